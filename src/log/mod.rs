@@ -1,0 +1,213 @@
+//! The log engine: Kafka-format partition logs on disk.
+//!
+//! It owns everything under a log dir and knows neither Tokio nor Kafka request types.
+//! The broker calls it to append a producer's record batches, read whole batches from an
+//! offset, look up offsets, roll, recover, truncate and delete.
+//!
+//! - [`batch`]: the v2 batch header; validation of appends (Kafka's `LogValidator`).
+//! - [`records`]: records inside a batch; decompression; encoding new batches.
+//! - [`index`]: `.index` and `.timeindex`.
+//! - [`segment`]: one `.log` file and its indexes (Kafka's `LogSegment`).
+//! - [`partition_log`]: one partition's segments and offsets (Kafka's `UnifiedLog`).
+//! - [`checkpoint`]: the small text files Kafka keeps beside the logs.
+//! - [`manager`]: every partition log of a log dir, checkpoints, clean shutdown.
+//!
+//! The on-disk layout is Apache Kafka's, so its `DumpLogSegments` tool reads Rafka's files
+//! and Rafka opens partition directories written by Kafka: see `docs/log-format.md`.
+
+pub mod batch;
+pub mod checkpoint;
+pub mod index;
+pub mod manager;
+pub mod partition_log;
+pub mod records;
+pub mod segment;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use batch::TimestampType;
+pub use manager::LogManager;
+pub use partition_log::{AppendInfo, FetchData, OffsetSpec, PartitionLog, TimestampOffset};
+
+/// Everything that can go wrong in the log engine. [`LogError::error_code`] maps each
+/// variant to the Kafka error code a client sees for that partition.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// Bytes sent by a client are not well-formed batches (length, CRC, magic > 2):
+    /// CORRUPT_MESSAGE (2).
+    #[error("corrupt record batch: {0}")]
+    Corrupt(String),
+    /// A well-formed batch that breaks a rule (offsets, counts, base offset):
+    /// INVALID_RECORD (87).
+    #[error("invalid record: {0}")]
+    InvalidRecord(String),
+    /// One batch larger than the topic's `max.message.bytes`: MESSAGE_TOO_LARGE (10).
+    #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
+    MessageTooLarge { size: usize, max: usize },
+    /// An append larger than `segment.bytes`: RECORD_LIST_TOO_LARGE (18).
+    #[error("append of {size} bytes exceeds segment.bytes {max}")]
+    RecordListTooLarge { size: usize, max: u64 },
+    /// A batch with magic 0 or 1: UNSUPPORTED_FOR_MESSAGE_FORMAT (43).
+    #[error("record batch magic {0} is not supported (only v2)")]
+    UnsupportedForMessageFormat(i8),
+    /// A fetch or delete offset outside `[log_start_offset, log_end_offset]`:
+    /// OFFSET_OUT_OF_RANGE (1).
+    #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
+    /// Data on disk failed its checksum or structure check; it is never served:
+    /// CORRUPT_MESSAGE (2) on read.
+    #[error("corrupt data in {path} at position {position}: {reason}")]
+    CorruptOnDisk {
+        path: PathBuf,
+        position: u64,
+        reason: String,
+    },
+    /// A file operation failed: KAFKA_STORAGE_ERROR (56).
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file that should hold Kafka metadata does not parse: KAFKA_STORAGE_ERROR (56).
+    #[error("malformed {path}: {reason}")]
+    BadMetadata { path: PathBuf, reason: String },
+    /// A caller broke the API's contract (a bug, not a client error):
+    /// UNKNOWN_SERVER_ERROR (-1).
+    #[error("internal log error: {0}")]
+    Internal(String),
+}
+
+impl LogError {
+    /// The Kafka error code for a partition-level response.
+    pub fn error_code(&self) -> i16 {
+        match self {
+            LogError::Corrupt(_) | LogError::CorruptOnDisk { .. } => 2,
+            LogError::InvalidRecord(_) => 87,
+            LogError::MessageTooLarge { .. } => 10,
+            LogError::RecordListTooLarge { .. } => 18,
+            LogError::UnsupportedForMessageFormat(_) => 43,
+            LogError::OffsetOutOfRange { .. } => 1,
+            LogError::Io { .. } | LogError::BadMetadata { .. } => 56,
+            LogError::Internal(_) => -1,
+        }
+    }
+}
+
+/// Wraps an `io::Error` with the path it concerns.
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
+    move |source| LogError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A topic name and partition number; its directory is `<topic>-<partition>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+
+    /// Parses a partition directory name (`my-topic-3`); the topic may contain dashes.
+    pub fn from_dir_name(name: &str) -> Option<Self> {
+        let (topic, partition) = name.rsplit_once('-')?;
+        if topic.is_empty()
+            || partition.is_empty()
+            || !partition.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        Some(TopicPartition::new(topic, partition.parse().ok()?))
+    }
+
+    pub fn dir_name(&self) -> String {
+        format!("{}-{}", self.topic, self.partition)
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// Per-topic log settings, with Kafka's names and defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll when the active segment would grow past this (1 GiB).
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll when the active segment's first batch is this old (7 days).
+    pub segment_ms: i64,
+    /// `segment.index.bytes`: roll when the offset index reaches this size (10 MiB).
+    pub segment_index_bytes: u64,
+    /// `index.interval.bytes`: bytes between index entries (4096).
+    pub index_interval_bytes: u64,
+    /// `max.message.bytes`: largest batch accepted (1048588).
+    pub max_message_bytes: usize,
+    /// `retention.ms`: delete segments whose newest record is older (7 days; -1 = never).
+    pub retention_ms: i64,
+    /// `retention.bytes`: delete oldest segments while the log is larger (-1 = never).
+    pub retention_bytes: i64,
+    /// `message.timestamp.type`.
+    pub timestamp_type: TimestampType,
+    /// `flush.messages`: fsync after this many unflushed messages, whatever the acks
+    /// (Kafka's default: never).
+    pub flush_messages: Option<u64>,
+    /// `flush.ms`: fsync data older than this (checked by [`PartitionLog::flush_if_due`]).
+    pub flush_ms: Option<i64>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            segment_index_bytes: 10 * 1024 * 1024,
+            index_interval_bytes: 4096,
+            max_message_bytes: 1_048_588,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            retention_bytes: -1,
+            timestamp_type: TimestampType::CreateTime,
+            flush_messages: None,
+            flush_ms: None,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, as Kafka timestamps are.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_dir_names() {
+        assert_eq!(
+            TopicPartition::from_dir_name("my-topic-12"),
+            Some(TopicPartition::new("my-topic", 12))
+        );
+        assert_eq!(TopicPartition::from_dir_name("nodash"), None);
+        assert_eq!(TopicPartition::from_dir_name("t-"), None);
+        assert_eq!(TopicPartition::from_dir_name("t-x1"), None);
+        assert_eq!(TopicPartition::new("a.b_c", 0).dir_name(), "a.b_c-0");
+    }
+}

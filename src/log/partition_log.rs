@@ -1,0 +1,828 @@
+//! One partition's log: its segments, offsets and leader epochs (Kafka's `UnifiedLog`).
+//!
+//! Invariant: `log_start_offset <= high_watermark <= log_end_offset`, and every offset in
+//! `[log_start_offset, log_end_offset)` that has a record lives in exactly one segment.
+//! With one replica the high watermark equals the log end offset after every append, but
+//! it is kept as its own value for replication later; reads never go past it.
+//!
+//! Concurrency: appends take the state write lock (so they are serialized per partition)
+//! for the validation-free part only: offset assignment, the `write`, index updates.
+//! Reads take the read lock just long enough to pick a segment and a start position, then
+//! read the file without any lock, below the size published by the last append, so they
+//! never see a half-written batch. fsync happens outside the state lock: concurrent
+//! `acks=all` appenders wait on `flush_lock`, and whoever holds it syncs everything
+//! written so far, so one fdatasync covers them all (group commit).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use super::batch::{self, BatchHeader, TimestampType, NO_TIMESTAMP};
+use super::checkpoint;
+use super::records;
+use super::segment::{self, LogSegment, SegmentFile};
+use super::{io_err, now_ms, LogConfig, LogError, TopicPartition};
+
+/// What an append did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker time stamped on the batches under LogAppendTime, else -1.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+}
+
+/// Whole batches read from the log, with the offsets a Fetch response carries.
+#[derive(Clone, Debug)]
+pub struct FetchData {
+    /// Whole record batches, back to back, exactly as stored.
+    pub records: Bytes,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// What ListOffsets asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OffsetSpec {
+    /// -2: the log start offset.
+    Earliest,
+    /// -1: the high watermark.
+    Latest,
+    /// -3: the record with the largest timestamp.
+    MaxTimestamp,
+    /// -4: the first offset on local disk (the log start: there is no tiered storage).
+    EarliestLocal,
+    /// >= 0: the first record whose timestamp is at or after this.
+    Timestamp(i64),
+}
+
+/// An offset with its timestamp (-1 if not applicable) and leader epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub leader_epoch: Option<i32>,
+}
+
+/// How the last process left this log, from the log dir's checkpoints.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadOptions {
+    /// The clean shutdown marker was present: trust the files and skip recovery.
+    pub clean_shutdown: bool,
+    /// Everything below this offset was fsynced (recovery scans from here).
+    pub recovery_point: i64,
+    pub log_start_offset: i64,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            clean_shutdown: false,
+            recovery_point: 0,
+            log_start_offset: 0,
+        }
+    }
+}
+
+/// What opening the log found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    pub segments: usize,
+    pub recovered_segments: usize,
+    pub truncated_bytes: u64,
+    pub deleted_segments: usize,
+}
+
+struct LogState {
+    segments: BTreeMap<i64, LogSegment>,
+    log_start_offset: i64,
+    log_end_offset: i64,
+    high_watermark: i64,
+    /// (epoch, start offset), both increasing.
+    leader_epochs: Vec<(i32, i64)>,
+    unflushed_messages: u64,
+    first_unflushed_ms: Option<i64>,
+}
+
+impl LogState {
+    fn active(&mut self) -> &mut LogSegment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("invariant: a log always has an active segment")
+    }
+
+    fn active_ref(&self) -> &LogSegment {
+        self.segments
+            .values()
+            .next_back()
+            .expect("invariant: a log always has an active segment")
+    }
+
+    fn epoch_for(&self, offset: i64) -> Option<i32> {
+        let i = self
+            .leader_epochs
+            .partition_point(|&(_, start)| start <= offset);
+        (i > 0).then(|| self.leader_epochs[i - 1].0)
+    }
+}
+
+/// A partition's log. Cheap to share: wrap it in an `Arc`.
+pub struct PartitionLog {
+    dir: PathBuf,
+    tp: TopicPartition,
+    topic_id: Option<Uuid>,
+    config: RwLock<LogConfig>,
+    state: RwLock<LogState>,
+    /// Held while fsyncing; waiters find their data synced by the holder (group commit).
+    flush_lock: Mutex<()>,
+    /// Everything below this offset is durable: the recovery point.
+    flushed_offset: AtomicI64,
+    /// Mirror of the log end offset, readable without the lock.
+    log_end: AtomicI64,
+}
+
+impl std::fmt::Debug for PartitionLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionLog")
+            .field("tp", &self.tp)
+            .field("log_end_offset", &self.log_end_offset())
+            .finish()
+    }
+}
+
+impl PartitionLog {
+    /// Opens the partition directory `dir` (creating it when missing), recovering from
+    /// a crash when `opts.clean_shutdown` is false. `topic_id` is written to
+    /// `partition.metadata` if the directory has none.
+    pub fn open(
+        dir: PathBuf,
+        tp: TopicPartition,
+        config: LogConfig,
+        topic_id: Option<Uuid>,
+        opts: LoadOptions,
+    ) -> Result<(Self, LoadReport), LogError> {
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let meta_path = dir.join(checkpoint::PARTITION_METADATA_FILE);
+        let topic_id = match checkpoint::read_partition_metadata(&meta_path)? {
+            Some(id) => Some(id),
+            None => {
+                if let Some(id) = topic_id {
+                    checkpoint::write_partition_metadata(&meta_path, id)?;
+                }
+                topic_id
+            }
+        };
+
+        let mut report = LoadReport::default();
+        let mut bases = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let entry = entry.map_err(io_err(&dir))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(base) = segment::parse_base_offset(name, "log") {
+                bases.push(base);
+            } else if name.ends_with(".deleted") || name.ends_with(".cleaned") {
+                let p = entry.path();
+                std::fs::remove_file(&p).map_err(io_err(&p))?;
+            }
+        }
+        bases.sort_unstable();
+
+        let mut segments = BTreeMap::new();
+        let mut needs_recovery = !opts.clean_shutdown;
+        let first_to_recover = bases
+            .iter()
+            .rev()
+            .find(|&&b| b <= opts.recovery_point)
+            .copied()
+            .unwrap_or(i64::MIN);
+        let mut cut = false;
+        for base in bases {
+            let mut seg = LogSegment::open_files(&dir, base)?;
+            if cut {
+                // after a torn or corrupt point every later segment is unreliable
+                seg.delete_files()?;
+                report.deleted_segments += 1;
+                continue;
+            }
+            let recover = needs_recovery && base >= first_to_recover;
+            let tail_ok = !recover && seg.load_tail().is_ok();
+            if !tail_ok {
+                if !recover {
+                    warn!(partition = %tp, base_offset = base, "segment tail unreadable; recovering");
+                    needs_recovery = true;
+                }
+                let bytes = seg.recover(config.index_interval_bytes)?;
+                seg.sync_all()?;
+                report.recovered_segments += 1;
+                report.truncated_bytes += bytes;
+                if bytes > 0 {
+                    warn!(partition = %tp, base_offset = base, bytes, "truncated a torn or corrupt tail");
+                    cut = true;
+                }
+            }
+            segments.insert(base, seg);
+        }
+        if segments.is_empty() {
+            let base = opts.log_start_offset.max(0);
+            segments.insert(base, LogSegment::create(&dir, base)?);
+        }
+        report.segments = segments.len();
+        let first_base = *segments.keys().next().expect("non-empty");
+        let log_end_offset = segments
+            .values()
+            .next_back()
+            .map_or(0, LogSegment::next_offset);
+        let log_start_offset = opts.log_start_offset.max(first_base).min(log_end_offset);
+
+        let epoch_path = dir.join(checkpoint::LEADER_EPOCH_FILE);
+        let mut leader_epochs = checkpoint::read_leader_epochs(&epoch_path)?;
+        let before = leader_epochs.len();
+        leader_epochs.retain(|&(_, start)| start < log_end_offset);
+        if leader_epochs.len() != before {
+            checkpoint::write_leader_epochs(&epoch_path, &leader_epochs)?;
+        }
+        if report.recovered_segments > 0 {
+            info!(partition = %tp, ?report, log_end_offset, "recovered log");
+        }
+        let log = PartitionLog {
+            dir,
+            tp,
+            topic_id,
+            config: RwLock::new(config),
+            state: RwLock::new(LogState {
+                segments,
+                log_start_offset,
+                log_end_offset,
+                high_watermark: log_end_offset,
+                leader_epochs,
+                unflushed_messages: 0,
+                first_unflushed_ms: None,
+            }),
+            flush_lock: Mutex::new(()),
+            flushed_offset: AtomicI64::new(log_end_offset),
+            log_end: AtomicI64::new(log_end_offset),
+        };
+        Ok((log, report))
+    }
+
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.tp
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn topic_id(&self) -> Option<Uuid> {
+        self.topic_id
+    }
+    pub fn config(&self) -> LogConfig {
+        *self.config.read()
+    }
+    pub fn set_config(&self, config: LogConfig) {
+        *self.config.write() = config;
+    }
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end.load(Ordering::Acquire)
+    }
+    pub fn high_watermark(&self) -> i64 {
+        self.state.read().high_watermark
+    }
+    pub fn log_start_offset(&self) -> i64 {
+        self.state.read().log_start_offset
+    }
+    /// Everything below this offset is on disk.
+    pub fn recovery_point(&self) -> i64 {
+        self.flushed_offset.load(Ordering::Acquire)
+    }
+    pub fn size_in_bytes(&self) -> u64 {
+        self.state
+            .read()
+            .segments
+            .values()
+            .map(LogSegment::size)
+            .sum()
+    }
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.state.read().segments.keys().copied().collect()
+    }
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.state.read().leader_epochs.last().map(|&(e, _)| e)
+    }
+    pub fn leader_epochs(&self) -> Vec<(i32, i64)> {
+        self.state.read().leader_epochs.clone()
+    }
+
+    /// Validates a producer's batches, assigns offsets (rewriting the headers in place),
+    /// and writes them. Nothing is written if any batch is invalid. The data is in the OS
+    /// page cache when this returns; call [`Self::flush_to`] before acknowledging `acks=all`.
+    pub fn append(&self, records: &mut [u8], leader_epoch: i32) -> Result<AppendInfo, LogError> {
+        let config = self.config();
+        let validated = batch::validate_append(records, config.max_message_bytes)?;
+        if records.len() as u64 > config.segment_bytes {
+            return Err(LogError::RecordListTooLarge {
+                size: records.len(),
+                max: config.segment_bytes,
+            });
+        }
+        let now = now_ms();
+        let mut st = self.state.write();
+        let base_offset = st.log_end_offset;
+        let mut next = base_offset;
+        let mut assigned = Vec::with_capacity(validated.len());
+        let mut messages = 0u64;
+        for v in &validated {
+            let bytes = &mut records[v.position..v.position + v.size];
+            batch::assign(bytes, v, next, leader_epoch, config.timestamp_type, now);
+            let h = BatchHeader::parse(bytes).ok_or_else(|| LogError::Internal("header".into()))?;
+            next = h.next_offset();
+            messages += h.records_count as u64;
+            assigned.push((v.position, h));
+        }
+        self.maybe_roll(&mut st, records.len() as u64, next - 1, now, &config)?;
+        if st
+            .leader_epochs
+            .last()
+            .is_none_or(|&(e, _)| leader_epoch > e)
+        {
+            st.leader_epochs.push((leader_epoch, base_offset));
+            checkpoint::write_leader_epochs(
+                &self.dir.join(checkpoint::LEADER_EPOCH_FILE),
+                &st.leader_epochs,
+            )?;
+        }
+        st.active()
+            .append(records, &assigned, config.index_interval_bytes)?;
+        st.log_end_offset = next;
+        st.high_watermark = next;
+        self.log_end.store(next, Ordering::Release);
+        st.unflushed_messages += messages;
+        st.first_unflushed_ms.get_or_insert(now);
+        let flush_now = config
+            .flush_messages
+            .is_some_and(|n| st.unflushed_messages >= n);
+        let log_start_offset = st.log_start_offset;
+        drop(st);
+        if flush_now {
+            self.flush_to(next)?;
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: next - 1,
+            log_append_time: match config.timestamp_type {
+                TimestampType::LogAppendTime => now,
+                TimestampType::CreateTime => -1,
+            },
+            log_start_offset,
+        })
+    }
+
+    /// Rolls to a new segment when the next append would not fit Kafka's rules:
+    /// `segment.bytes`, `segment.ms`, a full index, or relative offsets overflowing.
+    fn maybe_roll(
+        &self,
+        st: &mut LogState,
+        append_bytes: u64,
+        last_offset: i64,
+        now: i64,
+        config: &LogConfig,
+    ) -> Result<(), LogError> {
+        let next_base = st.log_end_offset;
+        let active = st.active();
+        if active.is_empty() {
+            return Ok(());
+        }
+        let max_entries = (config.segment_index_bytes / 8).max(2) as usize;
+        let max_time_entries = (config.segment_index_bytes / 12).max(2) as usize;
+        let should_roll = active.size() + append_bytes > config.segment_bytes
+            || active
+                .rolling_timestamp()
+                .is_some_and(|ts| now.saturating_sub(ts) > config.segment_ms)
+            || active.offset_index().len() >= max_entries - 1
+            || active.time_index().len() >= max_time_entries - 1
+            || last_offset - active.base_offset() > i64::from(i32::MAX);
+        if should_roll {
+            self.roll_locked(st, next_base)?;
+        }
+        Ok(())
+    }
+
+    fn roll_locked(&self, st: &mut LogState, next_base: i64) -> Result<(), LogError> {
+        st.active().seal()?;
+        let seg = LogSegment::create(&self.dir, next_base)?;
+        checkpoint::sync_dir(&self.dir)?;
+        st.segments.insert(next_base, seg);
+        info!(partition = %self.tp, base_offset = next_base, "rolled new segment");
+        Ok(())
+    }
+
+    /// Starts a new segment at the log end offset (no-op if the active one is empty).
+    pub fn roll(&self) -> Result<(), LogError> {
+        let mut st = self.state.write();
+        if st.active_ref().is_empty() {
+            return Ok(());
+        }
+        let next = st.log_end_offset;
+        self.roll_locked(&mut st, next)
+    }
+
+    /// Makes everything below `offset` durable. Concurrent callers share one fdatasync.
+    pub fn flush_to(&self, offset: i64) -> Result<(), LogError> {
+        if self.flushed_offset.load(Ordering::Acquire) >= offset {
+            return Ok(());
+        }
+        let _guard = self.flush_lock.lock();
+        if self.flushed_offset.load(Ordering::Acquire) >= offset {
+            return Ok(()); // the previous holder's sync covered us
+        }
+        // Rolled segments were synced when sealed: only the active file needs it.
+        let (target, file) = {
+            let st = self.state.read();
+            (st.log_end_offset, Arc::clone(st.active_ref().file()))
+        };
+        file.sync_data()?;
+        self.flushed_offset.fetch_max(target, Ordering::AcqRel);
+        let mut st = self.state.write();
+        if st.log_end_offset == target {
+            st.unflushed_messages = 0;
+            st.first_unflushed_ms = None;
+        }
+        Ok(())
+    }
+
+    /// Flushes everything appended so far.
+    pub fn flush(&self) -> Result<(), LogError> {
+        self.flush_to(self.log_end_offset())
+    }
+
+    /// Flushes if `flush.ms` says unflushed data is too old (call it periodically).
+    pub fn flush_if_due(&self, now: i64) -> Result<(), LogError> {
+        let due = {
+            let st = self.state.read();
+            let flush_ms = self.config.read().flush_ms;
+            matches!((flush_ms, st.first_unflushed_ms), (Some(ms), Some(first)) if now - first >= ms)
+        };
+        if due {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Reads whole batches starting with the one that contains `fetch_offset`, up to
+    /// `max_bytes` and never past the high watermark. With `min_one_batch`, the first batch
+    /// is returned whole even if it is larger than `max_bytes` (as Kafka does for the first
+    /// partition of a fetch). Batches are CRC-checked the first time they are read after
+    /// the log was opened; corrupt data is an error, never served.
+    pub fn read(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<FetchData, LogError> {
+        let (hw, log_start, leo, candidates) = {
+            let st = self.state.read();
+            if fetch_offset < st.log_start_offset || fetch_offset > st.log_end_offset {
+                return Err(LogError::OffsetOutOfRange {
+                    offset: fetch_offset,
+                    log_start_offset: st.log_start_offset,
+                    log_end_offset: st.log_end_offset,
+                });
+            }
+            let floor = st
+                .segments
+                .range(..=fetch_offset)
+                .next_back()
+                .map_or(i64::MIN, |(&b, _)| b);
+            let candidates: Vec<(Arc<SegmentFile>, u64, u64)> = st
+                .segments
+                .range(floor..)
+                .filter(|(_, s)| s.next_offset() > fetch_offset && !s.is_empty())
+                .take(2)
+                .map(|(_, s)| (Arc::clone(s.file()), s.lookup(fetch_offset), s.size()))
+                .collect();
+            (
+                st.high_watermark,
+                st.log_start_offset,
+                st.log_end_offset,
+                candidates,
+            )
+        };
+        let mut out = FetchData {
+            records: Bytes::new(),
+            high_watermark: hw,
+            last_stable_offset: hw,
+            log_start_offset: log_start,
+            log_end_offset: leo,
+        };
+        if fetch_offset >= hw {
+            return Ok(out);
+        }
+        for (file, from, end) in candidates {
+            let Some((pos, first)) = file.seek(from, end, |h| h.last_offset() >= fetch_offset)?
+            else {
+                continue;
+            };
+            if first.base_offset >= hw {
+                break;
+            }
+            out.records = read_batches(&file, pos, end, max_bytes, min_one_batch, hw)?;
+            break;
+        }
+        Ok(out)
+    }
+
+    /// Answers a ListOffsets query; `None` when no record matches (Kafka sends -1, -1).
+    pub fn list_offset(&self, spec: OffsetSpec) -> Result<Option<TimestampOffset>, LogError> {
+        let st = self.state.read();
+        let at = |offset: i64| TimestampOffset {
+            offset,
+            timestamp: NO_TIMESTAMP,
+            leader_epoch: st.epoch_for(offset),
+        };
+        match spec {
+            OffsetSpec::Earliest | OffsetSpec::EarliestLocal => Ok(Some(at(st.log_start_offset))),
+            OffsetSpec::Latest => Ok(Some(at(st.high_watermark))),
+            OffsetSpec::MaxTimestamp => {
+                let Some(seg) = st
+                    .segments
+                    .values()
+                    .filter(|s| !s.is_empty() && s.max_timestamp() != NO_TIMESTAMP)
+                    .max_by_key(|s| s.max_timestamp())
+                else {
+                    return Ok(None);
+                };
+                let max_ts = seg.max_timestamp();
+                let from = seg.lookup(seg.offset_of_max_timestamp());
+                let file = Arc::clone(seg.file());
+                self.first_record_at(
+                    &st,
+                    &file,
+                    from,
+                    seg.size(),
+                    |h| h.max_timestamp == max_ts,
+                    |ts| ts == max_ts,
+                )
+            }
+            OffsetSpec::Timestamp(target) => {
+                for seg in st.segments.values() {
+                    if seg.is_empty() || seg.max_timestamp() < target {
+                        continue;
+                    }
+                    let file = Arc::clone(seg.file());
+                    let found = self.first_record_at(
+                        &st,
+                        &file,
+                        seg.lookup_timestamp(target),
+                        seg.size(),
+                        |h| h.max_timestamp >= target && h.last_offset() >= st.log_start_offset,
+                        |ts| ts >= target,
+                    )?;
+                    if found.is_some() {
+                        return Ok(found);
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Finds the first batch from `from` matching `batch_ok`, then its first record (at or
+    /// after the log start and below the high watermark) whose timestamp matches `ts_ok`.
+    fn first_record_at(
+        &self,
+        st: &LogState,
+        file: &SegmentFile,
+        mut from: u64,
+        end: u64,
+        mut batch_ok: impl FnMut(&BatchHeader) -> bool,
+        ts_ok: impl Fn(i64) -> bool,
+    ) -> Result<Option<TimestampOffset>, LogError> {
+        while let Some((pos, h)) = file.seek(from, end, &mut batch_ok)? {
+            if h.base_offset >= st.high_watermark {
+                return Ok(None);
+            }
+            let size = h.size().unwrap_or(0);
+            let mut buf = vec![0u8; size];
+            if file.read_at(pos, &mut buf)? < size || file.verify(pos, &buf) < size {
+                return Err(file.corrupt(pos, "batch failed its integrity check"));
+            }
+            for r in records::decode_batch(&buf)? {
+                if r.offset >= st.log_start_offset
+                    && r.offset < st.high_watermark
+                    && ts_ok(r.timestamp)
+                {
+                    return Ok(Some(TimestampOffset {
+                        offset: r.offset,
+                        timestamp: r.timestamp,
+                        leader_epoch: st.epoch_for(r.offset),
+                    }));
+                }
+            }
+            from = pos + size as u64;
+        }
+        Ok(None)
+    }
+
+    /// The leader epoch of the batch holding `offset`, from the epoch cache.
+    pub fn epoch_for(&self, offset: i64) -> Option<i32> {
+        self.state.read().epoch_for(offset)
+    }
+
+    /// Removes everything from the first batch whose last offset is >= `offset` on
+    /// (replication's truncation). Returns the new log end offset.
+    pub fn truncate_to(&self, offset: i64) -> Result<i64, LogError> {
+        let mut st = self.state.write();
+        if offset >= st.log_end_offset {
+            return Ok(st.log_end_offset);
+        }
+        let interval = self.config.read().index_interval_bytes;
+        let doomed: Vec<i64> = st
+            .segments
+            .range(offset.max(st.log_start_offset) + 1..)
+            .map(|(&b, _)| b)
+            .filter(|&b| b >= offset)
+            .collect();
+        for b in doomed {
+            if st.segments.len() == 1 {
+                break;
+            }
+            if let Some(seg) = st.segments.remove(&b) {
+                seg.delete_files()?;
+            }
+        }
+        let new_end = st.active().truncate_to(offset, interval)?;
+        st.log_end_offset = new_end;
+        st.high_watermark = st.high_watermark.min(new_end);
+        st.log_start_offset = st.log_start_offset.min(new_end);
+        st.leader_epochs.retain(|&(_, start)| start < new_end);
+        checkpoint::write_leader_epochs(
+            &self.dir.join(checkpoint::LEADER_EPOCH_FILE),
+            &st.leader_epochs,
+        )?;
+        self.log_end.store(new_end, Ordering::Release);
+        // the cut must be durable before anything is appended after it
+        st.active_ref().sync_all()?;
+        self.flushed_offset.fetch_min(new_end, Ordering::AcqRel);
+        Ok(new_end)
+    }
+
+    /// Advances the log start offset (DeleteRecords) and deletes segments wholly below it.
+    /// Returns the new log start offset (the "low watermark").
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
+        let mut st = self.state.write();
+        if offset > st.high_watermark || offset < 0 {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: st.log_start_offset,
+                log_end_offset: st.high_watermark,
+            });
+        }
+        if offset > st.log_start_offset {
+            st.log_start_offset = offset;
+            self.delete_segments_below_start(&mut st)?;
+        }
+        Ok(st.log_start_offset)
+    }
+
+    /// Deletes closed segments whose records are all below the log start offset.
+    fn delete_segments_below_start(&self, st: &mut LogState) -> Result<usize, LogError> {
+        let start = st.log_start_offset;
+        let active = st.active_ref().base_offset();
+        let doomed: Vec<i64> = st
+            .segments
+            .iter()
+            .filter(|(&b, s)| b != active && s.next_offset() <= start)
+            .map(|(&b, _)| b)
+            .collect();
+        self.delete_segments(st, &doomed)
+    }
+
+    fn delete_segments(&self, st: &mut LogState, bases: &[i64]) -> Result<usize, LogError> {
+        for b in bases {
+            if let Some(seg) = st.segments.remove(b) {
+                seg.delete_files()?;
+                info!(partition = %self.tp, base_offset = b, "deleted segment");
+            }
+        }
+        if let Some(&first) = st.segments.keys().next() {
+            st.log_start_offset = st.log_start_offset.max(first);
+        }
+        let start = st.log_start_offset;
+        // the epoch entry covering the new start now starts there
+        if let Some(i) = st.leader_epochs.iter().rposition(|&(_, s)| s <= start) {
+            st.leader_epochs.drain(..i);
+            st.leader_epochs[0].1 = start;
+        }
+        Ok(bases.len())
+    }
+
+    /// Applies `retention.ms` and `retention.bytes`: deletes the oldest whole segments that
+    /// break either; an expired non-empty active segment is rolled first so it can go too.
+    /// Returns how many segments were deleted.
+    pub fn enforce_retention(&self, now: i64) -> Result<usize, LogError> {
+        let config = self.config();
+        let mut st = self.state.write();
+        let expired = |s: &LogSegment| {
+            config.retention_ms >= 0
+                && s.max_timestamp() != NO_TIMESTAMP
+                && now - s.max_timestamp() > config.retention_ms
+        };
+        if !st.active_ref().is_empty()
+            && st.segments.values().all(|s| s.is_empty() || expired(s))
+            && config.retention_ms >= 0
+        {
+            let next = st.log_end_offset;
+            self.roll_locked(&mut st, next)?;
+        }
+        let active = st.active_ref().base_offset();
+        let mut doomed = Vec::new();
+        let mut total: i64 = st.segments.values().map(|s| s.size() as i64).sum();
+        for (&b, s) in &st.segments {
+            if b == active {
+                break;
+            }
+            let over_size =
+                config.retention_bytes >= 0 && total - s.size() as i64 >= config.retention_bytes;
+            if expired(s) || over_size {
+                doomed.push(b);
+                total -= s.size() as i64;
+            } else {
+                break;
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        self.delete_segments(&mut st, &doomed)
+    }
+
+    /// Seals the active segment (final time index entry) and syncs it: the files are then
+    /// complete for the next clean open.
+    pub fn close(&self) -> Result<(), LogError> {
+        let _guard = self.flush_lock.lock();
+        let mut st = self.state.write();
+        st.active().seal()?;
+        self.flushed_offset
+            .store(st.log_end_offset, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Reads whole batches from `pos` (a batch boundary) of at most `max_bytes`, stopping at
+/// `end` and before the first batch at or past `hw`; CRC-checks what was never verified.
+fn read_batches(
+    file: &SegmentFile,
+    pos: u64,
+    end: u64,
+    max_bytes: usize,
+    min_one_batch: bool,
+    hw: i64,
+) -> Result<Bytes, LogError> {
+    let avail = (end - pos) as usize;
+    let mut buf = vec![0u8; avail.min(max_bytes.max(batch::HEADER_SIZE))];
+    let n = file.read_at(pos, &mut buf)?;
+    buf.truncate(n);
+    let mut whole = 0;
+    for (at, h) in batch::BatchIter::new(&buf) {
+        if h.base_offset >= hw {
+            break;
+        }
+        whole = at + h.size().unwrap_or(0);
+    }
+    if whole == 0 {
+        let Some(h) = BatchHeader::parse(&buf) else {
+            return Err(file.corrupt(pos, "truncated batch header"));
+        };
+        let size = h
+            .size()
+            .filter(|&s| s as u64 <= end - pos)
+            .ok_or_else(|| file.corrupt(pos, "bad batch length"))?;
+        if !min_one_batch {
+            return Ok(Bytes::new());
+        }
+        buf.resize(size, 0);
+        if file.read_at(pos, &mut buf)? < size {
+            return Err(file.corrupt(pos, "batch cut short"));
+        }
+        whole = size;
+    }
+    buf.truncate(whole);
+    let good = file.verify(pos, &buf);
+    if good == 0 {
+        return Err(file.corrupt(pos, "batch failed its CRC check"));
+    }
+    if good < whole {
+        warn!(path = %file.path().display(), position = pos + good as u64, "corrupt batch; serving the data before it");
+        buf.truncate(good);
+    }
+    Ok(Bytes::from(buf))
+}

@@ -1,0 +1,472 @@
+//! Records inside a v2 batch: decoding (with decompression of gzip, snappy, lz4 and zstd
+//! batches), validation of uncompressed batches, and encoding new uncompressed batches
+//! (for the text protocol, the `rafka log write` tool and tests).
+//!
+//! The append and fetch paths never decode records of compressed batches: batches are
+//! stored and served as the producer sent them. Decoding is for tools, offset-by-timestamp
+//! lookups and the text protocol.
+
+use std::io::Read;
+
+use bytes::Bytes;
+
+use super::batch::{self, BatchHeader, Compression, TimestampType, HEADER_SIZE};
+use super::LogError;
+
+/// One decoded record with its absolute offset and effective timestamp.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
+
+/// A record to encode into a new batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewRecord {
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub timestamp: i64,
+}
+
+impl NewRecord {
+    pub fn new(key: Option<impl Into<Vec<u8>>>, value: impl Into<Vec<u8>>) -> Self {
+        NewRecord {
+            key: key.map(Into::into),
+            value: Some(value.into()),
+            headers: Vec::new(),
+            timestamp: 0,
+        }
+    }
+
+    pub fn at(mut self, timestamp: i64) -> Self {
+        self.timestamp = timestamp;
+        self
+    }
+}
+
+// ---- varints (zig-zag, as Kafka's ByteUtils) ----
+
+fn put_varint(out: &mut Vec<u8>, v: i32) {
+    put_varlong(out, i64::from(v));
+}
+
+fn put_varlong(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+/// A bounds-checked reader over record bytes.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn varlong(&mut self) -> Result<i64, LogError> {
+        let mut z: u64 = 0;
+        for shift in (0..70).step_by(7) {
+            let b = *self
+                .buf
+                .get(self.pos)
+                .ok_or_else(|| LogError::Corrupt("truncated varint".into()))?;
+            self.pos += 1;
+            z |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(((z >> 1) as i64) ^ -((z & 1) as i64));
+            }
+        }
+        Err(LogError::Corrupt("varint longer than 10 bytes".into()))
+    }
+
+    fn varint(&mut self) -> Result<i32, LogError> {
+        let v = self.varlong()?;
+        i32::try_from(v).map_err(|_| LogError::Corrupt(format!("varint {v} out of range")))
+    }
+
+    fn byte(&mut self) -> Result<u8, LogError> {
+        let b = *self
+            .buf
+            .get(self.pos)
+            .ok_or_else(|| LogError::Corrupt("truncated record".into()))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    /// A length-prefixed field; length -1 is null.
+    fn bytes(&mut self) -> Result<Option<&'a [u8]>, LogError> {
+        let len = self.varint()?;
+        if len < 0 {
+            return Ok(None);
+        }
+        let len = len as usize;
+        if self.buf.len() - self.pos < len {
+            return Err(LogError::Corrupt(format!(
+                "field of {len} bytes overruns the record"
+            )));
+        }
+        let s = &self.buf[self.pos..self.pos + len];
+        self.pos += len;
+        Ok(Some(s))
+    }
+}
+
+/// The parts of one record, borrowed from the (decompressed) records buffer.
+struct RawRecord<'a> {
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    headers: Vec<(&'a [u8], Option<&'a [u8]>)>,
+}
+
+fn parse_record<'a>(r: &mut Reader<'a>) -> Result<RawRecord<'a>, LogError> {
+    let length = r.varint()?;
+    if length < 0 || (r.buf.len() - r.pos) < length as usize {
+        return Err(LogError::Corrupt(format!(
+            "record length {length} overruns the batch"
+        )));
+    }
+    let end = r.pos + length as usize;
+    let mut body = Reader {
+        buf: &r.buf[..end],
+        pos: r.pos,
+    };
+    let _attributes = body.byte()?;
+    let timestamp_delta = body.varlong()?;
+    let offset_delta = body.varint()?;
+    let key = body.bytes()?;
+    let value = body.bytes()?;
+    let header_count = body.varint()?;
+    if header_count < 0 {
+        return Err(LogError::InvalidRecord(format!(
+            "negative header count {header_count}"
+        )));
+    }
+    let mut headers = Vec::new();
+    for _ in 0..header_count {
+        let hk = body
+            .bytes()?
+            .ok_or_else(|| LogError::InvalidRecord("null header key".into()))?;
+        let hv = body.bytes()?;
+        headers.push((hk, hv));
+    }
+    if body.pos != end {
+        return Err(LogError::Corrupt(format!(
+            "record length {length} disagrees with its fields"
+        )));
+    }
+    r.pos = end;
+    Ok(RawRecord {
+        timestamp_delta,
+        offset_delta,
+        key,
+        value,
+        headers,
+    })
+}
+
+/// Parses every record of an uncompressed batch: lengths in bounds, offset deltas
+/// consecutive from 0, the count matching the header. Returns the max record timestamp.
+pub(crate) fn validate_uncompressed(batch: &[u8], header: &BatchHeader) -> Result<i64, LogError> {
+    let mut r = Reader {
+        buf: batch,
+        pos: HEADER_SIZE,
+    };
+    let mut max_ts = batch::NO_TIMESTAMP;
+    for i in 0..header.records_count {
+        let rec = parse_record(&mut r)?;
+        if rec.offset_delta != i {
+            return Err(LogError::InvalidRecord(format!(
+                "record {i} has offset delta {}",
+                rec.offset_delta
+            )));
+        }
+        max_ts = max_ts.max(header.base_timestamp.wrapping_add(rec.timestamp_delta));
+    }
+    if r.pos != batch.len() {
+        return Err(LogError::Corrupt(format!(
+            "{} bytes after the last of {} records",
+            batch.len() - r.pos,
+            header.records_count
+        )));
+    }
+    Ok(max_ts)
+}
+
+/// Decodes every record of one whole batch (decompressing if needed). Control batches
+/// (transaction markers) yield no records.
+pub fn decode_batch(batch: &[u8]) -> Result<Vec<Record>, LogError> {
+    let header = BatchHeader::parse(batch)
+        .ok_or_else(|| LogError::Corrupt("batch shorter than its header".into()))?;
+    if header.is_control() {
+        return Ok(Vec::new());
+    }
+    let payload = &batch[HEADER_SIZE..];
+    let decompressed;
+    let records: &[u8] = match header.compression()? {
+        Compression::None => payload,
+        codec => {
+            decompressed = decompress(codec, payload)?;
+            &decompressed
+        }
+    };
+    let count = usize::try_from(header.records_count)
+        .map_err(|_| LogError::Corrupt(format!("record count {}", header.records_count)))?;
+    let mut r = Reader {
+        buf: records,
+        pos: 0,
+    };
+    let mut out = Vec::with_capacity(count.min(records.len()));
+    for _ in 0..count {
+        let rec = parse_record(&mut r)?;
+        let timestamp = match header.timestamp_type() {
+            TimestampType::LogAppendTime => header.max_timestamp,
+            TimestampType::CreateTime => header.base_timestamp.wrapping_add(rec.timestamp_delta),
+        };
+        out.push(Record {
+            offset: header.base_offset + i64::from(rec.offset_delta),
+            timestamp,
+            key: rec.key.map(Bytes::copy_from_slice),
+            value: rec.value.map(Bytes::copy_from_slice),
+            headers: rec
+                .headers
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        String::from_utf8_lossy(k).into_owned(),
+                        v.map(Bytes::copy_from_slice),
+                    )
+                })
+                .collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// Decompresses a batch's records section. Snappy accepts both the xerial framing the
+/// Java client writes (magic header, then length-prefixed chunks) and raw snappy blocks.
+pub fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, LogError> {
+    let corrupt = |e: std::io::Error| LogError::Corrupt(format!("{codec:?} decompression: {e}"));
+    let mut out = Vec::new();
+    match codec {
+        Compression::None => out.extend_from_slice(data),
+        Compression::Gzip => {
+            flate2::read::MultiGzDecoder::new(data)
+                .read_to_end(&mut out)
+                .map_err(corrupt)?;
+        }
+        Compression::Lz4 => {
+            lz4_flex::frame::FrameDecoder::new(data)
+                .read_to_end(&mut out)
+                .map_err(corrupt)?;
+        }
+        Compression::Zstd => {
+            let mut d = ruzstd::decoding::StreamingDecoder::new(data)
+                .map_err(|e| LogError::Corrupt(format!("zstd decompression: {e}")))?;
+            d.read_to_end(&mut out).map_err(corrupt)?;
+        }
+        Compression::Snappy => {
+            const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
+            let raw = |block: &[u8], out: &mut Vec<u8>| -> Result<(), LogError> {
+                let v = snap::raw::Decoder::new()
+                    .decompress_vec(block)
+                    .map_err(|e| LogError::Corrupt(format!("snappy decompression: {e}")))?;
+                out.extend_from_slice(&v);
+                Ok(())
+            };
+            if data.starts_with(XERIAL_MAGIC) && data.len() >= 16 {
+                // magic (8) + version (4) + compatible version (4), then [len i32][block]...
+                let mut pos = 16;
+                while pos < data.len() {
+                    let len_bytes: [u8; 4] = data
+                        .get(pos..pos + 4)
+                        .and_then(|s| s.try_into().ok())
+                        .ok_or_else(|| LogError::Corrupt("truncated snappy chunk".into()))?;
+                    let len = usize::try_from(i32::from_be_bytes(len_bytes))
+                        .map_err(|_| LogError::Corrupt("negative snappy chunk".into()))?;
+                    pos += 4;
+                    let block = data
+                        .get(pos..pos + len)
+                        .ok_or_else(|| LogError::Corrupt("truncated snappy chunk".into()))?;
+                    raw(block, &mut out)?;
+                    pos += len;
+                }
+            } else {
+                raw(data, &mut out)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Encodes records into one uncompressed v2 batch with base offset 0 (the log assigns the
+/// real one), no producer id, and a valid CRC. The first record's timestamp is the base.
+pub fn encode_batch(records: &[NewRecord], partition_leader_epoch: i32) -> Vec<u8> {
+    let base_ts = records.first().map_or(0, |r| r.timestamp);
+    let max_ts = records.iter().map(|r| r.timestamp).max().unwrap_or(0);
+    let mut out = vec![0u8; HEADER_SIZE];
+    let mut rec = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        rec.clear();
+        rec.push(0); // attributes
+        put_varlong(&mut rec, r.timestamp - base_ts);
+        put_varint(&mut rec, i as i32);
+        put_field(&mut rec, r.key.as_deref());
+        put_field(&mut rec, r.value.as_deref());
+        put_varint(&mut rec, r.headers.len() as i32);
+        for (k, v) in &r.headers {
+            put_field(&mut rec, Some(k.as_bytes()));
+            put_field(&mut rec, v.as_deref());
+        }
+        put_varint(&mut out, rec.len() as i32);
+        out.extend_from_slice(&rec);
+    }
+    let batch_length = (out.len() - batch::LOG_OVERHEAD) as i32;
+    out[batch::BATCH_LENGTH..batch::BATCH_LENGTH + 4].copy_from_slice(&batch_length.to_be_bytes());
+    out[batch::PARTITION_LEADER_EPOCH..batch::PARTITION_LEADER_EPOCH + 4]
+        .copy_from_slice(&partition_leader_epoch.to_be_bytes());
+    out[batch::MAGIC] = batch::CURRENT_MAGIC as u8;
+    let last_delta = records.len().saturating_sub(1) as i32;
+    out[batch::LAST_OFFSET_DELTA..batch::LAST_OFFSET_DELTA + 4]
+        .copy_from_slice(&last_delta.to_be_bytes());
+    out[batch::BASE_TIMESTAMP..batch::BASE_TIMESTAMP + 8].copy_from_slice(&base_ts.to_be_bytes());
+    out[batch::MAX_TIMESTAMP..batch::MAX_TIMESTAMP + 8].copy_from_slice(&max_ts.to_be_bytes());
+    out[batch::PRODUCER_ID..batch::PRODUCER_ID + 8].copy_from_slice(&(-1i64).to_be_bytes());
+    out[batch::PRODUCER_EPOCH..batch::PRODUCER_EPOCH + 2].copy_from_slice(&(-1i16).to_be_bytes());
+    out[batch::BASE_SEQUENCE..batch::BASE_SEQUENCE + 4].copy_from_slice(&(-1i32).to_be_bytes());
+    out[batch::RECORDS_COUNT..batch::RECORDS_COUNT + 4]
+        .copy_from_slice(&(records.len() as i32).to_be_bytes());
+    let crc = batch::compute_crc(&out);
+    out[batch::CRC..batch::CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
+fn put_field(out: &mut Vec<u8>, v: Option<&[u8]>) {
+    match v {
+        None => put_varint(out, -1),
+        Some(b) => {
+            put_varint(out, b.len() as i32);
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn varint_round_trip_at_the_edges() {
+        for v in [
+            0i64,
+            1,
+            -1,
+            63,
+            -64,
+            64,
+            i32::MAX as i64,
+            i32::MIN as i64,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let mut buf = Vec::new();
+            put_varlong(&mut buf, v);
+            let mut r = Reader { buf: &buf, pos: 0 };
+            assert_eq!(r.varlong().expect("decodes"), v);
+            assert_eq!(r.pos, buf.len());
+        }
+    }
+
+    #[test]
+    fn encode_then_decode_keeps_keys_values_headers_and_timestamps() {
+        let mut r2 = NewRecord::new(None::<Vec<u8>>, "no key").at(20);
+        r2.headers.push(("h".into(), Some(b"v".to_vec())));
+        r2.headers.push(("null".into(), None));
+        let recs = vec![NewRecord::new(Some("a"), "one").at(10), r2];
+        let b = encode_batch(&recs, 0);
+        let out = decode_batch(&b).expect("decodes");
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].key.as_deref(), Some(&b"a"[..]));
+        assert_eq!(out[1].key, None);
+        assert_eq!(out[1].offset, 1);
+        assert_eq!(out[1].timestamp, 20);
+        assert_eq!(out[1].headers[0].0, "h");
+        assert_eq!(out[1].headers[1].1, None);
+    }
+
+    /// Rewrites an uncompressed batch as a compressed one with the given records section.
+    fn recompress(plain: &[u8], codec_bits: i16, compressed: &[u8]) -> Vec<u8> {
+        let mut b = plain[..HEADER_SIZE].to_vec();
+        b.extend_from_slice(compressed);
+        let len = (b.len() - batch::LOG_OVERHEAD) as i32;
+        b[batch::BATCH_LENGTH..batch::BATCH_LENGTH + 4].copy_from_slice(&len.to_be_bytes());
+        b[batch::ATTRIBUTES..batch::ATTRIBUTES + 2].copy_from_slice(&codec_bits.to_be_bytes());
+        let crc = batch::compute_crc(&b);
+        b[batch::CRC..batch::CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn decodes_gzip_lz4_and_both_snappy_framings() {
+        let recs: Vec<NewRecord> = (0..20)
+            .map(|i| NewRecord::new(Some(format!("k{i}")), format!("value number {i}")))
+            .collect();
+        let plain = encode_batch(&recs, 0);
+        let section = &plain[HEADER_SIZE..];
+
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(section).expect("gzip");
+        let gz = gz.finish().expect("gzip");
+
+        let mut lz = lz4_flex::frame::FrameEncoder::new(Vec::new());
+        lz.write_all(section).expect("lz4");
+        let lz = lz.finish().expect("lz4");
+
+        let raw = snap::raw::Encoder::new()
+            .compress_vec(section)
+            .expect("snappy");
+        let mut xerial = b"\x82SNAPPY\x00".to_vec();
+        xerial.extend_from_slice(&1i32.to_be_bytes());
+        xerial.extend_from_slice(&1i32.to_be_bytes());
+        // two chunks, as the Java client writes for larger batches
+        let (a, b) = section.split_at(section.len() / 2);
+        for part in [a, b] {
+            let c = snap::raw::Encoder::new()
+                .compress_vec(part)
+                .expect("snappy");
+            xerial.extend_from_slice(&(c.len() as i32).to_be_bytes());
+            xerial.extend_from_slice(&c);
+        }
+
+        for (bits, data) in [(1i16, gz), (3, lz), (2, raw), (2, xerial)] {
+            let batch = recompress(&plain, bits, &data);
+            let out = decode_batch(&batch).expect("decodes");
+            assert_eq!(out.len(), 20, "codec bits {bits}");
+            assert_eq!(out[19].value.as_deref(), Some(&b"value number 19"[..]));
+        }
+    }
+
+    #[test]
+    fn garbage_records_are_errors_not_panics() {
+        let plain = encode_batch(&[NewRecord::new(Some("k"), "v")], 0);
+        for i in HEADER_SIZE..plain.len() {
+            for x in [0x00u8, 0x7f, 0x80, 0xff] {
+                let mut b = plain.clone();
+                b[i] = x;
+                let _ = decode_batch(&b);
+                if let Some(h) = BatchHeader::parse(&b) {
+                    let _ = validate_uncompressed(&b, &h);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,491 @@
+//! One segment of a partition log: `<base_offset:020>.log` with its `.index` and
+//! `.timeindex` (Kafka's `LogSegment`).
+//!
+//! Invariant: `size` bytes of the `.log` file are whole, valid batches with increasing
+//! offsets; readers are only ever given positions below `size`, so they never see a batch
+//! that is still being written. Bytes below `verified_to` have had their CRC checked since
+//! the file was opened.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::batch::{self, BatchHeader, HEADER_SIZE, NO_TIMESTAMP};
+use super::index::{OffsetIndex, TimeIndex};
+use super::{io_err, LogError};
+
+/// Size of the chunks read when walking batch headers.
+const SCAN_CHUNK: usize = 64 * 1024;
+
+/// File name of a segment file: the base offset, 20 digits, zero padded.
+pub fn file_name(base_offset: i64, suffix: &str) -> String {
+    format!("{base_offset:020}.{suffix}")
+}
+
+/// The `.log` file of a segment, shared with readers (who keep it alive while they read,
+/// even if retention deletes the segment meanwhile).
+#[derive(Debug)]
+pub struct SegmentFile {
+    path: PathBuf,
+    file: File,
+    verified_to: AtomicU64,
+}
+
+impl SegmentFile {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Fills `buf` from `position`; returns how many bytes were read (short at end of file).
+    pub fn read_at(&self, mut position: u64, buf: &mut [u8]) -> Result<usize, LogError> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.read_at(&mut buf[done..], position) {
+                Ok(0) => break,
+                Ok(n) => {
+                    done += n;
+                    position += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err(&self.path)(e)),
+            }
+        }
+        Ok(done)
+    }
+
+    /// Walks batch headers from `from` (a batch boundary) up to `end` and returns the first
+    /// batch for which `want` holds, with its position. A malformed header is an error.
+    pub fn seek(
+        &self,
+        from: u64,
+        end: u64,
+        mut want: impl FnMut(&BatchHeader) -> bool,
+    ) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        let mut chunk = vec![0u8; SCAN_CHUNK];
+        let mut pos = from;
+        while pos < end {
+            let len = ((end - pos) as usize).min(SCAN_CHUNK);
+            let n = self.read_at(pos, &mut chunk[..len])?;
+            let mut off = 0;
+            loop {
+                let Some(h) = BatchHeader::parse(&chunk[off..n]) else {
+                    break;
+                };
+                let size = h
+                    .size()
+                    .ok_or_else(|| self.corrupt(pos + off as u64, "bad length"))?;
+                if want(&h) {
+                    return Ok(Some((pos + off as u64, h)));
+                }
+                off += size;
+                if off >= n {
+                    break;
+                }
+            }
+            if off == 0 {
+                // not even one header fits before `end`: the data is cut short
+                return Err(self.corrupt(pos, "truncated batch header"));
+            }
+            pos += off as u64;
+        }
+        Ok(None)
+    }
+
+    /// Checks the CRC of every batch in `data` (read from `position`) that lies beyond the
+    /// verified mark; returns how many leading bytes are intact. Advances the mark when the
+    /// checked range starts at or below it.
+    pub fn verify(&self, position: u64, data: &[u8]) -> usize {
+        let verified = self.verified_to.load(Ordering::Acquire);
+        let end = position + data.len() as u64;
+        if end <= verified {
+            return data.len();
+        }
+        let mut good = 0;
+        for (at, h) in batch::BatchIter::new(data) {
+            let Some(size) = h.size() else { break };
+            let batch_end = position + (at + size) as u64;
+            if batch_end > verified && batch::check_integrity(&data[at..at + size]).is_err() {
+                break;
+            }
+            good = at + size;
+        }
+        if position <= verified && good > 0 {
+            self.verified_to
+                .fetch_max(position + good as u64, Ordering::AcqRel);
+        }
+        good
+    }
+
+    pub fn corrupt(&self, position: u64, reason: &str) -> LogError {
+        LogError::CorruptOnDisk {
+            path: self.path.clone(),
+            position,
+            reason: reason.to_string(),
+        }
+    }
+
+    pub fn sync_data(&self) -> Result<(), LogError> {
+        self.file.sync_data().map_err(io_err(&self.path))
+    }
+}
+
+/// One segment and its indexes. Mutated only under the partition's write lock.
+#[derive(Debug)]
+pub struct LogSegment {
+    base_offset: i64,
+    log: Arc<SegmentFile>,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    /// Bytes of whole batches in the `.log` file.
+    size: u64,
+    /// One past the last offset in this segment (`base_offset` when empty).
+    next_offset: i64,
+    max_timestamp: i64,
+    /// Last offset of the batch that holds `max_timestamp`.
+    offset_of_max_timestamp: i64,
+    bytes_since_last_index_entry: u64,
+    /// Max timestamp of the first batch: what `segment.ms` measures from, as in Kafka.
+    rolling_timestamp: Option<i64>,
+}
+
+impl LogSegment {
+    /// Creates an empty segment (replacing any stale files of that name).
+    pub fn create(dir: &Path, base_offset: i64) -> Result<Self, LogError> {
+        for suffix in ["log", "index", "timeindex"] {
+            let p = dir.join(file_name(base_offset, suffix));
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&p)(e)),
+            }
+        }
+        Self::open_files(dir, base_offset)
+    }
+
+    /// Opens a segment's files without reading the log: call [`Self::load_tail`] (clean
+    /// shutdown) or [`Self::recover`] (crash) next.
+    pub fn open_files(dir: &Path, base_offset: i64) -> Result<Self, LogError> {
+        let path = dir.join(file_name(base_offset, "log"));
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        let size = file.metadata().map_err(io_err(&path))?.len();
+        let offset_index =
+            OffsetIndex::open(dir.join(file_name(base_offset, "index")), base_offset)?;
+        let time_index =
+            TimeIndex::open(dir.join(file_name(base_offset, "timeindex")), base_offset)?;
+        Ok(LogSegment {
+            base_offset,
+            log: Arc::new(SegmentFile {
+                path,
+                file,
+                verified_to: AtomicU64::new(0),
+            }),
+            offset_index,
+            time_index,
+            size,
+            next_offset: base_offset,
+            max_timestamp: NO_TIMESTAMP,
+            offset_of_max_timestamp: base_offset,
+            bytes_since_last_index_entry: 0,
+            rolling_timestamp: None,
+        })
+    }
+
+    /// After a clean shutdown: trusts the indexes and reads only the tail after the last
+    /// offset index entry to find the next offset and max timestamp. Touches no other bytes.
+    /// Fails with `CorruptOnDisk` if the tail is not whole batches (then recover instead).
+    pub fn load_tail(&mut self) -> Result<(), LogError> {
+        let (mut pos, mut next) = match self.offset_index.last_entry() {
+            Some((_, p)) if p < self.size => (p, self.base_offset),
+            _ => (0, self.base_offset),
+        };
+        if let Some((ts, off)) = self.time_index.last_entry() {
+            self.max_timestamp = ts;
+            self.offset_of_max_timestamp = off;
+        }
+        let mut since_entry = 0;
+        while pos < self.size {
+            let mut head = [0u8; HEADER_SIZE];
+            if self.log.read_at(pos, &mut head)? < HEADER_SIZE {
+                return Err(self.log.corrupt(pos, "truncated batch header"));
+            }
+            let h = BatchHeader::parse(&head).ok_or_else(|| self.log.corrupt(pos, "header"))?;
+            let size = h
+                .size()
+                .ok_or_else(|| self.log.corrupt(pos, "bad length"))? as u64;
+            if pos + size > self.size || h.base_offset < next {
+                return Err(self.log.corrupt(pos, "torn or out-of-order tail"));
+            }
+            if h.max_timestamp > self.max_timestamp {
+                self.max_timestamp = h.max_timestamp;
+                self.offset_of_max_timestamp = h.last_offset();
+            }
+            next = h.next_offset();
+            pos += size;
+            since_entry += size;
+        }
+        self.next_offset = next;
+        self.bytes_since_last_index_entry = since_entry;
+        self.rolling_timestamp = self.first_batch_timestamp()?;
+        Ok(())
+    }
+
+    fn first_batch_timestamp(&self) -> Result<Option<i64>, LogError> {
+        let mut head = [0u8; HEADER_SIZE];
+        if self.size < HEADER_SIZE as u64 || self.log.read_at(0, &mut head)? < HEADER_SIZE {
+            return Ok(None);
+        }
+        Ok(BatchHeader::parse(&head).map(|h| h.max_timestamp))
+    }
+
+    /// After a crash: reads every batch, checks its CRC and offsets, rebuilds both indexes,
+    /// and cuts the file at the first byte that is not part of a whole valid batch.
+    /// Returns the number of bytes cut.
+    pub fn recover(&mut self, index_interval_bytes: u64) -> Result<u64, LogError> {
+        self.offset_index.reset()?;
+        self.time_index.reset()?;
+        self.max_timestamp = NO_TIMESTAMP;
+        self.offset_of_max_timestamp = self.base_offset;
+        self.bytes_since_last_index_entry = 0;
+        self.rolling_timestamp = None;
+        let file_size = self.size;
+        let mut valid: u64 = 0;
+        let mut next = self.base_offset;
+        let mut buf = Vec::new();
+        'scan: while valid < file_size {
+            let want = ((file_size - valid) as usize).min(8 * 1024 * 1024);
+            buf.resize(want, 0);
+            let n = self.log.read_at(valid, &mut buf)?;
+            buf.truncate(n);
+            let mut off = 0usize;
+            loop {
+                let Some(h) = BatchHeader::parse(&buf[off..]) else {
+                    break;
+                };
+                let Some(size) = h.size() else { break 'scan };
+                if off + size > buf.len() {
+                    if off == 0 && (valid + size as u64) <= file_size {
+                        // one batch larger than the chunk: read it whole
+                        buf.resize(size, 0);
+                        if self.log.read_at(valid, &mut buf)? < size {
+                            break 'scan;
+                        }
+                        continue;
+                    }
+                    break;
+                }
+                let bytes = &buf[off..off + size];
+                if batch::check_integrity(bytes).is_err()
+                    || h.base_offset < next
+                    || h.last_offset_delta < 0
+                {
+                    break 'scan;
+                }
+                let position = valid + off as u64;
+                self.index_batch(&h, position, size as u64, index_interval_bytes)?;
+                next = h.next_offset();
+                off += size;
+            }
+            if off == 0 {
+                break;
+            }
+            valid += off as u64;
+        }
+        let cut = file_size - valid;
+        if cut > 0 {
+            self.log
+                .file
+                .set_len(valid)
+                .map_err(io_err(&self.log.path))?;
+        }
+        self.size = valid;
+        self.next_offset = next;
+        self.log.verified_to.store(valid, Ordering::Release);
+        Ok(cut)
+    }
+
+    /// Updates in-memory stats and the indexes for one batch written at `position`,
+    /// as Kafka's `LogSegment.append` does per batch.
+    fn index_batch(
+        &mut self,
+        h: &BatchHeader,
+        position: u64,
+        size: u64,
+        index_interval_bytes: u64,
+    ) -> Result<(), LogError> {
+        if self.rolling_timestamp.is_none() {
+            self.rolling_timestamp = Some(h.max_timestamp);
+        }
+        if h.max_timestamp > self.max_timestamp {
+            self.max_timestamp = h.max_timestamp;
+            self.offset_of_max_timestamp = h.last_offset();
+        }
+        if self.bytes_since_last_index_entry > index_interval_bytes {
+            self.offset_index.append(h.last_offset(), position)?;
+            self.time_index
+                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
+            self.bytes_since_last_index_entry = 0;
+        }
+        self.bytes_since_last_index_entry += size;
+        Ok(())
+    }
+
+    /// Appends already-assigned batches (`batches`: position within `bytes` and header).
+    pub fn append(
+        &mut self,
+        bytes: &[u8],
+        batches: &[(usize, BatchHeader)],
+        index_interval_bytes: u64,
+    ) -> Result<(), LogError> {
+        let start = self.size;
+        (&self.log.file)
+            .write_all(bytes)
+            .map_err(io_err(&self.log.path))?;
+        for (at, h) in batches {
+            let size = h.size().unwrap_or(0) as u64;
+            self.index_batch(h, start + *at as u64, size, index_interval_bytes)?;
+            self.next_offset = h.next_offset();
+        }
+        // Bytes we validated ourselves need no re-check on read, if contiguous with the mark.
+        let _ = self.log.verified_to.compare_exchange(
+            start,
+            start + bytes.len() as u64,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Cuts the segment so that it ends before the first batch whose last offset is >=
+    /// `offset`. Returns the new next offset.
+    pub fn truncate_to(&mut self, offset: i64, index_interval_bytes: u64) -> Result<i64, LogError> {
+        let (_, from) = self.offset_index.lookup(offset);
+        let found = self
+            .log
+            .seek(from, self.size, |h| h.last_offset() >= offset)?;
+        let Some((position, _)) = found else {
+            return Ok(self.next_offset);
+        };
+        self.log
+            .file
+            .set_len(position)
+            .map_err(io_err(&self.log.path))?;
+        self.size = position;
+        self.log.verified_to.fetch_min(position, Ordering::AcqRel);
+        // Rebuild stats and indexes from what remains (rare: replication truncation).
+        self.recover(index_interval_bytes)?;
+        Ok(self.next_offset)
+    }
+
+    /// When the segment stops being the active one (roll, close): a final time index
+    /// entry, as Kafka's `onBecomeInactiveSegment` writes, then everything to disk.
+    pub fn seal(&mut self) -> Result<(), LogError> {
+        if self.max_timestamp != NO_TIMESTAMP {
+            self.time_index
+                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
+        }
+        self.sync_all()
+    }
+
+    /// fdatasync of the log file and both indexes.
+    pub fn sync_all(&self) -> Result<(), LogError> {
+        self.log.sync_data()?;
+        self.offset_index.sync()?;
+        self.time_index.sync()
+    }
+
+    /// Deletes the segment's files (readers holding the file keep reading it).
+    pub fn delete_files(&self) -> Result<(), LogError> {
+        for p in [
+            self.log.path(),
+            self.offset_index.path(),
+            self.time_index.path(),
+        ] {
+            match std::fs::remove_file(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(p)(e)),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+    pub fn offset_of_max_timestamp(&self) -> i64 {
+        self.offset_of_max_timestamp
+    }
+    pub fn rolling_timestamp(&self) -> Option<i64> {
+        self.rolling_timestamp
+    }
+    pub fn file(&self) -> &Arc<SegmentFile> {
+        &self.log
+    }
+    pub fn offset_index(&self) -> &OffsetIndex {
+        &self.offset_index
+    }
+    pub fn time_index(&self) -> &TimeIndex {
+        &self.time_index
+    }
+    /// The position to start scanning from for `offset`.
+    pub fn lookup(&self, offset: i64) -> u64 {
+        self.offset_index.lookup(offset).1
+    }
+    /// The position to start scanning from for the first batch with max timestamp >= `ts`.
+    pub fn lookup_timestamp(&self, ts: i64) -> u64 {
+        match self.time_index.lookup(ts) {
+            Some((_, offset)) => self.offset_index.lookup(offset).1,
+            None => 0,
+        }
+    }
+}
+
+/// Parses a segment file name back into its base offset.
+pub fn parse_base_offset(name: &str, suffix: &str) -> Option<i64> {
+    let stem = name.strip_suffix(suffix)?.strip_suffix('.')?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_twenty_digits() {
+        assert_eq!(file_name(0, "log"), "00000000000000000000.log");
+        assert_eq!(
+            file_name(1234, "timeindex"),
+            "00000000000000001234.timeindex"
+        );
+        assert_eq!(
+            parse_base_offset("00000000000000001234.log", "log"),
+            Some(1234)
+        );
+        assert_eq!(parse_base_offset("1234.log", "log"), None);
+        assert_eq!(parse_base_offset("00000000000000001234.index", "log"), None);
+    }
+}
