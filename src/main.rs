@@ -1,1 +1,211 @@
-fn main() {}
+//! The `rafka` command line: `serve` (the default) runs the broker; `log` inspects and
+//! writes partition directories directly. `anyhow` lives here only.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use rafka::config::Config;
+use rafka::log::records::{self, NewRecord};
+use rafka::log::{batch, LogManager, TopicPartition};
+use tracing::info;
+
+#[derive(Parser)]
+#[command(name = "rafka", version, about = "A small Kafka-compatible broker", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the broker (the default when no subcommand is given).
+    Serve(Config),
+    /// Read or write a partition directory directly, without a running broker.
+    #[command(subcommand)]
+    Log(LogCommand),
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Append records read from stdin, one per line: `key<TAB>value`, or just `value`
+    /// (no key). Each batch is fsynced. The log dir (the parent) gets Kafka's checkpoints.
+    ///
+    /// Example: printf 'k1\thello\nworld\n' | rafka log write data/orders-0
+    Write {
+        /// The partition directory, `<log dir>/<topic>-<partition>`.
+        partition_dir: PathBuf,
+        /// Records per batch.
+        #[arg(long, default_value_t = 100)]
+        records_per_batch: usize,
+    },
+    /// Print every record as `<offset>\t<key>\t<value>` (`null` for no key). Opens the
+    /// partition as the broker would, recovering it if it was not shut down cleanly.
+    ///
+    /// Example: rafka log dump data/orders-0
+    Dump {
+        /// The partition directory, `<log dir>/<topic>-<partition>`.
+        partition_dir: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(config)) => serve(config),
+        Some(Command::Log(LogCommand::Write {
+            partition_dir,
+            records_per_batch,
+        })) => log_write(&partition_dir, records_per_batch.max(1)),
+        Some(Command::Log(LogCommand::Dump { partition_dir })) => log_dump(&partition_dir),
+    }
+}
+
+fn serve(config: Config) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let logs = LogManager::open(&config.data_dir, config.log_config(), config.node_id)
+            .with_context(|| format!("opening log dir {}", config.data_dir.display()))?;
+        println!("rafka {}", env!("CARGO_PKG_VERSION"));
+        println!("data dir: {}", config.data_dir.display());
+        println!(
+            "Kafka listener {}: not served yet (the wire server is the next issue)",
+            config.listener
+        );
+        println!("text listener {}: not served yet", config.text_listener);
+        let interval = Duration::from_millis(config.retention_check_interval_ms.max(1_000));
+        let mut retention = tokio::time::interval(interval);
+        let mut flush = tokio::time::interval(Duration::from_secs(1));
+        let mut checkpoint = tokio::time::interval(Duration::from_secs(60));
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("installing the SIGTERM handler")?;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = terminate.recv() => break,
+                _ = retention.tick() => { logs.enforce_retention(rafka::log::now_ms())?; }
+                _ = flush.tick() => logs.flush_due(rafka::log::now_ms())?,
+                _ = checkpoint.tick() => logs.checkpoint()?,
+            }
+        }
+        info!("shutting down");
+        logs.shutdown()?;
+        Ok(())
+    })
+}
+
+/// Splits `<log dir>/<topic>-<partition>` into the log dir and the partition.
+fn split_partition_dir(dir: &Path) -> Result<(PathBuf, TopicPartition)> {
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{} has no directory name", dir.display()))?;
+    let Some(tp) = TopicPartition::from_dir_name(name) else {
+        bail!("{name} is not a partition directory name (<topic>-<partition>)");
+    };
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Ok((parent.to_path_buf(), tp))
+}
+
+fn log_write(dir: &Path, per_batch: usize) -> Result<()> {
+    let (log_dir, tp) = split_partition_dir(dir)?;
+    let logs = LogManager::open(&log_dir, rafka::log::LogConfig::default(), 1)?;
+    let log = logs.get_or_create(&tp, Some(uuid::Uuid::new_v4()), logs.default_config())?;
+    let mut pending = Vec::with_capacity(per_batch);
+    let mut total = 0u64;
+    let flush = |pending: &mut Vec<NewRecord>| -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut bytes = records::encode_batch(pending, 0);
+        let info = log.append(&mut bytes, 0)?;
+        log.flush_to(info.last_offset + 1)?;
+        pending.clear();
+        Ok(())
+    };
+    for line in std::io::stdin().lock().lines() {
+        let line = line.context("reading stdin")?;
+        let (key, value) = match line.split_once('\t') {
+            Some((k, v)) => (Some(k.to_string()), v.to_string()),
+            None => (None, line),
+        };
+        pending.push(NewRecord::new(key, value).at(rafka::log::now_ms()));
+        total += 1;
+        if pending.len() == per_batch {
+            flush(&mut pending)?;
+        }
+    }
+    flush(&mut pending)?;
+    let leo = log.log_end_offset();
+    logs.shutdown()?;
+    println!("appended {total} records to {tp}; log end offset {leo}");
+    Ok(())
+}
+
+fn log_dump(dir: &Path) -> Result<()> {
+    let (_, tp) = split_partition_dir(dir)?;
+    let (log, report) = rafka::log::PartitionLog::open(
+        dir.to_path_buf(),
+        tp,
+        rafka::log::LogConfig::default(),
+        None,
+        Default::default(),
+    )?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut offset = log.log_start_offset();
+    let mut count = 0u64;
+    while offset < log.high_watermark() {
+        let data = log.read(offset, 1 << 20, true)?;
+        if data.records.is_empty() {
+            break;
+        }
+        for (at, h) in batch::BatchIter::new(&data.records) {
+            let size = h.size().unwrap_or(0);
+            for r in records::decode_batch(&data.records[at..at + size])? {
+                if r.offset < offset {
+                    continue;
+                }
+                let key = r
+                    .key
+                    .as_deref()
+                    .map_or("null".into(), String::from_utf8_lossy);
+                let value = r
+                    .value
+                    .as_deref()
+                    .map_or("null".into(), String::from_utf8_lossy);
+                writeln!(out, "{}\t{key}\t{value}", r.offset)?;
+                count += 1;
+            }
+            offset = offset.max(h.next_offset());
+        }
+    }
+    out.flush()?;
+    eprintln!(
+        "{count} records, log start offset {}, log end offset {}, segments {}, recovered {}, truncated {} bytes",
+        log.log_start_offset(),
+        log.log_end_offset(),
+        report.segments,
+        report.recovered_segments,
+        report.truncated_bytes
+    );
+    Ok(())
+}

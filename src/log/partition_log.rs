@@ -340,15 +340,23 @@ impl PartitionLog {
         let mut next = base_offset;
         let mut assigned = Vec::with_capacity(validated.len());
         let mut messages = 0u64;
+        let mut max_timestamp = NO_TIMESTAMP;
         for v in &validated {
             let bytes = &mut records[v.position..v.position + v.size];
-            batch::assign(bytes, v, next, leader_epoch, config.timestamp_type, now);
+            let ts = batch::assign(bytes, v, next, leader_epoch, config.timestamp_type, now);
+            max_timestamp = max_timestamp.max(ts);
             let h = BatchHeader::parse(bytes).ok_or_else(|| LogError::Internal("header".into()))?;
             next = h.next_offset();
             messages += h.records_count as u64;
             assigned.push((v.position, h));
         }
-        self.maybe_roll(&mut st, records.len() as u64, next - 1, now, &config)?;
+        self.maybe_roll(
+            &mut st,
+            records.len() as u64,
+            next - 1,
+            (now, max_timestamp),
+            &config,
+        )?;
         if st
             .leader_epochs
             .last()
@@ -393,7 +401,7 @@ impl PartitionLog {
         st: &mut LogState,
         append_bytes: u64,
         last_offset: i64,
-        now: i64,
+        (now, max_timestamp): (i64, i64),
         config: &LogConfig,
     ) -> Result<(), LogError> {
         let next_base = st.log_end_offset;
@@ -404,9 +412,7 @@ impl PartitionLog {
         let max_entries = (config.segment_index_bytes / 8).max(2) as usize;
         let max_time_entries = (config.segment_index_bytes / 12).max(2) as usize;
         let should_roll = active.size() + append_bytes > config.segment_bytes
-            || active
-                .rolling_timestamp()
-                .is_some_and(|ts| now.saturating_sub(ts) > config.segment_ms)
+            || active.time_waited_for_roll(now, max_timestamp) > config.segment_ms
             || active.offset_index().len() >= max_entries - 1
             || active.time_index().len() >= max_time_entries - 1
             || last_offset - active.base_offset() > i64::from(i32::MAX);

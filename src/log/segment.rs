@@ -149,6 +149,9 @@ pub struct LogSegment {
     bytes_since_last_index_entry: u64,
     /// Max timestamp of the first batch: what `segment.ms` measures from, as in Kafka.
     rolling_timestamp: Option<i64>,
+    /// Wall-clock time the segment was opened or created: `segment.ms` measures from it
+    /// when the batches carry no timestamp.
+    created_ms: i64,
 }
 
 impl LogSegment {
@@ -195,6 +198,7 @@ impl LogSegment {
             offset_of_max_timestamp: base_offset,
             bytes_since_last_index_entry: 0,
             rolling_timestamp: None,
+            created_ms: super::now_ms(),
         })
     }
 
@@ -259,11 +263,13 @@ impl LogSegment {
         let mut valid: u64 = 0;
         let mut next = self.base_offset;
         let mut buf = Vec::new();
+        // `valid` advances batch by batch: everything below it is whole and intact.
         'scan: while valid < file_size {
             let want = ((file_size - valid) as usize).min(8 * 1024 * 1024);
             buf.resize(want, 0);
             let n = self.log.read_at(valid, &mut buf)?;
             buf.truncate(n);
+            let chunk_start = valid;
             let mut off = 0usize;
             loop {
                 let Some(h) = BatchHeader::parse(&buf[off..]) else {
@@ -288,15 +294,14 @@ impl LogSegment {
                 {
                     break 'scan;
                 }
-                let position = valid + off as u64;
-                self.index_batch(&h, position, size as u64, index_interval_bytes)?;
+                self.index_batch(&h, valid, size as u64, index_interval_bytes)?;
                 next = h.next_offset();
                 off += size;
+                valid += size as u64;
             }
-            if off == 0 {
+            if valid == chunk_start {
                 break;
             }
-            valid += off as u64;
         }
         let cut = file_size - valid;
         if cut > 0 {
@@ -436,8 +441,14 @@ impl LogSegment {
     pub fn offset_of_max_timestamp(&self) -> i64 {
         self.offset_of_max_timestamp
     }
-    pub fn rolling_timestamp(&self) -> Option<i64> {
-        self.rolling_timestamp
+    /// How long this segment has been filling, as Kafka's `timeWaitedForRoll` measures it:
+    /// from the first batch's timestamp to the incoming one's, or wall-clock time since the
+    /// segment was created when there are no timestamps.
+    pub fn time_waited_for_roll(&self, now: i64, incoming_max_timestamp: i64) -> i64 {
+        match self.rolling_timestamp {
+            Some(ts) if ts >= 0 => incoming_max_timestamp.saturating_sub(ts),
+            _ => now.saturating_sub(self.created_ms),
+        }
     }
     pub fn file(&self) -> &Arc<SegmentFile> {
         &self.log
