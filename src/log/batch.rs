@@ -416,14 +416,14 @@ mod tests {
         let mut b = sample(2);
         let last = b.len() - 1;
         b[last] ^= 0xff;
-        let err = validate_append(&b, 1 << 20).unwrap_err();
+        let err = validate_append(&b, 1 << 20).expect_err("rejected");
         assert_eq!(err.error_code(), 2, "{err}");
     }
 
     #[test]
     fn rejects_oversized_batch_as_message_too_large() {
         let b = sample(50);
-        let err = validate_append(&b, 100).unwrap_err();
+        let err = validate_append(&b, 100).expect_err("rejected");
         assert_eq!(err.error_code(), 10, "{err}");
     }
 
@@ -431,25 +431,40 @@ mod tests {
     fn rejects_old_magic_and_wrong_counts() {
         let mut b = sample(2);
         b[MAGIC] = 1;
-        assert_eq!(validate_append(&b, 1 << 20).unwrap_err().error_code(), 43);
+        assert_eq!(
+            validate_append(&b, 1 << 20)
+                .expect_err("rejected")
+                .error_code(),
+            43
+        );
 
         let mut b = sample(2);
         b[RECORDS_COUNT..RECORDS_COUNT + 4].copy_from_slice(&3i32.to_be_bytes());
         let crc = compute_crc(&b);
         b[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
-        assert_eq!(validate_append(&b, 1 << 20).unwrap_err().error_code(), 87);
+        assert_eq!(
+            validate_append(&b, 1 << 20)
+                .expect_err("rejected")
+                .error_code(),
+            87
+        );
     }
 
     #[test]
     fn rejects_truncated_and_negative_lengths() {
         let b = sample(2);
         for cut in [1, 10, 20, HEADER_SIZE, b.len() - 1] {
-            let err = validate_append(&b[..cut], 1 << 20).unwrap_err();
+            let err = validate_append(&b[..cut], 1 << 20).expect_err("rejected");
             assert_eq!(err.error_code(), 2, "cut at {cut}: {err}");
         }
         let mut b = sample(1);
         b[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&(-5i32).to_be_bytes());
-        assert_eq!(validate_append(&b, 1 << 20).unwrap_err().error_code(), 2);
+        assert_eq!(
+            validate_append(&b, 1 << 20)
+                .expect_err("rejected")
+                .error_code(),
+            2
+        );
     }
 
     #[test]

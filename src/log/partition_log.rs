@@ -74,23 +74,13 @@ pub struct TimestampOffset {
 }
 
 /// How the last process left this log, from the log dir's checkpoints.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct LoadOptions {
     /// The clean shutdown marker was present: trust the files and skip recovery.
     pub clean_shutdown: bool,
     /// Everything below this offset was fsynced (recovery scans from here).
     pub recovery_point: i64,
     pub log_start_offset: i64,
-}
-
-impl Default for LoadOptions {
-    fn default() -> Self {
-        LoadOptions {
-            clean_shutdown: false,
-            recovery_point: 0,
-            log_start_offset: 0,
-        }
-    }
 }
 
 /// What opening the log found.

@@ -70,10 +70,7 @@ impl SegmentFile {
             let len = ((end - pos) as usize).min(SCAN_CHUNK);
             let n = self.read_at(pos, &mut chunk[..len])?;
             let mut off = 0;
-            loop {
-                let Some(h) = BatchHeader::parse(&chunk[off..n]) else {
-                    break;
-                };
+            while let Some(h) = BatchHeader::parse(&chunk[off..n]) {
                 let size = h
                     .size()
                     .ok_or_else(|| self.corrupt(pos + off as u64, "bad length"))?;
@@ -271,10 +268,7 @@ impl LogSegment {
             buf.truncate(n);
             let chunk_start = valid;
             let mut off = 0usize;
-            loop {
-                let Some(h) = BatchHeader::parse(&buf[off..]) else {
-                    break;
-                };
+            while let Some(h) = BatchHeader::parse(&buf[off..]) {
                 let Some(size) = h.size() else { break 'scan };
                 if off + size > buf.len() {
                     if off == 0 && (valid + size as u64) <= file_size {

@@ -1,0 +1,229 @@
+//! Log engine benchmarks (`cargo bench --bench log`). Each group pairs the engine with the
+//! plain file operation it is built on, in the same run, so the figure to quote is the
+//! ratio of medians (see docs/perf.md):
+//!
+//! - `append/{16KiB,1MiB}`: appending 1 KiB records in batches of that size, no fsync,
+//!   vs a sequential `write()` of the same bytes.
+//! - `read_cached`: reading 1 MiB of cached batches vs a plain `pread` of the same bytes.
+//! - `group_commit/{1,8,64}`: appenders each doing append + fsync (acks=all); throughput
+//!   in batches/s. Latency percentiles are printed by `group_commit_latency`.
+//! - `reopen/{clean,after_kill}`: opening a log dir of `RAFKA_BENCH_REOPEN_MB` MiB
+//!   (default 2048; 64 under `--test`).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use rafka::log::partition_log::LoadOptions;
+use rafka::log::records::{encode_batch, NewRecord};
+use rafka::log::{LogConfig, LogManager, PartitionLog, TopicPartition};
+
+fn batch_bytes(total: usize) -> Vec<u8> {
+    let recs: Vec<NewRecord> = (0..total / 1024)
+        .map(|i| {
+            NewRecord::new(Some(format!("key-{i}")), vec![b'v'; 1000])
+                .at(1_700_000_000_000 + i as i64)
+        })
+        .collect();
+    encode_batch(&recs, 0)
+}
+
+fn open_log(dir: &std::path::Path) -> PartitionLog {
+    PartitionLog::open(
+        dir.join("bench-0"),
+        TopicPartition::new("bench", 0),
+        LogConfig::default(),
+        None,
+        LoadOptions::default(),
+    )
+    .expect("open")
+    .0
+}
+
+fn test_mode() -> bool {
+    std::env::args().any(|a| a == "--test")
+}
+
+fn append(c: &mut Criterion) {
+    let mut g = c.benchmark_group("append");
+    for (name, size) in [("16KiB", 16 * 1024), ("1MiB", 1024 * 1024)] {
+        let template = batch_bytes(size);
+        g.throughput(Throughput::Bytes(template.len() as u64));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = open_log(dir.path());
+        let mut buf = template.clone();
+        g.bench_function(BenchmarkId::new("log_append", name), |b| {
+            b.iter(|| {
+                buf.copy_from_slice(&template); // the append rewrites the header in place
+                log.append(&mut buf, 0).expect("append")
+            })
+        });
+        drop(log);
+        let path = dir.path().join("plain.log");
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("file");
+        let mut buf = template.clone();
+        g.bench_function(BenchmarkId::new("plain_write", name), |b| {
+            b.iter(|| {
+                buf.copy_from_slice(&template); // same copy as above, so only the write differs
+                f.write_all(&buf).expect("write")
+            })
+        });
+    }
+    g.finish();
+}
+
+fn read_cached(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open_log(dir.path());
+    for _ in 0..64 {
+        let mut b = batch_bytes(16 * 1024);
+        log.append(&mut b, 0).expect("append");
+    }
+    let end = log.log_end_offset();
+    let first = log.read(0, 1 << 20, true).expect("warm");
+    let len = first.records.len();
+    let mut g = c.benchmark_group("read_cached");
+    g.throughput(Throughput::Bytes(len as u64));
+    let mut i = 0i64;
+    g.bench_function("log_read_1MiB", |b| {
+        b.iter(|| {
+            i = (i + 16) % (end / 2);
+            log.read(i, 1 << 20, true).expect("read")
+        })
+    });
+    let file =
+        std::fs::File::open(dir.path().join("bench-0/00000000000000000000.log")).expect("open");
+    let mut buf = vec![0u8; len];
+    g.bench_function("plain_pread_1MiB", |b| {
+        b.iter(|| {
+            // a fresh buffer per read, as the log's read returns owned bytes
+            let mut out = vec![0u8; len];
+            file.read_at(&mut buf, 0).expect("pread");
+            out.copy_from_slice(&buf);
+            out
+        })
+    });
+    g.finish();
+}
+
+/// `n` threads, each appending a 16 KiB batch and waiting for it to be durable.
+fn run_appenders(
+    log: &Arc<PartitionLog>,
+    n: usize,
+    per_thread: usize,
+    latencies: Option<&parking_lot::Mutex<Vec<Duration>>>,
+) {
+    let template = batch_bytes(16 * 1024);
+    std::thread::scope(|s| {
+        for _ in 0..n {
+            let template = &template;
+            s.spawn(move || {
+                let mut buf = template.clone();
+                for _ in 0..per_thread {
+                    buf.copy_from_slice(template);
+                    let t = Instant::now();
+                    let info = log.append(&mut buf, 0).expect("append");
+                    log.flush_to(info.last_offset + 1).expect("fsync");
+                    if let Some(l) = latencies {
+                        l.lock().push(t.elapsed());
+                    }
+                }
+            });
+        }
+    });
+}
+
+fn group_commit(c: &mut Criterion) {
+    let mut g = c.benchmark_group("group_commit");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(5));
+    for n in [1usize, 8, 64] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Arc::new(open_log(dir.path()));
+        let per_thread = (256 / n).max(4);
+        g.throughput(Throughput::Elements((n * per_thread) as u64));
+        g.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| run_appenders(&log, n, per_thread, None))
+        });
+    }
+    g.finish();
+}
+
+/// Not a criterion measurement: prints p50/p99 of append+fsync latency per appender count.
+fn group_commit_latency(_: &mut Criterion) {
+    for n in [1usize, 8, 64] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Arc::new(open_log(dir.path()));
+        let lat = parking_lot::Mutex::new(Vec::new());
+        let per_thread = if test_mode() { 2 } else { (2048 / n).max(16) };
+        let t = Instant::now();
+        run_appenders(&log, n, per_thread, Some(&lat));
+        let elapsed = t.elapsed();
+        let mut lat = lat.into_inner();
+        lat.sort();
+        let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+        println!(
+            "group_commit_latency/{n}: {:.0} batches/s, p50 {:?}, p99 {:?} ({} appends)",
+            lat.len() as f64 / elapsed.as_secs_f64(),
+            p(0.50),
+            p(0.99),
+            lat.len()
+        );
+    }
+}
+
+fn reopen(c: &mut Criterion) {
+    let mb: usize = std::env::var("RAFKA_BENCH_REOPEN_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if test_mode() { 64 } else { 2048 });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tp = TopicPartition::new("bench", 0);
+    {
+        let logs = LogManager::open(dir.path(), LogConfig::default(), 1).expect("open");
+        let log = logs
+            .get_or_create(&tp, None, LogConfig::default())
+            .expect("log");
+        let template = batch_bytes(1024 * 1024);
+        let mut buf = template.clone();
+        for _ in 0..mb {
+            buf.copy_from_slice(&template);
+            log.append(&mut buf, 0).expect("append");
+        }
+        logs.shutdown().expect("shutdown");
+    }
+    let mut g = c.benchmark_group("reopen");
+    g.sample_size(10);
+    g.bench_function(BenchmarkId::new("clean", format!("{mb}MiB")), |b| {
+        b.iter(|| {
+            let logs = LogManager::open(dir.path(), LogConfig::default(), 1).expect("open");
+            logs.shutdown().expect("shutdown"); // leave the marker for the next iteration
+        })
+    });
+    // After a kill: no marker, recovery point at the start of the active segment, so only
+    // the active segment (bounded by segment.bytes) is scanned.
+    g.bench_function(BenchmarkId::new("after_kill", format!("{mb}MiB")), |b| {
+        b.iter(|| {
+            let _ = std::fs::remove_file(dir.path().join(".kafka_cleanshutdown"));
+            LogManager::open(dir.path(), LogConfig::default(), 1).expect("open")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    append,
+    read_cached,
+    group_commit,
+    group_commit_latency,
+    reopen
+);
+criterion_main!(benches);
