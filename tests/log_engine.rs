@@ -448,3 +448,59 @@ fn leader_epoch_cache_is_checkpointed() {
     let h = batch::BatchHeader::parse(&data.records).expect("header");
     assert_eq!(h.partition_leader_epoch, 3);
 }
+
+/// The checks Kafka's `DumpLogSegments` makes, on Rafka's own files after a clean close:
+/// every offset index entry is (last offset, start position) of a batch, every time index
+/// entry's timestamp is the max timestamp of the batch ending at its offset, timestamps
+/// strictly increase, and the files hold whole entries only.
+#[test]
+fn index_files_pass_dump_log_segments_checks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(
+        dir.path(),
+        LogConfig {
+            segment_bytes: 64 * 1024,
+            ..LogConfig::default()
+        },
+        LoadOptions::default(),
+    );
+    write_batches(&log, 200, 3);
+    log.close().expect("close");
+    let bases = log.segment_base_offsets();
+    assert!(bases.len() > 1);
+    for base in bases {
+        let p = |ext: &str| dir.path().join(format!("t-0/{base:020}.{ext}"));
+        let data = std::fs::read(p("log")).expect("log");
+        let batches: Vec<_> = batch::BatchIter::new(&data).collect();
+        let index = std::fs::read(p("index")).expect("index");
+        assert_eq!(index.len() % 8, 0);
+        assert!(!index.is_empty(), "a 64 KiB segment has index entries");
+        for e in index.chunks(8) {
+            let rel = u32::from_be_bytes(e[..4].try_into().expect("4")) as i64;
+            let pos = u32::from_be_bytes(e[4..].try_into().expect("4")) as usize;
+            let (_, h) = batches
+                .iter()
+                .find(|(at, _)| *at == pos)
+                .expect("entry points at a batch start");
+            assert_eq!(
+                h.last_offset(),
+                base + rel,
+                "offset index entry = last offset of its batch"
+            );
+        }
+        let time = std::fs::read(p("timeindex")).expect("timeindex");
+        assert_eq!(time.len() % 12, 0);
+        let mut prev = i64::MIN;
+        for e in time.chunks(12) {
+            let ts = i64::from_be_bytes(e[..8].try_into().expect("8"));
+            let rel = u32::from_be_bytes(e[8..].try_into().expect("4")) as i64;
+            assert!(ts > prev, "time index timestamps strictly increase");
+            prev = ts;
+            let (_, h) = batches
+                .iter()
+                .find(|(_, h)| h.last_offset() == base + rel)
+                .expect("entry offset ends a batch");
+            assert_eq!(h.max_timestamp, ts);
+        }
+    }
+}

@@ -8,9 +8,11 @@
 //!   far; timestamps strictly increase.
 //!
 //! Unlike Kafka, the files are not preallocated and memory-mapped: entries live in a `Vec`
-//! and are appended to the file with `write`, so a file is always a whole number of entries
-//! (a torn trailing entry after a crash is dropped on open, and the recovery scan rebuilds
-//! the indexes of every segment it scans anyway).
+//! and new ones reach the file in one `write` when the index is synced (segment sealed,
+//! log closed), not one syscall per entry on the append path. That is safe because the
+//! active segment's index is rebuilt by recovery after a crash, and a sealed segment's index
+//! is complete on disk. A file is always a whole number of entries (a torn trailing entry
+//! is dropped on open).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -41,6 +43,8 @@ pub struct OffsetIndex {
     base_offset: i64,
     /// (relative offset, position); both strictly increasing.
     entries: Vec<(u32, u32)>,
+    /// How many of `entries` are in the file.
+    persisted: usize,
 }
 
 impl OffsetIndex {
@@ -57,11 +61,13 @@ impl OffsetIndex {
             }
             entries.push((rel, pos));
         }
+        let persisted = entries.len();
         let mut index = OffsetIndex {
             path,
             file,
             base_offset,
             entries,
+            persisted,
         };
         if bytes.len() != index.entries.len() * OFFSET_ENTRY_SIZE {
             index.rewrite()?;
@@ -93,10 +99,6 @@ impl OffsetIndex {
                 return Ok(());
             }
         }
-        let mut e = [0u8; OFFSET_ENTRY_SIZE];
-        e[..4].copy_from_slice(&rel.to_be_bytes());
-        e[4..].copy_from_slice(&pos.to_be_bytes());
-        self.file.write_all(&e).map_err(io_err(&self.path))?;
         self.entries.push((rel, pos));
         Ok(())
     }
@@ -139,16 +141,28 @@ impl OffsetIndex {
         self.rewrite()
     }
 
-    fn rewrite(&mut self) -> Result<(), LogError> {
-        let mut bytes = Vec::with_capacity(self.entries.len() * OFFSET_ENTRY_SIZE);
-        for &(r, p) in &self.entries {
+    fn encode(entries: &[(u32, u32)]) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(entries.len() * OFFSET_ENTRY_SIZE);
+        for &(r, p) in entries {
             bytes.extend_from_slice(&r.to_be_bytes());
             bytes.extend_from_slice(&p.to_be_bytes());
         }
-        rewrite_file(&self.path, &mut self.file, &bytes)
+        bytes
     }
 
-    pub fn sync(&self) -> Result<(), LogError> {
+    fn rewrite(&mut self) -> Result<(), LogError> {
+        rewrite_file(&self.path, &mut self.file, &Self::encode(&self.entries))?;
+        self.persisted = self.entries.len();
+        Ok(())
+    }
+
+    /// Writes the entries not yet in the file, then syncs it.
+    pub fn sync(&mut self) -> Result<(), LogError> {
+        if self.persisted < self.entries.len() {
+            let bytes = Self::encode(&self.entries[self.persisted..]);
+            self.file.write_all(&bytes).map_err(io_err(&self.path))?;
+            self.persisted = self.entries.len();
+        }
         self.file.sync_data().map_err(io_err(&self.path))
     }
 }
@@ -161,6 +175,8 @@ pub struct TimeIndex {
     base_offset: i64,
     /// (timestamp, relative offset); timestamps strictly increasing.
     entries: Vec<(i64, u32)>,
+    /// How many of `entries` are in the file.
+    persisted: usize,
 }
 
 impl TimeIndex {
@@ -178,11 +194,13 @@ impl TimeIndex {
             }
             entries.push((ts, rel));
         }
+        let persisted = entries.len();
         let mut index = TimeIndex {
             path,
             file,
             base_offset,
             entries,
+            persisted,
         };
         if bytes.len() != index.entries.len() * TIME_ENTRY_SIZE {
             index.rewrite()?;
@@ -209,10 +227,6 @@ impl TimeIndex {
         }
         let rel = u32::try_from(offset - self.base_offset)
             .map_err(|_| LogError::Internal(format!("relative offset of {offset} overflows")))?;
-        let mut e = [0u8; TIME_ENTRY_SIZE];
-        e[..8].copy_from_slice(&timestamp.to_be_bytes());
-        e[8..].copy_from_slice(&rel.to_be_bytes());
-        self.file.write_all(&e).map_err(io_err(&self.path))?;
         self.entries.push((timestamp, rel));
         Ok(())
     }
@@ -250,16 +264,28 @@ impl TimeIndex {
         self.rewrite()
     }
 
-    fn rewrite(&mut self) -> Result<(), LogError> {
-        let mut bytes = Vec::with_capacity(self.entries.len() * TIME_ENTRY_SIZE);
-        for &(t, r) in &self.entries {
+    fn encode(entries: &[(i64, u32)]) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(entries.len() * TIME_ENTRY_SIZE);
+        for &(t, r) in entries {
             bytes.extend_from_slice(&t.to_be_bytes());
             bytes.extend_from_slice(&r.to_be_bytes());
         }
-        rewrite_file(&self.path, &mut self.file, &bytes)
+        bytes
     }
 
-    pub fn sync(&self) -> Result<(), LogError> {
+    fn rewrite(&mut self) -> Result<(), LogError> {
+        rewrite_file(&self.path, &mut self.file, &Self::encode(&self.entries))?;
+        self.persisted = self.entries.len();
+        Ok(())
+    }
+
+    /// Writes the entries not yet in the file, then syncs it.
+    pub fn sync(&mut self) -> Result<(), LogError> {
+        if self.persisted < self.entries.len() {
+            let bytes = Self::encode(&self.entries[self.persisted..]);
+            self.file.write_all(&bytes).map_err(io_err(&self.path))?;
+            self.persisted = self.entries.len();
+        }
         self.file.sync_data().map_err(io_err(&self.path))
     }
 }
@@ -282,6 +308,12 @@ mod tests {
         assert_eq!(idx.lookup(150), (100, 0));
         idx.append(109, 4200).expect("append");
         idx.append(130, 9000).expect("append");
+        assert_eq!(
+            std::fs::metadata(&p).expect("meta").len(),
+            0,
+            "written on sync"
+        );
+        idx.sync().expect("sync");
         assert_eq!(idx.lookup(108), (100, 0));
         assert_eq!(idx.lookup(109), (109, 4200));
         assert_eq!(idx.lookup(129), (109, 4200));
@@ -318,6 +350,7 @@ mod tests {
         t.maybe_append(1000, 9).expect("append");
         t.maybe_append(1000, 19).expect("same timestamp is skipped");
         t.maybe_append(2000, 29).expect("append");
+        t.sync().expect("sync");
         assert_eq!(t.len(), 2);
         assert_eq!(t.lookup(999), None);
         assert_eq!(t.lookup(1500), Some((1000, 9)));

@@ -666,7 +666,7 @@ impl PartitionLog {
         )?;
         self.log_end.store(new_end, Ordering::Release);
         // the cut must be durable before anything is appended after it
-        st.active_ref().sync_all()?;
+        st.active().sync_all()?;
         self.flushed_offset.fetch_min(new_end, Ordering::AcqRel);
         Ok(new_end)
     }

@@ -394,8 +394,8 @@ impl LogSegment {
         self.sync_all()
     }
 
-    /// fdatasync of the log file and both indexes.
-    pub fn sync_all(&self) -> Result<(), LogError> {
+    /// fdatasync of the log file and both indexes (writing their pending entries).
+    pub fn sync_all(&mut self) -> Result<(), LogError> {
         self.log.sync_data()?;
         self.offset_index.sync()?;
         self.time_index.sync()
