@@ -23,68 +23,152 @@ use super::{io_err, LogError};
 pub const OFFSET_ENTRY_SIZE: usize = 8;
 pub const TIME_ENTRY_SIZE: usize = 12;
 
-fn open_append(path: &Path) -> Result<(File, Vec<u8>), LogError> {
-    let mut file = OpenOptions::new()
-        .create(true)
-        .read(true)
-        .append(true)
-        .open(path)
-        .map_err(io_err(path))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(io_err(path))?;
-    Ok((file, bytes))
+/// An index entry's fixed-size big-endian encoding.
+trait Entry: Copy {
+    const SIZE: usize;
+    fn encode(&self, out: &mut Vec<u8>);
+    fn decode(b: &[u8]) -> Self;
 }
 
-/// Maps offsets to file positions, sparsely.
+/// (relative offset, position)
+impl Entry for (u32, u32) {
+    const SIZE: usize = OFFSET_ENTRY_SIZE;
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0.to_be_bytes());
+        out.extend_from_slice(&self.1.to_be_bytes());
+    }
+    fn decode(b: &[u8]) -> Self {
+        (
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+        )
+    }
+}
+
+/// (timestamp, relative offset)
+impl Entry for (i64, u32) {
+    const SIZE: usize = TIME_ENTRY_SIZE;
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0.to_be_bytes());
+        out.extend_from_slice(&self.1.to_be_bytes());
+    }
+    fn decode(b: &[u8]) -> Self {
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&b[..8]);
+        (
+            i64::from_be_bytes(ts),
+            u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
+        )
+    }
+}
+
+/// The entries of one index file, in memory, and how many of them are in the file.
 #[derive(Debug)]
-pub struct OffsetIndex {
+struct IndexFile<E> {
     path: PathBuf,
     file: File,
-    base_offset: i64,
-    /// (relative offset, position); both strictly increasing.
-    entries: Vec<(u32, u32)>,
-    /// How many of `entries` are in the file.
+    entries: Vec<E>,
     persisted: usize,
 }
 
-impl OffsetIndex {
-    /// Opens (or creates) the index, keeping its whole entries.
-    pub fn open(path: PathBuf, base_offset: i64) -> Result<Self, LogError> {
-        let (file, bytes) = open_append(&path)?;
-        let mut entries = Vec::with_capacity(bytes.len() / OFFSET_ENTRY_SIZE);
-        for e in bytes.chunks_exact(OFFSET_ENTRY_SIZE) {
-            let rel = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
-            let pos = u32::from_be_bytes([e[4], e[5], e[6], e[7]]);
-            // Kafka preallocates its index files: zero entries after the first mark the end.
-            if !entries.is_empty() && rel == 0 && pos == 0 {
+impl<E: Entry> IndexFile<E> {
+    /// Opens (or creates) the file and keeps the leading entries `valid` accepts, given the
+    /// entries before; the file is cut to them if anything was dropped.
+    fn open(path: PathBuf, mut valid: impl FnMut(&[E], &E) -> bool) -> Result<Self, LogError> {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io_err(&path))?;
+        let mut entries = Vec::with_capacity(bytes.len() / E::SIZE);
+        for chunk in bytes.chunks_exact(E::SIZE) {
+            let e = E::decode(chunk);
+            if !valid(&entries, &e) {
                 break;
             }
-            entries.push((rel, pos));
+            entries.push(e);
         }
-        let persisted = entries.len();
-        let mut index = OffsetIndex {
+        let mut index = IndexFile {
             path,
             file,
-            base_offset,
+            persisted: entries.len(),
             entries,
-            persisted,
         };
-        if bytes.len() != index.entries.len() * OFFSET_ENTRY_SIZE {
+        if bytes.len() != index.entries.len() * E::SIZE {
             index.rewrite()?;
         }
         Ok(index)
     }
 
+    fn encode(entries: &[E]) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(entries.len() * E::SIZE);
+        for e in entries {
+            e.encode(&mut bytes);
+        }
+        bytes
+    }
+
+    /// Keeps the first `len` entries, in memory and in the file.
+    fn truncate(&mut self, len: usize) -> Result<(), LogError> {
+        if len < self.entries.len() {
+            self.entries.truncate(len);
+            self.rewrite()?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the file's content with every entry.
+    fn rewrite(&mut self) -> Result<(), LogError> {
+        self.file.set_len(0).map_err(io_err(&self.path))?;
+        self.file
+            .write_all(&Self::encode(&self.entries))
+            .map_err(io_err(&self.path))?;
+        self.persisted = self.entries.len();
+        Ok(())
+    }
+
+    /// Writes the entries not yet in the file, then syncs it.
+    fn sync(&mut self) -> Result<(), LogError> {
+        if self.persisted < self.entries.len() {
+            let bytes = Self::encode(&self.entries[self.persisted..]);
+            self.file.write_all(&bytes).map_err(io_err(&self.path))?;
+            self.persisted = self.entries.len();
+        }
+        self.file.sync_data().map_err(io_err(&self.path))
+    }
+}
+
+/// Maps offsets to file positions, sparsely.
+#[derive(Debug)]
+pub struct OffsetIndex {
+    base_offset: i64,
+    /// (relative offset, position); both strictly increasing.
+    index: IndexFile<(u32, u32)>,
+}
+
+impl OffsetIndex {
+    /// Opens (or creates) the index, keeping its whole entries.
+    pub fn open(path: PathBuf, base_offset: i64) -> Result<Self, LogError> {
+        // Kafka preallocates its index files: zero entries after the first mark the end.
+        let index = IndexFile::open(path, |before, &(rel, pos)| {
+            before.is_empty() || rel != 0 || pos != 0
+        })?;
+        Ok(OffsetIndex { base_offset, index })
+    }
+
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.index.path
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.index.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.index.entries.is_empty()
     }
 
     /// Adds an entry for the batch ending at `last_offset` that starts at `position`.
@@ -94,12 +178,12 @@ impl OffsetIndex {
         })?;
         let pos = u32::try_from(position)
             .map_err(|_| LogError::Internal(format!("position {position} overflows")))?;
-        if let Some(&(last_rel, last_pos)) = self.entries.last() {
+        if let Some(&(last_rel, last_pos)) = self.index.entries.last() {
             if rel <= last_rel || pos <= last_pos {
                 return Ok(());
             }
         }
-        self.entries.push((rel, pos));
+        self.index.entries.push((rel, pos));
         Ok(())
     }
 
@@ -107,18 +191,20 @@ impl OffsetIndex {
     /// start when there is none. Scanning forward from the position finds the batch.
     pub fn lookup(&self, offset: i64) -> (i64, u64) {
         let rel = offset - self.base_offset;
-        let i = self.entries.partition_point(|&(r, _)| i64::from(r) <= rel);
+        let entries = &self.index.entries;
+        let i = entries.partition_point(|&(r, _)| i64::from(r) <= rel);
         if i == 0 {
             (self.base_offset, 0)
         } else {
-            let (r, p) = self.entries[i - 1];
+            let (r, p) = entries[i - 1];
             (self.base_offset + i64::from(r), u64::from(p))
         }
     }
 
     /// The last entry as (offset, position), if any.
     pub fn last_entry(&self) -> Option<(i64, u64)> {
-        self.entries
+        self.index
+            .entries
             .last()
             .map(|&(r, p)| (self.base_offset + i64::from(r), u64::from(p)))
     }
@@ -126,124 +212,83 @@ impl OffsetIndex {
     /// Drops every entry whose position is at or past `position` (the log is being cut there).
     pub fn truncate_to_position(&mut self, position: u64) -> Result<(), LogError> {
         let keep = self
+            .index
             .entries
             .partition_point(|&(_, p)| u64::from(p) < position);
-        if keep < self.entries.len() {
-            self.entries.truncate(keep);
-            self.rewrite()?;
-        }
-        Ok(())
+        self.index.truncate(keep)
     }
 
     /// Removes every entry (before a rebuild).
     pub fn reset(&mut self) -> Result<(), LogError> {
-        self.entries.clear();
-        self.rewrite()
+        self.index.truncate(0)
     }
 
-    fn encode(entries: &[(u32, u32)]) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(entries.len() * OFFSET_ENTRY_SIZE);
-        for &(r, p) in entries {
-            bytes.extend_from_slice(&r.to_be_bytes());
-            bytes.extend_from_slice(&p.to_be_bytes());
-        }
-        bytes
-    }
-
-    fn rewrite(&mut self) -> Result<(), LogError> {
-        rewrite_file(&self.path, &mut self.file, &Self::encode(&self.entries))?;
-        self.persisted = self.entries.len();
-        Ok(())
-    }
-
-    /// Writes the entries not yet in the file, then syncs it.
+    /// Writes pending entries and syncs the file.
     pub fn sync(&mut self) -> Result<(), LogError> {
-        if self.persisted < self.entries.len() {
-            let bytes = Self::encode(&self.entries[self.persisted..]);
-            self.file.write_all(&bytes).map_err(io_err(&self.path))?;
-            self.persisted = self.entries.len();
-        }
-        self.file.sync_data().map_err(io_err(&self.path))
+        self.index.sync()
     }
 }
 
 /// Maps timestamps to offsets, sparsely.
 #[derive(Debug)]
 pub struct TimeIndex {
-    path: PathBuf,
-    file: File,
     base_offset: i64,
     /// (timestamp, relative offset); timestamps strictly increasing.
-    entries: Vec<(i64, u32)>,
-    /// How many of `entries` are in the file.
-    persisted: usize,
+    index: IndexFile<(i64, u32)>,
 }
 
 impl TimeIndex {
     pub fn open(path: PathBuf, base_offset: i64) -> Result<Self, LogError> {
-        let (file, bytes) = open_append(&path)?;
-        let mut entries: Vec<(i64, u32)> = Vec::with_capacity(bytes.len() / TIME_ENTRY_SIZE);
-        for e in bytes.chunks_exact(TIME_ENTRY_SIZE) {
-            let mut ts = [0u8; 8];
-            ts.copy_from_slice(&e[..8]);
-            let ts = i64::from_be_bytes(ts);
-            let rel = u32::from_be_bytes([e[8], e[9], e[10], e[11]]);
-            // Stop at preallocated zeros or anything not increasing.
-            if entries.last().is_some_and(|&(t, _)| ts <= t) {
-                break;
-            }
-            entries.push((ts, rel));
-        }
-        let persisted = entries.len();
-        let mut index = TimeIndex {
-            path,
-            file,
-            base_offset,
-            entries,
-            persisted,
-        };
-        if bytes.len() != index.entries.len() * TIME_ENTRY_SIZE {
-            index.rewrite()?;
-        }
-        Ok(index)
+        // Stop at preallocated zeros or anything not increasing.
+        let index = IndexFile::open(path, |before: &[(i64, u32)], &(ts, _)| {
+            before.last().is_none_or(|&(t, _)| ts > t)
+        })?;
+        Ok(TimeIndex { base_offset, index })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.index.path
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.index.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.index.entries.is_empty()
     }
 
     /// Appends (timestamp, offset) if the timestamp is larger than the last one's.
     pub fn maybe_append(&mut self, timestamp: i64, offset: i64) -> Result<(), LogError> {
-        if self.entries.last().is_some_and(|&(t, _)| timestamp <= t) {
+        if self
+            .index
+            .entries
+            .last()
+            .is_some_and(|&(t, _)| timestamp <= t)
+        {
             return Ok(());
         }
         let rel = u32::try_from(offset - self.base_offset)
             .map_err(|_| LogError::Internal(format!("relative offset of {offset} overflows")))?;
-        self.entries.push((timestamp, rel));
+        self.index.entries.push((timestamp, rel));
         Ok(())
     }
 
     /// The entry with the largest timestamp <= `timestamp`, as (timestamp, offset); `None`
     /// when every entry is later (search from the segment start).
     pub fn lookup(&self, timestamp: i64) -> Option<(i64, i64)> {
-        let i = self.entries.partition_point(|&(t, _)| t <= timestamp);
+        let entries = &self.index.entries;
+        let i = entries.partition_point(|&(t, _)| t <= timestamp);
         (i > 0).then(|| {
-            let (t, r) = self.entries[i - 1];
+            let (t, r) = entries[i - 1];
             (t, self.base_offset + i64::from(r))
         })
     }
 
     /// The last entry as (timestamp, offset).
     pub fn last_entry(&self) -> Option<(i64, i64)> {
-        self.entries
+        self.index
+            .entries
             .last()
             .map(|&(t, r)| (t, self.base_offset + i64::from(r)))
     }
@@ -251,49 +296,21 @@ impl TimeIndex {
     /// Drops entries pointing at offsets >= `offset`.
     pub fn truncate_to_offset(&mut self, offset: i64) -> Result<(), LogError> {
         let rel = offset - self.base_offset;
-        let keep = self.entries.partition_point(|&(_, r)| i64::from(r) < rel);
-        if keep < self.entries.len() {
-            self.entries.truncate(keep);
-            self.rewrite()?;
-        }
-        Ok(())
+        let keep = self
+            .index
+            .entries
+            .partition_point(|&(_, r)| i64::from(r) < rel);
+        self.index.truncate(keep)
     }
 
     pub fn reset(&mut self) -> Result<(), LogError> {
-        self.entries.clear();
-        self.rewrite()
+        self.index.truncate(0)
     }
 
-    fn encode(entries: &[(i64, u32)]) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(entries.len() * TIME_ENTRY_SIZE);
-        for &(t, r) in entries {
-            bytes.extend_from_slice(&t.to_be_bytes());
-            bytes.extend_from_slice(&r.to_be_bytes());
-        }
-        bytes
-    }
-
-    fn rewrite(&mut self) -> Result<(), LogError> {
-        rewrite_file(&self.path, &mut self.file, &Self::encode(&self.entries))?;
-        self.persisted = self.entries.len();
-        Ok(())
-    }
-
-    /// Writes the entries not yet in the file, then syncs it.
+    /// Writes pending entries and syncs the file.
     pub fn sync(&mut self) -> Result<(), LogError> {
-        if self.persisted < self.entries.len() {
-            let bytes = Self::encode(&self.entries[self.persisted..]);
-            self.file.write_all(&bytes).map_err(io_err(&self.path))?;
-            self.persisted = self.entries.len();
-        }
-        self.file.sync_data().map_err(io_err(&self.path))
+        self.index.sync()
     }
-}
-
-/// Replaces an append-mode file's content in place (truncate, then write).
-fn rewrite_file(path: &Path, file: &mut File, bytes: &[u8]) -> Result<(), LogError> {
-    file.set_len(0).map_err(io_err(path))?;
-    file.write_all(bytes).map_err(io_err(path))
 }
 
 #[cfg(test)]
