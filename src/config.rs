@@ -1,34 +1,338 @@
-//! Broker configuration: command-line flags (with `RAFKA_*` environment variables), one
-//! validated [`Config`]. Kafka's `server.properties` keys come with the wire server.
+//! Broker configuration: Kafka-style `server.properties` (`--config FILE`) overlaid by
+//! command-line flags (each with a `RAFKA_*` environment variable), validated once into a
+//! [`Config`]. Precedence: built-in defaults < file < flags. Unknown keys in the file are
+//! warned about; invalid values are a startup error.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 
-use crate::log::LogConfig;
+use tracing::warn;
 
-/// Flags of `rafka serve`.
-#[derive(Clone, Debug, clap::Args)]
+use crate::log::{LogConfig, TimestampType};
+
+/// Why the configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The properties file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A key has a value of the wrong form.
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+}
+
+fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Flags of `rafka serve`. Every one is optional: unset flags fall back to the file, then
+/// to Kafka's defaults.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct ServeArgs {
+    /// A Kafka-style server.properties file (listeners, log.dirs, num.partitions, ...).
+    #[arg(long, env = "RAFKA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Kafka protocol listener address [default: 127.0.0.1:9092] (Kafka: listeners).
+    #[arg(long, env = "RAFKA_LISTENER")]
+    pub listener: Option<String>,
+    /// Address advertised to clients in Metadata [default: the listener's] (Kafka:
+    /// advertised.listeners).
+    #[arg(long, env = "RAFKA_ADVERTISED_LISTENER")]
+    pub advertised_listener: Option<String>,
+    /// Text protocol listener address [default: 127.0.0.1:9093].
+    #[arg(long, env = "RAFKA_TEXT_LISTENER")]
+    pub text_listener: Option<String>,
+    /// Log directory [default: ./data] (Kafka: log.dirs).
+    #[arg(long, env = "RAFKA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// This broker's id [default: 1] (Kafka: node.id).
+    #[arg(long, env = "RAFKA_NODE_ID")]
+    pub node_id: Option<i32>,
+    /// Any server.properties key, as key=value; repeatable (e.g. -o num.partitions=3).
+    #[arg(short = 'o', long = "override", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+/// The validated broker configuration.
+#[derive(Clone, Debug)]
 pub struct Config {
-    /// Address of the Kafka protocol listener.
-    #[arg(long, env = "RAFKA_LISTENER", default_value = "127.0.0.1:9092")]
     pub listener: SocketAddr,
-    /// Address of the line-based text protocol listener.
-    #[arg(long, env = "RAFKA_TEXT_LISTENER", default_value = "127.0.0.1:9093")]
+    /// Host and port put in Metadata responses.
+    pub advertised: (String, u16),
     pub text_listener: SocketAddr,
-    /// Log directory (Kafka's `log.dirs`): one sub-directory per partition.
-    #[arg(long, env = "RAFKA_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// This broker's id (Kafka's `node.id`), recorded in meta.properties.
-    #[arg(long, env = "RAFKA_NODE_ID", default_value_t = 1)]
     pub node_id: i32,
-    /// How often retention is applied, in ms (`log.retention.check.interval.ms`).
-    #[arg(long, default_value_t = 300_000)]
+    /// `num.partitions` for auto-created topics and CreateTopics with -1.
+    pub num_partitions: i32,
+    pub auto_create_topics: bool,
+    /// `socket.request.max.bytes`: largest request frame accepted.
+    pub socket_request_max_bytes: usize,
+    /// `max.connections`.
+    pub max_connections: usize,
+    /// Requests read ahead on one connection before its responses are written.
+    pub max_in_flight_per_connection: usize,
     pub retention_check_interval_ms: u64,
+    /// Defaults for every topic (`log.*` and `message.max.bytes`).
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listener: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            advertised: ("127.0.0.1".into(), 9092),
+            text_listener: SocketAddr::from(([127, 0, 0, 1], 9093)),
+            data_dir: PathBuf::from("./data"),
+            node_id: 1,
+            num_partitions: 1,
+            auto_create_topics: true,
+            socket_request_max_bytes: 100 * 1024 * 1024,
+            max_connections: 10_000,
+            max_in_flight_per_connection: 64,
+            retention_check_interval_ms: 300_000,
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Parses `host:port`, `PLAINTEXT://host:port` or a comma-separated list of those (the
+/// first is used), resolving `localhost` to 127.0.0.1.
+pub fn parse_listener(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    let (host, port) = parse_host_port(key, value)?;
+    let host = if host.is_empty() {
+        "0.0.0.0".to_string()
+    } else {
+        host
+    };
+    let host = if host == "localhost" {
+        "127.0.0.1".to_string()
+    } else {
+        host
+    };
+    (host.as_str(), port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| invalid(key, value, "not an address this machine can bind"))
+}
+
+fn parse_host_port(key: &str, value: &str) -> Result<(String, u16), ConfigError> {
+    let first = value.split(',').next().unwrap_or("").trim();
+    let addr = first.split_once("://").map_or(first, |(_, a)| a);
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| invalid(key, value, "expected host:port"))?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| invalid(key, value, "bad port"))?;
+    Ok((host.trim_matches(['[', ']']).to_string(), port))
+}
+
+fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(key, value, "not a number"))
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(key, value, "expected true or false")),
+    }
+}
+
+/// Reads a `.properties` file: `key=value` (or `key: value`) lines, `#`/`!` comments.
+pub fn read_properties(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(parse_properties(&text))
+}
+
+pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
+        .filter_map(|l| {
+            let i = l.find(['=', ':'])?;
+            Some((l[..i].trim().to_string(), l[i + 1..].trim().to_string()))
+        })
+        .collect()
 }
 
 impl Config {
-    /// The log settings every topic starts from (Kafka's defaults for now).
-    pub fn log_config(&self) -> LogConfig {
-        LogConfig::default()
+    /// Builds the configuration from flags (and the file they may name).
+    pub fn from_args(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let mut props = match &args.config {
+            Some(path) => read_properties(path)?,
+            None => BTreeMap::new(),
+        };
+        for o in &args.overrides {
+            let (k, v) = o
+                .split_once('=')
+                .ok_or_else(|| invalid("--override", o, "expected KEY=VALUE"))?;
+            props.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        let flag = |key: &str, v: &Option<String>, props: &mut BTreeMap<String, String>| {
+            if let Some(v) = v {
+                props.insert(key.to_string(), v.clone());
+            }
+        };
+        flag("listeners", &args.listener, &mut props);
+        flag(
+            "advertised.listeners",
+            &args.advertised_listener,
+            &mut props,
+        );
+        flag("text.listener", &args.text_listener, &mut props);
+        flag(
+            "log.dirs",
+            &args.data_dir.as_ref().map(|p| p.display().to_string()),
+            &mut props,
+        );
+        flag("node.id", &args.node_id.map(|n| n.to_string()), &mut props);
+        Config::from_properties(&props)
+    }
+
+    /// Builds the configuration from Kafka-style keys.
+    pub fn from_properties(props: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        let mut advertised = None;
+        let mut retention_hours = None;
+        let mut retention_ms = None;
+        for (k, v) in props {
+            let (k, v) = (k.as_str(), v.as_str());
+            match k {
+                "listeners" => c.listener = parse_listener(k, v)?,
+                "advertised.listeners" => advertised = Some(parse_host_port(k, v)?),
+                "text.listener" => c.text_listener = parse_listener(k, v)?,
+                "log.dirs" | "log.dir" => {
+                    c.data_dir = PathBuf::from(v.split(',').next().unwrap_or(v).trim())
+                }
+                "node.id" | "broker.id" => c.node_id = parse_num(k, v)?,
+                "num.partitions" => {
+                    c.num_partitions = parse_num(k, v)?;
+                    if c.num_partitions < 1 {
+                        return Err(invalid(k, v, "must be at least 1"));
+                    }
+                }
+                "auto.create.topics.enable" => c.auto_create_topics = parse_bool(k, v)?,
+                "socket.request.max.bytes" => c.socket_request_max_bytes = parse_num(k, v)?,
+                "max.connections" => c.max_connections = parse_num(k, v)?,
+                "log.retention.check.interval.ms" => {
+                    c.retention_check_interval_ms = parse_num(k, v)?
+                }
+                "log.segment.bytes" => c.log.segment_bytes = parse_num(k, v)?,
+                "log.roll.ms" => c.log.segment_ms = parse_num(k, v)?,
+                "log.roll.hours" => c.log.segment_ms = parse_num::<i64>(k, v)? * 3_600_000,
+                "log.retention.ms" => retention_ms = Some(parse_num::<i64>(k, v)?),
+                "log.retention.minutes" => retention_ms = Some(parse_num::<i64>(k, v)? * 60_000),
+                "log.retention.hours" => retention_hours = Some(parse_num::<i64>(k, v)?),
+                "log.retention.bytes" => c.log.retention_bytes = parse_num(k, v)?,
+                "log.index.interval.bytes" => c.log.index_interval_bytes = parse_num(k, v)?,
+                "log.index.size.max.bytes" => c.log.segment_index_bytes = parse_num(k, v)?,
+                "message.max.bytes" => c.log.max_message_bytes = parse_num(k, v)?,
+                "log.message.timestamp.type" => {
+                    c.log.timestamp_type = match v {
+                        "CreateTime" => TimestampType::CreateTime,
+                        "LogAppendTime" => TimestampType::LogAppendTime,
+                        _ => return Err(invalid(k, v, "CreateTime or LogAppendTime")),
+                    }
+                }
+                "log.flush.interval.messages" => c.log.flush_messages = Some(parse_num(k, v)?),
+                "log.flush.interval.ms" => c.log.flush_ms = Some(parse_num(k, v)?),
+                // accepted for compatibility with Kafka's sample files; single node
+                "process.roles"
+                | "controller.quorum.voters"
+                | "controller.quorum.bootstrap.servers"
+                | "controller.listener.names"
+                | "inter.broker.listener.name"
+                | "listener.security.protocol.map"
+                | "offsets.topic.replication.factor"
+                | "transaction.state.log.replication.factor"
+                | "transaction.state.log.min.isr"
+                | "default.replication.factor"
+                | "min.insync.replicas" => {}
+                _ => warn!(key = k, "unknown configuration key ignored"),
+            }
+        }
+        // Kafka: log.retention.ms wins over minutes, which wins over hours
+        if let Some(ms) = retention_ms {
+            c.log.retention_ms = ms;
+        } else if let Some(h) = retention_hours {
+            c.log.retention_ms = h * 3_600_000;
+        }
+        c.advertised = match advertised {
+            Some(a) => a,
+            None => {
+                let ip = c.listener.ip();
+                let host = if ip.is_unspecified() {
+                    "127.0.0.1".to_string()
+                } else {
+                    ip.to_string()
+                };
+                (host, c.listener.port())
+            }
+        };
+        if c.socket_request_max_bytes < 1024 {
+            return Err(invalid(
+                "socket.request.max.bytes",
+                &c.socket_request_max_bytes.to_string(),
+                "must be at least 1024",
+            ));
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_keys_file_then_flags() {
+        let props = parse_properties(
+            "# comment\nlisteners=PLAINTEXT://localhost:19092\nlog.dirs=/tmp/x,/tmp/y\n\
+             num.partitions=3\nauto.create.topics.enable=false\nlog.retention.hours=1\n\
+             message.max.bytes=2000000\nprocess.roles=broker,controller\n",
+        );
+        let c = Config::from_properties(&props).expect("valid");
+        assert_eq!(c.listener, "127.0.0.1:19092".parse().expect("addr"));
+        assert_eq!(c.advertised, ("127.0.0.1".to_string(), 19092));
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.num_partitions, 3);
+        assert!(!c.auto_create_topics);
+        assert_eq!(c.log.retention_ms, 3_600_000);
+        assert_eq!(c.log.max_message_bytes, 2_000_000);
+    }
+
+    #[test]
+    fn invalid_values_are_errors() {
+        for (k, v) in [
+            ("num.partitions", "zero"),
+            ("num.partitions", "0"),
+            ("auto.create.topics.enable", "yes"),
+            ("listeners", "nohostport"),
+            ("log.message.timestamp.type", "Never"),
+        ] {
+            let props = BTreeMap::from([(k.to_string(), v.to_string())]);
+            assert!(Config::from_properties(&props).is_err(), "{k}={v}");
+        }
     }
 }

@@ -1,12 +1,20 @@
 //! Rafka: a small Kafka-compatible broker that keeps Kafka's own on-disk log format.
 //!
 //! Module map (data flows socket → decode → handler → log → response):
-//! - [`config`]: the broker's flags, validated once.
+//! - [`server`]: listeners, connection limit, graceful shutdown; [`BrokerBuilder`] starts a
+//!   broker in-process (tests use it with ephemeral ports).
+//! - [`kafka`]: the Kafka wire protocol — frames, connections, dispatch, one file per API.
+//! - [`broker`]: topics, partitions, topic ids and configs.
 //! - [`log`]: the partition log engine — Kafka-format segments, indexes, recovery,
 //!   retention. It knows nothing of the network.
-//!
-//! The Kafka wire server, the text protocol and the group coordinator build on `log` in
-//! later modules.
+//! - [`config`]: `server.properties` and flags, validated once.
+//! - [`alloc_guard`]: keeps a hostile array length from aborting the process.
 
+pub mod alloc_guard;
+pub mod broker;
 pub mod config;
+pub mod kafka;
 pub mod log;
+pub mod server;
+
+pub use server::{BrokerBuilder, BrokerHandle};

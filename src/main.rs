@@ -3,14 +3,16 @@
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use rafka::config::Config;
+use rafka::config::{Config, ServeArgs};
 use rafka::log::records::{self, NewRecord};
 use rafka::log::{batch, LogManager, TopicPartition};
 use tracing::info;
+
+#[global_allocator]
+static ALLOC: rafka::alloc_guard::GuardedAlloc = rafka::alloc_guard::GuardedAlloc;
 
 #[derive(Parser)]
 #[command(name = "rafka", version, about = "A small Kafka-compatible broker", long_about = None)]
@@ -18,13 +20,13 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
-    serve: Config,
+    serve: ServeArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the broker (the default when no subcommand is given).
-    Serve(Config),
+    Serve(ServeArgs),
     /// Read or write a partition directory directly, without a running broker.
     #[command(subcommand)]
     Log(LogCommand),
@@ -73,39 +75,38 @@ fn main() -> Result<()> {
     }
 }
 
-fn serve(config: Config) -> Result<()> {
+fn serve(args: ServeArgs) -> Result<()> {
+    let config = Config::from_args(&args).context("invalid configuration")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let logs = LogManager::open(&config.data_dir, config.log_config(), config.node_id)
-            .with_context(|| format!("opening log dir {}", config.data_dir.display()))?;
+        let handle = rafka::BrokerBuilder::new(config.clone())
+            .start()
+            .await
+            .with_context(|| {
+                format!(
+                    "starting the broker (data dir {})",
+                    config.data_dir.display()
+                )
+            })?;
         println!("rafka {}", env!("CARGO_PKG_VERSION"));
-        println!("data dir: {}", config.data_dir.display());
+        println!("Kafka listener: {}", handle.kafka_addr());
         println!(
-            "Kafka listener {}: not served yet (the wire server is the next issue)",
-            config.listener
+            "text listener {}: not served yet (a later issue)",
+            config.text_listener
         );
-        println!("text listener {}: not served yet", config.text_listener);
-        let interval = Duration::from_millis(config.retention_check_interval_ms.max(1_000));
-        let mut retention = tokio::time::interval(interval);
-        let mut flush = tokio::time::interval(Duration::from_secs(1));
-        let mut checkpoint = tokio::time::interval(Duration::from_secs(60));
+        println!("data dir: {}", config.data_dir.display());
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                 .context("installing the SIGTERM handler")?;
-        loop {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
-                _ = terminate.recv() => break,
-                _ = retention.tick() => { logs.enforce_retention(rafka::log::now_ms())?; }
-                _ = flush.tick() => logs.flush_due(rafka::log::now_ms())?,
-                _ = checkpoint.tick() => logs.checkpoint()?,
-            }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
         }
         info!("shutting down");
-        logs.shutdown()?;
+        handle.shutdown().await.context("shutting down")?;
         Ok(())
     })
 }

@@ -81,6 +81,9 @@ impl LogManager {
             }
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') {
+                continue; // Rafka's own metadata (.rafka/), not a partition
+            }
             let Some(tp) = TopicPartition::from_dir_name(name).filter(|_| is_partition_dir(name))
             else {
                 warn!(dir = name, "skipping a directory that is not a partition");

@@ -1,0 +1,169 @@
+//! Per-topic configs: the keys Rafka supports (Kafka's topic-level names), how they turn
+//! into a [`LogConfig`], their defaults as DescribeConfigs reports them, and where overrides
+//! are stored.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::log::{checkpoint, LogConfig, LogError, TimestampType};
+
+/// A topic config that Rafka does not accept.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicConfigError {
+    /// INVALID_CONFIG (40): a key Rafka does not know.
+    #[error("unknown topic config '{0}'")]
+    UnknownKey(String),
+    /// INVALID_CONFIG (40): a value of the wrong form.
+    #[error("invalid value '{value}' for topic config '{key}'")]
+    InvalidValue { key: String, value: String },
+}
+
+/// Topic config keys Rafka supports, with the broker setting each one defaults to.
+pub const KEYS: &[&str] = &[
+    "cleanup.policy",
+    "flush.messages",
+    "flush.ms",
+    "index.interval.bytes",
+    "max.message.bytes",
+    "message.timestamp.type",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.index.bytes",
+    "segment.ms",
+];
+
+/// The effective value of a key under `config`, as DescribeConfigs shows it.
+pub fn value_of(config: &LogConfig, key: &str) -> Option<String> {
+    Some(match key {
+        "cleanup.policy" => "delete".to_string(),
+        "flush.messages" => config
+            .flush_messages
+            .map_or(i64::MAX.to_string(), |v| v.to_string()),
+        "flush.ms" => config
+            .flush_ms
+            .map_or(i64::MAX.to_string(), |v| v.to_string()),
+        "index.interval.bytes" => config.index_interval_bytes.to_string(),
+        "max.message.bytes" => config.max_message_bytes.to_string(),
+        "message.timestamp.type" => match config.timestamp_type {
+            TimestampType::CreateTime => "CreateTime".to_string(),
+            TimestampType::LogAppendTime => "LogAppendTime".to_string(),
+        },
+        "retention.bytes" => config.retention_bytes.to_string(),
+        "retention.ms" => config.retention_ms.to_string(),
+        "segment.bytes" => config.segment_bytes.to_string(),
+        "segment.index.bytes" => config.segment_index_bytes.to_string(),
+        "segment.ms" => config.segment_ms.to_string(),
+        _ => return None,
+    })
+}
+
+fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, TopicConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| TopicConfigError::InvalidValue {
+            key: key.to_string(),
+            value: value.to_string(),
+        })
+}
+
+/// Applies topic overrides on top of the broker's defaults.
+pub fn log_config(
+    defaults: &LogConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Result<LogConfig, TopicConfigError> {
+    let mut c = *defaults;
+    for (k, v) in overrides {
+        let key = k.as_str();
+        match key {
+            "cleanup.policy" => {
+                if v != "delete" {
+                    // compaction is not implemented: refuse rather than silently not compact
+                    return Err(TopicConfigError::InvalidValue {
+                        key: k.clone(),
+                        value: v.clone(),
+                    });
+                }
+            }
+            "flush.messages" => c.flush_messages = Some(num(key, v)?),
+            "flush.ms" => c.flush_ms = Some(num(key, v)?),
+            "index.interval.bytes" => c.index_interval_bytes = num(key, v)?,
+            "max.message.bytes" => c.max_message_bytes = num(key, v)?,
+            "message.timestamp.type" => {
+                c.timestamp_type = match v.as_str() {
+                    "CreateTime" => TimestampType::CreateTime,
+                    "LogAppendTime" => TimestampType::LogAppendTime,
+                    _ => {
+                        return Err(TopicConfigError::InvalidValue {
+                            key: k.clone(),
+                            value: v.clone(),
+                        })
+                    }
+                }
+            }
+            "retention.bytes" => c.retention_bytes = num(key, v)?,
+            "retention.ms" => c.retention_ms = num(key, v)?,
+            "segment.bytes" => {
+                c.segment_bytes = num(key, v)?;
+                if c.segment_bytes < 14 {
+                    return Err(TopicConfigError::InvalidValue {
+                        key: k.clone(),
+                        value: v.clone(),
+                    });
+                }
+            }
+            "segment.index.bytes" => c.segment_index_bytes = num(key, v)?,
+            "segment.ms" => c.segment_ms = num(key, v)?,
+            _ => return Err(TopicConfigError::UnknownKey(k.clone())),
+        }
+    }
+    Ok(c)
+}
+
+/// Override files: `<log dir>/.rafka/topics/<topic>.properties`.
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    pub fn new(log_dir: &Path) -> Store {
+        Store {
+            dir: log_dir.join(".rafka").join("topics"),
+        }
+    }
+
+    fn path(&self, topic: &str) -> PathBuf {
+        self.dir.join(format!("{topic}.properties"))
+    }
+
+    pub fn load(&self, topic: &str) -> Result<BTreeMap<String, String>, LogError> {
+        let path = self.path(topic);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(crate::config::parse_properties(&text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(source) => Err(LogError::Io { path, source }),
+        }
+    }
+
+    pub fn save(&self, topic: &str, overrides: &BTreeMap<String, String>) -> Result<(), LogError> {
+        std::fs::create_dir_all(&self.dir).map_err(|source| LogError::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let mut text = String::new();
+        for (k, v) in overrides {
+            text.push_str(&format!("{k}={v}\n"));
+        }
+        checkpoint::write_atomic(&self.path(topic), text.as_bytes())
+    }
+
+    pub fn remove(&self, topic: &str) -> Result<(), LogError> {
+        let path = self.path(topic);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(LogError::Io { path, source }),
+        }
+    }
+}

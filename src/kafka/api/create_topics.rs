@@ -1,0 +1,92 @@
+//! CreateTopics (v2-v7): partitions (-1: `num.partitions`), replication factor 1 only
+//! (else INVALID_REPLICATION_FACTOR), topic configs (unknown keys: INVALID_CONFIG),
+//! `validate_only`. v5+ responses echo the partitions, replication factor and configs.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+
+use super::{code, str_bytes};
+use crate::broker::{topic_config, Broker};
+
+const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+/// DescribeConfigs' config sources, as CreateTopics v5+ reports them.
+pub const SOURCE_TOPIC: i8 = 1;
+pub const SOURCE_DEFAULT: i8 = 5;
+
+pub fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+    let me = broker.node_id();
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.name.0.to_string();
+            let result = CreatableTopicResult::default().with_name(t.name.clone());
+            let mut partitions = t.num_partitions;
+            if !t.assignments.is_empty() {
+                if t.assignments
+                    .iter()
+                    .any(|a| a.broker_ids.iter().any(|b| b.0 != me))
+                {
+                    return result
+                        .with_error_code(INVALID_REPLICA_ASSIGNMENT)
+                        .with_error_message(Some(str_bytes(format!("only broker {me} exists"))));
+                }
+                partitions = t.assignments.len() as i32;
+            }
+            let overrides: BTreeMap<String, String> = t
+                .configs
+                .iter()
+                .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+                .collect();
+            match broker.create_topic(
+                &name,
+                partitions,
+                t.replication_factor,
+                overrides.clone(),
+                req.validate_only,
+            ) {
+                Ok(topic) => {
+                    let effective = topic_config::log_config(&broker.config().log, &overrides)
+                        .unwrap_or(broker.config().log);
+                    let configs = topic_config::KEYS
+                        .iter()
+                        .map(|k| {
+                            CreatableTopicConfigs::default()
+                                .with_name(str_bytes(*k))
+                                .with_value(topic_config::value_of(&effective, k).map(str_bytes))
+                                .with_config_source(if overrides.contains_key(*k) {
+                                    SOURCE_TOPIC
+                                } else {
+                                    SOURCE_DEFAULT
+                                })
+                        })
+                        .collect();
+                    let partitions = if partitions == -1 {
+                        broker.config().num_partitions
+                    } else {
+                        partitions
+                    };
+                    let mut result = result.with_error_code(code::NONE);
+                    if version >= 5 {
+                        result = result
+                            .with_num_partitions(partitions)
+                            .with_replication_factor(1)
+                            .with_configs(Some(configs));
+                    }
+                    if version >= 7 {
+                        result = result.with_topic_id(topic.id);
+                    }
+                    result
+                }
+                Err(e) => result
+                    .with_error_code(e.error_code())
+                    .with_error_message(Some(str_bytes(e.to_string()))),
+            }
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(topics)
+}

@@ -1,0 +1,145 @@
+//! Fetch (v4-v18; v13+ addresses topics by id): whole batches from each partition's log,
+//! sent as stored (records are not decoded). Long poll: if fewer than `min_bytes` are
+//! available, waits up to `max_wait_ms` and is answered as soon as an append brings
+//! enough. Fetch sessions (KIP-227) are not kept: every fetch is a full one, answered with
+//! session id 0, which tells clients to keep sending full fetches.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+
+use super::code;
+use crate::broker::Broker;
+use crate::log::LogError;
+
+fn partition(index: i32, error_code: i16) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(index)
+        .with_error_code(error_code)
+        .with_high_watermark(-1)
+        .with_records(Some(Bytes::new()))
+}
+
+/// Sets the offsets a partition response carries, where the version has them.
+fn with_offsets(
+    p: PartitionData,
+    version: i16,
+    hw: i64,
+    lso: i64,
+    log_start: i64,
+) -> PartitionData {
+    let p = p.with_high_watermark(hw).with_last_stable_offset(lso);
+    if version >= 5 {
+        p.with_log_start_offset(log_start)
+    } else {
+        p
+    }
+}
+
+/// One pass over the requested partitions: the response and how many record bytes it has,
+/// and whether any partition had an error (then there is no point in waiting).
+fn read_once(
+    broker: &Broker,
+    req: &FetchRequest,
+    version: i16,
+) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    let mut total = 0usize;
+    let mut any_error = false;
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for ft in &req.topics {
+        let topic = if version >= 13 {
+            broker.topic_by_id(ft.topic_id)
+        } else {
+            broker.topic(&ft.topic.0)
+        };
+        let unknown = if version >= 13 {
+            code::UNKNOWN_TOPIC_ID
+        } else {
+            code::UNKNOWN_TOPIC_OR_PARTITION
+        };
+        let mut parts = Vec::with_capacity(ft.partitions.len());
+        for fp in &ft.partitions {
+            let Some(log) = topic.as_ref().and_then(|t| t.partition(fp.partition)) else {
+                any_error = true;
+                parts.push(partition(fp.partition, unknown));
+                continue;
+            };
+            let limit = usize::try_from(fp.partition_max_bytes)
+                .unwrap_or(0)
+                .min(max_bytes.saturating_sub(total));
+            // the first partition with data may exceed the limits by one batch (KIP-74)
+            let min_one = total == 0;
+            match log.read(fp.fetch_offset, limit, min_one) {
+                Ok(data) => {
+                    total += data.records.len();
+                    let p = partition(fp.partition, code::NONE).with_records(Some(data.records));
+                    parts.push(with_offsets(
+                        p,
+                        version,
+                        data.high_watermark,
+                        data.last_stable_offset,
+                        data.log_start_offset,
+                    ));
+                }
+                Err(e) => {
+                    any_error = true;
+                    let p = partition(fp.partition, e.error_code());
+                    let p = match e {
+                        LogError::OffsetOutOfRange {
+                            log_start_offset, ..
+                        } => with_offsets(
+                            p,
+                            version,
+                            log.high_watermark(),
+                            log.high_watermark(),
+                            log_start_offset,
+                        ),
+                        _ => p,
+                    };
+                    parts.push(p);
+                }
+            }
+        }
+        topics.push(
+            if version >= 13 {
+                FetchableTopicResponse::default().with_topic_id(ft.topic_id)
+            } else {
+                FetchableTopicResponse::default().with_topic(ft.topic.clone())
+            }
+            .with_partitions(parts),
+        );
+    }
+    (topics, total, any_error)
+}
+
+pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> FetchResponse {
+    if req.session_id != 0 {
+        // we never hand out session ids, so this one is not ours
+        return FetchResponse::default().with_error_code(code::FETCH_SESSION_ID_NOT_FOUND);
+    }
+    let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
+    let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
+    let deadline = tokio::time::Instant::now() + max_wait;
+    loop {
+        // register for the next append before reading, so none is missed in between
+        let notified = broker.appended();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let (topics, total, any_error) = read_once(broker, &req, version);
+        if min_bytes == 0
+            || total >= min_bytes
+            || any_error
+            || tokio::time::Instant::now() >= deadline
+        {
+            return FetchResponse::default().with_responses(topics);
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! ListOffsets (v1-v10): earliest (-2), latest (-1, the high watermark), max timestamp
+//! (-3), earliest local (-4, the log start: no tiered storage), latest tiered (-5: none,
+//! so -1), or the first record at or after a timestamp. No match: offset and timestamp -1.
+
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use super::code;
+use crate::broker::Broker;
+use crate::log::OffsetSpec;
+
+pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = broker.topic(&t.name.0);
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let resp = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_timestamp(-1)
+                        .with_offset(-1);
+                    let Some(log) = topic.as_ref().and_then(|t| t.partition(p.partition_index))
+                    else {
+                        return resp.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION);
+                    };
+                    let spec = match p.timestamp {
+                        -1 => OffsetSpec::Latest,
+                        -2 => OffsetSpec::Earliest,
+                        -3 => OffsetSpec::MaxTimestamp,
+                        -4 => OffsetSpec::EarliestLocal,
+                        -5 => return resp, // LATEST_TIERED: nothing is tiered
+                        ts if ts >= 0 => OffsetSpec::Timestamp(ts),
+                        _ => return resp.with_error_code(code::INVALID_REQUEST),
+                    };
+                    match log.list_offset(spec) {
+                        Ok(Some(found)) => {
+                            let resp = resp
+                                .with_offset(found.offset)
+                                .with_timestamp(found.timestamp);
+                            if version >= 4 {
+                                resp.with_leader_epoch(found.leader_epoch.unwrap_or(-1))
+                            } else {
+                                resp
+                            }
+                        }
+                        Ok(None) => resp,
+                        Err(e) => resp.with_error_code(e.error_code()),
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}

@@ -1,0 +1,128 @@
+//! Metadata (v0-v13): the one broker (advertised host and port), the cluster id and
+//! controller, and topics with their ids and partitions (this broker leads every partition,
+//! epoch 0, replicas and ISR just itself). A null topic list means every topic, an empty
+//! one none. Unknown named topics are created when `auto.create.topics.enable` and the
+//! request allows it (v4+); invalid names get INVALID_TOPIC_EXCEPTION.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use uuid::Uuid;
+
+use super::{code, str_bytes};
+use crate::broker::{Broker, BrokerError, Topic};
+
+/// Kafka's "authorized operations not requested" value.
+const OPS_NOT_REQUESTED: i32 = i32::MIN;
+
+pub fn topic_entry(broker: &Broker, t: &Topic, version: i16) -> MetadataResponseTopic {
+    let me = BrokerId(broker.node_id());
+    let partitions = t
+        .partitions
+        .iter()
+        .map(|p| {
+            let mp = MetadataResponsePartition::default()
+                .with_partition_index(p.topic_partition().partition)
+                .with_leader_id(me)
+                .with_replica_nodes(vec![me])
+                .with_isr_nodes(vec![me]);
+            if version >= 7 {
+                mp.with_leader_epoch(p.latest_epoch().unwrap_or(0))
+            } else {
+                mp
+            }
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(str_bytes(t.name.clone()))))
+        .with_topic_id(if version >= 10 { t.id } else { Uuid::nil() })
+        .with_partitions(partitions)
+        .with_topic_authorized_operations(OPS_NOT_REQUESTED)
+}
+
+fn error_entry(name: Option<String>, id: Uuid, error_code: i16) -> MetadataResponseTopic {
+    // (an id is only ever non-nil here for v10+ requests, which look topics up by id)
+    MetadataResponseTopic::default()
+        .with_error_code(error_code)
+        .with_name(name.map(|n| TopicName(str_bytes(n))))
+        .with_topic_id(id)
+        .with_topic_authorized_operations(OPS_NOT_REQUESTED)
+}
+
+pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
+    let (host, port) = &broker.config().advertised;
+    let brokers = vec![MetadataResponseBroker::default()
+        .with_node_id(BrokerId(broker.node_id()))
+        .with_host(str_bytes(host.clone()))
+        .with_port(i32::from(*port))];
+    // v0: an empty list means all topics (null came with v1)
+    let wanted = match req.topics {
+        Some(t) if !(version == 0 && t.is_empty()) => Some(t),
+        _ => None,
+    };
+    let topics = match wanted {
+        None => broker
+            .topics()
+            .iter()
+            .map(|t| topic_entry(broker, t, version))
+            .collect(),
+        Some(requested) => {
+            let auto_create = broker.config().auto_create_topics
+                && (version < 4 || req.allow_auto_topic_creation);
+            requested
+                .into_iter()
+                .map(|rt| match rt.name {
+                    Some(name) => {
+                        let name = name.0.to_string();
+                        if let Some(t) = broker.topic(&name) {
+                            return topic_entry(broker, &t, version);
+                        }
+                        if let Err(e) = crate::broker::validate_topic_name(&name) {
+                            return error_entry(Some(name), Uuid::nil(), e.error_code());
+                        }
+                        if !auto_create {
+                            return error_entry(
+                                Some(name),
+                                Uuid::nil(),
+                                code::UNKNOWN_TOPIC_OR_PARTITION,
+                            );
+                        }
+                        match broker.create_topic(&name, -1, -1, BTreeMap::new(), false) {
+                            Ok(t) => topic_entry(broker, &t, version),
+                            // a concurrent request created it first
+                            Err(BrokerError::TopicExists(_)) => broker.topic(&name).map_or_else(
+                                || {
+                                    error_entry(
+                                        Some(name.clone()),
+                                        Uuid::nil(),
+                                        code::UNKNOWN_TOPIC_OR_PARTITION,
+                                    )
+                                },
+                                |t| topic_entry(broker, &t, version),
+                            ),
+                            Err(e) => error_entry(Some(name), Uuid::nil(), e.error_code()),
+                        }
+                    }
+                    None => match broker.topic_by_id(rt.topic_id) {
+                        Some(t) => topic_entry(broker, &t, version),
+                        None => error_entry(None, rt.topic_id, code::UNKNOWN_TOPIC_ID),
+                    },
+                })
+                .collect()
+        }
+    };
+    let mut resp = MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_topics(topics)
+        .with_cluster_authorized_operations(OPS_NOT_REQUESTED);
+    if version >= 1 {
+        resp = resp.with_controller_id(BrokerId(broker.node_id()));
+    }
+    if version >= 2 {
+        resp = resp.with_cluster_id(Some(str_bytes(broker.cluster_id().to_string())));
+    }
+    resp
+}

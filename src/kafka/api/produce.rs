@@ -1,0 +1,139 @@
+//! Produce (v3-v13; v13 addresses topics by id): each partition's record batches go to its
+//! log as they are (validated, offsets assigned in place). `acks=1` answers after the
+//! write, `acks=-1` after an fsync shared with concurrent producers (group commit),
+//! `acks=0` gets no response at all.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use tracing::warn;
+
+use super::{code, str_bytes};
+use crate::broker::Broker;
+use crate::log::PartitionLog;
+
+fn partition_error(
+    index: i32,
+    error_code: i16,
+    message: Option<String>,
+    version: i16,
+) -> PartitionProduceResponse {
+    let p = PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(error_code)
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1);
+    if version >= 8 {
+        p.with_error_message(message.map(str_bytes))
+    } else {
+        p
+    }
+}
+
+/// Appends everything (blocking file I/O: run on the blocking pool) and builds the response.
+fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> ProduceResponse {
+    let acks = req.acks;
+    let refuse = if !matches!(acks, -1..=1) {
+        Some((code::INVALID_REQUIRED_ACKS, "acks must be -1, 0 or 1"))
+    } else if req.transactional_id.is_some() {
+        Some((code::INVALID_REQUEST, "transactions are not supported yet"))
+    } else {
+        None
+    };
+    let mut to_flush: Vec<(Arc<PartitionLog>, i64, usize, usize)> = Vec::new();
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    for (ti, td) in req.topic_data.into_iter().enumerate() {
+        let topic = if version >= 13 {
+            broker.topic_by_id(td.topic_id)
+        } else {
+            broker.topic(&td.name.0)
+        };
+        let unknown = if version >= 13 {
+            code::UNKNOWN_TOPIC_ID
+        } else {
+            code::UNKNOWN_TOPIC_OR_PARTITION
+        };
+        let mut parts = Vec::with_capacity(td.partition_data.len());
+        for pd in td.partition_data {
+            if let Some((c, m)) = refuse {
+                parts.push(partition_error(pd.index, c, Some(m.to_string()), version));
+                continue;
+            }
+            let Some(log) = topic.as_ref().and_then(|t| t.partition(pd.index)) else {
+                parts.push(partition_error(pd.index, unknown, None, version));
+                continue;
+            };
+            let Some(records) = pd.records else {
+                parts.push(partition_error(
+                    pd.index,
+                    code::INVALID_REQUEST,
+                    Some("null records".into()),
+                    version,
+                ));
+                continue;
+            };
+            let mut bytes = records.to_vec(); // the append rewrites headers in place
+            match log.append(&mut bytes, 0) {
+                Ok(info) => {
+                    if acks == -1 {
+                        to_flush.push((Arc::clone(log), info.last_offset + 1, ti, parts.len()));
+                    }
+                    parts.push(
+                        PartitionProduceResponse::default()
+                            .with_index(pd.index)
+                            .with_base_offset(info.base_offset)
+                            .with_log_append_time_ms(info.log_append_time)
+                            .with_log_start_offset(if version >= 5 {
+                                info.log_start_offset
+                            } else {
+                                -1
+                            }),
+                    );
+                }
+                Err(e) => parts.push(partition_error(
+                    pd.index,
+                    e.error_code(),
+                    Some(e.to_string()),
+                    version,
+                )),
+            }
+        }
+        responses.push(
+            if version >= 13 {
+                TopicProduceResponse::default().with_topic_id(td.topic_id)
+            } else {
+                TopicProduceResponse::default().with_name(td.name)
+            }
+            .with_partition_responses(parts),
+        );
+    }
+    broker.notify_appended();
+    for (log, offset, ti, pi) in to_flush {
+        if let Err(e) = log.flush_to(offset) {
+            warn!(partition = %log.topic_partition(), cause = %e, "fsync failed");
+            let index = responses[ti].partition_responses[pi].index;
+            responses[ti].partition_responses[pi] =
+                partition_error(index, e.error_code(), Some(e.to_string()), version);
+        }
+    }
+    ProduceResponse::default().with_responses(responses)
+}
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    req: ProduceRequest,
+    version: i16,
+) -> Option<ProduceResponse> {
+    let acks = req.acks;
+    let b = Arc::clone(broker);
+    let resp = match tokio::task::spawn_blocking(move || append_all(&b, req, version)).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            warn!(cause = %e, "produce task failed");
+            return None; // the connection closes: no acknowledgement for what may be lost
+        }
+    };
+    (acks != 0).then_some(resp)
+}

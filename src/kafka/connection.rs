@@ -1,0 +1,116 @@
+//! One Kafka connection: a reader that parses frames and starts each request as its own
+//! task, and a writer that sends the responses strictly in request order. Up to
+//! `max_in_flight_per_connection` requests run at once (clients pipeline: Java up to 5,
+//! librdkafka more); past that the reader stops reading, so memory per connection stays
+//! bounded by that many requests of at most `socket.request.max.bytes`.
+//!
+//! A frame that cannot be served (bad size, unknown API, unsupported version, malformed
+//! body) closes this connection after the responses before it are written, with a log
+//! line; the broker and every other connection carry on. A panicking handler is caught by
+//! its task and treated the same way.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, debug_span, error, info_span, warn, Instrument};
+
+use super::codec;
+use super::dispatch::{dispatch, DispatchError};
+use crate::broker::Broker;
+
+type InFlight = JoinHandle<Result<Option<Bytes>, DispatchError>>;
+
+/// Serves one connection until the client closes it, it misbehaves, or shutdown.
+pub async fn serve(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) {
+    let span = info_span!("connection", %peer);
+    run(broker, stream, shutdown).instrument(span).await
+}
+
+async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, wr) = stream.into_split();
+    let max = broker.config().socket_request_max_bytes;
+    let (tx, rx) = mpsc::channel::<InFlight>(broker.config().max_in_flight_per_connection.max(1));
+    let writer = tokio::spawn(write_responses(wr, rx).in_current_span());
+    loop {
+        let mut prefix = [0u8; 4];
+        tokio::select! {
+            r = rd.read_exact(&mut prefix) => if r.is_err() { break },
+            _ = shutdown.changed() => break,
+            _ = tx.closed() => break,
+        }
+        let size = match codec::check_size(prefix, max) {
+            Ok(size) => size,
+            Err(e) => {
+                warn!(cause = %e, "closing connection");
+                break;
+            }
+        };
+        let mut frame = vec![0u8; size];
+        tokio::select! {
+            r = rd.read_exact(&mut frame) => if r.is_err() {
+                debug!("connection closed mid-frame");
+                break;
+            },
+            _ = shutdown.changed() => break,
+        }
+        let req = match codec::parse_request(Bytes::from(frame)) {
+            Ok(req) => req,
+            Err(e) => {
+                warn!(cause = %e, "closing connection");
+                break;
+            }
+        };
+        let span = debug_span!(
+            "request",
+            api = ?req.api_key,
+            version = req.api_version,
+            correlation_id = req.correlation_id,
+            client_id = req.client_id.as_deref().unwrap_or("")
+        );
+        let task = tokio::spawn(dispatch(Arc::clone(&broker), req).instrument(span));
+        if tx.send(task).await.is_err() {
+            break;
+        }
+    }
+    drop(tx); // the writer finishes what is in flight, then stops
+    let _ = writer.await;
+}
+
+async fn write_responses(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<InFlight>) {
+    let mut out = BufWriter::with_capacity(64 * 1024, wr);
+    while let Some(task) = rx.recv().await {
+        match task.await {
+            Ok(Ok(Some(frame))) => {
+                if out.write_all(&frame).await.is_err() {
+                    break;
+                }
+            }
+            Ok(Ok(None)) => {} // acks=0 produce: no response
+            Ok(Err(e)) => {
+                warn!(cause = %e, "closing connection");
+                break;
+            }
+            Err(e) => {
+                error!(cause = %e, "request handler failed; closing connection");
+                break;
+            }
+        }
+        if rx.is_empty() && out.flush().await.is_err() {
+            break;
+        }
+    }
+    let _ = out.flush().await;
+    let _ = out.into_inner().shutdown().await;
+}

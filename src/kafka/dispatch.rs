@@ -1,0 +1,140 @@
+//! One match on the API key: decode the body as the version asks, run the API's handler,
+//! encode its response. [`SUPPORTED_APIS`] is both the dispatch table's range check and
+//! what ApiVersions advertises, so the two cannot drift apart.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+use super::api;
+use super::codec::{encode_response, Request};
+use crate::broker::Broker;
+
+/// (API, lowest version advertised, lowest version decoded, highest version).
+///
+/// Produce and Fetch are advertised from v0 as Kafka 4.0 does (librdkafka disables
+/// compression otherwise) though only v3+ / v4+ are decoded; older versions are refused.
+pub const SUPPORTED_APIS: &[(ApiKey, i16, i16, i16)] = &[
+    (ApiKey::Produce, 0, 3, 13),
+    (ApiKey::Fetch, 0, 4, 18),
+    (ApiKey::ListOffsets, 1, 1, 10),
+    (ApiKey::Metadata, 0, 0, 13),
+    (ApiKey::ApiVersions, 0, 0, 4),
+    (ApiKey::CreateTopics, 2, 2, 7),
+    (ApiKey::DeleteTopics, 1, 1, 6),
+];
+
+/// Why a request got no normal response; the connection logs it and closes.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// The API is not implemented (not in [`SUPPORTED_APIS`]).
+    #[error("API {0:?} is not supported")]
+    UnsupportedApi(ApiKey),
+    /// The version is outside what Rafka decodes for this API.
+    #[error("{api:?} v{version} is not supported")]
+    UnsupportedVersion { api: ApiKey, version: i16 },
+    /// The body does not decode for its version.
+    #[error("malformed {api:?} v{version} body: {reason}")]
+    Decode {
+        api: ApiKey,
+        version: i16,
+        reason: String,
+    },
+    /// The response could not be encoded (a bug).
+    #[error("cannot encode the {api:?} response: {reason}")]
+    Encode { api: ApiKey, reason: String },
+}
+
+/// The supported range of `api`, if it is supported: (decoded min, max).
+pub fn version_range(api: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED_APIS
+        .iter()
+        .find(|(k, ..)| *k == api)
+        .map(|&(_, _, min, max)| (min, max))
+}
+
+/// Decodes the body as `Req`, runs `handler`, encodes its response (`None`: no response,
+/// as for `acks=0` produce).
+async fn run<Req, Resp, Fut>(
+    req: Request,
+    handler: impl FnOnce(Req, i16) -> Fut,
+) -> Result<Option<Bytes>, DispatchError>
+where
+    Req: Decodable,
+    Resp: Encodable,
+    Fut: Future<Output = Option<Resp>>,
+{
+    let (api, version) = (req.api_key, req.api_version);
+    let mut body = req.body;
+    let decoded = Req::decode(&mut body, version).map_err(|e| DispatchError::Decode {
+        api,
+        version,
+        reason: e.to_string(),
+    })?;
+    match handler(decoded, version).await {
+        None => Ok(None),
+        Some(resp) => encode_response(api, version, req.correlation_id, &resp)
+            .map(Some)
+            .map_err(|e| DispatchError::Encode {
+                api,
+                reason: e.to_string(),
+            }),
+    }
+}
+
+/// Serves one request.
+pub async fn dispatch(broker: Arc<Broker>, req: Request) -> Result<Option<Bytes>, DispatchError> {
+    let api = req.api_key;
+    if api == ApiKey::ApiVersions {
+        // an unknown ApiVersions version still gets an answer (KIP-511)
+        return api::api_versions::handle(req);
+    }
+    let Some((min, max)) = version_range(api) else {
+        return Err(DispatchError::UnsupportedApi(api));
+    };
+    if req.api_version < min || req.api_version > max {
+        return Err(DispatchError::UnsupportedVersion {
+            api,
+            version: req.api_version,
+        });
+    }
+    let b = &broker;
+    match api {
+        ApiKey::Metadata => {
+            run(
+                req,
+                |r, v| async move { Some(api::metadata::handle(b, r, v)) },
+            )
+            .await
+        }
+        ApiKey::Produce => run(req, |r, v| api::produce::handle(b, r, v)).await,
+        ApiKey::Fetch => {
+            run(req, |r, v| async move {
+                Some(api::fetch::handle(b, r, v).await)
+            })
+            .await
+        }
+        ApiKey::ListOffsets => {
+            run(req, |r, v| async move {
+                Some(api::list_offsets::handle(b, r, v))
+            })
+            .await
+        }
+        ApiKey::CreateTopics => {
+            run(req, |r, v| async move {
+                Some(api::create_topics::handle(b, r, v))
+            })
+            .await
+        }
+        ApiKey::DeleteTopics => {
+            run(req, |r, v| async move {
+                Some(api::delete_topics::handle(b, r, v))
+            })
+            .await
+        }
+        other => Err(DispatchError::UnsupportedApi(other)),
+    }
+}

@@ -1,0 +1,210 @@
+//! The running broker: binds the Kafka listener, accepts connections up to
+//! `max.connections`, runs the periodic log work (retention, `flush.ms`, checkpoints), and
+//! shuts down gracefully: stop accepting, let connections finish the requests they have in
+//! flight (bounded wait), then seal and checkpoint every log and write the clean shutdown
+//! marker, so the next start needs no recovery.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{error, info, warn};
+
+use crate::broker::{Broker, BrokerError};
+use crate::config::Config;
+use crate::kafka;
+use crate::log::now_ms;
+
+/// How long shutdown waits for connections to finish their in-flight requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Why the broker could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Opening or closing the logs failed.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    /// The accept loop task died.
+    #[error("the server task failed: {0}")]
+    Task(String),
+}
+
+/// Starts a broker in-process: `BrokerBuilder::new(config).start().await`.
+#[derive(Debug, Clone)]
+pub struct BrokerBuilder {
+    config: Config,
+}
+
+impl BrokerBuilder {
+    pub fn new(config: Config) -> Self {
+        BrokerBuilder { config }
+    }
+
+    /// A broker on ephemeral loopback ports with its data in `data_dir`, for tests.
+    pub fn for_tests(data_dir: impl Into<std::path::PathBuf>) -> Self {
+        let mut config = Config {
+            data_dir: data_dir.into(),
+            ..Config::default()
+        };
+        config.listener = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.advertised.1 = 0;
+        BrokerBuilder { config }
+    }
+
+    pub fn config_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+
+    /// Binds the listener, opens the logs, and starts serving.
+    pub async fn start(self) -> Result<BrokerHandle, ServerError> {
+        let mut config = self.config;
+        let listener =
+            TcpListener::bind(config.listener)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.listener,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: config.listener,
+            source,
+        })?;
+        if config.advertised.1 == 0 {
+            config.advertised.1 = addr.port();
+        }
+        let broker = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || Broker::open(config))
+                .await
+                .map_err(|e| ServerError::Task(e.to_string()))??
+        };
+        let broker = Arc::new(broker);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(Arc::clone(&broker), listener, shutdown_rx));
+        info!(%addr, data_dir = %config.data_dir.display(), "Kafka listener ready");
+        Ok(BrokerHandle {
+            kafka_addr: addr,
+            broker,
+            shutdown_tx,
+            task,
+        })
+    }
+}
+
+/// A running broker.
+pub struct BrokerHandle {
+    kafka_addr: SocketAddr,
+    broker: Arc<Broker>,
+    shutdown_tx: watch::Sender<bool>,
+    task: JoinHandle<Result<(), BrokerError>>,
+}
+
+impl BrokerHandle {
+    /// The bound Kafka listener address (the real port when 0 was asked for).
+    pub fn kafka_addr(&self) -> SocketAddr {
+        self.kafka_addr
+    }
+
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Graceful shutdown; returns once the logs are closed cleanly.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let _ = self.shutdown_tx.send(true);
+        self.task
+            .await
+            .map_err(|e| ServerError::Task(e.to_string()))??;
+        Ok(())
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(f).await.ok()
+}
+
+async fn accept_loop(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), BrokerError> {
+    let permits = Arc::new(Semaphore::new(broker.config().max_connections.max(1)));
+    let mut connections = JoinSet::new();
+    let interval = Duration::from_millis(broker.config().retention_check_interval_ms.max(1_000));
+    let mut retention = tokio::time::interval(interval);
+    let mut flush = tokio::time::interval(Duration::from_secs(1));
+    let mut checkpoint = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                        warn!(%peer, "max.connections reached; closing the new connection");
+                        continue;
+                    };
+                    let (b, rx) = (Arc::clone(&broker), shutdown.clone());
+                    connections.spawn(async move {
+                        kafka::connection::serve(b, stream, peer, rx).await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    error!(cause = %e, "failed to accept");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = retention.tick() => {
+                let b = Arc::clone(&broker);
+                if let Some(Err(e)) = blocking(move || b.logs().enforce_retention(now_ms())).await {
+                    error!(cause = %e, "retention failed");
+                }
+            }
+            _ = flush.tick() => {
+                let b = Arc::clone(&broker);
+                if let Some(Err(e)) = blocking(move || b.logs().flush_due(now_ms())).await {
+                    error!(cause = %e, "periodic flush failed");
+                }
+            }
+            _ = checkpoint.tick() => {
+                let b = Arc::clone(&broker);
+                if let Some(Err(e)) = blocking(move || b.logs().checkpoint()).await {
+                    error!(cause = %e, "checkpoint failed");
+                }
+            }
+        }
+    }
+    info!(
+        connections = connections.len(),
+        "shutting down: no new connections"
+    );
+    drop(listener);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!("connections still busy after the grace period; closing them");
+        connections.abort_all();
+    }
+    let b = Arc::clone(&broker);
+    blocking(move || b.logs().shutdown())
+        .await
+        .unwrap_or_else(|| {
+            Err(crate::log::LogError::Internal(
+                "shutdown task failed".into(),
+            ))
+        })?;
+    Ok(())
+}
