@@ -1,0 +1,135 @@
+//! Test support: a broker on ephemeral loopback ports in a temp dir, and a raw Kafka
+//! client that speaks the protocol with the `kafka-protocol` crate (real frames on a real
+//! socket, so tests check exactly the bytes a client would see).
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use rafka::{BrokerBuilder, BrokerHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A broker in a temp dir; dropped dir on drop of the tuple's second element.
+pub async fn start_broker() -> (BrokerHandle, tempfile::TempDir) {
+    start_broker_with(|_| {}).await
+}
+
+/// Same, with a chance to adjust the config first.
+pub async fn start_broker_with(
+    f: impl FnOnce(&mut rafka::config::Config),
+) -> (BrokerHandle, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut builder = BrokerBuilder::for_tests(dir.path());
+    f(builder.config_mut());
+    let handle = builder.start().await.expect("broker starts");
+    (handle, dir)
+}
+
+/// A raw Kafka connection.
+pub struct Client {
+    stream: TcpStream,
+    next_correlation_id: i32,
+}
+
+impl Client {
+    pub async fn connect(addr: std::net::SocketAddr) -> Client {
+        Client {
+            stream: TcpStream::connect(addr).await.expect("connect"),
+            next_correlation_id: 1,
+        }
+    }
+
+    /// Writes one request frame (header for `api`/`version`, then `body`); returns its
+    /// correlation id.
+    pub async fn send<Req: Encodable>(&mut self, api: ApiKey, version: i16, body: &Req) -> i32 {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(api as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("rafka-test")));
+        let hv = api.request_header_version(version);
+        let mut buf = BytesMut::new();
+        buf.put_i32(0);
+        header.encode(&mut buf, hv).expect("header encodes");
+        body.encode(&mut buf, version).expect("body encodes");
+        let size = (buf.len() - 4) as i32;
+        buf[..4].copy_from_slice(&size.to_be_bytes());
+        self.send_raw(&buf).await;
+        correlation_id
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// Reads one response frame; `None` if the broker closed the connection (or nothing
+    /// came within 10 s).
+    pub async fn recv_frame(&mut self) -> Option<Bytes> {
+        let read = async {
+            let size = self.stream.read_i32().await.ok()?;
+            let mut buf = vec![0u8; usize::try_from(size).ok()?];
+            self.stream.read_exact(&mut buf).await.ok()?;
+            Some(Bytes::from(buf))
+        };
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Reads and decodes the response to a request sent with `api`/`version`.
+    pub async fn recv<Resp: Decodable>(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        correlation_id: i32,
+    ) -> Resp {
+        let mut frame = self.recv_frame().await.expect("a response frame");
+        let header = ResponseHeader::decode(&mut frame, api.response_header_version(version))
+            .expect("response header");
+        assert_eq!(
+            header.correlation_id, correlation_id,
+            "responses come back in order"
+        );
+        let resp = Resp::decode(&mut frame, version).expect("response body decodes");
+        assert_eq!(frame.remaining(), 0, "no trailing bytes in the response");
+        resp
+    }
+
+    /// Sends a request and waits for its response.
+    pub async fn call<Req: Encodable, Resp: Decodable>(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        body: &Req,
+    ) -> Resp {
+        let id = self.send(api, version, body).await;
+        self.recv(api, version, id).await
+    }
+
+    /// True if the broker closed this connection (reads EOF within 5 s).
+    pub async fn is_closed_by_broker(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut b)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    }
+}
+
+/// An uncompressed batch of `(key, value)` records, ready for a Produce request.
+pub fn batch(records: &[(Option<&str>, &str)]) -> Bytes {
+    let recs: Vec<rafka::log::records::NewRecord> = records
+        .iter()
+        .map(|(k, v)| {
+            rafka::log::records::NewRecord::new(k.map(str::as_bytes), v.as_bytes())
+                .at(rafka::log::now_ms())
+        })
+        .collect();
+    Bytes::from(rafka::log::records::encode_batch(&recs, -1))
+}

@@ -1,0 +1,202 @@
+//! The Kafka wire server through real frames on a real socket.
+
+mod support;
+
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use support::{batch, start_broker, Client};
+
+fn topic_name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+#[tokio::test]
+async fn api_versions_lists_what_is_implemented() {
+    let (broker, _dir) = start_broker().await;
+    let mut c = Client::connect(broker.kafka_addr()).await;
+    for version in 0..=4 {
+        let r: ApiVersionsResponse = c
+            .call(ApiKey::ApiVersions, version, &ApiVersionsRequest::default())
+            .await;
+        assert_eq!(r.error_code, 0);
+        let produce = r
+            .api_keys
+            .iter()
+            .find(|k| k.api_key == ApiKey::Produce as i16)
+            .expect("produce");
+        assert_eq!(
+            (produce.min_version, produce.max_version),
+            (0, 13),
+            "Produce advertised from v0 as Kafka 4 does"
+        );
+        assert!(
+            r.api_keys
+                .iter()
+                .all(|k| k.api_key != ApiKey::JoinGroup as i16),
+            "nothing unimplemented is advertised"
+        );
+    }
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// KIP-511: an ApiVersions version the broker does not know gets UNSUPPORTED_VERSION and
+/// the supported list in a v0 body (with a v0 header).
+#[tokio::test]
+async fn unknown_api_versions_version_gets_v0_answer() {
+    let (broker, _dir) = start_broker().await;
+    let mut c = Client::connect(broker.kafka_addr()).await;
+    // a future version: header v2 (key 18, version 9, correlation id 77, client id "x",
+    // no tagged fields), then a body no one can decode
+    let mut frame = vec![0, 18, 0, 9, 0, 0, 0, 77, 0, 1, b'x', 0, 0xde, 0xad];
+    let mut sized = (frame.len() as i32).to_be_bytes().to_vec();
+    sized.append(&mut frame);
+    c.send_raw(&sized).await;
+    let r: ApiVersionsResponse = c.recv(ApiKey::ApiVersions, 0, 77).await;
+    assert_eq!(r.error_code, 35);
+    assert!(r.api_keys.iter().any(|k| k.api_key == ApiKey::Fetch as i16));
+    broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn create_produce_fetch_list_offsets_round_trip() {
+    let (broker, _dir) = start_broker().await;
+    let mut c = Client::connect(broker.kafka_addr()).await;
+    let req = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+        .with_name(topic_name("orders"))
+        .with_num_partitions(2)
+        .with_replication_factor(1)]);
+    let r: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 7, &req).await;
+    assert_eq!(r.topics[0].error_code, 0);
+    assert_eq!(r.topics[0].num_partitions, 2);
+    let again: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 7, &req).await;
+    assert_eq!(again.topics[0].error_code, 36, "TOPIC_ALREADY_EXISTS");
+
+    // Metadata v12: the topic with its id and both partitions led by this broker
+    let md: MetadataResponse = c
+        .call(
+            ApiKey::Metadata,
+            12,
+            &MetadataRequest::default().with_topics(None),
+        )
+        .await;
+    assert_eq!(md.brokers.len(), 1);
+    assert_eq!(md.brokers[0].port, i32::from(broker.kafka_addr().port()));
+    let t = md
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().map(|n| n.0.as_str()) == Some("orders"))
+        .expect("topic");
+    assert_eq!(t.topic_id, r.topics[0].topic_id);
+    assert_eq!(t.partitions.len(), 2);
+
+    for version in [3i16, 7, 9, 12] {
+        let produce = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(topic_name("orders"))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(1)
+                        .with_records(Some(batch(&[(Some("k"), "v1"), (None, "v2")]))),
+                ])]);
+        let r: ProduceResponse = c.call(ApiKey::Produce, version, &produce).await;
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, 0, "v{version}");
+    }
+    let fetch = FetchRequest::default()
+        .with_max_wait_ms(100)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic(topic_name("orders"))
+            .with_partitions(vec![fetch_request::FetchPartition::default()
+                .with_partition(1)
+                .with_fetch_offset(3)
+                .with_partition_max_bytes(1 << 20)])]);
+    let r: FetchResponse = c.call(ApiKey::Fetch, 11, &fetch).await;
+    let p = &r.responses[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    assert_eq!(p.high_watermark, 8);
+    let records = p.records.clone().expect("records");
+    let mut decoded = Vec::new();
+    for (at, h) in rafka::log::batch::BatchIter::new(&records) {
+        decoded.extend(
+            rafka::log::records::decode_batch(&records[at..at + h.size().expect("size")])
+                .expect("decode"),
+        );
+    }
+    assert_eq!(
+        decoded[0].offset, 2,
+        "starts with the whole batch holding offset 3"
+    );
+    assert_eq!(decoded.last().expect("records").offset, 7);
+    assert_eq!(decoded[1].value.as_deref(), Some(&b"v2"[..]));
+
+    let lo = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
+            .with_name(topic_name("orders"))
+            .with_partitions(vec![
+                list_offsets_request::ListOffsetsPartition::default()
+                    .with_partition_index(1)
+                    .with_timestamp(-2),
+                list_offsets_request::ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(-1),
+                list_offsets_request::ListOffsetsPartition::default()
+                    .with_partition_index(1)
+                    .with_timestamp(-1),
+            ])]);
+    let r: ListOffsetsResponse = c.call(ApiKey::ListOffsets, 7, &lo).await;
+    let offsets: Vec<i64> = r.topics[0].partitions.iter().map(|p| p.offset).collect();
+    assert_eq!(offsets, vec![0, 0, 8]);
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// A fetch at the log end waits (no busy answer) and is answered as soon as an append
+/// arrives, well before max_wait_ms.
+#[tokio::test]
+async fn fetch_long_poll_is_woken_by_an_append() {
+    let (broker, _dir) = start_broker().await;
+    broker
+        .broker()
+        .create_topic("lp", 1, 1, Default::default(), false)
+        .expect("topic");
+    let mut consumer = Client::connect(broker.kafka_addr()).await;
+    let fetch = FetchRequest::default()
+        .with_max_wait_ms(20_000)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic(topic_name("lp"))
+            .with_partitions(vec![fetch_request::FetchPartition::default()
+                .with_partition(0)
+                .with_partition_max_bytes(1 << 20)])]);
+    let start = std::time::Instant::now();
+    let id = consumer.send(ApiKey::Fetch, 12, &fetch).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut producer = Client::connect(broker.kafka_addr()).await;
+    let produce = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(topic_name("lp"))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_records(Some(batch(&[(None, "wake up")]))),
+            ])]);
+    let _: ProduceResponse = producer.call(ApiKey::Produce, 9, &produce).await;
+    let r: FetchResponse = consumer.recv(ApiKey::Fetch, 12, id).await;
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(10),
+        "answered on append, not at max_wait"
+    );
+    assert!(!r.responses[0].partitions[0]
+        .records
+        .as_ref()
+        .expect("records")
+        .is_empty());
+    broker.shutdown().await.expect("shutdown");
+}
