@@ -200,3 +200,51 @@ async fn fetch_long_poll_is_woken_by_an_append() {
         .is_empty());
     broker.shutdown().await.expect("shutdown");
 }
+
+/// Graceful shutdown seals the logs and writes the clean shutdown marker; the next start
+/// consumes the marker (no recovery) and serves the same records under the same topic id.
+#[tokio::test]
+async fn restart_after_graceful_shutdown_serves_the_same_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = rafka::BrokerBuilder::for_tests(dir.path())
+        .start()
+        .await
+        .expect("start");
+    let topic = broker
+        .broker()
+        .create_topic("kept", 1, 1, Default::default(), false)
+        .expect("topic");
+    let mut c = Client::connect(broker.kafka_addr()).await;
+    let produce = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(topic_name("kept"))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_records(Some(batch(&[(Some("a"), "1"), (Some("b"), "2")]))),
+            ])]);
+    let r: ProduceResponse = c.call(ApiKey::Produce, 9, &produce).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    broker.shutdown().await.expect("shutdown");
+    assert!(
+        dir.path().join(".kafka_cleanshutdown").exists(),
+        "clean shutdown marker written"
+    );
+
+    let broker = rafka::BrokerBuilder::for_tests(dir.path())
+        .start()
+        .await
+        .expect("restart");
+    assert!(
+        !dir.path().join(".kafka_cleanshutdown").exists(),
+        "marker consumed at start"
+    );
+    assert_eq!(broker.broker().topic("kept").expect("topic").id, topic.id);
+    let log = broker.broker().topic("kept").expect("topic").partitions[0].clone();
+    assert_eq!(log.log_end_offset(), 2);
+    let data = log.read(0, 1 << 20, true).expect("read");
+    let recs = rafka::log::records::decode_batch(&data.records).expect("decode");
+    assert_eq!(recs[1].value.as_deref(), Some(&b"2"[..]));
+    broker.shutdown().await.expect("shutdown");
+}
