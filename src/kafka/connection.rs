@@ -1,8 +1,10 @@
-//! One Kafka connection: a reader that parses frames and starts each request as its own
-//! task, and a writer that sends the responses strictly in request order. Up to
-//! `max_in_flight_per_connection` requests run at once (clients pipeline: Java up to 5,
-//! librdkafka more); past that the reader stops reading, so memory per connection stays
-//! bounded by that many requests of at most `socket.request.max.bytes`.
+//! One Kafka connection: a reader that parses frames and starts requests one at a time in
+//! arrival order (as Kafka does: clients rely on it to keep pipelined batches in order),
+//! and a writer that sends the responses strictly in request order. Clients pipeline (Java
+//! up to 5, librdkafka more): up to `max_in_flight_per_connection` responses may be
+//! pending (produce requests waiting for their fsync); past that the reader stops reading,
+//! so memory per connection stays bounded by that many requests of at most
+//! `socket.request.max.bytes`. A long-polling fetch holds up only its own connection.
 //!
 //! A frame that cannot be served (bad size, unknown API, unsupported version, malformed
 //! body) closes this connection after the responses before it are written, with a log
@@ -17,14 +19,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 use tracing::{debug, debug_span, error, info_span, warn, Instrument};
 
 use super::codec;
-use super::dispatch::{dispatch, DispatchError};
+use super::dispatch::{start, Reply};
 use crate::broker::Broker;
-
-type InFlight = JoinHandle<Result<Option<Bytes>, DispatchError>>;
 
 /// Serves one connection until the client closes it, it misbehaves, or shutdown.
 pub async fn serve(
@@ -41,7 +40,7 @@ async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiv
     let _ = stream.set_nodelay(true);
     let (mut rd, wr) = stream.into_split();
     let max = broker.config().socket_request_max_bytes;
-    let (tx, rx) = mpsc::channel::<InFlight>(broker.config().max_in_flight_per_connection.max(1));
+    let (tx, rx) = mpsc::channel::<Reply>(broker.config().max_in_flight_per_connection.max(1));
     let writer = tokio::spawn(write_responses(wr, rx).in_current_span());
     loop {
         let mut prefix = [0u8; 4];
@@ -79,8 +78,8 @@ async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiv
             correlation_id = req.correlation_id,
             client_id = req.client_id.as_deref().unwrap_or("")
         );
-        let task = tokio::spawn(dispatch(Arc::clone(&broker), req).instrument(span));
-        if tx.send(task).await.is_err() {
+        let reply = start(Arc::clone(&broker), req).instrument(span).await;
+        if tx.send(reply).await.is_err() {
             break;
         }
     }
@@ -88,10 +87,14 @@ async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiv
     let _ = writer.await;
 }
 
-async fn write_responses(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<InFlight>) {
+async fn write_responses(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>) {
     let mut out = BufWriter::with_capacity(64 * 1024, wr);
-    while let Some(task) = rx.recv().await {
-        match task.await {
+    while let Some(reply) = rx.recv().await {
+        let result = match reply {
+            Reply::Ready(r) => Ok(r),
+            Reply::Deferred(task) => task.await,
+        };
+        match result {
             Ok(Ok(Some(frame))) => {
                 if out.write_all(&frame).await.is_err() {
                     break;

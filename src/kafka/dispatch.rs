@@ -6,8 +6,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kafka_protocol::messages::ApiKey;
+use kafka_protocol::messages::{ApiKey, ProduceRequest};
 use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::task::JoinHandle;
 
 use super::api;
 use super::codec::{encode_response, Request};
@@ -25,6 +26,12 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 0, 4),
     (ApiKey::CreateTopics, 2, 2, 7),
     (ApiKey::DeleteTopics, 1, 1, 6),
+    (ApiKey::DeleteRecords, 0, 0, 2),
+    (ApiKey::DescribeConfigs, 1, 1, 4),
+    (ApiKey::CreatePartitions, 0, 0, 3),
+    (ApiKey::IncrementalAlterConfigs, 0, 0, 1),
+    (ApiKey::DescribeCluster, 0, 0, 2),
+    (ApiKey::DescribeTopicPartitions, 0, 0, 0),
 ];
 
 /// Why a request got no normal response; the connection logs it and closes.
@@ -85,6 +92,56 @@ where
     }
 }
 
+/// What the connection does with a request it has started.
+pub enum Reply {
+    /// The response is ready (`None`: none is sent), or the request failed.
+    Ready(Result<Option<Bytes>, DispatchError>),
+    /// The response comes from this task (Produce waiting for its fsync).
+    Deferred(JoinHandle<Result<Option<Bytes>, DispatchError>>),
+}
+
+/// Starts a request. Connections call this for one request at a time, in arrival order,
+/// as Kafka processes them: a producer's pipelined batches for one partition are appended
+/// in the order they were sent. Produce returns once its records are appended; waiting for
+/// the fsync that acks=all needs happens in a task of its own, so the connection's next
+/// request can append meanwhile and share that fsync (group commit).
+pub async fn start(broker: Arc<Broker>, req: Request) -> Reply {
+    let in_range = version_range(ApiKey::Produce)
+        .is_some_and(|(min, max)| (min..=max).contains(&req.api_version));
+    if req.api_key != ApiKey::Produce || !in_range {
+        return Reply::Ready(dispatch(broker, req).await);
+    }
+    let (version, correlation_id) = (req.api_version, req.correlation_id);
+    let mut body = req.body;
+    let decoded = match ProduceRequest::decode(&mut body, version) {
+        Ok(d) => d,
+        Err(e) => {
+            return Reply::Ready(Err(DispatchError::Decode {
+                api: ApiKey::Produce,
+                version,
+                reason: e.to_string(),
+            }))
+        }
+    };
+    let Some(appended) = api::produce::append(&broker, decoded, version).await else {
+        return Reply::Ready(Err(DispatchError::Encode {
+            api: ApiKey::Produce,
+            reason: "the append task failed".into(),
+        }));
+    };
+    Reply::Deferred(tokio::spawn(async move {
+        match api::produce::finish(appended).await {
+            None => Ok(None),
+            Some(resp) => encode_response(ApiKey::Produce, version, correlation_id, &resp)
+                .map(Some)
+                .map_err(|e| DispatchError::Encode {
+                    api: ApiKey::Produce,
+                    reason: e.to_string(),
+                }),
+        }
+    }))
+}
+
 /// Serves one request.
 pub async fn dispatch(broker: Arc<Broker>, req: Request) -> Result<Option<Bytes>, DispatchError> {
     let api = req.api_key;
@@ -132,6 +189,42 @@ pub async fn dispatch(broker: Arc<Broker>, req: Request) -> Result<Option<Bytes>
         ApiKey::DeleteTopics => {
             run(req, |r, v| async move {
                 Some(api::delete_topics::handle(b, r, v))
+            })
+            .await
+        }
+        ApiKey::DeleteRecords => {
+            run(req, |r, v| async move {
+                Some(api::delete_records::handle(b, r, v))
+            })
+            .await
+        }
+        ApiKey::DescribeConfigs => {
+            run(req, |r, v| async move {
+                Some(api::describe_configs::handle(b, r, v))
+            })
+            .await
+        }
+        ApiKey::CreatePartitions => {
+            run(req, |r, v| async move {
+                Some(api::create_partitions::handle(b, r, v))
+            })
+            .await
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            run(req, |r, v| async move {
+                Some(api::incremental_alter_configs::handle(b, r, v))
+            })
+            .await
+        }
+        ApiKey::DescribeCluster => {
+            run(req, |r, v| async move {
+                Some(api::describe_cluster::handle(b, r, v))
+            })
+            .await
+        }
+        ApiKey::DescribeTopicPartitions => {
+            run(req, |r, v| async move {
+                Some(api::describe_topic_partitions::handle(b, r, v))
             })
             .await
         }

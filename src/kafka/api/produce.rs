@@ -32,8 +32,18 @@ fn partition_error(
     }
 }
 
+/// The appends of one Produce request are done; what is left is the fsync (acks=all)
+/// and the response.
+pub struct Appended {
+    acks: i16,
+    version: i16,
+    response: ProduceResponse,
+    /// (log, offset to make durable, topic index, partition index in the response)
+    to_flush: Vec<(Arc<PartitionLog>, i64, usize, usize)>,
+}
+
 /// Appends everything (blocking file I/O: run on the blocking pool) and builds the response.
-fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> ProduceResponse {
+fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
     let acks = req.acks;
     let refuse = if !matches!(acks, -1..=1) {
         Some((code::INVALID_REQUIRED_ACKS, "acks must be -1, 0 or 1"))
@@ -42,7 +52,7 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> ProduceResp
     } else {
         None
     };
-    let mut to_flush: Vec<(Arc<PartitionLog>, i64, usize, usize)> = Vec::new();
+    let mut to_flush = Vec::new();
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for (ti, td) in req.topic_data.into_iter().enumerate() {
         let topic = if version >= 13 {
@@ -110,15 +120,50 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> ProduceResp
         );
     }
     broker.notify_appended();
-    for (log, offset, ti, pi) in to_flush {
-        if let Err(e) = log.flush_to(offset) {
-            warn!(partition = %log.topic_partition(), cause = %e, "fsync failed");
-            let index = responses[ti].partition_responses[pi].index;
-            responses[ti].partition_responses[pi] =
-                partition_error(index, e.error_code(), Some(e.to_string()), version);
+    Appended {
+        acks,
+        version,
+        response: ProduceResponse::default().with_responses(responses),
+        to_flush,
+    }
+}
+
+impl Appended {
+    /// fsyncs what acks=all asked for (blocking), then yields the response (`None` for acks=0).
+    fn flush(mut self) -> Option<ProduceResponse> {
+        for (log, offset, ti, pi) in std::mem::take(&mut self.to_flush) {
+            if let Err(e) = log.flush_to(offset) {
+                warn!(partition = %log.topic_partition(), cause = %e, "fsync failed");
+                let p = &mut self.response.responses[ti].partition_responses[pi];
+                *p = partition_error(p.index, e.error_code(), Some(e.to_string()), self.version);
+            }
+        }
+        (self.acks != 0).then_some(self.response)
+    }
+}
+
+/// Does the appends of a Produce request, in the caller's order. `None` if the append task
+/// failed: then nothing may be acknowledged, and the connection closes.
+pub async fn append(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Option<Appended> {
+    let b = Arc::clone(broker);
+    match tokio::task::spawn_blocking(move || append_all(&b, req, version)).await {
+        Ok(appended) => Some(appended),
+        Err(e) => {
+            warn!(cause = %e, "produce task failed");
+            None
         }
     }
-    ProduceResponse::default().with_responses(responses)
+}
+
+/// Waits for durability where acks=all asked for it and returns the response.
+pub async fn finish(appended: Appended) -> Option<ProduceResponse> {
+    if appended.to_flush.is_empty() {
+        return appended.flush();
+    }
+    tokio::task::spawn_blocking(move || appended.flush())
+        .await
+        .ok()
+        .flatten()
 }
 
 pub async fn handle(
@@ -126,14 +171,5 @@ pub async fn handle(
     req: ProduceRequest,
     version: i16,
 ) -> Option<ProduceResponse> {
-    let acks = req.acks;
-    let b = Arc::clone(broker);
-    let resp = match tokio::task::spawn_blocking(move || append_all(&b, req, version)).await {
-        Ok(resp) => resp,
-        Err(e) => {
-            warn!(cause = %e, "produce task failed");
-            return None; // the connection closes: no acknowledgement for what may be lost
-        }
-    };
-    (acks != 0).then_some(resp)
+    finish(append(broker, req, version).await?).await
 }

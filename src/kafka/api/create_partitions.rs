@@ -1,0 +1,135 @@
+//! CreatePartitions (v0-v3): grows a topic to `count` partitions; `validate_only` checks
+//! and creates nothing. A count that does not grow the topic is INVALID_PARTITIONS; manual
+//! assignments must give exactly one replica list per new partition, each just this broker
+//! (else INVALID_REPLICA_ASSIGNMENT). A topic named twice in one request gets
+//! INVALID_REQUEST, as in Kafka.
+
+use std::collections::HashMap;
+
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
+
+use super::{code, str_bytes};
+use crate::broker::{Broker, BrokerError};
+
+const INVALID_PARTITIONS: i16 = 37;
+const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+
+pub fn handle(
+    broker: &Broker,
+    req: CreatePartitionsRequest,
+    _version: i16,
+) -> CreatePartitionsResponse {
+    let mut times_named: HashMap<String, usize> = HashMap::new();
+    for t in &req.topics {
+        *times_named.entry(t.name.0.to_string()).or_default() += 1;
+    }
+    let results = req
+        .topics
+        .iter()
+        .map(|t| {
+            let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+            let name = t.name.0.to_string();
+            let outcome = if times_named[&name] > 1 {
+                Err((
+                    code::INVALID_REQUEST,
+                    "Duplicate topic in request.".to_string(),
+                ))
+            } else {
+                grow(broker, &name, t, req.validate_only)
+            };
+            match outcome {
+                Ok(()) => result.with_error_code(code::NONE),
+                Err((c, m)) => result
+                    .with_error_code(c)
+                    .with_error_message(Some(str_bytes(m))),
+            }
+        })
+        .collect();
+    CreatePartitionsResponse::default().with_results(results)
+}
+
+fn grow(
+    broker: &Broker,
+    name: &str,
+    t: &CreatePartitionsTopic,
+    validate_only: bool,
+) -> Result<(), (i16, String)> {
+    let topic = broker.topic(name).ok_or_else(|| {
+        (
+            code::UNKNOWN_TOPIC_OR_PARTITION,
+            format!("The topic '{name}' does not exist."),
+        )
+    })?;
+    let have = topic.partitions.len() as i32;
+    if t.count == have {
+        return Err((
+            INVALID_PARTITIONS,
+            format!("Topic already has {have} partition(s)."),
+        ));
+    }
+    if t.count < have {
+        return Err((
+            INVALID_PARTITIONS,
+            format!(
+                "The topic {name} currently has {have} partition(s); {} would not be an increase.",
+                t.count
+            ),
+        ));
+    }
+    if let Some(assignments) = &t.assignments {
+        let additional = t.count - have;
+        if assignments.len() as i64 != i64::from(additional) {
+            return Err((
+                INVALID_REPLICA_ASSIGNMENT,
+                format!(
+                    "Attempted to add {additional} additional partition(s), but only {} \
+                     assignment(s) were specified.",
+                    assignments.len()
+                ),
+            ));
+        }
+        let me = broker.node_id();
+        for a in assignments {
+            if a.broker_ids.is_empty() {
+                return Err((
+                    INVALID_REPLICA_ASSIGNMENT,
+                    "The manual partition assignment includes an empty replica list.".to_string(),
+                ));
+            }
+            if let Some(other) = a.broker_ids.iter().find(|b| b.0 != me) {
+                return Err((
+                    INVALID_REPLICA_ASSIGNMENT,
+                    format!(
+                        "The manual partition assignment includes broker {}, but no such \
+                         broker is registered (only broker {me} exists).",
+                        other.0
+                    ),
+                ));
+            }
+            if a.broker_ids.len() != 1 {
+                return Err((
+                    INVALID_REPLICA_ASSIGNMENT,
+                    format!(
+                        "The manual partition assignment includes a partition with {} \
+                         replica(s), but this is not consistent with previous partitions, \
+                         which have 1 replica(s).",
+                        a.broker_ids.len()
+                    ),
+                ));
+            }
+        }
+    }
+    broker
+        .add_partitions(name, t.count, validate_only)
+        .map(|_| ())
+        .map_err(|e| match e {
+            // grown (or deleted) concurrently since the checks above
+            BrokerError::InvalidPartitions(c) => (
+                INVALID_PARTITIONS,
+                format!("Cannot grow topic {name} to {c} partition(s)."),
+            ),
+            e => (e.error_code(), e.to_string()),
+        })
+}

@@ -1,0 +1,57 @@
+//! DeleteRecords (v0-v2): moves each partition's log start offset up to the given offset
+//! (-1: the high watermark), deleting the segments wholly below it, and answers with the
+//! new low watermark. An offset past the high watermark (or negative other than -1) is
+//! OFFSET_OUT_OF_RANGE; unknown topics and partitions UNKNOWN_TOPIC_OR_PARTITION. Failed
+//! partitions report low watermark -1, as Kafka does.
+
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+
+use super::code;
+use crate::broker::Broker;
+
+/// The request's "up to the high watermark" offset.
+const HIGH_WATERMARK: i64 = -1;
+/// Kafka's low watermark for a partition that failed.
+const INVALID_LOW_WATERMARK: i64 = -1;
+
+pub fn handle(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -> DeleteRecordsResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = broker.topic(&t.name.0);
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let result = DeleteRecordsPartitionResult::default()
+                        .with_partition_index(p.partition_index);
+                    let Some(log) = topic.as_ref().and_then(|t| t.partition(p.partition_index))
+                    else {
+                        return result
+                            .with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION)
+                            .with_low_watermark(INVALID_LOW_WATERMARK);
+                    };
+                    let offset = if p.offset == HIGH_WATERMARK {
+                        log.high_watermark()
+                    } else {
+                        p.offset
+                    };
+                    match log.delete_records_before(offset) {
+                        Ok(low) => result.with_error_code(code::NONE).with_low_watermark(low),
+                        Err(e) => result
+                            .with_error_code(e.error_code())
+                            .with_low_watermark(INVALID_LOW_WATERMARK),
+                    }
+                })
+                .collect();
+            DeleteRecordsTopicResult::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    DeleteRecordsResponse::default().with_topics(topics)
+}

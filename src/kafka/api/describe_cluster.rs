@@ -1,0 +1,66 @@
+//! DescribeCluster (v0-v2): the cluster id, this node as controller, and the one broker
+//! (advertised host and port, no rack, never fenced). Like a Kafka broker listener, a
+//! request for controller endpoints (endpoint_type 2) gets MISMATCHED_ENDPOINT_TYPE and an
+//! unknown endpoint type UNSUPPORTED_ENDPOINT_TYPE (v0 requests can only ask for brokers).
+//! Rafka has no ACLs: when asked for, the cluster authorized operations are every cluster
+//! operation, as a Kafka broker without an authorizer answers.
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+
+use super::str_bytes;
+
+use crate::broker::Broker;
+
+const ENDPOINT_BROKERS: i8 = 1;
+const ENDPOINT_CONTROLLERS: i8 = 2;
+const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
+const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
+/// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE
+/// as a bit field.
+const ALL_CLUSTER_OPERATIONS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+/// Kafka's "authorized operations not requested" value.
+const OPS_NOT_REQUESTED: i32 = i32::MIN;
+
+pub fn handle(
+    broker: &Broker,
+    req: DescribeClusterRequest,
+    _version: i16,
+) -> DescribeClusterResponse {
+    // (v0 requests always decode as endpoint_type 1, so the errors below are v1+ only)
+    match req.endpoint_type {
+        ENDPOINT_BROKERS => {}
+        ENDPOINT_CONTROLLERS => {
+            return DescribeClusterResponse::default()
+                .with_error_code(MISMATCHED_ENDPOINT_TYPE)
+                .with_error_message(Some(str_bytes(
+                    "The request was sent to an endpoint of type BROKER, but we wanted an \
+                     endpoint of type CONTROLLER",
+                )))
+        }
+        other => {
+            return DescribeClusterResponse::default()
+                .with_error_code(UNSUPPORTED_ENDPOINT_TYPE)
+                .with_error_message(Some(str_bytes(format!(
+                    "Unsupported endpoint type {other}"
+                ))))
+        }
+    }
+    let (host, port) = &broker.config().advertised;
+    let me = BrokerId(broker.node_id());
+    DescribeClusterResponse::default()
+        .with_endpoint_type(ENDPOINT_BROKERS)
+        .with_cluster_id(str_bytes(broker.cluster_id().to_string()))
+        .with_controller_id(me)
+        .with_brokers(vec![DescribeClusterBroker::default()
+            .with_broker_id(me)
+            .with_host(str_bytes(host.clone()))
+            .with_port(i32::from(*port))
+            .with_rack(None)])
+        .with_cluster_authorized_operations(if req.include_cluster_authorized_operations {
+            ALL_CLUSTER_OPERATIONS
+        } else {
+            OPS_NOT_REQUESTED
+        })
+}

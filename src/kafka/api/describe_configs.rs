@@ -1,0 +1,137 @@
+//! DescribeConfigs (v1-v4): topic resources list every key of
+//! [`topic_config::KEYS`] with its effective value, source TOPIC_CONFIG (1) when the topic
+//! overrides it else DEFAULT_CONFIG (5), never read-only or sensitive; v3+ add each key's
+//! type. `configuration_keys` (when non-empty) filters the list. With `include_synonyms`, an
+//! overridden key lists its topic-level value as its one synonym; the broker-level synonyms
+//! Kafka adds (`log.retention.ms`, ...) are not sent. Documentation is never sent (null).
+//!
+//! Broker resources (the empty name, or this node's id) answer with an empty list and no
+//! error: broker configs are not described yet. That is enough for `kafka-configs
+//! --describe --entity-type brokers`, which just prints no entries; another node id gets
+//! INVALID_REQUEST as in Kafka. Other resource types (broker loggers, groups, client
+//! metrics) get INVALID_REQUEST.
+
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+
+use super::create_topics::{SOURCE_DEFAULT, SOURCE_TOPIC};
+use super::{code, str_bytes};
+use crate::broker::{topic_config, validate_topic_name, Broker};
+
+/// ConfigResource types.
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+/// DescribeConfigs' config types (v3+), as Kafka declares each topic key.
+fn config_type(key: &str) -> i8 {
+    const STRING: i8 = 2;
+    const INT: i8 = 3;
+    const LONG: i8 = 5;
+    const LIST: i8 = 7;
+    match key {
+        "cleanup.policy" => LIST,
+        "message.timestamp.type" => STRING,
+        "index.interval.bytes" | "max.message.bytes" | "segment.bytes" | "segment.index.bytes" => {
+            INT
+        }
+        "flush.messages" | "flush.ms" | "retention.bytes" | "retention.ms" | "segment.ms" => LONG,
+        _ => 0,
+    }
+}
+
+pub fn handle(
+    broker: &Broker,
+    req: DescribeConfigsRequest,
+    version: i16,
+) -> DescribeConfigsResponse {
+    let include_synonyms = req.include_synonyms;
+    let results = req
+        .resources
+        .into_iter()
+        .map(|r| {
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone())
+                .with_error_message(None);
+            let error = |c: i16, m: Option<String>| {
+                result
+                    .clone()
+                    .with_error_code(c)
+                    .with_error_message(m.map(str_bytes))
+            };
+            let name = r.resource_name.to_string();
+            match r.resource_type {
+                RESOURCE_TOPIC => {
+                    if let Err(e) = validate_topic_name(&name) {
+                        return error(e.error_code(), Some(e.to_string()));
+                    }
+                    let Some(topic) = broker.topic(&name) else {
+                        return error(code::UNKNOWN_TOPIC_OR_PARTITION, None);
+                    };
+                    let effective =
+                        topic_config::log_config(&broker.config().log, &topic.overrides)
+                            .unwrap_or(broker.config().log);
+                    let wanted = |k: &str| match &r.configuration_keys {
+                        Some(keys) if !keys.is_empty() => keys.iter().any(|w| w.as_str() == k),
+                        _ => true,
+                    };
+                    let configs = topic_config::KEYS
+                        .iter()
+                        .filter(|k| wanted(k))
+                        .map(|k| {
+                            let value = topic_config::value_of(&effective, k).map(str_bytes);
+                            let overridden = topic.overrides.contains_key(*k);
+                            let synonyms = if overridden && include_synonyms {
+                                vec![DescribeConfigsSynonym::default()
+                                    .with_name(str_bytes(*k))
+                                    .with_value(value.clone())
+                                    .with_source(SOURCE_TOPIC)]
+                            } else {
+                                Vec::new()
+                            };
+                            let entry = DescribeConfigsResourceResult::default()
+                                .with_name(str_bytes(*k))
+                                .with_value(value)
+                                .with_config_source(if overridden {
+                                    SOURCE_TOPIC
+                                } else {
+                                    SOURCE_DEFAULT
+                                })
+                                .with_read_only(false)
+                                .with_is_sensitive(false)
+                                .with_synonyms(synonyms)
+                                .with_documentation(None);
+                            if version >= 3 {
+                                entry.with_config_type(config_type(k))
+                            } else {
+                                entry
+                            }
+                        })
+                        .collect();
+                    result.with_configs(configs)
+                }
+                RESOURCE_BROKER => {
+                    let me = broker.node_id();
+                    if name.is_empty() || name.parse::<i32>() == Ok(me) {
+                        result
+                    } else {
+                        error(
+                            code::INVALID_REQUEST,
+                            Some(format!(
+                                "Unexpected broker id, expected {me} or empty string, \
+                                 but received {name}"
+                            )),
+                        )
+                    }
+                }
+                other => error(
+                    code::INVALID_REQUEST,
+                    Some(format!("Unsupported resource type: {other}")),
+                ),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}

@@ -1,0 +1,160 @@
+//! DescribeTopicPartitions (v0; `kafka-topics --describe` uses it from Kafka 3.8): topics by
+//! name (an empty list: every topic), answered in name order with their partitions as
+//! Metadata shows them (this broker leads every partition, replicas and ISR just itself,
+//! empty ELR lists). Unknown names get UNKNOWN_TOPIC_OR_PARTITION (invalid ones
+//! INVALID_TOPIC_EXCEPTION).
+//!
+//! Paging as in Kafka: at most `response_partition_limit` partitions (capped to 1..=2000)
+//! per response; when cut, `next_cursor` names the first topic and partition not sent, and
+//! a request with that cursor resumes there. A cursor with a negative partition, or naming
+//! a topic missing from a non-empty topic list, gets INVALID_REQUEST on every topic.
+//! Authorized operations are every topic operation, as Kafka answers without an authorizer.
+
+use std::collections::BTreeSet;
+
+use kafka_protocol::messages::describe_topic_partitions_response::{
+    Cursor, DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, TopicName,
+};
+use uuid::Uuid;
+
+use super::{code, str_bytes};
+use crate::broker::{validate_topic_name, Broker, Topic};
+
+/// Kafka's `max.request.partition.size.limit` default: the most partitions in one response.
+const MAX_PARTITIONS: i32 = 2000;
+
+/// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS as a bit
+/// field: what Kafka reports for a topic when no authorizer is configured.
+const ALL_TOPIC_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+
+fn topic_name(name: &str) -> Option<TopicName> {
+    Some(TopicName(str_bytes(name)))
+}
+
+fn error_topic(name: &str, error_code: i16) -> DescribeTopicPartitionsResponseTopic {
+    DescribeTopicPartitionsResponseTopic::default()
+        .with_error_code(error_code)
+        .with_name(topic_name(name))
+        .with_topic_id(Uuid::nil())
+        .with_topic_authorized_operations(ALL_TOPIC_OPERATIONS)
+}
+
+/// The topic with its partitions from `start`, at most `limit` of them, and the index of the
+/// first partition left out (if any was).
+fn topic_entry(
+    broker: &Broker,
+    t: &Topic,
+    start: i32,
+    limit: i32,
+) -> (DescribeTopicPartitionsResponseTopic, Option<i32>) {
+    let me = BrokerId(broker.node_id());
+    let start = usize::try_from(start).unwrap_or(0);
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let remaining: Vec<_> = t.partitions.iter().skip(start).collect();
+    let next = (remaining.len() > limit).then(|| (start + limit) as i32);
+    let partitions = remaining
+        .into_iter()
+        .take(limit)
+        .map(|p| {
+            DescribeTopicPartitionsResponsePartition::default()
+                .with_error_code(code::NONE)
+                .with_partition_index(p.topic_partition().partition)
+                .with_leader_id(me)
+                .with_leader_epoch(p.latest_epoch().unwrap_or(0))
+                .with_replica_nodes(vec![me])
+                .with_isr_nodes(vec![me])
+                .with_eligible_leader_replicas(Some(Vec::new()))
+                .with_last_known_elr(Some(Vec::new()))
+                .with_offline_replicas(Vec::new())
+        })
+        .collect();
+    let entry = DescribeTopicPartitionsResponseTopic::default()
+        .with_error_code(code::NONE)
+        .with_name(topic_name(&t.name))
+        .with_topic_id(t.id)
+        .with_is_internal(false)
+        .with_partitions(partitions)
+        .with_topic_authorized_operations(ALL_TOPIC_OPERATIONS);
+    (entry, next)
+}
+
+pub fn handle(
+    broker: &Broker,
+    req: DescribeTopicPartitionsRequest,
+    _version: i16,
+) -> DescribeTopicPartitionsResponse {
+    let fetch_all = req.topics.is_empty();
+    let cursor_topic = req
+        .cursor
+        .as_ref()
+        .map(|c| c.topic_name.0.to_string())
+        .unwrap_or_default();
+    let cursor_partition = req.cursor.as_ref().map_or(0, |c| c.partition_index);
+    // every candidate name at or after the cursor's topic, sorted and without duplicates
+    let names: BTreeSet<String> = if fetch_all {
+        broker.topics().iter().map(|t| t.name.clone()).collect()
+    } else {
+        req.topics.iter().map(|t| t.name.0.to_string()).collect()
+    };
+    let names: BTreeSet<String> = names
+        .into_iter()
+        .filter(|n| n.as_str() >= cursor_topic.as_str())
+        .collect();
+    let bad_cursor = req.cursor.is_some()
+        && (cursor_partition < 0 || (!fetch_all && !names.contains(&cursor_topic)));
+    if bad_cursor {
+        let topics = req
+            .topics
+            .iter()
+            .map(|t| error_topic(&t.name.0, code::INVALID_REQUEST))
+            .collect();
+        return DescribeTopicPartitionsResponse::default().with_topics(topics);
+    }
+
+    let mut remaining = req.response_partition_limit.clamp(1, MAX_PARTITIONS);
+    let mut topics = Vec::new();
+    let mut next_cursor = None;
+    for name in names {
+        if remaining == 0 {
+            // the previous topics filled the response exactly: resume at this one
+            next_cursor = Some(
+                Cursor::default()
+                    .with_topic_name(TopicName(str_bytes(name)))
+                    .with_partition_index(0),
+            );
+            break;
+        }
+        let Some(topic) = broker.topic(&name) else {
+            if !fetch_all {
+                let c = validate_topic_name(&name)
+                    .err()
+                    .map_or(code::UNKNOWN_TOPIC_OR_PARTITION, |e| e.error_code());
+                topics.push(error_topic(&name, c));
+            }
+            continue;
+        };
+        let start = if name == cursor_topic {
+            cursor_partition
+        } else {
+            0
+        };
+        let (entry, next) = topic_entry(broker, &topic, start, remaining);
+        remaining -= entry.partitions.len() as i32;
+        topics.push(entry);
+        if let Some(index) = next {
+            next_cursor = Some(
+                Cursor::default()
+                    .with_topic_name(TopicName(str_bytes(name)))
+                    .with_partition_index(index),
+            );
+            break;
+        }
+    }
+    DescribeTopicPartitionsResponse::default()
+        .with_topics(topics)
+        .with_next_cursor(next_cursor)
+}

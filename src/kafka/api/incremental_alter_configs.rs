@@ -1,0 +1,182 @@
+//! IncrementalAlterConfigs (v0-v1): topic config overrides. SET (0) and DELETE (1) work on
+//! every key of [`topic_config::KEYS`]; APPEND (2) and SUBTRACT (3) only on the list key
+//! `cleanup.policy` (whose only accepted value is `delete`, so only the trivial cases
+//! pass), elsewhere INVALID_CONFIG as in Kafka. The whole new override set is validated
+//! before anything is stored; `validate_only` stores nothing.
+//!
+//! Per-resource errors: UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC_EXCEPTION, INVALID_CONFIG
+//! (unknown key, bad value) and INVALID_REQUEST (duplicate keys, null SET value, unknown
+//! operation, broker and other resource types: broker configs cannot be altered), each with
+//! a message.
+
+use std::collections::{BTreeMap, HashSet};
+
+use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::{code, str_bytes};
+use crate::broker::{topic_config, validate_topic_name, Broker, BrokerError, TopicConfigError};
+
+const INVALID_CONFIG: i16 = 40;
+
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
+
+/// Topic keys whose values are comma-separated lists (APPEND/SUBTRACT apply).
+const LIST_KEYS: &[&str] = &["cleanup.policy"];
+
+/// A resource's failure: (error code, message).
+type Failure = (i16, String);
+
+pub fn handle(
+    broker: &Broker,
+    req: IncrementalAlterConfigsRequest,
+    _version: i16,
+) -> IncrementalAlterConfigsResponse {
+    let validate_only = req.validate_only;
+    let responses = req
+        .resources
+        .into_iter()
+        .map(|r| {
+            let response = AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone())
+                .with_error_message(None);
+            match alter(broker, &r, validate_only) {
+                Ok(()) => response,
+                Err((c, m)) => response
+                    .with_error_code(c)
+                    .with_error_message(Some(str_bytes(m))),
+            }
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+fn alter(broker: &Broker, r: &AlterConfigsResource, validate_only: bool) -> Result<(), Failure> {
+    let name = r.resource_name.to_string();
+    match r.resource_type {
+        RESOURCE_TOPIC => {}
+        RESOURCE_BROKER => {
+            return Err((
+                code::INVALID_REQUEST,
+                "Rafka does not support altering broker configs".to_string(),
+            ))
+        }
+        other => {
+            return Err((
+                code::INVALID_REQUEST,
+                format!("Unsupported resource type: {other}"),
+            ))
+        }
+    }
+    if name.is_empty() {
+        return Err((
+            code::INVALID_REQUEST,
+            "Default topic resources are not allowed.".to_string(),
+        ));
+    }
+    validate_topic_name(&name).map_err(|e| (e.error_code(), e.to_string()))?;
+    let mut seen = HashSet::new();
+    if !r.configs.iter().all(|c| seen.insert(c.name.as_str())) {
+        return Err((
+            code::INVALID_REQUEST,
+            "Error due to duplicate config keys".to_string(),
+        ));
+    }
+    let topic = broker.topic(&name).ok_or_else(|| {
+        (
+            code::UNKNOWN_TOPIC_OR_PARTITION,
+            format!("The topic '{name}' does not exist."),
+        )
+    })?;
+    let defaults = broker.config().log;
+    let mut overrides = topic.overrides.clone();
+    for c in &r.configs {
+        let key = c.name.to_string();
+        if !topic_config::KEYS.contains(&key.as_str()) {
+            let e = TopicConfigError::UnknownKey(key);
+            return Err((INVALID_CONFIG, e.to_string()));
+        }
+        let value = c.value.as_ref().map(|v| v.to_string());
+        match c.config_operation {
+            OP_DELETE => {
+                overrides.remove(&key);
+            }
+            op @ (OP_SET | OP_APPEND | OP_SUBTRACT) => {
+                let Some(value) = value else {
+                    return Err((
+                        code::INVALID_REQUEST,
+                        format!("Null value not supported for : {key}"),
+                    ));
+                };
+                let new = if op == OP_SET {
+                    value
+                } else {
+                    list_op(&defaults, &overrides, &key, op == OP_APPEND, &value)?
+                };
+                overrides.insert(key, new);
+            }
+            other => {
+                return Err((
+                    code::INVALID_REQUEST,
+                    format!("Unknown config operation {other} for {key}"),
+                ))
+            }
+        }
+    }
+    broker
+        .set_topic_configs(&name, overrides, validate_only)
+        .map_err(|e| match e {
+            BrokerError::UnknownTopic(_) => (
+                code::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("The topic '{name}' does not exist."),
+            ),
+            e => (e.error_code(), e.to_string()),
+        })
+}
+
+/// APPEND (`append`) or SUBTRACT `value`'s items to/from the list key's current value (the
+/// override, else the default).
+fn list_op(
+    defaults: &crate::log::LogConfig,
+    overrides: &BTreeMap<String, String>,
+    key: &str,
+    append: bool,
+    value: &str,
+) -> Result<String, Failure> {
+    if !LIST_KEYS.contains(&key) {
+        let verb = if append { "append" } else { "subtract" };
+        return Err((
+            INVALID_CONFIG,
+            format!("Config value {verb} is not allowed for config key: {key}"),
+        ));
+    }
+    let current = overrides
+        .get(key)
+        .cloned()
+        .or_else(|| topic_config::value_of(defaults, key))
+        .unwrap_or_default();
+    let items = |s: &str| -> Vec<String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let mut list = items(&current);
+    for item in items(value) {
+        if append {
+            if !list.contains(&item) {
+                list.push(item);
+            }
+        } else {
+            list.retain(|i| *i != item);
+        }
+    }
+    Ok(list.join(","))
+}
