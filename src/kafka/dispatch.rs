@@ -100,6 +100,15 @@ pub enum Reply {
     Deferred(JoinHandle<Result<Option<Bytes>, DispatchError>>),
 }
 
+/// [`run`] for handlers that answer at once.
+async fn run_now<Req: Decodable, Resp: Encodable>(
+    req: Request,
+    broker: &Broker,
+    handler: fn(&Broker, Req, i16) -> Resp,
+) -> Result<Option<Bytes>, DispatchError> {
+    run(req, |r, v| async move { Some(handler(broker, r, v)) }).await
+}
+
 /// Starts a request. Connections call this for one request at a time, in arrival order,
 /// as Kafka processes them: a producer's pipelined batches for one partition are appended
 /// in the order they were sent. Produce returns once its records are appended; waiting for
@@ -160,13 +169,7 @@ pub async fn dispatch(broker: Arc<Broker>, req: Request) -> Result<Option<Bytes>
     }
     let b = &broker;
     match api {
-        ApiKey::Metadata => {
-            run(
-                req,
-                |r, v| async move { Some(api::metadata::handle(b, r, v)) },
-            )
-            .await
-        }
+        ApiKey::Metadata => run_now(req, b, api::metadata::handle).await,
         ApiKey::Produce => run(req, |r, v| api::produce::handle(b, r, v)).await,
         ApiKey::Fetch => {
             run(req, |r, v| async move {
@@ -174,59 +177,18 @@ pub async fn dispatch(broker: Arc<Broker>, req: Request) -> Result<Option<Bytes>
             })
             .await
         }
-        ApiKey::ListOffsets => {
-            run(req, |r, v| async move {
-                Some(api::list_offsets::handle(b, r, v))
-            })
-            .await
-        }
-        ApiKey::CreateTopics => {
-            run(req, |r, v| async move {
-                Some(api::create_topics::handle(b, r, v))
-            })
-            .await
-        }
-        ApiKey::DeleteTopics => {
-            run(req, |r, v| async move {
-                Some(api::delete_topics::handle(b, r, v))
-            })
-            .await
-        }
-        ApiKey::DeleteRecords => {
-            run(req, |r, v| async move {
-                Some(api::delete_records::handle(b, r, v))
-            })
-            .await
-        }
-        ApiKey::DescribeConfigs => {
-            run(req, |r, v| async move {
-                Some(api::describe_configs::handle(b, r, v))
-            })
-            .await
-        }
-        ApiKey::CreatePartitions => {
-            run(req, |r, v| async move {
-                Some(api::create_partitions::handle(b, r, v))
-            })
-            .await
-        }
+        ApiKey::ListOffsets => run_now(req, b, api::list_offsets::handle).await,
+        ApiKey::CreateTopics => run_now(req, b, api::create_topics::handle).await,
+        ApiKey::DeleteTopics => run_now(req, b, api::delete_topics::handle).await,
+        ApiKey::DeleteRecords => run_now(req, b, api::delete_records::handle).await,
+        ApiKey::DescribeConfigs => run_now(req, b, api::describe_configs::handle).await,
+        ApiKey::CreatePartitions => run_now(req, b, api::create_partitions::handle).await,
         ApiKey::IncrementalAlterConfigs => {
-            run(req, |r, v| async move {
-                Some(api::incremental_alter_configs::handle(b, r, v))
-            })
-            .await
+            run_now(req, b, api::incremental_alter_configs::handle).await
         }
-        ApiKey::DescribeCluster => {
-            run(req, |r, v| async move {
-                Some(api::describe_cluster::handle(b, r, v))
-            })
-            .await
-        }
+        ApiKey::DescribeCluster => run_now(req, b, api::describe_cluster::handle).await,
         ApiKey::DescribeTopicPartitions => {
-            run(req, |r, v| async move {
-                Some(api::describe_topic_partitions::handle(b, r, v))
-            })
-            .await
+            run_now(req, b, api::describe_topic_partitions::handle).await
         }
         other => Err(DispatchError::UnsupportedApi(other)),
     }
