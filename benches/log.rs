@@ -8,7 +8,7 @@
 //! - `group_commit/{1,8,64}`: appenders each doing append + fsync (acks=all); throughput
 //!   in batches/s. Latency percentiles are printed by `group_commit_latency`.
 //! - `reopen/{clean,after_kill}`: opening a log dir of `RAFKA_BENCH_REOPEN_MB` MiB
-//!   (default 2048; 64 under `--test`).
+//!   (default 2048; 64 in test mode).
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -43,8 +43,10 @@ fn open_log(dir: &std::path::Path) -> PartitionLog {
     .0
 }
 
+/// Criterion's test mode: `cargo test --benches` (no `--bench` flag) or `-- --test`.
 fn test_mode() -> bool {
-    std::env::args().any(|a| a == "--test")
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench")
 }
 
 fn append(c: &mut Criterion) {
