@@ -1,0 +1,384 @@
+#!/usr/bin/env python3
+"""Scenario driver for the confluent-kafka Python client (librdkafka).
+
+usage: confluent_kafka_client.py SCENARIO
+env:   BOOTSTRAP=127.0.0.1:PORT  TOPIC=<topic name reserved for this case>
+Prints "OK: ..." (exit 0) or "FAIL: ..." (exit 1) as its last line.
+"""
+import hashlib
+import logging
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import compat  # noqa: E402
+from confluent_kafka import (OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError,  # noqa: E402
+                             KafkaException, Producer, TopicCollection, TopicPartition)
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # noqa: E402
+
+BOOTSTRAP = os.environ["BOOTSTRAP"]
+TOPIC = os.environ["TOPIC"]
+TIMEOUT = 30.0
+
+
+class Fail(Exception):
+    pass
+
+
+def expect(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def producer(**extra):
+    conf = {"bootstrap.servers": BOOTSTRAP, "enable.idempotence": False, "linger.ms": 5,
+            "message.timeout.ms": 20000}
+    conf.update(extra)
+    return Producer(conf)
+
+
+def consumer(**extra):
+    conf = {"bootstrap.servers": BOOTSTRAP, "group.id": TOPIC + "-reader", "enable.auto.commit": False,
+            "enable.partition.eof": True, "auto.offset.reset": "error"}
+    conf.update(extra)
+    return Consumer(conf)
+
+
+def produce(recs, **extra):
+    p = producer(**extra)
+    compat.produce_all(p, TOPIC, recs, headers=True)
+
+
+def to_rec(m):
+    return compat.Rec(m.partition(), m.offset(), m.key(), m.value(),
+                      [(k, v) for k, v in (m.headers() or [])], m.timestamp()[1])
+
+
+def read_until_eof(c, partitions, limit=None, timeout=TIMEOUT):
+    """Poll until every partition in `partitions` reported EOF (or `limit` records)."""
+    got, eof = [], set()
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                eof.add(m.partition())
+                if eof >= set(partitions):
+                    return got
+                continue
+            raise Fail("consumer error: %s" % m.error())
+        got.append(to_rec(m))
+        if limit is not None and len(got) >= limit:
+            return got
+    raise Fail("timed out after %.0fs with %d records, EOF on %s of %s" % (timeout, len(got), sorted(eof), partitions))
+
+
+def consume_assigned(start_offsets, **extra):
+    """start_offsets: {partition: offset}; returns records up to EOF on all."""
+    c = consumer(**extra)
+    try:
+        c.assign([TopicPartition(TOPIC, p, o) for p, o in start_offsets.items()])
+        return read_until_eof(c, list(start_offsets))
+    finally:
+        c.close()
+
+
+def check(problems):
+    if problems:
+        raise Fail("; ".join(problems))
+
+
+# ------------------------------------------------------------------ scenarios
+def s_metadata_brokers():
+    compat.create_topic(BOOTSTRAP, TOPIC, 2)
+    a = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    md = a.list_topics(timeout=10)
+    host, port = BOOTSTRAP.rsplit(":", 1)
+    brokers = {b.id: (b.host, b.port) for b in md.brokers.values()}
+    expect(len(brokers) == 1, "expected 1 broker, metadata lists %s" % brokers)
+    (bid, (bhost, bport)), = brokers.items()
+    expect((bhost, bport) == (host, int(port)), "broker %d advertised as %s:%s, expected %s" % (bid, bhost, bport, BOOTSTRAP))
+    t = md.topics.get(TOPIC)
+    expect(t is not None and t.error is None, "topic %s missing from metadata: %s" % (TOPIC, t and t.error))
+    leaders = sorted({p.leader for p in t.partitions.values()})
+    expect(len(t.partitions) == 2 and leaders == [bid], "partitions %s leaders %s, expected 2 led by %d" % (sorted(t.partitions), leaders, bid))
+    expect(md.controller_id == bid, "controller id %s, expected %d" % (md.controller_id, bid))
+    return "broker id %d at %s:%d leads both partitions" % (bid, bhost, bport)
+
+
+def s_topic_admin():
+    a = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    fs = a.create_topics([NewTopic(TOPIC, 3, 1, config={"retention.ms": "3600000"})], operation_timeout=20)
+    fs[TOPIC].result(timeout=TIMEOUT)
+    compat.wait_topic_ready(a, TOPIC, 3)
+    expect(TOPIC in a.list_topics(timeout=10).topics, "created topic not listed")
+    d = a.describe_topics(TopicCollection([TOPIC]))[TOPIC].result(timeout=TIMEOUT)
+    expect(d.name == TOPIC and len(d.partitions) == 3, "describe: %d partitions" % len(d.partitions))
+    expect(all(p.leader is not None and p.leader.id >= 0 for p in d.partitions), "describe: a partition has no leader")
+    expect(sorted(p.id for p in d.partitions) == [0, 1, 2], "describe: partition ids %s" % [p.id for p in d.partitions])
+    a.delete_topics([TOPIC], operation_timeout=20)[TOPIC].result(timeout=TIMEOUT)
+    deadline = time.time() + 20
+    while TOPIC in a.list_topics(timeout=10).topics:
+        expect(time.time() < deadline, "deleted topic still listed after 20s")
+        time.sleep(0.2)
+    return "created, listed, described (3 partitions), deleted"
+
+
+def s_roundtrip_10k():
+    compat.create_topic(BOOTSTRAP, TOPIC, 3)
+    produce(compat.records_for("roundtrip", "confluent-kafka"), **{"batch.num.messages": 500})
+    got = consume_assigned({0: OFFSET_BEGINNING, 1: OFFSET_BEGINNING, 2: OFFSET_BEGINNING})
+    check(compat.check_kind("roundtrip", got, "confluent-kafka"))
+    return "10000 records with headers identical, order kept in all 3 partitions"
+
+
+def compression(codec):
+    def run():
+        compat.create_topic(BOOTSTRAP, TOPIC, 1)
+        produce(compat.records_for("compression"), **{"compression.type": codec, "linger.ms": 50})
+        got = consume_assigned({0: OFFSET_BEGINNING})
+        check(compat.check_kind("compression", got, "confluent-kafka"))
+        return "%d %s-compressed records identical" % (len(got), codec)
+    return run
+
+
+def seeded(n=compat.SEEDED_N):
+    compat.create_topic(BOOTSTRAP, TOPIC, 1)
+    return compat.produce_seeded(BOOTSTRAP, TOPIC, "cf", n)
+
+
+def s_consume_beginning():
+    seeded()
+    got = consume_assigned({0: OFFSET_BEGINNING})
+    check(compat.check_sequence(got, compat.seeded_records("cf")))
+    return "10 records from offset 0"
+
+
+def s_consume_end():
+    seeded()
+    c = consumer(**{"enable.partition.eof": False})
+    p = compat.fixture_producer(BOOTSTRAP, **{"linger.ms": 0})
+    got, n = [], 0
+    try:
+        c.assign([TopicPartition(TOPIC, 0, OFFSET_END)])
+        deadline = time.time() + TIMEOUT
+        while len(got) < 2 and time.time() < deadline:
+            m = c.poll(0.5)
+            if m is None:
+                compat.produce_all(p, TOPIC, [(b"late-key-%03d" % n, b"late-value-%03d" % n)], partition=0)
+                n += 1
+                continue
+            if m.error():
+                raise Fail("consumer error: %s" % m.error())
+            got.append(to_rec(m))
+    finally:
+        c.close()
+    check(compat.check_late_markers(got))
+    return "got %d new records starting at offset %d, none of the 10 older ones" % (len(got), got[0].offset)
+
+
+def s_consume_offset():
+    seeded()
+    got = consume_assigned({0: 5})
+    check(compat.check_sequence(got, compat.seeded_records("cf")[5:]))
+    return "records 5..9 from offset 5"
+
+
+def s_consume_timestamp():
+    base = seeded()
+    c = consumer()
+    try:
+        tps = c.offsets_for_times([TopicPartition(TOPIC, 0, base + 5000)], timeout=10)
+        expect(tps[0].error is None and tps[0].offset == 5, "offsets_for_times(ts of #5) = %s" % tps[0])
+        c.assign(tps)
+        got = read_until_eof(c, [0])
+    finally:
+        c.close()
+    check(compat.check_sequence(got, compat.seeded_records("cf")[5:]))
+    expect(got[0].timestamp == base + 5000, "record 5 timestamp %s, expected %d" % (got[0].timestamp, base + 5000))
+    return "timestamp %d -> offset 5, records 5..9 with their timestamps" % (base + 5000)
+
+
+def s_list_offsets():
+    base = seeded()
+    a = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    tp = TopicPartition(TOPIC, 0)
+    specs = [("earliest", OffsetSpec.earliest(), 0), ("latest", OffsetSpec.latest(), 10),
+             ("time of #5", OffsetSpec.for_timestamp(base + 5000), 5),
+             ("time between #5 and #6", OffsetSpec.for_timestamp(base + 5500), 6),
+             ("time after the last record", OffsetSpec.for_timestamp(base + 60000), -1)]
+    seen = []
+    for name, spec, want in specs:
+        r = a.list_offsets({tp: spec}, request_timeout=10)[tp].result(timeout=TIMEOUT)
+        expect(r.offset == want, "list_offsets %s = %s, expected %d" % (name, r.offset, want))
+        seen.append("%s=%d" % (name.split()[0] if name[0] != "t" else name, r.offset))
+    c = consumer()
+    try:
+        lo, hi = c.get_watermark_offsets(tp, timeout=10)
+    finally:
+        c.close()
+    expect((lo, hi) == (0, 10), "watermarks %s, expected (0, 10)" % ((lo, hi),))
+    return ", ".join(seen) + ", watermarks (0, 10)"
+
+
+def s_large_record():
+    compat.create_topic(BOOTSTRAP, TOPIC, 1, {"max.message.bytes": "2097152"})
+    produce(compat.records_for("large"), **{"message.max.bytes": 2097152})
+    got = consume_assigned({0: OFFSET_BEGINNING}, **{"fetch.max.bytes": 4194304})
+    check(compat.check_kind("large", got, "confluent-kafka"))
+    return "1 MiB record intact (sha256 %s...)" % hashlib.sha256(got[0].value).hexdigest()[:12]
+
+
+def s_record_too_large():
+    compat.create_topic(BOOTSTRAP, TOPIC, 1, {"max.message.bytes": "10000"})
+    p = producer(**{"linger.ms": 0, "retries": 0})
+    errs = []
+    p.produce(TOPIC, key=b"big", value=b"x" * 20000, partition=0, on_delivery=lambda e, m: errs.append(e))
+    expect(p.flush(30) == 0, "delivery report never came")
+    expect(errs and errs[0] is not None, "a 20000-byte record was accepted by a topic with max.message.bytes=10000")
+    expect(errs[0].code() == KafkaError.MSG_SIZE_TOO_LARGE, "delivery error %s, expected MSG_SIZE_TOO_LARGE" % errs[0])
+    c = consumer()
+    try:
+        lo, hi = c.get_watermark_offsets(TopicPartition(TOPIC, 0), timeout=10)
+    finally:
+        c.close()
+    expect(hi == 0, "high watermark %d after the rejected record, expected 0" % hi)
+    return "delivery error %s (%s); nothing stored" % (errs[0].name(), errs[0].str())
+
+
+def s_unknown_topic():
+    a = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    t = a.list_topics(topic=TOPIC, timeout=10).topics.get(TOPIC)
+    expect(t is not None and t.error is not None and t.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART,
+           "metadata for a missing topic: %s, expected UNKNOWN_TOPIC_OR_PART" % (t and t.error))
+    p = producer(**{"topic.metadata.propagation.max.ms": 1000, "message.timeout.ms": 10000})
+    errs = []
+    p.produce(TOPIC, value=b"nobody home", on_delivery=lambda e, m: errs.append(e))
+    expect(p.flush(20) == 0, "no delivery report for a missing topic within 20s")
+    expect(errs and errs[0] is not None, "producing to a missing topic succeeded")
+    expect(errs[0].code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC),
+           "produce error %s, expected (local) unknown topic" % errs[0])
+    expect(TOPIC not in a.list_topics(timeout=10).topics, "the missing topic got created")
+    return "metadata error %s, produce error %s; topic not created" % (t.error.name(), errs[0].name())
+
+
+def s_offset_out_of_range():
+    seeded(5)
+    got = consume_assigned({0: 100}, **{"auto.offset.reset": "earliest"})
+    check(compat.check_sequence(got, compat.seeded_records("cf", 5)))
+    return "offset 100 reset to earliest, read records 0..4"
+
+
+def s_group_resume():
+    compat.create_topic(BOOTSTRAP, TOPIC, 3)
+    recs = compat.seeded_records("grp", 30)
+    p = compat.fixture_producer(BOOTSTRAP)
+    for i, r in enumerate(recs):
+        compat.produce_all(p, TOPIC, [r], partition=i % 3)
+    group = TOPIC + "-group"
+    conf = {"group.id": group, "auto.offset.reset": "earliest", "enable.partition.eof": False}
+    c = consumer(**conf)
+    first = []
+    try:
+        c.subscribe([TOPIC])
+        deadline = time.time() + TIMEOUT
+        while len(first) < 12 and time.time() < deadline:
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                raise Fail("consumer error: %s" % m.error())
+            first.append(to_rec(m))
+        expect(len(first) == 12, "first instance got %d of 12 records" % len(first))
+        c.commit(asynchronous=False)
+    finally:
+        c.close()
+    c = consumer(**{"group.id": group})
+    try:
+        committed = c.committed([TopicPartition(TOPIC, i) for i in range(3)], timeout=10)
+        expect(sum(max(tp.offset, 0) for tp in committed) == 12, "committed offsets %s do not add up to 12" % [tp.offset for tp in committed])
+    finally:
+        c.close()
+    c = consumer(**dict(conf, **{"enable.partition.eof": True}))
+    try:
+        c.subscribe([TOPIC])
+        second = read_until_eof(c, [0, 1, 2])
+    finally:
+        c.close()
+    check(compat.check_produced_set([(k, v, []) for k, v in recs], first + second, check_headers=False))
+    return "first instance consumed+committed 12, second resumed with the other 18"
+
+
+class Capture(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def s_idempotent():
+    compat.create_topic(BOOTSTRAP, TOPIC, 1)
+    cap = Capture()
+    log = logging.getLogger("librdkafka-eos")
+    log.propagate = False
+    log.addHandler(cap)
+    log.setLevel(logging.DEBUG)
+    # debug=eos makes librdkafka log the ProducerId it acquires
+    produce(compat.records_for("idempotent"), **{"enable.idempotence": True, "acks": "all",
+                                                  "debug": "eos", "logger": log})
+    pid = [m for m in cap.lines if "Acquired PID" in m]
+    expect(pid, "the idempotent producer never logged 'Acquired PID'")
+    got = consume_assigned({0: OFFSET_BEGINNING})
+    check(compat.check_kind("idempotent", got, "confluent-kafka"))
+    return "100 records from an idempotent producer (acks=all, %s) read back" % re.search(r"PID\{[^}]*\}", pid[0]).group(0)
+
+
+SCENARIOS = {
+    "metadata-brokers": s_metadata_brokers,
+    "topic-admin": s_topic_admin,
+    "roundtrip-10k": s_roundtrip_10k,
+    "compression-gzip": compression("gzip"),
+    "compression-snappy": compression("snappy"),
+    "compression-lz4": compression("lz4"),
+    "compression-zstd": compression("zstd"),
+    "consume-from-beginning": s_consume_beginning,
+    "consume-from-end": s_consume_end,
+    "consume-from-offset": s_consume_offset,
+    "consume-from-timestamp": s_consume_timestamp,
+    "list-offsets": s_list_offsets,
+    "large-record-1mib": s_large_record,
+    "record-too-large": s_record_too_large,
+    "unknown-topic": s_unknown_topic,
+    "offset-out-of-range": s_offset_out_of_range,
+    "consumer-group-resume": s_group_resume,
+    "idempotent-default-producer": s_idempotent,
+}
+
+
+def main():
+    name = sys.argv[1]
+    if name not in SCENARIOS:
+        print("FAIL: scenario %s not implemented by this driver" % name)
+        return 1
+    try:
+        msg = SCENARIOS[name]()
+    except Fail as e:
+        print("FAIL: %s" % e)
+        return 1
+    except Exception as e:  # any client exception is a failed scenario
+        while e.__cause__ is not None:  # report the client's own error, not a wrapper
+            e = e.__cause__
+        print("FAIL: %s: %s" % (type(e).__name__, e))
+        return 1
+    print("OK: %s" % msg)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

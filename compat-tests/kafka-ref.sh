@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Start / stop the Apache Kafka reference broker: one KRaft node that is both
+# broker and controller, on free loopback ports, with a throw-away log dir.
+#
+#   kafka-ref.sh start    prints the bootstrap address (127.0.0.1:PORT)
+#   kafka-ref.sh stop     clean shutdown (SIGTERM, SIGKILL after 60 s)
+#   kafka-ref.sh status   prints the state file
+#
+# Environment:
+#   KAFKA_REF_STATE  state file (default compat-tests/.work/kafka-ref.state);
+#                    it holds PID, PORT, CONTROLLER_PORT, DIR and LOG_DIR.
+#   KAFKA_REF_DIR    directory for config, logs and data. When given, the
+#                    caller owns it and `stop` leaves it alone (so the log
+#                    segments can be inspected after a clean shutdown);
+#                    otherwise a temp dir is made and `stop` removes it.
+#   KAFKA_REF_HEAP   JVM max heap (default 512m).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+STATE="${KAFKA_REF_STATE:-$WORK_DIR/kafka-ref.state}"
+
+die() { echo "kafka-ref: $*" >&2; exit 1; }
+
+start() {
+    [[ -d "$KAFKA_LIBS" ]] || die "Kafka jars missing: run compat-tests/setup.sh"
+    if [[ -f "$STATE" ]]; then
+        # shellcheck disable=SC1090
+        (source "$STATE"; kill -0 "$PID" 2>/dev/null) && die "already running ($STATE)"
+        rm -f "$STATE"
+    fi
+    local dir owned=0
+    if [[ -n "${KAFKA_REF_DIR:-}" ]]; then
+        dir="$KAFKA_REF_DIR"; mkdir -p "$dir"
+    else
+        dir="$(mktemp -d /tmp/kafka-ref.XXXXXX)"; owned=1
+    fi
+    local port cport logdir="$dir/data"
+    port="$(free_port)"; cport="$(free_port)"
+    while [[ "$cport" == "$port" ]]; do cport="$(free_port)"; done
+    mkdir -p "$logdir"
+    cat >"$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$logdir
+# Scenarios create their topics explicitly; unknown-topic relies on this.
+auto.create.topics.enable=false
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=2
+num.recovery.threads.per.data.dir=1
+log.retention.check.interval.ms=300000
+PROPS
+    local cluster_id
+    cluster_id="$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+    kafka_tool 120 kafka.tools.StorageTool format --ignore-formatted \
+        -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
+        || { cat "$dir/format.log" >&2; [[ $owned == 1 ]] && rm -rf "$dir"; die "storage format failed"; }
+
+    # setsid: the broker gets its own process group, detached from our shell.
+    setsid java -Xms128m -Xmx"${KAFKA_REF_HEAP:-512m}" -XX:+UseG1GC -XX:MaxGCPauseMillis=50 \
+        -Djava.awt.headless=true -Dfile.encoding=UTF-8 \
+        -Dlog4j2.configurationFile="$COMPAT_DIR/log4j2.properties" -Dcompat.log.level=INFO \
+        -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" \
+        >"$dir/broker.log" 2>&1 </dev/null &
+    local pid=$!
+    {
+        echo "PID=$pid"; echo "PORT=$port"; echo "CONTROLLER_PORT=$cport"
+        echo "DIR=$dir"; echo "LOG_DIR=$logdir"; echo "OWNED_DIR=$owned"
+    } >"$STATE"
+
+    # Ready = the broker answers a metadata request listing itself.
+    local deadline=$((SECONDS + 90))
+    while ((SECONDS < deadline)); do
+        kill -0 "$pid" 2>/dev/null || { tail -30 "$dir/broker.log" >&2; stop >/dev/null 2>&1 || true; die "broker exited during startup"; }
+        if port_open "$port" && timeout 5 kcat -L -b "127.0.0.1:$port" -m 3 2>/dev/null | grep -q "broker 1 at 127.0.0.1:$port"; then
+            echo "127.0.0.1:$port"
+            return 0
+        fi
+        sleep 0.5
+    done
+    tail -30 "$dir/broker.log" >&2
+    stop >/dev/null 2>&1 || true
+    die "broker did not become ready within 90 s"
+}
+
+stop() {
+    [[ -f "$STATE" ]] || { echo "kafka-ref: not running" >&2; return 0; }
+    # shellcheck disable=SC1090
+    source "$STATE"
+    stop_pid "$PID" 60 || true
+    if grep -q "shut down completed" "$DIR/broker.log" 2>/dev/null; then
+        echo "kafka-ref: clean shutdown" >&2
+    else
+        echo "kafka-ref: broker stopped (no clean-shutdown message in $DIR/broker.log)" >&2
+    fi
+    [[ "$OWNED_DIR" == 1 ]] && rm -rf "$DIR"
+    rm -f "$STATE"
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    status) [[ -f "$STATE" ]] && cat "$STATE" || { echo "not running"; exit 1; } ;;
+    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

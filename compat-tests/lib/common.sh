@@ -1,0 +1,47 @@
+# Shared bash helpers for the compatibility suite. Sourced, not executed.
+# shellcheck shell=bash disable=SC2034
+COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO_DIR="$(cd "$COMPAT_DIR/.." && pwd)"
+WORK_DIR="$COMPAT_DIR/.work"
+KAFKA_LIBS="$WORK_DIR/kafka-libs"
+VENV_PY="$WORK_DIR/venv/bin/python"
+
+# A free TCP port on 127.0.0.1 (asks the kernel for an ephemeral one).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# port_open PORT: true if something accepts TCP connections on 127.0.0.1:PORT.
+port_open() {
+    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+# JVM flags for the short-lived Kafka command-line tools: small heap and a
+# fast-starting JIT, UTF-8 everywhere, logging through compat-tests/log4j2.properties.
+KAFKA_TOOL_JVM_OPTS=(-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto
+    -Djava.awt.headless=true -Dfile.encoding=UTF-8 -Dsun.stdout.encoding=UTF-8
+    -Dsun.stderr.encoding=UTF-8 "-Dlog4j2.configurationFile=$COMPAT_DIR/log4j2.properties")
+
+# kafka_tool SECONDS CLASS ARGS...: run one Kafka command-line tool, bounded in time.
+# KAFKA_TOOL_LOG_LEVEL=INFO makes the tool log more (default WARN).
+kafka_tool() {
+    local secs="$1"; shift
+    timeout -k 5 "$secs" java "${KAFKA_TOOL_JVM_OPTS[@]}" "-Dcompat.log.level=${KAFKA_TOOL_LOG_LEVEL:-WARN}" \
+        -cp "$KAFKA_LIBS/*" "$@"
+}
+
+# stop_pid PID [SECONDS]: SIGTERM, wait (bounded), then SIGKILL.
+stop_pid() {
+    local pid="$1" secs="${2:-30}" i
+    [[ -n "$pid" ]] || return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < secs * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    echo "compat: pid $pid still alive after ${secs}s, sending SIGKILL" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || return 1; sleep 0.1; done
+    return 1
+}
