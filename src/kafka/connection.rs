@@ -79,7 +79,10 @@ async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiv
             client_id = req.client_id.as_deref().unwrap_or("")
         );
         let reply = start(Arc::clone(&broker), req).instrument(span).await;
-        if tx.send(reply).await.is_err() {
+        // after a request that gets no answer, the connection closes: read and run nothing
+        // more (a client retries what it sent after it; running it would duplicate it)
+        let failed = matches!(reply, Reply::Ready(Err(_)));
+        if tx.send(reply).await.is_err() || failed {
             break;
         }
     }

@@ -53,6 +53,12 @@ pub enum DispatchError {
     /// The response could not be encoded (a bug).
     #[error("cannot encode the {api:?} response: {reason}")]
     Encode { api: ApiKey, reason: String },
+    /// An acks=0 produce failed: Kafka closes the connection so the producer notices.
+    #[error("an acks=0 produce failed with error {error_code}")]
+    UnacknowledgedProduceFailed { error_code: i16 },
+    /// A task serving the request failed (a bug).
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// The supported range of `api`, if it is supported: (decoded min, max).
@@ -72,7 +78,7 @@ async fn run<Req, Resp, Fut>(
 where
     Req: Decodable,
     Resp: Encodable,
-    Fut: Future<Output = Option<Resp>>,
+    Fut: Future<Output = Result<Option<Resp>, DispatchError>>,
 {
     let (api, version) = (req.api_key, req.api_version);
     let mut body = req.body;
@@ -81,7 +87,7 @@ where
         version,
         reason: e.to_string(),
     })?;
-    match handler(decoded, version).await {
+    match handler(decoded, version).await? {
         None => Ok(None),
         Some(resp) => encode_response(api, version, req.correlation_id, &resp)
             .map(Some)
@@ -106,7 +112,7 @@ async fn run_now<Req: Decodable, Resp: Encodable>(
     broker: &Broker,
     handler: fn(&Broker, Req, i16) -> Resp,
 ) -> Result<Option<Bytes>, DispatchError> {
-    run(req, |r, v| async move { Some(handler(broker, r, v)) }).await
+    run(req, |r, v| async move { Ok(Some(handler(broker, r, v))) }).await
 }
 
 /// Starts a request. Connections call this for one request at a time, in arrival order,
@@ -132,14 +138,12 @@ pub async fn start(broker: Arc<Broker>, req: Request) -> Reply {
             }))
         }
     };
-    let Some(appended) = api::produce::append(&broker, decoded, version).await else {
-        return Reply::Ready(Err(DispatchError::Encode {
-            api: ApiKey::Produce,
-            reason: "the append task failed".into(),
-        }));
+    let appended = match api::produce::append(&broker, decoded, version).await {
+        Ok(appended) => appended,
+        Err(e) => return Reply::Ready(Err(e)),
     };
     Reply::Deferred(tokio::spawn(async move {
-        match api::produce::finish(appended).await {
+        match api::produce::finish(appended).await? {
             None => Ok(None),
             Some(resp) => encode_response(ApiKey::Produce, version, correlation_id, &resp)
                 .map(Some)
@@ -173,7 +177,7 @@ pub async fn dispatch(broker: Arc<Broker>, req: Request) -> Result<Option<Bytes>
         ApiKey::Produce => run(req, |r, v| api::produce::handle(b, r, v)).await,
         ApiKey::Fetch => {
             run(req, |r, v| async move {
-                Some(api::fetch::handle(b, r, v).await)
+                Ok(Some(api::fetch::handle(b, r, v).await))
             })
             .await
         }

@@ -126,6 +126,69 @@ impl LogState {
     }
 }
 
+/// A segment file and the byte range to scan in it.
+type ScanRange = (Arc<SegmentFile>, u64, u64);
+
+/// What an offset lookup needs of the log, copied out so it can read without the lock.
+struct LogView {
+    log_start_offset: i64,
+    high_watermark: i64,
+    leader_epochs: Vec<(i32, i64)>,
+}
+
+impl LogView {
+    fn epoch_for(&self, offset: i64) -> Option<i32> {
+        let i = self
+            .leader_epochs
+            .partition_point(|&(_, start)| start <= offset);
+        (i > 0).then(|| self.leader_epochs[i - 1].0)
+    }
+
+    fn at(&self, offset: i64) -> TimestampOffset {
+        TimestampOffset {
+            offset,
+            timestamp: NO_TIMESTAMP,
+            leader_epoch: self.epoch_for(offset),
+        }
+    }
+
+    /// Finds the first batch from `from` matching `batch_ok`, then its first record (at or
+    /// after the log start and below the high watermark) whose timestamp matches `ts_ok`.
+    fn first_record_at(
+        &self,
+        file: &SegmentFile,
+        mut from: u64,
+        end: u64,
+        mut batch_ok: impl FnMut(&BatchHeader) -> bool,
+        ts_ok: impl Fn(i64) -> bool,
+    ) -> Result<Option<TimestampOffset>, LogError> {
+        while let Some((pos, h)) = file.seek(from, end, &mut batch_ok)? {
+            if h.base_offset >= self.high_watermark {
+                return Ok(None);
+            }
+            let size = h.size().unwrap_or(0);
+            let mut buf = vec![0u8; size];
+            if file.read_at(pos, &mut buf)? < size || file.verify(pos, &buf) < size {
+                return Err(file.corrupt(pos, "batch failed its integrity check"));
+            }
+            for r in records::decode_batch(&buf)? {
+                if r.offset >= self.log_start_offset
+                    && r.offset < self.high_watermark
+                    && ts_ok(r.timestamp)
+                {
+                    return Ok(Some(TimestampOffset {
+                        offset: r.offset,
+                        timestamp: r.timestamp,
+                        leader_epoch: self.epoch_for(r.offset),
+                    }));
+                }
+            }
+            from = pos + size as u64;
+        }
+        Ok(None)
+    }
+}
+
 /// A partition's log. Cheap to share: wrap it in an `Arc`.
 pub struct PartitionLog {
     dir: PathBuf,
@@ -537,93 +600,68 @@ impl PartitionLog {
     }
 
     /// Answers a ListOffsets query; `None` when no record matches (Kafka sends -1, -1).
+    /// Timestamp lookups decode the batch that holds the answer (decompressing it) with no
+    /// lock held, so they never stall appends.
     pub fn list_offset(&self, spec: OffsetSpec) -> Result<Option<TimestampOffset>, LogError> {
-        let st = self.state.read();
-        let at = |offset: i64| TimestampOffset {
-            offset,
-            timestamp: NO_TIMESTAMP,
-            leader_epoch: st.epoch_for(offset),
+        let (view, candidates, batch_ok_ts): (LogView, Vec<ScanRange>, i64) = {
+            let st = self.state.read();
+            let view = LogView {
+                log_start_offset: st.log_start_offset,
+                high_watermark: st.high_watermark,
+                leader_epochs: st.leader_epochs.clone(),
+            };
+            match spec {
+                OffsetSpec::Earliest | OffsetSpec::EarliestLocal => {
+                    return Ok(Some(view.at(st.log_start_offset)))
+                }
+                OffsetSpec::Latest => return Ok(Some(view.at(st.high_watermark))),
+                OffsetSpec::MaxTimestamp => {
+                    let Some(seg) = st
+                        .segments
+                        .values()
+                        .filter(|s| !s.is_empty() && s.max_timestamp() != NO_TIMESTAMP)
+                        .max_by_key(|s| s.max_timestamp())
+                    else {
+                        return Ok(None);
+                    };
+                    let from = seg.lookup(seg.offset_of_max_timestamp());
+                    (
+                        view,
+                        vec![(Arc::clone(seg.file()), from, seg.size())],
+                        seg.max_timestamp(),
+                    )
+                }
+                OffsetSpec::Timestamp(target) => {
+                    let c = st
+                        .segments
+                        .values()
+                        .filter(|s| !s.is_empty() && s.max_timestamp() >= target)
+                        .map(|s| (Arc::clone(s.file()), s.lookup_timestamp(target), s.size()))
+                        .collect();
+                    (view, c, target)
+                }
+            }
         };
-        match spec {
-            OffsetSpec::Earliest | OffsetSpec::EarliestLocal => Ok(Some(at(st.log_start_offset))),
-            OffsetSpec::Latest => Ok(Some(at(st.high_watermark))),
-            OffsetSpec::MaxTimestamp => {
-                let Some(seg) = st
-                    .segments
-                    .values()
-                    .filter(|s| !s.is_empty() && s.max_timestamp() != NO_TIMESTAMP)
-                    .max_by_key(|s| s.max_timestamp())
-                else {
-                    return Ok(None);
-                };
-                let max_ts = seg.max_timestamp();
-                let from = seg.lookup(seg.offset_of_max_timestamp());
-                let file = Arc::clone(seg.file());
-                self.first_record_at(
-                    &st,
+        for (file, from, end) in candidates {
+            let found = match spec {
+                OffsetSpec::MaxTimestamp => view.first_record_at(
                     &file,
                     from,
-                    seg.size(),
-                    |h| h.max_timestamp == max_ts,
-                    |ts| ts == max_ts,
-                )
+                    end,
+                    |h| h.max_timestamp == batch_ok_ts,
+                    |ts| ts == batch_ok_ts,
+                )?,
+                _ => view.first_record_at(
+                    &file,
+                    from,
+                    end,
+                    |h| h.max_timestamp >= batch_ok_ts && h.last_offset() >= view.log_start_offset,
+                    |ts| ts >= batch_ok_ts,
+                )?,
+            };
+            if found.is_some() {
+                return Ok(found);
             }
-            OffsetSpec::Timestamp(target) => {
-                for seg in st.segments.values() {
-                    if seg.is_empty() || seg.max_timestamp() < target {
-                        continue;
-                    }
-                    let file = Arc::clone(seg.file());
-                    let found = self.first_record_at(
-                        &st,
-                        &file,
-                        seg.lookup_timestamp(target),
-                        seg.size(),
-                        |h| h.max_timestamp >= target && h.last_offset() >= st.log_start_offset,
-                        |ts| ts >= target,
-                    )?;
-                    if found.is_some() {
-                        return Ok(found);
-                    }
-                }
-                Ok(None)
-            }
-        }
-    }
-
-    /// Finds the first batch from `from` matching `batch_ok`, then its first record (at or
-    /// after the log start and below the high watermark) whose timestamp matches `ts_ok`.
-    fn first_record_at(
-        &self,
-        st: &LogState,
-        file: &SegmentFile,
-        mut from: u64,
-        end: u64,
-        mut batch_ok: impl FnMut(&BatchHeader) -> bool,
-        ts_ok: impl Fn(i64) -> bool,
-    ) -> Result<Option<TimestampOffset>, LogError> {
-        while let Some((pos, h)) = file.seek(from, end, &mut batch_ok)? {
-            if h.base_offset >= st.high_watermark {
-                return Ok(None);
-            }
-            let size = h.size().unwrap_or(0);
-            let mut buf = vec![0u8; size];
-            if file.read_at(pos, &mut buf)? < size || file.verify(pos, &buf) < size {
-                return Err(file.corrupt(pos, "batch failed its integrity check"));
-            }
-            for r in records::decode_batch(&buf)? {
-                if r.offset >= st.log_start_offset
-                    && r.offset < st.high_watermark
-                    && ts_ok(r.timestamp)
-                {
-                    return Ok(Some(TimestampOffset {
-                        offset: r.offset,
-                        timestamp: r.timestamp,
-                        leader_epoch: st.epoch_for(r.offset),
-                    }));
-                }
-            }
-            from = pos + size as u64;
         }
         Ok(None)
     }

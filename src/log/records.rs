@@ -251,31 +251,54 @@ pub fn decode_batch(batch: &[u8]) -> Result<Vec<Record>, LogError> {
     Ok(out)
 }
 
-/// Decompresses a batch's records section. Snappy accepts both the xerial framing the
-/// Java client writes (magic header, then length-prefixed chunks) and raw snappy blocks.
+/// The most a batch's records may decompress to. Producers can store any compressed batch
+/// (it is not decompressed on append), so a small "decompression bomb" must not become
+/// gigabytes when a tool, the text protocol or ListOffsets decodes it. 64 MiB leaves a 64x
+/// ratio for a batch at the default 1 MiB `max.message.bytes`.
+pub const MAX_DECOMPRESSED_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads a decoder to the end, failing past [`MAX_DECOMPRESSED_BYTES`].
+fn read_bounded(codec: Compression, decoder: impl Read, out: &mut Vec<u8>) -> Result<(), LogError> {
+    decoder
+        .take(MAX_DECOMPRESSED_BYTES + 1)
+        .read_to_end(out)
+        .map_err(|e| LogError::Corrupt(format!("{codec:?} decompression: {e}")))?;
+    if out.len() as u64 > MAX_DECOMPRESSED_BYTES {
+        return Err(LogError::Corrupt(format!(
+            "{codec:?} batch decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Decompresses a batch's records section, to at most [`MAX_DECOMPRESSED_BYTES`]. Snappy
+/// accepts both the xerial framing the Java client writes (magic header, then
+/// length-prefixed chunks) and raw snappy blocks.
 pub fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, LogError> {
-    let corrupt = |e: std::io::Error| LogError::Corrupt(format!("{codec:?} decompression: {e}"));
     let mut out = Vec::new();
     match codec {
         Compression::None => out.extend_from_slice(data),
         Compression::Gzip => {
-            flate2::read::MultiGzDecoder::new(data)
-                .read_to_end(&mut out)
-                .map_err(corrupt)?;
+            read_bounded(codec, flate2::read::MultiGzDecoder::new(data), &mut out)?
         }
         Compression::Lz4 => {
-            lz4_flex::frame::FrameDecoder::new(data)
-                .read_to_end(&mut out)
-                .map_err(corrupt)?;
+            read_bounded(codec, lz4_flex::frame::FrameDecoder::new(data), &mut out)?
         }
         Compression::Zstd => {
-            let mut d = ruzstd::decoding::StreamingDecoder::new(data)
+            let d = ruzstd::decoding::StreamingDecoder::new(data)
                 .map_err(|e| LogError::Corrupt(format!("zstd decompression: {e}")))?;
-            d.read_to_end(&mut out).map_err(corrupt)?;
+            read_bounded(codec, d, &mut out)?;
         }
         Compression::Snappy => {
             const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
             let raw = |block: &[u8], out: &mut Vec<u8>| -> Result<(), LogError> {
+                let len = snap::raw::decompress_len(block)
+                    .map_err(|e| LogError::Corrupt(format!("snappy decompression: {e}")))?;
+                if (out.len() + len) as u64 > MAX_DECOMPRESSED_BYTES {
+                    return Err(LogError::Corrupt(format!(
+                        "snappy batch decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes"
+                    )));
+                }
                 let v = snap::raw::Decoder::new()
                     .decompress_vec(block)
                     .map_err(|e| LogError::Corrupt(format!("snappy decompression: {e}")))?;
@@ -453,6 +476,19 @@ mod tests {
             assert_eq!(out.len(), 20, "codec bits {bits}");
             assert_eq!(out[19].value.as_deref(), Some(&b"value number 19"[..]));
         }
+    }
+
+    #[test]
+    fn decompression_is_bounded() {
+        let zeros = vec![0u8; (MAX_DECOMPRESSED_BYTES + 1) as usize];
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&zeros).expect("gzip");
+        let bomb = gz.finish().expect("gzip");
+        assert!(bomb.len() < 1 << 20, "a small batch");
+        let err = decompress(Compression::Gzip, &bomb).expect_err("over the limit");
+        assert_eq!(err.error_code(), 2, "{err}");
+        let ok = decompress(Compression::Gzip, &bomb[..0]);
+        assert!(ok.is_err() || ok.expect("empty").is_empty());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use tracing::warn;
 
 use super::{code, str_bytes};
 use crate::broker::Broker;
+use crate::kafka::dispatch::DispatchError;
 use crate::log::PartitionLog;
 
 fn partition_error(
@@ -130,7 +131,9 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
 
 impl Appended {
     /// fsyncs what acks=all asked for (blocking), then yields the response (`None` for acks=0).
-    fn flush(mut self) -> Option<ProduceResponse> {
+    /// An acks=0 produce that failed anywhere is an error: as Kafka does, the connection
+    /// closes, the only way such a producer learns of it.
+    fn flush(mut self) -> Result<Option<ProduceResponse>, DispatchError> {
         for (log, offset, ti, pi) in std::mem::take(&mut self.to_flush) {
             if let Err(e) = log.flush_to(offset) {
                 warn!(partition = %log.topic_partition(), cause = %e, "fsync failed");
@@ -138,38 +141,51 @@ impl Appended {
                 *p = partition_error(p.index, e.error_code(), Some(e.to_string()), self.version);
             }
         }
-        (self.acks != 0).then_some(self.response)
-    }
-}
-
-/// Does the appends of a Produce request, in the caller's order. `None` if the append task
-/// failed: then nothing may be acknowledged, and the connection closes.
-pub async fn append(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Option<Appended> {
-    let b = Arc::clone(broker);
-    match tokio::task::spawn_blocking(move || append_all(&b, req, version)).await {
-        Ok(appended) => Some(appended),
-        Err(e) => {
-            warn!(cause = %e, "produce task failed");
-            None
+        if self.acks != 0 {
+            return Ok(Some(self.response));
+        }
+        let failed = self
+            .response
+            .responses
+            .iter()
+            .flat_map(|t| &t.partition_responses)
+            .find(|p| p.error_code != code::NONE);
+        match failed {
+            None => Ok(None),
+            Some(p) => Err(DispatchError::UnacknowledgedProduceFailed {
+                error_code: p.error_code,
+            }),
         }
     }
 }
 
+/// Does the appends of a Produce request, in the caller's order. An error if the append
+/// task failed: then nothing may be acknowledged, and the connection closes.
+pub async fn append(
+    broker: &Arc<Broker>,
+    req: ProduceRequest,
+    version: i16,
+) -> Result<Appended, DispatchError> {
+    let b = Arc::clone(broker);
+    tokio::task::spawn_blocking(move || append_all(&b, req, version))
+        .await
+        .map_err(|e| DispatchError::Internal(format!("the produce task failed: {e}")))
+}
+
 /// Waits for durability where acks=all asked for it and returns the response.
-pub async fn finish(appended: Appended) -> Option<ProduceResponse> {
+pub async fn finish(appended: Appended) -> Result<Option<ProduceResponse>, DispatchError> {
     if appended.to_flush.is_empty() {
         return appended.flush();
     }
     tokio::task::spawn_blocking(move || appended.flush())
         .await
-        .ok()
-        .flatten()
+        .map_err(|e| DispatchError::Internal(format!("the fsync task failed: {e}")))?
 }
 
 pub async fn handle(
     broker: &Arc<Broker>,
     req: ProduceRequest,
     version: i16,
-) -> Option<ProduceResponse> {
+) -> Result<Option<ProduceResponse>, DispatchError> {
     finish(append(broker, req, version).await?).await
 }
