@@ -248,3 +248,66 @@ async fn restart_after_graceful_shutdown_serves_the_same_data() {
     assert_eq!(recs[1].value.as_deref(), Some(&b"2"[..]));
     broker.shutdown().await.expect("shutdown");
 }
+
+/// Produce v0-v2 and Fetch v0-v3 are advertised (as Kafka 4.0 does, for librdkafka) but not
+/// served: each partition gets UNSUPPORTED_VERSION (35), and the connection stays usable.
+#[tokio::test]
+async fn old_produce_and_fetch_versions_get_unsupported_version() {
+    let (broker, _dir) = start_broker().await;
+    let mut c = Client::connect(broker.kafka_addr()).await;
+    // Produce v2: acks 1, timeout 1000, topic "t", partition 4 with an empty record set
+    let mut body = vec![
+        0, 1, 0, 0, 3, 232, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0, 0,
+    ];
+    // header v1: key 0, version 2, correlation id 41, null client id
+    let mut frame = vec![0, 0, 0, 2, 0, 0, 0, 41, 0xff, 0xff];
+    frame.append(&mut body);
+    let mut sized = (frame.len() as i32).to_be_bytes().to_vec();
+    sized.append(&mut frame);
+    c.send_raw(&sized).await;
+    let resp = c
+        .recv_frame()
+        .await
+        .expect("an answer, not a closed connection");
+    assert_eq!(&resp[..4], &41i32.to_be_bytes());
+    // topics: 1, "t", partitions: 1, index 4, error 35
+    assert_eq!(&resp[4..8], &1i32.to_be_bytes());
+    assert_eq!(&resp[15..19], &4i32.to_be_bytes());
+    assert_eq!(&resp[19..21], &35i16.to_be_bytes());
+    // the same connection still serves a current request
+    let r: ApiVersionsResponse = c
+        .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .await;
+    assert_eq!(r.error_code, 0);
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// `max.connections`: a connection over the limit is closed at once; the others are served.
+#[tokio::test]
+async fn connections_over_max_connections_are_closed() {
+    let (broker, _dir) = support::start_broker_with(|c| c.max_connections = 2).await;
+    let mut a = Client::connect(broker.kafka_addr()).await;
+    let mut b = Client::connect(broker.kafka_addr()).await;
+    let _: ApiVersionsResponse = a
+        .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .await;
+    let _: ApiVersionsResponse = b
+        .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .await;
+    let mut third = Client::connect(broker.kafka_addr()).await;
+    assert!(
+        third.is_closed_by_broker().await,
+        "the third connection is refused"
+    );
+    let _: ApiVersionsResponse = a
+        .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .await;
+    drop(b);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut fourth = Client::connect(broker.kafka_addr()).await;
+    let r: ApiVersionsResponse = fourth
+        .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .await;
+    assert_eq!(r.error_code, 0, "a freed slot is usable again");
+    broker.shutdown().await.expect("shutdown");
+}

@@ -154,6 +154,10 @@ def main():
           "directory after a clean shutdown; for Rafka it checks a directory written by",
           "`rafka log write DIR --records-per-batch 100` (5,000 records of ~200 bytes).",
           "`kafka-written-dir` has `rafka log dump DIR` read a partition directory Apache Kafka wrote.", ""]
+    # hand-written protocol coverage and known gaps, kept beside the scenarios
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "NOTES.md")
+    if os.path.exists(notes):
+        L += [open(notes, encoding="utf-8").read().rstrip(), ""]
     tmp = a.out + ".tmp"
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     with open(tmp, "w", encoding="utf-8") as f:

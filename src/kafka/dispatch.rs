@@ -165,6 +165,20 @@ pub async fn dispatch(broker: Arc<Broker>, req: Request) -> Result<Option<Bytes>
     let Some((min, max)) = version_range(api) else {
         return Err(DispatchError::UnsupportedApi(api));
     };
+    let advertised_min = SUPPORTED_APIS
+        .iter()
+        .find(|(k, ..)| *k == api)
+        .map_or(min, |&(_, m, ..)| m);
+    if (advertised_min..min).contains(&req.api_version) {
+        // advertised for old clients' sake but not served: UNSUPPORTED_VERSION per partition
+        return api::legacy::unsupported(&req)
+            .map(Some)
+            .ok_or(DispatchError::Decode {
+                api,
+                version: req.api_version,
+                reason: "malformed body (or an acks=0 produce) of an old version".into(),
+            });
+    }
     if req.api_version < min || req.api_version > max {
         return Err(DispatchError::UnsupportedVersion {
             api,
