@@ -4,6 +4,8 @@
 //! - [`server`]: listeners, connection limit, graceful shutdown; [`BrokerBuilder`] starts a
 //!   broker in-process (tests use it with ephemeral ports).
 //! - [`kafka`]: the Kafka wire protocol — frames, connections, dispatch, one file per API.
+//! - [`text`]: the line-based text protocol (`nc`-friendly) — line reading, command
+//!   parsing, one function per command, escaping, Kafka's murmur2 key partitioner.
 //! - [`broker`]: topics, partitions, topic ids and configs.
 //! - [`log`]: the partition log engine — Kafka-format segments, indexes, recovery,
 //!   retention. It knows nothing of the network.
@@ -16,5 +18,6 @@ pub mod config;
 pub mod kafka;
 pub mod log;
 pub mod server;
+pub mod text;
 
 pub use server::{BrokerBuilder, BrokerHandle};

@@ -93,10 +93,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             })?;
         println!("rafka {}", env!("CARGO_PKG_VERSION"));
         println!("Kafka listener: {}", handle.kafka_addr());
-        println!(
-            "text listener {}: not served yet (a later issue)",
-            config.text_listener
-        );
+        println!("text listener: {}", handle.text_addr());
         println!("data dir: {}", config.data_dir.display());
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

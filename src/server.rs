@@ -1,5 +1,5 @@
-//! The running broker: binds the Kafka listener, accepts connections up to
-//! `max.connections`, runs the periodic log work (retention, `flush.ms`, checkpoints), and
+//! The running broker: binds the Kafka and text listeners, accepts connections on both up
+//! to `max.connections` (one limit for the two), runs the periodic log work (retention, `flush.ms`, checkpoints), and
 //! shuts down gracefully: stop accepting, let connections finish the requests they have in
 //! flight (bounded wait), then seal and checkpoint every log and write the clean shutdown
 //! marker, so the next start needs no recovery.
@@ -17,6 +17,7 @@ use crate::broker::{Broker, BrokerError};
 use crate::config::Config;
 use crate::kafka;
 use crate::log::now_ms;
+use crate::text;
 
 /// How long shutdown waits for connections to finish their in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -57,6 +58,7 @@ impl BrokerBuilder {
             ..Config::default()
         };
         config.listener = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.text_listener = SocketAddr::from(([127, 0, 0, 1], 0));
         config.advertised.1 = 0;
         BrokerBuilder { config }
     }
@@ -65,20 +67,11 @@ impl BrokerBuilder {
         &mut self.config
     }
 
-    /// Binds the listener, opens the logs, and starts serving.
+    /// Binds the listeners, opens the logs, and starts serving.
     pub async fn start(self) -> Result<BrokerHandle, ServerError> {
         let mut config = self.config;
-        let listener =
-            TcpListener::bind(config.listener)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: config.listener,
-                    source,
-                })?;
-        let addr = listener.local_addr().map_err(|source| ServerError::Bind {
-            addr: config.listener,
-            source,
-        })?;
+        let (listener, addr) = bind(config.listener).await?;
+        let (text_listener, text_addr) = bind(config.text_listener).await?;
         if config.advertised.1 == 0 {
             config.advertised.1 = addr.port();
         }
@@ -90,10 +83,17 @@ impl BrokerBuilder {
         };
         let broker = Arc::new(broker);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(Arc::clone(&broker), listener, shutdown_rx));
+        let task = tokio::spawn(accept_loop(
+            Arc::clone(&broker),
+            listener,
+            text_listener,
+            shutdown_rx,
+        ));
         info!(%addr, data_dir = %config.data_dir.display(), "Kafka listener ready");
+        info!(addr = %text_addr, "text listener ready");
         Ok(BrokerHandle {
             kafka_addr: addr,
+            text_addr,
             broker,
             shutdown_tx,
             task,
@@ -104,6 +104,7 @@ impl BrokerBuilder {
 /// A running broker.
 pub struct BrokerHandle {
     kafka_addr: SocketAddr,
+    text_addr: SocketAddr,
     broker: Arc<Broker>,
     shutdown_tx: watch::Sender<bool>,
     task: JoinHandle<Result<(), BrokerError>>,
@@ -113,6 +114,11 @@ impl BrokerHandle {
     /// The bound Kafka listener address (the real port when 0 was asked for).
     pub fn kafka_addr(&self) -> SocketAddr {
         self.kafka_addr
+    }
+
+    /// The bound text listener address (the real port when 0 was asked for).
+    pub fn text_addr(&self) -> SocketAddr {
+        self.text_addr
     }
 
     pub fn broker(&self) -> &Arc<Broker> {
@@ -129,6 +135,13 @@ impl BrokerHandle {
     }
 }
 
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let bind_err = |source| ServerError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+    let bound = listener.local_addr().map_err(bind_err)?;
+    Ok((listener, bound))
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     tokio::task::spawn_blocking(f).await.ok()
 }
@@ -136,8 +149,10 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 async fn accept_loop(
     broker: Arc<Broker>,
     listener: TcpListener,
+    text_listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), BrokerError> {
+    let text_context = Arc::new(text::Context::new(Arc::clone(&broker)));
     let permits = Arc::new(Semaphore::new(broker.config().max_connections.max(1)));
     let mut connections = JoinSet::new();
     let interval = Duration::from_millis(broker.config().retention_check_interval_ms.max(1_000));
@@ -161,6 +176,23 @@ async fn accept_loop(
                 }
                 Err(e) => {
                     error!(cause = %e, "failed to accept");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            accepted = text_listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                        warn!(%peer, "max.connections reached; closing the new text connection");
+                        continue;
+                    };
+                    let (c, rx) = (Arc::clone(&text_context), shutdown.clone());
+                    connections.spawn(async move {
+                        text::serve(c, stream, peer, rx).await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    error!(cause = %e, "failed to accept a text connection");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -190,6 +222,7 @@ async fn accept_loop(
         "shutting down: no new connections"
     );
     drop(listener);
+    drop(text_listener);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while connections.join_next().await.is_some() {}
     })

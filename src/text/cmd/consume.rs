@@ -1,0 +1,81 @@
+//! `CONSUME <topic> <partition> <offset> [max]` → `<offset> <key> <value>` lines, then
+//! `END <next-offset>`. Reads whole batches with [`PartitionLog::read`] and decodes them
+//! with [`decode_batch`] (which decompresses batches from Kafka clients); records before
+//! `offset` in the first batch are skipped.
+//!
+//! A reply holds at most `max` records and stops early once it passes
+//! [`MAX_REPLY_BYTES`] (after at least one record); `END`'s offset says where to go on.
+//! A record with a null value prints as `<offset> <key>` (no third field).
+
+use std::sync::Arc;
+
+use super::{blocking, partition, Context, TextError};
+use crate::log::batch::BatchIter;
+use crate::log::records::decode_batch;
+use crate::text::escape;
+
+/// A CONSUME reply stops taking records once it is this long.
+pub const MAX_REPLY_BYTES: usize = 1024 * 1024;
+
+/// Bytes asked of the log per read.
+const READ_BYTES: usize = 1024 * 1024;
+
+pub async fn consume(
+    ctx: &Arc<Context>,
+    topic: String,
+    index: i32,
+    offset: i64,
+    max: usize,
+) -> Result<String, TextError> {
+    let log = partition(&ctx.broker, &topic, index)?;
+    blocking(move || {
+        let mut out = String::new();
+        let mut next = offset;
+        let mut count = 0usize;
+        // read() checks the offset against [log start, log end] first
+        'reads: loop {
+            let data = log.read(next, READ_BYTES, true)?;
+            if data.records.is_empty() {
+                break;
+            }
+            let before = next;
+            for (at, header) in BatchIter::new(&data.records) {
+                let Some(end) = header.size().map(|s| at + s) else {
+                    break;
+                };
+                let records = decode_batch(&data.records[at..end])?;
+                for r in records {
+                    if r.offset < next {
+                        continue;
+                    }
+                    if count >= max || (count > 0 && out.len() >= MAX_REPLY_BYTES) {
+                        break 'reads;
+                    }
+                    push_record(&mut out, r.offset, r.key.as_deref(), r.value.as_deref());
+                    next = r.offset + 1;
+                    count += 1;
+                }
+                // past the batch's last offset even if compaction or a control batch left
+                // no record there
+                next = next.max(header.next_offset());
+            }
+            if next <= before || next >= data.high_watermark || count >= max {
+                break;
+            }
+        }
+        out.push_str(&format!("END {next}\n"));
+        Ok(out)
+    })
+    .await
+}
+
+fn push_record(out: &mut String, offset: i64, key: Option<&[u8]>, value: Option<&[u8]>) {
+    out.push_str(&offset.to_string());
+    out.push(' ');
+    escape::push_key(out, key);
+    if let Some(v) = value {
+        out.push(' ');
+        escape::push_value(out, v);
+    }
+    out.push('\n');
+}

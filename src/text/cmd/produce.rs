@@ -1,0 +1,67 @@
+//! `PRODUCE <topic> <key> <value>` → `OK <partition> <offset>`: one record in its own v2
+//! batch (CreateTime = now), appended like a Kafka `acks=1` produce — the reply comes after
+//! the append, before any fsync (`flush.messages` / `flush.ms` still apply).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{blocking, Context, TextError};
+use crate::broker::{validate_topic_name, Broker, BrokerError, Topic};
+use crate::log::now_ms;
+use crate::log::records::{encode_batch, NewRecord};
+use crate::text::partitioner::partition_for_key;
+
+pub async fn produce(
+    ctx: &Arc<Context>,
+    topic: String,
+    key: Option<Vec<u8>>,
+    value: Vec<u8>,
+) -> Result<String, TextError> {
+    let c = Arc::clone(ctx);
+    let (partition, offset) = blocking(move || {
+        let t = topic_or_create(&c.broker, &topic)?;
+        let count = t.partitions.len();
+        let index = match &key {
+            Some(k) => partition_for_key(k, count),
+            None => c.next_round_robin(&t.name, count),
+        };
+        let log = t
+            .partitions
+            .get(index)
+            .ok_or_else(|| TextError::UnknownPartition {
+                topic: topic.clone(),
+                partition: index as i32,
+            })?;
+        let record = NewRecord {
+            key,
+            value: Some(value),
+            headers: Vec::new(),
+            timestamp: now_ms(),
+        };
+        // the log assigns the offset and the leader epoch (0: a single broker never
+        // changes leaders)
+        let mut batch = encode_batch(&[record], -1);
+        let info = log.append(&mut batch, 0)?;
+        Ok((index, info.base_offset))
+    })
+    .await?;
+    ctx.broker.notify_appended();
+    Ok(format!("OK {partition} {offset}\n"))
+}
+
+/// The topic, auto-created (as a Metadata request would) when the broker allows it.
+fn topic_or_create(broker: &Broker, name: &str) -> Result<Arc<Topic>, TextError> {
+    if let Some(t) = broker.topic(name) {
+        return Ok(t);
+    }
+    validate_topic_name(name)?;
+    if !broker.config().auto_create_topics {
+        return Err(BrokerError::UnknownTopic(name.to_string()).into());
+    }
+    match broker.create_topic(name, -1, -1, BTreeMap::new(), false) {
+        Ok(t) => Ok(t),
+        // another connection created it first
+        Err(BrokerError::TopicExists(_)) => super::topic(broker, name),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,661 @@
+//! The text protocol over real TCP sessions: every command, every error line, and the
+//! same records seen from both protocols (docs/text-protocol.md).
+
+mod support;
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use rafka::log::batch;
+use rafka::log::records::{decode_batch, encode_batch, NewRecord};
+use support::{start_broker, start_broker_with, Client};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// A raw text session.
+struct Text {
+    stream: BufReader<TcpStream>,
+}
+
+impl Text {
+    async fn connect(addr: std::net::SocketAddr) -> Text {
+        Text {
+            stream: BufReader::new(TcpStream::connect(addr).await.expect("connect")),
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.stream.get_mut().write_all(bytes).await.expect("write");
+    }
+
+    /// One reply line, without its `\n`; `None` at EOF.
+    async fn line(&mut self) -> Option<String> {
+        let mut buf = Vec::new();
+        let n = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.stream.read_until(b'\n', &mut buf),
+        )
+        .await
+        .expect("a reply within 10 s")
+        .expect("read");
+        if n == 0 {
+            return None;
+        }
+        assert_eq!(buf.pop(), Some(b'\n'), "replies end with \\n");
+        Some(String::from_utf8(buf).expect("replies are UTF-8"))
+    }
+
+    /// Sends a command line and returns its one-line reply.
+    async fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\n").as_bytes()).await;
+        self.line().await.expect("a reply")
+    }
+
+    /// Sends a command and reads reply lines up to `END…` or an `ERR` line, inclusive.
+    async fn list(&mut self, line: &str) -> Vec<String> {
+        self.send(format!("{line}\n").as_bytes()).await;
+        self.read_list().await
+    }
+
+    async fn read_list(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let l = self.line().await.expect("a reply line");
+            let last = l == "END" || l.starts_with("END ") || l.starts_with("ERR ");
+            out.push(l);
+            if last {
+                return out;
+            }
+        }
+    }
+
+    async fn is_closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut b)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    }
+}
+
+fn topic_name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|l| l.to_string()).collect()
+}
+
+/// Records of one partition as the Kafka side stores them, read in-process.
+fn stored(
+    broker: &rafka::BrokerHandle,
+    topic: &str,
+    partition: i32,
+) -> Vec<(i64, Option<Bytes>, Option<Bytes>)> {
+    let t = broker.broker().topic(topic).expect("topic");
+    let log = t.partition(partition).expect("partition");
+    let data = log
+        .read(log.log_start_offset(), 1 << 20, true)
+        .expect("read");
+    let mut out = Vec::new();
+    for (at, h) in batch::BatchIter::new(&data.records) {
+        for r in decode_batch(&data.records[at..at + h.size().expect("size")]).expect("decode") {
+            out.push((r.offset, r.key, r.value));
+        }
+    }
+    out
+}
+
+/// Rewrites an uncompressed batch with `codec_bits` and the given records section, with
+/// the length and CRC fixed (as a Kafka client writes a compressed batch).
+fn recompress(plain: &[u8], codec_bits: i16, section: &[u8]) -> Vec<u8> {
+    let mut b = plain[..batch::HEADER_SIZE].to_vec();
+    b.extend_from_slice(section);
+    let len = (b.len() - batch::LOG_OVERHEAD) as i32;
+    b[batch::BATCH_LENGTH..batch::BATCH_LENGTH + 4].copy_from_slice(&len.to_be_bytes());
+    b[batch::ATTRIBUTES..batch::ATTRIBUTES + 2].copy_from_slice(&codec_bits.to_be_bytes());
+    let crc = batch::compute_crc(&b);
+    b[batch::CRC..batch::CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+fn lz4(data: &[u8]) -> Vec<u8> {
+    let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
+    enc.write_all(data).expect("lz4");
+    enc.finish().expect("lz4")
+}
+
+/// An lz4 batch of `records`, as a Java producer with compression.type=lz4 sends it.
+fn lz4_batch(records: &[NewRecord]) -> Bytes {
+    let plain = encode_batch(records, -1);
+    let section = lz4(&plain[batch::HEADER_SIZE..]);
+    Bytes::from(recompress(&plain, 3, &section))
+}
+
+/// Produces `records` (raw batch bytes) to a partition through the Kafka protocol.
+async fn kafka_produce(c: &mut Client, topic: &str, partition: i32, records: Bytes) -> (i16, i64) {
+    let produce = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(records)),
+            ])]);
+    let r: ProduceResponse = c.call(ApiKey::Produce, 9, &produce).await;
+    let p = &r.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+#[tokio::test]
+async fn every_command_round_trip() {
+    let (broker, _dir) = start_broker().await;
+    let mut t = Text::connect(broker.text_addr()).await;
+
+    assert_eq!(t.list("TOPICS").await, s(&["END"]));
+    assert_eq!(t.cmd("CREATE orders 3").await, "OK");
+    assert_eq!(
+        t.cmd("create audit").await,
+        "OK",
+        "num.partitions (1) by default"
+    );
+    assert_eq!(t.list("topics").await, s(&["audit 1", "orders 3", "END"]));
+
+    let id = rafka::log::checkpoint::uuid_to_kafka(broker.broker().topic("orders").expect("t").id);
+    assert_eq!(
+        t.list("DESCRIBE orders").await,
+        vec![
+            format!("TOPIC orders {id} 3"),
+            "PARTITION 0 0 0".into(),
+            "PARTITION 1 0 0".into(),
+            "PARTITION 2 0 0".into(),
+            "END".into()
+        ]
+    );
+
+    // "key1" → toPositive(murmur2) % 3 == 2 in the Java client
+    assert_eq!(t.cmd("PRODUCE orders key1 HelloWorld").await, "OK 2 0");
+    assert_eq!(t.cmd("\"PRODUCE orders key1 Hello again\"").await, "OK 2 1");
+    assert_eq!(t.cmd("Produce orders key1  two  spaces ").await, "OK 2 2");
+    assert_eq!(t.cmd("PRODUCE audit - no key at all").await, "OK 0 0");
+    // CRLF line endings work as well
+    t.send(b"PRODUCE audit - crlf\r\n").await;
+    assert_eq!(t.line().await.as_deref(), Some("OK 0 1"));
+
+    assert_eq!(t.cmd("OFFSETS orders 2").await, "OFFSETS 0 3");
+    assert_eq!(t.cmd("offsets orders 0").await, "OFFSETS 0 0");
+    assert_eq!(
+        t.list("DESCRIBE orders").await,
+        vec![
+            format!("TOPIC orders {id} 3"),
+            "PARTITION 0 0 0".into(),
+            "PARTITION 1 0 0".into(),
+            "PARTITION 2 0 3".into(),
+            "END".into()
+        ]
+    );
+
+    assert_eq!(
+        t.list("CONSUME orders 2 0").await,
+        s(&[
+            "0 key1 HelloWorld",
+            "1 key1 Hello again",
+            "2 key1  two  spaces ",
+            "END 3"
+        ])
+    );
+    assert_eq!(
+        t.list("consume orders 2 1 1").await,
+        s(&["1 key1 Hello again", "END 2"])
+    );
+    assert_eq!(
+        t.list("CONSUME orders 2 3").await,
+        s(&["END 3"]),
+        "at the end"
+    );
+    assert_eq!(
+        t.list("CONSUME audit 0 0 99999").await,
+        s(&["0 - no key at all", "1 - crlf", "END 2"])
+    );
+
+    let help = t.list("HELP").await;
+    assert_eq!(help.last().map(String::as_str), Some("END"));
+    for verb in [
+        "PRODUCE", "CONSUME", "TOPICS", "CREATE", "DESCRIBE", "OFFSETS", "HELP", "QUIT",
+    ] {
+        assert!(
+            help.iter().any(|l| l.starts_with(verb)),
+            "HELP lists {verb}"
+        );
+    }
+
+    // a blank line gets no reply; the next command does
+    t.send(b"\n\r\n   \n").await;
+    assert_eq!(t.cmd("OFFSETS audit 0").await, "OFFSETS 0 2");
+
+    assert_eq!(t.cmd("QUIT").await, "BYE");
+    assert!(t.is_closed().await);
+    broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn every_error_line_and_the_connection_stays_usable() {
+    let (broker, _dir) = start_broker().await;
+    let mut t = Text::connect(broker.text_addr()).await;
+    assert_eq!(t.cmd("CREATE e 2").await, "OK");
+    assert_eq!(t.cmd("PRODUCE e - zero").await, "OK 0 0");
+    assert_eq!(t.cmd("PRODUCE e - one").await, "OK 1 0");
+    assert_eq!(t.cmd("PRODUCE e - two").await, "OK 0 1");
+
+    let cases: &[(&str, &str)] = &[
+        ("FETCH e 0", "ERR INVALID_REQUEST unknown command 'FETCH' (try HELP)"),
+        ("PRODUCE e", "ERR INVALID_REQUEST usage: PRODUCE <topic> <key> <value>"),
+        ("PRODUCE e k", "ERR INVALID_REQUEST usage: PRODUCE <topic> <key> <value>"),
+        ("PRODUCE e bad\\ v", "ERR INVALID_REQUEST key ends with a lone backslash"),
+        ("PRODUCE e b\\q v", "ERR INVALID_REQUEST unknown escape '\\q' in key"),
+        ("CONSUME e 0", "ERR INVALID_REQUEST usage: CONSUME <topic> <partition> <offset> [max]"),
+        ("CONSUME e x 0", "ERR INVALID_REQUEST partition 'x' is not a number"),
+        ("CONSUME e 0 x", "ERR INVALID_REQUEST offset 'x' is not a number"),
+        ("CONSUME e 0 0 0", "ERR INVALID_REQUEST max '0' is not a positive number"),
+        ("CONSUME e 0 0 -3", "ERR INVALID_REQUEST max '-3' is not a positive number"),
+        ("TOPICS now", "ERR INVALID_REQUEST usage: TOPICS"),
+        ("CREATE", "ERR INVALID_REQUEST usage: CREATE <topic> [partitions]"),
+        ("CREATE x lots", "ERR INVALID_REQUEST number of partitions 'lots' is not a number"),
+        ("DESCRIBE", "ERR INVALID_REQUEST usage: DESCRIBE <topic>"),
+        ("OFFSETS e", "ERR INVALID_REQUEST usage: OFFSETS <topic> <partition>"),
+        ("HELP me", "ERR INVALID_REQUEST usage: HELP"),
+        ("QUIT now", "ERR INVALID_REQUEST usage: QUIT"),
+        ("CONSUME nope 0 0", "ERR UNKNOWN_TOPIC_OR_PARTITION unknown topic 'nope'"),
+        ("CONSUME e 2 0", "ERR UNKNOWN_TOPIC_OR_PARTITION topic 'e' has no partition 2"),
+        ("CONSUME e -1 0", "ERR UNKNOWN_TOPIC_OR_PARTITION topic 'e' has no partition -1"),
+        ("DESCRIBE nope", "ERR UNKNOWN_TOPIC_OR_PARTITION unknown topic 'nope'"),
+        ("OFFSETS nope 0", "ERR UNKNOWN_TOPIC_OR_PARTITION unknown topic 'nope'"),
+        ("OFFSETS e 9", "ERR UNKNOWN_TOPIC_OR_PARTITION topic 'e' has no partition 9"),
+        ("CONSUME e 0 3", "ERR OFFSET_OUT_OF_RANGE offset 3 is out of range [0, 2]"),
+        ("CONSUME e 0 -1", "ERR OFFSET_OUT_OF_RANGE offset -1 is out of range [0, 2]"),
+        ("CREATE e", "ERR TOPIC_ALREADY_EXISTS topic 'e' already exists"),
+        (
+            "CREATE a/b",
+            "ERR INVALID_TOPIC_EXCEPTION invalid topic name 'a/b': only ASCII letters, digits, '.', '_' and '-' are allowed",
+        ),
+        ("CREATE .. 1", "ERR INVALID_TOPIC_EXCEPTION invalid topic name '..': '.' and '..' are not allowed"),
+        (
+            "PRODUCE bad! - v",
+            "ERR INVALID_TOPIC_EXCEPTION invalid topic name 'bad!': only ASCII letters, digits, '.', '_' and '-' are allowed",
+        ),
+        ("CREATE z 0", "ERR INVALID_PARTITIONS invalid number of partitions 0"),
+        ("CREATE z -1", "ERR INVALID_PARTITIONS invalid number of partitions -1"),
+        ("CREATE z 100001", "ERR INVALID_PARTITIONS invalid number of partitions 100001"),
+    ];
+    for (line, want) in cases {
+        assert_eq!(&t.cmd(line).await, want, "{line}");
+    }
+
+    // not UTF-8
+    t.send(b"PRODUCE e - \xff\xfe\n").await;
+    assert_eq!(
+        t.line().await.as_deref(),
+        Some("ERR INVALID_REQUEST the line is not valid UTF-8 (at byte 12)")
+    );
+
+    // a line over 1 MiB is read in chunks, discarded and refused; the next one works
+    let mut huge = b"PRODUCE e k ".to_vec();
+    huge.resize(3 * 1024 * 1024, b'x');
+    huge.push(b'\n');
+    t.send(&huge).await;
+    assert_eq!(
+        t.line().await.as_deref(),
+        Some("ERR MESSAGE_TOO_LARGE line longer than 1048576 bytes")
+    );
+    assert_eq!(
+        t.cmd("OFFSETS e 0").await,
+        "OFFSETS 0 2",
+        "nothing was appended"
+    );
+
+    // below the log start, after DeleteRecords moved it
+    broker
+        .broker()
+        .topic("e")
+        .expect("t")
+        .partition(0)
+        .expect("p")
+        .delete_records_before(1)
+        .expect("delete");
+    assert_eq!(t.cmd("OFFSETS e 0").await, "OFFSETS 1 2");
+    assert_eq!(
+        t.cmd("CONSUME e 0 0").await,
+        "ERR OFFSET_OUT_OF_RANGE offset 0 is out of range [1, 2]"
+    );
+    assert_eq!(t.list("CONSUME e 0 1").await, s(&["1 - two", "END 2"]));
+    assert_eq!(t.cmd("QUIT").await, "BYE");
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// The log's own errors keep their Kafka names: a batch over max.message.bytes, and
+/// compressed batches whose records are corrupt or invalid (stored as sent, since
+/// compressed appends are not decompressed; found when CONSUME decodes them).
+#[tokio::test]
+async fn log_errors_become_their_kafka_names() {
+    let (broker, _dir) = start_broker_with(|c| c.log.max_message_bytes = 200).await;
+    let mut t = Text::connect(broker.text_addr()).await;
+    assert_eq!(t.cmd("CREATE big").await, "OK");
+    let reply = t.cmd(&format!("PRODUCE big - {}", "v".repeat(300))).await;
+    assert!(
+        reply.starts_with("ERR MESSAGE_TOO_LARGE record batch of ")
+            && reply.ends_with(" bytes exceeds max.message.bytes 200"),
+        "{reply}"
+    );
+    assert_eq!(t.cmd("OFFSETS big 0").await, "OFFSETS 0 0");
+
+    let mut k = Client::connect(broker.kafka_addr()).await;
+    let plain = encode_batch(&[NewRecord::new(Some("k"), "v")], -1);
+    // lz4 frame that is not lz4
+    let garbage = recompress(&plain, 3, b"definitely not an lz4 frame");
+    assert_eq!(
+        kafka_produce(&mut k, "big", 0, Bytes::from(garbage)).await,
+        (0, 0)
+    );
+    let reply = t.cmd("CONSUME big 0 0").await;
+    assert!(
+        reply.starts_with("ERR CORRUPT_MESSAGE corrupt record batch: "),
+        "{reply}"
+    );
+
+    // valid lz4 of a record whose header count is -1
+    let record = [
+        0x0e, // length 7 (zig-zag)
+        0x00, // attributes
+        0x00, // timestamp delta 0
+        0x00, // offset delta 0
+        0x01, // key: null (-1)
+        0x02, b'v', // value: 1 byte
+        0x01, // header count -1
+    ];
+    let invalid = recompress(&plain, 3, &lz4(&record));
+    assert_eq!(
+        kafka_produce(&mut k, "big", 0, Bytes::from(invalid)).await,
+        (0, 1)
+    );
+    assert_eq!(
+        t.cmd("CONSUME big 0 1").await,
+        "ERR INVALID_RECORD invalid record: negative header count -1"
+    );
+    assert_eq!(t.cmd("PRODUCE big - fine").await, "OK 0 2", "still usable");
+    assert_eq!(t.list("CONSUME big 0 2").await, s(&["2 - fine", "END 3"]));
+    broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn missing_topics_are_auto_created_only_when_allowed() {
+    let (broker, _dir) = start_broker_with(|c| c.num_partitions = 2).await;
+    let mut t = Text::connect(broker.text_addr()).await;
+    assert_eq!(
+        t.cmd("PRODUCE fresh k1 v").await.split(' ').next(),
+        Some("OK")
+    );
+    assert_eq!(t.list("TOPICS").await, s(&["fresh 2", "END"]));
+    broker.shutdown().await.expect("shutdown");
+
+    let (broker, _dir) = start_broker_with(|c| c.auto_create_topics = false).await;
+    let mut t = Text::connect(broker.text_addr()).await;
+    assert_eq!(
+        t.cmd("PRODUCE fresh k1 v").await,
+        "ERR UNKNOWN_TOPIC_OR_PARTITION unknown topic 'fresh'"
+    );
+    assert_eq!(t.list("TOPICS").await, s(&["END"]));
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// Keyed records land where the Java client's default partitioner puts them:
+/// `toPositive(Utils.murmur2(key)) % 4`, values computed with kafka-clients 4.3.1.
+#[tokio::test]
+async fn keyed_produce_picks_the_java_partition() {
+    let (broker, _dir) = start_broker().await;
+    let mut t = Text::connect(broker.text_addr()).await;
+    assert_eq!(t.cmd("CREATE keyed 4").await, "OK");
+    for (key, partition) in [
+        ("key1", 0),
+        ("hello", 1),
+        ("ab", 2),
+        ("abc", 3),
+        ("foobar", 2),
+        ("a-little-bit-longer-string", 3),
+        ("21", 0),
+    ] {
+        let reply = t.cmd(&format!("PRODUCE keyed {key} v")).await;
+        assert_eq!(
+            reply.split(' ').nth(1),
+            Some(&*partition.to_string()),
+            "{key}: {reply}"
+        );
+    }
+    // an escaped key is hashed as the bytes it stands for
+    let reply = t.cmd("PRODUCE keyed a\\sb v").await;
+    let p = rafka::text::partitioner::partition_for_key(b"a b", 4);
+    assert_eq!(reply.split(' ').nth(1), Some(&*p.to_string()), "{reply}");
+    broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn unkeyed_records_go_round_robin_per_topic() {
+    let (broker, _dir) = start_broker().await;
+    let mut a = Text::connect(broker.text_addr()).await;
+    let mut b = Text::connect(broker.text_addr()).await;
+    assert_eq!(a.cmd("CREATE rr 3").await, "OK");
+    assert_eq!(a.cmd("CREATE other 2").await, "OK");
+    assert_eq!(a.cmd("PRODUCE rr - 1").await, "OK 0 0");
+    assert_eq!(
+        b.cmd("PRODUCE rr - 2").await,
+        "OK 1 0",
+        "shared across connections"
+    );
+    assert_eq!(
+        a.cmd("PRODUCE other - x").await,
+        "OK 0 0",
+        "a counter per topic"
+    );
+    assert_eq!(a.cmd("PRODUCE rr - 3").await, "OK 2 0");
+    assert_eq!(b.cmd("PRODUCE rr - 4").await, "OK 0 1");
+    broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn consume_escapes_keys_and_values() {
+    let (broker, _dir) = start_broker().await;
+    let mut t = Text::connect(broker.text_addr()).await;
+    assert_eq!(t.cmd("CREATE esc").await, "OK");
+    // from the text side: keys take escapes, values are verbatim
+    assert_eq!(t.cmd("PRODUCE esc \\- literal dash key").await, "OK 0 0");
+    assert_eq!(t.cmd("PRODUCE esc a\\sb\\\\c back\\slash").await, "OK 0 1");
+    assert_eq!(t.cmd("PRODUCE esc \\x00\\xff\\n v").await, "OK 0 2");
+    // from the Kafka side: anything at all
+    let mut k = Client::connect(broker.kafka_addr()).await;
+    let mut tombstone = NewRecord::new(Some("gone"), "");
+    tombstone.value = None;
+    let recs = vec![
+        NewRecord::new(Some(&b"-"[..]), &b"line1\nline2\r\n\ttabbed \\ end"[..]),
+        NewRecord::new(Some(&b""[..]), &b"\xff\xfebinary \xc3( ok"[..]),
+        NewRecord::new(None::<&[u8]>, "grüße ✓"),
+        tombstone,
+    ];
+    let (code, base) = kafka_produce(&mut k, "esc", 0, Bytes::from(encode_batch(&recs, -1))).await;
+    assert_eq!((code, base), (0, 3));
+    assert_eq!(
+        t.list("CONSUME esc 0 0").await,
+        s(&[
+            "0 \\- literal dash key",
+            "1 a\\sb\\\\c back\\\\slash",
+            "2 \\x00\\xff\\n v",
+            "3 \\- line1\\nline2\\r\\n\\ttabbed \\\\ end",
+            "4  \\xff\\xfebinary \\xc3( ok",
+            "5 - grüße ✓",
+            "6 gone",
+            "END 7"
+        ])
+    );
+    // what the text side wrote is stored as the bytes meant
+    let rows = stored(&broker, "esc", 0);
+    assert_eq!(rows[0].1.as_deref(), Some(&b"-"[..]));
+    assert_eq!(rows[1].1.as_deref(), Some(&b"a b\\c"[..]));
+    assert_eq!(rows[1].2.as_deref(), Some(&b"back\\slash"[..]));
+    assert_eq!(rows[2].1.as_deref(), Some(&b"\x00\xff\n"[..]));
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// A text PRODUCE is an ordinary batch to Kafka clients: a Fetch long-polling at the log
+/// end is woken by it and returns the record.
+#[tokio::test]
+async fn text_produce_is_visible_to_kafka_fetch() {
+    let (broker, _dir) = start_broker().await;
+    let mut t = Text::connect(broker.text_addr()).await;
+    assert_eq!(t.cmd("CREATE x").await, "OK");
+    let mut consumer = Client::connect(broker.kafka_addr()).await;
+    let fetch = FetchRequest::default()
+        .with_max_wait_ms(20_000)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic(topic_name("x"))
+            .with_partitions(vec![fetch_request::FetchPartition::default()
+                .with_partition(0)
+                .with_partition_max_bytes(1 << 20)])]);
+    let start = std::time::Instant::now();
+    let id = consumer.send(ApiKey::Fetch, 12, &fetch).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(t.cmd("PRODUCE x user-42 hello from text").await, "OK 0 0");
+    let r: FetchResponse = consumer.recv(ApiKey::Fetch, 12, id).await;
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "woken by the append"
+    );
+    let p = &r.responses[0].partitions[0];
+    assert_eq!((p.error_code, p.high_watermark), (0, 1));
+    let records = p.records.clone().expect("records");
+    let (at, h) = batch::BatchIter::new(&records).next().expect("a batch");
+    assert_eq!(h.partition_leader_epoch, 0);
+    assert!(h.base_timestamp > 0, "CreateTime = now");
+    let decoded = decode_batch(&records[at..at + h.size().expect("size")]).expect("decodes");
+    assert_eq!(decoded.len(), 1);
+    assert_eq!(decoded[0].key.as_deref(), Some(&b"user-42"[..]));
+    assert_eq!(decoded[0].value.as_deref(), Some(&b"hello from text"[..]));
+    assert_eq!(stored(&broker, "x", 0).len(), 1);
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// What a Java producer with compression.type=lz4 writes is readable by CONSUME, also from
+/// an offset in the middle of the compressed batch.
+#[tokio::test]
+async fn kafka_lz4_batch_is_shown_by_text_consume() {
+    let (broker, _dir) = start_broker().await;
+    let mut k = Client::connect(broker.kafka_addr()).await;
+    broker
+        .broker()
+        .create_topic("zipped", 1, 1, Default::default(), false)
+        .expect("topic");
+    let now = rafka::log::now_ms();
+    let recs: Vec<NewRecord> = (0..5)
+        .map(|i| NewRecord::new(Some(format!("k{i}")), format!("compressed value {i}")).at(now))
+        .collect();
+    assert_eq!(
+        kafka_produce(&mut k, "zipped", 0, lz4_batch(&recs)).await,
+        (0, 0)
+    );
+    let mut t = Text::connect(broker.text_addr()).await;
+    assert_eq!(t.cmd("PRODUCE zipped k9 plain after").await, "OK 0 5");
+    assert_eq!(
+        t.list("CONSUME zipped 0 2 3").await,
+        s(&[
+            "2 k2 compressed value 2",
+            "3 k3 compressed value 3",
+            "4 k4 compressed value 4",
+            "END 5"
+        ])
+    );
+    assert_eq!(
+        t.list("CONSUME zipped 0 4").await,
+        s(&["4 k4 compressed value 4", "5 k9 plain after", "END 6"])
+    );
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// max caps at 10,000 records; END's offset is where the next CONSUME goes on.
+#[tokio::test]
+async fn consume_pages_with_end_offsets() {
+    let (broker, _dir) = start_broker().await;
+    broker
+        .broker()
+        .create_topic("many", 1, 1, Default::default(), false)
+        .expect("topic");
+    let log = broker.broker().topic("many").expect("t").partitions[0].clone();
+    let recs: Vec<NewRecord> = (0..10_050)
+        .map(|i| NewRecord::new(None::<&[u8]>, format!("{i}")).at(rafka::log::now_ms()))
+        .collect();
+    for chunk in recs.chunks(1000) {
+        let mut b = encode_batch(chunk, -1);
+        log.append(&mut b, 0).expect("append");
+    }
+    let mut t = Text::connect(broker.text_addr()).await;
+    let page = t.list("CONSUME many 0 0 1000000").await;
+    assert_eq!(page.len(), 10_001);
+    assert_eq!(page[9_999], "9999 - 9999");
+    assert_eq!(page[10_000], "END 10000");
+    let page = t.list("CONSUME many 0 10000").await;
+    assert_eq!(page.len(), 51);
+    assert_eq!(page[50], "END 10050");
+    let page = t.list("CONSUME many 0 10").await;
+    assert_eq!(page.len(), 101, "default max 100");
+    assert_eq!(page[100], "END 110");
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// Commands pipelined in one write are answered in order.
+#[tokio::test]
+async fn pipelined_commands_are_answered_in_order() {
+    let (broker, _dir) = start_broker().await;
+    let mut t = Text::connect(broker.text_addr()).await;
+    t.send(b"CREATE p\nPRODUCE p - a\nBOGUS\nPRODUCE p - b\nOFFSETS p 0\nQUIT\nTOPICS\n")
+        .await;
+    let mut got = Vec::new();
+    while let Some(l) = t.line().await {
+        got.push(l);
+    }
+    assert_eq!(
+        got,
+        s(&[
+            "OK",
+            "OK 0 0",
+            "ERR INVALID_REQUEST unknown command 'BOGUS' (try HELP)",
+            "OK 0 1",
+            "OFFSETS 0 2",
+            "BYE"
+        ]),
+        "nothing after QUIT runs"
+    );
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// Text connections count against max.connections with Kafka ones, and shutdown does not
+/// wait for idle text connections.
+#[tokio::test]
+async fn text_connections_share_the_limit_and_shutdown() {
+    let (broker, _dir) = start_broker_with(|c| c.max_connections = 1).await;
+    let mut first = Text::connect(broker.text_addr()).await;
+    assert_eq!(first.list("TOPICS").await, s(&["END"]));
+    let mut second = Text::connect(broker.text_addr()).await;
+    assert!(second.is_closed().await, "over max.connections");
+    let mut kafka = Client::connect(broker.kafka_addr()).await;
+    assert!(kafka.is_closed_by_broker().await, "the limit is shared");
+    let start = std::time::Instant::now();
+    broker.shutdown().await.expect("shutdown");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "idle text connection closed at once"
+    );
+    assert!(first.is_closed().await);
+}
