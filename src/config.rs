@@ -82,6 +82,8 @@ pub struct Config {
     pub socket_request_max_bytes: usize,
     /// `max.connections`.
     pub max_connections: usize,
+    /// `fetch.max.bytes`: the most one Fetch response carries, whatever the client asks.
+    pub fetch_max_bytes: usize,
     /// Requests read ahead on one connection before its responses are written.
     pub max_in_flight_per_connection: usize,
     pub retention_check_interval_ms: u64,
@@ -101,6 +103,7 @@ impl Default for Config {
             auto_create_topics: true,
             socket_request_max_bytes: 100 * 1024 * 1024,
             max_connections: 10_000,
+            fetch_max_bytes: 57_671_680,
             max_in_flight_per_connection: 64,
             retention_check_interval_ms: 300_000,
             log: LogConfig::default(),
@@ -235,6 +238,7 @@ impl Config {
                 "auto.create.topics.enable" => c.auto_create_topics = parse_bool(k, v)?,
                 "socket.request.max.bytes" => c.socket_request_max_bytes = parse_num(k, v)?,
                 "max.connections" => c.max_connections = parse_num(k, v)?,
+                "fetch.max.bytes" => c.fetch_max_bytes = parse_num(k, v)?,
                 "log.retention.check.interval.ms" => {
                     c.retention_check_interval_ms = parse_num(k, v)?
                 }
@@ -290,6 +294,44 @@ impl Config {
                 (host, c.listener.port())
             }
         };
+        // Kafka's bounds (these are Java ints there); positions in a segment are u32
+        let int_max = i32::MAX as u64;
+        for (key, v, min, max) in [
+            ("log.segment.bytes", c.log.segment_bytes, 14, int_max),
+            (
+                "message.max.bytes",
+                c.log.max_message_bytes as u64,
+                0,
+                int_max,
+            ),
+            (
+                "log.index.size.max.bytes",
+                c.log.segment_index_bytes,
+                4,
+                int_max,
+            ),
+            (
+                "log.index.interval.bytes",
+                c.log.index_interval_bytes,
+                0,
+                int_max,
+            ),
+        ] {
+            if v < min || v > max {
+                return Err(invalid(
+                    key,
+                    &v.to_string(),
+                    format!("must be in {min}..={max}"),
+                ));
+            }
+        }
+        if c.log.retention_ms < -1 || c.log.segment_ms < 1 {
+            return Err(invalid(
+                "log.retention.ms / log.roll.ms",
+                "",
+                "retention >= -1, roll >= 1",
+            ));
+        }
         if c.socket_request_max_bytes < 1024 {
             return Err(invalid(
                 "socket.request.max.bytes",
@@ -330,6 +372,8 @@ mod tests {
             ("auto.create.topics.enable", "yes"),
             ("listeners", "nohostport"),
             ("log.message.timestamp.type", "Never"),
+            ("log.segment.bytes", "8589934592"),
+            ("message.max.bytes", "-1"),
         ] {
             let props = BTreeMap::from([(k.to_string(), v.to_string())]);
             assert!(Config::from_properties(&props).is_err(), "{k}={v}");

@@ -311,3 +311,61 @@ async fn connections_over_max_connections_are_closed() {
     assert_eq!(r.error_code, 0, "a freed slot is usable again");
     broker.shutdown().await.expect("shutdown");
 }
+
+/// Deleting a topic while it is created again under the same name (auto-creation racing a
+/// DeleteTopics) must never hand the new topic the old data or delete its files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_racing_recreate_never_mixes_old_and_new_data() {
+    let (handle, dir) = start_broker().await;
+    let broker = std::sync::Arc::clone(handle.broker());
+    for round in 0..20 {
+        let t = broker
+            .create_topic("race", 8, 1, Default::default(), false)
+            .expect("create");
+        for p in &t.partitions {
+            p.append(
+                &mut rafka::log::records::encode_batch(
+                    &[rafka::log::records::NewRecord::new(None::<Vec<u8>>, "old").at(1)],
+                    0,
+                ),
+                0,
+            )
+            .expect("append");
+        }
+        let b = std::sync::Arc::clone(&broker);
+        let deleter = std::thread::spawn(move || b.delete_topic("race").is_ok());
+        let created = broker.create_topic("race", 8, 1, Default::default(), false);
+        assert!(
+            deleter.join().expect("deleter"),
+            "round {round}: the delete went through"
+        );
+        if let Ok(t) = created {
+            for p in &t.partitions {
+                assert_eq!(
+                    p.log_end_offset(),
+                    0,
+                    "round {round}: a new topic starts empty"
+                );
+                assert!(p.dir().exists(), "round {round}: its directory exists");
+                let tp = p.topic_partition();
+                let registered = broker.logs().get(tp).expect("registered");
+                assert!(
+                    std::sync::Arc::ptr_eq(&registered, p),
+                    "round {round}: the log manager serves the new log"
+                );
+            }
+            broker.delete_topic("race").expect("cleanup");
+        }
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("race"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "no partition directories left behind: {leftovers:?}"
+    );
+    handle.shutdown().await.expect("shutdown");
+}

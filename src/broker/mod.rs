@@ -254,17 +254,19 @@ impl Broker {
         Ok(topic)
     }
 
-    /// Deletes a topic and its files.
+    /// Deletes a topic and its files. The registry stays locked until every partition
+    /// directory is out of the way, so a topic created again under the same name (by
+    /// CreateTopics or auto-creation) starts from fresh directories.
     pub fn delete_topic(&self, name: &str) -> Result<Arc<Topic>, BrokerError> {
-        let topic = self
-            .topics
-            .write()
+        let mut topics = self.topics.write();
+        let topic = topics
             .shift_remove(name)
             .ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))?;
         for p in &topic.partitions {
             self.logs.delete(p.topic_partition())?;
         }
         topic_config::Store::new(&self.config.data_dir).remove(name)?;
+        drop(topics);
         info!(topic = name, "deleted topic");
         Ok(topic)
     }

@@ -68,6 +68,25 @@ fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, TopicConfigErr
         })
 }
 
+/// A number within Kafka's bounds for the key (most are Java ints).
+fn bounded<T: std::str::FromStr + PartialOrd>(
+    key: &str,
+    value: &str,
+    min: T,
+    max: T,
+) -> Result<T, TopicConfigError> {
+    let v: T = num(key, value)?;
+    if v < min || v > max {
+        return Err(TopicConfigError::InvalidValue {
+            key: key.to_string(),
+            value: value.to_string(),
+        });
+    }
+    Ok(v)
+}
+
+const INT_MAX: u64 = i32::MAX as u64;
+
 /// Applies topic overrides on top of the broker's defaults.
 pub fn log_config(
     defaults: &LogConfig,
@@ -86,10 +105,10 @@ pub fn log_config(
                     });
                 }
             }
-            "flush.messages" => c.flush_messages = Some(num(key, v)?),
-            "flush.ms" => c.flush_ms = Some(num(key, v)?),
-            "index.interval.bytes" => c.index_interval_bytes = num(key, v)?,
-            "max.message.bytes" => c.max_message_bytes = num(key, v)?,
+            "flush.messages" => c.flush_messages = Some(bounded(key, v, 1, u64::MAX)?),
+            "flush.ms" => c.flush_ms = Some(bounded(key, v, 0, i64::MAX)?),
+            "index.interval.bytes" => c.index_interval_bytes = bounded(key, v, 0, INT_MAX)?,
+            "max.message.bytes" => c.max_message_bytes = bounded(key, v, 0, i32::MAX as usize)?,
             "message.timestamp.type" => {
                 c.timestamp_type = match v.as_str() {
                     "CreateTime" => TimestampType::CreateTime,
@@ -103,18 +122,11 @@ pub fn log_config(
                 }
             }
             "retention.bytes" => c.retention_bytes = num(key, v)?,
-            "retention.ms" => c.retention_ms = num(key, v)?,
-            "segment.bytes" => {
-                c.segment_bytes = num(key, v)?;
-                if c.segment_bytes < 14 {
-                    return Err(TopicConfigError::InvalidValue {
-                        key: k.clone(),
-                        value: v.clone(),
-                    });
-                }
-            }
-            "segment.index.bytes" => c.segment_index_bytes = num(key, v)?,
-            "segment.ms" => c.segment_ms = num(key, v)?,
+            "retention.ms" => c.retention_ms = bounded(key, v, -1, i64::MAX)?,
+            // index positions are u32 and Kafka's segment.bytes is an int: at most 2 GiB
+            "segment.bytes" => c.segment_bytes = bounded(key, v, 14, INT_MAX)?,
+            "segment.index.bytes" => c.segment_index_bytes = bounded(key, v, 4, INT_MAX)?,
+            "segment.ms" => c.segment_ms = bounded(key, v, 1, i64::MAX)?,
             _ => return Err(TopicConfigError::UnknownKey(k.clone())),
         }
     }
@@ -164,6 +176,43 @@ impl Store {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(source) => Err(LogError::Io { path, source }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(k: &str, v: &str) -> Result<LogConfig, TopicConfigError> {
+        log_config(
+            &LogConfig::default(),
+            &BTreeMap::from([(k.to_string(), v.to_string())]),
+        )
+    }
+
+    /// Kafka's bounds: segment.bytes is an int (and index positions are u32), so more than
+    /// 2 GiB would break the partition on the first append past 4 GiB.
+    #[test]
+    fn values_outside_kafkas_bounds_are_refused() {
+        assert_eq!(
+            with("segment.bytes", "2147483647")
+                .expect("max int")
+                .segment_bytes,
+            i32::MAX as u64
+        );
+        for (k, v) in [
+            ("segment.bytes", "8589934592"),
+            ("segment.bytes", "13"),
+            ("segment.ms", "0"),
+            ("retention.ms", "-2"),
+            ("segment.index.bytes", "3"),
+            ("max.message.bytes", "-1"),
+            ("flush.messages", "0"),
+            ("cleanup.policy", "compact"),
+            ("no.such.key", "1"),
+        ] {
+            assert!(with(k, v).is_err(), "{k}={v}");
         }
     }
 }

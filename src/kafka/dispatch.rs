@@ -195,7 +195,18 @@ pub async fn dispatch(broker: Arc<Broker>, req: Request) -> Result<Option<Bytes>
             })
             .await
         }
-        ApiKey::ListOffsets => run_now(req, b, api::list_offsets::handle).await,
+        // timestamp lookups read and decompress a batch: keep that off the runtime threads
+        ApiKey::ListOffsets => {
+            let broker = Arc::clone(&broker);
+            run(req, |r, v| async move {
+                tokio::task::spawn_blocking(move || Some(api::list_offsets::handle(&broker, r, v)))
+                    .await
+                    .map_err(|e| {
+                        DispatchError::Internal(format!("the ListOffsets task failed: {e}"))
+                    })
+            })
+            .await
+        }
         ApiKey::CreateTopics => run_now(req, b, api::create_topics::handle).await,
         ApiKey::DeleteTopics => run_now(req, b, api::delete_topics::handle).await,
         ApiKey::DeleteRecords => run_now(req, b, api::delete_records::handle).await,

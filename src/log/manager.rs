@@ -84,6 +84,11 @@ impl LogManager {
             if name.starts_with('.') {
                 continue; // Rafka's own metadata (.rafka/), not a partition
             }
+            if name.ends_with("-delete") {
+                let p = entry.path();
+                std::fs::remove_dir_all(&p).map_err(io_err(&p))?;
+                continue; // a deletion a crash interrupted
+            }
             let Some(tp) = TopicPartition::from_dir_name(name).filter(|_| is_partition_dir(name))
             else {
                 warn!(dir = name, "skipping a directory that is not a partition");
@@ -174,14 +179,26 @@ impl LogManager {
         Ok(log)
     }
 
-    /// Removes the partition and its files.
+    /// Removes the partition and its files: first renames its directory to
+    /// `<topic>-<partition>.<id>-delete` (atomic; such directories are never loaded), so the
+    /// name is free at once, then removes it. Appends still in flight on the old log write
+    /// into the renamed directory and are deleted with it.
     pub fn delete(&self, tp: &TopicPartition) -> Result<bool, LogError> {
         let Some(log) = self.logs.write().remove(tp) else {
             return Ok(false);
         };
         let dir = log.dir().to_path_buf();
-        std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+        let doomed = self.dir.join(format!(
+            "{}.{}-delete",
+            tp.dir_name(),
+            Uuid::new_v4().simple()
+        ));
+        std::fs::rename(&dir, &doomed).map_err(io_err(&dir))?;
         checkpoint::sync_dir(&self.dir)?;
+        if let Err(e) = std::fs::remove_dir_all(&doomed) {
+            // the name is free already; the next start removes what is left
+            warn!(dir = %doomed.display(), cause = %e, "could not remove a deleted partition yet");
+        }
         info!(partition = %tp, "deleted log");
         Ok(true)
     }

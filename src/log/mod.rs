@@ -77,6 +77,11 @@ pub enum LogError {
     /// A file that should hold Kafka metadata does not parse: KAFKA_STORAGE_ERROR (56).
     #[error("malformed {path}: {reason}")]
     BadMetadata { path: PathBuf, reason: String },
+    /// The log took an I/O error it cannot vouch for having recovered from (a failed fsync,
+    /// a write that could not be undone) and refuses appends and flushes from then on, as
+    /// Kafka takes a log dir offline: KAFKA_STORAGE_ERROR (56).
+    #[error("log offline after an I/O error: {0}")]
+    Offline(String),
     /// A caller broke the API's contract (a bug, not a client error):
     /// UNKNOWN_SERVER_ERROR (-1).
     #[error("internal log error: {0}")]
@@ -93,7 +98,7 @@ impl LogError {
             LogError::RecordListTooLarge { .. } => 18,
             LogError::UnsupportedForMessageFormat(_) => 43,
             LogError::OffsetOutOfRange { .. } => 1,
-            LogError::Io { .. } | LogError::BadMetadata { .. } => 56,
+            LogError::Io { .. } | LogError::BadMetadata { .. } | LogError::Offline(_) => 56,
             LogError::Internal(_) => -1,
         }
     }

@@ -171,17 +171,15 @@ impl LogView {
             if file.read_at(pos, &mut buf)? < size || file.verify(pos, &buf) < size {
                 return Err(file.corrupt(pos, "batch failed its integrity check"));
             }
-            for r in records::decode_batch(&buf)? {
-                if r.offset >= self.log_start_offset
-                    && r.offset < self.high_watermark
-                    && ts_ok(r.timestamp)
-                {
-                    return Ok(Some(TimestampOffset {
-                        offset: r.offset,
-                        timestamp: r.timestamp,
-                        leader_epoch: self.epoch_for(r.offset),
-                    }));
-                }
+            let hit = records::find_record(&buf, |offset, ts| {
+                offset >= self.log_start_offset && offset < self.high_watermark && ts_ok(ts)
+            })?;
+            if let Some((offset, timestamp)) = hit {
+                return Ok(Some(TimestampOffset {
+                    offset,
+                    timestamp,
+                    leader_epoch: self.epoch_for(offset),
+                }));
             }
             from = pos + size as u64;
         }
@@ -202,6 +200,10 @@ pub struct PartitionLog {
     flushed_offset: AtomicI64,
     /// Mirror of the log end offset, readable without the lock.
     log_end: AtomicI64,
+    /// Set after an fsync failed or a write could not be undone: from then on nothing more
+    /// is appended or acknowledged (after a failed fsync the kernel may have dropped dirty
+    /// pages, so a later successful one proves nothing).
+    offline: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -325,6 +327,7 @@ impl PartitionLog {
             flush_lock: Mutex::new(()),
             flushed_offset: AtomicI64::new(log_end_offset),
             log_end: AtomicI64::new(log_end_offset),
+            offline: std::sync::atomic::AtomicBool::new(false),
         };
         Ok((log, report))
     }
@@ -379,6 +382,7 @@ impl PartitionLog {
     /// and writes them. Nothing is written if any batch is invalid. The data is in the OS
     /// page cache when this returns; call [`Self::flush_to`] before acknowledging `acks=all`.
     pub fn append(&self, records: &mut [u8], leader_epoch: i32) -> Result<AppendInfo, LogError> {
+        self.check_online()?;
         let config = self.config();
         let validated = batch::validate_append(records, config.max_message_bytes)?;
         if records.len() as u64 > config.segment_bytes {
@@ -421,8 +425,15 @@ impl PartitionLog {
                 &st.leader_epochs,
             )?;
         }
-        st.active()
-            .append(records, &assigned, config.index_interval_bytes)?;
+        if let Err(e) = st
+            .active()
+            .append(records, &assigned, config.index_interval_bytes)
+        {
+            if matches!(e, LogError::Offline(_)) {
+                self.take_offline(&e);
+            }
+            return Err(e);
+        }
         st.log_end_offset = next;
         st.high_watermark = next;
         self.log_end.store(next, Ordering::Release);
@@ -494,12 +505,27 @@ impl PartitionLog {
         self.roll_locked(&mut st, next)
     }
 
+    fn check_online(&self) -> Result<(), LogError> {
+        if self.offline.load(Ordering::Acquire) {
+            return Err(LogError::Offline(format!("partition {}", self.tp)));
+        }
+        Ok(())
+    }
+
+    fn take_offline(&self, cause: &LogError) {
+        if !self.offline.swap(true, Ordering::AcqRel) {
+            tracing::error!(partition = %self.tp, %cause, "log offline: no more appends or acknowledgements");
+        }
+    }
+
     /// Makes everything below `offset` durable. Concurrent callers share one fdatasync.
     pub fn flush_to(&self, offset: i64) -> Result<(), LogError> {
+        self.check_online()?;
         if self.flushed_offset.load(Ordering::Acquire) >= offset {
             return Ok(());
         }
         let _guard = self.flush_lock.lock();
+        self.check_online()?;
         if self.flushed_offset.load(Ordering::Acquire) >= offset {
             return Ok(()); // the previous holder's sync covered us
         }
@@ -508,7 +534,10 @@ impl PartitionLog {
             let st = self.state.read();
             (st.log_end_offset, Arc::clone(st.active_ref().file()))
         };
-        file.sync_data()?;
+        if let Err(e) = file.sync_data() {
+            self.take_offline(&e);
+            return Err(e);
+        }
         self.flushed_offset.fetch_max(target, Ordering::AcqRel);
         let mut st = self.state.write();
         if st.log_end_offset == target {
@@ -620,7 +649,12 @@ impl PartitionLog {
                         .segments
                         .values()
                         .filter(|s| !s.is_empty() && s.max_timestamp() != NO_TIMESTAMP)
-                        .max_by_key(|s| s.max_timestamp())
+                        // on a tie the earliest segment wins, as Kafka's maxBy picks the first
+                        .max_by(|a, b| {
+                            a.max_timestamp()
+                                .cmp(&b.max_timestamp())
+                                .then(b.base_offset().cmp(&a.base_offset()))
+                        })
                     else {
                         return Ok(None);
                     };

@@ -251,6 +251,47 @@ pub fn decode_batch(batch: &[u8]) -> Result<Vec<Record>, LogError> {
     Ok(out)
 }
 
+/// The first record of one whole batch for which `want(offset, timestamp)` holds, without
+/// materializing the others (a batch may hold millions of tiny records).
+pub fn find_record(
+    batch: &[u8],
+    mut want: impl FnMut(i64, i64) -> bool,
+) -> Result<Option<(i64, i64)>, LogError> {
+    let header = BatchHeader::parse(batch)
+        .ok_or_else(|| LogError::Corrupt("batch shorter than its header".into()))?;
+    if header.is_control() {
+        return Ok(None);
+    }
+    let payload = &batch[HEADER_SIZE..];
+    let decompressed;
+    let records: &[u8] = match header.compression()? {
+        Compression::None => payload,
+        codec => {
+            decompressed = decompress(codec, payload)?;
+            &decompressed
+        }
+    };
+    let mut r = Reader {
+        buf: records,
+        pos: 0,
+    };
+    for _ in 0..header.records_count.max(0) {
+        if r.pos >= records.len() {
+            break;
+        }
+        let rec = parse_record(&mut r)?;
+        let offset = header.base_offset + i64::from(rec.offset_delta);
+        let timestamp = match header.timestamp_type() {
+            TimestampType::LogAppendTime => header.max_timestamp,
+            TimestampType::CreateTime => header.base_timestamp.wrapping_add(rec.timestamp_delta),
+        };
+        if want(offset, timestamp) {
+            return Ok(Some((offset, timestamp)));
+        }
+    }
+    Ok(None)
+}
+
 /// The most a batch's records may decompress to. Producers can store any compressed batch
 /// (it is not decompressed on append), so a small "decompression bomb" must not become
 /// gigabytes when a tool, the text protocol or ListOffsets decodes it. 64 MiB leaves a 64x

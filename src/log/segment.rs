@@ -344,9 +344,25 @@ impl LogSegment {
         index_interval_bytes: u64,
     ) -> Result<(), LogError> {
         let start = self.size;
-        (&self.log.file)
-            .write_all(bytes)
-            .map_err(io_err(&self.log.path))?;
+        // index positions are u32, as in Kafka; segment.bytes <= i32::MAX keeps us below
+        if start + bytes.len() as u64 > u64::from(u32::MAX) {
+            return Err(LogError::Internal(format!(
+                "segment {} would pass 4 GiB",
+                self.log.path.display()
+            )));
+        }
+        if let Err(e) = (&self.log.file).write_all(bytes) {
+            // whatever part of the write reached the file is cut off again, so the file keeps
+            // ending at `size`; if even that fails the caller takes the log offline
+            let cut = self.log.file.set_len(start);
+            return Err(match cut {
+                Ok(()) => io_err(&self.log.path)(e),
+                Err(_) => LogError::Offline(format!(
+                    "{}: write failed and could not be undone: {e}",
+                    self.log.path.display()
+                )),
+            });
+        }
         for (at, h) in batches {
             let size = h.size().unwrap_or(0) as u64;
             self.index_batch(h, start + *at as u64, size, index_interval_bytes)?;

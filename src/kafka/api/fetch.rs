@@ -46,7 +46,9 @@ fn read_once(
     req: &FetchRequest,
     version: i16,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
-    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    // the client's limit, within the broker's fetch.max.bytes (Kafka caps it the same way)
+    let cap = broker.config().fetch_max_bytes;
+    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0).min(cap);
     let mut total = 0usize;
     let mut any_error = false;
     let mut topics = Vec::with_capacity(req.topics.len());
@@ -70,6 +72,7 @@ fn read_once(
             };
             let limit = usize::try_from(fp.partition_max_bytes)
                 .unwrap_or(0)
+                .min(cap)
                 .min(max_bytes.saturating_sub(total));
             // the first partition with data may exceed the limits by one batch (KIP-74)
             let min_one = total == 0;
