@@ -201,23 +201,32 @@ pub(crate) fn validate_uncompressed(batch: &[u8], header: &BatchHeader) -> Resul
     Ok(max_ts)
 }
 
-/// Decodes every record of one whole batch (decompressing if needed). Control batches
-/// (transaction markers) yield no records.
-pub fn decode_batch(batch: &[u8]) -> Result<Vec<Record>, LogError> {
+/// A batch's header and its records section, decompressed if it was compressed.
+type OpenBatch<'a> = (BatchHeader, std::borrow::Cow<'a, [u8]>);
+
+/// The header and the records section (decompressed) of one whole batch; `None` for a
+/// control batch (transaction markers), which has no data records.
+fn open_batch(batch: &[u8]) -> Result<Option<OpenBatch<'_>>, LogError> {
     let header = BatchHeader::parse(batch)
         .ok_or_else(|| LogError::Corrupt("batch shorter than its header".into()))?;
     if header.is_control() {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let payload = &batch[HEADER_SIZE..];
-    let decompressed;
-    let records: &[u8] = match header.compression()? {
-        Compression::None => payload,
-        codec => {
-            decompressed = decompress(codec, payload)?;
-            &decompressed
-        }
+    let records = match header.compression()? {
+        Compression::None => std::borrow::Cow::Borrowed(payload),
+        codec => std::borrow::Cow::Owned(decompress(codec, payload)?),
     };
+    Ok(Some((header, records)))
+}
+
+/// Decodes every record of one whole batch (decompressing if needed). Control batches
+/// (transaction markers) yield no records.
+pub fn decode_batch(batch: &[u8]) -> Result<Vec<Record>, LogError> {
+    let Some((header, records)) = open_batch(batch)? else {
+        return Ok(Vec::new());
+    };
+    let records: &[u8] = &records;
     let count = usize::try_from(header.records_count)
         .map_err(|_| LogError::Corrupt(format!("record count {}", header.records_count)))?;
     let mut r = Reader {
@@ -257,20 +266,10 @@ pub fn find_record(
     batch: &[u8],
     mut want: impl FnMut(i64, i64) -> bool,
 ) -> Result<Option<(i64, i64)>, LogError> {
-    let header = BatchHeader::parse(batch)
-        .ok_or_else(|| LogError::Corrupt("batch shorter than its header".into()))?;
-    if header.is_control() {
+    let Some((header, records)) = open_batch(batch)? else {
         return Ok(None);
-    }
-    let payload = &batch[HEADER_SIZE..];
-    let decompressed;
-    let records: &[u8] = match header.compression()? {
-        Compression::None => payload,
-        codec => {
-            decompressed = decompress(codec, payload)?;
-            &decompressed
-        }
     };
+    let records: &[u8] = &records;
     let mut r = Reader {
         buf: records,
         pos: 0,
