@@ -161,6 +161,17 @@ fn check_response(api: ApiKey, version: i16, correlation_id: i32, frame: &Bytes)
         Some((min, max)) if api == ApiKey::ApiVersions && !(min..=max).contains(&version) => 0,
         _ => version,
     };
+    // Produce v0-2 and Fetch v0-3 are advertised but answered by the hand-written legacy
+    // module (UNSUPPORTED_VERSION); the crate cannot decode those versions, so check the
+    // frame and correlation id only
+    let decoded_min = rafka::kafka::SUPPORTED_APIS
+        .iter()
+        .find(|(k, ..)| *k == api)
+        .map_or(i16::MIN, |&(_, _, min, _)| min);
+    if version < decoded_min {
+        assert_eq!(&frame[4..8], &correlation_id.to_be_bytes(), "correlation id");
+        return;
+    }
     let mut rest = frame.slice(4..);
     let header = ResponseHeader::decode(&mut rest, api.response_header_version(version))
         .expect("the response header decodes");

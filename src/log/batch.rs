@@ -153,12 +153,15 @@ impl BatchHeader {
         Some(len + LOG_OVERHEAD)
     }
 
+    /// Saturating: headers come from sockets and disks, and arithmetic on them must not
+    /// panic (a hostile base offset near `i64::MAX` is rejected elsewhere, not here).
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
     pub fn next_offset(&self) -> i64 {
-        self.last_offset() + 1
+        self.last_offset().saturating_add(1)
     }
 
     pub fn compression(&self) -> Result<Compression, LogError> {

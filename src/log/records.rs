@@ -201,6 +201,19 @@ pub(crate) fn validate_uncompressed(batch: &[u8], header: &BatchHeader) -> Resul
     Ok(max_ts)
 }
 
+/// A record's absolute offset; an error (not a panic) when a hostile header overflows it.
+fn record_offset(header: &BatchHeader, rec: &RawRecord<'_>) -> Result<i64, LogError> {
+    header
+        .base_offset
+        .checked_add(i64::from(rec.offset_delta))
+        .ok_or_else(|| {
+            LogError::Corrupt(format!(
+                "offset {} + {} overflows",
+                header.base_offset, rec.offset_delta
+            ))
+        })
+}
+
 /// A batch's header and its records section, decompressed if it was compressed.
 type OpenBatch<'a> = (BatchHeader, std::borrow::Cow<'a, [u8]>);
 
@@ -241,7 +254,7 @@ pub fn decode_batch(batch: &[u8]) -> Result<Vec<Record>, LogError> {
             TimestampType::CreateTime => header.base_timestamp.wrapping_add(rec.timestamp_delta),
         };
         out.push(Record {
-            offset: header.base_offset + i64::from(rec.offset_delta),
+            offset: record_offset(&header, &rec)?,
             timestamp,
             key: rec.key.map(Bytes::copy_from_slice),
             value: rec.value.map(Bytes::copy_from_slice),
@@ -279,7 +292,7 @@ pub fn find_record(
             break;
         }
         let rec = parse_record(&mut r)?;
-        let offset = header.base_offset + i64::from(rec.offset_delta);
+        let offset = record_offset(&header, &rec)?;
         let timestamp = match header.timestamp_type() {
             TimestampType::LogAppendTime => header.max_timestamp,
             TimestampType::CreateTime => header.base_timestamp.wrapping_add(rec.timestamp_delta),
@@ -516,6 +529,24 @@ mod tests {
             assert_eq!(out.len(), 20, "codec bits {bits}");
             assert_eq!(out[19].value.as_deref(), Some(&b"value number 19"[..]));
         }
+    }
+
+    /// Found by the record_batch fuzz target: a base offset near i64::MAX overflowed
+    /// `base_offset + offset_delta` (a panic in debug builds).
+    #[test]
+    fn hostile_base_offset_is_an_error_not_a_panic() {
+        let mut b = encode_batch(
+            &[
+                NewRecord::new(Some("k"), "a"),
+                NewRecord::new(Some("k"), "b"),
+            ],
+            0,
+        );
+        b[..8].copy_from_slice(&(i64::MAX - 0).to_be_bytes());
+        assert!(decode_batch(&b).is_err());
+        assert!(find_record(&b, |_, _| false).is_err());
+        let h = BatchHeader::parse(&b).expect("header");
+        assert_eq!(h.next_offset(), i64::MAX, "saturates");
     }
 
     #[test]
