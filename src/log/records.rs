@@ -542,7 +542,7 @@ mod tests {
             ],
             0,
         );
-        b[..8].copy_from_slice(&(i64::MAX - 0).to_be_bytes());
+        b[..8].copy_from_slice(&i64::MAX.to_be_bytes());
         assert!(decode_batch(&b).is_err());
         assert!(find_record(&b, |_, _| false).is_err());
         let h = BatchHeader::parse(&b).expect("header");
