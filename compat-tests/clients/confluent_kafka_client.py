@@ -14,6 +14,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import compat  # noqa: E402
+from compat import Fail, check, expect  # noqa: E402,F401
 from confluent_kafka import (OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError,  # noqa: E402
                              KafkaException, Producer, TopicCollection, TopicPartition)
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # noqa: E402
@@ -21,15 +22,6 @@ from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # noqa: E40
 BOOTSTRAP = os.environ["BOOTSTRAP"]
 TOPIC = os.environ["TOPIC"]
 TIMEOUT = 30.0
-
-
-class Fail(Exception):
-    pass
-
-
-def expect(cond, msg):
-    if not cond:
-        raise Fail(msg)
 
 
 def producer(**extra):
@@ -85,11 +77,6 @@ def consume_assigned(start_offsets, **extra):
         return read_until_eof(c, list(start_offsets))
     finally:
         c.close()
-
-
-def check(problems):
-    if problems:
-        raise Fail("; ".join(problems))
 
 
 # ------------------------------------------------------------------ scenarios
@@ -362,22 +349,7 @@ SCENARIOS = {
 
 
 def main():
-    name = sys.argv[1]
-    if name not in SCENARIOS:
-        print("FAIL: scenario %s not implemented by this driver" % name)
-        return 1
-    try:
-        msg = SCENARIOS[name]()
-    except Fail as e:
-        print("FAIL: %s" % e)
-        return 1
-    except Exception as e:  # any client exception is a failed scenario
-        while e.__cause__ is not None:  # report the client's own error, not a wrapper
-            e = e.__cause__
-        print("FAIL: %s: %s" % (type(e).__name__, e))
-        return 1
-    print("OK: %s" % msg)
-    return 0
+    return compat.run_scenarios(SCENARIOS, sys.argv)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import compat  # noqa: E402
+from compat import Fail, check, expect  # noqa: E402,F401
 import kafka.errors as Errors  # noqa: E402
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 from kafka.admin import NewTopic  # noqa: E402
@@ -21,20 +22,6 @@ BOOTSTRAP = os.environ["BOOTSTRAP"]
 TOPIC = os.environ["TOPIC"]
 TIMEOUT = 30.0
 logging.basicConfig(level=logging.CRITICAL)
-
-
-class Fail(Exception):
-    pass
-
-
-def expect(cond, msg):
-    if not cond:
-        raise Fail(msg)
-
-
-def check(problems):
-    if problems:
-        raise Fail("; ".join(problems))
 
 
 def producer(**extra):
@@ -390,22 +377,7 @@ SCENARIOS = {
 
 
 def main():
-    name = sys.argv[1]
-    if name not in SCENARIOS:
-        print("FAIL: scenario %s not implemented by this driver" % name)
-        return 1
-    try:
-        msg = SCENARIOS[name]()
-    except Fail as e:
-        print("FAIL: %s" % e)
-        return 1
-    except Exception as e:  # any client exception is a failed scenario
-        while e.__cause__ is not None:  # report the client's own error, not a wrapper
-            e = e.__cause__
-        print("FAIL: %s: %s" % (type(e).__name__, e))
-        return 1
-    print("OK: %s" % msg)
-    return 0
+    return compat.run_scenarios(SCENARIOS, sys.argv)
 
 
 if __name__ == "__main__":

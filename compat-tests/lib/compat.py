@@ -580,5 +580,40 @@ def main(argv=None):
     return 2
 
 
+# ---------------------------------------------------- shared by the Python client drivers
+class Fail(Exception):
+    """A scenario's assertion about what the client observed did not hold."""
+
+
+def expect(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def check(problems):
+    if problems:
+        raise Fail("; ".join(problems))
+
+
+def run_scenarios(scenarios, argv):
+    """Runs scenario argv[1] of a driver; prints `OK: ...` or `FAIL: ...`, returns the exit code."""
+    name = argv[1]
+    if name not in scenarios:
+        print("FAIL: scenario %s not implemented by this driver" % name)
+        return 1
+    try:
+        msg = scenarios[name]()
+    except Fail as e:
+        print("FAIL: %s" % e)
+        return 1
+    except Exception as e:  # any client exception is a failed scenario
+        while e.__cause__ is not None:  # report the client's own error, not a wrapper
+            e = e.__cause__
+        print("FAIL: %s: %s" % (type(e).__name__, e))
+        return 1
+    print("OK: %s" % msg)
+    return 0
+
+
 if __name__ == "__main__":
     sys.exit(main())
