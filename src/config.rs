@@ -87,6 +87,10 @@ pub struct Config {
     /// Requests read ahead on one connection before its responses are written.
     pub max_in_flight_per_connection: usize,
     pub retention_check_interval_ms: u64,
+    /// `producer.id.expiration.ms`: idempotent producers idle this long are forgotten.
+    pub producer_id_expiration_ms: i64,
+    /// `producer.id.expiration.check.interval.ms`.
+    pub producer_id_expiration_check_interval_ms: u64,
     /// Defaults for every topic (`log.*` and `message.max.bytes`).
     pub log: LogConfig,
 }
@@ -106,6 +110,8 @@ impl Default for Config {
             fetch_max_bytes: 57_671_680,
             max_in_flight_per_connection: 64,
             retention_check_interval_ms: 300_000,
+            producer_id_expiration_ms: 86_400_000,
+            producer_id_expiration_check_interval_ms: 600_000,
             log: LogConfig::default(),
         }
     }
@@ -241,6 +247,15 @@ impl Config {
                 "fetch.max.bytes" => c.fetch_max_bytes = parse_num(k, v)?,
                 "log.retention.check.interval.ms" => {
                     c.retention_check_interval_ms = parse_num(k, v)?
+                }
+                "producer.id.expiration.ms" => {
+                    c.producer_id_expiration_ms = parse_num(k, v)?;
+                    if c.producer_id_expiration_ms < 1 {
+                        return Err(invalid(k, v, "must be at least 1"));
+                    }
+                }
+                "producer.id.expiration.check.interval.ms" => {
+                    c.producer_id_expiration_check_interval_ms = parse_num(k, v)?
                 }
                 "log.segment.bytes" => c.log.segment_bytes = parse_num(k, v)?,
                 "log.roll.ms" => c.log.segment_ms = parse_num(k, v)?,

@@ -159,6 +159,12 @@ async fn accept_loop(
     let mut retention = tokio::time::interval(interval);
     let mut flush = tokio::time::interval(Duration::from_secs(1));
     let mut checkpoint = tokio::time::interval(Duration::from_secs(60));
+    let mut expire_producers = tokio::time::interval(Duration::from_millis(
+        broker
+            .config()
+            .producer_id_expiration_check_interval_ms
+            .max(1_000),
+    ));
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -208,6 +214,11 @@ async fn accept_loop(
                 if let Some(Err(e)) = blocking(move || b.logs().flush_due(now_ms())).await {
                     error!(cause = %e, "periodic flush failed");
                 }
+            }
+            _ = expire_producers.tick() => {
+                let b = Arc::clone(&broker);
+                let ms = b.config().producer_id_expiration_ms;
+                blocking(move || b.logs().expire_producers(now_ms(), ms)).await;
             }
             _ = checkpoint.tick() => {
                 let b = Arc::clone(&broker);

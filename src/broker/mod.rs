@@ -6,6 +6,7 @@
 //! `partition.metadata`); per-topic config overrides live in `<log dir>/.rafka/topics/
 //! <topic>.properties`. Kafka keeps both in its metadata log instead.
 
+pub mod producer_ids;
 pub mod topic_config;
 
 use std::collections::BTreeMap;
@@ -112,6 +113,7 @@ pub struct Broker {
     topics: RwLock<IndexMap<String, Arc<Topic>>>,
     /// Woken after every append, for long-polling fetches.
     appended: Notify,
+    producer_ids: producer_ids::ProducerIds,
 }
 
 impl std::fmt::Debug for Broker {
@@ -164,11 +166,14 @@ impl Broker {
             );
         }
         info!(topics = topics.len(), "topics loaded");
+        let producer_ids =
+            producer_ids::ProducerIds::open(&config.data_dir, logs.next_unseen_producer_id())?;
         Ok(Broker {
             config,
             logs,
             topics: RwLock::new(topics),
             appended: Notify::new(),
+            producer_ids,
         })
     }
 
@@ -177,6 +182,9 @@ impl Broker {
     }
     pub fn logs(&self) -> &LogManager {
         &self.logs
+    }
+    pub fn producer_ids(&self) -> &producer_ids::ProducerIds {
+        &self.producer_ids
     }
     pub fn node_id(&self) -> i32 {
         self.config.node_id

@@ -32,6 +32,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 0, 1),
     (ApiKey::DescribeCluster, 0, 0, 2),
     (ApiKey::DescribeTopicPartitions, 0, 0, 0),
+    (ApiKey::InitProducerId, 0, 0, 5),
 ];
 
 /// Why a request got no normal response; the connection logs it and closes.
@@ -216,6 +217,18 @@ pub async fn dispatch(broker: Arc<Broker>, req: Request) -> Result<Option<Bytes>
             run_now(req, b, api::incremental_alter_configs::handle).await
         }
         ApiKey::DescribeCluster => run_now(req, b, api::describe_cluster::handle).await,
+        // allocating an id may write the allocator's file: off the runtime threads
+        ApiKey::InitProducerId => {
+            let broker = Arc::clone(&broker);
+            run(req, |r, v| async move {
+                tokio::task::spawn_blocking(move || {
+                    Some(api::init_producer_id::handle(&broker, r, v))
+                })
+                .await
+                .map_err(|e| DispatchError::Internal(format!("the InitProducerId task failed: {e}")))
+            })
+            .await
+        }
         ApiKey::DescribeTopicPartitions => {
             run_now(req, b, api::describe_topic_partitions::handle).await
         }

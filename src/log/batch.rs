@@ -362,6 +362,16 @@ pub fn validate_append(
     Ok(out)
 }
 
+/// Stamps an idempotent producer's id, epoch and first sequence on a batch and fixes its
+/// CRC, as a producer does before sending it.
+pub fn set_producer(batch: &mut [u8], producer_id: i64, epoch: i16, base_sequence: i32) {
+    batch[PRODUCER_ID..PRODUCER_ID + 8].copy_from_slice(&producer_id.to_be_bytes());
+    batch[PRODUCER_EPOCH..PRODUCER_EPOCH + 2].copy_from_slice(&epoch.to_be_bytes());
+    batch[BASE_SEQUENCE..BASE_SEQUENCE + 4].copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = compute_crc(batch);
+    batch[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
 /// Rewrites a validated batch in place for the log: its base offset, the partition leader
 /// epoch, and, under LogAppendTime, the timestamp type and max timestamp (then the CRC,
 /// which covers attributes and timestamps but not the offset or epoch). Under CreateTime an

@@ -231,6 +231,23 @@ impl LogManager {
     }
 
     /// Flushes logs whose `flush.ms` is due.
+    /// Forgets idempotent producers idle longer than `expiration_ms`, in every log.
+    pub fn expire_producers(&self, now: i64, expiration_ms: i64) -> usize {
+        self.logs()
+            .iter()
+            .map(|l| l.expire_producers(now, expiration_ms))
+            .sum()
+    }
+
+    /// One past the highest producer id any partition remembers (0 if none).
+    pub fn next_unseen_producer_id(&self) -> i64 {
+        self.logs()
+            .iter()
+            .filter_map(|l| l.producer_states().max_producer_id())
+            .max()
+            .map_or(0, |id| id + 1)
+    }
+
     pub fn flush_due(&self, now: i64) -> Result<(), LogError> {
         for log in self.logs() {
             log.flush_if_due(now)?;

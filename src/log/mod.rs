@@ -9,6 +9,8 @@
 //! - [`index`]: `.index` and `.timeindex`.
 //! - [`segment`]: one `.log` file and its indexes (Kafka's `LogSegment`).
 //! - [`partition_log`]: one partition's segments and offsets (Kafka's `UnifiedLog`).
+//! - [`producer_state`]: idempotent producers' epochs and sequences (Kafka's
+//!   `ProducerStateManager`), with snapshot files.
 //! - [`checkpoint`]: the small text files Kafka keeps beside the logs.
 //! - [`manager`]: every partition log of a log dir, checkpoints, clean shutdown.
 //!
@@ -20,6 +22,7 @@ pub mod checkpoint;
 pub mod index;
 pub mod manager;
 pub mod partition_log;
+pub mod producer_state;
 pub mod records;
 pub mod segment;
 
@@ -82,6 +85,12 @@ pub enum LogError {
     /// Kafka takes a log dir offline: KAFKA_STORAGE_ERROR (56).
     #[error("log offline after an I/O error: {0}")]
     Offline(String),
+    /// A producer's batch does not follow its last sequence: OUT_OF_ORDER_SEQUENCE_NUMBER (45).
+    #[error("out of order sequence: {0}")]
+    OutOfOrderSequence(String),
+    /// A producer's epoch is older than the partition's: INVALID_PRODUCER_EPOCH (47).
+    #[error("invalid producer epoch: {0}")]
+    InvalidProducerEpoch(String),
     /// A caller broke the API's contract (a bug, not a client error):
     /// UNKNOWN_SERVER_ERROR (-1).
     #[error("internal log error: {0}")]
@@ -98,6 +107,8 @@ impl LogError {
             LogError::RecordListTooLarge { .. } => 18,
             LogError::UnsupportedForMessageFormat(_) => 43,
             LogError::OffsetOutOfRange { .. } => 1,
+            LogError::OutOfOrderSequence(_) => 45,
+            LogError::InvalidProducerEpoch(_) => 47,
             LogError::Io { .. } | LogError::BadMetadata { .. } | LogError::Offline(_) => 56,
             LogError::Internal(_) => -1,
         }

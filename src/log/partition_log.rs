@@ -13,7 +13,7 @@
 //! `acks=all` appenders wait on `flush_lock`, and whoever holds it syncs everything
 //! written so far, so one fdatasync covers them all (group commit).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use super::batch::{self, BatchHeader, TimestampType, NO_TIMESTAMP};
 use super::checkpoint;
+use super::producer_state::{self, Check, ProducerEntry, ProducerStates};
 use super::records;
 use super::segment::{self, LogSegment, SegmentFile};
 use super::{io_err, now_ms, LogConfig, LogError, TopicPartition};
@@ -37,6 +38,9 @@ pub struct AppendInfo {
     /// The broker time stamped on the batches under LogAppendTime, else -1.
     pub log_append_time: i64,
     pub log_start_offset: i64,
+    /// The batch was a producer's retry of one already in the log: the offsets are the
+    /// original ones and nothing was written.
+    pub duplicate: bool,
 }
 
 /// Whole batches read from the log, with the offsets a Fetch response carries.
@@ -101,6 +105,8 @@ struct LogState {
     leader_epochs: Vec<(i32, i64)>,
     unflushed_messages: u64,
     first_unflushed_ms: Option<i64>,
+    /// Idempotent producers' epochs and recent sequences, as of `log_end_offset`.
+    producers: ProducerStates,
 }
 
 impl LogState {
@@ -310,6 +316,13 @@ impl PartitionLog {
         if report.recovered_segments > 0 {
             info!(partition = %tp, ?report, log_end_offset, "recovered log");
         }
+        let producers = load_producer_states(
+            &dir,
+            &segments,
+            log_start_offset,
+            log_end_offset,
+            opts.clean_shutdown,
+        )?;
         let log = PartitionLog {
             dir,
             tp,
@@ -323,6 +336,7 @@ impl PartitionLog {
                 leader_epochs,
                 unflushed_messages: 0,
                 first_unflushed_ms: None,
+                producers,
             }),
             flush_lock: Mutex::new(()),
             flushed_offset: AtomicI64::new(log_end_offset),
@@ -398,11 +412,30 @@ impl PartitionLog {
         let mut assigned = Vec::with_capacity(validated.len());
         let mut messages = 0u64;
         let mut max_timestamp = NO_TIMESTAMP;
+        let mut producers: HashMap<i64, ProducerEntry> = HashMap::new();
         for v in &validated {
+            let check = st.producers.check(&v.header, &producers)?;
+            if let Check::Duplicate(dup) = check {
+                // a retry of a batch already in the log: its original offsets, nothing written
+                return Ok(AppendInfo {
+                    base_offset: dup.first_offset,
+                    last_offset: dup.last_offset,
+                    log_append_time: match config.timestamp_type {
+                        TimestampType::LogAppendTime => dup.timestamp,
+                        TimestampType::CreateTime => -1,
+                    },
+                    log_start_offset: st.log_start_offset,
+                    duplicate: true,
+                });
+            }
             let bytes = &mut records[v.position..v.position + v.size];
             let ts = batch::assign(bytes, v, next, leader_epoch, config.timestamp_type, now);
             max_timestamp = max_timestamp.max(ts);
             let h = BatchHeader::parse(bytes).ok_or_else(|| LogError::Internal("header".into()))?;
+            if check == Check::Append {
+                let entry = st.producers.updated_entry(&h, next, &producers);
+                producers.insert(h.producer_id, entry);
+            }
             next = h.next_offset();
             messages += h.records_count as u64;
             assigned.push((v.position, h));
@@ -436,6 +469,7 @@ impl PartitionLog {
         }
         st.log_end_offset = next;
         st.high_watermark = next;
+        st.producers.commit(producers, next);
         self.log_end.store(next, Ordering::Release);
         st.unflushed_messages += messages;
         st.first_unflushed_ms.get_or_insert(now);
@@ -455,6 +489,7 @@ impl PartitionLog {
                 TimestampType::CreateTime => -1,
             },
             log_start_offset,
+            duplicate: false,
         })
     }
 
@@ -488,6 +523,8 @@ impl PartitionLog {
 
     fn roll_locked(&self, st: &mut LogState, next_base: i64) -> Result<(), LogError> {
         st.active().seal()?;
+        // the producer state as of the new segment's base, so recovery replays one segment
+        producer_state::write_snapshot(&self.dir, next_base, &st.producers)?;
         let seg = LogSegment::create(&self.dir, next_base)?;
         checkpoint::sync_dir(&self.dir)?;
         st.segments.insert(next_base, seg);
@@ -736,6 +773,8 @@ impl PartitionLog {
             &self.dir.join(checkpoint::LEADER_EPOCH_FILE),
             &st.leader_epochs,
         )?;
+        st.producers =
+            load_producer_states(&self.dir, &st.segments, st.log_start_offset, new_end, false)?;
         self.log_end.store(new_end, Ordering::Release);
         // the cut must be durable before anything is appended after it
         st.active().sync_all()?;
@@ -783,8 +822,14 @@ impl PartitionLog {
         }
         if let Some(&first) = st.segments.keys().next() {
             st.log_start_offset = st.log_start_offset.max(first);
+            for offset in producer_state::list_snapshots(&self.dir)? {
+                if offset < first {
+                    producer_state::delete_snapshot(&self.dir, offset)?;
+                }
+            }
         }
         let start = st.log_start_offset;
+        st.producers.evict_below(start);
         // the epoch entry covering the new start now starts there
         if let Some(i) = st.leader_epochs.iter().rposition(|&(_, s)| s <= start) {
             st.leader_epochs.drain(..i);
@@ -839,10 +884,53 @@ impl PartitionLog {
         let _guard = self.flush_lock.lock();
         let mut st = self.state.write();
         st.active().seal()?;
+        producer_state::write_snapshot(&self.dir, st.log_end_offset, &st.producers)?;
         self.flushed_offset
             .store(st.log_end_offset, Ordering::Release);
         Ok(())
     }
+
+    /// Forgets producers idle longer than `expiration_ms` (`producer.id.expiration.ms`).
+    pub fn expire_producers(&self, now: i64, expiration_ms: i64) -> usize {
+        self.state.write().producers.expire(now, expiration_ms)
+    }
+
+    /// The idempotent producer state of this partition (a copy).
+    pub fn producer_states(&self) -> ProducerStates {
+        self.state.read().producers.clone()
+    }
+}
+
+/// Rebuilds the producer state at `log_end`: from the newest snapshot at or below it, then
+/// the batches after the snapshot. Without a snapshot, a clean shutdown means there were
+/// no idempotent producers to remember (Kafka assumes the same) and a crash means a replay
+/// from the log start.
+fn load_producer_states(
+    dir: &Path,
+    segments: &BTreeMap<i64, LogSegment>,
+    log_start: i64,
+    log_end: i64,
+    clean_shutdown: bool,
+) -> Result<ProducerStates, LogError> {
+    let mut states = match producer_state::load_latest(dir, log_end)? {
+        Some(s) => s,
+        None if clean_shutdown => return Ok(ProducerStates::new(log_end)),
+        None => ProducerStates::new(log_start),
+    };
+    let from = states.end_offset().max(log_start);
+    for seg in segments.values() {
+        if seg.next_offset() <= from || seg.is_empty() {
+            continue;
+        }
+        seg.file().seek(seg.lookup(from), seg.size(), |h| {
+            if h.last_offset() >= from {
+                states.replay(h);
+            }
+            false
+        })?;
+    }
+    states.commit(HashMap::new(), log_end);
+    Ok(states)
 }
 
 /// Reads whole batches from `pos` (a batch boundary) of at most `max_bytes`, stopping at

@@ -11,6 +11,7 @@ pub mod describe_configs;
 pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod incremental_alter_configs;
+pub mod init_producer_id;
 pub mod legacy;
 pub mod list_offsets;
 pub mod metadata;

@@ -1,0 +1,65 @@
+//! InitProducerId (v0-v5): a producer id and epoch for an idempotent producer, or for a
+//! transactional id (bumping its epoch, which fences the previous instance).
+//!
+//! As in Kafka, an idempotent producer (no transactional id) that calls again, with or
+//! without its old id and epoch (v3+, after an error), gets a brand-new producer id.
+//! Transactions themselves are not supported yet: AddPartitionsToTxn, EndTxn and the
+//! transaction coordinator's FindCoordinator are not advertised, so a transactional
+//! producer fails with the client's "not supported by the broker" error.
+
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use tracing::{debug, warn};
+
+use super::code;
+use crate::broker::producer_ids::ProducerIdError;
+use crate::broker::Broker;
+
+/// Kafka's `transaction.max.timeout.ms` default.
+const TRANSACTION_MAX_TIMEOUT_MS: i32 = 900_000;
+const INVALID_PRODUCER_EPOCH: i16 = 47;
+const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
+const PRODUCER_FENCED: i16 = 90;
+
+fn answer(error_code: i16, producer_id: i64, epoch: i16) -> InitProducerIdResponse {
+    InitProducerIdResponse::default()
+        .with_error_code(error_code)
+        .with_producer_id(ProducerId(producer_id))
+        .with_producer_epoch(epoch)
+}
+
+pub fn handle(broker: &Broker, req: InitProducerIdRequest, version: i16) -> InitProducerIdResponse {
+    let ids = broker.producer_ids();
+    let Some(tid) = req.transactional_id.as_ref().filter(|t| !t.is_empty()) else {
+        return match ids.new_producer() {
+            Ok((pid, epoch)) => {
+                debug!(producer_id = pid, "new idempotent producer");
+                answer(code::NONE, pid, epoch)
+            }
+            Err(e) => {
+                warn!(cause = %e, "could not allocate a producer id");
+                answer(e.error_code(), -1, -1)
+            }
+        };
+    };
+    if req.transaction_timeout_ms <= 0 || req.transaction_timeout_ms > TRANSACTION_MAX_TIMEOUT_MS
+    {
+        return answer(INVALID_TRANSACTION_TIMEOUT, -1, -1);
+    }
+    let current = (version >= 3 && req.producer_id.0 >= 0)
+        .then_some((req.producer_id.0, req.producer_epoch));
+    match ids.init_transactional(tid.0.as_str(), current) {
+        Ok((pid, epoch)) => answer(code::NONE, pid, epoch),
+        Err(ProducerIdError::Fenced { .. }) => {
+            let code = if version >= 4 {
+                PRODUCER_FENCED
+            } else {
+                INVALID_PRODUCER_EPOCH
+            };
+            answer(code, -1, -1)
+        }
+        Err(ProducerIdError::Log(e)) => {
+            warn!(cause = %e, "could not record a transactional id");
+            answer(e.error_code(), -1, -1)
+        }
+    }
+}
