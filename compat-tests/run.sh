@@ -241,7 +241,8 @@ run_kafka() {
         elif [[ $clean != 1 ]]; then
             record "$t" dumplogsegments kafka-java fail 0 "the reference broker did not shut down cleanly"
         else
-            run_case "$t" dumplogsegments kafka-java PARTITION_DIR="$RUN_DIR/kafka/data/$DLS_TOPIC-0"
+            run_case "$t" dumplogsegments kafka-java PARTITION_DIR="$RUN_DIR/kafka/data/$DLS_TOPIC-0" \
+                SNAPSHOT_DIR="$RUN_DIR/kafka/data/idempotent-default-producer-kafka-java-0"
         fi
         na_rows "$t" dumplogsegments
     fi
@@ -326,7 +327,8 @@ run_rafka() {
                 >"$RUN_DIR/rafka-write.log" 2>&1; then
             record "$t" dumplogsegments kafka-java fail 0 "rafka log write $pdir --records-per-batch 100 failed (exit ${PIPESTATUS[1]}): $(tail -n 1 "$RUN_DIR/rafka-write.log" | cut -c1-200)"
         else
-            run_case "$t" dumplogsegments kafka-java PARTITION_DIR="$pdir"
+            run_case "$t" dumplogsegments kafka-java PARTITION_DIR="$pdir" \
+                SNAPSHOT_DIR="$RUN_DIR/rafka-data/idempotent-default-producer-kafka-java-0"
         fi
         na_rows "$t" dumplogsegments
     fi

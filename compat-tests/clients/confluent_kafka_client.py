@@ -25,7 +25,7 @@ TIMEOUT = 30.0
 
 
 def producer(**extra):
-    conf = {"bootstrap.servers": BOOTSTRAP, "enable.idempotence": False, "linger.ms": 5,
+    conf = {"bootstrap.servers": BOOTSTRAP, "linger.ms": 5,
             "message.timeout.ms": 20000}
     conf.update(extra)
     return Producer(conf)

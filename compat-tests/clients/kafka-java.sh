@@ -3,8 +3,7 @@
 # jars in compat-tests/.work/kafka-libs (java -cp, one JVM per tool call).
 #   usage: kafka-java.sh SCENARIO      env: BOOTSTRAP TOPIC CASE_DIR
 #   disk scenarios also need PARTITION_DIR (and RAFKA_BIN for kafka-written-dir).
-# The console producer gets enable.idempotence=false except in
-# idempotent-default-producer, which runs it with Kafka's defaults.
+# The console producer runs with Kafka's defaults (idempotence on, acks=all).
 # shellcheck disable=SC2054  # the commas below are inside property values
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/driver.sh"
@@ -25,8 +24,6 @@ CONSUMER_FMT=(--formatter-property print.timestamp=true --formatter-property pri
 PRODUCER_READER=(--reader-property parse.key=true --reader-property "key.separator=$(printf '\t')")
 WITH_HEADERS=(--reader-property parse.headers=true --reader-property "headers.delimiter=$(printf '\t')"
     --reader-property headers.separator=, --reader-property headers.key.separator=:)
-
-NO_IDEMPOTENCE=(--command-property enable.idempotence=false)
 
 # consume N ARGS...: ConsoleConsumer for exactly N records (20 s idle timeout) into $OUT.
 consume() {
@@ -118,14 +115,14 @@ topic-admin)
     ;;
 roundtrip-10k)
     fixture create-topic "$BOOTSTRAP" "$TOPIC" --partitions 3
-    produce roundtrip "${NO_IDEMPOTENCE[@]}" "${WITH_HEADERS[@]}"
+    produce roundtrip "${WITH_HEADERS[@]}"
     consume_all
     check roundtrip --format java --client java <"$OUT"
     ;;
 compression-*)
     codec="${1#compression-}"
     fixture create-topic "$BOOTSTRAP" "$TOPIC"
-    produce compression "${NO_IDEMPOTENCE[@]}" --compression-codec "$codec"
+    produce compression --compression-codec "$codec"
     consume 500 --partition 0 --offset earliest
     check compression --format java --client java <"$OUT"
     ;;
@@ -175,14 +172,14 @@ list-offsets)
     ;;
 large-record-1mib)
     fixture create-topic "$BOOTSTRAP" "$TOPIC" --config max.message.bytes=2097152
-    produce large "${NO_IDEMPOTENCE[@]}" --command-property max.request.size=2097152
+    produce large --command-property max.request.size=2097152
     consume 1 --partition 0 --offset earliest --command-property fetch.max.bytes=4194304
     check large --format java --client java <"$OUT"
     ;;
 record-too-large)
     fixture create-topic "$BOOTSTRAP" "$TOPIC" --config max.message.bytes=10000
     { head -c 20000 /dev/zero | tr '\0' x; echo; } >"$CASE_DIR/in"
-    kafka_tool 60 "$T.ConsoleProducer" --bootstrap-server "$BOOTSTRAP" --topic "$TOPIC" "${NO_IDEMPOTENCE[@]}" \
+    kafka_tool 60 "$T.ConsoleProducer" --bootstrap-server "$BOOTSTRAP" --topic "$TOPIC" \
         --command-property retries=0 <"$CASE_DIR/in" >"$OUT" 2>"$ERR.produce"
     expect_grep "$ERR.produce" "RecordTooLargeException" "no RecordTooLargeException reported by the producer"
     off="$(offset_for -1)"
@@ -191,7 +188,7 @@ record-too-large)
     ;;
 unknown-topic)
     echo "nobody home" >"$CASE_DIR/in"
-    kafka_tool 60 "$T.ConsoleProducer" --bootstrap-server "$BOOTSTRAP" --topic "$TOPIC" "${NO_IDEMPOTENCE[@]}" \
+    kafka_tool 60 "$T.ConsoleProducer" --bootstrap-server "$BOOTSTRAP" --topic "$TOPIC" \
         --command-property max.block.ms=4000 <"$CASE_DIR/in" >"$OUT" 2>"$ERR.produce"
     expect_grep "$ERR.produce" "$TOPIC=UNKNOWN_TOPIC_OR_PARTITION" "producer metadata did not report UNKNOWN_TOPIC_OR_PARTITION"
     expect_grep "$ERR.produce" "Error when sending message to topic $TOPIC" "send did not fail"
@@ -248,7 +245,19 @@ dumplogsegments)
     kafka_tool 60 "$T.DumpLogSegments" --index-sanity-check --files "$base.index,$base.timeindex" >"$OUT" 2>"$ERR" \
         || fail "DumpLogSegments --index-sanity-check exited $?"
     [[ "$(grep -c 'passed sanity check' "$OUT")" == 2 ]] || fail "index sanity check: $(tr '\n' ' ' <"$OUT" | cut -c1-300)"
-    echo "OK: $(sed 's/^OK: //' "$CASE_DIR/dls.verdict"); $entries offset-index entries verified; both indexes pass the sanity check"
+    # The broker's producer state snapshot (Kafka's .snapshot format) of the topic the
+    # idempotent console producer wrote, when that scenario ran: 100 records, so the last
+    # sequence is 99.
+    snap_note=""
+    snap="$(ls "${SNAPSHOT_DIR:-/nonexistent}"/*.snapshot 2>/dev/null | tail -n 1)"
+    if [[ -n "$snap" ]]; then
+        kafka_tool 60 "$T.DumpLogSegments" --files "$snap" >"$OUT" 2>"$ERR" \
+            || fail "DumpLogSegments on $(basename "$snap") exited $? ($(tail -n 2 "$ERR" | tr '\n' ' '))"
+        expect_grep "$OUT" "producerId: [0-9]+ producerEpoch: 0 .*lastSequence: 99" \
+            "DumpLogSegments did not show the idempotent producer in $(basename "$snap")"
+        snap_note="; producer snapshot $(basename "$snap") decoded ($(grep -oE 'producerId: [0-9]+' "$OUT" | head -n 1))"
+    fi
+    echo "OK: $(sed 's/^OK: //' "$CASE_DIR/dls.verdict"); $entries offset-index entries verified; both indexes pass the sanity check$snap_note"
     ;;
 kafka-written-dir)
     : "${PARTITION_DIR:?}" "${RAFKA_BIN:?}"

@@ -25,7 +25,7 @@ logging.basicConfig(level=logging.CRITICAL)
 
 
 def producer(**extra):
-    conf = dict(bootstrap_servers=BOOTSTRAP, enable_idempotence=False, linger_ms=5,
+    conf = dict(bootstrap_servers=BOOTSTRAP, linger_ms=5,
                 request_timeout_ms=20000, max_block_ms=20000)
     conf.update(extra)
     return KafkaProducer(**conf)
