@@ -62,7 +62,7 @@ fn small() -> LogConfig {
 
 #[test]
 fn retries_are_answered_with_original_offsets_and_gaps_and_old_epochs_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("ok");
     let log = open(dir.path(), LogConfig::default(), false);
     assert_eq!(append(&log, &idempotent(1, 0, 0, 3)), Ok((0, false)));
     assert_eq!(append(&log, &idempotent(2, 0, 0, 1)), Ok((3, false)));
@@ -88,11 +88,11 @@ fn retries_are_answered_with_original_offsets_and_gaps_and_old_epochs_refused() 
 
 #[test]
 fn clean_restart_loads_the_snapshot_written_at_close() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("ok");
     let log = open(dir.path(), LogConfig::default(), false);
-    append(&log, &idempotent(5, 2, 0, 4)).unwrap();
-    append(&log, &idempotent(5, 2, 4, 4)).unwrap();
-    log.close().unwrap();
+    append(&log, &idempotent(5, 2, 0, 4)).expect("ok");
+    append(&log, &idempotent(5, 2, 4, 4)).expect("ok");
+    log.close().expect("ok");
     let before = log.producer_states();
     drop(log);
     let snap = producer_state::snapshot_path(&dir.path().join("t-0"), 8);
@@ -108,17 +108,20 @@ fn clean_restart_loads_the_snapshot_written_at_close() {
 
 #[test]
 fn after_a_crash_the_state_is_rebuilt_from_the_roll_snapshot_and_the_log_tail() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("ok");
     let log = open(dir.path(), small(), false);
     let mut seq = 0;
     for _ in 0..30 {
-        append(&log, &idempotent(7, 0, seq, 3)).unwrap();
+        append(&log, &idempotent(7, 0, seq, 3)).expect("ok");
         seq += 3;
     }
-    append(&log, &idempotent(8, 4, 100, 2)).unwrap();
-    assert!(log.segment_base_offsets().len() > 2, "the small segments rolled");
+    append(&log, &idempotent(8, 4, 100, 2)).expect("ok");
+    assert!(
+        log.segment_base_offsets().len() > 2,
+        "the small segments rolled"
+    );
     let pdir = dir.path().join("t-0");
-    let snaps = producer_state::list_snapshots(&pdir).unwrap();
+    let snaps = producer_state::list_snapshots(&pdir).expect("ok");
     assert!(!snaps.is_empty(), "each roll writes a snapshot");
     let expected = last_batches(&log.producer_states());
     drop(log); // no close: as after kill -9
@@ -135,14 +138,14 @@ fn after_a_crash_the_state_is_rebuilt_from_the_roll_snapshot_and_the_log_tail() 
     // without any snapshot, a crash replays the whole log
     let expected = last_batches(&log.producer_states());
     drop(log);
-    for s in producer_state::list_snapshots(&pdir).unwrap() {
-        producer_state::delete_snapshot(&pdir, s).unwrap();
+    for s in producer_state::list_snapshots(&pdir).expect("ok") {
+        producer_state::delete_snapshot(&pdir, s).expect("ok");
     }
     let log = open(dir.path(), small(), false);
     let replayed = log.producer_states();
     assert_eq!(last_batches(&replayed), expected, "full replay");
     assert_eq!(
-        replayed.get(7).unwrap().batches.len(),
+        replayed.get(7).expect("ok").batches.len(),
         producer_state::BATCHES_TO_RETAIN,
         "a replay remembers the last five batches"
     );
@@ -150,18 +153,18 @@ fn after_a_crash_the_state_is_rebuilt_from_the_roll_snapshot_and_the_log_tail() 
 
 #[test]
 fn a_corrupt_snapshot_is_ignored_and_the_log_replayed() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("ok");
     let log = open(dir.path(), LogConfig::default(), false);
-    append(&log, &idempotent(3, 0, 0, 2)).unwrap();
-    append(&log, &idempotent(3, 0, 2, 2)).unwrap();
-    log.close().unwrap();
+    append(&log, &idempotent(3, 0, 0, 2)).expect("ok");
+    append(&log, &idempotent(3, 0, 2, 2)).expect("ok");
+    log.close().expect("ok");
     let expected = log.producer_states();
     drop(log);
     let snap = producer_state::snapshot_path(&dir.path().join("t-0"), 4);
-    let mut bytes = std::fs::read(&snap).unwrap();
+    let mut bytes = std::fs::read(&snap).expect("ok");
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
-    std::fs::write(&snap, bytes).unwrap();
+    std::fs::write(&snap, bytes).expect("ok");
     let log = open(dir.path(), LogConfig::default(), false);
     assert!(!snap.exists(), "the corrupt snapshot was deleted");
     assert_eq!(log.producer_states(), expected);
@@ -170,20 +173,23 @@ fn a_corrupt_snapshot_is_ignored_and_the_log_replayed() {
 
 #[test]
 fn truncation_rebuilds_the_state_and_retention_evicts_deleted_producers() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("ok");
     let log = open(dir.path(), small(), false);
     for i in 0..20 {
-        append(&log, &idempotent(1, 0, i * 2, 2)).unwrap();
+        append(&log, &idempotent(1, 0, i * 2, 2)).expect("ok");
     }
-    append(&log, &idempotent(2, 0, 0, 1)).unwrap(); // offset 40
-    log.truncate_to(40).unwrap();
+    append(&log, &idempotent(2, 0, 0, 1)).expect("ok"); // offset 40
+    log.truncate_to(40).expect("ok");
     assert!(log.producer_states().get(2).is_none(), "its batch was cut");
     assert_eq!(append(&log, &idempotent(1, 0, 38, 2)), Ok((38, true)));
     // producer 2 is unknown again: accepted at any sequence
     assert_eq!(append(&log, &idempotent(2, 0, 5, 1)), Ok((40, false)));
 
-    log.delete_records_before(40).unwrap();
+    log.delete_records_before(40).expect("ok");
     let states = log.producer_states();
-    assert!(states.get(1).is_none(), "producer 1's last batch is below the log start");
+    assert!(
+        states.get(1).is_none(),
+        "producer 1's last batch is below the log start"
+    );
     assert!(states.get(2).is_some());
 }

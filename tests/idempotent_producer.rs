@@ -41,11 +41,12 @@ fn produce(topic: &str, records: Bytes) -> ProduceRequest {
         .with_timeout_ms(5000)
         .with_topic_data(vec![produce_request::TopicProduceData::default()
             .with_name(topic_name(topic))
-            .with_partition_data(vec![produce_request::PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(records))])])
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(records)),
+            ])])
 }
-
 
 fn idempotent_batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Bytes {
     let recs: Vec<NewRecord> = (0..n)
@@ -89,7 +90,11 @@ async fn init_producer_id_and_sequence_checks_over_the_wire() {
     }
     let mut unique = pids.clone();
     unique.dedup();
-    assert_eq!(unique.len(), pids.len(), "every call gets a new id: {pids:?}");
+    assert_eq!(
+        unique.len(),
+        pids.len(),
+        "every call gets a new id: {pids:?}"
+    );
 
     let pid = pids[0];
     assert_eq!(send(&mut c, idempotent_batch(pid, 0, 0, 2)).await, (0, 0));
@@ -165,7 +170,11 @@ impl Proxy {
         let target = Arc::new(Mutex::new(addr));
         let cuts = Arc::new(AtomicUsize::new(0));
         let max_cuts = Arc::new(AtomicUsize::new(max_cuts));
-        let (t, cuts2, max2) = (Arc::clone(&target), Arc::clone(&cuts), Arc::clone(&max_cuts));
+        let (t, cuts2, max2) = (
+            Arc::clone(&target),
+            Arc::clone(&cuts),
+            Arc::clone(&max_cuts),
+        );
         tokio::spawn(async move {
             let mut rng = seed | 1;
             loop {

@@ -85,16 +85,19 @@ impl ProducerIds {
         let mut max_txn_pid = -1;
         match std::fs::read_to_string(&txn_path) {
             Ok(s) => {
-                for line in s.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+                for line in s
+                    .lines()
+                    .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                {
                     let mut parts = line.rsplitn(3, ' ');
                     let (Some(epoch), Some(pid), Some(tid)) =
                         (parts.next(), parts.next(), parts.next())
                     else {
                         return Err(parse_err(&txn_path, format!("bad line {line:?}")));
                     };
-                    let pid: i64 = pid
-                        .parse()
-                        .map_err(|_| parse_err(&txn_path, format!("bad producer id in {line:?}")))?;
+                    let pid: i64 = pid.parse().map_err(|_| {
+                        parse_err(&txn_path, format!("bad producer id in {line:?}"))
+                    })?;
                     let epoch: i16 = epoch
                         .parse()
                         .map_err(|_| parse_err(&txn_path, format!("bad epoch in {line:?}")))?;
@@ -121,8 +124,10 @@ impl ProducerIds {
             let end = st.next + BLOCK_SIZE;
             checkpoint::write_atomic(
                 &self.dir.join(IDS_FILE),
-                format!("# Rafka: producer ids below this were handed out\nnext.block.start={end}\n")
-                    .as_bytes(),
+                format!(
+                    "# Rafka: producer ids below this were handed out\nnext.block.start={end}\n"
+                )
+                .as_bytes(),
             )?;
             st.block_end = end;
         }
@@ -219,35 +224,38 @@ mod tests {
 
     #[test]
     fn ids_are_never_reused_across_reopens_and_skip_seen_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = ProducerIds::open(dir.path(), 0).unwrap();
-        let first: Vec<i64> = (0..3).map(|_| a.new_producer().unwrap().0).collect();
+        let dir = tempfile::tempdir().expect("ok");
+        let a = ProducerIds::open(dir.path(), 0).expect("ok");
+        let first: Vec<i64> = (0..3).map(|_| a.new_producer().expect("ok").0).collect();
         assert_eq!(first, vec![0, 1, 2]);
         drop(a); // as after a crash: the rest of the block is skipped
-        let b = ProducerIds::open(dir.path(), 0).unwrap();
-        assert_eq!(b.new_producer().unwrap(), (BLOCK_SIZE, 0));
+        let b = ProducerIds::open(dir.path(), 0).expect("ok");
+        assert_eq!(b.new_producer().expect("ok"), (BLOCK_SIZE, 0));
         drop(b);
-        let c = ProducerIds::open(dir.path(), 5_000).unwrap();
-        assert_eq!(c.new_producer().unwrap().0, 5_000);
+        let c = ProducerIds::open(dir.path(), 5_000).expect("ok");
+        assert_eq!(c.new_producer().expect("ok").0, 5_000);
     }
 
     #[test]
     fn transactional_ids_bump_the_epoch_and_fence_the_old_holder() {
-        let dir = tempfile::tempdir().unwrap();
-        let ids = ProducerIds::open(dir.path(), 0).unwrap();
+        let dir = tempfile::tempdir().expect("ok");
+        let ids = ProducerIds::open(dir.path(), 0).expect("ok");
         let tid = "# tx one\nwith newline";
-        let (pid, e0) = ids.init_transactional(tid, None).unwrap();
+        let (pid, e0) = ids.init_transactional(tid, None).expect("ok");
         assert_eq!(e0, 0);
-        assert_eq!(ids.init_transactional(tid, None).unwrap(), (pid, 1));
+        assert_eq!(ids.init_transactional(tid, None).expect("ok"), (pid, 1));
         // the holder of epoch 0 was fenced
         assert!(matches!(
             ids.init_transactional(tid, Some((pid, 0))),
             Err(ProducerIdError::Fenced { .. })
         ));
-        assert_eq!(ids.init_transactional(tid, Some((pid, 1))).unwrap(), (pid, 2));
+        assert_eq!(
+            ids.init_transactional(tid, Some((pid, 1))).expect("ok"),
+            (pid, 2)
+        );
         drop(ids);
-        let again = ProducerIds::open(dir.path(), 0).unwrap();
-        assert_eq!(again.init_transactional(tid, None).unwrap(), (pid, 3));
-        assert!(again.new_producer().unwrap().0 > pid);
+        let again = ProducerIds::open(dir.path(), 0).expect("ok");
+        assert_eq!(again.init_transactional(tid, None).expect("ok"), (pid, 3));
+        assert!(again.new_producer().expect("ok").0 > pid);
     }
 }

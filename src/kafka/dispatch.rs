@@ -225,7 +225,9 @@ pub async fn dispatch(broker: Arc<Broker>, req: Request) -> Result<Option<Bytes>
                     Some(api::init_producer_id::handle(&broker, r, v))
                 })
                 .await
-                .map_err(|e| DispatchError::Internal(format!("the InitProducerId task failed: {e}")))
+                .map_err(|e| {
+                    DispatchError::Internal(format!("the InitProducerId task failed: {e}"))
+                })
             })
             .await
         }

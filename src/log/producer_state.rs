@@ -442,12 +442,18 @@ mod tests {
     #[test]
     fn in_sequence_batches_append_and_a_gap_is_out_of_order() {
         let mut s = ProducerStates::new(0);
-        assert_eq!(append(&mut s, &header(7, 0, 0, 3), 0).unwrap(), Check::Append);
-        assert_eq!(append(&mut s, &header(7, 0, 3, 2), 3).unwrap(), Check::Append);
-        let gap = append(&mut s, &header(7, 0, 6, 1), 5).unwrap_err();
+        assert_eq!(
+            append(&mut s, &header(7, 0, 0, 3), 0).expect("ok"),
+            Check::Append
+        );
+        assert_eq!(
+            append(&mut s, &header(7, 0, 3, 2), 3).expect("ok"),
+            Check::Append
+        );
+        let gap = append(&mut s, &header(7, 0, 6, 1), 5).expect_err("an error");
         assert_eq!(gap.error_code(), 45, "{gap}");
         // a batch overlapping the last one but not identical to any is out of order too
-        let overlap = append(&mut s, &header(7, 0, 4, 1), 5).unwrap_err();
+        let overlap = append(&mut s, &header(7, 0, 4, 1), 5).expect_err("an error");
         assert_eq!(overlap.error_code(), 45);
     }
 
@@ -455,11 +461,11 @@ mod tests {
     fn duplicates_of_the_last_five_batches_return_their_offsets() {
         let mut s = ProducerStates::new(0);
         for i in 0..6 {
-            append(&mut s, &header(1, 0, i * 2, 2), i64::from(i) * 2).unwrap();
+            append(&mut s, &header(1, 0, i * 2, 2), i64::from(i) * 2).expect("ok");
         }
         // batches 1..=5 are remembered; batch 0 (seq 0..1) is not
         for i in 1..6 {
-            match append(&mut s, &header(1, 0, i * 2, 2), 999).unwrap() {
+            match append(&mut s, &header(1, 0, i * 2, 2), 999).expect("ok") {
                 Check::Duplicate(b) => {
                     assert_eq!(b.first_offset, i64::from(i) * 2);
                     assert_eq!(b.last_offset, i64::from(i) * 2 + 1);
@@ -469,42 +475,45 @@ mod tests {
         }
         assert_eq!(
             append(&mut s, &header(1, 0, 0, 2), 999)
-                .unwrap_err()
+                .expect_err("an error")
                 .error_code(),
             45
         );
-        assert_eq!(s.get(1).unwrap().batches.len(), BATCHES_TO_RETAIN);
+        assert_eq!(s.get(1).expect("ok").batches.len(), BATCHES_TO_RETAIN);
     }
 
     #[test]
     fn epochs_fence_older_producers_and_a_new_epoch_starts_at_zero() {
         let mut s = ProducerStates::new(0);
-        append(&mut s, &header(3, 5, 0, 1), 0).unwrap();
-        let old = append(&mut s, &header(3, 4, 1, 1), 1).unwrap_err();
+        append(&mut s, &header(3, 5, 0, 1), 0).expect("ok");
+        let old = append(&mut s, &header(3, 4, 1, 1), 1).expect_err("an error");
         assert_eq!(old.error_code(), 47, "{old}");
-        let bad_start = append(&mut s, &header(3, 6, 1, 1), 1).unwrap_err();
+        let bad_start = append(&mut s, &header(3, 6, 1, 1), 1).expect_err("an error");
         assert_eq!(bad_start.error_code(), 45, "{bad_start}");
-        assert_eq!(append(&mut s, &header(3, 6, 0, 1), 1).unwrap(), Check::Append);
-        assert_eq!(s.get(3).unwrap().epoch, 6);
-        assert_eq!(s.get(3).unwrap().batches.len(), 1);
+        assert_eq!(
+            append(&mut s, &header(3, 6, 0, 1), 1).expect("ok"),
+            Check::Append
+        );
+        assert_eq!(s.get(3).expect("ok").epoch, 6);
+        assert_eq!(s.get(3).expect("ok").batches.len(), 1);
     }
 
     #[test]
     fn unknown_producers_are_accepted_at_any_sequence_and_untracked_batches_ignored() {
         let mut s = ProducerStates::new(0);
         assert_eq!(
-            append(&mut s, &header(9, 0, 42, 1), 0).unwrap(),
+            append(&mut s, &header(9, 0, 42, 1), 0).expect("ok"),
             Check::Append
         );
         assert_eq!(
-            append(&mut s, &header(9, 0, 43, 1), 1).unwrap(),
+            append(&mut s, &header(9, 0, 43, 1), 1).expect("ok"),
             Check::Append
         );
         assert_eq!(
-            append(&mut s, &header(-1, -1, -1, 1), 2).unwrap(),
+            append(&mut s, &header(-1, -1, -1, 1), 2).expect("ok"),
             Check::Untracked
         );
-        let bad = append(&mut s, &header(9, 0, -1, 1), 2).unwrap_err();
+        let bad = append(&mut s, &header(9, 0, -1, 1), 2).expect_err("an error");
         assert_eq!(bad.error_code(), 87);
     }
 
@@ -515,22 +524,25 @@ mod tests {
         assert_eq!(seq_sub(1, 3), i32::MAX - 1);
         assert_eq!(seq_sub(5, 2), 3);
         let mut s = ProducerStates::new(0);
-        append(&mut s, &header(2, 0, i32::MAX - 1, 2), 0).unwrap();
-        assert_eq!(s.get(2).unwrap().batches[0].last_seq, i32::MAX);
-        assert_eq!(append(&mut s, &header(2, 0, 0, 1), 2).unwrap(), Check::Append);
+        append(&mut s, &header(2, 0, i32::MAX - 1, 2), 0).expect("ok");
+        assert_eq!(s.get(2).expect("ok").batches[0].last_seq, i32::MAX);
+        assert_eq!(
+            append(&mut s, &header(2, 0, 0, 1), 2).expect("ok"),
+            Check::Append
+        );
     }
 
     #[test]
     fn snapshot_round_trips_the_last_batch_of_each_producer() {
         let mut s = ProducerStates::new(0);
-        append(&mut s, &header(1, 0, 0, 3), 0).unwrap();
-        append(&mut s, &header(1, 0, 3, 2), 3).unwrap();
-        append(&mut s, &header(2, 7, 10, 4), 5).unwrap();
+        append(&mut s, &header(1, 0, 0, 3), 0).expect("ok");
+        append(&mut s, &header(1, 0, 3, 2), 3).expect("ok");
+        append(&mut s, &header(2, 7, 10, 4), 5).expect("ok");
         let bytes = s.encode_snapshot();
         assert_eq!(bytes.len(), SNAPSHOT_HEADER + 2 * SNAPSHOT_ENTRY);
-        let back = ProducerStates::decode_snapshot(&bytes, 9).unwrap();
+        let back = ProducerStates::decode_snapshot(&bytes, 9).expect("ok");
         assert_eq!(back.end_offset(), 9);
-        let e1 = back.get(1).unwrap();
+        let e1 = back.get(1).expect("ok");
         assert_eq!(e1.batches.len(), 1);
         assert_eq!(
             e1.batches[0],
@@ -542,15 +554,15 @@ mod tests {
                 timestamp: 1_000
             }
         );
-        assert_eq!(back.get(2).unwrap().epoch, 7);
+        assert_eq!(back.get(2).expect("ok").epoch, 7);
         // the restored state still answers a retry of the last batch as a duplicate
         let mut back = back;
         assert!(matches!(
-            append(&mut back, &header(1, 0, 3, 2), 9).unwrap(),
+            append(&mut back, &header(1, 0, 3, 2), 9).expect("ok"),
             Check::Duplicate(_)
         ));
         assert_eq!(
-            append(&mut back, &header(1, 0, 5, 1), 9).unwrap(),
+            append(&mut back, &header(1, 0, 5, 1), 9).expect("ok"),
             Check::Append
         );
         let mut corrupt = s.encode_snapshot();
@@ -562,10 +574,10 @@ mod tests {
     #[test]
     fn expiry_and_eviction() {
         let mut s = ProducerStates::new(0);
-        append(&mut s, &header(1, 0, 0, 1), 0).unwrap();
+        append(&mut s, &header(1, 0, 0, 1), 0).expect("ok");
         let mut h = header(2, 0, 0, 1);
         h.max_timestamp = 5_000;
-        append(&mut s, &h, 1).unwrap();
+        append(&mut s, &h, 1).expect("ok");
         assert_eq!(s.expire(5_500, 1_000), 1);
         assert!(s.get(1).is_none() && s.get(2).is_some());
         s.evict_below(2);

@@ -41,12 +41,11 @@ pub fn handle(broker: &Broker, req: InitProducerIdRequest, version: i16) -> Init
             }
         };
     };
-    if req.transaction_timeout_ms <= 0 || req.transaction_timeout_ms > TRANSACTION_MAX_TIMEOUT_MS
-    {
+    if req.transaction_timeout_ms <= 0 || req.transaction_timeout_ms > TRANSACTION_MAX_TIMEOUT_MS {
         return answer(INVALID_TRANSACTION_TIMEOUT, -1, -1);
     }
-    let current = (version >= 3 && req.producer_id.0 >= 0)
-        .then_some((req.producer_id.0, req.producer_epoch));
+    let current =
+        (version >= 3 && req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));
     match ids.init_transactional(tid.0.as_str(), current) {
         Ok((pid, epoch)) => answer(code::NONE, pid, epoch),
         Err(ProducerIdError::Fenced { .. }) => {
