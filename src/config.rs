@@ -93,6 +93,48 @@ pub struct Config {
     pub producer_id_expiration_check_interval_ms: u64,
     /// Defaults for every topic (`log.*` and `message.max.bytes`).
     pub log: LogConfig,
+    /// The group coordinator's settings (`group.*`, `offsets.*`).
+    pub group: GroupConfig,
+}
+
+/// The group coordinator's settings, with Kafka's names and defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupConfig {
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group
+    /// waits for more members.
+    pub initial_rebalance_delay_ms: u64,
+    /// `group.min.session.timeout.ms` / `group.max.session.timeout.ms`.
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    /// `group.max.size`.
+    pub max_size: usize,
+    /// `offsets.retention.minutes`, in ms: committed offsets of an empty group expire
+    /// this long after it became empty.
+    pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`.
+    pub offsets_retention_check_interval_ms: u64,
+    /// `offsets.topic.num.partitions` of `__consumer_offsets`.
+    pub offsets_topic_num_partitions: i32,
+    /// `offsets.topic.segment.bytes`.
+    pub offsets_topic_segment_bytes: u64,
+    /// `offset.metadata.max.bytes`.
+    pub offset_metadata_max_bytes: usize,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            initial_rebalance_delay_ms: 3_000,
+            min_session_timeout_ms: 6_000,
+            max_session_timeout_ms: 1_800_000,
+            max_size: i32::MAX as usize,
+            offsets_retention_ms: 7 * 24 * 3_600_000,
+            offsets_retention_check_interval_ms: 600_000,
+            offsets_topic_num_partitions: 50,
+            offsets_topic_segment_bytes: 100 * 1024 * 1024,
+            offset_metadata_max_bytes: 4096,
+        }
+    }
 }
 
 impl Default for Config {
@@ -113,6 +155,7 @@ impl Default for Config {
             producer_id_expiration_ms: 86_400_000,
             producer_id_expiration_check_interval_ms: 600_000,
             log: LogConfig::default(),
+            group: GroupConfig::default(),
         }
     }
 }
@@ -257,6 +300,39 @@ impl Config {
                 "producer.id.expiration.check.interval.ms" => {
                     c.producer_id_expiration_check_interval_ms = parse_num(k, v)?
                 }
+                "group.initial.rebalance.delay.ms" => {
+                    c.group.initial_rebalance_delay_ms = parse_num(k, v)?
+                }
+                "group.min.session.timeout.ms" => c.group.min_session_timeout_ms = parse_num(k, v)?,
+                "group.max.session.timeout.ms" => c.group.max_session_timeout_ms = parse_num(k, v)?,
+                "group.max.size" => {
+                    c.group.max_size = parse_num(k, v)?;
+                    if c.group.max_size < 1 {
+                        return Err(invalid(k, v, "must be at least 1"));
+                    }
+                }
+                "offsets.retention.minutes" => {
+                    c.group.offsets_retention_ms = parse_num::<i64>(k, v)?.saturating_mul(60_000);
+                    if c.group.offsets_retention_ms < 1 {
+                        return Err(invalid(k, v, "must be at least 1"));
+                    }
+                }
+                "offsets.retention.check.interval.ms" => {
+                    c.group.offsets_retention_check_interval_ms = parse_num(k, v)?
+                }
+                "offsets.topic.num.partitions" => {
+                    c.group.offsets_topic_num_partitions = parse_num(k, v)?;
+                    if c.group.offsets_topic_num_partitions < 1 {
+                        return Err(invalid(k, v, "must be at least 1"));
+                    }
+                }
+                "offsets.topic.segment.bytes" => {
+                    c.group.offsets_topic_segment_bytes = parse_num(k, v)?;
+                    if !(1024..=i32::MAX as u64).contains(&c.group.offsets_topic_segment_bytes) {
+                        return Err(invalid(k, v, "must be in 1024..=2147483647"));
+                    }
+                }
+                "offset.metadata.max.bytes" => c.group.offset_metadata_max_bytes = parse_num(k, v)?,
                 "log.segment.bytes" => c.log.segment_bytes = parse_num(k, v)?,
                 "log.roll.ms" => c.log.segment_ms = parse_num(k, v)?,
                 "log.roll.hours" => c.log.segment_ms = parse_num::<i64>(k, v)? * 3_600_000,
@@ -339,6 +415,15 @@ impl Config {
                     format!("must be in {min}..={max}"),
                 ));
             }
+        }
+        if c.group.min_session_timeout_ms < 1
+            || c.group.min_session_timeout_ms > c.group.max_session_timeout_ms
+        {
+            return Err(invalid(
+                "group.min.session.timeout.ms",
+                &c.group.min_session_timeout_ms.to_string(),
+                "must be at least 1 and at most group.max.session.timeout.ms",
+            ));
         }
         if c.log.retention_ms < -1 || c.log.segment_ms < 1 {
             return Err(invalid(
