@@ -153,6 +153,14 @@ fn serve(args: ServeArgs) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        // caught from before the first line is printed: a supervisor (or a test) that
+        // stops the broker as soon as it has said it is ready gets a graceful shutdown
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("installing the SIGTERM handler")?;
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .context("installing the SIGINT handler")?;
         let handle = rafka::BrokerBuilder::new(config.clone())
             .start()
             .await
@@ -170,11 +178,8 @@ fn serve(args: ServeArgs) -> Result<()> {
             handle.shutdown().await.context("shutting down")?;
             return Err(e);
         }
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .context("installing the SIGTERM handler")?;
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
         info!("shutting down");
