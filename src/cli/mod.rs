@@ -178,14 +178,16 @@ impl ClientArgs {
             };
             for addr in addrs {
                 match TcpStream::connect_timeout(&addr, wait) {
-                    Ok(_) => return CliError::Unreachable {
-                        bootstrap: self.bootstrap.clone(),
-                        reason: format!(
+                    Ok(_) => {
+                        return CliError::Unreachable {
+                            bootstrap: self.bootstrap.clone(),
+                            reason: format!(
                             "{addr} accepts connections but gave no Kafka answer within {}s ({})",
                             self.timeout.as_secs_f64(),
                             kafka_reason(err)
                         ),
-                    },
+                        }
+                    }
                     Err(e) if addr.to_string() == server => {
                         reason.get_or_insert(e.to_string());
                     }

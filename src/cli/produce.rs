@@ -48,10 +48,12 @@ pub struct ProduceArgs {
     #[arg(short, long)]
     pub partition: Option<i32>,
     /// Acknowledgements to wait for: all (-1), 1 (leader) or 0 (none).
-    #[arg(long, default_value = "all", value_parser = ["all", "-1", "0", "1"])]
+    #[arg(long, default_value = "all", allow_negative_numbers = true,
+          value_parser = ["all", "-1", "0", "1"])]
     pub acks: String,
     /// Compression of the record batches (gzip and zstd are left out of this build's
-    /// librdkafka).
+    /// librdkafka). librdkafka sends lz4 uncompressed to a broker that does not answer
+    /// FindCoordinator (Rafka until it has consumer groups).
     #[arg(short = 'z', long, default_value = "none", value_parser = ["none", "snappy", "lz4"])]
     pub compression: String,
     /// A header added to every record, as key=value; repeatable.
