@@ -64,6 +64,35 @@ pub struct ServeArgs {
     /// Any server.properties key, as key=value; repeatable (e.g. -o num.partitions=3).
     #[arg(short = 'o', long = "override", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+    /// Create this topic at start unless it exists, with PARTITIONS partitions [default:
+    /// num.partitions]; repeatable. Prints "Topic Created: NAME" or "Topic Exists: NAME".
+    #[arg(long = "topic", value_name = "NAME[:PARTITIONS]", value_parser = parse_topic_spec)]
+    pub topics: Vec<TopicSpec>,
+}
+
+/// A topic `rafka serve --topic NAME[:PARTITIONS]` creates at start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub name: String,
+    /// `None`: the broker's `num.partitions`.
+    pub partitions: Option<i32>,
+}
+
+/// Parses `NAME` or `NAME:PARTITIONS`, checking the name as CreateTopics would (`:` is
+/// not allowed in a topic name, so the split is unambiguous).
+pub fn parse_topic_spec(s: &str) -> Result<TopicSpec, String> {
+    let (name, partitions) = match s.split_once(':') {
+        None => (s, None),
+        Some((name, n)) => match n.parse::<i32>() {
+            Ok(n) if (1..=100_000).contains(&n) => (name, Some(n)),
+            _ => return Err(format!("'{n}' is not a partition count in 1..=100000")),
+        },
+    };
+    crate::broker::validate_topic_name(name).map_err(|e| e.to_string())?;
+    Ok(TopicSpec {
+        name: name.to_string(),
+        partitions,
+    })
 }
 
 /// The validated broker configuration.
@@ -462,6 +491,21 @@ mod tests {
         assert!(!c.auto_create_topics);
         assert_eq!(c.log.retention_ms, 3_600_000);
         assert_eq!(c.log.max_message_bytes, 2_000_000);
+    }
+
+    #[test]
+    fn topic_specs() {
+        let spec = |name: &str, partitions| TopicSpec {
+            name: name.to_string(),
+            partitions,
+        };
+        assert_eq!(parse_topic_spec("orders"), Ok(spec("orders", None)));
+        assert_eq!(parse_topic_spec("a.b_c-1:3"), Ok(spec("a.b_c-1", Some(3))));
+        for bad in [
+            "", ":3", "a:", "a:0", "a:-1", "a:x", "a:3:4", "a b", "a:100001",
+        ] {
+            assert!(parse_topic_spec(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

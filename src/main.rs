@@ -1,11 +1,20 @@
 //! The `rafka` command line: `serve` (the default) runs the broker; `log` inspects and
-//! writes partition directories directly. `anyhow` lives here only.
+//! writes partition directories directly; with the `client` feature (on by default),
+//! `produce`, `consume` and `topics` are Kafka clients (see `cli/`). `anyhow` lives here
+//! only; the client commands have their own error type with exit codes.
 
+#[cfg(feature = "client")]
+mod cli;
+
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use rafka::broker::BrokerError;
 use rafka::config::{Config, ServeArgs};
 use rafka::log::records::{self, NewRecord};
 use rafka::log::{batch, LogManager, TopicPartition};
@@ -14,8 +23,26 @@ use tracing::info;
 #[global_allocator]
 static ALLOC: rafka::alloc_guard::GuardedAlloc = rafka::alloc_guard::GuardedAlloc;
 
+/// Exit codes: the client subcommands add "3: no such topic or partition" (cli/mod.rs).
+#[cfg(not(feature = "client"))]
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  error (the message on stderr says which)
+  2  usage error: unknown flag, bad value, missing argument";
+#[cfg(feature = "client")]
+const EXIT_CODES_HELP: &str = cli::EXIT_CODES_HELP;
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  rafka                                         # 127.0.0.1:9092 (Kafka), :9093 (text), ./data
+  rafka serve --topic orders:3 --topic audit    # create topics at start (if missing)
+  rafka serve --data-dir /var/lib/rafka -o num.partitions=3 -o log.retention.hours=24
+  rafka serve --config server.properties --listener 127.0.0.1:19092";
+
 #[derive(Parser)]
-#[command(name = "rafka", version, about = "A small Kafka-compatible broker", long_about = None)]
+#[command(name = "rafka", version, about = "A small Kafka-compatible broker", long_about = None,
+          after_help = EXIT_CODES_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -26,18 +53,32 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the broker (the default when no subcommand is given).
+    #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
     /// Read or write a partition directory directly, without a running broker.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Write records to a topic: one per line of stdin or a file.
+    #[cfg(feature = "client")]
+    #[command(after_help = cli::produce::EXAMPLES)]
+    Produce(cli::produce::ProduceArgs),
+    /// Read records from a topic and print them, as text or JSON lines.
+    #[cfg(feature = "client")]
+    #[command(after_help = cli::consume::EXAMPLES)]
+    Consume(cli::consume::ConsumeArgs),
+    /// List, create, describe and delete topics.
+    #[cfg(feature = "client")]
+    #[command(subcommand, after_help = cli::topics::EXAMPLES)]
+    Topics(cli::topics::TopicsCommand),
 }
 
 #[derive(Subcommand)]
 enum LogCommand {
     /// Append records read from stdin, one per line: `key<TAB>value`, or just `value`
     /// (no key). Each batch is fsynced. The log dir (the parent) gets Kafka's checkpoints.
-    ///
-    /// Example: printf 'k1\thello\nworld\n' | rafka log write data/orders-0
+    #[command(
+        after_help = "Example:\n  printf 'k1\\thello\\nworld\\n' | rafka log write data/orders-0"
+    )]
     Write {
         /// The partition directory, `<log dir>/<topic>-<partition>`.
         partition_dir: PathBuf,
@@ -47,24 +88,29 @@ enum LogCommand {
     },
     /// Print every record as `<offset>\t<key>\t<value>` (`null` for no key). Opens the
     /// partition as the broker would, recovering it if it was not shut down cleanly.
-    ///
-    /// Example: rafka log dump data/orders-0
+    #[command(after_help = "Example:\n  rafka log dump data/orders-0")]
     Dump {
         /// The partition directory, `<log dir>/<topic>-<partition>`.
         partition_dir: PathBuf,
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // the broker logs at info; the client tools only say what went wrong
+    let default_filter = match cli.command {
+        None | Some(Command::Serve(_)) | Some(Command::Log(_)) => "info",
+        #[cfg(feature = "client")]
+        Some(_) => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         None => serve(cli.serve),
         Some(Command::Serve(config)) => serve(config),
         Some(Command::Log(LogCommand::Write {
@@ -72,6 +118,31 @@ fn main() -> Result<()> {
             records_per_batch,
         })) => log_write(&partition_dir, records_per_batch.max(1)),
         Some(Command::Log(LogCommand::Dump { partition_dir })) => log_dump(&partition_dir),
+        #[cfg(feature = "client")]
+        Some(Command::Produce(args)) => return client_exit(cli::produce::run(args)),
+        #[cfg(feature = "client")]
+        Some(Command::Consume(args)) => return client_exit(cli::consume::run(args)),
+        #[cfg(feature = "client")]
+        Some(Command::Topics(command)) => return client_exit(cli::topics::run(command)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // one line: the context chain, outermost first
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(feature = "client")]
+fn client_exit(result: Result<(), cli::CliError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::from(cli::EXIT_OK),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
     }
 }
 
@@ -82,6 +153,14 @@ fn serve(args: ServeArgs) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        // caught from before the first line is printed: a supervisor (or a test) that
+        // stops the broker as soon as it has said it is ready gets a graceful shutdown
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("installing the SIGTERM handler")?;
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .context("installing the SIGINT handler")?;
         let handle = rafka::BrokerBuilder::new(config.clone())
             .start()
             .await
@@ -95,17 +174,56 @@ fn serve(args: ServeArgs) -> Result<()> {
         println!("Kafka listener: {}", handle.kafka_addr());
         println!("text listener: {}", handle.text_addr());
         println!("data dir: {}", config.data_dir.display());
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .context("installing the SIGTERM handler")?;
+        if let Err(e) = create_topics(&handle, &args.topics).await {
+            handle.shutdown().await.context("shutting down")?;
+            return Err(e);
+        }
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
         info!("shutting down");
         handle.shutdown().await.context("shutting down")?;
         Ok(())
     })
+}
+
+/// `serve --topic NAME[:PARTITIONS]`: creates each topic that is missing (partitions
+/// default to num.partitions), and says so for each; one that exists is left as it is.
+async fn create_topics(
+    handle: &rafka::BrokerHandle,
+    topics: &[rafka::config::TopicSpec],
+) -> Result<()> {
+    for spec in topics {
+        let broker = Arc::clone(handle.broker());
+        let name = spec.name.clone();
+        let partitions = spec.partitions;
+        let created = tokio::task::spawn_blocking(move || {
+            broker.create_topic(&name, partitions.unwrap_or(-1), -1, BTreeMap::new(), false)
+        })
+        .await
+        .context("creating topics")?;
+        match created {
+            Ok(_) => println!("Topic Created: {}", spec.name),
+            Err(BrokerError::TopicExists(_)) => {
+                let have = handle
+                    .broker()
+                    .topic(&spec.name)
+                    .map_or(0, |t| t.partitions.len());
+                match spec.partitions {
+                    Some(asked) if asked as usize != have => println!(
+                        "Topic Exists: {} (with {have} partitions; --topic asked for {asked})",
+                        spec.name
+                    ),
+                    _ => println!("Topic Exists: {}", spec.name),
+                }
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("creating topic '{}'", spec.name));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Splits `<log dir>/<topic>-<partition>` into the log dir and the partition.
