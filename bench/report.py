@@ -186,6 +186,20 @@ def fmt(v, unit=""):
     return "%.2f" % v
 
 
+def short(v):
+    """Compact number for the every-round column: 1.2M, 451k, 130, 9.3, 0.77."""
+    a = abs(v)
+    if a >= 1e6:
+        return "%.1fM" % (v / 1e6)
+    if a >= 1e4:
+        return "%.0fk" % (v / 1e3)
+    if a >= 100:
+        return "%.0f" % v
+    if a >= 10:
+        return "%.1f" % v
+    return "%.2f" % v
+
+
 def ratio(a, b):
     if a is None or b is None or b == 0:
         return None
@@ -254,18 +268,21 @@ def fragment(data, env, img_prefix, have_plots, commands=()):
                  env.get("RATE_SECS"), env.get("RATE_MAX_RECORDS"), env.get("P1000_RECORDS"), "1000",
                  env.get("IDLE_RECORDS"), env.get("IDLE_CONNS"), env.get("PARTITIONS")))
     L.append("")
-    L.append("| workload / metric | client | unit | Kafka | Kafka fsync | Rafka | Rafka/Kafka | Rafka/Kafka fsync |")
-    L.append("|---|---|---|---:|---:|---:|---:|---:|")
+    L.append("| workload / metric | client | unit | Kafka | Kafka fsync | Rafka | Rafka/Kafka | Rafka/Kafka fsync | every round: Kafka; Kafka fsync; Rafka |")
+    L.append("|---|---|---|---:|---:|---:|---:|---:|---|")
     for title, rows in SECTIONS:
-        L.append("| **%s** | | | | | | | |" % title)
+        L.append("| **%s** | | | | | | | | |" % title)
         for metric, label, client, unit, better in rows:
             k, kf, rf = (med(data, t, metric) for t in TARGETS)
             if k is None and kf is None and rf is None:
                 continue
             r1, r2 = ratio(rf, k), ratio(rf, kf)
-            L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            spread = "; ".join(
+                " ".join(short(v) for _, v in sorted(data[(t, metric)].items())) if (t, metric) in data else "—"
+                for t in TARGETS)
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 label, client, unit, fmt(k, unit), fmt(kf, unit), fmt(rf, unit),
-                "**%.2f**" % r1 if r1 is not None else "—", "**%.2f**" % r2 if r2 is not None else "—"))
+                "**%.2f**" % r1 if r1 is not None else "—", "**%.2f**" % r2 if r2 is not None else "—", spread))
     L.append("")
     L.append("### Goals (issue #8)")
     L.append("")
@@ -335,7 +352,7 @@ def plots(data, curves, out):
         g.write('set output "%s"\n' % os.path.join(out, "throughput.svg"))
         g.write('set title "Throughput, median of rounds (MB/s, 1 KiB records; higher is better)"\n')
         g.write("set style data histogram\nset style histogram clustered gap 1\nset style fill solid 0.85 border -1\n")
-        g.write("set boxwidth 0.9\nset ylabel 'MB/s'\nset yrange [0:*]\nset grid ytics\nset key top right\nset bmargin 5\n")
+        g.write("set boxwidth 0.9\nset ylabel 'MB/s'\nset yrange [0:*]\nset grid ytics\nset key outside top center horizontal\nset bmargin 5\n")
         g.write("set xtics font ',10'\n")
         g.write("plot '%s' using 2:xtic(1) title 'Kafka' lc rgb '#4e79a7', '' using 3 title 'Kafka, fsync per append' lc rgb '#a0cbe8', '' using 4 title 'Rafka' lc rgb '#f28e2b'\n" % dat)
         g.write("reset\n")
@@ -368,10 +385,17 @@ def report(a):
             data[(t, m[:-6] + "_mb_s")] = {r: v * 1024 / 1e6 for r, v in vals.items()}
     env = read_env(a.machine)
     os.makedirs(a.out, exist_ok=True)
-    shutil.copy(a.results, os.path.join(a.out, "results.tsv"))
-    # keep the latency curves (plot input) beside the plots
-    shutil.rmtree(os.path.join(a.out, "curves"), ignore_errors=True)
-    shutil.copytree(a.curves, os.path.join(a.out, "curves"))
+    # Keep every input beside the output, so the report can be re-rendered from them:
+    #   report.py report --results D/results.tsv --machine D/machine.env --curves D/curves
+    #                    --commands D/commands.txt --out D
+    for src, name in ((a.results, "results.tsv"), (a.machine, "machine.env"), (a.commands, "commands.txt")):
+        dst = os.path.join(a.out, name)
+        if src and os.path.exists(src) and not (os.path.exists(dst) and os.path.samefile(src, dst)):
+            shutil.copy(src, dst)
+    curves = os.path.join(a.out, "curves")
+    if not (os.path.exists(curves) and os.path.samefile(a.curves, curves)):
+        shutil.rmtree(curves, ignore_errors=True)
+        shutil.copytree(a.curves, curves)
     have_plots = plots(data, a.curves, a.out)
     commands = []
     if a.commands and os.path.exists(a.commands):
