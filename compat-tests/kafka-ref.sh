@@ -14,6 +14,18 @@
 #                    segments can be inspected after a clean shutdown);
 #                    otherwise a temp dir is made and `stop` removes it.
 #   KAFKA_REF_HEAP   JVM max heap (default 512m).
+#
+# Optional, for the benchmarks (bench/compare.sh); unset, nothing changes:
+#   KAFKA_REF_JVM_OPTS         replaces the heap and GC flags (-Xms128m -Xmx$KAFKA_REF_HEAP
+#                              -XX:+UseG1GC -XX:MaxGCPauseMillis=50), e.g. Kafka's own
+#                              kafka-server-start.sh defaults.
+#   KAFKA_REF_PROPS            extra server.properties lines, appended (a key given
+#                              again overrides the one above it).
+#   KAFKA_REF_PORT, KAFKA_REF_CONTROLLER_PORT
+#                              fixed ports instead of free ones (restart on the same dir).
+#   KAFKA_REF_WAIT=0           `start` returns right after launching the JVM; the caller
+#                              waits for readiness itself. The state file also holds
+#                              STARTED_NS, the epoch nanoseconds just before the launch.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 STATE="${KAFKA_REF_STATE:-$WORK_DIR/kafka-ref.state}"
@@ -34,7 +46,7 @@ start() {
         dir="$(mktemp -d /tmp/kafka-ref.XXXXXX)"; owned=1
     fi
     local port cport logdir="$dir/data"
-    port="$(free_port)"; cport="$(free_port)"
+    port="${KAFKA_REF_PORT:-$(free_port)}"; cport="${KAFKA_REF_CONTROLLER_PORT:-$(free_port)}"
     while [[ "$cport" == "$port" ]]; do cport="$(free_port)"; done
     mkdir -p "$logdir"
     cat >"$dir/server.properties" <<PROPS
@@ -65,14 +77,31 @@ num.io.threads=2
 num.recovery.threads.per.data.dir=1
 log.retention.check.interval.ms=300000
 PROPS
+    [[ -n "${KAFKA_REF_PROPS:-}" ]] && printf '%s\n' "$KAFKA_REF_PROPS" >>"$dir/server.properties"
     local cluster_id
-    cluster_id="$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+    # A dir formatted before (KAFKA_REF_DIR, a restart) keeps its cluster id.
+    cluster_id="$(sed -n 's/^cluster.id=//p' "$logdir/meta.properties" 2>/dev/null || true)"
+    [[ -n "$cluster_id" ]] || cluster_id="$(python3 -c 'import base64,uuid
+# like Kafka'"'"'s Uuid.randomUuid: never a leading "-", which the format tool would take for an option
+while True:
+    s = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not s.startswith("-"):
+        print(s)
+        break')"
     kafka_tool 120 kafka.tools.StorageTool format --ignore-formatted \
         -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
         || { cat "$dir/format.log" >&2; [[ $owned == 1 ]] && rm -rf "$dir"; die "storage format failed"; }
 
+    local jvm_opts
+    if [[ -n "${KAFKA_REF_JVM_OPTS:-}" ]]; then
+        read -r -a jvm_opts <<<"$KAFKA_REF_JVM_OPTS"
+    else
+        jvm_opts=(-Xms128m -Xmx"${KAFKA_REF_HEAP:-512m}" -XX:+UseG1GC -XX:MaxGCPauseMillis=50)
+    fi
+    local started_ns
+    started_ns="$(date +%s%N)"
     # setsid: the broker gets its own process group, detached from our shell.
-    setsid java -Xms128m -Xmx"${KAFKA_REF_HEAP:-512m}" -XX:+UseG1GC -XX:MaxGCPauseMillis=50 \
+    setsid java "${jvm_opts[@]}" \
         -Djava.awt.headless=true -Dfile.encoding=UTF-8 \
         -Dlog4j2.configurationFile="$COMPAT_DIR/log4j2.properties" -Dcompat.log.level=INFO \
         -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" \
@@ -81,7 +110,12 @@ PROPS
     {
         echo "PID=$pid"; echo "PORT=$port"; echo "CONTROLLER_PORT=$cport"
         echo "DIR=$dir"; echo "LOG_DIR=$logdir"; echo "OWNED_DIR=$owned"
+        echo "STARTED_NS=$started_ns"
     } >"$STATE"
+    if [[ "${KAFKA_REF_WAIT:-1}" == 0 ]]; then
+        echo "127.0.0.1:$port"
+        return 0
+    fi
 
     # Ready = the broker answers a metadata request listing itself.
     local deadline=$((SECONDS + 90))
