@@ -6,7 +6,9 @@
 //! - [`kafka`]: the Kafka wire protocol — frames, connections, dispatch, one file per API.
 //! - [`text`]: the line-based text protocol (`nc`-friendly) — line reading, command
 //!   parsing, one function per command, escaping, Kafka's murmur2 key partitioner.
-//! - [`broker`]: topics, partitions, topic ids and configs.
+//! - [`broker`]: topics, partitions, topic ids and configs; producer ids.
+//! - [`group`]: the group coordinator — consumer groups and committed offsets, stored in
+//!   `__consumer_offsets`.
 //! - [`log`]: the partition log engine — Kafka-format segments, indexes, recovery,
 //!   retention. It knows nothing of the network.
 //! - [`config`]: `server.properties` and flags, validated once.
@@ -15,6 +17,7 @@
 pub mod alloc_guard;
 pub mod broker;
 pub mod config;
+pub mod group;
 pub mod kafka;
 pub mod log;
 pub mod server;

@@ -19,6 +19,7 @@ use tracing::info;
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::{LogError, LogManager, PartitionLog, TopicPartition};
 pub use topic_config::TopicConfigError;
 
@@ -114,6 +115,8 @@ pub struct Broker {
     /// Woken after every append, for long-polling fetches.
     appended: Notify,
     producer_ids: producer_ids::ProducerIds,
+    /// Started on first use (creating `__consumer_offsets`), or at open if it exists.
+    groups: parking_lot::Mutex<Option<Arc<GroupCoordinator>>>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -174,6 +177,13 @@ impl Broker {
             topics: RwLock::new(topics),
             appended: Notify::new(),
             producer_ids,
+            groups: parking_lot::Mutex::new(None),
+        })
+        .and_then(|b: Broker| {
+            if b.topic(OFFSETS_TOPIC).is_some() {
+                b.groups()?;
+            }
+            Ok(b)
         })
     }
 
@@ -191,6 +201,44 @@ impl Broker {
     }
     pub fn cluster_id(&self) -> &str {
         self.logs.cluster_id()
+    }
+
+    /// The group coordinator, started on first use: that creates `__consumer_offsets`
+    /// (`offsets.topic.num.partitions`, never deleted by retention) if it does not exist
+    /// and replays it.
+    pub fn groups(&self) -> Result<Arc<GroupCoordinator>, BrokerError> {
+        let mut slot = self.groups.lock();
+        if let Some(g) = slot.as_ref() {
+            return Ok(Arc::clone(g));
+        }
+        let gc = &self.config.group;
+        let topic = match self.topic(OFFSETS_TOPIC) {
+            Some(t) => t,
+            None => {
+                let overrides = BTreeMap::from([
+                    ("retention.ms".to_string(), "-1".to_string()),
+                    (
+                        "segment.bytes".to_string(),
+                        gc.offsets_topic_segment_bytes.to_string(),
+                    ),
+                ]);
+                self.create_topic(
+                    OFFSETS_TOPIC,
+                    gc.offsets_topic_num_partitions,
+                    1,
+                    overrides,
+                    false,
+                )?
+            }
+        };
+        let coordinator = Arc::new(GroupCoordinator::load(*gc, topic.partitions.clone())?);
+        *slot = Some(Arc::clone(&coordinator));
+        Ok(coordinator)
+    }
+
+    /// The group coordinator if it has been started.
+    pub fn groups_if_started(&self) -> Option<Arc<GroupCoordinator>> {
+        self.groups.lock().clone()
     }
 
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {

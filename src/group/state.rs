@@ -1,0 +1,1210 @@
+//! One consumer group under the classic protocol (Kafka's `ClassicGroup` and the
+//! classic half of its `GroupMetadataManager`): members, generations, the rebalance state
+//! machine, and committed offsets in memory. No I/O: answers to parked JoinGroup and
+//! SyncGroup requests go through oneshot channels, and the coordinator persists what
+//! [`Group::take_dirty`] says changed.
+//!
+//! ```text
+//!            join                      all joined / timeout        leader's SyncGroup
+//!   Empty ─────────▶ PreparingRebalance ───────────────▶ CompletingRebalance ───────▶ Stable
+//!     ▲                  ▲    │ no members left                  │ join, leave,         │
+//!     └──────────────────┼────┘                                  │ expiry               │
+//!                        └───────────────────────────────────────┴──────────────────────┘
+//! ```
+//!
+//! Invariants: `generation` only grows; in CompletingRebalance and Stable every member
+//! belongs to the current generation and `leader` is one of them; a member id is in at
+//! most one of `members` and `pending`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use bytes::Bytes;
+use indexmap::IndexMap;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::code;
+use super::records::{GroupValue, OffsetValue, StoredMember};
+use crate::config::GroupConfig;
+
+/// Monotonic milliseconds (deadlines); wall-clock milliseconds are passed separately.
+pub type Ms = i64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupState {
+    Empty,
+    PreparingRebalance,
+    CompletingRebalance,
+    Stable,
+}
+
+impl GroupState {
+    /// The name Kafka uses in DescribeGroups and ListGroups.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+        }
+    }
+}
+
+/// A JoinGroup request, decoded.
+#[derive(Clone, Debug)]
+pub struct JoinRequest {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
+    /// JoinGroup v4+: a new member first gets MEMBER_ID_REQUIRED and its id (KIP-394).
+    pub require_known_member_id: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinedMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub metadata: Bytes,
+}
+
+/// A JoinGroup answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinResponse {
+    pub error: i16,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub leader: String,
+    pub skip_assignment: bool,
+    pub member_id: String,
+    /// Every member's metadata for the chosen protocol: the leader's answer only.
+    pub members: Vec<JoinedMember>,
+}
+
+impl JoinResponse {
+    pub fn error(error: i16, member_id: &str) -> Self {
+        JoinResponse {
+            error,
+            generation: -1,
+            protocol_type: None,
+            protocol_name: None,
+            leader: String::new(),
+            skip_assignment: false,
+            member_id: member_id.to_string(),
+            members: Vec::new(),
+        }
+    }
+}
+
+/// A SyncGroup answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncResponse {
+    pub error: i16,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub assignment: Bytes,
+}
+
+impl SyncResponse {
+    pub fn error(error: i16) -> Self {
+        SyncResponse {
+            error,
+            protocol_type: None,
+            protocol_name: None,
+            assignment: Bytes::new(),
+        }
+    }
+}
+
+/// An answer now, or one to wait for (the rebalance or the leader's sync completes it).
+pub enum Reply<T> {
+    Now(T),
+    Later(oneshot::Receiver<T>),
+}
+
+/// A member, for DescribeGroups.
+#[derive(Clone, Debug)]
+pub struct MemberSummary {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: Bytes,
+    pub assignment: Bytes,
+}
+
+#[derive(Debug)]
+struct Member {
+    id: String,
+    instance_id: Option<String>,
+    client_id: String,
+    client_host: String,
+    session_timeout_ms: i32,
+    rebalance_timeout_ms: i32,
+    protocols: Vec<(String, Bytes)>,
+    assignment: Bytes,
+    heartbeat_deadline: Ms,
+    join_waiter: Option<oneshot::Sender<JoinResponse>>,
+    sync_waiter: Option<oneshot::Sender<SyncResponse>>,
+}
+
+impl Member {
+    fn metadata(&self, protocol: &str) -> Bytes {
+        self.protocols
+            .iter()
+            .find(|(n, _)| n == protocol)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
+    }
+
+    fn same_protocols(&self, protocols: &[(String, Bytes)]) -> bool {
+        self.protocols == protocols
+    }
+
+    fn touch(&mut self, now: Ms) {
+        self.heartbeat_deadline = now + i64::from(self.session_timeout_ms);
+    }
+}
+
+/// The first rebalance of an empty group waits `group.initial.rebalance.delay.ms` for more
+/// members, extended while they keep coming, up to the rebalance timeout (Kafka's
+/// `InitialDelayedJoin`); it never completes early.
+#[derive(Clone, Copy, Debug)]
+struct InitialDelay {
+    deadline: Ms,
+    hard_deadline: Ms,
+    delay: Ms,
+}
+
+/// One group.
+#[derive(Debug)]
+pub struct Group {
+    pub id: String,
+    state: GroupState,
+    /// Wall-clock time of the last state change (Kafka's `currentStateTimestamp`).
+    state_since: i64,
+    generation: i32,
+    protocol_type: Option<String>,
+    protocol: Option<String>,
+    leader: Option<String>,
+    /// In join order: the first one becomes leader when the old leader is gone.
+    members: IndexMap<String, Member>,
+    /// Ids handed out with MEMBER_ID_REQUIRED, not joined yet, with their expiry.
+    pending: HashMap<String, Ms>,
+    /// group.instance.id → member id (static membership, KIP-345).
+    static_members: HashMap<String, String>,
+    join_deadline: Ms,
+    initial_delay: Option<InitialDelay>,
+    /// Committed offsets by (topic, partition).
+    pub offsets: BTreeMap<(String, i32), OffsetValue>,
+    /// The stored group metadata is out of date.
+    dirty: bool,
+}
+
+impl Group {
+    pub fn new(id: &str, wall: i64) -> Group {
+        Group {
+            id: id.to_string(),
+            state: GroupState::Empty,
+            state_since: wall,
+            generation: 0,
+            protocol_type: None,
+            protocol: None,
+            leader: None,
+            members: IndexMap::new(),
+            pending: HashMap::new(),
+            static_members: HashMap::new(),
+            join_deadline: 0,
+            initial_delay: None,
+            offsets: BTreeMap::new(),
+            dirty: false,
+        }
+    }
+
+    pub fn state(&self) -> GroupState {
+        self.state
+    }
+    pub fn state_since(&self) -> i64 {
+        self.state_since
+    }
+    pub fn generation(&self) -> i32 {
+        self.generation
+    }
+    pub fn protocol_type(&self) -> Option<&str> {
+        self.protocol_type.as_deref()
+    }
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+    pub fn has_members(&self) -> bool {
+        !self.members.is_empty() || !self.pending.is_empty()
+    }
+
+    /// True once, after a change that must be written to `__consumer_offsets`.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    fn set_state(&mut self, state: GroupState, wall: i64) {
+        self.state = state;
+        self.state_since = wall;
+    }
+
+    fn new_member_id(prefix: &str) -> String {
+        format!("{prefix}-{}", Uuid::new_v4())
+    }
+
+    /// The protocols every member (and the candidate) supports.
+    fn common_protocols(&self, candidate: Option<&[(String, Bytes)]>) -> Vec<String> {
+        let mut lists: Vec<Vec<&str>> = self
+            .members
+            .values()
+            .map(|m| m.protocols.iter().map(|(n, _)| n.as_str()).collect())
+            .collect();
+        if let Some(c) = candidate {
+            lists.push(c.iter().map(|(n, _)| n.as_str()).collect());
+        }
+        let Some(first) = lists.first() else {
+            return Vec::new();
+        };
+        first
+            .iter()
+            .filter(|p| lists.iter().all(|l| l.contains(p)))
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    /// Each member votes for its most preferred common protocol; the most votes win.
+    fn select_protocol(&self) -> Option<String> {
+        let common = self.common_protocols(None);
+        let mut votes: Vec<(String, usize)> = common.iter().map(|p| (p.clone(), 0)).collect();
+        for m in self.members.values() {
+            if let Some((name, _)) = m.protocols.iter().find(|(n, _)| common.contains(n)) {
+                if let Some(v) = votes.iter_mut().find(|(p, _)| p == name) {
+                    v.1 += 1;
+                }
+            }
+        }
+        let best = votes.iter().map(|(_, n)| *n).max()?;
+        votes.into_iter().find(|(_, n)| *n == best).map(|(p, _)| p)
+    }
+
+    fn check_instance(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), i16> {
+        if let Some(instance) = instance_id {
+            if let Some(current) = self.static_members.get(instance) {
+                if current != member_id {
+                    return Err(code::FENCED_INSTANCE_ID);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn joined_answer(&self, member_id: &str, with_members: bool) -> JoinResponse {
+        let protocol = self.protocol.clone().unwrap_or_default();
+        JoinResponse {
+            error: code::NONE,
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol_name: self.protocol.clone(),
+            leader: self.leader.clone().unwrap_or_default(),
+            skip_assignment: false,
+            member_id: member_id.to_string(),
+            members: if with_members {
+                self.members
+                    .values()
+                    .map(|m| JoinedMember {
+                        member_id: m.id.clone(),
+                        instance_id: m.instance_id.clone(),
+                        metadata: m.metadata(&protocol),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// JoinGroup.
+    pub fn join(
+        &mut self,
+        req: JoinRequest,
+        cfg: &GroupConfig,
+        now: Ms,
+        wall: i64,
+    ) -> Reply<JoinResponse> {
+        let err = |e: i16| Reply::Now(JoinResponse::error(e, &req.member_id));
+        if req.session_timeout_ms < cfg.min_session_timeout_ms
+            || req.session_timeout_ms > cfg.max_session_timeout_ms
+        {
+            return err(code::INVALID_SESSION_TIMEOUT);
+        }
+        if req.protocol_type.is_empty() || req.protocols.is_empty() {
+            return err(code::INCONSISTENT_GROUP_PROTOCOL);
+        }
+        let known = self.members.contains_key(&req.member_id);
+        if !known
+            && !self.members.is_empty()
+            && (self.protocol_type.as_deref() != Some(req.protocol_type.as_str())
+                || self.common_protocols(Some(&req.protocols)).is_empty())
+        {
+            return err(code::INCONSISTENT_GROUP_PROTOCOL);
+        }
+        if req.member_id.is_empty() {
+            return self.join_unknown(req, cfg, now, wall);
+        }
+        if self.pending.remove(&req.member_id).is_some() {
+            return self.add_member_and_rebalance(req.member_id.clone(), req, cfg, now, wall);
+        }
+        if !known {
+            return err(code::UNKNOWN_MEMBER_ID);
+        }
+        if let Err(e) = self.check_instance(&req.member_id, req.instance_id.as_deref()) {
+            return err(e);
+        }
+        if self.protocol_type.as_deref() != Some(req.protocol_type.as_str())
+            || self.common_protocols(Some(&req.protocols)).is_empty()
+        {
+            return err(code::INCONSISTENT_GROUP_PROTOCOL);
+        }
+        let id = req.member_id.clone();
+        let is_leader = self.leader.as_deref() == Some(id.as_str());
+        let unchanged = self.members[&id].same_protocols(&req.protocols);
+        match self.state {
+            GroupState::CompletingRebalance if unchanged => {
+                let m = self.members.get_mut(&id).expect("known");
+                m.touch(now);
+                Reply::Now(self.joined_answer(&id, is_leader))
+            }
+            GroupState::Stable if unchanged && !is_leader => {
+                let m = self.members.get_mut(&id).expect("known");
+                m.touch(now);
+                Reply::Now(self.joined_answer(&id, false))
+            }
+            GroupState::Empty => err(code::UNKNOWN_MEMBER_ID),
+            _ => self.update_member_and_rebalance(&id, req, now, wall),
+        }
+    }
+
+    fn join_unknown(
+        &mut self,
+        req: JoinRequest,
+        cfg: &GroupConfig,
+        now: Ms,
+        wall: i64,
+    ) -> Reply<JoinResponse> {
+        if self.members.len() + self.pending.len() >= cfg.max_size {
+            return Reply::Now(JoinResponse::error(code::GROUP_MAX_SIZE_REACHED, ""));
+        }
+        if let Some(instance) = req.instance_id.clone() {
+            let new_id = Self::new_member_id(&instance);
+            if let Some(old_id) = self.static_members.get(&instance).cloned() {
+                return self.replace_static_member(&old_id, new_id, req, now, wall);
+            }
+            return self.add_member_and_rebalance(new_id, req, cfg, now, wall);
+        }
+        let new_id = Self::new_member_id(&req.client_id);
+        if req.require_known_member_id {
+            self.pending
+                .insert(new_id.clone(), now + i64::from(req.session_timeout_ms));
+            return Reply::Now(JoinResponse::error(code::MEMBER_ID_REQUIRED, &new_id));
+        }
+        self.add_member_and_rebalance(new_id, req, cfg, now, wall)
+    }
+
+    /// A static member rejoining with a new member id: the old id is fenced. In a stable
+    /// group with unchanged protocols it keeps its assignment without a rebalance.
+    fn replace_static_member(
+        &mut self,
+        old_id: &str,
+        new_id: String,
+        req: JoinRequest,
+        now: Ms,
+        wall: i64,
+    ) -> Reply<JoinResponse> {
+        let Some(mut m) = self.members.shift_remove(old_id) else {
+            self.static_members
+                .remove(req.instance_id.as_deref().unwrap_or_default());
+            return Reply::Now(JoinResponse::error(code::UNKNOWN_MEMBER_ID, ""));
+        };
+        if let Some(w) = m.join_waiter.take() {
+            let _ = w.send(JoinResponse::error(code::FENCED_INSTANCE_ID, old_id));
+        }
+        if let Some(w) = m.sync_waiter.take() {
+            let _ = w.send(SyncResponse::error(code::FENCED_INSTANCE_ID));
+        }
+        let unchanged = m.same_protocols(&req.protocols);
+        m.id = new_id.clone();
+        m.client_id = req.client_id.clone();
+        m.client_host = req.client_host.clone();
+        m.session_timeout_ms = req.session_timeout_ms;
+        m.rebalance_timeout_ms = req.rebalance_timeout_ms;
+        m.touch(now);
+        self.members.insert(new_id.clone(), m);
+        if let Some(instance) = &req.instance_id {
+            self.static_members.insert(instance.clone(), new_id.clone());
+        }
+        if self.leader.as_deref() == Some(old_id) {
+            self.leader = Some(new_id.clone());
+        }
+        if self.state == GroupState::Stable && unchanged {
+            self.dirty = true;
+            let is_leader = self.leader.as_deref() == Some(new_id.as_str());
+            let mut answer = self.joined_answer(&new_id, is_leader);
+            // the leader must not reassign: the group did not change (JoinGroup v9)
+            answer.skip_assignment = is_leader;
+            return Reply::Now(answer);
+        }
+        self.update_member_and_rebalance(&new_id, req, now, wall)
+    }
+
+    fn add_member_and_rebalance(
+        &mut self,
+        id: String,
+        req: JoinRequest,
+        cfg: &GroupConfig,
+        now: Ms,
+        wall: i64,
+    ) -> Reply<JoinResponse> {
+        let (tx, rx) = oneshot::channel();
+        let mut m = Member {
+            id: id.clone(),
+            instance_id: req.instance_id.clone(),
+            client_id: req.client_id,
+            client_host: req.client_host,
+            session_timeout_ms: req.session_timeout_ms,
+            rebalance_timeout_ms: req.rebalance_timeout_ms,
+            protocols: req.protocols,
+            assignment: Bytes::new(),
+            heartbeat_deadline: 0,
+            join_waiter: Some(tx),
+            sync_waiter: None,
+        };
+        m.touch(now);
+        if let Some(instance) = &req.instance_id {
+            self.static_members.insert(instance.clone(), id.clone());
+        }
+        if self.members.is_empty() {
+            self.protocol_type = Some(req.protocol_type);
+        }
+        self.members.insert(id, m);
+        if let Some(d) = self.initial_delay.as_mut() {
+            // another member during the initial delay: wait a little longer
+            d.deadline = (now + d.delay).min(d.hard_deadline);
+        }
+        self.maybe_prepare_rebalance(cfg, now, wall);
+        self.try_complete_join(now, wall);
+        Reply::Later(rx)
+    }
+
+    fn update_member_and_rebalance(
+        &mut self,
+        id: &str,
+        req: JoinRequest,
+        now: Ms,
+        wall: i64,
+    ) -> Reply<JoinResponse> {
+        let (tx, rx) = oneshot::channel();
+        let m = self.members.get_mut(id).expect("known member");
+        m.protocols = req.protocols;
+        m.session_timeout_ms = req.session_timeout_ms;
+        m.rebalance_timeout_ms = req.rebalance_timeout_ms;
+        if let Some(old) = m.join_waiter.replace(tx) {
+            let _ = old.send(JoinResponse::error(code::UNKNOWN_MEMBER_ID, id));
+        }
+        m.touch(now);
+        if self.state != GroupState::PreparingRebalance {
+            self.prepare_rebalance(None, now, wall);
+        }
+        self.try_complete_join(now, wall);
+        Reply::Later(rx)
+    }
+
+    fn maybe_prepare_rebalance(&mut self, cfg: &GroupConfig, now: Ms, wall: i64) {
+        if self.state != GroupState::PreparingRebalance {
+            self.prepare_rebalance(Some(cfg), now, wall);
+        }
+    }
+
+    /// Starts a rebalance. `cfg` given and the group empty: the initial delay applies.
+    fn prepare_rebalance(&mut self, cfg: Option<&GroupConfig>, now: Ms, wall: i64) {
+        if self.state == GroupState::CompletingRebalance {
+            for m in self.members.values_mut() {
+                m.assignment = Bytes::new();
+                if let Some(w) = m.sync_waiter.take() {
+                    let _ = w.send(SyncResponse::error(code::REBALANCE_IN_PROGRESS));
+                }
+            }
+        }
+        let rebalance_timeout = self
+            .members
+            .values()
+            .map(|m| i64::from(m.rebalance_timeout_ms))
+            .max()
+            .unwrap_or(0);
+        self.initial_delay = None;
+        if let Some(cfg) = cfg.filter(|_| self.state == GroupState::Empty) {
+            let delay = cfg.initial_rebalance_delay_ms as i64;
+            if delay > 0 {
+                self.initial_delay = Some(InitialDelay {
+                    deadline: now + delay.min(rebalance_timeout),
+                    hard_deadline: now + rebalance_timeout,
+                    delay,
+                });
+            }
+        }
+        self.join_deadline = now + rebalance_timeout;
+        self.set_state(GroupState::PreparingRebalance, wall);
+    }
+
+    fn all_joined(&self) -> bool {
+        self.pending.is_empty() && self.members.values().all(|m| m.join_waiter.is_some())
+    }
+
+    /// Completes the join phase when it is due: everyone has rejoined, or the deadline
+    /// passed (members that did not rejoin are removed).
+    fn try_complete_join(&mut self, now: Ms, wall: i64) {
+        if self.state != GroupState::PreparingRebalance {
+            return;
+        }
+        let due = match self.initial_delay {
+            Some(d) => now >= d.deadline,
+            None => self.all_joined() || now >= self.join_deadline,
+        };
+        if !due {
+            return;
+        }
+        self.initial_delay = None;
+        let gone: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| m.join_waiter.is_none())
+            .map(|m| m.id.clone())
+            .collect();
+        for id in gone {
+            self.remove_member(&id);
+        }
+        self.generation += 1;
+        if self.members.is_empty() {
+            self.protocol = None;
+            self.leader = None;
+            self.protocol_type = if self.offsets.is_empty() {
+                None
+            } else {
+                self.protocol_type.take()
+            };
+            self.set_state(GroupState::Empty, wall);
+            self.dirty = true;
+            return;
+        }
+        self.protocol = self.select_protocol();
+        if !self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.contains_key(l))
+        {
+            self.leader = self.members.keys().next().cloned();
+        }
+        self.set_state(GroupState::CompletingRebalance, wall);
+        let ids: Vec<String> = self.members.keys().cloned().collect();
+        for id in ids {
+            let is_leader = self.leader.as_deref() == Some(id.as_str());
+            let answer = self.joined_answer(&id, is_leader);
+            let m = self.members.get_mut(&id).expect("member");
+            m.touch(now);
+            if let Some(w) = m.join_waiter.take() {
+                let _ = w.send(answer);
+            }
+        }
+    }
+
+    fn remove_member(&mut self, id: &str) {
+        if let Some(mut m) = self.members.shift_remove(id) {
+            if let Some(instance) = &m.instance_id {
+                if self.static_members.get(instance).map(String::as_str) == Some(id) {
+                    self.static_members.remove(instance);
+                }
+            }
+            if let Some(w) = m.join_waiter.take() {
+                let _ = w.send(JoinResponse::error(code::UNKNOWN_MEMBER_ID, id));
+            }
+            if let Some(w) = m.sync_waiter.take() {
+                let _ = w.send(SyncResponse::error(code::UNKNOWN_MEMBER_ID));
+            }
+        }
+        if self.leader.as_deref() == Some(id) {
+            self.leader = None;
+        }
+    }
+
+    /// A member left or expired: the others rebalance.
+    fn remove_member_and_rebalance(&mut self, id: &str, now: Ms, wall: i64) {
+        self.remove_member(id);
+        match self.state {
+            GroupState::Stable | GroupState::CompletingRebalance => {
+                self.prepare_rebalance(None, now, wall);
+                self.try_complete_join(now, wall);
+            }
+            GroupState::PreparingRebalance => self.try_complete_join(now, wall),
+            GroupState::Empty => {}
+        }
+    }
+
+    /// SyncGroup.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sync(
+        &mut self,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        protocol_type: Option<&str>,
+        protocol_name: Option<&str>,
+        assignments: Vec<(String, Bytes)>,
+        now: Ms,
+        wall: i64,
+    ) -> Reply<SyncResponse> {
+        let err = |e| Reply::Now(SyncResponse::error(e));
+        if !self.members.contains_key(member_id) {
+            return err(code::UNKNOWN_MEMBER_ID);
+        }
+        if let Err(e) = self.check_instance(member_id, instance_id) {
+            return err(e);
+        }
+        if generation != self.generation {
+            return err(code::ILLEGAL_GENERATION);
+        }
+        if protocol_type.is_some_and(|t| Some(t) != self.protocol_type.as_deref())
+            || protocol_name.is_some_and(|n| Some(n) != self.protocol.as_deref())
+        {
+            return err(code::INCONSISTENT_GROUP_PROTOCOL);
+        }
+        match self.state {
+            GroupState::Empty => err(code::UNKNOWN_MEMBER_ID),
+            GroupState::PreparingRebalance => err(code::REBALANCE_IN_PROGRESS),
+            GroupState::Stable => {
+                let m = self.members.get_mut(member_id).expect("member");
+                m.touch(now);
+                let assignment = m.assignment.clone();
+                Reply::Now(self.sync_answer(assignment))
+            }
+            GroupState::CompletingRebalance => {
+                let (tx, rx) = oneshot::channel();
+                let m = self.members.get_mut(member_id).expect("member");
+                m.touch(now);
+                if let Some(old) = m.sync_waiter.replace(tx) {
+                    let _ = old.send(SyncResponse::error(code::REBALANCE_IN_PROGRESS));
+                }
+                if self.leader.as_deref() == Some(member_id) {
+                    let mut given: HashMap<String, Bytes> = assignments.into_iter().collect();
+                    for m in self.members.values_mut() {
+                        m.assignment = given.remove(&m.id).unwrap_or_default();
+                    }
+                    self.set_state(GroupState::Stable, wall);
+                    self.dirty = true;
+                    let ids: Vec<String> = self.members.keys().cloned().collect();
+                    for id in ids {
+                        let m = self.members.get_mut(&id).expect("member");
+                        let assignment = m.assignment.clone();
+                        if let Some(w) = m.sync_waiter.take() {
+                            let answer = self.sync_answer(assignment);
+                            let _ = w.send(answer);
+                        }
+                    }
+                }
+                Reply::Later(rx)
+            }
+        }
+    }
+
+    fn sync_answer(&self, assignment: Bytes) -> SyncResponse {
+        SyncResponse {
+            error: code::NONE,
+            protocol_type: self.protocol_type.clone(),
+            protocol_name: self.protocol.clone(),
+            assignment,
+        }
+    }
+
+    /// Heartbeat: the error code.
+    pub fn heartbeat(
+        &mut self,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        now: Ms,
+    ) -> i16 {
+        if !self.members.contains_key(member_id) {
+            return code::UNKNOWN_MEMBER_ID;
+        }
+        if let Err(e) = self.check_instance(member_id, instance_id) {
+            return e;
+        }
+        if generation != self.generation {
+            return code::ILLEGAL_GENERATION;
+        }
+        let state = self.state;
+        let m = self.members.get_mut(member_id).expect("member");
+        match state {
+            GroupState::Empty => code::UNKNOWN_MEMBER_ID,
+            GroupState::CompletingRebalance | GroupState::Stable => {
+                m.touch(now);
+                code::NONE
+            }
+            GroupState::PreparingRebalance => {
+                m.touch(now);
+                code::REBALANCE_IN_PROGRESS
+            }
+        }
+    }
+
+    /// LeaveGroup for one member (by member id, or by instance id alone): the error code.
+    pub fn leave(&mut self, member_id: &str, instance_id: Option<&str>, now: Ms, wall: i64) -> i16 {
+        let id = match (member_id.is_empty(), instance_id) {
+            (true, Some(instance)) => match self.static_members.get(instance) {
+                Some(id) => id.clone(),
+                None => return code::UNKNOWN_MEMBER_ID,
+            },
+            _ => member_id.to_string(),
+        };
+        if self.pending.remove(&id).is_some() {
+            self.try_complete_join(now, wall);
+            return code::NONE;
+        }
+        if !self.members.contains_key(&id) {
+            return code::UNKNOWN_MEMBER_ID;
+        }
+        if let Err(e) = self.check_instance(&id, instance_id) {
+            return e;
+        }
+        self.remove_member_and_rebalance(&id, now, wall);
+        code::NONE
+    }
+
+    /// May `member_id` commit offsets for `generation`? (Kafka's classic
+    /// `validateOffsetCommit`.) A commit with no member and a negative generation to a
+    /// group without members is a "simple" commit, as admin tools and assign() consumers
+    /// make.
+    pub fn validate_commit(
+        &mut self,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        now: Ms,
+    ) -> Result<(), i16> {
+        if generation < 0 && member_id.is_empty() && self.members.is_empty() {
+            return Ok(());
+        }
+        if !self.members.contains_key(member_id) {
+            return Err(code::UNKNOWN_MEMBER_ID);
+        }
+        self.check_instance(member_id, instance_id)?;
+        if generation != self.generation {
+            return Err(code::ILLEGAL_GENERATION);
+        }
+        if self.state == GroupState::CompletingRebalance {
+            return Err(code::REBALANCE_IN_PROGRESS);
+        }
+        self.members.get_mut(member_id).expect("member").touch(now);
+        Ok(())
+    }
+
+    /// Expires members whose session ran out and pending ids never used, and completes a
+    /// join phase whose deadline passed.
+    pub fn tick(&mut self, now: Ms, wall: i64) {
+        let before = self.pending.len();
+        self.pending.retain(|_, deadline| *deadline > now);
+        let expired: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| m.join_waiter.is_none() && m.heartbeat_deadline <= now)
+            .map(|m| m.id.clone())
+            .collect();
+        for id in &expired {
+            tracing::info!(group = %self.id, member = %id, "session timed out; removing the member");
+            self.remove_member_and_rebalance(id, now, wall);
+        }
+        if before != self.pending.len() || self.state == GroupState::PreparingRebalance {
+            self.try_complete_join(now, wall);
+        }
+    }
+
+    /// Members for DescribeGroups: metadata and assignments only when Stable, as in Kafka.
+    pub fn members(&self) -> Vec<MemberSummary> {
+        let stable = self.state == GroupState::Stable;
+        let protocol = self.protocol.clone().unwrap_or_default();
+        self.members
+            .values()
+            .map(|m| MemberSummary {
+                member_id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                metadata: if stable {
+                    m.metadata(&protocol)
+                } else {
+                    Bytes::new()
+                },
+                assignment: if stable {
+                    m.assignment.clone()
+                } else {
+                    Bytes::new()
+                },
+            })
+            .collect()
+    }
+
+    /// The topics the members subscribe to, from the consumer protocol's subscription
+    /// (version i16, then an array of topic names). Empty for other protocol types.
+    pub fn subscribed_topics(&self) -> HashSet<String> {
+        let mut out = HashSet::new();
+        if self.protocol_type.as_deref() != Some("consumer") {
+            return out;
+        }
+        let protocol = self.protocol.clone().unwrap_or_default();
+        for m in self.members.values() {
+            let meta = m.metadata(&protocol);
+            let mut b: &[u8] = &meta;
+            let mut take = |n: usize| -> Option<&[u8]> {
+                if b.len() < n {
+                    return None;
+                }
+                let (h, r) = b.split_at(n);
+                b = r;
+                Some(h)
+            };
+            let Some(_version) = take(2) else { continue };
+            let Some(count) = take(4).map(|c| i32::from_be_bytes(c.try_into().expect("4"))) else {
+                continue;
+            };
+            for _ in 0..count.max(0) {
+                let Some(len) = take(2).map(|l| i16::from_be_bytes([l[0], l[1]])) else {
+                    break;
+                };
+                let Some(name) = take(len.max(0) as usize) else {
+                    break;
+                };
+                out.insert(String::from_utf8_lossy(name).into_owned());
+            }
+        }
+        out
+    }
+
+    /// The group metadata as stored in `__consumer_offsets`.
+    pub fn to_stored(&self) -> GroupValue {
+        let protocol = self.protocol.clone().unwrap_or_default();
+        GroupValue {
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            generation: self.generation,
+            protocol: self.protocol.clone(),
+            leader: self.leader.clone(),
+            state_timestamp: self.state_since,
+            members: self
+                .members
+                .values()
+                .map(|m| StoredMember {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    session_timeout_ms: m.session_timeout_ms,
+                    subscription: m.metadata(&protocol),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Restores stored metadata at start: a group with members is Stable (they keep their
+    /// generation and heartbeat as before; those that don't come back expire).
+    pub fn restore(&mut self, v: GroupValue, now: Ms) {
+        self.generation = v.generation;
+        self.protocol_type = (!v.protocol_type.is_empty()).then_some(v.protocol_type);
+        self.protocol = v.protocol.clone();
+        self.leader = v.leader;
+        self.state_since = v.state_timestamp;
+        self.members.clear();
+        self.static_members.clear();
+        let protocol = v.protocol.unwrap_or_default();
+        for sm in v.members {
+            let mut m = Member {
+                id: sm.member_id.clone(),
+                instance_id: sm.instance_id.clone(),
+                client_id: sm.client_id,
+                client_host: sm.client_host,
+                session_timeout_ms: sm.session_timeout_ms,
+                rebalance_timeout_ms: sm.rebalance_timeout_ms,
+                protocols: vec![(protocol.clone(), sm.subscription)],
+                assignment: sm.assignment,
+                heartbeat_deadline: 0,
+                join_waiter: None,
+                sync_waiter: None,
+            };
+            m.touch(now);
+            if let Some(instance) = sm.instance_id {
+                self.static_members.insert(instance, sm.member_id.clone());
+            }
+            self.members.insert(sm.member_id, m);
+        }
+        self.state = if self.members.is_empty() {
+            GroupState::Empty
+        } else {
+            GroupState::Stable
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> GroupConfig {
+        GroupConfig {
+            initial_rebalance_delay_ms: 0,
+            ..GroupConfig::default()
+        }
+    }
+
+    fn req(member: &str, v4: bool) -> JoinRequest {
+        JoinRequest {
+            member_id: member.into(),
+            instance_id: None,
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 10_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), Bytes::from_static(b"meta"))],
+            require_known_member_id: v4,
+        }
+    }
+
+    fn now_answer<T>(r: Reply<T>) -> T {
+        match r {
+            Reply::Now(t) => t,
+            Reply::Later(_) => panic!("expected an immediate answer"),
+        }
+    }
+
+    fn later<T>(r: Reply<T>) -> oneshot::Receiver<T> {
+        match r {
+            Reply::Later(rx) => rx,
+            Reply::Now(_) => panic!("expected to wait"),
+        }
+    }
+
+    #[test]
+    fn member_id_required_only_from_v4() {
+        let mut g = Group::new("g", 0);
+        let a = now_answer(g.join(req("", true), &cfg(), 0, 0));
+        assert_eq!(a.error, code::MEMBER_ID_REQUIRED);
+        assert!(!a.member_id.is_empty());
+        let mut rx = later(g.join(req(&a.member_id, true), &cfg(), 1, 1));
+        let joined = rx
+            .try_recv()
+            .expect("a lone member completes the join at once");
+        assert_eq!((joined.error, joined.generation), (code::NONE, 1));
+        assert_eq!(joined.leader, a.member_id);
+        assert_eq!(joined.members.len(), 1);
+
+        let mut old = Group::new("h", 0);
+        let mut rx = later(old.join(req("", false), &cfg(), 0, 0));
+        let joined = rx.try_recv().expect("v3: an id and a generation at once");
+        assert_eq!(joined.error, code::NONE);
+        assert!(!joined.member_id.is_empty());
+    }
+
+    #[test]
+    fn two_members_rebalance_sync_and_a_leave_rebalances_again() {
+        let mut g = Group::new("g", 0);
+        let mut a = later(g.join(req("", false), &cfg(), 0, 0));
+        let a = a.try_recv().expect("a");
+        assert_eq!(g.state(), GroupState::CompletingRebalance);
+        // b joins while a is about to sync: a must rejoin
+        let mut b_rx = later(g.join(req("", false), &cfg(), 1, 1));
+        assert_eq!(g.state(), GroupState::PreparingRebalance);
+        let s = now_answer(g.sync(1, &a.member_id, None, None, None, vec![], 2, 2));
+        assert_eq!(s.error, code::REBALANCE_IN_PROGRESS);
+        assert_eq!(
+            g.heartbeat(1, &a.member_id, None, 2),
+            code::REBALANCE_IN_PROGRESS
+        );
+        let mut a_rx = later(g.join(req(&a.member_id, false), &cfg(), 3, 3));
+        let a2 = a_rx.try_recv().expect("all rejoined");
+        let b = b_rx.try_recv().expect("b");
+        assert_eq!(a2.generation, 2);
+        assert_eq!(a2.leader, a.member_id, "the leader stays");
+        assert_eq!(a2.members.len(), 2);
+        assert!(b.members.is_empty(), "only the leader gets the members");
+        // the follower syncs first and waits; the leader's sync answers both, bytes intact
+        let mut b_sync = later(g.sync(2, &b.member_id, None, None, None, vec![], 4, 4));
+        let assign_a = Bytes::from_static(b"\x00\x01A");
+        let assign_b = Bytes::from(vec![0u8, 255, 7, 9]);
+        let mut a_sync = later(g.sync(
+            2,
+            &a.member_id,
+            None,
+            Some("consumer"),
+            Some("range"),
+            vec![
+                (a.member_id.clone(), assign_a.clone()),
+                (b.member_id.clone(), assign_b.clone()),
+            ],
+            5,
+            5,
+        ));
+        assert_eq!(a_sync.try_recv().expect("a").assignment, assign_a);
+        assert_eq!(b_sync.try_recv().expect("b").assignment, assign_b);
+        assert_eq!(g.state(), GroupState::Stable);
+        assert!(g.take_dirty());
+        // wrong generation, unknown member
+        assert_eq!(
+            g.heartbeat(1, &b.member_id, None, 6),
+            code::ILLEGAL_GENERATION
+        );
+        assert_eq!(g.heartbeat(2, "nobody", None, 6), code::UNKNOWN_MEMBER_ID);
+        // b leaves: a is the only member after a rebalance
+        assert_eq!(g.leave(&b.member_id, None, 7, 7), code::NONE);
+        assert_eq!(g.state(), GroupState::PreparingRebalance);
+        let mut a_rx = later(g.join(req(&a.member_id, false), &cfg(), 8, 8));
+        assert_eq!(a_rx.try_recv().expect("a").generation, 3);
+        assert_eq!(g.leave(&a.member_id, None, 9, 9), code::NONE);
+        assert_eq!(g.state(), GroupState::Empty);
+        assert_eq!(g.generation(), 4);
+    }
+
+    #[test]
+    fn session_expiry_removes_a_silent_member() {
+        let mut g = Group::new("g", 0);
+        let a = later(g.join(req("", false), &cfg(), 0, 0))
+            .try_recv()
+            .expect("a");
+        let mut b_rx = later(g.join(req("", false), &cfg(), 0, 0));
+        let mut a_rx = later(g.join(req(&a.member_id, false), &cfg(), 0, 0));
+        let b = b_rx.try_recv().expect("b");
+        a_rx.try_recv().expect("a");
+        let _ = g.sync(2, &a.member_id, None, None, None, vec![], 1, 1);
+        assert_eq!(g.state(), GroupState::Stable);
+        // b heartbeats, a goes silent past its 10 s session
+        assert_eq!(g.heartbeat(2, &b.member_id, None, 9_000), code::NONE);
+        g.tick(10_500, 10_500);
+        assert_eq!(g.member_count(), 1);
+        assert_eq!(g.state(), GroupState::PreparingRebalance);
+        assert_eq!(
+            g.heartbeat(2, &b.member_id, None, 10_600),
+            code::REBALANCE_IN_PROGRESS
+        );
+    }
+
+    #[test]
+    fn static_members_are_fenced_by_a_newer_instance() {
+        let mut g = Group::new("g", 0);
+        let mut r = req("", true);
+        r.instance_id = Some("i1".into());
+        let first = later(g.join(r.clone(), &cfg(), 0, 0))
+            .try_recv()
+            .expect("joined");
+        assert_eq!(
+            first.error,
+            code::NONE,
+            "static members skip MEMBER_ID_REQUIRED"
+        );
+        let _ = g.sync(1, &first.member_id, Some("i1"), None, None, vec![], 1, 1);
+        let second = now_answer(g.join(r, &cfg(), 2, 2));
+        assert_eq!(second.error, code::NONE);
+        assert_ne!(second.member_id, first.member_id);
+        assert_eq!(
+            second.generation, 1,
+            "no rebalance for a returning static member"
+        );
+        assert_eq!(
+            g.heartbeat(1, &first.member_id, Some("i1"), 3),
+            code::UNKNOWN_MEMBER_ID
+        );
+        assert_eq!(g.heartbeat(1, &second.member_id, Some("i1"), 3), code::NONE);
+        assert_eq!(
+            g.leave(&first.member_id, Some("i1"), 4, 4),
+            code::UNKNOWN_MEMBER_ID
+        );
+    }
+
+    #[test]
+    fn inconsistent_protocols_are_refused() {
+        let mut g = Group::new("g", 0);
+        let _ = g.join(req("", false), &cfg(), 0, 0);
+        let mut other = req("", false);
+        other.protocols = vec![("roundrobin".into(), Bytes::new())];
+        assert_eq!(
+            now_answer(g.join(other, &cfg(), 1, 1)).error,
+            code::INCONSISTENT_GROUP_PROTOCOL
+        );
+        let mut bad_type = req("", false);
+        bad_type.protocol_type = "connect".into();
+        assert_eq!(
+            now_answer(g.join(bad_type, &cfg(), 1, 1)).error,
+            code::INCONSISTENT_GROUP_PROTOCOL
+        );
+    }
+
+    #[test]
+    fn the_initial_delay_waits_for_more_members() {
+        let cfg = GroupConfig {
+            initial_rebalance_delay_ms: 3_000,
+            ..GroupConfig::default()
+        };
+        let mut g = Group::new("g", 0);
+        let mut a = later(g.join(req("", false), &cfg, 0, 0));
+        assert!(a.try_recv().is_err(), "waits for the delay");
+        let mut b = later(g.join(req("", false), &cfg, 2_000, 2_000));
+        g.tick(3_500, 3_500);
+        assert!(a.try_recv().is_err(), "extended by b's join");
+        g.tick(5_000, 5_000);
+        assert_eq!(a.try_recv().expect("a").members.len(), 2);
+        assert_eq!(b.try_recv().expect("b").generation, 1);
+    }
+
+    #[test]
+    fn commits_need_membership_unless_the_group_is_empty() {
+        let mut g = Group::new("g", 0);
+        assert_eq!(g.validate_commit(-1, "", None, 0), Ok(()));
+        let a = later(g.join(req("", false), &cfg(), 0, 0))
+            .try_recv()
+            .expect("a");
+        assert_eq!(
+            g.validate_commit(-1, "", None, 0),
+            Err(code::UNKNOWN_MEMBER_ID)
+        );
+        assert_eq!(
+            g.validate_commit(1, &a.member_id, None, 0),
+            Err(code::REBALANCE_IN_PROGRESS)
+        );
+        let _ = g.sync(1, &a.member_id, None, None, None, vec![], 1, 1);
+        assert_eq!(g.validate_commit(1, &a.member_id, None, 2), Ok(()));
+        assert_eq!(
+            g.validate_commit(0, &a.member_id, None, 2),
+            Err(code::ILLEGAL_GENERATION)
+        );
+    }
+
+    #[test]
+    fn subscriptions_are_read_from_consumer_protocol_metadata() {
+        let mut g = Group::new("g", 0);
+        let mut r = req("", false);
+        // version 1, two topics "ab" and "c", then user data we ignore
+        let meta = vec![
+            0, 1, 0, 0, 0, 2, 0, 2, b'a', b'b', 0, 1, b'c', 0xff, 0xff, 0xff, 0xff,
+        ];
+        r.protocols = vec![("range".into(), Bytes::from(meta))];
+        let _ = g.join(r, &cfg(), 0, 0);
+        let topics = g.subscribed_topics();
+        assert!(topics.contains("ab") && topics.contains("c") && topics.len() == 2);
+    }
+}
