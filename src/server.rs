@@ -159,6 +159,16 @@ async fn accept_loop(
     let mut retention = tokio::time::interval(interval);
     let mut flush = tokio::time::interval(Duration::from_secs(1));
     let mut checkpoint = tokio::time::interval(Duration::from_secs(60));
+    // group timers (sessions, rebalance deadlines) have 100 ms resolution
+    let mut group_timers = tokio::time::interval(Duration::from_millis(100));
+    group_timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut offsets_cleanup = tokio::time::interval(Duration::from_millis(
+        broker
+            .config()
+            .group
+            .offsets_retention_check_interval_ms
+            .max(1_000),
+    ));
     let mut expire_producers = tokio::time::interval(Duration::from_millis(
         broker
             .config()
@@ -213,6 +223,23 @@ async fn accept_loop(
                 let b = Arc::clone(&broker);
                 if let Some(Err(e)) = blocking(move || b.logs().flush_due(now_ms())).await {
                     error!(cause = %e, "periodic flush failed");
+                }
+            }
+            _ = group_timers.tick() => {
+                if let Some(gc) = broker.groups_if_started() {
+                    blocking(move || gc.tick()).await;
+                }
+            }
+            _ = offsets_cleanup.tick() => {
+                if let Some(gc) = broker.groups_if_started() {
+                    let done = blocking(move || {
+                        gc.expire_offsets();
+                        gc.compact()
+                    })
+                    .await;
+                    if let Some(Err(e)) = done {
+                        error!(cause = %e, "compacting __consumer_offsets failed");
+                    }
                 }
             }
             _ = expire_producers.tick() => {

@@ -38,6 +38,7 @@ pub async fn serve(
 
 async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().ok();
     let (mut rd, wr) = stream.into_split();
     let max = broker.config().socket_request_max_bytes;
     let (tx, rx) = mpsc::channel::<Reply>(broker.config().max_in_flight_per_connection.max(1));
@@ -64,13 +65,14 @@ async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiv
             },
             _ = shutdown.changed() => break,
         }
-        let req = match codec::parse_request(Bytes::from(frame)) {
+        let mut req = match codec::parse_request(Bytes::from(frame)) {
             Ok(req) => req,
             Err(e) => {
                 warn!(cause = %e, "closing connection");
                 break;
             }
         };
+        req.peer = peer;
         let span = debug_span!(
             "request",
             api = ?req.api_key,

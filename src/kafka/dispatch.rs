@@ -33,6 +33,17 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16, i16)] = &[
     (ApiKey::DescribeCluster, 0, 0, 2),
     (ApiKey::DescribeTopicPartitions, 0, 0, 0),
     (ApiKey::InitProducerId, 0, 0, 5),
+    (ApiKey::FindCoordinator, 0, 0, 6),
+    (ApiKey::JoinGroup, 0, 0, 9),
+    (ApiKey::SyncGroup, 0, 0, 5),
+    (ApiKey::Heartbeat, 0, 0, 4),
+    (ApiKey::LeaveGroup, 0, 0, 5),
+    (ApiKey::OffsetCommit, 2, 2, 9),
+    (ApiKey::OffsetFetch, 1, 1, 9),
+    (ApiKey::ListGroups, 0, 0, 5),
+    (ApiKey::DescribeGroups, 0, 0, 6),
+    (ApiKey::DeleteGroups, 0, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0, 0),
 ];
 
 /// Why a request got no normal response; the connection logs it and closes.
@@ -217,6 +228,35 @@ pub async fn dispatch(broker: Arc<Broker>, req: Request) -> Result<Option<Bytes>
             run_now(req, b, api::incremental_alter_configs::handle).await
         }
         ApiKey::DescribeCluster => run_now(req, b, api::describe_cluster::handle).await,
+        ApiKey::FindCoordinator => run_now(req, b, api::find_coordinator::handle).await,
+        ApiKey::JoinGroup => {
+            let (client_id, peer) = (req.client_id.clone(), req.peer);
+            run(req, |r, v| async move {
+                Ok(Some(
+                    api::join_group::handle(b, r, v, client_id, peer).await,
+                ))
+            })
+            .await
+        }
+        ApiKey::SyncGroup => {
+            run(req, |r, v| async move {
+                Ok(Some(api::sync_group::handle(b, r, v).await))
+            })
+            .await
+        }
+        ApiKey::Heartbeat => run_now(req, b, api::heartbeat::handle).await,
+        ApiKey::LeaveGroup => run_now(req, b, api::leave_group::handle).await,
+        ApiKey::OffsetCommit => {
+            run(req, |r, v| async move {
+                Ok(Some(api::offset_commit::handle(b, r, v).await))
+            })
+            .await
+        }
+        ApiKey::OffsetFetch => run_now(req, b, api::offset_fetch::handle).await,
+        ApiKey::ListGroups => run_now(req, b, api::list_groups::handle).await,
+        ApiKey::DescribeGroups => run_now(req, b, api::describe_groups::handle).await,
+        ApiKey::DeleteGroups => run_now(req, b, api::delete_groups::handle).await,
+        ApiKey::OffsetDelete => run_now(req, b, api::offset_delete::handle).await,
         // allocating an id may write the allocator's file: off the runtime threads
         ApiKey::InitProducerId => {
             let broker = Arc::clone(&broker);

@@ -45,6 +45,12 @@ pub fn handle(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> Delete
                 };
                 return result.with_error_code(c);
             };
+            if topic.name == crate::group::OFFSETS_TOPIC {
+                return with_message(
+                    result.with_error_code(code::INVALID_TOPIC_EXCEPTION),
+                    "internal topics cannot be deleted".into(),
+                );
+            }
             match broker.delete_topic(&topic.name) {
                 Ok(t) if version >= 6 => result
                     .with_name(Some(TopicName(str_bytes(t.name.clone()))))

@@ -76,7 +76,7 @@ fn topic_entry(
         .with_error_code(code::NONE)
         .with_name(topic_name(&t.name))
         .with_topic_id(t.id)
-        .with_is_internal(false)
+        .with_is_internal(t.name == crate::group::OFFSETS_TOPIC)
         .with_partitions(partitions)
         .with_topic_authorized_operations(ALL_TOPIC_OPERATIONS);
     (entry, next)

@@ -162,6 +162,7 @@ mod tests {
             api_version,
             correlation_id: 9,
             client_id: None,
+            peer: None,
             body: Bytes::from(body),
         }
     }

@@ -40,6 +40,7 @@ pub fn topic_entry(broker: &Broker, t: &Topic, version: i16) -> MetadataResponse
         .with_name(Some(TopicName(str_bytes(t.name.clone()))))
         .with_topic_id(if version >= 10 { t.id } else { Uuid::nil() })
         .with_partitions(partitions)
+        .with_is_internal(version >= 1 && t.name == crate::group::OFFSETS_TOPIC)
         .with_topic_authorized_operations(OPS_NOT_REQUESTED)
 }
 

@@ -72,6 +72,18 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
                 parts.push(partition_error(pd.index, c, Some(m.to_string()), version));
                 continue;
             }
+            if topic
+                .as_ref()
+                .is_some_and(|t| t.name == crate::group::OFFSETS_TOPIC)
+            {
+                parts.push(partition_error(
+                    pd.index,
+                    code::INVALID_TOPIC_EXCEPTION,
+                    Some("cannot append to an internal topic".into()),
+                    version,
+                ));
+                continue;
+            }
             let Some(log) = topic.as_ref().and_then(|t| t.partition(pd.index)) else {
                 parts.push(partition_error(pd.index, unknown, None, version));
                 continue;

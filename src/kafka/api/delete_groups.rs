@@ -1,0 +1,27 @@
+//! DeleteGroups (v0-v2): removes groups without members and their committed offsets
+//! (tombstones in `__consumer_offsets`). NON_EMPTY_GROUP while members remain,
+//! GROUP_ID_NOT_FOUND for an unknown group.
+
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+
+use super::code;
+use crate::broker::Broker;
+
+pub fn handle(broker: &Broker, req: DeleteGroupsRequest, _version: i16) -> DeleteGroupsResponse {
+    let gc = broker.groups().ok();
+    DeleteGroupsResponse::default().with_results(
+        req.groups_names
+            .into_iter()
+            .map(|id| {
+                let error = match &gc {
+                    Some(gc) => gc.delete(&id.0),
+                    None => code::COORDINATOR_NOT_AVAILABLE,
+                };
+                DeletableGroupResult::default()
+                    .with_group_id(id)
+                    .with_error_code(error)
+            })
+            .collect(),
+    )
+}

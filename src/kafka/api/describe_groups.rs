@@ -1,0 +1,69 @@
+//! DescribeGroups (v0-v6): state, protocol and members of each group; member metadata and
+//! assignments only while the group is Stable, as in Kafka. An unknown group is "Dead"
+//! with no error before v6, and GROUP_ID_NOT_FOUND from v6 on.
+
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+
+use super::{code, str_bytes};
+use crate::broker::Broker;
+use crate::group::code::GROUP_ID_NOT_FOUND;
+
+/// Kafka's value when authorized operations were not asked for.
+const OPS_NOT_REQUESTED: i32 = i32::MIN;
+/// READ, DESCRIBE and DELETE on a group, as a bit field (no ACLs: everything allowed).
+const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
+pub fn handle(broker: &Broker, req: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
+    let gc = broker.groups().ok();
+    let ops = if version >= 3 && req.include_authorized_operations {
+        GROUP_OPERATIONS
+    } else {
+        OPS_NOT_REQUESTED
+    };
+    let groups = req
+        .groups
+        .into_iter()
+        .map(|id| {
+            let base = DescribedGroup::default().with_group_id(id.clone());
+            let base = if version >= 3 {
+                base.with_authorized_operations(ops)
+            } else {
+                base
+            };
+            let Some(gc) = &gc else {
+                return base.with_error_code(code::COORDINATOR_NOT_AVAILABLE);
+            };
+            match gc.describe(&id.0) {
+                None if version >= 6 => base
+                    .with_error_code(GROUP_ID_NOT_FOUND)
+                    .with_error_message(Some(str_bytes(format!("Group {} not found.", &*id.0))))
+                    .with_group_state(str_bytes("Dead")),
+                None => base.with_group_state(str_bytes("Dead")),
+                Some(g) => base
+                    .with_group_state(str_bytes(g.state.name()))
+                    .with_protocol_type(str_bytes(g.protocol_type))
+                    .with_protocol_data(str_bytes(g.protocol))
+                    .with_members(
+                        g.members
+                            .into_iter()
+                            .map(|m| {
+                                let d = DescribedGroupMember::default()
+                                    .with_member_id(str_bytes(m.member_id))
+                                    .with_client_id(str_bytes(m.client_id))
+                                    .with_client_host(str_bytes(m.client_host))
+                                    .with_member_metadata(m.metadata)
+                                    .with_member_assignment(m.assignment);
+                                if version >= 4 {
+                                    d.with_group_instance_id(m.instance_id.map(str_bytes))
+                                } else {
+                                    d
+                                }
+                            })
+                            .collect(),
+                    ),
+            }
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}

@@ -1,0 +1,76 @@
+//! FindCoordinator (v0-v6): this broker coordinates every group, and every transactional
+//! id (transactions themselves are not supported yet: their APIs are not advertised). v4+
+//! asks for many keys at once (`coordinator_keys`) and gets one entry per key; v0-v3 ask
+//! for one key and get the flat form.
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{code, str_bytes};
+use crate::broker::Broker;
+
+const KEY_GROUP: i8 = 0;
+const KEY_TRANSACTION: i8 = 1;
+
+/// (error, message) for a key type, or `None` when this broker coordinates it.
+fn refuse(broker: &Broker, key_type: i8) -> Option<(i16, String)> {
+    match key_type {
+        KEY_GROUP => broker
+            .groups()
+            .err()
+            .map(|e| (code::COORDINATOR_NOT_AVAILABLE, e.to_string())),
+        KEY_TRANSACTION => None,
+        other => Some((code::INVALID_REQUEST, format!("unknown key type {other}"))),
+    }
+}
+
+pub fn handle(
+    broker: &Broker,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let (host, port) = broker.config().advertised.clone();
+    let node = BrokerId(broker.node_id());
+    let refused = refuse(broker, req.key_type);
+    if version >= 4 {
+        let coordinators = req
+            .coordinator_keys
+            .into_iter()
+            .map(|key| {
+                let c = Coordinator::default().with_key(key);
+                match &refused {
+                    None => c
+                        .with_node_id(node)
+                        .with_host(str_bytes(host.clone()))
+                        .with_port(i32::from(port)),
+                    Some((e, msg)) => c
+                        .with_node_id(BrokerId(-1))
+                        .with_host(StrBytes::default())
+                        .with_port(-1)
+                        .with_error_code(*e)
+                        .with_error_message(Some(str_bytes(msg.clone()))),
+                }
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let resp = FindCoordinatorResponse::default();
+    match refused {
+        None => resp
+            .with_node_id(node)
+            .with_host(str_bytes(host))
+            .with_port(i32::from(port)),
+        Some((e, msg)) => {
+            let r = resp
+                .with_error_code(e)
+                .with_node_id(BrokerId(-1))
+                .with_port(-1);
+            if version >= 1 {
+                r.with_error_message(Some(str_bytes(msg)))
+            } else {
+                r
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! JoinGroup (v0-v9): a member joins or rejoins; the answer comes when the rebalance
+//! completes (see `group::state`). v4+ new members first get MEMBER_ID_REQUIRED with their
+//! id (KIP-394); older versions get an id at once. v5+ carry `group.instance.id` (static
+//! membership, KIP-345). The leader's answer lists every member's metadata.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{code, str_bytes};
+use crate::broker::Broker;
+use crate::group::{JoinRequest, JoinResponse, Reply};
+
+fn response(r: JoinResponse, version: i16) -> JoinGroupResponse {
+    let members = r
+        .members
+        .into_iter()
+        .map(|m| {
+            let member = JoinGroupResponseMember::default()
+                .with_member_id(str_bytes(m.member_id))
+                .with_metadata(m.metadata);
+            if version >= 5 {
+                member.with_group_instance_id(m.instance_id.map(str_bytes))
+            } else {
+                member
+            }
+        })
+        .collect();
+    let resp = JoinGroupResponse::default()
+        .with_error_code(r.error)
+        .with_generation_id(r.generation)
+        .with_leader(str_bytes(r.leader))
+        .with_member_id(str_bytes(r.member_id))
+        .with_members(members);
+    let resp = if version >= 7 {
+        resp.with_protocol_type(r.protocol_type.map(str_bytes))
+            .with_protocol_name(r.protocol_name.map(str_bytes))
+    } else {
+        // not nullable before v7
+        resp.with_protocol_name(Some(str_bytes(r.protocol_name.unwrap_or_default())))
+    };
+    if version >= 9 {
+        resp.with_skip_assignment(r.skip_assignment)
+    } else {
+        resp
+    }
+}
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    req: JoinGroupRequest,
+    version: i16,
+    client_id: Option<StrBytes>,
+    peer: Option<SocketAddr>,
+) -> JoinGroupResponse {
+    let member_id = req.member_id.to_string();
+    let gc = match broker.groups() {
+        Ok(gc) => gc,
+        Err(_) => {
+            return response(
+                JoinResponse::error(code::COORDINATOR_NOT_AVAILABLE, &member_id),
+                version,
+            )
+        }
+    };
+    let join = JoinRequest {
+        member_id: member_id.clone(),
+        instance_id: req.group_instance_id.map(|s| s.to_string()),
+        client_id: client_id.map(|s| s.to_string()).unwrap_or_default(),
+        client_host: peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
+        session_timeout_ms: req.session_timeout_ms,
+        rebalance_timeout_ms: if version >= 1 {
+            req.rebalance_timeout_ms
+        } else {
+            req.session_timeout_ms
+        },
+        protocol_type: req.protocol_type.to_string(),
+        protocols: req
+            .protocols
+            .into_iter()
+            .map(|p| (p.name.to_string(), p.metadata))
+            .collect(),
+        require_known_member_id: version >= 4,
+    };
+    let answer = match gc.join(&req.group_id.0, join) {
+        Reply::Now(r) => r,
+        Reply::Later(rx) => rx
+            .await
+            .unwrap_or_else(|_| JoinResponse::error(code::UNKNOWN_SERVER_ERROR, &member_id)),
+    };
+    response(answer, version)
+}

@@ -1,0 +1,46 @@
+//! LeaveGroup (v0-v5): one member (v0-v2) or a batch of members by member id or
+//! group.instance.id (v3+, KIP-345); the rest of the group rebalances.
+
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
+
+use super::code;
+use crate::broker::Broker;
+
+pub fn handle(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+    let Ok(gc) = broker.groups() else {
+        return LeaveGroupResponse::default().with_error_code(code::COORDINATOR_NOT_AVAILABLE);
+    };
+    if version < 3 {
+        let error = match gc.leave(&req.group_id.0, &[(req.member_id.to_string(), None)]) {
+            Ok(codes) => codes[0],
+            Err(e) => e,
+        };
+        return LeaveGroupResponse::default().with_error_code(error);
+    }
+    let members: Vec<(String, Option<String>)> = req
+        .members
+        .iter()
+        .map(|m| {
+            (
+                m.member_id.to_string(),
+                m.group_instance_id.as_ref().map(|s| s.to_string()),
+            )
+        })
+        .collect();
+    match gc.leave(&req.group_id.0, &members) {
+        Err(e) => LeaveGroupResponse::default().with_error_code(e),
+        Ok(codes) => LeaveGroupResponse::default().with_members(
+            req.members
+                .into_iter()
+                .zip(codes)
+                .map(|(m, e)| {
+                    MemberResponse::default()
+                        .with_member_id(m.member_id)
+                        .with_group_instance_id(m.group_instance_id)
+                        .with_error_code(e)
+                })
+                .collect(),
+        ),
+    }
+}

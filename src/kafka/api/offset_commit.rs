@@ -1,0 +1,103 @@
+//! OffsetCommit (v2-v9): a member of the current generation commits offsets (or anyone,
+//! with generation -1 and no member id, to a group without members: the "simple" commits
+//! of assign() consumers and admin tools). The answer comes once the offsets are durable
+//! in `__consumer_offsets`. Per partition: UNKNOWN_TOPIC_OR_PARTITION for partitions that
+//! do not exist, OFFSET_METADATA_TOO_LARGE over `offset.metadata.max.bytes`; a group-level
+//! problem (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, ...) is reported
+//! on every partition.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+
+use super::code;
+use crate::broker::Broker;
+use crate::group::code::OFFSET_METADATA_TOO_LARGE;
+use crate::group::{Commit, OFFSETS_TOPIC};
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    req: OffsetCommitRequest,
+    version: i16,
+) -> OffsetCommitResponse {
+    let max_metadata = broker.config().group.offset_metadata_max_bytes;
+    // an error per partition (NONE: to commit)
+    let mut errors: Vec<Vec<i16>> = Vec::with_capacity(req.topics.len());
+    let mut commits = Vec::new();
+    for t in &req.topics {
+        let topic = broker.topic(&t.name.0).filter(|t| t.name != OFFSETS_TOPIC);
+        let mut errs = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let metadata = p.committed_metadata.as_deref().unwrap_or_default();
+            let error = if topic
+                .as_ref()
+                .is_none_or(|t| t.partition(p.partition_index).is_none())
+            {
+                code::UNKNOWN_TOPIC_OR_PARTITION
+            } else if metadata.len() > max_metadata {
+                OFFSET_METADATA_TOO_LARGE
+            } else {
+                commits.push(Commit {
+                    topic: t.name.0.to_string(),
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: if version >= 6 {
+                        p.committed_leader_epoch
+                    } else {
+                        -1
+                    },
+                    metadata: metadata.to_string(),
+                });
+                code::NONE
+            };
+            errs.push(error);
+        }
+        errors.push(errs);
+    }
+    let group_error = match broker.groups() {
+        Err(_) => Some(code::COORDINATOR_NOT_AVAILABLE),
+        Ok(gc) => {
+            let group = req.group_id.0.to_string();
+            let member = req.member_id.to_string();
+            let instance = req.group_instance_id.as_ref().map(|s| s.to_string());
+            let generation = req.generation_id_or_member_epoch;
+            tokio::task::spawn_blocking(move || {
+                gc.commit(&group, generation, &member, instance.as_deref(), commits)
+            })
+            .await
+            .unwrap_or(Err(code::UNKNOWN_SERVER_ERROR))
+            .err()
+        }
+    };
+    if let Some(e) = group_error {
+        for errs in &mut errors {
+            for err in errs.iter_mut().filter(|e| **e == code::NONE) {
+                *err = e;
+            }
+        }
+    }
+    OffsetCommitResponse::default().with_topics(
+        req.topics
+            .into_iter()
+            .zip(errors)
+            .map(|(t, errs)| {
+                OffsetCommitResponseTopic::default()
+                    .with_name(t.name)
+                    .with_partitions(
+                        t.partitions
+                            .iter()
+                            .zip(errs)
+                            .map(|(p, e)| {
+                                OffsetCommitResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(e)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect(),
+    )
+}

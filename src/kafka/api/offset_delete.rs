@@ -1,0 +1,60 @@
+//! OffsetDelete (v0): deletes a group's committed offsets for some partitions, unless the
+//! group's members subscribe to the topic (GROUP_SUBSCRIBED_TO_TOPIC).
+
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
+
+use super::code;
+use crate::broker::Broker;
+
+pub fn handle(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> OffsetDeleteResponse {
+    let Ok(gc) = broker.groups() else {
+        return OffsetDeleteResponse::default().with_error_code(code::COORDINATOR_NOT_AVAILABLE);
+    };
+    let mut asked = Vec::new();
+    let mut known = Vec::new();
+    for t in &req.topics {
+        let topic = broker.topic(&t.name.0);
+        for p in &t.partitions {
+            let exists = topic
+                .as_ref()
+                .is_some_and(|tp| tp.partition(p.partition_index).is_some());
+            known.push(exists);
+            if exists {
+                asked.push((t.name.0.to_string(), p.partition_index));
+            }
+        }
+    }
+    let codes = match gc.delete_offsets(&req.group_id.0, &asked) {
+        Ok(c) => c,
+        Err(e) => return OffsetDeleteResponse::default().with_error_code(e),
+    };
+    let mut codes = codes.into_iter();
+    let mut known = known.into_iter();
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let error = if known.next().unwrap_or(false) {
+                        codes.next().unwrap_or(code::UNKNOWN_SERVER_ERROR)
+                    } else {
+                        code::UNKNOWN_TOPIC_OR_PARTITION
+                    };
+                    OffsetDeleteResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(error)
+                })
+                .collect();
+            OffsetDeleteResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetDeleteResponse::default().with_topics(topics)
+}

@@ -1,0 +1,119 @@
+//! OffsetFetch (v1-v9): committed offsets of the asked partitions (-1 where there is
+//! none), or of every partition with one when the topic list is null (v2+). v8+ asks for
+//! many groups at once. Nothing is ever pending (no transactions), so `require_stable`
+//! needs no wait.
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+
+use super::{code, str_bytes};
+use crate::broker::Broker;
+use crate::group::records::OffsetValue;
+
+type Fetched = Vec<(String, Vec<(i32, Option<OffsetValue>)>)>;
+
+/// The offsets of one group, or a group-level error.
+fn fetch(
+    broker: &Broker,
+    group: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> Result<Fetched, i16> {
+    if group.is_empty() {
+        return Err(crate::group::code::INVALID_GROUP_ID);
+    }
+    let gc = broker
+        .groups()
+        .map_err(|_| code::COORDINATOR_NOT_AVAILABLE)?;
+    Ok(gc.fetch(group, topics))
+}
+
+fn parts(v: Option<OffsetValue>) -> (i64, i32, String) {
+    match v {
+        Some(v) => (v.offset, v.leader_epoch, v.metadata),
+        None => (-1, -1, String::new()),
+    }
+}
+
+pub fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+    if version >= 8 {
+        let groups = req
+            .groups
+            .into_iter()
+            .map(|g| {
+                let topics = g.topics.map(|ts| {
+                    ts.into_iter()
+                        .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                        .collect()
+                });
+                let resp = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
+                match fetch(broker, &g.group_id.0, topics) {
+                    Err(e) => resp.with_error_code(e),
+                    Ok(fetched) => resp.with_topics(
+                        fetched
+                            .into_iter()
+                            .map(|(t, ps)| {
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(TopicName(str_bytes(t)))
+                                    .with_partitions(
+                                        ps.into_iter()
+                                            .map(|(p, v)| {
+                                                let (offset, epoch, meta) = parts(v);
+                                                OffsetFetchResponsePartitions::default()
+                                                    .with_partition_index(p)
+                                                    .with_committed_offset(offset)
+                                                    .with_committed_leader_epoch(epoch)
+                                                    .with_metadata(Some(str_bytes(meta)))
+                                            })
+                                            .collect(),
+                                    )
+                            })
+                            .collect(),
+                    ),
+                }
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    let topics = req.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes))
+            .collect()
+    });
+    match fetch(broker, &req.group_id.0, topics) {
+        Err(e) => {
+            if version >= 2 {
+                OffsetFetchResponse::default().with_error_code(e)
+            } else {
+                OffsetFetchResponse::default()
+            }
+        }
+        Ok(fetched) => OffsetFetchResponse::default().with_topics(
+            fetched
+                .into_iter()
+                .map(|(t, ps)| {
+                    OffsetFetchResponseTopic::default()
+                        .with_name(TopicName(str_bytes(t)))
+                        .with_partitions(
+                            ps.into_iter()
+                                .map(|(p, v)| {
+                                    let (offset, epoch, meta) = parts(v);
+                                    let r = OffsetFetchResponsePartition::default()
+                                        .with_partition_index(p)
+                                        .with_committed_offset(offset)
+                                        .with_metadata(Some(str_bytes(meta)));
+                                    if version >= 5 {
+                                        r.with_committed_leader_epoch(epoch)
+                                    } else {
+                                        r
+                                    }
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        ),
+    }
+}
