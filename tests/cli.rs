@@ -280,10 +280,9 @@ async fn compression_and_acks_choices_round_trip() {
         let back = ok(&["consume", "-b", &b, "-t", topic, "-e"], b"").await;
         assert_eq!(back.stdout, input, "{topic}");
     }
-    // snappy batches are smaller than plain ones (200 similar lines, linger.ms=5).
-    // lz4 is not checked: librdkafka turns its LZ4 feature off for a broker that does
-    // not answer FindCoordinator, as Rafka until consumer groups (issue #6), and sends
-    // uncompressed batches instead (compat-tests/FINDINGS.md).
+    // compressed batches are smaller than plain ones (200 similar lines, linger.ms=5);
+    // lz4 needs FindCoordinator on the broker, or librdkafka sends it uncompressed
+    // (compat-tests/FINDINGS.md)
     let size = |topic: &str| {
         std::fs::read_dir(broker.broker().config().data_dir.join(format!("{topic}-0")))
             .expect("partition dir")
@@ -292,8 +291,9 @@ async fn compression_and_acks_choices_round_trip() {
             .map(|e| e.metadata().expect("metadata").len())
             .sum::<u64>()
     };
-    let (snappy, plain) = (size("snappy"), size("plain"));
+    let (snappy, lz4, plain) = (size("snappy"), size("lz4"), size("plain"));
     assert!(snappy < plain / 2, "snappy {snappy} bytes, plain {plain}");
+    assert!(lz4 < plain / 2, "lz4 {lz4} bytes, plain {plain}");
     broker.shutdown().await.expect("shutdown");
 }
 
@@ -855,7 +855,6 @@ fn serve_creates_topics_at_start() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs consumer groups (issue #6)"]
 async fn group_members_resume_from_committed_offsets() {
     let (broker, _dir) = start_broker().await;
     let b = broker.kafka_addr().to_string();

@@ -88,7 +88,7 @@ pub struct ConsumeArgs {
           value_parser = parse_offset, value_name = "OFFSET")]
     pub offset: StartOffset,
     /// Join this consumer group: partitions are assigned by the group and offsets are
-    /// committed. Needs a broker with consumer groups (Rafka: issue #6).
+    /// committed.
     #[arg(short, long)]
     pub group: Option<String>,
     /// Stop after this many records.
@@ -147,6 +147,9 @@ pub fn run(args: ConsumeArgs) -> Result<(), CliError> {
             };
             extra.push(("group.id", group.clone()));
             extra.push(("auto.offset.reset", reset.to_string()));
+            // commit what was printed, not what librdkafka fetched ahead: each record's
+            // offset is stored by hand once it is written out
+            extra.push(("enable.auto.offset.store", "false".to_string()));
         }
         None => {
             // librdkafka wants a group.id even for assign(); with no commits and no
@@ -230,6 +233,11 @@ pub fn run(args: ConsumeArgs) -> Result<(), CliError> {
                     break Err(e);
                 }
                 consumed += 1;
+                if args.group.is_some() {
+                    if let Err(e) = consumer.store_offset_from_message(&m) {
+                        tracing::warn!(cause = %super::kafka_reason(&e), "could not store the offset");
+                    }
+                }
                 if let Some(bar) = &bar {
                     bar.inc(1);
                 }

@@ -52,8 +52,7 @@ pub struct ProduceArgs {
           value_parser = ["all", "-1", "0", "1"])]
     pub acks: String,
     /// Compression of the record batches (gzip and zstd are left out of this build's
-    /// librdkafka). librdkafka sends lz4 uncompressed to a broker that does not answer
-    /// FindCoordinator (Rafka until it has consumer groups).
+    /// librdkafka).
     #[arg(short = 'z', long, default_value = "none", value_parser = ["none", "snappy", "lz4"])]
     pub compression: String,
     /// A header added to every record, as key=value; repeatable.
