@@ -60,13 +60,11 @@ WIDE_PARTITIONS=1000
 IDLE_CONNS=500
 STEP_TIMEOUT=240            # seconds, any single client run
 
-# ConsumerPerformance always subscribe()s with a consumer group; Rafka has no groups yet
-# (issue #6). When it does, add rafka here: that is the only change needed.
-CONSUMER_PERF_TARGETS="kafka"
-# Kafka 4 Java producers default to enable.idempotence=true, which needs
-# InitProducerId; Rafka has no idempotent producer yet (issue #7). Both brokers get the
-# same setting for fairness; drop it (both sides) when #7 lands.
-PP_COMMON_PROPS="enable.idempotence=false"
+# ConsumerPerformance always subscribe()s with a consumer group: both brokers have them.
+CONSUMER_PERF_TARGETS="kafka rafka"
+# ProducerPerformance runs with the Java producer's defaults on both brokers (Kafka 4:
+# idempotence on where acks=all; with acks=1 the producer turns it off itself).
+PP_COMMON_PROPS=""
 
 # Kafka's own start-up defaults: kafka-server-start.sh's KAFKA_HEAP_OPTS and
 # kafka-run-class.sh's KAFKA_JVM_PERFORMANCE_OPTS.

@@ -30,12 +30,19 @@ async fn api_versions_lists_what_is_implemented() {
             (0, 13),
             "Produce advertised from v0 as Kafka 4 does"
         );
-        assert!(
-            r.api_keys
-                .iter()
-                .all(|k| k.api_key != ApiKey::JoinGroup as i16),
-            "nothing unimplemented is advertised"
-        );
+        let advertised = |key: ApiKey| r.api_keys.iter().find(|k| k.api_key == key as i16);
+        let join = advertised(ApiKey::JoinGroup).expect("JoinGroup");
+        assert_eq!((join.min_version, join.max_version), (0, 9));
+        for unimplemented in [
+            ApiKey::ConsumerGroupHeartbeat,
+            ApiKey::AddPartitionsToTxn,
+            ApiKey::EndTxn,
+        ] {
+            assert!(
+                advertised(unimplemented).is_none(),
+                "{unimplemented:?} is not implemented, so not advertised"
+            );
+        }
     }
     broker.shutdown().await.expect("shutdown");
 }
