@@ -4,6 +4,9 @@
 #
 #   kafka-ref.sh start    prints the bootstrap address (127.0.0.1:PORT)
 #   kafka-ref.sh stop     clean shutdown (SIGTERM, SIGKILL after 60 s)
+#   kafka-ref.sh restart  clean shutdown, then the same broker again: same ports,
+#                         config and log dir (the previous broker.log is kept as
+#                         broker.log.N); prints the bootstrap address once it is ready
 #   kafka-ref.sh status   prints the state file
 #
 # Environment:
@@ -14,6 +17,9 @@
 #                    segments can be inspected after a clean shutdown);
 #                    otherwise a temp dir is made and `stop` removes it.
 #   KAFKA_REF_HEAP   JVM max heap (default 512m).
+#   KAFKA_REF_PROPS  extra server.properties lines, appended (so they win), e.g.
+#                    "group.min.session.timeout.ms=1000" to run tests/groups.rs
+#                    against this broker (GROUPS_TEST_BOOTSTRAP).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 STATE="${KAFKA_REF_STATE:-$WORK_DIR/kafka-ref.state}"
@@ -65,12 +71,20 @@ num.io.threads=2
 num.recovery.threads.per.data.dir=1
 log.retention.check.interval.ms=300000
 PROPS
+    [[ -n "${KAFKA_REF_PROPS:-}" ]] && printf '%s\n' "$KAFKA_REF_PROPS" >>"$dir/server.properties"
     local cluster_id
     cluster_id="$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
     kafka_tool 120 kafka.tools.StorageTool format --ignore-formatted \
         -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
         || { cat "$dir/format.log" >&2; [[ $owned == 1 ]] && rm -rf "$dir"; die "storage format failed"; }
 
+    launch "$dir" "$port" "$cport" "$owned"
+}
+
+# launch DIR PORT CONTROLLER_PORT OWNED: start the broker configured in DIR, write the
+# state file, wait until it is ready and print its bootstrap address.
+launch() {
+    local dir="$1" port="$2" cport="$3" owned="$4" logdir="$1/data"
     # setsid: the broker gets its own process group, detached from our shell.
     setsid java -Xms128m -Xmx"${KAFKA_REF_HEAP:-512m}" -XX:+UseG1GC -XX:MaxGCPauseMillis=50 \
         -Djava.awt.headless=true -Dfile.encoding=UTF-8 \
@@ -112,9 +126,24 @@ stop() {
     rm -f "$STATE"
 }
 
+restart() {
+    [[ -f "$STATE" ]] || die "not running"
+    local PID PORT CONTROLLER_PORT DIR OWNED_DIR n=1
+    # shellcheck disable=SC1090
+    source "$STATE"
+    stop_pid "$PID" 60 || true
+    grep -q "shut down completed" "$DIR/broker.log" 2>/dev/null \
+        || echo "kafka-ref: restart: no clean-shutdown message in $DIR/broker.log" >&2
+    # `stop` judges the last run's log: keep the earlier ones under another name
+    while [[ -e "$DIR/broker.log.$n" ]]; do n=$((n + 1)); done
+    mv -f "$DIR/broker.log" "$DIR/broker.log.$n"
+    launch "$DIR" "$PORT" "$CONTROLLER_PORT" "$OWNED_DIR"
+}
+
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
+    restart) restart ;;
     status) [[ -f "$STATE" ]] && cat "$STATE" || { echo "not running"; exit 1; } ;;
-    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|restart|status" >&2; exit 2 ;;
 esac
