@@ -311,10 +311,10 @@ def seed_group_topic():
     return recs
 
 
-def read_and_commit(c, n):
+def read_and_commit(c, n, timeout=20):
     """Polls a subscribed consumer for n records, committing each synchronously."""
     got = []
-    deadline = time.time() + TIMEOUT
+    deadline = time.time() + timeout
     while len(got) < n and time.time() < deadline:
         m = c.poll(0.5)
         if m is None:
@@ -384,7 +384,7 @@ def s_group_handover():
         b.step()
 
     try:
-        compat.wait_for(lambda: len(a.owned()) == 2 and len(b.owned()) == 2, TIMEOUT,
+        compat.wait_for(lambda: len(a.owned()) == 2 and len(b.owned()) == 2, 20,
                         lambda: "no 2+2 split: A owns %s, B owns %s" % (a.owned(), b.owned()), both)
         pa, pb = a.owned(), b.owned()
         expect(sorted(pa + pb) == [0, 1, 2, 3], "A owns %s, B owns %s" % (pa, pb))

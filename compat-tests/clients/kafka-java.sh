@@ -280,6 +280,9 @@ consumer-group-handover)
     bpid=$BG_PID
     trap 'kill $apid $bpid 2>/dev/null' EXIT
     split() {
+        if ! kill -0 "$apid" 2>/dev/null || ! kill -0 "$bpid" 2>/dev/null; then
+            fail "a member exited before the split: $(grep -hv '^\s' "$OUT.a.err" "$OUT.b.err" | tail -n 1 | cut -c1-300)"
+        fi
         a_parts="$(member_partitions "$g" member-a)"; b_parts="$(member_partitions "$g" member-b)"
         [[ "$a_parts" =~ ^[0-3],[0-3]$ && "$b_parts" =~ ^[0-3],[0-3]$ \
             && "$(tr ',' '\n' <<<"$a_parts,$b_parts" | sort -n | tr '\n' ' ')" == "0 1 2 3 " ]]

@@ -155,12 +155,14 @@ consumer-group-restart)
     # committed offsets must survive it.
     fixture create-topic "$BOOTSTRAP" "$TOPIC" --partitions 3
     fixture produce-seeded "$BOOTSTRAP" "$TOPIC" --prefix grp --count 30 --spread 3 >/dev/null
+    KC_TIMEOUT=20
     kc -G "$TOPIC-group" "$TOPIC" -c 12 -X auto.offset.reset=earliest -f "$FMT" >"$OUT.1" 2>"$ERR" \
         || fail "first group consumer $(exited $?) ($(tail -n 2 "$ERR" | tr '\n' ' '))"
     [[ "$(wc -l <"$OUT.1")" == 12 ]] || fail "first instance consumed $(wc -l <"$OUT.1") records, expected 12"
     restart_broker
     # lost commits would show as duplicates: this instance would start over at offset 0
-    KC_TIMEOUT=60 kc -G "$TOPIC-group" "$TOPIC" -c 18 -X auto.offset.reset=earliest -f "$FMT" >"$OUT.2" 2>"$ERR" \
+    KC_TIMEOUT=60
+    kc -G "$TOPIC-group" "$TOPIC" -c 18 -X auto.offset.reset=earliest -f "$FMT" >"$OUT.2" 2>"$ERR" \
         || fail "group consumer after the restart $(exited $?) with $(wc -l <"$OUT.2") records ($(tail -n 2 "$ERR" | tr '\n' ' '))"
     cat "$OUT.1" "$OUT.2" | check group --prefix grp --count 30 --format kcat >"$CASE_DIR/verdict" \
         || fail "$(sed 's/^FAIL: //' "$CASE_DIR/verdict")"
@@ -193,7 +195,7 @@ consumer-group-handover)
         [[ "$(wc -w <<<"$a")" == 2 && "$(wc -w <<<"$b")" == 2 \
             && "$(tr -s ' ' '\n' <<<"$a$b" | grep . | sort -n | tr '\n' ' ')" == "0 1 2 3 " ]]
     }
-    wait_until 30 split || fail "no 2+2 split: A owns [$(owned "$ERR.a")], B owns [$(owned "$ERR.b")]"
+    wait_until 20 split || fail "no 2+2 split: A owns [$(owned "$ERR.a")], B owns [$(owned "$ERR.b")]"
     a_parts="$(owned "$ERR.a")"; b_parts="$(owned "$ERR.b")"
     fixture produce-handover "$BOOTSTRAP" "$TOPIC" --phase 1 --partitions "$(tr ' ' ',' <<<"$a_parts")"
     lines() { [[ "$(wc -l <"$1")" -ge "$2" ]]; }
