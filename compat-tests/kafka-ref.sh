@@ -4,6 +4,9 @@
 #
 #   kafka-ref.sh start    prints the bootstrap address (127.0.0.1:PORT)
 #   kafka-ref.sh stop     clean shutdown (SIGTERM, SIGKILL after 60 s)
+#   kafka-ref.sh restart  clean shutdown, then the same broker again: same ports,
+#                         config and log dir (the previous broker.log is kept as
+#                         broker.log.N); prints the bootstrap address once it is ready
 #   kafka-ref.sh status   prints the state file
 #
 # Environment:
@@ -20,7 +23,9 @@
 #                              -XX:+UseG1GC -XX:MaxGCPauseMillis=50), e.g. Kafka's own
 #                              kafka-server-start.sh defaults.
 #   KAFKA_REF_PROPS            extra server.properties lines, appended (a key given
-#                              again overrides the one above it).
+#                              again overrides the one above it), e.g.
+#                              "group.min.session.timeout.ms=1000" to run tests/groups
+#                              against this broker (GROUPS_TEST_BOOTSTRAP).
 #   KAFKA_REF_PORT, KAFKA_REF_CONTROLLER_PORT
 #                              fixed ports instead of free ones (restart on the same dir).
 #   KAFKA_REF_WAIT=0           `start` returns right after launching the JVM; the caller
@@ -91,7 +96,13 @@ while True:
     kafka_tool 120 kafka.tools.StorageTool format --ignore-formatted \
         -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
         || { cat "$dir/format.log" >&2; [[ $owned == 1 ]] && rm -rf "$dir"; die "storage format failed"; }
+    launch "$dir" "$port" "$cport" "$owned"
+}
 
+# launch DIR PORT CONTROLLER_PORT OWNED: start the broker configured in DIR, write the
+# state file, wait until it is ready and print its bootstrap address.
+launch() {
+    local dir="$1" port="$2" cport="$3" owned="$4" logdir="$1/data"
     local jvm_opts
     if [[ -n "${KAFKA_REF_JVM_OPTS:-}" ]]; then
         read -r -a jvm_opts <<<"$KAFKA_REF_JVM_OPTS"
@@ -146,9 +157,24 @@ stop() {
     rm -f "$STATE"
 }
 
+restart() {
+    [[ -f "$STATE" ]] || die "not running"
+    local PID PORT CONTROLLER_PORT DIR OWNED_DIR n=1
+    # shellcheck disable=SC1090
+    source "$STATE"
+    stop_pid "$PID" 60 || true
+    grep -q "shut down completed" "$DIR/broker.log" 2>/dev/null \
+        || echo "kafka-ref: restart: no clean-shutdown message in $DIR/broker.log" >&2
+    # `stop` judges the last run's log: keep the earlier ones under another name
+    while [[ -e "$DIR/broker.log.$n" ]]; do n=$((n + 1)); done
+    mv -f "$DIR/broker.log" "$DIR/broker.log.$n"
+    launch "$DIR" "$PORT" "$CONTROLLER_PORT" "$OWNED_DIR"
+}
+
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
+    restart) restart ;;
     status) [[ -f "$STATE" ]] && cat "$STATE" || { echo "not running"; exit 1; } ;;
-    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|restart|status" >&2; exit 2 ;;
 esac

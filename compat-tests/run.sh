@@ -51,12 +51,12 @@ RESULTS="$RUN_DIR/results.tsv"
 LAST_RUN="$WORK_DIR/last-run"      # kept after the run: results + logs of failed cases
 rm -rf "$LAST_RUN"; mkdir -p "$LAST_RUN/failed"
 : >"$RESULTS"
-RAFKA_PID=""
 export KAFKA_REF_STATE="$RUN_DIR/kafka-ref.state"
+export RAFKA_SERVE_STATE="$RUN_DIR/rafka-serve.state"
 
 cleanup() {
     [[ -f "$KAFKA_REF_STATE" ]] && "$COMPAT_DIR/kafka-ref.sh" stop >/dev/null 2>&1
-    [[ -n "$RAFKA_PID" ]] && stop_pid "$RAFKA_PID" 10
+    [[ -f "$RAFKA_SERVE_STATE" ]] && "$COMPAT_DIR/lib/rafka-serve.sh" stop >/dev/null 2>&1
     cp -f "$RESULTS" "$LAST_RUN/results.tsv" 2>/dev/null
     rm -rf "$RUN_DIR"
 }
@@ -126,13 +126,23 @@ driver_cmd() {
     esac
 }
 
+# restart_cmd TARGET: the command line a scenario runs (as RESTART_BROKER) to restart
+# the broker under test on the same port and data dir; it returns once the broker
+# answers Metadata again.
+restart_cmd() {
+    case "$1" in
+        kafka) echo "$COMPAT_DIR/kafka-ref.sh restart" ;;
+        rafka) echo "$COMPAT_DIR/lib/rafka-serve.sh restart" ;;
+    esac
+}
+
 # run_case TARGET SCENARIO CLIENT [VAR=VALUE...]: run one driver, record its verdict.
 run_case() {
     local t="$1" s="$2" c="$3"; shift 3
     local dir="$RUN_DIR/cases/$t/$s.$c" start=$SECONDS rc verdict
     mkdir -p "$dir"
     # shellcheck disable=SC2046
-    env BOOTSTRAP="${BOOTSTRAP:-none}" TOPIC="$s-$c" CASE_DIR="$dir" "$@" \
+    env BOOTSTRAP="${BOOTSTRAP:-none}" TOPIC="$s-$c" CASE_DIR="$dir" RESTART_BROKER="$(restart_cmd "$t")" "$@" \
         timeout -k 10 "$CASE_TIMEOUT" $(driver_cmd "$c") "$s" >"$dir/driver.out" 2>"$dir/driver.err" </dev/null
     rc=$?
     verdict="$(grep -E '^(OK|FAIL): ' "$dir/driver.out" | tail -n 1)"
@@ -287,32 +297,19 @@ run_rafka() {
     elif [[ -n "$build_err" ]]; then
         run_wire "$t" "$build_err"
     else
-        local port tport data="$RUN_DIR/rafka-data" why=""
-        port="$(free_port)"; tport="$(free_port)"
-        while [[ "$tport" == "$port" ]]; do tport="$(free_port)"; done
-        mkdir -p "$data"
-        # Same semantics as the reference broker: topics are only made by CreateTopics.
-        setsid "$RAFKA_BIN" serve --listener "127.0.0.1:$port" --text-listener "127.0.0.1:$tport" \
-            --data-dir "$data" -o auto.create.topics.enable=false >"$RUN_DIR/rafka-serve.log" 2>&1 </dev/null &
-        RAFKA_PID=$!
-        local deadline=$((SECONDS + RAFKA_WAIT))
-        until port_open "$port"; do
-            if ! kill -0 "$RAFKA_PID" 2>/dev/null || ((SECONDS >= deadline)); then
-                why="broker not reachable"
-                kill -0 "$RAFKA_PID" 2>/dev/null || why+=" (rafka serve exited: $(tail -n 1 "$RUN_DIR/rafka-serve.log" | cut -c1-200))"
-                break
-            fi
-            sleep 0.2
-        done
-        # Listening is not enough: without a Metadata answer every client would
-        # just wait for its timeouts, so fail fast instead.
-        if [[ -z "$why" ]] && ! timeout 10 kcat -L -b "127.0.0.1:$port" -m 5 >"$RUN_DIR/rafka-probe.out" 2>&1; then
-            why="broker not reachable: 127.0.0.1:$port accepts connections but does not answer a Kafka Metadata request"
+        # lib/rafka-serve.sh: started on free ports, waited for (RAFKA_WAIT s to listen,
+        # then a Metadata answer); restartable by scenarios through RESTART_BROKER.
+        local bootstrap why=""
+        if bootstrap="$(RAFKA_BIN="$RAFKA_BIN" RAFKA_SERVE_DATA="$RUN_DIR/rafka-data" \
+                RAFKA_SERVE_LOG="$RUN_DIR/rafka-serve.log" RAFKA_WAIT="$RAFKA_WAIT" \
+                "$COMPAT_DIR/lib/rafka-serve.sh" start 2>"$RUN_DIR/rafka-serve.err")"; then
+            echo "   rafka serve on $bootstrap (pid $(sed -n 's/^PID=//p' "$RAFKA_SERVE_STATE")): answers Metadata"
+        else
+            why="$(tail -n 1 "$RUN_DIR/rafka-serve.err")"
+            echo "   rafka serve: ${why:=broker not reachable}"
         fi
-        echo "   rafka serve on 127.0.0.1:$port (pid $RAFKA_PID): ${why:-answers Metadata}"
-        BOOTSTRAP="127.0.0.1:$port" run_wire "$t" "$why"
-        stop_pid "$RAFKA_PID" 10 || true
-        RAFKA_PID=""
+        BOOTSTRAP="${bootstrap:-none}" run_wire "$t" "$why"
+        "$COMPAT_DIR/lib/rafka-serve.sh" stop
         cp -f "$RUN_DIR/rafka-serve.log" "$LAST_RUN/rafka-serve.log" 2>/dev/null
     fi
 

@@ -15,8 +15,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import compat  # noqa: E402
 from compat import Fail, check, expect  # noqa: E402,F401
-from confluent_kafka import (OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError,  # noqa: E402
-                             KafkaException, Producer, TopicCollection, TopicPartition)
+from confluent_kafka import (OFFSET_BEGINNING, OFFSET_END, Consumer, ConsumerGroupState,  # noqa: E402
+                             ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer,
+                             TopicCollection, TopicPartition)
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # noqa: E402
 
 BOOTSTRAP = os.environ["BOOTSTRAP"]
@@ -300,6 +301,182 @@ def s_group_resume():
     return "first instance consumed+committed 12, second resumed with the other 18"
 
 
+def seed_group_topic():
+    """3 partitions, the 30 seeded 'grp' records (record i in partition i % 3)."""
+    compat.create_topic(BOOTSTRAP, TOPIC, 3)
+    recs = compat.seeded_records("grp", 30)
+    p = compat.fixture_producer(BOOTSTRAP)
+    for i, r in enumerate(recs):
+        compat.produce_all(p, TOPIC, [r], partition=i % 3)
+    return recs
+
+
+def read_and_commit(c, n, timeout=20):
+    """Polls a subscribed consumer for n records, committing each synchronously."""
+    got = []
+    deadline = time.time() + timeout
+    while len(got) < n and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            raise Fail("consumer error: %s" % m.error())
+        got.append(to_rec(m))
+        c.commit(message=m, asynchronous=False)
+    expect(len(got) == n, "read %d of %d records" % (len(got), n))
+    return got
+
+
+def s_group_restart():
+    recs = seed_group_topic()
+    group = TOPIC + "-group"
+    c = consumer(**{"group.id": group, "auto.offset.reset": "earliest", "enable.partition.eof": False})
+    try:
+        c.subscribe([TOPIC])
+        first = read_and_commit(c, 12)
+    finally:
+        c.close()
+    compat.restart_broker()
+    # lost commits would show as duplicates: this instance would start over at offset 0
+    c = consumer(**{"group.id": group, "auto.offset.reset": "earliest", "enable.partition.eof": True})
+    try:
+        c.subscribe([TOPIC])
+        second = read_until_eof(c, [0, 1, 2], timeout=60)
+    finally:
+        c.close()
+    check(compat.check_produced_set([(k, v, []) for k, v in recs], first + second, check_headers=False))
+    return "12 records before the broker restart, the other 18 after it from the committed offsets"
+
+
+class Member:
+    """A group member that commits every record it reads (synchronously)."""
+
+    def __init__(self, group, name):
+        self.c = consumer(**{"group.id": group, "client.id": name, "auto.offset.reset": "earliest",
+                             "enable.partition.eof": False})
+        self.c.subscribe([TOPIC])
+        self.got = []
+
+    def step(self):
+        m = self.c.poll(0.1)
+        if m is None:
+            return
+        if m.error():
+            raise Fail("consumer error: %s" % m.error())
+        self.got.append(to_rec(m))
+        self.c.commit(message=m, asynchronous=False)
+
+    def owned(self):
+        return sorted(tp.partition for tp in self.c.assignment())
+
+
+def s_group_handover():
+    """Two members split 4 partitions 2+2; A reads all of its share, B 5 records of its
+    share and closes (commit, LeaveGroup); A then owns all 4 partitions and reads on from
+    B's committed offsets, then 40 more records."""
+    compat.create_topic(BOOTSTRAP, TOPIC, 4)
+    group = TOPIC + "-group"
+    a, b = Member(group, "member-a"), Member(group, "member-b")
+    b_open = True
+
+    def both():
+        a.step()
+        b.step()
+
+    try:
+        compat.wait_for(lambda: len(a.owned()) == 2 and len(b.owned()) == 2, 20,
+                        lambda: "no 2+2 split: A owns %s, B owns %s" % (a.owned(), b.owned()), both)
+        pa, pb = a.owned(), b.owned()
+        expect(sorted(pa + pb) == [0, 1, 2, 3], "A owns %s, B owns %s" % (pa, pb))
+        compat.produce_handover(BOOTSTRAP, TOPIC, 1, pa)
+        compat.wait_for(lambda: len(a.got) >= 20, TIMEOUT, lambda: "A read %d of 20" % len(a.got), both)
+        compat.produce_handover(BOOTSTRAP, TOPIC, 1, pb)
+        compat.wait_for(lambda: len(b.got) >= 5, TIMEOUT, lambda: "B read %d of 5" % len(b.got), b.step)
+        b.c.close()
+        b_open = False
+        compat.wait_for(lambda: a.owned() == [0, 1, 2, 3], TIMEOUT,
+                        lambda: "after B left, A owns %s" % a.owned(), a.step)
+        compat.produce_handover(BOOTSTRAP, TOPIC, 2, [0, 1, 2, 3])
+        compat.wait_for(lambda: len(a.got) >= 75, TIMEOUT, lambda: "A read %d of 75" % len(a.got), a.step)
+        end = time.time() + 1  # anything more would be a duplicate
+        while time.time() < end:
+            a.step()
+    finally:
+        a.c.close()
+        if b_open:
+            b.c.close()
+    expect(len(b.got) == 5 and len(a.got) == 75, "A read %d, B %d records; expected 75 and 5" % (len(a.got), len(b.got)))
+    # B first: on each partition, what A read after the handover follows what B read
+    check(compat.check_handover(b.got + a.got))
+    return "split 2+2 (A %s, B %s); B read 5 and left; A took all 4 and read 75; all 80 exactly once" % (pa, pb)
+
+
+def s_groups_admin():
+    """AdminClient list/describe/offsets/alter/delete of a consumer group, checked
+    against what its consumers read."""
+    seed_group_topic()
+    group = TOPIC + "-group"
+    a = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    c = consumer(**{"group.id": group, "auto.offset.reset": "earliest", "enable.partition.eof": False})
+    try:
+        c.subscribe([TOPIC])
+        first = read_and_commit(c, 12)
+    finally:
+        c.close()
+    read = {}
+    for r in first:
+        read[r.partition] = max(read.get(r.partition, -1), r.offset + 1)
+
+    listed = a.list_consumer_groups(request_timeout=10).result(timeout=TIMEOUT)
+    states = {g.group_id: g.state for g in listed.valid}
+    expect(states.get(group) == ConsumerGroupState.EMPTY, "list_consumer_groups: %s is %s, expected EMPTY"
+           % (group, states.get(group, "absent")))
+    d = a.describe_consumer_groups([group], request_timeout=10)[group].result(timeout=TIMEOUT)
+    expect(d.state == ConsumerGroupState.EMPTY and not d.members, "describe: state %s, %d members" % (d.state, len(d.members)))
+
+    def committed():
+        req = [ConsumerGroupTopicPartitions(group)]
+        res = a.list_consumer_group_offsets(req, request_timeout=10)[group].result(timeout=TIMEOUT)
+        return {tp.partition: tp.offset for tp in res.topic_partitions if tp.topic == TOPIC and tp.offset >= 0}
+
+    got = committed()
+    expect(got == read, "committed offsets %s, but the consumer read up to %s" % (got, read))
+    res = a.alter_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group, [TopicPartition(TOPIC, p, 0) for p in range(3)])],
+        request_timeout=10)[group].result(timeout=TIMEOUT)
+    expect(all(tp.error is None for tp in res.topic_partitions), "alter offsets: %s" % res.topic_partitions)
+    got = committed()
+    expect(got == {0: 0, 1: 0, 2: 0}, "committed offsets after the reset %s, expected 0 on all 3" % got)
+
+    # auto.offset.reset=latest: only the reset commits can make it read from 0
+    c = consumer(**{"group.id": group, "auto.offset.reset": "latest", "enable.partition.eof": True})
+    try:
+        c.subscribe([TOPIC])
+        second = read_until_eof(c, [0, 1, 2])
+        check(compat.check_produced_set([(k, v, []) for k, v in compat.seeded_records("grp", 30)], second,
+                                        check_headers=False))
+        d = a.describe_consumer_groups([group], request_timeout=10)[group].result(timeout=TIMEOUT)
+        expect(d.state == ConsumerGroupState.STABLE and len(d.members) == 1,
+               "describe an active group: state %s, %d members" % (d.state, len(d.members)))
+        owned = sorted(tp.partition for tp in d.members[0].assignment.topic_partitions)
+        expect(owned == [0, 1, 2], "describe: the member is assigned %s" % owned)
+        try:
+            a.delete_consumer_groups([group], request_timeout=10)[group].result(timeout=TIMEOUT)
+            raise Fail("deleting a group with an active member succeeded")
+        except KafkaException as e:
+            expect(e.args[0].code() == KafkaError.NON_EMPTY_GROUP, "delete of an active group: %s" % e)
+        c.commit(asynchronous=False)
+    finally:
+        c.close()
+    got = committed()
+    expect(got == {0: 10, 1: 10, 2: 10}, "committed offsets after reading all %s, expected 10 on all 3" % got)
+    a.delete_consumer_groups([group], request_timeout=10)[group].result(timeout=TIMEOUT)
+    listed = a.list_consumer_groups(request_timeout=10).result(timeout=TIMEOUT)
+    expect(group not in {g.group_id for g in listed.valid}, "the deleted group is still listed")
+    return ("list (EMPTY), describe, committed offsets = what the consumer read %s, alter to 0 (next member "
+            "read all 30), delete refused while active (NON_EMPTY_GROUP), accepted after, then not listed" % read)
+
+
 class Capture(logging.Handler):
     def __init__(self):
         super().__init__()
@@ -344,6 +521,9 @@ SCENARIOS = {
     "unknown-topic": s_unknown_topic,
     "offset-out-of-range": s_offset_out_of_range,
     "consumer-group-resume": s_group_resume,
+    "consumer-group-restart": s_group_restart,
+    "consumer-group-handover": s_group_handover,
+    "consumer-groups-admin": s_groups_admin,
     "idempotent-default-producer": s_idempotent,
 }
 

@@ -74,6 +74,40 @@ offset_for() {
     sed -n "s/^$TOPIC:0:\([0-9]*\)$/\1/p" "$OUT"
 }
 
+# cg ARGS...: ConsumerGroupCommand (kafka-consumer-groups.sh) on stdout, its stderr in $ERR.cg.
+cg() {
+    kafka_tool 60 "$T.consumer.group.ConsumerGroupCommand" --bootstrap-server "$BOOTSTRAP" "$@" 2>"$ERR.cg"
+}
+
+# consumer_bg SECONDS OUTFILE ARGS...: a ConsoleConsumer in the background (its pid in
+# $BG_PID, a `timeout` that passes SIGTERM on, so the consumer closes cleanly: commit
+# and LeaveGroup); stderr in OUTFILE.err.
+consumer_bg() {
+    local secs="$1" out="$2"; shift 2
+    timeout -k 5 "$secs" java "${KAFKA_TOOL_JVM_OPTS[@]}" -Dcompat.log.level=WARN -cp "$KAFKA_LIBS/*" \
+        "$T.consumer.ConsoleConsumer" --bootstrap-server "$BOOTSTRAP" --topic "$TOPIC" \
+        "${CONSUMER_FMT[@]}" "$@" >"$out" 2>"$out.err" </dev/null &
+    BG_PID=$!
+}
+
+# has_lines FILE N: FILE has at least N lines.
+has_lines() { [[ "$(wc -l <"$1")" -ge "$2" ]]; }
+
+# describe_offsets GROUP: "P:CURRENT:END:LAG " per partition of $TOPIC (sorted), from
+# ConsumerGroupCommand --describe.
+describe_offsets() {
+    cg --describe --group "$1" >"$OUT.describe" || fail "ConsumerGroupCommand --describe exited $? ($(tail -n 1 "$ERR.cg"))"
+    awk -v t="$TOPIC" '$2 == t {print $3 ":" $4 ":" $5 ":" $6}' "$OUT.describe" | sort -n | tr '\n' ' '
+}
+
+# member_partitions GROUP CLIENT_ID: the partitions of $TOPIC the member with that
+# client.id owns ("0,1"), from ConsumerGroupCommand --describe --members --verbose.
+member_partitions() {
+    cg --describe --group "$1" --members --verbose >"$OUT.members" || return 0
+    awk -v c="$2" -v t="$TOPIC" '$4 == c {for (i = 5; i <= NF; i++) if (index($i, t ":") == 1) print substr($i, length(t) + 2)}' \
+        "$OUT.members" | head -n 1
+}
+
 # topics ARGS...: TopicCommand; a failure ends the scenario with the tool's error.
 topics() {
     kafka_tool 60 "$T.TopicCommand" --bootstrap-server "$BOOTSTRAP" "$@" 2>"$ERR" && return 0
@@ -215,6 +249,119 @@ consumer-group-resume)
     [[ "$sums" == "3 12 18" ]] || fail "ConsumerGroupCommand: partitions/committed/lag = '$sums', expected '3 12 18' ($(tr '\n' ' ' <"$OUT.describe" | tr -s ' ' | cut -c1-300))"
     consume 18 --group "$g" --from-beginning
     cat "$OUT.1" "$OUT" | check group --prefix grp --count 30 --format java
+    ;;
+consumer-group-restart)
+    # consumer-group-resume with a broker restart between the two instances
+    fixture create-topic "$BOOTSTRAP" "$TOPIC" --partitions 3
+    fixture produce-seeded "$BOOTSTRAP" "$TOPIC" --prefix grp --count 30 --spread 3 >/dev/null
+    g="$TOPIC-group"
+    consume 12 --group "$g" --from-beginning --command-property max.poll.records=1
+    mv "$OUT" "$OUT.1"
+    restart_broker
+    # lost commits would show as duplicates: this instance would start over at offset 0
+    consume 18 --group "$g" --from-beginning
+    cat "$OUT.1" "$OUT" | check group --prefix grp --count 30 --format java >"$CASE_DIR/verdict" \
+        || fail "$(sed 's/^FAIL: //' "$CASE_DIR/verdict")"
+    echo "OK: 12 records before the broker restart, the other 18 after it from the committed offsets; $(sed 's/^OK: //' "$CASE_DIR/verdict")"
+    ;;
+consumer-group-handover)
+    # Two console consumers (client.id member-a / member-b) split 4 partitions 2+2,
+    # seen with ConsumerGroupCommand --describe --members. A reads all of its share;
+    # B reads 5 records of its share and leaves cleanly (--max-messages 5 with
+    # max.poll.records=1: it commits exactly what it printed). A then owns all 4
+    # partitions and reads on from B's committed offsets, then phase 2.
+    fixture create-topic "$BOOTSTRAP" "$TOPIC" --partitions 4
+    g="$TOPIC-group"
+    consumer_bg 100 "$OUT.a" --group "$g" --from-beginning --max-messages 75 --timeout-ms 60000 \
+        --command-property client.id=member-a
+    apid=$BG_PID
+    consumer_bg 80 "$OUT.b" --group "$g" --from-beginning --max-messages 5 --timeout-ms 60000 \
+        --command-property client.id=member-b --command-property max.poll.records=1
+    bpid=$BG_PID
+    trap 'kill $apid $bpid 2>/dev/null' EXIT
+    split() {
+        if ! kill -0 "$apid" 2>/dev/null || ! kill -0 "$bpid" 2>/dev/null; then
+            fail "a member exited before the split: $(grep -hv '^\s' "$OUT.a.err" "$OUT.b.err" | tail -n 1 | cut -c1-300)"
+        fi
+        a_parts="$(member_partitions "$g" member-a)"; b_parts="$(member_partitions "$g" member-b)"
+        [[ "$a_parts" =~ ^[0-3],[0-3]$ && "$b_parts" =~ ^[0-3],[0-3]$ \
+            && "$(tr ',' '\n' <<<"$a_parts,$b_parts" | sort -n | tr '\n' ' ')" == "0 1 2 3 " ]]
+    }
+    wait_until 45 split || fail "no 2+2 split: $(tr -s ' \n' ' ' <"$OUT.members" | cut -c1-300)"
+    fixture produce-handover "$BOOTSTRAP" "$TOPIC" --phase 1 --partitions "$a_parts"
+    wait_until 30 has_lines "$OUT.a" 20 || fail "A read $(wc -l <"$OUT.a") of the 20 records of its partitions"
+    fixture produce-handover "$BOOTSTRAP" "$TOPIC" --phase 1 --partitions "$b_parts"
+    wait "$bpid" || fail "member B exited $? ($(grep -v '^\s' "$OUT.b.err" | tail -n 2 | tr '\n' ' ' | cut -c1-300))"
+    [[ "$(wc -l <"$OUT.b")" == 5 ]] || fail "B read $(wc -l <"$OUT.b") records, expected 5"
+    all4() { [[ "$(member_partitions "$g" member-a)" == "0,1,2,3" ]]; }
+    wait_until 30 all4 || fail "after B left, A does not own all 4 partitions: $(tr -s ' \n' ' ' <"$OUT.members" | cut -c1-300)"
+    fixture produce-handover "$BOOTSTRAP" "$TOPIC" --phase 2 --partitions 0,1,2,3
+    wait "$apid" || fail "member A exited $? with $(wc -l <"$OUT.a") of 75 records ($(grep -v '^\s' "$OUT.a.err" | tail -n 2 | tr '\n' ' ' | cut -c1-300))"
+    trap - EXIT
+    [[ "$(wc -l <"$OUT.a")" == 75 ]] || fail "A read $(wc -l <"$OUT.a") records, expected 75"
+    # B first: on each partition, what A read after the handover follows what B read
+    cat "$OUT.b" "$OUT.a" | check handover --format java >"$CASE_DIR/verdict" || fail "$(sed 's/^FAIL: //' "$CASE_DIR/verdict")"
+    echo "OK: split 2+2 (A $a_parts, B $b_parts); B read 5 and left; A took all 4 and read 75: $(sed 's/^OK: //' "$CASE_DIR/verdict")"
+    ;;
+consumer-groups-admin)
+    # kafka-consumer-groups.sh (ConsumerGroupCommand) --list, --describe, --reset-offsets,
+    # --delete, checked against what console consumers of the group read.
+    fixture create-topic "$BOOTSTRAP" "$TOPIC" --partitions 3
+    fixture produce-seeded "$BOOTSTRAP" "$TOPIC" --prefix grp --count 30 --spread 3 >/dev/null
+    g="$TOPIC-group"
+    # 1. a member reads 12 records and leaves; max.poll.records=1: it commits what it printed
+    consume 12 --group "$g" --from-beginning --command-property max.poll.records=1
+    mv "$OUT" "$OUT.1"
+    # 2. --list names the group
+    cg --list >"$OUT.list" || fail "--list exited $? ($(tail -n 1 "$ERR.cg"))"
+    grep -qx -- "$g" "$OUT.list" || fail "--list does not name $g: $(tr '\n' ' ' <"$OUT.list" | cut -c1-300)"
+    # 3. --describe: per partition the offset after the last record the consumer printed
+    #    (0 where it printed none), log end 10, lag = end - current
+    want=""
+    for p in 0 1 2; do
+        last="$(awk -F'\t' -v p="Partition:$p" '$2 == p {split($3, o, ":"); n = o[2]} END {print n == "" ? -1 : n}' "$OUT.1")"
+        want+="$p:$((last + 1)):10:$((10 - last - 1)) "
+    done
+    got="$(describe_offsets "$g")"
+    [[ "$got" == "$want" ]] || fail "--describe partition:current:end:lag '$got', expected '$want' from what the consumer read"
+    grep -q "has no active members" "$ERR.cg" || fail "--describe did not report an empty group ($(tail -n 1 "$ERR.cg"))"
+    # 4. --reset-offsets --to-earliest --execute
+    cg --reset-offsets --to-earliest --execute --group "$g" --topic "$TOPIC" >"$OUT.reset" \
+        || fail "--reset-offsets exited $? ($(tail -n 1 "$ERR.cg"))"
+    reset="$(awk -v t="$TOPIC" '$2 == t {print $3 ":" $4}' "$OUT.reset" | sort -n | tr '\n' ' ')"
+    [[ "$reset" == "0:0 1:0 2:0 " ]] || fail "--reset-offsets printed partition:new-offset '$reset', expected 0 for all 3"
+    got="$(describe_offsets "$g")"
+    [[ "$got" == "0:0:10:10 1:0:10:10 2:0:10:10 " ]] || fail "--describe after the reset: '$got', expected offset 0, lag 10 on all 3"
+    # 5. a member with auto.offset.reset=latest reads all 30 records: only the reset
+    #    committed offsets can make it start at 0
+    consumer_bg 90 "$OUT.2" --group "$g" --timeout-ms 60000 --command-property auto.offset.reset=latest
+    cpid=$BG_PID
+    trap 'kill $cpid 2>/dev/null' EXIT
+    wait_until 40 has_lines "$OUT.2" 30 || fail "the member after the reset read $(wc -l <"$OUT.2") of 30 records"
+    check group --prefix grp --count 30 --format java <"$OUT.2" >"$CASE_DIR/verdict" \
+        || fail "after the reset: $(sed 's/^FAIL: //' "$CASE_DIR/verdict")"
+    # 6. while it is a member: --describe --members shows it with all 3 partitions, and
+    #    --delete is refused (NON_EMPTY_GROUP)
+    owned="$(member_partitions "$g" console-consumer)"
+    [[ "$owned" == "0,1,2" ]] || fail "--describe --members: the active member owns '$owned', expected 0,1,2 ($(tr -s ' \n' ' ' <"$OUT.members" | cut -c1-300))"
+    cg --delete --group "$g" >"$OUT.delete" 2>&1
+    grep -q "GroupNotEmptyException" "$OUT.delete" || fail "--delete of an active group: $(tr '\n' ' ' <"$OUT.delete" | cut -c1-300)"
+    # 7. SIGTERM: the member closes cleanly, committing 10 on each partition
+    kill -TERM "$cpid"
+    wait "$cpid"
+    trap - EXIT
+    got="$(describe_offsets "$g")"
+    [[ "$got" == "0:10:10:0 1:10:10:0 2:10:10:0 " ]] || fail "--describe after the member closed: '$got', expected offset 10, lag 0 on all 3"
+    # 8. --delete; then --list no longer names it and --describe does not find it
+    cg --delete --group "$g" >"$OUT.delete" || fail "--delete exited $? ($(tail -n 1 "$ERR.cg"))"
+    grep -q "Deletion of requested consumer groups ('$g') was successful" "$OUT.delete" \
+        || fail "--delete: $(tr '\n' ' ' <"$OUT.delete" "$ERR.cg" | cut -c1-300)"
+    cg --list >"$OUT.list" || fail "--list exited $? ($(tail -n 1 "$ERR.cg"))"
+    ! grep -qx -- "$g" "$OUT.list" || fail "--list still names the deleted group"
+    cg --describe --group "$g" >"$OUT.describe"
+    grep -qE "GroupIdNotFoundException|does not exist" "$OUT.describe" "$ERR.cg" \
+        || fail "--describe of the deleted group: $(cat "$OUT.describe" "$ERR.cg" | tr '\n' ' ' | cut -c1-300)"
+    echo "OK: --list, --describe (offsets/lag agree with the consumer: ${want% }), --reset-offsets --to-earliest (next member read all 30), --delete refused while active, accepted after; group gone from --list and --describe"
     ;;
 idempotent-default-producer)
     fixture create-topic "$BOOTSTRAP" "$TOPIC"

@@ -16,7 +16,8 @@ import compat  # noqa: E402
 from compat import Fail, check, expect  # noqa: E402,F401
 import kafka.errors as Errors  # noqa: E402
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
-from kafka.admin import NewTopic  # noqa: E402
+from kafka.admin import NewTopic, OffsetSpec  # noqa: E402
+from kafka.structs import OffsetAndMetadata  # noqa: E402
 
 BOOTSTRAP = os.environ["BOOTSTRAP"]
 TOPIC = os.environ["TOPIC"]
@@ -335,6 +336,166 @@ def s_group_resume():
     return "first instance consumed+committed 12, second resumed with the other 18"
 
 
+def seed_group_topic():
+    """3 partitions, the 30 seeded 'grp' records (record i in partition i % 3)."""
+    compat.create_topic(BOOTSTRAP, TOPIC, 3)
+    recs = compat.seeded_records("grp", 30)
+    p = compat.fixture_producer(BOOTSTRAP)
+    for i, r in enumerate(recs):
+        compat.produce_all(p, TOPIC, [r], partition=i % 3)
+    return recs
+
+
+class Member:
+    """A subscribed group member that commits every record it reads (synchronously)."""
+
+    def __init__(self, group, name=None, **extra):
+        self.c = consumer(group_id=group, client_id=name or "kafka-python", **extra)
+        self.c.subscribe([TOPIC])
+        self.got = []
+
+    def step(self):
+        for tp, ms in self.c.poll(timeout_ms=100, max_records=1).items():
+            for m in ms:
+                self.got.append(to_rec(m))
+                self.c.commit({tp: OffsetAndMetadata(m.offset + 1, None, -1)})
+
+    def read(self, n, timeout=TIMEOUT):
+        compat.wait_for(lambda: len(self.got) >= n, timeout,
+                        lambda: "read %d of %d records" % (len(self.got), n), self.step)
+
+    def owned(self):
+        return sorted(tp.partition for tp in self.c.assignment())
+
+    def close(self):
+        self.c.close(autocommit=False)
+
+
+def s_group_restart():
+    recs = seed_group_topic()
+    group = TOPIC + "-group"
+    m = Member(group)
+    try:
+        m.read(12)
+    finally:
+        m.close()
+    first = m.got
+    compat.restart_broker()
+    # lost commits would show as duplicates: this instance would start over at offset 0
+    m = Member(group)
+    try:
+        m.read(18, timeout=60)
+        end = time.time() + 1  # anything more would be a duplicate
+        while time.time() < end:
+            m.step()
+    finally:
+        m.close()
+    check(compat.check_produced_set([(k, v, []) for k, v in recs], first + m.got, check_headers=False))
+    return "12 records before the broker restart, the other 18 after it from the committed offsets"
+
+
+def s_group_handover():
+    """Two members split 4 partitions 2+2; A reads all of its share, B 5 records of its
+    share and closes (LeaveGroup); A then owns all 4 partitions and reads on from B's
+    committed offsets, then 40 more records."""
+    compat.create_topic(BOOTSTRAP, TOPIC, 4)
+    group = TOPIC + "-group"
+    a, b = Member(group, "member-a"), Member(group, "member-b")
+    b_open = True
+
+    def both():
+        a.step()
+        b.step()
+
+    try:
+        compat.wait_for(lambda: len(a.owned()) == 2 and len(b.owned()) == 2, TIMEOUT,
+                        lambda: "no 2+2 split: A owns %s, B owns %s" % (a.owned(), b.owned()), both)
+        pa, pb = a.owned(), b.owned()
+        expect(sorted(pa + pb) == [0, 1, 2, 3], "A owns %s, B owns %s" % (pa, pb))
+        compat.produce_handover(BOOTSTRAP, TOPIC, 1, pa)
+        compat.wait_for(lambda: len(a.got) >= 20, TIMEOUT, lambda: "A read %d of 20" % len(a.got), both)
+        compat.produce_handover(BOOTSTRAP, TOPIC, 1, pb)
+        compat.wait_for(lambda: len(b.got) >= 5, TIMEOUT, lambda: "B read %d of 5" % len(b.got), both)
+        b.close()
+        b_open = False
+        compat.wait_for(lambda: a.owned() == [0, 1, 2, 3], TIMEOUT,
+                        lambda: "after B left, A owns %s" % a.owned(), a.step)
+        compat.produce_handover(BOOTSTRAP, TOPIC, 2, [0, 1, 2, 3])
+        a.read(75)
+        end = time.time() + 1  # anything more would be a duplicate
+        while time.time() < end:
+            a.step()
+    finally:
+        a.close()
+        if b_open:
+            b.close()
+    expect(len(b.got) == 5 and len(a.got) == 75, "A read %d, B %d records; expected 75 and 5" % (len(a.got), len(b.got)))
+    # B first: on each partition, what A read after the handover follows what B read
+    check(compat.check_handover(b.got + a.got))
+    return "split 2+2 (A %s, B %s); B read 5 and left; A took all 4 and read 75; all 80 exactly once" % (pa, pb)
+
+
+def s_groups_admin():
+    """KafkaAdminClient list/describe/offsets/reset/delete of a consumer group, checked
+    against what its consumers read."""
+    recs = seed_group_topic()
+    group = TOPIC + "-group"
+    tps = [TopicPartition(TOPIC, p) for p in range(3)]
+    m = Member(group)
+    try:
+        m.read(12)
+    finally:
+        m.close()
+    read = {}
+    for r in m.got:
+        read[r.partition] = max(read.get(r.partition, -1), r.offset + 1)
+    a = admin()
+    try:
+        def state():
+            return {g["group_id"]: g.get("group_state") for g in a.list_groups()}.get(group)
+
+        expect(state() == "Empty", "list_groups: %s is %s, expected Empty" % (group, state()))
+        d = a.describe_groups([group])[group]
+        expect(d["group_state"] == "Empty" and not d["members"], "describe: %s" % d)
+
+        def committed():
+            offs = a.list_group_offsets({group: None})[group]
+            return {tp.partition: om.offset for tp, om in offs.items() if tp.topic == TOPIC and om.offset >= 0}
+
+        got = committed()
+        expect(got == read, "committed offsets %s, but the consumer read up to %s" % (got, read))
+        res = a.reset_group_offsets(group, {tp: OffsetSpec.EARLIEST for tp in tps})
+        expect(all(getattr(e, "errno", 0) == 0 for e in res.values()), "reset_group_offsets: %s" % res)
+        got = committed()
+        expect(got == {0: 0, 1: 0, 2: 0}, "committed offsets after the reset %s, expected 0 on all 3" % got)
+
+        # auto_offset_reset=latest: only the reset commits can make it read from 0
+        m = Member(group, auto_offset_reset="latest")
+        try:
+            m.read(30)
+            check(compat.check_produced_set([(k, v, []) for k, v in recs], m.got, check_headers=False))
+            d = a.describe_groups([group])[group]
+            expect(d["group_state"] == "Stable" and len(d["members"]) == 1,
+                   "describe an active group: %s, %d members" % (d["group_state"], len(d["members"])))
+            assignment = d["members"][0]["member_assignment"]
+            owned = sorted(p for t in assignment["assigned_partitions"] if t["topic"] == TOPIC for p in t["partitions"])
+            expect(owned == [0, 1, 2], "describe: the member is assigned %s" % owned)
+            res = a.delete_groups([group])  # {group: 'OK' or the error's class name}
+            expect(res == {group: Errors.NonEmptyGroupError.__name__}, "delete of an active group: %s" % res)
+        finally:
+            m.close()
+        got = committed()
+        expect(got == {0: 10, 1: 10, 2: 10}, "committed offsets after reading all %s, expected 10 on all 3" % got)
+        res = a.delete_groups([group])
+        expect(res == {group: "OK"}, "delete_groups: %s" % res)
+        expect(state() is None, "the deleted group is still listed (%s)" % state())
+    finally:
+        a.close()
+    return ("list (Empty), describe, committed offsets = what the consumer read %s, reset to earliest (next "
+            "member read all 30), delete refused while active (NonEmptyGroupError), accepted after, then not listed"
+            % read)
+
+
 def s_idempotent():
     compat.create_topic(BOOTSTRAP, TOPIC, 1)
     # kafka-python's defaults: enable_idempotence=True, acks='all'
@@ -372,6 +533,9 @@ SCENARIOS = {
     "unknown-topic": s_unknown_topic,
     "offset-out-of-range": s_offset_out_of_range,
     "consumer-group-resume": s_group_resume,
+    "consumer-group-restart": s_group_restart,
+    "consumer-group-handover": s_group_handover,
+    "consumer-groups-admin": s_groups_admin,
     "idempotent-default-producer": s_idempotent,
 }
 

@@ -150,6 +150,68 @@ consumer-group-resume)
         || fail "second group consumer $(exited $?) ($(tail -n 2 "$ERR" | tr '\n' ' '))"
     cat "$OUT.1" "$OUT.2" | check group --prefix grp --count 30 --format kcat
     ;;
+consumer-group-restart)
+    # consumer-group-resume with a broker restart between the two instances: the
+    # committed offsets must survive it.
+    fixture create-topic "$BOOTSTRAP" "$TOPIC" --partitions 3
+    fixture produce-seeded "$BOOTSTRAP" "$TOPIC" --prefix grp --count 30 --spread 3 >/dev/null
+    KC_TIMEOUT=20
+    kc -G "$TOPIC-group" "$TOPIC" -c 12 -X auto.offset.reset=earliest -f "$FMT" >"$OUT.1" 2>"$ERR" \
+        || fail "first group consumer $(exited $?) ($(tail -n 2 "$ERR" | tr '\n' ' '))"
+    [[ "$(wc -l <"$OUT.1")" == 12 ]] || fail "first instance consumed $(wc -l <"$OUT.1") records, expected 12"
+    restart_broker
+    # lost commits would show as duplicates: this instance would start over at offset 0
+    KC_TIMEOUT=60
+    kc -G "$TOPIC-group" "$TOPIC" -c 18 -X auto.offset.reset=earliest -f "$FMT" >"$OUT.2" 2>"$ERR" \
+        || fail "group consumer after the restart $(exited $?) with $(wc -l <"$OUT.2") records ($(tail -n 2 "$ERR" | tr '\n' ' '))"
+    cat "$OUT.1" "$OUT.2" | check group --prefix grp --count 30 --format kcat >"$CASE_DIR/verdict" \
+        || fail "$(sed 's/^FAIL: //' "$CASE_DIR/verdict")"
+    echo "OK: 12 records before the broker restart, the other 18 after it from the committed offsets; $(sed 's/^OK: //' "$CASE_DIR/verdict")"
+    ;;
+consumer-group-handover)
+    # Two members split 4 partitions 2+2. A reads all of its share; B reads 5 records
+    # of its share and leaves cleanly (-c 5: commit and LeaveGroup on close). A then
+    # owns all 4 partitions and reads on from B's committed offsets, then phase 2.
+    fixture create-topic "$BOOTSTRAP" "$TOPIC" --partitions 4
+    g="$TOPIC-group"
+    # (timeout, not kc: $! must be a process that passes a kill on to kcat)
+    timeout -k 2 90 kcat -b "$BOOTSTRAP" -u -G "$g" "$TOPIC" -c 75 -X auto.offset.reset=earliest -f "$FMT" \
+        >"$OUT.a" 2>"$ERR.a" &
+    apid=$!
+    timeout -k 2 60 kcat -b "$BOOTSTRAP" -u -G "$g" "$TOPIC" -c 5 -X auto.offset.reset=earliest -f "$FMT" \
+        >"$OUT.b" 2>"$ERR.b" &
+    bpid=$!
+    trap 'kill $apid $bpid 2>/dev/null' EXIT
+    # owned FILE: the partitions kcat's last rebalance line says it owns ("0 1 ").
+    owned() {
+        local l
+        l="$(grep -E 'rebalanced .*: (assigned|revoked):' "$1" | tail -n 1)"
+        [[ "$l" == *"assigned:"* ]] || return 0
+        grep -oE '\[[0-9]+\]' <<<"${l#*assigned:}" | tr -d '[]' | sort -n | tr '\n' ' '
+    }
+    split() {
+        local a b
+        a="$(owned "$ERR.a")"; b="$(owned "$ERR.b")"
+        [[ "$(wc -w <<<"$a")" == 2 && "$(wc -w <<<"$b")" == 2 \
+            && "$(tr -s ' ' '\n' <<<"$a$b" | grep . | sort -n | tr '\n' ' ')" == "0 1 2 3 " ]]
+    }
+    wait_until 20 split || fail "no 2+2 split: A owns [$(owned "$ERR.a")], B owns [$(owned "$ERR.b")]"
+    a_parts="$(owned "$ERR.a")"; b_parts="$(owned "$ERR.b")"
+    fixture produce-handover "$BOOTSTRAP" "$TOPIC" --phase 1 --partitions "$(tr ' ' ',' <<<"$a_parts")"
+    lines() { [[ "$(wc -l <"$1")" -ge "$2" ]]; }
+    wait_until 30 lines "$OUT.a" 20 || fail "A read $(wc -l <"$OUT.a") of the 20 records of its partitions"
+    fixture produce-handover "$BOOTSTRAP" "$TOPIC" --phase 1 --partitions "$(tr ' ' ',' <<<"$b_parts")"
+    wait "$bpid" || fail "member B exited $? ($(tail -n 2 "$ERR.b" | tr '\n' ' '))"
+    [[ "$(wc -l <"$OUT.b")" == 5 ]] || fail "B read $(wc -l <"$OUT.b") records, expected 5"
+    all4() { [[ "$(owned "$ERR.a")" == "0 1 2 3 " ]]; }
+    wait_until 30 all4 || fail "after B left, A owns [$(owned "$ERR.a")], not all 4 partitions"
+    fixture produce-handover "$BOOTSTRAP" "$TOPIC" --phase 2 --partitions 0,1,2,3
+    wait "$apid" || fail "member A exited $? with $(wc -l <"$OUT.a") of 75 records ($(tail -n 2 "$ERR.a" | tr '\n' ' '))"
+    trap - EXIT
+    # B first: on each partition, what A read after the handover follows what B read
+    cat "$OUT.b" "$OUT.a" | check handover --format kcat >"$CASE_DIR/verdict" || fail "$(sed 's/^FAIL: //' "$CASE_DIR/verdict")"
+    echo "OK: split 2+2 (A [${a_parts% }], B [${b_parts% }]); B read 5 and left; A took all 4 and read 75: $(sed 's/^OK: //' "$CASE_DIR/verdict")"
+    ;;
 idempotent-default-producer)
     fixture create-topic "$BOOTSTRAP" "$TOPIC"
     produce idempotent -X enable.idempotence=true -d eos

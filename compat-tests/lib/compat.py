@@ -368,6 +368,48 @@ def produce_markers(bootstrap, topic, max_seconds, interval, stop_pid=None):
     return n
 
 
+# consumer-group-handover: 10 records per partition and phase, each record naming
+# its phase and partition, so a consumer's output shows where every record came from.
+HANDOVER_PER_PARTITION = 10
+HANDOVER_PARTITIONS = 4
+HANDOVER_PHASES = 2
+
+
+def handover_record(phase, partition, i):
+    return (("ho-key-%d-p%d-%03d" % (phase, partition, i)).encode(),
+            ("ho-value-%d-p%d-%03d-%s" % (phase, partition, i, filler(i, 10))).encode())
+
+
+def handover_records(phase=None, partitions=None):
+    """The records of one phase (or all), for the given partitions (or all)."""
+    phases = [phase] if phase is not None else range(1, HANDOVER_PHASES + 1)
+    parts = partitions if partitions is not None else range(HANDOVER_PARTITIONS)
+    return [handover_record(ph, p, i) for ph in phases for p in parts
+            for i in range(HANDOVER_PER_PARTITION)]
+
+
+def produce_handover(bootstrap, topic, phase, partitions):
+    """Each listed partition gets its 10 records of `phase`."""
+    p = fixture_producer(bootstrap)
+    for part in partitions:
+        produce_all(p, topic, handover_records(phase, [part]), partition=part)
+
+
+def check_handover(got):
+    """Every record of both phases consumed exactly once (by one member or the other),
+    each from the partition it was produced to. `got` is the leaving member's records
+    followed by the remaining member's, so offsets must ascend per partition: the
+    remaining member picked up each partition where the leaver had committed."""
+    problems = check_produced_set([(k, v, []) for k, v in handover_records()], got,
+                                  check_headers=False, partitions=HANDOVER_PARTITIONS)
+    for r in got:
+        m = re.match(rb"ho-value-\d-p(\d)-", r.value or b"")
+        if m and int(m.group(1)) != r.partition:
+            problems.append("record %r read from partition %d" % (r, r.partition))
+            break
+    return problems
+
+
 def check_late_markers(got):
     """consume-from end: only records produced after the consumer started,
     consecutive, none of the seeded ones."""
@@ -489,7 +531,7 @@ def main(argv=None):
 
     c = sub.add_parser("check", help="verify consumed records read from stdin")
     c.add_argument("kind", choices=["roundtrip", "compression", "large", "idempotent", "seeded",
-                                    "group", "late", "dls", "rafka-dump"])
+                                    "group", "handover", "late", "dls", "rafka-dump"])
     c.add_argument("--format", choices=["kcat", "java"], default="kcat")
     c.add_argument("--client", default="kcat")
     c.add_argument("--prefix", default="r")
@@ -516,6 +558,12 @@ def main(argv=None):
     m.add_argument("--stop-pid", type=int)
     m.add_argument("--max-seconds", type=float, default=30)
     m.add_argument("--interval", type=float, default=0.5)
+
+    h = sub.add_parser("produce-handover")
+    h.add_argument("bootstrap")
+    h.add_argument("topic")
+    h.add_argument("--phase", type=int, required=True)
+    h.add_argument("--partitions", required=True, help="comma-separated partition numbers")
 
     for name in ("produce-kwd", "produce-ondisk"):
         x = sub.add_parser(name)
@@ -554,6 +602,9 @@ def main(argv=None):
             exp = [(k, v, []) for k, v in seeded_records(a.prefix, a.count)]
             return report(check_produced_set(exp, got, check_headers=False),
                           "all %d records consumed exactly once" % a.count)
+        if a.kind == "handover":
+            return report(check_handover(got), "all %d records consumed exactly once across the handover"
+                          % len(handover_records()))
         if a.kind == "late":
             return report(check_late_markers(got), "%d records produced after the consumer started, none older" % len(got))
         what = {"roundtrip": "%d records identical (key, value, headers) across 3 partitions, per-partition order kept",
@@ -567,6 +618,9 @@ def main(argv=None):
         return 0
     if a.cmd == "produce-seeded":
         print(produce_seeded(a.bootstrap, a.topic, a.prefix, a.count, spread=a.spread))
+        return 0
+    if a.cmd == "produce-handover":
+        produce_handover(a.bootstrap, a.topic, a.phase, [int(x) for x in a.partitions.split(",") if x])
         return 0
     if a.cmd == "produce-markers":
         produce_markers(a.bootstrap, a.topic, a.max_seconds, a.interval, a.stop_pid)
@@ -593,6 +647,33 @@ def expect(cond, msg):
 def check(problems):
     if problems:
         raise Fail("; ".join(problems))
+
+
+def restart_broker():
+    """Restart the broker under test (same port and data dir) with the command run.sh
+    gives in RESTART_BROKER; returns once it answers Metadata again."""
+    import shlex
+    import subprocess
+    cmd = os.environ.get("RESTART_BROKER")
+    if not cmd:
+        raise Fail("RESTART_BROKER is not set (run the scenario through run.sh)")
+    r = subprocess.run(shlex.split(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=150)
+    if r.returncode != 0:
+        raise Fail("broker restart failed (exit %d): %s" % (r.returncode, r.stderr.decode(errors="replace")
+                                                            .strip().splitlines()[-1:]))
+
+
+def wait_for(cond, timeout, what, step=None):
+    """Calls step() (if given) until cond() holds; Fail(what()) after `timeout` s."""
+    deadline = time.time() + timeout
+    while not cond():
+        if time.time() >= deadline:
+            raise Fail(what())
+        if step is not None:
+            step()
+        else:
+            time.sleep(0.1)
 
 
 def run_scenarios(scenarios, argv):

@@ -31,3 +31,24 @@ check() {
 gen() {
     "$VENV_PY" "$COMPAT_PY" gen "$1" --client "$2"
 }
+
+# restart_broker: stop the broker under test and start it again on the same port and
+# data dir, through the command run.sh gives in RESTART_BROKER; returns once it
+# answers Metadata again (BOOTSTRAP stays valid).
+restart_broker() {
+    [[ -n "${RESTART_BROKER:-}" ]] || fail "RESTART_BROKER is not set (run the scenario through run.sh)"
+    # shellcheck disable=SC2086  # RESTART_BROKER is a command line: words, no quoting
+    timeout -k 5 150 $RESTART_BROKER >"$CASE_DIR/restart.out" 2>"$CASE_DIR/restart.err" \
+        || fail "broker restart failed (exit $?): $(tail -n 2 "$CASE_DIR/restart.err" | tr '\n' ' ' | cut -c1-300)"
+}
+
+# wait_until SECONDS COMMAND...: retry COMMAND every 0.2 s until it succeeds; false
+# after SECONDS (the caller fails with what it saw then).
+wait_until() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.2
+    done
+}
