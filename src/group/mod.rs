@@ -309,8 +309,12 @@ impl GroupCoordinator {
 
     /// OffsetCommit: validates membership, appends the offsets and waits until they are
     /// durable. `Err` is an error for every partition.
+    /// `version` is the OffsetCommit version: from v9 a commit with a generation to a
+    /// group that does not exist is GROUP_ID_NOT_FOUND, before it ILLEGAL_GENERATION.
+    #[allow(clippy::too_many_arguments)]
     pub fn commit(
         &self,
+        version: i16,
         group_id: &str,
         generation: i32,
         member_id: &str,
@@ -326,6 +330,7 @@ impl GroupCoordinator {
             match groups.get_mut(group_id) {
                 Some(g) => g.validate_commit(generation, member_id, instance_id, now)?,
                 None if generation < 0 => {}
+                None if version >= 9 => return Err(code::GROUP_ID_NOT_FOUND),
                 None => return Err(code::ILLEGAL_GENERATION),
             }
             if commits.is_empty() {

@@ -297,6 +297,17 @@ impl Group {
         votes.into_iter().find(|(_, n)| *n == best).map(|(p, _)| p)
     }
 
+    /// Kafka's member validation: a static member whose instance now belongs to another
+    /// member id is fenced (checked first), then the member must exist.
+    fn check_member(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), i16> {
+        self.check_instance(member_id, instance_id)?;
+        if self.members.contains_key(member_id) {
+            Ok(())
+        } else {
+            Err(code::UNKNOWN_MEMBER_ID)
+        }
+    }
+
     fn check_instance(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), i16> {
         if let Some(instance) = instance_id {
             if let Some(current) = self.static_members.get(instance) {
@@ -364,10 +375,7 @@ impl Group {
         if self.pending.remove(&req.member_id).is_some() {
             return self.add_member_and_rebalance(req.member_id.clone(), req, cfg, now, wall);
         }
-        if !known {
-            return err(code::UNKNOWN_MEMBER_ID);
-        }
-        if let Err(e) = self.check_instance(&req.member_id, req.instance_id.as_deref()) {
+        if let Err(e) = self.check_member(&req.member_id, req.instance_id.as_deref()) {
             return err(e);
         }
         if self.protocol_type.as_deref() != Some(req.protocol_type.as_str())
@@ -672,10 +680,7 @@ impl Group {
         wall: i64,
     ) -> Reply<SyncResponse> {
         let err = |e| Reply::Now(SyncResponse::error(e));
-        if !self.members.contains_key(member_id) {
-            return err(code::UNKNOWN_MEMBER_ID);
-        }
-        if let Err(e) = self.check_instance(member_id, instance_id) {
+        if let Err(e) = self.check_member(member_id, instance_id) {
             return err(e);
         }
         if generation != self.generation {
@@ -741,10 +746,7 @@ impl Group {
         instance_id: Option<&str>,
         now: Ms,
     ) -> i16 {
-        if !self.members.contains_key(member_id) {
-            return code::UNKNOWN_MEMBER_ID;
-        }
-        if let Err(e) = self.check_instance(member_id, instance_id) {
+        if let Err(e) = self.check_member(member_id, instance_id) {
             return e;
         }
         if generation != self.generation {
@@ -778,10 +780,7 @@ impl Group {
             self.try_complete_join(now, wall);
             return code::NONE;
         }
-        if !self.members.contains_key(&id) {
-            return code::UNKNOWN_MEMBER_ID;
-        }
-        if let Err(e) = self.check_instance(&id, instance_id) {
+        if let Err(e) = self.check_member(&id, instance_id) {
             return e;
         }
         self.remove_member_and_rebalance(&id, now, wall);
@@ -802,10 +801,7 @@ impl Group {
         if generation < 0 && member_id.is_empty() && self.members.is_empty() {
             return Ok(());
         }
-        if !self.members.contains_key(member_id) {
-            return Err(code::UNKNOWN_MEMBER_ID);
-        }
-        self.check_instance(member_id, instance_id)?;
+        self.check_member(member_id, instance_id)?;
         if generation != self.generation {
             return Err(code::ILLEGAL_GENERATION);
         }
@@ -1127,12 +1123,12 @@ mod tests {
         );
         assert_eq!(
             g.heartbeat(1, &first.member_id, Some("i1"), 3),
-            code::UNKNOWN_MEMBER_ID
+            code::FENCED_INSTANCE_ID
         );
         assert_eq!(g.heartbeat(1, &second.member_id, Some("i1"), 3), code::NONE);
         assert_eq!(
             g.leave(&first.member_id, Some("i1"), 4, 4),
-            code::UNKNOWN_MEMBER_ID
+            code::FENCED_INSTANCE_ID
         );
     }
 

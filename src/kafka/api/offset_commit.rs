@@ -65,7 +65,14 @@ pub async fn handle(
             let instance = req.group_instance_id.as_ref().map(|s| s.to_string());
             let generation = req.generation_id_or_member_epoch;
             tokio::task::spawn_blocking(move || {
-                gc.commit(&group, generation, &member, instance.as_deref(), commits)
+                gc.commit(
+                    version,
+                    &group,
+                    generation,
+                    &member,
+                    instance.as_deref(),
+                    commits,
+                )
             })
             .await
             .unwrap_or(Err(code::UNKNOWN_SERVER_ERROR))
