@@ -27,10 +27,13 @@ launch() {
     local bin="$1" data="$2" log="$3" port="$4" tport="$5"
     mkdir -p "$data"
     echo "== rafka-serve.sh: starting on 127.0.0.1:$port at $(date -u +%H:%M:%S)" >>"$log"
-    # Same semantics as the reference broker: topics are only made by CreateTopics.
+    # The reference broker's settings (kafka-ref.sh): topics are only made by CreateTopics,
+    # the first rebalance of a group does not wait, one __consumer_offsets partition.
     # setsid: its own process group, so a scenario's timeout does not take it down.
     setsid "$bin" serve --listener "127.0.0.1:$port" --text-listener "127.0.0.1:$tport" \
-        --data-dir "$data" -o auto.create.topics.enable=false >>"$log" 2>&1 </dev/null &
+        --data-dir "$data" -o auto.create.topics.enable=false \
+        -o group.initial.rebalance.delay.ms=0 -o offsets.topic.num.partitions=1 \
+        >>"$log" 2>&1 </dev/null &
     local pid=$!
     printf 'PID=%q\nPORT=%q\nTEXT_PORT=%q\nDATA=%q\nLOG=%q\nBIN=%q\n' \
         "$pid" "$port" "$tport" "$data" "$log" "$bin" >"$STATE"

@@ -173,7 +173,8 @@ impl Member {
 
 /// The first rebalance of an empty group waits `group.initial.rebalance.delay.ms` for more
 /// members, extended while they keep coming, up to the rebalance timeout (Kafka's
-/// `InitialDelayedJoin`); it never completes early.
+/// `InitialDelayedJoin`); it never completes early, nor later than its timer for members
+/// that have not joined yet.
 #[derive(Clone, Copy, Debug)]
 struct InitialDelay {
     deadline: Ms,
@@ -560,14 +561,15 @@ impl Group {
             .unwrap_or(0);
         self.initial_delay = None;
         if let Some(cfg) = cfg.filter(|_| self.state == GroupState::Empty) {
+            // even with no delay: the first generation forms on the timer, with whoever
+            // has joined, not waiting for members that only got an id (as Kafka's
+            // InitialDelayedJoin does)
             let delay = cfg.initial_rebalance_delay_ms as i64;
-            if delay > 0 {
-                self.initial_delay = Some(InitialDelay {
-                    deadline: now + delay.min(rebalance_timeout),
-                    hard_deadline: now + rebalance_timeout,
-                    delay,
-                });
-            }
+            self.initial_delay = Some(InitialDelay {
+                deadline: now + delay.min(rebalance_timeout),
+                hard_deadline: now + rebalance_timeout,
+                delay,
+            });
         }
         self.join_deadline = now + rebalance_timeout;
         self.set_state(GroupState::PreparingRebalance, wall);
@@ -580,11 +582,18 @@ impl Group {
     /// Completes the join phase when it is due: everyone has rejoined, or the deadline
     /// passed (members that did not rejoin are removed).
     fn try_complete_join(&mut self, now: Ms, wall: i64) {
+        self.complete_join_if_due(now, wall, false);
+    }
+
+    /// `from_timer`: called by [`Self::tick`]. The initial delay only ever ends there, as
+    /// Kafka's `InitialDelayedJoin` only completes on expiry: members that arrive in the
+    /// same instant still make the first generation, even with no delay configured.
+    fn complete_join_if_due(&mut self, now: Ms, wall: i64, from_timer: bool) {
         if self.state != GroupState::PreparingRebalance {
             return;
         }
         let due = match self.initial_delay {
-            Some(d) => now >= d.deadline,
+            Some(d) => from_timer && now >= d.deadline,
             None => self.all_joined() || now >= self.join_deadline,
         };
         if !due {
@@ -828,7 +837,7 @@ impl Group {
             self.remove_member_and_rebalance(id, now, wall);
         }
         if before != self.pending.len() || self.state == GroupState::PreparingRebalance {
-            self.try_complete_join(now, wall);
+            self.complete_join_if_due(now, wall, true);
         }
     }
 
@@ -990,6 +999,14 @@ mod tests {
         }
     }
 
+    /// A join into an empty group completes on the coordinator's next tick.
+    fn first_join(g: &mut Group, r: JoinRequest, now: Ms) -> JoinResponse {
+        let mut rx = later(g.join(r, &cfg(), now, now));
+        g.tick(now, now);
+        rx.try_recv()
+            .expect("the first generation forms on the tick")
+    }
+
     fn later<T>(r: Reply<T>) -> oneshot::Receiver<T> {
         match r {
             Reply::Later(rx) => rx,
@@ -1003,17 +1020,13 @@ mod tests {
         let a = now_answer(g.join(req("", true), &cfg(), 0, 0));
         assert_eq!(a.error, code::MEMBER_ID_REQUIRED);
         assert!(!a.member_id.is_empty());
-        let mut rx = later(g.join(req(&a.member_id, true), &cfg(), 1, 1));
-        let joined = rx
-            .try_recv()
-            .expect("a lone member completes the join at once");
+        let joined = first_join(&mut g, req(&a.member_id, true), 1);
         assert_eq!((joined.error, joined.generation), (code::NONE, 1));
         assert_eq!(joined.leader, a.member_id);
         assert_eq!(joined.members.len(), 1);
 
         let mut old = Group::new("h", 0);
-        let mut rx = later(old.join(req("", false), &cfg(), 0, 0));
-        let joined = rx.try_recv().expect("v3: an id and a generation at once");
+        let joined = first_join(&mut old, req("", false), 0);
         assert_eq!(joined.error, code::NONE);
         assert!(!joined.member_id.is_empty());
     }
@@ -1021,8 +1034,7 @@ mod tests {
     #[test]
     fn two_members_rebalance_sync_and_a_leave_rebalances_again() {
         let mut g = Group::new("g", 0);
-        let mut a = later(g.join(req("", false), &cfg(), 0, 0));
-        let a = a.try_recv().expect("a");
+        let a = first_join(&mut g, req("", false), 0);
         assert_eq!(g.state(), GroupState::CompletingRebalance);
         // b joins while a is about to sync: a must rejoin
         let mut b_rx = later(g.join(req("", false), &cfg(), 1, 1));
@@ -1080,9 +1092,7 @@ mod tests {
     #[test]
     fn session_expiry_removes_a_silent_member() {
         let mut g = Group::new("g", 0);
-        let a = later(g.join(req("", false), &cfg(), 0, 0))
-            .try_recv()
-            .expect("a");
+        let a = first_join(&mut g, req("", false), 0);
         let mut b_rx = later(g.join(req("", false), &cfg(), 0, 0));
         let mut a_rx = later(g.join(req(&a.member_id, false), &cfg(), 0, 0));
         let b = b_rx.try_recv().expect("b");
@@ -1105,9 +1115,7 @@ mod tests {
         let mut g = Group::new("g", 0);
         let mut r = req("", true);
         r.instance_id = Some("i1".into());
-        let first = later(g.join(r.clone(), &cfg(), 0, 0))
-            .try_recv()
-            .expect("joined");
+        let first = first_join(&mut g, r.clone(), 0);
         assert_eq!(
             first.error,
             code::NONE,
@@ -1171,9 +1179,7 @@ mod tests {
     fn commits_need_membership_unless_the_group_is_empty() {
         let mut g = Group::new("g", 0);
         assert_eq!(g.validate_commit(-1, "", None, 0), Ok(()));
-        let a = later(g.join(req("", false), &cfg(), 0, 0))
-            .try_recv()
-            .expect("a");
+        let a = first_join(&mut g, req("", false), 0);
         assert_eq!(
             g.validate_commit(-1, "", None, 0),
             Err(code::UNKNOWN_MEMBER_ID)
@@ -1199,7 +1205,7 @@ mod tests {
             0, 1, 0, 0, 0, 2, 0, 2, b'a', b'b', 0, 1, b'c', 0xff, 0xff, 0xff, 0xff,
         ];
         r.protocols = vec![("range".into(), Bytes::from(meta))];
-        let _ = g.join(r, &cfg(), 0, 0);
+        first_join(&mut g, r, 0);
         let topics = g.subscribed_topics();
         assert!(topics.contains("ab") && topics.contains("c") && topics.len() == 2);
     }
