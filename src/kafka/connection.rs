@@ -14,9 +14,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, debug_span, error, info_span, warn, Instrument};
@@ -56,15 +56,17 @@ async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiv
                 break;
             }
         };
-        let mut frame = vec![0u8; size];
-        tokio::select! {
-            r = rd.read_exact(&mut frame) => if r.is_err() {
-                debug!("connection closed mid-frame");
-                break;
+        let frame = tokio::select! {
+            r = read_body(&mut rd, size) => match r {
+                Ok(frame) => frame,
+                Err(_) => {
+                    debug!("connection closed mid-frame");
+                    break;
+                }
             },
             _ = shutdown.changed() => break,
-        }
-        let req = match codec::parse_request(Bytes::from(frame)) {
+        };
+        let req = match codec::parse_request(frame) {
             Ok(req) => req,
             Err(e) => {
                 warn!(cause = %e, "closing connection");
@@ -88,6 +90,21 @@ async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiv
     }
     drop(tx); // the writer finishes what is in flight, then stops
     let _ = writer.await;
+}
+
+/// Reads a frame's `size` bytes (its size prefix already read). `read_buf` fills the
+/// buffer's spare capacity, so the bytes are not zero-filled first (that was 29% of the
+/// produce path's instructions with `vec![0; size]` + `read_exact`).
+async fn read_body(rd: &mut OwnedReadHalf, size: usize) -> std::io::Result<Bytes> {
+    let mut frame = BytesMut::with_capacity(size);
+    // `take`: never read past this frame, whatever spare capacity the buffer has
+    let mut body = rd.take(size as u64);
+    while frame.len() < size {
+        if body.read_buf(&mut frame).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(frame.freeze())
 }
 
 async fn write_responses(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>) {
