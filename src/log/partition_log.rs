@@ -27,7 +27,7 @@ use super::batch::{self, BatchHeader, TimestampType, HEADER_SIZE, NO_TIMESTAMP};
 use super::checkpoint;
 use super::producer_state::{self, Check, ProducerEntry, ProducerStates};
 use super::records;
-use super::segment::{self, LogSegment, SegmentFile};
+use super::segment::{self, LogSegment, ReadBuf, SegmentFile};
 use super::{io_err, now_ms, LogConfig, LogError, TopicPartition};
 
 /// What an append did.
@@ -983,9 +983,9 @@ fn read_batches(
     hw: i64,
 ) -> Result<Bytes, LogError> {
     let avail = (end - pos) as usize;
-    let mut buf = vec![0u8; avail.min(max_bytes.max(batch::HEADER_SIZE))];
+    let mut buf = ReadBuf::new(avail.min(max_bytes.max(batch::HEADER_SIZE)));
     let n = file.read_at(pos, &mut buf)?;
-    buf.truncate(n);
+    buf.resize(n);
     let mut whole = 0;
     for (at, h) in batch::BatchIter::new(&buf) {
         if h.base_offset >= hw {
@@ -1004,20 +1004,18 @@ fn read_batches(
         if !min_one_batch {
             return Ok(Bytes::new());
         }
-        buf.resize(size, 0);
+        buf.resize(size);
         if file.read_at(pos, &mut buf)? < size {
             return Err(file.corrupt(pos, "batch cut short"));
         }
         whole = size;
     }
-    buf.truncate(whole);
-    let good = file.verify(pos, &buf);
+    let good = file.verify(pos, &buf[..whole]);
     if good == 0 {
         return Err(file.corrupt(pos, "batch failed its CRC check"));
     }
     if good < whole {
         warn!(path = %file.path().display(), position = pos + good as u64, "corrupt batch; serving the data before it");
-        buf.truncate(good);
     }
-    Ok(Bytes::from(buf))
+    Ok(buf.into_bytes(good))
 }
