@@ -526,6 +526,14 @@ mod tests {
             assert_eq!(r.varlong().expect("decodes"), v);
             assert_eq!(r.pos, buf.len());
         }
+        let err = |bytes: &[u8]| {
+            let mut r = Reader { buf: bytes, pos: 0 };
+            r.varlong().expect_err("malformed").to_string()
+        };
+        assert!(err(&[]).contains("truncated varint"));
+        assert!(err(&[0xff; 9]).contains("truncated varint"));
+        assert!(err(&[0xff; 10]).contains("longer than 10 bytes"));
+        assert!(err(&[0x80; 12]).contains("longer than 10 bytes"));
     }
 
     #[test]
