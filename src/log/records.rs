@@ -107,21 +107,42 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
-    /// Steps over a length-prefixed field with the checks of [`Self::bytes`]; false if
-    /// it is null.
-    fn skip_bytes(&mut self) -> Result<bool, LogError> {
-        let len = self.varint()?;
-        if len < 0 {
-            return Ok(false);
+    /// [`Self::varlong`] for the validation walk: `None` wherever that one fails, and no
+    /// error value to build or carry (that plumbing was most of the walk's cost).
+    #[inline]
+    fn try_varlong(&mut self) -> Option<i64> {
+        let mut z: u64 = 0;
+        let mut pos = self.pos;
+        for shift in (0..70).step_by(7) {
+            let b = *self.buf.get(pos)?;
+            pos += 1;
+            z |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                self.pos = pos;
+                return Some(((z >> 1) as i64) ^ -((z & 1) as i64));
+            }
         }
-        let len = len as usize;
+        None
+    }
+
+    #[inline]
+    fn try_varint(&mut self) -> Option<i32> {
+        i32::try_from(self.try_varlong()?).ok()
+    }
+
+    /// Steps over a length-prefixed field, with the checks of [`Self::bytes`]: `Some(false)`
+    /// if it is null, `None` where that one fails.
+    #[inline]
+    fn try_skip_bytes(&mut self) -> Option<bool> {
+        let len = self.try_varint()?;
+        let Ok(len) = usize::try_from(len) else {
+            return Some(false);
+        };
         if self.buf.len() - self.pos < len {
-            return Err(LogError::Corrupt(format!(
-                "field of {len} bytes overruns the record"
-            )));
+            return None;
         }
         self.pos += len;
-        Ok(true)
+        Some(true)
     }
 
     /// A length-prefixed field; length -1 is null.
@@ -197,45 +218,43 @@ fn parse_record<'a>(r: &mut Reader<'a>) -> Result<RawRecord<'a>, LogError> {
     })
 }
 
-/// Walks one record as [`parse_record`] does, with exactly its checks and errors, but
-/// keeps only the timestamp and offset deltas: keys, values and headers are stepped over
-/// (nothing is collected), which is what an append's validation needs.
-fn check_record(r: &mut Reader<'_>) -> Result<(i64, i32), LogError> {
-    let length = r.varint()?;
-    if length < 0 || (r.buf.len() - r.pos) < length as usize {
-        return Err(LogError::Corrupt(format!(
-            "record length {length} overruns the batch"
-        )));
+/// Walks one record with the checks of [`parse_record`] but keeps only its timestamp and
+/// offset deltas: keys, values and headers are stepped over, nothing is collected, and no
+/// error is built. `None` where [`parse_record`] would fail (which then says why).
+#[inline]
+fn walk_record(r: &mut Reader<'_>) -> Option<(i64, i32)> {
+    let length = usize::try_from(r.try_varint()?).ok()?;
+    if r.buf.len() - r.pos < length {
+        return None;
     }
-    let end = r.pos + length as usize;
+    let end = r.pos + length;
     let mut body = Reader {
         buf: &r.buf[..end],
         pos: r.pos,
     };
-    let _attributes = body.byte()?;
-    let timestamp_delta = body.varlong()?;
-    let offset_delta = body.varint()?;
-    body.skip_bytes()?; // key
-    body.skip_bytes()?; // value
-    let header_count = body.varint()?;
+    if body.pos >= end {
+        return None; // no attributes byte
+    }
+    body.pos += 1;
+    let timestamp_delta = body.try_varlong()?;
+    let offset_delta = body.try_varint()?;
+    body.try_skip_bytes()?; // key
+    body.try_skip_bytes()?; // value
+    let header_count = body.try_varint()?;
     if header_count < 0 {
-        return Err(LogError::InvalidRecord(format!(
-            "negative header count {header_count}"
-        )));
+        return None;
     }
     for _ in 0..header_count {
-        if !body.skip_bytes()? {
-            return Err(LogError::InvalidRecord("null header key".into()));
+        if !body.try_skip_bytes()? {
+            return None; // a null header key
         }
-        body.skip_bytes()?;
+        body.try_skip_bytes()?;
     }
     if body.pos != end {
-        return Err(LogError::Corrupt(format!(
-            "record length {length} disagrees with its fields"
-        )));
+        return None;
     }
     r.pos = end;
-    Ok((timestamp_delta, offset_delta))
+    Some((timestamp_delta, offset_delta))
 }
 
 /// Walks every record of an uncompressed batch, as Kafka's `LogValidator` iterates them:
@@ -249,7 +268,16 @@ pub(crate) fn validate_uncompressed(batch: &[u8], header: &BatchHeader) -> Resul
     };
     let mut max_ts = batch::NO_TIMESTAMP;
     for i in 0..header.records_count {
-        let (timestamp_delta, offset_delta) = check_record(&mut r)?;
+        let start = r.pos;
+        let (timestamp_delta, offset_delta) = match walk_record(&mut r) {
+            Some(deltas) => deltas,
+            None => {
+                // a bad record: parse it again, for the exact error
+                r.pos = start;
+                let rec = parse_record(&mut r)?;
+                (rec.timestamp_delta, rec.offset_delta)
+            }
+        };
         if offset_delta != i {
             return Err(LogError::InvalidRecord(format!(
                 "record {i} has offset delta {offset_delta}"
@@ -637,7 +665,7 @@ mod tests {
     }
 
     /// What `validate_uncompressed` did before it stopped collecting fields: every record
-    /// through `parse_record`. The fast walk must agree with it on every input.
+    /// through `parse_record`. The walk must agree with it on every input.
     fn validate_by_parsing(batch: &[u8], header: &BatchHeader) -> Result<i64, LogError> {
         let mut r = Reader {
             buf: batch,
