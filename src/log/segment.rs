@@ -509,9 +509,11 @@ impl LogSegment {
 }
 
 /// Most bytes the pool of [`ReadBuf`]s keeps for reuse (what stays allocated after a burst
-/// of fetches), and the largest buffer it keeps: bigger reads are allocated as before.
+/// of fetches), the largest buffer it keeps (bigger reads are allocated as before), and how
+/// many buffers (each `ReadBuf::new` looks through them under the pool's lock).
 const READ_POOL_BYTES: usize = 16 << 20;
 const READ_POOL_MAX_BUFFER: usize = 4 << 20;
+const READ_POOL_BUFFERS: usize = 32;
 
 /// Buffers kept for reuse, each with all of its `len()` bytes initialised.
 static READ_POOL: parking_lot::Mutex<Vec<Vec<u8>>> = parking_lot::Mutex::new(Vec::new());
@@ -595,8 +597,17 @@ impl Drop for ReadBuf {
         }
         let mut pool = READ_POOL.lock();
         let kept: usize = pool.iter().map(Vec::capacity).sum();
-        if kept + buf.capacity() <= READ_POOL_BYTES {
+        if pool.len() < READ_POOL_BUFFERS && kept + buf.capacity() <= READ_POOL_BYTES {
             pool.push(buf);
+            return;
+        }
+        // full: a larger buffer takes the place of the smallest one, if the total allows
+        let smallest = (0..pool.len()).min_by_key(|&i| pool[i].capacity());
+        if let Some(i) = smallest {
+            let small = pool[i].capacity();
+            if small < buf.capacity() && kept - small + buf.capacity() <= READ_POOL_BYTES {
+                pool[i] = buf;
+            }
         }
     }
 }
