@@ -3,7 +3,8 @@
 //! ratio of medians (see docs/perf.md):
 //!
 //! - `append/{16KiB,1MiB}`: appending 1 KiB records in batches of that size, no fsync,
-//!   vs a sequential `write()` of the same bytes.
+//!   vs a sequential `write()` of the same bytes. `log_append` rewrites the caller's copy
+//!   in place; `log_append_shared` (what Produce uses) writes from bytes it may not change.
 //! - `read_cached`: reading 1 MiB of cached batches vs a plain `pread` of the same bytes.
 //! - `group_commit/{1,8,64}`: appenders each doing append + fsync (acks=all); throughput
 //!   in batches/s. Latency percentiles are printed by `group_commit_latency`.
@@ -62,6 +63,9 @@ fn append(c: &mut Criterion) {
                 buf.copy_from_slice(&template); // the append rewrites the header in place
                 log.append(&mut buf, 0).expect("append")
             })
+        });
+        g.bench_function(BenchmarkId::new("log_append_shared", name), |b| {
+            b.iter(|| log.append_shared(&template, 0).expect("append"))
         });
         drop(log);
         let path = dir.path().join("plain.log");

@@ -50,7 +50,9 @@ fn produce(topic: &str, records: Bytes) -> ProduceRequest {
 
 fn idempotent_batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Bytes {
     let recs: Vec<NewRecord> = (0..n)
-        .map(|i| NewRecord::new(None::<Vec<u8>>, format!("s{}", seq + i as i32)).at(1))
+        .map(|i| {
+            NewRecord::new(None::<Vec<u8>>, format!("s{}", seq + i as i32)).at(rafka::log::now_ms())
+        })
         .collect();
     let mut b = encode_batch(&recs, -1);
     batch::set_producer(&mut b, pid, epoch, seq);

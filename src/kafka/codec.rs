@@ -2,9 +2,15 @@
 //! fields for flexible versions) and the body; responses get header v0 or v1 as each API
 //! version requires (ApiVersions always v0). Pure functions over bytes, so they can be
 //! fuzzed; lengths are checked before the `kafka-protocol` decoders see the bytes.
+//!
+//! A Fetch response is encoded as a [`Frame`] of chunks: the fetched record batches stay in
+//! the buffers they were read into and are written beside the other bytes of the frame,
+//! byte for byte what `kafka-protocol` would have encoded (see [`encode_fetch_response`]).
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use std::io::IoSlice;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 /// Bytes before the client id in every request header: key, version, correlation id.
@@ -101,6 +107,169 @@ pub fn encode_response<M: Encodable>(
     Ok(buf.freeze())
 }
 
+/// A response frame in chunks, written with vectored writes: a [`Buf`] over them.
+#[derive(Debug, Default)]
+pub struct Frame {
+    /// Never an empty chunk, so `chunk()` is empty only at the end.
+    chunks: Vec<Bytes>,
+    next: usize,
+    remaining: usize,
+}
+
+impl Frame {
+    fn push(&mut self, chunk: Bytes) {
+        if !chunk.is_empty() {
+            self.remaining += chunk.len();
+            self.chunks.push(chunk);
+        }
+    }
+}
+
+impl From<Bytes> for Frame {
+    fn from(frame: Bytes) -> Frame {
+        let mut f = Frame::default();
+        f.push(frame);
+        f
+    }
+}
+
+impl Buf for Frame {
+    fn remaining(&self) -> usize {
+        self.remaining
+    }
+
+    fn chunk(&self) -> &[u8] {
+        self.chunks.get(self.next).map_or(&[], |c| &c[..])
+    }
+
+    fn advance(&mut self, mut cnt: usize) {
+        while cnt > 0 {
+            let Some(c) = self.chunks.get_mut(self.next) else {
+                return;
+            };
+            let n = cnt.min(c.len());
+            c.advance(n);
+            self.remaining -= n;
+            cnt -= n;
+            if c.is_empty() {
+                self.next += 1;
+            }
+        }
+    }
+
+    fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for (slot, c) in dst.iter_mut().zip(&self.chunks[self.next..]) {
+            *slot = IoSlice::new(c);
+            n += 1;
+        }
+        n
+    }
+}
+
+/// Record sections smaller than this are copied into the frame like any other field:
+/// for them a chunk of their own costs more than the copy.
+const OWN_CHUNK_MIN: usize = 16 * 1024;
+
+/// Encodes a Fetch response as [`encode_response`] does, byte for byte, without copying
+/// the large record sections: the frame is the encoding of the response with those records
+/// empty, cut where each one goes, with its real length prefix and its `Bytes` in between.
+///
+/// Where each goes is found without knowing the Fetch schema: the response is encoded once
+/// with those records empty and once with them null. The two encodings have the same
+/// length and differ exactly in those fields' length prefixes (`00000000` / `ffffffff`
+/// before v12, varints `01` / `00` from v12), in order. Should that not hold, or the
+/// assembled size disagree with `kafka-protocol`'s own computation, the response is
+/// encoded whole.
+pub fn encode_fetch_response(
+    api_version: i16,
+    correlation_id: i32,
+    mut body: FetchResponse,
+) -> anyhow::Result<Frame> {
+    let encode = |b: &FetchResponse| encode_response(ApiKey::Fetch, api_version, correlation_id, b);
+    let header_version = ApiKey::Fetch.response_header_version(api_version);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let size = header.compute_size(header_version)? + body.compute_size(api_version)?;
+    let mut taken = Vec::new();
+    for (ti, t) in body.responses.iter_mut().enumerate() {
+        for (pi, p) in t.partitions.iter_mut().enumerate() {
+            if let Some(records) = p.records.as_mut().filter(|r| r.len() >= OWN_CHUNK_MIN) {
+                taken.push((ti, pi, std::mem::take(records)));
+            }
+        }
+    }
+    if taken.is_empty() {
+        return encode(&body).map(Frame::from);
+    }
+    let empty = encode(&body)?;
+    for &(ti, pi, _) in &taken {
+        body.responses[ti].partitions[pi].records = None;
+    }
+    let null = encode(&body)?;
+    let flexible = api_version >= 12;
+    let (empty_prefix, null_prefix): (&[u8], &[u8]) = if flexible {
+        (&[1], &[0])
+    } else {
+        (&[0; 4], &[0xff; 4])
+    };
+    let mut cuts = Vec::with_capacity(taken.len());
+    if empty.len() == null.len() {
+        let mut i = 0;
+        while i < empty.len() {
+            if empty[i] == null[i] {
+                i += 1;
+            } else if empty[i..].starts_with(empty_prefix) && null[i..].starts_with(null_prefix) {
+                cuts.push(i);
+                i += empty_prefix.len();
+            } else {
+                cuts.clear();
+                break;
+            }
+        }
+    }
+    let mut meta = BytesMut::with_capacity(empty.len() + 5 * taken.len());
+    let mut ends = Vec::with_capacity(taken.len());
+    let mut from = 0;
+    if cuts.len() == taken.len() {
+        for (&cut, (_, _, records)) in cuts.iter().zip(&taken) {
+            meta.extend_from_slice(&empty[from..cut]);
+            if flexible {
+                // COMPACT_BYTES: unsigned varint of length + 1, 7 bits a byte, low bits first
+                let mut v = u32::try_from(records.len() + 1)?;
+                while v >= 0x80 {
+                    meta.put_u8((v as u8 & 0x7f) | 0x80);
+                    v >>= 7;
+                }
+                meta.put_u8(v as u8);
+            } else {
+                meta.put_i32(i32::try_from(records.len())?);
+            }
+            ends.push(meta.len());
+            from = cut + empty_prefix.len();
+        }
+        meta.extend_from_slice(&empty[from..]);
+    }
+    let total = meta.len() + taken.iter().map(|(_, _, r)| r.len()).sum::<usize>();
+    if ends.len() != taken.len() || total != 4 + size || meta.len() < 4 {
+        // not the layout expected: put the records back and encode the usual way
+        for (ti, pi, records) in taken {
+            body.responses[ti].partitions[pi].records = Some(records);
+        }
+        return encode(&body).map(Frame::from);
+    }
+    meta[..4].copy_from_slice(&i32::try_from(size)?.to_be_bytes());
+    let meta = meta.freeze();
+    let mut frame = Frame::default();
+    let mut start = 0;
+    for (end, (_, _, records)) in ends.into_iter().zip(taken) {
+        frame.push(meta.slice(start..end));
+        frame.push(records);
+        start = end;
+    }
+    frame.push(meta.slice(start..));
+    Ok(frame)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +302,133 @@ mod tests {
         let r = parse_request(Bytes::from(f)).expect("header decodes");
         assert_eq!(r.api_key, ApiKey::Produce);
         assert!(r.body.is_empty());
+    }
+
+    /// A Fetch response with topics by name and by id, errors, aborted transactions, a
+    /// preferred replica, null / empty / small records (copied) and large ones (own chunks)
+    /// whose lengths put the v12+ varint prefix at 3 and 4 bytes.
+    fn fetch_response(version: i16, sizes: &[usize]) -> FetchResponse {
+        use kafka_protocol::messages::fetch_response::{
+            AbortedTransaction, FetchableTopicResponse, PartitionData,
+        };
+        use kafka_protocol::messages::{ProducerId, TopicName};
+        let records = |n: usize| {
+            // contents that look like the markers the encoder looks for
+            let pattern = [0u8, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 1, 0];
+            Bytes::from(
+                (0..n)
+                    .map(|i| pattern[i % pattern.len()])
+                    .collect::<Vec<u8>>(),
+            )
+        };
+        let mut topics = Vec::new();
+        for (t, chunk) in sizes.chunks(3).enumerate() {
+            let parts = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    let mut p = PartitionData::default()
+                        .with_partition_index(i as i32 + 7)
+                        .with_high_watermark(0x7fff_ffff_0000 + n as i64)
+                        .with_last_stable_offset(-1);
+                    if version >= 5 {
+                        p.log_start_offset = 0x0101;
+                    }
+                    if version >= 11 {
+                        p.preferred_read_replica = kafka_protocol::messages::BrokerId(0);
+                    }
+                    match n {
+                        0 => p.with_records(None).with_error_code(3),
+                        1 => p.with_records(Some(Bytes::new())),
+                        _ => p
+                            .with_records(Some(records(n)))
+                            .with_aborted_transactions(Some(vec![AbortedTransaction::default()
+                                .with_producer_id(ProducerId(n as i64))
+                                .with_first_offset(-1)])),
+                    }
+                })
+                .collect();
+            let topic = if version >= 13 {
+                FetchableTopicResponse::default().with_topic_id(uuid::Uuid::from_u128(
+                    0xffff_0000_0000_0001_0000_0000 + t as u128,
+                ))
+            } else {
+                FetchableTopicResponse::default()
+                    .with_topic(TopicName(StrBytes::from_string(format!("topic-{t}"))))
+            };
+            topics.push(topic.with_partitions(parts));
+        }
+        FetchResponse::default()
+            .with_throttle_time_ms(5)
+            .with_responses(topics)
+    }
+
+    /// Byte for byte what kafka-protocol encodes, in every Fetch version served; the large
+    /// record sections are not copied (their chunks are the records' own memory).
+    #[test]
+    fn chunked_fetch_frames_are_the_kafka_protocol_encoding() {
+        let sizes = [
+            OWN_CHUNK_MIN,
+            0,
+            (1 << 21) - 1,
+            300,
+            1,
+            (1 << 21) - 2,
+            100_000,
+            OWN_CHUNK_MIN - 1,
+        ];
+        for version in 4..=18 {
+            let resp = fetch_response(version, &sizes);
+            let whole = encode_response(ApiKey::Fetch, version, 99, &resp).expect("encode");
+            let large: Vec<Bytes> = resp
+                .responses
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .filter_map(|p| p.records.clone())
+                .filter(|r| r.len() >= OWN_CHUNK_MIN)
+                .collect();
+            let mut frame = encode_fetch_response(version, 99, resp).expect("chunked");
+            assert_eq!(frame.chunks.len(), 2 * large.len() + 1, "v{version}");
+            for (chunk, records) in frame.chunks.iter().skip(1).step_by(2).zip(&large) {
+                assert_eq!(chunk.as_ptr(), records.as_ptr(), "v{version}: not copied");
+            }
+            let mut slices = [IoSlice::new(&[]); 64];
+            assert_eq!(frame.chunks_vectored(&mut slices), frame.chunks.len());
+            let bytes = frame.copy_to_bytes(frame.remaining());
+            assert!(
+                bytes == whole,
+                "v{version}: differs from kafka-protocol's encoding"
+            );
+        }
+    }
+
+    #[test]
+    fn fetch_frames_without_large_records_are_one_chunk() {
+        for sizes in [&[][..], &[0, 1, 500]] {
+            let resp = fetch_response(12, sizes);
+            let whole = encode_response(ApiKey::Fetch, 12, 1, &resp).expect("encode");
+            let mut frame = encode_fetch_response(12, 1, resp).expect("chunked");
+            assert!(frame.chunks.len() <= 1);
+            assert_eq!(frame.copy_to_bytes(frame.remaining()), whole);
+        }
+    }
+
+    /// Partial writes: advancing by any amount keeps the remaining bytes in order.
+    #[test]
+    fn frames_advance_across_chunks() {
+        let mut f = Frame::default();
+        for c in [&b"ab"[..], b"", b"cde", b"f"] {
+            f.push(Bytes::copy_from_slice(c));
+        }
+        assert_eq!(f.remaining(), 6);
+        f.advance(1);
+        assert_eq!(f.chunk(), b"b");
+        f.advance(2);
+        assert_eq!(f.chunk(), b"de");
+        f.advance(3);
+        assert_eq!((f.remaining(), f.chunk()), (0, &b""[..]));
+        f.advance(1); // past the end: nothing happens
+        assert_eq!(f.remaining(), 0);
     }
 
     /// The ApiVersions response header is v0 even for flexible (v3+) versions: no tagged

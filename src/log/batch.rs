@@ -1,5 +1,5 @@
 //! The record batch header (magic v2): parsing it, validating a producer's batch the way
-//! Kafka's `LogValidator` does, and the in-place rewrites an append makes (base offset,
+//! Kafka's `LogValidator` does, and the header rewrites an append makes (base offset,
 //! partition leader epoch, LogAppendTime).
 //!
 //! Layout of a v2 batch (all big-endian), offsets from the start of the batch:
@@ -372,31 +372,37 @@ pub fn set_producer(batch: &mut [u8], producer_id: i64, epoch: i16, base_sequenc
     batch[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
-/// Rewrites a validated batch in place for the log: its base offset, the partition leader
+/// Rewrites a validated batch's header for the log: its base offset, the partition leader
 /// epoch, and, under LogAppendTime, the timestamp type and max timestamp (then the CRC,
 /// which covers attributes and timestamps but not the offset or epoch). Under CreateTime an
 /// uncompressed batch whose header max timestamp disagrees with its records is corrected.
-/// Returns the batch's max timestamp as stored.
+/// `header` starts as a copy of the batch's first [`HEADER_SIZE`] bytes and is the only
+/// thing written: `batch` (the whole batch as sent) is read for the CRC, never changed, so
+/// the body can go to the log straight from the request. Returns the batch's max timestamp
+/// as stored.
 pub fn assign(
-    batch: &mut [u8],
+    header: &mut [u8; HEADER_SIZE],
+    batch: &[u8],
     v: &ValidatedBatch,
     base_offset: i64,
     leader_epoch: i32,
     timestamp_type: TimestampType,
     now_ms: i64,
 ) -> i64 {
-    batch[BASE_OFFSET..BASE_OFFSET + 8].copy_from_slice(&base_offset.to_be_bytes());
-    batch[PARTITION_LEADER_EPOCH..PARTITION_LEADER_EPOCH + 4]
+    header[BASE_OFFSET..BASE_OFFSET + 8].copy_from_slice(&base_offset.to_be_bytes());
+    header[PARTITION_LEADER_EPOCH..PARTITION_LEADER_EPOCH + 4]
         .copy_from_slice(&leader_epoch.to_be_bytes());
     let (attributes, max_timestamp) = match timestamp_type {
         TimestampType::LogAppendTime => (v.header.attributes | TIMESTAMP_TYPE_MASK, now_ms),
         TimestampType::CreateTime => (v.header.attributes & !TIMESTAMP_TYPE_MASK, v.max_timestamp),
     };
     if attributes != v.header.attributes || max_timestamp != v.header.max_timestamp {
-        batch[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
-        batch[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&max_timestamp.to_be_bytes());
-        let crc = compute_crc(batch);
-        batch[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        header[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+        header[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&max_timestamp.to_be_bytes());
+        // the CRC runs from the attributes (in the new header) to the end (in the batch)
+        let crc =
+            crc32c::crc32c_append(crc32c::crc32c(&header[ATTRIBUTES..]), &batch[HEADER_SIZE..]);
+        header[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
     }
     max_timestamp
 }
@@ -483,9 +489,22 @@ mod tests {
     #[test]
     fn assign_sets_offset_epoch_and_log_append_time_with_a_valid_crc() {
         let mut b = sample(2);
+        let sent = b.clone();
         let v = validate_append(&b, 1 << 20).expect("valid")[0];
-        let ts = assign(&mut b, &v, 42, 7, TimestampType::LogAppendTime, 99_999);
+        let mut header = [0u8; HEADER_SIZE];
+        header.copy_from_slice(&b[..HEADER_SIZE]);
+        let ts = assign(
+            &mut header,
+            &b,
+            &v,
+            42,
+            7,
+            TimestampType::LogAppendTime,
+            99_999,
+        );
         assert_eq!(ts, 99_999);
+        assert_eq!(b, sent, "the batch itself is not changed");
+        b[..HEADER_SIZE].copy_from_slice(&header);
         let h = check_integrity(&b).expect("crc still valid");
         assert_eq!(h.base_offset, 42);
         assert_eq!(h.partition_leader_epoch, 7);

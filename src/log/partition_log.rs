@@ -23,11 +23,11 @@ use parking_lot::{Mutex, RwLock};
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use super::batch::{self, BatchHeader, TimestampType, NO_TIMESTAMP};
+use super::batch::{self, BatchHeader, TimestampType, HEADER_SIZE, NO_TIMESTAMP};
 use super::checkpoint;
 use super::producer_state::{self, Check, ProducerEntry, ProducerStates};
 use super::records;
-use super::segment::{self, LogSegment, SegmentFile};
+use super::segment::{self, LogSegment, ReadBuf, SegmentFile};
 use super::{io_err, now_ms, LogConfig, LogError, TopicPartition};
 
 /// What an append did.
@@ -131,6 +131,9 @@ impl LogState {
         (i > 0).then(|| self.leader_epochs[i - 1].0)
     }
 }
+
+/// A batch's position in the appended bytes and its header as written to the log.
+type RewrittenHeader = (usize, [u8; HEADER_SIZE]);
 
 /// A segment file and the byte range to scan in it.
 type ScanRange = (Arc<SegmentFile>, u64, u64);
@@ -396,6 +399,29 @@ impl PartitionLog {
     /// and writes them. Nothing is written if any batch is invalid. The data is in the OS
     /// page cache when this returns; call [`Self::flush_to`] before acknowledging `acks=all`.
     pub fn append(&self, records: &mut [u8], leader_epoch: i32) -> Result<AppendInfo, LogError> {
+        let (info, headers) = self.append_batches(records, leader_epoch)?;
+        for (position, header) in headers {
+            records[position..position + HEADER_SIZE].copy_from_slice(&header);
+        }
+        Ok(info)
+    }
+
+    /// [`Self::append`] for bytes the caller cannot change, such as a Produce request's
+    /// shared buffer: each batch goes to the file as its rewritten header followed by its
+    /// body straight from `records` (one vectored write), so the records are not copied.
+    /// `records` is left as it was.
+    pub fn append_shared(&self, records: &[u8], leader_epoch: i32) -> Result<AppendInfo, LogError> {
+        self.append_batches(records, leader_epoch)
+            .map(|(info, _)| info)
+    }
+
+    /// The append itself; also returns each written batch's position in `records` and its
+    /// header as written (none for a duplicate).
+    fn append_batches(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+    ) -> Result<(AppendInfo, Vec<RewrittenHeader>), LogError> {
         self.check_online()?;
         let config = self.config();
         let validated = batch::validate_append(records, config.max_message_bytes)?;
@@ -409,7 +435,7 @@ impl PartitionLog {
         let mut st = self.state.write();
         let base_offset = st.log_end_offset;
         let mut next = base_offset;
-        let mut assigned = Vec::with_capacity(validated.len());
+        let mut headers = Vec::with_capacity(validated.len());
         let mut messages = 0u64;
         let mut max_timestamp = NO_TIMESTAMP;
         let mut producers: HashMap<i64, ProducerEntry> = HashMap::new();
@@ -417,7 +443,7 @@ impl PartitionLog {
             let check = st.producers.check(&v.header, &producers)?;
             if let Check::Duplicate(dup) = check {
                 // a retry of a batch already in the log: its original offsets, nothing written
-                return Ok(AppendInfo {
+                let info = AppendInfo {
                     base_offset: dup.first_offset,
                     last_offset: dup.last_offset,
                     log_append_time: match config.timestamp_type {
@@ -426,19 +452,31 @@ impl PartitionLog {
                     },
                     log_start_offset: st.log_start_offset,
                     duplicate: true,
-                });
+                };
+                return Ok((info, Vec::new()));
             }
-            let bytes = &mut records[v.position..v.position + v.size];
-            let ts = batch::assign(bytes, v, next, leader_epoch, config.timestamp_type, now);
+            let bytes = &records[v.position..v.position + v.size];
+            let mut header = [0u8; HEADER_SIZE];
+            header.copy_from_slice(&bytes[..HEADER_SIZE]);
+            let ts = batch::assign(
+                &mut header,
+                bytes,
+                v,
+                next,
+                leader_epoch,
+                config.timestamp_type,
+                now,
+            );
             max_timestamp = max_timestamp.max(ts);
-            let h = BatchHeader::parse(bytes).ok_or_else(|| LogError::Internal("header".into()))?;
+            let h =
+                BatchHeader::parse(&header).ok_or_else(|| LogError::Internal("header".into()))?;
             if check == Check::Append {
                 let entry = st.producers.updated_entry(&h, next, &producers);
                 producers.insert(h.producer_id, entry);
             }
             next = h.next_offset();
             messages += h.records_count as u64;
-            assigned.push((v.position, h));
+            headers.push((v.position, header));
         }
         self.maybe_roll(
             &mut st,
@@ -460,7 +498,7 @@ impl PartitionLog {
         }
         if let Err(e) = st
             .active()
-            .append(records, &assigned, config.index_interval_bytes)
+            .append(records, &headers, config.index_interval_bytes)
         {
             if matches!(e, LogError::Offline(_)) {
                 self.take_offline(&e);
@@ -481,7 +519,7 @@ impl PartitionLog {
         if flush_now {
             self.flush_to(next)?;
         }
-        Ok(AppendInfo {
+        let info = AppendInfo {
             base_offset,
             last_offset: next - 1,
             log_append_time: match config.timestamp_type {
@@ -490,7 +528,8 @@ impl PartitionLog {
             },
             log_start_offset,
             duplicate: false,
-        })
+        };
+        Ok((info, headers))
     }
 
     /// Rolls to a new segment when the next append would not fit Kafka's rules:
@@ -944,9 +983,9 @@ fn read_batches(
     hw: i64,
 ) -> Result<Bytes, LogError> {
     let avail = (end - pos) as usize;
-    let mut buf = vec![0u8; avail.min(max_bytes.max(batch::HEADER_SIZE))];
+    let mut buf = ReadBuf::new(avail.min(max_bytes.max(batch::HEADER_SIZE)));
     let n = file.read_at(pos, &mut buf)?;
-    buf.truncate(n);
+    buf.resize(n);
     let mut whole = 0;
     for (at, h) in batch::BatchIter::new(&buf) {
         if h.base_offset >= hw {
@@ -965,20 +1004,18 @@ fn read_batches(
         if !min_one_batch {
             return Ok(Bytes::new());
         }
-        buf.resize(size, 0);
+        buf.resize(size);
         if file.read_at(pos, &mut buf)? < size {
             return Err(file.corrupt(pos, "batch cut short"));
         }
         whole = size;
     }
-    buf.truncate(whole);
-    let good = file.verify(pos, &buf);
+    let good = file.verify(pos, &buf[..whole]);
     if good == 0 {
         return Err(file.corrupt(pos, "batch failed its CRC check"));
     }
     if good < whole {
         warn!(path = %file.path().display(), position = pos + good as u64, "corrupt batch; serving the data before it");
-        buf.truncate(good);
     }
-    Ok(Bytes::from(buf))
+    Ok(buf.into_bytes(good))
 }

@@ -71,6 +71,13 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn varlong(&mut self) -> Result<i64, LogError> {
+        // one byte: most lengths, deltas and counts in a batch of small or KiB records
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(i64::from(b >> 1) ^ -i64::from(b & 1));
+            }
+        }
         let mut z: u64 = 0;
         for shift in (0..70).step_by(7) {
             let b = *self
@@ -98,6 +105,44 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| LogError::Corrupt("truncated record".into()))?;
         self.pos += 1;
         Ok(b)
+    }
+
+    /// [`Self::varlong`] for the validation walk: `None` wherever that one fails, and no
+    /// error value to build or carry (that plumbing was most of the walk's cost).
+    #[inline]
+    fn try_varlong(&mut self) -> Option<i64> {
+        let mut z: u64 = 0;
+        let mut pos = self.pos;
+        for shift in (0..70).step_by(7) {
+            let b = *self.buf.get(pos)?;
+            pos += 1;
+            z |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                self.pos = pos;
+                return Some(((z >> 1) as i64) ^ -((z & 1) as i64));
+            }
+        }
+        None
+    }
+
+    #[inline]
+    fn try_varint(&mut self) -> Option<i32> {
+        i32::try_from(self.try_varlong()?).ok()
+    }
+
+    /// Steps over a length-prefixed field, with the checks of [`Self::bytes`]: `Some(false)`
+    /// if it is null, `None` where that one fails.
+    #[inline]
+    fn try_skip_bytes(&mut self) -> Option<bool> {
+        let len = self.try_varint()?;
+        let Ok(len) = usize::try_from(len) else {
+            return Some(false);
+        };
+        if self.buf.len() - self.pos < len {
+            return None;
+        }
+        self.pos += len;
+        Some(true)
     }
 
     /// A length-prefixed field; length -1 is null.
@@ -173,8 +218,49 @@ fn parse_record<'a>(r: &mut Reader<'a>) -> Result<RawRecord<'a>, LogError> {
     })
 }
 
-/// Parses every record of an uncompressed batch: lengths in bounds, offset deltas
-/// consecutive from 0, the count matching the header. Returns the max record timestamp.
+/// Walks one record with the checks of [`parse_record`] but keeps only its timestamp and
+/// offset deltas: keys, values and headers are stepped over, nothing is collected, and no
+/// error is built. `None` where [`parse_record`] would fail (which then says why).
+#[inline]
+fn walk_record(r: &mut Reader<'_>) -> Option<(i64, i32)> {
+    let length = usize::try_from(r.try_varint()?).ok()?;
+    if r.buf.len() - r.pos < length {
+        return None;
+    }
+    let end = r.pos + length;
+    let mut body = Reader {
+        buf: &r.buf[..end],
+        pos: r.pos,
+    };
+    if body.pos >= end {
+        return None; // no attributes byte
+    }
+    body.pos += 1;
+    let timestamp_delta = body.try_varlong()?;
+    let offset_delta = body.try_varint()?;
+    body.try_skip_bytes()?; // key
+    body.try_skip_bytes()?; // value
+    let header_count = body.try_varint()?;
+    if header_count < 0 {
+        return None;
+    }
+    for _ in 0..header_count {
+        if !body.try_skip_bytes()? {
+            return None; // a null header key
+        }
+        body.try_skip_bytes()?;
+    }
+    if body.pos != end {
+        return None;
+    }
+    r.pos = end;
+    Some((timestamp_delta, offset_delta))
+}
+
+/// Walks every record of an uncompressed batch, as Kafka's `LogValidator` iterates them:
+/// lengths in bounds, fields consistent with the record length, header keys not null,
+/// offset deltas consecutive from 0, the count matching the header. Returns the max record
+/// timestamp.
 pub(crate) fn validate_uncompressed(batch: &[u8], header: &BatchHeader) -> Result<i64, LogError> {
     let mut r = Reader {
         buf: batch,
@@ -182,14 +268,22 @@ pub(crate) fn validate_uncompressed(batch: &[u8], header: &BatchHeader) -> Resul
     };
     let mut max_ts = batch::NO_TIMESTAMP;
     for i in 0..header.records_count {
-        let rec = parse_record(&mut r)?;
-        if rec.offset_delta != i {
+        let start = r.pos;
+        let (timestamp_delta, offset_delta) = match walk_record(&mut r) {
+            Some(deltas) => deltas,
+            None => {
+                // a bad record: parse it again, for the exact error
+                r.pos = start;
+                let rec = parse_record(&mut r)?;
+                (rec.timestamp_delta, rec.offset_delta)
+            }
+        };
+        if offset_delta != i {
             return Err(LogError::InvalidRecord(format!(
-                "record {i} has offset delta {}",
-                rec.offset_delta
+                "record {i} has offset delta {offset_delta}"
             )));
         }
-        max_ts = max_ts.max(header.base_timestamp.wrapping_add(rec.timestamp_delta));
+        max_ts = max_ts.max(header.base_timestamp.wrapping_add(timestamp_delta));
     }
     if r.pos != batch.len() {
         return Err(LogError::Corrupt(format!(
@@ -460,6 +554,14 @@ mod tests {
             assert_eq!(r.varlong().expect("decodes"), v);
             assert_eq!(r.pos, buf.len());
         }
+        let err = |bytes: &[u8]| {
+            let mut r = Reader { buf: bytes, pos: 0 };
+            r.varlong().expect_err("malformed").to_string()
+        };
+        assert!(err(&[]).contains("truncated varint"));
+        assert!(err(&[0xff; 9]).contains("truncated varint"));
+        assert!(err(&[0xff; 10]).contains("longer than 10 bytes"));
+        assert!(err(&[0x80; 12]).contains("longer than 10 bytes"));
     }
 
     #[test]
@@ -560,6 +662,70 @@ mod tests {
         assert_eq!(err.error_code(), 2, "{err}");
         let ok = decompress(Compression::Gzip, &bomb[..0]);
         assert!(ok.is_err() || ok.expect("empty").is_empty());
+    }
+
+    /// What `validate_uncompressed` did before it stopped collecting fields: every record
+    /// through `parse_record`. The walk must agree with it on every input.
+    fn validate_by_parsing(batch: &[u8], header: &BatchHeader) -> Result<i64, LogError> {
+        let mut r = Reader {
+            buf: batch,
+            pos: HEADER_SIZE,
+        };
+        let mut max_ts = batch::NO_TIMESTAMP;
+        for i in 0..header.records_count {
+            let rec = parse_record(&mut r)?;
+            if rec.offset_delta != i {
+                return Err(LogError::InvalidRecord(format!(
+                    "record {i} has offset delta {}",
+                    rec.offset_delta
+                )));
+            }
+            max_ts = max_ts.max(header.base_timestamp.wrapping_add(rec.timestamp_delta));
+        }
+        if r.pos != batch.len() {
+            return Err(LogError::Corrupt(format!(
+                "{} bytes after the last of {} records",
+                batch.len() - r.pos,
+                header.records_count
+            )));
+        }
+        Ok(max_ts)
+    }
+
+    /// Every single-byte change of a batch with keys, null keys, headers (one with a null
+    /// value) and multi-byte varints gets the same answer, error included, from the
+    /// validation walk as from full parsing.
+    #[test]
+    fn validation_walk_agrees_with_full_parsing() {
+        let mut with_headers = NewRecord::new(Some("key"), "x".repeat(200)).at(5_000);
+        with_headers
+            .headers
+            .push(("h1".into(), Some(b"v".to_vec())));
+        with_headers.headers.push(("h2".into(), None));
+        let recs = vec![
+            NewRecord::new(None::<Vec<u8>>, "a").at(1_000),
+            with_headers,
+            NewRecord::new(Some("k".repeat(130)), "").at(-7),
+        ];
+        let plain = encode_batch(&recs, 0);
+        let h = BatchHeader::parse(&plain).expect("header");
+        assert_eq!(validate_uncompressed(&plain, &h).expect("valid"), 5_000);
+        let mut cases = 0;
+        for i in HEADER_SIZE..plain.len() {
+            for x in [0x00u8, 0x01, 0x02, 0x7f, 0x80, 0x81, 0xfe, 0xff] {
+                let mut b = plain.clone();
+                b[i] = x;
+                let walk = validate_uncompressed(&b, &h);
+                let parse = validate_by_parsing(&b, &h);
+                match (&walk, &parse) {
+                    (Ok(a), Ok(b)) => assert_eq!(a, b, "byte {i} = {x:#x}"),
+                    (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "byte {i}"),
+                    _ => panic!("byte {i} = {x:#x}: walk {walk:?}, parse {parse:?}"),
+                }
+                cases += 1;
+            }
+        }
+        assert!(cases > 1000);
     }
 
     #[test]

@@ -3,17 +3,52 @@
 //! available, waits up to `max_wait_ms` and is answered as soon as an append brings
 //! enough. Fetch sessions (KIP-227) are not kept: every fetch is a full one, answered with
 //! session id 0, which tells clients to keep sending full fetches.
+//!
+//! The connection serves Fetch through [`respond`], which encodes the response as a
+//! [`Frame`] whose record sections are the buffers the log read them into (no copy);
+//! dispatch's Fetch arm (same handler, response encoded whole) serves callers that need
+//! one `Bytes`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
+use kafka_protocol::protocol::Decodable;
 
 use super::code;
 use crate::broker::Broker;
+use crate::kafka::codec::{self, Frame, Request};
+use crate::kafka::dispatch::{self, DispatchError};
 use crate::log::LogError;
+
+/// True for the Fetch versions [`respond`] serves: those dispatch decodes (the older ones
+/// it advertises get its UNSUPPORTED_VERSION answer).
+pub fn served_in_chunks(req: &Request) -> bool {
+    req.api_key == ApiKey::Fetch
+        && dispatch::version_range(ApiKey::Fetch)
+            .is_some_and(|(min, max)| (min..=max).contains(&req.api_version))
+}
+
+/// Decodes a Fetch request (a version for which [`served_in_chunks`] holds), serves it
+/// with [`handle`] and encodes the response frame with
+/// [`codec::encode_fetch_response`]: the same bytes dispatch would send, errors mapped
+/// the same way.
+pub async fn respond(broker: &Arc<Broker>, req: Request) -> Result<Frame, DispatchError> {
+    let (version, correlation_id) = (req.api_version, req.correlation_id);
+    let mut body = req.body;
+    let decoded = FetchRequest::decode(&mut body, version).map_err(|e| DispatchError::Decode {
+        api: ApiKey::Fetch,
+        version,
+        reason: e.to_string(),
+    })?;
+    let resp = handle(broker, decoded, version).await;
+    codec::encode_fetch_response(version, correlation_id, resp).map_err(|e| DispatchError::Encode {
+        api: ApiKey::Fetch,
+        reason: e.to_string(),
+    })
+}
 
 fn partition(index: i32, error_code: i16) -> PartitionData {
     PartitionData::default()

@@ -97,8 +97,8 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
                 ));
                 continue;
             };
-            let mut bytes = records.to_vec(); // the append rewrites headers in place
-            match log.append(&mut bytes, 0) {
+            // the request's buffer is shared: the log writes rewritten headers beside it
+            match log.append_shared(&records, 0) {
                 Ok(info) => {
                     if acks == -1 {
                         to_flush.push((Arc::clone(log), info.last_offset + 1, ti, parts.len()));
