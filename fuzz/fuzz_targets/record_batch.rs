@@ -7,8 +7,10 @@
 //! - `batch::validate_append`; when it accepts the bytes, what it accepted must hold up:
 //!   whole batches back to back covering the input, intact (CRC), uncompressed ones
 //!   decoding to exactly their records with consecutive offsets;
-//! - then the append itself on a real `PartitionLog`: it must succeed, leave every batch
-//!   intact after the in-place rewrite (offsets, epoch, CRC), and read back byte for byte.
+//! - then the append itself on a real `PartitionLog`: it must succeed (or be refused by the
+//!   idempotent producer's sequence and epoch checks, or answered as a duplicate, both of
+//!   which depend on earlier inputs), leave every batch intact after the in-place rewrite
+//!   (offsets, epoch, CRC), and read back byte for byte.
 
 #![no_main]
 
@@ -19,7 +21,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use rafka::log::batch::{self, BatchHeader, BatchIter, Compression, TimestampType};
 use rafka::log::partition_log::LoadOptions;
-use rafka::log::{records, LogConfig, PartitionLog, TopicPartition};
+use rafka::log::{records, LogConfig, LogError, PartitionLog, TopicPartition};
 
 #[global_allocator]
 static A: rafka::alloc_guard::GuardedAlloc = rafka::alloc_guard::GuardedAlloc;
@@ -83,8 +85,20 @@ fn append_and_read_back(data: &[u8], validated: &[batch::ValidatedBatch]) {
     let before = log.log_end_offset();
     let info = match log.append(&mut bytes, 0) {
         Ok(info) => info,
+        // the idempotent producer's checks depend on what earlier inputs appended: a
+        // sequence gap or an old epoch is a refusal, not a finding
+        Err(LogError::OutOfOrderSequence(_) | LogError::InvalidProducerEpoch(_)) => {
+            assert_eq!(log.log_end_offset(), before, "a refused append wrote nothing");
+            return;
+        }
         Err(e) => panic!("validated records were refused by the append: {e}"),
     };
+    if info.duplicate {
+        // a retry of a batch an earlier input appended: its offsets, nothing written
+        assert_eq!(log.log_end_offset(), before, "a duplicate wrote nothing");
+        assert!(info.last_offset < before);
+        return;
+    }
     let count: i64 = validated
         .iter()
         .map(|v| i64::from(v.header.records_count))

@@ -270,6 +270,9 @@ pub struct ValidatedBatch {
 /// - size <= `max_message_bytes` (MESSAGE_TOO_LARGE);
 /// - base offset 0, as clients send it; `last_offset_delta + 1 == records_count > 0`;
 ///   a compressed v2 append carries exactly one batch (INVALID_RECORD);
+/// - no control batches (only a transaction coordinator writes those), and a batch with a
+///   producer id carries a sequence number (INVALID_RECORD): the stateless half of the
+///   idempotent producer's checks, the rest being [`super::producer_state`]'s;
 /// - for uncompressed batches every record is parsed: lengths in bounds, offset deltas
 ///   0, 1, 2… (INVALID_RECORD / CORRUPT_MESSAGE).
 ///
@@ -338,6 +341,17 @@ pub fn validate_append(
             return Err(LogError::InvalidRecord(format!(
                 "inconsistent batch offset range (last offset delta {}) and record count {}",
                 header.last_offset_delta, header.records_count
+            )));
+        }
+        if header.is_control() {
+            return Err(LogError::InvalidRecord(
+                "clients are not allowed to write control records".into(),
+            ));
+        }
+        if header.producer_id >= 0 && header.base_sequence < 0 {
+            return Err(LogError::InvalidRecord(format!(
+                "invalid sequence number {} in a record batch with producer id {}",
+                header.base_sequence, header.producer_id
             )));
         }
         let compression = header.compression()?;
@@ -467,6 +481,27 @@ mod tests {
                 .error_code(),
             87
         );
+    }
+
+    #[test]
+    fn rejects_control_batches_and_producer_ids_without_a_sequence() {
+        // as Kafka's LogValidator does for a client's batch: INVALID_RECORD for both
+        let mut b = sample(1);
+        let attributes = be_i16(&b, ATTRIBUTES) | CONTROL_MASK;
+        b[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+        let crc = compute_crc(&b);
+        b[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        let err = validate_append(&b, 1 << 20).expect_err("control batch refused");
+        assert_eq!(err.error_code(), 87, "{err}");
+
+        let mut b = sample(2);
+        set_producer(&mut b, 7, 0, -1);
+        let err = validate_append(&b, 1 << 20).expect_err("no sequence refused");
+        assert_eq!(err.error_code(), 87, "{err}");
+        set_producer(&mut b, 7, 0, 0);
+        validate_append(&b, 1 << 20).expect("sequence 0 accepted");
+        set_producer(&mut b, -1, -1, -1);
+        validate_append(&b, 1 << 20).expect("no producer, no sequence accepted");
     }
 
     #[test]

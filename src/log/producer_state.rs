@@ -156,12 +156,7 @@ impl ProducerStates {
         if h.producer_id < 0 || h.is_control() {
             return Ok(Check::Untracked);
         }
-        if h.base_sequence < 0 {
-            return Err(LogError::InvalidRecord(format!(
-                "invalid sequence number {} in a record batch with producer id {}",
-                h.base_sequence, h.producer_id
-            )));
-        }
+        // (a producer id without a sequence never gets here: `validate_append` refuses it)
         let Some(entry) = pending
             .get(&h.producer_id)
             .or_else(|| self.producers.get(&h.producer_id))
