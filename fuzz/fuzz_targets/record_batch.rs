@@ -88,7 +88,11 @@ fn append_and_read_back(data: &[u8], validated: &[batch::ValidatedBatch]) {
         // the idempotent producer's checks depend on what earlier inputs appended: a
         // sequence gap or an old epoch is a refusal, not a finding
         Err(LogError::OutOfOrderSequence(_) | LogError::InvalidProducerEpoch(_)) => {
-            assert_eq!(log.log_end_offset(), before, "a refused append wrote nothing");
+            assert_eq!(
+                log.log_end_offset(),
+                before,
+                "a refused append wrote nothing"
+            );
             return;
         }
         Err(e) => panic!("validated records were refused by the append: {e}"),

@@ -169,7 +169,11 @@ fn check_response(api: ApiKey, version: i16, correlation_id: i32, frame: &Bytes)
         .find(|(k, ..)| *k == api)
         .map_or(i16::MIN, |&(_, _, min, _)| min);
     if version < decoded_min {
-        assert_eq!(&frame[4..8], &correlation_id.to_be_bytes(), "correlation id");
+        assert_eq!(
+            &frame[4..8],
+            &correlation_id.to_be_bytes(),
+            "correlation id"
+        );
         return;
     }
     let mut rest = frame.slice(4..);
