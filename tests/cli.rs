@@ -528,6 +528,19 @@ async fn topics_create_list_describe_delete() {
         ok(&["topics", "list", "-b", &b], b"").await.stdout,
         "audit\n"
     );
+    // a consumer's coordinator lookup creates __consumer_offsets: listed, as Kafka's
+    // kafka-topics.sh lists it, unless --exclude-internal
+    ok(&["consume", "-b", &b, "-t", "audit", "-e"], b"").await;
+    assert_eq!(
+        ok(&["topics", "list", "-b", &b], b"").await.stdout,
+        "__consumer_offsets\naudit\n"
+    );
+    assert_eq!(
+        ok(&["topics", "list", "-b", &b, "--exclude-internal"], b"")
+            .await
+            .stdout,
+        "audit\n"
+    );
     assert_fails(
         &rafka(&["topics", "delete", "-b", &b, "orders"], b"").await,
         3,

@@ -16,6 +16,7 @@ use super::{CliContext, CliError, ClientArgs};
 pub const EXAMPLES: &str = "\
 Examples:
   rafka topics list
+  rafka topics list --exclude-internal           # without __consumer_offsets
   rafka topics create orders --partitions 3 --config retention.ms=86400000
   rafka topics create orders --if-not-exists     # exit 0 when it is already there
   rafka topics describe orders                   # partitions, leader, offsets, configs
@@ -24,11 +25,16 @@ Examples:
 /// `rafka topics` subcommands.
 #[derive(Clone, Debug, clap::Subcommand)]
 pub enum TopicsCommand {
-    /// Print the name of every topic, one per line, sorted.
+    /// Print the name of every topic, one per line, sorted; internal topics
+    /// (`__consumer_offsets`, created when a consumer first looks up its group
+    /// coordinator) included, as kafka-topics.sh --list does.
     #[command(after_help = EXAMPLES)]
     List {
         #[command(flatten)]
         client: ClientArgs,
+        /// Leave out Kafka's internal topics (__consumer_offsets, __transaction_state).
+        #[arg(long)]
+        exclude_internal: bool,
     },
     /// Create topics; prints "Topic Created: NAME" for each.
     #[command(after_help = EXAMPLES)]
@@ -111,7 +117,10 @@ impl Admin {
 
 pub fn run(command: TopicsCommand) -> Result<(), CliError> {
     match command {
-        TopicsCommand::List { client } => list(&client),
+        TopicsCommand::List {
+            client,
+            exclude_internal,
+        } => list(&client, exclude_internal),
         TopicsCommand::Create {
             client,
             names,
@@ -136,10 +145,19 @@ pub fn run(command: TopicsCommand) -> Result<(), CliError> {
     }
 }
 
-fn list(args: &ClientArgs) -> Result<(), CliError> {
+/// Kafka's internal topics (its `Topic.isInternal`); Metadata flags them, but librdkafka's
+/// metadata does not pass the flag on.
+const INTERNAL_TOPICS: [&str; 2] = ["__consumer_offsets", "__transaction_state"];
+
+fn list(args: &ClientArgs, exclude_internal: bool) -> Result<(), CliError> {
     let admin = Admin::connect(args)?;
     let metadata = admin.metadata(args)?;
-    let mut names: Vec<&str> = metadata.topics().iter().map(|t| t.name()).collect();
+    let mut names: Vec<&str> = metadata
+        .topics()
+        .iter()
+        .map(|t| t.name())
+        .filter(|name| !(exclude_internal && INTERNAL_TOPICS.contains(name)))
+        .collect();
     names.sort_unstable();
     for name in names {
         println!("{name}");
