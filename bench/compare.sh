@@ -69,11 +69,15 @@ PP_COMMON_PROPS=""
 # Kafka's own start-up defaults: kafka-server-start.sh's KAFKA_HEAP_OPTS and
 # kafka-run-class.sh's KAFKA_JVM_PERFORMANCE_OPTS.
 KAFKA_JVM="-Xmx1G -Xms1G -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent"
-# kafka-ref.sh trims threads for the compat suite; put Kafka's defaults back.
+# kafka-ref.sh trims threads and the internal topics for the compat suite and starts groups
+# at once; put Kafka's defaults back (only the replication factors stay at 1: one node).
 KAFKA_DEFAULT_PROPS="num.network.threads=3
 num.io.threads=8
 num.recovery.threads.per.data.dir=2
-auto.create.topics.enable=true"
+auto.create.topics.enable=true
+offsets.topic.num.partitions=50
+transaction.state.log.num.partitions=50
+group.initial.rebalance.delay.ms=3000"
 KAFKA_FSYNC_PROPS="$KAFKA_DEFAULT_PROPS
 log.flush.interval.messages=1"
 # The perf tools' own scripts use KAFKA_HEAP_OPTS=-Xmx512M and the same JVM flags.
@@ -311,7 +315,18 @@ with_load_stats() {
     return $rc
 }
 
-RATE=""   # workload 3's rate: 50% of Kafka's ProducerPerformance acks=1 rate in round 1
+# Workload 3's rates: 50% of Kafka's acks=1 maximum in round 1, for each client its own
+# (ProducerPerformance is CPU-bound far below loadgen on two cores).
+RATE_PP="" RATE_LG=""
+
+# set_rate VAR CLIENT: the first Kafka round's w1 result (LAST_LINE) sets VAR.
+set_rate() {
+    local var="$1" client="$2"
+    if [[ -z "${!var}" && $TARGET == kafka ]]; then
+        printf -v "$var" '%s' "$(python3 -c "print(max(1000, int(float('$(kv "$LAST_LINE" rec_s)') / 2)))")"
+        log "workload 3 rate for $client: ${!var} records/s (50% of Kafka's acks=1)"
+    fi
+}
 
 # ------------------------------------------------------------ one broker, all workloads
 session_main() {
@@ -322,17 +337,9 @@ session_main() {
     rec rss_idle_mb "$(python3 -c "print('%.1f' % ($(rss_kb "$BROKER_PID") / 1024))")"
 
     log "$TARGET round $ROUND: w1 loadgen produce acks=1, $THR_RECORDS x $RECORD_SIZE B"
-    with_load_stats w1_lg "$THR_RECORDS" run_lg_produce w1_lg lg1 "$THR_RECORDS" 1
+    with_load_stats w1_lg "$THR_RECORDS" run_lg_produce w1_lg lg1 "$THR_RECORDS" 1 && set_rate RATE_LG loadgen
 
-    log "$TARGET round $ROUND: w5 kill -9 with lg1 ($((THR_RECORDS * RECORD_SIZE >> 20)) MiB), restart"
-    broker_kill9
-    if broker_start restart; then
-        rec recovery_metadata_ms "$READY_METADATA_MS"
-        rec recovery_last_record_ms "$READY_LAST_MS"
-    else
-        fail "restart after kill -9"; broker_stop; return
-    fi
-
+    # before the kill -9: a restarted broker checks each batch's CRC on its first read
     log "$TARGET round $ROUND: w4 consume lg1 from page cache"
     local line
     if line="$(loadgen consume --topic lg1 --records "$THR_RECORDS" --partitions "$PARTITIONS" 2>"$RUN/logs/lg.err")"; then
@@ -348,24 +355,30 @@ session_main() {
         fi
     fi
 
-    log "$TARGET round $ROUND: w1 ProducerPerformance acks=1"
-    if with_load_stats w1_pp "$THR_RECORDS" run_pp w1_pp pp1 "$THR_RECORDS" -1 1; then
-        if [[ -z "$RATE" && $TARGET == kafka ]]; then
-            RATE="$(python3 -c "print(max(1000, int(float('$(kv "$LAST_LINE" rec_s)') / 2)))")"
-            log "workload 3 rate: $RATE records/s (50% of Kafka's ProducerPerformance acks=1)"
-        fi
+    log "$TARGET round $ROUND: w5 kill -9 with lg1 ($((THR_RECORDS * RECORD_SIZE >> 20)) MiB), restart"
+    broker_kill9
+    if broker_start restart; then
+        rec recovery_metadata_ms "$READY_METADATA_MS"
+        rec recovery_last_record_ms "$READY_LAST_MS"
+    else
+        fail "restart after kill -9"; broker_stop; return
     fi
-    [[ -n "$RATE" ]] || { RATE=20000; log "no Kafka rate measured: workload 3 uses $RATE records/s"; }
+
+    log "$TARGET round $ROUND: w1 ProducerPerformance acks=1"
+    with_load_stats w1_pp "$THR_RECORDS" run_pp w1_pp pp1 "$THR_RECORDS" -1 1 && set_rate RATE_PP ProducerPerformance
+    local var
+    for var in RATE_PP RATE_LG; do
+        [[ -n "${!var}" ]] || { printf -v "$var" '%s' 20000; log "no Kafka rate measured: $var=20000"; }
+    done
 
     session_acks_all
 
-    local n_rate
-    n_rate="$(python3 -c "print(min($RATE_MAX_RECORDS, int($RATE * $RATE_SECS)))")"
-    log "$TARGET round $ROUND: w3 fixed rate $RATE records/s, $n_rate records"
-    run_pp w3_pp pp-rate "$n_rate" "$RATE" 1
-    if run_lg_produce w3_lg lg-rate "$n_rate" 1 --rate "$RATE" --e2e --curve "$RUN/curves/$TARGET.$ROUND.txt"; then
-        :
-    fi
+    local n_pp n_lg
+    n_pp="$(python3 -c "print(min($RATE_MAX_RECORDS, int($RATE_PP * $RATE_SECS)))")"
+    n_lg="$(python3 -c "print(min($RATE_MAX_RECORDS, int($RATE_LG * $RATE_SECS)))")"
+    log "$TARGET round $ROUND: w3 fixed rate: ProducerPerformance $RATE_PP records/s x $n_pp, loadgen $RATE_LG records/s x $n_lg"
+    run_pp w3_pp pp-rate "$n_pp" "$RATE_PP" 1
+    run_lg_produce w3_lg lg-rate "$n_lg" 1 --rate "$RATE_LG" --e2e --curve "$RUN/curves/$TARGET.$ROUND.txt"
 
     log "$TARGET round $ROUND: w6 $WIDE_PARTITIONS partitions"
     local t0 t1
@@ -410,7 +423,7 @@ session_fsync() {
     echo "DATE=$(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "CPU=$(nproc) x $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
     echo "MEMORY=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
-    echo "DISK=$(lsblk -dno NAME,SIZE,ROTA,TYPE 2>/dev/null | awk '$4 == "disk" && $2 != "0B" {printf "%s%s %s (lsblk ROTA=%s)", sep, $1, $2, $3; sep = ", "}')"
+    echo "DISK=$(lsblk -dno NAME,SIZE,ROTA,TYPE 2>/dev/null | awk '$4 == "disk" && $2 != "0B" {printf "%s%s %s %s", sep, $1, $2, ($3 == "1" ? "rotational" : "non-rotational"); sep = ", "}')"
     echo "FS=$(df -hT "$RUN" | awk 'NR == 2 {print $1 " " $2 ", " $3 " total, " $5 " free"}')"
     echo "KERNEL=$(uname -r)"
     echo "LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -429,7 +442,7 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
     TARGET=rafka; session_main
 done
 TARGET=""
-echo "RATE=$RATE" >>"$RUN/machine.env"
+echo "RATE_PP=$RATE_PP RATE_LG=$RATE_LG" >>"$RUN/machine.env"
 echo "LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RUN/machine.env"
 echo "TOTAL_S=$((SECONDS - BENCH_START))" >>"$RUN/machine.env"
 

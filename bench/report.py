@@ -262,9 +262,11 @@ def fragment(data, env, img_prefix, have_plots, commands=()):
         L.append("| %s | %s |" % (label, env.get(k, "?").replace("|", "/")))
     L.append("")
     L.append("Sizes: %s × %s B records per throughput run (workloads 1, 4 and the kill -9 data), %s for "
-             "acks=all, fixed rate %s records/s for about %s s (at most %s records), %s records over %s partitions, "
+             "acks=all, fixed rate %s records/s (ProducerPerformance) and %s records/s (loadgen), each half of Kafka's "
+             "acks=1 maximum with that client in round 1, for about %s s (at most %s records), %s records over %s partitions, "
              "%s records beside %s idle connections; %s partitions otherwise." % (
-                 env.get("THR_RECORDS"), env.get("RECORD_SIZE"), env.get("ALL_RECORDS"), env.get("RATE"),
+                 env.get("THR_RECORDS"), env.get("RECORD_SIZE"), env.get("ALL_RECORDS"),
+                 env.get("RATE_PP", env.get("RATE")), env.get("RATE_LG", env.get("RATE")),
                  env.get("RATE_SECS"), env.get("RATE_MAX_RECORDS"), env.get("P1000_RECORDS"), "1000",
                  env.get("IDLE_RECORDS"), env.get("IDLE_CONNS"), env.get("PARTITIONS")))
     L.append("")
