@@ -280,7 +280,7 @@ fn produce(a: &Args) -> anyhow::Result<()> {
                 }
             }
             i += 1;
-            if i % 64 == 0 {
+            if i.is_multiple_of(64) {
                 producer.poll(Duration::ZERO);
             }
         }

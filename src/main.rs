@@ -278,7 +278,9 @@ fn log_write(dir: &Path, per_batch: usize) -> Result<()> {
 }
 
 fn log_dump(dir: &Path) -> Result<()> {
-    let (_, tp) = split_partition_dir(dir)?;
+    let (log_dir, tp) = split_partition_dir(dir)?;
+    // opening a partition may recover and truncate its tail: never under a running broker
+    rafka::log::manager::ensure_not_in_use(&log_dir)?;
     let (log, report) = rafka::log::PartitionLog::open(
         dir.to_path_buf(),
         tp,

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use rafka::log::partition_log::LoadOptions;
 use rafka::log::records::{decode_batch, encode_batch, NewRecord, Record};
 use rafka::log::{
-    batch, LogConfig, LogError, OffsetSpec, PartitionLog, TimestampType, TopicPartition,
+    batch, LogConfig, LogError, LogManager, OffsetSpec, PartitionLog, TimestampType, TopicPartition,
 };
 
 fn small_config() -> LogConfig {
@@ -503,4 +503,26 @@ fn index_files_pass_dump_log_segments_checks() {
             assert_eq!(h.max_timestamp, ts);
         }
     }
+}
+
+/// One process per log dir, as Kafka's `.lock`: a second manager on the same dir is refused
+/// while the first is open, and read-only tools see that it is in use; after a shutdown
+/// the dir can be opened again.
+#[test]
+fn a_log_dir_is_locked_while_a_manager_has_it_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = LogManager::open(dir.path(), LogConfig::default(), 1).expect("open");
+    let second = LogManager::open(dir.path(), LogConfig::default(), 1).expect_err("locked");
+    assert!(matches!(second, LogError::DirInUse(_)), "{second}");
+    assert_eq!(second.error_code(), 56);
+    assert!(matches!(
+        rafka::log::manager::ensure_not_in_use(dir.path()),
+        Err(LogError::DirInUse(_))
+    ));
+    first.shutdown().expect("shutdown");
+    rafka::log::manager::ensure_not_in_use(dir.path()).expect("free after shutdown");
+    let again = LogManager::open(dir.path(), LogConfig::default(), 1).expect("reopen");
+    drop(first);
+    drop(again);
+    rafka::log::manager::ensure_not_in_use(dir.path()).expect("free after drop");
 }

@@ -177,7 +177,7 @@ pub fn run(args: ProduceArgs) -> Result<(), CliError> {
         }
         send(&producer, record, message_timeout)?;
         sent += 1;
-        if sent % POLL_EVERY == 0 {
+        if sent.is_multiple_of(POLL_EVERY) {
             producer.poll(Duration::ZERO);
         }
     }

@@ -2,12 +2,15 @@
 //! (with or without recovery), creating and deleting them, the root checkpoints
 //! (`recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`), `meta.properties`,
 //! retention, and the clean shutdown marker that lets the next start skip recovery.
+//! Like Kafka, it holds an exclusive lock on `<log dir>/.lock` while open, so a second
+//! broker (or `rafka log write`) cannot open the same log dir underneath it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tracing::{info, warn};
 use uuid::Uuid;
 
@@ -21,12 +24,49 @@ fn is_partition_dir(name: &str) -> bool {
     name != "__cluster_metadata-0" && !name.ends_with("-delete") && !name.ends_with("-future")
 }
 
+/// The lock file in a log dir (Kafka's `LogManager.LockFileName`).
+pub const LOCK_FILE: &str = ".lock";
+
+/// Takes `<dir>/.lock` exclusively, or fails with [`LogError::DirInUse`] if another
+/// process (or another manager in this one) holds it. The lock lasts as long as the file.
+fn lock_dir(dir: &Path) -> Result<File, LogError> {
+    let path = dir.join(LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::DirInUse(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path)(e)),
+    }
+}
+
+/// Fails with [`LogError::DirInUse`] if a process holds `<dir>/.lock` (a broker serving
+/// that log dir), without taking it: for tools that only read.
+pub fn ensure_not_in_use(dir: &Path) -> Result<(), LogError> {
+    let path = dir.join(LOCK_FILE);
+    let Ok(file) = File::open(&path) else {
+        return Ok(()); // no lock file: nobody has it open
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::DirInUse(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path)(e)),
+    }
+}
+
 /// All partition logs of one log dir.
 pub struct LogManager {
     dir: PathBuf,
     default_config: LogConfig,
     meta: MetaProperties,
     logs: RwLock<BTreeMap<TopicPartition, Arc<PartitionLog>>>,
+    /// The held `.lock`; released by [`Self::shutdown`] (or when dropped).
+    lock: Mutex<Option<File>>,
 }
 
 impl std::fmt::Debug for LogManager {
@@ -48,6 +88,7 @@ impl LogManager {
     ) -> Result<Self, LogError> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let lock = lock_dir(&dir)?;
         let meta_path = dir.join(checkpoint::META_PROPERTIES_FILE);
         let meta = match checkpoint::read_meta_properties(&meta_path)? {
             Some(m) => m,
@@ -120,6 +161,7 @@ impl LogManager {
             default_config,
             meta,
             logs: RwLock::new(logs),
+            lock: Mutex::new(Some(lock)),
         };
         manager.checkpoint()?;
         if clean_shutdown {
@@ -266,6 +308,8 @@ impl LogManager {
             &self.dir.join(checkpoint::CLEAN_SHUTDOWN_FILE),
             br#"{"version":0,"brokerEpoch":0}"#,
         )?;
+        // the next broker may open the dir now, even while this value lingers
+        self.lock.lock().take();
         info!(dir = %self.dir.display(), "logs closed cleanly");
         Ok(())
     }

@@ -91,6 +91,10 @@ pub enum LogError {
     /// A producer's epoch is older than the partition's: INVALID_PRODUCER_EPOCH (47).
     #[error("invalid producer epoch: {0}")]
     InvalidProducerEpoch(String),
+    /// Another process holds the log dir's `.lock` (a running broker, or `rafka log` on
+    /// it): KAFKA_STORAGE_ERROR (56).
+    #[error("log dir {0} is in use by another process (its .lock is held)")]
+    DirInUse(PathBuf),
     /// A caller broke the API's contract (a bug, not a client error):
     /// UNKNOWN_SERVER_ERROR (-1).
     #[error("internal log error: {0}")]
@@ -109,7 +113,10 @@ impl LogError {
             LogError::OffsetOutOfRange { .. } => 1,
             LogError::OutOfOrderSequence(_) => 45,
             LogError::InvalidProducerEpoch(_) => 47,
-            LogError::Io { .. } | LogError::BadMetadata { .. } | LogError::Offline(_) => 56,
+            LogError::Io { .. }
+            | LogError::BadMetadata { .. }
+            | LogError::Offline(_)
+            | LogError::DirInUse(_) => 56,
             LogError::Internal(_) => -1,
         }
     }
