@@ -274,14 +274,23 @@ impl ProducerStates {
         out.extend_from_slice(&(ids.len() as i32).to_be_bytes());
         for id in ids {
             let e = &self.producers[id];
-            let Some(last) = e.last() else { continue };
+            // an entry with no batch (read from a Kafka snapshot that had one) keeps its
+            // epoch; Kafka writes it with no sequence, offset or timestamp
+            let (last_seq, last_offset, offset_delta, timestamp) = match e.last() {
+                Some(b) => (
+                    b.last_seq,
+                    b.last_offset,
+                    (b.last_offset - b.first_offset) as i32,
+                    b.timestamp,
+                ),
+                None => (-1, -1, 0, -1),
+            };
             out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(&e.epoch.to_be_bytes());
-            out.extend_from_slice(&last.last_seq.to_be_bytes());
-            out.extend_from_slice(&last.last_offset.to_be_bytes());
-            let offset_delta = (last.last_offset - last.first_offset) as i32;
+            out.extend_from_slice(&last_seq.to_be_bytes());
+            out.extend_from_slice(&last_offset.to_be_bytes());
             out.extend_from_slice(&offset_delta.to_be_bytes());
-            out.extend_from_slice(&last.timestamp.to_be_bytes());
+            out.extend_from_slice(&timestamp.to_be_bytes());
             out.extend_from_slice(&(-1i32).to_be_bytes()); // coordinator epoch
             out.extend_from_slice(&(-1i64).to_be_bytes()); // no open transaction
         }
@@ -563,6 +572,29 @@ mod tests {
         let last = corrupt.len() - 1;
         corrupt[last] ^= 1;
         assert!(ProducerStates::decode_snapshot(&corrupt, 9).is_err());
+    }
+
+    #[test]
+    fn an_entry_without_batches_survives_a_snapshot_round_trip() {
+        // Kafka writes such entries (no sequence yet, e.g. after an epoch bump); reading
+        // one and writing the state back must give a snapshot that still decodes
+        let mut s = ProducerStates::new(0);
+        append(&mut s, &header(1, 0, 0, 3), 0).expect("ok");
+        s.producers.insert(
+            5,
+            ProducerEntry {
+                epoch: 3,
+                batches: VecDeque::new(),
+            },
+        );
+        let bytes = s.encode_snapshot();
+        assert_eq!(bytes.len(), SNAPSHOT_HEADER + 2 * SNAPSHOT_ENTRY);
+        let back = ProducerStates::decode_snapshot(&bytes, 3).expect("decodes");
+        assert_eq!(back.get(5).expect("kept").epoch, 3);
+        assert!(back.get(5).expect("kept").batches.is_empty());
+        assert_eq!(back.get(1).expect("kept").batches.len(), 1);
+        let again = ProducerStates::decode_snapshot(&back.encode_snapshot(), 3).expect("again");
+        assert_eq!(again, back);
     }
 
     #[test]
