@@ -797,9 +797,9 @@ impl Group {
     }
 
     /// May `member_id` commit offsets for `generation`? (Kafka's classic
-    /// `validateOffsetCommit`.) A commit with no member and a negative generation to a
-    /// group without members is a "simple" commit, as admin tools and assign() consumers
-    /// make.
+    /// `validateOffsetCommit`.) A commit with a negative generation to a group without
+    /// members is a "simple" commit, as admin tools and assign() consumers make; Kafka
+    /// accepts it whatever member id it carries.
     pub fn validate_commit(
         &mut self,
         generation: i32,
@@ -807,7 +807,7 @@ impl Group {
         instance_id: Option<&str>,
         now: Ms,
     ) -> Result<(), i16> {
-        if generation < 0 && member_id.is_empty() && self.members.is_empty() {
+        if generation < 0 && self.members.is_empty() {
             return Ok(());
         }
         self.check_member(member_id, instance_id)?;
@@ -1179,6 +1179,8 @@ mod tests {
     fn commits_need_membership_unless_the_group_is_empty() {
         let mut g = Group::new("g", 0);
         assert_eq!(g.validate_commit(-1, "", None, 0), Ok(()));
+        // an empty group takes a generation -1 commit whatever member id it names
+        assert_eq!(g.validate_commit(-1, "gone-member", None, 0), Ok(()));
         let a = first_join(&mut g, req("", false), 0);
         assert_eq!(
             g.validate_commit(-1, "", None, 0),

@@ -587,3 +587,222 @@ async fn committed_offsets_survive_a_restart() {
     assert!(!listed.contains_key(gone));
     broker.shutdown().await.expect("shutdown");
 }
+
+/// `offsets.retention.minutes` and the size of `__consumer_offsets`: the offsets of a group
+/// that never had members expire once they are older than the retention, and the group is
+/// forgotten; a group with a member keeps its offsets. A partition of `__consumer_offsets`
+/// that grows past two segments is rewritten to its live records. Both are written to the
+/// log (tombstones, a rewritten tail), so a restart brings back neither the expired group
+/// nor the commits the rewrite dropped, and keeps the latest commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_expire_and_the_offsets_topic_stays_small() {
+    if external_broker() {
+        return; // needs short retention and a restart: in-process only
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = || async {
+        let mut b = rafka::BrokerBuilder::for_tests(dir.path());
+        let cfg = b.config_mut();
+        cfg.group.initial_rebalance_delay_ms = 0;
+        cfg.group.min_session_timeout_ms = 1000;
+        cfg.group.offsets_topic_num_partitions = 3;
+        cfg.group.offsets_retention_ms = 2_000;
+        cfg.group.offsets_retention_check_interval_ms = 1_000;
+        cfg.group.offsets_topic_segment_bytes = 1024;
+        b.start().await.expect("broker starts")
+    };
+    let broker = start().await;
+    let mut c = Client::connect(broker.kafka_addr()).await;
+    let topic = "expiring";
+    create_topic(&mut c, topic, 1).await;
+    let (idle, live) = ("exp-idle", "exp-live");
+    assert_eq!(
+        simple_commit(&mut c, idle, topic, &[(0, 5)]).await,
+        vec![NONE]
+    );
+    let mut ms = vec![Member::new(broker.kafka_addr(), live, Versions::LATEST, topic).await];
+    form_group(&mut ms).await;
+    sync_all(&mut ms, topic, 1).await;
+    let (generation, id) = (ms[0].generation, ms[0].member_id.clone());
+    // enough commits to roll the group's __consumer_offsets partition many times
+    for offset in 1..=200 {
+        assert_eq!(
+            commit(&mut c, 8, live, generation, &id, topic, &[(0, offset)]).await,
+            vec![NONE]
+        );
+    }
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while committed_offset(&mut c, idle, topic, 0).await != -1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{idle}'s offset never expired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        !list_groups(&mut c, 4, None).await.contains_key(idle),
+        "an expired group without offsets is forgotten"
+    );
+    assert_eq!(committed_offset(&mut c, live, topic, 0).await, 200);
+    // a rewrite runs on every check (1 s): wait for one after the last commit
+    let internal = broker
+        .broker()
+        .topic("__consumer_offsets")
+        .expect("__consumer_offsets");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while internal
+        .partitions
+        .iter()
+        .any(|p| p.segment_base_offsets().len() > 2)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "__consumer_offsets keeps growing: {:?}",
+            internal
+                .partitions
+                .iter()
+                .map(|p| p.segment_base_offsets().len())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        internal.partitions.iter().any(|p| p.log_start_offset() > 0),
+        "the rewritten partition dropped its old records"
+    );
+    assert_eq!(ms[0].heartbeat().await, NONE, "the member is still in");
+    drop((c, ms, internal));
+    broker.shutdown().await.expect("shutdown");
+
+    let broker = start().await;
+    let mut c = Client::connect(broker.kafka_addr()).await;
+    assert_eq!(
+        committed_offset(&mut c, live, topic, 0).await,
+        200,
+        "the latest commit survives the rewrite and a restart"
+    );
+    assert_eq!(
+        committed_offset(&mut c, idle, topic, 0).await,
+        -1,
+        "the expired offset stays expired"
+    );
+    assert!(!list_groups(&mut c, 4, None).await.contains_key(idle));
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// A commit is acknowledged only once it is durable: a `rafka` process is killed (SIGKILL)
+/// while a client commits offset after offset as fast as it can, and after each restart on
+/// the same data dir OffsetFetch returns at least the last acknowledged offset (and
+/// nothing that was never sent). Several rounds, each with a different kill point.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_commits_survive_kill_9() {
+    if external_broker() {
+        return; // kills the broker: a child process only
+    }
+    use std::process::{Command, Stdio};
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_rafka"))
+            .args(["serve", "--listener", &addr.to_string()])
+            .args(["--text-listener", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(["-o", "offsets.topic.num.partitions=3"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn rafka")
+    };
+    let wait_for = || async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            assert!(Instant::now() < deadline, "rafka did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let (group, topic) = ("crash-commits", "crash-topic");
+    let mut child = spawn();
+    wait_for().await;
+    create_topic(&mut Client::connect(addr).await, topic, 1).await;
+    let mut next = 1i64;
+    for round in 0..4u64 {
+        let acked = Arc::new(AtomicI64::new(-1));
+        let committer = {
+            let acked = Arc::clone(&acked);
+            tokio::spawn(async move {
+                let mut c = Client::connect(addr).await;
+                // every commit is answered before the next is sent; a kill ends the loop
+                for offset in next.. {
+                    let req = OffsetCommitRequest::default()
+                        .with_group_id(group_id(group))
+                        .with_generation_id_or_member_epoch(-1)
+                        .with_topics(vec![
+                            offset_commit_request::OffsetCommitRequestTopic::default()
+                                .with_name(topic_name(topic))
+                                .with_partitions(vec![
+                                    offset_commit_request::OffsetCommitRequestPartition::default()
+                                        .with_partition_index(0)
+                                        .with_committed_offset(offset),
+                                ]),
+                        ]);
+                    let Some(r) = c
+                        .try_call::<_, OffsetCommitResponse>(ApiKey::OffsetCommit, 8, &req)
+                        .await
+                    else {
+                        return;
+                    };
+                    assert_eq!(r.topics[0].partitions[0].error_code, NONE);
+                    acked.store(offset, Ordering::SeqCst);
+                }
+            })
+        };
+        let target = 20 + (round * 37) % 100;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while acked.load(Ordering::SeqCst) < next + target as i64 {
+            assert!(Instant::now() < deadline, "commits do not get through");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        child.kill().expect("SIGKILL");
+        let at_kill = acked.load(Ordering::SeqCst);
+        child.wait().expect("reap");
+        committer.await.expect("every answered commit succeeded");
+        let last_acked = acked.load(Ordering::SeqCst);
+        assert!(last_acked >= at_kill);
+
+        child = spawn();
+        wait_for().await;
+        let mut c = Client::connect(addr).await;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let found = loop {
+            // the coordinator may still be loading right after the start
+            let (err, got) = fetch(&mut c, 8, group, topic, Some(&[0])).await;
+            if err == NONE {
+                break got[&(topic.to_string(), 0)].offset;
+            }
+            assert!(Instant::now() < deadline, "OffsetFetch: error {err}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(
+            found >= last_acked,
+            "round {round}: acknowledged offset {last_acked} lost, {found} after the restart"
+        );
+        assert!(
+            found <= last_acked + 1,
+            "round {round}: {found} was never sent"
+        );
+        next = found + 1;
+    }
+    child.kill().expect("stop rafka");
+    child.wait().expect("reap");
+}

@@ -609,3 +609,186 @@ async fn inconsistent_group_protocol_and_invalid_session_timeout() {
     }
     t.shutdown().await;
 }
+
+// ---------------------------------------------------------------- limits, batched leave, keys
+
+const GROUP_MAX_SIZE_REACHED: i16 = 81;
+
+/// group.max.size: a new member beyond it is refused with GROUP_MAX_SIZE_REACHED and the
+/// group goes on with the members it has. (In-process only: the limit is a broker setting.)
+#[tokio::test]
+async fn group_max_size_refuses_the_member_over_the_limit() {
+    let t = Target::start_with(|c| c.group.max_size = 2).await;
+    if t.external() {
+        return;
+    }
+    let topic = unique("full");
+    create_topic(&mut t.client().await, &topic, 2).await;
+    let group = unique("full");
+    let mut ms = Vec::new();
+    for _ in 0..2 {
+        ms.push(Member::new(t.addr, &group, Versions::LATEST, &topic).await);
+    }
+    form_group(&mut ms).await;
+    sync_all(&mut ms, &topic, 2).await;
+    let mut third = Member::new(t.addr, &group, Versions::LATEST, &topic).await;
+    // with or without KIP-394's MEMBER_ID_REQUIRED round trip first, the join is refused
+    let mut r = third.join().await;
+    if r.error_code == MEMBER_ID_REQUIRED {
+        third.member_id = r.member_id.to_string();
+        r = third.join().await;
+    }
+    assert_eq!(r.error_code, GROUP_MAX_SIZE_REACHED, "{r:?}");
+    for m in ms.iter_mut() {
+        assert_eq!(m.heartbeat().await, NONE, "the members stay, no rebalance");
+    }
+    let mut c = t.client().await;
+    wait_for_state(&mut c, &group, "Stable", 2).await;
+    t.shutdown().await;
+}
+
+/// LeaveGroup v3+ takes several members in one request: a dynamic member by id, a static
+/// member by its instance id alone, and an unknown id, each answered on its own; the one
+/// left behind is told to rejoin.
+#[tokio::test]
+async fn leave_group_batches_members_by_id_and_instance_id() {
+    let t = Target::start().await;
+    let topic = unique("batch-leave");
+    create_topic(&mut t.client().await, &topic, 3).await;
+    let group = unique("batch-leave");
+    let mut ms = Vec::new();
+    for i in 0..3 {
+        let mut m = Member::new(t.addr, &group, Versions::LATEST, &topic).await;
+        if i == 1 {
+            m.instance_id = Some("static-b".into());
+        }
+        ms.push(m);
+    }
+    form_group(&mut ms).await;
+    sync_all(&mut ms, &topic, 3).await;
+    let req = LeaveGroupRequest::default()
+        .with_group_id(group_id(&group))
+        .with_members(vec![
+            leave_group_request::MemberIdentity::default().with_member_id(s(&ms[0].member_id)),
+            leave_group_request::MemberIdentity::default()
+                .with_member_id(s(""))
+                .with_group_instance_id(Some(s("static-b"))),
+            leave_group_request::MemberIdentity::default().with_member_id(s("nobody")),
+        ]);
+    let mut c = t.client().await;
+    let r: LeaveGroupResponse = c.call(ApiKey::LeaveGroup, 5, &req).await;
+    assert_eq!(r.error_code, NONE, "{r:?}");
+    let answers: Vec<(String, Option<String>, i16)> = r
+        .members
+        .iter()
+        .map(|m| {
+            (
+                m.member_id.to_string(),
+                m.group_instance_id.as_ref().map(|i| i.to_string()),
+                m.error_code,
+            )
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![
+            (ms[0].member_id.clone(), None, NONE),
+            (String::new(), Some("static-b".into()), NONE),
+            ("nobody".into(), None, UNKNOWN_MEMBER_ID),
+        ]
+    );
+    assert_eq!(ms[2].heartbeat().await, REBALANCE_IN_PROGRESS);
+    let r = ms[2].join().await;
+    assert_eq!(r.error_code, NONE);
+    assert_eq!(r.members.len(), 1, "alone in the group now");
+    t.shutdown().await;
+}
+
+/// FindCoordinator for transactional ids (key type 1), flat before v4 and batched from v4:
+/// transactions are not supported yet, so each key is refused with
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED and a message that says why (Kafka would name
+/// itself; Rafka's choice: in-process only).
+#[tokio::test]
+async fn find_coordinator_refuses_transactional_ids_with_a_reason() {
+    const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+    let t = Target::start().await;
+    if t.external() {
+        return;
+    }
+    let mut c = t.client().await;
+    for version in 1..=6i16 {
+        let req = if version >= 4 {
+            FindCoordinatorRequest::default()
+                .with_key_type(1)
+                .with_coordinator_keys(vec![s("txn-a"), s("txn-b")])
+        } else {
+            FindCoordinatorRequest::default()
+                .with_key_type(1)
+                .with_key(s("txn-a"))
+        };
+        let r: FindCoordinatorResponse = c.call(ApiKey::FindCoordinator, version, &req).await;
+        let answers: Vec<(String, i32, i16, Option<String>)> = if version >= 4 {
+            r.coordinators
+                .iter()
+                .map(|x| {
+                    let msg = x.error_message.as_ref().map(|m| m.to_string());
+                    (x.key.to_string(), x.node_id.0, x.error_code, msg)
+                })
+                .collect()
+        } else {
+            let msg = r.error_message.as_ref().map(|m| m.to_string());
+            vec![("txn-a".into(), r.node_id.0, r.error_code, msg)]
+        };
+        let keys: Vec<&str> = answers.iter().map(|a| a.0.as_str()).collect();
+        let want: &[&str] = if version >= 4 {
+            &["txn-a", "txn-b"]
+        } else {
+            &["txn-a"]
+        };
+        assert_eq!(keys, want, "v{version}");
+        for a in &answers {
+            assert_eq!(
+                (a.1, a.2),
+                (-1, TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+                "v{version}"
+            );
+            let msg = a.3.as_deref().unwrap_or_default();
+            assert!(
+                msg.contains("transactions are not supported"),
+                "v{version}: {msg}"
+            );
+        }
+    }
+    // groups are still found
+    let found = find_coordinator(&mut c, 4, &["a-group"]).await;
+    assert_eq!(found[0].3, NONE);
+    t.shutdown().await;
+}
+
+/// OffsetFetch v7+ with require_stable: with no transactions pending, the committed
+/// offsets at once, no error.
+#[tokio::test]
+async fn offset_fetch_require_stable() {
+    let t = Target::start().await;
+    let mut c = t.client().await;
+    let topic = unique("stable");
+    create_topic(&mut c, &topic, 1).await;
+    let group = unique("stable");
+    assert_eq!(
+        simple_commit(&mut c, &group, &topic, &[(0, 42)]).await,
+        vec![NONE]
+    );
+    let req = OffsetFetchRequest::default()
+        .with_group_id(group_id(&group))
+        .with_topics(Some(vec![
+            offset_fetch_request::OffsetFetchRequestTopic::default()
+                .with_name(topic_name(&topic))
+                .with_partition_indexes(vec![0]),
+        ]))
+        .with_require_stable(true);
+    let r: OffsetFetchResponse = c.call(ApiKey::OffsetFetch, 7, &req).await;
+    assert_eq!(r.error_code, NONE, "{r:?}");
+    let p = &r.topics[0].partitions[0];
+    assert_eq!((p.committed_offset, p.error_code), (42, NONE));
+    t.shutdown().await;
+}

@@ -45,6 +45,13 @@ impl Client {
     /// Writes one request frame (header for `api`/`version`, then `body`); returns its
     /// correlation id.
     pub async fn send<Req: Encodable>(&mut self, api: ApiKey, version: i16, body: &Req) -> i32 {
+        let (correlation_id, frame) = self.frame(api, version, body);
+        self.send_raw(&frame).await;
+        correlation_id
+    }
+
+    /// One request frame and its correlation id.
+    fn frame<Req: Encodable>(&mut self, api: ApiKey, version: i16, body: &Req) -> (i32, BytesMut) {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id += 1;
         let header = RequestHeader::default()
@@ -59,8 +66,24 @@ impl Client {
         body.encode(&mut buf, version).expect("body encodes");
         let size = (buf.len() - 4) as i32;
         buf[..4].copy_from_slice(&size.to_be_bytes());
-        self.send_raw(&buf).await;
-        correlation_id
+        (correlation_id, buf)
+    }
+
+    /// [`Self::call`] to a broker that may go away (a test that kills it): `None` when
+    /// the request cannot be written or no response comes back.
+    pub async fn try_call<Req: Encodable, Resp: Decodable>(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        body: &Req,
+    ) -> Option<Resp> {
+        let (id, frame) = self.frame(api, version, body);
+        self.stream.write_all(&frame).await.ok()?;
+        let mut frame = self.recv_frame().await?;
+        let header = ResponseHeader::decode(&mut frame, api.response_header_version(version))
+            .expect("response header");
+        assert_eq!(header.correlation_id, id, "responses come back in order");
+        Some(Resp::decode(&mut frame, version).expect("response body decodes"))
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {

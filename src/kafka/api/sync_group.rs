@@ -51,7 +51,12 @@ pub async fn handle(
         let durable =
             tokio::task::spawn_blocking(move || GroupCoordinator::make_durable(written)).await;
         if !matches!(durable, Ok(Ok(()))) {
+            // as Kafka when it cannot store the group: the leader hears of it and rejoins
             tracing::warn!(group = %req.group_id.0, "group metadata not durable");
+            return response(
+                SyncResponse::error(code::COORDINATOR_NOT_AVAILABLE),
+                version,
+            );
         }
     }
     let answer = match reply {
