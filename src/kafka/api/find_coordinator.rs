@@ -1,7 +1,13 @@
-//! FindCoordinator (v0-v6): this broker coordinates every group, and every transactional
-//! id (transactions themselves are not supported yet: their APIs are not advertised). v4+
-//! asks for many keys at once (`coordinator_keys`) and gets one entry per key; v0-v3 ask
-//! for one key and get the flat form.
+//! FindCoordinator (v0-v6): this broker coordinates every group. v4+ asks for many keys at
+//! once (`coordinator_keys`) and gets one entry per key; v0-v3 ask for one key and get the
+//! flat form.
+//!
+//! Transactions are not supported yet, and a transactional producer's first step is to
+//! look up its transaction coordinator, so that is where it is refused: with
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, the one answer every client treats as final here
+//! (librdkafka and the Java client stop at once instead of retrying until a timeout), and
+//! an error message that says why (librdkafka prints it). InitProducerId still handles
+//! transactional ids (epoch bumps that fence an older instance) for when transactions come.
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
@@ -12,6 +18,10 @@ use crate::broker::Broker;
 
 const KEY_GROUP: i8 = 0;
 const KEY_TRANSACTION: i8 = 1;
+const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+/// The error message of a transactional id's lookup.
+pub const NO_TRANSACTIONS: &str =
+    "transactions are not supported by this broker (Rafka) yet: use an idempotent producer";
 
 /// (error, message) for a key type, or `None` when this broker coordinates it.
 fn refuse(broker: &Broker, key_type: i8) -> Option<(i16, String)> {
@@ -20,7 +30,10 @@ fn refuse(broker: &Broker, key_type: i8) -> Option<(i16, String)> {
             .groups()
             .err()
             .map(|e| (code::COORDINATOR_NOT_AVAILABLE, e.to_string())),
-        KEY_TRANSACTION => None,
+        KEY_TRANSACTION => Some((
+            TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+            NO_TRANSACTIONS.into(),
+        )),
         other => Some((code::INVALID_REQUEST, format!("unknown key type {other}"))),
     }
 }

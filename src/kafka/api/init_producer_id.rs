@@ -3,9 +3,9 @@
 //!
 //! As in Kafka, an idempotent producer (no transactional id) that calls again, with or
 //! without its old id and epoch (v3+, after an error), gets a brand-new producer id.
-//! Transactions themselves are not supported yet: AddPartitionsToTxn, EndTxn and the
-//! transaction coordinator's FindCoordinator are not advertised, so a transactional
-//! producer fails with the client's "not supported by the broker" error.
+//! Transactions themselves are not supported yet: AddPartitionsToTxn, EndTxn and
+//! TxnOffsetCommit are not advertised, and a transactional producer is refused when it
+//! looks up its transaction coordinator (`find_coordinator.rs`).
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use tracing::{debug, warn};
