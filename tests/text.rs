@@ -258,6 +258,8 @@ async fn every_error_line_and_the_connection_stays_usable() {
         ("PRODUCE e k", "ERR INVALID_REQUEST usage: PRODUCE <topic> <key> <value>"),
         ("PRODUCE e bad\\ v", "ERR INVALID_REQUEST key ends with a lone backslash"),
         ("PRODUCE e b\\q v", "ERR INVALID_REQUEST unknown escape '\\q' in key"),
+        ("PRODUCE e k\\x4 v", "ERR INVALID_REQUEST '\\x' must be followed by two hex digits"),
+        ("PRODUCE e k\\xzz v", "ERR INVALID_REQUEST '\\x' must be followed by two hex digits"),
         ("CONSUME e 0", "ERR INVALID_REQUEST usage: CONSUME <topic> <partition> <offset> [max]"),
         ("CONSUME e x 0", "ERR INVALID_REQUEST partition 'x' is not a number"),
         ("CONSUME e 0 x", "ERR INVALID_REQUEST offset 'x' is not a number"),
@@ -268,6 +270,7 @@ async fn every_error_line_and_the_connection_stays_usable() {
         ("CREATE x lots", "ERR INVALID_REQUEST number of partitions 'lots' is not a number"),
         ("DESCRIBE", "ERR INVALID_REQUEST usage: DESCRIBE <topic>"),
         ("OFFSETS e", "ERR INVALID_REQUEST usage: OFFSETS <topic> <partition>"),
+        ("OFFSETS e x", "ERR INVALID_REQUEST partition 'x' is not a number"),
         ("HELP me", "ERR INVALID_REQUEST usage: HELP"),
         ("QUIT now", "ERR INVALID_REQUEST usage: QUIT"),
         ("CONSUME nope 0 0", "ERR UNKNOWN_TOPIC_OR_PARTITION unknown topic 'nope'"),
@@ -291,10 +294,18 @@ async fn every_error_line_and_the_connection_stays_usable() {
         ("CREATE z 0", "ERR INVALID_PARTITIONS invalid number of partitions 0"),
         ("CREATE z -1", "ERR INVALID_PARTITIONS invalid number of partitions -1"),
         ("CREATE z 100001", "ERR INVALID_PARTITIONS invalid number of partitions 100001"),
+        ("CREATE z 99999999999", "ERR INVALID_PARTITIONS invalid number of partitions 99999999999"),
     ];
     for (line, want) in cases {
         assert_eq!(&t.cmd(line).await, want, "{line}");
     }
+    let long = "t".repeat(250);
+    assert_eq!(
+        t.cmd(&format!("CREATE {long}")).await,
+        format!(
+            "ERR INVALID_TOPIC_EXCEPTION invalid topic name '{long}': longer than 249 characters"
+        )
+    );
 
     // not UTF-8
     t.send(b"PRODUCE e - \xff\xfe\n").await;
@@ -388,6 +399,20 @@ async fn log_errors_become_their_kafka_names() {
     );
     assert_eq!(t.cmd("PRODUCE big - fine").await, "OK 0 2", "still usable");
     assert_eq!(t.list("CONSUME big 0 2").await, s(&["2 - fine", "END 3"]));
+
+    // one record larger than the topic's segment.bytes (and within max.message.bytes)
+    let configs = [("segment.bytes".to_string(), "100".to_string())].into();
+    broker
+        .broker()
+        .create_topic("tiny", 1, 1, configs, false)
+        .expect("topic");
+    let reply = t.cmd(&format!("PRODUCE tiny - {}", "v".repeat(60))).await;
+    assert!(
+        reply.starts_with("ERR RECORD_LIST_TOO_LARGE append of ")
+            && reply.ends_with(" bytes exceeds segment.bytes 100"),
+        "{reply}"
+    );
+    assert_eq!(t.cmd("OFFSETS tiny 0").await, "OFFSETS 0 0");
     broker.shutdown().await.expect("shutdown");
 }
 
@@ -658,4 +683,196 @@ async fn text_connections_share_the_limit_and_shutdown() {
         "idle text connection closed at once"
     );
     assert!(first.is_closed().await);
+}
+
+/// `OK <partition> <offset>` → (partition, offset).
+fn parse_ok(reply: &str) -> (i32, i64) {
+    let mut words = reply.split(' ');
+    assert_eq!(words.next(), Some("OK"), "{reply}");
+    let p = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .expect("partition");
+    let o = words.next().and_then(|w| w.parse().ok()).expect("offset");
+    (p, o)
+}
+
+/// Text PRODUCE → a real librdkafka consumer sees each record (key, value, partition,
+/// offset, CreateTime), and each keyed record is on the partition librdkafka's
+/// Java-compatible partitioner (`murmur2_random`) picks for the same key: `nc` and Kafka
+/// producers agree on where a key goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_produce_is_read_by_rdkafka_on_the_partition_its_partitioner_picks() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use rdkafka::{ClientConfig, Message, Offset, Timestamp, TopicPartitionList};
+
+    let (broker, _dir) = start_broker().await;
+    let bootstrap = broker.kafka_addr().to_string();
+    let mut t = Text::connect(broker.text_addr()).await;
+    assert_eq!(t.cmd("CREATE cross 6").await, "OK");
+    let keys = ["alice", "bob", "carol", "dave", "key1", "Payments", "été"];
+    let before = rafka::log::now_ms();
+    let mut sent = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let value = format!("value {i} from nc");
+        let (p, o) = parse_ok(&t.cmd(&format!("PRODUCE cross {key} {value}")).await);
+        sent.push((p, o, key.to_string(), value));
+    }
+    let partitions: std::collections::BTreeSet<i32> = sent.iter().map(|s| s.0).collect();
+    assert!(
+        partitions.len() >= 3,
+        "keys spread over partitions: {partitions:?}"
+    );
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("partitioner", "murmur2_random")
+        .create()
+        .expect("producer");
+    for (p, _, key, _) in &sent {
+        let delivery = producer
+            .send(
+                FutureRecord::to("cross")
+                    .key(key.as_str())
+                    .payload("from rdkafka"),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("delivered");
+        assert_eq!(
+            delivery.partition, *p,
+            "key {key}: rdkafka and the text side agree"
+        );
+    }
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "text-cross")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..6 {
+        tpl.add_partition_offset("cross", p, Offset::Beginning)
+            .expect("tpl");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let seen = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        // every text record, then the rdkafka ones: 2 per key
+        while seen.len() < 2 * keys.len() {
+            assert!(std::time::Instant::now() < deadline, "only {seen:?}");
+            if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+                let m = m.expect("message");
+                let ts = match m.timestamp() {
+                    Timestamp::CreateTime(ts) => ts,
+                    other => panic!("not CreateTime: {other:?}"),
+                };
+                seen.push((
+                    m.partition(),
+                    m.offset(),
+                    String::from_utf8(m.key().expect("key").to_vec()).expect("utf8"),
+                    String::from_utf8(m.payload().expect("value").to_vec()).expect("utf8"),
+                    ts,
+                ));
+            }
+        }
+        seen
+    })
+    .await
+    .expect("consumer thread");
+    for (p, o, key, value) in &sent {
+        let got = seen
+            .iter()
+            .find(|s| s.0 == *p && s.1 == *o)
+            .unwrap_or_else(|| panic!("no record at {p}/{o} in {seen:?}"));
+        assert_eq!((&got.2, &got.3), (key, value));
+        assert!(got.4 >= before, "CreateTime = when it was produced");
+    }
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// A real librdkafka producer with compression.type=lz4 → text CONSUME shows its records,
+/// escaped as documented, from the compressed batches as stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rdkafka_lz4_producer_is_read_by_text_consume() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use rdkafka::ClientConfig;
+
+    let (broker, _dir) = start_broker().await;
+    broker
+        .broker()
+        .create_topic("lz", 1, 1, Default::default(), false)
+        .expect("topic");
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.kafka_addr().to_string())
+        .set("compression.type", "lz4")
+        .set("linger.ms", "100")
+        .create()
+        .expect("producer");
+    let values: Vec<Vec<u8>> = (0..20)
+        .map(|i| match i {
+            3 => b"two\nlines".to_vec(),
+            4 => b"not utf-8 \xff here".to_vec(),
+            _ => format!("compressed value {i} {}", "padding ".repeat(8)).into_bytes(),
+        })
+        .collect();
+    let keys: Vec<String> = (0..values.len())
+        .map(|i| {
+            if i == 5 {
+                "a b".into()
+            } else {
+                format!("k{i}")
+            }
+        })
+        .collect();
+    // queued at once (send_result), so that librdkafka batches and compresses them
+    let pending: Vec<_> = values
+        .iter()
+        .zip(&keys)
+        .map(|(v, key)| {
+            producer
+                .send_result(FutureRecord::to("lz").partition(0).key(key).payload(v))
+                .map_err(|(e, _)| e)
+                .expect("queued")
+        })
+        .collect();
+    for (i, f) in pending.into_iter().enumerate() {
+        let delivery = f.await.expect("delivery report").expect("delivered");
+        assert_eq!(delivery.offset, i as i64);
+    }
+
+    // the log holds what librdkafka sent: lz4 batches (compression bits 3) of many records
+    let log = broker.broker().topic("lz").expect("t").partitions[0].clone();
+    let data = log.read(0, 1 << 20, true).expect("read");
+    let batches: Vec<(i16, i32)> = batch::BatchIter::new(&data.records)
+        .map(|(_, h)| (h.attributes & 0x7, h.records_count))
+        .collect();
+    assert!(
+        batches.iter().any(|&(codec, n)| codec == 3 && n > 1),
+        "no lz4 batch of several records: {batches:?}"
+    );
+
+    let mut t = Text::connect(broker.text_addr()).await;
+    let lines = t.list("CONSUME lz 0 0").await;
+    assert_eq!(lines.len(), 21, "{lines:?}");
+    assert_eq!(
+        lines[0],
+        format!("0 k0 compressed value 0 {}", "padding ".repeat(8))
+    );
+    assert_eq!(lines[3], "3 k3 two\\nlines");
+    assert_eq!(lines[4], "4 k4 not utf-8 \\xff here");
+    assert!(
+        lines[5].starts_with("5 a\\sb compressed value 5 "),
+        "{}",
+        lines[5]
+    );
+    assert_eq!(lines[20], "END 20");
+    // and from an offset inside a compressed batch
+    let tail = t.list("CONSUME lz 0 18").await;
+    assert_eq!(tail.len(), 3);
+    assert!(tail[0].starts_with("18 k18 compressed value 18 "));
+    broker.shutdown().await.expect("shutdown");
 }
