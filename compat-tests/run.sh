@@ -256,6 +256,10 @@ run_kafka() {
         fi
         na_rows "$t" dumplogsegments
     fi
+    if selected offsets-decoder; then
+        run_case "$t" offsets-decoder kafka-java OFFSETS_DATA_DIR="$RUN_DIR/kafka/data"
+        na_rows "$t" offsets-decoder
+    fi
     [[ $kwd_ok == 1 && $clean == 1 ]] && save_kwd
     selected kafka-written-dir && na_rows "$t" kafka-written-dir
     rm -rf "$RUN_DIR/kafka"
@@ -328,6 +332,16 @@ run_rafka() {
                 SNAPSHOT_DIR="$RUN_DIR/rafka-data/idempotent-default-producer-kafka-java-0"
         fi
         na_rows "$t" dumplogsegments
+    fi
+
+    # -- offsets-decoder: what `rafka serve` wrote to __consumer_offsets for the groups
+    if selected offsets-decoder; then
+        if [[ -n "$build_err" ]]; then
+            record "$t" offsets-decoder kafka-java fail 0 "$build_err"
+        else
+            run_case "$t" offsets-decoder kafka-java OFFSETS_DATA_DIR="$RUN_DIR/rafka-data"
+        fi
+        na_rows "$t" offsets-decoder
     fi
 
     # -- kafka-written-dir: `rafka log dump` reads a partition Kafka wrote

@@ -406,6 +406,27 @@ dumplogsegments)
     fi
     echo "OK: $(sed 's/^OK: //' "$CASE_DIR/dls.verdict"); $entries offset-index entries verified; both indexes pass the sanity check$snap_note"
     ;;
+offsets-decoder)
+    # Every non-empty segment of the target's __consumer_offsets, decoded by Kafka's own
+    # record schemas; the consumer-group-resume scenario's group must be among them.
+    : "${OFFSETS_DATA_DIR:?}"
+    segs=()
+    for f in "$OFFSETS_DATA_DIR"/__consumer_offsets-*/*.log; do [[ -s "$f" ]] && segs+=("$f"); done
+    (( ${#segs[@]} > 0 )) || fail "no non-empty __consumer_offsets segment under $OFFSETS_DATA_DIR"
+    kafka_tool 120 "$T.DumpLogSegments" --offsets-decoder --files "$(IFS=,; echo "${segs[*]}")" >"$OUT" 2>"$ERR" \
+        || fail "DumpLogSegments --offsets-decoder exited $? ($(tail -n 2 "$ERR" | tr '\n' ' ' | cut -c1-300))"
+    if grep -m1 -E 'Error at offset|skipping|Exception' "$OUT" >"$CASE_DIR/bad" || grep -q . "$ERR"; then
+        fail "a record did not decode: $(cat "$CASE_DIR/bad" "$ERR" | head -c 300)"
+    fi
+    g="consumer-group-resume-kafka-java-group"
+    expect_grep "$OUT" "key: \{\"type\":\"[01]\",\"data\":\{\"group\":\"$g\",\"topic\":\"consumer-group-resume-kafka-java\",\"partition\":0\}\} payload: \{\"version\":\"[0-9]+\",\"data\":\{\"offset\":[0-9]+" \
+        "no offset commit of $g decoded"
+    expect_grep "$OUT" "key: \{\"type\":\"2\",\"data\":\{\"group\":\"$g\"\}\} payload: \{\"version\":\"[0-9]+\",\"data\":\{\"protocolType\":\"consumer\"" \
+        "no group metadata of $g decoded"
+    commits="$(grep -cE 'key: \{"type":"[01]"' "$OUT")"
+    groups="$(grep -cE 'key: \{"type":"2"' "$OUT")"
+    echo "OK: ${#segs[@]} segments decoded: $commits offset commits, $groups group metadata records, none skipped; $g found"
+    ;;
 kafka-written-dir)
     : "${PARTITION_DIR:?}" "${RAFKA_BIN:?}"
     [[ -x "$RAFKA_BIN" ]] || fail "no rafka binary at $RAFKA_BIN (build failed?)"
