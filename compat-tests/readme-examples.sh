@@ -14,9 +14,12 @@
 #   - the lines right under a command that start with "# " (or are just "#") are the
 #     command's expected stdout, one line each, compared exactly; '…' in an expected line
 #     matches any text (timestamps, ids). A command with no such lines has its output
-#     ignored. stderr is never compared (kcat's and the Java tools' chatter lives there),
-#     so an explanation belongs at the end of the command line ("cmd   # note"), never on
-#     a line of its own right under a command.
+#     ignored. stderr is not compared (kcat's and the Java tools' chatter lives there),
+#     except that a command line ending in "# stderr: TEXT" must print TEXT on stderr.
+#     Any other explanation belongs at the end of the command line ("cmd   # note"),
+#     never on a line of its own right under a command.
+#   - the scratch directory is the broker's working directory as the README has it: its
+#     data dir is ./data there, so `data/orders-0` in an example is the broker's.
 #
 # Ports: the README says 127.0.0.1:9092 (Kafka) and 127.0.0.1:9093 (text), the defaults.
 # Rather than need those ports free (another broker or test run may hold them), the
@@ -87,7 +90,7 @@ kafka_wrapper kafka-topics.sh org.apache.kafka.tools.TopicCommand
 KPORT="$(free_port)"; TPORT="$(free_port)"
 while [[ "$TPORT" == "$KPORT" ]]; do TPORT="$(free_port)"; done
 setsid "$RAFKA_BIN" serve --listener "127.0.0.1:$KPORT" --text-listener "127.0.0.1:$TPORT" \
-    --data-dir "$RUN_DIR/data" >"$RUN_DIR/serve.log" 2>&1 </dev/null &
+    --data-dir "$RUN_DIR/cwd/data" >"$RUN_DIR/serve.log" 2>&1 </dev/null &
 RAFKA_PID=$!
 deadline=$((SECONDS + RAFKA_WAIT))
 until port_open "$KPORT" && port_open "$TPORT"; do
@@ -176,6 +179,9 @@ for line_no, command, expected in examples(readme):
     problems = []
     if code != 0:
         problems.append(f"exit status {code}; stderr:\n" + "".join("    " + l + "\n" for l in stderr.strip().split("\n")[-10:]))
+    note = re.search(r"#\s*stderr:\s*(.*?)\s*$", command)
+    if note and note.group(1) not in stderr:
+        problems.append(f"stderr lacks {note.group(1)!r}; stderr:\n" + "".join("    " + l + "\n" for l in stderr.strip().split("\n")[-10:]))
     if expected and not matches(expected, actual):
         diff = difflib.unified_diff(expected, actual, "README (expected)", "actual stdout", lineterm="", n=2)
         problems.append("stdout differs ('…' matches anything):\n" + "".join("    " + l + "\n" for l in diff))
