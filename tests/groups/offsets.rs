@@ -483,14 +483,7 @@ async fn committed_offsets_survive_a_restart() {
         return; // restarts the broker: in-process only
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let start = || async {
-        let mut b = rafka::BrokerBuilder::for_tests(dir.path());
-        let cfg = b.config_mut();
-        cfg.group.initial_rebalance_delay_ms = 0;
-        cfg.group.min_session_timeout_ms = 1000;
-        cfg.group.offsets_topic_num_partitions = 3;
-        b.start().await.expect("broker starts")
-    };
+    let start = || start_in(dir.path(), |_| {});
     let broker = start().await;
     let mut c = Client::connect(broker.kafka_addr()).await;
     let topic = "durable";
@@ -600,16 +593,12 @@ async fn offsets_expire_and_the_offsets_topic_stays_small() {
         return; // needs short retention and a restart: in-process only
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let start = || async {
-        let mut b = rafka::BrokerBuilder::for_tests(dir.path());
-        let cfg = b.config_mut();
-        cfg.group.initial_rebalance_delay_ms = 0;
-        cfg.group.min_session_timeout_ms = 1000;
-        cfg.group.offsets_topic_num_partitions = 3;
-        cfg.group.offsets_retention_ms = 2_000;
-        cfg.group.offsets_retention_check_interval_ms = 1_000;
-        cfg.group.offsets_topic_segment_bytes = 1024;
-        b.start().await.expect("broker starts")
+    let start = || {
+        start_in(dir.path(), |c| {
+            c.group.offsets_retention_ms = 2_000;
+            c.group.offsets_retention_check_interval_ms = 1_000;
+            c.group.offsets_topic_segment_bytes = 1024;
+        })
     };
     let broker = start().await;
     let mut c = Client::connect(broker.kafka_addr()).await;

@@ -88,9 +88,7 @@ impl Target {
             },
             Err(_) => {
                 let (broker, dir) = support::start_broker_with(|c| {
-                    c.group.initial_rebalance_delay_ms = 0;
-                    c.group.min_session_timeout_ms = 1000;
-                    c.group.offsets_topic_num_partitions = 3; // not 50 per test broker
+                    group_test_settings(c);
                     f(c);
                 })
                 .await;
@@ -159,6 +157,26 @@ impl Target {
             broker.shutdown().await.expect("shutdown");
         }
     }
+}
+
+/// What every in-process group test broker runs with: groups form at once, sessions may
+/// be short, and 3 `__consumer_offsets` partitions (not 50 per test broker).
+pub fn group_test_settings(c: &mut rafka::config::Config) {
+    c.group.initial_rebalance_delay_ms = 0;
+    c.group.min_session_timeout_ms = 1000;
+    c.group.offsets_topic_num_partitions = 3;
+}
+
+/// An in-process broker on `dir` with [`group_test_settings`], then `f`: starting it
+/// again on the same dir is a restart.
+pub async fn start_in(
+    dir: &std::path::Path,
+    f: impl FnOnce(&mut rafka::config::Config),
+) -> rafka::BrokerHandle {
+    let mut b = rafka::BrokerBuilder::for_tests(dir);
+    group_test_settings(b.config_mut());
+    f(b.config_mut());
+    b.start().await.expect("broker starts")
 }
 
 /// ApiVersions v3 with the client software name and version Kafka insists on (KIP-511).
