@@ -469,3 +469,71 @@ async fn a_member_gone_without_leave_group_expires_and_its_partitions_move() {
     close(live).await;
     t.shutdown().await;
 }
+
+/// The case exactly: two real group consumers share a 4-partition topic 2+2, and
+/// one of them, a `rafka consume -g` process, is killed with SIGKILL (no LeaveGroup). The
+/// survivor, Stable all along, is told to rejoin once the dead member's session (2 s)
+/// times out, and then owns all four partitions. (In-process only: it spawns this crate's
+/// binary.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_consumer_process_loses_its_partitions_to_the_survivor() {
+    let t = Target::start().await;
+    if t.external() {
+        return;
+    }
+    let mut c = t.client().await;
+    let topic = unique("killed");
+    create_topic(&mut c, &topic, 4).await;
+    let group = unique("killed");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rafka"))
+        .args(["consume", "-b", &t.bootstrap(), "-t", &topic, "-g", &group])
+        .args([
+            "-X",
+            "session.timeout.ms=2000",
+            "-X",
+            "heartbeat.interval.ms=300",
+        ])
+        .args(["-X", "partition.assignment.strategy=range"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn rafka consume");
+    // the child joins first: wait until it is a member of a Stable group
+    wait_for_state(&mut c, &group, "Stable", 1).await;
+    let live = consumer(
+        &t.bootstrap(),
+        &group,
+        &[("partition.assignment.strategy", "range")],
+    );
+    live.subscribe(&[&topic]).expect("subscribe");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while owned(&live, &topic).len() != 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no 2+2 split: the consumer owns {:?}",
+            owned(&live, &topic)
+        );
+        next_record(&live, Duration::from_millis(100), OnRead::Nothing).await;
+    }
+    wait_for_state(&mut c, &group, "Stable", 2).await;
+
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let killed = Instant::now();
+    while owned(&live, &topic) != vec![0, 1, 2, 3] {
+        assert!(
+            killed.elapsed() < Duration::from_secs(20),
+            "20 s after the kill the survivor owns {:?}",
+            owned(&live, &topic)
+        );
+        next_record(&live, Duration::from_millis(100), OnRead::Nothing).await;
+    }
+    eprintln!(
+        "the killed process's partitions moved {:?} after the kill",
+        killed.elapsed()
+    );
+    let d = describe(&mut c, &group).await;
+    assert_eq!((d.group_state.as_str(), d.members.len()), ("Stable", 1));
+    close(live).await;
+    t.shutdown().await;
+}
