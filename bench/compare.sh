@@ -42,10 +42,10 @@ PARTITIONS=4                # every throughput topic, on both brokers
 if [[ $MODE == full ]]; then
     ROUNDS="${ROUNDS:-3}"
     THR_RECORDS=1048576     # workloads 1 and 4: 1 GiB of payload; also the recovery data
-    ALL_RECORDS=524288      # workload 2 (acks=all), 512 MiB: Kafka with fsync per append is slow
+    ALL_RECORDS=262144      # workload 2 (acks=all), 256 MiB: Kafka with fsync per append is slow
     RATE_SECS=10            # workload 3: fixed-rate runs last about this long...
     RATE_MAX_RECORDS=600000 # ...but never more records than this
-    P1000_RECORDS=200000    # workload 6
+    P1000_RECORDS=100000    # workload 6: Kafka takes ~25 s for these
     IDLE_RECORDS=200000
 else
     ROUNDS="${ROUNDS:-1}"
