@@ -38,10 +38,20 @@ fn lock_dir(dir: &Path) -> Result<File, LogError> {
         .write(true)
         .open(&path)
         .map_err(io_err(&path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
+    lock_outcome(file.try_lock(), dir, &path)?;
+    Ok(file)
+}
+
+/// A `try_lock*` result as the log's error: another holder is [`LogError::DirInUse`].
+fn lock_outcome(
+    r: Result<(), std::fs::TryLockError>,
+    dir: &Path,
+    path: &Path,
+) -> Result<(), LogError> {
+    match r {
+        Ok(()) => Ok(()),
         Err(std::fs::TryLockError::WouldBlock) => Err(LogError::DirInUse(dir.to_path_buf())),
-        Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path)(e)),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(path)(e)),
     }
 }
 
@@ -52,11 +62,7 @@ pub fn ensure_not_in_use(dir: &Path) -> Result<(), LogError> {
     let Ok(file) = File::open(&path) else {
         return Ok(()); // no lock file: nobody has it open
     };
-    match file.try_lock_shared() {
-        Ok(()) => Ok(()),
-        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::DirInUse(dir.to_path_buf())),
-        Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path)(e)),
-    }
+    lock_outcome(file.try_lock_shared(), dir, &path)
 }
 
 /// All partition logs of one log dir.
