@@ -93,7 +93,7 @@ fn read_cached(c: &mut Criterion) {
         log.append(&mut b, 0).expect("append");
     }
     let end = log.log_end_offset();
-    let first = log.read(0, 1 << 20, true).expect("warm");
+    let first = log.read(0, 1 << 20, true, i64::MAX).expect("warm");
     let len = first.records.len();
     let mut g = c.benchmark_group("read_cached");
     g.throughput(Throughput::Bytes(len as u64));
@@ -101,7 +101,7 @@ fn read_cached(c: &mut Criterion) {
     g.bench_function("log_read_1MiB", |b| {
         b.iter(|| {
             i = (i + 16) % (end / 2);
-            log.read(i, 1 << 20, true).expect("read")
+            log.read(i, 1 << 20, true, i64::MAX).expect("read")
         })
     });
     let file =

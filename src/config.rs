@@ -88,7 +88,7 @@ pub fn parse_topic_spec(s: &str) -> Result<TopicSpec, String> {
             _ => return Err(format!("'{n}' is not a partition count in 1..=100000")),
         },
     };
-    crate::broker::validate_topic_name(name).map_err(|e| e.to_string())?;
+    crate::topic::validate_name(name).map_err(|e| e.to_string())?;
     Ok(TopicSpec {
         name: name.to_string(),
         partitions,

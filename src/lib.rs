@@ -17,10 +17,14 @@
 pub mod alloc_guard;
 pub mod broker;
 pub mod config;
+pub mod error;
 pub mod group;
 pub mod kafka;
 pub mod log;
+pub mod metadata;
+pub mod partition;
 pub mod server;
 pub mod text;
+pub mod topic;
 
 pub use server::{BrokerBuilder, BrokerHandle};

@@ -291,8 +291,8 @@ fn log_dump(dir: &Path) -> Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut offset = log.log_start_offset();
     let mut count = 0u64;
-    while offset < log.high_watermark() {
-        let data = log.read(offset, 1 << 20, true)?;
+    while offset < log.log_end_offset() {
+        let data = log.read(offset, 1 << 20, true, log.log_end_offset())?;
         if data.records.is_empty() {
             break;
         }

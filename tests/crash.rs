@@ -114,7 +114,7 @@ fn killed_writer_keeps_every_acknowledged_batch() {
         );
         let mut offset = 0;
         while offset < end {
-            let data = log.read(offset, 256 * 1024, true).expect("read");
+            let data = log.read(offset, 256 * 1024, true, i64::MAX).expect("read");
             assert!(!data.records.is_empty(), "no gap below the end");
             for (at, h) in batch::BatchIter::new(&data.records) {
                 let b = &data.records[at..at + h.size().expect("size")];

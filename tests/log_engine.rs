@@ -54,8 +54,8 @@ fn decode_all(bytes: &[u8]) -> Vec<Record> {
 fn read_all(log: &PartitionLog, from: i64) -> Vec<Record> {
     let mut out = Vec::new();
     let mut offset = from;
-    while offset < log.high_watermark() {
-        let data = log.read(offset, 1500, true).expect("read");
+    while offset < log.log_end_offset() {
+        let data = log.read(offset, 1500, true, i64::MAX).expect("read");
         let recs = decode_all(&data.records);
         assert!(
             !recs.is_empty(),
@@ -113,9 +113,9 @@ proptest! {
                 }
                 Op::Read { pick, max_bytes } => {
                     let offset = start + (pick % (end - start + 1) as usize) as i64;
-                    let data = log.read(offset, max_bytes, true).expect("read");
+                    let data = log.read(offset, max_bytes, true, i64::MAX).expect("read");
                     let recs = decode_all(&data.records);
-                    prop_assert_eq!(data.high_watermark, end);
+                    prop_assert_eq!(data.log_end_offset, end);
                     if offset == end {
                         prop_assert!(recs.is_empty());
                     } else {
@@ -163,7 +163,7 @@ proptest! {
                     prop_assert!(low >= offset);
                     start = low;
                     if start > 0 {
-                        let below = log.read(start - 1, 100, true);
+                        let below = log.read(start - 1, 100, true, i64::MAX);
                         let out_of_range = matches!(below, Err(LogError::OffsetOutOfRange { .. }));
                         prop_assert!(out_of_range, "below the log start is out of range");
                     }
@@ -274,16 +274,20 @@ fn corruption_in_flushed_data_is_detected_on_read() {
     .expect("open");
     assert_eq!(report.recovered_segments, 0, "a clean open scans nothing");
     assert_eq!(log.log_end_offset(), 12);
-    let err = log.read(4, 1 << 20, true).expect_err("corrupt batch");
+    let err = log
+        .read(4, 1 << 20, true, i64::MAX)
+        .expect_err("corrupt batch");
     assert_eq!(err.error_code(), 2, "CORRUPT_MESSAGE: {err}");
-    let data = log.read(0, 1 << 20, true).expect("read before the damage");
+    let data = log
+        .read(0, 1 << 20, true, i64::MAX)
+        .expect("read before the damage");
     let recs = decode_all(&data.records);
     assert_eq!(
         recs.iter().map(|r| r.offset).collect::<Vec<_>>(),
         vec![0, 1, 2, 3]
     );
     assert!(
-        log.read(6, 1 << 20, true).is_ok(),
+        log.read(6, 1 << 20, true, i64::MAX).is_ok(),
         "data after the damage is still served"
     );
 }
@@ -334,7 +338,7 @@ fn segments_roll_and_reads_cross_them() {
     let all = read_all(&log, 0);
     assert_eq!(all.len(), 120);
     assert!(all.iter().enumerate().all(|(i, r)| r.offset == i as i64));
-    let data = log.read(bases[2], 100, false).expect("read");
+    let data = log.read(bases[2], 100, false, i64::MAX).expect("read");
     assert!(
         data.records.is_empty(),
         "without min_one_batch a batch over max_bytes is not returned"
@@ -347,7 +351,7 @@ fn offsets_by_timestamp_max_timestamp_and_bounds() {
     let log = open(dir.path(), small_config(), LoadOptions::default());
     // batch i has records at 10_000 + 3i + j
     write_batches(&log, 30, 3);
-    let at = |spec| log.list_offset(spec).expect("list offsets");
+    let at = |spec| log.list_offset(spec, i64::MAX).expect("list offsets");
     assert_eq!(at(OffsetSpec::Earliest).expect("some").offset, 0);
     assert_eq!(at(OffsetSpec::Latest).expect("some").offset, 90);
     let t = at(OffsetSpec::Timestamp(10_040)).expect("found");
@@ -366,11 +370,11 @@ fn offsets_by_timestamp_max_timestamp_and_bounds() {
     let m = at(OffsetSpec::MaxTimestamp).expect("found");
     assert_eq!((m.offset, m.timestamp), (89, 10_089));
     assert!(matches!(
-        log.read(91, 10, true),
+        log.read(91, 10, true, i64::MAX),
         Err(LogError::OffsetOutOfRange { .. })
     ));
     assert!(log
-        .read(90, 10, true)
+        .read(90, 10, true, i64::MAX)
         .expect("at the end")
         .records
         .is_empty());
@@ -427,7 +431,11 @@ fn retention_by_bytes_and_time_deletes_whole_old_segments() {
         .expect("retention");
     assert_eq!(log.log_start_offset(), 180);
     assert_eq!(log.log_end_offset(), 180);
-    assert!(log.read(180, 100, true).expect("read").records.is_empty());
+    assert!(log
+        .read(180, 100, true, i64::MAX)
+        .expect("read")
+        .records
+        .is_empty());
 }
 
 /// The epoch cache records where each leader epoch starts, in Kafka's checkpoint format.
@@ -444,7 +452,7 @@ fn leader_epoch_cache_is_checkpointed() {
         std::fs::read_to_string(dir.path().join("t-0/leader-epoch-checkpoint")).expect("read");
     assert_eq!(text, "0\n2\n0 0\n3 1\n");
     assert_eq!(log.epoch_for(2), Some(3));
-    let data = log.read(1, 1000, true).expect("read");
+    let data = log.read(1, 1000, true, i64::MAX).expect("read");
     let h = batch::BatchHeader::parse(&data.records).expect("header");
     assert_eq!(h.partition_leader_epoch, 3);
 }

@@ -58,7 +58,7 @@ fn a_failed_write_leaves_no_bytes_behind() {
         log.flush_to(info.last_offset + 1).expect("fsync");
     }
     let read = |log: &PartitionLog| -> Vec<String> {
-        let data = log.read(0, 1 << 20, true).expect("read");
+        let data = log.read(0, 1 << 20, true, i64::MAX).expect("read");
         let mut out = Vec::new();
         for (at, h) in rafka::log::batch::BatchIter::new(&data.records) {
             for r in

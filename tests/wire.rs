@@ -250,7 +250,9 @@ async fn restart_after_graceful_shutdown_serves_the_same_data() {
     assert_eq!(broker.broker().topic("kept").expect("topic").id, topic.id);
     let log = broker.broker().topic("kept").expect("topic").partitions[0].clone();
     assert_eq!(log.log_end_offset(), 2);
-    let data = log.read(0, 1 << 20, true).expect("read");
+    let data = log
+        .read(0, 1 << 20, true, rafka::partition::ReadBound::HighWatermark)
+        .expect("read");
     let recs = rafka::log::records::decode_batch(&data.records).expect("decode");
     assert_eq!(recs[1].value.as_deref(), Some(&b"2"[..]));
     broker.shutdown().await.expect("shutdown");
@@ -331,11 +333,11 @@ async fn delete_racing_recreate_never_mixes_old_and_new_data() {
             .expect("create");
         for p in &t.partitions {
             p.append(
-                &mut rafka::log::records::encode_batch(
+                &rafka::log::records::encode_batch(
                     &[rafka::log::records::NewRecord::new(None::<Vec<u8>>, "old").at(1)],
                     0,
                 ),
-                0,
+                rafka::partition::AppendOrigin::Client,
             )
             .expect("append");
         }
@@ -357,7 +359,7 @@ async fn delete_racing_recreate_never_mixes_old_and_new_data() {
                 let tp = p.topic_partition();
                 let registered = broker.logs().get(tp).expect("registered");
                 assert!(
-                    std::sync::Arc::ptr_eq(&registered, p),
+                    p.is_backed_by(&registered),
                     "round {round}: the log manager serves the new log"
                 );
             }

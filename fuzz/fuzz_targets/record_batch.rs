@@ -118,7 +118,7 @@ fn append_and_read_back(data: &[u8], validated: &[batch::ValidatedBatch]) {
         next = h.next_offset();
     }
     let read = log
-        .read(info.base_offset, bytes.len(), true)
+        .read(info.base_offset, bytes.len(), true, i64::MAX)
         .expect("read back");
     assert_eq!(&read.records[..], &bytes[..], "read back as written");
 

@@ -1,6 +1,5 @@
-//! Topics and partitions: the registry every handler reads (names, ids, partition logs,
-//! per-topic configs), topic creation and deletion, and the append notification that wakes
-//! long-polling fetches.
+//! Topics and partitions: the registry every handler reads (names, ids, the hosted
+//! [`Partition`]s, per-topic configs), and topic creation and deletion.
 //!
 //! Topics are rebuilt at start from the partition directories (`<topic>-<n>`, ids from
 //! `partition.metadata`); per-topic config overrides live in `<log dir>/.rafka/topics/
@@ -14,13 +13,16 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use parking_lot::RwLock;
-use tokio::sync::Notify;
 use tracing::info;
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
+use crate::error::ErrorCode;
+use crate::group::GroupCoordinator;
 use crate::log::{LogError, LogManager, PartitionLog, TopicPartition};
+use crate::metadata::MetadataView;
+use crate::partition::{Partition, PartitionError};
+use crate::topic::{self, InvalidTopicName, OFFSETS_TOPIC};
 pub use topic_config::TopicConfigError;
 
 /// Why a topic operation failed; [`BrokerError::error_code`] gives the Kafka code.
@@ -33,33 +35,42 @@ pub enum BrokerError {
     #[error("unknown topic '{0}'")]
     UnknownTopic(String),
     /// INVALID_TOPIC_EXCEPTION (17).
-    #[error("invalid topic name '{name}': {reason}")]
-    InvalidTopic { name: String, reason: &'static str },
+    #[error(transparent)]
+    InvalidTopic(#[from] InvalidTopicName),
     /// INVALID_PARTITIONS (37).
     #[error("invalid number of partitions {0}")]
     InvalidPartitions(i32),
     /// INVALID_REPLICATION_FACTOR (38).
-    #[error("replication factor {0} is larger than the 1 available broker")]
-    InvalidReplicationFactor(i16),
+    #[error("replication factor {factor} is not between 1 and the {brokers} available brokers")]
+    InvalidReplicationFactor { factor: i16, brokers: usize },
     /// INVALID_CONFIG (40).
     #[error(transparent)]
     Config(#[from] TopicConfigError),
     /// The log engine failed (its own code).
     #[error(transparent)]
     Log(#[from] LogError),
+    /// A partition operation failed (its own code).
+    #[error(transparent)]
+    Partition(#[from] PartitionError),
 }
 
 impl BrokerError {
-    pub fn error_code(&self) -> i16 {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            BrokerError::TopicExists(_) => 36,
-            BrokerError::UnknownTopic(_) => 3,
-            BrokerError::InvalidTopic { .. } => 17,
-            BrokerError::InvalidPartitions(_) => 37,
-            BrokerError::InvalidReplicationFactor(_) => 38,
-            BrokerError::Config(_) => 40,
-            BrokerError::Log(e) => e.error_code(),
+            BrokerError::TopicExists(_) => ErrorCode::TopicAlreadyExists,
+            BrokerError::UnknownTopic(_) => ErrorCode::UnknownTopicOrPartition,
+            BrokerError::InvalidTopic(_) => ErrorCode::InvalidTopicException,
+            BrokerError::InvalidPartitions(_) => ErrorCode::InvalidPartitions,
+            BrokerError::InvalidReplicationFactor { .. } => ErrorCode::InvalidReplicationFactor,
+            BrokerError::Config(_) => ErrorCode::InvalidConfig,
+            BrokerError::Log(e) => e.code(),
+            BrokerError::Partition(e) => e.code(),
         }
+    }
+
+    /// [`Self::code`] as the wire's value.
+    pub fn error_code(&self) -> i16 {
+        self.code().code()
     }
 }
 
@@ -68,43 +79,22 @@ impl BrokerError {
 pub struct Topic {
     pub name: String,
     pub id: Uuid,
-    pub partitions: Vec<Arc<PartitionLog>>,
+    pub partitions: Vec<Arc<Partition>>,
     /// Config overrides set on this topic (the rest are broker defaults).
     pub overrides: BTreeMap<String, String>,
 }
 
 impl Topic {
-    pub fn partition(&self, index: i32) -> Option<&Arc<PartitionLog>> {
+    pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
         usize::try_from(index)
             .ok()
             .and_then(|i| self.partitions.get(i))
     }
 }
 
-/// Kafka's topic name rules: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+/// Kafka's topic name rules (see [`topic::validate_name`]).
 pub fn validate_topic_name(name: &str) -> Result<(), BrokerError> {
-    let bad = |reason| {
-        Err(BrokerError::InvalidTopic {
-            name: name.to_string(),
-            reason,
-        })
-    };
-    if name.is_empty() {
-        return bad("empty");
-    }
-    if name == "." || name == ".." {
-        return bad("'.' and '..' are not allowed");
-    }
-    if name.len() > 249 {
-        return bad("longer than 249 characters");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-    {
-        return bad("only ASCII letters, digits, '.', '_' and '-' are allowed");
-    }
-    Ok(())
+    Ok(topic::validate_name(name)?)
 }
 
 /// The broker's shared state.
@@ -112,8 +102,7 @@ pub struct Broker {
     config: Config,
     logs: LogManager,
     topics: RwLock<IndexMap<String, Arc<Topic>>>,
-    /// Woken after every append, for long-polling fetches.
-    appended: Notify,
+    metadata: RwLock<Arc<MetadataView>>,
     producer_ids: producer_ids::ProducerIds,
     /// Started on first use (creating `__consumer_offsets`), or at open if it exists.
     groups: parking_lot::Mutex<Option<Arc<GroupCoordinator>>>,
@@ -158,12 +147,16 @@ impl Broker {
             for p in &parts {
                 p.set_config(log_config);
             }
+            let partitions = parts
+                .into_iter()
+                .map(|log| Arc::new(Partition::new_local_leader(log, config.node_id)))
+                .collect();
             topics.insert(
                 name.clone(),
                 Arc::new(Topic {
                     name,
                     id,
-                    partitions: parts,
+                    partitions,
                     overrides,
                 }),
             );
@@ -171,11 +164,13 @@ impl Broker {
         info!(topics = topics.len(), "topics loaded");
         let producer_ids =
             producer_ids::ProducerIds::open(&config.data_dir, logs.next_unseen_producer_id())?;
+        let metadata =
+            MetadataView::single_node(logs.cluster_id(), config.node_id, config.advertised.clone());
         Ok(Broker {
             config,
             logs,
             topics: RwLock::new(topics),
-            appended: Notify::new(),
+            metadata: RwLock::new(Arc::new(metadata)),
             producer_ids,
             groups: parking_lot::Mutex::new(None),
         })
@@ -201,6 +196,10 @@ impl Broker {
     }
     pub fn cluster_id(&self) -> &str {
         self.logs.cluster_id()
+    }
+    /// The brokers, the controller and the cluster id, as this broker knows them.
+    pub fn metadata(&self) -> Arc<MetadataView> {
+        Arc::clone(&self.metadata.read())
     }
 
     /// The group coordinator, started on first use: that creates `__consumer_offsets`
@@ -273,8 +272,18 @@ impl Broker {
         if !(1..=100_000).contains(&partitions) {
             return Err(BrokerError::InvalidPartitions(partitions));
         }
-        if replication_factor != -1 && replication_factor != 1 {
-            return Err(BrokerError::InvalidReplicationFactor(replication_factor));
+        // -1: `default.replication.factor`, which is 1
+        let brokers = self.metadata().brokers.len();
+        let factor = if replication_factor == -1 {
+            1
+        } else {
+            replication_factor
+        };
+        if factor < 1 || usize::try_from(factor).map_or(true, |f| f > brokers) {
+            return Err(BrokerError::InvalidReplicationFactor {
+                factor: replication_factor,
+                brokers,
+            });
         }
         let log_config = topic_config::log_config(&self.config.log, &overrides)?;
         let mut topics = self.topics.write();
@@ -291,18 +300,18 @@ impl Broker {
             }));
         }
         topic_config::Store::new(&self.config.data_dir).save(name, &overrides)?;
-        let mut logs = Vec::with_capacity(partitions as usize);
+        let mut hosted = Vec::with_capacity(partitions as usize);
         for p in 0..partitions {
-            logs.push(self.logs.get_or_create(
+            hosted.push(self.host(self.logs.get_or_create(
                 &TopicPartition::new(name, p),
                 Some(id),
                 log_config,
-            )?);
+            )?));
         }
         let topic = Arc::new(Topic {
             name: name.to_string(),
             id,
-            partitions: logs,
+            partitions: hosted,
             overrides,
         });
         topics.insert(name.to_string(), Arc::clone(&topic));
@@ -349,11 +358,11 @@ impl Broker {
         let log_config = topic_config::log_config(&self.config.log, &topic.overrides)?;
         let mut partitions = topic.partitions.clone();
         for p in have..count {
-            partitions.push(self.logs.get_or_create(
+            partitions.push(self.host(self.logs.get_or_create(
                 &TopicPartition::new(name, p),
                 Some(topic.id),
                 log_config,
-            )?);
+            )?));
         }
         let updated = Arc::new(Topic {
             name: topic.name.clone(),
@@ -397,33 +406,8 @@ impl Broker {
         Ok(())
     }
 
-    /// Wakes every fetch waiting for data.
-    pub fn notify_appended(&self) {
-        self.appended.notify_waiters();
-    }
-
-    /// A future that completes at the next [`Broker::notify_appended`]. Create it (and
-    /// `enable` it) before checking for data, so no append is missed in between.
-    pub fn appended(&self) -> tokio::sync::futures::Notified<'_> {
-        self.appended.notified()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn topic_names_follow_kafkas_rules() {
-        for ok in ["a", "my-topic", "a.b_c-1", &"x".repeat(249)] {
-            assert!(validate_topic_name(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", ".", "..", "a b", "ü", "a/b", &"x".repeat(250)] {
-            assert_eq!(
-                validate_topic_name(bad).expect_err("invalid").error_code(),
-                17,
-                "{bad}"
-            );
-        }
+    /// A new partition log as a partition this broker leads alone.
+    fn host(&self, log: Arc<PartitionLog>) -> Arc<Partition> {
+        Arc::new(Partition::new_local_leader(log, self.config.node_id))
     }
 }

@@ -28,13 +28,13 @@ use tracing::{info, warn};
 use crate::config::GroupConfig;
 use crate::log::batch::BatchIter;
 use crate::log::records::{decode_batch, encode_batch, NewRecord};
-use crate::log::{now_ms, LogError, PartitionLog};
+use crate::log::{now_ms, LogError};
+use crate::partition::{AppendOrigin, Partition, PartitionError, ReadBound};
 use records::{Entry, OffsetValue};
 use state::{Group, Ms};
 pub use state::{GroupState, JoinRequest, JoinResponse, MemberSummary, Reply, SyncResponse};
 
-/// The internal topic holding committed offsets and group metadata.
-pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+pub use crate::topic::OFFSETS_TOPIC;
 
 /// Kafka error codes of the group APIs.
 pub mod code {
@@ -83,7 +83,7 @@ pub struct Commit {
 pub struct GroupCoordinator {
     config: GroupConfig,
     /// Partition i of `__consumer_offsets`.
-    logs: Vec<Arc<PartitionLog>>,
+    logs: Vec<Arc<Partition>>,
     groups: Mutex<HashMap<String, Group>>,
     clock: Instant,
 }
@@ -97,19 +97,19 @@ impl std::fmt::Debug for GroupCoordinator {
 }
 
 /// Where a write went, to fsync before answering.
-type Written = (Arc<PartitionLog>, i64);
+type Written = (Arc<Partition>, i64);
 
 impl GroupCoordinator {
     /// Replays `logs` (the partitions of `__consumer_offsets`, in order).
-    pub fn load(config: GroupConfig, logs: Vec<Arc<PartitionLog>>) -> Result<Self, LogError> {
+    pub fn load(config: GroupConfig, logs: Vec<Arc<Partition>>) -> Result<Self, PartitionError> {
         let clock = Instant::now();
         let mut groups: HashMap<String, Group> = HashMap::new();
         let wall = now_ms();
         let mut records = 0usize;
         for log in &logs {
             let mut offset = log.log_start_offset();
-            while offset < log.high_watermark() {
-                let data = log.read(offset, 1 << 20, true)?;
+            while offset < log.log_end_offset() {
+                let data = log.read(offset, 1 << 20, true, ReadBound::LogEnd)?;
                 if data.records.is_empty() {
                     break;
                 }
@@ -174,16 +174,18 @@ impl GroupCoordinator {
         self.clock.elapsed().as_millis() as Ms
     }
 
-    fn log_for(&self, group: &str) -> &Arc<PartitionLog> {
+    /// The partition of `__consumer_offsets` that holds `group`: its leader coordinates
+    /// the group.
+    pub fn partition_of(&self, group: &str) -> &Arc<Partition> {
         let p = records::partition_for(group, self.logs.len() as i32);
         &self.logs[p as usize]
     }
 
     /// Appends records to the group's partition (under the groups lock, so in order).
-    fn append(&self, group: &str, recs: &[NewRecord]) -> Result<Written, LogError> {
-        let log = self.log_for(group);
-        let mut batch = encode_batch(recs, -1);
-        let info = log.append(&mut batch, 0)?;
+    fn append(&self, group: &str, recs: &[NewRecord]) -> Result<Written, PartitionError> {
+        let log = self.partition_of(group);
+        let batch = encode_batch(recs, -1);
+        let info = log.append(&batch, AppendOrigin::Coordinator)?;
         Ok((Arc::clone(log), info.last_offset + 1))
     }
 
@@ -211,7 +213,7 @@ impl GroupCoordinator {
         }
     }
 
-    fn flush(written: Option<Written>) -> Result<(), LogError> {
+    fn flush(written: Option<Written>) -> Result<(), PartitionError> {
         match written {
             Some((log, offset)) => log.flush_to(offset),
             None => Ok(()),
@@ -268,7 +270,7 @@ impl GroupCoordinator {
     }
 
     /// fsyncs what [`Self::sync`] wrote.
-    pub fn make_durable(written: Option<Written>) -> Result<(), LogError> {
+    pub fn make_durable(written: Option<Written>) -> Result<(), PartitionError> {
         Self::flush(written)
     }
 
@@ -571,7 +573,7 @@ impl GroupCoordinator {
 
     /// Rewrites the live records of every partition of `__consumer_offsets` that has
     /// grown past two segments, then deletes what came before them.
-    pub fn compact(&self) -> Result<usize, LogError> {
+    pub fn compact(&self) -> Result<usize, PartitionError> {
         let mut compacted = 0;
         for (p, log) in self.logs.iter().enumerate() {
             if log.segment_base_offsets().len() <= 2 {
@@ -599,8 +601,7 @@ impl GroupCoordinator {
                     }
                 }
                 for chunk in recs.chunks(500) {
-                    let mut batch = encode_batch(chunk, -1);
-                    log.append(&mut batch, 0)?;
+                    log.append(&encode_batch(chunk, -1), AppendOrigin::Coordinator)?;
                 }
                 start
             };
@@ -637,11 +638,11 @@ fn summary_without_members(g: &Group) -> GroupSummary {
 }
 
 /// The OffsetCommit error for a failed write, as Kafka maps storage errors.
-fn commit_error(e: &LogError) -> i16 {
+fn commit_error(e: &PartitionError) -> i16 {
     match e {
-        LogError::MessageTooLarge { .. } | LogError::RecordListTooLarge { .. } => {
-            code::INVALID_COMMIT_OFFSET_SIZE
-        }
+        PartitionError::Log(
+            LogError::MessageTooLarge { .. } | LogError::RecordListTooLarge { .. },
+        ) => code::INVALID_COMMIT_OFFSET_SIZE,
         _ => code::COORDINATOR_NOT_AVAILABLE,
     }
 }

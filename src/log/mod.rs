@@ -29,6 +29,8 @@ pub mod segment;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::error::ErrorCode;
+
 pub use batch::TimestampType;
 pub use manager::LogManager;
 pub use partition_log::{AppendInfo, FetchData, OffsetSpec, PartitionLog, TimestampOffset};
@@ -103,22 +105,27 @@ pub enum LogError {
 
 impl LogError {
     /// The Kafka error code for a partition-level response.
-    pub fn error_code(&self) -> i16 {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            LogError::Corrupt(_) | LogError::CorruptOnDisk { .. } => 2,
-            LogError::InvalidRecord(_) => 87,
-            LogError::MessageTooLarge { .. } => 10,
-            LogError::RecordListTooLarge { .. } => 18,
-            LogError::UnsupportedForMessageFormat(_) => 43,
-            LogError::OffsetOutOfRange { .. } => 1,
-            LogError::OutOfOrderSequence(_) => 45,
-            LogError::InvalidProducerEpoch(_) => 47,
+            LogError::Corrupt(_) | LogError::CorruptOnDisk { .. } => ErrorCode::CorruptMessage,
+            LogError::InvalidRecord(_) => ErrorCode::InvalidRecord,
+            LogError::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
+            LogError::RecordListTooLarge { .. } => ErrorCode::RecordListTooLarge,
+            LogError::UnsupportedForMessageFormat(_) => ErrorCode::UnsupportedForMessageFormat,
+            LogError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+            LogError::OutOfOrderSequence(_) => ErrorCode::OutOfOrderSequenceNumber,
+            LogError::InvalidProducerEpoch(_) => ErrorCode::InvalidProducerEpoch,
             LogError::Io { .. }
             | LogError::BadMetadata { .. }
             | LogError::Offline(_)
-            | LogError::DirInUse(_) => 56,
-            LogError::Internal(_) => -1,
+            | LogError::DirInUse(_) => ErrorCode::KafkaStorageError,
+            LogError::Internal(_) => ErrorCode::UnknownServerError,
         }
+    }
+
+    /// [`Self::code`] as the wire's value.
+    pub fn error_code(&self) -> i16 {
+        self.code().code()
     }
 }
 

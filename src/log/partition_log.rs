@@ -1,9 +1,9 @@
 //! One partition's log: its segments, offsets and leader epochs (Kafka's `UnifiedLog`).
 //!
-//! Invariant: `log_start_offset <= high_watermark <= log_end_offset`, and every offset in
+//! Invariant: `log_start_offset <= log_end_offset`, and every offset in
 //! `[log_start_offset, log_end_offset)` that has a record lives in exactly one segment.
-//! With one replica the high watermark equals the log end offset after every append, but
-//! it is kept as its own value for replication later; reads never go past it.
+//! The high watermark is not the log's business: the partition layer keeps it, and every
+//! read and offset lookup takes the offset it must stop before.
 //!
 //! Concurrency: appends take the state write lock (so they are serialized per partition)
 //! for the validation-free part only: offset assignment, the `write`, index updates.
@@ -48,8 +48,6 @@ pub struct AppendInfo {
 pub struct FetchData {
     /// Whole record batches, back to back, exactly as stored.
     pub records: Bytes,
-    pub high_watermark: i64,
-    pub last_stable_offset: i64,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
 }
@@ -100,7 +98,6 @@ struct LogState {
     segments: BTreeMap<i64, LogSegment>,
     log_start_offset: i64,
     log_end_offset: i64,
-    high_watermark: i64,
     /// (epoch, start offset), both increasing.
     leader_epochs: Vec<(i32, i64)>,
     unflushed_messages: u64,
@@ -141,7 +138,8 @@ type ScanRange = (Arc<SegmentFile>, u64, u64);
 /// What an offset lookup needs of the log, copied out so it can read without the lock.
 struct LogView {
     log_start_offset: i64,
-    high_watermark: i64,
+    /// Lookups see only records below this offset (the high watermark, for consumers).
+    max_offset: i64,
     leader_epochs: Vec<(i32, i64)>,
 }
 
@@ -172,7 +170,7 @@ impl LogView {
         ts_ok: impl Fn(i64) -> bool,
     ) -> Result<Option<TimestampOffset>, LogError> {
         while let Some((pos, h)) = file.seek(from, end, &mut batch_ok)? {
-            if h.base_offset >= self.high_watermark {
+            if h.base_offset >= self.max_offset {
                 return Ok(None);
             }
             let size = h.size().unwrap_or(0);
@@ -181,7 +179,7 @@ impl LogView {
                 return Err(file.corrupt(pos, "batch failed its integrity check"));
             }
             let hit = records::find_record(&buf, |offset, ts| {
-                offset >= self.log_start_offset && offset < self.high_watermark && ts_ok(ts)
+                offset >= self.log_start_offset && offset < self.max_offset && ts_ok(ts)
             })?;
             if let Some((offset, timestamp)) = hit {
                 return Ok(Some(TimestampOffset {
@@ -335,7 +333,6 @@ impl PartitionLog {
                 segments,
                 log_start_offset,
                 log_end_offset,
-                high_watermark: log_end_offset,
                 leader_epochs,
                 unflushed_messages: 0,
                 first_unflushed_ms: None,
@@ -366,9 +363,6 @@ impl PartitionLog {
     }
     pub fn log_end_offset(&self) -> i64 {
         self.log_end.load(Ordering::Acquire)
-    }
-    pub fn high_watermark(&self) -> i64 {
-        self.state.read().high_watermark
     }
     pub fn log_start_offset(&self) -> i64 {
         self.state.read().log_start_offset
@@ -506,7 +500,6 @@ impl PartitionLog {
             return Err(e);
         }
         st.log_end_offset = next;
-        st.high_watermark = next;
         st.producers.commit(producers, next);
         self.log_end.store(next, Ordering::Release);
         st.unflushed_messages += messages;
@@ -642,7 +635,9 @@ impl PartitionLog {
     }
 
     /// Reads whole batches starting with the one that contains `fetch_offset`, up to
-    /// `max_bytes` and never past the high watermark. With `min_one_batch`, the first batch
+    /// `max_bytes` and never a batch at or past `max_offset` (the partition layer's bound:
+    /// the high watermark for consumers, the log end for followers; anything larger means
+    /// the log end). With `min_one_batch`, the first batch
     /// is returned whole even if it is larger than `max_bytes` (as Kafka does for the first
     /// partition of a fetch). Batches are CRC-checked the first time they are read after
     /// the log was opened; corrupt data is an error, never served.
@@ -651,8 +646,9 @@ impl PartitionLog {
         fetch_offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
+        max_offset: i64,
     ) -> Result<FetchData, LogError> {
-        let (hw, log_start, leo, candidates) = {
+        let (upto, log_start, leo, candidates) = {
             let st = self.state.read();
             if fetch_offset < st.log_start_offset || fetch_offset > st.log_end_offset {
                 return Err(LogError::OffsetOutOfRange {
@@ -674,7 +670,7 @@ impl PartitionLog {
                 .map(|(_, s)| (Arc::clone(s.file()), s.lookup(fetch_offset), s.size()))
                 .collect();
             (
-                st.high_watermark,
+                max_offset.min(st.log_end_offset),
                 st.log_start_offset,
                 st.log_end_offset,
                 candidates,
@@ -682,12 +678,10 @@ impl PartitionLog {
         };
         let mut out = FetchData {
             records: Bytes::new(),
-            high_watermark: hw,
-            last_stable_offset: hw,
             log_start_offset: log_start,
             log_end_offset: leo,
         };
-        if fetch_offset >= hw {
+        if fetch_offset >= upto {
             return Ok(out);
         }
         for (file, from, end) in candidates {
@@ -695,31 +689,37 @@ impl PartitionLog {
             else {
                 continue;
             };
-            if first.base_offset >= hw {
+            if first.base_offset >= upto {
                 break;
             }
-            out.records = read_batches(&file, pos, end, max_bytes, min_one_batch, hw)?;
+            out.records = read_batches(&file, pos, end, max_bytes, min_one_batch, upto)?;
             break;
         }
         Ok(out)
     }
 
-    /// Answers a ListOffsets query; `None` when no record matches (Kafka sends -1, -1).
+    /// Answers a ListOffsets query, seeing only records below `max_offset` (the high
+    /// watermark, which is also the answer for latest); `None` when no record matches
+    /// (Kafka sends -1, -1).
     /// Timestamp lookups decode the batch that holds the answer (decompressing it) with no
     /// lock held, so they never stall appends.
-    pub fn list_offset(&self, spec: OffsetSpec) -> Result<Option<TimestampOffset>, LogError> {
+    pub fn list_offset(
+        &self,
+        spec: OffsetSpec,
+        max_offset: i64,
+    ) -> Result<Option<TimestampOffset>, LogError> {
         let (view, candidates, batch_ok_ts): (LogView, Vec<ScanRange>, i64) = {
             let st = self.state.read();
             let view = LogView {
                 log_start_offset: st.log_start_offset,
-                high_watermark: st.high_watermark,
+                max_offset: max_offset.min(st.log_end_offset),
                 leader_epochs: st.leader_epochs.clone(),
             };
             match spec {
                 OffsetSpec::Earliest | OffsetSpec::EarliestLocal => {
                     return Ok(Some(view.at(st.log_start_offset)))
                 }
-                OffsetSpec::Latest => return Ok(Some(view.at(st.high_watermark))),
+                OffsetSpec::Latest => return Ok(Some(view.at(view.max_offset))),
                 OffsetSpec::MaxTimestamp => {
                     let Some(seg) = st
                         .segments
@@ -805,7 +805,6 @@ impl PartitionLog {
         }
         let new_end = st.active().truncate_to(offset, interval)?;
         st.log_end_offset = new_end;
-        st.high_watermark = st.high_watermark.min(new_end);
         st.log_start_offset = st.log_start_offset.min(new_end);
         st.leader_epochs.retain(|&(_, start)| start < new_end);
         checkpoint::write_leader_epochs(
@@ -822,14 +821,15 @@ impl PartitionLog {
     }
 
     /// Advances the log start offset (DeleteRecords) and deletes segments wholly below it.
-    /// Returns the new log start offset (the "low watermark").
+    /// Returns the new log start offset (the "low watermark"). The partition layer keeps
+    /// it at or below the high watermark.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
         let mut st = self.state.write();
-        if offset > st.high_watermark || offset < 0 {
+        if offset > st.log_end_offset || offset < 0 {
             return Err(LogError::OffsetOutOfRange {
                 offset,
                 log_start_offset: st.log_start_offset,
-                log_end_offset: st.high_watermark,
+                log_end_offset: st.log_end_offset,
             });
         }
         if offset > st.log_start_offset {
@@ -973,14 +973,14 @@ fn load_producer_states(
 }
 
 /// Reads whole batches from `pos` (a batch boundary) of at most `max_bytes`, stopping at
-/// `end` and before the first batch at or past `hw`; CRC-checks what was never verified.
+/// `end` and before the first batch at or past `upto`; CRC-checks what was never verified.
 fn read_batches(
     file: &SegmentFile,
     pos: u64,
     end: u64,
     max_bytes: usize,
     min_one_batch: bool,
-    hw: i64,
+    upto: i64,
 ) -> Result<Bytes, LogError> {
     let avail = (end - pos) as usize;
     let mut buf = ReadBuf::new(avail.min(max_bytes.max(batch::HEADER_SIZE)));
@@ -988,7 +988,7 @@ fn read_batches(
     buf.resize(n);
     let mut whole = 0;
     for (at, h) in batch::BatchIter::new(&buf) {
-        if h.base_offset >= hw {
+        if h.base_offset >= upto {
             break;
         }
         whole = at + h.size().unwrap_or(0);

@@ -2,7 +2,9 @@
 //! <message>` lines. Every error leaves the connection usable.
 
 use crate::broker::BrokerError;
+use crate::error::ErrorCode;
 use crate::log::LogError;
+use crate::partition::PartitionError;
 
 /// Why a command failed; [`TextError::name`] is the Kafka error name put on the line.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,9 @@ pub enum TextError {
     /// The log engine failed (its own code).
     #[error(transparent)]
     Log(#[from] LogError),
+    /// A partition refused or failed the operation (its own code).
+    #[error(transparent)]
+    Partition(#[from] PartitionError),
     /// A blocking task failed (a bug): UNKNOWN_SERVER_ERROR (-1).
     #[error("internal error: {0}")]
     Internal(String),
@@ -33,21 +38,22 @@ pub enum TextError {
 
 impl TextError {
     /// The Kafka error code.
-    pub fn error_code(&self) -> i16 {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            TextError::InvalidRequest(_) => 42,
-            TextError::LineTooLong { .. } => 10,
-            TextError::UnknownPartition { .. } => 3,
-            TextError::InvalidPartitions(_) => 37,
-            TextError::Broker(e) => e.error_code(),
-            TextError::Log(e) => e.error_code(),
-            TextError::Internal(_) => -1,
+            TextError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            TextError::LineTooLong { .. } => ErrorCode::MessageTooLarge,
+            TextError::UnknownPartition { .. } => ErrorCode::UnknownTopicOrPartition,
+            TextError::InvalidPartitions(_) => ErrorCode::InvalidPartitions,
+            TextError::Broker(e) => e.code(),
+            TextError::Log(e) => e.code(),
+            TextError::Partition(e) => e.code(),
+            TextError::Internal(_) => ErrorCode::UnknownServerError,
         }
     }
 
     /// The Kafka error name (`Errors` enum constant in the Java code).
     pub fn name(&self) -> &'static str {
-        error_name(self.error_code())
+        self.code().name()
     }
 
     /// The reply line, `ERR <NAME> <message>\n`, with any line break in the message
@@ -63,29 +69,10 @@ impl TextError {
 
     /// True for faults of the broker rather than of the request: logged at error level.
     pub fn is_internal(&self) -> bool {
-        matches!(self.error_code(), -1 | 56)
-    }
-}
-
-/// Kafka's name for every error code Rafka's broker and log can return.
-pub fn error_name(code: i16) -> &'static str {
-    match code {
-        0 => "NONE",
-        1 => "OFFSET_OUT_OF_RANGE",
-        2 => "CORRUPT_MESSAGE",
-        3 => "UNKNOWN_TOPIC_OR_PARTITION",
-        10 => "MESSAGE_TOO_LARGE",
-        17 => "INVALID_TOPIC_EXCEPTION",
-        18 => "RECORD_LIST_TOO_LARGE",
-        36 => "TOPIC_ALREADY_EXISTS",
-        37 => "INVALID_PARTITIONS",
-        38 => "INVALID_REPLICATION_FACTOR",
-        40 => "INVALID_CONFIG",
-        42 => "INVALID_REQUEST",
-        43 => "UNSUPPORTED_FOR_MESSAGE_FORMAT",
-        56 => "KAFKA_STORAGE_ERROR",
-        87 => "INVALID_RECORD",
-        _ => "UNKNOWN_SERVER_ERROR",
+        matches!(
+            self.code(),
+            ErrorCode::UnknownServerError | ErrorCode::KafkaStorageError
+        )
     }
 }
 

@@ -29,21 +29,22 @@ pub fn handle(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -> Dele
                 .map(|p| {
                     let result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index);
-                    let Some(log) = topic.as_ref().and_then(|t| t.partition(p.partition_index))
+                    let Some(partition) =
+                        topic.as_ref().and_then(|t| t.partition(p.partition_index))
                     else {
                         return result
                             .with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION)
                             .with_low_watermark(INVALID_LOW_WATERMARK);
                     };
                     let offset = if p.offset == HIGH_WATERMARK {
-                        log.high_watermark()
+                        partition.high_watermark()
                     } else {
                         p.offset
                     };
-                    match log.delete_records_before(offset) {
+                    match partition.delete_records_before(offset) {
                         Ok(low) => result.with_error_code(code::NONE).with_low_watermark(low),
                         Err(e) => result
-                            .with_error_code(e.error_code())
+                            .with_error_code(e.code().into())
                             .with_low_watermark(INVALID_LOW_WATERMARK),
                     }
                 })

@@ -1,5 +1,5 @@
-//! DescribeCluster (v0-v2): the cluster id, this node as controller, and the one broker
-//! (advertised host and port, no rack, never fenced). Like a Kafka broker listener, a
+//! DescribeCluster (v0-v2): the cluster id, the controller and the brokers (advertised host
+//! and port, rack, never fenced), from the [metadata view](crate::metadata). Like a Kafka broker listener, a
 //! request for controller endpoints (endpoint_type 2) gets MISMATCHED_ENDPOINT_TYPE and an
 //! unknown endpoint type UNSUPPORTED_ENDPOINT_TYPE (v0 requests can only ask for brokers).
 //! Rafka has no ACLs: when asked for, the cluster authorized operations are every cluster
@@ -47,17 +47,23 @@ pub fn handle(
                 ))))
         }
     }
-    let (host, port) = &broker.config().advertised;
-    let me = BrokerId(broker.node_id());
+    let view = broker.metadata();
+    let brokers = view
+        .brokers
+        .iter()
+        .map(|b| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.node_id))
+                .with_host(str_bytes(b.host.clone()))
+                .with_port(i32::from(b.port))
+                .with_rack(b.rack.clone().map(str_bytes))
+        })
+        .collect();
     DescribeClusterResponse::default()
         .with_endpoint_type(ENDPOINT_BROKERS)
-        .with_cluster_id(str_bytes(broker.cluster_id().to_string()))
-        .with_controller_id(me)
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(me)
-            .with_host(str_bytes(host.clone()))
-            .with_port(i32::from(*port))
-            .with_rack(None)])
+        .with_cluster_id(str_bytes(view.cluster_id.clone()))
+        .with_controller_id(BrokerId(view.controller_id))
+        .with_brokers(brokers)
         .with_cluster_authorized_operations(if req.include_cluster_authorized_operations {
             ALL_CLUSTER_OPERATIONS
         } else {

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use super::{code, str_bytes};
 use crate::broker::{validate_topic_name, Broker, Topic};
+use crate::metadata::PartitionView;
 
 /// Kafka's `max.request.partition.size.limit` default: the most partitions in one response.
 const MAX_PARTITIONS: i32 = 2000;
@@ -46,12 +47,10 @@ fn error_topic(name: &str, error_code: i16) -> DescribeTopicPartitionsResponseTo
 /// The topic with its partitions from `start`, at most `limit` of them, and the index of the
 /// first partition left out (if any was).
 fn topic_entry(
-    broker: &Broker,
     t: &Topic,
     start: i32,
     limit: i32,
 ) -> (DescribeTopicPartitionsResponseTopic, Option<i32>) {
-    let me = BrokerId(broker.node_id());
     let start = usize::try_from(start).unwrap_or(0);
     let limit = usize::try_from(limit).unwrap_or(0);
     let remaining: Vec<_> = t.partitions.iter().skip(start).collect();
@@ -60,23 +59,25 @@ fn topic_entry(
         .into_iter()
         .take(limit)
         .map(|p| {
+            let v = PartitionView::of(p);
+            let ids = |ids: Vec<i32>| ids.into_iter().map(BrokerId).collect::<Vec<_>>();
             DescribeTopicPartitionsResponsePartition::default()
                 .with_error_code(code::NONE)
-                .with_partition_index(p.topic_partition().partition)
-                .with_leader_id(me)
-                .with_leader_epoch(p.latest_epoch().unwrap_or(0))
-                .with_replica_nodes(vec![me])
-                .with_isr_nodes(vec![me])
+                .with_partition_index(v.index)
+                .with_leader_id(BrokerId(v.leader))
+                .with_leader_epoch(v.leader_epoch)
+                .with_replica_nodes(ids(v.replicas))
+                .with_isr_nodes(ids(v.isr))
                 .with_eligible_leader_replicas(Some(Vec::new()))
                 .with_last_known_elr(Some(Vec::new()))
-                .with_offline_replicas(Vec::new())
+                .with_offline_replicas(ids(v.offline_replicas))
         })
         .collect();
     let entry = DescribeTopicPartitionsResponseTopic::default()
         .with_error_code(code::NONE)
         .with_name(topic_name(&t.name))
         .with_topic_id(t.id)
-        .with_is_internal(t.name == crate::group::OFFSETS_TOPIC)
+        .with_is_internal(crate::topic::is_internal(&t.name))
         .with_partitions(partitions)
         .with_topic_authorized_operations(ALL_TOPIC_OPERATIONS);
     (entry, next)
@@ -142,7 +143,7 @@ pub fn handle(
         } else {
             0
         };
-        let (entry, next) = topic_entry(broker, &topic, start, remaining);
+        let (entry, next) = topic_entry(&topic, start, remaining);
         remaining -= entry.partitions.len() as i32;
         topics.push(entry);
         if let Some(index) = next {

@@ -15,6 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{code, str_bytes};
 use crate::broker::Broker;
+use crate::metadata::BrokerEndpoint;
 
 const KEY_GROUP: i8 = 0;
 const KEY_TRANSACTION: i8 = 1;
@@ -23,18 +24,30 @@ const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 pub const NO_TRANSACTIONS: &str =
     "transactions are not supported by this broker (Rafka) yet: use an idempotent producer";
 
-/// (error, message) for a key type, or `None` when this broker coordinates it.
-fn refuse(broker: &Broker, key_type: i8) -> Option<(i16, String)> {
+/// Where a key's coordinator is, or (error, message) when there is none to name. A group's
+/// coordinator is the leader of its `__consumer_offsets` partition, as the metadata says.
+fn locate(broker: &Broker, key_type: i8, key: &str) -> Result<BrokerEndpoint, (i16, String)> {
     match key_type {
-        KEY_GROUP => broker
-            .groups()
-            .err()
-            .map(|e| (code::COORDINATOR_NOT_AVAILABLE, e.to_string())),
-        KEY_TRANSACTION => Some((
+        KEY_GROUP => {
+            let gc = broker
+                .groups()
+                .map_err(|e| (code::COORDINATOR_NOT_AVAILABLE, e.to_string()))?;
+            broker
+                .metadata()
+                .leader_of(gc.partition_of(key))
+                .cloned()
+                .ok_or_else(|| {
+                    (
+                        code::COORDINATOR_NOT_AVAILABLE,
+                        "the group's partition has no live leader".to_string(),
+                    )
+                })
+        }
+        KEY_TRANSACTION => Err((
             TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
             NO_TRANSACTIONS.into(),
         )),
-        other => Some((code::INVALID_REQUEST, format!("unknown key type {other}"))),
+        other => Err((code::INVALID_REQUEST, format!("unknown key type {other}"))),
     }
 }
 
@@ -43,38 +56,36 @@ pub fn handle(
     req: FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
-    let (host, port) = broker.config().advertised.clone();
-    let node = BrokerId(broker.node_id());
-    let refused = refuse(broker, req.key_type);
     if version >= 4 {
         let coordinators = req
             .coordinator_keys
             .into_iter()
             .map(|key| {
+                let found = locate(broker, req.key_type, &key);
                 let c = Coordinator::default().with_key(key);
-                match &refused {
-                    None => c
-                        .with_node_id(node)
-                        .with_host(str_bytes(host.clone()))
-                        .with_port(i32::from(port)),
-                    Some((e, msg)) => c
+                match found {
+                    Ok(b) => c
+                        .with_node_id(BrokerId(b.node_id))
+                        .with_host(str_bytes(b.host))
+                        .with_port(i32::from(b.port)),
+                    Err((e, msg)) => c
                         .with_node_id(BrokerId(-1))
                         .with_host(StrBytes::default())
                         .with_port(-1)
-                        .with_error_code(*e)
-                        .with_error_message(Some(str_bytes(msg.clone()))),
+                        .with_error_code(e)
+                        .with_error_message(Some(str_bytes(msg))),
                 }
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
     let resp = FindCoordinatorResponse::default();
-    match refused {
-        None => resp
-            .with_node_id(node)
-            .with_host(str_bytes(host))
-            .with_port(i32::from(port)),
-        Some((e, msg)) => {
+    match locate(broker, req.key_type, &req.key) {
+        Ok(b) => resp
+            .with_node_id(BrokerId(b.node_id))
+            .with_host(str_bytes(b.host))
+            .with_port(i32::from(b.port)),
+        Err((e, msg)) => {
             let r = resp
                 .with_error_code(e)
                 .with_node_id(BrokerId(-1))

@@ -25,7 +25,8 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
                         .with_partition_index(p.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1);
-                    let Some(log) = topic.as_ref().and_then(|t| t.partition(p.partition_index))
+                    let Some(partition) =
+                        topic.as_ref().and_then(|t| t.partition(p.partition_index))
                     else {
                         return resp.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION);
                     };
@@ -38,7 +39,7 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
                         ts if ts >= 0 => OffsetSpec::Timestamp(ts),
                         _ => return resp.with_error_code(code::INVALID_REQUEST),
                     };
-                    match log.list_offset(spec) {
+                    match partition.list_offset(spec) {
                         Ok(Some(found)) => {
                             let resp = resp
                                 .with_offset(found.offset)
@@ -50,7 +51,7 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
                             }
                         }
                         Ok(None) => resp,
-                        Err(e) => resp.with_error_code(e.error_code()),
+                        Err(e) => resp.with_error_code(e.code().into()),
                     }
                 })
                 .collect();

@@ -1,7 +1,7 @@
-//! Metadata (v0-v13): the one broker (advertised host and port), the cluster id and
-//! controller, and topics with their ids and partitions (this broker leads every partition,
-//! epoch 0, replicas and ISR just itself). A null topic list means every topic, an empty
-//! one none. Unknown named topics are created when `auto.create.topics.enable` and the
+//! Metadata (v0-v13): the brokers (advertised host and port), the cluster id and the
+//! controller, and topics with their ids and partitions (leader, leader epoch, replicas,
+//! ISR), all from the [metadata view](crate::metadata). A null topic list means every
+//! topic, an empty one none. Unknown named topics are created when `auto.create.topics.enable` and the
 //! request allows it (v4+); invalid names get INVALID_TOPIC_EXCEPTION.
 
 use std::collections::BTreeMap;
@@ -14,23 +14,30 @@ use uuid::Uuid;
 
 use super::{code, str_bytes};
 use crate::broker::{Broker, BrokerError, Topic};
+use crate::metadata::PartitionView;
+use crate::topic;
 
 /// Kafka's "authorized operations not requested" value.
 const OPS_NOT_REQUESTED: i32 = i32::MIN;
 
-pub fn topic_entry(broker: &Broker, t: &Topic, version: i16) -> MetadataResponseTopic {
-    let me = BrokerId(broker.node_id());
+fn broker_ids(ids: Vec<i32>) -> Vec<BrokerId> {
+    ids.into_iter().map(BrokerId).collect()
+}
+
+pub fn topic_entry(t: &Topic, version: i16) -> MetadataResponseTopic {
     let partitions = t
         .partitions
         .iter()
         .map(|p| {
+            let v = PartitionView::of(p);
             let mp = MetadataResponsePartition::default()
-                .with_partition_index(p.topic_partition().partition)
-                .with_leader_id(me)
-                .with_replica_nodes(vec![me])
-                .with_isr_nodes(vec![me]);
+                .with_partition_index(v.index)
+                .with_leader_id(BrokerId(v.leader))
+                .with_replica_nodes(broker_ids(v.replicas))
+                .with_isr_nodes(broker_ids(v.isr))
+                .with_offline_replicas(broker_ids(v.offline_replicas));
             if version >= 7 {
-                mp.with_leader_epoch(p.latest_epoch().unwrap_or(0))
+                mp.with_leader_epoch(v.leader_epoch)
             } else {
                 mp
             }
@@ -40,7 +47,7 @@ pub fn topic_entry(broker: &Broker, t: &Topic, version: i16) -> MetadataResponse
         .with_name(Some(TopicName(str_bytes(t.name.clone()))))
         .with_topic_id(if version >= 10 { t.id } else { Uuid::nil() })
         .with_partitions(partitions)
-        .with_is_internal(version >= 1 && t.name == crate::group::OFFSETS_TOPIC)
+        .with_is_internal(version >= 1 && topic::is_internal(&t.name))
         .with_topic_authorized_operations(OPS_NOT_REQUESTED)
 }
 
@@ -54,11 +61,18 @@ fn error_entry(name: Option<String>, id: Uuid, error_code: i16) -> MetadataRespo
 }
 
 pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
-    let (host, port) = &broker.config().advertised;
-    let brokers = vec![MetadataResponseBroker::default()
-        .with_node_id(BrokerId(broker.node_id()))
-        .with_host(str_bytes(host.clone()))
-        .with_port(i32::from(*port))];
+    let view = broker.metadata();
+    let brokers = view
+        .brokers
+        .iter()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.node_id))
+                .with_host(str_bytes(b.host.clone()))
+                .with_port(i32::from(b.port))
+                .with_rack(b.rack.clone().map(str_bytes))
+        })
+        .collect();
     // v0: an empty list means all topics (null came with v1)
     let wanted = match req.topics {
         Some(t) if !(version == 0 && t.is_empty()) => Some(t),
@@ -68,7 +82,7 @@ pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataRe
         None => broker
             .topics()
             .iter()
-            .map(|t| topic_entry(broker, t, version))
+            .map(|t| topic_entry(t, version))
             .collect(),
         Some(requested) => {
             let auto_create = broker.config().auto_create_topics
@@ -79,7 +93,7 @@ pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataRe
                     Some(name) => {
                         let name = name.0.to_string();
                         if let Some(t) = broker.topic(&name) {
-                            return topic_entry(broker, &t, version);
+                            return topic_entry(&t, version);
                         }
                         if let Err(e) = crate::broker::validate_topic_name(&name) {
                             return error_entry(Some(name), Uuid::nil(), e.error_code());
@@ -92,7 +106,7 @@ pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataRe
                             );
                         }
                         match broker.create_topic(&name, -1, -1, BTreeMap::new(), false) {
-                            Ok(t) => topic_entry(broker, &t, version),
+                            Ok(t) => topic_entry(&t, version),
                             // a concurrent request created it first
                             Err(BrokerError::TopicExists(_)) => broker.topic(&name).map_or_else(
                                 || {
@@ -102,13 +116,13 @@ pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataRe
                                         code::UNKNOWN_TOPIC_OR_PARTITION,
                                     )
                                 },
-                                |t| topic_entry(broker, &t, version),
+                                |t| topic_entry(&t, version),
                             ),
                             Err(e) => error_entry(Some(name), Uuid::nil(), e.error_code()),
                         }
                     }
                     None => match broker.topic_by_id(rt.topic_id) {
-                        Some(t) => topic_entry(broker, &t, version),
+                        Some(t) => topic_entry(&t, version),
                         None => error_entry(None, rt.topic_id, code::UNKNOWN_TOPIC_ID),
                     },
                 })
@@ -120,10 +134,10 @@ pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataRe
         .with_topics(topics)
         .with_cluster_authorized_operations(OPS_NOT_REQUESTED);
     if version >= 1 {
-        resp = resp.with_controller_id(BrokerId(broker.node_id()));
+        resp = resp.with_controller_id(BrokerId(view.controller_id));
     }
     if version >= 2 {
-        resp = resp.with_cluster_id(Some(str_bytes(broker.cluster_id().to_string())));
+        resp = resp.with_cluster_id(Some(str_bytes(view.cluster_id.clone())));
     }
     resp
 }

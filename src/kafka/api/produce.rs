@@ -1,7 +1,7 @@
 //! Produce (v3-v13; v13 addresses topics by id): each partition's record batches go to its
-//! log as they are (validated, offsets assigned in place). `acks=1` answers after the
-//! write, `acks=-1` after an fsync shared with concurrent producers (group commit),
-//! `acks=0` gets no response at all.
+//! [`Partition`] as they are (validated, offsets assigned in place; internal topics are
+//! refused there). `acks=1` answers after the write, `acks=-1` after an fsync shared with
+//! concurrent producers (group commit), `acks=0` gets no response at all.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use tracing::warn;
 use super::{code, str_bytes};
 use crate::broker::Broker;
 use crate::kafka::dispatch::DispatchError;
-use crate::log::PartitionLog;
+use crate::partition::{AppendOrigin, Partition};
 
 fn partition_error(
     index: i32,
@@ -39,8 +39,8 @@ pub struct Appended {
     acks: i16,
     version: i16,
     response: ProduceResponse,
-    /// (log, offset to make durable, topic index, partition index in the response)
-    to_flush: Vec<(Arc<PartitionLog>, i64, usize, usize)>,
+    /// (partition, offset to make durable, topic index, partition index in the response)
+    to_flush: Vec<(Arc<Partition>, i64, usize, usize)>,
 }
 
 /// Appends everything (blocking file I/O: run on the blocking pool) and builds the response.
@@ -72,19 +72,7 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
                 parts.push(partition_error(pd.index, c, Some(m.to_string()), version));
                 continue;
             }
-            if topic
-                .as_ref()
-                .is_some_and(|t| t.name == crate::group::OFFSETS_TOPIC)
-            {
-                parts.push(partition_error(
-                    pd.index,
-                    code::INVALID_TOPIC_EXCEPTION,
-                    Some("cannot append to an internal topic".into()),
-                    version,
-                ));
-                continue;
-            }
-            let Some(log) = topic.as_ref().and_then(|t| t.partition(pd.index)) else {
+            let Some(partition) = topic.as_ref().and_then(|t| t.partition(pd.index)) else {
                 parts.push(partition_error(pd.index, unknown, None, version));
                 continue;
             };
@@ -98,10 +86,15 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
                 continue;
             };
             // the request's buffer is shared: the log writes rewritten headers beside it
-            match log.append_shared(&records, 0) {
+            match partition.append(&records, AppendOrigin::Client) {
                 Ok(info) => {
                     if acks == -1 {
-                        to_flush.push((Arc::clone(log), info.last_offset + 1, ti, parts.len()));
+                        to_flush.push((
+                            Arc::clone(partition),
+                            info.last_offset + 1,
+                            ti,
+                            parts.len(),
+                        ));
                     }
                     parts.push(
                         PartitionProduceResponse::default()
@@ -117,7 +110,7 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
                 }
                 Err(e) => parts.push(partition_error(
                     pd.index,
-                    e.error_code(),
+                    e.code().into(),
                     Some(e.to_string()),
                     version,
                 )),
@@ -132,7 +125,6 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
             .with_partition_responses(parts),
         );
     }
-    broker.notify_appended();
     Appended {
         acks,
         version,
@@ -150,7 +142,7 @@ impl Appended {
             if let Err(e) = log.flush_to(offset) {
                 warn!(partition = %log.topic_partition(), cause = %e, "fsync failed");
                 let p = &mut self.response.responses[ti].partition_responses[pi];
-                *p = partition_error(p.index, e.error_code(), Some(e.to_string()), self.version);
+                *p = partition_error(p.index, e.code().into(), Some(e.to_string()), self.version);
             }
         }
         if self.acks != 0 {

@@ -1,5 +1,6 @@
 //! `CONSUME <topic> <partition> <offset> [max]` → `<offset> <key> <value>` lines, then
-//! `END <next-offset>`. Reads whole batches with [`PartitionLog::read`] and decodes them
+//! `END <next-offset>`. Reads whole batches below the high watermark with
+//! [`Partition::read`](crate::partition::Partition::read), as a Kafka consumer would, and decodes them
 //! with [`decode_batch`] (which decompresses batches from Kafka clients); records before
 //! `offset` in the first batch are skipped.
 //!
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use super::{blocking, partition, Context, TextError};
 use crate::log::batch::BatchIter;
 use crate::log::records::decode_batch;
+use crate::partition::ReadBound;
 use crate::text::escape;
 
 /// A CONSUME reply stops taking records once it is this long.
@@ -34,7 +36,7 @@ pub async fn consume(
         let mut count = 0usize;
         // read() checks the offset against [log start, log end] first
         'reads: loop {
-            let data = log.read(next, READ_BYTES, true)?;
+            let data = log.read(next, READ_BYTES, true, ReadBound::HighWatermark)?;
             if data.records.is_empty() {
                 break;
             }

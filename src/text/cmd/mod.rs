@@ -12,7 +12,7 @@ use super::command::Command;
 use super::error::TextError;
 use super::Context;
 use crate::broker::{Broker, BrokerError, Topic};
-use crate::log::PartitionLog;
+use crate::partition::Partition;
 
 pub use consume::MAX_REPLY_BYTES;
 
@@ -52,7 +52,7 @@ fn topic(broker: &Broker, name: &str) -> Result<Arc<Topic>, TextError> {
 }
 
 /// One partition of an existing topic, or UNKNOWN_TOPIC_OR_PARTITION.
-fn partition(broker: &Broker, name: &str, index: i32) -> Result<Arc<PartitionLog>, TextError> {
+fn partition(broker: &Broker, name: &str, index: i32) -> Result<Arc<Partition>, TextError> {
     topic(broker, name)?
         .partition(index)
         .cloned()

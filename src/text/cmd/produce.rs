@@ -1,6 +1,8 @@
 //! `PRODUCE <topic> <key> <value>` → `OK <partition> <offset>`: one record in its own v2
 //! batch (CreateTime = now), appended like a Kafka `acks=1` produce — the reply comes after
-//! the append, before any fsync (`flush.messages` / `flush.ms` still apply).
+//! the append, before any fsync (`flush.messages` / `flush.ms` still apply). The partition
+//! layer applies the same rules as to a Kafka Produce: an internal topic such as
+//! `__consumer_offsets` is refused with `ERR INVALID_TOPIC_EXCEPTION`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,6 +11,7 @@ use super::{blocking, Context, TextError};
 use crate::broker::{validate_topic_name, Broker, BrokerError, Topic};
 use crate::log::now_ms;
 use crate::log::records::{encode_batch, NewRecord};
+use crate::partition::AppendOrigin;
 use crate::text::partitioner::partition_for_key;
 
 pub async fn produce(
@@ -25,7 +28,7 @@ pub async fn produce(
             Some(k) => partition_for_key(k, count),
             None => c.next_round_robin(&t.name, count),
         };
-        let log = t
+        let partition = t
             .partitions
             .get(index)
             .ok_or_else(|| TextError::UnknownPartition {
@@ -38,14 +41,11 @@ pub async fn produce(
             headers: Vec::new(),
             timestamp: now_ms(),
         };
-        // the log assigns the offset and the leader epoch (0: a single broker never
-        // changes leaders)
-        let mut batch = encode_batch(&[record], -1);
-        let info = log.append(&mut batch, 0)?;
+        // the partition assigns the offset and stamps its leader epoch
+        let info = partition.append(&encode_batch(&[record], -1), AppendOrigin::Client)?;
         Ok((index, info.base_offset))
     })
     .await?;
-    ctx.broker.notify_appended();
     Ok(format!("OK {partition} {offset}\n"))
 }
 

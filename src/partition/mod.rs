@@ -1,0 +1,365 @@
+//! The partition layer: one [`Partition`] per partition this broker hosts (Kafka's
+//! `Partition`). It owns the partition's log, its leader epoch, replica set and ISR, and its
+//! high watermark, and every append and read goes through it: Kafka Produce and Fetch,
+//! ListOffsets, DeleteRecords, the text protocol, and the group coordinator's
+//! `__consumer_offsets` writes and replay.
+//!
+//! What lives here once, for every caller:
+//! - the internal-topic rule: a client's append to an internal topic is refused
+//!   (INVALID_TOPIC_EXCEPTION), whichever port it came in on; coordinators may append;
+//! - the leader epoch stamped on appended batches;
+//! - the high watermark, its own value: Kafka's rule is the smallest log end offset among
+//!   the in-sync replicas. With this broker as the only replica it follows the log end at
+//!   once; replication will add the followers' log ends;
+//! - the bound of a read: the log end for a follower, the high watermark for a consumer
+//!   (later the last stable offset for `read_committed`);
+//! - the wake-ups of fetches waiting on this partition ([`waiters`]).
+//!
+//! Invariant: `log_start_offset <= high_watermark <= log_end_offset`.
+
+pub mod waiters;
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+
+use crate::error::ErrorCode;
+use crate::log::{
+    AppendInfo, LogConfig, LogError, OffsetSpec, PartitionLog, TimestampOffset, TopicPartition,
+};
+use crate::topic;
+pub use waiters::{FetchWaker, Registration};
+
+/// Why a partition operation failed; [`PartitionError::code`] gives the Kafka code.
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    /// A client tried to append to an internal topic: INVALID_TOPIC_EXCEPTION (17).
+    #[error("cannot append to internal topic '{0}'")]
+    InternalTopic(String),
+    /// DeleteRecords past the high watermark, or below zero: OFFSET_OUT_OF_RANGE (1).
+    #[error("offset {offset} is out of range [{log_start_offset}, {high_watermark}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        high_watermark: i64,
+    },
+    /// The log engine failed (its own code).
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+impl PartitionError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            PartitionError::InternalTopic(_) => ErrorCode::InvalidTopicException,
+            PartitionError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+            PartitionError::Log(e) => e.code(),
+        }
+    }
+}
+
+/// Who is appending (Kafka's `AppendOrigin`): the rules differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppendOrigin {
+    /// A producer, over the Kafka or the text protocol.
+    Client,
+    /// One of this broker's coordinators, writing its internal topic.
+    Coordinator,
+}
+
+/// How far a read may go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadBound {
+    /// Everything in the log: a follower replicating it, or a coordinator replaying its
+    /// own partition.
+    LogEnd,
+    /// What every in-sync replica has: consumers.
+    HighWatermark,
+}
+
+/// Leadership and replicas, as the metadata says (Kafka's `PartitionRegistration` as this
+/// broker applied it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaState {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
+/// What a read returns: whole batches as stored, and the offsets a Fetch response carries.
+#[derive(Clone, Debug)]
+pub struct ReadInfo {
+    pub records: Bytes,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// One hosted partition.
+#[derive(Debug)]
+pub struct Partition {
+    log: Arc<PartitionLog>,
+    internal: bool,
+    replicas: RwLock<ReplicaState>,
+    high_watermark: AtomicI64,
+    waiters: Arc<waiters::Waiters>,
+    /// Reads served, for the stats and the tests that prove a fetch was not re-run.
+    reads: AtomicU64,
+}
+
+impl Partition {
+    /// A partition this broker leads alone (its only replica and ISR member), at the
+    /// newest leader epoch its log has seen, or 0.
+    pub fn new_local_leader(log: Arc<PartitionLog>, node_id: i32) -> Partition {
+        let internal = topic::is_internal(&log.topic_partition().topic);
+        let leader_epoch = log.latest_epoch().unwrap_or(0).max(0);
+        let high_watermark = AtomicI64::new(log.log_end_offset());
+        Partition {
+            log,
+            internal,
+            replicas: RwLock::new(ReplicaState {
+                leader: node_id,
+                leader_epoch,
+                replicas: vec![node_id],
+                isr: vec![node_id],
+            }),
+            high_watermark,
+            waiters: Arc::new(waiters::Waiters::default()),
+            reads: AtomicU64::new(0),
+        }
+    }
+
+    pub fn topic_partition(&self) -> &TopicPartition {
+        self.log.topic_partition()
+    }
+    pub fn index(&self) -> i32 {
+        self.log.topic_partition().partition
+    }
+    pub fn is_internal(&self) -> bool {
+        self.internal
+    }
+    pub fn replica_state(&self) -> ReplicaState {
+        self.replicas.read().clone()
+    }
+    pub fn leader_epoch(&self) -> i32 {
+        self.replicas.read().leader_epoch
+    }
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+    pub fn log_end_offset(&self) -> i64 {
+        self.log.log_end_offset()
+    }
+    pub fn log_start_offset(&self) -> i64 {
+        self.log.log_start_offset()
+    }
+    /// The partition's directory.
+    pub fn dir(&self) -> &std::path::Path {
+        self.log.dir()
+    }
+    /// True if this partition is backed by `log` (the log manager's entry for it).
+    pub fn is_backed_by(&self, log: &Arc<PartitionLog>) -> bool {
+        Arc::ptr_eq(&self.log, log)
+    }
+    pub fn config(&self) -> LogConfig {
+        self.log.config()
+    }
+    pub fn set_config(&self, config: LogConfig) {
+        self.log.set_config(config)
+    }
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.log.segment_base_offsets()
+    }
+    /// Reads served so far.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+    /// Fetches waiting on this partition now.
+    pub fn waiting_fetches(&self) -> usize {
+        self.waiters.len()
+    }
+
+    /// Appends record batches as the leader: validated, offsets assigned, stamped with the
+    /// leader epoch, written (not yet fsynced: see [`Self::flush_to`]). The request's
+    /// bytes are not copied. Then the high watermark moves and waiting fetches wake.
+    pub fn append(
+        &self,
+        records: &[u8],
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo, PartitionError> {
+        if self.internal && origin == AppendOrigin::Client {
+            return Err(PartitionError::InternalTopic(
+                self.log.topic_partition().topic.clone(),
+            ));
+        }
+        let epoch = self.leader_epoch();
+        let info = self.log.append_shared(records, epoch)?;
+        if !info.duplicate {
+            self.maybe_advance_high_watermark();
+        }
+        Ok(info)
+    }
+
+    /// Kafka's rule: the high watermark is the smallest log end offset in the ISR. Every
+    /// ISR member is this broker until replication tracks followers, so it is the log end.
+    /// Wakes the fetches waiting here when it moves.
+    fn maybe_advance_high_watermark(&self) {
+        let leo = self.log.log_end_offset();
+        let old = self.high_watermark.fetch_max(leo, Ordering::AcqRel);
+        if leo > old {
+            self.waiters.wake_all();
+        }
+    }
+
+    /// Makes everything below `offset` durable (acks=all). Concurrent callers share one
+    /// fdatasync.
+    pub fn flush_to(&self, offset: i64) -> Result<(), PartitionError> {
+        Ok(self.log.flush_to(offset)?)
+    }
+
+    /// Makes everything appended so far durable.
+    pub fn flush(&self) -> Result<(), PartitionError> {
+        Ok(self.log.flush()?)
+    }
+
+    /// The offset a read up to `bound` stops before.
+    fn bound_offset(&self, bound: ReadBound) -> i64 {
+        match bound {
+            ReadBound::LogEnd => self.log.log_end_offset(),
+            ReadBound::HighWatermark => self.high_watermark(),
+        }
+    }
+
+    /// Reads whole batches from the one holding `fetch_offset`, at most `max_bytes` (with
+    /// `min_one_batch`, the first batch whole whatever its size, as Kafka does for the
+    /// first partition of a fetch), and nothing at or past `bound`.
+    pub fn read(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        bound: ReadBound,
+    ) -> Result<ReadInfo, PartitionError> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        // the high watermark first: the log end read below is never behind it
+        let high_watermark = self.high_watermark();
+        let upto = match bound {
+            ReadBound::LogEnd => self.log.log_end_offset(),
+            ReadBound::HighWatermark => high_watermark,
+        };
+        let data = self
+            .log
+            .read(fetch_offset, max_bytes, min_one_batch, upto)?;
+        Ok(ReadInfo {
+            records: data.records,
+            high_watermark,
+            last_stable_offset: high_watermark,
+            log_start_offset: data.log_start_offset,
+            log_end_offset: data.log_end_offset,
+        })
+    }
+
+    /// Registers a waiting fetch's waker: appends and high-watermark moves here wake it
+    /// until the registration is dropped.
+    pub fn watch(&self, waker: &FetchWaker) -> Registration {
+        self.waiters.register(waker)
+    }
+
+    /// ListOffsets: latest is the high watermark; timestamp lookups see only records
+    /// below it.
+    pub fn list_offset(&self, spec: OffsetSpec) -> Result<Option<TimestampOffset>, PartitionError> {
+        Ok(self
+            .log
+            .list_offset(spec, self.bound_offset(ReadBound::HighWatermark))?)
+    }
+
+    /// DeleteRecords: moves the log start offset up to `offset` (at most the high
+    /// watermark) and deletes the segments wholly below it. Returns the new log start.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, PartitionError> {
+        let high_watermark = self.high_watermark();
+        if offset < 0 || offset > high_watermark {
+            return Err(PartitionError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log.log_start_offset(),
+                high_watermark,
+            });
+        }
+        Ok(self.log.delete_records_before(offset)?)
+    }
+
+    /// Cuts the log back to `offset` (a follower's truncation, or a coordinator undoing
+    /// its own write); the high watermark never stays past the log end.
+    pub fn truncate_to(&self, offset: i64) -> Result<i64, PartitionError> {
+        let end = self.log.truncate_to(offset)?;
+        self.high_watermark.fetch_min(end, Ordering::AcqRel);
+        Ok(end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::partition_log::LoadOptions;
+    use crate::log::records::{encode_batch, NewRecord};
+
+    fn partition(dir: &std::path::Path, topic: &str) -> Partition {
+        let (log, _) = PartitionLog::open(
+            dir.join(format!("{topic}-0")),
+            TopicPartition::new(topic, 0),
+            LogConfig::default(),
+            None,
+            LoadOptions::default(),
+        )
+        .expect("open");
+        Partition::new_local_leader(Arc::new(log), 1)
+    }
+
+    fn batch(value: &str) -> Vec<u8> {
+        encode_batch(
+            &[NewRecord {
+                key: None,
+                value: Some(value.as_bytes().to_vec()),
+                headers: Vec::new(),
+                timestamp: 1,
+            }],
+            -1,
+        )
+    }
+
+    #[test]
+    fn clients_cannot_append_to_internal_topics_but_coordinators_can() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = partition(dir.path(), topic::OFFSETS_TOPIC);
+        let err = p
+            .append(&batch("forged"), AppendOrigin::Client)
+            .expect_err("refused");
+        assert_eq!(err.code(), ErrorCode::InvalidTopicException);
+        assert_eq!(p.log_end_offset(), 0, "nothing written");
+        p.append(&batch("commit"), AppendOrigin::Coordinator)
+            .expect("the coordinator writes");
+        assert_eq!(p.high_watermark(), 1);
+    }
+
+    #[test]
+    fn a_single_replica_moves_the_high_watermark_with_the_log_end() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = partition(dir.path(), "t");
+        assert_eq!(p.replica_state().isr, vec![1]);
+        p.append(&batch("a"), AppendOrigin::Client).expect("a");
+        p.append(&batch("b"), AppendOrigin::Client).expect("b");
+        assert_eq!((p.high_watermark(), p.log_end_offset()), (2, 2));
+        let r = p
+            .read(0, 1 << 20, true, ReadBound::HighWatermark)
+            .expect("read");
+        assert_eq!(r.high_watermark, 2);
+        assert!(!r.records.is_empty());
+        let err = p.delete_records_before(3).expect_err("past the hw");
+        assert_eq!(err.code(), ErrorCode::OffsetOutOfRange);
+        assert_eq!(p.truncate_to(1).expect("truncate"), 1);
+        assert_eq!(p.high_watermark(), 1);
+    }
+}
