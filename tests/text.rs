@@ -11,6 +11,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use rafka::log::batch;
 use rafka::log::records::{decode_batch, encode_batch, NewRecord};
+use rafka::partition::{AppendOrigin, ReadBound};
 use support::{start_broker, start_broker_with, Client};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -98,7 +99,12 @@ fn stored(
     let t = broker.broker().topic(topic).expect("topic");
     let log = t.partition(partition).expect("partition");
     let data = log
-        .read(log.log_start_offset(), 1 << 20, true)
+        .read(
+            log.log_start_offset(),
+            1 << 20,
+            true,
+            ReadBound::HighWatermark,
+        )
         .expect("read");
     let mut out = Vec::new();
     for (at, h) in batch::BatchIter::new(&data.records) {
@@ -622,8 +628,8 @@ async fn consume_pages_with_end_offsets() {
         .map(|i| NewRecord::new(None::<&[u8]>, format!("{i}")).at(rafka::log::now_ms()))
         .collect();
     for chunk in recs.chunks(1000) {
-        let mut b = encode_batch(chunk, -1);
-        log.append(&mut b, 0).expect("append");
+        log.append(&encode_batch(chunk, -1), AppendOrigin::Client)
+            .expect("append");
     }
     let mut t = Text::connect(broker.text_addr()).await;
     let page = t.list("CONSUME many 0 0 1000000").await;
@@ -846,7 +852,9 @@ async fn rdkafka_lz4_producer_is_read_by_text_consume() {
 
     // the log holds what librdkafka sent: lz4 batches (compression bits 3) of many records
     let log = broker.broker().topic("lz").expect("t").partitions[0].clone();
-    let data = log.read(0, 1 << 20, true).expect("read");
+    let data = log
+        .read(0, 1 << 20, true, ReadBound::HighWatermark)
+        .expect("read");
     let batches: Vec<(i16, i32)> = batch::BatchIter::new(&data.records)
         .map(|(_, h)| (h.attributes & 0x7, h.records_count))
         .collect();
@@ -874,5 +882,84 @@ async fn rdkafka_lz4_producer_is_read_by_text_consume() {
     let tail = t.list("CONSUME lz 0 18").await;
     assert_eq!(tail.len(), 3);
     assert!(tail[0].starts_with("18 k18 compressed value 18 "));
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// The text port cannot write into `__consumer_offsets`: a forged offset-commit record
+/// (the exact key and value bytes Kafka's group coordinator writes) is refused with
+/// INVALID_TOPIC_EXCEPTION, as the Kafka port refuses it, and after a restart (when the
+/// coordinator replays the topic) the group's committed offset is still the real one.
+/// Before the partition layer, this moved a group's offset from 70 to 5.
+#[tokio::test]
+async fn a_forged_commit_cannot_enter_the_offsets_topic() {
+    use rafka::group::records::{offset_key, offset_value, OffsetValue};
+    let (broker, dir) = start_broker().await;
+    let mut t = Text::connect(broker.text_addr()).await;
+    assert_eq!(t.cmd("CREATE orders").await, "OK");
+    let mut c = Client::connect(broker.kafka_addr()).await;
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("victims")))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![
+            offset_commit_request::OffsetCommitRequestTopic::default()
+                .with_name(topic_name("orders"))
+                .with_partitions(vec![
+                    offset_commit_request::OffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(70),
+                ]),
+        ]);
+    let r: OffsetCommitResponse = c.call(ApiKey::OffsetCommit, 8, &commit).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+
+    let mut key = String::new();
+    rafka::text::escape::push_key(&mut key, Some(&offset_key("victims", "orders", 0)));
+    let mut value = String::new();
+    rafka::text::escape::push_value(
+        &mut value,
+        &offset_value(&OffsetValue {
+            offset: 5,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: rafka::log::now_ms(),
+        }),
+    );
+    let reply = t
+        .cmd(&format!("PRODUCE __consumer_offsets {key} {value}"))
+        .await;
+    assert!(
+        reply.starts_with("ERR INVALID_TOPIC_EXCEPTION "),
+        "refused: {reply}"
+    );
+    let offsets = broker
+        .broker()
+        .topic("__consumer_offsets")
+        .expect("offsets topic");
+    let ends: Vec<i64> = offsets
+        .partitions
+        .iter()
+        .map(|p| p.log_end_offset())
+        .collect();
+    assert_eq!(
+        ends.iter().sum::<i64>(),
+        1,
+        "only the real commit is stored"
+    );
+
+    broker.shutdown().await.expect("shutdown");
+    let broker = rafka::BrokerBuilder::for_tests(dir.path())
+        .start()
+        .await
+        .expect("restart");
+    let mut c = Client::connect(broker.kafka_addr()).await;
+    let fetch = OffsetFetchRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("victims")))
+        .with_topics(Some(vec![
+            offset_fetch_request::OffsetFetchRequestTopic::default()
+                .with_name(topic_name("orders"))
+                .with_partition_indexes(vec![0]),
+        ]));
+    let r: OffsetFetchResponse = c.call(ApiKey::OffsetFetch, 7, &fetch).await;
+    assert_eq!(r.topics[0].partitions[0].committed_offset, 70);
     broker.shutdown().await.expect("shutdown");
 }
