@@ -7,11 +7,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{FetchRequest, TopicName};
+use kafka_protocol::messages::{ApiKey, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use rafka::broker::Broker;
 use rafka::config::Config;
 use rafka::kafka::api::fetch;
+use rafka::kafka::context::RequestContext;
+use rafka::kafka::route::Answer;
 use rafka::log::records::{encode_batch, NewRecord};
 use rafka::partition::AppendOrigin;
 
@@ -51,7 +53,13 @@ async fn an_append_wakes_only_the_fetches_waiting_on_its_partition() {
     let fetches: Vec<_> = (0..=WAITING)
         .map(|p| {
             let b = Arc::clone(&broker);
-            tokio::spawn(async move { fetch::handle(&b, long_poll("wide", p), 12).await })
+            tokio::spawn(async move {
+                let ctx = RequestContext::local(ApiKey::Fetch, 12, p);
+                match fetch::handle(&ctx, &b, long_poll("wide", p)).await {
+                    Answer::Now(resp) => resp,
+                    _ => panic!("a fetch always answers"),
+                }
+            })
         })
         .collect();
     while topic.partitions.iter().any(|p| p.waiting_fetches() != 1) {

@@ -1,12 +1,12 @@
 //! The Kafka request path from raw bytes: the input is what a client sends on one
 //! connection, a stream of size-prefixed frames. Each goes through `codec::check_size`,
-//! `codec::parse_request` and `dispatch::start` (which runs `dispatch::dispatch`, or the
-//! in-order append of a Produce) on a real broker with its logs on disk, one after another
+//! `codec::parse_request` and `route::serve` (the one route every request takes, the
+//! connection's production path) on a real broker with its logs on disk, one after another
 //! as a connection serves them; where a connection would close (bad size, bad header, EOF
 //! mid-frame, a request that cannot be served) the input ends.
 //!
 //! Findings: any panic or sanitizer report; a response that cannot be encoded (a bug by
-//! `DispatchError::Encode`'s own definition); a response frame whose size prefix,
+//! `RouteError::Encode`'s own definition); a response frame whose size prefix,
 //! correlation id, header or body does not decode as the client would read it.
 
 #![no_main]
@@ -22,8 +22,10 @@ use libfuzzer_sys::fuzz_target;
 use rafka::broker::Broker;
 use rafka::config::Config;
 use rafka::kafka::codec::{self, Request};
-use rafka::kafka::dispatch::{self, DispatchError, Reply};
+use rafka::kafka::context::RequestContext;
+use rafka::kafka::route::{self, Outcome, RouteError};
 use rafka::log::records::{encode_batch, NewRecord};
+use rafka::partition::AppendOrigin;
 
 #[global_allocator]
 static A: rafka::alloc_guard::GuardedAlloc = rafka::alloc_guard::GuardedAlloc;
@@ -104,9 +106,8 @@ fn reset(broker: &Broker) {
     let records: Vec<NewRecord> = (0..3)
         .map(|i| NewRecord::new(Some(format!("k{i}")), format!("v{i}")).at(now + i))
         .collect();
-    let mut batch = encode_batch(&records, -1);
     t.partitions[0]
-        .append(&mut batch, 0)
+        .append(&encode_batch(&records, -1), AppendOrigin::Client)
         .expect("append the baseline records");
 }
 
@@ -157,17 +158,16 @@ fn check_response(api: ApiKey, version: i16, correlation_id: i32, frame: &Bytes)
         "size prefix"
     );
     // ApiVersions answers a version it does not support with a v0 body (KIP-511)
-    let version = match dispatch::version_range(api) {
-        Some((min, max)) if api == ApiKey::ApiVersions && !(min..=max).contains(&version) => 0,
+    let version = match route::route_of(api) {
+        Some(r) if api == ApiKey::ApiVersions && !(r.advertised_min..=r.max).contains(&version) => {
+            0
+        }
         _ => version,
     };
     // Produce v0-2 and Fetch v0-3 are advertised but answered by the hand-written legacy
     // module (UNSUPPORTED_VERSION); the crate cannot decode those versions, so check the
     // frame and correlation id only
-    let decoded_min = rafka::kafka::SUPPORTED_APIS
-        .iter()
-        .find(|(k, ..)| *k == api)
-        .map_or(i16::MIN, |&(_, _, min, _)| min);
+    let decoded_min = route::route_of(api).map_or(i16::MIN, |r| r.min);
     if version < decoded_min {
         assert_eq!(
             &frame[4..8],
@@ -231,19 +231,24 @@ fuzz_target!(|data: &[u8]| {
         let (api, version, correlation_id) = (req.api_key, req.api_version, req.correlation_id);
         // as the connection does: start the request, then wait for its reply (a produce's
         // fsync wait is deferred to a task of its own)
+        let mut ctx = RequestContext::local(api, version, correlation_id);
+        ctx.client_id = req.client_id;
         let reply = s.runtime.block_on(async {
-            match dispatch::start(Arc::clone(&s.broker), req).await {
-                Reply::Ready(r) => r,
-                Reply::Deferred(task) => match task.await {
+            match route::serve(Arc::clone(&s.broker), ctx, req.body).await {
+                Outcome::Ready(r) => r,
+                Outcome::Deferred(task) => match task.await {
                     Ok(r) => r,
                     Err(e) => panic!("the {api:?} task failed: {e}"),
                 },
             }
         });
         match reply {
-            Ok(Some(frame)) => check_response(api, version, correlation_id, &frame),
+            Ok(Some(mut frame)) => {
+                let bytes = frame.copy_to_bytes(frame.remaining());
+                check_response(api, version, correlation_id, &bytes)
+            }
             Ok(None) => {} // acks=0
-            Err(e @ DispatchError::Encode { .. }) => panic!("{e}"),
+            Err(e @ RouteError::Encode { .. }) => panic!("{e}"),
             Err(_) => return, // not servable: the connection closes
         }
     }

@@ -54,8 +54,6 @@ pub struct Request {
     pub api_version: i16,
     pub correlation_id: i32,
     pub client_id: Option<StrBytes>,
-    /// The client's address, set by the connection (JoinGroup reports it as client host).
-    pub peer: Option<std::net::SocketAddr>,
     pub body: Bytes,
 }
 
@@ -85,7 +83,6 @@ pub fn parse_request(mut frame: Bytes) -> Result<Request, FrameError> {
         api_version: version,
         correlation_id,
         client_id: header.client_id,
-        peer: None,
         body: frame,
     })
 }

@@ -6,10 +6,10 @@
 //! so memory per connection stays bounded by that many requests of at most
 //! `socket.request.max.bytes`. A long-polling fetch holds up only its own connection.
 //!
-//! Fetch (in the versions dispatch decodes) is served through `api::fetch::respond`
-//! rather than `dispatch::start`: its response comes back as a [`Frame`] of chunks whose
-//! record sections are the buffers the log read them into, written with vectored writes,
-//! so fetched bytes are never copied in user space. Everything else goes through dispatch.
+//! Every request goes through [`route::serve`] with its [`RequestContext`]. Responses come
+//! back as [`Frame`]s of chunks (a Fetch's record sections are the buffers the log read
+//! them into), written with vectored writes, so fetched bytes are never copied in user
+//! space.
 //!
 //! A frame that cannot be served (bad size, unknown API, unsupported version, malformed
 //! body) closes this connection after the responses before it are written, with a log
@@ -26,18 +26,10 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, debug_span, error, info_span, warn, Instrument};
 
-use super::api::fetch;
 use super::codec::{self, Frame};
-use super::dispatch::{start, DispatchError, Reply};
+use super::context::{KafkaPrincipal, RequestContext};
+use super::route::{self, Outcome};
 use crate::broker::Broker;
-
-/// What the writer sends for one request, in request order.
-enum Outgoing {
-    /// From dispatch: a whole frame, none, or an error.
-    Reply(Reply),
-    /// A Fetch response in chunks ([`fetch::respond`]), or why there is none.
-    Chunks(Result<Frame, DispatchError>),
-}
 
 /// Serves one connection until the client closes it, it misbehaves, or shutdown.
 pub async fn serve(
@@ -55,7 +47,9 @@ async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiv
     let peer = stream.peer_addr().ok();
     let (mut rd, wr) = stream.into_split();
     let max = broker.config().socket_request_max_bytes;
-    let (tx, rx) = mpsc::channel::<Outgoing>(broker.config().max_in_flight_per_connection.max(1));
+    let (tx, rx) = mpsc::channel::<Outcome>(broker.config().max_in_flight_per_connection.max(1));
+    let listener: Arc<str> = Arc::from("PLAINTEXT");
+    let principal = Arc::new(KafkaPrincipal::anonymous());
     let writer = tokio::spawn(write_responses(wr, rx).in_current_span());
     loop {
         let mut prefix = [0u8; 4];
@@ -81,14 +75,13 @@ async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiv
             },
             _ = shutdown.changed() => break,
         };
-        let mut req = match codec::parse_request(frame) {
+        let req = match codec::parse_request(frame) {
             Ok(req) => req,
             Err(e) => {
                 warn!(cause = %e, "closing connection");
                 break;
             }
         };
-        req.peer = peer;
         let span = debug_span!(
             "request",
             api = ?req.api_key,
@@ -96,18 +89,21 @@ async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiv
             correlation_id = req.correlation_id,
             client_id = req.client_id.as_deref().unwrap_or("")
         );
-        // Fetch goes around dispatch so its records reach the socket without a copy
-        let out = if fetch::served_in_chunks(&req) {
-            Outgoing::Chunks(fetch::respond(&broker, req).instrument(span).await)
-        } else {
-            Outgoing::Reply(start(Arc::clone(&broker), req).instrument(span).await)
+        let ctx = RequestContext {
+            api_key: req.api_key,
+            api_version: req.api_version,
+            correlation_id: req.correlation_id,
+            client_id: req.client_id,
+            peer,
+            listener: Arc::clone(&listener),
+            principal: Arc::clone(&principal),
         };
+        let out = route::serve(Arc::clone(&broker), ctx, req.body)
+            .instrument(span)
+            .await;
         // after a request that gets no answer, the connection closes: read and run nothing
         // more (a client retries what it sent after it; running it would duplicate it)
-        let failed = matches!(
-            out,
-            Outgoing::Reply(Reply::Ready(Err(_))) | Outgoing::Chunks(Err(_))
-        );
+        let failed = matches!(out, Outcome::Ready(Err(_)));
         if tx.send(out).await.is_err() || failed {
             break;
         }
@@ -131,15 +127,12 @@ async fn read_body(rd: &mut OwnedReadHalf, size: usize) -> std::io::Result<Bytes
     Ok(frame.freeze())
 }
 
-async fn write_responses(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>) {
+async fn write_responses(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Outcome>) {
     let mut out = BufWriter::with_capacity(64 * 1024, wr);
     while let Some(next) = rx.recv().await {
-        let result = match next {
-            Outgoing::Reply(Reply::Ready(r)) => Ok(r.map(|f| f.map(Frame::from))),
-            Outgoing::Reply(Reply::Deferred(task)) => {
-                task.await.map(|r| r.map(|f| f.map(Frame::from)))
-            }
-            Outgoing::Chunks(r) => Ok(r.map(Some)),
+        let result: Result<Result<Option<Frame>, _>, _> = match next {
+            Outcome::Ready(r) => Ok(r),
+            Outcome::Deferred(task) => task.await,
         };
         match result {
             // vectored: small chunks gather in the buffer, large ones go straight out

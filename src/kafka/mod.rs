@@ -1,11 +1,12 @@
 //! The Kafka wire protocol: frames in ([`codec`]), one task per connection with pipelined,
-//! in-order responses ([`connection`]), one match on the API key ([`dispatch`]), and one
-//! file per Kafka API under [`api`]. Requests and responses are decoded and encoded with the
-//! `kafka-protocol` crate.
+//! in-order responses ([`connection`]), the one request route ([`route`]) with each
+//! request's [`context`], and one file per Kafka API under [`api`]. Requests and responses
+//! are decoded and encoded with the `kafka-protocol` crate.
 
 pub mod api;
 pub mod codec;
 pub mod connection;
-pub mod dispatch;
+pub mod context;
+pub mod route;
 
-pub use dispatch::SUPPORTED_APIS;
+pub use route::ROUTES;

@@ -1,23 +1,26 @@
-//! ApiVersions (v0-v4): what Rafka implements, derived from the dispatch table. An
+//! ApiVersions (v0-v4): what Rafka implements, derived from the route table. An
 //! unsupported version is answered with UNSUPPORTED_VERSION and the list in a v0 body, so
 //! the client can pick a version (KIP-511). The response header is always v0.
 
-use bytes::Bytes;
+use std::sync::Arc;
+
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 
 use super::code;
-use crate::kafka::codec::{encode_response, Request};
-use crate::kafka::dispatch::{version_range, DispatchError, SUPPORTED_APIS};
+use crate::broker::Broker;
+use crate::kafka::codec::{encode_response, Frame};
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::{Answer, RouteError, ROUTES};
 
 pub fn response(error_code: i16) -> ApiVersionsResponse {
-    let api_keys = SUPPORTED_APIS
+    let api_keys = ROUTES
         .iter()
-        .map(|&(key, advertised_min, _, max)| {
+        .map(|r| {
             ApiVersion::default()
-                .with_api_key(key as i16)
-                .with_min_version(advertised_min)
-                .with_max_version(max)
+                .with_api_key(r.api as i16)
+                .with_min_version(r.advertised_min)
+                .with_max_version(r.max)
         })
         .collect();
     ApiVersionsResponse::default()
@@ -25,19 +28,27 @@ pub fn response(error_code: i16) -> ApiVersionsResponse {
         .with_api_keys(api_keys)
 }
 
-/// Answers without decoding the body: its fields (client software name and version) do
-/// not change the answer, and an unknown version's body cannot be decoded anyway.
-pub fn handle(req: Request) -> Result<Option<Bytes>, DispatchError> {
-    let (min, max) = version_range(ApiKey::ApiVersions).unwrap_or((0, 0));
-    let (version, body) = if (min..=max).contains(&req.api_version) {
-        (req.api_version, response(code::NONE))
-    } else {
-        (0, response(code::UNSUPPORTED_VERSION))
-    };
-    encode_response(ApiKey::ApiVersions, version, req.correlation_id, &body)
-        .map(Some)
-        .map_err(|e| DispatchError::Encode {
-            api: ApiKey::ApiVersions,
-            reason: e.to_string(),
-        })
+/// The request's fields (client software name and version) do not change the answer.
+pub async fn handle(
+    _ctx: &RequestContext,
+    _broker: &Arc<Broker>,
+    _req: ApiVersionsRequest,
+) -> Answer<ApiVersionsResponse> {
+    response(code::NONE).into()
+}
+
+/// The answer to a version Rafka does not know: its body cannot be decoded, and the
+/// answer is a v0 body that lists what is supported.
+pub fn unsupported_version(ctx: &RequestContext) -> Result<Frame, RouteError> {
+    encode_response(
+        ApiKey::ApiVersions,
+        0,
+        ctx.correlation_id,
+        &response(code::UNSUPPORTED_VERSION),
+    )
+    .map(Frame::from)
+    .map_err(|e| RouteError::Encode {
+        api: ApiKey::ApiVersions,
+        reason: e.to_string(),
+    })
 }

@@ -4,6 +4,8 @@
 //! (else INVALID_REPLICA_ASSIGNMENT). A topic named twice in one request gets
 //! INVALID_REQUEST, as in Kafka.
 
+use std::sync::Arc;
+
 use std::collections::HashMap;
 
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
@@ -12,11 +14,21 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 
 use super::{code, str_bytes};
 use crate::broker::{Broker, BrokerError};
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 
 const INVALID_PARTITIONS: i16 = 37;
 const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 
-pub fn handle(
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: CreatePartitionsRequest,
+) -> Answer<CreatePartitionsResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(
     broker: &Broker,
     req: CreatePartitionsRequest,
     _version: i16,

@@ -2,6 +2,8 @@
 //! (else INVALID_REPLICATION_FACTOR), topic configs (unknown keys: INVALID_CONFIG),
 //! `validate_only`. v5+ responses echo the partitions, replication factor and configs.
 
+use std::sync::Arc;
+
 use std::collections::BTreeMap;
 
 use kafka_protocol::messages::create_topics_response::{
@@ -11,13 +13,23 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::{code, str_bytes};
 use crate::broker::{topic_config, Broker};
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 
 const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 /// DescribeConfigs' config sources, as CreateTopics v5+ reports them.
 pub const SOURCE_TOPIC: i8 = 1;
 pub const SOURCE_DEFAULT: i8 = 5;
 
-pub fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: CreateTopicsRequest,
+) -> Answer<CreateTopicsResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
     let me = broker.node_id();
     let topics = req
         .topics

@@ -2,13 +2,25 @@
 //! (tombstones in `__consumer_offsets`). NON_EMPTY_GROUP while members remain,
 //! GROUP_ID_NOT_FOUND for an unknown group.
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use super::code;
 use crate::broker::Broker;
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 
-pub fn handle(broker: &Broker, req: DeleteGroupsRequest, _version: i16) -> DeleteGroupsResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: DeleteGroupsRequest,
+) -> Answer<DeleteGroupsResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(broker: &Broker, req: DeleteGroupsRequest, _version: i16) -> DeleteGroupsResponse {
     let gc = broker.groups().ok();
     DeleteGroupsResponse::default().with_results(
         req.groups_names

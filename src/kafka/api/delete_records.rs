@@ -4,6 +4,8 @@
 //! OFFSET_OUT_OF_RANGE; unknown topics and partitions UNKNOWN_TOPIC_OR_PARTITION. Failed
 //! partitions report low watermark -1, as Kafka does.
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
@@ -11,13 +13,23 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::code;
 use crate::broker::Broker;
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 
 /// The request's "up to the high watermark" offset.
 const HIGH_WATERMARK: i64 = -1;
 /// Kafka's low watermark for a partition that failed.
 const INVALID_LOW_WATERMARK: i64 = -1;
 
-pub fn handle(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -> DeleteRecordsResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: DeleteRecordsRequest,
+) -> Answer<DeleteRecordsResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -> DeleteRecordsResponse {
     let topics = req
         .topics
         .into_iter()

@@ -1,13 +1,25 @@
 //! DeleteTopics (v1-v6; v6 by name or id): removes the topics and their files.
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use uuid::Uuid;
 
 use super::{code, str_bytes};
 use crate::broker::Broker;
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 
-pub fn handle(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: DeleteTopicsRequest,
+) -> Answer<DeleteTopicsResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
     // (name, id) pairs: v0-5 send names, v6 sends a name or an id per topic
     let wanted: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
         req.topics

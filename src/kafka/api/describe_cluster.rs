@@ -5,12 +5,16 @@
 //! Rafka has no ACLs: when asked for, the cluster authorized operations are every cluster
 //! operation, as a Kafka broker without an authorizer answers.
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
 use super::str_bytes;
 
 use crate::broker::Broker;
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 
 const ENDPOINT_BROKERS: i8 = 1;
 const ENDPOINT_CONTROLLERS: i8 = 2;
@@ -23,11 +27,15 @@ const ALL_CLUSTER_OPERATIONS: i32 =
 /// Kafka's "authorized operations not requested" value.
 const OPS_NOT_REQUESTED: i32 = i32::MIN;
 
-pub fn handle(
-    broker: &Broker,
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
     req: DescribeClusterRequest,
-    _version: i16,
-) -> DescribeClusterResponse {
+) -> Answer<DescribeClusterResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(broker: &Broker, req: DescribeClusterRequest, _version: i16) -> DescribeClusterResponse {
     // (v0 requests always decode as endpoint_type 1, so the errors below are v1+ only)
     match req.endpoint_type {
         ENDPOINT_BROKERS => {}

@@ -11,6 +11,8 @@
 //! INVALID_REQUEST as in Kafka. Other resource types (broker loggers, groups, client
 //! metrics) get INVALID_REQUEST.
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
@@ -19,6 +21,8 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use super::create_topics::{SOURCE_DEFAULT, SOURCE_TOPIC};
 use super::{code, str_bytes};
 use crate::broker::{topic_config, validate_topic_name, Broker};
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 
 /// ConfigResource types.
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -41,11 +45,15 @@ fn config_type(key: &str) -> i8 {
     }
 }
 
-pub fn handle(
-    broker: &Broker,
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
     req: DescribeConfigsRequest,
-    version: i16,
-) -> DescribeConfigsResponse {
+) -> Answer<DescribeConfigsResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(broker: &Broker, req: DescribeConfigsRequest, version: i16) -> DescribeConfigsResponse {
     let include_synonyms = req.include_synonyms;
     let results = req
         .resources

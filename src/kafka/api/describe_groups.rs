@@ -2,19 +2,31 @@
 //! assignments only while the group is Stable, as in Kafka. An unknown group is "Dead"
 //! with no error before v6, and GROUP_ID_NOT_FOUND from v6 on.
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
 use super::{code, str_bytes};
 use crate::broker::Broker;
 use crate::group::code::GROUP_ID_NOT_FOUND;
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 
 /// Kafka's value when authorized operations were not asked for.
 const OPS_NOT_REQUESTED: i32 = i32::MIN;
 /// READ, DESCRIBE and DELETE on a group, as a bit field (no ACLs: everything allowed).
 const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
-pub fn handle(broker: &Broker, req: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: DescribeGroupsRequest,
+) -> Answer<DescribeGroupsResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(broker: &Broker, req: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
     let gc = broker.groups().ok();
     let ops = if version >= 3 && req.include_authorized_operations {
         GROUP_OPERATIONS

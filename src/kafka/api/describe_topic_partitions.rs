@@ -10,6 +10,8 @@
 //! a topic missing from a non-empty topic list, gets INVALID_REQUEST on every topic.
 //! Authorized operations are every topic operation, as Kafka answers without an authorizer.
 
+use std::sync::Arc;
+
 use std::collections::BTreeSet;
 
 use kafka_protocol::messages::describe_topic_partitions_response::{
@@ -22,6 +24,8 @@ use uuid::Uuid;
 
 use super::{code, str_bytes};
 use crate::broker::{validate_topic_name, Broker, Topic};
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 use crate::metadata::PartitionView;
 
 /// Kafka's `max.request.partition.size.limit` default: the most partitions in one response.
@@ -83,7 +87,15 @@ fn topic_entry(
     (entry, next)
 }
 
-pub fn handle(
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: DescribeTopicPartitionsRequest,
+) -> Answer<DescribeTopicPartitionsResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(
     broker: &Broker,
     req: DescribeTopicPartitionsRequest,
     _version: i16,

@@ -4,10 +4,8 @@
 //! append to one of its partitions brings enough. Fetch sessions (KIP-227) are not kept: every fetch is a full one, answered with
 //! session id 0, which tells clients to keep sending full fetches.
 //!
-//! The connection serves Fetch through [`respond`], which encodes the response as a
-//! [`Frame`] whose record sections are the buffers the log read them into (no copy);
-//! dispatch's Fetch arm (same handler, response encoded whole) serves callers that need
-//! one `Bytes`.
+//! Its route line encodes the response with [`encode`]: a [`Frame`] whose record sections
+//! are the buffers the log read them into (no copy).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,41 +13,25 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
-use kafka_protocol::protocol::Decodable;
 
 use tokio::sync::Notify;
 
 use super::code;
 use crate::broker::Broker;
-use crate::kafka::codec::{self, Frame, Request};
-use crate::kafka::dispatch::{self, DispatchError};
+use crate::kafka::codec::{self, Frame};
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::{Answer, RouteError};
 use crate::log::LogError;
 use crate::partition::{FetchWaker, Partition, PartitionError, ReadBound, Registration};
 
-/// True for the Fetch versions [`respond`] serves: those dispatch decodes (the older ones
-/// it advertises get its UNSUPPORTED_VERSION answer).
-pub fn served_in_chunks(req: &Request) -> bool {
-    req.api_key == ApiKey::Fetch
-        && dispatch::version_range(ApiKey::Fetch)
-            .is_some_and(|(min, max)| (min..=max).contains(&req.api_version))
-}
-
-/// Decodes a Fetch request (a version for which [`served_in_chunks`] holds), serves it
-/// with [`handle`] and encodes the response frame with
-/// [`codec::encode_fetch_response`]: the same bytes dispatch would send, errors mapped
-/// the same way.
-pub async fn respond(broker: &Arc<Broker>, req: Request) -> Result<Frame, DispatchError> {
-    let (version, correlation_id) = (req.api_version, req.correlation_id);
-    let mut body = req.body;
-    let decoded = FetchRequest::decode(&mut body, version).map_err(|e| DispatchError::Decode {
-        api: ApiKey::Fetch,
-        version,
-        reason: e.to_string(),
-    })?;
-    let resp = handle(broker, decoded, version).await;
-    codec::encode_fetch_response(version, correlation_id, resp).map_err(|e| DispatchError::Encode {
-        api: ApiKey::Fetch,
-        reason: e.to_string(),
+/// Encodes the response as a [`Frame`] whose record sections are the buffers the log read
+/// them into ([`codec::encode_fetch_response`]): fetched bytes are never copied.
+pub fn encode(ctx: &RequestContext, resp: FetchResponse) -> Result<Frame, RouteError> {
+    codec::encode_fetch_response(ctx.api_version, ctx.correlation_id, resp).map_err(|e| {
+        RouteError::Encode {
+            api: ApiKey::Fetch,
+            reason: e.to_string(),
+        }
     })
 }
 
@@ -182,7 +164,15 @@ fn read_once(
 /// Serves a Fetch. Long poll: when fewer than `min_bytes` are there, it registers with
 /// each partition it asked for and waits until one of them is appended to (or its high
 /// watermark moves) or `max_wait_ms` passes; appends to other partitions never wake it.
-pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> FetchResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: FetchRequest,
+) -> Answer<FetchResponse> {
+    respond(broker, req, ctx.api_version).await.into()
+}
+
+async fn respond(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> FetchResponse {
     if req.session_id != 0 {
         // we never hand out session ids, so this one is not ours
         return FetchResponse::default().with_error_code(code::FETCH_SESSION_ID_NOT_FOUND);

@@ -9,12 +9,16 @@
 //! an error message that says why (librdkafka prints it). InitProducerId still handles
 //! transactional ids (epoch bumps that fence an older instance) for when transactions come.
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{code, str_bytes};
 use crate::broker::Broker;
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 use crate::metadata::BrokerEndpoint;
 
 const KEY_GROUP: i8 = 0;
@@ -51,11 +55,15 @@ fn locate(broker: &Broker, key_type: i8, key: &str) -> Result<BrokerEndpoint, (i
     }
 }
 
-pub fn handle(
-    broker: &Broker,
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
     req: FindCoordinatorRequest,
-    version: i16,
-) -> FindCoordinatorResponse {
+) -> Answer<FindCoordinatorResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(broker: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
     if version >= 4 {
         let coordinators = req
             .coordinator_keys

@@ -1,12 +1,24 @@
 //! Heartbeat (v0-v4): keeps a member's session alive; REBALANCE_IN_PROGRESS tells it to
 //! rejoin.
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use super::code;
 use crate::broker::Broker;
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 
-pub fn handle(broker: &Broker, req: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: HeartbeatRequest,
+) -> Answer<HeartbeatResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(broker: &Broker, req: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
     let error = match broker.groups() {
         Ok(gc) => gc.heartbeat(
             &req.group_id.0,

@@ -9,6 +9,8 @@
 //! operation, broker and other resource types: broker configs cannot be altered), each with
 //! a message.
 
+use std::sync::Arc;
+
 use std::collections::{BTreeMap, HashSet};
 
 use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
@@ -18,6 +20,8 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::{code, str_bytes};
 use crate::broker::{topic_config, validate_topic_name, Broker, BrokerError, TopicConfigError};
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 
 const INVALID_CONFIG: i16 = 40;
 
@@ -32,7 +36,15 @@ const LIST_KEYS: &[&str] = &["cleanup.policy"];
 /// A resource's failure: (error code, message).
 type Failure = (i16, String);
 
-pub fn handle(
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: IncrementalAlterConfigsRequest,
+) -> Answer<IncrementalAlterConfigsResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(
     broker: &Broker,
     req: IncrementalAlterConfigsRequest,
     _version: i16,

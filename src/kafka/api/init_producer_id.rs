@@ -7,12 +7,16 @@
 //! TxnOffsetCommit are not advertised, and a transactional producer is refused when it
 //! looks up its transaction coordinator (`find_coordinator.rs`).
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use tracing::{debug, warn};
 
 use super::code;
 use crate::broker::producer_ids::ProducerIdError;
 use crate::broker::Broker;
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::{Answer, RouteError};
 
 /// Kafka's `transaction.max.timeout.ms` default.
 const TRANSACTION_MAX_TIMEOUT_MS: i32 = 900_000;
@@ -27,7 +31,23 @@ fn answer(error_code: i16, producer_id: i64, epoch: i16) -> InitProducerIdRespon
         .with_producer_epoch(epoch)
 }
 
-pub fn handle(broker: &Broker, req: InitProducerIdRequest, version: i16) -> InitProducerIdResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: InitProducerIdRequest,
+) -> Answer<InitProducerIdResponse> {
+    // file reads (and decompression) or writes: off the runtime threads
+    let (b, version) = (Arc::clone(broker), ctx.api_version);
+    match tokio::task::spawn_blocking(move || respond(&b, req, version)).await {
+        Ok(resp) => Answer::Now(resp),
+        Err(e) => Answer::Fail(RouteError::Internal(format!(
+            "the {:?} task failed: {e}",
+            ctx.api_key
+        ))),
+    }
+}
+
+fn respond(broker: &Broker, req: InitProducerIdRequest, version: i16) -> InitProducerIdResponse {
     let ids = broker.producer_ids();
     let Some(tid) = req.transactional_id.as_ref().filter(|t| !t.is_empty()) else {
         return match ids.new_producer() {

@@ -3,16 +3,16 @@
 //! id (KIP-394); older versions get an id at once. v5+ carry `group.instance.id` (static
 //! membership, KIP-345). The leader's answer lists every member's metadata.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
-use kafka_protocol::protocol::StrBytes;
 
 use super::{code, str_bytes};
 use crate::broker::Broker;
 use crate::group::{JoinRequest, JoinResponse, Reply};
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 
 fn response(r: JoinResponse, version: i16) -> JoinGroupResponse {
     let members = r
@@ -50,12 +50,19 @@ fn response(r: JoinResponse, version: i16) -> JoinGroupResponse {
 }
 
 pub async fn handle(
+    ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: JoinGroupRequest,
-    version: i16,
-    client_id: Option<StrBytes>,
-    peer: Option<SocketAddr>,
+) -> Answer<JoinGroupResponse> {
+    respond(broker, req, ctx).await.into()
+}
+
+async fn respond(
+    broker: &Arc<Broker>,
+    req: JoinGroupRequest,
+    ctx: &RequestContext,
 ) -> JoinGroupResponse {
+    let version = ctx.api_version;
     let member_id = req.member_id.to_string();
     let gc = match broker.groups() {
         Ok(gc) => gc,
@@ -69,8 +76,12 @@ pub async fn handle(
     let join = JoinRequest {
         member_id: member_id.clone(),
         instance_id: req.group_instance_id.map(|s| s.to_string()),
-        client_id: client_id.map(|s| s.to_string()).unwrap_or_default(),
-        client_host: peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
+        client_id: ctx
+            .client_id
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+        client_host: ctx.peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
         session_timeout_ms: req.session_timeout_ms,
         rebalance_timeout_ms: if version >= 1 {
             req.rebalance_timeout_ms

@@ -1,13 +1,25 @@
 //! LeaveGroup (v0-v5): one member (v0-v2) or a batch of members by member id or
 //! group.instance.id (v3+, KIP-345); the rest of the group rebalances.
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::code;
 use crate::broker::Broker;
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 
-pub fn handle(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: LeaveGroupRequest,
+) -> Answer<LeaveGroupResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
     let Ok(gc) = broker.groups() else {
         return LeaveGroupResponse::default().with_error_code(code::COORDINATOR_NOT_AVAILABLE);
     };

@@ -9,7 +9,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
 
 use super::code;
-use crate::kafka::codec::Request;
+use crate::kafka::context::RequestContext;
 
 /// A bounds-checked reader of the non-flexible (v0-style) encoding.
 struct Reader<'a> {
@@ -99,12 +99,12 @@ fn put_string(out: &mut BytesMut, s: &[u8]) {
 /// Answers an old Produce or Fetch with UNSUPPORTED_VERSION for every partition. `None`
 /// when the body is malformed, or for an acks=0 produce (no response is expected; the
 /// connection closes).
-pub fn unsupported(req: &Request) -> Option<Bytes> {
-    let version = req.api_version;
+pub fn unsupported(ctx: &RequestContext, request: &[u8]) -> Option<Bytes> {
+    let version = ctx.api_version;
     let mut body = BytesMut::new();
-    match req.api_key {
+    match ctx.api_key {
         ApiKey::Produce => {
-            let (acks, topics) = produce_partitions(&req.body)?;
+            let (acks, topics) = produce_partitions(request)?;
             if acks == 0 {
                 return None;
             }
@@ -126,7 +126,7 @@ pub fn unsupported(req: &Request) -> Option<Bytes> {
             }
         }
         ApiKey::Fetch => {
-            let topics = fetch_partitions(&req.body, version)?;
+            let topics = fetch_partitions(request, version)?;
             if version >= 1 {
                 body.put_i32(0); // throttle time
             }
@@ -147,7 +147,7 @@ pub fn unsupported(req: &Request) -> Option<Bytes> {
     // response header v0: the correlation id only
     let mut frame = BytesMut::with_capacity(8 + body.len());
     frame.put_i32((4 + body.len()) as i32);
-    frame.put_i32(req.correlation_id);
+    frame.put_i32(ctx.correlation_id);
     frame.put_slice(&body);
     Some(frame.freeze())
 }
@@ -156,15 +156,8 @@ pub fn unsupported(req: &Request) -> Option<Bytes> {
 mod tests {
     use super::*;
 
-    fn request(api_key: ApiKey, api_version: i16, body: Vec<u8>) -> Request {
-        Request {
-            api_key,
-            api_version,
-            correlation_id: 9,
-            client_id: None,
-            peer: None,
-            body: Bytes::from(body),
-        }
+    fn unsupported_v(api_key: ApiKey, api_version: i16, body: Vec<u8>) -> Option<Bytes> {
+        unsupported(&RequestContext::local(api_key, api_version, 9), &body)
     }
 
     #[test]
@@ -174,7 +167,7 @@ mod tests {
         b.extend_from_slice(&[
             0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 3, 0xff, 0xff, 0xff, 0xff,
         ]);
-        let frame = unsupported(&request(ApiKey::Produce, 2, b)).expect("answered");
+        let frame = unsupported_v(ApiKey::Produce, 2, b).expect("answered");
         let f = &frame[4..];
         assert_eq!(&f[..4], &9i32.to_be_bytes(), "correlation id");
         // 1 topic, "t", 2 partitions; first: index 0, error 35
@@ -187,11 +180,11 @@ mod tests {
 
     #[test]
     fn malformed_and_hostile_old_requests_are_refused() {
-        assert!(unsupported(&request(ApiKey::Produce, 0, vec![0, 1])).is_none());
+        assert!(unsupported_v(ApiKey::Produce, 0, vec![0, 1]).is_none());
         // a topic count far beyond the bytes sent
         let b = vec![0, 1, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff];
-        assert!(unsupported(&request(ApiKey::Produce, 0, b)).is_none());
-        assert!(unsupported(&request(ApiKey::Fetch, 3, vec![0; 11])).is_none());
+        assert!(unsupported_v(ApiKey::Produce, 0, b).is_none());
+        assert!(unsupported_v(ApiKey::Fetch, 3, vec![0; 11]).is_none());
     }
 
     #[test]
@@ -200,7 +193,7 @@ mod tests {
         let mut b = vec![0xff, 0xff, 0xff, 0xff, 0, 0, 0, 100, 0, 0, 0, 1, 0, 1, 0, 0];
         b.extend_from_slice(&[0, 0, 0, 1, 0, 2, b'a', b'b', 0, 0, 0, 1, 0, 0, 0, 5]);
         b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]);
-        let frame = unsupported(&request(ApiKey::Fetch, 3, b)).expect("answered");
+        let frame = unsupported_v(ApiKey::Fetch, 3, b).expect("answered");
         let f = &frame[8..]; // after size and correlation id
         assert_eq!(&f[..4], &0i32.to_be_bytes(), "throttle");
         assert_eq!(&f[16..20], &5i32.to_be_bytes(), "partition");

@@ -1,13 +1,25 @@
 //! ListGroups (v0-v5): every group, with its state (v4+, filterable by state) and type
 //! (v5+, filterable: every Rafka group is "classic").
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
 use super::{code, str_bytes};
 use crate::broker::Broker;
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 
-pub fn handle(broker: &Broker, req: ListGroupsRequest, version: i16) -> ListGroupsResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: ListGroupsRequest,
+) -> Answer<ListGroupsResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(broker: &Broker, req: ListGroupsRequest, version: i16) -> ListGroupsResponse {
     let Ok(gc) = broker.groups() else {
         return ListGroupsResponse::default().with_error_code(code::COORDINATOR_NOT_AVAILABLE);
     };

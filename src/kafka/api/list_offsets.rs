@@ -2,6 +2,8 @@
 //! (-3), earliest local (-4, the log start: no tiered storage), latest tiered (-5: none,
 //! so -1), or the first record at or after a timestamp. No match: offset and timestamp -1.
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -9,9 +11,27 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::code;
 use crate::broker::Broker;
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::{Answer, RouteError};
 use crate::log::OffsetSpec;
 
-pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: ListOffsetsRequest,
+) -> Answer<ListOffsetsResponse> {
+    // file reads (and decompression) or writes: off the runtime threads
+    let (b, version) = (Arc::clone(broker), ctx.api_version);
+    match tokio::task::spawn_blocking(move || respond(&b, req, version)).await {
+        Ok(resp) => Answer::Now(resp),
+        Err(e) => Answer::Fail(RouteError::Internal(format!(
+            "the {:?} task failed: {e}",
+            ctx.api_key
+        ))),
+    }
+}
+
+fn respond(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let topics = req
         .topics
         .into_iter()

@@ -4,6 +4,8 @@
 //! topic, an empty one none. Unknown named topics are created when `auto.create.topics.enable` and the
 //! request allows it (v4+); invalid names get INVALID_TOPIC_EXCEPTION.
 
+use std::sync::Arc;
+
 use std::collections::BTreeMap;
 
 use kafka_protocol::messages::metadata_response::{
@@ -14,6 +16,8 @@ use uuid::Uuid;
 
 use super::{code, str_bytes};
 use crate::broker::{Broker, BrokerError, Topic};
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 use crate::metadata::PartitionView;
 use crate::topic;
 
@@ -60,7 +64,15 @@ fn error_entry(name: Option<String>, id: Uuid, error_code: i16) -> MetadataRespo
         .with_topic_authorized_operations(OPS_NOT_REQUESTED)
 }
 
-pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: MetadataRequest,
+) -> Answer<MetadataResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
     let view = broker.metadata();
     let brokers = view
         .brokers

@@ -17,8 +17,18 @@ use super::code;
 use crate::broker::Broker;
 use crate::group::code::OFFSET_METADATA_TOO_LARGE;
 use crate::group::{Commit, OFFSETS_TOPIC};
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 
 pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: OffsetCommitRequest,
+) -> Answer<OffsetCommitResponse> {
+    respond(broker, req, ctx.api_version).await.into()
+}
+
+async fn respond(
     broker: &Arc<Broker>,
     req: OffsetCommitRequest,
     version: i16,

@@ -1,6 +1,8 @@
 //! OffsetDelete (v0): deletes a group's committed offsets for some partitions, unless the
 //! group's members subscribe to the topic (GROUP_SUBSCRIBED_TO_TOPIC).
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
@@ -8,8 +10,18 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use super::code;
 use crate::broker::Broker;
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 
-pub fn handle(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> OffsetDeleteResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: OffsetDeleteRequest,
+) -> Answer<OffsetDeleteResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> OffsetDeleteResponse {
     let Ok(gc) = broker.groups() else {
         return OffsetDeleteResponse::default().with_error_code(code::COORDINATOR_NOT_AVAILABLE);
     };

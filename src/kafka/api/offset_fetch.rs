@@ -3,6 +3,8 @@
 //! many groups at once. Nothing is ever pending (no transactions), so `require_stable`
 //! needs no wait.
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -12,6 +14,8 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 use super::{code, str_bytes};
 use crate::broker::Broker;
 use crate::group::records::OffsetValue;
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 
 type Fetched = Vec<(String, Vec<(i32, Option<OffsetValue>)>)>;
 
@@ -37,7 +41,15 @@ fn parts(v: Option<OffsetValue>) -> (i64, i32, String) {
     }
 }
 
-pub fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: OffsetFetchRequest,
+) -> Answer<OffsetFetchResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     if version >= 8 {
         let groups = req
             .groups

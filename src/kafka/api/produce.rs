@@ -11,7 +11,8 @@ use tracing::warn;
 
 use super::{code, str_bytes};
 use crate::broker::Broker;
-use crate::kafka::dispatch::DispatchError;
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::{Answer, RouteError};
 use crate::partition::{AppendOrigin, Partition};
 
 fn partition_error(
@@ -137,7 +138,7 @@ impl Appended {
     /// fsyncs what acks=all asked for (blocking), then yields the response (`None` for acks=0).
     /// An acks=0 produce that failed anywhere is an error: as Kafka does, the connection
     /// closes, the only way such a producer learns of it.
-    fn flush(mut self) -> Result<Option<ProduceResponse>, DispatchError> {
+    fn flush(mut self) -> Result<Option<ProduceResponse>, RouteError> {
         for (log, offset, ti, pi) in std::mem::take(&mut self.to_flush) {
             if let Err(e) = log.flush_to(offset) {
                 warn!(partition = %log.topic_partition(), cause = %e, "fsync failed");
@@ -156,40 +157,42 @@ impl Appended {
             .find(|p| p.error_code != code::NONE);
         match failed {
             None => Ok(None),
-            Some(p) => Err(DispatchError::UnacknowledgedProduceFailed {
+            Some(p) => Err(RouteError::UnacknowledgedProduceFailed {
                 error_code: p.error_code,
             }),
         }
     }
 }
 
-/// Does the appends of a Produce request, in the caller's order. An error if the append
-/// task failed: then nothing may be acknowledged, and the connection closes.
-pub async fn append(
-    broker: &Arc<Broker>,
-    req: ProduceRequest,
-    version: i16,
-) -> Result<Appended, DispatchError> {
-    let b = Arc::clone(broker);
-    tokio::task::spawn_blocking(move || append_all(&b, req, version))
-        .await
-        .map_err(|e| DispatchError::Internal(format!("the produce task failed: {e}")))
-}
-
-/// Waits for durability where acks=all asked for it and returns the response.
-pub async fn finish(appended: Appended) -> Result<Option<ProduceResponse>, DispatchError> {
-    if appended.to_flush.is_empty() {
-        return appended.flush();
-    }
-    tokio::task::spawn_blocking(move || appended.flush())
-        .await
-        .map_err(|e| DispatchError::Internal(format!("the fsync task failed: {e}")))?
-}
-
+/// Does the appends (on the blocking pool: file I/O) before returning, so a connection's
+/// pipelined produces are appended in the order they were sent; what acks=all waits for,
+/// the fsync, is left to a task of its own, so the connection's next request can append
+/// meanwhile and share that fsync (group commit). An append task that fails acknowledges
+/// nothing, and the connection closes.
 pub async fn handle(
+    ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: ProduceRequest,
-    version: i16,
-) -> Result<Option<ProduceResponse>, DispatchError> {
-    finish(append(broker, req, version).await?).await
+) -> Answer<ProduceResponse> {
+    let (b, version) = (Arc::clone(broker), ctx.api_version);
+    let appended = match tokio::task::spawn_blocking(move || append_all(&b, req, version)).await {
+        Ok(appended) => appended,
+        Err(e) => {
+            return Answer::Fail(RouteError::Internal(format!(
+                "the produce task failed: {e}"
+            )))
+        }
+    };
+    if appended.to_flush.is_empty() {
+        return match appended.flush() {
+            Ok(Some(resp)) => Answer::Now(resp),
+            Ok(None) => Answer::Silent,
+            Err(e) => Answer::Fail(e),
+        };
+    }
+    Answer::Later(Box::pin(async move {
+        tokio::task::spawn_blocking(move || appended.flush())
+            .await
+            .map_err(|e| RouteError::Internal(format!("the fsync task failed: {e}")))?
+    }))
 }

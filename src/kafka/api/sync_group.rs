@@ -9,6 +9,8 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use super::{code, str_bytes};
 use crate::broker::Broker;
 use crate::group::{GroupCoordinator, Reply, SyncResponse};
+use crate::kafka::context::RequestContext;
+use crate::kafka::route::Answer;
 
 fn response(r: SyncResponse, version: i16) -> SyncGroupResponse {
     let resp = SyncGroupResponse::default()
@@ -23,10 +25,14 @@ fn response(r: SyncResponse, version: i16) -> SyncGroupResponse {
 }
 
 pub async fn handle(
+    ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: SyncGroupRequest,
-    version: i16,
-) -> SyncGroupResponse {
+) -> Answer<SyncGroupResponse> {
+    respond(broker, req, ctx.api_version).await.into()
+}
+
+async fn respond(broker: &Arc<Broker>, req: SyncGroupRequest, version: i16) -> SyncGroupResponse {
     let Ok(gc) = broker.groups() else {
         return response(
             SyncResponse::error(code::COORDINATOR_NOT_AVAILABLE),

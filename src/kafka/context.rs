@@ -1,0 +1,62 @@
+//! What the route knows of a request besides its body: who sent it, on which listener, as
+//! which principal, and which API and version it is. Every handler receives it, so
+//! authorization, quotas, metrics and tracing can plug in at one place.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::StrBytes;
+
+/// A principal as Kafka names it (`User:alice`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KafkaPrincipal {
+    pub principal_type: String,
+    pub name: String,
+}
+
+impl KafkaPrincipal {
+    /// Who a connection is before (or without) authentication: `User:ANONYMOUS`.
+    pub fn anonymous() -> Self {
+        KafkaPrincipal {
+            principal_type: "User".to_string(),
+            name: "ANONYMOUS".to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for KafkaPrincipal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.principal_type, self.name)
+    }
+}
+
+/// One request's context.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    pub api_key: ApiKey,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<StrBytes>,
+    /// The client's address (JoinGroup reports it as the member's host).
+    pub peer: Option<SocketAddr>,
+    /// The listener the connection came in on (`PLAINTEXT`).
+    pub listener: Arc<str>,
+    pub principal: Arc<KafkaPrincipal>,
+}
+
+impl RequestContext {
+    /// A context for requests made in-process (tests, the fuzz target): the default
+    /// listener, an anonymous principal, no peer.
+    pub fn local(api_key: ApiKey, api_version: i16, correlation_id: i32) -> Self {
+        RequestContext {
+            api_key,
+            api_version,
+            correlation_id,
+            client_id: None,
+            peer: None,
+            listener: Arc::from("PLAINTEXT"),
+            principal: Arc::new(KafkaPrincipal::anonymous()),
+        }
+    }
+}

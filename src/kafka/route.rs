@@ -1,0 +1,226 @@
+//! The one request route: a table with one line per Kafka API ([`ROUTES`]). Every request,
+//! Produce and Fetch included, is served by [`serve`]: the version is checked against the
+//! table, the body decoded for its version, the API's handler called with the
+//! [`RequestContext`], and its [`Answer`] encoded. ApiVersions is derived from the same
+//! table, so what is advertised and what is served cannot drift apart.
+//!
+//! Every handler has one signature, in `api/<name>.rs`:
+//!
+//! ```text
+//! pub async fn handle(ctx: &RequestContext, broker: &Arc<Broker>, req: XRequest) -> Answer<XResponse>
+//! ```
+//!
+//! Adding an API is that file and one line in [`ROUTES`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::task::JoinHandle;
+
+use super::api;
+use super::codec::{encode_response, Frame};
+use super::context::RequestContext;
+use crate::broker::Broker;
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Why a request got no normal response; the connection logs it and closes.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// The API is not implemented (not in [`ROUTES`]).
+    #[error("API {0:?} is not supported")]
+    UnsupportedApi(ApiKey),
+    /// The version is outside what Rafka decodes for this API.
+    #[error("{api:?} v{version} is not supported")]
+    UnsupportedVersion { api: ApiKey, version: i16 },
+    /// The body does not decode for its version.
+    #[error("malformed {api:?} v{version} body: {reason}")]
+    Decode {
+        api: ApiKey,
+        version: i16,
+        reason: String,
+    },
+    /// The response could not be encoded (a bug).
+    #[error("cannot encode the {api:?} response: {reason}")]
+    Encode { api: ApiKey, reason: String },
+    /// An acks=0 produce failed: Kafka closes the connection so the producer notices.
+    #[error("an acks=0 produce failed with error {error_code}")]
+    UnacknowledgedProduceFailed { error_code: i16 },
+    /// A task serving the request failed (a bug).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// What a handler gives back.
+pub enum Answer<R> {
+    /// The response.
+    Now(R),
+    /// No response at all (a successful acks=0 produce).
+    Silent,
+    /// The response comes later, from this future, run as a task of its own: the
+    /// connection reads and starts its next requests meanwhile (a Produce waiting for its
+    /// fsync, so the next one can share it). `None`: no response.
+    Later(BoxFuture<Result<Option<R>, RouteError>>),
+    /// No response can be given: the connection closes.
+    Fail(RouteError),
+}
+
+impl<R> From<R> for Answer<R> {
+    fn from(r: R) -> Self {
+        Answer::Now(r)
+    }
+}
+
+/// What the connection sends for a request, in request order.
+pub enum Outcome {
+    /// The response frame is ready (`None`: none is sent), or the request failed.
+    Ready(Result<Option<Frame>, RouteError>),
+    /// The response comes from this task.
+    Deferred(JoinHandle<Result<Option<Frame>, RouteError>>),
+}
+
+/// Serves one decoded-header request: what a route line runs.
+pub type Serve = fn(Arc<Broker>, RequestContext, Bytes) -> BoxFuture<Outcome>;
+
+/// How a response becomes a frame.
+pub type Encode<R> = fn(&RequestContext, R) -> Result<Frame, RouteError>;
+
+/// One line of the table.
+pub struct Route {
+    pub api: ApiKey,
+    /// The lowest version advertised. Below `min`, versions are advertised for old
+    /// clients' sake (Produce v0: librdkafka disables compression otherwise) and answered
+    /// with UNSUPPORTED_VERSION per partition ([`api::legacy`]).
+    pub advertised_min: i16,
+    /// The lowest version decoded and served.
+    pub min: i16,
+    pub max: i16,
+    serve: Serve,
+}
+
+/// A table line: `route!(ApiName, advertised min, min, max, module)`, optionally with the
+/// function that encodes the response (Fetch's keeps record bytes out of copies).
+macro_rules! route {
+    ($api:ident, $adv:literal, $min:literal, $max:literal, $module:ident) => {
+        route!($api, $adv, $min, $max, $module, encode_whole)
+    };
+    ($api:ident, $adv:literal, $min:literal, $max:literal, $module:ident, $encode:path) => {
+        Route {
+            api: ApiKey::$api,
+            advertised_min: $adv,
+            min: $min,
+            max: $max,
+            serve: |broker, ctx, body| {
+                Box::pin(async move {
+                    let req = match decode(&ctx, body) {
+                        Ok(req) => req,
+                        Err(e) => return Outcome::Ready(Err(e)),
+                    };
+                    let answer = api::$module::handle(&ctx, &broker, req).await;
+                    finish(ctx, answer, $encode)
+                })
+            },
+        }
+    };
+}
+
+/// Every API Rafka serves, and the versions.
+pub const ROUTES: &[Route] = &[
+    route!(Produce, 0, 3, 13, produce),
+    route!(Fetch, 0, 4, 18, fetch, api::fetch::encode),
+    route!(ListOffsets, 1, 1, 10, list_offsets),
+    route!(Metadata, 0, 0, 13, metadata),
+    route!(ApiVersions, 0, 0, 4, api_versions),
+    route!(CreateTopics, 2, 2, 7, create_topics),
+    route!(DeleteTopics, 1, 1, 6, delete_topics),
+    route!(DeleteRecords, 0, 0, 2, delete_records),
+    route!(DescribeConfigs, 1, 1, 4, describe_configs),
+    route!(CreatePartitions, 0, 0, 3, create_partitions),
+    route!(IncrementalAlterConfigs, 0, 0, 1, incremental_alter_configs),
+    route!(DescribeCluster, 0, 0, 2, describe_cluster),
+    route!(DescribeTopicPartitions, 0, 0, 0, describe_topic_partitions),
+    route!(InitProducerId, 0, 0, 5, init_producer_id),
+    route!(FindCoordinator, 0, 0, 6, find_coordinator),
+    route!(JoinGroup, 0, 0, 9, join_group),
+    route!(SyncGroup, 0, 0, 5, sync_group),
+    route!(Heartbeat, 0, 0, 4, heartbeat),
+    route!(LeaveGroup, 0, 0, 5, leave_group),
+    route!(OffsetCommit, 2, 2, 9, offset_commit),
+    route!(OffsetFetch, 1, 1, 9, offset_fetch),
+    route!(ListGroups, 0, 0, 5, list_groups),
+    route!(DescribeGroups, 0, 0, 6, describe_groups),
+    route!(DeleteGroups, 0, 0, 2, delete_groups),
+    route!(OffsetDelete, 0, 0, 0, offset_delete),
+];
+
+/// The table's line for `api`.
+pub fn route_of(api: ApiKey) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.api == api)
+}
+
+/// Serves one request. Connections call this for one request at a time, in arrival order,
+/// as Kafka processes them: a producer's pipelined batches for one partition are appended
+/// in the order they were sent. A Produce returns once its records are appended; waiting
+/// for the fsync that acks=all needs happens in a task of its own ([`Answer::Later`]).
+pub async fn serve(broker: Arc<Broker>, ctx: RequestContext, body: Bytes) -> Outcome {
+    let (api, version) = (ctx.api_key, ctx.api_version);
+    let Some(route) = route_of(api) else {
+        return Outcome::Ready(Err(RouteError::UnsupportedApi(api)));
+    };
+    if version < route.advertised_min || version > route.max {
+        if api == ApiKey::ApiVersions {
+            // an unknown ApiVersions version still gets an answer (KIP-511)
+            return Outcome::Ready(api::api_versions::unsupported_version(&ctx).map(Some));
+        }
+        return Outcome::Ready(Err(RouteError::UnsupportedVersion { api, version }));
+    }
+    if version < route.min {
+        // advertised for old clients' sake but not served: UNSUPPORTED_VERSION per partition
+        return Outcome::Ready(
+            api::legacy::unsupported(&ctx, &body)
+                .map(|b| Some(Frame::from(b)))
+                .ok_or(RouteError::Decode {
+                    api,
+                    version,
+                    reason: "malformed body (or an acks=0 produce) of an old version".into(),
+                }),
+        );
+    }
+    (route.serve)(broker, ctx, body).await
+}
+
+fn decode<Req: Decodable>(ctx: &RequestContext, mut body: Bytes) -> Result<Req, RouteError> {
+    Req::decode(&mut body, ctx.api_version).map_err(|e| RouteError::Decode {
+        api: ctx.api_key,
+        version: ctx.api_version,
+        reason: e.to_string(),
+    })
+}
+
+/// Encodes a response whole, header and body, with its size prefix.
+pub fn encode_whole<R: Encodable>(ctx: &RequestContext, resp: R) -> Result<Frame, RouteError> {
+    encode_response(ctx.api_key, ctx.api_version, ctx.correlation_id, &resp)
+        .map(Frame::from)
+        .map_err(|e| RouteError::Encode {
+            api: ctx.api_key,
+            reason: e.to_string(),
+        })
+}
+
+fn finish<R: Send + 'static>(ctx: RequestContext, answer: Answer<R>, encode: Encode<R>) -> Outcome {
+    match answer {
+        Answer::Now(r) => Outcome::Ready(encode(&ctx, r).map(Some)),
+        Answer::Silent => Outcome::Ready(Ok(None)),
+        Answer::Fail(e) => Outcome::Ready(Err(e)),
+        Answer::Later(later) => Outcome::Deferred(tokio::spawn(async move {
+            match later.await? {
+                Some(r) => encode(&ctx, r).map(Some),
+                None => Ok(None),
+            }
+        })),
+    }
+}
