@@ -1,8 +1,11 @@
 //! The running broker: binds the Kafka and text listeners, accepts connections on both up
-//! to `max.connections` (one limit for the two), runs the periodic log work (retention, `flush.ms`, checkpoints), and
-//! shuts down gracefully: stop accepting, let connections finish the requests they have in
-//! flight (bounded wait), then seal and checkpoint every log and write the clean shutdown
-//! marker, so the next start needs no recovery.
+//! to `max.connections` (one limit for the two), and shuts down gracefully: stop
+//! accepting, let connections finish the requests they have in flight (bounded wait), stop
+//! the periodic jobs ([`jobs`]: retention, `flush.ms`, checkpoints, group timers, ...),
+//! then seal and checkpoint every log and write the clean shutdown marker, so the next
+//! start needs no recovery.
+
+mod jobs;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,8 +19,8 @@ use tracing::{error, info, warn};
 use crate::broker::{Broker, BrokerError};
 use crate::config::Config;
 use crate::kafka;
-use crate::log::now_ms;
 use crate::text;
+use jobs::Jobs;
 
 /// How long shutdown waits for connections to finish their in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -83,10 +86,12 @@ impl BrokerBuilder {
         };
         let broker = Arc::new(broker);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let jobs = Jobs::start(&broker);
         let task = tokio::spawn(accept_loop(
             Arc::clone(&broker),
             listener,
             text_listener,
+            jobs,
             shutdown_rx,
         ));
         info!(%addr, data_dir = %config.data_dir.display(), "Kafka listener ready");
@@ -142,39 +147,16 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError
     Ok((listener, bound))
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    tokio::task::spawn_blocking(f).await.ok()
-}
-
 async fn accept_loop(
     broker: Arc<Broker>,
     listener: TcpListener,
     text_listener: TcpListener,
+    jobs: Jobs,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), BrokerError> {
     let text_context = Arc::new(text::Context::new(Arc::clone(&broker)));
     let permits = Arc::new(Semaphore::new(broker.config().max_connections.max(1)));
     let mut connections = JoinSet::new();
-    let interval = Duration::from_millis(broker.config().retention_check_interval_ms.max(1_000));
-    let mut retention = tokio::time::interval(interval);
-    let mut flush = tokio::time::interval(Duration::from_secs(1));
-    let mut checkpoint = tokio::time::interval(Duration::from_secs(60));
-    // group timers (sessions, rebalance deadlines) have 100 ms resolution
-    let mut group_timers = tokio::time::interval(Duration::from_millis(100));
-    group_timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut offsets_cleanup = tokio::time::interval(Duration::from_millis(
-        broker
-            .config()
-            .group
-            .offsets_retention_check_interval_ms
-            .max(1_000),
-    ));
-    let mut expire_producers = tokio::time::interval(Duration::from_millis(
-        broker
-            .config()
-            .producer_id_expiration_check_interval_ms
-            .max(1_000),
-    ));
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -213,46 +195,6 @@ async fn accept_loop(
                 }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = retention.tick() => {
-                let b = Arc::clone(&broker);
-                if let Some(Err(e)) = blocking(move || b.logs().enforce_retention(now_ms())).await {
-                    error!(cause = %e, "retention failed");
-                }
-            }
-            _ = flush.tick() => {
-                let b = Arc::clone(&broker);
-                if let Some(Err(e)) = blocking(move || b.logs().flush_due(now_ms())).await {
-                    error!(cause = %e, "periodic flush failed");
-                }
-            }
-            _ = group_timers.tick() => {
-                if let Some(gc) = broker.groups_if_started() {
-                    blocking(move || gc.tick()).await;
-                }
-            }
-            _ = offsets_cleanup.tick() => {
-                if let Some(gc) = broker.groups_if_started() {
-                    let done = blocking(move || {
-                        gc.expire_offsets();
-                        gc.compact()
-                    })
-                    .await;
-                    if let Some(Err(e)) = done {
-                        error!(cause = %e, "compacting __consumer_offsets failed");
-                    }
-                }
-            }
-            _ = expire_producers.tick() => {
-                let b = Arc::clone(&broker);
-                let ms = b.config().producer_id_expiration_ms;
-                blocking(move || b.logs().expire_producers(now_ms(), ms)).await;
-            }
-            _ = checkpoint.tick() => {
-                let b = Arc::clone(&broker);
-                if let Some(Err(e)) = blocking(move || b.logs().checkpoint()).await {
-                    error!(cause = %e, "checkpoint failed");
-                }
-            }
         }
     }
     info!(
@@ -268,11 +210,13 @@ async fn accept_loop(
     if drained.is_err() {
         warn!("connections still busy after the grace period; closing them");
         connections.abort_all();
+        while connections.join_next().await.is_some() {}
     }
+    jobs.stop().await;
     let b = Arc::clone(&broker);
-    blocking(move || b.logs().shutdown())
+    tokio::task::spawn_blocking(move || b.logs().shutdown())
         .await
-        .unwrap_or_else(|| {
+        .unwrap_or_else(|_| {
             Err(crate::log::LogError::Internal(
                 "shutdown task failed".into(),
             ))
