@@ -4,6 +4,9 @@
 //! the periodic jobs ([`jobs`]: retention, `flush.ms`, checkpoints, group timers, ...),
 //! then seal and checkpoint every log and write the clean shutdown marker, so the next
 //! start needs no recovery.
+//!
+//! Connections get a stream that is already set up (`TCP_NODELAY`, peer address known):
+//! the protocol code takes any async byte stream, so TLS or SASL can wrap it here later.
 
 mod jobs;
 
@@ -166,6 +169,7 @@ async fn accept_loop(
                         warn!(%peer, "max.connections reached; closing the new connection");
                         continue;
                     };
+                    let _ = stream.set_nodelay(true);
                     let (b, rx) = (Arc::clone(&broker), shutdown.clone());
                     connections.spawn(async move {
                         kafka::connection::serve(b, stream, peer, rx).await;
@@ -183,6 +187,7 @@ async fn accept_loop(
                         warn!(%peer, "max.connections reached; closing the new text connection");
                         continue;
                     };
+                    let _ = stream.set_nodelay(true);
                     let (c, rx) = (Arc::clone(&text_context), shutdown.clone());
                     connections.spawn(async move {
                         text::serve(c, stream, peer, rx).await;

@@ -11,6 +11,9 @@
 //! record sections are the buffers the log read them into, written with vectored writes,
 //! so fetched bytes are never copied in user space. Everything else goes through dispatch.
 //!
+//! A connection is any async byte stream (a `TcpStream` today, set up by `server`; TLS or
+//! SASL can wrap it later).
+//!
 //! A frame that cannot be served (bad size, unknown API, unsupported version, malformed
 //! body) closes this connection after the responses before it are written, with a log
 //! line; the broker and every other connection carry on. A panicking handler is caught by
@@ -20,9 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, debug_span, error, info_span, warn, Instrument};
 
@@ -40,20 +41,28 @@ enum Outgoing {
 }
 
 /// Serves one connection until the client closes it, it misbehaves, or shutdown.
-pub async fn serve(
+/// `stream` is ready to use (the server set `TCP_NODELAY`); `peer` is its remote address.
+pub async fn serve<S>(
     broker: Arc<Broker>,
-    stream: TcpStream,
+    stream: S,
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let span = info_span!("connection", %peer);
-    run(broker, stream, shutdown).instrument(span).await
+    run(broker, stream, peer, shutdown).instrument(span).await
 }
 
-async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
-    let _ = stream.set_nodelay(true);
-    let peer = stream.peer_addr().ok();
-    let (mut rd, wr) = stream.into_split();
+async fn run<S>(
+    broker: Arc<Broker>,
+    stream: S,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut rd, wr) = tokio::io::split(stream);
     let max = broker.config().socket_request_max_bytes;
     let (tx, rx) = mpsc::channel::<Outgoing>(broker.config().max_in_flight_per_connection.max(1));
     let writer = tokio::spawn(write_responses(wr, rx).in_current_span());
@@ -88,7 +97,7 @@ async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiv
                 break;
             }
         };
-        req.peer = peer;
+        req.peer = Some(peer);
         let span = debug_span!(
             "request",
             api = ?req.api_key,
@@ -119,7 +128,7 @@ async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiv
 /// Reads a frame's `size` bytes (its size prefix already read). `read_buf` fills the
 /// buffer's spare capacity, so the bytes are not zero-filled first (that was 29% of the
 /// produce path's instructions with `vec![0; size]` + `read_exact`).
-async fn read_body(rd: &mut OwnedReadHalf, size: usize) -> std::io::Result<Bytes> {
+async fn read_body<R: AsyncRead + Unpin>(rd: &mut R, size: usize) -> std::io::Result<Bytes> {
     let mut frame = BytesMut::with_capacity(size);
     // `take`: never read past this frame, whatever spare capacity the buffer has
     let mut body = rd.take(size as u64);
@@ -131,7 +140,7 @@ async fn read_body(rd: &mut OwnedReadHalf, size: usize) -> std::io::Result<Bytes
     Ok(frame.freeze())
 }
 
-async fn write_responses(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>) {
+async fn write_responses<W: AsyncWrite + Unpin>(wr: W, mut rx: mpsc::Receiver<Outgoing>) {
     let mut out = BufWriter::with_capacity(64 * 1024, wr);
     while let Some(next) = rx.recv().await {
         let result = match next {
