@@ -12,7 +12,8 @@
 //! so fetched bytes are never copied in user space. Everything else goes through dispatch.
 //!
 //! A connection is any async byte stream (a `TcpStream` today, set up by `server`; TLS or
-//! SASL can wrap it later).
+//! SASL can wrap it later), and knows the listener it came in on ([`ListenerConfig`]:
+//! name, security protocol, advertised endpoint) for the request route to use.
 //!
 //! A frame that cannot be served (bad size, unknown API, unsupported version, malformed
 //! body) closes this connection after the responses before it are written, with a log
@@ -31,6 +32,7 @@ use super::api::fetch;
 use super::codec::{self, Frame};
 use super::dispatch::{start, DispatchError, Reply};
 use crate::broker::Broker;
+use crate::config::ListenerConfig;
 
 /// What the writer sends for one request, in request order.
 enum Outgoing {
@@ -41,27 +43,35 @@ enum Outgoing {
 }
 
 /// Serves one connection until the client closes it, it misbehaves, or shutdown.
-/// `stream` is ready to use (the server set `TCP_NODELAY`); `peer` is its remote address.
+/// `stream` is ready to use (the server set `TCP_NODELAY`); `peer` is its remote address;
+/// `listener` is the listener it was accepted on.
 pub async fn serve<S>(
     broker: Arc<Broker>,
     stream: S,
     peer: SocketAddr,
+    listener: Arc<ListenerConfig>,
     shutdown: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let span = info_span!("connection", %peer);
-    run(broker, stream, peer, shutdown).instrument(span).await
+    let span = info_span!("connection", %peer, listener = %listener.name);
+    run(broker, stream, peer, listener, shutdown)
+        .instrument(span)
+        .await
 }
 
 async fn run<S>(
     broker: Arc<Broker>,
     stream: S,
     peer: SocketAddr,
+    listener: Arc<ListenerConfig>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // for the request route's RequestContext (listener name, security protocol,
+    // advertised endpoint); dispatch and the handlers do not take it yet
+    let _listener = listener;
     let (mut rd, wr) = tokio::io::split(stream);
     let max = broker.config().socket_request_max_bytes;
     let (tx, rx) = mpsc::channel::<Outgoing>(broker.config().max_in_flight_per_connection.max(1));
