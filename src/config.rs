@@ -1,15 +1,21 @@
 //! Broker configuration: Kafka-style `server.properties` (`--config FILE`) overlaid by
 //! command-line flags (each with a `RAFKA_*` environment variable), validated once into a
 //! [`Config`]. Precedence: built-in defaults < file < flags. Unknown keys in the file are
-//! warned about; invalid values are a startup error.
+//! warned about; invalid values are a startup error. The listener keys have a module of
+//! their own ([`listeners`]).
+
+mod listeners;
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use tracing::warn;
 
 use crate::log::{LogConfig, TimestampType};
+pub use listeners::{
+    ListenerConfig, SecurityProtocol, DEFAULT_LISTENERS, DEFAULT_SECURITY_PROTOCOL_MAP,
+};
 
 /// Why the configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +34,15 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    /// A listener's security protocol is one Rafka cannot serve yet.
+    #[error(
+        "listener {listener} uses security protocol {protocol}, which is not supported yet \
+         (only PLAINTEXT is; TLS and SASL come later)"
+    )]
+    UnsupportedSecurityProtocol {
+        listener: String,
+        protocol: SecurityProtocol,
+    },
 }
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
@@ -45,10 +60,12 @@ pub struct ServeArgs {
     /// A Kafka-style server.properties file (listeners, log.dirs, num.partitions, ...).
     #[arg(long, env = "RAFKA_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Kafka protocol listener address [default: 127.0.0.1:9092] (Kafka: listeners).
+    /// Kafka listeners: `host:port` or `NAME://host:port`, comma-separated [default:
+    /// PLAINTEXT://127.0.0.1:9092] (Kafka: listeners).
     #[arg(long, env = "RAFKA_LISTENER")]
     pub listener: Option<String>,
-    /// Address advertised to clients in Metadata [default: the listener's] (Kafka:
+    /// Addresses advertised to clients in Metadata, `NAME://host:port` per listener
+    /// (`host:port`: the first listener's) [default: each listener's own] (Kafka:
     /// advertised.listeners).
     #[arg(long, env = "RAFKA_ADVERTISED_LISTENER")]
     pub advertised_listener: Option<String>,
@@ -98,9 +115,16 @@ pub fn parse_topic_spec(s: &str) -> Result<TopicSpec, String> {
 /// The validated broker configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub listener: SocketAddr,
-    /// Host and port put in Metadata responses.
-    pub advertised: (String, u16),
+    /// The Kafka listeners (`listeners`, `listener.security.protocol.map`,
+    /// `advertised.listeners`), controller listeners left out. The first is the default
+    /// one. Invariant after validation: at least one, names unique, all PLAINTEXT.
+    pub listeners: Vec<ListenerConfig>,
+    /// `inter.broker.listener.name`, stored for replication (one of `listeners`).
+    pub inter_broker_listener_name: Option<String>,
+    /// `controller.listener.names`: parsed and stored; those listeners are not bound
+    /// (there is no controller quorum yet).
+    pub controller_listener_names: Vec<String>,
+    /// The text protocol's listener (`text.listener`, Rafka's own key).
     pub text_listener: SocketAddr,
     pub data_dir: PathBuf,
     pub node_id: i32,
@@ -168,9 +192,15 @@ impl Default for GroupConfig {
 
 impl Default for Config {
     fn default() -> Self {
+        let listener = ListenerConfig::new(
+            "PLAINTEXT",
+            SecurityProtocol::Plaintext,
+            SocketAddr::from(([127, 0, 0, 1], 9092)),
+        );
         Config {
-            listener: SocketAddr::from(([127, 0, 0, 1], 9092)),
-            advertised: ("127.0.0.1".into(), 9092),
+            listeners: vec![listener],
+            inter_broker_listener_name: None,
+            controller_listener_names: Vec::new(),
             text_listener: SocketAddr::from(([127, 0, 0, 1], 9093)),
             data_dir: PathBuf::from("./data"),
             node_id: 1,
@@ -189,25 +219,12 @@ impl Default for Config {
     }
 }
 
-/// Parses `host:port`, `PLAINTEXT://host:port` or a comma-separated list of those (the
-/// first is used), resolving `localhost` to 127.0.0.1.
+/// Parses `host:port`, `NAME://host:port` or a comma-separated list of those (the first
+/// is used), resolving `localhost` to 127.0.0.1: the text listener's form. Kafka
+/// listeners are parsed by [`listeners`].
 pub fn parse_listener(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
     let (host, port) = parse_host_port(key, value)?;
-    let host = if host.is_empty() {
-        "0.0.0.0".to_string()
-    } else {
-        host
-    };
-    let host = if host == "localhost" {
-        "127.0.0.1".to_string()
-    } else {
-        host
-    };
-    (host.as_str(), port)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| invalid(key, value, "not an address this machine can bind"))
+    listeners::resolve(key, value, &host, port)
 }
 
 fn parse_host_port(key: &str, value: &str) -> Result<(String, u16), ConfigError> {
@@ -294,14 +311,17 @@ impl Config {
     /// Builds the configuration from Kafka-style keys.
     pub fn from_properties(props: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         let mut c = Config::default();
-        let mut advertised = None;
+        let mut listener_keys = listeners::ListenerKeys::default();
         let mut retention_hours = None;
         let mut retention_ms = None;
         for (k, v) in props {
             let (k, v) = (k.as_str(), v.as_str());
             match k {
-                "listeners" => c.listener = parse_listener(k, v)?,
-                "advertised.listeners" => advertised = Some(parse_host_port(k, v)?),
+                "listeners" => listener_keys.listeners = Some(v),
+                "advertised.listeners" => listener_keys.advertised_listeners = Some(v),
+                "listener.security.protocol.map" => listener_keys.security_protocol_map = Some(v),
+                "inter.broker.listener.name" => listener_keys.inter_broker_listener_name = Some(v),
+                "controller.listener.names" => listener_keys.controller_listener_names = Some(v),
                 "text.listener" => c.text_listener = parse_listener(k, v)?,
                 "log.dirs" | "log.dir" => {
                     c.data_dir = PathBuf::from(v.split(',').next().unwrap_or(v).trim())
@@ -385,9 +405,6 @@ impl Config {
                 "process.roles"
                 | "controller.quorum.voters"
                 | "controller.quorum.bootstrap.servers"
-                | "controller.listener.names"
-                | "inter.broker.listener.name"
-                | "listener.security.protocol.map"
                 | "offsets.topic.replication.factor"
                 | "transaction.state.log.replication.factor"
                 | "transaction.state.log.min.isr"
@@ -402,18 +419,11 @@ impl Config {
         } else if let Some(h) = retention_hours {
             c.log.retention_ms = h * 3_600_000;
         }
-        c.advertised = match advertised {
-            Some(a) => a,
-            None => {
-                let ip = c.listener.ip();
-                let host = if ip.is_unspecified() {
-                    "127.0.0.1".to_string()
-                } else {
-                    ip.to_string()
-                };
-                (host, c.listener.port())
-            }
-        };
+        let parsed = listeners::parse(&listener_keys)?;
+        c.listeners = parsed.listeners;
+        c.inter_broker_listener_name = parsed.inter_broker_listener_name;
+        c.controller_listener_names = parsed.controller_listener_names;
+        c.check_listeners()?;
         // Kafka's bounds (these are Java ints there); positions in a segment are u32
         let int_max = i32::MAX as u64;
         for (key, v, min, max) in [
@@ -470,6 +480,13 @@ impl Config {
         }
         Ok(c)
     }
+
+    /// Refuses listeners the broker cannot serve: none, two with one name, or a security
+    /// protocol other than PLAINTEXT. [`Config::from_properties`] calls it, and so does
+    /// the broker's start (a `Config` may be built in code).
+    pub fn check_listeners(&self) -> Result<(), ConfigError> {
+        listeners::check(&self.listeners)
+    }
 }
 
 #[cfg(test)]
@@ -484,8 +501,13 @@ mod tests {
              message.max.bytes=2000000\nprocess.roles=broker,controller\n",
         );
         let c = Config::from_properties(&props).expect("valid");
-        assert_eq!(c.listener, "127.0.0.1:19092".parse().expect("addr"));
-        assert_eq!(c.advertised, ("127.0.0.1".to_string(), 19092));
+        assert_eq!(c.listeners.len(), 1);
+        assert_eq!(c.listeners[0].name, "PLAINTEXT");
+        assert_eq!(
+            c.listeners[0].addr,
+            "127.0.0.1:19092".parse().expect("addr")
+        );
+        assert_eq!(c.listeners[0].advertised, ("127.0.0.1".to_string(), 19092));
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.num_partitions, 3);
         assert!(!c.auto_create_topics);

@@ -38,7 +38,9 @@ Examples:
   rafka                                         # 127.0.0.1:9092 (Kafka), :9093 (text), ./data
   rafka serve --topic orders:3 --topic audit    # create topics at start (if missing)
   rafka serve --data-dir /var/lib/rafka -o num.partitions=3 -o log.retention.hours=24
-  rafka serve --config server.properties --listener 127.0.0.1:19092";
+  rafka serve --config server.properties --listener 127.0.0.1:19092
+  rafka serve --listener PLAINTEXT://127.0.0.1:9092,INTERNAL://127.0.0.1:9095 \
+      -o listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT";
 
 #[derive(Parser)]
 #[command(name = "rafka", version, about = "A small Kafka-compatible broker", long_about = None,
@@ -171,7 +173,11 @@ fn serve(args: ServeArgs) -> Result<()> {
                 )
             })?;
         println!("rafka {}", env!("CARGO_PKG_VERSION"));
+        // the default listener's line is unchanged; further listeners say their names
         println!("Kafka listener: {}", handle.kafka_addr());
+        for (name, addr) in handle.listener_addrs().skip(1) {
+            println!("Kafka listener {name}: {addr}");
+        }
         println!("text listener: {}", handle.text_addr());
         println!("data dir: {}", config.data_dir.display());
         if let Err(e) = create_topics(&handle, &args.topics).await {

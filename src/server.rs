@@ -1,23 +1,32 @@
-//! The running broker: binds the Kafka and text listeners, accepts connections on both up
-//! to `max.connections` (one limit for the two), runs the periodic log work (retention, `flush.ms`, checkpoints), and
-//! shuts down gracefully: stop accepting, let connections finish the requests they have in
-//! flight (bounded wait), then seal and checkpoint every log and write the clean shutdown
-//! marker, so the next start needs no recovery.
+//! The running broker: binds every Kafka listener (`listeners`, see [`crate::config`])
+//! and the text listener, accepts connections on all of them up to `max.connections` (one
+//! limit for all), hands each to its protocol with the listener it came in on, and shuts
+//! down gracefully: stop accepting, let connections finish the requests they have in
+//! flight (bounded wait), stop the periodic jobs ([`jobs`]: retention, `flush.ms`,
+//! checkpoints, group timers, ...), then seal and checkpoint every log and write the clean
+//! shutdown marker, so the next start needs no recovery.
+//!
+//! Connections get a stream that is already set up (`TCP_NODELAY`, peer address known):
+//! the protocol code takes any async byte stream, so TLS or SASL can wrap it here later.
 
+mod jobs;
+
+use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{error, info, warn};
 
 use crate::broker::{Broker, BrokerError};
-use crate::config::Config;
+use crate::config::{Config, ConfigError, ListenerConfig, SecurityProtocol};
 use crate::kafka;
-use crate::log::now_ms;
 use crate::text;
+use jobs::Jobs;
 
 /// How long shutdown waits for connections to finish their in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -25,9 +34,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Why the broker could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The configuration cannot be served (a listener's security protocol, say).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// A listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr} ({listener}): {source}")]
     Bind {
+        listener: String,
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
@@ -51,15 +64,17 @@ impl BrokerBuilder {
         BrokerBuilder { config }
     }
 
-    /// A broker on ephemeral loopback ports with its data in `data_dir`, for tests.
+    /// A broker on ephemeral loopback ports with its data in `data_dir`, for tests: one
+    /// PLAINTEXT listener (push more onto `config_mut().listeners`) and the text one.
     pub fn for_tests(data_dir: impl Into<std::path::PathBuf>) -> Self {
-        let mut config = Config {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let listener = ListenerConfig::new("PLAINTEXT", SecurityProtocol::Plaintext, loopback);
+        let config = Config {
             data_dir: data_dir.into(),
+            listeners: vec![listener],
+            text_listener: loopback,
             ..Config::default()
         };
-        config.listener = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.text_listener = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.advertised.1 = 0;
         BrokerBuilder { config }
     }
 
@@ -70,11 +85,29 @@ impl BrokerBuilder {
     /// Binds the listeners, opens the logs, and starts serving.
     pub async fn start(self) -> Result<BrokerHandle, ServerError> {
         let mut config = self.config;
-        let (listener, addr) = bind(config.listener).await?;
-        let (text_listener, text_addr) = bind(config.text_listener).await?;
-        if config.advertised.1 == 0 {
-            config.advertised.1 = addr.port();
+        config.check_listeners()?;
+        let mut bound = Vec::with_capacity(config.listeners.len() + 1);
+        let mut kafka_addrs = Vec::with_capacity(config.listeners.len());
+        for l in &mut config.listeners {
+            let (listener, addr) = bind(&l.name, l.addr).await?;
+            // port 0 asked: advertise the port given
+            if l.advertised.1 == 0 {
+                l.advertised.1 = addr.port();
+            }
+            kafka_addrs.push((l.name.clone(), addr));
+            bound.push((listener, Protocol::Kafka(Arc::new(l.clone()))));
         }
+        let (text_listener, text_addr) = bind("text", config.text_listener).await?;
+        bound.push((text_listener, Protocol::Text));
+        let kafka_addr =
+            kafka_addrs
+                .first()
+                .map(|(_, a)| *a)
+                .ok_or_else(|| ConfigError::Invalid {
+                    key: "listeners".into(),
+                    value: String::new(),
+                    reason: "no listener".into(),
+                })?;
         let broker = {
             let config = config.clone();
             tokio::task::spawn_blocking(move || Broker::open(config))
@@ -83,16 +116,15 @@ impl BrokerBuilder {
         };
         let broker = Arc::new(broker);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(
-            Arc::clone(&broker),
-            listener,
-            text_listener,
-            shutdown_rx,
-        ));
-        info!(%addr, data_dir = %config.data_dir.display(), "Kafka listener ready");
+        let jobs = Jobs::start(&broker);
+        let task = tokio::spawn(serve(Arc::clone(&broker), bound, jobs, shutdown_rx));
+        for (name, addr) in &kafka_addrs {
+            info!(listener = %name, %addr, data_dir = %config.data_dir.display(), "Kafka listener ready");
+        }
         info!(addr = %text_addr, "text listener ready");
         Ok(BrokerHandle {
-            kafka_addr: addr,
+            kafka_addr,
+            kafka_addrs,
             text_addr,
             broker,
             shutdown_tx,
@@ -103,7 +135,10 @@ impl BrokerBuilder {
 
 /// A running broker.
 pub struct BrokerHandle {
+    /// The first (default) Kafka listener's bound address.
     kafka_addr: SocketAddr,
+    /// Every Kafka listener's name and bound address, in `listeners` order.
+    kafka_addrs: Vec<(String, SocketAddr)>,
     text_addr: SocketAddr,
     broker: Arc<Broker>,
     shutdown_tx: watch::Sender<bool>,
@@ -111,9 +146,23 @@ pub struct BrokerHandle {
 }
 
 impl BrokerHandle {
-    /// The bound Kafka listener address (the real port when 0 was asked for).
+    /// The first (default) Kafka listener's bound address (the real port when 0 was
+    /// asked for).
     pub fn kafka_addr(&self) -> SocketAddr {
         self.kafka_addr
+    }
+
+    /// The bound address of the Kafka listener `name` (any case), if there is one.
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.kafka_addrs
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, a)| *a)
+    }
+
+    /// Every Kafka listener's name and bound address, the default one first.
+    pub fn listener_addrs(&self) -> impl Iterator<Item = (&str, SocketAddr)> {
+        self.kafka_addrs.iter().map(|(n, a)| (n.as_str(), *a))
     }
 
     /// The bound text listener address (the real port when 0 was asked for).
@@ -135,132 +184,86 @@ impl BrokerHandle {
     }
 }
 
-async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
-    let bind_err = |source| ServerError::Bind { addr, source };
+/// What a bound socket serves.
+enum Protocol {
+    /// Kafka, on this listener.
+    Kafka(Arc<ListenerConfig>),
+    /// The line protocol.
+    Text,
+}
+
+async fn bind(name: &str, addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let bind_err = |source| ServerError::Bind {
+        listener: name.to_string(),
+        addr,
+        source,
+    };
     let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
     let bound = listener.local_addr().map_err(bind_err)?;
     Ok((listener, bound))
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    tokio::task::spawn_blocking(f).await.ok()
+/// The first connection any listener has, trying them from `*next` round-robin so that
+/// a flood on one cannot starve the others.
+async fn accept_any(
+    listeners: &[(TcpListener, Protocol)],
+    next: &mut usize,
+) -> (usize, std::io::Result<(TcpStream, SocketAddr)>) {
+    poll_fn(|cx| {
+        let n = listeners.len();
+        for i in (0..n).map(|k| (*next + k) % n) {
+            if let Poll::Ready(accepted) = listeners[i].0.poll_accept(cx) {
+                *next = (i + 1) % n;
+                return Poll::Ready((i, accepted));
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
-async fn accept_loop(
+/// Accepts until shutdown, then drains the connections, stops the jobs and closes the
+/// logs.
+async fn serve(
     broker: Arc<Broker>,
-    listener: TcpListener,
-    text_listener: TcpListener,
+    listeners: Vec<(TcpListener, Protocol)>,
+    jobs: Jobs,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), BrokerError> {
     let text_context = Arc::new(text::Context::new(Arc::clone(&broker)));
     let permits = Arc::new(Semaphore::new(broker.config().max_connections.max(1)));
     let mut connections = JoinSet::new();
-    let interval = Duration::from_millis(broker.config().retention_check_interval_ms.max(1_000));
-    let mut retention = tokio::time::interval(interval);
-    let mut flush = tokio::time::interval(Duration::from_secs(1));
-    let mut checkpoint = tokio::time::interval(Duration::from_secs(60));
-    // group timers (sessions, rebalance deadlines) have 100 ms resolution
-    let mut group_timers = tokio::time::interval(Duration::from_millis(100));
-    group_timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut offsets_cleanup = tokio::time::interval(Duration::from_millis(
-        broker
-            .config()
-            .group
-            .offsets_retention_check_interval_ms
-            .max(1_000),
-    ));
-    let mut expire_producers = tokio::time::interval(Duration::from_millis(
-        broker
-            .config()
-            .producer_id_expiration_check_interval_ms
-            .max(1_000),
-    ));
+    let mut next = 0;
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
+            (i, accepted) = accept_any(&listeners, &mut next) => match accepted {
                 Ok((stream, peer)) => {
                     let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
                         warn!(%peer, "max.connections reached; closing the new connection");
                         continue;
                     };
-                    let (b, rx) = (Arc::clone(&broker), shutdown.clone());
-                    connections.spawn(async move {
-                        kafka::connection::serve(b, stream, peer, rx).await;
-                        drop(permit);
-                    });
+                    let _ = stream.set_nodelay(true);
+                    let rx = shutdown.clone();
+                    let connection = match &listeners[i].1 {
+                        Protocol::Kafka(l) => Connection::Kafka(Arc::clone(&broker), Arc::clone(l)),
+                        Protocol::Text => Connection::Text(Arc::clone(&text_context)),
+                    };
+                    connections.spawn(connection.serve(stream, peer, rx, permit));
                 }
                 Err(e) => {
                     error!(cause = %e, "failed to accept");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            accepted = text_listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-                        warn!(%peer, "max.connections reached; closing the new text connection");
-                        continue;
-                    };
-                    let (c, rx) = (Arc::clone(&text_context), shutdown.clone());
-                    connections.spawn(async move {
-                        text::serve(c, stream, peer, rx).await;
-                        drop(permit);
-                    });
-                }
-                Err(e) => {
-                    error!(cause = %e, "failed to accept a text connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = retention.tick() => {
-                let b = Arc::clone(&broker);
-                if let Some(Err(e)) = blocking(move || b.logs().enforce_retention(now_ms())).await {
-                    error!(cause = %e, "retention failed");
-                }
-            }
-            _ = flush.tick() => {
-                let b = Arc::clone(&broker);
-                if let Some(Err(e)) = blocking(move || b.logs().flush_due(now_ms())).await {
-                    error!(cause = %e, "periodic flush failed");
-                }
-            }
-            _ = group_timers.tick() => {
-                if let Some(gc) = broker.groups_if_started() {
-                    blocking(move || gc.tick()).await;
-                }
-            }
-            _ = offsets_cleanup.tick() => {
-                if let Some(gc) = broker.groups_if_started() {
-                    let done = blocking(move || {
-                        gc.expire_offsets();
-                        gc.compact()
-                    })
-                    .await;
-                    if let Some(Err(e)) = done {
-                        error!(cause = %e, "compacting __consumer_offsets failed");
-                    }
-                }
-            }
-            _ = expire_producers.tick() => {
-                let b = Arc::clone(&broker);
-                let ms = b.config().producer_id_expiration_ms;
-                blocking(move || b.logs().expire_producers(now_ms(), ms)).await;
-            }
-            _ = checkpoint.tick() => {
-                let b = Arc::clone(&broker);
-                if let Some(Err(e)) = blocking(move || b.logs().checkpoint()).await {
-                    error!(cause = %e, "checkpoint failed");
-                }
-            }
         }
     }
     info!(
         connections = connections.len(),
         "shutting down: no new connections"
     );
-    drop(listener);
-    drop(text_listener);
+    drop(listeners);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while connections.join_next().await.is_some() {}
     })
@@ -268,14 +271,40 @@ async fn accept_loop(
     if drained.is_err() {
         warn!("connections still busy after the grace period; closing them");
         connections.abort_all();
+        while connections.join_next().await.is_some() {}
     }
+    jobs.stop().await;
     let b = Arc::clone(&broker);
-    blocking(move || b.logs().shutdown())
+    tokio::task::spawn_blocking(move || b.logs().shutdown())
         .await
-        .unwrap_or_else(|| {
+        .unwrap_or_else(|_| {
             Err(crate::log::LogError::Internal(
                 "shutdown task failed".into(),
             ))
         })?;
     Ok(())
+}
+
+/// One accepted connection, about to be served.
+enum Connection {
+    Kafka(Arc<Broker>, Arc<ListenerConfig>),
+    Text(Arc<text::Context>),
+}
+
+impl Connection {
+    async fn serve(
+        self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        shutdown: watch::Receiver<bool>,
+        permit: OwnedSemaphorePermit,
+    ) {
+        match self {
+            Connection::Kafka(broker, listener) => {
+                kafka::connection::serve(broker, stream, peer, listener, shutdown).await
+            }
+            Connection::Text(ctx) => text::serve(ctx, stream, peer, shutdown).await,
+        }
+        drop(permit);
+    }
 }

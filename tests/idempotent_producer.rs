@@ -356,7 +356,7 @@ async fn cut_connections_neither_duplicate_nor_reorder_records() {
     let proxy = Proxy::start(25, 0x5EED_1234_ABCD_0001).await;
     let proxy_addr = proxy.addr;
     let (broker, _dir) = support::start_broker_with(|c| {
-        c.advertised = ("127.0.0.1".into(), proxy_addr.port());
+        c.listeners[0].advertised = ("127.0.0.1".into(), proxy_addr.port());
     })
     .await;
     proxy.point_at(broker.kafka_addr());

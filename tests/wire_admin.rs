@@ -472,7 +472,7 @@ async fn describe_cluster_lists_this_broker() {
         assert_eq!(r.brokers.len(), 1);
         let me = &r.brokers[0];
         assert_eq!(me.broker_id.0, b.node_id());
-        assert_eq!(me.host.as_str(), b.config().advertised.0);
+        assert_eq!(me.host.as_str(), b.config().listeners[0].advertised.0);
         assert_eq!(me.port, i32::from(broker.kafka_addr().port()));
         assert_eq!(me.rack, None);
         assert!(!me.is_fenced);

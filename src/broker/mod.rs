@@ -165,7 +165,7 @@ impl Broker {
         let producer_ids =
             producer_ids::ProducerIds::open(&config.data_dir, logs.next_unseen_producer_id())?;
         let metadata =
-            MetadataView::single_node(logs.cluster_id(), config.node_id, config.advertised.clone());
+            MetadataView::single_node(logs.cluster_id(), config.node_id, &config.listeners);
         Ok(Broker {
             config,
             logs,

@@ -11,6 +11,10 @@
 //! them into), written with vectored writes, so fetched bytes are never copied in user
 //! space.
 //!
+//! A connection is any async byte stream (a `TcpStream` today, set up by `server`; TLS or
+//! SASL can wrap it later), and knows the listener it came in on ([`ListenerConfig`]:
+//! name, security protocol, advertised endpoint) for the request route to use.
+//!
 //! A frame that cannot be served (bad size, unknown API, unsupported version, malformed
 //! body) closes this connection after the responses before it are written, with a log
 //! line; the broker and every other connection carry on. A panicking handler is caught by
@@ -20,9 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, debug_span, error, info_span, warn, Instrument};
 
@@ -30,25 +32,38 @@ use super::codec::{self, Frame};
 use super::context::{KafkaPrincipal, RequestContext};
 use super::route::{self, Outcome};
 use crate::broker::Broker;
+use crate::config::ListenerConfig;
 
 /// Serves one connection until the client closes it, it misbehaves, or shutdown.
-pub async fn serve(
+/// `stream` is ready to use (the server set `TCP_NODELAY`); `peer` is its remote address;
+/// `listener` is the listener it was accepted on.
+pub async fn serve<S>(
     broker: Arc<Broker>,
-    stream: TcpStream,
+    stream: S,
     peer: SocketAddr,
+    listener: Arc<ListenerConfig>,
     shutdown: watch::Receiver<bool>,
-) {
-    let span = info_span!("connection", %peer);
-    run(broker, stream, shutdown).instrument(span).await
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let span = info_span!("connection", %peer, listener = %listener.name);
+    run(broker, stream, peer, listener, shutdown)
+        .instrument(span)
+        .await
 }
 
-async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
-    let _ = stream.set_nodelay(true);
-    let peer = stream.peer_addr().ok();
-    let (mut rd, wr) = stream.into_split();
+async fn run<S>(
+    broker: Arc<Broker>,
+    stream: S,
+    peer: SocketAddr,
+    listener: Arc<ListenerConfig>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut rd, wr) = tokio::io::split(stream);
     let max = broker.config().socket_request_max_bytes;
     let (tx, rx) = mpsc::channel::<Outcome>(broker.config().max_in_flight_per_connection.max(1));
-    let listener: Arc<str> = Arc::from("PLAINTEXT");
     let principal = Arc::new(KafkaPrincipal::anonymous());
     let writer = tokio::spawn(write_responses(wr, rx).in_current_span());
     loop {
@@ -94,7 +109,7 @@ async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiv
             api_version: req.api_version,
             correlation_id: req.correlation_id,
             client_id: req.client_id,
-            peer,
+            peer: Some(peer),
             listener: Arc::clone(&listener),
             principal: Arc::clone(&principal),
         };
@@ -115,7 +130,7 @@ async fn run(broker: Arc<Broker>, stream: TcpStream, mut shutdown: watch::Receiv
 /// Reads a frame's `size` bytes (its size prefix already read). `read_buf` fills the
 /// buffer's spare capacity, so the bytes are not zero-filled first (that was 29% of the
 /// produce path's instructions with `vec![0; size]` + `read_exact`).
-async fn read_body(rd: &mut OwnedReadHalf, size: usize) -> std::io::Result<Bytes> {
+async fn read_body<R: AsyncRead + Unpin>(rd: &mut R, size: usize) -> std::io::Result<Bytes> {
     let mut frame = BytesMut::with_capacity(size);
     // `take`: never read past this frame, whatever spare capacity the buffer has
     let mut body = rd.take(size as u64);
@@ -127,7 +142,7 @@ async fn read_body(rd: &mut OwnedReadHalf, size: usize) -> std::io::Result<Bytes
     Ok(frame.freeze())
 }
 
-async fn write_responses(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Outcome>) {
+async fn write_responses<W: AsyncWrite + Unpin>(wr: W, mut rx: mpsc::Receiver<Outcome>) {
     let mut out = BufWriter::with_capacity(64 * 1024, wr);
     while let Some(next) = rx.recv().await {
         let result: Result<Result<Option<Frame>, _>, _> = match next {

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::StrBytes;
 
+use crate::config::{ListenerConfig, SecurityProtocol};
+
 /// A principal as Kafka names it (`User:alice`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct KafkaPrincipal {
@@ -40,8 +42,9 @@ pub struct RequestContext {
     pub client_id: Option<StrBytes>,
     /// The client's address (JoinGroup reports it as the member's host).
     pub peer: Option<SocketAddr>,
-    /// The listener the connection came in on (`PLAINTEXT`).
-    pub listener: Arc<str>,
+    /// The listener the connection came in on: its name, security protocol and the
+    /// endpoint it advertises (Metadata answers with each broker's endpoint for it).
+    pub listener: Arc<ListenerConfig>,
     pub principal: Arc<KafkaPrincipal>,
 }
 
@@ -55,7 +58,11 @@ impl RequestContext {
             correlation_id,
             client_id: None,
             peer: None,
-            listener: Arc::from("PLAINTEXT"),
+            listener: Arc::new(ListenerConfig::new(
+                "PLAINTEXT",
+                SecurityProtocol::Plaintext,
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+            )),
             principal: Arc::new(KafkaPrincipal::anonymous()),
         }
     }

@@ -25,8 +25,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::TcpStream;
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter,
+};
 use tokio::sync::watch;
 use tracing::{debug, error, info_span, Instrument};
 
@@ -69,19 +70,25 @@ impl Context {
 }
 
 /// Serves one text connection until the client quits or closes it, or shutdown.
-pub async fn serve(
+/// `stream` is any async byte stream, ready to use (the server set `TCP_NODELAY`);
+/// `peer` is its remote address, for the logs.
+pub async fn serve<S>(
     ctx: Arc<Context>,
-    stream: TcpStream,
+    stream: S,
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let span = info_span!("text_connection", %peer);
     run(ctx, stream, shutdown).instrument(span).await
 }
 
-async fn run(ctx: Arc<Context>, stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
-    let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
+async fn run<S>(ctx: Arc<Context>, stream: S, mut shutdown: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (rd, wr) = tokio::io::split(stream);
     let mut rd = BufReader::new(rd);
     let mut out = BufWriter::new(wr);
     let mut line = Vec::new();

@@ -32,10 +32,14 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: DescribeClusterRequest,
 ) -> Answer<DescribeClusterResponse> {
-    respond(broker, req, ctx.api_version).into()
+    respond(broker, req, ctx).into()
 }
 
-fn respond(broker: &Broker, req: DescribeClusterRequest, _version: i16) -> DescribeClusterResponse {
+fn respond(
+    broker: &Broker,
+    req: DescribeClusterRequest,
+    ctx: &RequestContext,
+) -> DescribeClusterResponse {
     // (v0 requests always decode as endpoint_type 1, so the errors below are v1+ only)
     match req.endpoint_type {
         ENDPOINT_BROKERS => {}
@@ -57,14 +61,14 @@ fn respond(broker: &Broker, req: DescribeClusterRequest, _version: i16) -> Descr
     }
     let view = broker.metadata();
     let brokers = view
-        .brokers
-        .iter()
+        .endpoints(&ctx.listener.name)
+        .into_iter()
         .map(|b| {
             DescribeClusterBroker::default()
                 .with_broker_id(BrokerId(b.node_id))
-                .with_host(str_bytes(b.host.clone()))
+                .with_host(str_bytes(b.host))
                 .with_port(i32::from(b.port))
-                .with_rack(b.rack.clone().map(str_bytes))
+                .with_rack(b.rack.map(str_bytes))
         })
         .collect();
     DescribeClusterResponse::default()

@@ -30,7 +30,12 @@ pub const NO_TRANSACTIONS: &str =
 
 /// Where a key's coordinator is, or (error, message) when there is none to name. A group's
 /// coordinator is the leader of its `__consumer_offsets` partition, as the metadata says.
-fn locate(broker: &Broker, key_type: i8, key: &str) -> Result<BrokerEndpoint, (i16, String)> {
+fn locate(
+    broker: &Broker,
+    listener: &str,
+    key_type: i8,
+    key: &str,
+) -> Result<BrokerEndpoint, (i16, String)> {
     match key_type {
         KEY_GROUP => {
             let gc = broker
@@ -38,8 +43,7 @@ fn locate(broker: &Broker, key_type: i8, key: &str) -> Result<BrokerEndpoint, (i
                 .map_err(|e| (code::COORDINATOR_NOT_AVAILABLE, e.to_string()))?;
             broker
                 .metadata()
-                .leader_of(gc.partition_of(key))
-                .cloned()
+                .leader_of(gc.partition_of(key), listener)
                 .ok_or_else(|| {
                     (
                         code::COORDINATOR_NOT_AVAILABLE,
@@ -60,16 +64,21 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: FindCoordinatorRequest,
 ) -> Answer<FindCoordinatorResponse> {
-    respond(broker, req, ctx.api_version).into()
+    respond(broker, req, ctx).into()
 }
 
-fn respond(broker: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+fn respond(
+    broker: &Broker,
+    req: FindCoordinatorRequest,
+    ctx: &RequestContext,
+) -> FindCoordinatorResponse {
+    let version = ctx.api_version;
     if version >= 4 {
         let coordinators = req
             .coordinator_keys
             .into_iter()
             .map(|key| {
-                let found = locate(broker, req.key_type, &key);
+                let found = locate(broker, &ctx.listener.name, req.key_type, &key);
                 let c = Coordinator::default().with_key(key);
                 match found {
                     Ok(b) => c
@@ -88,7 +97,7 @@ fn respond(broker: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCo
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
     let resp = FindCoordinatorResponse::default();
-    match locate(broker, req.key_type, &req.key) {
+    match locate(broker, &ctx.listener.name, req.key_type, &req.key) {
         Ok(b) => resp
             .with_node_id(BrokerId(b.node_id))
             .with_host(str_bytes(b.host))

@@ -1,4 +1,5 @@
-//! Metadata (v0-v13): the brokers (advertised host and port), the cluster id and the
+//! Metadata (v0-v13): the brokers (their advertised host and port on the listener the
+//! request came in on), the cluster id and the
 //! controller, and topics with their ids and partitions (leader, leader epoch, replicas,
 //! ISR), all from the [metadata view](crate::metadata). A null topic list means every
 //! topic, an empty one none. Unknown named topics are created when `auto.create.topics.enable` and the
@@ -69,20 +70,21 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: MetadataRequest,
 ) -> Answer<MetadataResponse> {
-    respond(broker, req, ctx.api_version).into()
+    respond(broker, req, ctx).into()
 }
 
-fn respond(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
+fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> MetadataResponse {
+    let version = ctx.api_version;
     let view = broker.metadata();
     let brokers = view
-        .brokers
-        .iter()
+        .endpoints(&ctx.listener.name)
+        .into_iter()
         .map(|b| {
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(b.node_id))
-                .with_host(str_bytes(b.host.clone()))
+                .with_host(str_bytes(b.host))
                 .with_port(i32::from(b.port))
-                .with_rack(b.rack.clone().map(str_bytes))
+                .with_rack(b.rack.map(str_bytes))
         })
         .collect();
     // v0: an empty list means all topics (null came with v1)

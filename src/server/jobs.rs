@@ -1,0 +1,148 @@
+//! The broker's periodic work, one tokio task per job so that a slow pass (a retention
+//! sweep over many partitions) delays neither accepting connections nor the other jobs:
+//! retention, `flush.ms` flushes, recovery-point checkpoints, group timers (sessions,
+//! rebalance deadlines), committed offsets' expiry and `__consumer_offsets` compaction,
+//! and idle producer ids' expiry.
+//!
+//! Each pass runs on the blocking pool and is never cut short: [`Jobs::stop`] lets a
+//! pass in progress finish, so once it returns nothing touches the logs and they can be
+//! shut down. Jobs keep running while connections drain at shutdown (a parked JoinGroup
+//! waits for the group timers; `flush.ms` still applies).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
+use tracing::{error, info_span, Instrument};
+
+use crate::broker::Broker;
+use crate::log::now_ms;
+
+/// One periodic job: a name for the logs, its period, and one pass.
+struct Job {
+    name: &'static str,
+    every: Duration,
+    pass: fn(&Broker),
+}
+
+/// The running jobs.
+pub(super) struct Jobs {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Jobs {
+    /// Starts every job; each runs a first pass at once, then one per period (a period
+    /// counts from the end of a pass that overran it).
+    pub(super) fn start(broker: &Arc<Broker>) -> Jobs {
+        let config = broker.config();
+        let ms = Duration::from_millis;
+        let jobs = [
+            Job {
+                name: "retention",
+                every: ms(config.retention_check_interval_ms.max(1_000)),
+                pass: enforce_retention,
+            },
+            Job {
+                name: "flush",
+                every: Duration::from_secs(1),
+                pass: flush_due,
+            },
+            Job {
+                name: "checkpoint",
+                every: Duration::from_secs(60),
+                pass: checkpoint,
+            },
+            // group timers (sessions, rebalance deadlines) have 100 ms resolution
+            Job {
+                name: "group_timers",
+                every: ms(100),
+                pass: group_timers,
+            },
+            Job {
+                name: "offsets_cleanup",
+                every: ms(config.group.offsets_retention_check_interval_ms.max(1_000)),
+                pass: offsets_cleanup,
+            },
+            Job {
+                name: "expire_producers",
+                every: ms(config.producer_id_expiration_check_interval_ms.max(1_000)),
+                pass: expire_producers,
+            },
+        ];
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        for job in jobs {
+            let span = info_span!("job", name = job.name);
+            tasks.spawn(run(job, Arc::clone(broker), stopped.clone()).instrument(span));
+        }
+        Jobs { stop, tasks }
+    }
+
+    /// Stops every job, waiting for passes in progress to finish.
+    pub(super) async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn run(job: Job, broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(job.every);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            // also when the sender is gone: nobody can stop this job any more
+            _ = stop.changed() => break,
+            _ = ticks.tick() => {}
+        }
+        // awaited to the end, never dropped: a pass must not outlive `Jobs::stop`
+        let b = Arc::clone(&broker);
+        if tokio::task::spawn_blocking(move || (job.pass)(&b))
+            .await
+            .is_err()
+        {
+            error!("periodic job panicked");
+        }
+    }
+}
+
+fn enforce_retention(broker: &Broker) {
+    if let Err(e) = broker.logs().enforce_retention(now_ms()) {
+        error!(cause = %e, "retention failed");
+    }
+}
+
+fn flush_due(broker: &Broker) {
+    if let Err(e) = broker.logs().flush_due(now_ms()) {
+        error!(cause = %e, "periodic flush failed");
+    }
+}
+
+fn checkpoint(broker: &Broker) {
+    if let Err(e) = broker.logs().checkpoint() {
+        error!(cause = %e, "checkpoint failed");
+    }
+}
+
+fn group_timers(broker: &Broker) {
+    if let Some(groups) = broker.groups_if_started() {
+        groups.tick();
+    }
+}
+
+fn offsets_cleanup(broker: &Broker) {
+    if let Some(groups) = broker.groups_if_started() {
+        groups.expire_offsets();
+        if let Err(e) = groups.compact() {
+            error!(cause = %e, "compacting __consumer_offsets failed");
+        }
+    }
+}
+
+fn expire_producers(broker: &Broker) {
+    broker
+        .logs()
+        .expire_producers(now_ms(), broker.config().producer_id_expiration_ms);
+}
