@@ -7,5 +7,6 @@ pub mod api;
 pub mod codec;
 pub mod connection;
 pub mod dispatch;
+pub mod fetch_session;
 
 pub use dispatch::SUPPORTED_APIS;
