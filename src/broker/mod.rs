@@ -5,6 +5,7 @@
 //! `partition.metadata`); per-topic config overrides live in `<log dir>/.rafka/topics/
 //! <topic>.properties`. Kafka keeps both in its metadata log instead.
 
+pub mod fetch_session;
 pub mod producer_ids;
 pub mod topic_config;
 
@@ -103,6 +104,8 @@ pub struct Broker {
     logs: LogManager,
     topics: RwLock<IndexMap<String, Arc<Topic>>>,
     metadata: RwLock<Arc<MetadataView>>,
+    /// KIP-227 fetch sessions; locked only to open and to complete a fetch's context.
+    fetch_sessions: parking_lot::Mutex<fetch_session::FetchSessionCache>,
     producer_ids: producer_ids::ProducerIds,
     /// Started on first use (creating `__consumer_offsets`), or at open if it exists.
     groups: parking_lot::Mutex<Option<Arc<GroupCoordinator>>>,
@@ -171,6 +174,9 @@ impl Broker {
             logs,
             topics: RwLock::new(topics),
             metadata: RwLock::new(Arc::new(metadata)),
+            fetch_sessions: parking_lot::Mutex::new(fetch_session::FetchSessionCache::new(
+                fetch_session::DEFAULT_MAX_SLOTS,
+            )),
             producer_ids,
             groups: parking_lot::Mutex::new(None),
         })
@@ -196,6 +202,10 @@ impl Broker {
     }
     pub fn cluster_id(&self) -> &str {
         self.logs.cluster_id()
+    }
+    /// The fetch sessions (KIP-227).
+    pub fn fetch_sessions(&self) -> &parking_lot::Mutex<fetch_session::FetchSessionCache> {
+        &self.fetch_sessions
     }
     /// The brokers, the controller and the cluster id, as this broker knows them.
     pub fn metadata(&self) -> Arc<MetadataView> {

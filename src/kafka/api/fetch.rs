@@ -1,8 +1,14 @@
 //! Fetch (v4-v18; v13+ addresses topics by id): whole batches from each partition, below
-//! its high watermark, sent as stored (records are not decoded). Long poll: if fewer than
-//! `min_bytes` are available, waits up to `max_wait_ms` and is answered as soon as an
-//! append to one of its partitions brings enough. Fetch sessions (KIP-227) are not kept: every fetch is a full one, answered with
-//! session id 0, which tells clients to keep sending full fetches.
+//! its high watermark, sent as stored (records are not decoded).
+//!
+//! - Long poll: if fewer than `min_bytes` are available, the fetch registers with each
+//!   partition it reads and waits up to `max_wait_ms`; an append to one of them (or a
+//!   high-watermark move) wakes it, appends elsewhere never do.
+//! - Fetch sessions (KIP-227): a request's session id and epoch go to the broker's
+//!   [`FetchSessionCache`](crate::broker::fetch_session::FetchSessionCache), which says
+//!   which partitions to read (an incremental fetch reads its whole session) and which of
+//!   them the response carries (an incremental response only what changed). librdkafka
+//!   sends sessionless fetches (id 0, epoch -1); the Java client opens a session.
 //!
 //! Its route line encodes the response with [`encode`]: a [`Frame`] whose record sections
 //! are the buffers the log read them into (no copy).
@@ -12,16 +18,19 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
-
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
 use tokio::sync::Notify;
+use uuid::Uuid;
 
-use super::code;
+use super::{code, str_bytes};
+use crate::broker::fetch_session::{
+    FetchContext, FetchMetadata, FetchPartitionRequest, PartitionKey, PartitionResult, TopicKey,
+};
 use crate::broker::Broker;
 use crate::kafka::codec::{self, Frame};
 use crate::kafka::context::RequestContext;
 use crate::kafka::route::{Answer, RouteError};
-use crate::log::LogError;
+use crate::log::{now_ms, LogError};
 use crate::partition::{FetchWaker, Partition, PartitionError, ReadBound, Registration};
 
 /// Encodes the response as a [`Frame`] whose record sections are the buffers the log read
@@ -59,39 +68,85 @@ fn with_offsets(
     }
 }
 
-/// The requested partitions, looked up once: `None` for one this broker does not host.
-type Resolved = Vec<Vec<Option<Arc<Partition>>>>;
+/// The request's partitions as the session cache sees them.
+fn requested(broker: &Broker, req: &FetchRequest, version: i16) -> Vec<FetchPartitionRequest> {
+    let mut out = Vec::new();
+    for ft in &req.topics {
+        let topic = topic_key(broker, version, ft.topic_id, &ft.topic);
+        for fp in &ft.partitions {
+            out.push(FetchPartitionRequest {
+                key: PartitionKey {
+                    topic: topic.clone(),
+                    partition: fp.partition,
+                },
+                fetch_offset: fp.fetch_offset,
+                log_start_offset: fp.log_start_offset,
+                partition_max_bytes: fp.partition_max_bytes,
+                current_leader_epoch: fp.current_leader_epoch,
+                last_fetched_epoch: fp.last_fetched_epoch,
+            });
+        }
+    }
+    out
+}
 
-fn resolve(broker: &Broker, req: &FetchRequest, version: i16) -> Resolved {
-    req.topics
+/// A topic as the request names it: by id from v13 (with the name this broker knows it by,
+/// empty if none), by name before.
+fn topic_key(broker: &Broker, version: i16, id: Uuid, name: &TopicName) -> TopicKey {
+    if version >= 13 {
+        let known = broker
+            .topic_by_id(id)
+            .map_or(String::new(), |t| t.name.clone());
+        TopicKey::by_id(id, known)
+    } else {
+        TopicKey::by_name(name.0.as_str())
+    }
+}
+
+fn forgotten(broker: &Broker, req: &FetchRequest, version: i16) -> Vec<PartitionKey> {
+    req.forgotten_topics_data
         .iter()
-        .map(|ft| {
-            let topic = if version >= 13 {
-                broker.topic_by_id(ft.topic_id)
-            } else {
-                broker.topic(&ft.topic.0)
-            };
-            ft.partitions
-                .iter()
-                .map(|fp| {
-                    topic
-                        .as_ref()
-                        .and_then(|t| t.partition(fp.partition))
-                        .cloned()
-                })
-                .collect()
+        .flat_map(|f| {
+            let topic = topic_key(broker, version, f.topic_id, &f.topic);
+            f.partitions.iter().map(move |&partition| PartitionKey {
+                topic: topic.clone(),
+                partition,
+            })
         })
         .collect()
 }
 
-/// One pass over the requested partitions: the response and how many record bytes it has,
-/// and whether any partition had an error (then there is no point in waiting).
+/// One partition to read: what was asked, and the partition if this broker hosts it.
+struct ToRead {
+    ask: FetchPartitionRequest,
+    hosted: Option<Arc<Partition>>,
+}
+
+fn resolve(broker: &Broker, asks: Vec<FetchPartitionRequest>) -> Vec<ToRead> {
+    asks.into_iter()
+        .map(|ask| {
+            let topic = if ask.key.topic.id.is_nil() {
+                broker.topic(&ask.key.topic.name)
+            } else {
+                broker.topic_by_id(ask.key.topic.id)
+            };
+            let hosted = topic
+                .as_ref()
+                .and_then(|t| t.partition(ask.key.partition))
+                .cloned();
+            ToRead { ask, hosted }
+        })
+        .collect()
+}
+
+/// One pass over the partitions: each one's response (in order), how many record bytes
+/// they hold, and whether any had an error (then there is no point in waiting).
 fn read_once(
     broker: &Broker,
     req: &FetchRequest,
-    resolved: &Resolved,
+    to_read: &[ToRead],
     version: i16,
-) -> (Vec<FetchableTopicResponse>, usize, bool) {
+) -> (Vec<PartitionData>, usize, bool) {
     // the client's limit, within the broker's fetch.max.bytes (Kafka caps it the same way)
     let cap = broker.config().fetch_max_bytes;
     let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0).min(cap);
@@ -102,68 +157,53 @@ fn read_once(
     };
     let mut total = 0usize;
     let mut any_error = false;
-    let mut topics = Vec::with_capacity(req.topics.len());
-    for (ft, hosted) in req.topics.iter().zip(resolved) {
-        let mut parts = Vec::with_capacity(ft.partitions.len());
-        for (fp, p) in ft.partitions.iter().zip(hosted) {
-            let Some(p) = p else {
+    let mut parts = Vec::with_capacity(to_read.len());
+    for r in to_read {
+        let index = r.ask.key.partition;
+        let Some(p) = &r.hosted else {
+            any_error = true;
+            parts.push(partition(index, unknown));
+            continue;
+        };
+        let limit = usize::try_from(r.ask.partition_max_bytes)
+            .unwrap_or(0)
+            .min(cap)
+            .min(max_bytes.saturating_sub(total));
+        // the first partition with data may exceed the limits by one batch (KIP-74)
+        let min_one = total == 0;
+        match p.read(r.ask.fetch_offset, limit, min_one, ReadBound::HighWatermark) {
+            Ok(data) => {
+                total += data.records.len();
+                let d = partition(index, code::NONE).with_records(Some(data.records));
+                parts.push(with_offsets(
+                    d,
+                    version,
+                    data.high_watermark,
+                    data.last_stable_offset,
+                    data.log_start_offset,
+                ));
+            }
+            Err(e) => {
                 any_error = true;
-                parts.push(partition(fp.partition, unknown));
-                continue;
-            };
-            let limit = usize::try_from(fp.partition_max_bytes)
-                .unwrap_or(0)
-                .min(cap)
-                .min(max_bytes.saturating_sub(total));
-            // the first partition with data may exceed the limits by one batch (KIP-74)
-            let min_one = total == 0;
-            match p.read(fp.fetch_offset, limit, min_one, ReadBound::HighWatermark) {
-                Ok(data) => {
-                    total += data.records.len();
-                    let r = partition(fp.partition, code::NONE).with_records(Some(data.records));
-                    parts.push(with_offsets(
-                        r,
+                let d = partition(index, e.code().into());
+                parts.push(match e {
+                    PartitionError::Log(LogError::OffsetOutOfRange {
+                        log_start_offset, ..
+                    }) => with_offsets(
+                        d,
                         version,
-                        data.high_watermark,
-                        data.last_stable_offset,
-                        data.log_start_offset,
-                    ));
-                }
-                Err(e) => {
-                    any_error = true;
-                    let r = partition(fp.partition, e.code().into());
-                    let r = match e {
-                        PartitionError::Log(LogError::OffsetOutOfRange {
-                            log_start_offset,
-                            ..
-                        }) => with_offsets(
-                            r,
-                            version,
-                            p.high_watermark(),
-                            p.high_watermark(),
-                            log_start_offset,
-                        ),
-                        _ => r,
-                    };
-                    parts.push(r);
-                }
+                        p.high_watermark(),
+                        p.high_watermark(),
+                        log_start_offset,
+                    ),
+                    _ => d,
+                });
             }
         }
-        topics.push(
-            if version >= 13 {
-                FetchableTopicResponse::default().with_topic_id(ft.topic_id)
-            } else {
-                FetchableTopicResponse::default().with_topic(ft.topic.clone())
-            }
-            .with_partitions(parts),
-        );
     }
-    (topics, total, any_error)
+    (parts, total, any_error)
 }
 
-/// Serves a Fetch. Long poll: when fewer than `min_bytes` are there, it registers with
-/// each partition it asked for and waits until one of them is appended to (or its high
-/// watermark moves) or `max_wait_ms` passes; appends to other partitions never wake it.
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
@@ -173,34 +213,106 @@ pub async fn handle(
 }
 
 async fn respond(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> FetchResponse {
-    if req.session_id != 0 {
-        // we never hand out session ids, so this one is not ours
-        return FetchResponse::default().with_error_code(code::FETCH_SESSION_ID_NOT_FOUND);
+    let metadata = FetchMetadata {
+        session_id: req.session_id,
+        epoch: req.session_epoch,
+    };
+    let is_follower = req.replica_id.0 >= 0 || req.replica_state.replica_id.0 >= 0;
+    let asks = requested(broker, &req, version);
+    let forgotten = forgotten(broker, &req, version);
+    let (session, asks) = broker.fetch_sessions().lock().new_context(
+        metadata,
+        version >= 13,
+        is_follower,
+        asks,
+        &forgotten,
+        now_ms(),
+    );
+    if let FetchContext::Error { error_code } = session {
+        return FetchResponse::default().with_error_code(error_code);
     }
+    let to_read = resolve(broker, asks);
+    let parts = read_until_ready(broker, &req, &to_read, version).await;
+    let results: Vec<PartitionResult> = to_read
+        .iter()
+        .zip(&parts)
+        .map(|(r, d)| PartitionResult {
+            key: r.ask.key.clone(),
+            error_code: d.error_code,
+            high_watermark: d.high_watermark,
+            last_stable_offset: d.last_stable_offset,
+            log_start_offset: d.log_start_offset,
+            has_records: d.records.as_ref().is_some_and(|b| !b.is_empty()),
+            must_respond: false,
+        })
+        .collect();
+    let done = broker
+        .fetch_sessions()
+        .lock()
+        .complete(session, &results, now_ms());
+    let mut parts: Vec<Option<PartitionData>> = parts.into_iter().map(Some).collect();
+    let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+    let mut last: Option<&TopicKey> = None;
+    for i in done.include {
+        let (Some(r), Some(d)) = (to_read.get(i), parts.get_mut(i).and_then(Option::take)) else {
+            continue;
+        };
+        // consecutive partitions of one topic share a topic entry
+        let same = last.is_some_and(|k| *k == r.ask.key.topic);
+        match topics.last_mut() {
+            Some(t) if same => t.partitions.push(d),
+            _ => topics.push(
+                if version >= 13 {
+                    FetchableTopicResponse::default().with_topic_id(r.ask.key.topic.id)
+                } else {
+                    FetchableTopicResponse::default()
+                        .with_topic(TopicName(str_bytes(r.ask.key.topic.name.as_ref())))
+                }
+                .with_partitions(vec![d]),
+            ),
+        }
+        last = Some(&r.ask.key.topic);
+    }
+    FetchResponse::default()
+        .with_error_code(done.error_code)
+        .with_session_id(done.session_id)
+        .with_responses(topics)
+}
+
+/// Reads until the response is ready: `min_bytes` are there, a partition has an error, or
+/// `max_wait_ms` passed. While waiting it is registered with each partition it reads, so
+/// an append to one of them (or a high-watermark move) wakes it and appends elsewhere never
+/// do.
+async fn read_until_ready(
+    broker: &Broker,
+    req: &FetchRequest,
+    to_read: &[ToRead],
+    version: i16,
+) -> Vec<PartitionData> {
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
     let deadline = tokio::time::Instant::now() + max_wait;
-    let resolved = resolve(broker, &req, version);
     let waker: FetchWaker = Arc::new(Notify::new());
-    let mut registrations: Vec<Registration> = Vec::new();
+    let mut registrations: Option<Vec<Registration>> = None;
     loop {
-        let (topics, total, any_error) = read_once(broker, &req, &resolved, version);
+        let (parts, total, any_error) = read_once(broker, req, to_read, version);
         let done = min_bytes == 0
             || total >= min_bytes
             || any_error
             || tokio::time::Instant::now() >= deadline;
         if done {
-            return FetchResponse::default().with_responses(topics);
+            return parts;
         }
-        if registrations.is_empty() {
+        if registrations.is_none() {
             // register, then read again: an append between the read above and the
             // registration is seen by that read, any later one wakes the waker
-            registrations = resolved
-                .iter()
-                .flatten()
-                .flatten()
-                .map(|p| p.watch(&waker))
-                .collect();
+            registrations = Some(
+                to_read
+                    .iter()
+                    .filter_map(|r| r.hosted.as_ref())
+                    .map(|p| p.watch(&waker))
+                    .collect(),
+            );
             continue;
         }
         tokio::select! {
