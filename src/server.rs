@@ -205,16 +205,17 @@ async fn bind(name: &str, addr: SocketAddr) -> Result<(TcpListener, SocketAddr),
 
 /// The first connection any listener has, trying them from `*next` round-robin so that
 /// a flood on one cannot starve the others.
-async fn accept_any(
-    listeners: &[(TcpListener, Protocol)],
+async fn accept_any<'a>(
+    listeners: &'a [(TcpListener, Protocol)],
     next: &mut usize,
-) -> (usize, std::io::Result<(TcpStream, SocketAddr)>) {
+) -> (&'a Protocol, std::io::Result<(TcpStream, SocketAddr)>) {
     poll_fn(|cx| {
         let n = listeners.len();
-        for i in (0..n).map(|k| (*next + k) % n) {
-            if let Poll::Ready(accepted) = listeners[i].0.poll_accept(cx) {
+        let from_next = listeners.iter().enumerate().cycle().skip(*next).take(n);
+        for (i, (listener, protocol)) in from_next {
+            if let Poll::Ready(accepted) = listener.poll_accept(cx) {
                 *next = (i + 1) % n;
-                return Poll::Ready((i, accepted));
+                return Poll::Ready((protocol, accepted));
             }
         }
         Poll::Pending
@@ -237,7 +238,7 @@ async fn serve(
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            (i, accepted) = accept_any(&listeners, &mut next) => match accepted {
+            (protocol, accepted) = accept_any(&listeners, &mut next) => match accepted {
                 Ok((stream, peer)) => {
                     let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
                         warn!(%peer, "max.connections reached; closing the new connection");
@@ -245,7 +246,7 @@ async fn serve(
                     };
                     let _ = stream.set_nodelay(true);
                     let rx = shutdown.clone();
-                    let connection = match &listeners[i].1 {
+                    let connection = match protocol {
                         Protocol::Kafka(l) => Connection::Kafka(Arc::clone(&broker), Arc::clone(l)),
                         Protocol::Text => Connection::Text(Arc::clone(&text_context)),
                     };

@@ -191,7 +191,7 @@ pub(super) fn parse(keys: &ListenerKeys<'_>) -> Result<Listeners, ConfigError> {
         ));
     }
     for (i, a) in listeners.iter().enumerate() {
-        if let Some(b) = listeners[..i].iter().find(|b| same_port(a.addr, b.addr)) {
+        if let Some(b) = listeners.iter().take(i).find(|b| same_port(a.addr, b.addr)) {
             return Err(invalid(
                 key,
                 value,
@@ -204,7 +204,12 @@ pub(super) fn parse(keys: &ListenerKeys<'_>) -> Result<Listeners, ConfigError> {
         let key = "advertised.listeners";
         let mut seen: Vec<String> = Vec::new();
         for e in parse_endpoints(key, value)? {
-            let name = e.name.unwrap_or_else(|| listeners[0].name.clone());
+            let name = e.name.unwrap_or_else(|| {
+                listeners
+                    .first()
+                    .map(|l| l.name.clone())
+                    .unwrap_or_default()
+            });
             if seen.contains(&name) {
                 return Err(invalid(
                     key,
@@ -263,7 +268,7 @@ pub fn check(listeners: &[ListenerConfig]) -> Result<(), ConfigError> {
         return Err(invalid("listeners", "", "no listener"));
     }
     for (i, l) in listeners.iter().enumerate() {
-        if listeners[..i].iter().any(|o| o.name == l.name) {
+        if listeners.iter().take(i).any(|o| o.name == l.name) {
             return Err(invalid(
                 "listeners",
                 &l.name,

@@ -27,7 +27,8 @@ pub const TIME_ENTRY_SIZE: usize = 12;
 trait Entry: Copy {
     const SIZE: usize;
     fn encode(&self, out: &mut Vec<u8>);
-    fn decode(b: &[u8]) -> Self;
+    /// `None` if `b` is shorter than an entry.
+    fn decode(b: &[u8]) -> Option<Self>;
 }
 
 /// (relative offset, position)
@@ -37,11 +38,8 @@ impl Entry for (u32, u32) {
         out.extend_from_slice(&self.0.to_be_bytes());
         out.extend_from_slice(&self.1.to_be_bytes());
     }
-    fn decode(b: &[u8]) -> Self {
-        (
-            u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-            u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
-        )
+    fn decode(b: &[u8]) -> Option<Self> {
+        Some((be_u32(b, 0)?, be_u32(b, 4)?))
     }
 }
 
@@ -52,14 +50,15 @@ impl Entry for (i64, u32) {
         out.extend_from_slice(&self.0.to_be_bytes());
         out.extend_from_slice(&self.1.to_be_bytes());
     }
-    fn decode(b: &[u8]) -> Self {
-        let mut ts = [0u8; 8];
-        ts.copy_from_slice(&b[..8]);
-        (
-            i64::from_be_bytes(ts),
-            u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
-        )
+    fn decode(b: &[u8]) -> Option<Self> {
+        let ts = b.get(..8)?.try_into().ok().map(i64::from_be_bytes)?;
+        Some((ts, be_u32(b, 8)?))
     }
+}
+
+/// The big-endian u32 at `at`, if `b` has it.
+fn be_u32(b: &[u8], at: usize) -> Option<u32> {
+    b.get(at..at + 4)?.try_into().ok().map(u32::from_be_bytes)
 }
 
 /// The entries of one index file, in memory, and how many of them are in the file.
@@ -85,7 +84,7 @@ impl<E: Entry> IndexFile<E> {
         file.read_to_end(&mut bytes).map_err(io_err(&path))?;
         let mut entries = Vec::with_capacity(bytes.len() / E::SIZE);
         for chunk in bytes.chunks_exact(E::SIZE) {
-            let e = E::decode(chunk);
+            let Some(e) = E::decode(chunk) else { break };
             if !valid(&entries, &e) {
                 break;
             }
@@ -133,7 +132,7 @@ impl<E: Entry> IndexFile<E> {
     /// Writes the entries not yet in the file, then syncs it.
     fn sync(&mut self) -> Result<(), LogError> {
         if self.persisted < self.entries.len() {
-            let bytes = Self::encode(&self.entries[self.persisted..]);
+            let bytes = Self::encode(self.entries.get(self.persisted..).unwrap_or_default());
             self.file.write_all(&bytes).map_err(io_err(&self.path))?;
             self.persisted = self.entries.len();
         }
@@ -193,11 +192,9 @@ impl OffsetIndex {
         let rel = offset - self.base_offset;
         let entries = &self.index.entries;
         let i = entries.partition_point(|&(r, _)| i64::from(r) <= rel);
-        if i == 0 {
-            (self.base_offset, 0)
-        } else {
-            let (r, p) = entries[i - 1];
-            (self.base_offset + i64::from(r), u64::from(p))
+        match i.checked_sub(1).and_then(|i| entries.get(i)) {
+            None => (self.base_offset, 0),
+            Some(&(r, p)) => (self.base_offset + i64::from(r), u64::from(p)),
         }
     }
 
@@ -279,10 +276,8 @@ impl TimeIndex {
     pub fn lookup(&self, timestamp: i64) -> Option<(i64, i64)> {
         let entries = &self.index.entries;
         let i = entries.partition_point(|&(t, _)| t <= timestamp);
-        (i > 0).then(|| {
-            let (t, r) = entries[i - 1];
-            (t, self.base_offset + i64::from(r))
-        })
+        let &(t, r) = entries.get(i.checked_sub(1)?)?;
+        Some((t, self.base_offset + i64::from(r)))
     }
 
     /// The last entry as (timestamp, offset).

@@ -168,9 +168,9 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(
         if available.is_empty() {
             return Ok(Line::Eof);
         }
-        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
-            Some(i) => (&available[..i], true),
-            None => (available, false),
+        let (chunk, done) = match available.split(|&b| b == b'\n').next() {
+            Some(line) if line.len() < available.len() => (line, true),
+            _ => (available, false),
         };
         if !too_long {
             if buf.len() + chunk.len() > limit + 1 {

@@ -15,7 +15,10 @@ pub fn murmur2(data: &[u8]) -> i32 {
     let mut h: u32 = SEED ^ (len as u32);
     let mut chunks = data.chunks_exact(4);
     for chunk in &mut chunks {
-        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        let Ok(word) = <[u8; 4]>::try_from(chunk) else {
+            break; // chunks_exact(4): never shorter
+        };
+        let mut k = u32::from_le_bytes(word);
         k = k.wrapping_mul(M);
         k ^= k >> R;
         k = k.wrapping_mul(M);
@@ -23,11 +26,11 @@ pub fn murmur2(data: &[u8]) -> i32 {
         h ^= k;
     }
     let tail = chunks.remainder();
-    if tail.len() >= 3 {
-        h ^= u32::from(tail[2]) << 16;
+    if let Some(&b) = tail.get(2) {
+        h ^= u32::from(b) << 16;
     }
-    if tail.len() >= 2 {
-        h ^= u32::from(tail[1]) << 8;
+    if let Some(&b) = tail.get(1) {
+        h ^= u32::from(b) << 8;
     }
     if let Some(&b) = tail.first() {
         h ^= u32::from(b);

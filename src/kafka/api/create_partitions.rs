@@ -43,7 +43,7 @@ fn respond(
         .map(|t| {
             let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
             let name = t.name.0.to_string();
-            let outcome = if times_named[&name] > 1 {
+            let outcome = if times_named.get(&name).is_some_and(|&n| n > 1) {
                 Err((
                     code::INVALID_REQUEST,
                     "Duplicate topic in request.".to_string(),

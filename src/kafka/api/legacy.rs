@@ -26,11 +26,10 @@ impl Reader<'_> {
         Some(head)
     }
     fn i16(&mut self) -> Option<i16> {
-        self.take(2).map(|b| i16::from_be_bytes([b[0], b[1]]))
+        self.take(2)?.try_into().ok().map(i16::from_be_bytes)
     }
     fn i32(&mut self) -> Option<i32> {
-        self.take(4)
-            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.take(4)?.try_into().ok().map(i32::from_be_bytes)
     }
     fn string(&mut self) -> Option<Vec<u8>> {
         let len = usize::try_from(self.i16()?).ok()?;
