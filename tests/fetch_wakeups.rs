@@ -11,9 +11,9 @@ use kafka_protocol::messages::{ApiKey, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use rafka::broker::Broker;
 use rafka::config::Config;
+use rafka::kafka::answer::Answer;
 use rafka::kafka::api::fetch;
 use rafka::kafka::context::RequestContext;
-use rafka::kafka::route::Answer;
 use rafka::log::records::{encode_batch, NewRecord};
 use rafka::partition::AppendOrigin;
 

@@ -21,9 +21,10 @@ use kafka_protocol::protocol::Decodable;
 use libfuzzer_sys::fuzz_target;
 use rafka::broker::Broker;
 use rafka::config::Config;
+use rafka::kafka::answer::{Outcome, RouteError};
 use rafka::kafka::codec::{self, Request};
 use rafka::kafka::context::RequestContext;
-use rafka::kafka::route::{self, Outcome, RouteError};
+use rafka::kafka::route;
 use rafka::log::records::{encode_batch, NewRecord};
 use rafka::partition::AppendOrigin;
 

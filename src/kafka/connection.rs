@@ -28,9 +28,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, debug_span, error, info_span, warn, Instrument};
 
+use super::answer::Outcome;
 use super::codec::{self, Frame};
 use super::context::{KafkaPrincipal, RequestContext};
-use super::route::{self, Outcome};
+use super::route;
 use crate::broker::Broker;
 use crate::config::ListenerConfig;
 

@@ -3,6 +3,7 @@
 //! request's [`context`], and one file per Kafka API under [`api`]. Requests and responses
 //! are decoded and encoded with the `kafka-protocol` crate.
 
+pub mod answer;
 pub mod api;
 pub mod codec;
 pub mod connection;

@@ -19,69 +19,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable};
-use tokio::task::JoinHandle;
 
+use super::answer::{Answer, Outcome, RouteError};
 use super::api;
 use super::codec::{encode_response, Frame};
 use super::context::RequestContext;
 use crate::broker::Broker;
+use crate::error::ErrorCode;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// Why a request got no normal response; the connection logs it and closes.
-#[derive(Debug, thiserror::Error)]
-pub enum RouteError {
-    /// The API is not implemented (not in [`ROUTES`]).
-    #[error("API {0:?} is not supported")]
-    UnsupportedApi(ApiKey),
-    /// The version is outside what Rafka decodes for this API.
-    #[error("{api:?} v{version} is not supported")]
-    UnsupportedVersion { api: ApiKey, version: i16 },
-    /// The body does not decode for its version.
-    #[error("malformed {api:?} v{version} body: {reason}")]
-    Decode {
-        api: ApiKey,
-        version: i16,
-        reason: String,
-    },
-    /// The response could not be encoded (a bug).
-    #[error("cannot encode the {api:?} response: {reason}")]
-    Encode { api: ApiKey, reason: String },
-    /// An acks=0 produce failed: Kafka closes the connection so the producer notices.
-    #[error("an acks=0 produce failed with error {error_code}")]
-    UnacknowledgedProduceFailed { error_code: i16 },
-    /// A task serving the request failed (a bug).
-    #[error("{0}")]
-    Internal(String),
-}
-
-/// What a handler gives back.
-pub enum Answer<R> {
-    /// The response.
-    Now(R),
-    /// No response at all (a successful acks=0 produce).
-    Silent,
-    /// The response comes later, from this future, run as a task of its own: the
-    /// connection reads and starts its next requests meanwhile (a Produce waiting for its
-    /// fsync, so the next one can share it). `None`: no response.
-    Later(BoxFuture<Result<Option<R>, RouteError>>),
-    /// No response can be given: the connection closes.
-    Fail(RouteError),
-}
-
-impl<R> From<R> for Answer<R> {
-    fn from(r: R) -> Self {
-        Answer::Now(r)
-    }
-}
-
-/// What the connection sends for a request, in request order.
-pub enum Outcome {
-    /// The response frame is ready (`None`: none is sent), or the request failed.
-    Ready(Result<Option<Frame>, RouteError>),
-    /// The response comes from this task.
-    Deferred(JoinHandle<Result<Option<Frame>, RouteError>>),
-}
 
 /// Serves one decoded-header request: what a route line runs.
 pub type Serve = fn(Arc<Broker>, RequestContext, Bytes) -> BoxFuture<Outcome>;
@@ -134,7 +80,17 @@ pub const ROUTES: &[Route] = &[
     route!(Fetch, 0, 4, 18, fetch, api::fetch::encode),
     route!(ListOffsets, 1, 1, 10, list_offsets),
     route!(Metadata, 0, 0, 13, metadata),
-    route!(ApiVersions, 0, 0, 4, api_versions),
+    Route {
+        // ApiVersions describes this table, so its line hands the handler the table
+        api: ApiKey::ApiVersions,
+        advertised_min: 0,
+        min: 0,
+        max: 4,
+        serve: |_broker, ctx, _body| {
+            let body = api::api_versions::response(ErrorCode::None, &advertised());
+            Box::pin(async move { finish(ctx, Answer::Now(body), encode_whole) })
+        },
+    },
     route!(CreateTopics, 2, 2, 7, create_topics),
     route!(DeleteTopics, 1, 1, 6, delete_topics),
     route!(DeleteRecords, 0, 0, 2, delete_records),
@@ -157,6 +113,14 @@ pub const ROUTES: &[Route] = &[
     route!(OffsetDelete, 0, 0, 0, offset_delete),
 ];
 
+/// What ApiVersions advertises: (API, lowest advertised version, highest version).
+pub fn advertised() -> Vec<(ApiKey, i16, i16)> {
+    ROUTES
+        .iter()
+        .map(|r| (r.api, r.advertised_min, r.max))
+        .collect()
+}
+
 /// The table's line for `api`.
 pub fn route_of(api: ApiKey) -> Option<&'static Route> {
     ROUTES.iter().find(|r| r.api == api)
@@ -174,7 +138,8 @@ pub async fn serve(broker: Arc<Broker>, ctx: RequestContext, body: Bytes) -> Out
     if version < route.advertised_min || version > route.max {
         if api == ApiKey::ApiVersions {
             // an unknown ApiVersions version still gets an answer (KIP-511)
-            return Outcome::Ready(api::api_versions::unsupported_version(&ctx).map(Some));
+            let body = api::api_versions::response(ErrorCode::UnsupportedVersion, &advertised());
+            return Outcome::Ready(api::api_versions::encode_v0(&ctx, body).map(Some));
         }
         return Outcome::Ready(Err(RouteError::UnsupportedVersion { api, version }));
     }

@@ -14,8 +14,8 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 
 use super::{code, str_bytes};
 use crate::broker::{Broker, BrokerError};
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::Answer;
 
 const INVALID_PARTITIONS: i16 = 37;
 const INVALID_REPLICA_ASSIGNMENT: i16 = 39;

@@ -13,8 +13,8 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::{code, str_bytes};
 use crate::broker::{topic_config, Broker};
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::Answer;
 
 const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 /// DescribeConfigs' config sources, as CreateTopics v5+ reports them.

@@ -9,8 +9,8 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use super::code;
 use crate::broker::Broker;
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::Answer;
 
 pub async fn handle(
     ctx: &RequestContext,

@@ -13,8 +13,8 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::code;
 use crate::broker::Broker;
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::Answer;
 
 /// The request's "up to the high watermark" offset.
 const HIGH_WATERMARK: i64 = -1;

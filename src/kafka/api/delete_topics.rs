@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::{code, str_bytes};
 use crate::broker::Broker;
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::Answer;
 
 pub async fn handle(
     ctx: &RequestContext,

@@ -21,8 +21,8 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use super::create_topics::{SOURCE_DEFAULT, SOURCE_TOPIC};
 use super::{code, str_bytes};
 use crate::broker::{topic_config, validate_topic_name, Broker};
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::Answer;
 
 /// ConfigResource types.
 pub const RESOURCE_TOPIC: i8 = 2;

@@ -10,8 +10,8 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use super::{code, str_bytes};
 use crate::broker::Broker;
 use crate::group::code::GROUP_ID_NOT_FOUND;
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::Answer;
 
 /// Kafka's value when authorized operations were not asked for.
 const OPS_NOT_REQUESTED: i32 = i32::MIN;

@@ -24,8 +24,8 @@ use uuid::Uuid;
 
 use super::{code, str_bytes};
 use crate::broker::{validate_topic_name, Broker, Topic};
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::Answer;
 use crate::metadata::PartitionView;
 
 /// Kafka's `max.request.partition.size.limit` default: the most partitions in one response.

@@ -27,9 +27,9 @@ use crate::broker::fetch_session::{
     FetchContext, FetchMetadata, FetchPartitionRequest, PartitionKey, PartitionResult, TopicKey,
 };
 use crate::broker::Broker;
+use crate::kafka::answer::{Answer, RouteError};
 use crate::kafka::codec::{self, Frame};
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::{Answer, RouteError};
 use crate::log::{now_ms, LogError};
 use crate::partition::{FetchWaker, Partition, PartitionError, ReadBound, Registration};
 

@@ -17,8 +17,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{code, str_bytes};
 use crate::broker::Broker;
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::Answer;
 use crate::metadata::BrokerEndpoint;
 
 const KEY_GROUP: i8 = 0;

@@ -20,8 +20,8 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::{code, str_bytes};
 use crate::broker::{topic_config, validate_topic_name, Broker, BrokerError, TopicConfigError};
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::Answer;
 
 const INVALID_CONFIG: i16 = 40;
 

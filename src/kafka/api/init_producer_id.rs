@@ -15,8 +15,8 @@ use tracing::{debug, warn};
 use super::code;
 use crate::broker::producer_ids::ProducerIdError;
 use crate::broker::Broker;
+use crate::kafka::answer::{Answer, RouteError};
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::{Answer, RouteError};
 
 /// Kafka's `transaction.max.timeout.ms` default.
 const TRANSACTION_MAX_TIMEOUT_MS: i32 = 900_000;

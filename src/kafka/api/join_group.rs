@@ -11,8 +11,8 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use super::{code, str_bytes};
 use crate::broker::Broker;
 use crate::group::{JoinRequest, JoinResponse, Reply};
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::Answer;
 
 fn response(r: JoinResponse, version: i16) -> JoinGroupResponse {
     let members = r

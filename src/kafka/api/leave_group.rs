@@ -8,8 +8,8 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::code;
 use crate::broker::Broker;
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::Answer;
 
 pub async fn handle(
     ctx: &RequestContext,

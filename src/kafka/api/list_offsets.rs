@@ -11,8 +11,8 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::code;
 use crate::broker::Broker;
+use crate::kafka::answer::{Answer, RouteError};
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::{Answer, RouteError};
 use crate::log::OffsetSpec;
 
 pub async fn handle(

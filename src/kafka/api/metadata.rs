@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use super::{code, str_bytes};
 use crate::broker::{Broker, BrokerError, Topic};
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::Answer;
 use crate::metadata::PartitionView;
 use crate::topic;
 

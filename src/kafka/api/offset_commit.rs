@@ -17,8 +17,8 @@ use super::code;
 use crate::broker::Broker;
 use crate::group::code::OFFSET_METADATA_TOO_LARGE;
 use crate::group::{Commit, OFFSETS_TOPIC};
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::Answer;
 
 pub async fn handle(
     ctx: &RequestContext,

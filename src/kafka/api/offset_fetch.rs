@@ -14,8 +14,8 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 use super::{code, str_bytes};
 use crate::broker::Broker;
 use crate::group::records::OffsetValue;
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::Answer;
 
 type Fetched = Vec<(String, Vec<(i32, Option<OffsetValue>)>)>;
 

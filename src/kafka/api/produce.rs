@@ -11,8 +11,8 @@ use tracing::warn;
 
 use super::{code, str_bytes};
 use crate::broker::Broker;
+use crate::kafka::answer::{Answer, RouteError};
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::{Answer, RouteError};
 use crate::partition::{AppendOrigin, Partition};
 
 fn partition_error(

@@ -9,8 +9,8 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use super::{code, str_bytes};
 use crate::broker::Broker;
 use crate::group::{GroupCoordinator, Reply, SyncResponse};
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::kafka::route::Answer;
 
 fn response(r: SyncResponse, version: i16) -> SyncGroupResponse {
     let resp = SyncGroupResponse::default()
