@@ -124,6 +124,8 @@ error_codes! {
     UnreleasedInstanceId = 111, "UNRELEASED_INSTANCE_ID";
     UnsupportedAssignor = 112, "UNSUPPORTED_ASSIGNOR";
     StaleMemberEpoch = 113, "STALE_MEMBER_EPOCH";
+    MismatchedEndpointType = 114, "MISMATCHED_ENDPOINT_TYPE";
+    UnsupportedEndpointType = 115, "UNSUPPORTED_ENDPOINT_TYPE";
 }
 
 impl ErrorCode {

@@ -12,13 +12,11 @@ use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::broker::{Broker, BrokerError};
+use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-
-const INVALID_PARTITIONS: i16 = 37;
-const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 
 pub async fn handle(
     ctx: &RequestContext,
@@ -45,14 +43,14 @@ fn respond(
             let name = t.name.0.to_string();
             let outcome = if times_named.get(&name).is_some_and(|&n| n > 1) {
                 Err((
-                    code::INVALID_REQUEST,
+                    ErrorCode::InvalidRequest.code(),
                     "Duplicate topic in request.".to_string(),
                 ))
             } else {
                 grow(broker, &name, t, req.validate_only)
             };
             match outcome {
-                Ok(()) => result.with_error_code(code::NONE),
+                Ok(()) => result.with_error_code(ErrorCode::None.code()),
                 Err((c, m)) => result
                     .with_error_code(c)
                     .with_error_message(Some(str_bytes(m))),
@@ -70,20 +68,20 @@ fn grow(
 ) -> Result<(), (i16, String)> {
     let topic = broker.topic(name).ok_or_else(|| {
         (
-            code::UNKNOWN_TOPIC_OR_PARTITION,
+            ErrorCode::UnknownTopicOrPartition.code(),
             format!("The topic '{name}' does not exist."),
         )
     })?;
     let have = topic.partitions.len() as i32;
     if t.count == have {
         return Err((
-            INVALID_PARTITIONS,
+            ErrorCode::InvalidPartitions.code(),
             format!("Topic already has {have} partition(s)."),
         ));
     }
     if t.count < have {
         return Err((
-            INVALID_PARTITIONS,
+            ErrorCode::InvalidPartitions.code(),
             format!(
                 "The topic {name} currently has {have} partition(s); {} would not be an increase.",
                 t.count
@@ -94,7 +92,7 @@ fn grow(
         let additional = t.count - have;
         if assignments.len() as i64 != i64::from(additional) {
             return Err((
-                INVALID_REPLICA_ASSIGNMENT,
+                ErrorCode::InvalidReplicaAssignment.code(),
                 format!(
                     "Attempted to add {additional} additional partition(s), but only {} \
                      assignment(s) were specified.",
@@ -106,13 +104,13 @@ fn grow(
         for a in assignments {
             if a.broker_ids.is_empty() {
                 return Err((
-                    INVALID_REPLICA_ASSIGNMENT,
+                    ErrorCode::InvalidReplicaAssignment.code(),
                     "The manual partition assignment includes an empty replica list.".to_string(),
                 ));
             }
             if let Some(other) = a.broker_ids.iter().find(|b| b.0 != me) {
                 return Err((
-                    INVALID_REPLICA_ASSIGNMENT,
+                    ErrorCode::InvalidReplicaAssignment.code(),
                     format!(
                         "The manual partition assignment includes broker {}, but no such \
                          broker is registered (only broker {me} exists).",
@@ -122,7 +120,7 @@ fn grow(
             }
             if a.broker_ids.len() != 1 {
                 return Err((
-                    INVALID_REPLICA_ASSIGNMENT,
+                    ErrorCode::InvalidReplicaAssignment.code(),
                     format!(
                         "The manual partition assignment includes a partition with {} \
                          replica(s), but this is not consistent with previous partitions, \
@@ -139,9 +137,9 @@ fn grow(
         .map_err(|e| match e {
             // grown (or deleted) concurrently since the checks above
             BrokerError::InvalidPartitions(c) => (
-                INVALID_PARTITIONS,
+                ErrorCode::InvalidPartitions.code(),
                 format!("Cannot grow topic {name} to {c} partition(s)."),
             ),
-            e => (e.error_code(), e.to_string()),
+            e => (e.code().code(), e.to_string()),
         })
 }

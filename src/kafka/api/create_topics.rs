@@ -11,12 +11,12 @@ use kafka_protocol::messages::create_topics_response::{
 };
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::broker::{topic_config, Broker};
+use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
-const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 /// DescribeConfigs' config sources, as CreateTopics v5+ reports them.
 pub const SOURCE_TOPIC: i8 = 1;
 pub const SOURCE_DEFAULT: i8 = 5;
@@ -44,7 +44,7 @@ fn respond(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTop
                     .any(|a| a.broker_ids.iter().any(|b| b.0 != me))
                 {
                     return result
-                        .with_error_code(INVALID_REPLICA_ASSIGNMENT)
+                        .with_error_code(ErrorCode::InvalidReplicaAssignment.code())
                         .with_error_message(Some(str_bytes(format!("only broker {me} exists"))));
                 }
                 partitions = t.assignments.len() as i32;
@@ -82,7 +82,7 @@ fn respond(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTop
                     } else {
                         partitions
                     };
-                    let mut result = result.with_error_code(code::NONE);
+                    let mut result = result.with_error_code(ErrorCode::None.code());
                     if version >= 5 {
                         result = result
                             .with_num_partitions(partitions)
@@ -95,7 +95,7 @@ fn respond(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTop
                     result
                 }
                 Err(e) => result
-                    .with_error_code(e.error_code())
+                    .with_error_code(e.code().code())
                     .with_error_message(Some(str_bytes(e.to_string()))),
             }
         })

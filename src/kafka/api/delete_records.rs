@@ -11,8 +11,8 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use super::code;
 use crate::broker::Broker;
+use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
@@ -45,7 +45,7 @@ fn respond(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -> DeleteR
                         topic.as_ref().and_then(|t| t.partition(p.partition_index))
                     else {
                         return result
-                            .with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION)
+                            .with_error_code(ErrorCode::UnknownTopicOrPartition.code())
                             .with_low_watermark(INVALID_LOW_WATERMARK);
                     };
                     let offset = if p.offset == HIGH_WATERMARK {
@@ -54,7 +54,9 @@ fn respond(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -> DeleteR
                         p.offset
                     };
                     match partition.delete_records_before(offset) {
-                        Ok(low) => result.with_error_code(code::NONE).with_low_watermark(low),
+                        Ok(low) => result
+                            .with_error_code(ErrorCode::None.code())
+                            .with_low_watermark(low),
                         Err(e) => result
                             .with_error_code(e.code().into())
                             .with_low_watermark(INVALID_LOW_WATERMARK),

@@ -6,8 +6,9 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use uuid::Uuid;
 
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::broker::Broker;
+use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
@@ -51,15 +52,15 @@ fn respond(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> DeleteTop
             };
             let Some(topic) = topic else {
                 let c = if name.is_some() {
-                    code::UNKNOWN_TOPIC_OR_PARTITION
+                    ErrorCode::UnknownTopicOrPartition.code()
                 } else {
-                    code::UNKNOWN_TOPIC_ID
+                    ErrorCode::UnknownTopicId.code()
                 };
                 return result.with_error_code(c);
             };
             if topic.name == crate::group::OFFSETS_TOPIC {
                 return with_message(
-                    result.with_error_code(code::INVALID_TOPIC_EXCEPTION),
+                    result.with_error_code(ErrorCode::InvalidTopicException.code()),
                     "internal topics cannot be deleted".into(),
                 );
             }
@@ -68,7 +69,7 @@ fn respond(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> DeleteTop
                     .with_name(Some(TopicName(str_bytes(t.name.clone()))))
                     .with_topic_id(t.id),
                 Ok(_) => result,
-                Err(e) => with_message(result.with_error_code(e.error_code()), e.to_string()),
+                Err(e) => with_message(result.with_error_code(e.code().code()), e.to_string()),
             }
         })
         .collect();

@@ -13,13 +13,12 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use super::str_bytes;
 
 use crate::broker::Broker;
+use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
 const ENDPOINT_BROKERS: i8 = 1;
 const ENDPOINT_CONTROLLERS: i8 = 2;
-const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
-const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
 /// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE
 /// as a bit field.
 const ALL_CLUSTER_OPERATIONS: i32 =
@@ -45,7 +44,7 @@ fn respond(
         ENDPOINT_BROKERS => {}
         ENDPOINT_CONTROLLERS => {
             return DescribeClusterResponse::default()
-                .with_error_code(MISMATCHED_ENDPOINT_TYPE)
+                .with_error_code(ErrorCode::MismatchedEndpointType.code())
                 .with_error_message(Some(str_bytes(
                     "The request was sent to an endpoint of type BROKER, but we wanted an \
                      endpoint of type CONTROLLER",
@@ -53,7 +52,7 @@ fn respond(
         }
         other => {
             return DescribeClusterResponse::default()
-                .with_error_code(UNSUPPORTED_ENDPOINT_TYPE)
+                .with_error_code(ErrorCode::UnsupportedEndpointType.code())
                 .with_error_message(Some(str_bytes(format!(
                     "Unsupported endpoint type {other}"
                 ))))

@@ -19,8 +19,9 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::create_topics::{SOURCE_DEFAULT, SOURCE_TOPIC};
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::broker::{topic_config, validate_topic_name, Broker};
+use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
@@ -73,10 +74,10 @@ fn respond(broker: &Broker, req: DescribeConfigsRequest, version: i16) -> Descri
             match r.resource_type {
                 RESOURCE_TOPIC => {
                     if let Err(e) = validate_topic_name(&name) {
-                        return error(e.error_code(), Some(e.to_string()));
+                        return error(e.code().code(), Some(e.to_string()));
                     }
                     let Some(topic) = broker.topic(&name) else {
-                        return error(code::UNKNOWN_TOPIC_OR_PARTITION, None);
+                        return error(ErrorCode::UnknownTopicOrPartition.code(), None);
                     };
                     let effective =
                         topic_config::log_config(&broker.config().log, &topic.overrides)
@@ -126,7 +127,7 @@ fn respond(broker: &Broker, req: DescribeConfigsRequest, version: i16) -> Descri
                         result
                     } else {
                         error(
-                            code::INVALID_REQUEST,
+                            ErrorCode::InvalidRequest.code(),
                             Some(format!(
                                 "Unexpected broker id, expected {me} or empty string, \
                                  but received {name}"
@@ -135,7 +136,7 @@ fn respond(broker: &Broker, req: DescribeConfigsRequest, version: i16) -> Descri
                     }
                 }
                 other => error(
-                    code::INVALID_REQUEST,
+                    ErrorCode::InvalidRequest.code(),
                     Some(format!("Unsupported resource type: {other}")),
                 ),
             }

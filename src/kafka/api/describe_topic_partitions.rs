@@ -22,8 +22,9 @@ use kafka_protocol::messages::{
 };
 use uuid::Uuid;
 
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::broker::{validate_topic_name, Broker, Topic};
+use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 use crate::metadata::PartitionView;
@@ -66,7 +67,7 @@ fn topic_entry(
             let v = PartitionView::of(p);
             let ids = |ids: Vec<i32>| ids.into_iter().map(BrokerId).collect::<Vec<_>>();
             DescribeTopicPartitionsResponsePartition::default()
-                .with_error_code(code::NONE)
+                .with_error_code(ErrorCode::None.code())
                 .with_partition_index(v.index)
                 .with_leader_id(BrokerId(v.leader))
                 .with_leader_epoch(v.leader_epoch)
@@ -78,7 +79,7 @@ fn topic_entry(
         })
         .collect();
     let entry = DescribeTopicPartitionsResponseTopic::default()
-        .with_error_code(code::NONE)
+        .with_error_code(ErrorCode::None.code())
         .with_name(topic_name(&t.name))
         .with_topic_id(t.id)
         .with_is_internal(crate::topic::is_internal(&t.name))
@@ -123,7 +124,7 @@ fn respond(
         let topics = req
             .topics
             .iter()
-            .map(|t| error_topic(&t.name.0, code::INVALID_REQUEST))
+            .map(|t| error_topic(&t.name.0, ErrorCode::InvalidRequest.code()))
             .collect();
         return DescribeTopicPartitionsResponse::default().with_topics(topics);
     }
@@ -145,7 +146,9 @@ fn respond(
             if !fetch_all {
                 let c = validate_topic_name(&name)
                     .err()
-                    .map_or(code::UNKNOWN_TOPIC_OR_PARTITION, |e| e.error_code());
+                    .map_or(ErrorCode::UnknownTopicOrPartition.code(), |e| {
+                        e.code().code()
+                    });
                 topics.push(error_topic(&name, c));
             }
             continue;

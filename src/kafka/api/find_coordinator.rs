@@ -15,15 +15,15 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::broker::Broker;
+use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 use crate::metadata::BrokerEndpoint;
 
 const KEY_GROUP: i8 = 0;
 const KEY_TRANSACTION: i8 = 1;
-const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 /// The error message of a transactional id's lookup.
 pub const NO_TRANSACTIONS: &str =
     "transactions are not supported by this broker (Rafka) yet: use an idempotent producer";
@@ -40,22 +40,25 @@ fn locate(
         KEY_GROUP => {
             let gc = broker
                 .groups()
-                .map_err(|e| (code::COORDINATOR_NOT_AVAILABLE, e.to_string()))?;
+                .map_err(|e| (ErrorCode::CoordinatorNotAvailable.code(), e.to_string()))?;
             broker
                 .metadata()
                 .leader_of(gc.partition_of(key), listener)
                 .ok_or_else(|| {
                     (
-                        code::COORDINATOR_NOT_AVAILABLE,
+                        ErrorCode::CoordinatorNotAvailable.code(),
                         "the group's partition has no live leader".to_string(),
                     )
                 })
         }
         KEY_TRANSACTION => Err((
-            TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+            ErrorCode::TransactionalIdAuthorizationFailed.code(),
             NO_TRANSACTIONS.into(),
         )),
-        other => Err((code::INVALID_REQUEST, format!("unknown key type {other}"))),
+        other => Err((
+            ErrorCode::InvalidRequest.code(),
+            format!("unknown key type {other}"),
+        )),
     }
 }
 

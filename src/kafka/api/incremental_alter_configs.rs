@@ -18,12 +18,11 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::broker::{topic_config, validate_topic_name, Broker, BrokerError, TopicConfigError};
+use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-
-const INVALID_CONFIG: i16 = 40;
 
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
@@ -75,34 +74,34 @@ fn alter(broker: &Broker, r: &AlterConfigsResource, validate_only: bool) -> Resu
         RESOURCE_TOPIC => {}
         RESOURCE_BROKER => {
             return Err((
-                code::INVALID_REQUEST,
+                ErrorCode::InvalidRequest.code(),
                 "Rafka does not support altering broker configs".to_string(),
             ))
         }
         other => {
             return Err((
-                code::INVALID_REQUEST,
+                ErrorCode::InvalidRequest.code(),
                 format!("Unsupported resource type: {other}"),
             ))
         }
     }
     if name.is_empty() {
         return Err((
-            code::INVALID_REQUEST,
+            ErrorCode::InvalidRequest.code(),
             "Default topic resources are not allowed.".to_string(),
         ));
     }
-    validate_topic_name(&name).map_err(|e| (e.error_code(), e.to_string()))?;
+    validate_topic_name(&name).map_err(|e| (e.code().code(), e.to_string()))?;
     let mut seen = HashSet::new();
     if !r.configs.iter().all(|c| seen.insert(c.name.as_str())) {
         return Err((
-            code::INVALID_REQUEST,
+            ErrorCode::InvalidRequest.code(),
             "Error due to duplicate config keys".to_string(),
         ));
     }
     let topic = broker.topic(&name).ok_or_else(|| {
         (
-            code::UNKNOWN_TOPIC_OR_PARTITION,
+            ErrorCode::UnknownTopicOrPartition.code(),
             format!("The topic '{name}' does not exist."),
         )
     })?;
@@ -112,7 +111,7 @@ fn alter(broker: &Broker, r: &AlterConfigsResource, validate_only: bool) -> Resu
         let key = c.name.to_string();
         if !topic_config::KEYS.contains(&key.as_str()) {
             let e = TopicConfigError::UnknownKey(key);
-            return Err((INVALID_CONFIG, e.to_string()));
+            return Err((ErrorCode::InvalidConfig.code(), e.to_string()));
         }
         let value = c.value.as_ref().map(|v| v.to_string());
         match c.config_operation {
@@ -122,7 +121,7 @@ fn alter(broker: &Broker, r: &AlterConfigsResource, validate_only: bool) -> Resu
             op @ (OP_SET | OP_APPEND | OP_SUBTRACT) => {
                 let Some(value) = value else {
                     return Err((
-                        code::INVALID_REQUEST,
+                        ErrorCode::InvalidRequest.code(),
                         format!("Null value not supported for : {key}"),
                     ));
                 };
@@ -135,7 +134,7 @@ fn alter(broker: &Broker, r: &AlterConfigsResource, validate_only: bool) -> Resu
             }
             other => {
                 return Err((
-                    code::INVALID_REQUEST,
+                    ErrorCode::InvalidRequest.code(),
                     format!("Unknown config operation {other} for {key}"),
                 ))
             }
@@ -145,10 +144,10 @@ fn alter(broker: &Broker, r: &AlterConfigsResource, validate_only: bool) -> Resu
         .set_topic_configs(&name, overrides, validate_only)
         .map_err(|e| match e {
             BrokerError::UnknownTopic(_) => (
-                code::UNKNOWN_TOPIC_OR_PARTITION,
+                ErrorCode::UnknownTopicOrPartition.code(),
                 format!("The topic '{name}' does not exist."),
             ),
-            e => (e.error_code(), e.to_string()),
+            e => (e.code().code(), e.to_string()),
         })
 }
 
@@ -164,7 +163,7 @@ fn list_op(
     if !LIST_KEYS.contains(&key) {
         let verb = if append { "append" } else { "subtract" };
         return Err((
-            INVALID_CONFIG,
+            ErrorCode::InvalidConfig.code(),
             format!("Config value {verb} is not allowed for config key: {key}"),
         ));
     }

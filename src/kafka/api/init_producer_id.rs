@@ -12,17 +12,14 @@ use std::sync::Arc;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use tracing::{debug, warn};
 
-use super::code;
 use crate::broker::producer_ids::ProducerIdError;
 use crate::broker::Broker;
+use crate::error::ErrorCode;
 use crate::kafka::answer::{Answer, RouteError};
 use crate::kafka::context::RequestContext;
 
 /// Kafka's `transaction.max.timeout.ms` default.
 const TRANSACTION_MAX_TIMEOUT_MS: i32 = 900_000;
-const INVALID_PRODUCER_EPOCH: i16 = 47;
-const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
-const PRODUCER_FENCED: i16 = 90;
 
 fn answer(error_code: i16, producer_id: i64, epoch: i16) -> InitProducerIdResponse {
     InitProducerIdResponse::default()
@@ -53,32 +50,32 @@ fn respond(broker: &Broker, req: InitProducerIdRequest, version: i16) -> InitPro
         return match ids.new_producer() {
             Ok((pid, epoch)) => {
                 debug!(producer_id = pid, "new idempotent producer");
-                answer(code::NONE, pid, epoch)
+                answer(ErrorCode::None.code(), pid, epoch)
             }
             Err(e) => {
                 warn!(cause = %e, "could not allocate a producer id");
-                answer(e.error_code(), -1, -1)
+                answer(e.code().code(), -1, -1)
             }
         };
     };
     if req.transaction_timeout_ms <= 0 || req.transaction_timeout_ms > TRANSACTION_MAX_TIMEOUT_MS {
-        return answer(INVALID_TRANSACTION_TIMEOUT, -1, -1);
+        return answer(ErrorCode::InvalidTransactionTimeout.code(), -1, -1);
     }
     let current =
         (version >= 3 && req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));
     match ids.init_transactional(tid.0.as_str(), current) {
-        Ok((pid, epoch)) => answer(code::NONE, pid, epoch),
+        Ok((pid, epoch)) => answer(ErrorCode::None.code(), pid, epoch),
         Err(ProducerIdError::Fenced { .. }) => {
             let code = if version >= 4 {
-                PRODUCER_FENCED
+                ErrorCode::ProducerFenced.code()
             } else {
-                INVALID_PRODUCER_EPOCH
+                ErrorCode::InvalidProducerEpoch.code()
             };
             answer(code, -1, -1)
         }
         Err(ProducerIdError::Log(e)) => {
             warn!(cause = %e, "could not record a transactional id");
-            answer(e.error_code(), -1, -1)
+            answer(e.code().code(), -1, -1)
         }
     }
 }

@@ -8,7 +8,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
 
-use super::code;
+use crate::error::ErrorCode;
 use crate::kafka::context::RequestContext;
 
 /// A bounds-checked reader of the non-flexible (v0-style) encoding.
@@ -113,7 +113,7 @@ pub fn unsupported(ctx: &RequestContext, request: &[u8]) -> Option<Bytes> {
                 body.put_i32(parts.len() as i32);
                 for &p in parts {
                     body.put_i32(p);
-                    body.put_i16(code::UNSUPPORTED_VERSION);
+                    body.put_i16(ErrorCode::UnsupportedVersion.code());
                     body.put_i64(-1); // base offset
                     if version >= 2 {
                         body.put_i64(-1); // log append time
@@ -135,7 +135,7 @@ pub fn unsupported(ctx: &RequestContext, request: &[u8]) -> Option<Bytes> {
                 body.put_i32(parts.len() as i32);
                 for &p in parts {
                     body.put_i32(p);
-                    body.put_i16(code::UNSUPPORTED_VERSION);
+                    body.put_i16(ErrorCode::UnsupportedVersion.code());
                     body.put_i64(-1); // high watermark
                     body.put_i32(0); // no records
                 }

@@ -9,8 +9,8 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::code;
 use crate::broker::Broker;
+use crate::error::ErrorCode;
 use crate::kafka::answer::{Answer, RouteError};
 use crate::kafka::context::RequestContext;
 use crate::log::OffsetSpec;
@@ -48,7 +48,7 @@ fn respond(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffset
                     let Some(partition) =
                         topic.as_ref().and_then(|t| t.partition(p.partition_index))
                     else {
-                        return resp.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION);
+                        return resp.with_error_code(ErrorCode::UnknownTopicOrPartition.code());
                     };
                     let spec = match p.timestamp {
                         -1 => OffsetSpec::Latest,
@@ -57,7 +57,7 @@ fn respond(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffset
                         -4 => OffsetSpec::EarliestLocal,
                         -5 => return resp, // LATEST_TIERED: nothing is tiered
                         ts if ts >= 0 => OffsetSpec::Timestamp(ts),
-                        _ => return resp.with_error_code(code::INVALID_REQUEST),
+                        _ => return resp.with_error_code(ErrorCode::InvalidRequest.code()),
                     };
                     match partition.list_offset(spec) {
                         Ok(Some(found)) => {

@@ -15,8 +15,9 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use uuid::Uuid;
 
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::broker::{Broker, BrokerError, Topic};
+use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 use crate::metadata::PartitionView;
@@ -110,13 +111,13 @@ fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> Metad
                             return topic_entry(&t, version);
                         }
                         if let Err(e) = crate::broker::validate_topic_name(&name) {
-                            return error_entry(Some(name), Uuid::nil(), e.error_code());
+                            return error_entry(Some(name), Uuid::nil(), e.code().code());
                         }
                         if !auto_create {
                             return error_entry(
                                 Some(name),
                                 Uuid::nil(),
-                                code::UNKNOWN_TOPIC_OR_PARTITION,
+                                ErrorCode::UnknownTopicOrPartition.code(),
                             );
                         }
                         match broker.create_topic(&name, -1, -1, BTreeMap::new(), false) {
@@ -127,17 +128,17 @@ fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> Metad
                                     error_entry(
                                         Some(name.clone()),
                                         Uuid::nil(),
-                                        code::UNKNOWN_TOPIC_OR_PARTITION,
+                                        ErrorCode::UnknownTopicOrPartition.code(),
                                     )
                                 },
                                 |t| topic_entry(&t, version),
                             ),
-                            Err(e) => error_entry(Some(name), Uuid::nil(), e.error_code()),
+                            Err(e) => error_entry(Some(name), Uuid::nil(), e.code().code()),
                         }
                     }
                     None => match broker.topic_by_id(rt.topic_id) {
                         Some(t) => topic_entry(&t, version),
-                        None => error_entry(None, rt.topic_id, code::UNKNOWN_TOPIC_ID),
+                        None => error_entry(None, rt.topic_id, ErrorCode::UnknownTopicId.code()),
                     },
                 })
                 .collect()
