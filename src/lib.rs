@@ -7,8 +7,10 @@
 //! - [`text`]: the line-based text protocol (`nc`-friendly) — line reading, command
 //!   parsing, one function per command, escaping, Kafka's murmur2 key partitioner.
 //! - [`broker`]: topics, partitions, topic ids and configs; producer ids.
+//! - [`coordinator`]: the runtime of coordinators whose state lives in an internal topic:
+//!   one shard (a state machine returning effects) per partition, each behind its own lock.
 //! - [`group`]: the group coordinator — consumer groups and committed offsets, stored in
-//!   `__consumer_offsets`.
+//!   `__consumer_offsets`, as shards on the coordinator runtime.
 //! - [`log`]: the partition log engine — Kafka-format segments, indexes, recovery,
 //!   retention. It knows nothing of the network.
 //! - [`config`]: `server.properties` and flags, validated once.
@@ -17,6 +19,7 @@
 pub mod alloc_guard;
 pub mod broker;
 pub mod config;
+pub mod coordinator;
 pub mod error;
 pub mod group;
 pub mod kafka;

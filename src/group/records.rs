@@ -138,15 +138,19 @@ impl Reader<'_> {
         Some(head)
     }
     fn i16(&mut self) -> Option<i16> {
-        self.take(2).map(|b| i16::from_be_bytes([b[0], b[1]]))
+        self.take(2)
+            .and_then(|b| b.try_into().ok())
+            .map(i16::from_be_bytes)
     }
     fn i32(&mut self) -> Option<i32> {
         self.take(4)
-            .map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes")))
+            .and_then(|b| b.try_into().ok())
+            .map(i32::from_be_bytes)
     }
     fn i64(&mut self) -> Option<i64> {
         self.take(8)
-            .map(|b| i64::from_be_bytes(b.try_into().expect("8 bytes")))
+            .and_then(|b| b.try_into().ok())
+            .map(i64::from_be_bytes)
     }
     fn nullable_str(&mut self) -> Option<Option<String>> {
         let n = self.i16()?;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::broker::Broker;
-use crate::group::code::GROUP_ID_NOT_FOUND;
+use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
@@ -44,11 +44,11 @@ fn respond(broker: &Broker, req: DescribeGroupsRequest, version: i16) -> Describ
                 base
             };
             let Some(gc) = &gc else {
-                return base.with_error_code(code::COORDINATOR_NOT_AVAILABLE);
+                return base.with_error_code(ErrorCode::CoordinatorNotAvailable.code());
             };
             match gc.describe(&id.0) {
                 None if version >= 6 => base
-                    .with_error_code(GROUP_ID_NOT_FOUND)
+                    .with_error_code(ErrorCode::GroupIdNotFound.code())
                     .with_error_message(Some(str_bytes(format!("Group {} not found.", &*id.0))))
                     .with_group_state(str_bytes("Dead")),
                 None => base.with_group_state(str_bytes("Dead")),

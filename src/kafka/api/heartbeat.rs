@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
-use super::code;
 use crate::broker::Broker;
+use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
@@ -15,18 +15,21 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: HeartbeatRequest,
 ) -> Answer<HeartbeatResponse> {
-    respond(broker, req, ctx.api_version).into()
+    respond(broker, req, ctx.api_version).await.into()
 }
 
-fn respond(broker: &Broker, req: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
+async fn respond(broker: &Broker, req: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
     let error = match broker.groups() {
-        Ok(gc) => gc.heartbeat(
-            &req.group_id.0,
-            req.generation_id,
-            &req.member_id,
-            req.group_instance_id.as_deref(),
-        ),
-        Err(_) => code::COORDINATOR_NOT_AVAILABLE,
+        Ok(gc) => {
+            gc.heartbeat(
+                &req.group_id.0,
+                req.generation_id,
+                &req.member_id,
+                req.group_instance_id.as_deref(),
+            )
+            .await
+        }
+        Err(_) => ErrorCode::CoordinatorNotAvailable,
     };
-    HeartbeatResponse::default().with_error_code(error)
+    HeartbeatResponse::default().with_error_code(error.code())
 }

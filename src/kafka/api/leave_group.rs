@@ -6,8 +6,8 @@ use std::sync::Arc;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
-use super::code;
 use crate::broker::Broker;
+use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
@@ -16,19 +16,26 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: LeaveGroupRequest,
 ) -> Answer<LeaveGroupResponse> {
-    respond(broker, req, ctx.api_version).into()
+    respond(broker, req, ctx.api_version).await.into()
 }
 
-fn respond(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+async fn respond(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
     let Ok(gc) = broker.groups() else {
-        return LeaveGroupResponse::default().with_error_code(code::COORDINATOR_NOT_AVAILABLE);
+        return LeaveGroupResponse::default()
+            .with_error_code(ErrorCode::CoordinatorNotAvailable.code());
     };
     if version < 3 {
-        let error = match gc.leave(&req.group_id.0, &[(req.member_id.to_string(), None)]) {
-            Ok(codes) => codes[0],
+        let error = match gc
+            .leave(&req.group_id.0, &[(req.member_id.to_string(), None)])
+            .await
+        {
+            Ok(codes) => codes
+                .first()
+                .copied()
+                .unwrap_or(ErrorCode::UnknownServerError),
             Err(e) => e,
         };
-        return LeaveGroupResponse::default().with_error_code(error);
+        return LeaveGroupResponse::default().with_error_code(error.code());
     }
     let members: Vec<(String, Option<String>)> = req
         .members
@@ -40,8 +47,8 @@ fn respond(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupR
             )
         })
         .collect();
-    match gc.leave(&req.group_id.0, &members) {
-        Err(e) => LeaveGroupResponse::default().with_error_code(e),
+    match gc.leave(&req.group_id.0, &members).await {
+        Err(e) => LeaveGroupResponse::default().with_error_code(e.code()),
         Ok(codes) => LeaveGroupResponse::default().with_members(
             req.members
                 .into_iter()
@@ -50,7 +57,7 @@ fn respond(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupR
                     MemberResponse::default()
                         .with_member_id(m.member_id)
                         .with_group_instance_id(m.group_instance_id)
-                        .with_error_code(e)
+                        .with_error_code(e.code())
                 })
                 .collect(),
         ),

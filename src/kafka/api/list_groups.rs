@@ -6,8 +6,9 @@ use std::sync::Arc;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::broker::Broker;
+use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
@@ -21,7 +22,8 @@ pub async fn handle(
 
 fn respond(broker: &Broker, req: ListGroupsRequest, version: i16) -> ListGroupsResponse {
     let Ok(gc) = broker.groups() else {
-        return ListGroupsResponse::default().with_error_code(code::COORDINATOR_NOT_AVAILABLE);
+        return ListGroupsResponse::default()
+            .with_error_code(ErrorCode::CoordinatorNotAvailable.code());
     };
     let states: Vec<String> = req
         .states_filter
