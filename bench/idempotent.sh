@@ -9,10 +9,12 @@
 #
 # Environment:
 #   RAFKA=path            the broker binary (default target/release/rafka, built here)
-#   VARIANTS="name:flags;name:flags"
+#   VARIANTS="name:flags[:broker binary];..."
 #                         default "plain:;idem:--idempotence"; e.g. add
-#                         "plain5:--set max.in.flight.requests.per.connection=5" to give the
-#                         plain producer the idempotent one's in-flight limit
+#                         "plain1:--set max.in.flight.requests.per.connection=1" to give the
+#                         plain producer the idempotent one's effective in-flight limit, or
+#                         "idem-old:--idempotence:/tmp/rafka-old" to run another broker build
+#                         in the same rounds (the first variant is the ratios' base)
 #   PARTITIONS=1
 #   WARMUP=1              loadgen --warmup: one record produced and acknowledged before the
 #                         clock starts, so the producer's start-up (the idempotent one waits
@@ -46,10 +48,11 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 IFS=';' read -ra VS <<<"$VARIANTS"
 for ((round = 1; round <= ROUNDS; round++)); do
     for v in "${VS[@]}"; do
-        name="${v%%:*}" flags="${v#*:}"
+        IFS=':' read -r name flags bin <<<"$v"
+        bin="${bin:-$RAFKA}"
         port="$(free_port)" tport="$(free_port)"
         rm -rf "$RUN/data"
-        "$RAFKA" serve --listener "127.0.0.1:$port" --text-listener "127.0.0.1:$tport" \
+        "$bin" serve --listener "127.0.0.1:$port" --text-listener "127.0.0.1:$tport" \
             --data-dir "$RUN/data" >"$RUN/serve.log" 2>&1 </dev/null &
         PID=$!
         timeout 30 "$LG" ready --bootstrap "127.0.0.1:$port" --timeout-s 25 >/dev/null \
