@@ -5,6 +5,9 @@
 //! - `append/{16KiB,1MiB}`: appending 1 KiB records in batches of that size, no fsync,
 //!   vs a sequential `write()` of the same bytes. `log_append` rewrites the caller's copy
 //!   in place; `log_append_shared` (what Produce uses) writes from bytes it may not change.
+//! - `append_idempotent/{16KiB,1MiB}`: the same appends (`append_shared`) of plain batches
+//!   and of an idempotent producer's (producer id, epoch, a new sequence each time), so
+//!   the cost of the producer state checks is the ratio of the two.
 //! - `read_cached`: reading 1 MiB of cached batches vs a plain `pread` of the same bytes.
 //! - `group_commit/{1,8,64}`: appenders each doing append + fsync (acks=all); throughput
 //!   in batches/s. Latency percentiles are printed by `group_commit_latency`.
@@ -17,10 +20,10 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use rafka::log::partition_log::LoadOptions;
 use rafka::log::records::{encode_batch, NewRecord};
-use rafka::log::{LogConfig, LogManager, PartitionLog, TopicPartition};
+use rafka::log::{batch, LogConfig, LogManager, PartitionLog, TopicPartition};
 
 fn batch_bytes(total: usize) -> Vec<u8> {
     let recs: Vec<NewRecord> = (0..total / 1024)
@@ -80,6 +83,45 @@ fn append(c: &mut Criterion) {
                 buf.copy_from_slice(&template); // same copy as above, so only the write differs
                 f.write_all(&buf).expect("write")
             })
+        });
+    }
+    g.finish();
+}
+
+/// Plain vs idempotent batches through `append_shared`, no fsync. Each iteration's batch
+/// is prepared (copied, and for the idempotent one stamped with the next sequence and a
+/// new CRC) outside the timed part, so only the append is measured.
+fn append_idempotent(c: &mut Criterion) {
+    let mut g = c.benchmark_group("append_idempotent");
+    for (name, size) in [("16KiB", 16 * 1024), ("1MiB", 1024 * 1024)] {
+        let template = batch_bytes(size);
+        let records = (size / 1024) as i32;
+        g.throughput(Throughput::Bytes(template.len() as u64));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = open_log(dir.path());
+        g.bench_function(BenchmarkId::new("plain", name), |b| {
+            b.iter_batched_ref(
+                || template.clone(),
+                |buf| log.append_shared(buf, 0).expect("append"),
+                BatchSize::SmallInput,
+            )
+        });
+        let mut seq = 0i32;
+        g.bench_function(BenchmarkId::new("idempotent", name), |b| {
+            b.iter_batched_ref(
+                || {
+                    let mut buf = template.clone();
+                    batch::set_producer(&mut buf, 1000, 0, seq);
+                    seq += records;
+                    buf
+                },
+                |buf| {
+                    let info = log.append_shared(buf, 0).expect("append");
+                    assert!(!info.duplicate, "every batch is new");
+                    info
+                },
+                BatchSize::SmallInput,
+            )
         });
     }
     g.finish();
@@ -225,6 +267,7 @@ fn reopen(c: &mut Criterion) {
 criterion_group!(
     benches,
     append,
+    append_idempotent,
     read_cached,
     group_commit,
     group_commit_latency,

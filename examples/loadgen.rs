@@ -6,7 +6,15 @@
 //! loadgen [--bootstrap A] [--records N] [--size B] [--partitions P] [--acks 1|all]
 //!     legacy: produce N records as fast as possible, then consume them back.
 //! loadgen produce --topic T [--create] [--rate R] [--e2e] [--idle-conns C] [--curve FILE]
+//!         [--idempotence] [--set KEY=VALUE]... [--warmup]
 //!     N records round-robin over P partitions, as fast as possible or at R records/s.
+//!     --idempotence sets `enable.idempotence=true` (librdkafka then caps
+//!     `max.in.flight.requests.per.connection` at 5); --set passes any other producer
+//!     setting through (e.g. `--set max.in.flight.requests.per.connection=5`).
+//!     --warmup produces one record (an extra one) and waits for its delivery before the
+//!     clock starts, and reports that time as startup_ms: the producer's start-up (an
+//!     idempotent librdkafka producer first waits for its producer id, 0.5-1 s) is then
+//!     not part of the throughput.
 //!     Produce latency is send() to delivery report (as Kafka's ProducerPerformance
 //!     measures it); --e2e runs a consumer (assign(), no group) tailing the topic and
 //!     measures produce timestamp (first 8 payload bytes) to receipt; --idle-conns opens
@@ -62,6 +70,10 @@ struct Args {
     e2e: bool,
     idle_conns: usize,
     curve: Option<String>,
+    idempotence: bool,
+    warmup: bool,
+    /// Extra producer settings (`--set KEY=VALUE`).
+    set: Vec<(String, String)>,
     last: Option<(String, i64)>,
     log: Option<String>,
     timeout: Duration,
@@ -82,6 +94,9 @@ fn args() -> Args {
         e2e: false,
         idle_conns: 0,
         curve: None,
+        idempotence: false,
+        warmup: false,
+        set: Vec::new(),
         last: None,
         log: None,
         timeout: Duration::from_secs(120),
@@ -97,6 +112,8 @@ fn args() -> Args {
         match flag.as_str() {
             "--create" => a.create = true,
             "--e2e" => a.e2e = true,
+            "--idempotence" => a.idempotence = true,
+            "--warmup" => a.warmup = true,
             "--" => {
                 a.command = it.by_ref().collect();
                 break;
@@ -113,6 +130,10 @@ fn args() -> Args {
                     "--rate" => a.rate = Some(v.parse().expect("--rate RECORDS_PER_S")),
                     "--idle-conns" => a.idle_conns = v.parse().expect("--idle-conns N"),
                     "--curve" => a.curve = Some(v),
+                    "--set" => {
+                        let (k, val) = v.split_once('=').expect("--set KEY=VALUE");
+                        a.set.push((k.to_string(), val.to_string()));
+                    }
                     "--log" => a.log = Some(v),
                     "--timeout-s" => {
                         a.timeout = Duration::from_secs(v.parse().expect("--timeout-s S"))
@@ -245,13 +266,38 @@ fn produce(a: &Args) -> anyhow::Result<()> {
         errors: AtomicU64::new(0),
     };
     // librdkafka's defaults otherwise (linger.ms=5, batch.size=1000000, no idempotence).
-    let producer: BaseProducer<Latencies> = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", &a.bootstrap)
-        .set("acks", &a.acks)
-        .create_with_context(ctx)
-        .context("producer")?;
+        .set("acks", &a.acks);
+    if a.idempotence {
+        config.set("enable.idempotence", "true");
+    }
+    for (k, v) in &a.set {
+        config.set(k, v);
+    }
+    let producer: BaseProducer<Latencies> = config.create_with_context(ctx).context("producer")?;
     let mut payload: Vec<u8> = (0..a.size).map(|i| (i % 251) as u8).collect();
     let deadline = Instant::now() + DEADLINE;
+    let startup_ms = if a.warmup {
+        let t = Instant::now();
+        let record = BaseRecord::<(), [u8], usize>::with_opaque_to(&a.topic, 0)
+            .partition(0)
+            .payload(&payload[..]);
+        producer
+            .send(record)
+            .map_err(|(e, _)| anyhow::anyhow!("warm-up record: {e}"))?;
+        producer
+            .flush(Duration::from_secs(60))
+            .context("flush: the warm-up record was not acknowledged in 60 s")?;
+        producer.context().us.lock().clear();
+        if producer.context().errors.load(Ordering::Relaxed) > 0 {
+            bail!("the warm-up record failed");
+        }
+        Some(t.elapsed().as_secs_f64() * 1e3)
+    } else {
+        None
+    };
     let start = Instant::now();
     let mut i = 0usize;
     while i < a.records {
@@ -312,8 +358,8 @@ fn produce(a: &Args) -> anyhow::Result<()> {
 
     let mb = (a.records * a.size) as f64 / 1e6;
     let mut line = format!(
-        "RESULT mode=produce topic={} records={} size={} partitions={} acks={} rate={} secs={:.3} rec_s={:.0} mb_s={:.2} errors={} p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} max_ms={:.3}",
-        a.topic, a.records, a.size, a.partitions, a.acks,
+        "RESULT mode=produce topic={} records={} size={} partitions={} acks={} idempotence={} rate={} secs={:.3} rec_s={:.0} mb_s={:.2} errors={} p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} max_ms={:.3}",
+        a.topic, a.records, a.size, a.partitions, a.acks, a.idempotence,
         a.rate.map_or("max".to_string(), |r| format!("{r:.0}")),
         secs, a.records as f64 / secs, mb / secs, errors,
         pct_ms(&lat, 50.0), pct_ms(&lat, 99.0), pct_ms(&lat, 99.9), pct_ms(&lat, 100.0),
@@ -326,6 +372,9 @@ fn produce(a: &Args) -> anyhow::Result<()> {
             pct_ms(v, 99.9),
             pct_ms(v, 100.0)
         );
+    }
+    if let Some(ms) = startup_ms {
+        line += &format!(" startup_ms={ms:.1}");
     }
     if a.idle_conns > 0 {
         line += &format!(" idle_conns={conns_ok}");

@@ -13,7 +13,7 @@
 //! `acks=all` appenders wait on `flush_lock`, and whoever holds it syncs everything
 //! written so far, so one fdatasync covers them all (group commit).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use super::batch::{self, BatchHeader, TimestampType, HEADER_SIZE, NO_TIMESTAMP};
 use super::checkpoint;
-use super::producer_state::{self, Check, ProducerEntry, ProducerStates};
+use super::producer_state::{self, Check, PendingBatches, ProducerStates};
 use super::records;
 use super::segment::{self, LogSegment, ReadBuf, SegmentFile};
 use super::{io_err, now_ms, LogConfig, LogError, TopicPartition};
@@ -432,7 +432,7 @@ impl PartitionLog {
         let mut headers = Vec::with_capacity(validated.len());
         let mut messages = 0u64;
         let mut max_timestamp = NO_TIMESTAMP;
-        let mut producers: HashMap<i64, ProducerEntry> = HashMap::new();
+        let mut producers = PendingBatches::default();
         for v in &validated {
             let check = st.producers.check(&v.header, &producers)?;
             if let Check::Duplicate(dup) = check {
@@ -465,8 +465,7 @@ impl PartitionLog {
             let h =
                 BatchHeader::parse(&header).ok_or_else(|| LogError::Internal("header".into()))?;
             if check == Check::Append {
-                let entry = st.producers.updated_entry(&h, next, &producers);
-                producers.insert(h.producer_id, entry);
+                producers.push(&h, next);
             }
             next = h.next_offset();
             messages += h.records_count as u64;
@@ -968,7 +967,7 @@ fn load_producer_states(
             false
         })?;
     }
-    states.commit(HashMap::new(), log_end);
+    states.set_end_offset(log_end);
     Ok(states)
 }
 

@@ -61,8 +61,26 @@ pub struct ProducerEntry {
 }
 
 impl ProducerEntry {
+    fn new(epoch: i16) -> Self {
+        ProducerEntry {
+            epoch,
+            batches: VecDeque::with_capacity(BATCHES_TO_RETAIN),
+        }
+    }
     fn last(&self) -> Option<&BatchMetadata> {
         self.batches.back()
+    }
+    /// Remembers a batch written at `epoch`: a new epoch forgets the old one's batches,
+    /// and only the last [`BATCHES_TO_RETAIN`] are kept.
+    fn apply(&mut self, epoch: i16, batch: BatchMetadata) {
+        if self.epoch != epoch {
+            self.epoch = epoch;
+            self.batches.clear();
+        }
+        if self.batches.len() >= BATCHES_TO_RETAIN {
+            self.batches.pop_front();
+        }
+        self.batches.push_back(batch);
     }
     /// The max timestamp of the last batch: expiration counts from it, as Kafka's does.
     pub fn last_timestamp(&self) -> i64 {
@@ -101,6 +119,57 @@ pub enum Check {
     Append,
     /// Already in the log: answer with these offsets and append nothing.
     Duplicate(BatchMetadata),
+}
+
+/// One checked batch of an append, waiting for the write to be applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PendingBatch {
+    producer_id: i64,
+    epoch: i16,
+    batch: BatchMetadata,
+}
+
+impl PendingBatch {
+    fn new(h: &BatchHeader, base_offset: i64) -> Self {
+        PendingBatch {
+            producer_id: h.producer_id,
+            epoch: h.producer_epoch,
+            batch: BatchMetadata {
+                first_seq: h.base_sequence,
+                last_seq: seq_add(h.base_sequence, h.last_offset_delta),
+                first_offset: base_offset,
+                last_offset: base_offset + i64::from(h.last_offset_delta),
+                timestamp: h.max_timestamp,
+            },
+        }
+    }
+}
+
+/// The idempotent batches of one append that passed [`ProducerStates::check`], in order,
+/// until the append is written and [`ProducerStates::commit`] applies them. A plain list:
+/// an append holds one batch per partition from Kafka's clients, so it stays empty or
+/// tiny, and neither hashing nor a copy of the producer's entry is needed per batch.
+#[derive(Clone, Debug, Default)]
+pub struct PendingBatches {
+    batches: Vec<PendingBatch>,
+}
+
+impl PendingBatches {
+    /// Records the batch `h` (tracked, checked: [`Check::Append`]) as written at
+    /// `base_offset`.
+    pub fn push(&mut self, h: &BatchHeader, base_offset: i64) {
+        self.batches.push(PendingBatch::new(h, base_offset));
+    }
+
+    fn has(&self, producer_id: i64) -> bool {
+        self.batches.iter().any(|p| p.producer_id == producer_id)
+    }
+
+    fn of(&self, producer_id: i64) -> impl Iterator<Item = &PendingBatch> {
+        self.batches
+            .iter()
+            .filter(move |p| p.producer_id == producer_id)
+    }
 }
 
 /// Every producer's state in one partition, as of `end_offset`.
@@ -146,22 +215,31 @@ impl ProducerStates {
     }
 
     /// Checks a client's batch against the state (see the module doc for the rules).
-    /// `pending` holds entries updated by earlier batches of the same append, which take
-    /// precedence over the stored ones.
-    pub fn check(
-        &self,
-        h: &BatchHeader,
-        pending: &HashMap<i64, ProducerEntry>,
-    ) -> Result<Check, LogError> {
+    /// `pending` holds the batches accepted earlier in the same append, which count as if
+    /// already applied.
+    pub fn check(&self, h: &BatchHeader, pending: &PendingBatches) -> Result<Check, LogError> {
         if h.producer_id < 0 || h.is_control() {
             return Ok(Check::Untracked);
         }
         // (a producer id without a sequence never gets here: `validate_append` refuses it)
-        let Some(entry) = pending
-            .get(&h.producer_id)
-            .or_else(|| self.producers.get(&h.producer_id))
-        else {
-            return Ok(Check::Append);
+        let stored = self.producers.get(&h.producer_id);
+        // The usual append has one batch per producer: then the stored entry is read in
+        // place. Only a producer with earlier batches in this same append gets a copy.
+        let updated;
+        let entry = if pending.has(h.producer_id) {
+            let mut e = stored
+                .cloned()
+                .unwrap_or_else(|| ProducerEntry::new(h.producer_epoch));
+            for p in pending.of(h.producer_id) {
+                e.apply(p.epoch, p.batch);
+            }
+            updated = e;
+            &updated
+        } else {
+            match stored {
+                Some(e) => e,
+                None => return Ok(Check::Append),
+            }
         };
         let last_seq = seq_add(h.base_sequence, h.last_offset_delta);
         if h.producer_epoch == entry.epoch {
@@ -197,54 +275,34 @@ impl ProducerStates {
         Ok(Check::Append)
     }
 
-    /// The entry `h` (written at `base_offset`) leaves behind, starting from `pending` or
-    /// the stored entry. Used while an append is validated, before anything is written.
-    pub fn updated_entry(
-        &self,
-        h: &BatchHeader,
-        base_offset: i64,
-        pending: &HashMap<i64, ProducerEntry>,
-    ) -> ProducerEntry {
-        let mut entry = pending
-            .get(&h.producer_id)
-            .or_else(|| self.producers.get(&h.producer_id))
-            .cloned()
-            .unwrap_or(ProducerEntry {
-                epoch: h.producer_epoch,
-                batches: VecDeque::new(),
-            });
-        if entry.epoch != h.producer_epoch {
-            entry.epoch = h.producer_epoch;
-            entry.batches.clear();
+    /// Makes the batches of a written append current (in place: an entry that already
+    /// holds its five batches allocates nothing) and moves the end offset.
+    pub fn commit(&mut self, pending: PendingBatches, end_offset: i64) {
+        for p in pending.batches {
+            self.apply(p);
         }
-        if entry.batches.len() == BATCHES_TO_RETAIN {
-            entry.batches.pop_front();
-        }
-        entry.batches.push_back(BatchMetadata {
-            first_seq: h.base_sequence,
-            last_seq: seq_add(h.base_sequence, h.last_offset_delta),
-            first_offset: base_offset,
-            last_offset: base_offset + i64::from(h.last_offset_delta),
-            timestamp: h.max_timestamp,
-        });
-        entry
+        self.end_offset = end_offset;
     }
 
-    /// Makes the entries of a written append current and moves the end offset.
-    pub fn commit(&mut self, pending: HashMap<i64, ProducerEntry>, end_offset: i64) {
-        self.producers.extend(pending);
-        self.end_offset = end_offset;
+    fn apply(&mut self, p: PendingBatch) {
+        self.producers
+            .entry(p.producer_id)
+            .or_insert_with(|| ProducerEntry::new(p.epoch))
+            .apply(p.epoch, p.batch);
     }
 
     /// Applies a batch read back from the log (recovery), without checks, as Kafka does
     /// for batches it replays.
     pub fn replay(&mut self, h: &BatchHeader) {
         if h.producer_id >= 0 && !h.is_control() && h.base_sequence >= 0 {
-            let none = HashMap::new();
-            let entry = self.updated_entry(h, h.base_offset, &none);
-            self.producers.insert(h.producer_id, entry);
+            self.apply(PendingBatch::new(h, h.base_offset));
         }
         self.end_offset = self.end_offset.max(h.next_offset());
+    }
+
+    /// Moves the end offset without applying anything (the log end after a replay).
+    pub fn set_end_offset(&mut self, end_offset: i64) {
+        self.end_offset = end_offset;
     }
 
     /// Forgets producers idle for `expiration_ms` (by their last batch's timestamp).
@@ -432,12 +490,10 @@ mod tests {
 
     /// Checks and, if new, appends at `offset`; returns the check and the next offset.
     fn append(s: &mut ProducerStates, h: &BatchHeader, offset: i64) -> Result<Check, LogError> {
-        let none = HashMap::new();
-        let c = s.check(h, &none)?;
+        let c = s.check(h, &PendingBatches::default())?;
         if c == Check::Append {
-            let e = s.updated_entry(h, offset, &none);
-            let mut p = HashMap::new();
-            p.insert(h.producer_id, e);
+            let mut p = PendingBatches::default();
+            p.push(h, offset);
             s.commit(p, offset + i64::from(h.records_count));
         }
         Ok(c)

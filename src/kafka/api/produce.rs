@@ -165,34 +165,56 @@ impl Appended {
 }
 
 /// Does the appends (on the blocking pool: file I/O) before returning, so a connection's
-/// pipelined produces are appended in the order they were sent; what acks=all waits for,
-/// the fsync, is left to a task of its own, so the connection's next request can append
-/// meanwhile and share that fsync (group commit). An append task that fails acknowledges
-/// nothing, and the connection closes.
+/// pipelined produces are appended in the order they were sent. For acks=all the same
+/// blocking task goes on to the fsync at once, after telling this connection that the
+/// appends are done: the connection's next request appends meanwhile and shares that
+/// fsync (group commit), and the response comes from the task ([`Answer::Later`]).
+/// Starting the fsync on the thread that wrote, rather than after a round trip through
+/// the connection task and a second blocking task, matters to producers that wait for
+/// each response before sending the next request (librdkafka's idempotent producer does:
+/// see docs/perf.md), where every hop is on the critical path. An append task that fails
+/// acknowledges nothing, and the connection closes.
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: ProduceRequest,
 ) -> Answer<ProduceResponse> {
     let (b, version) = (Arc::clone(broker), ctx.api_version);
-    let appended = match tokio::task::spawn_blocking(move || append_all(&b, req, version)).await {
-        Ok(appended) => appended,
-        Err(e) => {
-            return Answer::Fail(RouteError::Internal(format!(
-                "the produce task failed: {e}"
-            )))
-        }
-    };
-    if appended.to_flush.is_empty() {
+    if req.acks != -1 {
+        let appended = match tokio::task::spawn_blocking(move || append_all(&b, req, version)).await
+        {
+            Ok(appended) => appended,
+            Err(e) => {
+                return Answer::Fail(RouteError::Internal(format!(
+                    "the produce task failed: {e}"
+                )))
+            }
+        };
         return match appended.flush() {
             Ok(Some(resp)) => Answer::Now(resp),
             Ok(None) => Answer::Silent,
             Err(e) => Answer::Fail(e),
         };
     }
+    let (appended_tx, appended_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::task::spawn_blocking(move || {
+        let appended = append_all(&b, req, version);
+        // the receiver is gone only if the connection is closing: fsync all the same
+        let _ = appended_tx.send(());
+        appended.flush()
+    });
+    if appended_rx.await.is_err() {
+        // the task ended before the appends were done: it panicked
+        let cause = match task.await {
+            Err(e) => e.to_string(),
+            Ok(_) => "it ended early".to_string(),
+        };
+        return Answer::Fail(RouteError::Internal(format!(
+            "the produce task failed: {cause}"
+        )));
+    }
     Answer::Later(Box::pin(async move {
-        tokio::task::spawn_blocking(move || appended.flush())
-            .await
-            .map_err(|e| RouteError::Internal(format!("the fsync task failed: {e}")))?
+        task.await
+            .map_err(|e| RouteError::Internal(format!("the produce task failed: {e}")))?
     }))
 }
