@@ -4,7 +4,7 @@
 //!
 //! - `records::decode_batch` and `batch::check_integrity` on the raw bytes and on every
 //!   batch `BatchIter` finds in them: errors are fine, panics are not;
-//! - `batch::validate_append`; when it accepts the bytes, what it accepted must hold up:
+//! - `validate::validate_append`; when it accepts the bytes, what it accepted must hold up:
 //!   whole batches back to back covering the input, intact (CRC), uncompressed ones
 //!   decoding to exactly their records with consecutive offsets;
 //! - then the append itself on a real `PartitionLog`: it must succeed (or be refused by the
@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use rafka::log::batch::{self, BatchHeader, BatchIter, Compression, TimestampType};
 use rafka::log::partition_log::LoadOptions;
-use rafka::log::{records, LogConfig, LogError, PartitionLog, TopicPartition};
+use rafka::log::{records, validate, LogConfig, LogError, PartitionLog, TopicPartition};
 
 #[global_allocator]
 static A: rafka::alloc_guard::GuardedAlloc = rafka::alloc_guard::GuardedAlloc;
@@ -78,7 +78,7 @@ fn decode_anything(data: &[u8]) {
     assert!(iter.position() <= data.len());
 }
 
-fn append_and_read_back(data: &[u8], validated: &[batch::ValidatedBatch]) {
+fn append_and_read_back(data: &[u8], validated: &[validate::ValidatedBatch]) {
     let s = state();
     let log = &s.log;
     let mut bytes = data.to_vec();
@@ -132,7 +132,7 @@ fn check(data: &[u8]) {
     decode_anything(data);
 
     let max = LogConfig::default().max_message_bytes;
-    let Ok(validated) = batch::validate_append(data, max) else {
+    let Ok(validated) = validate::validate_append(data, max) else {
         return;
     };
     let mut end = 0;

@@ -1,6 +1,5 @@
-//! The record batch header (magic v2): parsing it, validating a producer's batch the way
-//! Kafka's `LogValidator` does, and the header rewrites an append makes (base offset,
-//! partition leader epoch, LogAppendTime).
+//! The record batch header (magic v2): its layout, parsing it, its CRC, walking batches.
+//! Validating a producer's batches and rewriting their headers is [`super::validate`]'s.
 //!
 //! Layout of a v2 batch (all big-endian), offsets from the start of the batch:
 //!
@@ -45,10 +44,10 @@ pub const LOG_OVERHEAD: usize = 12;
 /// The only record format Rafka writes and accepts.
 pub const CURRENT_MAGIC: i8 = 2;
 
-const COMPRESSION_MASK: i16 = 0x07;
-const TIMESTAMP_TYPE_MASK: i16 = 0x08;
-const TRANSACTIONAL_MASK: i16 = 0x10;
-const CONTROL_MASK: i16 = 0x20;
+pub(crate) const COMPRESSION_MASK: i16 = 0x07;
+pub(crate) const TIMESTAMP_TYPE_MASK: i16 = 0x08;
+pub(crate) const TRANSACTIONAL_MASK: i16 = 0x10;
+pub(crate) const CONTROL_MASK: i16 = 0x20;
 
 /// No timestamp (Kafka's `RecordBatch.NO_TIMESTAMP`).
 pub const NO_TIMESTAMP: i64 = -1;
@@ -106,17 +105,17 @@ pub struct BatchHeader {
     pub records_count: i32,
 }
 
-fn be_i64(b: &[u8], at: usize) -> i64 {
+pub(crate) fn be_i64(b: &[u8], at: usize) -> i64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&b[at..at + 8]);
     i64::from_be_bytes(a)
 }
-fn be_i32(b: &[u8], at: usize) -> i32 {
+pub(crate) fn be_i32(b: &[u8], at: usize) -> i32 {
     let mut a = [0u8; 4];
     a.copy_from_slice(&b[at..at + 4]);
     i32::from_be_bytes(a)
 }
-fn be_i16(b: &[u8], at: usize) -> i16 {
+pub(crate) fn be_i16(b: &[u8], at: usize) -> i16 {
     i16::from_be_bytes([b[at], b[at + 1]])
 }
 
@@ -251,131 +250,6 @@ impl Iterator for BatchIter<'_> {
     }
 }
 
-/// What validation learned about one batch of an append.
-#[derive(Clone, Copy, Debug)]
-pub struct ValidatedBatch {
-    pub position: usize,
-    pub size: usize,
-    pub header: BatchHeader,
-    /// Max record timestamp, recomputed from the records of uncompressed batches.
-    pub max_timestamp: i64,
-}
-
-/// Validates a producer's records (one or more v2 batches back to back) as Kafka's
-/// `LogValidator` and `UnifiedLog.analyzeAndValidateRecords` do, before anything is written:
-///
-/// - every batch whole, `batch_length` consistent with the bytes (CORRUPT_MESSAGE);
-/// - magic 2 (older: UNSUPPORTED_FOR_MESSAGE_FORMAT, unknown: CORRUPT_MESSAGE);
-/// - CRC-32C over attributes..end (CORRUPT_MESSAGE);
-/// - size <= `max_message_bytes` (MESSAGE_TOO_LARGE);
-/// - base offset 0, as clients send it; `last_offset_delta + 1 == records_count > 0`;
-///   a compressed v2 append carries exactly one batch (INVALID_RECORD);
-/// - no control batches (only a transaction coordinator writes those), and a batch with a
-///   producer id carries a sequence number (INVALID_RECORD): the stateless half of the
-///   idempotent producer's checks, the rest being [`super::producer_state`]'s;
-/// - for uncompressed batches every record is parsed: lengths in bounds, offset deltas
-///   0, 1, 2… (INVALID_RECORD / CORRUPT_MESSAGE).
-///
-/// Compressed batches are stored as they came, so their records are not decompressed here.
-pub fn validate_append(
-    records: &[u8],
-    max_message_bytes: usize,
-) -> Result<Vec<ValidatedBatch>, LogError> {
-    if records.is_empty() {
-        return Err(LogError::Corrupt("empty record set".into()));
-    }
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < records.len() {
-        let rest = &records[pos..];
-        if rest.len() < LOG_OVERHEAD + 5 {
-            return Err(LogError::Corrupt(format!(
-                "truncated record batch: {} bytes left",
-                rest.len()
-            )));
-        }
-        let magic = rest[MAGIC] as i8;
-        if magic < CURRENT_MAGIC {
-            return Err(LogError::UnsupportedForMessageFormat(magic));
-        }
-        if magic > CURRENT_MAGIC {
-            return Err(LogError::Corrupt(format!("unknown magic {magic}")));
-        }
-        let header = BatchHeader::parse(rest)
-            .ok_or_else(|| LogError::Corrupt("record batch shorter than its header".into()))?;
-        let size = header
-            .size()
-            .ok_or_else(|| LogError::Corrupt(format!("batch length {}", header.batch_length)))?;
-        if size > max_message_bytes {
-            return Err(LogError::MessageTooLarge {
-                size,
-                max: max_message_bytes,
-            });
-        }
-        if size > rest.len() {
-            return Err(LogError::Corrupt(format!(
-                "batch of {size} bytes but only {} bytes sent",
-                rest.len()
-            )));
-        }
-        let batch = &rest[..size];
-        check_integrity(batch)?;
-        if header.base_offset != 0 {
-            return Err(LogError::InvalidRecord(format!(
-                "the base offset of a produced batch must be 0, not {}",
-                header.base_offset
-            )));
-        }
-        if header.last_offset_delta < 0 {
-            return Err(LogError::InvalidRecord(
-                "batch has an invalid offset range".into(),
-            ));
-        }
-        if header.records_count <= 0 {
-            return Err(LogError::InvalidRecord(format!(
-                "invalid record count {}",
-                header.records_count
-            )));
-        }
-        if i64::from(header.last_offset_delta) + 1 != i64::from(header.records_count) {
-            return Err(LogError::InvalidRecord(format!(
-                "inconsistent batch offset range (last offset delta {}) and record count {}",
-                header.last_offset_delta, header.records_count
-            )));
-        }
-        if header.is_control() {
-            return Err(LogError::InvalidRecord(
-                "clients are not allowed to write control records".into(),
-            ));
-        }
-        if header.producer_id >= 0 && header.base_sequence < 0 {
-            return Err(LogError::InvalidRecord(format!(
-                "invalid sequence number {} in a record batch with producer id {}",
-                header.base_sequence, header.producer_id
-            )));
-        }
-        let compression = header.compression()?;
-        let max_timestamp = if compression == Compression::None {
-            super::records::validate_uncompressed(batch, &header)?
-        } else {
-            if pos != 0 || size != records.len() {
-                return Err(LogError::InvalidRecord(
-                    "compressed append carries more than one batch".into(),
-                ));
-            }
-            header.max_timestamp
-        };
-        out.push(ValidatedBatch {
-            position: pos,
-            size,
-            header,
-            max_timestamp,
-        });
-        pos += size;
-    }
-    Ok(out)
-}
-
 /// Stamps an idempotent producer's id, epoch and first sequence on a batch and fixes its
 /// CRC, as a producer does before sending it.
 pub fn set_producer(batch: &mut [u8], producer_id: i64, epoch: i16, base_sequence: i32) {
@@ -384,167 +258,4 @@ pub fn set_producer(batch: &mut [u8], producer_id: i64, epoch: i16, base_sequenc
     batch[BASE_SEQUENCE..BASE_SEQUENCE + 4].copy_from_slice(&base_sequence.to_be_bytes());
     let crc = compute_crc(batch);
     batch[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
-}
-
-/// Rewrites a validated batch's header for the log: its base offset, the partition leader
-/// epoch, and, under LogAppendTime, the timestamp type and max timestamp (then the CRC,
-/// which covers attributes and timestamps but not the offset or epoch). Under CreateTime an
-/// uncompressed batch whose header max timestamp disagrees with its records is corrected.
-/// `header` starts as a copy of the batch's first [`HEADER_SIZE`] bytes and is the only
-/// thing written: `batch` (the whole batch as sent) is read for the CRC, never changed, so
-/// the body can go to the log straight from the request. Returns the batch's max timestamp
-/// as stored.
-pub fn assign(
-    header: &mut [u8; HEADER_SIZE],
-    batch: &[u8],
-    v: &ValidatedBatch,
-    base_offset: i64,
-    leader_epoch: i32,
-    timestamp_type: TimestampType,
-    now_ms: i64,
-) -> i64 {
-    header[BASE_OFFSET..BASE_OFFSET + 8].copy_from_slice(&base_offset.to_be_bytes());
-    header[PARTITION_LEADER_EPOCH..PARTITION_LEADER_EPOCH + 4]
-        .copy_from_slice(&leader_epoch.to_be_bytes());
-    let (attributes, max_timestamp) = match timestamp_type {
-        TimestampType::LogAppendTime => (v.header.attributes | TIMESTAMP_TYPE_MASK, now_ms),
-        TimestampType::CreateTime => (v.header.attributes & !TIMESTAMP_TYPE_MASK, v.max_timestamp),
-    };
-    if attributes != v.header.attributes || max_timestamp != v.header.max_timestamp {
-        header[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
-        header[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&max_timestamp.to_be_bytes());
-        // the CRC runs from the attributes (in the new header) to the end (in the batch)
-        let crc =
-            crc32c::crc32c_append(crc32c::crc32c(&header[ATTRIBUTES..]), &batch[HEADER_SIZE..]);
-        header[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
-    }
-    max_timestamp
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::log::records::{encode_batch, NewRecord};
-
-    fn sample(n: usize) -> Vec<u8> {
-        let recs: Vec<NewRecord> = (0..n)
-            .map(|i| {
-                NewRecord::new(Some(format!("k{i}")), format!("value {i}")).at(1_000 + i as i64)
-            })
-            .collect();
-        encode_batch(&recs, 0)
-    }
-
-    #[test]
-    fn validates_a_well_formed_batch() {
-        let b = sample(3);
-        let v = validate_append(&b, 1 << 20).expect("valid");
-        assert_eq!(v.len(), 1);
-        assert_eq!(v[0].header.records_count, 3);
-        assert_eq!(v[0].max_timestamp, 1_002);
-    }
-
-    #[test]
-    fn rejects_bad_crc_as_corrupt_message() {
-        let mut b = sample(2);
-        let last = b.len() - 1;
-        b[last] ^= 0xff;
-        let err = validate_append(&b, 1 << 20).expect_err("rejected");
-        assert_eq!(err.error_code(), 2, "{err}");
-    }
-
-    #[test]
-    fn rejects_oversized_batch_as_message_too_large() {
-        let b = sample(50);
-        let err = validate_append(&b, 100).expect_err("rejected");
-        assert_eq!(err.error_code(), 10, "{err}");
-    }
-
-    #[test]
-    fn rejects_old_magic_and_wrong_counts() {
-        let mut b = sample(2);
-        b[MAGIC] = 1;
-        assert_eq!(
-            validate_append(&b, 1 << 20)
-                .expect_err("rejected")
-                .error_code(),
-            43
-        );
-
-        let mut b = sample(2);
-        b[RECORDS_COUNT..RECORDS_COUNT + 4].copy_from_slice(&3i32.to_be_bytes());
-        let crc = compute_crc(&b);
-        b[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
-        assert_eq!(
-            validate_append(&b, 1 << 20)
-                .expect_err("rejected")
-                .error_code(),
-            87
-        );
-    }
-
-    #[test]
-    fn rejects_control_batches_and_producer_ids_without_a_sequence() {
-        // as Kafka's LogValidator does for a client's batch: INVALID_RECORD for both
-        let mut b = sample(1);
-        let attributes = be_i16(&b, ATTRIBUTES) | CONTROL_MASK;
-        b[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
-        let crc = compute_crc(&b);
-        b[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
-        let err = validate_append(&b, 1 << 20).expect_err("control batch refused");
-        assert_eq!(err.error_code(), 87, "{err}");
-
-        let mut b = sample(2);
-        set_producer(&mut b, 7, 0, -1);
-        let err = validate_append(&b, 1 << 20).expect_err("no sequence refused");
-        assert_eq!(err.error_code(), 87, "{err}");
-        set_producer(&mut b, 7, 0, 0);
-        validate_append(&b, 1 << 20).expect("sequence 0 accepted");
-        set_producer(&mut b, -1, -1, -1);
-        validate_append(&b, 1 << 20).expect("no producer, no sequence accepted");
-    }
-
-    #[test]
-    fn rejects_truncated_and_negative_lengths() {
-        let b = sample(2);
-        for cut in [1, 10, 20, HEADER_SIZE, b.len() - 1] {
-            let err = validate_append(&b[..cut], 1 << 20).expect_err("rejected");
-            assert_eq!(err.error_code(), 2, "cut at {cut}: {err}");
-        }
-        let mut b = sample(1);
-        b[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&(-5i32).to_be_bytes());
-        assert_eq!(
-            validate_append(&b, 1 << 20)
-                .expect_err("rejected")
-                .error_code(),
-            2
-        );
-    }
-
-    #[test]
-    fn assign_sets_offset_epoch_and_log_append_time_with_a_valid_crc() {
-        let mut b = sample(2);
-        let sent = b.clone();
-        let v = validate_append(&b, 1 << 20).expect("valid")[0];
-        let mut header = [0u8; HEADER_SIZE];
-        header.copy_from_slice(&b[..HEADER_SIZE]);
-        let ts = assign(
-            &mut header,
-            &b,
-            &v,
-            42,
-            7,
-            TimestampType::LogAppendTime,
-            99_999,
-        );
-        assert_eq!(ts, 99_999);
-        assert_eq!(b, sent, "the batch itself is not changed");
-        b[..HEADER_SIZE].copy_from_slice(&header);
-        let h = check_integrity(&b).expect("crc still valid");
-        assert_eq!(h.base_offset, 42);
-        assert_eq!(h.partition_leader_epoch, 7);
-        assert_eq!(h.timestamp_type(), TimestampType::LogAppendTime);
-        assert_eq!(h.max_timestamp, 99_999);
-        assert_eq!(h.last_offset(), 43);
-    }
 }

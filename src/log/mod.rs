@@ -4,7 +4,8 @@
 //! The broker calls it to append a producer's record batches, read whole batches from an
 //! offset, look up offsets, roll, recover, truncate and delete.
 //!
-//! - [`batch`]: the v2 batch header; validation of appends (Kafka's `LogValidator`).
+//! - [`batch`]: the v2 batch header.
+//! - [`validate`]: validation of appends and header rewrites (Kafka's `LogValidator`).
 //! - [`records`]: records inside a batch; decompression; encoding new batches.
 //! - [`index`]: `.index` and `.timeindex`.
 //! - [`segment`]: one `.log` file and its indexes (Kafka's `LogSegment`).
@@ -25,6 +26,7 @@ pub mod partition_log;
 pub mod producer_state;
 pub mod records;
 pub mod segment;
+pub mod validate;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

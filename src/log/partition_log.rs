@@ -28,6 +28,7 @@ use super::checkpoint;
 use super::producer_state::{self, Check, PendingBatches, ProducerStates};
 use super::records;
 use super::segment::{self, LogSegment, ReadBuf, SegmentFile};
+use super::validate;
 use super::{io_err, now_ms, LogConfig, LogError, TopicPartition};
 
 /// What an append did.
@@ -418,7 +419,7 @@ impl PartitionLog {
     ) -> Result<(AppendInfo, Vec<RewrittenHeader>), LogError> {
         self.check_online()?;
         let config = self.config();
-        let validated = batch::validate_append(records, config.max_message_bytes)?;
+        let validated = validate::validate_append(records, config.max_message_bytes)?;
         if records.len() as u64 > config.segment_bytes {
             return Err(LogError::RecordListTooLarge {
                 size: records.len(),
@@ -452,7 +453,7 @@ impl PartitionLog {
             let bytes = &records[v.position..v.position + v.size];
             let mut header = [0u8; HEADER_SIZE];
             header.copy_from_slice(&bytes[..HEADER_SIZE]);
-            let ts = batch::assign(
+            let ts = validate::assign(
                 &mut header,
                 bytes,
                 v,

@@ -573,7 +573,7 @@ mod tests {
             append(&mut s, &header(-1, -1, -1, 1), 2).expect("ok"),
             Check::Untracked
         );
-        // (a producer id with sequence -1 is refused earlier, by batch::validate_append)
+        // (a producer id with sequence -1 is refused earlier, by validate::validate_append)
     }
 
     #[test]
