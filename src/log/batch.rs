@@ -105,18 +105,22 @@ pub struct BatchHeader {
     pub records_count: i32,
 }
 
-pub(crate) fn be_i64(b: &[u8], at: usize) -> i64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    i64::from_be_bytes(a)
+pub(crate) fn be_i64(b: &[u8], at: usize) -> Option<i64> {
+    b.get(at..at + 8)?.try_into().ok().map(i64::from_be_bytes)
 }
-pub(crate) fn be_i32(b: &[u8], at: usize) -> i32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    i32::from_be_bytes(a)
+pub(crate) fn be_i32(b: &[u8], at: usize) -> Option<i32> {
+    b.get(at..at + 4)?.try_into().ok().map(i32::from_be_bytes)
 }
-pub(crate) fn be_i16(b: &[u8], at: usize) -> i16 {
-    i16::from_be_bytes([b[at], b[at + 1]])
+pub(crate) fn be_i16(b: &[u8], at: usize) -> Option<i16> {
+    b.get(at..at + 2)?.try_into().ok().map(i16::from_be_bytes)
+}
+
+/// Writes `bytes` at `at` in `buf`. Callers write fields of headers they sized themselves;
+/// a write that would not fit is dropped rather than panicking (and the CRC then fails).
+pub(crate) fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(dst) = buf.get_mut(at..at + bytes.len()) {
+        dst.copy_from_slice(bytes);
+    }
 }
 
 impl BatchHeader {
@@ -126,19 +130,19 @@ impl BatchHeader {
             return None;
         }
         Some(BatchHeader {
-            base_offset: be_i64(b, BASE_OFFSET),
-            batch_length: be_i32(b, BATCH_LENGTH),
-            partition_leader_epoch: be_i32(b, PARTITION_LEADER_EPOCH),
-            magic: b[MAGIC] as i8,
-            crc: be_i32(b, CRC) as u32,
-            attributes: be_i16(b, ATTRIBUTES),
-            last_offset_delta: be_i32(b, LAST_OFFSET_DELTA),
-            base_timestamp: be_i64(b, BASE_TIMESTAMP),
-            max_timestamp: be_i64(b, MAX_TIMESTAMP),
-            producer_id: be_i64(b, PRODUCER_ID),
-            producer_epoch: be_i16(b, PRODUCER_EPOCH),
-            base_sequence: be_i32(b, BASE_SEQUENCE),
-            records_count: be_i32(b, RECORDS_COUNT),
+            base_offset: be_i64(b, BASE_OFFSET)?,
+            batch_length: be_i32(b, BATCH_LENGTH)?,
+            partition_leader_epoch: be_i32(b, PARTITION_LEADER_EPOCH)?,
+            magic: *b.get(MAGIC)? as i8,
+            crc: be_i32(b, CRC)? as u32,
+            attributes: be_i16(b, ATTRIBUTES)?,
+            last_offset_delta: be_i32(b, LAST_OFFSET_DELTA)?,
+            base_timestamp: be_i64(b, BASE_TIMESTAMP)?,
+            max_timestamp: be_i64(b, MAX_TIMESTAMP)?,
+            producer_id: be_i64(b, PRODUCER_ID)?,
+            producer_epoch: be_i16(b, PRODUCER_EPOCH)?,
+            base_sequence: be_i32(b, BASE_SEQUENCE)?,
+            records_count: be_i32(b, RECORDS_COUNT)?,
         })
     }
 
@@ -186,7 +190,7 @@ impl BatchHeader {
 
 /// CRC-32C of a whole batch as stored in its header (over attributes .. end).
 pub fn compute_crc(batch: &[u8]) -> u32 {
-    crc32c::crc32c(&batch[ATTRIBUTES..])
+    crc32c::crc32c(batch.get(ATTRIBUTES..).unwrap_or_default())
 }
 
 /// Checks that `batch` (exactly one whole batch) is intact: length, magic and CRC.
@@ -239,7 +243,7 @@ impl Iterator for BatchIter<'_> {
     type Item = (usize, BatchHeader);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let header = BatchHeader::parse(&self.buf[self.pos..])?;
+        let header = BatchHeader::parse(self.buf.get(self.pos..)?)?;
         let size = header.size()?;
         if self.buf.len() - self.pos < size {
             return None;
@@ -253,9 +257,9 @@ impl Iterator for BatchIter<'_> {
 /// Stamps an idempotent producer's id, epoch and first sequence on a batch and fixes its
 /// CRC, as a producer does before sending it.
 pub fn set_producer(batch: &mut [u8], producer_id: i64, epoch: i16, base_sequence: i32) {
-    batch[PRODUCER_ID..PRODUCER_ID + 8].copy_from_slice(&producer_id.to_be_bytes());
-    batch[PRODUCER_EPOCH..PRODUCER_EPOCH + 2].copy_from_slice(&epoch.to_be_bytes());
-    batch[BASE_SEQUENCE..BASE_SEQUENCE + 4].copy_from_slice(&base_sequence.to_be_bytes());
+    put(batch, PRODUCER_ID, &producer_id.to_be_bytes());
+    put(batch, PRODUCER_EPOCH, &epoch.to_be_bytes());
+    put(batch, BASE_SEQUENCE, &base_sequence.to_be_bytes());
     let crc = compute_crc(batch);
-    batch[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    put(batch, CRC, &crc.to_be_bytes());
 }

@@ -21,7 +21,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
-use super::batch::BatchHeader;
+use super::batch::{self, BatchHeader};
 use super::checkpoint;
 use super::segment;
 use super::{io_err, LogError};
@@ -330,8 +330,10 @@ impl ProducerStates {
         out.extend_from_slice(&SNAPSHOT_VERSION.to_be_bytes());
         out.extend_from_slice(&[0; 4]);
         out.extend_from_slice(&(ids.len() as i32).to_be_bytes());
-        for id in ids {
-            let e = &self.producers[id];
+        for (id, e) in ids
+            .into_iter()
+            .filter_map(|id| Some((id, self.producers.get(id)?)))
+        {
             // an entry with no batch (read from a Kafka snapshot that had one) keeps its
             // epoch; Kafka writes it with no sequence, offset or timestamp
             let (last_seq, last_offset, offset_delta, timestamp) = match e.last() {
@@ -352,39 +354,38 @@ impl ProducerStates {
             out.extend_from_slice(&(-1i32).to_be_bytes()); // coordinator epoch
             out.extend_from_slice(&(-1i64).to_be_bytes()); // no open transaction
         }
-        let crc = crc32c::crc32c(&out[6..]);
-        out[2..6].copy_from_slice(&crc.to_be_bytes());
+        let crc = crc32c::crc32c(out.get(6..).unwrap_or_default());
+        if let Some(field) = out.get_mut(2..6) {
+            field.copy_from_slice(&crc.to_be_bytes());
+        }
         out
     }
 
     /// Reads a snapshot written by [`Self::encode_snapshot`] or by Kafka.
     pub fn decode_snapshot(bytes: &[u8], end_offset: i64) -> Result<Self, String> {
-        if bytes.len() < SNAPSHOT_HEADER {
-            return Err("shorter than its header".into());
-        }
-        let version = i16::from_be_bytes([bytes[0], bytes[1]]);
+        let short = || "shorter than its header".to_string();
+        let field = |at: usize, len: usize| bytes.get(at..at + len).ok_or_else(short);
+        let version = i16::from_be_bytes(field(0, 2)?.try_into().map_err(|_| short())?);
         if version != SNAPSHOT_VERSION {
             return Err(format!("unknown version {version}"));
         }
-        let crc = u32::from_be_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
-        if crc != crc32c::crc32c(&bytes[6..]) {
+        let crc = u32::from_be_bytes(field(2, 4)?.try_into().map_err(|_| short())?);
+        if crc != crc32c::crc32c(bytes.get(6..).unwrap_or_default()) {
             return Err("CRC mismatch".into());
         }
-        let count = i32::from_be_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
+        let count = i32::from_be_bytes(field(6, 4)?.try_into().map_err(|_| short())?);
         let count = usize::try_from(count).map_err(|_| format!("entry count {count}"))?;
         if bytes.len() != SNAPSHOT_HEADER + count * SNAPSHOT_ENTRY {
             return Err(format!("{} bytes for {count} entries", bytes.len()));
         }
         let mut states = ProducerStates::new(end_offset);
-        for e in bytes[SNAPSHOT_HEADER..].chunks_exact(SNAPSHOT_ENTRY) {
-            let i64_at = |at: usize| {
-                i64::from_be_bytes(e[at..at + 8].try_into().expect("8 bytes in a chunk"))
-            };
-            let i32_at = |at: usize| {
-                i32::from_be_bytes(e[at..at + 4].try_into().expect("4 bytes in a chunk"))
-            };
+        let entries = bytes.get(SNAPSHOT_HEADER..).unwrap_or_default();
+        for e in entries.chunks_exact(SNAPSHOT_ENTRY) {
+            // chunks_exact: every field below is inside the entry
+            let i64_at = |at: usize| batch::be_i64(e, at).unwrap_or(-1);
+            let i32_at = |at: usize| batch::be_i32(e, at).unwrap_or(-1);
             let producer_id = i64_at(0);
-            let epoch = i16::from_be_bytes([e[8], e[9]]);
+            let epoch = batch::be_i16(e, 8).unwrap_or(-1);
             let last_seq = i32_at(10);
             let last_offset = i64_at(14);
             let offset_delta = i32_at(22);

@@ -152,12 +152,11 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         let len = len as usize;
-        if self.buf.len() - self.pos < len {
+        let Some(s) = self.buf.get(self.pos..self.pos.saturating_add(len)) else {
             return Err(LogError::Corrupt(format!(
                 "field of {len} bytes overruns the record"
             )));
-        }
-        let s = &self.buf[self.pos..self.pos + len];
+        };
         self.pos += len;
         Ok(Some(s))
     }
@@ -181,7 +180,7 @@ fn parse_record<'a>(r: &mut Reader<'a>) -> Result<RawRecord<'a>, LogError> {
     }
     let end = r.pos + length as usize;
     let mut body = Reader {
-        buf: &r.buf[..end],
+        buf: r.buf.get(..end).unwrap_or_default(),
         pos: r.pos,
     };
     let _attributes = body.byte()?;
@@ -229,7 +228,7 @@ fn walk_record(r: &mut Reader<'_>) -> Option<(i64, i32)> {
     }
     let end = r.pos + length;
     let mut body = Reader {
-        buf: &r.buf[..end],
+        buf: r.buf.get(..end)?,
         pos: r.pos,
     };
     if body.pos >= end {
@@ -319,7 +318,7 @@ fn open_batch(batch: &[u8]) -> Result<Option<OpenBatch<'_>>, LogError> {
     if header.is_control() {
         return Ok(None);
     }
-    let payload = &batch[HEADER_SIZE..];
+    let payload = batch.get(HEADER_SIZE..).unwrap_or_default();
     let records = match header.compression()? {
         Compression::None => std::borrow::Cow::Borrowed(payload),
         codec => std::borrow::Cow::Owned(decompress(codec, payload)?),
@@ -500,22 +499,32 @@ pub fn encode_batch(records: &[NewRecord], partition_leader_epoch: i32) -> Vec<u
         out.extend_from_slice(&rec);
     }
     let batch_length = (out.len() - batch::LOG_OVERHEAD) as i32;
-    out[batch::BATCH_LENGTH..batch::BATCH_LENGTH + 4].copy_from_slice(&batch_length.to_be_bytes());
-    out[batch::PARTITION_LEADER_EPOCH..batch::PARTITION_LEADER_EPOCH + 4]
-        .copy_from_slice(&partition_leader_epoch.to_be_bytes());
-    out[batch::MAGIC] = batch::CURRENT_MAGIC as u8;
+    let put = batch::put;
+    put(&mut out, batch::BATCH_LENGTH, &batch_length.to_be_bytes());
+    put(
+        &mut out,
+        batch::PARTITION_LEADER_EPOCH,
+        &partition_leader_epoch.to_be_bytes(),
+    );
+    put(&mut out, batch::MAGIC, &[batch::CURRENT_MAGIC as u8]);
     let last_delta = records.len().saturating_sub(1) as i32;
-    out[batch::LAST_OFFSET_DELTA..batch::LAST_OFFSET_DELTA + 4]
-        .copy_from_slice(&last_delta.to_be_bytes());
-    out[batch::BASE_TIMESTAMP..batch::BASE_TIMESTAMP + 8].copy_from_slice(&base_ts.to_be_bytes());
-    out[batch::MAX_TIMESTAMP..batch::MAX_TIMESTAMP + 8].copy_from_slice(&max_ts.to_be_bytes());
-    out[batch::PRODUCER_ID..batch::PRODUCER_ID + 8].copy_from_slice(&(-1i64).to_be_bytes());
-    out[batch::PRODUCER_EPOCH..batch::PRODUCER_EPOCH + 2].copy_from_slice(&(-1i16).to_be_bytes());
-    out[batch::BASE_SEQUENCE..batch::BASE_SEQUENCE + 4].copy_from_slice(&(-1i32).to_be_bytes());
-    out[batch::RECORDS_COUNT..batch::RECORDS_COUNT + 4]
-        .copy_from_slice(&(records.len() as i32).to_be_bytes());
+    put(
+        &mut out,
+        batch::LAST_OFFSET_DELTA,
+        &last_delta.to_be_bytes(),
+    );
+    put(&mut out, batch::BASE_TIMESTAMP, &base_ts.to_be_bytes());
+    put(&mut out, batch::MAX_TIMESTAMP, &max_ts.to_be_bytes());
+    put(&mut out, batch::PRODUCER_ID, &(-1i64).to_be_bytes());
+    put(&mut out, batch::PRODUCER_EPOCH, &(-1i16).to_be_bytes());
+    put(&mut out, batch::BASE_SEQUENCE, &(-1i32).to_be_bytes());
+    put(
+        &mut out,
+        batch::RECORDS_COUNT,
+        &(records.len() as i32).to_be_bytes(),
+    );
     let crc = batch::compute_crc(&out);
-    out[batch::CRC..batch::CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    put(&mut out, batch::CRC, &crc.to_be_bytes());
     out
 }
 

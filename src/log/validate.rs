@@ -41,15 +41,14 @@ pub fn validate_append(
     }
     let mut out = Vec::new();
     let mut pos = 0;
-    while pos < records.len() {
-        let rest = &records[pos..];
+    while let Some(rest) = records.get(pos..).filter(|r| !r.is_empty()) {
         if rest.len() < LOG_OVERHEAD + 5 {
             return Err(LogError::Corrupt(format!(
                 "truncated record batch: {} bytes left",
                 rest.len()
             )));
         }
-        let magic = rest[MAGIC] as i8;
+        let magic = rest.get(MAGIC).map_or(0, |&m| m as i8);
         if magic < CURRENT_MAGIC {
             return Err(LogError::UnsupportedForMessageFormat(magic));
         }
@@ -73,7 +72,11 @@ pub fn validate_append(
                 rest.len()
             )));
         }
-        let batch = &rest[..size];
+        let Some(batch) = rest.get(..size) else {
+            return Err(LogError::Corrupt(format!(
+                "batch of {size} bytes cut short"
+            )));
+        };
         check_integrity(batch)?;
         if header.base_offset != 0 {
             return Err(LogError::InvalidRecord(format!(
@@ -148,20 +151,21 @@ pub fn assign(
     timestamp_type: TimestampType,
     now_ms: i64,
 ) -> i64 {
-    header[BASE_OFFSET..BASE_OFFSET + 8].copy_from_slice(&base_offset.to_be_bytes());
-    header[PARTITION_LEADER_EPOCH..PARTITION_LEADER_EPOCH + 4]
-        .copy_from_slice(&leader_epoch.to_be_bytes());
+    put(header, BASE_OFFSET, &base_offset.to_be_bytes());
+    put(header, PARTITION_LEADER_EPOCH, &leader_epoch.to_be_bytes());
     let (attributes, max_timestamp) = match timestamp_type {
         TimestampType::LogAppendTime => (v.header.attributes | TIMESTAMP_TYPE_MASK, now_ms),
         TimestampType::CreateTime => (v.header.attributes & !TIMESTAMP_TYPE_MASK, v.max_timestamp),
     };
     if attributes != v.header.attributes || max_timestamp != v.header.max_timestamp {
-        header[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
-        header[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&max_timestamp.to_be_bytes());
+        put(header, ATTRIBUTES, &attributes.to_be_bytes());
+        put(header, MAX_TIMESTAMP, &max_timestamp.to_be_bytes());
         // the CRC runs from the attributes (in the new header) to the end (in the batch)
-        let crc =
-            crc32c::crc32c_append(crc32c::crc32c(&header[ATTRIBUTES..]), &batch[HEADER_SIZE..]);
-        header[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        let crc = crc32c::crc32c_append(
+            crc32c::crc32c(header.get(ATTRIBUTES..).unwrap_or_default()),
+            batch.get(HEADER_SIZE..).unwrap_or_default(),
+        );
+        put(header, CRC, &crc.to_be_bytes());
     }
     max_timestamp
 }
@@ -232,7 +236,7 @@ mod tests {
     fn rejects_control_batches_and_producer_ids_without_a_sequence() {
         // as Kafka's LogValidator does for a client's batch: INVALID_RECORD for both
         let mut b = sample(1);
-        let attributes = be_i16(&b, ATTRIBUTES) | CONTROL_MASK;
+        let attributes = be_i16(&b, ATTRIBUTES).unwrap_or(0) | CONTROL_MASK;
         b[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
         let crc = compute_crc(&b);
         b[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());

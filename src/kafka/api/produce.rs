@@ -9,8 +9,9 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use tracing::warn;
 
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::broker::Broker;
+use crate::error::ErrorCode;
 use crate::kafka::answer::{Answer, RouteError};
 use crate::kafka::context::RequestContext;
 use crate::partition::{AppendOrigin, Partition};
@@ -48,9 +49,15 @@ pub struct Appended {
 fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
     let acks = req.acks;
     let refuse = if !matches!(acks, -1..=1) {
-        Some((code::INVALID_REQUIRED_ACKS, "acks must be -1, 0 or 1"))
+        Some((
+            ErrorCode::InvalidRequiredAcks.code(),
+            "acks must be -1, 0 or 1",
+        ))
     } else if req.transactional_id.is_some() {
-        Some((code::INVALID_REQUEST, "transactions are not supported yet"))
+        Some((
+            ErrorCode::InvalidRequest.code(),
+            "transactions are not supported yet",
+        ))
     } else {
         None
     };
@@ -63,9 +70,9 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
             broker.topic(&td.name.0)
         };
         let unknown = if version >= 13 {
-            code::UNKNOWN_TOPIC_ID
+            ErrorCode::UnknownTopicId.code()
         } else {
-            code::UNKNOWN_TOPIC_OR_PARTITION
+            ErrorCode::UnknownTopicOrPartition.code()
         };
         let mut parts = Vec::with_capacity(td.partition_data.len());
         for pd in td.partition_data {
@@ -80,7 +87,7 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
             let Some(records) = pd.records else {
                 parts.push(partition_error(
                     pd.index,
-                    code::INVALID_REQUEST,
+                    ErrorCode::InvalidRequest.code(),
                     Some("null records".into()),
                     version,
                 ));
@@ -142,8 +149,19 @@ impl Appended {
         for (log, offset, ti, pi) in std::mem::take(&mut self.to_flush) {
             if let Err(e) = log.flush_to(offset) {
                 warn!(partition = %log.topic_partition(), cause = %e, "fsync failed");
-                let p = &mut self.response.responses[ti].partition_responses[pi];
-                *p = partition_error(p.index, e.code().into(), Some(e.to_string()), self.version);
+                let slot = self
+                    .response
+                    .responses
+                    .get_mut(ti)
+                    .and_then(|t| t.partition_responses.get_mut(pi));
+                if let Some(p) = slot {
+                    *p = partition_error(
+                        p.index,
+                        e.code().into(),
+                        Some(e.to_string()),
+                        self.version,
+                    );
+                }
             }
         }
         if self.acks != 0 {
@@ -154,7 +172,7 @@ impl Appended {
             .responses
             .iter()
             .flat_map(|t| &t.partition_responses)
-            .find(|p| p.error_code != code::NONE);
+            .find(|p| p.error_code != ErrorCode::None.code());
         match failed {
             None => Ok(None),
             Some(p) => Err(RouteError::UnacknowledgedProduceFailed {
