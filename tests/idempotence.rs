@@ -38,7 +38,7 @@ fn append(log: &PartitionLog, b: &[u8]) -> Result<(i64, bool), i16> {
     let mut bytes = b.to_vec();
     log.append(&mut bytes, 0)
         .map(|i| (i.base_offset, i.duplicate))
-        .map_err(|e| e.error_code())
+        .map_err(|e| e.code().code())
 }
 
 /// Each producer's epoch and last batch: what a snapshot keeps (as Kafka's does).

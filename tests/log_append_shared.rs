@@ -120,7 +120,7 @@ fn an_invalid_batch_means_nothing_is_written() {
     bad[last] ^= 0xff; // CRC mismatch
     let two = [batch_with(1, 9, None), bad].concat();
     let err = log.append_shared(&two, 0).expect_err("corrupt");
-    assert_eq!(err.error_code(), 2, "CORRUPT_MESSAGE: {err}");
+    assert_eq!(err.code().code(), 2, "CORRUPT_MESSAGE: {err}");
     assert_eq!(log.size_in_bytes(), size);
     assert_eq!(log.log_end_offset(), 2);
     assert_eq!(segment_bytes(dir.path()).len() as u64, size);

@@ -277,7 +277,7 @@ fn corruption_in_flushed_data_is_detected_on_read() {
     let err = log
         .read(4, 1 << 20, true, i64::MAX)
         .expect_err("corrupt batch");
-    assert_eq!(err.error_code(), 2, "CORRUPT_MESSAGE: {err}");
+    assert_eq!(err.code().code(), 2, "CORRUPT_MESSAGE: {err}");
     let data = log
         .read(0, 1 << 20, true, i64::MAX)
         .expect("read before the damage");
@@ -306,7 +306,10 @@ fn rejected_appends_write_nothing() {
     write_batches(&log, 1, 2);
     let mut big = batch_of(&["z".repeat(700)], 1);
     assert_eq!(
-        log.append(&mut big, 0).expect_err("too large").error_code(),
+        log.append(&mut big, 0)
+            .expect_err("too large")
+            .code()
+            .code(),
         10
     );
     let mut good = batch_of(&["ok".into()], 1);
@@ -314,7 +317,7 @@ fn rejected_appends_write_nothing() {
     let n = bad.len();
     bad[n - 1] ^= 1;
     good.extend_from_slice(&bad);
-    assert_eq!(log.append(&mut good, 0).expect_err("crc").error_code(), 2);
+    assert_eq!(log.append(&mut good, 0).expect_err("crc").code().code(), 2);
     assert_eq!(
         log.log_end_offset(),
         2,
@@ -522,7 +525,7 @@ fn a_log_dir_is_locked_while_a_manager_has_it_open() {
     let first = LogManager::open(dir.path(), LogConfig::default(), 1).expect("open");
     let second = LogManager::open(dir.path(), LogConfig::default(), 1).expect_err("locked");
     assert!(matches!(second, LogError::DirInUse(_)), "{second}");
-    assert_eq!(second.error_code(), 56);
+    assert_eq!(second.code().code(), 56);
     assert!(matches!(
         rafka::log::manager::ensure_not_in_use(dir.path()),
         Err(LogError::DirInUse(_))

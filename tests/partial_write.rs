@@ -48,7 +48,7 @@ fn a_failed_write_leaves_no_bytes_behind() {
         .append(&mut batch(&"x".repeat(2000)), 0)
         .expect_err("the file size limit stops it");
     set_fsize_limit(libc::RLIM_INFINITY);
-    assert_eq!(err.error_code(), 56, "KAFKA_STORAGE_ERROR: {err}");
+    assert_eq!(err.code().code(), 56, "KAFKA_STORAGE_ERROR: {err}");
     assert_eq!(log.log_end_offset(), 1, "nothing appended");
 
     for v in ["second", "third"] {

@@ -68,11 +68,6 @@ impl BrokerError {
             BrokerError::Partition(e) => e.code(),
         }
     }
-
-    /// [`Self::code`] as the wire's value.
-    pub fn error_code(&self) -> i16 {
-        self.code().code()
-    }
 }
 
 /// One topic: an immutable snapshot, replaced whole when partitions or configs change.

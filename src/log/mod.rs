@@ -124,11 +124,6 @@ impl LogError {
             LogError::Internal(_) => ErrorCode::UnknownServerError,
         }
     }
-
-    /// [`Self::code`] as the wire's value.
-    pub fn error_code(&self) -> i16 {
-        self.code().code()
-    }
 }
 
 /// Wraps an `io::Error` with the path it concerns.

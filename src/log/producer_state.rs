@@ -512,10 +512,10 @@ mod tests {
             Check::Append
         );
         let gap = append(&mut s, &header(7, 0, 6, 1), 5).expect_err("an error");
-        assert_eq!(gap.error_code(), 45, "{gap}");
+        assert_eq!(gap.code().code(), 45, "{gap}");
         // a batch overlapping the last one but not identical to any is out of order too
         let overlap = append(&mut s, &header(7, 0, 4, 1), 5).expect_err("an error");
-        assert_eq!(overlap.error_code(), 45);
+        assert_eq!(overlap.code().code(), 45);
     }
 
     #[test]
@@ -537,7 +537,8 @@ mod tests {
         assert_eq!(
             append(&mut s, &header(1, 0, 0, 2), 999)
                 .expect_err("an error")
-                .error_code(),
+                .code()
+                .code(),
             45
         );
         assert_eq!(s.get(1).expect("ok").batches.len(), BATCHES_TO_RETAIN);
@@ -548,9 +549,9 @@ mod tests {
         let mut s = ProducerStates::new(0);
         append(&mut s, &header(3, 5, 0, 1), 0).expect("ok");
         let old = append(&mut s, &header(3, 4, 1, 1), 1).expect_err("an error");
-        assert_eq!(old.error_code(), 47, "{old}");
+        assert_eq!(old.code().code(), 47, "{old}");
         let bad_start = append(&mut s, &header(3, 6, 1, 1), 1).expect_err("an error");
-        assert_eq!(bad_start.error_code(), 45, "{bad_start}");
+        assert_eq!(bad_start.code().code(), 45, "{bad_start}");
         assert_eq!(
             append(&mut s, &header(3, 6, 0, 1), 1).expect("ok"),
             Check::Append

@@ -199,14 +199,14 @@ mod tests {
         let last = b.len() - 1;
         b[last] ^= 0xff;
         let err = validate_append(&b, 1 << 20).expect_err("rejected");
-        assert_eq!(err.error_code(), 2, "{err}");
+        assert_eq!(err.code().code(), 2, "{err}");
     }
 
     #[test]
     fn rejects_oversized_batch_as_message_too_large() {
         let b = sample(50);
         let err = validate_append(&b, 100).expect_err("rejected");
-        assert_eq!(err.error_code(), 10, "{err}");
+        assert_eq!(err.code().code(), 10, "{err}");
     }
 
     #[test]
@@ -216,7 +216,8 @@ mod tests {
         assert_eq!(
             validate_append(&b, 1 << 20)
                 .expect_err("rejected")
-                .error_code(),
+                .code()
+                .code(),
             43
         );
 
@@ -227,7 +228,8 @@ mod tests {
         assert_eq!(
             validate_append(&b, 1 << 20)
                 .expect_err("rejected")
-                .error_code(),
+                .code()
+                .code(),
             87
         );
     }
@@ -241,12 +243,12 @@ mod tests {
         let crc = compute_crc(&b);
         b[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
         let err = validate_append(&b, 1 << 20).expect_err("control batch refused");
-        assert_eq!(err.error_code(), 87, "{err}");
+        assert_eq!(err.code().code(), 87, "{err}");
 
         let mut b = sample(2);
         set_producer(&mut b, 7, 0, -1);
         let err = validate_append(&b, 1 << 20).expect_err("no sequence refused");
-        assert_eq!(err.error_code(), 87, "{err}");
+        assert_eq!(err.code().code(), 87, "{err}");
         set_producer(&mut b, 7, 0, 0);
         validate_append(&b, 1 << 20).expect("sequence 0 accepted");
         set_producer(&mut b, -1, -1, -1);
@@ -258,14 +260,15 @@ mod tests {
         let b = sample(2);
         for cut in [1, 10, 20, HEADER_SIZE, b.len() - 1] {
             let err = validate_append(&b[..cut], 1 << 20).expect_err("rejected");
-            assert_eq!(err.error_code(), 2, "cut at {cut}: {err}");
+            assert_eq!(err.code().code(), 2, "cut at {cut}: {err}");
         }
         let mut b = sample(1);
         b[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&(-5i32).to_be_bytes());
         assert_eq!(
             validate_append(&b, 1 << 20)
                 .expect_err("rejected")
-                .error_code(),
+                .code()
+                .code(),
             2
         );
     }
