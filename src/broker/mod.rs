@@ -9,12 +9,12 @@ pub mod fetch_session;
 pub mod producer_ids;
 pub mod topic_config;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use parking_lot::RwLock;
-use tracing::info;
+use parking_lot::{Condvar, Mutex, RwLock};
+use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::config::Config;
@@ -88,6 +88,20 @@ impl Topic {
     }
 }
 
+/// A topic name claimed in [`Broker::busy_names`]; released, and waiters woken, when
+/// dropped, whichever way the operation ends.
+struct NameClaim<'a> {
+    broker: &'a Broker,
+    name: String,
+}
+
+impl Drop for NameClaim<'_> {
+    fn drop(&mut self) {
+        self.broker.busy_names.lock().remove(&self.name);
+        self.broker.names_idle.notify_all();
+    }
+}
+
 /// Kafka's topic name rules (see [`topic::validate_name`]).
 pub fn validate_topic_name(name: &str) -> Result<(), BrokerError> {
     Ok(topic::validate_name(name)?)
@@ -98,6 +112,17 @@ pub struct Broker {
     config: Config,
     logs: LogManager,
     topics: RwLock<IndexMap<String, Arc<Topic>>>,
+    /// Topic names with a create, grow or delete in flight. The `topics` lock is not held
+    /// across their disk I/O, so this keeps operations on one name in order: the next one
+    /// waits for `names_idle`. Invariant: a name is here only while one of
+    /// [`Broker::create_topic`], [`Broker::add_partitions`], [`Broker::delete_topic`] works
+    /// on it.
+    busy_names: Mutex<HashSet<String>>,
+    names_idle: Condvar,
+    /// How many callers wait for a busy name (tests check that a second create is
+    /// parked behind the first).
+    #[cfg(test)]
+    name_waiters: std::sync::atomic::AtomicUsize,
     metadata: RwLock<Arc<MetadataView>>,
     /// KIP-227 fetch sessions; locked only to open and to complete a fetch's context.
     fetch_sessions: parking_lot::Mutex<fetch_session::FetchSessionCache>,
@@ -168,6 +193,10 @@ impl Broker {
             config,
             logs,
             topics: RwLock::new(topics),
+            busy_names: Mutex::new(HashSet::new()),
+            names_idle: Condvar::new(),
+            #[cfg(test)]
+            name_waiters: std::sync::atomic::AtomicUsize::new(0),
             metadata: RwLock::new(Arc::new(metadata)),
             fetch_sessions: parking_lot::Mutex::new(fetch_session::FetchSessionCache::new(
                 fetch_session::DEFAULT_MAX_SLOTS,
@@ -260,6 +289,11 @@ impl Broker {
 
     /// Creates a topic with `partitions` partitions and the given config overrides.
     /// With `validate_only`, checks everything and creates nothing.
+    ///
+    /// The name is claimed first (a concurrent create of it waits, then gets
+    /// TOPIC_ALREADY_EXISTS); the partition dirs are made with no lock held
+    /// ([`LogManager::create_logs`]: all or nothing, fsyncs batched), and the topic is
+    /// published once all of them exist.
     pub fn create_topic(
         &self,
         name: &str,
@@ -291,8 +325,8 @@ impl Broker {
             });
         }
         let log_config = topic_config::log_config(&self.config.log, &overrides)?;
-        let mut topics = self.topics.write();
-        if topics.contains_key(name) {
+        let _claim = self.claim_name(name);
+        if self.topics.read().contains_key(name) {
             return Err(BrokerError::TopicExists(name.to_string()));
         }
         let id = Uuid::new_v4();
@@ -304,54 +338,65 @@ impl Broker {
                 overrides,
             }));
         }
-        topic_config::Store::new(&self.config.data_dir).save(name, &overrides)?;
-        let mut hosted = Vec::with_capacity(partitions as usize);
-        for p in 0..partitions {
-            hosted.push(self.host(self.logs.get_or_create(
-                &TopicPartition::new(name, p),
-                Some(id),
-                log_config,
-            )?));
-        }
+        let store = topic_config::Store::new(&self.config.data_dir);
+        store.save(name, &overrides)?;
+        let tps: Vec<TopicPartition> = (0..partitions)
+            .map(|p| TopicPartition::new(name, p))
+            .collect();
+        let logs = match self.fresh_logs(&tps, id, log_config) {
+            Ok(logs) => logs,
+            Err(e) => {
+                if let Err(cause) = store.remove(name) {
+                    warn!(topic = name, %cause, "could not remove the config of a failed topic");
+                }
+                return Err(e);
+            }
+        };
         let topic = Arc::new(Topic {
             name: name.to_string(),
             id,
-            partitions: hosted,
+            partitions: logs.into_iter().map(|log| self.host(log)).collect(),
             overrides,
         });
-        topics.insert(name.to_string(), Arc::clone(&topic));
+        self.topics
+            .write()
+            .insert(name.to_string(), Arc::clone(&topic));
         info!(topic = name, partitions, "created topic");
         Ok(topic)
     }
 
-    /// Deletes a topic and its files. The registry stays locked until every partition
-    /// directory is out of the way, so a topic created again under the same name (by
-    /// CreateTopics or auto-creation) starts from fresh directories.
+    /// Deletes a topic and its files. It leaves the registry at once; its name stays
+    /// claimed until every partition directory is out of the way, so a topic created again
+    /// under the same name (by CreateTopics or auto-creation) starts from fresh directories.
     pub fn delete_topic(&self, name: &str) -> Result<Arc<Topic>, BrokerError> {
-        let mut topics = self.topics.write();
-        let topic = topics
+        let _claim = self.claim_name(name);
+        let topic = self
+            .topics
+            .write()
             .shift_remove(name)
             .ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))?;
-        for p in &topic.partitions {
-            self.logs.delete(p.topic_partition())?;
-        }
+        let tps: Vec<TopicPartition> = topic
+            .partitions
+            .iter()
+            .map(|p| p.topic_partition().clone())
+            .collect();
+        self.logs.delete_logs(&tps)?;
         topic_config::Store::new(&self.config.data_dir).remove(name)?;
-        drop(topics);
         info!(topic = name, "deleted topic");
         Ok(topic)
     }
 
-    /// Grows a topic to `count` partitions (CreatePartitions).
+    /// Grows a topic to `count` partitions (CreatePartitions). Like [`Self::create_topic`],
+    /// the new partition dirs are made with the name claimed and no lock held.
     pub fn add_partitions(
         &self,
         name: &str,
         count: i32,
         validate_only: bool,
     ) -> Result<Arc<Topic>, BrokerError> {
-        let mut topics = self.topics.write();
-        let topic = topics
-            .get(name)
-            .cloned()
+        let _claim = self.claim_name(name);
+        let topic = self
+            .topic(name)
             .ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))?;
         let have = topic.partitions.len() as i32;
         if count <= have || count > 100_000 {
@@ -361,22 +406,75 @@ impl Broker {
             return Ok(topic);
         }
         let log_config = topic_config::log_config(&self.config.log, &topic.overrides)?;
-        let mut partitions = topic.partitions.clone();
-        for p in have..count {
-            partitions.push(self.host(self.logs.get_or_create(
-                &TopicPartition::new(name, p),
-                Some(topic.id),
-                log_config,
-            )?));
+        let tps: Vec<TopicPartition> = (have..count)
+            .map(|p| TopicPartition::new(name, p))
+            .collect();
+        let logs = self.fresh_logs(&tps, topic.id, log_config)?;
+        let mut topics = self.topics.write();
+        // the claim keeps the topic and its partitions; its configs may have changed since
+        let current = topics.get(name).cloned().unwrap_or(topic);
+        if let Ok(config) = topic_config::log_config(&self.config.log, &current.overrides) {
+            for log in &logs {
+                log.set_config(config);
+            }
         }
+        let mut partitions = current.partitions.clone();
+        partitions.extend(logs.into_iter().map(|log| self.host(log)));
         let updated = Arc::new(Topic {
-            name: topic.name.clone(),
-            id: topic.id,
+            name: current.name.clone(),
+            id: current.id,
             partitions,
-            overrides: topic.overrides.clone(),
+            overrides: current.overrides.clone(),
         });
         topics.insert(name.to_string(), Arc::clone(&updated));
+        drop(topics);
+        info!(topic = name, partitions = count, "added partitions");
         Ok(updated)
+    }
+
+    /// New, empty logs for `tps`. Logs of these partitions that the registry does not
+    /// serve (left by a crash in the middle of a creation, past a gap in a topic's
+    /// partitions) are deleted first, so the new partitions never start with old data.
+    fn fresh_logs(
+        &self,
+        tps: &[TopicPartition],
+        id: Uuid,
+        config: crate::log::LogConfig,
+    ) -> Result<Vec<Arc<PartitionLog>>, BrokerError> {
+        let stale: Vec<TopicPartition> = tps
+            .iter()
+            .filter(|tp| self.logs.get(tp).is_some())
+            .cloned()
+            .collect();
+        if !stale.is_empty() {
+            warn!(
+                topic = tps.first().map_or("", |tp| tp.topic.as_str()),
+                partitions = stale.len(),
+                "deleting unserved partition logs before creating them again"
+            );
+            self.logs.delete_logs(&stale)?;
+        }
+        Ok(self.logs.create_logs(tps, Some(id), config)?)
+    }
+
+    /// Waits until no other create, grow or delete works on `name`, then claims it until
+    /// the returned guard is dropped.
+    fn claim_name(&self, name: &str) -> NameClaim<'_> {
+        let mut busy = self.busy_names.lock();
+        while busy.contains(name) {
+            #[cfg(test)]
+            self.name_waiters
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.names_idle.wait(&mut busy);
+            #[cfg(test)]
+            self.name_waiters
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        busy.insert(name.to_string());
+        NameClaim {
+            broker: self,
+            name: name.to_string(),
+        }
     }
 
     /// Replaces a topic's config overrides (IncrementalAlterConfigs computes the new set).
@@ -414,5 +512,106 @@ impl Broker {
     /// A new partition log as a partition this broker leads alone.
     fn host(&self, log: Arc<PartitionLog>) -> Arc<Partition> {
         Arc::new(Partition::new_local_leader(log, self.config.node_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    fn open(dir: &std::path::Path) -> Arc<Broker> {
+        Arc::new(
+            Broker::open(Config {
+                data_dir: dir.to_path_buf(),
+                ..Config::default()
+            })
+            .expect("broker opens"),
+        )
+    }
+
+    /// While a topic's partition dirs are being made, the registry is not locked (other
+    /// topics can be read, created and deleted) and the name is claimed: a second create
+    /// of it waits, then gets TOPIC_ALREADY_EXISTS (Kafka's controller answers a second
+    /// CreateTopics of a name it has just accepted the same way). Deterministic: the
+    /// checks run from the log manager's hook, in the middle of the first creation.
+    #[test]
+    fn creation_does_its_io_with_the_name_claimed_and_no_lock_held() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let broker = open(tmp.path());
+        broker
+            .create_topic("other", 1, 1, BTreeMap::new(), false)
+            .expect("create other");
+        let second = Arc::new(Mutex::new(None));
+        let (b, slot) = (Arc::clone(&broker), Arc::clone(&second));
+        broker.logs().set_create_hook(move || {
+            assert!(b.topics.try_write().is_some(), "the registry is not locked");
+            assert!(b.topic("wide").is_none(), "not published yet");
+            assert!(b.busy_names.lock().contains("wide"), "the name is claimed");
+            // another topic can be created and deleted meanwhile
+            b.create_topic("third", 2, 1, BTreeMap::new(), false)
+                .expect("create third");
+            b.delete_topic("other").expect("delete other");
+            let b2 = Arc::clone(&b);
+            let waiter = std::thread::spawn(move || {
+                b2.create_topic("wide", 1, 1, BTreeMap::new(), false)
+                    .map(|t| t.partitions.len())
+            });
+            while b.name_waiters.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            *slot.lock() = Some(waiter);
+        });
+        let wide = broker
+            .create_topic("wide", 64, 1, BTreeMap::new(), false)
+            .expect("create wide");
+        assert_eq!(wide.partitions.len(), 64);
+        let waiter = second.lock().take().expect("the hook ran");
+        let answer = waiter.join().expect("second create");
+        assert!(
+            answer
+                .as_ref()
+                .is_err_and(|e| e.code() == ErrorCode::TopicAlreadyExists),
+            "{answer:?}"
+        );
+        assert_eq!(
+            broker.topic("wide").map(|t| t.partitions.len()),
+            Some(64),
+            "the first creation stands"
+        );
+        assert!(broker.topic("third").is_some() && broker.topic("other").is_none());
+        assert!(broker.busy_names.lock().is_empty(), "every claim released");
+    }
+
+    /// A creation that fails half way leaves nothing behind: no topic, no partition dir,
+    /// no config file, and the name can be created afterwards.
+    #[test]
+    fn a_failed_creation_leaves_nothing() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let broker = open(tmp.path());
+        // a stray directory where partition 5 would go makes that partition fail
+        std::fs::create_dir(tmp.path().join("t-5")).expect("stray dir");
+        let err = broker
+            .create_topic("t", 10, 1, BTreeMap::new(), false)
+            .expect_err("partition 5 cannot be created");
+        assert!(
+            matches!(err, BrokerError::Log(LogError::Io { .. })),
+            "{err:?}"
+        );
+        assert!(broker.topic("t").is_none());
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .expect("ls")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("t-"))
+            .collect();
+        assert_eq!(left, ["t-5"], "only the stray dir is left");
+        assert!(broker.logs().get(&TopicPartition::new("t", 0)).is_none());
+        std::fs::remove_dir(tmp.path().join("t-5")).expect("rm stray");
+        let t = broker
+            .create_topic("t", 10, 1, BTreeMap::new(), false)
+            .expect("create after the failure");
+        assert_eq!(t.partitions.len(), 10);
     }
 }

@@ -27,15 +27,23 @@ pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 
 /// Writes `content` to `path` atomically and durably.
 pub fn write_atomic(path: &Path, content: &[u8]) -> Result<(), LogError> {
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(content).map_err(io_err(&tmp))?;
-    f.sync_all().map_err(io_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_err(path))?;
+    write_atomic_dir_unsynced(path, content)?;
     if let Some(dir) = path.parent() {
         sync_dir(dir)?;
     }
     Ok(())
+}
+
+/// [`write_atomic`] without the directory fsync: the content is durable before the file
+/// takes its name (after a crash `path` is whole or absent, never torn), but the name
+/// itself is durable only once the caller syncs the parent directory. For callers that
+/// write several files in one directory and sync it once.
+pub fn write_atomic_dir_unsynced(path: &Path, content: &[u8]) -> Result<(), LogError> {
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(content).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_err(path))
 }
 
 /// fsync of a directory, so that file creations and renames in it are durable.
@@ -174,8 +182,17 @@ pub fn read_partition_metadata(path: &Path) -> Result<Option<Uuid>, LogError> {
 }
 
 pub fn write_partition_metadata(path: &Path, topic_id: Uuid) -> Result<(), LogError> {
-    let s = format!("version: 0\ntopic_id: {}", uuid_to_kafka(topic_id));
-    write_atomic(path, s.as_bytes())
+    write_atomic(path, partition_metadata_text(topic_id).as_bytes())
+}
+
+/// [`write_partition_metadata`] for a new partition dir that the caller syncs afterwards
+/// (see [`write_atomic_dir_unsynced`]).
+pub fn write_partition_metadata_dir_unsynced(path: &Path, topic_id: Uuid) -> Result<(), LogError> {
+    write_atomic_dir_unsynced(path, partition_metadata_text(topic_id).as_bytes())
+}
+
+fn partition_metadata_text(topic_id: Uuid) -> String {
+    format!("version: 0\ntopic_id: {}", uuid_to_kafka(topic_id))
 }
 
 /// The identity of a log dir in a KRaft cluster (`meta.properties`, version 1).

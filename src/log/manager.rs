@@ -5,12 +5,13 @@
 //! Like Kafka, it holds an exclusive lock on `<log dir>/.lock` while open, so a second
 //! broker (or `rafka log write`) cannot open the same log dir underneath it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 use tracing::{info, warn};
 use uuid::Uuid;
 
@@ -26,6 +27,12 @@ fn is_partition_dir(name: &str) -> bool {
 
 /// The lock file in a log dir (Kafka's `LogManager.LockFileName`).
 pub const LOCK_FILE: &str = ".lock";
+
+/// At most this many threads create (or remove) partition dirs for one call. The work is
+/// nearly all waiting for fsyncs, which ext4 folds into shared journal commits when many
+/// are in flight: on the 2-core development VM, 2,000 fsyncs (1,000 new dirs, each with a
+/// file) took 6.9 s one after another and 0.15 s from 16 threads.
+const IO_THREADS: usize = 16;
 
 /// Takes `<dir>/.lock` exclusively, or fails with [`LogError::DirInUse`] if another
 /// process (or another manager in this one) holds it. The lock lasts as long as the file.
@@ -65,14 +72,102 @@ pub fn ensure_not_in_use(dir: &Path) -> Result<(), LogError> {
     lock_outcome(file.try_lock_shared(), dir, &path)
 }
 
+/// Removes a directory that is no longer wanted; a failure is only logged (the name is
+/// out of the way or the next start deals with it).
+fn remove_dir_logged(dir: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        warn!(dir = %dir.display(), cause = %e, "could not remove a directory");
+    }
+}
+
+/// `f` over every item on up to [`IO_THREADS`] scoped threads (the calling thread is one
+/// of them, and the only one for a single item); the results come back in the items'
+/// order.
+fn run_parallel<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<R, LogError> + Sync,
+) -> Vec<Result<R, LogError>> {
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                return done;
+            };
+            done.push((i, f(item)));
+        }
+    };
+    let threads = items.len().min(IO_THREADS);
+    let done: Vec<(usize, Result<R, LogError>)> = std::thread::scope(|s| {
+        // a thread that cannot be spawned leaves its share to the others
+        let helpers: Vec<_> = (1..threads)
+            .filter_map(|_| {
+                std::thread::Builder::new()
+                    .name("log-io".into())
+                    .spawn_scoped(s, work)
+                    .ok()
+            })
+            .collect();
+        let mut done = work();
+        for h in helpers {
+            // a panicked helper's items stay unanswered: errors below
+            if let Ok(d) = h.join() {
+                done.extend(d);
+            }
+        }
+        done
+    });
+    let mut slots: Vec<Option<Result<R, LogError>>> = items.iter().map(|_| None).collect();
+    for (i, r) in done {
+        if let Some(slot) = slots.get_mut(i) {
+            *slot = Some(r);
+        }
+    }
+    slots
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(LogError::Internal("a log I/O thread panicked".into()))))
+        .collect()
+}
+
 /// All partition logs of one log dir.
 pub struct LogManager {
     dir: PathBuf,
     default_config: LogConfig,
     meta: MetaProperties,
     logs: RwLock<BTreeMap<TopicPartition, Arc<PartitionLog>>>,
+    /// Partitions whose directories are being created or deleted. That disk I/O runs
+    /// without the `logs` lock; a second create or delete of a claimed partition waits
+    /// for `idle` until the first is done.
+    /// Invariant: a partition is in `busy` only while one [`Self::create_logs`] or
+    /// [`Self::delete_logs`] call works on it.
+    busy: Mutex<HashSet<TopicPartition>>,
+    /// Signalled whenever partitions leave `busy`.
+    idle: Condvar,
     /// The held `.lock`; released by [`Self::shutdown`] (or when dropped).
     lock: Mutex<Option<File>>,
+    /// Runs once inside the next `create_logs`, once its partitions are claimed and
+    /// before any disk I/O (no lock held).
+    #[cfg(test)]
+    create_hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+/// Partitions claimed in [`LogManager::busy`]; released, and waiters woken, when dropped,
+/// whichever way the operation ends.
+struct Claim<'a> {
+    manager: &'a LogManager,
+    tps: Vec<TopicPartition>,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut busy = self.manager.busy.lock();
+        for tp in &self.tps {
+            busy.remove(tp);
+        }
+        drop(busy);
+        self.manager.idle.notify_all();
+    }
 }
 
 impl std::fmt::Debug for LogManager {
@@ -167,7 +262,11 @@ impl LogManager {
             default_config,
             meta,
             logs: RwLock::new(logs),
+            busy: Mutex::new(HashSet::new()),
+            idle: Condvar::new(),
             lock: Mutex::new(Some(lock)),
+            #[cfg(test)]
+            create_hook: Mutex::new(None),
         };
         manager.checkpoint()?;
         if clean_shutdown {
@@ -209,46 +308,190 @@ impl LogManager {
         if let Some(log) = self.get(tp) {
             return Ok(log);
         }
-        let mut logs = self.logs.write();
-        if let Some(log) = logs.get(tp) {
-            return Ok(Arc::clone(log));
+        match self.create_logs(std::slice::from_ref(tp), topic_id, config) {
+            Ok(logs) => logs
+                .into_iter()
+                .next()
+                .ok_or_else(|| LogError::Internal(format!("no log created for {tp}"))),
+            // created by a concurrent call in between
+            Err(e) => self.get(tp).ok_or(e),
         }
-        let (log, _) = PartitionLog::open(
-            self.dir.join(tp.dir_name()),
-            tp.clone(),
-            config,
-            topic_id,
-            LoadOptions::default(),
-        )?;
-        checkpoint::sync_dir(&self.dir)?;
-        let log = Arc::new(log);
-        logs.insert(tp.clone(), Arc::clone(&log));
-        info!(partition = %tp, "created log");
-        Ok(log)
     }
 
-    /// Removes the partition and its files: first renames its directory to
-    /// `<topic>-<partition>.<id>-delete` (atomic; such directories are never loaded), so the
-    /// name is free at once, then removes it. Appends still in flight on the old log write
-    /// into the renamed directory and are deleted with it.
-    pub fn delete(&self, tp: &TopicPartition) -> Result<bool, LogError> {
-        let Some(log) = self.logs.write().remove(tp) else {
-            return Ok(false);
-        };
-        let dir = log.dir().to_path_buf();
-        let doomed = self.dir.join(format!(
-            "{}.{}-delete",
-            tp.dir_name(),
-            Uuid::new_v4().simple()
-        ));
-        std::fs::rename(&dir, &doomed).map_err(io_err(&dir))?;
-        checkpoint::sync_dir(&self.dir)?;
-        if let Err(e) = std::fs::remove_dir_all(&doomed) {
-            // the name is free already; the next start removes what is left
-            warn!(dir = %doomed.display(), cause = %e, "could not remove a deleted partition yet");
+    /// Creates new, empty logs for `tps` (typically the partitions of one new topic) with
+    /// `topic_id` in their `partition.metadata`, and returns them in the order given.
+    ///
+    /// All or nothing: fails if any of them exists (in this manager or as a directory),
+    /// and if any cannot be made, removes the directories made so far and registers none.
+    ///
+    /// No lock is held across the disk I/O: the partitions are claimed first, so a
+    /// concurrent create or delete of the same partitions waits for this one, while every
+    /// other partition stays readable. Durability is batched: up to [`IO_THREADS`]
+    /// threads each write a partition dir and fsync it (its `partition.metadata`, then the
+    /// dir), then the log dir is fsynced once for all of them. A crash before that last
+    /// fsync leaves any subset of the new dirs, each whole (a `partition.metadata` is
+    /// complete or absent; the segment files are empty).
+    pub fn create_logs(
+        &self,
+        tps: &[TopicPartition],
+        topic_id: Option<Uuid>,
+        config: LogConfig,
+    ) -> Result<Vec<Arc<PartitionLog>>, LogError> {
+        if tps.is_empty() {
+            return Ok(Vec::new());
         }
-        info!(partition = %tp, "deleted log");
-        Ok(true)
+        let _claim = self.claim(tps);
+        if let Some(tp) = {
+            let logs = self.logs.read();
+            tps.iter().find(|tp| logs.contains_key(*tp)).cloned()
+        } {
+            let dir = self.dir.join(tp.dir_name());
+            return Err(io_err(&dir)(std::io::ErrorKind::AlreadyExists.into()));
+        }
+        #[cfg(test)]
+        {
+            let hook = self.create_hook.lock().take();
+            if let Some(hook) = hook {
+                hook();
+            }
+        }
+        let mut made = Vec::with_capacity(tps.len());
+        let mut failed = None;
+        for result in run_parallel(tps, |tp| self.create_dir_log(tp, topic_id, config)) {
+            match result {
+                Ok(log) => made.push(log),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        let synced = match failed {
+            None => checkpoint::sync_dir(&self.dir),
+            Some(e) => Err(e),
+        };
+        if let Err(e) = synced {
+            let dirs: Vec<PathBuf> = made.iter().map(|l| l.dir().to_path_buf()).collect();
+            drop(made);
+            run_parallel(&dirs, |d| {
+                remove_dir_logged(d);
+                Ok(())
+            });
+            return Err(e);
+        }
+        let made: Vec<Arc<PartitionLog>> = made.into_iter().map(Arc::new).collect();
+        let mut logs = self.logs.write();
+        for log in &made {
+            logs.insert(log.topic_partition().clone(), Arc::clone(log));
+        }
+        drop(logs);
+        if let Some(first) = made.first() {
+            info!(topic = %first.topic_partition().topic, partitions = made.len(), "created logs");
+        }
+        Ok(made)
+    }
+
+    /// One new partition dir with its files durable (the caller syncs the log dir); on
+    /// failure, removes what it made.
+    fn create_dir_log(
+        &self,
+        tp: &TopicPartition,
+        topic_id: Option<Uuid>,
+        config: LogConfig,
+    ) -> Result<PartitionLog, LogError> {
+        let dir = self.dir.join(tp.dir_name());
+        // not create_dir_all: a directory already there is someone else's data
+        std::fs::create_dir(&dir).map_err(io_err(&dir))?;
+        let made = (|| -> Result<PartitionLog, LogError> {
+            if let Some(id) = topic_id {
+                let path = dir.join(checkpoint::PARTITION_METADATA_FILE);
+                checkpoint::write_partition_metadata_dir_unsynced(&path, id)?;
+            }
+            let (log, _) = PartitionLog::open(
+                dir.clone(),
+                tp.clone(),
+                config,
+                topic_id,
+                LoadOptions::default(),
+            )?;
+            checkpoint::sync_dir(&dir)?;
+            Ok(log)
+        })();
+        if made.is_err() {
+            remove_dir_logged(&dir);
+        }
+        made
+    }
+
+    /// Waits until none of `tps` is claimed, then claims them all at once (so two callers
+    /// never hold part of each other's set).
+    fn claim(&self, tps: &[TopicPartition]) -> Claim<'_> {
+        let mut busy = self.busy.lock();
+        while tps.iter().any(|tp| busy.contains(tp)) {
+            self.idle.wait(&mut busy);
+        }
+        busy.extend(tps.iter().cloned());
+        Claim {
+            manager: self,
+            tps: tps.to_vec(),
+        }
+    }
+
+    /// Test hook: `hook` runs once, inside the next [`Self::create_logs`], after its
+    /// partitions are claimed and before any disk I/O.
+    #[cfg(test)]
+    pub(crate) fn set_create_hook(&self, hook: impl FnOnce() + Send + 'static) {
+        *self.create_hook.lock() = Some(Box::new(hook));
+    }
+
+    /// Removes the partition and its files: see [`Self::delete_logs`].
+    pub fn delete(&self, tp: &TopicPartition) -> Result<bool, LogError> {
+        Ok(self.delete_logs(std::slice::from_ref(tp))? > 0)
+    }
+
+    /// Removes these partitions and their files; returns how many there were. Each
+    /// directory is first renamed to `<topic>-<partition>.<id>-delete` (atomic; such
+    /// directories are never loaded), so its name is free at once; the log dir is fsynced
+    /// once for all the renames, then the directories are removed. Appends still in flight
+    /// on an old log write into its renamed directory and are deleted with it.
+    ///
+    /// No lock is held across the I/O: the partitions are claimed, so a create of the same
+    /// partitions waits until their directories are out of the way.
+    pub fn delete_logs(&self, tps: &[TopicPartition]) -> Result<usize, LogError> {
+        let _claim = self.claim(tps);
+        let removed: Vec<Arc<PartitionLog>> = {
+            let mut logs = self.logs.write();
+            tps.iter().filter_map(|tp| logs.remove(tp)).collect()
+        };
+        let Some(first) = removed.first() else {
+            return Ok(0);
+        };
+        let mut failed = None;
+        let mut doomed = Vec::with_capacity(removed.len());
+        for log in &removed {
+            let dir = log.dir();
+            let to = self.dir.join(format!(
+                "{}.{}-delete",
+                log.topic_partition().dir_name(),
+                Uuid::new_v4().simple()
+            ));
+            match std::fs::rename(dir, &to) {
+                Ok(()) => doomed.push(to),
+                Err(e) => {
+                    failed.get_or_insert(io_err(dir)(e));
+                }
+            }
+        }
+        let synced = checkpoint::sync_dir(&self.dir);
+        // the names are free already; the next start removes what is left
+        run_parallel(&doomed, |d| {
+            remove_dir_logged(d);
+            Ok(())
+        });
+        info!(topic = %first.topic_partition().topic, partitions = removed.len(), "deleted logs");
+        match failed {
+            Some(e) => Err(e),
+            None => synced.map(|()| removed.len()),
+        }
     }
 
     /// Writes the recovery point and log start offset checkpoints.
