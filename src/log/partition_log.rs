@@ -108,25 +108,24 @@ struct LogState {
 }
 
 impl LogState {
-    fn active(&mut self) -> &mut LogSegment {
+    /// The active segment. Invariant: a log always has one (`open` creates it, and
+    /// nothing removes the last segment); its absence is an internal error, not a panic.
+    fn active(&mut self) -> Result<&mut LogSegment, LogError> {
         self.segments
             .values_mut()
             .next_back()
-            .expect("invariant: a log always has an active segment")
+            .ok_or_else(no_active_segment)
     }
 
-    fn active_ref(&self) -> &LogSegment {
+    fn active_ref(&self) -> Result<&LogSegment, LogError> {
         self.segments
             .values()
             .next_back()
-            .expect("invariant: a log always has an active segment")
+            .ok_or_else(no_active_segment)
     }
 
     fn epoch_for(&self, offset: i64) -> Option<i32> {
-        let i = self
-            .leader_epochs
-            .partition_point(|&(_, start)| start <= offset);
-        (i > 0).then(|| self.leader_epochs[i - 1].0)
+        epoch_at(&self.leader_epochs, offset)
     }
 }
 
@@ -146,10 +145,7 @@ struct LogView {
 
 impl LogView {
     fn epoch_for(&self, offset: i64) -> Option<i32> {
-        let i = self
-            .leader_epochs
-            .partition_point(|&(_, start)| start <= offset);
-        (i > 0).then(|| self.leader_epochs[i - 1].0)
+        epoch_at(&self.leader_epochs, offset)
     }
 
     fn at(&self, offset: i64) -> TimestampOffset {
@@ -301,7 +297,7 @@ impl PartitionLog {
             segments.insert(base, LogSegment::create(&dir, base)?);
         }
         report.segments = segments.len();
-        let first_base = *segments.keys().next().expect("non-empty");
+        let first_base = segments.keys().next().copied().unwrap_or(0);
         let log_end_offset = segments
             .values()
             .next_back()
@@ -396,7 +392,9 @@ impl PartitionLog {
     pub fn append(&self, records: &mut [u8], leader_epoch: i32) -> Result<AppendInfo, LogError> {
         let (info, headers) = self.append_batches(records, leader_epoch)?;
         for (position, header) in headers {
-            records[position..position + HEADER_SIZE].copy_from_slice(&header);
+            if let Some(dst) = records.get_mut(position..position + HEADER_SIZE) {
+                dst.copy_from_slice(&header);
+            }
         }
         Ok(info)
     }
@@ -450,9 +448,13 @@ impl PartitionLog {
                 };
                 return Ok((info, Vec::new()));
             }
-            let bytes = &records[v.position..v.position + v.size];
-            let mut header = [0u8; HEADER_SIZE];
-            header.copy_from_slice(&bytes[..HEADER_SIZE]);
+            let bytes = records
+                .get(v.position..v.position + v.size)
+                .ok_or_else(|| LogError::Internal("a validated batch out of range".into()))?;
+            let mut header: [u8; HEADER_SIZE] = bytes
+                .get(..HEADER_SIZE)
+                .and_then(|h| h.try_into().ok())
+                .ok_or_else(|| LogError::Internal("a validated batch without header".into()))?;
             let ts = validate::assign(
                 &mut header,
                 bytes,
@@ -491,7 +493,7 @@ impl PartitionLog {
             )?;
         }
         if let Err(e) = st
-            .active()
+            .active()?
             .append(records, &headers, config.index_interval_bytes)
         {
             if matches!(e, LogError::Offline(_)) {
@@ -536,7 +538,7 @@ impl PartitionLog {
         config: &LogConfig,
     ) -> Result<(), LogError> {
         let next_base = st.log_end_offset;
-        let active = st.active();
+        let active = st.active()?;
         if active.is_empty() {
             return Ok(());
         }
@@ -554,7 +556,7 @@ impl PartitionLog {
     }
 
     fn roll_locked(&self, st: &mut LogState, next_base: i64) -> Result<(), LogError> {
-        st.active().seal()?;
+        st.active()?.seal()?;
         // the producer state as of the new segment's base, so recovery replays one segment
         producer_state::write_snapshot(&self.dir, next_base, &st.producers)?;
         let seg = LogSegment::create(&self.dir, next_base)?;
@@ -567,7 +569,7 @@ impl PartitionLog {
     /// Starts a new segment at the log end offset (no-op if the active one is empty).
     pub fn roll(&self) -> Result<(), LogError> {
         let mut st = self.state.write();
-        if st.active_ref().is_empty() {
+        if st.active_ref()?.is_empty() {
             return Ok(());
         }
         let next = st.log_end_offset;
@@ -601,7 +603,7 @@ impl PartitionLog {
         // Rolled segments were synced when sealed: only the active file needs it.
         let (target, file) = {
             let st = self.state.read();
-            (st.log_end_offset, Arc::clone(st.active_ref().file()))
+            (st.log_end_offset, Arc::clone(st.active_ref()?.file()))
         };
         if let Err(e) = file.sync_data() {
             self.take_offline(&e);
@@ -803,7 +805,7 @@ impl PartitionLog {
                 seg.delete_files()?;
             }
         }
-        let new_end = st.active().truncate_to(offset, interval)?;
+        let new_end = st.active()?.truncate_to(offset, interval)?;
         st.log_end_offset = new_end;
         st.log_start_offset = st.log_start_offset.min(new_end);
         st.leader_epochs.retain(|&(_, start)| start < new_end);
@@ -815,7 +817,7 @@ impl PartitionLog {
             load_producer_states(&self.dir, &st.segments, st.log_start_offset, new_end, false)?;
         self.log_end.store(new_end, Ordering::Release);
         // the cut must be durable before anything is appended after it
-        st.active().sync_all()?;
+        st.active()?.sync_all()?;
         self.flushed_offset.fetch_min(new_end, Ordering::AcqRel);
         Ok(new_end)
     }
@@ -842,7 +844,7 @@ impl PartitionLog {
     /// Deletes closed segments whose records are all below the log start offset.
     fn delete_segments_below_start(&self, st: &mut LogState) -> Result<usize, LogError> {
         let start = st.log_start_offset;
-        let active = st.active_ref().base_offset();
+        let active = st.active_ref()?.base_offset();
         let doomed: Vec<i64> = st
             .segments
             .iter()
@@ -872,7 +874,9 @@ impl PartitionLog {
         // the epoch entry covering the new start now starts there
         if let Some(i) = st.leader_epochs.iter().rposition(|&(_, s)| s <= start) {
             st.leader_epochs.drain(..i);
-            st.leader_epochs[0].1 = start;
+            if let Some(first) = st.leader_epochs.first_mut() {
+                first.1 = start;
+            }
         }
         Ok(bases.len())
     }
@@ -888,14 +892,14 @@ impl PartitionLog {
                 && s.max_timestamp() != NO_TIMESTAMP
                 && now - s.max_timestamp() > config.retention_ms
         };
-        if !st.active_ref().is_empty()
+        if !st.active_ref()?.is_empty()
             && st.segments.values().all(|s| s.is_empty() || expired(s))
             && config.retention_ms >= 0
         {
             let next = st.log_end_offset;
             self.roll_locked(&mut st, next)?;
         }
-        let active = st.active_ref().base_offset();
+        let active = st.active_ref()?.base_offset();
         let mut doomed = Vec::new();
         let mut total: i64 = st.segments.values().map(|s| s.size() as i64).sum();
         for (&b, s) in &st.segments {
@@ -922,7 +926,7 @@ impl PartitionLog {
     pub fn close(&self) -> Result<(), LogError> {
         let _guard = self.flush_lock.lock();
         let mut st = self.state.write();
-        st.active().seal()?;
+        st.active()?.seal()?;
         producer_state::write_snapshot(&self.dir, st.log_end_offset, &st.producers)?;
         self.flushed_offset
             .store(st.log_end_offset, Ordering::Release);
@@ -1018,4 +1022,16 @@ fn read_batches(
         warn!(path = %file.path().display(), position = pos + good as u64, "corrupt batch; serving the data before it");
     }
     Ok(buf.into_bytes(good))
+}
+
+fn no_active_segment() -> LogError {
+    LogError::Internal("a log without an active segment".into())
+}
+
+/// The epoch of the entry covering `offset` in (epoch, start offset) pairs sorted by start.
+fn epoch_at(leader_epochs: &[(i32, i64)], offset: i64) -> Option<i32> {
+    let i = leader_epochs.partition_point(|&(_, start)| start <= offset);
+    leader_epochs
+        .get(i.checked_sub(1)?)
+        .map(|&(epoch, _)| epoch)
 }
