@@ -118,6 +118,21 @@ impl SegmentFile {
         good
     }
 
+    /// Bytes below this position have had their CRC checked since the file was opened.
+    pub fn verified_to(&self) -> u64 {
+        self.verified_to.load(Ordering::Acquire)
+    }
+
+    /// The header of the batch at `position` (a batch boundary below the segment's size),
+    /// read on its own: [`HEADER_SIZE`] bytes, not the batch.
+    pub fn header_at(&self, position: u64) -> Result<BatchHeader, LogError> {
+        let mut head = [0u8; HEADER_SIZE];
+        if self.read_at(position, &mut head)? < HEADER_SIZE {
+            return Err(self.corrupt(position, "truncated batch header"));
+        }
+        BatchHeader::parse(&head).ok_or_else(|| self.corrupt(position, "truncated batch header"))
+    }
+
     pub fn corrupt(&self, position: u64, reason: &str) -> LogError {
         LogError::CorruptOnDisk {
             path: self.path.clone(),
@@ -128,6 +143,76 @@ impl SegmentFile {
 
     pub fn sync_data(&self) -> Result<(), LogError> {
         self.file.sync_data().map_err(io_err(&self.path))
+    }
+}
+
+/// Whole batches in a segment file, to be sent from the file (`sendfile`) rather than
+/// read into memory. Holding it keeps the file open, so the bytes stay readable even if
+/// retention or DeleteRecords deletes the segment meanwhile (the inode lives as long as
+/// an open descriptor). It only ever covers bytes below the segment's published size
+/// whose CRC was checked (on append or on an earlier read), so no reader of it sees a
+/// half-written or unchecked batch. Truncation (`truncate_to`, a follower's or a
+/// coordinator's undo) is the one thing that can shorten the file under it: a read of
+/// the range then comes up short and fails ([`FileRange::read`]); a sender must treat a
+/// short send the same way.
+#[derive(Clone)]
+pub struct FileRange {
+    file: Arc<SegmentFile>,
+    position: u64,
+    len: usize,
+}
+
+impl FileRange {
+    /// The file, for a `sendfile` from it.
+    pub fn file(&self) -> &File {
+        &self.file.file
+    }
+    pub fn path(&self) -> &Path {
+        &self.file.path
+    }
+    /// Where the range starts in the file.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The range's bytes, read into a pooled buffer (the copy path: TLS connections, the
+    /// text protocol, log dumps). A file cut short under the range is an error.
+    pub fn read(&self) -> Result<Bytes, LogError> {
+        let mut buf = ReadBuf::new(self.len);
+        if self.file.read_at(self.position, &mut buf)? < self.len {
+            return Err(self
+                .file
+                .corrupt(self.position, "segment truncated under a read"));
+        }
+        Ok(buf.into_bytes(self.len))
+    }
+}
+
+impl std::fmt::Debug for FileRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileRange")
+            .field("path", &self.file.path)
+            .field("position", &self.position)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl SegmentFile {
+    /// `len` bytes from `position`, as a [`FileRange`]. The caller vouches that they are
+    /// whole, CRC-checked batches below the segment's size.
+    pub fn range(self: &Arc<Self>, position: u64, len: usize) -> FileRange {
+        FileRange {
+            file: Arc::clone(self),
+            position,
+            len,
+        }
     }
 }
 
