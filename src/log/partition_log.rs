@@ -1145,7 +1145,7 @@ fn read_batches(
         }
         whole = size;
     }
-    let good = file.verify(pos, &buf[..whole]);
+    let good = file.verify(pos, buf.get(..whole).unwrap_or_default());
     if good == 0 {
         return Err(file.corrupt(pos, "batch failed its CRC check"));
     }

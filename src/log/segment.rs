@@ -44,8 +44,8 @@ impl SegmentFile {
     /// Fills `buf` from `position`; returns how many bytes were read (short at end of file).
     pub fn read_at(&self, mut position: u64, buf: &mut [u8]) -> Result<usize, LogError> {
         let mut done = 0;
-        while done < buf.len() {
-            match self.file.read_at(&mut buf[done..], position) {
+        while let Some(rest) = buf.get_mut(done..).filter(|r| !r.is_empty()) {
+            match self.file.read_at(rest, position) {
                 Ok(0) => break,
                 Ok(n) => {
                     done += n;
@@ -70,9 +70,9 @@ impl SegmentFile {
         let mut pos = from;
         while pos < end {
             let len = ((end - pos) as usize).min(chunk.len());
-            let n = self.read_at(pos, &mut chunk[..len])?;
+            let n = self.read_at(pos, chunk.get_mut(..len).unwrap_or_default())?;
             let mut off = 0;
-            while let Some(h) = BatchHeader::parse(&chunk[off..n]) {
+            while let Some(h) = chunk.get(off..n).and_then(BatchHeader::parse) {
                 let size = h
                     .size()
                     .ok_or_else(|| self.corrupt(pos + off as u64, "bad length"))?;
@@ -106,7 +106,8 @@ impl SegmentFile {
         for (at, h) in batch::BatchIter::new(data) {
             let Some(size) = h.size() else { break };
             let batch_end = position + (at + size) as u64;
-            if batch_end > verified && batch::check_integrity(&data[at..at + size]).is_err() {
+            let intact = |b: &[u8]| batch::check_integrity(b).is_ok();
+            if batch_end > verified && !data.get(at..at + size).is_some_and(intact) {
                 break;
             }
             good = at + size;
@@ -625,10 +626,12 @@ impl ReadBuf {
         }
         let mut pool = READ_POOL.lock();
         // the smallest pooled buffer that fits, else the largest one (it grows)
-        let best = (0..pool.len())
-            .filter(|&i| pool[i].len() >= len)
-            .min_by_key(|&i| pool[i].len())
-            .or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].len()));
+        let lens = || pool.iter().map(Vec::len).enumerate();
+        let best = lens()
+            .filter(|&(_, l)| l >= len)
+            .min_by_key(|&(_, l)| l)
+            .or_else(|| lens().max_by_key(|&(_, l)| l))
+            .map(|(i, _)| i);
         let buf = best.map(|i| pool.swap_remove(i)).unwrap_or_default();
         drop(pool);
         let mut b = ReadBuf { buf, len: 0 };
@@ -658,13 +661,14 @@ impl ReadBuf {
 impl std::ops::Deref for ReadBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.buf[..self.len]
+        // Invariant: len <= buf.len() (`resize` grows the buffer first)
+        self.buf.get(..self.len).unwrap_or_default()
     }
 }
 
 impl std::ops::DerefMut for ReadBuf {
     fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.buf[..self.len]
+        self.buf.get_mut(..self.len).unwrap_or_default()
     }
 }
 
@@ -687,11 +691,11 @@ impl Drop for ReadBuf {
             return;
         }
         // full: a larger buffer takes the place of the smallest one, if the total allows
-        let smallest = (0..pool.len()).min_by_key(|&i| pool[i].capacity());
-        if let Some(i) = smallest {
-            let small = pool[i].capacity();
+        let smallest = pool.iter_mut().min_by_key(|b| b.capacity());
+        if let Some(slot) = smallest {
+            let small = slot.capacity();
             if small < buf.capacity() && kept - small + buf.capacity() <= READ_POOL_BYTES {
-                pool[i] = buf;
+                *slot = buf;
             }
         }
     }
