@@ -8,7 +8,8 @@
 //! - `append_idempotent/{16KiB,1MiB}`: the same appends (`append_shared`) of plain batches
 //!   and of an idempotent producer's (producer id, epoch, a new sequence each time), so
 //!   the cost of the producer state checks is the ratio of the two.
-//! - `read_cached`: reading 1 MiB of cached batches vs a plain `pread` of the same bytes.
+//! - `read_cached`: reading 1 MiB of cached batches vs a plain `pread` of the same bytes;
+//!   `log_read_records` is the plaintext Fetch's read (a file range for `sendfile`).
 //! - `group_commit/{1,8,64}`: appenders each doing append + fsync (acks=all); throughput
 //!   in batches/s. Latency percentiles are printed by `group_commit_latency`.
 //! - `reopen/{clean,after_kill}`: opening a log dir of `RAFKA_BENCH_REOPEN_MB` MiB
@@ -144,6 +145,16 @@ fn read_cached(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 16) % (end / 2);
             log.read(i, 1 << 20, true, i64::MAX).expect("read")
+        })
+    });
+    // what a plaintext Fetch reads: a file range for sendfile, found by walking the 64
+    // batch headers (one small pread each); no record byte is copied
+    g.bench_function("log_read_records_1MiB", |b| {
+        b.iter(|| {
+            i = (i + 16) % (end / 2);
+            let r = log.read_records(i, 1 << 20, true, i64::MAX).expect("read");
+            assert!(matches!(r.records, rafka::log::Records::File(_)));
+            r
         })
     });
     let file =

@@ -301,9 +301,14 @@ impl Connection {
         permit: OwnedSemaphorePermit,
     ) {
         match self {
-            Connection::Kafka(broker, listener) => {
-                kafka::connection::serve(broker, stream, peer, listener, shutdown).await
-            }
+            // plaintext: fetched records go from the segment files with sendfile; a TLS
+            // or SASL listener will wrap the stream and take the copy path (`serve`)
+            Connection::Kafka(broker, listener) => match listener.security_protocol {
+                SecurityProtocol::Plaintext => {
+                    kafka::connection::serve_tcp(broker, stream, peer, listener, shutdown).await
+                }
+                _ => kafka::connection::serve(broker, stream, peer, listener, shutdown).await,
+            },
             Connection::Text(ctx) => text::serve(ctx, stream, peer, shutdown).await,
         }
         drop(permit);

@@ -244,8 +244,10 @@ fuzz_target!(|data: &[u8]| {
             }
         });
         match reply {
-            Ok(Some(mut frame)) => {
-                let bytes = frame.copy_to_bytes(frame.remaining());
+            Ok(Some(frame)) => {
+                let bytes = frame
+                    .into_bytes()
+                    .expect("the frame's file ranges read back");
                 check_response(api, version, correlation_id, &bytes)
             }
             Ok(None) => {} // acks=0

@@ -35,7 +35,10 @@ use crate::error::ErrorCode;
 
 pub use batch::TimestampType;
 pub use manager::LogManager;
-pub use partition_log::{AppendInfo, FetchData, OffsetSpec, PartitionLog, TimestampOffset};
+pub use partition_log::{
+    AppendInfo, FetchData, OffsetSpec, PartitionLog, Records, TimestampOffset, FILE_RANGE_MIN,
+};
+pub use segment::FileRange;
 
 /// Everything that can go wrong in the log engine. [`LogError::error_code`] maps each
 /// variant to the Kafka error code a client sees for that partition.

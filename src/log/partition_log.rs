@@ -27,7 +27,7 @@ use super::batch::{self, BatchHeader, TimestampType, HEADER_SIZE, NO_TIMESTAMP};
 use super::checkpoint;
 use super::producer_state::{self, Check, PendingBatches, ProducerStates};
 use super::records;
-use super::segment::{self, LogSegment, ReadBuf, SegmentFile};
+use super::segment::{self, FileRange, LogSegment, ReadBuf, SegmentFile};
 use super::validate;
 use super::{io_err, now_ms, LogConfig, LogError, TopicPartition};
 
@@ -44,14 +44,57 @@ pub struct AppendInfo {
     pub duplicate: bool,
 }
 
-/// Whole batches read from the log, with the offsets a Fetch response carries.
+/// Whole batches read from the log, with the offsets a Fetch response carries. `R` is
+/// [`Bytes`] from [`PartitionLog::read`], [`Records`] from [`PartitionLog::read_records`].
 #[derive(Clone, Debug)]
-pub struct FetchData {
+pub struct FetchData<R = Bytes> {
     /// Whole record batches, back to back, exactly as stored.
-    pub records: Bytes,
+    pub records: R,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
 }
+
+/// Whole record batches as a read found them: in memory, or left in the segment file for
+/// a sender that can copy file to socket in the kernel (`sendfile`).
+#[derive(Clone, Debug)]
+pub enum Records {
+    /// Read into memory: small sections, and batches that had to be read to check their
+    /// CRC (the first read after the log was opened).
+    Bytes(Bytes),
+    /// Still in the file: at least [`FILE_RANGE_MIN`] bytes of already checked batches.
+    File(FileRange),
+}
+
+impl Records {
+    pub fn len(&self) -> usize {
+        match self {
+            Records::Bytes(b) => b.len(),
+            Records::File(r) => r.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The bytes, reading a file range into memory.
+    pub fn into_bytes(self) -> Result<Bytes, LogError> {
+        match self {
+            Records::Bytes(b) => Ok(b),
+            Records::File(r) => r.read(),
+        }
+    }
+}
+
+/// The smallest section [`PartitionLog::read_records`] leaves in the file: below it, one
+/// `pread` into a pooled buffer costs less than walking the batch headers does.
+pub const FILE_RANGE_MIN: usize = 16 * 1024;
+
+/// Batches smaller than this are read into memory: leaving them in the file would take one
+/// header `pread` per batch to find where the section ends, more than reading them costs.
+const FILE_RANGE_MIN_BATCH: usize = 4 * 1024;
+
+/// Most batch headers walked for one file range; the section ends there (the client
+/// fetches the rest next).
+const FILE_RANGE_MAX_BATCHES: usize = 1024;
 
 /// What ListOffsets asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -650,6 +693,36 @@ impl PartitionLog {
         min_one_batch: bool,
         max_offset: i64,
     ) -> Result<FetchData, LogError> {
+        let data = self.read_at_most(fetch_offset, max_bytes, min_one_batch, max_offset, false)?;
+        Ok(FetchData {
+            records: data.records.into_bytes()?,
+            log_start_offset: data.log_start_offset,
+            log_end_offset: data.log_end_offset,
+        })
+    }
+
+    /// [`Self::read`] for a sender that can send from a file: a large section of batches
+    /// already CRC-checked is returned as a [`FileRange`] of the segment, not read
+    /// (`sendfile` then copies it to the socket in the kernel). Everything else is read
+    /// into memory, as `read` does.
+    pub fn read_records(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        max_offset: i64,
+    ) -> Result<FetchData<Records>, LogError> {
+        self.read_at_most(fetch_offset, max_bytes, min_one_batch, max_offset, true)
+    }
+
+    fn read_at_most(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        max_offset: i64,
+        file_ranges: bool,
+    ) -> Result<FetchData<Records>, LogError> {
         let (upto, log_start, leo, candidates) = {
             let st = self.state.read();
             if fetch_offset < st.log_start_offset || fetch_offset > st.log_end_offset {
@@ -679,7 +752,7 @@ impl PartitionLog {
             )
         };
         let mut out = FetchData {
-            records: Bytes::new(),
+            records: Records::Bytes(Bytes::new()),
             log_start_offset: log_start,
             log_end_offset: leo,
         };
@@ -694,7 +767,22 @@ impl PartitionLog {
             if first.base_offset >= upto {
                 break;
             }
-            out.records = read_batches(&file, pos, end, max_bytes, min_one_batch, upto)?;
+            let range = if file_ranges {
+                file_range(&file, pos, &first, end, max_bytes, min_one_batch, upto)?
+            } else {
+                None
+            };
+            out.records = match range {
+                Some(range) => Records::File(range),
+                None => Records::Bytes(read_batches(
+                    &file,
+                    pos,
+                    end,
+                    max_bytes,
+                    min_one_batch,
+                    upto,
+                )?),
+            };
             break;
         }
         Ok(out)
@@ -976,6 +1064,53 @@ fn load_producer_states(
     Ok(states)
 }
 
+/// The section [`read_batches`] would return from `pos` (where the batch `first` starts),
+/// left in the file, if it is worth leaving there: at least [`FILE_RANGE_MIN`] bytes of
+/// batches of at least [`FILE_RANGE_MIN_BATCH`], all of them CRC-checked already. Finds
+/// where the section ends by reading the batch headers alone. `None`: read it instead.
+fn file_range(
+    file: &Arc<SegmentFile>,
+    pos: u64,
+    first: &BatchHeader,
+    end: u64,
+    max_bytes: usize,
+    min_one_batch: bool,
+    upto: i64,
+) -> Result<Option<FileRange>, LogError> {
+    let verified = file.verified_to().min(end);
+    let first_size = first.size().unwrap_or(0);
+    let worth = |len: u64| len >= FILE_RANGE_MIN as u64;
+    // enough checked bytes to fill a section, or one large batch a first partition takes
+    let could_fill = worth(verified.saturating_sub(pos).min(max_bytes as u64));
+    let one_large = min_one_batch && worth(first_size as u64);
+    if !(could_fill || one_large) || first_size < FILE_RANGE_MIN_BATCH {
+        return Ok(None);
+    }
+    let mut at = pos;
+    let mut header = *first;
+    for _ in 0..FILE_RANGE_MAX_BATCHES {
+        let size = header
+            .size()
+            .filter(|&s| at + s as u64 <= end)
+            .ok_or_else(|| file.corrupt(at, "bad batch length"))?;
+        let next = at + size as u64;
+        let fits = next - pos <= max_bytes as u64 || (at == pos && min_one_batch);
+        if header.base_offset >= upto || !fits || size < FILE_RANGE_MIN_BATCH {
+            break;
+        }
+        at = next;
+        if at >= end {
+            break;
+        }
+        header = file.header_at(at)?;
+    }
+    let len = at - pos;
+    if !worth(len) || at > verified {
+        return Ok(None);
+    }
+    Ok(usize::try_from(len).ok().map(|len| file.range(pos, len)))
+}
+
 /// Reads whole batches from `pos` (a batch boundary) of at most `max_bytes`, stopping at
 /// `end` and before the first batch at or past `upto`; CRC-checks what was never verified.
 fn read_batches(
@@ -1014,7 +1149,7 @@ fn read_batches(
         }
         whole = size;
     }
-    let good = file.verify(pos, &buf[..whole]);
+    let good = file.verify(pos, buf.get(..whole).unwrap_or_default());
     if good == 0 {
         return Err(file.corrupt(pos, "batch failed its CRC check"));
     }

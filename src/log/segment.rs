@@ -44,8 +44,8 @@ impl SegmentFile {
     /// Fills `buf` from `position`; returns how many bytes were read (short at end of file).
     pub fn read_at(&self, mut position: u64, buf: &mut [u8]) -> Result<usize, LogError> {
         let mut done = 0;
-        while done < buf.len() {
-            match self.file.read_at(&mut buf[done..], position) {
+        while let Some(rest) = buf.get_mut(done..).filter(|r| !r.is_empty()) {
+            match self.file.read_at(rest, position) {
                 Ok(0) => break,
                 Ok(n) => {
                     done += n;
@@ -70,9 +70,9 @@ impl SegmentFile {
         let mut pos = from;
         while pos < end {
             let len = ((end - pos) as usize).min(chunk.len());
-            let n = self.read_at(pos, &mut chunk[..len])?;
+            let n = self.read_at(pos, chunk.get_mut(..len).unwrap_or_default())?;
             let mut off = 0;
-            while let Some(h) = BatchHeader::parse(&chunk[off..n]) {
+            while let Some(h) = chunk.get(off..n).and_then(BatchHeader::parse) {
                 let size = h
                     .size()
                     .ok_or_else(|| self.corrupt(pos + off as u64, "bad length"))?;
@@ -106,7 +106,8 @@ impl SegmentFile {
         for (at, h) in batch::BatchIter::new(data) {
             let Some(size) = h.size() else { break };
             let batch_end = position + (at + size) as u64;
-            if batch_end > verified && batch::check_integrity(&data[at..at + size]).is_err() {
+            let intact = |b: &[u8]| batch::check_integrity(b).is_ok();
+            if batch_end > verified && !data.get(at..at + size).is_some_and(intact) {
                 break;
             }
             good = at + size;
@@ -116,6 +117,21 @@ impl SegmentFile {
                 .fetch_max(position + good as u64, Ordering::AcqRel);
         }
         good
+    }
+
+    /// Bytes below this position have had their CRC checked since the file was opened.
+    pub fn verified_to(&self) -> u64 {
+        self.verified_to.load(Ordering::Acquire)
+    }
+
+    /// The header of the batch at `position` (a batch boundary below the segment's size),
+    /// read on its own: [`HEADER_SIZE`] bytes, not the batch.
+    pub fn header_at(&self, position: u64) -> Result<BatchHeader, LogError> {
+        let mut head = [0u8; HEADER_SIZE];
+        if self.read_at(position, &mut head)? < HEADER_SIZE {
+            return Err(self.corrupt(position, "truncated batch header"));
+        }
+        BatchHeader::parse(&head).ok_or_else(|| self.corrupt(position, "truncated batch header"))
     }
 
     pub fn corrupt(&self, position: u64, reason: &str) -> LogError {
@@ -128,6 +144,76 @@ impl SegmentFile {
 
     pub fn sync_data(&self) -> Result<(), LogError> {
         self.file.sync_data().map_err(io_err(&self.path))
+    }
+}
+
+/// Whole batches in a segment file, to be sent from the file (`sendfile`) rather than
+/// read into memory. Holding it keeps the file open, so the bytes stay readable even if
+/// retention or DeleteRecords deletes the segment meanwhile (the inode lives as long as
+/// an open descriptor). It only ever covers bytes below the segment's published size
+/// whose CRC was checked (on append or on an earlier read), so no reader of it sees a
+/// half-written or unchecked batch. Truncation (`truncate_to`, a follower's or a
+/// coordinator's undo) is the one thing that can shorten the file under it: a read of
+/// the range then comes up short and fails ([`FileRange::read`]); a sender must treat a
+/// short send the same way.
+#[derive(Clone)]
+pub struct FileRange {
+    file: Arc<SegmentFile>,
+    position: u64,
+    len: usize,
+}
+
+impl FileRange {
+    /// The file, for a `sendfile` from it.
+    pub fn file(&self) -> &File {
+        &self.file.file
+    }
+    pub fn path(&self) -> &Path {
+        &self.file.path
+    }
+    /// Where the range starts in the file.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The range's bytes, read into a pooled buffer (the copy path: TLS connections, the
+    /// text protocol, log dumps). A file cut short under the range is an error.
+    pub fn read(&self) -> Result<Bytes, LogError> {
+        let mut buf = ReadBuf::new(self.len);
+        if self.file.read_at(self.position, &mut buf)? < self.len {
+            return Err(self
+                .file
+                .corrupt(self.position, "segment truncated under a read"));
+        }
+        Ok(buf.into_bytes(self.len))
+    }
+}
+
+impl std::fmt::Debug for FileRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileRange")
+            .field("path", &self.file.path)
+            .field("position", &self.position)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl SegmentFile {
+    /// `len` bytes from `position`, as a [`FileRange`]. The caller vouches that they are
+    /// whole, CRC-checked batches below the segment's size.
+    pub fn range(self: &Arc<Self>, position: u64, len: usize) -> FileRange {
+        FileRange {
+            file: Arc::clone(self),
+            position,
+            len,
+        }
     }
 }
 
@@ -540,10 +626,12 @@ impl ReadBuf {
         }
         let mut pool = READ_POOL.lock();
         // the smallest pooled buffer that fits, else the largest one (it grows)
-        let best = (0..pool.len())
-            .filter(|&i| pool[i].len() >= len)
-            .min_by_key(|&i| pool[i].len())
-            .or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].len()));
+        let lens = || pool.iter().map(Vec::len).enumerate();
+        let best = lens()
+            .filter(|&(_, l)| l >= len)
+            .min_by_key(|&(_, l)| l)
+            .or_else(|| lens().max_by_key(|&(_, l)| l))
+            .map(|(i, _)| i);
         let buf = best.map(|i| pool.swap_remove(i)).unwrap_or_default();
         drop(pool);
         let mut b = ReadBuf { buf, len: 0 };
@@ -573,13 +661,14 @@ impl ReadBuf {
 impl std::ops::Deref for ReadBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.buf[..self.len]
+        // Invariant: len <= buf.len() (`resize` grows the buffer first)
+        self.buf.get(..self.len).unwrap_or_default()
     }
 }
 
 impl std::ops::DerefMut for ReadBuf {
     fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.buf[..self.len]
+        self.buf.get_mut(..self.len).unwrap_or_default()
     }
 }
 
@@ -602,11 +691,11 @@ impl Drop for ReadBuf {
             return;
         }
         // full: a larger buffer takes the place of the smallest one, if the total allows
-        let smallest = (0..pool.len()).min_by_key(|&i| pool[i].capacity());
-        if let Some(i) = smallest {
-            let small = pool[i].capacity();
+        let smallest = pool.iter_mut().min_by_key(|b| b.capacity());
+        if let Some(slot) = smallest {
+            let small = slot.capacity();
             if small < buf.capacity() && kept - small + buf.capacity() <= READ_POOL_BYTES {
-                pool[i] = buf;
+                *slot = buf;
             }
         }
     }

@@ -27,7 +27,8 @@ use parking_lot::RwLock;
 
 use crate::error::ErrorCode;
 use crate::log::{
-    AppendInfo, LogConfig, LogError, OffsetSpec, PartitionLog, TimestampOffset, TopicPartition,
+    AppendInfo, LogConfig, LogError, OffsetSpec, PartitionLog, Records, TimestampOffset,
+    TopicPartition,
 };
 use crate::topic;
 pub use waiters::{FetchWaker, Registration};
@@ -90,9 +91,11 @@ pub struct ReplicaState {
 }
 
 /// What a read returns: whole batches as stored, and the offsets a Fetch response carries.
+/// `R` is [`Bytes`] from [`Partition::read`], [`Records`] (bytes or a range of a segment
+/// file) from [`Partition::read_records`].
 #[derive(Clone, Debug)]
-pub struct ReadInfo {
-    pub records: Bytes,
+pub struct ReadInfo<R = Bytes> {
+    pub records: R,
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
@@ -244,6 +247,26 @@ impl Partition {
         min_one_batch: bool,
         bound: ReadBound,
     ) -> Result<ReadInfo, PartitionError> {
+        let info = self.read_records(fetch_offset, max_bytes, min_one_batch, bound)?;
+        Ok(ReadInfo {
+            records: info.records.into_bytes()?,
+            high_watermark: info.high_watermark,
+            last_stable_offset: info.last_stable_offset,
+            log_start_offset: info.log_start_offset,
+            log_end_offset: info.log_end_offset,
+        })
+    }
+
+    /// [`Self::read`] for a sender that can send from a file (a Fetch on a plaintext
+    /// connection): large sections of already checked batches come back as ranges of the
+    /// segment file ([`PartitionLog::read_records`]), to be sent with `sendfile`.
+    pub fn read_records(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        bound: ReadBound,
+    ) -> Result<ReadInfo<Records>, PartitionError> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         // the high watermark first: the log end read below is never behind it
         let high_watermark = self.high_watermark();
@@ -253,7 +276,7 @@ impl Partition {
         };
         let data = self
             .log
-            .read(fetch_offset, max_bytes, min_one_batch, upto)?;
+            .read_records(fetch_offset, max_bytes, min_one_batch, upto)?;
         Ok(ReadInfo {
             records: data.records,
             high_watermark,

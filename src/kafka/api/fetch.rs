@@ -10,8 +10,11 @@
 //!   them the response carries (an incremental response only what changed). librdkafka
 //!   sends sessionless fetches (id 0, epoch -1); the Java client opens a session.
 //!
-//! Its route line encodes the response with [`encode`]: a [`Frame`] whose record sections
-//! are the buffers the log read them into (no copy).
+//! Record sections come from [`Partition::read_records`]: large sections of batches
+//! already checked stay in their segment file ([`Records::File`]) and are sent from it
+//! with `sendfile` on a plaintext connection (the connection's writer decides); the rest
+//! are the buffers the log read them into. Its route line encodes the response with
+//! [`encode`]: a [`Frame`] with those sections between the encoded bytes (no copy).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,19 +31,58 @@ use crate::broker::fetch_session::{
 };
 use crate::broker::Broker;
 use crate::kafka::answer::{Answer, RouteError};
-use crate::kafka::codec::{self, Frame};
+use crate::kafka::codec::{self, Frame, Section};
 use crate::kafka::context::RequestContext;
-use crate::log::{now_ms, LogError};
+use crate::log::{now_ms, FileRange, LogError, Records};
 use crate::partition::{FetchWaker, Partition, PartitionError, ReadBound, Registration};
 
-/// Encodes the response as a [`Frame`] whose record sections are the buffers the log read
-/// them into ([`codec::encode_fetch_response`]): fetched bytes are never copied.
-pub fn encode(ctx: &RequestContext, resp: FetchResponse) -> Result<Frame, RouteError> {
-    codec::encode_fetch_response(ctx.api_version, ctx.correlation_id, resp).map_err(|e| {
-        RouteError::Encode {
-            api: ApiKey::Fetch,
-            reason: e.to_string(),
+/// A Fetch response, and the record sections kept out of it because they are still in
+/// their segment files (their partitions in `response` hold empty records until encoded).
+/// Dereferences to the response.
+#[derive(Debug, Default)]
+pub struct FetchAnswer {
+    response: FetchResponse,
+    sections: Vec<Section>,
+}
+
+impl FetchAnswer {
+    /// The record sections that are still in segment files, in response order.
+    pub fn file_sections(&self) -> impl Iterator<Item = (usize, usize, &Records)> {
+        self.sections
+            .iter()
+            .map(|s| (s.topic, s.partition, &s.records))
+    }
+}
+
+impl From<FetchResponse> for FetchAnswer {
+    fn from(response: FetchResponse) -> Self {
+        FetchAnswer {
+            response,
+            sections: Vec::new(),
         }
+    }
+}
+
+impl std::ops::Deref for FetchAnswer {
+    type Target = FetchResponse;
+    fn deref(&self) -> &FetchResponse {
+        &self.response
+    }
+}
+
+/// Encodes the response as a [`Frame`] whose record sections are the buffers the log read
+/// them into or the file ranges they are in ([`codec::encode_fetch_response`]): fetched
+/// bytes are never copied.
+pub fn encode(ctx: &RequestContext, answer: FetchAnswer) -> Result<Frame, RouteError> {
+    codec::encode_fetch_response(
+        ctx.api_version,
+        ctx.correlation_id,
+        answer.response,
+        answer.sections,
+    )
+    .map_err(|e| RouteError::Encode {
+        api: ApiKey::Fetch,
+        reason: e.to_string(),
     })
 }
 
@@ -139,6 +181,19 @@ fn resolve(broker: &Broker, asks: Vec<FetchPartitionRequest>) -> Vec<ToRead> {
         .collect()
 }
 
+/// One partition's response, and its records if they are still in a segment file (then
+/// `data` holds empty records).
+struct PartRead {
+    data: PartitionData,
+    file: Option<FileRange>,
+}
+
+impl From<PartitionData> for PartRead {
+    fn from(data: PartitionData) -> Self {
+        PartRead { data, file: None }
+    }
+}
+
 /// One pass over the partitions: each one's response (in order), how many record bytes
 /// they hold, and whether any had an error (then there is no point in waiting).
 fn read_once(
@@ -146,7 +201,7 @@ fn read_once(
     req: &FetchRequest,
     to_read: &[ToRead],
     version: i16,
-) -> (Vec<PartitionData>, usize, bool) {
+) -> (Vec<PartRead>, usize, bool) {
     // the client's limit, within the broker's fetch.max.bytes (Kafka caps it the same way)
     let cap = broker.config().fetch_max_bytes;
     let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0).min(cap);
@@ -162,7 +217,7 @@ fn read_once(
         let index = r.ask.key.partition;
         let Some(p) = &r.hosted else {
             any_error = true;
-            parts.push(partition(index, unknown));
+            parts.push(partition(index, unknown).into());
             continue;
         };
         let limit = usize::try_from(r.ask.partition_max_bytes)
@@ -171,22 +226,27 @@ fn read_once(
             .min(max_bytes.saturating_sub(total));
         // the first partition with data may exceed the limits by one batch (KIP-74)
         let min_one = total == 0;
-        match p.read(r.ask.fetch_offset, limit, min_one, ReadBound::HighWatermark) {
+        match p.read_records(r.ask.fetch_offset, limit, min_one, ReadBound::HighWatermark) {
             Ok(data) => {
                 total += data.records.len();
-                let d = partition(index, code::NONE).with_records(Some(data.records));
-                parts.push(with_offsets(
+                let (records, file) = match data.records {
+                    Records::Bytes(b) => (b, None),
+                    Records::File(range) => (Bytes::new(), Some(range)),
+                };
+                let d = partition(index, code::NONE).with_records(Some(records));
+                let d = with_offsets(
                     d,
                     version,
                     data.high_watermark,
                     data.last_stable_offset,
                     data.log_start_offset,
-                ));
+                );
+                parts.push(PartRead { data: d, file });
             }
             Err(e) => {
                 any_error = true;
                 let d = partition(index, e.code().into());
-                parts.push(match e {
+                parts.push(PartRead::from(match e {
                     PartitionError::Log(LogError::OffsetOutOfRange {
                         log_start_offset, ..
                     }) => with_offsets(
@@ -197,7 +257,7 @@ fn read_once(
                         log_start_offset,
                     ),
                     _ => d,
-                });
+                }));
             }
         }
     }
@@ -208,11 +268,11 @@ pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: FetchRequest,
-) -> Answer<FetchResponse> {
+) -> Answer<FetchAnswer> {
     respond(broker, req, ctx.api_version).await.into()
 }
 
-async fn respond(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> FetchResponse {
+async fn respond(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> FetchAnswer {
     let metadata = FetchMetadata {
         session_id: req.session_id,
         epoch: req.session_epoch,
@@ -229,20 +289,20 @@ async fn respond(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Fetch
         now_ms(),
     );
     if let FetchContext::Error { error_code } = session {
-        return FetchResponse::default().with_error_code(error_code);
+        return FetchResponse::default().with_error_code(error_code).into();
     }
     let to_read = resolve(broker, asks);
     let parts = read_until_ready(broker, &req, &to_read, version).await;
     let results: Vec<PartitionResult> = to_read
         .iter()
         .zip(&parts)
-        .map(|(r, d)| PartitionResult {
+        .map(|(r, PartRead { data: d, file })| PartitionResult {
             key: r.ask.key.clone(),
             error_code: d.error_code,
             high_watermark: d.high_watermark,
             last_stable_offset: d.last_stable_offset,
             log_start_offset: d.log_start_offset,
-            has_records: d.records.as_ref().is_some_and(|b| !b.is_empty()),
+            has_records: file.is_some() || d.records.as_ref().is_some_and(|b| !b.is_empty()),
             must_respond: false,
         })
         .collect();
@@ -250,11 +310,14 @@ async fn respond(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Fetch
         .fetch_sessions()
         .lock()
         .complete(session, &results, now_ms());
-    let mut parts: Vec<Option<PartitionData>> = parts.into_iter().map(Some).collect();
+    let mut parts: Vec<Option<PartRead>> = parts.into_iter().map(Some).collect();
     let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+    let mut sections = Vec::new();
     let mut last: Option<&TopicKey> = None;
     for i in done.include {
-        let (Some(r), Some(d)) = (to_read.get(i), parts.get_mut(i).and_then(Option::take)) else {
+        let (Some(r), Some(PartRead { data: d, file })) =
+            (to_read.get(i), parts.get_mut(i).and_then(Option::take))
+        else {
             continue;
         };
         // consecutive partitions of one topic share a topic entry
@@ -272,11 +335,19 @@ async fn respond(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Fetch
             ),
         }
         last = Some(&r.ask.key.topic);
+        if let (Some(range), Some(t)) = (file, topics.last()) {
+            sections.push(Section {
+                topic: topics.len() - 1,
+                partition: t.partitions.len().saturating_sub(1),
+                records: Records::File(range),
+            });
+        }
     }
-    FetchResponse::default()
+    let response = FetchResponse::default()
         .with_error_code(done.error_code)
         .with_session_id(done.session_id)
-        .with_responses(topics)
+        .with_responses(topics);
+    FetchAnswer { response, sections }
 }
 
 /// Reads until the response is ready: `min_bytes` are there, a partition has an error, or
@@ -288,7 +359,7 @@ async fn read_until_ready(
     req: &FetchRequest,
     to_read: &[ToRead],
     version: i16,
-) -> Vec<PartitionData> {
+) -> Vec<PartRead> {
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
     let deadline = tokio::time::Instant::now() + max_wait;

@@ -45,7 +45,10 @@ pub async fn consume(
                 let Some(end) = header.size().map(|s| at + s) else {
                     break;
                 };
-                let records = decode_batch(&data.records[at..end])?;
+                let Some(batch) = data.records.get(at..end) else {
+                    break;
+                };
+                let records = decode_batch(batch)?;
                 for r in records {
                     if r.offset < next {
                         continue;
