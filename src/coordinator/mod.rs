@@ -20,11 +20,6 @@
 //! What it does not own: the meaning of records and events (the shard's), or when to tick
 //! and compact (`server/jobs.rs` drives both).
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)
-)]
-
 pub mod runtime;
 pub mod timer;
 

@@ -23,11 +23,6 @@
 //! Invariant: a parked request's channel is in exactly one shard's `parked`, from the
 //! event that parked it until the event that answers it.
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)
-)]
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

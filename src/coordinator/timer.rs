@@ -4,11 +4,6 @@
 //!
 //! Invariant: `by_key` and `queue` hold the same (key, deadline) pairs.
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)
-)]
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Ms;

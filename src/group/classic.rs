@@ -19,11 +19,6 @@
 //! most one of `members` and `pending`; a parked request's id is in at most one member's
 //! `join_waiter` or `sync_waiter`, until its answer is in the outbox.
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)
-)]
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;

@@ -20,11 +20,6 @@
 //! offset per group and partition, the group metadata) are appended again and everything
 //! before them is deleted, the same result Kafka's log compaction reaches.
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)
-)]
-
 pub mod classic;
 pub mod records;
 pub mod shard;

@@ -11,11 +11,6 @@
 //! already made (written, not replayed); offsets and tombstones change the state only
 //! once written (replayed), so a failed append changes nothing.
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)
-)]
-
 use std::collections::{BTreeMap, HashMap};
 
 use super::classic::{

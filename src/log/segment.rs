@@ -356,7 +356,7 @@ impl LogSegment {
             buf.truncate(n);
             let chunk_start = valid;
             let mut off = 0usize;
-            while let Some(h) = BatchHeader::parse(&buf[off..]) {
+            while let Some(h) = buf.get(off..).and_then(BatchHeader::parse) {
                 let Some(size) = h.size() else { break 'scan };
                 if off + size > buf.len() {
                     if off == 0 && (valid + size as u64) <= file_size {
@@ -369,7 +369,9 @@ impl LogSegment {
                     }
                     break;
                 }
-                let bytes = &buf[off..off + size];
+                let Some(bytes) = buf.get(off..off + size) else {
+                    break;
+                };
                 if batch::check_integrity(bytes).is_err()
                     || h.base_offset < next
                     || h.last_offset_delta < 0
