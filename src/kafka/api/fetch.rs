@@ -25,11 +25,12 @@ use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::broker::fetch_session::{
     FetchContext, FetchMetadata, FetchPartitionRequest, PartitionKey, PartitionResult, TopicKey,
 };
 use crate::broker::Broker;
+use crate::error::ErrorCode;
 use crate::kafka::answer::{Answer, RouteError};
 use crate::kafka::codec::{self, Frame, Section};
 use crate::kafka::context::RequestContext;
@@ -206,9 +207,9 @@ fn read_once(
     let cap = broker.config().fetch_max_bytes;
     let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0).min(cap);
     let unknown = if version >= 13 {
-        code::UNKNOWN_TOPIC_ID
+        ErrorCode::UnknownTopicId.code()
     } else {
-        code::UNKNOWN_TOPIC_OR_PARTITION
+        ErrorCode::UnknownTopicOrPartition.code()
     };
     let mut total = 0usize;
     let mut any_error = false;
@@ -233,7 +234,7 @@ fn read_once(
                     Records::Bytes(b) => (b, None),
                     Records::File(range) => (Bytes::new(), Some(range)),
                 };
-                let d = partition(index, code::NONE).with_records(Some(records));
+                let d = partition(index, ErrorCode::None.code()).with_records(Some(records));
                 let d = with_offsets(
                     d,
                     version,
