@@ -15,7 +15,7 @@ use tracing::{debug, warn};
 use crate::broker::producer_ids::ProducerIdError;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
-use crate::kafka::answer::{Answer, RouteError};
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
 /// Kafka's `transaction.max.timeout.ms` default.
@@ -33,15 +33,7 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: InitProducerIdRequest,
 ) -> Answer<InitProducerIdResponse> {
-    // file reads (and decompression) or writes: off the runtime threads
-    let (b, version) = (Arc::clone(broker), ctx.api_version);
-    match tokio::task::spawn_blocking(move || respond(&b, req, version)).await {
-        Ok(resp) => Answer::Now(resp),
-        Err(e) => Answer::Fail(RouteError::Internal(format!(
-            "the {:?} task failed: {e}",
-            ctx.api_key
-        ))),
-    }
+    super::on_blocking_pool(ctx, broker, req, respond).await
 }
 
 fn respond(broker: &Broker, req: InitProducerIdRequest, version: i16) -> InitProducerIdResponse {

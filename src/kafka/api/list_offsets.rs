@@ -11,7 +11,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::broker::Broker;
 use crate::error::ErrorCode;
-use crate::kafka::answer::{Answer, RouteError};
+use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 use crate::log::OffsetSpec;
 
@@ -20,15 +20,7 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: ListOffsetsRequest,
 ) -> Answer<ListOffsetsResponse> {
-    // file reads (and decompression) or writes: off the runtime threads
-    let (b, version) = (Arc::clone(broker), ctx.api_version);
-    match tokio::task::spawn_blocking(move || respond(&b, req, version)).await {
-        Ok(resp) => Answer::Now(resp),
-        Err(e) => Answer::Fail(RouteError::Internal(format!(
-            "the {:?} task failed: {e}",
-            ctx.api_key
-        ))),
-    }
+    super::on_blocking_pool(ctx, broker, req, respond).await
 }
 
 fn respond(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {

@@ -28,7 +28,35 @@ pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
 
+use std::sync::Arc;
+
 use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+use crate::kafka::answer::{Answer, RouteError};
+use crate::kafka::context::RequestContext;
+
+/// Runs a handler's `respond(broker, req, version)` on the blocking pool, for the APIs
+/// that read or write files (and decompress) on the way: off the runtime threads.
+pub async fn on_blocking_pool<Req, Resp>(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: Req,
+    respond: fn(&Broker, Req, i16) -> Resp,
+) -> Answer<Resp>
+where
+    Req: Send + 'static,
+    Resp: Send + 'static,
+{
+    let (b, version) = (Arc::clone(broker), ctx.api_version);
+    match tokio::task::spawn_blocking(move || respond(&b, req, version)).await {
+        Ok(resp) => Answer::Now(resp),
+        Err(e) => Answer::Fail(RouteError::Internal(format!(
+            "the {:?} task failed: {e}",
+            ctx.api_key
+        ))),
+    }
+}
 
 /// A response string from a Rust string.
 pub fn str_bytes(s: impl Into<String>) -> StrBytes {
