@@ -342,7 +342,7 @@ async fn every_error_line_and_the_connection_stays_usable() {
         .expect("t")
         .partition(0)
         .expect("p")
-        .delete_records_before(1)
+        .delete_records_before(1, AppendOrigin::Client)
         .expect("delete");
     assert_eq!(t.cmd("OFFSETS e 0").await, "OFFSETS 1 2");
     assert_eq!(
@@ -961,5 +961,70 @@ async fn a_forged_commit_cannot_enter_the_offsets_topic() {
         ]));
     let r: OffsetFetchResponse = c.call(ApiKey::OffsetFetch, 7, &fetch).await;
     assert_eq!(r.topics[0].partitions[0].committed_offset, 70);
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// An internal topic is only ever made by its coordinator and only ever trimmed by it: a
+/// text PRODUCE to `__consumer_offsets` on a fresh broker (no group yet) is refused without
+/// leaving a one-partition topic behind that the coordinator would then adopt, and a
+/// client's DeleteRecords on it is refused with INVALID_TOPIC_EXCEPTION, as Kafka's
+/// `ReplicaManager` refuses it, so no committed offset is lost at the next replay.
+#[tokio::test]
+async fn internal_topics_are_made_and_trimmed_by_their_coordinator_only() {
+    let (broker, _dir) = start_broker_with(|c| c.group.offsets_topic_num_partitions = 3).await;
+    let mut t = Text::connect(broker.text_addr()).await;
+    let reply = t.cmd("PRODUCE __consumer_offsets k forged").await;
+    assert!(reply.starts_with("ERR INVALID_TOPIC_EXCEPTION "), "{reply}");
+    let offsets = broker
+        .broker()
+        .topic("__consumer_offsets")
+        .expect("made by the group coordinator");
+    assert_eq!(offsets.partitions.len(), 3, "offsets.topic.num.partitions");
+    assert_eq!(
+        offsets.overrides.get("retention.ms").map(String::as_str),
+        Some("-1"),
+        "the coordinator's configs, not a client topic's defaults"
+    );
+    assert!(offsets.partitions.iter().all(|p| p.log_end_offset() == 0));
+
+    assert_eq!(t.cmd("CREATE orders").await, "OK");
+    let mut c = Client::connect(broker.kafka_addr()).await;
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("g")))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![
+            offset_commit_request::OffsetCommitRequestTopic::default()
+                .with_name(topic_name("orders"))
+                .with_partitions(vec![
+                    offset_commit_request::OffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(70),
+                ]),
+        ]);
+    let r: OffsetCommitResponse = c.call(ApiKey::OffsetCommit, 8, &commit).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    let delete = DeleteRecordsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![delete_records_request::DeleteRecordsTopic::default()
+            .with_name(topic_name("__consumer_offsets"))
+            .with_partitions(
+                (0..3)
+                    .map(|p| {
+                        delete_records_request::DeleteRecordsPartition::default()
+                            .with_partition_index(p)
+                            .with_offset(-1)
+                    })
+                    .collect(),
+            )]);
+    let r: DeleteRecordsResponse = c.call(ApiKey::DeleteRecords, 2, &delete).await;
+    for p in &r.topics[0].partitions {
+        assert_eq!(p.error_code, 17, "partition {}", p.partition_index);
+    }
+    let ends: i64 = offsets
+        .partitions
+        .iter()
+        .map(|p| p.log_start_offset())
+        .sum();
+    assert_eq!(ends, 0, "nothing was deleted");
     broker.shutdown().await.expect("shutdown");
 }

@@ -341,7 +341,9 @@ async fn a_range_outlives_its_deleted_segment() {
     };
     let before = range.read().expect("read");
     let hw = partition.high_watermark();
-    partition.delete_records_before(hw).expect("delete");
+    partition
+        .delete_records_before(hw, rafka::partition::AppendOrigin::Client)
+        .expect("delete");
     assert!(!range.path().exists(), "the segment file is deleted");
     assert_eq!(range.read().expect("still readable"), before);
     let first = decode_batch(&before).expect("decode");

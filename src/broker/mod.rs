@@ -274,6 +274,35 @@ impl Broker {
         self.groups.lock().clone()
     }
 
+    /// The topic `name`, created as Kafka's auto-creation does when it does not exist, the
+    /// caller may create it (`requested`: Metadata v4+ carries the client's wish) and
+    /// `auto.create.topics.enable` allows it. An internal topic is only ever created by its
+    /// coordinator, with its own partition count and configs. A concurrent creation of the
+    /// same name is fine.
+    pub fn topic_or_auto_create(
+        &self,
+        name: &str,
+        requested: bool,
+    ) -> Result<Arc<Topic>, BrokerError> {
+        let unknown = || BrokerError::UnknownTopic(name.to_string());
+        if let Some(t) = self.topic(name) {
+            return Ok(t);
+        }
+        validate_topic_name(name)?;
+        if !(requested && self.config.auto_create_topics) {
+            return Err(unknown());
+        }
+        if topic::is_internal(name) {
+            self.groups()?;
+            return self.topic(name).ok_or_else(unknown);
+        }
+        match self.create_topic(name, -1, -1, BTreeMap::new(), false) {
+            Ok(t) => Ok(t),
+            Err(BrokerError::TopicExists(_)) => self.topic(name).ok_or_else(unknown),
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
         self.topics.read().get(name).cloned()
     }

@@ -440,7 +440,7 @@ impl<S: Shard> CoordinatorRuntime<S> {
                 start
             };
             p.flush()?;
-            p.delete_records_before(start)?;
+            p.delete_records_before(start, AppendOrigin::Coordinator)?;
             compacted += 1;
             info!(partition = %partition_name(p), log_start = start, "compacted");
         }

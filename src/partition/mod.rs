@@ -36,8 +36,9 @@ pub use waiters::{FetchWaker, Registration};
 /// Why a partition operation failed; [`PartitionError::code`] gives the Kafka code.
 #[derive(Debug, thiserror::Error)]
 pub enum PartitionError {
-    /// A client tried to append to an internal topic: INVALID_TOPIC_EXCEPTION (17).
-    #[error("cannot append to internal topic '{0}'")]
+    /// A client tried to append to, or delete records of, an internal topic:
+    /// INVALID_TOPIC_EXCEPTION (17).
+    #[error("internal topic '{0}' is written by its coordinator only")]
     InternalTopic(String),
     /// DeleteRecords past the high watermark, or below zero: OFFSET_OUT_OF_RANGE (1).
     #[error("offset {offset} is out of range [{log_start_offset}, {high_watermark}]")]
@@ -301,8 +302,20 @@ impl Partition {
     }
 
     /// DeleteRecords: moves the log start offset up to `offset` (at most the high
-    /// watermark) and deletes the segments wholly below it. Returns the new log start.
-    pub fn delete_records_before(&self, offset: i64) -> Result<i64, PartitionError> {
+    /// watermark) and deletes the segments wholly below it. Returns the new log start. As
+    /// in Kafka, a client cannot delete records of an internal topic (its coordinator's
+    /// state would be lost at the next replay); the coordinator itself can, after rewriting
+    /// what is live.
+    pub fn delete_records_before(
+        &self,
+        offset: i64,
+        origin: AppendOrigin,
+    ) -> Result<i64, PartitionError> {
+        if self.internal && origin == AppendOrigin::Client {
+            return Err(PartitionError::InternalTopic(
+                self.log.topic_partition().topic.clone(),
+            ));
+        }
         let high_watermark = self.high_watermark();
         if offset < 0 || offset > high_watermark {
             return Err(PartitionError::OffsetOutOfRange {
@@ -380,7 +393,9 @@ mod tests {
             .expect("read");
         assert_eq!(r.high_watermark, 2);
         assert!(!r.records.is_empty());
-        let err = p.delete_records_before(3).expect_err("past the hw");
+        let err = p
+            .delete_records_before(3, AppendOrigin::Client)
+            .expect_err("past the hw");
         assert_eq!(err.code(), ErrorCode::OffsetOutOfRange);
         assert_eq!(p.truncate_to(1).expect("truncate"), 1);
         assert_eq!(p.high_watermark(), 1);

@@ -15,6 +15,7 @@ use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
+use crate::partition::AppendOrigin;
 
 /// The request's "up to the high watermark" offset.
 const HIGH_WATERMARK: i64 = -1;
@@ -53,7 +54,7 @@ fn respond(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -> DeleteR
                     } else {
                         p.offset
                     };
-                    match partition.delete_records_before(offset) {
+                    match partition.delete_records_before(offset, AppendOrigin::Client) {
                         Ok(low) => result
                             .with_error_code(ErrorCode::None.code())
                             .with_low_watermark(low),

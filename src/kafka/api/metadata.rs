@@ -7,8 +7,6 @@
 
 use std::sync::Arc;
 
-use std::collections::BTreeMap;
-
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -16,7 +14,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use uuid::Uuid;
 
 use super::str_bytes;
-use crate::broker::{Broker, BrokerError, Topic};
+use crate::broker::{Broker, Topic};
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
@@ -100,40 +98,15 @@ fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> Metad
             .map(|t| topic_entry(t, version))
             .collect(),
         Some(requested) => {
-            let auto_create = broker.config().auto_create_topics
-                && (version < 4 || req.allow_auto_topic_creation);
+            let auto_create = version < 4 || req.allow_auto_topic_creation;
             requested
                 .into_iter()
                 .map(|rt| match rt.name {
                     Some(name) => {
                         let name = name.0.to_string();
-                        if let Some(t) = broker.topic(&name) {
-                            return topic_entry(&t, version);
-                        }
-                        if let Err(e) = crate::broker::validate_topic_name(&name) {
-                            return error_entry(Some(name), Uuid::nil(), e.code().code());
-                        }
-                        if !auto_create {
-                            return error_entry(
-                                Some(name),
-                                Uuid::nil(),
-                                ErrorCode::UnknownTopicOrPartition.code(),
-                            );
-                        }
-                        match broker.create_topic(&name, -1, -1, BTreeMap::new(), false) {
+                        match broker.topic_or_auto_create(&name, auto_create) {
                             Ok(t) => topic_entry(&t, version),
-                            // a concurrent request created it first
-                            Err(BrokerError::TopicExists(_)) => broker.topic(&name).map_or_else(
-                                || {
-                                    error_entry(
-                                        Some(name.clone()),
-                                        Uuid::nil(),
-                                        ErrorCode::UnknownTopicOrPartition.code(),
-                                    )
-                                },
-                                |t| topic_entry(&t, version),
-                            ),
-                            Err(e) => error_entry(Some(name), Uuid::nil(), e.code().code()),
+                            Err(e) => error_entry(Some(name), Uuid::nil(), e.code().into()),
                         }
                     }
                     None => match broker.topic_by_id(rt.topic_id) {

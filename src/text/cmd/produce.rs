@@ -4,11 +4,9 @@
 //! layer applies the same rules as to a Kafka Produce: an internal topic such as
 //! `__consumer_offsets` is refused with `ERR INVALID_TOPIC_EXCEPTION`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{blocking, Context, TextError};
-use crate::broker::{validate_topic_name, Broker, BrokerError, Topic};
 use crate::log::now_ms;
 use crate::log::records::{encode_batch, NewRecord};
 use crate::partition::AppendOrigin;
@@ -22,7 +20,8 @@ pub async fn produce(
 ) -> Result<String, TextError> {
     let c = Arc::clone(ctx);
     let (partition, offset) = blocking(move || {
-        let t = topic_or_create(&c.broker, &topic)?;
+        // auto-created as a Metadata request would (an internal topic only by its coordinator)
+        let t = c.broker.topic_or_auto_create(&topic, true)?;
         let count = t.partitions.len();
         let index = match &key {
             Some(k) => partition_for_key(k, count),
@@ -47,21 +46,4 @@ pub async fn produce(
     })
     .await?;
     Ok(format!("OK {partition} {offset}\n"))
-}
-
-/// The topic, auto-created (as a Metadata request would) when the broker allows it.
-fn topic_or_create(broker: &Broker, name: &str) -> Result<Arc<Topic>, TextError> {
-    if let Some(t) = broker.topic(name) {
-        return Ok(t);
-    }
-    validate_topic_name(name)?;
-    if !broker.config().auto_create_topics {
-        return Err(BrokerError::UnknownTopic(name.to_string()).into());
-    }
-    match broker.create_topic(name, -1, -1, BTreeMap::new(), false) {
-        Ok(t) => Ok(t),
-        // another connection created it first
-        Err(BrokerError::TopicExists(_)) => super::topic(broker, name),
-        Err(e) => Err(e.into()),
-    }
 }
