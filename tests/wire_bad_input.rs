@@ -817,7 +817,7 @@ async fn pipelined_produces_are_appended_in_request_order() {
 
 // ---- Bugs this suite found, now fixed ----
 
-/// A request that fails dispatch (here: unsupported version) closes the connection, and
+/// A request that fails the route (here: unsupported version) closes the connection, and
 /// the requests pipelined after it are not run: the client only sees the connection
 /// close, so it will send them again (running them would duplicate this produce).
 #[tokio::test]
