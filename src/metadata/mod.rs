@@ -106,6 +106,11 @@ impl MetadataView {
             .collect()
     }
 
+    /// True if `node_id` is a registered, live broker.
+    pub fn has_broker(&self, node_id: i32) -> bool {
+        self.brokers.iter().any(|b| b.node_id == node_id)
+    }
+
     /// A live broker's endpoint on `listener`.
     pub fn endpoint(&self, node_id: i32, listener: &str) -> Option<BrokerEndpoint> {
         self.brokers

@@ -100,7 +100,7 @@ fn grow(
                 ),
             ));
         }
-        let me = broker.node_id();
+        let view = broker.metadata();
         for a in assignments {
             if a.broker_ids.is_empty() {
                 return Err((
@@ -108,12 +108,12 @@ fn grow(
                     "The manual partition assignment includes an empty replica list.".to_string(),
                 ));
             }
-            if let Some(other) = a.broker_ids.iter().find(|b| b.0 != me) {
+            if let Some(other) = a.broker_ids.iter().find(|b| !view.has_broker(b.0)) {
                 return Err((
                     ErrorCode::InvalidReplicaAssignment.code(),
                     format!(
                         "The manual partition assignment includes broker {}, but no such \
-                         broker is registered (only broker {me} exists).",
+                         broker is registered.",
                         other.0
                     ),
                 ));

@@ -30,7 +30,7 @@ pub async fn handle(
 }
 
 fn respond(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
-    let me = broker.node_id();
+    let view = broker.metadata();
     let topics = req
         .topics
         .into_iter()
@@ -39,13 +39,18 @@ fn respond(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTop
             let result = CreatableTopicResult::default().with_name(t.name.clone());
             let mut partitions = t.num_partitions;
             if !t.assignments.is_empty() {
-                if t.assignments
+                let unknown = t
+                    .assignments
                     .iter()
-                    .any(|a| a.broker_ids.iter().any(|b| b.0 != me))
-                {
+                    .flat_map(|a| &a.broker_ids)
+                    .find(|b| !view.has_broker(b.0));
+                if let Some(b) = unknown {
                     return result
                         .with_error_code(ErrorCode::InvalidReplicaAssignment.code())
-                        .with_error_message(Some(str_bytes(format!("only broker {me} exists"))));
+                        .with_error_message(Some(str_bytes(format!(
+                            "broker {} is not registered",
+                            b.0
+                        ))));
                 }
                 partitions = t.assignments.len() as i32;
             }
