@@ -16,26 +16,23 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: LeaveGroupRequest,
 ) -> Answer<LeaveGroupResponse> {
-    respond(broker, req, ctx.api_version).await.into()
+    respond(broker, req, ctx.api_version).into()
 }
 
-async fn respond(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+fn respond(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
     let Ok(gc) = broker.groups() else {
         return LeaveGroupResponse::default()
             .with_error_code(ErrorCode::CoordinatorNotAvailable.code());
     };
     if version < 3 {
-        let error = match gc
-            .leave(&req.group_id.0, &[(req.member_id.to_string(), None)])
-            .await
-        {
+        let error = match gc.leave(&req.group_id.0, &[(req.member_id.to_string(), None)]) {
             Ok(codes) => codes
                 .first()
                 .copied()
-                .unwrap_or(ErrorCode::UnknownServerError),
+                .unwrap_or(ErrorCode::UnknownMemberId.code()),
             Err(e) => e,
         };
-        return LeaveGroupResponse::default().with_error_code(error.code());
+        return LeaveGroupResponse::default().with_error_code(error);
     }
     let members: Vec<(String, Option<String>)> = req
         .members
@@ -47,8 +44,8 @@ async fn respond(broker: &Broker, req: LeaveGroupRequest, version: i16) -> Leave
             )
         })
         .collect();
-    match gc.leave(&req.group_id.0, &members).await {
-        Err(e) => LeaveGroupResponse::default().with_error_code(e.code()),
+    match gc.leave(&req.group_id.0, &members) {
+        Err(e) => LeaveGroupResponse::default().with_error_code(e),
         Ok(codes) => LeaveGroupResponse::default().with_members(
             req.members
                 .into_iter()
@@ -57,7 +54,7 @@ async fn respond(broker: &Broker, req: LeaveGroupRequest, version: i16) -> Leave
                     MemberResponse::default()
                         .with_member_id(m.member_id)
                         .with_group_instance_id(m.group_instance_id)
-                        .with_error_code(e.code())
+                        .with_error_code(e)
                 })
                 .collect(),
         ),

@@ -18,10 +18,10 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: OffsetDeleteRequest,
 ) -> Answer<OffsetDeleteResponse> {
-    respond(broker, req, ctx.api_version).await.into()
+    respond(broker, req, ctx.api_version).into()
 }
 
-async fn respond(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> OffsetDeleteResponse {
+fn respond(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> OffsetDeleteResponse {
     let Ok(gc) = broker.groups() else {
         return OffsetDeleteResponse::default()
             .with_error_code(ErrorCode::CoordinatorNotAvailable.code());
@@ -40,9 +40,9 @@ async fn respond(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> Of
             }
         }
     }
-    let codes = match gc.delete_offsets(&req.group_id.0, &asked).await {
+    let codes = match gc.delete_offsets(&req.group_id.0, &asked) {
         Ok(c) => c,
-        Err(e) => return OffsetDeleteResponse::default().with_error_code(e.code()),
+        Err(e) => return OffsetDeleteResponse::default().with_error_code(e),
     };
     let mut codes = codes.into_iter();
     let mut known = known.into_iter();
@@ -55,13 +55,13 @@ async fn respond(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> Of
                 .iter()
                 .map(|p| {
                     let error = if known.next().unwrap_or(false) {
-                        codes.next().unwrap_or(ErrorCode::UnknownServerError)
+                        codes.next().unwrap_or(ErrorCode::UnknownServerError.code())
                     } else {
-                        ErrorCode::UnknownTopicOrPartition
+                        ErrorCode::UnknownTopicOrPartition.code()
                     };
                     OffsetDeleteResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(error.code())
+                        .with_error_code(error)
                 })
                 .collect();
             OffsetDeleteResponseTopic::default()
