@@ -12,8 +12,10 @@
 //!   sessions, producer ids.
 //! - [`metadata`]: the view every broker answers from — brokers and their endpoints, the
 //!   controller, each partition's leader, epoch, replicas and ISR.
+//! - [`coordinator`]: the runtime of coordinators whose state lives in an internal topic:
+//!   one shard (a state machine returning effects) per partition, each behind its own lock.
 //! - [`group`]: the group coordinator — consumer groups and committed offsets, stored in
-//!   `__consumer_offsets`.
+//!   `__consumer_offsets`, as shards on the coordinator runtime.
 //! - [`partition`]: one [`partition::Partition`] per hosted partition — its log, leader
 //!   epoch, replicas, ISR and high watermark; every append and read goes through it.
 //! - [`log`]: the partition log engine — Kafka-format segments, indexes, recovery,
@@ -33,6 +35,7 @@
 pub mod alloc_guard;
 pub mod broker;
 pub mod config;
+pub mod coordinator;
 pub mod error;
 pub mod group;
 pub mod kafka;

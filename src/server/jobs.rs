@@ -7,7 +7,8 @@
 //! Each pass runs on the blocking pool and is never cut short: [`Jobs::stop`] lets a
 //! pass in progress finish, so once it returns nothing touches the logs and they can be
 //! shut down. Jobs keep running while connections drain at shutdown (a parked JoinGroup
-//! waits for the group timers; `flush.ms` still applies).
+//! waits for the group timers; `flush.ms` still applies). The group timers are the
+//! coordinator shards' own (see `coordinator`): this job only drives them.
 
 use std::sync::Arc;
 use std::time::Duration;

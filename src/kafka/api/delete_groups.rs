@@ -17,23 +17,22 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: DeleteGroupsRequest,
 ) -> Answer<DeleteGroupsResponse> {
-    respond(broker, req, ctx.api_version).into()
+    respond(broker, req, ctx.api_version).await.into()
 }
 
-fn respond(broker: &Broker, req: DeleteGroupsRequest, _version: i16) -> DeleteGroupsResponse {
+async fn respond(broker: &Broker, req: DeleteGroupsRequest, _version: i16) -> DeleteGroupsResponse {
     let gc = broker.groups().ok();
-    DeleteGroupsResponse::default().with_results(
-        req.groups_names
-            .into_iter()
-            .map(|id| {
-                let error = match &gc {
-                    Some(gc) => gc.delete(&id.0),
-                    None => ErrorCode::CoordinatorNotAvailable.code(),
-                };
-                DeletableGroupResult::default()
-                    .with_group_id(id)
-                    .with_error_code(error)
-            })
-            .collect(),
-    )
+    let mut results = Vec::with_capacity(req.groups_names.len());
+    for id in req.groups_names {
+        let error = match &gc {
+            Some(gc) => gc.delete(&id.0).await,
+            None => ErrorCode::CoordinatorNotAvailable,
+        };
+        results.push(
+            DeletableGroupResult::default()
+                .with_group_id(id)
+                .with_error_code(error.code()),
+        );
+    }
+    DeleteGroupsResponse::default().with_results(results)
 }

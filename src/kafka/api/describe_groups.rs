@@ -10,7 +10,6 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
-use crate::group::code::GROUP_ID_NOT_FOUND;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
@@ -49,7 +48,7 @@ fn respond(broker: &Broker, req: DescribeGroupsRequest, version: i16) -> Describ
             };
             match gc.describe(&id.0) {
                 None if version >= 6 => base
-                    .with_error_code(GROUP_ID_NOT_FOUND)
+                    .with_error_code(ErrorCode::GroupIdNotFound.code())
                     .with_error_message(Some(str_bytes(format!("Group {} not found.", &*id.0))))
                     .with_group_state(str_bytes("Dead")),
                 None => base.with_group_state(str_bytes("Dead")),

@@ -43,15 +43,7 @@ fn locate(
                 .map_err(|e| (ErrorCode::CoordinatorNotAvailable.code(), e.to_string()))?;
             broker
                 .metadata()
-                .leader_of(
-                    gc.partition_of(key).ok_or_else(|| {
-                        (
-                            ErrorCode::CoordinatorNotAvailable.code(),
-                            "the group has no partition".to_string(),
-                        )
-                    })?,
-                    listener,
-                )
+                .leader_of(gc.partition_of(key), listener)
                 .ok_or_else(|| {
                     (
                         ErrorCode::CoordinatorNotAvailable.code(),

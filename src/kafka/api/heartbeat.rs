@@ -15,18 +15,21 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: HeartbeatRequest,
 ) -> Answer<HeartbeatResponse> {
-    respond(broker, req, ctx.api_version).into()
+    respond(broker, req, ctx.api_version).await.into()
 }
 
-fn respond(broker: &Broker, req: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
+async fn respond(broker: &Broker, req: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
     let error = match broker.groups() {
-        Ok(gc) => gc.heartbeat(
-            &req.group_id.0,
-            req.generation_id,
-            &req.member_id,
-            req.group_instance_id.as_deref(),
-        ),
-        Err(_) => ErrorCode::CoordinatorNotAvailable.code(),
+        Ok(gc) => {
+            gc.heartbeat(
+                &req.group_id.0,
+                req.generation_id,
+                &req.member_id,
+                req.group_instance_id.as_deref(),
+            )
+            .await
+        }
+        Err(_) => ErrorCode::CoordinatorNotAvailable,
     };
-    HeartbeatResponse::default().with_error_code(error)
+    HeartbeatResponse::default().with_error_code(error.code())
 }

@@ -1,5 +1,5 @@
 //! JoinGroup (v0-v9): a member joins or rejoins; the answer comes when the rebalance
-//! completes (see `group::state`). v4+ new members first get MEMBER_ID_REQUIRED with their
+//! completes (see `group::classic`). v4+ new members first get MEMBER_ID_REQUIRED with their
 //! id (KIP-394); older versions get an id at once. v5+ carry `group.instance.id` (static
 //! membership, KIP-345). The leader's answer lists every member's metadata.
 
@@ -11,7 +11,7 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
-use crate::group::{JoinRequest, JoinResponse, Reply};
+use crate::group::{JoinRequest, JoinResponse};
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
@@ -31,7 +31,7 @@ fn response(r: JoinResponse, version: i16) -> JoinGroupResponse {
         })
         .collect();
     let resp = JoinGroupResponse::default()
-        .with_error_code(r.error)
+        .with_error_code(r.error.code())
         .with_generation_id(r.generation)
         .with_leader(str_bytes(r.leader))
         .with_member_id(str_bytes(r.member_id))
@@ -69,7 +69,7 @@ async fn respond(
         Ok(gc) => gc,
         Err(_) => {
             return response(
-                JoinResponse::error(ErrorCode::CoordinatorNotAvailable.code(), &member_id),
+                JoinResponse::error(ErrorCode::CoordinatorNotAvailable, &member_id),
                 version,
             )
         }
@@ -97,11 +97,5 @@ async fn respond(
             .collect(),
         require_known_member_id: version >= 4,
     };
-    let answer = match gc.join(&req.group_id.0, join) {
-        Reply::Now(r) => r,
-        Reply::Later(rx) => rx.await.unwrap_or_else(|_| {
-            JoinResponse::error(ErrorCode::UnknownServerError.code(), &member_id)
-        }),
-    };
-    response(answer, version)
+    response(gc.join(&req.group_id.0, join).await, version)
 }

@@ -16,23 +16,26 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: LeaveGroupRequest,
 ) -> Answer<LeaveGroupResponse> {
-    respond(broker, req, ctx.api_version).into()
+    respond(broker, req, ctx.api_version).await.into()
 }
 
-fn respond(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+async fn respond(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
     let Ok(gc) = broker.groups() else {
         return LeaveGroupResponse::default()
             .with_error_code(ErrorCode::CoordinatorNotAvailable.code());
     };
     if version < 3 {
-        let error = match gc.leave(&req.group_id.0, &[(req.member_id.to_string(), None)]) {
+        let error = match gc
+            .leave(&req.group_id.0, &[(req.member_id.to_string(), None)])
+            .await
+        {
             Ok(codes) => codes
                 .first()
                 .copied()
-                .unwrap_or(ErrorCode::UnknownMemberId.code()),
+                .unwrap_or(ErrorCode::UnknownServerError),
             Err(e) => e,
         };
-        return LeaveGroupResponse::default().with_error_code(error);
+        return LeaveGroupResponse::default().with_error_code(error.code());
     }
     let members: Vec<(String, Option<String>)> = req
         .members
@@ -44,8 +47,8 @@ fn respond(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupR
             )
         })
         .collect();
-    match gc.leave(&req.group_id.0, &members) {
-        Err(e) => LeaveGroupResponse::default().with_error_code(e),
+    match gc.leave(&req.group_id.0, &members).await {
+        Err(e) => LeaveGroupResponse::default().with_error_code(e.code()),
         Ok(codes) => LeaveGroupResponse::default().with_members(
             req.members
                 .into_iter()
@@ -54,7 +57,7 @@ fn respond(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupR
                     MemberResponse::default()
                         .with_member_id(m.member_id)
                         .with_group_instance_id(m.group_instance_id)
-                        .with_error_code(e)
+                        .with_error_code(e.code())
                 })
                 .collect(),
         ),

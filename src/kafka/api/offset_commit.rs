@@ -15,8 +15,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use crate::broker::Broker;
 use crate::error::ErrorCode;
-use crate::group::code::OFFSET_METADATA_TOO_LARGE;
-use crate::group::{Commit, OFFSETS_TOPIC};
+use crate::group::{Commit, CommitRequest, OFFSETS_TOPIC};
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
@@ -35,7 +34,7 @@ async fn respond(
 ) -> OffsetCommitResponse {
     let max_metadata = broker.config().group.offset_metadata_max_bytes;
     // an error per partition (NONE: to commit)
-    let mut errors: Vec<Vec<i16>> = Vec::with_capacity(req.topics.len());
+    let mut errors: Vec<Vec<ErrorCode>> = Vec::with_capacity(req.topics.len());
     let mut commits = Vec::new();
     for t in &req.topics {
         let topic = broker.topic(&t.name.0).filter(|t| t.name != OFFSETS_TOPIC);
@@ -46,9 +45,9 @@ async fn respond(
                 .as_ref()
                 .is_none_or(|t| t.partition(p.partition_index).is_none())
             {
-                ErrorCode::UnknownTopicOrPartition.code()
+                ErrorCode::UnknownTopicOrPartition
             } else if metadata.len() > max_metadata {
-                OFFSET_METADATA_TOO_LARGE
+                ErrorCode::OffsetMetadataTooLarge
             } else {
                 commits.push(Commit {
                     topic: t.name.0.to_string(),
@@ -61,37 +60,28 @@ async fn respond(
                     },
                     metadata: metadata.to_string(),
                 });
-                ErrorCode::None.code()
+                ErrorCode::None
             };
             errs.push(error);
         }
         errors.push(errs);
     }
     let group_error = match broker.groups() {
-        Err(_) => Some(ErrorCode::CoordinatorNotAvailable.code()),
+        Err(_) => Some(ErrorCode::CoordinatorNotAvailable),
         Ok(gc) => {
-            let group = req.group_id.0.to_string();
-            let member = req.member_id.to_string();
-            let instance = req.group_instance_id.as_ref().map(|s| s.to_string());
-            let generation = req.generation_id_or_member_epoch;
-            tokio::task::spawn_blocking(move || {
-                gc.commit(
-                    version,
-                    &group,
-                    generation,
-                    &member,
-                    instance.as_deref(),
-                    commits,
-                )
-            })
-            .await
-            .unwrap_or(Err(ErrorCode::UnknownServerError.code()))
-            .err()
+            let commit = CommitRequest {
+                version,
+                generation: req.generation_id_or_member_epoch,
+                member_id: req.member_id.to_string(),
+                instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
+                commits,
+            };
+            gc.commit(&req.group_id.0, commit).await.err()
         }
     };
     if let Some(e) = group_error {
         for errs in &mut errors {
-            for err in errs.iter_mut().filter(|e| **e == ErrorCode::None.code()) {
+            for err in errs.iter_mut().filter(|e| e.is_none()) {
                 *err = e;
             }
         }
@@ -110,7 +100,7 @@ async fn respond(
                             .map(|(p, e)| {
                                 OffsetCommitResponsePartition::default()
                                     .with_partition_index(p.partition_index)
-                                    .with_error_code(e)
+                                    .with_error_code(e.code())
                             })
                             .collect(),
                     )

@@ -18,10 +18,10 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: OffsetDeleteRequest,
 ) -> Answer<OffsetDeleteResponse> {
-    respond(broker, req, ctx.api_version).into()
+    respond(broker, req, ctx.api_version).await.into()
 }
 
-fn respond(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> OffsetDeleteResponse {
+async fn respond(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> OffsetDeleteResponse {
     let Ok(gc) = broker.groups() else {
         return OffsetDeleteResponse::default()
             .with_error_code(ErrorCode::CoordinatorNotAvailable.code());
@@ -40,9 +40,9 @@ fn respond(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> OffsetDe
             }
         }
     }
-    let codes = match gc.delete_offsets(&req.group_id.0, &asked) {
+    let codes = match gc.delete_offsets(&req.group_id.0, &asked).await {
         Ok(c) => c,
-        Err(e) => return OffsetDeleteResponse::default().with_error_code(e),
+        Err(e) => return OffsetDeleteResponse::default().with_error_code(e.code()),
     };
     let mut codes = codes.into_iter();
     let mut known = known.into_iter();
@@ -55,13 +55,13 @@ fn respond(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> OffsetDe
                 .iter()
                 .map(|p| {
                     let error = if known.next().unwrap_or(false) {
-                        codes.next().unwrap_or(ErrorCode::UnknownServerError.code())
+                        codes.next().unwrap_or(ErrorCode::UnknownServerError)
                     } else {
-                        ErrorCode::UnknownTopicOrPartition.code()
+                        ErrorCode::UnknownTopicOrPartition
                     };
                     OffsetDeleteResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(error)
+                        .with_error_code(error.code())
                 })
                 .collect();
             OffsetDeleteResponseTopic::default()

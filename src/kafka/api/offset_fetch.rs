@@ -15,24 +15,23 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::group::records::OffsetValue;
+use crate::group::FetchedOffsets;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-
-type Fetched = Vec<(String, Vec<(i32, Option<OffsetValue>)>)>;
 
 /// The offsets of one group, or a group-level error.
 fn fetch(
     broker: &Broker,
     group: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
-) -> Result<Fetched, i16> {
+) -> Result<FetchedOffsets, ErrorCode> {
     if group.is_empty() {
-        return Err(crate::group::code::INVALID_GROUP_ID);
+        return Err(ErrorCode::InvalidGroupId);
     }
     let gc = broker
         .groups()
-        .map_err(|_| ErrorCode::CoordinatorNotAvailable.code())?;
-    Ok(gc.fetch(group, topics))
+        .map_err(|_| ErrorCode::CoordinatorNotAvailable)?;
+    gc.fetch(group, topics)
 }
 
 fn parts(v: Option<OffsetValue>) -> (i64, i32, String) {
@@ -63,7 +62,7 @@ fn respond(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetc
                 });
                 let resp = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
                 match fetch(broker, &g.group_id.0, topics) {
-                    Err(e) => resp.with_error_code(e),
+                    Err(e) => resp.with_error_code(e.code()),
                     Ok(fetched) => resp.with_topics(
                         fetched
                             .into_iter()
@@ -98,7 +97,7 @@ fn respond(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetc
     match fetch(broker, &req.group_id.0, topics) {
         Err(e) => {
             if version >= 2 {
-                OffsetFetchResponse::default().with_error_code(e)
+                OffsetFetchResponse::default().with_error_code(e.code())
             } else {
                 OffsetFetchResponse::default()
             }

@@ -9,13 +9,13 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
-use crate::group::{GroupCoordinator, Reply, SyncResponse};
+use crate::group::{SyncRequest, SyncResponse};
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
 fn response(r: SyncResponse, version: i16) -> SyncGroupResponse {
     let resp = SyncGroupResponse::default()
-        .with_error_code(r.error)
+        .with_error_code(r.error.code())
         .with_assignment(r.assignment);
     if version >= 5 {
         resp.with_protocol_type(r.protocol_type.map(str_bytes))
@@ -36,41 +36,21 @@ pub async fn handle(
 async fn respond(broker: &Arc<Broker>, req: SyncGroupRequest, version: i16) -> SyncGroupResponse {
     let Ok(gc) = broker.groups() else {
         return response(
-            SyncResponse::error(ErrorCode::CoordinatorNotAvailable.code()),
+            SyncResponse::error(ErrorCode::CoordinatorNotAvailable),
             version,
         );
     };
-    let assignments = req
-        .assignments
-        .into_iter()
-        .map(|a| (a.member_id.to_string(), a.assignment))
-        .collect();
-    let (reply, written) = gc.sync(
-        &req.group_id.0,
-        req.generation_id,
-        &req.member_id,
-        req.group_instance_id.as_deref(),
-        req.protocol_type.as_deref(),
-        req.protocol_name.as_deref(),
-        assignments,
-    );
-    if written.is_some() {
-        let durable =
-            tokio::task::spawn_blocking(move || GroupCoordinator::make_durable(written)).await;
-        if !matches!(durable, Ok(Ok(()))) {
-            // as Kafka when it cannot store the group: the leader hears of it and rejoins
-            tracing::warn!(group = %req.group_id.0, "group metadata not durable");
-            return response(
-                SyncResponse::error(ErrorCode::CoordinatorNotAvailable.code()),
-                version,
-            );
-        }
-    }
-    let answer = match reply {
-        Reply::Now(r) => r,
-        Reply::Later(rx) => rx
-            .await
-            .unwrap_or_else(|_| SyncResponse::error(ErrorCode::UnknownServerError.code())),
+    let sync = SyncRequest {
+        generation: req.generation_id,
+        member_id: req.member_id.to_string(),
+        instance_id: req.group_instance_id.map(|s| s.to_string()),
+        protocol_type: req.protocol_type.map(|s| s.to_string()),
+        protocol_name: req.protocol_name.map(|s| s.to_string()),
+        assignments: req
+            .assignments
+            .into_iter()
+            .map(|a| (a.member_id.to_string(), a.assignment))
+            .collect(),
     };
-    response(answer, version)
+    response(gc.sync(&req.group_id.0, sync).await, version)
 }

@@ -1,8 +1,10 @@
 //! One consumer group under the classic protocol (Kafka's `ClassicGroup` and the
 //! classic half of its `GroupMetadataManager`): members, generations, the rebalance state
-//! machine, and committed offsets in memory. No I/O: answers to parked JoinGroup and
-//! SyncGroup requests go through oneshot channels, and the coordinator persists what
-//! [`Group::take_dirty`] says changed.
+//! machine, and committed offsets in memory. No I/O and no channels: a JoinGroup or
+//! SyncGroup that must wait is parked under its [`ResponseId`], and its answer later goes
+//! into the group's outbox ([`ClassicGroup::take_answers`]); the shard
+//! ([`super::shard`]) turns the outbox into the runtime's effects and persists what
+//! [`ClassicGroup::take_dirty`] says changed.
 //!
 //! ```text
 //!            join                      all joined / timeout        leader's SyncGroup
@@ -14,21 +16,20 @@
 //!
 //! Invariants: `generation` only grows; in CompletingRebalance and Stable every member
 //! belongs to the current generation and `leader` is one of them; a member id is in at
-//! most one of `members` and `pending`.
+//! most one of `members` and `pending`; a parked request's id is in at most one member's
+//! `join_waiter` or `sync_waiter`, until its answer is in the outbox.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;
 use indexmap::IndexMap;
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::code;
 use super::records::{GroupValue, OffsetValue, StoredMember};
 use crate::config::GroupConfig;
-
-/// Monotonic milliseconds (deadlines); wall-clock milliseconds are passed separately.
-pub type Ms = i64;
+pub use crate::coordinator::Ms;
+use crate::coordinator::ResponseId;
+use crate::error::ErrorCode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupState {
@@ -75,7 +76,7 @@ pub struct JoinedMember {
 /// A JoinGroup answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JoinResponse {
-    pub error: i16,
+    pub error: ErrorCode,
     pub generation: i32,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
@@ -87,7 +88,7 @@ pub struct JoinResponse {
 }
 
 impl JoinResponse {
-    pub fn error(error: i16, member_id: &str) -> Self {
+    pub fn error(error: ErrorCode, member_id: &str) -> Self {
         JoinResponse {
             error,
             generation: -1,
@@ -101,17 +102,30 @@ impl JoinResponse {
     }
 }
 
+/// A SyncGroup request, decoded.
+#[derive(Clone, Debug, Default)]
+pub struct SyncRequest {
+    pub generation: i32,
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    /// v5+: must match the group's.
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    /// The leader's assignment: member id → bytes, handed over untouched.
+    pub assignments: Vec<(String, Bytes)>,
+}
+
 /// A SyncGroup answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyncResponse {
-    pub error: i16,
+    pub error: ErrorCode,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
     pub assignment: Bytes,
 }
 
 impl SyncResponse {
-    pub fn error(error: i16) -> Self {
+    pub fn error(error: ErrorCode) -> Self {
         SyncResponse {
             error,
             protocol_type: None,
@@ -121,10 +135,19 @@ impl SyncResponse {
     }
 }
 
-/// An answer now, or one to wait for (the rebalance or the leader's sync completes it).
+/// An answer now, or parked: the rebalance or the leader's sync answers it later, in the
+/// outbox, under the request's [`ResponseId`].
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply<T> {
     Now(T),
-    Later(oneshot::Receiver<T>),
+    Parked,
+}
+
+/// The answer to a parked request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeferredResponse {
+    Join(JoinResponse),
+    Sync(SyncResponse),
 }
 
 /// A member, for DescribeGroups.
@@ -149,8 +172,10 @@ struct Member {
     protocols: Vec<(String, Bytes)>,
     assignment: Bytes,
     heartbeat_deadline: Ms,
-    join_waiter: Option<oneshot::Sender<JoinResponse>>,
-    sync_waiter: Option<oneshot::Sender<SyncResponse>>,
+    /// The member's parked JoinGroup.
+    join_waiter: Option<ResponseId>,
+    /// The member's parked SyncGroup.
+    sync_waiter: Option<ResponseId>,
 }
 
 impl Member {
@@ -184,7 +209,7 @@ struct InitialDelay {
 
 /// One group.
 #[derive(Debug)]
-pub struct Group {
+pub struct ClassicGroup {
     pub id: String,
     state: GroupState,
     /// Wall-clock time of the last state change (Kafka's `currentStateTimestamp`).
@@ -205,11 +230,13 @@ pub struct Group {
     pub offsets: BTreeMap<(String, i32), OffsetValue>,
     /// The stored group metadata is out of date.
     dirty: bool,
+    /// Answers to parked requests, for the shard to hand to the runtime.
+    answers: Vec<(ResponseId, DeferredResponse)>,
 }
 
-impl Group {
-    pub fn new(id: &str, wall: i64) -> Group {
-        Group {
+impl ClassicGroup {
+    pub fn new(id: &str, wall: i64) -> ClassicGroup {
+        ClassicGroup {
             id: id.to_string(),
             state: GroupState::Empty,
             state_since: wall,
@@ -224,6 +251,7 @@ impl Group {
             initial_delay: None,
             offsets: BTreeMap::new(),
             dirty: false,
+            answers: Vec::new(),
         }
     }
 
@@ -254,11 +282,27 @@ impl Group {
         std::mem::take(&mut self.dirty)
     }
 
-    /// Extends a member's session, if it is a member.
-    fn touch(&mut self, member_id: &str, now: Ms) {
-        if let Some(m) = self.members.get_mut(member_id) {
-            m.touch(now);
-        }
+    /// The answers to parked requests given since the last call.
+    pub fn take_answers(&mut self) -> Vec<(ResponseId, DeferredResponse)> {
+        std::mem::take(&mut self.answers)
+    }
+
+    /// When [`Self::tick`] next has something to do: a pending member id or a session
+    /// runs out, or the join phase's deadline (or the initial delay) passes. `None`: no
+    /// timer needed.
+    pub fn next_deadline(&self) -> Option<Ms> {
+        let pending = self.pending.values().copied().min();
+        let sessions = self
+            .members
+            .values()
+            .filter(|m| m.join_waiter.is_none())
+            .map(|m| m.heartbeat_deadline)
+            .min();
+        let join = (self.state == GroupState::PreparingRebalance).then(|| {
+            self.initial_delay
+                .map_or(self.join_deadline, |d| d.deadline)
+        });
+        [pending, sessions, join].into_iter().flatten().min()
     }
 
     fn set_state(&mut self, state: GroupState, wall: i64) {
@@ -307,20 +351,20 @@ impl Group {
 
     /// Kafka's member validation: a static member whose instance now belongs to another
     /// member id is fenced (checked first), then the member must exist.
-    fn check_member(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), i16> {
+    fn check_member(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), ErrorCode> {
         self.check_instance(member_id, instance_id)?;
         if self.members.contains_key(member_id) {
             Ok(())
         } else {
-            Err(code::UNKNOWN_MEMBER_ID)
+            Err(ErrorCode::UnknownMemberId)
         }
     }
 
-    fn check_instance(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), i16> {
+    fn check_instance(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), ErrorCode> {
         if let Some(instance) = instance_id {
             if let Some(current) = self.static_members.get(instance) {
                 if current != member_id {
-                    return Err(code::FENCED_INSTANCE_ID);
+                    return Err(ErrorCode::FencedInstanceId);
                 }
             }
         }
@@ -330,7 +374,7 @@ impl Group {
     fn joined_answer(&self, member_id: &str, with_members: bool) -> JoinResponse {
         let protocol = self.protocol.clone().unwrap_or_default();
         JoinResponse {
-            error: code::NONE,
+            error: ErrorCode::None,
             generation: self.generation,
             protocol_type: self.protocol_type.clone(),
             protocol_name: self.protocol.clone(),
@@ -352,22 +396,23 @@ impl Group {
         }
     }
 
-    /// JoinGroup.
+    /// JoinGroup. `waiter`: the request's token, should it be parked.
     pub fn join(
         &mut self,
         req: JoinRequest,
+        waiter: ResponseId,
         cfg: &GroupConfig,
         now: Ms,
         wall: i64,
     ) -> Reply<JoinResponse> {
-        let err = |e: i16| Reply::Now(JoinResponse::error(e, &req.member_id));
+        let err = |e: ErrorCode| Reply::Now(JoinResponse::error(e, &req.member_id));
         if req.session_timeout_ms < cfg.min_session_timeout_ms
             || req.session_timeout_ms > cfg.max_session_timeout_ms
         {
-            return err(code::INVALID_SESSION_TIMEOUT);
+            return err(ErrorCode::InvalidSessionTimeout);
         }
         if req.protocol_type.is_empty() || req.protocols.is_empty() {
-            return err(code::INCONSISTENT_GROUP_PROTOCOL);
+            return err(ErrorCode::InconsistentGroupProtocol);
         }
         let known = self.members.contains_key(&req.member_id);
         if !known
@@ -375,13 +420,20 @@ impl Group {
             && (self.protocol_type.as_deref() != Some(req.protocol_type.as_str())
                 || self.common_protocols(Some(&req.protocols)).is_empty())
         {
-            return err(code::INCONSISTENT_GROUP_PROTOCOL);
+            return err(ErrorCode::InconsistentGroupProtocol);
         }
         if req.member_id.is_empty() {
-            return self.join_unknown(req, cfg, now, wall);
+            return self.join_unknown(req, waiter, cfg, now, wall);
         }
         if self.pending.remove(&req.member_id).is_some() {
-            return self.add_member_and_rebalance(req.member_id.clone(), req, cfg, now, wall);
+            return self.add_member_and_rebalance(
+                req.member_id.clone(),
+                req,
+                waiter,
+                cfg,
+                now,
+                wall,
+            );
         }
         if let Err(e) = self.check_member(&req.member_id, req.instance_id.as_deref()) {
             return err(e);
@@ -389,52 +441,53 @@ impl Group {
         if self.protocol_type.as_deref() != Some(req.protocol_type.as_str())
             || self.common_protocols(Some(&req.protocols)).is_empty()
         {
-            return err(code::INCONSISTENT_GROUP_PROTOCOL);
+            return err(ErrorCode::InconsistentGroupProtocol);
         }
         let id = req.member_id.clone();
         let is_leader = self.leader.as_deref() == Some(id.as_str());
-        let unchanged = self
-            .members
-            .get(&id)
-            .is_some_and(|m| m.same_protocols(&req.protocols));
+        let Some(m) = self.members.get_mut(&id) else {
+            return err(ErrorCode::UnknownMemberId);
+        };
+        let unchanged = m.same_protocols(&req.protocols);
         match self.state {
             GroupState::CompletingRebalance if unchanged => {
-                self.touch(&id, now);
+                m.touch(now);
                 Reply::Now(self.joined_answer(&id, is_leader))
             }
             GroupState::Stable if unchanged && !is_leader => {
-                self.touch(&id, now);
+                m.touch(now);
                 Reply::Now(self.joined_answer(&id, false))
             }
-            GroupState::Empty => err(code::UNKNOWN_MEMBER_ID),
-            _ => self.update_member_and_rebalance(&id, req, now, wall),
+            GroupState::Empty => err(ErrorCode::UnknownMemberId),
+            _ => self.update_member_and_rebalance(&id, req, waiter, now, wall),
         }
     }
 
     fn join_unknown(
         &mut self,
         req: JoinRequest,
+        waiter: ResponseId,
         cfg: &GroupConfig,
         now: Ms,
         wall: i64,
     ) -> Reply<JoinResponse> {
         if self.members.len() + self.pending.len() >= cfg.max_size {
-            return Reply::Now(JoinResponse::error(code::GROUP_MAX_SIZE_REACHED, ""));
+            return Reply::Now(JoinResponse::error(ErrorCode::GroupMaxSizeReached, ""));
         }
         if let Some(instance) = req.instance_id.clone() {
             let new_id = Self::new_member_id(&instance);
             if let Some(old_id) = self.static_members.get(&instance).cloned() {
-                return self.replace_static_member(&old_id, new_id, req, now, wall);
+                return self.replace_static_member(&old_id, new_id, req, waiter, now, wall);
             }
-            return self.add_member_and_rebalance(new_id, req, cfg, now, wall);
+            return self.add_member_and_rebalance(new_id, req, waiter, cfg, now, wall);
         }
         let new_id = Self::new_member_id(&req.client_id);
         if req.require_known_member_id {
             self.pending
                 .insert(new_id.clone(), now + i64::from(req.session_timeout_ms));
-            return Reply::Now(JoinResponse::error(code::MEMBER_ID_REQUIRED, &new_id));
+            return Reply::Now(JoinResponse::error(ErrorCode::MemberIdRequired, &new_id));
         }
-        self.add_member_and_rebalance(new_id, req, cfg, now, wall)
+        self.add_member_and_rebalance(new_id, req, waiter, cfg, now, wall)
     }
 
     /// A static member rejoining with a new member id: the old id is fenced. In a stable
@@ -444,19 +497,22 @@ impl Group {
         old_id: &str,
         new_id: String,
         req: JoinRequest,
+        waiter: ResponseId,
         now: Ms,
         wall: i64,
     ) -> Reply<JoinResponse> {
         let Some(mut m) = self.members.shift_remove(old_id) else {
             self.static_members
                 .remove(req.instance_id.as_deref().unwrap_or_default());
-            return Reply::Now(JoinResponse::error(code::UNKNOWN_MEMBER_ID, ""));
+            return Reply::Now(JoinResponse::error(ErrorCode::UnknownMemberId, ""));
         };
         if let Some(w) = m.join_waiter.take() {
-            let _ = w.send(JoinResponse::error(code::FENCED_INSTANCE_ID, old_id));
+            let answer = JoinResponse::error(ErrorCode::FencedInstanceId, old_id);
+            self.answers.push((w, DeferredResponse::Join(answer)));
         }
         if let Some(w) = m.sync_waiter.take() {
-            let _ = w.send(SyncResponse::error(code::FENCED_INSTANCE_ID));
+            let answer = SyncResponse::error(ErrorCode::FencedInstanceId);
+            self.answers.push((w, DeferredResponse::Sync(answer)));
         }
         let unchanged = m.same_protocols(&req.protocols);
         m.id = new_id.clone();
@@ -480,18 +536,18 @@ impl Group {
             answer.skip_assignment = is_leader;
             return Reply::Now(answer);
         }
-        self.update_member_and_rebalance(&new_id, req, now, wall)
+        self.update_member_and_rebalance(&new_id, req, waiter, now, wall)
     }
 
     fn add_member_and_rebalance(
         &mut self,
         id: String,
         req: JoinRequest,
+        waiter: ResponseId,
         cfg: &GroupConfig,
         now: Ms,
         wall: i64,
     ) -> Reply<JoinResponse> {
-        let (tx, rx) = oneshot::channel();
         let mut m = Member {
             id: id.clone(),
             instance_id: req.instance_id.clone(),
@@ -502,7 +558,7 @@ impl Group {
             protocols: req.protocols,
             assignment: Bytes::new(),
             heartbeat_deadline: 0,
-            join_waiter: Some(tx),
+            join_waiter: Some(waiter),
             sync_waiter: None,
         };
         m.touch(now);
@@ -519,32 +575,33 @@ impl Group {
         }
         self.maybe_prepare_rebalance(cfg, now, wall);
         self.try_complete_join(now, wall);
-        Reply::Later(rx)
+        Reply::Parked
     }
 
     fn update_member_and_rebalance(
         &mut self,
         id: &str,
         req: JoinRequest,
+        waiter: ResponseId,
         now: Ms,
         wall: i64,
     ) -> Reply<JoinResponse> {
-        let (tx, rx) = oneshot::channel();
         let Some(m) = self.members.get_mut(id) else {
-            return Reply::Now(JoinResponse::error(code::UNKNOWN_MEMBER_ID, id));
+            return Reply::Now(JoinResponse::error(ErrorCode::UnknownMemberId, id));
         };
         m.protocols = req.protocols;
         m.session_timeout_ms = req.session_timeout_ms;
         m.rebalance_timeout_ms = req.rebalance_timeout_ms;
-        if let Some(old) = m.join_waiter.replace(tx) {
-            let _ = old.send(JoinResponse::error(code::UNKNOWN_MEMBER_ID, id));
+        if let Some(old) = m.join_waiter.replace(waiter) {
+            let answer = JoinResponse::error(ErrorCode::UnknownMemberId, id);
+            self.answers.push((old, DeferredResponse::Join(answer)));
         }
         m.touch(now);
         if self.state != GroupState::PreparingRebalance {
             self.prepare_rebalance(None, now, wall);
         }
         self.try_complete_join(now, wall);
-        Reply::Later(rx)
+        Reply::Parked
     }
 
     fn maybe_prepare_rebalance(&mut self, cfg: &GroupConfig, now: Ms, wall: i64) {
@@ -559,7 +616,8 @@ impl Group {
             for m in self.members.values_mut() {
                 m.assignment = Bytes::new();
                 if let Some(w) = m.sync_waiter.take() {
-                    let _ = w.send(SyncResponse::error(code::REBALANCE_IN_PROGRESS));
+                    let answer = SyncResponse::error(ErrorCode::RebalanceInProgress);
+                    self.answers.push((w, DeferredResponse::Sync(answer)));
                 }
             }
         }
@@ -645,11 +703,12 @@ impl Group {
         for id in ids {
             let is_leader = self.leader.as_deref() == Some(id.as_str());
             let answer = self.joined_answer(&id, is_leader);
-            if let Some(m) = self.members.get_mut(&id) {
-                m.touch(now);
-                if let Some(w) = m.join_waiter.take() {
-                    let _ = w.send(answer);
-                }
+            let Some(m) = self.members.get_mut(&id) else {
+                continue;
+            };
+            m.touch(now);
+            if let Some(w) = m.join_waiter.take() {
+                self.answers.push((w, DeferredResponse::Join(answer)));
             }
         }
     }
@@ -662,10 +721,12 @@ impl Group {
                 }
             }
             if let Some(w) = m.join_waiter.take() {
-                let _ = w.send(JoinResponse::error(code::UNKNOWN_MEMBER_ID, id));
+                let answer = JoinResponse::error(ErrorCode::UnknownMemberId, id);
+                self.answers.push((w, DeferredResponse::Join(answer)));
             }
             if let Some(w) = m.sync_waiter.take() {
-                let _ = w.send(SyncResponse::error(code::UNKNOWN_MEMBER_ID));
+                let answer = SyncResponse::error(ErrorCode::UnknownMemberId);
+                self.answers.push((w, DeferredResponse::Sync(answer)));
             }
         }
         if self.leader.as_deref() == Some(id) {
@@ -686,78 +747,79 @@ impl Group {
         }
     }
 
-    /// SyncGroup.
-    #[allow(clippy::too_many_arguments)]
+    /// SyncGroup. `waiter`: the request's token, should it be parked.
     pub fn sync(
         &mut self,
-        generation: i32,
-        member_id: &str,
-        instance_id: Option<&str>,
-        protocol_type: Option<&str>,
-        protocol_name: Option<&str>,
-        assignments: Vec<(String, Bytes)>,
+        req: SyncRequest,
+        waiter: ResponseId,
         now: Ms,
         wall: i64,
     ) -> Reply<SyncResponse> {
         let err = |e| Reply::Now(SyncResponse::error(e));
-        if let Err(e) = self.check_member(member_id, instance_id) {
+        if let Err(e) = self.check_member(&req.member_id, req.instance_id.as_deref()) {
             return err(e);
         }
-        if generation != self.generation {
-            return err(code::ILLEGAL_GENERATION);
+        if req.generation != self.generation {
+            return err(ErrorCode::IllegalGeneration);
         }
-        if protocol_type.is_some_and(|t| Some(t) != self.protocol_type.as_deref())
-            || protocol_name.is_some_and(|n| Some(n) != self.protocol.as_deref())
+        if req
+            .protocol_type
+            .as_deref()
+            .is_some_and(|t| Some(t) != self.protocol_type.as_deref())
+            || req
+                .protocol_name
+                .as_deref()
+                .is_some_and(|n| Some(n) != self.protocol.as_deref())
         {
-            return err(code::INCONSISTENT_GROUP_PROTOCOL);
+            return err(ErrorCode::InconsistentGroupProtocol);
         }
-        match self.state {
-            GroupState::Empty => err(code::UNKNOWN_MEMBER_ID),
-            GroupState::PreparingRebalance => err(code::REBALANCE_IN_PROGRESS),
+        let state = self.state;
+        let Some(m) = self.members.get_mut(&req.member_id) else {
+            return err(ErrorCode::UnknownMemberId);
+        };
+        match state {
+            GroupState::Empty => err(ErrorCode::UnknownMemberId),
+            GroupState::PreparingRebalance => err(ErrorCode::RebalanceInProgress),
             GroupState::Stable => {
-                let Some(m) = self.members.get_mut(member_id) else {
-                    return err(code::UNKNOWN_MEMBER_ID);
-                };
                 m.touch(now);
                 let assignment = m.assignment.clone();
                 Reply::Now(self.sync_answer(assignment))
             }
             GroupState::CompletingRebalance => {
-                let (tx, rx) = oneshot::channel();
-                let Some(m) = self.members.get_mut(member_id) else {
-                    return err(code::UNKNOWN_MEMBER_ID);
-                };
                 m.touch(now);
-                if let Some(old) = m.sync_waiter.replace(tx) {
-                    let _ = old.send(SyncResponse::error(code::REBALANCE_IN_PROGRESS));
+                if let Some(old) = m.sync_waiter.replace(waiter) {
+                    let answer = SyncResponse::error(ErrorCode::RebalanceInProgress);
+                    self.answers.push((old, DeferredResponse::Sync(answer)));
                 }
-                if self.leader.as_deref() == Some(member_id) {
-                    let mut given: HashMap<String, Bytes> = assignments.into_iter().collect();
+                if self.leader.as_deref() == Some(req.member_id.as_str()) {
+                    let mut given: HashMap<String, Bytes> = req.assignments.into_iter().collect();
                     for m in self.members.values_mut() {
                         m.assignment = given.remove(&m.id).unwrap_or_default();
                     }
                     self.set_state(GroupState::Stable, wall);
                     self.dirty = true;
-                    let ids: Vec<String> = self.members.keys().cloned().collect();
-                    for id in ids {
-                        let Some(m) = self.members.get_mut(&id) else {
-                            continue;
-                        };
-                        let assignment = m.assignment.clone();
+                    let (protocol_type, protocol_name) =
+                        (self.protocol_type.clone(), self.protocol.clone());
+                    for m in self.members.values_mut() {
                         if let Some(w) = m.sync_waiter.take() {
-                            let answer = self.sync_answer(assignment);
-                            let _ = w.send(answer);
+                            let answer = SyncResponse {
+                                error: ErrorCode::None,
+                                protocol_type: protocol_type.clone(),
+                                protocol_name: protocol_name.clone(),
+                                assignment: m.assignment.clone(),
+                            };
+                            self.answers.push((w, DeferredResponse::Sync(answer)));
                         }
                     }
                 }
-                Reply::Later(rx)
+                Reply::Parked
             }
         }
     }
 
     fn sync_answer(&self, assignment: Bytes) -> SyncResponse {
         SyncResponse {
-            error: code::NONE,
+            error: ErrorCode::None,
             protocol_type: self.protocol_type.clone(),
             protocol_name: self.protocol.clone(),
             assignment,
@@ -771,48 +833,54 @@ impl Group {
         member_id: &str,
         instance_id: Option<&str>,
         now: Ms,
-    ) -> i16 {
+    ) -> ErrorCode {
         if let Err(e) = self.check_member(member_id, instance_id) {
             return e;
         }
         if generation != self.generation {
-            return code::ILLEGAL_GENERATION;
+            return ErrorCode::IllegalGeneration;
         }
         let state = self.state;
         let Some(m) = self.members.get_mut(member_id) else {
-            return code::UNKNOWN_MEMBER_ID;
+            return ErrorCode::UnknownMemberId;
         };
         match state {
-            GroupState::Empty => code::UNKNOWN_MEMBER_ID,
+            GroupState::Empty => ErrorCode::UnknownMemberId,
             GroupState::CompletingRebalance | GroupState::Stable => {
                 m.touch(now);
-                code::NONE
+                ErrorCode::None
             }
             GroupState::PreparingRebalance => {
                 m.touch(now);
-                code::REBALANCE_IN_PROGRESS
+                ErrorCode::RebalanceInProgress
             }
         }
     }
 
     /// LeaveGroup for one member (by member id, or by instance id alone): the error code.
-    pub fn leave(&mut self, member_id: &str, instance_id: Option<&str>, now: Ms, wall: i64) -> i16 {
+    pub fn leave(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        now: Ms,
+        wall: i64,
+    ) -> ErrorCode {
         let id = match (member_id.is_empty(), instance_id) {
             (true, Some(instance)) => match self.static_members.get(instance) {
                 Some(id) => id.clone(),
-                None => return code::UNKNOWN_MEMBER_ID,
+                None => return ErrorCode::UnknownMemberId,
             },
             _ => member_id.to_string(),
         };
         if self.pending.remove(&id).is_some() {
             self.try_complete_join(now, wall);
-            return code::NONE;
+            return ErrorCode::None;
         }
         if let Err(e) = self.check_member(&id, instance_id) {
             return e;
         }
         self.remove_member_and_rebalance(&id, now, wall);
-        code::NONE
+        ErrorCode::None
     }
 
     /// May `member_id` commit offsets for `generation`? (Kafka's classic
@@ -825,19 +893,24 @@ impl Group {
         member_id: &str,
         instance_id: Option<&str>,
         now: Ms,
-    ) -> Result<(), i16> {
+    ) -> Result<(), ErrorCode> {
         if generation < 0 && self.members.is_empty() {
             return Ok(());
         }
         self.check_member(member_id, instance_id)?;
         if generation != self.generation {
-            return Err(code::ILLEGAL_GENERATION);
+            return Err(ErrorCode::IllegalGeneration);
         }
         if self.state == GroupState::CompletingRebalance {
-            return Err(code::REBALANCE_IN_PROGRESS);
+            return Err(ErrorCode::RebalanceInProgress);
         }
-        self.touch(member_id, now);
-        Ok(())
+        match self.members.get_mut(member_id) {
+            Some(m) => {
+                m.touch(now);
+                Ok(())
+            }
+            None => Err(ErrorCode::UnknownMemberId),
+        }
     }
 
     /// Expires members whose session ran out and pending ids never used, and completes a
@@ -906,14 +979,14 @@ impl Group {
             };
             let Some(_version) = take(2) else { continue };
             let Some(count) = take(4)
-                .and_then(|c| c.try_into().ok())
+                .and_then(|c| <[u8; 4]>::try_from(c).ok())
                 .map(i32::from_be_bytes)
             else {
                 continue;
             };
             for _ in 0..count.max(0) {
                 let Some(len) = take(2)
-                    .and_then(|l| l.try_into().ok())
+                    .and_then(|l| <[u8; 2]>::try_from(l).ok())
                     .map(i16::from_be_bytes)
                 else {
                     break;
@@ -1017,169 +1090,295 @@ mod tests {
         }
     }
 
-    fn now_answer<T>(r: Reply<T>) -> T {
-        match r {
-            Reply::Now(t) => t,
-            Reply::Later(_) => panic!("expected an immediate answer"),
+    fn sync_req(generation: i32, member: &str) -> SyncRequest {
+        SyncRequest {
+            generation,
+            member_id: member.into(),
+            ..SyncRequest::default()
         }
     }
 
-    /// A join into an empty group completes on the coordinator's next tick.
-    fn first_join(g: &mut Group, r: JoinRequest, now: Ms) -> JoinResponse {
-        let mut rx = later(g.join(r, &cfg(), now, now));
-        g.tick(now, now);
-        rx.try_recv()
-            .expect("the first generation forms on the tick")
+    fn now_answer<T>(r: Reply<T>) -> T {
+        match r {
+            Reply::Now(t) => t,
+            Reply::Parked => panic!("expected an immediate answer"),
+        }
     }
 
-    fn later<T>(r: Reply<T>) -> oneshot::Receiver<T> {
-        match r {
-            Reply::Later(rx) => rx,
-            Reply::Now(_) => panic!("expected to wait"),
+    /// A group and what the runtime would do for it: token allocation, and the answers
+    /// given to parked requests, by token.
+    struct Driven {
+        g: ClassicGroup,
+        next: u64,
+        answers: HashMap<ResponseId, DeferredResponse>,
+    }
+
+    impl Driven {
+        fn new(id: &str) -> Driven {
+            Driven {
+                g: ClassicGroup::new(id, 0),
+                next: 0,
+                answers: HashMap::new(),
+            }
+        }
+
+        fn token(&mut self) -> ResponseId {
+            self.next += 1;
+            ResponseId::new(self.next)
+        }
+
+        fn collect(&mut self) {
+            for (id, a) in self.g.take_answers() {
+                assert!(self.answers.insert(id, a).is_none(), "answered twice");
+            }
+        }
+
+        /// A join: its token and the immediate reply.
+        fn join(
+            &mut self,
+            r: JoinRequest,
+            cfg: &GroupConfig,
+            now: Ms,
+        ) -> (ResponseId, Reply<JoinResponse>) {
+            let id = self.token();
+            let reply = self.g.join(r, id, cfg, now, now);
+            self.collect();
+            (id, reply)
+        }
+
+        /// A join that must be parked: its token.
+        fn join_parked(&mut self, r: JoinRequest, cfg: &GroupConfig, now: Ms) -> ResponseId {
+            let (id, reply) = self.join(r, cfg, now);
+            assert_eq!(reply, Reply::Parked, "expected to wait");
+            id
+        }
+
+        fn sync(&mut self, r: SyncRequest, now: Ms) -> (ResponseId, Reply<SyncResponse>) {
+            let id = self.token();
+            let reply = self.g.sync(r, id, now, now);
+            self.collect();
+            (id, reply)
+        }
+
+        fn sync_parked(&mut self, r: SyncRequest, now: Ms) -> ResponseId {
+            let (id, reply) = self.sync(r, now);
+            assert_eq!(reply, Reply::Parked, "expected to wait");
+            id
+        }
+
+        fn tick(&mut self, now: Ms) {
+            self.g.tick(now, now);
+            self.collect();
+        }
+
+        fn leave(&mut self, member: &str, instance: Option<&str>, now: Ms) -> ErrorCode {
+            let e = self.g.leave(member, instance, now, now);
+            self.collect();
+            e
+        }
+
+        /// The answer of a parked JoinGroup, if it has come.
+        fn joined(&mut self, id: ResponseId) -> Option<JoinResponse> {
+            match self.answers.remove(&id) {
+                Some(DeferredResponse::Join(r)) => Some(r),
+                Some(other) => panic!("not a join answer: {other:?}"),
+                None => None,
+            }
+        }
+
+        fn synced(&mut self, id: ResponseId) -> Option<SyncResponse> {
+            match self.answers.remove(&id) {
+                Some(DeferredResponse::Sync(r)) => Some(r),
+                Some(other) => panic!("not a sync answer: {other:?}"),
+                None => None,
+            }
+        }
+
+        /// A join into an empty group completes on the coordinator's next tick.
+        fn first_join(&mut self, r: JoinRequest, now: Ms) -> JoinResponse {
+            let id = self.join_parked(r, &cfg(), now);
+            assert_eq!(self.g.next_deadline(), Some(now), "a timer for the tick");
+            self.tick(now);
+            self.joined(id)
+                .expect("the first generation forms on the tick")
         }
     }
 
     #[test]
     fn member_id_required_only_from_v4() {
-        let mut g = Group::new("g", 0);
-        let a = now_answer(g.join(req("", true), &cfg(), 0, 0));
-        assert_eq!(a.error, code::MEMBER_ID_REQUIRED);
+        let mut d = Driven::new("g");
+        let a = now_answer(d.join(req("", true), &cfg(), 0).1);
+        assert_eq!(a.error, ErrorCode::MemberIdRequired);
         assert!(!a.member_id.is_empty());
-        let joined = first_join(&mut g, req(&a.member_id, true), 1);
-        assert_eq!((joined.error, joined.generation), (code::NONE, 1));
+        let joined = d.first_join(req(&a.member_id, true), 1);
+        assert_eq!((joined.error, joined.generation), (ErrorCode::None, 1));
         assert_eq!(joined.leader, a.member_id);
         assert_eq!(joined.members.len(), 1);
 
-        let mut old = Group::new("h", 0);
-        let joined = first_join(&mut old, req("", false), 0);
-        assert_eq!(joined.error, code::NONE);
+        let mut old = Driven::new("h");
+        let joined = old.first_join(req("", false), 0);
+        assert_eq!(joined.error, ErrorCode::None);
         assert!(!joined.member_id.is_empty());
     }
 
     #[test]
     fn two_members_rebalance_sync_and_a_leave_rebalances_again() {
-        let mut g = Group::new("g", 0);
-        let a = first_join(&mut g, req("", false), 0);
-        assert_eq!(g.state(), GroupState::CompletingRebalance);
+        let mut d = Driven::new("g");
+        let a = d.first_join(req("", false), 0);
+        assert_eq!(d.g.state(), GroupState::CompletingRebalance);
         // b joins while a is about to sync: a must rejoin
-        let mut b_rx = later(g.join(req("", false), &cfg(), 1, 1));
-        assert_eq!(g.state(), GroupState::PreparingRebalance);
-        let s = now_answer(g.sync(1, &a.member_id, None, None, None, vec![], 2, 2));
-        assert_eq!(s.error, code::REBALANCE_IN_PROGRESS);
+        let b_join = d.join_parked(req("", false), &cfg(), 1);
+        assert_eq!(d.g.state(), GroupState::PreparingRebalance);
+        let s = now_answer(d.sync(sync_req(1, &a.member_id), 2).1);
+        assert_eq!(s.error, ErrorCode::RebalanceInProgress);
         assert_eq!(
-            g.heartbeat(1, &a.member_id, None, 2),
-            code::REBALANCE_IN_PROGRESS
+            d.g.heartbeat(1, &a.member_id, None, 2),
+            ErrorCode::RebalanceInProgress
         );
-        let mut a_rx = later(g.join(req(&a.member_id, false), &cfg(), 3, 3));
-        let a2 = a_rx.try_recv().expect("all rejoined");
-        let b = b_rx.try_recv().expect("b");
+        let a_join = d.join_parked(req(&a.member_id, false), &cfg(), 3);
+        let a2 = d.joined(a_join).expect("all rejoined");
+        let b = d.joined(b_join).expect("b");
         assert_eq!(a2.generation, 2);
         assert_eq!(a2.leader, a.member_id, "the leader stays");
         assert_eq!(a2.members.len(), 2);
         assert!(b.members.is_empty(), "only the leader gets the members");
         // the follower syncs first and waits; the leader's sync answers both, bytes intact
-        let mut b_sync = later(g.sync(2, &b.member_id, None, None, None, vec![], 4, 4));
+        let b_sync = d.sync_parked(sync_req(2, &b.member_id), 4);
+        assert_eq!(d.synced(b_sync), None);
         let assign_a = Bytes::from_static(b"\x00\x01A");
         let assign_b = Bytes::from(vec![0u8, 255, 7, 9]);
-        let mut a_sync = later(g.sync(
-            2,
-            &a.member_id,
-            None,
-            Some("consumer"),
-            Some("range"),
-            vec![
-                (a.member_id.clone(), assign_a.clone()),
-                (b.member_id.clone(), assign_b.clone()),
-            ],
+        let a_sync = d.sync_parked(
+            SyncRequest {
+                protocol_type: Some("consumer".into()),
+                protocol_name: Some("range".into()),
+                assignments: vec![
+                    (a.member_id.clone(), assign_a.clone()),
+                    (b.member_id.clone(), assign_b.clone()),
+                ],
+                ..sync_req(2, &a.member_id)
+            },
             5,
-            5,
-        ));
-        assert_eq!(a_sync.try_recv().expect("a").assignment, assign_a);
-        assert_eq!(b_sync.try_recv().expect("b").assignment, assign_b);
-        assert_eq!(g.state(), GroupState::Stable);
-        assert!(g.take_dirty());
+        );
+        assert_eq!(d.synced(a_sync).expect("a").assignment, assign_a);
+        assert_eq!(d.synced(b_sync).expect("b").assignment, assign_b);
+        assert_eq!(d.g.state(), GroupState::Stable);
+        assert!(d.g.take_dirty());
         // wrong generation, unknown member
         assert_eq!(
-            g.heartbeat(1, &b.member_id, None, 6),
-            code::ILLEGAL_GENERATION
+            d.g.heartbeat(1, &b.member_id, None, 6),
+            ErrorCode::IllegalGeneration
         );
-        assert_eq!(g.heartbeat(2, "nobody", None, 6), code::UNKNOWN_MEMBER_ID);
+        assert_eq!(
+            d.g.heartbeat(2, "nobody", None, 6),
+            ErrorCode::UnknownMemberId
+        );
         // b leaves: a is the only member after a rebalance
-        assert_eq!(g.leave(&b.member_id, None, 7, 7), code::NONE);
-        assert_eq!(g.state(), GroupState::PreparingRebalance);
-        let mut a_rx = later(g.join(req(&a.member_id, false), &cfg(), 8, 8));
-        assert_eq!(a_rx.try_recv().expect("a").generation, 3);
-        assert_eq!(g.leave(&a.member_id, None, 9, 9), code::NONE);
-        assert_eq!(g.state(), GroupState::Empty);
-        assert_eq!(g.generation(), 4);
+        assert_eq!(d.leave(&b.member_id, None, 7), ErrorCode::None);
+        assert_eq!(d.g.state(), GroupState::PreparingRebalance);
+        let a_join = d.join_parked(req(&a.member_id, false), &cfg(), 8);
+        assert_eq!(d.joined(a_join).expect("a").generation, 3);
+        assert_eq!(d.leave(&a.member_id, None, 9), ErrorCode::None);
+        assert_eq!(d.g.state(), GroupState::Empty);
+        assert_eq!(d.g.generation(), 4);
+        assert!(d.answers.is_empty(), "every parked request answered once");
+    }
+
+    #[test]
+    fn a_rejoin_answers_the_members_earlier_parked_join() {
+        let mut d = Driven::new("g");
+        let a = d.first_join(req("", false), 0);
+        let b_join = d.join_parked(req("", false), &cfg(), 1);
+        let first = d.join_parked(req(&a.member_id, false), &cfg(), 2);
+        // b's join and a's completed the rebalance at once; a joins again (new protocols)
+        assert!(d.joined(first).is_some() && d.joined(b_join).is_some());
+        let mut changed = req(&a.member_id, false);
+        changed.protocols = vec![("range".into(), Bytes::from_static(b"other"))];
+        let again = d.join_parked(changed.clone(), &cfg(), 3);
+        let twice = d.join_parked(changed, &cfg(), 4);
+        assert_eq!(
+            d.joined(again).expect("replaced").error,
+            ErrorCode::UnknownMemberId
+        );
+        assert_eq!(d.joined(twice), None, "still waiting for b");
     }
 
     #[test]
     fn session_expiry_removes_a_silent_member() {
-        let mut g = Group::new("g", 0);
-        let a = first_join(&mut g, req("", false), 0);
-        let mut b_rx = later(g.join(req("", false), &cfg(), 0, 0));
-        let mut a_rx = later(g.join(req(&a.member_id, false), &cfg(), 0, 0));
-        let b = b_rx.try_recv().expect("b");
-        a_rx.try_recv().expect("a");
-        let _ = g.sync(2, &a.member_id, None, None, None, vec![], 1, 1);
-        assert_eq!(g.state(), GroupState::Stable);
-        // b heartbeats, a goes silent past its 10 s session
-        assert_eq!(g.heartbeat(2, &b.member_id, None, 9_000), code::NONE);
-        g.tick(10_500, 10_500);
-        assert_eq!(g.member_count(), 1);
-        assert_eq!(g.state(), GroupState::PreparingRebalance);
+        let mut d = Driven::new("g");
+        let a = d.first_join(req("", false), 0);
+        let b_join = d.join_parked(req("", false), &cfg(), 0);
+        let a_join = d.join_parked(req(&a.member_id, false), &cfg(), 0);
+        let b = d.joined(b_join).expect("b");
+        d.joined(a_join).expect("a");
+        let _ = d.sync(sync_req(2, &a.member_id), 1);
+        assert_eq!(d.g.state(), GroupState::Stable);
+        // b heartbeats, a goes silent past its 10 s session: the group's timer is a's
+        assert_eq!(d.g.heartbeat(2, &b.member_id, None, 9_000), ErrorCode::None);
+        assert_eq!(d.g.next_deadline(), Some(10_001));
+        d.tick(10_500);
+        assert_eq!(d.g.member_count(), 1);
+        assert_eq!(d.g.state(), GroupState::PreparingRebalance);
         assert_eq!(
-            g.heartbeat(2, &b.member_id, None, 10_600),
-            code::REBALANCE_IN_PROGRESS
+            d.g.heartbeat(2, &b.member_id, None, 10_600),
+            ErrorCode::RebalanceInProgress
         );
     }
 
     #[test]
     fn static_members_are_fenced_by_a_newer_instance() {
-        let mut g = Group::new("g", 0);
+        let mut d = Driven::new("g");
         let mut r = req("", true);
         r.instance_id = Some("i1".into());
-        let first = first_join(&mut g, r.clone(), 0);
+        let first = d.first_join(r.clone(), 0);
         assert_eq!(
             first.error,
-            code::NONE,
+            ErrorCode::None,
             "static members skip MEMBER_ID_REQUIRED"
         );
-        let _ = g.sync(1, &first.member_id, Some("i1"), None, None, vec![], 1, 1);
-        let second = now_answer(g.join(r, &cfg(), 2, 2));
-        assert_eq!(second.error, code::NONE);
+        let _ = d.sync(
+            SyncRequest {
+                instance_id: Some("i1".into()),
+                ..sync_req(1, &first.member_id)
+            },
+            1,
+        );
+        let second = now_answer(d.join(r, &cfg(), 2).1);
+        assert_eq!(second.error, ErrorCode::None);
         assert_ne!(second.member_id, first.member_id);
         assert_eq!(
             second.generation, 1,
             "no rebalance for a returning static member"
         );
+        assert!(d.g.take_dirty(), "the new member id is stored");
         assert_eq!(
-            g.heartbeat(1, &first.member_id, Some("i1"), 3),
-            code::FENCED_INSTANCE_ID
+            d.g.heartbeat(1, &first.member_id, Some("i1"), 3),
+            ErrorCode::FencedInstanceId
         );
-        assert_eq!(g.heartbeat(1, &second.member_id, Some("i1"), 3), code::NONE);
         assert_eq!(
-            g.leave(&first.member_id, Some("i1"), 4, 4),
-            code::FENCED_INSTANCE_ID
+            d.g.heartbeat(1, &second.member_id, Some("i1"), 3),
+            ErrorCode::None
+        );
+        assert_eq!(
+            d.leave(&first.member_id, Some("i1"), 4),
+            ErrorCode::FencedInstanceId
         );
     }
 
     #[test]
     fn inconsistent_protocols_are_refused() {
-        let mut g = Group::new("g", 0);
-        let _ = g.join(req("", false), &cfg(), 0, 0);
+        let mut d = Driven::new("g");
+        let _ = d.join(req("", false), &cfg(), 0);
         let mut other = req("", false);
         other.protocols = vec![("roundrobin".into(), Bytes::new())];
         assert_eq!(
-            now_answer(g.join(other, &cfg(), 1, 1)).error,
-            code::INCONSISTENT_GROUP_PROTOCOL
+            now_answer(d.join(other, &cfg(), 1).1).error,
+            ErrorCode::InconsistentGroupProtocol
         );
         let mut bad_type = req("", false);
         bad_type.protocol_type = "connect".into();
         assert_eq!(
-            now_answer(g.join(bad_type, &cfg(), 1, 1)).error,
-            code::INCONSISTENT_GROUP_PROTOCOL
+            now_answer(d.join(bad_type, &cfg(), 1).1).error,
+            ErrorCode::InconsistentGroupProtocol
         );
     }
 
@@ -1189,51 +1388,54 @@ mod tests {
             initial_rebalance_delay_ms: 3_000,
             ..GroupConfig::default()
         };
-        let mut g = Group::new("g", 0);
-        let mut a = later(g.join(req("", false), &cfg, 0, 0));
-        assert!(a.try_recv().is_err(), "waits for the delay");
-        let mut b = later(g.join(req("", false), &cfg, 2_000, 2_000));
-        g.tick(3_500, 3_500);
-        assert!(a.try_recv().is_err(), "extended by b's join");
-        g.tick(5_000, 5_000);
-        assert_eq!(a.try_recv().expect("a").members.len(), 2);
-        assert_eq!(b.try_recv().expect("b").generation, 1);
+        let mut d = Driven::new("g");
+        let a = d.join_parked(req("", false), &cfg, 0);
+        assert_eq!(d.g.next_deadline(), Some(3_000));
+        d.tick(1_000);
+        assert_eq!(d.joined(a), None, "waits for the delay");
+        let b = d.join_parked(req("", false), &cfg, 2_000);
+        assert_eq!(d.g.next_deadline(), Some(5_000), "extended by b's join");
+        d.tick(3_500);
+        assert_eq!(d.joined(a), None, "extended by b's join");
+        d.tick(5_000);
+        assert_eq!(d.joined(a).expect("a").members.len(), 2);
+        assert_eq!(d.joined(b).expect("b").generation, 1);
     }
 
     #[test]
     fn commits_need_membership_unless_the_group_is_empty() {
-        let mut g = Group::new("g", 0);
-        assert_eq!(g.validate_commit(-1, "", None, 0), Ok(()));
+        let mut d = Driven::new("g");
+        assert_eq!(d.g.validate_commit(-1, "", None, 0), Ok(()));
         // an empty group takes a generation -1 commit whatever member id it names
-        assert_eq!(g.validate_commit(-1, "gone-member", None, 0), Ok(()));
-        let a = first_join(&mut g, req("", false), 0);
+        assert_eq!(d.g.validate_commit(-1, "gone-member", None, 0), Ok(()));
+        let a = d.first_join(req("", false), 0);
         assert_eq!(
-            g.validate_commit(-1, "", None, 0),
-            Err(code::UNKNOWN_MEMBER_ID)
+            d.g.validate_commit(-1, "", None, 0),
+            Err(ErrorCode::UnknownMemberId)
         );
         assert_eq!(
-            g.validate_commit(1, &a.member_id, None, 0),
-            Err(code::REBALANCE_IN_PROGRESS)
+            d.g.validate_commit(1, &a.member_id, None, 0),
+            Err(ErrorCode::RebalanceInProgress)
         );
-        let _ = g.sync(1, &a.member_id, None, None, None, vec![], 1, 1);
-        assert_eq!(g.validate_commit(1, &a.member_id, None, 2), Ok(()));
+        let _ = d.sync(sync_req(1, &a.member_id), 1);
+        assert_eq!(d.g.validate_commit(1, &a.member_id, None, 2), Ok(()));
         assert_eq!(
-            g.validate_commit(0, &a.member_id, None, 2),
-            Err(code::ILLEGAL_GENERATION)
+            d.g.validate_commit(0, &a.member_id, None, 2),
+            Err(ErrorCode::IllegalGeneration)
         );
     }
 
     #[test]
     fn subscriptions_are_read_from_consumer_protocol_metadata() {
-        let mut g = Group::new("g", 0);
+        let mut d = Driven::new("g");
         let mut r = req("", false);
         // version 1, two topics "ab" and "c", then user data we ignore
         let meta = vec![
             0, 1, 0, 0, 0, 2, 0, 2, b'a', b'b', 0, 1, b'c', 0xff, 0xff, 0xff, 0xff,
         ];
         r.protocols = vec![("range".into(), Bytes::from(meta))];
-        first_join(&mut g, r, 0);
-        let topics = g.subscribed_topics();
+        d.first_join(r, 0);
+        let topics = d.g.subscribed_topics();
         assert!(topics.contains("ab") && topics.contains("c") && topics.len() == 2);
     }
 }

@@ -1,0 +1,627 @@
+//! The driver of [`Shard`]s: the I/O their results ask for.
+//!
+//! One shard per partition of the internal topic, each behind its own `parking_lot`
+//! mutex (not a task with a queue: an event is a few microseconds of state machine work
+//! plus a page-cache append, so a lock costs less than a channel hop, and a caller that
+//! finds the shard busy waits about as long as a queue would make it). Shards on
+//! different partitions never wait for each other.
+//!
+//! An event, step by step ([`CoordinatorRuntime::write`], [`CoordinatorRuntime::park`]):
+//!
+//! 1. under the shard's lock: the shard handles the event and returns a
+//!    [`CoordinatorResult`]; its records are appended to the partition (in event order,
+//!    because under the lock) and, if the result says so, replayed into the shard; timers
+//!    are set or cancelled; the channels of the parked requests it answers are taken out;
+//! 2. the lock released, the appended records are fsynced (concurrent events share one
+//!    fdatasync: the group commit of `PartitionLog::flush_to`);
+//! 3. then, and only then, every answer of the result is given: the caller's, and the
+//!    parked requests'. If the append or the fsync failed, each gets the error instead.
+//!
+//! The runtime's tick ([`CoordinatorRuntime::tick`]) fires due timers the same way.
+//! Nothing here is held across an `.await` but the answers being given.
+//!
+//! Invariant: a parked request's channel is in exactly one shard's `parked`, from the
+//! event that parked it until the event that answers it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+use tracing::{debug, info, warn};
+
+use super::timer::Timers;
+use super::{CoordinatorError, CoordinatorResult, Effect, EventContext, Ms, ResponseId, Shard};
+use crate::log::batch::BatchIter;
+use crate::log::now_ms;
+use crate::log::records::{decode_batch, encode_batch, NewRecord};
+use crate::partition::{AppendOrigin, Partition, PartitionError, ReadBound};
+
+/// Records per appended batch: a rewrite of a large shard goes in several.
+const MAX_BATCH_RECORDS: usize = 500;
+
+type Answer<S> = Result<<S as Shard>::Deferred, CoordinatorError>;
+type Sender<S> = oneshot::Sender<Answer<S>>;
+
+/// The shards of one internal topic on this broker, and their I/O.
+pub struct CoordinatorRuntime<S: Shard> {
+    shards: Vec<ShardSlot<S>>,
+    clock: Instant,
+    next_request: AtomicU64,
+}
+
+impl<S: Shard> std::fmt::Debug for CoordinatorRuntime<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoordinatorRuntime")
+            .field("shards", &self.shards.len())
+            .finish()
+    }
+}
+
+struct ShardSlot<S: Shard> {
+    partition: Arc<Partition>,
+    state: Mutex<ShardState<S>>,
+}
+
+/// What the shard's lock guards.
+struct ShardState<S: Shard> {
+    shard: S,
+    /// The channels of the requests the shard parked, by their token.
+    parked: HashMap<ResponseId, Sender<S>>,
+    timers: Timers<S::TimerKey>,
+}
+
+/// What an event leaves to do once the lock is released: the fsync, then the answers.
+struct Pending<S: Shard> {
+    flush_to: Option<i64>,
+    deliveries: Vec<(Sender<S>, Answer<S>)>,
+}
+
+impl<S: Shard> Default for Pending<S> {
+    fn default() -> Self {
+        Pending {
+            flush_to: None,
+            deliveries: Vec::new(),
+        }
+    }
+}
+
+impl<S: Shard> Pending<S> {
+    /// Gives the answers; after a failed fsync, the error instead.
+    fn deliver(self, flushed: &Result<(), CoordinatorError>) {
+        for (tx, answer) in self.deliveries {
+            let answer = match flushed {
+                Err(e) => Err(e.clone()),
+                Ok(()) => answer,
+            };
+            // the requester may have gone (its connection closed): nothing to do
+            let _ = tx.send(answer);
+        }
+    }
+}
+
+fn partition_name(p: &Partition) -> String {
+    let tp = p.topic_partition();
+    format!("{}-{}", tp.topic, tp.partition)
+}
+
+fn flush_blocking(partition: &Partition, to: Option<i64>) -> Result<(), CoordinatorError> {
+    match to {
+        None => Ok(()),
+        Some(offset) => partition.flush_to(offset).map_err(|e| {
+            warn!(partition = %partition_name(partition), cause = %e, "coordinator fsync failed");
+            CoordinatorError::flush(&partition_name(partition), &e)
+        }),
+    }
+}
+
+/// fsyncs on the blocking pool.
+async fn flush(partition: &Arc<Partition>, to: Option<i64>) -> Result<(), CoordinatorError> {
+    if to.is_none() {
+        return Ok(());
+    }
+    let p = Arc::clone(partition);
+    match tokio::task::spawn_blocking(move || flush_blocking(&p, to)).await {
+        Ok(r) => r,
+        Err(e) => Err(CoordinatorError::Flush {
+            partition: partition_name(partition),
+            message: e.to_string(),
+        }),
+    }
+}
+
+impl<S: Shard> ShardState<S> {
+    fn new(shard: S) -> Self {
+        ShardState {
+            shard,
+            parked: HashMap::new(),
+            timers: Timers::default(),
+        }
+    }
+
+    fn set_timer(&mut self, effect: Effect<S>) -> Option<(ResponseId, S::Deferred)> {
+        match effect {
+            Effect::Schedule { key, deadline } => self.timers.schedule(key, deadline),
+            Effect::Cancel(key) => self.timers.cancel(&key),
+            Effect::Respond(id, answer) => return Some((id, answer)),
+        }
+        None
+    }
+
+    /// Step 1 of an event for its result: append (and replay), timers, take the parked
+    /// requests' channels. The caller's answer, or why the write failed.
+    fn apply<T>(
+        &mut self,
+        partition: &Partition,
+        result: CoordinatorResult<T, S>,
+        now: Ms,
+        wall: i64,
+        pending: &mut Pending<S>,
+    ) -> Result<T, CoordinatorError> {
+        let CoordinatorResult {
+            response,
+            records,
+            replay,
+            effects,
+        } = result;
+        let written = self.append(partition, &records, replay, now, wall, pending);
+        for effect in effects {
+            let Some((id, answer)) = self.set_timer(effect) else {
+                continue;
+            };
+            match self.parked.remove(&id) {
+                Some(tx) => {
+                    let answer = match &written {
+                        Ok(()) => Ok(answer),
+                        Err(e) => Err(e.clone()),
+                    };
+                    pending.deliveries.push((tx, answer));
+                }
+                None => debug!(?id, "no parked request to answer"),
+            }
+        }
+        written.map(|()| response)
+    }
+
+    fn append(
+        &mut self,
+        partition: &Partition,
+        records: &[NewRecord],
+        replay: bool,
+        now: Ms,
+        wall: i64,
+        pending: &mut Pending<S>,
+    ) -> Result<(), CoordinatorError> {
+        for chunk in records.chunks(MAX_BATCH_RECORDS) {
+            let info = partition
+                .append(&encode_batch(chunk, -1), AppendOrigin::Coordinator)
+                .map_err(|e| {
+                    warn!(partition = %partition_name(partition), cause = %e, "coordinator append failed");
+                    CoordinatorError::append(&partition_name(partition), &e)
+                })?;
+            let end = info.last_offset + 1;
+            pending.flush_to = Some(pending.flush_to.map_or(end, |f| f.max(end)));
+            if replay {
+                for r in chunk {
+                    if let Some(key) = r.key.as_deref() {
+                        self.shard.replay(key, r.value.as_deref(), now, wall);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Replays `partition` from its log start into `shard`: the number of records read.
+fn replay_partition<S: Shard>(
+    partition: &Partition,
+    shard: &mut S,
+    now: Ms,
+    wall: i64,
+) -> Result<usize, PartitionError> {
+    let mut records = 0usize;
+    let mut offset = partition.log_start_offset();
+    while offset < partition.log_end_offset() {
+        let data = partition.read(offset, 1 << 20, true, ReadBound::LogEnd)?;
+        if data.records.is_empty() {
+            break;
+        }
+        let before = offset;
+        for (at, h) in BatchIter::new(&data.records) {
+            let Some(batch) = h.size().and_then(|size| data.records.get(at..at + size)) else {
+                break;
+            };
+            for r in decode_batch(batch)? {
+                if r.offset < offset {
+                    continue;
+                }
+                records += 1;
+                if let Some(key) = r.key.as_deref() {
+                    shard.replay(key, r.value.as_deref(), now, wall);
+                }
+            }
+            offset = h.next_offset();
+        }
+        if offset == before {
+            // not one whole batch in what was read: nothing more can be replayed
+            break;
+        }
+    }
+    Ok(records)
+}
+
+impl<S: Shard> CoordinatorRuntime<S> {
+    /// Replays each partition (of the internal topic, in partition order) into a shard
+    /// made by `new_shard`, and sets the timers the loaded shards ask for.
+    pub fn load(
+        partitions: Vec<Arc<Partition>>,
+        mut new_shard: impl FnMut(&Partition) -> S,
+    ) -> Result<Self, PartitionError> {
+        let clock = Instant::now();
+        let wall = now_ms();
+        let mut shards = Vec::with_capacity(partitions.len());
+        let mut records = 0usize;
+        for partition in partitions {
+            let mut shard = new_shard(&partition);
+            let now = clock.elapsed().as_millis() as Ms;
+            records += replay_partition(&partition, &mut shard, now, wall)?;
+            let mut state = ShardState::new(shard);
+            for effect in state.shard.loaded(now, wall) {
+                if state.set_timer(effect).is_some() {
+                    debug!("a loaded shard answered a request: ignored");
+                }
+            }
+            shards.push(ShardSlot {
+                partition,
+                state: Mutex::new(state),
+            });
+        }
+        info!(
+            partitions = shards.len(),
+            records, "replayed coordinator partitions"
+        );
+        Ok(CoordinatorRuntime {
+            shards,
+            clock,
+            next_request: AtomicU64::new(1),
+        })
+    }
+
+    /// How many shards (partitions of the internal topic).
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The partition of shard `index`.
+    pub fn partition(&self, index: usize) -> Option<&Arc<Partition>> {
+        self.shards.get(index).map(|s| &s.partition)
+    }
+
+    fn slot(&self, index: usize) -> Result<&ShardSlot<S>, CoordinatorError> {
+        self.shards
+            .get(index)
+            .ok_or(CoordinatorError::NoShard(index))
+    }
+
+    /// Monotonic and wall-clock milliseconds.
+    fn now(&self) -> (Ms, i64) {
+        (self.clock.elapsed().as_millis() as Ms, now_ms())
+    }
+
+    fn context(&self) -> EventContext {
+        let (now, wall) = self.now();
+        EventContext {
+            now,
+            wall,
+            request: ResponseId::new(self.next_request.fetch_add(1, Ordering::Relaxed)),
+        }
+    }
+
+    /// Step 1 of an event, under the shard's lock.
+    fn event<T>(
+        &self,
+        slot: &ShardSlot<S>,
+        parked: Option<Sender<S>>,
+        op: impl FnOnce(&mut S, &EventContext) -> CoordinatorResult<T, S>,
+    ) -> (Result<T, CoordinatorError>, Pending<S>) {
+        let ctx = self.context();
+        let mut pending = Pending::default();
+        let mut state = slot.state.lock();
+        if let Some(tx) = parked {
+            state.parked.insert(ctx.request, tx);
+        }
+        let result = op(&mut state.shard, &ctx);
+        let own = state.apply(&slot.partition, result, ctx.now, ctx.wall, &mut pending);
+        (own, pending)
+    }
+
+    /// Reads shard `index`'s state (no event: nothing written, no timer moved).
+    pub fn read<T>(&self, index: usize, op: impl FnOnce(&S) -> T) -> Result<T, CoordinatorError> {
+        let slot = self.slot(index)?;
+        let state = slot.state.lock();
+        Ok(op(&state.shard))
+    }
+
+    /// Reads every shard's state, one after the other, in partition order.
+    pub fn read_all<T>(&self, mut op: impl FnMut(&S) -> T) -> Vec<T> {
+        self.shards
+            .iter()
+            .map(|slot| op(&slot.state.lock().shard))
+            .collect()
+    }
+
+    /// Runs an event on shard `index` and answers once what it wrote is durable.
+    pub async fn write<T>(
+        &self,
+        index: usize,
+        op: impl FnOnce(&mut S, &EventContext) -> CoordinatorResult<T, S>,
+    ) -> Result<T, CoordinatorError> {
+        let slot = self.slot(index)?;
+        let (own, pending) = self.event(slot, None, op);
+        let flushed = flush(&slot.partition, pending.flush_to).await;
+        pending.deliver(&flushed);
+        flushed.and(own)
+    }
+
+    /// Runs an event that may park its request: its answer is the
+    /// [`Effect::Respond`]`(ctx.request, ..)` of this event's result or of a later one.
+    pub async fn park(
+        &self,
+        index: usize,
+        op: impl FnOnce(&mut S, &EventContext) -> CoordinatorResult<(), S>,
+    ) -> Result<S::Deferred, CoordinatorError> {
+        let slot = self.slot(index)?;
+        let (tx, rx) = oneshot::channel();
+        // a failed write answers the request with the error if the result answered it;
+        // if the shard parked it, its state says so and a later event answers it
+        let (_, pending) = self.event(slot, Some(tx), op);
+        let flushed = flush(&slot.partition, pending.flush_to).await;
+        pending.deliver(&flushed);
+        rx.await.unwrap_or(Err(CoordinatorError::Gone))
+    }
+
+    /// Runs an event on every shard in turn (a periodic job: offsets expiry), fsyncing
+    /// each shard's writes before its answers. Blocks: call it from the blocking pool.
+    pub fn write_each_blocking<T>(
+        &self,
+        mut op: impl FnMut(&mut S, &EventContext) -> CoordinatorResult<T, S>,
+    ) -> Vec<Result<T, CoordinatorError>> {
+        self.shards
+            .iter()
+            .map(|slot| {
+                let (own, pending) = self.event(slot, None, &mut op);
+                let flushed = flush_blocking(&slot.partition, pending.flush_to);
+                pending.deliver(&flushed);
+                flushed.and(own)
+            })
+            .collect()
+    }
+
+    /// Fires every due timer of every shard. Blocks (fsyncs): call it from the blocking
+    /// pool, every 100 ms or so (the timers' resolution).
+    pub fn tick(&self) {
+        let (now, wall) = self.now();
+        for slot in &self.shards {
+            let mut pending = Pending::default();
+            {
+                let mut state = slot.state.lock();
+                for key in state.timers.pop_due(now) {
+                    let result = state.shard.on_timer(key, now, wall);
+                    // a failed write was logged; the answers carry the error
+                    let _ = state.apply(&slot.partition, result, now, wall, &mut pending);
+                }
+            }
+            let flushed = flush_blocking(&slot.partition, pending.flush_to);
+            pending.deliver(&flushed);
+        }
+    }
+
+    /// Rewrites the live records ([`Shard::live_records`]) of every partition that has
+    /// grown past two segments, then deletes everything before them: what Kafka's log
+    /// compaction would leave. The shard's lock is held while its records are appended,
+    /// so no event's records fall in between. Blocks.
+    pub fn compact(&self) -> Result<usize, PartitionError> {
+        let mut compacted = 0;
+        for slot in &self.shards {
+            let p = &slot.partition;
+            if p.segment_base_offsets().len() <= 2 {
+                continue;
+            }
+            let start = {
+                let state = slot.state.lock();
+                let start = p.log_end_offset();
+                let records = state.shard.live_records(now_ms());
+                for chunk in records.chunks(MAX_BATCH_RECORDS) {
+                    p.append(&encode_batch(chunk, -1), AppendOrigin::Coordinator)?;
+                }
+                start
+            };
+            p.flush()?;
+            p.delete_records_before(start, AppendOrigin::Coordinator)?;
+            compacted += 1;
+            info!(partition = %partition_name(p), log_start = start, "compacted");
+        }
+        Ok(compacted)
+    }
+
+    /// Holds shard `index`'s lock until the guard is dropped (tests of parallelism).
+    #[cfg(test)]
+    pub(crate) fn hold(&self, index: usize) -> Option<impl Sized + '_> {
+        self.shards.get(index).map(|s| s.state.lock())
+    }
+
+    /// Timers set in shard `index` (tests).
+    #[cfg(test)]
+    pub(crate) fn timer_deadline(&self, index: usize, key: &S::TimerKey) -> Option<Ms> {
+        self.shards
+            .get(index)
+            .and_then(|s| s.state.lock().timers.deadline(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::partition_log::LoadOptions;
+    use crate::log::{LogConfig, PartitionLog, TopicPartition};
+
+    /// A toy shard: a counter per key, stored as records; `add` parks until `release`.
+    #[derive(Default)]
+    struct Counters {
+        values: HashMap<Vec<u8>, u64>,
+        waiting: Vec<ResponseId>,
+        fired: Vec<String>,
+    }
+
+    impl Shard for Counters {
+        type Deferred = u64;
+        type TimerKey = String;
+
+        fn replay(&mut self, key: &[u8], value: Option<&[u8]>, _now: Ms, _wall: i64) {
+            match value.and_then(|v| <[u8; 8]>::try_from(v).ok()) {
+                Some(v) => self.values.insert(key.to_vec(), u64::from_be_bytes(v)),
+                None => self.values.remove(key),
+            };
+        }
+
+        fn loaded(&mut self, now: Ms, _wall: i64) -> Vec<Effect<Self>> {
+            vec![Effect::Schedule {
+                key: "loaded".into(),
+                deadline: now,
+            }]
+        }
+
+        fn on_timer(&mut self, key: String, _now: Ms, _wall: i64) -> CoordinatorResult<(), Self> {
+            self.fired.push(key);
+            let answers = self.waiting.drain(..).map(|id| Effect::Respond(id, 7));
+            CoordinatorResult::of(()).with_effects(answers.collect::<Vec<_>>())
+        }
+
+        fn live_records(&self, wall: i64) -> Vec<NewRecord> {
+            self.values
+                .iter()
+                .map(|(k, v)| record(k, Some(*v), wall))
+                .collect()
+        }
+    }
+
+    fn record(key: &[u8], value: Option<u64>, wall: i64) -> NewRecord {
+        NewRecord {
+            key: Some(key.to_vec()),
+            value: value.map(|v| v.to_be_bytes().to_vec()),
+            headers: Vec::new(),
+            timestamp: wall,
+        }
+    }
+
+    fn partition(dir: &std::path::Path, index: i32) -> Arc<Partition> {
+        let (log, _) = PartitionLog::open(
+            dir.join(format!("__consumer_offsets-{index}")),
+            TopicPartition::new("__consumer_offsets", index),
+            LogConfig::default(),
+            None,
+            LoadOptions::default(),
+        )
+        .expect("open");
+        Arc::new(Partition::new_local_leader(Arc::new(log), 1))
+    }
+
+    #[tokio::test]
+    async fn writes_are_replayed_durable_and_reloaded_and_parked_requests_answered_by_timers() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let parts = vec![partition(dir.path(), 0), partition(dir.path(), 1)];
+        let rt = CoordinatorRuntime::load(parts.clone(), |_| Counters::default()).expect("load");
+        assert_eq!(rt.timer_deadline(0, &"loaded".to_string()), Some(0));
+        // shard 0 busy: shard 1 does not wait for it
+        let busy = rt.hold(0).expect("shard 0");
+        let n = rt
+            .write(1, |_, ctx| {
+                CoordinatorResult::of(5).with_replayed_records(vec![record(
+                    b"k",
+                    Some(5),
+                    ctx.wall,
+                )])
+            })
+            .await
+            .expect("written");
+        assert_eq!(n, 5);
+        assert_eq!(
+            rt.read(1, |s| s.values.get(&b"k"[..]).copied())
+                .expect("shard"),
+            Some(5)
+        );
+        assert_eq!(parts[1].log_end_offset(), 1);
+        assert_eq!(parts[0].log_end_offset(), 0, "shard 1's partition only");
+        drop(busy);
+
+        // a parked request is answered by a later event (a timer), not before
+        let rt = Arc::new(rt);
+        let parked = {
+            let rt = Arc::clone(&rt);
+            tokio::spawn(async move {
+                rt.park(0, |s, ctx| {
+                    s.waiting.push(ctx.request);
+                    CoordinatorResult::of(()).with_effects([Effect::Schedule {
+                        key: "release".into(),
+                        deadline: ctx.now,
+                    }])
+                })
+                .await
+            })
+        };
+        while rt.read(0, |s| s.waiting.len()).expect("shard") == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!parked.is_finished());
+        tokio::task::spawn_blocking({
+            let rt = Arc::clone(&rt);
+            move || rt.tick()
+        })
+        .await
+        .expect("tick");
+        assert_eq!(parked.await.expect("task").expect("answered"), 7);
+        let fired = rt.read(0, |s| s.fired.clone()).expect("shard");
+        assert_eq!(fired, vec!["loaded".to_string(), "release".to_string()]);
+
+        // a fresh runtime replays what was written
+        drop(rt);
+        let again = CoordinatorRuntime::load(parts, |_| Counters::default()).expect("reload");
+        assert_eq!(
+            again
+                .read(1, |s| s.values.get(&b"k"[..]).copied())
+                .expect("shard"),
+            Some(5)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_append_answers_with_its_error_and_replays_nothing() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = partition(dir.path(), 0);
+        let rt = CoordinatorRuntime::load(vec![p], |_| Counters::default()).expect("load");
+        let huge = NewRecord {
+            key: Some(b"k".to_vec()),
+            value: Some(vec![0; 2 << 20]),
+            headers: Vec::new(),
+            timestamp: 0,
+        };
+        let err = rt
+            .write(0, |_, _| {
+                CoordinatorResult::of(()).with_replayed_records(vec![huge])
+            })
+            .await
+            .expect_err("too large");
+        assert_eq!(
+            err.append_code(),
+            Some(crate::error::ErrorCode::MessageTooLarge)
+        );
+        assert!(rt.read(0, |s| s.values.is_empty()).expect("shard"));
+        assert!(matches!(
+            rt.write(9, |_, _| CoordinatorResult::of(())).await,
+            Err(CoordinatorError::NoShard(9))
+        ));
+    }
+}

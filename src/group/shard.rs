@@ -1,0 +1,687 @@
+//! The group coordinator's shard: every group of one `__consumer_offsets` partition, with
+//! their committed offsets (the classic half of Kafka's `GroupMetadataManager` and its
+//! `OffsetMetadataManager`, for one partition). The group APIs are its events; each
+//! returns a [`GroupResult`] for the runtime ([`crate::coordinator`]) to carry out: the
+//! records to append (group metadata, offset commits, tombstones), the answers to parked
+//! JoinGroup and SyncGroup requests, and one timer per group (its next session expiry or
+//! rebalance deadline). No I/O, no channels, no clock: time comes in the
+//! [`EventContext`].
+//!
+//! Which records change the state when: group metadata describes a change the event
+//! already made (written, not replayed); offsets and tombstones change the state only
+//! once written (replayed), so a failed append changes nothing.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::classic::{
+    ClassicGroup, DeferredResponse, GroupState, JoinRequest, JoinResponse, MemberSummary, Reply,
+    SyncRequest, SyncResponse,
+};
+use super::records::{self, Entry, OffsetValue};
+use crate::config::GroupConfig;
+use crate::coordinator::{CoordinatorResult, Effect, EventContext, Ms, Shard};
+use crate::error::ErrorCode;
+use crate::log::records::NewRecord;
+
+/// What a group event returns.
+pub type GroupResult<T> = CoordinatorResult<T, GroupShard>;
+
+/// Committed offsets as OffsetFetch answers them: by topic, `None` where there is none.
+pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<OffsetValue>)>)>;
+
+/// A group, for ListGroups and DescribeGroups.
+#[derive(Clone, Debug)]
+pub struct GroupSummary {
+    pub group_id: String,
+    pub state: GroupState,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<MemberSummary>,
+}
+
+/// One offset to commit.
+#[derive(Clone, Debug)]
+pub struct Commit {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+}
+
+/// An OffsetCommit request, decoded (the partitions that passed the handler's checks).
+#[derive(Clone, Debug, Default)]
+pub struct CommitRequest {
+    /// The OffsetCommit version: from v9 a commit with a generation to a group that does
+    /// not exist is GROUP_ID_NOT_FOUND, before it ILLEGAL_GENERATION.
+    pub version: i16,
+    pub generation: i32,
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub commits: Vec<Commit>,
+}
+
+/// The groups of one partition of `__consumer_offsets`.
+#[derive(Debug)]
+pub struct GroupShard {
+    config: GroupConfig,
+    groups: HashMap<String, ClassicGroup>,
+}
+
+fn tombstone(key: Vec<u8>, wall: i64) -> NewRecord {
+    NewRecord {
+        key: Some(key),
+        value: None,
+        headers: Vec::new(),
+        timestamp: wall,
+    }
+}
+
+fn group_record(g: &ClassicGroup, wall: i64) -> NewRecord {
+    NewRecord {
+        key: Some(records::group_key(&g.id)),
+        value: Some(records::group_value(&g.to_stored())),
+        headers: Vec::new(),
+        timestamp: wall,
+    }
+}
+
+fn offset_record(group: &str, topic: &str, partition: i32, v: &OffsetValue) -> NewRecord {
+    NewRecord {
+        key: Some(records::offset_key(group, topic, partition)),
+        value: Some(records::offset_value(v)),
+        headers: Vec::new(),
+        timestamp: v.commit_timestamp,
+    }
+}
+
+fn summary_without_members(g: &ClassicGroup) -> GroupSummary {
+    GroupSummary {
+        group_id: g.id.clone(),
+        state: g.state(),
+        protocol_type: g.protocol_type().unwrap_or_default().to_string(),
+        protocol: g.protocol().unwrap_or_default().to_string(),
+        members: Vec::new(),
+    }
+}
+
+impl GroupShard {
+    pub fn new(config: GroupConfig) -> GroupShard {
+        GroupShard {
+            config,
+            groups: HashMap::new(),
+        }
+    }
+
+    pub fn group(&self, group_id: &str) -> Option<&ClassicGroup> {
+        self.groups.get(group_id)
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// The group's timer: its next deadline, or none.
+    fn timer(&self, group_id: &str) -> Effect<Self> {
+        match self
+            .groups
+            .get(group_id)
+            .and_then(ClassicGroup::next_deadline)
+        {
+            Some(deadline) => Effect::Schedule {
+                key: group_id.to_string(),
+                deadline,
+            },
+            None => Effect::Cancel(group_id.to_string()),
+        }
+    }
+
+    /// After an event on a group: its metadata if it changed, the answers it gave to
+    /// parked requests, its timer.
+    fn finish<T>(&mut self, group_id: &str, response: T, wall: i64) -> GroupResult<T> {
+        let timer = self.timer(group_id);
+        let Some(g) = self.groups.get_mut(group_id) else {
+            return CoordinatorResult::of(response).with_effects([timer]);
+        };
+        let records = if g.take_dirty() {
+            vec![group_record(g, wall)]
+        } else {
+            Vec::new()
+        };
+        let answers = g
+            .take_answers()
+            .into_iter()
+            .map(|(id, answer)| Effect::Respond(id, answer));
+        CoordinatorResult::of(response)
+            .with_records(records)
+            .with_effects(answers.chain([timer]).collect::<Vec<_>>())
+    }
+
+    /// JoinGroup: parks the request (`ctx.request`) or answers it at once.
+    pub fn join(
+        &mut self,
+        group_id: &str,
+        req: JoinRequest,
+        ctx: &EventContext,
+    ) -> GroupResult<()> {
+        let me = ctx.request;
+        if group_id.is_empty() {
+            let answer = JoinResponse::error(ErrorCode::InvalidGroupId, &req.member_id);
+            return CoordinatorResult::of(())
+                .with_effects([Effect::Respond(me, DeferredResponse::Join(answer))]);
+        }
+        let g = self
+            .groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| ClassicGroup::new(group_id, ctx.wall));
+        let reply = g.join(req, me, &self.config, ctx.now, ctx.wall);
+        let result = self.finish(group_id, (), ctx.wall);
+        match reply {
+            Reply::Now(answer) => {
+                result.with_effects([Effect::Respond(me, DeferredResponse::Join(answer))])
+            }
+            Reply::Parked => result,
+        }
+    }
+
+    /// SyncGroup: parks the request or answers it at once. The leader's sync stores the
+    /// group's new assignment; the runtime answers every member once it is durable.
+    pub fn sync(
+        &mut self,
+        group_id: &str,
+        req: SyncRequest,
+        ctx: &EventContext,
+    ) -> GroupResult<()> {
+        let me = ctx.request;
+        let Some(g) = self.groups.get_mut(group_id) else {
+            let answer = SyncResponse::error(ErrorCode::UnknownMemberId);
+            return CoordinatorResult::of(())
+                .with_effects([Effect::Respond(me, DeferredResponse::Sync(answer))]);
+        };
+        let reply = g.sync(req, me, ctx.now, ctx.wall);
+        let result = self.finish(group_id, (), ctx.wall);
+        match reply {
+            Reply::Now(answer) => {
+                result.with_effects([Effect::Respond(me, DeferredResponse::Sync(answer))])
+            }
+            Reply::Parked => result,
+        }
+    }
+
+    /// Heartbeat: the error code.
+    pub fn heartbeat(
+        &mut self,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        ctx: &EventContext,
+    ) -> GroupResult<ErrorCode> {
+        let Some(g) = self.groups.get_mut(group_id) else {
+            return CoordinatorResult::of(ErrorCode::UnknownMemberId);
+        };
+        let code = g.heartbeat(generation, member_id, instance_id, ctx.now);
+        self.finish(group_id, code, ctx.wall)
+    }
+
+    /// LeaveGroup: the error for each (member id, instance id), or a group-level error.
+    pub fn leave(
+        &mut self,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+        ctx: &EventContext,
+    ) -> GroupResult<Result<Vec<ErrorCode>, ErrorCode>> {
+        let Some(g) = self.groups.get_mut(group_id) else {
+            return CoordinatorResult::of(Err(ErrorCode::UnknownMemberId));
+        };
+        let codes = members
+            .iter()
+            .map(|(m, i)| g.leave(m, i.as_deref(), ctx.now, ctx.wall))
+            .collect();
+        self.finish(group_id, Ok(codes), ctx.wall)
+    }
+
+    /// OffsetCommit: validates membership and returns the offsets to append; they are
+    /// the group's once written (replayed), and acknowledged once durable.
+    pub fn commit(
+        &mut self,
+        group_id: &str,
+        req: CommitRequest,
+        ctx: &EventContext,
+    ) -> GroupResult<Result<(), ErrorCode>> {
+        if group_id.is_empty() {
+            return CoordinatorResult::of(Err(ErrorCode::InvalidGroupId));
+        }
+        let instance = req.instance_id.as_deref();
+        match self.groups.get_mut(group_id) {
+            Some(g) => {
+                if let Err(e) = g.validate_commit(req.generation, &req.member_id, instance, ctx.now)
+                {
+                    return CoordinatorResult::of(Err(e));
+                }
+            }
+            None if req.generation < 0 => {}
+            None if req.version >= 9 => {
+                return CoordinatorResult::of(Err(ErrorCode::GroupIdNotFound))
+            }
+            None => return CoordinatorResult::of(Err(ErrorCode::IllegalGeneration)),
+        }
+        // the member's session was renewed: its group's timer moves
+        let timer = self.timer(group_id);
+        let records = req
+            .commits
+            .into_iter()
+            .map(|c| {
+                let v = OffsetValue {
+                    offset: c.offset,
+                    leader_epoch: c.leader_epoch,
+                    metadata: c.metadata,
+                    commit_timestamp: ctx.wall,
+                };
+                offset_record(group_id, &c.topic, c.partition, &v)
+            })
+            .collect();
+        CoordinatorResult::of(Ok(()))
+            .with_replayed_records(records)
+            .with_effects([timer])
+    }
+
+    /// OffsetFetch: the committed offset of each asked partition (`None`: none), or of
+    /// every partition with one when `topics` is `None`.
+    pub fn fetch(&self, group_id: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> FetchedOffsets {
+        let offsets = self.groups.get(group_id).map(|g| &g.offsets);
+        match topics {
+            Some(topics) => topics
+                .into_iter()
+                .map(|(t, parts)| {
+                    let ps = parts
+                        .into_iter()
+                        .map(|p| {
+                            let v = offsets.and_then(|o| o.get(&(t.clone(), p)).cloned());
+                            (p, v)
+                        })
+                        .collect();
+                    (t, ps)
+                })
+                .collect(),
+            None => {
+                let mut by_topic: BTreeMap<String, Vec<(i32, Option<OffsetValue>)>> =
+                    BTreeMap::new();
+                for ((t, p), v) in offsets.into_iter().flatten() {
+                    by_topic
+                        .entry(t.clone())
+                        .or_default()
+                        .push((*p, Some(v.clone())));
+                }
+                by_topic.into_iter().collect()
+            }
+        }
+    }
+
+    /// Every group of the shard, without members (ListGroups).
+    pub fn list(&self) -> Vec<GroupSummary> {
+        self.groups.values().map(summary_without_members).collect()
+    }
+
+    /// DescribeGroups; `None` for an unknown group.
+    pub fn describe(&self, group_id: &str) -> Option<GroupSummary> {
+        self.groups.get(group_id).map(|g| GroupSummary {
+            members: g.members(),
+            ..summary_without_members(g)
+        })
+    }
+
+    /// DeleteGroups for one group: tombstones for its offsets and metadata; the group is
+    /// gone once they are written.
+    pub fn delete(&mut self, group_id: &str, ctx: &EventContext) -> GroupResult<ErrorCode> {
+        let Some(g) = self.groups.get(group_id) else {
+            return CoordinatorResult::of(ErrorCode::GroupIdNotFound);
+        };
+        if g.has_members() {
+            return CoordinatorResult::of(ErrorCode::NonEmptyGroup);
+        }
+        let mut recs: Vec<NewRecord> = g
+            .offsets
+            .keys()
+            .map(|(t, p)| tombstone(records::offset_key(group_id, t, *p), ctx.wall))
+            .collect();
+        recs.push(tombstone(records::group_key(group_id), ctx.wall));
+        CoordinatorResult::of(ErrorCode::None)
+            .with_replayed_records(recs)
+            .with_effects([Effect::Cancel(group_id.to_string())])
+    }
+
+    /// OffsetDelete: per-partition errors, or a group-level error.
+    pub fn delete_offsets(
+        &mut self,
+        group_id: &str,
+        parts: &[(String, i32)],
+        ctx: &EventContext,
+    ) -> GroupResult<Result<Vec<ErrorCode>, ErrorCode>> {
+        let Some(g) = self.groups.get(group_id) else {
+            return CoordinatorResult::of(Err(ErrorCode::GroupIdNotFound));
+        };
+        if g.has_members() && g.protocol_type() != Some("consumer") {
+            return CoordinatorResult::of(Err(ErrorCode::NonEmptyGroup));
+        }
+        let subscribed = g.subscribed_topics();
+        let mut codes = Vec::with_capacity(parts.len());
+        let mut recs = Vec::new();
+        for (t, p) in parts {
+            if subscribed.contains(t) {
+                codes.push(ErrorCode::GroupSubscribedToTopic);
+                continue;
+            }
+            codes.push(ErrorCode::None);
+            if g.offsets.contains_key(&(t.clone(), *p)) {
+                recs.push(tombstone(records::offset_key(group_id, t, *p), ctx.wall));
+            }
+        }
+        CoordinatorResult::of(Ok(codes)).with_replayed_records(recs)
+    }
+
+    /// Expires the offsets of groups without members after `retention_ms` (counted from
+    /// when the group became empty, or from the commit for groups that never had
+    /// members), and forgets groups left with nothing: the number of offsets expired.
+    pub fn expire_offsets(&mut self, retention_ms: i64, ctx: &EventContext) -> GroupResult<usize> {
+        let wall = ctx.wall;
+        let mut recs = Vec::new();
+        let mut forgotten = Vec::new();
+        let mut expired = 0;
+        for (id, g) in &self.groups {
+            if g.has_members() {
+                continue;
+            }
+            let since = g.protocol_type().map(|_| g.state_since());
+            let doomed: Vec<&(String, i32)> = g
+                .offsets
+                .iter()
+                .filter(|(_, v)| wall - since.unwrap_or(v.commit_timestamp) >= retention_ms)
+                .map(|(k, _)| k)
+                .collect();
+            let forget = doomed.len() == g.offsets.len();
+            if doomed.is_empty() && !forget {
+                continue;
+            }
+            expired += doomed.len();
+            recs.extend(
+                doomed
+                    .iter()
+                    .map(|(t, p)| tombstone(records::offset_key(id, t, *p), wall)),
+            );
+            if forget {
+                recs.push(tombstone(records::group_key(id), wall));
+                forgotten.push(Effect::Cancel(id.clone()));
+            }
+        }
+        CoordinatorResult::of(expired)
+            .with_replayed_records(recs)
+            .with_effects(forgotten)
+    }
+}
+
+impl Shard for GroupShard {
+    type Deferred = DeferredResponse;
+    /// A group id: each group has one timer.
+    type TimerKey = String;
+
+    fn replay(&mut self, key: &[u8], value: Option<&[u8]>, now: Ms, wall: i64) {
+        match records::decode(key, value) {
+            Some(Entry::Offset {
+                group,
+                topic,
+                partition,
+                value,
+            }) => {
+                let g = self
+                    .groups
+                    .entry(group.clone())
+                    .or_insert_with(|| ClassicGroup::new(&group, wall));
+                match value {
+                    Some(v) => {
+                        g.offsets.insert((topic, partition), v);
+                    }
+                    None => {
+                        g.offsets.remove(&(topic, partition));
+                    }
+                }
+            }
+            Some(Entry::Group { group, value }) => match value {
+                Some(v) => self
+                    .groups
+                    .entry(group.clone())
+                    .or_insert_with(|| ClassicGroup::new(&group, wall))
+                    .restore(v, now),
+                None => {
+                    self.groups.remove(&group);
+                }
+            },
+            None => {}
+        }
+    }
+
+    fn loaded(&mut self, _now: Ms, _wall: i64) -> Vec<Effect<Self>> {
+        self.groups
+            .keys()
+            .map(|id| self.timer(id))
+            .filter(|e| matches!(e, Effect::Schedule { .. }))
+            .collect()
+    }
+
+    fn on_timer(&mut self, group_id: String, now: Ms, wall: i64) -> GroupResult<()> {
+        let Some(g) = self.groups.get_mut(&group_id) else {
+            return CoordinatorResult::of(());
+        };
+        g.tick(now, wall);
+        self.finish(&group_id, (), wall)
+    }
+
+    fn live_records(&self, wall: i64) -> Vec<NewRecord> {
+        let mut recs = Vec::new();
+        for g in self.groups.values() {
+            if g.protocol_type().is_some() || g.generation() > 0 {
+                recs.push(group_record(g, wall));
+            }
+            for ((t, p), v) in &g.offsets {
+                let mut r = offset_record(&g.id, t, *p, v);
+                r.timestamp = wall;
+                recs.push(r);
+            }
+        }
+        recs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coordinator::ResponseId;
+    use bytes::Bytes;
+
+    fn ctx(now: Ms, request: u64) -> EventContext {
+        EventContext {
+            now,
+            wall: 1_000 + now,
+            request: ResponseId::new(request),
+        }
+    }
+
+    fn cfg() -> GroupConfig {
+        GroupConfig {
+            initial_rebalance_delay_ms: 0,
+            ..GroupConfig::default()
+        }
+    }
+
+    fn join_req(member: &str) -> JoinRequest {
+        JoinRequest {
+            member_id: member.into(),
+            instance_id: None,
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 10_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), Bytes::from_static(b"meta"))],
+            require_known_member_id: false,
+        }
+    }
+
+    fn responses(r: &GroupResult<impl Sized>) -> Vec<(ResponseId, DeferredResponse)> {
+        r.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Respond(id, a) => Some((*id, a.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn timers(r: &GroupResult<impl Sized>) -> Vec<(String, Option<Ms>)> {
+        r.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Schedule { key, deadline } => Some((key.clone(), Some(*deadline))),
+                Effect::Cancel(key) => Some((key.clone(), None)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The whole first rebalance as effects, with no runtime: the join parks and sets the
+    /// group's timer, the timer answers it, the leader's sync writes the metadata and
+    /// answers it, a commit writes offsets that count only once replayed.
+    #[test]
+    fn a_rebalance_and_a_commit_are_effects() {
+        let mut s = GroupShard::new(cfg());
+        let r = s.join("g", join_req(""), &ctx(0, 1));
+        assert!(responses(&r).is_empty(), "parked");
+        assert!(r.records.is_empty());
+        assert_eq!(timers(&r), vec![("g".to_string(), Some(0))]);
+
+        let r = s.on_timer("g".into(), 100, 1_100);
+        let answered = responses(&r);
+        let [(id, DeferredResponse::Join(joined))] = answered.as_slice() else {
+            panic!("one join answer: {answered:?}");
+        };
+        assert_eq!((*id, joined.generation), (ResponseId::new(1), 1));
+        let member = joined.member_id.clone();
+        assert_eq!(
+            timers(&r),
+            vec![("g".to_string(), Some(10_100))],
+            "a's session"
+        );
+
+        let sync = SyncRequest {
+            generation: 1,
+            member_id: member.clone(),
+            assignments: vec![(member.clone(), Bytes::from_static(b"A"))],
+            ..SyncRequest::default()
+        };
+        let r = s.sync("g", sync, &ctx(200, 2));
+        assert_eq!(r.records.len(), 1, "the group metadata");
+        assert!(!r.replay, "already applied");
+        let answered = responses(&r);
+        let [(id, DeferredResponse::Sync(synced))] = answered.as_slice() else {
+            panic!("one sync answer: {answered:?}");
+        };
+        assert_eq!(
+            (*id, &synced.assignment[..]),
+            (ResponseId::new(2), &b"A"[..])
+        );
+
+        let commit = CommitRequest {
+            version: 8,
+            generation: 1,
+            member_id: member,
+            instance_id: None,
+            commits: vec![Commit {
+                topic: "t".into(),
+                partition: 0,
+                offset: 42,
+                leader_epoch: -1,
+                metadata: String::new(),
+            }],
+        };
+        let r = s.commit("g", commit, &ctx(300, 3));
+        assert_eq!(r.response, Ok(()));
+        assert!(r.replay && r.records.len() == 1);
+        assert_eq!(s.fetch("g", None), vec![], "not before it is written");
+        for rec in &r.records {
+            let key = rec.key.as_deref().expect("key");
+            s.replay(key, rec.value.as_deref(), 300, 1_300);
+        }
+        let fetched = s.fetch("g", Some(vec![("t".into(), vec![0, 1])]));
+        let offsets: Vec<Option<i64>> = fetched
+            .iter()
+            .flat_map(|(_, ps)| ps.iter().map(|(_, v)| v.as_ref().map(|v| v.offset)))
+            .collect();
+        assert_eq!(offsets, vec![Some(42), None]);
+    }
+
+    #[test]
+    fn group_level_errors_write_nothing() {
+        let mut s = GroupShard::new(cfg());
+        let r = s.join("", join_req(""), &ctx(0, 7));
+        let answered = responses(&r);
+        let [(id, DeferredResponse::Join(j))] = answered.as_slice() else {
+            panic!("answered at once");
+        };
+        assert_eq!(
+            (*id, j.error),
+            (ResponseId::new(7), ErrorCode::InvalidGroupId)
+        );
+        let commit = |version| CommitRequest {
+            version,
+            generation: 3,
+            ..CommitRequest::default()
+        };
+        let r = s.commit("nope", commit(9), &ctx(0, 8));
+        assert_eq!(r.response, Err(ErrorCode::GroupIdNotFound));
+        assert!(r.records.is_empty());
+        let r = s.commit("nope", commit(8), &ctx(0, 9));
+        assert_eq!(r.response, Err(ErrorCode::IllegalGeneration));
+        assert_eq!(
+            s.delete("nope", &ctx(0, 10)).response,
+            ErrorCode::GroupIdNotFound
+        );
+        assert_eq!(
+            s.heartbeat("nope", 1, "m", None, &ctx(0, 11)).response,
+            ErrorCode::UnknownMemberId
+        );
+    }
+
+    #[test]
+    fn expiry_tombstones_old_offsets_and_forgets_empty_groups() {
+        let mut s = GroupShard::new(cfg());
+        let old = OffsetValue {
+            offset: 1,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 0,
+        };
+        let new = OffsetValue {
+            commit_timestamp: 5_000,
+            ..old.clone()
+        };
+        for (g, p, v) in [("a", 0, &old), ("a", 1, &new), ("b", 0, &old)] {
+            let rec = offset_record(g, "t", p, v);
+            s.replay(&rec.key.expect("key"), rec.value.as_deref(), 0, 0);
+        }
+        let c = EventContext {
+            now: 0,
+            wall: 6_000,
+            request: ResponseId::new(1),
+        };
+        let r = s.expire_offsets(3_000, &c);
+        assert_eq!(r.response, 2);
+        assert!(r.replay);
+        assert_eq!(r.records.len(), 3, "a-0, b-0 and b's group tombstone");
+        assert!(r.records.iter().all(|rec| rec.value.is_none()));
+        for rec in &r.records {
+            s.replay(rec.key.as_deref().expect("key"), None, 0, 6_000);
+        }
+        assert!(s.group("b").is_none());
+        assert_eq!(s.group("a").map(|g| g.offsets.len()), Some(1));
+    }
+}
