@@ -897,20 +897,7 @@ async fn a_forged_commit_cannot_enter_the_offsets_topic() {
     let mut t = Text::connect(broker.text_addr()).await;
     assert_eq!(t.cmd("CREATE orders").await, "OK");
     let mut c = Client::connect(broker.kafka_addr()).await;
-    let commit = OffsetCommitRequest::default()
-        .with_group_id(GroupId(StrBytes::from_static_str("victims")))
-        .with_generation_id_or_member_epoch(-1)
-        .with_topics(vec![
-            offset_commit_request::OffsetCommitRequestTopic::default()
-                .with_name(topic_name("orders"))
-                .with_partitions(vec![
-                    offset_commit_request::OffsetCommitRequestPartition::default()
-                        .with_partition_index(0)
-                        .with_committed_offset(70),
-                ]),
-        ]);
-    let r: OffsetCommitResponse = c.call(ApiKey::OffsetCommit, 8, &commit).await;
-    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    commit_orders_70(&mut c, "victims").await;
 
     let mut key = String::new();
     rafka::text::escape::push_key(&mut key, Some(&offset_key("victims", "orders", 0)));
@@ -989,20 +976,7 @@ async fn internal_topics_are_made_and_trimmed_by_their_coordinator_only() {
 
     assert_eq!(t.cmd("CREATE orders").await, "OK");
     let mut c = Client::connect(broker.kafka_addr()).await;
-    let commit = OffsetCommitRequest::default()
-        .with_group_id(GroupId(StrBytes::from_static_str("g")))
-        .with_generation_id_or_member_epoch(-1)
-        .with_topics(vec![
-            offset_commit_request::OffsetCommitRequestTopic::default()
-                .with_name(topic_name("orders"))
-                .with_partitions(vec![
-                    offset_commit_request::OffsetCommitRequestPartition::default()
-                        .with_partition_index(0)
-                        .with_committed_offset(70),
-                ]),
-        ]);
-    let r: OffsetCommitResponse = c.call(ApiKey::OffsetCommit, 8, &commit).await;
-    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    commit_orders_70(&mut c, "g").await;
     let delete = DeleteRecordsRequest::default()
         .with_timeout_ms(5000)
         .with_topics(vec![delete_records_request::DeleteRecordsTopic::default()
@@ -1027,4 +1001,22 @@ async fn internal_topics_are_made_and_trimmed_by_their_coordinator_only() {
         .sum();
     assert_eq!(ends, 0, "nothing was deleted");
     broker.shutdown().await.expect("shutdown");
+}
+
+/// A simple commit (generation -1, no member) of offset 70 on `orders-0` for `group`.
+async fn commit_orders_70(c: &mut Client, group: &'static str) {
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str(group)))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![
+            offset_commit_request::OffsetCommitRequestTopic::default()
+                .with_name(topic_name("orders"))
+                .with_partitions(vec![
+                    offset_commit_request::OffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(70),
+                ]),
+        ]);
+    let r: OffsetCommitResponse = c.call(ApiKey::OffsetCommit, 8, &commit).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
 }
