@@ -1065,6 +1065,22 @@ impl ClassicGroup {
     }
 }
 
+/// A consumer's JoinGroup with a 10 s session, for the group modules' tests.
+#[cfg(test)]
+pub(crate) fn test_join_request(member: &str, v4: bool) -> JoinRequest {
+    JoinRequest {
+        member_id: member.into(),
+        instance_id: None,
+        client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 10_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![("range".into(), Bytes::from_static(b"meta"))],
+        require_known_member_id: v4,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1077,17 +1093,7 @@ mod tests {
     }
 
     fn req(member: &str, v4: bool) -> JoinRequest {
-        JoinRequest {
-            member_id: member.into(),
-            instance_id: None,
-            client_id: "c".into(),
-            client_host: "/127.0.0.1".into(),
-            session_timeout_ms: 10_000,
-            rebalance_timeout_ms: 10_000,
-            protocol_type: "consumer".into(),
-            protocols: vec![("range".into(), Bytes::from_static(b"meta"))],
-            require_known_member_id: v4,
-        }
+        test_join_request(member, v4)
     }
 
     fn sync_req(generation: i32, member: &str) -> SyncRequest {

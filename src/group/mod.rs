@@ -390,17 +390,7 @@ mod tests {
             ..GroupConfig::default()
         };
         let gc = Arc::new(GroupCoordinator::load(config, partitions(dir.path(), 3)).expect("load"));
-        let join = JoinRequest {
-            member_id: String::new(),
-            instance_id: None,
-            client_id: "c".into(),
-            client_host: "/127.0.0.1".into(),
-            session_timeout_ms: 10_000,
-            rebalance_timeout_ms: 10_000,
-            protocol_type: "consumer".into(),
-            protocols: vec![("range".into(), bytes::Bytes::from_static(b"m"))],
-            require_known_member_id: false,
-        };
+        let join = classic::test_join_request("", false);
         let joining = tokio::spawn({
             let gc = Arc::clone(&gc);
             async move { gc.join("g", join).await }

@@ -514,17 +514,7 @@ mod tests {
     }
 
     fn join_req(member: &str) -> JoinRequest {
-        JoinRequest {
-            member_id: member.into(),
-            instance_id: None,
-            client_id: "c".into(),
-            client_host: "/127.0.0.1".into(),
-            session_timeout_ms: 10_000,
-            rebalance_timeout_ms: 10_000,
-            protocol_type: "consumer".into(),
-            protocols: vec![("range".into(), Bytes::from_static(b"meta"))],
-            require_known_member_id: false,
-        }
+        super::super::classic::test_join_request(member, false)
     }
 
     fn responses(r: &GroupResult<impl Sized>) -> Vec<(ResponseId, DeferredResponse)> {
