@@ -17,7 +17,13 @@
 //! 3. then, and only then, every answer of the result is given: the caller's, and the
 //!    parked requests'. If the append or the fsync failed, each gets the error instead.
 //!
-//! The runtime's tick ([`CoordinatorRuntime::tick`]) fires due timers the same way.
+//! The runtime's tick ([`CoordinatorRuntime::tick`]) fires due timers the same way. Its
+//! driver sleeps until the earliest deadline ([`CoordinatorRuntime::next_timer_in`]) and
+//! is woken ([`CoordinatorRuntime::timers_moved`]) when an event sets an earlier one, so a
+//! timer fires when it is due, as Kafka's do. A timer an event sets for a deadline
+//! already reached fires at the end of that event, under the same lock: a zero
+//! `group.initial.rebalance.delay.ms` forms the first generation at once, with the members
+//! that have joined, not up to a polling period later with whoever came meanwhile.
 //! Nothing here is held across an `.await` but the answers being given.
 //!
 //! Invariant: a parked request's channel is in exactly one shard's `parked`, from the
@@ -29,7 +35,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 use tracing::{debug, info, warn};
 
 use super::timer::Timers;
@@ -50,6 +56,8 @@ pub struct CoordinatorRuntime<S: Shard> {
     shards: Vec<ShardSlot<S>>,
     clock: Instant,
     next_request: AtomicU64,
+    /// Signalled when an event moves a shard's earliest timer earlier.
+    timers_moved: Notify,
 }
 
 impl<S: Shard> std::fmt::Debug for CoordinatorRuntime<S> {
@@ -287,6 +295,7 @@ impl<S: Shard> CoordinatorRuntime<S> {
             shards,
             clock,
             next_request: AtomicU64::new(1),
+            timers_moved: Notify::new(),
         })
     }
 
@@ -333,8 +342,20 @@ impl<S: Shard> CoordinatorRuntime<S> {
         if let Some(tx) = parked {
             state.parked.insert(ctx.request, tx);
         }
+        let first_before = state.timers.next_deadline();
         let result = op(&mut state.shard, &ctx);
         let own = state.apply(&slot.partition, result, ctx.now, ctx.wall, &mut pending);
+        // timers already due (a zero delay) fire in the same event, before anything else
+        // reaches the shard, as the tick would have fired them
+        for key in state.timers.pop_due(ctx.now) {
+            let result = state.shard.on_timer(key, ctx.now, ctx.wall);
+            // a failed write was logged; the answers carry the error
+            let _ = state.apply(&slot.partition, result, ctx.now, ctx.wall, &mut pending);
+        }
+        let first = state.timers.next_deadline();
+        if first.is_some_and(|f| first_before.is_none_or(|b| f < b)) {
+            self.timers_moved.notify_one();
+        }
         (own, pending)
     }
 
@@ -400,8 +421,25 @@ impl<S: Shard> CoordinatorRuntime<S> {
             .collect()
     }
 
+    /// How long until the earliest timer of any shard is due (zero if one is overdue);
+    /// `None` when no timer is set.
+    pub fn next_timer_in(&self) -> Option<std::time::Duration> {
+        let (now, _) = self.now();
+        self.shards
+            .iter()
+            .filter_map(|slot| slot.state.lock().timers.next_deadline())
+            .min()
+            .map(|d| std::time::Duration::from_millis(u64::try_from(d - now).unwrap_or(0)))
+    }
+
+    /// Completes when an event has set a timer earlier than its shard's earliest one
+    /// since the last call (a signal given while nobody waits is kept for the next).
+    pub async fn timers_moved(&self) {
+        self.timers_moved.notified().await
+    }
+
     /// Fires every due timer of every shard. Blocks (fsyncs): call it from the blocking
-    /// pool, every 100 ms or so (the timers' resolution).
+    /// pool when [`Self::next_timer_in`] says one is due.
     pub fn tick(&self) {
         let (now, wall) = self.now();
         for slot in &self.shards {
@@ -557,17 +595,24 @@ mod tests {
         assert_eq!(parts[0].log_end_offset(), 0, "shard 1's partition only");
         drop(busy);
 
-        // a parked request is answered by a later event (a timer), not before
+        // the timer the loaded shard set is due: the tick fires it
         let rt = Arc::new(rt);
+        tokio::task::spawn_blocking({
+            let rt = Arc::clone(&rt);
+            move || rt.tick()
+        })
+        .await
+        .expect("tick");
+        let fired = rt.read(0, |s| s.fired.clone()).expect("shard");
+        assert_eq!(fired, vec!["loaded".to_string()]);
+
+        // a parked request is answered by a later event (a timer), not before
         let parked = {
             let rt = Arc::clone(&rt);
             tokio::spawn(async move {
                 rt.park(0, |s, ctx| {
                     s.waiting.push(ctx.request);
-                    CoordinatorResult::of(()).with_effects([Effect::Schedule {
-                        key: "release".into(),
-                        deadline: ctx.now,
-                    }])
+                    CoordinatorResult::of(())
                 })
                 .await
             })
@@ -576,12 +621,15 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert!(!parked.is_finished());
-        tokio::task::spawn_blocking({
-            let rt = Arc::clone(&rt);
-            move || rt.tick()
+        // a timer set for now fires at the end of the event that set it
+        rt.write(0, |_, ctx| {
+            CoordinatorResult::of(()).with_effects([Effect::Schedule {
+                key: "release".into(),
+                deadline: ctx.now,
+            }])
         })
         .await
-        .expect("tick");
+        .expect("write");
         assert_eq!(parked.await.expect("task").expect("answered"), 7);
         let fired = rt.read(0, |s| s.fired.clone()).expect("shard");
         assert_eq!(fired, vec!["loaded".to_string(), "release".to_string()]);
@@ -594,6 +642,61 @@ mod tests {
                 .read(1, |s| s.values.get(&b"k"[..]).copied())
                 .expect("shard"),
             Some(5)
+        );
+    }
+
+    #[tokio::test]
+    async fn timers_fire_when_due_an_earlier_one_wakes_the_driver_and_a_due_one_fires_at_once() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let rt = CoordinatorRuntime::load(vec![partition(dir.path(), 0)], |_| Counters::default())
+            .expect("load");
+        // the loaded shard's timer is due at once
+        assert_eq!(rt.next_timer_in(), Some(std::time::Duration::ZERO));
+        rt.tick();
+        assert_eq!(rt.next_timer_in(), None, "fired and gone");
+
+        let schedule = |key: &str, in_ms: Ms| {
+            let key = key.to_string();
+            move |_: &mut Counters, ctx: &EventContext| {
+                CoordinatorResult::of(()).with_effects([Effect::Schedule {
+                    key,
+                    deadline: ctx.now + in_ms,
+                }])
+            }
+        };
+        rt.write(0, schedule("far", 3_600_000))
+            .await
+            .expect("write");
+        let hour = rt.next_timer_in().expect("a timer");
+        assert!(hour > std::time::Duration::from_secs(3_500), "{hour:?}");
+        // the first timer of an idle shard signals; consume that signal
+        tokio::time::timeout(std::time::Duration::from_secs(10), rt.timers_moved())
+            .await
+            .expect("signalled");
+        // a later deadline leaves the earliest one as it was: no signal
+        rt.write(0, schedule("later", 7_200_000))
+            .await
+            .expect("write");
+        let woken = tokio::select! {
+            biased;
+            _ = rt.timers_moved() => true,
+            _ = std::future::ready(()) => false,
+        };
+        assert!(!woken, "a later timer must not wake the driver");
+        // an earlier one does, even though nobody was waiting when it was set
+        rt.write(0, schedule("soon", 60_000)).await.expect("write");
+        tokio::time::timeout(std::time::Duration::from_secs(10), rt.timers_moved())
+            .await
+            .expect("signalled");
+        let soon = rt.next_timer_in().expect("a timer");
+        assert!(soon <= std::time::Duration::from_secs(60), "{soon:?}");
+        // one already due fires in the event that set it, before the event answers
+        rt.write(0, schedule("now", 0)).await.expect("write");
+        let fired = rt.read(0, |s| s.fired.clone()).expect("shard");
+        assert_eq!(fired, vec!["loaded".to_string(), "now".to_string()]);
+        assert!(
+            rt.next_timer_in().is_some_and(|d| d <= soon),
+            "\"soon\" is still the next"
         );
     }
 

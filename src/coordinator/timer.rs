@@ -53,6 +53,11 @@ impl<K: Ord + Clone> Timers<K> {
         due
     }
 
+    /// The earliest deadline, if any timer is set.
+    pub fn next_deadline(&self) -> Option<Ms> {
+        self.queue.first().map(|(d, _)| *d)
+    }
+
     /// When `key` fires, if it is scheduled.
     pub fn deadline(&self, key: &K) -> Option<Ms> {
         self.by_key.get(key).copied()
@@ -80,6 +85,7 @@ mod tests {
         t.schedule("c", 5); // moved earlier
         t.cancel(&"b");
         assert_eq!(t.len(), 2);
+        assert_eq!(t.next_deadline(), Some(5));
         assert_eq!(t.pop_due(4), Vec::<&str>::new());
         assert_eq!(t.pop_due(10), vec!["c", "a"]);
         assert!(t.is_empty());

@@ -654,8 +654,9 @@ impl ClassicGroup {
     }
 
     /// `from_timer`: called by [`Self::tick`]. The initial delay only ever ends there, as
-    /// Kafka's `InitialDelayedJoin` only completes on expiry: members that arrive in the
-    /// same instant still make the first generation, even with no delay configured.
+    /// Kafka's `InitialDelayedJoin` only completes on expiry. With no delay the coordinator
+    /// runtime fires that timer at the end of the join that set it, so the first
+    /// generation has the members that have joined by then, as Kafka's does.
     fn complete_join_if_due(&mut self, now: Ms, wall: i64, from_timer: bool) {
         if self.state != GroupState::PreparingRebalance {
             return;

@@ -380,20 +380,37 @@ mod tests {
         );
     }
 
-    /// A rebalance through the runtime: the first join is parked until the group timer
-    /// fires on the tick, and the group's timer follows its session afterwards.
+    /// A rebalance through the runtime. With no initial delay the first join is answered
+    /// at once (its timer is due when set, and fires in the same event); with a delay it
+    /// is parked until a tick after the deadline. The group's timer follows its session
+    /// afterwards.
     #[tokio::test]
-    async fn a_parked_join_is_answered_on_the_tick() {
+    async fn a_first_join_is_answered_when_its_initial_delay_is_over() {
         let dir = tempfile::tempdir().expect("tmp");
         let config = GroupConfig {
             initial_rebalance_delay_ms: 0,
             ..GroupConfig::default()
         };
         let gc = Arc::new(GroupCoordinator::load(config, partitions(dir.path(), 3)).expect("load"));
-        let join = classic::test_join_request("", false);
+        let joined = gc.join("g", classic::test_join_request("", false)).await;
+        assert_eq!((joined.error, joined.generation), (ErrorCode::None, 1));
+        let shard = gc.shard_of("g");
+        let session = gc.runtime().timer_deadline(shard, &"g".to_string());
+        assert!(session.is_some_and(|d| d >= 10_000), "{session:?}");
+        assert_eq!(
+            gc.describe("g").map(|g| g.state),
+            Some(GroupState::CompletingRebalance)
+        );
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let config = GroupConfig {
+            initial_rebalance_delay_ms: 20,
+            ..GroupConfig::default()
+        };
+        let gc = Arc::new(GroupCoordinator::load(config, partitions(dir.path(), 3)).expect("load"));
         let joining = tokio::spawn({
             let gc = Arc::clone(&gc);
-            async move { gc.join("g", join).await }
+            async move { gc.join("g", classic::test_join_request("", false)).await }
         });
         let shard = gc.shard_of("g");
         while gc
@@ -403,18 +420,20 @@ mod tests {
         {
             tokio::task::yield_now().await;
         }
-        assert!(!joining.is_finished());
-        let ticker = Arc::clone(&gc);
-        tokio::task::spawn_blocking(move || ticker.tick())
-            .await
-            .expect("tick");
+        assert!(!joining.is_finished(), "parked for the initial delay");
+        // ticks until the delay is over (bounded: 20 ms, so 5 s is far more than enough)
+        for _ in 0..500 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            let ticker = Arc::clone(&gc);
+            tokio::task::spawn_blocking(move || ticker.tick())
+                .await
+                .expect("tick");
+            if joining.is_finished() {
+                break;
+            }
+        }
+        assert!(joining.is_finished(), "not answered after 500 ticks");
         let joined = joining.await.expect("task");
         assert_eq!((joined.error, joined.generation), (ErrorCode::None, 1));
-        let session = gc.runtime().timer_deadline(shard, &"g".to_string());
-        assert!(session.is_some_and(|d| d >= 10_000), "{session:?}");
-        assert_eq!(
-            gc.describe("g").map(|g| g.state),
-            Some(GroupState::CompletingRebalance)
-        );
     }
 }

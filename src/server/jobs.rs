@@ -8,7 +8,8 @@
 //! pass in progress finish, so once it returns nothing touches the logs and they can be
 //! shut down. Jobs keep running while connections drain at shutdown (a parked JoinGroup
 //! waits for the group timers; `flush.ms` still applies). The group timers are the
-//! coordinator shards' own (see `coordinator`): this job only drives them.
+//! coordinator shards' own (see `coordinator`): their job only drives them, firing each
+//! when it is due rather than on a period.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,12 +57,6 @@ impl Jobs {
                 every: Duration::from_secs(60),
                 pass: checkpoint,
             },
-            // group timers (sessions, rebalance deadlines) have 100 ms resolution
-            Job {
-                name: "group_timers",
-                every: ms(100),
-                pass: group_timers,
-            },
             Job {
                 name: "offsets_cleanup",
                 every: ms(config.group.offsets_retention_check_interval_ms.max(1_000)),
@@ -75,6 +70,8 @@ impl Jobs {
         ];
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        let span = info_span!("job", name = "group_timers");
+        tasks.spawn(group_timers(Arc::clone(broker), stopped.clone()).instrument(span));
         for job in jobs {
             let span = info_span!("job", name = job.name);
             tasks.spawn(run(job, Arc::clone(broker), stopped.clone()).instrument(span));
@@ -127,9 +124,39 @@ fn checkpoint(broker: &Broker) {
     }
 }
 
-fn group_timers(broker: &Broker) {
-    if let Some(groups) = broker.groups_if_started() {
-        groups.tick();
+/// The longest the group timers' driver sleeps: the coordinator may start after the jobs
+/// (it loads `__consumer_offsets` on first use), and then has no way to wake it.
+const GROUP_TIMERS_MAX_SLEEP: Duration = Duration::from_millis(100);
+
+/// Fires the group coordinator's timers (sessions, rebalance and join deadlines) when
+/// they are due: sleeps until the earliest, or until an event sets an earlier one.
+async fn group_timers(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let groups = broker.groups_if_started();
+        let wait = groups
+            .as_ref()
+            .and_then(|g| g.runtime().next_timer_in())
+            .map_or(GROUP_TIMERS_MAX_SLEEP, |d| d.min(GROUP_TIMERS_MAX_SLEEP));
+        let moved = async {
+            match &groups {
+                Some(g) => g.runtime().timers_moved().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = stop.changed() => break,
+            // an earlier deadline: sleep again, to it
+            _ = moved => continue,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let Some(groups) = groups else { continue };
+        // awaited to the end, never dropped: a pass must not outlive `Jobs::stop`
+        if tokio::task::spawn_blocking(move || groups.tick())
+            .await
+            .is_err()
+        {
+            error!("group timers panicked");
+        }
     }
 }
 
