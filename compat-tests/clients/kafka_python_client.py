@@ -24,6 +24,10 @@ BOOTSTRAP = os.environ["BOOTSTRAP"]
 TOPIC = os.environ["TOPIC"]
 TIMEOUT = 30.0
 logging.basicConfig(level=logging.CRITICAL)
+if os.environ.get("COMPAT_DEBUG"):
+    logging.basicConfig(level=logging.DEBUG, force=True, format="%(asctime)s %(threadName)s %(name)s %(message)s")
+    for n in ("kafka.conn", "kafka.client", "kafka.metrics", "kafka.protocol", "kafka.consumer.fetcher"):
+        logging.getLogger(n).setLevel(logging.INFO)
 
 
 def producer(**extra):
