@@ -27,7 +27,8 @@
 # ports rewritten to those; RAFKA_BOOTSTRAP_SERVER points `rafka produce|consume|topics`
 # without -b at it too.
 #
-# On PATH for the commands: `rafka` (RAFKA_BIN, else target/release/rafka built here),
+# On PATH for the commands: `rafka` (RAFKA_BIN, else target/release/rafka built here with
+# the client tools, `--features client`),
 # kcat, nc, and kafka-console-producer.sh / kafka-console-consumer.sh / kafka-topics.sh
 # as small wrappers running Kafka's tool classes from compat-tests/.work/kafka-libs
 # (installed by compat-tests/setup.sh, as for the compat suite).
@@ -54,8 +55,8 @@ if [[ -n "${RAFKA_BIN:-}" ]]; then
     echo "using RAFKA_BIN=$RAFKA_BIN (no cargo build)"
 else
     RAFKA_BIN="$REPO_DIR/target/release/rafka"
-    echo "cargo build --release"
-    (cd "$REPO_DIR" && CARGO_TERM_COLOR=never timeout -k 10 1200 "${CARGO:-cargo}" build --release) \
+    echo "cargo build --release --features client"
+    (cd "$REPO_DIR" && CARGO_TERM_COLOR=never timeout -k 10 1200 "${CARGO:-cargo}" build --release --features client) \
         >"$WORK_DIR/readme-build.log" 2>&1 \
         || { tail -20 "$WORK_DIR/readme-build.log"; echo "README examples: 0 passed, 1 failed"; exit 1; }
 fi

@@ -29,7 +29,25 @@ const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
   1  error (the message on stderr says which)
-  2  usage error: unknown flag, bad value, missing argument";
+  2  usage error: unknown flag, bad value, missing argument
+
+The client tools (rafka produce, consume, topics) are not in this build:
+  cargo install --path . --features client";
+
+/// What a build without the `client` feature says to `rafka produce|consume|topics`,
+/// instead of clap's bare "unrecognized subcommand".
+#[cfg(not(feature = "client"))]
+fn client_tools_missing() -> Option<ExitCode> {
+    let command = std::env::args().nth(1)?;
+    if !matches!(command.as_str(), "produce" | "consume" | "topics") {
+        return None;
+    }
+    eprintln!(
+        "error: `rafka {command}` is one of the client tools, which this build leaves out; \
+         build them with `cargo install --path . --features client`"
+    );
+    Some(ExitCode::from(2))
+}
 #[cfg(feature = "client")]
 const EXIT_CODES_HELP: &str = cli::EXIT_CODES_HELP;
 
@@ -98,6 +116,10 @@ enum LogCommand {
 }
 
 fn main() -> ExitCode {
+    #[cfg(not(feature = "client"))]
+    if let Some(code) = client_tools_missing() {
+        return code;
+    }
     let cli = Cli::parse();
     // the broker logs at info; the client tools only say what went wrong
     let default_filter = match cli.command {
