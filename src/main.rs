@@ -34,6 +34,9 @@ Exit codes:
 The client tools (rafka produce, consume, topics) are not in this build:
   cargo install --path . --features client";
 
+#[cfg(feature = "client")]
+const EXIT_CODES_HELP: &str = cli::EXIT_CODES_HELP;
+
 /// What a build without the `client` feature says to `rafka produce|consume|topics`,
 /// instead of clap's bare "unrecognized subcommand".
 #[cfg(not(feature = "client"))]
@@ -48,8 +51,6 @@ fn client_tools_missing() -> Option<ExitCode> {
     );
     Some(ExitCode::from(2))
 }
-#[cfg(feature = "client")]
-const EXIT_CODES_HELP: &str = cli::EXIT_CODES_HELP;
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
