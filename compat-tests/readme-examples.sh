@@ -27,10 +27,12 @@
 # ports rewritten to those; RAFKA_BOOTSTRAP_SERVER points `rafka produce|consume|topics`
 # without -b at it too.
 #
-# On PATH for the commands: `rafka` (RAFKA_BIN, else target/release/rafka built here),
-# kcat, nc, and kafka-console-producer.sh / kafka-console-consumer.sh / kafka-topics.sh
-# as small wrappers running Kafka's tool classes from compat-tests/.work/kafka-libs
-# (installed by compat-tests/setup.sh, as for the compat suite).
+# On PATH for the commands: `rafka` (RAFKA_BIN, else target/release/rafka built here with
+# the client tools, `--features client`),
+# kcat, nc, and kafka-console-producer.sh / kafka-console-consumer.sh / kafka-topics.sh,
+# all installed by compat-tests/setup.sh (the last three as wrappers in
+# compat-tests/.work/bin, running Kafka's tool classes from compat-tests/.work/kafka-libs),
+# which the README's Prerequisites tell a user to run.
 #
 # Exit status 0 iff every command ran and printed what the README says; the last line
 # is "README examples: N passed, N failed".
@@ -43,19 +45,13 @@ RAFKA_WAIT=10             # seconds for `rafka serve` to listen
 
 echo "== setup"
 "$COMPAT_DIR/setup.sh" || { echo "setup failed"; echo "README examples: 0 passed, 1 failed"; exit 1; }
-if ! command -v nc >/dev/null 2>&1; then
-    echo "installing nc (apt: netcat-openbsd)"
-    export DEBIAN_FRONTEND=noninteractive
-    { timeout 300 apt-get update -q && timeout 300 apt-get install -y -q netcat-openbsd; } \
-        >"$WORK_DIR/apt-nc.log" 2>&1 || { tail -5 "$WORK_DIR/apt-nc.log"; echo "README examples: 0 passed, 1 failed"; exit 1; }
-fi
 
 if [[ -n "${RAFKA_BIN:-}" ]]; then
     echo "using RAFKA_BIN=$RAFKA_BIN (no cargo build)"
 else
     RAFKA_BIN="$REPO_DIR/target/release/rafka"
-    echo "cargo build --release"
-    (cd "$REPO_DIR" && CARGO_TERM_COLOR=never timeout -k 10 1200 "${CARGO:-cargo}" build --release) \
+    echo "cargo build --release --features client"
+    (cd "$REPO_DIR" && CARGO_TERM_COLOR=never timeout -k 10 1200 "${CARGO:-cargo}" build --release --features client) \
         >"$WORK_DIR/readme-build.log" 2>&1 \
         || { tail -20 "$WORK_DIR/readme-build.log"; echo "README examples: 0 passed, 1 failed"; exit 1; }
 fi
@@ -71,20 +67,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------ the tools on PATH
+# as the README's Prerequisites have them: rafka, and compat-tests/.work/bin (setup.sh's
+# Kafka tool wrappers); kcat and nc are on the system PATH
 mkdir -p "$RUN_DIR/bin" "$RUN_DIR/cwd"
 ln -s "$(cd "$(dirname "$RAFKA_BIN")" && pwd)/$(basename "$RAFKA_BIN")" "$RUN_DIR/bin/rafka"
-kafka_wrapper() {  # NAME CLASS
-    {
-        echo '#!/usr/bin/env bash'
-        printf 'exec java'
-        printf ' %q' "${KAFKA_TOOL_JVM_OPTS[@]}" "-cp" "$KAFKA_LIBS/*" "$2"
-        echo ' "$@"'
-    } >"$RUN_DIR/bin/$1"
-    chmod +x "$RUN_DIR/bin/$1"
-}
-kafka_wrapper kafka-console-producer.sh org.apache.kafka.tools.ConsoleProducer
-kafka_wrapper kafka-console-consumer.sh org.apache.kafka.tools.consumer.ConsoleConsumer
-kafka_wrapper kafka-topics.sh org.apache.kafka.tools.TopicCommand
 
 # ------------------------------------------------------------ the broker
 KPORT="$(free_port)"; TPORT="$(free_port)"
@@ -106,7 +92,7 @@ echo "== rafka serve on 127.0.0.1:$KPORT (Kafka) and 127.0.0.1:$TPORT (text), pi
 # ------------------------------------------------------------ the examples
 echo "== examples from $README"
 export KPORT TPORT COMMAND_TIMEOUT CWD="$RUN_DIR/cwd"
-PATH="$RUN_DIR/bin:$PATH" RAFKA_BOOTSTRAP_SERVER="127.0.0.1:$KPORT" python3 - "$README" <<'PY'
+PATH="$RUN_DIR/bin:$WORK_DIR/bin:$PATH" RAFKA_BOOTSTRAP_SERVER="127.0.0.1:$KPORT" python3 - "$README" <<'PY'
 import difflib, os, re, subprocess, sys
 
 readme = sys.argv[1]

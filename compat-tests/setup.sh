@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs everything the compatibility suite needs. Idempotent: a second run
-# only checks that the pieces are there (a few seconds).
-#   - kcat (Debian's package, librdkafka 2.0)
+# Installs everything the compatibility suite and the README's examples need.
+# Idempotent: a second run only checks that the pieces are there (a few seconds).
+#   - kcat (Debian's package, librdkafka 2.0), nc, and Java + Maven if missing (apt)
 #   - Apache Kafka 4.x broker + tools jars  -> compat-tests/.work/kafka-libs
+#   - kafka-topics.sh, kafka-console-producer.sh, kafka-console-consumer.sh
+#     (wrappers running those jars)         -> compat-tests/.work/bin (put it on PATH)
 #   - Python venv with the pinned clients    -> compat-tests/.work/venv
 #   - a version summary                       -> compat-tests/.work/versions.env
 set -euo pipefail
@@ -11,12 +13,22 @@ WORK="$HERE/.work"
 mkdir -p "$WORK"
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-# ---------------------------------------------------------------- kcat
-if ! command -v kcat >/dev/null 2>&1; then
-    log "installing kcat (apt)"
+# ---------------------------------------------------------------- kcat, nc, Java, Maven
+# apt packages for the commands that are missing (sudo when not root)
+APT_PACKAGES=()
+command -v kcat >/dev/null 2>&1 || APT_PACKAGES+=(kcat)
+command -v nc >/dev/null 2>&1 || APT_PACKAGES+=(netcat-openbsd)
+command -v java >/dev/null 2>&1 || APT_PACKAGES+=(default-jre-headless)
+command -v mvn >/dev/null 2>&1 || APT_PACKAGES+=(maven)
+if ((${#APT_PACKAGES[@]})); then
+    log "installing ${APT_PACKAGES[*]} (apt)"
+    SUDO=(); [[ $(id -u) == 0 ]] || SUDO=(sudo)
+    command -v apt-get >/dev/null 2>&1 \
+        || { log "no apt-get: install ${APT_PACKAGES[*]} yourself (see README.md, Prerequisites)"; exit 1; }
     export DEBIAN_FRONTEND=noninteractive
-    timeout 300 apt-get update -q >"$WORK/apt.log" 2>&1 || { cat "$WORK/apt.log" >&2; exit 1; }
-    timeout 600 apt-get install -y -q kcat >>"$WORK/apt.log" 2>&1 || { cat "$WORK/apt.log" >&2; exit 1; }
+    timeout 300 "${SUDO[@]}" apt-get update -q >"$WORK/apt.log" 2>&1 || { cat "$WORK/apt.log" >&2; exit 1; }
+    timeout 600 "${SUDO[@]}" apt-get install -y -q "${APT_PACKAGES[@]}" >>"$WORK/apt.log" 2>&1 \
+        || { cat "$WORK/apt.log" >&2; exit 1; }
 fi
 
 # ---------------------------------------------------------------- Kafka jars
@@ -48,6 +60,28 @@ KAFKA_VER="$(cat "$LIBS/.complete")"
 for jar in "kafka_2.13-$KAFKA_VER.jar" "kafka-tools-$KAFKA_VER.jar"; do
     [[ -f "$LIBS/$jar" ]] || { log "missing $LIBS/$jar; delete $LIBS and rerun"; exit 1; }
 done
+
+# ---------------------------------------------------------------- Kafka's command-line tools
+# The README's examples call kafka-topics.sh and the console producer and consumer, as
+# Kafka's distribution names them: small wrappers running the tool classes from the jars
+# above (quiet: WARN and up on stderr). `export PATH="$PWD/compat-tests/.work/bin:$PATH"`.
+# shellcheck source=lib/common.sh
+source "$HERE/lib/common.sh"
+mkdir -p "$WORK/bin"
+kafka_wrapper() {  # NAME CLASS
+    {
+        echo '#!/usr/bin/env bash'
+        echo "# written by compat-tests/setup.sh: Apache Kafka $KAFKA_VER's $1"
+        printf 'exec java'
+        printf ' %q' "${KAFKA_TOOL_JVM_OPTS[@]}" "-cp" "$LIBS/*" "$2"
+        echo ' "$@"'
+    } >"$WORK/bin/$1.tmp"
+    chmod +x "$WORK/bin/$1.tmp"
+    mv "$WORK/bin/$1.tmp" "$WORK/bin/$1"
+}
+kafka_wrapper kafka-topics.sh org.apache.kafka.tools.TopicCommand
+kafka_wrapper kafka-console-producer.sh org.apache.kafka.tools.ConsoleProducer
+kafka_wrapper kafka-console-consumer.sh org.apache.kafka.tools.consumer.ConsoleConsumer
 
 # ---------------------------------------------------------------- Python venv
 VENV="$WORK/venv"

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use rafka::broker::BrokerError;
-use rafka::config::{Config, ServeArgs};
+use rafka::config::{Config, ConfigError, ServeArgs};
 use rafka::log::records::{self, NewRecord};
 use rafka::log::{batch, LogManager, TopicPartition};
 use tracing::info;
@@ -29,9 +29,28 @@ const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
   1  error (the message on stderr says which)
-  2  usage error: unknown flag, bad value, missing argument";
+  2  usage error: unknown flag, bad value, missing argument
+
+The client tools (rafka produce, consume, topics) are not in this build:
+  cargo install --path . --features client";
+
 #[cfg(feature = "client")]
 const EXIT_CODES_HELP: &str = cli::EXIT_CODES_HELP;
+
+/// What a build without the `client` feature says to `rafka produce|consume|topics`,
+/// instead of clap's bare "unrecognized subcommand".
+#[cfg(not(feature = "client"))]
+fn client_tools_missing() -> Option<ExitCode> {
+    let command = std::env::args().nth(1)?;
+    if !matches!(command.as_str(), "produce" | "consume" | "topics") {
+        return None;
+    }
+    eprintln!(
+        "error: `rafka {command}` is one of the client tools, which this build leaves out; \
+         build them with `cargo install --path . --features client`"
+    );
+    Some(ExitCode::from(2))
+}
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
@@ -98,12 +117,19 @@ enum LogCommand {
 }
 
 fn main() -> ExitCode {
+    #[cfg(not(feature = "client"))]
+    if let Some(code) = client_tools_missing() {
+        return code;
+    }
     let cli = Cli::parse();
-    // the broker logs at info; the client tools only say what went wrong
+    // the broker logs at info; `log` and the client tools print their own results and
+    // only log what went wrong (RUST_LOG=info shows more)
     let default_filter = match cli.command {
-        None | Some(Command::Serve(_)) | Some(Command::Log(_)) => "info",
+        None | Some(Command::Serve(_)) => "info",
         #[cfg(feature = "client")]
         Some(_) => "warn",
+        #[cfg(not(feature = "client"))]
+        Some(Command::Log(_)) => "warn",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -111,6 +137,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(colours_on_stderr())
         .init();
     let result = match cli.command {
         None => serve(cli.serve),
@@ -130,10 +157,49 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // one line: the context chain, outermost first
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::from(exit_code(&e))
         }
+    }
+}
+
+/// Colour in log lines only for a person at a terminal: not when stderr is a file or a
+/// pipe, and not when `NO_COLOR` is set to anything but "" (no-color.org).
+fn colours_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The error and its causes on one line, outermost first. A cause whose text its parent
+/// already ends with (an error that shows its source in its own message, as
+/// `"i/o error on {path}: {source}"` does) is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+/// 2 (usage error, as `--help` says) for a configuration value that is wrong; 1 for any
+/// other failure, a config file that cannot be read included.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    let bad_value = e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<ConfigError>(),
+            Some(ConfigError::Invalid { .. } | ConfigError::UnsupportedSecurityProtocol { .. })
+        )
+    });
+    if bad_value {
+        2
+    } else {
+        1
     }
 }
 
@@ -285,6 +351,12 @@ fn log_write(dir: &Path, per_batch: usize) -> Result<()> {
 
 fn log_dump(dir: &Path) -> Result<()> {
     let (log_dir, tp) = split_partition_dir(dir)?;
+    // opening would create it: a typo must not look like an empty partition
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => bail!("{} is not a directory", dir.display()),
+        Err(e) => return Err(e).with_context(|| format!("cannot open {}", dir.display())),
+    }
     // opening a partition may recover and truncate its tail: never under a running broker
     rafka::log::manager::ensure_not_in_use(&log_dir)?;
     let (log, report) = rafka::log::PartitionLog::open(

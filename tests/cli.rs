@@ -667,33 +667,69 @@ async fn exit_code_3_for_a_missing_topic_or_partition() {
     broker.shutdown().await.expect("shutdown");
 }
 
+/// Exit status 1 when the broker is unreachable. Issue #13, item 15: with nothing
+/// listening at any bootstrap address, a command fails with the reason at once instead of
+/// waiting for `--timeout`. The timeout here is an
+/// hour, so a command that waited for it would be killed at [`COMMAND_DEADLINE`] and
+/// fail the test.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exit_code_1_when_the_broker_is_unreachable() {
-    // a port that was just free: nothing listens there
-    let closed = {
+async fn exit_code_1_at_once_when_the_broker_refuses_connections() {
+    let closed = || {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").to_string()
+        l.local_addr().expect("addr").port()
     };
+    let (one, two) = (closed(), closed());
+    let single = format!("127.0.0.1:{one}");
+    // a host name, resolved here as librdkafka would; port 9092 when none is given
+    let both = format!("127.0.0.1:{one},localhost:{two}");
     for args in [
         &["consume", "-t", "t", "-e"][..],
+        &["consume", "-t", "t", "-g", "g"][..],
         &["produce", "-t", "t"][..],
         &["topics", "list"][..],
         &["topics", "create", "t"][..],
+        &["topics", "describe", "t"][..],
+        &["topics", "delete", "t"][..],
     ] {
-        let mut args = args.to_vec();
-        args.extend_from_slice(&["-b", &closed, "--timeout", "1"]);
-        let run = rafka(&args, b"x\n").await;
+        let mut run_args = args.to_vec();
+        run_args.extend_from_slice(&["-b", &single, "--timeout", "3600"]);
+        assert_fails(
+            &rafka(&run_args, b"x\n").await,
+            1,
+            &format!("cannot reach the broker at {single}: Connection refused (os error 111)"),
+        );
+    }
+    for args in [&["consume", "-t", "t", "-e"][..], &["topics", "list"][..]] {
+        let mut run_args = args.to_vec();
+        run_args.extend_from_slice(&["-b", &both, "--timeout", "3600"]);
+        let run = rafka(&run_args, b"x\n").await;
         assert_fails(
             &run,
             1,
-            &format!("cannot reach the broker at {closed}: Connection refused"),
+            &format!("cannot reach the broker at {both}: 127.0.0.1:{one}: Connection refused"),
         );
         assert!(
-            run.took < Duration::from_secs(10),
-            "{args:?} took {:?}",
-            run.took
+            run.stderr
+                .contains(&format!("; 127.0.0.1:{two}: Connection refused")),
+            "each address and why: {run:?}"
         );
     }
+    // -X bootstrap.servers overrides -b, as in librdkafka: the address it names is tried
+    let run = rafka(
+        &[
+            "topics",
+            "list",
+            "-b",
+            "127.0.0.1:9",
+            "-X",
+            &format!("bootstrap.servers={single}"),
+            "--timeout",
+            "3600",
+        ],
+        b"",
+    )
+    .await;
+    assert_fails(&run, 1, &format!("cannot reach the broker at {single}: "));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,7 @@ use std::io::IsTerminal;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
@@ -160,47 +160,101 @@ impl ClientArgs {
         config
     }
 
+    /// The bootstrap servers librdkafka is given: `-b`, unless `-X bootstrap.servers=`
+    /// overrides it.
+    fn bootstrap_servers(&self) -> &str {
+        self.properties
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "bootstrap.servers")
+            .map_or(self.bootstrap.as_str(), |(_, v)| v.as_str())
+    }
+
+    /// A plain TCP connect to every address of every bootstrap server, each bounded by
+    /// `wait`, in order: what each one saw.
+    fn probe(&self, wait: Duration) -> Vec<Probe> {
+        let mut seen = Vec::new();
+        for server in self.bootstrap_servers().split(',').map(str::trim) {
+            if server.is_empty() {
+                continue;
+            }
+            let server = server.split_once("://").map_or(server, |(_, a)| a);
+            let addrs = match with_default_port(server).to_socket_addrs() {
+                Ok(addrs) => addrs.collect::<Vec<_>>(),
+                Err(e) => {
+                    seen.push(Probe::Failed {
+                        at: server.to_string(),
+                        why: format!("cannot resolve the host name: {e}"),
+                    });
+                    continue;
+                }
+            };
+            for addr in addrs {
+                seen.push(match TcpStream::connect_timeout(&addr, wait) {
+                    Ok(_) => Probe::Connected(addr),
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                        Probe::TimedOut(format!("{addr}: {e}"))
+                    }
+                    Err(e) => Probe::Failed {
+                        at: addr.to_string(),
+                        why: e.to_string(),
+                    },
+                });
+            }
+        }
+        seen
+    }
+
+    /// Fails at once, instead of after `--timeout`, when no bootstrap address can be
+    /// connected to: every one refuses the connection (nothing listens there), does not
+    /// resolve, or fails in some other way that is not a timeout. librdkafka would retry
+    /// them until the timeout, which helps no one when the broker is down. A broker that
+    /// is just starting gets about a second: the probe is repeated until then.
+    pub fn fail_fast_if_down(&self) -> Result<(), CliError> {
+        let grace = self.timeout.min(FAIL_FAST_GRACE);
+        let started = Instant::now();
+        for round in 0..FAIL_FAST_ROUNDS {
+            let seen = self.probe(grace);
+            let down = !seen.is_empty() && seen.iter().all(|p| matches!(p, Probe::Failed { .. }));
+            if !down {
+                return Ok(());
+            }
+            if round + 1 == FAIL_FAST_ROUNDS || started.elapsed() >= grace {
+                return Err(CliError::Unreachable {
+                    bootstrap: self.bootstrap_servers().to_string(),
+                    reason: failures(&seen, self.bootstrap_servers()),
+                });
+            }
+            std::thread::sleep(grace / FAIL_FAST_ROUNDS);
+        }
+        Ok(())
+    }
+
     /// The error for "no answer from the broker". librdkafka queues its own account of
     /// a failed connection for a poll that a failed metadata call never makes, so this
     /// tries a plain TCP connect to each bootstrap address to say which of "refused",
     /// "timed out" or "connects but does not answer" it is.
     pub fn unreachable(&self, err: &KafkaError) -> CliError {
-        let wait = self.timeout.min(Duration::from_secs(2));
-        let mut reason = None;
-        for server in self.bootstrap.split(',').map(str::trim) {
-            let server = server.split_once("://").map_or(server, |(_, a)| a);
-            let addrs = match server.to_socket_addrs() {
-                Ok(addrs) => addrs.collect::<Vec<_>>(),
-                Err(e) => {
-                    reason.get_or_insert(format!("cannot resolve {server}: {e}"));
-                    continue;
-                }
+        let seen = self.probe(self.timeout.min(Duration::from_secs(2)));
+        let bootstrap = self.bootstrap_servers().to_string();
+        if let Some(addr) = seen.iter().find_map(|p| match p {
+            Probe::Connected(addr) => Some(addr),
+            _ => None,
+        }) {
+            return CliError::Unreachable {
+                bootstrap,
+                reason: format!(
+                    "{addr} accepts connections but gave no Kafka answer within {}s ({})",
+                    self.timeout.as_secs_f64(),
+                    kafka_reason(err)
+                ),
             };
-            for addr in addrs {
-                match TcpStream::connect_timeout(&addr, wait) {
-                    Ok(_) => {
-                        return CliError::Unreachable {
-                            bootstrap: self.bootstrap.clone(),
-                            reason: format!(
-                            "{addr} accepts connections but gave no Kafka answer within {}s ({})",
-                            self.timeout.as_secs_f64(),
-                            kafka_reason(err)
-                        ),
-                        }
-                    }
-                    Err(e) if addr.to_string() == server => {
-                        reason.get_or_insert(e.to_string());
-                    }
-                    Err(e) => {
-                        reason.get_or_insert(format!("{addr}: {e}"));
-                    }
-                }
-            }
         }
-        CliError::Unreachable {
-            bootstrap: self.bootstrap.clone(),
-            reason: reason.unwrap_or_else(|| kafka_reason(err)),
-        }
+        let reason = match failures(&seen, &bootstrap) {
+            reason if reason.is_empty() => kafka_reason(err),
+            reason => reason,
+        };
+        CliError::Unreachable { bootstrap, reason }
     }
 
     /// Metadata for one topic (`Some`) or all, mapping failures to [`CliError`]s. For one
@@ -210,6 +264,9 @@ impl ClientArgs {
         client: &rdkafka::client::Client<C>,
         topic: Option<&str>,
     ) -> Result<Metadata, CliError> {
+        // every command's first request to the broker: a broker that is down fails here
+        // at once, not after the timeout
+        self.fail_fast_if_down()?;
         let metadata = client.fetch_metadata(topic, self.timeout).map_err(|e| {
             match e.rdkafka_error_code() {
                 Some(
@@ -240,6 +297,57 @@ impl ClientArgs {
             }
         }
         Ok(metadata)
+    }
+}
+
+/// How long a broker that refuses connections gets before a command gives up (at most
+/// `--timeout`), and in how many probes: scripts that start a broker and use it at once
+/// keep working.
+const FAIL_FAST_GRACE: Duration = Duration::from_secs(1);
+const FAIL_FAST_ROUNDS: u32 = 4;
+
+/// What a plain TCP connect to one bootstrap address saw.
+enum Probe {
+    /// Something accepts connections there.
+    Connected(std::net::SocketAddr),
+    /// No answer within the probe's time: maybe a slow network, librdkafka may do better.
+    TimedOut(String),
+    /// Refused, unresolvable, unreachable: no broker there now. `at`: the address.
+    Failed { at: String, why: String },
+}
+
+/// What went wrong, for the error line: "Connection refused (os error 111)" for the one
+/// address given, else "ADDR: why" for each address that failed, joined by "; ".
+fn failures(seen: &[Probe], bootstrap: &str) -> String {
+    let mut shown = Vec::new();
+    for p in seen {
+        match p {
+            Probe::Failed { at, why } if seen.len() == 1 && at == bootstrap => {
+                shown.push(why.clone())
+            }
+            Probe::Failed { at, why } => shown.push(format!("{at}: {why}")),
+            Probe::TimedOut(why) => shown.push(why.clone()),
+            Probe::Connected(_) => {}
+        }
+    }
+    shown.join("; ")
+}
+
+/// `host:port` as given, or `host:9092` (librdkafka's default port) when it has no port.
+fn with_default_port(server: &str) -> String {
+    let has_port = match server.rsplit_once(':') {
+        // "[::1]:9092", "host:9092"; a bare IPv6 address ("::1") has no port
+        Some((host, port)) => {
+            port.parse::<u16>().is_ok() && (!host.contains(':') || host.ends_with(']'))
+        }
+        None => false,
+    };
+    if has_port {
+        server.to_string()
+    } else if server.contains(':') && !server.starts_with('[') {
+        format!("[{server}]:9092")
+    } else {
+        format!("{server}:9092")
     }
 }
 
@@ -409,6 +517,15 @@ mod tests {
         for bad in ["0", "-1", "x", "NaN", "1e9"] {
             assert!(parse_seconds(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn bootstrap_addresses_get_librdkafkas_default_port() {
+        assert_eq!(with_default_port("localhost"), "localhost:9092");
+        assert_eq!(with_default_port("127.0.0.1:19092"), "127.0.0.1:19092");
+        assert_eq!(with_default_port("[::1]:19092"), "[::1]:19092");
+        assert_eq!(with_default_port("::1"), "[::1]:9092");
+        assert_eq!(with_default_port("[::1]"), "[::1]:9092");
     }
 
     #[test]
