@@ -165,7 +165,7 @@ impl Broker {
                 .iter()
                 .find_map(|l| l.topic_id())
                 .unwrap_or_else(Uuid::new_v4);
-            let overrides = store.load(&name)?;
+            let overrides = store.load(&name, id)?;
             let log_config = topic_config::log_config(&config.log, &overrides)?;
             for p in &parts {
                 p.set_config(log_config);
@@ -368,14 +368,14 @@ impl Broker {
             }));
         }
         let store = topic_config::Store::new(&self.config.data_dir);
-        store.save(name, &overrides)?;
+        store.save(name, id, &overrides)?;
         let tps: Vec<TopicPartition> = (0..partitions)
             .map(|p| TopicPartition::new(name, p))
             .collect();
         let logs = match self.fresh_logs(&tps, id, log_config) {
             Ok(logs) => logs,
             Err(e) => {
-                if let Err(cause) = store.remove(name) {
+                if let Err(cause) = store.remove(name, id) {
                     warn!(topic = name, %cause, "could not remove the config of a failed topic");
                 }
                 return Err(e);
@@ -410,7 +410,7 @@ impl Broker {
             .map(|p| p.topic_partition().clone())
             .collect();
         self.logs.delete_logs(&tps)?;
-        topic_config::Store::new(&self.config.data_dir).remove(name)?;
+        topic_config::Store::new(&self.config.data_dir).remove(name, topic.id)?;
         info!(topic = name, "deleted topic");
         Ok(topic)
     }
@@ -522,7 +522,7 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        topic_config::Store::new(&self.config.data_dir).save(name, &overrides)?;
+        topic_config::Store::new(&self.config.data_dir).save(name, topic.id, &overrides)?;
         for p in &topic.partitions {
             p.set_config(log_config);
         }

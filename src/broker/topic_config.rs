@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use uuid::Uuid;
+
 use crate::log::{checkpoint, LogConfig, LogError, TimestampType};
 
 /// A topic config that Rafka does not accept.
@@ -133,7 +135,14 @@ pub fn log_config(
     Ok(c)
 }
 
-/// Override files: `<log dir>/.rafka/topics/<topic>.properties`.
+/// The longest file name (in bytes) Linux file systems take (`NAME_MAX`).
+const NAME_MAX: usize = 255;
+
+/// Override files: `<log dir>/.rafka/topics/<topic>.properties`. A topic name of up to
+/// 249 characters does not always fit in a 255-byte file name with the suffix; for the
+/// longest ones the topic part is shortened as Kafka shortens it in its `-delete` dir
+/// names, and the topic id keeps the name unique: `<topic prefix>~<topic id>.properties`
+/// (`~` is not a topic name character, so no other topic's file can have that name).
 pub struct Store {
     dir: PathBuf,
 }
@@ -145,12 +154,20 @@ impl Store {
         }
     }
 
-    fn path(&self, topic: &str) -> PathBuf {
-        self.dir.join(format!("{topic}.properties"))
+    fn path(&self, topic: &str, id: Uuid) -> PathBuf {
+        const SUFFIX: &str = ".properties";
+        if topic.len() + SUFFIX.len() <= NAME_MAX {
+            return self.dir.join(format!("{topic}{SUFFIX}"));
+        }
+        let id = checkpoint::uuid_to_kafka(id);
+        // topic names are ASCII: any byte length is a char boundary
+        let keep = NAME_MAX - SUFFIX.len() - 1 - id.len();
+        let prefix = topic.get(..keep).unwrap_or(topic);
+        self.dir.join(format!("{prefix}~{id}{SUFFIX}"))
     }
 
-    pub fn load(&self, topic: &str) -> Result<BTreeMap<String, String>, LogError> {
-        let path = self.path(topic);
+    pub fn load(&self, topic: &str, id: Uuid) -> Result<BTreeMap<String, String>, LogError> {
+        let path = self.path(topic, id);
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(crate::config::parse_properties(&text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
@@ -158,7 +175,12 @@ impl Store {
         }
     }
 
-    pub fn save(&self, topic: &str, overrides: &BTreeMap<String, String>) -> Result<(), LogError> {
+    pub fn save(
+        &self,
+        topic: &str,
+        id: Uuid,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<(), LogError> {
         std::fs::create_dir_all(&self.dir).map_err(|source| LogError::Io {
             path: self.dir.clone(),
             source,
@@ -167,11 +189,11 @@ impl Store {
         for (k, v) in overrides {
             text.push_str(&format!("{k}={v}\n"));
         }
-        checkpoint::write_atomic(&self.path(topic), text.as_bytes())
+        checkpoint::write_atomic(&self.path(topic, id), text.as_bytes())
     }
 
-    pub fn remove(&self, topic: &str) -> Result<(), LogError> {
-        let path = self.path(topic);
+    pub fn remove(&self, topic: &str, id: Uuid) -> Result<(), LogError> {
+        let path = self.path(topic, id);
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -189,6 +211,26 @@ mod tests {
             &LogConfig::default(),
             &BTreeMap::from([(k.to_string(), v.to_string())]),
         )
+    }
+
+    /// Every topic name Kafka accepts has an override file name that fits in 255 bytes,
+    /// and two long names with the same beginning get different files.
+    #[test]
+    fn override_file_names_fit_and_are_unique() {
+        let store = Store::new(Path::new("/data"));
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let short = store.path("orders", a);
+        assert_eq!(short, Path::new("/data/.rafka/topics/orders.properties"));
+        for len in [1, 244, 245, 249] {
+            let name = "x".repeat(len);
+            let p = store.path(&name, a);
+            let file = p.file_name().map_or(0, |f| f.len());
+            assert!(file <= NAME_MAX, "{len}: {file} bytes");
+            let tmp = p.with_extension("tmp");
+            assert!(tmp.file_name().map_or(0, |f| f.len()) <= NAME_MAX);
+        }
+        let long = "y".repeat(249);
+        assert_ne!(store.path(&long, a), store.path(&long, b));
     }
 
     /// Kafka's bounds: segment.bytes is an int (and index positions are u32), so more than

@@ -25,6 +25,21 @@ fn is_partition_dir(name: &str) -> bool {
     name != "__cluster_metadata-0" && !name.ends_with("-delete") && !name.ends_with("-future")
 }
 
+/// The longest file name (in bytes) Linux file systems take (`NAME_MAX`).
+const NAME_MAX: usize = 255;
+
+/// The name a partition dir is renamed to before it is removed:
+/// `<topic>-<partition>.<unique id>-delete`, with the topic shortened so that the whole
+/// fits in [`NAME_MAX`] (as Kafka's `LocalLog.logDeleteDirName`: a 249-character topic
+/// would not fit otherwise).
+fn delete_dir_name(tp: &TopicPartition) -> String {
+    let suffix = format!("-{}.{}-delete", tp.partition, Uuid::new_v4().simple());
+    let keep = NAME_MAX.saturating_sub(suffix.len()).min(tp.topic.len());
+    // topic names are ASCII: any byte length is a char boundary
+    let prefix = tp.topic.get(..keep).unwrap_or_default();
+    format!("{prefix}{suffix}")
+}
+
 /// The lock file in a log dir (Kafka's `LogManager.LockFileName`).
 pub const LOCK_FILE: &str = ".lock";
 
@@ -469,11 +484,7 @@ impl LogManager {
         let mut doomed = Vec::with_capacity(removed.len());
         for log in &removed {
             let dir = log.dir();
-            let to = self.dir.join(format!(
-                "{}.{}-delete",
-                log.topic_partition().dir_name(),
-                Uuid::new_v4().simple()
-            ));
+            let to = self.dir.join(delete_dir_name(log.topic_partition()));
             match std::fs::rename(dir, &to) {
                 Ok(()) => doomed.push(to),
                 Err(e) => {
