@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -16,6 +16,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use super::checkpoint::{self, MetaProperties};
+use super::creation;
 use super::partition_log::{LoadOptions, LoadReport};
 use super::{io_err, LogConfig, LogError, PartitionLog, TopicPartition};
 
@@ -167,6 +168,18 @@ pub struct LogManager {
     create_hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
+/// What one partition of a [`LogManager::create_logs`] came to.
+enum Attempt {
+    Made(Box<PartitionLog>),
+    /// Not started: another partition had failed.
+    Skipped,
+    Failed {
+        /// Its directory was made (and is to be removed).
+        dir_made: bool,
+        error: LogError,
+    },
+}
+
 /// Partitions claimed in [`LogManager::busy`]; released, and waiters woken, when dropped,
 /// whichever way the operation ends.
 struct Claim<'a> {
@@ -229,6 +242,8 @@ impl LogManager {
                 .into_iter()
                 .collect();
 
+        // creations a crash interrupted: finished or removed before anything is loaded
+        creation::resolve(&dir)?;
         let mut logs = BTreeMap::new();
         let mut total = LoadReport::default();
         for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
@@ -336,16 +351,19 @@ impl LogManager {
     /// Creates new, empty logs for `tps` (typically the partitions of one new topic) with
     /// `topic_id` in their `partition.metadata`, and returns them in the order given.
     ///
-    /// All or nothing: fails if any of them exists (in this manager or as a directory),
-    /// and if any cannot be made, removes the directories made so far and registers none.
+    /// All or nothing, across crashes too: fails if any of them exists (in this manager
+    /// or as a directory); a creation intent ([`creation`]) is made durable before the
+    /// first dir, so that a crash in the middle is finished or undone at the next start;
+    /// once one partition fails no other is started, the dirs made so far are removed
+    /// (after every file of theirs is closed: at the file descriptor limit, removing
+    /// needs descriptors too) and none is registered.
     ///
     /// No lock is held across the disk I/O: the partitions are claimed first, so a
     /// concurrent create or delete of the same partitions waits for this one, while every
     /// other partition stays readable. Durability is batched: up to [`IO_THREADS`]
     /// threads each write a partition dir and fsync it (its `partition.metadata`, then the
-    /// dir), then the log dir is fsynced once for all of them. A crash before that last
-    /// fsync leaves any subset of the new dirs, each whole (a `partition.metadata` is
-    /// complete or absent; the segment files are empty).
+    /// dir, once the first segment's files are in it), then the log dir is fsynced once
+    /// for all of them.
     pub fn create_logs(
         &self,
         tps: &[TopicPartition],
@@ -370,12 +388,41 @@ impl LogManager {
                 hook();
             }
         }
+        let intent = creation::begin(&self.dir, tps, topic_id)?;
+        let stop = AtomicBool::new(false);
+        let attempts = run_parallel(tps, |tp| {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(Attempt::Skipped);
+            }
+            let attempt = self.create_dir_log(tp, topic_id, config);
+            if matches!(attempt, Attempt::Failed { .. }) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            Ok(attempt)
+        });
         let mut made = Vec::with_capacity(tps.len());
         let mut failed = None;
-        for result in run_parallel(tps, |tp| self.create_dir_log(tp, topic_id, config)) {
-            match result {
-                Ok(log) => made.push(log),
+        // dirs this call made that must go if it fails (a dir that was there before is not
+        // this call's to remove)
+        let mut ours = Vec::new();
+        // a thread panicked: which dirs it made is unknown, so the intent stays for the
+        // next start to resolve
+        let mut unknown = false;
+        for (tp, attempt) in tps.iter().zip(attempts) {
+            match attempt {
+                Ok(Attempt::Made(log)) => {
+                    ours.push(log.dir().to_path_buf());
+                    made.push(*log);
+                }
+                Ok(Attempt::Skipped) => {}
+                Ok(Attempt::Failed { dir_made, error }) => {
+                    if dir_made {
+                        ours.push(self.dir.join(tp.dir_name()));
+                    }
+                    failed.get_or_insert(error);
+                }
                 Err(e) => {
+                    unknown = true;
                     failed.get_or_insert(e);
                 }
             }
@@ -385,13 +432,28 @@ impl LogManager {
             Some(e) => Err(e),
         };
         if let Err(e) = synced {
-            let dirs: Vec<PathBuf> = made.iter().map(|l| l.dir().to_path_buf()).collect();
+            // close every file first: at the fd limit, removing a tree needs descriptors
             drop(made);
-            run_parallel(&dirs, |d| {
-                remove_dir_logged(d);
-                Ok(())
+            let removed = run_parallel(&ours, |d| match std::fs::remove_dir_all(d) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(d)(e)),
+                _ => Ok(()),
             });
+            let left = removed.iter().filter(|r| r.is_err()).count();
+            if left > 0 || unknown {
+                warn!(
+                    partitions = tps.len(),
+                    left, "could not remove every dir of a failed creation; the next start will"
+                );
+            } else if let Err(cause) =
+                checkpoint::sync_dir(&self.dir).and_then(|()| intent.done(&self.dir))
+            {
+                warn!(%cause, "could not close the intent of a failed creation; the next start will");
+            }
             return Err(e);
+        }
+        if let Err(cause) = intent.done(&self.dir) {
+            // every dir is durable: the next start finds them all and keeps them
+            warn!(%cause, "could not remove a creation intent");
         }
         let made: Vec<Arc<PartitionLog>> = made.into_iter().map(Arc::new).collect();
         let mut logs = self.logs.write();
@@ -405,17 +467,23 @@ impl LogManager {
         Ok(made)
     }
 
-    /// One new partition dir with its files durable (the caller syncs the log dir); on
-    /// failure, removes what it made.
+    /// One new partition dir with its files durable (the caller syncs the log dir).
+    /// A failure leaves what it made for the caller to remove (once every other file is
+    /// closed).
     fn create_dir_log(
         &self,
         tp: &TopicPartition,
         topic_id: Option<Uuid>,
         config: LogConfig,
-    ) -> Result<PartitionLog, LogError> {
+    ) -> Attempt {
         let dir = self.dir.join(tp.dir_name());
         // not create_dir_all: a directory already there is someone else's data
-        std::fs::create_dir(&dir).map_err(io_err(&dir))?;
+        if let Err(e) = std::fs::create_dir(&dir) {
+            return Attempt::Failed {
+                dir_made: false,
+                error: io_err(&dir)(e),
+            };
+        }
         let made = (|| -> Result<PartitionLog, LogError> {
             if let Some(id) = topic_id {
                 let path = dir.join(checkpoint::PARTITION_METADATA_FILE);
@@ -428,13 +496,17 @@ impl LogManager {
                 topic_id,
                 LoadOptions::default(),
             )?;
+            // the new files' names: durable before the dir's own name is (log dir fsync)
             checkpoint::sync_dir(&dir)?;
             Ok(log)
         })();
-        if made.is_err() {
-            remove_dir_logged(&dir);
+        match made {
+            Ok(log) => Attempt::Made(Box::new(log)),
+            Err(error) => Attempt::Failed {
+                dir_made: true,
+                error,
+            },
         }
-        made
     }
 
     /// Waits until none of `tps` is claimed, then claims them all at once (so two callers
@@ -572,5 +644,124 @@ impl LogManager {
         self.lock.lock().take();
         info!(dir = %self.dir.display(), "logs closed cleanly");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path) -> LogManager {
+        LogManager::open(dir, LogConfig::default(), 1).expect("open")
+    }
+
+    fn tps(topic: &str, n: i32) -> Vec<TopicPartition> {
+        (0..n).map(|p| TopicPartition::new(topic, p)).collect()
+    }
+
+    fn loaded(m: &LogManager, topic: &str) -> usize {
+        m.logs()
+            .iter()
+            .filter(|l| l.topic_partition().topic == topic)
+            .count()
+    }
+
+    /// What a crash leaves in the middle of a creation (the intent, then some of the
+    /// dirs) is undone at the next open: none of them is loaded or left on disk. A dir
+    /// the intent names that belongs to another topic id is not this creation's: kept.
+    #[test]
+    fn a_creation_interrupted_midway_is_undone_at_open() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let id = Uuid::new_v4();
+        {
+            let m = open(tmp.path());
+            let all = tps("big", 10);
+            let _intent = creation::begin(tmp.path(), &all, Some(id)).expect("intent");
+            for tp in &all[..4] {
+                assert!(matches!(
+                    m.create_dir_log(tp, Some(id), LogConfig::default()),
+                    Attempt::Made(_)
+                ));
+            }
+            // partition 5: someone else's dir (another topic id), there before
+            let other = Uuid::new_v4();
+            let dir = tmp.path().join("big-5");
+            std::fs::create_dir(&dir).expect("mkdir");
+            checkpoint::write_partition_metadata(
+                &dir.join(checkpoint::PARTITION_METADATA_FILE),
+                other,
+            )
+            .expect("metadata");
+            // the crash: no shutdown, the intent stays
+        }
+        let m = open(tmp.path());
+        let left: Vec<String> = m
+            .logs()
+            .iter()
+            .map(|l| l.topic_partition().to_string())
+            .collect();
+        assert_eq!(left, ["big-5"], "only the dir that was not this creation's");
+        assert!(
+            !std::fs::read_dir(tmp.path())
+                .expect("ls")
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(".create-")),
+            "the intent is gone"
+        );
+    }
+
+    /// A crash after every dir was made but before the intent was removed: the creation
+    /// was complete, and the next open keeps every partition.
+    #[test]
+    fn a_creation_interrupted_at_its_end_is_kept_at_open() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let id = Uuid::new_v4();
+        {
+            let m = open(tmp.path());
+            let all = tps("done", 6);
+            let _intent = creation::begin(tmp.path(), &all, Some(id)).expect("intent");
+            for tp in &all {
+                assert!(matches!(
+                    m.create_dir_log(tp, Some(id), LogConfig::default()),
+                    Attempt::Made(_)
+                ));
+            }
+        }
+        let m = open(tmp.path());
+        assert_eq!(loaded(&m, "done"), 6);
+    }
+
+    /// A failed creation (a stray dir where partition 5 goes) stops, removes what it made
+    /// and its intent, and registers nothing.
+    #[test]
+    fn a_failed_creation_removes_its_dirs_and_intent() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let m = open(tmp.path());
+        std::fs::create_dir(tmp.path().join("t-5")).expect("stray");
+        let err = m
+            .create_logs(&tps("t", 40), Some(Uuid::new_v4()), LogConfig::default())
+            .expect_err("partition 5 exists");
+        assert!(matches!(err, LogError::Io { .. }), "{err:?}");
+        let mut names: Vec<String> = std::fs::read_dir(tmp.path())
+            .expect("ls")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("t-") || n.starts_with(".create-"))
+            .collect();
+        names.sort();
+        assert_eq!(names, ["t-5"]);
+        assert_eq!(loaded(&m, "t"), 0);
+    }
+
+    /// Kafka's `-delete` dir names: the topic is shortened so the name fits in 255 bytes.
+    #[test]
+    fn delete_dir_names_fit() {
+        for len in [1, 200, 249] {
+            let tp = TopicPartition::new("t".repeat(len), 99_999);
+            let name = delete_dir_name(&tp);
+            assert!(name.len() <= NAME_MAX, "{len}: {}", name.len());
+            assert!(name.ends_with("-delete") && name.starts_with('t'));
+            assert!(name.contains("-99999."), "{name}");
+        }
     }
 }
