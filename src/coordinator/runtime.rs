@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::timer::Timers;
 use super::{CoordinatorError, CoordinatorResult, Effect, EventContext, Ms, ResponseId, Shard};
@@ -63,6 +63,15 @@ impl<S: Shard> std::fmt::Debug for CoordinatorRuntime<S> {
 struct ShardSlot<S: Shard> {
     partition: Arc<Partition>,
     state: Mutex<ShardState<S>>,
+    /// Why the partition could not be replayed (Kafka's FAILED state): the shard takes no
+    /// event, so nothing is answered from, or written on top of, a partial state.
+    failed: Option<String>,
+}
+
+impl<S: Shard> ShardSlot<S> {
+    fn is_loaded(&self) -> bool {
+        self.failed.is_none()
+    }
 }
 
 /// What the shard's lock guards.
@@ -215,13 +224,28 @@ impl<S: Shard> ShardState<S> {
     }
 }
 
+/// Why a partition could not be replayed.
+#[derive(Debug, thiserror::Error)]
+enum ReplayError {
+    /// A read failed (a batch that fails its CRC check, an I/O error).
+    #[error(transparent)]
+    Read(#[from] PartitionError),
+    /// A batch's records do not decode.
+    #[error(transparent)]
+    Decode(#[from] crate::log::LogError),
+    /// The log ended early: no whole batch at `offset`, below the log end.
+    #[error("no whole batch at offset {offset}, below the log end offset {log_end_offset}")]
+    Short { offset: i64, log_end_offset: i64 },
+}
+
 /// Replays `partition` from its log start into `shard`: the number of records read.
+/// Fails unless every batch up to the log end was replayed.
 fn replay_partition<S: Shard>(
     partition: &Partition,
     shard: &mut S,
     now: Ms,
     wall: i64,
-) -> Result<usize, PartitionError> {
+) -> Result<usize, ReplayError> {
     let mut records = 0usize;
     let mut offset = partition.log_start_offset();
     while offset < partition.log_end_offset() {
@@ -250,12 +274,25 @@ fn replay_partition<S: Shard>(
             break;
         }
     }
+    let log_end_offset = partition.log_end_offset();
+    if offset < log_end_offset {
+        return Err(ReplayError::Short {
+            offset,
+            log_end_offset,
+        });
+    }
     Ok(records)
 }
 
 impl<S: Shard> CoordinatorRuntime<S> {
     /// Replays each partition (of the internal topic, in partition order) into a shard
     /// made by `new_shard`, and sets the timers the loaded shards ask for.
+    ///
+    /// A partition that cannot be replayed (a corrupt batch, an I/O error) is logged and
+    /// left failed, as Kafka's runtime leaves a coordinator whose load failed in its
+    /// FAILED state: its shard takes no event ([`CoordinatorError::NotLoaded`], which
+    /// clients see as NOT_COORDINATOR), nothing is written to it, and every other
+    /// partition is served.
     pub fn load(
         partitions: Vec<Arc<Partition>>,
         mut new_shard: impl FnMut(&Partition) -> S,
@@ -267,21 +304,40 @@ impl<S: Shard> CoordinatorRuntime<S> {
         for partition in partitions {
             let mut shard = new_shard(&partition);
             let now = clock.elapsed().as_millis() as Ms;
-            records += replay_partition(&partition, &mut shard, now, wall)?;
+            let failed = match replay_partition(&partition, &mut shard, now, wall) {
+                Ok(n) => {
+                    records += n;
+                    None
+                }
+                Err(e) => {
+                    error!(
+                        partition = %partition_name(&partition),
+                        cause = %e,
+                        "coordinator partition failed to load; its groups get NOT_COORDINATOR"
+                    );
+                    // what was replayed is partial: forget it
+                    shard = new_shard(&partition);
+                    Some(e.to_string())
+                }
+            };
             let mut state = ShardState::new(shard);
-            for effect in state.shard.loaded(now, wall) {
-                if state.set_timer(effect).is_some() {
-                    debug!("a loaded shard answered a request: ignored");
+            if failed.is_none() {
+                for effect in state.shard.loaded(now, wall) {
+                    if state.set_timer(effect).is_some() {
+                        debug!("a loaded shard answered a request: ignored");
+                    }
                 }
             }
             shards.push(ShardSlot {
                 partition,
                 state: Mutex::new(state),
+                failed,
             });
         }
+        let failed = shards.iter().filter(|s| !s.is_loaded()).count();
         info!(
             partitions = shards.len(),
-            records, "replayed coordinator partitions"
+            failed, records, "replayed coordinator partitions"
         );
         Ok(CoordinatorRuntime {
             shards,
@@ -300,10 +356,30 @@ impl<S: Shard> CoordinatorRuntime<S> {
         self.shards.get(index).map(|s| &s.partition)
     }
 
+    /// Shard `index`, if it is loaded.
     fn slot(&self, index: usize) -> Result<&ShardSlot<S>, CoordinatorError> {
-        self.shards
+        let slot = self
+            .shards
             .get(index)
-            .ok_or(CoordinatorError::NoShard(index))
+            .ok_or(CoordinatorError::NoShard(index))?;
+        match &slot.failed {
+            None => Ok(slot),
+            Some(reason) => Err(CoordinatorError::NotLoaded {
+                partition: partition_name(&slot.partition),
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    /// The shards that are loaded (those whose partition failed to load take no event).
+    fn loaded(&self) -> impl Iterator<Item = &ShardSlot<S>> {
+        self.shards.iter().filter(|s| s.is_loaded())
+    }
+
+    /// Whether shard `index` is loaded (false for a partition that failed to load, or
+    /// none).
+    pub fn is_loaded(&self, index: usize) -> bool {
+        self.shards.get(index).is_some_and(ShardSlot::is_loaded)
     }
 
     /// Monotonic and wall-clock milliseconds.
@@ -345,10 +421,9 @@ impl<S: Shard> CoordinatorRuntime<S> {
         Ok(op(&state.shard))
     }
 
-    /// Reads every shard's state, one after the other, in partition order.
+    /// Reads every loaded shard's state, one after the other, in partition order.
     pub fn read_all<T>(&self, mut op: impl FnMut(&S) -> T) -> Vec<T> {
-        self.shards
-            .iter()
+        self.loaded()
             .map(|slot| op(&slot.state.lock().shard))
             .collect()
     }
@@ -383,14 +458,14 @@ impl<S: Shard> CoordinatorRuntime<S> {
         rx.await.unwrap_or(Err(CoordinatorError::Gone))
     }
 
-    /// Runs an event on every shard in turn (a periodic job: offsets expiry), fsyncing
-    /// each shard's writes before its answers. Blocks: call it from the blocking pool.
+    /// Runs an event on every loaded shard in turn (a periodic job: offsets expiry),
+    /// fsyncing each shard's writes before its answers. Blocks: call it from the
+    /// blocking pool.
     pub fn write_each_blocking<T>(
         &self,
         mut op: impl FnMut(&mut S, &EventContext) -> CoordinatorResult<T, S>,
     ) -> Vec<Result<T, CoordinatorError>> {
-        self.shards
-            .iter()
+        self.loaded()
             .map(|slot| {
                 let (own, pending) = self.event(slot, None, &mut op);
                 let flushed = flush_blocking(&slot.partition, pending.flush_to);
@@ -404,7 +479,7 @@ impl<S: Shard> CoordinatorRuntime<S> {
     /// pool, every 100 ms or so (the timers' resolution).
     pub fn tick(&self) {
         let (now, wall) = self.now();
-        for slot in &self.shards {
+        for slot in self.loaded() {
             let mut pending = Pending::default();
             {
                 let mut state = slot.state.lock();
@@ -422,10 +497,11 @@ impl<S: Shard> CoordinatorRuntime<S> {
     /// Rewrites the live records ([`Shard::live_records`]) of every partition that has
     /// grown past two segments, then deletes everything before them: what Kafka's log
     /// compaction would leave. The shard's lock is held while its records are appended,
-    /// so no event's records fall in between. Blocks.
+    /// so no event's records fall in between. A partition that failed to load is left
+    /// as it is (its live records are not known). Blocks.
     pub fn compact(&self) -> Result<usize, PartitionError> {
         let mut compacted = 0;
-        for slot in &self.shards {
+        for slot in self.loaded() {
             let p = &slot.partition;
             if p.segment_base_offsets().len() <= 2 {
                 continue;
