@@ -166,6 +166,10 @@ pub struct LogManager {
     /// before any disk I/O (no lock held).
     #[cfg(test)]
     create_hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// Every directory fsync of a create or delete, with the names in the directory at
+    /// that moment (what the fsync made durable).
+    #[cfg(test)]
+    synced: Mutex<Vec<(PathBuf, Vec<String>)>>,
 }
 
 /// What one partition of a [`LogManager::create_logs`] came to.
@@ -297,6 +301,8 @@ impl LogManager {
             lock: Mutex::new(Some(lock)),
             #[cfg(test)]
             create_hook: Mutex::new(None),
+            #[cfg(test)]
+            synced: Mutex::new(Vec::new()),
         };
         manager.checkpoint()?;
         if clean_shutdown {
@@ -428,7 +434,7 @@ impl LogManager {
             }
         }
         let synced = match failed {
-            None => checkpoint::sync_dir(&self.dir),
+            None => self.sync_dir(&self.dir),
             Some(e) => Err(e),
         };
         if let Err(e) = synced {
@@ -444,8 +450,9 @@ impl LogManager {
                     partitions = tps.len(),
                     left, "could not remove every dir of a failed creation; the next start will"
                 );
-            } else if let Err(cause) =
-                checkpoint::sync_dir(&self.dir).and_then(|()| intent.done(&self.dir))
+            } else if let Err(cause) = self
+                .sync_dir(&self.dir)
+                .and_then(|()| intent.done(&self.dir))
             {
                 warn!(%cause, "could not close the intent of a failed creation; the next start will");
             }
@@ -497,7 +504,7 @@ impl LogManager {
                 LoadOptions::default(),
             )?;
             // the new files' names: durable before the dir's own name is (log dir fsync)
-            checkpoint::sync_dir(&dir)?;
+            self.sync_dir(&dir)?;
             Ok(log)
         })();
         match made {
@@ -507,6 +514,23 @@ impl LogManager {
                 error,
             },
         }
+    }
+
+    /// fsync of a directory of this log dir, so the names in it are durable.
+    fn sync_dir(&self, dir: &Path) -> Result<(), LogError> {
+        #[cfg(test)]
+        {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            self.synced.lock().push((dir.to_path_buf(), names));
+        }
+        checkpoint::sync_dir(dir)
     }
 
     /// Waits until none of `tps` is claimed, then claims them all at once (so two callers
@@ -564,7 +588,7 @@ impl LogManager {
                 }
             }
         }
-        let synced = checkpoint::sync_dir(&self.dir);
+        let synced = self.sync_dir(&self.dir);
         // the names are free already; the next start removes what is left
         run_parallel(&doomed, |d| {
             remove_dir_logged(d);
@@ -751,6 +775,57 @@ mod tests {
         names.sort();
         assert_eq!(names, ["t-5"]);
         assert_eq!(loaded(&m, "t"), 0);
+    }
+
+    /// Issue #13 item 11: a new partition dir is fsynced once its first segment's files
+    /// and `partition.metadata` are in it, and the log dir after every new dir is in it,
+    /// so a power loss cannot lose the entries; a deletion fsyncs the log dir once the
+    /// dirs are renamed out of the way.
+    #[test]
+    fn new_and_deleted_partition_dirs_are_fsynced_with_their_parent() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let m = open(tmp.path());
+        let all = tps("t", 3);
+        m.create_logs(&all, Some(Uuid::new_v4()), LogConfig::default())
+            .expect("create");
+        let synced = std::mem::take(&mut *m.synced.lock());
+        let position = |dir: &Path| synced.iter().position(|(d, _)| d == dir);
+        for tp in &all {
+            let dir = tmp.path().join(tp.dir_name());
+            let at = position(&dir).unwrap_or_else(|| panic!("{} fsynced", dir.display()));
+            assert_eq!(
+                synced[at].1,
+                [
+                    "00000000000000000000.index",
+                    "00000000000000000000.log",
+                    "00000000000000000000.timeindex",
+                    "partition.metadata",
+                ],
+                "{tp}: fsynced with its files in it"
+            );
+        }
+        let parent = synced
+            .iter()
+            .rposition(|(d, _)| d == tmp.path())
+            .expect("the log dir is fsynced");
+        for tp in &all {
+            let name = tp.dir_name();
+            assert!(synced[parent].1.contains(&name), "{name} in the log dir");
+            assert!(
+                position(&tmp.path().join(&name)) < Some(parent),
+                "{name} first"
+            );
+        }
+
+        assert_eq!(m.delete_logs(&all).expect("delete"), 3);
+        let synced = std::mem::take(&mut *m.synced.lock());
+        let (dir, names) = synced.last().expect("the log dir is fsynced");
+        assert_eq!(dir, tmp.path());
+        for tp in &all {
+            assert!(!names.contains(&tp.dir_name()), "{tp} renamed away");
+        }
+        let doomed = names.iter().filter(|n| n.ends_with("-delete")).count();
+        assert_eq!(doomed, 3, "the renames are what the fsync made durable");
     }
 
     /// Kafka's `-delete` dir names: the topic is shortened so the name fits in 255 bytes.
