@@ -322,7 +322,8 @@ impl Broker {
     /// The name is claimed first (a concurrent create of it waits, then gets
     /// TOPIC_ALREADY_EXISTS); the partition dirs are made with no lock held
     /// ([`LogManager::create_logs`]: all or nothing, fsyncs batched), and the topic is
-    /// published once all of them exist.
+    /// published once all of them exist. A crash in the middle leaves a creation intent
+    /// that the next start resolves: the topic comes back whole or not at all.
     pub fn create_topic(
         &self,
         name: &str,
@@ -462,8 +463,9 @@ impl Broker {
     }
 
     /// New, empty logs for `tps`. Logs of these partitions that the registry does not
-    /// serve (left by a crash in the middle of a creation, past a gap in a topic's
-    /// partitions) are deleted first, so the new partitions never start with old data.
+    /// serve (past a gap in a topic's partitions; a creation a crash interrupted is
+    /// resolved at start, see `log::creation`) are deleted first, so the new partitions
+    /// never start with old data.
     fn fresh_logs(
         &self,
         tps: &[TopicPartition],
