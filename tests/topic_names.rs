@@ -188,3 +188,43 @@ async fn the_longest_names_kafka_accepts_work_on_both_ports() {
         .collect();
     assert_eq!(left, Vec::<String>::new(), "nothing left of the topics");
 }
+
+/// Names Kafka accepts that look like something else on disk: a leading `.` (the dir
+/// `.hidden-0` is a partition, not Rafka's own metadata), a leading `-` or `_`, dots
+/// only, and names ending like the suffixes of Kafka's special dirs. Each is created,
+/// written, and back after a restart.
+#[tokio::test]
+async fn names_that_look_like_special_dirs_survive_a_restart() {
+    let names = [
+        ".hidden", ".rafka", "..x", "...", "-dash", "_under", "t-delete", "t-future", "t-0",
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = || rafka::BrokerBuilder::for_tests(dir.path()).start();
+    let broker = start().await.expect("broker starts");
+    let mut c = Client::connect(broker.kafka_addr()).await;
+    for n in names {
+        assert_eq!(create(&mut c, n, 2).await, 0, "CreateTopics {n}");
+        let topic = broker.broker().topic(n).expect("created");
+        topic.partitions[1]
+            .append(
+                &support::batch(&[(None, "v")]),
+                rafka::partition::AppendOrigin::Client,
+            )
+            .expect("append");
+    }
+    drop(c);
+    broker.shutdown().await.expect("shutdown");
+    let broker = start().await.expect("broker restarts");
+    for n in names {
+        let topic = broker.broker().topic(n);
+        let parts: Vec<i64> = topic
+            .map(|t| t.partitions.iter().map(|p| p.log_end_offset()).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            parts,
+            [0, 1],
+            "{n}: both partitions and the record are back"
+        );
+    }
+    broker.shutdown().await.expect("shutdown");
+}

@@ -257,13 +257,14 @@ impl LogManager {
             }
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if name.starts_with('.') {
-                continue; // Rafka's own metadata (.rafka/), not a partition
-            }
             if name.ends_with("-delete") {
                 let p = entry.path();
                 std::fs::remove_dir_all(&p).map_err(io_err(&p))?;
                 continue; // a deletion a crash interrupted
+            }
+            if name.starts_with('.') && TopicPartition::from_dir_name(name).is_none() {
+                // Rafka's own metadata (.rafka/); a topic may start with '.' (.hidden-0)
+                continue;
             }
             let Some(tp) = TopicPartition::from_dir_name(name).filter(|_| is_partition_dir(name))
             else {
