@@ -135,6 +135,12 @@ pub fn log_config(
     Ok(c)
 }
 
+#[cfg(test)]
+thread_local! {
+    /// The directories [`Store`] fsynced on this thread (tests).
+    static SYNCED: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The longest file name (in bytes) Linux file systems take (`NAME_MAX`).
 const NAME_MAX: usize = 255;
 
@@ -175,16 +181,34 @@ impl Store {
         }
     }
 
+    /// Makes `.rafka/topics` if it is missing, and the new directories' names durable
+    /// (fsync of `.rafka` and of the log dir): else a power loss could take the override
+    /// files with them, and `__consumer_offsets` would come back with the 7-day default
+    /// retention.
+    fn ensure_dir(&self) -> Result<(), LogError> {
+        if self.dir.is_dir() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|source| LogError::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let rafka = self.dir.parent();
+        for dir in [rafka, rafka.and_then(Path::parent)].into_iter().flatten() {
+            #[cfg(test)]
+            SYNCED.with(|s| s.borrow_mut().push(dir.to_path_buf()));
+            checkpoint::sync_dir(dir)?;
+        }
+        Ok(())
+    }
+
     pub fn save(
         &self,
         topic: &str,
         id: Uuid,
         overrides: &BTreeMap<String, String>,
     ) -> Result<(), LogError> {
-        std::fs::create_dir_all(&self.dir).map_err(|source| LogError::Io {
-            path: self.dir.clone(),
-            source,
-        })?;
+        self.ensure_dir()?;
         let mut text = String::new();
         for (k, v) in overrides {
             text.push_str(&format!("{k}={v}\n"));
@@ -231,6 +255,24 @@ mod tests {
         }
         let long = "y".repeat(249);
         assert_ne!(store.path(&long, a), store.path(&long, b));
+    }
+
+    /// The first override file makes `.rafka/topics`: its name and `.rafka`'s are made
+    /// durable in their parents (issue #13 item 11), once.
+    #[test]
+    fn a_new_override_dir_is_fsynced_in_its_parents() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(tmp.path());
+        let one = BTreeMap::from([("retention.ms".to_string(), "-1".to_string())]);
+        store.save("a", Uuid::new_v4(), &one).expect("save");
+        let synced = SYNCED.with(|s| s.take());
+        assert_eq!(
+            synced,
+            [tmp.path().join(".rafka"), tmp.path().to_path_buf()]
+        );
+        store.save("b", Uuid::new_v4(), &one).expect("save");
+        assert!(SYNCED.with(|s| s.take()).is_empty(), "only when it is new");
+        assert_eq!(store.load("a", Uuid::new_v4()).expect("load"), one);
     }
 
     /// Kafka's bounds: segment.bytes is an int (and index positions are u32), so more than
