@@ -700,4 +700,91 @@ mod tests {
             Err(CoordinatorError::NoShard(9))
         ));
     }
+
+    /// A partition whose batch fails its CRC check at replay is left failed (Kafka's
+    /// FAILED coordinator state): its events get `NotLoaded`, its timers never fire, it
+    /// is not compacted; the other shards load and serve as usual.
+    #[tokio::test]
+    async fn a_partition_that_fails_to_replay_is_failed_and_the_others_serve() {
+        let dir = tempfile::tempdir().expect("tmp");
+        {
+            let parts = vec![partition(dir.path(), 0), partition(dir.path(), 1)];
+            let rt =
+                CoordinatorRuntime::load(parts.clone(), |_| Counters::default()).expect("load");
+            for i in 0..2 {
+                rt.write(i, |_, ctx| {
+                    CoordinatorResult::of(()).with_replayed_records(vec![record(
+                        b"k",
+                        Some(4),
+                        ctx.wall,
+                    )])
+                })
+                .await
+                .expect("written");
+            }
+            for p in &parts {
+                p.flush().expect("flush");
+            }
+        }
+        // one flipped byte in partition 0's batch (a record byte, under the CRC)
+        let seg = dir
+            .path()
+            .join("__consumer_offsets-0")
+            .join("00000000000000000000.log");
+        let mut bytes = std::fs::read(&seg).expect("read");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&seg, &bytes).expect("write");
+        // reopened as after a clean shutdown: no recovery scan, the damage is met on replay
+        let reopen = |index: i32| {
+            let (log, _) = PartitionLog::open(
+                dir.path().join(format!("__consumer_offsets-{index}")),
+                TopicPartition::new("__consumer_offsets", index),
+                LogConfig::default(),
+                None,
+                LoadOptions {
+                    clean_shutdown: true,
+                    recovery_point: 1,
+                    log_start_offset: 0,
+                },
+            )
+            .expect("open");
+            Arc::new(Partition::new_local_leader(Arc::new(log), 1))
+        };
+        let parts = vec![reopen(0), reopen(1)];
+        let rt = CoordinatorRuntime::load(parts.clone(), |_| Counters::default()).expect("load");
+        assert!(!rt.is_loaded(0) && rt.is_loaded(1));
+        let err = rt
+            .write(0, |_, _| CoordinatorResult::of(()))
+            .await
+            .expect_err("shard 0 failed");
+        assert!(matches!(err, CoordinatorError::NotLoaded { .. }), "{err:?}");
+        assert!(rt.read(0, |_| ()).is_err());
+        assert_eq!(
+            rt.read(1, |s| s.values.get(&b"k"[..]).copied())
+                .expect("shard 1"),
+            Some(4)
+        );
+        assert_eq!(
+            rt.timer_deadline(0, &"loaded".to_string()),
+            None,
+            "no timers"
+        );
+        assert_eq!(
+            rt.read_all(|s| s.values.len()),
+            vec![1],
+            "only shard 1 is read"
+        );
+        tokio::task::spawn_blocking({
+            let rt = Arc::new(rt);
+            move || rt.tick()
+        })
+        .await
+        .expect("tick");
+        assert_eq!(
+            parts[0].log_end_offset(),
+            1,
+            "nothing written to the failed partition"
+        );
+    }
 }
