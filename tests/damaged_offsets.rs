@@ -95,6 +95,13 @@ async fn a_flipped_byte_in_consumer_offsets_costs_only_its_partitions_groups() {
         )
         .await;
     assert_eq!(r.results[0].error_code, NOT_COORDINATOR, "DeleteGroups");
+    // ListGroups lists the loaded partitions' groups (Kafka: a NOT_COORDINATOR partition
+    // adds nothing), and answers without error
+    let listed = list_groups(&mut c, 4, None).await;
+    assert!(
+        listed.contains_key(&healthy) && !listed.contains_key(&damaged),
+        "{listed:?}"
+    );
     // nothing was written to the damaged partition
     let offsets = broker
         .broker()
