@@ -165,7 +165,7 @@ impl Broker {
                 .iter()
                 .find_map(|l| l.topic_id())
                 .unwrap_or_else(Uuid::new_v4);
-            let overrides = store.load(&name)?;
+            let overrides = store.load(&name, id)?;
             let log_config = topic_config::log_config(&config.log, &overrides)?;
             for p in &parts {
                 p.set_config(log_config);
@@ -322,7 +322,8 @@ impl Broker {
     /// The name is claimed first (a concurrent create of it waits, then gets
     /// TOPIC_ALREADY_EXISTS); the partition dirs are made with no lock held
     /// ([`LogManager::create_logs`]: all or nothing, fsyncs batched), and the topic is
-    /// published once all of them exist.
+    /// published once all of them exist. A crash in the middle leaves a creation intent
+    /// that the next start resolves: the topic comes back whole or not at all.
     pub fn create_topic(
         &self,
         name: &str,
@@ -368,14 +369,14 @@ impl Broker {
             }));
         }
         let store = topic_config::Store::new(&self.config.data_dir);
-        store.save(name, &overrides)?;
+        store.save(name, id, &overrides)?;
         let tps: Vec<TopicPartition> = (0..partitions)
             .map(|p| TopicPartition::new(name, p))
             .collect();
         let logs = match self.fresh_logs(&tps, id, log_config) {
             Ok(logs) => logs,
             Err(e) => {
-                if let Err(cause) = store.remove(name) {
+                if let Err(cause) = store.remove(name, id) {
                     warn!(topic = name, %cause, "could not remove the config of a failed topic");
                 }
                 return Err(e);
@@ -410,7 +411,7 @@ impl Broker {
             .map(|p| p.topic_partition().clone())
             .collect();
         self.logs.delete_logs(&tps)?;
-        topic_config::Store::new(&self.config.data_dir).remove(name)?;
+        topic_config::Store::new(&self.config.data_dir).remove(name, topic.id)?;
         info!(topic = name, "deleted topic");
         Ok(topic)
     }
@@ -462,8 +463,9 @@ impl Broker {
     }
 
     /// New, empty logs for `tps`. Logs of these partitions that the registry does not
-    /// serve (left by a crash in the middle of a creation, past a gap in a topic's
-    /// partitions) are deleted first, so the new partitions never start with old data.
+    /// serve (past a gap in a topic's partitions; a creation a crash interrupted is
+    /// resolved at start, see `log::creation`) are deleted first, so the new partitions
+    /// never start with old data.
     fn fresh_logs(
         &self,
         tps: &[TopicPartition],
@@ -522,7 +524,7 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        topic_config::Store::new(&self.config.data_dir).save(name, &overrides)?;
+        topic_config::Store::new(&self.config.data_dir).save(name, topic.id, &overrides)?;
         for p in &topic.partitions {
             p.set_config(log_config);
         }

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use uuid::Uuid;
+
 use crate::log::{checkpoint, LogConfig, LogError, TimestampType};
 
 /// A topic config that Rafka does not accept.
@@ -133,7 +135,20 @@ pub fn log_config(
     Ok(c)
 }
 
-/// Override files: `<log dir>/.rafka/topics/<topic>.properties`.
+#[cfg(test)]
+thread_local! {
+    /// The directories [`Store`] fsynced on this thread (tests).
+    static SYNCED: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The longest file name (in bytes) Linux file systems take (`NAME_MAX`).
+const NAME_MAX: usize = 255;
+
+/// Override files: `<log dir>/.rafka/topics/<topic>.properties`. A topic name of up to
+/// 249 characters does not always fit in a 255-byte file name with the suffix; for the
+/// longest ones the topic part is shortened as Kafka shortens it in its `-delete` dir
+/// names, and the topic id keeps the name unique: `<topic prefix>~<topic id>.properties`
+/// (`~` is not a topic name character, so no other topic's file can have that name).
 pub struct Store {
     dir: PathBuf,
 }
@@ -145,12 +160,20 @@ impl Store {
         }
     }
 
-    fn path(&self, topic: &str) -> PathBuf {
-        self.dir.join(format!("{topic}.properties"))
+    fn path(&self, topic: &str, id: Uuid) -> PathBuf {
+        const SUFFIX: &str = ".properties";
+        if topic.len() + SUFFIX.len() <= NAME_MAX {
+            return self.dir.join(format!("{topic}{SUFFIX}"));
+        }
+        let id = checkpoint::uuid_to_kafka(id);
+        // topic names are ASCII: any byte length is a char boundary
+        let keep = NAME_MAX - SUFFIX.len() - 1 - id.len();
+        let prefix = topic.get(..keep).unwrap_or(topic);
+        self.dir.join(format!("{prefix}~{id}{SUFFIX}"))
     }
 
-    pub fn load(&self, topic: &str) -> Result<BTreeMap<String, String>, LogError> {
-        let path = self.path(topic);
+    pub fn load(&self, topic: &str, id: Uuid) -> Result<BTreeMap<String, String>, LogError> {
+        let path = self.path(topic, id);
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(crate::config::parse_properties(&text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
@@ -158,20 +181,43 @@ impl Store {
         }
     }
 
-    pub fn save(&self, topic: &str, overrides: &BTreeMap<String, String>) -> Result<(), LogError> {
+    /// Makes `.rafka/topics` if it is missing, and the new directories' names durable
+    /// (fsync of `.rafka` and of the log dir): else a power loss could take the override
+    /// files with them, and `__consumer_offsets` would come back with the 7-day default
+    /// retention.
+    fn ensure_dir(&self) -> Result<(), LogError> {
+        if self.dir.is_dir() {
+            return Ok(());
+        }
         std::fs::create_dir_all(&self.dir).map_err(|source| LogError::Io {
             path: self.dir.clone(),
             source,
         })?;
+        let rafka = self.dir.parent();
+        for dir in [rafka, rafka.and_then(Path::parent)].into_iter().flatten() {
+            #[cfg(test)]
+            SYNCED.with(|s| s.borrow_mut().push(dir.to_path_buf()));
+            checkpoint::sync_dir(dir)?;
+        }
+        Ok(())
+    }
+
+    pub fn save(
+        &self,
+        topic: &str,
+        id: Uuid,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<(), LogError> {
+        self.ensure_dir()?;
         let mut text = String::new();
         for (k, v) in overrides {
             text.push_str(&format!("{k}={v}\n"));
         }
-        checkpoint::write_atomic(&self.path(topic), text.as_bytes())
+        checkpoint::write_atomic(&self.path(topic, id), text.as_bytes())
     }
 
-    pub fn remove(&self, topic: &str) -> Result<(), LogError> {
-        let path = self.path(topic);
+    pub fn remove(&self, topic: &str, id: Uuid) -> Result<(), LogError> {
+        let path = self.path(topic, id);
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -189,6 +235,44 @@ mod tests {
             &LogConfig::default(),
             &BTreeMap::from([(k.to_string(), v.to_string())]),
         )
+    }
+
+    /// Every topic name Kafka accepts has an override file name that fits in 255 bytes,
+    /// and two long names with the same beginning get different files.
+    #[test]
+    fn override_file_names_fit_and_are_unique() {
+        let store = Store::new(Path::new("/data"));
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let short = store.path("orders", a);
+        assert_eq!(short, Path::new("/data/.rafka/topics/orders.properties"));
+        for len in [1, 244, 245, 249] {
+            let name = "x".repeat(len);
+            let p = store.path(&name, a);
+            let file = p.file_name().map_or(0, |f| f.len());
+            assert!(file <= NAME_MAX, "{len}: {file} bytes");
+            let tmp = p.with_extension("tmp");
+            assert!(tmp.file_name().map_or(0, |f| f.len()) <= NAME_MAX);
+        }
+        let long = "y".repeat(249);
+        assert_ne!(store.path(&long, a), store.path(&long, b));
+    }
+
+    /// The first override file makes `.rafka/topics`: its name and `.rafka`'s are made
+    /// durable in their parents (issue #13 item 11), once.
+    #[test]
+    fn a_new_override_dir_is_fsynced_in_its_parents() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(tmp.path());
+        let one = BTreeMap::from([("retention.ms".to_string(), "-1".to_string())]);
+        store.save("a", Uuid::new_v4(), &one).expect("save");
+        let synced = SYNCED.with(|s| s.take());
+        assert_eq!(
+            synced,
+            [tmp.path().join(".rafka"), tmp.path().to_path_buf()]
+        );
+        store.save("b", Uuid::new_v4(), &one).expect("save");
+        assert!(SYNCED.with(|s| s.take()).is_empty(), "only when it is new");
+        assert_eq!(store.load("a", Uuid::new_v4()).expect("load"), one);
     }
 
     /// Kafka's bounds: segment.bytes is an int (and index positions are u32), so more than

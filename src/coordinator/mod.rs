@@ -175,6 +175,10 @@ pub enum CoordinatorError {
     /// This broker has no shard for the partition.
     #[error("no coordinator shard for partition {0}")]
     NoShard(usize),
+    /// The shard's partition could not be replayed at load (a corrupt batch, an I/O
+    /// error): Kafka's FAILED coordinator state, which clients see as NOT_COORDINATOR.
+    #[error("coordinator partition {partition} failed to load: {reason}")]
+    NotLoaded { partition: String, reason: String },
     /// The shard went away before it answered a parked request.
     #[error("the coordinator shard stopped before answering")]
     Gone,

@@ -36,7 +36,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, Notify};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::timer::Timers;
 use super::{CoordinatorError, CoordinatorResult, Effect, EventContext, Ms, ResponseId, Shard};
@@ -71,6 +71,15 @@ impl<S: Shard> std::fmt::Debug for CoordinatorRuntime<S> {
 struct ShardSlot<S: Shard> {
     partition: Arc<Partition>,
     state: Mutex<ShardState<S>>,
+    /// Why the partition could not be replayed (Kafka's FAILED state): the shard takes no
+    /// event, so nothing is answered from, or written on top of, a partial state.
+    failed: Option<String>,
+}
+
+impl<S: Shard> ShardSlot<S> {
+    fn is_loaded(&self) -> bool {
+        self.failed.is_none()
+    }
 }
 
 /// What the shard's lock guards.
@@ -223,13 +232,28 @@ impl<S: Shard> ShardState<S> {
     }
 }
 
+/// Why a partition could not be replayed.
+#[derive(Debug, thiserror::Error)]
+enum ReplayError {
+    /// A read failed (a batch that fails its CRC check, an I/O error).
+    #[error(transparent)]
+    Read(#[from] PartitionError),
+    /// A batch's records do not decode.
+    #[error(transparent)]
+    Decode(#[from] crate::log::LogError),
+    /// The log ended early: no whole batch at `offset`, below the log end.
+    #[error("no whole batch at offset {offset}, below the log end offset {log_end_offset}")]
+    Short { offset: i64, log_end_offset: i64 },
+}
+
 /// Replays `partition` from its log start into `shard`: the number of records read.
+/// Fails unless every batch up to the log end was replayed.
 fn replay_partition<S: Shard>(
     partition: &Partition,
     shard: &mut S,
     now: Ms,
     wall: i64,
-) -> Result<usize, PartitionError> {
+) -> Result<usize, ReplayError> {
     let mut records = 0usize;
     let mut offset = partition.log_start_offset();
     while offset < partition.log_end_offset() {
@@ -258,12 +282,25 @@ fn replay_partition<S: Shard>(
             break;
         }
     }
+    let log_end_offset = partition.log_end_offset();
+    if offset < log_end_offset {
+        return Err(ReplayError::Short {
+            offset,
+            log_end_offset,
+        });
+    }
     Ok(records)
 }
 
 impl<S: Shard> CoordinatorRuntime<S> {
     /// Replays each partition (of the internal topic, in partition order) into a shard
     /// made by `new_shard`, and sets the timers the loaded shards ask for.
+    ///
+    /// A partition that cannot be replayed (a corrupt batch, an I/O error) is logged and
+    /// left failed, as Kafka's runtime leaves a coordinator whose load failed in its
+    /// FAILED state: its shard takes no event ([`CoordinatorError::NotLoaded`], which
+    /// clients see as NOT_COORDINATOR), nothing is written to it, and every other
+    /// partition is served.
     pub fn load(
         partitions: Vec<Arc<Partition>>,
         mut new_shard: impl FnMut(&Partition) -> S,
@@ -275,21 +312,40 @@ impl<S: Shard> CoordinatorRuntime<S> {
         for partition in partitions {
             let mut shard = new_shard(&partition);
             let now = clock.elapsed().as_millis() as Ms;
-            records += replay_partition(&partition, &mut shard, now, wall)?;
+            let failed = match replay_partition(&partition, &mut shard, now, wall) {
+                Ok(n) => {
+                    records += n;
+                    None
+                }
+                Err(e) => {
+                    error!(
+                        partition = %partition_name(&partition),
+                        cause = %e,
+                        "coordinator partition failed to load; its groups get NOT_COORDINATOR"
+                    );
+                    // what was replayed is partial: forget it
+                    shard = new_shard(&partition);
+                    Some(e.to_string())
+                }
+            };
             let mut state = ShardState::new(shard);
-            for effect in state.shard.loaded(now, wall) {
-                if state.set_timer(effect).is_some() {
-                    debug!("a loaded shard answered a request: ignored");
+            if failed.is_none() {
+                for effect in state.shard.loaded(now, wall) {
+                    if state.set_timer(effect).is_some() {
+                        debug!("a loaded shard answered a request: ignored");
+                    }
                 }
             }
             shards.push(ShardSlot {
                 partition,
                 state: Mutex::new(state),
+                failed,
             });
         }
+        let failed = shards.iter().filter(|s| !s.is_loaded()).count();
         info!(
             partitions = shards.len(),
-            records, "replayed coordinator partitions"
+            failed, records, "replayed coordinator partitions"
         );
         Ok(CoordinatorRuntime {
             shards,
@@ -309,10 +365,30 @@ impl<S: Shard> CoordinatorRuntime<S> {
         self.shards.get(index).map(|s| &s.partition)
     }
 
+    /// Shard `index`, if it is loaded.
     fn slot(&self, index: usize) -> Result<&ShardSlot<S>, CoordinatorError> {
-        self.shards
+        let slot = self
+            .shards
             .get(index)
-            .ok_or(CoordinatorError::NoShard(index))
+            .ok_or(CoordinatorError::NoShard(index))?;
+        match &slot.failed {
+            None => Ok(slot),
+            Some(reason) => Err(CoordinatorError::NotLoaded {
+                partition: partition_name(&slot.partition),
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    /// The shards that are loaded (those whose partition failed to load take no event).
+    fn loaded(&self) -> impl Iterator<Item = &ShardSlot<S>> {
+        self.shards.iter().filter(|s| s.is_loaded())
+    }
+
+    /// Whether shard `index` is loaded (false for a partition that failed to load, or
+    /// none).
+    pub fn is_loaded(&self, index: usize) -> bool {
+        self.shards.get(index).is_some_and(ShardSlot::is_loaded)
     }
 
     /// Monotonic and wall-clock milliseconds.
@@ -366,10 +442,9 @@ impl<S: Shard> CoordinatorRuntime<S> {
         Ok(op(&state.shard))
     }
 
-    /// Reads every shard's state, one after the other, in partition order.
+    /// Reads every loaded shard's state, one after the other, in partition order.
     pub fn read_all<T>(&self, mut op: impl FnMut(&S) -> T) -> Vec<T> {
-        self.shards
-            .iter()
+        self.loaded()
             .map(|slot| op(&slot.state.lock().shard))
             .collect()
     }
@@ -404,14 +479,14 @@ impl<S: Shard> CoordinatorRuntime<S> {
         rx.await.unwrap_or(Err(CoordinatorError::Gone))
     }
 
-    /// Runs an event on every shard in turn (a periodic job: offsets expiry), fsyncing
-    /// each shard's writes before its answers. Blocks: call it from the blocking pool.
+    /// Runs an event on every loaded shard in turn (a periodic job: offsets expiry),
+    /// fsyncing each shard's writes before its answers. Blocks: call it from the
+    /// blocking pool.
     pub fn write_each_blocking<T>(
         &self,
         mut op: impl FnMut(&mut S, &EventContext) -> CoordinatorResult<T, S>,
     ) -> Vec<Result<T, CoordinatorError>> {
-        self.shards
-            .iter()
+        self.loaded()
             .map(|slot| {
                 let (own, pending) = self.event(slot, None, &mut op);
                 let flushed = flush_blocking(&slot.partition, pending.flush_to);
@@ -421,12 +496,12 @@ impl<S: Shard> CoordinatorRuntime<S> {
             .collect()
     }
 
-    /// How long until the earliest timer of any shard is due (zero if one is overdue);
+    /// How long until the earliest timer of any loaded shard is due (zero if one is overdue);
     /// `None` when no timer is set.
     pub fn next_timer_in(&self) -> Option<std::time::Duration> {
         let (now, _) = self.now();
-        self.shards
-            .iter()
+        // the shards the tick fires: a failed one's timers would make a due one forever
+        self.loaded()
             .filter_map(|slot| slot.state.lock().timers.next_deadline())
             .min()
             .map(|d| std::time::Duration::from_millis(u64::try_from(d - now).unwrap_or(0)))
@@ -442,7 +517,7 @@ impl<S: Shard> CoordinatorRuntime<S> {
     /// pool when [`Self::next_timer_in`] says one is due.
     pub fn tick(&self) {
         let (now, wall) = self.now();
-        for slot in &self.shards {
+        for slot in self.loaded() {
             let mut pending = Pending::default();
             {
                 let mut state = slot.state.lock();
@@ -460,10 +535,11 @@ impl<S: Shard> CoordinatorRuntime<S> {
     /// Rewrites the live records ([`Shard::live_records`]) of every partition that has
     /// grown past two segments, then deletes everything before them: what Kafka's log
     /// compaction would leave. The shard's lock is held while its records are appended,
-    /// so no event's records fall in between. Blocks.
+    /// so no event's records fall in between. A partition that failed to load is left
+    /// as it is (its live records are not known). Blocks.
     pub fn compact(&self) -> Result<usize, PartitionError> {
         let mut compacted = 0;
-        for slot in &self.shards {
+        for slot in self.loaded() {
             let p = &slot.partition;
             if p.segment_base_offsets().len() <= 2 {
                 continue;
@@ -726,5 +802,92 @@ mod tests {
             rt.write(9, |_, _| CoordinatorResult::of(())).await,
             Err(CoordinatorError::NoShard(9))
         ));
+    }
+
+    /// A partition whose batch fails its CRC check at replay is left failed (Kafka's
+    /// FAILED coordinator state): its events get `NotLoaded`, its timers never fire, it
+    /// is not compacted; the other shards load and serve as usual.
+    #[tokio::test]
+    async fn a_partition_that_fails_to_replay_is_failed_and_the_others_serve() {
+        let dir = tempfile::tempdir().expect("tmp");
+        {
+            let parts = vec![partition(dir.path(), 0), partition(dir.path(), 1)];
+            let rt =
+                CoordinatorRuntime::load(parts.clone(), |_| Counters::default()).expect("load");
+            for i in 0..2 {
+                rt.write(i, |_, ctx| {
+                    CoordinatorResult::of(()).with_replayed_records(vec![record(
+                        b"k",
+                        Some(4),
+                        ctx.wall,
+                    )])
+                })
+                .await
+                .expect("written");
+            }
+            for p in &parts {
+                p.flush().expect("flush");
+            }
+        }
+        // one flipped byte in partition 0's batch (a record byte, under the CRC)
+        let seg = dir
+            .path()
+            .join("__consumer_offsets-0")
+            .join("00000000000000000000.log");
+        let mut bytes = std::fs::read(&seg).expect("read");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&seg, &bytes).expect("write");
+        // reopened as after a clean shutdown: no recovery scan, the damage is met on replay
+        let reopen = |index: i32| {
+            let (log, _) = PartitionLog::open(
+                dir.path().join(format!("__consumer_offsets-{index}")),
+                TopicPartition::new("__consumer_offsets", index),
+                LogConfig::default(),
+                None,
+                LoadOptions {
+                    clean_shutdown: true,
+                    recovery_point: 1,
+                    log_start_offset: 0,
+                },
+            )
+            .expect("open");
+            Arc::new(Partition::new_local_leader(Arc::new(log), 1))
+        };
+        let parts = vec![reopen(0), reopen(1)];
+        let rt = CoordinatorRuntime::load(parts.clone(), |_| Counters::default()).expect("load");
+        assert!(!rt.is_loaded(0) && rt.is_loaded(1));
+        let err = rt
+            .write(0, |_, _| CoordinatorResult::of(()))
+            .await
+            .expect_err("shard 0 failed");
+        assert!(matches!(err, CoordinatorError::NotLoaded { .. }), "{err:?}");
+        assert!(rt.read(0, |_| ()).is_err());
+        assert_eq!(
+            rt.read(1, |s| s.values.get(&b"k"[..]).copied())
+                .expect("shard 1"),
+            Some(4)
+        );
+        assert_eq!(
+            rt.timer_deadline(0, &"loaded".to_string()),
+            None,
+            "no timers"
+        );
+        assert_eq!(
+            rt.read_all(|s| s.values.len()),
+            vec![1],
+            "only shard 1 is read"
+        );
+        tokio::task::spawn_blocking({
+            let rt = Arc::new(rt);
+            move || rt.tick()
+        })
+        .await
+        .expect("tick");
+        assert_eq!(
+            parts[0].log_end_offset(),
+            1,
+            "nothing written to the failed partition"
+        );
     }
 }

@@ -15,7 +15,8 @@
 //! and group metadata are appended there as records in Kafka's format; a commit is
 //! acknowledged only after an fsync of that partition, and so is any answer of an event
 //! that wrote (the leader's SyncGroup after the new assignment is stored). At start every
-//! partition is replayed into its shard. The topic is kept from growing without bound by
+//! partition is replayed into its shard; one that cannot be (a corrupt batch) stays
+//! failed, and its groups get NOT_COORDINATOR, as in Kafka, while the others are served. The topic is kept from growing without bound by
 //! rewriting: once a partition has more than two segments, its live records (the latest
 //! offset per group and partition, the group metadata) are appended again and everything
 //! before them is deleted, the same result Kafka's log compaction reaches.
@@ -56,7 +57,9 @@ pub struct GroupCoordinator {
 fn group_write_error(e: &CoordinatorError) -> ErrorCode {
     match e {
         CoordinatorError::Gone => ErrorCode::UnknownServerError,
-        CoordinatorError::NoShard(_) => ErrorCode::NotCoordinator,
+        CoordinatorError::NoShard(_) | CoordinatorError::NotLoaded { .. } => {
+            ErrorCode::NotCoordinator
+        }
         CoordinatorError::Append { .. } | CoordinatorError::Flush { .. } => {
             ErrorCode::CoordinatorNotAvailable
         }
@@ -65,11 +68,24 @@ fn group_write_error(e: &CoordinatorError) -> ErrorCode {
 
 /// The OffsetCommit error for a failed write, as Kafka maps storage errors.
 fn commit_error(e: &CoordinatorError) -> ErrorCode {
+    if matches!(e, CoordinatorError::NotLoaded { .. }) {
+        return ErrorCode::NotCoordinator;
+    }
     match e.append_code() {
         Some(ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge) => {
             ErrorCode::InvalidCommitOffsetSize
         }
         _ => ErrorCode::CoordinatorNotAvailable,
+    }
+}
+
+/// The error of a DeleteGroups or OffsetDelete that could not run.
+fn admin_error(e: &CoordinatorError) -> ErrorCode {
+    match e {
+        CoordinatorError::NotLoaded { .. } | CoordinatorError::NoShard(_) => {
+            ErrorCode::NotCoordinator
+        }
+        _ => ErrorCode::UnknownServerError,
     }
 }
 
@@ -217,12 +233,12 @@ impl GroupCoordinator {
         out
     }
 
-    /// DescribeGroups; `None` for an unknown group.
-    pub fn describe(&self, group_id: &str) -> Option<GroupSummary> {
+    /// DescribeGroups; `None` for an unknown group, NOT_COORDINATOR for a group whose
+    /// partition failed to load.
+    pub fn describe(&self, group_id: &str) -> Result<Option<GroupSummary>, ErrorCode> {
         self.runtime
             .read(self.shard_of(group_id), |s| s.describe(group_id))
-            .ok()
-            .flatten()
+            .map_err(|e| group_write_error(&e))
     }
 
     /// DeleteGroups for one group: tombstones for its offsets and metadata.
@@ -232,7 +248,7 @@ impl GroupCoordinator {
             .await
             .unwrap_or_else(|e| {
                 warn!(group = group_id, cause = %e, "could not delete the group");
-                ErrorCode::UnknownServerError
+                admin_error(&e)
             })
     }
 
@@ -249,7 +265,7 @@ impl GroupCoordinator {
             .await
             .unwrap_or_else(|e| {
                 warn!(group = group_id, cause = %e, "could not delete offsets");
-                Err(ErrorCode::UnknownServerError)
+                Err(admin_error(&e))
             })
     }
 
@@ -398,7 +414,7 @@ mod tests {
         let session = gc.runtime().timer_deadline(shard, &"g".to_string());
         assert!(session.is_some_and(|d| d >= 10_000), "{session:?}");
         assert_eq!(
-            gc.describe("g").map(|g| g.state),
+            gc.describe("g").ok().flatten().map(|g| g.state),
             Some(GroupState::CompletingRebalance)
         );
 

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -16,6 +16,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use super::checkpoint::{self, MetaProperties};
+use super::creation;
 use super::partition_log::{LoadOptions, LoadReport};
 use super::{io_err, LogConfig, LogError, PartitionLog, TopicPartition};
 
@@ -23,6 +24,21 @@ use super::{io_err, LogConfig, LogError, PartitionLog, TopicPartition};
 fn is_partition_dir(name: &str) -> bool {
     // KRaft's metadata log, and Kafka's directories pending deletion or being moved
     name != "__cluster_metadata-0" && !name.ends_with("-delete") && !name.ends_with("-future")
+}
+
+/// The longest file name (in bytes) Linux file systems take (`NAME_MAX`).
+const NAME_MAX: usize = 255;
+
+/// The name a partition dir is renamed to before it is removed:
+/// `<topic>-<partition>.<unique id>-delete`, with the topic shortened so that the whole
+/// fits in [`NAME_MAX`] (as Kafka's `LocalLog.logDeleteDirName`: a 249-character topic
+/// would not fit otherwise).
+fn delete_dir_name(tp: &TopicPartition) -> String {
+    let suffix = format!("-{}.{}-delete", tp.partition, Uuid::new_v4().simple());
+    let keep = NAME_MAX.saturating_sub(suffix.len()).min(tp.topic.len());
+    // topic names are ASCII: any byte length is a char boundary
+    let prefix = tp.topic.get(..keep).unwrap_or_default();
+    format!("{prefix}{suffix}")
 }
 
 /// The lock file in a log dir (Kafka's `LogManager.LockFileName`).
@@ -150,6 +166,22 @@ pub struct LogManager {
     /// before any disk I/O (no lock held).
     #[cfg(test)]
     create_hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// Every directory fsync of a create or delete, with the names in the directory at
+    /// that moment (what the fsync made durable).
+    #[cfg(test)]
+    synced: Mutex<Vec<(PathBuf, Vec<String>)>>,
+}
+
+/// What one partition of a [`LogManager::create_logs`] came to.
+enum Attempt {
+    Made(Box<PartitionLog>),
+    /// Not started: another partition had failed.
+    Skipped,
+    Failed {
+        /// Its directory was made (and is to be removed).
+        dir_made: bool,
+        error: LogError,
+    },
 }
 
 /// Partitions claimed in [`LogManager::busy`]; released, and waiters woken, when dropped,
@@ -214,6 +246,8 @@ impl LogManager {
                 .into_iter()
                 .collect();
 
+        // creations a crash interrupted: finished or removed before anything is loaded
+        creation::resolve(&dir)?;
         let mut logs = BTreeMap::new();
         let mut total = LoadReport::default();
         for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
@@ -223,13 +257,14 @@ impl LogManager {
             }
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if name.starts_with('.') {
-                continue; // Rafka's own metadata (.rafka/), not a partition
-            }
             if name.ends_with("-delete") {
                 let p = entry.path();
                 std::fs::remove_dir_all(&p).map_err(io_err(&p))?;
                 continue; // a deletion a crash interrupted
+            }
+            if name.starts_with('.') && TopicPartition::from_dir_name(name).is_none() {
+                // Rafka's own metadata (.rafka/); a topic may start with '.' (.hidden-0)
+                continue;
             }
             let Some(tp) = TopicPartition::from_dir_name(name).filter(|_| is_partition_dir(name))
             else {
@@ -267,6 +302,8 @@ impl LogManager {
             lock: Mutex::new(Some(lock)),
             #[cfg(test)]
             create_hook: Mutex::new(None),
+            #[cfg(test)]
+            synced: Mutex::new(Vec::new()),
         };
         manager.checkpoint()?;
         if clean_shutdown {
@@ -321,16 +358,19 @@ impl LogManager {
     /// Creates new, empty logs for `tps` (typically the partitions of one new topic) with
     /// `topic_id` in their `partition.metadata`, and returns them in the order given.
     ///
-    /// All or nothing: fails if any of them exists (in this manager or as a directory),
-    /// and if any cannot be made, removes the directories made so far and registers none.
+    /// All or nothing, across crashes too: fails if any of them exists (in this manager
+    /// or as a directory); a creation intent ([`creation`]) is made durable before the
+    /// first dir, so that a crash in the middle is finished or undone at the next start;
+    /// once one partition fails no other is started, the dirs made so far are removed
+    /// (after every file of theirs is closed: at the file descriptor limit, removing
+    /// needs descriptors too) and none is registered.
     ///
     /// No lock is held across the disk I/O: the partitions are claimed first, so a
     /// concurrent create or delete of the same partitions waits for this one, while every
     /// other partition stays readable. Durability is batched: up to [`IO_THREADS`]
     /// threads each write a partition dir and fsync it (its `partition.metadata`, then the
-    /// dir), then the log dir is fsynced once for all of them. A crash before that last
-    /// fsync leaves any subset of the new dirs, each whole (a `partition.metadata` is
-    /// complete or absent; the segment files are empty).
+    /// dir, once the first segment's files are in it), then the log dir is fsynced once
+    /// for all of them.
     pub fn create_logs(
         &self,
         tps: &[TopicPartition],
@@ -355,28 +395,73 @@ impl LogManager {
                 hook();
             }
         }
+        let intent = creation::begin(&self.dir, tps, topic_id)?;
+        let stop = AtomicBool::new(false);
+        let attempts = run_parallel(tps, |tp| {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(Attempt::Skipped);
+            }
+            let attempt = self.create_dir_log(tp, topic_id, config);
+            if matches!(attempt, Attempt::Failed { .. }) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            Ok(attempt)
+        });
         let mut made = Vec::with_capacity(tps.len());
         let mut failed = None;
-        for result in run_parallel(tps, |tp| self.create_dir_log(tp, topic_id, config)) {
-            match result {
-                Ok(log) => made.push(log),
+        // dirs this call made that must go if it fails (a dir that was there before is not
+        // this call's to remove)
+        let mut ours = Vec::new();
+        // a thread panicked: which dirs it made is unknown, so the intent stays for the
+        // next start to resolve
+        let mut unknown = false;
+        for (tp, attempt) in tps.iter().zip(attempts) {
+            match attempt {
+                Ok(Attempt::Made(log)) => {
+                    ours.push(log.dir().to_path_buf());
+                    made.push(*log);
+                }
+                Ok(Attempt::Skipped) => {}
+                Ok(Attempt::Failed { dir_made, error }) => {
+                    if dir_made {
+                        ours.push(self.dir.join(tp.dir_name()));
+                    }
+                    failed.get_or_insert(error);
+                }
                 Err(e) => {
+                    unknown = true;
                     failed.get_or_insert(e);
                 }
             }
         }
         let synced = match failed {
-            None => checkpoint::sync_dir(&self.dir),
+            None => self.sync_dir(&self.dir),
             Some(e) => Err(e),
         };
         if let Err(e) = synced {
-            let dirs: Vec<PathBuf> = made.iter().map(|l| l.dir().to_path_buf()).collect();
+            // close every file first: at the fd limit, removing a tree needs descriptors
             drop(made);
-            run_parallel(&dirs, |d| {
-                remove_dir_logged(d);
-                Ok(())
+            let removed = run_parallel(&ours, |d| match std::fs::remove_dir_all(d) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(d)(e)),
+                _ => Ok(()),
             });
+            let left = removed.iter().filter(|r| r.is_err()).count();
+            if left > 0 || unknown {
+                warn!(
+                    partitions = tps.len(),
+                    left, "could not remove every dir of a failed creation; the next start will"
+                );
+            } else if let Err(cause) = self
+                .sync_dir(&self.dir)
+                .and_then(|()| intent.done(&self.dir))
+            {
+                warn!(%cause, "could not close the intent of a failed creation; the next start will");
+            }
             return Err(e);
+        }
+        if let Err(cause) = intent.done(&self.dir) {
+            // every dir is durable: the next start finds them all and keeps them
+            warn!(%cause, "could not remove a creation intent");
         }
         let made: Vec<Arc<PartitionLog>> = made.into_iter().map(Arc::new).collect();
         let mut logs = self.logs.write();
@@ -390,17 +475,23 @@ impl LogManager {
         Ok(made)
     }
 
-    /// One new partition dir with its files durable (the caller syncs the log dir); on
-    /// failure, removes what it made.
+    /// One new partition dir with its files durable (the caller syncs the log dir).
+    /// A failure leaves what it made for the caller to remove (once every other file is
+    /// closed).
     fn create_dir_log(
         &self,
         tp: &TopicPartition,
         topic_id: Option<Uuid>,
         config: LogConfig,
-    ) -> Result<PartitionLog, LogError> {
+    ) -> Attempt {
         let dir = self.dir.join(tp.dir_name());
         // not create_dir_all: a directory already there is someone else's data
-        std::fs::create_dir(&dir).map_err(io_err(&dir))?;
+        if let Err(e) = std::fs::create_dir(&dir) {
+            return Attempt::Failed {
+                dir_made: false,
+                error: io_err(&dir)(e),
+            };
+        }
         let made = (|| -> Result<PartitionLog, LogError> {
             if let Some(id) = topic_id {
                 let path = dir.join(checkpoint::PARTITION_METADATA_FILE);
@@ -413,13 +504,34 @@ impl LogManager {
                 topic_id,
                 LoadOptions::default(),
             )?;
-            checkpoint::sync_dir(&dir)?;
+            // the new files' names: durable before the dir's own name is (log dir fsync)
+            self.sync_dir(&dir)?;
             Ok(log)
         })();
-        if made.is_err() {
-            remove_dir_logged(&dir);
+        match made {
+            Ok(log) => Attempt::Made(Box::new(log)),
+            Err(error) => Attempt::Failed {
+                dir_made: true,
+                error,
+            },
         }
-        made
+    }
+
+    /// fsync of a directory of this log dir, so the names in it are durable.
+    fn sync_dir(&self, dir: &Path) -> Result<(), LogError> {
+        #[cfg(test)]
+        {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            self.synced.lock().push((dir.to_path_buf(), names));
+        }
+        checkpoint::sync_dir(dir)
     }
 
     /// Waits until none of `tps` is claimed, then claims them all at once (so two callers
@@ -469,11 +581,7 @@ impl LogManager {
         let mut doomed = Vec::with_capacity(removed.len());
         for log in &removed {
             let dir = log.dir();
-            let to = self.dir.join(format!(
-                "{}.{}-delete",
-                log.topic_partition().dir_name(),
-                Uuid::new_v4().simple()
-            ));
+            let to = self.dir.join(delete_dir_name(log.topic_partition()));
             match std::fs::rename(dir, &to) {
                 Ok(()) => doomed.push(to),
                 Err(e) => {
@@ -481,7 +589,7 @@ impl LogManager {
                 }
             }
         }
-        let synced = checkpoint::sync_dir(&self.dir);
+        let synced = self.sync_dir(&self.dir);
         // the names are free already; the next start removes what is left
         run_parallel(&doomed, |d| {
             remove_dir_logged(d);
@@ -561,5 +669,175 @@ impl LogManager {
         self.lock.lock().take();
         info!(dir = %self.dir.display(), "logs closed cleanly");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path) -> LogManager {
+        LogManager::open(dir, LogConfig::default(), 1).expect("open")
+    }
+
+    fn tps(topic: &str, n: i32) -> Vec<TopicPartition> {
+        (0..n).map(|p| TopicPartition::new(topic, p)).collect()
+    }
+
+    fn loaded(m: &LogManager, topic: &str) -> usize {
+        m.logs()
+            .iter()
+            .filter(|l| l.topic_partition().topic == topic)
+            .count()
+    }
+
+    /// What a crash leaves in the middle of a creation (the intent, then some of the
+    /// dirs) is undone at the next open: none of them is loaded or left on disk. A dir
+    /// the intent names that belongs to another topic id is not this creation's: kept.
+    #[test]
+    fn a_creation_interrupted_midway_is_undone_at_open() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let id = Uuid::new_v4();
+        {
+            let m = open(tmp.path());
+            let all = tps("big", 10);
+            let _intent = creation::begin(tmp.path(), &all, Some(id)).expect("intent");
+            for tp in &all[..4] {
+                assert!(matches!(
+                    m.create_dir_log(tp, Some(id), LogConfig::default()),
+                    Attempt::Made(_)
+                ));
+            }
+            // partition 5: someone else's dir (another topic id), there before
+            let other = Uuid::new_v4();
+            let dir = tmp.path().join("big-5");
+            std::fs::create_dir(&dir).expect("mkdir");
+            checkpoint::write_partition_metadata(
+                &dir.join(checkpoint::PARTITION_METADATA_FILE),
+                other,
+            )
+            .expect("metadata");
+            // the crash: no shutdown, the intent stays
+        }
+        let m = open(tmp.path());
+        let left: Vec<String> = m
+            .logs()
+            .iter()
+            .map(|l| l.topic_partition().to_string())
+            .collect();
+        assert_eq!(left, ["big-5"], "only the dir that was not this creation's");
+        assert!(
+            !std::fs::read_dir(tmp.path())
+                .expect("ls")
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(".create-")),
+            "the intent is gone"
+        );
+    }
+
+    /// A crash after every dir was made but before the intent was removed: the creation
+    /// was complete, and the next open keeps every partition.
+    #[test]
+    fn a_creation_interrupted_at_its_end_is_kept_at_open() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let id = Uuid::new_v4();
+        {
+            let m = open(tmp.path());
+            let all = tps("done", 6);
+            let _intent = creation::begin(tmp.path(), &all, Some(id)).expect("intent");
+            for tp in &all {
+                assert!(matches!(
+                    m.create_dir_log(tp, Some(id), LogConfig::default()),
+                    Attempt::Made(_)
+                ));
+            }
+        }
+        let m = open(tmp.path());
+        assert_eq!(loaded(&m, "done"), 6);
+    }
+
+    /// A failed creation (a stray dir where partition 5 goes) stops, removes what it made
+    /// and its intent, and registers nothing.
+    #[test]
+    fn a_failed_creation_removes_its_dirs_and_intent() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let m = open(tmp.path());
+        std::fs::create_dir(tmp.path().join("t-5")).expect("stray");
+        let err = m
+            .create_logs(&tps("t", 40), Some(Uuid::new_v4()), LogConfig::default())
+            .expect_err("partition 5 exists");
+        assert!(matches!(err, LogError::Io { .. }), "{err:?}");
+        let mut names: Vec<String> = std::fs::read_dir(tmp.path())
+            .expect("ls")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("t-") || n.starts_with(".create-"))
+            .collect();
+        names.sort();
+        assert_eq!(names, ["t-5"]);
+        assert_eq!(loaded(&m, "t"), 0);
+    }
+
+    /// Issue #13 item 11: a new partition dir is fsynced once its first segment's files
+    /// and `partition.metadata` are in it, and the log dir after every new dir is in it,
+    /// so a power loss cannot lose the entries; a deletion fsyncs the log dir once the
+    /// dirs are renamed out of the way.
+    #[test]
+    fn new_and_deleted_partition_dirs_are_fsynced_with_their_parent() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let m = open(tmp.path());
+        let all = tps("t", 3);
+        m.create_logs(&all, Some(Uuid::new_v4()), LogConfig::default())
+            .expect("create");
+        let synced = std::mem::take(&mut *m.synced.lock());
+        let position = |dir: &Path| synced.iter().position(|(d, _)| d == dir);
+        for tp in &all {
+            let dir = tmp.path().join(tp.dir_name());
+            let at = position(&dir).unwrap_or_else(|| panic!("{} fsynced", dir.display()));
+            assert_eq!(
+                synced[at].1,
+                [
+                    "00000000000000000000.index",
+                    "00000000000000000000.log",
+                    "00000000000000000000.timeindex",
+                    "partition.metadata",
+                ],
+                "{tp}: fsynced with its files in it"
+            );
+        }
+        let parent = synced
+            .iter()
+            .rposition(|(d, _)| d == tmp.path())
+            .expect("the log dir is fsynced");
+        for tp in &all {
+            let name = tp.dir_name();
+            assert!(synced[parent].1.contains(&name), "{name} in the log dir");
+            assert!(
+                position(&tmp.path().join(&name)) < Some(parent),
+                "{name} first"
+            );
+        }
+
+        assert_eq!(m.delete_logs(&all).expect("delete"), 3);
+        let synced = std::mem::take(&mut *m.synced.lock());
+        let (dir, names) = synced.last().expect("the log dir is fsynced");
+        assert_eq!(dir, tmp.path());
+        for tp in &all {
+            assert!(!names.contains(&tp.dir_name()), "{tp} renamed away");
+        }
+        let doomed = names.iter().filter(|n| n.ends_with("-delete")).count();
+        assert_eq!(doomed, 3, "the renames are what the fsync made durable");
+    }
+
+    /// Kafka's `-delete` dir names: the topic is shortened so the name fits in 255 bytes.
+    #[test]
+    fn delete_dir_names_fit() {
+        for len in [1, 200, 249] {
+            let tp = TopicPartition::new("t".repeat(len), 99_999);
+            let name = delete_dir_name(&tp);
+            assert!(name.len() <= NAME_MAX, "{len}: {}", name.len());
+            assert!(name.ends_with("-delete") && name.starts_with('t'));
+            assert!(name.contains("-99999."), "{name}");
+        }
     }
 }

@@ -14,12 +14,15 @@
 //!   `ProducerStateManager`), with snapshot files.
 //! - [`checkpoint`]: the small text files Kafka keeps beside the logs.
 //! - [`manager`]: every partition log of a log dir, checkpoints, clean shutdown.
+//! - [`creation`]: creation intents, which make creating partition dirs all or nothing
+//!   across a crash.
 //!
 //! The on-disk layout is Apache Kafka's, so its `DumpLogSegments` tool reads Rafka's files
 //! and Rafka opens partition directories written by Kafka: see `docs/log-format.md`.
 
 pub mod batch;
 pub mod checkpoint;
+pub mod creation;
 pub mod index;
 pub mod manager;
 pub mod partition_log;

@@ -47,12 +47,13 @@ fn respond(broker: &Broker, req: DescribeGroupsRequest, version: i16) -> Describ
                 return base.with_error_code(ErrorCode::CoordinatorNotAvailable.code());
             };
             match gc.describe(&id.0) {
-                None if version >= 6 => base
+                Err(code) => base.with_error_code(code.code()),
+                Ok(None) if version >= 6 => base
                     .with_error_code(ErrorCode::GroupIdNotFound.code())
                     .with_error_message(Some(str_bytes(format!("Group {} not found.", &*id.0))))
                     .with_group_state(str_bytes("Dead")),
-                None => base.with_group_state(str_bytes("Dead")),
-                Some(g) => base
+                Ok(None) => base.with_group_state(str_bytes("Dead")),
+                Ok(Some(g)) => base
                     .with_group_state(str_bytes(g.state.name()))
                     .with_protocol_type(str_bytes(g.protocol_type))
                     .with_protocol_data(str_bytes(g.protocol))
