@@ -309,8 +309,8 @@ impl GoodRun {
 
 /// A librdkafka producer (acks=all) sending `records` records to partition 0 of `topic`
 /// at about `rate` per second, and a consumer (assign, no group) reading them back,
-/// from the machine's own address 127.0.0.1. Blocking: run it on a thread. Gives up
-/// `timeout` after it started.
+/// from the machine's own address 127.0.0.1, after one warm-up record has gone through.
+/// Blocking: run it on a thread. Gives up `timeout` after it started.
 pub fn good_clients(
     bootstrap: SocketAddr,
     topic: &str,
@@ -345,6 +345,18 @@ pub fn good_clients(
     tpl.add_partition_offset(topic, 0, Offset::Beginning)
         .expect("partition");
     consumer.assign(&tpl).expect("assign");
+    // warm up: both clients connected and the consumer fetching before the clock starts
+    let _ = producer.send(
+        BaseRecord::to(topic)
+            .partition(0)
+            .key("warmup")
+            .payload("warmup"),
+    );
+    let mut warm = false;
+    while !warm && start.elapsed() < timeout {
+        producer.poll(Duration::ZERO);
+        warm = matches!(consumer.poll(Duration::from_millis(10)), Some(Ok(_)));
+    }
     let mut run = GoodRun::default();
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let mut next_send = Instant::now();
