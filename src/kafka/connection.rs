@@ -42,7 +42,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
@@ -51,6 +51,8 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
+// Tokio's clock, so that a test with paused time sees idle timeouts as it should
+use tokio::time::Instant;
 use tracing::{debug, debug_span, error, info_span, warn, Instrument};
 
 use super::answer::Outcome;
@@ -269,7 +271,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             }
         }
         // then the whole frame within the receive timeout
-        let deadline = tokio::time::Instant::now() + self.receive_timeout;
+        let deadline = Instant::now() + self.receive_timeout;
         let result = tokio::time::timeout_at(deadline, async {
             while self.buf.len() < 4 {
                 self.fill(4).await?;
@@ -327,7 +329,7 @@ async fn idle_expired(shared: &Shared, idle: Option<Duration>) -> Stop {
             );
             return Stop::Idle;
         }
-        tokio::time::sleep_until(due.into()).await;
+        tokio::time::sleep_until(due).await;
     }
 }
 
