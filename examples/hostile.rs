@@ -10,7 +10,7 @@
 //! Each round runs two variants, each on a fresh broker and data dir: `quiet` (a
 //! librdkafka producer, acks=all, N records at R/s to one partition, and a consumer
 //! tailing it from 127.0.0.1) and `attack` (the same while every hostile client of
-//! `tests/support/hostile.rs` runs from 127.0.0.2: waves of abandoned long-poll fetches,
+//! `tests/support/hostile.rs` runs from 127.0.0.2 and 127.0.0.3: waves of abandoned long-poll fetches,
 //! 3 connections pipelining fetches of M MiB of small batches and reading nothing, waves
 //! of 50 idle sockets and trickled requests on both ports). Per variant it prints one
 //! `RESULT` line: end-to-end latency p50/p99/max (produce timestamp in the payload to
@@ -31,6 +31,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+const ATTACKER_2: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
 
 struct Args {
     rafka: PathBuf,
@@ -101,8 +102,16 @@ async fn variant(args: &Args, attack: bool) -> anyhow::Result<()> {
     }
     hostile::fill_small_batches(broker.kafka, "bulk", args.bulk_mib << 20, 1000).await;
     let (idle_kib, _) = broker.rss_kib().context("rss")?;
-    let running = attack
-        .then(|| hostile::Attack::start(ATTACKER, broker.kafka, broker.text, "bulk", "empty"));
+    let running = attack.then(|| {
+        hostile::Attack::start(
+            ATTACKER,
+            ATTACKER_2,
+            broker.kafka,
+            broker.text,
+            "bulk",
+            "empty",
+        )
+    });
     if running.is_some() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

@@ -29,6 +29,7 @@ use tokio::net::TcpStream;
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
 const OTHER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+const THIRD: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
 
 /// Polls `cond` every 20 ms for at most 10 s; true once it holds.
 async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
@@ -367,7 +368,7 @@ fn a_listener_beyond_loopback_is_warned_about() {
 }
 
 /// The proof (issue #13): every hostile client of items 1-3 attacks a `rafka serve`
-/// process from 127.0.0.2 (waves of abandoned long-poll fetches, 3 connections that
+/// process from 127.0.0.2 and 127.0.0.3 (waves of abandoned long-poll fetches, 3 connections that
 /// pipeline fetches of 16 MiB of small batches and read nothing, waves of 50 idle sockets
 /// and trickled requests on both ports) while a librdkafka producer (acks=all) and
 /// consumer run from 127.0.0.1. The good clients get every record, and the broker's peak
@@ -400,7 +401,7 @@ async fn good_clients_keep_working_under_every_attack() {
     hostile::fill_small_batches(broker.kafka, "bulk", 16 << 20, 1000).await;
     let (idle_rss, _) = broker.rss_kib().expect("rss");
 
-    let attack = hostile::Attack::start(OTHER, broker.kafka, broker.text, "bulk", "empty");
+    let attack = hostile::Attack::start(OTHER, THIRD, broker.kafka, broker.text, "bulk", "empty");
     tokio::time::sleep(Duration::from_secs(1)).await; // let it take what it can
     let bootstrap = broker.kafka;
     let good = tokio::task::spawn_blocking(move || {
@@ -413,6 +414,7 @@ async fn good_clients_keep_working_under_every_attack() {
     assert_eq!(good.produced, 1000, "{good:?}");
     assert_eq!(good.consumed, 1000, "every record reached the consumer");
     assert!(stats.parked_fetches >= 10, "{stats:?}");
+    assert!(stats.unread_fetches >= 64, "{stats:?}");
     assert!(stats.idle_opened >= 20, "{stats:?}");
     assert!(
         peak < 512 * 1024,

@@ -150,13 +150,16 @@ pub struct Attack {
 }
 
 impl Attack {
-    /// Starts every attack from `from` against the Kafka port `kafka` and the text port
-    /// `text`: waves of 10 long-poll fetches of `empty_topic` whose clients leave (item 1); 3 connections
-    /// that pipeline fetches of `bulk_topic` (full of small batches) and read nothing
-    /// (item 2); waves of 50 idle sockets on both ports and requests trickled a byte
-    /// every 200 ms (item 3).
+    /// Starts every attack against the Kafka port `kafka` and the text port `text`:
+    /// waves of 10 long-poll fetches of `empty_topic` whose clients leave (item 1); 3
+    /// connections that pipeline fetches of `bulk_topic` (full of small batches) and read
+    /// nothing (item 2); waves of 50 idle sockets on both ports and requests trickled a
+    /// byte every 200 ms (item 3). The unread connections come from `unread_from`, the
+    /// rest from `from`: each address has its own `max.connections.per.ip`, so the idle
+    /// waves cannot take the unread connections' places and leave that attack untried.
     pub fn start(
         from: IpAddr,
+        unread_from: IpAddr,
         kafka: SocketAddr,
         text: SocketAddr,
         bulk_topic: &str,
@@ -196,7 +199,7 @@ impl Attack {
             let (stop, unread) = (Arc::clone(&a.stop), Arc::clone(&a.unread));
             let topic = bulk_topic.to_string();
             a.tasks.spawn(async move {
-                let Ok(mut s) = connect_from(from, kafka, Some(4096)).await else {
+                let Ok(mut s) = connect_from(unread_from, kafka, Some(4096)).await else {
                     return;
                 };
                 let req = fetch(&topic, 0, 1, 64 << 20);
