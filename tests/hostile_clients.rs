@@ -411,6 +411,10 @@ async fn good_clients_keep_working_under_every_attack() {
     .expect("good clients");
     let stats = attack.stop().await;
     let (_, peak) = broker.rss_kib().expect("rss");
+    eprintln!(
+        "broker RSS: idle {idle_rss} KiB, peak {peak} KiB; good: {} consumed; {stats:?}",
+        good.consumed
+    );
     assert_eq!(good.produced, 1000, "{good:?}");
     assert_eq!(good.consumed, 1000, "every record reached the consumer");
     assert!(stats.parked_fetches >= 10, "{stats:?}");
