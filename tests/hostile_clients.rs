@@ -209,6 +209,40 @@ async fn a_client_that_reads_no_response_is_muted() {
     h.shutdown().await.expect("shutdown");
 }
 
+/// Items 2 and 3: a connection that ends while its peer reads none of its responses (here
+/// at shutdown; a bad frame ends one the same way) waits for its writer only while the
+/// writer makes progress, at most `connections.max.idle.ms` without any. (Before: it
+/// waited for ever, so shutdown took its whole grace period, an hour here.) The bound
+/// below only keeps a broken build from hanging CI.
+#[tokio::test]
+async fn a_peer_that_reads_nothing_does_not_hold_up_the_end_of_its_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut builder =
+        BrokerBuilder::for_tests(dir.path()).shutdown_grace(Duration::from_secs(3600));
+    builder.config_mut().connections_max_idle_ms = Some(3000);
+    let h = builder.start().await.expect("broker starts");
+    let p = partition0(&h, "bulk");
+    hostile::fill_small_batches(h.kafka_addr(), "bulk", 2 << 20, 1000).await;
+    let reads_before = p.reads();
+    let mut s = hostile::connect_from(LOCAL, h.kafka_addr(), Some(4096))
+        .await
+        .expect("connect");
+    let req = hostile::fetch("bulk", 0, 1, 2 << 20);
+    let mut all = Vec::new();
+    for i in 0..64 {
+        all.extend_from_slice(&hostile::frame(ApiKey::Fetch, 12, i, &req));
+    }
+    s.write_all(&all).await.expect("write");
+    // the second fetch is served once the first response is in the socket buffers: the
+    // writer is then stuck on a peer that reads nothing, and the reader is muted
+    assert!(eventually(|| p.reads() - reads_before >= 2).await);
+    let stopped = tokio::time::timeout(Duration::from_secs(120), h.shutdown()).await;
+    assert!(
+        matches!(stopped, Ok(Ok(()))),
+        "shutdown did not wait for a peer that reads nothing: {stopped:?}"
+    );
+}
+
 /// Item 3: `connections.max.idle.ms` closes a connection that sends nothing, on the
 /// Kafka port and the text port. (Before: idle sockets were kept for ever; 50 of them
 /// locked out every client.)

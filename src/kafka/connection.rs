@@ -428,15 +428,25 @@ async fn run<R, W>(
             }
         }
     };
-    finish(stop, tx, writer).await
+    finish(stop, tx, writer, &reader).await
 }
 
-/// Ends a connection: after shutdown or a bad frame the writer finishes what is in flight;
-/// when the peer is gone or the connection timed out, it is stopped at once.
-async fn finish<T>(stop: Stop, tx: mpsc::Sender<T>, writer: JoinHandle<()>) {
+/// Ends a connection: after shutdown or a bad frame the writer finishes what is in flight,
+/// unless it makes no progress for `connections.max.idle.ms` (a peer that reads nothing
+/// would otherwise hold the connection for ever); when the peer is gone or the connection
+/// timed out, it is stopped at once.
+async fn finish<T, R>(
+    stop: Stop,
+    tx: mpsc::Sender<T>,
+    mut writer: JoinHandle<()>,
+    reader: &Reader<R>,
+) {
     drop(tx); // the writer finishes what is in flight, then stops
     match stop {
-        Stop::Finish => {}
+        Stop::Finish => tokio::select! {
+            _ = &mut writer => return,
+            _ = idle_expired(&reader.shared, reader.idle) => writer.abort(),
+        },
         Stop::PeerGone | Stop::Idle | Stop::ReceiveTimeout => writer.abort(),
     }
     let _ = writer.await;
