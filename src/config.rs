@@ -7,7 +7,7 @@
 mod listeners;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use tracing::warn;
@@ -133,8 +133,22 @@ pub struct Config {
     pub auto_create_topics: bool,
     /// `socket.request.max.bytes`: largest request frame accepted.
     pub socket_request_max_bytes: usize,
-    /// `max.connections`.
+    /// `max.connections`: every listener's connections together, the text one included.
     pub max_connections: usize,
+    /// `max.connections.per.ip`: connections from one address, on all listeners
+    /// together; a new one past it is closed at once (Kafka's default: 2147483647).
+    pub max_connections_per_ip: usize,
+    /// `max.connections.per.ip.overrides` (`host:count,...`, Kafka's format), host names
+    /// resolved once at start.
+    pub max_connections_per_ip_overrides: BTreeMap<IpAddr, usize>,
+    /// `connections.max.idle.ms`: a connection that has read and written nothing for this
+    /// long is closed, whatever its requests wait for (Kafka's default: 10 minutes).
+    /// `None` (a negative value): never.
+    pub connections_max_idle_ms: Option<u64>,
+    /// `socket.request.receive.timeout.ms` (Rafka's own key): once the first byte of a
+    /// request (a Kafka frame, a text line) has arrived, the whole of it must arrive
+    /// within this, or the connection is closed.
+    pub request_receive_timeout_ms: u64,
     /// `fetch.max.bytes`: the most one Fetch response carries, whatever the client asks.
     pub fetch_max_bytes: usize,
     /// Requests read ahead on one connection before its responses are written.
@@ -208,6 +222,10 @@ impl Default for Config {
             auto_create_topics: true,
             socket_request_max_bytes: 100 * 1024 * 1024,
             max_connections: 10_000,
+            max_connections_per_ip: i32::MAX as usize,
+            max_connections_per_ip_overrides: BTreeMap::new(),
+            connections_max_idle_ms: Some(600_000),
+            request_receive_timeout_ms: 10_000,
             fetch_max_bytes: 57_671_680,
             max_in_flight_per_connection: 64,
             retention_check_interval_ms: 300_000,
@@ -252,6 +270,39 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
         "false" => Ok(false),
         _ => Err(invalid(key, value, "expected true or false")),
     }
+}
+
+/// `max.connections.per.ip.overrides`: `host:count` entries separated by commas, split
+/// at the last `:` (so an IPv6 address needs no brackets), as Kafka's `parseCsvMap`; a
+/// host name is resolved (all its addresses get the count), as Kafka's
+/// `InetAddress.getByName` does.
+pub fn parse_ip_overrides(key: &str, value: &str) -> Result<BTreeMap<IpAddr, usize>, ConfigError> {
+    let mut overrides = BTreeMap::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (host, count) = entry
+            .rsplit_once(':')
+            .ok_or_else(|| invalid(key, value, format!("{entry}: expected host:count")))?;
+        let count: usize = count
+            .trim()
+            .parse()
+            .map_err(|_| invalid(key, value, format!("{entry}: count is not a number")))?;
+        let host = host.trim().trim_matches(['[', ']']);
+        let ips: Vec<IpAddr> = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![ip],
+            Err(_) => (host, 0)
+                .to_socket_addrs()
+                .map_err(|e| invalid(key, value, format!("{host}: {e}")))?
+                .map(|a| a.ip())
+                .collect(),
+        };
+        if ips.is_empty() {
+            return Err(invalid(key, value, format!("{host}: no address")));
+        }
+        for ip in ips {
+            overrides.insert(ip, count);
+        }
+    }
+    Ok(overrides)
 }
 
 /// Reads a `.properties` file: `key=value` (or `key: value`) lines, `#`/`!` comments.
@@ -336,6 +387,20 @@ impl Config {
                 "auto.create.topics.enable" => c.auto_create_topics = parse_bool(k, v)?,
                 "socket.request.max.bytes" => c.socket_request_max_bytes = parse_num(k, v)?,
                 "max.connections" => c.max_connections = parse_num(k, v)?,
+                "max.connections.per.ip" => c.max_connections_per_ip = parse_num(k, v)?,
+                "max.connections.per.ip.overrides" => {
+                    c.max_connections_per_ip_overrides = parse_ip_overrides(k, v)?
+                }
+                "connections.max.idle.ms" => {
+                    let ms: i64 = parse_num(k, v)?;
+                    c.connections_max_idle_ms = u64::try_from(ms).ok();
+                }
+                "socket.request.receive.timeout.ms" => {
+                    c.request_receive_timeout_ms = parse_num(k, v)?;
+                    if c.request_receive_timeout_ms < 1 {
+                        return Err(invalid(k, v, "must be at least 1"));
+                    }
+                }
                 "fetch.max.bytes" => c.fetch_max_bytes = parse_num(k, v)?,
                 "log.retention.check.interval.ms" => {
                     c.retention_check_interval_ms = parse_num(k, v)?
@@ -471,6 +536,15 @@ impl Config {
                 "retention >= -1, roll >= 1",
             ));
         }
+        // Kafka: "max.connections.per.ip can be set to zero only if
+        // max.connections.per.ip.overrides property is set"
+        if c.max_connections_per_ip == 0 && c.max_connections_per_ip_overrides.is_empty() {
+            return Err(invalid(
+                "max.connections.per.ip",
+                "0",
+                "can be 0 only if max.connections.per.ip.overrides is set",
+            ));
+        }
         if c.socket_request_max_bytes < 1024 {
             return Err(invalid(
                 "socket.request.max.bytes",
@@ -513,6 +587,50 @@ mod tests {
         assert!(!c.auto_create_topics);
         assert_eq!(c.log.retention_ms, 3_600_000);
         assert_eq!(c.log.max_message_bytes, 2_000_000);
+    }
+
+    #[test]
+    fn connection_limits_in_kafkas_formats() {
+        let props = parse_properties(
+            "max.connections.per.ip=5\n\
+             max.connections.per.ip.overrides=127.0.0.2:100, ::1:7 ,localhost:0\n\
+             connections.max.idle.ms=-1\nsocket.request.receive.timeout.ms=250\n",
+        );
+        let c = Config::from_properties(&props).expect("valid");
+        assert_eq!(c.max_connections_per_ip, 5);
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert_eq!(
+            c.max_connections_per_ip_overrides.get(&ip("127.0.0.2")),
+            Some(&100)
+        );
+        assert_eq!(c.max_connections_per_ip_overrides.get(&ip("::1")), Some(&7));
+        assert_eq!(
+            c.max_connections_per_ip_overrides.get(&ip("127.0.0.1")),
+            Some(&0)
+        );
+        assert_eq!(c.connections_max_idle_ms, None);
+        assert_eq!(c.request_receive_timeout_ms, 250);
+        let d = Config::default();
+        assert_eq!(d.connections_max_idle_ms, Some(600_000));
+        assert_eq!(d.max_connections_per_ip, i32::MAX as usize);
+        for (k, v) in [
+            ("max.connections.per.ip", "0"),
+            ("max.connections.per.ip", "-1"),
+            ("max.connections.per.ip.overrides", "127.0.0.1"),
+            ("max.connections.per.ip.overrides", "127.0.0.1:x"),
+            ("socket.request.receive.timeout.ms", "0"),
+        ] {
+            let props = BTreeMap::from([(k.to_string(), v.to_string())]);
+            assert!(Config::from_properties(&props).is_err(), "{k}={v}");
+        }
+        let props = BTreeMap::from([
+            ("max.connections.per.ip".to_string(), "0".to_string()),
+            (
+                "max.connections.per.ip.overrides".to_string(),
+                "10.0.0.1:3".to_string(),
+            ),
+        ]);
+        assert!(Config::from_properties(&props).is_ok(), "0 with overrides");
     }
 
     #[test]

@@ -1,15 +1,21 @@
 //! The running broker: binds every Kafka listener (`listeners`, see [`crate::config`])
-//! and the text listener, accepts connections on all of them up to `max.connections` (one
-//! limit for all), hands each to its protocol with the listener it came in on, and shuts
-//! down gracefully: stop accepting, let connections finish the requests they have in
-//! flight (bounded wait), stop the periodic jobs ([`jobs`]: retention, `flush.ms`,
+//! and the text listener, accepts connections on all of them up to `max.connections` and
+//! `max.connections.per.ip` (one count for all listeners, [`limits`]), hands each to its
+//! protocol with the listener it came in on, and shuts down gracefully: stop accepting,
+//! let connections finish the requests they have in flight (bounded wait; waiting fetches
+//! are not waited for), stop the periodic jobs ([`jobs`]: retention, `flush.ms`,
 //! checkpoints, group timers, ...), then seal and checkpoint every log and write the clean
 //! shutdown marker, so the next start needs no recovery.
+//!
+//! Every listener bound to an address other than loopback is logged with a warning at
+//! start: there is no authentication yet, so anyone who can reach it can read and write
+//! every topic.
 //!
 //! Connections get a stream that is already set up (`TCP_NODELAY`, peer address known):
 //! the protocol code takes any async byte stream, so TLS or SASL can wrap it here later.
 
 mod jobs;
+pub mod limits;
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -18,7 +24,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{error, info, warn};
 
@@ -27,9 +33,11 @@ use crate::config::{Config, ConfigError, ListenerConfig, SecurityProtocol};
 use crate::kafka;
 use crate::text;
 use jobs::Jobs;
+use limits::{ConnectionLimits, Slot};
 
-/// How long shutdown waits for connections to finish their in-flight requests.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long shutdown waits for connections to finish their in-flight requests (fetches
+/// waiting for data are not waited for: they end at once).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Why the broker could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -57,11 +65,22 @@ pub enum ServerError {
 #[derive(Debug, Clone)]
 pub struct BrokerBuilder {
     config: Config,
+    shutdown_grace: Duration,
 }
 
 impl BrokerBuilder {
     pub fn new(config: Config) -> Self {
-        BrokerBuilder { config }
+        BrokerBuilder {
+            config,
+            shutdown_grace: SHUTDOWN_GRACE,
+        }
+    }
+
+    /// How long shutdown waits for in-flight requests before closing connections anyway
+    /// ([`SHUTDOWN_GRACE`] unless set).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
     }
 
     /// A broker on ephemeral loopback ports with its data in `data_dir`, for tests: one
@@ -75,7 +94,7 @@ impl BrokerBuilder {
             text_listener: loopback,
             ..Config::default()
         };
-        BrokerBuilder { config }
+        BrokerBuilder::new(config)
     }
 
     pub fn config_mut(&mut self) -> &mut Config {
@@ -86,6 +105,7 @@ impl BrokerBuilder {
     pub async fn start(self) -> Result<BrokerHandle, ServerError> {
         let mut config = self.config;
         config.check_listeners()?;
+        warn_open_listeners(&config);
         let mut bound = Vec::with_capacity(config.listeners.len() + 1);
         let mut kafka_addrs = Vec::with_capacity(config.listeners.len());
         for l in &mut config.listeners {
@@ -117,7 +137,13 @@ impl BrokerBuilder {
         let broker = Arc::new(broker);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let jobs = Jobs::start(&broker);
-        let task = tokio::spawn(serve(Arc::clone(&broker), bound, jobs, shutdown_rx));
+        let task = tokio::spawn(serve(
+            Arc::clone(&broker),
+            bound,
+            jobs,
+            shutdown_rx,
+            self.shutdown_grace,
+        ));
         for (name, addr) in &kafka_addrs {
             info!(listener = %name, %addr, data_dir = %config.data_dir.display(), "Kafka listener ready");
         }
@@ -192,6 +218,22 @@ enum Protocol {
     Text,
 }
 
+/// Warns about every listener (Kafka or text) bound to an address other than loopback:
+/// until authentication exists, anyone who reaches it can read, write and delete topics.
+fn warn_open_listeners(config: &Config) {
+    let kafka = config.listeners.iter().map(|l| (l.name.as_str(), l.addr));
+    for (listener, addr) in kafka.chain(std::iter::once(("text", config.text_listener))) {
+        if !addr.ip().is_loopback() {
+            warn!(
+                %listener,
+                %addr,
+                "listener open beyond this machine with no authentication: anyone who can \
+                 reach it can read, write and delete every topic (bind 127.0.0.1 or firewall it)"
+            );
+        }
+    }
+}
+
 async fn bind(name: &str, addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
     let bind_err = |source| ServerError::Bind {
         listener: name.to_string(),
@@ -230,9 +272,15 @@ async fn serve(
     listeners: Vec<(TcpListener, Protocol)>,
     jobs: Jobs,
     mut shutdown: watch::Receiver<bool>,
+    grace: Duration,
 ) -> Result<(), BrokerError> {
     let text_context = Arc::new(text::Context::new(Arc::clone(&broker)));
-    let permits = Arc::new(Semaphore::new(broker.config().max_connections.max(1)));
+    let config = broker.config();
+    let limits = ConnectionLimits::new(
+        config.max_connections,
+        config.max_connections_per_ip,
+        config.max_connections_per_ip_overrides.clone(),
+    );
     let mut connections = JoinSet::new();
     let mut next = 0;
     loop {
@@ -240,9 +288,12 @@ async fn serve(
             _ = shutdown.changed() => break,
             (protocol, accepted) = accept_any(&listeners, &mut next) => match accepted {
                 Ok((stream, peer)) => {
-                    let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-                        warn!(%peer, "max.connections reached; closing the new connection");
-                        continue;
+                    let slot = match limits.try_admit(peer.ip()) {
+                        Ok(slot) => slot,
+                        Err(refused) => {
+                            warn!(%peer, cause = %refused, "closing the new connection");
+                            continue;
+                        }
                     };
                     let _ = stream.set_nodelay(true);
                     let rx = shutdown.clone();
@@ -250,7 +301,7 @@ async fn serve(
                         Protocol::Kafka(l) => Connection::Kafka(Arc::clone(&broker), Arc::clone(l)),
                         Protocol::Text => Connection::Text(Arc::clone(&text_context)),
                     };
-                    connections.spawn(connection.serve(stream, peer, rx, permit));
+                    connections.spawn(connection.serve(stream, peer, rx, slot));
                 }
                 Err(e) => {
                     error!(cause = %e, "failed to accept");
@@ -265,7 +316,7 @@ async fn serve(
         "shutting down: no new connections"
     );
     drop(listeners);
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+    let drained = tokio::time::timeout(grace, async {
         while connections.join_next().await.is_some() {}
     })
     .await;
@@ -298,7 +349,7 @@ impl Connection {
         stream: TcpStream,
         peer: SocketAddr,
         shutdown: watch::Receiver<bool>,
-        permit: OwnedSemaphorePermit,
+        slot: Slot,
     ) {
         match self {
             // plaintext: fetched records go from the segment files with sendfile; a TLS
@@ -311,6 +362,6 @@ impl Connection {
             },
             Connection::Text(ctx) => text::serve(ctx, stream, peer, shutdown).await,
         }
-        drop(permit);
+        drop(slot);
     }
 }

@@ -2,9 +2,21 @@
 //! arrival order (as Kafka does: clients rely on it to keep pipelined batches in order),
 //! and a writer that sends the responses strictly in request order. Clients pipeline (Java
 //! up to 5, librdkafka more): up to `max_in_flight_per_connection` responses may be
-//! pending (produce requests waiting for their fsync); past that the reader stops reading,
-//! so memory per connection stays bounded by that many requests of at most
-//! `socket.request.max.bytes`. A long-polling fetch holds up only its own connection.
+//! pending (produce requests waiting for their fsync); past that the reader stops reading.
+//! It also stops (the connection is muted, as Kafka mutes a channel until its response is
+//! sent) while more than [`QUEUED_RESPONSE_BYTES`] of responses wait to be sent, so a
+//! client that pipelines fetches and reads nothing holds about one response, not 64.
+//! A long-polling fetch holds up only its own connection.
+//!
+//! Hostile or vanished peers are not waited for:
+//!
+//! - While a request runs (a fetch may wait up to its `max_wait_ms`, 24.8 days at most),
+//!   the reader reads ahead (up to 64 KiB): a peer that closes ends the connection, and
+//!   the request is dropped, at once. So is a waiting fetch at shutdown.
+//! - `connections.max.idle.ms`: nothing read or written for that long closes the
+//!   connection, whatever its requests wait for (as Kafka's selector does).
+//! - `socket.request.receive.timeout.ms`: once a request's first byte has arrived, the
+//!   whole frame must arrive within it.
 //!
 //! Every request goes through [`route::serve`] with its [`RequestContext`]. Responses come
 //! back as [`Frame`]s of parts: in-memory chunks, written with vectored writes, and for a
@@ -28,13 +40,19 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, WriteHalf};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinHandle;
+// Tokio's clock, so that a test with paused time sees idle timeouts as it should
+use tokio::time::Instant;
 use tracing::{debug, debug_span, error, info_span, warn, Instrument};
 
 use super::answer::Outcome;
@@ -153,9 +171,171 @@ async fn send_file(stream: &TcpStream, range: &FileRange) -> io::Result<()> {
     Ok(())
 }
 
+/// Most response bytes a connection may have waiting to be sent before it stops reading
+/// requests (Kafka mutes a connection until its response is sent): memory per connection
+/// stays within this, one response (at most `fetch.max.bytes` of records) and one request.
+/// Small pipelined responses (a producer's acks) never reach it.
+pub const QUEUED_RESPONSE_BYTES: usize = 1 << 20;
+
+/// Bytes read ahead of the request being served, so that a peer that closes while its
+/// request waits (a long-polling fetch) is seen at once. Past this the connection stops
+/// reading until the request is done.
+const READ_AHEAD: usize = 64 * 1024;
+
+/// What the reader and the writer of one connection share.
+struct Shared {
+    /// When the connection last read or wrote, in ms since `epoch`.
+    last_activity_ms: AtomicU64,
+    epoch: Instant,
+    /// Bytes of responses handed to the writer and not yet written.
+    queued_bytes: AtomicUsize,
+    /// Signalled by the writer after each response it wrote.
+    written: Notify,
+}
+
+impl Shared {
+    fn touch(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_activity_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    fn last_activity(&self) -> Instant {
+        self.epoch + Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// Why the reader stopped.
+#[derive(Debug)]
+enum Stop {
+    /// The peer closed (or reset) the connection: nothing more can be sent to it.
+    PeerGone,
+    /// Nothing read or written for `connections.max.idle.ms`.
+    Idle,
+    /// A request's bytes did not all arrive in time.
+    ReceiveTimeout,
+    /// Shutdown, a bad frame, or a request with no answer: finish what is in flight.
+    Finish,
+}
+
+/// The read side: the read-ahead buffer and the deadlines.
+struct Reader<R> {
+    rd: R,
+    buf: BytesMut,
+    shared: Arc<Shared>,
+    idle: Option<Duration>,
+    receive_timeout: Duration,
+}
+
+impl<R: AsyncRead + Unpin> Reader<R> {
+    /// Reads more into the buffer, at most `limit` bytes in it. `Err(PeerGone)` on EOF or
+    /// an error. Cancel safe: bytes read are in the buffer.
+    async fn fill(&mut self, limit: usize) -> Result<(), Stop> {
+        let room = limit.saturating_sub(self.buf.len());
+        if room == 0 {
+            return std::future::pending().await;
+        }
+        self.buf.reserve(room.min(READ_AHEAD));
+        match (&mut self.rd)
+            .take(room as u64)
+            .read_buf(&mut self.buf)
+            .await
+        {
+            Ok(0) | Err(_) => Err(Stop::PeerGone),
+            Ok(_) => {
+                self.shared.touch();
+                Ok(())
+            }
+        }
+    }
+
+    /// Watches the peer while a request is in progress: reads ahead (up to
+    /// [`READ_AHEAD`]) and returns only when the peer is gone or the connection idled out.
+    async fn watch(&mut self) -> Stop {
+        let (shared, idle) = (Arc::clone(&self.shared), self.idle);
+        loop {
+            tokio::select! {
+                r = self.fill(READ_AHEAD) => if let Err(stop) = r { return stop },
+                stop = idle_expired(&shared, idle) => return stop,
+            }
+        }
+    }
+
+    /// The next frame (its size prefix removed), reading as needed.
+    async fn next_frame(&mut self, max: usize) -> Result<Bytes, Stop> {
+        // the first byte: wait as long as the connection may idle
+        let (shared, idle) = (Arc::clone(&self.shared), self.idle);
+        while self.buf.is_empty() {
+            tokio::select! {
+                r = self.fill(READ_AHEAD) => r?,
+                stop = idle_expired(&shared, idle) => return Err(stop),
+            }
+        }
+        // then the whole frame within the receive timeout
+        let deadline = Instant::now() + self.receive_timeout;
+        let result = tokio::time::timeout_at(deadline, async {
+            while self.buf.len() < 4 {
+                self.fill(4).await?;
+            }
+            let prefix: [u8; 4] = self
+                .buf
+                .get(..4)
+                .and_then(|p| p.try_into().ok())
+                .ok_or(Stop::Finish)?;
+            let size = match codec::check_size(prefix, max) {
+                Ok(size) => size,
+                Err(e) => {
+                    warn!(cause = %e, "closing connection");
+                    return Err(Stop::Finish);
+                }
+            };
+            let whole = 4 + size;
+            // only this frame's bytes: `fill` never reads past `whole`
+            self.buf.reserve(whole.saturating_sub(self.buf.len()));
+            while self.buf.len() < whole {
+                self.fill(whole)
+                    .await
+                    .inspect_err(|_| debug!("connection closed mid-frame"))?;
+            }
+            let mut frame = self.buf.split_to(whole);
+            let _ = frame.split_to(4);
+            Ok(frame.freeze())
+        })
+        .await;
+        match result {
+            Ok(frame) => frame,
+            Err(_) => {
+                warn!(
+                    timeout_ms = self.receive_timeout.as_millis() as u64,
+                    "request not received in time (socket.request.receive.timeout.ms); closing connection"
+                );
+                Err(Stop::ReceiveTimeout)
+            }
+        }
+    }
+}
+
+/// Resolves once the connection has read and written nothing for `idle` (never if
+/// `None`).
+async fn idle_expired(shared: &Shared, idle: Option<Duration>) -> Stop {
+    let Some(idle) = idle else {
+        return std::future::pending().await;
+    };
+    loop {
+        let due = shared.last_activity() + idle;
+        if Instant::now() >= due {
+            debug!(
+                idle_ms = idle.as_millis() as u64,
+                "idle connection closed (connections.max.idle.ms)"
+            );
+            return Stop::Idle;
+        }
+        tokio::time::sleep_until(due).await;
+    }
+}
+
 async fn run<R, W>(
     broker: Arc<Broker>,
-    mut rd: R,
+    rd: R,
     wr: W,
     peer: SocketAddr,
     listener: Arc<ListenerConfig>,
@@ -164,39 +344,38 @@ async fn run<R, W>(
     R: AsyncRead + Unpin + Send + 'static,
     W: ResponseWriter,
 {
-    let max = broker.config().socket_request_max_bytes;
-    let (tx, rx) = mpsc::channel::<Outcome>(broker.config().max_in_flight_per_connection.max(1));
+    let config = broker.config();
+    let max = config.socket_request_max_bytes;
+    let (tx, rx) = mpsc::channel::<(Outcome, usize)>(config.max_in_flight_per_connection.max(1));
+    let shared = Arc::new(Shared {
+        last_activity_ms: AtomicU64::new(0),
+        epoch: Instant::now(),
+        queued_bytes: AtomicUsize::new(0),
+        written: Notify::new(),
+    });
+    let mut reader = Reader {
+        rd,
+        buf: BytesMut::new(),
+        shared: Arc::clone(&shared),
+        idle: config.connections_max_idle_ms.map(Duration::from_millis),
+        receive_timeout: Duration::from_millis(config.request_receive_timeout_ms),
+    };
     let principal = Arc::new(KafkaPrincipal::anonymous());
-    let writer = tokio::spawn(write_responses(wr, rx).in_current_span());
-    loop {
-        let mut prefix = [0u8; 4];
-        tokio::select! {
-            r = rd.read_exact(&mut prefix) => if r.is_err() { break },
-            _ = shutdown.changed() => break,
-            _ = tx.closed() => break,
-        }
-        let size = match codec::check_size(prefix, max) {
-            Ok(size) => size,
-            Err(e) => {
-                warn!(cause = %e, "closing connection");
-                break;
-            }
-        };
+    let writer = tokio::spawn(write_responses(wr, rx, Arc::clone(&shared)).in_current_span());
+    let stop = 'connection: loop {
         let frame = tokio::select! {
-            r = read_body(&mut rd, size) => match r {
+            r = reader.next_frame(max) => match r {
                 Ok(frame) => frame,
-                Err(_) => {
-                    debug!("connection closed mid-frame");
-                    break;
-                }
+                Err(stop) => break stop,
             },
-            _ = shutdown.changed() => break,
+            _ = shutdown.changed() => break Stop::Finish,
+            _ = tx.closed() => break Stop::PeerGone,
         };
         let req = match codec::parse_request(frame) {
             Ok(req) => req,
             Err(e) => {
                 warn!(cause = %e, "closing connection");
-                break;
+                break Stop::Finish;
             }
         };
         let span = debug_span!(
@@ -206,6 +385,8 @@ async fn run<R, W>(
             correlation_id = req.correlation_id,
             client_id = req.client_id.as_deref().unwrap_or("")
         );
+        // a fetch only reads: at shutdown it is dropped rather than waited for
+        let is_fetch = req.api_key == ApiKey::Fetch;
         let ctx = RequestContext {
             api_key: req.api_key,
             api_version: req.api_version,
@@ -215,33 +396,60 @@ async fn run<R, W>(
             listener: Arc::clone(&listener),
             principal: Arc::clone(&principal),
         };
-        let out = route::serve(Arc::clone(&broker), ctx, req.body)
-            .instrument(span)
-            .await;
+        // while the request runs (a fetch may wait minutes for data), the peer is watched:
+        // one that leaves frees the connection and what the request holds at once
+        let out = tokio::select! {
+            out = route::serve(Arc::clone(&broker), ctx, req.body).instrument(span) => out,
+            stop = reader.watch() => break stop,
+            _ = shutdown.changed(), if is_fetch => break Stop::Finish,
+        };
         // after a request that gets no answer, the connection closes: read and run nothing
         // more (a client retries what it sent after it; running it would duplicate it)
         let failed = matches!(out, Outcome::Ready(Err(_)));
-        if tx.send(out).await.is_err() || failed {
-            break;
+        let bytes = match &out {
+            Outcome::Ready(Ok(Some(frame))) => frame.len(),
+            _ => 0,
+        };
+        shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        tokio::select! {
+            r = tx.send((out, bytes)) => if r.is_err() { break Stop::PeerGone },
+            stop = reader.watch() => break stop,
         }
-    }
-    drop(tx); // the writer finishes what is in flight, then stops
-    let _ = writer.await;
+        if failed {
+            break Stop::Finish;
+        }
+        // muted (no request is read) while too many response bytes wait to be sent
+        while shared.queued_bytes.load(Ordering::Acquire) > QUEUED_RESPONSE_BYTES {
+            tokio::select! {
+                _ = shared.written.notified() => {}
+                stop = reader.watch() => break 'connection stop,
+                _ = tx.closed() => break 'connection Stop::PeerGone,
+                _ = shutdown.changed() => break 'connection Stop::Finish,
+            }
+        }
+    };
+    finish(stop, tx, writer, &reader).await
 }
 
-/// Reads a frame's `size` bytes (its size prefix already read). `read_buf` fills the
-/// buffer's spare capacity, so the bytes are not zero-filled first (that was 29% of the
-/// produce path's instructions with `vec![0; size]` + `read_exact`).
-async fn read_body<R: AsyncRead + Unpin>(rd: &mut R, size: usize) -> std::io::Result<Bytes> {
-    let mut frame = BytesMut::with_capacity(size);
-    // `take`: never read past this frame, whatever spare capacity the buffer has
-    let mut body = rd.take(size as u64);
-    while frame.len() < size {
-        if body.read_buf(&mut frame).await? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
+/// Ends a connection: after shutdown or a bad frame the writer finishes what is in flight,
+/// unless it makes no progress for `connections.max.idle.ms` (a peer that reads nothing
+/// would otherwise hold the connection for ever); when the peer is gone or the connection
+/// timed out, it is stopped at once.
+async fn finish<T, R>(
+    stop: Stop,
+    tx: mpsc::Sender<T>,
+    mut writer: JoinHandle<()>,
+    reader: &Reader<R>,
+) {
+    drop(tx); // the writer finishes what is in flight, then stops
+    match stop {
+        Stop::Finish => tokio::select! {
+            _ = &mut writer => return,
+            _ = idle_expired(&reader.shared, reader.idle) => writer.abort(),
+        },
+        Stop::PeerGone | Stop::Idle | Stop::ReceiveTimeout => writer.abort(),
     }
-    Ok(frame.freeze())
+    let _ = writer.await;
 }
 
 /// Writes one frame: runs of in-memory chunks with vectored writes (small ones gather in
@@ -256,9 +464,13 @@ async fn write_frame<W: ResponseWriter>(out: &mut BufWriter<W>, frame: Frame) ->
     Ok(())
 }
 
-async fn write_responses<W: ResponseWriter>(wr: W, mut rx: mpsc::Receiver<Outcome>) {
+async fn write_responses<W: ResponseWriter>(
+    wr: W,
+    mut rx: mpsc::Receiver<(Outcome, usize)>,
+    shared: Arc<Shared>,
+) {
     let mut out = BufWriter::with_capacity(64 * 1024, wr);
-    while let Some(next) = rx.recv().await {
+    while let Some((next, queued)) = rx.recv().await {
         let result: Result<Result<Option<Frame>, _>, _> = match next {
             Outcome::Ready(r) => Ok(r),
             Outcome::Deferred(task) => task.await,
@@ -269,6 +481,7 @@ async fn write_responses<W: ResponseWriter>(wr: W, mut rx: mpsc::Receiver<Outcom
                     debug!(cause = %e, "write failed; closing connection");
                     break;
                 }
+                shared.touch();
             }
             Ok(Ok(None)) => {} // acks=0 produce: no response
             Ok(Err(e)) => {
@@ -283,6 +496,9 @@ async fn write_responses<W: ResponseWriter>(wr: W, mut rx: mpsc::Receiver<Outcom
         if rx.is_empty() && out.flush().await.is_err() {
             break;
         }
+        // the frame is in the socket (or the buffer): the reader may read again
+        shared.queued_bytes.fetch_sub(queued, Ordering::AcqRel);
+        shared.written.notify_one();
     }
     let _ = out.flush().await;
     let _ = out.into_inner().shutdown().await;

@@ -13,6 +13,10 @@
 //! [`MAX_LINE_BYTES`]; a longer line is discarded to its end and answered with
 //! `ERR MESSAGE_TOO_LARGE`, and the connection stays usable. Commands on one connection
 //! run one at a time, in order; replies are flushed when no further input is buffered.
+//!
+//! Time per connection is bounded as on the Kafka port: a connection that sends nothing
+//! for `connections.max.idle.ms` is closed, and so is one whose line, once its first byte
+//! has arrived, is not complete within `socket.request.receive.timeout.ms`.
 
 pub mod cmd;
 pub mod command;
@@ -25,11 +29,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use std::time::Duration;
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter,
 };
+
 use tokio::sync::watch;
-use tracing::{debug, error, info_span, Instrument};
+use tracing::{debug, error, info_span, warn, Instrument};
 
 use crate::broker::Broker;
 pub use command::Command;
@@ -88,13 +94,51 @@ async fn run<S>(ctx: Arc<Context>, stream: S, mut shutdown: watch::Receiver<bool
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let config = ctx.broker.config();
+    let idle = config.connections_max_idle_ms.map(Duration::from_millis);
+    let receive_timeout = Duration::from_millis(config.request_receive_timeout_ms);
     let (rd, wr) = tokio::io::split(stream);
     let mut rd = BufReader::new(rd);
     let mut out = BufWriter::new(wr);
     let mut line = Vec::new();
     loop {
+        // the first byte of the next line: as long as the connection may idle
+        if rd.buffer().is_empty() {
+            let first = async {
+                match idle {
+                    Some(idle) => tokio::time::timeout(idle, rd.fill_buf()).await.ok(),
+                    None => Some(rd.fill_buf().await),
+                }
+            };
+            let first = tokio::select! {
+                r = first => r,
+                _ = shutdown.changed() => break,
+            };
+            match first {
+                None => {
+                    debug!("idle connection closed (connections.max.idle.ms)");
+                    break;
+                }
+                Some(Ok([])) => break,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    debug!(cause = %e, "read failed");
+                    break;
+                }
+            }
+        }
+        // then the whole line within the receive timeout
         let read = tokio::select! {
-            r = read_line(&mut rd, &mut line, MAX_LINE_BYTES) => r,
+            r = tokio::time::timeout(receive_timeout, read_line(&mut rd, &mut line, MAX_LINE_BYTES)) => match r {
+                Ok(r) => r,
+                Err(_) => {
+                    warn!(
+                        timeout_ms = config.request_receive_timeout_ms,
+                        "line not received in time (socket.request.receive.timeout.ms); closing connection"
+                    );
+                    break;
+                }
+            },
             _ = shutdown.changed() => break,
         };
         let reply = match read {
