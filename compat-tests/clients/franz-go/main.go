@@ -146,6 +146,9 @@ func newClient(opts ...kgo.Opt) *kgo.Client {
 		// Java's and librdkafka's default; with kgo's 5 s, a fetch sent before a
 		// new partition's start offset was looked up waits 5 s for nothing
 		kgo.FetchMaxWait(500 * time.Millisecond),
+		// kgo spaces metadata requests (kadm's ListTopics included) 5 s apart by
+		// default; polling for a deleted topic to go away would wait that long
+		kgo.MetadataMinAge(500 * time.Millisecond),
 	}
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	must(err, "kgo.NewClient")
