@@ -6,7 +6,8 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 BIN="$WORK_DIR/franz-go/compat-franz-go"
 if [[ ! -x "$BIN" || ! -f "$WORK_DIR/franz-go/.complete" ]]; then
-    echo "FAIL: the franz-go driver is not built: $(tail -n 1 "$WORK_DIR/franz-go/build.log" 2>/dev/null || echo 'run compat-tests/setup.sh')"
+    why="$(tail -n 1 "$WORK_DIR/franz-go/build.log" 2>/dev/null)"
+    echo "FAIL: the franz-go driver is not built (compat-tests/setup.sh builds it): ${why:-no build log}"
     exit 1
 fi
 export VENV_PY COMPAT_PY="$COMPAT_DIR/lib/compat.py"
