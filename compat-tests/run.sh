@@ -35,7 +35,7 @@ case "$TARGET" in rafka|kafka|both) ;; *) echo "run.sh: --target must be rafka, 
 CASE_TIMEOUT=120          # seconds per scenario x client
 WIRE_BUDGET=480           # seconds of wire scenarios per target before the rest are failed
 RAFKA_WAIT=10             # seconds to wait for `rafka serve` to listen
-CLIENTS=(kcat kafka-java confluent-kafka kafka-python)
+CLIENTS=(kcat kafka-java confluent-kafka kafka-python franz-go)
 SUITE_START=$SECONDS
 
 # ------------------------------------------------------------ setup, cleanup
@@ -123,6 +123,7 @@ driver_cmd() {
         kafka-java) echo "$COMPAT_DIR/clients/kafka-java.sh" ;;
         confluent-kafka) echo "$VENV_PY $COMPAT_DIR/clients/confluent_kafka_client.py" ;;
         kafka-python) echo "$VENV_PY $COMPAT_DIR/clients/kafka_python_client.py" ;;
+        franz-go) echo "$COMPAT_DIR/clients/franz-go.sh" ;;
     esac
 }
 

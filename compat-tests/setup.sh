@@ -7,6 +7,7 @@
 #     (wrappers running those jars)         -> compat-tests/.work/bin (put it on PATH)
 #   - Python venv with the pinned clients    -> compat-tests/.work/venv
 #   - a version summary                       -> compat-tests/.work/versions.env
+#   - the franz-go (Go) driver, clients/franz-go/build.sh -> compat-tests/.work/franz-go
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 WORK="$HERE/.work"
@@ -111,3 +112,7 @@ PY
 } >"$WORK/versions.env.tmp"
 mv "$WORK/versions.env.tmp" "$WORK/versions.env"
 log "ready: Kafka $KAFKA_VER, $(grep -E '^(KCAT_VERSION|CONFLUENT_KAFKA_VERSION|KAFKA_PYTHON_VERSION)' "$WORK/versions.env" | tr '\n' ' ')"
+
+# ---------------------------------------------------------------- franz-go (Go) driver
+# Not fatal: without it only the franz-go cases fail (each says why).
+"$HERE/clients/franz-go/build.sh" || log "franz-go driver not built; its cases will fail (see $WORK/franz-go/build.log)"

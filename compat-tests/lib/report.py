@@ -7,7 +7,7 @@ import re
 import subprocess
 from collections import OrderedDict
 
-CLIENTS = ["kcat", "kafka-java", "confluent-kafka", "kafka-python"]
+CLIENTS = ["kcat", "kafka-java", "confluent-kafka", "kafka-python", "franz-go"]
 CELL = {"PASS": "pass", "FAIL": "**FAIL**", "XFAIL": "fail (expected)",
         "XPASS": "**pass, but listed as expected failure**", "N/A": "n/a"}
 
@@ -118,8 +118,9 @@ def main():
           "compat-tests/run.sh --only 'roundtrip|compression'   # a subset (does not rewrite this file)",
           "```", "",
           "`compat-tests/setup.sh` (run by `run.sh`) installs kcat (apt), the Kafka jars (Maven) and a",
-          "Python venv (pip). Known Rafka gaps are listed in `compat-tests/expected-failures.txt`; a listed",
-          "case that passes is an error, so the list cannot go stale. See `compat-tests/README.md`.", "",
+          "Python venv (pip), and builds the franz-go driver (Go modules). Known Rafka gaps are listed",
+          "in `compat-tests/expected-failures.txt`; a listed case that passes is an error, so the list",
+          "cannot go stale. See `compat-tests/README.md`.", "",
           "## Versions", "",
           "| component | version |", "|---|---|",
           "| Rafka | %s |" % rafka_version(repo),
@@ -129,6 +130,7 @@ def main():
           "| kcat (Debian package %s) | %s, librdkafka %s |" % (env.get("KCAT_DEB_VERSION", "?"), env.get("KCAT_VERSION", "?"), env.get("KCAT_LIBRDKAFKA_VERSION", "?")),
           "| confluent-kafka (Python) | %s, bundled librdkafka %s |" % (env.get("CONFLUENT_KAFKA_VERSION", "?"), env.get("CONFLUENT_LIBRDKAFKA_VERSION", "?")),
           "| kafka-python | %s |" % env.get("KAFKA_PYTHON_VERSION", "?"),
+          "| franz-go (Go; kgo + kadm, built with Go %s) | %s, kadm %s |" % (env.get("GO_VERSION", "?"), env.get("FRANZ_GO_VERSION", "?"), env.get("KADM_VERSION", "?")),
           "| rdkafka (Rust crate) | not used |", "",
           "## Results", "",
           "Cells: `pass`; `fail (expected)` = listed in expected-failures.txt; `**FAIL**` = unexpected;",
