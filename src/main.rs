@@ -287,12 +287,14 @@ fn log_dump(dir: &Path) -> Result<()> {
     let (log_dir, tp) = split_partition_dir(dir)?;
     // opening a partition may recover and truncate its tail: never under a running broker
     rafka::log::manager::ensure_not_in_use(&log_dir)?;
+    // loaded as the broker would: no recovery after a clean shutdown
+    let opts = rafka::log::manager::load_options(&log_dir, &tp);
     let (log, report) = rafka::log::PartitionLog::open(
         dir.to_path_buf(),
         tp,
         rafka::log::LogConfig::default(),
         None,
-        Default::default(),
+        opts,
     )?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut offset = log.log_start_offset();

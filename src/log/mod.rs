@@ -98,6 +98,17 @@ pub enum LogError {
     /// A producer's epoch is older than the partition's: INVALID_PRODUCER_EPOCH (47).
     #[error("invalid producer epoch: {0}")]
     InvalidProducerEpoch(String),
+    /// The log dir's `meta.properties` names another node than this broker's `node.id`
+    /// (a data dir of another broker): fatal at start, as in Kafka.
+    #[error(
+        "{path} says this log dir belongs to node.id {found}, but this broker is node.id \
+         {expected}: point --data-dir at this node's own log dir, or set node.id={found}"
+    )]
+    NodeMismatch {
+        path: PathBuf,
+        found: i32,
+        expected: i32,
+    },
     /// Another process holds the log dir's `.lock` (a running broker, or `rafka log` on
     /// it): KAFKA_STORAGE_ERROR (56).
     #[error("log dir {0} is in use by another process (its .lock is held)")]
@@ -123,6 +134,7 @@ impl LogError {
             LogError::Io { .. }
             | LogError::BadMetadata { .. }
             | LogError::Offline(_)
+            | LogError::NodeMismatch { .. }
             | LogError::DirInUse(_) => ErrorCode::KafkaStorageError,
             LogError::Internal(_) => ErrorCode::UnknownServerError,
         }

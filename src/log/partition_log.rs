@@ -275,14 +275,23 @@ impl PartitionLog {
     ) -> Result<(Self, LoadReport), LogError> {
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let meta_path = dir.join(checkpoint::PARTITION_METADATA_FILE);
-        let topic_id = match checkpoint::read_partition_metadata(&meta_path)? {
-            Some(id) => Some(id),
-            None => {
+        let topic_id = match checkpoint::read_partition_metadata(&meta_path) {
+            Ok(Some(id)) => Some(id),
+            Ok(None) => {
                 if let Some(id) = topic_id {
                     checkpoint::write_partition_metadata(&meta_path, id)?;
                 }
                 topic_id
             }
+            Err(LogError::BadMetadata { reason, .. }) => {
+                warn!(partition = %tp, file = %meta_path.display(), %reason, replaced_by = ?topic_id,
+                    "unreadable partition.metadata");
+                if let Some(id) = topic_id {
+                    checkpoint::write_partition_metadata(&meta_path, id)?;
+                }
+                topic_id
+            }
+            Err(e) => return Err(e),
         };
 
         let mut report = LoadReport::default();
@@ -348,10 +357,21 @@ impl PartitionLog {
         let log_start_offset = opts.log_start_offset.max(first_base).min(log_end_offset);
 
         let epoch_path = dir.join(checkpoint::LEADER_EPOCH_FILE);
-        let mut leader_epochs = checkpoint::read_leader_epochs(&epoch_path)?;
+        let (mut leader_epochs, mut rewrite) = match checkpoint::read_leader_epochs(&epoch_path) {
+            Ok(epochs) => (epochs, false),
+            Err(LogError::BadMetadata { reason, .. }) => {
+                // Kafka takes the log dir offline here; every batch header carries its
+                // leader epoch, so the cache can be rebuilt from the log instead
+                warn!(partition = %tp, file = %epoch_path.display(), %reason,
+                    "unreadable leader-epoch-checkpoint; rebuilding it from the batch headers");
+                (epochs_from_batches(&segments, log_start_offset)?, true)
+            }
+            Err(e) => return Err(e),
+        };
         let before = leader_epochs.len();
         leader_epochs.retain(|&(_, start)| start < log_end_offset);
-        if leader_epochs.len() != before {
+        rewrite |= leader_epochs.len() != before;
+        if rewrite {
             checkpoint::write_leader_epochs(&epoch_path, &leader_epochs)?;
         }
         if report.recovered_segments > 0 {
@@ -1030,6 +1050,25 @@ impl PartitionLog {
     pub fn producer_states(&self) -> ProducerStates {
         self.state.read().producers.clone()
     }
+}
+
+/// The leader epoch cache as the batch headers give it: where each larger epoch first
+/// appears, from `log_start` on (Kafka's `LeaderEpochFileCache.assign` during recovery).
+fn epochs_from_batches(
+    segments: &BTreeMap<i64, LogSegment>,
+    log_start: i64,
+) -> Result<Vec<(i32, i64)>, LogError> {
+    let mut epochs: Vec<(i32, i64)> = Vec::new();
+    for seg in segments.values().filter(|s| !s.is_empty()) {
+        seg.file().seek(0, seg.size(), |h| {
+            let epoch = h.partition_leader_epoch;
+            if epoch >= 0 && epochs.last().is_none_or(|&(e, _)| epoch > e) {
+                epochs.push((epoch, h.base_offset.max(log_start)));
+            }
+            false
+        })?;
+    }
+    Ok(epochs)
 }
 
 /// Rebuilds the producer state at `log_end`: from the newest snapshot at or below it, then

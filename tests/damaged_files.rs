@@ -1,0 +1,308 @@
+//! Damaged files on disk (issue #13, items 5 and 9): a garbage checkpoint, a damaged
+//! index, a deleted segment or a changed base offset. Each test writes a real log dir
+//! through the public API, damages one file the way a disk or an operator could, reopens
+//! it, and checks what is served and what was logged.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rafka::log::records::{decode_batch, encode_batch, NewRecord, Record};
+use rafka::log::{batch, checkpoint, LogConfig, LogError, LogManager, OffsetSpec, TopicPartition};
+
+/// Everything logged (at any level) while `f` runs on this thread.
+fn logged<R>(f: impl FnOnce() -> R) -> (R, String) {
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log buffer").extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let r = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8_lossy(&buf.0.lock().expect("log buffer")).into_owned();
+    (r, text)
+}
+
+fn config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 2048,
+        index_interval_bytes: 256,
+        ..LogConfig::default()
+    }
+}
+
+fn tp() -> TopicPartition {
+    TopicPartition::new("t", 0)
+}
+
+/// A batch of `n` records, each value its intended offset, timestamps from `ts`.
+fn batch_at(first: i64, n: i64, ts: i64) -> Vec<u8> {
+    let recs: Vec<NewRecord> = (first..first + n)
+        .map(|o| NewRecord::new(None::<Vec<u8>>, format!("v{o:04}")).at(ts + o))
+        .collect();
+    encode_batch(&recs, 0)
+}
+
+/// Writes `batches` batches of 10 records (offset o has value `v{o}`) to `t-0` with
+/// leader epoch `epoch` for the first half and `epoch + 2` for the rest; `clean` says
+/// whether the manager is shut down cleanly.
+fn write_log(dir: &Path, batches: i64, clean: bool) -> PathBuf {
+    let logs = LogManager::open(dir, config(), 1).expect("open");
+    let log = logs
+        .get_or_create(&tp(), Some(uuid::Uuid::new_v4()), config())
+        .expect("log");
+    for b in 0..batches {
+        let epoch = if b < batches / 2 { 3 } else { 5 };
+        let mut bytes = batch_at(b * 10, 10, 1_000_000);
+        log.append(&mut bytes, epoch).expect("append");
+    }
+    log.flush().expect("flush");
+    if clean {
+        logs.shutdown().expect("shutdown");
+    } else {
+        logs.checkpoint().expect("checkpoint");
+    }
+    dir.join("t-0")
+}
+
+fn decode_all(bytes: &[u8]) -> Vec<Record> {
+    let mut out = Vec::new();
+    for (at, h) in batch::BatchIter::new(bytes) {
+        let size = h.size().expect("size");
+        out.extend(decode_batch(&bytes[at..at + size]).expect("decodes"));
+    }
+    out
+}
+
+/// Every record from offset 0 up, checking that each one's value names its offset.
+fn read_checked(logs: &LogManager) -> i64 {
+    let log = logs.get(&tp()).expect("partition loaded");
+    let mut offset = log.log_start_offset();
+    let mut n = 0;
+    while offset < log.log_end_offset() {
+        let data = log.read(offset, 4096, true, i64::MAX).expect("read");
+        let recs = decode_all(&data.records);
+        assert!(!recs.is_empty(), "a read at {offset} returned nothing");
+        for r in recs {
+            if r.offset < offset {
+                continue;
+            }
+            let value = String::from_utf8(r.value.clone().expect("value").to_vec()).expect("utf8");
+            assert_eq!(
+                value,
+                format!("v{:04}", r.offset),
+                "record served at its offset"
+            );
+            offset = r.offset + 1;
+            n += 1;
+        }
+    }
+    n
+}
+
+const GARBAGE: &[u8] = b"\x00\xffnot a checkpoint\nzz 12 q\n\x7f";
+
+/// Kafka's `LogManager.loadLogs`: a recovery point checkpoint that cannot be read is
+/// logged and ignored (every recovery point 0). Rafka then starts and, after a crash,
+/// recovers every segment: all 120 records are served at their offsets.
+#[test]
+fn garbage_recovery_point_checkpoint_is_ignored_with_a_warning() {
+    for clean in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_log(dir.path(), 12, clean);
+        let path = dir.path().join(checkpoint::RECOVERY_POINT_FILE);
+        std::fs::write(&path, GARBAGE).expect("damage");
+        let (logs, text) = logged(|| LogManager::open(dir.path(), config(), 1));
+        let logs = logs.expect("a garbage recovery point checkpoint does not stop the start");
+        assert!(
+            text.contains("WARN") && text.contains(checkpoint::RECOVERY_POINT_FILE),
+            "warning naming the file (clean={clean}):\n{text}"
+        );
+        assert_eq!(read_checked(&logs), 120);
+        if !clean {
+            assert!(
+                text.contains("recovered"),
+                "a crash still recovers:\n{text}"
+            );
+        }
+        drop(logs);
+        let again = checkpoint::read_offsets(&path).expect("rewritten whole");
+        assert_eq!(again.len(), 1);
+    }
+}
+
+/// Kafka: an unreadable log start offset checkpoint resets each log start to the base
+/// offset of its first segment.
+#[test]
+fn garbage_log_start_checkpoint_falls_back_to_the_first_segment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_log(dir.path(), 12, true);
+    let logs = LogManager::open(dir.path(), config(), 1).expect("open");
+    let log = logs.get(&tp()).expect("log");
+    let second = log.segment_base_offsets()[1];
+    log.delete_records_before(second + 3)
+        .expect("delete records");
+    logs.shutdown().expect("shutdown");
+    drop(logs);
+    let path = dir.path().join(checkpoint::LOG_START_OFFSET_FILE);
+    std::fs::write(&path, GARBAGE).expect("damage");
+    let (logs, text) = logged(|| LogManager::open(dir.path(), config(), 1));
+    let logs = logs.expect("starts");
+    assert!(
+        text.contains("WARN") && text.contains(checkpoint::LOG_START_OFFSET_FILE),
+        "{text}"
+    );
+    assert_eq!(logs.get(&tp()).expect("log").log_start_offset(), second);
+}
+
+/// Kafka would take the whole log dir offline for this one partition's file; the epochs
+/// are also in every batch header, so Rafka rebuilds the cache from them instead.
+#[test]
+fn garbage_leader_epoch_checkpoint_is_rebuilt_from_the_batches() {
+    for clean in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let part = write_log(dir.path(), 12, clean);
+        let path = part.join(checkpoint::LEADER_EPOCH_FILE);
+        assert_eq!(
+            checkpoint::read_leader_epochs(&path).expect("epochs"),
+            vec![(3, 0), (5, 60)]
+        );
+        std::fs::write(&path, GARBAGE).expect("damage");
+        let (logs, text) = logged(|| LogManager::open(dir.path(), config(), 1));
+        let logs = logs.expect("starts");
+        assert!(
+            text.contains("WARN") && text.contains(checkpoint::LEADER_EPOCH_FILE),
+            "{text}"
+        );
+        let log = logs.get(&tp()).expect("log");
+        assert_eq!(log.leader_epochs(), vec![(3, 0), (5, 60)], "clean={clean}");
+        assert_eq!(
+            checkpoint::read_leader_epochs(&path).expect("rewritten"),
+            vec![(3, 0), (5, 60)]
+        );
+        let latest = log
+            .list_offset(OffsetSpec::Latest, i64::MAX)
+            .expect("list")
+            .expect("offset");
+        assert_eq!(latest.leader_epoch, Some(5));
+    }
+}
+
+/// A garbage `partition.metadata` is logged and replaced: the topic id comes from the
+/// topic's other partitions, so it stays the id clients know.
+#[test]
+fn garbage_partition_metadata_takes_the_topic_id_of_its_siblings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let id = uuid::Uuid::new_v4();
+    let tps = [TopicPartition::new("t", 0), TopicPartition::new("t", 1)];
+    {
+        let logs = LogManager::open(dir.path(), config(), 1).expect("open");
+        logs.create_logs(&tps, Some(id), config()).expect("create");
+        logs.shutdown().expect("shutdown");
+    }
+    let path = dir
+        .path()
+        .join("t-0")
+        .join(checkpoint::PARTITION_METADATA_FILE);
+    std::fs::write(&path, GARBAGE).expect("damage");
+    let (logs, text) = logged(|| LogManager::open(dir.path(), config(), 1));
+    let logs = logs.expect("starts");
+    assert!(
+        text.contains("WARN") && text.contains(checkpoint::PARTITION_METADATA_FILE),
+        "{text}"
+    );
+    for tp in &tps {
+        assert_eq!(logs.get(tp).expect("log").topic_id(), Some(id), "{tp}");
+    }
+    assert_eq!(
+        checkpoint::read_partition_metadata(&path).expect("rewritten"),
+        Some(id)
+    );
+}
+
+/// A log dir that belongs to another node stays fatal (as Kafka's
+/// `MetaPropertiesEnsemble.verify`), and the message names the file and both ids.
+#[test]
+fn meta_properties_of_another_node_is_fatal_and_says_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_log(dir.path(), 2, true);
+    let err = LogManager::open(dir.path(), config(), 7).expect_err("another node's dir");
+    let msg = err.to_string();
+    let path = dir.path().join(checkpoint::META_PROPERTIES_FILE);
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(
+        msg.contains("node.id 1") && msg.contains("node.id 7"),
+        "{msg}"
+    );
+    assert!(matches!(err, LogError::NodeMismatch { .. }), "{err:?}");
+
+    std::fs::write(&path, GARBAGE).expect("damage");
+    let err = LogManager::open(dir.path(), config(), 1).expect_err("garbage identity");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+}
+
+/// Issue #13 item 16: a new log dir is not reported as an unclean shutdown, and a log dir
+/// closed cleanly is loaded without recovery.
+#[test]
+fn startup_line_tells_a_new_dir_from_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (logs, text) = logged(|| LogManager::open(dir.path(), config(), 1));
+    let logs = logs.expect("open");
+    assert!(!text.contains("clean_shutdown=false"), "{text}");
+    assert!(text.contains("new log dir"), "{text}");
+    let log = logs.get_or_create(&tp(), None, config()).expect("log");
+    log.append(&mut batch_at(0, 10, 0), 0).expect("append");
+    logs.shutdown().expect("shutdown");
+    drop(logs);
+    let (logs, text) = logged(|| LogManager::open(dir.path(), config(), 1));
+    drop(logs.expect("open"));
+    assert!(text.contains("clean_shutdown=true"), "{text}");
+    assert!(text.contains("recovered_segments=0"), "{text}");
+}
+
+/// Issue #13 item 16: `rafka log dump` of a partition closed cleanly does not recover it
+/// (it used to print "recovered 1").
+#[test]
+fn log_dump_of_a_clean_log_recovers_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let part = dir.path().join("t-0");
+    let bin = env!("CARGO_BIN_EXE_rafka");
+    let mut write = std::process::Command::new(bin)
+        .args(["log", "write"])
+        .arg(&part)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("rafka log write");
+    {
+        use std::io::Write;
+        let mut stdin = write.stdin.take().expect("stdin");
+        stdin.write_all(b"a\nb\nc\n").expect("stdin");
+    }
+    assert!(write.wait().expect("wait").success());
+    let dump = std::process::Command::new(bin)
+        .args(["log", "dump"])
+        .arg(&part)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("rafka log dump");
+    let stderr = String::from_utf8_lossy(&dump.stderr);
+    assert!(dump.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&dump.stdout).lines().count(), 3);
+    assert!(stderr.contains("recovered 0"), "{stderr}");
+}
