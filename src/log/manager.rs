@@ -253,6 +253,8 @@ impl LogManager {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let lock = lock_dir(&dir)?;
+        // segment files stay open only within half the open-file limit
+        super::open_files::set_budget_from_limit(super::open_files::limit());
         let meta_path = dir.join(checkpoint::META_PROPERTIES_FILE);
         let (meta, new_dir) = match checkpoint::read_meta_properties(&meta_path)? {
             Some(m) if m.node_id != node_id => {

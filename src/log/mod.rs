@@ -14,6 +14,7 @@
 //!   `ProducerStateManager`), with snapshot files.
 //! - [`checkpoint`]: the small text files Kafka keeps beside the logs.
 //! - [`manager`]: every partition log of a log dir, checkpoints, clean shutdown.
+//! - [`open_files`]: the budget of open segment files, and the process's open-file limit.
 //!
 //! The on-disk layout is Apache Kafka's, so its `DumpLogSegments` tool reads Rafka's files
 //! and Rafka opens partition directories written by Kafka: see `docs/log-format.md`.
@@ -22,6 +23,7 @@ pub mod batch;
 pub mod checkpoint;
 pub mod index;
 pub mod manager;
+pub mod open_files;
 pub mod partition_log;
 pub mod producer_state;
 pub mod records;

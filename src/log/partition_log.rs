@@ -27,7 +27,7 @@ use super::batch::{self, BatchHeader, TimestampType, HEADER_SIZE, NO_TIMESTAMP};
 use super::checkpoint;
 use super::producer_state::{self, Check, PendingBatches, ProducerStates};
 use super::records;
-use super::segment::{self, FileRange, LogSegment, ReadBuf, SegmentFile};
+use super::segment::{self, FileRange, LogSegment, PinnedFile, ReadBuf, SegmentFile};
 use super::validate;
 use super::{io_err, now_ms, LogConfig, LogError, TopicPartition};
 
@@ -175,8 +175,8 @@ impl LogState {
 /// A batch's position in the appended bytes and its header as written to the log.
 type RewrittenHeader = (usize, [u8; HEADER_SIZE]);
 
-/// A segment file and the byte range to scan in it.
-type ScanRange = (Arc<SegmentFile>, u64, u64);
+/// A segment file (held open) and the byte range to scan in it.
+type ScanRange = (PinnedFile, u64, u64);
 
 /// What an offset lookup needs of the log, copied out so it can read without the lock.
 struct LogView {
@@ -757,13 +757,13 @@ impl PartitionLog {
                 .range(..=fetch_offset)
                 .next_back()
                 .map_or(i64::MIN, |(&b, _)| b);
-            let candidates: Vec<(Arc<SegmentFile>, u64, u64)> = st
+            let candidates: Vec<ScanRange> = st
                 .segments
                 .range(floor..)
                 .filter(|(_, s)| s.next_offset() > fetch_offset && !s.is_empty())
                 .take(2)
-                .map(|(_, s)| (Arc::clone(s.file()), s.lookup(fetch_offset), s.size()))
-                .collect();
+                .map(|(_, s)| Ok((s.file().pin()?, s.lookup(fetch_offset), s.size())))
+                .collect::<Result<_, LogError>>()?;
             (
                 max_offset.min(st.log_end_offset),
                 st.log_start_offset,
@@ -847,7 +847,7 @@ impl PartitionLog {
                     let from = seg.lookup(seg.offset_of_max_timestamp());
                     (
                         view,
-                        vec![(Arc::clone(seg.file()), from, seg.size())],
+                        vec![(seg.file().pin()?, from, seg.size())],
                         seg.max_timestamp(),
                     )
                 }
@@ -856,8 +856,8 @@ impl PartitionLog {
                         .segments
                         .values()
                         .filter(|s| !s.is_empty() && s.max_timestamp() >= target)
-                        .map(|s| (Arc::clone(s.file()), s.lookup_timestamp(target), s.size()))
-                        .collect();
+                        .map(|s| Ok((s.file().pin()?, s.lookup_timestamp(target), s.size())))
+                        .collect::<Result<_, LogError>>()?;
                     (view, c, target)
                 }
             }
@@ -1108,7 +1108,7 @@ fn load_producer_states(
 /// batches of at least [`FILE_RANGE_MIN_BATCH`], all of them CRC-checked already. Finds
 /// where the section ends by reading the batch headers alone. `None`: read it instead.
 fn file_range(
-    file: &Arc<SegmentFile>,
+    file: &PinnedFile,
     pos: u64,
     first: &BatchHeader,
     end: u64,

@@ -10,14 +10,15 @@ use std::fs::{File, OpenOptions};
 use std::io::{IoSlice, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 
 use super::batch::{self, BatchHeader, HEADER_SIZE, NO_TIMESTAMP};
 use super::index::{OffsetIndex, TimeIndex};
-use super::{io_err, LogError};
+use super::{io_err, open_files, LogError};
 
 /// Size of the chunks read when walking batch headers.
 const SCAN_CHUNK: usize = 64 * 1024;
@@ -27,32 +28,135 @@ pub fn file_name(base_offset: i64, suffix: &str) -> String {
     format!("{base_offset:020}.{suffix}")
 }
 
+/// A segment's `.log` descriptor: opened on first use, closed by [`open_files`] when the
+/// process has more open than its budget and nobody holds it.
+#[derive(Debug)]
+pub(crate) struct FileSlot {
+    path: PathBuf,
+    file: Mutex<Option<Arc<File>>>,
+    /// Written since the last fsync: closing the file syncs it first.
+    dirty: AtomicBool,
+    /// An fsync before closing failed: every later [`SegmentFile::sync_data`] fails, as
+    /// the data it should have made durable may be gone.
+    sync_failed: AtomicBool,
+}
+
+impl FileSlot {
+    fn new(path: PathBuf, file: Option<File>) -> Arc<Self> {
+        let open = file.is_some();
+        let slot = Arc::new(FileSlot {
+            path,
+            file: Mutex::new(file.map(Arc::new)),
+            dirty: AtomicBool::new(false),
+            sync_failed: AtomicBool::new(false),
+        });
+        if open {
+            open_files::opened(Arc::downgrade(&slot));
+        }
+        slot
+    }
+
+    /// The open file, opening it if it was closed. Holding the `Arc` keeps it open.
+    fn get(self: &Arc<Self>) -> Result<Arc<File>, LogError> {
+        let mut slot = self.file.lock();
+        if let Some(f) = slot.as_ref() {
+            return Ok(Arc::clone(f));
+        }
+        let f = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&self.path)
+            .map(Arc::new)
+            .map_err(io_err(&self.path))?;
+        *slot = Some(Arc::clone(&f));
+        drop(slot);
+        open_files::opened(Arc::downgrade(self));
+        Ok(f)
+    }
+
+    /// Closes the file unless someone holds it (or the slot is busy); unsynced writes are
+    /// synced first. True when it is closed.
+    pub(crate) fn try_close(&self) -> bool {
+        let Some(mut slot) = self.file.try_lock() else {
+            return false;
+        };
+        let Some(f) = slot.as_ref() else {
+            return true;
+        };
+        if Arc::strong_count(f) > 1 {
+            return false; // a reader or writer holds it
+        }
+        if self.dirty.swap(false, Ordering::AcqRel) {
+            if let Err(e) = f.sync_data() {
+                tracing::error!(path = %self.path.display(), cause = %e,
+                    "fsync before closing a segment file failed");
+                self.sync_failed.store(true, Ordering::Release);
+            }
+        }
+        *slot = None;
+        open_files::closed();
+        true
+    }
+}
+
+impl Drop for FileSlot {
+    fn drop(&mut self) {
+        if self.file.get_mut().is_some() {
+            open_files::closed();
+        }
+    }
+}
+
 /// The `.log` file of a segment, shared with readers (who keep it alive while they read,
-/// even if retention deletes the segment meanwhile).
+/// even if retention deletes the segment meanwhile: see [`PinnedFile`]).
 #[derive(Debug)]
 pub struct SegmentFile {
-    path: PathBuf,
-    file: File,
+    slot: Arc<FileSlot>,
     verified_to: AtomicU64,
+}
+
+/// A segment file held open: what a reader takes under the partition's lock before it
+/// reads without it, so that neither retention nor the open-file budget can close the
+/// file under it.
+#[derive(Clone, Debug)]
+pub struct PinnedFile {
+    file: Arc<SegmentFile>,
+    fd: Arc<File>,
+}
+
+impl std::ops::Deref for PinnedFile {
+    type Target = SegmentFile;
+    fn deref(&self) -> &SegmentFile {
+        &self.file
+    }
 }
 
 impl SegmentFile {
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.slot.path
+    }
+
+    /// Holds the file open for a read without the partition's lock.
+    pub fn pin(self: &Arc<Self>) -> Result<PinnedFile, LogError> {
+        Ok(PinnedFile {
+            file: Arc::clone(self),
+            fd: self.slot.get()?,
+        })
     }
 
     /// Fills `buf` from `position`; returns how many bytes were read (short at end of file).
     pub fn read_at(&self, mut position: u64, buf: &mut [u8]) -> Result<usize, LogError> {
         let mut done = 0;
+        let file = self.slot.get()?;
         while let Some(rest) = buf.get_mut(done..).filter(|r| !r.is_empty()) {
-            match self.file.read_at(rest, position) {
+            match file.read_at(rest, position) {
                 Ok(0) => break,
                 Ok(n) => {
                     done += n;
                     position += n as u64;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_err(&self.path)(e)),
+                Err(e) => return Err(io_err(self.path())(e)),
             }
         }
         Ok(done)
@@ -136,14 +240,39 @@ impl SegmentFile {
 
     pub fn corrupt(&self, position: u64, reason: &str) -> LogError {
         LogError::CorruptOnDisk {
-            path: self.path.clone(),
+            path: self.path().to_path_buf(),
             position,
             reason: reason.to_string(),
         }
     }
 
+    /// fdatasync of the file (opening it if it was closed: its written pages are still the
+    /// inode's, and an fsync through any descriptor writes them).
     pub fn sync_data(&self) -> Result<(), LogError> {
-        self.file.sync_data().map_err(io_err(&self.path))
+        let file = self.slot.get()?;
+        self.slot.dirty.store(false, Ordering::Release);
+        let synced = file.sync_data().map_err(io_err(self.path()));
+        if synced.is_err() {
+            self.slot.dirty.store(true, Ordering::Release);
+        }
+        if self.slot.sync_failed.load(Ordering::Acquire) {
+            return Err(io_err(self.path())(std::io::Error::other(
+                "an earlier fsync of this file failed",
+            )));
+        }
+        synced
+    }
+
+    /// The open file for a write; marks it as holding unsynced data.
+    fn for_write(&self) -> Result<Arc<File>, LogError> {
+        let file = self.slot.get()?;
+        self.slot.dirty.store(true, Ordering::Release);
+        Ok(file)
+    }
+
+    /// Cuts the file to `len` bytes.
+    fn set_len(&self, len: u64) -> Result<(), LogError> {
+        self.for_write()?.set_len(len).map_err(io_err(self.path()))
     }
 }
 
@@ -158,7 +287,7 @@ impl SegmentFile {
 /// short send the same way.
 #[derive(Clone)]
 pub struct FileRange {
-    file: Arc<SegmentFile>,
+    file: PinnedFile,
     position: u64,
     len: usize,
 }
@@ -166,10 +295,10 @@ pub struct FileRange {
 impl FileRange {
     /// The file, for a `sendfile` from it.
     pub fn file(&self) -> &File {
-        &self.file.file
+        &self.file.fd
     }
     pub fn path(&self) -> &Path {
-        &self.file.path
+        self.file.path()
     }
     /// Where the range starts in the file.
     pub fn position(&self) -> u64 {
@@ -186,7 +315,16 @@ impl FileRange {
     /// text protocol, log dumps). A file cut short under the range is an error.
     pub fn read(&self) -> Result<Bytes, LogError> {
         let mut buf = ReadBuf::new(self.len);
-        if self.file.read_at(self.position, &mut buf)? < self.len {
+        let mut done = 0;
+        while let Some(rest) = buf.get_mut(done..).filter(|r| !r.is_empty()) {
+            match self.file.fd.read_at(rest, self.position + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err(self.path())(e)),
+            }
+        }
+        if done < self.len {
             return Err(self
                 .file
                 .corrupt(self.position, "segment truncated under a read"));
@@ -198,19 +336,19 @@ impl FileRange {
 impl std::fmt::Debug for FileRange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileRange")
-            .field("path", &self.file.path)
+            .field("path", &self.file.path())
             .field("position", &self.position)
             .field("len", &self.len)
             .finish()
     }
 }
 
-impl SegmentFile {
+impl PinnedFile {
     /// `len` bytes from `position`, as a [`FileRange`]. The caller vouches that they are
     /// whole, CRC-checked batches below the segment's size.
-    pub fn range(self: &Arc<Self>, position: u64, len: usize) -> FileRange {
+    pub fn range(&self, position: u64, len: usize) -> FileRange {
         FileRange {
-            file: Arc::clone(self),
+            file: self.clone(),
             position,
             len,
         }
@@ -250,12 +388,6 @@ impl LogSegment {
                 Err(e) => return Err(io_err(&p)(e)),
             }
         }
-        Self::open_files(dir, base_offset)
-    }
-
-    /// Opens a segment's files without reading the log: call [`Self::load_tail`] (clean
-    /// shutdown) or [`Self::recover`] (crash) next.
-    pub fn open_files(dir: &Path, base_offset: i64) -> Result<Self, LogError> {
         let path = dir.join(file_name(base_offset, "log"));
         let file = OpenOptions::new()
             .create(true)
@@ -263,7 +395,30 @@ impl LogSegment {
             .append(true)
             .open(&path)
             .map_err(io_err(&path))?;
-        let size = file.metadata().map_err(io_err(&path))?.len();
+        Self::with_file(dir, base_offset, path, Some(file), 0)
+    }
+
+    /// Opens a segment without reading the log (its `.log` is opened on first use): call
+    /// [`Self::load_tail`] (clean shutdown) or [`Self::recover`] (crash) next.
+    pub fn open_files(dir: &Path, base_offset: i64) -> Result<Self, LogError> {
+        let path = dir.join(file_name(base_offset, "log"));
+        let size = match std::fs::metadata(&path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Self::create(dir, base_offset);
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        Self::with_file(dir, base_offset, path, None, size)
+    }
+
+    fn with_file(
+        dir: &Path,
+        base_offset: i64,
+        path: PathBuf,
+        file: Option<File>,
+        size: u64,
+    ) -> Result<Self, LogError> {
         let offset_index =
             OffsetIndex::open(dir.join(file_name(base_offset, "index")), base_offset)?;
         let time_index =
@@ -271,8 +426,7 @@ impl LogSegment {
         Ok(LogSegment {
             base_offset,
             log: Arc::new(SegmentFile {
-                path,
-                file,
+                slot: FileSlot::new(path, file),
                 verified_to: AtomicU64::new(0),
             }),
             offset_index,
@@ -389,10 +543,7 @@ impl LogSegment {
         }
         let cut = file_size - valid;
         if cut > 0 {
-            self.log
-                .file
-                .set_len(valid)
-                .map_err(io_err(&self.log.path))?;
+            self.log.set_len(valid)?;
         }
         self.size = valid;
         self.next_offset = next;
@@ -440,7 +591,7 @@ impl LogSegment {
         if start + bytes.len() as u64 > u64::from(u32::MAX) {
             return Err(LogError::Internal(format!(
                 "segment {} would pass 4 GiB",
-                self.log.path.display()
+                self.log.path().display()
             )));
         }
         let mut parts = Vec::with_capacity(2 * batches.len());
@@ -465,18 +616,20 @@ impl LogSegment {
                 "appended batches do not tile the bytes".into(),
             ));
         }
-        if let Err(e) = write_all_vectored(&self.log.file, &mut parts) {
+        let file = self.log.for_write()?;
+        if let Err(e) = write_all_vectored(&file, &mut parts) {
             // whatever part of the write reached the file is cut off again, so the file keeps
             // ending at `size`; if even that fails the caller takes the log offline
-            let cut = self.log.file.set_len(start);
+            let cut = file.set_len(start);
             return Err(match cut {
-                Ok(()) => io_err(&self.log.path)(e),
+                Ok(()) => io_err(self.log.path())(e),
                 Err(_) => LogError::Offline(format!(
                     "{}: write failed and could not be undone: {e}",
-                    self.log.path.display()
+                    self.log.path().display()
                 )),
             });
         }
+        drop(file);
         for (at, h) in &headers {
             let size = h.size().unwrap_or(0) as u64;
             self.index_batch(h, start + *at as u64, size, index_interval_bytes)?;
@@ -503,10 +656,7 @@ impl LogSegment {
         let Some((position, _)) = found else {
             return Ok(self.next_offset);
         };
-        self.log
-            .file
-            .set_len(position)
-            .map_err(io_err(&self.log.path))?;
+        self.log.set_len(position)?;
         self.size = position;
         self.log.verified_to.fetch_min(position, Ordering::AcqRel);
         // Rebuild stats and indexes from what remains (rare: replication truncation).
