@@ -212,6 +212,14 @@ impl OffsetIndex {
         }
     }
 
+    /// Every entry as (offset, position).
+    pub fn entries(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
+        self.index
+            .entries
+            .iter()
+            .map(|&(r, p)| (self.base_offset + i64::from(r), u64::from(p)))
+    }
+
     /// The last entry as (offset, position), if any.
     pub fn last_entry(&self) -> Option<(i64, u64)> {
         self.index
@@ -292,6 +300,15 @@ impl TimeIndex {
         let i = entries.partition_point(|&(t, _)| t <= timestamp);
         let &(t, r) = entries.get(i.checked_sub(1)?)?;
         Some((t, self.base_offset + i64::from(r)))
+    }
+
+    /// Every entry as (timestamp, offset).
+    pub fn entries(&self) -> Vec<(i64, i64)> {
+        self.index
+            .entries
+            .iter()
+            .map(|&(t, r)| (t, self.base_offset + i64::from(r)))
+            .collect()
     }
 
     /// The last entry as (timestamp, offset).

@@ -27,7 +27,7 @@ use super::batch::{self, BatchHeader, TimestampType, HEADER_SIZE, NO_TIMESTAMP};
 use super::checkpoint;
 use super::producer_state::{self, Check, PendingBatches, ProducerStates};
 use super::records;
-use super::segment::{self, FileRange, LogSegment, PinnedFile, ReadBuf, SegmentFile};
+use super::segment::{self, FileRange, LogSegment, PinnedFile, ReadBuf, ScanStart, SegmentFile};
 use super::validate;
 use super::{io_err, now_ms, LogConfig, LogError, TopicPartition};
 
@@ -251,6 +251,8 @@ pub struct PartitionLog {
     /// is appended or acknowledged (after a failed fsync the kernel may have dropped dirty
     /// pages, so a later successful one proves nothing).
     offline: std::sync::atomic::AtomicBool,
+    /// Position of the last damage a read logged (so a retrying consumer logs it once).
+    damage_warned: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -324,26 +326,39 @@ impl PartitionLog {
                 // after a torn or corrupt point every later segment is unreliable
                 seg.delete_files()?;
                 report.deleted_segments += 1;
+                warn!(partition = %tp, base_offset = base, "deleted a segment after a truncated one");
                 continue;
             }
             let recover = needs_recovery && base >= first_to_recover;
-            let tail_ok = !recover && seg.load_tail().is_ok();
-            if !tail_ok {
-                if !recover {
-                    warn!(partition = %tp, base_offset = base, "segment tail unreadable; recovering");
-                    needs_recovery = true;
-                }
-                let bytes = seg.recover(config.index_interval_bytes)?;
+            let loaded = if recover { None } else { Some(seg.load_tail()) };
+            if let Some(Err(e)) = &loaded {
+                warn!(partition = %tp, base_offset = base, cause = %e,
+                    "damaged segment or index found on open; recovering from here on");
+                needs_recovery = true;
+            }
+            if !matches!(loaded, Some(Ok(()))) {
+                let found = seg.recover(config.index_interval_bytes)?;
                 seg.sync_all()?;
                 report.recovered_segments += 1;
-                report.truncated_bytes += bytes;
-                if bytes > 0 {
-                    warn!(partition = %tp, base_offset = base, bytes, "truncated a torn or corrupt tail");
+                report.truncated_bytes += found.truncated_bytes;
+                for &(position, found, restored) in &found.repaired {
+                    warn!(partition = %tp, base_offset = base, offset = restored, found, position,
+                        "restored a batch's changed base offset (not covered by its CRC) from its neighbours");
+                }
+                for &(from, to) in &found.gaps {
+                    warn!(partition = %tp, base_offset = base, from, to,
+                        "offsets missing between batches (only a compacted log has such gaps)");
+                }
+                if let Some(c) = &found.cut {
+                    warn!(partition = %tp, base_offset = base, offset = c.offset, position = c.position,
+                        bytes = found.truncated_bytes, reason = %c.reason,
+                        "truncated the segment at a torn or damaged batch");
                     cut = true;
                 }
             }
             segments.insert(base, seg);
         }
+        check_segment_offsets(&tp, &mut segments, config.index_interval_bytes)?;
         if segments.is_empty() {
             let base = opts.log_start_offset.max(0);
             segments.insert(base, LogSegment::create(&dir, base)?);
@@ -402,6 +417,7 @@ impl PartitionLog {
             flushed_offset: AtomicI64::new(log_end_offset),
             log_end: AtomicI64::new(log_end_offset),
             offline: std::sync::atomic::AtomicBool::new(false),
+            damage_warned: std::sync::atomic::AtomicU64::new(u64::MAX),
         };
         Ok((log, report))
     }
@@ -757,12 +773,12 @@ impl PartitionLog {
                 .range(..=fetch_offset)
                 .next_back()
                 .map_or(i64::MIN, |(&b, _)| b);
-            let candidates: Vec<ScanRange> = st
+            let candidates: Vec<(PinnedFile, (u64, ScanStart), u64)> = st
                 .segments
                 .range(floor..)
                 .filter(|(_, s)| s.next_offset() > fetch_offset && !s.is_empty())
                 .take(2)
-                .map(|(_, s)| Ok((s.file().pin()?, s.lookup(fetch_offset), s.size())))
+                .map(|(_, s)| Ok((s.file().pin()?, s.lookup_start(fetch_offset), s.size())))
                 .collect::<Result<_, LogError>>()?;
             (
                 max_offset.min(st.log_end_offset),
@@ -779,33 +795,61 @@ impl PartitionLog {
         if fetch_offset >= upto {
             return Ok(out);
         }
-        for (file, from, end) in candidates {
-            let Some((pos, first)) = file.seek(from, end, |h| h.last_offset() >= fetch_offset)?
+        for (file, (from, start), end) in candidates {
+            let found = file
+                .seek_checked(from, end, start, |h| h.last_offset() >= fetch_offset)
+                .map_err(|e| self.damage_found(e, fetch_offset))?;
+            let Some(segment::Found {
+                position: pos,
+                header: first,
+                expected,
+                suspect,
+            }) = found
             else {
                 continue;
             };
             if first.base_offset >= upto {
                 break;
             }
+            let at = Section {
+                pos,
+                end,
+                max_bytes,
+                min_one_batch,
+                upto,
+                expected,
+                suspect,
+            };
             let range = if file_ranges {
-                file_range(&file, pos, &first, end, max_bytes, min_one_batch, upto)?
+                file_range(&file, &first, &at).map_err(|e| self.damage_found(e, fetch_offset))?
             } else {
                 None
             };
             out.records = match range {
                 Some(range) => Records::File(range),
-                None => Records::Bytes(read_batches(
-                    &file,
-                    pos,
-                    end,
-                    max_bytes,
-                    min_one_batch,
-                    upto,
-                )?),
+                None => Records::Bytes(
+                    read_batches(&file, &at).map_err(|e| self.damage_found(e, fetch_offset))?,
+                ),
             };
             break;
         }
         Ok(out)
+    }
+
+    /// Logs damage a read found (once per place, as a consumer retries), and returns it.
+    fn damage_found(&self, e: LogError, offset: i64) -> LogError {
+        if let LogError::CorruptOnDisk {
+            path,
+            position,
+            reason,
+        } = &e
+        {
+            if self.damage_warned.swap(*position, Ordering::AcqRel) != *position {
+                warn!(partition = %self.tp, offset, file = %path.display(), position, %reason,
+                    "damaged data on disk: not served");
+            }
+        }
+        e
     }
 
     /// Answers a ListOffsets query, seeing only records below `max_offset` (the high
@@ -1052,6 +1096,34 @@ impl PartitionLog {
     }
 }
 
+/// Checks that each segment's offsets end at or before the next segment's base offset
+/// (its file name). A gap (a deleted segment) is logged; a segment reaching into the next
+/// one is cut back to it, and logged: records are never served at offsets that contradict
+/// the segment holding them.
+fn check_segment_offsets(
+    tp: &TopicPartition,
+    segments: &mut BTreeMap<i64, LogSegment>,
+    index_interval_bytes: u64,
+) -> Result<(), LogError> {
+    let bases: Vec<i64> = segments.keys().copied().collect();
+    for pair in bases.windows(2) {
+        let &[base, next_base] = pair else { continue };
+        let Some(seg) = segments.get_mut(&base) else {
+            continue;
+        };
+        let end = seg.next_offset();
+        if end < next_base && !seg.is_empty() {
+            warn!(partition = %tp, from = end, to = next_base,
+                "offsets missing between segments (a segment deleted?)");
+        } else if end > next_base {
+            warn!(partition = %tp, base_offset = base, offset = next_base, end,
+                "segment reaches into the next one; cutting it back there");
+            seg.truncate_to(next_base, index_interval_bytes)?;
+        }
+    }
+    Ok(())
+}
+
 /// The leader epoch cache as the batch headers give it: where each larger epoch first
 /// appears, from `log_start` on (Kafka's `LeaderEpochFileCache.assign` during recovery).
 fn epochs_from_batches(
@@ -1103,19 +1175,30 @@ fn load_producer_states(
     Ok(states)
 }
 
-/// The section [`read_batches`] would return from `pos` (where the batch `first` starts),
-/// left in the file, if it is worth leaving there: at least [`FILE_RANGE_MIN`] bytes of
-/// batches of at least [`FILE_RANGE_MIN_BATCH`], all of them CRC-checked already. Finds
-/// where the section ends by reading the batch headers alone. `None`: read it instead.
-fn file_range(
-    file: &PinnedFile,
+/// Where a read takes whole batches from: `pos` (a batch boundary) up to `end`, at most
+/// `max_bytes` (but one whole batch with `min_one_batch`), none at or past `upto`;
+/// `expected` is the offset the first batch must not start below, if known.
+struct Section {
     pos: u64,
-    first: &BatchHeader,
     end: u64,
     max_bytes: usize,
     min_one_batch: bool,
     upto: i64,
+    expected: Option<i64>,
+    /// The first batch must be confirmed by the one after it.
+    suspect: bool,
+}
+
+/// The section [`read_batches`] would return (`first` the batch at its start), left in the
+/// file, if it is worth leaving there: at least [`FILE_RANGE_MIN`] bytes of batches of at
+/// least [`FILE_RANGE_MIN_BATCH`], all of them CRC-checked already. Finds where the
+/// section ends by reading the batch headers alone. `None`: read it instead.
+fn file_range(
+    file: &PinnedFile,
+    first: &BatchHeader,
+    at: &Section,
 ) -> Result<Option<FileRange>, LogError> {
+    let (pos, end, max_bytes, min_one_batch) = (at.pos, at.end, at.max_bytes, at.min_one_batch);
     let verified = file.verified_to().min(end);
     let first_size = first.size().unwrap_or(0);
     let worth = |len: u64| len >= FILE_RANGE_MIN as u64;
@@ -1125,51 +1208,56 @@ fn file_range(
     if !(could_fill || one_large) || first_size < FILE_RANGE_MIN_BATCH {
         return Ok(None);
     }
-    let mut at = pos;
+    let mut here = pos;
     let mut header = *first;
+    let mut taken = Vec::new();
     for _ in 0..FILE_RANGE_MAX_BATCHES {
         let size = header
             .size()
-            .filter(|&s| at + s as u64 <= end)
-            .ok_or_else(|| file.corrupt(at, "bad batch length"))?;
-        let next = at + size as u64;
-        let fits = next - pos <= max_bytes as u64 || (at == pos && min_one_batch);
-        if header.base_offset >= upto || !fits || size < FILE_RANGE_MIN_BATCH {
+            .filter(|&s| here + s as u64 <= end)
+            .ok_or_else(|| file.corrupt(here, "bad batch length"))?;
+        let next = here + size as u64;
+        let fits = next - pos <= max_bytes as u64 || (here == pos && min_one_batch);
+        if header.base_offset >= at.upto || !fits || size < FILE_RANGE_MIN_BATCH {
             break;
         }
-        at = next;
-        if at >= end {
+        taken.push((here, header));
+        here = next;
+        if here >= end {
             break;
         }
-        header = file.header_at(at)?;
+        header = file.header_at(here)?;
     }
-    let len = at - pos;
-    if !worth(len) || at > verified {
+    let headers: Vec<BatchHeader> = taken.iter().map(|&(_, h)| h).collect();
+    let n = segment::consistent_batches(at.expected, at.suspect, &headers, || {
+        (here < end).then(|| file.header_at(here).ok()).flatten()
+    });
+    if let Some(&(cut, _)) = taken.get(n) {
+        here = cut; // a batch contradicting its neighbours ends the section
+    }
+    let len = here - pos;
+    if !worth(len) || here > verified {
         return Ok(None);
     }
     Ok(usize::try_from(len).ok().map(|len| file.range(pos, len)))
 }
 
-/// Reads whole batches from `pos` (a batch boundary) of at most `max_bytes`, stopping at
-/// `end` and before the first batch at or past `upto`; CRC-checks what was never verified.
-fn read_batches(
-    file: &SegmentFile,
-    pos: u64,
-    end: u64,
-    max_bytes: usize,
-    min_one_batch: bool,
-    upto: i64,
-) -> Result<Bytes, LogError> {
+/// Reads whole batches of `at`; CRC-checks what was never verified, and checks that their
+/// offsets follow one another ([`segment::consistent_batches`]).
+fn read_batches(file: &SegmentFile, at: &Section) -> Result<Bytes, LogError> {
+    let (pos, end) = (at.pos, at.end);
     let avail = (end - pos) as usize;
-    let mut buf = ReadBuf::new(avail.min(max_bytes.max(batch::HEADER_SIZE)));
+    let mut buf = ReadBuf::new(avail.min(at.max_bytes.max(batch::HEADER_SIZE)));
     let n = file.read_at(pos, &mut buf)?;
     buf.resize(n);
     let mut whole = 0;
-    for (at, h) in batch::BatchIter::new(&buf) {
-        if h.base_offset >= upto {
+    let mut batches = Vec::new();
+    for (start, h) in batch::BatchIter::new(&buf) {
+        if h.base_offset >= at.upto {
             break;
         }
-        whole = at + h.size().unwrap_or(0);
+        whole = start + h.size().unwrap_or(0);
+        batches.push((start, h));
     }
     if whole == 0 {
         let Some(h) = BatchHeader::parse(&buf) else {
@@ -1179,7 +1267,7 @@ fn read_batches(
             .size()
             .filter(|&s| s as u64 <= end - pos)
             .ok_or_else(|| file.corrupt(pos, "bad batch length"))?;
-        if !min_one_batch {
+        if !at.min_one_batch {
             return Ok(Bytes::new());
         }
         buf.resize(size);
@@ -1187,6 +1275,26 @@ fn read_batches(
             return Err(file.corrupt(pos, "batch cut short"));
         }
         whole = size;
+        batches.push((0, h));
+    }
+    let headers: Vec<BatchHeader> = batches.iter().map(|&(_, h)| h).collect();
+    let next_at = pos + whole as u64;
+    let consistent = segment::consistent_batches(at.expected, at.suspect, &headers, || {
+        (next_at < end)
+            .then(|| file.header_at(next_at).ok())
+            .flatten()
+    });
+    if let Some(&(cut, h)) = batches.get(consistent) {
+        if cut == 0 {
+            return Err(file.corrupt(
+                pos,
+                &format!(
+                    "batch at offset {} contradicts the offsets of the batches around it",
+                    h.base_offset
+                ),
+            ));
+        }
+        whole = cut;
     }
     let good = file.verify(pos, buf.get(..whole).unwrap_or_default());
     if good == 0 {

@@ -162,6 +162,64 @@ impl SegmentFile {
         Ok(done)
     }
 
+    /// [`Self::seek`] for a read that serves what it finds: also checks that the batches
+    /// it walks follow one another in offset order, starting from what `start` says of the
+    /// first one. Returns with the batch the offset its predecessor ended at (if known) and
+    /// whether the batch itself is suspect (it follows a gap, or disagrees with the index
+    /// entry it was found by): [`consistent_batches`] then serves it only if the batch
+    /// after it agrees. A batch that goes back below an unsuspected predecessor is
+    /// [`LogError::CorruptOnDisk`]; after a suspect one, the suspect is the one in the
+    /// wrong (its base offset is not covered by the CRC) and the walk goes on.
+    pub fn seek_checked(
+        &self,
+        from: u64,
+        end: u64,
+        start: ScanStart,
+        mut want: impl FnMut(&BatchHeader) -> bool,
+    ) -> Result<Option<Found>, LogError> {
+        let mut expected = match start {
+            ScanStart::Segment(base) => Some(base),
+            ScanStart::Entry(_) | ScanStart::Unknown => None,
+        };
+        let mut first = true;
+        let mut failed = false;
+        let mut suspect = false;
+        let found = self.seek(from, end, |h| {
+            let overlaps = expected.is_some_and(|e| h.base_offset < e);
+            if overlaps && !suspect {
+                failed = true;
+                return true;
+            }
+            if overlaps {
+                expected = None; // the suspect before was wrong, not this batch
+            }
+            suspect = expected.is_some_and(|e| h.base_offset > e)
+                || (first && matches!(start, ScanStart::Entry(last) if h.last_offset() != last));
+            first = false;
+            if want(h) {
+                return true;
+            }
+            expected = Some(h.next_offset());
+            false
+        })?;
+        match found {
+            Some((pos, h)) if failed => Err(self.corrupt(
+                pos,
+                &format!(
+                    "batch at offset {} contradicts the offsets before it",
+                    h.base_offset
+                ),
+            )),
+            Some((position, header)) => Ok(Some(Found {
+                position,
+                header,
+                expected,
+                suspect,
+            })),
+            None => Ok(None),
+        }
+    }
+
     /// Walks batch headers from `from` (a batch boundary) up to `end` and returns the first
     /// batch for which `want` holds, with its position. A malformed header is an error.
     pub fn seek(
@@ -355,6 +413,35 @@ impl PinnedFile {
     }
 }
 
+/// Where recovery cut a segment, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cut {
+    /// Where the file now ends.
+    pub position: u64,
+    /// The offset that was expected there (the next offset of what is kept).
+    pub offset: i64,
+    pub reason: String,
+}
+
+/// What [`LogSegment::recover`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    pub truncated_bytes: u64,
+    pub cut: Option<Cut>,
+    /// Offsets missing between batches kept, as `[from, to)`.
+    pub gaps: Vec<(i64, i64)>,
+    /// Batches whose base offset alone was changed, set back to what both neighbours say,
+    /// as (position, offset found, offset restored).
+    pub repaired: Vec<(u64, i64, i64)>,
+    /// A batch already indexed must go: scan again up to here.
+    redo_from: Option<u64>,
+    /// A batch already indexed needs its base offset restored: (position, offset).
+    repair: Option<(u64, i64, i64)>,
+}
+
+/// Most base offsets one recovery of a segment restores before it truncates instead.
+const MAX_REPAIRS: usize = 16;
+
 /// One segment and its indexes. Mutated only under the partition's write lock.
 #[derive(Debug)]
 pub struct LogSegment {
@@ -441,18 +528,28 @@ impl LogSegment {
         })
     }
 
-    /// After a clean shutdown: trusts the indexes and reads only the tail after the last
-    /// offset index entry to find the next offset and max timestamp. Touches no other bytes.
-    /// Fails with `CorruptOnDisk` if the tail is not whole batches (then recover instead).
+    /// After a clean shutdown: checks the indexes (as Kafka's `sanityCheck` does, and
+    /// more: see [`Self::check_indexes`]) and reads only the tail after the last offset
+    /// index entry to find the next offset and max timestamp. Touches no other bytes but
+    /// the batches the time index's first and last entries point at. Fails with
+    /// `CorruptOnDisk` (naming the file) if an index or the tail is damaged: recover then.
     pub fn load_tail(&mut self) -> Result<(), LogError> {
-        let (mut pos, mut next) = match self.offset_index.last_entry() {
-            Some((_, p)) if p < self.size => (p, self.base_offset),
-            _ => (0, self.base_offset),
+        let index_bad = |reason: &str| LogError::CorruptOnDisk {
+            path: self.offset_index.path().to_path_buf(),
+            position: 0,
+            reason: reason.to_string(),
         };
-        if let Some((ts, off)) = self.time_index.last_entry() {
-            self.max_timestamp = ts;
-            self.offset_of_max_timestamp = off;
+        let mut last = None;
+        for (rel_offset, pos) in self.offset_index.entries() {
+            if pos >= self.size || last.is_some_and(|(o, p)| rel_offset <= o || pos <= p) {
+                return Err(index_bad("entries out of order or past the end of the log"));
+            }
+            last = Some((rel_offset, pos));
         }
+        let (mut pos, mut next, mut entry) = match self.offset_index.last_entry() {
+            Some((offset, p)) => (p, self.base_offset, Some(offset)),
+            None => (0, self.base_offset, None),
+        };
         let mut since_entry = 0;
         while pos < self.size {
             let mut head = [0u8; HEADER_SIZE];
@@ -460,23 +557,70 @@ impl LogSegment {
                 return Err(self.log.corrupt(pos, "truncated batch header"));
             }
             let h = BatchHeader::parse(&head).ok_or_else(|| self.log.corrupt(pos, "header"))?;
+            if entry.take().is_some_and(|offset| h.last_offset() != offset) {
+                return Err(index_bad(
+                    "last entry does not match the batch it points at",
+                ));
+            }
             let size = h
                 .size()
                 .ok_or_else(|| self.log.corrupt(pos, "bad length"))? as u64;
             if pos + size > self.size || h.base_offset < next {
                 return Err(self.log.corrupt(pos, "torn or out-of-order tail"));
             }
-            if h.max_timestamp > self.max_timestamp {
-                self.max_timestamp = h.max_timestamp;
-                self.offset_of_max_timestamp = h.last_offset();
-            }
             next = h.next_offset();
             pos += size;
             since_entry += size;
         }
         self.next_offset = next;
+        self.check_time_index()?;
+        self.max_timestamp = NO_TIMESTAMP;
+        self.offset_of_max_timestamp = self.base_offset;
+        if let Some((ts, off)) = self.time_index.last_entry() {
+            self.max_timestamp = ts;
+            self.offset_of_max_timestamp = off;
+        }
+        // the tail's batches may carry a later max timestamp than the index's last entry
+        let tail_from = self.offset_index.last_entry().map_or(0, |(_, p)| p);
+        self.log.seek(tail_from, self.size, |h| {
+            if h.max_timestamp > self.max_timestamp {
+                self.max_timestamp = h.max_timestamp;
+                self.offset_of_max_timestamp = h.last_offset();
+            }
+            false
+        })?;
         self.bytes_since_last_index_entry = since_entry;
         self.rolling_timestamp = self.first_batch_timestamp()?;
+        Ok(())
+    }
+
+    /// The time index's sanity check: timestamps not negative and increasing, offsets
+    /// non-decreasing and inside the segment, and its first and last entries agreeing with
+    /// the batches they name (that batch ends at the entry's offset with its timestamp).
+    fn check_time_index(&self) -> Result<(), LogError> {
+        let bad = |reason: &str| LogError::CorruptOnDisk {
+            path: self.time_index.path().to_path_buf(),
+            position: 0,
+            reason: reason.to_string(),
+        };
+        let entries = self.time_index.entries();
+        let mut prev: Option<(i64, i64)> = None;
+        for &(ts, offset) in &entries {
+            let in_segment = offset >= self.base_offset && offset < self.next_offset;
+            if ts < 0 || !in_segment || prev.is_some_and(|(t, o)| ts <= t || offset < o) {
+                return Err(bad("entries out of order or outside the segment"));
+            }
+            prev = Some((ts, offset));
+        }
+        for &(ts, offset) in entries.first().into_iter().chain(entries.last()) {
+            let from = self.offset_index.lookup(offset).1;
+            let found = self
+                .log
+                .seek(from, self.size, |h| h.last_offset() >= offset)?;
+            if !found.is_some_and(|(_, h)| h.last_offset() == offset && h.max_timestamp == ts) {
+                return Err(bad("an entry does not match the batch it names"));
+            }
+        }
         Ok(())
     }
 
@@ -489,19 +633,70 @@ impl LogSegment {
     }
 
     /// After a crash: reads every batch, checks its CRC and offsets, rebuilds both indexes,
-    /// and cuts the file at the first byte that is not part of a whole valid batch.
-    /// Returns the number of bytes cut.
-    pub fn recover(&mut self, index_interval_bytes: u64) -> Result<u64, LogError> {
+    /// and cuts the file at the first byte that is not part of a whole valid batch, or at
+    /// the first batch whose offsets contradict the segment (below its base, or below the
+    /// batch before it: then, if that batch followed a gap, the cut is at that batch,
+    /// whose base offset, not covered by the CRC, is the one that changed). Gaps between
+    /// batches are kept and reported.
+    pub fn recover(&mut self, index_interval_bytes: u64) -> Result<Recovery, LogError> {
+        let file_size = self.size;
+        let mut report = self.recover_once(index_interval_bytes, true)?;
+        let mut repaired = Vec::new();
+        while let Some((position, found, restored)) = report.repair.take() {
+            self.restore_base_offset(position, restored)?;
+            repaired.push((position, found, restored));
+            let allow = repaired.len() < MAX_REPAIRS;
+            report = self.recover_once(index_interval_bytes, allow)?;
+        }
+        report.repaired = repaired;
+        if let Some(redo) = report.redo_from.take() {
+            // the culprit was a batch already indexed: cut there and scan again
+            self.log.set_len(redo)?;
+            self.size = redo;
+            let again = self.recover_once(index_interval_bytes, false)?;
+            report.gaps = again.gaps;
+        }
+        report.truncated_bytes = file_size - self.size;
+        Ok(report)
+    }
+
+    /// Writes `offset` as the base offset of the batch at `position` (a field the CRC does
+    /// not cover), durably. Through a descriptor of its own: the segment's is in append
+    /// mode, where a positioned write lands at the end.
+    fn restore_base_offset(&mut self, position: u64, offset: i64) -> Result<(), LogError> {
+        let path = self.log.path().to_path_buf();
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        file.write_all_at(&offset.to_be_bytes(), position)
+            .and_then(|()| file.sync_data())
+            .map_err(io_err(&path))
+    }
+
+    fn recover_once(
+        &mut self,
+        index_interval_bytes: u64,
+        may_repair: bool,
+    ) -> Result<Recovery, LogError> {
         self.offset_index.reset()?;
         self.time_index.reset()?;
         self.max_timestamp = NO_TIMESTAMP;
         self.offset_of_max_timestamp = self.base_offset;
         self.bytes_since_last_index_entry = 0;
         self.rolling_timestamp = None;
+        let mut report = Recovery::default();
         let file_size = self.size;
         let mut valid: u64 = 0;
         let mut next = self.base_offset;
+        // the last batch, if it started after a gap: (position, the offset expected there)
+        let mut after_gap: Option<(u64, i64, BatchHeader)> = None;
         let mut buf = Vec::new();
+        let stop = |reason: &str, position: u64, offset: i64| Cut {
+            position,
+            offset,
+            reason: reason.to_string(),
+        };
         // `valid` advances batch by batch: everything below it is whole and intact.
         'scan: while valid < file_size {
             let want = ((file_size - valid) as usize).min(8 * 1024 * 1024);
@@ -511,7 +706,10 @@ impl LogSegment {
             let chunk_start = valid;
             let mut off = 0usize;
             while let Some(h) = buf.get(off..).and_then(BatchHeader::parse) {
-                let Some(size) = h.size() else { break 'scan };
+                let Some(size) = h.size() else {
+                    report.cut = Some(stop("bad batch length", valid, next));
+                    break 'scan;
+                };
                 if off + size > buf.len() {
                     if off == 0 && (valid + size as u64) <= file_size {
                         // one batch larger than the chunk: read it whole
@@ -526,11 +724,47 @@ impl LogSegment {
                 let Some(bytes) = buf.get(off..off + size) else {
                     break;
                 };
-                if batch::check_integrity(bytes).is_err()
-                    || h.base_offset < next
+                let outside = h.base_offset < self.base_offset
                     || h.last_offset_delta < 0
-                {
+                    || h.last_offset() - self.base_offset > i64::from(i32::MAX);
+                if batch::check_integrity(bytes).is_err() {
+                    report.cut = Some(stop("batch failed its CRC check", valid, next));
                     break 'scan;
+                }
+                if outside {
+                    report.cut = Some(stop("batch offsets outside the segment", valid, next));
+                    break 'scan;
+                }
+                if h.base_offset < next {
+                    match after_gap {
+                        // both neighbours say where the batch after the gap starts
+                        Some((pos, expected, culprit))
+                            if may_repair
+                                && h.base_offset
+                                    == expected + i64::from(culprit.last_offset_delta) + 1 =>
+                        {
+                            report.repair = Some((pos, culprit.base_offset, expected));
+                            return Ok(report);
+                        }
+                        Some((pos, expected, _)) => {
+                            report.redo_from = Some(pos);
+                            report.cut = Some(stop(
+                                "base offset contradicts the batches around it",
+                                pos,
+                                expected,
+                            ));
+                        }
+                        None => {
+                            report.cut =
+                                Some(stop("batch offsets overlap the batch before", valid, next))
+                        }
+                    }
+                    break 'scan;
+                }
+                after_gap = None;
+                if h.base_offset > next {
+                    report.gaps.push((next, h.base_offset));
+                    after_gap = Some((valid, next, h));
                 }
                 self.index_batch(&h, valid, size as u64, index_interval_bytes)?;
                 next = h.next_offset();
@@ -541,14 +775,20 @@ impl LogSegment {
                 break;
             }
         }
-        let cut = file_size - valid;
-        if cut > 0 {
+        if report.cut.is_none() && valid < file_size {
+            report.cut = Some(stop("torn batch", valid, next));
+        }
+        if file_size > valid {
             self.log.set_len(valid)?;
         }
         self.size = valid;
         self.next_offset = next;
         self.log.verified_to.store(valid, Ordering::Release);
-        Ok(cut)
+        if report.redo_from.is_some() {
+            // the gap of the batch cut away is not a gap any more
+            report.gaps.pop();
+        }
+        Ok(report)
     }
 
     /// Updates in-memory stats and the indexes for one batch written at `position`,
@@ -737,6 +977,13 @@ impl LogSegment {
     pub fn lookup(&self, offset: i64) -> u64 {
         self.offset_index.lookup(offset).1
     }
+    /// [`Self::lookup`], with what the index says of the batch there.
+    pub fn lookup_start(&self, offset: i64) -> (u64, ScanStart) {
+        match self.offset_index.lookup(offset) {
+            (_, 0) => (0, ScanStart::Segment(self.base_offset)),
+            (entry, pos) => (pos, ScanStart::Entry(entry)),
+        }
+    }
     /// The position to start scanning from for the first batch with max timestamp >= `ts`.
     pub fn lookup_timestamp(&self, ts: i64) -> u64 {
         match self.time_index.lookup(ts) {
@@ -744,6 +991,66 @@ impl LogSegment {
             None => 0,
         }
     }
+}
+
+/// The batch [`SegmentFile::seek_checked`] found.
+#[derive(Clone, Copy, Debug)]
+pub struct Found {
+    pub position: u64,
+    pub header: BatchHeader,
+    /// The next offset of the batch before it, if the walk saw one it trusts.
+    pub expected: Option<i64>,
+    /// It follows a gap or disagrees with its index entry: serve it only if the batch
+    /// after it agrees.
+    pub suspect: bool,
+}
+
+/// What is known of the batch at the position a read starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScanStart {
+    /// The segment's first batch: none of its offsets is below the segment's base offset.
+    Segment(i64),
+    /// An offset index entry: the batch there ends at this offset.
+    Entry(i64),
+    /// Nothing.
+    Unknown,
+}
+
+/// How many of `batches` (read in this order, `expected` the next offset of the batch
+/// before them, if known; `first_suspect` if the first is to be confirmed as a batch after a
+/// gap is) may be served: each must start at or after the previous one's
+/// next offset. After a gap, the batch that overlaps the next one is the culprit (its base
+/// offset, which no CRC covers, is what changed), so a batch after a gap is served only
+/// once the next one agrees; `after` reads the header following the last batch, and is
+/// called only when the last batch follows a gap.
+pub fn consistent_batches(
+    mut expected: Option<i64>,
+    first_suspect: bool,
+    batches: &[BatchHeader],
+    after: impl FnOnce() -> Option<BatchHeader>,
+) -> usize {
+    let mut gap_before = None;
+    for (i, h) in batches.iter().enumerate() {
+        if expected.is_some_and(|e| h.base_offset < e) {
+            return match gap_before {
+                Some(g) if g + 1 == i => g,
+                _ => i,
+            };
+        }
+        if expected.is_some_and(|e| h.base_offset > e) || (i == 0 && first_suspect) {
+            gap_before = Some(i);
+        }
+        expected = Some(h.next_offset());
+    }
+    let last = batches.len().checked_sub(1);
+    if gap_before.is_some() && gap_before == last {
+        if let (Some(next), Some(e)) = (after(), expected) {
+            if next.base_offset < e {
+                return batches.len() - 1;
+            }
+        }
+    }
+    batches.len()
 }
 
 /// Most bytes the pool of [`ReadBuf`]s keeps for reuse (what stays allocated after a burst
