@@ -596,7 +596,7 @@ impl LogSegment {
 
     /// The time index's sanity check: timestamps not negative and increasing, offsets
     /// non-decreasing and inside the segment, and its first and last entries agreeing with
-    /// the batches they name (that batch ends at the entry's offset with its timestamp).
+    /// the batches they name (the batch holding the entry's offset has its timestamp).
     fn check_time_index(&self) -> Result<(), LogError> {
         let bad = |reason: &str| LogError::CorruptOnDisk {
             path: self.time_index.path().to_path_buf(),
@@ -617,7 +617,9 @@ impl LogSegment {
             let found = self
                 .log
                 .seek(from, self.size, |h| h.last_offset() >= offset)?;
-            if !found.is_some_and(|(_, h)| h.last_offset() == offset && h.max_timestamp == ts) {
+            // the batch's last offset, or (Kafka 3.7) the record's: inside the batch
+            let names = |h: &BatchHeader| h.base_offset <= offset && h.max_timestamp == ts;
+            if !found.is_some_and(|(_, h)| names(&h)) {
                 return Err(bad("an entry does not match the batch it names"));
             }
         }
@@ -1202,6 +1204,60 @@ mod tests {
         again.resize(5000);
         assert_eq!(again.len(), 5000);
         assert!(ReadBuf::new(0).into_bytes(0).is_empty());
+    }
+
+    fn header(base_offset: i64, records: i32) -> BatchHeader {
+        BatchHeader {
+            base_offset,
+            batch_length: 100,
+            partition_leader_epoch: 0,
+            magic: 2,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta: records - 1,
+            base_timestamp: 0,
+            max_timestamp: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            records_count: records,
+        }
+    }
+
+    #[test]
+    fn batches_must_follow_one_another() {
+        let h = |bases: &[i64]| bases.iter().map(|&b| header(b, 10)).collect::<Vec<_>>();
+        let none = || None;
+        // contiguous: all
+        assert_eq!(
+            consistent_batches(Some(0), false, &h(&[0, 10, 20]), none),
+            3
+        );
+        // a changed base offset (20 -> 25): the gap batch overlaps the next, it goes
+        assert_eq!(
+            consistent_batches(Some(0), false, &h(&[0, 10, 25, 30]), none),
+            2
+        );
+        // an overlap with no gap before: the overlapping batch goes
+        assert_eq!(
+            consistent_batches(Some(0), false, &h(&[0, 10, 15]), none),
+            2
+        );
+        // a gap the next batch agrees with (a compacted log): all
+        assert_eq!(
+            consistent_batches(Some(0), false, &h(&[0, 15, 25]), none),
+            3
+        );
+        // the last batch after a gap waits for the one after it
+        let after = || Some(header(30, 10));
+        assert_eq!(consistent_batches(Some(0), false, &h(&[0, 25]), after), 1);
+        let after = || Some(header(35, 10));
+        assert_eq!(consistent_batches(Some(0), false, &h(&[0, 25]), after), 2);
+        // a suspect first batch (it disagreed with its index entry)
+        assert_eq!(consistent_batches(None, true, &h(&[25, 30]), none), 0);
+        assert_eq!(consistent_batches(None, true, &h(&[20, 30]), none), 2);
+        // below the batch before them
+        assert_eq!(consistent_batches(Some(40), false, &h(&[30]), none), 0);
     }
 
     #[test]
