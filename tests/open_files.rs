@@ -50,9 +50,14 @@ struct Serve {
 
 impl Serve {
     fn start(dir: &Path, limit: u64) -> Serve {
+        Serve::start_with(dir, &format!("ulimit -n {limit}"))
+    }
+
+    /// Started by `sh -c '<ulimit>; exec rafka serve …'`.
+    fn start_with(dir: &Path, ulimit: &str) -> Serve {
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+            .arg(format!("{ulimit} && exec \"$0\" \"$@\""))
             .arg(BIN)
             .args(["serve", "--listener", "127.0.0.1:0"])
             .args(["--text-listener", "127.0.0.1:0", "--data-dir"])
@@ -85,20 +90,32 @@ impl Serve {
         Err(out)
     }
 
-    fn stop(mut self) {
+    /// SIGTERM, and the time the graceful shutdown took.
+    fn stop(mut self) -> Duration {
+        let t = Instant::now();
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = t + Duration::from_secs(120);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 assert!(status.success(), "graceful shutdown: {status}");
-                return;
+                return t.elapsed();
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.kill();
-        panic!("rafka serve did not stop within 30 s of SIGTERM");
+        panic!("rafka serve did not stop within 120 s of SIGTERM");
+    }
+}
+
+impl Drop for Serve {
+    /// A failed test leaves no broker running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -172,12 +189,12 @@ fn serves_every_partition(partitions: i32, limit: u64) {
         let reply = text(&mut stream, "PRODUCE many - more");
         assert!(reply[0].starts_with("OK "), "{reply:?}");
     }
+    drop(stream);
+    let stopped = serve.stop();
     println!(
         "{partitions} partitions x 3 segments under ulimit -n {limit}: written in {written:?}, \
-         started in {started:?}, every partition consumed in {consumed:?}"
+         started in {started:?}, every partition consumed in {consumed:?}, stopped in {stopped:?}"
     );
-    drop(stream);
-    serve.stop();
 }
 
 /// 200 partitions x 3 segments is 600 segment files (1,800 descriptors before the fix)
@@ -215,4 +232,34 @@ fn too_low_a_limit_is_a_clear_error() {
         "{err}"
     );
     assert_eq!(serve.child.wait().expect("wait").code(), Some(1));
+}
+
+/// The soft limit is raised to the hard one at start (read back from the running
+/// process's `/proc/<pid>/limits`).
+#[test]
+fn the_soft_limit_is_raised_to_the_hard_one() {
+    let own = std::fs::read_to_string("/proc/self/limits").expect("limits");
+    let own_hard: u64 = own
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .and_then(|h| h.parse().ok())
+        .unwrap_or(4000);
+    let hard = own_hard.min(4000);
+    assert!(
+        hard > 150,
+        "this test needs a hard limit above 150, not {hard}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut serve = Serve::start_with(dir.path(), &format!("ulimit -Sn 150 && ulimit -Hn {hard}"));
+    serve.text_addr().expect("starts");
+    let limits =
+        std::fs::read_to_string(format!("/proc/{}/limits", serve.child.id())).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("open files line");
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers, [hard.to_string(), hard.to_string()], "{line}");
+    serve.stop();
 }

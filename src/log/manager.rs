@@ -626,8 +626,11 @@ impl LogManager {
     /// Seals and syncs every log, writes the checkpoints, then the clean shutdown marker,
     /// so the next open skips recovery. Appends must have stopped.
     pub fn shutdown(&self) -> Result<(), LogError> {
-        for log in self.logs() {
-            log.close()?;
+        // each close is fsyncs (segment, indexes, producer snapshot): on up to IO_THREADS
+        // threads they share journal commits (10,000 partitions one by one took over 30 s)
+        let logs = self.logs();
+        for closed in run_parallel(&logs, |log| log.close()) {
+            closed?;
         }
         self.checkpoint()?;
         checkpoint::write_atomic(

@@ -16,7 +16,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
@@ -679,10 +678,11 @@ impl PartitionLog {
         if self.flushed_offset.load(Ordering::Acquire) >= offset {
             return Ok(()); // the previous holder's sync covered us
         }
-        // Rolled segments were synced when sealed: only the active file needs it.
+        // Rolled segments were synced when sealed: only the active file needs it. Pinned,
+        // so the open-file budget cannot close it before the sync.
         let (target, file) = {
             let st = self.state.read();
-            (st.log_end_offset, Arc::clone(st.active_ref()?.file()))
+            (st.log_end_offset, st.active_ref()?.file().pin()?)
         };
         if let Err(e) = file.sync_data() {
             self.take_offline(&e);
