@@ -185,6 +185,13 @@ fn serves_every_partition(partitions: i32, limit: u64) {
         );
     }
     let consumed = t.elapsed();
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", serve.child.id()))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(
+        fds as u64 <= limit,
+        "{fds} descriptors open under a limit of {limit}"
+    );
     for _ in 0..3 {
         let reply = text(&mut stream, "PRODUCE many - more");
         assert!(reply[0].starts_with("OK "), "{reply:?}");
@@ -193,7 +200,7 @@ fn serves_every_partition(partitions: i32, limit: u64) {
     let stopped = serve.stop();
     println!(
         "{partitions} partitions x 3 segments under ulimit -n {limit}: written in {written:?}, \
-         started in {started:?}, every partition consumed in {consumed:?}, stopped in {stopped:?}"
+         started in {started:?}, every partition consumed in {consumed:?} ({fds} descriptors open), stopped in {stopped:?}"
     );
 }
 
