@@ -566,3 +566,27 @@ fn a_changed_base_offset_found_by_a_read_is_not_served() {
         "{text}"
     );
 }
+
+/// A garbage producer state snapshot is deleted with a warning and the state rebuilt
+/// from the log, as Kafka's `ProducerStateManager` does with a corrupt snapshot.
+#[test]
+fn garbage_producer_snapshot_is_deleted_and_rebuilt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let part = write_log(dir.path(), 12, true);
+    let snapshots: Vec<PathBuf> = std::fs::read_dir(&part)
+        .expect("ls")
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "snapshot"))
+        .collect();
+    assert!(!snapshots.is_empty(), "a clean shutdown writes a snapshot");
+    for p in &snapshots {
+        std::fs::write(p, GARBAGE).expect("damage");
+    }
+    let (logs, text) = logged(|| LogManager::open(dir.path(), config(), 1));
+    let logs = logs.expect("starts");
+    assert!(
+        text.contains("WARN") && text.contains(".snapshot"),
+        "{text}"
+    );
+    assert_eq!(read_checked(&logs), 120);
+}
