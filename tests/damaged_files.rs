@@ -590,3 +590,44 @@ fn garbage_producer_snapshot_is_deleted_and_rebuilt() {
     );
     assert_eq!(read_checked(&logs), 120);
 }
+
+/// A batch whose CRC fails, met by a read after a clean shutdown: the batches before it
+/// are served, it is not, and the log says which partition and offset.
+#[test]
+fn a_crc_failure_met_by_a_read_names_partition_and_offset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = LogConfig {
+        segment_bytes: 1 << 20,
+        ..config()
+    };
+    {
+        let logs = LogManager::open(dir.path(), big, 1).expect("open");
+        let log = logs.get_or_create(&tp(), None, big).expect("log");
+        for b in 0..40 {
+            log.append(&mut batch_at(b * 10, 10, 1_000_000), 0)
+                .expect("append");
+        }
+        logs.shutdown().expect("shutdown");
+    }
+    let seg = segment_path(&dir.path().join("t-0"), 0, "log");
+    let (pos, h) = batches_in(&seg)[25];
+    let mut bytes = std::fs::read(&seg).expect("read");
+    let last = pos + h.size().expect("size") - 1;
+    bytes[last] ^= 0x55; // a record byte: the CRC no longer matches
+    std::fs::write(&seg, &bytes).expect("damage");
+
+    let logs = LogManager::open(dir.path(), big, 1).expect("opens");
+    let log = logs.get(&tp()).expect("log");
+    let (data, text) = logged(|| log.read(200, 1 << 20, true, i64::MAX).expect("read"));
+    let recs = decode_all(&data.records);
+    assert_eq!(recs.first().map(|r| r.offset), Some(200));
+    assert_eq!(
+        recs.last().map(|r| r.offset),
+        Some(249),
+        "up to the damaged batch"
+    );
+    assert!(
+        text.contains("WARN") && text.contains("partition=t-0") && text.contains("offset=250"),
+        "{text}"
+    );
+}

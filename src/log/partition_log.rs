@@ -827,9 +827,14 @@ impl PartitionLog {
             };
             out.records = match range {
                 Some(range) => Records::File(range),
-                None => Records::Bytes(
-                    read_batches(&file, &at).map_err(|e| self.damage_found(e, fetch_offset))?,
-                ),
+                None => {
+                    let (bytes, damage) =
+                        read_batches(&file, &at).map_err(|e| self.damage_found(e, fetch_offset))?;
+                    if let Some((e, offset)) = damage {
+                        self.damage_found(e, offset); // served what comes before it
+                    }
+                    Records::Bytes(bytes)
+                }
             };
             break;
         }
@@ -1243,8 +1248,13 @@ fn file_range(
 }
 
 /// Reads whole batches of `at`; CRC-checks what was never verified, and checks that their
-/// offsets follow one another ([`segment::consistent_batches`]).
-fn read_batches(file: &SegmentFile, at: &Section) -> Result<Bytes, LogError> {
+/// offsets follow one another ([`segment::consistent_batches`]). Damage after the first
+/// batch ends what is returned, and comes back with the damaged batch's offset to be
+/// logged; damage at the first batch is the error.
+fn read_batches(
+    file: &SegmentFile,
+    at: &Section,
+) -> Result<(Bytes, Option<(LogError, i64)>), LogError> {
     let (pos, end) = (at.pos, at.end);
     let avail = (end - pos) as usize;
     let mut buf = ReadBuf::new(avail.min(at.max_bytes.max(batch::HEADER_SIZE)));
@@ -1268,7 +1278,7 @@ fn read_batches(file: &SegmentFile, at: &Section) -> Result<Bytes, LogError> {
             .filter(|&s| s as u64 <= end - pos)
             .ok_or_else(|| file.corrupt(pos, "bad batch length"))?;
         if !at.min_one_batch {
-            return Ok(Bytes::new());
+            return Ok((Bytes::new(), None));
         }
         buf.resize(size);
         if file.read_at(pos, &mut buf)? < size {
@@ -1284,16 +1294,20 @@ fn read_batches(file: &SegmentFile, at: &Section) -> Result<Bytes, LogError> {
             .then(|| file.header_at(next_at).ok())
             .flatten()
     });
+    let mut damage = None;
     if let Some(&(cut, h)) = batches.get(consistent) {
-        if cut == 0 {
-            return Err(file.corrupt(
-                pos,
-                &format!(
-                    "batch at offset {} contradicts the offsets of the batches around it",
-                    h.base_offset
-                ),
-            ));
-        }
+        let e = file.corrupt(
+            pos + cut as u64,
+            &format!(
+                "batch at offset {} contradicts the offsets of the batches around it",
+                h.base_offset
+            ),
+        );
+        let Some(before) = consistent.checked_sub(1).and_then(|i| batches.get(i)) else {
+            return Err(e);
+        };
+        // where the damaged batch should start: the next offset of the one before it
+        damage = Some((e, before.1.next_offset()));
         whole = cut;
     }
     let good = file.verify(pos, buf.get(..whole).unwrap_or_default());
@@ -1301,9 +1315,14 @@ fn read_batches(file: &SegmentFile, at: &Section) -> Result<Bytes, LogError> {
         return Err(file.corrupt(pos, "batch failed its CRC check"));
     }
     if good < whole {
-        warn!(path = %file.path().display(), position = pos + good as u64, "corrupt batch; serving the data before it");
+        let offset = batches
+            .iter()
+            .find(|&&(start, _)| start == good)
+            .map_or(-1, |(_, h)| h.base_offset);
+        let at = pos + good as u64;
+        damage = Some((file.corrupt(at, "batch failed its CRC check"), offset));
     }
-    Ok(buf.into_bytes(good))
+    Ok((buf.into_bytes(good), damage))
 }
 
 fn no_active_segment() -> LogError {
