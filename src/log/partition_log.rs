@@ -1233,8 +1233,7 @@ fn file_range(
         }
         header = file.header_at(here)?;
     }
-    let headers: Vec<BatchHeader> = taken.iter().map(|&(_, h)| h).collect();
-    let n = segment::consistent_batches(at.expected, at.suspect, &headers, || {
+    let n = segment::consistent_batches(at.expected, at.suspect, &taken, || {
         (here < end).then(|| file.header_at(here).ok()).flatten()
     });
     if let Some(&(cut, _)) = taken.get(n) {
@@ -1287,9 +1286,8 @@ fn read_batches(
         whole = size;
         batches.push((0, h));
     }
-    let headers: Vec<BatchHeader> = batches.iter().map(|&(_, h)| h).collect();
     let next_at = pos + whole as u64;
-    let consistent = segment::consistent_batches(at.expected, at.suspect, &headers, || {
+    let consistent = segment::consistent_batches(at.expected, at.suspect, &batches, || {
         (next_at < end)
             .then(|| file.header_at(next_at).ok())
             .flatten()

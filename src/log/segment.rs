@@ -1018,21 +1018,21 @@ pub enum ScanStart {
     Unknown,
 }
 
-/// How many of `batches` (read in this order, `expected` the next offset of the batch
+/// How many of `batches` (each with its position; read in this order, `expected` the next offset of the batch
 /// before them, if known; `first_suspect` if the first is to be confirmed as a batch after a
 /// gap is) may be served: each must start at or after the previous one's
 /// next offset. After a gap, the batch that overlaps the next one is the culprit (its base
 /// offset, which no CRC covers, is what changed), so a batch after a gap is served only
 /// once the next one agrees; `after` reads the header following the last batch, and is
 /// called only when the last batch follows a gap.
-pub fn consistent_batches(
+pub fn consistent_batches<P>(
     mut expected: Option<i64>,
     first_suspect: bool,
-    batches: &[BatchHeader],
+    batches: &[(P, BatchHeader)],
     after: impl FnOnce() -> Option<BatchHeader>,
 ) -> usize {
     let mut gap_before = None;
-    for (i, h) in batches.iter().enumerate() {
+    for (i, (_, h)) in batches.iter().enumerate() {
         if expected.is_some_and(|e| h.base_offset < e) {
             return match gap_before {
                 Some(g) if g + 1 == i => g,
@@ -1226,7 +1226,12 @@ mod tests {
 
     #[test]
     fn batches_must_follow_one_another() {
-        let h = |bases: &[i64]| bases.iter().map(|&b| header(b, 10)).collect::<Vec<_>>();
+        let h = |bases: &[i64]| {
+            bases
+                .iter()
+                .map(|&b| ((), header(b, 10)))
+                .collect::<Vec<_>>()
+        };
         let none = || None;
         // contiguous: all
         assert_eq!(
