@@ -551,6 +551,7 @@ impl LogSegment {
             None => (0, self.base_offset, None),
         };
         let mut since_entry = 0;
+        let mut tail_max = (NO_TIMESTAMP, self.base_offset);
         while pos < self.size {
             let mut head = [0u8; HEADER_SIZE];
             if self.log.read_at(pos, &mut head)? < HEADER_SIZE {
@@ -568,6 +569,9 @@ impl LogSegment {
             if pos + size > self.size || h.base_offset < next {
                 return Err(self.log.corrupt(pos, "torn or out-of-order tail"));
             }
+            if h.max_timestamp > tail_max.0 {
+                tail_max = (h.max_timestamp, h.last_offset());
+            }
             next = h.next_offset();
             pos += size;
             since_entry += size;
@@ -581,14 +585,9 @@ impl LogSegment {
             self.offset_of_max_timestamp = off;
         }
         // the tail's batches may carry a later max timestamp than the index's last entry
-        let tail_from = self.offset_index.last_entry().map_or(0, |(_, p)| p);
-        self.log.seek(tail_from, self.size, |h| {
-            if h.max_timestamp > self.max_timestamp {
-                self.max_timestamp = h.max_timestamp;
-                self.offset_of_max_timestamp = h.last_offset();
-            }
-            false
-        })?;
+        if tail_max.0 > self.max_timestamp {
+            (self.max_timestamp, self.offset_of_max_timestamp) = tail_max;
+        }
         self.bytes_since_last_index_entry = since_entry;
         self.rolling_timestamp = self.first_batch_timestamp()?;
         Ok(())
