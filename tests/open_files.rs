@@ -47,7 +47,8 @@ fn write_log_dir(dir: &Path, partitions: i32) {
 /// `rafka serve` on loopback ports under `ulimit -n <limit>`.
 struct Serve {
     child: Child,
-    stdout: BufReader<std::process::ChildStdout>,
+    /// The broker's stdout lines, read by a thread of their own.
+    lines: std::sync::mpsc::Receiver<String>,
 }
 
 impl Serve {
@@ -71,18 +72,27 @@ impl Serve {
             .spawn()
             .expect("spawn rafka serve");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Serve { child, stdout }
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Serve { child, lines }
     }
 
     /// The text listener's address, once the broker says it is listening; `Err` with its
     /// stderr if it exits first.
+    /// (Within 120 s.)
     fn text_addr(&mut self) -> Result<SocketAddr, String> {
-        let mut line = String::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
         for _ in 0..10 {
-            line.clear();
-            if self.stdout.read_line(&mut line).unwrap_or(0) == 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = self.lines.recv_timeout(left) else {
                 break;
-            }
+            };
             if let Some(addr) = line.trim().strip_prefix("text listener: ") {
                 return Ok(addr.parse().expect("address"));
             }
