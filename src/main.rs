@@ -216,6 +216,7 @@ fn client_exit(result: Result<(), cli::CliError>) -> ExitCode {
 
 fn serve(args: ServeArgs) -> Result<()> {
     let config = Config::from_args(&args).context("invalid configuration")?;
+    raise_open_file_limit()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -258,6 +259,27 @@ fn serve(args: ServeArgs) -> Result<()> {
         handle.shutdown().await.context("shutting down")?;
         Ok(())
     })
+}
+
+/// Lifts the soft open-file limit to the hard one; fails if even that is too low to run.
+fn raise_open_file_limit() -> Result<()> {
+    use rafka::log::open_files;
+    let limit = open_files::raise_limit();
+    let show = |l: Option<u64>| l.map_or("unlimited".to_string(), |n| n.to_string());
+    if let Some(soft) = limit.soft.filter(|&s| s < open_files::MIN_OPEN_FILES) {
+        bail!(
+            "the open file limit is {soft} (hard limit {}), and Rafka needs at least {}: \
+             raise it (`ulimit -n`, or LimitNOFILE= in a systemd unit)",
+            show(limit.hard),
+            open_files::MIN_OPEN_FILES
+        );
+    }
+    info!(
+        soft = %show(limit.soft),
+        hard = %show(limit.hard),
+        "open file limit"
+    );
+    Ok(())
 }
 
 /// `serve --topic NAME[:PARTITIONS]`: creates each topic that is missing (partitions
@@ -359,12 +381,14 @@ fn log_dump(dir: &Path) -> Result<()> {
     }
     // opening a partition may recover and truncate its tail: never under a running broker
     rafka::log::manager::ensure_not_in_use(&log_dir)?;
+    // loaded as the broker would: no recovery after a clean shutdown
+    let opts = rafka::log::manager::load_options(&log_dir, &tp);
     let (log, report) = rafka::log::PartitionLog::open(
         dir.to_path_buf(),
         tp,
         rafka::log::LogConfig::default(),
         None,
-        Default::default(),
+        opts,
     )?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut offset = log.log_start_offset();

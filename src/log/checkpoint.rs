@@ -53,9 +53,13 @@ pub fn sync_dir(dir: &Path) -> Result<(), LogError> {
         .map_err(io_err(dir))
 }
 
+/// The file's text, `None` if it does not exist; bytes that are not UTF-8 are
+/// [`LogError::BadMetadata`] (damage, not an I/O failure).
 fn read_optional(path: &Path) -> Result<Option<String>, LogError> {
-    match fs::read_to_string(path) {
-        Ok(s) => Ok(Some(s)),
+    match fs::read(path) {
+        Ok(b) => String::from_utf8(b)
+            .map(Some)
+            .map_err(|_| bad(path, "not UTF-8 text")),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(path)(e)),
     }

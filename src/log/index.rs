@@ -14,8 +14,8 @@
 //! is complete on disk. A file is always a whole number of entries (a torn trailing entry
 //! is dropped on open).
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::OpenOptions;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{io_err, LogError};
@@ -61,27 +61,34 @@ fn be_u32(b: &[u8], at: usize) -> Option<u32> {
     b.get(at..at + 4)?.try_into().ok().map(u32::from_be_bytes)
 }
 
-/// The entries of one index file, in memory, and how many of them are in the file.
+/// The entries of one index file, in memory, and how many of them are in the file. No
+/// descriptor is kept: the file is opened only to write entries, so an index costs no
+/// open file however many segments there are.
 #[derive(Debug)]
 struct IndexFile<E> {
     path: PathBuf,
-    file: File,
     entries: Vec<E>,
     persisted: usize,
+    /// The file was changed since its last fsync.
+    dirty: bool,
 }
 
 impl<E: Entry> IndexFile<E> {
-    /// Opens (or creates) the file and keeps the leading entries `valid` accepts, given the
-    /// entries before; the file is cut to them if anything was dropped.
+    /// Reads the file (creating it empty if missing) and keeps the leading entries `valid`
+    /// accepts, given the entries before; the file is cut to them if anything was dropped.
     fn open(path: PathBuf, mut valid: impl FnMut(&[E], &E) -> bool) -> Result<Self, LogError> {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(io_err(&path))?;
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(io_err(&path))?;
+                Vec::new()
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        };
         let mut entries = Vec::with_capacity(bytes.len() / E::SIZE);
         for chunk in bytes.chunks_exact(E::SIZE) {
             let Some(e) = E::decode(chunk) else { break };
@@ -92,9 +99,9 @@ impl<E: Entry> IndexFile<E> {
         }
         let mut index = IndexFile {
             path,
-            file,
             persisted: entries.len(),
             entries,
+            dirty: false,
         };
         if bytes.len() != index.entries.len() * E::SIZE {
             index.rewrite()?;
@@ -121,22 +128,29 @@ impl<E: Entry> IndexFile<E> {
 
     /// Replaces the file's content with every entry.
     fn rewrite(&mut self) -> Result<(), LogError> {
-        self.file.set_len(0).map_err(io_err(&self.path))?;
-        self.file
-            .write_all(&Self::encode(&self.entries))
-            .map_err(io_err(&self.path))?;
+        std::fs::write(&self.path, Self::encode(&self.entries)).map_err(io_err(&self.path))?;
         self.persisted = self.entries.len();
+        self.dirty = true;
         Ok(())
     }
 
-    /// Writes the entries not yet in the file, then syncs it.
+    /// Writes the entries not yet in the file, then syncs it (if anything changed).
     fn sync(&mut self) -> Result<(), LogError> {
+        if self.persisted == self.entries.len() && !self.dirty {
+            return Ok(());
+        }
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(io_err(&self.path))?;
         if self.persisted < self.entries.len() {
             let bytes = Self::encode(self.entries.get(self.persisted..).unwrap_or_default());
-            self.file.write_all(&bytes).map_err(io_err(&self.path))?;
+            file.write_all(&bytes).map_err(io_err(&self.path))?;
             self.persisted = self.entries.len();
         }
-        self.file.sync_data().map_err(io_err(&self.path))
+        file.sync_data().map_err(io_err(&self.path))?;
+        self.dirty = false;
+        Ok(())
     }
 }
 
@@ -196,6 +210,14 @@ impl OffsetIndex {
             None => (self.base_offset, 0),
             Some(&(r, p)) => (self.base_offset + i64::from(r), u64::from(p)),
         }
+    }
+
+    /// Every entry as (offset, position).
+    pub fn entries(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
+        self.index
+            .entries
+            .iter()
+            .map(|&(r, p)| (self.base_offset + i64::from(r), u64::from(p)))
     }
 
     /// The last entry as (offset, position), if any.
@@ -278,6 +300,15 @@ impl TimeIndex {
         let i = entries.partition_point(|&(t, _)| t <= timestamp);
         let &(t, r) = entries.get(i.checked_sub(1)?)?;
         Some((t, self.base_offset + i64::from(r)))
+    }
+
+    /// Every entry as (timestamp, offset).
+    pub fn entries(&self) -> Vec<(i64, i64)> {
+        self.index
+            .entries
+            .iter()
+            .map(|&(t, r)| (t, self.base_offset + i64::from(r)))
+            .collect()
     }
 
     /// The last entry as (timestamp, offset).

@@ -16,6 +16,7 @@
 //! - [`manager`]: every partition log of a log dir, checkpoints, clean shutdown.
 //! - [`creation`]: creation intents, which make creating partition dirs all or nothing
 //!   across a crash.
+//! - [`open_files`]: the budget of open segment files, and the process's open-file limit.
 //!
 //! The on-disk layout is Apache Kafka's, so its `DumpLogSegments` tool reads Rafka's files
 //! and Rafka opens partition directories written by Kafka: see `docs/log-format.md`.
@@ -25,6 +26,7 @@ pub mod checkpoint;
 pub mod creation;
 pub mod index;
 pub mod manager;
+pub mod open_files;
 pub mod partition_log;
 pub mod producer_state;
 pub mod records;
@@ -101,6 +103,17 @@ pub enum LogError {
     /// A producer's epoch is older than the partition's: INVALID_PRODUCER_EPOCH (47).
     #[error("invalid producer epoch: {0}")]
     InvalidProducerEpoch(String),
+    /// The log dir's `meta.properties` names another node than this broker's `node.id`
+    /// (a data dir of another broker): fatal at start, as in Kafka.
+    #[error(
+        "{path} says this log dir belongs to node.id {found}, but this broker is node.id \
+         {expected}: point --data-dir at this node's own log dir, or set node.id={found}"
+    )]
+    NodeMismatch {
+        path: PathBuf,
+        found: i32,
+        expected: i32,
+    },
     /// Another process holds the log dir's `.lock` (a running broker, or `rafka log` on
     /// it): KAFKA_STORAGE_ERROR (56).
     #[error("log dir {0} is in use by another process (its .lock is held)")]
@@ -126,6 +139,7 @@ impl LogError {
             LogError::Io { .. }
             | LogError::BadMetadata { .. }
             | LogError::Offline(_)
+            | LogError::NodeMismatch { .. }
             | LogError::DirInUse(_) => ErrorCode::KafkaStorageError,
             LogError::Internal(_) => ErrorCode::UnknownServerError,
         }

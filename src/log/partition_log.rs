@@ -16,7 +16,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
@@ -27,7 +26,7 @@ use super::batch::{self, BatchHeader, TimestampType, HEADER_SIZE, NO_TIMESTAMP};
 use super::checkpoint;
 use super::producer_state::{self, Check, PendingBatches, ProducerStates};
 use super::records;
-use super::segment::{self, FileRange, LogSegment, ReadBuf, SegmentFile};
+use super::segment::{self, FileRange, LogSegment, PinnedFile, ReadBuf, ScanStart, SegmentFile};
 use super::validate;
 use super::{io_err, now_ms, LogConfig, LogError, TopicPartition};
 
@@ -175,8 +174,8 @@ impl LogState {
 /// A batch's position in the appended bytes and its header as written to the log.
 type RewrittenHeader = (usize, [u8; HEADER_SIZE]);
 
-/// A segment file and the byte range to scan in it.
-type ScanRange = (Arc<SegmentFile>, u64, u64);
+/// A segment file (held open) and the byte range to scan in it.
+type ScanRange = (PinnedFile, u64, u64);
 
 /// What an offset lookup needs of the log, copied out so it can read without the lock.
 struct LogView {
@@ -251,6 +250,8 @@ pub struct PartitionLog {
     /// is appended or acknowledged (after a failed fsync the kernel may have dropped dirty
     /// pages, so a later successful one proves nothing).
     offline: std::sync::atomic::AtomicBool,
+    /// Position of the last damage a read logged (so a retrying consumer logs it once).
+    damage_warned: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -275,14 +276,23 @@ impl PartitionLog {
     ) -> Result<(Self, LoadReport), LogError> {
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let meta_path = dir.join(checkpoint::PARTITION_METADATA_FILE);
-        let topic_id = match checkpoint::read_partition_metadata(&meta_path)? {
-            Some(id) => Some(id),
-            None => {
+        let topic_id = match checkpoint::read_partition_metadata(&meta_path) {
+            Ok(Some(id)) => Some(id),
+            Ok(None) => {
                 if let Some(id) = topic_id {
                     checkpoint::write_partition_metadata(&meta_path, id)?;
                 }
                 topic_id
             }
+            Err(LogError::BadMetadata { reason, .. }) => {
+                warn!(partition = %tp, file = %meta_path.display(), %reason, replaced_by = ?topic_id,
+                    "unreadable partition.metadata");
+                if let Some(id) = topic_id {
+                    checkpoint::write_partition_metadata(&meta_path, id)?;
+                }
+                topic_id
+            }
+            Err(e) => return Err(e),
         };
 
         let mut report = LoadReport::default();
@@ -315,26 +325,39 @@ impl PartitionLog {
                 // after a torn or corrupt point every later segment is unreliable
                 seg.delete_files()?;
                 report.deleted_segments += 1;
+                warn!(partition = %tp, base_offset = base, "deleted a segment after a truncated one");
                 continue;
             }
             let recover = needs_recovery && base >= first_to_recover;
-            let tail_ok = !recover && seg.load_tail().is_ok();
-            if !tail_ok {
-                if !recover {
-                    warn!(partition = %tp, base_offset = base, "segment tail unreadable; recovering");
-                    needs_recovery = true;
-                }
-                let bytes = seg.recover(config.index_interval_bytes)?;
+            let loaded = if recover { None } else { Some(seg.load_tail()) };
+            if let Some(Err(e)) = &loaded {
+                warn!(partition = %tp, base_offset = base, cause = %e,
+                    "damaged segment or index found on open; recovering from here on");
+                needs_recovery = true;
+            }
+            if !matches!(loaded, Some(Ok(()))) {
+                let found = seg.recover(config.index_interval_bytes)?;
                 seg.sync_all()?;
                 report.recovered_segments += 1;
-                report.truncated_bytes += bytes;
-                if bytes > 0 {
-                    warn!(partition = %tp, base_offset = base, bytes, "truncated a torn or corrupt tail");
+                report.truncated_bytes += found.truncated_bytes;
+                for &(position, found, restored) in &found.repaired {
+                    warn!(partition = %tp, base_offset = base, offset = restored, found, position,
+                        "restored a batch's changed base offset (not covered by its CRC) from its neighbours");
+                }
+                for &(from, to) in &found.gaps {
+                    warn!(partition = %tp, base_offset = base, from, to,
+                        "offsets missing between batches (only a compacted log has such gaps)");
+                }
+                if let Some(c) = &found.cut {
+                    warn!(partition = %tp, base_offset = base, offset = c.offset, position = c.position,
+                        bytes = found.truncated_bytes, reason = %c.reason,
+                        "truncated the segment at a torn or damaged batch");
                     cut = true;
                 }
             }
             segments.insert(base, seg);
         }
+        check_segment_offsets(&tp, &mut segments, config.index_interval_bytes)?;
         if segments.is_empty() {
             let base = opts.log_start_offset.max(0);
             segments.insert(base, LogSegment::create(&dir, base)?);
@@ -348,10 +371,21 @@ impl PartitionLog {
         let log_start_offset = opts.log_start_offset.max(first_base).min(log_end_offset);
 
         let epoch_path = dir.join(checkpoint::LEADER_EPOCH_FILE);
-        let mut leader_epochs = checkpoint::read_leader_epochs(&epoch_path)?;
+        let (mut leader_epochs, mut rewrite) = match checkpoint::read_leader_epochs(&epoch_path) {
+            Ok(epochs) => (epochs, false),
+            Err(LogError::BadMetadata { reason, .. }) => {
+                // Kafka takes the log dir offline here; every batch header carries its
+                // leader epoch, so the cache can be rebuilt from the log instead
+                warn!(partition = %tp, file = %epoch_path.display(), %reason,
+                    "unreadable leader-epoch-checkpoint; rebuilding it from the batch headers");
+                (epochs_from_batches(&segments, log_start_offset)?, true)
+            }
+            Err(e) => return Err(e),
+        };
         let before = leader_epochs.len();
         leader_epochs.retain(|&(_, start)| start < log_end_offset);
-        if leader_epochs.len() != before {
+        rewrite |= leader_epochs.len() != before;
+        if rewrite {
             checkpoint::write_leader_epochs(&epoch_path, &leader_epochs)?;
         }
         if report.recovered_segments > 0 {
@@ -382,6 +416,7 @@ impl PartitionLog {
             flushed_offset: AtomicI64::new(log_end_offset),
             log_end: AtomicI64::new(log_end_offset),
             offline: std::sync::atomic::AtomicBool::new(false),
+            damage_warned: std::sync::atomic::AtomicU64::new(u64::MAX),
         };
         Ok((log, report))
     }
@@ -643,10 +678,11 @@ impl PartitionLog {
         if self.flushed_offset.load(Ordering::Acquire) >= offset {
             return Ok(()); // the previous holder's sync covered us
         }
-        // Rolled segments were synced when sealed: only the active file needs it.
+        // Rolled segments were synced when sealed: only the active file needs it. Pinned,
+        // so the open-file budget cannot close it before the sync.
         let (target, file) = {
             let st = self.state.read();
-            (st.log_end_offset, Arc::clone(st.active_ref()?.file()))
+            (st.log_end_offset, st.active_ref()?.file().pin()?)
         };
         if let Err(e) = file.sync_data() {
             self.take_offline(&e);
@@ -737,13 +773,13 @@ impl PartitionLog {
                 .range(..=fetch_offset)
                 .next_back()
                 .map_or(i64::MIN, |(&b, _)| b);
-            let candidates: Vec<(Arc<SegmentFile>, u64, u64)> = st
+            let candidates: Vec<(PinnedFile, (u64, ScanStart), u64)> = st
                 .segments
                 .range(floor..)
                 .filter(|(_, s)| s.next_offset() > fetch_offset && !s.is_empty())
                 .take(2)
-                .map(|(_, s)| (Arc::clone(s.file()), s.lookup(fetch_offset), s.size()))
-                .collect();
+                .map(|(_, s)| Ok((s.file().pin()?, s.lookup_start(fetch_offset), s.size())))
+                .collect::<Result<_, LogError>>()?;
             (
                 max_offset.min(st.log_end_offset),
                 st.log_start_offset,
@@ -759,33 +795,66 @@ impl PartitionLog {
         if fetch_offset >= upto {
             return Ok(out);
         }
-        for (file, from, end) in candidates {
-            let Some((pos, first)) = file.seek(from, end, |h| h.last_offset() >= fetch_offset)?
+        for (file, (from, start), end) in candidates {
+            let found = file
+                .seek_checked(from, end, start, |h| h.last_offset() >= fetch_offset)
+                .map_err(|e| self.damage_found(e, fetch_offset))?;
+            let Some(segment::Found {
+                position: pos,
+                header: first,
+                expected,
+                suspect,
+            }) = found
             else {
                 continue;
             };
             if first.base_offset >= upto {
                 break;
             }
+            let at = Section {
+                pos,
+                end,
+                max_bytes,
+                min_one_batch,
+                upto,
+                expected,
+                suspect,
+            };
             let range = if file_ranges {
-                file_range(&file, pos, &first, end, max_bytes, min_one_batch, upto)?
+                file_range(&file, &first, &at).map_err(|e| self.damage_found(e, fetch_offset))?
             } else {
                 None
             };
             out.records = match range {
                 Some(range) => Records::File(range),
-                None => Records::Bytes(read_batches(
-                    &file,
-                    pos,
-                    end,
-                    max_bytes,
-                    min_one_batch,
-                    upto,
-                )?),
+                None => {
+                    let (bytes, damage) =
+                        read_batches(&file, &at).map_err(|e| self.damage_found(e, fetch_offset))?;
+                    if let Some((e, offset)) = damage {
+                        self.damage_found(e, offset); // served what comes before it
+                    }
+                    Records::Bytes(bytes)
+                }
             };
             break;
         }
         Ok(out)
+    }
+
+    /// Logs damage a read found (once per place, as a consumer retries), and returns it.
+    fn damage_found(&self, e: LogError, offset: i64) -> LogError {
+        if let LogError::CorruptOnDisk {
+            path,
+            position,
+            reason,
+        } = &e
+        {
+            if self.damage_warned.swap(*position, Ordering::AcqRel) != *position {
+                warn!(partition = %self.tp, offset, file = %path.display(), position, %reason,
+                    "damaged data on disk: not served");
+            }
+        }
+        e
     }
 
     /// Answers a ListOffsets query, seeing only records below `max_offset` (the high
@@ -827,7 +896,7 @@ impl PartitionLog {
                     let from = seg.lookup(seg.offset_of_max_timestamp());
                     (
                         view,
-                        vec![(Arc::clone(seg.file()), from, seg.size())],
+                        vec![(seg.file().pin()?, from, seg.size())],
                         seg.max_timestamp(),
                     )
                 }
@@ -836,8 +905,8 @@ impl PartitionLog {
                         .segments
                         .values()
                         .filter(|s| !s.is_empty() && s.max_timestamp() >= target)
-                        .map(|s| (Arc::clone(s.file()), s.lookup_timestamp(target), s.size()))
-                        .collect();
+                        .map(|s| Ok((s.file().pin()?, s.lookup_timestamp(target), s.size())))
+                        .collect::<Result<_, LogError>>()?;
                     (view, c, target)
                 }
             }
@@ -1032,6 +1101,53 @@ impl PartitionLog {
     }
 }
 
+/// Checks that each segment's offsets end at or before the next segment's base offset
+/// (its file name). A gap (a deleted segment) is logged; a segment reaching into the next
+/// one is cut back to it, and logged: records are never served at offsets that contradict
+/// the segment holding them.
+fn check_segment_offsets(
+    tp: &TopicPartition,
+    segments: &mut BTreeMap<i64, LogSegment>,
+    index_interval_bytes: u64,
+) -> Result<(), LogError> {
+    let bases: Vec<i64> = segments.keys().copied().collect();
+    for pair in bases.windows(2) {
+        let &[base, next_base] = pair else { continue };
+        let Some(seg) = segments.get_mut(&base) else {
+            continue;
+        };
+        let end = seg.next_offset();
+        if end < next_base && !seg.is_empty() {
+            warn!(partition = %tp, from = end, to = next_base,
+                "offsets missing between segments (a segment deleted?)");
+        } else if end > next_base {
+            warn!(partition = %tp, base_offset = base, offset = next_base, end,
+                "segment reaches into the next one; cutting it back there");
+            seg.truncate_to(next_base, index_interval_bytes)?;
+        }
+    }
+    Ok(())
+}
+
+/// The leader epoch cache as the batch headers give it: where each larger epoch first
+/// appears, from `log_start` on (Kafka's `LeaderEpochFileCache.assign` during recovery).
+fn epochs_from_batches(
+    segments: &BTreeMap<i64, LogSegment>,
+    log_start: i64,
+) -> Result<Vec<(i32, i64)>, LogError> {
+    let mut epochs: Vec<(i32, i64)> = Vec::new();
+    for seg in segments.values().filter(|s| !s.is_empty()) {
+        seg.file().seek(0, seg.size(), |h| {
+            let epoch = h.partition_leader_epoch;
+            if epoch >= 0 && epochs.last().is_none_or(|&(e, _)| epoch > e) {
+                epochs.push((epoch, h.base_offset.max(log_start)));
+            }
+            false
+        })?;
+    }
+    Ok(epochs)
+}
+
 /// Rebuilds the producer state at `log_end`: from the newest snapshot at or below it, then
 /// the batches after the snapshot. Without a snapshot, a clean shutdown means there were
 /// no idempotent producers to remember (Kafka assumes the same) and a crash means a replay
@@ -1064,19 +1180,30 @@ fn load_producer_states(
     Ok(states)
 }
 
-/// The section [`read_batches`] would return from `pos` (where the batch `first` starts),
-/// left in the file, if it is worth leaving there: at least [`FILE_RANGE_MIN`] bytes of
-/// batches of at least [`FILE_RANGE_MIN_BATCH`], all of them CRC-checked already. Finds
-/// where the section ends by reading the batch headers alone. `None`: read it instead.
-fn file_range(
-    file: &Arc<SegmentFile>,
+/// Where a read takes whole batches from: `pos` (a batch boundary) up to `end`, at most
+/// `max_bytes` (but one whole batch with `min_one_batch`), none at or past `upto`;
+/// `expected` is the offset the first batch must not start below, if known.
+struct Section {
     pos: u64,
-    first: &BatchHeader,
     end: u64,
     max_bytes: usize,
     min_one_batch: bool,
     upto: i64,
+    expected: Option<i64>,
+    /// The first batch must be confirmed by the one after it.
+    suspect: bool,
+}
+
+/// The section [`read_batches`] would return (`first` the batch at its start), left in the
+/// file, if it is worth leaving there: at least [`FILE_RANGE_MIN`] bytes of batches of at
+/// least [`FILE_RANGE_MIN_BATCH`], all of them CRC-checked already. Finds where the
+/// section ends by reading the batch headers alone. `None`: read it instead.
+fn file_range(
+    file: &PinnedFile,
+    first: &BatchHeader,
+    at: &Section,
 ) -> Result<Option<FileRange>, LogError> {
+    let (pos, end, max_bytes, min_one_batch) = (at.pos, at.end, at.max_bytes, at.min_one_batch);
     let verified = file.verified_to().min(end);
     let first_size = first.size().unwrap_or(0);
     let worth = |len: u64| len >= FILE_RANGE_MIN as u64;
@@ -1086,51 +1213,60 @@ fn file_range(
     if !(could_fill || one_large) || first_size < FILE_RANGE_MIN_BATCH {
         return Ok(None);
     }
-    let mut at = pos;
+    let mut here = pos;
     let mut header = *first;
+    let mut taken = Vec::new();
     for _ in 0..FILE_RANGE_MAX_BATCHES {
         let size = header
             .size()
-            .filter(|&s| at + s as u64 <= end)
-            .ok_or_else(|| file.corrupt(at, "bad batch length"))?;
-        let next = at + size as u64;
-        let fits = next - pos <= max_bytes as u64 || (at == pos && min_one_batch);
-        if header.base_offset >= upto || !fits || size < FILE_RANGE_MIN_BATCH {
+            .filter(|&s| here + s as u64 <= end)
+            .ok_or_else(|| file.corrupt(here, "bad batch length"))?;
+        let next = here + size as u64;
+        let fits = next - pos <= max_bytes as u64 || (here == pos && min_one_batch);
+        if header.base_offset >= at.upto || !fits || size < FILE_RANGE_MIN_BATCH {
             break;
         }
-        at = next;
-        if at >= end {
+        taken.push((here, header));
+        here = next;
+        if here >= end {
             break;
         }
-        header = file.header_at(at)?;
+        header = file.header_at(here)?;
     }
-    let len = at - pos;
-    if !worth(len) || at > verified {
+    let n = segment::consistent_batches(at.expected, at.suspect, &taken, || {
+        (here < end).then(|| file.header_at(here).ok()).flatten()
+    });
+    if let Some(&(cut, _)) = taken.get(n) {
+        here = cut; // a batch contradicting its neighbours ends the section
+    }
+    let len = here - pos;
+    if !worth(len) || here > verified {
         return Ok(None);
     }
     Ok(usize::try_from(len).ok().map(|len| file.range(pos, len)))
 }
 
-/// Reads whole batches from `pos` (a batch boundary) of at most `max_bytes`, stopping at
-/// `end` and before the first batch at or past `upto`; CRC-checks what was never verified.
+/// Reads whole batches of `at`; CRC-checks what was never verified, and checks that their
+/// offsets follow one another ([`segment::consistent_batches`]). Damage after the first
+/// batch ends what is returned, and comes back with the damaged batch's offset to be
+/// logged; damage at the first batch is the error.
 fn read_batches(
     file: &SegmentFile,
-    pos: u64,
-    end: u64,
-    max_bytes: usize,
-    min_one_batch: bool,
-    upto: i64,
-) -> Result<Bytes, LogError> {
+    at: &Section,
+) -> Result<(Bytes, Option<(LogError, i64)>), LogError> {
+    let (pos, end) = (at.pos, at.end);
     let avail = (end - pos) as usize;
-    let mut buf = ReadBuf::new(avail.min(max_bytes.max(batch::HEADER_SIZE)));
+    let mut buf = ReadBuf::new(avail.min(at.max_bytes.max(batch::HEADER_SIZE)));
     let n = file.read_at(pos, &mut buf)?;
     buf.resize(n);
     let mut whole = 0;
-    for (at, h) in batch::BatchIter::new(&buf) {
-        if h.base_offset >= upto {
+    let mut batches = Vec::new();
+    for (start, h) in batch::BatchIter::new(&buf) {
+        if h.base_offset >= at.upto {
             break;
         }
-        whole = at + h.size().unwrap_or(0);
+        whole = start + h.size().unwrap_or(0);
+        batches.push((start, h));
     }
     if whole == 0 {
         let Some(h) = BatchHeader::parse(&buf) else {
@@ -1140,23 +1276,51 @@ fn read_batches(
             .size()
             .filter(|&s| s as u64 <= end - pos)
             .ok_or_else(|| file.corrupt(pos, "bad batch length"))?;
-        if !min_one_batch {
-            return Ok(Bytes::new());
+        if !at.min_one_batch {
+            return Ok((Bytes::new(), None));
         }
         buf.resize(size);
         if file.read_at(pos, &mut buf)? < size {
             return Err(file.corrupt(pos, "batch cut short"));
         }
         whole = size;
+        batches.push((0, h));
+    }
+    let next_at = pos + whole as u64;
+    let consistent = segment::consistent_batches(at.expected, at.suspect, &batches, || {
+        (next_at < end)
+            .then(|| file.header_at(next_at).ok())
+            .flatten()
+    });
+    let mut damage = None;
+    if let Some(&(cut, h)) = batches.get(consistent) {
+        let e = file.corrupt(
+            pos + cut as u64,
+            &format!(
+                "batch at offset {} contradicts the offsets of the batches around it",
+                h.base_offset
+            ),
+        );
+        let Some(before) = consistent.checked_sub(1).and_then(|i| batches.get(i)) else {
+            return Err(e);
+        };
+        // where the damaged batch should start: the next offset of the one before it
+        damage = Some((e, before.1.next_offset()));
+        whole = cut;
     }
     let good = file.verify(pos, buf.get(..whole).unwrap_or_default());
     if good == 0 {
         return Err(file.corrupt(pos, "batch failed its CRC check"));
     }
     if good < whole {
-        warn!(path = %file.path().display(), position = pos + good as u64, "corrupt batch; serving the data before it");
+        let offset = batches
+            .iter()
+            .find(|&&(start, _)| start == good)
+            .map_or(-1, |(_, h)| h.base_offset);
+        let at = pos + good as u64;
+        damage = Some((file.corrupt(at, "batch failed its CRC check"), offset));
     }
-    Ok(buf.into_bytes(good))
+    Ok((buf.into_bytes(good), damage))
 }
 
 fn no_active_segment() -> LogError {

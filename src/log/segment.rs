@@ -10,14 +10,15 @@ use std::fs::{File, OpenOptions};
 use std::io::{IoSlice, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 
 use super::batch::{self, BatchHeader, HEADER_SIZE, NO_TIMESTAMP};
 use super::index::{OffsetIndex, TimeIndex};
-use super::{io_err, LogError};
+use super::{io_err, open_files, LogError};
 
 /// Size of the chunks read when walking batch headers.
 const SCAN_CHUNK: usize = 64 * 1024;
@@ -27,35 +28,196 @@ pub fn file_name(base_offset: i64, suffix: &str) -> String {
     format!("{base_offset:020}.{suffix}")
 }
 
+/// A segment's `.log` descriptor: opened on first use, closed by [`open_files`] when the
+/// process has more open than its budget and nobody holds it.
+#[derive(Debug)]
+pub(crate) struct FileSlot {
+    path: PathBuf,
+    file: Mutex<Option<Arc<File>>>,
+    /// Written since the last fsync: closing the file syncs it first.
+    dirty: AtomicBool,
+    /// An fsync before closing failed: every later [`SegmentFile::sync_data`] fails, as
+    /// the data it should have made durable may be gone.
+    sync_failed: AtomicBool,
+}
+
+impl FileSlot {
+    fn new(path: PathBuf, file: Option<File>) -> Arc<Self> {
+        let open = file.is_some();
+        let slot = Arc::new(FileSlot {
+            path,
+            file: Mutex::new(file.map(Arc::new)),
+            dirty: AtomicBool::new(false),
+            sync_failed: AtomicBool::new(false),
+        });
+        if open {
+            open_files::opened(Arc::downgrade(&slot));
+        }
+        slot
+    }
+
+    /// The open file, opening it if it was closed. Holding the `Arc` keeps it open.
+    fn get(self: &Arc<Self>) -> Result<Arc<File>, LogError> {
+        let mut slot = self.file.lock();
+        if let Some(f) = slot.as_ref() {
+            return Ok(Arc::clone(f));
+        }
+        let f = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&self.path)
+            .map(Arc::new)
+            .map_err(io_err(&self.path))?;
+        *slot = Some(Arc::clone(&f));
+        drop(slot);
+        open_files::opened(Arc::downgrade(self));
+        Ok(f)
+    }
+
+    /// Closes the file unless someone holds it (or the slot is busy); unsynced writes are
+    /// synced first. True when it is closed.
+    pub(crate) fn try_close(&self) -> bool {
+        let Some(mut slot) = self.file.try_lock() else {
+            return false;
+        };
+        let Some(f) = slot.as_ref() else {
+            return true;
+        };
+        if Arc::strong_count(f) > 1 {
+            return false; // a reader or writer holds it
+        }
+        if self.dirty.swap(false, Ordering::AcqRel) {
+            if let Err(e) = f.sync_data() {
+                tracing::error!(path = %self.path.display(), cause = %e,
+                    "fsync before closing a segment file failed");
+                self.sync_failed.store(true, Ordering::Release);
+            }
+        }
+        *slot = None;
+        open_files::closed();
+        true
+    }
+}
+
+impl Drop for FileSlot {
+    fn drop(&mut self) {
+        if self.file.get_mut().is_some() {
+            open_files::closed();
+        }
+    }
+}
+
 /// The `.log` file of a segment, shared with readers (who keep it alive while they read,
-/// even if retention deletes the segment meanwhile).
+/// even if retention deletes the segment meanwhile: see [`PinnedFile`]).
 #[derive(Debug)]
 pub struct SegmentFile {
-    path: PathBuf,
-    file: File,
+    slot: Arc<FileSlot>,
     verified_to: AtomicU64,
+}
+
+/// A segment file held open: what a reader takes under the partition's lock before it
+/// reads without it, so that neither retention nor the open-file budget can close the
+/// file under it.
+#[derive(Clone, Debug)]
+pub struct PinnedFile {
+    file: Arc<SegmentFile>,
+    fd: Arc<File>,
+}
+
+impl std::ops::Deref for PinnedFile {
+    type Target = SegmentFile;
+    fn deref(&self) -> &SegmentFile {
+        &self.file
+    }
 }
 
 impl SegmentFile {
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.slot.path
+    }
+
+    /// Holds the file open for a read without the partition's lock.
+    pub fn pin(self: &Arc<Self>) -> Result<PinnedFile, LogError> {
+        Ok(PinnedFile {
+            file: Arc::clone(self),
+            fd: self.slot.get()?,
+        })
     }
 
     /// Fills `buf` from `position`; returns how many bytes were read (short at end of file).
     pub fn read_at(&self, mut position: u64, buf: &mut [u8]) -> Result<usize, LogError> {
         let mut done = 0;
+        let file = self.slot.get()?;
         while let Some(rest) = buf.get_mut(done..).filter(|r| !r.is_empty()) {
-            match self.file.read_at(rest, position) {
+            match file.read_at(rest, position) {
                 Ok(0) => break,
                 Ok(n) => {
                     done += n;
                     position += n as u64;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_err(&self.path)(e)),
+                Err(e) => return Err(io_err(self.path())(e)),
             }
         }
         Ok(done)
+    }
+
+    /// [`Self::seek`] for a read that serves what it finds: also checks that the batches
+    /// it walks follow one another in offset order, starting from what `start` says of the
+    /// first one. Returns with the batch the offset its predecessor ended at (if known) and
+    /// whether the batch itself is suspect (it follows a gap, or disagrees with the index
+    /// entry it was found by): [`consistent_batches`] then serves it only if the batch
+    /// after it agrees. A batch that goes back below an unsuspected predecessor is
+    /// [`LogError::CorruptOnDisk`]; after a suspect one, the suspect is the one in the
+    /// wrong (its base offset is not covered by the CRC) and the walk goes on.
+    pub fn seek_checked(
+        &self,
+        from: u64,
+        end: u64,
+        start: ScanStart,
+        mut want: impl FnMut(&BatchHeader) -> bool,
+    ) -> Result<Option<Found>, LogError> {
+        let mut expected = match start {
+            ScanStart::Segment(base) => Some(base),
+            ScanStart::Entry(_) | ScanStart::Unknown => None,
+        };
+        let mut first = true;
+        let mut failed = false;
+        let mut suspect = false;
+        let found = self.seek(from, end, |h| {
+            let overlaps = expected.is_some_and(|e| h.base_offset < e);
+            if overlaps && !suspect {
+                failed = true;
+                return true;
+            }
+            if overlaps {
+                expected = None; // the suspect before was wrong, not this batch
+            }
+            suspect = expected.is_some_and(|e| h.base_offset > e)
+                || (first && matches!(start, ScanStart::Entry(last) if h.last_offset() != last));
+            first = false;
+            if want(h) {
+                return true;
+            }
+            expected = Some(h.next_offset());
+            false
+        })?;
+        match found {
+            Some((pos, h)) if failed => Err(self.corrupt(
+                pos,
+                &format!(
+                    "batch at offset {} contradicts the offsets before it",
+                    h.base_offset
+                ),
+            )),
+            Some((position, header)) => Ok(Some(Found {
+                position,
+                header,
+                expected,
+                suspect,
+            })),
+            None => Ok(None),
+        }
     }
 
     /// Walks batch headers from `from` (a batch boundary) up to `end` and returns the first
@@ -136,14 +298,39 @@ impl SegmentFile {
 
     pub fn corrupt(&self, position: u64, reason: &str) -> LogError {
         LogError::CorruptOnDisk {
-            path: self.path.clone(),
+            path: self.path().to_path_buf(),
             position,
             reason: reason.to_string(),
         }
     }
 
+    /// fdatasync of the file (opening it if it was closed: its written pages are still the
+    /// inode's, and an fsync through any descriptor writes them).
     pub fn sync_data(&self) -> Result<(), LogError> {
-        self.file.sync_data().map_err(io_err(&self.path))
+        let file = self.slot.get()?;
+        self.slot.dirty.store(false, Ordering::Release);
+        let synced = file.sync_data().map_err(io_err(self.path()));
+        if synced.is_err() {
+            self.slot.dirty.store(true, Ordering::Release);
+        }
+        if self.slot.sync_failed.load(Ordering::Acquire) {
+            return Err(io_err(self.path())(std::io::Error::other(
+                "an earlier fsync of this file failed",
+            )));
+        }
+        synced
+    }
+
+    /// The open file for a write; marks it as holding unsynced data.
+    fn for_write(&self) -> Result<Arc<File>, LogError> {
+        let file = self.slot.get()?;
+        self.slot.dirty.store(true, Ordering::Release);
+        Ok(file)
+    }
+
+    /// Cuts the file to `len` bytes.
+    fn set_len(&self, len: u64) -> Result<(), LogError> {
+        self.for_write()?.set_len(len).map_err(io_err(self.path()))
     }
 }
 
@@ -158,7 +345,7 @@ impl SegmentFile {
 /// short send the same way.
 #[derive(Clone)]
 pub struct FileRange {
-    file: Arc<SegmentFile>,
+    file: PinnedFile,
     position: u64,
     len: usize,
 }
@@ -166,10 +353,10 @@ pub struct FileRange {
 impl FileRange {
     /// The file, for a `sendfile` from it.
     pub fn file(&self) -> &File {
-        &self.file.file
+        &self.file.fd
     }
     pub fn path(&self) -> &Path {
-        &self.file.path
+        self.file.path()
     }
     /// Where the range starts in the file.
     pub fn position(&self) -> u64 {
@@ -186,7 +373,16 @@ impl FileRange {
     /// text protocol, log dumps). A file cut short under the range is an error.
     pub fn read(&self) -> Result<Bytes, LogError> {
         let mut buf = ReadBuf::new(self.len);
-        if self.file.read_at(self.position, &mut buf)? < self.len {
+        let mut done = 0;
+        while let Some(rest) = buf.get_mut(done..).filter(|r| !r.is_empty()) {
+            match self.file.fd.read_at(rest, self.position + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err(self.path())(e)),
+            }
+        }
+        if done < self.len {
             return Err(self
                 .file
                 .corrupt(self.position, "segment truncated under a read"));
@@ -198,24 +394,53 @@ impl FileRange {
 impl std::fmt::Debug for FileRange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileRange")
-            .field("path", &self.file.path)
+            .field("path", &self.file.path())
             .field("position", &self.position)
             .field("len", &self.len)
             .finish()
     }
 }
 
-impl SegmentFile {
+impl PinnedFile {
     /// `len` bytes from `position`, as a [`FileRange`]. The caller vouches that they are
     /// whole, CRC-checked batches below the segment's size.
-    pub fn range(self: &Arc<Self>, position: u64, len: usize) -> FileRange {
+    pub fn range(&self, position: u64, len: usize) -> FileRange {
         FileRange {
-            file: Arc::clone(self),
+            file: self.clone(),
             position,
             len,
         }
     }
 }
+
+/// Where recovery cut a segment, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cut {
+    /// Where the file now ends.
+    pub position: u64,
+    /// The offset that was expected there (the next offset of what is kept).
+    pub offset: i64,
+    pub reason: String,
+}
+
+/// What [`LogSegment::recover`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    pub truncated_bytes: u64,
+    pub cut: Option<Cut>,
+    /// Offsets missing between batches kept, as `[from, to)`.
+    pub gaps: Vec<(i64, i64)>,
+    /// Batches whose base offset alone was changed, set back to what both neighbours say,
+    /// as (position, offset found, offset restored).
+    pub repaired: Vec<(u64, i64, i64)>,
+    /// A batch already indexed must go: scan again up to here.
+    redo_from: Option<u64>,
+    /// A batch already indexed needs its base offset restored: (position, offset).
+    repair: Option<(u64, i64, i64)>,
+}
+
+/// Most base offsets one recovery of a segment restores before it truncates instead.
+const MAX_REPAIRS: usize = 16;
 
 /// One segment and its indexes. Mutated only under the partition's write lock.
 #[derive(Debug)]
@@ -250,12 +475,6 @@ impl LogSegment {
                 Err(e) => return Err(io_err(&p)(e)),
             }
         }
-        Self::open_files(dir, base_offset)
-    }
-
-    /// Opens a segment's files without reading the log: call [`Self::load_tail`] (clean
-    /// shutdown) or [`Self::recover`] (crash) next.
-    pub fn open_files(dir: &Path, base_offset: i64) -> Result<Self, LogError> {
         let path = dir.join(file_name(base_offset, "log"));
         let file = OpenOptions::new()
             .create(true)
@@ -263,7 +482,30 @@ impl LogSegment {
             .append(true)
             .open(&path)
             .map_err(io_err(&path))?;
-        let size = file.metadata().map_err(io_err(&path))?.len();
+        Self::with_file(dir, base_offset, path, Some(file), 0)
+    }
+
+    /// Opens a segment without reading the log (its `.log` is opened on first use): call
+    /// [`Self::load_tail`] (clean shutdown) or [`Self::recover`] (crash) next.
+    pub fn open_files(dir: &Path, base_offset: i64) -> Result<Self, LogError> {
+        let path = dir.join(file_name(base_offset, "log"));
+        let size = match std::fs::metadata(&path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Self::create(dir, base_offset);
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        Self::with_file(dir, base_offset, path, None, size)
+    }
+
+    fn with_file(
+        dir: &Path,
+        base_offset: i64,
+        path: PathBuf,
+        file: Option<File>,
+        size: u64,
+    ) -> Result<Self, LogError> {
         let offset_index =
             OffsetIndex::open(dir.join(file_name(base_offset, "index")), base_offset)?;
         let time_index =
@@ -271,8 +513,7 @@ impl LogSegment {
         Ok(LogSegment {
             base_offset,
             log: Arc::new(SegmentFile {
-                path,
-                file,
+                slot: FileSlot::new(path, file),
                 verified_to: AtomicU64::new(0),
             }),
             offset_index,
@@ -287,43 +528,119 @@ impl LogSegment {
         })
     }
 
-    /// After a clean shutdown: trusts the indexes and reads only the tail after the last
-    /// offset index entry to find the next offset and max timestamp. Touches no other bytes.
-    /// Fails with `CorruptOnDisk` if the tail is not whole batches (then recover instead).
+    /// After a clean shutdown: checks the indexes (as Kafka's `sanityCheck` does, and
+    /// more: see [`Self::check_indexes`]) and reads only the tail after the last offset
+    /// index entry to find the next offset and max timestamp. Touches no other bytes but
+    /// the batches the time index's first and last entries point at. Fails with
+    /// `CorruptOnDisk` (naming the file) if an index or the tail is damaged: recover then.
     pub fn load_tail(&mut self) -> Result<(), LogError> {
-        let (mut pos, mut next) = match self.offset_index.last_entry() {
-            Some((_, p)) if p < self.size => (p, self.base_offset),
-            _ => (0, self.base_offset),
+        let index_bad = |reason: &str| LogError::CorruptOnDisk {
+            path: self.offset_index.path().to_path_buf(),
+            position: 0,
+            reason: reason.to_string(),
         };
-        if let Some((ts, off)) = self.time_index.last_entry() {
-            self.max_timestamp = ts;
-            self.offset_of_max_timestamp = off;
+        let mut last = None;
+        for (rel_offset, pos) in self.offset_index.entries() {
+            if pos >= self.size || last.is_some_and(|(o, p)| rel_offset <= o || pos <= p) {
+                return Err(index_bad("entries out of order or past the end of the log"));
+            }
+            last = Some((rel_offset, pos));
         }
+        let (mut pos, mut next, mut entry) = match self.offset_index.last_entry() {
+            Some((offset, p)) => (p, self.base_offset, Some(offset)),
+            None => (0, self.base_offset, None),
+        };
         let mut since_entry = 0;
+        let mut tail_max = (NO_TIMESTAMP, self.base_offset);
         while pos < self.size {
             let mut head = [0u8; HEADER_SIZE];
             if self.log.read_at(pos, &mut head)? < HEADER_SIZE {
                 return Err(self.log.corrupt(pos, "truncated batch header"));
             }
             let h = BatchHeader::parse(&head).ok_or_else(|| self.log.corrupt(pos, "header"))?;
+            if entry.take().is_some_and(|offset| h.last_offset() != offset) {
+                return Err(index_bad(
+                    "last entry does not match the batch it points at",
+                ));
+            }
             let size = h
                 .size()
                 .ok_or_else(|| self.log.corrupt(pos, "bad length"))? as u64;
             if pos + size > self.size || h.base_offset < next {
                 return Err(self.log.corrupt(pos, "torn or out-of-order tail"));
             }
-            if h.max_timestamp > self.max_timestamp {
-                self.max_timestamp = h.max_timestamp;
-                self.offset_of_max_timestamp = h.last_offset();
+            if h.max_timestamp > tail_max.0 {
+                tail_max = (h.max_timestamp, h.last_offset());
             }
             next = h.next_offset();
             pos += size;
             since_entry += size;
         }
         self.next_offset = next;
+        self.check_time_index()?;
+        self.max_timestamp = NO_TIMESTAMP;
+        self.offset_of_max_timestamp = self.base_offset;
+        if let Some((ts, off)) = self.time_index.last_entry() {
+            self.max_timestamp = ts;
+            self.offset_of_max_timestamp = off;
+        }
+        // the tail's batches may carry a later max timestamp than the index's last entry
+        if tail_max.0 > self.max_timestamp {
+            (self.max_timestamp, self.offset_of_max_timestamp) = tail_max;
+        }
         self.bytes_since_last_index_entry = since_entry;
         self.rolling_timestamp = self.first_batch_timestamp()?;
         Ok(())
+    }
+
+    /// The time index's sanity check: timestamps not negative and increasing, offsets
+    /// non-decreasing and inside the segment, and its first and last entries agreeing with
+    /// the batches they name (the batch holding the entry's offset has its timestamp).
+    fn check_time_index(&self) -> Result<(), LogError> {
+        let bad = |reason: &str| LogError::CorruptOnDisk {
+            path: self.time_index.path().to_path_buf(),
+            position: 0,
+            reason: reason.to_string(),
+        };
+        let entries = self.time_index.entries();
+        let mut prev: Option<(i64, i64)> = None;
+        for &(ts, offset) in &entries {
+            let in_segment = offset >= self.base_offset && offset < self.next_offset;
+            if ts < 0 || !in_segment || prev.is_some_and(|(t, o)| ts <= t || offset < o) {
+                return Err(bad("entries out of order or outside the segment"));
+            }
+            prev = Some((ts, offset));
+        }
+        for &(ts, offset) in entries.first().into_iter().chain(entries.last()) {
+            let found = self.batch_holding(offset)?;
+            // the batch's last offset, or (Kafka 3.7) the record's: inside the batch
+            let names = |h: &BatchHeader| h.base_offset <= offset && h.max_timestamp == ts;
+            if !found.is_some_and(|h| names(&h)) {
+                return Err(bad("an entry does not match the batch it names"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The header of the first batch whose last offset is at or past `offset`, found by
+    /// reading headers alone (61 bytes each) from the offset index's position: at open,
+    /// for every segment, so it must not read whole chunks of the log.
+    fn batch_holding(&self, offset: i64) -> Result<Option<BatchHeader>, LogError> {
+        let mut pos = self.offset_index.lookup(offset).1;
+        // an index interval holds few batches; a walk this long means the index is wrong
+        for _ in 0..100_000 {
+            if pos >= self.size {
+                return Ok(None);
+            }
+            let h = self.log.header_at(pos)?;
+            if h.last_offset() >= offset {
+                return Ok(Some(h));
+            }
+            pos += h
+                .size()
+                .ok_or_else(|| self.log.corrupt(pos, "bad length"))? as u64;
+        }
+        Ok(None)
     }
 
     fn first_batch_timestamp(&self) -> Result<Option<i64>, LogError> {
@@ -335,19 +652,70 @@ impl LogSegment {
     }
 
     /// After a crash: reads every batch, checks its CRC and offsets, rebuilds both indexes,
-    /// and cuts the file at the first byte that is not part of a whole valid batch.
-    /// Returns the number of bytes cut.
-    pub fn recover(&mut self, index_interval_bytes: u64) -> Result<u64, LogError> {
+    /// and cuts the file at the first byte that is not part of a whole valid batch, or at
+    /// the first batch whose offsets contradict the segment (below its base, or below the
+    /// batch before it: then, if that batch followed a gap, the cut is at that batch,
+    /// whose base offset, not covered by the CRC, is the one that changed). Gaps between
+    /// batches are kept and reported.
+    pub fn recover(&mut self, index_interval_bytes: u64) -> Result<Recovery, LogError> {
+        let file_size = self.size;
+        let mut report = self.recover_once(index_interval_bytes, true)?;
+        let mut repaired = Vec::new();
+        while let Some((position, found, restored)) = report.repair.take() {
+            self.restore_base_offset(position, restored)?;
+            repaired.push((position, found, restored));
+            let allow = repaired.len() < MAX_REPAIRS;
+            report = self.recover_once(index_interval_bytes, allow)?;
+        }
+        report.repaired = repaired;
+        if let Some(redo) = report.redo_from.take() {
+            // the culprit was a batch already indexed: cut there and scan again
+            self.log.set_len(redo)?;
+            self.size = redo;
+            let again = self.recover_once(index_interval_bytes, false)?;
+            report.gaps = again.gaps;
+        }
+        report.truncated_bytes = file_size - self.size;
+        Ok(report)
+    }
+
+    /// Writes `offset` as the base offset of the batch at `position` (a field the CRC does
+    /// not cover), durably. Through a descriptor of its own: the segment's is in append
+    /// mode, where a positioned write lands at the end.
+    fn restore_base_offset(&mut self, position: u64, offset: i64) -> Result<(), LogError> {
+        let path = self.log.path().to_path_buf();
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        file.write_all_at(&offset.to_be_bytes(), position)
+            .and_then(|()| file.sync_data())
+            .map_err(io_err(&path))
+    }
+
+    fn recover_once(
+        &mut self,
+        index_interval_bytes: u64,
+        may_repair: bool,
+    ) -> Result<Recovery, LogError> {
         self.offset_index.reset()?;
         self.time_index.reset()?;
         self.max_timestamp = NO_TIMESTAMP;
         self.offset_of_max_timestamp = self.base_offset;
         self.bytes_since_last_index_entry = 0;
         self.rolling_timestamp = None;
+        let mut report = Recovery::default();
         let file_size = self.size;
         let mut valid: u64 = 0;
         let mut next = self.base_offset;
+        // the last batch, if it started after a gap: (position, the offset expected there)
+        let mut after_gap: Option<(u64, i64, BatchHeader)> = None;
         let mut buf = Vec::new();
+        let stop = |reason: &str, position: u64, offset: i64| Cut {
+            position,
+            offset,
+            reason: reason.to_string(),
+        };
         // `valid` advances batch by batch: everything below it is whole and intact.
         'scan: while valid < file_size {
             let want = ((file_size - valid) as usize).min(8 * 1024 * 1024);
@@ -357,7 +725,10 @@ impl LogSegment {
             let chunk_start = valid;
             let mut off = 0usize;
             while let Some(h) = buf.get(off..).and_then(BatchHeader::parse) {
-                let Some(size) = h.size() else { break 'scan };
+                let Some(size) = h.size() else {
+                    report.cut = Some(stop("bad batch length", valid, next));
+                    break 'scan;
+                };
                 if off + size > buf.len() {
                     if off == 0 && (valid + size as u64) <= file_size {
                         // one batch larger than the chunk: read it whole
@@ -372,11 +743,47 @@ impl LogSegment {
                 let Some(bytes) = buf.get(off..off + size) else {
                     break;
                 };
-                if batch::check_integrity(bytes).is_err()
-                    || h.base_offset < next
+                let outside = h.base_offset < self.base_offset
                     || h.last_offset_delta < 0
-                {
+                    || h.last_offset() - self.base_offset > i64::from(i32::MAX);
+                if batch::check_integrity(bytes).is_err() {
+                    report.cut = Some(stop("batch failed its CRC check", valid, next));
                     break 'scan;
+                }
+                if outside {
+                    report.cut = Some(stop("batch offsets outside the segment", valid, next));
+                    break 'scan;
+                }
+                if h.base_offset < next {
+                    match after_gap {
+                        // both neighbours say where the batch after the gap starts
+                        Some((pos, expected, culprit))
+                            if may_repair
+                                && h.base_offset
+                                    == expected + i64::from(culprit.last_offset_delta) + 1 =>
+                        {
+                            report.repair = Some((pos, culprit.base_offset, expected));
+                            return Ok(report);
+                        }
+                        Some((pos, expected, _)) => {
+                            report.redo_from = Some(pos);
+                            report.cut = Some(stop(
+                                "base offset contradicts the batches around it",
+                                pos,
+                                expected,
+                            ));
+                        }
+                        None => {
+                            report.cut =
+                                Some(stop("batch offsets overlap the batch before", valid, next))
+                        }
+                    }
+                    break 'scan;
+                }
+                after_gap = None;
+                if h.base_offset > next {
+                    report.gaps.push((next, h.base_offset));
+                    after_gap = Some((valid, next, h));
                 }
                 self.index_batch(&h, valid, size as u64, index_interval_bytes)?;
                 next = h.next_offset();
@@ -387,17 +794,20 @@ impl LogSegment {
                 break;
             }
         }
-        let cut = file_size - valid;
-        if cut > 0 {
-            self.log
-                .file
-                .set_len(valid)
-                .map_err(io_err(&self.log.path))?;
+        if report.cut.is_none() && valid < file_size {
+            report.cut = Some(stop("torn batch", valid, next));
+        }
+        if file_size > valid {
+            self.log.set_len(valid)?;
         }
         self.size = valid;
         self.next_offset = next;
         self.log.verified_to.store(valid, Ordering::Release);
-        Ok(cut)
+        if report.redo_from.is_some() {
+            // the gap of the batch cut away is not a gap any more
+            report.gaps.pop();
+        }
+        Ok(report)
     }
 
     /// Updates in-memory stats and the indexes for one batch written at `position`,
@@ -440,7 +850,7 @@ impl LogSegment {
         if start + bytes.len() as u64 > u64::from(u32::MAX) {
             return Err(LogError::Internal(format!(
                 "segment {} would pass 4 GiB",
-                self.log.path.display()
+                self.log.path().display()
             )));
         }
         let mut parts = Vec::with_capacity(2 * batches.len());
@@ -465,18 +875,20 @@ impl LogSegment {
                 "appended batches do not tile the bytes".into(),
             ));
         }
-        if let Err(e) = write_all_vectored(&self.log.file, &mut parts) {
+        let file = self.log.for_write()?;
+        if let Err(e) = write_all_vectored(&file, &mut parts) {
             // whatever part of the write reached the file is cut off again, so the file keeps
             // ending at `size`; if even that fails the caller takes the log offline
-            let cut = self.log.file.set_len(start);
+            let cut = file.set_len(start);
             return Err(match cut {
-                Ok(()) => io_err(&self.log.path)(e),
+                Ok(()) => io_err(self.log.path())(e),
                 Err(_) => LogError::Offline(format!(
                     "{}: write failed and could not be undone: {e}",
-                    self.log.path.display()
+                    self.log.path().display()
                 )),
             });
         }
+        drop(file);
         for (at, h) in &headers {
             let size = h.size().unwrap_or(0) as u64;
             self.index_batch(h, start + *at as u64, size, index_interval_bytes)?;
@@ -503,10 +915,7 @@ impl LogSegment {
         let Some((position, _)) = found else {
             return Ok(self.next_offset);
         };
-        self.log
-            .file
-            .set_len(position)
-            .map_err(io_err(&self.log.path))?;
+        self.log.set_len(position)?;
         self.size = position;
         self.log.verified_to.fetch_min(position, Ordering::AcqRel);
         // Rebuild stats and indexes from what remains (rare: replication truncation).
@@ -587,6 +996,13 @@ impl LogSegment {
     pub fn lookup(&self, offset: i64) -> u64 {
         self.offset_index.lookup(offset).1
     }
+    /// [`Self::lookup`], with what the index says of the batch there.
+    pub fn lookup_start(&self, offset: i64) -> (u64, ScanStart) {
+        match self.offset_index.lookup(offset) {
+            (_, 0) => (0, ScanStart::Segment(self.base_offset)),
+            (entry, pos) => (pos, ScanStart::Entry(entry)),
+        }
+    }
     /// The position to start scanning from for the first batch with max timestamp >= `ts`.
     pub fn lookup_timestamp(&self, ts: i64) -> u64 {
         match self.time_index.lookup(ts) {
@@ -594,6 +1010,66 @@ impl LogSegment {
             None => 0,
         }
     }
+}
+
+/// The batch [`SegmentFile::seek_checked`] found.
+#[derive(Clone, Copy, Debug)]
+pub struct Found {
+    pub position: u64,
+    pub header: BatchHeader,
+    /// The next offset of the batch before it, if the walk saw one it trusts.
+    pub expected: Option<i64>,
+    /// It follows a gap or disagrees with its index entry: serve it only if the batch
+    /// after it agrees.
+    pub suspect: bool,
+}
+
+/// What is known of the batch at the position a read starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScanStart {
+    /// The segment's first batch: none of its offsets is below the segment's base offset.
+    Segment(i64),
+    /// An offset index entry: the batch there ends at this offset.
+    Entry(i64),
+    /// Nothing.
+    Unknown,
+}
+
+/// How many of `batches` (each with its position; read in this order, `expected` the next offset of the batch
+/// before them, if known; `first_suspect` if the first is to be confirmed as a batch after a
+/// gap is) may be served: each must start at or after the previous one's
+/// next offset. After a gap, the batch that overlaps the next one is the culprit (its base
+/// offset, which no CRC covers, is what changed), so a batch after a gap is served only
+/// once the next one agrees; `after` reads the header following the last batch, and is
+/// called only when the last batch follows a gap.
+pub fn consistent_batches<P>(
+    mut expected: Option<i64>,
+    first_suspect: bool,
+    batches: &[(P, BatchHeader)],
+    after: impl FnOnce() -> Option<BatchHeader>,
+) -> usize {
+    let mut gap_before = None;
+    for (i, (_, h)) in batches.iter().enumerate() {
+        if expected.is_some_and(|e| h.base_offset < e) {
+            return match gap_before {
+                Some(g) if g + 1 == i => g,
+                _ => i,
+            };
+        }
+        if expected.is_some_and(|e| h.base_offset > e) || (i == 0 && first_suspect) {
+            gap_before = Some(i);
+        }
+        expected = Some(h.next_offset());
+    }
+    let last = batches.len().checked_sub(1);
+    if gap_before.is_some() && gap_before == last {
+        if let (Some(next), Some(e)) = (after(), expected) {
+            if next.base_offset < e {
+                return batches.len() - 1;
+            }
+        }
+    }
+    batches.len()
 }
 
 /// Most bytes the pool of [`ReadBuf`]s keeps for reuse (what stays allocated after a burst
@@ -745,6 +1221,65 @@ mod tests {
         again.resize(5000);
         assert_eq!(again.len(), 5000);
         assert!(ReadBuf::new(0).into_bytes(0).is_empty());
+    }
+
+    fn header(base_offset: i64, records: i32) -> BatchHeader {
+        BatchHeader {
+            base_offset,
+            batch_length: 100,
+            partition_leader_epoch: 0,
+            magic: 2,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta: records - 1,
+            base_timestamp: 0,
+            max_timestamp: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            records_count: records,
+        }
+    }
+
+    #[test]
+    fn batches_must_follow_one_another() {
+        let h = |bases: &[i64]| {
+            bases
+                .iter()
+                .map(|&b| ((), header(b, 10)))
+                .collect::<Vec<_>>()
+        };
+        let none = || None;
+        // contiguous: all
+        assert_eq!(
+            consistent_batches(Some(0), false, &h(&[0, 10, 20]), none),
+            3
+        );
+        // a changed base offset (20 -> 25): the gap batch overlaps the next, it goes
+        assert_eq!(
+            consistent_batches(Some(0), false, &h(&[0, 10, 25, 30]), none),
+            2
+        );
+        // an overlap with no gap before: the overlapping batch goes
+        assert_eq!(
+            consistent_batches(Some(0), false, &h(&[0, 10, 15]), none),
+            2
+        );
+        // a gap the next batch agrees with (a compacted log): all
+        assert_eq!(
+            consistent_batches(Some(0), false, &h(&[0, 15, 25]), none),
+            3
+        );
+        // the last batch after a gap waits for the one after it
+        let after = || Some(header(30, 10));
+        assert_eq!(consistent_batches(Some(0), false, &h(&[0, 25]), after), 1);
+        let after = || Some(header(35, 10));
+        assert_eq!(consistent_batches(Some(0), false, &h(&[0, 25]), after), 2);
+        // a suspect first batch (it disagreed with its index entry)
+        assert_eq!(consistent_batches(None, true, &h(&[25, 30]), none), 0);
+        assert_eq!(consistent_batches(None, true, &h(&[20, 30]), none), 2);
+        // below the batch before them
+        assert_eq!(consistent_batches(Some(40), false, &h(&[30]), none), 0);
     }
 
     #[test]
