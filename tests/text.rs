@@ -418,6 +418,72 @@ async fn log_errors_become_their_kafka_names() {
     broker.shutdown().await.expect("shutdown");
 }
 
+/// Issue #13, item 8: a stored compressed batch that does not decode (written before
+/// appends validated compressed batches, or damaged on disk with its CRC fixed up) used
+/// to fail the whole CONSUME, valid records before it included. CONSUME now prints those
+/// records, then an `ERR` line naming the bad batch's offsets; records after it are read
+/// from the next offset.
+#[tokio::test]
+async fn consume_prints_the_records_before_a_bad_stored_batch_then_err() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = rafka::BrokerBuilder::for_tests(dir.path())
+        .start()
+        .await
+        .expect("start");
+    let mut t = Text::connect(broker.text_addr()).await;
+    assert_eq!(t.cmd("CREATE dmg 1").await, "OK");
+    assert_eq!(t.cmd("PRODUCE dmg - a").await, "OK 0 0");
+    assert_eq!(t.cmd("PRODUCE dmg - b").await, "OK 0 1");
+    let mut k = Client::connect(broker.kafka_addr()).await;
+    let recs: Vec<NewRecord> = (0..3)
+        .map(|i| NewRecord::new(None::<Vec<u8>>, format!("lz4 {i}")).at(1))
+        .collect();
+    assert_eq!(
+        kafka_produce(&mut k, "dmg", 0, lz4_batch(&recs)).await,
+        (0, 2)
+    );
+    assert_eq!(t.cmd("PRODUCE dmg - c").await, "OK 0 5");
+    drop((t, k));
+    broker.shutdown().await.expect("shutdown");
+
+    // damage the lz4 batch's compressed section on disk, then fix its CRC up
+    let path = dir.path().join("dmg-0").join("00000000000000000000.log");
+    let mut bytes = std::fs::read(&path).expect("segment");
+    let (at, h) = batch::BatchIter::new(&bytes)
+        .find(|(_, h)| h.base_offset == 2)
+        .expect("the lz4 batch");
+    let end = at + h.size().expect("size");
+    for b in &mut bytes[at + batch::HEADER_SIZE..end] {
+        *b = 0x5a;
+    }
+    let crc = batch::compute_crc(&bytes[at..end]);
+    bytes[at + batch::CRC..at + batch::CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(&path, &bytes).expect("write the damage");
+
+    let broker = rafka::BrokerBuilder::for_tests(dir.path())
+        .start()
+        .await
+        .expect("restart");
+    let mut t = Text::connect(broker.text_addr()).await;
+    let reply = t.list("CONSUME dmg 0 0").await;
+    assert_eq!(reply[..2], s(&["0 - a", "1 - b"]), "{reply:?}");
+    assert_eq!(reply.len(), 3, "{reply:?}");
+    assert!(
+        reply[2].starts_with(
+            "ERR CORRUPT_MESSAGE the batch at offsets 2-4 does not decode: corrupt record batch: lz4 decompression"
+        ),
+        "{reply:?}"
+    );
+    // from inside the bad batch: the ERR line alone
+    let reply = t.list("CONSUME dmg 0 3").await;
+    assert_eq!(reply.len(), 1, "{reply:?}");
+    assert!(reply[0].starts_with("ERR CORRUPT_MESSAGE the batch at offsets 2-4 "));
+    // past it, the records after it
+    assert_eq!(t.list("CONSUME dmg 0 5").await, s(&["5 - c", "END 6"]));
+    assert_eq!(t.cmd("PRODUCE dmg - d").await, "OK 0 6", "still usable");
+    broker.shutdown().await.expect("shutdown");
+}
+
 #[tokio::test]
 async fn missing_topics_are_auto_created_only_when_allowed() {
     let (broker, _dir) = start_broker_with(|c| c.num_partitions = 2).await;
