@@ -11,7 +11,8 @@
 //! - `append_compressed/{codec}/{16KiB,1MiB}`: `append_shared` of one compressed batch of
 //!   1 KiB JSON-like records (16 KiB or 1 MiB before compression) per codec, as Kafka
 //!   producers send them; throughput in uncompressed bytes. Validation decompresses and
-//!   walks every record, so this is where its cost shows (see docs/perf.md).
+//!   walks every record, so this is where its cost shows (see docs/perf.md);
+//!   `{codec}_decompress_only` is the decompression alone, the floor under it.
 //! - `read_cached`: reading 1 MiB of cached batches vs a plain `pread` of the same bytes;
 //!   `log_read_records` is the plaintext Fetch's read (a file range for `sendfile`).
 //! - `group_commit/{1,8,64}`: appenders each doing append + fsync (acks=all); throughput
@@ -216,6 +217,20 @@ fn append_compressed(c: &mut Criterion) {
         ));
         for (codec, bits) in [("gzip", 1), ("snappy", 2), ("lz4", 3), ("zstd", 4)] {
             let template = compressed_batch(&records, bits);
+            // the decompression alone, into one buffer: the floor under the validation
+            let compression = batch::Compression::from_attributes(bits).expect("codec");
+            g.bench_function(
+                BenchmarkId::new(format!("{codec}_decompress_only"), name),
+                |b| {
+                    b.iter(|| {
+                        rafka::log::records::decompress(
+                            compression,
+                            &template[batch::HEADER_SIZE..],
+                        )
+                        .expect("decompress")
+                    })
+                },
+            );
             g.bench_function(BenchmarkId::new(codec, name), |b| {
                 b.iter_custom(|iters| {
                     let mut spent = Duration::ZERO;

@@ -736,7 +736,8 @@ impl Read for SnappyReader<'_> {
 fn decoder<'a>(codec: Compression, data: &'a [u8]) -> Result<Box<dyn Read + 'a>, LogError> {
     Ok(match codec {
         Compression::None => Box::new(data),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
+        // bufread: &[u8] is already a buffer, so no second one is allocated and filled
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(data)),
         Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(data)),
         Compression::Zstd => Box::new(
             ruzstd::decoding::StreamingDecoder::new(data)
