@@ -238,6 +238,47 @@ fn bombs_of_every_codec_are_refused_with_memory_bounded() {
     }
 }
 
+/// A zstd frame that asks for a 64 MiB window held 190 MiB while it decompressed (the
+/// decoder keeps a window of output): a frame asking for more than 8 MiB is refused from its
+/// header, MESSAGE_TOO_LARGE, before anything is decompressed; one asking for 8 MiB is
+/// decompressed as any other. And bytes after the frame (which the decoder would not read)
+/// are CORRUPT_MESSAGE.
+#[test]
+fn a_zstd_frame_asking_for_a_large_window_is_refused_from_its_header() {
+    let with_window = |descriptor: u8| {
+        let mut section = zstd_bomb();
+        section[5] = descriptor;
+        batch_with(4, &section)
+    };
+    let b = with_window(16 << 3); // 2^26 = 64 MiB
+    let (result, peak) = peak_of(|| validate_append(&b, MAX_MESSAGE_BYTES));
+    let err = result.expect_err("refused");
+    assert_eq!(err.code().code(), 10, "{err}");
+    assert!(err.to_string().contains("67108864-byte window"), "{err}");
+    assert!(peak < MIB, "held {peak} bytes");
+
+    let b = with_window(13 << 3); // 2^23 = 8 MiB: the bomb is refused by the output bound
+    let (result, peak) = peak_of(|| validate_append(&b, MAX_MESSAGE_BYTES));
+    let err = result.expect_err("refused");
+    assert!(
+        err.to_string().contains("decompresses to more than"),
+        "{err}"
+    );
+    eprintln!("zstd, 8 MiB window: peak {} KiB", peak / 1024);
+    assert!(peak < 4 * MEMORY_BOUND, "held {peak} bytes");
+
+    // a valid frame, then more bytes
+    let plain = encode_batch(&[NewRecord::new(None::<Vec<u8>>, "v").at(1)], -1);
+    let mut section = ruzstd::encoding::compress_to_vec(
+        &plain[HEADER_SIZE..],
+        ruzstd::encoding::CompressionLevel::Fastest,
+    );
+    validate_append(&batch_with(4, &section), MAX_MESSAGE_BYTES).expect("one frame is valid");
+    section.extend_from_slice(&[0x28, 0xb5, 0x2f, 0xfd, 0, 0]);
+    let err = validate_append(&batch_with(4, &section), MAX_MESSAGE_BYTES).expect_err("refused");
+    assert_eq!(err.code().code(), 2, "{err}");
+}
+
 /// A raw snappy block (as librdkafka writes) claiming 3 GiB: refused from its length alone,
 /// before anything is allocated for it.
 #[test]

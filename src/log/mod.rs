@@ -61,6 +61,10 @@ pub enum LogError {
     /// producer splits the batch and retries.
     #[error("{codec} record batch decompresses to more than {max} bytes")]
     DecompressedTooLarge { codec: &'static str, max: u64 },
+    /// A zstd batch whose frame asks for a window larger than
+    /// [`records::MAX_ZSTD_WINDOW`], memory the decoder would hold: MESSAGE_TOO_LARGE (10).
+    #[error("zstd record batch asks for a {window}-byte window, more than {max}")]
+    ZstdWindowTooLarge { window: u64, max: u64 },
     /// An append larger than `segment.bytes`: RECORD_LIST_TOO_LARGE (18).
     #[error("append of {size} bytes exceeds segment.bytes {max}")]
     RecordListTooLarge { size: usize, max: u64 },
@@ -120,9 +124,9 @@ impl LogError {
         match self {
             LogError::Corrupt(_) | LogError::CorruptOnDisk { .. } => ErrorCode::CorruptMessage,
             LogError::InvalidRecord(_) => ErrorCode::InvalidRecord,
-            LogError::MessageTooLarge { .. } | LogError::DecompressedTooLarge { .. } => {
-                ErrorCode::MessageTooLarge
-            }
+            LogError::MessageTooLarge { .. }
+            | LogError::DecompressedTooLarge { .. }
+            | LogError::ZstdWindowTooLarge { .. } => ErrorCode::MessageTooLarge,
             LogError::RecordListTooLarge { .. } => ErrorCode::RecordListTooLarge,
             LogError::UnsupportedForMessageFormat(_) => ErrorCode::UnsupportedForMessageFormat,
             LogError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,

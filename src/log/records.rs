@@ -461,8 +461,8 @@ impl<R: Read> Inflow<R> {
 /// Rafka stores batches as sent and refuses it. Returns the max record timestamp.
 ///
 /// Memory: an [`INFLOW_BUFFER`] and the decompressor's own state (gzip: its 32 KiB window;
-/// lz4: a block of at most 4 MiB; zstd: its window, at most the bytes decompressed; snappy:
-/// one block, at most [`SNAPPY_MAX_EXPANSION`] times its compressed size).
+/// lz4: a block of at most 4 MiB, twice; zstd: its window, at most [`MAX_ZSTD_WINDOW`];
+/// snappy: one block, at most [`SNAPPY_MAX_EXPANSION`] times its compressed size).
 pub(crate) fn validate_compressed(
     batch: &[u8],
     header: &BatchHeader,
@@ -732,6 +732,63 @@ impl Read for SnappyReader<'_> {
     }
 }
 
+/// The largest zstd window a batch may ask for. The decoder keeps up to a window of output
+/// (and its buffer grows in doublings past it), so a 2 KiB frame declaring a 64 MiB window
+/// held 190 MiB. 8 MiB is the window of zstd levels 1-19 on data of unknown size (the
+/// largest a Java producer uses below its "ultra" levels 20-22, and librdkafka at any
+/// level it defaults to); a frame of known size that fits its window says so
+/// (single-segment) and is held to the same bound.
+pub const MAX_ZSTD_WINDOW: u64 = 8 << 20;
+
+/// The window a zstd frame header asks for (RFC 8878, 3.1.1.1): from the window descriptor,
+/// or the frame content size for a single-segment frame. `None` when the header is too
+/// short or not a zstd frame's: the decoder says why.
+fn zstd_window(data: &[u8]) -> Option<u64> {
+    let (magic, rest) = data.split_first_chunk::<4>()?;
+    if u32::from_le_bytes(*magic) != 0xFD2F_B528 {
+        return None;
+    }
+    let (&descriptor, rest) = rest.split_first()?;
+    let single_segment = descriptor & 0x20 != 0;
+    if !single_segment {
+        let &wd = rest.first()?;
+        let base = 1u64 << (10 + u32::from(wd >> 3));
+        return Some(base + (base / 8) * u64::from(wd & 7));
+    }
+    let dictionary_id = match descriptor & 3 {
+        0 => 0,
+        3 => 4,
+        n => usize::from(n),
+    };
+    let content_size = rest.get(dictionary_id..)?;
+    Some(match descriptor >> 6 {
+        0 => u64::from(*content_size.first()?),
+        1 => u64::from(u16::from_le_bytes(*content_size.first_chunk::<2>()?)) + 256,
+        2 => u64::from(u32::from_le_bytes(*content_size.first_chunk::<4>()?)),
+        _ => u64::from_le_bytes(*content_size.first_chunk::<8>()?),
+    })
+}
+
+/// One zstd frame, and nothing after it: Kafka clients write a batch as one frame, and the
+/// decoder reads only the first, so bytes after it would be stored unchecked.
+struct ZstdReader<'a> {
+    inner: ruzstd::decoding::StreamingDecoder<&'a [u8], ruzstd::decoding::FrameDecoder>,
+}
+
+impl Read for ZstdReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let after = self.inner.get_ref().len();
+        if n == 0 && !buf.is_empty() && after > 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{after} bytes after the zstd frame"),
+            ));
+        }
+        Ok(n)
+    }
+}
+
 /// A reader of a batch's records section, decompressed.
 fn decoder<'a>(codec: Compression, data: &'a [u8]) -> Result<Box<dyn Read + 'a>, LogError> {
     Ok(match codec {
@@ -739,10 +796,18 @@ fn decoder<'a>(codec: Compression, data: &'a [u8]) -> Result<Box<dyn Read + 'a>,
         // bufread: &[u8] is already a buffer, so no second one is allocated and filled
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(data)),
         Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(data)),
-        Compression::Zstd => Box::new(
-            ruzstd::decoding::StreamingDecoder::new(data)
-                .map_err(|e| LogError::Corrupt(format!("zstd decompression: {e}")))?,
-        ),
+        Compression::Zstd => {
+            if let Some(window) = zstd_window(data).filter(|&w| w > MAX_ZSTD_WINDOW) {
+                return Err(LogError::ZstdWindowTooLarge {
+                    window,
+                    max: MAX_ZSTD_WINDOW,
+                });
+            }
+            Box::new(ZstdReader {
+                inner: ruzstd::decoding::StreamingDecoder::new(data)
+                    .map_err(|e| LogError::Corrupt(format!("zstd decompression: {e}")))?,
+            })
+        }
         Compression::Snappy => Box::new(SnappyReader::new(data)),
     })
 }
