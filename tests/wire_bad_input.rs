@@ -678,6 +678,67 @@ async fn compressed_batches_with_garbage_inside_are_refused_and_valid_ones_store
     fx.assert_still_serving().await;
 }
 
+/// The symptom, seen by a real client: librdkafka (what confluent-kafka wraps)
+/// reading a partition where a producer sent an lz4 batch that does not decompress between
+/// two good ones. The bad batch used to be stored, and the consumer then stalled on it,
+/// repeating `BadCompression (Local: Invalid compressed data)` and never reaching `b0`; now
+/// the batch is refused, and the consumer reads every good record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_consumer_reads_past_a_refused_bad_compressed_batch() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+
+    let fx = fixture().await;
+    let mut c = fx.connect().await;
+    let good = |values: &[&str]| {
+        let records: Vec<(Option<&str>, &str)> = values.iter().map(|v| (None, *v)).collect();
+        let plain = batch(&records);
+        let section = compress(3, &plain[rafka::log::batch::HEADER_SIZE..]);
+        with_section(&plain, 3, &section)
+    };
+    let p = produce(&mut c, TOPIC, 0, good(&["a0", "a1", "a2"])).await;
+    assert_eq!(p.error_code, NONE);
+    let plain = batch(&[(None, "never stored")]);
+    let bad = with_section(&plain, 3, b"\x04\x22\x4d\x18 this is not an lz4 frame");
+    let p = produce(&mut c, TOPIC, 0, bad).await;
+    assert_eq!(p.error_code, CORRUPT_MESSAGE);
+    let p = produce(&mut c, TOPIC, 0, good(&["b0"])).await;
+    assert_eq!((p.error_code, p.base_offset), (NONE, 3));
+
+    let bootstrap = fx.addr().to_string();
+    let (values, errors) = tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("group.id", "unused-with-assign")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition_offset(TOPIC, 0, rdkafka::Offset::Beginning)
+            .expect("partition");
+        consumer.assign(&tpl).expect("assign");
+        let (mut values, mut errors) = (Vec::new(), Vec::new());
+        let deadline = Instant::now() + STEP;
+        while values.len() < 4 && Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(m)) => values.push(
+                    String::from_utf8(m.payload().unwrap_or_default().to_vec()).expect("utf-8"),
+                ),
+                // (the first few: a stalled consumer repeats its error until the deadline)
+                Some(Err(e)) if errors.len() < 3 => errors.push(e.to_string()),
+                Some(Err(_)) => {}
+                None => {}
+            }
+        }
+        (values, errors)
+    })
+    .await
+    .expect("consumer thread");
+    assert_eq!(errors, Vec::<String>::new());
+    assert_eq!(values, ["a0", "a1", "a2", "b0"]);
+    fx.assert_still_serving().await;
+}
+
 #[tokio::test]
 async fn batch_over_max_message_bytes_gets_message_too_large() {
     let fx = fixture().await;
