@@ -474,6 +474,11 @@ async fn consume_prints_the_records_before_a_bad_stored_batch_then_err() {
         ),
         "{reply:?}"
     );
+    // a reply that is full before the bad batch ends as usual
+    assert_eq!(
+        t.list("CONSUME dmg 0 0 2").await,
+        s(&["0 - a", "1 - b", "END 2"])
+    );
     // from inside the bad batch: the ERR line alone
     let reply = t.list("CONSUME dmg 0 3").await;
     assert_eq!(reply.len(), 1, "{reply:?}");

@@ -55,6 +55,10 @@ pub async fn consume(
                 let Some(batch) = data.records.get(at..end) else {
                     break;
                 };
+                if count >= max || (count > 0 && out.len() >= MAX_REPLY_BYTES) {
+                    // full: a batch that prints nothing is not decoded (nor its error shown)
+                    break 'reads;
+                }
                 let records = match decode_batch(batch) {
                     Ok(records) => records,
                     Err(cause) => {
