@@ -8,6 +8,11 @@
 //! - `append_idempotent/{16KiB,1MiB}`: the same appends (`append_shared`) of plain batches
 //!   and of an idempotent producer's (producer id, epoch, a new sequence each time), so
 //!   the cost of the producer state checks is the ratio of the two.
+//! - `append_compressed/{codec}/{16KiB,1MiB}`: `append_shared` of one compressed batch of
+//!   1 KiB JSON-like records (16 KiB or 1 MiB before compression) per codec, as Kafka
+//!   producers send them; throughput in uncompressed bytes. Validation decompresses and
+//!   walks every record, so this is where its cost shows (see docs/perf.md);
+//!   `{codec}_decompress_only` is the decompression alone, the floor under it.
 //! - `read_cached`: reading 1 MiB of cached batches vs a plain `pread` of the same bytes;
 //!   `log_read_records` is the plaintext Fetch's read (a file range for `sendfile`).
 //! - `group_commit/{1,8,64}`: appenders each doing append + fsync (acks=all); throughput
@@ -124,6 +129,126 @@ fn append_idempotent(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
+    }
+    g.finish();
+}
+
+/// 1 KiB records that compress about as well as JSON events do (3-6x), not as well as the
+/// repeated bytes of [`batch_bytes`].
+fn json_records(total: usize) -> Vec<NewRecord> {
+    (0..total / 1024)
+        .map(|i| {
+            let mut v = String::with_capacity(1024);
+            let mut n = i as u64;
+            while v.len() < 1000 {
+                n = n
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                v.push_str(&format!(
+                    "{{\"user\":{},\"event\":\"click\",\"amount\":{}.{:02}}},",
+                    n >> 44,
+                    (n >> 20) & 0xfff,
+                    n & 0x3f
+                ));
+            }
+            v.truncate(1000);
+            NewRecord::new(Some(format!("key-{i}")), v).at(1_700_000_000_000 + i as i64)
+        })
+        .collect()
+}
+
+/// One batch of `records` compressed with `codec` (the attribute bits), as a producer
+/// sends it: the uncompressed batch's header, then the compressed records section.
+fn compressed_batch(records: &[NewRecord], codec: i16) -> Vec<u8> {
+    let plain = encode_batch(records, 0);
+    let section = &plain[batch::HEADER_SIZE..];
+    let compressed = match codec {
+        1 => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(section).expect("gzip");
+            e.finish().expect("gzip")
+        }
+        2 => snap::raw::Encoder::new()
+            .compress_vec(section)
+            .expect("snappy"),
+        3 => {
+            let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            e.write_all(section).expect("lz4");
+            e.finish().expect("lz4")
+        }
+        _ => {
+            ruzstd::encoding::compress_to_vec(section, ruzstd::encoding::CompressionLevel::Fastest)
+        }
+    };
+    let mut b = plain[..batch::HEADER_SIZE].to_vec();
+    b.extend_from_slice(&compressed);
+    let len = (b.len() - batch::LOG_OVERHEAD) as i32;
+    b[batch::BATCH_LENGTH..batch::BATCH_LENGTH + 4].copy_from_slice(&len.to_be_bytes());
+    b[batch::ATTRIBUTES..batch::ATTRIBUTES + 2].copy_from_slice(&codec.to_be_bytes());
+    let crc = batch::compute_crc(&b);
+    b[batch::CRC..batch::CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+fn append_compressed(c: &mut Criterion) {
+    let mut g = c.benchmark_group("append_compressed");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // small segments and retention (enforced between timed runs) keep the disk use to a
+    // few hundred MiB however many iterations criterion makes
+    let config = LogConfig {
+        segment_bytes: 64 << 20,
+        retention_bytes: 128 << 20,
+        ..LogConfig::default()
+    };
+    let tp = TopicPartition::new("bench", 0);
+    let log = PartitionLog::open(
+        dir.path().join("bench-0"),
+        tp,
+        config,
+        None,
+        LoadOptions::default(),
+    )
+    .expect("open")
+    .0;
+    for (name, size) in [("16KiB", 16 * 1024), ("1MiB", 1024 * 1024)] {
+        let records = json_records(size);
+        g.throughput(Throughput::Bytes(
+            (encode_batch(&records, 0).len() - batch::HEADER_SIZE) as u64,
+        ));
+        for (codec, bits) in [("gzip", 1), ("snappy", 2), ("lz4", 3), ("zstd", 4)] {
+            let template = compressed_batch(&records, bits);
+            // the decompression alone, into one buffer: the floor under the validation
+            let compression = batch::Compression::from_attributes(bits).expect("codec");
+            g.bench_function(
+                BenchmarkId::new(format!("{codec}_decompress_only"), name),
+                |b| {
+                    b.iter(|| {
+                        rafka::log::records::decompress(
+                            compression,
+                            &template[batch::HEADER_SIZE..],
+                        )
+                        .expect("decompress")
+                    })
+                },
+            );
+            g.bench_function(BenchmarkId::new(codec, name), |b| {
+                b.iter_custom(|iters| {
+                    let mut spent = Duration::ZERO;
+                    for done in 0..iters {
+                        let start = Instant::now();
+                        std::hint::black_box(log.append_shared(&template, 0).expect("append"));
+                        spent += start.elapsed();
+                        if done % 256 == 255 {
+                            log.enforce_retention(rafka::log::now_ms())
+                                .expect("retention");
+                        }
+                    }
+                    log.enforce_retention(rafka::log::now_ms())
+                        .expect("retention");
+                    spent
+                })
+            });
+        }
     }
     g.finish();
 }
@@ -279,6 +404,7 @@ criterion_group!(
     benches,
     append,
     append_idempotent,
+    append_compressed,
     read_cached,
     group_commit,
     group_commit_latency,

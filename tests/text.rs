@@ -355,8 +355,8 @@ async fn every_error_line_and_the_connection_stays_usable() {
 }
 
 /// The log's own errors keep their Kafka names: a batch over max.message.bytes, and
-/// compressed batches whose records are corrupt or invalid (stored as sent, since
-/// compressed appends are not decompressed; found when CONSUME decodes them).
+/// (through the Kafka port) compressed batches whose section is not lz4 or whose records
+/// are invalid, refused on append as Kafka's LogValidator refuses them.
 #[tokio::test]
 async fn log_errors_become_their_kafka_names() {
     let (broker, _dir) = start_broker_with(|c| c.log.max_message_bytes = 200).await;
@@ -372,19 +372,14 @@ async fn log_errors_become_their_kafka_names() {
 
     let mut k = Client::connect(broker.kafka_addr()).await;
     let plain = encode_batch(&[NewRecord::new(Some("k"), "v")], -1);
-    // lz4 frame that is not lz4
+    // lz4 frame that is not lz4: CORRUPT_MESSAGE
     let garbage = recompress(&plain, 3, b"definitely not an lz4 frame");
     assert_eq!(
         kafka_produce(&mut k, "big", 0, Bytes::from(garbage)).await,
-        (0, 0)
-    );
-    let reply = t.cmd("CONSUME big 0 0").await;
-    assert!(
-        reply.starts_with("ERR CORRUPT_MESSAGE corrupt record batch: "),
-        "{reply}"
+        (2, -1)
     );
 
-    // valid lz4 of a record whose header count is -1
+    // valid lz4 of a record whose header count is -1: INVALID_RECORD
     let record = [
         0x0e, // length 7 (zig-zag)
         0x00, // attributes
@@ -397,14 +392,15 @@ async fn log_errors_become_their_kafka_names() {
     let invalid = recompress(&plain, 3, &lz4(&record));
     assert_eq!(
         kafka_produce(&mut k, "big", 0, Bytes::from(invalid)).await,
-        (0, 1)
+        (87, -1)
     );
     assert_eq!(
-        t.cmd("CONSUME big 0 1").await,
-        "ERR INVALID_RECORD invalid record: negative header count -1"
+        t.cmd("OFFSETS big 0").await,
+        "OFFSETS 0 0",
+        "nothing stored"
     );
-    assert_eq!(t.cmd("PRODUCE big - fine").await, "OK 0 2", "still usable");
-    assert_eq!(t.list("CONSUME big 0 2").await, s(&["2 - fine", "END 3"]));
+    assert_eq!(t.cmd("PRODUCE big - fine").await, "OK 0 0", "still usable");
+    assert_eq!(t.list("CONSUME big 0 0").await, s(&["0 - fine", "END 1"]));
 
     // one record larger than the topic's segment.bytes (and within max.message.bytes)
     let configs = [("segment.bytes".to_string(), "100".to_string())].into();
@@ -419,6 +415,77 @@ async fn log_errors_become_their_kafka_names() {
         "{reply}"
     );
     assert_eq!(t.cmd("OFFSETS tiny 0").await, "OFFSETS 0 0");
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// Issue #13, item 8: a stored compressed batch that does not decode (written before
+/// appends validated compressed batches, or damaged on disk with its CRC fixed up) used
+/// to fail the whole CONSUME, valid records before it included. CONSUME now prints those
+/// records, then an `ERR` line naming the bad batch's offsets; records after it are read
+/// from the next offset.
+#[tokio::test]
+async fn consume_prints_the_records_before_a_bad_stored_batch_then_err() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = rafka::BrokerBuilder::for_tests(dir.path())
+        .start()
+        .await
+        .expect("start");
+    let mut t = Text::connect(broker.text_addr()).await;
+    assert_eq!(t.cmd("CREATE dmg 1").await, "OK");
+    assert_eq!(t.cmd("PRODUCE dmg - a").await, "OK 0 0");
+    assert_eq!(t.cmd("PRODUCE dmg - b").await, "OK 0 1");
+    let mut k = Client::connect(broker.kafka_addr()).await;
+    let recs: Vec<NewRecord> = (0..3)
+        .map(|i| NewRecord::new(None::<Vec<u8>>, format!("lz4 {i}")).at(1))
+        .collect();
+    assert_eq!(
+        kafka_produce(&mut k, "dmg", 0, lz4_batch(&recs)).await,
+        (0, 2)
+    );
+    assert_eq!(t.cmd("PRODUCE dmg - c").await, "OK 0 5");
+    drop((t, k));
+    broker.shutdown().await.expect("shutdown");
+
+    // damage the lz4 batch's compressed section on disk, then fix its CRC up
+    let path = dir.path().join("dmg-0").join("00000000000000000000.log");
+    let mut bytes = std::fs::read(&path).expect("segment");
+    let (at, h) = batch::BatchIter::new(&bytes)
+        .find(|(_, h)| h.base_offset == 2)
+        .expect("the lz4 batch");
+    let end = at + h.size().expect("size");
+    for b in &mut bytes[at + batch::HEADER_SIZE..end] {
+        *b = 0x5a;
+    }
+    let crc = batch::compute_crc(&bytes[at..end]);
+    bytes[at + batch::CRC..at + batch::CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(&path, &bytes).expect("write the damage");
+
+    let broker = rafka::BrokerBuilder::for_tests(dir.path())
+        .start()
+        .await
+        .expect("restart");
+    let mut t = Text::connect(broker.text_addr()).await;
+    let reply = t.list("CONSUME dmg 0 0").await;
+    assert_eq!(reply[..2], s(&["0 - a", "1 - b"]), "{reply:?}");
+    assert_eq!(reply.len(), 3, "{reply:?}");
+    assert!(
+        reply[2].starts_with(
+            "ERR CORRUPT_MESSAGE the batch at offsets 2-4 does not decode: corrupt record batch: lz4 decompression"
+        ),
+        "{reply:?}"
+    );
+    // a reply that is full before the bad batch ends as usual
+    assert_eq!(
+        t.list("CONSUME dmg 0 0 2").await,
+        s(&["0 - a", "1 - b", "END 2"])
+    );
+    // from inside the bad batch: the ERR line alone
+    let reply = t.list("CONSUME dmg 0 3").await;
+    assert_eq!(reply.len(), 1, "{reply:?}");
+    assert!(reply[0].starts_with("ERR CORRUPT_MESSAGE the batch at offsets 2-4 "));
+    // past it, the records after it
+    assert_eq!(t.list("CONSUME dmg 0 5").await, s(&["5 - c", "END 6"]));
+    assert_eq!(t.cmd("PRODUCE dmg - d").await, "OK 0 6", "still usable");
     broker.shutdown().await.expect("shutdown");
 }
 

@@ -38,6 +38,7 @@ const OFFSET_OUT_OF_RANGE: i16 = 1;
 const CORRUPT_MESSAGE: i16 = 2;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const MESSAGE_TOO_LARGE: i16 = 10;
+const INVALID_RECORD: i16 = 87;
 const UNKNOWN_TOPIC_ID: i16 = 100;
 
 /// Runs `f`, failing the test if it takes longer than [`STEP`].
@@ -561,6 +562,180 @@ async fn corrupt_batch_gets_corrupt_message_and_nothing_is_appended() {
     );
     let f = fetch(&mut c, TOPIC, 0, 0).await;
     assert_eq!(values(f.records.as_ref().expect("records")), ["before"]);
+    fx.assert_still_serving().await;
+}
+
+/// `data` compressed with `codec` (attribute bits: 1 gzip, 2 snappy, 3 lz4, 4 zstd).
+fn compress(codec: i16, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match codec {
+        1 => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(data).expect("gzip");
+            e.finish().expect("gzip")
+        }
+        2 => snap::raw::Encoder::new()
+            .compress_vec(data)
+            .expect("snappy"),
+        3 => {
+            let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            e.write_all(data).expect("lz4");
+            e.finish().expect("lz4")
+        }
+        _ => ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest),
+    }
+}
+
+/// `plain`'s header marked with `codec`, then `section` as its records, length and CRC
+/// fixed: what a producer sends, with a valid checksum whatever `section` holds.
+fn with_section(plain: &[u8], codec: i16, section: &[u8]) -> Bytes {
+    use rafka::log::batch as b;
+    let mut out = plain[..b::HEADER_SIZE].to_vec();
+    out.extend_from_slice(section);
+    let len = (out.len() - b::LOG_OVERHEAD) as i32;
+    out[b::BATCH_LENGTH..b::BATCH_LENGTH + 4].copy_from_slice(&len.to_be_bytes());
+    out[b::ATTRIBUTES..b::ATTRIBUTES + 2].copy_from_slice(&codec.to_be_bytes());
+    let crc = b::compute_crc(&out);
+    out[b::CRC..b::CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    Bytes::from(out)
+}
+
+const CODECS: [(i16, &str); 4] = [(1, "gzip"), (2, "snappy"), (3, "lz4"), (4, "zstd")];
+
+/// Issue #13, item 8: a compressed batch with a valid CRC and garbage inside used to be
+/// stored (and then stalled consumers on `_BAD_COMPRESSION`). As Kafka's LogValidator
+/// does, the broker decompresses and walks the records: records that do not parse are
+/// INVALID_RECORD, a section its codec cannot decompress is CORRUPT_MESSAGE, a gzip bomb
+/// (70 KiB that inflate past 64 MiB) is MESSAGE_TOO_LARGE; nothing of them is stored, and
+/// valid batches of every codec still are, fetched back as sent.
+#[tokio::test]
+async fn compressed_batches_with_garbage_inside_are_refused_and_valid_ones_stored() {
+    let fx = fixture().await;
+    let mut c = fx.connect().await;
+    let plain = batch(&[(Some("k"), "one"), (None, "two")]);
+    let section = &plain[rafka::log::batch::HEADER_SIZE..];
+    for (codec, name) in CODECS {
+        let garbage = with_section(&plain, codec, &compress(codec, b"not records, only text"));
+        let p = produce(&mut c, TOPIC, 0, garbage).await;
+        assert_eq!(
+            (p.error_code, p.base_offset),
+            (INVALID_RECORD, -1),
+            "{name}"
+        );
+
+        let mut truncated = compress(codec, section);
+        truncated.truncate(truncated.len() / 2);
+        let mut noise = b"\x00\xff not compressed at all ".to_vec();
+        noise.extend_from_slice(&truncated);
+        let p = produce(&mut c, TOPIC, 0, with_section(&plain, codec, &noise)).await;
+        assert_eq!(
+            (p.error_code, p.base_offset),
+            (CORRUPT_MESSAGE, -1),
+            "{name}"
+        );
+    }
+
+    // a gzip bomb: one record whose value claims 1 GiB, then gzip members of 1 MiB of zeros
+    // (record length 2^30 + 10, attributes, deltas, null key, value length 2^30: zig-zag)
+    let prefix = [
+        0x94, 0x80, 0x80, 0x80, 0x08, 0, 0, 0, 0x01, 0x80, 0x80, 0x80, 0x80, 0x08,
+    ];
+    let mut bomb = compress(1, &prefix);
+    let mut zeros = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut zeros, &vec![0u8; 1 << 20]).expect("gzip");
+    let zeros = zeros.finish().expect("gzip");
+    for _ in 0..70 {
+        bomb.extend_from_slice(&zeros);
+    }
+    assert!(bomb.len() < 100 << 10, "{} bytes", bomb.len());
+    let p = produce(&mut c, TOPIC, 0, with_section(&plain, 1, &bomb)).await;
+    assert_eq!(
+        (p.error_code, p.base_offset),
+        (MESSAGE_TOO_LARGE, -1),
+        "bomb"
+    );
+    assert_eq!(latest_offset(&mut c, TOPIC, 0).await, 0, "nothing appended");
+
+    for (codec, name) in CODECS {
+        let good = with_section(&plain, codec, &compress(codec, section));
+        let p = produce(&mut c, TOPIC, 0, good.clone()).await;
+        assert_eq!(p.error_code, NONE, "{name}");
+        let f = fetch(&mut c, TOPIC, 0, p.base_offset).await;
+        let records = f.records.expect("records");
+        let first = rafka::log::batch::BatchHeader::parse(&records).expect("a batch");
+        assert_eq!(
+            first.compression().ok(),
+            rafka::log::batch::BatchHeader::parse(&good).and_then(|h| h.compression().ok())
+        );
+        assert_eq!(
+            records[rafka::log::batch::HEADER_SIZE..first.size().expect("size")],
+            good[rafka::log::batch::HEADER_SIZE..],
+            "{name}: stored as sent"
+        );
+        assert_eq!(values(&records)[..2], ["one", "two"], "{name}");
+    }
+    assert_eq!(latest_offset(&mut c, TOPIC, 0).await, 8);
+    fx.assert_still_serving().await;
+}
+
+/// The issue's symptom, seen by a real client: librdkafka (what confluent-kafka wraps)
+/// reading a partition where a producer sent an lz4 batch that does not decompress between
+/// two good ones. The bad batch used to be stored, and the consumer then stalled on it,
+/// repeating `BadCompression (Local: Invalid compressed data)` and never reaching `b0`; now
+/// the batch is refused, and the consumer reads every good record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_consumer_reads_past_a_refused_bad_compressed_batch() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+
+    let fx = fixture().await;
+    let mut c = fx.connect().await;
+    let good = |values: &[&str]| {
+        let records: Vec<(Option<&str>, &str)> = values.iter().map(|v| (None, *v)).collect();
+        let plain = batch(&records);
+        let section = compress(3, &plain[rafka::log::batch::HEADER_SIZE..]);
+        with_section(&plain, 3, &section)
+    };
+    let p = produce(&mut c, TOPIC, 0, good(&["a0", "a1", "a2"])).await;
+    assert_eq!(p.error_code, NONE);
+    let plain = batch(&[(None, "never stored")]);
+    let bad = with_section(&plain, 3, b"\x04\x22\x4d\x18 this is not an lz4 frame");
+    let p = produce(&mut c, TOPIC, 0, bad).await;
+    assert_eq!(p.error_code, CORRUPT_MESSAGE);
+    let p = produce(&mut c, TOPIC, 0, good(&["b0"])).await;
+    assert_eq!((p.error_code, p.base_offset), (NONE, 3));
+
+    let bootstrap = fx.addr().to_string();
+    let (values, errors) = tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("group.id", "unused-with-assign")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition_offset(TOPIC, 0, rdkafka::Offset::Beginning)
+            .expect("partition");
+        consumer.assign(&tpl).expect("assign");
+        let (mut values, mut errors) = (Vec::new(), Vec::new());
+        let deadline = Instant::now() + STEP;
+        while values.len() < 4 && Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(m)) => values.push(
+                    String::from_utf8(m.payload().unwrap_or_default().to_vec()).expect("utf-8"),
+                ),
+                // (the first few: a stalled consumer repeats its error until the deadline)
+                Some(Err(e)) if errors.len() < 3 => errors.push(e.to_string()),
+                Some(Err(_)) => {}
+                None => {}
+            }
+        }
+        (values, errors)
+    })
+    .await
+    .expect("consumer thread");
+    assert_eq!(errors, Vec::<String>::new());
+    assert_eq!(values, ["a0", "a1", "a2", "b0"]);
     fx.assert_still_serving().await;
 }
 

@@ -5,8 +5,9 @@
 //! - `records::decode_batch` and `batch::check_integrity` on the raw bytes and on every
 //!   batch `BatchIter` finds in them: errors are fine, panics are not;
 //! - `validate::validate_append`; when it accepts the bytes, what it accepted must hold up:
-//!   whole batches back to back covering the input, intact (CRC), uncompressed ones
-//!   decoding to exactly their records with consecutive offsets;
+//!   whole batches back to back covering the input, intact (CRC), decoding (compressed ones
+//!   decompressed: validation walks their records too) to exactly their records with
+//!   consecutive offsets and the max timestamp validation found;
 //! - then the append itself on a real `PartitionLog`: it must succeed (or be refused by the
 //!   idempotent producer's sequence and epoch checks, or answered as a duplicate, both of
 //!   which depend on earlier inputs), leave every batch intact after the in-place rewrite
@@ -19,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use rafka::log::batch::{self, BatchHeader, BatchIter, Compression, TimestampType};
+use rafka::log::batch::{self, BatchHeader, BatchIter, TimestampType};
 use rafka::log::partition_log::LoadOptions;
 use rafka::log::{records, validate, LogConfig, LogError, PartitionLog, TopicPartition};
 
@@ -143,8 +144,7 @@ fn check(data: &[u8]) {
         let header = batch::check_integrity(one).expect("a validated batch is intact");
         assert_eq!(header, v.header);
         assert!(v.size <= max);
-        let uncompressed = matches!(header.compression(), Ok(Compression::None));
-        if uncompressed && !header.is_control() {
+        if !header.is_control() {
             let recs = records::decode_batch(one).expect("a validated batch decodes");
             assert_eq!(recs.len(), header.records_count as usize);
             for (i, r) in recs.iter().enumerate() {

@@ -63,6 +63,17 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Kafka's name for the codec (`compression.type`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+
     pub fn from_attributes(attributes: i16) -> Result<Self, LogError> {
         Ok(match attributes & COMPRESSION_MASK {
             0 => Compression::None,

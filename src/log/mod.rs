@@ -60,6 +60,16 @@ pub enum LogError {
     /// One batch larger than the topic's `max.message.bytes`: MESSAGE_TOO_LARGE (10).
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     MessageTooLarge { size: usize, max: usize },
+    /// A compressed batch whose records decompress to more than
+    /// [`records::MAX_DECOMPRESSED_BYTES`] (a decompression bomb, or a batch too big to
+    /// take apart); decompression stopped there: MESSAGE_TOO_LARGE (10), on which a Java
+    /// producer splits the batch and retries.
+    #[error("{codec} record batch decompresses to more than {max} bytes")]
+    DecompressedTooLarge { codec: &'static str, max: u64 },
+    /// A zstd batch whose frame asks for a window larger than
+    /// [`records::MAX_ZSTD_WINDOW`], memory the decoder would hold: MESSAGE_TOO_LARGE (10).
+    #[error("zstd record batch asks for a {window}-byte window, more than {max}")]
+    ZstdWindowTooLarge { window: u64, max: u64 },
     /// An append larger than `segment.bytes`: RECORD_LIST_TOO_LARGE (18).
     #[error("append of {size} bytes exceeds segment.bytes {max}")]
     RecordListTooLarge { size: usize, max: u64 },
@@ -130,7 +140,9 @@ impl LogError {
         match self {
             LogError::Corrupt(_) | LogError::CorruptOnDisk { .. } => ErrorCode::CorruptMessage,
             LogError::InvalidRecord(_) => ErrorCode::InvalidRecord,
-            LogError::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
+            LogError::MessageTooLarge { .. }
+            | LogError::DecompressedTooLarge { .. }
+            | LogError::ZstdWindowTooLarge { .. } => ErrorCode::MessageTooLarge,
             LogError::RecordListTooLarge { .. } => ErrorCode::RecordListTooLarge,
             LogError::UnsupportedForMessageFormat(_) => ErrorCode::UnsupportedForMessageFormat,
             LogError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,

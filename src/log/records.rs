@@ -1,10 +1,12 @@
 //! Records inside a v2 batch: decoding (with decompression of gzip, snappy, lz4 and zstd
-//! batches), validation of uncompressed batches, and encoding new uncompressed batches
-//! (for the text protocol, the `rafka log write` tool and tests).
+//! batches), validation of a producer's batches, compressed or not, and encoding new
+//! uncompressed batches (for the text protocol, the `rafka log write` tool and tests).
 //!
-//! The append and fetch paths never decode records of compressed batches: batches are
-//! stored and served as the producer sent them. Decoding is for tools, offset-by-timestamp
-//! lookups and the text protocol.
+//! Batches are stored and served as the producer sent them (only the header is rewritten).
+//! An append walks the records of every batch, decompressing compressed ones as a stream
+//! through a small buffer and at most [`MAX_DECOMPRESSED_BYTES`] of them, so neither
+//! garbage inside a valid CRC nor a decompression bomb gets into the log. Decoding into
+//! [`Record`]s is for tools, offset-by-timestamp lookups and the text protocol.
 
 use std::io::Read;
 
@@ -294,6 +296,199 @@ pub(crate) fn validate_uncompressed(batch: &[u8], header: &BatchHeader) -> Resul
     Ok(max_ts)
 }
 
+/// Kafka's words for a compressed stream that ends before the records its header counts.
+fn premature_end() -> LogError {
+    LogError::InvalidRecord("incorrect declared batch size, premature end of records".into())
+}
+
+/// A compressed batch's records section, decompressed as a stream through a fixed buffer
+/// (the record walk of [`validate_compressed`] holds no more than this, however large the
+/// batch decompresses to), stopping with [`LogError::DecompressedTooLarge`] once more than
+/// [`MAX_DECOMPRESSED_BYTES`] came out.
+struct Inflow<R> {
+    inner: R,
+    codec: Compression,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    /// Bytes the decompressor has produced so far.
+    produced: u64,
+}
+
+/// The buffer of [`Inflow`].
+const INFLOW_BUFFER: usize = 16 * 1024;
+
+impl<R: Read> Inflow<R> {
+    fn new(inner: R, codec: Compression) -> Self {
+        Inflow {
+            inner,
+            codec,
+            buf: vec![0; INFLOW_BUFFER],
+            pos: 0,
+            end: 0,
+            produced: 0,
+        }
+    }
+
+    /// Refills the (consumed) buffer; `false` at the end of the stream.
+    fn fill(&mut self) -> Result<bool, LogError> {
+        loop {
+            match self.inner.read(&mut self.buf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.produced += n as u64;
+                    if self.produced > MAX_DECOMPRESSED_BYTES {
+                        return Err(too_large(self.codec));
+                    }
+                    (self.pos, self.end) = (0, n.min(self.buf.len()));
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(stream_error(self.codec, e)),
+            }
+        }
+    }
+
+    /// Offset of the next byte in the decompressed stream.
+    fn position(&self) -> u64 {
+        self.produced - (self.end - self.pos) as u64
+    }
+
+    fn byte(&mut self) -> Result<u8, LogError> {
+        if self.pos == self.end && !self.fill()? {
+            return Err(premature_end());
+        }
+        let b = self.buf.get(self.pos).copied().ok_or_else(premature_end)?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn varlong(&mut self) -> Result<i64, LogError> {
+        let mut z: u64 = 0;
+        for shift in (0..70).step_by(7) {
+            let b = self.byte()?;
+            z |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(((z >> 1) as i64) ^ -((z & 1) as i64));
+            }
+        }
+        Err(LogError::InvalidRecord(
+            "varint longer than 10 bytes".into(),
+        ))
+    }
+
+    fn varint(&mut self) -> Result<i32, LogError> {
+        let v = self.varlong()?;
+        i32::try_from(v).map_err(|_| LogError::InvalidRecord(format!("varint {v} out of range")))
+    }
+
+    /// Steps over `n` bytes (decompressing them: that is the only way past them).
+    fn skip(&mut self, mut n: u64) -> Result<(), LogError> {
+        loop {
+            let here = (self.end - self.pos) as u64;
+            if n <= here {
+                self.pos += n as usize;
+                return Ok(());
+            }
+            n -= here;
+            self.pos = self.end;
+            if !self.fill()? {
+                return Err(premature_end());
+            }
+        }
+    }
+
+    /// True if the stream has no byte left (which reads it to its end, checksums included).
+    fn at_end(&mut self) -> Result<bool, LogError> {
+        Ok(self.pos == self.end && !self.fill()?)
+    }
+
+    /// Steps over a length-prefixed field of the record ending at `end`: `Some(false)`
+    /// when it is null.
+    fn skip_field(&mut self, end: u64, what: &str) -> Result<bool, LogError> {
+        let len = self.varint()?;
+        let Ok(len) = u64::try_from(len) else {
+            return Ok(false);
+        };
+        if self.position().saturating_add(len) > end {
+            return Err(LogError::InvalidRecord(format!(
+                "{what} of {len} bytes overruns its record"
+            )));
+        }
+        self.skip(len)?;
+        Ok(true)
+    }
+
+    /// Walks one record as Kafka's `DefaultRecord.readFrom` reads it, keeping only its
+    /// timestamp and offset deltas; keys, values and header values are stepped over.
+    fn walk_record(&mut self) -> Result<(i64, i32), LogError> {
+        let length = self.varint()?;
+        let length = u64::try_from(length)
+            .map_err(|_| LogError::InvalidRecord(format!("invalid record length {length}")))?;
+        let end = self.position().saturating_add(length);
+        let _attributes = self.byte()?;
+        let timestamp_delta = self.varlong()?;
+        let offset_delta = self.varint()?;
+        self.skip_field(end, "key")?;
+        self.skip_field(end, "value")?;
+        let header_count = self.varint()?;
+        if header_count < 0 {
+            return Err(LogError::InvalidRecord(format!(
+                "negative header count {header_count}"
+            )));
+        }
+        for _ in 0..header_count {
+            if !self.skip_field(end, "header key")? {
+                return Err(LogError::InvalidRecord("null header key".into()));
+            }
+            self.skip_field(end, "header value")?;
+        }
+        if self.position() != end {
+            return Err(LogError::InvalidRecord(format!(
+                "record length {length} disagrees with its fields"
+            )));
+        }
+        Ok((timestamp_delta, offset_delta))
+    }
+}
+
+/// Walks every record of a compressed batch, as Kafka's `LogValidator` does for a
+/// producer's compressed batch (`DefaultRecordBatch`'s streaming iterator): the section
+/// decompresses (CORRUPT_MESSAGE if not), to at most [`MAX_DECOMPRESSED_BYTES`]
+/// (MESSAGE_TOO_LARGE past it: decompression stops there), into exactly as many
+/// well-formed records as the header counts, with offset deltas 0, 1, 2… and nothing after
+/// the last (INVALID_RECORD). Kafka rebuilds a batch whose inner offsets are out of order;
+/// Rafka stores batches as sent and refuses it. Returns the max record timestamp.
+///
+/// Memory: an [`INFLOW_BUFFER`] and the decompressor's own state (gzip: its 32 KiB window;
+/// lz4: a block of at most 4 MiB, twice; zstd: its window, at most [`MAX_ZSTD_WINDOW`];
+/// snappy: one block, at most [`SNAPPY_MAX_EXPANSION`] times its compressed size).
+pub(crate) fn validate_compressed(
+    batch: &[u8],
+    header: &BatchHeader,
+    codec: Compression,
+) -> Result<i64, LogError> {
+    let payload = batch.get(HEADER_SIZE..).unwrap_or_default();
+    let mut inflow = Inflow::new(decoder(codec, payload)?, codec);
+    let mut max_ts = batch::NO_TIMESTAMP;
+    for i in 0..header.records_count {
+        let (timestamp_delta, offset_delta) = inflow.walk_record()?;
+        if offset_delta != i {
+            return Err(LogError::InvalidRecord(format!(
+                "record {i} has offset delta {offset_delta}"
+            )));
+        }
+        max_ts = max_ts.max(header.base_timestamp.wrapping_add(timestamp_delta));
+    }
+    if !inflow.at_end()? {
+        return Err(LogError::InvalidRecord(format!(
+            "incorrect declared batch size, records remain after the last of {}",
+            header.records_count
+        )));
+    }
+    Ok(max_ts)
+}
+
 /// A record's absolute offset; an error (not a panic) when a hostile header overflows it.
 fn record_offset(header: &BatchHeader, rec: &RawRecord<'_>) -> Result<i64, LogError> {
     header
@@ -397,81 +592,239 @@ pub fn find_record(
     Ok(None)
 }
 
-/// The most a batch's records may decompress to. Producers can store any compressed batch
-/// (it is not decompressed on append), so a small "decompression bomb" must not become
-/// gigabytes when a tool, the text protocol or ListOffsets decodes it. 64 MiB leaves a 64x
-/// ratio for a batch at the default 1 MiB `max.message.bytes`.
+/// The most a batch's records may decompress to. An append of a compressed batch that
+/// decompresses to more is refused (MESSAGE_TOO_LARGE, which makes a Java producer split
+/// the batch), decompression stopping at this bound; decoding a stored batch (tools, the
+/// text protocol, ListOffsets) stops there too. 64 MiB leaves a 64x ratio for a batch at
+/// the default 1 MiB `max.message.bytes`, more than real data compresses.
 pub const MAX_DECOMPRESSED_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Reads a decoder to the end, failing past [`MAX_DECOMPRESSED_BYTES`].
-fn read_bounded(codec: Compression, decoder: impl Read, out: &mut Vec<u8>) -> Result<(), LogError> {
-    decoder
-        .take(MAX_DECOMPRESSED_BYTES + 1)
-        .read_to_end(out)
-        .map_err(|e| LogError::Corrupt(format!("{codec:?} decompression: {e}")))?;
-    if out.len() as u64 > MAX_DECOMPRESSED_BYTES {
-        return Err(LogError::Corrupt(format!(
-            "{codec:?} batch decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes"
-        )));
+/// Snappy cannot expand data more than this many times (its longest copy, 64 bytes, takes
+/// a 3-byte tag): a block that says it holds more is refused before anything is allocated.
+pub const SNAPPY_MAX_EXPANSION: usize = 22;
+
+fn too_large(codec: Compression) -> LogError {
+    LogError::DecompressedTooLarge {
+        codec: codec.name(),
+        max: MAX_DECOMPRESSED_BYTES,
     }
-    Ok(())
+}
+
+/// What a decompressor's error becomes: CORRUPT_MESSAGE, or the bound when a snappy block
+/// claims too much.
+fn stream_error(codec: Compression, e: std::io::Error) -> LogError {
+    if e.get_ref().is_some_and(|inner| inner.is::<OverBound>()) {
+        return too_large(codec);
+    }
+    LogError::Corrupt(format!("{} decompression: {e}", codec.name()))
+}
+
+/// A snappy block that would decompress past [`MAX_DECOMPRESSED_BYTES`], carried through
+/// `io::Error` to [`stream_error`].
+#[derive(Debug)]
+struct OverBound;
+
+impl std::fmt::Display for OverBound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("over the decompression bound")
+    }
+}
+
+impl std::error::Error for OverBound {}
+
+/// Snappy as Kafka clients write it, one block at a time: the xerial framing of the Java
+/// client (magic, version, compatible version, then length-prefixed raw blocks), or one
+/// raw block (librdkafka).
+struct SnappyReader<'a> {
+    /// Blocks not yet decompressed (xerial), or the one raw block.
+    rest: &'a [u8],
+    xerial: bool,
+    /// The raw block was taken (or the xerial blocks all were).
+    done: bool,
+    block: Vec<u8>,
+    pos: usize,
+}
+
+const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
+
+impl<'a> SnappyReader<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        // magic (8) + version (4) + compatible version (4), then [len i32][block]...
+        let xerial = data.starts_with(XERIAL_MAGIC) && data.len() >= 16;
+        SnappyReader {
+            rest: if xerial {
+                data.get(16..).unwrap_or_default()
+            } else {
+                data
+            },
+            xerial,
+            done: false,
+            block: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    /// Decompresses the next block into `self.block`; `false` when there is none.
+    fn next_block(&mut self) -> std::io::Result<bool> {
+        let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+        let compressed = if self.xerial {
+            if self.rest.is_empty() {
+                return Ok(false);
+            }
+            let (len, rest) = self
+                .rest
+                .split_first_chunk::<4>()
+                .ok_or_else(|| bad("truncated snappy chunk".into()))?;
+            let len = usize::try_from(i32::from_be_bytes(*len))
+                .map_err(|_| bad("negative snappy chunk length".into()))?;
+            let block = rest
+                .get(..len)
+                .ok_or_else(|| bad("truncated snappy chunk".into()))?;
+            self.rest = rest.get(len..).unwrap_or_default();
+            block
+        } else {
+            if self.done {
+                return Ok(false);
+            }
+            self.done = true;
+            self.rest
+        };
+        let len = snap::raw::decompress_len(compressed).map_err(|e| bad(e.to_string()))?;
+        if len as u64 > MAX_DECOMPRESSED_BYTES {
+            return Err(std::io::Error::other(OverBound));
+        }
+        if len
+            > compressed
+                .len()
+                .saturating_mul(SNAPPY_MAX_EXPANSION)
+                .saturating_add(64)
+        {
+            return Err(bad(format!(
+                "a snappy block of {} bytes cannot hold {len}",
+                compressed.len()
+            )));
+        }
+        self.block.clear();
+        self.block.resize(len, 0);
+        let n = snap::raw::Decoder::new()
+            .decompress(compressed, &mut self.block)
+            .map_err(|e| bad(e.to_string()))?;
+        self.block.truncate(n);
+        self.pos = 0;
+        Ok(true)
+    }
+}
+
+impl Read for SnappyReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.block.len() {
+            if !self.next_block()? {
+                return Ok(0);
+            }
+        }
+        let here = self.block.get(self.pos..).unwrap_or_default();
+        let n = here.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), here.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// The largest zstd window a batch may ask for. The decoder keeps up to a window of output
+/// (and its buffer grows in doublings past it), so a 2 KiB frame declaring a 64 MiB window
+/// held 190 MiB. 8 MiB is the window of zstd levels 1-19 on data of unknown size (the
+/// largest a Java producer uses below its "ultra" levels 20-22, and librdkafka at any
+/// level it defaults to); a frame of known size that fits its window says so
+/// (single-segment) and is held to the same bound.
+pub const MAX_ZSTD_WINDOW: u64 = 8 << 20;
+
+/// The window a zstd frame header asks for (RFC 8878, 3.1.1.1): from the window descriptor,
+/// or the frame content size for a single-segment frame. `None` when the header is too
+/// short or not a zstd frame's: the decoder says why.
+fn zstd_window(data: &[u8]) -> Option<u64> {
+    let (magic, rest) = data.split_first_chunk::<4>()?;
+    if u32::from_le_bytes(*magic) != 0xFD2F_B528 {
+        return None;
+    }
+    let (&descriptor, rest) = rest.split_first()?;
+    let single_segment = descriptor & 0x20 != 0;
+    if !single_segment {
+        let &wd = rest.first()?;
+        let base = 1u64 << (10 + u32::from(wd >> 3));
+        return Some(base + (base / 8) * u64::from(wd & 7));
+    }
+    let dictionary_id = match descriptor & 3 {
+        0 => 0,
+        3 => 4,
+        n => usize::from(n),
+    };
+    let content_size = rest.get(dictionary_id..)?;
+    Some(match descriptor >> 6 {
+        0 => u64::from(*content_size.first()?),
+        1 => u64::from(u16::from_le_bytes(*content_size.first_chunk::<2>()?)) + 256,
+        2 => u64::from(u32::from_le_bytes(*content_size.first_chunk::<4>()?)),
+        _ => u64::from_le_bytes(*content_size.first_chunk::<8>()?),
+    })
+}
+
+/// One zstd frame, and nothing after it: Kafka clients write a batch as one frame, and the
+/// decoder reads only the first, so bytes after it would be stored unchecked.
+struct ZstdReader<'a> {
+    inner: ruzstd::decoding::StreamingDecoder<&'a [u8], ruzstd::decoding::FrameDecoder>,
+}
+
+impl Read for ZstdReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let after = self.inner.get_ref().len();
+        if n == 0 && !buf.is_empty() && after > 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{after} bytes after the zstd frame"),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+/// A reader of a batch's records section, decompressed.
+fn decoder<'a>(codec: Compression, data: &'a [u8]) -> Result<Box<dyn Read + 'a>, LogError> {
+    Ok(match codec {
+        Compression::None => Box::new(data),
+        // bufread: &[u8] is already a buffer, so no second one is allocated and filled
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(data)),
+        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(data)),
+        Compression::Zstd => {
+            if let Some(window) = zstd_window(data).filter(|&w| w > MAX_ZSTD_WINDOW) {
+                return Err(LogError::ZstdWindowTooLarge {
+                    window,
+                    max: MAX_ZSTD_WINDOW,
+                });
+            }
+            Box::new(ZstdReader {
+                inner: ruzstd::decoding::StreamingDecoder::new(data)
+                    .map_err(|e| LogError::Corrupt(format!("zstd decompression: {e}")))?,
+            })
+        }
+        Compression::Snappy => Box::new(SnappyReader::new(data)),
+    })
 }
 
 /// Decompresses a batch's records section, to at most [`MAX_DECOMPRESSED_BYTES`]. Snappy
-/// accepts both the xerial framing the Java client writes (magic header, then
-/// length-prefixed chunks) and raw snappy blocks.
+/// accepts both the xerial framing the Java client writes and raw snappy blocks.
 pub fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, LogError> {
+    if codec == Compression::None {
+        return Ok(data.to_vec());
+    }
     let mut out = Vec::new();
-    match codec {
-        Compression::None => out.extend_from_slice(data),
-        Compression::Gzip => {
-            read_bounded(codec, flate2::read::MultiGzDecoder::new(data), &mut out)?
-        }
-        Compression::Lz4 => {
-            read_bounded(codec, lz4_flex::frame::FrameDecoder::new(data), &mut out)?
-        }
-        Compression::Zstd => {
-            let d = ruzstd::decoding::StreamingDecoder::new(data)
-                .map_err(|e| LogError::Corrupt(format!("zstd decompression: {e}")))?;
-            read_bounded(codec, d, &mut out)?;
-        }
-        Compression::Snappy => {
-            const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
-            let raw = |block: &[u8], out: &mut Vec<u8>| -> Result<(), LogError> {
-                let len = snap::raw::decompress_len(block)
-                    .map_err(|e| LogError::Corrupt(format!("snappy decompression: {e}")))?;
-                if (out.len() + len) as u64 > MAX_DECOMPRESSED_BYTES {
-                    return Err(LogError::Corrupt(format!(
-                        "snappy batch decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes"
-                    )));
-                }
-                let v = snap::raw::Decoder::new()
-                    .decompress_vec(block)
-                    .map_err(|e| LogError::Corrupt(format!("snappy decompression: {e}")))?;
-                out.extend_from_slice(&v);
-                Ok(())
-            };
-            if data.starts_with(XERIAL_MAGIC) && data.len() >= 16 {
-                // magic (8) + version (4) + compatible version (4), then [len i32][block]...
-                let mut pos = 16;
-                while pos < data.len() {
-                    let len_bytes: [u8; 4] = data
-                        .get(pos..pos + 4)
-                        .and_then(|s| s.try_into().ok())
-                        .ok_or_else(|| LogError::Corrupt("truncated snappy chunk".into()))?;
-                    let len = usize::try_from(i32::from_be_bytes(len_bytes))
-                        .map_err(|_| LogError::Corrupt("negative snappy chunk".into()))?;
-                    pos += 4;
-                    let block = data
-                        .get(pos..pos + len)
-                        .ok_or_else(|| LogError::Corrupt("truncated snappy chunk".into()))?;
-                    raw(block, &mut out)?;
-                    pos += len;
-                }
-            } else {
-                raw(data, &mut out)?;
-            }
-        }
+    decoder(codec, data)?
+        .take(MAX_DECOMPRESSED_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| stream_error(codec, e))?;
+    if out.len() as u64 > MAX_DECOMPRESSED_BYTES {
+        return Err(too_large(codec));
     }
     Ok(out)
 }
@@ -668,7 +1021,7 @@ mod tests {
         let bomb = gz.finish().expect("gzip");
         assert!(bomb.len() < 1 << 20, "a small batch");
         let err = decompress(Compression::Gzip, &bomb).expect_err("over the limit");
-        assert_eq!(err.code().code(), 2, "{err}");
+        assert_eq!(err.code().code(), 10, "MESSAGE_TOO_LARGE: {err}");
         let ok = decompress(Compression::Gzip, &bomb[..0]);
         assert!(ok.is_err() || ok.expect("empty").is_empty());
     }

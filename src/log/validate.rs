@@ -12,7 +12,7 @@ pub struct ValidatedBatch {
     pub position: usize,
     pub size: usize,
     pub header: BatchHeader,
-    /// Max record timestamp, recomputed from the records of uncompressed batches.
+    /// Max record timestamp, recomputed from the records (decompressed if need be).
     pub max_timestamp: i64,
 }
 
@@ -29,9 +29,14 @@ pub struct ValidatedBatch {
 ///   producer id carries a sequence number (INVALID_RECORD): the stateless half of the
 ///   idempotent producer's checks, the rest being [`super::producer_state`]'s;
 /// - for uncompressed batches every record is parsed: lengths in bounds, offset deltas
-///   0, 1, 2… (INVALID_RECORD / CORRUPT_MESSAGE).
+///   0, 1, 2… (INVALID_RECORD / CORRUPT_MESSAGE);
+/// - compressed batches are decompressed as a stream, to at most
+///   [`MAX_DECOMPRESSED_BYTES`](super::records::MAX_DECOMPRESSED_BYTES) (MESSAGE_TOO_LARGE
+///   past it), and every record walked the same way: a section that does not decompress is
+///   CORRUPT_MESSAGE, records that are malformed, fewer or more than counted, or out of
+///   order are INVALID_RECORD ([`super::records::validate_compressed`]).
 ///
-/// Compressed batches are stored as they came, so their records are not decompressed here.
+/// Either way the batch is stored as it came; only its header is rewritten ([`assign`]).
 pub fn validate_append(
     records: &[u8],
     max_message_bytes: usize,
@@ -121,7 +126,7 @@ pub fn validate_append(
                     "compressed append carries more than one batch".into(),
                 ));
             }
-            header.max_timestamp
+            super::records::validate_compressed(batch, &header, compression)?
         };
         out.push(ValidatedBatch {
             position: pos,
@@ -136,8 +141,9 @@ pub fn validate_append(
 
 /// Rewrites a validated batch's header for the log: its base offset, the partition leader
 /// epoch, and, under LogAppendTime, the timestamp type and max timestamp (then the CRC,
-/// which covers attributes and timestamps but not the offset or epoch). Under CreateTime an
-/// uncompressed batch whose header max timestamp disagrees with its records is corrected.
+/// which covers attributes and timestamps but not the offset or epoch). Under CreateTime a
+/// batch whose header max timestamp disagrees with its records is corrected, as Kafka's
+/// `LogValidator` does for compressed batches too.
 /// `header` starts as a copy of the batch's first [`HEADER_SIZE`] bytes and is the only
 /// thing written: `batch` (the whole batch as sent) is read for the CRC, never changed, so
 /// the body can go to the log straight from the request. Returns the batch's max timestamp
@@ -271,6 +277,155 @@ mod tests {
                 .code(),
             2
         );
+    }
+
+    /// `records` as one batch compressed with `codec` (attribute bits 1-4), header and CRC
+    /// as a producer writes them; `section` replaces the records section before
+    /// compression when given.
+    fn compressed(records: &[NewRecord], codec: i16, section: Option<&[u8]>) -> Vec<u8> {
+        let plain = encode_batch(records, 0);
+        let section = section.unwrap_or(&plain[HEADER_SIZE..]);
+        with_section(&plain, codec, &compress(codec, section))
+    }
+
+    fn compress(codec: i16, data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        match codec {
+            1 => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                e.write_all(data).expect("gzip");
+                e.finish().expect("gzip")
+            }
+            2 => snap::raw::Encoder::new()
+                .compress_vec(data)
+                .expect("snappy"),
+            3 => {
+                let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+                e.write_all(data).expect("lz4");
+                e.finish().expect("lz4")
+            }
+            _ => {
+                ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+            }
+        }
+    }
+
+    /// `plain`'s header with `codec` bits, then `section` as its records, length and CRC
+    /// fixed: a batch whose checksum is valid whatever is inside.
+    fn with_section(plain: &[u8], codec: i16, section: &[u8]) -> Vec<u8> {
+        let mut b = plain[..HEADER_SIZE].to_vec();
+        b.extend_from_slice(section);
+        let len = (b.len() - LOG_OVERHEAD) as i32;
+        b[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&len.to_be_bytes());
+        let attributes = (be_i16(&b, ATTRIBUTES).unwrap_or(0) & !0x07) | codec;
+        b[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+        let crc = compute_crc(&b);
+        b[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    const CODECS: [(i16, &str); 4] = [(1, "gzip"), (2, "snappy"), (3, "lz4"), (4, "zstd")];
+
+    fn records(n: usize) -> Vec<NewRecord> {
+        (0..n)
+            .map(|i| {
+                NewRecord::new(Some(format!("k{i}")), format!("value {i} ").repeat(20))
+                    .at(1_000 + i as i64)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn valid_compressed_batches_are_accepted_with_their_max_timestamp() {
+        for (codec, name) in CODECS {
+            let b = compressed(&records(30), codec, None);
+            let v = validate_append(&b, 1 << 20).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(v.len(), 1);
+            assert_eq!(v[0].header.records_count, 30, "{name}");
+            assert_eq!(v[0].max_timestamp, 1_029, "{name}: from the records");
+        }
+    }
+
+    /// Kafka's LogValidator decompresses a client's compressed batch and iterates its
+    /// records (DefaultRecordBatch's iterator): records that do not parse, fewer records
+    /// than the header counts ("premature EOF"), or more ("records still remaining") are
+    /// INVALID_RECORD. Rafka also refuses offset deltas out of order (Kafka would rebuild
+    /// the batch).
+    #[test]
+    fn compressed_batches_with_bad_records_inside_are_invalid_record() {
+        let three = encode_batch(&records(3), 0);
+        let two = encode_batch(&records(2), 0);
+        let mut swapped = records(2);
+        swapped.swap(0, 1);
+        let mut trailing = three[HEADER_SIZE..].to_vec();
+        trailing.extend_from_slice(&[0, 0, 0]);
+        let cases: [(&str, Vec<u8>); 5] = [
+            (
+                "garbage records",
+                b"these are not records at all, just text".repeat(3),
+            ),
+            ("fewer records than counted", two[HEADER_SIZE..].to_vec()),
+            ("trailing bytes", trailing),
+            ("offset deltas out of order", {
+                // two records whose offset deltas are 1 then 0
+                let mut recs = Vec::new();
+                for (i, r) in swapped.iter().enumerate() {
+                    let one = encode_batch(std::slice::from_ref(r), 0);
+                    let mut rec = one[HEADER_SIZE..].to_vec();
+                    // [length][attributes][timestamp delta 0][offset delta 0] -> delta 1 - i
+                    assert_eq!(rec[3], 0);
+                    rec[3] = if i == 0 { 2 } else { 0 };
+                    recs.extend_from_slice(&rec);
+                }
+                recs
+            }),
+            ("a record longer than its fields", {
+                let mut r = two[HEADER_SIZE..].to_vec();
+                r[0] += 2; // record length + 1 (zig-zag)
+                r
+            }),
+        ];
+        for (codec, name) in CODECS {
+            for (what, section) in &cases {
+                let count = if what.starts_with("offset") { 2 } else { 3 };
+                let b = compressed(&records(count), codec, Some(section));
+                let err = validate_append(&b, 1 << 20).expect_err("refused");
+                assert_eq!(err.code().code(), 87, "{name}, {what}: {err}");
+            }
+        }
+    }
+
+    /// A compressed section that its codec cannot decompress: CORRUPT_MESSAGE (Kafka's
+    /// "Failed to decompress record stream").
+    #[test]
+    fn compressed_batches_that_do_not_decompress_are_corrupt_message() {
+        let plain = encode_batch(&records(3), 0);
+        for (codec, name) in CODECS {
+            let good = compress(codec, &plain[HEADER_SIZE..]);
+            let mut flipped = good.clone();
+            let mid = flipped.len() / 2;
+            for x in &mut flipped[mid..mid + 8] {
+                *x ^= 0x5a;
+            }
+            let cut = good[..good.len() / 2].to_vec();
+            for (what, section) in [
+                (
+                    "noise",
+                    b"\x00\xffdefinitely not compressed data\xff\x00".to_vec(),
+                ),
+                ("flipped bytes", flipped),
+                ("cut in half", cut),
+            ] {
+                let b = with_section(&plain, codec, &section);
+                let err = validate_append(&b, 1 << 20).expect_err("refused");
+                let code = err.code().code();
+                // a flipped byte may also decompress to records that do not parse
+                assert!(
+                    code == 2 || (code == 87 && what != "noise"),
+                    "{name}, {what}: {err}"
+                );
+            }
+        }
     }
 
     #[test]

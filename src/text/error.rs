@@ -31,6 +31,15 @@ pub enum TextError {
     /// A partition refused or failed the operation (its own code).
     #[error(transparent)]
     Partition(#[from] PartitionError),
+    /// A stored batch that does not decode (written before appends validated compressed
+    /// batches, or damaged on disk since; its CRC may still be valid): the code of the
+    /// log's error, CORRUPT_MESSAGE (2), INVALID_RECORD (87) or MESSAGE_TOO_LARGE (10).
+    #[error("the batch at offsets {base_offset}-{last_offset} does not decode: {cause}")]
+    BadBatch {
+        base_offset: i64,
+        last_offset: i64,
+        cause: LogError,
+    },
     /// A blocking task failed (a bug): UNKNOWN_SERVER_ERROR (-1).
     #[error("internal error: {0}")]
     Internal(String),
@@ -45,7 +54,7 @@ impl TextError {
             TextError::UnknownPartition { .. } => ErrorCode::UnknownTopicOrPartition,
             TextError::InvalidPartitions(_) => ErrorCode::InvalidPartitions,
             TextError::Broker(e) => e.code(),
-            TextError::Log(e) => e.code(),
+            TextError::Log(e) | TextError::BadBatch { cause: e, .. } => e.code(),
             TextError::Partition(e) => e.code(),
             TextError::Internal(_) => ErrorCode::UnknownServerError,
         }

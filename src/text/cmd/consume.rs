@@ -7,8 +7,15 @@
 //! A reply holds at most `max` records and stops early once it passes
 //! [`MAX_REPLY_BYTES`] (after at least one record); `END`'s offset says where to go on.
 //! A record with a null value prints as `<offset> <key>` (no third field).
+//!
+//! A stored batch that does not decode (one written before compressed appends were
+//! validated, or damaged on disk with its CRC still valid) ends the reply instead of `END`:
+//! the records before it, then an `ERR` line naming its offsets, so a reader can go on past
+//! it.
 
 use std::sync::Arc;
+
+use tracing::warn;
 
 use super::{blocking, partition, Context, TextError};
 use crate::log::batch::BatchIter;
@@ -48,7 +55,26 @@ pub async fn consume(
                 let Some(batch) = data.records.get(at..end) else {
                     break;
                 };
-                let records = decode_batch(batch)?;
+                if count >= max || (count > 0 && out.len() >= MAX_REPLY_BYTES) {
+                    // full: a batch that prints nothing is not decoded (nor its error shown)
+                    break 'reads;
+                }
+                let records = match decode_batch(batch) {
+                    Ok(records) => records,
+                    Err(cause) => {
+                        warn!(
+                            %topic, partition = index, base_offset = header.base_offset,
+                            cause = %cause, "a stored batch does not decode"
+                        );
+                        let err = TextError::BadBatch {
+                            base_offset: header.base_offset,
+                            last_offset: header.last_offset(),
+                            cause,
+                        };
+                        out.push_str(&err.to_line());
+                        return Ok(out);
+                    }
+                };
                 for r in records {
                     if r.offset < next {
                         continue;
