@@ -18,7 +18,7 @@ use rafka::broker::BrokerError;
 use rafka::config::{Config, ConfigError, ServeArgs};
 use rafka::log::records::{self, NewRecord};
 use rafka::log::{batch, LogManager, TopicPartition};
-use tracing::info;
+use tracing::{debug, info};
 
 #[global_allocator]
 static ALLOC: rafka::alloc_guard::GuardedAlloc = rafka::alloc_guard::GuardedAlloc;
@@ -274,7 +274,7 @@ fn raise_open_file_limit() -> Result<()> {
             open_files::MIN_OPEN_FILES
         );
     }
-    info!(
+    debug!(
         soft = %show(limit.soft),
         hard = %show(limit.hard),
         "open file limit"
