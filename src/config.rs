@@ -17,6 +17,10 @@ pub use listeners::{
     ListenerConfig, SecurityProtocol, DEFAULT_LISTENERS, DEFAULT_SECURITY_PROTOCOL_MAP,
 };
 
+/// The text listener's default port, on 127.0.0.1. Not 9093: Kafka's sample
+/// configurations put the CONTROLLER listener there.
+pub const DEFAULT_TEXT_PORT: u16 = 9192;
+
 /// Why the configuration could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -69,7 +73,8 @@ pub struct ServeArgs {
     /// advertised.listeners).
     #[arg(long, env = "RAFKA_ADVERTISED_LISTENER")]
     pub advertised_listener: Option<String>,
-    /// Text protocol listener address [default: 127.0.0.1:9093].
+    /// Text protocol listener address [default: 127.0.0.1:9192] (Rafka's text.listener;
+    /// not 9093, Kafka's CONTROLLER port).
     #[arg(long, env = "RAFKA_TEXT_LISTENER")]
     pub text_listener: Option<String>,
     /// Log directory [default: ./data] (Kafka: log.dirs).
@@ -215,7 +220,7 @@ impl Default for Config {
             listeners: vec![listener],
             inter_broker_listener_name: None,
             controller_listener_names: Vec::new(),
-            text_listener: SocketAddr::from(([127, 0, 0, 1], 9093)),
+            text_listener: SocketAddr::from(([127, 0, 0, 1], DEFAULT_TEXT_PORT)),
             data_dir: PathBuf::from("./data"),
             node_id: 1,
             num_partitions: 1,

@@ -54,7 +54,7 @@ fn client_tools_missing() -> Option<ExitCode> {
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
-  rafka                                         # 127.0.0.1:9092 (Kafka), :9093 (text), ./data
+  rafka                                         # 127.0.0.1:9092 (Kafka), :9192 (text), ./data
   rafka serve --topic orders:3 --topic audit    # create topics at start (if missing)
   rafka serve --data-dir /var/lib/rafka -o num.partitions=3 -o log.retention.hours=24
   rafka serve --config server.properties --listener 127.0.0.1:19092

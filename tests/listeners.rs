@@ -40,8 +40,10 @@ fn reason(text: &str) -> String {
     }
 }
 
+/// The text listener's default is 9192, not 9093 (Kafka's CONTROLLER port in its sample
+/// configurations).
 #[test]
-fn defaults_are_one_plaintext_listener_on_9092_and_text_on_9093() {
+fn defaults_are_one_plaintext_listener_on_9092_and_text_on_9192() {
     let c = config("").expect("valid");
     assert_eq!(
         c.listeners,
@@ -53,7 +55,7 @@ fn defaults_are_one_plaintext_listener_on_9092_and_text_on_9093() {
         }]
     );
     assert_eq!(c.listeners[0].advertised, advertised("127.0.0.1", 9092));
-    assert_eq!(c.text_listener, addr("127.0.0.1:9093"));
+    assert_eq!(c.text_listener, addr("127.0.0.1:9192"));
     assert_eq!(c.inter_broker_listener_name, None);
     assert!(c.controller_listener_names.is_empty());
 }
