@@ -191,10 +191,9 @@ fn one_line(e: &anyhow::Error) -> String {
 /// other failure, a config file that cannot be read included.
 fn exit_code(e: &anyhow::Error) -> u8 {
     let bad_value = e.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<ConfigError>(),
-            Some(ConfigError::Invalid { .. } | ConfigError::UnsupportedSecurityProtocol { .. })
-        )
+        cause
+            .downcast_ref::<ConfigError>()
+            .is_some_and(ConfigError::is_usage_error)
     });
     if bad_value {
         2
@@ -216,6 +215,7 @@ fn client_exit(result: Result<(), cli::CliError>) -> ExitCode {
 
 fn serve(args: ServeArgs) -> Result<()> {
     let config = Config::from_args(&args).context("invalid configuration")?;
+    config.log_cluster();
     raise_open_file_limit()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
