@@ -500,7 +500,21 @@ impl Config {
                 // accepted for compatibility with Kafka's sample files; single node
                 "offsets.topic.replication.factor"
                 | "transaction.state.log.replication.factor"
-                | "transaction.state.log.min.isr" => {}
+                | "transaction.state.log.min.isr"
+                | "share.coordinator.state.topic.replication.factor"
+                | "share.coordinator.state.topic.min.isr" => {}
+                // Kafka's, in its sample config/server.properties, with no counterpart here:
+                // Tokio's threads do the work and the OS sizes socket buffers
+                "num.network.threads"
+                | "num.io.threads"
+                | "num.recovery.threads.per.data.dir"
+                | "socket.send.buffer.bytes"
+                | "socket.receive.buffer.bytes" => {
+                    info!(
+                        key = k,
+                        "Kafka configuration key with no effect in Rafka ignored"
+                    )
+                }
                 _ => warn!(key = k, "unknown configuration key ignored"),
             }
         }
