@@ -21,7 +21,8 @@
 #   - the scratch directory is the broker's working directory as the README has it: its
 #     data dir is ./data there, so `data/orders-0` in an example is the broker's.
 #
-# Ports: the README says 127.0.0.1:9092 (Kafka) and 127.0.0.1:9093 (text), the defaults.
+# Ports: the README says 127.0.0.1:9092 (Kafka) and 127.0.0.1:9192 (text), the defaults
+# (9093, Kafka's CONTROLLER port in its sample configurations, is left as it is).
 # Rather than need those ports free (another broker or test run may hold them), the
 # broker starts on free ports and every command and expected line gets the README's
 # ports rewritten to those; RAFKA_BOOTSTRAP_SERVER points `rafka produce|consume|topics`
@@ -103,8 +104,8 @@ timeout = int(os.environ["COMMAND_TIMEOUT"])
 def ports(text):
     """The README's default ports -> the ports this broker listens on."""
     text = text.replace("127.0.0.1:9092", "127.0.0.1:" + kport)
-    text = text.replace("127.0.0.1:9093", "127.0.0.1:" + tport)
-    return text.replace("127.0.0.1 9093", "127.0.0.1 " + tport)
+    text = text.replace("127.0.0.1:9192", "127.0.0.1:" + tport)
+    return text.replace("127.0.0.1 9192", "127.0.0.1 " + tport)
 
 def examples(path):
     """(line number, command, expected lines) for each command of the ```sh blocks."""

@@ -2,20 +2,28 @@
 //! command-line flags (each with a `RAFKA_*` environment variable), validated once into a
 //! [`Config`]. Precedence: built-in defaults < file < flags. Unknown keys in the file are
 //! warned about; invalid values are a startup error. The listener keys have a module of
-//! their own ([`listeners`]).
+//! their own ([`listeners`]), and so do Kafka's cluster keys (`process.roles`,
+//! `controller.quorum.*`, ..., [`cluster`]): without them a node is Rafka's single node,
+//! its own controller.
 
+mod cluster;
 mod listeners;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::log::{LogConfig, TimestampType};
+pub use cluster::{ClusterConfig, HostPort, ProcessRoles};
 pub use listeners::{
     ListenerConfig, SecurityProtocol, DEFAULT_LISTENERS, DEFAULT_SECURITY_PROTOCOL_MAP,
 };
+
+/// The text listener's default port, on 127.0.0.1. Not 9093: Kafka's sample
+/// configurations put the CONTROLLER listener there.
+pub const DEFAULT_TEXT_PORT: u16 = 9192;
 
 /// Why the configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +42,9 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    /// A key that has no default is missing (`node.id` with `process.roles`, say).
+    #[error("missing {key}: {reason}")]
+    Missing { key: String, reason: String },
     /// A listener's security protocol is one Rafka cannot serve yet.
     #[error(
         "listener {listener} uses security protocol {protocol}, which is not supported yet \
@@ -43,6 +54,19 @@ pub enum ConfigError {
         listener: String,
         protocol: SecurityProtocol,
     },
+}
+
+impl ConfigError {
+    /// The configuration itself is wrong (a bad, missing or unservable value): a usage
+    /// error, exit status 2. A file that cannot be read is not.
+    pub fn is_usage_error(&self) -> bool {
+        match self {
+            ConfigError::Invalid { .. }
+            | ConfigError::Missing { .. }
+            | ConfigError::UnsupportedSecurityProtocol { .. } => true,
+            ConfigError::Read { .. } => false,
+        }
+    }
 }
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
@@ -69,7 +93,8 @@ pub struct ServeArgs {
     /// advertised.listeners).
     #[arg(long, env = "RAFKA_ADVERTISED_LISTENER")]
     pub advertised_listener: Option<String>,
-    /// Text protocol listener address [default: 127.0.0.1:9093].
+    /// Text protocol listener address [default: 127.0.0.1:9192] (Rafka's text.listener;
+    /// not 9093, Kafka's CONTROLLER port).
     #[arg(long, env = "RAFKA_TEXT_LISTENER")]
     pub text_listener: Option<String>,
     /// Log directory [default: ./data] (Kafka: log.dirs).
@@ -116,18 +141,22 @@ pub fn parse_topic_spec(s: &str) -> Result<TopicSpec, String> {
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The Kafka listeners (`listeners`, `listener.security.protocol.map`,
-    /// `advertised.listeners`), controller listeners left out. The first is the default
-    /// one. Invariant after validation: at least one, names unique, all PLAINTEXT.
+    /// `advertised.listeners`), controller listeners left out (they are in
+    /// [`ClusterConfig::controller_listeners`]). The first is the default one. Invariant
+    /// after validation: names unique, all PLAINTEXT, at least one unless
+    /// `process.roles=controller`.
     pub listeners: Vec<ListenerConfig>,
     /// `inter.broker.listener.name`, stored for replication (one of `listeners`).
     pub inter_broker_listener_name: Option<String>,
-    /// `controller.listener.names`: parsed and stored; those listeners are not bound
-    /// (there is no controller quorum yet).
-    pub controller_listener_names: Vec<String>,
-    /// The text protocol's listener (`text.listener`, Rafka's own key).
+    /// The text protocol's listener (`text.listener`, Rafka's own key). Invariant after
+    /// validation: it binds no port a Kafka or controller listener binds.
     pub text_listener: SocketAddr,
     pub data_dir: PathBuf,
+    /// `node.id` (or `broker.id`): 1 by default, required with `process.roles`.
     pub node_id: i32,
+    /// Kafka's cluster keys: roles, quorum, controller listeners, broker lease,
+    /// replication defaults. Parsed and checked; a node still runs alone.
+    pub cluster: ClusterConfig,
     /// `num.partitions` for auto-created topics and CreateTopics with -1.
     pub num_partitions: i32,
     pub auto_create_topics: bool,
@@ -214,10 +243,10 @@ impl Default for Config {
         Config {
             listeners: vec![listener],
             inter_broker_listener_name: None,
-            controller_listener_names: Vec::new(),
-            text_listener: SocketAddr::from(([127, 0, 0, 1], 9093)),
+            text_listener: SocketAddr::from(([127, 0, 0, 1], DEFAULT_TEXT_PORT)),
             data_dir: PathBuf::from("./data"),
             node_id: 1,
+            cluster: ClusterConfig::default(),
             num_partitions: 1,
             auto_create_topics: true,
             socket_request_max_bytes: 100 * 1024 * 1024,
@@ -466,15 +495,26 @@ impl Config {
                 }
                 "log.flush.interval.messages" => c.log.flush_messages = Some(parse_num(k, v)?),
                 "log.flush.interval.ms" => c.log.flush_ms = Some(parse_num(k, v)?),
+                // read by cluster::parse below
+                k if cluster::KEYS.contains(&k) => {}
                 // accepted for compatibility with Kafka's sample files; single node
-                "process.roles"
-                | "controller.quorum.voters"
-                | "controller.quorum.bootstrap.servers"
-                | "offsets.topic.replication.factor"
+                "offsets.topic.replication.factor"
                 | "transaction.state.log.replication.factor"
                 | "transaction.state.log.min.isr"
-                | "default.replication.factor"
-                | "min.insync.replicas" => {}
+                | "share.coordinator.state.topic.replication.factor"
+                | "share.coordinator.state.topic.min.isr" => {}
+                // Kafka's, in its sample config/server.properties, with no counterpart here:
+                // Tokio's threads do the work and the OS sizes socket buffers
+                "num.network.threads"
+                | "num.io.threads"
+                | "num.recovery.threads.per.data.dir"
+                | "socket.send.buffer.bytes"
+                | "socket.receive.buffer.bytes" => {
+                    info!(
+                        key = k,
+                        "Kafka configuration key with no effect in Rafka ignored"
+                    )
+                }
                 _ => warn!(key = k, "unknown configuration key ignored"),
             }
         }
@@ -485,10 +525,16 @@ impl Config {
             c.log.retention_ms = h * 3_600_000;
         }
         let parsed = listeners::parse(&listener_keys)?;
+        c.cluster = cluster::parse(props, &parsed)?;
         c.listeners = parsed.listeners;
         c.inter_broker_listener_name = parsed.inter_broker_listener_name;
-        c.controller_listener_names = parsed.controller_listener_names;
-        c.check_listeners()?;
+        if c.listeners.is_empty() {
+            // a controller-only node (cluster::parse allows no other case): parsed for the
+            // controller, refused when a broker is started from it
+            c.check_text_listener()?;
+        } else {
+            c.check_listeners()?;
+        }
         // Kafka's bounds (these are Java ints there); positions in a segment are u32
         let int_max = i32::MAX as u64;
         for (key, v, min, max) in [
@@ -555,11 +601,80 @@ impl Config {
         Ok(c)
     }
 
-    /// Refuses listeners the broker cannot serve: none, two with one name, or a security
-    /// protocol other than PLAINTEXT. [`Config::from_properties`] calls it, and so does
-    /// the broker's start (a `Config` may be built in code).
+    /// Refuses listeners the broker cannot serve: none (a controller-only node, say),
+    /// two with one name, a security protocol other than PLAINTEXT, or a text listener on
+    /// a Kafka or controller listener's port. [`Config::from_properties`] calls it, and
+    /// so does the broker's start (a `Config` may be built in code).
     pub fn check_listeners(&self) -> Result<(), ConfigError> {
-        listeners::check(&self.listeners)
+        if self.listeners.is_empty() && self.cluster.is_controller_only() {
+            return Err(invalid(
+                "process.roles",
+                "controller",
+                "a controller-only node serves no Kafka clients, and Rafka's controller \
+                 quorum is not active yet: run the node as broker,controller for now",
+            ));
+        }
+        listeners::check(&self.listeners)?;
+        self.check_text_listener()
+    }
+
+    fn check_text_listener(&self) -> Result<(), ConfigError> {
+        listeners::check_text_listener(
+            self.text_listener,
+            self.listeners
+                .iter()
+                .chain(&self.cluster.controller_listeners),
+        )
+    }
+
+    /// Logs at info the cluster configuration read, if any, and that clustering is not
+    /// active yet (the node runs alone, as its own controller). Nothing without
+    /// `process.roles` and controller listeners: the single node needs no words.
+    pub fn log_cluster(&self) {
+        let c = &self.cluster;
+        let join = |items: Vec<String>| items.join(",");
+        let voters = join(
+            c.voters
+                .iter()
+                .map(|(id, at)| format!("{id}@{at}"))
+                .collect(),
+        );
+        let bootstrap_servers = join(c.bootstrap_servers.iter().map(|s| s.to_string()).collect());
+        let controller_listeners = join(
+            c.controller_listeners
+                .iter()
+                .map(|l| format!("{}://{}", l.name, l.addr))
+                .collect(),
+        );
+        match c.roles {
+            Some(roles) => info!(
+                process_roles = %roles,
+                node_id = self.node_id,
+                %voters,
+                %bootstrap_servers,
+                %controller_listeners,
+                broker_session_timeout_ms = c.broker_session_timeout_ms,
+                broker_heartbeat_interval_ms = c.broker_heartbeat_interval_ms,
+                default_replication_factor = c.default_replication_factor,
+                min_insync_replicas = c.min_insync_replicas,
+                unclean_leader_election_enable = c.unclean_leader_election_enable,
+                "cluster configuration read; clustering is not active yet: this node runs \
+                 alone as its own controller, and controller listeners are not bound"
+            ),
+            None if !c.controller_listeners.is_empty()
+                || !c.voters.is_empty()
+                || !c.bootstrap_servers.is_empty() =>
+            {
+                info!(
+                    %voters,
+                    %bootstrap_servers,
+                    %controller_listeners,
+                    "controller keys read without process.roles: they have no effect; this \
+                     node runs alone as its own controller"
+                )
+            }
+            None => {}
+        }
     }
 }
 
@@ -572,7 +687,7 @@ mod tests {
         let props = parse_properties(
             "# comment\nlisteners=PLAINTEXT://localhost:19092\nlog.dirs=/tmp/x,/tmp/y\n\
              num.partitions=3\nauto.create.topics.enable=false\nlog.retention.hours=1\n\
-             message.max.bytes=2000000\nprocess.roles=broker,controller\n",
+             message.max.bytes=2000000\n",
         );
         let c = Config::from_properties(&props).expect("valid");
         assert_eq!(c.listeners.len(), 1);

@@ -54,7 +54,7 @@ fn client_tools_missing() -> Option<ExitCode> {
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
-  rafka                                         # 127.0.0.1:9092 (Kafka), :9093 (text), ./data
+  rafka                                         # 127.0.0.1:9092 (Kafka), :9192 (text), ./data
   rafka serve --topic orders:3 --topic audit    # create topics at start (if missing)
   rafka serve --data-dir /var/lib/rafka -o num.partitions=3 -o log.retention.hours=24
   rafka serve --config server.properties --listener 127.0.0.1:19092
@@ -191,10 +191,9 @@ fn one_line(e: &anyhow::Error) -> String {
 /// other failure, a config file that cannot be read included.
 fn exit_code(e: &anyhow::Error) -> u8 {
     let bad_value = e.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<ConfigError>(),
-            Some(ConfigError::Invalid { .. } | ConfigError::UnsupportedSecurityProtocol { .. })
-        )
+        cause
+            .downcast_ref::<ConfigError>()
+            .is_some_and(ConfigError::is_usage_error)
     });
     if bad_value {
         2
@@ -216,6 +215,7 @@ fn client_exit(result: Result<(), cli::CliError>) -> ExitCode {
 
 fn serve(args: ServeArgs) -> Result<()> {
     let config = Config::from_args(&args).context("invalid configuration")?;
+    config.log_cluster();
     raise_open_file_limit()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

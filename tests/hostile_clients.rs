@@ -372,7 +372,11 @@ fn a_listener_beyond_loopback_is_warned_about() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
     let open = format!("0.0.0.0:{port}");
-    let err = stderr_of_failed_start(&["--listener", &open, "--text-listener", &open]);
+    // the text listener on a port of its own (one listener's port is refused before
+    // anything is bound), taken too so that the start fails
+    let taken_too = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let open_text = format!("0.0.0.0:{}", taken_too.local_addr().expect("addr").port());
+    let err = stderr_of_failed_start(&["--listener", &open, "--text-listener", &open_text]);
     let warnings: Vec<&str> = err
         .lines()
         .filter(|l| l.contains("no authentication"))

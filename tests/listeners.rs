@@ -40,8 +40,10 @@ fn reason(text: &str) -> String {
     }
 }
 
+/// The text listener's default is 9192, not 9093 (Kafka's CONTROLLER port in its sample
+/// configurations).
 #[test]
-fn defaults_are_one_plaintext_listener_on_9092_and_text_on_9093() {
+fn defaults_are_one_plaintext_listener_on_9092_and_text_on_9192() {
     let c = config("").expect("valid");
     assert_eq!(
         c.listeners,
@@ -53,9 +55,10 @@ fn defaults_are_one_plaintext_listener_on_9092_and_text_on_9093() {
         }]
     );
     assert_eq!(c.listeners[0].advertised, advertised("127.0.0.1", 9092));
-    assert_eq!(c.text_listener, addr("127.0.0.1:9093"));
+    assert_eq!(c.text_listener, addr("127.0.0.1:9192"));
     assert_eq!(c.inter_broker_listener_name, None);
-    assert!(c.controller_listener_names.is_empty());
+    assert!(c.cluster.controller_listener_names.is_empty());
+    assert!(c.cluster.controller_listeners.is_empty());
 }
 
 #[test]
@@ -151,11 +154,13 @@ fn todays_single_listener_forms_still_work() {
 }
 
 /// The configuration compat-tests/kafka-ref.sh gives Apache Kafka (KRaft, combined
-/// mode): the controller listener is parsed but not bound, there being no quorum.
+/// mode): the controller listener is parsed and kept for the controller, but not bound,
+/// there being no quorum yet.
 #[test]
 fn controller_listeners_are_stored_not_served() {
     let c = config(
-        "process.roles=broker,controller\n\
+        "process.roles=broker,controller\nnode.id=1\n\
+         controller.quorum.voters=1@127.0.0.1:19093\n\
          listeners=PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093\n\
          advertised.listeners=PLAINTEXT://127.0.0.1:19092\n\
          controller.listener.names=CONTROLLER\n\
@@ -164,7 +169,10 @@ fn controller_listeners_are_stored_not_served() {
     .expect("valid");
     assert_eq!(c.listeners.len(), 1);
     assert_eq!(c.listeners[0].name, "PLAINTEXT");
-    assert_eq!(c.controller_listener_names, ["CONTROLLER"]);
+    assert_eq!(c.cluster.controller_listener_names, ["CONTROLLER"]);
+    let controller = c.cluster.controller_listener().expect("CONTROLLER");
+    assert_eq!(controller.addr, addr("127.0.0.1:19093"));
+    assert_eq!(controller.advertised, advertised("127.0.0.1", 19093));
     // a controller listener is not served, so its protocol is not refused either
     let c = config(
         "listeners=PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093\n\

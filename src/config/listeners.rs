@@ -14,8 +14,15 @@
 //! first listener's. A listener bound to every interface, or advertised with an empty
 //! host, advertises the bound IP (127.0.0.1 for `0.0.0.0`/`::`) where Kafka would
 //! advertise the machine's canonical host name. Listeners named in
-//! `controller.listener.names` are parsed and checked but not bound: there is no
-//! controller quorum. Only `PLAINTEXT` can be served yet ([`check`]).
+//! `controller.listener.names` are parsed, checked and kept apart (their advertised
+//! entries too, as Kafka 4 allows) for the controller, but not bound yet: there is no
+//! controller quorum. Which of them a node must or must not have depends on
+//! `process.roles` ([`super::cluster`]). Only `PLAINTEXT` can be served yet ([`check`]).
+//!
+//! As Kafka does in KRaft mode: when `listener.security.protocol.map` is not set, each
+//! controller listener name missing from the default map is mapped to `PLAINTEXT`, unless
+//! a listener or controller listener is named `SSL` or `SASL_*` (then every controller
+//! listener needs an explicit entry).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -126,10 +133,17 @@ pub(super) struct ListenerKeys<'a> {
 /// What [`parse`] makes of the listener keys.
 #[derive(Debug)]
 pub(super) struct Listeners {
-    /// The listeners that serve Kafka clients, in the order of `listeners`.
+    /// The listeners that serve Kafka clients, in the order of `listeners`. May be empty
+    /// here: whether that is allowed depends on `process.roles`.
     pub listeners: Vec<ListenerConfig>,
+    /// The listeners of `listeners` named in `controller.listener.names`, in the order
+    /// of `listeners`, with their advertised endpoints.
+    pub controller_listeners: Vec<ListenerConfig>,
     pub inter_broker_listener_name: Option<String>,
     pub controller_listener_names: Vec<String>,
+    /// The effective `listener.security.protocol.map` (controller names added to the
+    /// default as Kafka does).
+    pub security_protocol_map: BTreeMap<String, SecurityProtocol>,
 }
 
 /// One `NAME://host:port` entry; `name` is `None` without a `NAME://`.
@@ -145,12 +159,32 @@ pub(super) fn parse(keys: &ListenerKeys<'_>) -> Result<Listeners, ConfigError> {
     let map_value = keys
         .security_protocol_map
         .unwrap_or(DEFAULT_SECURITY_PROTOCOL_MAP);
-    let map = parse_protocol_map(MAP_KEY, map_value)?;
+    let mut map = parse_protocol_map(MAP_KEY, map_value)?;
 
     let key = "listeners";
     let value = keys.listeners.unwrap_or(DEFAULT_LISTENERS);
+    let endpoints = parse_endpoints(key, value)?;
+    let controller_listener_names = keys
+        .controller_listener_names
+        .map(names)
+        .unwrap_or_default();
+    if keys.security_protocol_map.is_none() {
+        // Kafka (KRaft): controller listeners default to PLAINTEXT unless SSL or SASL is
+        // in use by name
+        let secure = |name: &str| matches!(name, "SSL" | "SASL_SSL" | "SASL_PLAINTEXT");
+        let any_secure = controller_listener_names.iter().any(|n| secure(n))
+            || endpoints
+                .iter()
+                .any(|e| e.name.as_deref().is_some_and(secure));
+        if !any_secure {
+            for name in &controller_listener_names {
+                map.entry(name.clone())
+                    .or_insert(SecurityProtocol::Plaintext);
+            }
+        }
+    }
     let mut bound = Vec::new();
-    for e in parse_endpoints(key, value)? {
+    for e in endpoints {
         let name = e.name.unwrap_or_else(|| "PLAINTEXT".to_string());
         if bound.iter().any(|(n, _, _)| *n == name) {
             return Err(invalid(
@@ -172,33 +206,26 @@ pub(super) fn parse(keys: &ListenerKeys<'_>) -> Result<Listeners, ConfigError> {
     if bound.is_empty() {
         return Err(invalid(key, value, "no listener"));
     }
-
-    let controller_listener_names = keys
-        .controller_listener_names
-        .map(names)
-        .unwrap_or_default();
-    let mut listeners: Vec<ListenerConfig> = bound
-        .into_iter()
-        .filter(|(name, _, _)| !controller_listener_names.contains(name))
-        .map(|(name, protocol, addr)| ListenerConfig::new(name, protocol, addr))
-        .collect();
-    if listeners.is_empty() {
-        return Err(invalid(
-            key,
-            value,
-            "every listener is a controller listener (controller.listener.names); \
-             Kafka clients need one that is not",
-        ));
-    }
-    for (i, a) in listeners.iter().enumerate() {
-        if let Some(b) = listeners.iter().take(i).find(|b| same_port(a.addr, b.addr)) {
+    // Kafka: ports are unique across every listener, controller ones included
+    for (i, (a, _, a_addr)) in bound.iter().enumerate() {
+        if let Some((b, _, _)) = bound
+            .iter()
+            .take(i)
+            .find(|(_, _, b_addr)| same_port(*a_addr, *b_addr))
+        {
             return Err(invalid(
                 key,
                 value,
-                format!("listeners {} and {} have the same port", b.name, a.name),
+                format!("listeners {b} and {a} have the same port"),
             ));
         }
     }
+
+    let (mut controller_listeners, mut listeners): (Vec<ListenerConfig>, Vec<ListenerConfig>) =
+        bound
+            .into_iter()
+            .map(|(name, protocol, addr)| ListenerConfig::new(name, protocol, addr))
+            .partition(|l| controller_listener_names.contains(&l.name));
 
     if let Some(value) = keys.advertised_listeners {
         let key = "advertised.listeners";
@@ -217,7 +244,11 @@ pub(super) fn parse(keys: &ListenerKeys<'_>) -> Result<Listeners, ConfigError> {
                     format!("listener {name} appears twice"),
                 ));
             }
-            let Some(l) = listeners.iter_mut().find(|l| l.name == name) else {
+            let Some(l) = listeners
+                .iter_mut()
+                .chain(controller_listeners.iter_mut())
+                .find(|l| l.name == name)
+            else {
                 return Err(invalid(
                     key,
                     value,
@@ -256,8 +287,10 @@ pub(super) fn parse(keys: &ListenerKeys<'_>) -> Result<Listeners, ConfigError> {
     };
     Ok(Listeners {
         listeners,
+        controller_listeners,
         inter_broker_listener_name,
         controller_listener_names,
+        security_protocol_map: map,
     })
 }
 
@@ -283,6 +316,30 @@ pub fn check(listeners: &[ListenerConfig]) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// Refuses a text listener that would bind where one of `listeners` (Kafka or controller
+/// ones) binds: Kafka's sample configurations put CONTROLLER on 9093, the text
+/// listener's old default.
+pub fn check_text_listener<'a>(
+    text_listener: SocketAddr,
+    listeners: impl IntoIterator<Item = &'a ListenerConfig>,
+) -> Result<(), ConfigError> {
+    match listeners
+        .into_iter()
+        .find(|l| same_port(text_listener, l.addr))
+    {
+        Some(l) => Err(invalid(
+            "text.listener",
+            &text_listener.to_string(),
+            format!(
+                "listener {} (listeners) binds {} too: give the text listener another port \
+                 (--text-listener, text.listener)",
+                l.name, l.addr
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Two listeners that cannot both bind: one non-zero port on the same IP, or on every
