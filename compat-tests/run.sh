@@ -263,6 +263,7 @@ run_kafka() {
     fi
     [[ $kwd_ok == 1 && $clean == 1 ]] && save_kwd
     selected kafka-written-dir && na_rows "$t" kafka-written-dir
+    selected cluster-metadata-decoder && na_rows "$t" cluster-metadata-decoder
     rm -rf "$RUN_DIR/kafka"
     echo "   target kafka took $((SECONDS - start))s"
 }
@@ -333,6 +334,28 @@ run_rafka() {
                 SNAPSHOT_DIR="$RUN_DIR/rafka-data/idempotent-default-producer-kafka-java-0"
         fi
         na_rows "$t" dumplogsegments
+    fi
+
+    # -- cluster-metadata-decoder: Kafka's decoder of KRaft records reads what
+    #    `rafka log write-metadata` wrote (a fixed 3-broker cluster, batches stamped with
+    #    partition leader epoch 3)
+    if selected cluster-metadata-decoder; then
+        local mdir="$RUN_DIR/rafka-metadata/__cluster_metadata-0" rc
+        rm -rf "$RUN_DIR/rafka-metadata"
+        if [[ -n "$build_err" ]]; then
+            record "$t" cluster-metadata-decoder kafka-java fail 0 "$build_err"
+        else
+            timeout -k 5 60 "$RAFKA_BIN" log write-metadata "$mdir" --leader-epoch 3 \
+                >"$RUN_DIR/rafka-write-metadata.log" 2>&1
+            rc=$?
+            if [[ $rc != 0 ]]; then
+                record "$t" cluster-metadata-decoder kafka-java fail 0 "rafka log write-metadata $mdir failed (exit $rc): $(tail -n 1 "$RUN_DIR/rafka-write-metadata.log" | cut -c1-200)"
+            else
+                run_case "$t" cluster-metadata-decoder kafka-java METADATA_DIR="$mdir" \
+                    WRITE_LOG="$RUN_DIR/rafka-write-metadata.log"
+            fi
+        fi
+        na_rows "$t" cluster-metadata-decoder
     fi
 
     # -- offsets-decoder: what `rafka serve` wrote to __consumer_offsets for the groups

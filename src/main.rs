@@ -107,6 +107,22 @@ enum LogCommand {
         #[arg(long, default_value_t = 100)]
         records_per_batch: usize,
     },
+    /// Write a `__cluster_metadata-0` directory with a fixed sample cluster as Kafka's
+    /// KRaft metadata records (3 brokers, a topic of 3 partitions with 3 replicas each,
+    /// configs, a fence, a partition change, a producer id block), one batch per step; then
+    /// read it back through the metadata image and print the image's digest. For checking
+    /// with Kafka's `DumpLogSegments --cluster-metadata-decoder`.
+    #[command(
+        hide = true,
+        after_help = "Example:\n  rafka log write-metadata /tmp/meta/__cluster_metadata-0"
+    )]
+    WriteMetadata {
+        /// The partition directory, `<log dir>/__cluster_metadata-0`; must be empty or new.
+        partition_dir: PathBuf,
+        /// The writer's leader epoch, stamped on every batch.
+        #[arg(long, default_value_t = 1)]
+        leader_epoch: i32,
+    },
     /// Print every record as `<offset>\t<key>\t<value>` (`null` for no key). Opens the
     /// partition as the broker would, recovering it if it was not shut down cleanly.
     #[command(after_help = "Example:\n  rafka log dump data/orders-0")]
@@ -147,6 +163,10 @@ fn main() -> ExitCode {
             records_per_batch,
         })) => log_write(&partition_dir, records_per_batch.max(1)),
         Some(Command::Log(LogCommand::Dump { partition_dir })) => log_dump(&partition_dir),
+        Some(Command::Log(LogCommand::WriteMetadata {
+            partition_dir,
+            leader_epoch,
+        })) => log_write_metadata(&partition_dir, leader_epoch),
         #[cfg(feature = "client")]
         Some(Command::Produce(args)) => return client_exit(cli::produce::run(args)),
         #[cfg(feature = "client")]
@@ -368,6 +388,52 @@ fn log_write(dir: &Path, per_batch: usize) -> Result<()> {
     let leo = log.log_end_offset();
     logs.shutdown()?;
     println!("appended {total} records to {tp}; log end offset {leo}");
+    Ok(())
+}
+
+fn log_write_metadata(dir: &Path, leader_epoch: i32) -> Result<()> {
+    use rafka::metadata::{image::MetadataImage, metadata_log, sample};
+    let (log_dir, tp) = split_partition_dir(dir)?;
+    let logs = LogManager::open(&log_dir, rafka::log::LogConfig::default(), 1)?;
+    let log = logs.get_or_create(&tp, Some(uuid::Uuid::new_v4()), logs.default_config())?;
+    if log.log_end_offset() != 0 {
+        bail!("{} already holds records", dir.display());
+    }
+    let batches = sample::sample_cluster_batches();
+    let now = rafka::log::now_ms();
+    for batch in &batches {
+        metadata_log::append_batch(&log, batch, leader_epoch, now)?;
+    }
+    let read = metadata_log::read_all(&log)?;
+    let leo = log.log_end_offset();
+    logs.shutdown()?;
+    let written = MetadataImage::from_records(&sample::sample_cluster_records());
+    let records: Vec<_> = read.into_iter().map(|(_, r)| r).collect();
+    let image = MetadataImage::from_records(&records);
+    if image != written {
+        bail!(
+            "the image read back (digest {:08x}) differs from the one written ({:08x})",
+            image.digest(),
+            written.digest()
+        );
+    }
+    println!(
+        "wrote {} metadata records in {} batches to {tp} (leader epoch {leader_epoch}); log end offset {leo}",
+        records.len(),
+        batches.len()
+    );
+    println!(
+        "read back: {} brokers ({} fenced), {} topics, {} partitions; image digest {:08x}",
+        image.brokers.len(),
+        image.brokers.values().filter(|b| b.fenced).count(),
+        image.topics.len(),
+        image
+            .topics
+            .values()
+            .map(|t| t.partitions.len())
+            .sum::<usize>(),
+        image.digest()
+    );
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 //! will fill the same view from `__cluster_metadata` records (Kafka's `MetadataImage`).
 
 pub mod image;
+pub mod metadata_log;
 pub mod records;
 pub mod sample;
 
