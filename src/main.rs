@@ -123,6 +123,17 @@ enum LogCommand {
         #[arg(long, default_value_t = 1)]
         leader_epoch: i32,
     },
+    /// Decode every KRaft metadata record of a `__cluster_metadata-0` directory (Kafka's
+    /// or ours), print one line per record, `<offset>\t<record type> v<version>\t<fields>`,
+    /// then apply them to a metadata image and print its summary and digest.
+    #[command(
+        hide = true,
+        after_help = "Example:\n  rafka log dump-metadata /var/lib/kafka/__cluster_metadata-0"
+    )]
+    DumpMetadata {
+        /// The partition directory, `<log dir>/__cluster_metadata-0`.
+        partition_dir: PathBuf,
+    },
     /// Print every record as `<offset>\t<key>\t<value>` (`null` for no key). Opens the
     /// partition as the broker would, recovering it if it was not shut down cleanly.
     #[command(after_help = "Example:\n  rafka log dump data/orders-0")]
@@ -167,6 +178,9 @@ fn main() -> ExitCode {
             partition_dir,
             leader_epoch,
         })) => log_write_metadata(&partition_dir, leader_epoch),
+        Some(Command::Log(LogCommand::DumpMetadata { partition_dir })) => {
+            log_dump_metadata(&partition_dir)
+        }
         #[cfg(feature = "client")]
         Some(Command::Produce(args)) => return client_exit(cli::produce::run(args)),
         #[cfg(feature = "client")]
@@ -408,7 +422,7 @@ fn log_write_metadata(dir: &Path, leader_epoch: i32) -> Result<()> {
     let leo = log.log_end_offset();
     logs.shutdown()?;
     let written = MetadataImage::from_records(&sample::sample_cluster_records());
-    let records: Vec<_> = read.into_iter().map(|(_, r)| r).collect();
+    let records: Vec<_> = read.into_iter().map(|r| r.record).collect();
     let image = MetadataImage::from_records(&records);
     if image != written {
         bail!(
@@ -434,6 +448,52 @@ fn log_write_metadata(dir: &Path, leader_epoch: i32) -> Result<()> {
             .sum::<usize>(),
         image.digest()
     );
+    Ok(())
+}
+
+fn log_dump_metadata(dir: &Path) -> Result<()> {
+    use rafka::metadata::{image::MetadataImage, metadata_log};
+    let (log_dir, tp) = split_partition_dir(dir)?;
+    if !std::fs::metadata(dir)
+        .with_context(|| format!("cannot open {}", dir.display()))?
+        .is_dir()
+    {
+        bail!("{} is not a directory", dir.display());
+    }
+    // opening a partition may recover and truncate its tail: never under a running broker
+    rafka::log::manager::ensure_not_in_use(&log_dir)?;
+    let opts = rafka::log::manager::load_options(&log_dir, &tp);
+    let (log, _) = rafka::log::PartitionLog::open(
+        dir.to_path_buf(),
+        tp,
+        rafka::log::LogConfig::default(),
+        None,
+        opts,
+    )?;
+    let read = metadata_log::read_all(&log)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut image = MetadataImage::new();
+    let mut skipped = 0;
+    for r in &read {
+        let (offset, version, r) = (r.offset, r.version, &r.record);
+        writeln!(out, "{offset}\t{} v{version}\t{r:?}", r.name())?;
+        if image.apply(r) == rafka::metadata::image::Applied::Skipped {
+            skipped += 1;
+        }
+    }
+    writeln!(
+        out,
+        "image: {} records ({skipped} skipped), {} features, {} brokers ({} fenced), {} topics, {} partitions, {} config resources; digest {:08x}",
+        read.len(),
+        image.features.len(),
+        image.brokers.len(),
+        image.brokers.values().filter(|b| b.fenced).count(),
+        image.topics.len(),
+        image.topics.values().map(|t| t.partitions.len()).sum::<usize>(),
+        image.configs.len(),
+        image.digest()
+    )?;
+    out.flush()?;
     Ok(())
 }
 

@@ -474,6 +474,29 @@ offsets-decoder)
     groups="$(grep -cE 'key: \{"type":"2"' "$OUT")"
     echo "OK: ${#segs[@]} segments decoded: $commits offset commits, $groups group metadata records, none skipped; $g found"
     ;;
+kafka-written-metadata)
+    # `rafka log dump-metadata` decodes the reference broker's own __cluster_metadata-0
+    # (Kafka's KRaft records at the versions it writes; types Rafka does not model, such
+    # as RegisterControllerRecord, are kept as bytes) and applies it to an image with no
+    # record skipped.
+    : "${METADATA_DIR:?}" "${RAFKA_BIN:?}" "${KWD_TOPIC:?}"
+    [[ -x "$RAFKA_BIN" ]] || fail "no rafka binary at $RAFKA_BIN (build failed?)"
+    timeout -k 5 60 "$RAFKA_BIN" log dump-metadata "$METADATA_DIR" >"$OUT" 2>"$ERR" \
+        || fail "rafka log dump-metadata exited $? ($(tail -n 2 "$ERR" | tr '\n' ' ' | cut -c1-300))"
+    [[ ! -s "$ERR" ]] || fail "rafka log dump-metadata warned: $(head -c 300 "$ERR")"
+    expect_grep "$OUT" '^[0-9]+[[:blank:]]FeatureLevelRecord v0[[:blank:]].*name: "metadata.version", feature_level: [0-9]+' \
+        "no metadata.version FeatureLevelRecord decoded"
+    expect_grep "$OUT" '^[0-9]+[[:blank:]]RegisterBrokerRecord v[0-9]+[[:blank:]].*broker_id: 1, .*name: "PLAINTEXT", host: "127.0.0.1"' \
+        "no RegisterBrokerRecord of broker 1 with its PLAINTEXT endpoint decoded"
+    tid="$(grep -m1 -oE "TopicRecord \{ name: \"$KWD_TOPIC\", topic_id: [0-9a-f-]+" "$OUT" | sed 's/.*topic_id: //')"
+    [[ -n "$tid" ]] || fail "no TopicRecord of $KWD_TOPIC decoded"
+    expect_grep "$OUT" "^[0-9]+[[:blank:]]PartitionRecord v[0-9]+[[:blank:]].*partition_id: 0, topic_id: $tid, replicas: \[1\]" \
+        "no PartitionRecord of $KWD_TOPIC-0 decoded"
+    expect_grep "$OUT" '^image: [0-9]+ records \(0 skipped\), .*[1-9][0-9]* topics' "the image skipped records or has no topic"
+    n="$(grep -cE '^[0-9]+[[:blank:]]' "$OUT")"
+    types="$(grep -E '^[0-9]+[[:blank:]]' "$OUT" | cut -f2 | sort | uniq -c | awk '{printf "%s%s %s x%s", sep, $2, $3, $1; sep=", "}')"
+    echo "OK: all $n records of the reference broker's __cluster_metadata-0 decoded ($types) and applied, none skipped; $(grep -oE 'digest [0-9a-f]+' "$OUT")"
+    ;;
 kafka-written-dir)
     : "${PARTITION_DIR:?}" "${RAFKA_BIN:?}"
     [[ -x "$RAFKA_BIN" ]] || fail "no rafka binary at $RAFKA_BIN (build failed?)"

@@ -33,6 +33,15 @@ pub enum MetadataLogError {
     },
 }
 
+/// One metadata record read from the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedRecord {
+    pub offset: i64,
+    /// The version it was written at.
+    pub version: u16,
+    pub record: MetadataRecord,
+}
+
 /// Appends `records` as one batch stamped with `leader_epoch`, fsynced. Returns the offset
 /// of its last record.
 pub fn append_batch(
@@ -52,7 +61,7 @@ pub fn append_batch(
 }
 
 /// Every metadata record of the log from its start, with its offset, in log order.
-pub fn read_all(log: &PartitionLog) -> Result<Vec<(i64, MetadataRecord)>, MetadataLogError> {
+pub fn read_all(log: &PartitionLog) -> Result<Vec<LoggedRecord>, MetadataLogError> {
     let mut out = Vec::new();
     let end = log.log_end_offset();
     let mut offset = log.log_start_offset();
@@ -72,13 +81,18 @@ pub fn read_all(log: &PartitionLog) -> Result<Vec<(i64, MetadataRecord)>, Metada
                         continue;
                     }
                     let value = r.value.ok_or(MetadataLogError::NoValue(r.offset))?;
-                    let record = MetadataRecord::decode(&value).map_err(|source| {
-                        MetadataLogError::Decode {
-                            offset: r.offset,
-                            source,
-                        }
-                    })?;
-                    out.push((r.offset, record));
+                    let (record, version) =
+                        MetadataRecord::decode_versioned(&value).map_err(|source| {
+                            MetadataLogError::Decode {
+                                offset: r.offset,
+                                source,
+                            }
+                        })?;
+                    out.push(LoggedRecord {
+                        offset: r.offset,
+                        version,
+                        record,
+                    });
                 }
             }
             offset = offset.max(next);
@@ -107,9 +121,9 @@ mod tests {
             append_batch(&log, b, 7, 1_700_000_000_000).expect("append");
         }
         let read = read_all(&log).expect("read");
-        let offsets: Vec<i64> = read.iter().map(|(o, _)| *o).collect();
+        let offsets: Vec<i64> = read.iter().map(|r| r.offset).collect();
         assert_eq!(offsets, (0..read.len() as i64).collect::<Vec<_>>());
-        let records: Vec<MetadataRecord> = read.into_iter().map(|(_, r)| r).collect();
+        let records: Vec<MetadataRecord> = read.into_iter().map(|r| r.record).collect();
         assert_eq!(records, sample_cluster_records());
         assert_eq!(
             MetadataImage::from_records(&records).digest(),

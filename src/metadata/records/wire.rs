@@ -85,8 +85,8 @@ impl<'a> Reader<'a> {
         Err(Error::BadVarint(what))
     }
 
-    /// A compact length: `None` for null, else the length, at most the bytes left times
-    /// `per_item` (each item takes at least that many bytes).
+    /// A compact length: `None` for null, else the length, refused if the items cannot
+    /// fit in the bytes left (each takes at least `min_item` bytes).
     fn compact_len(&mut self, what: &'static str, min_item: usize) -> Result<Option<usize>, Error> {
         let n = self.uvarint(what)?;
         let Some(len) = n.checked_sub(1) else {
