@@ -440,12 +440,8 @@ fn log_write_metadata(dir: &Path, leader_epoch: i32) -> Result<()> {
         "read back: {} brokers ({} fenced), {} topics, {} partitions; image digest {:08x}",
         image.brokers.len(),
         image.brokers.values().filter(|b| b.fenced).count(),
-        image.topics.len(),
-        image
-            .topics
-            .values()
-            .map(|t| t.partitions.len())
-            .sum::<usize>(),
+        image.topics().count(),
+        image.topics().map(|t| t.partitions.len()).sum::<usize>(),
         image.digest()
     );
     Ok(())
@@ -488,8 +484,8 @@ fn log_dump_metadata(dir: &Path) -> Result<()> {
         image.features.len(),
         image.brokers.len(),
         image.brokers.values().filter(|b| b.fenced).count(),
-        image.topics.len(),
-        image.topics.values().map(|t| t.partitions.len()).sum::<usize>(),
+        image.topics().count(),
+        image.topics().map(|t| t.partitions.len()).sum::<usize>(),
         image.configs.len(),
         image.digest()
     )?;

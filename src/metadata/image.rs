@@ -101,8 +101,8 @@ pub struct MetadataImage {
     /// Finalized feature levels by name (`metadata.version`, `kraft.version`, ...).
     pub features: BTreeMap<String, i16>,
     pub brokers: BTreeMap<i32, BrokerImage>,
-    /// Topics by id.
-    pub topics: BTreeMap<Uuid, TopicImage>,
+    /// Topics by id (private: `topic_ids` must follow every change).
+    topics: BTreeMap<Uuid, TopicImage>,
     /// Topic ids by name.
     topic_ids: BTreeMap<String, Uuid>,
     /// Each resource's config keys; a resource with no key is absent.
@@ -123,6 +123,16 @@ impl MetadataImage {
             image.apply(r);
         }
         image
+    }
+
+    /// Every topic, by id order.
+    pub fn topics(&self) -> impl Iterator<Item = &TopicImage> {
+        self.topics.values()
+    }
+
+    /// A topic by id.
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<&TopicImage> {
+        self.topics.get(id)
     }
 
     /// A topic by name.
