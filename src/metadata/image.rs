@@ -9,10 +9,10 @@
 //! Invariant: every topic in `topics` has its name in `topic_ids`, and back.
 //!
 //! A record that does not fit the image (a change to a topic that does not exist, a fence
-//! of a broker with another epoch) is logged and skipped. Kafka's `MetadataLoader` treats
-//! such a record as a fault: it logs it (a metadata-load error counted in a metric) and
-//! goes on from the last good image; its controller refuses to write one in the first
-//! place. Skipping keeps the rest of the log usable, as Kafka's loader does.
+//! of a broker with another epoch) is logged at warn and skipped. On a broker, Kafka's
+//! `MetadataLoader` hands such a replay error to a non-fatal fault handler (logged, counted
+//! in a metric) and goes on with the next record, as this image does; a Kafka controller
+//! treats a replay error as fatal, and never writes such a record in the first place.
 //!
 //! A snapshot ([`MetadataImage::snapshot_records`]) is the list of records that rebuilds
 //! the image from nothing; [`MetadataImage::digest`] is a CRC-32C of their encoding, equal
