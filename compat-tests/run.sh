@@ -198,11 +198,25 @@ kafka_fixture_kwd() {
         && "$VENV_PY" "$COMPAT_DIR/lib/compat.py" produce-kwd "$1" "$KWD_TOPIC"
 }
 
-# after the broker stopped: keep a copy of the kafka-written-dir partition.
+# after the broker stopped: keep a copy of the kafka-written-dir partition, and of the
+# broker's metadata log (for kafka-written-metadata).
 save_kwd() {
     local src="$RUN_DIR/kafka/data/$KWD_TOPIC-0"
     [[ -d "$src" ]] || return 1
-    mkdir -p "$KWD_DIR" && cp -r "$src" "$KWD_DIR/"
+    mkdir -p "$KWD_DIR" && cp -r "$src" "$KWD_DIR/" \
+        && cp -r "$RUN_DIR/kafka/data/__cluster_metadata-0" "$KWD_DIR/"
+}
+
+# make_kwd: when no kafka-target run of this invocation saved the Kafka-written dirs,
+# start the reference broker to make them now.
+make_kwd() {
+    [[ -d "$KWD_DIR/$KWD_TOPIC-0" ]] && return
+    local kb
+    if kb="$(start_kafka)"; then
+        kafka_fixture_kwd "$kb" 2>"$RUN_DIR/kwd.err"
+        stop_kafka && save_kwd
+        rm -rf "$RUN_DIR/kafka"
+    fi
 }
 
 # start_kafka: prints the bootstrap address; a second try covers a lost race for a free port.
@@ -221,7 +235,7 @@ stop_kafka() {
     grep -q "clean shutdown" "$RUN_DIR/kafka-ref.err"
 }
 
-need_kwd() { [[ "$TARGET" != kafka ]] && selected kafka-written-dir; }
+need_kwd() { [[ "$TARGET" != kafka ]] && { selected kafka-written-dir || selected kafka-written-metadata; }; }
 
 # ------------------------------------------------------------ target: kafka
 run_kafka() {
@@ -263,6 +277,8 @@ run_kafka() {
     fi
     [[ $kwd_ok == 1 && $clean == 1 ]] && save_kwd
     selected kafka-written-dir && na_rows "$t" kafka-written-dir
+    selected cluster-metadata-decoder && na_rows "$t" cluster-metadata-decoder
+    selected kafka-written-metadata && na_rows "$t" kafka-written-metadata
     rm -rf "$RUN_DIR/kafka"
     echo "   target kafka took $((SECONDS - start))s"
 }
@@ -335,6 +351,28 @@ run_rafka() {
         na_rows "$t" dumplogsegments
     fi
 
+    # -- cluster-metadata-decoder: Kafka's decoder of KRaft records reads what
+    #    `rafka log write-metadata` wrote (a fixed 3-broker cluster, batches stamped with
+    #    partition leader epoch 3)
+    if selected cluster-metadata-decoder; then
+        local mdir="$RUN_DIR/rafka-metadata/__cluster_metadata-0" rc
+        rm -rf "$RUN_DIR/rafka-metadata"
+        if [[ -n "$build_err" ]]; then
+            record "$t" cluster-metadata-decoder kafka-java fail 0 "$build_err"
+        else
+            timeout -k 5 60 "$RAFKA_BIN" log write-metadata "$mdir" --leader-epoch 3 \
+                >"$RUN_DIR/rafka-write-metadata.log" 2>&1
+            rc=$?
+            if [[ $rc != 0 ]]; then
+                record "$t" cluster-metadata-decoder kafka-java fail 0 "rafka log write-metadata $mdir failed (exit $rc): $(tail -n 1 "$RUN_DIR/rafka-write-metadata.log" | cut -c1-200)"
+            else
+                run_case "$t" cluster-metadata-decoder kafka-java METADATA_DIR="$mdir" \
+                    WRITE_LOG="$RUN_DIR/rafka-write-metadata.log"
+            fi
+        fi
+        na_rows "$t" cluster-metadata-decoder
+    fi
+
     # -- offsets-decoder: what `rafka serve` wrote to __consumer_offsets for the groups
     if selected offsets-decoder; then
         if [[ -n "$build_err" ]]; then
@@ -347,15 +385,7 @@ run_rafka() {
 
     # -- kafka-written-dir: `rafka log dump` reads a partition Kafka wrote
     if selected kafka-written-dir; then
-        if [[ ! -d "$KWD_DIR/$KWD_TOPIC-0" ]]; then
-            # not made by a kafka-target run in this invocation: make it now
-            local kb
-            if kb="$(start_kafka)"; then
-                kafka_fixture_kwd "$kb" 2>"$RUN_DIR/kwd.err"
-                stop_kafka && save_kwd
-                rm -rf "$RUN_DIR/kafka"
-            fi
-        fi
+        make_kwd
         if [[ ! -d "$KWD_DIR/$KWD_TOPIC-0" ]]; then
             record "$t" kafka-written-dir kafka-java fail 0 "could not make the Kafka-written partition: $(tail -n 1 "$RUN_DIR/kwd.err" "$RUN_DIR/kafka-ref.err" 2>/dev/null | grep -v '^=' | tail -n 1)"
         elif [[ -n "$build_err" ]]; then
@@ -364,6 +394,20 @@ run_rafka() {
             run_case "$t" kafka-written-dir kafka-java PARTITION_DIR="$KWD_DIR/$KWD_TOPIC-0" RAFKA_BIN="$RAFKA_BIN"
         fi
         na_rows "$t" kafka-written-dir
+    fi
+
+    # -- kafka-written-metadata: `rafka log dump-metadata` decodes Kafka's own metadata log
+    if selected kafka-written-metadata; then
+        make_kwd
+        if [[ ! -d "$KWD_DIR/__cluster_metadata-0" ]]; then
+            record "$t" kafka-written-metadata kafka-java fail 0 "could not keep the reference broker's __cluster_metadata-0: $(tail -n 1 "$RUN_DIR/kwd.err" "$RUN_DIR/kafka-ref.err" 2>/dev/null | grep -v '^=' | tail -n 1)"
+        elif [[ -n "$build_err" ]]; then
+            record "$t" kafka-written-metadata kafka-java fail 0 "$build_err"
+        else
+            run_case "$t" kafka-written-metadata kafka-java METADATA_DIR="$KWD_DIR/__cluster_metadata-0" \
+                RAFKA_BIN="$RAFKA_BIN" KWD_TOPIC="$KWD_TOPIC"
+        fi
+        na_rows "$t" kafka-written-metadata
     fi
     echo "   target rafka took $((SECONDS - start))s"
 }

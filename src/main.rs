@@ -107,6 +107,33 @@ enum LogCommand {
         #[arg(long, default_value_t = 100)]
         records_per_batch: usize,
     },
+    /// Write a `__cluster_metadata-0` directory with a fixed sample cluster as Kafka's
+    /// KRaft metadata records (3 brokers, a topic of 3 partitions with 3 replicas each,
+    /// configs, a fence, a partition change, a producer id block), one batch per step; then
+    /// read it back through the metadata image and print the image's digest. For checking
+    /// with Kafka's `DumpLogSegments --cluster-metadata-decoder`.
+    #[command(
+        hide = true,
+        after_help = "Example:\n  rafka log write-metadata /tmp/meta/__cluster_metadata-0"
+    )]
+    WriteMetadata {
+        /// The partition directory, `<log dir>/__cluster_metadata-0`; must be empty or new.
+        partition_dir: PathBuf,
+        /// The writer's leader epoch, stamped on every batch.
+        #[arg(long, default_value_t = 1)]
+        leader_epoch: i32,
+    },
+    /// Decode every KRaft metadata record of a `__cluster_metadata-0` directory (Kafka's
+    /// or ours), print one line per record, `<offset>\t<record type> v<version>\t<fields>`,
+    /// then apply them to a metadata image and print its summary and digest.
+    #[command(
+        hide = true,
+        after_help = "Example:\n  rafka log dump-metadata /var/lib/kafka/__cluster_metadata-0"
+    )]
+    DumpMetadata {
+        /// The partition directory, `<log dir>/__cluster_metadata-0`.
+        partition_dir: PathBuf,
+    },
     /// Print every record as `<offset>\t<key>\t<value>` (`null` for no key). Opens the
     /// partition as the broker would, recovering it if it was not shut down cleanly.
     #[command(after_help = "Example:\n  rafka log dump data/orders-0")]
@@ -147,6 +174,13 @@ fn main() -> ExitCode {
             records_per_batch,
         })) => log_write(&partition_dir, records_per_batch.max(1)),
         Some(Command::Log(LogCommand::Dump { partition_dir })) => log_dump(&partition_dir),
+        Some(Command::Log(LogCommand::WriteMetadata {
+            partition_dir,
+            leader_epoch,
+        })) => log_write_metadata(&partition_dir, leader_epoch),
+        Some(Command::Log(LogCommand::DumpMetadata { partition_dir })) => {
+            log_dump_metadata(&partition_dir)
+        }
         #[cfg(feature = "client")]
         Some(Command::Produce(args)) => return client_exit(cli::produce::run(args)),
         #[cfg(feature = "client")]
@@ -368,6 +402,94 @@ fn log_write(dir: &Path, per_batch: usize) -> Result<()> {
     let leo = log.log_end_offset();
     logs.shutdown()?;
     println!("appended {total} records to {tp}; log end offset {leo}");
+    Ok(())
+}
+
+fn log_write_metadata(dir: &Path, leader_epoch: i32) -> Result<()> {
+    use rafka::metadata::{image::MetadataImage, metadata_log, sample};
+    let (log_dir, tp) = split_partition_dir(dir)?;
+    let logs = LogManager::open(&log_dir, rafka::log::LogConfig::default(), 1)?;
+    let log = logs.get_or_create(&tp, Some(uuid::Uuid::new_v4()), logs.default_config())?;
+    if log.log_end_offset() != 0 {
+        bail!("{} already holds records", dir.display());
+    }
+    let batches = sample::sample_cluster_batches();
+    let now = rafka::log::now_ms();
+    for batch in &batches {
+        metadata_log::append_batch(&log, batch, leader_epoch, now)?;
+    }
+    let read = metadata_log::read_all(&log)?;
+    let leo = log.log_end_offset();
+    logs.shutdown()?;
+    let written = MetadataImage::from_records(&sample::sample_cluster_records());
+    let records: Vec<_> = read.into_iter().map(|r| r.record).collect();
+    let image = MetadataImage::from_records(&records);
+    if image != written {
+        bail!(
+            "the image read back (digest {:08x}) differs from the one written ({:08x})",
+            image.digest(),
+            written.digest()
+        );
+    }
+    println!(
+        "wrote {} metadata records in {} batches to {tp} (leader epoch {leader_epoch}); log end offset {leo}",
+        records.len(),
+        batches.len()
+    );
+    println!(
+        "read back: {} brokers ({} fenced), {} topics, {} partitions; image digest {:08x}",
+        image.brokers.len(),
+        image.brokers.values().filter(|b| b.fenced).count(),
+        image.topics().count(),
+        image.topics().map(|t| t.partitions.len()).sum::<usize>(),
+        image.digest()
+    );
+    Ok(())
+}
+
+fn log_dump_metadata(dir: &Path) -> Result<()> {
+    use rafka::metadata::{image::MetadataImage, metadata_log};
+    let (log_dir, tp) = split_partition_dir(dir)?;
+    if !std::fs::metadata(dir)
+        .with_context(|| format!("cannot open {}", dir.display()))?
+        .is_dir()
+    {
+        bail!("{} is not a directory", dir.display());
+    }
+    // opening a partition may recover and truncate its tail: never under a running broker
+    rafka::log::manager::ensure_not_in_use(&log_dir)?;
+    let opts = rafka::log::manager::load_options(&log_dir, &tp);
+    let (log, _) = rafka::log::PartitionLog::open(
+        dir.to_path_buf(),
+        tp,
+        rafka::log::LogConfig::default(),
+        None,
+        opts,
+    )?;
+    let read = metadata_log::read_all(&log)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut image = MetadataImage::new();
+    let mut skipped = 0;
+    for r in &read {
+        let (offset, version, r) = (r.offset, r.version, &r.record);
+        writeln!(out, "{offset}\t{} v{version}\t{r:?}", r.name())?;
+        if image.apply(r) == rafka::metadata::image::Applied::Skipped {
+            skipped += 1;
+        }
+    }
+    writeln!(
+        out,
+        "image: {} records ({skipped} skipped), {} features, {} brokers ({} fenced), {} topics, {} partitions, {} config resources; digest {:08x}",
+        read.len(),
+        image.features.len(),
+        image.brokers.len(),
+        image.brokers.values().filter(|b| b.fenced).count(),
+        image.topics().count(),
+        image.topics().map(|t| t.partitions.len()).sum::<usize>(),
+        image.configs.len(),
+        image.digest()
+    )?;
+    out.flush()?;
     Ok(())
 }
 

@@ -406,6 +406,53 @@ dumplogsegments)
     fi
     echo "OK: $(sed 's/^OK: //' "$CASE_DIR/dls.verdict"); $entries offset-index entries verified; both indexes pass the sanity check$snap_note"
     ;;
+cluster-metadata-decoder)
+    # Kafka's own decoder of KRaft metadata records (MetadataRecordSerde) reads the
+    # __cluster_metadata-0 segment `rafka log write-metadata` wrote: every record decodes,
+    # none is skipped, and the fields are the ones written (src/metadata/sample.rs).
+    : "${METADATA_DIR:?}"
+    log="$(ls "$METADATA_DIR"/*.log 2>/dev/null | head -n 1)"
+    [[ -n "$log" ]] || fail "no .log segment in $METADATA_DIR ($(ls "$METADATA_DIR" 2>&1 | tr '\n' ' '))"
+    kafka_tool 120 "$T.DumpLogSegments" --cluster-metadata-decoder --files "$log" >"$OUT" 2>"$ERR" \
+        || fail "DumpLogSegments --cluster-metadata-decoder exited $? ($(tail -n 2 "$ERR" | tr '\n' ' ' | cut -c1-300))"
+    if grep -m1 -E 'Error at|skipping|Exception' "$OUT" >"$CASE_DIR/bad" || grep -q . "$ERR"; then
+        fail "a record did not decode: $(cat "$CASE_DIR/bad" "$ERR" | head -c 300)"
+    fi
+    records="$(grep -c ' payload: {"type":"' "$OUT")"
+    [[ "$records" == 19 ]] || fail "expected 19 decoded metadata records, found $records"
+    batches="$(grep -cE '^baseOffset: .* partitionLeaderEpoch: 3 isTransactional: false isControl: false ' "$OUT")"
+    [[ "$batches" == 6 ]] || fail "expected 6 batches with partition leader epoch 3, found $batches"
+    P='payload: \{"type":"'
+    expect_grep "$OUT" "$P"'FEATURE_LEVEL_RECORD","version":0,"data":\{"name":"metadata.version","featureLevel":25\}' \
+        "no metadata.version FeatureLevelRecord"
+    for b in 1 2 3; do
+        expect_grep "$OUT" "$P"'REGISTER_BROKER_RECORD","version":3,"data":\{"brokerId":'$b',.*"brokerEpoch":1'$b',"endPoints":\[\{"name":"PLAINTEXT","host":"127.0.0.1","port":909'$((b + 1))',"securityProtocol":0\}\].*"rack":"rack-'$b'","fenced":true' \
+            "broker $b's RegisterBrokerRecord not decoded as written"
+        expect_grep "$OUT" "$P"'UNFENCE_BROKER_RECORD","version":0,"data":\{"id":'$b',"epoch":1'$b'\}' \
+            "broker $b's UnfenceBrokerRecord not decoded as written"
+    done
+    expect_grep "$OUT" "$P"'TOPIC_RECORD","version":0,"data":\{"name":"orders","topicId":"Wm08Ho8rTXqeAbLD1OX2Bw"\}' \
+        "no TopicRecord for orders"
+    for p in '0,"topicId":"Wm08Ho8rTXqeAbLD1OX2Bw","replicas":\[1,2,3\],"isr":\[1,2,3\]' \
+             '1,"topicId":"Wm08Ho8rTXqeAbLD1OX2Bw","replicas":\[2,3,1\],"isr":\[2,3,1\]' \
+             '2,"topicId":"Wm08Ho8rTXqeAbLD1OX2Bw","replicas":\[3,1,2\],"isr":\[3,1,2\],"removingReplicas":\[\],"addingReplicas":\[\],"leader":3,"leaderEpoch":0,"partitionEpoch":0'; do
+        expect_grep "$OUT" "$P"'PARTITION_RECORD","version":2,"data":\{"partitionId":'"$p" "a PartitionRecord not decoded as written"
+    done
+    expect_grep "$OUT" "$P"'CONFIG_RECORD","version":0,"data":\{"resourceType":2,"resourceName":"orders","name":"retention.ms","value":"86400000"\}' \
+        "no topic ConfigRecord"
+    expect_grep "$OUT" "$P"'CONFIG_RECORD","version":0,"data":\{"resourceType":4,"resourceName":"1","name":"log.cleaner.threads","value":"2"\}' \
+        "no broker ConfigRecord"
+    expect_grep "$OUT" "$P"'FENCE_BROKER_RECORD","version":0,"data":\{"id":3,"epoch":13\}' "no FenceBrokerRecord"
+    expect_grep "$OUT" "$P"'PARTITION_CHANGE_RECORD","version":2,"data":\{"partitionId":2,"topicId":"Wm08Ho8rTXqeAbLD1OX2Bw","isr":\[1,2\],"leader":1\}' \
+        "no PartitionChangeRecord"
+    expect_grep "$OUT" "$P"'BROKER_REGISTRATION_CHANGE_RECORD","version":2,"data":\{"brokerId":2,"brokerEpoch":12,"inControlledShutdown":1\}' \
+        "no BrokerRegistrationChangeRecord"
+    expect_grep "$OUT" "$P"'PRODUCER_IDS_RECORD","version":0,"data":\{"brokerId":1,"brokerEpoch":11,"nextProducerId":1000\}' \
+        "no ProducerIdsRecord"
+    expect_grep "$OUT" "$P"'NO_OP_RECORD","version":0,"data":\{\}' "no NoOpRecord"
+    digest="$(grep -oE 'image digest [0-9a-f]{8}' "${WRITE_LOG:-/dev/null}" | head -n 1)"
+    echo "OK: $records KRaft records in $batches batches (partition leader epoch 3) decoded by --cluster-metadata-decoder as written, none skipped: 3 brokers, topic orders (3 partitions x 3 replicas), 2 configs, a fence, a partition change, a producer id block; rafka read it back: ${digest:-no digest printed}"
+    ;;
 offsets-decoder)
     # Every non-empty segment of the target's __consumer_offsets, decoded by Kafka's own
     # record schemas; the consumer-group-resume scenario's group must be among them.
@@ -426,6 +473,29 @@ offsets-decoder)
     commits="$(grep -cE 'key: \{"type":"[01]"' "$OUT")"
     groups="$(grep -cE 'key: \{"type":"2"' "$OUT")"
     echo "OK: ${#segs[@]} segments decoded: $commits offset commits, $groups group metadata records, none skipped; $g found"
+    ;;
+kafka-written-metadata)
+    # `rafka log dump-metadata` decodes the reference broker's own __cluster_metadata-0
+    # (Kafka's KRaft records at the versions it writes; types Rafka does not model, such
+    # as RegisterControllerRecord, are kept as bytes) and applies it to an image with no
+    # record skipped.
+    : "${METADATA_DIR:?}" "${RAFKA_BIN:?}" "${KWD_TOPIC:?}"
+    [[ -x "$RAFKA_BIN" ]] || fail "no rafka binary at $RAFKA_BIN (build failed?)"
+    timeout -k 5 60 "$RAFKA_BIN" log dump-metadata "$METADATA_DIR" >"$OUT" 2>"$ERR" \
+        || fail "rafka log dump-metadata exited $? ($(tail -n 2 "$ERR" | tr '\n' ' ' | cut -c1-300))"
+    [[ ! -s "$ERR" ]] || fail "rafka log dump-metadata warned: $(head -c 300 "$ERR")"
+    expect_grep "$OUT" '^[0-9]+[[:blank:]]FeatureLevelRecord v0[[:blank:]].*name: "metadata.version", feature_level: [0-9]+' \
+        "no metadata.version FeatureLevelRecord decoded"
+    expect_grep "$OUT" '^[0-9]+[[:blank:]]RegisterBrokerRecord v[0-9]+[[:blank:]].*broker_id: 1, .*name: "PLAINTEXT", host: "127.0.0.1"' \
+        "no RegisterBrokerRecord of broker 1 with its PLAINTEXT endpoint decoded"
+    tid="$(grep -m1 -oE "TopicRecord \{ name: \"$KWD_TOPIC\", topic_id: [0-9a-f-]+" "$OUT" | sed 's/.*topic_id: //')"
+    [[ -n "$tid" ]] || fail "no TopicRecord of $KWD_TOPIC decoded"
+    expect_grep "$OUT" "^[0-9]+[[:blank:]]PartitionRecord v[0-9]+[[:blank:]].*partition_id: 0, topic_id: $tid, replicas: \[1\]" \
+        "no PartitionRecord of $KWD_TOPIC-0 decoded"
+    expect_grep "$OUT" '^image: [0-9]+ records \(0 skipped\), .*[1-9][0-9]* topics' "the image skipped records or has no topic"
+    n="$(grep -cE '^[0-9]+[[:blank:]]' "$OUT")"
+    types="$(grep -E '^[0-9]+[[:blank:]]' "$OUT" | cut -f2 | sort | uniq -c | awk '{printf "%s%s %s x%s", sep, $2, $3, $1; sep=", "}')"
+    echo "OK: all $n records of the reference broker's __cluster_metadata-0 decoded ($types) and applied, none skipped; $(grep -oE 'digest [0-9a-f]+' "$OUT")"
     ;;
 kafka-written-dir)
     : "${PARTITION_DIR:?}" "${RAFKA_BIN:?}"

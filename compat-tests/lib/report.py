@@ -155,7 +155,10 @@ def main():
           "On-disk scenarios: for Kafka, `dumplogsegments` checks the reference broker's own partition",
           "directory after a clean shutdown; for Rafka it checks a directory written by",
           "`rafka log write DIR --records-per-batch 100` (5,000 records of ~200 bytes).",
-          "`kafka-written-dir` has `rafka log dump DIR` read a partition directory Apache Kafka wrote.", ""]
+          "`kafka-written-dir` has `rafka log dump DIR` read a partition directory Apache Kafka wrote.",
+          "`cluster-metadata-decoder` has Kafka's `DumpLogSegments --cluster-metadata-decoder` read the",
+          "`__cluster_metadata-0` that `rafka log write-metadata DIR` wrote (KRaft metadata records);",
+          "`kafka-written-metadata` has `rafka log dump-metadata DIR` decode the reference broker's own.", ""]
     # hand-written protocol coverage and known gaps, kept beside the scenarios
     notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "NOTES.md")
     if os.path.exists(notes):
