@@ -481,4 +481,42 @@ mod tests {
             [3, 4]
         );
     }
+
+    /// Writes a small metadata log for Kafka's `DumpLogSegments --cluster-metadata-decoder`
+    /// (run by hand: `RAFKA_METADATA_LOG_DIR=/tmp/x cargo test --lib -- --ignored
+    /// writes_a_metadata_log_for_kafka_tools`): a VotersRecord, a LeaderChange, and a
+    /// real KRaft record (FeatureLevelRecord, metadata.version 21) as a data batch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore]
+    async fn writes_a_metadata_log_for_kafka_tools() {
+        let dir = std::env::var("RAFKA_METADATA_LOG_DIR").expect("RAFKA_METADATA_LOG_DIR");
+        let dir = PathBuf::from(dir);
+        let store = LogStore::open(&dir, vec![1, 2, 3]).expect("test setup");
+        let ids: std::collections::BTreeSet<u64> = [1, 2, 3].into_iter().collect();
+        let nodes: std::collections::BTreeMap<u64, openraft::BasicNode> = ids
+            .iter()
+            .map(|&i| (i, openraft::BasicNode::new(format!("localhost:{}", 9092 + i))))
+            .collect();
+        let membership = crate::controller::types::Membership::new(vec![ids], nodes);
+        let mut feature = vec![1u8, 12, 0, 17];
+        feature.extend_from_slice(b"metadata.version");
+        feature.extend_from_slice(&[0, 21, 0]);
+        store
+            .inner
+            .append(vec![
+                Entry {
+                    log_id: log_id(0, 0),
+                    payload: EntryPayload::Membership(membership),
+                },
+                Entry {
+                    log_id: log_id(1, 1),
+                    payload: EntryPayload::Blank,
+                },
+                Entry {
+                    log_id: log_id(1, 2),
+                    payload: EntryPayload::Normal(proposal([Bytes::from(feature)])),
+                },
+            ])
+            .expect("test setup");
+    }
 }
