@@ -495,7 +495,12 @@ mod tests {
         let ids: std::collections::BTreeSet<u64> = [1, 2, 3].into_iter().collect();
         let nodes: std::collections::BTreeMap<u64, openraft::BasicNode> = ids
             .iter()
-            .map(|&i| (i, openraft::BasicNode::new(format!("localhost:{}", 9092 + i))))
+            .map(|&i| {
+                (
+                    i,
+                    openraft::BasicNode::new(format!("localhost:{}", 9092 + i)),
+                )
+            })
             .collect();
         let membership = crate::controller::types::Membership::new(vec![ids], nodes);
         let mut feature = vec![1u8, 12, 0, 17];

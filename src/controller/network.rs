@@ -655,6 +655,37 @@ mod tests {
         }
     }
 
+    #[test]
+    fn full_snapshots_round_trip() {
+        let ids: std::collections::BTreeSet<NodeId> = [1, 2, 3].into_iter().collect();
+        let nodes: std::collections::BTreeMap<NodeId, Node> = ids
+            .iter()
+            .map(|&i| (i, Node::new(format!("127.0.0.1:{}", 9000 + i))))
+            .collect();
+        let membership = super::super::types::Membership::new(vec![ids], nodes);
+        let snapshot = Snapshot {
+            meta: SnapshotMeta {
+                last_log_id: Some(log_id(4, 41)),
+                last_membership: StoredMembership::new(Some(log_id(0, 0)), membership),
+                snapshot_id: "41-1".into(),
+            },
+            snapshot: Box::new(SnapshotData {
+                records: vec![Bytes::from_static(b"r1"), Bytes::new()],
+            }),
+        };
+        let vote = Vote::new_committed(4, 2);
+        let b = encode_snapshot(&vote, &snapshot)
+            .expect("test setup")
+            .freeze();
+        let (v, back) = decode_snapshot(Body(b.clone())).expect("test setup");
+        assert_eq!(v, vote);
+        assert_eq!(back.meta, snapshot.meta);
+        assert_eq!(back.snapshot, snapshot.snapshot);
+        for cut in 0..b.len() {
+            assert!(decode_snapshot(Body(b.slice(..cut))).is_err(), "cut {cut}");
+        }
+    }
+
     #[tokio::test]
     async fn frame_sizes_are_bounded() {
         let mut neg: &[u8] = &(-1i32).to_be_bytes();
