@@ -282,8 +282,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             // recomputed from it
             write_purged(&inner.dir.join(PURGED_FILE), &log_id)?;
             inner.state.lock().purged = Some(log_id);
-            let upto = (log_id.index as i64 + 1).min(inner.log.log_end_offset());
-            inner.log.delete_records_before(upto)?;
+            let upto = log_id.index as i64 + 1;
+            if upto > inner.log.log_end_offset() {
+                // a follower that installed a snapshot past its log: start the log after it
+                inner.log.truncate_fully_and_start_at(upto)?;
+            } else {
+                inner.log.delete_records_before(upto)?;
+            }
             Ok(())
         })
         .await
@@ -480,6 +485,28 @@ mod tests {
             got.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
             [3, 4]
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn purge_past_the_end_starts_the_log_after_it() {
+        let tmp = tempfile::tempdir().expect("test setup");
+        let mut store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
+        let entries: Vec<Entry> = (0..3).map(|i| normal(1, i, b"x")).collect();
+        store.inner.append(entries).expect("test setup");
+        store.purge(log_id(2, 9)).await.expect("test setup");
+        let state = store.get_log_state().await.expect("test setup");
+        assert_eq!(state.last_log_id, Some(log_id(2, 9)));
+        store
+            .inner
+            .append(vec![normal(2, 10, b"y")])
+            .expect("test setup");
+        let mut store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
+        let state = store.get_log_state().await.expect("test setup");
+        assert_eq!(state.last_purged_log_id, Some(log_id(2, 9)));
+        assert_eq!(state.last_log_id, Some(log_id(2, 10)));
+        let got = store.try_get_log_entries(0..20).await.expect("test setup");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].log_id, log_id(2, 10));
     }
 
     /// Writes a small metadata log for Kafka's `DumpLogSegments --cluster-metadata-decoder`

@@ -17,12 +17,15 @@
 //! initializes again, so restarts are safe. So a cluster forms as soon as a majority is
 //! up, with no operator step.
 //!
-//! Not yet: changing the voter set at run time (KIP-853), snapshots on disk (Kafka's
-//! `.checkpoint`; see [`state_machine`]), DescribeQuorum.
+//! Snapshots are Kafka's `<end offset>-<epoch>.checkpoint` files beside the log
+//! ([`snapshot`]); the log below one is purged.
+//!
+//! Not yet: changing the voter set at run time (KIP-853), DescribeQuorum.
 
 mod log_store;
 mod network;
 mod records;
+mod snapshot;
 mod state_machine;
 mod types;
 
@@ -76,6 +79,12 @@ pub struct QuorumConfig {
     /// How long [`Quorum::propose`] waits for its entry to commit (the entry may still
     /// commit later, as a Kafka request that timed out may).
     pub propose_timeout: Duration,
+    /// A snapshot is written after this many entries since the last one (Kafka's
+    /// `metadata.log.max.record.bytes.between.snapshots` counts bytes; this counts entries).
+    pub snapshot_every: u64,
+    /// Entries kept in the log below the newest snapshot, so a follower slightly behind
+    /// catches up from the log rather than by a whole snapshot.
+    pub entries_kept_after_snapshot: u64,
 }
 
 impl QuorumConfig {
@@ -90,6 +99,8 @@ impl QuorumConfig {
             election_timeout_max: Duration::from_millis(2000),
             heartbeat_interval: Duration::from_millis(200),
             propose_timeout: Duration::from_secs(5),
+            snapshot_every: 20_000,
+            entries_kept_after_snapshot: 1000,
         }
     }
 }
@@ -165,8 +176,8 @@ impl Quorum {
             election_timeout_min: config.election_timeout_min.as_millis() as u64,
             election_timeout_max: config.election_timeout_max.as_millis() as u64,
             heartbeat_interval: config.heartbeat_interval.as_millis() as u64,
-            // no snapshots on disk yet: never purge what a restart must replay
-            snapshot_policy: SnapshotPolicy::Never,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
+            max_in_snapshot_log_to_keep: config.entries_kept_after_snapshot,
             ..Default::default()
         }
         .validate()
@@ -174,23 +185,21 @@ impl Quorum {
 
         let data_dir = config.data_dir.clone();
         let voters: Vec<i32> = config.voters.keys().copied().collect();
-        let store = tokio::task::spawn_blocking(move || LogStore::open(&data_dir, voters))
-            .await
-            .map_err(|e| QuorumError::Stopped(e.to_string()))??;
+        let (store, sm_store) = tokio::task::spawn_blocking(move || {
+            let store = LogStore::open(&data_dir, voters)?;
+            let sm = StateMachineStore::open(state_machine, store.dir().to_path_buf())?;
+            Ok::<_, crate::log::LogError>((store, sm))
+        })
+        .await
+        .map_err(|e| QuorumError::Stopped(e.to_string()))??;
         let dir = store.dir().to_path_buf();
         let fault = FaultSwitch::default();
         let network = Network {
             fault: fault.clone(),
         };
-        let raft = Raft::new(
-            id,
-            Arc::new(raft_config),
-            network,
-            store,
-            StateMachineStore::new(state_machine),
-        )
-        .await
-        .map_err(|e| QuorumError::Stopped(e.to_string()))?;
+        let raft = Raft::new(id, Arc::new(raft_config), network, store, sm_store)
+            .await
+            .map_err(|e| QuorumError::Stopped(e.to_string()))?;
 
         let server = tokio::spawn(network::serve(listener, raft.clone(), fault.clone()));
         let initialized = raft

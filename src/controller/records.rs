@@ -15,7 +15,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-#[cfg(test)]
 use bytes::Bytes;
 
 use openraft::EntryPayload;
@@ -59,48 +58,72 @@ pub struct LeaderHint {
 
 /// Encodes `entry` as one batch with base offset = index and epoch = term.
 pub fn encode_entry(entry: &Entry, hint: &LeaderHint) -> Result<Vec<u8>, CodecError> {
-    let now = now_ms();
-    let (records, control) = match &entry.payload {
-        EntryPayload::Normal(Proposal(recs)) => {
-            if recs.is_empty() {
-                return Err(CodecError::Unencodable("empty proposal".into()));
-            }
-            let records: Vec<NewRecord> = recs
-                .iter()
-                .map(|r| NewRecord {
-                    key: None,
-                    value: Some(r.to_vec()),
-                    headers: Vec::new(),
-                    timestamp: now,
-                })
-                .collect();
-            (records, false)
-        }
-        EntryPayload::Blank => {
-            let value = encode_leader_change(hint.leader_id, &hint.voters);
-            (vec![control_record(LEADER_CHANGE, value, now)], true)
-        }
-        EntryPayload::Membership(m) => {
-            let value = encode_voters(m)?;
-            (vec![control_record(KRAFT_VOTERS, value, now)], true)
-        }
-    };
     let term = i32::try_from(entry.log_id.leader_id.term)
         .map_err(|_| CodecError::Unencodable(format!("term {}", entry.log_id.leader_id.term)))?;
     let index = i64::try_from(entry.log_id.index)
         .map_err(|_| CodecError::Unencodable(format!("index {}", entry.log_id.index)))?;
-    let mut b = encode_batch(&records, term);
-    batch::put(&mut b, batch::BASE_OFFSET, &index.to_be_bytes());
-    if control {
-        batch::put(
-            &mut b,
-            batch::ATTRIBUTES,
-            &batch::CONTROL_MASK.to_be_bytes(),
-        );
-        let crc = batch::compute_crc(&b);
-        batch::put(&mut b, batch::CRC, &crc.to_be_bytes());
+    match &entry.payload {
+        EntryPayload::Normal(Proposal(recs)) => {
+            if recs.is_empty() {
+                return Err(CodecError::Unencodable("empty proposal".into()));
+            }
+            Ok(data_batch(recs, term, index))
+        }
+        EntryPayload::Blank => Ok(control_batch(
+            LEADER_CHANGE,
+            encode_leader_change(hint.leader_id, &hint.voters),
+            term,
+            index,
+        )),
+        EntryPayload::Membership(m) => {
+            Ok(control_batch(KRAFT_VOTERS, encode_voters(m)?, term, index))
+        }
     }
-    Ok(b)
+}
+
+/// A data batch of `records` (null keys), at `base_offset` with `epoch`.
+pub fn data_batch(records: &[Bytes], epoch: i32, base_offset: i64) -> Vec<u8> {
+    let now = now_ms();
+    let records: Vec<NewRecord> = records
+        .iter()
+        .map(|r| NewRecord {
+            key: None,
+            value: Some(r.to_vec()),
+            headers: Vec::new(),
+            timestamp: now,
+        })
+        .collect();
+    let mut b = encode_batch(&records, epoch);
+    batch::put(&mut b, batch::BASE_OFFSET, &base_offset.to_be_bytes());
+    b
+}
+
+/// A control batch of one control record of type `kind`, at `base_offset` with `epoch`.
+pub fn control_batch(kind: i16, value: Vec<u8>, epoch: i32, base_offset: i64) -> Vec<u8> {
+    let mut b = encode_batch(&[control_record(kind, value, now_ms())], epoch);
+    batch::put(&mut b, batch::BASE_OFFSET, &base_offset.to_be_bytes());
+    batch::put(
+        &mut b,
+        batch::ATTRIBUTES,
+        &batch::CONTROL_MASK.to_be_bytes(),
+    );
+    let crc = batch::compute_crc(&b);
+    batch::put(&mut b, batch::CRC, &crc.to_be_bytes());
+    b
+}
+
+/// The control type of a control batch's first record (its key is version + type).
+pub fn control_type(records: &[crate::log::records::Record]) -> Result<i16, CodecError> {
+    let first = records
+        .first()
+        .ok_or_else(|| CodecError::Control("empty control batch".into()))?;
+    first
+        .key
+        .as_deref()
+        .and_then(|k| k.get(2..4))
+        .and_then(|k| k.try_into().ok())
+        .map(i16::from_be_bytes)
+        .ok_or_else(|| CodecError::Control("short control key".into()))
 }
 
 fn control_record(kind: i16, value: Vec<u8>, timestamp: i64) -> NewRecord {

@@ -2,32 +2,39 @@
 //! are handed to it in order with their offsets; Blank and Membership entries only move
 //! the applied position.
 //!
-//! Snapshots are kept in memory: the state machine's records at its last applied offset,
-//! built on demand and sent whole to a follower that needs one. They are not written to
-//! disk (Kafka's `<offset>-<epoch>.checkpoint` is not written yet), so the log is never
-//! purged past what a restarted node can replay: the quorum sets openraft's snapshot
-//! policy to never, and a restarted node rebuilds its state by replaying the log.
+//! Snapshots are the state machine's records at its last applied offset, written as
+//! Kafka's `<end offset>-<epoch>.checkpoint` ([`super::snapshot`]) before openraft may
+//! purge the log below them, and sent whole to a follower that is behind the leader's log
+//! start. At start the newest snapshot is restored, then the log after it replayed.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, RaftSnapshotBuilder};
 use parking_lot::Mutex;
 
+use bytes::Bytes;
+
+use super::snapshot;
 use super::types::{
     Entry, LogId, Snapshot, SnapshotData, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 use super::MetadataStateMachine;
+use crate::log::LogError;
 
 /// The adapter openraft drives; clones share the state (a clone builds snapshots).
 pub struct StateMachineStore<S> {
     inner: Arc<Mutex<SmState<S>>>,
+    /// Where snapshot files go: the metadata log's directory.
+    dir: Arc<PathBuf>,
 }
 
 impl<S> Clone for StateMachineStore<S> {
     fn clone(&self) -> Self {
         StateMachineStore {
             inner: self.inner.clone(),
+            dir: self.dir.clone(),
         }
     }
 }
@@ -43,38 +50,85 @@ struct SmState<S> {
 }
 
 impl<S: MetadataStateMachine> StateMachineStore<S> {
-    pub fn new(sm: S) -> Self {
-        StateMachineStore {
-            inner: Arc::new(Mutex::new(SmState {
-                sm,
-                last_applied: None,
-                membership: StoredMembership::default(),
-                snapshot: None,
-                snapshots_built: 0,
-            })),
+    /// Wraps `sm`, first restoring it from the newest snapshot in `dir` (blocking I/O).
+    pub fn open(sm: S, dir: PathBuf) -> Result<Self, LogError> {
+        let mut st = SmState {
+            last_applied: None,
+            membership: StoredMembership::default(),
+            snapshot: None,
+            snapshots_built: 0,
+            sm,
+        };
+        if let Some(found) = snapshot::read_latest(&dir)? {
+            tracing::info!(
+                last_index = found.last_log_id.index,
+                records = found.records.len(),
+                "restoring the metadata state from a snapshot"
+            );
+            st.sm.restore(found.records.clone());
+            st.last_applied = Some(found.last_log_id);
+            st.membership = found.membership.clone();
+            st.snapshot = Some(Snapshot {
+                meta: SnapshotMeta {
+                    last_log_id: Some(found.last_log_id),
+                    last_membership: found.membership,
+                    snapshot_id: snapshot::file_name(&found.last_log_id),
+                },
+                snapshot: Box::new(SnapshotData {
+                    records: found.records,
+                }),
+            });
         }
+        Ok(StateMachineStore {
+            inner: Arc::new(Mutex::new(st)),
+            dir: Arc::new(dir),
+        })
+    }
+
+    /// Writes a snapshot file on the blocking pool.
+    async fn write_file(&self, meta: &SnapshotMeta, records: &[Bytes]) -> Result<(), StorageError> {
+        let Some(last) = meta.last_log_id else {
+            return Ok(()); // nothing applied: nothing to keep
+        };
+        let dir = self.dir.clone();
+        let membership = meta.last_membership.clone();
+        let records = records.to_vec();
+        let res = tokio::task::spawn_blocking(move || {
+            snapshot::write(&dir, &last, &membership, &records).map(|_| ())
+        })
+        .await;
+        let err = match res {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => openraft::AnyError::new(&e),
+            Err(e) => openraft::AnyError::new(&e),
+        };
+        Err(openraft::StorageIOError::write_snapshot(Some(meta.signature()), err).into())
     }
 }
 
 impl<S: MetadataStateMachine> RaftSnapshotBuilder<TypeConfig> for StateMachineStore<S> {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        let mut st = self.inner.lock();
-        st.snapshots_built += 1;
-        let records = st.sm.snapshot();
-        let meta = SnapshotMeta {
-            last_log_id: st.last_applied,
-            last_membership: st.membership.clone(),
-            snapshot_id: format!(
-                "{}-{}",
-                st.last_applied.map_or(-1, |l| l.index as i64),
-                st.snapshots_built
-            ),
+        let (meta, records) = {
+            let mut st = self.inner.lock();
+            st.snapshots_built += 1;
+            let meta = SnapshotMeta {
+                last_log_id: st.last_applied,
+                last_membership: st.membership.clone(),
+                snapshot_id: format!(
+                    "{}-{}",
+                    st.last_applied.map_or(-1, |l| l.index as i64),
+                    st.snapshots_built
+                ),
+            };
+            (meta, st.sm.snapshot())
         };
+        // durable before openraft may purge the log it replaces
+        self.write_file(&meta, &records).await?;
         let snapshot = Snapshot {
             meta,
             snapshot: Box::new(SnapshotData { records }),
         };
-        st.snapshot = Some(snapshot.clone());
+        self.inner.lock().snapshot = Some(snapshot.clone());
         Ok(snapshot)
     }
 }
@@ -121,6 +175,7 @@ impl<S: MetadataStateMachine> RaftStateMachine<TypeConfig> for StateMachineStore
         meta: &SnapshotMeta,
         snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError> {
+        self.write_file(meta, &snapshot.records).await?;
         let mut st = self.inner.lock();
         st.sm.restore(snapshot.records.clone());
         st.last_applied = meta.last_log_id;

@@ -992,6 +992,39 @@ impl PartitionLog {
         Ok(new_end)
     }
 
+    /// Removes every segment and starts the log empty at `offset` (Kafka's
+    /// `truncateFullyAndStartAt`): for a replica that installs a snapshot past its log
+    /// end (the metadata quorum's followers). Returns the new log end offset.
+    pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<i64, LogError> {
+        let mut st = self.state.write();
+        let bases: Vec<i64> = st.segments.keys().copied().collect();
+        for b in bases {
+            if let Some(seg) = st.segments.remove(&b) {
+                seg.delete_files()?;
+            }
+        }
+        for snap in producer_state::list_snapshots(&self.dir)? {
+            producer_state::delete_snapshot(&self.dir, snap)?;
+        }
+        let seg = LogSegment::create(&self.dir, offset)?;
+        checkpoint::sync_dir(&self.dir)?;
+        st.segments.insert(offset, seg);
+        st.log_start_offset = offset;
+        st.log_end_offset = offset;
+        st.leader_epochs.clear();
+        checkpoint::write_leader_epochs(
+            &self.dir.join(checkpoint::LEADER_EPOCH_FILE),
+            &st.leader_epochs,
+        )?;
+        st.producers = ProducerStates::new(offset);
+        st.unflushed_messages = 0;
+        st.first_unflushed_ms = None;
+        self.log_end.store(offset, Ordering::Release);
+        self.flushed_offset.store(offset, Ordering::Release);
+        info!(partition = %self.tp, offset, "truncated fully, log starts again");
+        Ok(offset)
+    }
+
     /// Advances the log start offset (DeleteRecords) and deletes segments wholly below it.
     /// Returns the new log start offset (the "low watermark"). The partition layer keeps
     /// it at or below the high watermark.
