@@ -530,6 +530,7 @@ mod tests {
             })
             .collect();
         let membership = crate::controller::types::Membership::new(vec![ids], nodes);
+        let membership_again = membership.clone();
         let mut feature = vec![1u8, 12, 0, 17];
         feature.extend_from_slice(b"metadata.version");
         feature.extend_from_slice(&[0, 21, 0]);
@@ -546,9 +547,18 @@ mod tests {
                 },
                 Entry {
                     log_id: log_id(1, 2),
-                    payload: EntryPayload::Normal(proposal([Bytes::from(feature)])),
+                    payload: EntryPayload::Normal(proposal([Bytes::from(feature.clone())])),
                 },
             ])
             .expect("test setup");
+        let voters =
+            crate::controller::types::StoredMembership::new(Some(log_id(0, 0)), membership_again);
+        crate::controller::snapshot::write(
+            store.dir(),
+            &log_id(1, 2),
+            &voters,
+            &[Bytes::from(feature)],
+        )
+        .expect("test setup");
     }
 }
