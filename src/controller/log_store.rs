@@ -488,6 +488,40 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_leader_change_names_the_leader_of_its_epoch() {
+        let tmp = tempfile::tempdir().expect("test setup");
+        let mut store = LogStore::open(tmp.path(), vec![1, 2, 3]).expect("test setup");
+        store
+            .save_vote(&Vote::new_committed(4, 3))
+            .await
+            .expect("test setup");
+        store
+            .inner
+            .append(vec![
+                Entry {
+                    log_id: log_id(2, 0),
+                    payload: EntryPayload::Blank,
+                },
+                Entry {
+                    log_id: log_id(4, 1),
+                    payload: EntryPayload::Blank,
+                },
+            ])
+            .expect("test setup");
+        let seg = std::fs::read(store.dir().join("00000000000000000000.log")).expect("test setup");
+        let leaders: Vec<i32> = BatchIter::new(&seg)
+            .map(|(pos, h)| {
+                let b = &seg[pos..pos + h.size().expect("test setup")];
+                let recs = crate::log::records::decode_control_batch(b).expect("test setup");
+                let v = recs[0].value.clone().expect("test setup");
+                i32::from_be_bytes(v[2..6].try_into().expect("test setup"))
+            })
+            .collect();
+        // an older epoch's leader is unknown here (-1); the current one is the vote's
+        assert_eq!(leaders, [-1, 3]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn purge_past_the_end_starts_the_log_after_it() {
         let tmp = tempfile::tempdir().expect("test setup");
         let mut store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
