@@ -78,8 +78,20 @@ async fn bind(addr: SocketAddr) -> TcpListener {
     }
 }
 
+/// Logs into the test's captured output (shown only when it fails).
+fn trace() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            std::env::var("RUST_LOG")
+                .unwrap_or_else(|_| "warn,rafka::controller=debug,openraft=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
 impl Cluster {
     async fn start(n: i32) -> Cluster {
+        trace();
         let mut listeners = BTreeMap::new();
         for id in 1..=n {
             let l = TcpListener::bind("127.0.0.1:0").await.expect("test setup");

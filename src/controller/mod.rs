@@ -89,7 +89,8 @@ pub struct QuorumConfig {
 
 impl QuorumConfig {
     /// A config with Kafka's timeouts: elections after 1-2 s of silence, heartbeats every
-    /// 200 ms, proposals waited for 5 s.
+    /// 100 ms (openraft checks its election timer every 1.5 heartbeats: a finer tick
+    /// spreads the voters' timers), proposals waited for 5 s.
     pub fn new(node_id: i32, voters: BTreeMap<i32, SocketAddr>, data_dir: PathBuf) -> Self {
         QuorumConfig {
             node_id,
@@ -97,7 +98,7 @@ impl QuorumConfig {
             data_dir,
             election_timeout_min: Duration::from_millis(1000),
             election_timeout_max: Duration::from_millis(2000),
-            heartbeat_interval: Duration::from_millis(200),
+            heartbeat_interval: Duration::from_millis(100),
             propose_timeout: Duration::from_secs(5),
             snapshot_every: 20_000,
             entries_kept_after_snapshot: 1000,
@@ -219,26 +220,12 @@ impl Quorum {
         }
 
         let (leader_tx, leader_rx) = watch::channel(LeaderAndEpoch::default());
-        let mut metrics = raft.metrics();
-        let watcher = tokio::spawn(async move {
-            loop {
-                let now = {
-                    let m = metrics.borrow_and_update();
-                    LeaderAndEpoch {
-                        leader: m.current_leader.and_then(|l| i32::try_from(l).ok()),
-                        epoch: m.current_term as i64,
-                    }
-                };
-                leader_tx.send_if_modified(|old| {
-                    let changed = *old != now;
-                    *old = now;
-                    changed
-                });
-                if metrics.changed().await.is_err() {
-                    break;
-                }
-            }
-        });
+        let watcher = tokio::spawn(watch_leader(
+            raft.clone(),
+            leader_tx,
+            config.node_id,
+            config.election_timeout_max,
+        ));
         Ok(Quorum {
             node_id: config.node_id,
             raft,
@@ -321,6 +308,76 @@ impl Quorum {
         self.watcher.abort();
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(cause = %e, "the raft node did not stop cleanly");
+        }
+    }
+}
+
+/// Publishes (leader, epoch) as this node learns it, and breaks election livelocks.
+///
+/// openraft 0.9 draws each node's election timeout once, at start, and checks it on a
+/// tick (1.5 heartbeat intervals). Nodes started together tick in phase, so two
+/// candidates whose timeouts round to the same tick split the vote again every round,
+/// forever: with five voters and two down, the three left need all three votes. So a node
+/// that has seen no leader for longer than `election_timeout_max` plus a fresh random
+/// jitter (up to another `election_timeout_max`) starts an election itself, off the tick.
+/// The jitter comes from a generator seeded with the node id: different on every node,
+/// reproducible in tests.
+async fn watch_leader(
+    raft: Raft,
+    tx: watch::Sender<LeaderAndEpoch>,
+    node_id: i32,
+    election_timeout_max: Duration,
+) {
+    let mut metrics = raft.metrics();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (node_id as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let mut jitter = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let max = election_timeout_max.as_millis().max(1) as u64;
+        election_timeout_max + Duration::from_millis(rng % max)
+    };
+    let mut next_nudge: Option<tokio::time::Instant> = None;
+    loop {
+        let now = {
+            let m = metrics.borrow_and_update();
+            LeaderAndEpoch {
+                leader: m.current_leader.and_then(|l| i32::try_from(l).ok()),
+                epoch: m.current_term as i64,
+            }
+        };
+        tx.send_if_modified(|old| {
+            let changed = *old != now;
+            *old = now;
+            changed
+        });
+        if now.leader.is_some() {
+            next_nudge = None;
+        } else if next_nudge.is_none() {
+            next_nudge = Some(tokio::time::Instant::now() + jitter());
+        }
+        match next_nudge {
+            None => {
+                if metrics.changed().await.is_err() {
+                    return;
+                }
+            }
+            Some(at) => {
+                tokio::select! {
+                    changed = metrics.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
+                    _ = tokio::time::sleep_until(at) => {
+                        tracing::info!(node_id, epoch = now.epoch, "no leader for a while: starting an election");
+                        if raft.trigger().elect().await.is_err() {
+                            return;
+                        }
+                        next_nudge = Some(tokio::time::Instant::now() + jitter());
+                    }
+                }
+            }
         }
     }
 }
