@@ -38,6 +38,7 @@ use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::records::{decode_entry, decode_voters, encode_entry, encode_voters, LeaderHint};
 use super::types::{
@@ -401,11 +402,15 @@ pub async fn serve(listener: TcpListener, raft: Raft, fault: FaultSwitch) {
                 Ok((stream, peer)) => {
                     let raft = raft.clone();
                     let fault = fault.clone();
-                    conns.spawn(async move {
-                        if let Err(e) = serve_conn(stream, &raft, &fault).await {
-                            tracing::debug!(%peer, cause = %e, "controller connection closed");
+                    let span = tracing::debug_span!("controller_connection", %peer);
+                    conns.spawn(
+                        async move {
+                            if let Err(e) = serve_conn(stream, &raft, &fault).await {
+                                tracing::debug!(cause = %e, "controller connection closed");
+                            }
                         }
-                    });
+                        .instrument(span),
+                    );
                 }
                 Err(e) => {
                     tracing::warn!(cause = %e, "failed to accept a controller connection");
