@@ -18,6 +18,9 @@
 //!   `__consumer_offsets`, as shards on the coordinator runtime.
 //! - [`partition`]: one [`partition::Partition`] per hosted partition — its log, leader
 //!   epoch, replicas, ISR and high watermark; every append and read goes through it.
+//! - [`controller`]: the controller quorum — KRaft's `__cluster_metadata` log replicated
+//!   by openraft (kept inside this module), its RPCs on the controller port, and the
+//!   [`controller::MetadataStateMachine`] trait the metadata image implements.
 //! - [`log`]: the partition log engine — Kafka-format segments, indexes, recovery,
 //!   retention. It knows nothing of the network.
 //! - [`config`]: `server.properties` and flags, validated once.
@@ -35,6 +38,7 @@
 pub mod alloc_guard;
 pub mod broker;
 pub mod config;
+pub mod controller;
 pub mod coordinator;
 pub mod error;
 pub mod group;

@@ -468,7 +468,7 @@ impl PartitionLog {
     /// and writes them. Nothing is written if any batch is invalid. The data is in the OS
     /// page cache when this returns; call [`Self::flush_to`] before acknowledging `acks=all`.
     pub fn append(&self, records: &mut [u8], leader_epoch: i32) -> Result<AppendInfo, LogError> {
-        let (info, headers) = self.append_batches(records, leader_epoch)?;
+        let (info, headers) = self.append_batches(records, leader_epoch, false)?;
         for (position, header) in headers {
             if let Some(dst) = records.get_mut(position..position + HEADER_SIZE) {
                 dst.copy_from_slice(&header);
@@ -482,7 +482,18 @@ impl PartitionLog {
     /// body straight from `records` (one vectored write), so the records are not copied.
     /// `records` is left as it was.
     pub fn append_shared(&self, records: &[u8], leader_epoch: i32) -> Result<AppendInfo, LogError> {
-        self.append_batches(records, leader_epoch)
+        self.append_batches(records, leader_epoch, false)
+            .map(|(info, _)| info)
+    }
+
+    /// [`Self::append_shared`] for batches the broker writes itself (the metadata quorum's
+    /// log): the same checks, except that control batches are allowed.
+    pub fn append_internal(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+    ) -> Result<AppendInfo, LogError> {
+        self.append_batches(records, leader_epoch, true)
             .map(|(info, _)| info)
     }
 
@@ -492,10 +503,12 @@ impl PartitionLog {
         &self,
         records: &[u8],
         leader_epoch: i32,
+        allow_control: bool,
     ) -> Result<(AppendInfo, Vec<RewrittenHeader>), LogError> {
         self.check_online()?;
         let config = self.config();
-        let validated = validate::validate_append(records, config.max_message_bytes)?;
+        let validated =
+            validate::validate_append_with(records, config.max_message_bytes, allow_control)?;
         if records.len() as u64 > config.segment_bytes {
             return Err(LogError::RecordListTooLarge {
                 size: records.len(),
@@ -977,6 +990,39 @@ impl PartitionLog {
         st.active()?.sync_all()?;
         self.flushed_offset.fetch_min(new_end, Ordering::AcqRel);
         Ok(new_end)
+    }
+
+    /// Removes every segment and starts the log empty at `offset` (Kafka's
+    /// `truncateFullyAndStartAt`): for a replica that installs a snapshot past its log
+    /// end (the metadata quorum's followers). Returns the new log end offset.
+    pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<i64, LogError> {
+        let mut st = self.state.write();
+        let bases: Vec<i64> = st.segments.keys().copied().collect();
+        for b in bases {
+            if let Some(seg) = st.segments.remove(&b) {
+                seg.delete_files()?;
+            }
+        }
+        for snap in producer_state::list_snapshots(&self.dir)? {
+            producer_state::delete_snapshot(&self.dir, snap)?;
+        }
+        let seg = LogSegment::create(&self.dir, offset)?;
+        checkpoint::sync_dir(&self.dir)?;
+        st.segments.insert(offset, seg);
+        st.log_start_offset = offset;
+        st.log_end_offset = offset;
+        st.leader_epochs.clear();
+        checkpoint::write_leader_epochs(
+            &self.dir.join(checkpoint::LEADER_EPOCH_FILE),
+            &st.leader_epochs,
+        )?;
+        st.producers = ProducerStates::new(offset);
+        st.unflushed_messages = 0;
+        st.first_unflushed_ms = None;
+        self.log_end.store(offset, Ordering::Release);
+        self.flushed_offset.store(offset, Ordering::Release);
+        info!(partition = %self.tp, offset, "truncated fully, log starts again");
+        Ok(offset)
     }
 
     /// Advances the log start offset (DeleteRecords) and deletes segments wholly below it.

@@ -508,9 +508,14 @@ type OpenBatch<'a> = (BatchHeader, std::borrow::Cow<'a, [u8]>);
 /// The header and the records section (decompressed) of one whole batch; `None` for a
 /// control batch (transaction markers), which has no data records.
 fn open_batch(batch: &[u8]) -> Result<Option<OpenBatch<'_>>, LogError> {
+    open_any_batch(batch, false)
+}
+
+/// [`open_batch`], control batches included when `control`.
+fn open_any_batch(batch: &[u8], control: bool) -> Result<Option<OpenBatch<'_>>, LogError> {
     let header = BatchHeader::parse(batch)
         .ok_or_else(|| LogError::Corrupt("batch shorter than its header".into()))?;
-    if header.is_control() {
+    if header.is_control() && !control {
         return Ok(None);
     }
     let payload = batch.get(HEADER_SIZE..).unwrap_or_default();
@@ -524,7 +529,18 @@ fn open_batch(batch: &[u8]) -> Result<Option<OpenBatch<'_>>, LogError> {
 /// Decodes every record of one whole batch (decompressing if needed). Control batches
 /// (transaction markers) yield no records.
 pub fn decode_batch(batch: &[u8]) -> Result<Vec<Record>, LogError> {
-    let Some((header, records)) = open_batch(batch)? else {
+    decode_any_batch(batch, false)
+}
+
+/// [`decode_batch`] that also decodes a control batch's records (a control record's key
+/// is its version and type; the metadata quorum's leader-change and voters records are
+/// control records).
+pub fn decode_control_batch(batch: &[u8]) -> Result<Vec<Record>, LogError> {
+    decode_any_batch(batch, true)
+}
+
+fn decode_any_batch(batch: &[u8], control: bool) -> Result<Vec<Record>, LogError> {
+    let Some((header, records)) = open_any_batch(batch, control)? else {
         return Ok(Vec::new());
     };
     let records: &[u8] = &records;

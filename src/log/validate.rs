@@ -41,6 +41,17 @@ pub fn validate_append(
     records: &[u8],
     max_message_bytes: usize,
 ) -> Result<Vec<ValidatedBatch>, LogError> {
+    validate_append_with(records, max_message_bytes, false)
+}
+
+/// [`validate_append`], with control batches allowed when `allow_control`: for batches
+/// the broker writes itself (the metadata quorum's leader-change and voters records),
+/// never for a client's.
+pub fn validate_append_with(
+    records: &[u8],
+    max_message_bytes: usize,
+    allow_control: bool,
+) -> Result<Vec<ValidatedBatch>, LogError> {
     if records.is_empty() {
         return Err(LogError::Corrupt("empty record set".into()));
     }
@@ -106,7 +117,7 @@ pub fn validate_append(
                 header.last_offset_delta, header.records_count
             )));
         }
-        if header.is_control() {
+        if header.is_control() && !allow_control {
             return Err(LogError::InvalidRecord(
                 "clients are not allowed to write control records".into(),
             ));

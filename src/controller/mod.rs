@@ -1,0 +1,398 @@
+//! The controller quorum: KRaft's metadata log, replicated by openraft behind this small
+//! API. Nothing outside `controller/` names an openraft type, so a version change of the
+//! library touches this module only.
+//!
+//! - [`Quorum::start`] opens `<data dir>/__cluster_metadata-0` (Kafka-format batches, one
+//!   per Raft entry: base offset = index, partition leader epoch = term; see
+//!   [`records`]), answers the other voters on its listener ([`network`]), and joins the
+//!   static voter set (Kafka's `controller.quorum.voters`).
+//! - [`Quorum::propose`] appends records on the leader and returns their offset once they
+//!   are committed and applied; elsewhere it fails with [`QuorumError::NotLeader`].
+//! - Committed records reach the [`MetadataStateMachine`] in offset order, on every voter.
+//!
+//! Forming the cluster: every voter whose log and vote are empty initializes openraft with
+//! the same static voter set (the first entry, index 0 term 0, a `VotersRecord`). openraft
+//! documents this as safe when the configs are equal, which they are, since they come
+//! from the one `controller.quorum.voters`; a node that already has a log or a vote never
+//! initializes again, so restarts are safe. So a cluster forms as soon as a majority is
+//! up, with no operator step.
+//!
+//! Snapshots are Kafka's `<end offset>-<epoch>.checkpoint` files beside the log
+//! ([`snapshot`]); the log below one is purged.
+//!
+//! Not yet: changing the voter set at run time (KIP-853), DescribeQuorum.
+
+mod log_store;
+mod network;
+mod records;
+mod snapshot;
+mod state_machine;
+mod types;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, SnapshotPolicy};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use log_store::LogStore;
+use network::{FaultSwitch, Network};
+use state_machine::StateMachineStore;
+use types::{NodeId, Proposal, Raft};
+
+/// The metadata image's side of the quorum: what every voter does with committed
+/// records. Implementations do no I/O of their own; they are called under the quorum's
+/// lock, one batch at a time, in offset order.
+pub trait MetadataStateMachine: Send + Sync + 'static {
+    /// Applies the records of one committed entry, whose offset in the metadata log is
+    /// `offset` (each entry is one batch; its records are opaque to the quorum).
+    fn apply(&mut self, offset: i64, records: &[Bytes]);
+    /// The whole state as records, such that `restore` of them rebuilds it.
+    fn snapshot(&self) -> Vec<Bytes>;
+    /// Replaces the whole state with a snapshot's records.
+    fn restore(&mut self, records: Vec<Bytes>);
+}
+
+/// One controller's place in the quorum.
+#[derive(Clone, Debug)]
+pub struct QuorumConfig {
+    /// This node's id (`node.id`); must be one of `voters`.
+    pub node_id: i32,
+    /// Every voter's id and controller address (`controller.quorum.voters`).
+    pub voters: BTreeMap<i32, SocketAddr>,
+    /// The data directory; the log is `<data_dir>/__cluster_metadata-0`.
+    pub data_dir: PathBuf,
+    /// A follower that hears nothing from a leader for a random time between these starts
+    /// an election (Kafka's `controller.quorum.election.timeout.ms`: 1000).
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+    /// How often the leader sends heartbeats (well below the election timeout).
+    pub heartbeat_interval: Duration,
+    /// How long [`Quorum::propose`] waits for its entry to commit (the entry may still
+    /// commit later, as a Kafka request that timed out may).
+    pub propose_timeout: Duration,
+    /// A snapshot is written after this many entries since the last one (Kafka's
+    /// `metadata.log.max.record.bytes.between.snapshots` counts bytes; this counts entries).
+    pub snapshot_every: u64,
+    /// Entries kept in the log below the newest snapshot, so a follower slightly behind
+    /// catches up from the log rather than by a whole snapshot.
+    pub entries_kept_after_snapshot: u64,
+}
+
+impl QuorumConfig {
+    /// A config with Kafka's timeouts: elections after 1-2 s of silence, heartbeats every
+    /// 100 ms (openraft checks its election timer every 1.5 heartbeats: a finer tick
+    /// spreads the voters' timers), proposals waited for 5 s.
+    pub fn new(node_id: i32, voters: BTreeMap<i32, SocketAddr>, data_dir: PathBuf) -> Self {
+        QuorumConfig {
+            node_id,
+            voters,
+            data_dir,
+            election_timeout_min: Duration::from_millis(1000),
+            election_timeout_max: Duration::from_millis(2000),
+            heartbeat_interval: Duration::from_millis(100),
+            propose_timeout: Duration::from_secs(5),
+            snapshot_every: 20_000,
+            entries_kept_after_snapshot: 1000,
+        }
+    }
+}
+
+/// What the quorum's callers can get wrong or meet.
+#[derive(Debug, Error)]
+pub enum QuorumError {
+    /// This node is not the leader; `leader` is the one it knows of, if any (Kafka's
+    /// NOT_CONTROLLER).
+    #[error("not the leader (leader: {leader:?})")]
+    NotLeader { leader: Option<i32> },
+    /// A proposal must carry at least one record (a batch cannot be empty).
+    #[error("empty proposal")]
+    EmptyProposal,
+    /// The proposal did not commit within `propose_timeout` (it may still commit).
+    #[error("proposal not committed in time")]
+    Timeout,
+    /// The configuration is inconsistent (this node not a voter, a negative id).
+    #[error("invalid quorum config: {0}")]
+    Config(String),
+    /// The metadata log could not be opened.
+    #[error("metadata log: {0}")]
+    Log(#[from] crate::log::LogError),
+    /// The Raft node stopped (shut down, or a storage failure made it stop).
+    #[error("quorum stopped: {0}")]
+    Stopped(String),
+}
+
+/// The leader as this node last saw it, with the epoch (Raft term).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeaderAndEpoch {
+    pub leader: Option<i32>,
+    pub epoch: i64,
+}
+
+/// A running controller: its Raft node, its server task, and the leader watch.
+pub struct Quorum {
+    node_id: i32,
+    raft: Raft,
+    server: JoinHandle<()>,
+    watcher: JoinHandle<()>,
+    leader_rx: watch::Receiver<LeaderAndEpoch>,
+    fault: FaultSwitch,
+    propose_timeout: Duration,
+    dir: PathBuf,
+}
+
+fn node_id(id: i32) -> Result<NodeId, QuorumError> {
+    NodeId::try_from(id).map_err(|_| QuorumError::Config(format!("negative node id {id}")))
+}
+
+impl Quorum {
+    /// Opens the log, starts answering peers on `listener`, and joins the quorum.
+    pub async fn start<S: MetadataStateMachine>(
+        config: QuorumConfig,
+        state_machine: S,
+        listener: TcpListener,
+    ) -> Result<Quorum, QuorumError> {
+        if !config.voters.contains_key(&config.node_id) {
+            return Err(QuorumError::Config(format!(
+                "node {} is not in the voter set {:?}",
+                config.node_id,
+                config.voters.keys().collect::<Vec<_>>()
+            )));
+        }
+        let id = node_id(config.node_id)?;
+        let mut members = BTreeMap::new();
+        for (&v, addr) in &config.voters {
+            members.insert(node_id(v)?, BasicNode::new(addr.to_string()));
+        }
+        let raft_config = openraft::Config {
+            cluster_name: "rafka".into(),
+            election_timeout_min: config.election_timeout_min.as_millis() as u64,
+            election_timeout_max: config.election_timeout_max.as_millis() as u64,
+            heartbeat_interval: config.heartbeat_interval.as_millis() as u64,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
+            max_in_snapshot_log_to_keep: config.entries_kept_after_snapshot,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| QuorumError::Config(e.to_string()))?;
+
+        let data_dir = config.data_dir.clone();
+        let voters: Vec<i32> = config.voters.keys().copied().collect();
+        let (store, sm_store) = tokio::task::spawn_blocking(move || {
+            let store = LogStore::open(&data_dir, voters)?;
+            let sm = StateMachineStore::open(state_machine, store.dir().to_path_buf())?;
+            Ok::<_, crate::log::LogError>((store, sm))
+        })
+        .await
+        .map_err(|e| QuorumError::Stopped(e.to_string()))??;
+        let dir = store.dir().to_path_buf();
+        let fault = FaultSwitch::default();
+        let network = Network {
+            fault: fault.clone(),
+        };
+        let raft = Raft::new(id, Arc::new(raft_config), network, store, sm_store)
+            .await
+            .map_err(|e| QuorumError::Stopped(e.to_string()))?;
+
+        let server = tokio::spawn(network::serve(listener, raft.clone(), fault.clone()));
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| QuorumError::Stopped(e.to_string()))?;
+        if !initialized {
+            match raft.initialize(members).await {
+                Ok(()) => tracing::info!(node_id = config.node_id, "initialized the quorum"),
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => {
+                    server.abort();
+                    let _ = raft.shutdown().await;
+                    return Err(QuorumError::Stopped(e.to_string()));
+                }
+            }
+        }
+
+        let (leader_tx, leader_rx) = watch::channel(LeaderAndEpoch::default());
+        let watcher = tokio::spawn(watch_leader(
+            raft.clone(),
+            leader_tx,
+            config.node_id,
+            config.election_timeout_max,
+        ));
+        Ok(Quorum {
+            node_id: config.node_id,
+            raft,
+            server,
+            watcher,
+            leader_rx,
+            fault,
+            propose_timeout: config.propose_timeout,
+            dir,
+        })
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    /// The metadata log's directory (`__cluster_metadata-0`).
+    pub fn log_dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// Appends `records` as one entry (one batch) and waits until it is committed and
+    /// applied here: returns its offset. Only the leader accepts proposals.
+    pub async fn propose(&self, records: Vec<Bytes>) -> Result<i64, QuorumError> {
+        if records.is_empty() {
+            return Err(QuorumError::EmptyProposal);
+        }
+        let write = self.raft.client_write(Proposal(records));
+        let res = tokio::time::timeout(self.propose_timeout, write)
+            .await
+            .map_err(|_| QuorumError::Timeout)?;
+        match res {
+            Ok(resp) => Ok(resp.log_id.index as i64),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(QuorumError::NotLeader {
+                    leader: f.leader_id.and_then(|l| i32::try_from(l).ok()),
+                })
+            }
+            Err(e) => Err(QuorumError::Stopped(e.to_string())),
+        }
+    }
+
+    /// The leader this node knows of.
+    pub fn leader(&self) -> Option<i32> {
+        self.leader_rx.borrow().leader
+    }
+
+    /// The current leader and epoch.
+    pub fn leader_and_epoch(&self) -> LeaderAndEpoch {
+        *self.leader_rx.borrow()
+    }
+
+    /// A watch of (leader, epoch), updated as this node learns of changes.
+    pub fn watch(&self) -> watch::Receiver<LeaderAndEpoch> {
+        self.leader_rx.clone()
+    }
+
+    /// The voters of the committed membership (for checks and DescribeQuorum later).
+    pub fn voters(&self) -> BTreeSet<i32> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        m.membership_config
+            .membership()
+            .voter_ids()
+            .filter_map(|v| i32::try_from(v).ok())
+            .collect()
+    }
+
+    /// Test switch: cut this node's controller traffic both ways (`true`), or heal it.
+    #[doc(hidden)]
+    pub fn set_isolated(&self, isolated: bool) {
+        self.fault.set_isolated(isolated);
+    }
+
+    /// Stops answering peers and stops the Raft node. Every acknowledged append was
+    /// fsynced when it was acknowledged, so there is nothing to flush.
+    pub async fn shutdown(self) {
+        self.server.abort();
+        self.watcher.abort();
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(cause = %e, "the raft node did not stop cleanly");
+        }
+    }
+}
+
+/// Publishes (leader, epoch) as this node learns it, and breaks election livelocks.
+///
+/// openraft 0.9 draws each node's election timeout once, at start, and checks it on a
+/// tick (1.5 heartbeat intervals). Nodes started together tick in phase, so two
+/// candidates whose timeouts round to the same tick split the vote again every round,
+/// forever: with five voters and two down, the three left need all three votes. So a node
+/// that has seen no leader for longer than `election_timeout_max` plus a fresh random
+/// jitter (up to another `election_timeout_max`) starts an election itself, off the tick.
+/// The jitter comes from a generator seeded with the node id: different on every node,
+/// reproducible in tests.
+async fn watch_leader(
+    raft: Raft,
+    tx: watch::Sender<LeaderAndEpoch>,
+    node_id: i32,
+    election_timeout_max: Duration,
+) {
+    let mut metrics = raft.metrics();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (node_id as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let mut jitter = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let max = election_timeout_max.as_millis().max(1) as u64;
+        election_timeout_max + Duration::from_millis(rng % max)
+    };
+    let mut next_nudge: Option<tokio::time::Instant> = None;
+    loop {
+        let now = {
+            let m = metrics.borrow_and_update();
+            LeaderAndEpoch {
+                leader: m.current_leader.and_then(|l| i32::try_from(l).ok()),
+                epoch: m.current_term as i64,
+            }
+        };
+        tx.send_if_modified(|old| {
+            let changed = *old != now;
+            *old = now;
+            changed
+        });
+        if now.leader.is_some() {
+            next_nudge = None;
+        } else if next_nudge.is_none() {
+            next_nudge = Some(tokio::time::Instant::now() + jitter());
+        }
+        match next_nudge {
+            None => {
+                if metrics.changed().await.is_err() {
+                    return;
+                }
+            }
+            Some(at) => {
+                tokio::select! {
+                    changed = metrics.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
+                    _ = tokio::time::sleep_until(at) => {
+                        tracing::info!(node_id, epoch = now.epoch, "no leader for a while: starting an election");
+                        if raft.trigger().elect().await.is_err() {
+                            return;
+                        }
+                        next_nudge = Some(tokio::time::Instant::now() + jitter());
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Quorum {
+    /// A quorum dropped without [`Quorum::shutdown`] (a killed node, in tests) stops at
+    /// once: its server and Raft tasks end, nothing more is written.
+    fn drop(&mut self) {
+        self.server.abort();
+        self.watcher.abort();
+        let raft = self.raft.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = raft.shutdown().await;
+            });
+        }
+    }
+}
