@@ -22,6 +22,7 @@
 //!
 //! Not yet: changing the voter set at run time (KIP-853), DescribeQuorum.
 
+pub mod image_state;
 mod log_store;
 mod network;
 mod records;
