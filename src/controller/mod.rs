@@ -117,6 +117,11 @@ pub enum QuorumError {
     /// A proposal must carry at least one record (a batch cannot be empty).
     #[error("empty proposal")]
     EmptyProposal,
+    /// A proposal of more than one record: not yet, since the log keeps Kafka offset =
+    /// Raft index, and a batch of n records takes n offsets (an operation that must be
+    /// atomic, such as a topic with its partitions, needs this next).
+    #[error("a proposal of {0} records (one record per proposal for now)")]
+    TooManyRecords(usize),
     /// The proposal did not commit within `propose_timeout` (it may still commit).
     #[error("proposal not committed in time")]
     Timeout,
@@ -254,6 +259,9 @@ impl Quorum {
     pub async fn propose(&self, records: Vec<Bytes>) -> Result<i64, QuorumError> {
         if records.is_empty() {
             return Err(QuorumError::EmptyProposal);
+        }
+        if records.len() > 1 {
+            return Err(QuorumError::TooManyRecords(records.len()));
         }
         let write = self.raft.client_write(Proposal(records));
         let res = tokio::time::timeout(self.propose_timeout, write)
