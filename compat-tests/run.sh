@@ -278,6 +278,7 @@ run_kafka() {
     [[ $kwd_ok == 1 && $clean == 1 ]] && save_kwd
     selected kafka-written-dir && na_rows "$t" kafka-written-dir
     selected cluster-metadata-decoder && na_rows "$t" cluster-metadata-decoder
+    selected quorum-metadata-decoder && na_rows "$t" quorum-metadata-decoder
     selected kafka-written-metadata && na_rows "$t" kafka-written-metadata
     rm -rf "$RUN_DIR/kafka"
     echo "   target kafka took $((SECONDS - start))s"
@@ -371,6 +372,27 @@ run_rafka() {
             fi
         fi
         na_rows "$t" cluster-metadata-decoder
+    fi
+
+    # -- quorum-metadata-decoder: the same sample, written through a one-voter openraft
+    #    quorum (Raft's control batches, a .checkpoint snapshot), decoded by Kafka
+    if selected quorum-metadata-decoder; then
+        local qdir="$RUN_DIR/rafka-quorum" rc
+        rm -rf "$qdir"
+        if [[ -n "$build_err" ]]; then
+            record "$t" quorum-metadata-decoder kafka-java fail 0 "$build_err"
+        else
+            timeout -k 5 60 "$RAFKA_BIN" log write-quorum "$qdir" \
+                >"$RUN_DIR/rafka-write-quorum.log" 2>&1
+            rc=$?
+            if [[ $rc != 0 ]]; then
+                record "$t" quorum-metadata-decoder kafka-java fail 0 "rafka log write-quorum $qdir failed (exit $rc): $(tail -n 1 "$RUN_DIR/rafka-write-quorum.log" | cut -c1-200)"
+            else
+                run_case "$t" quorum-metadata-decoder kafka-java METADATA_DIR="$qdir/__cluster_metadata-0" \
+                    WRITE_LOG="$RUN_DIR/rafka-write-quorum.log"
+            fi
+        fi
+        na_rows "$t" quorum-metadata-decoder
     fi
 
     # -- offsets-decoder: what `rafka serve` wrote to __consumer_offsets for the groups

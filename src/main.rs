@@ -123,6 +123,18 @@ enum LogCommand {
         #[arg(long, default_value_t = 1)]
         leader_epoch: i32,
     },
+    /// Write the same sample cluster through a one-voter controller quorum (openraft) into
+    /// `<data dir>/__cluster_metadata-0`: Raft's control batches (VotersRecord,
+    /// LeaderChange), one data batch per record, and a `.checkpoint` snapshot; print the
+    /// image digest. For checking with Kafka's `DumpLogSegments --cluster-metadata-decoder`.
+    #[command(
+        hide = true,
+        after_help = "Example:\n  rafka log write-quorum /tmp/controller-data"
+    )]
+    WriteQuorum {
+        /// The data directory; `__cluster_metadata-0` is made in it and must not exist.
+        data_dir: PathBuf,
+    },
     /// Decode every KRaft metadata record of a `__cluster_metadata-0` directory (Kafka's
     /// or ours), print one line per record, `<offset>\t<record type> v<version>\t<fields>`,
     /// then apply them to a metadata image and print its summary and digest.
@@ -178,6 +190,7 @@ fn main() -> ExitCode {
             partition_dir,
             leader_epoch,
         })) => log_write_metadata(&partition_dir, leader_epoch),
+        Some(Command::Log(LogCommand::WriteQuorum { data_dir })) => log_write_quorum(&data_dir),
         Some(Command::Log(LogCommand::DumpMetadata { partition_dir })) => {
             log_dump_metadata(&partition_dir)
         }
@@ -402,6 +415,37 @@ fn log_write(dir: &Path, per_batch: usize) -> Result<()> {
     let leo = log.log_end_offset();
     logs.shutdown()?;
     println!("appended {total} records to {tp}; log end offset {leo}");
+    Ok(())
+}
+
+fn log_write_quorum(data_dir: &Path) -> Result<()> {
+    if data_dir.join("__cluster_metadata-0").exists() {
+        bail!("{} already holds __cluster_metadata-0", data_dir.display());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let out = runtime.block_on(rafka::controller::sample::write_sample_log(data_dir))?;
+    if out.digest != out.expected_digest {
+        bail!(
+            "the quorum's image (digest {:08x}) differs from the sample's ({:08x})",
+            out.digest,
+            out.expected_digest
+        );
+    }
+    println!(
+        "wrote {} metadata records through a one-voter quorum to {}; snapshots: {}; image digest {:08x}",
+        out.records,
+        out.dir.display(),
+        out.checkpoints
+            .iter()
+            .filter_map(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(", "),
+        out.digest
+    );
     Ok(())
 }
 

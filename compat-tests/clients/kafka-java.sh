@@ -453,6 +453,36 @@ cluster-metadata-decoder)
     digest="$(grep -oE 'image digest [0-9a-f]{8}' "${WRITE_LOG:-/dev/null}" | head -n 1)"
     echo "OK: $records KRaft records in $batches batches (partition leader epoch 3) decoded by --cluster-metadata-decoder as written, none skipped: 3 brokers, topic orders (3 partitions x 3 replicas), 2 configs, a fence, a partition change, a producer id block; rafka read it back: ${digest:-no digest printed}"
     ;;
+quorum-metadata-decoder)
+    # The metadata log and snapshot a one-voter openraft quorum wrote (`rafka log
+    # write-quorum`): Kafka decodes Raft's control records (KRaftVoters, LeaderChange), the
+    # 19 sample records one per batch, and the .checkpoint (SnapshotHeader, KRaftVoters,
+    # the image's records, SnapshotFooter), with no error and nothing skipped.
+    : "${METADATA_DIR:?}"
+    log="$(ls "$METADATA_DIR"/*.log 2>/dev/null | head -n 1)"
+    snap="$(ls "$METADATA_DIR"/*.checkpoint 2>/dev/null | tail -n 1)"
+    [[ -n "$log" && -n "$snap" ]] || fail "no .log segment or no .checkpoint in $METADATA_DIR ($(ls "$METADATA_DIR" 2>&1 | tr '\n' ' '))"
+    kafka_tool 120 "$T.DumpLogSegments" --cluster-metadata-decoder --files "$log" >"$OUT" 2>"$ERR" \
+        || fail "DumpLogSegments --cluster-metadata-decoder on the log exited $? ($(tail -n 2 "$ERR" | tr '\n' ' ' | cut -c1-300))"
+    kafka_tool 120 "$T.DumpLogSegments" --cluster-metadata-decoder --files "$snap" >"$CASE_DIR/snap" 2>>"$ERR" \
+        || fail "DumpLogSegments --cluster-metadata-decoder on the snapshot exited $? ($(tail -n 2 "$ERR" | tr '\n' ' ' | cut -c1-300))"
+    if grep -m1 -E 'Error at|skipping|Exception' "$OUT" "$CASE_DIR/snap" >"$CASE_DIR/bad" || grep -q . "$ERR"; then
+        fail "a record did not decode: $(cat "$CASE_DIR/bad" "$ERR" | head -c 300)"
+    fi
+    expect_grep "$OUT" 'KRaftVoters \{"version":0,"voters":\[\{"voterId":1,' "no KRaftVoters control record in the log"
+    expect_grep "$OUT" 'LeaderChange: \{"version":0,"leaderId":1,' "no LeaderChange control record naming leader 1"
+    records="$(grep -c ' payload: {"type":"' "$OUT")"
+    [[ "$records" == 19 ]] || fail "expected the 19 sample records in the log, found $records"
+    expect_grep "$OUT" 'payload: \{"type":"TOPIC_RECORD","version":0,"data":\{"name":"orders"' "no TopicRecord for orders in the log"
+    expect_grep "$CASE_DIR/snap" '^Snapshot end offset: [0-9]+, epoch: [0-9]+' "no snapshot end offset and epoch"
+    expect_grep "$CASE_DIR/snap" 'SnapshotHeader \{"version":0,' "no SnapshotHeader"
+    expect_grep "$CASE_DIR/snap" 'SnapshotFooter \{"version":0' "no SnapshotFooter"
+    expect_grep "$CASE_DIR/snap" 'KRaftVoters \{"version":0,"voters":\[\{"voterId":1,' "no KRaftVoters in the snapshot"
+    snap_records="$(grep -c ' payload: {"type":"' "$CASE_DIR/snap")"
+    (( snap_records > 0 )) || fail "no metadata record in the snapshot"
+    expect_grep "${WRITE_LOG:-/dev/null}" 'image digest d8effc65' "the quorum's image is not the sample's (digest d8effc65)"
+    echo "OK: the quorum's log decoded (KRaftVoters, LeaderChange by leader 1, all 19 records, none skipped) and its snapshot $(basename "$snap") too (header, voters, $snap_records records, footer); image digest d8effc65 as the sample's"
+    ;;
 offsets-decoder)
     # Every non-empty segment of the target's __consumer_offsets, decoded by Kafka's own
     # record schemas; the consumer-group-resume scenario's group must be among them.

@@ -26,6 +26,7 @@ pub mod image_state;
 mod log_store;
 mod network;
 mod records;
+pub mod sample;
 mod snapshot;
 mod state_machine;
 mod types;
