@@ -3,11 +3,11 @@
 //! library touches this module only.
 //!
 //! - [`Quorum::start`] opens `<data dir>/__cluster_metadata-0` (Kafka-format batches, one
-//!   per Raft entry: base offset = index, partition leader epoch = term; see
-//!   [`records`]), answers the other voters on its listener ([`network`]), and joins the
+//!   per Raft entry, partition leader epoch = term; see [`records`]; Kafka offsets count
+//!   records and Raft indexes entries, [`log_store`] maps one to the other), answers the other voters on its listener ([`network`]), and joins the
 //!   static voter set (Kafka's `controller.quorum.voters`).
-//! - [`Quorum::propose`] appends records on the leader and returns their offset once they
-//!   are committed and applied; elsewhere it fails with [`QuorumError::NotLeader`].
+//! - [`Quorum::propose`] appends records on the leader as one batch (atomically) and
+//!   returns the offset of the last once they are committed and applied; elsewhere it fails with [`QuorumError::NotLeader`].
 //! - Committed records reach the [`MetadataStateMachine`] in offset order, on every voter.
 //!
 //! Forming the cluster: every voter whose log and vote are empty initializes openraft with
@@ -53,8 +53,9 @@ use types::{NodeId, Proposal, Raft};
 /// records. Implementations do no I/O of their own; they are called under the quorum's
 /// lock, one batch at a time, in offset order.
 pub trait MetadataStateMachine: Send + Sync + 'static {
-    /// Applies the records of one committed entry, whose offset in the metadata log is
-    /// `offset` (each entry is one batch; its records are opaque to the quorum).
+    /// Applies the records of one committed entry (one batch; its records are opaque to
+    /// the quorum), whose last record is at Kafka offset `offset` in the metadata log (the
+    /// records are at consecutive offsets up to it).
     fn apply(&mut self, offset: i64, records: &[Bytes]);
     /// The whole state as records, such that `restore` of them rebuilds it.
     fn snapshot(&self) -> Vec<Bytes>;
@@ -195,6 +196,7 @@ impl Quorum {
         .await
         .map_err(|e| QuorumError::Stopped(e.to_string()))??;
         let dir = store.dir().to_path_buf();
+        let snapshot_ends = store.snapshot_ends();
         let fault = FaultSwitch::default();
         let network = Network {
             fault: fault.clone(),
@@ -203,7 +205,12 @@ impl Quorum {
             .await
             .map_err(|e| QuorumError::Stopped(e.to_string()))?;
 
-        let server = tokio::spawn(network::serve(listener, raft.clone(), fault.clone()));
+        let server = tokio::spawn(network::serve(
+            listener,
+            raft.clone(),
+            fault.clone(),
+            snapshot_ends,
+        ));
         let initialized = raft
             .is_initialized()
             .await
@@ -249,8 +256,9 @@ impl Quorum {
         &self.dir
     }
 
-    /// Appends `records` as one entry (one batch) and waits until it is committed and
-    /// applied here: returns its offset. Only the leader accepts proposals.
+    /// Appends `records` as one entry (one batch, its records at consecutive offsets) and
+    /// waits until it is committed and applied here: returns the Kafka offset of its last
+    /// record. Only the leader accepts proposals.
     pub async fn propose(&self, records: Vec<Bytes>) -> Result<i64, QuorumError> {
         if records.is_empty() {
             return Err(QuorumError::EmptyProposal);
@@ -260,7 +268,7 @@ impl Quorum {
             .await
             .map_err(|_| QuorumError::Timeout)?;
         match res {
-            Ok(resp) => Ok(resp.log_id.index as i64),
+            Ok(resp) => Ok(resp.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                 Err(QuorumError::NotLeader {
                     leader: f.leader_id.and_then(|l| i32::try_from(l).ok()),

@@ -1,11 +1,20 @@
 //! openraft's state machine over ours ([`MetadataStateMachine`]): committed Normal entries
-//! are handed to it in order with their offsets; Blank and Membership entries only move
-//! the applied position.
+//! are handed to it in order with their Kafka offsets; Blank and Membership entries only
+//! move the applied position.
 //!
-//! Snapshots are the state machine's records at its last applied offset, written as
+//! Kafka offsets: every entry is one batch, its records at consecutive offsets right after
+//! the previous entry's (a Normal entry's n records take n, a Blank or Membership entry's
+//! single control record one), so the offsets follow from the Kafka end offset of the last
+//! applied entry (`applied_end`): 0 for an empty log, a snapshot's end offset after one is
+//! restored or installed. An entry's offset, as handed to the state machine and answered
+//! to its proposer, is that of its last record (Kafka's image counts so).
+//!
+//! Snapshots are the state machine's records at its last applied entry, written as
 //! Kafka's `<end offset>-<epoch>.checkpoint` ([`super::snapshot`]) before openraft may
 //! purge the log below them, and sent whole to a follower that is behind the leader's log
-//! start. At start the newest snapshot is restored, then the log after it replayed.
+//! start; their openraft id is Kafka's snapshot id (`<end offset>-<epoch>`), so the
+//! follower learns the end offset with them. At start the newest snapshot is restored,
+//! then the log after it replayed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +53,8 @@ struct SmState<S> {
     /// Invariant: every entry up to `last_applied` was handed to `sm` (or is in the
     /// snapshot it was restored from), none after.
     last_applied: Option<LogId>,
+    /// The Kafka offset after the last applied entry's last record.
+    applied_end: i64,
     membership: StoredMembership,
     snapshot: Option<Snapshot>,
     snapshots_built: u64,
@@ -54,6 +65,7 @@ impl<S: MetadataStateMachine> StateMachineStore<S> {
     pub fn open(sm: S, dir: PathBuf) -> Result<Self, LogError> {
         let mut st = SmState {
             last_applied: None,
+            applied_end: 0,
             membership: StoredMembership::default(),
             snapshot: None,
             snapshots_built: 0,
@@ -67,12 +79,16 @@ impl<S: MetadataStateMachine> StateMachineStore<S> {
             );
             st.sm.restore(found.records.clone());
             st.last_applied = Some(found.last_log_id);
+            st.applied_end = found.end_offset;
             st.membership = found.membership.clone();
             st.snapshot = Some(Snapshot {
                 meta: SnapshotMeta {
                     last_log_id: Some(found.last_log_id),
                     last_membership: found.membership,
-                    snapshot_id: snapshot::file_name(&found.last_log_id),
+                    snapshot_id: snapshot::snapshot_id(
+                        found.end_offset,
+                        found.last_log_id.leader_id.term,
+                    ),
                 },
                 snapshot: Box::new(SnapshotData {
                     records: found.records,
@@ -90,11 +106,12 @@ impl<S: MetadataStateMachine> StateMachineStore<S> {
         let Some(last) = meta.last_log_id else {
             return Ok(()); // nothing applied: nothing to keep
         };
+        let end_offset = end_offset(meta).ok_or_else(|| bad_snapshot_id(meta))?;
         let dir = self.dir.clone();
         let membership = meta.last_membership.clone();
         let records = records.to_vec();
         let res = tokio::task::spawn_blocking(move || {
-            snapshot::write(&dir, &last, &membership, &records).map(|_| ())
+            snapshot::write(&dir, &last, end_offset, &membership, &records).map(|_| ())
         })
         .await;
         let err = match res {
@@ -114,11 +131,10 @@ impl<S: MetadataStateMachine> RaftSnapshotBuilder<TypeConfig> for StateMachineSt
             let meta = SnapshotMeta {
                 last_log_id: st.last_applied,
                 last_membership: st.membership.clone(),
-                snapshot_id: format!(
-                    "{}-{}",
-                    st.last_applied.map_or(-1, |l| l.index as i64),
-                    st.snapshots_built
-                ),
+                snapshot_id: match st.last_applied {
+                    Some(l) => snapshot::snapshot_id(st.applied_end, l.leader_id.term),
+                    None => format!("empty-{}", st.snapshots_built),
+                },
             };
             (meta, st.sm.snapshot())
         };
@@ -141,7 +157,7 @@ impl<S: MetadataStateMachine> RaftStateMachine<TypeConfig> for StateMachineStore
         Ok((st.last_applied, st.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<()>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<i64>, StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
@@ -150,14 +166,21 @@ impl<S: MetadataStateMachine> RaftStateMachine<TypeConfig> for StateMachineStore
         let mut st = self.inner.lock();
         for e in entries {
             st.last_applied = Some(e.log_id);
+            // the batch's records, each one offset (control batches hold one record)
+            let records = match &e.payload {
+                EntryPayload::Normal(p) => p.0.len().max(1),
+                EntryPayload::Blank | EntryPayload::Membership(_) => 1,
+            };
+            st.applied_end += records as i64;
+            let offset = st.applied_end - 1;
             match e.payload {
-                EntryPayload::Normal(p) => st.sm.apply(e.log_id.index as i64, &p.0),
+                EntryPayload::Normal(p) => st.sm.apply(offset, &p.0),
                 EntryPayload::Membership(m) => {
                     st.membership = StoredMembership::new(Some(e.log_id), m);
                 }
                 EntryPayload::Blank => {}
             }
-            out.push(());
+            out.push(offset);
         }
         Ok(out)
     }
@@ -176,9 +199,11 @@ impl<S: MetadataStateMachine> RaftStateMachine<TypeConfig> for StateMachineStore
         snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError> {
         self.write_file(meta, &snapshot.records).await?;
+        let end = end_offset(meta).ok_or_else(|| bad_snapshot_id(meta))?;
         let mut st = self.inner.lock();
         st.sm.restore(snapshot.records.clone());
         st.last_applied = meta.last_log_id;
+        st.applied_end = end;
         st.membership = meta.last_membership.clone();
         st.snapshot = Some(Snapshot {
             meta: meta.clone(),
@@ -190,4 +215,18 @@ impl<S: MetadataStateMachine> RaftStateMachine<TypeConfig> for StateMachineStore
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
         Ok(self.inner.lock().snapshot.clone())
     }
+}
+
+/// The Kafka end offset a snapshot's id names.
+fn end_offset(meta: &SnapshotMeta) -> Option<i64> {
+    snapshot::parse_id(&meta.snapshot_id).map(|(end, _)| end)
+}
+
+fn bad_snapshot_id(meta: &SnapshotMeta) -> StorageError {
+    let e = std::io::Error::other(format!(
+        "snapshot id {:?} is not `<end offset>-<epoch>`",
+        meta.snapshot_id
+    ));
+    openraft::StorageIOError::read_snapshot(Some(meta.signature()), openraft::AnyError::new(&e))
+        .into()
 }
