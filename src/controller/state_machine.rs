@@ -230,3 +230,138 @@ fn bad_snapshot_id(meta: &SnapshotMeta) -> StorageError {
     openraft::StorageIOError::read_snapshot(Some(meta.signature()), openraft::AnyError::new(&e))
         .into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::records::proposal;
+    use crate::controller::types::{log_id, Membership, Node, NodeId};
+
+    type Applied = Vec<(i64, Vec<Bytes>)>;
+
+    /// Keeps (offset, records) of every apply.
+    #[derive(Clone, Default)]
+    struct Seen(Arc<Mutex<Applied>>);
+
+    impl MetadataStateMachine for Seen {
+        fn apply(&mut self, offset: i64, records: &[Bytes]) {
+            self.0.lock().push((offset, records.to_vec()));
+        }
+        fn snapshot(&self) -> Vec<Bytes> {
+            self.0.lock().iter().flat_map(|(_, r)| r.clone()).collect()
+        }
+        fn restore(&mut self, records: Vec<Bytes>) {
+            *self.0.lock() = vec![(-1, records)];
+        }
+    }
+
+    fn membership() -> Membership {
+        let ids: std::collections::BTreeSet<NodeId> = [1, 2, 3].into_iter().collect();
+        let nodes: std::collections::BTreeMap<NodeId, Node> = ids
+            .iter()
+            .map(|&i| (i, Node::new(format!("127.0.0.1:{}", 9000 + i))))
+            .collect();
+        Membership::new(vec![ids], nodes)
+    }
+
+    fn multi(term: u64, index: u64, n: usize) -> Entry {
+        Entry {
+            log_id: log_id(term, index),
+            payload: EntryPayload::Normal(proposal(
+                (0..n).map(|i| Bytes::from(format!("{index}.{i}"))),
+            )),
+        }
+    }
+
+    /// Entries 0..=3: the voters (one record), a leader change (one), then entries of
+    /// 3 and 2 records: offsets 0, 1, 2..=4, 5..=6.
+    fn history() -> Vec<Entry> {
+        vec![
+            Entry {
+                log_id: log_id(0, 0),
+                payload: EntryPayload::Membership(membership()),
+            },
+            Entry {
+                log_id: log_id(1, 1),
+                payload: EntryPayload::Blank,
+            },
+            multi(1, 2, 3),
+            multi(1, 3, 2),
+        ]
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn snapshots_of_multi_record_history_carry_the_kafka_end_offset() {
+        let leader_dir = tempfile::tempdir().expect("test setup");
+        let seen = Seen::default();
+        let mut leader = StateMachineStore::open(seen.clone(), leader_dir.path().to_path_buf())
+            .expect("test setup");
+        let offsets = leader.apply(history()).await.expect("test setup");
+        // each entry answers the offset of its last record
+        assert_eq!(offsets, [0, 1, 4, 6]);
+        assert_eq!(
+            seen.0
+                .lock()
+                .iter()
+                .map(|(o, r)| (*o, r.len()))
+                .collect::<Vec<_>>(),
+            [(4, 3), (6, 2)]
+        );
+
+        let snap = leader.build_snapshot().await.expect("test setup");
+        assert_eq!(snap.meta.last_log_id, Some(log_id(1, 3)));
+        assert_eq!(snap.meta.snapshot_id, snapshot::snapshot_id(7, 1));
+        assert!(leader_dir.path().join(snapshot::file_name(7, 1)).exists());
+
+        // a restart restores it and goes on at offset 7
+        let seen_again = Seen::default();
+        let mut restarted =
+            StateMachineStore::open(seen_again.clone(), leader_dir.path().to_path_buf())
+                .expect("test setup");
+        let (applied, _) = restarted.applied_state().await.expect("test setup");
+        assert_eq!(applied, Some(log_id(1, 3)));
+        let offsets = restarted
+            .apply(vec![multi(2, 4, 3)])
+            .await
+            .expect("test setup");
+        assert_eq!(offsets, [9]);
+
+        // a follower installs it and goes on at the same offsets
+        let follower_dir = tempfile::tempdir().expect("test setup");
+        let seen_f = Seen::default();
+        let mut follower = StateMachineStore::open(seen_f.clone(), follower_dir.path().into())
+            .expect("test setup");
+        follower
+            .install_snapshot(&snap.meta, snap.snapshot.clone())
+            .await
+            .expect("test setup");
+        let stored = snapshot::read_latest(follower_dir.path())
+            .expect("test setup")
+            .expect("a snapshot");
+        assert_eq!(stored.last_log_id, log_id(1, 3));
+        assert_eq!(stored.end_offset, 7);
+        assert_eq!(
+            stored.records,
+            ["2.0", "2.1", "2.2", "3.0", "3.1"].map(|s| Bytes::from(s.as_bytes()))
+        );
+        let offsets = follower
+            .apply(vec![multi(2, 4, 3)])
+            .await
+            .expect("test setup");
+        assert_eq!(offsets, [9]);
+        assert_eq!(seen_f.0.lock().last().map(|(o, _)| *o), Some(9));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_snapshot_whose_id_names_no_offset_is_refused() {
+        let dir = tempfile::tempdir().expect("test setup");
+        let mut sm =
+            StateMachineStore::open(Seen::default(), dir.path().to_path_buf()).expect("test setup");
+        let meta = SnapshotMeta {
+            last_log_id: Some(log_id(1, 3)),
+            last_membership: StoredMembership::new(Some(log_id(0, 0)), membership()),
+            snapshot_id: "3-1x".into(),
+        };
+        assert!(sm.install_snapshot(&meta, Box::default()).await.is_err());
+    }
+}
