@@ -179,6 +179,12 @@ impl LogStore {
         &self.inner.dir
     }
 
+    /// The Kafka offset the next entry goes at.
+    #[cfg(test)]
+    pub fn log_end_offset(&self) -> i64 {
+        self.inner.log.log_end_offset()
+    }
+
     /// Where the network notes the Kafka end offsets of snapshots it receives.
     pub fn snapshot_ends(&self) -> SnapshotEnds {
         self.inner.snapshot_ends.clone()
