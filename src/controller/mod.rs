@@ -4,10 +4,12 @@
 //!
 //! - [`Quorum::start`] opens `<data dir>/__cluster_metadata-0` (Kafka-format batches, one
 //!   per Raft entry, partition leader epoch = term; see [`records`]; Kafka offsets count
-//!   records and Raft indexes entries, [`log_store`] maps one to the other), answers the other voters on its listener ([`network`]), and joins the
-//!   static voter set (Kafka's `controller.quorum.voters`).
+//!   records and Raft indexes entries, [`log_store`] maps one to the other), answers the
+//!   other voters on its listener ([`network`]), and joins the static voter set (Kafka's
+//!   `controller.quorum.voters`).
 //! - [`Quorum::propose`] appends records on the leader as one batch (atomically) and
-//!   returns the offset of the last once they are committed and applied; elsewhere it fails with [`QuorumError::NotLeader`].
+//!   returns the offset of the last once they are committed and applied; elsewhere it
+//!   fails with [`QuorumError::NotLeader`].
 //! - Committed records reach the [`MetadataStateMachine`] in offset order, on every voter.
 //!
 //! Forming the cluster: every voter whose log and vote are empty initializes openraft with
