@@ -18,7 +18,8 @@
 //! Files of ours besides Kafka's: `quorum-purged` (`<term> <index> <offset>`: the last
 //! purged entry, whose term openraft needs and the purged batch no longer holds, and the
 //! Kafka offset after it, where the kept log starts; a file of two fields is the older
-//! form, where offsets were indexes). A follower that installs a snapshot past its log
+//! form, where offsets were indexes; ` restart` after them while a purge past the log end
+//! empties the log, so a crash in it is finished at open). A follower that installs a snapshot past its log
 //! end restarts its log at the snapshot's Kafka end offset: the network records it as the
 //! snapshot arrives ([`SnapshotEnds`]), before openraft asks to purge, and the snapshot
 //! files on disk answer after a restart. Writes happen on the blocking pool; reads of
@@ -126,6 +127,9 @@ fn log_err(e: LogError, verb: ErrorVerb) -> StorageError {
 struct Purged {
     id: LogId,
     end_offset: i64,
+    /// The log is being restarted empty at `end_offset` (a purge past its end): if this
+    /// is still set at open, the restart did not finish and is done again.
+    restart: bool,
 }
 
 impl LogStore {
@@ -146,10 +150,20 @@ impl LogStore {
             log_start_offset: start,
         };
         let (log, report) = PartitionLog::open(dir.clone(), tp, LogConfig::default(), None, opts)?;
-        if log.log_end_offset() < start {
-            // a crash after the purged file was written for a snapshot past the log end,
-            // before the log was restarted after it
-            log.truncate_fully_and_start_at(start)?;
+        if let Some(p) = purged.filter(|p| p.restart || log.log_end_offset() < p.end_offset) {
+            // a crash in a purge past the log end, after the purged file was written and
+            // before the log was restarted at its end offset: what is left of the old log
+            // is not below that offset, it may not even end at it
+            tracing::warn!(purged = %p.id, offset = p.end_offset,
+                "finishing an interrupted restart of the metadata log");
+            log.truncate_fully_and_start_at(p.end_offset)?;
+            write_purged(
+                &dir.join(PURGED_FILE),
+                &Purged {
+                    restart: false,
+                    ..p
+                },
+            )?;
         }
         let bases = scan_bases(&log)?;
         let vote = read_quorum_state(&dir.join(QUORUM_STATE_FILE))?;
@@ -383,13 +397,21 @@ impl Inner {
             st.offset_of(after, self.log.log_end_offset())
                 .ok_or_else(|| LogError::Internal(format!("no offset for index {after}")))?
         };
-        // the purged id first: after a crash between the two, the start offset is
-        // recomputed from it
-        write_purged(&self.dir.join(PURGED_FILE), &Purged { id, end_offset })?;
+        // the purged id first: after a crash in between, the start offset is recomputed
+        // from it (and an unfinished restart of the log done again)
+        let path = self.dir.join(PURGED_FILE);
+        let mut purged = Purged {
+            id,
+            end_offset,
+            restart: past_end,
+        };
+        write_purged(&path, &purged)?;
         st.purged = Some(id);
         if past_end {
             self.log.truncate_fully_and_start_at(end_offset)?;
             st.bases.clear();
+            purged.restart = false;
+            write_purged(&path, &purged)?;
         } else {
             self.log.delete_records_before(end_offset)?;
             let drop_n = usize::try_from(after - st.first)
@@ -564,7 +586,14 @@ fn json_int(text: &str, key: &str) -> Option<i64> {
 fn write_purged(path: &Path, p: &Purged) -> Result<(), LogError> {
     checkpoint::write_atomic(
         path,
-        format!("{} {} {}\n", p.id.leader_id.term, p.id.index, p.end_offset).as_bytes(),
+        format!(
+            "{} {} {}{}\n",
+            p.id.leader_id.term,
+            p.id.index,
+            p.end_offset,
+            if p.restart { " restart" } else { "" }
+        )
+        .as_bytes(),
     )
 }
 
@@ -584,9 +613,10 @@ fn read_purged(path: &Path) -> Result<Option<Purged>, LogError> {
         reason: "quorum-purged: not `<term> <index> <offset>`".into(),
     };
     let fields: Vec<&str> = text.split_whitespace().collect();
-    let (term, index, end) = match fields.as_slice() {
-        [t, i] => (*t, *i, None),
-        [t, i, o] => (*t, *i, Some(*o)),
+    let (term, index, end, restart) = match fields.as_slice() {
+        [t, i] => (*t, *i, None, false),
+        [t, i, o] => (*t, *i, Some(*o), false),
+        [t, i, o, "restart"] => (*t, *i, Some(*o), true),
         _ => return Err(bad()),
     };
     let term: u64 = term.parse().map_err(|_| bad())?;
@@ -599,6 +629,7 @@ fn read_purged(path: &Path) -> Result<Option<Purged>, LogError> {
     Ok(Some(Purged {
         id: log_id(term, index),
         end_offset,
+        restart,
     }))
 }
 
@@ -745,6 +776,8 @@ mod tests {
         assert_eq!(state.last_log_id, Some(log_id(2, 9)));
         assert_eq!(store.inner.log.log_start_offset(), 25);
         assert_eq!(store.inner.log.log_end_offset(), 25);
+        let text = std::fs::read_to_string(store.dir().join(PURGED_FILE)).expect("test setup");
+        assert_eq!(text, "2 9 25\n", "the restart finished");
         store
             .inner
             .append(vec![multi(2, 10, 3)])
@@ -957,6 +990,32 @@ mod tests {
         drop(store);
         let store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
         assert_eq!(offsets(&store), [(5, 15)]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restart_of_the_log_cut_short_by_a_crash_is_finished_at_open() {
+        let tmp = tempfile::tempdir().expect("test setup");
+        let store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
+        // a divergent tail longer than the snapshot's: its end is past the snapshot's
+        let entries: Vec<Entry> = (0..4).map(|i| multi(1, i, 5)).collect();
+        store.inner.append(entries).expect("test setup");
+        let dir = store.dir().to_path_buf();
+        drop(store);
+        // the crash: the purged file written, the log not yet restarted
+        std::fs::write(dir.join(PURGED_FILE), "2 5 12 restart\n").expect("test setup");
+        let mut store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
+        assert_eq!(store.inner.log.log_start_offset(), 12);
+        assert_eq!(store.inner.log.log_end_offset(), 12);
+        assert_eq!(offsets(&store), []);
+        let state = store.get_log_state().await.expect("test setup");
+        assert_eq!(state.last_log_id, Some(log_id(2, 5)));
+        let text = std::fs::read_to_string(dir.join(PURGED_FILE)).expect("test setup");
+        assert_eq!(text, "2 5 12\n");
+        store
+            .inner
+            .append(vec![multi(2, 6, 2)])
+            .expect("test setup");
+        assert_eq!(offsets(&store), [(6, 12)]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
