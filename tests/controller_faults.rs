@@ -25,7 +25,8 @@ use rafka::controller::image_state::{ImageStateMachine, SharedImage};
 use rafka::controller::{MetadataStateMachine, Quorum, QuorumConfig, QuorumError};
 use rafka::metadata::image::MetadataImage;
 use rafka::metadata::records::{
-    config_resource, ConfigRecord, MetadataRecord, NoOpRecord, RemoveTopicRecord, TopicRecord,
+    config_resource, ConfigRecord, MetadataRecord, NoOpRecord, PartitionRecord, RemoveTopicRecord,
+    TopicRecord,
 };
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -240,9 +241,8 @@ fn topic_id(i: usize) -> Uuid {
     Uuid::from_u128(0xc0ff_ee00_0000_4000_8000_0000_0000_0000 | i as u128)
 }
 
-/// Operation `i`: mostly topic creations, with config changes and deletions of earlier
-/// topics mixed in. One record each: the quorum takes one record per proposal for now
-/// (`QuorumError::TooManyRecords`), so a creation is its TopicRecord alone here.
+/// Operation `i`: mostly topic creations (a TopicRecord and two PartitionRecords, one
+/// batch: all or nothing), with config changes and deletions of earlier topics mixed in.
 fn operation(i: usize) -> Vec<MetadataRecord> {
     match i % 4 {
         3 if i >= 7 => vec![MetadataRecord::RemoveTopicRecord(RemoveTopicRecord {
@@ -254,10 +254,31 @@ fn operation(i: usize) -> Vec<MetadataRecord> {
             name: "retention.ms".into(),
             value: Some(format!("{}", 1000 + i)),
         })],
-        _ => vec![MetadataRecord::TopicRecord(TopicRecord {
-            name: format!("t{i}"),
-            topic_id: topic_id(i),
-        })],
+        _ => {
+            let id = topic_id(i);
+            let mut op = vec![MetadataRecord::TopicRecord(TopicRecord {
+                name: format!("t{i}"),
+                topic_id: id,
+            })];
+            for p in 0..2 {
+                op.push(MetadataRecord::PartitionRecord(PartitionRecord {
+                    partition_id: p,
+                    topic_id: id,
+                    replicas: vec![1, 2, 3],
+                    isr: vec![1, 2, 3],
+                    removing_replicas: Vec::new(),
+                    adding_replicas: Vec::new(),
+                    leader: 1 + p,
+                    leader_recovery_state: 0,
+                    leader_epoch: 0,
+                    partition_epoch: 0,
+                    directories: Vec::new(),
+                    eligible_leader_replicas: None,
+                    last_known_elr: None,
+                }));
+            }
+            op
+        }
     }
 }
 

@@ -119,7 +119,10 @@ mod tests {
         assert_eq!(shared.applied_offset(), -1);
         sm.apply(7, &bytes);
         assert_eq!(shared.applied_offset(), 7);
-        assert_eq!(shared.digest(), MetadataImage::from_records(&records).digest());
+        assert_eq!(
+            shared.digest(),
+            MetadataImage::from_records(&records).digest()
+        );
 
         let other = SharedImage::new();
         other.state_machine().restore(sm.snapshot());

@@ -2,16 +2,30 @@
 //! directory, one record batch per entry ([`super::records`]), and Kafka's `quorum-state`
 //! file for the vote.
 //!
-//! Invariants: the partition's offsets are the Raft indexes (`log_start_offset` is the
-//! first index kept, `log_end_offset` the next to write); every batch's partition leader
-//! epoch is its entry's term; an append is fsynced before openraft is told it is done; the
-//! vote is fsynced (written atomically) before `save_vote` returns, so before a vote is
-//! answered.
+//! Raft indexes count entries, Kafka offsets count records: an entry is one batch, and a
+//! batch of n records takes n consecutive offsets (as Kafka writes KRaft batches), so the
+//! two differ as soon as one entry holds more than one record. The store keeps the map in
+//! memory: the base offset of every kept entry, in index order from the first kept index
+//! (`first`), rebuilt at open by scanning the batches from the log start.
 //!
-//! Files of ours besides Kafka's: `quorum-purged` (the term and index of the last purged
-//! entry: openraft needs its term, which the purged batch no longer holds). Writes happen
-//! on the blocking pool; reads of batches just written come from the page cache.
+//! Invariants: the kept entries are exactly the batches in `[log_start_offset,
+//! log_end_offset)`, entry `first + i` the i-th of them (`bases[i]` its base offset);
+//! `first` is the last purged index + 1 (0 if none), also when nothing is kept; every
+//! batch's partition leader epoch is its entry's term; an append is fsynced before
+//! openraft is told it is done; the vote is fsynced (written atomically) before
+//! `save_vote` returns, so before a vote is answered.
+//!
+//! Files of ours besides Kafka's: `quorum-purged` (`<term> <index> <offset>`: the last
+//! purged entry, whose term openraft needs and the purged batch no longer holds, and the
+//! Kafka offset after it, where the kept log starts; a file of two fields is the older
+//! form, where offsets were indexes; ` restart` after them while a purge past the log end
+//! empties the log, so a crash in it is finished at open). A follower that installs a snapshot past its log
+//! end restarts its log at the snapshot's Kafka end offset: the network records it as the
+//! snapshot arrives ([`SnapshotEnds`]), before openraft asks to purge, and the snapshot
+//! files on disk answer after a restart. Writes happen on the blocking pool; reads of
+//! batches just written come from the page cache.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
@@ -22,6 +36,7 @@ use openraft::{ErrorSubject, ErrorVerb, RaftLogReader, StorageIOError};
 use parking_lot::Mutex;
 
 use super::records::{decode_entry, encode_entry, LeaderHint};
+use super::snapshot;
 use super::types::{log_id, Entry, LogId, StorageError, TypeConfig, Vote};
 use crate::log::batch::{self, BatchIter};
 use crate::log::partition_log::LoadOptions;
@@ -34,6 +49,8 @@ pub const QUORUM_STATE_FILE: &str = "quorum-state";
 const PURGED_FILE: &str = "quorum-purged";
 /// How much one read of the log asks for.
 const READ_BYTES: usize = 4 << 20;
+/// Snapshot ends remembered in memory (a follower needs only the latest).
+const SNAPSHOT_ENDS_KEPT: usize = 8;
 
 /// The log store; clones share it (openraft's log reader is a clone).
 #[derive(Clone)]
@@ -41,17 +58,60 @@ pub struct LogStore {
     inner: Arc<Inner>,
 }
 
+/// The Kafka end offsets of snapshots this node received, by their last Raft index:
+/// the network notes one before handing the snapshot to openraft, which then purges the
+/// log up to it.
+#[derive(Clone, Default)]
+pub struct SnapshotEnds(Arc<Mutex<BTreeMap<u64, i64>>>);
+
+impl SnapshotEnds {
+    /// Notes that the snapshot whose last entry is `index` ends at Kafka offset `end`.
+    pub fn note(&self, index: u64, end: i64) {
+        let mut m = self.0.lock();
+        m.insert(index, end);
+        while m.len() > SNAPSHOT_ENDS_KEPT {
+            m.pop_first();
+        }
+    }
+
+    fn get(&self, index: u64) -> Option<i64> {
+        self.0.lock().get(&index).copied()
+    }
+}
+
 struct Inner {
     log: PartitionLog,
     dir: PathBuf,
     voters: Vec<i32>,
     state: Mutex<StoreState>,
+    snapshot_ends: SnapshotEnds,
 }
 
-#[derive(Default)]
 struct StoreState {
     vote: Option<Vote>,
     purged: Option<LogId>,
+    /// The Raft index of the first kept entry (`bases[0]`), or of the next entry when
+    /// none is kept.
+    first: u64,
+    /// The base offset of every kept entry, from `first` on.
+    bases: VecDeque<i64>,
+}
+
+impl StoreState {
+    /// The index after the last kept entry.
+    fn next_index(&self) -> u64 {
+        self.first + self.bases.len() as u64
+    }
+
+    /// The Kafka offset where entry `index` starts, for `first <= index <= next_index()`
+    /// (the next entry starts at the log end).
+    fn offset_of(&self, index: u64, log_end: i64) -> Option<i64> {
+        let i = usize::try_from(index.checked_sub(self.first)?).ok()?;
+        if i == self.bases.len() {
+            return Some(log_end);
+        }
+        self.bases.get(i).copied()
+    }
 }
 
 fn io(e: impl std::error::Error + 'static, verb: ErrorVerb) -> StorageError {
@@ -62,8 +122,19 @@ fn log_err(e: LogError, verb: ErrorVerb) -> StorageError {
     io(e, verb)
 }
 
+/// The last purged entry and the Kafka offset after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Purged {
+    id: LogId,
+    end_offset: i64,
+    /// The log is being restarted empty at `end_offset` (a purge past its end): if this
+    /// is still set at open, the restart did not finish and is done again.
+    restart: bool,
+}
+
 impl LogStore {
-    /// Opens (or creates) `<data_dir>/__cluster_metadata-0`, recovering its tail.
+    /// Opens (or creates) `<data_dir>/__cluster_metadata-0`, recovering its tail and
+    /// rebuilding the index-to-offset map.
     pub fn open(data_dir: &Path, voters: Vec<i32>) -> Result<Self, LogError> {
         let tp = TopicPartition::new(METADATA_TOPIC, 0);
         let dir = data_dir.join(tp.dir_name());
@@ -72,22 +143,47 @@ impl LogStore {
             source: e,
         })?;
         let purged = read_purged(&dir.join(PURGED_FILE))?;
+        let start = purged.map_or(0, |p| p.end_offset);
         let opts = LoadOptions {
             clean_shutdown: false,
             recovery_point: 0,
-            log_start_offset: purged.map_or(0, |p| p.index as i64 + 1),
+            log_start_offset: start,
         };
         let (log, report) = PartitionLog::open(dir.clone(), tp, LogConfig::default(), None, opts)?;
+        if let Some(p) = purged.filter(|p| p.restart || log.log_end_offset() < p.end_offset) {
+            // a crash in a purge past the log end, after the purged file was written and
+            // before the log was restarted at its end offset: what is left of the old log
+            // is not below that offset, it may not even end at it
+            tracing::warn!(purged = %p.id, offset = p.end_offset,
+                "finishing an interrupted restart of the metadata log");
+            log.truncate_fully_and_start_at(p.end_offset)?;
+            write_purged(
+                &dir.join(PURGED_FILE),
+                &Purged {
+                    restart: false,
+                    ..p
+                },
+            )?;
+        }
+        let bases = scan_bases(&log)?;
         let vote = read_quorum_state(&dir.join(QUORUM_STATE_FILE))?;
+        let first = purged.map_or(0, |p| p.id.index + 1);
         tracing::info!(dir = %dir.display(), segments = report.segments,
-            truncated_bytes = report.truncated_bytes, log_end_offset = log.log_end_offset(),
+            truncated_bytes = report.truncated_bytes, log_start_offset = log.log_start_offset(),
+            log_end_offset = log.log_end_offset(), first_index = first, entries = bases.len(),
             "opened the metadata log");
         Ok(LogStore {
             inner: Arc::new(Inner {
                 log,
                 dir,
                 voters,
-                state: Mutex::new(StoreState { vote, purged }),
+                state: Mutex::new(StoreState {
+                    vote,
+                    purged: purged.map(|p| p.id),
+                    first,
+                    bases,
+                }),
+                snapshot_ends: SnapshotEnds::default(),
             }),
         })
     }
@@ -95,6 +191,17 @@ impl LogStore {
     /// The partition directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// The Kafka offset the next entry goes at.
+    #[cfg(test)]
+    pub fn log_end_offset(&self) -> i64 {
+        self.inner.log.log_end_offset()
+    }
+
+    /// Where the network notes the Kafka end offsets of snapshots it receives.
+    pub fn snapshot_ends(&self) -> SnapshotEnds {
+        self.inner.snapshot_ends.clone()
     }
 
     /// Runs `f` on the blocking pool (writes fsync); its error is reported as `verb`.
@@ -111,35 +218,88 @@ impl LogStore {
     }
 }
 
+/// The base offset of every batch from the log start to its end, in order.
+fn scan_bases(log: &PartitionLog) -> Result<VecDeque<i64>, LogError> {
+    let mut bases = VecDeque::new();
+    let start = log.log_start_offset();
+    let end = log.log_end_offset();
+    let mut next = start;
+    while next < end {
+        let data = log.read(next, READ_BYTES, true, end)?;
+        let before = next;
+        for (_, h) in BatchIter::new(&data.records) {
+            if h.base_offset >= next && h.base_offset < end {
+                bases.push_back(h.base_offset);
+            }
+            next = next.max(h.next_offset());
+        }
+        if next == before {
+            return Err(LogError::Internal(format!(
+                "no batch read at offset {next}"
+            )));
+        }
+    }
+    Ok(bases)
+}
+
 impl Inner {
     fn last_log_id(&self) -> Result<Option<LogId>, LogError> {
-        let end = self.log.log_end_offset();
-        if end > self.log.log_start_offset() {
-            let index = end - 1;
+        let st = self.state.lock();
+        if let Some(&base) = st.bases.back() {
+            let index = st.next_index() - 1;
             let term = self
                 .log
-                .epoch_for(index)
-                .ok_or_else(|| LogError::Internal(format!("no epoch for offset {index}")))?;
-            return Ok(Some(log_id(term as u64, index as u64)));
+                .epoch_for(base)
+                .ok_or_else(|| LogError::Internal(format!("no epoch for offset {base}")))?;
+            return Ok(Some(log_id(term as u64, index)));
         }
-        Ok(self.state.lock().purged)
+        Ok(st.purged)
     }
 
-    fn read(&self, start: i64, end: i64) -> Result<Vec<Entry>, LogError> {
-        let mut out = Vec::new();
-        let mut next = start.max(self.log.log_start_offset());
-        let end = end.min(self.log.log_end_offset());
-        while next < end {
-            let data = self.log.read(next, READ_BYTES, true, end)?;
+    /// The entries with indexes in `[start, end)` that are kept.
+    fn read(&self, start: u64, end: u64) -> Result<Vec<Entry>, LogError> {
+        let (first, wanted, end_offset) = {
+            let st = self.state.lock();
+            let start = start.max(st.first);
+            let end = end.min(st.next_index());
+            if start >= end {
+                return Ok(Vec::new());
+            }
+            let log_end = self.log.log_end_offset();
+            let missing = || LogError::Internal(format!("no offset for index {start}..{end}"));
+            let wanted: Vec<i64> = st
+                .bases
+                .range(
+                    usize::try_from(start - st.first).map_err(|_| missing())?
+                        ..usize::try_from(end - st.first).map_err(|_| missing())?,
+                )
+                .copied()
+                .collect();
+            let end_offset = st.offset_of(end, log_end).ok_or_else(missing)?;
+            (start, wanted, end_offset)
+        };
+        let mut out = Vec::with_capacity(wanted.len());
+        let mut next = wanted.first().copied().unwrap_or(end_offset);
+        while next < end_offset {
+            let data = self.log.read(next, READ_BYTES, true, end_offset)?;
             let before = next;
-            let mut it = BatchIter::new(&data.records);
-            for (pos, h) in it.by_ref() {
+            for (pos, h) in BatchIter::new(&data.records) {
                 let size = h.size().unwrap_or(0);
                 let Some(b) = data.records.get(pos..pos + size) else {
                     break;
                 };
-                if h.base_offset >= next && h.base_offset < end {
-                    let e = decode_entry(b).map_err(|e| LogError::Corrupt(e.to_string()))?;
+                if h.base_offset >= next && h.base_offset < end_offset {
+                    let k = out.len();
+                    if wanted.get(k) != Some(&h.base_offset) {
+                        return Err(LogError::Internal(format!(
+                            "batch at offset {} where entry {} was expected at {:?}",
+                            h.base_offset,
+                            first + k as u64,
+                            wanted.get(k)
+                        )));
+                    }
+                    let mut e = decode_entry(b).map_err(|e| LogError::Corrupt(e.to_string()))?;
+                    e.log_id.index = first + k as u64;
                     out.push(e);
                 }
                 next = next.max(h.next_offset());
@@ -154,13 +314,12 @@ impl Inner {
     }
 
     fn append(&self, entries: Vec<Entry>) -> Result<(), LogError> {
-        let hint = {
-            let st = self.state.lock();
-            st.vote
-        };
+        // held throughout: readers see the map and the log end move together
+        let mut st = self.state.lock();
+        let vote = st.vote;
         let mut last = None;
         for e in entries {
-            let leader_id = match hint {
+            let leader_id = match vote {
                 Some(v) if v.leader_id.term == e.log_id.leader_id.term => v
                     .leader_id
                     .voted_for
@@ -174,24 +333,110 @@ impl Inner {
             };
             let mut b =
                 encode_entry(&e, &hint).map_err(|err| LogError::Internal(err.to_string()))?;
-            // the log assigns the offset (it must be the index) and stamps the epoch
+            // the log assigns the offsets (from its end) and stamps the epoch
             batch::put(&mut b, batch::BASE_OFFSET, &0i64.to_be_bytes());
-            let expected = self.log.log_end_offset();
-            if expected as u64 != e.log_id.index {
+            if st.next_index() != e.log_id.index {
                 return Err(LogError::Internal(format!(
-                    "entry {} appended at offset {expected}",
-                    e.log_id.index
+                    "entry {} appended where entry {} is next",
+                    e.log_id.index,
+                    st.next_index()
                 )));
             }
             let term = i32::try_from(e.log_id.leader_id.term).unwrap_or(i32::MAX);
             let info = self.log.append_internal(&b, term)?;
+            st.bases.push_back(info.base_offset);
             last = Some(info.last_offset + 1);
         }
+        drop(st);
         if let Some(end) = last {
             self.log.flush_to(end)?;
         }
         Ok(())
     }
+
+    /// Deletes the entries from `index` on.
+    fn truncate(&self, index: u64) -> Result<(), LogError> {
+        let mut st = self.state.lock();
+        if index < st.first {
+            return Err(LogError::Internal(format!(
+                "truncation at {index}, below the first kept entry {}",
+                st.first
+            )));
+        }
+        if index >= st.next_index() {
+            return Ok(());
+        }
+        let offset = st
+            .offset_of(index, self.log.log_end_offset())
+            .ok_or_else(|| LogError::Internal(format!("no offset for index {index}")))?;
+        self.log.truncate_to(offset)?;
+        let keep = usize::try_from(index - st.first).unwrap_or(usize::MAX);
+        st.bases.truncate(keep);
+        Ok(())
+    }
+
+    /// Deletes the entries up to `id` inclusive.
+    fn purge(&self, id: LogId) -> Result<(), LogError> {
+        let mut st = self.state.lock();
+        if id.index < st.first {
+            return Ok(()); // already gone
+        }
+        let after = id.index + 1;
+        let past_end = after > st.next_index();
+        let end_offset = if past_end {
+            // a follower that installed a snapshot past its log: start the log after it
+            self.snapshot_ends
+                .get(id.index)
+                .map_or_else(|| snapshot::end_offset_of(&self.dir, &id), |o| Ok(Some(o)))?
+                .ok_or_else(|| {
+                    LogError::Internal(format!(
+                        "purge past the log end to {id}: no snapshot says where it ends"
+                    ))
+                })?
+        } else {
+            st.offset_of(after, self.log.log_end_offset())
+                .ok_or_else(|| LogError::Internal(format!("no offset for index {after}")))?
+        };
+        // the purged id first: after a crash in between, the start offset is recomputed
+        // from it (and an unfinished restart of the log done again)
+        let path = self.dir.join(PURGED_FILE);
+        let mut purged = Purged {
+            id,
+            end_offset,
+            restart: past_end,
+        };
+        write_purged(&path, &purged)?;
+        st.purged = Some(id);
+        if past_end {
+            self.log.truncate_fully_and_start_at(end_offset)?;
+            st.bases.clear();
+            purged.restart = false;
+            write_purged(&path, &purged)?;
+        } else {
+            self.log.delete_records_before(end_offset)?;
+            let drop_n = usize::try_from(after - st.first)
+                .unwrap_or(usize::MAX)
+                .min(st.bases.len());
+            st.bases.drain(..drop_n);
+        }
+        st.first = after;
+        tracing::debug!(upto = %id, start_offset = end_offset, "purged the metadata log");
+        Ok(())
+    }
+}
+
+fn index_bound(start: Bound<&u64>, end: Bound<&u64>) -> (u64, u64) {
+    let start = match start {
+        Bound::Included(&s) => s,
+        Bound::Excluded(&s) => s.saturating_add(1),
+        Bound::Unbounded => 0,
+    };
+    let end = match end {
+        Bound::Included(&e) => e.saturating_add(1),
+        Bound::Excluded(&e) => e,
+        Bound::Unbounded => u64::MAX,
+    };
+    (start, end)
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -199,16 +444,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        let start = match range.start_bound() {
-            Bound::Included(&s) => s as i64,
-            Bound::Excluded(&s) => s as i64 + 1,
-            Bound::Unbounded => 0,
-        };
-        let end = match range.end_bound() {
-            Bound::Included(&e) => (e as i64).saturating_add(1),
-            Bound::Excluded(&e) => e as i64,
-            Bound::Unbounded => i64::MAX,
-        };
+        let (start, end) = index_bound(range.start_bound(), range.end_bound());
         self.inner
             .read(start, end)
             .map_err(|e| log_err(e, ErrorVerb::Read))
@@ -269,29 +505,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         tracing::info!(from = log_id.index, "truncating the metadata log");
-        self.blocking(ErrorVerb::Delete, move |inner| {
-            inner.log.truncate_to(log_id.index as i64)?;
-            Ok(())
-        })
-        .await
+        self.blocking(ErrorVerb::Delete, move |inner| inner.truncate(log_id.index))
+            .await
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        self.blocking(ErrorVerb::Delete, move |inner| {
-            // the purged id first: after a crash between the two, the start offset is
-            // recomputed from it
-            write_purged(&inner.dir.join(PURGED_FILE), &log_id)?;
-            inner.state.lock().purged = Some(log_id);
-            let upto = log_id.index as i64 + 1;
-            if upto > inner.log.log_end_offset() {
-                // a follower that installed a snapshot past its log: start the log after it
-                inner.log.truncate_fully_and_start_at(upto)?;
-            } else {
-                inner.log.delete_records_before(upto)?;
-            }
-            Ok(())
-        })
-        .await
+        self.blocking(ErrorVerb::Delete, move |inner| inner.purge(log_id))
+            .await
     }
 }
 
@@ -363,14 +583,21 @@ fn json_int(text: &str, key: &str) -> Option<i64> {
     rest.get(..end)?.parse().ok()
 }
 
-fn write_purged(path: &Path, id: &LogId) -> Result<(), LogError> {
+fn write_purged(path: &Path, p: &Purged) -> Result<(), LogError> {
     checkpoint::write_atomic(
         path,
-        format!("{} {}\n", id.leader_id.term, id.index).as_bytes(),
+        format!(
+            "{} {} {}{}\n",
+            p.id.leader_id.term,
+            p.id.index,
+            p.end_offset,
+            if p.restart { " restart" } else { "" }
+        )
+        .as_bytes(),
     )
 }
 
-fn read_purged(path: &Path) -> Result<Option<LogId>, LogError> {
+fn read_purged(path: &Path) -> Result<Option<Purged>, LogError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -381,14 +608,29 @@ fn read_purged(path: &Path) -> Result<Option<LogId>, LogError> {
             })
         }
     };
-    let mut it = text.split_whitespace().map(str::parse::<u64>);
-    match (it.next(), it.next()) {
-        (Some(Ok(term)), Some(Ok(index))) => Ok(Some(log_id(term, index))),
-        _ => Err(LogError::BadMetadata {
-            path: path.to_path_buf(),
-            reason: "quorum-purged: not `<term> <index>`".into(),
-        }),
-    }
+    let bad = || LogError::BadMetadata {
+        path: path.to_path_buf(),
+        reason: "quorum-purged: not `<term> <index> <offset>`".into(),
+    };
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let (term, index, end, restart) = match fields.as_slice() {
+        [t, i] => (*t, *i, None, false),
+        [t, i, o] => (*t, *i, Some(*o), false),
+        [t, i, o, "restart"] => (*t, *i, Some(*o), true),
+        _ => return Err(bad()),
+    };
+    let term: u64 = term.parse().map_err(|_| bad())?;
+    let index: u64 = index.parse().map_err(|_| bad())?;
+    let end_offset = match end {
+        Some(o) => o.parse().map_err(|_| bad())?,
+        // the older form: offsets were indexes
+        None => i64::try_from(index + 1).map_err(|_| bad())?,
+    };
+    Ok(Some(Purged {
+        id: log_id(term, index),
+        end_offset,
+        restart,
+    }))
 }
 
 #[cfg(test)]
@@ -527,20 +769,268 @@ mod tests {
         let mut store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
         let entries: Vec<Entry> = (0..3).map(|i| normal(1, i, b"x")).collect();
         store.inner.append(entries).expect("test setup");
+        // the leader's entries up to 9 held 25 records: the snapshot ends at offset 25
+        store.snapshot_ends().note(9, 25);
         store.purge(log_id(2, 9)).await.expect("test setup");
         let state = store.get_log_state().await.expect("test setup");
         assert_eq!(state.last_log_id, Some(log_id(2, 9)));
+        assert_eq!(store.inner.log.log_start_offset(), 25);
+        assert_eq!(store.inner.log.log_end_offset(), 25);
+        let text = std::fs::read_to_string(store.dir().join(PURGED_FILE)).expect("test setup");
+        assert_eq!(text, "2 9 25\n", "the restart finished");
         store
             .inner
-            .append(vec![normal(2, 10, b"y")])
+            .append(vec![multi(2, 10, 3)])
             .expect("test setup");
+        assert_eq!(store.inner.log.log_end_offset(), 28);
         let mut store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
         let state = store.get_log_state().await.expect("test setup");
         assert_eq!(state.last_purged_log_id, Some(log_id(2, 9)));
         assert_eq!(state.last_log_id, Some(log_id(2, 10)));
+        assert_eq!(offsets(&store), [(10, 25)]);
         let got = store.try_get_log_entries(0..20).await.expect("test setup");
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].log_id, log_id(2, 10));
+        assert_eq!(got[0], multi(2, 10, 3));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn purge_past_the_end_after_a_restart_finds_the_snapshot_on_disk() {
+        let tmp = tempfile::tempdir().expect("test setup");
+        let mut store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
+        store
+            .inner
+            .append(vec![multi(1, 0, 2)])
+            .expect("test setup");
+        // installed (the file is written) but not yet purged when the node stopped
+        let ids: std::collections::BTreeSet<u64> = [1].into_iter().collect();
+        let nodes: std::collections::BTreeMap<u64, openraft::BasicNode> =
+            [(1, openraft::BasicNode::new("localhost:9093"))].into();
+        let voters = crate::controller::types::StoredMembership::new(
+            Some(log_id(0, 0)),
+            crate::controller::types::Membership::new(vec![ids], nodes),
+        );
+        snapshot::write(store.dir(), &log_id(3, 6), 17, &voters, &[]).expect("test setup");
+        store.purge(log_id(3, 6)).await.expect("test setup");
+        assert_eq!(store.inner.log.log_start_offset(), 17);
+        store
+            .inner
+            .append(vec![normal(3, 7, b"z")])
+            .expect("test setup");
+        assert_eq!(offsets(&store), [(7, 17)]);
+    }
+
+    fn multi(term: u64, index: u64, n: usize) -> Entry {
+        Entry {
+            log_id: log_id(term, index),
+            payload: EntryPayload::Normal(proposal(
+                (0..n).map(|i| Bytes::from(format!("{index}.{i}"))),
+            )),
+        }
+    }
+
+    /// (index, base offset) of every kept entry.
+    fn offsets(store: &LogStore) -> Vec<(u64, i64)> {
+        let st = store.inner.state.lock();
+        st.bases
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| (st.first + i as u64, b))
+            .collect()
+    }
+
+    /// (base offset, last offset, epoch) of every batch in the first segment.
+    fn batches_on_disk(store: &LogStore) -> Vec<(i64, i64, i32)> {
+        let seg_name = format!("{:020}.log", store.inner.log.segment_base_offsets()[0]);
+        let seg = std::fs::read(store.dir().join(seg_name)).expect("test setup");
+        BatchIter::new(&seg)
+            .filter(|(_, h)| h.next_offset() > store.inner.log.log_start_offset())
+            .map(|(_, h)| (h.base_offset, h.next_offset() - 1, h.partition_leader_epoch))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn multi_record_entries_take_one_index_and_many_offsets() {
+        let tmp = tempfile::tempdir().expect("test setup");
+        let mut store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
+        let entries = vec![
+            Entry {
+                log_id: log_id(1, 0),
+                payload: EntryPayload::Blank,
+            },
+            multi(1, 1, 3),
+            multi(1, 2, 2),
+            normal(2, 3, b"one"),
+        ];
+        store.inner.append(entries.clone()).expect("test setup");
+        assert_eq!(
+            batches_on_disk(&store),
+            [(0, 0, 1), (1, 3, 1), (4, 5, 1), (6, 6, 2)]
+        );
+        assert_eq!(offsets(&store), [(0, 0), (1, 1), (2, 4), (3, 6)]);
+        let state = store.get_log_state().await.expect("test setup");
+        assert_eq!(state.last_log_id, Some(log_id(2, 3)));
+        let got = store.try_get_log_entries(0..10).await.expect("test setup");
+        assert_eq!(got, entries);
+        let got = store.try_get_log_entries(2..=2).await.expect("test setup");
+        assert_eq!(got, [entries[2].clone()]);
+        let got = store.try_get_log_entries(1..3).await.expect("test setup");
+        assert_eq!(got, entries[1..3]);
+
+        // the next entry follows, at the log end
+        store
+            .inner
+            .append(vec![multi(2, 4, 4)])
+            .expect("test setup");
+        assert_eq!(store.inner.log.log_end_offset(), 11);
+        // an entry out of place is refused
+        assert!(store.inner.append(vec![normal(2, 7, b"gap")]).is_err());
+        drop(store);
+
+        // a reopen rebuilds the map from the batches
+        let mut store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
+        assert_eq!(offsets(&store), [(0, 0), (1, 1), (2, 4), (3, 6), (4, 7)]);
+        let state = store.get_log_state().await.expect("test setup");
+        assert_eq!(state.last_log_id, Some(log_id(2, 4)));
+        let got = store.try_get_log_entries(..).await.expect("test setup");
+        assert_eq!(got.len(), 5);
+        assert_eq!(got[..4], entries[..]);
+        assert_eq!(got[4], multi(2, 4, 4));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn truncation_in_the_middle_of_multi_record_entries() {
+        let tmp = tempfile::tempdir().expect("test setup");
+        let mut store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
+        let entries: Vec<Entry> = (0..4).map(|i| multi(1, i, 3)).collect();
+        store.inner.append(entries.clone()).expect("test setup");
+        assert_eq!(store.inner.log.log_end_offset(), 12);
+        // from entry 2 on: offsets 6.. go
+        store.truncate(log_id(1, 2)).await.expect("test setup");
+        assert_eq!(store.inner.log.log_end_offset(), 6);
+        assert_eq!(offsets(&store), [(0, 0), (1, 3)]);
+        let state = store.get_log_state().await.expect("test setup");
+        assert_eq!(state.last_log_id, Some(log_id(1, 1)));
+        // truncating past the end does nothing
+        store.truncate(log_id(1, 9)).await.expect("test setup");
+        assert_eq!(offsets(&store), [(0, 0), (1, 3)]);
+        store
+            .inner
+            .append(vec![multi(2, 2, 2), normal(2, 3, b"x")])
+            .expect("test setup");
+        assert_eq!(
+            batches_on_disk(&store),
+            [(0, 2, 1), (3, 5, 1), (6, 7, 2), (8, 8, 2)]
+        );
+        drop(store);
+        let mut store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
+        let got = store.try_get_log_entries(..).await.expect("test setup");
+        assert_eq!(
+            got,
+            [
+                entries[0].clone(),
+                entries[1].clone(),
+                multi(2, 2, 2),
+                normal(2, 3, b"x")
+            ]
+        );
+        // truncating everything leaves the log empty at its start
+        store.truncate(log_id(1, 0)).await.expect("test setup");
+        assert_eq!(store.inner.log.log_end_offset(), 0);
+        assert_eq!(
+            store.get_log_state().await.expect("test setup").last_log_id,
+            None
+        );
+        store
+            .inner
+            .append(vec![multi(3, 0, 2)])
+            .expect("test setup");
+        assert_eq!(offsets(&store), [(0, 0)]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn purge_in_the_middle_of_multi_record_entries() {
+        let tmp = tempfile::tempdir().expect("test setup");
+        let mut store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
+        let entries: Vec<Entry> = (0..5).map(|i| multi(1, i, i as usize + 1)).collect();
+        store.inner.append(entries.clone()).expect("test setup");
+        // bases 0, 1, 3, 6, 10; end 15
+        store.purge(log_id(1, 2)).await.expect("test setup");
+        assert_eq!(store.inner.log.log_start_offset(), 6);
+        assert_eq!(offsets(&store), [(3, 6), (4, 10)]);
+        let text = std::fs::read_to_string(store.dir().join(PURGED_FILE)).expect("test setup");
+        assert_eq!(text, "1 2 6\n");
+        // purging what is gone already does nothing
+        store.purge(log_id(1, 1)).await.expect("test setup");
+        assert_eq!(offsets(&store), [(3, 6), (4, 10)]);
+        // truncation below the kept entries is refused
+        assert!(store.truncate(log_id(1, 1)).await.is_err());
+        let got = store.try_get_log_entries(0..10).await.expect("test setup");
+        assert_eq!(got, entries[3..]);
+        drop(store);
+
+        let mut store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
+        assert_eq!(offsets(&store), [(3, 6), (4, 10)]);
+        let state = store.get_log_state().await.expect("test setup");
+        assert_eq!(state.last_purged_log_id, Some(log_id(1, 2)));
+        assert_eq!(state.last_log_id, Some(log_id(1, 4)));
+        assert_eq!(
+            store.try_get_log_entries(0..10).await.expect("test setup"),
+            entries[3..]
+        );
+        // purging every kept entry leaves the log empty at their end
+        store.purge(log_id(1, 4)).await.expect("test setup");
+        assert_eq!(store.inner.log.log_start_offset(), 15);
+        assert_eq!(offsets(&store), []);
+        let state = store.get_log_state().await.expect("test setup");
+        assert_eq!(state.last_log_id, Some(log_id(1, 4)));
+        store
+            .inner
+            .append(vec![multi(2, 5, 2)])
+            .expect("test setup");
+        drop(store);
+        let store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
+        assert_eq!(offsets(&store), [(5, 15)]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restart_of_the_log_cut_short_by_a_crash_is_finished_at_open() {
+        let tmp = tempfile::tempdir().expect("test setup");
+        let store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
+        // a divergent tail longer than the snapshot's: its end is past the snapshot's
+        let entries: Vec<Entry> = (0..4).map(|i| multi(1, i, 5)).collect();
+        store.inner.append(entries).expect("test setup");
+        let dir = store.dir().to_path_buf();
+        drop(store);
+        // the crash: the purged file written, the log not yet restarted
+        std::fs::write(dir.join(PURGED_FILE), "2 5 12 restart\n").expect("test setup");
+        let mut store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
+        assert_eq!(store.inner.log.log_start_offset(), 12);
+        assert_eq!(store.inner.log.log_end_offset(), 12);
+        assert_eq!(offsets(&store), []);
+        let state = store.get_log_state().await.expect("test setup");
+        assert_eq!(state.last_log_id, Some(log_id(2, 5)));
+        let text = std::fs::read_to_string(dir.join(PURGED_FILE)).expect("test setup");
+        assert_eq!(text, "2 5 12\n");
+        store
+            .inner
+            .append(vec![multi(2, 6, 2)])
+            .expect("test setup");
+        assert_eq!(offsets(&store), [(6, 12)]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_older_purged_file_meant_offsets_were_indexes() {
+        let tmp = tempfile::tempdir().expect("test setup");
+        let store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
+        let entries: Vec<Entry> = (0..5).map(|i| normal(1, i, b"x")).collect();
+        store.inner.append(entries).expect("test setup");
+        let dir = store.dir().to_path_buf();
+        drop(store);
+        std::fs::write(dir.join(PURGED_FILE), "1 2\n").expect("test setup");
+        let mut store = LogStore::open(tmp.path(), vec![1]).expect("test setup");
+        assert_eq!(offsets(&store), [(3, 3), (4, 4)]);
+        let state = store.get_log_state().await.expect("test setup");
+        assert_eq!(state.last_purged_log_id, Some(log_id(1, 2)));
     }
 
     /// Writes a small metadata log for Kafka's `DumpLogSegments --cluster-metadata-decoder`
@@ -590,6 +1080,7 @@ mod tests {
         crate::controller::snapshot::write(
             store.dir(),
             &log_id(1, 2),
+            3,
             &voters,
             &[Bytes::from(feature)],
         )

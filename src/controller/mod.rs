@@ -3,11 +3,13 @@
 //! library touches this module only.
 //!
 //! - [`Quorum::start`] opens `<data dir>/__cluster_metadata-0` (Kafka-format batches, one
-//!   per Raft entry: base offset = index, partition leader epoch = term; see
-//!   [`records`]), answers the other voters on its listener ([`network`]), and joins the
-//!   static voter set (Kafka's `controller.quorum.voters`).
-//! - [`Quorum::propose`] appends records on the leader and returns their offset once they
-//!   are committed and applied; elsewhere it fails with [`QuorumError::NotLeader`].
+//!   per Raft entry, partition leader epoch = term; see [`records`]; Kafka offsets count
+//!   records and Raft indexes entries, [`log_store`] maps one to the other), answers the
+//!   other voters on its listener ([`network`]), and joins the static voter set (Kafka's
+//!   `controller.quorum.voters`).
+//! - [`Quorum::propose`] appends records on the leader as one batch (atomically) and
+//!   returns the offset of the last once they are committed and applied; elsewhere it
+//!   fails with [`QuorumError::NotLeader`].
 //! - Committed records reach the [`MetadataStateMachine`] in offset order, on every voter.
 //!
 //! Forming the cluster: every voter whose log and vote are empty initializes openraft with
@@ -54,8 +56,9 @@ use types::{NodeId, Proposal, Raft};
 /// records. Implementations do no I/O of their own; they are called under the quorum's
 /// lock, one batch at a time, in offset order.
 pub trait MetadataStateMachine: Send + Sync + 'static {
-    /// Applies the records of one committed entry, whose offset in the metadata log is
-    /// `offset` (each entry is one batch; its records are opaque to the quorum).
+    /// Applies the records of one committed entry (one batch; its records are opaque to
+    /// the quorum), whose last record is at Kafka offset `offset` in the metadata log (the
+    /// records are at consecutive offsets up to it).
     fn apply(&mut self, offset: i64, records: &[Bytes]);
     /// The whole state as records, such that `restore` of them rebuilds it.
     fn snapshot(&self) -> Vec<Bytes>;
@@ -118,11 +121,6 @@ pub enum QuorumError {
     /// A proposal must carry at least one record (a batch cannot be empty).
     #[error("empty proposal")]
     EmptyProposal,
-    /// A proposal of more than one record: not yet, since the log keeps Kafka offset =
-    /// Raft index, and a batch of n records takes n offsets (an operation that must be
-    /// atomic, such as a topic with its partitions, needs this next).
-    #[error("a proposal of {0} records (one record per proposal for now)")]
-    TooManyRecords(usize),
     /// The proposal did not commit within `propose_timeout` (it may still commit).
     #[error("proposal not committed in time")]
     Timeout,
@@ -154,6 +152,8 @@ pub struct Quorum {
     fault: FaultSwitch,
     propose_timeout: Duration,
     dir: PathBuf,
+    /// Set by [`Quorum::shutdown`], so that dropping it afterwards does nothing more.
+    stopped: bool,
 }
 
 fn node_id(id: i32) -> Result<NodeId, QuorumError> {
@@ -201,6 +201,7 @@ impl Quorum {
         .await
         .map_err(|e| QuorumError::Stopped(e.to_string()))??;
         let dir = store.dir().to_path_buf();
+        let snapshot_ends = store.snapshot_ends();
         let fault = FaultSwitch::default();
         let network = Network {
             fault: fault.clone(),
@@ -209,7 +210,12 @@ impl Quorum {
             .await
             .map_err(|e| QuorumError::Stopped(e.to_string()))?;
 
-        let server = tokio::spawn(network::serve(listener, raft.clone(), fault.clone()));
+        let server = tokio::spawn(network::serve(
+            listener,
+            raft.clone(),
+            fault.clone(),
+            snapshot_ends,
+        ));
         let initialized = raft
             .is_initialized()
             .await
@@ -242,6 +248,7 @@ impl Quorum {
             fault,
             propose_timeout: config.propose_timeout,
             dir,
+            stopped: false,
         })
     }
 
@@ -255,21 +262,19 @@ impl Quorum {
         &self.dir
     }
 
-    /// Appends `records` as one entry (one batch) and waits until it is committed and
-    /// applied here: returns its offset. Only the leader accepts proposals.
+    /// Appends `records` as one entry (one batch, its records at consecutive offsets) and
+    /// waits until it is committed and applied here: returns the Kafka offset of its last
+    /// record. Only the leader accepts proposals.
     pub async fn propose(&self, records: Vec<Bytes>) -> Result<i64, QuorumError> {
         if records.is_empty() {
             return Err(QuorumError::EmptyProposal);
-        }
-        if records.len() > 1 {
-            return Err(QuorumError::TooManyRecords(records.len()));
         }
         let write = self.raft.client_write(Proposal(records));
         let res = tokio::time::timeout(self.propose_timeout, write)
             .await
             .map_err(|_| QuorumError::Timeout)?;
         match res {
-            Ok(resp) => Ok(resp.log_id.index as i64),
+            Ok(resp) => Ok(resp.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                 Err(QuorumError::NotLeader {
                     leader: f.leader_id.and_then(|l| i32::try_from(l).ok()),
@@ -313,12 +318,14 @@ impl Quorum {
 
     /// Stops answering peers and stops the Raft node. Every acknowledged append was
     /// fsynced when it was acknowledged, so there is nothing to flush.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.server.abort();
         self.watcher.abort();
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(cause = %e, "the raft node did not stop cleanly");
         }
+        // nothing left for Drop to stop (openraft warns of a second shutdown)
+        self.stopped = true;
     }
 }
 
@@ -396,6 +403,9 @@ impl Drop for Quorum {
     /// A quorum dropped without [`Quorum::shutdown`] (a killed node, in tests) stops at
     /// once: its server and Raft tasks end, nothing more is written.
     fn drop(&mut self) {
+        if self.stopped {
+            return;
+        }
         self.server.abort();
         self.watcher.abort();
         let raft = self.raft.clone();
@@ -404,5 +414,191 @@ impl Drop for Quorum {
                 let _ = raft.shutdown().await;
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parking_lot::Mutex;
+    use std::time::Instant;
+
+    type Applied = Arc<Mutex<Vec<(i64, Bytes)>>>;
+
+    /// Keeps (offset, record) for every record applied, each at the offset of its entry's
+    /// last record; its snapshot is the same pairs, so a restored node compares equal.
+    struct Recorder(Applied);
+
+    impl MetadataStateMachine for Recorder {
+        fn apply(&mut self, offset: i64, records: &[Bytes]) {
+            self.0
+                .lock()
+                .extend(records.iter().map(|r| (offset, r.clone())));
+        }
+        fn snapshot(&self) -> Vec<Bytes> {
+            self.0
+                .lock()
+                .iter()
+                .map(|(o, r)| {
+                    let mut b = o.to_be_bytes().to_vec();
+                    b.extend_from_slice(r);
+                    Bytes::from(b)
+                })
+                .collect()
+        }
+        fn restore(&mut self, records: Vec<Bytes>) {
+            *self.0.lock() = records
+                .into_iter()
+                .map(|b| {
+                    let o = i64::from_be_bytes(b[..8].try_into().expect("test setup"));
+                    (o, b.slice(8..))
+                })
+                .collect();
+        }
+    }
+
+    async fn start(
+        id: i32,
+        voters: &BTreeMap<i32, SocketAddr>,
+        dir: &std::path::Path,
+        applied: &Applied,
+        listener: TcpListener,
+    ) -> Quorum {
+        let mut config = QuorumConfig::new(id, voters.clone(), dir.to_path_buf());
+        config.election_timeout_min = Duration::from_millis(400);
+        config.election_timeout_max = Duration::from_millis(800);
+        config.propose_timeout = Duration::from_secs(3);
+        config.snapshot_every = 4;
+        config.entries_kept_after_snapshot = 0;
+        Quorum::start(config, Recorder(applied.clone()), listener)
+            .await
+            .expect("test setup")
+    }
+
+    async fn leader(nodes: &BTreeMap<i32, Option<Quorum>>) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let live: Vec<&Quorum> = nodes.values().flatten().collect();
+            let seen: Vec<Option<i32>> = live.iter().map(|q| q.leader()).collect();
+            if let Some(Some(l)) = seen.first() {
+                if seen.iter().all(|s| s == &Some(*l)) && nodes.get(l).is_some_and(Option::is_some)
+                {
+                    return *l;
+                }
+            }
+            assert!(Instant::now() < deadline, "no leader: {seen:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Proposes on the leader, again on a new one if it moved.
+    async fn propose(nodes: &BTreeMap<i32, Option<Quorum>>, records: Vec<Bytes>) -> i64 {
+        loop {
+            let l = leader(nodes).await;
+            let q = nodes[&l].as_ref().expect("test setup");
+            match q.propose(records.clone()).await {
+                Ok(offset) => return offset,
+                Err(QuorumError::NotLeader { .. }) => continue,
+                Err(e) => panic!("propose: {e}"),
+            }
+        }
+    }
+
+    /// Three voters commit entries of three records each; a follower is killed while
+    /// the leader snapshots and purges past its log end, then restarts and catches up
+    /// by a snapshot: every node ends with the same Kafka offsets, in its log and in what
+    /// its state machine was told.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn multi_record_entries_replicate_snapshot_and_catch_up_at_the_same_offsets() {
+        let mut listeners = BTreeMap::new();
+        for id in 1..=3 {
+            let l = TcpListener::bind("127.0.0.1:0").await.expect("test setup");
+            listeners.insert(id, l);
+        }
+        let voters: BTreeMap<i32, SocketAddr> = listeners
+            .iter()
+            .map(|(&id, l)| (id, l.local_addr().expect("test setup")))
+            .collect();
+        let mut dirs = BTreeMap::new();
+        let mut applied = BTreeMap::new();
+        let mut nodes = BTreeMap::new();
+        for (id, l) in listeners {
+            let dir = tempfile::tempdir().expect("test setup");
+            let a = Applied::default();
+            nodes.insert(id, Some(start(id, &voters, dir.path(), &a, l).await));
+            dirs.insert(id, dir);
+            applied.insert(id, a);
+        }
+        let op = |i: usize| -> Vec<Bytes> {
+            (0..3).map(|r| Bytes::from(format!("op{i}.{r}"))).collect()
+        };
+        let mut last = -1;
+        let l = leader(&nodes).await;
+        for i in 0..3 {
+            let offset = propose(&nodes, op(i)).await;
+            assert!(offset >= last + 3, "offset {offset} after {last}");
+            last = offset;
+        }
+        let follower = *nodes.keys().find(|&&id| id != l).expect("test setup");
+        drop(nodes.get_mut(&follower).expect("test setup").take());
+        for i in 3..15 {
+            let offset = propose(&nodes, op(i)).await;
+            assert!(offset >= last + 3, "offset {offset} after {last}");
+            last = offset;
+        }
+        let listener = loop {
+            match TcpListener::bind(voters[&follower]).await {
+                Ok(l) => break l,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        let a = Applied::default();
+        let q = start(follower, &voters, dirs[&follower].path(), &a, listener).await;
+        nodes.insert(follower, Some(q));
+        applied.insert(follower, a);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ends: Vec<Option<i64>> = applied
+                .values()
+                .map(|a| a.lock().last().map(|(o, _)| *o))
+                .collect();
+            if ends.iter().all(|e| *e == Some(last)) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not caught up to {last}: {ends:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let l = leader(&nodes).await;
+        let reference = applied[&l].lock().clone();
+        assert_eq!(reference.len(), 45);
+        for (id, a) in &applied {
+            assert_eq!(*a.lock(), reference, "node {id}");
+        }
+        for q in nodes.into_values().flatten() {
+            q.shutdown().await;
+        }
+        // the same log on every node: the entry after the last one goes at one offset
+        let mut tails = BTreeMap::new();
+        for (id, dir) in &dirs {
+            let store = LogStore::open(dir.path(), vec![1, 2, 3]).expect("test setup");
+            let end = store.log_end_offset();
+            tails.insert(*id, end);
+        }
+        assert!(
+            tails.values().all(|&e| e == tails[&l] && e > last),
+            "log ends {tails:?}, last record at {last}"
+        );
+        let checkpoint = std::fs::read_dir(dirs[&follower].path().join("__cluster_metadata-0"))
+            .expect("test setup")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .find(|n| n.ends_with(".checkpoint"))
+            .expect("the follower installed a snapshot");
+        let (end, _) =
+            snapshot::parse_id(checkpoint.trim_end_matches(".checkpoint")).expect("test setup");
+        assert!(end > 15, "{checkpoint}: the end offset counts records");
     }
 }

@@ -9,10 +9,13 @@
 //!   i64 (index -1: none);
 //! - Vote: vote, last log id → vote, granted i8, last log id;
 //! - AppendEntries: vote, prev log id, leader commit, count i32, then per entry a length
-//!   i32 and the entry as the very record batch the log stores ([`super::records`]) →
+//!   i32 and the entry as the record batch the log stores ([`super::records`]), but with
+//!   the Raft index as its base offset (the log assigns Kafka offsets of its own) →
 //!   tag i8 (0 success, 1 partial + log id, 2 conflict, 3 higher vote + vote);
 //! - FullSnapshot: vote, last log id, membership log id, membership (length i32 + a
-//!   `VotersRecord` value), snapshot id (i16 length + UTF-8), count i32, per record a
+//!   `VotersRecord` value), snapshot id (i16 length + UTF-8: Kafka's snapshot id
+//!   `<end offset>-<epoch>`, which the receiver notes for its log store before
+//!   installing), count i32, per record a
 //!   length i32 and its bytes → vote.
 //!
 //! Every length read from the wire is checked against the bytes actually received before
@@ -40,7 +43,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use super::log_store::SnapshotEnds;
 use super::records::{decode_entry, decode_voters, encode_entry, encode_voters, LeaderHint};
+use super::snapshot::parse_id;
 use super::types::{
     log_id, LogId, Node, NodeId, Raft, Snapshot, SnapshotData, SnapshotMeta, StoredMembership,
     TypeConfig, Vote,
@@ -394,7 +399,12 @@ fn frame(header: impl FnOnce(&mut BytesMut), body: &[u8]) -> Result<BytesMut, Wi
 
 /// Answers controller RPCs on `listener` for `raft` until the task is aborted (dropping
 /// it ends every connection too).
-pub async fn serve(listener: TcpListener, raft: Raft, fault: FaultSwitch) {
+pub async fn serve(
+    listener: TcpListener,
+    raft: Raft,
+    fault: FaultSwitch,
+    snapshot_ends: SnapshotEnds,
+) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -402,10 +412,11 @@ pub async fn serve(listener: TcpListener, raft: Raft, fault: FaultSwitch) {
                 Ok((stream, peer)) => {
                     let raft = raft.clone();
                     let fault = fault.clone();
+                    let ends = snapshot_ends.clone();
                     let span = tracing::debug_span!("controller_connection", %peer);
                     conns.spawn(
                         async move {
-                            if let Err(e) = serve_conn(stream, &raft, &fault).await {
+                            if let Err(e) = serve_conn(stream, &raft, &fault, &ends).await {
                                 tracing::debug!(cause = %e, "controller connection closed");
                             }
                         }
@@ -422,7 +433,12 @@ pub async fn serve(listener: TcpListener, raft: Raft, fault: FaultSwitch) {
     }
 }
 
-async fn serve_conn(stream: TcpStream, raft: &Raft, fault: &FaultSwitch) -> Result<(), WireError> {
+async fn serve_conn(
+    stream: TcpStream,
+    raft: &Raft,
+    fault: &FaultSwitch,
+    ends: &SnapshotEnds,
+) -> Result<(), WireError> {
     let _ = stream.set_nodelay(true);
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::new(rd);
@@ -434,7 +450,7 @@ async fn serve_conn(stream: TcpStream, raft: &Raft, fault: &FaultSwitch) -> Resu
         let api_key = body.i16("api key")?;
         let _version = body.i16("api version")?;
         let correlation_id = body.i32("correlation id")?;
-        let (code, resp) = handle(api_key, body, raft).await?;
+        let (code, resp) = handle(api_key, body, raft, ends).await?;
         let out = frame(
             |b| {
                 b.put_i32(correlation_id);
@@ -447,7 +463,12 @@ async fn serve_conn(stream: TcpStream, raft: &Raft, fault: &FaultSwitch) -> Resu
     Ok(())
 }
 
-async fn handle(api_key: i16, body: Body, raft: &Raft) -> Result<(i16, BytesMut), WireError> {
+async fn handle(
+    api_key: i16,
+    body: Body,
+    raft: &Raft,
+    ends: &SnapshotEnds,
+) -> Result<(i16, BytesMut), WireError> {
     let failed = |e: &dyn std::fmt::Display| {
         tracing::warn!(api_key, cause = %e, "controller rpc failed");
         (REMOTE_FAILED, BytesMut::new())
@@ -463,6 +484,13 @@ async fn handle(api_key: i16, body: Body, raft: &Raft) -> Result<(i16, BytesMut)
         },
         API_FULL_SNAPSHOT => {
             let (vote, snapshot) = decode_snapshot(body)?;
+            // openraft purges the log up to the snapshot before this node has installed
+            // it: the log store needs its Kafka end offset first, to start the log there
+            if let Some(last) = snapshot.meta.last_log_id {
+                let (end, _) = parse_id(&snapshot.meta.snapshot_id)
+                    .ok_or(WireError::Malformed("snapshot id"))?;
+                ends.note(last.index, end);
+            }
             match raft.install_full_snapshot(vote, snapshot).await {
                 Ok(r) => {
                     let mut b = BytesMut::new();

@@ -1,5 +1,7 @@
-//! One Raft entry = one Kafka v2 record batch: base offset = Raft log index, partition
-//! leader epoch = Raft term. What each entry becomes:
+//! One Raft entry = one Kafka v2 record batch, partition leader epoch = Raft term. The
+//! encoded batch's base offset is the Raft index (the network's form); the log store
+//! zeroes it and the log assigns Kafka offsets, one per record, so in the metadata log the
+//! index and the offset differ ([`super::log_store`] maps them). What each entry becomes:
 //!
 //! - Normal: a data batch, one record per proposed record (null key, the record as value);
 //! - Blank (a new leader's first entry): a control batch holding KRaft's LeaderChange
@@ -56,7 +58,8 @@ pub struct LeaderHint {
     pub voters: Vec<i32>,
 }
 
-/// Encodes `entry` as one batch with base offset = index and epoch = term.
+/// Encodes `entry` as one batch with base offset = index and epoch = term (the log store
+/// replaces the offset with the Kafka one).
 pub fn encode_entry(entry: &Entry, hint: &LeaderHint) -> Result<Vec<u8>, CodecError> {
     let term = i32::try_from(entry.log_id.leader_id.term)
         .map_err(|_| CodecError::Unencodable(format!("term {}", entry.log_id.leader_id.term)))?;
@@ -138,7 +141,8 @@ fn control_record(kind: i16, value: Vec<u8>, timestamp: i64) -> NewRecord {
     }
 }
 
-/// Decodes one whole batch (CRC checked) back into the entry it stores.
+/// Decodes one whole batch (CRC checked) back into the entry it stores, its index taken
+/// from the base offset (the log store puts the entry's own index in its place).
 pub fn decode_entry(b: &[u8]) -> Result<Entry, CodecError> {
     let header: BatchHeader = batch::check_integrity(b)?;
     let term = u64::try_from(header.partition_leader_epoch)

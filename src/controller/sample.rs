@@ -1,6 +1,6 @@
 //! The sample cluster (`metadata::sample`) written through a one-voter quorum, so Kafka's
 //! tools can read a metadata log that Raft wrote: a VotersRecord and a LeaderChange
-//! control batch, the KRaft records as data batches, and a `.checkpoint` snapshot
+//! control batch, the KRaft records as data batches (one per step of the sample), and a `.checkpoint` snapshot
 //! (`rafka log write-quorum`, checked by the compat suite's `quorum-metadata-decoder`).
 
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ use super::image_state::SharedImage;
 use super::{Quorum, QuorumConfig, QuorumError};
 use crate::metadata::image::MetadataImage;
 use crate::metadata::records::MetadataRecord;
-use crate::metadata::sample::sample_cluster_records;
+use crate::metadata::sample::{sample_cluster_batches, sample_cluster_records};
 
 /// What [`write_sample_log`] wrote.
 #[derive(Clone, Debug)]
@@ -30,7 +30,7 @@ pub struct SampleLog {
 }
 
 /// Starts a one-voter quorum (node 1, on an ephemeral loopback port) on `data_dir`, proposes
-/// each sample record, waits for a snapshot (one every 10 entries), and stops.
+/// the sample one batch (one step of it) at a time, waits for a snapshot (one every 5 entries), and stops.
 pub async fn write_sample_log(data_dir: &Path) -> Result<SampleLog, QuorumError> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -42,7 +42,7 @@ pub async fn write_sample_log(data_dir: &Path) -> Result<SampleLog, QuorumError>
     config.election_timeout_min = Duration::from_millis(150);
     config.election_timeout_max = Duration::from_millis(300);
     config.heartbeat_interval = Duration::from_millis(50);
-    config.snapshot_every = 10;
+    config.snapshot_every = 5;
     let image = SharedImage::new();
     let quorum = Quorum::start(config, image.state_machine(), listener).await?;
     let result = propose_all(&quorum).await;
@@ -67,9 +67,12 @@ async fn propose_all(quorum: &Quorum) -> Result<usize, QuorumError> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let records = sample_cluster_records();
-    for record in &records {
-        quorum.propose(vec![MetadataRecord::encode(record)]).await?;
+    let mut records = 0;
+    for batch in sample_cluster_batches() {
+        records += batch.len();
+        quorum
+            .propose(batch.iter().map(MetadataRecord::encode).collect())
+            .await?;
     }
     // the snapshot is built in the background
     while checkpoints(quorum.log_dir()).is_empty() {
@@ -78,7 +81,7 @@ async fn propose_all(quorum: &Quorum) -> Result<usize, QuorumError> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    Ok(records.len())
+    Ok(records)
 }
 
 fn checkpoints(dir: &Path) -> Vec<PathBuf> {

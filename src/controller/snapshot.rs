@@ -1,13 +1,20 @@
 //! Snapshots on disk in Kafka's format: `<end offset:020>-<epoch:010>.checkpoint` in the
-//! metadata log's directory, where the end offset is one past the last entry the
-//! snapshot contains and the epoch is that entry's term. The file is record batches
-//! (offsets from 0, partition leader epoch = the snapshot's epoch):
+//! metadata log's directory, where the end offset is the Kafka offset after the last
+//! record the snapshot contains and the epoch is the term of the entry that holds it
+//! (Kafka's snapshot id, `OffsetAndEpoch`). The file is record batches (offsets from 0,
+//! partition leader epoch = the snapshot's epoch):
 //!
 //! 1. a control batch with a `SnapshotHeaderRecord` (type 3: version 0, the last
 //!    contained log timestamp);
 //! 2. a control batch with the voter set as a `VotersRecord` (type 6);
 //! 3. data batches with the state machine's records (null keys);
 //! 4. a control batch with a `SnapshotFooterRecord` (type 4: version 0).
+//!
+//! Kafka offsets count records and Raft indexes count entries (batches), so the name does
+//! not say the snapshot's Raft log id: a file of ours beside it, `<same stem>.raft-index`
+//! (`<term> <index>`), does; Kafka's tools ignore it. It is written (atomically) before
+//! the checkpoint, so every checkpoint written since has one; a checkpoint without one is
+//! of the older form, where offsets were indexes (last index = end offset - 1).
 //!
 //! A file is written whole (temp file, fsync, rename, directory fsync), so after a crash
 //! it is complete or absent; one that does not read back (damage) is skipped with a
@@ -30,40 +37,106 @@ pub const SNAPSHOT_HEADER: i16 = 3;
 /// `ControlRecordType.SNAPSHOT_FOOTER`.
 pub const SNAPSHOT_FOOTER: i16 = 4;
 const SUFFIX: &str = ".checkpoint";
+const INDEX_SUFFIX: &str = ".raft-index";
 /// Records per data batch.
 const RECORDS_PER_BATCH: usize = 1000;
 
 /// A snapshot as read from its file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredSnapshot {
+    /// The last entry it contains.
     pub last_log_id: LogId,
+    /// The Kafka offset after that entry's last record.
+    pub end_offset: i64,
     pub membership: StoredMembership,
     pub records: Vec<Bytes>,
 }
 
-/// The file name of the snapshot whose last entry is `last`.
-pub fn file_name(last: &LogId) -> String {
-    format!("{:020}-{:010}{SUFFIX}", last.index + 1, last.leader_id.term)
+/// Kafka's snapshot id, `<end offset:020>-<epoch:010>`: also the openraft snapshot id, so
+/// a follower learns the end offset with the snapshot.
+pub fn snapshot_id(end_offset: i64, epoch: u64) -> String {
+    format!("{end_offset:020}-{epoch:010}")
 }
 
-/// Parses `<end offset>-<epoch>.checkpoint` into the last contained log id.
-fn parse_name(name: &str) -> Option<LogId> {
-    let stem = name.strip_suffix(SUFFIX)?;
-    let (end, epoch) = stem.split_once('-')?;
-    let end: u64 = end.parse().ok()?;
+/// Parses [`snapshot_id`] back into (end offset, epoch).
+pub fn parse_id(id: &str) -> Option<(i64, u64)> {
+    let (end, epoch) = id.split_once('-')?;
+    let end: i64 = end.parse().ok()?;
     let epoch: u64 = epoch.parse().ok()?;
-    Some(log_id(epoch, end.checked_sub(1)?))
+    (end >= 0).then_some((end, epoch))
 }
 
-/// Writes a snapshot durably and deletes older ones; returns its path.
+/// The file name of the snapshot ending at `end_offset` in `epoch`.
+pub fn file_name(end_offset: i64, epoch: u64) -> String {
+    format!("{}{SUFFIX}", snapshot_id(end_offset, epoch))
+}
+
+fn index_file(checkpoint: &Path) -> PathBuf {
+    let mut name = checkpoint.as_os_str().to_owned();
+    name.push(INDEX_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// Parses `<end offset>-<epoch>.checkpoint` into (end offset, epoch).
+fn parse_name(name: &str) -> Option<(i64, u64)> {
+    parse_id(name.strip_suffix(SUFFIX)?)
+}
+
+/// The Raft log id of the checkpoint at `path` (end offset, epoch): from its index file,
+/// or for the older form without one, end offset - 1.
+fn read_index(path: &Path, end_offset: i64, epoch: u64) -> Result<LogId, LogError> {
+    let side = index_file(path);
+    let bad = |reason: String| LogError::BadMetadata {
+        path: side.clone(),
+        reason,
+    };
+    match std::fs::read_to_string(&side) {
+        Ok(text) => {
+            let mut it = text.split_whitespace().map(str::parse::<u64>);
+            match (it.next(), it.next()) {
+                (Some(Ok(term)), Some(Ok(index))) if term == epoch => Ok(log_id(term, index)),
+                _ => Err(bad(format!("not `{epoch} <index>`"))),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let index = u64::try_from(end_offset - 1).map_err(|_| bad("end offset 0".into()))?;
+            Ok(log_id(epoch, index))
+        }
+        Err(e) => Err(LogError::Io {
+            path: side.clone(),
+            source: e,
+        }),
+    }
+}
+
+/// The Kafka end offset of the snapshot on disk whose last entry is `last`, if any.
+pub fn end_offset_of(dir: &Path, last: &LogId) -> Result<Option<i64>, LogError> {
+    for (end, epoch, path) in list(dir)? {
+        if epoch == last.leader_id.term {
+            if let Ok(id) = read_index(&path, end, epoch) {
+                if id == *last {
+                    return Ok(Some(end));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Writes a snapshot durably and deletes older ones; returns its path. `last` is its
+/// last entry, `end_offset` the Kafka offset after that entry's last record.
 pub fn write(
     dir: &Path,
     last: &LogId,
+    end_offset: i64,
     membership: &StoredMembership,
     records: &[Bytes],
 ) -> Result<PathBuf, LogError> {
     let bad = |what: String| LogError::Internal(format!("snapshot: {what}"));
     let epoch = i32::try_from(last.leader_id.term).map_err(|_| bad("epoch".into()))?;
+    if end_offset <= 0 {
+        return Err(bad(format!("end offset {end_offset}")));
+    }
     let mut out = Vec::new();
     let mut offset = 0i64;
     let mut header = Vec::with_capacity(11);
@@ -84,20 +157,31 @@ pub fn write(
     footer.push(0);
     out.extend_from_slice(&control_batch(SNAPSHOT_FOOTER, footer, epoch, offset));
 
-    let path = dir.join(file_name(last));
+    let path = dir.join(file_name(end_offset, last.leader_id.term));
+    // the index first: a checkpoint is never without it
+    checkpoint::write_atomic(
+        &index_file(&path),
+        format!("{} {}\n", last.leader_id.term, last.index).as_bytes(),
+    )?;
     checkpoint::write_atomic(&path, &out)?;
-    for (id, old) in list(dir)? {
-        if id.index < last.index {
-            if let Err(e) = std::fs::remove_file(&old) {
-                tracing::warn!(file = %old.display(), cause = %e, "cannot delete an old snapshot");
+    for (end, _, old) in list(dir)? {
+        if end < end_offset {
+            for f in [index_file(&old), old] {
+                match std::fs::remove_file(&f) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::warn!(file = %f.display(), cause = %e, "cannot delete an old snapshot")
+                    }
+                }
             }
         }
     }
     Ok(path)
 }
 
-/// Every snapshot file in `dir`, oldest first.
-fn list(dir: &Path) -> Result<Vec<(LogId, PathBuf)>, LogError> {
+/// Every snapshot file in `dir` as (end offset, epoch, path), oldest first.
+fn list(dir: &Path) -> Result<Vec<(i64, u64, PathBuf)>, LogError> {
     let mut out = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| LogError::Io {
         path: dir.to_path_buf(),
@@ -105,18 +189,18 @@ fn list(dir: &Path) -> Result<Vec<(LogId, PathBuf)>, LogError> {
     })?;
     for entry in entries.flatten() {
         let name = entry.file_name();
-        if let Some(id) = name.to_str().and_then(parse_name) {
-            out.push((id, entry.path()));
+        if let Some((end, epoch)) = name.to_str().and_then(parse_name) {
+            out.push((end, epoch, entry.path()));
         }
     }
-    out.sort_by_key(|(id, _)| id.index);
+    out.sort_by_key(|(end, _, _)| *end);
     Ok(out)
 }
 
 /// The newest snapshot in `dir` that reads back whole, if any.
 pub fn read_latest(dir: &Path) -> Result<Option<StoredSnapshot>, LogError> {
-    for (id, path) in list(dir)?.into_iter().rev() {
-        match read(&path, id) {
+    for (end, epoch, path) in list(dir)?.into_iter().rev() {
+        match read_index(&path, end, epoch).and_then(|last| read(&path, last, end)) {
             Ok(s) => return Ok(Some(s)),
             Err(e) => {
                 tracing::warn!(file = %path.display(), cause = %e, "skipping an unreadable snapshot")
@@ -126,7 +210,7 @@ pub fn read_latest(dir: &Path) -> Result<Option<StoredSnapshot>, LogError> {
     Ok(None)
 }
 
-fn read(path: &Path, last: LogId) -> Result<StoredSnapshot, LogError> {
+fn read(path: &Path, last: LogId, end_offset: i64) -> Result<StoredSnapshot, LogError> {
     let bytes = std::fs::read(path).map_err(|e| LogError::Io {
         path: path.to_path_buf(),
         source: e,
@@ -175,6 +259,7 @@ fn read(path: &Path, last: LogId) -> Result<StoredSnapshot, LogError> {
     // set is static, so the snapshot's own last entry stands for it.
     Ok(StoredSnapshot {
         last_log_id: last,
+        end_offset,
         membership: StoredMembership::new(Some(last), membership),
         records,
     })
@@ -199,18 +284,29 @@ mod tests {
         let tmp = tempfile::tempdir().expect("test setup");
         let records: Vec<Bytes> = (0..2500).map(|i| Bytes::from(format!("r{i}"))).collect();
         let first = log_id(2, 9);
-        write(tmp.path(), &first, &membership(), &records[..10]).expect("test setup");
+        write(tmp.path(), &first, 15, &membership(), &records[..10]).expect("test setup");
+        // entries of several records: the Kafka end offset is past the Raft index
         let last = log_id(3, 41);
-        let path = write(tmp.path(), &last, &membership(), &records).expect("test setup");
+        let path = write(tmp.path(), &last, 57, &membership(), &records).expect("test setup");
         assert_eq!(
             path.file_name().and_then(|n| n.to_str()),
-            Some("00000000000000000042-0000000003.checkpoint")
+            Some("00000000000000000057-0000000003.checkpoint")
         );
-        assert!(!tmp.path().join(file_name(&first)).exists());
+        assert!(!tmp.path().join(file_name(15, 2)).exists());
+        assert!(!index_file(&tmp.path().join(file_name(15, 2))).exists());
         let got = read_latest(tmp.path())
             .expect("test setup")
             .expect("a snapshot");
         assert_eq!(got.last_log_id, last);
+        assert_eq!(got.end_offset, 57);
+        assert_eq!(
+            end_offset_of(tmp.path(), &last).expect("test setup"),
+            Some(57)
+        );
+        assert_eq!(
+            end_offset_of(tmp.path(), &log_id(3, 40)).expect("test setup"),
+            None
+        );
         assert_eq!(got.records, records);
         assert_eq!(
             got.membership.membership().voter_ids().collect::<Vec<_>>(),
@@ -223,11 +319,13 @@ mod tests {
         let tmp = tempfile::tempdir().expect("test setup");
         let old = log_id(1, 4);
         let records = vec![Bytes::from_static(b"a")];
-        let old_path = write(tmp.path(), &old, &membership(), &records).expect("test setup");
+        let old_path = write(tmp.path(), &old, 7, &membership(), &records).expect("test setup");
         let keep = std::fs::read(&old_path).expect("test setup");
+        let keep_index = std::fs::read(index_file(&old_path)).expect("test setup");
         let new = log_id(1, 8);
-        let new_path = write(tmp.path(), &new, &membership(), &records).expect("test setup");
+        let new_path = write(tmp.path(), &new, 12, &membership(), &records).expect("test setup");
         std::fs::write(&old_path, keep).expect("test setup");
+        std::fs::write(index_file(&old_path), keep_index).expect("test setup");
         let mut bytes = std::fs::read(&new_path).expect("test setup");
         let cut = bytes.len() - 5;
         bytes.truncate(cut);
@@ -236,5 +334,30 @@ mod tests {
             .expect("test setup")
             .expect("a snapshot");
         assert_eq!(got.last_log_id, old);
+        assert_eq!(got.end_offset, 7);
+    }
+
+    #[test]
+    fn a_checkpoint_without_its_index_file_is_of_the_older_form() {
+        let tmp = tempfile::tempdir().expect("test setup");
+        let records = vec![Bytes::from_static(b"a")];
+        let path =
+            write(tmp.path(), &log_id(2, 30), 42, &membership(), &records).expect("test setup");
+        std::fs::remove_file(index_file(&path)).expect("test setup");
+        let got = read_latest(tmp.path())
+            .expect("test setup")
+            .expect("a snapshot");
+        // offsets were indexes then
+        assert_eq!(got.last_log_id, log_id(2, 41));
+        assert_eq!(got.end_offset, 42);
+    }
+
+    #[test]
+    fn snapshot_ids_are_kafkas_and_parse_back() {
+        assert_eq!(snapshot_id(57, 3), "00000000000000000057-0000000003");
+        assert_eq!(parse_id(&snapshot_id(57, 3)), Some((57, 3)));
+        assert_eq!(parse_id("41-1"), Some((41, 1)));
+        assert_eq!(parse_id("empty-1"), None);
+        assert_eq!(parse_id("-1-2"), None);
     }
 }

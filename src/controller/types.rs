@@ -22,11 +22,12 @@ pub struct SnapshotData {
 }
 
 openraft::declare_raft_types!(
-    /// The controller quorum's Raft types. Node ids are Kafka node ids (`i32` ≥ 0 on the
+    /// The controller quorum's Raft types. A write's response is the Kafka offset of its
+    /// entry's last record. Node ids are Kafka node ids (`i32` ≥ 0 on the
     /// wire); a node's address is `host:port` of its controller listener.
     pub TypeConfig:
         D = Proposal,
-        R = (),
+        R = i64,
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
