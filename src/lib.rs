@@ -35,6 +35,7 @@
 pub mod alloc_guard;
 pub mod broker;
 pub mod config;
+pub mod controller;
 pub mod coordinator;
 pub mod error;
 pub mod group;

@@ -1,0 +1,1211 @@
+//! The controller's decisions as a pure state machine (Kafka's `QuorumController` with its
+//! `ClusterControlManager`, `BrokerHeartbeatManager`, `ReplicationControlManager`,
+//! `PartitionChangeBuilder` and `ProducerIdControlManager`): [`ControllerMachine`] takes an
+//! event (a broker registers, heartbeats, the clock ticks, an admin request) and returns a
+//! [`ControllerResult`]: the [`MetadataRecord`]s to propose and the answer for the caller.
+//! The quorum only replicates: the driver proposes the records, and once they are
+//! committed hands each one back to [`ControllerMachine::replay`], which applies it to the
+//! image. No I/O, no clock (time comes in as `now_ms`), no randomness of its own (a
+//! [`RandomSource`] comes in with the events that need one).
+//!
+//! State:
+//! - the committed [`MetadataImage`] (brokers, topics, partitions, configs, producer ids);
+//! - soft state, never written to the log: each broker's last heartbeat (its session), the
+//!   highest broker epoch and producer id handed out (so two events decided before their
+//!   records come back never hand out the same one).
+//!
+//! The driver replays one result's records before it hands the machine the next event
+//! that reads the same state (Kafka applies them at once and reverts on a failed commit;
+//! a driver with one event queue that waits for the commit is the simple equivalent). An
+//! event decided on a stale image is still safe, only redundant (a fence proposed twice).
+//!
+//! A standby controller replays too; when it becomes active, [`ControllerMachine::activate`]
+//! gives every registered broker a fresh session, as Kafka's new active controller does,
+//! so no broker is fenced for the time the quorum had no leader.
+//!
+//! Broker epochs: Kafka uses the offset of the RegisterBrokerRecord. The driver passes the
+//! offset the record will get (`next_offset`, its log end); the machine takes the larger
+//! of that and one past the highest epoch it has seen, so epochs still only go up if the
+//! hint is off (a proposal that did not commit). A broker is caught up, and can be
+//! unfenced, once the metadata offset it reports reaches its broker epoch (with an exact
+//! offset: its own registration).
+//!
+//! Invariants the machine keeps (checked by the sequence test): every partition's leader
+//! is -1 or an unfenced, registered replica in its ISR; ISR ⊆ replicas, never empty while
+//! the replicas are not; leader epochs never go down; topic names and ids are unique.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tracing::{debug, info};
+use uuid::Uuid;
+
+use crate::config::ClusterConfig;
+use crate::error::ErrorCode;
+use crate::metadata::image::{Applied, MetadataImage, PartitionImage};
+use crate::metadata::records::{
+    config_resource, BrokerEndpoint, BrokerFeature, BrokerRegistrationChangeRecord, ConfigRecord,
+    MetadataRecord, PartitionChangeRecord, PartitionRecord, ProducerIdsRecord,
+    RegisterBrokerRecord, RemoveTopicRecord, TopicRecord, NO_LEADER, NO_LEADER_CHANGE,
+};
+
+use super::placement::{place_replicas, PlacementError, RandomSource};
+
+/// Kafka hands producer ids to brokers in blocks of this size
+/// (`ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
+
+/// `leader_recovery_state`: the leader was elected from outside the ISR.
+const RECOVERING: i8 = 1;
+
+/// Why the controller refused an event (or one item of a batch request). Each maps to
+/// Kafka's code in [`ControllerError::code`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ControllerError {
+    /// Another incarnation of the broker id holds a live session.
+    #[error("another broker is registered with id {0}")]
+    DuplicateBrokerRegistration(i32),
+    /// A heartbeat (or request) for a broker id that is not registered.
+    #[error("broker {0} is not registered")]
+    BrokerIdNotRegistered(i32),
+    /// A broker epoch that is not the broker's current one.
+    #[error("broker {broker_id}: epoch {got} is not the current {current}")]
+    StaleBrokerEpoch {
+        broker_id: i32,
+        got: i64,
+        current: i64,
+    },
+    /// A replication factor that is not positive or above the usable brokers.
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    /// A partition count that is not positive, or not above the current one.
+    #[error("{0}")]
+    InvalidPartitions(String),
+    /// An explicit assignment that is empty, repeats a broker, names an unusable broker or
+    /// differs in length between partitions.
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    /// The topic name is taken.
+    #[error("topic '{0}' already exists")]
+    TopicAlreadyExists(String),
+    /// A name Kafka refuses, or one that collides with another after '.' → '_'.
+    #[error("{0}")]
+    InvalidTopic(String),
+    /// No topic of that name (or no such partition).
+    #[error("unknown topic or partition: {0}")]
+    UnknownTopicOrPartition(String),
+    /// No topic with that id.
+    #[error("unknown topic id {0}")]
+    UnknownTopicId(Uuid),
+    /// A config without a value, or a resource that cannot hold configs.
+    #[error("{0}")]
+    InvalidConfig(String),
+    /// A request that contradicts itself (a topic twice, counts and an assignment).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// ElectLeaders: the partition already has the leader the election would give it.
+    #[error("leader election not needed")]
+    ElectionNotNeeded,
+    /// ElectLeaders (preferred): the preferred replica is not live or not in the ISR.
+    #[error("the preferred leader is not available")]
+    PreferredLeaderNotAvailable,
+    /// ElectLeaders (unclean): no live replica.
+    #[error("no eligible leader is available")]
+    EligibleLeadersNotAvailable,
+}
+
+impl ControllerError {
+    /// Kafka's error code for this refusal.
+    pub fn code(&self) -> ErrorCode {
+        use ControllerError as E;
+        match self {
+            E::DuplicateBrokerRegistration(_) => ErrorCode::DuplicateBrokerRegistration,
+            E::BrokerIdNotRegistered(_) => ErrorCode::BrokerIdNotRegistered,
+            E::StaleBrokerEpoch { .. } => ErrorCode::StaleBrokerEpoch,
+            E::InvalidReplicationFactor(_) => ErrorCode::InvalidReplicationFactor,
+            E::InvalidPartitions(_) => ErrorCode::InvalidPartitions,
+            E::InvalidReplicaAssignment(_) => ErrorCode::InvalidReplicaAssignment,
+            E::TopicAlreadyExists(_) => ErrorCode::TopicAlreadyExists,
+            E::InvalidTopic(_) => ErrorCode::InvalidTopicException,
+            E::UnknownTopicOrPartition(_) => ErrorCode::UnknownTopicOrPartition,
+            E::UnknownTopicId(_) => ErrorCode::UnknownTopicId,
+            E::InvalidConfig(_) => ErrorCode::InvalidConfig,
+            E::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            E::ElectionNotNeeded => ErrorCode::ElectionNotNeeded,
+            E::PreferredLeaderNotAvailable => ErrorCode::PreferredLeaderNotAvailable,
+            E::EligibleLeadersNotAvailable => ErrorCode::EligibleLeadersNotAvailable,
+        }
+    }
+}
+
+/// The settings the controller decides with (from `server.properties`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControllerConfig {
+    /// `broker.session.timeout.ms`.
+    pub broker_session_timeout_ms: u64,
+    /// `default.replication.factor`: CreateTopics with -1.
+    pub default_replication_factor: i16,
+    /// `num.partitions`: CreateTopics with -1.
+    pub num_partitions: i32,
+    /// `unclean.leader.election.enable`: elect a live replica outside the ISR rather than
+    /// leave a partition without a leader.
+    pub unclean_leader_election_enable: bool,
+}
+
+impl ControllerConfig {
+    /// From the cluster keys and `num.partitions` (which the log configuration owns).
+    pub fn new(cluster: &ClusterConfig, num_partitions: i32) -> Self {
+        ControllerConfig {
+            broker_session_timeout_ms: cluster.broker_session_timeout_ms,
+            default_replication_factor: cluster.default_replication_factor,
+            num_partitions,
+            unclean_leader_election_enable: cluster.unclean_leader_election_enable,
+        }
+    }
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        ControllerConfig::new(&ClusterConfig::default(), 1)
+    }
+}
+
+/// What one event produced: records to propose, and the caller's answer (given once the
+/// records are committed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControllerResult<T> {
+    pub records: Vec<MetadataRecord>,
+    pub response: T,
+}
+
+impl<T> ControllerResult<T> {
+    fn new(records: Vec<MetadataRecord>, response: T) -> Self {
+        ControllerResult { records, response }
+    }
+}
+
+/// BrokerRegistration, as the machine needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerRegistrationRequest {
+    pub broker_id: i32,
+    /// A new one every time the broker process starts.
+    pub incarnation_id: Uuid,
+    pub listeners: Vec<BrokerEndpoint>,
+    pub features: Vec<BrokerFeature>,
+    pub rack: Option<String>,
+    pub log_dirs: Vec<Uuid>,
+}
+
+/// BrokerHeartbeat, as the machine needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BrokerHeartbeatRequest {
+    pub broker_id: i32,
+    pub broker_epoch: i64,
+    /// The highest metadata offset the broker has applied.
+    pub current_metadata_offset: i64,
+    pub want_fence: bool,
+    pub want_shutdown: bool,
+}
+
+/// The BrokerHeartbeat response's fields, as they are once the result's records commit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BrokerHeartbeatReply {
+    pub is_caught_up: bool,
+    pub is_fenced: bool,
+    pub should_shut_down: bool,
+}
+
+/// One topic of a CreateTopics request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CreatableTopic {
+    pub name: String,
+    /// -1: `num.partitions` (must be -1 with an assignment).
+    pub num_partitions: i32,
+    /// -1: `default.replication.factor` (must be -1 with an assignment).
+    pub replication_factor: i16,
+    /// Explicit replicas by partition index (0..n, each index once); empty: placed.
+    pub assignments: Vec<(i32, Vec<i32>)>,
+    /// Topic config overrides (a `None` value is refused).
+    pub configs: Vec<(String, Option<String>)>,
+}
+
+/// A created (or, with validate_only, creatable) topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreatedTopic {
+    pub topic_id: Uuid,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+}
+
+/// One topic's answer in CreateTopics.
+pub type CreateTopicResult = (String, Result<CreatedTopic, ControllerError>);
+
+/// One partition's answer in ElectLeaders: (topic, partition) and the outcome.
+pub type ElectionResult = ((String, i32), Result<(), ControllerError>);
+
+/// A topic named in DeleteTopics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TopicRef {
+    Name(String),
+    Id(Uuid),
+}
+
+/// ElectLeaders' election type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElectionType {
+    /// The first replica, if it is live and in the ISR.
+    Preferred,
+    /// Only for a partition without a live leader: from the ISR, else any live replica.
+    Unclean,
+}
+
+/// An IncrementalAlterConfigs operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlterConfigOp {
+    Set(String, String),
+    Delete(String),
+    /// Adds values to a comma-separated list key (each once).
+    Append(String, String),
+    /// Removes values from a comma-separated list key.
+    Subtract(String, String),
+}
+
+/// How to pick a partition's leader in [`ControllerMachine::partition_change`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Election {
+    /// Keep an acceptable leader; else the first acceptable ISR member.
+    Clean,
+    /// The first replica if acceptable and in the ISR.
+    Preferred,
+    /// As `Clean`, then any acceptable replica outside the ISR.
+    Unclean,
+}
+
+/// Which brokers may lead during one decision: the image's unfenced brokers not in
+/// controlled shutdown, minus those leaving in this event, plus one joining.
+struct Liveness<'a> {
+    image: &'a MetadataImage,
+    leaving: &'a BTreeSet<i32>,
+    joining: Option<i32>,
+}
+
+impl Liveness<'_> {
+    fn active(&self, id: i32) -> bool {
+        if self.leaving.contains(&id) {
+            return false;
+        }
+        if self.joining == Some(id) {
+            return true;
+        }
+        self.image
+            .brokers
+            .get(&id)
+            .is_some_and(|b| !b.fenced && !b.in_controlled_shutdown)
+    }
+}
+
+/// The controller's state machine.
+#[derive(Clone, Debug)]
+pub struct ControllerMachine {
+    config: ControllerConfig,
+    image: MetadataImage,
+    /// Broker id → time of its last registration or heartbeat (soft state).
+    last_contact_ms: BTreeMap<i32, u64>,
+    /// The highest broker epoch handed out or replayed.
+    highest_broker_epoch: i64,
+    /// The first id of the next producer id block, counting blocks not yet replayed.
+    next_producer_id: i64,
+}
+
+impl ControllerMachine {
+    /// A machine over an image (empty, or restored from a snapshot).
+    pub fn new(config: ControllerConfig, image: MetadataImage) -> Self {
+        let highest_broker_epoch = image.brokers.values().map(|b| b.epoch).max().unwrap_or(-1);
+        let next_producer_id = image.producer_ids.map_or(0, |p| p.next_producer_id);
+        ControllerMachine {
+            config,
+            image,
+            last_contact_ms: BTreeMap::new(),
+            highest_broker_epoch,
+            next_producer_id,
+        }
+    }
+
+    /// The committed image.
+    pub fn image(&self) -> &MetadataImage {
+        &self.image
+    }
+
+    pub fn config(&self) -> &ControllerConfig {
+        &self.config
+    }
+
+    /// Applies one committed record (in log order) to the image and the soft state.
+    pub fn replay(&mut self, record: &MetadataRecord) -> Applied {
+        let applied = self.image.apply(record);
+        match record {
+            MetadataRecord::RegisterBrokerRecord(r) => {
+                self.highest_broker_epoch = self.highest_broker_epoch.max(r.broker_epoch);
+            }
+            MetadataRecord::UnregisterBrokerRecord(r) => {
+                self.last_contact_ms.remove(&r.broker_id);
+            }
+            MetadataRecord::ProducerIdsRecord(r) => {
+                self.next_producer_id = self.next_producer_id.max(r.next_producer_id);
+            }
+            _ => {}
+        }
+        applied
+    }
+
+    /// This controller became the active one: every registered broker gets a fresh
+    /// session from `now_ms` (Kafka's new active controller does the same).
+    pub fn activate(&mut self, now_ms: u64) {
+        self.last_contact_ms = self.image.brokers.keys().map(|&id| (id, now_ms)).collect();
+    }
+
+    fn session_valid(&self, broker_id: i32, now_ms: u64) -> bool {
+        self.last_contact_ms
+            .get(&broker_id)
+            .is_some_and(|&t| now_ms <= t.saturating_add(self.config.broker_session_timeout_ms))
+    }
+
+    // ---- brokers -------------------------------------------------------------------
+
+    /// BrokerRegistration: a RegisterBrokerRecord with a new broker epoch, fenced until
+    /// the broker catches up. A registration with a new incarnation replaces the old one
+    /// unless that one is unfenced and its session is live (DUPLICATE_BROKER_REGISTRATION);
+    /// a replaced registration first gives up its leaderships and ISR places, as a fenced
+    /// broker does (it restarted, and may have lost what it had not synced).
+    pub fn register_broker(
+        &mut self,
+        req: BrokerRegistrationRequest,
+        now_ms: u64,
+        next_offset: i64,
+    ) -> Result<ControllerResult<i64>, ControllerError> {
+        let mut records = Vec::new();
+        if let Some(existing) = self.image.brokers.get(&req.broker_id) {
+            if existing.incarnation_id != req.incarnation_id
+                && !existing.fenced
+                && self.session_valid(req.broker_id, now_ms)
+            {
+                return Err(ControllerError::DuplicateBrokerRegistration(req.broker_id));
+            }
+            let leaving = BTreeSet::from([req.broker_id]);
+            records.extend(self.leave(&leaving, None));
+        }
+        let epoch = next_offset.max(self.highest_broker_epoch.saturating_add(1));
+        self.highest_broker_epoch = epoch;
+        self.last_contact_ms.insert(req.broker_id, now_ms);
+        info!(
+            broker_id = req.broker_id,
+            broker_epoch = epoch,
+            incarnation = %req.incarnation_id,
+            "broker registers"
+        );
+        records.push(
+            RegisterBrokerRecord {
+                broker_id: req.broker_id,
+                is_migrating_zk_broker: false,
+                incarnation_id: req.incarnation_id,
+                broker_epoch: epoch,
+                end_points: req.listeners,
+                features: req.features,
+                rack: req.rack,
+                fenced: true,
+                in_controlled_shutdown: false,
+                log_dirs: req.log_dirs,
+            }
+            .into(),
+        );
+        Ok(ControllerResult::new(records, epoch))
+    }
+
+    /// BrokerHeartbeat (Kafka's `BrokerHeartbeatManager.calculateNextBrokerState`):
+    /// - a fenced broker that is caught up and wants neither fence nor shutdown is
+    ///   unfenced, and leads the partitions that had no leader and have it in their ISR;
+    /// - an unfenced broker that wants to be fenced is fenced;
+    /// - an unfenced broker that wants to shut down enters controlled shutdown: its
+    ///   leaderships move and it leaves the ISRs; once it leads nothing it is fenced and
+    ///   told to shut down;
+    /// - a fenced broker that wants to shut down may, at once.
+    pub fn heartbeat(
+        &mut self,
+        req: BrokerHeartbeatRequest,
+        now_ms: u64,
+    ) -> Result<ControllerResult<BrokerHeartbeatReply>, ControllerError> {
+        let broker = self
+            .image
+            .brokers
+            .get(&req.broker_id)
+            .ok_or(ControllerError::BrokerIdNotRegistered(req.broker_id))?;
+        if broker.epoch != req.broker_epoch {
+            return Err(ControllerError::StaleBrokerEpoch {
+                broker_id: req.broker_id,
+                got: req.broker_epoch,
+                current: broker.epoch,
+            });
+        }
+        let (id, epoch) = (broker.id, broker.epoch);
+        let (fenced, in_shutdown) = (broker.fenced, broker.in_controlled_shutdown);
+        self.last_contact_ms.insert(id, now_ms);
+        let caught_up = req.current_metadata_offset >= epoch;
+        let mut reply = BrokerHeartbeatReply {
+            is_caught_up: caught_up,
+            is_fenced: fenced,
+            should_shut_down: false,
+        };
+        let mut records = Vec::new();
+        if fenced {
+            if req.want_shutdown {
+                reply.should_shut_down = true;
+            } else if caught_up && !req.want_fence {
+                info!(broker_id = id, broker_epoch = epoch, "broker unfenced");
+                records.extend(self.unfence_changes(id));
+                records.push(registration_change(id, epoch, -1, 0));
+                reply.is_fenced = false;
+            }
+        } else if req.want_fence {
+            records.extend(self.fence(id, epoch, "broker asked to be fenced"));
+            reply.is_fenced = true;
+        } else if req.want_shutdown || in_shutdown {
+            let leaving = BTreeSet::from([id]);
+            let changes = self.leave(&leaving, None);
+            let leads_any = self.leaderships(id) > 0;
+            if !in_shutdown {
+                info!(
+                    broker_id = id,
+                    leaderships = self.leaderships(id),
+                    "broker enters controlled shutdown"
+                );
+            }
+            records.extend(changes);
+            if !in_shutdown {
+                records.push(registration_change(id, epoch, 0, 1));
+            } else if !leads_any {
+                // every leadership has moved (the changes are committed): let it go
+                records.push(registration_change(id, epoch, 1, 0));
+                self.last_contact_ms.remove(&id);
+                reply.is_fenced = true;
+                reply.should_shut_down = true;
+                info!(broker_id = id, "broker may shut down");
+            }
+        }
+        Ok(ControllerResult::new(records, reply))
+    }
+
+    /// The periodic check: fences every unfenced broker whose last heartbeat is older than
+    /// `broker.session.timeout.ms`, moving its leaderships and removing it from ISRs
+    /// (one record per partition, however many brokers are fenced). Answers the fenced ids.
+    pub fn tick(&mut self, now_ms: u64) -> ControllerResult<Vec<i32>> {
+        // a broker this controller has not heard from yet (no `activate`) gets its session
+        // from now rather than being fenced at once
+        for b in self.image.brokers.values() {
+            self.last_contact_ms.entry(b.id).or_insert(now_ms);
+        }
+        let expired: BTreeSet<i32> = self
+            .image
+            .brokers
+            .values()
+            .filter(|b| !b.fenced && !self.session_valid(b.id, now_ms))
+            .map(|b| b.id)
+            .collect();
+        if expired.is_empty() {
+            return ControllerResult::new(Vec::new(), Vec::new());
+        }
+        let mut records = self.leave(&expired, None);
+        for &id in &expired {
+            let epoch = self.image.brokers.get(&id).map_or(-1, |b| b.epoch);
+            info!(
+                broker_id = id,
+                broker_epoch = epoch,
+                "broker session expired; fenced"
+            );
+            records.push(registration_change(id, epoch, 1, 0));
+            self.last_contact_ms.remove(&id);
+        }
+        ControllerResult::new(records, expired.into_iter().collect())
+    }
+
+    fn fence(&mut self, id: i32, epoch: i64, why: &'static str) -> Vec<MetadataRecord> {
+        info!(broker_id = id, broker_epoch = epoch, why, "broker fenced");
+        let mut records = self.leave(&BTreeSet::from([id]), None);
+        records.push(registration_change(id, epoch, 1, 0));
+        records
+    }
+
+    /// How many partitions `id` leads in the image.
+    pub fn leaderships(&self, id: i32) -> usize {
+        self.image
+            .topics()
+            .flat_map(|t| t.partitions.values())
+            .filter(|p| p.leader == id)
+            .count()
+    }
+
+    /// The partition changes for `leaving` brokers to give up leaderships and ISR places
+    /// (Kafka's `generateLeaderAndIsrUpdates` with a broker to remove).
+    fn leave(&self, leaving: &BTreeSet<i32>, joining: Option<i32>) -> Vec<MetadataRecord> {
+        let live = Liveness {
+            image: &self.image,
+            leaving,
+            joining,
+        };
+        let mut out = Vec::new();
+        for t in self.image.topics() {
+            for (&index, p) in &t.partitions {
+                let involved =
+                    leaving.contains(&p.leader) || p.isr.iter().any(|r| leaving.contains(r));
+                if !involved {
+                    continue;
+                }
+                if let Some(c) = self.partition_change(t.id, index, p, &live, Election::Clean) {
+                    out.push(c.into());
+                }
+            }
+        }
+        out
+    }
+
+    /// Partitions without a leader that the unfencing broker can now lead (from the ISR;
+    /// from outside it with unclean election on).
+    fn unfence_changes(&self, id: i32) -> Vec<MetadataRecord> {
+        let none = BTreeSet::new();
+        let live = Liveness {
+            image: &self.image,
+            leaving: &none,
+            joining: Some(id),
+        };
+        let election = if self.config.unclean_leader_election_enable {
+            Election::Unclean
+        } else {
+            Election::Clean
+        };
+        let mut out = Vec::new();
+        for t in self.image.topics() {
+            for (&index, p) in &t.partitions {
+                if p.leader == NO_LEADER && p.replicas.contains(&id) {
+                    if let Some(c) = self.partition_change(t.id, index, p, &live, election) {
+                        out.push(c.into());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Kafka's `PartitionChangeBuilder`: the ISR without the leaving brokers (but never
+    /// empty: the last member stays, so it can lead again when it comes back clean), and a
+    /// leader by `election`. `None` when nothing changes. The image's replay bumps the
+    /// partition epoch, and the leader epoch when the leader is set.
+    fn partition_change(
+        &self,
+        topic_id: Uuid,
+        index: i32,
+        p: &PartitionImage,
+        live: &Liveness<'_>,
+        election: Election,
+    ) -> Option<PartitionChangeRecord> {
+        let election = match election {
+            Election::Clean if self.config.unclean_leader_election_enable => Election::Unclean,
+            e => e,
+        };
+        let mut isr: Vec<i32> = p
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| !live.leaving.contains(r))
+            .collect();
+        if isr.is_empty() {
+            // keep the member that was leading, else the first
+            let keep = if p.isr.contains(&p.leader) {
+                Some(p.leader)
+            } else {
+                p.isr.first().copied()
+            };
+            isr.extend(keep);
+        }
+        let acceptable = |r: i32| live.active(r) && isr.contains(&r);
+        let mut recovery = None;
+        let preferred = p.replicas.first().copied().filter(|&r| acceptable(r));
+        let current = Some(p.leader).filter(|&r| r != NO_LEADER && acceptable(r));
+        let from_isr = || p.replicas.iter().copied().find(|&r| acceptable(r));
+        let mut leader = match election {
+            Election::Preferred => preferred.or(current).or_else(from_isr),
+            Election::Clean | Election::Unclean => current.or_else(from_isr),
+        };
+        if leader.is_none() && election == Election::Unclean {
+            if let Some(r) = p.replicas.iter().copied().find(|&r| live.active(r)) {
+                info!(topic_id = %topic_id, partition = index, leader = r, "unclean leader election");
+                leader = Some(r);
+                isr = vec![r];
+                recovery = Some(RECOVERING);
+            }
+        }
+        let leader = leader.unwrap_or(NO_LEADER);
+        let mut change = PartitionChangeRecord::new(topic_id, index);
+        if isr != p.isr {
+            change.isr = Some(isr);
+        }
+        if leader != p.leader {
+            change.leader = leader;
+        }
+        if let Some(r) = recovery {
+            change.leader_recovery_state = r;
+        }
+        if change.isr.is_none() && change.leader == NO_LEADER_CHANGE {
+            return None;
+        }
+        debug!(topic_id = %topic_id, partition = index, leader, "partition change");
+        Some(change)
+    }
+
+    /// The brokers new replicas may go to: registered, unfenced, not shutting down.
+    pub fn usable_brokers(&self) -> Vec<i32> {
+        self.image
+            .brokers
+            .values()
+            .filter(|b| !b.fenced && !b.in_controlled_shutdown)
+            .map(|b| b.id)
+            .collect()
+    }
+
+    // ---- topics --------------------------------------------------------------------
+
+    /// CreateTopics: for each topic a TopicRecord (a new random id), its PartitionRecords
+    /// (leader the first replica, ISR all replicas) and a ConfigRecord per override; with
+    /// `validate_only` the same checks and answers, and no records.
+    pub fn create_topics(
+        &mut self,
+        topics: &[CreatableTopic],
+        validate_only: bool,
+        rng: &mut dyn RandomSource,
+    ) -> ControllerResult<Vec<CreateTopicResult>> {
+        let mut names = BTreeMap::<&str, usize>::new();
+        for t in topics {
+            *names.entry(t.name.as_str()).or_default() += 1;
+        }
+        let mut records = Vec::new();
+        let mut answers = Vec::with_capacity(topics.len());
+        // names created earlier in this request (their records are not replayed yet)
+        let mut created: BTreeSet<String> = BTreeSet::new();
+        let mut ids: BTreeSet<Uuid> = BTreeSet::new();
+        for t in topics {
+            let result = if names.get(t.name.as_str()).copied().unwrap_or(0) > 1 {
+                Err(ControllerError::InvalidRequest(format!(
+                    "duplicate topic name '{}' in the request",
+                    t.name
+                )))
+            } else {
+                self.create_topic(t, &created, &mut ids, rng)
+                    .map(|(recs, topic)| {
+                        created.insert(t.name.clone());
+                        if !validate_only {
+                            records.extend(recs);
+                        }
+                        topic
+                    })
+            };
+            if let Err(e) = &result {
+                debug!(topic = %t.name, cause = %e, "topic not created");
+            }
+            answers.push((t.name.clone(), result));
+        }
+        ControllerResult::new(records, answers)
+    }
+
+    fn create_topic(
+        &self,
+        t: &CreatableTopic,
+        created: &BTreeSet<String>,
+        ids: &mut BTreeSet<Uuid>,
+        rng: &mut dyn RandomSource,
+    ) -> Result<(Vec<MetadataRecord>, CreatedTopic), ControllerError> {
+        crate::topic::validate_name(&t.name)
+            .map_err(|e| ControllerError::InvalidTopic(e.to_string()))?;
+        if self.image.topic(&t.name).is_some() || created.contains(&t.name) {
+            return Err(ControllerError::TopicAlreadyExists(t.name.clone()));
+        }
+        // Kafka: '.' and '_' collide in metric names
+        let norm = |s: &str| s.replace('.', "_");
+        let mine = norm(&t.name);
+        if let Some(other) = self
+            .image
+            .topics()
+            .map(|x| x.name.as_str())
+            .chain(created.iter().map(String::as_str))
+            .find(|o| norm(o) == mine)
+        {
+            return Err(ControllerError::InvalidTopic(format!(
+                "topic '{}' collides with existing topic '{other}'",
+                t.name
+            )));
+        }
+        for (key, value) in &t.configs {
+            if value.is_none() {
+                return Err(ControllerError::InvalidConfig(format!(
+                    "null value not supported for topic config '{key}'"
+                )));
+            }
+        }
+        let assignment = if t.assignments.is_empty() {
+            let partitions = match t.num_partitions {
+                -1 => self.config.num_partitions,
+                n => n,
+            };
+            if partitions <= 0 {
+                return Err(ControllerError::InvalidPartitions(format!(
+                    "number of partitions was set to an invalid non-positive value ({})",
+                    t.num_partitions
+                )));
+            }
+            let rf = match t.replication_factor {
+                -1 => self.config.default_replication_factor,
+                n => n,
+            };
+            if rf <= 0 {
+                return Err(ControllerError::InvalidReplicationFactor(format!(
+                    "replication factor must be larger than 0, or -1 to use the default value ({})",
+                    t.replication_factor
+                )));
+            }
+            self.place(0, partitions, rf, rng)?
+        } else {
+            if t.num_partitions != -1 || t.replication_factor != -1 {
+                return Err(ControllerError::InvalidRequest(
+                    "both numPartitions or replicationFactor and replicasAssignments were set; \
+                     both cannot be used at the same time"
+                        .into(),
+                ));
+            }
+            let mut sorted = t.assignments.clone();
+            sorted.sort_by_key(|(index, _)| *index);
+            for (expected, (index, _)) in sorted.iter().enumerate() {
+                if i64::from(*index) != expected as i64 {
+                    return Err(ControllerError::InvalidReplicaAssignment(
+                        "partitions should be a consecutive 0-based integer sequence".into(),
+                    ));
+                }
+            }
+            let lists: Vec<Vec<i32>> = sorted.into_iter().map(|(_, r)| r).collect();
+            self.check_assignment(&lists, None)?;
+            lists
+        };
+        let topic_id = self.new_topic_id(ids, rng);
+        let rf = assignment.first().map_or(0, Vec::len);
+        let mut records: Vec<MetadataRecord> = vec![TopicRecord {
+            name: t.name.clone(),
+            topic_id,
+        }
+        .into()];
+        records.extend(
+            assignment
+                .iter()
+                .enumerate()
+                .map(|(i, replicas)| new_partition(topic_id, i, replicas)),
+        );
+        records.extend(t.configs.iter().map(|(key, value)| {
+            MetadataRecord::from(ConfigRecord {
+                resource_type: config_resource::TOPIC,
+                resource_name: t.name.clone(),
+                name: key.clone(),
+                value: value.clone(),
+            })
+        }));
+        info!(topic = %t.name, topic_id = %topic_id, partitions = assignment.len(), rf, "topic created");
+        Ok((
+            records,
+            CreatedTopic {
+                topic_id,
+                num_partitions: i32::try_from(assignment.len()).unwrap_or(i32::MAX),
+                replication_factor: i16::try_from(rf).unwrap_or(i16::MAX),
+            },
+        ))
+    }
+
+    fn place(
+        &self,
+        first: usize,
+        count: i32,
+        rf: i16,
+        rng: &mut dyn RandomSource,
+    ) -> Result<Vec<Vec<i32>>, ControllerError> {
+        let brokers = self.usable_brokers();
+        place_replicas(
+            &brokers,
+            first,
+            usize::try_from(count).unwrap_or(0),
+            usize::try_from(rf).unwrap_or(0),
+            rng,
+        )
+        .map_err(|e| match e {
+            PlacementError::NotEnoughBrokers { .. } | PlacementError::ZeroReplicationFactor => {
+                ControllerError::InvalidReplicationFactor(format!(
+                    "unable to replicate the partition {rf} time(s): {e}"
+                ))
+            }
+        })
+    }
+
+    /// An explicit assignment: every list non-empty, of one length (`rf` if given), with
+    /// distinct, usable brokers.
+    fn check_assignment(
+        &self,
+        lists: &[Vec<i32>],
+        rf: Option<usize>,
+    ) -> Result<(), ControllerError> {
+        let bad = |m: String| Err(ControllerError::InvalidReplicaAssignment(m));
+        let want = rf.or_else(|| lists.first().map(Vec::len));
+        for (i, replicas) in lists.iter().enumerate() {
+            if replicas.is_empty() {
+                return bad(format!("the assignment of partition {i} is empty"));
+            }
+            if Some(replicas.len()) != want {
+                return bad(format!(
+                    "the assignment of partition {i} has {} replicas, not {}",
+                    replicas.len(),
+                    want.unwrap_or(0)
+                ));
+            }
+            let distinct: BTreeSet<i32> = replicas.iter().copied().collect();
+            if distinct.len() != replicas.len() {
+                return bad(format!("the assignment of partition {i} repeats a broker"));
+            }
+            let usable = self.usable_brokers();
+            if let Some(b) = replicas.iter().find(|b| !usable.contains(b)) {
+                return bad(format!(
+                    "the assignment of partition {i} names broker {b}, which is not registered and unfenced"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn new_topic_id(&self, ids: &mut BTreeSet<Uuid>, rng: &mut dyn RandomSource) -> Uuid {
+        loop {
+            let hi = u128::from(rng.next_u64());
+            let lo = u128::from(rng.next_u64());
+            // a version-4 UUID, as Kafka's Uuid.randomUuid; never the nil or metadata id
+            let id = uuid::Builder::from_random_bytes(((hi << 64) | lo).to_be_bytes()).into_uuid();
+            let reserved = id.is_nil() || id == Uuid::from_u128(1);
+            if !reserved && self.image.topic_by_id(&id).is_none() && ids.insert(id) {
+                return id;
+            }
+        }
+    }
+
+    fn resolve(&self, topic: &TopicRef) -> Result<(Uuid, String), ControllerError> {
+        match topic {
+            TopicRef::Name(n) => self
+                .image
+                .topic(n)
+                .map(|t| (t.id, t.name.clone()))
+                .ok_or_else(|| ControllerError::UnknownTopicOrPartition(n.clone())),
+            TopicRef::Id(id) => self
+                .image
+                .topic_by_id(id)
+                .map(|t| (t.id, t.name.clone()))
+                .ok_or(ControllerError::UnknownTopicId(*id)),
+        }
+    }
+
+    /// DeleteTopics: a RemoveTopicRecord per topic (its partitions and configs go with it).
+    /// Answers each topic's id or why not.
+    pub fn delete_topics(
+        &mut self,
+        topics: &[TopicRef],
+    ) -> ControllerResult<Vec<(TopicRef, Result<Uuid, ControllerError>)>> {
+        let mut records = Vec::new();
+        let mut done = BTreeSet::new();
+        let mut answers = Vec::with_capacity(topics.len());
+        for t in topics {
+            let result = self.resolve(t).map(|(id, name)| {
+                if done.insert(id) {
+                    info!(topic = %name, topic_id = %id, "topic deleted");
+                    records.push(RemoveTopicRecord { topic_id: id }.into());
+                }
+                id
+            });
+            answers.push((t.clone(), result));
+        }
+        ControllerResult::new(records, answers)
+    }
+
+    /// CreatePartitions: grows a topic to `count` partitions, placed as CreateTopics
+    /// places them (carrying on the striping) or as `assignments` (one list per new
+    /// partition, as long as the topic's replication factor).
+    pub fn create_partitions(
+        &mut self,
+        topic: &str,
+        count: i32,
+        assignments: Option<&[Vec<i32>]>,
+        validate_only: bool,
+        rng: &mut dyn RandomSource,
+    ) -> Result<ControllerResult<()>, ControllerError> {
+        let t = self
+            .image
+            .topic(topic)
+            .ok_or_else(|| ControllerError::UnknownTopicOrPartition(topic.to_string()))?;
+        let current = t.partitions.len();
+        let current_i32 = i32::try_from(current).unwrap_or(i32::MAX);
+        if count <= current_i32 {
+            return Err(ControllerError::InvalidPartitions(format!(
+                "topic currently has {current} partitions, which is higher than or equal to the requested {count}"
+            )));
+        }
+        let rf = t.partitions.values().next().map_or(0, |p| p.replicas.len());
+        let added = count - current_i32;
+        let lists = match assignments {
+            Some(lists) => {
+                if i32::try_from(lists.len()).ok() != Some(added) {
+                    return Err(ControllerError::InvalidReplicaAssignment(format!(
+                        "{} assignments for {added} new partitions",
+                        lists.len()
+                    )));
+                }
+                self.check_assignment(lists, Some(rf))?;
+                lists.to_vec()
+            }
+            None => self.place(current, added, i16::try_from(rf).unwrap_or(i16::MAX), rng)?,
+        };
+        let id = t.id;
+        let records = if validate_only {
+            Vec::new()
+        } else {
+            info!(topic, from = current, to = count, "partitions created");
+            lists
+                .iter()
+                .enumerate()
+                .map(|(i, r)| new_partition(id, current + i, r))
+                .collect()
+        };
+        Ok(ControllerResult::new(records, ()))
+    }
+
+    /// ElectLeaders for partitions of topics: preferred (the first replica, if live and
+    /// in the ISR) or unclean (only a partition whose leader is not live: from the ISR,
+    /// else any live replica). Answers each partition's outcome.
+    pub fn elect_leaders(
+        &mut self,
+        election: ElectionType,
+        partitions: &[(String, i32)],
+    ) -> ControllerResult<Vec<ElectionResult>> {
+        let none = BTreeSet::new();
+        let live = Liveness {
+            image: &self.image,
+            leaving: &none,
+            joining: None,
+        };
+        let mut records = Vec::new();
+        let mut answers = Vec::with_capacity(partitions.len());
+        for (topic, index) in partitions {
+            let result = (|| {
+                let t = self
+                    .image
+                    .topic(topic)
+                    .ok_or_else(|| ControllerError::UnknownTopicOrPartition(topic.clone()))?;
+                let p = t.partitions.get(index).ok_or_else(|| {
+                    ControllerError::UnknownTopicOrPartition(format!("{topic}-{index}"))
+                })?;
+                let (mode, not_available) = match election {
+                    ElectionType::Preferred => {
+                        if p.replicas.first() == Some(&p.leader) {
+                            return Err(ControllerError::ElectionNotNeeded);
+                        }
+                        (
+                            Election::Preferred,
+                            ControllerError::PreferredLeaderNotAvailable,
+                        )
+                    }
+                    ElectionType::Unclean => {
+                        if p.leader != NO_LEADER && live.active(p.leader) {
+                            return Err(ControllerError::ElectionNotNeeded);
+                        }
+                        (
+                            Election::Unclean,
+                            ControllerError::EligibleLeadersNotAvailable,
+                        )
+                    }
+                };
+                let change = self.partition_change(t.id, *index, p, &live, mode);
+                let wanted = match election {
+                    ElectionType::Preferred => p.replicas.first().copied(),
+                    ElectionType::Unclean => None,
+                };
+                match change {
+                    Some(c)
+                        if c.leader != NO_LEADER_CHANGE
+                            && c.leader != NO_LEADER
+                            && wanted.is_none_or(|w| w == c.leader) =>
+                    {
+                        records.push(c.into());
+                        Ok(())
+                    }
+                    _ => Err(not_available),
+                }
+            })();
+            answers.push(((topic.clone(), *index), result));
+        }
+        ControllerResult::new(records, answers)
+    }
+
+    // ---- producer ids and configs --------------------------------------------------
+
+    /// AllocateProducerIds: the next block of [`PRODUCER_ID_BLOCK_SIZE`] ids for a
+    /// registered broker with its current epoch. Answers the block's first id.
+    pub fn allocate_producer_ids(
+        &mut self,
+        broker_id: i32,
+        broker_epoch: i64,
+    ) -> Result<ControllerResult<i64>, ControllerError> {
+        let b = self
+            .image
+            .brokers
+            .get(&broker_id)
+            .ok_or(ControllerError::BrokerIdNotRegistered(broker_id))?;
+        if b.epoch != broker_epoch {
+            return Err(ControllerError::StaleBrokerEpoch {
+                broker_id,
+                got: broker_epoch,
+                current: b.epoch,
+            });
+        }
+        let first = self.next_producer_id;
+        let next = first.saturating_add(PRODUCER_ID_BLOCK_SIZE);
+        self.next_producer_id = next;
+        let record = ProducerIdsRecord {
+            broker_id,
+            broker_epoch,
+            next_producer_id: next,
+        };
+        Ok(ControllerResult::new(vec![record.into()], first))
+    }
+
+    /// IncrementalAlterConfigs for one resource (a topic, a broker id, or "" for the
+    /// cluster-wide broker default): a ConfigRecord per changed key (a `None` value
+    /// deletes it).
+    pub fn alter_configs(
+        &mut self,
+        resource_type: i8,
+        resource_name: &str,
+        ops: &[AlterConfigOp],
+        validate_only: bool,
+    ) -> Result<ControllerResult<()>, ControllerError> {
+        match resource_type {
+            config_resource::TOPIC => {
+                if self.image.topic(resource_name).is_none() {
+                    return Err(ControllerError::UnknownTopicOrPartition(
+                        resource_name.to_string(),
+                    ));
+                }
+            }
+            config_resource::BROKER => {
+                if !resource_name.is_empty() && resource_name.parse::<i32>().is_err() {
+                    return Err(ControllerError::InvalidRequest(format!(
+                        "invalid broker name '{resource_name}'"
+                    )));
+                }
+            }
+            other => {
+                return Err(ControllerError::InvalidRequest(format!(
+                    "unsupported config resource type {other}"
+                )))
+            }
+        }
+        let current = self
+            .image
+            .configs
+            .get(&(resource_type, resource_name.to_string()))
+            .cloned()
+            .unwrap_or_default();
+        let mut values: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let get = |values: &BTreeMap<String, Option<String>>, key: &str| {
+            values
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| current.get(key).cloned())
+        };
+        for op in ops {
+            match op {
+                AlterConfigOp::Set(k, v) => {
+                    values.insert(k.clone(), Some(v.clone()));
+                }
+                AlterConfigOp::Delete(k) => {
+                    values.insert(k.clone(), None);
+                }
+                AlterConfigOp::Append(k, v) | AlterConfigOp::Subtract(k, v) => {
+                    let mut list: Vec<String> = get(&values, k)
+                        .map(|s| {
+                            s.split(',')
+                                .map(str::trim)
+                                .filter(|x| !x.is_empty())
+                                .map(String::from)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    for item in v.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+                        if matches!(op, AlterConfigOp::Append(..)) {
+                            if !list.iter().any(|x| x == item) {
+                                list.push(item.to_string());
+                            }
+                        } else {
+                            list.retain(|x| x != item);
+                        }
+                    }
+                    let joined = list.join(",");
+                    values.insert(k.clone(), (!joined.is_empty()).then_some(joined));
+                }
+            }
+        }
+        let records = if validate_only {
+            Vec::new()
+        } else {
+            values
+                .into_iter()
+                .filter(|(k, v)| current.get(k) != v.as_ref())
+                .map(|(name, value)| {
+                    ConfigRecord {
+                        resource_type,
+                        resource_name: resource_name.to_string(),
+                        name,
+                        value,
+                    }
+                    .into()
+                })
+                .collect()
+        };
+        Ok(ControllerResult::new(records, ()))
+    }
+}
+
+fn registration_change(id: i32, epoch: i64, fenced: i8, shutdown: i8) -> MetadataRecord {
+    BrokerRegistrationChangeRecord {
+        broker_id: id,
+        broker_epoch: epoch,
+        fenced,
+        in_controlled_shutdown: shutdown,
+        log_dirs: Vec::new(),
+    }
+    .into()
+}
+
+fn new_partition(topic_id: Uuid, index: usize, replicas: &[i32]) -> MetadataRecord {
+    PartitionRecord {
+        partition_id: i32::try_from(index).unwrap_or(i32::MAX),
+        topic_id,
+        replicas: replicas.to_vec(),
+        isr: replicas.to_vec(),
+        removing_replicas: Vec::new(),
+        adding_replicas: Vec::new(),
+        leader: replicas.first().copied().unwrap_or(NO_LEADER),
+        leader_recovery_state: 0,
+        leader_epoch: 0,
+        partition_epoch: 0,
+        directories: Vec::new(),
+        eligible_leader_replicas: None,
+        last_known_elr: None,
+    }
+    .into()
+}
+
+#[cfg(test)]
+mod tests;
