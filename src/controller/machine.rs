@@ -375,7 +375,9 @@ impl ControllerMachine {
     /// the broker catches up. A registration with a new incarnation replaces the old one
     /// unless that one is unfenced and its session is live (DUPLICATE_BROKER_REGISTRATION);
     /// a replaced registration first gives up its leaderships and ISR places, as a fenced
-    /// broker does (it restarted, and may have lost what it had not synced).
+    /// broker does (it restarted, and may have lost what it had not synced). Kafka does
+    /// this only for a new incarnation; here a retried registration of the same one does
+    /// it too, since the new registration is fenced and a fenced broker must lead nothing.
     pub fn register_broker(
         &mut self,
         req: BrokerRegistrationRequest,
@@ -424,9 +426,10 @@ impl ControllerMachine {
     /// - a fenced broker that is caught up and wants neither fence nor shutdown is
     ///   unfenced, and leads the partitions that had no leader and have it in their ISR;
     /// - an unfenced broker that wants to be fenced is fenced;
-    /// - an unfenced broker that wants to shut down enters controlled shutdown: its
-    ///   leaderships move and it leaves the ISRs; once it leads nothing it is fenced and
-    ///   told to shut down;
+    /// - an unfenced broker that wants to shut down and leads partitions enters controlled
+    ///   shutdown (the registration change first, then its leaderships move and it leaves
+    ///   the ISRs); at its next heartbeat after that is committed it leads nothing, and is
+    ///   fenced and told to shut down. One that leads nothing is fenced and let go at once;
     /// - a fenced broker that wants to shut down may, at once.
     pub fn heartbeat(
         &mut self,
@@ -455,39 +458,47 @@ impl ControllerMachine {
             should_shut_down: false,
         };
         let mut records = Vec::new();
+        let leads_any = self.leaderships(id) > 0;
         if fenced {
             if req.want_shutdown {
                 reply.should_shut_down = true;
             } else if caught_up && !req.want_fence {
+                // Kafka's order: the broker is unfenced, then it takes leaderless partitions
                 info!(broker_id = id, broker_epoch = epoch, "broker unfenced");
-                records.extend(self.unfence_changes(id));
                 records.push(registration_change(id, epoch, -1, 0));
+                records.extend(self.unfence_changes(id));
                 reply.is_fenced = false;
             }
         } else if req.want_fence {
             records.extend(self.fence(id, epoch, "broker asked to be fenced"));
             reply.is_fenced = true;
-        } else if req.want_shutdown || in_shutdown {
-            let leaving = BTreeSet::from([id]);
-            let changes = self.leave(&leaving, None);
-            let leads_any = self.leaderships(id) > 0;
-            if !in_shutdown {
+            reply.should_shut_down = req.want_shutdown;
+        } else if in_shutdown {
+            // the leaderships were moved when it entered controlled shutdown; once that is
+            // committed it leads nothing and may go (Kafka also waits until every active
+            // broker has caught up to that point, which needs offsets this machine does
+            // not see)
+            if !leads_any {
+                records.extend(self.fence(id, epoch, "controlled shutdown complete"));
+                self.last_contact_ms.remove(&id);
+                reply.is_fenced = true;
+                reply.should_shut_down = true;
+            }
+        } else if req.want_shutdown {
+            if leads_any {
                 info!(
                     broker_id = id,
                     leaderships = self.leaderships(id),
                     "broker enters controlled shutdown"
                 );
-            }
-            records.extend(changes);
-            if !in_shutdown {
                 records.push(registration_change(id, epoch, 0, 1));
-            } else if !leads_any {
-                // every leadership has moved (the changes are committed): let it go
-                records.push(registration_change(id, epoch, 1, 0));
+                records.extend(self.leave(&BTreeSet::from([id]), None));
+            } else {
+                // nothing to move: it may go at once
+                records.extend(self.fence(id, epoch, "shutdown without leaderships"));
                 self.last_contact_ms.remove(&id);
                 reply.is_fenced = true;
                 reply.should_shut_down = true;
-                info!(broker_id = id, "broker may shut down");
             }
         }
         Ok(ControllerResult::new(records, reply))

@@ -321,6 +321,14 @@ fn controlled_shutdown_moves_leadership_first() {
     let reply = heartbeat(&mut m, 1, 2, true);
     assert!(reply.should_shut_down && reply.is_fenced);
     assert!(m.image().brokers[&1].fenced);
+    // an unfenced broker that leads nothing may go at once (fenced, out of the ISRs)
+    let reply = heartbeat(&mut m, 2, 3, false);
+    assert!(!reply.should_shut_down);
+    let mut m2 = cluster(2);
+    create(&mut m2, with_assignment("f", &[&[2, 1]]), 1);
+    let reply = heartbeat(&mut m2, 1, 1, true);
+    assert!(reply.should_shut_down && reply.is_fenced);
+    assert_eq!(topic(&m2, "f").partitions[&0].isr, vec![2]);
     // a fenced broker that wants to shut down may at once
     let mut m = machine();
     register(&mut m, 3, 0);
