@@ -121,12 +121,14 @@ error_codes! {
     InvalidRecord = 87, "INVALID_RECORD";
     UnstableOffsetCommit = 88, "UNSTABLE_OFFSET_COMMIT";
     ProducerFenced = 90, "PRODUCER_FENCED";
+    InvalidUpdateVersion = 95, "INVALID_UPDATE_VERSION";
     UnknownTopicId = 100, "UNKNOWN_TOPIC_ID";
     DuplicateBrokerRegistration = 101, "DUPLICATE_BROKER_REGISTRATION";
     BrokerIdNotRegistered = 102, "BROKER_ID_NOT_REGISTERED";
     InconsistentTopicId = 103, "INCONSISTENT_TOPIC_ID";
     TransactionalIdNotFound = 105, "TRANSACTIONAL_ID_NOT_FOUND";
     FetchSessionTopicIdError = 106, "FETCH_SESSION_TOPIC_ID_ERROR";
+    IneligibleReplica = 107, "INELIGIBLE_REPLICA";
     FencedMemberEpoch = 110, "FENCED_MEMBER_EPOCH";
     UnreleasedInstanceId = 111, "UNRELEASED_INSTANCE_ID";
     UnsupportedAssignor = 112, "UNSUPPORTED_ASSIGNOR";

@@ -102,6 +102,22 @@ pub enum ControllerError {
     /// A request that contradicts itself (a topic twice, counts and an assignment).
     #[error("{0}")]
     InvalidRequest(String),
+    /// AlterPartition from a broker that is not the partition's leader, or with a leader
+    /// epoch newer than the controller's.
+    #[error("broker {0} is not the leader of the partition")]
+    NotLeader(i32),
+    /// AlterPartition with an older leader epoch than the partition's.
+    #[error("leader epoch {got} is older than {current}")]
+    FencedLeaderEpoch { got: i32, current: i32 },
+    /// AlterPartition with a partition epoch that is not the partition's.
+    #[error("partition epoch {got} is not the current {current}")]
+    InvalidUpdateVersion { got: i32, current: i32 },
+    /// AlterPartition adding a replica to the ISR that is fenced or shutting down.
+    #[error("replica {0} is not eligible to join the ISR")]
+    IneligibleReplica(i32),
+    /// AlterPartitionReassignments: a cancel for a partition not being reassigned.
+    #[error("no partition reassignment is in progress")]
+    NoReassignmentInProgress,
     /// ElectLeaders: the partition already has the leader the election would give it.
     #[error("leader election not needed")]
     ElectionNotNeeded,
@@ -130,6 +146,11 @@ impl ControllerError {
             E::UnknownTopicId(_) => ErrorCode::UnknownTopicId,
             E::InvalidConfig(_) => ErrorCode::InvalidConfig,
             E::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            E::NoReassignmentInProgress => ErrorCode::NoReassignmentInProgress,
+            E::NotLeader(_) => ErrorCode::NotLeaderOrFollower,
+            E::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
+            E::InvalidUpdateVersion { .. } => ErrorCode::InvalidUpdateVersion,
+            E::IneligibleReplica(_) => ErrorCode::IneligibleReplica,
             E::ElectionNotNeeded => ErrorCode::ElectionNotNeeded,
             E::PreferredLeaderNotAvailable => ErrorCode::PreferredLeaderNotAvailable,
             E::EligibleLeadersNotAvailable => ErrorCode::EligibleLeadersNotAvailable,
@@ -239,8 +260,45 @@ pub struct CreatedTopic {
 /// One topic's answer in CreateTopics.
 pub type CreateTopicResult = (String, Result<CreatedTopic, ControllerError>);
 
-/// One partition's answer in ElectLeaders: (topic, partition) and the outcome.
-pub type ElectionResult = ((String, i32), Result<(), ControllerError>);
+/// One partition's answer (ElectLeaders, AlterPartitionReassignments): (topic, partition)
+/// and the outcome.
+pub type PartitionResult = ((String, i32), Result<(), ControllerError>);
+
+/// One partition of AlterPartitionReassignments: (topic, partition) and its target
+/// replicas, `None` to cancel.
+pub type Reassignment = ((String, i32), Option<Vec<i32>>);
+
+/// One partition's reassignment in ListPartitionReassignments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OngoingReassignment {
+    pub topic: String,
+    pub partition: i32,
+    /// The current replicas (the target first, then those being removed).
+    pub replicas: Vec<i32>,
+    pub adding_replicas: Vec<i32>,
+    pub removing_replicas: Vec<i32>,
+}
+
+/// AlterPartition: a leader's new ISR for one of its partitions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlterPartitionRequest {
+    pub broker_id: i32,
+    pub broker_epoch: i64,
+    pub topic_id: Uuid,
+    pub partition: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub new_isr: Vec<i32>,
+}
+
+/// The partition's state once the AlterPartition's record is committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlterPartitionReply {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub isr: Vec<i32>,
+}
 
 /// A topic named in DeleteTopics.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -300,6 +358,45 @@ impl Liveness<'_> {
             .brokers
             .get(&id)
             .is_some_and(|b| !b.fenced && !b.in_controlled_shutdown)
+    }
+}
+
+/// What a partition should become: Kafka's `PartitionChangeBuilder` targets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Target {
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    adding: Vec<i32>,
+    removing: Vec<i32>,
+}
+
+impl Target {
+    fn of(p: &PartitionImage) -> Self {
+        Target {
+            replicas: p.replicas.clone(),
+            isr: p.isr.clone(),
+            adding: p.adding_replicas.clone(),
+            removing: p.removing_replicas.clone(),
+        }
+    }
+
+    /// Kafka's `PartitionReassignmentReplicas.maybeCompleteReassignment`: a reassignment
+    /// completes once the ISR, without the replicas being removed, holds every replica
+    /// that stays.
+    fn complete_reassignment_if_possible(&mut self) {
+        if self.adding.is_empty() && self.removing.is_empty() {
+            return;
+        }
+        let keep = |r: &i32| !self.removing.contains(r);
+        let isr: Vec<i32> = self.isr.iter().copied().filter(keep).collect();
+        let replicas: Vec<i32> = self.replicas.iter().copied().filter(keep).collect();
+        if isr.is_empty() || replicas.is_empty() || !replicas.iter().all(|r| isr.contains(r)) {
+            return;
+        }
+        self.isr = isr;
+        self.replicas = replicas;
+        self.adding.clear();
+        self.removing.clear();
     }
 }
 
@@ -604,10 +701,9 @@ impl ControllerMachine {
         out
     }
 
-    /// Kafka's `PartitionChangeBuilder`: the ISR without the leaving brokers (but never
-    /// empty: the last member stays, so it can lead again when it comes back clean), and a
-    /// leader by `election`. `None` when nothing changes. The image's replay bumps the
-    /// partition epoch, and the leader epoch when the leader is set.
+    /// The change for brokers leaving: the ISR without them (but never empty: the last
+    /// member stays, so it can lead again when it comes back clean), and a leader by
+    /// `election`. `None` when nothing changes.
     fn partition_change(
         &self,
         topic_id: Uuid,
@@ -616,54 +712,76 @@ impl ControllerMachine {
         live: &Liveness<'_>,
         election: Election,
     ) -> Option<PartitionChangeRecord> {
-        let election = match election {
-            Election::Clean if self.config.unclean_leader_election_enable => Election::Unclean,
-            e => e,
-        };
-        let mut isr: Vec<i32> = p
-            .isr
-            .iter()
-            .copied()
-            .filter(|r| !live.leaving.contains(r))
-            .collect();
-        if isr.is_empty() {
+        let mut target = Target::of(p);
+        target.isr.retain(|r| !live.leaving.contains(r));
+        if target.isr.is_empty() {
             // keep the member that was leading, else the first
             let keep = if p.isr.contains(&p.leader) {
                 Some(p.leader)
             } else {
                 p.isr.first().copied()
             };
-            isr.extend(keep);
+            target.isr.extend(keep);
         }
+        self.build_change(topic_id, index, p, target, live, election)
+    }
+
+    /// Kafka's `PartitionChangeBuilder.build`: completes a reassignment the target ISR
+    /// allows, elects a leader by `election` among the acceptable (active) members of the
+    /// target ISR (unclean: any active replica, which becomes the whole ISR, recovering),
+    /// bumps the leader epoch when a replica goes away, and writes only the fields that
+    /// change. `None` when nothing does. The image's replay bumps the partition epoch, and
+    /// the leader epoch when the leader is set.
+    fn build_change(
+        &self,
+        topic_id: Uuid,
+        index: i32,
+        p: &PartitionImage,
+        mut t: Target,
+        live: &Liveness<'_>,
+        election: Election,
+    ) -> Option<PartitionChangeRecord> {
+        let election = match election {
+            Election::Clean if self.config.unclean_leader_election_enable => Election::Unclean,
+            e => e,
+        };
+        t.complete_reassignment_if_possible();
+        let isr = &t.isr;
         let acceptable = |r: i32| live.active(r) && isr.contains(&r);
-        let mut recovery = None;
-        let preferred = p.replicas.first().copied().filter(|&r| acceptable(r));
+        let preferred = t.replicas.first().copied().filter(|&r| acceptable(r));
         let current = Some(p.leader).filter(|&r| r != NO_LEADER && acceptable(r));
-        let from_isr = || p.replicas.iter().copied().find(|&r| acceptable(r));
+        let from_isr = || t.replicas.iter().copied().find(|&r| acceptable(r));
         let mut leader = match election {
             Election::Preferred => preferred.or(current).or_else(from_isr),
             Election::Clean | Election::Unclean => current.or_else(from_isr),
         };
+        let mut recovery = None;
         if leader.is_none() && election == Election::Unclean {
-            if let Some(r) = p.replicas.iter().copied().find(|&r| live.active(r)) {
+            if let Some(r) = t.replicas.iter().copied().find(|&r| live.active(r)) {
                 info!(topic_id = %topic_id, partition = index, leader = r, "unclean leader election");
                 leader = Some(r);
-                isr = vec![r];
+                t.isr = vec![r];
                 recovery = Some(RECOVERING);
             }
         }
         let leader = leader.unwrap_or(NO_LEADER);
         let mut change = PartitionChangeRecord::new(topic_id, index);
-        if isr != p.isr {
-            change.isr = Some(isr);
-        }
         if leader != p.leader {
             change.leader = leader;
+        } else if !p.replicas.iter().all(|r| t.replicas.contains(r)) {
+            // a replica went away: the leader epoch must move so that it is fenced
+            change.leader = p.leader;
         }
         if let Some(r) = recovery {
             change.leader_recovery_state = r;
         }
-        if change.isr.is_none() && change.leader == NO_LEADER_CHANGE {
+        let differs = |a: &Vec<i32>, b: &Vec<i32>| (a != b).then(|| a.clone());
+        change.isr = differs(&t.isr, &p.isr);
+        change.replicas = differs(&t.replicas, &p.replicas);
+        change.adding_replicas = differs(&t.adding, &p.adding_replicas);
+        change.removing_replicas = differs(&t.removing, &p.removing_replicas);
+        let unchanged = change == PartitionChangeRecord::new(topic_id, index);
+        if unchanged {
             return None;
         }
         debug!(topic_id = %topic_id, partition = index, leader, "partition change");
@@ -999,7 +1117,7 @@ impl ControllerMachine {
         &mut self,
         election: ElectionType,
         partitions: &[(String, i32)],
-    ) -> ControllerResult<Vec<ElectionResult>> {
+    ) -> ControllerResult<Vec<PartitionResult>> {
         let none = BTreeSet::new();
         let live = Liveness {
             image: &self.image,
@@ -1057,6 +1175,237 @@ impl ControllerMachine {
             answers.push(((topic.clone(), *index), result));
         }
         ControllerResult::new(records, answers)
+    }
+
+    /// AlterPartitionReassignments (KIP-455): for each partition a target replica list, or
+    /// `None` to cancel. A new target is recorded in a PartitionChangeRecord: replicas =
+    /// the target then the replicas being removed, with the adding and removing lists; it
+    /// completes (replicas = target, the removed ones gone from the ISR) as soon as the
+    /// ISR holds the whole target, at once for a reordering or a shrink. Moving the data
+    /// (followers of the adding replicas joining the ISR) is the replication's part; each
+    /// ISR change that reaches the controller completes it when it can. A cancel reverts
+    /// to the replicas before the reassignment.
+    pub fn alter_partition_reassignments(
+        &mut self,
+        reassignments: &[Reassignment],
+    ) -> ControllerResult<Vec<PartitionResult>> {
+        let none = BTreeSet::new();
+        let live = Liveness {
+            image: &self.image,
+            leaving: &none,
+            joining: None,
+        };
+        let mut records = Vec::new();
+        let mut answers = Vec::with_capacity(reassignments.len());
+        for ((topic, index), target) in reassignments {
+            let result = (|| {
+                let t = self
+                    .image
+                    .topic(topic)
+                    .ok_or_else(|| ControllerError::UnknownTopicOrPartition(topic.clone()))?;
+                let p = t.partitions.get(index).ok_or_else(|| {
+                    ControllerError::UnknownTopicOrPartition(format!("{topic}-{index}"))
+                })?;
+                let in_progress = !p.adding_replicas.is_empty() || !p.removing_replicas.is_empty();
+                let goal = match target {
+                    None => {
+                        if !in_progress {
+                            return Err(ControllerError::NoReassignmentInProgress);
+                        }
+                        // Kafka's PartitionReassignmentRevert
+                        let replicas: Vec<i32> = p
+                            .replicas
+                            .iter()
+                            .copied()
+                            .filter(|r| !p.adding_replicas.contains(r))
+                            .collect();
+                        let isr: Vec<i32> = p
+                            .isr
+                            .iter()
+                            .copied()
+                            .filter(|r| replicas.contains(r))
+                            .collect();
+                        if isr.is_empty() {
+                            return Err(ControllerError::InvalidReplicaAssignment(format!(
+                                "unable to revert the assignment of {topic}-{index}: it would need an unclean leader election"
+                            )));
+                        }
+                        info!(topic, partition = index, "reassignment cancelled");
+                        Target {
+                            replicas,
+                            isr,
+                            adding: Vec::new(),
+                            removing: Vec::new(),
+                        }
+                    }
+                    Some(wanted) => {
+                        self.check_reassignment(wanted)?;
+                        // from the current replicas, as Kafka does: a replica still being
+                        // added that the new target drops is removed again
+                        let removing: Vec<i32> = p
+                            .replicas
+                            .iter()
+                            .copied()
+                            .filter(|r| !wanted.contains(r))
+                            .collect();
+                        let adding: Vec<i32> = wanted
+                            .iter()
+                            .copied()
+                            .filter(|r| !p.replicas.contains(r))
+                            .collect();
+                        let mut replicas = wanted.clone();
+                        replicas.extend(removing.iter().copied());
+                        info!(topic, partition = index, target = ?wanted, "reassignment");
+                        Target {
+                            replicas,
+                            isr: p.isr.clone(),
+                            adding,
+                            removing,
+                        }
+                    }
+                };
+                if let Some(c) = self.build_change(t.id, *index, p, goal, &live, Election::Clean) {
+                    records.push(c.into());
+                }
+                Ok(())
+            })();
+            answers.push(((topic.clone(), *index), result));
+        }
+        ControllerResult::new(records, answers)
+    }
+
+    /// AlterPartition (KIP-497): the leader's new ISR. Checked as Kafka checks it: the
+    /// sender's broker epoch, that it leads the partition at that leader epoch, the
+    /// partition epoch (a concurrent change wins), the ISR within the replicas and holding
+    /// the leader, and every replica joining the ISR active (INELIGIBLE_REPLICA). A
+    /// reassignment completes here once the ISR allows it.
+    pub fn alter_partition(
+        &mut self,
+        req: &AlterPartitionRequest,
+    ) -> Result<ControllerResult<AlterPartitionReply>, ControllerError> {
+        let b = self
+            .image
+            .brokers
+            .get(&req.broker_id)
+            .ok_or(ControllerError::BrokerIdNotRegistered(req.broker_id))?;
+        if b.epoch != req.broker_epoch {
+            return Err(ControllerError::StaleBrokerEpoch {
+                broker_id: req.broker_id,
+                got: req.broker_epoch,
+                current: b.epoch,
+            });
+        }
+        let t = self
+            .image
+            .topic_by_id(&req.topic_id)
+            .ok_or(ControllerError::UnknownTopicId(req.topic_id))?;
+        let p = t.partitions.get(&req.partition).ok_or_else(|| {
+            ControllerError::UnknownTopicOrPartition(format!("{}-{}", t.name, req.partition))
+        })?;
+        if p.leader != req.broker_id || req.leader_epoch > p.leader_epoch {
+            return Err(ControllerError::NotLeader(req.broker_id));
+        }
+        if req.leader_epoch < p.leader_epoch {
+            return Err(ControllerError::FencedLeaderEpoch {
+                got: req.leader_epoch,
+                current: p.leader_epoch,
+            });
+        }
+        if req.partition_epoch != p.partition_epoch {
+            return Err(ControllerError::InvalidUpdateVersion {
+                got: req.partition_epoch,
+                current: p.partition_epoch,
+            });
+        }
+        let distinct: BTreeSet<i32> = req.new_isr.iter().copied().collect();
+        if distinct.len() != req.new_isr.len()
+            || !req.new_isr.iter().all(|r| p.replicas.contains(r))
+            || !req.new_isr.contains(&p.leader)
+        {
+            return Err(ControllerError::InvalidRequest(format!(
+                "ISR {:?} is not a set of the replicas {:?} holding the leader",
+                req.new_isr, p.replicas
+            )));
+        }
+        let none = BTreeSet::new();
+        let live = Liveness {
+            image: &self.image,
+            leaving: &none,
+            joining: None,
+        };
+        if let Some(&r) = req
+            .new_isr
+            .iter()
+            .find(|&&r| !p.isr.contains(&r) && !live.active(r))
+        {
+            return Err(ControllerError::IneligibleReplica(r));
+        }
+        let mut target = Target::of(p);
+        target.isr = req.new_isr.clone();
+        let change = self.build_change(t.id, req.partition, p, target, &live, Election::Clean);
+        let mut after = p.clone();
+        let mut records = Vec::new();
+        if let Some(c) = change {
+            if c.leader != NO_LEADER_CHANGE {
+                after.leader = c.leader;
+                after.leader_epoch = after.leader_epoch.saturating_add(1);
+            }
+            if let Some(isr) = &c.isr {
+                after.isr.clone_from(isr);
+            }
+            after.partition_epoch = after.partition_epoch.saturating_add(1);
+            records.push(c.into());
+        }
+        Ok(ControllerResult::new(
+            records,
+            AlterPartitionReply {
+                leader: after.leader,
+                leader_epoch: after.leader_epoch,
+                partition_epoch: after.partition_epoch,
+                isr: after.isr,
+            },
+        ))
+    }
+
+    /// A reassignment target: non-empty, distinct, registered brokers (fenced ones too:
+    /// the reassignment waits for them).
+    fn check_reassignment(&self, replicas: &[i32]) -> Result<(), ControllerError> {
+        let bad = |m: String| Err(ControllerError::InvalidReplicaAssignment(m));
+        if replicas.is_empty() {
+            return bad("the target replica list is empty".into());
+        }
+        let distinct: BTreeSet<i32> = replicas.iter().copied().collect();
+        if distinct.len() != replicas.len() {
+            return bad("the target replica list repeats a broker".into());
+        }
+        if let Some(b) = replicas
+            .iter()
+            .find(|b| !self.image.brokers.contains_key(b))
+        {
+            return bad(format!("broker {b} is not registered"));
+        }
+        Ok(())
+    }
+
+    /// ListPartitionReassignments: every partition with a reassignment in progress.
+    pub fn list_partition_reassignments(&self) -> Vec<OngoingReassignment> {
+        self.image
+            .topics()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .filter(|(_, p)| {
+                        !p.adding_replicas.is_empty() || !p.removing_replicas.is_empty()
+                    })
+                    .map(|(&index, p)| OngoingReassignment {
+                        topic: t.name.clone(),
+                        partition: index,
+                        replicas: p.replicas.clone(),
+                        adding_replicas: p.adding_replicas.clone(),
+                        removing_replicas: p.removing_replicas.clone(),
+                    })
+            })
+            .collect()
     }
 
     // ---- producer ids and configs --------------------------------------------------

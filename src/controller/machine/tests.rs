@@ -1,6 +1,6 @@
 use super::*;
 use crate::controller::placement::SplitMix64;
-use crate::metadata::image::TopicImage;
+use crate::metadata::image::{PartitionImage, TopicImage};
 
 const TIMEOUT: u64 = 9_000;
 
@@ -729,6 +729,13 @@ fn check_invariants(m: &ControllerMachine, epochs: &mut BTreeMap<(Uuid, i32), i3
                 t.name
             );
             assert!(!p.isr.is_empty(), "{} {i}: empty ISR", t.name);
+            let in_replicas = |v: &Vec<i32>| v.iter().all(|r| p.replicas.contains(r));
+            assert!(
+                in_replicas(&p.adding_replicas) && in_replicas(&p.removing_replicas),
+                "{p:?}"
+            );
+            let distinct: BTreeSet<i32> = p.replicas.iter().copied().collect();
+            assert_eq!(distinct.len(), p.replicas.len(), "{p:?}");
             if p.leader != NO_LEADER {
                 assert!(
                     img.is_live(p.leader),
@@ -762,10 +769,10 @@ fn random_sequence(seed: u64, unclean: bool) {
     let mut incarnation = 100u128;
     // brokers that keep heartbeating (the others go silent and are fenced)
     let mut alive: BTreeSet<i32> = BTreeSet::new();
-    let mut seen = [0usize; 5];
+    let mut seen = [0usize; 6];
     for step in 0..2_000 {
         now += rng.below(1_500) as u64;
-        let records = match rng.below(10) {
+        let records = match rng.below(12) {
             0 => {
                 let id = 1 + rng.below(5) as i32;
                 incarnation += 1;
@@ -825,6 +832,70 @@ fn random_sequence(seed: u64, unclean: bool) {
                 m.delete_topics(&[TopicRef::Name(format!("t{}", rng.below(6)))])
                     .records
             }
+            10 => {
+                // a leader changes its ISR: some replicas in, some out, itself kept
+                let parts: Vec<(Uuid, i32, PartitionImage)> = m
+                    .image()
+                    .topics()
+                    .flat_map(|t| t.partitions.iter().map(|(&i, p)| (t.id, i, p.clone())))
+                    .filter(|(_, _, p)| p.leader != NO_LEADER)
+                    .collect();
+                if parts.is_empty() {
+                    vec![]
+                } else {
+                    let (topic_id, partition, p) = parts[rng.below(parts.len())].clone();
+                    let mut new_isr = vec![p.leader];
+                    new_isr.extend(
+                        p.replicas
+                            .iter()
+                            .copied()
+                            .filter(|&r| r != p.leader && rng.below(3) != 0),
+                    );
+                    let req = AlterPartitionRequest {
+                        broker_id: p.leader,
+                        broker_epoch: m.image().brokers[&p.leader].epoch,
+                        topic_id,
+                        partition,
+                        leader_epoch: p.leader_epoch,
+                        partition_epoch: p.partition_epoch,
+                        new_isr,
+                    };
+                    match m.alter_partition(&req) {
+                        Ok(r) => r.records,
+                        Err(e) => {
+                            assert_eq!(e.code(), ErrorCode::IneligibleReplica, "{e}");
+                            vec![]
+                        }
+                    }
+                }
+            }
+            11 => {
+                // a reassignment to 1-3 registered brokers, or a cancel
+                let parts: Vec<(String, i32)> = m
+                    .image()
+                    .topics()
+                    .flat_map(|t| t.partitions.keys().map(|&i| (t.name.clone(), i)))
+                    .collect();
+                let brokers: Vec<i32> = m.image().brokers.keys().copied().collect();
+                if parts.is_empty() {
+                    vec![]
+                } else {
+                    let part = parts[rng.below(parts.len())].clone();
+                    let target = (rng.below(4) != 0).then(|| {
+                        let mut t: Vec<i32> = brokers
+                            .iter()
+                            .copied()
+                            .filter(|_| rng.below(2) == 0)
+                            .take(3)
+                            .collect();
+                        if t.is_empty() {
+                            t.push(brokers[0]);
+                        }
+                        t
+                    });
+                    m.alter_partition_reassignments(&[(part, target)]).records
+                }
+            }
             _ => {
                 let parts: Vec<(String, i32)> = m
                     .image()
@@ -842,6 +913,7 @@ fn random_sequence(seed: u64, unclean: bool) {
         for r in &records {
             match r {
                 MetadataRecord::TopicRecord(_) => seen[0] += 1,
+                MetadataRecord::PartitionChangeRecord(c) if c.replicas.is_some() => seen[5] += 1,
                 MetadataRecord::PartitionChangeRecord(c) if c.leader >= 0 => seen[1] += 1,
                 MetadataRecord::PartitionChangeRecord(c) if c.leader == NO_LEADER => seen[2] += 1,
                 MetadataRecord::BrokerRegistrationChangeRecord(c) if c.fenced == 1 => seen[3] += 1,
@@ -862,4 +934,227 @@ fn random_sequences_keep_the_invariants() {
     for seed in 0..8 {
         random_sequence(seed, seed % 2 == 1);
     }
+}
+
+// ---- AlterPartition and reassignments ---------------------------------------------------
+
+fn alter_isr(
+    m: &mut ControllerMachine,
+    name: &str,
+    index: i32,
+    isr: &[i32],
+) -> Result<AlterPartitionReply, ErrorCode> {
+    let t = topic(m, name);
+    let p = &t.partitions[&index];
+    let req = AlterPartitionRequest {
+        broker_id: p.leader,
+        broker_epoch: m.image().brokers[&p.leader].epoch,
+        topic_id: t.id,
+        partition: index,
+        leader_epoch: p.leader_epoch,
+        partition_epoch: p.partition_epoch,
+        new_isr: isr.to_vec(),
+    };
+    let r = m.alter_partition(&req).map_err(|e| e.code())?;
+    commit(m, &r.records);
+    Ok(r.response)
+}
+
+#[test]
+fn alter_partition_rules() {
+    let mut m = cluster(3);
+    create(&mut m, with_assignment("t", &[&[1, 2, 3]]), 1);
+    // shrink, then grow back: partition epoch moves, leader epoch does not
+    let r = alter_isr(&mut m, "t", 0, &[1, 2]).expect("present");
+    assert_eq!(
+        (r.leader, r.leader_epoch, r.partition_epoch, r.isr),
+        (1, 0, 1, vec![1, 2])
+    );
+    let p = topic(&m, "t").partitions[&0].clone();
+    assert_eq!((p.leader_epoch, p.partition_epoch), (0, 1));
+    // the reply says what the image now says
+    let r = alter_isr(&mut m, "t", 0, &[1, 2, 3]).expect("present");
+    assert_eq!(r.isr, topic(&m, "t").partitions[&0].isr);
+    let t = topic(&m, "t");
+    let base = AlterPartitionRequest {
+        broker_id: 1,
+        broker_epoch: m.image().brokers[&1].epoch,
+        topic_id: t.id,
+        partition: 0,
+        leader_epoch: 0,
+        partition_epoch: 2,
+        new_isr: vec![1, 2],
+    };
+    let code = |m: &mut ControllerMachine, req: AlterPartitionRequest| {
+        m.alter_partition(&req)
+            .map(|_| ErrorCode::None)
+            .unwrap_or_else(|e| e.code())
+    };
+    let cases = vec![
+        (AlterPartitionRequest { ..base.clone() }, ErrorCode::None),
+        (
+            AlterPartitionRequest {
+                partition_epoch: 1,
+                ..base.clone()
+            },
+            ErrorCode::InvalidUpdateVersion,
+        ),
+        (
+            AlterPartitionRequest {
+                broker_id: 2,
+                broker_epoch: m.image().brokers[&2].epoch,
+                ..base.clone()
+            },
+            ErrorCode::NotLeaderOrFollower,
+        ),
+        (
+            AlterPartitionRequest {
+                broker_epoch: 12_345,
+                ..base.clone()
+            },
+            ErrorCode::StaleBrokerEpoch,
+        ),
+        (
+            AlterPartitionRequest {
+                new_isr: vec![2, 3],
+                ..base.clone()
+            },
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            AlterPartitionRequest {
+                new_isr: vec![1, 4],
+                ..base.clone()
+            },
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            AlterPartitionRequest {
+                topic_id: Uuid::from_u128(9),
+                ..base.clone()
+            },
+            ErrorCode::UnknownTopicId,
+        ),
+    ];
+    for (req, want) in cases {
+        assert_eq!(code(&mut m, req.clone()), want, "{req:?}");
+    }
+    // a leader epoch from before the last election is fenced
+    let mut c = PartitionChangeRecord::new(t.id, 0);
+    c.leader = 1;
+    commit(&mut m, &[c.into()]);
+    assert_eq!(
+        code(
+            &mut m,
+            AlterPartitionRequest {
+                partition_epoch: 3,
+                ..base.clone()
+            }
+        ),
+        ErrorCode::FencedLeaderEpoch
+    );
+    // a fenced replica may not join the ISR
+    alter_isr(&mut m, "t", 0, &[1, 2]).expect("present");
+    heartbeat(&mut m, 1, TIMEOUT, false);
+    heartbeat(&mut m, 2, TIMEOUT, false);
+    let fenced = m.tick(TIMEOUT + 1);
+    commit(&mut m, &fenced.records);
+    assert!(!m.image().is_live(3));
+    assert_eq!(
+        alter_isr(&mut m, "t", 0, &[1, 2, 3]),
+        Err(ErrorCode::IneligibleReplica)
+    );
+}
+
+#[test]
+fn reassignments() {
+    let mut m = cluster(4);
+    create(
+        &mut m,
+        with_assignment("t", &[&[1, 2, 3], &[1, 2, 3], &[1, 2, 3]]),
+        1,
+    );
+    let r = m.alter_partition_reassignments(&[
+        (("t".into(), 0), Some(vec![3, 2, 1])),
+        (("t".into(), 1), Some(vec![2, 3])),
+        (("t".into(), 2), Some(vec![2, 3, 4])),
+        (("t".into(), 9), Some(vec![1])),
+        (("t".into(), 0), Some(vec![1, 1])),
+        (("t".into(), 0), Some(vec![1, 7])),
+    ]);
+    let codes: Vec<ErrorCode> = r
+        .response
+        .iter()
+        .map(|(_, res)| res.as_ref().map_or_else(|e| e.code(), |_| ErrorCode::None))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            ErrorCode::None,
+            ErrorCode::None,
+            ErrorCode::None,
+            ErrorCode::UnknownTopicOrPartition,
+            ErrorCode::InvalidReplicaAssignment,
+            ErrorCode::InvalidReplicaAssignment,
+        ]
+    );
+    commit(&mut m, &r.records);
+    let t = topic(&m, "t");
+    // a reordering completes at once; the leader stays
+    let p0 = &t.partitions[&0];
+    assert_eq!(
+        (p0.replicas.clone(), p0.leader, p0.leader_epoch),
+        (vec![3, 2, 1], 1, 0)
+    );
+    // a shrink completes at once; the removed leader is replaced, epochs bumped
+    let p1 = &t.partitions[&1];
+    assert_eq!(
+        (
+            p1.replicas.clone(),
+            p1.isr.clone(),
+            p1.leader,
+            p1.leader_epoch
+        ),
+        (vec![2, 3], vec![2, 3], 2, 1)
+    );
+    // a move waits for the new replica: recorded, and listed
+    let p2 = &t.partitions[&2];
+    assert_eq!(
+        (
+            p2.replicas.clone(),
+            p2.adding_replicas.clone(),
+            p2.removing_replicas.clone()
+        ),
+        (vec![2, 3, 4, 1], vec![4], vec![1])
+    );
+    assert_eq!(p2.leader, 1);
+    let listed = m.list_partition_reassignments();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].topic.as_str(), listed[0].partition), ("t", 2));
+    // the new replica catches up: the leader adds it to the ISR, which completes the move
+    let r = alter_isr(&mut m, "t", 2, &[1, 2, 3, 4]).expect("present");
+    let p2 = topic(&m, "t").partitions[&2].clone();
+    assert_eq!(
+        (p2.replicas.clone(), p2.isr.clone()),
+        (vec![2, 3, 4], vec![2, 3, 4])
+    );
+    assert!(p2.adding_replicas.is_empty() && p2.removing_replicas.is_empty());
+    assert_eq!((p2.leader, r.leader, r.isr), (2, 2, vec![2, 3, 4]));
+    assert!(m.list_partition_reassignments().is_empty());
+    // cancel: nothing in progress, then a move cancelled back to where it was
+    let r = m.alter_partition_reassignments(&[(("t".into(), 0), None)]);
+    assert_eq!(
+        r.response[0].1.clone().expect_err("refused").code(),
+        ErrorCode::NoReassignmentInProgress
+    );
+    let r = m.alter_partition_reassignments(&[(("t".into(), 0), Some(vec![4, 2, 1]))]);
+    commit(&mut m, &r.records);
+    assert_eq!(topic(&m, "t").partitions[&0].replicas, vec![4, 2, 1, 3]);
+    let r = m.alter_partition_reassignments(&[(("t".into(), 0), None)]);
+    commit(&mut m, &r.records);
+    let p0 = topic(&m, "t").partitions[&0].clone();
+    assert_eq!(
+        (p0.replicas, p0.adding_replicas, p0.removing_replicas),
+        (vec![2, 1, 3], vec![], vec![])
+    );
 }
