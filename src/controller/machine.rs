@@ -683,16 +683,11 @@ impl ControllerMachine {
             leaving: &none,
             joining: Some(id),
         };
-        let election = if self.config.unclean_leader_election_enable {
-            Election::Unclean
-        } else {
-            Election::Clean
-        };
         let mut out = Vec::new();
         for t in self.image.topics() {
             for (&index, p) in &t.partitions {
                 if p.leader == NO_LEADER && p.replicas.contains(&id) {
-                    if let Some(c) = self.partition_change(t.id, index, p, &live, election) {
+                    if let Some(c) = self.partition_change(t.id, index, p, &live, Election::Clean) {
                         out.push(c.into());
                     }
                 }
@@ -742,7 +737,7 @@ impl ControllerMachine {
         election: Election,
     ) -> Option<PartitionChangeRecord> {
         let election = match election {
-            Election::Clean if self.config.unclean_leader_election_enable => Election::Unclean,
+            Election::Clean if self.unclean_enabled(topic_id) => Election::Unclean,
             e => e,
         };
         t.complete_reassignment_if_possible();
@@ -786,6 +781,17 @@ impl ControllerMachine {
         }
         debug!(topic_id = %topic_id, partition = index, leader, "partition change");
         Some(change)
+    }
+
+    /// `unclean.leader.election.enable` for a topic: its override, else the cluster's.
+    fn unclean_enabled(&self, topic_id: Uuid) -> bool {
+        self.image
+            .topic_by_id(&topic_id)
+            .and_then(|t| self.image.topic_config(&t.name))
+            .and_then(|c| c.get("unclean.leader.election.enable"))
+            .map_or(self.config.unclean_leader_election_enable, |v| {
+                v.trim().eq_ignore_ascii_case("true")
+            })
     }
 
     /// The brokers new replicas may go to: registered, unfenced, not shutting down.

@@ -302,6 +302,24 @@ fn unclean_election_takes_a_live_replica_outside_the_isr() {
 }
 
 #[test]
+fn unclean_election_per_topic_override() {
+    // the cluster default is off; the topic turns it on
+    let mut m = cluster(2);
+    let t = CreatableTopic {
+        configs: vec![("unclean.leader.election.enable".into(), Some("true".into()))],
+        ..with_assignment("u", &[&[1, 2]])
+    };
+    create(&mut m, t, 1);
+    let mut c = PartitionChangeRecord::new(topic(&m, "u").id, 0);
+    c.isr = Some(vec![1]);
+    commit(&mut m, &[c.into()]);
+    heartbeat(&mut m, 2, TIMEOUT, false);
+    let r = m.tick(TIMEOUT + 1);
+    commit(&mut m, &r.records);
+    assert_eq!(topic(&m, "u").partitions[&0].leader, 2);
+}
+
+#[test]
 fn controlled_shutdown_moves_leadership_first() {
     let mut m = cluster(2);
     create(&mut m, with_assignment("t", &[&[1, 2], &[2, 1]]), 1);
