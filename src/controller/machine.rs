@@ -45,7 +45,8 @@ use crate::metadata::image::{Applied, MetadataImage, PartitionImage};
 use crate::metadata::records::{
     config_resource, BrokerEndpoint, BrokerFeature, BrokerRegistrationChangeRecord, ConfigRecord,
     MetadataRecord, PartitionChangeRecord, PartitionRecord, ProducerIdsRecord,
-    RegisterBrokerRecord, RemoveTopicRecord, TopicRecord, NO_LEADER, NO_LEADER_CHANGE,
+    RegisterBrokerRecord, RemoveTopicRecord, TopicRecord, UnregisterBrokerRecord, NO_LEADER,
+    NO_LEADER_CHANGE,
 };
 
 use super::placement::{place_replicas, PlacementError, RandomSource};
@@ -599,6 +600,32 @@ impl ControllerMachine {
             }
         }
         Ok(ControllerResult::new(records, reply))
+    }
+
+    /// UnregisterBroker (KIP-500's decommissioning): the broker gives up its leaderships
+    /// and ISR places, then its registration goes (UnregisterBrokerRecord). Its replicas
+    /// stay in the partitions' replica lists until they are reassigned.
+    pub fn unregister_broker(
+        &mut self,
+        broker_id: i32,
+    ) -> Result<ControllerResult<()>, ControllerError> {
+        let b = self
+            .image
+            .brokers
+            .get(&broker_id)
+            .ok_or(ControllerError::BrokerIdNotRegistered(broker_id))?;
+        let epoch = b.epoch;
+        let mut records = self.leave(&BTreeSet::from([broker_id]), None);
+        records.push(
+            UnregisterBrokerRecord {
+                broker_id,
+                broker_epoch: epoch,
+            }
+            .into(),
+        );
+        self.last_contact_ms.remove(&broker_id);
+        info!(broker_id, broker_epoch = epoch, "broker unregistered");
+        Ok(ControllerResult::new(records, ()))
     }
 
     /// The periodic check: fences every unfenced broker whose last heartbeat is older than

@@ -366,6 +366,25 @@ fn controlled_shutdown_moves_leadership_first() {
     assert!(r.records.is_empty() && r.response.should_shut_down);
 }
 
+#[test]
+fn unregister_moves_leadership_and_removes_the_broker() {
+    let mut m = cluster(2);
+    create(&mut m, with_assignment("t", &[&[1, 2]]), 1);
+    let r = m.unregister_broker(1).expect("registered");
+    assert!(matches!(
+        r.records.last(),
+        Some(MetadataRecord::UnregisterBrokerRecord(_))
+    ));
+    commit(&mut m, &r.records);
+    assert!(!m.image().brokers.contains_key(&1));
+    let p = &topic(&m, "t").partitions[&0];
+    assert_eq!((p.leader, p.isr.clone()), (2, vec![2]));
+    assert_eq!(
+        m.unregister_broker(1).expect_err("refused").code(),
+        ErrorCode::BrokerIdNotRegistered
+    );
+}
+
 // ---- CreateTopics -----------------------------------------------------------------------
 
 fn counts(name: &str, partitions: i32, rf: i16) -> CreatableTopic {
@@ -788,7 +807,7 @@ fn random_sequence(seed: u64, unclean: bool) {
     // brokers that keep heartbeating (the others go silent and are fenced)
     let mut alive: BTreeSet<i32> = BTreeSet::new();
     let mut seen = [0usize; 6];
-    for step in 0..2_000 {
+    for step in 0..3_000 {
         now += rng.below(1_500) as u64;
         let records = match rng.below(12) {
             0 => {
@@ -830,12 +849,19 @@ fn random_sequence(seed: u64, unclean: bool) {
                 vec![]
             }
             4 => {
-                // a broker goes silent
+                // a broker goes silent, or is decommissioned
                 let ids: Vec<i32> = alive.iter().copied().collect();
-                if !ids.is_empty() {
-                    alive.remove(&ids[rng.below(ids.len())]);
+                if ids.is_empty() {
+                    vec![]
+                } else {
+                    let id = ids[rng.below(ids.len())];
+                    alive.remove(&id);
+                    if rng.below(3) == 0 {
+                        m.unregister_broker(id).expect("registered").records
+                    } else {
+                        vec![]
+                    }
                 }
-                vec![]
             }
             5 | 6 => m.tick(now).records,
             7 => {
@@ -895,7 +921,7 @@ fn random_sequence(seed: u64, unclean: bool) {
                     .flat_map(|t| t.partitions.keys().map(|&i| (t.name.clone(), i)))
                     .collect();
                 let brokers: Vec<i32> = m.image().brokers.keys().copied().collect();
-                if parts.is_empty() {
+                if parts.is_empty() || brokers.is_empty() {
                     vec![]
                 } else {
                     let part = parts[rng.below(parts.len())].clone();
@@ -949,7 +975,7 @@ fn random_sequence(seed: u64, unclean: bool) {
 
 #[test]
 fn random_sequences_keep_the_invariants() {
-    for seed in 0..8 {
+    for seed in 0..16 {
         random_sequence(seed, seed % 2 == 1);
     }
 }
