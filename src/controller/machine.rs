@@ -30,9 +30,33 @@
 //! unfenced, once the metadata offset it reports reaches its broker epoch (with an exact
 //! offset: its own registration).
 //!
+//! Events in ([`ControllerMachine`] methods) and what each proposes:
+//! - brokers: `register_broker` (RegisterBrokerRecord), `heartbeat` (BrokerRegistrationChange
+//!   records: unfence, controlled shutdown, fence), `tick` (fences expired sessions),
+//!   `unregister_broker` (UnregisterBrokerRecord); each with the PartitionChangeRecords
+//!   that move leaderships and ISR places;
+//! - topics (`machine/topics.rs`): `create_topics`, `delete_topics`, `create_partitions`;
+//! - partitions (`machine/partitions.rs`): `elect_leaders`, `alter_partition`,
+//!   `alter_partition_reassignments` / `list_partition_reassignments`;
+//! - `allocate_producer_ids` (ProducerIdsRecord), `alter_configs` (ConfigRecords).
+//!
+//! Not done here (yet), and where Rafka differs from Kafka:
+//! - racks: placement is rack-unaware; KIP-966's eligible leader replicas; `min.insync.replicas`
+//!   plays no part in elections;
+//! - a broker in controlled shutdown is let go once it leads nothing; Kafka also waits until
+//!   every active broker has replayed past its shutdown (that needs offsets);
+//! - registration does not check the cluster id, features or log dirs; configs are not
+//!   validated against the known keys; no CreateTopicPolicy;
+//! - a re-registration of the same incarnation also clears the broker's leaderships (Kafka
+//!   only does it for a new incarnation): the new registration is fenced, and a fenced
+//!   broker must lead nothing;
+//! - `tick` and elections look at every partition (Kafka keeps a broker → partitions
+//!   index, `BrokersToIsrs`); fine for thousands of partitions, an index later.
+//!
 //! Invariants the machine keeps (checked by the sequence test): every partition's leader
 //! is -1 or an unfenced, registered replica in its ISR; ISR ⊆ replicas, never empty while
-//! the replicas are not; leader epochs never go down; topic names and ids are unique.
+//! the replicas are not; adding and removing replicas ⊆ replicas; leader epochs never go
+//! down; topic names and ids are unique.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -8,6 +8,12 @@
 //! Randomness comes in through [`RandomSource`] (the caller seeds it), so placement is
 //! reproducible in tests. Kafka's controller also draws the topic id from it.
 //!
+//! Where Rafka differs: the follower shift of partition `p` is derived from `p` itself,
+//! so partitions added later (CreatePartitions) carry on exactly where the first ones
+//! left off; Kafka's loop only counts the wraps it sees from its start partition.
+//! Kafka 4's controller uses `StripedReplicaPlacer` (rack lists shuffled per call); with
+//! one rack both spread leaders and followers evenly, which is what users see.
+//!
 //! What this module does not do: racks (every broker is treated as one rack), and
 //! checking that brokers are live (the caller passes the usable ones).
 
