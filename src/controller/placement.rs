@@ -166,6 +166,38 @@ mod tests {
         assert_eq!(tail, all[4..].to_vec());
     }
 
+    proptest::proptest! {
+        /// Any cluster size, replication factor and count: every list has `rf` distinct
+        /// brokers of the cluster, and leadership is round-robin (no broker leads more
+        /// than one partition more than another).
+        #[test]
+        fn placements_are_valid_and_leaders_balanced(
+            n in 1usize..9,
+            rf_seed in 0usize..9,
+            first in 0usize..20,
+            count in 0usize..40,
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let rf = 1 + rf_seed % n;
+            let brokers: Vec<i32> = (0..n as i32).map(|b| b * 3 + 1).collect();
+            let lists = place_replicas(&brokers, first, count, rf, &mut SplitMix64::new(seed))
+                .expect("placed");
+            proptest::prop_assert_eq!(lists.len(), count);
+            let mut leads = std::collections::BTreeMap::new();
+            for l in &lists {
+                let distinct: std::collections::BTreeSet<i32> = l.iter().copied().collect();
+                proptest::prop_assert_eq!(distinct.len(), rf);
+                proptest::prop_assert!(l.iter().all(|b| brokers.contains(b)));
+                *leads.entry(l[0]).or_insert(0usize) += 1;
+            }
+            if count >= n {
+                let max = leads.values().max().copied().unwrap_or(0);
+                let min = leads.values().min().copied().unwrap_or(0);
+                proptest::prop_assert!(max - min <= 1 && leads.len() == n, "{leads:?}");
+            }
+        }
+    }
+
     #[test]
     fn too_few_brokers() {
         let mut rng = SplitMix64::new(1);

@@ -905,7 +905,25 @@ fn random_sequence(seed: u64, unclean: bool) {
                         new_isr,
                     };
                     match m.alter_partition(&req) {
-                        Ok(r) => r.records,
+                        Ok(r) => {
+                            // the reply is what the image says once the record commits
+                            commit(&mut m, &r.records);
+                            let now = &m
+                                .image()
+                                .topic_by_id(&topic_id)
+                                .expect("present")
+                                .partitions[&partition];
+                            assert_eq!(
+                                (now.leader, now.leader_epoch, now.partition_epoch, &now.isr),
+                                (
+                                    r.response.leader,
+                                    r.response.leader_epoch,
+                                    r.response.partition_epoch,
+                                    &r.response.isr
+                                )
+                            );
+                            vec![]
+                        }
                         Err(e) => {
                             assert_eq!(e.code(), ErrorCode::IneligibleReplica, "{e}");
                             vec![]
