@@ -79,6 +79,10 @@ use super::placement::{place_replicas, PlacementError, RandomSource};
 /// (`ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 
+/// The most records one admin request may produce (Kafka's `MAX_RECORDS_PER_USER_OP`);
+/// beyond it the request is refused with POLICY_VIOLATION.
+pub const MAX_RECORDS_PER_USER_OP: usize = 10_000;
+
 /// `leader_recovery_state`: the leader was elected from outside the ISR.
 const RECOVERING: i8 = 1;
 
@@ -140,6 +144,9 @@ pub enum ControllerError {
     /// AlterPartition adding a replica to the ISR that is fenced or shutting down.
     #[error("replica {0} is not eligible to join the ISR")]
     IneligibleReplica(i32),
+    /// A request that would write more than [`MAX_RECORDS_PER_USER_OP`] records.
+    #[error("{0}")]
+    PolicyViolation(String),
     /// AlterPartitionReassignments: a cancel for a partition not being reassigned.
     #[error("no partition reassignment is in progress")]
     NoReassignmentInProgress,
@@ -172,6 +179,7 @@ impl ControllerError {
             E::InvalidConfig(_) => ErrorCode::InvalidConfig,
             E::InvalidRequest(_) => ErrorCode::InvalidRequest,
             E::NoReassignmentInProgress => ErrorCode::NoReassignmentInProgress,
+            E::PolicyViolation(_) => ErrorCode::PolicyViolation,
             E::NotLeader(_) => ErrorCode::NotLeaderOrFollower,
             E::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
             E::InvalidUpdateVersion { .. } => ErrorCode::InvalidUpdateVersion,

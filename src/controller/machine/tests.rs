@@ -473,6 +473,27 @@ fn create_topics_rules() {
             .map_err(|e| e.code());
         assert_eq!(got, want, "{name}");
     }
+    // a hostile partition count is refused before anything is built (Kafka:
+    // MAX_RECORDS_PER_USER_OP), and so is a request whose topics add up past it
+    let r = m.create_topics(
+        &[counts("huge", i32::MAX, 1)],
+        false,
+        &mut SplitMix64::new(1),
+    );
+    assert_eq!(
+        r.response[0].1.clone().expect_err("refused").code(),
+        ErrorCode::PolicyViolation
+    );
+    let r = m.create_topics(
+        &[counts("half1", 6_000, 1), counts("half2", 6_000, 1)],
+        true,
+        &mut SplitMix64::new(1),
+    );
+    assert!(r.response[0].1.is_ok());
+    assert_eq!(
+        r.response[1].1.clone().expect_err("refused").code(),
+        ErrorCode::PolicyViolation
+    );
     // a name twice in one request: both refused
     let r = m.create_topics(
         &[counts("twice", 1, 1), counts("twice", 1, 1)],
@@ -561,6 +582,10 @@ fn create_partitions() {
     assert_eq!(
         err(m.create_partitions("t", 2, None, false, &mut rng)),
         ErrorCode::InvalidPartitions
+    );
+    assert_eq!(
+        err(m.create_partitions("t", i32::MAX, None, false, &mut rng)),
+        ErrorCode::PolicyViolation
     );
     assert_eq!(
         err(m.create_partitions("nope", 3, None, false, &mut rng)),

@@ -23,6 +23,8 @@ impl ControllerMachine {
         // names created earlier in this request (their records are not replayed yet)
         let mut created: BTreeSet<String> = BTreeSet::new();
         let mut ids: BTreeSet<Uuid> = BTreeSet::new();
+        // records this request would write (validate_only counts them too)
+        let mut used = 0usize;
         for t in topics {
             let result = if names.get(t.name.as_str()).copied().unwrap_or(0) > 1 {
                 Err(ControllerError::InvalidRequest(format!(
@@ -30,8 +32,10 @@ impl ControllerMachine {
                     t.name
                 )))
             } else {
-                self.create_topic(t, &created, &mut ids, rng)
+                let budget = MAX_RECORDS_PER_USER_OP.saturating_sub(used);
+                self.create_topic(t, &created, &mut ids, budget, rng)
                     .map(|(recs, topic)| {
+                        used += recs.len();
                         created.insert(t.name.clone());
                         if !validate_only {
                             records.extend(recs);
@@ -52,6 +56,7 @@ impl ControllerMachine {
         t: &CreatableTopic,
         created: &BTreeSet<String>,
         ids: &mut BTreeSet<Uuid>,
+        budget: usize,
         rng: &mut dyn RandomSource,
     ) -> Result<(Vec<MetadataRecord>, CreatedTopic), ControllerError> {
         crate::topic::validate_name(&t.name)
@@ -80,6 +85,20 @@ impl ControllerMachine {
                     "null value not supported for topic config '{key}'"
                 )));
             }
+        }
+        // Kafka refuses an operation of more than MAX_RECORDS_PER_USER_OP records before
+        // building it; so no hostile partition count is ever allocated
+        let partitions = if t.assignments.is_empty() {
+            i64::from(match t.num_partitions {
+                -1 => self.config.num_partitions,
+                n => n,
+            })
+        } else {
+            t.assignments.len() as i64
+        };
+        let needed = 1 + partitions.max(0) + t.configs.len() as i64;
+        if needed > budget as i64 {
+            return Err(too_large());
         }
         let assignment = if t.assignments.is_empty() {
             let partitions = match t.num_partitions {
@@ -288,6 +307,9 @@ impl ControllerMachine {
         }
         let rf = t.partitions.values().next().map_or(0, |p| p.replicas.len());
         let added = count - current_i32;
+        if i64::from(added) > MAX_RECORDS_PER_USER_OP as i64 {
+            return Err(too_large());
+        }
         let lists = match assignments {
             Some(lists) => {
                 if i32::try_from(lists.len()).ok() != Some(added) {
@@ -333,4 +355,11 @@ fn new_partition(topic_id: Uuid, index: usize, replicas: &[i32]) -> MetadataReco
         last_known_elr: None,
     }
     .into()
+}
+
+/// Kafka's answer to an operation of more than [`MAX_RECORDS_PER_USER_OP`] records.
+fn too_large() -> ControllerError {
+    ControllerError::PolicyViolation(format!(
+        "unable to perform excessively large batch operation (more than {MAX_RECORDS_PER_USER_OP} records)"
+    ))
 }
