@@ -144,6 +144,10 @@ pub enum ControllerError {
     /// AlterPartition adding a replica to the ISR that is fenced or shutting down.
     #[error("replica {0} is not eligible to join the ISR")]
     IneligibleReplica(i32),
+    /// Every producer id up to `i64::MAX` has been handed out (Kafka answers
+    /// UNKNOWN_SERVER_ERROR).
+    #[error("exhausted all producer ids")]
+    ProducerIdsExhausted,
     /// A request that would write more than [`MAX_RECORDS_PER_USER_OP`] records.
     #[error("{0}")]
     PolicyViolation(String),
@@ -180,6 +184,7 @@ impl ControllerError {
             E::InvalidRequest(_) => ErrorCode::InvalidRequest,
             E::NoReassignmentInProgress => ErrorCode::NoReassignmentInProgress,
             E::PolicyViolation(_) => ErrorCode::PolicyViolation,
+            E::ProducerIdsExhausted => ErrorCode::UnknownServerError,
             E::NotLeader(_) => ErrorCode::NotLeaderOrFollower,
             E::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
             E::InvalidUpdateVersion { .. } => ErrorCode::InvalidUpdateVersion,
@@ -885,7 +890,9 @@ impl ControllerMachine {
             });
         }
         let first = self.next_producer_id;
-        let next = first.saturating_add(PRODUCER_ID_BLOCK_SIZE);
+        let next = first
+            .checked_add(PRODUCER_ID_BLOCK_SIZE)
+            .ok_or(ControllerError::ProducerIdsExhausted)?;
         self.next_producer_id = next;
         let record = ProducerIdsRecord {
             broker_id,

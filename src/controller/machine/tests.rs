@@ -684,6 +684,15 @@ fn producer_id_blocks() {
         m.allocate_producer_ids(2, 0).expect_err("refused").code(),
         ErrorCode::BrokerIdNotRegistered
     );
+    // the last ids are never handed out twice
+    let mut full = m.clone();
+    full.next_producer_id = i64::MAX - 10;
+    assert_eq!(
+        full.allocate_producer_ids(1, epoch)
+            .expect_err("refused")
+            .code(),
+        ErrorCode::UnknownServerError
+    );
     // a new controller restored from the image carries on
     let mut restored = ControllerMachine::new(config(), m.image().clone());
     assert_eq!(
