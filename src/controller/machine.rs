@@ -30,6 +30,34 @@
 //! unfenced, once the metadata offset it reports reaches its broker epoch (with an exact
 //! offset: its own registration).
 //!
+//! A driver's loop, in short (the quorum's commit stands in as a plain replay here):
+//!
+//! ```
+//! use rafka::controller::machine::{BrokerHeartbeatRequest, BrokerRegistrationRequest,
+//!     ControllerConfig, ControllerMachine, CreatableTopic};
+//! use rafka::controller::placement::SplitMix64;
+//! use rafka::metadata::image::MetadataImage;
+//!
+//! let mut m = ControllerMachine::new(ControllerConfig::default(), MetadataImage::new());
+//! let reg = BrokerRegistrationRequest { broker_id: 1, incarnation_id: uuid::Uuid::from_u128(7),
+//!     listeners: vec![], features: vec![], rack: None, log_dirs: vec![] };
+//! let r = m.register_broker(reg, 0, 0).unwrap();
+//! for rec in &r.records { m.replay(rec); } // once committed by the quorum
+//! let hb = BrokerHeartbeatRequest { broker_id: 1, broker_epoch: r.response,
+//!     current_metadata_offset: 1, want_fence: false, want_shutdown: false };
+//! let r = m.heartbeat(hb, 100).unwrap();
+//! for rec in &r.records { m.replay(rec); }
+//! assert!(m.image().is_live(1));
+//! let topic = CreatableTopic { name: "t".into(), num_partitions: 3, replication_factor: 1,
+//!     ..Default::default() };
+//! let r = m.create_topics(&[topic], false, &mut SplitMix64::new(42));
+//! for rec in &r.records { m.replay(rec); }
+//! assert_eq!(m.image().topic("t").unwrap().partitions.len(), 3);
+//! let r = m.tick(100 + 9_001); // no heartbeat for broker.session.timeout.ms: fenced
+//! for rec in &r.records { m.replay(rec); }
+//! assert!(!m.image().is_live(1));
+//! ```
+//!
 //! Events in ([`ControllerMachine`] methods) and what each proposes:
 //! - brokers: `register_broker` (RegisterBrokerRecord), `heartbeat` (BrokerRegistrationChange
 //!   records: unfence, controlled shutdown, fence), `tick` (fences expired sessions),
