@@ -260,6 +260,21 @@ fn session_expiry_fences_and_moves_leaders() {
 }
 
 #[test]
+fn a_new_active_controller_gives_every_broker_a_fresh_session() {
+    let old = cluster(2);
+    // the standby replayed the same records but heard no heartbeat; it becomes active late
+    let mut m = ControllerMachine::new(config(), old.image().clone());
+    m.activate(50_000);
+    assert!(m.tick(50_000 + TIMEOUT).records.is_empty());
+    heartbeat(&mut m, 1, 50_000 + TIMEOUT, false);
+    assert_eq!(m.tick(50_001 + TIMEOUT).response, vec![2]);
+    // without activate, the first tick starts the sessions rather than fencing
+    let mut m = ControllerMachine::new(config(), old.image().clone());
+    assert!(m.tick(90_000).records.is_empty());
+    assert_eq!(m.tick(90_001 + TIMEOUT).response, vec![1, 2]);
+}
+
+#[test]
 fn last_isr_member_stays_and_leader_is_none() {
     let mut m = cluster(2);
     create(&mut m, with_assignment("t", &[&[1]]), 1);
