@@ -20,7 +20,8 @@
 //!   epoch, replicas, ISR and high watermark; every append and read goes through it.
 //! - [`controller`]: the controller quorum — KRaft's `__cluster_metadata` log replicated
 //!   by openraft (kept inside this module), its RPCs on the controller port, and the
-//!   [`controller::MetadataStateMachine`] trait the metadata image implements.
+//!   [`controller::MetadataStateMachine`] trait the metadata image implements; the
+//!   controller's decisions as a state machine of effects (`controller::machine`).
 //! - [`log`]: the partition log engine — Kafka-format segments, indexes, recovery,
 //!   retention. It knows nothing of the network.
 //! - [`config`]: `server.properties` and flags, validated once.

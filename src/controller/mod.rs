@@ -22,11 +22,17 @@
 //! Snapshots are Kafka's `<end offset>-<epoch>.checkpoint` files beside the log
 //! ([`snapshot`]); the log below one is purged.
 //!
+//! Deciding what to propose is [`machine`]'s (Kafka's QuorumController): a state machine
+//! over the committed image that takes broker and admin events and returns the records to
+//! propose and the answers; [`placement`] spreads replicas.
+//!
 //! Not yet: changing the voter set at run time (KIP-853), DescribeQuorum.
 
 pub mod image_state;
 mod log_store;
+pub mod machine;
 mod network;
+pub mod placement;
 mod records;
 pub mod sample;
 mod snapshot;
