@@ -1,7 +1,11 @@
 //! Controller faults (issue #14): three controller voters, each applying the metadata log
 //! to a `MetadataImage`, take a stream of topic creations, deletions and config changes
-//! (KRaft records) while the active controller is killed (its tasks dropped, as kill -9
-//! leaves it: nothing more is written) again and again, and restarted from its data dir.
+//! (KRaft records) while the active controller is killed (its Quorum dropped: its tasks
+//! are aborted, so it neither answers nor proposes again; writes already handed to the
+//! blocking pool may still finish, and the page cache survives, so this is not a test of
+//! fsync, which the process-level kill -9 tests of the log are) again and again, and
+//! restarted from its data dir. Snapshots are off here, so every node's tap holds the
+//! whole log (the snapshot paths are tested in `controller_quorum` and the unit tests).
 //!
 //! Afterwards:
 //! - every acknowledged operation is in every node's applied log exactly once: a proposal
@@ -224,7 +228,7 @@ impl Cluster {
         }
     }
 
-    /// kill -9: the node's tasks end, nothing more is written.
+    /// "Kill": the node's tasks are aborted (see the top of the file for what this is not).
     fn kill(&mut self, id: i32) {
         drop(self.nodes.get_mut(&id).expect("node").quorum.take());
     }

@@ -153,7 +153,8 @@ impl Cluster {
             .collect()
     }
 
-    /// Kills a node as kill -9 would: its tasks end, nothing more is written.
+    /// Kills a node in-process: its tasks are aborted, so it neither answers nor writes a
+    /// new entry (writes already on the blocking pool may finish; the page cache survives).
     fn kill(&mut self, id: i32) {
         drop(self.nodes.get_mut(&id).expect("test setup").quorum.take());
     }
@@ -264,7 +265,7 @@ async fn three_voters_elect_commit_survive_a_killed_leader_and_catch_up_a_restar
         other => panic!("follower propose: {other:?}"),
     }
 
-    // kill -9 the leader: a new one within the bound, nothing committed lost
+    // kill the leader: a new one within the bound, nothing committed lost
     c.kill(leader);
     let killed_at = Instant::now();
     let rest: Vec<i32> = all.iter().copied().filter(|&id| id != leader).collect();

@@ -59,12 +59,29 @@ pub struct LogStore {
 }
 
 /// The Kafka end offsets of snapshots this node received, by their last Raft index:
-/// the network notes one before handing the snapshot to openraft, which then purges the
-/// log up to it.
-#[derive(Clone, Default)]
-pub struct SnapshotEnds(Arc<Mutex<BTreeMap<u64, i64>>>);
+/// the network writes the snapshot's file and notes its end before handing it to
+/// openraft, which then purges the log up to it (without waiting for the install).
+#[derive(Clone)]
+pub struct SnapshotEnds(Arc<Mutex<BTreeMap<u64, i64>>>, Arc<PathBuf>);
 
 impl SnapshotEnds {
+    fn new(dir: PathBuf) -> Self {
+        SnapshotEnds(Arc::default(), Arc::new(dir))
+    }
+
+    /// Writes a received snapshot's `.checkpoint` durably (blocking I/O). Done before
+    /// openraft sees the snapshot: it purges the log below it at once, and a crash between
+    /// that purge and the install must find the snapshot on disk at the next start.
+    pub fn persist(
+        &self,
+        last: &LogId,
+        end: i64,
+        membership: &crate::controller::types::StoredMembership,
+        records: &[bytes::Bytes],
+    ) -> Result<(), LogError> {
+        super::snapshot::write(&self.1, last, end, membership, records).map(|_| ())
+    }
+
     /// Notes that the snapshot whose last entry is `index` ends at Kafka offset `end`.
     pub fn note(&self, index: u64, end: i64) {
         let mut m = self.0.lock();
@@ -175,6 +192,7 @@ impl LogStore {
         Ok(LogStore {
             inner: Arc::new(Inner {
                 log,
+                snapshot_ends: SnapshotEnds::new(dir.clone()),
                 dir,
                 voters,
                 state: Mutex::new(StoreState {
@@ -183,7 +201,6 @@ impl LogStore {
                     first,
                     bases,
                 }),
-                snapshot_ends: SnapshotEnds::default(),
             }),
         })
     }
@@ -197,6 +214,11 @@ impl LogStore {
     #[cfg(test)]
     pub fn log_end_offset(&self) -> i64 {
         self.inner.log.log_end_offset()
+    }
+
+    /// The last purged entry's index, if any entry was purged.
+    pub fn purged_index(&self) -> Option<u64> {
+        self.inner.state.lock().purged.map(|p| p.index)
     }
 
     /// Where the network notes the Kafka end offsets of snapshots it receives.

@@ -66,7 +66,9 @@ pub trait MetadataStateMachine: Send + Sync + 'static {
     /// the quorum), whose last record is at Kafka offset `offset` in the metadata log (the
     /// records are at consecutive offsets up to it).
     fn apply(&mut self, offset: i64, records: &[Bytes]);
-    /// The whole state as records, such that `restore` of them rebuilds it.
+    /// The whole state as records, such that `restore` of them rebuilds it. Each is a
+    /// KRaft record, at least 3 bytes (its frame header): shorter ones are refused when a
+    /// snapshot arrives from the leader.
     fn snapshot(&self) -> Vec<Bytes>;
     /// Replaces the whole state with a snapshot's records.
     fn restore(&mut self, records: Vec<Bytes>);
@@ -133,6 +135,10 @@ pub enum QuorumError {
     /// The configuration is inconsistent (this node not a voter, a negative id).
     #[error("invalid quorum config: {0}")]
     Config(String),
+    /// The metadata log and snapshots on disk cannot be used together (a damaged
+    /// snapshot under a purged log).
+    #[error("damaged metadata log: {0}")]
+    Damaged(String),
     /// The metadata log could not be opened.
     #[error("metadata log: {0}")]
     Log(#[from] crate::log::LogError),
@@ -192,6 +198,9 @@ impl Quorum {
             heartbeat_interval: config.heartbeat_interval.as_millis() as u64,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
             max_in_snapshot_log_to_keep: config.entries_kept_after_snapshot,
+            // a whole image travels in one snapshot RPC (up to the 64 MiB frame), decoded,
+            // written and fsynced on the other side: openraft's 200 ms is for loopback
+            install_snapshot_timeout: 30_000,
             ..Default::default()
         }
         .validate()
@@ -207,6 +216,19 @@ impl Quorum {
         .await
         .map_err(|e| QuorumError::Stopped(e.to_string()))??;
         let dir = store.dir().to_path_buf();
+        // entries purged from the log must be in the snapshot restored, or this node could
+        // never rebuild its state (openraft would stop the node at the first gap)
+        if let Some(purged) = store.purged_index() {
+            let restored = sm_store.last_applied_index();
+            if restored.is_none_or(|r| r < purged) {
+                return Err(QuorumError::Damaged(format!(
+                    "{} is purged up to entry {purged} but the newest readable snapshot \
+                     ends at {restored:?}: remove the directory to copy the metadata from \
+                     the quorum again",
+                    dir.display()
+                )));
+            }
+        }
         let snapshot_ends = store.snapshot_ends();
         let fault = FaultSwitch::default();
         let network = Network {
@@ -407,7 +429,8 @@ async fn watch_leader(
 
 impl Drop for Quorum {
     /// A quorum dropped without [`Quorum::shutdown`] (a killed node, in tests) stops at
-    /// once: its server and Raft tasks end, nothing more is written.
+    /// once: its server and Raft tasks are aborted (writes already on the blocking pool may
+    /// still finish).
     fn drop(&mut self) {
         if self.stopped {
             return;
@@ -479,6 +502,51 @@ mod tests {
         Quorum::start(config, Recorder(applied.clone()), listener)
             .await
             .expect("test setup")
+    }
+
+    /// A log purged below a snapshot that is then lost (damaged, deleted) cannot be
+    /// rebuilt: the node refuses to start and says what to do, rather than stopping at
+    /// the first missing entry. The state is made by hand (a `quorum-purged` naming entry
+    /// 5 and no snapshot): snapshots are built in the background, so one made by a live
+    /// node could land after the test removed it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_purged_log_without_its_snapshot_is_refused_at_start() {
+        let tmp = tempfile::tempdir().expect("test setup");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("test setup");
+        let addr = listener.local_addr().expect("test setup");
+        let voters = BTreeMap::from([(1, addr)]);
+        let config = || {
+            let mut c = QuorumConfig::new(1, voters.clone(), tmp.path().to_path_buf());
+            c.election_timeout_min = Duration::from_millis(150);
+            c.election_timeout_max = Duration::from_millis(300);
+            c.snapshot_every = 1_000_000;
+            c
+        };
+        let q = Quorum::start(config(), Recorder(Applied::default()), listener)
+            .await
+            .expect("test setup");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while q.leader() != Some(1) {
+            assert!(Instant::now() < deadline, "no leader");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for i in 0..8u8 {
+            q.propose(vec![Bytes::from(vec![i])])
+                .await
+                .expect("propose");
+        }
+        let dir = q.log_dir().to_path_buf();
+        q.shutdown().await;
+        std::fs::write(dir.join("quorum-purged"), "1 5 6\n").expect("test setup");
+
+        let listener = TcpListener::bind(addr).await.expect("test setup");
+        match Quorum::start(config(), Recorder(Applied::default()), listener).await {
+            Err(QuorumError::Damaged(why)) => {
+                assert!(why.contains("purged up to entry 5"), "{why}")
+            }
+            Err(e) => panic!("another error: {e}"),
+            Ok(_) => panic!("started on a log it cannot rebuild"),
+        }
     }
 
     async fn leader(nodes: &BTreeMap<i32, Option<Quorum>>) -> i32 {

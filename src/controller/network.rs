@@ -172,9 +172,17 @@ impl Body {
         }
         Ok(n)
     }
+    /// A Raft term: it becomes a KRaft epoch (an int32 in every batch), so a larger one
+    /// is refused here; accepted and persisted, it would stop every voter's log.
+    fn term(&mut self, what: &'static str) -> Result<u64, WireError> {
+        let term = self.i64(what)?;
+        if !(0..=i64::from(i32::MAX)).contains(&term) {
+            return Err(WireError::Malformed(what));
+        }
+        u64::try_from(term).map_err(|_| WireError::Malformed(what))
+    }
     fn vote(&mut self) -> Result<Vote, WireError> {
-        let term =
-            u64::try_from(self.i64("vote term")?).map_err(|_| WireError::Malformed("term"))?;
+        let term = self.term("vote term")?;
         let voted = self.i32("voted for")?;
         let committed = self.i8("committed")? != 0;
         let mut v = match u64::try_from(voted) {
@@ -198,8 +206,12 @@ impl Body {
         if index < 0 {
             return Ok(None);
         }
+        if !(0..=i64::from(i32::MAX)).contains(&term) {
+            return Err(WireError::Malformed("log id term"));
+        }
         let term = u64::try_from(term).map_err(|_| WireError::Malformed("log id term"))?;
-        Ok(Some(log_id(term, index as u64)))
+        let index = u64::try_from(index).map_err(|_| WireError::Malformed("log id index"))?;
+        Ok(Some(log_id(term, index)))
     }
 }
 
@@ -262,10 +274,21 @@ fn decode_append(mut b: Body) -> Result<AppendEntriesRequest<TypeConfig>, WireEr
     let leader_commit = b.log_id()?;
     let n = b.count(4, "entry count")?;
     let mut entries = Vec::new();
+    // entries follow prev_log_id one index at a time, in terms that never go down and
+    // never pass the sender's vote: anything else would stop the log store
+    let mut next_index = prev_log_id.map_or(0, |p| p.index.saturating_add(1));
+    let mut min_term = prev_log_id.map_or(0, |p| p.leader_id.term);
     for _ in 0..n {
         let len = b.i32("entry length")?;
         let batch = b.bytes(i64::from(len), "entry")?;
-        entries.push(decode_entry(&batch).map_err(|_| WireError::Malformed("entry batch"))?);
+        let entry = decode_entry(&batch).map_err(|_| WireError::Malformed("entry batch"))?;
+        let term = entry.log_id.leader_id.term;
+        if entry.log_id.index != next_index || term < min_term || term > vote.leader_id.term {
+            return Err(WireError::Malformed("entries out of order"));
+        }
+        next_index = next_index.saturating_add(1);
+        min_term = term;
+        entries.push(entry);
     }
     Ok(AppendEntriesRequest {
         vote,
@@ -324,6 +347,16 @@ fn encode_snapshot(vote: &Vote, s: &Snapshot) -> Result<BytesMut, WireError> {
     Ok(b)
 }
 
+/// The smallest KRaft record value: frame version, api key and version, one byte each.
+const MIN_RECORD: usize = 3;
+
+/// A peer that has started a frame must finish it within this (and an idle connection is
+/// closed after it): a trickling or silent peer cannot hold a connection's buffer forever.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connections the controller port serves at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 64;
+
 fn decode_snapshot(mut b: Body) -> Result<(Vote, Snapshot), WireError> {
     let vote = b.vote()?;
     let last_log_id = b.log_id()?;
@@ -335,10 +368,16 @@ fn decode_snapshot(mut b: Body) -> Result<(Vote, Snapshot), WireError> {
     let id = b.bytes(i64::from(len), "snapshot id")?;
     let snapshot_id =
         String::from_utf8(id.to_vec()).map_err(|_| WireError::Malformed("snapshot id"))?;
-    let n = b.count(4, "record count")?;
+    // a KRaft record is at least its 3-byte frame header (frame version, api key,
+    // version): with the length, 7 bytes each, so a frame cannot make millions of empty
+    // records (each a `Bytes`, several times its wire size in memory)
+    let n = b.count(4 + MIN_RECORD, "record count")?;
     let mut records = Vec::new();
     for _ in 0..n {
         let len = b.i32("record length")?;
+        if usize::try_from(len).map_or(true, |l| l < MIN_RECORD) {
+            return Err(WireError::Malformed("record length"));
+        }
         records.push(b.bytes(i64::from(len), "record")?);
     }
     let meta = SnapshotMeta {
@@ -408,7 +447,7 @@ pub async fn serve(
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = listener.accept(), if conns.len() < MAX_CONNECTIONS => match accepted {
                 Ok((stream, peer)) => {
                     let raft = raft.clone();
                     let fault = fault.clone();
@@ -442,7 +481,13 @@ async fn serve_conn(
     let _ = stream.set_nodelay(true);
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::new(rd);
-    while let Some(payload) = read_frame(&mut rd).await? {
+    loop {
+        let Some(payload) = tokio::time::timeout(FRAME_TIMEOUT, read_frame(&mut rd))
+            .await
+            .map_err(|_| WireError::Timeout)??
+        else {
+            break;
+        };
         if fault.is_isolated() {
             return Err(WireError::Isolated);
         }
@@ -489,6 +534,18 @@ async fn handle(
             if let Some(last) = snapshot.meta.last_log_id {
                 let (end, _) = parse_id(&snapshot.meta.snapshot_id)
                     .ok_or(WireError::Malformed("snapshot id"))?;
+                // durable first: the purge that follows must never outrun the snapshot
+                let (to_disk, membership) = (ends.clone(), snapshot.meta.last_membership.clone());
+                let records = snapshot.snapshot.records.clone();
+                let written = tokio::task::spawn_blocking(move || {
+                    to_disk.persist(&last, end, &membership, &records)
+                })
+                .await;
+                match written {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Ok(failed(&e)),
+                    Err(e) => return Ok(failed(&e)),
+                }
                 ends.note(last.index, end);
             }
             match raft.install_full_snapshot(vote, snapshot).await {
@@ -657,6 +714,69 @@ mod tests {
     use super::*;
     use openraft::EntryPayload;
 
+    /// A term past int32 (a KRaft epoch) would, once voted for and persisted, stop every
+    /// voter's log at the next leader's first entry: refused at decoding.
+    #[test]
+    fn terms_past_an_int32_epoch_are_refused() {
+        let huge = 1u64 << 40;
+        let mut b = BytesMut::new();
+        put_vote(&mut b, &Vote::new(huge, 1));
+        put_log_id(&mut b, Some(&log_id(1, 3)));
+        assert!(decode_vote_request(Body(b.freeze())).is_err());
+
+        let mut b = BytesMut::new();
+        put_vote(&mut b, &Vote::new(2, 1));
+        put_log_id(&mut b, Some(&log_id(huge, 3)));
+        assert!(decode_vote_request(Body(b.freeze())).is_err());
+
+        let mut b = BytesMut::new();
+        put_vote(&mut b, &Vote::new(i32::MAX as u64, 1));
+        put_log_id(&mut b, Some(&log_id(7, 3)));
+        assert!(decode_vote_request(Body(b.freeze())).is_ok());
+    }
+
+    /// Entries that skip an index, go back in term or pass the sender's term are refused
+    /// before they reach the log store (which would stop the node on them).
+    #[test]
+    fn append_entries_out_of_order_are_refused() {
+        let entry = |term, index| openraft::Entry {
+            log_id: log_id(term, index),
+            payload: EntryPayload::Normal(super::super::types::Proposal(vec![Bytes::from_static(
+                b"r",
+            )])),
+        };
+        let req = |prev: Option<LogId>, entries| AppendEntriesRequest::<TypeConfig> {
+            vote: Vote::new_committed(3, 1),
+            prev_log_id: prev,
+            entries,
+            leader_commit: None,
+        };
+        let decodes = |r: &AppendEntriesRequest<TypeConfig>| {
+            decode_append(Body(encode_append(r).expect("test setup").freeze())).is_ok()
+        };
+        assert!(decodes(&req(
+            Some(log_id(2, 4)),
+            vec![entry(2, 5), entry(3, 6)]
+        )));
+        assert!(decodes(&req(None, vec![entry(1, 0)])));
+        assert!(
+            !decodes(&req(Some(log_id(2, 4)), vec![entry(2, 6)])),
+            "a gap"
+        );
+        assert!(
+            !decodes(&req(Some(log_id(2, 4)), vec![entry(3, 5), entry(2, 6)])),
+            "term down"
+        );
+        assert!(
+            !decodes(&req(Some(log_id(2, 4)), vec![entry(1, 5)])),
+            "below prev's term"
+        );
+        assert!(
+            !decodes(&req(Some(log_id(2, 4)), vec![entry(4, 5)])),
+            "past the vote's term"
+        );
+    }
+
     #[test]
     fn append_entries_round_trip_and_every_cut_is_an_error() {
         let req = AppendEntriesRequest::<TypeConfig> {
@@ -703,7 +823,10 @@ mod tests {
                 snapshot_id: "41-1".into(),
             },
             snapshot: Box::new(SnapshotData {
-                records: vec![Bytes::from_static(b"r1"), Bytes::new()],
+                records: vec![
+                    Bytes::from_static(b"\x01\x02\x00r1"),
+                    Bytes::from_static(b"abc"),
+                ],
             }),
         };
         let vote = Vote::new_committed(4, 2);
@@ -717,6 +840,11 @@ mod tests {
         for cut in 0..b.len() {
             assert!(decode_snapshot(Body(b.slice(..cut))).is_err(), "cut {cut}");
         }
+        // a record shorter than a KRaft frame header is refused
+        let mut short = snapshot;
+        short.snapshot.records.push(Bytes::from_static(b"ab"));
+        let b = encode_snapshot(&vote, &short).expect("test setup").freeze();
+        assert!(decode_snapshot(Body(b)).is_err());
     }
 
     #[tokio::test]

@@ -18,7 +18,9 @@
 //!
 //! A file is written whole (temp file, fsync, rename, directory fsync), so after a crash
 //! it is complete or absent; one that does not read back (damage) is skipped with a
-//! warning and an older one used. Older snapshots are deleted once a newer one is durable.
+//! warning and an older one used if any is left. Older snapshots are deleted once a newer
+//! one is durable, so usually none is: if the log was purged below the snapshot lost,
+//! `Quorum::start` refuses the directory (`QuorumError::Damaged`).
 
 use std::path::{Path, PathBuf};
 

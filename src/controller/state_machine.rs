@@ -101,6 +101,11 @@ impl<S: MetadataStateMachine> StateMachineStore<S> {
         })
     }
 
+    /// The index of the last entry applied (or restored from a snapshot), if any.
+    pub fn last_applied_index(&self) -> Option<u64> {
+        self.inner.lock().last_applied.map(|l| l.index)
+    }
+
     /// Writes a snapshot file on the blocking pool.
     async fn write_file(&self, meta: &SnapshotMeta, records: &[Bytes]) -> Result<(), StorageError> {
         let Some(last) = meta.last_log_id else {
