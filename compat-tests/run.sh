@@ -182,6 +182,28 @@ run_wire() {
 }
 
 # na_disk TARGET SCENARIO: the N/A rows of a disk scenario (clients other than its own).
+# metadata_case TARGET SCENARIO METADATA_DIR LOG_SUBCOMMAND ARGS...: runs `rafka log
+# LOG_SUBCOMMAND ARGS...` to write a __cluster_metadata-0, then the kafka-java case that
+# decodes METADATA_DIR (with the command's output as WRITE_LOG); a failed write is the
+# scenario's failure.
+metadata_case() {
+    local t="$1" scenario="$2" mdir="$3" sub="$4" rc
+    shift 4
+    local wlog="$RUN_DIR/rafka-$sub.log"
+    if [[ -n "$build_err" ]]; then
+        record "$t" "$scenario" kafka-java fail 0 "$build_err"
+    else
+        timeout -k 5 60 "$RAFKA_BIN" log "$sub" "$@" >"$wlog" 2>&1
+        rc=$?
+        if [[ $rc != 0 ]]; then
+            record "$t" "$scenario" kafka-java fail 0 "rafka log $sub $* failed (exit $rc): $(tail -n 1 "$wlog" | cut -c1-200)"
+        else
+            run_case "$t" "$scenario" kafka-java METADATA_DIR="$mdir" WRITE_LOG="$wlog"
+        fi
+    fi
+    na_rows "$t" "$scenario"
+}
+
 na_rows() {
     local t="$1" s="$2" c
     for c in "${CLIENTS[@]}"; do applicable "$t" "$s" "$c" || record "$t" "$s" "$c" na 0 "not applicable"; done
@@ -356,43 +378,17 @@ run_rafka() {
     #    `rafka log write-metadata` wrote (a fixed 3-broker cluster, batches stamped with
     #    partition leader epoch 3)
     if selected cluster-metadata-decoder; then
-        local mdir="$RUN_DIR/rafka-metadata/__cluster_metadata-0" rc
         rm -rf "$RUN_DIR/rafka-metadata"
-        if [[ -n "$build_err" ]]; then
-            record "$t" cluster-metadata-decoder kafka-java fail 0 "$build_err"
-        else
-            timeout -k 5 60 "$RAFKA_BIN" log write-metadata "$mdir" --leader-epoch 3 \
-                >"$RUN_DIR/rafka-write-metadata.log" 2>&1
-            rc=$?
-            if [[ $rc != 0 ]]; then
-                record "$t" cluster-metadata-decoder kafka-java fail 0 "rafka log write-metadata $mdir failed (exit $rc): $(tail -n 1 "$RUN_DIR/rafka-write-metadata.log" | cut -c1-200)"
-            else
-                run_case "$t" cluster-metadata-decoder kafka-java METADATA_DIR="$mdir" \
-                    WRITE_LOG="$RUN_DIR/rafka-write-metadata.log"
-            fi
-        fi
-        na_rows "$t" cluster-metadata-decoder
+        metadata_case "$t" cluster-metadata-decoder "$RUN_DIR/rafka-metadata/__cluster_metadata-0" \
+            write-metadata "$RUN_DIR/rafka-metadata/__cluster_metadata-0" --leader-epoch 3
     fi
 
     # -- quorum-metadata-decoder: the same sample, written through a one-voter openraft
     #    quorum (Raft's control batches, a .checkpoint snapshot), decoded by Kafka
     if selected quorum-metadata-decoder; then
-        local qdir="$RUN_DIR/rafka-quorum" rc
-        rm -rf "$qdir"
-        if [[ -n "$build_err" ]]; then
-            record "$t" quorum-metadata-decoder kafka-java fail 0 "$build_err"
-        else
-            timeout -k 5 60 "$RAFKA_BIN" log write-quorum "$qdir" \
-                >"$RUN_DIR/rafka-write-quorum.log" 2>&1
-            rc=$?
-            if [[ $rc != 0 ]]; then
-                record "$t" quorum-metadata-decoder kafka-java fail 0 "rafka log write-quorum $qdir failed (exit $rc): $(tail -n 1 "$RUN_DIR/rafka-write-quorum.log" | cut -c1-200)"
-            else
-                run_case "$t" quorum-metadata-decoder kafka-java METADATA_DIR="$qdir/__cluster_metadata-0" \
-                    WRITE_LOG="$RUN_DIR/rafka-write-quorum.log"
-            fi
-        fi
-        na_rows "$t" quorum-metadata-decoder
+        rm -rf "$RUN_DIR/rafka-quorum"
+        metadata_case "$t" quorum-metadata-decoder "$RUN_DIR/rafka-quorum/__cluster_metadata-0" \
+            write-quorum "$RUN_DIR/rafka-quorum"
     fi
 
     # -- offsets-decoder: what `rafka serve` wrote to __consumer_offsets for the groups

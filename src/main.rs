@@ -20,6 +20,16 @@ use rafka::log::records::{self, NewRecord};
 use rafka::log::{batch, LogManager, TopicPartition};
 use tracing::{debug, info};
 
+/// `println!` for a running broker's own lines (its listeners, topics made at start): a
+/// reader that went away (`rafka serve | head -1`) must not bring the broker down, which
+/// `println!`'s panic on a closed stdout would.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[global_allocator]
 static ALLOC: rafka::alloc_guard::GuardedAlloc = rafka::alloc_guard::GuardedAlloc;
 
@@ -40,6 +50,7 @@ const EXIT_CODES_HELP: &str = cli::EXIT_CODES_HELP;
 /// What a build without the `client` feature says to `rafka produce|consume|topics`,
 /// instead of clap's bare "unrecognized subcommand".
 #[cfg(not(feature = "client"))]
+
 fn client_tools_missing() -> Option<ExitCode> {
     let command = std::env::args().nth(1)?;
     if !matches!(command.as_str(), "produce" | "consume" | "topics") {
@@ -286,14 +297,14 @@ fn serve(args: ServeArgs) -> Result<()> {
                     config.data_dir.display()
                 )
             })?;
-        println!("rafka {}", env!("CARGO_PKG_VERSION"));
+        say!("rafka {}", env!("CARGO_PKG_VERSION"));
         // the default listener's line is unchanged; further listeners say their names
-        println!("Kafka listener: {}", handle.kafka_addr());
+        say!("Kafka listener: {}", handle.kafka_addr());
         for (name, addr) in handle.listener_addrs().skip(1) {
-            println!("Kafka listener {name}: {addr}");
+            say!("Kafka listener {name}: {addr}");
         }
-        println!("text listener: {}", handle.text_addr());
-        println!("data dir: {}", config.data_dir.display());
+        say!("text listener: {}", handle.text_addr());
+        say!("data dir: {}", config.data_dir.display());
         if let Err(e) = create_topics(&handle, &args.topics).await {
             handle.shutdown().await.context("shutting down")?;
             return Err(e);
@@ -345,18 +356,18 @@ async fn create_topics(
         .await
         .context("creating topics")?;
         match created {
-            Ok(_) => println!("Topic Created: {}", spec.name),
+            Ok(_) => say!("Topic Created: {}", spec.name),
             Err(BrokerError::TopicExists(_)) => {
                 let have = handle
                     .broker()
                     .topic(&spec.name)
                     .map_or(0, |t| t.partitions.len());
                 match spec.partitions {
-                    Some(asked) if asked as usize != have => println!(
+                    Some(asked) if asked as usize != have => say!(
                         "Topic Exists: {} (with {have} partitions; --topic asked for {asked})",
                         spec.name
                     ),
-                    _ => println!("Topic Exists: {}", spec.name),
+                    _ => say!("Topic Exists: {}", spec.name),
                 }
             }
             Err(e) => {

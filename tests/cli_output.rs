@@ -269,3 +269,64 @@ fn invalid_config_values_exit_2_as_help_says() {
     // a usage error clap finds is 2 as well (unchanged)
     assert_eq!(serve(&["--node-id", "abc"]).code, 2);
 }
+
+/// `rafka serve | head -1`: a reader of the broker's stdout that goes away must not bring
+/// it down (`println!` panics on a closed stdout, which exited with 101). Here the pipe is
+/// closed before the broker prints anything; it still serves, and SIGTERM stops it with 0.
+#[test]
+fn serve_outlives_a_closed_stdout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let kafka = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listener",
+            &kafka,
+            "--text-listener",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--topic")
+        .arg("made-at-start")
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rafka serve starts");
+    drop(child.stdout.take()); // the reader is gone before the first line
+    let deadline = Instant::now() + COMMAND_DEADLINE;
+    while std::net::TcpStream::connect(&kafka).is_err() {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "rafka serve exited"
+        );
+        assert!(Instant::now() < deadline, "rafka serve never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // the topic line was printed (to nobody) after the listener lines: still up
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "rafka serve died"
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert_eq!(status.code(), Some(0), "graceful shutdown");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

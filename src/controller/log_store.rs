@@ -578,20 +578,7 @@ fn read_quorum_state(path: &Path) -> Result<Option<Vote>, LogError> {
     let voted = json_int(&text, "votedId").unwrap_or(-1);
     let term = u64::try_from(term).map_err(|_| bad("negative leaderEpoch"))?;
     let who = if voted >= 0 { voted } else { leader };
-    let mut vote = match u64::try_from(who) {
-        Ok(n) => Vote::new(term, n),
-        Err(_) => Vote {
-            leader_id: openraft::LeaderId {
-                term,
-                voted_for: None,
-            },
-            committed: false,
-        },
-    };
-    if leader >= 0 {
-        vote.commit();
-    }
-    Ok(Some(vote))
+    Ok(Some(super::types::vote_for(term, who, leader >= 0)))
 }
 
 /// The integer after `"key":` in a flat JSON object (the only shape written here).

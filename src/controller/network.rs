@@ -185,20 +185,7 @@ impl Body {
         let term = self.term("vote term")?;
         let voted = self.i32("voted for")?;
         let committed = self.i8("committed")? != 0;
-        let mut v = match u64::try_from(voted) {
-            Ok(n) => Vote::new(term, n),
-            Err(_) => Vote {
-                leader_id: openraft::LeaderId {
-                    term,
-                    voted_for: None,
-                },
-                committed: false,
-            },
-        };
-        if committed {
-            v.commit();
-        }
-        Ok(v)
+        Ok(super::types::vote_for(term, i64::from(voted), committed))
     }
     fn log_id(&mut self) -> Result<Option<LogId>, WireError> {
         let term = self.i64("log id term")?;

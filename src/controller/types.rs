@@ -52,3 +52,22 @@ pub type Raft = openraft::Raft<TypeConfig>;
 pub fn log_id(term: u64, index: u64) -> LogId {
     openraft::LogId::new(openraft::CommittedLeaderId::new(term, 0), index)
 }
+
+/// A vote in `term` for node `voted` (for no one when negative), committed (granted by a
+/// quorum: `voted` leads) or not.
+pub fn vote_for(term: u64, voted: i64, committed: bool) -> Vote {
+    let mut vote = match u64::try_from(voted) {
+        Ok(n) => Vote::new(term, n),
+        Err(_) => Vote {
+            leader_id: openraft::LeaderId {
+                term,
+                voted_for: None,
+            },
+            committed: false,
+        },
+    };
+    if committed {
+        vote.commit();
+    }
+    vote
+}
