@@ -50,7 +50,6 @@ const EXIT_CODES_HELP: &str = cli::EXIT_CODES_HELP;
 /// What a build without the `client` feature says to `rafka produce|consume|topics`,
 /// instead of clap's bare "unrecognized subcommand".
 #[cfg(not(feature = "client"))]
-
 fn client_tools_missing() -> Option<ExitCode> {
     let command = std::env::args().nth(1)?;
     if !matches!(command.as_str(), "produce" | "consume" | "topics") {
