@@ -520,6 +520,19 @@ impl ControllerMachine {
         applied
     }
 
+    /// Replaces the image with the committed one (records another leader committed, or a
+    /// proposal of this one that failed), keeping the soft state: broker epochs and
+    /// producer ids handed out still only go up, sessions of brokers still registered stay.
+    pub fn resync(&mut self, image: MetadataImage) {
+        let fresh = ControllerMachine::new(self.config.clone(), image);
+        self.highest_broker_epoch = self.highest_broker_epoch.max(fresh.highest_broker_epoch);
+        self.next_producer_id = self.next_producer_id.max(fresh.next_producer_id);
+        self.image = fresh.image;
+        let image = &self.image;
+        self.last_contact_ms
+            .retain(|id, _| image.brokers.contains_key(id));
+    }
+
     /// This controller became the active one: every registered broker gets a fresh
     /// session from `now_ms` (Kafka's new active controller does the same).
     pub fn activate(&mut self, now_ms: u64) {

@@ -28,6 +28,8 @@
 //!
 //! Not yet: changing the voter set at run time (KIP-853), DescribeQuorum.
 
+pub mod client;
+pub mod driver;
 pub mod image_state;
 mod log_store;
 pub mod machine;
@@ -54,6 +56,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use log_store::LogStore;
+pub use network::ForeignApis;
 use network::{FaultSwitch, Network};
 use state_machine::StateMachineStore;
 use types::{NodeId, Proposal, Raft};
@@ -162,10 +165,11 @@ pub struct Quorum {
     watcher: JoinHandle<()>,
     leader_rx: watch::Receiver<LeaderAndEpoch>,
     fault: FaultSwitch,
+    foreign: network::ForeignSlot,
     propose_timeout: Duration,
     dir: PathBuf,
     /// Set by [`Quorum::shutdown`], so that dropping it afterwards does nothing more.
-    stopped: bool,
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 fn node_id(id: i32) -> Result<NodeId, QuorumError> {
@@ -238,11 +242,13 @@ impl Quorum {
             .await
             .map_err(|e| QuorumError::Stopped(e.to_string()))?;
 
+        let foreign = network::ForeignSlot::default();
         let server = tokio::spawn(network::serve(
             listener,
             raft.clone(),
             fault.clone(),
             snapshot_ends,
+            foreign.clone(),
         ));
         let initialized = raft
             .is_initialized()
@@ -274,9 +280,10 @@ impl Quorum {
             watcher,
             leader_rx,
             fault,
+            foreign,
             propose_timeout: config.propose_timeout,
             dir,
-            stopped: false,
+            stopped: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -338,6 +345,12 @@ impl Quorum {
             .collect()
     }
 
+    /// Serves the Kafka APIs of a controller on the controller port too (the first call
+    /// wins; requests of other api keys close their connection until then).
+    pub fn serve_foreign_apis(&self, handler: Arc<dyn ForeignApis>) {
+        let _ = self.foreign.set(handler);
+    }
+
     /// Test switch: cut this node's controller traffic both ways (`true`), or heal it.
     #[doc(hidden)]
     pub fn set_isolated(&self, isolated: bool) {
@@ -346,14 +359,15 @@ impl Quorum {
 
     /// Stops answering peers and stops the Raft node. Every acknowledged append was
     /// fsynced when it was acknowledged, so there is nothing to flush.
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(&self) {
+        if self.stopped.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
         self.server.abort();
         self.watcher.abort();
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(cause = %e, "the raft node did not stop cleanly");
         }
-        // nothing left for Drop to stop (openraft warns of a second shutdown)
-        self.stopped = true;
     }
 }
 
@@ -432,7 +446,7 @@ impl Drop for Quorum {
     /// once: its server and Raft tasks are aborted (writes already on the blocking pool may
     /// still finish).
     fn drop(&mut self) {
-        if self.stopped {
+        if self.stopped.load(std::sync::atomic::Ordering::Acquire) {
             return;
         }
         self.server.abort();

@@ -24,6 +24,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +56,19 @@ use super::types::{
 pub const API_VOTE: i16 = 32000;
 pub const API_APPEND_ENTRIES: i16 = 32001;
 pub const API_FULL_SNAPSHOT: i16 = 32002;
+/// Answers requests on the controller port that are not the quorum's own: Kafka's APIs a
+/// controller serves (broker registration and heartbeats, admin requests, DescribeQuorum).
+/// Given the frame after its size prefix, returns the whole response frame (size prefix
+/// included), or `None` to close the connection (a frame it cannot read).
+pub trait ForeignApis: Send + Sync + 'static {
+    fn handle(&self, frame: Bytes) -> Pin<Box<dyn Future<Output = Option<Bytes>> + Send + '_>>;
+}
+
+/// Where the foreign API handler goes once it exists (it needs the running quorum, so it
+/// is set after [`super::Quorum::start`]); until then such requests close their
+/// connection, and the client tries again.
+pub type ForeignSlot = Arc<std::sync::OnceLock<Arc<dyn ForeignApis>>>;
+
 /// The largest frame either side accepts.
 pub const MAX_FRAME: usize = 64 << 20;
 /// The response error code when the receiving node could not handle the request (it is
@@ -430,6 +444,7 @@ pub async fn serve(
     raft: Raft,
     fault: FaultSwitch,
     snapshot_ends: SnapshotEnds,
+    foreign: ForeignSlot,
 ) {
     let mut conns = JoinSet::new();
     loop {
@@ -439,10 +454,11 @@ pub async fn serve(
                     let raft = raft.clone();
                     let fault = fault.clone();
                     let ends = snapshot_ends.clone();
+                    let foreign = foreign.clone();
                     let span = tracing::debug_span!("controller_connection", %peer);
                     conns.spawn(
                         async move {
-                            if let Err(e) = serve_conn(stream, &raft, &fault, &ends).await {
+                            if let Err(e) = serve_conn(stream, &raft, &fault, &ends, &foreign).await {
                                 tracing::debug!(cause = %e, "controller connection closed");
                             }
                         }
@@ -464,6 +480,7 @@ async fn serve_conn(
     raft: &Raft,
     fault: &FaultSwitch,
     ends: &SnapshotEnds,
+    foreign: &ForeignSlot,
 ) -> Result<(), WireError> {
     let _ = stream.set_nodelay(true);
     let (rd, mut wr) = stream.into_split();
@@ -478,8 +495,18 @@ async fn serve_conn(
         if fault.is_isolated() {
             return Err(WireError::Isolated);
         }
-        let mut body = Body(payload);
+        let mut body = Body(payload.clone());
         let api_key = body.i16("api key")?;
+        if !(API_VOTE..=API_FULL_SNAPSHOT).contains(&api_key) {
+            let Some(handler) = foreign.get() else {
+                return Err(WireError::UnknownApi(api_key));
+            };
+            let Some(out) = handler.handle(payload).await else {
+                return Err(WireError::UnknownApi(api_key));
+            };
+            wr.write_all(&out).await?;
+            continue;
+        }
         let _version = body.i16("api version")?;
         let correlation_id = body.i32("correlation id")?;
         let (code, resp) = handle(api_key, body, raft, ends).await?;

@@ -1,0 +1,241 @@
+//! The active controller: runs [`ControllerMachine`] events one at a time, proposes each
+//! result's records through the [`Quorum`], and gives the caller its answer once they are
+//! committed (Kafka's `QuorumController` event queue, with the simplest equivalent of its
+//! "apply now, revert on a failed commit": one event at a time, waiting for its commit).
+//!
+//! Only the quorum's leader decides. Before each event the machine is brought in line with
+//! the committed image: records another leader committed, or a proposal that failed, make
+//! it start again from the image the quorum applied ([`ControllerMachine::resync`]). When
+//! this node becomes leader, it first commits a NoOpRecord, so everything the previous
+//! leaders committed is applied here before it decides anything, then gives every broker
+//! a fresh session ([`ControllerMachine::activate`]).
+//!
+//! A periodic [`Controller::tick`] fences brokers whose sessions expired.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::Mutex;
+use tracing::{debug, info};
+
+use super::image_state::SharedImage;
+use super::machine::{ControllerConfig, ControllerError, ControllerMachine, ControllerResult};
+use super::placement::{RandomSource, SplitMix64};
+use super::{LeaderAndEpoch, Quorum, QuorumError};
+use crate::error::ErrorCode;
+use crate::metadata::records::{MetadataRecord, NoOpRecord};
+
+/// Why an event got no answer from the machine.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// This node is not the active controller (Kafka's NOT_CONTROLLER); `leader` is the one
+    /// it knows of.
+    #[error("not the active controller (leader: {leader:?})")]
+    NotController { leader: Option<i32> },
+    /// The machine refused the event.
+    #[error(transparent)]
+    Refused(#[from] ControllerError),
+    /// The records were not committed (a lost leadership, a timeout, a stopped quorum).
+    #[error(transparent)]
+    Quorum(#[from] QuorumError),
+}
+
+impl DriverError {
+    /// Kafka's error code for the caller.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            DriverError::NotController { .. } => ErrorCode::NotController,
+            DriverError::Refused(e) => e.code(),
+            DriverError::Quorum(QuorumError::NotLeader { .. }) => ErrorCode::NotController,
+            DriverError::Quorum(QuorumError::Timeout) => ErrorCode::RequestTimedOut,
+            DriverError::Quorum(_) => ErrorCode::NotController,
+        }
+    }
+}
+
+/// What an event may use besides the machine.
+pub struct EventContext<'a> {
+    /// Milliseconds on this controller's clock (monotonic, from its start).
+    pub now_ms: u64,
+    /// The offset the event's first record is expected to get (a hint: broker epochs).
+    pub next_offset: i64,
+    pub rng: &'a mut dyn RandomSource,
+}
+
+struct State {
+    machine: ControllerMachine,
+    /// The offset of the last record the machine has applied (-1: none).
+    offset: i64,
+    /// A proposal failed: the machine may hold records that never committed.
+    stale: bool,
+    /// The epoch this node last became active in.
+    active_epoch: Option<i64>,
+    rng: SplitMix64,
+}
+
+/// One controller node's decision side, over its running quorum.
+pub struct Controller {
+    quorum: Quorum,
+    image: SharedImage,
+    state: Mutex<State>,
+    config: ControllerConfig,
+    started: Instant,
+}
+
+impl std::fmt::Debug for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller")
+            .field("node_id", &self.quorum.node_id())
+            .finish()
+    }
+}
+
+impl Controller {
+    /// The controller over `quorum`, whose state machine applies to `image`.
+    pub fn new(quorum: Quorum, image: SharedImage, config: ControllerConfig) -> Arc<Self> {
+        let machine = ControllerMachine::new(config.clone(), image.read(|i| i.clone()));
+        let seed = u64::from(quorum.node_id().unsigned_abs()) ^ 0x5eed_0000_0000_0000;
+        Arc::new(Controller {
+            state: Mutex::new(State {
+                machine,
+                offset: image.applied_offset(),
+                stale: false,
+                active_epoch: None,
+                rng: SplitMix64::new(seed ^ rand_seed()),
+            }),
+            quorum,
+            image,
+            config,
+            started: Instant::now(),
+        })
+    }
+
+    pub fn quorum(&self) -> &Quorum {
+        &self.quorum
+    }
+
+    /// The committed image, as this node has applied it.
+    pub fn image(&self) -> &SharedImage {
+        &self.image
+    }
+
+    pub fn config(&self) -> &ControllerConfig {
+        &self.config
+    }
+
+    /// The leader and epoch as this node knows them.
+    pub fn leader_and_epoch(&self) -> LeaderAndEpoch {
+        self.quorum.leader_and_epoch()
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Runs one event on the machine and, if it produced records, commits them: the
+    /// answer comes once they are committed (or at once when there are none).
+    pub async fn run<T>(
+        &self,
+        event: impl FnOnce(
+            &mut ControllerMachine,
+            EventContext<'_>,
+        ) -> Result<ControllerResult<T>, ControllerError>,
+    ) -> Result<T, DriverError> {
+        let mut st = self.state.lock().await;
+        self.prepare(&mut st).await?;
+        let now_ms = self.now_ms();
+        let next_offset = st.offset.saturating_add(1);
+        let State { machine, rng, .. } = &mut *st;
+        let result = event(
+            machine,
+            EventContext {
+                now_ms,
+                next_offset,
+                rng,
+            },
+        )?;
+        self.commit(&mut st, result.records).await?;
+        Ok(result.response)
+    }
+
+    /// The periodic check: fences brokers whose session expired (nothing on a node that
+    /// is not active).
+    pub async fn tick(&self) -> Result<Vec<i32>, DriverError> {
+        self.run(|m, ctx| Ok(m.tick(ctx.now_ms))).await
+    }
+
+    /// Reads the machine as the active controller sees it (ListPartitionReassignments).
+    pub async fn read<T>(&self, f: impl FnOnce(&ControllerMachine) -> T) -> Result<T, DriverError> {
+        let mut st = self.state.lock().await;
+        self.prepare(&mut st).await?;
+        Ok(f(&st.machine))
+    }
+
+    /// Checks this node leads, activates it in a new epoch, and brings the machine in line
+    /// with the committed image.
+    async fn prepare(&self, st: &mut State) -> Result<(), DriverError> {
+        let le = self.quorum.leader_and_epoch();
+        if le.leader != Some(self.quorum.node_id()) {
+            return Err(DriverError::NotController { leader: le.leader });
+        }
+        if st.active_epoch != Some(le.epoch) {
+            // everything the earlier leaders committed is applied once this commits
+            let noop = MetadataRecord::NoOpRecord(NoOpRecord).encode();
+            let offset = self.quorum.propose(vec![noop]).await?;
+            self.resync(st, offset);
+            st.machine.activate(self.now_ms());
+            st.active_epoch = Some(le.epoch);
+            info!(
+                node_id = self.quorum.node_id(),
+                epoch = le.epoch,
+                offset,
+                "active controller"
+            );
+        } else if st.stale || self.image.applied_offset() != st.offset {
+            let applied = self.image.applied_offset();
+            self.resync(st, applied);
+        }
+        Ok(())
+    }
+
+    fn resync(&self, st: &mut State, offset: i64) {
+        debug!(from = st.offset, to = offset, "controller machine resynced");
+        st.machine.resync(self.image.read(|i| i.clone()));
+        st.offset = offset.max(self.image.applied_offset());
+        st.stale = false;
+    }
+
+    async fn commit(&self, st: &mut State, records: Vec<MetadataRecord>) -> Result<(), DriverError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let bytes: Vec<Bytes> = records.iter().map(MetadataRecord::encode).collect();
+        match self.quorum.propose(bytes).await {
+            Ok(offset) => {
+                for r in &records {
+                    st.machine.replay(r);
+                }
+                st.offset = offset;
+                Ok(())
+            }
+            Err(e) => {
+                st.stale = true;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Stops the quorum.
+    pub async fn shutdown(&self) {
+        self.quorum.shutdown().await;
+    }
+}
+
+/// Some entropy for topic ids' placement start (not for security).
+fn rand_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    t ^ u64::from(std::process::id()).rotate_left(32)
+}
