@@ -5,6 +5,7 @@
 //! `partition.metadata`); per-topic config overrides live in `<log dir>/.rafka/topics/
 //! <topic>.properties`. Kafka keeps both in its metadata log instead.
 
+pub mod cluster;
 pub mod fetch_session;
 pub mod producer_ids;
 pub mod topic_config;
@@ -129,6 +130,8 @@ pub struct Broker {
     producer_ids: producer_ids::ProducerIds,
     /// Started on first use (creating `__consumer_offsets`), or at open if it exists.
     groups: parking_lot::Mutex<Option<Arc<GroupCoordinator>>>,
+    /// In a KRaft cluster: the metadata image and the channel to the controller.
+    cluster: Option<cluster::ClusterLink>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -142,6 +145,15 @@ impl std::fmt::Debug for Broker {
 impl Broker {
     /// Opens the log dir and rebuilds the topic registry from it.
     pub fn open(config: Config) -> Result<Broker, BrokerError> {
+        Broker::open_with(config, None)
+    }
+
+    /// Opens the log dir as [`Broker::open`] does; with a cluster link, the broker is one
+    /// of a KRaft cluster's (its topics follow the metadata image).
+    pub fn open_with(
+        config: Config,
+        cluster: Option<cluster::ClusterLink>,
+    ) -> Result<Broker, BrokerError> {
         let logs = LogManager::open(&config.data_dir, config.log, config.node_id)?;
         let store = topic_config::Store::new(&config.data_dir);
         let mut by_topic: BTreeMap<String, Vec<Arc<PartitionLog>>> = BTreeMap::new();
@@ -203,6 +215,7 @@ impl Broker {
             )),
             producer_ids,
             groups: parking_lot::Mutex::new(None),
+            cluster,
         })
         .and_then(|b: Broker| {
             if b.topic(OFFSETS_TOPIC).is_some() {
@@ -231,6 +244,11 @@ impl Broker {
     pub fn fetch_sessions(&self) -> &parking_lot::Mutex<fetch_session::FetchSessionCache> {
         &self.fetch_sessions
     }
+    /// The cluster link when this broker belongs to a KRaft cluster (`process.roles`).
+    pub fn cluster(&self) -> Option<&cluster::ClusterLink> {
+        self.cluster.as_ref()
+    }
+
     /// The brokers, the controller and the cluster id, as this broker knows them.
     pub fn metadata(&self) -> Arc<MetadataView> {
         Arc::clone(&self.metadata.read())

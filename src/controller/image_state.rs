@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::RwLock;
+use tokio::sync::watch;
 use tracing::warn;
 
 use super::MetadataStateMachine;
@@ -19,18 +20,54 @@ use crate::metadata::records::MetadataRecord;
 
 /// A metadata image and how far into the log it is, shared between the quorum (which
 /// applies to it) and its readers.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SharedImage {
     image: Arc<RwLock<MetadataImage>>,
     applied: Arc<AtomicI64>,
+    /// The applied offset, for those who wait for the image to change.
+    changes: Arc<watch::Sender<i64>>,
+}
+
+impl Default for SharedImage {
+    fn default() -> Self {
+        SharedImage::new()
+    }
 }
 
 impl SharedImage {
     /// An empty image, before the first record (applied offset -1).
     pub fn new() -> Self {
-        let shared = SharedImage::default();
-        shared.applied.store(-1, Ordering::Release);
-        shared
+        SharedImage {
+            image: Arc::default(),
+            applied: Arc::new(AtomicI64::new(-1)),
+            changes: Arc::new(watch::channel(-1).0),
+        }
+    }
+
+    /// A watch of the applied offset: it changes after every applied batch or restore.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.changes.subscribe()
+    }
+
+    /// Waits until `cond` holds for the image, at most `timeout`; whether it held.
+    pub async fn wait_for(
+        &self,
+        cond: impl Fn(&MetadataImage) -> bool,
+        timeout: std::time::Duration,
+    ) -> bool {
+        let mut rx = self.subscribe();
+        let wait = async {
+            loop {
+                if self.read(&cond) {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    // no more changes can come: poll slowly
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.is_ok()
     }
 
     /// Runs `f` on the image as of now.
@@ -78,6 +115,7 @@ impl MetadataStateMachine for ImageStateMachine {
             }
         }
         self.shared.applied.store(offset, Ordering::Release);
+        self.shared.changes.send_replace(offset);
     }
 
     fn snapshot(&self) -> Vec<Bytes> {
@@ -102,6 +140,8 @@ impl MetadataStateMachine for ImageStateMachine {
             })
             .collect();
         *self.shared.image.write() = MetadataImage::restore(&decoded);
+        let applied = self.shared.applied.load(Ordering::Acquire);
+        self.shared.changes.send_replace(applied);
     }
 }
 
