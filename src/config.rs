@@ -658,8 +658,7 @@ impl Config {
                 default_replication_factor = c.default_replication_factor,
                 min_insync_replicas = c.min_insync_replicas,
                 unclean_leader_election_enable = c.unclean_leader_election_enable,
-                "cluster configuration read; clustering is not active yet: this node runs \
-                 alone as its own controller, and controller listeners are not bound"
+                "cluster configuration read: this node joins the KRaft cluster"
             ),
             None if !c.controller_listeners.is_empty()
                 || !c.voters.is_empty()

@@ -51,4 +51,4 @@ pub mod server;
 pub mod text;
 pub mod topic;
 
-pub use server::{BrokerBuilder, BrokerHandle};
+pub use server::{BrokerBuilder, BrokerHandle, ClusterBuilder, ClusterHandle};

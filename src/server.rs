@@ -14,6 +14,8 @@
 //! Connections get a stream that is already set up (`TCP_NODELAY`, peer address known):
 //! the protocol code takes any async byte stream, so TLS or SASL can wrap it here later.
 
+mod cluster;
+mod in_process;
 mod jobs;
 pub mod limits;
 
@@ -32,6 +34,7 @@ use crate::broker::{Broker, BrokerError};
 use crate::config::{Config, ConfigError, ListenerConfig, SecurityProtocol};
 use crate::kafka;
 use crate::text;
+pub use in_process::{ClusterBuilder, ClusterHandle};
 use jobs::Jobs;
 use limits::{ConnectionLimits, Slot};
 
@@ -66,6 +69,9 @@ pub enum ServerError {
 pub struct BrokerBuilder {
     config: Config,
     shutdown_grace: Duration,
+    /// A controller listener already bound (tests bind every voter's port before any
+    /// node starts, so the voter set can name them).
+    controller_listener: Option<Arc<std::sync::Mutex<Option<TcpListener>>>>,
 }
 
 impl BrokerBuilder {
@@ -73,7 +79,15 @@ impl BrokerBuilder {
         BrokerBuilder {
             config,
             shutdown_grace: SHUTDOWN_GRACE,
+            controller_listener: None,
         }
+    }
+
+    /// Serves the controller port on `listener` (already bound) instead of binding the
+    /// CONTROLLER listener's address.
+    pub fn with_controller_listener(mut self, listener: TcpListener) -> Self {
+        self.controller_listener = Some(Arc::new(std::sync::Mutex::new(Some(listener))));
+        self
     }
 
     /// How long shutdown waits for in-flight requests before closing connections anyway
@@ -128,13 +142,23 @@ impl BrokerBuilder {
                     value: String::new(),
                     reason: "no listener".into(),
                 })?;
+        let prebound = self
+            .controller_listener
+            .and_then(|slot| slot.lock().ok().and_then(|mut l| l.take()));
+        let node = if config.cluster.is_kraft() {
+            Some(cluster::start_controller(&config, prebound).await?)
+        } else {
+            None
+        };
         let broker = {
             let config = config.clone();
-            tokio::task::spawn_blocking(move || Broker::open(config))
+            let link = node.as_ref().map(|n| n.link(&config));
+            tokio::task::spawn_blocking(move || Broker::open_with(config, link))
                 .await
                 .map_err(|e| ServerError::Task(e.to_string()))??
         };
         let broker = Arc::new(broker);
+        let node = node.map(|n| n.start_broker(&broker, &config));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let jobs = Jobs::start(&broker);
         let task = tokio::spawn(serve(
@@ -155,6 +179,7 @@ impl BrokerBuilder {
             broker,
             shutdown_tx,
             task,
+            cluster: node,
         })
     }
 }
@@ -169,6 +194,8 @@ pub struct BrokerHandle {
     broker: Arc<Broker>,
     shutdown_tx: watch::Sender<bool>,
     task: JoinHandle<Result<(), BrokerError>>,
+    /// In a KRaft cluster: the controller and the broker's lifecycle.
+    cluster: Option<cluster::ClusterNode>,
 }
 
 impl BrokerHandle {
@@ -200,13 +227,41 @@ impl BrokerHandle {
         &self.broker
     }
 
-    /// Graceful shutdown; returns once the logs are closed cleanly.
+    /// Stops at once, as kill -9 would: no controlled shutdown, nothing flushed or closed
+    /// (what was written stays in the page cache, as after a process crash).
+    pub fn kill(mut self) {
+        self.task.abort();
+        self.cluster.take();
+    }
+
+    /// The controller of a cluster node (tests look at its quorum and image).
+    pub fn controller(&self) -> Option<&Arc<crate::controller::driver::Controller>> {
+        self.cluster.as_ref().map(|c| c.controller())
+    }
+
+    /// Graceful shutdown; returns once the logs are closed cleanly. In a cluster, a
+    /// controlled shutdown first: the controller moves this broker's leaderships away.
     pub async fn shutdown(self) -> Result<(), ServerError> {
+        self.shutdown_reporting().await.map(|_| ())
+    }
+
+    /// [`Self::shutdown`], saying whether a cluster node's controlled shutdown was
+    /// confirmed by the controller (its leaderships moved before it stopped serving).
+    pub async fn shutdown_reporting(mut self) -> Result<bool, ServerError> {
+        let mut node = self.cluster.take();
+        let mut confirmed = false;
+        if let Some(node) = &mut node {
+            confirmed = node.controlled_shutdown().await;
+        }
         let _ = self.shutdown_tx.send(true);
-        self.task
+        let served = (&mut self.task)
             .await
-            .map_err(|e| ServerError::Task(e.to_string()))??;
-        Ok(())
+            .map_err(|e| ServerError::Task(e.to_string()));
+        if let Some(node) = node {
+            node.stop().await;
+        }
+        served??;
+        Ok(confirmed)
     }
 }
 

@@ -4,7 +4,13 @@
 
 use std::time::Duration;
 
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use tracing::debug;
+
 use crate::controller::client::ControllerClient;
+use crate::error::ErrorCode;
 use crate::controller::image_state::SharedImage;
 use crate::metadata::image::MetadataImage;
 
@@ -19,6 +25,8 @@ pub struct ClusterLink {
     pub image: SharedImage,
     /// Admin requests (CreateTopics, DeleteTopics, ...) forwarded to the active controller.
     pub forward: ControllerClient,
+    /// The cluster's id, the same on every node.
+    pub cluster_id: String,
 }
 
 impl ClusterLink {
@@ -27,4 +35,57 @@ impl ClusterLink {
     pub async fn wait_for(&self, cond: impl Fn(&MetadataImage) -> bool) -> bool {
         self.image.wait_for(cond, METADATA_PROPAGATION_WAIT).await
     }
+
+    /// Kafka's auto-creation in a cluster: the broker asks the controller to create the
+    /// topics with the defaults (`num.partitions`, `default.replication.factor`), and
+    /// waits until its image has those that were created. Failures are left to the
+    /// caller's lookup (the topic is then still unknown).
+    pub async fn auto_create(&self, names: &[String]) {
+        let topics = names
+            .iter()
+            .map(|n| {
+                CreatableTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(n.clone())))
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1)
+            })
+            .collect();
+        let req = CreateTopicsRequest::default()
+            .with_topics(topics)
+            .with_timeout_ms(AUTO_CREATE_TIMEOUT.as_millis() as i32);
+        let answer = self
+            .forward
+            .call(
+                ApiKey::CreateTopics,
+                AUTO_CREATE_VERSION,
+                &req,
+                AUTO_CREATE_TIMEOUT,
+                |r: &CreateTopicsResponse| {
+                    r.topics
+                        .iter()
+                        .any(|t| t.error_code == ErrorCode::NotController.code())
+                },
+            )
+            .await;
+        let created: Vec<String> = match answer {
+            Ok(resp) => resp
+                .topics
+                .iter()
+                .filter(|t| {
+                    t.error_code == 0 || t.error_code == ErrorCode::TopicAlreadyExists.code()
+                })
+                .map(|t| t.name.0.to_string())
+                .collect(),
+            Err(e) => {
+                debug!(cause = %e, "auto-creation not answered");
+                return;
+            }
+        };
+        self.wait_for(|img| created.iter().all(|n| img.topic(n).is_some()))
+            .await;
+    }
 }
+
+/// The CreateTopics version auto-creation sends (any the controller serves).
+const AUTO_CREATE_VERSION: i16 = 7;
+const AUTO_CREATE_TIMEOUT: Duration = Duration::from_secs(5);

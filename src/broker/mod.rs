@@ -8,6 +8,8 @@
 pub mod cluster;
 pub mod fetch_session;
 pub mod producer_ids;
+pub mod lifecycle;
+mod publisher;
 pub mod topic_config;
 
 use std::collections::{BTreeMap, HashSet};
@@ -22,7 +24,7 @@ use crate::config::Config;
 use crate::error::ErrorCode;
 use crate::group::GroupCoordinator;
 use crate::log::{LogError, LogManager, PartitionLog, TopicPartition};
-use crate::metadata::MetadataView;
+use crate::metadata::{MetadataView, TopicView};
 use crate::partition::{Partition, PartitionError};
 use crate::topic::{self, InvalidTopicName, OFFSETS_TOPIC};
 pub use topic_config::TopicConfigError;
@@ -82,10 +84,19 @@ pub struct Topic {
 }
 
 impl Topic {
+    /// The hosted partition `index` (a cluster broker hosts the partitions it is a
+    /// replica of: not always all of them, kept in index order).
     pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
-        usize::try_from(index)
+        let by_position = usize::try_from(index)
             .ok()
             .and_then(|i| self.partitions.get(i))
+            .filter(|p| p.index() == index);
+        by_position.or_else(|| {
+            self.partitions
+                .binary_search_by_key(&index, |p| p.index())
+                .ok()
+                .and_then(|i| self.partitions.get(i))
+        })
     }
 }
 
@@ -184,7 +195,13 @@ impl Broker {
             }
             let partitions = parts
                 .into_iter()
-                .map(|log| Arc::new(Partition::new_local_leader(log, config.node_id)))
+                .map(|log| {
+                    Arc::new(if cluster.is_some() {
+                        Partition::new_unassigned(log, config.node_id)
+                    } else {
+                        Partition::new_local_leader(log, config.node_id)
+                    })
+                })
                 .collect();
             topics.insert(
                 name.clone(),
@@ -199,8 +216,11 @@ impl Broker {
         info!(topics = topics.len(), "topics loaded");
         let producer_ids =
             producer_ids::ProducerIds::open(&config.data_dir, logs.next_unseen_producer_id())?;
-        let metadata =
-            MetadataView::single_node(logs.cluster_id(), config.node_id, &config.listeners);
+        let metadata = match &cluster {
+            // nothing is known until the image is published
+            Some(link) => link.image.read(|i| i.cluster_view(&link.cluster_id)),
+            None => MetadataView::single_node(logs.cluster_id(), config.node_id, &config.listeners),
+        };
         Ok(Broker {
             config,
             logs,
@@ -238,7 +258,10 @@ impl Broker {
         self.config.node_id
     }
     pub fn cluster_id(&self) -> &str {
-        self.logs.cluster_id()
+        match &self.cluster {
+            Some(link) => &link.cluster_id,
+            None => self.logs.cluster_id(),
+        }
     }
     /// The fetch sessions (KIP-227).
     pub fn fetch_sessions(&self) -> &parking_lot::Mutex<fetch_session::FetchSessionCache> {
@@ -329,7 +352,32 @@ impl Broker {
         self.topics.read().values().find(|t| t.id == id).cloned()
     }
 
-    /// Every topic, in creation order.
+    /// Every topic as Metadata reports it: in a cluster every topic of the metadata image,
+    /// on a single node the hosted ones.
+    pub fn topic_views(&self) -> Vec<TopicView> {
+        match &self.metadata().topics {
+            Some(all) => all.values().cloned().collect(),
+            None => self.topics().iter().map(|t| TopicView::of(t)).collect(),
+        }
+    }
+
+    /// One topic as Metadata reports it (see [`Self::topic_views`]).
+    pub fn topic_view(&self, name: &str) -> Option<TopicView> {
+        match &self.metadata().topics {
+            Some(all) => all.get(name).cloned(),
+            None => self.topic(name).map(|t| TopicView::of(&t)),
+        }
+    }
+
+    /// One topic by id as Metadata reports it.
+    pub fn topic_view_by_id(&self, id: Uuid) -> Option<TopicView> {
+        match &self.metadata().topics {
+            Some(all) => all.values().find(|t| t.id == id).cloned(),
+            None => self.topic_by_id(id).map(|t| TopicView::of(&t)),
+        }
+    }
+
+    /// Every hosted topic, in creation order.
     pub fn topics(&self) -> Vec<Arc<Topic>> {
         self.topics.read().values().cloned().collect()
     }
@@ -558,9 +606,14 @@ impl Broker {
         Ok(())
     }
 
-    /// A new partition log as a partition this broker leads alone.
+    /// A new partition log as a partition this broker leads alone, or in a cluster, one
+    /// waiting for the metadata to say who leads it.
     fn host(&self, log: Arc<PartitionLog>) -> Arc<Partition> {
-        Arc::new(Partition::new_local_leader(log, self.config.node_id))
+        Arc::new(if self.cluster.is_some() {
+            Partition::new_unassigned(log, self.config.node_id)
+        } else {
+            Partition::new_local_leader(log, self.config.node_id)
+        })
     }
 }
 

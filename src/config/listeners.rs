@@ -61,6 +61,17 @@ impl SecurityProtocol {
         }
     }
 
+    /// Kafka's id for it (`SecurityProtocol.id`: PLAINTEXT 0, SSL 1, SASL_PLAINTEXT 2,
+    /// SASL_SSL 3), as BrokerRegistration carries it.
+    pub fn id(self) -> i16 {
+        match self {
+            SecurityProtocol::Plaintext => 0,
+            SecurityProtocol::Ssl => 1,
+            SecurityProtocol::SaslPlaintext => 2,
+            SecurityProtocol::SaslSsl => 3,
+        }
+    }
+
     /// Parses Kafka's name, in any case.
     pub fn from_name(name: &str) -> Option<SecurityProtocol> {
         [

@@ -446,7 +446,15 @@ impl Drop for Quorum {
     /// once: its server and Raft tasks are aborted (writes already on the blocking pool may
     /// still finish).
     fn drop(&mut self) {
-        if self.stopped.load(std::sync::atomic::Ordering::Acquire) {
+        self.kill();
+    }
+}
+
+impl Quorum {
+    /// Stops at once, as a killed process would (see `Drop`); a no-op after
+    /// [`Quorum::shutdown`]. For holders that cannot drop it (it is shared).
+    pub fn kill(&self) {
+        if self.stopped.swap(true, std::sync::atomic::Ordering::AcqRel) {
             return;
         }
         self.server.abort();

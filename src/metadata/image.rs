@@ -29,7 +29,7 @@ use super::records::{
     FeatureLevelRecord, MetadataRecord, PartitionChangeRecord, PartitionRecord, ProducerIdsRecord,
     RegisterBrokerRecord, TopicRecord, METADATA_VERSION_FEATURE, NO_LEADER_CHANGE,
 };
-use super::{BrokerRegistration, MetadataView, PartitionView};
+use super::{BrokerRegistration, MetadataView, PartitionView, TopicView};
 
 /// One registered broker (Kafka's `BrokerRegistration`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -550,6 +550,48 @@ impl MetadataImage {
             cluster_id: cluster_id.to_string(),
             controller_id: brokers.first().map_or(-1, |b| b.node_id),
             brokers,
+            topics: None,
+        }
+    }
+
+    /// The view a broker of the cluster answers from: every live broker (each request's
+    /// listener picks its endpoints) and every topic with its partitions.
+    pub fn cluster_view(&self, cluster_id: &str) -> MetadataView {
+        let brokers: Vec<BrokerRegistration> = self
+            .brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .map(|b| BrokerRegistration {
+                node_id: b.id,
+                rack: b.rack.clone(),
+                endpoints: b
+                    .endpoints
+                    .iter()
+                    .map(|e| (e.name.clone(), e.host.clone(), e.port))
+                    .collect(),
+            })
+            .collect();
+        let topics = self
+            .topics()
+            .map(|t| {
+                let partitions = t
+                    .partitions
+                    .keys()
+                    .filter_map(|&i| self.partition_view(&t.name, i))
+                    .collect();
+                let view = TopicView {
+                    name: t.name.clone(),
+                    id: t.id,
+                    partitions,
+                };
+                (t.name.clone(), view)
+            })
+            .collect();
+        MetadataView {
+            cluster_id: cluster_id.to_string(),
+            controller_id: brokers.first().map_or(-1, |b| b.node_id),
+            brokers,
+            topics: Some(std::sync::Arc::new(topics)),
         }
     }
 

@@ -75,6 +75,26 @@ impl PartitionView {
     }
 }
 
+/// One topic as the metadata says: every partition, hosted here or not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicView {
+    pub name: String,
+    pub id: uuid::Uuid,
+    /// By partition index, 0..n.
+    pub partitions: Vec<PartitionView>,
+}
+
+impl TopicView {
+    /// A hosted topic of a single node (it leads every partition).
+    pub fn of(t: &crate::broker::Topic) -> TopicView {
+        TopicView {
+            name: t.name.clone(),
+            id: t.id,
+            partitions: t.partitions.iter().map(|p| PartitionView::of(p)).collect(),
+        }
+    }
+}
+
 /// The cluster as this broker knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MetadataView {
@@ -82,6 +102,9 @@ pub struct MetadataView {
     pub controller_id: i32,
     /// The live brokers, by node id.
     pub brokers: Vec<BrokerRegistration>,
+    /// In a cluster, every topic of the metadata image by name; `None` on a single node,
+    /// whose hosted topics are all there is.
+    pub topics: Option<std::sync::Arc<indexmap::IndexMap<String, TopicView>>>,
 }
 
 impl MetadataView {
@@ -99,6 +122,7 @@ impl MetadataView {
                     .map(|l| (l.name.clone(), l.advertised.0.clone(), l.advertised.1))
                     .collect(),
             }],
+            topics: None,
         }
     }
 

@@ -47,6 +47,10 @@ pub enum PartitionError {
         log_start_offset: i64,
         high_watermark: i64,
     },
+    /// A client append or read on a partition this broker does not lead (a cluster's
+    /// metadata says another broker does): NOT_LEADER_OR_FOLLOWER (6).
+    #[error("this broker is not the leader of {0}")]
+    NotLeader(String),
     /// The log engine failed (its own code).
     #[error(transparent)]
     Log(#[from] LogError),
@@ -57,6 +61,7 @@ impl PartitionError {
         match self {
             PartitionError::InternalTopic(_) => ErrorCode::InvalidTopicException,
             PartitionError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+            PartitionError::NotLeader(_) => ErrorCode::NotLeaderOrFollower,
             PartitionError::Log(e) => e.code(),
         }
     }
@@ -108,6 +113,8 @@ pub struct ReadInfo<R = Bytes> {
 pub struct Partition {
     log: Arc<PartitionLog>,
     internal: bool,
+    /// This broker's node id: it serves clients while it is the leader.
+    local_id: i32,
     replicas: RwLock<ReplicaState>,
     high_watermark: AtomicI64,
     waiters: Arc<waiters::Waiters>,
@@ -125,6 +132,7 @@ impl Partition {
         Partition {
             log,
             internal,
+            local_id: node_id,
             replicas: RwLock::new(ReplicaState {
                 leader: node_id,
                 leader_epoch,
@@ -135,6 +143,20 @@ impl Partition {
             waiters: Arc::new(waiters::Waiters::default()),
             reads: AtomicU64::new(0),
         }
+    }
+
+    /// A partition of a cluster broker before the metadata says who leads it: no leader,
+    /// epoch -1, so the first state the metadata gives is taken
+    /// ([`Self::apply_replica_state`]) and nothing is served until then.
+    pub fn new_unassigned(log: Arc<PartitionLog>, node_id: i32) -> Partition {
+        let p = Partition::new_local_leader(log, node_id);
+        *p.replicas.write() = ReplicaState {
+            leader: -1,
+            leader_epoch: -1,
+            replicas: Vec::new(),
+            isr: Vec::new(),
+        };
+        p
     }
 
     pub fn topic_partition(&self) -> &TopicPartition {
@@ -151,6 +173,31 @@ impl Partition {
     }
     pub fn leader_epoch(&self) -> i32 {
         self.replicas.read().leader_epoch
+    }
+    /// True while the metadata names this broker the partition's leader.
+    pub fn is_leader(&self) -> bool {
+        self.replicas.read().leader == self.local_id
+    }
+    /// Takes the leadership and replicas a cluster's metadata gives the partition
+    /// (Kafka's `makeLeader` / `makeFollower`, without the fetching: that is replication's).
+    /// A stale state (an older leader epoch) is ignored; true if it changed anything.
+    pub fn apply_replica_state(&self, state: ReplicaState) -> bool {
+        let mut current = self.replicas.write();
+        if state.leader_epoch < current.leader_epoch || *current == state {
+            return false;
+        }
+        *current = state;
+        drop(current);
+        // waiting fetches re-check leadership
+        self.waiters.wake_all();
+        true
+    }
+    fn check_leader(&self) -> Result<(), PartitionError> {
+        if self.is_leader() {
+            Ok(())
+        } else {
+            Err(PartitionError::NotLeader(self.topic_partition().to_string()))
+        }
     }
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Acquire)
@@ -200,6 +247,7 @@ impl Partition {
                 self.log.topic_partition().topic.clone(),
             ));
         }
+        self.check_leader()?;
         let epoch = self.leader_epoch();
         let info = self.log.append_shared(records, epoch)?;
         if !info.duplicate {
@@ -269,6 +317,9 @@ impl Partition {
         bound: ReadBound,
     ) -> Result<ReadInfo<Records>, PartitionError> {
         self.reads.fetch_add(1, Ordering::Relaxed);
+        if bound == ReadBound::HighWatermark {
+            self.check_leader()?;
+        }
         // the high watermark first: the log end read below is never behind it
         let high_watermark = self.high_watermark();
         let upto = match bound {
@@ -296,6 +347,7 @@ impl Partition {
     /// ListOffsets: latest is the high watermark; timestamp lookups see only records
     /// below it.
     pub fn list_offset(&self, spec: OffsetSpec) -> Result<Option<TimestampOffset>, PartitionError> {
+        self.check_leader()?;
         Ok(self
             .log
             .list_offset(spec, self.bound_offset(ReadBound::HighWatermark))?)

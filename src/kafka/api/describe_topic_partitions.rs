@@ -1,7 +1,7 @@
 //! DescribeTopicPartitions (v0; `kafka-topics --describe` uses it from Kafka 3.8): topics by
 //! name (an empty list: every topic), answered in name order with their partitions as
-//! Metadata shows them (this broker leads every partition, replicas and ISR just itself,
-//! empty ELR lists). Unknown names get UNKNOWN_TOPIC_OR_PARTITION (invalid ones
+//! Metadata shows them (a single node leads every partition; in a cluster, each
+//! partition as the metadata image says; empty ELR lists). Unknown names get UNKNOWN_TOPIC_OR_PARTITION (invalid ones
 //! INVALID_TOPIC_EXCEPTION).
 //!
 //! Paging as in Kafka: at most `response_partition_limit` partitions (capped to 1..=2000)
@@ -23,11 +23,11 @@ use kafka_protocol::messages::{
 use uuid::Uuid;
 
 use super::str_bytes;
-use crate::broker::{validate_topic_name, Broker, Topic};
+use crate::broker::{validate_topic_name, Broker};
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::metadata::PartitionView;
+use crate::metadata::TopicView;
 
 /// Kafka's `max.request.partition.size.limit` default: the most partitions in one response.
 const MAX_PARTITIONS: i32 = 2000;
@@ -52,7 +52,7 @@ fn error_topic(name: &str, error_code: i16) -> DescribeTopicPartitionsResponseTo
 /// The topic with its partitions from `start`, at most `limit` of them, and the index of the
 /// first partition left out (if any was).
 fn topic_entry(
-    t: &Topic,
+    t: &TopicView,
     start: i32,
     limit: i32,
 ) -> (DescribeTopicPartitionsResponseTopic, Option<i32>) {
@@ -63,8 +63,8 @@ fn topic_entry(
     let partitions = remaining
         .into_iter()
         .take(limit)
-        .map(|p| {
-            let v = PartitionView::of(p);
+        .map(|v| {
+            let v = v.clone();
             let ids = |ids: Vec<i32>| ids.into_iter().map(BrokerId).collect::<Vec<_>>();
             DescribeTopicPartitionsResponsePartition::default()
                 .with_error_code(ErrorCode::None.code())
@@ -110,7 +110,7 @@ fn respond(
     let cursor_partition = req.cursor.as_ref().map_or(0, |c| c.partition_index);
     // every candidate name at or after the cursor's topic, sorted and without duplicates
     let names: BTreeSet<String> = if fetch_all {
-        broker.topics().iter().map(|t| t.name.clone()).collect()
+        broker.topic_views().into_iter().map(|t| t.name).collect()
     } else {
         req.topics.iter().map(|t| t.name.0.to_string()).collect()
     };
@@ -142,7 +142,7 @@ fn respond(
             );
             break;
         }
-        let Some(topic) = broker.topic(&name) else {
+        let Some(topic) = broker.topic_view(&name) else {
             if !fetch_all {
                 let c = validate_topic_name(&name)
                     .err()

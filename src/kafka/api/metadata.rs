@@ -14,11 +14,11 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use uuid::Uuid;
 
 use super::str_bytes;
-use crate::broker::{Broker, Topic};
+use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::metadata::PartitionView;
+use crate::metadata::TopicView;
 use crate::topic;
 
 /// Kafka's "authorized operations not requested" value.
@@ -28,12 +28,12 @@ fn broker_ids(ids: Vec<i32>) -> Vec<BrokerId> {
     ids.into_iter().map(BrokerId).collect()
 }
 
-pub fn topic_entry(t: &Topic, version: i16) -> MetadataResponseTopic {
+pub fn topic_entry(t: &TopicView, version: i16) -> MetadataResponseTopic {
     let partitions = t
         .partitions
         .iter()
-        .map(|p| {
-            let v = PartitionView::of(p);
+        .map(|v| {
+            let v = v.clone();
             let mp = MetadataResponsePartition::default()
                 .with_partition_index(v.index)
                 .with_leader_id(BrokerId(v.leader))
@@ -69,6 +69,25 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: MetadataRequest,
 ) -> Answer<MetadataResponse> {
+    if let Some(cluster) = broker.cluster() {
+        let auto_create = ctx.api_version < 4 || req.allow_auto_topic_creation;
+        if auto_create && broker.config().auto_create_topics {
+            let missing: Vec<String> = req
+                .topics
+                .iter()
+                .flatten()
+                .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+                .filter(|n| {
+                    broker.topic_view(n).is_none()
+                        && crate::broker::validate_topic_name(n).is_ok()
+                        && !topic::is_internal(n)
+                })
+                .collect();
+            if !missing.is_empty() {
+                cluster.auto_create(&missing).await;
+            }
+        }
+    }
     respond(broker, req, ctx).into()
 }
 
@@ -93,7 +112,7 @@ fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> Metad
     };
     let topics = match wanted {
         None => broker
-            .topics()
+            .topic_views()
             .iter()
             .map(|t| topic_entry(t, version))
             .collect(),
@@ -104,12 +123,24 @@ fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> Metad
                 .map(|rt| match rt.name {
                     Some(name) => {
                         let name = name.0.to_string();
-                        match broker.topic_or_auto_create(&name, auto_create) {
+                        let found = match broker.topic_view(&name) {
+                            Some(t) => Ok(t),
+                            None if broker.cluster().is_some() => {
+                                // auto-created (or not) by the controller before this
+                                Err(crate::broker::validate_topic_name(&name).err().unwrap_or(
+                                    crate::broker::BrokerError::UnknownTopic(name.clone()),
+                                ))
+                            }
+                            None => broker
+                                .topic_or_auto_create(&name, auto_create)
+                                .map(|t| TopicView::of(&t)),
+                        };
+                        match found {
                             Ok(t) => topic_entry(&t, version),
                             Err(e) => error_entry(Some(name), Uuid::nil(), e.code().into()),
                         }
                     }
-                    None => match broker.topic_by_id(rt.topic_id) {
+                    None => match broker.topic_view_by_id(rt.topic_id) {
                         Some(t) => topic_entry(&t, version),
                         None => error_entry(None, rt.topic_id, ErrorCode::UnknownTopicId.code()),
                     },

@@ -1,0 +1,143 @@
+//! A cluster broker follows the metadata image (Kafka's `BrokerMetadataPublisher` and
+//! `ReplicaManager.applyDelta`): the view its handlers answer from, the partitions it
+//! hosts (a log for every partition it is a replica of, made when the image assigns it,
+//! deleted when the topic or the assignment goes), each hosted partition's leader, epoch,
+//! replicas and ISR, and topic config overrides.
+//!
+//! The image is the truth: a local log the image does not assign here is deleted. So the
+//! first publish waits until the broker has caught up with the metadata log (its own
+//! registration applied); before that the image may still be empty.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use super::{topic_config, Broker, BrokerError, Topic};
+use crate::log::TopicPartition;
+use crate::metadata::image::MetadataImage;
+use crate::partition::{Partition, ReplicaState};
+
+impl Broker {
+    /// Brings the metadata view and the hosted partitions in line with `image`.
+    pub fn publish(&self, image: &MetadataImage) {
+        let view = image.cluster_view(self.cluster_id());
+        *self.metadata.write() = Arc::new(view);
+        let me = self.config.node_id;
+        // topics assigned here (any partition), by name
+        let mut wanted: BTreeMap<&str, (&crate::metadata::image::TopicImage, BTreeSet<i32>)> =
+            BTreeMap::new();
+        for t in image.topics() {
+            let here: BTreeSet<i32> = t
+                .partitions
+                .iter()
+                .filter(|(_, p)| p.replicas.contains(&me))
+                .map(|(&i, _)| i)
+                .collect();
+            if !here.is_empty() {
+                wanted.insert(t.name.as_str(), (t, here));
+            }
+        }
+        // hosted topics the image does not assign here (or under another id): deleted
+        for t in self.topics() {
+            let keep = wanted
+                .get(t.name.as_str())
+                .is_some_and(|(ti, _)| ti.id == t.id);
+            if !keep {
+                match self.delete_topic(&t.name) {
+                    Ok(_) => info!(topic = %t.name, "topic no longer assigned here: deleted"),
+                    Err(e) => warn!(topic = %t.name, cause = %e, "could not delete a topic"),
+                }
+            }
+        }
+        for (name, (ti, here)) in wanted {
+            let overrides = image.topic_config(name).cloned().unwrap_or_default();
+            if let Err(e) = self.host_assigned(ti, &here, overrides) {
+                warn!(topic = name, cause = %e, "could not host the topic's partitions");
+                continue;
+            }
+            if let Some(topic) = self.topic(name) {
+                for p in &topic.partitions {
+                    if let Some(pi) = ti.partitions.get(&p.index()) {
+                        p.apply_replica_state(ReplicaState {
+                            leader: pi.leader,
+                            leader_epoch: pi.leader_epoch,
+                            replicas: pi.replicas.clone(),
+                            isr: pi.isr.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes the hosted topic `ti` hold exactly the partitions `here` with `overrides`:
+    /// new logs made (all or nothing), those no longer assigned deleted.
+    fn host_assigned(
+        &self,
+        ti: &crate::metadata::image::TopicImage,
+        here: &BTreeSet<i32>,
+        overrides: BTreeMap<String, String>,
+    ) -> Result<(), BrokerError> {
+        let name = ti.name.as_str();
+        let _claim = self.claim_name(name);
+        let current = self.topic(name);
+        let hosted: BTreeSet<i32> = current
+            .as_ref()
+            .map(|t| t.partitions.iter().map(|p| p.index()).collect())
+            .unwrap_or_default();
+        let same_overrides = current.as_ref().is_some_and(|t| t.overrides == overrides);
+        if hosted == *here && same_overrides {
+            return Ok(());
+        }
+        let log_config = topic_config::log_config(&self.config.log, &overrides)?;
+        let store = topic_config::Store::new(&self.config.data_dir);
+        if !same_overrides {
+            store.save(name, ti.id, &overrides)?;
+        }
+        let missing: Vec<TopicPartition> = here
+            .difference(&hosted)
+            .map(|&i| TopicPartition::new(name, i))
+            .collect();
+        let gone: Vec<TopicPartition> = hosted
+            .difference(here)
+            .map(|&i| TopicPartition::new(name, i))
+            .collect();
+        let new_logs = if missing.is_empty() {
+            Vec::new()
+        } else {
+            self.fresh_logs(&missing, ti.id, log_config)?
+        };
+        if !gone.is_empty() {
+            self.logs.delete_logs(&gone)?;
+        }
+        let mut partitions: Vec<Arc<Partition>> = current
+            .as_ref()
+            .map(|t| {
+                t.partitions
+                    .iter()
+                    .filter(|p| here.contains(&p.index()))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        partitions.extend(new_logs.into_iter().map(|log| self.host(log)));
+        partitions.sort_by_key(|p| p.index());
+        for p in &partitions {
+            p.set_config(log_config);
+        }
+        if !missing.is_empty() {
+            info!(topic = name, partitions = ?here, "hosting partitions");
+        }
+        self.topics.write().insert(
+            name.to_string(),
+            Arc::new(Topic {
+                name: name.to_string(),
+                id: ti.id,
+                partitions,
+                overrides,
+            }),
+        );
+        Ok(())
+    }
+}

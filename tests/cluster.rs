@@ -1,0 +1,209 @@
+//! A three-node in-process cluster (combined nodes) against real clients: librdkafka's
+//! admin client creates a topic with replication factor 3 through any broker, every
+//! broker's Metadata shows it the same way (3 replicas, leaders spread), records produced
+//! to the leaders come back, a broker killed is fenced and loses its leaderships, and a
+//! broker stopped gracefully hands them over first (controlled shutdown).
+//!
+//! Replication itself (followers copying the leader's data) is not built yet: these tests
+//! check the control plane only.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use rafka::ClusterBuilder;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+/// (partition → (leader, replicas)) of `topic` as the broker at `bootstrap` answers
+/// Metadata, and the broker ids it lists.
+fn metadata_of(bootstrap: &str, topic: &str) -> (BTreeSet<i32>, BTreeMap<i32, (i32, Vec<i32>)>) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .expect("metadata");
+    let brokers = md.brokers().iter().map(|b| b.id()).collect();
+    let partitions = md
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions())
+        .map(|p| (p.id(), (p.leader(), p.replicas().to_vec())))
+        .collect();
+    (brokers, partitions)
+}
+
+/// Polls `f` until it is true or `within` passes.
+async fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    f()
+}
+
+async fn all_brokers_registered(cluster: &rafka::ClusterHandle, n: usize) -> bool {
+    let addrs: Vec<String> = cluster
+        .ids()
+        .iter()
+        .filter_map(|&id| cluster.node(id))
+        .map(|h| h.kafka_addr().to_string())
+        .collect();
+    eventually(Duration::from_secs(20), || {
+        addrs.iter().all(|a| {
+            let a = a.clone();
+            std::thread::spawn(move || metadata_of(&a, "none").0.len())
+                .join()
+                .unwrap_or(0)
+                == n
+        })
+    })
+    .await
+}
+
+async fn create_topic(bootstrap: &str, name: &str, partitions: i32, rf: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(rf));
+    let results = admin
+        .create_topics(&[topic], &AdminOptions::new())
+        .await
+        .expect("create_topics answered");
+    for r in results {
+        r.expect("topic created");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_create_describe_produce_and_fail_over() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cluster = ClusterBuilder::new(3, dir.path())
+        .start()
+        .await
+        .expect("cluster starts");
+    assert!(
+        all_brokers_registered(&cluster, 3).await,
+        "every broker lists the three brokers"
+    );
+
+    // created through node 2, with replication factor 3
+    let node2 = cluster.node(2).expect("node 2").kafka_addr().to_string();
+    create_topic(&node2, "orders", 6, 3).await;
+
+    // every broker answers the same: 6 partitions, 3 replicas each, leaders spread
+    let mut views = Vec::new();
+    for id in cluster.ids() {
+        let addr = cluster.node(id).expect("node").kafka_addr().to_string();
+        let (brokers, parts) = tokio::task::spawn_blocking(move || metadata_of(&addr, "orders"))
+            .await
+            .expect("metadata");
+        assert_eq!(brokers, BTreeSet::from([1, 2, 3]), "node {id}'s brokers");
+        assert_eq!(parts.len(), 6, "node {id}'s partitions: {parts:?}");
+        for (p, (leader, replicas)) in &parts {
+            let set: BTreeSet<i32> = replicas.iter().copied().collect();
+            assert_eq!(set, BTreeSet::from([1, 2, 3]), "partition {p}'s replicas");
+            assert_eq!(*leader, replicas[0], "partition {p}: the preferred leader leads");
+        }
+        let leaders: BTreeSet<i32> = parts.values().map(|(l, _)| *l).collect();
+        assert_eq!(leaders, BTreeSet::from([1, 2, 3]), "leaders spread over every node");
+        views.push(parts);
+    }
+    assert!(views.windows(2).all(|w| w[0] == w[1]), "every broker answers alike");
+    let before = views.remove(0);
+
+    // records to every partition's leader come back from it
+    let bootstrap = cluster.bootstrap_servers();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("acks", "all")
+        .create()
+        .expect("producer");
+    for p in 0..6 {
+        let value = format!("value-{p}");
+        producer
+            .send(
+                FutureRecord::<(), _>::to("orders").partition(p).payload(&value),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("partition {p} not acknowledged: {e}"));
+    }
+    let read = tokio::task::spawn_blocking({
+        let bootstrap = bootstrap.clone();
+        move || {
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", "unused")
+                .set("enable.auto.commit", "false")
+                .create()
+                .expect("consumer");
+            let mut tpl = TopicPartitionList::new();
+            for p in 0..6 {
+                tpl.add_partition_offset("orders", p, Offset::Beginning)
+                    .expect("tpl");
+            }
+            consumer.assign(&tpl).expect("assign");
+            let mut got = BTreeMap::new();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while got.len() < 6 && Instant::now() < deadline {
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                    let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
+                    got.insert(m.partition(), v);
+                }
+            }
+            got
+        }
+    })
+    .await
+    .expect("consumer");
+    let expected: BTreeMap<i32, String> = (0..6).map(|p| (p, format!("value-{p}"))).collect();
+    assert_eq!(read, expected);
+
+    // node 3 killed: fenced after its session, its partitions led by others
+    cluster.kill(3);
+    let node1 = cluster.node(1).expect("node 1").kafka_addr().to_string();
+    let moved = eventually(Duration::from_secs(20), || {
+        let a = node1.clone();
+        let (brokers, parts) = std::thread::spawn(move || metadata_of(&a, "orders"))
+            .join()
+            .expect("metadata");
+        brokers == BTreeSet::from([1, 2])
+            && parts.len() == 6
+            && parts.values().all(|(l, _)| *l == 1 || *l == 2)
+    })
+    .await;
+    assert!(moved, "node 3's leaderships moved after its session expired");
+
+    // node 3 back: it registers again and is listed
+    cluster.restart(3).await.expect("node 3 restarts");
+    assert!(all_brokers_registered(&cluster, 3).await, "node 3 rejoined");
+
+    // node 2 stopped gracefully: it leads nothing by the time it is gone, without
+    // waiting for a session to expire
+    let node2_led = before.values().filter(|(l, _)| *l == 2).count();
+    assert!(node2_led > 0);
+    // (the controller confirms only after it committed the moves and the fence)
+    let confirmed = cluster.stop(2).await.expect("node 2 stops");
+    assert!(confirmed, "the controller confirmed node 2's controlled shutdown");
+    let moved = eventually(Duration::from_secs(10), || {
+        let a = node1.clone();
+        let (brokers, parts) = std::thread::spawn(move || metadata_of(&a, "orders"))
+            .join()
+            .expect("metadata");
+        !brokers.contains(&2) && parts.len() == 6 && parts.values().all(|(l, _)| *l != 2)
+    })
+    .await;
+    assert!(moved, "node 2 is fenced and leads nothing");
+    cluster.shutdown().await;
+}
