@@ -26,7 +26,7 @@
 //! over the committed image that takes broker and admin events and returns the records to
 //! propose and the answers; [`placement`] spreads replicas.
 //!
-//! Not yet: changing the voter set at run time (KIP-853), DescribeQuorum.
+//! Not yet: changing the voter set at run time (KIP-853).
 
 pub mod client;
 pub mod driver;
@@ -369,6 +369,67 @@ impl Quorum {
             tracing::warn!(cause = %e, "the raft node did not stop cleanly");
         }
     }
+
+    /// The quorum as this node sees it, for DescribeQuorum. Offsets are Raft entry
+    /// indexes, not Kafka record offsets, as exclusive ends (index + 1, -1 unknown): the
+    /// high watermark is one past the last entry applied here; a voter's log end offset is
+    /// one past its last entry (this node's own log; the others' only on the leader, from
+    /// what it has replicated to them). Timestamps are not tracked per voter (-1).
+    pub fn describe(&self) -> QuorumDescription {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let end = |index: Option<u64>| index.map_or(-1, |i| i64::try_from(i).map_or(-1, |i| i.saturating_add(1)));
+        let me = u64::try_from(self.node_id).ok();
+        let voters = m
+            .membership_config
+            .membership()
+            .nodes()
+            .filter(|(id, _)| m.membership_config.membership().voter_ids().any(|v| v == **id))
+            .filter_map(|(&id, node)| {
+                let replica_id = i32::try_from(id).ok()?;
+                let log_end_offset = if Some(id) == me {
+                    end(m.last_log_index)
+                } else {
+                    m.replication
+                        .as_ref()
+                        .and_then(|r| r.get(&id))
+                        .map_or(-1, |matched| end(matched.map(|l| l.index)))
+                };
+                Some(VoterDescription {
+                    replica_id,
+                    address: node.addr.clone(),
+                    log_end_offset,
+                })
+            })
+            .collect();
+        QuorumDescription {
+            leader: m.current_leader.and_then(|l| i32::try_from(l).ok()),
+            epoch: i64::try_from(m.current_term).unwrap_or(i64::MAX),
+            high_watermark: end(m.last_applied.map(|l| l.index)),
+            voters,
+        }
+    }
+}
+
+/// What [`Quorum::describe`] reports (offsets are Raft entry indexes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuorumDescription {
+    pub leader: Option<i32>,
+    /// The Raft term (KRaft's epoch).
+    pub epoch: i64,
+    /// One past the last entry applied on this node (-1: none).
+    pub high_watermark: i64,
+    pub voters: Vec<VoterDescription>,
+}
+
+/// One voter in a [`QuorumDescription`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VoterDescription {
+    pub replica_id: i32,
+    /// `host:port` of its controller listener.
+    pub address: String,
+    /// One past its last entry, as this node knows it (-1: unknown).
+    pub log_end_offset: i64,
 }
 
 /// Publishes (leader, epoch) as this node learns it, and breaks election livelocks.

@@ -8,6 +8,7 @@ pub mod api;
 pub mod codec;
 pub mod connection;
 pub mod context;
+pub mod controller;
 pub mod route;
 
 pub use route::ROUTES;
