@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tracing::debug;
@@ -50,6 +50,45 @@ impl ClusterLink {
                     .with_replication_factor(-1)
             })
             .collect();
+        self.create(topics).await;
+    }
+
+    /// Creates `__consumer_offsets` through the controller if the image lacks it, with
+    /// `partitions` partitions on every live broker (each broker then hosts every
+    /// partition: the group coordinator serves the partitions it leads) and the configs
+    /// the group coordinator gives it.
+    pub async fn ensure_internal_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &[(&str, String)],
+    ) {
+        if self.image.read(|i| i.topic(name).is_some()) {
+            return;
+        }
+        let live = self
+            .image
+            .read(|i| i.brokers.values().filter(|b| !b.fenced).count());
+        // every live broker: the group coordinator maps groups to its hosted partitions by
+        // position, so each broker hosts them all (Kafka: offsets.topic.replication.factor)
+        let rf = i16::try_from(live.max(1)).unwrap_or(1);
+        let configs = configs
+            .iter()
+            .map(|(k, v)| {
+                CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_string(k.to_string()))
+                    .with_value(Some(StrBytes::from_string(v.clone())))
+            })
+            .collect();
+        let topic = CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.to_string())))
+            .with_num_partitions(partitions)
+            .with_replication_factor(rf)
+            .with_configs(configs);
+        self.create(vec![topic]).await;
+    }
+
+    async fn create(&self, topics: Vec<CreatableTopic>) {
         let req = CreateTopicsRequest::default()
             .with_topics(topics)
             .with_timeout_ms(AUTO_CREATE_TIMEOUT.as_millis() as i32);

@@ -288,14 +288,16 @@ impl Broker {
         let gc = &self.config.group;
         let topic = match self.topic(OFFSETS_TOPIC) {
             Some(t) => t,
+            // a cluster creates it through the controller (`ClusterLink::ensure_internal_topic`)
+            None if self.cluster.is_some() => {
+                return Err(BrokerError::UnknownTopic(OFFSETS_TOPIC.to_string()))
+            }
             None => {
-                let overrides = BTreeMap::from([
-                    ("retention.ms".to_string(), "-1".to_string()),
-                    (
-                        "segment.bytes".to_string(),
-                        gc.offsets_topic_segment_bytes.to_string(),
-                    ),
-                ]);
+                let overrides = self
+                    .offsets_topic_configs()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
                 self.create_topic(
                     OFFSETS_TOPIC,
                     gc.offsets_topic_num_partitions,
@@ -308,6 +310,18 @@ impl Broker {
         let coordinator = Arc::new(GroupCoordinator::load(*gc, topic.partitions.clone())?);
         *slot = Some(Arc::clone(&coordinator));
         Ok(coordinator)
+    }
+
+    /// The config overrides `__consumer_offsets` is created with: never deleted by
+    /// retention, `offsets.topic.segment.bytes` segments.
+    pub fn offsets_topic_configs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("retention.ms", "-1".to_string()),
+            (
+                "segment.bytes",
+                self.config.group.offsets_topic_segment_bytes.to_string(),
+            ),
+        ]
     }
 
     /// The group coordinator if it has been started.

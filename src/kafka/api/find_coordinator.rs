@@ -67,6 +67,29 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: FindCoordinatorRequest,
 ) -> Answer<FindCoordinatorResponse> {
+    if let (Some(cluster), KEY_GROUP) = (broker.cluster(), req.key_type) {
+        // a cluster's offsets topic is created by the controller, on first use
+        let gc = &broker.config().group;
+        cluster
+            .ensure_internal_topic(
+                crate::topic::OFFSETS_TOPIC,
+                gc.offsets_topic_num_partitions,
+                &broker.offsets_topic_configs(),
+            )
+            .await;
+        let hosted = cluster
+            .wait_for(|i| i.topic(crate::topic::OFFSETS_TOPIC).is_some())
+            .await;
+        if hosted {
+            // published to this broker's partitions soon after the image has it
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+            while broker.topic(crate::topic::OFFSETS_TOPIC).is_none()
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
     respond(broker, req, ctx).into()
 }
 
