@@ -5,10 +5,12 @@
 //! overridden key lists its topic-level value as its one synonym; the broker-level synonyms
 //! Kafka adds (`log.retention.ms`, ...) are not sent. Documentation is never sent (null).
 //!
-//! Broker resources (the empty name, or this node's id) answer with an empty list and no
-//! error: broker configs are not described yet. That is enough for `kafka-configs
-//! --describe --entity-type brokers`, which just prints no entries; another node id gets
-//! INVALID_REQUEST as in Kafka. Other resource types (broker loggers, groups, client
+//! Broker resources (the empty name, or this node's id) answer with the dynamic broker
+//! configs a cluster's metadata holds (the node's own, source DYNAMIC_BROKER_CONFIG, then
+//! the cluster-wide defaults, DYNAMIC_DEFAULT_BROKER_CONFIG: what `kafka-configs
+//! --describe --entity-type brokers` prints); static configs are not described yet, so a
+//! single node answers an empty list. Another node id gets INVALID_REQUEST as in Kafka.
+//! In a cluster, topic configs come from the metadata image, hosted here or not. Other resource types (broker loggers, groups, client
 //! metrics) get INVALID_REQUEST.
 
 use std::sync::Arc;
@@ -46,6 +48,52 @@ fn config_type(key: &str) -> i8 {
     }
 }
 
+/// ConfigSource values of dynamic broker configs.
+const SOURCE_DYNAMIC_BROKER: i8 = 2;
+const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
+
+/// A topic's config overrides: in a cluster from the metadata image (hosted here or not),
+/// on a single node from the hosted topic.
+fn topic_overrides(
+    broker: &Broker,
+    name: &str,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    match broker.cluster() {
+        Some(c) => c.image.read(|i| {
+            i.topic(name)
+                .map(|_| i.topic_config(name).cloned().unwrap_or_default())
+        }),
+        None => broker.topic(name).map(|t| t.overrides.clone()),
+    }
+}
+
+/// The dynamic broker configs a cluster's image holds for broker resource `name` (a node
+/// id: its own, then the cluster-wide defaults it does not override; empty: the defaults),
+/// as (key, value, source). A single node has none.
+fn dynamic_broker_configs(broker: &Broker, name: &str) -> Vec<(String, String, i8)> {
+    let Some(c) = broker.cluster() else {
+        return Vec::new();
+    };
+    c.image.read(|i| {
+        let defaults = i.broker_config(None).cloned().unwrap_or_default();
+        let mut out = Vec::new();
+        if let Ok(id) = name.parse::<i32>() {
+            let own = i.broker_config(Some(id)).cloned().unwrap_or_default();
+            for (k, v) in &own {
+                out.push((k.clone(), v.clone(), SOURCE_DYNAMIC_BROKER));
+            }
+            for (k, v) in defaults.iter().filter(|(k, _)| !own.contains_key(*k)) {
+                out.push((k.clone(), v.clone(), SOURCE_DYNAMIC_DEFAULT_BROKER));
+            }
+        } else {
+            for (k, v) in defaults {
+                out.push((k, v, SOURCE_DYNAMIC_DEFAULT_BROKER));
+            }
+        }
+        out
+    })
+}
+
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
@@ -76,12 +124,11 @@ fn respond(broker: &Broker, req: DescribeConfigsRequest, version: i16) -> Descri
                     if let Err(e) = validate_topic_name(&name) {
                         return error(e.code().code(), Some(e.to_string()));
                     }
-                    let Some(topic) = broker.topic(&name) else {
+                    let Some(overrides) = topic_overrides(broker, &name) else {
                         return error(ErrorCode::UnknownTopicOrPartition.code(), None);
                     };
-                    let effective =
-                        topic_config::log_config(&broker.config().log, &topic.overrides)
-                            .unwrap_or(broker.config().log);
+                    let effective = topic_config::log_config(&broker.config().log, &overrides)
+                        .unwrap_or(broker.config().log);
                     let wanted = |k: &str| match &r.configuration_keys {
                         Some(keys) if !keys.is_empty() => keys.iter().any(|w| w.as_str() == k),
                         _ => true,
@@ -91,7 +138,7 @@ fn respond(broker: &Broker, req: DescribeConfigsRequest, version: i16) -> Descri
                         .filter(|k| wanted(k))
                         .map(|k| {
                             let value = topic_config::value_of(&effective, k).map(str_bytes);
-                            let overridden = topic.overrides.contains_key(*k);
+                            let overridden = overrides.contains_key(*k);
                             let synonyms = if overridden && include_synonyms {
                                 vec![DescribeConfigsSynonym::default()
                                     .with_name(str_bytes(*k))
@@ -124,7 +171,35 @@ fn respond(broker: &Broker, req: DescribeConfigsRequest, version: i16) -> Descri
                 RESOURCE_BROKER => {
                     let me = broker.node_id();
                     if name.is_empty() || name.parse::<i32>() == Ok(me) {
-                        result
+                        let dynamic = dynamic_broker_configs(broker, &name);
+                        let configs = dynamic
+                            .into_iter()
+                            .filter(|(k, ..)| match &r.configuration_keys {
+                                Some(keys) if !keys.is_empty() => {
+                                    keys.iter().any(|w| w.as_str() == k)
+                                }
+                                _ => true,
+                            })
+                            .map(|(k, v, source)| {
+                                let synonyms = if include_synonyms {
+                                    vec![DescribeConfigsSynonym::default()
+                                        .with_name(str_bytes(k.clone()))
+                                        .with_value(Some(str_bytes(v.clone())))
+                                        .with_source(source)]
+                                } else {
+                                    Vec::new()
+                                };
+                                DescribeConfigsResourceResult::default()
+                                    .with_name(str_bytes(k))
+                                    .with_value(Some(str_bytes(v)))
+                                    .with_config_source(source)
+                                    .with_read_only(false)
+                                    .with_is_sensitive(false)
+                                    .with_synonyms(synonyms)
+                                    .with_documentation(None)
+                            })
+                            .collect();
+                        result.with_configs(configs)
                     } else {
                         error(
                             ErrorCode::InvalidRequest.code(),
