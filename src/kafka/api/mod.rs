@@ -12,6 +12,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_topic_partitions;
 pub mod fetch;
+pub mod forward;
 pub mod find_coordinator;
 pub mod heartbeat;
 pub mod incremental_alter_configs;
