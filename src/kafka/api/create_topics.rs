@@ -71,16 +71,18 @@ async fn forwarded(
             } else {
                 asked.unwrap_or(1)
             };
-            (t.name.0.to_string(), usize::try_from(count).unwrap_or(1).max(1))
+            (
+                t.name.0.to_string(),
+                usize::try_from(count).unwrap_or(1).max(1),
+            )
         })
         .collect();
     if !created.is_empty() {
         cluster
             .wait_for(|img| {
-                created.iter().all(|(name, n)| {
-                    img.topic(name)
-                        .is_some_and(|t| t.partitions.len() >= *n)
-                })
+                created
+                    .iter()
+                    .all(|(name, n)| img.topic(name).is_some_and(|t| t.partitions.len() >= *n))
             })
             .await;
     }

@@ -33,8 +33,12 @@ where
     let not_controller = ErrorCode::NotController.code();
     cluster
         .forward
-        .call(ctx.api_key, ctx.api_version, req, FORWARD_TIMEOUT, |resp: &Resp| {
-            codes(resp).contains(&not_controller)
-        })
+        .call(
+            ctx.api_key,
+            ctx.api_version,
+            req,
+            FORWARD_TIMEOUT,
+            |resp: &Resp| codes(resp).contains(&not_controller),
+        )
         .await
 }
