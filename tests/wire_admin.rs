@@ -108,6 +108,14 @@ async fn new_admin_apis_are_advertised() {
     assert_eq!(range(ApiKey::IncrementalAlterConfigs), Some((0, 1)));
     assert_eq!(range(ApiKey::DescribeCluster), Some((0, 2)));
     assert_eq!(range(ApiKey::DescribeTopicPartitions), Some((0, 0)));
+    assert_eq!(range(ApiKey::ElectLeaders), Some((0, 2)));
+    assert_eq!(range(ApiKey::AlterPartitionReassignments), Some((0, 1)));
+    assert_eq!(range(ApiKey::ListPartitionReassignments), Some((0, 0)));
+    assert_eq!(
+        range(ApiKey::DescribeQuorum),
+        None,
+        "a single node has no quorum to describe"
+    );
     broker.shutdown().await.expect("shutdown");
 }
 

@@ -195,6 +195,10 @@ fn check_response(api: ApiKey, version: i16, correlation_id: i32, frame: &Bytes)
         IncrementalAlterConfigs => IncrementalAlterConfigsResponse,
         DescribeCluster => DescribeClusterResponse,
         DescribeTopicPartitions => DescribeTopicPartitionsResponse,
+        ElectLeaders => ElectLeadersResponse,
+        AlterPartitionReassignments => AlterPartitionReassignmentsResponse,
+        ListPartitionReassignments => ListPartitionReassignmentsResponse,
+        DescribeQuorum => DescribeQuorumResponse,
     );
     match decoded {
         Some(Ok(())) => assert_eq!(

@@ -45,6 +45,10 @@ pub struct Route {
     /// The lowest version decoded and served.
     pub min: i16,
     pub max: i16,
+    /// Advertised only by a broker of a cluster (DescribeQuorum: a single node has no
+    /// quorum). The line still serves the API either way; its handler answers a single
+    /// node's request with an error.
+    pub cluster_only: bool,
     serve: Serve,
 }
 
@@ -60,6 +64,7 @@ macro_rules! route {
             advertised_min: $adv,
             min: $min,
             max: $max,
+            cluster_only: false,
             serve: |broker, ctx, body| {
                 Box::pin(async move {
                     let req = match decode(&ctx, body) {
@@ -86,8 +91,10 @@ pub const ROUTES: &[Route] = &[
         advertised_min: 0,
         min: 0,
         max: 4,
-        serve: |_broker, ctx, _body| {
-            let body = api::api_versions::response(ErrorCode::None, &advertised());
+        cluster_only: false,
+        serve: |broker, ctx, _body| {
+            let body =
+                api::api_versions::response(ErrorCode::None, &advertised(in_cluster(&broker)));
             Box::pin(async move { finish(ctx, Answer::Now(body), encode_whole) })
         },
     },
@@ -111,14 +118,39 @@ pub const ROUTES: &[Route] = &[
     route!(DescribeGroups, 0, 0, 6, describe_groups),
     route!(DeleteGroups, 0, 0, 2, delete_groups),
     route!(OffsetDelete, 0, 0, 0, offset_delete),
+    route!(ElectLeaders, 0, 0, 2, elect_leaders),
+    route!(
+        AlterPartitionReassignments,
+        0,
+        0,
+        1,
+        alter_partition_reassignments
+    ),
+    route!(
+        ListPartitionReassignments,
+        0,
+        0,
+        0,
+        list_partition_reassignments
+    ),
+    Route {
+        cluster_only: true,
+        ..route!(DescribeQuorum, 0, 0, 2, describe_quorum)
+    },
 ];
 
-/// What ApiVersions advertises: (API, lowest advertised version, highest version).
-pub fn advertised() -> Vec<(ApiKey, i16, i16)> {
+/// What ApiVersions advertises: (API, lowest advertised version, highest version); the
+/// cluster-only lines only `in_cluster`.
+pub fn advertised(in_cluster: bool) -> Vec<(ApiKey, i16, i16)> {
     ROUTES
         .iter()
+        .filter(|r| in_cluster || !r.cluster_only)
         .map(|r| (r.api, r.advertised_min, r.max))
         .collect()
+}
+
+fn in_cluster(broker: &Broker) -> bool {
+    broker.cluster().is_some()
 }
 
 /// The table's line for `api`.
@@ -138,7 +170,10 @@ pub async fn serve(broker: Arc<Broker>, ctx: RequestContext, body: Bytes) -> Out
     if version < route.advertised_min || version > route.max {
         if api == ApiKey::ApiVersions {
             // an unknown ApiVersions version still gets an answer (KIP-511)
-            let body = api::api_versions::response(ErrorCode::UnsupportedVersion, &advertised());
+            let body = api::api_versions::response(
+                ErrorCode::UnsupportedVersion,
+                &advertised(in_cluster(&broker)),
+            );
             return Outcome::Ready(api::api_versions::encode_v0(&ctx, body).map(Some));
         }
         return Outcome::Ready(Err(RouteError::UnsupportedVersion { api, version }));

@@ -3,6 +3,9 @@
 //! assignments must give exactly one replica list per new partition, each just this broker
 //! (else INVALID_REPLICA_ASSIGNMENT). A topic named twice in one request gets
 //! INVALID_REQUEST, as in Kafka.
+//!
+//! In a cluster the request goes to the active controller ([`super::forward`]); the answer
+//! waits until this broker's image shows the new partition counts.
 
 use std::sync::Arc;
 
@@ -12,7 +15,9 @@ use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
+use super::forward::forward;
 use super::str_bytes;
+use crate::broker::cluster::ClusterLink;
 use crate::broker::{Broker, BrokerError};
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
@@ -23,7 +28,57 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: CreatePartitionsRequest,
 ) -> Answer<CreatePartitionsResponse> {
+    if let Some(cluster) = broker.cluster() {
+        return forwarded(ctx, cluster, req).await.into();
+    }
     respond(broker, req, ctx.api_version).into()
+}
+
+/// The controller's answer, once this broker's image shows the grown topics.
+async fn forwarded(
+    ctx: &RequestContext,
+    cluster: &ClusterLink,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let codes = |r: &CreatePartitionsResponse| r.results.iter().map(|t| t.error_code).collect();
+    let resp = match forward(cluster, ctx, &req, codes).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            let results = req
+                .topics
+                .iter()
+                .map(|t| {
+                    CreatePartitionsTopicResult::default()
+                        .with_name(t.name.clone())
+                        .with_error_code(e.code().code())
+                        .with_error_message(Some(str_bytes(e.to_string())))
+                })
+                .collect();
+            return CreatePartitionsResponse::default().with_results(results);
+        }
+    };
+    if req.validate_only {
+        return resp;
+    }
+    let grown: Vec<(String, usize)> = resp
+        .results
+        .iter()
+        .filter(|t| t.error_code == ErrorCode::None.code())
+        .filter_map(|t| {
+            let asked = req.topics.iter().find(|r| r.name == t.name)?;
+            Some((t.name.0.to_string(), usize::try_from(asked.count).ok()?))
+        })
+        .collect();
+    if !grown.is_empty() {
+        cluster
+            .wait_for(|img| {
+                grown
+                    .iter()
+                    .all(|(name, n)| img.topic(name).is_some_and(|t| t.partitions.len() >= *n))
+            })
+            .await;
+    }
+    resp
 }
 
 fn respond(

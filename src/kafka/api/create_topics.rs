@@ -1,6 +1,10 @@
 //! CreateTopics (v2-v7): partitions (-1: `num.partitions`), replication factor 1 only
 //! (else INVALID_REPLICATION_FACTOR), topic configs (unknown keys: INVALID_CONFIG),
 //! `validate_only`. v5+ responses echo the partitions, replication factor and configs.
+//!
+//! In a cluster the request goes to the active controller ([`super::forward`]); the answer
+//! waits until this broker's image shows the created topics with their partitions, so the
+//! client's next Metadata here sees them.
 
 use std::sync::Arc;
 
@@ -11,8 +15,11 @@ use kafka_protocol::messages::create_topics_response::{
 };
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
+use super::forward::forward;
 use super::str_bytes;
+use crate::broker::cluster::ClusterLink;
 use crate::broker::{topic_config, Broker};
+use crate::controller::client::ClientError;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
@@ -26,7 +33,75 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: CreateTopicsRequest,
 ) -> Answer<CreateTopicsResponse> {
+    if let Some(cluster) = broker.cluster() {
+        return forwarded(ctx, cluster, req).await.into();
+    }
     respond(broker, req, ctx.api_version).into()
+}
+
+/// The controller's answer, once the topics it created are in this broker's image.
+async fn forwarded(
+    ctx: &RequestContext,
+    cluster: &ClusterLink,
+    req: CreateTopicsRequest,
+) -> CreateTopicsResponse {
+    let codes = |r: &CreateTopicsResponse| r.topics.iter().map(|t| t.error_code).collect();
+    let resp = match forward(cluster, ctx, &req, codes).await {
+        Ok(resp) => resp,
+        Err(e) => return failed(&req, &e),
+    };
+    if req.validate_only {
+        return resp;
+    }
+    // (name, the partitions it must have: at least 1 when the controller chose the count)
+    let created: Vec<(String, usize)> = resp
+        .topics
+        .iter()
+        .filter(|t| t.error_code == ErrorCode::None.code())
+        .map(|t| {
+            let asked = req.topics.iter().find(|r| r.name == t.name).map(|r| {
+                if r.assignments.is_empty() {
+                    r.num_partitions
+                } else {
+                    r.assignments.len() as i32
+                }
+            });
+            let count = if t.num_partitions > 0 {
+                t.num_partitions
+            } else {
+                asked.unwrap_or(1)
+            };
+            (
+                t.name.0.to_string(),
+                usize::try_from(count).unwrap_or(1).max(1),
+            )
+        })
+        .collect();
+    if !created.is_empty() {
+        cluster
+            .wait_for(|img| {
+                created
+                    .iter()
+                    .all(|(name, n)| img.topic(name).is_some_and(|t| t.partitions.len() >= *n))
+            })
+            .await;
+    }
+    resp
+}
+
+/// Every topic answered with the forwarding failure's code.
+fn failed(req: &CreateTopicsRequest, e: &ClientError) -> CreateTopicsResponse {
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| {
+            CreatableTopicResult::default()
+                .with_name(t.name.clone())
+                .with_error_code(e.code().code())
+                .with_error_message(Some(str_bytes(e.to_string())))
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(topics)
 }
 
 fn respond(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {

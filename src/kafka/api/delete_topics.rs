@@ -1,4 +1,7 @@
 //! DeleteTopics (v1-v6; v6 by name or id): removes the topics and their files.
+//!
+//! In a cluster the request goes to the active controller ([`super::forward`]); the answer
+//! waits until this broker's image no longer has the deleted topics.
 
 use std::sync::Arc;
 
@@ -6,8 +9,11 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use uuid::Uuid;
 
+use super::forward::forward;
 use super::str_bytes;
+use crate::broker::cluster::ClusterLink;
 use crate::broker::Broker;
+use crate::controller::client::ClientError;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
@@ -17,7 +23,71 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: DeleteTopicsRequest,
 ) -> Answer<DeleteTopicsResponse> {
+    if let Some(cluster) = broker.cluster() {
+        return forwarded(ctx, cluster, req).await.into();
+    }
     respond(broker, req, ctx.api_version).into()
+}
+
+/// The controller's answer, once the deleted topics are gone from this broker's image.
+async fn forwarded(
+    ctx: &RequestContext,
+    cluster: &ClusterLink,
+    req: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
+    let codes = |r: &DeleteTopicsResponse| r.responses.iter().map(|t| t.error_code).collect();
+    let resp = match forward(cluster, ctx, &req, codes).await {
+        Ok(resp) => resp,
+        Err(e) => return failed(req, ctx.api_version, &e),
+    };
+    let deleted: Vec<(Option<String>, Uuid)> = resp
+        .responses
+        .iter()
+        .filter(|t| t.error_code == ErrorCode::None.code())
+        .map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id))
+        .collect();
+    if !deleted.is_empty() {
+        cluster
+            .wait_for(|img| {
+                deleted.iter().all(|(name, id)| {
+                    let by_name = name.as_ref().is_some_and(|n| img.topic(n).is_some());
+                    let by_id = !id.is_nil() && img.topic_by_id(id).is_some();
+                    !by_name && !by_id
+                })
+            })
+            .await;
+    }
+    resp
+}
+
+/// Every topic answered with the forwarding failure's code.
+fn failed(req: DeleteTopicsRequest, version: i16, e: &ClientError) -> DeleteTopicsResponse {
+    let wanted: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
+        req.topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
+    } else {
+        req.topic_names
+            .into_iter()
+            .map(|n| (Some(n), Uuid::nil()))
+            .collect()
+    };
+    let responses = wanted
+        .into_iter()
+        .map(|(name, id)| {
+            let r = DeletableTopicResult::default()
+                .with_name(name)
+                .with_topic_id(id)
+                .with_error_code(e.code().code());
+            if version >= 5 {
+                r.with_error_message(Some(str_bytes(e.to_string())))
+            } else {
+                r
+            }
+        })
+        .collect();
+    DeleteTopicsResponse::default().with_responses(responses)
 }
 
 fn respond(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {

@@ -8,6 +8,10 @@
 //! (unknown key, bad value) and INVALID_REQUEST (duplicate keys, null SET value, unknown
 //! operation, broker and other resource types: broker configs cannot be altered), each with
 //! a message.
+//!
+//! In a cluster the whole request goes to the active controller ([`super::forward`]), whose
+//! answer is returned; for topic and broker resources it altered with SET and DELETE only,
+//! the answer waits until this broker's image shows the new values.
 
 use std::sync::Arc;
 
@@ -18,7 +22,9 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::forward::forward;
 use super::str_bytes;
+use crate::broker::cluster::ClusterLink;
 use crate::broker::{topic_config, validate_topic_name, Broker, BrokerError, TopicConfigError};
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
@@ -40,7 +46,87 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: IncrementalAlterConfigsRequest,
 ) -> Answer<IncrementalAlterConfigsResponse> {
+    if let Some(cluster) = broker.cluster() {
+        return forwarded(ctx, cluster, req).await.into();
+    }
     respond(broker, req, ctx.api_version).into()
+}
+
+/// One altered resource as the image should come to show it: (topic, or broker id `None`
+/// for the cluster default) and each key's new value (`None`: deleted).
+type Expected = (Result<String, Option<i32>>, Vec<(String, Option<String>)>);
+
+/// The controller's answer, once this broker's image shows the SET and DELETE changes of
+/// the topic and broker resources it altered.
+async fn forwarded(
+    ctx: &RequestContext,
+    cluster: &ClusterLink,
+    req: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let codes =
+        |r: &IncrementalAlterConfigsResponse| r.responses.iter().map(|r| r.error_code).collect();
+    let resp = match forward(cluster, ctx, &req, codes).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            let responses = req
+                .resources
+                .iter()
+                .map(|r| {
+                    AlterConfigsResourceResponse::default()
+                        .with_resource_type(r.resource_type)
+                        .with_resource_name(r.resource_name.clone())
+                        .with_error_code(e.code().code())
+                        .with_error_message(Some(str_bytes(e.to_string())))
+                })
+                .collect();
+            return IncrementalAlterConfigsResponse::default().with_responses(responses);
+        }
+    };
+    if req.validate_only {
+        return resp;
+    }
+    let expected: Vec<Expected> = resp
+        .responses
+        .iter()
+        .filter(|r| r.error_code == ErrorCode::None.code())
+        .filter_map(|done| {
+            let asked = req.resources.iter().find(|r| {
+                r.resource_type == done.resource_type && r.resource_name == done.resource_name
+            })?;
+            let target = match asked.resource_type {
+                RESOURCE_TOPIC => Ok(asked.resource_name.to_string()),
+                RESOURCE_BROKER if asked.resource_name.is_empty() => Err(None),
+                RESOURCE_BROKER => Err(Some(asked.resource_name.parse::<i32>().ok()?)),
+                _ => return None,
+            };
+            let changes = asked
+                .configs
+                .iter()
+                .map(|c| match c.config_operation {
+                    OP_SET => Some((c.name.to_string(), Some(c.value.as_ref()?.to_string()))),
+                    OP_DELETE => Some((c.name.to_string(), None)),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some((target, changes))
+        })
+        .collect();
+    if !expected.is_empty() {
+        cluster
+            .wait_for(|img| {
+                expected.iter().all(|(target, changes)| {
+                    let configs = match target {
+                        Ok(topic) => img.topic_config(topic),
+                        Err(id) => img.broker_config(*id),
+                    };
+                    changes.iter().all(|(key, value)| {
+                        configs.and_then(|c| c.get(key)).map(String::as_str) == value.as_deref()
+                    })
+                })
+            })
+            .await;
+    }
+    resp
 }
 
 fn respond(
