@@ -26,7 +26,10 @@ pub async fn handle(
         .flat_map(|(ti, t)| {
             t.partitions.iter().map(move |p| {
                 let new_isr = if version >= 3 {
-                    p.new_isr_with_epochs.iter().map(|b| b.broker_id.0).collect()
+                    p.new_isr_with_epochs
+                        .iter()
+                        .map(|b| b.broker_id.0)
+                        .collect()
                 } else {
                     p.new_isr.iter().map(|b| b.0).collect()
                 };
