@@ -486,3 +486,64 @@ async fn a_garbage_body_closes_its_connection_and_the_port_keeps_serving() {
     assert!(answer.is_some());
     node.ctl.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_leader_every_api_answers_not_controller() {
+    // two voters, one of them never started: no leader is ever elected
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let absent = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let absent_addr = absent.local_addr().expect("addr");
+    drop(absent);
+    let voters = BTreeMap::from([(1, addr), (2, absent_addr)]);
+    let mut config = QuorumConfig::new(1, voters, dir.path().into());
+    config.election_timeout_min = Duration::from_millis(150);
+    config.election_timeout_max = Duration::from_millis(300);
+    config.heartbeat_interval = Duration::from_millis(50);
+    let image = SharedImage::new();
+    let quorum = Quorum::start(config, image.state_machine(), listener)
+        .await
+        .expect("quorum");
+    let ctl = Controller::new(quorum, image, ControllerConfig::default());
+    ctl.quorum()
+        .serve_foreign_apis(Arc::new(ControllerApis::new(ctl.clone())));
+    let node = Node {
+        ctl,
+        client: ControllerClient::new(BTreeMap::from([(1, addr.to_string())]), None, "t".into()),
+        addr,
+        _dir: dir,
+    };
+    let not_controller = ErrorCode::NotController.code();
+
+    let req = BrokerRegistrationRequest::default().with_broker_id(BrokerId(3));
+    let resp: BrokerRegistrationResponse = node.call(ApiKey::BrokerRegistration, 3, &req).await;
+    assert_eq!((resp.error_code, resp.broker_epoch), (not_controller, -1));
+    let req = CreateTopicsRequest::default().with_topics(vec![topic("a", 1, 1)]);
+    let resp: CreateTopicsResponse = node.call(ApiKey::CreateTopics, 7, &req).await;
+    assert_eq!(
+        resp.topics.first().map(|t| t.error_code),
+        Some(not_controller)
+    );
+    let req = ElectLeadersRequest::default().with_topic_partitions(None);
+    let resp: ElectLeadersResponse = node.call(ApiKey::ElectLeaders, 2, &req).await;
+    assert_eq!(resp.error_code, not_controller);
+    let req = AlterPartitionRequest::default().with_broker_id(BrokerId(3));
+    let resp: AlterPartitionResponse = node.call(ApiKey::AlterPartition, 3, &req).await;
+    assert_eq!(resp.error_code, not_controller);
+    let req = ListPartitionReassignmentsRequest::default();
+    let resp: ListPartitionReassignmentsResponse =
+        node.call(ApiKey::ListPartitionReassignments, 0, &req).await;
+    assert_eq!(resp.error_code, not_controller);
+    let req = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+    let resp: DescribeQuorumResponse = node.call(ApiKey::DescribeQuorum, 2, &req).await;
+    let code = resp
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .map(|p| p.error_code);
+    assert_eq!(code, Some(ErrorCode::NotLeaderOrFollower.code()));
+    node.ctl.shutdown().await;
+}
