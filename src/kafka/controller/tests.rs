@@ -247,7 +247,7 @@ async fn brokers_register_heartbeat_and_unregister() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_are_created_configured_elected_and_deleted() {
     let node = Node::start().await;
-    node.broker(1).await;
+    let epoch = node.broker(1).await;
 
     // rf 1 is created; rf 2 with one broker is not; validate_only writes nothing
     let req = CreateTopicsRequest::default()
@@ -367,6 +367,58 @@ async fn topics_are_created_configured_elected_and_deleted() {
         .and_then(|t| t.partition_result.first())
         .map(|p| p.error_code);
     assert_eq!(code, Some(ErrorCode::UnknownTopicOrPartition.code()));
+
+    // the leader's ISR, unchanged, by topic id (v3: with broker epochs)
+    let a_id = id.expect("a");
+    let req = AlterPartitionRequest::default()
+        .with_broker_id(BrokerId(1))
+        .with_broker_epoch(epoch)
+        .with_topics(vec![alter_partition_request::TopicData::default()
+            .with_topic_id(a_id)
+            .with_partitions(vec![
+                alter_partition_request::PartitionData::default()
+                    .with_partition_index(0)
+                    .with_new_isr_with_epochs(vec![alter_partition_request::BrokerState::default(
+                    )
+                    .with_broker_id(BrokerId(1))
+                    .with_broker_epoch(epoch)]),
+            ])]);
+    let resp: AlterPartitionResponse = node.call(ApiKey::AlterPartition, 3, &req).await;
+    assert_eq!(resp.error_code, 0);
+    let p = resp
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .expect("answer");
+    assert_eq!((p.error_code, p.leader_id.0), (0, 1));
+    assert_eq!(p.isr, vec![BrokerId(1)]);
+    let stale = req.with_broker_epoch(epoch + 1000);
+    let resp: AlterPartitionResponse = node.call(ApiKey::AlterPartition, 3, &stale).await;
+    assert_eq!(resp.error_code, ErrorCode::StaleBrokerEpoch.code());
+
+    // a reassignment to the same replicas completes at once; an unknown partition does not
+    let req = AlterPartitionReassignmentsRequest::default().with_topics(vec![
+        alter_partition_reassignments_request::ReassignableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("a")))
+            .with_partitions(vec![
+                alter_partition_reassignments_request::ReassignablePartition::default()
+                    .with_partition_index(1)
+                    .with_replicas(Some(vec![BrokerId(1)])),
+                alter_partition_reassignments_request::ReassignablePartition::default()
+                    .with_partition_index(9)
+                    .with_replicas(Some(vec![BrokerId(1)])),
+            ]),
+    ]);
+    let resp: AlterPartitionReassignmentsResponse = node
+        .call(ApiKey::AlterPartitionReassignments, 1, &req)
+        .await;
+    assert_eq!(resp.error_code, 0);
+    let codes: Vec<i16> = resp
+        .responses
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+        .collect();
+    assert_eq!(codes, vec![0, ErrorCode::UnknownTopicOrPartition.code()]);
 
     // no reassignment in progress
     let req = ListPartitionReassignmentsRequest::default();
