@@ -151,8 +151,7 @@ impl ControllerClient {
             .encode(&mut buf, header_version)
             .and_then(|_| req.encode(&mut buf, version))
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let size =
-            i32::try_from(buf.len() - 4).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let size = i32::try_from(buf.len() - 4).map_err(|e| ClientError::Protocol(e.to_string()))?;
         if let Some(prefix) = buf.get_mut(..4) {
             prefix.copy_from_slice(&size.to_be_bytes());
         }

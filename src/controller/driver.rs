@@ -206,11 +206,7 @@ impl Controller {
         st.stale = false;
     }
 
-    async fn commit(
-        &self,
-        st: &mut State,
-        records: Vec<MetadataRecord>,
-    ) -> Result<(), DriverError> {
+    async fn commit(&self, st: &mut State, records: Vec<MetadataRecord>) -> Result<(), DriverError> {
         if records.is_empty() {
             return Ok(());
         }
