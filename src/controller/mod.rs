@@ -378,13 +378,20 @@ impl Quorum {
     pub fn describe(&self) -> QuorumDescription {
         let m = self.raft.metrics();
         let m = m.borrow();
-        let end = |index: Option<u64>| index.map_or(-1, |i| i64::try_from(i).map_or(-1, |i| i.saturating_add(1)));
+        let end = |index: Option<u64>| {
+            index.map_or(-1, |i| i64::try_from(i).map_or(-1, |i| i.saturating_add(1)))
+        };
         let me = u64::try_from(self.node_id).ok();
         let voters = m
             .membership_config
             .membership()
             .nodes()
-            .filter(|(id, _)| m.membership_config.membership().voter_ids().any(|v| v == **id))
+            .filter(|(id, _)| {
+                m.membership_config
+                    .membership()
+                    .voter_ids()
+                    .any(|v| v == **id)
+            })
             .filter_map(|(&id, node)| {
                 let replica_id = i32::try_from(id).ok()?;
                 let log_end_offset = if Some(id) == me {

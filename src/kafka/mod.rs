@@ -1,6 +1,7 @@
 //! The Kafka wire protocol: frames in ([`codec`]), one task per connection with pipelined,
 //! in-order responses ([`connection`]), the one request route ([`route`]) with each
-//! request's [`context`], and one file per Kafka API under [`api`]. Requests and responses
+//! request's [`context`], and one file per Kafka API under [`api`]. The APIs a controller
+//! serves on its controller port are in [`controller`]. Requests and responses
 //! are decoded and encoded with the `kafka-protocol` crate.
 
 pub mod answer;

@@ -1,6 +1,8 @@
 //! AllocateProducerIds (v0): the next block of producer ids for a broker.
 
-use kafka_protocol::messages::{AllocateProducerIdsRequest, AllocateProducerIdsResponse, ProducerId};
+use kafka_protocol::messages::{
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, ProducerId,
+};
 
 use super::code;
 use crate::controller::driver::Controller;
@@ -12,7 +14,10 @@ pub async fn handle(
     req: AllocateProducerIdsRequest,
 ) -> AllocateProducerIdsResponse {
     let (id, epoch) = (req.broker_id.0, req.broker_epoch);
-    match ctl.run(move |m, _| m.allocate_producer_ids(id, epoch)).await {
+    match ctl
+        .run(move |m, _| m.allocate_producer_ids(id, epoch))
+        .await
+    {
         Ok(first) => AllocateProducerIdsResponse::default()
             .with_producer_id_start(ProducerId(first))
             .with_producer_id_len(i32::try_from(PRODUCER_ID_BLOCK_SIZE).unwrap_or(i32::MAX)),

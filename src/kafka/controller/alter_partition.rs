@@ -1,7 +1,8 @@
 //! AlterPartition (v2-v3; topics by id): a leader's new ISRs, all in one event. A broker
 //! that is not registered or sends a stale epoch is refused top level, as Kafka does;
 //! everything else per partition. v3's ISR members come with broker epochs, whose check
-//! (and the leader recovery state the leader reports) is not done here.
+//! is not done here, nor is the leader recovery state the leader reports taken (the
+//! answer carries the committed one).
 
 use kafka_protocol::messages::alter_partition_response::{PartitionData, TopicData};
 use kafka_protocol::messages::{AlterPartitionRequest, AlterPartitionResponse, BrokerId};
@@ -26,7 +27,10 @@ pub async fn handle(
         .flat_map(|(ti, t)| {
             t.partitions.iter().map(move |p| {
                 let new_isr = if version >= 3 {
-                    p.new_isr_with_epochs.iter().map(|b| b.broker_id.0).collect()
+                    p.new_isr_with_epochs
+                        .iter()
+                        .map(|b| b.broker_id.0)
+                        .collect()
                 } else {
                     p.new_isr.iter().map(|b| b.0).collect()
                 };
@@ -79,6 +83,7 @@ pub async fn handle(
         let p = PartitionData::default().with_partition_index(index);
         let p = match r {
             Ok(reply) => p
+                .with_leader_recovery_state(recovery_state(ctl, &req, ti, index))
                 .with_leader_id(BrokerId(reply.leader))
                 .with_leader_epoch(reply.leader_epoch)
                 .with_isr(reply.isr.into_iter().map(BrokerId).collect())
@@ -90,4 +95,16 @@ pub async fn handle(
         }
     }
     AlterPartitionResponse::default().with_topics(topics)
+}
+
+/// The partition's leader recovery state as committed (the reply does not carry it).
+fn recovery_state(ctl: &Controller, req: &AlterPartitionRequest, ti: usize, index: i32) -> i8 {
+    let Some(topic_id) = req.topics.get(ti).map(|t| t.topic_id) else {
+        return 0;
+    };
+    ctl.image().read(|i| {
+        i.topic_by_id(&topic_id)
+            .and_then(|t| t.partitions.get(&index))
+            .map_or(0, |p| p.leader_recovery_state)
+    })
 }

@@ -19,7 +19,10 @@ pub async fn handle(
         want_fence: req.want_fence,
         want_shutdown: req.want_shut_down,
     };
-    match ctl.run(move |m, ctx| m.heartbeat(heartbeat, ctx.now_ms)).await {
+    match ctl
+        .run(move |m, ctx| m.heartbeat(heartbeat, ctx.now_ms))
+        .await
+    {
         Ok(reply) => BrokerHeartbeatResponse::default()
             .with_is_caught_up(reply.is_caught_up)
             .with_is_fenced(reply.is_fenced)

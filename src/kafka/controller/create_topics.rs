@@ -10,7 +10,11 @@ use super::{code, message, str_bytes};
 use crate::controller::driver::Controller;
 use crate::controller::machine::CreatableTopic;
 
-pub async fn handle(ctl: &Controller, version: i16, req: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn handle(
+    ctl: &Controller,
+    version: i16,
+    req: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let topics: Vec<CreatableTopic> = req
         .topics
         .iter()
@@ -21,7 +25,12 @@ pub async fn handle(ctl: &Controller, version: i16, req: CreateTopicsRequest) ->
             assignments: t
                 .assignments
                 .iter()
-                .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
+                .map(|a| {
+                    (
+                        a.partition_index,
+                        a.broker_ids.iter().map(|b| b.0).collect(),
+                    )
+                })
                 .collect(),
             configs: t
                 .configs

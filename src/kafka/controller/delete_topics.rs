@@ -8,7 +8,11 @@ use super::{code, message, str_bytes};
 use crate::controller::driver::Controller;
 use crate::controller::machine::TopicRef;
 
-pub async fn handle(ctl: &Controller, version: i16, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub async fn handle(
+    ctl: &Controller,
+    version: i16,
+    req: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     let refs: Vec<TopicRef> = if version >= 6 {
         req.topics
             .iter()

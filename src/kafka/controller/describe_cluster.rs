@@ -39,7 +39,9 @@ pub fn handle(
             Some(
                 DescribeClusterBroker::default()
                     .with_broker_id(BrokerId(v.replica_id))
-                    .with_host(str_bytes(host.trim_start_matches('[').trim_end_matches(']')))
+                    .with_host(str_bytes(
+                        host.trim_start_matches('[').trim_end_matches(']'),
+                    ))
                     .with_port(port),
             )
         })

@@ -10,7 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use kafka_protocol::messages::describe_quorum_response::{
     Listener, Node, PartitionData, ReplicaState, TopicData,
 };
-use kafka_protocol::messages::{BrokerId, DescribeQuorumRequest, DescribeQuorumResponse, TopicName};
+use kafka_protocol::messages::{
+    BrokerId, DescribeQuorumRequest, DescribeQuorumResponse, TopicName,
+};
 
 use super::str_bytes;
 use crate::controller::driver::Controller;
@@ -104,7 +106,9 @@ pub async fn handle(
                 .map(|(host, port)| {
                     Listener::default()
                         .with_name(str_bytes(LISTENER))
-                        .with_host(str_bytes(host.trim_start_matches('[').trim_end_matches(']')))
+                        .with_host(str_bytes(
+                            host.trim_start_matches('[').trim_end_matches(']'),
+                        ))
                         .with_port(port)
                 })
                 .into_iter()

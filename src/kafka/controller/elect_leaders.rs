@@ -16,7 +16,11 @@ use crate::error::ErrorCode;
 /// One partition's answer: (topic, partition), error code, message.
 type Answer = ((String, i32), i16, Option<String>);
 
-pub async fn handle(ctl: &Controller, version: i16, req: ElectLeadersRequest) -> ElectLeadersResponse {
+pub async fn handle(
+    ctl: &Controller,
+    version: i16,
+    req: ElectLeadersRequest,
+) -> ElectLeadersResponse {
     let asked: Option<Vec<(String, i32)>> = req.topic_partitions.map(|topics| {
         topics
             .into_iter()
@@ -66,7 +70,10 @@ pub async fn handle(ctl: &Controller, version: i16, req: ElectLeadersRequest) ->
         Err(e) if version >= 1 => respond(Vec::new(), code(&e)),
         Err(e) => {
             let (c, m) = (code(&e), message(&e).map(|m| m.to_string()));
-            respond(on_error.into_iter().map(|tp| (tp, c, m.clone())).collect(), 0)
+            respond(
+                on_error.into_iter().map(|tp| (tp, c, m.clone())).collect(),
+                0,
+            )
         }
     }
 }

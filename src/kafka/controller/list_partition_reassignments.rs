@@ -23,15 +23,16 @@ pub async fn handle(
             .into_iter()
             .flat_map(|t| {
                 let name = t.name.0.to_string();
-                t.partition_indexes.into_iter().map(move |p| (name.clone(), p))
+                t.partition_indexes
+                    .into_iter()
+                    .map(move |p| (name.clone(), p))
             })
             .collect()
     });
     let resp = ListPartitionReassignmentsResponse::default().with_error_message(None);
     match ctl.read(|m| m.list_partition_reassignments()).await {
         Ok(ongoing) => {
-            let mut by_topic: BTreeMap<String, Vec<OngoingPartitionReassignment>> =
-                BTreeMap::new();
+            let mut by_topic: BTreeMap<String, Vec<OngoingPartitionReassignment>> = BTreeMap::new();
             let brokers = |ids: Vec<i32>| ids.into_iter().map(BrokerId).collect::<Vec<_>>();
             for r in ongoing {
                 if wanted

@@ -95,7 +95,12 @@ pub const CONTROLLER_APIS: &[ControllerApi] = &[
         serve: |_apis, req| {
             Box::pin(async move {
                 let body = api_versions::response(ErrorCode::None, &advertised());
-                encode(ApiKey::ApiVersions, req.api_version, req.correlation_id, &body)
+                encode(
+                    ApiKey::ApiVersions,
+                    req.api_version,
+                    req.correlation_id,
+                    &body,
+                )
             })
         },
     },
@@ -104,8 +109,18 @@ pub const CONTROLLER_APIS: &[ControllerApi] = &[
     api!(CreatePartitions, 0, 3, create_partitions),
     api!(ElectLeaders, 0, 2, elect_leaders),
     api!(IncrementalAlterConfigs, 0, 1, incremental_alter_configs),
-    api!(AlterPartitionReassignments, 0, 1, alter_partition_reassignments),
-    api!(ListPartitionReassignments, 0, 0, list_partition_reassignments),
+    api!(
+        AlterPartitionReassignments,
+        0,
+        1,
+        alter_partition_reassignments
+    ),
+    api!(
+        ListPartitionReassignments,
+        0,
+        0,
+        list_partition_reassignments
+    ),
     api!(DescribeQuorum, 0, 2, describe_quorum),
     api!(AlterPartition, 2, 3, alter_partition),
     ControllerApi {
@@ -220,12 +235,7 @@ fn decode<R: Decodable>(req: &Request) -> Option<R> {
     }
 }
 
-fn encode<R: Encodable>(
-    api: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    resp: &R,
-) -> Option<Bytes> {
+fn encode<R: Encodable>(api: ApiKey, version: i16, correlation_id: i32, resp: &R) -> Option<Bytes> {
     match encode_response(api, version, correlation_id, resp) {
         Ok(frame) => Some(frame),
         Err(e) => {
