@@ -113,13 +113,23 @@ async fn three_nodes_create_describe_produce_and_fail_over() {
         for (p, (leader, replicas)) in &parts {
             let set: BTreeSet<i32> = replicas.iter().copied().collect();
             assert_eq!(set, BTreeSet::from([1, 2, 3]), "partition {p}'s replicas");
-            assert_eq!(*leader, replicas[0], "partition {p}: the preferred leader leads");
+            assert_eq!(
+                *leader, replicas[0],
+                "partition {p}: the preferred leader leads"
+            );
         }
         let leaders: BTreeSet<i32> = parts.values().map(|(l, _)| *l).collect();
-        assert_eq!(leaders, BTreeSet::from([1, 2, 3]), "leaders spread over every node");
+        assert_eq!(
+            leaders,
+            BTreeSet::from([1, 2, 3]),
+            "leaders spread over every node"
+        );
         views.push(parts);
     }
-    assert!(views.windows(2).all(|w| w[0] == w[1]), "every broker answers alike");
+    assert!(
+        views.windows(2).all(|w| w[0] == w[1]),
+        "every broker answers alike"
+    );
     let before = views.remove(0);
 
     // records to every partition's leader come back from it
@@ -133,7 +143,9 @@ async fn three_nodes_create_describe_produce_and_fail_over() {
         let value = format!("value-{p}");
         producer
             .send(
-                FutureRecord::<(), _>::to("orders").partition(p).payload(&value),
+                FutureRecord::<(), _>::to("orders")
+                    .partition(p)
+                    .payload(&value),
                 Duration::from_secs(10),
             )
             .await
@@ -183,7 +195,10 @@ async fn three_nodes_create_describe_produce_and_fail_over() {
             && parts.values().all(|(l, _)| *l == 1 || *l == 2)
     })
     .await;
-    assert!(moved, "node 3's leaderships moved after its session expired");
+    assert!(
+        moved,
+        "node 3's leaderships moved after its session expired"
+    );
 
     // node 3 back: it registers again and is listed
     cluster.restart(3).await.expect("node 3 restarts");
@@ -195,7 +210,10 @@ async fn three_nodes_create_describe_produce_and_fail_over() {
     assert!(node2_led > 0);
     // (the controller confirms only after it committed the moves and the fence)
     let confirmed = cluster.stop(2).await.expect("node 2 stops");
-    assert!(confirmed, "the controller confirmed node 2's controlled shutdown");
+    assert!(
+        confirmed,
+        "the controller confirmed node 2's controlled shutdown"
+    );
     let moved = eventually(Duration::from_secs(10), || {
         let a = node1.clone();
         let (brokers, parts) = std::thread::spawn(move || metadata_of(&a, "orders"))

@@ -10,8 +10,8 @@ use kafka_protocol::protocol::StrBytes;
 use tracing::debug;
 
 use crate::controller::client::ControllerClient;
-use crate::error::ErrorCode;
 use crate::controller::image_state::SharedImage;
+use crate::error::ErrorCode;
 use crate::metadata::image::MetadataImage;
 
 /// How long a broker waits for its own image to show what the controller committed for a

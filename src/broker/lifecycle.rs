@@ -129,9 +129,7 @@ async fn register(
                 REGISTRATION_VERSION,
                 &req,
                 Duration::from_secs(5),
-                |r: &BrokerRegistrationResponse| {
-                    r.error_code == ErrorCode::NotController.code()
-                },
+                |r: &BrokerRegistrationResponse| r.error_code == ErrorCode::NotController.code(),
             )
             .await;
         match answer {

@@ -7,8 +7,8 @@
 
 pub mod cluster;
 pub mod fetch_session;
-pub mod producer_ids;
 pub mod lifecycle;
+pub mod producer_ids;
 mod publisher;
 pub mod topic_config;
 

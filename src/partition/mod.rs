@@ -196,7 +196,9 @@ impl Partition {
         if self.is_leader() {
             Ok(())
         } else {
-            Err(PartitionError::NotLeader(self.topic_partition().to_string()))
+            Err(PartitionError::NotLeader(
+                self.topic_partition().to_string(),
+            ))
         }
     }
     pub fn high_watermark(&self) -> i64 {

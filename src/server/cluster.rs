@@ -87,7 +87,11 @@ pub async fn start_controller(
         Some(l) => l,
         None => {
             let l = c.controller_listener().ok_or_else(|| {
-                invalid("controller.listener.names", String::new(), "no controller listener")
+                invalid(
+                    "controller.listener.names",
+                    String::new(),
+                    "no controller listener",
+                )
             })?;
             bind(&l.name, l.addr).await?.0
         }
@@ -117,9 +121,10 @@ pub async fn start_controller(
         image,
         ControllerConfig::new(c, config.num_partitions),
     );
-    controller
-        .quorum()
-        .serve_foreign_apis(Arc::new(ControllerApis::new(Arc::clone(&controller))));
+    let cluster_id = cluster_id(&voter_names);
+    controller.quorum().serve_foreign_apis(Arc::new(
+        ControllerApis::new(Arc::clone(&controller)).with_cluster_id(&cluster_id),
+    ));
     let ticker = {
         let ctl = Arc::clone(&controller);
         tokio::spawn(async move {
@@ -136,7 +141,7 @@ pub async fn start_controller(
     info!(node_id = config.node_id, voters = ?voter_names, "controller started");
     Ok(ClusterNode {
         controller,
-        cluster_id: cluster_id(&voter_names),
+        cluster_id,
         voters: voter_names,
         ticker,
         lifecycle: None,

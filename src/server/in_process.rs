@@ -21,7 +21,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use super::{BrokerBuilder, BrokerHandle, ServerError};
-use crate::config::{ClusterConfig, Config, HostPort, ListenerConfig, ProcessRoles, SecurityProtocol};
+use crate::config::{
+    ClusterConfig, Config, HostPort, ListenerConfig, ProcessRoles, SecurityProtocol,
+};
 
 /// Builds an in-process cluster of combined nodes with ids 1..=N.
 pub struct ClusterBuilder {
@@ -126,9 +128,11 @@ impl ClusterHandle {
         id: i32,
         listener: Option<TcpListener>,
     ) -> Result<BrokerHandle, ServerError> {
-        let config = self.configs.get(&id).cloned().ok_or_else(|| {
-            ServerError::Task(format!("no node {id} in this cluster"))
-        })?;
+        let config = self
+            .configs
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| ServerError::Task(format!("no node {id} in this cluster")))?;
         let mut builder = BrokerBuilder::new(config).shutdown_grace(Duration::from_secs(2));
         let listener = match listener {
             Some(l) => l,

@@ -34,7 +34,24 @@ pub async fn handle(
     req: CreateTopicsRequest,
 ) -> Answer<CreateTopicsResponse> {
     if let Some(cluster) = broker.cluster() {
-        return forwarded(ctx, cluster, req).await.into();
+        let mut resp = forwarded(ctx, cluster, &req).await;
+        // the Java admin client needs a created topic's configs (v5+); the controller
+        // does not know this broker's defaults, so they are filled in here
+        if ctx.api_version >= 5 {
+            for t in resp.topics.iter_mut().filter(|t| t.error_code == 0) {
+                if t.configs.is_none() {
+                    let overrides: BTreeMap<String, String> = req
+                        .topics
+                        .iter()
+                        .filter(|r| r.name == t.name)
+                        .flat_map(|r| &r.configs)
+                        .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+                        .collect();
+                    t.configs = Some(config_entries(broker, &overrides));
+                }
+            }
+        }
+        return resp.into();
     }
     respond(broker, req, ctx.api_version).into()
 }
@@ -43,12 +60,12 @@ pub async fn handle(
 async fn forwarded(
     ctx: &RequestContext,
     cluster: &ClusterLink,
-    req: CreateTopicsRequest,
+    req: &CreateTopicsRequest,
 ) -> CreateTopicsResponse {
     let codes = |r: &CreateTopicsResponse| r.topics.iter().map(|t| t.error_code).collect();
-    let resp = match forward(cluster, ctx, &req, codes).await {
+    let resp = match forward(cluster, ctx, req, codes).await {
         Ok(resp) => resp,
-        Err(e) => return failed(&req, &e),
+        Err(e) => return failed(req, &e),
     };
     if req.validate_only {
         return resp;
@@ -87,6 +104,29 @@ async fn forwarded(
             .await;
     }
     resp
+}
+
+/// A created topic's configs as CreateTopics v5+ answers them: every supported key with its
+/// effective value and whether the topic overrides it.
+fn config_entries(
+    broker: &Broker,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<CreatableTopicConfigs> {
+    let effective =
+        topic_config::log_config(&broker.config().log, overrides).unwrap_or(broker.config().log);
+    topic_config::KEYS
+        .iter()
+        .map(|k| {
+            CreatableTopicConfigs::default()
+                .with_name(str_bytes(*k))
+                .with_value(topic_config::value_of(&effective, k).map(str_bytes))
+                .with_config_source(if overrides.contains_key(*k) {
+                    SOURCE_TOPIC
+                } else {
+                    SOURCE_DEFAULT
+                })
+        })
+        .collect()
 }
 
 /// Every topic answered with the forwarding failure's code.
@@ -142,21 +182,7 @@ fn respond(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTop
                 req.validate_only,
             ) {
                 Ok(topic) => {
-                    let effective = topic_config::log_config(&broker.config().log, &overrides)
-                        .unwrap_or(broker.config().log);
-                    let configs = topic_config::KEYS
-                        .iter()
-                        .map(|k| {
-                            CreatableTopicConfigs::default()
-                                .with_name(str_bytes(*k))
-                                .with_value(topic_config::value_of(&effective, k).map(str_bytes))
-                                .with_config_source(if overrides.contains_key(*k) {
-                                    SOURCE_TOPIC
-                                } else {
-                                    SOURCE_DEFAULT
-                                })
-                        })
-                        .collect();
+                    let configs = config_entries(broker, &overrides);
                     let partitions = if partitions == -1 {
                         broker.config().num_partitions
                     } else {
