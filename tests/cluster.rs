@@ -7,6 +7,8 @@
 //! Replication itself (followers copying the leader's data) is not built yet: these tests
 //! check the control plane only.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -223,5 +225,50 @@ async fn three_nodes_create_describe_produce_and_fail_over() {
     })
     .await;
     assert!(moved, "node 2 is fenced and leads nothing");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_ids_are_unique_across_brokers() {
+    use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = ClusterBuilder::new(3, dir.path())
+        .start()
+        .await
+        .expect("cluster starts");
+    assert!(all_brokers_registered(&cluster, 3).await);
+    let mut ids = Vec::new();
+    for id in cluster.ids() {
+        let addr = cluster.node(id).expect("node").kafka_addr();
+        let mut client = support::Client::connect(addr).await;
+        for _ in 0..3 {
+            let req = InitProducerIdRequest::default()
+                .with_transaction_timeout_ms(-1)
+                .with_producer_id((-1).into())
+                .with_producer_epoch(-1);
+            let resp: InitProducerIdResponse = client.call(ApiKey::InitProducerId, 4, &req).await;
+            assert_eq!(resp.error_code, 0, "node {id}");
+            ids.push((id, resp.producer_id.0));
+        }
+    }
+    let distinct: BTreeSet<i64> = ids.iter().map(|(_, p)| *p).collect();
+    assert_eq!(distinct.len(), ids.len(), "every id once: {ids:?}");
+    // each broker's ids come from its own block of the controller's
+    let blocks: BTreeSet<(i32, i64)> = ids.iter().map(|(n, p)| (*n, p / 1000)).collect();
+    let block_ids: BTreeSet<i64> = blocks.iter().map(|(_, b)| *b).collect();
+    assert_eq!(block_ids.len(), 3, "one block per broker: {ids:?}");
+    // and the controller recorded them (ProducerIdsRecord) in every node's image
+    for id in cluster.ids() {
+        let ctl = cluster.node(id).expect("node").controller().expect("controller");
+        let recorded = ctl
+            .image()
+            .wait_for(
+                |i| i.producer_ids.is_some_and(|p| p.next_producer_id >= 3000),
+                Duration::from_secs(10),
+            )
+            .await;
+        assert!(recorded, "node {id}'s image has the three blocks");
+    }
     cluster.shutdown().await;
 }

@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse, TopicName};
+use kafka_protocol::messages::{
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, ApiKey, BrokerId,
+    CreateTopicsRequest, CreateTopicsResponse, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use tracing::debug;
 
@@ -27,6 +30,8 @@ pub struct ClusterLink {
     pub forward: ControllerClient,
     /// The cluster's id, the same on every node.
     pub cluster_id: String,
+    /// This broker's epoch, once registered (-1 before).
+    pub broker_epoch: std::sync::atomic::AtomicI64,
 }
 
 impl ClusterLink {
@@ -51,6 +56,35 @@ impl ClusterLink {
             })
             .collect();
         self.create(topics).await;
+    }
+
+    /// A block of producer ids from the controller (AllocateProducerIds): (first, count),
+    /// or the error code to answer.
+    pub async fn allocate_producer_ids(&self, broker_id: i32) -> Result<(i64, i64), ErrorCode> {
+        let epoch = self.broker_epoch.load(std::sync::atomic::Ordering::Acquire);
+        if epoch < 0 {
+            return Err(ErrorCode::CoordinatorLoadInProgress);
+        }
+        let req = AllocateProducerIdsRequest::default()
+            .with_broker_id(BrokerId(broker_id))
+            .with_broker_epoch(epoch);
+        let resp = self
+            .forward
+            .call(
+                ApiKey::AllocateProducerIds,
+                0,
+                &req,
+                AUTO_CREATE_TIMEOUT,
+                |r: &AllocateProducerIdsResponse| {
+                    r.error_code == ErrorCode::NotController.code()
+                },
+            )
+            .await
+            .map_err(|e| e.code())?;
+        if resp.error_code != 0 {
+            return Err(ErrorCode::from_code(resp.error_code));
+        }
+        Ok((resp.producer_id_start.0, i64::from(resp.producer_id_len)))
     }
 
     /// Creates `__consumer_offsets` through the controller if the image lacks it, with

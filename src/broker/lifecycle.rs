@@ -139,6 +139,10 @@ async fn register(
                     broker_epoch = r.broker_epoch,
                     "registered with the controller"
                 );
+                if let Some(link) = broker.cluster() {
+                    link.broker_epoch
+                        .store(r.broker_epoch, std::sync::atomic::Ordering::Release);
+                }
                 return Some(r.broker_epoch);
             }
             Ok(r) => debug!(

@@ -216,6 +216,9 @@ impl Broker {
         info!(topics = topics.len(), "topics loaded");
         let producer_ids =
             producer_ids::ProducerIds::open(&config.data_dir, logs.next_unseen_producer_id())?;
+        if cluster.is_some() {
+            producer_ids.use_controller_blocks();
+        }
         let metadata = match &cluster {
             // nothing is known until the image is published
             Some(link) => link.image.read(|i| i.cluster_view(&link.cluster_id)),

@@ -37,8 +37,12 @@ pub enum ProducerIdError {
     Log(#[from] LogError),
 }
 
+
 #[derive(Debug)]
 struct State {
+    /// A cluster broker: blocks come from the controller (AllocateProducerIds), not the
+    /// local file.
+    from_controller: bool,
     next: i64,
     /// Ids below this are covered by the durable file.
     block_end: i64,
@@ -112,6 +116,7 @@ impl ProducerIds {
         Ok(ProducerIds {
             dir,
             state: Mutex::new(State {
+                from_controller: false,
                 next,
                 block_end: next,
                 transactional,
@@ -119,7 +124,37 @@ impl ProducerIds {
         })
     }
 
+    /// Blocks come from the controller from now on (a cluster broker); the current local
+    /// one is dropped, since other brokers may be handed the same ids.
+    pub fn use_controller_blocks(&self) {
+        let mut st = self.state.lock();
+        st.from_controller = true;
+        st.block_end = st.next;
+    }
+
+    /// True when a cluster broker has no id left in its block.
+    pub fn needs_block(&self) -> bool {
+        let st = self.state.lock();
+        st.from_controller && st.next >= st.block_end
+    }
+
+    /// A block the controller handed out: ids `first..first + len`.
+    pub fn add_block(&self, first: i64, len: i64) {
+        let mut st = self.state.lock();
+        if st.from_controller && st.next >= st.block_end {
+            st.next = first;
+            st.block_end = first.saturating_add(len.max(0));
+        }
+    }
+
     fn allocate(&self, st: &mut State) -> Result<i64, LogError> {
+        if st.from_controller && st.next >= st.block_end {
+            // (the InitProducerId handler asks the controller for a block first; this is
+            // a block used up by concurrent requests in between)
+            return Err(LogError::Internal(
+                "the producer id block is used up: try again".into(),
+            ));
+        }
         if st.next >= st.block_end {
             let end = st.next + BLOCK_SIZE;
             checkpoint::write_atomic(

@@ -155,6 +155,7 @@ impl ClusterNode {
             image: self.controller.image().clone(),
             forward: self.client(config, "forward"),
             cluster_id: self.cluster_id.clone(),
+            broker_epoch: std::sync::atomic::AtomicI64::new(-1),
         }
     }
 

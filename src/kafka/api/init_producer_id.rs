@@ -1,6 +1,9 @@
 //! InitProducerId (v0-v5): a producer id and epoch for an idempotent producer, or for a
 //! transactional id (bumping its epoch, which fences the previous instance).
 //!
+//! In a cluster, ids come in blocks of 1000 from the controller (AllocateProducerIds), so
+//! no two brokers hand out the same one; on a single node, from a durable local block.
+//!
 //! As in Kafka, an idempotent producer (no transactional id) that calls again, with or
 //! without its old id and epoch (v3+, after an error), gets a brand-new producer id.
 //! Transactions themselves are not supported yet: AddPartitionsToTxn, EndTxn and
@@ -33,6 +36,15 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: InitProducerIdRequest,
 ) -> Answer<InitProducerIdResponse> {
+    // a cluster broker's ids come in blocks from the controller, unique across brokers
+    if let Some(cluster) = broker.cluster() {
+        if broker.producer_ids().needs_block() {
+            match cluster.allocate_producer_ids(broker.node_id()).await {
+                Ok((first, len)) => broker.producer_ids().add_block(first, len),
+                Err(code) => return answer(code.code(), -1, -1).into(),
+            }
+        }
+    }
     super::on_blocking_pool(ctx, broker, req, respond).await
 }
 
