@@ -174,7 +174,8 @@ fn main() -> ExitCode {
     // the broker logs at info; `log` and the client tools print their own results and
     // only log what went wrong (RUST_LOG=info shows more)
     let default_filter = match cli.command {
-        None | Some(Command::Serve(_)) => "info",
+        // openraft narrates every vote and append at info: only its warnings
+        None | Some(Command::Serve(_)) => "info,openraft=warn",
         #[cfg(feature = "client")]
         Some(_) => "warn",
         #[cfg(not(feature = "client"))]

@@ -331,6 +331,9 @@ impl LogManager {
                 // Rafka's own metadata (.rafka/); a topic may start with '.' (.hidden-0)
                 continue;
             }
+            if name == "__cluster_metadata-0" {
+                continue; // the controller quorum's log (`controller::log_store`)
+            }
             let Some(tp) = TopicPartition::from_dir_name(name).filter(|_| is_partition_dir(name))
             else {
                 warn!(dir = name, "skipping a directory that is not a partition");
