@@ -20,9 +20,12 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
+/// Partition → (leader, replicas).
+type Partitions = BTreeMap<i32, (i32, Vec<i32>)>;
+
 /// (partition → (leader, replicas)) of `topic` as the broker at `bootstrap` answers
 /// Metadata, and the broker ids it lists.
-fn metadata_of(bootstrap: &str, topic: &str) -> (BTreeSet<i32>, BTreeMap<i32, (i32, Vec<i32>)>) {
+fn metadata_of(bootstrap: &str, topic: &str) -> (BTreeSet<i32>, Partitions) {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
@@ -260,7 +263,11 @@ async fn producer_ids_are_unique_across_brokers() {
     assert_eq!(block_ids.len(), 3, "one block per broker: {ids:?}");
     // and the controller recorded them (ProducerIdsRecord) in every node's image
     for id in cluster.ids() {
-        let ctl = cluster.node(id).expect("node").controller().expect("controller");
+        let ctl = cluster
+            .node(id)
+            .expect("node")
+            .controller()
+            .expect("controller");
         let recorded = ctl
             .image()
             .wait_for(

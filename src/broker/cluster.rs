@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::{
-    AllocateProducerIdsRequest, AllocateProducerIdsResponse, ApiKey, BrokerId,
-    CreateTopicsRequest, CreateTopicsResponse, TopicName,
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, ApiKey, BrokerId, CreateTopicsRequest,
+    CreateTopicsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use tracing::debug;
@@ -75,9 +75,7 @@ impl ClusterLink {
                 0,
                 &req,
                 AUTO_CREATE_TIMEOUT,
-                |r: &AllocateProducerIdsResponse| {
-                    r.error_code == ErrorCode::NotController.code()
-                },
+                |r: &AllocateProducerIdsResponse| r.error_code == ErrorCode::NotController.code(),
             )
             .await
             .map_err(|e| e.code())?;

@@ -37,7 +37,6 @@ pub enum ProducerIdError {
     Log(#[from] LogError),
 }
 
-
 #[derive(Debug)]
 struct State {
     /// A cluster broker: blocks come from the controller (AllocateProducerIds), not the

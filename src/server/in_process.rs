@@ -29,8 +29,11 @@ use crate::config::{
 pub struct ClusterBuilder {
     nodes: usize,
     dir: PathBuf,
-    tune: Vec<Box<dyn Fn(i32, &mut Config) + Send + Sync>>,
+    tune: Vec<Tune>,
 }
+
+/// A change to one node's config (given its id).
+type Tune = Box<dyn Fn(i32, &mut Config) + Send + Sync>;
 
 /// A running in-process cluster. Node `id` is at index `id - 1`; a killed node is `None`
 /// until restarted.
