@@ -6,11 +6,9 @@
 #[cfg(feature = "client")]
 mod cli;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -347,14 +345,10 @@ async fn create_topics(
     topics: &[rafka::config::TopicSpec],
 ) -> Result<()> {
     for spec in topics {
-        let broker = Arc::clone(handle.broker());
-        let name = spec.name.clone();
-        let partitions = spec.partitions;
-        let created = tokio::task::spawn_blocking(move || {
-            broker.create_topic(&name, partitions.unwrap_or(-1), -1, BTreeMap::new(), false)
-        })
-        .await
-        .context("creating topics")?;
+        let created = handle
+            .broker()
+            .create_topic_anywhere(&spec.name, spec.partitions.unwrap_or(-1))
+            .await;
         match created {
             Ok(_) => say!("Topic Created: {}", spec.name),
             Err(BrokerError::TopicExists(_)) => {

@@ -1,7 +1,8 @@
 //! Kafka's cluster keys read by `rafka serve`: Kafka 4's sample `config/server.properties`
 //! (combined mode, `tests/fixtures/kafka/server.properties`, as Kafka ships it) starts a
-//! broker that runs alone, as its own controller; a cluster configuration that breaks
-//! one of Kafka's rules exits 2 with Kafka's reason.
+//! one-node cluster (its one bootstrap controller is itself, as Kafka's `format
+//! --standalone` makes it); a cluster configuration that breaks one of Kafka's rules exits
+//! 2 with Kafka's reason.
 
 mod support;
 
@@ -96,8 +97,9 @@ fn failed_start(args: &[&str]) -> (i32, String) {
 }
 
 /// Kafka's sample file as shipped, with free loopback ports instead of 9092/9093 (the
-/// file binds every interface) and a scratch log dir: the broker starts, answers as node
-/// 1 with the file's advertised listener, and says clustering is not active yet.
+/// file binds every interface) and a scratch log dir: the node forms a one-voter quorum,
+/// registers with it, and answers as node 1 with the file's advertised listener, its own
+/// controller.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafkas_sample_server_properties_starts_a_broker() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -119,14 +121,22 @@ async fn kafkas_sample_server_properties_starts_a_broker() {
     );
     let at = kafka_listener(&mut child);
 
-    let md: MetadataResponse = Client::connect(at)
-        .await
-        .call(
-            ApiKey::Metadata,
-            12,
-            &MetadataRequest::default().with_topics(None),
-        )
-        .await;
+    // listed once registered and caught up with its own quorum
+    let mut client = Client::connect(at).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let md = loop {
+        let md: MetadataResponse = client
+            .call(
+                ApiKey::Metadata,
+                12,
+                &MetadataRequest::default().with_topics(None),
+            )
+            .await;
+        if !md.brokers.is_empty() || Instant::now() > deadline {
+            break md;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(md.brokers.len(), 1);
     assert_eq!(md.brokers[0].node_id.0, 1, "node.id=1");
     // advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093
@@ -137,9 +147,11 @@ async fn kafkas_sample_server_properties_starts_a_broker() {
     assert_eq!(stop(child), 0, "graceful shutdown");
     let logs = std::fs::read_to_string(&log).expect("log");
     assert!(
-        logs.contains("cluster configuration read; clustering is not active yet"),
+        logs.contains("cluster configuration read: this node joins the KRaft cluster"),
         "{logs}"
     );
+    assert!(logs.contains("registered with the controller"), "{logs}");
+    assert!(logs.contains("controlled shutdown complete"), "{logs}");
     assert!(logs.contains("process_roles=broker,controller"), "{logs}");
     assert!(logs.contains("bootstrap_servers=localhost:9093"), "{logs}");
 }

@@ -28,8 +28,9 @@ pub struct ClusterLink {
     pub image: SharedImage,
     /// Admin requests (CreateTopics, DeleteTopics, ...) forwarded to the active controller.
     pub forward: ControllerClient,
-    /// The cluster's id, the same on every node.
-    pub cluster_id: String,
+    /// The cluster's id, the same on every node (`None`: the log dir's, for a node that is
+    /// a quorum of its own).
+    pub cluster_id: Option<String>,
     /// This broker's epoch, once registered (-1 before).
     pub broker_epoch: std::sync::atomic::AtomicI64,
 }
@@ -55,7 +56,7 @@ impl ClusterLink {
                     .with_replication_factor(-1)
             })
             .collect();
-        self.create(topics).await;
+        let _ = self.create(topics).await;
     }
 
     /// A block of producer ids from the controller (AllocateProducerIds): (first, count),
@@ -83,6 +84,21 @@ impl ClusterLink {
             return Err(ErrorCode::from_code(resp.error_code));
         }
         Ok((resp.producer_id_start.0, i64::from(resp.producer_id_len)))
+    }
+
+    /// Creates one topic through the controller with the default replication factor and
+    /// waits until this broker's image has it: `Err((code, message))` if refused.
+    pub async fn create_topic(&self, name: &str, partitions: i32) -> Result<(), (ErrorCode, String)> {
+        let topic = CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.to_string())))
+            .with_num_partitions(partitions)
+            .with_replication_factor(-1);
+        let results = self.create(vec![topic]).await?;
+        match results.into_iter().next() {
+            Some((_, ErrorCode::None, _)) => Ok(()),
+            Some((_, code, message)) => Err((code, message)),
+            None => Err((ErrorCode::UnknownServerError, "no answer for the topic".into())),
+        }
     }
 
     /// Creates `__consumer_offsets` through the controller if the image lacks it, with
@@ -117,10 +133,15 @@ impl ClusterLink {
             .with_num_partitions(partitions)
             .with_replication_factor(rf)
             .with_configs(configs);
-        self.create(vec![topic]).await;
+        let _ = self.create(vec![topic]).await;
     }
 
-    async fn create(&self, topics: Vec<CreatableTopic>) {
+    /// CreateTopics through the controller; each topic's (name, code, message), after
+    /// waiting until the image has those created (or existing).
+    async fn create(
+        &self,
+        topics: Vec<CreatableTopic>,
+    ) -> Result<Vec<(String, ErrorCode, String)>, (ErrorCode, String)> {
         let req = CreateTopicsRequest::default()
             .with_topics(topics)
             .with_timeout_ms(AUTO_CREATE_TIMEOUT.as_millis() as i32);
@@ -138,22 +159,29 @@ impl ClusterLink {
                 },
             )
             .await;
-        let created: Vec<String> = match answer {
-            Ok(resp) => resp
-                .topics
-                .iter()
-                .filter(|t| {
-                    t.error_code == 0 || t.error_code == ErrorCode::TopicAlreadyExists.code()
-                })
-                .map(|t| t.name.0.to_string())
-                .collect(),
+        let resp = match answer {
+            Ok(resp) => resp,
             Err(e) => {
-                debug!(cause = %e, "auto-creation not answered");
-                return;
+                debug!(cause = %e, "topic creation not answered");
+                return Err((e.code(), e.to_string()));
             }
         };
-        self.wait_for(|img| created.iter().all(|n| img.topic(n).is_some()))
+        let results: Vec<(String, ErrorCode, String)> = resp
+            .topics
+            .iter()
+            .map(|t| {
+                let message = t.error_message.as_ref().map_or(String::new(), |m| m.to_string());
+                (t.name.0.to_string(), ErrorCode::from_code(t.error_code), message)
+            })
+            .collect();
+        let present: Vec<&str> = results
+            .iter()
+            .filter(|(_, c, _)| matches!(c, ErrorCode::None | ErrorCode::TopicAlreadyExists))
+            .map(|(n, ..)| n.as_str())
+            .collect();
+        self.wait_for(|img| present.iter().all(|n| img.topic(n).is_some()))
             .await;
+        Ok(results)
     }
 }
 

@@ -56,6 +56,9 @@ pub enum BrokerError {
     /// A partition operation failed (its own code).
     #[error(transparent)]
     Partition(#[from] PartitionError),
+    /// The cluster's controller refused or did not answer (its code).
+    #[error("the controller answered {code}: {message}")]
+    Controller { code: ErrorCode, message: String },
 }
 
 impl BrokerError {
@@ -69,6 +72,7 @@ impl BrokerError {
             BrokerError::Config(_) => ErrorCode::InvalidConfig,
             BrokerError::Log(e) => e.code(),
             BrokerError::Partition(e) => e.code(),
+            BrokerError::Controller { code, .. } => *code,
         }
     }
 }
@@ -177,17 +181,30 @@ impl Broker {
         let mut topics = IndexMap::new();
         for (name, mut parts) in by_topic {
             parts.sort_by_key(|l| l.topic_partition().partition);
-            // partitions must be 0..n; a gap means a broken directory set: serve the prefix
-            let n = parts
-                .iter()
-                .enumerate()
-                .take_while(|(i, l)| l.topic_partition().partition == *i as i32)
-                .count();
-            parts.truncate(n);
-            let id = parts
-                .iter()
-                .find_map(|l| l.topic_id())
-                .unwrap_or_else(Uuid::new_v4);
+            let id = if cluster.is_some() {
+                // a cluster broker hosts the partitions assigned to it, any of them; each
+                // dir names its topic id, which the metadata image is checked against
+                // (one without an id is left to the publisher: it is not served)
+                let id = parts.iter().find_map(|l| l.topic_id());
+                parts.retain(|l| l.topic_id().is_some() && l.topic_id() == id);
+                match id {
+                    Some(id) => id,
+                    None => continue,
+                }
+            } else {
+                // partitions must be 0..n; a gap means a broken directory set: serve the
+                // prefix
+                let n = parts
+                    .iter()
+                    .enumerate()
+                    .take_while(|(i, l)| l.topic_partition().partition == *i as i32)
+                    .count();
+                parts.truncate(n);
+                parts
+                    .iter()
+                    .find_map(|l| l.topic_id())
+                    .unwrap_or_else(Uuid::new_v4)
+            };
             let overrides = store.load(&name, id)?;
             let log_config = topic_config::log_config(&config.log, &overrides)?;
             for p in &parts {
@@ -221,7 +238,10 @@ impl Broker {
         }
         let metadata = match &cluster {
             // nothing is known until the image is published
-            Some(link) => link.image.read(|i| i.cluster_view(&link.cluster_id)),
+            Some(link) => {
+                let id = link.cluster_id.as_deref().unwrap_or(logs.cluster_id());
+                link.image.read(|i| i.cluster_view(id))
+            }
             None => MetadataView::single_node(logs.cluster_id(), config.node_id, &config.listeners),
         };
         Ok(Broker {
@@ -261,8 +281,8 @@ impl Broker {
         self.config.node_id
     }
     pub fn cluster_id(&self) -> &str {
-        match &self.cluster {
-            Some(link) => &link.cluster_id,
+        match self.cluster.as_ref().and_then(|l| l.cluster_id.as_deref()) {
+            Some(id) => id,
             None => self.logs.cluster_id(),
         }
     }
@@ -347,7 +367,8 @@ impl Broker {
             return Ok(t);
         }
         validate_topic_name(name)?;
-        if !(requested && self.config.auto_create_topics) {
+        // a cluster auto-creates through the controller (`ClusterLink::auto_create`)
+        if !(requested && self.config.auto_create_topics) || self.cluster.is_some() {
             return Err(unknown());
         }
         if topic::is_internal(name) {
@@ -399,8 +420,39 @@ impl Broker {
         self.topics.read().values().cloned().collect()
     }
 
+    /// Creates a topic with `partitions` partitions (-1: `num.partitions`) and the default
+    /// replication factor: on a single node here, in a cluster through the controller
+    /// (waiting until this broker's image has it). For the text protocol's CREATE and
+    /// `serve --topic`.
+    pub async fn create_topic_anywhere(
+        self: &Arc<Self>,
+        name: &str,
+        partitions: i32,
+    ) -> Result<(), BrokerError> {
+        if let Some(cluster) = self.cluster() {
+            validate_topic_name(name)?;
+            return match cluster.create_topic(name, partitions).await {
+                Ok(()) => Ok(()),
+                Err((ErrorCode::TopicAlreadyExists, _)) => {
+                    Err(BrokerError::TopicExists(name.to_string()))
+                }
+                Err((code, message)) => Err(BrokerError::Controller { code, message }),
+            };
+        }
+        let broker = Arc::clone(self);
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || {
+            broker
+                .create_topic(&name, partitions, -1, BTreeMap::new(), false)
+                .map(|_| ())
+        })
+        .await
+        .map_err(|e| BrokerError::Log(LogError::Internal(e.to_string())))?
+    }
+
     /// Creates a topic with `partitions` partitions and the given config overrides.
-    /// With `validate_only`, checks everything and creates nothing.
+    /// With `validate_only`, checks everything and creates nothing. A single node's only
+    /// (a cluster broker's topics come from the controller).
     ///
     /// The name is claimed first (a concurrent create of it waits, then gets
     /// TOPIC_ALREADY_EXISTS); the partition dirs are made with no lock held
@@ -416,6 +468,12 @@ impl Broker {
         validate_only: bool,
     ) -> Result<Arc<Topic>, BrokerError> {
         validate_topic_name(name)?;
+        if self.cluster.is_some() {
+            return Err(BrokerError::Controller {
+                code: ErrorCode::InvalidRequest,
+                message: "a cluster broker creates topics through the controller".into(),
+            });
+        }
         let partitions = if partitions == -1 {
             self.config.num_partitions
         } else {

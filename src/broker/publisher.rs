@@ -81,6 +81,19 @@ impl Broker {
     ) -> Result<(), BrokerError> {
         let name = ti.name.as_str();
         let _claim = self.claim_name(name);
+        // a hosted topic of the same name under another id is not this topic (the
+        // delete pass above removes it; a creation that raced in is replaced here)
+        let stale = self.topic(name).filter(|t| t.id != ti.id);
+        if let Some(t) = stale {
+            let tps: Vec<TopicPartition> = t
+                .partitions
+                .iter()
+                .map(|p| p.topic_partition().clone())
+                .collect();
+            self.topics.write().shift_remove(name);
+            self.logs.delete_logs(&tps)?;
+            warn!(topic = name, "a hosted topic with another id replaced by the metadata's");
+        }
         let current = self.topic(name);
         let hosted: BTreeSet<i32> = current
             .as_ref()

@@ -5,7 +5,9 @@
 //!
 //! Only the quorum's leader decides. Before each event the machine is brought in line with
 //! the committed image: records another leader committed, or a proposal that failed, make
-//! it start again from the image the quorum applied ([`ControllerMachine::resync`]). When
+//! it start again from the image the quorum applied ([`ControllerMachine::resync`]); after
+//! a failed proposal, only once a NoOpRecord proposed after it is applied (the failed one
+//! may still commit, and must be in the image the next decision reads). When
 //! this node becomes leader, it first commits a NoOpRecord, so everything the previous
 //! leaders committed is applied here before it decides anything, then gives every broker
 //! a fresh session ([`ControllerMachine::activate`]).
@@ -192,7 +194,13 @@ impl Controller {
                 offset,
                 "active controller"
             );
-        } else if st.stale || self.image.applied_offset() != st.offset {
+        } else if st.stale {
+            // a proposal that timed out may still commit: a NoOp after it orders it, and
+            // once the NoOp is applied so is the earlier one, if it committed at all
+            let noop = MetadataRecord::NoOpRecord(NoOpRecord).encode();
+            let offset = self.quorum.propose(vec![noop]).await?;
+            self.resync(st, offset);
+        } else if self.image.applied_offset() != st.offset {
             let applied = self.image.applied_offset();
             self.resync(st, applied);
         }

@@ -37,7 +37,9 @@ const CONTROLLED_SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 pub struct ClusterNode {
     controller: Arc<Controller>,
     voters: BTreeMap<i32, String>,
-    cluster_id: String,
+    /// Derived from the voter set; `None` for a one-voter quorum of its own, which keeps
+    /// its log dir's.
+    cluster_id: Option<String>,
     ticker: JoinHandle<()>,
     lifecycle: Option<Lifecycle>,
 }
@@ -75,29 +77,40 @@ pub async fn start_controller(
             "only combined nodes (process.roles=broker,controller) are supported yet",
         ));
     }
-    if c.voters.is_empty() {
-        return Err(invalid(
-            "controller.quorum.voters",
-            String::new(),
-            "a combined node needs the static voter set (controller.quorum.bootstrap.servers \
-             alone is not supported yet)",
-        ));
-    }
     let listener = match prebound {
         Some(l) => l,
         None => {
             let l = c.controller_listener().ok_or_else(|| {
-                invalid(
-                    "controller.listener.names",
-                    String::new(),
-                    "no controller listener",
-                )
+                invalid("controller.listener.names", String::new(), "no controller listener")
             })?;
             bind(&l.name, l.addr).await?.0
         }
     };
     let mut voters = BTreeMap::new();
     let mut voter_names = BTreeMap::new();
+    if c.voters.is_empty() {
+        // `controller.quorum.bootstrap.servers` alone (Kafka 4's sample file, formatted
+        // `--standalone`): this node is the one voter of a new quorum
+        if c.bootstrap_servers.len() != 1 {
+            return Err(invalid(
+                "controller.quorum.bootstrap.servers",
+                c.bootstrap_servers
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                "a dynamic quorum of several controllers is not supported yet: list them in \
+                 controller.quorum.voters (one bootstrap server alone makes this node a \
+                 one-voter quorum)",
+            ));
+        }
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ServerError::Task(format!("controller listener: {e}")))?;
+        // (its own broker reaches it where it is bound)
+        voters.insert(config.node_id, addr);
+        voter_names.insert(config.node_id, addr.to_string());
+    }
     for (&id, at) in &c.voters {
         let addr: SocketAddr = (at.host.as_str(), at.port)
             .to_socket_addrs()
@@ -121,10 +134,13 @@ pub async fn start_controller(
         image,
         ControllerConfig::new(c, config.num_partitions),
     );
-    let cluster_id = cluster_id(&voter_names);
-    controller.quorum().serve_foreign_apis(Arc::new(
-        ControllerApis::new(Arc::clone(&controller)).with_cluster_id(&cluster_id),
-    ));
+    // a one-voter quorum of its own keeps the log dir's cluster id (meta.properties)
+    let cluster_id = (!c.voters.is_empty()).then(|| cluster_id(&voter_names));
+    let mut apis = ControllerApis::new(Arc::clone(&controller));
+    if let Some(id) = &cluster_id {
+        apis = apis.with_cluster_id(id);
+    }
+    controller.quorum().serve_foreign_apis(Arc::new(apis));
     let ticker = {
         let ctl = Arc::clone(&controller);
         tokio::spawn(async move {

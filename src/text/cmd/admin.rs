@@ -1,16 +1,16 @@
 //! The small commands: TOPICS, CREATE, DESCRIBE, OFFSETS and HELP.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
-use super::{blocking, partition, topic, Context, TextError};
+use super::{partition, topic, Context, TextError};
 use crate::broker::Broker;
 use crate::log::checkpoint::uuid_to_kafka;
 
-/// `TOPICS` → `<name> <partitions>` per topic, sorted by name, then `END`.
+/// `TOPICS` → `<name> <partitions>` per topic (in a cluster, every topic of the metadata),
+/// sorted by name, then `END`.
 pub fn topics(broker: &Broker) -> String {
-    let mut topics = broker.topics();
+    let mut topics = broker.topic_views();
     topics.sort_by(|a, b| a.name.cmp(&b.name));
     let mut out = String::new();
     for t in topics {
@@ -20,19 +20,17 @@ pub fn topics(broker: &Broker) -> String {
     out
 }
 
-/// `CREATE <topic> [partitions]` → `OK`; without a count, `num.partitions`.
+/// `CREATE <topic> [partitions]` → `OK`; without a count, `num.partitions`. In a cluster
+/// the controller creates it (with `default.replication.factor`).
 pub async fn create(
     ctx: &Arc<Context>,
     name: String,
     partitions: Option<i32>,
 ) -> Result<String, TextError> {
-    let c = Arc::clone(ctx);
-    blocking(move || {
-        c.broker
-            .create_topic(&name, partitions.unwrap_or(-1), -1, BTreeMap::new(), false)?;
-        Ok("OK\n".to_string())
-    })
-    .await
+    ctx.broker
+        .create_topic_anywhere(&name, partitions.unwrap_or(-1))
+        .await?;
+    Ok("OK\n".to_string())
 }
 
 /// `DESCRIBE <topic>` → `TOPIC <name> <id> <partitions>`, then `PARTITION <p>
@@ -46,10 +44,11 @@ pub fn describe(broker: &Broker, name: &str) -> Result<String, TextError> {
         uuid_to_kafka(t.id),
         t.partitions.len()
     );
-    for (i, p) in t.partitions.iter().enumerate() {
+    for p in &t.partitions {
         let _ = writeln!(
             out,
-            "PARTITION {i} {} {}",
+            "PARTITION {} {} {}",
+            p.index(),
             p.log_start_offset(),
             p.high_watermark()
         );

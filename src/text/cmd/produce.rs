@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::{blocking, Context, TextError};
 use crate::log::now_ms;
 use crate::log::records::{encode_batch, NewRecord};
-use crate::partition::AppendOrigin;
+use crate::partition::{AppendOrigin, PartitionError};
 use crate::text::partitioner::partition_for_key;
 
 pub async fn produce(
@@ -18,22 +18,42 @@ pub async fn produce(
     key: Option<Vec<u8>>,
     value: Vec<u8>,
 ) -> Result<String, TextError> {
+    // a cluster auto-creates through the controller, as a Metadata request would
+    if let Some(cluster) = ctx.broker.cluster() {
+        if ctx.broker.topic_view(&topic).is_none()
+            && ctx.broker.config().auto_create_topics
+            && !crate::topic::is_internal(&topic)
+        {
+            cluster.auto_create(std::slice::from_ref(&topic)).await;
+        }
+    }
     let c = Arc::clone(ctx);
     let (partition, offset) = blocking(move || {
         // auto-created as a Metadata request would (an internal topic only by its coordinator)
         let t = c.broker.topic_or_auto_create(&topic, true)?;
-        let count = t.partitions.len();
+        // every partition the metadata has (a cluster broker hosts some of them)
+        let count = c
+            .broker
+            .topic_view(&topic)
+            .map_or(t.partitions.len(), |v| v.partitions.len());
         let index = match &key {
             Some(k) => partition_for_key(k, count),
             None => c.next_round_robin(&t.name, count),
         };
-        let partition = t
-            .partitions
-            .get(index)
-            .ok_or_else(|| TextError::UnknownPartition {
-                topic: topic.clone(),
-                partition: index as i32,
-            })?;
+        let at = i32::try_from(index).unwrap_or(i32::MAX);
+        let partition = match t.partition(at) {
+            Some(p) => p,
+            // in a cluster, another broker's: it is not the leader here
+            None if c.broker.cluster().is_some() => {
+                return Err(PartitionError::NotLeader(format!("{topic}-{at}")).into())
+            }
+            None => {
+                return Err(TextError::UnknownPartition {
+                    topic: topic.clone(),
+                    partition: at,
+                })
+            }
+        };
         let record = NewRecord {
             key,
             value: Some(value),
