@@ -279,3 +279,98 @@ async fn producer_ids_are_unique_across_brokers() {
     }
     cluster.shutdown().await;
 }
+
+/// Reads one record from each of `partitions` of `topic` (from the beginning).
+fn read_one_each(bootstrap: &str, topic: &str, partitions: i32) -> BTreeMap<i32, String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "unused")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("tpl");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut got = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.len() < partitions as usize && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
+            got.insert(m.partition(), v);
+        }
+    }
+    got
+}
+
+/// Replication factor 1 over three nodes: each broker hosts only some partitions (not
+/// 0..n). A broker restarted keeps those partitions and their records, and leads them
+/// again once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_broker_keeps_the_partitions_it_hosts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cluster = ClusterBuilder::new(3, dir.path())
+        .start()
+        .await
+        .expect("cluster starts");
+    assert!(all_brokers_registered(&cluster, 3).await);
+    let bootstrap = cluster.bootstrap_servers();
+    create_topic(&bootstrap, "sparse", 6, 1).await;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("acks", "all")
+        .create()
+        .expect("producer");
+    for p in 0..6 {
+        let value = format!("kept-{p}");
+        producer
+            .send(
+                FutureRecord::<(), _>::to("sparse")
+                    .partition(p)
+                    .payload(&value),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("partition {p} not acknowledged: {e}"));
+    }
+    drop(producer);
+    // node 2 hosts partitions 1 and 4 (placement stripes from a random start: whichever)
+    let hosted: Vec<i32> = cluster
+        .node(2)
+        .expect("node 2")
+        .broker()
+        .topic("sparse")
+        .map(|t| t.partitions.iter().map(|p| p.index()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        hosted.len(),
+        2,
+        "node 2 hosts two of six partitions: {hosted:?}"
+    );
+    assert!(hosted != vec![0, 1], "a set that is not 0..n: {hosted:?}");
+
+    cluster.stop(2).await.expect("node 2 stops");
+    cluster.restart(2).await.expect("node 2 restarts");
+    assert!(all_brokers_registered(&cluster, 3).await, "node 2 rejoined");
+    // its partitions have no live replica while it is down; back, it leads them again
+    // (a preferred election is not needed: they had no leader)
+    let node1 = cluster.node(1).expect("node 1").kafka_addr().to_string();
+    let led = eventually(Duration::from_secs(20), || {
+        let a = node1.clone();
+        let (_, parts) = std::thread::spawn(move || metadata_of(&a, "sparse"))
+            .join()
+            .expect("metadata");
+        parts.len() == 6 && parts.values().all(|(l, _)| *l > 0)
+    })
+    .await;
+    assert!(led, "every partition has a leader again");
+    let bootstrap = cluster.bootstrap_servers();
+    let read = tokio::task::spawn_blocking(move || read_one_each(&bootstrap, "sparse", 6))
+        .await
+        .expect("consumer");
+    let expected: BTreeMap<i32, String> = (0..6).map(|p| (p, format!("kept-{p}"))).collect();
+    assert_eq!(read, expected, "every record is still there");
+    cluster.shutdown().await;
+}

@@ -53,8 +53,8 @@ impl MetadataStateMachine for Tap {
     fn snapshot(&self) -> Vec<Bytes> {
         self.inner.snapshot()
     }
-    fn restore(&mut self, records: Vec<Bytes>) {
-        self.inner.restore(records);
+    fn restore(&mut self, end_offset: i64, records: Vec<Bytes>) {
+        self.inner.restore(end_offset, records);
     }
 }
 

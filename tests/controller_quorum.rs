@@ -42,7 +42,7 @@ impl MetadataStateMachine for Recorder {
             })
             .collect()
     }
-    fn restore(&mut self, records: Vec<Bytes>) {
+    fn restore(&mut self, _end_offset: i64, records: Vec<Bytes>) {
         *self.0.lock() = records
             .into_iter()
             .map(|b| {

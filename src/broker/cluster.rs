@@ -88,7 +88,11 @@ impl ClusterLink {
 
     /// Creates one topic through the controller with the default replication factor and
     /// waits until this broker's image has it: `Err((code, message))` if refused.
-    pub async fn create_topic(&self, name: &str, partitions: i32) -> Result<(), (ErrorCode, String)> {
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+    ) -> Result<(), (ErrorCode, String)> {
         let topic = CreatableTopic::default()
             .with_name(TopicName(StrBytes::from_string(name.to_string())))
             .with_num_partitions(partitions)
@@ -97,7 +101,10 @@ impl ClusterLink {
         match results.into_iter().next() {
             Some((_, ErrorCode::None, _)) => Ok(()),
             Some((_, code, message)) => Err((code, message)),
-            None => Err((ErrorCode::UnknownServerError, "no answer for the topic".into())),
+            None => Err((
+                ErrorCode::UnknownServerError,
+                "no answer for the topic".into(),
+            )),
         }
     }
 
@@ -170,8 +177,15 @@ impl ClusterLink {
             .topics
             .iter()
             .map(|t| {
-                let message = t.error_message.as_ref().map_or(String::new(), |m| m.to_string());
-                (t.name.0.to_string(), ErrorCode::from_code(t.error_code), message)
+                let message = t
+                    .error_message
+                    .as_ref()
+                    .map_or(String::new(), |m| m.to_string());
+                (
+                    t.name.0.to_string(),
+                    ErrorCode::from_code(t.error_code),
+                    message,
+                )
             })
             .collect();
         let present: Vec<&str> = results

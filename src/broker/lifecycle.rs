@@ -49,16 +49,17 @@ impl Lifecycle {
         heartbeat_interval: Duration,
     ) -> Lifecycle {
         let (caught_up_tx, caught_up_rx) = watch::channel(false);
+        let (published_tx, published_rx) = watch::channel(false);
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         let task = tokio::spawn(run(
             Arc::clone(&broker),
             image.clone(),
             client,
             heartbeat_interval,
-            caught_up_tx,
+            (caught_up_tx, published_rx),
             shutdown_rx,
         ));
-        let publisher = tokio::spawn(publish(broker, image, caught_up_rx));
+        let publisher = tokio::spawn(publish(broker, image, caught_up_rx, published_tx));
         Lifecycle {
             shutdown: Some(shutdown_tx),
             task,
@@ -164,7 +165,7 @@ async fn run(
     image: SharedImage,
     client: ControllerClient,
     interval: Duration,
-    caught_up: watch::Sender<bool>,
+    (caught_up, published): (watch::Sender<bool>, watch::Receiver<bool>),
     mut shutdown: oneshot::Receiver<()>,
 ) -> bool {
     let incarnation = Uuid::new_v4();
@@ -178,7 +179,9 @@ async fn run(
             .with_broker_id(BrokerId(broker.node_id()))
             .with_broker_epoch(epoch)
             .with_current_metadata_offset(image.applied_offset())
-            .with_want_fence(false)
+            // fenced until the image is published here (Kafka's `readyToUnfence`): an
+            // unfenced broker may be handed leaderships at once
+            .with_want_fence(!*published.borrow())
             .with_want_shut_down(shutting_down);
         let answer = client
             .call(
@@ -243,8 +246,14 @@ async fn run(
     }
 }
 
-/// Publishes every image change to the broker once it has caught up.
-async fn publish(broker: Arc<Broker>, image: SharedImage, mut caught_up: watch::Receiver<bool>) {
+/// Publishes every image change to the broker once it has caught up; says when the
+/// first publish is done.
+async fn publish(
+    broker: Arc<Broker>,
+    image: SharedImage,
+    mut caught_up: watch::Receiver<bool>,
+    published: watch::Sender<bool>,
+) {
     if caught_up.wait_for(|c| *c).await.is_err() {
         return;
     }
@@ -253,8 +262,11 @@ async fn publish(broker: Arc<Broker>, image: SharedImage, mut caught_up: watch::
         changes.mark_unchanged();
         let snapshot = image.read(|i| i.clone());
         let b = Arc::clone(&broker);
-        if let Err(e) = tokio::task::spawn_blocking(move || b.publish(&snapshot)).await {
-            warn!(cause = %e, "publishing the metadata failed");
+        match tokio::task::spawn_blocking(move || b.publish(&snapshot)).await {
+            Ok(()) => {
+                published.send_if_modified(|p| !std::mem::replace(p, true));
+            }
+            Err(e) => warn!(cause = %e, "publishing the metadata failed"),
         }
         if changes.changed().await.is_err() {
             return;

@@ -92,7 +92,10 @@ impl Broker {
                 .collect();
             self.topics.write().shift_remove(name);
             self.logs.delete_logs(&tps)?;
-            warn!(topic = name, "a hosted topic with another id replaced by the metadata's");
+            warn!(
+                topic = name,
+                "a hosted topic with another id replaced by the metadata's"
+            );
         }
         let current = self.topic(name);
         let hosted: BTreeSet<i32> = current

@@ -97,33 +97,43 @@ impl ControllerClient {
         not_controller: impl Fn(&Resp) -> bool,
     ) -> Result<Resp, ClientError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let frame = self.encode(api, version, req)?;
         let mut last_error;
         let mut backoff = Duration::from_millis(20);
         loop {
-            let mut conn = self.conn.lock().await;
+            let (correlation_id, frame) = self.encode(api, version, req)?;
+            let mut slot = self.conn.lock().await;
+            // the connection is out of the slot while a request is on it: a caller that
+            // gives up half-way (its future dropped) leaves no half-read answer behind
+            let mut conn = slot.take();
             let target = self.target(conn.as_ref().map(|(id, _)| *id));
             match self.exchange(&mut conn, target, &frame, deadline).await {
                 Ok(mut body) => {
                     let header_version = api.response_header_version(version);
-                    let decoded = ResponseHeader::decode(&mut body, header_version)
-                        .and_then(|_| Resp::decode(&mut body, version))
+                    let header = ResponseHeader::decode(&mut body, header_version)
                         .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                    if header.correlation_id != correlation_id {
+                        return Err(ClientError::Protocol(format!(
+                            "answer to request {} where {correlation_id} was sent",
+                            header.correlation_id
+                        )));
+                    }
+                    let decoded = Resp::decode(&mut body, version)
+                        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                    *slot = conn;
                     if !not_controller(&decoded) || tokio::time::Instant::now() >= deadline {
                         return Ok(decoded);
                     }
                     last_error = format!("node {target} is not the controller");
-                    *conn = None;
+                    *slot = None;
                     self.advance(target);
                 }
                 Err(e) => {
                     debug!(target, cause = %e, "controller request failed");
                     last_error = e;
-                    *conn = None;
                     self.advance(target);
                 }
             }
-            drop(conn);
+            drop(slot);
             if tokio::time::Instant::now() + backoff >= deadline {
                 return Err(ClientError::Unavailable(last_error));
             }
@@ -137,7 +147,7 @@ impl ControllerClient {
         api: ApiKey,
         version: i16,
         req: &Req,
-    ) -> Result<Bytes, ClientError> {
+    ) -> Result<(i32, Bytes), ClientError> {
         let correlation_id = self.correlation.fetch_add(1, Ordering::Relaxed);
         let header = RequestHeader::default()
             .with_request_api_key(api as i16)
@@ -156,7 +166,7 @@ impl ControllerClient {
         if let Some(prefix) = buf.get_mut(..4) {
             prefix.copy_from_slice(&size.to_be_bytes());
         }
-        Ok(buf.freeze())
+        Ok((correlation_id, buf.freeze()))
     }
 
     /// The voter to send to: the connected one, else the known leader, else the next in

@@ -128,7 +128,7 @@ impl MetadataStateMachine for ImageStateMachine {
             .collect()
     }
 
-    fn restore(&mut self, records: Vec<Bytes>) {
+    fn restore(&mut self, end_offset: i64, records: Vec<Bytes>) {
         let decoded: Vec<MetadataRecord> = records
             .iter()
             .filter_map(|b| match MetadataRecord::decode(b) {
@@ -140,7 +140,8 @@ impl MetadataStateMachine for ImageStateMachine {
             })
             .collect();
         *self.shared.image.write() = MetadataImage::restore(&decoded);
-        let applied = self.shared.applied.load(Ordering::Acquire);
+        let applied = end_offset - 1;
+        self.shared.applied.store(applied, Ordering::Release);
         self.shared.changes.send_replace(applied);
     }
 }
@@ -165,7 +166,8 @@ mod tests {
         );
 
         let other = SharedImage::new();
-        other.state_machine().restore(sm.snapshot());
+        other.state_machine().restore(8, sm.snapshot());
+        assert_eq!(other.applied_offset(), 7);
         assert_eq!(other.digest(), shared.digest());
 
         // garbage is skipped, not fatal, and leaves the image as it was

@@ -73,8 +73,9 @@ pub trait MetadataStateMachine: Send + Sync + 'static {
     /// KRaft record, at least 3 bytes (its frame header): shorter ones are refused when a
     /// snapshot arrives from the leader.
     fn snapshot(&self) -> Vec<Bytes>;
-    /// Replaces the whole state with a snapshot's records.
-    fn restore(&mut self, records: Vec<Bytes>);
+    /// Replaces the whole state with a snapshot's records; `end_offset` is the Kafka offset
+    /// after the last record the snapshot covers (the state is as of `end_offset - 1`).
+    fn restore(&mut self, end_offset: i64, records: Vec<Bytes>);
 }
 
 /// One controller's place in the quorum.
@@ -345,10 +346,11 @@ impl Quorum {
             .collect()
     }
 
-    /// Serves the Kafka APIs of a controller on the controller port too (the first call
-    /// wins; requests of other api keys close their connection until then).
+    /// Serves the Kafka APIs of a controller on the controller port too (a second call
+    /// replaces the handler; requests of other api keys close their connection until the
+    /// first). The quorum lets go of it when it stops.
     pub fn serve_foreign_apis(&self, handler: Arc<dyn ForeignApis>) {
-        let _ = self.foreign.set(handler);
+        *self.foreign.lock() = Some(handler);
     }
 
     /// Test switch: cut this node's controller traffic both ways (`true`), or heal it.
@@ -363,6 +365,7 @@ impl Quorum {
         if self.stopped.swap(true, std::sync::atomic::Ordering::AcqRel) {
             return;
         }
+        self.foreign.lock().take();
         self.server.abort();
         self.watcher.abort();
         if let Err(e) = self.raft.shutdown().await {
@@ -525,6 +528,7 @@ impl Quorum {
         if self.stopped.swap(true, std::sync::atomic::Ordering::AcqRel) {
             return;
         }
+        self.foreign.lock().take();
         self.server.abort();
         self.watcher.abort();
         let raft = self.raft.clone();
@@ -565,7 +569,7 @@ mod tests {
                 })
                 .collect()
         }
-        fn restore(&mut self, records: Vec<Bytes>) {
+        fn restore(&mut self, _end_offset: i64, records: Vec<Bytes>) {
             *self.0.lock() = records
                 .into_iter()
                 .map(|b| {

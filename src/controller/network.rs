@@ -66,8 +66,9 @@ pub trait ForeignApis: Send + Sync + 'static {
 
 /// Where the foreign API handler goes once it exists (it needs the running quorum, so it
 /// is set after [`super::Quorum::start`]); until then such requests close their
-/// connection, and the client tries again.
-pub type ForeignSlot = Arc<std::sync::OnceLock<Arc<dyn ForeignApis>>>;
+/// connection, and the client tries again. Emptied when the quorum stops: the handler
+/// holds what holds the quorum.
+pub type ForeignSlot = Arc<parking_lot::Mutex<Option<Arc<dyn ForeignApis>>>>;
 
 /// The largest frame either side accepts.
 pub const MAX_FRAME: usize = 64 << 20;
@@ -498,7 +499,8 @@ async fn serve_conn(
         let mut body = Body(payload.clone());
         let api_key = body.i16("api key")?;
         if !(API_VOTE..=API_FULL_SNAPSHOT).contains(&api_key) {
-            let Some(handler) = foreign.get() else {
+            let handler = foreign.lock().clone();
+            let Some(handler) = handler else {
                 return Err(WireError::UnknownApi(api_key));
             };
             let Some(out) = handler.handle(payload).await else {

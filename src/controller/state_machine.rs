@@ -77,7 +77,7 @@ impl<S: MetadataStateMachine> StateMachineStore<S> {
                 records = found.records.len(),
                 "restoring the metadata state from a snapshot"
             );
-            st.sm.restore(found.records.clone());
+            st.sm.restore(found.end_offset, found.records.clone());
             st.last_applied = Some(found.last_log_id);
             st.applied_end = found.end_offset;
             st.membership = found.membership.clone();
@@ -206,7 +206,7 @@ impl<S: MetadataStateMachine> RaftStateMachine<TypeConfig> for StateMachineStore
         self.write_file(meta, &snapshot.records).await?;
         let end = end_offset(meta).ok_or_else(|| bad_snapshot_id(meta))?;
         let mut st = self.inner.lock();
-        st.sm.restore(snapshot.records.clone());
+        st.sm.restore(end, snapshot.records.clone());
         st.last_applied = meta.last_log_id;
         st.applied_end = end;
         st.membership = meta.last_membership.clone();
@@ -255,7 +255,7 @@ mod tests {
         fn snapshot(&self) -> Vec<Bytes> {
             self.0.lock().iter().flat_map(|(_, r)| r.clone()).collect()
         }
-        fn restore(&mut self, records: Vec<Bytes>) {
+        fn restore(&mut self, _end_offset: i64, records: Vec<Bytes>) {
             *self.0.lock() = vec![(-1, records)];
         }
     }

@@ -536,12 +536,14 @@ impl<S: Shard> CoordinatorRuntime<S> {
     /// grown past two segments, then deletes everything before them: what Kafka's log
     /// compaction would leave. The shard's lock is held while its records are appended,
     /// so no event's records fall in between. A partition that failed to load is left
-    /// as it is (its live records are not known). Blocks.
+    /// as it is (its live records are not known), and so is one this broker does not lead.
+    /// Blocks.
     pub fn compact(&self) -> Result<usize, PartitionError> {
         let mut compacted = 0;
         for slot in self.loaded() {
             let p = &slot.partition;
-            if p.segment_base_offsets().len() <= 2 {
+            // a partition another broker leads is that broker's to compact
+            if p.segment_base_offsets().len() <= 2 || !p.is_leader() {
                 continue;
             }
             let start = {

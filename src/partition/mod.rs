@@ -370,6 +370,7 @@ impl Partition {
                 self.log.topic_partition().topic.clone(),
             ));
         }
+        self.check_leader()?;
         let high_watermark = self.high_watermark();
         if offset < 0 || offset > high_watermark {
             return Err(PartitionError::OffsetOutOfRange {

@@ -81,7 +81,11 @@ pub async fn start_controller(
         Some(l) => l,
         None => {
             let l = c.controller_listener().ok_or_else(|| {
-                invalid("controller.listener.names", String::new(), "no controller listener")
+                invalid(
+                    "controller.listener.names",
+                    String::new(),
+                    "no controller listener",
+                )
             })?;
             bind(&l.name, l.addr).await?.0
         }

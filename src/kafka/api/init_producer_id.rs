@@ -36,16 +36,30 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: InitProducerIdRequest,
 ) -> Answer<InitProducerIdResponse> {
-    // a cluster broker's ids come in blocks from the controller, unique across brokers
-    if let Some(cluster) = broker.cluster() {
+    // a cluster broker's ids come in blocks from the controller, unique across brokers;
+    // a block used up by concurrent requests in between is fetched again (a few times)
+    let Some(cluster) = broker.cluster() else {
+        return super::on_blocking_pool(ctx, broker, req, respond).await;
+    };
+    for _ in 0..3 {
         if broker.producer_ids().needs_block() {
             match cluster.allocate_producer_ids(broker.node_id()).await {
                 Ok((first, len)) => broker.producer_ids().add_block(first, len),
                 Err(code) => return answer(code.code(), -1, -1).into(),
             }
         }
+        let b = Arc::clone(broker);
+        let r = req.clone();
+        let version = ctx.api_version;
+        let resp = tokio::task::spawn_blocking(move || respond(&b, r, version)).await;
+        match resp {
+            Ok(resp) if broker.producer_ids().needs_block() && resp.error_code != 0 => continue,
+            Ok(resp) => return resp.into(),
+            Err(_) => break,
+        }
     }
-    super::on_blocking_pool(ctx, broker, req, respond).await
+    // retriable: the client asks again
+    answer(ErrorCode::CoordinatorLoadInProgress.code(), -1, -1).into()
 }
 
 fn respond(broker: &Broker, req: InitProducerIdRequest, version: i16) -> InitProducerIdResponse {

@@ -37,13 +37,16 @@ async fn respond(
     let mut errors: Vec<Vec<ErrorCode>> = Vec::with_capacity(req.topics.len());
     let mut commits = Vec::new();
     for t in &req.topics {
-        let topic = broker.topic(&t.name.0).filter(|t| t.name != OFFSETS_TOPIC);
+        // (in a cluster, a topic of the metadata: its partitions may be on other brokers)
+        let topic = broker
+            .topic_view(&t.name.0)
+            .filter(|t| t.name != OFFSETS_TOPIC);
         let mut errs = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
             let metadata = p.committed_metadata.as_deref().unwrap_or_default();
             let error = if topic
                 .as_ref()
-                .is_none_or(|t| t.partition(p.partition_index).is_none())
+                .is_none_or(|t| !t.partitions.iter().any(|v| v.index == p.partition_index))
             {
                 ErrorCode::UnknownTopicOrPartition
             } else if metadata.len() > max_metadata {

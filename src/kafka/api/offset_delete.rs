@@ -29,11 +29,11 @@ async fn respond(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> Of
     let mut asked = Vec::new();
     let mut known = Vec::new();
     for t in &req.topics {
-        let topic = broker.topic(&t.name.0);
+        let topic = broker.topic_view(&t.name.0);
         for p in &t.partitions {
             let exists = topic
                 .as_ref()
-                .is_some_and(|tp| tp.partition(p.partition_index).is_some());
+                .is_some_and(|tp| tp.partitions.iter().any(|v| v.index == p.partition_index));
             known.push(exists);
             if exists {
                 asked.push((t.name.0.to_string(), p.partition_index));
