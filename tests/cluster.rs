@@ -374,3 +374,92 @@ async fn a_restarted_broker_keeps_the_partitions_it_hosts() {
     assert_eq!(read, expected, "every record is still there");
     cluster.shutdown().await;
 }
+
+/// The active controller killed (as kill -9) while topics are created through another
+/// broker, three times in a row (restarted in between): every topic whose creation was
+/// acknowledged is in every node's image exactly once, and the images converge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_active_controller_loses_no_acknowledged_topic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cluster = ClusterBuilder::new(3, dir.path())
+        .start()
+        .await
+        .expect("cluster starts");
+    assert!(all_brokers_registered(&cluster, 3).await);
+    let mut acknowledged = Vec::new();
+    for round in 0..3 {
+        let leader = cluster
+            .node(1)
+            .and_then(|n| n.controller())
+            .and_then(|c| c.leader_and_epoch().leader)
+            .expect("a leader");
+        let via = cluster
+            .ids()
+            .into_iter()
+            .find(|&id| id != leader)
+            .expect("another node");
+        let bootstrap = cluster.node(via).expect("node").kafka_addr().to_string();
+        // librdkafka sends CreateTopics to the controller id Metadata names (a live
+        // broker): one that dies keeps the request queued until the socket timeout
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("socket.timeout.ms", "5000")
+            .create()
+            .expect("admin");
+        let opts = AdminOptions::new()
+            .operation_timeout(Some(Duration::from_secs(5)))
+            .request_timeout(Some(Duration::from_secs(5)));
+        for i in 0..6 {
+            if i == 3 {
+                cluster.kill(leader);
+            }
+            let name = format!("round{round}-topic{i}");
+            let topic = NewTopic::new(&name, 2, TopicReplication::Fixed(1));
+            if let Ok(results) = admin.create_topics(&[topic], &opts).await {
+                if results.iter().all(|r| r.is_ok()) {
+                    acknowledged.push(name);
+                }
+            }
+        }
+        cluster.restart(leader).await.expect("restarts");
+        assert!(all_brokers_registered(&cluster, 3).await, "round {round}");
+    }
+    // the three before each kill at least
+    assert!(
+        acknowledged.len() >= 9,
+        "creations acknowledged: {acknowledged:?}"
+    );
+    // every node's image: each acknowledged topic once, and the same digest
+    let mut digests = BTreeSet::new();
+    for id in cluster.ids() {
+        let ctl = cluster.node(id).expect("node").controller().expect("ctl");
+        let names = acknowledged.clone();
+        let all_there = ctl
+            .image()
+            .wait_for(
+                |i| names.iter().all(|n| i.topic(n).is_some()),
+                Duration::from_secs(10),
+            )
+            .await;
+        assert!(all_there, "node {id} has every acknowledged topic");
+        let count = ctl.image().read(|i| {
+            acknowledged
+                .iter()
+                .map(|n| i.topics().filter(|t| &t.name == n).count())
+                .max()
+        });
+        assert_eq!(count, Some(1), "node {id}: each once");
+    }
+    // converged: the same digest everywhere once the last records are applied
+    let converged = eventually(Duration::from_secs(10), || {
+        digests.clear();
+        for id in cluster.ids() {
+            let ctl = cluster.node(id).expect("node").controller().expect("ctl");
+            digests.insert(ctl.image().digest());
+        }
+        digests.len() == 1
+    })
+    .await;
+    assert!(converged, "images converge: {digests:?}");
+    cluster.shutdown().await;
+}
