@@ -1,5 +1,6 @@
 //! ElectLeaders (v0-v2): preferred (0) or unclean (1) elections; a null topic list means
-//! every partition. Each partition is answered with Kafka's code (ELECTION_NOT_NEEDED,
+//! every partition (and then, as in Kafka, partitions that need no election are left out).
+//! Each partition is answered with Kafka's code (ELECTION_NOT_NEEDED,
 //! PREFERRED_LEADER_NOT_AVAILABLE, ...); NOT_CONTROLLER goes top level (v1+; on v0, on
 //! every partition asked).
 
@@ -44,6 +45,7 @@ pub async fn handle(
         }
     };
     let on_error = asked.clone().unwrap_or_default();
+    let all = asked.is_none();
     let outcome = ctl
         .run(move |m, _| {
             // null: every partition, as the image holds them
@@ -57,16 +59,35 @@ pub async fn handle(
         })
         .await;
     match outcome {
-        Ok(results) => respond(
-            results
+        Ok(results) => {
+            let topics: std::collections::BTreeSet<String> =
+                results.iter().map(|((t, _), _)| t.clone()).collect();
+            let answers: Vec<Answer> = results
                 .into_iter()
                 .map(|(tp, r)| match r {
                     Ok(()) => (tp, 0, None),
                     Err(e) => (tp, e.code().code(), Some(e.to_string())),
                 })
-                .collect(),
-            0,
-        ),
+                // for every partition, Kafka leaves out those that need no election
+                // (each topic is still listed)
+                .filter(|(_, c, _)| !(all && *c == ErrorCode::ElectionNotNeeded.code()))
+                .collect();
+            let mut resp = respond(answers, 0);
+            if all {
+                for t in topics {
+                    let listed = resp
+                        .replica_election_results
+                        .iter()
+                        .any(|r| r.topic.0.as_str() == t.as_str());
+                    if !listed {
+                        resp.replica_election_results.push(
+                            ReplicaElectionResult::default().with_topic(TopicName(str_bytes(t))),
+                        );
+                    }
+                }
+            }
+            resp
+        }
         Err(e) if version >= 1 => respond(Vec::new(), code(&e)),
         Err(e) => {
             let (c, m) = (code(&e), message(&e).map(|m| m.to_string()));
