@@ -143,7 +143,20 @@ impl ClusterHandle {
                 let addr = self.controller_addrs.get(&id).copied().ok_or_else(|| {
                     ServerError::Task(format!("no controller address for node {id}"))
                 })?;
-                super::bind("CONTROLLER", addr).await?.0
+                // the stopped node's listener closes once its aborted task is dropped,
+                // which the runtime does soon after: a few tries
+                let mut tries = 0;
+                loop {
+                    match super::bind("CONTROLLER", addr).await {
+                        Ok((l, _)) => break l,
+                        Err(e) if tries < 50 => {
+                            tries += 1;
+                            tracing::debug!(cause = %e, "controller port still held; retrying");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
             }
         };
         builder = builder.with_controller_listener(listener);
