@@ -463,3 +463,59 @@ async fn killing_the_active_controller_loses_no_acknowledged_topic() {
     assert!(converged, "images converge: {digests:?}");
     cluster.shutdown().await;
 }
+
+/// The long form of the failover measurement (not run by `cargo test`: timings are for
+/// docs/cluster.md, not asserts): the active controller of three nodes killed eight times,
+/// the time until another node knows a new leader. `T=1000 cargo test --release --test
+/// cluster -- --ignored --nocapture failover_times` (T: `controller.quorum.election.timeout.ms`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn failover_times() {
+    let t: u64 = std::env::var("T")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cluster = ClusterBuilder::new(3, dir.path())
+        .configure(move |_, c| c.cluster.quorum_election_timeout_ms = t)
+        .start()
+        .await
+        .expect("cluster starts");
+    let mut times = Vec::new();
+    for _ in 0..8 {
+        let mut leader = None;
+        while leader.is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            leader = cluster
+                .ids()
+                .into_iter()
+                .filter_map(|id| cluster.node(id))
+                .find_map(|n| n.controller().and_then(|c| c.leader_and_epoch().leader));
+        }
+        let leader = leader.expect("a leader");
+        cluster.kill(leader);
+        let started = Instant::now();
+        let other = cluster
+            .ids()
+            .into_iter()
+            .find(|&i| i != leader)
+            .expect("another node");
+        let ctl = cluster
+            .node(other)
+            .and_then(|n| n.controller())
+            .expect("controller");
+        loop {
+            let le = ctl.leader_and_epoch();
+            if le.leader.is_some_and(|l| l != leader) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        times.push(started.elapsed().as_millis());
+        cluster.restart(leader).await.expect("restarts");
+        tokio::time::sleep(Duration::from_millis(3 * t)).await;
+    }
+    times.sort();
+    eprintln!("election timeout {t} ms: failover ms {times:?}");
+    cluster.shutdown().await;
+}

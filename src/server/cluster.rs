@@ -126,8 +126,10 @@ pub async fn start_controller(
     }
     let mut qc = QuorumConfig::new(config.node_id, voters, config.data_dir.clone());
     let election = Duration::from_millis(c.quorum_election_timeout_ms.max(10));
-    qc.election_timeout_min = election;
-    qc.election_timeout_max = election * 2;
+    // a follower elects after T/2..T of silence; openraft's followers also refuse votes
+    // for T after they last heard from the leader: a failover takes 1.5-2 T
+    qc.election_timeout_min = election / 2;
+    qc.election_timeout_max = election;
     qc.heartbeat_interval = (election / 10).max(Duration::from_millis(5));
     let image = SharedImage::new();
     let quorum = Quorum::start(qc, image.state_machine(), listener)
