@@ -158,29 +158,7 @@ async fn three_nodes_create_describe_produce_and_fail_over() {
     }
     let read = tokio::task::spawn_blocking({
         let bootstrap = bootstrap.clone();
-        move || {
-            let consumer: BaseConsumer = ClientConfig::new()
-                .set("bootstrap.servers", &bootstrap)
-                .set("group.id", "unused")
-                .set("enable.auto.commit", "false")
-                .create()
-                .expect("consumer");
-            let mut tpl = TopicPartitionList::new();
-            for p in 0..6 {
-                tpl.add_partition_offset("orders", p, Offset::Beginning)
-                    .expect("tpl");
-            }
-            consumer.assign(&tpl).expect("assign");
-            let mut got = BTreeMap::new();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while got.len() < 6 && Instant::now() < deadline {
-                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-                    let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
-                    got.insert(m.partition(), v);
-                }
-            }
-            got
-        }
+        move || read_one_each(&bootstrap, "orders", 6)
     })
     .await
     .expect("consumer");

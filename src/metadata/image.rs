@@ -532,20 +532,7 @@ impl MetadataImage {
     /// id a live broker (KRaft tells clients a random live broker; this takes the lowest id,
     /// so every node answers the same), or -1 if none is.
     pub fn metadata_view(&self, cluster_id: &str, listener: &str) -> MetadataView {
-        let brokers: Vec<BrokerRegistration> = self
-            .brokers
-            .values()
-            .filter(|b| !b.fenced && b.endpoints.iter().any(|e| e.name == listener))
-            .map(|b| BrokerRegistration {
-                node_id: b.id,
-                rack: b.rack.clone(),
-                endpoints: b
-                    .endpoints
-                    .iter()
-                    .map(|e| (e.name.clone(), e.host.clone(), e.port))
-                    .collect(),
-            })
-            .collect();
+        let brokers = self.live_brokers(|b| b.endpoints.iter().any(|e| e.name == listener));
         MetadataView {
             cluster_id: cluster_id.to_string(),
             controller_id: brokers.first().map_or(-1, |b| b.node_id),
@@ -554,13 +541,11 @@ impl MetadataImage {
         }
     }
 
-    /// The view a broker of the cluster answers from: every live broker (each request's
-    /// listener picks its endpoints) and every topic with its partitions.
-    pub fn cluster_view(&self, cluster_id: &str) -> MetadataView {
-        let brokers: Vec<BrokerRegistration> = self
-            .brokers
+    /// The unfenced brokers that pass `keep`, with their endpoints.
+    fn live_brokers(&self, keep: impl Fn(&BrokerImage) -> bool) -> Vec<BrokerRegistration> {
+        self.brokers
             .values()
-            .filter(|b| !b.fenced)
+            .filter(|b| !b.fenced && keep(b))
             .map(|b| BrokerRegistration {
                 node_id: b.id,
                 rack: b.rack.clone(),
@@ -570,7 +555,13 @@ impl MetadataImage {
                     .map(|e| (e.name.clone(), e.host.clone(), e.port))
                     .collect(),
             })
-            .collect();
+            .collect()
+    }
+
+    /// The view a broker of the cluster answers from: every live broker (each request's
+    /// listener picks its endpoints) and every topic with its partitions.
+    pub fn cluster_view(&self, cluster_id: &str) -> MetadataView {
+        let brokers = self.live_brokers(|_| true);
         let topics = self
             .topics()
             .map(|t| {

@@ -62,18 +62,7 @@ async fn forwarded(
 
 /// Every topic answered with the forwarding failure's code.
 fn failed(req: DeleteTopicsRequest, version: i16, e: &ClientError) -> DeleteTopicsResponse {
-    let wanted: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
-        req.topics
-            .into_iter()
-            .map(|t| (t.name, t.topic_id))
-            .collect()
-    } else {
-        req.topic_names
-            .into_iter()
-            .map(|n| (Some(n), Uuid::nil()))
-            .collect()
-    };
-    let responses = wanted
+    let responses = wanted(req, version)
         .into_iter()
         .map(|(name, id)| {
             let r = DeletableTopicResult::default()
@@ -90,9 +79,9 @@ fn failed(req: DeleteTopicsRequest, version: i16, e: &ClientError) -> DeleteTopi
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
-fn respond(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
-    // (name, id) pairs: v0-5 send names, v6 sends a name or an id per topic
-    let wanted: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
+/// The topics asked for as (name, id) pairs: v0-5 send names, v6 a name or an id each.
+fn wanted(req: DeleteTopicsRequest, version: i16) -> Vec<(Option<TopicName>, Uuid)> {
+    if version >= 6 {
         req.topics
             .into_iter()
             .map(|t| (t.name, t.topic_id))
@@ -102,8 +91,11 @@ fn respond(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> DeleteTop
             .into_iter()
             .map(|n| (Some(n), Uuid::nil()))
             .collect()
-    };
-    let responses = wanted
+    }
+}
+
+fn respond(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+    let responses = wanted(req, version)
         .into_iter()
         .map(|(name, id)| {
             let topic = match &name {
