@@ -146,7 +146,7 @@ impl BrokerBuilder {
             .controller_listener
             .and_then(|slot| slot.lock().ok().and_then(|mut l| l.take()));
         let node = if config.cluster.is_kraft() {
-            Some(cluster::start_controller(&config, prebound).await?)
+            Some(cluster::start(&config, prebound).await?)
         } else {
             None
         };
@@ -236,7 +236,7 @@ impl BrokerHandle {
 
     /// The controller of a cluster node (tests look at its quorum and image).
     pub fn controller(&self) -> Option<&Arc<crate::controller::driver::Controller>> {
-        self.cluster.as_ref().map(|c| c.controller())
+        self.cluster.as_ref().and_then(|c| c.controller())
     }
 
     /// Graceful shutdown; returns once the logs are closed cleanly. In a cluster, a

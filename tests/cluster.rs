@@ -497,3 +497,104 @@ async fn failover_times() {
     eprintln!("election timeout {t} ms: failover ms {times:?}");
     cluster.shutdown().await;
 }
+
+/// Three voters and a broker-only node (`process.roles=broker`): the broker follows the
+/// metadata log by Fetch from the voters, registers, is given replicas and leaderships,
+/// serves its partitions, forwards admin requests, and is fenced when killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_only_node_follows_the_metadata_and_serves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cluster = ClusterBuilder::new(3, dir.path())
+        .brokers(1)
+        .start()
+        .await
+        .expect("cluster starts");
+    assert_eq!(cluster.ids(), vec![1, 2, 3, 4]);
+    assert!(cluster.node(4).expect("node 4").controller().is_none());
+    assert!(all_brokers_registered(&cluster, 4).await, "four brokers");
+    // created through the broker-only node, one replica per broker
+    let node4 = cluster.node(4).expect("node 4").kafka_addr().to_string();
+    create_topic(&node4, "wide", 8, 1).await;
+    let (brokers, parts) = tokio::task::spawn_blocking({
+        let a = node4.clone();
+        move || metadata_of(&a, "wide")
+    })
+    .await
+    .expect("metadata");
+    assert_eq!(brokers, BTreeSet::from([1, 2, 3, 4]));
+    let led_by_4: Vec<i32> = parts
+        .iter()
+        .filter(|(_, (l, _))| *l == 4)
+        .map(|(p, _)| *p)
+        .collect();
+    assert_eq!(
+        led_by_4.len(),
+        2,
+        "two of eight partitions on node 4: {parts:?}"
+    );
+    // its image is the voters' (it applied the same records)
+    let voter = cluster
+        .node(1)
+        .and_then(|n| n.controller())
+        .expect("controller")
+        .image()
+        .clone();
+    let own = cluster
+        .node(4)
+        .and_then(|n| n.broker().cluster())
+        .expect("cluster link")
+        .image
+        .clone();
+    let target = voter.digest();
+    let same = own
+        .wait_for(|i| i.digest() == target, Duration::from_secs(10))
+        .await;
+    assert!(same, "the broker's image converges on the voters'");
+    // records to its partitions come back from it
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &cluster.bootstrap_servers())
+        .set("acks", "all")
+        .create()
+        .expect("producer");
+    for &p in &led_by_4 {
+        let value = format!("from-4-{p}");
+        producer
+            .send(
+                FutureRecord::<(), _>::to("wide")
+                    .partition(p)
+                    .payload(&value),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("partition {p} not acknowledged: {e}"));
+    }
+    let hosted = cluster
+        .node(4)
+        .expect("node 4")
+        .broker()
+        .topic("wide")
+        .map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (p.index(), p.log_end_offset()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    assert_eq!(hosted, led_by_4.iter().map(|&p| (p, 1)).collect::<Vec<_>>());
+    // killed, it is fenced and its partitions lose their leader (one replica each)
+    cluster.kill(4);
+    let node1 = cluster.node(1).expect("node 1").kafka_addr().to_string();
+    let fenced = eventually(Duration::from_secs(20), || {
+        let a = node1.clone();
+        let (brokers, parts) = std::thread::spawn(move || metadata_of(&a, "wide"))
+            .join()
+            .expect("metadata");
+        brokers == BTreeSet::from([1, 2, 3])
+            && led_by_4
+                .iter()
+                .all(|p| parts.get(p).is_some_and(|(l, _)| *l == -1))
+    })
+    .await;
+    assert!(fenced, "node 4 fenced, its partitions leaderless");
+    cluster.shutdown().await;
+}

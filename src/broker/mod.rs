@@ -8,6 +8,7 @@
 pub mod cluster;
 pub mod fetch_session;
 pub mod lifecycle;
+pub mod metadata_follower;
 pub mod producer_ids;
 mod publisher;
 pub mod topic_config;

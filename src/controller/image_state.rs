@@ -85,6 +85,18 @@ impl SharedImage {
         self.applied.load(Ordering::Acquire)
     }
 
+    /// The image's records (a snapshot) and the offset they are as of, read together.
+    pub fn snapshot_at(&self) -> (i64, Vec<Bytes>) {
+        let image = self.image.read();
+        let applied = self.applied.load(Ordering::Acquire);
+        let records = image
+            .snapshot_records()
+            .iter()
+            .map(MetadataRecord::encode)
+            .collect();
+        (applied, records)
+    }
+
     /// The state machine the quorum drives, applying to this image.
     pub fn state_machine(&self) -> ImageStateMachine {
         ImageStateMachine {
@@ -113,8 +125,9 @@ impl MetadataStateMachine for ImageStateMachine {
                     Err(e) => warn!(offset, "metadata record skipped, undecodable: {e}"),
                 }
             }
+            // under the lock, so a reader sees the image and its offset together
+            self.shared.applied.store(offset, Ordering::Release);
         }
-        self.shared.applied.store(offset, Ordering::Release);
         self.shared.changes.send_replace(offset);
     }
 
@@ -139,9 +152,12 @@ impl MetadataStateMachine for ImageStateMachine {
                 }
             })
             .collect();
-        *self.shared.image.write() = MetadataImage::restore(&decoded);
         let applied = end_offset - 1;
-        self.shared.applied.store(applied, Ordering::Release);
+        {
+            let mut image = self.shared.image.write();
+            *image = MetadataImage::restore(&decoded);
+            self.shared.applied.store(applied, Ordering::Release);
+        }
         self.shared.changes.send_replace(applied);
     }
 }

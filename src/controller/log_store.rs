@@ -25,6 +25,7 @@
 //! files on disk answer after a restart. Writes happen on the blocking pool; reads of
 //! batches just written come from the page cache.
 
+use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -206,6 +207,27 @@ impl LogStore {
     }
 
     /// The partition directory.
+    /// Whole batches from Kafka offset `from` up to `upto`, at most `max_bytes` (one batch
+    /// at least), and the log start: what a broker following the metadata log fetches.
+    /// `None` when `from` is below the log start (purged: the broker needs a snapshot).
+    pub fn read_range(
+        &self,
+        from: i64,
+        upto: i64,
+        max_bytes: usize,
+    ) -> Result<Option<(Bytes, i64)>, LogError> {
+        let log = &self.inner.log;
+        if from < log.log_start_offset() {
+            return Ok(None);
+        }
+        let upto = upto.min(log.log_end_offset());
+        if from >= upto {
+            return Ok(Some((Bytes::new(), log.log_start_offset())));
+        }
+        let data = log.read(from, max_bytes, true, upto)?;
+        Ok(Some((data.records, data.log_start_offset)))
+    }
+
     pub fn dir(&self) -> &Path {
         &self.inner.dir
     }

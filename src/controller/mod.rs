@@ -151,6 +151,23 @@ pub enum QuorumError {
     Stopped(String),
 }
 
+/// Reads of the metadata log as stored (see [`Quorum::log_reader`]).
+#[derive(Clone)]
+pub struct LogReader(LogStore);
+
+impl LogReader {
+    /// Whole batches from Kafka offset `from` up to `upto` (at most `max_bytes`, one batch
+    /// at least), and the log start; `None` if `from` was purged. Blocks (disk reads).
+    pub fn read(
+        &self,
+        from: i64,
+        upto: i64,
+        max_bytes: usize,
+    ) -> Result<Option<(Bytes, i64)>, QuorumError> {
+        Ok(self.0.read_range(from, upto, max_bytes)?)
+    }
+}
+
 /// The leader as this node last saw it, with the epoch (Raft term).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LeaderAndEpoch {
@@ -167,6 +184,8 @@ pub struct Quorum {
     leader_rx: watch::Receiver<LeaderAndEpoch>,
     fault: FaultSwitch,
     foreign: network::ForeignSlot,
+    /// The metadata log, for brokers that follow it (reads only).
+    log_reader: LogStore,
     propose_timeout: Duration,
     dir: PathBuf,
     /// Set by [`Quorum::shutdown`], so that dropping it afterwards does nothing more.
@@ -239,6 +258,7 @@ impl Quorum {
         let network = Network {
             fault: fault.clone(),
         };
+        let log_reader = store.clone();
         let raft = Raft::new(id, Arc::new(raft_config), network, store, sm_store)
             .await
             .map_err(|e| QuorumError::Stopped(e.to_string()))?;
@@ -282,6 +302,7 @@ impl Quorum {
             leader_rx,
             fault,
             foreign,
+            log_reader,
             propose_timeout: config.propose_timeout,
             dir,
             stopped: std::sync::atomic::AtomicBool::new(false),
@@ -291,6 +312,11 @@ impl Quorum {
     /// This node's id.
     pub fn node_id(&self) -> i32 {
         self.node_id
+    }
+
+    /// A handle that reads the metadata log (for brokers that follow it).
+    pub fn log_reader(&self) -> LogReader {
+        LogReader(self.log_reader.clone())
     }
 
     /// The metadata log's directory (`__cluster_metadata-0`).

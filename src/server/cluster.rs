@@ -3,9 +3,10 @@
 //! check that fences brokers whose sessions expired, and the broker's lifecycle
 //! (registration, heartbeats, publishing the image, controlled shutdown).
 //!
-//! Only combined nodes (`process.roles=broker,controller`) are supported yet: a broker
-//! alone would need the metadata log replicated to it as an observer, and a controller
-//! alone no Kafka listener at all.
+//! Combined nodes (`process.roles=broker,controller`) and broker-only nodes
+//! (`process.roles=broker`: the metadata log followed from the voters by Fetch, as Kafka's
+//! observers do, `broker::metadata_follower`) are supported; a controller alone is not yet
+//! (it would have no Kafka listener, which `BrokerBuilder` needs).
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -33,14 +34,19 @@ const TICK: Duration = Duration::from_millis(250);
 /// How long a controlled shutdown waits for the controller to let the broker go.
 const CONTROLLED_SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
-/// A node's cluster side once its controller runs.
+/// A node's cluster side: its controller (a voter) or its metadata follower (a broker
+/// alone), and its broker's lifecycle.
 pub struct ClusterNode {
-    controller: Arc<Controller>,
+    /// A voter's controller; `None` on a broker-only node.
+    controller: Option<Arc<Controller>>,
+    /// The committed metadata as this node has it.
+    image: SharedImage,
     voters: BTreeMap<i32, String>,
     /// Derived from the voter set; `None` for a one-voter quorum of its own, which keeps
     /// its log dir's.
     cluster_id: Option<String>,
-    ticker: JoinHandle<()>,
+    /// The controller's tick (a voter), or the metadata follower (a broker alone).
+    task: JoinHandle<()>,
     lifecycle: Option<Lifecycle>,
 }
 
@@ -64,19 +70,77 @@ fn cluster_id(voters: &BTreeMap<i32, String>) -> String {
     crate::log::checkpoint::uuid_to_kafka(id)
 }
 
-/// Starts the controller quorum of a KRaft node.
-pub async fn start_controller(
+/// The voters' resolved addresses and their `host:port`s.
+type Voters = (BTreeMap<i32, SocketAddr>, BTreeMap<i32, String>);
+
+fn voter_addresses(c: &crate::config::ClusterConfig) -> Result<Voters, ServerError> {
+    let mut voters = BTreeMap::new();
+    let mut names = BTreeMap::new();
+    for (&id, at) in &c.voters {
+        let addr: SocketAddr = (at.host.as_str(), at.port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| invalid("controller.quorum.voters", at.to_string(), "unresolvable"))?;
+        voters.insert(id, addr);
+        names.insert(id, at.to_string());
+    }
+    Ok((voters, names))
+}
+
+/// Starts the cluster side of a KRaft node: the controller quorum of a combined node, or
+/// the metadata follower of a broker-only one.
+pub async fn start(
+    config: &Config,
+    prebound: Option<TcpListener>,
+) -> Result<ClusterNode, ServerError> {
+    match config.cluster.roles {
+        Some(ProcessRoles::BrokerAndController) => start_controller(config, prebound).await,
+        Some(ProcessRoles::Broker) => start_broker_only(config),
+        other => Err(invalid(
+            "process.roles",
+            other.map_or(String::new(), |r| r.to_string()),
+            "a controller-only node is not supported yet: use broker,controller",
+        )),
+    }
+}
+
+/// A broker that is not a voter: it follows the metadata log from the voters.
+fn start_broker_only(config: &Config) -> Result<ClusterNode, ServerError> {
+    let c = &config.cluster;
+    if c.voters.is_empty() {
+        return Err(invalid(
+            "controller.quorum.voters",
+            String::new(),
+            "a broker-only node needs the voters (controller.quorum.bootstrap.servers alone \
+             is not supported yet)",
+        ));
+    }
+    let (_, names) = voter_addresses(c)?;
+    let image = SharedImage::new();
+    let client = ControllerClient::new(
+        names.clone(),
+        None,
+        format!("rafka-{}-metadata", config.node_id),
+    );
+    let task = crate::broker::metadata_follower::start(config.node_id, image.clone(), client);
+    info!(node_id = config.node_id, voters = ?names, "broker following the metadata quorum");
+    Ok(ClusterNode {
+        controller: None,
+        image,
+        cluster_id: Some(cluster_id(&names)),
+        voters: names,
+        task,
+        lifecycle: None,
+    })
+}
+
+/// Starts the controller quorum of a combined node.
+async fn start_controller(
     config: &Config,
     prebound: Option<TcpListener>,
 ) -> Result<ClusterNode, ServerError> {
     let c = &config.cluster;
-    if c.roles != Some(ProcessRoles::BrokerAndController) {
-        return Err(invalid(
-            "process.roles",
-            c.roles.map_or(String::new(), |r| r.to_string()),
-            "only combined nodes (process.roles=broker,controller) are supported yet",
-        ));
-    }
     let listener = match prebound {
         Some(l) => l,
         None => {
@@ -115,15 +179,9 @@ pub async fn start_controller(
         voters.insert(config.node_id, addr);
         voter_names.insert(config.node_id, addr.to_string());
     }
-    for (&id, at) in &c.voters {
-        let addr: SocketAddr = (at.host.as_str(), at.port)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| invalid("controller.quorum.voters", at.to_string(), "unresolvable"))?;
-        voters.insert(id, addr);
-        voter_names.insert(id, at.to_string());
-    }
+    let (resolved, names) = voter_addresses(c)?;
+    voters.extend(resolved);
+    voter_names.extend(names);
     let mut qc = QuorumConfig::new(config.node_id, voters, config.data_dir.clone());
     let election = Duration::from_millis(c.quorum_election_timeout_ms.max(10));
     // a follower elects after T/2..T of silence; openraft's followers also refuse votes
@@ -147,7 +205,7 @@ pub async fn start_controller(
         apis = apis.with_cluster_id(id);
     }
     controller.quorum().serve_foreign_apis(Arc::new(apis));
-    let ticker = {
+    let task = {
         let ctl = Arc::clone(&controller);
         tokio::spawn(async move {
             loop {
@@ -162,10 +220,11 @@ pub async fn start_controller(
     };
     info!(node_id = config.node_id, voters = ?voter_names, "controller started");
     Ok(ClusterNode {
-        controller,
+        image: controller.image().clone(),
+        controller: Some(controller),
         cluster_id,
         voters: voter_names,
-        ticker,
+        task,
         lifecycle: None,
     })
 }
@@ -174,7 +233,7 @@ impl ClusterNode {
     /// The broker's link: the image and a channel for forwarded admin requests.
     pub fn link(&self, config: &Config) -> ClusterLink {
         ClusterLink {
-            image: self.controller.image().clone(),
+            image: self.image.clone(),
             forward: self.client(config, "forward"),
             cluster_id: self.cluster_id.clone(),
             broker_epoch: std::sync::atomic::AtomicI64::new(-1),
@@ -184,7 +243,7 @@ impl ClusterNode {
     fn client(&self, config: &Config, purpose: &str) -> ControllerClient {
         ControllerClient::new(
             self.voters.clone(),
-            Some(self.controller.quorum().watch()),
+            self.controller.as_ref().map(|c| c.quorum().watch()),
             format!("rafka-{}-{purpose}", config.node_id),
         )
     }
@@ -193,15 +252,16 @@ impl ClusterNode {
     pub fn start_broker(mut self, broker: &Arc<Broker>, config: &Config) -> ClusterNode {
         self.lifecycle = Some(Lifecycle::start(
             Arc::clone(broker),
-            self.controller.image().clone(),
+            self.image.clone(),
             self.client(config, "lifecycle"),
             Duration::from_millis(config.cluster.broker_heartbeat_interval_ms.max(10)),
         ));
         self
     }
 
-    pub fn controller(&self) -> &Arc<Controller> {
-        &self.controller
+    /// The controller, on a voter.
+    pub fn controller(&self) -> Option<&Arc<Controller>> {
+        self.controller.as_ref()
     }
 
     /// Controlled shutdown of the broker side: the controller moves its leaderships away
@@ -217,8 +277,10 @@ impl ClusterNode {
     /// Stops the controller (after [`Self::controlled_shutdown`]).
     pub async fn stop(mut self) {
         self.lifecycle.take();
-        self.ticker.abort();
-        self.controller.shutdown().await;
+        self.task.abort();
+        if let Some(c) = &self.controller {
+            c.shutdown().await;
+        }
     }
 }
 
@@ -226,7 +288,9 @@ impl Drop for ClusterNode {
     /// A node dropped without [`ClusterNode::stop`] (killed) stops its quorum at once: the
     /// controller's Kafka APIs hold the controller, so it would not drop by itself.
     fn drop(&mut self) {
-        self.ticker.abort();
-        self.controller.quorum().kill();
+        self.task.abort();
+        if let Some(c) = &self.controller {
+            c.quorum().kill();
+        }
     }
 }

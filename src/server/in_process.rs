@@ -28,6 +28,8 @@ use crate::config::{
 /// Builds an in-process cluster of combined nodes with ids 1..=N.
 pub struct ClusterBuilder {
     nodes: usize,
+    /// Broker-only nodes after the voters (ids N+1..).
+    brokers: usize,
     dir: PathBuf,
     tune: Vec<Tune>,
 }
@@ -35,8 +37,8 @@ pub struct ClusterBuilder {
 /// A change to one node's config (given its id).
 type Tune = Box<dyn Fn(i32, &mut Config) + Send + Sync>;
 
-/// A running in-process cluster. Node `id` is at index `id - 1`; a killed node is `None`
-/// until restarted.
+/// A running in-process cluster: voters 1..=N, then any broker-only nodes; a killed node
+/// is `None` until restarted.
 pub struct ClusterHandle {
     configs: BTreeMap<i32, Config>,
     controller_addrs: BTreeMap<i32, SocketAddr>,
@@ -50,9 +52,17 @@ impl ClusterBuilder {
     pub fn new(nodes: usize, dir: impl AsRef<Path>) -> Self {
         ClusterBuilder {
             nodes,
+            brokers: 0,
             dir: dir.as_ref().to_path_buf(),
             tune: Vec::new(),
         }
+    }
+
+    /// Adds `n` broker-only nodes (`process.roles=broker`, ids after the voters'), which
+    /// follow the voters' metadata log.
+    pub fn brokers(mut self, n: usize) -> Self {
+        self.brokers = n;
+        self
     }
 
     /// Adjusts every node's config (given the node id) before it starts.
@@ -112,6 +122,33 @@ impl ClusterBuilder {
             }
             configs.insert(id, config);
         }
+        for i in 1..=self.brokers {
+            let id = i32::try_from(self.nodes + i).unwrap_or(i32::MAX);
+            let mut config = Config {
+                node_id: id,
+                data_dir: self.dir.join(format!("node-{id}")),
+                listeners: vec![ListenerConfig::new(
+                    "PLAINTEXT",
+                    SecurityProtocol::Plaintext,
+                    loopback,
+                )],
+                text_listener: loopback,
+                ..Config::default()
+            };
+            config.cluster = ClusterConfig {
+                roles: Some(ProcessRoles::Broker),
+                voters: voters.clone(),
+                controller_listener_names: vec!["CONTROLLER".into()],
+                broker_session_timeout_ms: 1_500,
+                broker_heartbeat_interval_ms: 100,
+                quorum_election_timeout_ms: 300,
+                ..ClusterConfig::default()
+            };
+            for f in &self.tune {
+                f(id, &mut config);
+            }
+            configs.insert(id, config);
+        }
         let mut handle = ClusterHandle {
             configs,
             controller_addrs,
@@ -119,6 +156,16 @@ impl ClusterBuilder {
         };
         for (id, l) in listeners {
             let node = handle.start_node(id, Some(l)).await?;
+            handle.nodes.insert(id, Some(node));
+        }
+        let broker_ids: Vec<i32> = handle
+            .configs
+            .keys()
+            .copied()
+            .filter(|id| !handle.controller_addrs.contains_key(id))
+            .collect();
+        for id in broker_ids {
+            let node = handle.start_node(id, None).await?;
             handle.nodes.insert(id, Some(node));
         }
         Ok(handle)
@@ -137,6 +184,10 @@ impl ClusterHandle {
             .cloned()
             .ok_or_else(|| ServerError::Task(format!("no node {id} in this cluster")))?;
         let mut builder = BrokerBuilder::new(config).shutdown_grace(Duration::from_secs(2));
+        if !self.controller_addrs.contains_key(&id) {
+            // a broker-only node
+            return builder.start().await;
+        }
         let listener = match listener {
             Some(l) => l,
             None => {
@@ -208,13 +259,23 @@ impl ClusterHandle {
         Ok(())
     }
 
-    /// Stops every node: gracefully while the quorum can still commit a controlled
-    /// shutdown (a majority of the voters running), the last ones at once.
+    /// Stops every node: the broker-only ones first, then the voters gracefully while the
+    /// quorum can still commit a controlled shutdown (a majority of them running), the last
+    /// ones at once.
     pub async fn shutdown(mut self) {
-        let majority = self.nodes.len() / 2 + 1;
-        for id in self.ids() {
-            let running = self.nodes.values().filter(|n| n.is_some()).count();
-            if running >= majority {
+        let majority = self.controller_addrs.len() / 2 + 1;
+        let (voters, brokers): (Vec<i32>, Vec<i32>) = self
+            .ids()
+            .into_iter()
+            .partition(|id| self.controller_addrs.contains_key(id));
+        for id in brokers.into_iter().chain(voters) {
+            let running_voters = self
+                .nodes
+                .iter()
+                .filter(|(id, n)| n.is_some() && self.controller_addrs.contains_key(id))
+                .count();
+            let is_voter = self.controller_addrs.contains_key(&id);
+            if !is_voter || running_voters >= majority {
                 if let Err(e) = self.stop(id).await {
                     tracing::warn!(node_id = id, cause = %e, "node did not stop cleanly");
                 }

@@ -30,6 +30,8 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_quorum;
 mod elect_leaders;
+pub mod fetch;
+mod fetch_snapshot;
 mod incremental_alter_configs;
 mod list_partition_reassignments;
 mod unregister_broker;
@@ -121,6 +123,8 @@ pub const CONTROLLER_APIS: &[ControllerApi] = &[
         0,
         list_partition_reassignments
     ),
+    api!(Fetch, 12, 17, fetch),
+    api!(FetchSnapshot, 0, 1, fetch_snapshot),
     api!(DescribeQuorum, 0, 2, describe_quorum),
     api!(AlterPartition, 2, 3, alter_partition),
     ControllerApi {

@@ -38,10 +38,16 @@ struct Node {
 impl Node {
     /// A one-voter quorum (node 1) serving the controller APIs, once it leads.
     async fn start() -> Node {
+        Node::start_with(|_| {}).await
+    }
+
+    /// [`Node::start`] with a chance to change the quorum's config.
+    async fn start_with(tune: impl FnOnce(&mut QuorumConfig)) -> Node {
         let dir = tempfile::tempdir().expect("tempdir");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut config = QuorumConfig::new(1, BTreeMap::from([(1, addr)]), dir.path().into());
+        tune(&mut config);
         config.election_timeout_min = Duration::from_millis(150);
         config.election_timeout_max = Duration::from_millis(300);
         config.heartbeat_interval = Duration::from_millis(50);
@@ -614,4 +620,81 @@ async fn without_a_leader_every_api_answers_not_controller() {
         .map(|p| p.error_code);
     assert_eq!(code, Some(ErrorCode::NotLeaderOrFollower.code()));
     node.ctl.shutdown().await;
+}
+
+/// A broker-only node's follower against the voter: it fetches the log from the start;
+/// once the voter has purged its log below a snapshot, a fresh follower is told so and
+/// takes the image with FetchSnapshot. Both end with the voter's image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_fetches_the_log_and_a_snapshot_once_it_is_purged() {
+    use crate::controller::machine::AlterConfigOp;
+    use crate::metadata::records::config_resource;
+
+    let node = Node::start_with(|c| {
+        c.snapshot_every = 5;
+        c.entries_kept_after_snapshot = 0;
+    })
+    .await;
+    let voters = BTreeMap::from([(1, node.addr.to_string())]);
+    // a follower from the first entry on
+    let early = SharedImage::new();
+    let early_task = crate::broker::metadata_follower::start(
+        8,
+        early.clone(),
+        ControllerClient::new(voters.clone(), None, "early".into()),
+    );
+    for i in 0..30 {
+        node.ctl
+            .run(|m, _| {
+                let op = AlterConfigOp::Set(format!("k{i}"), "v".into());
+                m.alter_configs(config_resource::BROKER, "", &[op], false)
+            })
+            .await
+            .expect("committed");
+    }
+    // purged below a snapshot
+    let reader = node.ctl.quorum().log_reader();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = reader.clone();
+        let purged = tokio::task::spawn_blocking(move || r.read(0, i64::MAX, 1))
+            .await
+            .expect("join")
+            .expect("read");
+        if purged.is_none() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the log was never purged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // one more commit after the purge, so the image moves past the snapshot too
+    node.ctl
+        .run(|m, _| {
+            let op = AlterConfigOp::Set("last".into(), "v".into());
+            m.alter_configs(config_resource::BROKER, "", &[op], false)
+        })
+        .await
+        .expect("committed");
+    let target = node.ctl.image().digest();
+    assert!(
+        node.ctl
+            .image()
+            .read(|i| i.broker_config(None).is_some_and(|c| c.len() == 31)),
+        "thirty-one cluster configs"
+    );
+    let late = SharedImage::new();
+    let late_task = crate::broker::metadata_follower::start(
+        9,
+        late.clone(),
+        ControllerClient::new(voters, None, "late".into()),
+    );
+    for (name, image) in [("early", &early), ("late", &late)] {
+        let same = image
+            .wait_for(|i| i.digest() == target, Duration::from_secs(10))
+            .await;
+        assert!(same, "the {name} follower has the voter's image");
+    }
+    assert_eq!(late.applied_offset(), node.ctl.image().applied_offset());
+    early_task.abort();
+    late_task.abort();
 }
