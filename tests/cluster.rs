@@ -552,7 +552,7 @@ async fn a_broker_only_node_follows_the_metadata_and_serves() {
     assert!(same, "the broker's image converges on the voters'");
     // records to its partitions come back from it
     let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &cluster.bootstrap_servers())
+        .set("bootstrap.servers", cluster.bootstrap_servers())
         .set("acks", "all")
         .create()
         .expect("producer");
