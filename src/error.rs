@@ -122,6 +122,7 @@ error_codes! {
     UnstableOffsetCommit = 88, "UNSTABLE_OFFSET_COMMIT";
     ProducerFenced = 90, "PRODUCER_FENCED";
     InvalidUpdateVersion = 95, "INVALID_UPDATE_VERSION";
+    SnapshotNotFound = 98, "SNAPSHOT_NOT_FOUND";
     UnknownTopicId = 100, "UNKNOWN_TOPIC_ID";
     DuplicateBrokerRegistration = 101, "DUPLICATE_BROKER_REGISTRATION";
     BrokerIdNotRegistered = 102, "BROKER_ID_NOT_REGISTERED";

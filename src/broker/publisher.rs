@@ -119,11 +119,18 @@ impl Broker {
             .difference(here)
             .map(|&i| TopicPartition::new(name, i))
             .collect();
-        let new_logs = if missing.is_empty() {
-            Vec::new()
-        } else {
-            self.fresh_logs(&missing, ti.id, log_config)?
-        };
+        // a log of this topic id already open but not served (a restart kept it aside, as
+        // another dir of the same name came first) is taken as it is; others are made new
+        let (kept, missing): (Vec<TopicPartition>, Vec<TopicPartition>) =
+            missing.into_iter().partition(|tp| {
+                self.logs
+                    .get(tp)
+                    .is_some_and(|l| l.topic_id() == Some(ti.id))
+            });
+        let mut new_logs: Vec<_> = kept.iter().filter_map(|tp| self.logs.get(tp)).collect();
+        if !missing.is_empty() {
+            new_logs.extend(self.fresh_logs(&missing, ti.id, log_config)?);
+        }
         if !gone.is_empty() {
             self.logs.delete_logs(&gone)?;
         }
@@ -137,12 +144,13 @@ impl Broker {
                     .collect()
             })
             .unwrap_or_default();
+        let hosting_more = !new_logs.is_empty();
         partitions.extend(new_logs.into_iter().map(|log| self.host(log)));
         partitions.sort_by_key(|p| p.index());
         for p in &partitions {
             p.set_config(log_config);
         }
-        if !missing.is_empty() {
+        if hosting_more {
             info!(topic = name, partitions = ?here, "hosting partitions");
         }
         self.topics.write().insert(

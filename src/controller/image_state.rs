@@ -85,16 +85,10 @@ impl SharedImage {
         self.applied.load(Ordering::Acquire)
     }
 
-    /// The image's records (a snapshot) and the offset they are as of, read together.
-    pub fn snapshot_at(&self) -> (i64, Vec<Bytes>) {
+    /// The image and the offset it is as of, read together (a copy).
+    pub fn image_at(&self) -> (i64, MetadataImage) {
         let image = self.image.read();
-        let applied = self.applied.load(Ordering::Acquire);
-        let records = image
-            .snapshot_records()
-            .iter()
-            .map(MetadataRecord::encode)
-            .collect();
-        (applied, records)
+        (self.applied.load(Ordering::Acquire), image.clone())
     }
 
     /// The state machine the quorum drives, applying to this image.

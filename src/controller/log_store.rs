@@ -54,6 +54,15 @@ const READ_BYTES: usize = 4 << 20;
 const SNAPSHOT_ENDS_KEPT: usize = 8;
 
 /// The log store; clones share it (openraft's log reader is a clone).
+/// What a read of the metadata log found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogRead {
+    /// Whole batches (possibly none), and the log start.
+    Batches { records: Bytes, log_start: i64 },
+    /// The offset asked for is below the log start: purged after a snapshot.
+    Purged { log_start: i64 },
+}
+
 #[derive(Clone)]
 pub struct LogStore {
     inner: Arc<Inner>,
@@ -208,24 +217,38 @@ impl LogStore {
 
     /// The partition directory.
     /// Whole batches from Kafka offset `from` up to `upto`, at most `max_bytes` (one batch
-    /// at least), and the log start: what a broker following the metadata log fetches.
-    /// `None` when `from` is below the log start (purged: the broker needs a snapshot).
-    pub fn read_range(
-        &self,
-        from: i64,
-        upto: i64,
-        max_bytes: usize,
-    ) -> Result<Option<(Bytes, i64)>, LogError> {
+    /// at least): what a broker following the metadata log fetches.
+    pub fn read_range(&self, from: i64, upto: i64, max_bytes: usize) -> Result<LogRead, LogError> {
         let log = &self.inner.log;
-        if from < log.log_start_offset() {
-            return Ok(None);
+        let log_start = log.log_start_offset();
+        if from < log_start {
+            return Ok(LogRead::Purged { log_start });
         }
         let upto = upto.min(log.log_end_offset());
         if from >= upto {
-            return Ok(Some((Bytes::new(), log.log_start_offset())));
+            return Ok(LogRead::Batches {
+                records: Bytes::new(),
+                log_start,
+            });
         }
-        let data = log.read(from, max_bytes, true, upto)?;
-        Ok(Some((data.records, data.log_start_offset)))
+        match log.read(from, max_bytes, true, upto) {
+            Ok(data) => Ok(LogRead::Batches {
+                records: data.records,
+                log_start: data.log_start_offset,
+            }),
+            // purged between the check and the read
+            Err(LogError::OffsetOutOfRange {
+                log_start_offset, ..
+            }) => Ok(LogRead::Purged {
+                log_start: log_start_offset,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The Kafka offset of the first record kept.
+    pub fn log_start_offset(&self) -> i64 {
+        self.inner.log.log_start_offset()
     }
 
     pub fn dir(&self) -> &Path {

@@ -55,6 +55,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use log_store::LogRead;
 use log_store::LogStore;
 pub use network::ForeignApis;
 use network::{FaultSwitch, Network};
@@ -157,14 +158,14 @@ pub struct LogReader(LogStore);
 
 impl LogReader {
     /// Whole batches from Kafka offset `from` up to `upto` (at most `max_bytes`, one batch
-    /// at least), and the log start; `None` if `from` was purged. Blocks (disk reads).
-    pub fn read(
-        &self,
-        from: i64,
-        upto: i64,
-        max_bytes: usize,
-    ) -> Result<Option<(Bytes, i64)>, QuorumError> {
+    /// at least), or that `from` was purged. Blocks (disk reads).
+    pub fn read(&self, from: i64, upto: i64, max_bytes: usize) -> Result<LogRead, QuorumError> {
         Ok(self.0.read_range(from, upto, max_bytes)?)
+    }
+
+    /// The Kafka offset of the first record kept (the log below was purged).
+    pub fn log_start_offset(&self) -> i64 {
+        self.0.log_start_offset()
     }
 }
 

@@ -1,21 +1,29 @@
 //! Fetch (v12-v17) of `__cluster_metadata-0`: how a broker that is not a voter follows the
-//! metadata log (Kafka's observers fetch it the same way). Any voter answers: it reads its
-//! own log up to what it has applied, which is committed, so the answer holds only
-//! committed batches, as they are stored (control batches too; the broker skips them).
+//! metadata log (Kafka's observers fetch it the same way). Only the quorum's leader answers
+//! (another voter: NOT_LEADER_OR_FOLLOWER with the leader it knows, and the broker tries
+//! the next): it reads its log up to what it has applied, which is committed, so the answer
+//! holds only committed batches, as they are stored (control batches too; the broker skips
+//! them).
 //!
 //! A fetch at the end waits (up to `max_wait_ms`, at most 5 s) for the next commit. A fetch
 //! below the log start (purged after a snapshot) is answered with a snapshot id, and the
-//! broker then asks FetchSnapshot for the image. Any other topic or partition gets
+//! broker then asks FetchSnapshot for the image; its end offset is the offset after what
+//! the image holds, or the log start if that is further (what lies between is control
+//! batches, which change no image). Its epoch is the leader's current one (not the epoch of
+//! the snapshot's last record, as Kafka's). Any other topic or partition gets
 //! UNKNOWN_TOPIC_OR_PARTITION (or UNKNOWN_TOPIC_ID by id).
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData, SnapshotId};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    FetchableTopicResponse, LeaderIdAndEpoch, PartitionData, SnapshotId,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use uuid::Uuid;
 
 use crate::controller::driver::Controller;
+use crate::controller::LogRead;
 use crate::error::ErrorCode;
 
 /// The metadata topic, and its fixed id (Kafka's `Topic.CLUSTER_METADATA_TOPIC_ID`).
@@ -70,6 +78,17 @@ pub async fn handle(ctl: &Controller, version: i16, req: FetchRequest) -> FetchR
 
 /// The committed batches from `from`, waiting for one if there is none yet.
 async fn read(ctl: &Controller, from: i64, max_bytes: usize, max_wait_ms: i32) -> PartitionData {
+    let out = PartitionData::default().with_partition_index(0);
+    let le = ctl.leader_and_epoch();
+    if le.leader != Some(ctl.quorum().node_id()) {
+        return out
+            .with_error_code(ErrorCode::NotLeaderOrFollower.code())
+            .with_current_leader(
+                LeaderIdAndEpoch::default()
+                    .with_leader_id(BrokerId(le.leader.unwrap_or(-1)))
+                    .with_leader_epoch(i32::try_from(le.epoch).unwrap_or(-1)),
+            );
+    }
     let image = ctl.image();
     // everything up to the applied offset is committed
     let committed_end = || image.applied_offset().saturating_add(1);
@@ -86,25 +105,25 @@ async fn read(ctl: &Controller, from: i64, max_bytes: usize, max_wait_ms: i32) -
         .await;
     }
     let end = committed_end();
-    let out = PartitionData::default().with_partition_index(0);
     let read = {
         let log = ctl.quorum().log_reader();
         tokio::task::spawn_blocking(move || log.read(from, end, max_bytes)).await
     };
     match read {
-        Ok(Ok(Some((records, log_start)))) => out
+        Ok(Ok(LogRead::Batches { records, log_start })) => out
             .with_high_watermark(end)
             .with_last_stable_offset(end)
             .with_log_start_offset(log_start)
             .with_records(Some(records)),
-        Ok(Ok(None)) => {
-            // purged: the broker fetches the image as a snapshot
+        Ok(Ok(LogRead::Purged { log_start })) => {
+            // the broker fetches the image as a snapshot
             out.with_high_watermark(end)
                 .with_last_stable_offset(end)
+                .with_log_start_offset(log_start)
                 .with_snapshot_id(
                     SnapshotId::default()
-                        .with_end_offset(end)
-                        .with_epoch(ctl.leader_and_epoch().epoch as i32),
+                        .with_end_offset(end.max(log_start))
+                        .with_epoch(i32::try_from(le.epoch).unwrap_or(-1)),
                 )
                 .with_records(Some(Bytes::new()))
         }
