@@ -601,18 +601,15 @@ impl Config {
         Ok(c)
     }
 
-    /// Refuses listeners the broker cannot serve: none (a controller-only node, say),
-    /// two with one name, a security protocol other than PLAINTEXT, or a text listener on
-    /// a Kafka or controller listener's port. [`Config::from_properties`] calls it, and
-    /// so does the broker's start (a `Config` may be built in code).
+    /// Refuses listeners the broker cannot serve: none (but on a controller-only node,
+    /// which serves its controller port alone), two with one name, a security protocol
+    /// other than PLAINTEXT, or a text listener on a Kafka or controller listener's port.
+    /// [`Config::from_properties`] calls it, and so does the broker's start (a `Config`
+    /// may be built in code).
     pub fn check_listeners(&self) -> Result<(), ConfigError> {
-        if self.listeners.is_empty() && self.cluster.is_controller_only() {
-            return Err(invalid(
-                "process.roles",
-                "controller",
-                "a controller-only node serves no Kafka clients, and Rafka's controller \
-                 quorum is not active yet: run the node as broker,controller for now",
-            ));
+        if self.cluster.is_controller_only() {
+            // no Kafka and no text listener is bound
+            return Ok(());
         }
         listeners::check(&self.listeners)?;
         self.check_text_listener()

@@ -296,13 +296,22 @@ fn serve(args: ServeArgs) -> Result<()> {
                 )
             })?;
         say!("rafka {}", env!("CARGO_PKG_VERSION"));
-        // the default listener's line is unchanged; further listeners say their names
-        say!("Kafka listener: {}", handle.kafka_addr());
-        for (name, addr) in handle.listener_addrs().skip(1) {
-            say!("Kafka listener {name}: {addr}");
+        if config.cluster.is_controller_only() {
+            // no broker: the controller port is all it serves
+            say!("controller listener: {}", handle.kafka_addr());
+        } else {
+            // the default listener's line is unchanged; further listeners say their names
+            say!("Kafka listener: {}", handle.kafka_addr());
+            for (name, addr) in handle.listener_addrs().skip(1) {
+                say!("Kafka listener {name}: {addr}");
+            }
+            say!("text listener: {}", handle.text_addr());
         }
-        say!("text listener: {}", handle.text_addr());
         say!("data dir: {}", config.data_dir.display());
+        if config.cluster.is_controller_only() && !args.topics.is_empty() {
+            handle.shutdown().await.context("shutting down")?;
+            bail!("--topic on a controller-only node: create topics through a broker");
+        }
         if let Err(e) = create_topics(&handle, &args.topics).await {
             handle.shutdown().await.context("shutting down")?;
             return Err(e);

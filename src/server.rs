@@ -131,17 +131,15 @@ impl BrokerBuilder {
             kafka_addrs.push((l.name.clone(), addr));
             bound.push((listener, Protocol::Kafka(Arc::new(l.clone()))));
         }
-        let (text_listener, text_addr) = bind("text", config.text_listener).await?;
-        bound.push((text_listener, Protocol::Text));
-        let kafka_addr =
-            kafka_addrs
-                .first()
-                .map(|(_, a)| *a)
-                .ok_or_else(|| ConfigError::Invalid {
-                    key: "listeners".into(),
-                    value: String::new(),
-                    reason: "no listener".into(),
-                })?;
+        // a controller-only node serves its controller port alone: no text listener
+        let controller_only = config.cluster.is_controller_only();
+        let text_addr = if controller_only {
+            SocketAddr::from(([0, 0, 0, 0], 0))
+        } else {
+            let (text_listener, text_addr) = bind("text", config.text_listener).await?;
+            bound.push((text_listener, Protocol::Text));
+            text_addr
+        };
         let prebound = self
             .controller_listener
             .and_then(|slot| slot.lock().ok().and_then(|mut l| l.take()));
@@ -150,15 +148,35 @@ impl BrokerBuilder {
         } else {
             None
         };
+        let kafka_addr = kafka_addrs
+            .first()
+            .map(|(_, a)| *a)
+            .or_else(|| node.as_ref().and_then(|n| n.controller_addr()))
+            .ok_or_else(|| ConfigError::Invalid {
+                key: "listeners".into(),
+                value: String::new(),
+                reason: "no listener".into(),
+            })?;
         let broker = {
             let config = config.clone();
-            let link = node.as_ref().map(|n| n.link(&config));
+            // (a controller-only node's broker has no listener: it neither registers nor
+            // follows the image)
+            let link = node
+                .as_ref()
+                .filter(|_| !controller_only)
+                .map(|n| n.link(&config));
             tokio::task::spawn_blocking(move || Broker::open_with(config, link))
                 .await
                 .map_err(|e| ServerError::Task(e.to_string()))??
         };
         let broker = Arc::new(broker);
-        let node = node.map(|n| n.start_broker(&broker, &config));
+        let node = node.map(|n| {
+            if controller_only {
+                n
+            } else {
+                n.start_broker(&broker, &config)
+            }
+        });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let jobs = Jobs::start(&broker);
         let task = tokio::spawn(serve(
@@ -200,7 +218,8 @@ pub struct BrokerHandle {
 
 impl BrokerHandle {
     /// The first (default) Kafka listener's bound address (the real port when 0 was
-    /// asked for).
+    /// asked for); a controller-only node's controller port, where the controller's Kafka
+    /// APIs are served (`--bootstrap-controller`).
     pub fn kafka_addr(&self) -> SocketAddr {
         self.kafka_addr
     }
@@ -218,7 +237,8 @@ impl BrokerHandle {
         self.kafka_addrs.iter().map(|(n, a)| (n.as_str(), *a))
     }
 
-    /// The bound text listener address (the real port when 0 was asked for).
+    /// The bound text listener address (the real port when 0 was asked for); `0.0.0.0:0`
+    /// on a controller-only node, which has none.
     pub fn text_addr(&self) -> SocketAddr {
         self.text_addr
     }

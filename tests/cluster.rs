@@ -60,6 +60,7 @@ async fn all_brokers_registered(cluster: &rafka::ClusterHandle, n: usize) -> boo
     let addrs: Vec<String> = cluster
         .ids()
         .iter()
+        .filter(|&&id| cluster.is_broker(id))
         .filter_map(|&id| cluster.node(id))
         .map(|h| h.kafka_addr().to_string())
         .collect();
@@ -596,5 +597,54 @@ async fn a_broker_only_node_follows_the_metadata_and_serves() {
     })
     .await;
     assert!(fenced, "node 4 fenced, its partitions leaderless");
+    cluster.shutdown().await;
+}
+
+/// Kafka's production layout: three controller-only voters and two broker-only nodes. The
+/// brokers register and serve; the controllers are no brokers (Metadata lists the two);
+/// a controller killed is replaced by another, and the brokers go on creating topics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedicated_controllers_and_brokers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cluster = ClusterBuilder::new(3, dir.path())
+        .dedicated_controllers()
+        .brokers(2)
+        .start()
+        .await
+        .expect("cluster starts");
+    assert!(!cluster.is_broker(1) && cluster.is_broker(4) && cluster.is_broker(5));
+    assert!(all_brokers_registered(&cluster, 2).await, "two brokers");
+    let bootstrap = cluster.bootstrap_servers();
+    create_topic(&bootstrap, "split", 4, 2).await;
+    let node4 = cluster.node(4).expect("node 4").kafka_addr().to_string();
+    let (brokers, parts) = tokio::task::spawn_blocking({
+        let a = node4.clone();
+        move || metadata_of(&a, "split")
+    })
+    .await
+    .expect("metadata");
+    assert_eq!(
+        brokers,
+        BTreeSet::from([4, 5]),
+        "controllers are not brokers"
+    );
+    assert_eq!(parts.len(), 4);
+    assert!(parts.values().all(|(_, r)| {
+        let set: BTreeSet<i32> = r.iter().copied().collect();
+        set == BTreeSet::from([4, 5])
+    }));
+    // the active controller killed: another takes over, and admin goes on
+    let leader = cluster
+        .node(1)
+        .and_then(|n| n.controller())
+        .and_then(|c| c.leader_and_epoch().leader)
+        .expect("a leader");
+    assert!((1..=3).contains(&leader));
+    cluster.kill(leader);
+    create_topic(&bootstrap, "after", 2, 2).await;
+    let (_, parts) = tokio::task::spawn_blocking(move || metadata_of(&node4, "after"))
+        .await
+        .expect("metadata");
+    assert_eq!(parts.len(), 2, "created after the failover");
     cluster.shutdown().await;
 }

@@ -3,10 +3,11 @@
 //! check that fences brokers whose sessions expired, and the broker's lifecycle
 //! (registration, heartbeats, publishing the image, controlled shutdown).
 //!
-//! Combined nodes (`process.roles=broker,controller`) and broker-only nodes
-//! (`process.roles=broker`: the metadata log followed from the voters by Fetch, as Kafka's
-//! observers do, `broker::metadata_follower`) are supported; a controller alone is not yet
-//! (it would have no Kafka listener, which `BrokerBuilder` needs).
+//! Combined nodes (`process.roles=broker,controller`), broker-only nodes
+//! (`process.roles=broker`: the metadata log followed from the quorum's leader by Fetch, as
+//! Kafka's observers do, `broker::metadata_follower`) and controller-only nodes
+//! (`process.roles=controller`: the quorum and the controller's Kafka APIs on the
+//! controller port, no broker listener, no text listener, no registration).
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -41,6 +42,8 @@ pub struct ClusterNode {
     controller: Option<Arc<Controller>>,
     /// The committed metadata as this node has it.
     image: SharedImage,
+    /// A voter's bound controller port.
+    controller_addr: Option<SocketAddr>,
     voters: BTreeMap<i32, String>,
     /// Derived from the voter set; `None` for a one-voter quorum of its own, which keeps
     /// its log dir's.
@@ -95,12 +98,12 @@ pub async fn start(
     prebound: Option<TcpListener>,
 ) -> Result<ClusterNode, ServerError> {
     match config.cluster.roles {
-        Some(ProcessRoles::BrokerAndController) => start_controller(config, prebound).await,
         Some(ProcessRoles::Broker) => start_broker_only(config),
-        other => Err(invalid(
+        Some(_) => start_controller(config, prebound).await,
+        None => Err(invalid(
             "process.roles",
-            other.map_or(String::new(), |r| r.to_string()),
-            "a controller-only node is not supported yet: use broker,controller",
+            String::new(),
+            "a KRaft node needs process.roles",
         )),
     }
 }
@@ -127,6 +130,7 @@ fn start_broker_only(config: &Config) -> Result<ClusterNode, ServerError> {
     info!(node_id = config.node_id, voters = ?names, "broker following the metadata quorum");
     Ok(ClusterNode {
         controller: None,
+        controller_addr: None,
         image,
         cluster_id: Some(cluster_id(&names)),
         voters: names,
@@ -154,6 +158,7 @@ async fn start_controller(
             bind(&l.name, l.addr).await?.0
         }
     };
+    let controller_addr = listener.local_addr().ok();
     let mut voters = BTreeMap::new();
     let mut voter_names = BTreeMap::new();
     if c.voters.is_empty() {
@@ -220,6 +225,7 @@ async fn start_controller(
     };
     info!(node_id = config.node_id, voters = ?voter_names, "controller started");
     Ok(ClusterNode {
+        controller_addr,
         image: controller.image().clone(),
         controller: Some(controller),
         cluster_id,
@@ -257,6 +263,11 @@ impl ClusterNode {
             Duration::from_millis(config.cluster.broker_heartbeat_interval_ms.max(10)),
         ));
         self
+    }
+
+    /// A voter's bound controller port.
+    pub fn controller_addr(&self) -> Option<SocketAddr> {
+        self.controller_addr
     }
 
     /// The controller, on a voter.

@@ -30,6 +30,8 @@ pub struct ClusterBuilder {
     nodes: usize,
     /// Broker-only nodes after the voters (ids N+1..).
     brokers: usize,
+    /// The voters are controller-only nodes (no broker).
+    dedicated_controllers: bool,
     dir: PathBuf,
     tune: Vec<Tune>,
 }
@@ -53,6 +55,7 @@ impl ClusterBuilder {
         ClusterBuilder {
             nodes,
             brokers: 0,
+            dedicated_controllers: false,
             dir: dir.as_ref().to_path_buf(),
             tune: Vec::new(),
         }
@@ -62,6 +65,13 @@ impl ClusterBuilder {
     /// follow the voters' metadata log.
     pub fn brokers(mut self, n: usize) -> Self {
         self.brokers = n;
+        self
+    }
+
+    /// Makes the voters controller-only nodes (`process.roles=controller`: no broker, no
+    /// Kafka listener of their own); the brokers are then the [`Self::brokers`] ones.
+    pub fn dedicated_controllers(mut self) -> Self {
+        self.dedicated_controllers = true;
         self
     }
 
@@ -107,8 +117,15 @@ impl ClusterBuilder {
                 ..Config::default()
             };
             let controller = ListenerConfig::new("CONTROLLER", SecurityProtocol::Plaintext, addr);
+            if self.dedicated_controllers {
+                config.listeners.clear();
+            }
             config.cluster = ClusterConfig {
-                roles: Some(ProcessRoles::BrokerAndController),
+                roles: Some(if self.dedicated_controllers {
+                    ProcessRoles::Controller
+                } else {
+                    ProcessRoles::BrokerAndController
+                }),
                 voters: voters.clone(),
                 controller_listener_names: vec!["CONTROLLER".into()],
                 controller_listeners: vec![controller],
@@ -224,14 +241,23 @@ impl ClusterHandle {
         self.nodes.get(&id).and_then(|n| n.as_ref())
     }
 
-    /// Every running node's Kafka address, comma-separated (`bootstrap.servers`).
+    /// Every running broker's Kafka address, comma-separated (`bootstrap.servers`).
     pub fn bootstrap_servers(&self) -> String {
         self.nodes
-            .values()
-            .flatten()
+            .iter()
+            .filter(|(id, _)| self.is_broker(**id))
+            .filter_map(|(_, n)| n.as_ref())
             .map(|n| n.kafka_addr().to_string())
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// Whether node `id` has the broker role.
+    pub fn is_broker(&self, id: i32) -> bool {
+        self.configs
+            .get(&id)
+            .and_then(|c| c.cluster.roles)
+            .is_some_and(|r| r.is_broker())
     }
 
     /// Stops node `id` at once, as kill -9 would (nothing is flushed or closed).
