@@ -76,6 +76,27 @@ async fn all_brokers_registered(cluster: &rafka::ClusterHandle, n: usize) -> boo
     .await
 }
 
+/// One record (`<prefix>-<partition>`) to each of `partitions`, acknowledged by all.
+async fn produce_one_each(bootstrap: &str, topic: &str, partitions: &[i32], prefix: &str) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .create()
+        .expect("producer");
+    for &p in partitions {
+        let value = format!("{prefix}-{p}");
+        producer
+            .send(
+                FutureRecord::<(), _>::to(topic)
+                    .partition(p)
+                    .payload(&value),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("partition {p} not acknowledged: {e}"));
+    }
+}
+
 async fn create_topic(bootstrap: &str, name: &str, partitions: i32, rf: i32) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -140,23 +161,7 @@ async fn three_nodes_create_describe_produce_and_fail_over() {
 
     // records to every partition's leader come back from it
     let bootstrap = cluster.bootstrap_servers();
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .set("acks", "all")
-        .create()
-        .expect("producer");
-    for p in 0..6 {
-        let value = format!("value-{p}");
-        producer
-            .send(
-                FutureRecord::<(), _>::to("orders")
-                    .partition(p)
-                    .payload(&value),
-                Duration::from_secs(10),
-            )
-            .await
-            .unwrap_or_else(|(e, _)| panic!("partition {p} not acknowledged: {e}"));
-    }
+    produce_one_each(&bootstrap, "orders", &[0, 1, 2, 3, 4, 5], "value").await;
     let read = tokio::task::spawn_blocking({
         let bootstrap = bootstrap.clone();
         move || read_one_each(&bootstrap, "orders", 6)
@@ -297,24 +302,7 @@ async fn a_restarted_broker_keeps_the_partitions_it_hosts() {
     assert!(all_brokers_registered(&cluster, 3).await);
     let bootstrap = cluster.bootstrap_servers();
     create_topic(&bootstrap, "sparse", 6, 1).await;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .set("acks", "all")
-        .create()
-        .expect("producer");
-    for p in 0..6 {
-        let value = format!("kept-{p}");
-        producer
-            .send(
-                FutureRecord::<(), _>::to("sparse")
-                    .partition(p)
-                    .payload(&value),
-                Duration::from_secs(10),
-            )
-            .await
-            .unwrap_or_else(|(e, _)| panic!("partition {p} not acknowledged: {e}"));
-    }
-    drop(producer);
+    produce_one_each(&bootstrap, "sparse", &[0, 1, 2, 3, 4, 5], "kept").await;
     // node 2 hosts partitions 1 and 4 (placement stripes from a random start: whichever)
     let hosted: Vec<i32> = cluster
         .node(2)
@@ -552,23 +540,7 @@ async fn a_broker_only_node_follows_the_metadata_and_serves() {
         .await;
     assert!(same, "the broker's image converges on the voters'");
     // records to its partitions come back from it
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", cluster.bootstrap_servers())
-        .set("acks", "all")
-        .create()
-        .expect("producer");
-    for &p in &led_by_4 {
-        let value = format!("from-4-{p}");
-        producer
-            .send(
-                FutureRecord::<(), _>::to("wide")
-                    .partition(p)
-                    .payload(&value),
-                Duration::from_secs(10),
-            )
-            .await
-            .unwrap_or_else(|(e, _)| panic!("partition {p} not acknowledged: {e}"));
-    }
+    produce_one_each(&cluster.bootstrap_servers(), "wide", &led_by_4, "from-4").await;
     let hosted = cluster
         .node(4)
         .expect("node 4")

@@ -103,32 +103,31 @@ impl ClusterBuilder {
                 )
             })
             .collect();
-        let mut configs = BTreeMap::new();
-        for (&id, &addr) in &controller_addrs {
+        // one node's config: loopback listeners, its own data dir, quick timings
+        let node = |id: i32, roles: ProcessRoles, controller: Option<SocketAddr>| {
             let mut config = Config {
                 node_id: id,
                 data_dir: self.dir.join(format!("node-{id}")),
-                listeners: vec![ListenerConfig::new(
-                    "PLAINTEXT",
-                    SecurityProtocol::Plaintext,
-                    loopback,
-                )],
+                listeners: if roles.is_broker() {
+                    vec![ListenerConfig::new(
+                        "PLAINTEXT",
+                        SecurityProtocol::Plaintext,
+                        loopback,
+                    )]
+                } else {
+                    Vec::new()
+                },
                 text_listener: loopback,
                 ..Config::default()
             };
-            let controller = ListenerConfig::new("CONTROLLER", SecurityProtocol::Plaintext, addr);
-            if self.dedicated_controllers {
-                config.listeners.clear();
-            }
             config.cluster = ClusterConfig {
-                roles: Some(if self.dedicated_controllers {
-                    ProcessRoles::Controller
-                } else {
-                    ProcessRoles::BrokerAndController
-                }),
+                roles: Some(roles),
                 voters: voters.clone(),
                 controller_listener_names: vec!["CONTROLLER".into()],
-                controller_listeners: vec![controller],
+                controller_listeners: controller
+                    .map(|a| ListenerConfig::new("CONTROLLER", SecurityProtocol::Plaintext, a))
+                    .into_iter()
+                    .collect(),
                 broker_session_timeout_ms: 1_500,
                 broker_heartbeat_interval_ms: 100,
                 quorum_election_timeout_ms: 300,
@@ -137,34 +136,20 @@ impl ClusterBuilder {
             for f in &self.tune {
                 f(id, &mut config);
             }
-            configs.insert(id, config);
+            config
+        };
+        let voter_roles = if self.dedicated_controllers {
+            ProcessRoles::Controller
+        } else {
+            ProcessRoles::BrokerAndController
+        };
+        let mut configs = BTreeMap::new();
+        for (&id, &addr) in &controller_addrs {
+            configs.insert(id, node(id, voter_roles, Some(addr)));
         }
         for i in 1..=self.brokers {
             let id = i32::try_from(self.nodes + i).unwrap_or(i32::MAX);
-            let mut config = Config {
-                node_id: id,
-                data_dir: self.dir.join(format!("node-{id}")),
-                listeners: vec![ListenerConfig::new(
-                    "PLAINTEXT",
-                    SecurityProtocol::Plaintext,
-                    loopback,
-                )],
-                text_listener: loopback,
-                ..Config::default()
-            };
-            config.cluster = ClusterConfig {
-                roles: Some(ProcessRoles::Broker),
-                voters: voters.clone(),
-                controller_listener_names: vec!["CONTROLLER".into()],
-                broker_session_timeout_ms: 1_500,
-                broker_heartbeat_interval_ms: 100,
-                quorum_election_timeout_ms: 300,
-                ..ClusterConfig::default()
-            };
-            for f in &self.tune {
-                f(id, &mut config);
-            }
-            configs.insert(id, config);
+            configs.insert(id, node(id, ProcessRoles::Broker, None));
         }
         let mut handle = ClusterHandle {
             configs,
