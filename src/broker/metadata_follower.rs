@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::fetch_snapshot_request::{
     PartitionSnapshot, SnapshotId, TopicSnapshot,
@@ -20,7 +20,6 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
-use uuid::Uuid;
 
 use crate::controller::client::ControllerClient;
 use crate::controller::image_state::SharedImage;
@@ -28,9 +27,8 @@ use crate::controller::MetadataStateMachine;
 use crate::error::ErrorCode;
 use crate::log::batch::BatchIter;
 use crate::log::records::decode_batch;
+use crate::metadata::metadata_log::{CLUSTER_METADATA_TOPIC, CLUSTER_METADATA_TOPIC_ID};
 
-const METADATA_TOPIC: &str = "__cluster_metadata";
-const METADATA_TOPIC_ID: Uuid = Uuid::from_u128(1);
 const FETCH_VERSION: i16 = 15;
 const FETCH_SNAPSHOT_VERSION: i16 = 0;
 /// How long a fetch at the end waits at the controller for the next commit.
@@ -100,7 +98,7 @@ async fn fetch_once(
         .with_max_bytes(MAX_BYTES)
         .with_session_epoch(-1)
         .with_topics(vec![FetchTopic::default()
-            .with_topic_id(METADATA_TOPIC_ID)
+            .with_topic_id(CLUSTER_METADATA_TOPIC_ID)
             .with_partitions(vec![FetchPartition::default()
                 .with_partition(0)
                 .with_fetch_offset(offset)
@@ -134,30 +132,54 @@ async fn fetch_once(
         return Ok(offset);
     };
     let mut next = offset;
-    for (at, h) in BatchIter::new(records) {
-        let Some(bytes) = h
-            .size()
-            .and_then(|size| records.get(at..at.saturating_add(size)))
-        else {
-            break;
-        };
-        if h.next_offset() <= next {
-            continue;
+    for batch in data_batches(records, offset)?.0 {
+        if !batch.values.is_empty() {
+            sm.apply(batch.last_offset, &batch.values);
         }
-        if !h.is_control() {
-            let decoded = decode_batch(bytes).map_err(|e| e.to_string())?;
-            let values: Vec<bytes::Bytes> = decoded
-                .into_iter()
-                .filter(|r| r.offset >= next)
-                .filter_map(|r| r.value)
-                .collect();
-            if !values.is_empty() {
-                sm.apply(h.last_offset(), &values);
-            }
-        }
-        next = h.next_offset();
+        next = batch.next_offset;
     }
     Ok(next)
+}
+
+/// One batch of the metadata log: its record values (none for a control batch).
+struct Batch {
+    last_offset: i64,
+    next_offset: i64,
+    values: Vec<Bytes>,
+}
+
+/// The batches in `bytes` that end at or after offset `from` (values of records before it
+/// left out), and whether they were all whole (a batch cut short ends the walk).
+fn data_batches(bytes: &Bytes, from: i64) -> Result<(Vec<Batch>, bool), String> {
+    let mut out = Vec::new();
+    let mut iter = BatchIter::new(bytes);
+    for (at, h) in iter.by_ref() {
+        let Some(batch) = h
+            .size()
+            .and_then(|size| bytes.get(at..at.saturating_add(size)))
+        else {
+            return Ok((out, false));
+        };
+        if h.next_offset() <= from {
+            continue;
+        }
+        let values = if h.is_control() {
+            Vec::new()
+        } else {
+            decode_batch(batch)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|r| r.offset >= from)
+                .filter_map(|r| r.value)
+                .collect()
+        };
+        out.push(Batch {
+            last_offset: h.last_offset(),
+            next_offset: h.next_offset(),
+            values,
+        });
+    }
+    Ok((out, iter.position() == bytes.len()))
 }
 
 fn first_code(r: &FetchResponse) -> i16 {
@@ -185,7 +207,7 @@ async fn fetch_snapshot(
             .with_replica_id(BrokerId(-1))
             .with_max_bytes(part)
             .with_topics(vec![TopicSnapshot::default()
-                .with_name(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
+                .with_name(TopicName(StrBytes::from_static_str(CLUSTER_METADATA_TOPIC)))
                 .with_partitions(vec![PartitionSnapshot::default()
                     .with_partition(0)
                     .with_current_leader_epoch(-1)
@@ -235,21 +257,11 @@ async fn fetch_snapshot(
             return Err("an empty snapshot part before the end".into());
         }
     }
-    let bytes = bytes.freeze();
-    let mut records = Vec::new();
-    for (at, h) in BatchIter::new(&bytes) {
-        let Some(batch) = h
-            .size()
-            .and_then(|size| bytes.get(at..at.saturating_add(size)))
-        else {
-            return Err("a snapshot batch cut short".into());
-        };
-        if h.is_control() {
-            continue;
-        }
-        let decoded = decode_batch(batch).map_err(|e| e.to_string())?;
-        records.extend(decoded.into_iter().filter_map(|r| r.value));
+    let (batches, whole) = data_batches(&bytes.freeze(), 0)?;
+    if !whole {
+        return Err("a snapshot batch cut short".into());
     }
+    let records: Vec<Bytes> = batches.into_iter().flat_map(|b| b.values).collect();
     info!(
         end_offset,
         records = records.len(),

@@ -416,6 +416,22 @@ impl Broker {
         }
     }
 
+    /// Whether partition `index` of topic `name` exists: in a cluster in the metadata image
+    /// (hosted here or not), on a single node among the hosted ones.
+    pub fn knows_partition(&self, name: &str, index: i32) -> bool {
+        match &self.metadata().topics {
+            Some(all) => all.get(name).is_some_and(|t| {
+                usize::try_from(index)
+                    .ok()
+                    .and_then(|i| t.partitions.get(i))
+                    .is_some_and(|p| p.index == index)
+            }),
+            None => self
+                .topic(name)
+                .is_some_and(|t| t.partition(index).is_some()),
+        }
+    }
+
     /// Every hosted topic, in creation order.
     pub fn topics(&self) -> Vec<Arc<Topic>> {
         self.topics.read().values().cloned().collect()

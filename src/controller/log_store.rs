@@ -44,7 +44,7 @@ use crate::log::partition_log::LoadOptions;
 use crate::log::{checkpoint, LogConfig, LogError, PartitionLog, TopicPartition};
 
 /// Kafka's name for the metadata log's partition.
-pub const METADATA_TOPIC: &str = "__cluster_metadata";
+pub use crate::metadata::metadata_log::CLUSTER_METADATA_TOPIC as METADATA_TOPIC;
 /// Kafka's vote file, in the partition directory.
 pub const QUORUM_STATE_FILE: &str = "quorum-state";
 const PURGED_FILE: &str = "quorum-purged";

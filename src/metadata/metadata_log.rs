@@ -14,6 +14,8 @@ use super::records::{MetadataRecord, MetadataRecordError};
 
 /// The partition Kafka keeps its metadata log in.
 pub const CLUSTER_METADATA_TOPIC: &str = "__cluster_metadata";
+/// Its fixed topic id (Kafka's `Topic.CLUSTER_METADATA_TOPIC_ID`), as Fetch names it.
+pub const CLUSTER_METADATA_TOPIC_ID: uuid::Uuid = uuid::Uuid::from_u128(1);
 
 /// Why a metadata log could not be written or read.
 #[derive(Debug, thiserror::Error)]

@@ -249,8 +249,16 @@ impl Partition {
                 self.log.topic_partition().topic.clone(),
             ));
         }
-        self.check_leader()?;
-        let epoch = self.leader_epoch();
+        // leadership and epoch under one read of the replica state
+        let epoch = {
+            let st = self.replicas.read();
+            if st.leader != self.local_id {
+                return Err(PartitionError::NotLeader(
+                    self.topic_partition().to_string(),
+                ));
+            }
+            st.leader_epoch
+        };
         let info = self.log.append_shared(records, epoch)?;
         if !info.duplicate {
             self.maybe_advance_high_watermark();

@@ -38,15 +38,11 @@ async fn respond(
     let mut commits = Vec::new();
     for t in &req.topics {
         // (in a cluster, a topic of the metadata: its partitions may be on other brokers)
-        let topic = broker
-            .topic_view(&t.name.0)
-            .filter(|t| t.name != OFFSETS_TOPIC);
+        let name = t.name.0.as_str();
         let mut errs = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
             let metadata = p.committed_metadata.as_deref().unwrap_or_default();
-            let error = if topic
-                .as_ref()
-                .is_none_or(|t| !t.partitions.iter().any(|v| v.index == p.partition_index))
+            let error = if name == OFFSETS_TOPIC || !broker.knows_partition(name, p.partition_index)
             {
                 ErrorCode::UnknownTopicOrPartition
             } else if metadata.len() > max_metadata {

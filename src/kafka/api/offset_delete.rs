@@ -29,11 +29,8 @@ async fn respond(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> Of
     let mut asked = Vec::new();
     let mut known = Vec::new();
     for t in &req.topics {
-        let topic = broker.topic_view(&t.name.0);
         for p in &t.partitions {
-            let exists = topic
-                .as_ref()
-                .is_some_and(|tp| tp.partitions.iter().any(|v| v.index == p.partition_index));
+            let exists = broker.knows_partition(&t.name.0, p.partition_index);
             known.push(exists);
             if exists {
                 asked.push((t.name.0.to_string(), p.partition_index));

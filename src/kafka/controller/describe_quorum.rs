@@ -17,9 +17,8 @@ use kafka_protocol::messages::{
 use super::str_bytes;
 use crate::controller::driver::Controller;
 use crate::error::ErrorCode;
+use crate::metadata::metadata_log::CLUSTER_METADATA_TOPIC;
 
-/// The metadata log's topic.
-const METADATA_TOPIC: &str = "__cluster_metadata";
 /// The listener name v2's nodes carry.
 const LISTENER: &str = "CONTROLLER";
 
@@ -29,7 +28,7 @@ pub async fn handle(
     req: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {
     let valid = matches!(req.topics.as_slice(), [t]
-        if t.topic_name.0.as_str() == METADATA_TOPIC
+        if t.topic_name.0.as_str() == CLUSTER_METADATA_TOPIC
             && matches!(t.partitions.as_slice(), [p] if p.partition_index == 0));
     let resp = DescribeQuorumResponse::default();
     if !valid {
@@ -90,7 +89,7 @@ pub async fn handle(
             .with_current_voters(voters)
     };
     let resp = resp.with_topics(vec![TopicData::default()
-        .with_topic_name(TopicName(str_bytes(METADATA_TOPIC)))
+        .with_topic_name(TopicName(str_bytes(CLUSTER_METADATA_TOPIC)))
         .with_partitions(vec![partition])]);
     if version < 2 {
         return resp;

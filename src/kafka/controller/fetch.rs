@@ -25,10 +25,8 @@ use uuid::Uuid;
 use crate::controller::driver::Controller;
 use crate::controller::LogRead;
 use crate::error::ErrorCode;
+use crate::metadata::metadata_log::{CLUSTER_METADATA_TOPIC, CLUSTER_METADATA_TOPIC_ID};
 
-/// The metadata topic, and its fixed id (Kafka's `Topic.CLUSTER_METADATA_TOPIC_ID`).
-pub const METADATA_TOPIC: &str = "__cluster_metadata";
-pub const METADATA_TOPIC_ID: Uuid = Uuid::from_u128(1);
 /// The longest a fetch at the end waits for a commit.
 const MAX_WAIT: Duration = Duration::from_secs(5);
 /// The most bytes one answer carries.
@@ -39,9 +37,9 @@ pub async fn handle(ctl: &Controller, version: i16, req: FetchRequest) -> FetchR
     let mut responses = Vec::new();
     for t in &req.topics {
         let ours = if by_id {
-            t.topic_id == METADATA_TOPIC_ID
+            t.topic_id == CLUSTER_METADATA_TOPIC_ID
         } else {
-            t.topic.0.as_str() == METADATA_TOPIC
+            t.topic.0.as_str() == CLUSTER_METADATA_TOPIC
         };
         let mut partitions = Vec::new();
         for p in &t.partitions {

@@ -15,11 +15,11 @@ use kafka_protocol::messages::fetch_snapshot_response::{
 };
 use kafka_protocol::messages::{FetchSnapshotRequest, FetchSnapshotResponse};
 
-use super::fetch::METADATA_TOPIC;
 use crate::controller::driver::Controller;
 use crate::error::ErrorCode;
 use crate::log::records::{encode_batch, NewRecord};
 use crate::metadata::image::MetadataImage;
+use crate::metadata::metadata_log::CLUSTER_METADATA_TOPIC;
 use crate::metadata::records::MetadataRecord;
 
 /// Records per data batch of the answer.
@@ -40,7 +40,7 @@ pub async fn handle(
         let mut partitions = Vec::new();
         for p in &t.partitions {
             let out = PartitionSnapshot::default().with_index(p.partition);
-            if t.name.0.as_str() != METADATA_TOPIC || p.partition != 0 {
+            if t.name.0.as_str() != CLUSTER_METADATA_TOPIC || p.partition != 0 {
                 partitions.push(out.with_error_code(ErrorCode::UnknownTopicOrPartition.code()));
                 continue;
             }

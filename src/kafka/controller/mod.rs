@@ -30,7 +30,7 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_quorum;
 mod elect_leaders;
-pub mod fetch;
+mod fetch;
 mod fetch_snapshot;
 mod incremental_alter_configs;
 mod list_partition_reassignments;
