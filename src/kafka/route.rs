@@ -84,6 +84,7 @@ pub const ROUTES: &[Route] = &[
     route!(Produce, 0, 3, 13, produce),
     route!(Fetch, 0, 4, 18, fetch, api::fetch::encode),
     route!(ListOffsets, 1, 1, 10, list_offsets),
+    route!(OffsetForLeaderEpoch, 2, 2, 4, offset_for_leader_epoch),
     route!(Metadata, 0, 0, 13, metadata),
     Route {
         // ApiVersions describes this table, so its line hands the handler the table

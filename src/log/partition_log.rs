@@ -953,6 +953,15 @@ impl PartitionLog {
         self.state.read().epoch_for(offset)
     }
 
+    /// The end offset of `requested_epoch`: (the largest epoch at or below it, the start
+    /// offset of the first epoch above it), or the log end for the latest epoch; (-1, -1)
+    /// when it is undefined (Kafka's `LeaderEpochFileCache.endOffsetFor`, what
+    /// OffsetForLeaderEpoch answers). Epochs and log end are read under one lock.
+    pub fn end_offset_for_epoch(&self, requested_epoch: i32) -> (i32, i64) {
+        let st = self.state.read();
+        end_offset_for(&st.leader_epochs, requested_epoch, st.log_end_offset)
+    }
+
     /// Removes everything from the first batch whose last offset is >= `offset` on
     /// (replication's truncation). Returns the new log end offset.
     pub fn truncate_to(&self, offset: i64) -> Result<i64, LogError> {
@@ -1379,4 +1388,71 @@ fn epoch_at(leader_epochs: &[(i32, i64)], offset: i64) -> Option<i32> {
     leader_epochs
         .get(i.checked_sub(1)?)
         .map(|&(epoch, _)| epoch)
+}
+
+/// Kafka's `LeaderEpochFileCache.endOffsetFor` over (epoch, start offset) pairs, both
+/// increasing: (-1, -1) for an undefined answer (epoch -1 asked, or no epoch above it);
+/// the log end for the latest epoch; otherwise the start of the first epoch above the
+/// requested one, with the largest epoch at or below it (or the requested one itself when
+/// none is known: its entries were removed with the log's start).
+fn end_offset_for(leader_epochs: &[(i32, i64)], requested: i32, log_end_offset: i64) -> (i32, i64) {
+    const UNDEFINED: (i32, i64) = (-1, -1);
+    if requested == -1 {
+        return UNDEFINED;
+    }
+    if leader_epochs.last().is_some_and(|&(e, _)| e == requested) {
+        return (requested, log_end_offset);
+    }
+    let above = leader_epochs.partition_point(|&(e, _)| e <= requested);
+    let Some(&(_, higher_start)) = leader_epochs.get(above) else {
+        return UNDEFINED;
+    };
+    match above.checked_sub(1).and_then(|i| leader_epochs.get(i)) {
+        Some(&(floor_epoch, _)) => (floor_epoch, higher_start),
+        None => (requested, higher_start),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::end_offset_for;
+
+    // Kafka's LeaderEpochFileCacheTest cases, over the cache [(1, 10), (3, 20), (5, 30)]
+    // and a log end of 40.
+    const EPOCHS: &[(i32, i64)] = &[(1, 10), (3, 20), (5, 30)];
+
+    #[test]
+    fn undefined_epoch_is_undefined() {
+        assert_eq!(end_offset_for(EPOCHS, -1, 40), (-1, -1));
+    }
+
+    #[test]
+    fn latest_epoch_ends_at_the_log_end() {
+        assert_eq!(end_offset_for(EPOCHS, 5, 40), (5, 40));
+        assert_eq!(end_offset_for(&[(0, 0)], 0, 7), (0, 7));
+    }
+
+    #[test]
+    fn an_epoch_above_every_known_one_is_undefined() {
+        assert_eq!(end_offset_for(EPOCHS, 6, 40), (-1, -1));
+        assert_eq!(end_offset_for(&[], 0, 40), (-1, -1));
+        assert_eq!(end_offset_for(&[], 3, 40), (-1, -1));
+    }
+
+    #[test]
+    fn a_known_epoch_ends_where_the_next_starts() {
+        assert_eq!(end_offset_for(EPOCHS, 1, 40), (1, 20));
+        assert_eq!(end_offset_for(EPOCHS, 3, 40), (3, 30));
+    }
+
+    #[test]
+    fn an_unknown_epoch_between_known_ones_answers_the_one_below() {
+        assert_eq!(end_offset_for(EPOCHS, 2, 40), (1, 20));
+        assert_eq!(end_offset_for(EPOCHS, 4, 40), (3, 30));
+    }
+
+    #[test]
+    fn an_epoch_below_every_known_one_ends_at_the_first_start() {
+        assert_eq!(end_offset_for(EPOCHS, 0, 40), (0, 10));
+    }
 }

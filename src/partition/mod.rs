@@ -17,6 +17,7 @@
 //!
 //! Invariant: `log_start_offset <= high_watermark <= log_end_offset`.
 
+mod epochs;
 pub mod waiters;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -51,6 +52,22 @@ pub enum PartitionError {
     /// metadata says another broker does): NOT_LEADER_OR_FOLLOWER (6).
     #[error("this broker is not the leader of {0}")]
     NotLeader(String),
+    /// A request's current leader epoch is older than this partition's: the client's
+    /// metadata is stale (KIP-320). FENCED_LEADER_EPOCH (74).
+    #[error("leader epoch {requested} of {partition} is fenced: the current one is {current}")]
+    FencedLeaderEpoch {
+        partition: String,
+        requested: i32,
+        current: i32,
+    },
+    /// A request's current leader epoch is newer than this partition's: this broker has
+    /// not yet seen the metadata the client has (KIP-320). UNKNOWN_LEADER_EPOCH (75).
+    #[error("leader epoch {requested} of {partition} is unknown: the current one is {current}")]
+    UnknownLeaderEpoch {
+        partition: String,
+        requested: i32,
+        current: i32,
+    },
     /// The log engine failed (its own code).
     #[error(transparent)]
     Log(#[from] LogError),
@@ -62,6 +79,8 @@ impl PartitionError {
             PartitionError::InternalTopic(_) => ErrorCode::InvalidTopicException,
             PartitionError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             PartitionError::NotLeader(_) => ErrorCode::NotLeaderOrFollower,
+            PartitionError::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
+            PartitionError::UnknownLeaderEpoch { .. } => ErrorCode::UnknownLeaderEpoch,
             PartitionError::Log(e) => e.code(),
         }
     }

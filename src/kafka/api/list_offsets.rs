@@ -42,6 +42,11 @@ fn respond(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffset
                     else {
                         return resp.with_error_code(ErrorCode::UnknownTopicOrPartition.code());
                     };
+                    // v4+ carries the client's current leader epoch (KIP-320); below v4
+                    // it decodes as -1, no check
+                    if let Err(e) = partition.check_current_epoch(p.current_leader_epoch) {
+                        return resp.with_error_code(e.code().into());
+                    }
                     let spec = match p.timestamp {
                         -1 => OffsetSpec::Latest,
                         -2 => OffsetSpec::Earliest,
