@@ -526,6 +526,7 @@ impl Config {
         }
         let parsed = listeners::parse(&listener_keys)?;
         c.cluster = cluster::parse(props, &parsed)?;
+        c.log.min_insync_replicas = c.cluster.min_insync_replicas;
         c.listeners = parsed.listeners;
         c.inter_broker_listener_name = parsed.inter_broker_listener_name;
         if c.listeners.is_empty() {

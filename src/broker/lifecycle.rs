@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
+use super::replication::Replication;
 use super::Broker;
 use crate::controller::client::ControllerClient;
 use crate::controller::image_state::SharedImage;
@@ -46,6 +47,7 @@ impl Lifecycle {
         broker: Arc<Broker>,
         image: SharedImage,
         client: ControllerClient,
+        isr_client: ControllerClient,
         heartbeat_interval: Duration,
     ) -> Lifecycle {
         let (caught_up_tx, caught_up_rx) = watch::channel(false);
@@ -59,7 +61,13 @@ impl Lifecycle {
             (caught_up_tx, published_rx),
             shutdown_rx,
         ));
-        let publisher = tokio::spawn(publish(broker, image, caught_up_rx, published_tx));
+        let publisher = tokio::spawn(publish(
+            broker,
+            image,
+            isr_client,
+            caught_up_rx,
+            published_tx,
+        ));
         Lifecycle {
             shutdown: Some(shutdown_tx),
             task,
@@ -251,12 +259,15 @@ async fn run(
 async fn publish(
     broker: Arc<Broker>,
     image: SharedImage,
+    isr_client: ControllerClient,
     mut caught_up: watch::Receiver<bool>,
     published: watch::Sender<bool>,
 ) {
     if caught_up.wait_for(|c| *c).await.is_err() {
         return;
     }
+    // dropped with this task: fetchers and the ISR task stop with the lifecycle
+    let replication = Replication::start(&broker, isr_client);
     let mut changes = image.subscribe();
     loop {
         changes.mark_unchanged();
@@ -264,6 +275,7 @@ async fn publish(
         let b = Arc::clone(&broker);
         match tokio::task::spawn_blocking(move || b.publish(&snapshot)).await {
             Ok(()) => {
+                replication.sync(&broker);
                 published.send_if_modified(|p| !std::mem::replace(p, true));
             }
             Err(e) => warn!(cause = %e, "publishing the metadata failed"),

@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod metadata_follower;
 pub mod producer_ids;
 mod publisher;
+pub mod replication;
 pub mod topic_config;
 
 use std::collections::{BTreeMap, HashSet};

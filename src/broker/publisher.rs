@@ -62,6 +62,7 @@ impl Broker {
                         p.apply_replica_state(ReplicaState {
                             leader: pi.leader,
                             leader_epoch: pi.leader_epoch,
+                            partition_epoch: pi.partition_epoch,
                             replicas: pi.replicas.clone(),
                             isr: pi.isr.clone(),
                         });

@@ -28,6 +28,7 @@ pub const KEYS: &[&str] = &[
     "index.interval.bytes",
     "max.message.bytes",
     "message.timestamp.type",
+    "min.insync.replicas",
     "retention.bytes",
     "retention.ms",
     "segment.bytes",
@@ -51,6 +52,7 @@ pub fn value_of(config: &LogConfig, key: &str) -> Option<String> {
             TimestampType::CreateTime => "CreateTime".to_string(),
             TimestampType::LogAppendTime => "LogAppendTime".to_string(),
         },
+        "min.insync.replicas" => config.min_insync_replicas.to_string(),
         "retention.bytes" => config.retention_bytes.to_string(),
         "retention.ms" => config.retention_ms.to_string(),
         "segment.bytes" => config.segment_bytes.to_string(),
@@ -123,6 +125,7 @@ pub fn log_config(
                     }
                 }
             }
+            "min.insync.replicas" => c.min_insync_replicas = bounded(key, v, 1, i32::MAX)?,
             "retention.bytes" => c.retention_bytes = num(key, v)?,
             "retention.ms" => c.retention_ms = bounded(key, v, -1, i64::MAX)?,
             // index positions are u32 and Kafka's segment.bytes is an int: at most 2 GiB

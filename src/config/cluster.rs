@@ -127,6 +127,13 @@ pub struct ClusterConfig {
     pub min_insync_replicas: i32,
     /// `unclean.leader.election.enable` (false): the topic default.
     pub unclean_leader_election_enable: bool,
+    /// `replica.lag.time.max.ms` (30000): a follower not caught up this long leaves the
+    /// ISR.
+    pub replica_lag_time_max_ms: u64,
+    /// `replica.fetch.wait.max.ms` (500): how long a follower's fetch waits for data.
+    pub replica_fetch_wait_max_ms: u64,
+    /// `replica.fetch.backoff.ms` (1000): a follower's pause after a failed fetch.
+    pub replica_fetch_backoff_ms: u64,
 }
 
 impl Default for ClusterConfig {
@@ -145,6 +152,9 @@ impl Default for ClusterConfig {
             default_replication_factor: 1,
             min_insync_replicas: 1,
             unclean_leader_election_enable: false,
+            replica_lag_time_max_ms: 30_000,
+            replica_fetch_wait_max_ms: 500,
+            replica_fetch_backoff_ms: 1_000,
         }
     }
 }
@@ -182,6 +192,9 @@ pub(super) const KEYS: &[&str] = &[
     "default.replication.factor",
     "min.insync.replicas",
     "unclean.leader.election.enable",
+    "replica.lag.time.max.ms",
+    "replica.fetch.wait.max.ms",
+    "replica.fetch.backoff.ms",
 ];
 
 /// Parses the cluster keys of `props` and checks them against the listeners (already
@@ -225,6 +238,12 @@ pub(super) fn parse(
             "controller.quorum.election.backoff.max.ms",
             &mut c.quorum_election_backoff_max_ms,
         ),
+        ("replica.lag.time.max.ms", &mut c.replica_lag_time_max_ms),
+        (
+            "replica.fetch.wait.max.ms",
+            &mut c.replica_fetch_wait_max_ms,
+        ),
+        ("replica.fetch.backoff.ms", &mut c.replica_fetch_backoff_ms),
     ] {
         if let Some(v) = get(key) {
             *field = parse_ms(key, v)?;

@@ -47,6 +47,65 @@ impl ClientError {
     }
 }
 
+/// One Kafka request as a size-prefixed frame: header (the version's header version),
+/// then the body. Shared by the broker's own clients (this one, the replica fetchers).
+pub fn encode_request<Req: Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    client_id: &str,
+    req: &Req,
+) -> Result<Bytes, String> {
+    let header = RequestHeader::default()
+        .with_request_api_key(api as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_string(client_id.to_string())));
+    let header_version = api.request_header_version(version);
+    let mut buf = BytesMut::new();
+    buf.put_i32(0);
+    header
+        .encode(&mut buf, header_version)
+        .and_then(|_| req.encode(&mut buf, version))
+        .map_err(|e| e.to_string())?;
+    let size = i32::try_from(buf.len() - 4).map_err(|e| e.to_string())?;
+    if let Some(prefix) = buf.get_mut(..4) {
+        prefix.copy_from_slice(&size.to_be_bytes());
+    }
+    Ok(buf.freeze())
+}
+
+/// Reads one size-prefixed response frame (at most `max` bytes) and decodes its header
+/// and body, checking the correlation id.
+pub async fn read_response<Resp: Decodable>(
+    stream: &mut TcpStream,
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    max: usize,
+) -> Result<Resp, String> {
+    let size = stream.read_i32().await.map_err(|e| e.to_string())?;
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|&s| s <= max)
+        .ok_or_else(|| format!("bad response size {size}"))?;
+    let mut body = vec![0u8; size];
+    stream
+        .read_exact(&mut body)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut body = Bytes::from(body);
+    let header = ResponseHeader::decode(&mut body, api.response_header_version(version))
+        .map_err(|e| e.to_string())?;
+    if header.correlation_id != correlation_id {
+        return Err(format!(
+            "answer to request {} where {correlation_id} was sent",
+            header.correlation_id
+        ));
+    }
+    Resp::decode(&mut body, version).map_err(|e| e.to_string())
+}
+
 /// The channel to the active controller.
 pub struct ControllerClient {
     /// Voter id → controller `host:port`.
@@ -149,24 +208,9 @@ impl ControllerClient {
         req: &Req,
     ) -> Result<(i32, Bytes), ClientError> {
         let correlation_id = self.correlation.fetch_add(1, Ordering::Relaxed);
-        let header = RequestHeader::default()
-            .with_request_api_key(api as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(StrBytes::from_string(self.client_id.clone())));
-        let header_version = api.request_header_version(version);
-        let mut buf = BytesMut::new();
-        buf.put_i32(0);
-        header
-            .encode(&mut buf, header_version)
-            .and_then(|_| req.encode(&mut buf, version))
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let size =
-            i32::try_from(buf.len() - 4).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        if let Some(prefix) = buf.get_mut(..4) {
-            prefix.copy_from_slice(&size.to_be_bytes());
-        }
-        Ok((correlation_id, buf.freeze()))
+        let frame = encode_request(api, version, correlation_id, &self.client_id, req)
+            .map_err(ClientError::Protocol)?;
+        Ok((correlation_id, frame))
     }
 
     /// The voter to send to: the connected one, else the known leader, else the next in

@@ -228,6 +228,9 @@ pub struct LogConfig {
     pub flush_messages: Option<u64>,
     /// `flush.ms`: fsync data older than this (checked by [`PartitionLog::flush_if_due`]).
     pub flush_ms: Option<i64>,
+    /// `min.insync.replicas`: an acks=all produce needs this many in-sync replicas (1).
+    /// Not the log's concern; carried here as Kafka's `LogConfig` carries it.
+    pub min_insync_replicas: i32,
 }
 
 impl Default for LogConfig {
@@ -243,6 +246,7 @@ impl Default for LogConfig {
             timestamp_type: TimestampType::CreateTime,
             flush_messages: None,
             flush_ms: None,
+            min_insync_replicas: 1,
         }
     }
 }

@@ -497,6 +497,113 @@ impl PartitionLog {
             .map(|(info, _)| info)
     }
 
+    /// Appends batches replicated from the partition's leader exactly as they are (Kafka's
+    /// `appendAsFollower`): their offsets and leader epochs are the leader's, nothing is
+    /// rewritten. Each batch is checked whole (length, magic, CRC) and they must follow one
+    /// another from the log end on (a gap is allowed, as compaction leaves them; an overlap
+    /// is refused). A trailing partial batch (a fetch cut at its byte limit) is left for the
+    /// next fetch. The epoch cache takes every new epoch the batches carry; producer state
+    /// is replayed without checks, as the leader made them. Returns the new log end offset
+    /// (unchanged when nothing whole was given).
+    pub fn append_as_follower(&self, records: &[u8]) -> Result<i64, LogError> {
+        self.check_online()?;
+        let mut batches: Vec<RewrittenHeader> = Vec::new();
+        let mut parsed: Vec<BatchHeader> = Vec::new();
+        let mut iter = crate::log::batch::BatchIter::new(records);
+        for (at, h) in iter.by_ref() {
+            let size = h.size().unwrap_or(0);
+            let batch = records
+                .get(at..at + size)
+                .ok_or_else(|| LogError::Internal("a batch out of range".into()))?;
+            crate::log::batch::check_integrity(batch)?;
+            let header: [u8; HEADER_SIZE] = batch
+                .get(..HEADER_SIZE)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| LogError::Corrupt("batch shorter than its header".into()))?;
+            if h.last_offset_delta < 0 {
+                return Err(LogError::Corrupt(format!(
+                    "replicated batch at {} has a negative offset delta",
+                    h.base_offset
+                )));
+            }
+            if let Some(prev) = parsed.last() {
+                if h.base_offset < prev.next_offset() {
+                    return Err(LogError::Corrupt(format!(
+                        "replicated batches out of order: {} after {}",
+                        h.base_offset,
+                        prev.last_offset()
+                    )));
+                }
+            }
+            batches.push((at, header));
+            parsed.push(h);
+        }
+        let used = iter.position();
+        let (Some(first), Some(last)) = (parsed.first(), parsed.last()) else {
+            return Ok(self.log_end_offset());
+        };
+        let bytes = records
+            .get(..used)
+            .ok_or_else(|| LogError::Internal("batches past the buffer".into()))?;
+        let config = self.config();
+        let now = now_ms();
+        let mut st = self.state.write();
+        if first.base_offset < st.log_end_offset {
+            return Err(LogError::Corrupt(format!(
+                "replicated batch at {} overlaps the log end {}",
+                first.base_offset, st.log_end_offset
+            )));
+        }
+        let max_timestamp = parsed.iter().map(|h| h.max_timestamp).max().unwrap_or(-1);
+        self.maybe_roll(
+            &mut st,
+            used as u64,
+            last.last_offset(),
+            (now, max_timestamp),
+            &config,
+        )?;
+        let mut epochs_changed = false;
+        for h in &parsed {
+            if h.partition_leader_epoch >= 0
+                && st
+                    .leader_epochs
+                    .last()
+                    .is_none_or(|&(e, _)| h.partition_leader_epoch > e)
+            {
+                st.leader_epochs
+                    .push((h.partition_leader_epoch, h.base_offset));
+                epochs_changed = true;
+            }
+        }
+        if epochs_changed {
+            checkpoint::write_leader_epochs(
+                &self.dir.join(checkpoint::LEADER_EPOCH_FILE),
+                &st.leader_epochs,
+            )?;
+        }
+        if let Err(e) = st
+            .active()?
+            .append(bytes, &batches, config.index_interval_bytes)
+        {
+            if matches!(e, LogError::Offline(_)) {
+                self.take_offline(&e);
+            }
+            return Err(e);
+        }
+        let next = last.next_offset();
+        for h in &parsed {
+            st.producers.replay(h);
+        }
+        st.log_end_offset = next;
+        self.log_end.store(next, Ordering::Release);
+        st.unflushed_messages += parsed
+            .iter()
+            .map(|h| h.records_count.max(0) as u64)
+            .sum::<u64>();
+        st.first_unflushed_ms.get_or_insert(now);
+        Ok(next)
+    }
+
     /// The append itself; also returns each written batch's position in `records` and its
     /// header as written (none for a duplicate).
     fn append_batches(
@@ -960,6 +1067,22 @@ impl PartitionLog {
     pub fn end_offset_for_epoch(&self, requested_epoch: i32) -> (i32, i64) {
         let st = self.state.read();
         end_offset_for(&st.leader_epochs, requested_epoch, st.log_end_offset)
+    }
+
+    /// Starts leader epoch `epoch` at the log end in the epoch cache (Kafka's leader does
+    /// this on taking the leadership, before any append), unless the cache already has it
+    /// or a newer one.
+    pub fn assign_epoch(&self, epoch: i32) -> Result<(), LogError> {
+        let mut st = self.state.write();
+        if epoch < 0 || st.leader_epochs.last().is_some_and(|&(e, _)| e >= epoch) {
+            return Ok(());
+        }
+        let start = st.log_end_offset;
+        st.leader_epochs.push((epoch, start));
+        checkpoint::write_leader_epochs(
+            &self.dir.join(checkpoint::LEADER_EPOCH_FILE),
+            &st.leader_epochs,
+        )
     }
 
     /// Removes everything from the first batch whose last offset is >= `offset` on

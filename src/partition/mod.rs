@@ -18,6 +18,7 @@
 //! Invariant: `log_start_offset <= high_watermark <= log_end_offset`.
 
 mod epochs;
+mod replication;
 pub mod waiters;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -32,6 +33,7 @@ use crate::log::{
     TopicPartition,
 };
 use crate::topic;
+pub use replication::{FollowerRead, IsrChange};
 pub use waiters::{FetchWaker, Registration};
 
 /// Why a partition operation failed; [`PartitionError::code`] gives the Kafka code.
@@ -111,6 +113,8 @@ pub enum ReadBound {
 pub struct ReplicaState {
     pub leader: i32,
     pub leader_epoch: i32,
+    /// Bumped by every change of the partition's registration (AlterPartition's check).
+    pub partition_epoch: i32,
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
 }
@@ -135,6 +139,8 @@ pub struct Partition {
     /// This broker's node id: it serves clients while it is the leader.
     local_id: i32,
     replicas: RwLock<ReplicaState>,
+    /// While leading: what each follower has, and the ISR change in flight.
+    leader_state: parking_lot::Mutex<replication::LeaderState>,
     high_watermark: AtomicI64,
     waiters: Arc<waiters::Waiters>,
     /// Reads served, for the stats and the tests that prove a fetch was not re-run.
@@ -155,9 +161,11 @@ impl Partition {
             replicas: RwLock::new(ReplicaState {
                 leader: node_id,
                 leader_epoch,
+                partition_epoch: 0,
                 replicas: vec![node_id],
                 isr: vec![node_id],
             }),
+            leader_state: parking_lot::Mutex::new(replication::LeaderState::default()),
             high_watermark,
             waiters: Arc::new(waiters::Waiters::default()),
             reads: AtomicU64::new(0),
@@ -172,6 +180,7 @@ impl Partition {
         *p.replicas.write() = ReplicaState {
             leader: -1,
             leader_epoch: -1,
+            partition_epoch: -1,
             replicas: Vec::new(),
             isr: Vec::new(),
         };
@@ -198,16 +207,51 @@ impl Partition {
         self.replicas.read().leader == self.local_id
     }
     /// Takes the leadership and replicas a cluster's metadata gives the partition
-    /// (Kafka's `makeLeader` / `makeFollower`, without the fetching: that is replication's).
-    /// A stale state (an older leader epoch) is ignored; true if it changed anything.
+    /// (Kafka's `makeLeader` / `makeFollower`; the fetching is the broker's replication).
+    /// A stale state (an older leader epoch, or an older partition epoch within the same
+    /// leader epoch) is ignored; true if it changed anything. A new leadership starts
+    /// with no follower's log end known.
     pub fn apply_replica_state(&self, state: ReplicaState) -> bool {
         let mut current = self.replicas.write();
-        if state.leader_epoch < current.leader_epoch || *current == state {
+        let stale = state.leader_epoch < current.leader_epoch
+            || (state.leader_epoch == current.leader_epoch
+                && state.partition_epoch < current.partition_epoch);
+        if stale || *current == state {
             return false;
         }
+        let new_leadership = state.leader == self.local_id
+            && (current.leader != self.local_id || current.leader_epoch != state.leader_epoch);
+        {
+            let mut leader = self.leader_state.lock();
+            if new_leadership || state.leader != self.local_id {
+                *leader = if state.leader == self.local_id {
+                    replication::LeaderState::for_leadership(&state, self.local_id)
+                } else {
+                    replication::LeaderState::default()
+                };
+            } else {
+                // same leadership, new replicas or ISR: followers kept, new ones added
+                let now = crate::log::now_ms();
+                for &r in &state.replicas {
+                    if r != self.local_id {
+                        leader.followers.entry(r).or_insert_with(|| {
+                            replication::FollowerState::new(now, state.isr.contains(&r))
+                        });
+                    }
+                }
+                leader.followers.retain(|r, _| state.replicas.contains(r));
+            }
+        }
+        let epoch = state.leader_epoch;
         *current = state;
         drop(current);
-        // waiting fetches re-check leadership
+        if new_leadership {
+            if let Err(e) = self.log.assign_epoch(epoch) {
+                tracing::warn!(partition = %self.topic_partition(), cause = %e, "could not record the leader epoch");
+            }
+        }
+        self.maybe_advance_high_watermark();
+        // waiting fetches and produces re-check leadership
         self.waiters.wake_all();
         true
     }
@@ -285,13 +329,18 @@ impl Partition {
         Ok(info)
     }
 
-    /// Kafka's rule: the high watermark is the smallest log end offset in the ISR. Every
-    /// ISR member is this broker until replication tracks followers, so it is the log end.
-    /// Wakes the fetches waiting here when it moves.
+    /// Kafka's rule, on the leader: the high watermark is the smallest log end offset in
+    /// the (maximal) ISR; it never goes back. Wakes the fetches and acks=all produces
+    /// waiting here when it moves.
     fn maybe_advance_high_watermark(&self) {
-        let leo = self.log.log_end_offset();
-        let old = self.high_watermark.fetch_max(leo, Ordering::AcqRel);
-        if leo > old {
+        if !self.is_leader() {
+            return;
+        }
+        let Some(end) = self.isr_log_end() else {
+            return;
+        };
+        let old = self.high_watermark.fetch_max(end, Ordering::AcqRel);
+        if end > old {
             self.waiters.wake_all();
         }
     }

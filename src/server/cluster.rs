@@ -260,6 +260,7 @@ impl ClusterNode {
             Arc::clone(broker),
             self.image.clone(),
             self.client(config, "lifecycle"),
+            self.client(config, "alter-partition"),
             Duration::from_millis(config.cluster.broker_heartbeat_interval_ms.max(10)),
         ));
         self

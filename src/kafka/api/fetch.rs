@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -35,7 +37,9 @@ use crate::kafka::answer::{Answer, RouteError};
 use crate::kafka::codec::{self, Frame, Section};
 use crate::kafka::context::RequestContext;
 use crate::log::{now_ms, FileRange, LogError, Records};
-use crate::partition::{FetchWaker, Partition, PartitionError, ReadBound, Registration};
+use crate::partition::{
+    FetchWaker, FollowerRead, Partition, PartitionError, ReadBound, Registration,
+};
 
 /// A Fetch response, and the record sections kept out of it because they are still in
 /// their segment files (their partitions in `response` hold empty records until encoded).
@@ -211,6 +215,12 @@ fn read_once(
     } else {
         ErrorCode::UnknownTopicOrPartition.code()
     };
+    // a follower's fetch (Fetch v15+ says so in its replica state)
+    let replica_id = if version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
     let mut total = 0usize;
     let mut any_error = false;
     let mut parts = Vec::with_capacity(to_read.len());
@@ -227,6 +237,73 @@ fn read_once(
             .min(max_bytes.saturating_sub(total));
         // the first partition with data may exceed the limits by one batch (KIP-74)
         let min_one = total == 0;
+        if replica_id >= 0 {
+            let read = p.read_for_follower(
+                replica_id,
+                r.ask.fetch_offset,
+                r.ask.last_fetched_epoch,
+                r.ask.current_leader_epoch,
+                limit,
+                min_one,
+            );
+            match read {
+                Ok(FollowerRead::Records {
+                    records,
+                    high_watermark,
+                    log_start_offset,
+                }) => {
+                    total += records.len();
+                    let (records, file) = match records {
+                        Records::Bytes(b) => (b, None),
+                        Records::File(range) => (Bytes::new(), Some(range)),
+                    };
+                    let d = partition(index, ErrorCode::None.code()).with_records(Some(records));
+                    let d =
+                        with_offsets(d, version, high_watermark, high_watermark, log_start_offset);
+                    parts.push(PartRead { data: d, file });
+                }
+                Ok(FollowerRead::Diverging {
+                    epoch,
+                    end_offset,
+                    high_watermark,
+                    log_start_offset,
+                }) => {
+                    // an answer the follower must act on at once: no waiting
+                    any_error = true;
+                    let d = with_offsets(
+                        partition(index, ErrorCode::None.code()),
+                        version,
+                        high_watermark,
+                        high_watermark,
+                        log_start_offset,
+                    )
+                    .with_diverging_epoch(
+                        EpochEndOffset::default()
+                            .with_epoch(epoch)
+                            .with_end_offset(end_offset),
+                    );
+                    parts.push(d.into());
+                }
+                Err(e) => {
+                    any_error = true;
+                    let d = partition(index, e.code().into());
+                    parts.push(PartRead::from(match e {
+                        PartitionError::Log(LogError::OffsetOutOfRange {
+                            log_start_offset,
+                            ..
+                        }) => with_offsets(
+                            d,
+                            version,
+                            p.high_watermark(),
+                            p.high_watermark(),
+                            log_start_offset,
+                        ),
+                        _ => d,
+                    }));
+                }
+            }
+            continue;
+        }
         match p.read_records(r.ask.fetch_offset, limit, min_one, ReadBound::HighWatermark) {
             Ok(data) => {
                 total += data.records.len();

@@ -4,6 +4,7 @@
 //! concurrent producers (group commit), `acks=0` gets no response at all.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -40,6 +41,8 @@ fn partition_error(
 pub struct Appended {
     acks: i16,
     version: i16,
+    /// How long acks=all may wait for the in-sync replicas.
+    timeout: Duration,
     response: ProduceResponse,
     /// (partition, offset to make durable, topic index, partition index in the response)
     to_flush: Vec<(Arc<Partition>, i64, usize, usize)>,
@@ -48,6 +51,7 @@ pub struct Appended {
 /// Appends everything (blocking file I/O: run on the blocking pool) and builds the response.
 fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
     let acks = req.acks;
+    let timeout = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
     let refuse = if !matches!(acks, -1..=1) {
         Some((
             ErrorCode::InvalidRequiredAcks.code(),
@@ -93,6 +97,17 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
                 ));
                 continue;
             };
+            if acks == -1 {
+                if let Err(code) = partition.check_min_isr() {
+                    parts.push(partition_error(
+                        pd.index,
+                        code.code(),
+                        Some("fewer in-sync replicas than min.insync.replicas".into()),
+                        version,
+                    ));
+                    continue;
+                }
+            }
             // the request's buffer is shared: the log writes rewritten headers beside it
             match partition.append(&records, AppendOrigin::Client) {
                 Ok(info) => {
@@ -136,6 +151,7 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
     Appended {
         acks,
         version,
+        timeout,
         response: ProduceResponse::default().with_responses(responses),
         to_flush,
     }
@@ -144,8 +160,10 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
 impl Appended {
     /// fsyncs what acks=all asked for (blocking), then yields the response (`None` for acks=0).
     /// An acks=0 produce that failed anywhere is an error: as Kafka does, the connection
-    /// closes, the only way such a producer learns of it.
-    fn flush(mut self) -> Result<Option<ProduceResponse>, RouteError> {
+    /// closes, the only way such a producer learns of it. acks=all then waits for the
+    /// in-sync replicas ([`Replicating::wait`]).
+    fn flush(mut self) -> Result<Replicating, RouteError> {
+        let mut written = Vec::new();
         for (log, offset, ti, pi) in std::mem::take(&mut self.to_flush) {
             if let Err(e) = log.flush_to(offset) {
                 warn!(partition = %log.topic_partition(), cause = %e, "fsync failed");
@@ -162,10 +180,17 @@ impl Appended {
                         self.version,
                     );
                 }
+            } else {
+                written.push((log, offset, ti, pi));
             }
         }
         if self.acks != 0 {
-            return Ok(Some(self.response));
+            return Ok(Replicating {
+                response: Some(self.response),
+                version: self.version,
+                timeout: self.timeout,
+                written,
+            });
         }
         let failed = self
             .response
@@ -174,11 +199,48 @@ impl Appended {
             .flat_map(|t| &t.partition_responses)
             .find(|p| p.error_code != ErrorCode::None.code());
         match failed {
-            None => Ok(None),
+            None => Ok(Replicating {
+                response: None,
+                version: self.version,
+                timeout: self.timeout,
+                written,
+            }),
             Some(p) => Err(RouteError::UnacknowledgedProduceFailed {
                 error_code: p.error_code,
             }),
         }
+    }
+}
+
+/// acks=all after the local fsync: the partitions still to be replicated.
+pub struct Replicating {
+    response: Option<ProduceResponse>,
+    version: i16,
+    timeout: Duration,
+    /// (partition, offset every in-sync replica must reach, topic index, partition index)
+    written: Vec<(Arc<Partition>, i64, usize, usize)>,
+}
+
+impl Replicating {
+    /// Waits until every written partition's in-sync replicas have the records (at once
+    /// for a partition that is its own only replica), turning those that fail into
+    /// their errors (Kafka's delayed produce).
+    async fn wait(mut self) -> Option<ProduceResponse> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        for (p, offset, ti, pi) in std::mem::take(&mut self.written) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if let Err(code) = p.wait_replicated(offset, left).await {
+                let slot = self
+                    .response
+                    .as_mut()
+                    .and_then(|r| r.responses.get_mut(ti))
+                    .and_then(|t| t.partition_responses.get_mut(pi));
+                if let Some(r) = slot {
+                    *r = partition_error(r.index, code.code(), None, self.version);
+                }
+            }
+        }
+        self.response
     }
 }
 
@@ -209,8 +271,11 @@ pub async fn handle(
             }
         };
         return match appended.flush() {
-            Ok(Some(resp)) => Answer::Now(resp),
-            Ok(None) => Answer::Silent,
+            Ok(Replicating {
+                response: Some(resp),
+                ..
+            }) => Answer::Now(resp),
+            Ok(_) => Answer::Silent,
             Err(e) => Answer::Fail(e),
         };
     }
@@ -232,7 +297,9 @@ pub async fn handle(
         )));
     }
     Answer::Later(Box::pin(async move {
-        task.await
-            .map_err(|e| RouteError::Internal(format!("the produce task failed: {e}")))?
+        let replicating = task
+            .await
+            .map_err(|e| RouteError::Internal(format!("the produce task failed: {e}")))??;
+        Ok(replicating.wait().await)
     }))
 }

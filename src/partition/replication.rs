@@ -1,0 +1,353 @@
+//! Replication's half of a partition (Kafka's `Partition` with its `Replica`s): what the
+//! leader knows of each follower, the high watermark that follows from it, the ISR changes
+//! the leader wants, and the follower's own appends and high watermark.
+//!
+//! Leader side:
+//! - every follower fetch reports the follower's log end ([`Partition::read_for_follower`]);
+//!   a follower whose fetch reached the leader's log end, or the log end the leader had at
+//!   its previous fetch, was caught up then (Kafka's `lastCaughtUpTimeMs`);
+//! - the high watermark is the smallest log end across the *maximal* ISR: the committed
+//!   ISR plus any replica an ISR change in flight adds (KIP-497), so a change the
+//!   controller has not committed yet can never make the high watermark too high. A
+//!   follower whose log end is not known yet (just after this broker became leader) holds
+//!   the high watermark where it is;
+//! - [`Partition::wanted_isr_change`] proposes one ISR change at a time: out-of-sync
+//!   followers (not caught up for `replica.lag.time.max.ms`) leave, caught-up replicas
+//!   (log end at the high watermark and within the leader's epoch) join. The change takes
+//!   effect when the controller commits it ([`Partition::isr_change_done`]).
+//!
+//! Follower side: batches from the leader are appended unchanged
+//! ([`Partition::append_as_follower`]); the follower's high watermark is the leader's,
+//! capped at its own log end.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use super::{Partition, PartitionError, ReplicaState};
+use crate::log::{now_ms, Records};
+
+/// What the leader knows of one follower.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct FollowerState {
+    /// The follower's log end, as its last fetch said (-1: not known yet).
+    pub log_end: i64,
+    /// When the follower was last caught up with the leader's log end.
+    pub last_caught_up_ms: i64,
+    /// When it last fetched, and the leader's log end then.
+    last_fetch_ms: i64,
+    last_fetch_leader_end: i64,
+}
+
+impl FollowerState {
+    pub(super) fn new(now: i64, in_isr: bool) -> Self {
+        FollowerState {
+            log_end: -1,
+            // an ISR member gets a full lag period from the leadership change on
+            last_caught_up_ms: if in_isr { now } else { 0 },
+            last_fetch_ms: 0,
+            last_fetch_leader_end: -1,
+        }
+    }
+}
+
+/// The leader's replication state: followers, and the ISR change in flight.
+#[derive(Debug, Default)]
+pub(super) struct LeaderState {
+    pub followers: HashMap<i32, FollowerState>,
+    /// The ISR an AlterPartition in flight asks for; the high watermark counts its
+    /// members too until the controller's answer.
+    pub pending_isr: Option<Vec<i32>>,
+}
+
+impl LeaderState {
+    /// Fresh follower states for a new leadership.
+    pub(super) fn for_leadership(state: &ReplicaState, me: i32) -> Self {
+        let now = now_ms();
+        LeaderState {
+            followers: state
+                .replicas
+                .iter()
+                .filter(|&&r| r != me)
+                .map(|&r| (r, FollowerState::new(now, state.isr.contains(&r))))
+                .collect(),
+            pending_isr: None,
+        }
+    }
+}
+
+/// An ISR change the leader wants the controller to commit (AlterPartition).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IsrChange {
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub new_isr: Vec<i32>,
+}
+
+/// What a follower's fetch gets: records, or the point where its log diverges from the
+/// leader's (KIP-595's diverging epoch: the follower truncates there first).
+#[derive(Debug)]
+pub enum FollowerRead {
+    Records {
+        records: Records,
+        high_watermark: i64,
+        log_start_offset: i64,
+    },
+    Diverging {
+        epoch: i32,
+        end_offset: i64,
+        high_watermark: i64,
+        log_start_offset: i64,
+    },
+}
+
+impl Partition {
+    /// A follower's fetch, on the leader: checks leadership and the follower's view of the
+    /// leader epoch, finds where its log diverges (its last fetched epoch ends earlier
+    /// here, or is unknown), else reads from `fetch_offset` up to the log end. Then the
+    /// follower's log end is recorded and the high watermark moves if it can.
+    #[allow(clippy::too_many_arguments)]
+    pub fn read_for_follower(
+        &self,
+        replica_id: i32,
+        fetch_offset: i64,
+        last_fetched_epoch: i32,
+        current_leader_epoch: i32,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<FollowerRead, PartitionError> {
+        self.check_leader()?;
+        self.check_current_epoch(current_leader_epoch)?;
+        if last_fetched_epoch >= 0 {
+            let (epoch, end_offset) = self.log.end_offset_for_epoch(last_fetched_epoch);
+            if epoch < last_fetched_epoch || end_offset < fetch_offset {
+                return Ok(FollowerRead::Diverging {
+                    epoch,
+                    end_offset,
+                    high_watermark: self.high_watermark(),
+                    log_start_offset: self.log.log_start_offset(),
+                });
+            }
+        }
+        let leader_end = self.log.log_end_offset();
+        let data = self
+            .log
+            .read_records(fetch_offset, max_bytes, min_one_batch, leader_end)?;
+        self.record_follower_fetch(replica_id, fetch_offset, leader_end);
+        Ok(FollowerRead::Records {
+            records: data.records,
+            high_watermark: self.high_watermark(),
+            log_start_offset: data.log_start_offset,
+        })
+    }
+
+    /// Notes a follower's fetch at `fetch_offset` (its log end) when the leader's log end
+    /// was `leader_end`, and moves the high watermark.
+    fn record_follower_fetch(&self, replica_id: i32, fetch_offset: i64, leader_end: i64) {
+        let now = now_ms();
+        {
+            let mut leader = self.leader_state.lock();
+            let Some(f) = leader.followers.get_mut(&replica_id) else {
+                return;
+            };
+            if fetch_offset >= leader_end {
+                f.last_caught_up_ms = now;
+            } else if fetch_offset >= f.last_fetch_leader_end {
+                f.last_caught_up_ms = f.last_caught_up_ms.max(f.last_fetch_ms);
+            }
+            f.log_end = fetch_offset;
+            f.last_fetch_ms = now;
+            f.last_fetch_leader_end = leader_end;
+        }
+        self.maybe_advance_high_watermark();
+    }
+
+    /// The smallest log end across the maximal ISR (this broker's is its log end), or
+    /// `None` while some member's is not known.
+    pub(super) fn isr_log_end(&self) -> Option<i64> {
+        let leo = self.log.log_end_offset();
+        let isr = self.replicas.read().isr.clone();
+        let leader = self.leader_state.lock();
+        let mut min = leo;
+        let pending = leader.pending_isr.iter().flatten();
+        for &r in isr.iter().chain(pending) {
+            if r == self.local_id {
+                continue;
+            }
+            match leader.followers.get(&r) {
+                Some(f) if f.log_end >= 0 => min = min.min(f.log_end),
+                // a member whose log end is unknown holds the high watermark
+                _ => return None,
+            }
+        }
+        Some(min)
+    }
+
+    /// The ISR change this leader wants now, if any and none is in flight: replicas not
+    /// caught up for `lag_max_ms` leave, caught-up ones join. The change is then in flight
+    /// (the high watermark counts the joining ones) until [`Self::isr_change_done`].
+    pub fn wanted_isr_change(&self, lag_max_ms: i64) -> Option<IsrChange> {
+        let state = self.replicas.read().clone();
+        if state.leader != self.local_id {
+            return None;
+        }
+        let hw = self.high_watermark();
+        let epoch_start = self
+            .log
+            .leader_epochs()
+            .iter()
+            .find(|&&(e, _)| e == state.leader_epoch)
+            .map(|&(_, s)| s);
+        let now = now_ms();
+        let mut leader = self.leader_state.lock();
+        if leader.pending_isr.is_some() {
+            return None;
+        }
+        let mut new_isr: Vec<i32> = Vec::with_capacity(state.replicas.len());
+        for &r in &state.replicas {
+            let keep = if r == self.local_id {
+                true
+            } else {
+                let f = leader.followers.get(&r);
+                if state.isr.contains(&r) {
+                    f.is_some_and(|f| now - f.last_caught_up_ms <= lag_max_ms)
+                } else {
+                    // Kafka's `isFollowerInSync`: at the high watermark and past the start
+                    // of this leader's epoch
+                    f.is_some_and(|f| f.log_end >= hw && epoch_start.is_none_or(|s| f.log_end >= s))
+                }
+            };
+            if keep {
+                new_isr.push(r);
+            }
+        }
+        let same =
+            new_isr.len() == state.isr.len() && new_isr.iter().all(|r| state.isr.contains(r));
+        if same {
+            return None;
+        }
+        let mut maximal = state.isr.clone();
+        maximal.extend(new_isr.iter().filter(|r| !state.isr.contains(r)));
+        leader.pending_isr = Some(maximal);
+        Some(IsrChange {
+            leader_epoch: state.leader_epoch,
+            partition_epoch: state.partition_epoch,
+            new_isr,
+        })
+    }
+
+    /// The controller's answer to the ISR change in flight: the state it committed (taken
+    /// at once, as Kafka's leader does), or `None` if it was refused or lost (the next
+    /// check proposes again from the metadata's state).
+    pub fn isr_change_done(&self, committed: Option<ReplicaState>) {
+        self.leader_state.lock().pending_isr = None;
+        if let Some(state) = committed {
+            self.apply_replica_state(state);
+        }
+        self.maybe_advance_high_watermark();
+    }
+
+    /// An ISR change is in flight.
+    pub fn isr_change_pending(&self) -> bool {
+        self.leader_state.lock().pending_isr.is_some()
+    }
+
+    /// Appends batches fetched from the leader, unchanged ([`PartitionLog::append_as_follower`](crate::log::PartitionLog::append_as_follower)).
+    /// Returns the new log end.
+    pub fn append_as_follower(&self, records: &[u8]) -> Result<i64, PartitionError> {
+        let end = self.log.append_as_follower(records)?;
+        self.waiters.wake_all();
+        Ok(end)
+    }
+
+    /// A follower takes the leader's high watermark, capped at its own log end.
+    pub fn set_follower_high_watermark(&self, leader_high_watermark: i64) {
+        let hw = leader_high_watermark.min(self.log.log_end_offset());
+        let old = self.high_watermark.swap(hw, Ordering::AcqRel);
+        if old != hw {
+            self.waiters.wake_all();
+        }
+    }
+
+    /// Kafka's `endOffsetForEpoch` on this replica's log: (the largest epoch at or below
+    /// `epoch`, the offset where the next one starts or the log end).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.log.end_offset_for_epoch(epoch)
+    }
+
+    /// The newest leader epoch in this replica's log, if any.
+    pub fn latest_log_epoch(&self) -> Option<i32> {
+        self.log.latest_epoch()
+    }
+
+    /// Empties the log and starts it again at `offset` (a follower behind the leader's
+    /// log start).
+    pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<i64, PartitionError> {
+        let end = self.log.truncate_fully_and_start_at(offset)?;
+        self.high_watermark.store(end, Ordering::Release);
+        Ok(end)
+    }
+
+    /// The number of in-sync replicas the metadata gives now.
+    pub fn isr_len(&self) -> usize {
+        self.replicas.read().isr.len()
+    }
+}
+
+impl Partition {
+    /// acks=all: waits until the high watermark reaches `offset` (every in-sync replica
+    /// has the records below it), as Kafka's delayed produce does. Fails with
+    /// NOT_LEADER_OR_FOLLOWER once this broker no longer leads at the epoch the records
+    /// were written in, NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below
+    /// `min.insync.replicas` meanwhile, REQUEST_TIMED_OUT after `timeout`.
+    pub async fn wait_replicated(
+        &self,
+        offset: i64,
+        timeout: std::time::Duration,
+    ) -> Result<(), crate::error::ErrorCode> {
+        use crate::error::ErrorCode;
+        let written_epoch = self.log.epoch_for(offset - 1);
+        let check = || -> Option<Result<(), ErrorCode>> {
+            let st = self.replicas.read();
+            if st.leader != self.local_id || Some(st.leader_epoch) != written_epoch {
+                return Some(Err(ErrorCode::NotLeaderOrFollower));
+            }
+            if self.high_watermark() >= offset {
+                let min_isr = usize::try_from(self.log.config().min_insync_replicas).unwrap_or(1);
+                return Some(if st.isr.len() < min_isr {
+                    Err(ErrorCode::NotEnoughReplicasAfterAppend)
+                } else {
+                    Ok(())
+                });
+            }
+            None
+        };
+        if let Some(done) = check() {
+            return done;
+        }
+        let waker: super::FetchWaker = std::sync::Arc::new(tokio::sync::Notify::new());
+        let _registration = self.watch(&waker);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(done) = check() {
+                return done;
+            }
+            tokio::select! {
+                _ = waker.notified() => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    return check().unwrap_or(Err(ErrorCode::RequestTimedOut));
+                }
+            }
+        }
+    }
+
+    /// acks=all's check before the append: fewer in-sync replicas than
+    /// `min.insync.replicas` is NOT_ENOUGH_REPLICAS (19).
+    pub fn check_min_isr(&self) -> Result<(), crate::error::ErrorCode> {
+        let min_isr = usize::try_from(self.log.config().min_insync_replicas).unwrap_or(1);
+        if self.replicas.read().isr.len() < min_isr {
+            Err(crate::error::ErrorCode::NotEnoughReplicas)
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! Replication in a three-node in-process cluster, through librdkafka: followers copy the
+//! leader's log byte for byte, acks=all waits for the in-sync replicas and
+//! `min.insync.replicas` is enforced, and a leader killed while an idempotent producer
+//! writes loses no acknowledged record, duplicates none and reorders none.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rafka::{ClusterBuilder, ClusterHandle};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+const TOPIC: &str = "replicated";
+
+async fn start(dir: &Path) -> ClusterHandle {
+    let cluster = ClusterBuilder::new(3, dir)
+        .configure(|_, c| {
+            c.cluster.broker_session_timeout_ms = 3_000;
+            c.cluster.broker_heartbeat_interval_ms = 300;
+            c.cluster.replica_lag_time_max_ms = 3_000;
+            c.cluster.replica_fetch_backoff_ms = 100;
+        })
+        .start()
+        .await
+        .expect("cluster starts");
+    let ready = eventually(Duration::from_secs(30), || {
+        cluster.ids().iter().all(|&id| {
+            cluster
+                .node(id)
+                .is_some_and(|h| h.broker().metadata().brokers.len() == 3)
+        })
+    })
+    .await;
+    assert!(ready, "every broker registered");
+    cluster
+}
+
+async fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    f()
+}
+
+async fn create_topic(bootstrap: &str, partitions: i32, min_isr: &str) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin");
+    let topic = NewTopic::new(TOPIC, partitions, TopicReplication::Fixed(3))
+        .set("min.insync.replicas", min_isr);
+    for r in admin
+        .create_topics(&[topic], &AdminOptions::new())
+        .await
+        .expect("create_topics answered")
+    {
+        r.expect("topic created");
+    }
+}
+
+fn producer(bootstrap: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "60000")
+        .set("retry.backoff.ms", "100")
+        .set("topic.metadata.refresh.interval.ms", "500")
+        .create()
+        .expect("producer")
+}
+
+/// Sends `count` records per partition (`p<partition>-<n>`), one at a time per partition
+/// in rounds; returns what was acknowledged, per partition in send order.
+async fn produce(
+    producer: &FutureProducer,
+    partitions: i32,
+    from: usize,
+    count: usize,
+) -> BTreeMap<i32, Vec<String>> {
+    let mut acked: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    for n in from..from + count {
+        let sends: Vec<_> = (0..partitions)
+            .map(|p| {
+                let value = format!("p{p}-{n}");
+                let fut = producer
+                    .send_result(
+                        FutureRecord::<(), _>::to(TOPIC)
+                            .partition(p)
+                            .payload(&value),
+                    )
+                    .ok();
+                (p, value, fut)
+            })
+            .collect();
+        for (p, value, fut) in sends {
+            if let Some(fut) = fut {
+                if matches!(fut.await, Ok(Ok(_))) {
+                    acked.entry(p).or_default().push(value);
+                }
+            }
+        }
+    }
+    acked
+}
+
+/// Every record of `partition` from the start, read through `bootstrap` (values).
+fn read_all(bootstrap: &str, partition: i32, expected: usize) -> Vec<String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "replication-checker")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(TOPIC, partition, Offset::Beginning)
+        .expect("tpl");
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while out.len() < expected && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+        }
+    }
+    // anything past what was expected would be a duplicate: give it a moment to show
+    let settle = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < settle {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+        }
+    }
+    out
+}
+
+/// The bytes of every `.log` segment of `partition` in a node's data dir, in order.
+fn log_bytes(dir: &Path, node: i32, partition: i32) -> Vec<u8> {
+    let pdir = dir
+        .join(format!("node-{node}"))
+        .join(format!("{TOPIC}-{partition}"));
+    let mut files: Vec<_> = std::fs::read_dir(&pdir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "log"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| std::fs::read(f).unwrap_or_default())
+        .collect()
+}
+
+/// (log end, high watermark, ISR) of `partition` on every live node.
+fn states(cluster: &ClusterHandle, partition: i32) -> BTreeMap<i32, (i64, i64, Vec<i32>)> {
+    cluster
+        .ids()
+        .into_iter()
+        .filter_map(|id| {
+            let b = cluster.node(id)?.broker();
+            let t = b.topic(TOPIC)?;
+            let p = t.partition(partition)?;
+            let mut isr = p.replica_state().isr;
+            isr.sort();
+            Some((id, (p.log_end_offset(), p.high_watermark(), isr)))
+        })
+        .collect()
+}
+
+fn leader_of(cluster: &ClusterHandle, partition: i32) -> Option<i32> {
+    cluster.ids().into_iter().find(|&id| {
+        cluster
+            .node(id)
+            .and_then(|h| h.broker().topic(TOPIC))
+            .and_then(|t| t.partition(partition).map(|p| p.is_leader()))
+            .unwrap_or(false)
+    })
+}
+
+fn check_exactly_once_in_order(
+    bootstrap: &str,
+    acked: &BTreeMap<i32, Vec<String>>,
+    partitions: i32,
+) {
+    for p in 0..partitions {
+        let want = acked.get(&p).cloned().unwrap_or_default();
+        let got = read_all(bootstrap, p, want.len());
+        // every acknowledged record once, in order; unacknowledged ones (a send that
+        // timed out) may be there too, but nothing twice
+        let mut seen = std::collections::BTreeSet::new();
+        for v in &got {
+            assert!(seen.insert(v.clone()), "partition {p}: {v} read twice");
+        }
+        let positions: Vec<usize> = want
+            .iter()
+            .map(|v| {
+                got.iter()
+                    .position(|g| g == v)
+                    .unwrap_or_else(|| panic!("partition {p}: acknowledged {v} lost"))
+            })
+            .collect();
+        assert!(
+            positions.windows(2).all(|w| w[0] < w[1]),
+            "partition {p}: acknowledged records reordered"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_copy_the_log_and_a_killed_leader_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cluster = start(dir.path()).await;
+    let bootstrap = cluster.bootstrap_servers();
+    create_topic(&bootstrap, 2, "2").await;
+    let producer = producer(&bootstrap);
+    let mut acked = produce(&producer, 2, 0, 50).await;
+    assert_eq!(
+        acked.values().map(Vec::len).sum::<usize>(),
+        100,
+        "all acked"
+    );
+
+    // every replica has the whole log, byte for byte, and the high watermark with it
+    for p in 0..2 {
+        let settled = eventually(Duration::from_secs(20), || {
+            let s = states(&cluster, p);
+            s.len() == 3
+                && s.values()
+                    .all(|(leo, hw, isr)| *leo == 50 && *hw == 50 && isr == &vec![1, 2, 3])
+        })
+        .await;
+        assert!(
+            settled,
+            "partition {p} replicated: {:?}",
+            states(&cluster, p)
+        );
+        let leader = leader_of(&cluster, p).expect("a leader");
+        let reference = log_bytes(dir.path(), leader, p);
+        assert!(!reference.is_empty());
+        for id in cluster.ids() {
+            assert_eq!(
+                log_bytes(dir.path(), id, p),
+                reference,
+                "node {id}'s copy of partition {p} differs from leader {leader}'s"
+            );
+        }
+    }
+
+    // kill partition 0's leader while producing: the ISR shrinks, a follower leads, and
+    // nothing acknowledged is lost
+    let victim = leader_of(&cluster, 0).expect("a leader");
+    let killer = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        cluster.kill(victim);
+    };
+    let (more, ()) = tokio::join!(produce(&producer, 2, 50, 40), killer);
+    for (p, vs) in more {
+        acked.entry(p).or_default().extend(vs);
+    }
+    let shrunk = eventually(Duration::from_secs(20), || {
+        let s = states(&cluster, 0);
+        s.values().all(|(_, _, isr)| !isr.contains(&victim))
+    })
+    .await;
+    assert!(
+        shrunk,
+        "the ISR lost the dead leader: {:?}",
+        states(&cluster, 0)
+    );
+    let bootstrap_live = cluster.bootstrap_servers();
+    check_exactly_once_in_order(&bootstrap_live, &acked, 2);
+
+    // the old leader comes back, truncates where it diverged, catches up and rejoins
+    cluster.restart(victim).await.expect("restart");
+    let rejoined = eventually(Duration::from_secs(30), || {
+        let s = states(&cluster, 0);
+        s.len() == 3 && s.values().all(|(_, _, isr)| isr == &vec![1, 2, 3])
+    })
+    .await;
+    assert!(
+        rejoined,
+        "the restarted broker rejoined the ISR: {:?}",
+        states(&cluster, 0)
+    );
+    let more = produce(&producer, 2, 90, 10).await;
+    for (p, vs) in more {
+        acked.entry(p).or_default().extend(vs);
+    }
+    for p in 0..2 {
+        let same = eventually(Duration::from_secs(20), || {
+            let s = states(&cluster, p);
+            let ends: std::collections::BTreeSet<i64> = s.values().map(|v| v.0).collect();
+            s.len() == 3 && ends.len() == 1
+        })
+        .await;
+        assert!(same, "partition {p} converged: {:?}", states(&cluster, p));
+        let leader = leader_of(&cluster, p).expect("a leader");
+        let reference = log_bytes(dir.path(), leader, p);
+        for id in cluster.ids() {
+            assert_eq!(
+                log_bytes(dir.path(), id, p),
+                reference,
+                "after the restart, node {id}'s partition {p} differs from leader {leader}'s"
+            );
+        }
+    }
+    check_exactly_once_in_order(&cluster.bootstrap_servers(), &acked, 2);
+    drop(producer);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_insync_replicas_is_enforced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cluster = start(dir.path()).await;
+    let bootstrap = cluster.bootstrap_servers();
+    create_topic(&bootstrap, 1, "3").await;
+    let acked = produce(&producer(&bootstrap), 1, 0, 5).await;
+    assert_eq!(acked.get(&0).map(Vec::len), Some(5));
+    // one follower gone: the ISR shrinks to 2 < min.insync.replicas
+    let leader = leader_of(&cluster, 0).expect("leader");
+    let follower = cluster
+        .ids()
+        .into_iter()
+        .find(|&id| id != leader)
+        .expect("a follower");
+    cluster.kill(follower);
+    let shrunk = eventually(Duration::from_secs(20), || {
+        states(&cluster, 0)
+            .get(&leader)
+            .is_some_and(|(_, _, isr)| isr.len() == 2)
+    })
+    .await;
+    assert!(shrunk, "ISR shrank: {:?}", states(&cluster, 0));
+    let strict: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .set("acks", "all")
+        .set("retries", "0")
+        .set("message.timeout.ms", "5000")
+        .create()
+        .expect("producer");
+    let err = strict
+        .send(
+            FutureRecord::<(), _>::to(TOPIC)
+                .partition(0)
+                .payload("refused"),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect_err("refused");
+    assert!(
+        err.0.to_string().contains("NotEnoughReplicas")
+            || err
+                .0
+                .to_string()
+                .contains("Broker: Not enough in-sync replicas"),
+        "NOT_ENOUGH_REPLICAS: {}",
+        err.0
+    );
+    // acks=1 does not care
+    let one: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .set("acks", "1")
+        .create()
+        .expect("producer");
+    one.send(
+        FutureRecord::<(), _>::to(TOPIC)
+            .partition(0)
+            .payload("fine"),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("acks=1 is answered");
+    cluster.shutdown().await;
+}
