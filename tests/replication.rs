@@ -386,3 +386,72 @@ async fn min_insync_replicas_is_enforced() {
     .expect("acks=1 is answered");
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_offsets_survive_the_coordinators_death() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cluster = start(dir.path()).await;
+    let bootstrap = cluster.bootstrap_servers();
+    create_topic(&bootstrap, 1, "2").await;
+    produce(&producer(&bootstrap), 1, 0, 10).await;
+    let group = "survivors";
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(TOPIC, 0, Offset::Offset(7))
+        .expect("tpl");
+    consumer
+        .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+        .expect("committed");
+    drop(consumer);
+    // the coordinator: the leader of the group's __consumer_offsets partition
+    let coordinator = cluster
+        .ids()
+        .into_iter()
+        .find(|&id| {
+            cluster
+                .node(id)
+                .and_then(|h| h.broker().groups_if_started())
+                .is_some_and(|g| g.partition_of(group).is_leader())
+        })
+        .expect("a coordinator");
+    cluster.kill(coordinator);
+    let fetched = tokio::task::spawn_blocking({
+        let bootstrap = cluster.bootstrap_servers();
+        move || {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let consumer: BaseConsumer = ClientConfig::new()
+                    .set("bootstrap.servers", &bootstrap)
+                    .set("group.id", group)
+                    .create()
+                    .expect("consumer");
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition(TOPIC, 0);
+                match consumer.committed_offsets(tpl, Duration::from_secs(5)) {
+                    Ok(c) => {
+                        let offset = c.find_partition(TOPIC, 0).map(|e| e.offset());
+                        if offset == Some(Offset::Offset(7)) || Instant::now() > deadline {
+                            return offset;
+                        }
+                    }
+                    Err(_) if Instant::now() < deadline => {}
+                    Err(e) => panic!("no committed offsets: {e}"),
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    })
+    .await
+    .expect("fetch");
+    assert_eq!(
+        fetched,
+        Some(Offset::Offset(7)),
+        "the committed offset survived node {coordinator}'s death"
+    );
+    cluster.shutdown().await;
+}

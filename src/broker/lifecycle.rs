@@ -273,7 +273,14 @@ async fn publish(
         changes.mark_unchanged();
         let snapshot = image.read(|i| i.clone());
         let b = Arc::clone(&broker);
-        match tokio::task::spawn_blocking(move || b.publish(&snapshot)).await {
+        let publish = move || {
+            b.publish(&snapshot);
+            // coordinators follow their partitions' leadership
+            if let Some(groups) = b.groups_if_started() {
+                groups.runtime().sync_leadership();
+            }
+        };
+        match tokio::task::spawn_blocking(publish).await {
             Ok(()) => {
                 replication.sync(&broker);
                 published.send_if_modified(|p| !std::mem::replace(p, true));

@@ -182,6 +182,13 @@ pub enum CoordinatorError {
     /// The shard went away before it answered a parked request.
     #[error("the coordinator shard stopped before answering")]
     Gone,
+    /// Another broker leads the shard's partition: NOT_COORDINATOR.
+    #[error("this broker does not lead {partition}")]
+    NotLeader { partition: String },
+    /// This broker has just become the partition's leader and replays it:
+    /// COORDINATOR_LOAD_IN_PROGRESS.
+    #[error("{partition} is loading")]
+    Loading { partition: String },
 }
 
 impl CoordinatorError {
@@ -197,6 +204,18 @@ impl CoordinatorError {
         CoordinatorError::Flush {
             partition: partition.to_string(),
             message: e.to_string(),
+        }
+    }
+
+    /// The code of an error that says the coordinator is elsewhere or not ready
+    /// (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS), as every coordinator API answers it.
+    pub fn placement_code(&self) -> Option<ErrorCode> {
+        match self {
+            CoordinatorError::NotLeader { .. }
+            | CoordinatorError::NotLoaded { .. }
+            | CoordinatorError::NoShard(_) => Some(ErrorCode::NotCoordinator),
+            CoordinatorError::Loading { .. } => Some(ErrorCode::CoordinatorLoadInProgress),
+            _ => None,
         }
     }
 

@@ -51,9 +51,13 @@ const MAX_BATCH_RECORDS: usize = 500;
 type Answer<S> = Result<<S as Shard>::Deferred, CoordinatorError>;
 type Sender<S> = oneshot::Sender<Answer<S>>;
 
+/// Makes an empty shard for a partition (at load, and again for each leadership).
+type NewShard<S> = Box<dyn Fn(&Partition) -> S + Send + Sync>;
+
 /// The shards of one internal topic on this broker, and their I/O.
 pub struct CoordinatorRuntime<S: Shard> {
     shards: Vec<ShardSlot<S>>,
+    new_shard: NewShard<S>,
     clock: Instant,
     next_request: AtomicU64,
     /// Signalled when an event moves a shard's earliest timer earlier.
@@ -71,14 +75,27 @@ impl<S: Shard> std::fmt::Debug for CoordinatorRuntime<S> {
 struct ShardSlot<S: Shard> {
     partition: Arc<Partition>,
     state: Mutex<ShardState<S>>,
-    /// Why the partition could not be replayed (Kafka's FAILED state): the shard takes no
-    /// event, so nothing is answered from, or written on top of, a partial state.
-    failed: Option<String>,
+    status: Mutex<Status>,
+}
+
+/// Whether a shard serves (Kafka's coordinator states, per partition leadership).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Status {
+    /// Replayed when this broker became the leader at `epoch`; serves while it leads at
+    /// that epoch.
+    Loaded { epoch: i32 },
+    /// Not loaded: another broker leads the partition, or the load is yet to run.
+    Unloaded,
+    /// The partition could not be replayed at `epoch` (Kafka's FAILED state): the shard
+    /// takes no event, so nothing is answered from, or written on top of, a partial
+    /// state. A new leadership tries again.
+    Failed { epoch: i32, reason: String },
 }
 
 impl<S: Shard> ShardSlot<S> {
     fn is_loaded(&self) -> bool {
-        self.failed.is_none()
+        matches!(*self.status.lock(), Status::Loaded { epoch }
+            if self.partition.is_leader() && self.partition.leader_epoch() == epoch)
     }
 }
 
@@ -134,19 +151,40 @@ fn flush_blocking(partition: &Partition, to: Option<i64>) -> Result<(), Coordina
     }
 }
 
-/// fsyncs on the blocking pool.
+/// How long a coordinator write waits for the partition's in-sync replicas (Kafka's
+/// `offsets.commit.timeout.ms`).
+const REPLICATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// fsyncs on the blocking pool, then waits until every in-sync replica has the records
+/// (at once when the partition is its own only replica), as Kafka's runtime answers a
+/// write once the high watermark passes it.
 async fn flush(partition: &Arc<Partition>, to: Option<i64>) -> Result<(), CoordinatorError> {
-    if to.is_none() {
+    let Some(offset) = to else {
         return Ok(());
-    }
+    };
     let p = Arc::clone(partition);
     match tokio::task::spawn_blocking(move || flush_blocking(&p, to)).await {
-        Ok(r) => r,
-        Err(e) => Err(CoordinatorError::Flush {
-            partition: partition_name(partition),
-            message: e.to_string(),
-        }),
+        Ok(r) => r?,
+        Err(e) => {
+            return Err(CoordinatorError::Flush {
+                partition: partition_name(partition),
+                message: e.to_string(),
+            })
+        }
     }
+    partition
+        .wait_replicated(offset, REPLICATION_TIMEOUT)
+        .await
+        .map_err(|code| CoordinatorError::Append {
+            partition: partition_name(partition),
+            code,
+            message: format!("not replicated: {}", code.name()),
+        })
+}
+
+/// True if a freshly loaded shard set a timer.
+fn fresh_timers<S: Shard>(state: &ShardState<S>) -> bool {
+    state.timers.next_deadline().is_some()
 }
 
 impl<S: Shard> ShardState<S> {
@@ -301,58 +339,100 @@ impl<S: Shard> CoordinatorRuntime<S> {
     /// FAILED state: its shard takes no event ([`CoordinatorError::NotLoaded`], which
     /// clients see as NOT_COORDINATOR), nothing is written to it, and every other
     /// partition is served.
+    ///
+    /// Only the partitions this broker leads are replayed; the others load when it comes
+    /// to lead them ([`Self::sync_leadership`]).
     pub fn load(
         partitions: Vec<Arc<Partition>>,
-        mut new_shard: impl FnMut(&Partition) -> S,
+        new_shard: impl Fn(&Partition) -> S + Send + Sync + 'static,
     ) -> Result<Self, PartitionError> {
-        let clock = Instant::now();
+        let runtime = CoordinatorRuntime {
+            shards: partitions
+                .into_iter()
+                .map(|partition| ShardSlot {
+                    state: Mutex::new(ShardState::new(new_shard(&partition))),
+                    partition,
+                    status: Mutex::new(Status::Unloaded),
+                })
+                .collect(),
+            new_shard: Box::new(new_shard),
+            clock: Instant::now(),
+            next_request: AtomicU64::new(1),
+            timers_moved: Notify::new(),
+        };
+        runtime.sync_leadership();
+        Ok(runtime)
+    }
+
+    /// Follows the partitions' leadership (Kafka's `onElection` / `onResignation`): a
+    /// shard whose partition this broker now leads, at an epoch it was not loaded for, is
+    /// replayed from the log; one whose partition it no longer leads is emptied. Requests
+    /// parked on a shard that is reloaded or emptied are dropped (their callers get
+    /// [`CoordinatorError::Gone`], and clients look for the coordinator again). Blocks
+    /// (reads the log): call it from the blocking pool.
+    pub fn sync_leadership(&self) {
         let wall = now_ms();
-        let mut shards = Vec::with_capacity(partitions.len());
-        let mut records = 0usize;
-        for partition in partitions {
-            let mut shard = new_shard(&partition);
-            let now = clock.elapsed().as_millis() as Ms;
-            let failed = match replay_partition(&partition, &mut shard, now, wall) {
+        let (mut loaded, mut failed, mut records) = (0usize, 0usize, 0usize);
+        for slot in &self.shards {
+            let p = &slot.partition;
+            let leads = p.is_leader();
+            let epoch = p.leader_epoch();
+            let status = slot.status.lock().clone();
+            let up_to_date = match &status {
+                Status::Loaded { epoch: e } | Status::Failed { epoch: e, .. } => {
+                    leads && *e == epoch
+                }
+                Status::Unloaded => !leads,
+            };
+            if up_to_date {
+                continue;
+            }
+            let mut state = slot.state.lock();
+            let mut fresh = ShardState::new((self.new_shard)(p));
+            if !leads {
+                *state = fresh;
+                *slot.status.lock() = Status::Unloaded;
+                info!(partition = %partition_name(p), "coordinator partition resigned");
+                continue;
+            }
+            let now = self.clock.elapsed().as_millis() as Ms;
+            match replay_partition(p, &mut fresh.shard, now, wall) {
                 Ok(n) => {
                     records += n;
-                    None
+                    loaded += 1;
+                    for effect in fresh.shard.loaded(now, wall) {
+                        if fresh.set_timer(effect).is_some() {
+                            debug!("a loaded shard answered a request: ignored");
+                        }
+                    }
+                    *state = fresh;
+                    *slot.status.lock() = Status::Loaded { epoch };
+                    if fresh_timers(&state) {
+                        self.timers_moved.notify_one();
+                    }
                 }
                 Err(e) => {
+                    failed += 1;
                     error!(
-                        partition = %partition_name(&partition),
+                        partition = %partition_name(p),
                         cause = %e,
                         "coordinator partition failed to load; its groups get NOT_COORDINATOR"
                     );
                     // what was replayed is partial: forget it
-                    shard = new_shard(&partition);
-                    Some(e.to_string())
-                }
-            };
-            let mut state = ShardState::new(shard);
-            if failed.is_none() {
-                for effect in state.shard.loaded(now, wall) {
-                    if state.set_timer(effect).is_some() {
-                        debug!("a loaded shard answered a request: ignored");
-                    }
+                    *state = ShardState::new((self.new_shard)(p));
+                    *slot.status.lock() = Status::Failed {
+                        epoch,
+                        reason: e.to_string(),
+                    };
                 }
             }
-            shards.push(ShardSlot {
-                partition,
-                state: Mutex::new(state),
-                failed,
-            });
         }
-        let failed = shards.iter().filter(|s| !s.is_loaded()).count();
-        info!(
-            partitions = shards.len(),
-            failed, records, "replayed coordinator partitions"
-        );
-        Ok(CoordinatorRuntime {
-            shards,
-            clock,
-            next_request: AtomicU64::new(1),
-            timers_moved: Notify::new(),
-        })
+        if loaded + failed > 0 {
+            info!(
+                partitions = self.shards.len(),
+                loaded, failed, records, "replayed coordinator partitions"
+            );
+        }
     }
 
     /// How many shards (partitions of the internal topic).
@@ -365,18 +445,25 @@ impl<S: Shard> CoordinatorRuntime<S> {
         self.shards.get(index).map(|s| &s.partition)
     }
 
-    /// Shard `index`, if it is loaded.
+    /// Shard `index`, if it is loaded and this broker still leads its partition at the
+    /// epoch it was loaded for.
     fn slot(&self, index: usize) -> Result<&ShardSlot<S>, CoordinatorError> {
         let slot = self
             .shards
             .get(index)
             .ok_or(CoordinatorError::NoShard(index))?;
-        match &slot.failed {
-            None => Ok(slot),
-            Some(reason) => Err(CoordinatorError::NotLoaded {
-                partition: partition_name(&slot.partition),
+        let partition = partition_name(&slot.partition);
+        let leads = slot.partition.is_leader();
+        let epoch = slot.partition.leader_epoch();
+        match &*slot.status.lock() {
+            Status::Loaded { epoch: e } if leads && *e == epoch => Ok(slot),
+            Status::Failed { reason, .. } if leads => Err(CoordinatorError::NotLoaded {
+                partition,
                 reason: reason.clone(),
             }),
+            // leading, not (yet) loaded at this epoch: the load is on its way
+            _ if leads => Err(CoordinatorError::Loading { partition }),
+            _ => Err(CoordinatorError::NotLeader { partition }),
         }
     }
 
@@ -385,8 +472,8 @@ impl<S: Shard> CoordinatorRuntime<S> {
         self.shards.iter().filter(|s| s.is_loaded())
     }
 
-    /// Whether shard `index` is loaded (false for a partition that failed to load, or
-    /// none).
+    /// Whether shard `index` is loaded and serving (false for a partition that failed to
+    /// load, one another broker leads, or none).
     pub fn is_loaded(&self, index: usize) -> bool {
         self.shards.get(index).is_some_and(ShardSlot::is_loaded)
     }

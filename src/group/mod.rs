@@ -55,21 +55,24 @@ pub struct GroupCoordinator {
 /// The error of a JoinGroup, SyncGroup, Heartbeat or LeaveGroup whose write failed, as
 /// Kafka maps a failed group metadata append: the client finds the coordinator again.
 fn group_write_error(e: &CoordinatorError) -> ErrorCode {
+    if let Some(code) = e.placement_code() {
+        return code;
+    }
     match e {
         CoordinatorError::Gone => ErrorCode::UnknownServerError,
-        CoordinatorError::NoShard(_) | CoordinatorError::NotLoaded { .. } => {
-            ErrorCode::NotCoordinator
-        }
-        CoordinatorError::Append { .. } | CoordinatorError::Flush { .. } => {
-            ErrorCode::CoordinatorNotAvailable
-        }
+        // the partition moved while the event ran
+        CoordinatorError::Append {
+            code: ErrorCode::NotLeaderOrFollower,
+            ..
+        } => ErrorCode::NotCoordinator,
+        _ => ErrorCode::CoordinatorNotAvailable,
     }
 }
 
 /// The OffsetCommit error for a failed write, as Kafka maps storage errors.
 fn commit_error(e: &CoordinatorError) -> ErrorCode {
-    if matches!(e, CoordinatorError::NotLoaded { .. }) {
-        return ErrorCode::NotCoordinator;
+    if let Some(code) = e.placement_code() {
+        return code;
     }
     match e.append_code() {
         Some(ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge) => {
@@ -81,6 +84,9 @@ fn commit_error(e: &CoordinatorError) -> ErrorCode {
 
 /// The error of a DeleteGroups or OffsetDelete that could not run.
 fn admin_error(e: &CoordinatorError) -> ErrorCode {
+    if let Some(code) = e.placement_code() {
+        return code;
+    }
     match e {
         CoordinatorError::NotLoaded { .. } | CoordinatorError::NoShard(_) => {
             ErrorCode::NotCoordinator
@@ -95,7 +101,7 @@ impl GroupCoordinator {
         let Some(first) = logs.first().cloned() else {
             return Err(LogError::Internal(format!("{OFFSETS_TOPIC} has no partitions")).into());
         };
-        let runtime = CoordinatorRuntime::load(logs, |_| GroupShard::new(config))?;
+        let runtime = CoordinatorRuntime::load(logs, move |_| GroupShard::new(config))?;
         let groups: usize = runtime.read_all(GroupShard::group_count).iter().sum();
         info!(groups, "loaded consumer groups from {OFFSETS_TOPIC}");
         Ok(GroupCoordinator {
