@@ -325,6 +325,9 @@ impl Partition {
         let info = self.log.append_shared(records, epoch)?;
         if !info.duplicate {
             self.maybe_advance_high_watermark();
+            // followers' fetches wait for the log end, which moved even if the high
+            // watermark did not
+            self.waiters.wake_all();
         }
         Ok(info)
     }
