@@ -455,3 +455,95 @@ async fn committed_offsets_survive_the_coordinators_death() {
     );
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_names_the_leader_and_fetch_checks_the_epoch() {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{
+        ApiKey, FetchRequest, FetchResponse, ProduceRequest, ProduceResponse, TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    use support::Client;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = start(dir.path()).await;
+    create_topic(&cluster.bootstrap_servers(), 1, "1").await;
+    let settled = eventually(Duration::from_secs(20), || leader_of(&cluster, 0).is_some()).await;
+    assert!(settled);
+    let leader = leader_of(&cluster, 0).expect("leader");
+    let epoch = cluster
+        .node(leader)
+        .and_then(|h| h.broker().topic(TOPIC))
+        .and_then(|t| t.partition(0).map(|p| p.leader_epoch()))
+        .expect("epoch");
+    let follower = cluster
+        .ids()
+        .into_iter()
+        .find(|&id| id != leader)
+        .expect("follower");
+    let leader_addr = cluster.node(leader).expect("leader").kafka_addr();
+    let mut c = Client::connect(cluster.node(follower).expect("node").kafka_addr()).await;
+    let topic = TopicName(StrBytes::from_static_str(TOPIC));
+
+    // Produce v11 to the follower: NOT_LEADER_OR_FOLLOWER, with the leader and its endpoint
+    let produce = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic.clone())
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(support::batch(&[(None, "x")])))])]);
+    let resp: ProduceResponse = c.call(ApiKey::Produce, 11, &produce).await;
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 6, "NOT_LEADER_OR_FOLLOWER");
+    assert_eq!(
+        (p.current_leader.leader_id.0, p.current_leader.leader_epoch),
+        (leader, epoch)
+    );
+    assert_eq!(resp.node_endpoints.len(), 1);
+    assert_eq!(resp.node_endpoints[0].node_id.0, leader);
+    assert_eq!(
+        resp.node_endpoints[0].port,
+        i32::from(leader_addr.port()),
+        "the leader's endpoint"
+    );
+
+    // Fetch v12 (topics by name) to the follower: the same hint
+    let fetch = |current_epoch: i32| {
+        FetchRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_max_bytes(1 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(topic.clone())
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_current_leader_epoch(current_epoch)
+                    .with_partition_max_bytes(1 << 20)])])
+    };
+    let resp: FetchResponse = c.call(ApiKey::Fetch, 12, &fetch(epoch)).await;
+    let p = &resp.responses[0].partitions[0];
+    assert_eq!(p.error_code, 6);
+    assert_eq!(p.current_leader.leader_id.0, leader);
+
+    // on the leader: an old epoch is fenced, a future one unknown
+    let mut l = Client::connect(leader_addr).await;
+    let resp: FetchResponse = l.call(ApiKey::Fetch, 12, &fetch(epoch + 1)).await;
+    assert_eq!(
+        resp.responses[0].partitions[0].error_code, 75,
+        "UNKNOWN_LEADER_EPOCH"
+    );
+    if epoch > 0 {
+        let resp: FetchResponse = l.call(ApiKey::Fetch, 12, &fetch(epoch - 1)).await;
+        assert_eq!(
+            resp.responses[0].partitions[0].error_code, 74,
+            "FENCED_LEADER_EPOCH"
+        );
+    }
+    let resp: FetchResponse = l.call(ApiKey::Fetch, 12, &fetch(epoch)).await;
+    assert_eq!(resp.responses[0].partitions[0].error_code, 0);
+    cluster.shutdown().await;
+}

@@ -21,12 +21,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchableTopicResponse, PartitionData,
+    EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
 };
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use super::leader_hint::LeaderHints;
 use super::str_bytes;
 use crate::broker::fetch_session::{
     FetchContext, FetchMetadata, FetchPartitionRequest, PartitionKey, PartitionResult, TopicKey,
@@ -304,7 +305,12 @@ fn read_once(
             }
             continue;
         }
-        match p.read_records(r.ask.fetch_offset, limit, min_one, ReadBound::HighWatermark) {
+        let read = p
+            .check_current_epoch(r.ask.current_leader_epoch)
+            .and_then(|()| {
+                p.read_records(r.ask.fetch_offset, limit, min_one, ReadBound::HighWatermark)
+            });
+        match read {
             Ok(data) => {
                 total += data.records.len();
                 let (records, file) = match data.records {
@@ -347,10 +353,54 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: FetchRequest,
 ) -> Answer<FetchAnswer> {
-    respond(broker, req, ctx.api_version).await.into()
+    respond(broker, req, ctx.api_version, &ctx.listener.name)
+        .await
+        .into()
 }
 
-async fn respond(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> FetchAnswer {
+/// KIP-951 (v12+): a partition answered NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH
+/// names its current leader; v16+ also carries that leader's endpoint.
+fn hint_leaders(broker: &Broker, listener: &str, version: i16, resp: &mut FetchResponse) {
+    if version < 12 {
+        return;
+    }
+    let moved = [
+        ErrorCode::NotLeaderOrFollower.code(),
+        ErrorCode::FencedLeaderEpoch.code(),
+    ];
+    let mut hints = LeaderHints::new(broker, listener);
+    for t in &mut resp.responses {
+        for p in &mut t.partitions {
+            if !moved.contains(&p.error_code) {
+                continue;
+            }
+            if let Some((leader, epoch)) = hints.leader(&t.topic.0, t.topic_id, p.partition_index) {
+                p.current_leader = LeaderIdAndEpoch::default()
+                    .with_leader_id(BrokerId(leader))
+                    .with_leader_epoch(epoch);
+            }
+        }
+    }
+    if version >= 16 {
+        resp.node_endpoints = hints
+            .endpoints()
+            .map(|e| {
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(e.node_id))
+                    .with_host(str_bytes(e.host))
+                    .with_port(i32::from(e.port))
+                    .with_rack(e.rack.map(str_bytes))
+            })
+            .collect();
+    }
+}
+
+async fn respond(
+    broker: &Arc<Broker>,
+    req: FetchRequest,
+    version: i16,
+    listener: &str,
+) -> FetchAnswer {
     let metadata = FetchMetadata {
         session_id: req.session_id,
         epoch: req.session_epoch,
@@ -421,10 +471,11 @@ async fn respond(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Fetch
             });
         }
     }
-    let response = FetchResponse::default()
+    let mut response = FetchResponse::default()
         .with_error_code(done.error_code)
         .with_session_id(done.session_id)
         .with_responses(topics);
+    hint_leaders(broker, listener, version, &mut response);
     FetchAnswer { response, sections }
 }
 

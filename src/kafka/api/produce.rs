@@ -6,10 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use tracing::warn;
 
+use super::leader_hint::LeaderHints;
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
@@ -244,6 +247,38 @@ impl Replicating {
     }
 }
 
+/// KIP-951 (v10+): a partition answered NOT_LEADER_OR_FOLLOWER names its current leader,
+/// and the response carries that leader's endpoint.
+fn hint_leaders(broker: &Broker, listener: &str, version: i16, resp: &mut ProduceResponse) {
+    if version < 10 {
+        return;
+    }
+    let not_leader = ErrorCode::NotLeaderOrFollower.code();
+    let mut hints = LeaderHints::new(broker, listener);
+    for t in &mut resp.responses {
+        for p in &mut t.partition_responses {
+            if p.error_code != not_leader {
+                continue;
+            }
+            if let Some((leader, epoch)) = hints.leader(&t.name.0, t.topic_id, p.index) {
+                p.current_leader = LeaderIdAndEpoch::default()
+                    .with_leader_id(BrokerId(leader))
+                    .with_leader_epoch(epoch);
+            }
+        }
+    }
+    resp.node_endpoints = hints
+        .endpoints()
+        .map(|e| {
+            NodeEndpoint::default()
+                .with_node_id(BrokerId(e.node_id))
+                .with_host(str_bytes(e.host))
+                .with_port(i32::from(e.port))
+                .with_rack(e.rack.map(str_bytes))
+        })
+        .collect();
+}
+
 /// Does the appends (on the blocking pool: file I/O) before returning, so a connection's
 /// pipelined produces are appended in the order they were sent. For acks=all the same
 /// blocking task goes on to the fsync at once, after telling this connection that the
@@ -272,9 +307,12 @@ pub async fn handle(
         };
         return match appended.flush() {
             Ok(Replicating {
-                response: Some(resp),
+                response: Some(mut resp),
                 ..
-            }) => Answer::Now(resp),
+            }) => {
+                hint_leaders(broker, &ctx.listener.name, version, &mut resp);
+                Answer::Now(resp)
+            }
             Ok(_) => Answer::Silent,
             Err(e) => Answer::Fail(e),
         };
@@ -296,10 +334,15 @@ pub async fn handle(
             "the produce task failed: {cause}"
         )));
     }
+    let (b, listener) = (Arc::clone(broker), ctx.listener.name.clone());
     Answer::Later(Box::pin(async move {
         let replicating = task
             .await
             .map_err(|e| RouteError::Internal(format!("the produce task failed: {e}")))??;
-        Ok(replicating.wait().await)
+        let mut resp = replicating.wait().await;
+        if let Some(r) = resp.as_mut() {
+            hint_leaders(&b, &listener, version, r);
+        }
+        Ok(resp)
     }))
 }
