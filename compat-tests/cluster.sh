@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# A three-node cluster on loopback, checked with Apache Kafka's own tools (issue #14),
-# run against Rafka and against Apache Kafka itself (three KRaft processes), the oracle:
-# with --target both (the default) the two runs' summaries are compared. Builds
-# nothing: it runs the binary and the jars it is given.
+# A three-node cluster on loopback, checked with Apache Kafka's own tools (issues #14
+# and #15), run against Rafka and against Apache Kafka itself (three KRaft processes),
+# the oracle: with --target both (the default) the two runs' summaries are compared.
+# Builds nothing: it runs the binary and the jars it is given.
 #
 #   compat-tests/cluster.sh [--target rafka|kafka|both]
 #
-# What it does per target, in under 3 minutes for both (every wait is bounded;
+# What it does per target, in about 2 minutes for both (every wait is bounded;
 # CLUSTER_BUDGET seconds in all):
 #   1. writes three node configs (process.roles=broker,controller, node.id 1..3,
 #      one static quorum, the same keys for both targets plus what only one of them
@@ -22,17 +22,35 @@
 #      kafka-leader-election --election-type preferred --all-topic-partitions;
 #      kafka-configs --alter/--describe of log.cleaner.threads on broker 1;
 #      kafka-metadata-quorum describe --status (LeaderId in 1..3);
-#   5. kill -9 a node that leads partitions (not the quorum leader when another
-#      one leads partitions) and waits up to 20 s until every partition is led by
-#      one of the two others;
-#   6. decodes node 1's __cluster_metadata-0 with Kafka's DumpLogSegments
+#   5. replication (#15): kafka-topics --create of `repl` (3 partitions, replication
+#      factor 3, min.insync.replicas=2), --describe until every ISR has 3 nodes (15 s);
+#      Kafka's VerifiableProducer sends 3000 records with acks=-1 (values 1.0..1.2999,
+#      round robin over the partitions): all must be acknowledged;
+#   6. kill -9 a node that leads partitions (not the quorum leader when another
+#      one leads partitions) and waits up to 20 s until every partition of the first
+#      topic is led by one of the two others;
+#   7. with that node down: waits up to 30 s until no ISR of `repl` has it, and
+#      kafka-topics --describe --under-replicated-partitions lists the 3 partitions;
+#      VerifiableProducer sends 1000 more with acks=-1 (values 2.0..2.999): all must be
+#      acknowledged (2 in sync >= min.insync.replicas); three ConsoleConsumers (one a
+#      partition, --offset earliest, no group, 8 s --timeout-ms) read `repl`: the
+#      values read must be exactly the acknowledged ones (none lost, none twice);
+#   8. restarts the killed node (same config and data dir; Kafka: no new format) and
+#      waits (60 s, kafka 90 s) until --under-replicated-partitions is empty and every
+#      ISR of `repl` has 3 nodes again;
+#   9. kafka-reassign-partitions --execute moves `repl`-0 to its first two replicas,
+#      --verify until "is completed" (30 s), then --describe shows those two;
+#  10. decodes node 1's __cluster_metadata-0 with Kafka's DumpLogSegments
 #      --cluster-metadata-decoder: it must decode, with a TopicRecord for the topic
 #      and RegisterBrokerRecords of brokers 1, 2 and 3;
-#   7. writes a summary (key=value: what the tools answered, as properties that
+#  11. writes a summary (key=value: what the tools answered, as properties that
 #      must hold on both, e.g. "leaders on 3 nodes", not which node leads what).
 #      With --target both: runs rafka, then kafka, prints the two summaries side by
 #      side and fails if an asserted key differs (keys under info. are shown, not
 #      compared; list-valued ones are shown as set differences).
+# A failed check of steps 5 and 7-9 is a PROBLEM: the run goes on (so the later
+# steps and the summary still say something) and ends with FAIL; the other steps
+# stop the run at their first failure.
 # Prints PASS and exits 0, or prints "FAIL: why" with the failing tool's output and
 # the node logs and exits 1. Needs java, python3 (for free ports) and the Kafka jars
 # of compat-tests/setup.sh; loopback only.
@@ -42,7 +60,7 @@
 #   KAFKA_LIBS=dir      Kafka 4.x jars (default: compat-tests/.work/kafka-libs, as
 #                       written by compat-tests/setup.sh, which run.sh calls)
 #   CLUSTER_TARGET=t    rafka, kafka or both (default both; --target overrides it)
-#   CLUSTER_BUDGET=s    the whole run's time limit (default 170; with both, rafka
+#   CLUSTER_BUDGET=s    the whole run's time limit (default 300; with both, rafka
 #                       gets 2/5 of it and kafka what is left)
 #   CLUSTER_SUMMARY=f   write the summary to f (the default is DIR/summary)
 #   KEEP=1              keep the temp dir (configs, data, node logs, each tool's
@@ -71,7 +89,7 @@ case "$TARGET" in
 esac
 
 RAFKA="${RAFKA:-$REPO_DIR/target/release/rafka}"
-BUDGET="${CLUSTER_BUDGET:-170}"
+BUDGET="${CLUSTER_BUDGET:-300}"
 
 # ------------------------------------------------------------ both: run each, compare
 # sum_get FILE KEY: the value of KEY in a summary file; returns 1 if it has none.
@@ -157,6 +175,9 @@ say() { printf '== %s\n' "$*"; }
 # sum KEY VALUE: one line of this run's summary (see compare_summaries).
 sum() { printf '%s=%s\n' "$1" "$2" >>"$SUMMARY"; }
 
+# PROBLEMS: checks that failed without stopping the run (the replication steps: the
+# later ones still say something); the run ends with FAIL when there is one.
+PROBLEMS=()
 STARTED=0
 dump_logs() {
     local n
@@ -170,6 +191,7 @@ dump_logs() {
 # fail MESSAGE [OUTPUT_FILE]: say why, show the tool's output and the node logs, exit 1.
 fail() {
     echo "FAIL: $1"
+    ((${#PROBLEMS[@]})) && printf '  (and before it: %s)\n' "${PROBLEMS[@]}"
     if [[ -n "${2:-}" && -s "$2" ]]; then
         echo "---- output"
         tail -n 40 "$2"
@@ -228,6 +250,20 @@ configs() { tool "$1" kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" 
 api_versions() { tool "$1" org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$BOOTSTRAP" --command-config "$DIR/admin.properties"; }
 # --admin.config: the name every Kafka 4.x has (4.1 added --command-config)
 election() { tool "$1" org.apache.kafka.tools.LeaderElectionCommand --bootstrap-server "$BOOTSTRAP" --admin.config "$DIR/admin.properties" "${@:2}"; }
+
+reassign() { tool "$1" org.apache.kafka.tools.reassign.ReassignPartitionsCommand --bootstrap-server "$BOOTSTRAP" --command-config "$DIR/admin.properties" "${@:2}"; }
+# producer OUT ARGS...: Kafka's VerifiableProducer (one JSON line per send: acked or not)
+producer() { tool "$1" org.apache.kafka.tools.VerifiableProducer --bootstrap-server "$BOOTSTRAP" --command-config "$DIR/producer.properties" "${@:2}"; }
+
+# problem MESSAGE [OUTPUT_FILE]: say why, show the tool's output, go on.
+problem() {
+    echo "PROBLEM: $1"
+    if [[ -n "${2:-}" && -s "$2" ]]; then
+        echo "---- output ($2)"
+        tail -n 20 "$2"
+    fi
+    PROBLEMS+=("$1")
+}
 
 # all_alive: fails (with the node's last log line) if a node exited.
 all_alive() {
@@ -308,6 +344,20 @@ for n in "${NODES[@]}"; do write_config "$n"; done
 # short client timeouts, so a tool against a dead or silent broker gives up well
 # inside its own time limit
 cat >"$DIR/admin.properties" <<EOF
+request.timeout.ms=10000
+default.api.timeout.ms=20000
+EOF
+# bounded sends: a record not acknowledged within 30 s counts as not acknowledged
+# (the producer retries until then; idempotence is on by default with acks=all);
+# round robin, so that every partition gets records (the default sticky partitioner
+# put all of a few thousand small records on one)
+cat >"$DIR/producer.properties" <<EOF
+request.timeout.ms=10000
+delivery.timeout.ms=30000
+linger.ms=5
+partitioner.class=org.apache.kafka.clients.producer.RoundRobinPartitioner
+EOF
+cat >"$DIR/consumer.properties" <<EOF
 request.timeout.ms=10000
 default.api.timeout.ms=20000
 EOF
@@ -496,6 +546,75 @@ for k in LeaderEpoch HighWatermark MaxFollowerLag MaxFollowerLagTimeMs; do
     sum "info.quorum.$k" "$(sed -nE "s/^$k:[[:space:]]+//p" "$OUT")"
 done
 
+# ------------------------------------------------------------ a replicated topic
+RTOPIC=repl
+N_BEFORE=3000            # records produced with acks=all before the kill
+N_DOWN=1000              # and while a node is down
+ISR_SHRINK_TIMEOUT=30    # seconds after the failover for the dead node to leave every ISR
+REGROW_TIMEOUT=60        # seconds after the restart for the ISRs to have 3 nodes again
+[[ "$TARGET" == kafka ]] && REGROW_TIMEOUT=90   # a JVM to start on a small machine
+REASSIGN_TIMEOUT=30      # seconds for kafka-reassign-partitions --verify to say completed
+
+# describe_repl OUT: reads kafka-topics --describe of $RTOPIC; sets REPL_COUNT
+# (partition lines), REPL_ISRS and REPL_REPLICAS ("p:ids p:ids ..." in partition
+# order), REPL_ISR_SIZES ("3 3 3") and REPL_ALL_ISR3 (yes when every ISR has 3 nodes).
+describe_repl() {
+    local line p r i n
+    REPL_COUNT=0; REPL_ISRS=""; REPL_REPLICAS=""; REPL_ISR_SIZES=""; REPL_ALL_ISR3=yes
+    while IFS= read -r line; do
+        [[ "$line" =~ Partition:[[:space:]]*([0-9]+) ]] || continue
+        p="${BASH_REMATCH[1]}"
+        r=""; [[ "$line" =~ Replicas:[[:space:]]*([0-9,]+) ]] && r="${BASH_REMATCH[1]}"
+        i=""; [[ "$line" =~ Isr:[[:space:]]*([0-9,]+) ]] && i="${BASH_REMATCH[1]}"
+        REPL_ISRS+="${REPL_ISRS:+ }$p:$i"
+        REPL_REPLICAS+="${REPL_REPLICAS:+ }$p:$r"
+        n="$(tr ',' '\n' <<<"$i" | sort -u | grep -c .)"
+        REPL_ISR_SIZES+="${REPL_ISR_SIZES:+ }$n"
+        ((n == 3)) || REPL_ALL_ISR3=no
+        REPL_COUNT=$((REPL_COUNT + 1))
+    done < <(sed -nE 's/.*Partition:[[:space:]]*([0-9]+).*/\1 &/p' "$1" | sort -n -k1,1 | cut -d' ' -f2-)
+    ((REPL_COUNT > 0)) || REPL_ALL_ISR3=no
+}
+
+# acked_values OUT: the values VerifiableProducer printed as acknowledged, one a line.
+acked_values() {
+    grep '"name":"producer_send_success"' "$1" | grep -o '"value":"[^"]*"' | cut -d'"' -f4
+}
+
+OUT="$DIR/9-repl-create.out"
+topics "$OUT" --create --topic "$RTOPIC" --partitions 3 --replication-factor 3 --config min.insync.replicas=2 \
+    || fail "kafka-topics --create --topic $RTOPIC --partitions 3 --replication-factor 3 --config min.insync.replicas=2 failed (exit $?)" "$OUT"
+grep -q "Created topic $RTOPIC" "$OUT" || fail "kafka-topics --create did not say 'Created topic $RTOPIC'" "$OUT"
+
+OUT="$DIR/10-repl-describe.out"
+deadline=$(deadline_in 15)
+while :; do
+    all_alive
+    if topics "$OUT" --describe --topic "$RTOPIC"; then
+        describe_repl "$OUT"
+        [[ "$REPL_COUNT" == 3 && "$REPL_ALL_ISR3" == yes ]] && break
+    fi
+    ((SECONDS < deadline)) || { problem "kafka-topics --describe --topic $RTOPIC: not 3 partitions with an ISR of 3 nodes each (ISRs $REPL_ISRS)" "$OUT"; break; }
+    sleep 1
+done
+say "topic $RTOPIC: $REPL_COUNT partitions, ISRs (partition:isr) $REPL_ISRS"
+sum repl.partitions "$REPL_COUNT"
+sum repl.isr_sizes "$REPL_ISR_SIZES"
+sum repl.min_insync_config "$(grep -m1 -Eo 'min\.insync\.replicas=[0-9]+' "$OUT" || echo none)"
+sum info.repl.replicas "$REPL_REPLICAS"
+
+OUT="$DIR/11-repl-produce.out"
+t0=$SECONDS
+producer "$OUT" --topic "$RTOPIC" --max-messages "$N_BEFORE" --acks -1 --value-prefix 1
+rc=$?
+ACKED_BEFORE="$(acked_values "$OUT" | grep -c .)"
+((rc == 0)) || problem "VerifiableProducer --acks -1 of $N_BEFORE records to $RTOPIC exited with $rc" "$OUT"
+((ACKED_BEFORE == N_BEFORE)) || problem "VerifiableProducer --acks -1: $ACKED_BEFORE of $N_BEFORE records acknowledged" "$OUT"
+say "$ACKED_BEFORE of $N_BEFORE records to $RTOPIC acknowledged with acks=all ($((SECONDS - t0))s with the JVM's start)"
+sum repl.acked_before "$ACKED_BEFORE"
+sum repl.send_errors_before "$(grep -c '"name":"producer_send_error"' "$OUT")"
+sum info.repl.produce_before_seconds "$((SECONDS - t0))"
+
 # ------------------------------------------------------------ kill a partition leader
 VICTIM=""
 for n in "${NODES[@]}"; do
@@ -512,7 +631,7 @@ done
 KILLED=$SECONDS
 say "kill -9 node $VICTIM; waiting up to ${FAILOVER_TIMEOUT}s for new leaders (asking $BOOTSTRAP)"
 
-OUT="$DIR/9-describe-after-kill.out"
+OUT="$DIR/12-describe-after-kill.out"
 TOOL_TIMEOUT=15   # one describe may not outlast the wait by much
 deadline=$(deadline_in "$FAILOVER_TIMEOUT")
 while :; do
@@ -542,10 +661,184 @@ sum failover.victim_in_some_isr "$victim_in_isr"
 sum failover.isr_sizes "$ISR_SIZES"
 sum info.failover.seconds "$((SECONDS - KILLED))"
 
+# ------------------------------------------------------------ the replicated topic, a node down
+# the dead node leaves every ISR (KRaft: when it is fenced), the partitions are
+# under-replicated, acks=all still succeeds (2 in sync, min.insync.replicas=2)
+OUT="$DIR/13-repl-isr-shrunk.out"
+deadline=$(deadline_in "$ISR_SHRINK_TIMEOUT")
+isr_shrunk=no
+while :; do
+    all_alive
+    if topics "$OUT" --describe --topic "$RTOPIC"; then
+        describe_repl "$OUT"
+        isr_shrunk=yes
+        [[ "$REPL_COUNT" == 3 ]] || isr_shrunk=no
+        for pi in $REPL_ISRS; do
+            [[ ",${pi#*:}," == *",$VICTIM,"* ]] && isr_shrunk=no
+        done
+        [[ "$isr_shrunk" == yes ]] && break
+    fi
+    ((SECONDS < deadline)) || { problem "$((SECONDS - KILLED))s after kill -9 of node $VICTIM, an ISR of $RTOPIC still has it (partition:isr $REPL_ISRS)" "$OUT"; break; }
+    sleep 1
+done
+say "ISRs of $RTOPIC without node $VICTIM: $isr_shrunk (partition:isr $REPL_ISRS, $((SECONDS - KILLED))s after the kill)"
+sum repl.isr_shrunk "$isr_shrunk"
+sum repl.isr_sizes_while_down "$REPL_ISR_SIZES"
+sum info.repl.isr_shrunk_seconds_after_kill "$((SECONDS - KILLED))"
+
+OUT="$DIR/14-repl-urp.out"
+topics "$OUT" --describe --under-replicated-partitions --topic "$RTOPIC" \
+    || problem "kafka-topics --describe --under-replicated-partitions --topic $RTOPIC failed" "$OUT"
+urp="$(grep -cE 'Partition:[[:space:]]*[0-9]' "$OUT")"
+((urp == 3)) || problem "kafka-topics --under-replicated-partitions lists $urp partitions of $RTOPIC with node $VICTIM down, not 3" "$OUT"
+say "under-replicated partitions of $RTOPIC with node $VICTIM down: $urp"
+sum repl.under_replicated_while_down "$urp"
+
+OUT="$DIR/15-repl-produce-down.out"
+t0=$SECONDS
+producer "$OUT" --topic "$RTOPIC" --max-messages "$N_DOWN" --acks -1 --value-prefix 2
+rc=$?
+ACKED_DOWN="$(acked_values "$OUT" | grep -c .)"
+((rc == 0)) || problem "VerifiableProducer --acks -1 of $N_DOWN records with node $VICTIM down exited with $rc" "$OUT"
+((ACKED_DOWN == N_DOWN)) || problem "VerifiableProducer --acks -1 with node $VICTIM down: $ACKED_DOWN of $N_DOWN records acknowledged" "$OUT"
+say "$ACKED_DOWN of $N_DOWN records acknowledged with acks=all and node $VICTIM down ($((SECONDS - t0))s)"
+sum repl.acked_while_down "$ACKED_DOWN"
+sum repl.send_errors_while_down "$(grep -c '"name":"producer_send_error"' "$OUT")"
+sum info.repl.send_errors_while_down_say "$(grep -o '"exception":"[^"]*"' "$OUT" | sort | uniq -c | head -n 3 | tr -s ' \n' ' ')"
+
+# every partition read from the beginning, from the leaders left: no consumer group
+# (with a node down a group's __consumer_offsets, replication factor 3, may not be
+# creatable), three ConsoleConsumers in parallel, each ending after 8 s with nothing new
+t0=$SECONDS
+CPID=()
+for p in 0 1 2; do
+    tool "$DIR/16-repl-consume-p$p.out" org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$BOOTSTRAP" \
+        --command-config "$DIR/consumer.properties" --topic "$RTOPIC" --partition "$p" --offset earliest --timeout-ms 8000 &
+    CPID[p]=$!
+done
+for p in 0 1 2; do
+    wait "${CPID[$p]}" || true   # ConsoleConsumer exits 0 or 1 at its --timeout-ms: the count says
+done
+cat "$DIR"/16-repl-consume-p{0,1,2}.out | grep -E '^[12]\.[0-9]+$' | sort >"$DIR/16-repl-consumed.values"
+{ acked_values "$DIR/11-repl-produce.out"; acked_values "$DIR/15-repl-produce-down.out"; } | sort >"$DIR/16-repl-acked.values"
+consumed="$(grep -c . "$DIR/16-repl-consumed.values")"
+dups="$(uniq -d "$DIR/16-repl-consumed.values" | grep -c .)"
+lost="$(comm -23 <(sort -u "$DIR/16-repl-acked.values") <(sort -u "$DIR/16-repl-consumed.values") | grep -c .)"
+unacked="$(comm -13 <(sort -u "$DIR/16-repl-acked.values") <(sort -u "$DIR/16-repl-consumed.values") | grep -c .)"
+acked_total=$((ACKED_BEFORE + ACKED_DOWN))
+((consumed == acked_total && dups == 0 && lost == 0)) \
+    || problem "read $consumed records of $RTOPIC ($dups duplicated, $lost acknowledged ones missing, $unacked never acknowledged), $acked_total acknowledged" "$DIR/16-repl-consume-p0.out"
+say "read $consumed records of $RTOPIC with node $VICTIM down ($dups duplicated, $lost acknowledged missing; $((SECONDS - t0))s)"
+sum repl.consumed "$consumed"
+sum repl.consumed_duplicates "$dups"
+sum repl.acked_not_consumed "$lost"
+sum repl.consumed_not_acked "$unacked"
+per_partition="$(for p in 0 1 2; do grep -cE '^[12]\.[0-9]+$' "$DIR/16-repl-consume-p$p.out"; done | paste -sd' ' -)"
+sum repl.partitions_with_records "$(tr ' ' '\n' <<<"$per_partition" | grep -cv '^0$')"
+sum info.repl.consumed_per_partition "$per_partition"
+
+# ------------------------------------------------------------ restart the dead node
+# the same config and data dir (Kafka: the same kafka.Kafka nodeN.properties, no new
+# format); it catches up and every ISR has 3 nodes again
+start_node() {  # NODE: starts it, appending to its log; sets PID[NODE]
+    local n="$1"
+    echo "---- restarted by cluster.sh" >>"$DIR/node$n.log"
+    if [[ "$TARGET" == rafka ]]; then
+        "$RAFKA" serve --config "$DIR/node$n.properties" >>"$DIR/node$n.log" 2>&1 </dev/null &
+    else
+        java -Xms64m -Xmx512m -XX:MaxMetaspaceSize=256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+            -Djava.awt.headless=true -Dfile.encoding=UTF-8 \
+            -Dlog4j2.configurationFile="$COMPAT_DIR/log4j2.properties" -Dcompat.log.level=INFO \
+            -cp "$KAFKA_LIBS/*" kafka.Kafka "$DIR/node$n.properties" >>"$DIR/node$n.log" 2>&1 </dev/null &
+    fi
+    PID[$n]=$!
+}
+start_node "$VICTIM"
+RESTARTED=$SECONDS
+say "restarted node $VICTIM (pid ${PID[$VICTIM]}); waiting up to ${REGROW_TIMEOUT}s for ISRs of 3"
+BOOTSTRAP=""
+for n in "${NODES[@]}"; do
+    BOOTSTRAP+="${BOOTSTRAP:+,}127.0.0.1:${KPORT[$n]}"
+done
+deadline=$(deadline_in "$REGROW_TIMEOUT")
+OUT="$DIR/17-repl-urp-after-restart.out"
+isr_regrown=no
+while :; do
+    all_alive
+    if topics "$OUT" --describe --under-replicated-partitions --topic "$RTOPIC" \
+        && ! grep -qE 'Partition:[[:space:]]*[0-9]' "$OUT"; then
+        OUT="$DIR/18-repl-describe-after-restart.out"
+        if topics "$OUT" --describe --topic "$RTOPIC"; then
+            describe_repl "$OUT"
+            [[ "$REPL_COUNT" == 3 && "$REPL_ALL_ISR3" == yes ]] && { isr_regrown=yes; break; }
+        fi
+        OUT="$DIR/17-repl-urp-after-restart.out"
+    fi
+    ((SECONDS < deadline)) || { problem "$((SECONDS - RESTARTED))s after node $VICTIM's restart, $RTOPIC is still under-replicated" "$OUT"; break; }
+    sleep 1
+done
+say "ISRs of $RTOPIC with 3 nodes again: $isr_regrown ($((SECONDS - RESTARTED))s after the restart)"
+sum repl.isr_regrown "$isr_regrown"
+sum info.repl.isr_regrown_seconds_after_restart "$((SECONDS - RESTARTED))"
+
+# ------------------------------------------------------------ reassignment
+# partition 0 of repl moves to its first two replicas (the third is dropped)
+OUT="$DIR/18-repl-describe-after-restart.out"
+[[ -s "$OUT" ]] || topics "$OUT" --describe --topic "$RTOPIC"
+describe_repl "$OUT"
+p0_replicas="$(tr ' ' '\n' <<<"$REPL_REPLICAS" | sed -n 's/^0://p')"
+p0_new="$(cut -d, -f1-2 <<<"$p0_replicas")"
+[[ "$p0_new" =~ ^[1-3],[1-3]$ ]] || fail "no replicas of $RTOPIC-0 to reassign ('$p0_replicas')" "$OUT"
+printf '{"version":1,"partitions":[{"topic":"%s","partition":0,"replicas":[%s]}]}\n' "$RTOPIC" "$p0_new" >"$DIR/reassign.json"
+OUT="$DIR/19-reassign-execute.out"
+reassign "$OUT" --execute --reassignment-json-file "$DIR/reassign.json"
+rc=$?
+reassign_execute=no
+if ((rc == 0)) && grep -q "Successfully started partition reassignment" "$OUT"; then
+    reassign_execute=yes
+else
+    problem "kafka-reassign-partitions --execute ($RTOPIC-0: $p0_replicas -> $p0_new) failed (exit $rc)" "$OUT"
+fi
+say "kafka-reassign-partitions --execute $RTOPIC-0 $p0_replicas -> $p0_new: $reassign_execute"
+sum reassign.execute "$reassign_execute"
+sum info.reassign.execute_says "$(grep -Ev '^\s*$|^\{|Current partition replica|Save this' "$OUT" | head -n 2 | paste -sd'|' -)"
+
+OUT="$DIR/20-reassign-verify.out"
+reassign_verify=no
+if [[ "$reassign_execute" == yes ]]; then
+    deadline=$(deadline_in "$REASSIGN_TIMEOUT")
+    while :; do
+        all_alive
+        reassign "$OUT" --verify --reassignment-json-file "$DIR/reassign.json"
+        rc=$?
+        if ((rc == 0)) && grep -q "Reassignment of partition $RTOPIC-0 is completed" "$OUT"; then
+            reassign_verify=yes
+            break
+        fi
+        ((SECONDS < deadline)) || { problem "kafka-reassign-partitions --verify: no 'Reassignment of partition $RTOPIC-0 is completed' within ${REASSIGN_TIMEOUT}s (exit $rc)" "$OUT"; break; }
+        sleep 1
+    done
+fi
+say "kafka-reassign-partitions --verify: completed $reassign_verify"
+sum reassign.verify_completed "$reassign_verify"
+sum info.reassign.verify_says "$(grep -Ev '^\s*$' "$OUT" 2>/dev/null | head -n 4 | paste -sd'|' -)"
+
+OUT="$DIR/21-reassign-describe.out"
+topics "$OUT" --describe --topic "$RTOPIC" || problem "kafka-topics --describe --topic $RTOPIC after the reassignment failed" "$OUT"
+describe_repl "$OUT"
+p0_after="$(tr ' ' '\n' <<<"$REPL_REPLICAS" | sed -n 's/^0://p')"
+p0_isr_after="$(tr ' ' '\n' <<<"$REPL_ISRS" | sed -n 's/^0://p')"
+[[ "$p0_after" == "$p0_new" ]] || problem "after the reassignment $RTOPIC-0 has replicas '$p0_after', not $p0_new" "$OUT"
+say "$RTOPIC-0 after the reassignment: replicas $p0_after, isr $p0_isr_after"
+sum reassign.p0_replica_count "$(tr ',' '\n' <<<"$p0_after" | grep -c .)"
+sum reassign.p0_replicas_as_asked "$([[ "$p0_after" == "$p0_new" ]] && echo yes || echo no)"
+sum reassign.p0_isr_count "$(tr ',' '\n' <<<"$p0_isr_after" | grep -c .)"
+sum info.reassign.p0 "$p0_replicas -> $p0_after"
+
 # ------------------------------------------------------------ node 1's metadata log
 # Kafka's own decoder must read what node 1 wrote (node 1 may be the killed one, or
 # still running: reading its files is fine either way)
-OUT="$DIR/10-metadata-dump.out"
+OUT="$DIR/22-metadata-dump.out"
 SEGMENT="$(find "$DIR/data1/__cluster_metadata-0" -name '*.log' 2>/dev/null | sort | head -n 1)"
 [[ -n "$SEGMENT" ]] || fail "node 1 has no __cluster_metadata-0/*.log in $DIR/data1"
 TOOL_TIMEOUT=30
@@ -574,4 +867,10 @@ if [[ -z "${CLUSTER_SUMMARY:-}" ]]; then   # with both, the caller prints it
     echo "---- summary ($TARGET)"
     cat "$SUMMARY"
 fi
-echo "PASS"
+if ((${#PROBLEMS[@]})); then
+    echo "FAIL: ${#PROBLEMS[@]} check(s) failed:"
+    printf '  - %s\n' "${PROBLEMS[@]}"
+    dump_logs
+    exit 1
+fi
+echo "PASS ($((SECONDS - START))s)"
