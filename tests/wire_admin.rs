@@ -743,3 +743,58 @@ async fn delete_records_moves_the_log_start() {
     assert_eq!(r.topics[0].partitions[0].low_watermark, 2);
     broker.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn describe_log_dirs_lists_hosted_partitions_with_their_sizes() {
+    let (broker, dir) = start_broker().await;
+    create(&broker, "dirs", 2, &[]);
+    create(&broker, "other", 1, &[]);
+    let mut c = Client::connect(broker.kafka_addr()).await;
+    produce(&mut c, "dirs", 1, &["a", "b", "c"]).await;
+    let all: DescribeLogDirsResponse = c
+        .call(
+            ApiKey::DescribeLogDirs,
+            4,
+            &DescribeLogDirsRequest::default().with_topics(None),
+        )
+        .await;
+    assert_eq!(all.results.len(), 1);
+    let r = &all.results[0];
+    assert_eq!(r.error_code, 0);
+    let canonical = std::fs::canonicalize(dir.path()).expect("dir");
+    assert!(
+        std::path::Path::new(r.log_dir.as_str()).starts_with(&canonical),
+        "{} is the data dir",
+        r.log_dir.as_str()
+    );
+    let sizes: BTreeMap<(String, i32), i64> = r
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| ((t.name.0.to_string(), p.partition_index), p.partition_size))
+        })
+        .collect();
+    assert!(sizes[&("dirs".to_string(), 1)] > 0, "{sizes:?}");
+    assert_eq!(sizes[&("dirs".to_string(), 0)], 0);
+    assert!(sizes.contains_key(&("other".to_string(), 0)));
+    // asked for one partition: only that one
+    let req = DescribeLogDirsRequest::default().with_topics(Some(vec![
+        describe_log_dirs_request::DescribableLogDirTopic::default()
+            .with_topic(topic_name("dirs"))
+            .with_partitions(vec![1]),
+    ]));
+    let one: DescribeLogDirsResponse = c.call(ApiKey::DescribeLogDirs, 1, &req).await;
+    let listed: Vec<(String, Vec<i32>)> = one.results[0]
+        .topics
+        .iter()
+        .map(|t| {
+            (
+                t.name.0.to_string(),
+                t.partitions.iter().map(|p| p.partition_index).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, vec![("dirs".to_string(), vec![1])]);
+}

@@ -431,9 +431,22 @@ async fn isr_loop(broker: Arc<Broker>, controller: ControllerClient, wake: Arc<N
             _ = tokio::time::sleep(ISR_CHECK_INTERVAL) => {}
         }
         let mut changes: Vec<(Uuid, Arc<Partition>, IsrChange)> = Vec::new();
+        // KIP-841: only registered, unfenced brokers not shutting down may join an ISR
+        let eligible: std::collections::HashSet<i32> = broker
+            .cluster()
+            .map(|c| {
+                c.image.read(|i| {
+                    i.brokers
+                        .values()
+                        .filter(|b| !b.fenced && !b.in_controlled_shutdown)
+                        .map(|b| b.id)
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
         for t in broker.topics() {
             for p in &t.partitions {
-                if let Some(c) = p.wanted_isr_change(lag_max) {
+                if let Some(c) = p.wanted_isr_change(lag_max, |r| eligible.contains(&r)) {
                     changes.push((t.id, Arc::clone(p), c));
                 }
             }

@@ -110,6 +110,8 @@ struct ShardState<S: Shard> {
 /// What an event leaves to do once the lock is released: the fsync, then the answers.
 struct Pending<S: Shard> {
     flush_to: Option<i64>,
+    /// The leader epoch the appends were made under.
+    epoch: i32,
     deliveries: Vec<(Sender<S>, Answer<S>)>,
 }
 
@@ -117,6 +119,7 @@ impl<S: Shard> Default for Pending<S> {
     fn default() -> Self {
         Pending {
             flush_to: None,
+            epoch: -1,
             deliveries: Vec::new(),
         }
     }
@@ -158,7 +161,11 @@ const REPLICATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// fsyncs on the blocking pool, then waits until every in-sync replica has the records
 /// (at once when the partition is its own only replica), as Kafka's runtime answers a
 /// write once the high watermark passes it.
-async fn flush(partition: &Arc<Partition>, to: Option<i64>) -> Result<(), CoordinatorError> {
+async fn flush(
+    partition: &Arc<Partition>,
+    to: Option<i64>,
+    epoch: i32,
+) -> Result<(), CoordinatorError> {
     let Some(offset) = to else {
         return Ok(());
     };
@@ -173,7 +180,7 @@ async fn flush(partition: &Arc<Partition>, to: Option<i64>) -> Result<(), Coordi
         }
     }
     partition
-        .wait_replicated(offset, REPLICATION_TIMEOUT)
+        .wait_replicated(offset, epoch, REPLICATION_TIMEOUT)
         .await
         .map_err(|code| CoordinatorError::Append {
             partition: partition_name(partition),
@@ -258,6 +265,7 @@ impl<S: Shard> ShardState<S> {
                 })?;
             let end = info.last_offset + 1;
             pending.flush_to = Some(pending.flush_to.map_or(end, |f| f.max(end)));
+            pending.epoch = info.leader_epoch;
             if replay {
                 for r in chunk {
                     if let Some(key) = r.key.as_deref() {
@@ -544,7 +552,7 @@ impl<S: Shard> CoordinatorRuntime<S> {
     ) -> Result<T, CoordinatorError> {
         let slot = self.slot(index)?;
         let (own, pending) = self.event(slot, None, op);
-        let flushed = flush(&slot.partition, pending.flush_to).await;
+        let flushed = flush(&slot.partition, pending.flush_to, pending.epoch).await;
         pending.deliver(&flushed);
         flushed.and(own)
     }
@@ -561,7 +569,7 @@ impl<S: Shard> CoordinatorRuntime<S> {
         // a failed write answers the request with the error if the result answered it;
         // if the shard parked it, its state says so and a later event answers it
         let (_, pending) = self.event(slot, Some(tx), op);
-        let flushed = flush(&slot.partition, pending.flush_to).await;
+        let flushed = flush(&slot.partition, pending.flush_to, pending.epoch).await;
         pending.deliver(&flushed);
         rx.await.unwrap_or(Err(CoordinatorError::Gone))
     }

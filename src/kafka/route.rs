@@ -117,6 +117,7 @@ pub const ROUTES: &[Route] = &[
     route!(OffsetFetch, 1, 1, 9, offset_fetch),
     route!(ListGroups, 0, 0, 5, list_groups),
     route!(DescribeGroups, 0, 0, 6, describe_groups),
+    route!(DescribeLogDirs, 1, 1, 4, describe_log_dirs),
     route!(DeleteGroups, 0, 0, 2, delete_groups),
     route!(OffsetDelete, 0, 0, 0, offset_delete),
     route!(ElectLeaders, 0, 0, 2, elect_leaders),

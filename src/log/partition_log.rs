@@ -41,6 +41,9 @@ pub struct AppendInfo {
     /// The batch was a producer's retry of one already in the log: the offsets are the
     /// original ones and nothing was written.
     pub duplicate: bool,
+    /// The leader epoch the append was made under (for a duplicate, this append's, not
+    /// the original's).
+    pub leader_epoch: i32,
 }
 
 /// Whole batches read from the log, with the offsets a Fetch response carries. `R` is
@@ -643,6 +646,7 @@ impl PartitionLog {
                     },
                     log_start_offset: st.log_start_offset,
                     duplicate: true,
+                    leader_epoch,
                 };
                 return Ok((info, Vec::new()));
             }
@@ -721,6 +725,7 @@ impl PartitionLog {
             },
             log_start_offset,
             duplicate: false,
+            leader_epoch,
         };
         Ok((info, headers))
     }
@@ -1090,6 +1095,16 @@ impl PartitionLog {
     pub fn truncate_to(&self, offset: i64) -> Result<i64, LogError> {
         let mut st = self.state.write();
         if offset >= st.log_end_offset {
+            // nothing to cut, but an epoch started at the log end with no record yet (a
+            // leadership this replica had) goes as Kafka's `truncateFromEnd` drops it
+            let before = st.leader_epochs.len();
+            st.leader_epochs.retain(|&(_, start)| start < offset);
+            if st.leader_epochs.len() != before {
+                checkpoint::write_leader_epochs(
+                    &self.dir.join(checkpoint::LEADER_EPOCH_FILE),
+                    &st.leader_epochs,
+                )?;
+            }
             return Ok(st.log_end_offset);
         }
         let interval = self.config.read().index_interval_bytes;

@@ -26,6 +26,9 @@ use std::sync::atomic::Ordering;
 use super::{Partition, PartitionError, ReplicaState};
 use crate::log::{now_ms, Records};
 
+/// How long a leader waits after a refused ISR change before it proposes one again.
+const ISR_RETRY_BACKOFF_MS: i64 = 500;
+
 /// What the leader knows of one follower.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct FollowerState {
@@ -57,6 +60,8 @@ pub(super) struct LeaderState {
     /// The ISR an AlterPartition in flight asks for; the high watermark counts its
     /// members too until the controller's answer.
     pub pending_isr: Option<Vec<i32>>,
+    /// After a refused change, no new one before this time (ms).
+    pub retry_at_ms: i64,
 }
 
 impl LeaderState {
@@ -71,6 +76,7 @@ impl LeaderState {
                 .map(|&r| (r, FollowerState::new(now, state.isr.contains(&r))))
                 .collect(),
             pending_isr: None,
+            retry_at_ms: 0,
         }
     }
 }
@@ -183,9 +189,15 @@ impl Partition {
     }
 
     /// The ISR change this leader wants now, if any and none is in flight: replicas not
-    /// caught up for `lag_max_ms` leave, caught-up ones join. The change is then in flight
-    /// (the high watermark counts the joining ones) until [`Self::isr_change_done`].
-    pub fn wanted_isr_change(&self, lag_max_ms: i64) -> Option<IsrChange> {
+    /// caught up for `lag_max_ms` leave, caught-up ones join if `eligible` (KIP-841: the
+    /// metadata has them registered, unfenced and not shutting down). The change is then
+    /// in flight (the high watermark counts the joining ones) until
+    /// [`Self::isr_change_done`].
+    pub fn wanted_isr_change(
+        &self,
+        lag_max_ms: i64,
+        eligible: impl Fn(i32) -> bool,
+    ) -> Option<IsrChange> {
         let state = self.replicas.read().clone();
         if state.leader != self.local_id {
             return None;
@@ -199,7 +211,7 @@ impl Partition {
             .map(|&(_, s)| s);
         let now = now_ms();
         let mut leader = self.leader_state.lock();
-        if leader.pending_isr.is_some() {
+        if leader.pending_isr.is_some() || now < leader.retry_at_ms {
             return None;
         }
         let mut new_isr: Vec<i32> = Vec::with_capacity(state.replicas.len());
@@ -211,9 +223,16 @@ impl Partition {
                 if state.isr.contains(&r) {
                     f.is_some_and(|f| now - f.last_caught_up_ms <= lag_max_ms)
                 } else {
-                    // Kafka's `isFollowerInSync`: at the high watermark and past the start
-                    // of this leader's epoch
-                    f.is_some_and(|f| f.log_end >= hw && epoch_start.is_none_or(|s| f.log_end >= s))
+                    // Kafka's `isFollowerInSync`, checked as a fetch comes in: at the high
+                    // watermark, past the start of this leader's epoch, and fetching (caught
+                    // up within the lag limit), so a replica that stopped fetching at the
+                    // high watermark is not added back only to be dropped again
+                    eligible(r)
+                        && f.is_some_and(|f| {
+                            f.log_end >= hw
+                                && epoch_start.is_none_or(|s| f.log_end >= s)
+                                && now - f.last_caught_up_ms <= lag_max_ms
+                        })
                 }
             };
             if keep {
@@ -239,7 +258,13 @@ impl Partition {
     /// at once, as Kafka's leader does), or `None` if it was refused or lost (the next
     /// check proposes again from the metadata's state).
     pub fn isr_change_done(&self, committed: Option<ReplicaState>) {
-        self.leader_state.lock().pending_isr = None;
+        {
+            let mut leader = self.leader_state.lock();
+            leader.pending_isr = None;
+            if committed.is_none() {
+                leader.retry_at_ms = now_ms() + ISR_RETRY_BACKOFF_MS;
+            }
+        }
         if let Some(state) = committed {
             self.apply_replica_state(state);
         }
@@ -295,20 +320,21 @@ impl Partition {
 
 impl Partition {
     /// acks=all: waits until the high watermark reaches `offset` (every in-sync replica
-    /// has the records below it), as Kafka's delayed produce does. Fails with
-    /// NOT_LEADER_OR_FOLLOWER once this broker no longer leads at the epoch the records
-    /// were written in, NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below
-    /// `min.insync.replicas` meanwhile, REQUEST_TIMED_OUT after `timeout`.
+    /// has the records below it), as Kafka's delayed produce does. `epoch` is the leader
+    /// epoch the append was made under ([`AppendInfo::leader_epoch`](crate::log::AppendInfo)):
+    /// once this broker no longer leads at it, the records may have been cut away, and
+    /// the answer is NOT_LEADER_OR_FOLLOWER. NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR
+    /// shrank below `min.insync.replicas` meanwhile, REQUEST_TIMED_OUT after `timeout`.
     pub async fn wait_replicated(
         &self,
         offset: i64,
+        epoch: i32,
         timeout: std::time::Duration,
     ) -> Result<(), crate::error::ErrorCode> {
         use crate::error::ErrorCode;
-        let written_epoch = self.log.epoch_for(offset - 1);
         let check = || -> Option<Result<(), ErrorCode>> {
             let st = self.replicas.read();
-            if st.leader != self.local_id || Some(st.leader_epoch) != written_epoch {
+            if st.leader != self.local_id || st.leader_epoch != epoch {
                 return Some(Err(ErrorCode::NotLeaderOrFollower));
             }
             if self.high_watermark() >= offset {
@@ -349,5 +375,12 @@ impl Partition {
         } else {
             Ok(())
         }
+    }
+}
+
+impl Partition {
+    /// The log's size on disk (DescribeLogDirs).
+    pub fn size_in_bytes(&self) -> u64 {
+        self.log.size_in_bytes()
     }
 }

@@ -39,6 +39,18 @@ fn partition_error(
     }
 }
 
+/// One partition's append that acks=all must see replicated.
+struct Written {
+    partition: Arc<Partition>,
+    /// The offset after the records: every in-sync replica must reach it.
+    end: i64,
+    /// The leader epoch the append was made under.
+    epoch: i32,
+    /// Where its answer is in the response (topic, partition).
+    topic: usize,
+    index: usize,
+}
+
 /// The appends of one Produce request are done; what is left is the fsync (acks=all)
 /// and the response.
 pub struct Appended {
@@ -47,8 +59,8 @@ pub struct Appended {
     /// How long acks=all may wait for the in-sync replicas.
     timeout: Duration,
     response: ProduceResponse,
-    /// (partition, offset to make durable, topic index, partition index in the response)
-    to_flush: Vec<(Arc<Partition>, i64, usize, usize)>,
+    /// The acks=all appends: made durable, then waited for.
+    to_flush: Vec<Written>,
 }
 
 /// Appends everything (blocking file I/O: run on the blocking pool) and builds the response.
@@ -115,12 +127,13 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
             match partition.append(&records, AppendOrigin::Client) {
                 Ok(info) => {
                     if acks == -1 {
-                        to_flush.push((
-                            Arc::clone(partition),
-                            info.last_offset + 1,
-                            ti,
-                            parts.len(),
-                        ));
+                        to_flush.push(Written {
+                            partition: Arc::clone(partition),
+                            end: info.last_offset + 1,
+                            epoch: info.leader_epoch,
+                            topic: ti,
+                            index: parts.len(),
+                        });
                     }
                     parts.push(
                         PartitionProduceResponse::default()
@@ -167,8 +180,9 @@ impl Appended {
     /// in-sync replicas ([`Replicating::wait`]).
     fn flush(mut self) -> Result<Replicating, RouteError> {
         let mut written = Vec::new();
-        for (log, offset, ti, pi) in std::mem::take(&mut self.to_flush) {
-            if let Err(e) = log.flush_to(offset) {
+        for w in std::mem::take(&mut self.to_flush) {
+            let (log, ti, pi) = (&w.partition, w.topic, w.index);
+            if let Err(e) = log.flush_to(w.end) {
                 warn!(partition = %log.topic_partition(), cause = %e, "fsync failed");
                 let slot = self
                     .response
@@ -184,7 +198,7 @@ impl Appended {
                     );
                 }
             } else {
-                written.push((log, offset, ti, pi));
+                written.push(w);
             }
         }
         if self.acks != 0 {
@@ -220,8 +234,8 @@ pub struct Replicating {
     response: Option<ProduceResponse>,
     version: i16,
     timeout: Duration,
-    /// (partition, offset every in-sync replica must reach, topic index, partition index)
-    written: Vec<(Arc<Partition>, i64, usize, usize)>,
+    /// What was made durable here and must reach the in-sync replicas.
+    written: Vec<Written>,
 }
 
 impl Replicating {
@@ -230,9 +244,10 @@ impl Replicating {
     /// their errors (Kafka's delayed produce).
     async fn wait(mut self) -> Option<ProduceResponse> {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        for (p, offset, ti, pi) in std::mem::take(&mut self.written) {
+        for w in std::mem::take(&mut self.written) {
+            let (ti, pi) = (w.topic, w.index);
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if let Err(code) = p.wait_replicated(offset, left).await {
+            if let Err(code) = w.partition.wait_replicated(w.end, w.epoch, left).await {
                 let slot = self
                     .response
                     .as_mut()
