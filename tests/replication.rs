@@ -547,3 +547,92 @@ async fn a_follower_names_the_leader_and_fetch_checks_the_epoch() {
     assert_eq!(resp.responses[0].partitions[0].error_code, 0);
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reassignment_copies_the_data_then_drops_the_old_replicas() {
+    use kafka_protocol::messages::alter_partition_reassignments_request::{
+        ReassignablePartition, ReassignableTopic,
+    };
+    use kafka_protocol::messages::{
+        AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, ApiKey, BrokerId,
+        TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = ClusterBuilder::new(3, dir.path())
+        .brokers(1)
+        .configure(|_, c| {
+            c.cluster.replica_fetch_backoff_ms = 100;
+        })
+        .start()
+        .await
+        .expect("cluster starts");
+    let ready = eventually(Duration::from_secs(30), || {
+        cluster.ids().iter().all(|&id| {
+            cluster
+                .node(id)
+                .is_some_and(|h| h.broker().metadata().brokers.len() == 4)
+        })
+    })
+    .await;
+    assert!(ready, "four brokers registered");
+    let bootstrap = cluster.bootstrap_servers();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("admin");
+    let topic = NewTopic::new(TOPIC, 1, TopicReplication::Variable(&[&[1, 2]]));
+    for r in admin
+        .create_topics(&[topic], &AdminOptions::new())
+        .await
+        .expect("answered")
+    {
+        r.expect("created");
+    }
+    let acked = produce(&producer(&bootstrap), 1, 0, 20).await;
+    assert_eq!(acked.get(&0).map(Vec::len), Some(20));
+
+    let mut c = support::Client::connect(cluster.node(1).expect("node 1").kafka_addr()).await;
+    let req = AlterPartitionReassignmentsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![ReassignableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+            .with_partitions(vec![ReassignablePartition::default()
+                .with_partition_index(0)
+                .with_replicas(Some(vec![BrokerId(3), BrokerId(4)]))])]);
+    let resp: AlterPartitionReassignmentsResponse =
+        c.call(ApiKey::AlterPartitionReassignments, 0, &req).await;
+    assert_eq!(resp.error_code, 0, "{resp:?}");
+    assert_eq!(resp.responses[0].partitions[0].error_code, 0, "{resp:?}");
+
+    // the new replicas copy the log, join the ISR, and the old ones go
+    let moved = eventually(Duration::from_secs(30), || {
+        let s = states(&cluster, 0);
+        s.keys().copied().collect::<Vec<_>>() == vec![3, 4]
+            && s.values()
+                .all(|(leo, _, isr)| *leo == 20 && isr == &vec![3, 4])
+    })
+    .await;
+    assert!(moved, "moved to 3 and 4: {:?}", states(&cluster, 0));
+    assert_eq!(log_bytes(dir.path(), 3, 0), log_bytes(dir.path(), 4, 0));
+    let gone = eventually(Duration::from_secs(10), || {
+        !dir.path()
+            .join("node-1")
+            .join(format!("{TOPIC}-0"))
+            .exists()
+            && !dir
+                .path()
+                .join("node-2")
+                .join(format!("{TOPIC}-0"))
+                .exists()
+    })
+    .await;
+    assert!(gone, "the old replicas' logs were deleted");
+    let got = read_all(&bootstrap, 0, 20);
+    assert_eq!(
+        got, acked[&0],
+        "every record, in order, from the new replicas"
+    );
+    cluster.shutdown().await;
+}
