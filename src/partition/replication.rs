@@ -121,8 +121,16 @@ impl Partition {
         max_bytes: usize,
         min_one_batch: bool,
     ) -> Result<FollowerRead, PartitionError> {
-        self.check_leader()?;
         self.check_current_epoch(current_leader_epoch)?;
+        self.check_leader()?;
+        if !self.replicas.read().replicas.contains(&replica_id) {
+            // Kafka's `followerReplicaOrThrow`: only an assigned replica reads past the
+            // high watermark and moves it
+            return Err(PartitionError::NotLeader(format!(
+                "{}: broker {replica_id} is not one of its replicas",
+                self.topic_partition()
+            )));
+        }
         if last_fetched_epoch >= 0 {
             let (epoch, end_offset) = self.log.end_offset_for_epoch(last_fetched_epoch);
             if epoch < last_fetched_epoch || end_offset < fetch_offset {
