@@ -451,9 +451,7 @@ session() {
     echo "MODE=$MODE"
     echo "ROUNDS=$ROUNDS"
     echo "DATE=$(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "CPU=$(nproc) x $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
-    echo "MEMORY=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
-    echo "DISK=$(lsblk -dno NAME,SIZE,ROTA,TYPE 2>/dev/null | awk '$4 == "disk" && $2 != "0B" {printf "%s%s %s %s", sep, $1, $2, ($3 == "1" ? "rotational" : "non-rotational"); sep = ", "}')"
+    machine_facts
     echo "FS=$(df -hT "$RUN" | awk 'NR == 2 {print $1 " " $2}')"
     echo "LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)"
     echo "KAFKA_VERSION=$(basename "$(compgen -G "$KAFKA_LIBS/kafka-tools-[0-9]*.jar" | head -1)" .jar | sed 's/kafka-tools-//')"

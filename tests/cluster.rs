@@ -9,6 +9,8 @@
 
 mod support;
 
+use support::eventually;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -42,18 +44,6 @@ fn metadata_of(bootstrap: &str, topic: &str) -> (BTreeSet<i32>, Partitions) {
         .map(|p| (p.id(), (p.leader(), p.replicas().to_vec())))
         .collect();
     (brokers, partitions)
-}
-
-/// Polls `f` until it is true or `within` passes.
-async fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    f()
 }
 
 async fn all_brokers_registered(cluster: &rafka::ClusterHandle, n: usize) -> bool {

@@ -5,6 +5,8 @@
 
 mod support;
 
+use support::eventually;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -20,7 +22,14 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 const TOPIC: &str = "replicated";
 
 async fn start(dir: &Path) -> ClusterHandle {
+    start_with(dir, 0).await
+}
+
+/// Three combined nodes and `brokers` broker-only ones, quick failure detection; returns
+/// once every broker sees every other registered.
+async fn start_with(dir: &Path, brokers: usize) -> ClusterHandle {
     let cluster = ClusterBuilder::new(3, dir)
+        .brokers(brokers)
         .configure(|_, c| {
             c.cluster.broker_session_timeout_ms = 3_000;
             c.cluster.broker_heartbeat_interval_ms = 300;
@@ -34,23 +43,12 @@ async fn start(dir: &Path) -> ClusterHandle {
         cluster.ids().iter().all(|&id| {
             cluster
                 .node(id)
-                .is_some_and(|h| h.broker().metadata().brokers.len() == 3)
+                .is_some_and(|h| h.broker().metadata().brokers.len() == 3 + brokers)
         })
     })
     .await;
     assert!(ready, "every broker registered");
     cluster
-}
-
-async fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    f()
 }
 
 async fn create_topic(bootstrap: &str, partitions: i32, min_isr: &str) {
@@ -146,22 +144,10 @@ fn read_all(bootstrap: &str, partition: i32, expected: usize) -> Vec<String> {
 
 /// The bytes of every `.log` segment of `partition` in a node's data dir, in order.
 fn log_bytes(dir: &Path, node: i32, partition: i32) -> Vec<u8> {
-    let pdir = dir
-        .join(format!("node-{node}"))
-        .join(format!("{TOPIC}-{partition}"));
-    let mut files: Vec<_> = std::fs::read_dir(&pdir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "log"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
-        .iter()
-        .flat_map(|f| std::fs::read(f).unwrap_or_default())
-        .collect()
+    support::log_bytes(
+        &dir.join(format!("node-{node}"))
+            .join(format!("{TOPIC}-{partition}")),
+    )
 }
 
 /// (log end, high watermark, ISR) of `partition` on every live node.
@@ -560,23 +546,7 @@ async fn a_reassignment_copies_the_data_then_drops_the_old_replicas() {
     use kafka_protocol::protocol::StrBytes;
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let cluster = ClusterBuilder::new(3, dir.path())
-        .brokers(1)
-        .configure(|_, c| {
-            c.cluster.replica_fetch_backoff_ms = 100;
-        })
-        .start()
-        .await
-        .expect("cluster starts");
-    let ready = eventually(Duration::from_secs(30), || {
-        cluster.ids().iter().all(|&id| {
-            cluster
-                .node(id)
-                .is_some_and(|h| h.broker().metadata().brokers.len() == 4)
-        })
-    })
-    .await;
-    assert!(ready, "four brokers registered");
+    let cluster = start_with(dir.path(), 1).await;
     let bootstrap = cluster.bootstrap_servers();
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)

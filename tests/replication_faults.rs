@@ -23,6 +23,8 @@
 //! (docs/replication.md): `FAULT_ROUNDS=50 FAULT_SEED=7 cargo test --release --test
 //! replication_faults -- --nocapture`.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -510,20 +512,7 @@ fn producer_of(data: &Path, partition: i32, offsets: &[i64]) -> Vec<(i64, i64, i
 }
 
 fn log_bytes(data: &Path, partition: i32) -> Vec<u8> {
-    let dir = data.join(format!("{TOPIC}-{partition}"));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "log"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
-        .iter()
-        .flat_map(|f| std::fs::read(f).unwrap_or_default())
-        .collect()
+    support::log_bytes(&data.join(format!("{TOPIC}-{partition}")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

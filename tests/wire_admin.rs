@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use support::{batch, start_broker, Client};
+use support::{start_broker, Client};
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
@@ -27,22 +27,6 @@ fn create(broker: &rafka::BrokerHandle, name: &str, partitions: i32, configs: &[
         .broker()
         .create_topic(name, partitions, 1, overrides, false)
         .expect("topic");
-}
-
-async fn produce(c: &mut Client, topic: &str, partition: i32, values: &[&str]) {
-    let records: Vec<(Option<&str>, &str)> = values.iter().map(|v| (None, *v)).collect();
-    let req = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(topic_name(topic))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(partition)
-                    .with_records(Some(batch(&records))),
-            ])]);
-    let r: ProduceResponse = c.call(ApiKey::Produce, 9, &req).await;
-    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
 }
 
 fn describe_topic(
@@ -402,7 +386,7 @@ async fn create_partitions_grows_topics() {
         .await;
     assert_eq!(r.results[0].error_code, 0);
     assert_eq!(partitions(&broker), 4);
-    produce(&mut c, "cp", 3, &["into a new partition"]).await;
+    support::produce_values(&mut c, "cp", 3, &["into a new partition"]).await;
     let md: MetadataResponse = c
         .call(
             ApiKey::Metadata,
@@ -685,8 +669,8 @@ async fn delete_records_moves_the_log_start() {
     create(&broker, "dr", 2, &[]);
     let mut c = Client::connect(broker.kafka_addr()).await;
     for _ in 0..3 {
-        produce(&mut c, "dr", 0, &["x", "y"]).await;
-        produce(&mut c, "dr", 1, &["x", "y"]).await;
+        support::produce_values(&mut c, "dr", 0, &["x", "y"]).await;
+        support::produce_values(&mut c, "dr", 1, &["x", "y"]).await;
     }
     // v0: up to offset 2 on partition 0
     let r: DeleteRecordsResponse = c
@@ -750,7 +734,7 @@ async fn describe_log_dirs_lists_hosted_partitions_with_their_sizes() {
     create(&broker, "dirs", 2, &[]);
     create(&broker, "other", 1, &[]);
     let mut c = Client::connect(broker.kafka_addr()).await;
-    produce(&mut c, "dirs", 1, &["a", "b", "c"]).await;
+    support::produce_values(&mut c, "dirs", 1, &["a", "b", "c"]).await;
     let all: DescribeLogDirsResponse = c
         .call(
             ApiKey::DescribeLogDirs,

@@ -9,7 +9,7 @@ mod support;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use rafka::partition::ReplicaState;
-use support::{batch, start_broker, Client};
+use support::{start_broker, Client};
 
 const NONE: i16 = 0;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -19,22 +19,6 @@ const UNKNOWN_LEADER_EPOCH: i16 = 75;
 
 fn topic_name(v: &str) -> TopicName {
     TopicName(StrBytes::from_string(v.to_string()))
-}
-
-async fn produce(c: &mut Client, topic: &str, values: &[&str]) {
-    let records: Vec<(Option<&str>, &str)> = values.iter().map(|v| (None, *v)).collect();
-    let req = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(topic_name(topic))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(0)
-                    .with_records(Some(batch(&records))),
-            ])]);
-    let r: ProduceResponse = c.call(ApiKey::Produce, 9, &req).await;
-    assert_eq!(r.responses[0].partition_responses[0].error_code, NONE);
 }
 
 /// (partition, current leader epoch, leader epoch) asked of one topic.
@@ -115,9 +99,9 @@ async fn end_offsets_of_epochs_and_epoch_checks() {
         .create_topic("epochs", 1, 1, Default::default(), false)
         .expect("topic");
     let mut c = Client::connect(broker.kafka_addr()).await;
-    produce(&mut c, "epochs", &["a", "b"]).await;
-    produce(&mut c, "epochs", &["c", "d"]).await;
-    produce(&mut c, "epochs", &["e", "f"]).await;
+    support::produce_values(&mut c, "epochs", 0, &["a", "b"]).await;
+    support::produce_values(&mut c, "epochs", 0, &["c", "d"]).await;
+    support::produce_values(&mut c, "epochs", 0, &["e", "f"]).await;
 
     for version in 2..=4 {
         let answers = offset_for_leader_epoch(
@@ -173,7 +157,7 @@ async fn end_offsets_of_epochs_and_epoch_checks() {
     let mut state = partition.replica_state();
     state.leader_epoch = 1;
     assert!(partition.apply_replica_state(state.clone()));
-    produce(&mut c, "epochs", &["g", "h", "i"]).await;
+    support::produce_values(&mut c, "epochs", 0, &["g", "h", "i"]).await;
     let answers = offset_for_leader_epoch(
         &mut c,
         4,

@@ -45,3 +45,11 @@ stop_pid() {
     for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || return 1; sleep 0.1; done
     return 1
 }
+
+# The machine a benchmark ran on, as KEY=value lines (CPU, MEMORY, DISK): bench/compare.sh
+# and bench/cluster.sh both report them.
+machine_facts() {
+    echo "CPU=$(nproc) x $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
+    echo "MEMORY=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+    echo "DISK=$(lsblk -dno NAME,SIZE,ROTA,TYPE 2>/dev/null | awk '$4 == "disk" && $2 != "0B" {printf "%s%s %s %s", sep, $1, $2, ($3 == "1" ? "rotational" : "non-rotational"); sep = ", "}')"
+}

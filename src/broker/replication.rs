@@ -38,7 +38,7 @@ use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::Broker;
-use crate::controller::client::{encode_request, read_response, ControllerClient};
+use crate::controller::client::{connect, encode_request, read_response, ControllerClient};
 use crate::error::ErrorCode;
 use crate::partition::{IsrChange, Partition, ReplicaState};
 
@@ -49,7 +49,6 @@ const ALTER_PARTITION_VERSION: i16 = 3;
 const PARTITION_MAX_BYTES: i32 = 1 << 20;
 const RESPONSE_MAX_BYTES: i32 = 10 << 20;
 const MAX_FRAME: usize = 64 << 20;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 /// A partition a fetcher replicates, keyed by (topic id, index).
@@ -309,12 +308,7 @@ async fn exchange(
         if conn.is_none() {
             let addr = endpoint_of(broker, leader)
                 .ok_or_else(|| format!("no endpoint for broker {leader}"))?;
-            let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
-                .await
-                .map_err(|_| format!("connecting to {addr} timed out"))?
-                .map_err(|e| format!("connecting to {addr}: {e}"))?;
-            let _ = stream.set_nodelay(true);
-            *conn = Some(stream);
+            *conn = Some(connect(&addr).await?);
         }
         let Some(stream) = conn.as_mut() else {
             return Err("not connected".to_string());

@@ -84,6 +84,22 @@ pub async fn read_response<Resp: Decodable>(
     correlation_id: i32,
     max: usize,
 ) -> Result<Resp, String> {
+    let body = read_frame(stream, max).await?;
+    decode_response(body, api, version, correlation_id)
+}
+
+/// Connects to `addr` (within a short timeout), Nagle off: one request at a time.
+pub async fn connect(addr: &str) -> Result<TcpStream, String> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| format!("connecting to {addr} timed out"))?
+        .map_err(|e| format!("connecting to {addr}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// Reads one size-prefixed frame of at most `max` bytes.
+async fn read_frame(stream: &mut TcpStream, max: usize) -> Result<Bytes, String> {
     let size = stream.read_i32().await.map_err(|e| e.to_string())?;
     let size = usize::try_from(size)
         .ok()
@@ -94,7 +110,17 @@ pub async fn read_response<Resp: Decodable>(
         .read_exact(&mut body)
         .await
         .map_err(|e| e.to_string())?;
-    let mut body = Bytes::from(body);
+    Ok(Bytes::from(body))
+}
+
+/// Decodes a response frame's body: its header (checking the correlation id), then the
+/// response.
+fn decode_response<Resp: Decodable>(
+    mut body: Bytes,
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+) -> Result<Resp, String> {
     let header = ResponseHeader::decode(&mut body, api.response_header_version(version))
         .map_err(|e| e.to_string())?;
     if header.correlation_id != correlation_id {
@@ -166,18 +192,9 @@ impl ControllerClient {
             let mut conn = slot.take();
             let target = self.target(conn.as_ref().map(|(id, _)| *id));
             match self.exchange(&mut conn, target, &frame, deadline).await {
-                Ok(mut body) => {
-                    let header_version = api.response_header_version(version);
-                    let header = ResponseHeader::decode(&mut body, header_version)
-                        .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                    if header.correlation_id != correlation_id {
-                        return Err(ClientError::Protocol(format!(
-                            "answer to request {} where {correlation_id} was sent",
-                            header.correlation_id
-                        )));
-                    }
-                    let decoded = Resp::decode(&mut body, version)
-                        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                Ok(body) => {
+                    let decoded: Resp = decode_response(body, api, version, correlation_id)
+                        .map_err(ClientError::Protocol)?;
                     *slot = conn;
                     if !not_controller(&decoded) || tokio::time::Instant::now() >= deadline {
                         return Ok(decoded);
@@ -247,28 +264,13 @@ impl ControllerClient {
                     .voters
                     .get(&target)
                     .ok_or_else(|| format!("no address for voter {target}"))?;
-                let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-                    .await
-                    .map_err(|_| format!("connecting to {addr} timed out"))?
-                    .map_err(|e| format!("connecting to {addr}: {e}"))?;
-                let _ = stream.set_nodelay(true);
-                *conn = Some((target, stream));
+                *conn = Some((target, connect(addr).await?));
             }
             let Some((_, stream)) = conn.as_mut() else {
                 return Err("not connected".to_string());
             };
             stream.write_all(frame).await.map_err(|e| e.to_string())?;
-            let size = stream.read_i32().await.map_err(|e| e.to_string())?;
-            let size = usize::try_from(size)
-                .ok()
-                .filter(|&s| s <= MAX_RESPONSE)
-                .ok_or_else(|| format!("bad response size {size}"))?;
-            let mut body = vec![0u8; size];
-            stream
-                .read_exact(&mut body)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(Bytes::from(body))
+            read_frame(stream, MAX_RESPONSE).await
         };
         match tokio::time::timeout_at(deadline, work).await {
             Ok(r) => r,

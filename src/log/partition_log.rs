@@ -579,20 +579,9 @@ impl PartitionLog {
             }
         }
         if epochs_changed {
-            checkpoint::write_leader_epochs(
-                &self.dir.join(checkpoint::LEADER_EPOCH_FILE),
-                &st.leader_epochs,
-            )?;
+            self.write_epochs(&st)?;
         }
-        if let Err(e) = st
-            .active()?
-            .append(bytes, &batches, config.index_interval_bytes)
-        {
-            if matches!(e, LogError::Offline(_)) {
-                self.take_offline(&e);
-            }
-            return Err(e);
-        }
+        self.write_active(&mut st, bytes, &batches, config.index_interval_bytes)?;
         let next = last.next_offset();
         for h in &parsed {
             st.producers.replay(h);
@@ -689,20 +678,9 @@ impl PartitionLog {
             .is_none_or(|&(e, _)| leader_epoch > e)
         {
             st.leader_epochs.push((leader_epoch, base_offset));
-            checkpoint::write_leader_epochs(
-                &self.dir.join(checkpoint::LEADER_EPOCH_FILE),
-                &st.leader_epochs,
-            )?;
+            self.write_epochs(&st)?;
         }
-        if let Err(e) = st
-            .active()?
-            .append(records, &headers, config.index_interval_bytes)
-        {
-            if matches!(e, LogError::Offline(_)) {
-                self.take_offline(&e);
-            }
-            return Err(e);
-        }
+        self.write_active(&mut st, records, &headers, config.index_interval_bytes)?;
         st.log_end_offset = next;
         st.producers.commit(producers, next);
         self.log_end.store(next, Ordering::Release);
@@ -728,6 +706,32 @@ impl PartitionLog {
             leader_epoch,
         };
         Ok((info, headers))
+    }
+
+    /// Writes whole batches (their headers as given, bodies from `bytes`) to the active
+    /// segment; a failure that leaves the file unknown takes the log offline.
+    fn write_active(
+        &self,
+        st: &mut LogState,
+        bytes: &[u8],
+        batches: &[RewrittenHeader],
+        index_interval_bytes: u64,
+    ) -> Result<(), LogError> {
+        let written = st.active()?.append(bytes, batches, index_interval_bytes);
+        if let Err(e) = &written {
+            if matches!(e, LogError::Offline(_)) {
+                self.take_offline(e);
+            }
+        }
+        written
+    }
+
+    /// Rewrites `leader-epoch-checkpoint` from the epoch cache.
+    fn write_epochs(&self, st: &LogState) -> Result<(), LogError> {
+        checkpoint::write_leader_epochs(
+            &self.dir.join(checkpoint::LEADER_EPOCH_FILE),
+            &st.leader_epochs,
+        )
     }
 
     /// Rolls to a new segment when the next append would not fit Kafka's rules:
@@ -1084,10 +1088,7 @@ impl PartitionLog {
         }
         let start = st.log_end_offset;
         st.leader_epochs.push((epoch, start));
-        checkpoint::write_leader_epochs(
-            &self.dir.join(checkpoint::LEADER_EPOCH_FILE),
-            &st.leader_epochs,
-        )
+        self.write_epochs(&st)
     }
 
     /// Removes everything from the first batch whose last offset is >= `offset` on
@@ -1100,10 +1101,7 @@ impl PartitionLog {
             let before = st.leader_epochs.len();
             st.leader_epochs.retain(|&(_, start)| start < offset);
             if st.leader_epochs.len() != before {
-                checkpoint::write_leader_epochs(
-                    &self.dir.join(checkpoint::LEADER_EPOCH_FILE),
-                    &st.leader_epochs,
-                )?;
+                self.write_epochs(&st)?;
             }
             return Ok(st.log_end_offset);
         }
@@ -1126,10 +1124,7 @@ impl PartitionLog {
         st.log_end_offset = new_end;
         st.log_start_offset = st.log_start_offset.min(new_end);
         st.leader_epochs.retain(|&(_, start)| start < new_end);
-        checkpoint::write_leader_epochs(
-            &self.dir.join(checkpoint::LEADER_EPOCH_FILE),
-            &st.leader_epochs,
-        )?;
+        self.write_epochs(&st)?;
         st.producers =
             load_producer_states(&self.dir, &st.segments, st.log_start_offset, new_end, false)?;
         self.log_end.store(new_end, Ordering::Release);
@@ -1159,10 +1154,7 @@ impl PartitionLog {
         st.log_start_offset = offset;
         st.log_end_offset = offset;
         st.leader_epochs.clear();
-        checkpoint::write_leader_epochs(
-            &self.dir.join(checkpoint::LEADER_EPOCH_FILE),
-            &st.leader_epochs,
-        )?;
+        self.write_epochs(&st)?;
         st.producers = ProducerStates::new(offset);
         st.unflushed_messages = 0;
         st.first_unflushed_ms = None;

@@ -156,3 +156,51 @@ pub fn batch(records: &[(Option<&str>, &str)]) -> Bytes {
         .collect();
     Bytes::from(rafka::log::records::encode_batch(&recs, -1))
 }
+
+/// Polls `f` until it is true or `within` passes; the last answer.
+pub async fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    f()
+}
+
+/// The bytes of every `.log` segment in a partition directory, in offset order: what two
+/// replicas must agree on.
+pub fn log_bytes(partition_dir: &std::path::Path) -> Vec<u8> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(partition_dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "log"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| std::fs::read(f).unwrap_or_default())
+        .collect()
+}
+
+/// Produces `values` (no keys, one batch) to `partition` of `topic` with acks=all over
+/// Produce v9, and checks that the partition answered without error.
+pub async fn produce_values(c: &mut Client, topic: &str, partition: i32, values: &[&str]) {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+    let records: Vec<(Option<&str>, &str)> = values.iter().map(|v| (None, *v)).collect();
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(batch(&records)))])]);
+    let r: ProduceResponse = c.call(ApiKey::Produce, 9, &req).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+}

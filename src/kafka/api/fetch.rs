@@ -200,6 +200,33 @@ impl From<PartitionData> for PartRead {
     }
 }
 
+/// A read's records as a response carries them: bytes in the response, or (for a range
+/// still in its segment file) empty bytes and the range, sent from the file.
+fn split(records: Records) -> (Bytes, Option<FileRange>) {
+    match records {
+        Records::Bytes(b) => (b, None),
+        Records::File(range) => (Bytes::new(), Some(range)),
+    }
+}
+
+/// A partition's answer to a read that failed: its code, and for an offset out of range
+/// the offsets the client resets from.
+fn failed_read(p: &Partition, index: i32, version: i16, e: PartitionError) -> PartRead {
+    let d = partition(index, e.code().into());
+    PartRead::from(match e {
+        PartitionError::Log(LogError::OffsetOutOfRange {
+            log_start_offset, ..
+        }) => with_offsets(
+            d,
+            version,
+            p.high_watermark(),
+            p.high_watermark(),
+            log_start_offset,
+        ),
+        _ => d,
+    })
+}
+
 /// One pass over the partitions: each one's response (in order), how many record bytes
 /// they hold, and whether any had an error (then there is no point in waiting).
 fn read_once(
@@ -254,10 +281,7 @@ fn read_once(
                     log_start_offset,
                 }) => {
                     total += records.len();
-                    let (records, file) = match records {
-                        Records::Bytes(b) => (b, None),
-                        Records::File(range) => (Bytes::new(), Some(range)),
-                    };
+                    let (records, file) = split(records);
                     let d = partition(index, ErrorCode::None.code()).with_records(Some(records));
                     let d =
                         with_offsets(d, version, high_watermark, high_watermark, log_start_offset);
@@ -287,20 +311,7 @@ fn read_once(
                 }
                 Err(e) => {
                     any_error = true;
-                    let d = partition(index, e.code().into());
-                    parts.push(PartRead::from(match e {
-                        PartitionError::Log(LogError::OffsetOutOfRange {
-                            log_start_offset,
-                            ..
-                        }) => with_offsets(
-                            d,
-                            version,
-                            p.high_watermark(),
-                            p.high_watermark(),
-                            log_start_offset,
-                        ),
-                        _ => d,
-                    }));
+                    parts.push(failed_read(p, index, version, e));
                 }
             }
             continue;
@@ -313,10 +324,7 @@ fn read_once(
         match read {
             Ok(data) => {
                 total += data.records.len();
-                let (records, file) = match data.records {
-                    Records::Bytes(b) => (b, None),
-                    Records::File(range) => (Bytes::new(), Some(range)),
-                };
+                let (records, file) = split(data.records);
                 let d = partition(index, ErrorCode::None.code()).with_records(Some(records));
                 let d = with_offsets(
                     d,
@@ -329,19 +337,7 @@ fn read_once(
             }
             Err(e) => {
                 any_error = true;
-                let d = partition(index, e.code().into());
-                parts.push(PartRead::from(match e {
-                    PartitionError::Log(LogError::OffsetOutOfRange {
-                        log_start_offset, ..
-                    }) => with_offsets(
-                        d,
-                        version,
-                        p.high_watermark(),
-                        p.high_watermark(),
-                        log_start_offset,
-                    ),
-                    _ => d,
-                }));
+                parts.push(failed_read(p, index, version, e));
             }
         }
     }
@@ -382,16 +378,13 @@ fn hint_leaders(broker: &Broker, listener: &str, version: i16, resp: &mut FetchR
         }
     }
     if version >= 16 {
-        resp.node_endpoints = hints
-            .endpoints()
-            .map(|e| {
-                NodeEndpoint::default()
-                    .with_node_id(BrokerId(e.node_id))
-                    .with_host(str_bytes(e.host))
-                    .with_port(i32::from(e.port))
-                    .with_rack(e.rack.map(str_bytes))
-            })
-            .collect();
+        resp.node_endpoints = hints.node_endpoints(|id, host, port, rack| {
+            NodeEndpoint::default()
+                .with_node_id(id)
+                .with_host(host)
+                .with_port(port)
+                .with_rack(rack)
+        });
     }
 }
 

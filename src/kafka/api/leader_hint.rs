@@ -5,6 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use kafka_protocol::messages::BrokerId;
+use kafka_protocol::protocol::StrBytes;
+
+use super::str_bytes;
 use crate::broker::Broker;
 use crate::metadata::BrokerEndpoint;
 
@@ -44,8 +48,22 @@ impl<'a> LeaderHints<'a> {
         Some((st.leader, st.leader_epoch))
     }
 
-    /// The endpoints of the leaders named, by node id.
-    pub fn endpoints(self) -> impl Iterator<Item = BrokerEndpoint> {
-        self.endpoints.into_values()
+    /// The endpoints of the leaders named, by node id, each made into the response's own
+    /// `NodeEndpoint` type by `make(node id, host, port, rack)`.
+    pub fn node_endpoints<T>(
+        self,
+        make: impl Fn(BrokerId, StrBytes, i32, Option<StrBytes>) -> T,
+    ) -> Vec<T> {
+        self.endpoints
+            .into_values()
+            .map(|e| {
+                make(
+                    BrokerId(e.node_id),
+                    str_bytes(e.host),
+                    i32::from(e.port),
+                    e.rack.map(str_bytes),
+                )
+            })
+            .collect()
     }
 }

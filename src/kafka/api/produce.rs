@@ -282,16 +282,13 @@ fn hint_leaders(broker: &Broker, listener: &str, version: i16, resp: &mut Produc
             }
         }
     }
-    resp.node_endpoints = hints
-        .endpoints()
-        .map(|e| {
-            NodeEndpoint::default()
-                .with_node_id(BrokerId(e.node_id))
-                .with_host(str_bytes(e.host))
-                .with_port(i32::from(e.port))
-                .with_rack(e.rack.map(str_bytes))
-        })
-        .collect();
+    resp.node_endpoints = hints.node_endpoints(|id, host, port, rack| {
+        NodeEndpoint::default()
+            .with_node_id(id)
+            .with_host(host)
+            .with_port(port)
+            .with_rack(rack)
+    });
 }
 
 /// Does the appends (on the blocking pool: file I/O) before returning, so a connection's
