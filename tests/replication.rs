@@ -606,3 +606,45 @@ async fn a_reassignment_copies_the_data_then_drops_the_old_replicas() {
     );
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledged_record_is_on_the_disk_of_every_in_sync_replica() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = start(dir.path()).await;
+    let bootstrap = cluster.bootstrap_servers();
+    create_topic(&bootstrap, 1, "2").await;
+    let producer = producer(&bootstrap);
+    for n in 0..30 {
+        let value = format!("durable-{n}");
+        let offset = producer
+            .send(
+                FutureRecord::<(), _>::to(TOPIC)
+                    .partition(0)
+                    .payload(&value),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("{value} not acknowledged: {e}"))
+            .offset;
+        // at the moment of the acknowledgement: fsynced on the leader and on every
+        // follower the ISR counted (each fsyncs before the fetch that reports it)
+        let leader = leader_of(&cluster, 0).expect("leader");
+        let isr = states(&cluster, 0)
+            .get(&leader)
+            .map(|s| s.2.clone())
+            .expect("leader state");
+        assert_eq!(isr.len(), 3, "a full ISR");
+        for id in isr {
+            let durable = cluster
+                .node(id)
+                .and_then(|h| h.broker().topic(TOPIC))
+                .and_then(|t| t.partition(0).map(|p| p.durable_offset()))
+                .expect("hosted");
+            assert!(
+                durable > offset,
+                "record {n} at {offset} acknowledged while node {id} had only {durable} on disk"
+            );
+        }
+    }
+    cluster.shutdown().await;
+}

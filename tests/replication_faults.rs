@@ -423,23 +423,20 @@ const FAULTS: [Fault; 5] = [
     Fault::WipeFollower,
 ];
 
-fn commit(bootstrap: &str, offset: i64) -> bool {
-    let Ok(consumer) = ClientConfig::new()
+/// Commits `offset` for partition 0 in the group: the error, if any.
+fn commit(bootstrap: &str, offset: i64) -> Result<(), String> {
+    let consumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", GROUP)
         .set("enable.auto.commit", "false")
         .create::<BaseConsumer>()
-    else {
-        return false;
-    };
+        .map_err(|e| e.to_string())?;
     let mut tpl = TopicPartitionList::new();
-    if tpl
-        .add_partition_offset(TOPIC, 0, Offset::Offset(offset))
-        .is_err()
-    {
-        return false;
-    }
-    consumer.commit(&tpl, CommitMode::Sync).is_ok()
+    tpl.add_partition_offset(TOPIC, 0, Offset::Offset(offset))
+        .map_err(|e| e.to_string())?;
+    consumer
+        .commit(&tpl, CommitMode::Sync)
+        .map_err(|e| e.to_string())
 }
 
 fn committed(bootstrap: &str) -> Option<i64> {
@@ -678,12 +675,24 @@ async fn no_acknowledged_record_is_lost_duplicated_or_reordered_under_faults() {
         // the group's committed offset moves on every round
         let next = acked[0].lock().expect("acked").len() as i64;
         let b = bootstrap.clone();
-        let stored = tokio::task::spawn_blocking(move || {
-            wait_until(Duration::from_secs(30), || commit(&b, next))
+        let (stored, last_error) = tokio::task::spawn_blocking(move || {
+            let mut last_error = String::new();
+            let stored = wait_until(Duration::from_secs(60), || match commit(&b, next) {
+                Ok(()) => true,
+                Err(e) => {
+                    last_error = e;
+                    false
+                }
+            });
+            (stored, last_error)
         })
         .await
         .expect("join");
-        assert!(stored, "round {round}: offset commit");
+        assert!(
+            stored,
+            "round {round}: offset commit: {last_error}\n{}",
+            cluster.logs_tail()
+        );
         last_commit = next;
     }
     stop.store(true, Ordering::Relaxed);

@@ -392,3 +392,10 @@ impl Partition {
         self.log.size_in_bytes()
     }
 }
+
+impl Partition {
+    /// Everything below this offset is on disk (fsynced): the log's recovery point.
+    pub fn durable_offset(&self) -> i64 {
+        self.log.recovery_point()
+    }
+}
