@@ -6,7 +6,7 @@
 #
 #   compat-tests/cluster.sh [--target rafka|kafka|both]
 #
-# What it does per target, in about 2 minutes for both (every wait is bounded;
+# What it does per target, in about 3 minutes for both (every wait is bounded;
 # CLUSTER_BUDGET seconds in all):
 #   1. writes three node configs (process.roles=broker,controller, node.id 1..3,
 #      one static quorum, the same keys for both targets plus what only one of them
@@ -40,27 +40,41 @@
 #      ISR of `repl` has 3 nodes again;
 #   9. kafka-reassign-partitions --execute moves `repl`-0 to its first two replicas,
 #      --verify until "is completed" (30 s), then --describe shows those two;
-#  10. decodes node 1's __cluster_metadata-0 with Kafka's DumpLogSegments
+#  10. clients ride through a failover (#15): kafka-topics --create of `ride` (3
+#      partitions, replication factor 3, min.insync.replicas=2), ISRs of 3 (15 s); a
+#      ConsoleConsumer in group ride-riders (--from-beginning, 15 s --timeout-ms) and
+#      three producers, each 1000 unique values at 50 a second with acks=all,
+#      idempotence, retries and a 60 s delivery timeout: Kafka's VerifiableProducer
+#      (values 3.N), kcat -P (k.N; -v -v counts its delivery reports) and
+#      confluent-kafka from the suite's venv (p.N; delivery callbacks); 4 s after the
+#      Java producer's first acknowledgement, kill -9 of the leader of ride-0 (it stays
+#      down). No delivery error may reach any producer, all 3000 must be acknowledged,
+#      ride-0 must have a new leader (20 s after the kill), kcat -C -e from the
+#      beginning must read every acknowledged value exactly once, and the group
+#      consumer must end at its timeout with no other error, having read them all;
+#  11. decodes node 1's __cluster_metadata-0 with Kafka's DumpLogSegments
 #      --cluster-metadata-decoder: it must decode, with a TopicRecord for the topic
 #      and RegisterBrokerRecords of brokers 1, 2 and 3;
-#  11. writes a summary (key=value: what the tools answered, as properties that
+#  12. writes a summary (key=value: what the tools answered, as properties that
 #      must hold on both, e.g. "leaders on 3 nodes", not which node leads what).
 #      With --target both: runs rafka, then kafka, prints the two summaries side by
 #      side and fails if an asserted key differs (keys under info. are shown, not
 #      compared; list-valued ones are shown as set differences).
-# A failed check of steps 5 and 7-9 is a PROBLEM: the run goes on (so the later
+# A failed check of steps 5 and 7-10 is a PROBLEM: the run goes on (so the later
 # steps and the summary still say something) and ends with FAIL; the other steps
 # stop the run at their first failure.
 # Prints PASS and exits 0, or prints "FAIL: why" with the failing tool's output and
-# the node logs and exits 1. Needs java, python3 (for free ports) and the Kafka jars
-# of compat-tests/setup.sh; loopback only.
+# the node logs and exits 1. Needs java, python3 (for free ports), and what
+# compat-tests/setup.sh installs (run.sh calls it): the Kafka jars, kcat and the venv
+# compat-tests/.work/venv with confluent-kafka (it fails at once, saying so, without
+# them); loopback only.
 #
 # Environment:
 #   RAFKA=path          the rafka binary (default: target/release/rafka)
 #   KAFKA_LIBS=dir      Kafka 4.x jars (default: compat-tests/.work/kafka-libs, as
 #                       written by compat-tests/setup.sh, which run.sh calls)
 #   CLUSTER_TARGET=t    rafka, kafka or both (default both; --target overrides it)
-#   CLUSTER_BUDGET=s    the whole run's time limit (default 300; with both, rafka
+#   CLUSTER_BUDGET=s    the whole run's time limit (default 360; with both, rafka
 #                       gets 2/5 of it and kafka what is left)
 #   CLUSTER_SUMMARY=f   write the summary to f (the default is DIR/summary)
 #   KEEP=1              keep the temp dir (configs, data, node logs, each tool's
@@ -89,7 +103,7 @@ case "$TARGET" in
 esac
 
 RAFKA="${RAFKA:-$REPO_DIR/target/release/rafka}"
-BUDGET="${CLUSTER_BUDGET:-300}"
+BUDGET="${CLUSTER_BUDGET:-360}"
 
 # ------------------------------------------------------------ both: run each, compare
 # sum_get FILE KEY: the value of KEY in a summary file; returns 1 if it has none.
@@ -279,6 +293,10 @@ all_alive() {
 command -v java >/dev/null 2>&1 || fail "no java on PATH (compat-tests/setup.sh installs it)"
 compgen -G "$KAFKA_LIBS/kafka-tools-*.jar" >/dev/null \
     || fail "no Kafka jars in $KAFKA_LIBS: run compat-tests/setup.sh first (or set KAFKA_LIBS)"
+# the clients of the ride-through step (10): kcat and the suite's venv, as run.sh uses them
+command -v kcat >/dev/null 2>&1 || fail "no kcat on PATH: run compat-tests/setup.sh first (it installs Debian's kcat)"
+"$VENV_PY" -c 'import confluent_kafka' 2>/dev/null \
+    || fail "no confluent-kafka in $VENV_PY: run compat-tests/setup.sh first (it creates compat-tests/.work/venv)"
 
 # ------------------------------------------------------------ ports and configs
 # nine distinct free ports: Kafka, controller and text listener of each node
@@ -835,10 +853,234 @@ sum reassign.p0_replicas_as_asked "$([[ "$p0_after" == "$p0_new" ]] && echo yes 
 sum reassign.p0_isr_count "$(tr ',' '\n' <<<"$p0_isr_after" | grep -c .)"
 sum info.reassign.p0 "$p0_replicas -> $p0_after"
 
+# ------------------------------------------------------------ clients ride through a failover
+# three producers (Kafka's VerifiableProducer, kcat, confluent-kafka in Python) write to
+# `ride` at a modest rate with acks=all, idempotence and generous delivery timeouts, and
+# a ConsoleConsumer in a group reads it, while the leader of ride-0 is killed -9: no
+# error may reach an application (retries only), every acknowledged value must be in
+# the topic exactly once, and the group consumer must have read every one of them
+RIDE=ride
+RIDE_RATE=50             # records a second, each producer
+RIDE_SECONDS=20          # how long each producer writes
+RIDE_N=$((RIDE_RATE * RIDE_SECONDS))
+RIDE_KILL_AFTER=4        # seconds after the Java producer's first acknowledgement
+RIDE_TIMEOUT=100         # seconds, at most, for a producer or the group consumer
+
+OUT="$DIR/22-ride-create.out"
+topics "$OUT" --create --topic "$RIDE" --partitions 3 --replication-factor 3 --config min.insync.replicas=2 \
+    || fail "kafka-topics --create --topic $RIDE --partitions 3 --replication-factor 3 --config min.insync.replicas=2 failed (exit $?)" "$OUT"
+OUT="$DIR/22-ride-describe.out"
+deadline=$(deadline_in 15)
+while :; do
+    all_alive
+    if topics "$OUT" --describe --topic "$RIDE"; then
+        describe_repl "$OUT"
+        [[ "$REPL_COUNT" == 3 && "$REPL_ALL_ISR3" == yes ]] && break
+    fi
+    ((SECONDS < deadline)) || { problem "kafka-topics --describe --topic $RIDE: not 3 partitions with an ISR of 3 nodes each (ISRs $REPL_ISRS)" "$OUT"; break; }
+    sleep 1
+done
+RIDE_VICTIM="$(sed -nE 's/.*Partition:[[:space:]]*0[[:space:]].*Leader:[[:space:]]*([1-3])([^0-9].*)?$/\1/p' "$OUT" | head -n 1)"
+[[ "$RIDE_VICTIM" =~ ^[1-3]$ && -n "${PID[$RIDE_VICTIM]:-}" ]] || fail "no live leader of $RIDE-0 to kill ('$RIDE_VICTIM')" "$OUT"
+sum ride.isr_sizes "$REPL_ISR_SIZES"
+
+# generous: the producers retry through the failover (Kafka fences the dead broker
+# after broker.session.timeout.ms=6000, then moves its leaderships)
+# (VerifiableProducer sets retries=0 unless told otherwise)
+cat >"$DIR/ride-producer.properties" <<EOF
+retries=2147483647
+request.timeout.ms=15000
+delivery.timeout.ms=60000
+linger.ms=5
+enable.idempotence=true
+partitioner.class=org.apache.kafka.clients.producer.RoundRobinPartitioner
+EOF
+cat >"$DIR/ride_producer.py" <<'EOF'
+# confluent-kafka producer for cluster.sh: RATE unique values PREFIX.1.. a second for
+# N values, acks=all, idempotence; the delivered values to OUT; prints the counts.
+import sys, time
+from confluent_kafka import Producer
+bootstrap, topic, prefix, n, rate, out = sys.argv[1:7]
+n, rate = int(n), float(rate)
+delivered, failed, fatal = [], [], []
+def on_delivery(err, msg):
+    if err is None:
+        delivered.append(msg.value().decode())
+    else:
+        failed.append("%s: %s" % (msg.value().decode(), err))
+def on_error(err):
+    if err.fatal():
+        fatal.append(str(err))
+p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+              "delivery.timeout.ms": 60000, "request.timeout.ms": 15000, "linger.ms": 5,
+              "error_cb": on_error})
+start = time.monotonic()
+for i in range(1, n + 1):
+    while True:
+        try:
+            p.produce(topic, value=("%s.%d" % (prefix, i)).encode(), on_delivery=on_delivery)
+            break
+        except BufferError:
+            p.poll(0.1)
+    wait = start + i / rate - time.monotonic()
+    p.poll(wait if wait > 0 else 0)
+left = p.flush(90)
+with open(out, "w") as f:
+    f.writelines(v + "\n" for v in delivered)
+for e in (failed + fatal)[:5]:
+    print("error: %s" % e, file=sys.stderr)
+print("sent=%d delivered=%d failed=%d fatal=%d undelivered=%d" % (n, len(delivered), len(failed), len(fatal), left))
+EOF
+# kcat's input: RIDE_RATE values k.1.. a second (in tenths), RIDE_SECONDS long
+ride_kcat_input() {
+    local s per=$((RIDE_RATE / 10))
+    for ((s = 0; s < RIDE_SECONDS * 10; s++)); do
+        seq -f 'k.%.0f' $((s * per + 1)) $(((s + 1) * per))
+        sleep 0.1
+    done
+}
+
+# the group consumer first (it joins, then reads from the beginning), then the producers
+t0=$SECONDS
+TOOL_TIMEOUT=$RIDE_TIMEOUT
+tool "$DIR/22-ride-group-consumer.out" org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$BOOTSTRAP" \
+    --command-config "$DIR/consumer.properties" --topic "$RIDE" --group ride-riders --from-beginning --timeout-ms 15000 &
+RIDE_CPID=$!
+tool "$DIR/22-ride-java.out" org.apache.kafka.tools.VerifiableProducer --bootstrap-server "$BOOTSTRAP" \
+    --command-config "$DIR/ride-producer.properties" --topic "$RIDE" --acks -1 \
+    --max-messages "$RIDE_N" --throughput "$RIDE_RATE" --value-prefix 3 &
+RIDE_JPID=$!
+ride_kcat_input | tee "$DIR/22-ride-kcat.sent" | timeout -k 5 "$RIDE_TIMEOUT" kcat -P -b "$BOOTSTRAP" -t "$RIDE" -v -v \
+    -X acks=all -X enable.idempotence=true -X message.timeout.ms=60000 -X request.timeout.ms=15000 \
+    -X linger.ms=5 >/dev/null 2>"$DIR/22-ride-kcat.err" &
+RIDE_KPID=$!
+timeout -k 5 "$RIDE_TIMEOUT" "$VENV_PY" "$DIR/ride_producer.py" "$BOOTSTRAP" "$RIDE" p "$RIDE_N" "$RIDE_RATE" \
+    "$DIR/22-ride-python.delivered" >"$DIR/22-ride-python.out" 2>&1 </dev/null &
+RIDE_PPID=$!
+
+# the kill: a few seconds after the Java producer's first acknowledgement (its JVM
+# starts last), so that all three are writing
+deadline=$(deadline_in 30)
+until grep -q '"name":"producer_send_success"' "$DIR/22-ride-java.out" 2>/dev/null || ((SECONDS >= deadline)); do
+    sleep 0.5
+done
+sleep "$RIDE_KILL_AFTER"
+ride_victim_was_qleader=no
+[[ "$RIDE_VICTIM" == "$QLEADER" ]] && ride_victim_was_qleader=yes
+kill -KILL "${PID[$RIDE_VICTIM]}" 2>/dev/null
+wait "${PID[$RIDE_VICTIM]}" 2>/dev/null
+unset "PID[$RIDE_VICTIM]"
+RIDE_KILLED=$SECONDS
+say "$RIDE: producers and a group consumer running; kill -9 node $RIDE_VICTIM (leader of $RIDE-0) $((SECONDS - t0))s in"
+BOOTSTRAP=""
+for n in "${NODES[@]}"; do
+    [[ -n "${PID[$n]:-}" ]] && BOOTSTRAP+="${BOOTSTRAP:+,}127.0.0.1:${KPORT[$n]}"
+done
+
+wait "$RIDE_JPID"; rc_java=$?
+wait "$RIDE_KPID"; rc_kcat=$?
+wait "$RIDE_PPID"; rc_python=$?
+say "$RIDE: producers done $((SECONDS - t0))s in (exit java $rc_java, kcat $rc_kcat, python $rc_python)"
+all_alive
+
+# Java: an error event per record not acknowledged
+acked_values "$DIR/22-ride-java.out" >"$DIR/22-ride-java.delivered"
+java_acked="$(grep -c . "$DIR/22-ride-java.delivered")"
+java_errors="$(grep -c '"name":"producer_send_error"' "$DIR/22-ride-java.out")"
+((rc_java == 0 && java_errors == 0 && java_acked == RIDE_N)) \
+    || problem "$RIDE: VerifiableProducer exited $rc_java, $java_acked of $RIDE_N acknowledged, $java_errors send errors" "$DIR/22-ride-java.out"
+# kcat: "Delivery failed" per record (verbosity 1), "Message delivered" per record
+# (-v -v); a "% ERROR: Local: Broker transport failure" is librdkafka telling of the
+# dead connection (its error callback, not fatal, nothing lost): counted under info.
+kcat_sent="$(grep -c '^k\.' "$DIR/22-ride-kcat.sent")"
+kcat_acked="$(grep -c 'Message delivered' "$DIR/22-ride-kcat.err")"
+kcat_errors="$(grep -c 'Delivery failed\|FATAL' "$DIR/22-ride-kcat.err")"
+((rc_kcat == 0 && kcat_errors == 0 && kcat_acked == RIDE_N && kcat_sent == RIDE_N)) \
+    || problem "$RIDE: kcat exited $rc_kcat, sent $kcat_sent of $RIDE_N, $kcat_acked delivered, $kcat_errors errors" "$DIR/22-ride-kcat.err"
+# kcat says which records failed only by count: with none failed, all it sent is delivered
+grep '^k\.' "$DIR/22-ride-kcat.sent" >"$DIR/22-ride-kcat.delivered"
+((kcat_errors == 0)) || : >"$DIR/22-ride-kcat.delivered"
+# Python: the delivery callbacks' counts
+py_line="$(grep -m1 '^sent=' "$DIR/22-ride-python.out")"
+py_acked=0
+[[ -f "$DIR/22-ride-python.delivered" ]] && py_acked="$(grep -c . "$DIR/22-ride-python.delivered")"
+py_errors="$(sed -nE 's/.*failed=([0-9]+) fatal=([0-9]+) undelivered=([0-9]+).*/\1 \2 \3/p' <<<"$py_line" | awk '{ print $1 + $2 + $3 }')"
+[[ -n "$py_errors" ]] || py_errors="no counts"
+if ((rc_python != 0)) || [[ "$py_errors" != 0 || "$py_acked" != "$RIDE_N" ]]; then
+    problem "$RIDE: the confluent-kafka producer exited $rc_python ($py_line; $py_acked delivered)" "$DIR/22-ride-python.out"
+fi
+say "$RIDE: acknowledged java $java_acked, kcat $kcat_acked, python $py_acked of $RIDE_N each; errors java $java_errors, kcat $kcat_errors, python $py_errors"
+sum ride.java_errors "$java_errors"
+sum ride.kcat_errors "$kcat_errors"
+sum ride.python_errors "$py_errors"
+sum ride.java_exit "$rc_java"
+sum ride.kcat_exit "$rc_kcat"
+sum ride.python_exit "$rc_python"
+sum ride.all_acknowledged "$( ((java_acked == RIDE_N && kcat_acked == RIDE_N && py_acked == RIDE_N)) && echo yes || echo no)"
+sum info.ride.acknowledged "java $java_acked kcat $kcat_acked python $py_acked of $RIDE_N each"
+sum info.ride.victim_was_quorum_leader "$ride_victim_was_qleader"
+sum info.ride.java_errors_say "$(grep -o '"exception":"[^"]*"' "$DIR/22-ride-java.out" | sort | uniq -c | head -n 3 | tr -s ' \n' ' ')"
+sum info.ride.kcat_error_callbacks "$(grep -c '^% ERROR' "$DIR/22-ride-kcat.err")"
+sum info.ride.kcat_stderr "$(grep -v 'Message delivered\|Enable message offset\|input buffer max size\|^%[0-9]|' "$DIR/22-ride-kcat.err" | sort | uniq -c | head -n 3 | cut -c1-140 | paste -sd'|' -)"
+
+# the new leader of ride-0, then every partition read from the beginning (kcat, to the end)
+OUT="$DIR/23-ride-describe-after.out"
+TOOL_TIMEOUT=15
+deadline=$(deadline_in $((RIDE_KILLED + FAILOVER_TIMEOUT - SECONDS)))
+ride_moved=no
+while :; do
+    ride_p0_leader=""
+    topics "$OUT" --describe --topic "$RIDE" \
+        && ride_p0_leader="$(sed -nE 's/.*Partition:[[:space:]]*0[[:space:]].*Leader:[[:space:]]*(-?[0-9]+).*/\1/p' "$OUT" | head -n 1)"
+    [[ "$ride_p0_leader" =~ ^[1-3]$ && "$ride_p0_leader" != "$RIDE_VICTIM" ]] && { ride_moved=yes; break; }
+    ((SECONDS < deadline)) || { problem "$RIDE-0 is led by '$ride_p0_leader' $((SECONDS - RIDE_KILLED))s after kill -9 of node $RIDE_VICTIM" "$OUT"; break; }
+    sleep 1
+done
+sum ride.p0_leader_moved "$ride_moved"
+timeout -k 5 30 kcat -C -b "$BOOTSTRAP" -t "$RIDE" -o beginning -e -q -f '%s\n' >"$DIR/23-ride-consumed.out" 2>"$DIR/23-ride-consume.err"
+rc=$?
+((rc == 0)) || problem "kcat -C -e of $RIDE from the beginning exited $rc" "$DIR/23-ride-consume.err"
+grep -E '^[3kp]\.[0-9]+$' "$DIR/23-ride-consumed.out" | sort >"$DIR/23-ride-consumed.values"
+sort "$DIR"/22-ride-{java,kcat,python}.delivered >"$DIR/23-ride-delivered.values"
+ride_consumed="$(grep -c . "$DIR/23-ride-consumed.values")"
+ride_dups="$(uniq -d "$DIR/23-ride-consumed.values" | grep -c .)"
+ride_lost="$(comm -23 <(sort -u "$DIR/23-ride-delivered.values") <(sort -u "$DIR/23-ride-consumed.values") | grep -c .)"
+ride_extra="$(comm -13 <(sort -u "$DIR/23-ride-delivered.values") <(sort -u "$DIR/23-ride-consumed.values") | grep -c .)"
+ride_delivered="$(grep -c . "$DIR/23-ride-delivered.values")"
+((ride_dups == 0 && ride_lost == 0 && ride_delivered > 0)) \
+    || problem "$RIDE: read $ride_consumed records ($ride_dups duplicated, $ride_lost delivered ones missing, $ride_extra not reported delivered), $ride_delivered delivered" "$DIR/23-ride-consume.err"
+say "$RIDE: read $ride_consumed records ($ride_dups duplicated, $ride_lost of $ride_delivered delivered missing)"
+sum ride.all_delivered_consumed "$( ((ride_lost == 0 && ride_delivered > 0)) && echo yes || echo no)"
+sum ride.duplicates "$ride_dups"
+sum ride.consumed_not_delivered "$ride_extra"
+sum info.ride.consumed "$ride_consumed of $ride_delivered delivered"
+
+# the group consumer: exits at its --timeout-ms (15 s without a record) with the
+# TimeoutException it logs then, and no other error; it read every delivered value
+wait "$RIDE_CPID"; rc_group=$?
+OUT="$DIR/22-ride-group-consumer.out"
+grep -E '^[3kp]\.[0-9]+$' "$OUT" | sort >"$DIR/23-ride-group.values"
+group_read="$(grep -c . "$DIR/23-ride-group.values")"
+group_lost="$(comm -23 <(sort -u "$DIR/23-ride-delivered.values") <(sort -u "$DIR/23-ride-group.values") | grep -c .)"
+group_dups="$(uniq -d "$DIR/23-ride-group.values" | grep -c .)"
+# (the one at the timeout: "ERROR Error processing message, terminating consumer
+# process:", then "org.apache.kafka.common.errors.TimeoutException" on the next line)
+group_errors="$(awk '/ ERROR / { if (e != "") n++; e = $0; next } e != "" { if ($0 !~ /TimeoutException/) n++; e = "" } END { print n + (e != "") }' "$OUT")"
+((rc_group != 124 && rc_group != 137 && group_errors == 0 && group_lost == 0)) \
+    || problem "$RIDE: the group ConsoleConsumer exited $rc_group with $group_errors errors, $group_lost delivered values unread" "$OUT"
+say "$RIDE: the group consumer read $group_read records ($group_lost delivered unread, $group_dups twice; exit $rc_group, $((SECONDS - t0))s in all)"
+sum ride.group_consumer_errors "$group_errors"
+sum ride.group_consumer_missing "$group_lost"
+sum info.ride.group_consumer "read $group_read, $group_dups twice, exit $rc_group"
+# the Java client names a group coordinator node 2147483647 - its id: was it the victim?
+grep -q "Connection to node $((2147483647 - RIDE_VICTIM)) " "$OUT" && ride_coord=yes || ride_coord=no
+sum info.ride.victim_was_group_coordinator "$ride_coord"
+sum info.ride.seconds "$((SECONDS - t0))"
+
 # ------------------------------------------------------------ node 1's metadata log
 # Kafka's own decoder must read what node 1 wrote (node 1 may be the killed one, or
 # still running: reading its files is fine either way)
-OUT="$DIR/22-metadata-dump.out"
+OUT="$DIR/24-metadata-dump.out"
 SEGMENT="$(find "$DIR/data1/__cluster_metadata-0" -name '*.log' 2>/dev/null | sort | head -n 1)"
 [[ -n "$SEGMENT" ]] || fail "node 1 has no __cluster_metadata-0/*.log in $DIR/data1"
 TOOL_TIMEOUT=30
