@@ -215,6 +215,9 @@ pub struct GroupConfig {
     pub offsets_topic_segment_bytes: u64,
     /// `offset.metadata.max.bytes`.
     pub offset_metadata_max_bytes: usize,
+    /// `offsets.topic.replication.factor` (3): in a cluster, at most this many replicas of
+    /// each `__consumer_offsets` partition (fewer when fewer brokers are registered).
+    pub offsets_topic_replication_factor: i16,
 }
 
 impl Default for GroupConfig {
@@ -229,6 +232,7 @@ impl Default for GroupConfig {
             offsets_topic_num_partitions: 50,
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
             offset_metadata_max_bytes: 4096,
+            offsets_topic_replication_factor: 3,
         }
     }
 }
@@ -497,9 +501,14 @@ impl Config {
                 "log.flush.interval.ms" => c.log.flush_ms = Some(parse_num(k, v)?),
                 // read by cluster::parse below
                 k if cluster::KEYS.contains(&k) => {}
+                "offsets.topic.replication.factor" => {
+                    c.group.offsets_topic_replication_factor = parse_num(k, v)?;
+                    if c.group.offsets_topic_replication_factor < 1 {
+                        return Err(invalid(k, v, "must be at least 1"));
+                    }
+                }
                 // accepted for compatibility with Kafka's sample files; single node
-                "offsets.topic.replication.factor"
-                | "transaction.state.log.replication.factor"
+                "transaction.state.log.replication.factor"
                 | "transaction.state.log.min.isr"
                 | "share.coordinator.state.topic.replication.factor"
                 | "share.coordinator.state.topic.min.isr" => {}

@@ -402,7 +402,7 @@ async fn committed_offsets_survive_the_coordinators_death() {
             cluster
                 .node(id)
                 .and_then(|h| h.broker().groups_if_started())
-                .is_some_and(|g| g.partition_of(group).is_leader())
+                .is_some_and(|g| g.partition_of(group).is_some_and(|p| p.is_leader()))
         })
         .expect("a coordinator");
     cluster.kill(coordinator);

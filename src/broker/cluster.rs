@@ -108,25 +108,24 @@ impl ClusterLink {
         }
     }
 
-    /// Creates `__consumer_offsets` through the controller if the image lacks it, with
-    /// `partitions` partitions on every live broker (each broker then hosts every
-    /// partition: the group coordinator serves the partitions it leads) and the configs
-    /// the group coordinator gives it.
+    /// Creates `__consumer_offsets` through the controller if the image lacks it: its
+    /// partitions, replication factor and the configs the group coordinator gives it. A
+    /// group's coordinator is the leader of its partition, wherever that is.
     pub async fn ensure_internal_topic(
         &self,
         name: &str,
         partitions: i32,
+        replication_factor: i16,
         configs: &[(&str, String)],
     ) {
         if self.image.read(|i| i.topic(name).is_some()) {
             return;
         }
-        let live = self
-            .image
-            .read(|i| i.brokers.values().filter(|b| !b.fenced).count());
-        // every live broker: the group coordinator maps groups to its hosted partitions by
-        // position, so each broker hosts them all (Kafka: offsets.topic.replication.factor)
-        let rf = i16::try_from(live.max(1)).unwrap_or(1);
+        // Kafka's offsets.topic.replication.factor, capped at the registered brokers (a
+        // smaller cluster gets one replica per broker); with some of them fenced the
+        // creation fails and the next lookup tries again, as Kafka refuses it
+        let registered = self.image.read(|i| i.brokers.len());
+        let rf = replication_factor.min(i16::try_from(registered.max(1)).unwrap_or(i16::MAX));
         let configs = configs
             .iter()
             .map(|(k, v)| {

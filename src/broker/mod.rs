@@ -332,7 +332,16 @@ impl Broker {
                 )?
             }
         };
-        let coordinator = Arc::new(GroupCoordinator::load(*gc, topic.partitions.clone())?);
+        // the topic's partition count in all (a cluster broker may host some only)
+        let count = self
+            .topic_view(OFFSETS_TOPIC)
+            .map_or(topic.partitions.len(), |v| v.partitions.len());
+        let count = i32::try_from(count).unwrap_or(i32::MAX);
+        let coordinator = Arc::new(GroupCoordinator::load(
+            *gc,
+            topic.partitions.clone(),
+            count,
+        )?);
         *slot = Some(Arc::clone(&coordinator));
         Ok(coordinator)
     }

@@ -47,9 +47,11 @@ pub use crate::topic::OFFSETS_TOPIC;
 pub struct GroupCoordinator {
     config: GroupConfig,
     runtime: CoordinatorRuntime<GroupShard>,
-    /// Partition 0. [`Self::partition_of`] names a partition below the count, and `load`
-    /// refuses a topic without partitions: this is never used but keeps that total.
-    first: Arc<Partition>,
+    /// How many partitions `__consumer_offsets` has in all (a cluster broker may host
+    /// some of them only): a group's partition is its hash modulo this.
+    partition_count: i32,
+    /// Partition index → the position of its shard in the runtime (the hosted ones).
+    shards: std::collections::HashMap<i32, usize>,
 }
 
 /// The error of a JoinGroup, SyncGroup, Heartbeat or LeaveGroup whose write failed, as
@@ -96,18 +98,31 @@ fn admin_error(e: &CoordinatorError) -> ErrorCode {
 }
 
 impl GroupCoordinator {
-    /// Replays `logs` (the partitions of `__consumer_offsets`, in order), one shard each.
-    pub fn load(config: GroupConfig, logs: Vec<Arc<Partition>>) -> Result<Self, PartitionError> {
-        let Some(first) = logs.first().cloned() else {
-            return Err(LogError::Internal(format!("{OFFSETS_TOPIC} has no partitions")).into());
-        };
+    /// Replays `logs` (the partitions of `__consumer_offsets` this broker hosts, all of
+    /// them on a single node), one shard each; the topic has `partition_count` in all.
+    pub fn load(
+        config: GroupConfig,
+        logs: Vec<Arc<Partition>>,
+        partition_count: i32,
+    ) -> Result<Self, PartitionError> {
+        if logs.is_empty() {
+            return Err(
+                LogError::Internal(format!("{OFFSETS_TOPIC} has no partitions here")).into(),
+            );
+        }
+        let shards = logs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.index(), i))
+            .collect();
         let runtime = CoordinatorRuntime::load(logs, move |_| GroupShard::new(config))?;
         let groups: usize = runtime.read_all(GroupShard::group_count).iter().sum();
         info!(groups, "loaded consumer groups from {OFFSETS_TOPIC}");
         Ok(GroupCoordinator {
             config,
             runtime,
-            first,
+            partition_count: partition_count.max(1),
+            shards,
         })
     }
 
@@ -116,18 +131,24 @@ impl GroupCoordinator {
         &self.runtime
     }
 
-    /// The shard (and partition index) of `group`.
-    pub fn shard_of(&self, group: &str) -> usize {
-        let count = i32::try_from(self.runtime.shard_count()).unwrap_or(i32::MAX);
-        records::partition_for(group, count) as usize
+    /// The index of the `__consumer_offsets` partition that holds `group`.
+    pub fn partition_index_of(&self, group: &str) -> i32 {
+        records::partition_for(group, self.partition_count)
     }
 
-    /// The partition of `__consumer_offsets` that holds `group`: its leader coordinates
-    /// the group.
-    pub fn partition_of(&self, group: &str) -> &Arc<Partition> {
-        self.runtime
-            .partition(self.shard_of(group))
-            .unwrap_or(&self.first)
+    /// The runtime's shard of `group`'s partition; one past the shards when this broker
+    /// does not host it (the runtime then answers NOT_COORDINATOR).
+    pub fn shard_of(&self, group: &str) -> usize {
+        self.shards
+            .get(&self.partition_index_of(group))
+            .copied()
+            .unwrap_or(self.runtime.shard_count())
+    }
+
+    /// The hosted partition of `__consumer_offsets` that holds `group`, if this broker
+    /// hosts it: its leader coordinates the group.
+    pub fn partition_of(&self, group: &str) -> Option<&Arc<Partition>> {
+        self.runtime.partition(self.shard_of(group))
     }
 
     /// JoinGroup: the answer comes when the rebalance completes.
@@ -364,8 +385,9 @@ mod tests {
     async fn groups_on_different_partitions_proceed_in_parallel() {
         let dir = tempfile::tempdir().expect("tmp");
         let parts = partitions(dir.path(), 2);
-        let gc =
-            Arc::new(GroupCoordinator::load(GroupConfig::default(), parts.clone()).expect("load"));
+        let gc = Arc::new(
+            GroupCoordinator::load(GroupConfig::default(), parts.clone(), 2).expect("load"),
+        );
         let a = "group-a".to_string();
         let b = (0..)
             .map(|i| format!("group-b{i}"))
@@ -395,7 +417,7 @@ mod tests {
 
         // each shard replays its own partition
         drop(gc);
-        let again = GroupCoordinator::load(GroupConfig::default(), parts).expect("reload");
+        let again = GroupCoordinator::load(GroupConfig::default(), parts, 2).expect("reload");
         assert_eq!(
             (committed(&again, &a), committed(&again, &b)),
             (Some(1), Some(2))
@@ -413,7 +435,8 @@ mod tests {
             initial_rebalance_delay_ms: 0,
             ..GroupConfig::default()
         };
-        let gc = Arc::new(GroupCoordinator::load(config, partitions(dir.path(), 3)).expect("load"));
+        let gc =
+            Arc::new(GroupCoordinator::load(config, partitions(dir.path(), 3), 3).expect("load"));
         let joined = gc.join("g", classic::test_join_request("", false)).await;
         assert_eq!((joined.error, joined.generation), (ErrorCode::None, 1));
         let shard = gc.shard_of("g");
@@ -429,7 +452,8 @@ mod tests {
             initial_rebalance_delay_ms: 20,
             ..GroupConfig::default()
         };
-        let gc = Arc::new(GroupCoordinator::load(config, partitions(dir.path(), 3)).expect("load"));
+        let gc =
+            Arc::new(GroupCoordinator::load(config, partitions(dir.path(), 3), 3).expect("load"));
         let joining = tokio::spawn({
             let gc = Arc::clone(&gc);
             async move { gc.join("g", classic::test_join_request("", false)).await }

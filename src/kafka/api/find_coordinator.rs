@@ -18,6 +18,8 @@ use kafka_protocol::protocol::StrBytes;
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
+use crate::group::records::partition_for;
+use crate::group::OFFSETS_TOPIC;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 use crate::metadata::BrokerEndpoint;
@@ -38,18 +40,28 @@ fn locate(
 ) -> Result<BrokerEndpoint, (i16, String)> {
     match key_type {
         KEY_GROUP => {
-            let gc = broker
-                .groups()
-                .map_err(|e| (ErrorCode::CoordinatorNotAvailable.code(), e.to_string()))?;
+            let unavailable = |why: String| (ErrorCode::CoordinatorNotAvailable.code(), why);
+            let view = match broker.topic_view(OFFSETS_TOPIC) {
+                Some(v) => v,
+                None => {
+                    // a single node creates it on first use
+                    broker.groups().map_err(|e| unavailable(e.to_string()))?;
+                    broker
+                        .topic_view(OFFSETS_TOPIC)
+                        .ok_or_else(|| unavailable(format!("no {OFFSETS_TOPIC} yet")))?
+                }
+            };
+            let count = i32::try_from(view.partitions.len()).unwrap_or(i32::MAX);
+            let index = partition_for(key, count);
+            let leader = view
+                .partitions
+                .iter()
+                .find(|p| p.index == index)
+                .map_or(-1, |p| p.leader);
             broker
                 .metadata()
-                .leader_of(gc.partition_of(key), listener)
-                .ok_or_else(|| {
-                    (
-                        ErrorCode::CoordinatorNotAvailable.code(),
-                        "the group's partition has no live leader".to_string(),
-                    )
-                })
+                .endpoint(leader, listener)
+                .ok_or_else(|| unavailable("the group's partition has no live leader".into()))
         }
         KEY_TRANSACTION => Err((
             ErrorCode::TransactionalIdAuthorizationFailed.code(),
@@ -74,16 +86,17 @@ pub async fn handle(
             .ensure_internal_topic(
                 crate::topic::OFFSETS_TOPIC,
                 gc.offsets_topic_num_partitions,
+                gc.offsets_topic_replication_factor,
                 &broker.offsets_topic_configs(),
             )
             .await;
-        let hosted = cluster
+        let created = cluster
             .wait_for(|i| i.topic(crate::topic::OFFSETS_TOPIC).is_some())
             .await;
-        if hosted {
-            // published to this broker's partitions soon after the image has it
+        if created {
+            // in this broker's view soon after the image has it
             let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-            while broker.topic(crate::topic::OFFSETS_TOPIC).is_none()
+            while broker.topic_view(crate::topic::OFFSETS_TOPIC).is_none()
                 && tokio::time::Instant::now() < deadline
             {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
