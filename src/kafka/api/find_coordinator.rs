@@ -1,6 +1,7 @@
-//! FindCoordinator (v0-v6): this broker coordinates every group. v4+ asks for many keys at
-//! once (`coordinator_keys`) and gets one entry per key; v0-v3 ask for one key and get the
-//! flat form.
+//! FindCoordinator (v0-v6): a group's coordinator is the leader of its
+//! `__consumer_offsets` partition (the group's hash modulo the topic's partition count), as
+//! the metadata says. v4+ asks for many keys at once (`coordinator_keys`) and gets one entry
+//! per key; v0-v3 ask for one key and get the flat form.
 //!
 //! Transactions are not supported yet, and a transactional producer's first step is to
 //! look up its transaction coordinator, so that is where it is refused: with
