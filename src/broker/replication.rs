@@ -182,11 +182,13 @@ async fn fetch_loop(
     loop {
         let now = tokio::time::Instant::now();
         delayed.retain(|_, until| *until > now);
-        let parts: Vec<(Key, Arc<Partition>)> = partitions
+        // each with the leader epoch it is fetched at: its answer is applied only if the
+        // partition still follows this leader at that epoch
+        let parts: Vec<(Key, Arc<Partition>, i32)> = partitions
             .lock()
             .iter()
             .filter(|(k, _)| !delayed.contains_key(*k))
-            .map(|(k, p)| (*k, Arc::clone(p)))
+            .map(|(k, p)| (*k, Arc::clone(p), p.leader_epoch()))
             .collect();
         if parts.is_empty() {
             let next = delayed.values().min().copied();
@@ -232,8 +234,9 @@ async fn fetch_loop(
             tokio::time::sleep(backoff).await;
             continue;
         }
-        let by_key: HashMap<Key, Arc<Partition>> = parts.into_iter().collect();
-        let applied = tokio::task::spawn_blocking(move || apply(&by_key, response)).await;
+        let by_key: HashMap<Key, (Arc<Partition>, i32)> =
+            parts.into_iter().map(|(k, p, e)| (k, (p, e))).collect();
+        let applied = tokio::task::spawn_blocking(move || apply(leader, &by_key, response)).await;
         match applied {
             Ok(outcome) => {
                 for key in outcome.failed {
@@ -253,13 +256,13 @@ fn fetch_request(
     me: i32,
     broker_epoch: i64,
     max_wait: i32,
-    parts: &[(Key, Arc<Partition>)],
+    parts: &[(Key, Arc<Partition>, i32)],
 ) -> FetchRequest {
     let mut topics: Vec<FetchTopic> = Vec::new();
-    for ((topic_id, index), p) in parts {
+    for ((topic_id, index), p, epoch) in parts {
         let fp = FetchPartition::default()
             .with_partition(*index)
-            .with_current_leader_epoch(p.leader_epoch())
+            .with_current_leader_epoch(*epoch)
             .with_fetch_offset(p.log_end_offset())
             .with_last_fetched_epoch(p.latest_log_epoch().unwrap_or(-1))
             .with_log_start_offset(p.log_start_offset())
@@ -330,17 +333,21 @@ struct Applied {
     progressed: bool,
 }
 
-/// Applies a fetch answer (blocking: appends, truncations, fsyncs).
-fn apply(parts: &HashMap<Key, Arc<Partition>>, response: FetchResponse) -> Applied {
+/// Applies a fetch answer from `leader` (blocking: appends, truncations, fsyncs).
+fn apply(
+    leader: i32,
+    parts: &HashMap<Key, (Arc<Partition>, i32)>,
+    response: FetchResponse,
+) -> Applied {
     let mut out = Applied::default();
     let mut to_sync: Vec<&Arc<Partition>> = Vec::new();
     for t in response.responses {
         for pd in t.partitions {
             let key = (t.topic_id, pd.partition_index);
-            let Some(p) = parts.get(&key) else {
+            let Some((p, epoch)) = parts.get(&key) else {
                 continue;
             };
-            match apply_partition(p, &pd) {
+            match apply_partition(p, &pd, (leader, *epoch)) {
                 Ok(grew) => {
                     if grew {
                         out.progressed = true;
@@ -367,6 +374,7 @@ fn apply(parts: &HashMap<Key, Arc<Partition>>, response: FetchResponse) -> Appli
 fn apply_partition(
     p: &Partition,
     pd: &kafka_protocol::messages::fetch_response::PartitionData,
+    leadership: (i32, i32),
 ) -> Result<bool, String> {
     let code = ErrorCode::from_code(pd.error_code);
     match code {
@@ -374,10 +382,10 @@ fn apply_partition(
         ErrorCode::OffsetOutOfRange => {
             if p.log_end_offset() < pd.log_start_offset {
                 // behind the leader's log start: start again there
-                p.truncate_fully_and_start_at(pd.log_start_offset)
+                p.restart_as_follower(pd.log_start_offset, leadership)
                     .map_err(|e| e.to_string())?;
             } else {
-                p.truncate_to(pd.high_watermark.max(0))
+                p.truncate_as_follower(pd.high_watermark.max(0), leadership)
                     .map_err(|e| e.to_string())?;
             }
             return Ok(false);
@@ -388,15 +396,16 @@ fn apply_partition(
     if div.epoch >= 0 || div.end_offset >= 0 {
         let to = truncation_offset(p, div.epoch, div.end_offset);
         info!(partition = %p.topic_partition(), leader_epoch = div.epoch, leader_end = div.end_offset, to, "log diverges from the leader's: truncating");
-        p.truncate_to(to).map_err(|e| e.to_string())?;
+        p.truncate_as_follower(to, leadership)
+            .map_err(|e| e.to_string())?;
         return Ok(false);
     }
     let before = p.log_end_offset();
-    if let Some(records) = pd.records.as_ref().filter(|r| !r.is_empty()) {
-        p.append_as_follower(records).map_err(|e| e.to_string())?;
-    }
-    p.set_follower_high_watermark(pd.high_watermark);
-    Ok(p.log_end_offset() > before)
+    let records = pd.records.as_deref().unwrap_or_default();
+    let end = p
+        .append_as_follower(records, pd.high_watermark, leadership)
+        .map_err(|e| e.to_string())?;
+    Ok(end > before)
 }
 
 /// Where a follower truncates given the leader's end offset for an epoch (Kafka's

@@ -284,21 +284,59 @@ impl Partition {
         self.leader_state.lock().pending_isr.is_some()
     }
 
-    /// Appends batches fetched from the leader, unchanged ([`PartitionLog::append_as_follower`](crate::log::PartitionLog::append_as_follower)).
-    /// Returns the new log end.
-    pub fn append_as_follower(&self, records: &[u8]) -> Result<i64, PartitionError> {
-        let end = self.log.append_as_follower(records)?;
-        self.waiters.wake_all();
+    /// The replica state read-locked while this broker still follows `leader` at
+    /// `epoch`, the leadership a fetch was sent under: a fetcher's answer is applied only
+    /// then (Kafka checks the fetch state's epoch the same way), and no leadership change
+    /// is applied while it is. Otherwise NOT_LEADER_OR_FOLLOWER, and nothing is done.
+    fn following(
+        &self,
+        leader: i32,
+        epoch: i32,
+    ) -> Result<parking_lot::RwLockReadGuard<'_, ReplicaState>, PartitionError> {
+        let st = self.replicas.read();
+        if st.leader != leader || st.leader_epoch != epoch || leader == self.local_id {
+            return Err(PartitionError::NotLeader(format!(
+                "{}: no longer following {leader} at epoch {epoch}",
+                self.topic_partition()
+            )));
+        }
+        Ok(st)
+    }
+
+    /// Appends batches fetched from `leader` at `epoch`, unchanged
+    /// ([`PartitionLog::append_as_follower`](crate::log::PartitionLog::append_as_follower)),
+    /// then takes its high watermark (capped at this log's end). Returns the new log end.
+    pub fn append_as_follower(
+        &self,
+        records: &[u8],
+        leader_high_watermark: i64,
+        (leader, epoch): (i32, i32),
+    ) -> Result<i64, PartitionError> {
+        let _following = self.following(leader, epoch)?;
+        let end = if records.is_empty() {
+            self.log.log_end_offset()
+        } else {
+            self.log.append_as_follower(records)?
+        };
+        let hw = leader_high_watermark.min(end);
+        let old = self.high_watermark.swap(hw, Ordering::AcqRel);
+        if old != hw || !records.is_empty() {
+            self.waiters.wake_all();
+        }
         Ok(end)
     }
 
-    /// A follower takes the leader's high watermark, capped at its own log end.
-    pub fn set_follower_high_watermark(&self, leader_high_watermark: i64) {
-        let hw = leader_high_watermark.min(self.log.log_end_offset());
-        let old = self.high_watermark.swap(hw, Ordering::AcqRel);
-        if old != hw {
-            self.waiters.wake_all();
-        }
+    /// A follower's truncation at `offset` (where its log diverges from `leader`'s at
+    /// `epoch`), if it still follows it there.
+    pub fn truncate_as_follower(
+        &self,
+        offset: i64,
+        (leader, epoch): (i32, i32),
+    ) -> Result<i64, PartitionError> {
+        let _following = self.following(leader, epoch)?;
+        let end = self.log.truncate_to(offset)?;
+        self.high_watermark.fetch_min(end, Ordering::AcqRel);
+        Ok(end)
     }
 
     /// Kafka's `endOffsetForEpoch` on this replica's log: (the largest epoch at or below
@@ -312,9 +350,14 @@ impl Partition {
         self.log.latest_epoch()
     }
 
-    /// Empties the log and starts it again at `offset` (a follower behind the leader's
-    /// log start).
-    pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<i64, PartitionError> {
+    /// Empties the log and starts it again at `offset` (a follower behind the log start of
+    /// `leader` at `epoch`), if it still follows it there.
+    pub fn restart_as_follower(
+        &self,
+        offset: i64,
+        (leader, epoch): (i32, i32),
+    ) -> Result<i64, PartitionError> {
+        let _following = self.following(leader, epoch)?;
         let end = self.log.truncate_fully_and_start_at(offset)?;
         self.high_watermark.store(end, Ordering::Release);
         Ok(end)

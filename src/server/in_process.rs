@@ -265,7 +265,20 @@ impl ClusterHandle {
     /// text ports).
     pub async fn restart(&mut self, id: i32) -> Result<(), ServerError> {
         self.kill(id);
-        let node = self.start_node(id, None).await?;
+        // a killed node's work already on the blocking pool (an append, an fsync) still
+        // holds its broker, so its ports and log dir lock, until it ends: a few tries
+        let mut tries = 0;
+        let node = loop {
+            match self.start_node(id, None).await {
+                Ok(node) => break node,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    tracing::debug!(node_id = id, cause = %e, "restart failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         self.nodes.insert(id, Some(node));
         Ok(())
     }
