@@ -11,7 +11,9 @@
 //!   leader's first; an offset below the leader's log start starts the log again there.
 //! - **ISR changes.** A task asks the controller (AlterPartition) for the ISR changes the
 //!   partitions this broker leads want ([`Partition::wanted_isr_change`]): every 250 ms,
-//!   at once when a fetch shows a follower caught up.
+//!   and after every metadata publish. An answer whose outcome is unknown (no answer, or
+//!   the metadata moved) keeps the change in flight and sends it again; only a refusal
+//!   that proves nothing was applied ends it.
 //!
 //! [`Replication::sync`] runs after every metadata publish: each hosted partition goes to
 //! the fetcher of its leader, or to none when this broker leads it.
@@ -40,7 +42,7 @@ use uuid::Uuid;
 use super::Broker;
 use crate::controller::client::{connect, encode_request, read_response, ControllerClient};
 use crate::error::ErrorCode;
-use crate::partition::{IsrChange, Partition, ReplicaState};
+use crate::partition::{IsrChange, IsrOutcome, Partition, ReplicaState};
 
 /// Fetch v15: the first with the follower in `ReplicaState`.
 const FETCH_VERSION: i16 = 15;
@@ -132,7 +134,6 @@ impl Replication {
                         leader,
                         Arc::clone(&partitions),
                         Arc::clone(&wake),
-                        Arc::clone(&self.isr_wake),
                     ));
                     fetchers.insert(
                         leader,
@@ -169,7 +170,6 @@ async fn fetch_loop(
     leader: i32,
     partitions: Arc<Mutex<BTreeMap<Key, Arc<Partition>>>>,
     wake: Arc<Notify>,
-    isr_wake: Arc<Notify>,
 ) {
     let cluster = broker.config().cluster.clone();
     let backoff = Duration::from_millis(cluster.replica_fetch_backoff_ms.max(10));
@@ -241,10 +241,6 @@ async fn fetch_loop(
             Ok(outcome) => {
                 for key in outcome.failed {
                     delayed.insert(key, tokio::time::Instant::now() + backoff);
-                }
-                if outcome.progressed {
-                    // the leader learns of it at the next fetch; its ISR task may expand
-                    isr_wake.notify_one();
                 }
             }
             Err(e) => warn!(leader, cause = %e, "applying a replica fetch failed"),
@@ -329,8 +325,6 @@ async fn exchange(
 struct Applied {
     /// Partitions to leave out of the next fetches for a while.
     failed: Vec<Key>,
-    /// Some log grew.
-    progressed: bool,
 }
 
 /// Applies a fetch answer from `leader` (blocking: appends, truncations, fsyncs).
@@ -347,10 +341,15 @@ fn apply(
             let Some((p, epoch)) = parts.get(&key) else {
                 continue;
             };
+            let st = p.replica_state();
+            if st.leader != leader || st.leader_epoch != *epoch {
+                // the leadership moved while the fetch was out: dropped, not delayed (the
+                // next fetch is at the new epoch, perhaps from another fetcher)
+                continue;
+            }
             match apply_partition(p, &pd, (leader, *epoch)) {
                 Ok(grew) => {
                     if grew {
-                        out.progressed = true;
                         to_sync.push(p);
                     }
                 }
@@ -511,16 +510,19 @@ async fn send_isr_changes(
     let resp = match answer {
         Ok(r) if r.error_code == 0 => r,
         Ok(r) => {
+            // refused as a whole (a stale broker epoch, an unregistered broker): nothing
+            // was applied
             warn!(code = r.error_code, "AlterPartition refused");
             for (_, p, _) in &changes {
-                p.isr_change_done(None);
+                p.isr_change_done(IsrOutcome::Refused);
             }
             return;
         }
         Err(e) => {
+            // no answer: it may have been committed; kept in flight and sent again
             warn!(cause = %e, "AlterPartition failed");
             for (_, p, _) in &changes {
-                p.isr_change_done(None);
+                p.isr_change_done(IsrOutcome::Unknown);
             }
             return;
         }
@@ -532,16 +534,30 @@ async fn send_isr_changes(
             .filter(|t| t.topic_id == *topic_id)
             .flat_map(|t| &t.partitions)
             .find(|pd| pd.partition_index == p.index());
-        let committed = answer.filter(|a| a.error_code == 0).map(|a| ReplicaState {
-            leader: a.leader_id.0,
-            leader_epoch: a.leader_epoch,
-            partition_epoch: a.partition_epoch,
-            replicas: p.replica_state().replicas,
-            isr: a.isr.iter().map(|b| b.0).collect(),
-        });
-        if committed.is_none() {
+        let outcome = match answer.map(|a| (ErrorCode::from_code(a.error_code), a)) {
+            Some((ErrorCode::None, a)) => IsrOutcome::Committed(ReplicaState {
+                leader: a.leader_id.0,
+                leader_epoch: a.leader_epoch,
+                partition_epoch: a.partition_epoch,
+                replicas: p.replica_state().replicas,
+                isr: a.isr.iter().map(|b| b.0).collect(),
+            }),
+            // refused before anything was decided (Kafka retries these at once)
+            Some((
+                ErrorCode::IneligibleReplica
+                | ErrorCode::OperationNotAttempted
+                | ErrorCode::InvalidRequest
+                | ErrorCode::UnknownTopicOrPartition
+                | ErrorCode::UnknownTopicId,
+                _,
+            )) => IsrOutcome::Refused,
+            // INVALID_UPDATE_VERSION, FENCED_LEADER_EPOCH, NOT_LEADER_OR_FOLLOWER, none:
+            // the metadata moved on (perhaps with this very change); wait for it
+            _ => IsrOutcome::Unknown,
+        };
+        if !matches!(outcome, IsrOutcome::Committed(_)) {
             debug!(partition = %p.topic_partition(), code = answer.map(|a| a.error_code), "ISR change not committed");
         }
-        p.isr_change_done(committed);
+        p.isr_change_done(outcome);
     }
 }

@@ -637,8 +637,13 @@ impl<S: Shard> CoordinatorRuntime<S> {
         let mut compacted = 0;
         for slot in self.loaded() {
             let p = &slot.partition;
-            // a partition another broker leads is that broker's to compact
-            if p.segment_base_offsets().len() <= 2 || !p.is_leader() {
+            // a partition another broker leads is that broker's to compact; one whose
+            // followers have not caught up waits (the rewrite's start must be below the
+            // high watermark to be deleted up to)
+            if p.segment_base_offsets().len() <= 2
+                || !p.is_leader()
+                || p.high_watermark() < p.log_end_offset()
+            {
                 continue;
             }
             let start = {

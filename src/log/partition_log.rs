@@ -1094,6 +1094,10 @@ impl PartitionLog {
     /// Removes everything from the first batch whose last offset is >= `offset` on
     /// (replication's truncation). Returns the new log end offset.
     pub fn truncate_to(&self, offset: i64) -> Result<i64, LogError> {
+        // no fsync in progress: one that began before the cut would set the recovery
+        // point past it when it ends, and what is appended after the cut would pass for
+        // durable unsynced
+        let _no_flush = self.flush_lock.lock();
         let mut st = self.state.write();
         if offset >= st.log_end_offset {
             // nothing to cut, but an epoch started at the log end with no record yet (a
@@ -1138,6 +1142,7 @@ impl PartitionLog {
     /// `truncateFullyAndStartAt`): for a replica that installs a snapshot past its log
     /// end (the metadata quorum's followers). Returns the new log end offset.
     pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<i64, LogError> {
+        let _no_flush = self.flush_lock.lock();
         let mut st = self.state.write();
         let bases: Vec<i64> = st.segments.keys().copied().collect();
         for b in bases {

@@ -33,7 +33,7 @@ use crate::log::{
     TopicPartition,
 };
 use crate::topic;
-pub use replication::{FollowerRead, IsrChange};
+pub use replication::{FollowerRead, IsrChange, IsrOutcome};
 pub use waiters::{FetchWaker, Registration};
 
 /// Why a partition operation failed; [`PartitionError::code`] gives the Kafka code.
@@ -230,26 +230,45 @@ impl Partition {
                     replication::LeaderState::default()
                 };
             } else {
-                // same leadership, new replicas or ISR: followers kept, new ones added
+                // same leadership, new replicas or ISR: followers kept, new ones added; a
+                // replica that left the ISR starts over (a restarted or wiped replica must
+                // fetch again before it can rejoin)
                 let now = crate::log::now_ms();
                 for &r in &state.replicas {
-                    if r != self.local_id {
+                    if r == self.local_id {
+                        continue;
+                    }
+                    let left = current.isr.contains(&r) && !state.isr.contains(&r);
+                    if left {
+                        leader
+                            .followers
+                            .insert(r, replication::FollowerState::new(now, false));
+                    } else {
                         leader.followers.entry(r).or_insert_with(|| {
                             replication::FollowerState::new(now, state.isr.contains(&r))
                         });
                     }
                 }
                 leader.followers.retain(|r, _| state.replicas.contains(r));
+                // the metadata moved past the proposed change: it was committed or lost
+                if leader
+                    .pending
+                    .as_ref()
+                    .is_some_and(|p| state.partition_epoch > p.change.partition_epoch)
+                {
+                    leader.pending = None;
+                }
             }
         }
         let epoch = state.leader_epoch;
         *current = state;
-        drop(current);
         if new_leadership {
+            // under the write lock: no follower fetch is served before the epoch is known
             if let Err(e) = self.log.assign_epoch(epoch) {
                 tracing::warn!(partition = %self.topic_partition(), cause = %e, "could not record the leader epoch");
             }
         }
+        drop(current);
         self.maybe_advance_high_watermark();
         // waiting fetches and produces re-check leadership
         self.waiters.wake_all();
@@ -312,17 +331,16 @@ impl Partition {
                 self.log.topic_partition().topic.clone(),
             ));
         }
-        // leadership and epoch under one read of the replica state
-        let epoch = {
-            let st = self.replicas.read();
-            if st.leader != self.local_id {
-                return Err(PartitionError::NotLeader(
-                    self.topic_partition().to_string(),
-                ));
-            }
-            st.leader_epoch
-        };
-        let info = self.log.append_shared(records, epoch)?;
+        // leadership and epoch under one read of the replica state, held across the append
+        // (as Kafka's leaderIsrUpdateLock): no leadership change lands in between
+        let st = self.replicas.read();
+        if st.leader != self.local_id {
+            return Err(PartitionError::NotLeader(
+                self.topic_partition().to_string(),
+            ));
+        }
+        let info = self.log.append_shared(records, st.leader_epoch)?;
+        drop(st);
         if !info.duplicate {
             self.maybe_advance_high_watermark();
             // followers' fetches wait for the log end, which moved even if the high
@@ -336,14 +354,19 @@ impl Partition {
     /// the (maximal) ISR; it never goes back. Wakes the fetches and acks=all produces
     /// waiting here when it moves.
     fn maybe_advance_high_watermark(&self) {
-        if !self.is_leader() {
-            return;
-        }
-        let Some(end) = self.isr_log_end() else {
-            return;
+        let moved = {
+            let st = self.replicas.read();
+            if st.leader != self.local_id {
+                return;
+            }
+            let leader = self.leader_state.lock();
+            let Some(end) = self.isr_log_end(&st, &leader) else {
+                return;
+            };
+            // moved under the leader state: an ISR change decided meanwhile sees it
+            self.high_watermark.fetch_max(end, Ordering::AcqRel) < end
         };
-        let old = self.high_watermark.fetch_max(end, Ordering::AcqRel);
-        if end > old {
+        if moved {
             self.waiters.wake_all();
         }
     }

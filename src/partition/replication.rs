@@ -57,11 +57,35 @@ impl FollowerState {
 #[derive(Debug, Default)]
 pub(super) struct LeaderState {
     pub followers: HashMap<i32, FollowerState>,
-    /// The ISR an AlterPartition in flight asks for; the high watermark counts its
-    /// members too until the controller's answer.
-    pub pending_isr: Option<Vec<i32>>,
-    /// After a refused change, no new one before this time (ms).
+    /// The ISR change proposed and not known to be refused: the high watermark counts
+    /// its members too until the metadata shows a newer partition epoch (or a refusal
+    /// proves nothing was applied). KIP-497's maximal ISR.
+    pub pending: Option<PendingIsr>,
+    /// After a refused or unanswered change, nothing is sent before this time (ms).
     pub retry_at_ms: i64,
+}
+
+/// An ISR change proposed to the controller.
+#[derive(Clone, Debug)]
+pub(super) struct PendingIsr {
+    /// The committed ISR plus the replicas the change adds.
+    pub maximal: Vec<i32>,
+    pub change: IsrChange,
+    /// A request with it is on its way; false after an unknown outcome (sent again).
+    pub in_flight: bool,
+}
+
+/// How an ISR change ended, as the controller's answer (or its absence) says.
+#[derive(Debug)]
+pub enum IsrOutcome {
+    /// Committed: the partition's new state.
+    Committed(ReplicaState),
+    /// Refused before anything was applied (INELIGIBLE_REPLICA, OPERATION_NOT_ATTEMPTED,
+    /// INVALID_REQUEST): proposed again from the metadata's state later.
+    Refused,
+    /// Not known (no answer, or an answer that may follow a commit this broker has not
+    /// seen yet): kept in flight, sent again, until the metadata moves past it.
+    Unknown,
 }
 
 impl LeaderState {
@@ -75,7 +99,7 @@ impl LeaderState {
                 .filter(|&&r| r != me)
                 .map(|&r| (r, FollowerState::new(now, state.isr.contains(&r))))
                 .collect(),
-            pending_isr: None,
+            pending: None,
             retry_at_ms: 0,
         }
     }
@@ -133,6 +157,17 @@ impl Partition {
         }
         if last_fetched_epoch >= 0 {
             let (epoch, end_offset) = self.log.end_offset_for_epoch(last_fetched_epoch);
+            if (epoch, end_offset) == (-1, -1) {
+                // no epoch to compare with (absent on the wire as a diverging epoch):
+                // out of range, and the follower cuts back to the high watermark
+                return Err(PartitionError::Log(
+                    crate::log::LogError::OffsetOutOfRange {
+                        offset: fetch_offset,
+                        log_start_offset: self.log.log_start_offset(),
+                        log_end_offset: self.log.log_end_offset(),
+                    },
+                ));
+            }
             if epoch < last_fetched_epoch || end_offset < fetch_offset {
                 return Ok(FollowerRead::Diverging {
                     epoch,
@@ -176,14 +211,12 @@ impl Partition {
     }
 
     /// The smallest log end across the maximal ISR (this broker's is its log end), or
-    /// `None` while some member's is not known.
-    pub(super) fn isr_log_end(&self) -> Option<i64> {
-        let leo = self.log.log_end_offset();
-        let isr = self.replicas.read().isr.clone();
-        let leader = self.leader_state.lock();
-        let mut min = leo;
-        let pending = leader.pending_isr.iter().flatten();
-        for &r in isr.iter().chain(pending) {
+    /// `None` while some member's is not known. Called with the replica state and the
+    /// leader state locked, so the ISR and the change in flight are read as one.
+    pub(super) fn isr_log_end(&self, st: &ReplicaState, leader: &LeaderState) -> Option<i64> {
+        let mut min = self.log.log_end_offset();
+        let pending = leader.pending.iter().flat_map(|p| p.maximal.iter());
+        for &r in st.isr.iter().chain(pending) {
             if r == self.local_id {
                 continue;
             }
@@ -206,22 +239,36 @@ impl Partition {
         lag_max_ms: i64,
         eligible: impl Fn(i32) -> bool,
     ) -> Option<IsrChange> {
-        let state = self.replicas.read().clone();
-        if state.leader != self.local_id {
+        let epoch_start = {
+            let epoch = self.replicas.read().leader_epoch;
+            self.log
+                .leader_epochs()
+                .iter()
+                .find(|&&(e, _)| e == epoch)
+                .map(|&(_, s)| s)
+        };
+        let now = now_ms();
+        // the replica state, then the leader state (the order everywhere), held while the
+        // change is decided: the high watermark moves only under the leader state, so a
+        // replica admitted at the high watermark read here is not behind it
+        let st = self.replicas.read();
+        if st.leader != self.local_id {
             return None;
+        }
+        let state = st.clone();
+        let mut leader = self.leader_state.lock();
+        if now < leader.retry_at_ms {
+            return None;
+        }
+        if let Some(p) = leader.pending.as_mut() {
+            if p.in_flight {
+                return None;
+            }
+            // its outcome was not known: the same change again (Kafka resends it)
+            p.in_flight = true;
+            return Some(p.change.clone());
         }
         let hw = self.high_watermark();
-        let epoch_start = self
-            .log
-            .leader_epochs()
-            .iter()
-            .find(|&&(e, _)| e == state.leader_epoch)
-            .map(|&(_, s)| s);
-        let now = now_ms();
-        let mut leader = self.leader_state.lock();
-        if leader.pending_isr.is_some() || now < leader.retry_at_ms {
-            return None;
-        }
         let mut new_isr: Vec<i32> = Vec::with_capacity(state.replicas.len());
         for &r in &state.replicas {
             let keep = if r == self.local_id {
@@ -254,34 +301,47 @@ impl Partition {
         }
         let mut maximal = state.isr.clone();
         maximal.extend(new_isr.iter().filter(|r| !state.isr.contains(r)));
-        leader.pending_isr = Some(maximal);
-        Some(IsrChange {
+        let change = IsrChange {
             leader_epoch: state.leader_epoch,
             partition_epoch: state.partition_epoch,
             new_isr,
-        })
+        };
+        leader.pending = Some(PendingIsr {
+            maximal,
+            change: change.clone(),
+            in_flight: true,
+        });
+        Some(change)
     }
 
-    /// The controller's answer to the ISR change in flight: the state it committed (taken
-    /// at once, as Kafka's leader does), or `None` if it was refused or lost (the next
-    /// check proposes again from the metadata's state).
-    pub fn isr_change_done(&self, committed: Option<ReplicaState>) {
-        {
-            let mut leader = self.leader_state.lock();
-            leader.pending_isr = None;
-            if committed.is_none() {
+    /// The controller's answer to the ISR change in flight ([`IsrOutcome`]). A committed
+    /// state is taken at once, as Kafka's leader does; applying it ends the change (its
+    /// partition epoch is past the proposal's) in the same locked section that writes the
+    /// new ISR, so the high watermark never sees neither.
+    pub fn isr_change_done(&self, outcome: IsrOutcome) {
+        match outcome {
+            IsrOutcome::Committed(state) => {
+                self.apply_replica_state(state);
+            }
+            IsrOutcome::Refused => {
+                let mut leader = self.leader_state.lock();
+                leader.pending = None;
                 leader.retry_at_ms = now_ms() + ISR_RETRY_BACKOFF_MS;
             }
-        }
-        if let Some(state) = committed {
-            self.apply_replica_state(state);
+            IsrOutcome::Unknown => {
+                let mut leader = self.leader_state.lock();
+                if let Some(p) = leader.pending.as_mut() {
+                    p.in_flight = false;
+                }
+                leader.retry_at_ms = now_ms() + ISR_RETRY_BACKOFF_MS;
+            }
         }
         self.maybe_advance_high_watermark();
     }
 
     /// An ISR change is in flight.
     pub fn isr_change_pending(&self) -> bool {
-        self.leader_state.lock().pending_isr.is_some()
+        self.leader_state.lock().pending.is_some()
     }
 
     /// The replica state read-locked while this broker still follows `leader` at
@@ -313,6 +373,16 @@ impl Partition {
         (leader, epoch): (i32, i32),
     ) -> Result<i64, PartitionError> {
         let _following = self.following(leader, epoch)?;
+        // an empty log started at the leader's log start, inside a batch (DeleteRecords
+        // cut there): it starts again at that batch, the first one the leader serves
+        // (Kafka's UnexpectedAppendOffsetException path)
+        let first = crate::log::batch::BatchHeader::parse(records).map(|h| h.base_offset);
+        if let Some(base) = first {
+            let end = self.log.log_end_offset();
+            if base < end && self.log.log_start_offset() == end {
+                self.log.truncate_fully_and_start_at(base)?;
+            }
+        }
         let end = if records.is_empty() {
             self.log.log_end_offset()
         } else {

@@ -112,7 +112,9 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
                 ));
                 continue;
             };
-            if acks == -1 {
+            // a partition led elsewhere answers NOT_LEADER_OR_FOLLOWER (from the append),
+            // which sends the client to the leader, before any min.insync.replicas check
+            if acks == -1 && partition.is_leader() {
                 if let Err(code) = partition.check_min_isr() {
                     parts.push(partition_error(
                         pd.index,
