@@ -273,16 +273,14 @@ async fn publish(
         changes.mark_unchanged();
         let snapshot = image.read(|i| i.clone());
         let b = Arc::clone(&broker);
-        let publish = move || {
-            b.publish(&snapshot);
-            // coordinators follow their partitions' leadership
-            if let Some(groups) = b.groups_if_started() {
-                groups.runtime().sync_leadership();
-            }
-        };
-        match tokio::task::spawn_blocking(publish).await {
+        match tokio::task::spawn_blocking(move || b.publish(&snapshot)).await {
             Ok(()) => {
                 replication.sync(&broker);
+                // coordinators follow their partitions' leadership, replaying what they
+                // now lead on the blocking pool, without holding up the next publish
+                if let Some(groups) = broker.groups_if_started() {
+                    tokio::task::spawn_blocking(move || groups.runtime().sync_leadership());
+                }
                 published.send_if_modified(|p| !std::mem::replace(p, true));
             }
             Err(e) => warn!(cause = %e, "publishing the metadata failed"),

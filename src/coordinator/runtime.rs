@@ -385,17 +385,20 @@ impl<S: Shard> CoordinatorRuntime<S> {
             let p = &slot.partition;
             let leads = p.is_leader();
             let epoch = p.leader_epoch();
-            let status = slot.status.lock().clone();
-            let up_to_date = match &status {
+            let up_to_date = || match &*slot.status.lock() {
                 Status::Loaded { epoch: e } | Status::Failed { epoch: e, .. } => {
                     leads && *e == epoch
                 }
                 Status::Unloaded => !leads,
             };
-            if up_to_date {
+            if up_to_date() {
                 continue;
             }
             let mut state = slot.state.lock();
+            // a concurrent run may have done it while this one waited for the shard
+            if up_to_date() {
+                continue;
+            }
             let mut fresh = ShardState::new((self.new_shard)(p));
             if !leads {
                 *state = fresh;
