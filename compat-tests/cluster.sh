@@ -599,22 +599,28 @@ acked_values() {
     grep '"name":"producer_send_success"' "$1" | grep -o '"value":"[^"]*"' | cut -d'"' -f4
 }
 
-OUT="$DIR/9-repl-create.out"
-topics "$OUT" --create --topic "$RTOPIC" --partitions 3 --replication-factor 3 --config min.insync.replicas=2 \
-    || fail "kafka-topics --create --topic $RTOPIC --partitions 3 --replication-factor 3 --config min.insync.replicas=2 failed (exit $?)" "$OUT"
-grep -q "Created topic $RTOPIC" "$OUT" || fail "kafka-topics --create did not say 'Created topic $RTOPIC'" "$OUT"
+# Creates TOPIC (3 partitions, replication factor 3, min.insync.replicas=2; the tool's
+# output in CREATE_OUT) and waits up to 15 s until --describe (in DESCRIBE_OUT, left in
+# OUT, parsed into REPL_*) shows 3 partitions with an ISR of 3 nodes each.
+create_replicated() {
+    local topic=$1 create_out=$2 describe_out=$3 deadline
+    topics "$create_out" --create --topic "$topic" --partitions 3 --replication-factor 3 --config min.insync.replicas=2 \
+        || fail "kafka-topics --create --topic $topic --partitions 3 --replication-factor 3 --config min.insync.replicas=2 failed (exit $?)" "$create_out"
+    grep -q "Created topic $topic" "$create_out" || fail "kafka-topics --create did not say 'Created topic $topic'" "$create_out"
+    OUT="$describe_out"
+    deadline=$(deadline_in 15)
+    while :; do
+        all_alive
+        if topics "$OUT" --describe --topic "$topic"; then
+            describe_repl "$OUT"
+            [[ "$REPL_COUNT" == 3 && "$REPL_ALL_ISR3" == yes ]] && break
+        fi
+        ((SECONDS < deadline)) || { problem "kafka-topics --describe --topic $topic: not 3 partitions with an ISR of 3 nodes each (ISRs $REPL_ISRS)" "$OUT"; break; }
+        sleep 1
+    done
+}
 
-OUT="$DIR/10-repl-describe.out"
-deadline=$(deadline_in 15)
-while :; do
-    all_alive
-    if topics "$OUT" --describe --topic "$RTOPIC"; then
-        describe_repl "$OUT"
-        [[ "$REPL_COUNT" == 3 && "$REPL_ALL_ISR3" == yes ]] && break
-    fi
-    ((SECONDS < deadline)) || { problem "kafka-topics --describe --topic $RTOPIC: not 3 partitions with an ISR of 3 nodes each (ISRs $REPL_ISRS)" "$OUT"; break; }
-    sleep 1
-done
+create_replicated "$RTOPIC" "$DIR/9-repl-create.out" "$DIR/10-repl-describe.out"
 say "topic $RTOPIC: $REPL_COUNT partitions, ISRs (partition:isr) $REPL_ISRS"
 sum repl.partitions "$REPL_COUNT"
 sum repl.isr_sizes "$REPL_ISR_SIZES"
@@ -866,20 +872,7 @@ RIDE_N=$((RIDE_RATE * RIDE_SECONDS))
 RIDE_KILL_AFTER=4        # seconds after the Java producer's first acknowledgement
 RIDE_TIMEOUT=100         # seconds, at most, for a producer or the group consumer
 
-OUT="$DIR/22-ride-create.out"
-topics "$OUT" --create --topic "$RIDE" --partitions 3 --replication-factor 3 --config min.insync.replicas=2 \
-    || fail "kafka-topics --create --topic $RIDE --partitions 3 --replication-factor 3 --config min.insync.replicas=2 failed (exit $?)" "$OUT"
-OUT="$DIR/22-ride-describe.out"
-deadline=$(deadline_in 15)
-while :; do
-    all_alive
-    if topics "$OUT" --describe --topic "$RIDE"; then
-        describe_repl "$OUT"
-        [[ "$REPL_COUNT" == 3 && "$REPL_ALL_ISR3" == yes ]] && break
-    fi
-    ((SECONDS < deadline)) || { problem "kafka-topics --describe --topic $RIDE: not 3 partitions with an ISR of 3 nodes each (ISRs $REPL_ISRS)" "$OUT"; break; }
-    sleep 1
-done
+create_replicated "$RIDE" "$DIR/22-ride-create.out" "$DIR/22-ride-describe.out"
 RIDE_VICTIM="$(sed -nE 's/.*Partition:[[:space:]]*0[[:space:]].*Leader:[[:space:]]*([1-3])([^0-9].*)?$/\1/p' "$OUT" | head -n 1)"
 [[ "$RIDE_VICTIM" =~ ^[1-3]$ && -n "${PID[$RIDE_VICTIM]:-}" ]] || fail "no live leader of $RIDE-0 to kill ('$RIDE_VICTIM')" "$OUT"
 sum ride.isr_sizes "$REPL_ISR_SIZES"
