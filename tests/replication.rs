@@ -381,19 +381,34 @@ async fn committed_offsets_survive_the_coordinators_death() {
     create_topic(&bootstrap, 1, "2").await;
     produce(&producer(&bootstrap), 1, 0, 10).await;
     let group = "survivors";
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(TOPIC, 0, Offset::Offset(7))
-        .expect("tpl");
-    consumer
-        .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
-        .expect("committed");
-    drop(consumer);
+    // the first commit creates __consumer_offsets: until its partitions have leaders and
+    // the coordinator has loaded, a commit may be answered with a retriable error, which
+    // a client retries (as the Java consumer does)
+    let committed = tokio::task::spawn_blocking({
+        let bootstrap = bootstrap.clone();
+        move || {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let consumer: BaseConsumer = ClientConfig::new()
+                    .set("bootstrap.servers", &bootstrap)
+                    .set("group.id", group)
+                    .set("enable.auto.commit", "false")
+                    .create()
+                    .expect("consumer");
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition_offset(TOPIC, 0, Offset::Offset(7))
+                    .expect("tpl");
+                match consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync) {
+                    Ok(()) => return Ok(()),
+                    Err(e) if Instant::now() > deadline => return Err(e.to_string()),
+                    Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                }
+            }
+        }
+    })
+    .await
+    .expect("join");
+    committed.expect("committed");
     // the coordinator: the leader of the group's __consumer_offsets partition
     let coordinator = cluster
         .ids()
