@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use tracing::{info, warn};
 
-use crate::log::{LogConfig, TimestampType};
+use crate::log::{CleanerConfig, CleanupPolicy, LogConfig, Ratio, TimestampType};
 pub use cluster::{ClusterConfig, HostPort, ProcessRoles};
 pub use listeners::{
     ListenerConfig, SecurityProtocol, DEFAULT_LISTENERS, DEFAULT_SECURITY_PROTOCOL_MAP,
@@ -191,6 +191,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The group coordinator's settings (`group.*`, `offsets.*`).
     pub group: GroupConfig,
+    /// The log cleaner's settings (`log.cleaner.*`).
+    pub cleaner: CleanerConfig,
 }
 
 /// The group coordinator's settings, with Kafka's names and defaults.
@@ -266,6 +268,7 @@ impl Default for Config {
             producer_id_expiration_check_interval_ms: 600_000,
             log: LogConfig::default(),
             group: GroupConfig::default(),
+            cleaner: CleanerConfig::default(),
         }
     }
 }
@@ -496,6 +499,39 @@ impl Config {
                         "LogAppendTime" => TimestampType::LogAppendTime,
                         _ => return Err(invalid(k, v, "CreateTime or LogAppendTime")),
                     }
+                }
+                "log.cleanup.policy" => {
+                    c.log.cleanup_policy = CleanupPolicy::parse(v)
+                        .ok_or_else(|| invalid(k, v, "delete, compact or compact,delete"))?
+                }
+                "log.cleaner.min.cleanable.ratio" => {
+                    c.log.min_cleanable_dirty_ratio =
+                        Ratio::parse(v).ok_or_else(|| invalid(k, v, "a number in [0, 1]"))?
+                }
+                "log.cleaner.min.compaction.lag.ms" => {
+                    c.log.min_compaction_lag_ms = parse_num(k, v)?
+                }
+                "log.cleaner.max.compaction.lag.ms" => {
+                    c.log.max_compaction_lag_ms = parse_num(k, v)?
+                }
+                "log.cleaner.delete.retention.ms" => c.log.delete_retention_ms = parse_num(k, v)?,
+                "log.cleaner.enable" => c.cleaner.enable = parse_bool(k, v)?,
+                "log.cleaner.dedupe.buffer.size" => c.cleaner.dedupe_buffer_size = parse_num(k, v)?,
+                "log.cleaner.io.max.bytes.per.second" => {
+                    let rate: f64 = parse_num(k, v)?;
+                    if rate.is_nan() || rate <= 0.0 {
+                        return Err(invalid(k, v, "must be positive"));
+                    }
+                    c.cleaner.io_max_bytes_per_second = rate;
+                }
+                "log.cleaner.backoff.ms" => c.cleaner.backoff_ms = parse_num(k, v)?,
+                "log.cleaner.io.buffer.size" => c.cleaner.io_buffer_size = parse_num(k, v)?,
+                // one cleaner task does the work; Tokio's blocking pool runs it
+                "log.cleaner.threads" | "log.cleaner.io.buffer.load.factor" => {
+                    info!(
+                        key = k,
+                        "Kafka configuration key with no effect in Rafka ignored"
+                    )
                 }
                 "log.flush.interval.messages" => c.log.flush_messages = Some(parse_num(k, v)?),
                 "log.flush.interval.ms" => c.log.flush_ms = Some(parse_num(k, v)?),

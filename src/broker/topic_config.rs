@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
-use crate::log::{checkpoint, LogConfig, LogError, TimestampType};
+use crate::log::{checkpoint, CleanupPolicy, LogConfig, LogError, Ratio, TimestampType};
 
 /// A topic config that Rafka does not accept.
 #[derive(Debug, thiserror::Error)]
@@ -23,11 +23,15 @@ pub enum TopicConfigError {
 /// Topic config keys Rafka supports, with the broker setting each one defaults to.
 pub const KEYS: &[&str] = &[
     "cleanup.policy",
+    "delete.retention.ms",
     "flush.messages",
     "flush.ms",
     "index.interval.bytes",
+    "max.compaction.lag.ms",
     "max.message.bytes",
     "message.timestamp.type",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
     "min.insync.replicas",
     "retention.bytes",
     "retention.ms",
@@ -39,7 +43,11 @@ pub const KEYS: &[&str] = &[
 /// The effective value of a key under `config`, as DescribeConfigs shows it.
 pub fn value_of(config: &LogConfig, key: &str) -> Option<String> {
     Some(match key {
-        "cleanup.policy" => "delete".to_string(),
+        "cleanup.policy" => config.cleanup_policy.to_string(),
+        "delete.retention.ms" => config.delete_retention_ms.to_string(),
+        "max.compaction.lag.ms" => config.max_compaction_lag_ms.to_string(),
+        "min.cleanable.dirty.ratio" => config.min_cleanable_dirty_ratio.to_string(),
+        "min.compaction.lag.ms" => config.min_compaction_lag_ms.to_string(),
         "flush.messages" => config
             .flush_messages
             .map_or(i64::MAX.to_string(), |v| v.to_string()),
@@ -101,13 +109,21 @@ pub fn log_config(
         let key = k.as_str();
         match key {
             "cleanup.policy" => {
-                if v != "delete" {
-                    // compaction is not implemented: refuse rather than silently not compact
-                    return Err(TopicConfigError::InvalidValue {
+                c.cleanup_policy =
+                    CleanupPolicy::parse(v).ok_or_else(|| TopicConfigError::InvalidValue {
                         key: k.clone(),
                         value: v.clone(),
-                    });
-                }
+                    })?
+            }
+            "delete.retention.ms" => c.delete_retention_ms = bounded(key, v, 0, i64::MAX)?,
+            "max.compaction.lag.ms" => c.max_compaction_lag_ms = bounded(key, v, 1, i64::MAX)?,
+            "min.compaction.lag.ms" => c.min_compaction_lag_ms = bounded(key, v, 0, i64::MAX)?,
+            "min.cleanable.dirty.ratio" => {
+                c.min_cleanable_dirty_ratio =
+                    Ratio::parse(v).ok_or_else(|| TopicConfigError::InvalidValue {
+                        key: k.clone(),
+                        value: v.clone(),
+                    })?
             }
             "flush.messages" => c.flush_messages = Some(bounded(key, v, 1, u64::MAX)?),
             "flush.ms" => c.flush_ms = Some(bounded(key, v, 0, i64::MAX)?),
@@ -296,10 +312,45 @@ mod tests {
             ("segment.index.bytes", "3"),
             ("max.message.bytes", "-1"),
             ("flush.messages", "0"),
-            ("cleanup.policy", "compact"),
+            ("cleanup.policy", "compacted"),
+            ("cleanup.policy", ""),
+            ("min.cleanable.dirty.ratio", "1.5"),
+            ("max.compaction.lag.ms", "0"),
+            ("delete.retention.ms", "-1"),
             ("no.such.key", "1"),
         ] {
             assert!(with(k, v).is_err(), "{k}={v}");
         }
+    }
+
+    #[test]
+    fn cleanup_policies_and_compaction_settings_parse_as_kafka_shows_them() {
+        for (v, shown) in [
+            ("compact", "compact"),
+            ("delete", "delete"),
+            ("compact,delete", "compact,delete"),
+            ("delete, compact", "compact,delete"),
+        ] {
+            let c = with("cleanup.policy", v).expect(v);
+            assert_eq!(value_of(&c, "cleanup.policy").as_deref(), Some(shown));
+        }
+        let c = with("min.cleanable.dirty.ratio", "0.01").expect("ratio");
+        assert_eq!(
+            value_of(&c, "min.cleanable.dirty.ratio").as_deref(),
+            Some("0.01")
+        );
+        let d = LogConfig::default();
+        assert_eq!(
+            value_of(&d, "min.cleanable.dirty.ratio").as_deref(),
+            Some("0.5")
+        );
+        assert_eq!(
+            value_of(&d, "delete.retention.ms").as_deref(),
+            Some("86400000")
+        );
+        assert_eq!(
+            value_of(&d, "max.compaction.lag.ms").as_deref(),
+            Some("9223372036854775807")
+        );
     }
 }

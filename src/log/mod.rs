@@ -23,6 +23,7 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod cleaner;
 pub mod creation;
 pub mod index;
 pub mod manager;
@@ -39,6 +40,7 @@ use std::path::{Path, PathBuf};
 use crate::error::ErrorCode;
 
 pub use batch::TimestampType;
+pub use cleaner::CleanerConfig;
 pub use manager::LogManager;
 pub use partition_log::{
     AppendInfo, FetchData, OffsetSpec, PartitionLog, Records, TimestampOffset, FILE_RANGE_MIN,
@@ -231,6 +233,95 @@ pub struct LogConfig {
     /// `min.insync.replicas`: an acks=all produce needs this many in-sync replicas (1).
     /// Not the log's concern; carried here as Kafka's `LogConfig` carries it.
     pub min_insync_replicas: i32,
+    /// `cleanup.policy`: delete old segments, compact them, or both (delete).
+    pub cleanup_policy: CleanupPolicy,
+    /// `min.cleanable.dirty.ratio`: compact once the uncleaned share of the log reaches
+    /// this (0.5).
+    pub min_cleanable_dirty_ratio: Ratio,
+    /// `min.compaction.lag.ms`: a record stays uncompacted at least this long (0).
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a record stays uncompacted at most about this long, whatever
+    /// the dirty ratio (never).
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long compaction keeps a tombstone after it first passes
+    /// over it (1 day).
+    pub delete_retention_ms: i64,
+}
+
+/// `cleanup.policy`: `delete`, `compact`, or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    pub delete: bool,
+    pub compact: bool,
+}
+
+impl CleanupPolicy {
+    pub const DELETE: CleanupPolicy = CleanupPolicy {
+        delete: true,
+        compact: false,
+    };
+    pub const COMPACT: CleanupPolicy = CleanupPolicy {
+        delete: false,
+        compact: true,
+    };
+
+    /// Kafka's list form: `delete`, `compact`, `compact,delete` (any order, spaces allowed).
+    pub fn parse(value: &str) -> Option<Self> {
+        let mut p = CleanupPolicy {
+            delete: false,
+            compact: false,
+        };
+        for item in value.split(',').map(str::trim) {
+            match item {
+                "delete" => p.delete = true,
+                "compact" => p.compact = true,
+                _ => return None,
+            }
+        }
+        Some(p)
+    }
+}
+
+impl fmt::Display for CleanupPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match (self.compact, self.delete) {
+            (true, true) => "compact,delete",
+            (true, false) => "compact",
+            _ => "delete",
+        })
+    }
+}
+
+/// A ratio in [0, 1] (Kafka's double), kept in millionths so configs stay `Eq`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ratio(u32);
+
+impl Ratio {
+    pub const fn from_millionths(m: u32) -> Self {
+        Ratio(if m > 1_000_000 { 1_000_000 } else { m })
+    }
+    /// `0.5`, `1`, `0.01`...: `None` outside [0, 1] or not a number.
+    pub fn parse(value: &str) -> Option<Self> {
+        let v: f64 = value.trim().parse().ok()?;
+        (0.0..=1.0)
+            .contains(&v)
+            .then(|| Ratio((v * 1_000_000.0).round() as u32))
+    }
+    pub fn as_f64(self) -> f64 {
+        f64::from(self.0) / 1_000_000.0
+    }
+}
+
+impl fmt::Display for Ratio {
+    /// As Java prints a double: `0.5`, `1.0`, `0.01`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.as_f64();
+        if v.fract() == 0.0 {
+            write!(f, "{v:.1}")
+        } else {
+            write!(f, "{v}")
+        }
+    }
 }
 
 impl Default for LogConfig {
@@ -247,6 +338,11 @@ impl Default for LogConfig {
             flush_messages: None,
             flush_ms: None,
             min_insync_replicas: 1,
+            cleanup_policy: CleanupPolicy::DELETE,
+            min_cleanable_dirty_ratio: Ratio::from_millionths(500_000),
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 86_400_000,
         }
     }
 }
