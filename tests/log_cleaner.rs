@@ -39,7 +39,9 @@ fn open(dir: &Path, config: LogConfig, clean_shutdown: bool) -> PartitionLog {
     .0
 }
 
-/// Appends one record (a tombstone when `value` is `None`); returns its offset.
+/// Appends one record (a tombstone when `value` is `None`); returns its offset. A compacted
+/// log refuses a client's record without a key (as Kafka does), so a keyless one is
+/// written as it gets into such a log: from before the topic's policy became compact.
 fn put(log: &PartitionLog, key: Option<&str>, value: Option<&str>, ts: i64) -> i64 {
     let rec = NewRecord {
         key: key.map(|k| k.as_bytes().to_vec()),
@@ -48,7 +50,16 @@ fn put(log: &PartitionLog, key: Option<&str>, value: Option<&str>, ts: i64) -> i
         timestamp: ts,
     };
     let mut b = encode_batch(&[rec], 0);
-    log.append(&mut b, 0).expect("append").last_offset
+    let config = log.config();
+    if key.is_none() {
+        log.set_config(LogConfig {
+            cleanup_policy: CleanupPolicy::DELETE,
+            ..config
+        });
+    }
+    let appended = log.append(&mut b, 0);
+    log.set_config(config);
+    appended.expect("append").last_offset
 }
 
 /// (offset, key, value) of every record in the log, read batch by batch from the files

@@ -613,8 +613,16 @@ impl PartitionLog {
     ) -> Result<(AppendInfo, Vec<RewrittenHeader>), LogError> {
         self.check_online()?;
         let config = self.config();
-        let validated =
-            validate::validate_append_with(records, config.max_message_bytes, allow_control)?;
+        let validated = validate::validate_append_with(
+            records,
+            &validate::Rules {
+                max_message_bytes: config.max_message_bytes,
+                allow_control,
+                // keys required of every record on a compacted topic, but not of the
+                // broker's own batches (the metadata quorum's have none)
+                compacted: (config.cleanup_policy.compact && !allow_control).then_some(&self.tp),
+            },
+        )?;
         if records.len() as u64 > config.segment_bytes {
             return Err(LogError::RecordListTooLarge {
                 size: records.len(),
