@@ -595,6 +595,10 @@ fn open_any_batch(batch: &[u8], control: bool) -> Result<Option<OpenBatch<'_>>, 
     if header.is_control() && !control {
         return Ok(None);
     }
+    if header.records_count == 0 {
+        // an empty batch kept by compaction: nothing to decompress, whatever its codec bits
+        return Ok(Some((header, std::borrow::Cow::Borrowed(&[][..]))));
+    }
     let payload = batch.get(HEADER_SIZE..).unwrap_or_default();
     let records = match header.compression()? {
         Compression::None => std::borrow::Cow::Borrowed(payload),
@@ -989,7 +993,8 @@ fn put_field(out: &mut Vec<u8>, v: Option<&[u8]>) {
 /// idempotent producer stays what it was), producer fields, partition leader epoch,
 /// timestamp type and codec; `delete_horizon` (KIP-534) goes in the base timestamp with
 /// its attribute bit, else the first kept record's timestamp is the base. With no records
-/// it is the empty batch Kafka keeps for a producer's last batch.
+/// it is the empty batch Kafka keeps for a producer's last batch, written as Kafka's
+/// `writeEmptyHeader` writes it: uncompressed, no base timestamp, no horizon.
 pub fn encode_retained(
     h: &BatchHeader,
     kept: &[&Record],
@@ -1031,16 +1036,16 @@ pub fn encode_retained(
         put_varint(&mut section, rec.len() as i32);
         section.extend_from_slice(&rec);
     }
-    let codec = h.compression()?;
-    let section = if kept.is_empty() {
-        section
+    let mut attributes = h.attributes & !batch::DELETE_HORIZON_MASK;
+    let (section, base_ts) = if kept.is_empty() {
+        attributes &= !batch::COMPRESSION_MASK;
+        (section, batch::NO_TIMESTAMP)
     } else {
-        compress(codec, &section)?
+        (compress(h.compression()?, &section)?, base_ts)
     };
     let mut out = vec![0u8; HEADER_SIZE];
     out.extend_from_slice(&section);
-    let mut attributes = h.attributes & !batch::DELETE_HORIZON_MASK;
-    if delete_horizon.is_some() {
+    if delete_horizon.is_some() && !kept.is_empty() {
         attributes |= batch::DELETE_HORIZON_MASK;
     }
     let put = batch::put;
