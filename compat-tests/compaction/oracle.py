@@ -7,6 +7,8 @@
       keys: lines "key<TAB>value" for kcat -P -K'\\t' -Z (an empty value is sent as
       null). Values vary in length (so that segments roll at data-dependent offsets),
       start with PREFIX and the record's index, and never are "NULL" nor empty.
+  oracle.py gen-cycle N KEYS PREFIX OUT
+      N records with the keys k000 .. k(KEYS-1) in turn, values PREFIX, index, "-cycle".
   oracle.py stable CONSUMED BASE [--no-tombstones]
       exit 0 iff no key appears twice below offset BASE in CONSUMED (kcat -Z lines
       "offset<TAB>key<TAB>value"); with --no-tombstones also no null value below BASE.
@@ -20,11 +22,14 @@
   oracle.py diff KAFKA_READ RAFKA_READ
       the two reads (or dump-records outputs) side by side, by offset: how many records only one has, how many
       differ, and the first 20 differing offsets.
-  oracle.py dump-records DUMP_OUTPUT
+  oracle.py dump-records DUMP_OUTPUT BATCHES_OUT
       DumpLogSegments --deep-iteration --print-data-log output -> one line per record,
       "offset<TAB>key<TAB>payload<TAB>horizon" (horizon: whether its batch has a
-      deleteHorizonMs, KIP-534), sorted by offset; exit 1 if a batch is invalid or a
-      line is not understood.
+      deleteHorizonMs, KIP-534), sorted by offset; and in BATCHES_OUT one line per batch,
+      "baseOffset<TAB>header fields<TAB>horizon value", its header without what differs
+      from one broker to another by nature (position, CreateTime, crc, the producer id's
+      value: "pid" or -1, the horizon's value: SET or -); exit 1 if a batch is invalid or
+      a line is not understood.
 """
 import random
 import re
@@ -44,6 +49,13 @@ def gen(seed, n, keys, tomb_pct, trailer, prefix, out):
                 continue
             pad = "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(rnd.randrange(4, 60)))
             f.write("%s\t%s%05d-%s\n" % (key, prefix, i, pad))
+
+
+def gen_cycle(n, keys, prefix, out):
+    """n records with keys k000, k001, ... k(keys-1), k000, ... in turn."""
+    with open(out, "w") as f:
+        for i in range(int(n)):
+            f.write("k%03d\t%s%05d-cycle\n" % (i % int(keys), prefix, i))
 
 
 def read_consumed(path):
@@ -135,11 +147,13 @@ BATCH = re.compile(r"^baseOffset: (\d+) lastOffset: (\d+) count: (\d+) .*")
 RECORD = re.compile(r"^\| offset: (\d+) .*?valueSize: (-?\d+) .*? key: (.*?)(?: payload: (.*))?$")
 # what else DumpLogSegments prints for .log, .index and .timeindex files, none of it an error
 OTHER = re.compile(r"^(Dumping .*|Log starting offset: -?\d+|Starting offset: -?\d+|offset: \d+ position: \d+"
-                   r"|timestamp: -?\d+ offset: \d+|\S+ is empty\.|Non-consecutive offsets in .*|\s+-?\d+ is followed by \d+|)$")
+                   r"|timestamp: -?\d+ offset: \d+|\S+ is empty\.|Non-consecutive offsets in .*|\s+-?\d+ is followed by \d+"
+                   # an empty batch's time index entry (compaction.sh lets only this one by)
+                   r"|Found timestamp mismatch in :.*|  Index timestamp: \d+, log timestamp: -1|)$")
 
 
-def dump_records(path):
-    out, horizon, bad = [], False, 0
+def dump_records(path, batches_out):
+    out, batches, horizon, bad = [], [], False, 0
     with open(path, errors="replace") as f:
         for line in f:
             line = line.rstrip("\n")
@@ -148,8 +162,20 @@ def dump_records(path):
                 if "isvalid: false" in line:
                     print("invalid batch: " + line, file=sys.stderr)
                     bad += 1
-                hm = re.search(r"deleteHorizonMs: (\S+)", line)
-                horizon = bool(hm) and hm.group(1) not in ("OptionalLong.empty", "-1")
+                fields = re.findall(r"(\w+): (\S+)", line)
+                hv = dict(fields).get("deleteHorizonMs", "OptionalLong.empty")
+                horizon = hv not in ("OptionalLong.empty", "-1")
+                hval = re.sub(r"\D", "", hv) if horizon else "-"
+                shown = []
+                for k, v in fields:
+                    if k in ("position", "CreateTime", "LogAppendTime", "crc"):
+                        continue
+                    if k == "producerId":
+                        v = "pid" if int(v) >= 0 else v
+                    if k == "deleteHorizonMs":
+                        v = "SET" if horizon else "-"
+                    shown.append("%s: %s" % (k, v))
+                batches.append((int(m.group(1)), " ".join(shown), hval))
                 continue
             m = RECORD.match(line)
             if m:
@@ -162,6 +188,9 @@ def dump_records(path):
             bad += 1
     for r in sorted(out):
         print("%d\t%s\t%s\t%s" % r)
+    with open(batches_out, "w") as f:
+        for b in sorted(batches):
+            f.write("%d\t%s\t%s\n" % b)
     return 1 if bad else 0
 
 
@@ -195,6 +224,9 @@ def main():
     if cmd == "gen":
         gen(*args)
         return 0
+    if cmd == "gen-cycle":
+        gen_cycle(*args)
+        return 0
     if cmd == "stable":
         return stable(args[0], args[1], "--no-tombstones" in args)
     if cmd == "model":
@@ -202,7 +234,7 @@ def main():
     if cmd == "diff":
         return diff(args[0], args[1])
     if cmd == "dump-records":
-        return dump_records(args[0])
+        return dump_records(args[0], args[1])
     sys.exit(__doc__)
 
 
