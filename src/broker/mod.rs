@@ -25,6 +25,7 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::error::ErrorCode;
 use crate::group::GroupCoordinator;
+use crate::log::cleaner::Cleaner;
 use crate::log::{LogError, LogManager, PartitionLog, TopicPartition};
 use crate::metadata::{MetadataView, TopicView};
 use crate::partition::{Partition, PartitionError};
@@ -149,6 +150,8 @@ pub struct Broker {
     groups: parking_lot::Mutex<Option<Arc<GroupCoordinator>>>,
     /// In a KRaft cluster: the metadata image and the channel to the controller.
     cluster: Option<cluster::ClusterLink>,
+    /// Compacts `cleanup.policy=compact` logs (driven by the `log_cleaner` job).
+    cleaner: Cleaner,
 }
 
 impl std::fmt::Debug for Broker {
@@ -172,6 +175,7 @@ impl Broker {
         cluster: Option<cluster::ClusterLink>,
     ) -> Result<Broker, BrokerError> {
         let logs = LogManager::open(&config.data_dir, config.log, config.node_id)?;
+        let cleaner = Cleaner::new(&config.data_dir, config.cleaner);
         let store = topic_config::Store::new(&config.data_dir);
         let mut by_topic: BTreeMap<String, Vec<Arc<PartitionLog>>> = BTreeMap::new();
         for log in logs.logs() {
@@ -207,7 +211,16 @@ impl Broker {
                     .find_map(|l| l.topic_id())
                     .unwrap_or_else(Uuid::new_v4)
             };
-            let overrides = store.load(&name, id)?;
+            let mut overrides = store.load(&name, id)?;
+            if name == OFFSETS_TOPIC
+                && cluster.is_none()
+                && !overrides.contains_key("cleanup.policy")
+            {
+                // made by a Rafka that compacted it by rewriting: compacted as Kafka's now
+                overrides.remove("retention.ms");
+                overrides.insert("cleanup.policy".into(), "compact".into());
+                store.save(&name, id, &overrides)?;
+            }
             let log_config = topic_config::log_config(&config.log, &overrides)?;
             for p in &parts {
                 p.set_config(log_config);
@@ -261,6 +274,7 @@ impl Broker {
             producer_ids,
             groups: parking_lot::Mutex::new(None),
             cluster,
+            cleaner,
         })
         .and_then(|b: Broker| {
             if b.topic(OFFSETS_TOPIC).is_some() {
@@ -272,6 +286,29 @@ impl Broker {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub fn cleaner(&self) -> &Cleaner {
+        &self.cleaner
+    }
+
+    /// One pass of the log cleaner over every hosted partition of a compacted topic, each
+    /// up to its high watermark. Blocks (it reads and writes segments). Returns how many
+    /// logs were cleaned.
+    pub fn clean_logs(&self) -> usize {
+        let mut cleaned = 0;
+        for topic in self.topics() {
+            for p in &topic.partitions {
+                match p.clean(&self.cleaner, crate::log::now_ms()) {
+                    Ok(Some(_)) => cleaned += 1,
+                    Ok(None) => {}
+                    Err(e) => {
+                        warn!(partition = %p.topic_partition(), cause = %e, "cleaning failed");
+                    }
+                }
+            }
+        }
+        cleaned
     }
     pub fn logs(&self) -> &LogManager {
         &self.logs
@@ -346,11 +383,11 @@ impl Broker {
         Ok(coordinator)
     }
 
-    /// The config overrides `__consumer_offsets` is created with: never deleted by
-    /// retention, `offsets.topic.segment.bytes` segments.
+    /// The config overrides `__consumer_offsets` is created with, as Kafka's: compacted,
+    /// `offsets.topic.segment.bytes` segments.
     pub fn offsets_topic_configs(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("retention.ms", "-1".to_string()),
+            ("cleanup.policy", "compact".to_string()),
             (
                 "segment.bytes",
                 self.config.group.offsets_topic_segment_bytes.to_string(),
@@ -579,6 +616,9 @@ impl Broker {
             .map(|p| p.topic_partition().clone())
             .collect();
         self.logs.delete_logs(&tps)?;
+        for tp in &tps {
+            self.cleaner.forget(tp);
+        }
         topic_config::Store::new(&self.config.data_dir).remove(name, topic.id)?;
         info!(topic = name, "deleted topic");
         Ok(topic)

@@ -152,10 +152,6 @@ pub trait Shard: Sized + Send + 'static {
 
     /// A timer set with [`Effect::Schedule`] is due.
     fn on_timer(&mut self, key: Self::TimerKey, now: Ms, wall: i64) -> CoordinatorResult<(), Self>;
-
-    /// Records that rebuild the current state when replayed into an empty shard: what a
-    /// compaction of the partition keeps.
-    fn live_records(&self, wall: i64) -> Vec<NewRecord>;
 }
 
 /// Why the runtime could not complete an event's answers.

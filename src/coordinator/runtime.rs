@@ -630,42 +630,6 @@ impl<S: Shard> CoordinatorRuntime<S> {
         }
     }
 
-    /// Rewrites the live records ([`Shard::live_records`]) of every partition that has
-    /// grown past two segments, then deletes everything before them: what Kafka's log
-    /// compaction would leave. The shard's lock is held while its records are appended,
-    /// so no event's records fall in between. A partition that failed to load is left
-    /// as it is (its live records are not known), and so is one this broker does not lead.
-    /// Blocks.
-    pub fn compact(&self) -> Result<usize, PartitionError> {
-        let mut compacted = 0;
-        for slot in self.loaded() {
-            let p = &slot.partition;
-            // a partition another broker leads is that broker's to compact; one whose
-            // followers have not caught up waits (the rewrite's start must be below the
-            // high watermark to be deleted up to)
-            if p.segment_base_offsets().len() <= 2
-                || !p.is_leader()
-                || p.high_watermark() < p.log_end_offset()
-            {
-                continue;
-            }
-            let start = {
-                let state = slot.state.lock();
-                let start = p.log_end_offset();
-                let records = state.shard.live_records(now_ms());
-                for chunk in records.chunks(MAX_BATCH_RECORDS) {
-                    p.append(&encode_batch(chunk, -1), AppendOrigin::Coordinator)?;
-                }
-                start
-            };
-            p.flush()?;
-            p.delete_records_before(start, AppendOrigin::Coordinator)?;
-            compacted += 1;
-            info!(partition = %partition_name(p), log_start = start, "compacted");
-        }
-        Ok(compacted)
-    }
-
     /// Holds shard `index`'s lock until the guard is dropped (tests of parallelism).
     #[cfg(test)]
     pub(crate) fn hold(&self, index: usize) -> Option<impl Sized + '_> {
@@ -717,13 +681,6 @@ mod tests {
             self.fired.push(key);
             let answers = self.waiting.drain(..).map(|id| Effect::Respond(id, 7));
             CoordinatorResult::of(()).with_effects(answers.collect::<Vec<_>>())
-        }
-
-        fn live_records(&self, wall: i64) -> Vec<NewRecord> {
-            self.values
-                .iter()
-                .map(|(k, v)| record(k, Some(*v), wall))
-                .collect()
         }
     }
 

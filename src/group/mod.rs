@@ -321,12 +321,6 @@ impl GroupCoordinator {
         }
         expired
     }
-
-    /// Rewrites the live records of every partition of `__consumer_offsets` that has
-    /// grown past two segments, then deletes what came before them. Blocks.
-    pub fn compact(&self) -> Result<usize, PartitionError> {
-        self.runtime.compact()
-    }
 }
 
 #[cfg(test)]

@@ -475,21 +475,6 @@ impl Shard for GroupShard {
         g.tick(now, wall);
         self.finish(&group_id, (), wall)
     }
-
-    fn live_records(&self, wall: i64) -> Vec<NewRecord> {
-        let mut recs = Vec::new();
-        for g in self.groups.values() {
-            if g.protocol_type().is_some() || g.generation() > 0 {
-                recs.push(group_record(g, wall));
-            }
-            for ((t, p), v) in &g.offsets {
-                let mut r = offset_record(&g.id, t, *p, v);
-                r.timestamp = wall;
-                recs.push(r);
-            }
-        }
-        recs
-    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,8 @@ pub(crate) const COMPRESSION_MASK: i16 = 0x07;
 pub(crate) const TIMESTAMP_TYPE_MASK: i16 = 0x08;
 pub(crate) const TRANSACTIONAL_MASK: i16 = 0x10;
 pub(crate) const CONTROL_MASK: i16 = 0x20;
+/// KIP-534: the base timestamp holds the batch's delete horizon (set by the cleaner).
+pub(crate) const DELETE_HORIZON_MASK: i16 = 0x40;
 
 /// No timestamp (Kafka's `RecordBatch.NO_TIMESTAMP`).
 pub const NO_TIMESTAMP: i64 = -1;
@@ -196,6 +198,11 @@ impl BatchHeader {
 
     pub fn is_control(&self) -> bool {
         self.attributes & CONTROL_MASK != 0
+    }
+
+    /// When the cleaner may drop this batch's tombstones (KIP-534), if it set a horizon.
+    pub fn delete_horizon(&self) -> Option<i64> {
+        (self.attributes & DELETE_HORIZON_MASK != 0).then_some(self.base_timestamp)
     }
 }
 

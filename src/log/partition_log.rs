@@ -298,6 +298,8 @@ impl PartitionLog {
             Err(e) => return Err(e),
         };
 
+        // a cleaning interrupted after its commit point is finished first
+        super::cleaner::complete_swaps(&dir, &tp)?;
         let mut report = LoadReport::default();
         let mut bases = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
@@ -1233,6 +1235,10 @@ impl PartitionLog {
     /// Returns how many segments were deleted.
     pub fn enforce_retention(&self, now: i64) -> Result<usize, LogError> {
         let config = self.config();
+        if !config.cleanup_policy.delete {
+            // a compact-only log keeps its segments; the cleaner shrinks them
+            return Ok(0);
+        }
         let mut st = self.state.write();
         let expired = |s: &LogSegment| {
             config.retention_ms >= 0
@@ -1288,6 +1294,127 @@ impl PartitionLog {
     /// The idempotent producer state of this partition (a copy).
     pub fn producer_states(&self) -> ProducerStates {
         self.state.read().producers.clone()
+    }
+}
+
+/// A closed segment as the cleaner sees it: enough to read it without the log's lock,
+/// and to check at swap time that it is still the same segment.
+#[derive(Clone, Debug)]
+pub struct SegmentRef {
+    pub base_offset: i64,
+    pub next_offset: i64,
+    pub size: u64,
+    pub max_timestamp: i64,
+    /// Max timestamp of its first batch (what `max.compaction.lag.ms` measures from).
+    pub first_timestamp: Option<i64>,
+    pub file: std::sync::Arc<SegmentFile>,
+}
+
+/// What the cleaner may clean of a log now.
+#[derive(Clone, Debug)]
+pub struct Cleanable {
+    pub log_start_offset: i64,
+    /// Closed segments wholly below the first uncleanable offset, in order.
+    pub segments: Vec<SegmentRef>,
+    /// Each idempotent producer's last offset: its last batch is kept, if emptied, so
+    /// that producer state survives cleaning (Kafka's `RETAIN_EMPTY`).
+    pub producer_last_offsets: std::collections::HashMap<i64, i64>,
+}
+
+/// The cleaner's access to a log (`cleaner.rs`): what it may clean, and the swap of
+/// cleaned segments for the ones they replace.
+impl PartitionLog {
+    /// The closed segments the cleaner may rewrite: below the active segment, wholly below
+    /// `upper_bound` (the high watermark), and older than `min.compaction.lag.ms` (the
+    /// first segment with a newer record and all after it are left, as Kafka's
+    /// `firstUncleanableDirtyOffset`).
+    pub fn cleanable(&self, upper_bound: i64, now: i64) -> Result<Cleanable, LogError> {
+        let config = self.config();
+        let st = self.state.read();
+        let active = st.active_ref()?.base_offset();
+        let mut segments = Vec::new();
+        for (&base, seg) in &st.segments {
+            let too_new = config.min_compaction_lag_ms > 0
+                && seg.max_timestamp() != NO_TIMESTAMP
+                && now.saturating_sub(seg.max_timestamp()) < config.min_compaction_lag_ms;
+            if base == active || seg.next_offset() > upper_bound || too_new {
+                break;
+            }
+            segments.push(SegmentRef {
+                base_offset: base,
+                next_offset: seg.next_offset(),
+                size: seg.size(),
+                max_timestamp: seg.max_timestamp(),
+                first_timestamp: seg.first_timestamp(),
+                file: seg.file().clone(),
+            });
+        }
+        let producer_last_offsets = st
+            .producers
+            .iter()
+            .filter_map(|(&id, e)| e.last().map(|b| (id, b.last_offset)))
+            .collect();
+        Ok(Cleanable {
+            log_start_offset: st.log_start_offset,
+            segments,
+            producer_last_offsets,
+        })
+    }
+
+    /// Puts `cleaned` (a sealed segment written as `.cleaned` files, its base the first old
+    /// segment's) in place of `old`, crash-safely as Kafka's `replaceSegments`: the
+    /// `.cleaned` files become `.swap` files (the commit point: `open` finishes a swap
+    /// found there), the old segments' files are deleted, and the `.swap` files take
+    /// Kafka's names. Returns false, and deletes the cleaned files, when the log changed
+    /// under the cleaner (a truncation, retention, a deleted record range): the old
+    /// segments are no longer exactly those it read.
+    pub fn replace_segments(
+        &self,
+        old: &[SegmentRef],
+        cleaned: LogSegment,
+    ) -> Result<bool, LogError> {
+        let base = cleaned.base_offset();
+        drop(cleaned);
+        let _flush = self.flush_lock.lock();
+        let mut st = self.state.write();
+        let active = st.active_ref()?.base_offset();
+        let unchanged = old.first().is_some_and(|o| o.base_offset == base)
+            && old.iter().all(|o| {
+                o.base_offset != active
+                    && st.segments.get(&o.base_offset).is_some_and(|s| {
+                        std::sync::Arc::ptr_eq(s.file(), &o.file)
+                            && s.size() == o.size
+                            && s.next_offset() == o.next_offset
+                    })
+            });
+        if !unchanged {
+            super::cleaner::remove_files(&self.dir, base, super::cleaner::CLEANED_SUFFIX)?;
+            return Ok(false);
+        }
+        super::cleaner::rename_files(
+            &self.dir,
+            base,
+            super::cleaner::CLEANED_SUFFIX,
+            super::cleaner::SWAP_SUFFIX,
+        )?;
+        checkpoint::sync_dir(&self.dir)?;
+        for o in old {
+            if let Some(seg) = st.segments.remove(&o.base_offset) {
+                seg.delete_files()?;
+            }
+        }
+        super::cleaner::rename_files(&self.dir, base, super::cleaner::SWAP_SUFFIX, "")?;
+        checkpoint::sync_dir(&self.dir)?;
+        let mut seg = LogSegment::open_files(&self.dir, base)?;
+        if let Err(e) = seg.load_tail() {
+            // its files were fsynced before the swap; should they not check out, rebuild
+            warn!(partition = %self.tp, base_offset = base, cause = %e, "recovering a cleaned segment");
+            let config = self.config();
+            seg.recover(config.index_interval_bytes)?;
+            seg.sync_all()?;
+        }
+        st.segments.insert(base, seg);
+        Ok(true)
     }
 }
 

@@ -67,7 +67,7 @@ impl ProducerEntry {
             batches: VecDeque::with_capacity(BATCHES_TO_RETAIN),
         }
     }
-    fn last(&self) -> Option<&BatchMetadata> {
+    pub fn last(&self) -> Option<&BatchMetadata> {
         self.batches.back()
     }
     /// Remembers a batch written at `epoch`: a new epoch forgets the old one's batches,

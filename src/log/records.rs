@@ -907,6 +907,144 @@ fn put_field(out: &mut Vec<u8>, v: Option<&[u8]>) {
     }
 }
 
+/// A batch rebuilt by the cleaner from `kept`, some of `h`'s records (Kafka's
+/// `buildRetainedRecordsInto`): the same base and last offset (the last sequence of an
+/// idempotent producer stays what it was), producer fields, partition leader epoch,
+/// timestamp type and codec; `delete_horizon` (KIP-534) goes in the base timestamp with
+/// its attribute bit, else the first kept record's timestamp is the base. With no records
+/// it is the empty batch Kafka keeps for a producer's last batch.
+pub fn encode_retained(
+    h: &BatchHeader,
+    kept: &[&Record],
+    delete_horizon: Option<i64>,
+) -> Result<Vec<u8>, LogError> {
+    let log_append = h.timestamp_type() == TimestampType::LogAppendTime;
+    let base_ts = delete_horizon
+        .or_else(|| kept.first().map(|r| r.timestamp))
+        .unwrap_or(h.max_timestamp);
+    let max_ts = if log_append || kept.is_empty() {
+        h.max_timestamp
+    } else {
+        kept.iter()
+            .map(|r| r.timestamp)
+            .max()
+            .unwrap_or(h.max_timestamp)
+    };
+    let mut section = Vec::new();
+    let mut rec = Vec::new();
+    for r in kept {
+        let delta = i32::try_from(r.offset - h.base_offset)
+            .map_err(|_| LogError::Internal(format!("record {} outside its batch", r.offset)))?;
+        rec.clear();
+        rec.push(0); // attributes
+        let ts_delta = if log_append {
+            0
+        } else {
+            r.timestamp.wrapping_sub(base_ts)
+        };
+        put_varlong(&mut rec, ts_delta);
+        put_varint(&mut rec, delta);
+        put_field(&mut rec, r.key.as_deref());
+        put_field(&mut rec, r.value.as_deref());
+        put_varint(&mut rec, r.headers.len() as i32);
+        for (k, v) in &r.headers {
+            put_field(&mut rec, Some(k.as_bytes()));
+            put_field(&mut rec, v.as_deref());
+        }
+        put_varint(&mut section, rec.len() as i32);
+        section.extend_from_slice(&rec);
+    }
+    let codec = h.compression()?;
+    let section = if kept.is_empty() {
+        section
+    } else {
+        compress(codec, &section)?
+    };
+    let mut out = vec![0u8; HEADER_SIZE];
+    out.extend_from_slice(&section);
+    let mut attributes = h.attributes & !batch::DELETE_HORIZON_MASK;
+    if delete_horizon.is_some() {
+        attributes |= batch::DELETE_HORIZON_MASK;
+    }
+    let put = batch::put;
+    put(&mut out, batch::BASE_OFFSET, &h.base_offset.to_be_bytes());
+    let batch_length = (out.len() - batch::LOG_OVERHEAD) as i32;
+    put(&mut out, batch::BATCH_LENGTH, &batch_length.to_be_bytes());
+    put(
+        &mut out,
+        batch::PARTITION_LEADER_EPOCH,
+        &h.partition_leader_epoch.to_be_bytes(),
+    );
+    put(&mut out, batch::MAGIC, &[batch::CURRENT_MAGIC as u8]);
+    put(&mut out, batch::ATTRIBUTES, &attributes.to_be_bytes());
+    put(
+        &mut out,
+        batch::LAST_OFFSET_DELTA,
+        &h.last_offset_delta.to_be_bytes(),
+    );
+    put(&mut out, batch::BASE_TIMESTAMP, &base_ts.to_be_bytes());
+    put(&mut out, batch::MAX_TIMESTAMP, &max_ts.to_be_bytes());
+    put(&mut out, batch::PRODUCER_ID, &h.producer_id.to_be_bytes());
+    put(
+        &mut out,
+        batch::PRODUCER_EPOCH,
+        &h.producer_epoch.to_be_bytes(),
+    );
+    put(
+        &mut out,
+        batch::BASE_SEQUENCE,
+        &h.base_sequence.to_be_bytes(),
+    );
+    put(
+        &mut out,
+        batch::RECORDS_COUNT,
+        &(kept.len() as i32).to_be_bytes(),
+    );
+    let crc = batch::compute_crc(&out);
+    put(&mut out, batch::CRC, &crc.to_be_bytes());
+    Ok(out)
+}
+
+/// Compresses a records section with `codec` as Kafka's producers do (snappy in the
+/// xerial framing the Java client writes).
+pub fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, LogError> {
+    use std::io::Write;
+    let failed =
+        |e: std::io::Error| LogError::Internal(format!("{} compression: {e}", codec.name()));
+    Ok(match codec {
+        Compression::None => data.to_vec(),
+        Compression::Gzip => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(data).map_err(failed)?;
+            e.finish().map_err(failed)?
+        }
+        Compression::Lz4 => {
+            let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            e.write_all(data).map_err(failed)?;
+            e.finish()
+                .map_err(|e| LogError::Internal(format!("lz4 compression: {e}")))?
+        }
+        Compression::Zstd => {
+            ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+        }
+        Compression::Snappy => {
+            // xerial: magic, version 1, compatible version 1, then length-prefixed blocks
+            let mut out = vec![
+                0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1,
+            ];
+            let mut enc = snap::raw::Encoder::new();
+            for block in data.chunks(32 * 1024) {
+                let c = enc
+                    .compress_vec(block)
+                    .map_err(|e| LogError::Internal(format!("snappy compression: {e}")))?;
+                out.extend_from_slice(&(c.len() as u32).to_be_bytes());
+                out.extend_from_slice(&c);
+            }
+            out
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

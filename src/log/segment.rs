@@ -467,22 +467,32 @@ pub struct LogSegment {
 impl LogSegment {
     /// Creates an empty segment (replacing any stale files of that name).
     pub fn create(dir: &Path, base_offset: i64) -> Result<Self, LogError> {
-        for suffix in ["log", "index", "timeindex"] {
-            let p = dir.join(file_name(base_offset, suffix));
+        Self::create_with_suffix(dir, base_offset, "")
+    }
+
+    /// [`Self::create`] with `suffix` after each of Kafka's file names: the cleaner writes a
+    /// segment as `.cleaned` files before it swaps them in.
+    pub fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        suffix: &str,
+    ) -> Result<Self, LogError> {
+        for kind in ["log", "index", "timeindex"] {
+            let p = dir.join(file_name(base_offset, kind) + suffix);
             match std::fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io_err(&p)(e)),
             }
         }
-        let path = dir.join(file_name(base_offset, "log"));
+        let path = dir.join(file_name(base_offset, "log") + suffix);
         let file = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
             .open(&path)
             .map_err(io_err(&path))?;
-        Self::with_file(dir, base_offset, path, Some(file), 0)
+        Self::with_file(dir, base_offset, path, Some(file), 0, suffix)
     }
 
     /// Opens a segment without reading the log (its `.log` is opened on first use): call
@@ -496,7 +506,7 @@ impl LogSegment {
             }
             Err(e) => return Err(io_err(&path)(e)),
         };
-        Self::with_file(dir, base_offset, path, None, size)
+        Self::with_file(dir, base_offset, path, None, size, "")
     }
 
     fn with_file(
@@ -505,11 +515,16 @@ impl LogSegment {
         path: PathBuf,
         file: Option<File>,
         size: u64,
+        suffix: &str,
     ) -> Result<Self, LogError> {
-        let offset_index =
-            OffsetIndex::open(dir.join(file_name(base_offset, "index")), base_offset)?;
-        let time_index =
-            TimeIndex::open(dir.join(file_name(base_offset, "timeindex")), base_offset)?;
+        let offset_index = OffsetIndex::open(
+            dir.join(file_name(base_offset, "index") + suffix),
+            base_offset,
+        )?;
+        let time_index = TimeIndex::open(
+            dir.join(file_name(base_offset, "timeindex") + suffix),
+            base_offset,
+        )?;
         Ok(LogSegment {
             base_offset,
             log: Arc::new(SegmentFile {
@@ -973,6 +988,10 @@ impl LogSegment {
     }
     pub fn offset_of_max_timestamp(&self) -> i64 {
         self.offset_of_max_timestamp
+    }
+    /// Max timestamp of the first batch, if there is one.
+    pub fn first_timestamp(&self) -> Option<i64> {
+        self.rolling_timestamp
     }
     /// How long this segment has been filling, as Kafka's `timeWaitedForRoll` measures it:
     /// from the first batch's timestamp to the incoming one's, or wall-clock time since the

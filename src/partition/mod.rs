@@ -283,6 +283,15 @@ impl Partition {
             ))
         }
     }
+    /// One pass of `cleaner` over this partition's log, everything below the high
+    /// watermark being eligible (what a consumer can read is what compaction may change).
+    pub fn clean(
+        &self,
+        cleaner: &crate::log::cleaner::Cleaner,
+        now: i64,
+    ) -> Result<Option<crate::log::cleaner::CleanStats>, PartitionError> {
+        Ok(cleaner.clean(&self.log, self.high_watermark(), now)?)
+    }
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Acquire)
     }

@@ -1,8 +1,8 @@
 //! The broker's periodic work, one tokio task per job so that a slow pass (a retention
 //! sweep over many partitions) delays neither accepting connections nor the other jobs:
 //! retention, `flush.ms` flushes, recovery-point checkpoints, group timers (sessions,
-//! rebalance deadlines), committed offsets' expiry and `__consumer_offsets` compaction,
-//! and idle producer ids' expiry.
+//! rebalance deadlines), committed offsets' expiry, idle producer ids' expiry, and the
+//! log cleaner (compaction, `__consumer_offsets` included).
 //!
 //! Each pass runs on the blocking pool and is never cut short: [`Jobs::stop`] lets a
 //! pass in progress finish, so once it returns nothing touches the logs and they can be
@@ -33,6 +33,7 @@ struct Job {
 pub(super) struct Jobs {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    broker: Arc<Broker>,
 }
 
 impl Jobs {
@@ -41,7 +42,7 @@ impl Jobs {
     pub(super) fn start(broker: &Arc<Broker>) -> Jobs {
         let config = broker.config();
         let ms = Duration::from_millis;
-        let jobs = [
+        let mut jobs = vec![
             Job {
                 name: "retention",
                 every: ms(config.retention_check_interval_ms.max(1_000)),
@@ -68,6 +69,13 @@ impl Jobs {
                 pass: expire_producers,
             },
         ];
+        if config.cleaner.enable {
+            jobs.push(Job {
+                name: "log_cleaner",
+                every: ms(config.cleaner.backoff_ms.max(100)),
+                pass: clean_logs,
+            });
+        }
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let span = info_span!("job", name = "group_timers");
@@ -76,11 +84,17 @@ impl Jobs {
             let span = info_span!("job", name = job.name);
             tasks.spawn(run(job, Arc::clone(broker), stopped.clone()).instrument(span));
         }
-        Jobs { stop, tasks }
+        Jobs {
+            stop,
+            tasks,
+            broker: Arc::clone(broker),
+        }
     }
 
-    /// Stops every job, waiting for passes in progress to finish.
+    /// Stops every job, waiting for passes in progress to finish (a cleaning gives up at
+    /// its next batch).
     pub(super) async fn stop(mut self) {
+        self.broker.cleaner().stop();
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
     }
@@ -163,10 +177,11 @@ async fn group_timers(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
 fn offsets_cleanup(broker: &Broker) {
     if let Some(groups) = broker.groups_if_started() {
         groups.expire_offsets();
-        if let Err(e) = groups.compact() {
-            error!(cause = %e, "compacting __consumer_offsets failed");
-        }
     }
+}
+
+fn clean_logs(broker: &Broker) {
+    broker.clean_logs();
 }
 
 fn expire_producers(broker: &Broker) {
