@@ -5,7 +5,7 @@
 #
 #   compat-tests/frameworks.sh [--target rafka|kafka|both] [--only connect|mm2|registry]
 #
-# (--only takes one step or a comma-separated list; the default is every step.)
+# (--only takes one step or a comma-separated list; the default is connect,mm2.)
 #
 # Per target, one broker under test (rafka: `rafka serve` by lib/rafka-serve.sh; kafka:
 # one KRaft node by kafka-ref.sh), then:
@@ -25,10 +25,20 @@
 #            fw-mm2 (3 partitions) at the source, a group reads 600 of them and commits;
 #            src.fw-mm2 must appear on the destination with all 1000 records (same keys,
 #            values and partitions) and the group's committed offsets must appear there,
-#            translated (kafka-consumer-groups --describe on the destination).
-#   registry a schema registry on the broker under test: not run (see docs/frameworks.md:
-#            Karapace is not on PyPI, no other registry server installs from the package
-#            registries this project may use); `--only registry` says so and fails.
+#            translated (kafka-consumer-groups --describe on the destination: at most
+#            the source's offset, rounded down to MirrorMaker's last offset sync); the
+#            source topic's retention.ms must be on the mirrored topic, and a change of
+#            it at the source must reach the destination within 30 s (MirrorSourceConnector
+#            syncs topic configs every 2 s here, with IncrementalAlterConfigs).
+#   registry (only when asked for: --only ...,registry) Karapace, Aiven's schema registry
+#            (Confluent's REST API), from a build by frameworks/karapace-build.sh in
+#            compat-tests/.work/karapace (KARAPACE_HOME): it must create its compacted
+#            _schemas topic (kafka-configs shows cleanup.policy=compact), register two
+#            versions of an Avro schema (POST /subjects/S/versions: ids 1 and 2), serve
+#            them by id and by subject/version; then SIGTERM, start again: once it has
+#            replayed _schemas, the same four answers, byte for byte. Not a default step:
+#            Karapace is not on PyPI and its build needs a source tree from GitHub
+#            (see karapace-build.sh and docs/frameworks.md).
 #
 # Every wait is bounded (FRAMEWORKS_STEP_BUDGET seconds a step, default 150). Logs stay
 # in compat-tests/.work/frameworks/TARGET/ (broker log, worker logs, each tool's output),
@@ -42,6 +52,8 @@
 #   KAFKA_LIBS=dir            Kafka 4.x jars with connect-file and connect-mirror
 #                             (default compat-tests/.work/kafka-libs, from setup.sh)
 #   FRAMEWORKS_STEP_BUDGET=s  time limit of one step (default 150)
+#   KARAPACE_HOME=dir         Karapace build for the registry step (default
+#                             compat-tests/.work/karapace, as karapace-build.sh writes it)
 #   RUST_LOG=...              passed to rafka serve (e.g. debug)
 #   FRAMEWORKS_LOG4J=file     a log4j2 config for the Connect and MirrorMaker workers
 #                             instead of compat-tests/log4j2.properties (INFO), e.g. one
@@ -497,9 +509,120 @@ PROPS
     echo "OK: $dtopic has all $MM2_N records (same partitions, keys, values); $group's offsets translated: $dst_offsets (source $(paste -sd' ' "$SDIR/src-committed.txt")); topic config changes synced"
 }
 
+# ------------------------------------------------------------ step: schema registry
+# Karapace (Aiven's schema registry, Confluent's REST API), built by
+# frameworks/karapace-build.sh into $KARAPACE_HOME (src/, venv/): it keeps its schemas in
+# the compacted topic _schemas and rebuilds its state from it at start.
+KARAPACE_HOME="${KARAPACE_HOME:-$WORK_DIR/karapace}"
+REG_SUBJECT=fw-user-value
+REG_V1='{"type":"record","name":"User","namespace":"fw","fields":[{"name":"id","type":"long"},{"name":"name","type":"string"}]}'
+REG_V2='{"type":"record","name":"User","namespace":"fw","fields":[{"name":"id","type":"long"},{"name":"name","type":"string"},{"name":"email","type":["null","string"],"default":null}]}'
+
+# registry_start PORT: Karapace's registry on 127.0.0.1:PORT against BOOTSTRAP; sets JVM_PID
+# (a process group, as start_jvm).
+registry_start() {
+    local port="$1"
+    echo "==== start at $(date -u +%H:%M:%S)" >>"$SDIR/karapace.log"
+    (
+        cd "$KARAPACE_HOME/src" || exit 1
+        export KARAPACE_BOOTSTRAP_URI="$BOOTSTRAP" KARAPACE_HOST=127.0.0.1 KARAPACE_PORT="$port" \
+            KARAPACE_KARAPACE_REGISTRY=true KARAPACE_REGISTRY_HOST=127.0.0.1 KARAPACE_REGISTRY_PORT="$port" \
+            KARAPACE_ADVERTISED_HOSTNAME=127.0.0.1 KARAPACE_ADVERTISED_PORT="$port" KARAPACE_LOG_LEVEL=INFO \
+            KARAPACE_REPLICATION_FACTOR=1 PYTHONPATH=src PYTHONWARNINGS=ignore
+        exec setsid "$KARAPACE_HOME/venv/bin/python" -m karapace
+    ) >>"$SDIR/karapace.log" 2>&1 </dev/null &
+    JVM_PID=$!
+    STEP_PIDS+=("$JVM_PID")
+}
+
+# registry_ready PORT PID: the registry answers, has replayed _schemas and has a primary
+registry_ready() {
+    kill -0 "$2" 2>/dev/null || return 2
+    curl -sf "http://127.0.0.1:$1/_health" 2>/dev/null | jq -e '.status.schema_registry_ready == true' >/dev/null 2>&1 \
+        && curl -sf "http://127.0.0.1:$1/master_available" 2>/dev/null | jq -e '.master_available == true' >/dev/null 2>&1
+}
+
+# registry_read PORT OUT_PREFIX: GET /schemas/ids/{1,2} and /subjects/S/versions/{1,2}
+# (+ the subject list), each body in OUT_PREFIX.*; a line per answer on stdout
+registry_read() {
+    local port="$1" out="$2" u
+    for u in subjects schemas/ids/1 schemas/ids/2 "subjects/$REG_SUBJECT/versions/1" "subjects/$REG_SUBJECT/versions/2"; do
+        curl -s -o "$out.$(tr '/' '_' <<<"$u")" -w "$u %{http_code}\n" "http://127.0.0.1:$port/$u"
+    done
+}
+
+# same_schema JSON_FILE EXPECTED_SCHEMA: the file's .schema parses to EXPECTED (as JSON)
+same_schema() {
+    [[ "$(jq -cS '.schema | fromjson' "$1" 2>/dev/null)" == "$(jq -cS . <<<"$2")" ]]
+}
+
 step_registry() {
-    echo "FAIL: no schema registry can be installed here: Karapace is not on PyPI (404 for /simple/karapace/), see docs/frameworks.md"
-    exit 1
+    [[ -f "$KARAPACE_HOME/.complete" && -x "$KARAPACE_HOME/venv/bin/python" ]] \
+        || step_fail "no Karapace build in $KARAPACE_HOME: run compat-tests/frameworks/karapace-build.sh KARAPACE_SOURCE first (Karapace is not on PyPI; see docs/frameworks.md)"
+    local port t rpid body id1 id2 cfg
+    port="$(free_port)"
+    t=$SECONDS
+    registry_start "$port"
+    rpid=$JVM_PID
+    wait_for 60 registry_ready "$port" "$rpid" \
+        || step_fail "Karapace did not become ready (replayed _schemas, primary elected) within 60 s (or exited)" "$SDIR/karapace.log"
+    say "registry: Karapace ready on 127.0.0.1:$port ($((SECONDS - t))s)"
+
+    tool "$SDIR/01-configs.out" kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" \
+        --describe --entity-type topics --entity-name _schemas \
+        || step_fail "kafka-configs --describe _schemas failed" "$SDIR/01-configs.out"
+    cfg="$(grep -o 'cleanup.policy=[a-z,]*' "$SDIR/01-configs.out" | head -n 1)"
+    [[ "$cfg" == cleanup.policy=compact ]] \
+        || step_fail "_schemas: kafka-configs shows '${cfg:-no cleanup.policy}', not cleanup.policy=compact" "$SDIR/01-configs.out"
+    say "registry: _schemas exists, $cfg"
+
+    # two versions of an Avro schema (the second adds an optional field: BACKWARD-compatible)
+    body="$(jq -cn --arg s "$REG_V1" '{schema: $s}')"
+    curl -s -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' --data "$body" \
+        "http://127.0.0.1:$port/subjects/$REG_SUBJECT/versions" >"$SDIR/02-register-v1.json"
+    id1="$(jq -r '.id // empty' "$SDIR/02-register-v1.json")"
+    [[ "$id1" == 1 ]] || step_fail "POST /subjects/$REG_SUBJECT/versions (v1) answered $(cat "$SDIR/02-register-v1.json"), not id 1" "$SDIR/karapace.log"
+    body="$(jq -cn --arg s "$REG_V2" '{schema: $s}')"
+    curl -s -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' --data "$body" \
+        "http://127.0.0.1:$port/subjects/$REG_SUBJECT/versions" >"$SDIR/02-register-v2.json"
+    id2="$(jq -r '.id // empty' "$SDIR/02-register-v2.json")"
+    [[ "$id2" == 2 ]] || step_fail "POST /subjects/$REG_SUBJECT/versions (v2) answered $(cat "$SDIR/02-register-v2.json"), not id 2" "$SDIR/karapace.log"
+    say "registry: registered 2 versions of an Avro schema under $REG_SUBJECT (ids $id1, $id2)"
+
+    registry_check() {  # PREFIX WHEN
+        local p="$1"
+        registry_read "$port" "$p" >"$p.codes"
+        [[ "$(jq -c . "$p.subjects" 2>/dev/null)" == "[\"$REG_SUBJECT\"]" ]] \
+            || step_fail "$2: GET /subjects answered $(cat "$p.subjects")" "$p.codes"
+        same_schema "$p.schemas_ids_1" "$REG_V1" || step_fail "$2: GET /schemas/ids/1 answered $(cat "$p.schemas_ids_1")" "$p.codes"
+        same_schema "$p.schemas_ids_2" "$REG_V2" || step_fail "$2: GET /schemas/ids/2 answered $(cat "$p.schemas_ids_2")" "$p.codes"
+        same_schema "$p.subjects_${REG_SUBJECT}_versions_1" "$REG_V1" \
+            && jq -e '.id == 1 and .version == 1' "$p.subjects_${REG_SUBJECT}_versions_1" >/dev/null \
+            || step_fail "$2: GET /subjects/$REG_SUBJECT/versions/1 answered $(cat "$p.subjects_${REG_SUBJECT}_versions_1")" "$p.codes"
+        same_schema "$p.subjects_${REG_SUBJECT}_versions_2" "$REG_V2" \
+            && jq -e '.id == 2 and .version == 2' "$p.subjects_${REG_SUBJECT}_versions_2" >/dev/null \
+            || step_fail "$2: GET /subjects/$REG_SUBJECT/versions/2 answered $(cat "$p.subjects_${REG_SUBJECT}_versions_2")" "$p.codes"
+    }
+    registry_check "$SDIR/03-read" "before the restart"
+    say "registry: read back by id (1, 2) and by subject/version (1, 2)"
+
+    # restart: the new process knows only what it replays from _schemas
+    t=$SECONDS
+    stop_jvm "$rpid" || step_fail "Karapace did not stop within 30 s of SIGTERM" "$SDIR/karapace.log"
+    registry_start "$port"
+    rpid=$JVM_PID
+    wait_for 60 registry_ready "$port" "$rpid" \
+        || step_fail "the restarted Karapace did not become ready within 60 s" "$SDIR/karapace.log"
+    local replay
+    replay="$(grep -o 'Schema replay completed in [0-9.]* seconds' "$SDIR/karapace.log" | tail -n 1 | grep -o '[0-9.]*' | head -n 1)"
+    say "registry: restarted, ready in $((SECONDS - t))s (its replay of _schemas: ${replay:-?} s)"
+    registry_check "$SDIR/04-read-after-restart" "after the restart"
+    for f in schemas_ids_1 schemas_ids_2 "subjects_${REG_SUBJECT}_versions_1" "subjects_${REG_SUBJECT}_versions_2"; do
+        cmp -s "$SDIR/03-read.$f" "$SDIR/04-read-after-restart.$f" \
+            || step_fail "after the restart, ${f//_//} differs: $(cat "$SDIR/04-read-after-restart.$f") (before: $(cat "$SDIR/03-read.$f"))"
+    done
+    stop_jvm "$rpid" || true
+    echo "OK: _schemas compacted; 2 Avro schema versions registered, read back by id and subject/version, the same after a restart (replay ${replay:-?} s)"
 }
 
 # ------------------------------------------------------------ one step (internal)
