@@ -3,9 +3,9 @@
 # the same steps run against a Rafka broker and against an Apache Kafka broker, and each
 # step must pass on both. Builds nothing: it runs the binary and the jars it is given.
 #
-#   compat-tests/frameworks.sh [--target rafka|kafka|both] [--only connect|mm2|registry]
+#   compat-tests/frameworks.sh [--target rafka|kafka|both] [--only connect|mm2|mm2-source|registry]
 #
-# (--only takes one step or a comma-separated list; the default is connect,mm2.)
+# (--only takes one step or a comma-separated list; the default is connect,mm2,mm2-source.)
 #
 # Per target, one broker under test (rafka: `rafka serve` by lib/rafka-serve.sh; kafka:
 # one KRaft node by kafka-ref.sh), then:
@@ -21,7 +21,7 @@
 #              connectors resumed from what they stored: nothing twice, nothing lost).
 #   mm2      MirrorMaker 2 (org.apache.kafka.connect.mirror.MirrorMaker, connect-mirror
 #            jars, -Xmx384m) from a source Apache Kafka broker (a second kafka-ref.sh
-#            node, started by this step) to the broker under test: 1000 keyed records on
+#            node, started by the step) to the broker under test: 1000 keyed records on
 #            fw-mm2 (3 partitions) at the source, a group reads 600 of them and commits;
 #            src.fw-mm2 must appear on the destination with all 1000 records (same keys,
 #            values and partitions) and the group's committed offsets must appear there,
@@ -29,7 +29,11 @@
 #            the source's offset, rounded down to MirrorMaker's last offset sync); the
 #            source topic's retention.ms must be on the mirrored topic, and a change of
 #            it at the source must reach the destination within 30 s (MirrorSourceConnector
-#            syncs topic configs every 2 s here, with IncrementalAlterConfigs).
+#            syncs topic configs every 2 s here, with IncrementalAlterConfigs); and
+#            MirrorMaker must log no ERROR (it logs none with Kafka on both sides).
+#   mm2-source the same with the roles swapped: the broker under test is MirrorMaker's
+#            source (topic, records, the group's commits, offset-syncs topic, ACL and
+#            config reads), a second Kafka node the destination.
 #   registry (only when asked for: --only ...,registry) Karapace, Aiven's schema registry
 #            (Confluent's REST API), from a build by frameworks/karapace-build.sh in
 #            compat-tests/.work/karapace (KARAPACE_HOME): it must create its compacted
@@ -43,7 +47,8 @@
 # Every wait is bounded (FRAMEWORKS_STEP_BUDGET seconds a step, default 150). Logs stay
 # in compat-tests/.work/frameworks/TARGET/ (broker log, worker logs, each tool's output),
 # wiped at the start of the next run of that target. Prints one line per step
-# (PASS/FAIL, seconds, what was seen), then `N passed, N failed`; exit status 0 iff
+# (PASS/FAIL, seconds, what was seen), then `TARGET: N passed, N failed` (with both:
+# `frameworks: N passed, N failed` for the two at the end); exit status 0 iff
 # every step passed on every target run. With --target both: rafka, then kafka, and a
 # table of both; a step failing on kafka means the oracle (or this script) is broken.
 #
@@ -59,6 +64,8 @@
 #                             instead of compat-tests/log4j2.properties (INFO), e.g. one
 #                             with logger.nc.name=org.apache.kafka.clients.NetworkClient
 #                             at DEBUG to log every request the workers send
+
+# shellcheck disable=SC2317  # the wait_for predicates are called indirectly
 set -uo pipefail
 
 KAFKA_LIBS_FROM_ENV="${KAFKA_LIBS:-}"
@@ -67,7 +74,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 [[ -n "$KAFKA_LIBS_FROM_ENV" ]] && KAFKA_LIBS="$KAFKA_LIBS_FROM_ENV"
 export KAFKA_LIBS
 
-ALL_STEPS=(connect mm2)
+ALL_STEPS=(connect mm2 mm2-source)
 TARGET=both
 ONLY=""
 STEP=""   # internal: run one step against a broker that is already up
@@ -77,7 +84,7 @@ while (($#)); do
         --target) [[ $# -ge 2 ]] || { echo "frameworks.sh: --target needs rafka, kafka or both" >&2; exit 1; }
                   TARGET="$2"; shift 2 ;;
         --target=*) TARGET="${1#--target=}"; shift ;;
-        --only) [[ $# -ge 2 ]] || { echo "frameworks.sh: --only needs connect, mm2 or registry" >&2; exit 1; }
+        --only) [[ $# -ge 2 ]] || { echo "frameworks.sh: --only needs connect, mm2, mm2-source or registry" >&2; exit 1; }
                 ONLY="$2"; shift 2 ;;
         --only=*) ONLY="${1#--only=}"; shift ;;
         --step) STEP="$2"; shift 2 ;;
@@ -93,8 +100,8 @@ if [[ -n "$ONLY" ]]; then
     IFS=, read -r -a STEPS <<<"$ONLY"
     for s in "${STEPS[@]}"; do
         case "$s" in
-            connect|mm2|registry) ;;
-            *) echo "frameworks.sh: --only $s: not connect, mm2 or registry" >&2; exit 1 ;;
+            connect|mm2|mm2-source|registry) ;;
+            *) echo "frameworks.sh: --only $s: not connect, mm2, mm2-source or registry" >&2; exit 1 ;;
         esac
     done
 fi
@@ -134,6 +141,10 @@ if [[ "$TARGET" == both && -z "$STEP" ]]; then
     ((rc_kafka == 0)) || echo "FAIL: a step failed against Apache Kafka: the oracle itself (or this script) is broken"
     # shellcheck disable=SC2154
     ((rc_rafka == 0)) || echo "FAIL: a step failed against Rafka"
+    total_p="$(cat "$FW_WORK"/{rafka,kafka}/results 2>/dev/null | awk '$2 == "PASS"' | wc -l)"
+    total_f="$(cat "$FW_WORK"/{rafka,kafka}/results 2>/dev/null | awk '$2 == "FAIL"' | wc -l)"
+    ((rc == 0 || total_f > 0)) || total_f=1   # a target that failed before its steps
+    echo "frameworks: $total_p passed, $total_f failed"
     exit "$rc"
 fi
 
@@ -322,8 +333,7 @@ PROPS
 
     # stop (SIGTERM), append, start again: resume from the stored offsets
     t=$SECONDS
-    # give the last offset flush (offset.flush.interval.ms=1000) a moment: a stop
-    # flushes them anyway
+    # (a stop commits the source's offsets and the sink's group offsets)
     stop_jvm "$wpid" || step_fail "the Connect worker did not stop within 30 s of SIGTERM" "$SDIR/worker.log"
     say "connect: worker stopped (SIGTERM, $((SECONDS - t))s)"
     for ((i = CONNECT_LINES_1 + 1; i <= CONNECT_LINES_1 + CONNECT_LINES_2; i++)); do
@@ -361,15 +371,26 @@ MM2_N=1000
 MM2_READ=600
 MM2_RETENTION_1=86400000
 MM2_RETENTION_2=172800000
+# step_mm2 [ROLE]: ROLE dst (the default, step mm2): a second Kafka node is MirrorMaker's
+# source and the broker under test its destination; src (step mm2-source): the broker
+# under test is the source and a second Kafka node the destination.
 step_mm2() {
-    local src_boot out t topic=fw-mm2 group=fw-mm2-group
+    local role="${1:-dst}" src_boot dst_boot peer out t topic=fw-mm2 group=fw-mm2-group
+    local name=mm2
+    [[ "$role" == src ]] && name=mm2-source
     t=$SECONDS
-    out="$(KAFKA_REF_STATE="$SDIR/source.state" KAFKA_REF_DIR="$SDIR/source-kafka" \
-        "$COMPAT_DIR/kafka-ref.sh" start 2>"$SDIR/source-start.err")" \
-        || step_fail "the source Kafka broker did not start" "$SDIR/source-start.err"
-    src_boot="$(tail -n 1 <<<"$out")"
-    SOURCE_STATE="$SDIR/source.state"
-    say "mm2: source Kafka broker at $src_boot ($((SECONDS - t))s)"
+    out="$(KAFKA_REF_STATE="$SDIR/peer.state" KAFKA_REF_DIR="$SDIR/peer-kafka" \
+        "$COMPAT_DIR/kafka-ref.sh" start 2>"$SDIR/peer-start.err")" \
+        || step_fail "the second Kafka broker did not start" "$SDIR/peer-start.err"
+    peer="$(tail -n 1 <<<"$out")"
+    SOURCE_STATE="$SDIR/peer.state"
+    if [[ "$role" == src ]]; then
+        src_boot="$BOOTSTRAP" dst_boot="$peer"
+        say "$name: the $TARGET broker is the source, a Kafka broker at $peer the destination ($((SECONDS - t))s)"
+    else
+        src_boot="$peer" dst_boot="$BOOTSTRAP"
+        say "$name: a Kafka broker at $peer is the source, the $TARGET broker the destination ($((SECONDS - t))s)"
+    fi
 
     # the source topic, 1000 keyed records, a group that read 600 of them
     tool "$SDIR/01-create.out" org.apache.kafka.tools.TopicCommand --bootstrap-server "$src_boot" \
@@ -392,12 +413,12 @@ step_mm2() {
     local committed_sum
     committed_sum="$(awk -F= '{ s += $2 } END { print s + 0 }' "$SDIR/src-committed.txt")"
     ((committed_sum == MM2_READ)) || step_fail "the source group committed $committed_sum in all, not $MM2_READ" "$SDIR/04-src-group.out"
-    say "mm2: $MM2_N keyed records on $topic (3 partitions) at the source; $group committed $(paste -sd' ' "$SDIR/src-committed.txt")"
+    say "$name: $MM2_N keyed records on $topic (3 partitions) at the source; $group committed $(paste -sd' ' "$SDIR/src-committed.txt")"
 
     cat >"$SDIR/mm2.properties" <<PROPS
 clusters=src, dst
 src.bootstrap.servers=$src_boot
-dst.bootstrap.servers=$BOOTSTRAP
+dst.bootstrap.servers=$dst_boot
 src->dst.enabled=true
 src->dst.topics=$topic
 src->dst.groups=$group
@@ -417,29 +438,28 @@ offset-syncs.topic.replication.factor=1
 offset.storage.replication.factor=1
 status.storage.replication.factor=1
 config.storage.replication.factor=1
-offset.flush.interval.ms=1000
 tasks.max=1
 PROPS
     t=$SECONDS
     start_jvm mm2 org.apache.kafka.connect.mirror.MirrorMaker "$SDIR/mm2.properties"
     local mpid=$JVM_PID
-    say "mm2: MirrorMaker started (src->dst)"
+    say "$name: MirrorMaker started (src->dst)"
 
     # the mirrored topic with every record
     local dtopic="src.$topic"
     mirrored() {
         kill -0 "$mpid" 2>/dev/null || return 2
-        timeout 20 kcat -C -b "$BOOTSTRAP" -t "$dtopic" -o beginning -e -q -f '%p|%k|%s\n' \
+        timeout 20 kcat -C -b "$dst_boot" -t "$dtopic" -o beginning -e -q -f '%p|%k|%s\n' \
             >"$SDIR/05-mirrored.txt" 2>"$SDIR/05-mirrored.err" || return 1
         [[ "$(grep -c . "$SDIR/05-mirrored.txt")" -ge "$MM2_N" ]]
     }
     wait_for 90 mirrored || {
         kill -0 "$mpid" 2>/dev/null || step_fail "MirrorMaker exited" "$SDIR/mm2.log"
-        tool "$SDIR/05-list.out" org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" --list
+        tool "$SDIR/05-list.out" org.apache.kafka.tools.TopicCommand --bootstrap-server "$dst_boot" --list
         step_fail "$dtopic on the destination has $(grep -c . "$SDIR/05-mirrored.txt" 2>/dev/null) of $MM2_N records after 90 s (topics there: $(paste -sd' ' "$SDIR/05-list.out"))" \
             "$SDIR/05-mirrored.err" "$SDIR/mm2.log"
     }
-    say "mm2: $dtopic has $(grep -c . "$SDIR/05-mirrored.txt") records on the destination ($((SECONDS - t))s)"
+    say "$name: $dtopic has $(grep -c . "$SDIR/05-mirrored.txt") records on the destination ($((SECONDS - t))s)"
     # same keys and values, each in the partition it had at the source
     timeout 30 kcat -C -b "$src_boot" -t "$topic" -o beginning -e -q -f '%p|%k|%s\n' >"$SDIR/06-source.txt" 2>"$SDIR/06-source.err" \
         || step_fail "kcat -C of the source topic failed" "$SDIR/06-source.err"
@@ -453,7 +473,7 @@ PROPS
     group_synced() {
         kill -0 "$mpid" 2>/dev/null || return 2
         tool "$SDIR/07-dst-group.out" org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
-            --bootstrap-server "$BOOTSTRAP" --describe --group "$group" || return 1
+            --bootstrap-server "$dst_boot" --describe --group "$group" || return 1
         awk -v t="$dtopic" '$2 == t && $4 ~ /^[0-9]+$/ { print $3 "=" $4 }' "$SDIR/07-dst-group.out" | sort >"$SDIR/dst-committed.txt"
         [[ "$(grep -c . "$SDIR/dst-committed.txt")" == 3 ]]
     }
@@ -466,7 +486,7 @@ PROPS
     # (MirrorCheckpointTask rounds down to the last offset sync before it), more than 0
     # where the source's is (0 stays 0)
     local p o so bad=""
-    while IFS== read -r p o; do
+    while IFS='=' read -r p o; do
         so="$(awk -F= -v p="$p" '$1 == p { print $2 }' "$SDIR/src-committed.txt")"
         [[ -n "$so" ]] || { bad+=" partition $p: $o (no source offset)"; continue; }
         if ((so == 0)); then
@@ -476,20 +496,20 @@ PROPS
         fi
     done <"$SDIR/dst-committed.txt"
     [[ -z "$bad" ]] || step_fail "translated offsets out of range:$bad" "$SDIR/07-dst-group.out"
-    say "mm2: $group on the destination: $dst_offsets (source $(paste -sd' ' "$SDIR/src-committed.txt")), $((SECONDS - t))s"
+    say "$name: $group on the destination: $dst_offsets (source $(paste -sd' ' "$SDIR/src-committed.txt")), $((SECONDS - t))s"
 
     # topic configs: the one the topic was made with, then a change at the source,
     # synced by MirrorSourceConnector (IncrementalAlterConfigs on the destination) within
     # sync.topic.configs.interval.seconds (2)
     local retention problems=""
     dst_retention() {
-        tool "$SDIR/$1" kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" \
+        tool "$SDIR/$1" kafka.admin.ConfigCommand --bootstrap-server "$dst_boot" \
             --describe --entity-type topics --entity-name "$dtopic" || return 1
         retention="$(grep -o '^ *retention.ms=[0-9]*' "$SDIR/$1" | head -n 1 | grep -o '[0-9]*$')"
     }
     dst_retention 08-dst-configs.out
     if [[ "$retention" == "$MM2_RETENTION_1" ]]; then
-        say "mm2: $dtopic was made with the source's retention.ms=$MM2_RETENTION_1"
+        say "$name: $dtopic was made with the source's retention.ms=$MM2_RETENTION_1"
     else
         problems+="; $dtopic was made with retention.ms='$retention', not the source's $MM2_RETENTION_1"
     fi
@@ -499,12 +519,18 @@ PROPS
     t=$SECONDS
     synced_config() { dst_retention 10-dst-configs.out && [[ "$retention" == "$MM2_RETENTION_2" ]]; }
     if wait_for 30 synced_config; then
-        say "mm2: retention.ms=$MM2_RETENTION_2 set at the source reached $dtopic in $((SECONDS - t))s"
+        say "$name: retention.ms=$MM2_RETENTION_2 set at the source reached $dtopic in $((SECONDS - t))s"
     else
         problems+="; retention.ms=$MM2_RETENTION_2 set at the source did not reach $dtopic in 30 s (it has '$retention'; MirrorMaker says: $(grep -A1 'Could not alter configuration of topic' "$SDIR/mm2.log" | grep -v -e 'Could not alter' -e '^--$' | sort -u | head -n 1 | cut -c1-200))"
     fi
     stop_jvm "$mpid" || true
-    KAFKA_REF_STATE="$SDIR/source.state" "$COMPAT_DIR/kafka-ref.sh" stop >/dev/null 2>&1
+    KAFKA_REF_STATE="$SDIR/peer.state" "$COMPAT_DIR/kafka-ref.sh" stop >/dev/null 2>&1
+    # MirrorMaker's own complaints: none on Kafka
+    local errors
+    errors="$(grep -E '^\[[^]]*\] ERROR ' "$SDIR/mm2.log" | sed -E 's/^\[[^]]*\] ERROR //' | sort | uniq -c | sed -E 's/^ +//' | head -n 3)"
+    if [[ -n "$errors" ]]; then
+        problems+="; MirrorMaker logged ERRORs: $(paste -sd'|' <<<"$errors" | cut -c1-300) (first cause: $(grep -A1 -m1 -E '^\[[^]]*\] ERROR ' "$SDIR/mm2.log" | tail -n 1 | cut -c1-200))"
+    fi
     [[ -z "$problems" ]] || step_fail "${problems#; } (the records and group offsets were mirrored: see above)" "$SDIR/10-dst-configs.out"
     echo "OK: $dtopic has all $MM2_N records (same partitions, keys, values); $group's offsets translated: $dst_offsets (source $(paste -sd' ' "$SDIR/src-committed.txt")); topic config changes synced"
 }
@@ -639,7 +665,10 @@ if [[ -n "$STEP" ]]; then
     }
     trap on_exit EXIT
     trap 'echo "FAIL: step $STEP ran out of time (${STEP_BUDGET}s)"; exit 1' TERM INT
-    "step_$STEP"
+    case "$STEP" in
+        mm2-source) step_mm2 src ;;
+        *) "step_$STEP" ;;
+    esac
     exit 0
 fi
 
@@ -690,5 +719,6 @@ for s in "${STEPS[@]}"; do
         break
     fi
 done
-echo "$passed passed, $failed failed ($TARGET, $((SECONDS - T0))s)"
+echo "== $TARGET: $((SECONDS - T0))s in all"
+echo "$TARGET: $passed passed, $failed failed"
 ((failed == 0))
