@@ -2,7 +2,8 @@
 # Installs everything the compatibility suite and the README's examples need.
 # Idempotent: a second run only checks that the pieces are there (a few seconds).
 #   - kcat (Debian's package, librdkafka 2.0), nc, and Java + Maven if missing (apt)
-#   - Apache Kafka 4.x broker + tools jars  -> compat-tests/.work/kafka-libs
+#   - Apache Kafka 4.x broker + tools jars, Kafka Connect's file connectors and
+#     MirrorMaker 2 (frameworks.sh)       -> compat-tests/.work/kafka-libs
 #   - kafka-topics.sh, kafka-console-producer.sh, kafka-console-consumer.sh
 #     (wrappers running those jars)         -> compat-tests/.work/bin (put it on PATH)
 #   - Python venv with the pinned clients    -> compat-tests/.work/venv
@@ -57,6 +58,16 @@ else
     mv "$LIBS.tmp" "$LIBS"
 fi
 KAFKA_VER="$(cat "$LIBS/.complete")"
+# jars added to pom.xml after a kafka-libs was fetched (connect-file and connect-mirror,
+# for frameworks.sh): fetched into it, same Kafka version
+for jar in "connect-file-$KAFKA_VER.jar" "connect-mirror-$KAFKA_VER.jar"; do
+    [[ -f "$LIBS/$jar" ]] && continue
+    log "fetching the jars pom.xml lists that $LIBS lacks ($jar) (maven)"
+    timeout 900 mvn -B -q -f "$HERE/pom.xml" -Dkafka.version="$KAFKA_VER" \
+        -Dkafka.libs.dir="$LIBS" dependency:copy-dependencies >"$WORK/mvn.log" 2>&1 \
+        || { log "could not fetch them (see $WORK/mvn.log)"; tail -20 "$WORK/mvn.log" >&2; exit 1; }
+    break
+done
 # sanity: the classes the suite launches must be there
 for jar in "kafka_2.13-$KAFKA_VER.jar" "kafka-tools-$KAFKA_VER.jar"; do
     [[ -f "$LIBS/$jar" ]] || { log "missing $LIBS/$jar; delete $LIBS and rerun"; exit 1; }
