@@ -62,6 +62,7 @@ use std::time::{Duration, Instant};
 use rafka::log::batch::{self, BatchIter, Compression, HEADER_SIZE};
 use rafka::log::checkpoint;
 use rafka::log::cleaner::{Cleaner, CleanerConfig, CHECKPOINT_FILE};
+use rafka::log::partition_log::OffsetSpec;
 use rafka::log::records::{self, decode_batch, encode_batch, NewRecord};
 use rafka::log::{CleanupPolicy, LogConfig, LogManager, PartitionLog, Ratio, TopicPartition};
 
@@ -469,6 +470,8 @@ struct Snapshot {
     log_start: i64,
     log_end: i64,
     records: Vec<(i64, String, Option<String>)>,
+    /// Each record's timestamp, in the order of `records`.
+    timestamps: Vec<i64>,
 }
 
 #[test]
@@ -659,7 +662,7 @@ fn killed_cleaner_keeps_every_acknowledged_record() {
             prev_end,
             tombstones_may_go,
         };
-        let (snapshot, stats) = match check_copy(&copy, &expect, &mut rng) {
+        let (snapshot, stats) = match check_copy(&copy, &expect, &mut (xorshift(&mut rng) | 1)) {
             Ok(s) => s,
             Err(e) => failed!(e),
         };
@@ -804,13 +807,15 @@ fn check_copy(
         .collect();
     // counted, not failed: a leaked file, harmless unless a segment is made at its base
     stats.orphan_indexes = orphans.into_iter().cloned().collect();
-    stats.unindexed_segments = check_indexes(&part_dir).map_err(with_warnings)?;
     let snapshot = read_all(&log).map_err(with_warnings)?;
     stats.tombstones_gone = check_contents(&snapshot, expect).map_err(with_warnings)?;
     for _ in 0..64 {
         let p = (xorshift(rng) % snapshot.log_end.max(1) as u64) as i64;
         probe(&log, p, &snapshot).map_err(with_warnings)?;
     }
+    lookups_by_time(&log, &snapshot, &part_dir, rng).map_err(with_warnings)?;
+    // after the reads and lookups, so a failure there is what users would see
+    stats.unindexed_segments = check_indexes(&part_dir).map_err(with_warnings)?;
     match checkpoint::read_offsets(&dir.join(CHECKPOINT_FILE)) {
         Ok(entries) => {
             for (t, first_dirty) in entries {
@@ -916,6 +921,7 @@ fn read_all(log: &PartitionLog) -> Result<Snapshot, String> {
     let log_start = log.log_start_offset();
     let log_end = log.log_end_offset();
     let mut records = Vec::new();
+    let mut timestamps = Vec::new();
     let mut offset = log_start;
     let mut last = -1i64;
     while offset < log_end {
@@ -949,6 +955,7 @@ fn read_all(log: &PartitionLog) -> Result<Snapshot, String> {
                 let key =
                     text(&r.key).ok_or_else(|| format!("record at {} has no key", r.offset))?;
                 records.push((r.offset, key, text(&r.value)));
+                timestamps.push(r.timestamp);
             }
             next = h.next_offset();
         }
@@ -966,6 +973,7 @@ fn read_all(log: &PartitionLog) -> Result<Snapshot, String> {
         log_start,
         log_end,
         records,
+        timestamps,
     })
 }
 
@@ -1088,6 +1096,61 @@ fn probe(log: &PartitionLog, p: i64, s: &Snapshot) -> Result<(), String> {
         return Err(format!(
             "a consumer from {p} reached the log end without reading {expected:?}"
         ));
+    }
+    Ok(())
+}
+
+/// ListOffsets by timestamp (what the time index serves) must answer the first record
+/// present whose timestamp is at or after `t`.
+fn lookup_at(log: &PartitionLog, s: &Snapshot, t: i64) -> Result<(), String> {
+    let expected = s
+        .timestamps
+        .iter()
+        .position(|&ts| ts >= t)
+        .map(|j| s.records[j].0);
+    let got = log
+        .list_offset(OffsetSpec::Timestamp(t), s.log_end)
+        .map_err(|e| format!("ListOffsets for timestamp {t}: {e}"))?
+        .map(|found| found.offset);
+    if got != expected {
+        return Err(format!(
+            "ListOffsets for timestamp {t} answers {got:?}, but the first record at or after \
+             it is at {expected:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Timestamp lookups around 32 random records' timestamps, and around every time index
+/// entry on disk (where a wrong entry would lead a lookup astray).
+fn lookups_by_time(
+    log: &PartitionLog,
+    s: &Snapshot,
+    part_dir: &Path,
+    rng: &mut u64,
+) -> Result<(), String> {
+    if s.timestamps.is_empty() {
+        return Ok(());
+    }
+    let mut times = Vec::new();
+    for _ in 0..32 {
+        let i = (xorshift(rng) % s.timestamps.len() as u64) as usize;
+        times.push(s.timestamps[i]);
+    }
+    for (name, _) in listing(part_dir) {
+        if name.ends_with(".timeindex") {
+            let bytes = std::fs::read(part_dir.join(&name)).unwrap_or_default();
+            for e in bytes.chunks_exact(12) {
+                let mut ts = [0u8; 8];
+                ts.copy_from_slice(&e[..8]);
+                times.push(i64::from_be_bytes(ts));
+            }
+        }
+    }
+    for t in times {
+        for d in [-1, 0, 1] {
+            lookup_at(log, s, t + d)?;
+        }
     }
     Ok(())
 }
