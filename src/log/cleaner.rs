@@ -629,9 +629,10 @@ impl Throttle {
     }
 }
 
-/// File names of a segment's three files with `suffix`.
+/// File names of a segment's three files with `suffix`, the `.log` last: renamed in this
+/// order, a `.log.swap` (the marker of a swap to finish) outlives its indexes' renames.
 fn names(base: i64, suffix: &str) -> [String; 3] {
-    ["log", "index", "timeindex"].map(|kind| segment::file_name(base, kind) + suffix)
+    ["index", "timeindex", "log"].map(|kind| segment::file_name(base, kind) + suffix)
 }
 
 /// Deletes a segment's files with `suffix` (missing ones are fine).
@@ -663,16 +664,18 @@ pub fn rename_files(dir: &Path, base: i64, from: &str, to: &str) -> Result<(), L
 
 /// Finishes swaps a crash interrupted (Kafka's `completeSwapOperations`): a `.log.swap` is a
 /// cleaned segment past its commit point, so the segments it replaces (those whose base
-/// offset falls in its range) are deleted and it takes Kafka's names; its indexes are
-/// rebuilt by recovery. Segments past its range that it replaced are left: everything in
-/// them was superseded, and the next cleaning removes them again.
+/// offset falls in its range: their `.log` and indexes, whichever are left) are deleted,
+/// its indexes are rebuilt from it as `.swap` files, and it takes Kafka's names, its
+/// `.log` last: a crash anywhere in here leaves the `.log.swap`, and the next open does
+/// it all again. Segments past its range that it replaced are left: everything in them
+/// was superseded, and the next cleaning removes them again.
 pub fn complete_swaps(
     dir: &Path,
     tp: &TopicPartition,
     index_interval_bytes: u64,
 ) -> Result<(), LogError> {
     let mut swaps = Vec::new();
-    let mut bases = Vec::new();
+    let mut bases = std::collections::BTreeSet::new();
     for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
         let entry = entry.map_err(io_err(dir))?;
         let name = entry.file_name();
@@ -685,8 +688,11 @@ pub fn complete_swaps(
                 let p = entry.path();
                 std::fs::remove_file(&p).map_err(io_err(&p))?;
             }
-        } else if let Some(base) = segment::parse_base_offset(name, "log") {
-            bases.push(base);
+        } else if let Some(base) = ["log", "index", "timeindex"]
+            .iter()
+            .find_map(|kind| segment::parse_base_offset(name, kind))
+        {
+            bases.insert(base);
         }
     }
     swaps.sort_unstable();
@@ -699,28 +705,14 @@ pub fn complete_swaps(
         {
             remove_files(dir, old, "")?;
         }
-        let log_path = dir.join(segment::file_name(base, "log"));
-        std::fs::rename(&swap_path, &log_path).map_err(io_err(&swap_path))?;
-        checkpoint::sync_dir(dir)?;
-        // its indexes: rebuilt from the log, whatever state the swap left them in
-        remove_files_but_log(dir, base)?;
-        let mut seg = LogSegment::open_files(dir, base)?;
+        let mut seg = LogSegment::open_files_with_suffix(dir, base, SWAP_SUFFIX)?;
         seg.recover(index_interval_bytes)?;
         seg.seal()?;
+        drop(seg);
+        rename_files(dir, base, SWAP_SUFFIX, "")?;
+        checkpoint::sync_dir(dir)?;
         warn!(partition = %tp, base_offset = base, replaced_to = end,
             "finished a log cleaning swap interrupted by a crash");
-    }
-    Ok(())
-}
-
-fn remove_files_but_log(dir: &Path, base: i64) -> Result<(), LogError> {
-    for kind in ["index", "timeindex"] {
-        let p = dir.join(segment::file_name(base, kind));
-        match std::fs::remove_file(&p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&p)(e)),
-        }
     }
     Ok(())
 }

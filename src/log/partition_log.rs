@@ -1463,6 +1463,12 @@ impl PartitionLog {
             Ok(seg) => {
                 for o in old {
                     st.segments.remove(&o.base_offset);
+                    // the producer snapshot taken when the old segment was rolled to goes
+                    // with it, as Kafka's `replaceSegments` deletes them (a compacted log's
+                    // start never moves, so nothing else would)
+                    if o.base_offset != base {
+                        producer_state::delete_snapshot(&self.dir, o.base_offset)?;
+                    }
                 }
                 st.segments.insert(base, seg);
                 Ok(true)

@@ -498,15 +498,24 @@ impl LogSegment {
     /// Opens a segment without reading the log (its `.log` is opened on first use): call
     /// [`Self::load_tail`] (clean shutdown) or [`Self::recover`] (crash) next.
     pub fn open_files(dir: &Path, base_offset: i64) -> Result<Self, LogError> {
-        let path = dir.join(file_name(base_offset, "log"));
+        Self::open_files_with_suffix(dir, base_offset, "")
+    }
+
+    /// [`Self::open_files`] of files named with `suffix` (a cleaned segment's `.swap`).
+    pub fn open_files_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        suffix: &str,
+    ) -> Result<Self, LogError> {
+        let path = dir.join(file_name(base_offset, "log") + suffix);
         let size = match std::fs::metadata(&path) {
             Ok(m) => m.len(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Self::create(dir, base_offset);
+                return Self::create_with_suffix(dir, base_offset, suffix);
             }
             Err(e) => return Err(io_err(&path)(e)),
         };
-        Self::with_file(dir, base_offset, path, None, size, "")
+        Self::with_file(dir, base_offset, path, None, size, suffix)
     }
 
     fn with_file(
