@@ -318,6 +318,96 @@ async fn incremental_alter_configs_sets_and_deletes_topic_overrides() {
     broker.shutdown().await.expect("shutdown");
 }
 
+/// MirrorMaker 2's topic config sync (issue #16): one IncrementalAlterConfigs v1 request
+/// per topic that SETs the keys it copies and DELETEs every other Kafka 4 topic key. The
+/// DELETEs of keys Rafka does not support are no-ops, as in Kafka 4 (its controller writes a
+/// record only for a key whose value changes), so the SET applies; setting such a key is
+/// INVALID_CONFIG, saying Rafka does not support it, and setting a key Kafka does not know
+/// either is INVALID_CONFIG too. Kafka 4.3.1's controller answers a DELETE of an unknown
+/// key with no error (nothing to delete, nothing validated), and so does Rafka.
+#[tokio::test]
+async fn incremental_alter_configs_takes_mirrormakers_deletes_of_unsupported_keys() {
+    let (broker, _dir) = start_broker().await;
+    create(&broker, "mm", 1, &[]);
+    let mut c = Client::connect(broker.kafka_addr()).await;
+    let mut ops: Vec<(&str, i8, Option<&str>)> = vec![("retention.ms", 0, Some("3600000"))];
+    for key in [
+        "cleanup.policy",
+        "compression.gzip.level",
+        "compression.lz4.level",
+        "compression.type",
+        "compression.zstd.level",
+        "delete.retention.ms",
+        "file.delete.delay.ms",
+        "flush.messages",
+        "flush.ms",
+        "follower.replication.throttled.replicas",
+        "index.interval.bytes",
+        "leader.replication.throttled.replicas",
+        "local.retention.bytes",
+        "local.retention.ms",
+        "max.compaction.lag.ms",
+        "max.message.bytes",
+        "message.timestamp.after.max.ms",
+        "message.timestamp.before.max.ms",
+        "message.timestamp.type",
+        "min.cleanable.dirty.ratio",
+        "min.compaction.lag.ms",
+        "min.insync.replicas",
+        "preallocate",
+        "remote.log.copy.disable",
+        "remote.log.delete.on.disable",
+        "remote.storage.enable",
+        "retention.bytes",
+        "segment.bytes",
+        "segment.index.bytes",
+        "segment.jitter.ms",
+        "segment.ms",
+        "unclean.leader.election.enable",
+    ] {
+        ops.push((key, 1, None));
+    }
+    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![alter("mm", &ops)]);
+    let r: IncrementalAlterConfigsResponse = c.call(ApiKey::IncrementalAlterConfigs, 1, &req).await;
+    let res = &r.responses[0];
+    assert_eq!((res.error_code, &res.error_message), (0, &None));
+    let configs = topic_configs(&mut c, "mm").await;
+    assert_eq!(configs["retention.ms"], (Some("3600000".to_string()), 1));
+    let topic = broker.broker().topic("mm").expect("topic");
+    assert_eq!(topic.partitions[0].config().retention_ms, 3_600_000);
+
+    for version in [0i16, 1] {
+        let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            alter("mm", &[("compression.type", 0, Some("gzip"))]),
+            alter("mm", &[("no.such.key", 0, Some("1"))]),
+            alter("mm", &[("no.such.key", 1, None)]),
+        ]);
+        let r: IncrementalAlterConfigsResponse =
+            c.call(ApiKey::IncrementalAlterConfigs, version, &req).await;
+        let answers: Vec<(i16, Option<&str>)> = r
+            .responses
+            .iter()
+            .map(|x| (x.error_code, x.error_message.as_ref().map(|m| m.as_str())))
+            .collect();
+        assert_eq!(
+            answers,
+            vec![
+                (
+                    40,
+                    Some("Rafka does not support topic config 'compression.type' yet")
+                ),
+                (40, Some("unknown topic config 'no.such.key'")),
+                (0, None),
+            ],
+            "v{version}"
+        );
+    }
+    let configs = topic_configs(&mut c, "mm").await;
+    assert!(!configs.contains_key("compression.type"));
+    assert_eq!(configs["retention.ms"], (Some("3600000".to_string()), 1));
+    broker.shutdown().await.expect("shutdown");
+}
+
 fn grow(
     name: &str,
     count: i32,

@@ -40,6 +40,31 @@ pub const KEYS: &[&str] = &[
     "segment.ms",
 ];
 
+/// Kafka 4's other topic config keys, which Rafka does not support yet: the rest of
+/// `LogConfig.configNames()` of Kafka 4.3.1 (less `internal.segment.bytes`, a test key).
+/// A topic can have no override of one, so IncrementalAlterConfigs takes a DELETE of one
+/// as the no-op it is (MirrorMaker 2 deletes every key it does not copy, every sync);
+/// setting one is INVALID_CONFIG.
+pub const UNSUPPORTED_KAFKA_KEYS: &[&str] = &[
+    "compression.gzip.level",
+    "compression.lz4.level",
+    "compression.type",
+    "compression.zstd.level",
+    "file.delete.delay.ms",
+    "follower.replication.throttled.replicas",
+    "leader.replication.throttled.replicas",
+    "local.retention.bytes",
+    "local.retention.ms",
+    "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms",
+    "preallocate",
+    "remote.log.copy.disable",
+    "remote.log.delete.on.disable",
+    "remote.storage.enable",
+    "segment.jitter.ms",
+    "unclean.leader.election.enable",
+];
+
 /// The effective value of a key under `config`, as DescribeConfigs shows it.
 pub fn value_of(config: &LogConfig, key: &str) -> Option<String> {
     Some(match key {
@@ -324,6 +349,21 @@ mod tests {
             ("no.such.key", "1"),
         ] {
             assert!(with(k, v).is_err(), "{k}={v}");
+        }
+    }
+
+    /// `KEYS` and `UNSUPPORTED_KAFKA_KEYS` together are Kafka 4.3.1's
+    /// `LogConfig.configNames()` less its test key `internal.segment.bytes`, each key once.
+    #[test]
+    fn supported_and_unsupported_keys_are_kafkas_topic_keys() {
+        let mut all: Vec<&str> = KEYS.iter().chain(UNSUPPORTED_KAFKA_KEYS).copied().collect();
+        all.sort_unstable();
+        let n = all.len();
+        all.dedup();
+        assert_eq!(all.len(), n, "a key in both lists");
+        assert_eq!(all.len(), 33);
+        for k in UNSUPPORTED_KAFKA_KEYS {
+            assert!(with(k, "1").is_err(), "{k} is not applied");
         }
     }
 

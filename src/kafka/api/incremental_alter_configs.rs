@@ -1,13 +1,24 @@
-//! IncrementalAlterConfigs (v0-v1): topic config overrides. SET (0) and DELETE (1) work on
-//! every key of [`topic_config::KEYS`]; APPEND (2) and SUBTRACT (3) only on the list key
+//! IncrementalAlterConfigs (v0-v1): topic config overrides. SET (0) works on every key of
+//! [`topic_config::KEYS`]; APPEND (2) and SUBTRACT (3) only on the list key
 //! `cleanup.policy` (whose only accepted value is `delete`, so only the trivial cases
 //! pass), elsewhere INVALID_CONFIG as in Kafka. The whole new override set is validated
 //! before anything is stored; `validate_only` stores nothing.
 //!
+//! DELETE (1) of any key succeeds, as in Kafka 4: its controller
+//! (`ConfigurationControlManager.incrementalAlterConfigResource`) writes a record only for
+//! a key whose value changes, and validates only the resulting configs, so deleting a key
+//! with no override checks nothing. That includes Kafka's topic keys Rafka does not
+//! support yet ([`topic_config::UNSUPPORTED_KAFKA_KEYS`]): MirrorMaker 2 sends, every
+//! sync, one request that SETs the keys it copies and DELETEs every other Kafka topic key
+//! (compression.type, preallocate, ...); refusing those DELETEs would refuse its SETs too
+//! (issue #16). SET, APPEND or SUBTRACT of such a key is INVALID_CONFIG, saying Rafka
+//! does not support it yet; of a key Kafka does not know either, INVALID_CONFIG "unknown
+//! topic config".
+//!
 //! Per-resource errors: UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC_EXCEPTION, INVALID_CONFIG
-//! (unknown key, bad value) and INVALID_REQUEST (duplicate keys, null SET value, unknown
-//! operation, broker and other resource types: broker configs cannot be altered), each with
-//! a message.
+//! (unknown or unsupported key, bad value) and INVALID_REQUEST (duplicate keys, null SET
+//! value, unknown operation, broker and other resource types: broker configs cannot be
+//! altered), each with a message.
 //!
 //! In a cluster the whole request goes to the active controller ([`super::forward`]), whose
 //! answer is returned; for topic and broker resources it altered with SET and DELETE only,
@@ -195,16 +206,14 @@ fn alter(broker: &Broker, r: &AlterConfigsResource, validate_only: bool) -> Resu
     let mut overrides = topic.overrides.clone();
     for c in &r.configs {
         let key = c.name.to_string();
-        if !topic_config::KEYS.contains(&key.as_str()) {
-            let e = TopicConfigError::UnknownKey(key);
-            return Err((ErrorCode::InvalidConfig.code(), e.to_string()));
-        }
         let value = c.value.as_ref().map(|v| v.to_string());
         match c.config_operation {
             OP_DELETE => {
+                // any key, as Kafka: a key Rafka does not take has no override to delete
                 overrides.remove(&key);
             }
             op @ (OP_SET | OP_APPEND | OP_SUBTRACT) => {
+                check_settable(&key)?;
                 let Some(value) = value else {
                     return Err((
                         ErrorCode::InvalidRequest.code(),
@@ -235,6 +244,19 @@ fn alter(broker: &Broker, r: &AlterConfigsResource, validate_only: bool) -> Resu
             ),
             e => (e.code().code(), e.to_string()),
         })
+}
+
+/// INVALID_CONFIG unless `key` is one Rafka can set.
+fn check_settable(key: &str) -> Result<(), Failure> {
+    if topic_config::KEYS.contains(&key) {
+        return Ok(());
+    }
+    let message = if topic_config::UNSUPPORTED_KAFKA_KEYS.contains(&key) {
+        format!("Rafka does not support topic config '{key}' yet")
+    } else {
+        TopicConfigError::UnknownKey(key.to_string()).to_string()
+    };
+    Err((ErrorCode::InvalidConfig.code(), message))
 }
 
 /// APPEND (`append`) or SUBTRACT `value`'s items to/from the list key's current value (the
