@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Log cleaner throughput: Rafka's cleaner against Apache Kafka's on the same data (issue #16).
 #
-#   bench/compaction.sh            full run: 2 rounds x 2 passes of 512 MiB each, medians;
+#   bench/compaction.sh            full run: 3 rounds x 3 passes of 512 MiB each, medians;
 #                                  rewrites the generated part of docs/perf/compaction.md
 #   bench/compaction.sh --smoke    CI: 16 MiB, one round of one pass; the report goes to a
 #                                  temp dir and is printed, docs/ untouched
@@ -29,7 +29,10 @@
 #      Measured per pass: the broker's own pass report (Kafka's log cleaner stats, Rafka's
 #      `cleaned log` INFO line: MiB rewritten, seconds, MiB/s, records in and out), the wall
 #      time trigger -> checkpoint written (its mtime), the broker's peak RSS during that
-#      time (VmHWM), and the bytes of .log files in the partition before and after.
+#      time (VmHWM), and the bytes of .log files in the partition before and after. Then
+#      the partition is read back (a consumer): the last value of every key must be the
+#      one the producer wrote last (same digest), and no key may appear twice below the
+#      cleaned offset.
 # Results: docs/perf/compaction.md (medians per broker, ratios Rafka/Kafka, every pass).
 #
 # Environment: RAFKA_BIN (default target/release/rafka, built if missing), KAFKA_LIBS
@@ -59,8 +62,8 @@ done
 SEED=16                       # issue #16
 VMIN=100 VMAX=1000            # value bytes, uniform
 if [[ $MODE == full ]]; then
-    ROUNDS="${ROUNDS:-2}"
-    PASSES="${PASSES:-2}"
+    ROUNDS="${ROUNDS:-3}"
+    PASSES="${PASSES:-3}"
     MIB="${MIB:-512}"
     SEGMENT_BYTES=$((16 << 20))
     KEYS=100000
@@ -122,14 +125,31 @@ kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"; }
 cat >"$RUN/cb/CleanBench.java" <<'JAVA'
 import java.util.*;
 import java.util.concurrent.atomic.*;
+import java.security.MessageDigest;
+import java.time.Duration;
 import org.apache.kafka.clients.admin.*;
+import org.apache.kafka.clients.consumer.*;
 import org.apache.kafka.clients.producer.*;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 // bench/compaction.sh's client: create a compacted topic, produce the same keyed records
-// (fixed seed) to it, trigger its cleaning by setting min.compaction.lag.ms to 0.
+// (fixed seed) to it, trigger its cleaning by setting min.compaction.lag.ms to 0, and
+// read it back: the last value of each key must be the producer's.
 public class CleanBench {
+    // SHA-256 over key, value length, value of every key in key order (keys sort as numbers)
+    static String digest(SortedMap<String, byte[]> last) throws Exception {
+        MessageDigest md = MessageDigest.getInstance("SHA-256");
+        for (Map.Entry<String, byte[]> e : last.entrySet()) {
+            md.update(e.getKey().getBytes());
+            md.update(new byte[] {0, (byte) (e.getValue().length >> 8), (byte) e.getValue().length});
+            md.update(e.getValue());
+        }
+        return HexFormat.of().formatHex(md.digest()).substring(0, 16);
+    }
+
     static Properties admin(String bootstrap) {
         Properties p = new Properties();
         p.put("bootstrap.servers", bootstrap);
@@ -175,12 +195,16 @@ public class CleanBench {
                     if (e != null) { errors.incrementAndGet(); firstError.compareAndSet(null, e); }
                 };
                 long records = 0, bytes = 0, t0 = System.nanoTime();
+                int[] lastOff = new int[keys], lastLen = new int[keys];
                 try (Producer<byte[], byte[]> pr = new KafkaProducer<>(p)) {
                     while (bytes < total) {
+                        int key = rnd.nextInt(keys);
                         byte[] k = {'k', 'e', 'y', '-', '0', '0', '0', '0', '0', '0', '0'};
-                        for (int n = rnd.nextInt(keys), d = 10; n > 0; n /= 10, d--) k[d] = (byte) ('0' + n % 10);
+                        for (int n = key, d = 10; n > 0; n /= 10, d--) k[d] = (byte) ('0' + n % 10);
                         int len = vmin + rnd.nextInt(vmax - vmin + 1);
                         int off = rnd.nextInt(pool.length - len);
+                        lastOff[key] = off;
+                        lastLen[key] = len + 1; // 0: never written
                         pr.send(new ProducerRecord<>(topic, 0, k, Arrays.copyOfRange(pool, off, off + len)), cb);
                         records++;
                         bytes += k.length + len;
@@ -192,8 +216,12 @@ public class CleanBench {
                     System.err.println("produce errors: " + errors.get() + ", first: " + firstError.get());
                     System.exit(1);
                 }
-                System.out.printf(Locale.ROOT, "RESULT records=%d payload_bytes=%d secs=%.2f mb_s=%.1f%n",
-                    records, bytes, secs, bytes / 1048576.0 / secs);
+                SortedMap<String, byte[]> last = new TreeMap<>();
+                for (int key = 0; key < keys; key++)
+                    if (lastLen[key] > 0)
+                        last.put(String.format("key-%07d", key), Arrays.copyOfRange(pool, lastOff[key], lastOff[key] + lastLen[key] - 1));
+                System.out.printf(Locale.ROOT, "RESULT records=%d payload_bytes=%d secs=%.2f mb_s=%.1f keys=%d digest=%s%n",
+                    records, bytes, secs, bytes / 1048576.0 / secs, last.size(), digest(last));
                 break;
             }
             case "trigger": { // trigger BOOTSTRAP TOPIC: min.compaction.lag.ms=0
@@ -206,6 +234,41 @@ public class CleanBench {
                     ad.incrementalAlterConfigs(Map.of(r, List.of(op))).all().get();
                     System.out.println("RESULT trigger_ms=" + sent + " acked_ms=" + System.currentTimeMillis());
                 }
+                break;
+            }
+            case "digest": { // digest BOOTSTRAP TOPIC CLEANED_TO: read the partition back
+                long cleanedTo = Long.parseLong(a[3]);
+                Properties p = new Properties();
+                p.put("bootstrap.servers", bootstrap);
+                p.put("enable.auto.commit", "false");
+                p.put("key.deserializer", ByteArrayDeserializer.class.getName());
+                p.put("value.deserializer", ByteArrayDeserializer.class.getName());
+                TopicPartition tp = new TopicPartition(topic, 0);
+                SortedMap<String, byte[]> last = new TreeMap<>();
+                Set<String> below = new HashSet<>();
+                long records = 0, dupBelow = 0, prev = -1, misordered = 0;
+                try (Consumer<byte[], byte[]> c = new KafkaConsumer<>(p)) {
+                    c.assign(List.of(tp));
+                    c.seekToBeginning(List.of(tp));
+                    long end = c.endOffsets(List.of(tp)).get(tp);
+                    long deadline = System.currentTimeMillis() + 120_000;
+                    while (c.position(tp) < end && System.currentTimeMillis() < deadline) {
+                        for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(500))) {
+                            String k = new String(r.key());
+                            if (r.offset() <= prev) misordered++;
+                            prev = r.offset();
+                            if (r.offset() < cleanedTo && !below.add(k)) dupBelow++;
+                            last.put(k, r.value());
+                            records++;
+                        }
+                    }
+                    if (c.position(tp) < end) {
+                        System.err.println("read to " + c.position(tp) + " of " + end);
+                        System.exit(1);
+                    }
+                }
+                System.out.printf("RESULT records=%d keys=%d digest=%s dup_below=%d misordered=%d%n",
+                    records, last.size(), digest(last), dupBelow, misordered);
                 break;
             }
             default:
@@ -377,6 +440,7 @@ session() {
             || { fail "produce $topic"; broker_stop; return; }
         rec "$topic" produce_mb_s "$(kv "$line" mb_s)"
         rec "$topic" produced_records "$(kv "$line" records)"
+        printf '%s\n' "$(kv "$line" digest)" >"$SDIR/digest-$topic"
     done
     sync
     sleep 2
@@ -426,6 +490,18 @@ pass() {
         [[ -n "$(kv "$stats" "$k")" ]] && rec "$topic" "$k" "$(kv "$stats" "$k")"
     done
     log "$TARGET round $ROUND: $topic cleaned: $stats wall_s=$(python3 -c "print('%.2f' % (($t1 - $t0) / 1000))")"
+    # read it back: each key's last value is the producer's, each key once below the cleaned point
+    local back want
+    back="$(cb "$SDIR/digest-$topic.out" 180 digest "$BOOTSTRAP" "$topic" "$(kv "$done_line" cleaned_to)")" \
+        || { echo "reading $topic back failed" >&2; return 1; }
+    want="$(cat "$SDIR/digest-$topic")"
+    rec "$topic" records_after "$(kv "$back" records)"
+    if [[ "$(kv "$back" digest)" != "$want" || "$(kv "$back" dup_below)" != 0 || "$(kv "$back" misordered)" != 0 ]]; then
+        echo "$topic read back: $back; the producer's digest: $want" >&2
+        rec "$topic" data_ok 0
+        return 1
+    fi
+    rec "$topic" data_ok 1
 }
 
 # ------------------------------------------------------------ the brokers' pass reports (Python)
@@ -557,6 +633,7 @@ rows = [
     (".log bytes after (MiB)", "log_mib_after", "%.1f", None),
     ("records read", "records", "%.0f", None),
     ("records kept", "kept", "%.0f", None),
+    ("records read back after the pass (kept + the active segment's)", "records_after", "%.0f", None),
     ("producer, MiB/s of key+value (informative)", "produce_mb_s", "%.1f", None),
 ]
 L = []
@@ -574,7 +651,7 @@ for label, k, f, better in rows:
 summary = "\n".join(L)
 
 cols = ["mb_per_sec", "seconds", "seconds_approx", "wall_s", "wall_mb_s", "read_mib", "cleanable_mib", "map_mib", "passes", "peak_rss_mib",
-        "rss_mib_before", "log_mib_before", "log_mib_after", "records", "kept", "produce_mb_s"]
+        "rss_mib_before", "log_mib_before", "log_mib_after", "records", "kept", "records_after", "data_ok", "produce_mb_s"]
 cols = [c for c in cols if any(c in m for m in data.values())]
 P = ["| broker | round | topic | " + " | ".join(cols) + " |", "|---" * (3 + len(cols)) + "|"]
 for (t, r, topic), m in sorted(data.items(), key=lambda x: (x[0][1], x[0][0], x[0][2])):
