@@ -1035,9 +1035,9 @@ async fn internal_topics_are_made_and_trimmed_by_their_coordinator_only() {
         .expect("made by the group coordinator");
     assert_eq!(offsets.partitions.len(), 3, "offsets.topic.num.partitions");
     assert_eq!(
-        offsets.overrides.get("retention.ms").map(String::as_str),
-        Some("-1"),
-        "the coordinator's configs, not a client topic's defaults"
+        offsets.overrides.get("cleanup.policy").map(String::as_str),
+        Some("compact"),
+        "the coordinator's configs (compacted, as Kafka's), not a client topic's defaults"
     );
     assert!(offsets.partitions.iter().all(|p| p.log_end_offset() == 0));
 

@@ -145,7 +145,11 @@ pub fn log_config(
             "retention.bytes" => c.retention_bytes = num(key, v)?,
             "retention.ms" => c.retention_ms = bounded(key, v, -1, i64::MAX)?,
             // index positions are u32 and Kafka's segment.bytes is an int: at most 2 GiB
-            "segment.bytes" => c.segment_bytes = bounded(key, v, 14, INT_MAX)?,
+            // Kafka 4 refuses segment.bytes under 1 MiB from clients and takes its test key
+            // internal.segment.bytes for smaller ones; Rafka takes both down to 14 bytes
+            "segment.bytes" | "internal.segment.bytes" => {
+                c.segment_bytes = bounded(key, v, 14, INT_MAX)?
+            }
             "segment.index.bytes" => c.segment_index_bytes = bounded(key, v, 4, INT_MAX)?,
             "segment.ms" => c.segment_ms = bounded(key, v, 1, i64::MAX)?,
             _ => return Err(TopicConfigError::UnknownKey(k.clone())),

@@ -299,7 +299,7 @@ impl PartitionLog {
         };
 
         // a cleaning interrupted after its commit point is finished first
-        super::cleaner::complete_swaps(&dir, &tp)?;
+        super::cleaner::complete_swaps(&dir, &tp, config.index_interval_bytes)?;
         let mut report = LoadReport::default();
         let mut bases = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
@@ -362,7 +362,12 @@ impl PartitionLog {
             }
             segments.insert(base, seg);
         }
-        check_segment_offsets(&tp, &mut segments, config.index_interval_bytes)?;
+        check_segment_offsets(
+            &tp,
+            &mut segments,
+            config.index_interval_bytes,
+            config.cleanup_policy.compact,
+        )?;
         if segments.is_empty() {
             let base = opts.log_start_offset.max(0);
             segments.insert(base, LogSegment::create(&dir, base)?);
@@ -1426,6 +1431,7 @@ fn check_segment_offsets(
     tp: &TopicPartition,
     segments: &mut BTreeMap<i64, LogSegment>,
     index_interval_bytes: u64,
+    compacted: bool,
 ) -> Result<(), LogError> {
     let bases: Vec<i64> = segments.keys().copied().collect();
     for pair in bases.windows(2) {
@@ -1434,7 +1440,8 @@ fn check_segment_offsets(
             continue;
         };
         let end = seg.next_offset();
-        if end < next_base && !seg.is_empty() {
+        if end < next_base && !seg.is_empty() && !compacted {
+            // (a compacted log has such gaps wherever the cleaner removed records)
             warn!(partition = %tp, from = end, to = next_base,
                 "offsets missing between segments (a segment deleted?)");
         } else if end > next_base {
