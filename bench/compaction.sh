@@ -37,7 +37,9 @@
 #
 # Environment: RAFKA_BIN (default target/release/rafka, built if missing), KAFKA_LIBS
 # (Kafka 4.x jars; default compat-tests/.work/kafka-libs from compat-tests/setup.sh),
-# TARGETS="kafka" (or "rafka") runs one side only; KEEP=1 keeps the temp dir.
+# TARGETS="kafka" (or "rafka") runs one side only; KEEP=1 keeps the temp dir;
+# BROKER_PROPS="k=v k=v" adds broker settings to both (e.g.
+# log.cleaner.dedupe.buffer.size=2097152 to see how many passes each broker's map needs).
 # Exit status: 0 iff every pass of both brokers cleaned its log and was measured.
 set -uo pipefail
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -388,6 +390,7 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 log.cleaner.backoff.ms=$BACKOFF_MS
+$(tr ' ' '\n' <<<"${BROKER_PROPS:-}")
 PROPS
         local cid
         cid="$(python3 -c 'import base64, uuid
@@ -405,8 +408,10 @@ while True:
         local tport
         tport="$(free_port)"
         mkdir -p "$LOGDIR"
+        local extra=() kv_
+        for kv_ in ${BROKER_PROPS:-}; do extra+=(-o "$kv_"); done
         "$RAFKA_BIN" serve --listener "$BOOTSTRAP" --text-listener "127.0.0.1:$tport" --data-dir "$LOGDIR" \
-            -o "log.cleaner.backoff.ms=$BACKOFF_MS" >"$BLOG" 2>&1 </dev/null &
+            -o "log.cleaner.backoff.ms=$BACKOFF_MS" "${extra[@]}" >"$BLOG" 2>&1 </dev/null &
     fi
     BROKER_PID=$!
     local deadline=$((SECONDS + START_TIMEOUT))
@@ -589,6 +594,7 @@ PY
     echo "KAFKA_JVM=${KAFKA_JVM[*]}"
     echo "ROUNDS=$ROUNDS"; echo "PASSES=$PASSES"; echo "MIB=$MIB"; echo "SEGMENT_MIB=$((SEGMENT_BYTES >> 20))"
     echo "KEYS=$KEYS"; echo "VALUES=$VMIN-$VMAX"; echo "SEED=$SEED"; echo "BACKOFF_MS=$BACKOFF_MS"
+    [[ -n "${BROKER_PROPS:-}" ]] && echo "BROKER_PROPS=$BROKER_PROPS"
 } >"$RUN/machine.env"
 
 log "$MODE: $ROUNDS round(s) x $PASSES pass(es) of $MIB MiB per broker ($TARGETS)"
@@ -650,6 +656,20 @@ for label, k, f, better in rows:
     L.append("| %s | %s |%s" % (label, " | ".join(cells), (" %s |" % ratio) if len(targets) == 2 else ""))
 summary = "\n".join(L)
 
+# per round: the two sessions ran minutes apart, so the spread of these ratios shows the noise
+rounds = sorted({r for (_, r, _) in data})
+R = ["| round | Kafka MiB/s | Rafka MiB/s | ratio | Kafka wall s | Rafka wall s | ratio |", "|---" * 7 + "|"]
+for r in rounds:
+    def m(t, k):
+        vs = [mm[k] for (tt, rr, _), mm in data.items() if tt == t and rr == r and k in mm]
+        return statistics.median(vs) if vs else None
+    kt, rt, kw, rw = m("kafka", "mb_per_sec"), m("rafka", "mb_per_sec"), m("kafka", "wall_s"), m("rafka", "wall_s")
+    f = lambda v, fmt: fmt % v if v is not None else "–"
+    ratio = lambda a, b: "%.2f" % (b / a) if a and b else "–"
+    R.append("| %d | %s | %s | %s | %s | %s | %s |" % (r, f(kt, "%.1f"), f(rt, "%.1f"), ratio(kt, rt),
+                                                       f(kw, "%.2f"), f(rw, "%.2f"), ratio(kw, rw)))
+per_round = "\n".join(R)
+
 cols = ["mb_per_sec", "seconds", "seconds_approx", "wall_s", "wall_mb_s", "read_mib", "cleanable_mib", "map_mib", "passes", "peak_rss_mib",
         "rss_mib_before", "log_mib_before", "log_mib_after", "records", "kept", "records_after", "data_ok", "produce_mb_s"]
 cols = [c for c in cols if any(c in m for m in data.values())]
@@ -691,6 +711,10 @@ Both brokers' "MB" are MiB (Kafka's `mb()` divides by 1024 * 1024).
 - **.log bytes**: the partition's `*.log` files only (Kafka's preallocated indexes and its
   `.deleted` files, removed 60 s later, are not counted).
 
+## Per round (medians of the round's passes)
+
+{per_round}
+
 ## Every pass
 
 {per_pass}
@@ -703,7 +727,7 @@ Both brokers' "MB" are MiB (Kafka's `mb()` divides by 1024 * 1024).
 ## Reproduce
 
 ```sh
-bench/compaction.sh            # this page (about 10 minutes)
+bench/compaction.sh            # this page (7 minutes on the machine above)
 bench/compaction.sh --smoke    # CI: 16 MiB, one pass per broker, report printed only
 ```
 <!-- end of generated part -->
