@@ -537,3 +537,76 @@ fn a_log_dir_is_locked_while_a_manager_has_it_open() {
     drop(again);
     rafka::log::manager::ensure_not_in_use(dir.path()).expect("free after drop");
 }
+
+/// `keys[i]` is record i's key (`None`: null), one batch at base offset `base_offset`.
+fn keyed_batch(keys: &[Option<&str>], base_offset: i64) -> Vec<u8> {
+    let recs: Vec<NewRecord> = keys
+        .iter()
+        .map(|k| NewRecord::new(*k, "v").at(1_000))
+        .collect();
+    let mut b = encode_batch(&recs, 0);
+    // the CRC does not cover the base offset
+    b[batch::BASE_OFFSET..batch::BASE_OFFSET + 8].copy_from_slice(&base_offset.to_be_bytes());
+    b
+}
+
+/// Kafka's `LogValidator.validateKey` applies to a leader's appends of a client's records
+/// on a topic whose `cleanup.policy` includes compact: a batch with a keyless record is
+/// refused whole (INVALID_RECORD, the record's index), nothing written. The broker's own
+/// batches (`append_internal`) and a follower's copies of the leader's batches are not
+/// checked again, and a delete-policy log takes the same batch.
+#[test]
+fn compacted_logs_refuse_keyless_client_records_only() {
+    use rafka::log::CleanupPolicy;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for policy in [
+        CleanupPolicy::COMPACT,
+        CleanupPolicy {
+            delete: true,
+            compact: true,
+        },
+    ] {
+        let log = open(
+            &dir.path().join(policy.to_string()),
+            LogConfig {
+                cleanup_policy: policy,
+                ..LogConfig::default()
+            },
+            LoadOptions::default(),
+        );
+        let mut keyed = keyed_batch(&[Some("a"), Some("b")], 0);
+        log.append(&mut keyed, 0).expect("keyed records");
+        let mut keyless = keyed_batch(&[Some("c"), None, Some("d")], 0);
+        let err = log.append(&mut keyless, 0).expect_err("refused");
+        assert_eq!(err.code().code(), 87, "{policy}: {err}");
+        let LogError::RecordErrors { errors, total } = &err else {
+            panic!("{policy}: {err:?}");
+        };
+        assert_eq!((errors[0].batch_index, errors.len(), *total), (1, 1, 1));
+        assert_eq!(
+            errors[0].message,
+            "Compacted topic cannot accept message without key in topic partition t-0"
+        );
+        let shared = keyed_batch(&[None], 0);
+        assert_eq!(
+            log.append_shared(&shared, 0)
+                .expect_err("refused")
+                .code()
+                .code(),
+            87
+        );
+        assert_eq!(log.log_end_offset(), 2, "{policy}: nothing written");
+
+        log.append_internal(&keyed_batch(&[None], 0), 0)
+            .expect("the broker's own batch");
+        assert_eq!(
+            log.append_as_follower(&keyed_batch(&[None, None], 3))
+                .expect("a follower's copy"),
+            5
+        );
+        log.set_config(LogConfig::default());
+        log.append(&mut keyed_batch(&[None], 0), 0)
+            .expect("delete policy: keyless records taken");
+        assert_eq!(log.log_end_offset(), 6);
+    }
+}

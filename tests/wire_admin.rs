@@ -288,7 +288,7 @@ async fn incremental_alter_configs_sets_and_deletes_topic_overrides() {
         alter("ia", &[("retention.ms", 0, Some("soon"))]),
         alter("ia", &[("retention.ms", 2, Some("5"))]),
         alter("ia", &[("cleanup.policy", 3, Some("delete"))]),
-        alter("ia", &[("cleanup.policy", 0, Some("compact"))]),
+        alter("ia", &[("cleanup.policy", 0, Some("compacted"))]),
         alter("ia", &[("retention.ms", 0, None)]),
         alter(
             "ia",

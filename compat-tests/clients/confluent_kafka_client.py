@@ -238,6 +238,45 @@ def s_record_too_large():
     return "delivery error %s (%s); nothing stored" % (errs[0].name(), errs[0].str())
 
 
+def s_keyless_compacted():
+    # Kafka's LogValidator refuses a batch for a compacted topic that holds a record
+    # without a key: INVALID_RECORD, and (Produce v8+) record_errors naming those records,
+    # which librdkafka uses to fail only them with INVALID_RECORD and the others of the
+    # batch with _INVALID_DIFFERENT_RECORD (its test 0011_produce_batch)
+    compat.create_topic(BOOTSTRAP, TOPIC, 1, {"cleanup.policy": "compact"})
+    p = producer(**{"linger.ms": 200, "retries": 0, "enable.idempotence": False})
+    keys = [b"k0", None, b"k2", None]
+    errs = {}
+    for i, k in enumerate(keys):
+        p.produce(TOPIC, key=k, value=b"v%d" % i, partition=0,
+                  on_delivery=lambda e, m, i=i: errs.__setitem__(i, e))
+    expect(p.flush(30) == 0, "delivery reports never came")
+    expect(len(errs) == 4, "%d delivery reports for 4 records" % len(errs))
+    for i in (1, 3):
+        e = errs[i]
+        # (the record error's text is not in the Python delivery error: librdkafka's
+        # generic string for the code is)
+        expect(e is not None and e.code() == KafkaError.INVALID_RECORD,
+               "keyless record %d: delivery error %s, expected INVALID_RECORD" % (i, e))
+    for i in (0, 2):
+        e = errs[i]
+        # what librdkafka gives the records record_errors does not name: without them, every
+        # record of the batch would be INVALID_RECORD
+        expect(e is not None and e.code() == KafkaError._INVALID_DIFFERENT_RECORD,
+               "keyed record %d of the refused batch: delivery error %s, expected _INVALID_DIFFERENT_RECORD" % (i, e))
+    c = consumer()
+    try:
+        lo, hi = c.get_watermark_offsets(TopicPartition(TOPIC, 0), timeout=10)
+    finally:
+        c.close()
+    expect(hi == 0, "high watermark %d after the refused batch, expected 0" % hi)
+    ok = []
+    p.produce(TOPIC, key=b"k", value=b"v", partition=0, on_delivery=lambda e, m: ok.append((e, m.offset())))
+    expect(p.flush(30) == 0 and ok and ok[0][0] is None, "a keyed record afterwards: %s" % ok)
+    return "keyless records 1, 3: %s; keyed ones of the batch: %s, %s; a keyed record then stored at offset %d" % (
+        errs[1].name(), errs[0].name(), errs[2].name(), ok[0][1])
+
+
 def s_unknown_topic():
     a = AdminClient({"bootstrap.servers": BOOTSTRAP})
     t = a.list_topics(topic=TOPIC, timeout=10).topics.get(TOPIC)
@@ -518,6 +557,7 @@ SCENARIOS = {
     "list-offsets": s_list_offsets,
     "large-record-1mib": s_large_record,
     "record-too-large": s_record_too_large,
+    "keyless-compacted": s_keyless_compacted,
     "unknown-topic": s_unknown_topic,
     "offset-out-of-range": s_offset_out_of_range,
     "consumer-group-resume": s_group_resume,

@@ -302,6 +302,7 @@ impl Broker {
                 match p.clean(&self.cleaner, crate::log::now_ms()) {
                     Ok(Some(_)) => cleaned += 1,
                     Ok(None) => {}
+                    Err(_) if self.cleaner.is_stopping() => return cleaned,
                     Err(e) => {
                         warn!(partition = %p.topic_partition(), cause = %e, "cleaning failed");
                     }

@@ -107,7 +107,12 @@ impl Broker {
         if hosted == *here && same_overrides {
             return Ok(());
         }
-        let log_config = topic_config::log_config(&self.config.log, &overrides)?;
+        let mut log_config = topic_config::log_config(&self.config.log, &overrides)?;
+        if name == crate::topic::OFFSETS_TOPIC && !overrides.contains_key("cleanup.policy") {
+            // created by a Rafka that compacted it by rewriting (its metadata says nothing
+            // of cleanup.policy): compacted as Kafka's, which no longer needs the rewrite
+            log_config.cleanup_policy = crate::log::CleanupPolicy::COMPACT;
+        }
         let store = topic_config::Store::new(&self.config.data_dir);
         if !same_overrides {
             store.save(name, ti.id, &overrides)?;

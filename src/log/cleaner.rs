@@ -30,6 +30,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -111,7 +112,7 @@ pub struct Cleaner {
     config: CleanerConfig,
     checkpoint_path: std::path::PathBuf,
     progress: Mutex<HashMap<TopicPartition, LogProgress>>,
-    stopping: AtomicBool,
+    stopping: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Cleaner {
@@ -145,7 +146,7 @@ impl Cleaner {
             config,
             checkpoint_path,
             progress: Mutex::new(progress),
-            stopping: AtomicBool::new(false),
+            stopping: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -157,6 +158,10 @@ impl Cleaner {
     /// nothing.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
     }
 
     /// Forgets a deleted log.
@@ -214,30 +219,34 @@ impl Cleaner {
         }
         let started = Instant::now();
         let mut io = Io {
-            throttle: Throttle::new(self.config.io_max_bytes_per_second),
+            throttle: Throttle::new(self.config.io_max_bytes_per_second, &self.stopping),
             stats: CleanStats::default(),
         };
         let mut map = OffsetMap::new(self.config.dedupe_buffer_size);
         let mut map_end = first_dirty;
         for seg in &dirty {
-            let full = self.map_segment(seg, &mut map, &mut io)?;
-            if full {
-                break;
+            match self.map_segment(seg, first_dirty, &mut map, &mut io)? {
+                // full: the map holds every key below this offset (Kafka's map also ends
+                // inside a segment, at its latest offset + 1)
+                Some(end) => {
+                    map_end = end;
+                    break;
+                }
+                None => map_end = seg.next_offset,
             }
-            map_end = seg.next_offset;
         }
         io.stats.map_bytes_read = std::mem::take(&mut io.stats.bytes_read);
         if map_end <= first_dirty {
             warn!(partition = %tp, base_offset = first.base_offset,
                 dedupe_buffer_size = self.config.dedupe_buffer_size,
-                "log.cleaner.dedupe.buffer.size cannot hold the keys of one segment: log not cleaned");
+                "log.cleaner.dedupe.buffer.size cannot hold one key: log not cleaned");
             self.progress.lock().entry(tp).or_default().uncleanable = true;
             return Ok(None);
         }
         let segments: Vec<&SegmentRef> = view
             .segments
             .iter()
-            .filter(|s| s.next_offset <= map_end)
+            .filter(|s| s.base_offset < map_end)
             .collect();
         let mut next_horizon: Option<i64> = None;
         let pass = Pass {
@@ -254,7 +263,7 @@ impl Cleaner {
             }
             let cleaned = self.clean_group(log, &pass, &group, &mut io, &mut next_horizon)?;
             let old: Vec<SegmentRef> = group.iter().map(|s| (*s).clone()).collect();
-            if !log.replace_segments(&old, cleaned)? {
+            if !log.replace_segments(&old, view.generation, cleaned)? {
                 info!(partition = %tp, "log changed while it was cleaned; cleaning again later");
                 return Ok(None);
             }
@@ -293,23 +302,30 @@ impl Cleaner {
         checkpoint::write_offsets(&self.checkpoint_path, &entries)
     }
 
-    /// Adds a segment's keys to the map. True if the map filled before the segment's end
-    /// (what it added stays: those offsets are real, and later than any record cleaned).
+    /// Adds the keys of a segment's records from `from` on to the map. `Some(offset)` if
+    /// the map filled there: every key below it is mapped, none from it on.
     fn map_segment(
         &self,
         seg: &SegmentRef,
+        from: i64,
         map: &mut OffsetMap,
         io: &mut Io,
-    ) -> Result<bool, LogError> {
-        let mut full = false;
+    ) -> Result<Option<i64>, LogError> {
+        let mut full = None;
         for_each_batch(seg, self.config.io_buffer_size, io, |h, batch, _| {
-            if h.is_control() || full {
+            if self.stopping.load(Ordering::Acquire) {
+                return Err(LogError::Internal("the cleaner is stopping".into()));
+            }
+            if h.is_control() || full.is_some() || h.last_offset() < from {
                 return Ok(());
             }
             for r in records::decode_batch(batch)? {
+                if r.offset < from {
+                    continue;
+                }
                 if let Some(key) = &r.key {
                     if !map.put(key, r.offset) {
-                        full = true;
+                        full = Some(r.offset);
                         break;
                     }
                 }
@@ -336,7 +352,7 @@ impl Cleaner {
             let mut headers: Vec<(usize, [u8; HEADER_SIZE])> = Vec::new();
             for_each_batch(seg, self.config.io_buffer_size, io, |h, batch, io| {
                 if self.stopping.load(Ordering::Acquire) {
-                    return Err(LogError::Internal("cleaner stopped".into()));
+                    return Err(LogError::Internal("the cleaner is stopping".into()));
                 }
                 let kept = pass.filter(h, batch, &mut io.stats, next_horizon)?;
                 let bytes: &[u8] = match &kept {
@@ -583,14 +599,17 @@ struct Throttle {
     rate: f64,
     start: Instant,
     bytes: u64,
+    /// A sleep ends early when the cleaner stops.
+    stopping: Arc<AtomicBool>,
 }
 
 impl Throttle {
-    fn new(rate: f64) -> Self {
+    fn new(rate: f64, stopping: &Arc<AtomicBool>) -> Self {
         Throttle {
             rate,
             start: Instant::now(),
             bytes: 0,
+            stopping: Arc::clone(stopping),
         }
     }
 
@@ -600,9 +619,12 @@ impl Throttle {
         }
         self.bytes += n;
         let due = Duration::from_secs_f64(self.bytes as f64 / self.rate);
-        let elapsed = self.start.elapsed();
-        if due > elapsed {
-            std::thread::sleep(due - elapsed);
+        loop {
+            let elapsed = self.start.elapsed();
+            if due <= elapsed || self.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep((due - elapsed).min(Duration::from_millis(50)));
         }
     }
 }

@@ -660,6 +660,8 @@ impl LogManager {
         let mut failed = None;
         let mut doomed = Vec::with_capacity(removed.len());
         for log in &removed {
+            // a cleaning in progress must not swap files into the directory's next owner
+            log.retire();
             let dir = log.dir();
             let to = self.dir.join(delete_dir_name(log.topic_partition()));
             match std::fs::rename(dir, &to) {

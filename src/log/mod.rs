@@ -59,6 +59,16 @@ pub enum LogError {
     /// INVALID_RECORD (87).
     #[error("invalid record: {0}")]
     InvalidRecord(String),
+    /// Records of a well-formed batch refused one by one, as Kafka's `LogValidator` does
+    /// (its `RecordValidationException`): so far, records without a key sent to a
+    /// compacted topic. INVALID_RECORD (87); the Produce response lists each record in
+    /// `record_errors` and this message (Kafka's) in `error_message`. `errors` holds at
+    /// most [`records::MAX_RECORD_ERRORS`] of the `total`.
+    #[error("{}", record_errors_summary(errors, *total))]
+    RecordErrors {
+        errors: Vec<RecordError>,
+        total: usize,
+    },
     /// One batch larger than the topic's `max.message.bytes`: MESSAGE_TOO_LARGE (10).
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     MessageTooLarge { size: usize, max: usize },
@@ -141,7 +151,7 @@ impl LogError {
     pub fn code(&self) -> ErrorCode {
         match self {
             LogError::Corrupt(_) | LogError::CorruptOnDisk { .. } => ErrorCode::CorruptMessage,
-            LogError::InvalidRecord(_) => ErrorCode::InvalidRecord,
+            LogError::InvalidRecord(_) | LogError::RecordErrors { .. } => ErrorCode::InvalidRecord,
             LogError::MessageTooLarge { .. }
             | LogError::DecompressedTooLarge { .. }
             | LogError::ZstdWindowTooLarge { .. } => ErrorCode::MessageTooLarge,
@@ -158,6 +168,51 @@ impl LogError {
             LogError::Internal(_) => ErrorCode::UnknownServerError,
         }
     }
+}
+
+/// One record a partition refused, by its index in its batch (Kafka's
+/// `ProduceResponse.RecordError`; a Produce response's `record_errors` entry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordError {
+    /// The record's index in its batch (0 for the first record).
+    pub batch_index: i32,
+    /// Why it was refused.
+    pub message: String,
+}
+
+impl RecordError {
+    /// A record without a key sent to a compacted topic: Kafka's `LogValidator.validateKey`
+    /// message, word for word (clients and tests match on it).
+    pub fn keyless_in_compacted_topic(batch_index: i32, tp: &TopicPartition) -> Self {
+        RecordError {
+            batch_index,
+            message: format!(
+                "Compacted topic cannot accept message without key in topic partition {tp}"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for RecordError {
+    /// As Kafka's `RecordError.toString`, which its refusal message embeds.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "RecordError(batchIndex={}, message='{}')",
+            self.batch_index, self.message
+        )
+    }
+}
+
+/// Kafka's message for a batch with refused records (`LogValidator.processRecordErrors`):
+/// the count, then at most the first three errors as a Java list prints them.
+fn record_errors_summary(errors: &[RecordError], total: usize) -> String {
+    let shown: Vec<String> = errors.iter().take(3).map(ToString::to_string).collect();
+    format!(
+        "One or more records have been rejected due to {total} record errors in total, and \
+         only showing the first three errors at most: [{}]",
+        shown.join(", ")
+    )
 }
 
 /// Wraps an `io::Error` with the path it concerns.

@@ -150,6 +150,9 @@ struct LogState {
     first_unflushed_ms: Option<i64>,
     /// Idempotent producers' epochs and recent sequences, as of `log_end_offset`.
     producers: ProducerStates,
+    /// Bumped whenever closed segments may change under a reader (truncation, deletion):
+    /// the cleaner's swap checks it did not move while it read them.
+    generation: u64,
 }
 
 impl LogState {
@@ -255,6 +258,8 @@ pub struct PartitionLog {
     offline: std::sync::atomic::AtomicBool,
     /// Position of the last damage a read logged (so a retrying consumer logs it once).
     damage_warned: std::sync::atomic::AtomicU64,
+    /// Set when the log is deleted: its directory is no longer its own.
+    retired: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -421,12 +426,14 @@ impl PartitionLog {
                 unflushed_messages: 0,
                 first_unflushed_ms: None,
                 producers,
+                generation: 0,
             }),
             flush_lock: Mutex::new(()),
             flushed_offset: AtomicI64::new(log_end_offset),
             log_end: AtomicI64::new(log_end_offset),
             offline: std::sync::atomic::AtomicBool::new(false),
             damage_warned: std::sync::atomic::AtomicU64::new(u64::MAX),
+            retired: std::sync::atomic::AtomicBool::new(false),
         };
         Ok((log, report))
     }
@@ -613,8 +620,16 @@ impl PartitionLog {
     ) -> Result<(AppendInfo, Vec<RewrittenHeader>), LogError> {
         self.check_online()?;
         let config = self.config();
-        let validated =
-            validate::validate_append_with(records, config.max_message_bytes, allow_control)?;
+        let validated = validate::validate_append_with(
+            records,
+            &validate::Rules {
+                max_message_bytes: config.max_message_bytes,
+                allow_control,
+                // keys required of every record on a compacted topic, but not of the
+                // broker's own batches (the metadata quorum's have none)
+                compacted: (config.cleanup_policy.compact && !allow_control).then_some(&self.tp),
+            },
+        )?;
         if records.len() as u64 > config.segment_bytes {
             return Err(LogError::RecordListTooLarge {
                 size: records.len(),
@@ -1106,6 +1121,7 @@ impl PartitionLog {
         // durable unsynced
         let _no_flush = self.flush_lock.lock();
         let mut st = self.state.write();
+        st.generation += 1;
         if offset >= st.log_end_offset {
             // nothing to cut, but an epoch started at the log end with no record yet (a
             // leadership this replica had) goes as Kafka's `truncateFromEnd` drops it
@@ -1151,6 +1167,7 @@ impl PartitionLog {
     pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<i64, LogError> {
         let _no_flush = self.flush_lock.lock();
         let mut st = self.state.write();
+        st.generation += 1;
         let bases: Vec<i64> = st.segments.keys().copied().collect();
         for b in bases {
             if let Some(seg) = st.segments.remove(&b) {
@@ -1209,6 +1226,7 @@ impl PartitionLog {
     }
 
     fn delete_segments(&self, st: &mut LogState, bases: &[i64]) -> Result<usize, LogError> {
+        st.generation += 1;
         for b in bases {
             if let Some(seg) = st.segments.remove(b) {
                 seg.delete_files()?;
@@ -1324,6 +1342,8 @@ pub struct Cleanable {
     /// Each idempotent producer's last offset: its last batch is kept, if emptied, so
     /// that producer state survives cleaning (Kafka's `RETAIN_EMPTY`).
     pub producer_last_offsets: std::collections::HashMap<i64, i64>,
+    /// The log's generation when this was taken (see [`PartitionLog::replace_segments`]).
+    pub generation: u64,
 }
 
 /// The cleaner's access to a log (`cleaner.rs`): what it may clean, and the swap of
@@ -1334,6 +1354,7 @@ impl PartitionLog {
     /// first segment with a newer record and all after it are left, as Kafka's
     /// `firstUncleanableDirtyOffset`).
     pub fn cleanable(&self, upper_bound: i64, now: i64) -> Result<Cleanable, LogError> {
+        self.check_online()?;
         let config = self.config();
         let st = self.state.read();
         let active = st.active_ref()?.base_offset();
@@ -1363,6 +1384,7 @@ impl PartitionLog {
             log_start_offset: st.log_start_offset,
             segments,
             producer_last_offsets,
+            generation: st.generation,
         })
     }
 
@@ -1376,14 +1398,20 @@ impl PartitionLog {
     pub fn replace_segments(
         &self,
         old: &[SegmentRef],
+        generation: u64,
         cleaned: LogSegment,
     ) -> Result<bool, LogError> {
+        use super::cleaner::{remove_files, rename_files, CLEANED_SUFFIX, SWAP_SUFFIX};
         let base = cleaned.base_offset();
         drop(cleaned);
         let _flush = self.flush_lock.lock();
         let mut st = self.state.write();
         let active = st.active_ref()?.base_offset();
-        let unchanged = old.first().is_some_and(|o| o.base_offset == base)
+        let retired = self.retired.load(Ordering::Acquire);
+        let unchanged = !retired
+            && !self.offline.load(Ordering::Acquire)
+            && st.generation == generation
+            && old.first().is_some_and(|o| o.base_offset == base)
             && old.iter().all(|o| {
                 o.base_offset != active
                     && st.segments.get(&o.base_offset).is_some_and(|s| {
@@ -1391,35 +1419,66 @@ impl PartitionLog {
                             && s.size() == o.size
                             && s.next_offset() == o.next_offset
                     })
-            });
+            })
+            && self
+                .dir
+                .join(segment::file_name(base, "log") + CLEANED_SUFFIX)
+                .is_file();
         if !unchanged {
-            super::cleaner::remove_files(&self.dir, base, super::cleaner::CLEANED_SUFFIX)?;
+            if !retired {
+                remove_files(&self.dir, base, CLEANED_SUFFIX)?;
+            }
             return Ok(false);
         }
-        super::cleaner::rename_files(
-            &self.dir,
-            base,
-            super::cleaner::CLEANED_SUFFIX,
-            super::cleaner::SWAP_SUFFIX,
-        )?;
-        checkpoint::sync_dir(&self.dir)?;
-        for o in old {
-            if let Some(seg) = st.segments.remove(&o.base_offset) {
-                seg.delete_files()?;
+        if let Err(e) = rename_files(&self.dir, base, CLEANED_SUFFIX, SWAP_SUFFIX)
+            .and_then(|()| checkpoint::sync_dir(&self.dir))
+        {
+            // before the commit point, or unsure of it: the old segments stay, and no
+            // .swap may be left for a later open to finish over segments written since
+            let _ = remove_files(&self.dir, base, SWAP_SUFFIX);
+            let _ = remove_files(&self.dir, base, CLEANED_SUFFIX);
+            return Err(e);
+        }
+        // past the commit point: a failure now leaves the files for `open` to finish, and
+        // the log in memory would not match them, so it goes offline (as Kafka takes the
+        // log dir offline)
+        let swapped = (|| {
+            for o in old {
+                if let Some(seg) = st.segments.get(&o.base_offset) {
+                    seg.delete_files()?;
+                }
+            }
+            rename_files(&self.dir, base, SWAP_SUFFIX, "")?;
+            checkpoint::sync_dir(&self.dir)?;
+            let mut seg = LogSegment::open_files(&self.dir, base)?;
+            if let Err(e) = seg.load_tail() {
+                // its files were fsynced before the swap; should they not check out, rebuild
+                warn!(partition = %self.tp, base_offset = base, cause = %e, "recovering a cleaned segment");
+                seg.recover(self.config().index_interval_bytes)?;
+                seg.sync_all()?;
+            }
+            Ok::<_, LogError>(seg)
+        })();
+        match swapped {
+            Ok(seg) => {
+                for o in old {
+                    st.segments.remove(&o.base_offset);
+                }
+                st.segments.insert(base, seg);
+                Ok(true)
+            }
+            Err(e) => {
+                self.take_offline(&e);
+                Err(e)
             }
         }
-        super::cleaner::rename_files(&self.dir, base, super::cleaner::SWAP_SUFFIX, "")?;
-        checkpoint::sync_dir(&self.dir)?;
-        let mut seg = LogSegment::open_files(&self.dir, base)?;
-        if let Err(e) = seg.load_tail() {
-            // its files were fsynced before the swap; should they not check out, rebuild
-            warn!(partition = %self.tp, base_offset = base, cause = %e, "recovering a cleaned segment");
-            let config = self.config();
-            seg.recover(config.index_interval_bytes)?;
-            seg.sync_all()?;
-        }
-        st.segments.insert(base, seg);
-        Ok(true)
+    }
+
+    /// Marks the log deleted: from now on the cleaner leaves its directory alone (it may
+    /// belong to a new partition of the same name).
+    pub fn retire(&self) {
+        let _st = self.state.write();
+        self.retired.store(true, Ordering::Release);
     }
 }
 

@@ -219,11 +219,20 @@ fn parse_record<'a>(r: &mut Reader<'a>) -> Result<RawRecord<'a>, LogError> {
     })
 }
 
-/// Walks one record with the checks of [`parse_record`] but keeps only its timestamp and
-/// offset deltas: keys, values and headers are stepped over, nothing is collected, and no
-/// error is built. `None` where [`parse_record`] would fail (which then says why).
+/// What the validation walk keeps of one record: its timestamp and offset deltas, and
+/// whether it has a key (a null key is refused by a compacted topic).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Walked {
+    timestamp_delta: i64,
+    offset_delta: i32,
+    has_key: bool,
+}
+
+/// Walks one record with the checks of [`parse_record`] but keeps only [`Walked`]: keys,
+/// values and headers are stepped over, nothing is collected, and no error is built.
+/// `None` where [`parse_record`] would fail (which then says why).
 #[inline]
-fn walk_record(r: &mut Reader<'_>) -> Option<(i64, i32)> {
+fn walk_record(r: &mut Reader<'_>) -> Option<Walked> {
     let length = usize::try_from(r.try_varint()?).ok()?;
     if r.buf.len() - r.pos < length {
         return None;
@@ -239,7 +248,7 @@ fn walk_record(r: &mut Reader<'_>) -> Option<(i64, i32)> {
     body.pos += 1;
     let timestamp_delta = body.try_varlong()?;
     let offset_delta = body.try_varint()?;
-    body.try_skip_bytes()?; // key
+    let has_key = body.try_skip_bytes()?;
     body.try_skip_bytes()?; // value
     let header_count = body.try_varint()?;
     if header_count < 0 {
@@ -255,36 +264,95 @@ fn walk_record(r: &mut Reader<'_>) -> Option<(i64, i32)> {
         return None;
     }
     r.pos = end;
-    Some((timestamp_delta, offset_delta))
+    Some(Walked {
+        timestamp_delta,
+        offset_delta,
+        has_key,
+    })
+}
+
+/// The most records without a key one refusal lists (one `record_errors` entry each in
+/// the Produce response). Kafka lists them all; a 100 KiB zstd batch can hold millions of
+/// tiny keyless records, and their messages would make a response of hundreds of MiB. The
+/// count in the refusal's message stays exact. librdkafka's default batch
+/// (`batch.num.messages`) fits whole.
+pub const MAX_RECORD_ERRORS: usize = 10_000;
+
+/// What walking a batch's records found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BatchWalk {
+    /// The max record timestamp.
+    pub max_timestamp: i64,
+    /// The index in the batch of each record without a key, in order, the first
+    /// [`MAX_RECORD_ERRORS`] of them; only looked for when the walk was asked to (a
+    /// compacted topic), empty otherwise.
+    pub keyless: Vec<i32>,
+    /// How many records have no key (when looked for), listed in `keyless` or not.
+    pub keyless_total: usize,
+}
+
+impl BatchWalk {
+    fn new() -> Self {
+        BatchWalk {
+            max_timestamp: batch::NO_TIMESTAMP,
+            keyless: Vec::new(),
+            keyless_total: 0,
+        }
+    }
+
+    /// Takes in record `index`, walked as `w`, once its offset delta is known to be right.
+    #[inline]
+    fn add(&mut self, header: &BatchHeader, index: i32, w: Walked, find_keyless: bool) {
+        self.max_timestamp = self
+            .max_timestamp
+            .max(header.base_timestamp.wrapping_add(w.timestamp_delta));
+        if find_keyless && !w.has_key {
+            if self.keyless.len() < MAX_RECORD_ERRORS {
+                self.keyless.push(index);
+            }
+            self.keyless_total += 1;
+        }
+    }
 }
 
 /// Walks every record of an uncompressed batch, as Kafka's `LogValidator` iterates them:
 /// lengths in bounds, fields consistent with the record length, header keys not null,
 /// offset deltas consecutive from 0, the count matching the header. Returns the max record
-/// timestamp.
-pub(crate) fn validate_uncompressed(batch: &[u8], header: &BatchHeader) -> Result<i64, LogError> {
+/// timestamp and, when `find_keyless`, the records without a key (a malformed record is
+/// the error even after a keyless one, as in Kafka, which gives record errors only for a
+/// batch it could walk to its end).
+pub(crate) fn validate_uncompressed(
+    batch: &[u8],
+    header: &BatchHeader,
+    find_keyless: bool,
+) -> Result<BatchWalk, LogError> {
     let mut r = Reader {
         buf: batch,
         pos: HEADER_SIZE,
     };
-    let mut max_ts = batch::NO_TIMESTAMP;
+    let mut walk = BatchWalk::new();
     for i in 0..header.records_count {
         let start = r.pos;
-        let (timestamp_delta, offset_delta) = match walk_record(&mut r) {
-            Some(deltas) => deltas,
+        let w = match walk_record(&mut r) {
+            Some(w) => w,
             None => {
                 // a bad record: parse it again, for the exact error
                 r.pos = start;
                 let rec = parse_record(&mut r)?;
-                (rec.timestamp_delta, rec.offset_delta)
+                Walked {
+                    timestamp_delta: rec.timestamp_delta,
+                    offset_delta: rec.offset_delta,
+                    has_key: rec.key.is_some(),
+                }
             }
         };
-        if offset_delta != i {
+        if w.offset_delta != i {
             return Err(LogError::InvalidRecord(format!(
-                "record {i} has offset delta {offset_delta}"
+                "record {i} has offset delta {}",
+                w.offset_delta
             )));
         }
-        max_ts = max_ts.max(header.base_timestamp.wrapping_add(timestamp_delta));
+        walk.add(header, i, w, find_keyless);
     }
     if r.pos != batch.len() {
         return Err(LogError::Corrupt(format!(
@@ -293,7 +361,7 @@ pub(crate) fn validate_uncompressed(batch: &[u8], header: &BatchHeader) -> Resul
             header.records_count
         )));
     }
-    Ok(max_ts)
+    Ok(walk)
 }
 
 /// Kafka's words for a compressed stream that ends before the records its header counts.
@@ -420,8 +488,9 @@ impl<R: Read> Inflow<R> {
     }
 
     /// Walks one record as Kafka's `DefaultRecord.readFrom` reads it, keeping only its
-    /// timestamp and offset deltas; keys, values and header values are stepped over.
-    fn walk_record(&mut self) -> Result<(i64, i32), LogError> {
+    /// timestamp and offset deltas and whether it has a key; keys, values and header
+    /// values are stepped over.
+    fn walk_record(&mut self) -> Result<Walked, LogError> {
         let length = self.varint()?;
         let length = u64::try_from(length)
             .map_err(|_| LogError::InvalidRecord(format!("invalid record length {length}")))?;
@@ -429,7 +498,7 @@ impl<R: Read> Inflow<R> {
         let _attributes = self.byte()?;
         let timestamp_delta = self.varlong()?;
         let offset_delta = self.varint()?;
-        self.skip_field(end, "key")?;
+        let has_key = self.skip_field(end, "key")?;
         self.skip_field(end, "value")?;
         let header_count = self.varint()?;
         if header_count < 0 {
@@ -448,7 +517,11 @@ impl<R: Read> Inflow<R> {
                 "record length {length} disagrees with its fields"
             )));
         }
-        Ok((timestamp_delta, offset_delta))
+        Ok(Walked {
+            timestamp_delta,
+            offset_delta,
+            has_key,
+        })
     }
 }
 
@@ -458,7 +531,9 @@ impl<R: Read> Inflow<R> {
 /// (MESSAGE_TOO_LARGE past it: decompression stops there), into exactly as many
 /// well-formed records as the header counts, with offset deltas 0, 1, 2… and nothing after
 /// the last (INVALID_RECORD). Kafka rebuilds a batch whose inner offsets are out of order;
-/// Rafka stores batches as sent and refuses it. Returns the max record timestamp.
+/// Rafka stores batches as sent and refuses it. Returns the max record timestamp and, when
+/// `find_keyless`, the records without a key, found in the same pass (the records are
+/// decompressed once).
 ///
 /// Memory: an [`INFLOW_BUFFER`] and the decompressor's own state (gzip: its 32 KiB window;
 /// lz4: a block of at most 4 MiB, twice; zstd: its window, at most [`MAX_ZSTD_WINDOW`];
@@ -467,18 +542,20 @@ pub(crate) fn validate_compressed(
     batch: &[u8],
     header: &BatchHeader,
     codec: Compression,
-) -> Result<i64, LogError> {
+    find_keyless: bool,
+) -> Result<BatchWalk, LogError> {
     let payload = batch.get(HEADER_SIZE..).unwrap_or_default();
     let mut inflow = Inflow::new(decoder(codec, payload)?, codec);
-    let mut max_ts = batch::NO_TIMESTAMP;
+    let mut walk = BatchWalk::new();
     for i in 0..header.records_count {
-        let (timestamp_delta, offset_delta) = inflow.walk_record()?;
-        if offset_delta != i {
+        let w = inflow.walk_record()?;
+        if w.offset_delta != i {
             return Err(LogError::InvalidRecord(format!(
-                "record {i} has offset delta {offset_delta}"
+                "record {i} has offset delta {}",
+                w.offset_delta
             )));
         }
-        max_ts = max_ts.max(header.base_timestamp.wrapping_add(timestamp_delta));
+        walk.add(header, i, w, find_keyless);
     }
     if !inflow.at_end()? {
         return Err(LogError::InvalidRecord(format!(
@@ -486,7 +563,7 @@ pub(crate) fn validate_compressed(
             header.records_count
         )));
     }
-    Ok(max_ts)
+    Ok(walk)
 }
 
 /// A record's absolute offset; an error (not a panic) when a hostile header overflows it.
@@ -517,6 +594,10 @@ fn open_any_batch(batch: &[u8], control: bool) -> Result<Option<OpenBatch<'_>>, 
         .ok_or_else(|| LogError::Corrupt("batch shorter than its header".into()))?;
     if header.is_control() && !control {
         return Ok(None);
+    }
+    if header.records_count == 0 {
+        // an empty batch kept by compaction: nothing to decompress, whatever its codec bits
+        return Ok(Some((header, std::borrow::Cow::Borrowed(&[][..]))));
     }
     let payload = batch.get(HEADER_SIZE..).unwrap_or_default();
     let records = match header.compression()? {
@@ -912,7 +993,8 @@ fn put_field(out: &mut Vec<u8>, v: Option<&[u8]>) {
 /// idempotent producer stays what it was), producer fields, partition leader epoch,
 /// timestamp type and codec; `delete_horizon` (KIP-534) goes in the base timestamp with
 /// its attribute bit, else the first kept record's timestamp is the base. With no records
-/// it is the empty batch Kafka keeps for a producer's last batch.
+/// it is the empty batch Kafka keeps for a producer's last batch, written as Kafka's
+/// `writeEmptyHeader` writes it: uncompressed, no base timestamp, no horizon.
 pub fn encode_retained(
     h: &BatchHeader,
     kept: &[&Record],
@@ -954,16 +1036,16 @@ pub fn encode_retained(
         put_varint(&mut section, rec.len() as i32);
         section.extend_from_slice(&rec);
     }
-    let codec = h.compression()?;
-    let section = if kept.is_empty() {
-        section
+    let mut attributes = h.attributes & !batch::DELETE_HORIZON_MASK;
+    let (section, base_ts) = if kept.is_empty() {
+        attributes &= !batch::COMPRESSION_MASK;
+        (section, batch::NO_TIMESTAMP)
     } else {
-        compress(codec, &section)?
+        (compress(h.compression()?, &section)?, base_ts)
     };
     let mut out = vec![0u8; HEADER_SIZE];
     out.extend_from_slice(&section);
-    let mut attributes = h.attributes & !batch::DELETE_HORIZON_MASK;
-    if delete_horizon.is_some() {
+    if delete_horizon.is_some() && !kept.is_empty() {
         attributes |= batch::DELETE_HORIZON_MASK;
     }
     let put = batch::put;
@@ -1181,13 +1263,14 @@ mod tests {
     }
 
     /// What `validate_uncompressed` did before it stopped collecting fields: every record
-    /// through `parse_record`. The walk must agree with it on every input.
-    fn validate_by_parsing(batch: &[u8], header: &BatchHeader) -> Result<i64, LogError> {
+    /// through `parse_record`. The walk must agree with it on every input, the records
+    /// without a key included.
+    fn validate_by_parsing(batch: &[u8], header: &BatchHeader) -> Result<BatchWalk, LogError> {
         let mut r = Reader {
             buf: batch,
             pos: HEADER_SIZE,
         };
-        let mut max_ts = batch::NO_TIMESTAMP;
+        let mut walk = BatchWalk::new();
         for i in 0..header.records_count {
             let rec = parse_record(&mut r)?;
             if rec.offset_delta != i {
@@ -1196,7 +1279,13 @@ mod tests {
                     rec.offset_delta
                 )));
             }
-            max_ts = max_ts.max(header.base_timestamp.wrapping_add(rec.timestamp_delta));
+            walk.max_timestamp = walk
+                .max_timestamp
+                .max(header.base_timestamp.wrapping_add(rec.timestamp_delta));
+            if rec.key.is_none() {
+                walk.keyless.push(i);
+                walk.keyless_total += 1;
+            }
         }
         if r.pos != batch.len() {
             return Err(LogError::Corrupt(format!(
@@ -1205,7 +1294,7 @@ mod tests {
                 header.records_count
             )));
         }
-        Ok(max_ts)
+        Ok(walk)
     }
 
     /// Every single-byte change of a batch with keys, null keys, headers (one with a null
@@ -1225,13 +1314,15 @@ mod tests {
         ];
         let plain = encode_batch(&recs, 0);
         let h = BatchHeader::parse(&plain).expect("header");
-        assert_eq!(validate_uncompressed(&plain, &h).expect("valid"), 5_000);
+        let walk = validate_uncompressed(&plain, &h, true).expect("valid");
+        assert_eq!(walk.max_timestamp, 5_000);
+        assert_eq!(walk.keyless, [0], "the first record has no key");
         let mut cases = 0;
         for i in HEADER_SIZE..plain.len() {
             for x in [0x00u8, 0x01, 0x02, 0x7f, 0x80, 0x81, 0xfe, 0xff] {
                 let mut b = plain.clone();
                 b[i] = x;
-                let walk = validate_uncompressed(&b, &h);
+                let walk = validate_uncompressed(&b, &h, true);
                 let parse = validate_by_parsing(&b, &h);
                 match (&walk, &parse) {
                     (Ok(a), Ok(b)) => assert_eq!(a, b, "byte {i} = {x:#x}"),
@@ -1253,7 +1344,7 @@ mod tests {
                 b[i] = x;
                 let _ = decode_batch(&b);
                 if let Some(h) = BatchHeader::parse(&b) {
-                    let _ = validate_uncompressed(&b, &h);
+                    let _ = validate_uncompressed(&b, &h, true);
                 }
             }
         }

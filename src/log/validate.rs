@@ -4,7 +4,7 @@
 //! the records inside a batch ([`super::records`]); neither of those uses this.
 
 use super::batch::*;
-use super::LogError;
+use super::{LogError, RecordError, TopicPartition};
 
 /// What validation learned about one batch of an append.
 #[derive(Clone, Copy, Debug)]
@@ -30,6 +30,10 @@ pub struct ValidatedBatch {
 ///   idempotent producer's checks, the rest being [`super::producer_state`]'s;
 /// - for uncompressed batches every record is parsed: lengths in bounds, offset deltas
 ///   0, 1, 2… (INVALID_RECORD / CORRUPT_MESSAGE);
+/// - on a compacted topic ([`Rules::compacted`]), every record has a key: a batch with
+///   records whose key is null is INVALID_RECORD with one [`RecordError`] per such record
+///   ([`LogError::RecordErrors`], Kafka's `LogValidator.validateKey`), found in the same
+///   walk as the checks above;
 /// - compressed batches are decompressed as a stream, to at most
 ///   [`MAX_DECOMPRESSED_BYTES`](super::records::MAX_DECOMPRESSED_BYTES) (MESSAGE_TOO_LARGE
 ///   past it), and every record walked the same way: a section that does not decompress is
@@ -41,17 +45,35 @@ pub fn validate_append(
     records: &[u8],
     max_message_bytes: usize,
 ) -> Result<Vec<ValidatedBatch>, LogError> {
-    validate_append_with(records, max_message_bytes, false)
+    validate_append_with(
+        records,
+        &Rules {
+            max_message_bytes,
+            allow_control: false,
+            compacted: None,
+        },
+    )
 }
 
-/// [`validate_append`], with control batches allowed when `allow_control`: for batches
-/// the broker writes itself (the metadata quorum's leader-change and voters records),
-/// never for a client's.
+/// What an append is checked against, besides the bytes themselves.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules<'a> {
+    /// The topic's `max.message.bytes`.
+    pub max_message_bytes: usize,
+    /// Control batches allowed: for batches the broker writes itself (the metadata
+    /// quorum's leader-change and voters records), never for a client's.
+    pub allow_control: bool,
+    /// The partition, when its topic is compacted (`cleanup.policy` includes `compact`)
+    /// and the records must all have keys; it is named in the refusal's messages.
+    pub compacted: Option<&'a TopicPartition>,
+}
+
+/// [`validate_append`] under `rules`.
 pub fn validate_append_with(
     records: &[u8],
-    max_message_bytes: usize,
-    allow_control: bool,
+    rules: &Rules<'_>,
 ) -> Result<Vec<ValidatedBatch>, LogError> {
+    let (max_message_bytes, allow_control) = (rules.max_message_bytes, rules.allow_control);
     if records.is_empty() {
         return Err(LogError::Corrupt("empty record set".into()));
     }
@@ -129,21 +151,33 @@ pub fn validate_append_with(
             )));
         }
         let compression = header.compression()?;
-        let max_timestamp = if compression == Compression::None {
-            super::records::validate_uncompressed(batch, &header)?
+        let find_keyless = rules.compacted.is_some();
+        let walk = if compression == Compression::None {
+            super::records::validate_uncompressed(batch, &header, find_keyless)?
         } else {
             if pos != 0 || size != records.len() {
                 return Err(LogError::InvalidRecord(
                     "compressed append carries more than one batch".into(),
                 ));
             }
-            super::records::validate_compressed(batch, &header, compression)?
+            super::records::validate_compressed(batch, &header, compression, find_keyless)?
         };
+        if let (Some(tp), false) = (rules.compacted, walk.keyless.is_empty()) {
+            // Kafka refuses the batch with every keyless record in it, indexed in the batch
+            return Err(LogError::RecordErrors {
+                errors: walk
+                    .keyless
+                    .iter()
+                    .map(|&i| RecordError::keyless_in_compacted_topic(i, tp))
+                    .collect(),
+                total: walk.keyless_total,
+            });
+        }
         out.push(ValidatedBatch {
             position: pos,
             size,
             header,
-            max_timestamp,
+            max_timestamp: walk.max_timestamp,
         });
         pos += size;
     }
@@ -437,6 +471,126 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn compacted(tp: &TopicPartition) -> Rules<'_> {
+        Rules {
+            max_message_bytes: 1 << 20,
+            allow_control: false,
+            compacted: Some(tp),
+        }
+    }
+
+    /// `keys[i]` is record i's key (`None`: null).
+    fn keyed(keys: &[Option<&str>]) -> Vec<NewRecord> {
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| NewRecord::new(*k, format!("value {i}")).at(1_000 + i as i64))
+            .collect()
+    }
+
+    /// Kafka's `LogValidator.validateKey`: on a compacted topic a record with a null key is
+    /// refused, INVALID_RECORD with one record error per such record, indexed in its batch,
+    /// whether the batch is compressed or not; an empty key is a key. A delete-policy topic
+    /// takes the same batch.
+    #[test]
+    fn compacted_topics_refuse_records_without_a_key() {
+        let tp = TopicPartition::new("kv", 3);
+        let recs = keyed(&[Some("a"), None, Some(""), None, Some("b")]);
+        let message = "Compacted topic cannot accept message without key in topic partition kv-3";
+        let plain = encode_batch(&recs, 0);
+        let mut batches = vec![("uncompressed", plain.clone())];
+        for (codec, name) in CODECS {
+            batches.push((name, compressed(&recs, codec, None)));
+        }
+        for (name, b) in &batches {
+            let err = validate_append_with(b, &compacted(&tp)).expect_err("refused");
+            assert_eq!(err.code().code(), 87, "{name}: {err}");
+            let LogError::RecordErrors { errors, total } = &err else {
+                panic!("{name}: {err:?}");
+            };
+            assert_eq!(*total, 2, "{name}");
+            assert_eq!(
+                errors,
+                &[1, 3]
+                    .map(|batch_index| RecordError {
+                        batch_index,
+                        message: message.into()
+                    })
+                    .to_vec(),
+                "{name}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "One or more records have been rejected due to 2 record errors in total, \
+                     and only showing the first three errors at most: \
+                     [RecordError(batchIndex=1, message='{message}'), \
+                     RecordError(batchIndex=3, message='{message}')]"
+                ),
+                "{name}"
+            );
+            validate_append(b, 1 << 20).unwrap_or_else(|e| panic!("{name}, delete policy: {e}"));
+        }
+
+        let all_keyed = keyed(&[Some("a"), Some(""), Some("c")]);
+        validate_append_with(&encode_batch(&all_keyed, 0), &compacted(&tp)).expect("all keyed");
+        validate_append_with(&compressed(&all_keyed, 4, None), &compacted(&tp))
+            .expect("all keyed, zstd");
+    }
+
+    /// The record errors are of the first batch that has any, indexed within it; a later
+    /// malformed record is the error instead (Kafka stops its walk there, before it
+    /// reports record errors).
+    #[test]
+    fn record_errors_name_the_batch_and_yield_to_malformed_records() {
+        let tp = TopicPartition::new("kv", 0);
+        let mut two = encode_batch(&keyed(&[Some("a"), Some("b")]), 0);
+        two.extend_from_slice(&encode_batch(&keyed(&[Some("c"), None]), 0));
+        let err = validate_append_with(&two, &compacted(&tp)).expect_err("refused");
+        let LogError::RecordErrors { errors, total } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!((errors.len(), errors[0].batch_index, *total), (1, 1, 1));
+
+        // keyless record 0, then a record with a negative header count (its last byte)
+        let recs = keyed(&[None, Some("k")]);
+        let mut plain = encode_batch(&recs, 0);
+        let last = plain.len() - 1;
+        plain[last] = 0x7f;
+        let crc = compute_crc(&plain);
+        plain[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        let gzip = compressed(&recs, 1, Some(&plain[HEADER_SIZE..]));
+        for (name, b) in [("uncompressed", &plain), ("gzip", &gzip)] {
+            let err = validate_append_with(b, &compacted(&tp)).expect_err("refused");
+            assert!(
+                matches!(err, LogError::InvalidRecord(_)),
+                "{name}: the malformed record is the error: {err:?}"
+            );
+        }
+    }
+
+    /// A batch of more keyless records than [`MAX_RECORD_ERRORS`] lists that many, and
+    /// counts them all in the message.
+    #[test]
+    fn record_errors_are_capped_and_counted() {
+        use crate::log::records::MAX_RECORD_ERRORS;
+        let tp = TopicPartition::new("kv", 0);
+        let n = MAX_RECORD_ERRORS + 5;
+        let recs: Vec<NewRecord> = (0..n).map(|_| NewRecord::new(None::<&str>, "")).collect();
+        let b = compressed(&recs, 4, None);
+        let err = validate_append_with(&b, &compacted(&tp)).expect_err("refused");
+        let LogError::RecordErrors { errors, total } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!((errors.len(), *total), (MAX_RECORD_ERRORS, n));
+        assert_eq!(
+            errors.last().map(|e| e.batch_index),
+            Some(MAX_RECORD_ERRORS as i32 - 1)
+        );
+        assert!(err.to_string().starts_with(&format!(
+            "One or more records have been rejected due to {n} record errors"
+        )));
     }
 
     #[test]

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::messages::produce_response::{
-    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
+    TopicProduceResponse,
 };
 use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::leader_hint::LeaderHints;
 use super::str_bytes;
@@ -18,7 +19,8 @@ use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::{Answer, RouteError};
 use crate::kafka::context::RequestContext;
-use crate::partition::{AppendOrigin, Partition};
+use crate::log::{LogError, RecordError};
+use crate::partition::{AppendOrigin, Partition, PartitionError};
 
 fn partition_error(
     index: i32,
@@ -37,6 +39,44 @@ fn partition_error(
     } else {
         p
     }
+}
+
+/// A partition whose append refused records one by one (Kafka's
+/// `RecordValidationException`: records without a key on a compacted topic), answered as
+/// Kafka's ReplicaManager does: INVALID_RECORD, each record's index in its batch and
+/// message in `record_errors`, the refusal's message in `error_message` (both from v8),
+/// and the partition's log start offset (from v5).
+fn records_refused(
+    index: i32,
+    errors: &[RecordError],
+    message: String,
+    log_start_offset: i64,
+    version: i16,
+) -> PartitionProduceResponse {
+    let p = partition_error(
+        index,
+        ErrorCode::InvalidRecord.code(),
+        Some(message),
+        version,
+    );
+    let p = if version >= 5 {
+        p.with_log_start_offset(log_start_offset)
+    } else {
+        p
+    };
+    if version < 8 {
+        return p;
+    }
+    p.with_record_errors(
+        errors
+            .iter()
+            .map(|e| {
+                BatchIndexAndErrorMessage::default()
+                    .with_batch_index(e.batch_index)
+                    .with_batch_index_error_message(Some(str_bytes(e.message.as_str())))
+            })
+            .collect(),
+    )
 }
 
 /// One partition's append that acks=all must see replicated.
@@ -149,12 +189,26 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
                             }),
                     );
                 }
-                Err(e) => parts.push(partition_error(
-                    pd.index,
-                    e.code().into(),
-                    Some(e.to_string()),
-                    version,
-                )),
+                Err(e) => {
+                    let message = e.to_string();
+                    parts.push(match e {
+                        PartitionError::Log(LogError::RecordErrors { errors, total }) => {
+                            debug!(
+                                partition = %partition.topic_partition(),
+                                records = total,
+                                "records refused one by one"
+                            );
+                            records_refused(
+                                pd.index,
+                                &errors,
+                                message,
+                                partition.log_start_offset(),
+                                version,
+                            )
+                        }
+                        e => partition_error(pd.index, e.code().into(), Some(message), version),
+                    });
+                }
             }
         }
         responses.push(
