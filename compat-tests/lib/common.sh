@@ -3,7 +3,7 @@
 COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPO_DIR="$(cd "$COMPAT_DIR/.." && pwd)"
 WORK_DIR="$COMPAT_DIR/.work"
-KAFKA_LIBS="$WORK_DIR/kafka-libs"
+KAFKA_LIBS="${KAFKA_LIBS:-$WORK_DIR/kafka-libs}"
 VENV_PY="$WORK_DIR/venv/bin/python"
 
 # A free TCP port on 127.0.0.1 (asks the kernel for an ephemeral one).

@@ -316,8 +316,8 @@ impl Cleaner {
             if self.stopping.load(Ordering::Acquire) {
                 return Err(LogError::Internal("the cleaner is stopping".into()));
             }
-            if h.is_control() || full.is_some() || h.last_offset() < from {
-                return Ok(());
+            if h.is_control() || h.last_offset() < from {
+                return Ok(true);
             }
             for r in records::decode_batch(batch)? {
                 if r.offset < from {
@@ -325,12 +325,13 @@ impl Cleaner {
                 }
                 if let Some(key) = &r.key {
                     if !map.put(key, r.offset) {
+                        // full: the rest of the segment is not read
                         full = Some(r.offset);
-                        break;
+                        return Ok(false);
                     }
                 }
             }
-            Ok(())
+            Ok(true)
         })?;
         Ok(full)
     }
@@ -358,7 +359,7 @@ impl Cleaner {
                 let bytes: &[u8] = match &kept {
                     Kept::Whole => batch,
                     Kept::Rebuilt(b) => b,
-                    Kept::Nothing => return Ok(()),
+                    Kept::Nothing => return Ok(true),
                 };
                 let header: [u8; HEADER_SIZE] = bytes
                     .get(..HEADER_SIZE)
@@ -374,7 +375,7 @@ impl Cleaner {
                     pending.clear();
                     headers.clear();
                 }
-                Ok(())
+                Ok(true)
             })?;
             if !pending.is_empty() {
                 out.append(&pending, &headers, pass.index_interval_bytes)?;
@@ -482,13 +483,15 @@ fn group_segments<'a>(segments: &[&'a SegmentRef], segment_bytes: u64) -> Vec<Ve
 }
 
 /// Calls `f` with every whole batch of a closed segment, in order, reading
-/// `buffer_size` bytes at a time (more for a larger batch). A damaged batch ends the pass
-/// with an error: the cleaner never writes what it could not read.
+/// `buffer_size` bytes at a time (more for a larger batch), until `f` says to stop
+/// (`Ok(false)`). A damaged batch ends the pass with an error: the cleaner never writes
+/// what it could not read. The bytes of the batches handed to `f` are counted (a batch
+/// read again because it crossed the buffer's end counts once).
 fn for_each_batch(
     seg: &SegmentRef,
     buffer_size: usize,
     io: &mut Io,
-    mut f: impl FnMut(&BatchHeader, &[u8], &mut Io) -> Result<(), LogError>,
+    mut f: impl FnMut(&BatchHeader, &[u8], &mut Io) -> Result<bool, LogError>,
 ) -> Result<(), LogError> {
     let file = seg.file.pin()?;
     let mut pos = 0u64;
@@ -498,7 +501,6 @@ fn for_each_batch(
         buf.resize(want, 0);
         let n = file.read_at(pos, &mut buf)?;
         buf.truncate(n);
-        io.read(n as u64);
         let mut off = 0usize;
         while let Some(h) = buf.get(off..).and_then(BatchHeader::parse) {
             let size = h
@@ -509,8 +511,12 @@ fn for_each_batch(
             };
             super::batch::check_integrity(batch)
                 .map_err(|_| file.corrupt(pos + off as u64, "batch failed its CRC check"))?;
-            f(&h, batch, io)?;
+            io.read(size as u64);
+            let more = f(&h, batch, io)?;
             off += size;
+            if !more {
+                return Ok(());
+            }
         }
         if off == 0 {
             // one batch larger than the buffer: read it whole
@@ -531,7 +537,9 @@ fn for_each_batch(
             io.read(size as u64);
             super::batch::check_integrity(&buf)
                 .map_err(|_| file.corrupt(pos, "batch failed its CRC check"))?;
-            f(&h, &buf, io)?;
+            if !f(&h, &buf, io)? {
+                return Ok(());
+            }
             off = size;
         }
         pos += off as u64;
