@@ -28,15 +28,8 @@ fn message(m: &Option<StrBytes>) -> Option<&str> {
 async fn acl_apis_are_advertised_at_kafka_4_versions() {
     let (broker, _dir) = start_broker().await;
     let mut c = Client::connect(broker.kafka_addr()).await;
-    let r: ApiVersionsResponse = c
-        .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
-        .await;
-    let range = |api: ApiKey| {
-        r.api_keys
-            .iter()
-            .find(|k| k.api_key == api as i16)
-            .map(|k| (k.min_version, k.max_version))
-    };
+    let versions = support::advertised(&mut c).await;
+    let range = |api: ApiKey| versions.get(&(api as i16)).copied();
     assert_eq!(range(ApiKey::DescribeAcls), Some((1, 3)));
     assert_eq!(range(ApiKey::CreateAcls), Some((1, 3)));
     assert_eq!(range(ApiKey::DeleteAcls), Some((1, 3)));

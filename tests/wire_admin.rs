@@ -77,15 +77,8 @@ async fn topic_configs(c: &mut Client, name: &str) -> BTreeMap<String, (Option<S
 async fn new_admin_apis_are_advertised() {
     let (broker, _dir) = start_broker().await;
     let mut c = Client::connect(broker.kafka_addr()).await;
-    let r: ApiVersionsResponse = c
-        .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
-        .await;
-    let range = |api: ApiKey| {
-        r.api_keys
-            .iter()
-            .find(|k| k.api_key == api as i16)
-            .map(|k| (k.min_version, k.max_version))
-    };
+    let versions = support::advertised(&mut c).await;
+    let range = |api: ApiKey| versions.get(&(api as i16)).copied();
     assert_eq!(range(ApiKey::DeleteRecords), Some((0, 2)));
     assert_eq!(range(ApiKey::DescribeConfigs), Some((1, 4)));
     assert_eq!(range(ApiKey::CreatePartitions), Some((0, 3)));

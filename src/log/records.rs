@@ -934,19 +934,16 @@ pub fn encode_batch(records: &[NewRecord], partition_leader_epoch: i32) -> Vec<u
     let mut out = vec![0u8; HEADER_SIZE];
     let mut rec = Vec::new();
     for (i, r) in records.iter().enumerate() {
-        rec.clear();
-        rec.push(0); // attributes
-        put_varlong(&mut rec, r.timestamp - base_ts);
-        put_varint(&mut rec, i as i32);
-        put_field(&mut rec, r.key.as_deref());
-        put_field(&mut rec, r.value.as_deref());
-        put_varint(&mut rec, r.headers.len() as i32);
-        for (k, v) in &r.headers {
-            put_field(&mut rec, Some(k.as_bytes()));
-            put_field(&mut rec, v.as_deref());
-        }
-        put_varint(&mut out, rec.len() as i32);
-        out.extend_from_slice(&rec);
+        let headers = r.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref()));
+        let fields = (r.key.as_deref(), r.value.as_deref());
+        put_record(
+            &mut out,
+            &mut rec,
+            r.timestamp - base_ts,
+            i as i32,
+            fields,
+            headers,
+        );
     }
     let batch_length = (out.len() - batch::LOG_OVERHEAD) as i32;
     let put = batch::put;
@@ -976,6 +973,31 @@ pub fn encode_batch(records: &[NewRecord], partition_leader_epoch: i32) -> Vec<u
     let crc = batch::compute_crc(&out);
     put(&mut out, batch::CRC, &crc.to_be_bytes());
     out
+}
+
+/// Appends one record (length-prefixed) to `out`, built in `scratch`: attributes 0, the
+/// timestamp and offset deltas, key and value (`None` is null), headers.
+fn put_record<'a>(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    (key, value): (Option<&[u8]>, Option<&[u8]>),
+    headers: impl ExactSizeIterator<Item = (&'a str, Option<&'a [u8]>)>,
+) {
+    scratch.clear();
+    scratch.push(0); // attributes
+    put_varlong(scratch, timestamp_delta);
+    put_varint(scratch, offset_delta);
+    put_field(scratch, key);
+    put_field(scratch, value);
+    put_varint(scratch, headers.len() as i32);
+    for (k, v) in headers {
+        put_field(scratch, Some(k.as_bytes()));
+        put_field(scratch, v);
+    }
+    put_varint(out, scratch.len() as i32);
+    out.extend_from_slice(scratch);
 }
 
 fn put_field(out: &mut Vec<u8>, v: Option<&[u8]>) {
@@ -1017,24 +1039,14 @@ pub fn encode_retained(
     for r in kept {
         let delta = i32::try_from(r.offset - h.base_offset)
             .map_err(|_| LogError::Internal(format!("record {} outside its batch", r.offset)))?;
-        rec.clear();
-        rec.push(0); // attributes
         let ts_delta = if log_append {
             0
         } else {
             r.timestamp.wrapping_sub(base_ts)
         };
-        put_varlong(&mut rec, ts_delta);
-        put_varint(&mut rec, delta);
-        put_field(&mut rec, r.key.as_deref());
-        put_field(&mut rec, r.value.as_deref());
-        put_varint(&mut rec, r.headers.len() as i32);
-        for (k, v) in &r.headers {
-            put_field(&mut rec, Some(k.as_bytes()));
-            put_field(&mut rec, v.as_deref());
-        }
-        put_varint(&mut section, rec.len() as i32);
-        section.extend_from_slice(&rec);
+        let headers = r.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref()));
+        let fields = (r.key.as_deref(), r.value.as_deref());
+        put_record(&mut section, &mut rec, ts_delta, delta, fields, headers);
     }
     let mut attributes = h.attributes & !batch::DELETE_HORIZON_MASK;
     let (section, base_ts) = if kept.is_empty() {

@@ -204,3 +204,15 @@ pub async fn produce_values(c: &mut Client, topic: &str, partition: i32, values:
     let r: ProduceResponse = c.call(ApiKey::Produce, 9, &req).await;
     assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
 }
+
+/// The (min, max) versions a broker advertises per API key, from ApiVersions v3.
+pub async fn advertised(c: &mut Client) -> std::collections::HashMap<i16, (i16, i16)> {
+    use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+    let r: ApiVersionsResponse = c
+        .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .await;
+    r.api_keys
+        .iter()
+        .map(|k| (k.api_key, (k.min_version, k.max_version)))
+        .collect()
+}
