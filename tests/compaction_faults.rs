@@ -806,8 +806,14 @@ fn check_copy(
             stem.is_some_and(|s| !logs_present.contains(&s))
         })
         .collect();
-    // counted, not failed: a leaked file, harmless unless a segment is made at its base
+    // (open deletes an index file whose segment is gone, as Kafka's loader does)
     stats.orphan_indexes = orphans.into_iter().cloned().collect();
+    if !stats.orphan_indexes.is_empty() {
+        return Err(with_warnings(format!(
+            "index files without their segment after open: {:?}",
+            stats.orphan_indexes
+        )));
+    }
     let snapshot = read_all(&log).map_err(with_warnings)?;
     stats.tombstones_gone = check_contents(&snapshot, expect).map_err(with_warnings)?;
     for _ in 0..64 {
@@ -817,6 +823,12 @@ fn check_copy(
     lookups_by_time(&log, &snapshot, &part_dir, rng).map_err(with_warnings)?;
     // after the reads and lookups, so a failure there is what users would see
     stats.unindexed_segments = check_indexes(&part_dir).map_err(with_warnings)?;
+    if !stats.unindexed_segments.is_empty() {
+        return Err(with_warnings(format!(
+            "closed segments without their index on disk: {:?}",
+            stats.unindexed_segments
+        )));
+    }
     match checkpoint::read_offsets(&dir.join(CHECKPOINT_FILE)) {
         Ok(entries) => {
             for (t, first_dirty) in entries {

@@ -658,3 +658,114 @@ fn a_pass_over_a_deleted_log_leaves_the_recreated_partition_alone() {
     assert_eq!(again.log_end_offset(), 5, "the new topic's records survive");
     assert_eq!(contents(&again).len(), 5);
 }
+
+/// `min.cleanable.dirty.ratio`: a log is cleaned only once its dirty part is more than
+/// that share of what may be cleaned (Kafka compares strictly).
+#[test]
+fn a_log_is_cleaned_only_once_its_dirty_ratio_passes_the_minimum() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = LogConfig {
+        min_cleanable_dirty_ratio: Ratio::from_millionths(500_000),
+        ..compact_config()
+    };
+    let log = open(tmp.path(), config, true);
+    let fill = |from: i64, n: i64| {
+        for i in from..from + n {
+            put(&log, Some(&format!("k{i}")), Some(&format!("{i:0>40}")), i);
+        }
+    };
+    fill(0, 100);
+    let c = cleaner(tmp.path());
+    // all dirty (ratio 1): cleaned; nothing was superseded, so all of it stays, now clean
+    c.clean(&log, log.log_end_offset(), 10_000)
+        .expect("clean")
+        .expect("due");
+    // a little more (distinct keys): the dirty part is well under half
+    fill(100, 10);
+    assert!(c
+        .clean(&log, log.log_end_offset(), 10_000)
+        .expect("clean")
+        .is_none());
+    // more than the clean part: over half, due again
+    fill(110, 150);
+    c.clean(&log, log.log_end_offset(), 10_000)
+        .expect("clean")
+        .expect("due");
+}
+
+/// `min.compaction.lag.ms` keeps records that young out of a pass; `max.compaction.lag.ms`
+/// makes a log due whatever its dirty ratio once its oldest dirty record is that old, and
+/// rolls a compacted log's active segment after that long (as Kafka's `maxSegmentMs`), so
+/// that no record escapes cleaning for longer.
+#[test]
+fn the_compaction_lags_hold_records_back_and_make_old_ones_due() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = LogConfig {
+        min_compaction_lag_ms: 60_000,
+        ..compact_config()
+    };
+    let log = open(tmp.path(), config, true);
+    for i in 0..100 {
+        put(
+            &log,
+            Some(&format!("k{}", i % 5)),
+            Some(&format!("{i:0>40}")),
+            1_000_000 + i,
+        );
+    }
+    let c = cleaner(tmp.path());
+    // at 1,030,000 every record is younger than a minute: nothing may be cleaned
+    assert!(c
+        .clean(&log, log.log_end_offset(), 1_030_000)
+        .expect("clean")
+        .is_none());
+    let stats = c
+        .clean(&log, log.log_end_offset(), 1_100_000)
+        .expect("clean")
+        .expect("old enough now");
+    assert!(stats.records_kept < stats.records_read);
+
+    // never due by ratio (it cannot exceed 1), but the oldest dirty record is past the lag
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = LogConfig {
+        min_cleanable_dirty_ratio: Ratio::from_millionths(1_000_000),
+        max_compaction_lag_ms: 5_000,
+        ..compact_config()
+    };
+    let log = open(tmp.path(), config, true);
+    for i in 0..100 {
+        put(
+            &log,
+            Some(&format!("k{}", i % 5)),
+            Some(&format!("{i:0>40}")),
+            1_000_000 + i,
+        );
+    }
+    let c = cleaner(tmp.path());
+    assert!(c
+        .clean(&log, log.log_end_offset(), 1_004_000)
+        .expect("clean")
+        .is_none());
+    c.clean(&log, log.log_end_offset(), 1_006_000)
+        .expect("clean")
+        .expect("due by max.compaction.lag.ms");
+
+    // the active segment rolls once its first record is max.compaction.lag.ms old, though
+    // segment.ms (7 days) and segment.bytes are far off
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        max_compaction_lag_ms: 5_000,
+        ..compact_config()
+    };
+    let log = open(tmp.path(), config, true);
+    put(&log, Some("a"), Some("1"), 1_000_000);
+    put(&log, Some("a"), Some("2"), 1_004_000);
+    assert_eq!(log.segment_base_offsets().len(), 1);
+    put(&log, Some("a"), Some("3"), 1_006_000);
+    assert_eq!(
+        log.segment_base_offsets().len(),
+        2,
+        "rolled by max.compaction.lag.ms"
+    );
+}

@@ -214,7 +214,8 @@ impl Cleaner {
             .first_timestamp
             .filter(|&t| t >= 0)
             .is_some_and(|t| now.saturating_sub(t) > config.max_compaction_lag_ms);
-        if !(horizon_due || lagging || ratio >= config.min_cleanable_dirty_ratio.as_f64()) {
+        // (strictly above the ratio, as Kafka's `LogCleanerManager` compares)
+        if !(horizon_due || lagging || ratio > config.min_cleanable_dirty_ratio.as_f64()) {
             return Ok(None);
         }
         let started = Instant::now();

@@ -303,6 +303,19 @@ pub struct LogConfig {
     pub delete_retention_ms: i64,
 }
 
+impl LogConfig {
+    /// How long the active segment fills before it rolls: `segment.ms`, or, for a
+    /// compacted log, `max.compaction.lag.ms` if smaller (records in the active segment
+    /// cannot be cleaned), as Kafka's `LogConfig.maxSegmentMs`.
+    pub fn max_segment_ms(&self) -> i64 {
+        if self.cleanup_policy.compact && self.max_compaction_lag_ms > 0 {
+            self.segment_ms.min(self.max_compaction_lag_ms)
+        } else {
+            self.segment_ms
+        }
+    }
+}
+
 /// `cleanup.policy`: `delete`, `compact`, or both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CleanupPolicy {

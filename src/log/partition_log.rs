@@ -307,18 +307,31 @@ impl PartitionLog {
         super::cleaner::complete_swaps(&dir, &tp, config.index_interval_bytes)?;
         let mut report = LoadReport::default();
         let mut bases = Vec::new();
+        let mut indexed = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
             let entry = entry.map_err(io_err(&dir))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if let Some(base) = segment::parse_base_offset(name, "log") {
                 bases.push(base);
+            } else if let Some(base) = segment::parse_base_offset(name, "index")
+                .or_else(|| segment::parse_base_offset(name, "timeindex"))
+            {
+                indexed.push((base, entry.path()));
             } else if name.ends_with(".deleted") || name.ends_with(".cleaned") {
                 let p = entry.path();
                 std::fs::remove_file(&p).map_err(io_err(&p))?;
             }
         }
         bases.sort_unstable();
+        // an index whose segment is gone (a crash while a swap deleted the segments it
+        // replaced) is deleted, as Kafka's loader deletes orphaned index files
+        for (base, path) in indexed {
+            if bases.binary_search(&base).is_err() {
+                warn!(partition = %tp, file = %path.display(), "deleted an index file without its segment");
+                std::fs::remove_file(&path).map_err(io_err(&path))?;
+            }
+        }
 
         let mut segments = BTreeMap::new();
         let mut needs_recovery = !opts.clean_shutdown;
@@ -774,7 +787,7 @@ impl PartitionLog {
         let max_entries = (config.segment_index_bytes / 8).max(2) as usize;
         let max_time_entries = (config.segment_index_bytes / 12).max(2) as usize;
         let should_roll = active.size() + append_bytes > config.segment_bytes
-            || active.time_waited_for_roll(now, max_timestamp) > config.segment_ms
+            || active.time_waited_for_roll(now, max_timestamp) > config.max_segment_ms()
             || active.offset_index().len() >= max_entries - 1
             || active.time_index().len() >= max_time_entries - 1
             || last_offset - active.base_offset() > i64::from(i32::MAX);

@@ -1,7 +1,6 @@
 //! IncrementalAlterConfigs (v0-v1): topic config overrides. SET (0) works on every key of
 //! [`topic_config::KEYS`]; APPEND (2) and SUBTRACT (3) only on the list key
-//! `cleanup.policy` (whose only accepted value is `delete`, so only the trivial cases
-//! pass), elsewhere INVALID_CONFIG as in Kafka. The whole new override set is validated
+//! `cleanup.policy` (`delete`, `compact` or both), elsewhere INVALID_CONFIG as in Kafka. The whole new override set is validated
 //! before anything is stored; `validate_only` stores nothing.
 //!
 //! DELETE (1) of any key succeeds, as in Kafka 4: its controller
