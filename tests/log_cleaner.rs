@@ -693,6 +693,16 @@ fn a_log_is_cleaned_only_once_its_dirty_ratio_passes_the_minimum() {
         .expect("due");
 }
 
+/// A log of 100 records over 5 keys, timestamped from 1,000,000 ms, and its cleaner.
+fn five_keys_written_at_1_000_000(dir: &Path, config: LogConfig) -> (PartitionLog, Cleaner) {
+    let log = open(dir, config, true);
+    for i in 0..100 {
+        let (k, v) = (format!("k{}", i % 5), format!("{i:0>40}"));
+        put(&log, Some(&k), Some(&v), 1_000_000 + i);
+    }
+    (log, cleaner(dir))
+}
+
 /// `min.compaction.lag.ms` keeps records that young out of a pass; `max.compaction.lag.ms`
 /// makes a log due whatever its dirty ratio once its oldest dirty record is that old, and
 /// rolls a compacted log's active segment after that long (as Kafka's `maxSegmentMs`), so
@@ -704,16 +714,7 @@ fn the_compaction_lags_hold_records_back_and_make_old_ones_due() {
         min_compaction_lag_ms: 60_000,
         ..compact_config()
     };
-    let log = open(tmp.path(), config, true);
-    for i in 0..100 {
-        put(
-            &log,
-            Some(&format!("k{}", i % 5)),
-            Some(&format!("{i:0>40}")),
-            1_000_000 + i,
-        );
-    }
-    let c = cleaner(tmp.path());
+    let (log, c) = five_keys_written_at_1_000_000(tmp.path(), config);
     // at 1,030,000 every record is younger than a minute: nothing may be cleaned
     assert!(c
         .clean(&log, log.log_end_offset(), 1_030_000)
@@ -732,16 +733,7 @@ fn the_compaction_lags_hold_records_back_and_make_old_ones_due() {
         max_compaction_lag_ms: 5_000,
         ..compact_config()
     };
-    let log = open(tmp.path(), config, true);
-    for i in 0..100 {
-        put(
-            &log,
-            Some(&format!("k{}", i % 5)),
-            Some(&format!("{i:0>40}")),
-            1_000_000 + i,
-        );
-    }
-    let c = cleaner(tmp.path());
+    let (log, c) = five_keys_written_at_1_000_000(tmp.path(), config);
     assert!(c
         .clean(&log, log.log_end_offset(), 1_004_000)
         .expect("clean")
