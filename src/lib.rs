@@ -50,5 +50,6 @@ pub mod partition;
 pub mod server;
 pub mod text;
 pub mod topic;
+pub mod txn;
 
 pub use server::{BrokerBuilder, BrokerHandle, ClusterBuilder, ClusterHandle};
