@@ -3,7 +3,8 @@
 # Idempotent: a second run only checks that the pieces are there (a few seconds).
 #   - kcat (Debian's package, librdkafka 2.0), nc, and Java + Maven if missing (apt)
 #   - Apache Kafka 4.x broker + tools jars, Kafka Connect's file connectors and
-#     MirrorMaker 2 (frameworks.sh)       -> compat-tests/.work/kafka-libs
+#     MirrorMaker 2 (frameworks.sh), Kafka Streams (transactions.sh)
+#                                           -> compat-tests/.work/kafka-libs
 #   - kafka-topics.sh, kafka-console-producer.sh, kafka-console-consumer.sh
 #     (wrappers running those jars)         -> compat-tests/.work/bin (put it on PATH)
 #   - Python venv with the pinned clients    -> compat-tests/.work/venv
@@ -59,8 +60,8 @@ else
 fi
 KAFKA_VER="$(cat "$LIBS/.complete")"
 # jars added to pom.xml after a kafka-libs was fetched (connect-file and connect-mirror,
-# for frameworks.sh): fetched into it, same Kafka version
-for jar in "connect-file-$KAFKA_VER.jar" "connect-mirror-$KAFKA_VER.jar"; do
+# for frameworks.sh; kafka-streams, for transactions.sh): fetched into it, same Kafka version
+for jar in "connect-file-$KAFKA_VER.jar" "connect-mirror-$KAFKA_VER.jar" "kafka-streams-$KAFKA_VER.jar"; do
     [[ -f "$LIBS/$jar" ]] && continue
     log "fetching the jars pom.xml lists that $LIBS lacks ($jar) (maven)"
     timeout 900 mvn -B -q -f "$HERE/pom.xml" -Dkafka.version="$KAFKA_VER" \
