@@ -495,3 +495,55 @@ fn the_cleaner_stays_below_the_last_stable_offset() {
     assert!(p.clean(&c, 10_000).expect("clean").is_none());
     assert_eq!(contents(&log).len(), 3);
 }
+
+/// Kafka's `completeSwapOperations` with a transaction index: a crash at any point of the
+/// swap leaves the cleaned segment's entries in place (the `.txnindex` is not rebuilt
+/// from the log, so it must never be deleted as the other indexes are).
+#[test]
+fn a_crash_during_the_swap_keeps_the_cleaned_transaction_index() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("t-0");
+    let name = |suffix: &str| dir.join(format!("{:020}.{suffix}", 0));
+    let build = || {
+        let _ = std::fs::remove_dir_all(&dir);
+        let log = open_at(tmp.path(), compact_config(), true);
+        append(&log, data(2, 0, 0, true, &["k"]));
+        log.append_marker(&marker(2, 0, 0, false), 0, 1_000)
+            .expect("abort");
+        log.roll().expect("roll");
+        append(&log, data(-1, -1, -1, false, &["other"]));
+        log.close().expect("close");
+    };
+    let reopened = || {
+        let log = open_at(tmp.path(), compact_config(), true);
+        let found = log.aborted_transactions(0, 10).expect("list");
+        (log.log_end_offset(), found)
+    };
+    let want = vec![AbortedTxn {
+        producer_id: 2,
+        first_offset: 0,
+        last_offset: 1,
+        last_stable_offset: 2,
+    }];
+
+    // 1. after the commit point, before the old segment went: the .swap files win
+    build();
+    let entry = std::fs::read(name("txnindex")).expect("index");
+    std::fs::copy(name("log"), name("log.swap")).expect("swap log");
+    std::fs::write(name("txnindex.swap"), &entry).expect("swap index");
+    std::fs::write(name("txnindex"), [entry.clone(), entry.clone()].concat())
+        .expect("an old index that must go");
+    assert_eq!(reopened(), (3, want.clone()));
+    assert!(!name("txnindex.swap").exists() && !name("log.swap").exists());
+
+    // 2. the old segment deleted and the index renamed, the .log not yet
+    build();
+    std::fs::rename(name("log"), name("log.swap")).expect("swap log");
+    assert_eq!(reopened(), (3, want.clone()), "the renamed index is kept");
+
+    // 3. before the commit point (no .log.swap): an index's .swap is dropped
+    build();
+    std::fs::write(name("txnindex.swap"), [entry.clone(), entry].concat()).expect("swap");
+    assert_eq!(reopened(), (3, want));
+    assert!(!name("txnindex.swap").exists());
+}
