@@ -369,10 +369,15 @@ fn the_partition_lists_aborts_and_refuses_markers_it_does_not_lead() {
         LoadOptions::default(),
     )
     .expect("open");
-    let p = Partition::new_local_leader(Arc::new(log), 1);
+    let log = Arc::new(log);
+    let p = Partition::new_local_leader(Arc::clone(&log), 1);
     p.append(&data(5, 0, 0, true, &["x"]), AppendOrigin::Client)
         .expect("data");
     p.append_marker(&marker(5, 0, 0, false)).expect("abort");
+    // the high watermark passed the marker: the completed transaction is forgotten (asked
+    // with an older high watermark, the log no longer counts it)
+    assert_eq!(p.high_watermark(), 2);
+    assert_eq!(log.first_unstable_offset(0), None);
     assert_eq!(
         p.aborted_transactions(0, 2).expect("list"),
         vec![AbortedTxn {

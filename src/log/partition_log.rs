@@ -574,7 +574,7 @@ impl PartitionLog {
     /// partition calls this when its high watermark moves).
     pub fn on_high_watermark(&self, high_watermark: i64) {
         let st = self.state.upgradable_read();
-        if st.producers.first_unstable_offset(i64::MAX).is_some() {
+        if st.producers.has_replicated(high_watermark) {
             parking_lot::RwLockUpgradableReadGuard::upgrade(st)
                 .producers
                 .on_high_watermark(high_watermark);

@@ -296,6 +296,13 @@ impl ProducerStates {
         }
     }
 
+    /// True if [`Self::on_high_watermark`] would forget something.
+    pub fn has_replicated(&self, high_watermark: i64) -> bool {
+        self.unreplicated
+            .values()
+            .any(|&last| last < high_watermark)
+    }
+
     /// Forgets completed transactions whose marker is below `high_watermark`.
     pub fn on_high_watermark(&mut self, high_watermark: i64) {
         self.unreplicated.retain(|_, last| *last >= high_watermark);
@@ -965,7 +972,9 @@ mod tests {
         // unreplicated until the high watermark passes the marker
         assert_eq!(s.first_unstable_offset(13), Some(10));
         assert_eq!(s.first_unstable_offset(14), None);
+        assert!(!s.has_replicated(13) && s.has_replicated(14));
         s.on_high_watermark(14);
+        assert!(!s.has_replicated(100), "forgotten");
         assert_eq!(s.first_unstable_offset(0), None);
         assert_eq!(
             s.aborted_entry(&done[0]).last_stable_offset,
