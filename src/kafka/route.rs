@@ -123,6 +123,8 @@ pub const ROUTES: &[Route] = &[
     route!(DescribeLogDirs, 1, 1, 4, describe_log_dirs),
     route!(DeleteGroups, 0, 0, 2, delete_groups),
     route!(OffsetDelete, 0, 0, 0, offset_delete),
+    route!(DescribeProducers, 0, 0, 0, describe_producers),
+    route!(WriteTxnMarkers, 1, 1, 1, write_txn_markers),
     route!(ElectLeaders, 0, 0, 2, elect_leaders),
     route!(
         AlterPartitionReassignments,

@@ -2,7 +2,8 @@
 //!
 //! One pass over a log ([`Cleaner::clean`]):
 //!
-//! 1. **What may be cleaned**: closed segments wholly below the high watermark and older
+//! 1. **What may be cleaned**: closed segments wholly below the bound the partition gives
+//!    (its last stable offset: no open transaction is cleaned) and older
 //!    than `min.compaction.lag.ms` ([`PartitionLog::cleanable`]); the active segment never.
 //! 2. **Whether to clean**: the dirty part (from the cleaner checkpoint on) is at least
 //!    `min.cleanable.dirty.ratio` of the cleanable bytes, or its oldest record is older than
@@ -18,6 +19,10 @@
 //!    rebuilt with the same base and last offset, producer fields, epoch and codec. A batch
 //!    emptied of records is dropped, unless it is its producer's last (kept empty so the
 //!    producer's sequence survives), as Kafka's `RETAIN_EMPTY`. Offsets never change.
+//!    Transactions: markers are kept; the records of aborted transactions (from the
+//!    `.txnindex` files) are neither mapped nor kept, as Kafka discards them, so an aborted
+//!    value never displaces a committed one; the old segments' `.txnindex` entries move to
+//!    the cleaned segment (`<base>.txnindex.cleaned`, swapped with the other files).
 //! 5. **The swap**: [`PartitionLog::replace_segments`]. `.cleaned` files are fsynced, then
 //!    renamed `.swap` (the commit point), the old segments deleted, and the `.swap` files
 //!    renamed to Kafka's names. After a crash, [`complete_swaps`] (called when a log is
@@ -41,6 +46,7 @@ use super::checkpoint;
 use super::partition_log::{PartitionLog, SegmentRef};
 use super::records;
 use super::segment::{self, LogSegment};
+use super::txn_index;
 use super::{io_err, LogError, TopicPartition};
 
 /// Suffix of a segment's files while the cleaner writes them.
@@ -187,6 +193,12 @@ impl Cleaner {
             return Ok(None);
         }
         let view = log.cleanable(upper_bound, now)?;
+        let aborted = Aborted::new(match (view.segments.first(), view.segments.last()) {
+            (Some(first), Some(last)) => {
+                log.aborted_transactions(first.base_offset, last.next_offset)?
+            }
+            _ => Vec::new(),
+        });
         let horizon_due = progress.next_horizon.is_some_and(|h| h <= now);
         // a horizon that passed means re-reading everything: the tombstones to drop may
         // sit anywhere in the clean part
@@ -226,7 +238,7 @@ impl Cleaner {
         let mut map = OffsetMap::new(self.config.dedupe_buffer_size);
         let mut map_end = first_dirty;
         for seg in &dirty {
-            match self.map_segment(seg, first_dirty, &mut map, &mut io)? {
+            match self.map_segment(seg, first_dirty, &mut map, &mut io, &aborted)? {
                 // full: the map holds every key below this offset (Kafka's map also ends
                 // inside a segment, at its latest offset + 1)
                 Some(end) => {
@@ -257,6 +269,7 @@ impl Cleaner {
             delete_retention_ms: config.delete_retention_ms,
             producer_last_offsets: &view.producer_last_offsets,
             index_interval_bytes: config.index_interval_bytes,
+            aborted: &aborted,
         };
         for group in group_segments(&segments, config.segment_bytes) {
             if self.stopping.load(Ordering::Acquire) {
@@ -311,13 +324,14 @@ impl Cleaner {
         from: i64,
         map: &mut OffsetMap,
         io: &mut Io,
+        aborted: &Aborted,
     ) -> Result<Option<i64>, LogError> {
         let mut full = None;
         for_each_batch(seg, self.config.io_buffer_size, io, |h, batch, _| {
             if self.stopping.load(Ordering::Acquire) {
                 return Err(LogError::Internal("the cleaner is stopping".into()));
             }
-            if h.is_control() || h.last_offset() < from {
+            if h.is_control() || h.last_offset() < from || aborted.contains(h) {
                 return Ok(true);
             }
             for r in records::decode_batch(batch)? {
@@ -349,6 +363,13 @@ impl Cleaner {
     ) -> Result<LogSegment, LogError> {
         let base = group.first().map_or(0, |s| s.base_offset);
         let mut out = LogSegment::create_with_suffix(log.dir(), base, CLEANED_SUFFIX)?;
+        // the aborted transactions indexed by the old segments stay indexed (their
+        // markers are kept), now by the cleaned one
+        let mut txns = Vec::new();
+        for seg in group {
+            txns.extend(txn_index::read(log.dir(), seg.base_offset)?);
+        }
+        txn_index::append_file(&txn_index::path(log.dir(), base, CLEANED_SUFFIX), &txns)?;
         for seg in group {
             let mut pending: Vec<u8> = Vec::new();
             let mut headers: Vec<(usize, [u8; HEADER_SIZE])> = Vec::new();
@@ -396,6 +417,35 @@ struct Pass<'a> {
     delete_retention_ms: i64,
     producer_last_offsets: &'a HashMap<i64, i64>,
     index_interval_bytes: u64,
+    aborted: &'a Aborted,
+}
+
+/// The aborted transactions of the cleaned range, by producer: (first offset, marker
+/// offset).
+struct Aborted(HashMap<i64, Vec<(i64, i64)>>);
+
+impl Aborted {
+    fn new(txns: Vec<txn_index::AbortedTxn>) -> Self {
+        let mut by_producer: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+        for t in txns {
+            by_producer
+                .entry(t.producer_id)
+                .or_default()
+                .push((t.first_offset, t.last_offset));
+        }
+        Aborted(by_producer)
+    }
+
+    /// True for a data batch of an aborted transaction.
+    fn contains(&self, h: &BatchHeader) -> bool {
+        h.is_transactional()
+            && !h.is_control()
+            && self.0.get(&h.producer_id).is_some_and(|ranges| {
+                ranges
+                    .iter()
+                    .any(|&(first, last)| first <= h.base_offset && h.base_offset < last)
+            })
+    }
 }
 
 enum Kept {
@@ -414,7 +464,8 @@ impl Pass<'_> {
         next_horizon: &mut Option<i64>,
     ) -> Result<Kept, LogError> {
         if h.is_control() {
-            // transaction markers: no transactions yet, so none can be dropped
+            // transaction markers are kept (Kafka drops them only once their transaction
+            // is empty and past the delete horizon; not done here)
             return Ok(Kept::Whole);
         }
         let horizon = h.delete_horizon();
@@ -429,7 +480,8 @@ impl Pass<'_> {
             let latest = self.map.get(key).is_none_or(|o| r.offset >= o);
             latest && (r.value.is_some() || retain_deletes)
         };
-        let kept: Vec<&records::Record> = all.iter().filter(|r| keep(r)).collect();
+        let aborted = self.aborted.contains(h);
+        let kept: Vec<&records::Record> = all.iter().filter(|r| !aborted && keep(r)).collect();
         stats.records_kept += kept.len() as u64;
         let tombstones = kept.iter().any(|r| r.value.is_none());
         let new_horizon = (tombstones && horizon.is_none())
@@ -638,10 +690,11 @@ impl Throttle {
     }
 }
 
-/// File names of a segment's three files with `suffix`, the `.log` last: renamed in this
+/// File names of a segment's files with `suffix`, the `.log` last: renamed in this
 /// order, a `.log.swap` (the marker of a swap to finish) outlives its indexes' renames.
-fn names(base: i64, suffix: &str) -> [String; 3] {
-    ["index", "timeindex", "log"].map(|kind| segment::file_name(base, kind) + suffix)
+fn names(base: i64, suffix: &str) -> [String; 4] {
+    ["index", "timeindex", txn_index::SUFFIX, "log"]
+        .map(|kind| segment::file_name(base, kind) + suffix)
 }
 
 /// Deletes a segment's files with `suffix` (missing ones are fine).
@@ -684,6 +737,7 @@ pub fn complete_swaps(
     index_interval_bytes: u64,
 ) -> Result<(), LogError> {
     let mut swaps = Vec::new();
+    let mut txn_swaps = Vec::new();
     let mut bases = std::collections::BTreeSet::new();
     for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
         let entry = entry.map_err(io_err(dir))?;
@@ -692,12 +746,15 @@ pub fn complete_swaps(
         if let Some(stem) = name.strip_suffix(SWAP_SUFFIX) {
             if let Some(base) = segment::parse_base_offset(stem, "log") {
                 swaps.push(base);
+            } else if let Some(base) = segment::parse_base_offset(stem, txn_index::SUFFIX) {
+                // not rebuilt from the log: kept if its `.log.swap` is there (below)
+                txn_swaps.push((base, entry.path()));
             } else {
                 // an index's swap: rebuilt from the log instead
                 let p = entry.path();
                 std::fs::remove_file(&p).map_err(io_err(&p))?;
             }
-        } else if let Some(base) = ["log", "index", "timeindex"]
+        } else if let Some(base) = ["log", "index", "timeindex", txn_index::SUFFIX]
             .iter()
             .find_map(|kind| segment::parse_base_offset(name, kind))
         {
@@ -705,14 +762,32 @@ pub fn complete_swaps(
         }
     }
     swaps.sort_unstable();
+    for (base, p) in txn_swaps {
+        if swaps.binary_search(&base).is_err() {
+            std::fs::remove_file(&p).map_err(io_err(&p))?;
+        }
+    }
     for base in swaps {
         let swap_path = dir.join(segment::file_name(base, "log") + SWAP_SUFFIX);
         let end = next_offset_of(&swap_path)?.unwrap_or(base);
+        // a `<base>.txnindex` without its `.swap` is the cleaned one, already renamed (the
+        // old segment's went before any rename; the cleaned one holds all its entries)
+        let new_txn_index = !txn_index::path(dir, base, SWAP_SUFFIX).exists();
         for &old in bases
             .iter()
             .filter(|&&b| b >= base && (b < end || b == base))
         {
-            remove_files(dir, old, "")?;
+            for name in names(old, "") {
+                if old == base && new_txn_index && name.ends_with(txn_index::SUFFIX) {
+                    continue;
+                }
+                let p = dir.join(name);
+                match std::fs::remove_file(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(&p)(e)),
+                }
+            }
         }
         let mut seg = LogSegment::open_files_with_suffix(dir, base, SWAP_SUFFIX)?;
         seg.recover(index_interval_bytes)?;

@@ -12,6 +12,7 @@
 //! - [`partition_log`]: one partition's segments and offsets (Kafka's `UnifiedLog`).
 //! - [`producer_state`]: idempotent producers' epochs and sequences (Kafka's
 //!   `ProducerStateManager`), with snapshot files.
+//! - [`txn_index`]: `.txnindex`, the aborted transactions of a segment.
 //! - [`checkpoint`]: the small text files Kafka keeps beside the logs.
 //! - [`manager`]: every partition log of a log dir, checkpoints, clean shutdown.
 //! - [`creation`]: creation intents, which make creating partition dirs all or nothing
@@ -32,6 +33,7 @@ pub mod partition_log;
 pub mod producer_state;
 pub mod records;
 pub mod segment;
+pub mod txn_index;
 pub mod validate;
 
 use std::fmt;
@@ -45,7 +47,9 @@ pub use manager::LogManager;
 pub use partition_log::{
     AppendInfo, FetchData, OffsetSpec, PartitionLog, Records, TimestampOffset, FILE_RANGE_MIN,
 };
+pub use producer_state::TxnMarker;
 pub use segment::FileRange;
+pub use txn_index::AbortedTxn;
 
 /// Everything that can go wrong in the log engine. [`LogError::error_code`] maps each
 /// variant to the Kafka error code a client sees for that partition.
@@ -125,6 +129,14 @@ pub enum LogError {
     /// A producer's epoch is older than the partition's: INVALID_PRODUCER_EPOCH (47).
     #[error("invalid producer epoch: {0}")]
     InvalidProducerEpoch(String),
+    /// A producer with an open transaction sent a non-transactional batch:
+    /// INVALID_TXN_STATE (48).
+    #[error("invalid transaction state: {0}")]
+    InvalidTxnState(String),
+    /// A transaction marker from a coordinator older than the one that wrote the
+    /// producer's last marker: TRANSACTION_COORDINATOR_FENCED (52).
+    #[error("transaction coordinator fenced: {0}")]
+    TransactionCoordinatorFenced(String),
     /// The log dir's `meta.properties` names another node than this broker's `node.id`
     /// (a data dir of another broker): fatal at start, as in Kafka.
     #[error(
@@ -160,6 +172,8 @@ impl LogError {
             LogError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             LogError::OutOfOrderSequence(_) => ErrorCode::OutOfOrderSequenceNumber,
             LogError::InvalidProducerEpoch(_) => ErrorCode::InvalidProducerEpoch,
+            LogError::InvalidTxnState(_) => ErrorCode::InvalidTxnState,
+            LogError::TransactionCoordinatorFenced(_) => ErrorCode::TransactionCoordinatorFenced,
             LogError::Io { .. }
             | LogError::BadMetadata { .. }
             | LogError::Offline(_)

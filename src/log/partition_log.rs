@@ -24,9 +24,10 @@ use uuid::Uuid;
 
 use super::batch::{self, BatchHeader, TimestampType, HEADER_SIZE, NO_TIMESTAMP};
 use super::checkpoint;
-use super::producer_state::{self, Check, PendingBatches, ProducerStates};
+use super::producer_state::{self, Check, CompletedTxn, PendingBatches, ProducerStates, TxnMarker};
 use super::records;
 use super::segment::{self, FileRange, LogSegment, PinnedFile, ReadBuf, ScanStart, SegmentFile};
+use super::txn_index::{self, AbortedTxn};
 use super::validate;
 use super::{io_err, now_ms, LogConfig, LogError, TopicPartition};
 
@@ -316,6 +317,7 @@ impl PartitionLog {
                 bases.push(base);
             } else if let Some(base) = segment::parse_base_offset(name, "index")
                 .or_else(|| segment::parse_base_offset(name, "timeindex"))
+                .or_else(|| segment::parse_base_offset(name, txn_index::SUFFIX))
             {
                 indexed.push((base, entry.path()));
             } else if name.ends_with(".deleted") || name.ends_with(".cleaned") {
@@ -342,6 +344,7 @@ impl PartitionLog {
             .copied()
             .unwrap_or(i64::MIN);
         let mut cut = false;
+        let mut first_recovered: Option<i64> = None;
         for base in bases {
             let mut seg = LogSegment::open_files(&dir, base)?;
             if cut {
@@ -359,6 +362,7 @@ impl PartitionLog {
                 needs_recovery = true;
             }
             if !matches!(loaded, Some(Ok(()))) {
+                first_recovered.get_or_insert(base);
                 let found = seg.recover(config.index_interval_bytes)?;
                 seg.sync_all()?;
                 report.recovered_segments += 1;
@@ -419,12 +423,18 @@ impl PartitionLog {
         if report.recovered_segments > 0 {
             info!(partition = %tp, ?report, log_end_offset, "recovered log");
         }
+        // a transaction index never holds entries past the log end (a crash can leave
+        // an entry whose marker did not survive)
+        for &base in segments.keys() {
+            txn_index::truncate(&dir, base, log_end_offset)?;
+        }
         let producers = load_producer_states(
             &dir,
             &segments,
             log_start_offset,
             log_end_offset,
             opts.clean_shutdown,
+            first_recovered,
         )?;
         let log = PartitionLog {
             dir,
@@ -498,7 +508,7 @@ impl PartitionLog {
     /// and writes them. Nothing is written if any batch is invalid. The data is in the OS
     /// page cache when this returns; call [`Self::flush_to`] before acknowledging `acks=all`.
     pub fn append(&self, records: &mut [u8], leader_epoch: i32) -> Result<AppendInfo, LogError> {
-        let (info, headers) = self.append_batches(records, leader_epoch, false)?;
+        let (info, headers) = self.append_batches(records, leader_epoch, Mode::Client)?;
         for (position, header) in headers {
             if let Some(dst) = records.get_mut(position..position + HEADER_SIZE) {
                 dst.copy_from_slice(&header);
@@ -512,8 +522,94 @@ impl PartitionLog {
     /// body straight from `records` (one vectored write), so the records are not copied.
     /// `records` is left as it was.
     pub fn append_shared(&self, records: &[u8], leader_epoch: i32) -> Result<AppendInfo, LogError> {
-        self.append_batches(records, leader_epoch, false)
+        self.append_batches(records, leader_epoch, Mode::Client)
             .map(|(info, _)| info)
+    }
+
+    /// [`Self::append_shared`] for batches a coordinator writes to its internal topic
+    /// (Kafka's `AppendOrigin.COORDINATOR`): a batch with a producer id needs no sequence
+    /// (the transaction coordinator's offset commits carry -1) and is checked for its
+    /// epoch and transaction state only; a transactional one opens or continues the
+    /// producer's transaction.
+    pub fn append_coordinator(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+    ) -> Result<AppendInfo, LogError> {
+        self.append_batches(records, leader_epoch, Mode::Coordinator)
+            .map(|(info, _)| info)
+    }
+
+    /// Appends one control batch (Kafka's control record: key = version i16 0, type i16
+    /// (0 ABORT, 1 COMMIT); value = version i16 0, coordinator epoch i32; batch attributes
+    /// transactional|control, the producer id and epoch, base sequence -1), completing the
+    /// producer's open transaction (if any: a marker for a producer with no open
+    /// transaction is still written, as Kafka does). Checks as Kafka's
+    /// `ProducerAppendInfo.appendEndTxnMarker`: marker epoch < producer's epoch ->
+    /// INVALID_PRODUCER_EPOCH; coordinator epoch < the stored one ->
+    /// TRANSACTION_COORDINATOR_FENCED. An ABORT adds an [`AbortedTxn`] to the active
+    /// segment's `.txnindex`. Returns the marker's offset.
+    pub fn append_marker(
+        &self,
+        marker: &TxnMarker,
+        leader_epoch: i32,
+        timestamp: i64,
+    ) -> Result<i64, LogError> {
+        let batch = encode_marker(marker, timestamp);
+        self.append_batches(&batch, leader_epoch, Mode::Marker(*marker))
+            .map(|(info, _)| info.base_offset)
+    }
+
+    /// The first offset of the oldest transaction that is open, or completed with its
+    /// marker at or above `high_watermark` (Kafka's `firstUnstableOffset`, unreplicated
+    /// transactions included); `None` when there is none.
+    pub fn first_unstable_offset(&self, high_watermark: i64) -> Option<i64> {
+        self.state
+            .read()
+            .producers
+            .first_unstable_offset(high_watermark)
+    }
+
+    /// Forgets completed transactions whose marker is below `high_watermark` (the
+    /// partition calls this when its high watermark moves).
+    pub fn on_high_watermark(&self, high_watermark: i64) {
+        let st = self.state.upgradable_read();
+        if st.producers.has_replicated(high_watermark) {
+            parking_lot::RwLockUpgradableReadGuard::upgrade(st)
+                .producers
+                .on_high_watermark(high_watermark);
+        }
+    }
+
+    /// Aborted transactions overlapping `[from, to)` (`last_offset >= from && first_offset
+    /// < to`), from the `.txnindex` files of the segments that can hold them, oldest first
+    /// (Kafka's `collectAbortedTransactions`): from the segment holding `from` on, until a
+    /// segment's entries show that no transaction open before `to` is left to find.
+    pub fn aborted_transactions(&self, from: i64, to: i64) -> Result<Vec<AbortedTxn>, LogError> {
+        let bases: Vec<i64> = {
+            let st = self.state.read();
+            let first = st
+                .segments
+                .range(..=from)
+                .next_back()
+                .map_or(i64::MIN, |(&b, _)| b);
+            st.segments.range(first..).map(|(&b, _)| b).collect()
+        };
+        let mut out = Vec::new();
+        for base in bases {
+            let entries = txn_index::read(&self.dir, base)?;
+            let mut complete = false;
+            for t in entries {
+                if t.last_offset >= from && t.first_offset < to {
+                    out.push(t);
+                }
+                complete |= t.last_stable_offset >= to;
+            }
+            if complete {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// [`Self::append_shared`] for batches the broker writes itself (the metadata quorum's
@@ -523,7 +619,7 @@ impl PartitionLog {
         records: &[u8],
         leader_epoch: i32,
     ) -> Result<AppendInfo, LogError> {
-        self.append_batches(records, leader_epoch, true)
+        self.append_batches(records, leader_epoch, Mode::Internal)
             .map(|(info, _)| info)
     }
 
@@ -610,9 +706,22 @@ impl PartitionLog {
         }
         self.write_active(&mut st, bytes, &batches, config.index_interval_bytes)?;
         let next = last.next_offset();
-        for h in &parsed {
-            st.producers.replay(h);
+        let mut aborted = Vec::new();
+        for (h, &(at, _)) in parsed.iter().zip(&batches) {
+            let marker = if h.is_control() && h.producer_id >= 0 {
+                records
+                    .get(at..at + h.size().unwrap_or(0))
+                    .and_then(marker_of)
+            } else {
+                None
+            };
+            if let Some(c) = st.producers.replay(h, marker) {
+                if c.aborted {
+                    aborted.push(st.producers.aborted_entry(&c));
+                }
+            }
         }
+        self.index_aborted(&st, &aborted)?;
         st.log_end_offset = next;
         self.log_end.store(next, Ordering::Release);
         st.unflushed_messages += parsed
@@ -629,15 +738,17 @@ impl PartitionLog {
         &self,
         records: &[u8],
         leader_epoch: i32,
-        allow_control: bool,
+        mode: Mode,
     ) -> Result<(AppendInfo, Vec<RewrittenHeader>), LogError> {
         self.check_online()?;
+        let allow_control = matches!(mode, Mode::Internal | Mode::Marker(_));
         let config = self.config();
         let validated = validate::validate_append_with(
             records,
             &validate::Rules {
                 max_message_bytes: config.max_message_bytes,
                 allow_control,
+                allow_no_sequence: mode == Mode::Coordinator,
                 // keys required of every record on a compacted topic, but not of the
                 // broker's own batches (the metadata quorum's have none)
                 compacted: (config.cleanup_policy.compact && !allow_control).then_some(&self.tp),
@@ -658,7 +769,16 @@ impl PartitionLog {
         let mut max_timestamp = NO_TIMESTAMP;
         let mut producers = PendingBatches::default();
         for v in &validated {
-            let check = st.producers.check(&v.header, &producers)?;
+            let check = match mode {
+                Mode::Marker(m) => {
+                    st.producers.check_marker(&m)?;
+                    producers.push_marker(&m, next, v.header.max_timestamp);
+                    Check::Untracked
+                }
+                _ => st
+                    .producers
+                    .check_origin(&v.header, &producers, mode == Mode::Coordinator)?,
+            };
             if let Check::Duplicate(dup) = check {
                 // a retry of a batch already in the log: its original offsets, nothing written
                 let info = AppendInfo {
@@ -717,8 +837,9 @@ impl PartitionLog {
         }
         self.write_active(&mut st, records, &headers, config.index_interval_bytes)?;
         st.log_end_offset = next;
-        st.producers.commit(producers, next);
+        let completed = st.producers.commit(producers, next);
         self.log_end.store(next, Ordering::Release);
+        self.index_completed(&st, &completed)?;
         st.unflushed_messages += messages;
         st.first_unflushed_ms.get_or_insert(now);
         let flush_now = config
@@ -757,6 +878,31 @@ impl PartitionLog {
             if matches!(e, LogError::Offline(_)) {
                 self.take_offline(e);
             }
+        }
+        written
+    }
+
+    /// Adds the aborted ones of `completed` to the active segment's `.txnindex`.
+    fn index_completed(&self, st: &LogState, completed: &[CompletedTxn]) -> Result<(), LogError> {
+        let aborted: Vec<AbortedTxn> = completed
+            .iter()
+            .filter(|c| c.aborted)
+            .map(|c| st.producers.aborted_entry(c))
+            .collect();
+        self.index_aborted(st, &aborted)
+    }
+
+    /// Appends `aborted` to the active segment's `.txnindex`. The markers are in the log
+    /// already: an index that cannot be written takes the log offline (recovery rebuilds
+    /// it from the markers).
+    fn index_aborted(&self, st: &LogState, aborted: &[AbortedTxn]) -> Result<(), LogError> {
+        if aborted.is_empty() {
+            return Ok(());
+        }
+        let base = st.active_ref()?.base_offset();
+        let written = txn_index::append(&self.dir, base, aborted);
+        if let Err(e) = &written {
+            self.take_offline(e);
         }
         written
     }
@@ -1161,12 +1307,21 @@ impl PartitionLog {
             }
         }
         let new_end = st.active()?.truncate_to(offset, interval)?;
+        for &base in st.segments.keys() {
+            txn_index::truncate(&self.dir, base, new_end)?;
+        }
         st.log_end_offset = new_end;
         st.log_start_offset = st.log_start_offset.min(new_end);
         st.leader_epochs.retain(|&(_, start)| start < new_end);
         self.write_epochs(&st)?;
-        st.producers =
-            load_producer_states(&self.dir, &st.segments, st.log_start_offset, new_end, false)?;
+        st.producers = load_producer_states(
+            &self.dir,
+            &st.segments,
+            st.log_start_offset,
+            new_end,
+            false,
+            None,
+        )?;
         self.log_end.store(new_end, Ordering::Release);
         // the cut must be durable before anything is appended after it
         st.active()?.sync_all()?;
@@ -1554,32 +1709,139 @@ fn epochs_from_batches(
 /// the batches after the snapshot. Without a snapshot, a clean shutdown means there were
 /// no idempotent producers to remember (Kafka assumes the same) and a crash means a replay
 /// from the log start.
+///
+/// Transactions are rebuilt with it: markers are read back from their control records.
+/// `rebuild_from` (the first segment recovery rebuilt, after a crash) makes the replay
+/// start at or below that segment, and rewrites the `.txnindex` of it and every later
+/// segment from the aborts the replay finds, as Kafka's segment recovery rebuilds them.
 fn load_producer_states(
     dir: &Path,
     segments: &BTreeMap<i64, LogSegment>,
     log_start: i64,
     log_end: i64,
     clean_shutdown: bool,
+    rebuild_from: Option<i64>,
 ) -> Result<ProducerStates, LogError> {
-    let mut states = match producer_state::load_latest(dir, log_end)? {
+    let max_snapshot = rebuild_from.map_or(log_end, |b| b.min(log_end));
+    let mut states = match producer_state::load_latest(dir, max_snapshot)? {
         Some(s) => s,
-        None if clean_shutdown => return Ok(ProducerStates::new(log_end)),
+        None if clean_shutdown && rebuild_from.is_none() => {
+            return Ok(ProducerStates::new(log_end))
+        }
         None => ProducerStates::new(log_start),
     };
     let from = states.end_offset().max(log_start);
+    let rebuild_from = rebuild_from.unwrap_or(i64::MAX);
+    for &base in segments.keys().filter(|&&b| b >= rebuild_from) {
+        txn_index::delete(dir, base, "")?;
+    }
     for seg in segments.values() {
         if seg.next_offset() <= from || seg.is_empty() {
             continue;
         }
-        seg.file().seek(seg.lookup(from), seg.size(), |h| {
-            if h.last_offset() >= from {
-                states.replay(h);
+        let file = seg.file();
+        let start = seg.lookup(from);
+        let mut pos = start;
+        let mut failed = None;
+        let mut aborted = Vec::new();
+        file.seek(start, seg.size(), |h| {
+            let at = pos;
+            pos += h.size().unwrap_or(0) as u64;
+            if h.last_offset() < from {
+                return false;
+            }
+            let marker = if h.is_control() && h.producer_id >= 0 {
+                let mut buf = vec![0u8; h.size().unwrap_or(0)];
+                match file.read_at(at, &mut buf) {
+                    Ok(n) if n == buf.len() => marker_of(&buf),
+                    Ok(_) => None,
+                    Err(e) => {
+                        failed = Some(e);
+                        return true;
+                    }
+                }
+            } else {
+                None
+            };
+            if let Some(c) = states.replay(h, marker) {
+                if c.aborted && seg.base_offset() >= rebuild_from {
+                    aborted.push(states.aborted_entry(&c));
+                }
             }
             false
         })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        txn_index::append(dir, seg.base_offset(), &aborted)?;
     }
     states.set_end_offset(log_end);
     Ok(states)
+}
+
+/// The marker of a control batch (`batch`, whole): (commit, coordinator epoch), or `None`
+/// when it is not a transaction marker (or its record does not parse).
+fn marker_of(batch: &[u8]) -> Option<(bool, i32)> {
+    let records = super::records::decode_control_batch(batch).ok()?;
+    let first = records.first()?;
+    let key = first.key.as_deref()?;
+    let kind = super::batch::be_i16(key, 2)?;
+    let commit = match kind {
+        producer_state::CONTROL_TYPE_ABORT => false,
+        producer_state::CONTROL_TYPE_COMMIT => true,
+        _ => return None,
+    };
+    let coordinator_epoch = first
+        .value
+        .as_deref()
+        .and_then(|v| super::batch::be_i32(v, 2))
+        .unwrap_or(-1);
+    Some((commit, coordinator_epoch))
+}
+
+/// A transaction marker as Kafka's `EndTransactionMarker` writes it: one control record,
+/// key = version 0 + type, value = version 0 + coordinator epoch; the batch transactional
+/// and control, with the producer id and epoch and no sequence.
+fn encode_marker(m: &TxnMarker, timestamp: i64) -> Vec<u8> {
+    use super::batch;
+    let kind = if m.commit {
+        producer_state::CONTROL_TYPE_COMMIT
+    } else {
+        producer_state::CONTROL_TYPE_ABORT
+    };
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&kind.to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&m.coordinator_epoch.to_be_bytes());
+    let record = super::records::NewRecord {
+        key: Some(key),
+        value: Some(value),
+        headers: Vec::new(),
+        timestamp,
+    };
+    let mut b = super::records::encode_batch(&[record], -1);
+    batch::put(
+        &mut b,
+        batch::ATTRIBUTES,
+        &(batch::CONTROL_MASK | batch::TRANSACTIONAL_MASK).to_be_bytes(),
+    );
+    batch::set_producer(&mut b, m.producer_id, m.producer_epoch, -1);
+    b
+}
+
+/// Who an append is for: the checks differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// A producer's batches: every check.
+    Client,
+    /// The broker's own batches (the metadata quorum's): control batches allowed.
+    Internal,
+    /// A coordinator's batches: no sequence needed or checked.
+    Coordinator,
+    /// One transaction marker, built by [`encode_marker`].
+    Marker(TxnMarker),
 }
 
 /// Where a read takes whole batches from: `pos` (a batch boundary) up to `end`, at most

@@ -17,13 +17,27 @@
 //! - a producer id this partition has no state for (new, expired, or whose batches were
 //!   all deleted) is accepted at any sequence: Kafka 4 no longer answers
 //!   UNKNOWN_PRODUCER_ID for it.
+//!
+//! Transactions (Kafka's `ProducerAppendInfo.appendDataBatch` / `appendEndTxnMarker`):
+//! - a transactional data batch from a producer with no open transaction opens one at the
+//!   batch's base offset; a non-transactional batch from a producer with an open one is
+//!   INVALID_TXN_STATE;
+//! - a marker ([`TxnMarker`]) with an epoch below the producer's is INVALID_PRODUCER_EPOCH,
+//!   with a coordinator epoch below the stored one TRANSACTION_COORDINATOR_FENCED; it
+//!   completes the open transaction (if any), which then stays "unreplicated" until the
+//!   high watermark passes its marker, so that [`ProducerStates::first_unstable_offset`]
+//!   is Kafka's `firstUnstableOffset`;
+//! - batches the coordinator writes itself (offset commits inside a transaction, base
+//!   sequence -1) open and continue transactions without sequence checks
+//!   (`AppendOrigin.COORDINATOR`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use super::batch::{self, BatchHeader};
 use super::checkpoint;
 use super::segment;
+use super::txn_index::AbortedTxn;
 use super::{io_err, LogError};
 
 /// How many batches per producer are remembered for duplicate detection (Kafka's
@@ -58,13 +72,43 @@ pub struct ProducerEntry {
     pub epoch: i16,
     /// Oldest first; at most [`BATCHES_TO_RETAIN`].
     pub batches: VecDeque<BatchMetadata>,
+    /// The coordinator epoch of the last marker written for this producer; -1 until then.
+    pub coordinator_epoch: i32,
+    /// The open transaction's first offset.
+    pub current_txn_first_offset: Option<i64>,
+    /// The timestamp of the last marker (a producer whose last write was a marker is idle
+    /// from then on, as Kafka's `lastTimestamp`); -1 when none.
+    pub last_marker_timestamp: i64,
 }
+
+/// A COMMIT or ABORT control batch for one producer (WriteTxnMarkers' one marker, one partition).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnMarker {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub coordinator_epoch: i32,
+    pub commit: bool,
+}
+
+/// Control record types of transaction markers (Kafka's `ControlRecordType`).
+pub const CONTROL_TYPE_ABORT: i16 = 0;
+pub const CONTROL_TYPE_COMMIT: i16 = 1;
 
 impl ProducerEntry {
     fn new(epoch: i16) -> Self {
         ProducerEntry {
             epoch,
             batches: VecDeque::with_capacity(BATCHES_TO_RETAIN),
+            coordinator_epoch: -1,
+            current_txn_first_offset: None,
+            last_marker_timestamp: -1,
+        }
+    }
+    /// Takes `epoch`: a new one forgets the old one's batches.
+    fn set_epoch(&mut self, epoch: i16) {
+        if self.epoch != epoch {
+            self.epoch = epoch;
+            self.batches.clear();
         }
     }
     pub fn last(&self) -> Option<&BatchMetadata> {
@@ -73,9 +117,10 @@ impl ProducerEntry {
     /// Remembers a batch written at `epoch`: a new epoch forgets the old one's batches,
     /// and only the last [`BATCHES_TO_RETAIN`] are kept.
     fn apply(&mut self, epoch: i16, batch: BatchMetadata) {
-        if self.epoch != epoch {
-            self.epoch = epoch;
-            self.batches.clear();
+        self.set_epoch(epoch);
+        if batch.first_seq < 0 {
+            // a coordinator's batch has no sequence: nothing to detect duplicates by
+            return;
         }
         if self.batches.len() >= BATCHES_TO_RETAIN {
             self.batches.pop_front();
@@ -84,7 +129,13 @@ impl ProducerEntry {
     }
     /// The max timestamp of the last batch: expiration counts from it, as Kafka's does.
     pub fn last_timestamp(&self) -> i64 {
-        self.last().map_or(-1, |b| b.timestamp)
+        self.last()
+            .map_or(-1, |b| b.timestamp)
+            .max(self.last_marker_timestamp)
+    }
+    /// The last sequence number written, -1 when none (DescribeProducers).
+    pub fn last_sequence(&self) -> i32 {
+        self.last().map_or(-1, |b| b.last_seq)
     }
 }
 
@@ -127,6 +178,9 @@ struct PendingBatch {
     producer_id: i64,
     epoch: i16,
     batch: BatchMetadata,
+    transactional: bool,
+    /// For a marker: (commit, coordinator epoch).
+    marker: Option<(bool, i32)>,
 }
 
 impl PendingBatch {
@@ -134,6 +188,8 @@ impl PendingBatch {
         PendingBatch {
             producer_id: h.producer_id,
             epoch: h.producer_epoch,
+            transactional: h.is_transactional(),
+            marker: None,
             batch: BatchMetadata {
                 first_seq: h.base_sequence,
                 last_seq: seq_add(h.base_sequence, h.last_offset_delta),
@@ -161,6 +217,24 @@ impl PendingBatches {
         self.batches.push(PendingBatch::new(h, base_offset));
     }
 
+    /// Records the marker `m` (checked: [`ProducerStates::check_marker`]) as written at
+    /// `offset` with `timestamp`.
+    pub fn push_marker(&mut self, m: &TxnMarker, offset: i64, timestamp: i64) {
+        self.batches.push(PendingBatch {
+            producer_id: m.producer_id,
+            epoch: m.producer_epoch,
+            transactional: true,
+            marker: Some((m.commit, m.coordinator_epoch)),
+            batch: BatchMetadata {
+                first_seq: -1,
+                last_seq: -1,
+                first_offset: offset,
+                last_offset: offset,
+                timestamp,
+            },
+        });
+    }
+
     fn has(&self, producer_id: i64) -> bool {
         self.batches.iter().any(|p| p.producer_id == producer_id)
     }
@@ -172,12 +246,29 @@ impl PendingBatches {
     }
 }
 
+/// A transaction a marker completed (Kafka's `CompletedTxn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    pub aborted: bool,
+}
+
 /// Every producer's state in one partition, as of `end_offset`.
+///
+/// Invariant: `ongoing` holds exactly the `current_txn_first_offset`s of the entries.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProducerStates {
     producers: HashMap<i64, ProducerEntry>,
     /// The offset up to which batches have been applied.
     end_offset: i64,
+    /// Open transactions: first offset -> producer id.
+    ongoing: BTreeMap<i64, i64>,
+    /// Completed transactions whose marker the high watermark may not have passed yet:
+    /// first offset -> marker offset (Kafka's `unreplicatedTxns`).
+    unreplicated: BTreeMap<i64, i64>,
 }
 
 impl ProducerStates {
@@ -185,7 +276,61 @@ impl ProducerStates {
         ProducerStates {
             producers: HashMap::new(),
             end_offset,
+            ongoing: BTreeMap::new(),
+            unreplicated: BTreeMap::new(),
         }
+    }
+
+    /// The first offset of the oldest transaction that is open, or completed with its
+    /// marker at or above `high_watermark`.
+    pub fn first_unstable_offset(&self, high_watermark: i64) -> Option<i64> {
+        let open = self.ongoing.keys().next().copied();
+        let unreplicated = self
+            .unreplicated
+            .iter()
+            .find(|(_, &last)| last >= high_watermark)
+            .map(|(&first, _)| first);
+        match (open, unreplicated) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// True if [`Self::on_high_watermark`] would forget something.
+    pub fn has_replicated(&self, high_watermark: i64) -> bool {
+        self.unreplicated
+            .values()
+            .any(|&last| last < high_watermark)
+    }
+
+    /// Forgets completed transactions whose marker is below `high_watermark`.
+    pub fn on_high_watermark(&mut self, high_watermark: i64) {
+        self.unreplicated.retain(|_, last| *last >= high_watermark);
+    }
+
+    /// Open transactions, oldest first: (first offset, producer id).
+    pub fn ongoing_transactions(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.ongoing.iter().map(|(&f, &p)| (f, p))
+    }
+
+    /// Checks a marker against the producer's state (Kafka's `appendEndTxnMarker` checks).
+    pub fn check_marker(&self, m: &TxnMarker) -> Result<(), LogError> {
+        let Some(entry) = self.producers.get(&m.producer_id) else {
+            return Ok(());
+        };
+        if m.producer_epoch < entry.epoch {
+            return Err(LogError::InvalidProducerEpoch(format!(
+                "marker epoch {} of producer {} is smaller than the last seen epoch {}",
+                m.producer_epoch, m.producer_id, entry.epoch
+            )));
+        }
+        if m.coordinator_epoch < entry.coordinator_epoch {
+            return Err(LogError::TransactionCoordinatorFenced(format!(
+                "coordinator epoch {} for producer {} is older than the current {}",
+                m.coordinator_epoch, m.producer_id, entry.coordinator_epoch
+            )));
+        }
+        Ok(())
     }
 
     pub fn end_offset(&self) -> i64 {
@@ -218,6 +363,18 @@ impl ProducerStates {
     /// `pending` holds the batches accepted earlier in the same append, which count as if
     /// already applied.
     pub fn check(&self, h: &BatchHeader, pending: &PendingBatches) -> Result<Check, LogError> {
+        self.check_origin(h, pending, false)
+    }
+
+    /// [`Self::check`] for a batch the broker's coordinator writes (`coordinator`: Kafka's
+    /// `AppendOrigin.COORDINATOR`): the epoch and transaction state are checked, neither
+    /// sequence nor duplicates.
+    pub fn check_origin(
+        &self,
+        h: &BatchHeader,
+        pending: &PendingBatches,
+        coordinator: bool,
+    ) -> Result<Check, LogError> {
         if h.producer_id < 0 || h.is_control() {
             return Ok(Check::Untracked);
         }
@@ -232,6 +389,10 @@ impl ProducerStates {
                 .unwrap_or_else(|| ProducerEntry::new(h.producer_epoch));
             for p in pending.of(h.producer_id) {
                 e.apply(p.epoch, p.batch);
+                if p.transactional && p.marker.is_none() {
+                    e.current_txn_first_offset
+                        .get_or_insert(p.batch.first_offset);
+                }
             }
             updated = e;
             &updated
@@ -242,7 +403,7 @@ impl ProducerStates {
             }
         };
         let last_seq = seq_add(h.base_sequence, h.last_offset_delta);
-        if h.producer_epoch == entry.epoch {
+        if h.producer_epoch == entry.epoch && !coordinator {
             if let Some(dup) = entry
                 .batches
                 .iter()
@@ -256,6 +417,15 @@ impl ProducerStates {
                 "epoch {} of producer {} is smaller than the last seen epoch {}",
                 h.producer_epoch, h.producer_id, entry.epoch
             )));
+        }
+        if entry.current_txn_first_offset.is_some() && !h.is_transactional() {
+            return Err(LogError::InvalidTxnState(format!(
+                "expected a transactional write from producer {}",
+                h.producer_id
+            )));
+        }
+        if coordinator {
+            return Ok(Check::Append);
         }
         if h.producer_epoch != entry.epoch {
             if h.base_sequence != 0 {
@@ -277,27 +447,98 @@ impl ProducerStates {
 
     /// Makes the batches of a written append current (in place: an entry that already
     /// holds its five batches allocates nothing) and moves the end offset.
-    pub fn commit(&mut self, pending: PendingBatches, end_offset: i64) {
+    /// Returns the transactions the markers among them completed, in order.
+    pub fn commit(&mut self, pending: PendingBatches, end_offset: i64) -> Vec<CompletedTxn> {
+        let mut done = Vec::new();
         for p in pending.batches {
-            self.apply(p);
+            if let Some(c) = self.apply(p) {
+                done.push(c);
+            }
         }
         self.end_offset = end_offset;
+        done
     }
 
-    fn apply(&mut self, p: PendingBatch) {
-        self.producers
+    fn apply(&mut self, p: PendingBatch) -> Option<CompletedTxn> {
+        let entry = self
+            .producers
             .entry(p.producer_id)
-            .or_insert_with(|| ProducerEntry::new(p.epoch))
-            .apply(p.epoch, p.batch);
+            .or_insert_with(|| ProducerEntry::new(p.epoch));
+        if let Some((commit, coordinator_epoch)) = p.marker {
+            // a marker may carry a newer epoch (the coordinator bumped it on abort)
+            if p.epoch > entry.epoch {
+                entry.set_epoch(p.epoch);
+            }
+            entry.coordinator_epoch = coordinator_epoch;
+            entry.last_marker_timestamp = p.batch.timestamp;
+            let first = entry.current_txn_first_offset.take()?;
+            self.ongoing.remove(&first);
+            self.unreplicated.insert(first, p.batch.last_offset);
+            return Some(CompletedTxn {
+                producer_id: p.producer_id,
+                first_offset: first,
+                last_offset: p.batch.last_offset,
+                aborted: !commit,
+            });
+        }
+        entry.apply(p.epoch, p.batch);
+        if p.transactional && entry.current_txn_first_offset.is_none() {
+            entry.current_txn_first_offset = Some(p.batch.first_offset);
+            self.ongoing.insert(p.batch.first_offset, p.producer_id);
+        }
+        None
     }
 
-    /// Applies a batch read back from the log (recovery), without checks, as Kafka does
-    /// for batches it replays.
-    pub fn replay(&mut self, h: &BatchHeader) {
-        if h.producer_id >= 0 && !h.is_control() && h.base_sequence >= 0 {
-            self.apply(PendingBatch::new(h, h.base_offset));
+    /// Kafka's `lastStableOffset(completedTxn)` for an aborted transaction's index entry:
+    /// the first offset of the oldest other open transaction, else the one after its
+    /// marker.
+    pub fn aborted_entry(&self, c: &CompletedTxn) -> AbortedTxn {
+        let last_stable_offset = self
+            .ongoing
+            .iter()
+            .find(|(_, &pid)| pid != c.producer_id)
+            .map_or(c.last_offset + 1, |(&first, _)| first);
+        AbortedTxn {
+            producer_id: c.producer_id,
+            first_offset: c.first_offset,
+            last_offset: c.last_offset,
+            last_stable_offset,
         }
+    }
+
+    /// Applies a batch read back from the log (recovery, a follower's append), without
+    /// checks, as Kafka does for batches it replays. `marker` is the control record's
+    /// (commit, coordinator epoch) when `h` is a transaction marker. Returns the
+    /// transaction a marker completed.
+    pub fn replay(&mut self, h: &BatchHeader, marker: Option<(bool, i32)>) -> Option<CompletedTxn> {
         self.end_offset = self.end_offset.max(h.next_offset());
+        if h.producer_id < 0 {
+            return None;
+        }
+        if h.is_control() {
+            let (commit, coordinator_epoch) = marker?;
+            let m = TxnMarker {
+                producer_id: h.producer_id,
+                producer_epoch: h.producer_epoch,
+                coordinator_epoch,
+                commit,
+            };
+            let mut p = PendingBatches::default();
+            p.push_marker(&m, h.base_offset, h.max_timestamp);
+            return p.batches.pop().and_then(|b| self.apply(b));
+        }
+        let mut p = PendingBatch::new(h, h.base_offset);
+        if h.base_sequence < 0 {
+            p.batch.first_seq = -1;
+            p.batch.last_seq = -1;
+        }
+        if let Some(e) = self.producers.get(&h.producer_id) {
+            if e.current_txn_first_offset.is_some() && !p.transactional {
+                // Kafka's replay refuses this too; the leader never wrote it
+                return None;
+            }
+        }
+        self.apply(p)
     }
 
     /// Moves the end offset without applying anything (the log end after a replay).
@@ -306,18 +547,24 @@ impl ProducerStates {
     }
 
     /// Forgets producers idle for `expiration_ms` (by their last batch's timestamp).
+    /// A producer with an open transaction is kept, as Kafka keeps it.
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers
-            .retain(|_, e| now_ms - e.last_timestamp() < expiration_ms);
+        self.producers.retain(|_, e| {
+            e.current_txn_first_offset.is_some() || now_ms - e.last_timestamp() < expiration_ms
+        });
         before - self.producers.len()
     }
 
     /// Forgets producers whose last batch is below the log start offset (its data was
     /// deleted), as Kafka does when the log start moves.
     pub fn evict_below(&mut self, log_start_offset: i64) {
-        self.producers
-            .retain(|_, e| e.last().is_some_and(|b| b.last_offset >= log_start_offset));
+        self.producers.retain(|_, e| {
+            e.current_txn_first_offset.is_some()
+                || e.last().is_some_and(|b| b.last_offset >= log_start_offset)
+        });
+        self.unreplicated
+            .retain(|_, last| *last >= log_start_offset);
     }
 
     /// Kafka's snapshot format, version 1: version i16, CRC-32C (u32) of everything after
@@ -336,23 +583,23 @@ impl ProducerStates {
         {
             // an entry with no batch (read from a Kafka snapshot that had one) keeps its
             // epoch; Kafka writes it with no sequence, offset or timestamp
-            let (last_seq, last_offset, offset_delta, timestamp) = match e.last() {
+            let (last_seq, last_offset, offset_delta) = match e.last() {
                 Some(b) => (
                     b.last_seq,
                     b.last_offset,
                     (b.last_offset - b.first_offset) as i32,
-                    b.timestamp,
                 ),
-                None => (-1, -1, 0, -1),
+                None => (-1, -1, 0),
             };
+            let timestamp = e.last_timestamp();
             out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(&e.epoch.to_be_bytes());
             out.extend_from_slice(&last_seq.to_be_bytes());
             out.extend_from_slice(&last_offset.to_be_bytes());
             out.extend_from_slice(&offset_delta.to_be_bytes());
             out.extend_from_slice(&timestamp.to_be_bytes());
-            out.extend_from_slice(&(-1i32).to_be_bytes()); // coordinator epoch
-            out.extend_from_slice(&(-1i64).to_be_bytes()); // no open transaction
+            out.extend_from_slice(&e.coordinator_epoch.to_be_bytes());
+            out.extend_from_slice(&e.current_txn_first_offset.unwrap_or(-1).to_be_bytes());
         }
         let crc = crc32c::crc32c(out.get(6..).unwrap_or_default());
         if let Some(field) = out.get_mut(2..6) {
@@ -390,6 +637,9 @@ impl ProducerStates {
             let last_offset = i64_at(14);
             let offset_delta = i32_at(22);
             let timestamp = i64_at(26);
+            let coordinator_epoch = i32_at(34);
+            let txn_first = i64_at(38);
+            let current_txn_first_offset = (txn_first >= 0).then_some(txn_first);
             let mut batches = VecDeque::new();
             if last_seq >= 0 && offset_delta >= 0 {
                 batches.push_back(BatchMetadata {
@@ -400,9 +650,20 @@ impl ProducerStates {
                     timestamp,
                 });
             }
-            states
-                .producers
-                .insert(producer_id, ProducerEntry { epoch, batches });
+            let last_marker_timestamp = if batches.is_empty() { timestamp } else { -1 };
+            if let Some(first) = current_txn_first_offset {
+                states.ongoing.insert(first, producer_id);
+            }
+            states.producers.insert(
+                producer_id,
+                ProducerEntry {
+                    epoch,
+                    batches,
+                    coordinator_epoch,
+                    current_txn_first_offset,
+                    last_marker_timestamp,
+                },
+            );
         }
         Ok(states)
     }
@@ -643,6 +904,9 @@ mod tests {
             ProducerEntry {
                 epoch: 3,
                 batches: VecDeque::new(),
+                coordinator_epoch: -1,
+                current_txn_first_offset: None,
+                last_marker_timestamp: -1,
             },
         );
         let bytes = s.encode_snapshot();
@@ -653,6 +917,138 @@ mod tests {
         assert_eq!(back.get(1).expect("kept").batches.len(), 1);
         let again = ProducerStates::decode_snapshot(&back.encode_snapshot(), 3).expect("again");
         assert_eq!(again, back);
+    }
+
+    fn txn_header(pid: i64, epoch: i16, seq: i32, records: i32, offset: i64) -> BatchHeader {
+        let mut h = header(pid, epoch, seq, records);
+        h.attributes = super::super::batch::TRANSACTIONAL_MASK;
+        h.base_offset = offset;
+        h
+    }
+
+    fn marker(pid: i64, epoch: i16, coordinator_epoch: i32, commit: bool) -> TxnMarker {
+        TxnMarker {
+            producer_id: pid,
+            producer_epoch: epoch,
+            coordinator_epoch,
+            commit,
+        }
+    }
+
+    /// Checks and writes a marker at `offset`, as `PartitionLog::append_marker` does.
+    fn end_txn(
+        s: &mut ProducerStates,
+        m: &TxnMarker,
+        offset: i64,
+    ) -> Result<Vec<CompletedTxn>, LogError> {
+        s.check_marker(m)?;
+        let mut p = PendingBatches::default();
+        p.push_marker(m, offset, 2_000);
+        Ok(s.commit(p, offset + 1))
+    }
+
+    #[test]
+    fn a_transactional_batch_opens_a_transaction_and_a_marker_completes_it() {
+        let mut s = ProducerStates::new(0);
+        append(&mut s, &txn_header(4, 1, 0, 2, 10), 10).expect("opens");
+        append(&mut s, &txn_header(4, 1, 2, 1, 12), 12).expect("continues");
+        assert_eq!(s.get(4).expect("entry").current_txn_first_offset, Some(10));
+        assert_eq!(s.first_unstable_offset(0), Some(10));
+        // ProducerAppendInfo: non-transactional data while a transaction is open
+        let err = append(&mut s, &header(4, 1, 3, 1), 13).expect_err("refused");
+        assert_eq!(err.code().code(), 48, "{err}");
+        let done = end_txn(&mut s, &marker(4, 1, 5, false), 13).expect("marker");
+        assert_eq!(
+            done,
+            vec![CompletedTxn {
+                producer_id: 4,
+                first_offset: 10,
+                last_offset: 13,
+                aborted: true
+            }]
+        );
+        let e = s.get(4).expect("entry");
+        assert_eq!((e.current_txn_first_offset, e.coordinator_epoch), (None, 5));
+        // unreplicated until the high watermark passes the marker
+        assert_eq!(s.first_unstable_offset(13), Some(10));
+        assert_eq!(s.first_unstable_offset(14), None);
+        assert!(!s.has_replicated(13) && s.has_replicated(14));
+        s.on_high_watermark(14);
+        assert!(!s.has_replicated(100), "forgotten");
+        assert_eq!(s.first_unstable_offset(0), None);
+        assert_eq!(
+            s.aborted_entry(&done[0]).last_stable_offset,
+            14,
+            "no other open transaction: the offset after the marker"
+        );
+    }
+
+    #[test]
+    fn markers_are_fenced_by_producer_and_coordinator_epochs() {
+        let mut s = ProducerStates::new(0);
+        append(&mut s, &txn_header(4, 3, 0, 1, 0), 0).expect("opens");
+        end_txn(&mut s, &marker(4, 3, 7, true), 1).expect("commit");
+        let old_epoch = end_txn(&mut s, &marker(4, 2, 7, true), 2).expect_err("fenced");
+        assert_eq!(old_epoch.code().code(), 47, "{old_epoch}");
+        let zombie = end_txn(&mut s, &marker(4, 3, 6, false), 2).expect_err("fenced");
+        assert_eq!(zombie.code().code(), 52, "{zombie}");
+        // a marker for a producer with no open transaction completes nothing
+        assert!(end_txn(&mut s, &marker(4, 3, 7, false), 2)
+            .expect("written")
+            .is_empty());
+        // a marker with a bumped epoch takes it
+        end_txn(&mut s, &marker(4, 4, 7, false), 3).expect("bumped");
+        assert_eq!(s.get(4).expect("entry").epoch, 4);
+    }
+
+    #[test]
+    fn coordinator_batches_need_no_sequence_and_open_transactions() {
+        let mut s = ProducerStates::new(0);
+        let h = txn_header(9, 2, -1, 1, 0);
+        let p = PendingBatches::default();
+        assert_eq!(s.check_origin(&h, &p, true).expect("ok"), Check::Append);
+        let mut p = PendingBatches::default();
+        p.push(&h, 0);
+        s.commit(p, 1);
+        let e = s.get(9).expect("entry");
+        assert_eq!(e.current_txn_first_offset, Some(0));
+        assert!(e.batches.is_empty(), "no sequence to remember");
+        // the same batch again is no duplicate for the coordinator
+        let p = PendingBatches::default();
+        assert_eq!(s.check_origin(&h, &p, true).expect("ok"), Check::Append);
+    }
+
+    #[test]
+    fn a_snapshot_keeps_open_transactions_and_coordinator_epochs() {
+        let mut s = ProducerStates::new(0);
+        append(&mut s, &txn_header(1, 0, 0, 2, 0), 0).expect("opens");
+        append(&mut s, &txn_header(2, 0, 0, 1, 2), 2).expect("opens");
+        end_txn(&mut s, &marker(2, 0, 3, true), 3).expect("commit");
+        let bytes = s.encode_snapshot();
+        // producer 1's entry (the first, ids sorted): coordinator epoch -1, txn at 0
+        let e1 = &bytes[SNAPSHOT_HEADER..SNAPSHOT_HEADER + SNAPSHOT_ENTRY];
+        assert_eq!(&e1[34..38], &(-1i32).to_be_bytes());
+        assert_eq!(&e1[38..46], &0i64.to_be_bytes());
+        let e2 = &bytes[SNAPSHOT_HEADER + SNAPSHOT_ENTRY..];
+        assert_eq!(&e2[34..38], &3i32.to_be_bytes());
+        assert_eq!(&e2[38..46], &(-1i64).to_be_bytes());
+        let back = ProducerStates::decode_snapshot(&bytes, 4).expect("decodes");
+        assert_eq!(back.get(1).expect("1").current_txn_first_offset, Some(0));
+        assert_eq!(back.get(2).expect("2").coordinator_epoch, 3);
+        assert_eq!(back.first_unstable_offset(4), Some(0));
+        assert_eq!(
+            back.ongoing_transactions().collect::<Vec<_>>(),
+            vec![(0, 1)]
+        );
+    }
+
+    #[test]
+    fn expiry_keeps_a_producer_with_an_open_transaction() {
+        let mut s = ProducerStates::new(0);
+        append(&mut s, &txn_header(1, 0, 0, 1, 0), 0).expect("opens");
+        append(&mut s, &header(2, 0, 0, 1), 1).expect("plain");
+        assert_eq!(s.expire(1_000_000, 1_000), 1);
+        assert!(s.get(1).is_some() && s.get(2).is_none());
     }
 
     #[test]

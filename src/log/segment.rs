@@ -477,7 +477,7 @@ impl LogSegment {
         base_offset: i64,
         suffix: &str,
     ) -> Result<Self, LogError> {
-        for kind in ["log", "index", "timeindex"] {
+        for kind in ["log", "index", "timeindex", super::txn_index::SUFFIX] {
             let p = dir.join(file_name(base_offset, kind) + suffix);
             match std::fs::remove_file(&p) {
                 Ok(()) => {}
@@ -965,12 +965,21 @@ impl LogSegment {
     }
 
     /// Deletes the segment's files (readers holding the file keep reading it).
+    /// The segment's `.txnindex`, if it has one, goes too.
     pub fn delete_files(&self) -> Result<(), LogError> {
+        let txn_index = self
+            .log
+            .path()
+            .parent()
+            .map(|dir| super::txn_index::path(dir, self.base_offset, ""));
         for p in [
             self.log.path(),
             self.offset_index.path(),
             self.time_index.path(),
-        ] {
+        ]
+        .into_iter()
+        .chain(txn_index.as_deref())
+        {
             match std::fs::remove_file(p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

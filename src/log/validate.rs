@@ -50,6 +50,7 @@ pub fn validate_append(
         &Rules {
             max_message_bytes,
             allow_control: false,
+            allow_no_sequence: false,
             compacted: None,
         },
     )
@@ -63,6 +64,9 @@ pub struct Rules<'a> {
     /// Control batches allowed: for batches the broker writes itself (the metadata
     /// quorum's leader-change and voters records), never for a client's.
     pub allow_control: bool,
+    /// A batch with a producer id may carry no sequence (-1): a coordinator's
+    /// transactional offset commits (Kafka's `AppendOrigin.COORDINATOR`).
+    pub allow_no_sequence: bool,
     /// The partition, when its topic is compacted (`cleanup.policy` includes `compact`)
     /// and the records must all have keys; it is named in the refusal's messages.
     pub compacted: Option<&'a TopicPartition>,
@@ -144,7 +148,11 @@ pub fn validate_append_with(
                 "clients are not allowed to write control records".into(),
             ));
         }
-        if header.producer_id >= 0 && header.base_sequence < 0 {
+        if header.producer_id >= 0
+            && header.base_sequence < 0
+            && !rules.allow_no_sequence
+            && !header.is_control()
+        {
             return Err(LogError::InvalidRecord(format!(
                 "invalid sequence number {} in a record batch with producer id {}",
                 header.base_sequence, header.producer_id
@@ -477,6 +485,7 @@ mod tests {
         Rules {
             max_message_bytes: 1 << 20,
             allow_control: false,
+            allow_no_sequence: false,
             compacted: Some(tp),
         }
     }

@@ -12,10 +12,13 @@
 //!   the in-sync replicas. With this broker as the only replica it follows the log end at
 //!   once; replication will add the followers' log ends;
 //! - the bound of a read: the log end for a follower, the high watermark for a consumer
-//!   (later the last stable offset for `read_committed`);
+//!   and the last stable offset for a `read_committed` one;
+//! - transaction markers ([`Partition::append_marker`]) and the aborted transactions a
+//!   `read_committed` fetch returns;
 //! - the wake-ups of fetches waiting on this partition ([`waiters`]).
 //!
-//! Invariant: `log_start_offset <= high_watermark <= log_end_offset`.
+//! Invariant: `log_start_offset <= high_watermark <= log_end_offset`, and
+//! `last_stable_offset <= high_watermark`.
 
 mod epochs;
 mod replication;
@@ -29,8 +32,8 @@ use parking_lot::RwLock;
 
 use crate::error::ErrorCode;
 use crate::log::{
-    AppendInfo, LogConfig, LogError, OffsetSpec, PartitionLog, Records, TimestampOffset,
-    TopicPartition,
+    AbortedTxn, AppendInfo, LogConfig, LogError, OffsetSpec, PartitionLog, Records,
+    TimestampOffset, TopicPartition, TxnMarker,
 };
 use crate::topic;
 pub use replication::{FollowerRead, IsrChange, IsrOutcome};
@@ -105,6 +108,8 @@ pub enum ReadBound {
     LogEnd,
     /// What every in-sync replica has: consumers.
     HighWatermark,
+    /// Below the last stable offset: `read_committed` consumers.
+    LastStable,
 }
 
 /// Leadership and replicas, as the metadata says (Kafka's `PartitionRegistration` as this
@@ -285,12 +290,56 @@ impl Partition {
     }
     /// One pass of `cleaner` over this partition's log, everything below the high
     /// watermark being eligible (what a consumer can read is what compaction may change).
+    ///
+    /// The bound is the last stable offset, as Kafka's cleaner stops at the first
+    /// unstable offset: an open transaction's records may still be aborted.
     pub fn clean(
         &self,
         cleaner: &crate::log::cleaner::Cleaner,
         now: i64,
     ) -> Result<Option<crate::log::cleaner::CleanStats>, PartitionError> {
-        Ok(cleaner.clean(&self.log, self.high_watermark(), now)?)
+        Ok(cleaner.clean(&self.log, self.last_stable_offset(), now)?)
+    }
+    /// min(first unstable offset, high watermark)
+    pub fn last_stable_offset(&self) -> i64 {
+        let high_watermark = self.high_watermark();
+        self.log
+            .first_unstable_offset(high_watermark)
+            .map_or(high_watermark, |f| f.min(high_watermark))
+    }
+    /// Leader only (else NOT_LEADER_OR_FOLLOWER, as append); appended at the current
+    /// leader epoch; moves the high watermark and wakes waiting fetches exactly as
+    /// [`Self::append`] does. Returns the marker's offset.
+    pub fn append_marker(&self, marker: &TxnMarker) -> Result<i64, PartitionError> {
+        let st = self.replicas.read();
+        if st.leader != self.local_id {
+            return Err(PartitionError::NotLeader(
+                self.topic_partition().to_string(),
+            ));
+        }
+        let offset = self
+            .log
+            .append_marker(marker, st.leader_epoch, crate::log::now_ms())?;
+        drop(st);
+        self.maybe_advance_high_watermark();
+        self.waiters.wake_all();
+        Ok(offset)
+    }
+    /// Aborted transactions overlapping `[from, to)`, oldest first (what a
+    /// `read_committed` fetch returns with its records).
+    pub fn aborted_transactions(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<AbortedTxn>, PartitionError> {
+        Ok(self.log.aborted_transactions(from, to)?)
+    }
+    /// The producers of this partition and their state (DescribeProducers), leader only.
+    pub fn producer_states(
+        &self,
+    ) -> Result<crate::log::producer_state::ProducerStates, PartitionError> {
+        self.check_leader()?;
+        Ok(self.log.producer_states())
     }
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Acquire)
@@ -348,7 +397,10 @@ impl Partition {
                 self.topic_partition().to_string(),
             ));
         }
-        let info = self.log.append_shared(records, st.leader_epoch)?;
+        let info = match origin {
+            AppendOrigin::Client => self.log.append_shared(records, st.leader_epoch)?,
+            AppendOrigin::Coordinator => self.log.append_coordinator(records, st.leader_epoch)?,
+        };
         drop(st);
         if !info.duplicate {
             self.maybe_advance_high_watermark();
@@ -376,6 +428,7 @@ impl Partition {
             self.high_watermark.fetch_max(end, Ordering::AcqRel) < end
         };
         if moved {
+            self.log.on_high_watermark(self.high_watermark());
             self.waiters.wake_all();
         }
     }
@@ -396,6 +449,7 @@ impl Partition {
         match bound {
             ReadBound::LogEnd => self.log.log_end_offset(),
             ReadBound::HighWatermark => self.high_watermark(),
+            ReadBound::LastStable => self.last_stable_offset(),
         }
     }
 
@@ -430,14 +484,19 @@ impl Partition {
         bound: ReadBound,
     ) -> Result<ReadInfo<Records>, PartitionError> {
         self.reads.fetch_add(1, Ordering::Relaxed);
-        if bound == ReadBound::HighWatermark {
+        if bound != ReadBound::LogEnd {
             self.check_leader()?;
         }
         // the high watermark first: the log end read below is never behind it
         let high_watermark = self.high_watermark();
+        let last_stable_offset = self
+            .log
+            .first_unstable_offset(high_watermark)
+            .map_or(high_watermark, |f| f.min(high_watermark));
         let upto = match bound {
             ReadBound::LogEnd => self.log.log_end_offset(),
             ReadBound::HighWatermark => high_watermark,
+            ReadBound::LastStable => last_stable_offset,
         };
         let data = self
             .log
@@ -445,7 +504,7 @@ impl Partition {
         Ok(ReadInfo {
             records: data.records,
             high_watermark,
-            last_stable_offset: high_watermark,
+            last_stable_offset,
             log_start_offset: data.log_start_offset,
             log_end_offset: data.log_end_offset,
         })
@@ -460,10 +519,19 @@ impl Partition {
     /// ListOffsets: latest is the high watermark; timestamp lookups see only records
     /// below it.
     pub fn list_offset(&self, spec: OffsetSpec) -> Result<Option<TimestampOffset>, PartitionError> {
+        self.list_offset_bounded(spec, ReadBound::HighWatermark)
+    }
+
+    /// [`Self::list_offset`] for an isolation level: with [`ReadBound::LastStable`]
+    /// (`read_committed`) latest is the last stable offset and timestamp lookups see only
+    /// records below it, as Kafka's `fetchOffsetForTimestamp` bounds them.
+    pub fn list_offset_bounded(
+        &self,
+        spec: OffsetSpec,
+        bound: ReadBound,
+    ) -> Result<Option<TimestampOffset>, PartitionError> {
         self.check_leader()?;
-        Ok(self
-            .log
-            .list_offset(spec, self.bound_offset(ReadBound::HighWatermark))?)
+        Ok(self.log.list_offset(spec, self.bound_offset(bound))?)
     }
 
     /// DeleteRecords: moves the log start offset up to `offset` (at most the high

@@ -390,6 +390,10 @@ impl Partition {
         };
         let hw = leader_high_watermark.min(end);
         let old = self.high_watermark.swap(hw, Ordering::AcqRel);
+        if old != hw {
+            // completed transactions below it no longer hold the last stable offset
+            self.log.on_high_watermark(hw);
+        }
         if old != hw || !records.is_empty() {
             self.waiters.wake_all();
         }

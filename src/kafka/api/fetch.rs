@@ -1,5 +1,11 @@
 //! Fetch (v4-v18; v13+ addresses topics by id): whole batches from each partition, below
-//! its high watermark, sent as stored (records are not decoded).
+//! its high watermark (`read_uncommitted`) or its last stable offset (`read_committed`,
+//! isolation level 1), sent as stored (records are not decoded).
+//!
+//! - `read_committed`: the aborted transactions overlapping the returned range go with
+//!   it (producer id, first offset), for the consumer to drop their records; every
+//!   partition response carries the real last stable offset. A marker moves the LSO and
+//!   wakes waiting fetches as an append does.
 //!
 //! - Long poll: if fewer than `min_bytes` are available, the fetch registers with each
 //!   partition it reads and waits up to `max_wait_ms`; an append to one of them (or a
@@ -21,7 +27,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
+    PartitionData,
 };
 use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
 use tokio::sync::Notify;
@@ -209,6 +216,39 @@ fn split(records: Records) -> (Bytes, Option<FileRange>) {
     }
 }
 
+/// Kafka's `IsolationLevel.READ_COMMITTED`.
+const READ_COMMITTED: i8 = 1;
+
+/// The aborted transactions a `read_committed` fetch from `fetch_offset` returns with
+/// `records`: those overlapping [fetch offset, offset after the last returned batch).
+/// For a section still in its segment file the end is not walked; the LSO bounds it (a
+/// superset, as Kafka's own bound is when a fetch reaches the LSO: consumers match
+/// aborted transactions by producer and offsets, so an extra one drops nothing).
+fn aborted_in(
+    p: &Partition,
+    fetch_offset: i64,
+    records: &Records,
+    last_stable_offset: i64,
+) -> Result<Vec<AbortedTransaction>, PartitionError> {
+    let end = match records {
+        Records::Bytes(b) => crate::log::batch::BatchIter::new(b)
+            .last()
+            .map_or(fetch_offset, |(_, h)| h.next_offset()),
+        Records::File(_) => last_stable_offset,
+    };
+    if end <= fetch_offset {
+        return Ok(Vec::new());
+    }
+    Ok(p.aborted_transactions(fetch_offset, end)?
+        .into_iter()
+        .map(|t| {
+            AbortedTransaction::default()
+                .with_producer_id(kafka_protocol::messages::ProducerId(t.producer_id))
+                .with_first_offset(t.first_offset)
+        })
+        .collect())
+}
+
 /// A partition's answer to a read that failed: its code, and for an offset out of range
 /// the offsets the client resets from.
 fn failed_read(p: &Partition, index: i32, version: i16, e: PartitionError) -> PartRead {
@@ -220,7 +260,7 @@ fn failed_read(p: &Partition, index: i32, version: i16, e: PartitionError) -> Pa
             d,
             version,
             p.high_watermark(),
-            p.high_watermark(),
+            p.last_stable_offset(),
             log_start_offset,
         ),
         _ => d,
@@ -316,13 +356,29 @@ fn read_once(
             }
             continue;
         }
+        let read_committed = req.isolation_level == READ_COMMITTED;
+        let bound = if read_committed {
+            ReadBound::LastStable
+        } else {
+            ReadBound::HighWatermark
+        };
         let read = p
             .check_current_epoch(r.ask.current_leader_epoch)
-            .and_then(|()| {
-                p.read_records(r.ask.fetch_offset, limit, min_one, ReadBound::HighWatermark)
+            .and_then(|()| p.read_records(r.ask.fetch_offset, limit, min_one, bound))
+            .and_then(|data| {
+                if !read_committed {
+                    return Ok((data, None));
+                }
+                let aborted = aborted_in(
+                    p,
+                    r.ask.fetch_offset,
+                    &data.records,
+                    data.last_stable_offset,
+                )?;
+                Ok((data, Some(aborted)))
             });
         match read {
-            Ok(data) => {
+            Ok((data, aborted)) => {
                 total += data.records.len();
                 let (records, file) = split(data.records);
                 let d = partition(index, ErrorCode::None.code()).with_records(Some(records));
@@ -332,7 +388,8 @@ fn read_once(
                     data.high_watermark,
                     data.last_stable_offset,
                     data.log_start_offset,
-                );
+                )
+                .with_aborted_transactions(aborted);
                 parts.push(PartRead { data: d, file });
             }
             Err(e) => {

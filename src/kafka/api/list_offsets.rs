@@ -1,6 +1,9 @@
 //! ListOffsets (v1-v10): earliest (-2), latest (-1, the high watermark), max timestamp
 //! (-3), earliest local (-4, the log start: no tiered storage), latest tiered (-5: none,
 //! so -1), or the first record at or after a timestamp. No match: offset and timestamp -1.
+//! With isolation level 1 (`read_committed`, v2+) latest is the last stable offset and
+//! the max-timestamp and timestamp lookups see only records below it (Kafka's
+//! `Partition.fetchOffsetForTimestamp` bounds them by the last fetchable offset).
 
 use std::sync::Arc;
 
@@ -14,6 +17,7 @@ use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 use crate::log::OffsetSpec;
+use crate::partition::ReadBound;
 
 pub async fn handle(
     ctx: &RequestContext,
@@ -24,6 +28,11 @@ pub async fn handle(
 }
 
 fn respond(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+    let bound = if req.isolation_level == 1 {
+        ReadBound::LastStable
+    } else {
+        ReadBound::HighWatermark
+    };
     let topics = req
         .topics
         .into_iter()
@@ -56,7 +65,7 @@ fn respond(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffset
                         ts if ts >= 0 => OffsetSpec::Timestamp(ts),
                         _ => return resp.with_error_code(ErrorCode::InvalidRequest.code()),
                     };
-                    match partition.list_offset(spec) {
+                    match partition.list_offset_bounded(spec, bound) {
                         Ok(Some(found)) => {
                             let resp = resp
                                 .with_offset(found.offset)

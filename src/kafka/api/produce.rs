@@ -2,6 +2,9 @@
 //! [`Partition`] as they are (validated, offsets assigned in place; internal topics are
 //! refused there). `acks=1` answers after the write, `acks=-1` after an fsync shared with
 //! concurrent producers (group commit), `acks=0` gets no response at all.
+//! Transactional batches are appended like any (the log opens the producer's
+//! transaction); without the request's transactional id they are refused with
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,6 +106,18 @@ pub struct Appended {
     to_flush: Vec<Written>,
 }
 
+/// True if any batch of the request is transactional (Kafka's
+/// `RequestUtils.hasTransactionalRecords`).
+fn has_transactional_records(req: &ProduceRequest) -> bool {
+    req.topic_data.iter().any(|t| {
+        t.partition_data.iter().any(|p| {
+            p.records.as_ref().is_some_and(|r| {
+                crate::log::batch::BatchIter::new(r).any(|(_, h)| h.is_transactional())
+            })
+        })
+    })
+}
+
 /// Appends everything (blocking file I/O: run on the blocking pool) and builds the response.
 fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
     let acks = req.acks;
@@ -112,10 +127,13 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
             ErrorCode::InvalidRequiredAcks.code(),
             "acks must be -1, 0 or 1",
         ))
-    } else if req.transactional_id.is_some() {
+    } else if req.transactional_id.is_none() && has_transactional_records(&req) {
+        // Kafka's KafkaApis.handleProduceRequest: transactional batches need the
+        // transactional id they are authorized by; a request with one but plain batches
+        // is not refused (nor is it by Kafka)
         Some((
-            ErrorCode::InvalidRequest.code(),
-            "transactions are not supported yet",
+            ErrorCode::TransactionalIdAuthorizationFailed.code(),
+            "transactional records without a transactional id",
         ))
     } else {
         None

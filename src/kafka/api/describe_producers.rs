@@ -1,0 +1,79 @@
+//! DescribeProducers (v0, KIP-664): the active producers of each requested partition this
+//! broker leads, as its log's producer state has them: id, epoch, last sequence, last
+//! timestamp, coordinator epoch and the open transaction's first offset (-1 when none).
+//! `kafka-transactions.sh describe-producers` and `abort` read it. A partition this broker
+//! does not host is UNKNOWN_TOPIC_OR_PARTITION; one it does not lead
+//! NOT_LEADER_OR_FOLLOWER (Kafka's `ReplicaManager.activeProducerState`).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_producers_response::{
+    PartitionResponse, ProducerState, TopicResponse,
+};
+use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
+
+use super::str_bytes;
+use crate::broker::Broker;
+use crate::error::ErrorCode;
+use crate::kafka::answer::Answer;
+use crate::kafka::context::RequestContext;
+
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: DescribeProducersRequest,
+) -> Answer<DescribeProducersResponse> {
+    respond(broker, req, ctx.api_version).into()
+}
+
+fn respond(
+    broker: &Broker,
+    req: DescribeProducersRequest,
+    _version: i16,
+) -> DescribeProducersResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = broker.topic(&t.name.0);
+            let partitions = t
+                .partition_indexes
+                .iter()
+                .map(|&index| {
+                    let resp = PartitionResponse::default().with_partition_index(index);
+                    let Some(partition) = topic.as_ref().and_then(|t| t.partition(index)) else {
+                        return resp.with_error_code(ErrorCode::UnknownTopicOrPartition.code());
+                    };
+                    match partition.producer_states() {
+                        Ok(states) => {
+                            let mut producers: Vec<ProducerState> = states
+                                .iter()
+                                .map(|(&id, e)| {
+                                    ProducerState::default()
+                                        .with_producer_id(ProducerId(id))
+                                        .with_producer_epoch(i32::from(e.epoch))
+                                        .with_last_sequence(e.last_sequence())
+                                        .with_last_timestamp(e.last_timestamp())
+                                        .with_coordinator_epoch(e.coordinator_epoch)
+                                        .with_current_txn_start_offset(
+                                            e.current_txn_first_offset.unwrap_or(-1),
+                                        )
+                                })
+                                .collect();
+                            producers.sort_by_key(|p| p.producer_id.0);
+                            resp.with_error_code(ErrorCode::None.code())
+                                .with_active_producers(producers)
+                        }
+                        Err(e) => resp
+                            .with_error_code(e.code().into())
+                            .with_error_message(Some(str_bytes(e.to_string()))),
+                    }
+                })
+                .collect();
+            TopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    DescribeProducersResponse::default().with_topics(topics)
+}
