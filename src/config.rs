@@ -193,6 +193,44 @@ pub struct Config {
     pub group: GroupConfig,
     /// The log cleaner's settings (`log.cleaner.*`).
     pub cleaner: CleanerConfig,
+    /// The transaction coordinator's settings (`transaction.*`, `transactional.id.*`).
+    pub txn: TxnConfig,
+}
+
+/// The transaction coordinator's settings, with Kafka's names and defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnConfig {
+    /// `transaction.state.log.num.partitions` of `__transaction_state`.
+    pub num_partitions: i32,
+    /// `transaction.state.log.replication.factor` (3): in a cluster, at most this many
+    /// replicas of each partition (fewer when fewer brokers are registered).
+    pub replication_factor: i16,
+    /// `transaction.state.log.segment.bytes`.
+    pub segment_bytes: u64,
+    /// `transaction.max.timeout.ms`: the longest `transaction.timeout.ms` a producer may ask.
+    pub max_timeout_ms: i32,
+    /// `transactional.id.expiration.ms`: a transactional id with no transaction for this
+    /// long is forgotten.
+    pub id_expiration_ms: i64,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`: how often open
+    /// transactions are checked against their timeout.
+    pub abort_timed_out_interval_ms: u64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
+    pub remove_expired_interval_ms: u64,
+}
+
+impl Default for TxnConfig {
+    fn default() -> Self {
+        TxnConfig {
+            num_partitions: 50,
+            replication_factor: 3,
+            segment_bytes: 100 * 1024 * 1024,
+            max_timeout_ms: 900_000,
+            id_expiration_ms: 7 * 24 * 3_600_000,
+            abort_timed_out_interval_ms: 10_000,
+            remove_expired_interval_ms: 3_600_000,
+        }
+    }
 }
 
 /// The group coordinator's settings, with Kafka's names and defaults.
@@ -269,6 +307,7 @@ impl Default for Config {
             log: LogConfig::default(),
             group: GroupConfig::default(),
             cleaner: CleanerConfig::default(),
+            txn: TxnConfig::default(),
         }
     }
 }
@@ -543,9 +582,50 @@ impl Config {
                         return Err(invalid(k, v, "must be at least 1"));
                     }
                 }
-                // accepted for compatibility with Kafka's sample files; single node
-                "transaction.state.log.replication.factor"
-                | "transaction.state.log.min.isr"
+                "transaction.state.log.num.partitions" => {
+                    c.txn.num_partitions = parse_num(k, v)?;
+                    if c.txn.num_partitions < 1 {
+                        return Err(invalid(k, v, "must be at least 1"));
+                    }
+                }
+                "transaction.state.log.replication.factor" => {
+                    c.txn.replication_factor = parse_num(k, v)?;
+                    if c.txn.replication_factor < 1 {
+                        return Err(invalid(k, v, "must be at least 1"));
+                    }
+                }
+                "transaction.state.log.segment.bytes" => {
+                    c.txn.segment_bytes = parse_num(k, v)?;
+                    if !(1024..=i32::MAX as u64).contains(&c.txn.segment_bytes) {
+                        return Err(invalid(k, v, "must be at least 1024 and fit an int"));
+                    }
+                }
+                "transaction.max.timeout.ms" => {
+                    c.txn.max_timeout_ms = parse_num(k, v)?;
+                    if c.txn.max_timeout_ms < 1 {
+                        return Err(invalid(k, v, "must be at least 1"));
+                    }
+                }
+                "transactional.id.expiration.ms" => {
+                    c.txn.id_expiration_ms = parse_num(k, v)?;
+                    if c.txn.id_expiration_ms < 1 {
+                        return Err(invalid(k, v, "must be at least 1"));
+                    }
+                }
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+                    c.txn.abort_timed_out_interval_ms = parse_num(k, v)?;
+                    if c.txn.abort_timed_out_interval_ms < 1 {
+                        return Err(invalid(k, v, "must be at least 1"));
+                    }
+                }
+                "transaction.remove.expired.transaction.cleanup.interval.ms" => {
+                    c.txn.remove_expired_interval_ms = parse_num(k, v)?;
+                    if c.txn.remove_expired_interval_ms < 1 {
+                        return Err(invalid(k, v, "must be at least 1"));
+                    }
+                }
+                // accepted for compatibility with Kafka's sample files
+                "transaction.state.log.min.isr"
                 | "share.coordinator.state.topic.replication.factor"
                 | "share.coordinator.state.topic.min.isr" => {}
                 // Kafka's, in its sample config/server.properties, with no counterpart here:

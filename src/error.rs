@@ -136,6 +136,8 @@ error_codes! {
     StaleMemberEpoch = 113, "STALE_MEMBER_EPOCH";
     MismatchedEndpointType = 114, "MISMATCHED_ENDPOINT_TYPE";
     UnsupportedEndpointType = 115, "UNSUPPORTED_ENDPOINT_TYPE";
+    TransactionAbortable = 120, "TRANSACTION_ABORTABLE";
+    InvalidRegularExpression = 128, "INVALID_REGULAR_EXPRESSION";
 }
 
 impl ErrorCode {

@@ -5,13 +5,16 @@
 /// The internal topic holding committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
+/// The internal topic holding the transaction coordinator's state.
+pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
+
 /// The longest name Kafka accepts.
 pub const MAX_NAME_LENGTH: usize = 249;
 
 /// Topics only the broker's coordinators write to; a client's append is refused with
 /// INVALID_TOPIC_EXCEPTION, whichever protocol it comes from.
 pub fn is_internal(name: &str) -> bool {
-    name == OFFSETS_TOPIC
+    name == OFFSETS_TOPIC || name == TRANSACTION_STATE_TOPIC
 }
 
 /// A name Kafka would refuse: INVALID_TOPIC_EXCEPTION (17).

@@ -281,6 +281,9 @@ async fn publish(
                 if let Some(groups) = broker.groups_if_started() {
                     tokio::task::spawn_blocking(move || groups.runtime().sync_leadership());
                 }
+                if let Some(txns) = broker.txns_if_started() {
+                    tokio::task::spawn_blocking(move || txns.runtime().sync_leadership());
+                }
                 published.send_if_modified(|p| !std::mem::replace(p, true));
             }
             Err(e) => warn!(cause = %e, "publishing the metadata failed"),

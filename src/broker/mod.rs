@@ -13,6 +13,8 @@ pub mod producer_ids;
 mod publisher;
 pub mod replication;
 pub mod topic_config;
+mod txn_markers;
+mod txn_verify;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -25,6 +27,8 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::error::ErrorCode;
 use crate::group::GroupCoordinator;
+use crate::topic::TRANSACTION_STATE_TOPIC;
+use crate::txn::TxnCoordinator;
 use crate::log::cleaner::Cleaner;
 use crate::log::{LogError, LogManager, PartitionLog, TopicPartition};
 use crate::metadata::{MetadataView, TopicView};
@@ -148,6 +152,8 @@ pub struct Broker {
     producer_ids: producer_ids::ProducerIds,
     /// Started on first use (creating `__consumer_offsets`), or at open if it exists.
     groups: parking_lot::Mutex<Option<Arc<GroupCoordinator>>>,
+    /// Started on first use (creating `__transaction_state`), or at open if it exists.
+    txns: parking_lot::Mutex<Option<Arc<TxnCoordinator>>>,
     /// In a KRaft cluster: the metadata image and the channel to the controller.
     cluster: Option<cluster::ClusterLink>,
     /// Compacts `cleanup.policy=compact` logs (driven by the `log_cleaner` job).
@@ -273,12 +279,16 @@ impl Broker {
             )),
             producer_ids,
             groups: parking_lot::Mutex::new(None),
+            txns: parking_lot::Mutex::new(None),
             cluster,
             cleaner,
         })
         .and_then(|b: Broker| {
             if b.topic(OFFSETS_TOPIC).is_some() {
                 b.groups()?;
+            }
+            if b.topic(TRANSACTION_STATE_TOPIC).is_some() {
+                b.txns()?;
             }
             Ok(b)
         })
@@ -396,6 +406,65 @@ impl Broker {
         ]
     }
 
+    /// The transaction coordinator, started on first use: that creates
+    /// `__transaction_state` (`transaction.state.log.num.partitions`, compacted) if it
+    /// does not exist and replays it.
+    pub fn txns(&self) -> Result<Arc<TxnCoordinator>, BrokerError> {
+        let mut slot = self.txns.lock();
+        if let Some(t) = slot.as_ref() {
+            return Ok(Arc::clone(t));
+        }
+        let tc = &self.config.txn;
+        let topic = match self.topic(TRANSACTION_STATE_TOPIC) {
+            Some(t) => t,
+            // a cluster creates it through the controller (`ClusterLink::ensure_internal_topic`)
+            None if self.cluster.is_some() => {
+                return Err(BrokerError::UnknownTopic(
+                    TRANSACTION_STATE_TOPIC.to_string(),
+                ))
+            }
+            None => {
+                let overrides = self
+                    .txn_topic_configs()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
+                self.create_topic(
+                    TRANSACTION_STATE_TOPIC,
+                    tc.num_partitions,
+                    1,
+                    overrides,
+                    false,
+                )?
+            }
+        };
+        let count = self
+            .topic_view(TRANSACTION_STATE_TOPIC)
+            .map_or(topic.partitions.len(), |v| v.partitions.len());
+        let count = i32::try_from(count).unwrap_or(i32::MAX);
+        let coordinator = Arc::new(TxnCoordinator::load(
+            *tc,
+            topic.partitions.clone(),
+            count,
+        )?);
+        *slot = Some(Arc::clone(&coordinator));
+        Ok(coordinator)
+    }
+
+    /// The config overrides `__transaction_state` is created with, as Kafka's: compacted,
+    /// `transaction.state.log.segment.bytes` segments.
+    pub fn txn_topic_configs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("cleanup.policy", "compact".to_string()),
+            ("segment.bytes", self.config.txn.segment_bytes.to_string()),
+        ]
+    }
+
+    /// The transaction coordinator if it has been started.
+    pub fn txns_if_started(&self) -> Option<Arc<TxnCoordinator>> {
+        self.txns.lock().clone()
+    }
+
     /// The group coordinator if it has been started.
     pub fn groups_if_started(&self) -> Option<Arc<GroupCoordinator>> {
         self.groups.lock().clone()
@@ -420,8 +489,12 @@ impl Broker {
         if !(requested && self.config.auto_create_topics) || self.cluster.is_some() {
             return Err(unknown());
         }
-        if topic::is_internal(name) {
+        if name == OFFSETS_TOPIC {
             self.groups()?;
+            return self.topic(name).ok_or_else(unknown);
+        }
+        if name == TRANSACTION_STATE_TOPIC {
+            self.txns()?;
             return self.topic(name).ok_or_else(unknown);
         }
         match self.create_topic(name, -1, -1, BTreeMap::new(), false) {

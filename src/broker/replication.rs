@@ -152,7 +152,7 @@ impl Replication {
 }
 
 /// The inter-broker endpoint (`host:port`) of broker `id`, as the metadata says.
-fn endpoint_of(broker: &Broker, id: i32) -> Option<String> {
+pub(crate) fn endpoint_of(broker: &Broker, id: i32) -> Option<String> {
     let config = broker.config();
     let listener = config
         .inter_broker_listener_name

@@ -101,6 +101,9 @@ pub struct CoordinatorResult<T, S: Shard> {
     /// changed the state itself and the records describe it (group metadata), as Kafka's
     /// `replayRecords`.
     pub replay: bool,
+    /// Write `records` as a transaction's (this producer id and epoch, the transactional
+    /// bit): a TxnOffsetCommit's offsets, which count once its COMMIT marker is written.
+    pub producer: Option<(i64, i16)>,
     pub effects: Vec<Effect<S>>,
 }
 
@@ -111,8 +114,15 @@ impl<T, S: Shard> CoordinatorResult<T, S> {
             response,
             records: Vec::new(),
             replay: false,
+            producer: None,
             effects: Vec::new(),
         }
+    }
+
+    /// Makes the records a transaction's (see [`Self::producer`]).
+    pub fn in_transaction(mut self, producer_id: i64, producer_epoch: i16) -> Self {
+        self.producer = Some((producer_id, producer_epoch));
+        self
     }
 
     /// Adds records the event already applied to the state.
@@ -146,6 +156,27 @@ pub trait Shard: Sized + Send + 'static {
     /// Applies one record of the partition: at load, and after the append of a result
     /// with [`CoordinatorResult::replay`]. `value` `None` is a tombstone.
     fn replay(&mut self, key: &[u8], value: Option<&[u8]>, now: Ms, wall: i64);
+
+    /// Applies one record a transaction wrote (a batch with the transactional bit): it
+    /// counts only if the transaction commits ([`Self::replay_end_txn`]). By default, as
+    /// any record.
+    fn replay_transactional(
+        &mut self,
+        producer_id: i64,
+        key: &[u8],
+        value: Option<&[u8]>,
+        now: Ms,
+        wall: i64,
+    ) {
+        let _ = producer_id;
+        self.replay(key, value, now, wall);
+    }
+
+    /// A COMMIT or ABORT marker of `producer_id`'s transaction was written to the
+    /// partition (at load, and by [`CoordinatorRuntime::complete_transaction`]).
+    fn replay_end_txn(&mut self, producer_id: i64, commit: bool, wall: i64) {
+        let _ = (producer_id, commit, wall);
+    }
 
     /// After the partition was replayed: the timers the loaded state needs.
     fn loaded(&mut self, now: Ms, wall: i64) -> Vec<Effect<Self>>;

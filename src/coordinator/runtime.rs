@@ -226,9 +226,15 @@ impl<S: Shard> ShardState<S> {
             response,
             records,
             replay,
+            producer,
             effects,
         } = result;
-        let written = self.append(partition, &records, replay, now, wall, pending);
+        let batch = Batch {
+            records: &records,
+            replay,
+            producer,
+        };
+        let written = self.append(partition, batch, now, wall, pending);
         for effect in effects {
             let Some((id, answer)) = self.set_timer(effect) else {
                 continue;
@@ -250,15 +256,19 @@ impl<S: Shard> ShardState<S> {
     fn append(
         &mut self,
         partition: &Partition,
-        records: &[NewRecord],
-        replay: bool,
+        batch: Batch<'_>,
         now: Ms,
         wall: i64,
         pending: &mut Pending<S>,
     ) -> Result<(), CoordinatorError> {
+        let Batch {
+            records,
+            replay,
+            producer,
+        } = batch;
         for chunk in records.chunks(MAX_BATCH_RECORDS) {
             let info = partition
-                .append(&encode_batch(chunk, -1), AppendOrigin::Coordinator)
+                .append(&encode(chunk, producer), AppendOrigin::Coordinator)
                 .map_err(|e| {
                     warn!(partition = %partition_name(partition), cause = %e, "coordinator append failed");
                     CoordinatorError::append(&partition_name(partition), &e)
@@ -269,12 +279,56 @@ impl<S: Shard> ShardState<S> {
             if replay {
                 for r in chunk {
                     if let Some(key) = r.key.as_deref() {
-                        self.shard.replay(key, r.value.as_deref(), now, wall);
+                        match producer {
+                            Some((pid, _)) => self.shard.replay_transactional(
+                                pid,
+                                key,
+                                r.value.as_deref(),
+                                now,
+                                wall,
+                            ),
+                            None => self.shard.replay(key, r.value.as_deref(), now, wall),
+                        }
                     }
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// What a result appends: its records, whether to replay them, and the transaction
+/// they belong to (if any).
+struct Batch<'a> {
+    records: &'a [NewRecord],
+    replay: bool,
+    producer: Option<(i64, i16)>,
+}
+
+/// One batch of a coordinator's records; a transaction's carries its producer id and
+/// epoch and the transactional bit (no sequence: Kafka's coordinators write none).
+fn encode(records: &[NewRecord], producer: Option<(i64, i16)>) -> Vec<u8> {
+    let mut batch = encode_batch(records, -1);
+    if let Some((producer_id, epoch)) = producer {
+        crate::log::batch::put(
+            &mut batch,
+            crate::log::batch::ATTRIBUTES,
+            &crate::log::batch::TRANSACTIONAL_MASK.to_be_bytes(),
+        );
+        crate::log::batch::set_producer(&mut batch, producer_id, epoch, -1);
+    }
+    batch
+}
+
+/// A control batch's marker: `Some(commit)` for a COMMIT or ABORT record (key: version
+/// i16, type i16: 0 ABORT, 1 COMMIT), `None` for any other control record.
+fn marker_of(batch: &[u8]) -> Option<bool> {
+    let records = crate::log::records::decode_control_batch(batch).ok()?;
+    let key = records.first()?.key.as_deref()?;
+    match key.get(2..4) {
+        Some([0, 0]) => Some(false),
+        Some([0, 1]) => Some(true),
+        _ => None,
     }
 }
 
@@ -312,13 +366,24 @@ fn replay_partition<S: Shard>(
             let Some(batch) = h.size().and_then(|size| data.records.get(at..at + size)) else {
                 break;
             };
+            if h.is_control() {
+                if let Some(commit) = marker_of(batch) {
+                    shard.replay_end_txn(h.producer_id, commit, wall);
+                }
+                offset = h.next_offset();
+                continue;
+            }
             for r in decode_batch(batch)? {
                 if r.offset < offset {
                     continue;
                 }
                 records += 1;
                 if let Some(key) = r.key.as_deref() {
-                    shard.replay(key, r.value.as_deref(), now, wall);
+                    if h.is_transactional() {
+                        shard.replay_transactional(h.producer_id, key, r.value.as_deref(), now, wall);
+                    } else {
+                        shard.replay(key, r.value.as_deref(), now, wall);
+                    }
                 }
             }
             offset = h.next_offset();
@@ -558,6 +623,30 @@ impl<S: Shard> CoordinatorRuntime<S> {
         let flushed = flush(&slot.partition, pending.flush_to, pending.epoch).await;
         pending.deliver(&flushed);
         flushed.and(own)
+    }
+
+    /// Writes a transaction's COMMIT or ABORT marker to shard `index`'s partition and
+    /// tells the shard ([`Shard::replay_end_txn`]), under the shard's lock so no event
+    /// sees the marker written but not applied; answers once the marker is durable and
+    /// replicated (WriteTxnMarkers on a coordinator's partition, as Kafka's
+    /// `completeTransaction`).
+    pub async fn complete_transaction(
+        &self,
+        index: usize,
+        marker: &crate::log::producer_state::TxnMarker,
+    ) -> Result<(), CoordinatorError> {
+        let slot = self.slot(index)?;
+        let (end, epoch) = {
+            let mut state = slot.state.lock();
+            let epoch = slot.partition.leader_epoch();
+            let offset = slot.partition.append_marker(marker).map_err(|e| {
+                warn!(partition = %partition_name(&slot.partition), cause = %e, "marker append failed");
+                CoordinatorError::append(&partition_name(&slot.partition), &e)
+            })?;
+            state.shard.replay_end_txn(marker.producer_id, marker.commit, now_ms());
+            (offset + 1, epoch)
+        };
+        flush(&slot.partition, Some(end), epoch).await
     }
 
     /// Runs an event that may park its request: its answer is the

@@ -248,6 +248,72 @@ impl GroupCoordinator {
             .map_err(|e| group_write_error(&e))
     }
 
+    /// OffsetFetch with `require_stable`: the asked partitions an open transaction has
+    /// committed an offset for (answered UNSTABLE_OFFSET_COMMIT), every one of the group's
+    /// when `topics` is `None`.
+    pub fn unstable(
+        &self,
+        group_id: &str,
+        topics: Option<&[(String, Vec<i32>)]>,
+    ) -> Result<Vec<(String, i32)>, ErrorCode> {
+        self.runtime
+            .read(self.shard_of(group_id), |s| match topics {
+                Some(topics) => topics
+                    .iter()
+                    .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
+                    .filter(|(t, p)| s.has_pending(group_id, t, *p))
+                    .collect(),
+                None if s.has_pending_group(group_id) => vec![(String::new(), -1)],
+                None => Vec::new(),
+            })
+            .map_err(|e| group_write_error(&e))
+    }
+
+    /// TxnOffsetCommit: the offsets are appended as the producer's transaction's, and
+    /// count once it commits. `Err` is an error for every partition.
+    pub async fn txn_commit(
+        &self,
+        group_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        req: CommitRequest,
+    ) -> Result<(), ErrorCode> {
+        self.runtime
+            .write(self.shard_of(group_id), |s, ctx| {
+                s.txn_commit(group_id, producer_id, producer_epoch, req, ctx)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                warn!(group = group_id, cause = %e, "could not store transactional offsets");
+                Err(commit_error(&e))
+            })
+    }
+
+    /// A transaction's marker on `__consumer_offsets` partition `partition` (what
+    /// WriteTxnMarkers does there): the offsets it committed become the groups' (COMMIT)
+    /// or are dropped (ABORT).
+    pub async fn complete_transaction(
+        &self,
+        partition: i32,
+        marker: &crate::log::producer_state::TxnMarker,
+    ) -> Result<(), ErrorCode> {
+        let index = self
+            .shards
+            .get(&partition)
+            .copied()
+            .unwrap_or(self.runtime.shard_count());
+        self.runtime
+            .complete_transaction(index, marker)
+            .await
+            .map_err(|e| match e {
+                CoordinatorError::NotLeader { .. } | CoordinatorError::NoShard(_) => {
+                    ErrorCode::NotLeaderOrFollower
+                }
+                CoordinatorError::Append { code, .. } => code,
+                e => e.placement_code().unwrap_or(ErrorCode::UnknownServerError),
+            })
+    }
+
     /// Every group, for ListGroups, by group id.
     pub fn list(&self) -> Vec<GroupSummary> {
         let mut out: Vec<GroupSummary> = self

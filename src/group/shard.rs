@@ -61,11 +61,18 @@ pub struct CommitRequest {
     pub commits: Vec<Commit>,
 }
 
+/// One open transaction's offsets: (group, topic, partition) → offset (`None`: deleted).
+type PendingOffsets = BTreeMap<(String, String, i32), Option<OffsetValue>>;
+
 /// The groups of one partition of `__consumer_offsets`.
 #[derive(Debug)]
 pub struct GroupShard {
     config: GroupConfig,
     groups: HashMap<String, ClassicGroup>,
+    /// Offsets open transactions committed (TxnOffsetCommit), by producer id: they become
+    /// the groups' when the transaction's COMMIT marker is written, and are dropped on
+    /// its ABORT (Kafka's `pendingTransactionalOffsets`).
+    pending_txn: HashMap<i64, PendingOffsets>,
 }
 
 fn tombstone(key: Vec<u8>, wall: i64) -> NewRecord {
@@ -110,6 +117,7 @@ impl GroupShard {
         GroupShard {
             config,
             groups: HashMap::new(),
+            pending_txn: HashMap::new(),
         }
     }
 
@@ -286,6 +294,64 @@ impl GroupShard {
             .with_effects([timer])
     }
 
+    /// TxnOffsetCommit: validates membership (when the producer names its member and
+    /// generation, v3+) and returns the offsets to append as the transaction's; they are
+    /// the group's only once its COMMIT marker is written.
+    pub fn txn_commit(
+        &mut self,
+        group_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        req: CommitRequest,
+        ctx: &EventContext,
+    ) -> GroupResult<Result<(), ErrorCode>> {
+        if group_id.is_empty() {
+            return CoordinatorResult::of(Err(ErrorCode::InvalidGroupId));
+        }
+        let instance = req.instance_id.as_deref();
+        match self.groups.get_mut(group_id) {
+            Some(g) if req.generation >= 0 || !req.member_id.is_empty() => {
+                if let Err(e) = g.validate_commit(req.generation, &req.member_id, instance, ctx.now)
+                {
+                    return CoordinatorResult::of(Err(e));
+                }
+            }
+            Some(_) => {}
+            None if req.generation < 0 => {}
+            None => return CoordinatorResult::of(Err(ErrorCode::IllegalGeneration)),
+        }
+        let records = req
+            .commits
+            .into_iter()
+            .map(|c| {
+                let v = OffsetValue {
+                    offset: c.offset,
+                    leader_epoch: c.leader_epoch,
+                    metadata: c.metadata,
+                    commit_timestamp: ctx.wall,
+                };
+                offset_record(group_id, &c.topic, c.partition, &v)
+            })
+            .collect();
+        CoordinatorResult::of(Ok(()))
+            .with_replayed_records(records)
+            .in_transaction(producer_id, producer_epoch)
+    }
+
+    /// Whether an open transaction has committed an offset for the group's partition
+    /// (OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT for it).
+    pub fn has_pending(&self, group_id: &str, topic: &str, partition: i32) -> bool {
+        let key = (group_id.to_string(), topic.to_string(), partition);
+        self.pending_txn.values().any(|m| m.contains_key(&key))
+    }
+
+    /// Whether an open transaction has committed any offset for the group.
+    pub fn has_pending_group(&self, group_id: &str) -> bool {
+        self.pending_txn
+            .values()
+            .any(|m| m.keys().any(|(g, _, _)| g == group_id))
+    }
+
     /// OffsetFetch: the committed offset of each asked partition (`None`: none), or of
     /// every partition with one when `topics` is `None`.
     pub fn fetch(&self, group_id: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> FetchedOffsets {
@@ -457,6 +523,54 @@ impl Shard for GroupShard {
                 }
             },
             None => {}
+        }
+    }
+
+    fn replay_transactional(
+        &mut self,
+        producer_id: i64,
+        key: &[u8],
+        value: Option<&[u8]>,
+        now: Ms,
+        wall: i64,
+    ) {
+        match records::decode(key, value) {
+            Some(Entry::Offset {
+                group,
+                topic,
+                partition,
+                value,
+            }) => {
+                self.pending_txn
+                    .entry(producer_id)
+                    .or_default()
+                    .insert((group, topic, partition), value);
+            }
+            // only offsets are written in a transaction
+            _ => self.replay(key, value, now, wall),
+        }
+    }
+
+    fn replay_end_txn(&mut self, producer_id: i64, commit: bool, wall: i64) {
+        let Some(offsets) = self.pending_txn.remove(&producer_id) else {
+            return;
+        };
+        if !commit {
+            return;
+        }
+        for ((group, topic, partition), value) in offsets {
+            let g = self
+                .groups
+                .entry(group.clone())
+                .or_insert_with(|| ClassicGroup::new(&group, wall));
+            match value {
+                Some(v) => {
+                    g.offsets.insert((topic, partition), v);
+                }
+                None => {
+                    g.offsets.remove(&(topic, partition));
+                }
+            }
         }
     }
 

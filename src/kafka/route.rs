@@ -126,6 +126,12 @@ pub const ROUTES: &[Route] = &[
     route!(DescribeProducers, 0, 0, 0, describe_producers),
     route!(WriteTxnMarkers, 1, 1, 1, write_txn_markers),
     route!(ElectLeaders, 0, 0, 2, elect_leaders),
+    route!(AddPartitionsToTxn, 0, 0, 5, add_partitions_to_txn),
+    route!(AddOffsetsToTxn, 0, 0, 4, add_offsets_to_txn),
+    route!(EndTxn, 0, 0, 4, end_txn),
+    route!(TxnOffsetCommit, 0, 0, 4, txn_offset_commit),
+    route!(DescribeTransactions, 0, 0, 0, describe_transactions),
+    route!(ListTransactions, 0, 0, 2, list_transactions),
     route!(
         AlterPartitionReassignments,
         0,

@@ -80,6 +80,8 @@ impl Jobs {
         let mut tasks = JoinSet::new();
         let span = info_span!("job", name = "group_timers");
         tasks.spawn(group_timers(Arc::clone(broker), stopped.clone()).instrument(span));
+        let span = info_span!("job", name = "transactions");
+        tasks.spawn(transactions(Arc::clone(broker), stopped.clone()).instrument(span));
         for job in jobs {
             let span = info_span!("job", name = job.name);
             tasks.spawn(run(job, Arc::clone(broker), stopped.clone()).instrument(span));
@@ -170,6 +172,52 @@ async fn group_timers(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
             .is_err()
         {
             error!("group timers panicked");
+        }
+    }
+}
+
+/// The transaction coordinator's passes: every
+/// `transaction.abort.timed.out.transaction.cleanup.interval.ms`, open transactions past
+/// their timeout are aborted and the markers of decided ones no run is writing (after a
+/// restart) are started; every `transaction.remove.expired.transaction.cleanup.interval.ms`,
+/// idle transactional ids expire.
+async fn transactions(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let config = broker.config().txn;
+    let mut ticks = tokio::time::interval(Duration::from_millis(
+        config.abort_timed_out_interval_ms.max(100),
+    ));
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let expire_every = Duration::from_millis(config.remove_expired_interval_ms.max(1_000));
+    let mut last_expiry = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = ticks.tick() => {}
+        }
+        let Some(txns) = broker.txns_if_started() else {
+            continue;
+        };
+        let expire = last_expiry.elapsed() >= expire_every;
+        if expire {
+            last_expiry = tokio::time::Instant::now();
+        }
+        let t = Arc::clone(&txns);
+        let jobs = match tokio::task::spawn_blocking(move || {
+            if expire {
+                t.expire_ids();
+            }
+            t.abort_timed_out()
+        })
+        .await
+        {
+            Ok(jobs) => jobs,
+            Err(_) => {
+                error!("transaction pass panicked");
+                continue;
+            }
+        };
+        for job in jobs {
+            broker.spawn_markers(&txns, job);
         }
     }
 }

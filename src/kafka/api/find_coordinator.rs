@@ -3,12 +3,9 @@
 //! the metadata says. v4+ asks for many keys at once (`coordinator_keys`) and gets one entry
 //! per key; v0-v3 ask for one key and get the flat form.
 //!
-//! Transactions are not supported yet, and a transactional producer's first step is to
-//! look up its transaction coordinator, so that is where it is refused: with
-//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, the one answer every client treats as final here
-//! (librdkafka and the Java client stop at once instead of retrying until a timeout), and
-//! an error message that says why (librdkafka prints it). InitProducerId still handles
-//! transactional ids (epoch bumps that fence an older instance) for when transactions come.
+//! A transactional id's coordinator (key type 1) is the leader of its `__transaction_state`
+//! partition, found the same way; the topic is made on first use (`__transaction_state`,
+//! `transaction.state.log.num.partitions`).
 
 use std::sync::Arc;
 
@@ -21,15 +18,13 @@ use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::group::records::partition_for;
 use crate::group::OFFSETS_TOPIC;
+use crate::topic::TRANSACTION_STATE_TOPIC;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 use crate::metadata::BrokerEndpoint;
 
 const KEY_GROUP: i8 = 0;
 const KEY_TRANSACTION: i8 = 1;
-/// The error message of a transactional id's lookup.
-pub const NO_TRANSACTIONS: &str =
-    "transactions are not supported by this broker (Rafka) yet: use an idempotent producer";
 
 /// Where a key's coordinator is, or (error, message) when there is none to name. A group's
 /// coordinator is the leader of its `__consumer_offsets` partition, as the metadata says.
@@ -39,67 +34,83 @@ fn locate(
     key_type: i8,
     key: &str,
 ) -> Result<BrokerEndpoint, (i16, String)> {
-    match key_type {
-        KEY_GROUP => {
-            let unavailable = |why: String| (ErrorCode::CoordinatorNotAvailable.code(), why);
-            let view = match broker.topic_view(OFFSETS_TOPIC) {
-                Some(v) => v,
-                None => {
-                    // a single node creates it on first use
-                    broker.groups().map_err(|e| unavailable(e.to_string()))?;
-                    broker
-                        .topic_view(OFFSETS_TOPIC)
-                        .ok_or_else(|| unavailable(format!("no {OFFSETS_TOPIC} yet")))?
-                }
-            };
-            let count = i32::try_from(view.partitions.len()).unwrap_or(i32::MAX);
-            let index = partition_for(key, count);
-            let leader = view
-                .partitions
-                .iter()
-                .find(|p| p.index == index)
-                .map_or(-1, |p| p.leader);
-            broker
-                .metadata()
-                .endpoint(leader, listener)
-                .ok_or_else(|| unavailable("the group's partition has no live leader".into()))
+    let topic = match key_type {
+        KEY_GROUP => OFFSETS_TOPIC,
+        KEY_TRANSACTION => TRANSACTION_STATE_TOPIC,
+        other => {
+            return Err((
+                ErrorCode::InvalidRequest.code(),
+                format!("unknown key type {other}"),
+            ))
         }
-        KEY_TRANSACTION => Err((
-            ErrorCode::TransactionalIdAuthorizationFailed.code(),
-            NO_TRANSACTIONS.into(),
-        )),
-        other => Err((
-            ErrorCode::InvalidRequest.code(),
-            format!("unknown key type {other}"),
-        )),
+    };
+    if key.is_empty() {
+        return Err((ErrorCode::InvalidRequest.code(), "an empty key".into()));
     }
+    let unavailable = |why: String| (ErrorCode::CoordinatorNotAvailable.code(), why);
+    let view = match broker.topic_view(topic) {
+        Some(v) => v,
+        None => {
+            // a single node creates it on first use
+            let made = if key_type == KEY_GROUP {
+                broker.groups().map(drop)
+            } else {
+                broker.txns().map(drop)
+            };
+            made.map_err(|e| unavailable(e.to_string()))?;
+            broker
+                .topic_view(topic)
+                .ok_or_else(|| unavailable(format!("no {topic} yet")))?
+        }
+    };
+    let count = i32::try_from(view.partitions.len()).unwrap_or(i32::MAX);
+    let index = partition_for(key, count);
+    let leader = view
+        .partitions
+        .iter()
+        .find(|p| p.index == index)
+        .map_or(-1, |p| p.leader);
+    broker
+        .metadata()
+        .endpoint(leader, listener)
+        .ok_or_else(|| unavailable(format!("{topic}-{index} has no live leader")))
 }
-
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: FindCoordinatorRequest,
 ) -> Answer<FindCoordinatorResponse> {
-    if let (Some(cluster), KEY_GROUP) = (broker.cluster(), req.key_type) {
-        // a cluster's offsets topic is created by the controller, on first use
-        let gc = &broker.config().group;
+    if let Some(cluster) = broker.cluster() {
+        // a cluster's internal topics are created by the controller, on first use
+        let (topic, partitions, rf, configs) = match req.key_type {
+            KEY_GROUP => {
+                let gc = &broker.config().group;
+                (
+                    OFFSETS_TOPIC,
+                    gc.offsets_topic_num_partitions,
+                    gc.offsets_topic_replication_factor,
+                    broker.offsets_topic_configs(),
+                )
+            }
+            KEY_TRANSACTION => {
+                let tc = &broker.config().txn;
+                (
+                    TRANSACTION_STATE_TOPIC,
+                    tc.num_partitions,
+                    tc.replication_factor,
+                    broker.txn_topic_configs(),
+                )
+            }
+            _ => return respond(broker, req, ctx).into(),
+        };
         cluster
-            .ensure_internal_topic(
-                crate::topic::OFFSETS_TOPIC,
-                gc.offsets_topic_num_partitions,
-                gc.offsets_topic_replication_factor,
-                &broker.offsets_topic_configs(),
-            )
+            .ensure_internal_topic(topic, partitions, rf, &configs)
             .await;
-        let created = cluster
-            .wait_for(|i| i.topic(crate::topic::OFFSETS_TOPIC).is_some())
-            .await;
+        let created = cluster.wait_for(|i| i.topic(topic).is_some()).await;
         if created {
             // in this broker's view soon after the image has it
             let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-            while broker.topic_view(crate::topic::OFFSETS_TOPIC).is_none()
-                && tokio::time::Instant::now() < deadline
-            {
+            while broker.topic_view(topic).is_none() && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
         }

@@ -6,23 +6,23 @@
 //!
 //! As in Kafka, an idempotent producer (no transactional id) that calls again, with or
 //! without its old id and epoch (v3+, after an error), gets a brand-new producer id.
-//! Transactions themselves are not supported yet: AddPartitionsToTxn, EndTxn and
-//! TxnOffsetCommit are not advertised, and a transactional producer is refused when it
-//! looks up its transaction coordinator (`find_coordinator.rs`).
+//!
+//! A transactional id goes to its transaction coordinator (NOT_COORDINATOR elsewhere),
+//! which keeps its producer id and bumps the epoch, fencing the previous instance
+//! (PRODUCER_FENCED, INVALID_PRODUCER_EPOCH before v4). If that instance left a
+//! transaction open, it is aborted first and the answer is CONCURRENT_TRANSACTIONS: the
+//! producer asks again once the abort's markers are written.
 
 use std::sync::Arc;
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use tracing::{debug, warn};
 
-use crate::broker::producer_ids::ProducerIdError;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
-/// Kafka's `transaction.max.timeout.ms` default.
-const TRANSACTION_MAX_TIMEOUT_MS: i32 = 900_000;
 
 fn answer(error_code: i16, producer_id: i64, epoch: i16) -> InitProducerIdResponse {
     InitProducerIdResponse::default()
@@ -39,7 +39,7 @@ pub async fn handle(
     // a cluster broker's ids come in blocks from the controller, unique across brokers;
     // a block used up by concurrent requests in between is fetched again (a few times)
     let Some(cluster) = broker.cluster() else {
-        return super::on_blocking_pool(ctx, broker, req, respond).await;
+        return respond(ctx, broker, req).await.into();
     };
     for _ in 0..3 {
         if broker.producer_ids().needs_block() {
@@ -48,52 +48,68 @@ pub async fn handle(
                 Err(code) => return answer(code.code(), -1, -1).into(),
             }
         }
-        let b = Arc::clone(broker);
-        let r = req.clone();
-        let version = ctx.api_version;
-        let resp = tokio::task::spawn_blocking(move || respond(&b, r, version)).await;
-        match resp {
-            Ok(resp) if broker.producer_ids().needs_block() && resp.error_code != 0 => continue,
-            Ok(resp) => return resp.into(),
-            Err(_) => break,
+        let resp = respond(ctx, broker, req.clone()).await;
+        if broker.producer_ids().needs_block() && resp.error_code != 0 {
+            continue;
         }
+        return resp.into();
     }
     // retriable: the client asks again
     answer(ErrorCode::CoordinatorLoadInProgress.code(), -1, -1).into()
 }
 
-fn respond(broker: &Broker, req: InitProducerIdRequest, version: i16) -> InitProducerIdResponse {
-    let ids = broker.producer_ids();
+/// A new producer id (on the blocking pool: a new block is written durably).
+async fn new_producer(broker: &Arc<Broker>) -> Result<(i64, i16), ErrorCode> {
+    let b = Arc::clone(broker);
+    match tokio::task::spawn_blocking(move || b.producer_ids().new_producer()).await {
+        Ok(Ok(id)) => Ok(id),
+        Ok(Err(e)) => {
+            warn!(cause = %e, "could not allocate a producer id");
+            Err(e.code())
+        }
+        Err(_) => Err(ErrorCode::UnknownServerError),
+    }
+}
+
+async fn respond(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: InitProducerIdRequest,
+) -> InitProducerIdResponse {
+    let version = ctx.api_version;
     let Some(tid) = req.transactional_id.as_ref().filter(|t| !t.is_empty()) else {
-        return match ids.new_producer() {
+        return match new_producer(broker).await {
             Ok((pid, epoch)) => {
                 debug!(producer_id = pid, "new idempotent producer");
                 answer(ErrorCode::None.code(), pid, epoch)
             }
-            Err(e) => {
-                warn!(cause = %e, "could not allocate a producer id");
-                answer(e.code().code(), -1, -1)
-            }
+            Err(code) => answer(code.code(), -1, -1),
         };
     };
-    if req.transaction_timeout_ms <= 0 || req.transaction_timeout_ms > TRANSACTION_MAX_TIMEOUT_MS {
+    if req.transaction_timeout_ms <= 0
+        || req.transaction_timeout_ms > broker.config().txn.max_timeout_ms
+    {
         return answer(ErrorCode::InvalidTransactionTimeout.code(), -1, -1);
     }
-    let current =
+    let txns = match super::txn::txn_coordinator(broker, &tid.0) {
+        Ok(t) => t,
+        Err(code) => return answer(code.code(), -1, -1),
+    };
+    // an unused producer id, in case the id is new or its epoch is spent
+    let fresh = match new_producer(broker).await {
+        Ok((pid, _)) => pid,
+        Err(code) => return answer(code.code(), -1, -1),
+    };
+    let expected =
         (version >= 3 && req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));
-    match ids.init_transactional(tid.0.as_str(), current) {
+    let outcome = txns
+        .init_producer_id(&tid.0, req.transaction_timeout_ms, expected, fresh)
+        .await;
+    if let Some(job) = outcome.abort {
+        broker.spawn_markers(&txns, job);
+    }
+    match outcome.answer {
         Ok((pid, epoch)) => answer(ErrorCode::None.code(), pid, epoch),
-        Err(ProducerIdError::Fenced { .. }) => {
-            let code = if version >= 4 {
-                ErrorCode::ProducerFenced.code()
-            } else {
-                ErrorCode::InvalidProducerEpoch.code()
-            };
-            answer(code, -1, -1)
-        }
-        Err(ProducerIdError::Log(e)) => {
-            warn!(cause = %e, "could not record a transactional id");
-            answer(e.code().code(), -1, -1)
-        }
+        Err(code) => answer(super::txn::fenced_for(code, version, 4).code(), -1, -1),
     }
 }

@@ -1,6 +1,8 @@
 //! One module per Kafka API: each takes the decoded request and returns the response,
 //! with Kafka's error codes per topic and partition.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_acls;
@@ -18,7 +20,9 @@ pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
+pub mod describe_transactions;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod forward;
@@ -32,6 +36,7 @@ pub mod legacy;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod list_partition_reassignments;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -39,6 +44,8 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn;
+pub mod txn_offset_commit;
 pub mod write_txn_markers;
 
 use std::sync::Arc;

@@ -1,8 +1,10 @@
 //! OffsetFetch (v1-v9): committed offsets of the asked partitions (-1 where there is
 //! none), or of every partition with one when the topic list is null (v2+). v8+ asks for
-//! many groups at once. Nothing is ever pending (no transactions), so `require_stable`
-//! needs no wait.
+//! many groups at once. With `require_stable` (v7+), a partition an open transaction has
+//! committed an offset for (TxnOffsetCommit, not yet decided) is answered
+//! UNSTABLE_OFFSET_COMMIT with offset -1, as Kafka does; the client asks again.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::messages::offset_fetch_response::{
@@ -19,25 +21,56 @@ use crate::group::FetchedOffsets;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
-/// The offsets of one group, or a group-level error.
+/// One partition's answer: an offset (`None`: none), or UNSTABLE_OFFSET_COMMIT.
+type Fetched = Vec<(String, Vec<(i32, Result<Option<OffsetValue>, ErrorCode>)>)>;
+
+/// The offsets of one group, or a group-level error; with `require_stable`, the
+/// partitions an open transaction committed for are UNSTABLE_OFFSET_COMMIT.
 fn fetch(
     broker: &Broker,
     group: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
-) -> Result<FetchedOffsets, ErrorCode> {
+    require_stable: bool,
+) -> Result<Fetched, ErrorCode> {
     if group.is_empty() {
         return Err(ErrorCode::InvalidGroupId);
     }
     let gc = broker
         .groups()
         .map_err(|_| ErrorCode::CoordinatorNotAvailable)?;
-    gc.fetch(group, topics)
+    let fetched: FetchedOffsets = gc.fetch(group, topics)?;
+    let unstable: HashSet<(String, i32)> = if require_stable {
+        let asked: Vec<(String, Vec<i32>)> = fetched
+            .iter()
+            .map(|(t, ps)| (t.clone(), ps.iter().map(|(p, _)| *p).collect()))
+            .collect();
+        gc.unstable(group, Some(&asked))?.into_iter().collect()
+    } else {
+        HashSet::new()
+    };
+    Ok(fetched
+        .into_iter()
+        .map(|(t, ps)| {
+            let ps = ps
+                .into_iter()
+                .map(|(p, v)| {
+                    if unstable.contains(&(t.clone(), p)) {
+                        (p, Err(ErrorCode::UnstableOffsetCommit))
+                    } else {
+                        (p, Ok(v))
+                    }
+                })
+                .collect();
+            (t, ps)
+        })
+        .collect())
 }
 
-fn parts(v: Option<OffsetValue>) -> (i64, i32, String) {
+fn parts(v: Result<Option<OffsetValue>, ErrorCode>) -> (i64, i32, String, ErrorCode) {
     match v {
-        Some(v) => (v.offset, v.leader_epoch, v.metadata),
-        None => (-1, -1, String::new()),
+        Ok(Some(v)) => (v.offset, v.leader_epoch, v.metadata, ErrorCode::None),
+        Ok(None) => (-1, -1, String::new(), ErrorCode::None),
+        Err(e) => (-1, -1, String::new(), e),
     }
 }
 
@@ -61,7 +94,7 @@ fn respond(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetc
                         .collect()
                 });
                 let resp = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
-                match fetch(broker, &g.group_id.0, topics) {
+                match fetch(broker, &g.group_id.0, topics, req.require_stable) {
                     Err(e) => resp.with_error_code(e.code()),
                     Ok(fetched) => resp.with_topics(
                         fetched
@@ -72,9 +105,10 @@ fn respond(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetc
                                     .with_partitions(
                                         ps.into_iter()
                                             .map(|(p, v)| {
-                                                let (offset, epoch, meta) = parts(v);
+                                                let (offset, epoch, meta, e) = parts(v);
                                                 OffsetFetchResponsePartitions::default()
                                                     .with_partition_index(p)
+                                                    .with_error_code(e.code())
                                                     .with_committed_offset(offset)
                                                     .with_committed_leader_epoch(epoch)
                                                     .with_metadata(Some(str_bytes(meta)))
@@ -94,7 +128,8 @@ fn respond(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetc
             .map(|t| (t.name.0.to_string(), t.partition_indexes))
             .collect()
     });
-    match fetch(broker, &req.group_id.0, topics) {
+    let stable = version >= 7 && req.require_stable;
+    match fetch(broker, &req.group_id.0, topics, stable) {
         Err(e) => {
             if version >= 2 {
                 OffsetFetchResponse::default().with_error_code(e.code())
@@ -111,9 +146,10 @@ fn respond(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetc
                         .with_partitions(
                             ps.into_iter()
                                 .map(|(p, v)| {
-                                    let (offset, epoch, meta) = parts(v);
+                                    let (offset, epoch, meta, e) = parts(v);
                                     let r = OffsetFetchResponsePartition::default()
                                         .with_partition_index(p)
+                                        .with_error_code(e.code())
                                         .with_committed_offset(offset)
                                         .with_metadata(Some(str_bytes(meta)));
                                     if version >= 5 {

@@ -1,0 +1,132 @@
+//! KIP-890's verification of a transactional produce (Kafka's `AddPartitionsToTxnManager`):
+//! before a transaction's first write to a partition, its leader asks the transaction
+//! coordinator whether the partition was added to the producer's open transaction. A
+//! write that arrives late, after its transaction was aborted, is refused instead of
+//! opening a transaction nobody will ever end (a "hanging" one, which holds the last
+//! stable offset back for good).
+//!
+//! The coordinator is asked here when this broker is it, else with AddPartitionsToTxn v4
+//! (`verify_only`) on the inter-broker listener. The answer per partition, as Kafka maps
+//! it for the producer: NONE, INVALID_TXN_STATE (TRANSACTION_ABORTABLE from Produce v11),
+//! INVALID_PRODUCER_EPOCH for a fenced producer, or the coordinator's error
+//! (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, ...), all retriable or final as the
+//! client knows them.
+
+use std::time::Duration;
+
+use kafka_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
+use kafka_protocol::messages::{
+    AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiKey, ProducerId, TopicName,
+    TransactionalId,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::Broker;
+use crate::error::ErrorCode;
+use crate::topic::TRANSACTION_STATE_TOPIC;
+
+impl Broker {
+    /// Per partition (in `partitions`' order), whether the producer may write to it in
+    /// its open transaction. `produce_version` decides how a partition outside the
+    /// transaction is reported.
+    pub async fn verify_transaction(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+        produce_version: i16,
+    ) -> Vec<ErrorCode> {
+        let answer = self
+            .ask_coordinator(transactional_id, producer_id, epoch, partitions)
+            .await;
+        let codes = answer.unwrap_or_else(|code| vec![code; partitions.len()]);
+        codes
+            .into_iter()
+            .map(|code| match code {
+                ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
+                ErrorCode::TransactionAbortable if produce_version < 11 => {
+                    ErrorCode::InvalidTxnState
+                }
+                other => other,
+            })
+            .collect()
+    }
+
+    async fn ask_coordinator(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<ErrorCode>, ErrorCode> {
+        let txns = self
+            .txns()
+            .map_err(|_| ErrorCode::CoordinatorNotAvailable)?;
+        if txns.coordinates(transactional_id) || self.cluster().is_none() {
+            return txns.verify(transactional_id, producer_id, epoch, partitions);
+        }
+        // another broker coordinates the id: the leader of its partition
+        let index = txns.partition_index_of(transactional_id);
+        let leader = self
+            .topic_view(TRANSACTION_STATE_TOPIC)
+            .and_then(|v| v.partitions.iter().find(|p| p.index == index).map(|p| p.leader))
+            .filter(|l| *l >= 0)
+            .ok_or(ErrorCode::CoordinatorNotAvailable)?;
+        let addr = super::replication::endpoint_of(self, leader)
+            .ok_or(ErrorCode::CoordinatorNotAvailable)?;
+        let client = crate::controller::client::ControllerClient::new(
+            std::iter::once((leader, addr)).collect(),
+            None,
+            format!("rafka-txn-verify-{}", self.node_id()),
+        );
+        let mut by_topic: Vec<AddPartitionsToTxnTopic> = Vec::new();
+        for (t, p) in partitions {
+            match by_topic.iter_mut().find(|x| x.name.0.as_str() == t) {
+                Some(x) => x.partitions.push(*p),
+                None => by_topic.push(
+                    AddPartitionsToTxnTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(t.clone())))
+                        .with_partitions(vec![*p]),
+                ),
+            }
+        }
+        let req = AddPartitionsToTxnRequest::default().with_transactions(vec![
+            AddPartitionsToTxnTransaction::default()
+                .with_transactional_id(TransactionalId(StrBytes::from_string(
+                    transactional_id.to_string(),
+                )))
+                .with_producer_id(ProducerId(producer_id))
+                .with_producer_epoch(epoch)
+                .with_verify_only(true)
+                .with_topics(by_topic),
+        ]);
+        let resp: AddPartitionsToTxnResponse = client
+            .call(
+                ApiKey::AddPartitionsToTxn,
+                4,
+                &req,
+                Duration::from_secs(5),
+                |_| false,
+            )
+            .await
+            .map_err(|_| ErrorCode::CoordinatorNotAvailable)?;
+        if resp.error_code != 0 {
+            return Err(ErrorCode::from_code(resp.error_code));
+        }
+        let found = |t: &str, p: i32| {
+            resp.results_by_transaction
+                .iter()
+                .flat_map(|r| r.topic_results.iter())
+                .filter(|x| x.name.0.as_str() == t)
+                .flat_map(|x| x.results_by_partition.iter())
+                .find(|r| r.partition_index == p)
+                .map_or(ErrorCode::UnknownServerError, |r| {
+                    ErrorCode::from_code(r.partition_error_code)
+                })
+        };
+        Ok(partitions.iter().map(|(t, p)| found(t, *p)).collect())
+    }
+}

@@ -1,0 +1,110 @@
+//! TxnOffsetCommit (v0-v4): a transactional producer commits a consumer group's offsets
+//! as part of its transaction (`sendOffsetsToTransaction`). The group coordinator appends
+//! them to `__consumer_offsets` as the transaction's records; they become the group's
+//! committed offsets only when the transaction's COMMIT marker is written there, and an
+//! ABORT drops them. Until then OffsetFetch with `require_stable` answers
+//! UNSTABLE_OFFSET_COMMIT for those partitions. Per partition errors as OffsetCommit's.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+
+use super::txn::fenced_for;
+use crate::broker::Broker;
+use crate::error::ErrorCode;
+use crate::group::{Commit, CommitRequest, OFFSETS_TOPIC};
+use crate::kafka::answer::Answer;
+use crate::kafka::context::RequestContext;
+
+pub async fn handle(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: TxnOffsetCommitRequest,
+) -> Answer<TxnOffsetCommitResponse> {
+    let version = ctx.api_version;
+    let max_metadata = broker.config().group.offset_metadata_max_bytes;
+    let mut errors: Vec<Vec<ErrorCode>> = Vec::with_capacity(req.topics.len());
+    let mut commits = Vec::new();
+    for t in &req.topics {
+        let name = t.name.0.as_str();
+        let mut errs = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let metadata = p.committed_metadata.as_deref().unwrap_or_default();
+            let error = if name == OFFSETS_TOPIC || !broker.knows_partition(name, p.partition_index)
+            {
+                ErrorCode::UnknownTopicOrPartition
+            } else if metadata.len() > max_metadata {
+                ErrorCode::OffsetMetadataTooLarge
+            } else {
+                commits.push(Commit {
+                    topic: name.to_string(),
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: if version >= 2 {
+                        p.committed_leader_epoch
+                    } else {
+                        -1
+                    },
+                    metadata: metadata.to_string(),
+                });
+                ErrorCode::None
+            };
+            errs.push(error);
+        }
+        errors.push(errs);
+    }
+    let group_error = match broker.groups() {
+        Err(_) => Some(ErrorCode::CoordinatorNotAvailable),
+        Ok(_) if commits.is_empty() => None,
+        Ok(gc) => {
+            let commit = CommitRequest {
+                version,
+                generation: if version >= 3 { req.generation_id } else { -1 },
+                member_id: if version >= 3 {
+                    req.member_id.to_string()
+                } else {
+                    String::new()
+                },
+                instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
+                commits,
+            };
+            gc.txn_commit(&req.group_id.0, req.producer_id.0, req.producer_epoch, commit)
+                .await
+                .err()
+                .map(|e| fenced_for(e, version, 3))
+        }
+    };
+    if let Some(e) = group_error {
+        for errs in &mut errors {
+            for err in errs.iter_mut().filter(|e| e.is_none()) {
+                *err = e;
+            }
+        }
+    }
+    TxnOffsetCommitResponse::default()
+        .with_topics(
+            req.topics
+                .into_iter()
+                .zip(errors)
+                .map(|(t, errs)| {
+                    TxnOffsetCommitResponseTopic::default()
+                        .with_name(t.name)
+                        .with_partitions(
+                            t.partitions
+                                .iter()
+                                .zip(errs)
+                                .map(|(p, e)| {
+                                    TxnOffsetCommitResponsePartition::default()
+                                        .with_partition_index(p.partition_index)
+                                        .with_error_code(e.code())
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        )
+        .into()
+}
