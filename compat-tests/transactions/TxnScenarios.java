@@ -7,7 +7,7 @@
 //   java TxnScenarios hold-open BOOTSTRAP TOPIC ID FILE   (d) a transaction left open until FILE exists
 //   java TxnScenarios create-topics BOOTSTRAP NAME:PARTITIONS...   (replication factor 1)
 //   java TxnScenarios produce-lines BOOTSTRAP TOPIC FILE  the word count's input, one record per line
-//   java TxnScenarios wait-committed BOOTSTRAP TOPIC SECONDS     the word count has committed output
+//   java TxnScenarios wait-committed BOOTSTRAP TOPIC SECONDS [APP_PID]   the word count has committed output
 //   java TxnScenarios wait-counts BOOTSTRAP TOPIC FILE SECONDS   the word count's output
 //
 // The topics are created by the script. Each scenario prints what it saw as `== ...`
@@ -387,14 +387,19 @@ public class TxnScenarios {
         return lines.size() + " lines produced to " + topic;
     }
 
-    /** Reads TOPIC read_committed until a record comes (OK) or SECONDS pass (FAIL). */
-    static String waitCommitted(String topic, int seconds) {
+    /**
+     * Reads TOPIC read_committed until a record comes (OK) or SECONDS pass (FAIL), or the
+     * process APP_PID (the application, if given) has exited (FAIL).
+     */
+    static String waitCommitted(String topic, int seconds, long appPid) {
         try (KafkaConsumer<String, Long> c = consumer("read_committed", null, LongDeserializer.class)) {
             List<TopicPartition> tps = partitions(c, topic);
             c.assign(tps);
             c.seekToBeginning(tps);
             long deadline = System.currentTimeMillis() + seconds * 1000L;
             while (System.currentTimeMillis() < deadline) {
+                if (appPid > 0 && !ProcessHandle.of(appPid).map(ProcessHandle::isAlive).orElse(false))
+                    throw new Fail("the application (pid " + appPid + ") exited before any committed record in " + topic);
                 for (ConsumerRecord<String, Long> r : c.poll(Duration.ofMillis(200)))
                     return "committed output: " + r.key() + "=" + r.value() + " at " + r.topic() + "-" + r.partition() + "@" + r.offset();
             }
@@ -454,7 +459,9 @@ public class TxnScenarios {
                 case "hold-open": result = holdOpen(args[2], args[3], args[4]); break;
                 case "create-topics": result = createTopics(java.util.Arrays.copyOfRange(args, 2, args.length)); break;
                 case "produce-lines": result = produceLines(args[2], args[3]); break;
-                case "wait-committed": result = waitCommitted(args[2], Integer.parseInt(args[3])); break;
+                case "wait-committed":
+                    result = waitCommitted(args[2], Integer.parseInt(args[3]), args.length > 4 ? Long.parseLong(args[4]) : 0);
+                    break;
                 case "wait-counts": result = waitCounts(args[2], args[3], Integer.parseInt(args[4])); break;
                 default: throw new Fail("unknown scenario " + args[0]);
             }
