@@ -38,10 +38,11 @@
 #     wants through that test-only key.
 # Each is a counted substitution: a librdkafka whose sources differ fails the build.
 #
-# Exit status 0 iff every selected test passed on every target. Runtime: about
-# 3 min to build the first time (2 cores), then per target about 3 to 4 min with Kafka
-# (its start ~15 s, 0103 ~60 s, 0129 ~10 s, 0098 ~120 s); every test is bounded by
-# LIBRDKAFKA_TEST_TIMEOUT, so a target takes at most 3 x 300 s plus its start.
+# Exit status 0 iff every selected test passed on every target. Runtime (2 shared cores):
+# the first build about 2 min 10 s; then Kafka about 3.5 min (its start 5-10 s, 0103
+# ~50 s, 0129 ~14 s, 0098 ~140 s), Rafka without transactions about 15 s (each test fails
+# at once); --target both 223 s. Every test is bounded by LIBRDKAFKA_TEST_TIMEOUT: a
+# target takes at most 3 x 300 s plus its broker's start.
 #
 # Environment:
 #   RAFKA=path                 the rafka binary (default: target/release/rafka)
@@ -176,7 +177,7 @@ adapt=$(declare -f subst adapt | sha256sum | cut -c1-16)
 rapidjson=$([[ -f /usr/include/rapidjson/schema.h ]] && echo y || echo n)
 kafka-clients=$(basename "$(compgen -G "$KAFKA_LIBS/kafka-clients-*.jar" | head -n 1)")"
 if [[ -x "$BUILD/tests/test-runner" && -f "$BUILD_ROOT/.built" && "$(cat "$BUILD_ROOT/.built")" == "$STAMP" ]]; then
-    say "librdkafka $(sed -n 's/^RDKAFKA_VERSION_STR *//p' "$BUILD/Makefile.config" 2>/dev/null | tr -d '\t ') and its test-runner: built already ($BUILD)"
+    say "librdkafka $(sed -n 's/^RDKAFKA_VERSION_STR=[[:space:]]*//p' "$BUILD/Makefile.config" 2>/dev/null) and its test-runner: built already ($BUILD)"
 else
     t0=$SECONDS
     rm -rf "$BUILD_ROOT"
@@ -256,12 +257,16 @@ EOF
     local passed=0 failed=0 tst
     for tst in "${SELECTED[@]}"; do
         t=$SECONDS
-        (
-            cd "$BUILD/tests" || exit 1
-            export LD_LIBRARY_PATH="../src:../src-cpp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-            RDKAFKA_TEST_CONF="$tdir/test.conf" KAFKA_PATH="$KPATH" TESTS="$tst" RDKAFKA_GITVER="v2.12.1" \
-                exec timeout -k 10 "$TEST_TIMEOUT" ./test-runner -L -p1 </dev/null
-        ) >"$tdir/$tst.log" 2>&1
+        # (the outer 2>/dev/null: bash's own "Aborted" line, test-runner aborting after a
+        # failure with librdkafka threads still running)
+        {
+            (
+                cd "$BUILD/tests" || exit 1
+                export LD_LIBRARY_PATH="../src:../src-cpp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+                RDKAFKA_TEST_CONF="$tdir/test.conf" KAFKA_PATH="$KPATH" TESTS="$tst" RDKAFKA_GITVER="v2.12.1" \
+                    exec timeout -k 10 "$TEST_TIMEOUT" ./test-runner -L -p1 </dev/null
+            ) >"$tdir/$tst.log" 2>&1
+        } 2>/dev/null
         rc=$?
         secs=$((SECONDS - t))
         # the statistics files test-runner writes to its directory, with the log
@@ -283,6 +288,11 @@ EOF
             why="$tests_skipped SKIPPED"
         fi
         [[ -n "$tests_failed" ]] && why="$tests_failed FAILED${why:+; $why}"
+        # the first failure test-runner reports: '### Test "NAME (SUBTEST)" failed at
+        # FILE:LINE:FUNCTION() at DATE: ###' and the assertion on the next line
+        local first
+        first="$(awk '/^### Test ".*" failed at / && !/"<MAIN>"/ { split($0, a, "\""); f = a[2]; getline; print f ": " $0; exit }' "$tdir/$tst.txt" | cut -c1-400)"
+        [[ -n "$why" && -n "$first" ]] && why="$why: $first"
         if [[ -z "$why" ]]; then
             verdict=PASS; passed=$((passed + 1))
         else
@@ -297,9 +307,12 @@ EOF
             "$tdir/$tst.txt" | sed 's/^/    /'
         if [[ "$verdict" == FAIL ]]; then
             echo "    ---- the first failure lines of $tdir/$tst.log:"
-            grep -E 'FAIL|### Test|Test .* failed|assert|Assertion' "$tdir/$tst.txt" | grep -v '^\[ .*: PASS' | head -n 12 | sed 's/^/    /'
-            echo "    ---- last lines:"
-            tail -n 8 "$tdir/$tst.txt" | sed 's/^/    /'
+            grep -E 'FAIL|### Test|Test .* failed|assert|Assertion|Exception|TXNERR' "$tdir/$tst.txt" \
+                | grep -v '^\[ .*: PASS' | head -n 8 | cut -c1-400 | sed 's/^/    /'
+            if ((rc == 124 || rc == 137)); then
+                echo "    ---- where it was when the time ran out (last lines):"
+                tail -n 8 "$tdir/$tst.txt" | cut -c1-400 | sed 's/^/    /'
+            fi
         fi
         results+=("$tst $verdict ${secs}s")
         if ! kill -0 "$(sed -n 's/^PID=//p' "$state")" 2>/dev/null; then
