@@ -14,17 +14,21 @@
 # On failure the last stderr line says why ("broker not reachable ...").
 # Environment: RAFKA_SERVE_STATE (state file: PID, PORT, TEXT_PORT, DATA, LOG, BIN;
 # required), RAFKA_BIN, RAFKA_SERVE_DATA and RAFKA_SERVE_LOG (for start), RAFKA_WAIT
-# (seconds to wait for it to listen, default 10).
+# (seconds to wait for it to listen, default 10), RAFKA_SERVE_ARGS (for start: more
+# `rafka serve` arguments, split on blanks and put after the ones below, so that
+# `-o auto.create.topics.enable=true` overrides the default here; kept for restart).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 : "${RAFKA_SERVE_STATE:?}"
 STATE="$RAFKA_SERVE_STATE"
 WAIT="${RAFKA_WAIT:-10}"
 
-# launch BIN DATA LOG PORT TEXT_PORT: start rafka serve, write the state, wait until it
-# answers.
+# launch BIN DATA LOG PORT TEXT_PORT [ARGS]: start rafka serve, write the state, wait
+# until it answers.
 launch() {
-    local bin="$1" data="$2" log="$3" port="$4" tport="$5"
+    local bin="$1" data="$2" log="$3" port="$4" tport="$5" args="${6:-}"
+    local -a extra=()
+    read -r -a extra <<<"$args"
     mkdir -p "$data"
     echo "== rafka-serve.sh: starting on 127.0.0.1:$port at $(date -u +%H:%M:%S)" >>"$log"
     # The reference broker's settings (kafka-ref.sh): topics are only made by CreateTopics,
@@ -33,10 +37,10 @@ launch() {
     setsid "$bin" serve --listener "127.0.0.1:$port" --text-listener "127.0.0.1:$tport" \
         --data-dir "$data" -o auto.create.topics.enable=false \
         -o group.initial.rebalance.delay.ms=0 -o offsets.topic.num.partitions=1 \
-        >>"$log" 2>&1 </dev/null &
+        "${extra[@]}" >>"$log" 2>&1 </dev/null &
     local pid=$!
-    printf 'PID=%q\nPORT=%q\nTEXT_PORT=%q\nDATA=%q\nLOG=%q\nBIN=%q\n' \
-        "$pid" "$port" "$tport" "$data" "$log" "$bin" >"$STATE"
+    printf 'PID=%q\nPORT=%q\nTEXT_PORT=%q\nDATA=%q\nLOG=%q\nBIN=%q\nARGS=%q\n' \
+        "$pid" "$port" "$tport" "$data" "$log" "$bin" "$args" >"$STATE"
     local deadline=$((SECONDS + WAIT)) why=""
     until port_open "$port"; do
         if ! kill -0 "$pid" 2>/dev/null || ((SECONDS >= deadline)); then
@@ -63,7 +67,7 @@ start() {
     local port tport
     port="$(free_port)"; tport="$(free_port)"
     while [[ "$tport" == "$port" ]]; do tport="$(free_port)"; done
-    launch "$RAFKA_BIN" "$RAFKA_SERVE_DATA" "$RAFKA_SERVE_LOG" "$port" "$tport"
+    launch "$RAFKA_BIN" "$RAFKA_SERVE_DATA" "$RAFKA_SERVE_LOG" "$port" "$tport" "${RAFKA_SERVE_ARGS:-}"
 }
 
 stop() {
@@ -77,11 +81,11 @@ stop() {
 
 restart() {
     [[ -f "$STATE" ]] || { echo "rafka-serve: not running ($STATE missing)" >&2; return 1; }
-    local PID PORT TEXT_PORT DATA LOG BIN
+    local PID PORT TEXT_PORT DATA LOG BIN ARGS=""
     # shellcheck disable=SC1090
     source "$STATE"
     stop_pid "$PID" 10 || true
-    launch "$BIN" "$DATA" "$LOG" "$PORT" "$TEXT_PORT"
+    launch "$BIN" "$DATA" "$LOG" "$PORT" "$TEXT_PORT" "$ARGS"
 }
 
 case "${1:-}" in
