@@ -217,6 +217,9 @@ pub struct TxnConfig {
     pub abort_timed_out_interval_ms: u64,
     /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
     pub remove_expired_interval_ms: u64,
+    /// `transaction.partition.verification.enable` (KIP-890): a transaction's first
+    /// write to a partition is checked with its coordinator.
+    pub partition_verification: bool,
 }
 
 impl Default for TxnConfig {
@@ -229,6 +232,7 @@ impl Default for TxnConfig {
             id_expiration_ms: 7 * 24 * 3_600_000,
             abort_timed_out_interval_ms: 10_000,
             remove_expired_interval_ms: 3_600_000,
+            partition_verification: true,
         }
     }
 }
@@ -623,6 +627,9 @@ impl Config {
                     if c.txn.remove_expired_interval_ms < 1 {
                         return Err(invalid(k, v, "must be at least 1"));
                     }
+                }
+                "transaction.partition.verification.enable" => {
+                    c.txn.partition_verification = parse_bool(k, v)?
                 }
                 // accepted for compatibility with Kafka's sample files
                 "transaction.state.log.min.isr"

@@ -51,7 +51,10 @@ fn read_all(
 ) -> BTreeMap<i32, Vec<String>> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("reader-{isolation}-{}", std::process::id()))
+        .set(
+            "group.id",
+            format!("reader-{isolation}-{}", std::process::id()),
+        )
         .set("isolation.level", isolation)
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
@@ -79,7 +82,11 @@ fn read_all(
             None => {}
         }
     }
-    assert_eq!(at_end.len(), partitions as usize, "every partition read to its end");
+    assert_eq!(
+        at_end.len(),
+        partitions as usize,
+        "every partition read to its end"
+    );
     out
 }
 
@@ -138,11 +145,18 @@ async fn committed_data_is_read_and_aborted_data_is_not() {
     let mut want0 = values("c1", 10);
     want0.extend(values("c2", 5));
     assert_eq!(committed[&0], want0, "read_committed, partition 0");
-    assert_eq!(committed[&1], values("c1", 10), "read_committed, partition 1");
+    assert_eq!(
+        committed[&1],
+        values("c1", 10),
+        "read_committed, partition 1"
+    );
     let mut all0 = values("c1", 10);
     all0.extend(values("a1", 5));
     all0.extend(values("c2", 5));
-    assert_eq!(everything[&0], all0, "read_uncommitted sees the aborted records too");
+    assert_eq!(
+        everything[&0], all0,
+        "read_uncommitted sees the aborted records too"
+    );
 
     // the aborted transaction is in partition 0's .txnindex, in Kafka's 34-byte entries
     let p0 = broker.broker().topic("tx").expect("t").partitions[0].clone();
@@ -156,7 +170,38 @@ async fn committed_data_is_read_and_aborted_data_is_not() {
     assert_eq!(bytes.len(), 34, "one aborted transaction");
     // the last stable offset reached the log end: nothing open
     assert_eq!(p0.last_stable_offset(), p0.log_end_offset());
+
+    // the text protocol's CONSUME shows committed data only, markers left out
+    let shown = text_consume(broker.text_addr(), "tx", 0).await;
+    let values: Vec<&str> = shown.iter().filter_map(|l| l.split(' ').nth(2)).collect();
+    assert_eq!(values, want0.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        shown.last().map(String::as_str),
+        Some(format!("END {}", p0.log_end_offset()).as_str())
+    );
     broker.shutdown().await.expect("shutdown");
+}
+
+/// The lines a text-protocol `CONSUME <topic> <partition> 0 1000` answers, `END` included.
+async fn text_consume(addr: std::net::SocketAddr, topic: &str, partition: i32) -> Vec<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("text port");
+    stream
+        .write_all(format!("CONSUME {topic} {partition} 0 1000\n").as_bytes())
+        .await
+        .expect("send");
+    let mut lines = BufReader::new(stream).lines();
+    let mut out = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let end = line.starts_with("END") || line.starts_with("ERR");
+        out.push(line);
+        if end {
+            break;
+        }
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,8 +296,16 @@ async fn offsets_sent_to_a_transaction_count_once_it_commits() {
     })
     .await
     .expect("client");
-    assert_eq!(committed.0, Offset::Invalid, "nothing committed after the abort");
-    assert_eq!(committed.1, Offset::Offset(9), "the transaction's offset after the commit");
+    assert_eq!(
+        committed.0,
+        Offset::Invalid,
+        "nothing committed after the abort"
+    );
+    assert_eq!(
+        committed.1,
+        Offset::Offset(9),
+        "the transaction's offset after the commit"
+    );
     broker.shutdown().await.expect("shutdown");
 }
 
@@ -291,7 +344,11 @@ async fn an_abandoned_transaction_is_aborted_on_its_timeout_across_a_restart() {
     .expect("producer");
     let p = broker.broker().topic("left").expect("t").partitions[0].clone();
     assert_eq!(p.log_end_offset(), 5);
-    assert_eq!(p.last_stable_offset(), 0, "the open transaction holds the LSO");
+    assert_eq!(
+        p.last_stable_offset(),
+        0,
+        "the open transaction holds the LSO"
+    );
     broker.shutdown().await.expect("shutdown");
 
     // after a restart, the coordinator finds it open and aborts it on its timeout (5 s)
@@ -309,9 +366,15 @@ async fn an_abandoned_transaction_is_aborted_on_its_timeout_across_a_restart() {
     let committed = tokio::task::spawn_blocking(move || read_all(&b, "left", 1, "read_committed"))
         .await
         .expect("consumer");
-    assert!(committed[&0].is_empty(), "the aborted records are never read");
+    assert!(
+        committed[&0].is_empty(),
+        "the aborted records are never read"
+    );
     let txns = broker.broker().txns().expect("coordinator");
-    let meta = txns.describe("abandoned").expect("described").expect("known");
+    let meta = txns
+        .describe("abandoned")
+        .expect("described")
+        .expect("known");
     assert_eq!(meta.status.name(), "CompleteAbort");
     assert_eq!(meta.producer_epoch, 1, "the abandoned producer was fenced");
     broker.shutdown().await.expect("shutdown");

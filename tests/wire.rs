@@ -33,16 +33,21 @@ async fn api_versions_lists_what_is_implemented() {
         let advertised = |key: ApiKey| r.api_keys.iter().find(|k| k.api_key == key as i16);
         let join = advertised(ApiKey::JoinGroup).expect("JoinGroup");
         assert_eq!((join.min_version, join.max_version), (0, 9));
-        for unimplemented in [
-            ApiKey::ConsumerGroupHeartbeat,
-            ApiKey::AddPartitionsToTxn,
-            ApiKey::EndTxn,
+        // transactions: clients' versions, and AddPartitionsToTxn v4-v5 for brokers
+        for (key, want) in [
+            (ApiKey::AddPartitionsToTxn, (0, 5)),
+            (ApiKey::AddOffsetsToTxn, (0, 4)),
+            (ApiKey::EndTxn, (0, 4)),
+            (ApiKey::TxnOffsetCommit, (0, 4)),
+            (ApiKey::WriteTxnMarkers, (1, 1)),
         ] {
-            assert!(
-                advertised(unimplemented).is_none(),
-                "{unimplemented:?} is not implemented, so not advertised"
-            );
+            let a = advertised(key).expect("advertised");
+            assert_eq!((a.min_version, a.max_version), want, "{key:?}");
         }
+        assert!(
+            advertised(ApiKey::ConsumerGroupHeartbeat).is_none(),
+            "KIP-848 is not implemented, so not advertised"
+        );
     }
     broker.shutdown().await.expect("shutdown");
 }

@@ -19,7 +19,7 @@ use kafka_protocol::messages::write_txn_markers_request::{
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use rafka::log::batch::{self, BatchIter};
-use support::{start_broker, Client};
+use support::{start_broker_with, Client};
 
 const PID: i64 = 1000;
 const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
@@ -166,7 +166,8 @@ async fn write_marker(
 
 #[tokio::test]
 async fn read_committed_sees_up_to_the_lso_and_an_abort_over_the_wire() {
-    let (broker, _dir) = start_broker().await;
+    // raw batches of a producer no coordinator knows: KIP-890's check (tested below) off
+    let (broker, _dir) = start_broker_with(|c| c.txn.partition_verification = false).await;
     broker
         .broker()
         .create_topic("tx", 1, 1, Default::default(), false)
@@ -257,5 +258,95 @@ async fn read_committed_sees_up_to_the_lso_and_an_abort_over_the_wire() {
     assert_eq!(woken.batches, vec![(4, false), (5, true)]);
     assert_eq!(woken.last_stable_offset, 6);
     assert_eq!(woken.aborted, Some(vec![]));
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// KIP-890's verification: a transactional produce to a partition the producer's
+/// transaction does not hold is refused (INVALID_TXN_STATE before Produce v11,
+/// TRANSACTION_ABORTABLE from it) and nothing is written; once AddPartitionsToTxn added
+/// the partition, the same batch is written. A producer id the coordinator does not know
+/// is INVALID_PRODUCER_ID_MAPPING.
+#[tokio::test]
+async fn a_transactional_write_to_a_partition_outside_the_transaction_is_refused() {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    let (broker, _dir) = start_broker_with(|c| c.txn.num_partitions = 1).await;
+    broker
+        .broker()
+        .create_topic("tx", 1, 1, Default::default(), false)
+        .expect("topic");
+    let mut c = Client::connect(broker.kafka_addr()).await;
+    let tid = TransactionalId(StrBytes::from_static_str("verified"));
+    let init: InitProducerIdResponse = c
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            &InitProducerIdRequest::default()
+                .with_transactional_id(Some(tid.clone()))
+                .with_transaction_timeout_ms(60_000)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        )
+        .await;
+    assert_eq!(init.error_code, 0);
+    let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+    let batch = |seq: i32| {
+        let mut b = support::batch(&[(None, "v")]).to_vec();
+        b[batch::ATTRIBUTES + 1] |= 0x10;
+        batch::set_producer(&mut b, pid, epoch, seq);
+        Bytes::from(b)
+    };
+    let send = |records: Bytes, tid: &str| {
+        ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5000)
+            .with_transactional_id(Some(TransactionalId(StrBytes::from_string(tid.into()))))
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(name("tx"))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(records))])])
+    };
+    for (version, want) in [(9i16, 48i16), (11, 120)] {
+        let req = send(batch(0), "verified");
+        let r: ProduceResponse = c.call(ApiKey::Produce, version, &req).await;
+        assert_eq!(
+            r.responses[0].partition_responses[0].error_code, want,
+            "Produce v{version}: not in the transaction"
+        );
+    }
+    let req = send(batch(0), "nobody");
+    let r: ProduceResponse = c.call(ApiKey::Produce, 9, &req).await;
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code, 49,
+        "INVALID_PRODUCER_ID_MAPPING"
+    );
+    let p = broker.broker().topic("tx").expect("t").partitions[0].clone();
+    assert_eq!(p.log_end_offset(), 0, "nothing written");
+
+    let add: AddPartitionsToTxnResponse = c
+        .call(
+            ApiKey::AddPartitionsToTxn,
+            3,
+            &AddPartitionsToTxnRequest::default()
+                .with_v3_and_below_transactional_id(tid)
+                .with_v3_and_below_producer_id(ProducerId(pid))
+                .with_v3_and_below_producer_epoch(epoch)
+                .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+                    .with_name(name("tx"))
+                    .with_partitions(vec![0])]),
+        )
+        .await;
+    assert_eq!(
+        add.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
+        0
+    );
+    let req = send(batch(0), "verified");
+    let r: ProduceResponse = c.call(ApiKey::Produce, 11, &req).await;
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code, 0,
+        "added: written"
+    );
+    assert_eq!(p.log_end_offset(), 1);
+    assert_eq!(p.last_stable_offset(), 0, "the transaction is open");
     broker.shutdown().await.expect("shutdown");
 }

@@ -27,13 +27,13 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::error::ErrorCode;
 use crate::group::GroupCoordinator;
-use crate::topic::TRANSACTION_STATE_TOPIC;
-use crate::txn::TxnCoordinator;
 use crate::log::cleaner::Cleaner;
 use crate::log::{LogError, LogManager, PartitionLog, TopicPartition};
 use crate::metadata::{MetadataView, TopicView};
 use crate::partition::{Partition, PartitionError};
+use crate::topic::TRANSACTION_STATE_TOPIC;
 use crate::topic::{self, InvalidTopicName, OFFSETS_TOPIC};
+use crate::txn::TxnCoordinator;
 pub use topic_config::TopicConfigError;
 
 /// Why a topic operation failed; [`BrokerError::error_code`] gives the Kafka code.
@@ -442,11 +442,7 @@ impl Broker {
             .topic_view(TRANSACTION_STATE_TOPIC)
             .map_or(topic.partitions.len(), |v| v.partitions.len());
         let count = i32::try_from(count).unwrap_or(i32::MAX);
-        let coordinator = Arc::new(TxnCoordinator::load(
-            *tc,
-            topic.partitions.clone(),
-            count,
-        )?);
+        let coordinator = Arc::new(TxnCoordinator::load(*tc, topic.partitions.clone(), count)?);
         *slot = Some(Arc::clone(&coordinator));
         Ok(coordinator)
     }

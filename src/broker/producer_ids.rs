@@ -1,5 +1,5 @@
 //! Producer ids for InitProducerId: never handed out twice, across restarts and crashes
-//! too, and the epochs of transactional ids.
+//! too.
 //!
 //! Ids are taken in blocks, as Kafka's controller hands out `ProducerIdsRecord` blocks:
 //! the end of the current block is made durable in `<log dir>/.rafka/producer-ids` before
@@ -7,12 +7,11 @@
 //! may have been used. At start the allocator also moves past every producer id found in
 //! the partitions' producer state (a log dir written by Kafka, or a lost file).
 //!
-//! A transactional id keeps its producer id; each InitProducerId for it bumps the epoch,
-//! which fences the previous holder: its batches then fail with INVALID_PRODUCER_EPOCH.
-//! The mapping lives in `<log dir>/.rafka/transactional-ids` (Kafka keeps it in
-//! `__transaction_state`). Transactions themselves are not supported yet.
+//! Transactional ids and their epochs are the transaction coordinator's, in
+//! `__transaction_state` (`crate::txn`). Rafka before transactions kept them in
+//! `<log dir>/.rafka/transactional-ids`: if that file is there, its producer ids are only
+//! read, so that new ids stay above them.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
@@ -25,18 +24,6 @@ pub const BLOCK_SIZE: i64 = 1000;
 const IDS_FILE: &str = "producer-ids";
 const TXN_FILE: &str = "transactional-ids";
 
-/// Why InitProducerId failed for a transactional id.
-#[derive(Debug, thiserror::Error)]
-pub enum ProducerIdError {
-    /// The caller's producer id and epoch are not the current ones: PRODUCER_FENCED (90),
-    /// INVALID_PRODUCER_EPOCH (47) before InitProducerId v4.
-    #[error("producer {producer_id} epoch {epoch} was fenced by a newer instance")]
-    Fenced { producer_id: i64, epoch: i16 },
-    /// Writing the allocator's state failed: the id can't be vouched for.
-    #[error(transparent)]
-    Log(#[from] LogError),
-}
-
 #[derive(Debug)]
 struct State {
     /// A cluster broker: blocks come from the controller (AllocateProducerIds), not the
@@ -45,8 +32,6 @@ struct State {
     next: i64,
     /// Ids below this are covered by the durable file.
     block_end: i64,
-    /// transactional id -> (producer id, epoch)
-    transactional: BTreeMap<String, (i64, i16)>,
 }
 
 /// Hands out producer ids; cheap to share behind the broker.
@@ -83,34 +68,7 @@ impl ProducerIds {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(e) => return Err(crate::log::io_err(&ids_path)(e)),
         };
-        let txn_path = dir.join(TXN_FILE);
-        let mut transactional = BTreeMap::new();
-        let mut max_txn_pid = -1;
-        match std::fs::read_to_string(&txn_path) {
-            Ok(s) => {
-                for line in s
-                    .lines()
-                    .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-                {
-                    let mut parts = line.rsplitn(3, ' ');
-                    let (Some(epoch), Some(pid), Some(tid)) =
-                        (parts.next(), parts.next(), parts.next())
-                    else {
-                        return Err(parse_err(&txn_path, format!("bad line {line:?}")));
-                    };
-                    let pid: i64 = pid.parse().map_err(|_| {
-                        parse_err(&txn_path, format!("bad producer id in {line:?}"))
-                    })?;
-                    let epoch: i16 = epoch
-                        .parse()
-                        .map_err(|_| parse_err(&txn_path, format!("bad epoch in {line:?}")))?;
-                    max_txn_pid = max_txn_pid.max(pid);
-                    transactional.insert(unescape(tid), (pid, epoch));
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(crate::log::io_err(&txn_path)(e)),
-        }
+        let max_txn_pid = legacy_transactional_pids(&dir.join(TXN_FILE))?;
         let next = stored.max(at_least).max(max_txn_pid + 1);
         Ok(ProducerIds {
             dir,
@@ -118,7 +76,6 @@ impl ProducerIds {
                 from_controller: false,
                 next,
                 block_end: next,
-                transactional,
             }),
         })
     }
@@ -176,80 +133,29 @@ impl ProducerIds {
         let mut st = self.state.lock();
         Ok((self.allocate(&mut st)?, 0))
     }
-
-    /// The producer id and a bumped epoch for `transactional_id`, fencing the previous
-    /// holder. `current` is what the caller holds (InitProducerId v3+), or `None`: with it,
-    /// a caller that is not the latest holder is fenced.
-    pub fn init_transactional(
-        &self,
-        transactional_id: &str,
-        current: Option<(i64, i16)>,
-    ) -> Result<(i64, i16), ProducerIdError> {
-        let mut st = self.state.lock();
-        let existing = st.transactional.get(transactional_id).copied();
-        if let (Some((pid, epoch)), Some((cur_pid, cur_epoch))) = (existing, current) {
-            if cur_pid != pid || cur_epoch != epoch {
-                return Err(ProducerIdError::Fenced {
-                    producer_id: cur_pid,
-                    epoch: cur_epoch,
-                });
-            }
-        }
-        let next = match existing {
-            // the epoch is exhausted: a new id, as Kafka does
-            Some((_, epoch)) if epoch >= i16::MAX - 1 => (self.allocate(&mut st)?, 0),
-            Some((pid, epoch)) => (pid, epoch + 1),
-            None => (self.allocate(&mut st)?, 0),
-        };
-        let previous = st.transactional.insert(transactional_id.to_string(), next);
-        if let Err(e) = self.write_transactional(&st.transactional) {
-            match previous {
-                Some(p) => st.transactional.insert(transactional_id.to_string(), p),
-                None => st.transactional.remove(transactional_id),
-            };
-            return Err(e.into());
-        }
-        Ok(next)
-    }
-
-    fn write_transactional(&self, map: &BTreeMap<String, (i64, i16)>) -> Result<(), LogError> {
-        let mut out = String::from("# Rafka: <transactional id> <producer id> <epoch>\n");
-        for (tid, (pid, epoch)) in map {
-            out.push_str(&format!("{} {pid} {epoch}\n", escape(tid)));
-        }
-        checkpoint::write_atomic(&self.dir.join(TXN_FILE), out.as_bytes())
-    }
 }
 
-/// Transactional ids are arbitrary strings: keep each on one line.
-fn escape(s: &str) -> String {
-    let escaped = s
-        .replace('\\', "\\\\")
-        .replace('\n', "\\n")
-        .replace('\r', "\\r");
-    // a leading '#' would read as a comment
-    match escaped.strip_prefix('#') {
-        Some(rest) => format!("\\#{rest}"),
-        None => escaped,
+/// The highest producer id in the transactional-ids file of Rafka before transactions
+/// (`<transactional id> <producer id> <epoch>` lines), -1 if there is none.
+fn legacy_transactional_pids(path: &Path) -> Result<i64, LogError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(-1),
+        Err(e) => return Err(crate::log::io_err(path)(e)),
+    };
+    let mut max = -1;
+    for line in text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        let pid = line
+            .rsplit(' ')
+            .nth(1)
+            .and_then(|p| p.parse::<i64>().ok())
+            .ok_or_else(|| parse_err(path, format!("bad line {line:?}")))?;
+        max = max.max(pid);
     }
-}
-
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
-        }
-    }
-    out
+    Ok(max)
 }
 
 #[cfg(test)]
@@ -271,25 +177,16 @@ mod tests {
     }
 
     #[test]
-    fn transactional_ids_bump_the_epoch_and_fence_the_old_holder() {
+    fn an_old_transactional_ids_file_keeps_new_ids_above_its_ids() {
         let dir = tempfile::tempdir().expect("ok");
+        let rafka = dir.path().join(".rafka");
+        std::fs::create_dir_all(&rafka).expect("dir");
+        std::fs::write(
+            rafka.join(TXN_FILE),
+            "# Rafka: <transactional id> <producer id> <epoch>\na b 7000 3\nc 12 0\n",
+        )
+        .expect("write");
         let ids = ProducerIds::open(dir.path(), 0).expect("ok");
-        let tid = "# tx one\nwith newline";
-        let (pid, e0) = ids.init_transactional(tid, None).expect("ok");
-        assert_eq!(e0, 0);
-        assert_eq!(ids.init_transactional(tid, None).expect("ok"), (pid, 1));
-        // the holder of epoch 0 was fenced
-        assert!(matches!(
-            ids.init_transactional(tid, Some((pid, 0))),
-            Err(ProducerIdError::Fenced { .. })
-        ));
-        assert_eq!(
-            ids.init_transactional(tid, Some((pid, 1))).expect("ok"),
-            (pid, 2)
-        );
-        drop(ids);
-        let again = ProducerIds::open(dir.path(), 0).expect("ok");
-        assert_eq!(again.init_transactional(tid, None).expect("ok"), (pid, 3));
-        assert!(again.new_producer().expect("ok").0 > pid);
+        assert_eq!(ids.new_producer().expect("ok").0, 7001);
     }
 }

@@ -113,7 +113,9 @@ impl Broker {
             }
         }
         match txns.complete(job).await {
-            Ok(true) => debug!(transactional_id = %tid, commit = job.commit, "transaction complete"),
+            Ok(true) => {
+                debug!(transactional_id = %tid, commit = job.commit, "transaction complete")
+            }
             Ok(false) => {}
             // the next periodic pass starts another run
             Err(code) => info!(transactional_id = %tid, error = code.name(),
@@ -137,24 +139,30 @@ impl Broker {
         }
         let leader = self
             .topic_view(topic)
-            .and_then(|v| v.partitions.iter().find(|p| p.index == partition).map(|p| p.leader))
+            .and_then(|v| {
+                v.partitions
+                    .iter()
+                    .find(|p| p.index == partition)
+                    .map(|p| p.leader)
+            })
             .filter(|l| *l >= 0)
             .ok_or(ErrorCode::NotLeaderOrFollower)?;
-        let addr = super::replication::endpoint_of(self, leader)
-            .ok_or(ErrorCode::NotLeaderOrFollower)?;
+        let addr =
+            super::replication::endpoint_of(self, leader).ok_or(ErrorCode::NotLeaderOrFollower)?;
         let client = crate::controller::client::ControllerClient::new(
             std::iter::once((leader, addr)).collect(),
             None,
             format!("rafka-txn-markers-{}", self.node_id()),
         );
-        let req = WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
-            .with_producer_id(ProducerId(marker.producer_id))
-            .with_producer_epoch(marker.producer_epoch)
-            .with_transaction_result(marker.commit)
-            .with_coordinator_epoch(marker.coordinator_epoch)
-            .with_topics(vec![WritableTxnMarkerTopic::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partition_indexes(vec![partition])])]);
+        let req =
+            WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+                .with_producer_id(ProducerId(marker.producer_id))
+                .with_producer_epoch(marker.producer_epoch)
+                .with_transaction_result(marker.commit)
+                .with_coordinator_epoch(marker.coordinator_epoch)
+                .with_topics(vec![WritableTxnMarkerTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_partition_indexes(vec![partition])])]);
         let resp: WriteTxnMarkersResponse = client
             .call(
                 ApiKey::WriteTxnMarkers,

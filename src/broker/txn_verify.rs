@@ -72,7 +72,12 @@ impl Broker {
         let index = txns.partition_index_of(transactional_id);
         let leader = self
             .topic_view(TRANSACTION_STATE_TOPIC)
-            .and_then(|v| v.partitions.iter().find(|p| p.index == index).map(|p| p.leader))
+            .and_then(|v| {
+                v.partitions
+                    .iter()
+                    .find(|p| p.index == index)
+                    .map(|p| p.leader)
+            })
             .filter(|l| *l >= 0)
             .ok_or(ErrorCode::CoordinatorNotAvailable)?;
         let addr = super::replication::endpoint_of(self, leader)

@@ -380,7 +380,13 @@ fn replay_partition<S: Shard>(
                 records += 1;
                 if let Some(key) = r.key.as_deref() {
                     if h.is_transactional() {
-                        shard.replay_transactional(h.producer_id, key, r.value.as_deref(), now, wall);
+                        shard.replay_transactional(
+                            h.producer_id,
+                            key,
+                            r.value.as_deref(),
+                            now,
+                            wall,
+                        );
                     } else {
                         shard.replay(key, r.value.as_deref(), now, wall);
                     }
@@ -643,7 +649,9 @@ impl<S: Shard> CoordinatorRuntime<S> {
                 warn!(partition = %partition_name(&slot.partition), cause = %e, "marker append failed");
                 CoordinatorError::append(&partition_name(&slot.partition), &e)
             })?;
-            state.shard.replay_end_txn(marker.producer_id, marker.commit, now_ms());
+            state
+                .shard
+                .replay_end_txn(marker.producer_id, marker.commit, now_ms());
             (offset + 1, epoch)
         };
         flush(&slot.partition, Some(end), epoch).await

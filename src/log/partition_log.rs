@@ -1482,6 +1482,16 @@ impl PartitionLog {
         self.state.write().producers.expire(now, expiration_ms)
     }
 
+    /// Whether `producer_id` has an open transaction here at `epoch` (KIP-890: a
+    /// transaction's later writes to a partition need no verification).
+    pub fn has_open_transaction(&self, producer_id: i64, epoch: i16) -> bool {
+        self.state
+            .read()
+            .producers
+            .get(producer_id)
+            .is_some_and(|e| e.epoch == epoch && e.current_txn_first_offset.is_some())
+    }
+
     /// The idempotent producer state of this partition (a copy).
     pub fn producer_states(&self) -> ProducerStates {
         self.state.read().producers.clone()

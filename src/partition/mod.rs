@@ -334,6 +334,11 @@ impl Partition {
     ) -> Result<Vec<AbortedTxn>, PartitionError> {
         Ok(self.log.aborted_transactions(from, to)?)
     }
+    /// Whether `producer_id` has an open transaction here at `epoch`.
+    pub fn has_open_transaction(&self, producer_id: i64, epoch: i16) -> bool {
+        self.log.has_open_transaction(producer_id, epoch)
+    }
+
     /// The producers of this partition and their state (DescribeProducers), leader only.
     pub fn producer_states(
         &self,

@@ -551,7 +551,10 @@ mod tests {
     /// Writes a result as the runtime would: its records replayed into the shard (and
     /// into `log`, to check that a replay of the log alone gives the same state).
     fn run<T>(s: &mut TxnShard, log: &mut Vec<NewRecord>, r: TxnResult<T>) -> T {
-        assert!(r.replay || r.records.is_empty(), "transaction state is replayed");
+        assert!(
+            r.replay || r.records.is_empty(),
+            "transaction state is replayed"
+        );
         for rec in &r.records {
             s.replay(
                 rec.key.as_deref().expect("key"),
@@ -579,7 +582,10 @@ mod tests {
         assert_eq!(run(&mut s, &mut log, r).answer, Ok((1000, 1)));
         // the previous instance, naming its epoch: fenced
         let r = s.init_producer_id("t", 60_000, Some((1000, 0)), 1002, &ctx(3));
-        assert_eq!(run(&mut s, &mut log, r).answer, Err(ErrorCode::ProducerFenced));
+        assert_eq!(
+            run(&mut s, &mut log, r).answer,
+            Err(ErrorCode::ProducerFenced)
+        );
         // the current one, naming its epoch (KIP-360 after an error): bumped ...
         let r = s.init_producer_id("t", 60_000, Some((1000, 1)), 1003, &ctx(4));
         assert_eq!(run(&mut s, &mut log, r).answer, Ok((1000, 2)));
@@ -589,7 +595,10 @@ mod tests {
         assert_eq!(run(&mut s, &mut log, r).answer, Ok((1000, 2)));
         // an unknown producer id: fenced
         let r = s.init_producer_id("t", 60_000, Some((7, 0)), 1005, &ctx(6));
-        assert_eq!(run(&mut s, &mut log, r).answer, Err(ErrorCode::ProducerFenced));
+        assert_eq!(
+            run(&mut s, &mut log, r).answer,
+            Err(ErrorCode::ProducerFenced)
+        );
     }
 
     #[test]
@@ -608,13 +617,19 @@ mod tests {
         let (mut s, mut log) = (TxnShard::new(), Vec::new());
         // unknown id
         let r = s.add_partitions("t", 1, 0, &parts(&[("a", 0)]), &ctx(1));
-        assert_eq!(run(&mut s, &mut log, r), Err(ErrorCode::InvalidProducerIdMapping));
+        assert_eq!(
+            run(&mut s, &mut log, r),
+            Err(ErrorCode::InvalidProducerIdMapping)
+        );
         let r = s.init_producer_id("t", 1000, None, 1, &ctx(1));
         run(&mut s, &mut log, r);
         let r = s.add_partitions("t", 1, 1, &parts(&[("a", 0)]), &ctx(2));
         assert_eq!(run(&mut s, &mut log, r), Err(ErrorCode::ProducerFenced));
         let r = s.add_partitions("t", 2, 0, &parts(&[("a", 0)]), &ctx(2));
-        assert_eq!(run(&mut s, &mut log, r), Err(ErrorCode::InvalidProducerIdMapping));
+        assert_eq!(
+            run(&mut s, &mut log, r),
+            Err(ErrorCode::InvalidProducerIdMapping)
+        );
         // EndTxn before anything was added
         let r = s.end_txn("t", 1, 0, true, &ctx(3));
         assert_eq!(run(&mut s, &mut log, r).0, Err(ErrorCode::InvalidTxnState));
@@ -638,9 +653,15 @@ mod tests {
         assert_eq!(s.undecided_markers(), vec![job.clone()]);
         // while the markers are written
         let r = s.add_partitions("t", 1, 0, &parts(&[("a", 0)]), &ctx(13));
-        assert_eq!(run(&mut s, &mut log, r), Err(ErrorCode::ConcurrentTransactions));
+        assert_eq!(
+            run(&mut s, &mut log, r),
+            Err(ErrorCode::ConcurrentTransactions)
+        );
         let r = s.end_txn("t", 1, 0, true, &ctx(13));
-        assert_eq!(run(&mut s, &mut log, r).0, Err(ErrorCode::ConcurrentTransactions));
+        assert_eq!(
+            run(&mut s, &mut log, r).0,
+            Err(ErrorCode::ConcurrentTransactions)
+        );
         let r = s.end_txn("t", 1, 0, false, &ctx(13));
         assert_eq!(run(&mut s, &mut log, r).0, Err(ErrorCode::InvalidTxnState));
         assert_eq!(
@@ -669,7 +690,10 @@ mod tests {
         }
         assert_eq!(replayed.list().len(), 1);
         let (a, b) = (s.get("t").expect("t"), replayed.get("t").expect("t"));
-        assert_eq!((a.producer_id, a.producer_epoch, a.status), (b.producer_id, b.producer_epoch, b.status));
+        assert_eq!(
+            (a.producer_id, a.producer_epoch, a.status),
+            (b.producer_id, b.producer_epoch, b.status)
+        );
     }
 
     #[test]
@@ -691,7 +715,10 @@ mod tests {
         assert_eq!(run(&mut s, &mut log, r).0, Err(ErrorCode::ProducerFenced));
         // until the markers are written, the new instance waits
         let r = s.init_producer_id("t", 1000, None, 3, &ctx(4));
-        assert_eq!(run(&mut s, &mut log, r).answer, Err(ErrorCode::ConcurrentTransactions));
+        assert_eq!(
+            run(&mut s, &mut log, r).answer,
+            Err(ErrorCode::ConcurrentTransactions)
+        );
         let r = s.complete(&job, &ctx(5));
         assert!(run(&mut s, &mut log, r));
         let r = s.init_producer_id("t", 1000, None, 3, &ctx(6));
@@ -713,7 +740,10 @@ mod tests {
         let r = s.abort_timed_out(&ctx(1101));
         let jobs = run(&mut s, &mut log, r);
         assert_eq!(jobs.len(), 1);
-        assert_eq!((jobs[0].transactional_id.as_str(), jobs[0].producer_epoch), ("slow", 1));
+        assert_eq!(
+            (jobs[0].transactional_id.as_str(), jobs[0].producer_epoch),
+            ("slow", 1)
+        );
         // "idle" (Empty since 0) expires; "slow" is being aborted and stays
         let r = s.expire(500, &ctx(1200));
         assert_eq!(run(&mut s, &mut log, r), 1);

@@ -96,7 +96,10 @@ pub async fn handle(
 }
 
 /// v4+: every transaction of the request, verified or added.
-async fn batched(broker: &Arc<Broker>, req: AddPartitionsToTxnRequest) -> AddPartitionsToTxnResponse {
+async fn batched(
+    broker: &Arc<Broker>,
+    req: AddPartitionsToTxnRequest,
+) -> AddPartitionsToTxnResponse {
     let mut results = Vec::with_capacity(req.transactions.len());
     for t in req.transactions {
         let tid = t.transactional_id.0.to_string();
@@ -135,7 +138,10 @@ async fn batched(broker: &Arc<Broker>, req: AddPartitionsToTxnRequest) -> AddPar
                                 AddPartitionsToTxnPartitionResult::default()
                                     .with_partition_index(*p)
                                     .with_partition_error_code(
-                                        codes.next().unwrap_or(ErrorCode::UnknownServerError).code(),
+                                        codes
+                                            .next()
+                                            .unwrap_or(ErrorCode::UnknownServerError)
+                                            .code(),
                                     )
                             })
                             .collect(),

@@ -18,10 +18,10 @@ use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::group::records::partition_for;
 use crate::group::OFFSETS_TOPIC;
-use crate::topic::TRANSACTION_STATE_TOPIC;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 use crate::metadata::BrokerEndpoint;
+use crate::topic::TRANSACTION_STATE_TOPIC;
 
 const KEY_GROUP: i8 = 0;
 const KEY_TRANSACTION: i8 = 1;

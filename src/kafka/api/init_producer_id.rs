@@ -23,7 +23,6 @@ use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
-
 fn answer(error_code: i16, producer_id: i64, epoch: i16) -> InitProducerIdResponse {
     InitProducerIdResponse::default()
         .with_error_code(error_code)

@@ -71,11 +71,11 @@ pub async fn handle(
         .filter(|s| states.is_empty() || states.contains(&s.meta.status))
         .filter(|s| {
             req.producer_id_filters.is_empty()
-                || req.producer_id_filters.contains(&ProducerId(s.meta.producer_id))
+                || req
+                    .producer_id_filters
+                    .contains(&ProducerId(s.meta.producer_id))
         })
-        .filter(|s| {
-            duration < 0 || (s.meta.start_ms >= 0 && now - s.meta.start_ms >= duration)
-        })
+        .filter(|s| duration < 0 || (s.meta.start_ms >= 0 && now - s.meta.start_ms >= duration))
         .filter(|s| {
             pattern
                 .as_ref()
@@ -83,9 +83,7 @@ pub async fn handle(
         })
         .map(|s| {
             TransactionState::default()
-                .with_transactional_id(TransactionalId(StrBytes::from_string(
-                    s.transactional_id,
-                )))
+                .with_transactional_id(TransactionalId(StrBytes::from_string(s.transactional_id)))
                 .with_producer_id(ProducerId(s.meta.producer_id))
                 .with_transaction_state(StrBytes::from_static_str(s.meta.status.name()))
         })

@@ -4,7 +4,11 @@
 //! concurrent producers (group commit), `acks=0` gets no response at all.
 //! Transactional batches are appended like any (the log opens the producer's
 //! transaction); without the request's transactional id they are refused with
-//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka does.
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka does. A transaction's first write to a
+//! partition is verified first (KIP-890, `broker/txn_verify.rs`): the transaction
+//! coordinator must have the partition in the producer's open transaction, else the
+//! partition is answered INVALID_TXN_STATE (TRANSACTION_ABORTABLE from v11) and nothing
+//! is written, so a late write cannot open a transaction nobody will end.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,8 +122,78 @@ fn has_transactional_records(req: &ProduceRequest) -> bool {
     })
 }
 
+/// The partitions of a transactional produce that need KIP-890's verification: those
+/// with a transactional batch whose producer has no open transaction there yet. With the
+/// producer's id and epoch.
+fn to_verify(
+    broker: &Broker,
+    req: &ProduceRequest,
+    version: i16,
+) -> (Vec<(String, i32)>, i64, i16) {
+    let mut out = Vec::new();
+    let (mut pid, mut epoch) = (-1, -1);
+    for td in &req.topic_data {
+        let topic = if version >= 13 {
+            broker.topic_by_id(td.topic_id)
+        } else {
+            broker.topic(&td.name.0)
+        };
+        let Some(topic) = topic else { continue };
+        for pd in &td.partition_data {
+            let Some(records) = pd.records.as_ref() else {
+                continue;
+            };
+            let Some((_, h)) = crate::log::batch::BatchIter::new(records)
+                .find(|(_, h)| h.is_transactional() && !h.is_control())
+            else {
+                continue;
+            };
+            let Some(partition) = topic.partition(pd.index) else {
+                continue;
+            };
+            if partition.is_leader()
+                && !partition.has_open_transaction(h.producer_id, h.producer_epoch)
+            {
+                (pid, epoch) = (h.producer_id, h.producer_epoch);
+                out.push((topic.name.clone(), pd.index));
+            }
+        }
+    }
+    (out, pid, epoch)
+}
+
+/// KIP-890: asks the transaction coordinator about the partitions a transactional
+/// produce writes to first; those it refuses, with their errors.
+async fn verify(
+    broker: &Broker,
+    req: &ProduceRequest,
+    version: i16,
+) -> std::collections::HashMap<(String, i32), ErrorCode> {
+    let Some(tid) = req.transactional_id.as_ref().filter(|t| !t.is_empty()) else {
+        return Default::default();
+    };
+    let (partitions, pid, epoch) = to_verify(broker, req, version);
+    if partitions.is_empty() {
+        return Default::default();
+    }
+    let codes = broker
+        .verify_transaction(&tid.0, pid, epoch, &partitions, version)
+        .await;
+    partitions
+        .into_iter()
+        .zip(codes)
+        .filter(|(_, c)| !c.is_none())
+        .collect()
+}
+
 /// Appends everything (blocking file I/O: run on the blocking pool) and builds the response.
-fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
+/// `refused`: partitions KIP-890's verification refused, answered with their errors.
+fn append_all(
+    broker: &Broker,
+    req: ProduceRequest,
+    version: i16,
+    refused: &std::collections::HashMap<(String, i32), ErrorCode>,
+) -> Appended {
     let acks = req.acks;
     let timeout = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
     let refuse = if !matches!(acks, -1..=1) {
@@ -161,6 +235,18 @@ fn append_all(broker: &Broker, req: ProduceRequest, version: i16) -> Appended {
                 parts.push(partition_error(pd.index, unknown, None, version));
                 continue;
             };
+            if let Some(code) = topic
+                .as_ref()
+                .and_then(|t| refused.get(&(t.name.clone(), pd.index)))
+            {
+                parts.push(partition_error(
+                    pd.index,
+                    code.code(),
+                    Some("the partition is not in the producer's transaction".into()),
+                    version,
+                ));
+                continue;
+            }
             let Some(records) = pd.records else {
                 parts.push(partition_error(
                     pd.index,
@@ -381,16 +467,22 @@ pub async fn handle(
     req: ProduceRequest,
 ) -> Answer<ProduceResponse> {
     let (b, version) = (Arc::clone(broker), ctx.api_version);
+    let refused = if req.transactional_id.is_some() && broker.config().txn.partition_verification {
+        verify(broker, &req, version).await
+    } else {
+        Default::default()
+    };
     if req.acks != -1 {
-        let appended = match tokio::task::spawn_blocking(move || append_all(&b, req, version)).await
-        {
-            Ok(appended) => appended,
-            Err(e) => {
-                return Answer::Fail(RouteError::Internal(format!(
-                    "the produce task failed: {e}"
-                )))
-            }
-        };
+        let appended =
+            match tokio::task::spawn_blocking(move || append_all(&b, req, version, &refused)).await
+            {
+                Ok(appended) => appended,
+                Err(e) => {
+                    return Answer::Fail(RouteError::Internal(format!(
+                        "the produce task failed: {e}"
+                    )))
+                }
+            };
         return match appended.flush() {
             Ok(Replicating {
                 response: Some(mut resp),
@@ -405,7 +497,7 @@ pub async fn handle(
     }
     let (appended_tx, appended_rx) = tokio::sync::oneshot::channel();
     let task = tokio::task::spawn_blocking(move || {
-        let appended = append_all(&b, req, version);
+        let appended = append_all(&b, req, version, &refused);
         // the receiver is gone only if the connection is closing: fsync all the same
         let _ = appended_tx.send(());
         appended.flush()

@@ -71,10 +71,15 @@ pub async fn handle(
                 instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
                 commits,
             };
-            gc.txn_commit(&req.group_id.0, req.producer_id.0, req.producer_epoch, commit)
-                .await
-                .err()
-                .map(|e| fenced_for(e, version, 3))
+            gc.txn_commit(
+                &req.group_id.0,
+                req.producer_id.0,
+                req.producer_epoch,
+                commit,
+            )
+            .await
+            .err()
+            .map(|e| fenced_for(e, version, 3))
         }
     };
     if let Some(e) = group_error {

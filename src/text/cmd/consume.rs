@@ -1,8 +1,12 @@
 //! `CONSUME <topic> <partition> <offset> [max]` → `<offset> <key> <value>` lines, then
-//! `END <next-offset>`. Reads whole batches below the high watermark with
-//! [`Partition::read`](crate::partition::Partition::read), as a Kafka consumer would, and decodes them
-//! with [`decode_batch`] (which decompresses batches from Kafka clients); records before
-//! `offset` in the first batch are skipped.
+//! `END <next-offset>`. Reads whole batches below the last stable offset with
+//! [`Partition::read`](crate::partition::Partition::read), as a Kafka consumer with
+//! `isolation.level=read_committed` would, and decodes them with [`decode_batch`] (which
+//! decompresses batches from Kafka clients); records before `offset` in the first batch
+//! are skipped. Committed data only: records of aborted transactions are left out, as are
+//! transaction markers, and an open transaction's records (and everything after them)
+//! wait until it is decided (`END` stops at its first offset). Without transactions the
+//! last stable offset is the high watermark.
 //!
 //! A reply holds at most `max` records and stops early once it passes
 //! [`MAX_REPLY_BYTES`] (after at least one record); `END`'s offset says where to go on.
@@ -43,10 +47,11 @@ pub async fn consume(
         let mut count = 0usize;
         // read() checks the offset against [log start, log end] first
         'reads: loop {
-            let data = log.read(next, READ_BYTES, true, ReadBound::HighWatermark)?;
+            let data = log.read(next, READ_BYTES, true, ReadBound::LastStable)?;
             if data.records.is_empty() {
                 break;
             }
+            let aborted = log.aborted_transactions(next, data.last_stable_offset)?;
             let before = next;
             for (at, header) in BatchIter::new(&data.records) {
                 let Some(end) = header.size().map(|s| at + s) else {
@@ -58,6 +63,16 @@ pub async fn consume(
                 if count >= max || (count > 0 && out.len() >= MAX_REPLY_BYTES) {
                     // full: a batch that prints nothing is not decoded (nor its error shown)
                     break 'reads;
+                }
+                if header.is_transactional()
+                    && aborted.iter().any(|a| {
+                        a.producer_id == header.producer_id
+                            && (a.first_offset..=a.last_offset).contains(&header.base_offset)
+                    })
+                {
+                    // an aborted transaction's batch: never shown
+                    next = next.max(header.next_offset());
+                    continue;
                 }
                 let records = match decode_batch(batch) {
                     Ok(records) => records,
@@ -90,7 +105,7 @@ pub async fn consume(
                 // no record there
                 next = next.max(header.next_offset());
             }
-            if next <= before || next >= data.high_watermark || count >= max {
+            if next <= before || next >= data.last_stable_offset || count >= max {
                 break;
             }
         }
