@@ -220,6 +220,11 @@ pub struct TxnConfig {
     /// `transaction.partition.verification.enable` (KIP-890): a transaction's first
     /// write to a partition is checked with its coordinator.
     pub partition_verification: bool,
+    /// `transaction.version` (Rafka's key for Kafka's feature of that name, which Kafka
+    /// sets at `kafka-storage format` / `kafka-features upgrade`): 2 (KIP-890: every EndTxn
+    /// bumps the producer epoch, partitions are added by the brokers) or 0/1 (clients run
+    /// the transaction protocol of version 1). ApiVersions reports it as finalized.
+    pub transaction_version: i16,
 }
 
 impl Default for TxnConfig {
@@ -233,6 +238,7 @@ impl Default for TxnConfig {
             abort_timed_out_interval_ms: 10_000,
             remove_expired_interval_ms: 3_600_000,
             partition_verification: true,
+            transaction_version: 2,
         }
     }
 }
@@ -626,6 +632,12 @@ impl Config {
                     c.txn.remove_expired_interval_ms = parse_num(k, v)?;
                     if c.txn.remove_expired_interval_ms < 1 {
                         return Err(invalid(k, v, "must be at least 1"));
+                    }
+                }
+                "transaction.version" => {
+                    c.txn.transaction_version = parse_num(k, v)?;
+                    if !(0..=2).contains(&c.txn.transaction_version) {
+                        return Err(invalid(k, v, "must be 0, 1 or 2"));
                     }
                 }
                 "transaction.partition.verification.enable" => {

@@ -37,8 +37,8 @@ async fn api_versions_lists_what_is_implemented() {
         for (key, want) in [
             (ApiKey::AddPartitionsToTxn, (0, 5)),
             (ApiKey::AddOffsetsToTxn, (0, 4)),
-            (ApiKey::EndTxn, (0, 4)),
-            (ApiKey::TxnOffsetCommit, (0, 4)),
+            (ApiKey::EndTxn, (0, 5)),
+            (ApiKey::TxnOffsetCommit, (0, 5)),
             (ApiKey::WriteTxnMarkers, (1, 1)),
         ] {
             let a = advertised(key).expect("advertised");
@@ -48,6 +48,16 @@ async fn api_versions_lists_what_is_implemented() {
             advertised(ApiKey::ConsumerGroupHeartbeat).is_none(),
             "KIP-848 is not implemented, so not advertised"
         );
+        // KIP-890's transaction version 2, finalized from v3 (KIP-584's features)
+        if version >= 3 {
+            let finalized: Vec<(String, i16, i16)> = r
+                .finalized_features
+                .iter()
+                .map(|f| (f.name.to_string(), f.min_version_level, f.max_version_level))
+                .collect();
+            assert_eq!(finalized, vec![("transaction.version".to_string(), 2, 2)]);
+            assert!(r.finalized_features_epoch >= 0);
+        }
     }
     broker.shutdown().await.expect("shutdown");
 }

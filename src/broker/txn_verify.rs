@@ -6,7 +6,11 @@
 //! stable offset back for good).
 //!
 //! The coordinator is asked here when this broker is it, else with AddPartitionsToTxn v4
-//! (`verify_only`) on the inter-broker listener. The answer per partition, as Kafka maps
+//! (`verify_only`) on the inter-broker listener.
+//!
+//! With transaction version 2 the producer does not add partitions itself: its first
+//! write to a partition (Produce v12+), and a TxnOffsetCommit v5, *add* the partition
+//! (AddPartitionsToTxn v5, not `verify_only`), as Kafka's `addPartition` operation. The answer per partition, as Kafka maps
 //! it for the producer: NONE, INVALID_TXN_STATE (TRANSACTION_ABORTABLE from Produce v11),
 //! INVALID_PRODUCER_EPOCH for a fenced producer, or the coordinator's error
 //! (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, ...), all retriable or final as the
@@ -29,8 +33,9 @@ use crate::topic::TRANSACTION_STATE_TOPIC;
 
 impl Broker {
     /// Per partition (in `partitions`' order), whether the producer may write to it in
-    /// its open transaction. `produce_version` decides how a partition outside the
-    /// transaction is reported.
+    /// its open transaction; with `add` (transaction version 2), the partitions are added
+    /// to it. `produce_version` decides how a partition outside the transaction is
+    /// reported.
     pub async fn verify_transaction(
         &self,
         transactional_id: &str,
@@ -38,9 +43,10 @@ impl Broker {
         epoch: i16,
         partitions: &[(String, i32)],
         produce_version: i16,
+        add: bool,
     ) -> Vec<ErrorCode> {
         let answer = self
-            .ask_coordinator(transactional_id, producer_id, epoch, partitions)
+            .ask_coordinator(transactional_id, producer_id, epoch, partitions, add)
             .await;
         let codes = answer.unwrap_or_else(|code| vec![code; partitions.len()]);
         codes
@@ -61,11 +67,22 @@ impl Broker {
         producer_id: i64,
         epoch: i16,
         partitions: &[(String, i32)],
+        add: bool,
     ) -> Result<Vec<ErrorCode>, ErrorCode> {
         let txns = self
             .txns()
             .map_err(|_| ErrorCode::CoordinatorNotAvailable)?;
         if txns.coordinates(transactional_id) || self.cluster().is_none() {
+            if add {
+                let code = match txns
+                    .add_partitions(transactional_id, producer_id, epoch, partitions, 2)
+                    .await
+                {
+                    Ok(()) => ErrorCode::None,
+                    Err(e) => e,
+                };
+                return Ok(vec![code; partitions.len()]);
+            }
             return txns.verify(transactional_id, producer_id, epoch, partitions);
         }
         // another broker coordinates the id: the leader of its partition
@@ -105,13 +122,13 @@ impl Broker {
                 )))
                 .with_producer_id(ProducerId(producer_id))
                 .with_producer_epoch(epoch)
-                .with_verify_only(true)
+                .with_verify_only(!add)
                 .with_topics(by_topic),
         ]);
         let resp: AddPartitionsToTxnResponse = client
             .call(
                 ApiKey::AddPartitionsToTxn,
-                4,
+                if add { 5 } else { 4 },
                 &req,
                 Duration::from_secs(5),
                 |_| false,

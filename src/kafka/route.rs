@@ -94,8 +94,10 @@ pub const ROUTES: &[Route] = &[
         max: 4,
         cluster_only: false,
         serve: |broker, ctx, _body| {
-            let body =
-                api::api_versions::response(ErrorCode::None, &advertised(in_cluster(&broker)));
+            let body = api::api_versions::with_features(
+                api::api_versions::response(ErrorCode::None, &advertised(in_cluster(&broker))),
+                broker.config().txn.transaction_version,
+            );
             Box::pin(async move { finish(ctx, Answer::Now(body), encode_whole) })
         },
     },
@@ -128,8 +130,8 @@ pub const ROUTES: &[Route] = &[
     route!(ElectLeaders, 0, 0, 2, elect_leaders),
     route!(AddPartitionsToTxn, 0, 0, 5, add_partitions_to_txn),
     route!(AddOffsetsToTxn, 0, 0, 4, add_offsets_to_txn),
-    route!(EndTxn, 0, 0, 4, end_txn),
-    route!(TxnOffsetCommit, 0, 0, 4, txn_offset_commit),
+    route!(EndTxn, 0, 0, 5, end_txn),
+    route!(TxnOffsetCommit, 0, 0, 5, txn_offset_commit),
     route!(DescribeTransactions, 0, 0, 0, describe_transactions),
     route!(ListTransactions, 0, 0, 2, list_transactions),
     route!(

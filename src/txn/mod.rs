@@ -27,7 +27,7 @@ use crate::coordinator::{CoordinatorError, CoordinatorRuntime};
 use crate::error::ErrorCode;
 use crate::log::LogError;
 use crate::partition::{Partition, PartitionError};
-pub use shard::{InitOutcome, MarkerJob, TxnMeta, TxnShard, TxnSummary};
+pub use shard::{EndOutcome, InitOutcome, MarkerJob, TxnMeta, TxnShard, TxnSummary};
 
 pub use crate::topic::TRANSACTION_STATE_TOPIC;
 
@@ -148,17 +148,27 @@ impl TxnCoordinator {
             })
     }
 
-    /// AddPartitionsToTxn / AddOffsetsToTxn.
+    /// AddPartitionsToTxn / AddOffsetsToTxn, and transaction version 2's implicit adds
+    /// (`client_transaction_version` 2: a partition leader's AddPartitionsToTxn v5 for a
+    /// producer's first write, a TxnOffsetCommit v5).
     pub async fn add_partitions(
         &self,
         transactional_id: &str,
         producer_id: i64,
         epoch: i16,
         partitions: &[(String, i32)],
+        client_transaction_version: i16,
     ) -> Result<(), ErrorCode> {
         self.runtime
             .write(self.shard_of(transactional_id), |s, ctx| {
-                s.add_partitions(transactional_id, producer_id, epoch, partitions, ctx)
+                s.add_partitions(
+                    transactional_id,
+                    producer_id,
+                    epoch,
+                    partitions,
+                    client_transaction_version,
+                    ctx,
+                )
             })
             .await
             .unwrap_or_else(|e| Err(write_error(&e)))
@@ -180,17 +190,21 @@ impl TxnCoordinator {
             .unwrap_or_else(|e| Err(write_error(&e)))
     }
 
-    /// EndTxn: the answer, and the markers to write when the transaction was decided now.
+    /// EndTxn: the producer id and epoch to go on with (or the error), and the markers to
+    /// write when the transaction was decided now. `v2`: transaction version 2 (EndTxn
+    /// v5), with an unused producer id in case the epoch runs out (see
+    /// [`TxnShard::end_txn`]).
     pub async fn end_txn(
         &self,
         transactional_id: &str,
         producer_id: i64,
         epoch: i16,
         commit: bool,
-    ) -> (Result<(), ErrorCode>, Option<MarkerJob>) {
+        v2: Option<i64>,
+    ) -> EndOutcome {
         self.runtime
             .write(self.shard_of(transactional_id), |s, ctx| {
-                s.end_txn(transactional_id, producer_id, epoch, commit, ctx)
+                s.end_txn(transactional_id, producer_id, epoch, commit, v2, ctx)
             })
             .await
             .unwrap_or_else(|e| (Err(write_error(&e)), None))

@@ -34,12 +34,18 @@ pub struct TxnMeta {
     /// The epoch before the last bump (memory only, as in Kafka): a retried
     /// InitProducerId that names it is answered with the current epoch.
     pub last_producer_epoch: i16,
+    /// Transaction version 2 only: the producer id the producer continues with once the
+    /// decided transaction is complete, when its epoch ran out (-1: none).
+    pub next_producer_id: i64,
     pub timeout_ms: i32,
     pub status: TxnStatus,
     pub partitions: BTreeSet<(String, i32)>,
     /// When the open transaction began (-1: none).
     pub start_ms: i64,
     pub last_update_ms: i64,
+    /// The transaction version the producer speaks (0 or 1: version 1's protocol; 2:
+    /// KIP-890's, where every EndTxn bumps the epoch).
+    pub client_transaction_version: i16,
 }
 
 impl TxnMeta {
@@ -49,6 +55,7 @@ impl TxnMeta {
             previous_producer_id: v.previous_producer_id,
             producer_epoch: v.producer_epoch,
             last_producer_epoch: -1,
+            next_producer_id: v.next_producer_id,
             timeout_ms: v.timeout_ms,
             status: v.status,
             partitions: v
@@ -58,6 +65,7 @@ impl TxnMeta {
                 .collect(),
             start_ms: v.start_ms,
             last_update_ms: v.last_update_ms,
+            client_transaction_version: v.client_transaction_version,
         }
     }
 
@@ -69,7 +77,7 @@ impl TxnMeta {
         TxnLogValue {
             producer_id: self.producer_id,
             previous_producer_id: self.previous_producer_id,
-            next_producer_id: -1,
+            next_producer_id: self.next_producer_id,
             producer_epoch: self.producer_epoch,
             next_producer_epoch: -1,
             timeout_ms: self.timeout_ms,
@@ -80,7 +88,7 @@ impl TxnMeta {
                 .collect(),
             last_update_ms: self.last_update_ms,
             start_ms: self.start_ms,
-            client_transaction_version: 0,
+            client_transaction_version: self.client_transaction_version,
         }
     }
 
@@ -111,6 +119,10 @@ pub struct MarkerJob {
     pub commit: bool,
     pub partitions: Vec<(String, i32)>,
 }
+
+/// What EndTxn answers: the producer id and epoch to go on with (or the error), and the
+/// markers to write when the transaction was decided now.
+pub type EndOutcome = (Result<(i64, i16), ErrorCode>, Option<MarkerJob>);
 
 /// What InitProducerId answers for a transactional id.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -217,11 +229,13 @@ impl TxnShard {
                 previous_producer_id: -1,
                 producer_epoch: 0,
                 last_producer_epoch: -1,
+                next_producer_id: -1,
                 timeout_ms,
                 status: TxnStatus::Empty,
                 partitions: BTreeSet::new(),
                 start_ms: -1,
                 last_update_ms: ctx.wall,
+                client_transaction_version: 0,
             };
             return CoordinatorResult::of(InitOutcome {
                 answer: Ok((m.producer_id, m.producer_epoch)),
@@ -325,6 +339,7 @@ impl TxnShard {
         producer_id: i64,
         epoch: i16,
         partitions: &[(String, i32)],
+        client_transaction_version: i16,
         ctx: &EventContext,
     ) -> TxnResult<Result<(), ErrorCode>> {
         let m = match self.check_producer(transactional_id, producer_id, epoch) {
@@ -351,6 +366,7 @@ impl TxnShard {
         m.status = TxnStatus::Ongoing;
         m.partitions.extend(partitions.iter().cloned());
         m.last_update_ms = ctx.wall;
+        m.client_transaction_version = m.client_transaction_version.max(client_transaction_version);
         CoordinatorResult::of(Ok(())).with_replayed_records(vec![m.record(transactional_id)])
     }
 
@@ -383,35 +399,26 @@ impl TxnShard {
     }
 
     /// EndTxn: an open transaction is decided (`Prepare*`, written) and its markers are
-    /// the caller's job; a retry of a decided one is answered as it was.
+    /// the caller's job; a retry of a decided one is answered as it was. The answer is the
+    /// producer id and epoch the producer goes on with: unchanged in transaction version
+    /// 1; in version 2 (`v2`, EndTxn v5) the epoch is bumped at every EndTxn (the markers
+    /// carry the bumped one), and when it runs out the producer goes on with `fresh_pid`
+    /// at epoch 0 (Kafka's `prepareAbortOrCommit`); a version 2 EndTxn with no open
+    /// transaction ends an empty one (the client cannot know whether its writes added
+    /// partitions).
     pub fn end_txn(
         &mut self,
         transactional_id: &str,
         producer_id: i64,
         epoch: i16,
         commit: bool,
+        v2: Option<i64>,
         ctx: &EventContext,
-    ) -> TxnResult<(Result<(), ErrorCode>, Option<MarkerJob>)> {
-        let m = match self.check_producer(transactional_id, producer_id, epoch) {
-            Ok(m) => m,
-            Err(e) => return CoordinatorResult::of((Err(e), None)),
-        };
+    ) -> TxnResult<EndOutcome> {
         let answer = |code: ErrorCode| CoordinatorResult::of((Err(code), None));
-        match (m.status, commit) {
-            (TxnStatus::Ongoing, _) => {
-                let mut m = m.clone();
-                m.status = if commit {
-                    TxnStatus::PrepareCommit
-                } else {
-                    TxnStatus::PrepareAbort
-                };
-                m.last_update_ms = ctx.wall;
-                let markers = job(transactional_id, &m, commit);
-                CoordinatorResult::of((Ok(()), Some(markers)))
-                    .with_replayed_records(vec![m.record(transactional_id)])
-            }
+        let decided = |m: &TxnMeta| match (m.status, commit) {
             (TxnStatus::CompleteCommit, true) | (TxnStatus::CompleteAbort, false) => {
-                CoordinatorResult::of((Ok(()), None))
+                CoordinatorResult::of((Ok(going_on(m)), None))
             }
             (TxnStatus::PrepareCommit, true) | (TxnStatus::PrepareAbort, false) => {
                 answer(ErrorCode::ConcurrentTransactions)
@@ -420,7 +427,53 @@ impl TxnShard {
                 answer(ErrorCode::ConcurrentTransactions)
             }
             _ => answer(ErrorCode::InvalidTxnState),
+        };
+        if v2.is_some() {
+            // a retry of the call that bumped the epoch: answered as it was
+            if let Some(m) = self.txns.get(transactional_id) {
+                if m.producer_id == producer_id
+                    && epoch != m.producer_epoch
+                    && epoch == m.last_producer_epoch
+                    && m.last_producer_epoch >= 0
+                {
+                    return decided(m);
+                }
+            }
         }
+        let m = match self.check_producer(transactional_id, producer_id, epoch) {
+            Ok(m) => m,
+            Err(e) => return CoordinatorResult::of((Err(e), None)),
+        };
+        let open = m.status == TxnStatus::Ongoing || (v2.is_some() && m.is_complete_or_empty());
+        if !open {
+            return decided(m);
+        }
+        let mut m = m.clone();
+        m.status = if commit {
+            TxnStatus::PrepareCommit
+        } else {
+            TxnStatus::PrepareAbort
+        };
+        m.last_update_ms = ctx.wall;
+        let mut last = None;
+        if let Some(fresh_pid) = v2 {
+            if m.status != TxnStatus::Ongoing && m.start_ms < 0 {
+                m.start_ms = ctx.wall;
+            }
+            last = Some(m.producer_epoch);
+            m.producer_epoch = m.producer_epoch.saturating_add(1);
+            m.client_transaction_version = 2;
+            if m.producer_epoch >= EPOCH_EXHAUSTED {
+                m.next_producer_id = fresh_pid;
+            }
+        }
+        if let (Some(last), Some(c)) = (last, self.txns.get_mut(transactional_id)) {
+            // memory only, as in Kafka: set now, kept by the replay of the record
+            c.last_producer_epoch = last;
+        }
+        let markers = job(transactional_id, &m, commit);
+        CoordinatorResult::of((Ok(going_on(&m)), Some(markers)))
+            .with_replayed_records(vec![m.record(transactional_id)])
     }
 
     /// Every partition has the decided transaction's marker: `Complete*`, no partitions.
@@ -447,6 +500,13 @@ impl TxnShard {
             TxnStatus::CompleteAbort
         };
         m.partitions.clear();
+        if m.next_producer_id >= 0 {
+            // transaction version 2 ran out of epochs: the producer goes on with its new id
+            m.previous_producer_id = m.producer_id;
+            m.producer_id = m.next_producer_id;
+            m.producer_epoch = 0;
+            m.next_producer_id = -1;
+        }
         m.last_update_ms = ctx.wall;
         CoordinatorResult::of(true).with_replayed_records(vec![m.record(&done.transactional_id)])
     }
@@ -482,6 +542,16 @@ impl TxnShard {
             .map(|(tid, _)| tombstone(tid, ctx.wall))
             .collect();
         CoordinatorResult::of(records.len()).with_replayed_records(records)
+    }
+}
+
+/// The producer id and epoch a producer goes on with after EndTxn: a new id at epoch 0
+/// when its epoch ran out (transaction version 2), else its own.
+fn going_on(m: &TxnMeta) -> (i64, i16) {
+    if m.next_producer_id >= 0 {
+        (m.next_producer_id, 0)
+    } else {
+        (m.producer_id, m.producer_epoch)
     }
 }
 
@@ -616,53 +686,53 @@ mod tests {
     fn a_transaction_from_add_to_complete() {
         let (mut s, mut log) = (TxnShard::new(), Vec::new());
         // unknown id
-        let r = s.add_partitions("t", 1, 0, &parts(&[("a", 0)]), &ctx(1));
+        let r = s.add_partitions("t", 1, 0, &parts(&[("a", 0)]), 0, &ctx(1));
         assert_eq!(
             run(&mut s, &mut log, r),
             Err(ErrorCode::InvalidProducerIdMapping)
         );
         let r = s.init_producer_id("t", 1000, None, 1, &ctx(1));
         run(&mut s, &mut log, r);
-        let r = s.add_partitions("t", 1, 1, &parts(&[("a", 0)]), &ctx(2));
+        let r = s.add_partitions("t", 1, 1, &parts(&[("a", 0)]), 0, &ctx(2));
         assert_eq!(run(&mut s, &mut log, r), Err(ErrorCode::ProducerFenced));
-        let r = s.add_partitions("t", 2, 0, &parts(&[("a", 0)]), &ctx(2));
+        let r = s.add_partitions("t", 2, 0, &parts(&[("a", 0)]), 0, &ctx(2));
         assert_eq!(
             run(&mut s, &mut log, r),
             Err(ErrorCode::InvalidProducerIdMapping)
         );
         // EndTxn before anything was added
-        let r = s.end_txn("t", 1, 0, true, &ctx(3));
+        let r = s.end_txn("t", 1, 0, true, None, &ctx(3));
         assert_eq!(run(&mut s, &mut log, r).0, Err(ErrorCode::InvalidTxnState));
-        let r = s.add_partitions("t", 1, 0, &parts(&[("a", 0), ("b", 1)]), &ctx(10));
+        let r = s.add_partitions("t", 1, 0, &parts(&[("a", 0), ("b", 1)]), 0, &ctx(10));
         assert_eq!(run(&mut s, &mut log, r), Ok(()));
         let m = s.get("t").expect("t");
         assert_eq!((m.status, m.start_ms), (TxnStatus::Ongoing, 10));
         // the same partitions again: nothing to write
-        let r = s.add_partitions("t", 1, 0, &parts(&[("a", 0)]), &ctx(11));
+        let r = s.add_partitions("t", 1, 0, &parts(&[("a", 0)]), 0, &ctx(11));
         assert!(r.records.is_empty());
         assert_eq!(
             s.verify("t", 1, 0, &parts(&[("a", 0), ("c", 0)])),
             Ok(vec![ErrorCode::None, ErrorCode::TransactionAbortable])
         );
-        let r = s.end_txn("t", 1, 0, true, &ctx(12));
+        let r = s.end_txn("t", 1, 0, true, None, &ctx(12));
         let (answer, job) = run(&mut s, &mut log, r);
-        assert_eq!(answer, Ok(()));
+        assert_eq!(answer, Ok((1, 0)), "version 1: the same epoch goes on");
         let job = job.expect("markers to write");
         assert_eq!(job.partitions, parts(&[("a", 0), ("b", 1)]));
         assert!(job.commit);
         assert_eq!(s.undecided_markers(), vec![job.clone()]);
         // while the markers are written
-        let r = s.add_partitions("t", 1, 0, &parts(&[("a", 0)]), &ctx(13));
+        let r = s.add_partitions("t", 1, 0, &parts(&[("a", 0)]), 0, &ctx(13));
         assert_eq!(
             run(&mut s, &mut log, r),
             Err(ErrorCode::ConcurrentTransactions)
         );
-        let r = s.end_txn("t", 1, 0, true, &ctx(13));
+        let r = s.end_txn("t", 1, 0, true, None, &ctx(13));
         assert_eq!(
             run(&mut s, &mut log, r).0,
             Err(ErrorCode::ConcurrentTransactions)
         );
-        let r = s.end_txn("t", 1, 0, false, &ctx(13));
+        let r = s.end_txn("t", 1, 0, false, None, &ctx(13));
         assert_eq!(run(&mut s, &mut log, r).0, Err(ErrorCode::InvalidTxnState));
         assert_eq!(
             s.verify("t", 1, 0, &parts(&[("a", 0)])),
@@ -675,9 +745,9 @@ mod tests {
         assert!(m.partitions.is_empty());
         assert!(s.undecided_markers().is_empty());
         // a retried EndTxn is answered as it was; the other decision is refused
-        let r = s.end_txn("t", 1, 0, true, &ctx(15));
-        assert_eq!(run(&mut s, &mut log, r), (Ok(()), None));
-        let r = s.end_txn("t", 1, 0, false, &ctx(15));
+        let r = s.end_txn("t", 1, 0, true, None, &ctx(15));
+        assert_eq!(run(&mut s, &mut log, r), (Ok((1, 0)), None));
+        let r = s.end_txn("t", 1, 0, false, None, &ctx(15));
         assert_eq!(run(&mut s, &mut log, r).0, Err(ErrorCode::InvalidTxnState));
         // completing twice changes nothing
         let r = s.complete(&job, &ctx(16));
@@ -701,7 +771,7 @@ mod tests {
         let (mut s, mut log) = (TxnShard::new(), Vec::new());
         let r = s.init_producer_id("t", 1000, None, 1, &ctx(1));
         run(&mut s, &mut log, r);
-        let r = s.add_partitions("t", 1, 0, &parts(&[("a", 0)]), &ctx(2));
+        let r = s.add_partitions("t", 1, 0, &parts(&[("a", 0)]), 0, &ctx(2));
         run(&mut s, &mut log, r).expect("added");
         let r = s.init_producer_id("t", 1000, None, 2, &ctx(3));
         let out = run(&mut s, &mut log, r);
@@ -711,7 +781,7 @@ mod tests {
         assert_eq!(job.producer_epoch, 1, "markers carry the fencing epoch");
         assert_eq!(s.get("t").expect("t").status, TxnStatus::PrepareAbort);
         // the old instance is fenced
-        let r = s.end_txn("t", 1, 0, true, &ctx(4));
+        let r = s.end_txn("t", 1, 0, true, None, &ctx(4));
         assert_eq!(run(&mut s, &mut log, r).0, Err(ErrorCode::ProducerFenced));
         // until the markers are written, the new instance waits
         let r = s.init_producer_id("t", 1000, None, 3, &ctx(4));
@@ -732,7 +802,7 @@ mod tests {
             let r = s.init_producer_id(tid, 1000, None, pid, &ctx(0));
             run(&mut s, &mut log, r);
         }
-        let r = s.add_partitions("slow", 1, 0, &parts(&[("a", 0)]), &ctx(100));
+        let r = s.add_partitions("slow", 1, 0, &parts(&[("a", 0)]), 0, &ctx(100));
         run(&mut s, &mut log, r).expect("added");
         // not yet: started at 100, timeout 1000
         let r = s.abort_timed_out(&ctx(1100));
@@ -749,5 +819,83 @@ mod tests {
         assert_eq!(run(&mut s, &mut log, r), 1);
         assert!(s.get("idle").is_none());
         assert!(s.get("slow").is_some());
+    }
+
+    #[test]
+    fn version_2_bumps_the_epoch_at_every_end_and_rotates_a_spent_one() {
+        let (mut s, mut log) = (TxnShard::new(), Vec::new());
+        let r = s.init_producer_id("t", 1000, None, 1, &ctx(1));
+        run(&mut s, &mut log, r);
+        // a partition leader adds the producer's first partition (AddPartitionsToTxn v5)
+        let r = s.add_partitions("t", 1, 0, &parts(&[("a", 0)]), 2, &ctx(2));
+        run(&mut s, &mut log, r).expect("added");
+        let r = s.end_txn("t", 1, 0, true, Some(-1), &ctx(3));
+        let (answer, job) = run(&mut s, &mut log, r);
+        assert_eq!(answer, Ok((1, 1)), "the epoch is bumped");
+        let job = job.expect("markers");
+        assert_eq!(job.producer_epoch, 1, "markers carry the bumped epoch");
+        assert_eq!(s.get("t").expect("t").client_transaction_version, 2);
+        // a retry with the old epoch while the markers are written, then after
+        let r = s.end_txn("t", 1, 0, true, Some(-1), &ctx(4));
+        assert_eq!(
+            run(&mut s, &mut log, r).0,
+            Err(ErrorCode::ConcurrentTransactions)
+        );
+        let r = s.complete(&job, &ctx(5));
+        assert!(run(&mut s, &mut log, r));
+        let r = s.end_txn("t", 1, 0, true, Some(-1), &ctx(6));
+        assert_eq!(
+            run(&mut s, &mut log, r),
+            (Ok((1, 1)), None),
+            "a retry: the same answer"
+        );
+        // the old epoch is fenced for anything else
+        let r = s.add_partitions("t", 1, 0, &parts(&[("a", 0)]), 2, &ctx(7));
+        assert_eq!(run(&mut s, &mut log, r), Err(ErrorCode::ProducerFenced));
+        // an EndTxn with nothing added ends an empty transaction, bumping again
+        let r = s.end_txn("t", 1, 1, false, Some(-1), &ctx(8));
+        let (answer, job) = run(&mut s, &mut log, r);
+        assert_eq!(answer, Ok((1, 2)));
+        let job = job.expect("an empty marker run");
+        assert!(job.partitions.is_empty());
+        let r = s.complete(&job, &ctx(9));
+        assert!(run(&mut s, &mut log, r));
+        // a spent epoch: the producer goes on with the new id at epoch 0
+        s.txns.get_mut("t").expect("t").producer_epoch = EPOCH_EXHAUSTED - 1;
+        let r = s.add_partitions(
+            "t",
+            1,
+            EPOCH_EXHAUSTED - 1,
+            &parts(&[("a", 0)]),
+            2,
+            &ctx(10),
+        );
+        run(&mut s, &mut log, r).expect("added");
+        let r = s.end_txn("t", 1, EPOCH_EXHAUSTED - 1, true, Some(77), &ctx(11));
+        let (answer, job) = run(&mut s, &mut log, r);
+        assert_eq!(answer, Ok((77, 0)));
+        let job = job.expect("markers");
+        assert_eq!((job.producer_id, job.producer_epoch), (1, EPOCH_EXHAUSTED));
+        let r = s.complete(&job, &ctx(12));
+        assert!(run(&mut s, &mut log, r));
+        let m = s.get("t").expect("t");
+        assert_eq!(
+            (m.producer_id, m.producer_epoch, m.previous_producer_id),
+            (77, 0, 1)
+        );
+        // and the log alone says the same
+        let mut replayed = TxnShard::new();
+        for rec in &log {
+            replayed.replay(rec.key.as_deref().expect("k"), rec.value.as_deref(), 0, 0);
+        }
+        let b = replayed.get("t").expect("t");
+        assert_eq!(
+            (
+                b.producer_id,
+                b.producer_epoch,
+                b.client_transaction_version
+            ),
+            (77, 0, 2)
+        );
     }
 }

@@ -39,6 +39,7 @@ async fn add(broker: &Arc<Broker>, req: &AddOffsetsToTxnRequest) -> Result<(), E
         req.producer_id.0,
         req.producer_epoch,
         &[(OFFSETS_TOPIC.to_string(), offsets)],
+        0,
     )
     .await
 }

@@ -30,7 +30,10 @@ pub async fn handle(
     req: AddPartitionsToTxnRequest,
 ) -> Answer<AddPartitionsToTxnResponse> {
     if ctx.api_version >= 4 {
-        return batched(broker, req).await.into();
+        // v5 is what a partition leader sends for a transaction version 2 producer's
+        // first write (an implicit add)
+        let client_version = if ctx.api_version >= 5 { 2 } else { 0 };
+        return batched(broker, req, client_version).await.into();
     }
     let topics = req.v3_and_below_topics;
     let partitions: Vec<(String, i32)> = topics
@@ -60,6 +63,7 @@ pub async fn handle(
                     req.v3_and_below_producer_id.0,
                     req.v3_and_below_producer_epoch,
                     &partitions,
+                    0,
                 )
                 .await
             }
@@ -99,6 +103,7 @@ pub async fn handle(
 async fn batched(
     broker: &Arc<Broker>,
     req: AddPartitionsToTxnRequest,
+    client_version: i16,
 ) -> AddPartitionsToTxnResponse {
     let mut results = Vec::with_capacity(req.transactions.len());
     for t in req.transactions {
@@ -115,7 +120,13 @@ async fn batched(
                 .unwrap_or_else(|code| vec![code; partitions.len()]),
             Ok(txns) => {
                 let code = match txns
-                    .add_partitions(&tid, t.producer_id.0, t.producer_epoch, &partitions)
+                    .add_partitions(
+                        &tid,
+                        t.producer_id.0,
+                        t.producer_epoch,
+                        &partitions,
+                        client_version,
+                    )
                     .await
                 {
                     Ok(()) => ErrorCode::None,

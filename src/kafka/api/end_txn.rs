@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse};
+use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse, ProducerId};
 
 use super::txn::{fenced_for, txn_coordinator};
 use crate::broker::Broker;
@@ -19,26 +19,45 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: EndTxnRequest,
 ) -> Answer<EndTxnResponse> {
-    let tid = req.transactional_id.0.as_str();
-    let answer = match txn_coordinator(broker, tid) {
-        Err(code) => Err(code),
-        Ok(txns) => {
-            let (answer, markers) = txns
-                .end_txn(tid, req.producer_id.0, req.producer_epoch, req.committed)
-                .await;
-            if let Some(job) = markers {
-                broker.spawn_markers(&txns, job);
-            }
-            answer
-        }
-    };
-    let code = match answer {
-        Ok(()) => ErrorCode::None,
-        Err(e) => fenced_for(e, ctx.api_version, 2),
+    let version = ctx.api_version;
+    let (code, (pid, epoch)) = match end(broker, &req, version).await {
+        Ok(going_on) => (ErrorCode::None, going_on),
+        Err(e) => (fenced_for(e, version, 2), (-1, -1)),
     };
     EndTxnResponse::default()
         .with_error_code(code.code())
-        .with_producer_id(req.producer_id)
-        .with_producer_epoch(req.producer_epoch)
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
         .into()
+}
+
+async fn end(
+    broker: &Arc<Broker>,
+    req: &EndTxnRequest,
+    version: i16,
+) -> Result<(i64, i16), ErrorCode> {
+    let tid = req.transactional_id.0.as_str();
+    let txns = txn_coordinator(broker, tid)?;
+    // v5 is transaction version 2: the epoch is bumped; one that runs out makes the
+    // producer go on with a new id, allocated here in case
+    let v2 = match version >= 5 {
+        false => None,
+        true if req.producer_epoch >= i16::MAX - 2 => {
+            Some(super::init_producer_id::new_producer(broker).await?.0)
+        }
+        true => Some(-1),
+    };
+    let (answer, markers) = txns
+        .end_txn(
+            tid,
+            req.producer_id.0,
+            req.producer_epoch,
+            req.committed,
+            v2,
+        )
+        .await;
+    if let Some(job) = markers {
+        broker.spawn_markers(&txns, job);
+    }
+    answer
 }

@@ -58,7 +58,7 @@ pub async fn handle(
 }
 
 /// A new producer id (on the blocking pool: a new block is written durably).
-async fn new_producer(broker: &Arc<Broker>) -> Result<(i64, i16), ErrorCode> {
+pub(super) async fn new_producer(broker: &Arc<Broker>) -> Result<(i64, i16), ErrorCode> {
     let b = Arc::clone(broker);
     match tokio::task::spawn_blocking(move || b.producer_ids().new_producer()).await {
         Ok(Ok(id)) => Ok(id),

@@ -176,8 +176,10 @@ async fn verify(
     if partitions.is_empty() {
         return Default::default();
     }
+    // transaction version 2's producers (Produce v12+) leave the adding to this broker
+    let add = version >= 12 && broker.config().txn.transaction_version >= 2;
     let codes = broker
-        .verify_transaction(&tid.0, pid, epoch, &partitions, version)
+        .verify_transaction(&tid.0, pid, epoch, &partitions, version, add)
         .await;
     partitions
         .into_iter()

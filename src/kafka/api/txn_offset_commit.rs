@@ -4,6 +4,10 @@
 //! committed offsets only when the transaction's COMMIT marker is written there, and an
 //! ABORT drops them. Until then OffsetFetch with `require_stable` answers
 //! UNSTABLE_OFFSET_COMMIT for those partitions. Per partition errors as OffsetCommit's.
+//!
+//! The group's `__consumer_offsets` partition must be in the transaction (KIP-890): with
+//! v0-v4 it is checked (the producer sent AddOffsetsToTxn first), with v5 (transaction
+//! version 2, no AddOffsetsToTxn) it is added here.
 
 use std::sync::Arc;
 
@@ -56,9 +60,15 @@ pub async fn handle(
         }
         errors.push(errs);
     }
+    let in_txn = if commits.is_empty() || !broker.config().txn.partition_verification {
+        None
+    } else {
+        in_transaction(broker, &req, version).await
+    };
     let group_error = match broker.groups() {
         Err(_) => Some(ErrorCode::CoordinatorNotAvailable),
         Ok(_) if commits.is_empty() => None,
+        Ok(_) if in_txn.is_some() => in_txn,
         Ok(gc) => {
             let commit = CommitRequest {
                 version,
@@ -112,4 +122,31 @@ pub async fn handle(
                 .collect(),
         )
         .into()
+}
+
+/// KIP-890: whether the group's `__consumer_offsets` partition is in the producer's
+/// transaction (v5: added to it); `Some(error)` if not.
+async fn in_transaction(
+    broker: &Arc<Broker>,
+    req: &TxnOffsetCommitRequest,
+    version: i16,
+) -> Option<ErrorCode> {
+    let partition = match super::txn::offsets_partition(broker, &req.group_id.0).await {
+        Ok(p) => p,
+        Err(code) => return Some(code),
+    };
+    let add = version >= 5 && broker.config().txn.transaction_version >= 2;
+    // a client of v5 knows TRANSACTION_ABORTABLE (reported as Produce v11+ reports it)
+    let as_version = if version >= 5 { 11 } else { 0 };
+    let codes = broker
+        .verify_transaction(
+            &req.transactional_id.0,
+            req.producer_id.0,
+            req.producer_epoch,
+            &[(OFFSETS_TOPIC.to_string(), partition)],
+            as_version,
+            add,
+        )
+        .await;
+    codes.into_iter().find(|c| !c.is_none())
 }
