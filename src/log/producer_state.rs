@@ -434,11 +434,15 @@ impl ProducerStates {
                     h.base_sequence, h.producer_epoch, h.producer_id
                 )));
             }
-        } else if let Some(last) = entry.last() {
-            if !in_sequence(last.last_seq, h.base_sequence) {
+        } else {
+            // an entry of this epoch with no batch (its epoch came with a marker, as
+            // transaction version 2's bumps do) expects sequence 0, as Kafka's
+            // `checkSequence` (a last sequence of -1)
+            let last_seq = entry.last().map_or(-1, |b| b.last_seq);
+            if !in_sequence(last_seq, h.base_sequence) {
                 return Err(LogError::OutOfOrderSequence(format!(
                     "out of order sequence number for producer {}: {} (incoming), {} (current end)",
-                    h.producer_id, h.base_sequence, last.last_seq
+                    h.producer_id, h.base_sequence, last_seq
                 )));
             }
         }
@@ -999,6 +1003,11 @@ mod tests {
         // a marker with a bumped epoch takes it
         end_txn(&mut s, &marker(4, 4, 7, false), 3).expect("bumped");
         assert_eq!(s.get(4).expect("entry").epoch, 4);
+        // and the producer's next write at that epoch starts at sequence 0 (transaction
+        // version 2: a batch that overtook a refused first one is out of order)
+        let ahead = append(&mut s, &txn_header(4, 4, 1, 1, 4), 4).expect_err("a gap");
+        assert_eq!(ahead.code().code(), 45, "{ahead}");
+        append(&mut s, &txn_header(4, 4, 0, 1, 4), 4).expect("sequence 0");
     }
 
     #[test]
