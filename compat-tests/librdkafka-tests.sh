@@ -40,8 +40,8 @@
 #
 # Exit status 0 iff every selected test passed on every target. Runtime (2 shared cores):
 # the first build about 2 min 10 s; then Kafka about 3.5 min (its start 5-10 s, 0103
-# ~50 s, 0129 ~14 s, 0098 ~140 s), Rafka without transactions about 15 s (each test fails
-# at once); --target both 223 s. Every test is bounded by LIBRDKAFKA_TEST_TIMEOUT: a
+# ~50 s, 0129 ~14 s, 0098 ~140 s), Rafka with transactions (main at bc92589) about the
+# same (193 s), without them about 15 s (each test fails at once); --target both 399 s. Every test is bounded by LIBRDKAFKA_TEST_TIMEOUT: a
 # target takes at most 3 x 300 s plus its broker's start.
 #
 # Environment:
