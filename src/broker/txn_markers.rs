@@ -71,7 +71,9 @@ impl Broker {
         });
     }
 
-    async fn write_markers(&self, txns: &TxnCoordinator, job: &MarkerJob) {
+    /// Writes every partition's marker (the partitions at once: each waits for its own
+    /// fsync and replicas), then records the transaction complete.
+    async fn write_markers(self: &Arc<Self>, txns: &Arc<TxnCoordinator>, job: &MarkerJob) {
         let tid = &job.transactional_id;
         let Some(coordinator_epoch) = txns.coordinator_epoch(tid) else {
             return;
@@ -82,35 +84,22 @@ impl Broker {
             coordinator_epoch,
             commit: job.commit,
         };
-        for (topic, partition) in &job.partitions {
-            let mut backoff = Duration::from_millis(20);
-            loop {
-                if !txns.coordinates(tid) {
-                    debug!(transactional_id = %tid, "no longer the coordinator: markers left to the next");
-                    return;
-                }
-                let result = if self.topic_view(topic).is_none() {
-                    Err(Failure::Skip(ErrorCode::UnknownTopicOrPartition))
-                } else {
-                    self.marker_to_leader(topic, *partition, &marker)
-                        .await
-                        .map_err(classify)
-                };
-                match result {
-                    Ok(()) => break,
-                    Err(Failure::Skip(code)) => {
-                        warn!(transactional_id = %tid, topic, partition, error = code.name(),
-                            "transaction marker not written: partition skipped");
-                        break;
-                    }
-                    Err(Failure::Retry(code)) => {
-                        debug!(transactional_id = %tid, topic, partition, error = code.name(),
-                            "transaction marker not written yet: retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                    }
-                }
-            }
+        let mut writes = tokio::task::JoinSet::new();
+        for (topic, partition) in job.partitions.iter().cloned() {
+            let (broker, txns, tid) = (Arc::clone(self), Arc::clone(txns), tid.clone());
+            writes.spawn(async move {
+                broker
+                    .marker_until_written(&txns, &tid, &topic, partition, &marker)
+                    .await
+            });
+        }
+        let mut still_coordinator = true;
+        while let Some(done) = writes.join_next().await {
+            still_coordinator &= matches!(done, Ok(true));
+        }
+        if !still_coordinator {
+            debug!(transactional_id = %tid, "no longer the coordinator: markers left to the next");
+            return;
         }
         match txns.complete(job).await {
             Ok(true) => {
@@ -120,6 +109,45 @@ impl Broker {
             // the next periodic pass starts another run
             Err(code) => info!(transactional_id = %tid, error = code.name(),
                 "transaction's markers written, completion not stored yet"),
+        }
+    }
+
+    /// One partition's marker, retried until it is written or skipped; false if this
+    /// broker stopped coordinating the transaction meanwhile.
+    async fn marker_until_written(
+        &self,
+        txns: &TxnCoordinator,
+        tid: &str,
+        topic: &str,
+        partition: i32,
+        marker: &TxnMarker,
+    ) -> bool {
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            if !txns.coordinates(tid) {
+                return false;
+            }
+            let result = if self.topic_view(topic).is_none() {
+                Err(Failure::Skip(ErrorCode::UnknownTopicOrPartition))
+            } else {
+                self.marker_to_leader(topic, partition, marker)
+                    .await
+                    .map_err(classify)
+            };
+            match result {
+                Ok(()) => return true,
+                Err(Failure::Skip(code)) => {
+                    warn!(transactional_id = %tid, topic, partition, error = code.name(),
+                        "transaction marker not written: partition skipped");
+                    return true;
+                }
+                Err(Failure::Retry(code)) => {
+                    debug!(transactional_id = %tid, topic, partition, error = code.name(),
+                        "transaction marker not written yet: retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
         }
     }
 
@@ -137,23 +165,9 @@ impl Broker {
         if local.as_ref().is_some_and(|p| p.is_leader()) || self.cluster().is_none() {
             return self.write_txn_marker(topic, partition, marker).await;
         }
-        let leader = self
-            .topic_view(topic)
-            .and_then(|v| {
-                v.partitions
-                    .iter()
-                    .find(|p| p.index == partition)
-                    .map(|p| p.leader)
-            })
-            .filter(|l| *l >= 0)
+        let client = self
+            .client_to_leader(topic, partition, "txn-markers")
             .ok_or(ErrorCode::NotLeaderOrFollower)?;
-        let addr =
-            super::replication::endpoint_of(self, leader).ok_or(ErrorCode::NotLeaderOrFollower)?;
-        let client = crate::controller::client::ControllerClient::new(
-            std::iter::once((leader, addr)).collect(),
-            None,
-            format!("rafka-txn-markers-{}", self.node_id()),
-        );
         let req =
             WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
                 .with_producer_id(ProducerId(marker.producer_id))
@@ -185,6 +199,29 @@ impl Broker {
             ErrorCode::None => Ok(()),
             other => Err(other),
         }
+    }
+
+    /// A Kafka-protocol client to the live leader of `topic`-`partition` on the
+    /// inter-broker listener (one request at a time; `purpose` names it in the client id).
+    pub(crate) fn client_to_leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        purpose: &str,
+    ) -> Option<crate::controller::client::ControllerClient> {
+        let leader = self
+            .topic_view(topic)?
+            .partitions
+            .iter()
+            .find(|p| p.index == partition)
+            .map(|p| p.leader)
+            .filter(|l| *l >= 0)?;
+        let addr = super::replication::endpoint_of(self, leader)?;
+        Some(crate::controller::client::ControllerClient::new(
+            std::iter::once((leader, addr)).collect(),
+            None,
+            format!("rafka-{purpose}-{}", self.node_id()),
+        ))
     }
 
     /// WriteTxnMarkers for one partition this broker leads: the marker appended, durable

@@ -87,23 +87,9 @@ impl Broker {
         }
         // another broker coordinates the id: the leader of its partition
         let index = txns.partition_index_of(transactional_id);
-        let leader = self
-            .topic_view(TRANSACTION_STATE_TOPIC)
-            .and_then(|v| {
-                v.partitions
-                    .iter()
-                    .find(|p| p.index == index)
-                    .map(|p| p.leader)
-            })
-            .filter(|l| *l >= 0)
+        let client = self
+            .client_to_leader(TRANSACTION_STATE_TOPIC, index, "txn-verify")
             .ok_or(ErrorCode::CoordinatorNotAvailable)?;
-        let addr = super::replication::endpoint_of(self, leader)
-            .ok_or(ErrorCode::CoordinatorNotAvailable)?;
-        let client = crate::controller::client::ControllerClient::new(
-            std::iter::once((leader, addr)).collect(),
-            None,
-            format!("rafka-txn-verify-{}", self.node_id()),
-        );
         let mut by_topic: Vec<AddPartitionsToTxnTopic> = Vec::new();
         for (t, p) in partitions {
             match by_topic.iter_mut().find(|x| x.name.0.as_str() == t) {

@@ -102,6 +102,22 @@ fn offset_record(group: &str, topic: &str, partition: i32, v: &OffsetValue) -> N
     }
 }
 
+/// The records of `commits` to `group`, committed at `wall`.
+fn commit_records(group: &str, commits: Vec<Commit>, wall: i64) -> Vec<NewRecord> {
+    commits
+        .into_iter()
+        .map(|c| {
+            let v = OffsetValue {
+                offset: c.offset,
+                leader_epoch: c.leader_epoch,
+                metadata: c.metadata,
+                commit_timestamp: wall,
+            };
+            offset_record(group, &c.topic, c.partition, &v)
+        })
+        .collect()
+}
+
 fn summary_without_members(g: &ClassicGroup) -> GroupSummary {
     GroupSummary {
         group_id: g.id.clone(),
@@ -276,19 +292,7 @@ impl GroupShard {
         }
         // the member's session was renewed: its group's timer moves
         let timer = self.timer(group_id);
-        let records = req
-            .commits
-            .into_iter()
-            .map(|c| {
-                let v = OffsetValue {
-                    offset: c.offset,
-                    leader_epoch: c.leader_epoch,
-                    metadata: c.metadata,
-                    commit_timestamp: ctx.wall,
-                };
-                offset_record(group_id, &c.topic, c.partition, &v)
-            })
-            .collect();
+        let records = commit_records(group_id, req.commits, ctx.wall);
         CoordinatorResult::of(Ok(()))
             .with_replayed_records(records)
             .with_effects([timer])
@@ -320,19 +324,7 @@ impl GroupShard {
             None if req.generation < 0 => {}
             None => return CoordinatorResult::of(Err(ErrorCode::IllegalGeneration)),
         }
-        let records = req
-            .commits
-            .into_iter()
-            .map(|c| {
-                let v = OffsetValue {
-                    offset: c.offset,
-                    leader_epoch: c.leader_epoch,
-                    metadata: c.metadata,
-                    commit_timestamp: ctx.wall,
-                };
-                offset_record(group_id, &c.topic, c.partition, &v)
-            })
-            .collect();
+        let records = commit_records(group_id, req.commits, ctx.wall);
         CoordinatorResult::of(Ok(()))
             .with_replayed_records(records)
             .in_transaction(producer_id, producer_epoch)

@@ -19,17 +19,6 @@ use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 use crate::txn::records::TxnStatus;
 
-const STATES: [TxnStatus; 8] = [
-    TxnStatus::Empty,
-    TxnStatus::Ongoing,
-    TxnStatus::PrepareCommit,
-    TxnStatus::PrepareAbort,
-    TxnStatus::CompleteCommit,
-    TxnStatus::CompleteAbort,
-    TxnStatus::Dead,
-    TxnStatus::PrepareEpochFence,
-];
-
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
@@ -38,7 +27,7 @@ pub async fn handle(
     let mut unknown = Vec::new();
     let mut states = Vec::new();
     for f in &req.state_filters {
-        match STATES.iter().find(|s| s.name() == f.as_str()) {
+        match TxnStatus::ALL.iter().find(|s| s.name() == f.as_str()) {
             Some(s) => states.push(*s),
             None => unknown.push(f.clone()),
         }

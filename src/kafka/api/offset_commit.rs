@@ -32,39 +32,19 @@ async fn respond(
     req: OffsetCommitRequest,
     version: i16,
 ) -> OffsetCommitResponse {
-    let max_metadata = broker.config().group.offset_metadata_max_bytes;
-    // an error per partition (NONE: to commit)
-    let mut errors: Vec<Vec<ErrorCode>> = Vec::with_capacity(req.topics.len());
-    let mut commits = Vec::new();
-    for t in &req.topics {
-        // (in a cluster, a topic of the metadata: its partitions may be on other brokers)
-        let name = t.name.0.as_str();
-        let mut errs = Vec::with_capacity(t.partitions.len());
-        for p in &t.partitions {
-            let metadata = p.committed_metadata.as_deref().unwrap_or_default();
-            let error = if name == OFFSETS_TOPIC || !broker.knows_partition(name, p.partition_index)
-            {
-                ErrorCode::UnknownTopicOrPartition
-            } else if metadata.len() > max_metadata {
-                ErrorCode::OffsetMetadataTooLarge
+    let asked = req.topics.iter().map(|t| {
+        let parts = t.partitions.iter().map(|p| {
+            let epoch = if version >= 6 {
+                p.committed_leader_epoch
             } else {
-                commits.push(Commit {
-                    topic: t.name.0.to_string(),
-                    partition: p.partition_index,
-                    offset: p.committed_offset,
-                    leader_epoch: if version >= 6 {
-                        p.committed_leader_epoch
-                    } else {
-                        -1
-                    },
-                    metadata: metadata.to_string(),
-                });
-                ErrorCode::None
+                -1
             };
-            errs.push(error);
-        }
-        errors.push(errs);
-    }
+            let metadata = p.committed_metadata.as_deref().unwrap_or_default();
+            (p.partition_index, p.committed_offset, epoch, metadata)
+        });
+        (t.name.0.as_str(), parts)
+    });
+    let (mut errors, commits) = check_commits(broker, asked);
     let group_error = match broker.groups() {
         Err(_) => Some(ErrorCode::CoordinatorNotAvailable),
         Ok(gc) => {
@@ -79,11 +59,7 @@ async fn respond(
         }
     };
     if let Some(e) = group_error {
-        for errs in &mut errors {
-            for err in errs.iter_mut().filter(|e| e.is_none()) {
-                *err = e;
-            }
-        }
+        fill_errors(&mut errors, e);
     }
     OffsetCommitResponse::default().with_topics(
         req.topics
@@ -106,4 +82,52 @@ async fn respond(
             })
             .collect(),
     )
+}
+
+/// The offsets a commit asks for, checked (OffsetCommit's and TxnOffsetCommit's):
+/// `topics` gives (name, [(partition, offset, leader epoch, metadata)]). An error per
+/// partition (NONE: to commit): UNKNOWN_TOPIC_OR_PARTITION for one that does not exist
+/// (in a cluster, a topic of the metadata: its partitions may be on other brokers),
+/// OFFSET_METADATA_TOO_LARGE over `offset.metadata.max.bytes`; and the commits.
+pub(super) fn check_commits<'a, P>(
+    broker: &Broker,
+    topics: impl Iterator<Item = (&'a str, P)>,
+) -> (Vec<Vec<ErrorCode>>, Vec<Commit>)
+where
+    P: Iterator<Item = (i32, i64, i32, &'a str)>,
+{
+    let max_metadata = broker.config().group.offset_metadata_max_bytes;
+    let mut errors = Vec::new();
+    let mut commits = Vec::new();
+    for (name, parts) in topics {
+        let mut errs = Vec::new();
+        for (partition, offset, leader_epoch, metadata) in parts {
+            let error = if name == OFFSETS_TOPIC || !broker.knows_partition(name, partition) {
+                ErrorCode::UnknownTopicOrPartition
+            } else if metadata.len() > max_metadata {
+                ErrorCode::OffsetMetadataTooLarge
+            } else {
+                commits.push(Commit {
+                    topic: name.to_string(),
+                    partition,
+                    offset,
+                    leader_epoch,
+                    metadata: metadata.to_string(),
+                });
+                ErrorCode::None
+            };
+            errs.push(error);
+        }
+        errors.push(errs);
+    }
+    (errors, commits)
+}
+
+/// A group-level error given to every partition that had none.
+pub(super) fn fill_errors(errors: &mut [Vec<ErrorCode>], e: ErrorCode) {
+    for errs in errors {
+        for err in errs.iter_mut().filter(|e| e.is_none()) {
+            *err = e;
+        }
+    }
 }

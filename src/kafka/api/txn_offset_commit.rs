@@ -19,7 +19,7 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use super::txn::fenced_for;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
-use crate::group::{Commit, CommitRequest, OFFSETS_TOPIC};
+use crate::group::{CommitRequest, OFFSETS_TOPIC};
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
 
@@ -29,37 +29,19 @@ pub async fn handle(
     req: TxnOffsetCommitRequest,
 ) -> Answer<TxnOffsetCommitResponse> {
     let version = ctx.api_version;
-    let max_metadata = broker.config().group.offset_metadata_max_bytes;
-    let mut errors: Vec<Vec<ErrorCode>> = Vec::with_capacity(req.topics.len());
-    let mut commits = Vec::new();
-    for t in &req.topics {
-        let name = t.name.0.as_str();
-        let mut errs = Vec::with_capacity(t.partitions.len());
-        for p in &t.partitions {
-            let metadata = p.committed_metadata.as_deref().unwrap_or_default();
-            let error = if name == OFFSETS_TOPIC || !broker.knows_partition(name, p.partition_index)
-            {
-                ErrorCode::UnknownTopicOrPartition
-            } else if metadata.len() > max_metadata {
-                ErrorCode::OffsetMetadataTooLarge
+    let asked = req.topics.iter().map(|t| {
+        let parts = t.partitions.iter().map(|p| {
+            let epoch = if version >= 2 {
+                p.committed_leader_epoch
             } else {
-                commits.push(Commit {
-                    topic: name.to_string(),
-                    partition: p.partition_index,
-                    offset: p.committed_offset,
-                    leader_epoch: if version >= 2 {
-                        p.committed_leader_epoch
-                    } else {
-                        -1
-                    },
-                    metadata: metadata.to_string(),
-                });
-                ErrorCode::None
+                -1
             };
-            errs.push(error);
-        }
-        errors.push(errs);
-    }
+            let metadata = p.committed_metadata.as_deref().unwrap_or_default();
+            (p.partition_index, p.committed_offset, epoch, metadata)
+        });
+        (t.name.0.as_str(), parts)
+    });
+    let (mut errors, commits) = super::offset_commit::check_commits(broker, asked);
     let in_txn = if commits.is_empty() || !broker.config().txn.partition_verification {
         None
     } else {
@@ -93,11 +75,7 @@ pub async fn handle(
         }
     };
     if let Some(e) = group_error {
-        for errs in &mut errors {
-            for err in errs.iter_mut().filter(|e| e.is_none()) {
-                *err = e;
-            }
-        }
+        super::offset_commit::fill_errors(&mut errors, e);
     }
     TxnOffsetCommitResponse::default()
         .with_topics(
