@@ -78,6 +78,10 @@ impl Broker {
         let Some(coordinator_epoch) = txns.coordinator_epoch(tid) else {
             return;
         };
+        if !txns.is_current(job) {
+            debug!(transactional_id = %tid, "a stale marker job: the transaction moved on");
+            return;
+        }
         let marker = TxnMarker {
             producer_id: job.producer_id,
             producer_epoch: job.producer_epoch,
@@ -85,11 +89,12 @@ impl Broker {
             commit: job.commit,
         };
         let mut writes = tokio::task::JoinSet::new();
+        let shared = Arc::new(job.clone());
         for (topic, partition) in job.partitions.iter().cloned() {
-            let (broker, txns, tid) = (Arc::clone(self), Arc::clone(txns), tid.clone());
+            let (broker, txns, job) = (Arc::clone(self), Arc::clone(txns), Arc::clone(&shared));
             writes.spawn(async move {
                 broker
-                    .marker_until_written(&txns, &tid, &topic, partition, &marker)
+                    .marker_until_written(&txns, &job, &topic, partition, &marker)
                     .await
             });
         }
@@ -113,18 +118,19 @@ impl Broker {
     }
 
     /// One partition's marker, retried until it is written or skipped; false if this
-    /// broker stopped coordinating the transaction meanwhile.
+    /// broker stopped coordinating the transaction meanwhile (or it moved on).
     async fn marker_until_written(
         &self,
         txns: &TxnCoordinator,
-        tid: &str,
+        job: &MarkerJob,
         topic: &str,
         partition: i32,
         marker: &TxnMarker,
     ) -> bool {
+        let tid = job.transactional_id.as_str();
         let mut backoff = Duration::from_millis(20);
         loop {
-            if !txns.coordinates(tid) {
+            if !txns.is_current(job) {
                 return false;
             }
             let result = if self.topic_view(topic).is_none() {

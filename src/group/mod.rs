@@ -248,23 +248,42 @@ impl GroupCoordinator {
             .map_err(|e| group_write_error(&e))
     }
 
-    /// OffsetFetch with `require_stable`: the asked partitions an open transaction has
-    /// committed an offset for (answered UNSTABLE_OFFSET_COMMIT), every one of the group's
-    /// when `topics` is `None`.
-    pub fn unstable(
+    /// OffsetFetch with `require_stable`: the committed offsets (as [`Self::fetch`]) and,
+    /// read at the same moment (one look at the shard, so a marker cannot fall between),
+    /// the partitions an open transaction has committed an offset for, which are answered
+    /// UNSTABLE_OFFSET_COMMIT. With `topics` `None` those are every partition of the
+    /// group with a pending offset, listed in the answer even if nothing is committed.
+    pub fn fetch_stable(
         &self,
         group_id: &str,
-        topics: Option<&[(String, Vec<i32>)]>,
-    ) -> Result<Vec<(String, i32)>, ErrorCode> {
+        topics: Option<Vec<(String, Vec<i32>)>>,
+    ) -> Result<(FetchedOffsets, Vec<(String, i32)>), ErrorCode> {
+        if group_id.is_empty() {
+            return Err(ErrorCode::InvalidGroupId);
+        }
         self.runtime
-            .read(self.shard_of(group_id), |s| match topics {
-                Some(topics) => topics
+            .read(self.shard_of(group_id), |s| {
+                let all = topics.is_none();
+                let mut fetched = s.fetch(group_id, topics);
+                if all {
+                    for (t, p) in s.pending_of(group_id) {
+                        let listed = fetched
+                            .iter()
+                            .any(|(ft, ps)| *ft == t && ps.iter().any(|(fp, _)| *fp == p));
+                        if !listed {
+                            match fetched.iter_mut().find(|(ft, _)| *ft == t) {
+                                Some((_, ps)) => ps.push((p, None)),
+                                None => fetched.push((t, vec![(p, None)])),
+                            }
+                        }
+                    }
+                }
+                let unstable = fetched
                     .iter()
-                    .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
+                    .flat_map(|(t, ps)| ps.iter().map(move |(p, _)| (t.clone(), *p)))
                     .filter(|(t, p)| s.has_pending(group_id, t, *p))
-                    .collect(),
-                None if s.has_pending_group(group_id) => vec![(String::new(), -1)],
-                None => Vec::new(),
+                    .collect();
+                (fetched, unstable)
             })
             .map_err(|e| group_write_error(&e))
     }

@@ -337,11 +337,18 @@ impl GroupShard {
         self.pending_txn.values().any(|m| m.contains_key(&key))
     }
 
-    /// Whether an open transaction has committed any offset for the group.
-    pub fn has_pending_group(&self, group_id: &str) -> bool {
-        self.pending_txn
+    /// The group's partitions an open transaction has committed an offset for.
+    pub fn pending_of(&self, group_id: &str) -> Vec<(String, i32)> {
+        let mut out: Vec<(String, i32)> = self
+            .pending_txn
             .values()
-            .any(|m| m.keys().any(|(g, _, _)| g == group_id))
+            .flat_map(|m| m.keys())
+            .filter(|(g, _, _)| g == group_id)
+            .map(|(_, t, p)| (t.clone(), *p))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// OffsetFetch: the committed offset of each asked partition (`None`: none), or of

@@ -586,15 +586,15 @@ impl PartitionLog {
     /// (Kafka's `collectAbortedTransactions`): from the segment holding `from` on, until a
     /// segment's entries show that no transaction open before `to` is left to find.
     pub fn aborted_transactions(&self, from: i64, to: i64) -> Result<Vec<AbortedTxn>, LogError> {
-        let bases: Vec<i64> = {
-            let st = self.state.read();
-            let first = st
-                .segments
-                .range(..=from)
-                .next_back()
-                .map_or(i64::MIN, |(&b, _)| b);
-            st.segments.range(first..).map(|(&b, _)| b).collect()
-        };
+        // the files are read under the state lock: a cleaner's swap (which holds it for
+        // writing) moves entries between them, and a read across it could miss some
+        let st = self.state.read();
+        let first = st
+            .segments
+            .range(..=from)
+            .next_back()
+            .map_or(i64::MIN, |(&b, _)| b);
+        let bases: Vec<i64> = st.segments.range(first..).map(|(&b, _)| b).collect();
         let mut out = Vec::new();
         for base in bases {
             let entries = txn_index::read(&self.dir, base)?;

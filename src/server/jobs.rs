@@ -216,8 +216,11 @@ async fn transactions(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
                 continue;
             }
         };
+        // a decision is acted on once it is replicated (the next pass takes the others)
         for job in jobs {
-            broker.spawn_markers(&txns, job);
+            if txns.replicated(&job.transactional_id) {
+                broker.spawn_markers(&txns, job);
+            }
         }
     }
 }

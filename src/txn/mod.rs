@@ -220,6 +220,35 @@ impl TxnCoordinator {
             .map_err(|e| write_error(&e))
     }
 
+    /// Whether `job` is still what its id waits for: the same decision by the same
+    /// producer id and epoch, not complete yet (a stale job, from a pass that read the
+    /// state before a run completed it, must not end the producer's next transaction).
+    pub fn is_current(&self, job: &MarkerJob) -> bool {
+        let prepared = if job.commit {
+            records::TxnStatus::PrepareCommit
+        } else {
+            records::TxnStatus::PrepareAbort
+        };
+        self.runtime
+            .read(self.shard_of(&job.transactional_id), |s| {
+                s.get(&job.transactional_id).is_some_and(|m| {
+                    m.status == prepared
+                        && m.producer_id == job.producer_id
+                        && m.producer_epoch == job.producer_epoch
+                })
+            })
+            .unwrap_or(false)
+    }
+
+    /// Whether everything appended to the id's `__transaction_state` partition is
+    /// replicated (its high watermark at its log end): a decision read from the state may
+    /// have its markers written only once it is.
+    pub fn replicated(&self, transactional_id: &str) -> bool {
+        self.runtime
+            .partition(self.shard_of(transactional_id))
+            .is_some_and(|p| p.high_watermark() >= p.log_end_offset())
+    }
+
     /// Claims `transactional_id`'s marker run: false if one is under way.
     pub fn claim(&self, transactional_id: &str) -> bool {
         self.writing.lock().insert(transactional_id.to_string())

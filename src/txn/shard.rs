@@ -429,13 +429,16 @@ impl TxnShard {
             _ => answer(ErrorCode::InvalidTxnState),
         };
         if v2.is_some() {
-            // a retry of the call that bumped the epoch: answered as it was
+            // a retry of the call that bumped the epoch (Kafka's stateless check, so it
+            // holds after a restart or a new coordinator too): the state has the epoch
+            // after the producer's, or the producer id it rotated to
             if let Some(m) = self.txns.get(transactional_id) {
-                if m.producer_id == producer_id
-                    && epoch != m.producer_epoch
-                    && epoch == m.last_producer_epoch
-                    && m.last_producer_epoch >= 0
-                {
+                let bumped = m.producer_id == producer_id
+                    && i32::from(epoch) + 1 == i32::from(m.producer_epoch);
+                let rotated = m.previous_producer_id == producer_id
+                    && m.producer_id != producer_id
+                    && epoch >= EPOCH_EXHAUSTED - 1;
+                if bumped || rotated {
                     return decided(m);
                 }
             }
@@ -449,6 +452,10 @@ impl TxnShard {
             return decided(m);
         }
         let mut m = m.clone();
+        if m.status != TxnStatus::Ongoing {
+            // an empty transaction (version 2): it begins and ends now
+            m.start_ms = ctx.wall;
+        }
         m.status = if commit {
             TxnStatus::PrepareCommit
         } else {
@@ -457,9 +464,6 @@ impl TxnShard {
         m.last_update_ms = ctx.wall;
         let mut last = None;
         if let Some(fresh_pid) = v2 {
-            if m.status != TxnStatus::Ongoing && m.start_ms < 0 {
-                m.start_ms = ctx.wall;
-            }
             last = Some(m.producer_epoch);
             m.producer_epoch = m.producer_epoch.saturating_add(1);
             m.client_transaction_version = 2;
@@ -556,10 +560,17 @@ fn going_on(m: &TxnMeta) -> (i64, i16) {
 }
 
 /// The open transaction of `m` aborted by the coordinator, its producer fenced.
+/// Version 2 bumps twice, as Kafka (the fence, then the abort's own bump), so the
+/// fenced producer's EndTxn cannot pass for a retry of the abort.
 fn fenced_abort(m: &TxnMeta, wall: i64) -> TxnMeta {
     let mut m = m.clone();
-    if m.producer_epoch < EPOCH_EXHAUSTED {
-        m.producer_epoch += 1;
+    let bumps = if m.client_transaction_version >= 2 {
+        2
+    } else {
+        1
+    };
+    for _ in 0..bumps {
+        m.producer_epoch = m.producer_epoch.saturating_add(1);
     }
     m.status = TxnStatus::PrepareAbort;
     m.last_update_ms = wall;
@@ -849,6 +860,13 @@ mod tests {
             (Ok((1, 1)), None),
             "a retry: the same answer"
         );
+        // also after a restart (a coordinator that replayed the log knows no last epoch)
+        let mut reloaded = TxnShard::new();
+        for rec in &log {
+            reloaded.replay(rec.key.as_deref().expect("k"), rec.value.as_deref(), 0, 0);
+        }
+        let r = reloaded.end_txn("t", 1, 0, true, Some(-1), &ctx(6));
+        assert_eq!(r.response, (Ok((1, 1)), None), "a retry after a reload");
         // the old epoch is fenced for anything else
         let r = s.add_partitions("t", 1, 0, &parts(&[("a", 0)]), 2, &ctx(7));
         assert_eq!(run(&mut s, &mut log, r), Err(ErrorCode::ProducerFenced));
@@ -859,6 +877,18 @@ mod tests {
         let job = job.expect("an empty marker run");
         assert!(job.partitions.is_empty());
         let r = s.complete(&job, &ctx(9));
+        assert!(run(&mut s, &mut log, r));
+        // a version 2 transaction that times out: the epoch is bumped twice (fence, abort),
+        // so the producer's EndTxn is no retry of the abort
+        let r = s.add_partitions("t", 1, 2, &parts(&[("a", 0)]), 2, &ctx(100));
+        run(&mut s, &mut log, r).expect("added");
+        let timeout = i64::from(s.get("t").expect("t").timeout_ms);
+        let r = s.abort_timed_out(&ctx(101 + timeout));
+        let jobs = run(&mut s, &mut log, r);
+        assert_eq!(jobs.first().map(|j| j.producer_epoch), Some(4));
+        let r = s.end_txn("t", 1, 2, true, Some(-1), &ctx(102 + timeout));
+        assert_eq!(run(&mut s, &mut log, r).0, Err(ErrorCode::ProducerFenced));
+        let r = s.complete(&jobs[0], &ctx(103 + timeout));
         assert!(run(&mut s, &mut log, r));
         // a spent epoch: the producer goes on with the new id at epoch 0
         s.txns.get_mut("t").expect("t").producer_epoch = EPOCH_EXHAUSTED - 1;

@@ -64,7 +64,14 @@ fn locate(
         }
     };
     let count = i32::try_from(view.partitions.len()).unwrap_or(i32::MAX);
-    let index = partition_for(key, count);
+    // each coordinator's own placement: Kafka hashes a group id and a transactional id
+    // to their partitions the same way (`Utils.abs(hashCode) % count`); Rafka's groups
+    // keep the placement they always had (see `group::records::partition_for`)
+    let index = if key_type == KEY_GROUP {
+        partition_for(key, count)
+    } else {
+        crate::txn::records::partition_for(key, count)
+    };
     let leader = view
         .partitions
         .iter()

@@ -38,15 +38,11 @@ fn fetch(
     let gc = broker
         .groups()
         .map_err(|_| ErrorCode::CoordinatorNotAvailable)?;
-    let fetched: FetchedOffsets = gc.fetch(group, topics)?;
-    let unstable: HashSet<(String, i32)> = if require_stable {
-        let asked: Vec<(String, Vec<i32>)> = fetched
-            .iter()
-            .map(|(t, ps)| (t.clone(), ps.iter().map(|(p, _)| *p).collect()))
-            .collect();
-        gc.unstable(group, Some(&asked))?.into_iter().collect()
+    let (fetched, unstable): (FetchedOffsets, HashSet<(String, i32)>) = if require_stable {
+        let (fetched, unstable) = gc.fetch_stable(group, topics)?;
+        (fetched, unstable.into_iter().collect())
     } else {
-        HashSet::new()
+        (gc.fetch(group, topics)?, HashSet::new())
     };
     Ok(fetched
         .into_iter()

@@ -185,7 +185,22 @@ async fn verify(
         .into_iter()
         .zip(codes)
         .filter(|(_, c)| !c.is_none())
+        .map(|(p, c)| (p, produce_error(c)))
         .collect()
+}
+
+/// A verification that could not be done now (the coordinator moving, loading, or
+/// writing the previous transaction's markers) is NOT_ENOUGH_REPLICAS to the producer,
+/// which every client retries, as Kafka's ReplicaManager maps it (a coordinator that
+/// cannot be reached is COORDINATOR_NOT_AVAILABLE here, so mapped the same way).
+fn produce_error(code: ErrorCode) -> ErrorCode {
+    match code {
+        ErrorCode::CoordinatorNotAvailable
+        | ErrorCode::CoordinatorLoadInProgress
+        | ErrorCode::NotCoordinator
+        | ErrorCode::ConcurrentTransactions => ErrorCode::NotEnoughReplicas,
+        other => other,
+    }
 }
 
 /// Appends everything (blocking file I/O: run on the blocking pool) and builds the response.
