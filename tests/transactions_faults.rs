@@ -255,6 +255,7 @@ struct Counts {
     unknown_present: usize,
     kills_between: usize,
     kills_mid_sends: usize,
+    resumed: usize,
     kills_during_commit: usize,
     commits_done_before_kill: usize,
     client_errors: usize,
@@ -327,6 +328,7 @@ fn round(
                     counts.kills_mid_sends += 1;
                     killed = true;
                     if resume {
+                        counts.resumed += 1;
                         broker.start();
                         restarted = true;
                         txn.how = format!("killed after {j} sends (flushed: {flush}), resumed: ");
@@ -737,7 +739,7 @@ fn killed_broker_keeps_transactions_exactly_once() {
     eprintln!(
         "transactions_faults summary: seed {seed:#x}, {rounds} rounds, {} transactions \
          ({} committed, {} aborted, {} unknown of which {} present), {records} records sent, \
-         {} kills ({} between transactions, {} mid-sends, {} during commit of which {} after \
+         {} kills ({} between transactions, {} mid-sends of which {} resumed by the same producer, {} during commit of which {} after \
          the commit returned), {} client errors, {checked} records checked, \
          LSO=HW {offsets:?}, {:.1} s",
         counts.txns,
@@ -748,6 +750,7 @@ fn killed_broker_keeps_transactions_exactly_once() {
         broker.kills,
         counts.kills_between,
         counts.kills_mid_sends,
+        counts.resumed,
         counts.kills_during_commit,
         counts.commits_done_before_kill,
         counts.client_errors,
