@@ -25,8 +25,10 @@
 //! 4. within each partition the records are in the order they were sent;
 //!
 //! and a read_uncommitted consumer sees every committed record. `TXN_FAULT_ROUNDS` (8) and
-//! `TXN_FAULT_SEED` set the run; the long form and its results are in
-//! docs/transactions-faults.md. No assert depends on timing (only the kill moments do);
+//! `TXN_FAULT_SEED` set the run; `TXN_FAULT_KEEP=1` keeps the temp dir of a passing run,
+//! `TXN_FAULT_RUST_LOG` sets the broker's `RUST_LOG` and `TXN_FAULT_RDKAFKA_DEBUG` the
+//! producer's librdkafka `debug` (printed to stderr), to look into a round. The long form
+//! and its results are in docs/transactions-faults.md. No assert depends on timing (only the kill moments do);
 //! every wait has a deadline. On a failure the broker's log (all incarnations, appended to
 //! one file kept in the temp dir) is printed in part and its path given.
 
@@ -57,6 +59,12 @@ type TxnProducer = ThreadedProducer<DefaultProducerContext>;
 
 const ROUNDS_ENV: &str = "TXN_FAULT_ROUNDS";
 const SEED_ENV: &str = "TXN_FAULT_SEED";
+/// `1`: the temp dir (data dir and broker log) is kept after a passing run too.
+const KEEP_ENV: &str = "TXN_FAULT_KEEP";
+/// The broker's `RUST_LOG` (default `info`).
+const RUST_LOG_ENV: &str = "TXN_FAULT_RUST_LOG";
+/// librdkafka `debug` contexts for the producer (e.g. `eos,protocol`), logged to stderr.
+const RDKAFKA_DEBUG_ENV: &str = "TXN_FAULT_RDKAFKA_DEBUG";
 const DEFAULT_ROUNDS: u64 = 8;
 const DEFAULT_SEED: u64 = 0x5EED_7A45_2026_0001;
 const TOPIC: &str = "eos";
@@ -98,7 +106,10 @@ impl Broker {
                 "-o",
                 "transaction.abort.timed.out.transaction.cleanup.interval.ms=200",
             ])
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var(RUST_LOG_ENV).unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -193,7 +204,16 @@ enum KillAt {
 }
 
 fn producer(bootstrap: &str) -> TxnProducer {
-    ClientConfig::new()
+    let mut config = ClientConfig::new();
+    if let Ok(debug) = std::env::var(RDKAFKA_DEBUG_ENV) {
+        // rdkafka logs through the `log` crate: shown on stderr by a tracing subscriber
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(tracing::Level::DEBUG)
+            .try_init();
+        config.set("debug", debug);
+    }
+    config
         .set("bootstrap.servers", bootstrap)
         .set("transactional.id", TRANSACTIONAL_ID)
         .set("transaction.timeout.ms", "3000")
@@ -658,7 +678,7 @@ fn killed_broker_keeps_transactions_exactly_once() {
         })
         .unwrap_or(DEFAULT_SEED);
     let started = Instant::now();
-    // kept on failure (the evidence), removed at the end of a passing run
+    // kept on failure (the evidence), removed at the end of a passing run (unless TXN_FAULT_KEEP=1)
     let root = tempfile::tempdir().expect("tempdir").keep();
     let mut broker = Broker {
         dir: root.join("data"),
@@ -772,5 +792,9 @@ fn killed_broker_keeps_transactions_exactly_once() {
         );
     }
     drop(broker);
-    let _ = std::fs::remove_dir_all(&root);
+    if std::env::var(KEEP_ENV).is_ok_and(|v| v == "1") {
+        eprintln!("kept {}", root.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }
