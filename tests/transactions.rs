@@ -7,13 +7,12 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use support::start_broker_with;
 
 type TxnProducer = ThreadedProducer<DefaultProducerContext>;
@@ -39,55 +38,6 @@ fn send(p: &TxnProducer, topic: &str, partition: i32, value: &str) {
     )
     .map_err(|(e, _)| e)
     .expect("send");
-}
-
-/// Every value of `topic` (all `partitions`) a consumer with `isolation` reads, per
-/// partition in offset order, once it has reached the partitions' ends.
-fn read_all(
-    bootstrap: &str,
-    topic: &str,
-    partitions: i32,
-    isolation: &str,
-) -> BTreeMap<i32, Vec<String>> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set(
-            "group.id",
-            format!("reader-{isolation}-{}", std::process::id()),
-        )
-        .set("isolation.level", isolation)
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .expect("tpl");
-    }
-    c.assign(&tpl).expect("assign");
-    let mut out: BTreeMap<i32, Vec<String>> = (0..partitions).map(|p| (p, Vec::new())).collect();
-    let mut at_end = std::collections::HashSet::new();
-    let deadline = Instant::now() + TIMEOUT;
-    while at_end.len() < partitions as usize && Instant::now() < deadline {
-        match c.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
-                out.entry(m.partition()).or_default().push(v);
-            }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p);
-            }
-            Some(Err(e)) => panic!("consume: {e}"),
-            None => {}
-        }
-    }
-    assert_eq!(
-        at_end.len(),
-        partitions as usize,
-        "every partition read to its end"
-    );
-    out
 }
 
 fn values(prefix: &str, n: usize) -> Vec<String> {
@@ -136,8 +86,8 @@ async fn committed_data_is_read_and_aborted_data_is_not() {
     let b = bootstrap.clone();
     let (committed, everything) = tokio::task::spawn_blocking(move || {
         (
-            read_all(&b, "tx", 2, "read_committed"),
-            read_all(&b, "tx", 2, "read_uncommitted"),
+            support::read_all(&b, "tx", 2, "read_committed"),
+            support::read_all(&b, "tx", 2, "read_uncommitted"),
         )
     })
     .await
@@ -233,9 +183,10 @@ async fn a_second_instance_fences_the_first() {
     .await
     .expect("producers");
     let b = bootstrap.clone();
-    let committed = tokio::task::spawn_blocking(move || read_all(&b, "fence", 1, "read_committed"))
-        .await
-        .expect("consumer");
+    let committed =
+        tokio::task::spawn_blocking(move || support::read_all(&b, "fence", 1, "read_committed"))
+            .await
+            .expect("consumer");
     assert_eq!(committed[&0], vec!["from-second".to_string()]);
     broker.shutdown().await.expect("shutdown");
 }
@@ -363,9 +314,10 @@ async fn an_abandoned_transaction_is_aborted_on_its_timeout_across_a_restart() {
     assert_eq!(p.last_stable_offset(), 6, "nothing open any more");
     let bootstrap = broker.kafka_addr().to_string();
     let b = bootstrap.clone();
-    let committed = tokio::task::spawn_blocking(move || read_all(&b, "left", 1, "read_committed"))
-        .await
-        .expect("consumer");
+    let committed =
+        tokio::task::spawn_blocking(move || support::read_all(&b, "left", 1, "read_committed"))
+            .await
+            .expect("consumer");
     assert!(
         committed[&0].is_empty(),
         "the aborted records are never read"

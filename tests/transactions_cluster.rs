@@ -17,7 +17,6 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{Message, Offset, TopicPartitionList};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const TOPIC: &str = "ctx";
@@ -116,42 +115,6 @@ fn run_producer(bootstrap: &str, transactional_id: &str, rounds: usize) -> Vec<S
     committed
 }
 
-/// Every value a read_committed consumer reads, per partition in offset order.
-fn read_committed(bootstrap: &str) -> BTreeMap<i32, Vec<String>> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "cluster-reader")
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(TOPIC, p, Offset::Beginning)
-            .expect("tpl");
-    }
-    c.assign(&tpl).expect("assign");
-    let mut out: BTreeMap<i32, Vec<String>> = BTreeMap::new();
-    let mut at_end = std::collections::HashSet::new();
-    let deadline = Instant::now() + TIMEOUT;
-    while at_end.len() < PARTITIONS as usize && Instant::now() < deadline {
-        match c.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
-                out.entry(m.partition()).or_default().push(v);
-            }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p);
-            }
-            Some(Err(e)) => panic!("consume: {e}"),
-            None => {}
-        }
-    }
-    assert_eq!(at_end.len(), PARTITIONS as usize, "read to the end");
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_span_brokers_and_read_committed_sees_only_commits() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -197,9 +160,11 @@ async fn transactions_span_brokers_and_read_committed_sees_only_commits() {
         committed.extend(h.await.expect("producer"));
     }
     let b = bootstrap.clone();
-    let read = tokio::task::spawn_blocking(move || read_committed(&b))
-        .await
-        .expect("consumer");
+    let read = tokio::task::spawn_blocking(move || {
+        support::read_all(&b, TOPIC, PARTITIONS, "read_committed")
+    })
+    .await
+    .expect("consumer");
     // exactly the committed records, each once, in each producer's order per partition
     for part in 0..PARTITIONS {
         let got = read.get(&part).cloned().unwrap_or_default();

@@ -216,3 +216,55 @@ pub async fn advertised(c: &mut Client) -> std::collections::HashMap<i16, (i16, 
         .map(|k| (k.api_key, (k.min_version, k.max_version)))
         .collect()
 }
+
+/// Every value of `topic` (all `partitions`) a consumer with `isolation` reads, per
+/// partition in offset order, once it has reached the partitions' ends.
+pub fn read_all(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    isolation: &str,
+) -> std::collections::BTreeMap<i32, Vec<String>> {
+    use rdkafka::consumer::Consumer;
+    use rdkafka::Message;
+    let c: rdkafka::consumer::BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set(
+            "group.id",
+            format!("reader-{isolation}-{}", std::process::id()),
+        )
+        .set("isolation.level", isolation)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
+            .expect("tpl");
+    }
+    c.assign(&tpl).expect("assign");
+    let mut out: std::collections::BTreeMap<i32, Vec<String>> =
+        (0..partitions).map(|p| (p, Vec::new())).collect();
+    let mut at_end = std::collections::HashSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while at_end.len() < partitions as usize && std::time::Instant::now() < deadline {
+        match c.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
+                out.entry(m.partition()).or_default().push(v);
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            Some(Err(e)) => panic!("consume: {e}"),
+            None => {}
+        }
+    }
+    assert_eq!(
+        at_end.len(),
+        partitions as usize,
+        "every partition read to its end"
+    );
+    out
+}
