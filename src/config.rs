@@ -8,12 +8,15 @@
 
 mod cluster;
 mod listeners;
+mod observe;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use tracing::{info, warn};
+
+pub use observe::{LogFormat, ObserveConfig, DEFAULT_HTTP_PORT};
 
 use crate::log::{CleanerConfig, CleanupPolicy, LogConfig, Ratio, TimestampType};
 pub use cluster::{ClusterConfig, HostPort, ProcessRoles};
@@ -97,6 +100,11 @@ pub struct ServeArgs {
     /// not 9093, Kafka's CONTROLLER port).
     #[arg(long, env = "RAFKA_TEXT_LISTENER")]
     pub text_listener: Option<String>,
+    /// HTTP listener for /metrics, /healthz, /readyz and the status page at / [default:
+    /// 127.0.0.1:9193, skipped with a warning if taken; "" for none] (Rafka's
+    /// http.listener).
+    #[arg(long, env = "RAFKA_HTTP_LISTENER")]
+    pub http_listener: Option<String>,
     /// Log directory [default: ./data] (Kafka: log.dirs).
     #[arg(long, env = "RAFKA_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -195,6 +203,9 @@ pub struct Config {
     pub cleaner: CleanerConfig,
     /// The transaction coordinator's settings (`transaction.*`, `transactional.id.*`).
     pub txn: TxnConfig,
+    /// The HTTP listener and the logs (`http.listener`, `log.level`, `log.format`,
+    /// `log.slow.request.ms`).
+    pub observe: ObserveConfig,
 }
 
 /// The transaction coordinator's settings, with Kafka's names and defaults.
@@ -318,6 +329,7 @@ impl Default for Config {
             group: GroupConfig::default(),
             cleaner: CleanerConfig::default(),
             txn: TxnConfig::default(),
+            observe: ObserveConfig::default(),
         }
     }
 }
@@ -435,6 +447,7 @@ impl Config {
             &mut props,
         );
         flag("text.listener", &args.text_listener, &mut props);
+        flag("http.listener", &args.http_listener, &mut props);
         flag(
             "log.dirs",
             &args.data_dir.as_ref().map(|p| p.display().to_string()),
@@ -659,6 +672,7 @@ impl Config {
                         "Kafka configuration key with no effect in Rafka ignored"
                     )
                 }
+                _ if c.observe.apply(k, v)? => {}
                 _ => warn!(key = k, "unknown configuration key ignored"),
             }
         }

@@ -24,6 +24,9 @@
 //!   controller's decisions as a state machine of effects (`controller::machine`).
 //! - [`log`]: the partition log engine — Kafka-format segments, indexes, recovery,
 //!   retention. It knows nothing of the network.
+//! - [`metrics`]: the broker's Prometheus metrics (counters on the request path, gauges
+//!   read from the broker when scraped).
+//! - [`http`]: the HTTP listener — `/metrics`, `/healthz`, `/readyz` and the status page.
 //! - [`config`]: `server.properties` and flags, validated once.
 //! - [`error`]: Kafka's error codes, the one vocabulary; [`topic`]: topic name rules.
 //! - [`alloc_guard`]: keeps a hostile array length from aborting the process.
@@ -43,9 +46,11 @@ pub mod controller;
 pub mod coordinator;
 pub mod error;
 pub mod group;
+pub mod http;
 pub mod kafka;
 pub mod log;
 pub mod metadata;
+pub mod metrics;
 pub mod partition;
 pub mod server;
 pub mod text;

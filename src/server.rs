@@ -106,6 +106,10 @@ impl BrokerBuilder {
             data_dir: data_dir.into(),
             listeners: vec![listener],
             text_listener: loopback,
+            observe: crate::config::ObserveConfig {
+                http_listener: None,
+                ..Default::default()
+            },
             ..Config::default()
         };
         BrokerBuilder::new(config)

@@ -158,6 +158,8 @@ pub struct Broker {
     cluster: Option<cluster::ClusterLink>,
     /// Compacts `cleanup.policy=compact` logs (driven by the `log_cleaner` job).
     cleaner: Cleaner,
+    /// This broker's metrics (`/metrics`).
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -282,6 +284,7 @@ impl Broker {
             txns: parking_lot::Mutex::new(None),
             cluster,
             cleaner,
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         })
         .and_then(|b: Broker| {
             if b.topic(OFFSETS_TOPIC).is_some() {
@@ -292,6 +295,11 @@ impl Broker {
             }
             Ok(b)
         })
+    }
+
+    /// This broker's metrics: counters the request path adds to, read by `/metrics`.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
     }
 
     pub fn config(&self) -> &Config {
