@@ -39,18 +39,22 @@ Exit codes:
   1  error (the message on stderr says which)
   2  usage error: unknown flag, bad value, missing argument
 
-The client tools (rafka produce, consume, topics) are not in this build:
+The client tools (rafka produce, consume, topics, groups, cluster) are not in this
+build:
   cargo install --path . --features client";
 
 #[cfg(feature = "client")]
 const EXIT_CODES_HELP: &str = cli::EXIT_CODES_HELP;
 
-/// What a build without the `client` feature says to `rafka produce|consume|topics`,
+/// What a build without the `client` feature says to `rafka produce|consume|topics|...`,
 /// instead of clap's bare "unrecognized subcommand".
 #[cfg(not(feature = "client"))]
 fn client_tools_missing() -> Option<ExitCode> {
     let command = std::env::args().nth(1)?;
-    if !matches!(command.as_str(), "produce" | "consume" | "topics") {
+    if !matches!(
+        command.as_str(),
+        "produce" | "consume" | "topics" | "groups" | "cluster"
+    ) {
         return None;
     }
     eprintln!(
@@ -99,6 +103,14 @@ enum Command {
     #[cfg(feature = "client")]
     #[command(subcommand, after_help = cli::topics::EXAMPLES)]
     Topics(cli::topics::TopicsCommand),
+    /// List consumer groups; describe their members, committed offsets and lag.
+    #[cfg(feature = "client")]
+    #[command(subcommand, after_help = cli::groups::EXAMPLES)]
+    Groups(cli::groups::GroupsCommand),
+    /// Show the cluster id, the brokers and the controller.
+    #[cfg(feature = "client")]
+    #[command(after_help = cli::cluster::EXAMPLES)]
+    Cluster(cli::cluster::ClusterArgs),
 }
 
 #[derive(Subcommand)]
@@ -209,6 +221,10 @@ fn main() -> ExitCode {
         Some(Command::Consume(args)) => return client_exit(cli::consume::run(args)),
         #[cfg(feature = "client")]
         Some(Command::Topics(command)) => return client_exit(cli::topics::run(command)),
+        #[cfg(feature = "client")]
+        Some(Command::Groups(command)) => return client_exit(cli::groups::run(command)),
+        #[cfg(feature = "client")]
+        Some(Command::Cluster(args)) => return client_exit(cli::cluster::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
