@@ -543,6 +543,10 @@ mod tests {
             CliError::UnknownTopic("t".into()).exit_code(),
             EXIT_NOT_FOUND
         );
+        assert_eq!(
+            CliError::UnknownGroup("g".into()).exit_code(),
+            EXIT_NOT_FOUND
+        );
         assert_eq!(CliError::Usage("u".into()).exit_code(), EXIT_USAGE);
         let unreachable = CliError::Unreachable {
             bootstrap: "127.0.0.1:1".into(),
