@@ -173,7 +173,7 @@ fn describe(
         if !out.is_empty() {
             out.push('\n');
         }
-        out.push_str(&describe_one(args, &metadata, info, &searched)?);
+        out.push_str(&describe_one(args, &lister, &metadata, info, &searched)?);
     }
     print!("{out}");
     match first_missing {
@@ -182,9 +182,11 @@ fn describe(
     }
 }
 
-/// The header line and the table of one group.
+/// The header line and the table of one group. `reader`: a client for the log end
+/// offsets.
 fn describe_one(
     args: &ClientArgs,
+    reader: &BaseConsumer<CliContext>,
     metadata: &rdkafka::metadata::Metadata,
     info: &GroupInfo,
     searched: &[String],
@@ -231,7 +233,6 @@ fn describe_one(
         .cloned()
         .chain(committed.keys().cloned())
         .collect();
-    let reader = client(args, "rafka-cli")?;
     let mut rows = Vec::new();
     for (topic, partition) in &shown {
         let (_, end) = reader
