@@ -337,3 +337,78 @@ async fn cluster_shows_id_brokers_and_controller() {
         "{down:?}"
     );
 }
+
+/// A member of `group` on `topic` with client id `client_id`, polled on its own thread
+/// until `stop` is set (a member that is not polled cannot take part in a rebalance).
+fn polled_member(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    client_id: &str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("client.id", client_id)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    std::thread::spawn(move || {
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = consumer.poll(Duration::from_millis(50));
+        }
+    })
+}
+
+/// Two members, one partition: the member with no partition gets a row of its own with
+/// `-` for the topic and offsets, as in `kafka-consumer-groups --describe`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_without_partitions_has_a_row_of_its_own() {
+    let (broker, _dir) = start_broker().await;
+    broker
+        .broker()
+        .create_topic("single", 1, 1, Default::default(), false)
+        .expect("topic");
+    let b = broker.kafka_addr().to_string();
+    ok(&["produce", "-b", &b, "-t", "single"], b"x\ny\n").await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let members = [
+        polled_member(&b, "pair", "single", "first", stop.clone()),
+        polled_member(&b, "pair", "single", "second", stop.clone()),
+    ];
+    // waits for the condition (both members in, the group settled), bounded
+    let started = Instant::now();
+    let described = loop {
+        let run = rafka(&["groups", "describe", "-b", &b, "pair"], b"").await;
+        // exit 3 until the first member has joined: the group does not exist yet
+        assert!(run.code == 0 || run.code == 3, "{run:?}");
+        if run.stdout.contains("State: Stable") && run.stdout.contains("Members: 2\n") {
+            break run;
+        }
+        assert!(
+            started.elapsed() < COMMAND_DEADLINE,
+            "never Stable with 2: {run:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let table = rows(&described.stdout, "pair");
+    assert_eq!(table.len(), 2, "{described:?}");
+    // the owner of partition 0: nothing committed, the log end offset 2
+    let owned = table.iter().find(|r| r[1] == "single").expect("owned row");
+    assert_eq!(owned[2..6], ["0", "-", "2", "-"], "{described:?}");
+    let idle = table.iter().find(|r| r[1] == "-").expect("idle row");
+    assert_eq!(idle[2..6], ["-", "-", "-", "-"], "{described:?}");
+    let mut clients = [owned[8], idle[8]];
+    clients.sort_unstable();
+    assert_eq!(clients, ["first", "second"], "{described:?}");
+    assert!(idle[6].starts_with(idle[8]), "{described:?}");
+    assert_ne!(owned[6], idle[6]);
+
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for m in members {
+        m.join().expect("member thread");
+    }
+    broker.shutdown().await.expect("shutdown");
+}
