@@ -124,6 +124,41 @@ fn log_format_json_writes_one_object_per_line() {
     assert!(rest.contains("\"shutting down\""), "{rest}");
 }
 
+/// The fields of the spans an event is in come with it: `span` (the innermost) and
+/// `spans` (outermost first). A frame with a negative size is refused with a warning
+/// inside the connection's span, which names the peer.
+#[test]
+fn json_lines_carry_their_spans() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = serve(dir.path(), &["-o", "log.format=json"], None);
+    let kafka = wait_until_up(child.stdout.take().expect("stdout"));
+    let mut socket = std::net::TcpStream::connect(&kafka).expect("connect");
+    let peer = socket.local_addr().expect("local addr").to_string();
+    socket
+        .write_all(&[0xff; 4])
+        .expect("a negative size prefix");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let refused = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).expect("stderr") > 0,
+            "no warning"
+        );
+        let value = json(line.trim_end());
+        if value["fields"]["message"] == "closing connection" {
+            break value;
+        }
+    };
+    assert_eq!(refused["level"], "WARN", "{refused}");
+    assert_eq!(refused["span"]["name"], "connection", "{refused}");
+    assert_eq!(refused["span"]["peer"], peer.as_str(), "{refused}");
+    assert_eq!(refused["span"]["listener"], "PLAINTEXT", "{refused}");
+    assert_eq!(refused["spans"][0]["name"], "connection", "{refused}");
+    let (code, _) = stop(child, stderr);
+    assert_eq!(code, Some(0));
+}
+
 #[test]
 fn log_level_filters_and_rust_log_wins() {
     let dir = tempfile::tempdir().expect("tempdir");
