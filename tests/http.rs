@@ -186,6 +186,26 @@ async fn what_is_not_served_is_refused_and_the_broker_goes_on() {
     assert!(TcpStream::connect(http).await.is_err());
 }
 
+/// A client that starts a request and never finishes its headers holds a task of its own
+/// for the read timeout, then is closed; others are served meanwhile.
+#[tokio::test]
+async fn a_slow_client_is_closed_after_the_read_timeout() {
+    let (broker, _dir, http) = start().await;
+    let mut slow = TcpStream::connect(http).await.expect("connect");
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: ra")
+        .await
+        .expect("write");
+    assert_eq!(get(http, "/healthz").await.status, 200, "served meanwhile");
+    let mut bytes = Vec::new();
+    let within = rafka::http::READ_TIMEOUT + Duration::from_secs(20);
+    let closed = tokio::time::timeout(within, slow.read_to_end(&mut bytes)).await;
+    assert!(closed.is_ok(), "the slow connection is closed");
+    // closed with no answer, or with 408
+    let r = parse(&bytes);
+    assert!(r.as_ref().is_none_or(|r| r.status == 408), "{r:?}");
+    broker.shutdown().await.expect("clean shutdown");
+}
+
 /// A consumer group on `topic`, its consumer kept alive until the returned sender is
 /// dropped: subscribes with `group_id`, polls until it has a record, commits `committed`
 /// on partition 0.
@@ -310,6 +330,33 @@ async fn the_status_page_shows_topics_partitions_and_groups() {
 
     drop(stop);
     broker.shutdown().await.expect("clean shutdown");
+}
+
+/// A KRaft node is ready only once it has caught up with the metadata and published it
+/// (what unfences it); then `/readyz` says so.
+#[tokio::test]
+async fn a_cluster_node_becomes_ready_with_the_metadata() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = rafka::ClusterBuilder::new(1, dir.path())
+        .configure(|_, c| {
+            c.observe.http_listener = Some("127.0.0.1:0".parse().expect("addr"));
+            c.observe.http_listener_set = true;
+        })
+        .start()
+        .await
+        .expect("cluster starts");
+    let node = cluster.node(1).expect("node 1");
+    let http = node.http_addr().expect("an HTTP listener");
+    let r = ready(http).await;
+    assert_eq!((r.status, r.body.as_str()), (200, "ready\n"), "{r:?}");
+    // the status page names the node, ready
+    let page = get(http, "/").await.body;
+    assert!(
+        page.contains("<tr><th>This node</th><td>1</td></tr>"),
+        "{page}"
+    );
+    assert!(page.contains("<span class=\"ok\">yes</span>"), "{page}");
+    cluster.shutdown().await;
 }
 
 /// The default address (not given) taken: a warning, and the broker runs without HTTP.
