@@ -186,8 +186,9 @@ async fn what_is_not_served_is_refused_and_the_broker_goes_on() {
     assert!(TcpStream::connect(http).await.is_err());
 }
 
-/// A client that starts a request and never finishes its headers holds a task of its own
-/// for the read timeout, then is closed; others are served meanwhile.
+/// A client that starts a request and never finishes its headers, or one that sends
+/// nothing, holds a task of its own for the read timeout, then is closed; others are
+/// served meanwhile.
 #[tokio::test]
 async fn a_slow_client_is_closed_after_the_read_timeout() {
     let (broker, _dir, http) = start().await;
@@ -195,9 +196,14 @@ async fn a_slow_client_is_closed_after_the_read_timeout() {
     slow.write_all(b"GET / HTTP/1.1\r\nHost: ra")
         .await
         .expect("write");
+    // and one that connects and says nothing at all
+    let mut silent = TcpStream::connect(http).await.expect("connect");
     assert_eq!(get(http, "/healthz").await.status, 200, "served meanwhile");
-    let mut bytes = Vec::new();
     let within = rafka::http::READ_TIMEOUT + Duration::from_secs(20);
+    let mut nothing = Vec::new();
+    let closed = tokio::time::timeout(within, silent.read_to_end(&mut nothing)).await;
+    assert!(closed.is_ok(), "the silent connection is closed");
+    let mut bytes = Vec::new();
     let closed = tokio::time::timeout(within, slow.read_to_end(&mut bytes)).await;
     assert!(closed.is_ok(), "the slow connection is closed");
     // closed with no answer, or with 408
