@@ -267,7 +267,6 @@ fn partition_rows(page: &str, topic: &str) -> usize {
 /// What a user would open kafka-ui for: the topics with their partitions and the groups
 /// with their lag, every client-given name escaped (group ids are any string).
 #[tokio::test]
-#[ignore = "groups need broker::overview (the lead's), merged next"]
 async fn the_status_page_shows_topics_partitions_and_groups() {
     let (broker, _dir, http) = start().await;
     broker

@@ -17,7 +17,6 @@
 
 mod page;
 mod sampler;
-mod standin;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -88,7 +87,10 @@ impl Readiness {
 
     /// The broker is open (its logs recovered).
     pub fn set_broker(&self, broker: &Arc<Broker>) {
-        let _ = self.broker.set(Arc::clone(broker));
+        if self.broker.set(Arc::clone(broker)).is_ok() {
+            // the sparklines' first point: the totals at open
+            self.sampler.record(broker.metrics().totals());
+        }
     }
 
     /// The Kafka and text listeners are accepting.
@@ -256,7 +258,7 @@ async fn respond<B>(state: &Readiness, req: &Request<B>) -> Response<Full<Bytes>
                 let rates = state.sampler.rates();
                 let ready = state.check().err();
                 let built = tokio::task::spawn_blocking(move || {
-                    page::render(&standin::Overview::of(&b), &rates, ready)
+                    page::render(&crate::broker::overview::Overview::of(&b), &rates, ready)
                 })
                 .await;
                 match built {

@@ -9,7 +9,7 @@
 use std::fmt::{self, Write};
 
 use super::sampler::{Rates, SAMPLES, SAMPLE_EVERY};
-use super::standin::{GroupRow, Overview, TopicRow};
+use crate::broker::overview::{GroupRow, Overview, TopicRow};
 
 /// HTML-escapes text for element content and quoted attribute values.
 pub struct Esc<'a>(pub &'a str);
@@ -363,8 +363,8 @@ fn sparkline(out: &mut String, label: &str, values: &[f64], bytes: bool) -> fmt:
 
 #[cfg(test)]
 mod tests {
-    use super::super::standin::{HostedRow, MemberRow, OffsetRow, PartitionRow};
     use super::*;
+    use crate::broker::overview::{HostedRow, MemberRow, OffsetRow, PartitionRow};
 
     #[test]
     fn escapes_every_special_character() {
