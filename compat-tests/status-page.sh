@@ -154,6 +154,15 @@ check "the page has the throughput sparklines" grep -q '<svg' "$DIR/dom.html"
 check "the page runs no script" bash -c "! grep -qi '<script' '$DIR/dom.html'"
 
 if [[ -n "$SCREENSHOT" ]]; then
+    # some traffic for the sparklines first: records in and out of payments for 30 s
+    # (the page samples every 5 s)
+    end=$((SECONDS + 30)); n=0
+    while ((SECONDS < end)); do
+        n=$((n + 1))
+        seq 1 $((n % 4 * 150 + 50)) | timeout 5 kcat -P -b "$BOOTSTRAP" -t payments 2>/dev/null
+        timeout 5 kcat -C -b "$BOOTSTRAP" -t payments -o beginning -e -q >/dev/null 2>&1
+        sleep 1
+    done
     mkdir -p "$(dirname "$SCREENSHOT")"
     if chrome --screenshot="$SCREENSHOT" --window-size=1280,1600 "$URL/" && [[ -s "$SCREENSHOT" ]]; then
         echo "== screenshot: ${SCREENSHOT#"$REPO_DIR"/}"
