@@ -175,6 +175,22 @@ async fn what_is_not_served_is_refused_and_the_broker_goes_on() {
     let r = exchange(http, huge.as_bytes()).await;
     assert!(r.as_ref().is_none_or(|r| r.status == 431), "{r:?}");
 
+    // a body announced and never sent: answered, and the connection closed (not waited on)
+    let r = exchange(
+        http,
+        b"GET /healthz HTTP/1.1\r\nHost: rafka\r\nContent-Length: 1000000\r\n\r\nabc",
+    )
+    .await
+    .expect("an answer");
+    assert_eq!((r.status, r.header("connection")), (200, Some("close")));
+    let r = exchange(
+        http,
+        b"POST / HTTP/1.1\r\nHost: rafka\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+    )
+    .await
+    .expect("an answer");
+    assert_eq!((r.status, r.header("connection")), (405, Some("close")));
+
     // the HTTP listener and the broker still serve
     assert_eq!(get(http, "/healthz").await.status, 200);
     assert_eq!(ready(http).await.status, 200);
@@ -209,6 +225,49 @@ async fn a_slow_client_is_closed_after_the_read_timeout() {
     // closed with no answer, or with 408
     let r = parse(&bytes);
     assert!(r.as_ref().is_none_or(|r| r.status == 408), "{r:?}");
+    broker.shutdown().await.expect("clean shutdown");
+}
+
+/// At most `MAX_CONNECTIONS` HTTP connections at once: the next is closed at accept, and
+/// once some go, new ones are served again.
+#[tokio::test]
+async fn connections_past_the_limit_are_closed_at_accept() {
+    let (broker, _dir, http) = start().await;
+    let mut held = Vec::new();
+    for _ in 0..rafka::http::MAX_CONNECTIONS {
+        let mut c = TcpStream::connect(http).await.expect("connect");
+        // a request started, so each is surely accepted and served by its own task
+        c.write_all(b"GET / HTTP/1.1\r\n").await.expect("write");
+        held.push(c);
+    }
+    // the listener accepts in order: once one more is closed at once, all are counted
+    let deadline = Instant::now() + EXCHANGE;
+    let refused = loop {
+        let mut extra = TcpStream::connect(http).await.expect("connect");
+        let _ = extra
+            .write_all(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+            .await;
+        let mut bytes = Vec::new();
+        let _ = tokio::time::timeout(EXCHANGE, extra.read_to_end(&mut bytes)).await;
+        if parse(&bytes).is_none() || Instant::now() > deadline {
+            break parse(&bytes).is_none();
+        }
+    };
+    assert!(
+        refused,
+        "a connection past the limit is closed with no answer"
+    );
+    drop(held);
+    let deadline = Instant::now() + EXCHANGE;
+    let served = loop {
+        let req = b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n";
+        let r = exchange(http, req).await;
+        if r.as_ref().is_some_and(|r| r.status == 200) || Instant::now() > deadline {
+            break r.is_some_and(|r| r.status == 200);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(served, "served again once the held connections are gone");
     broker.shutdown().await.expect("clean shutdown");
 }
 

@@ -8,8 +8,9 @@
 //!
 //! One task per connection (HTTP/1.1 with keep-alive, hyper), at most
 //! [`MAX_CONNECTIONS`] at once; GET and HEAD only; request headers bounded
-//! ([`MAX_HEADER_BYTES`]: larger gets 431) and read within [`READ_TIMEOUT`], so a slow
-//! or silent client holds a task, never the broker. This module reads the broker and
+//! ([`MAX_HEADER_BYTES`]: larger gets 431) and read within [`READ_TIMEOUT`], request
+//! bodies never read (a request announcing one is answered, then the connection closed),
+//! so a slow or silent client holds one task for a while, never the broker. This module reads the broker and
 //! writes nothing to it.
 //!
 //! What it does not own: the metrics themselves ([`crate::metrics`]), the overview it
@@ -25,8 +26,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::body::{Body, Bytes, Incoming};
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -34,7 +35,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
-use tracing::{debug, warn};
+use tracing::{debug, debug_span, warn, Instrument};
 
 use crate::broker::Broker;
 pub use sampler::{Sampler, SAMPLES, SAMPLE_EVERY};
@@ -199,7 +200,16 @@ pub fn spawn(
 async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, state: Arc<Readiness>) {
     let service = service_fn(move |req: Request<Incoming>| {
         let state = Arc::clone(&state);
-        async move { Ok::<_, Infallible>(respond(&state, &req).await) }
+        async move {
+            let mut r = respond(&state, &req).await;
+            // no request here has a body, and none is read: one announced ends the
+            // connection after the answer, so a client trickling a body holds nothing
+            if !req.body().is_end_stream() {
+                r.headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok::<_, Infallible>(r)
+        }
     });
     let served = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -207,6 +217,7 @@ async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, state
         .max_buf_size(MAX_HEADER_BYTES)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service)
+        .instrument(debug_span!("http", %peer))
         .await;
     if let Err(e) = served {
         debug!(%peer, cause = %e, "HTTP connection ended with an error");

@@ -169,7 +169,9 @@ fn topics(out: &mut String, topics: &[TopicRow]) -> fmt::Result {
     if topics.is_empty() {
         out.push_str("<p class=\"muted\">No topics.</p>");
     }
-    for t in topics {
+    // the users' topics first, the internal ones after
+    let (internal, own): (Vec<&TopicRow>, Vec<&TopicRow>) = topics.iter().partition(|t| t.internal);
+    for t in own.into_iter().chain(internal) {
         let total: u64 = t
             .partitions
             .iter()
