@@ -32,7 +32,7 @@ if [[ -z "$CHROMIUM" ]]; then
         || { tail -20 "$WORK_DIR/apt-chromium.log"; fail "could not install chromium"; }
     CHROMIUM="$(command -v chromium)" || fail "chromium installed but not on PATH"
 fi
-"$CHROMIUM" --version 2>/dev/null | head -1
+timeout 30 "$CHROMIUM" --version 2>/dev/null | head -1
 
 # ---------------------------------------------------------------- rafka
 [[ -x "$VENV_PY" ]] || fail "no Python venv: run compat-tests/setup.sh"
