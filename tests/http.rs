@@ -456,3 +456,31 @@ async fn a_taken_address_asked_for_fails_the_start() {
         Ok(_) => panic!("expected a bind error, the broker started"),
     }
 }
+
+/// A start that fails after the HTTP listener was bound (a Kafka port taken) leaves no
+/// HTTP behind: its port is free again.
+#[tokio::test]
+async fn a_failed_start_releases_the_http_port() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let http_port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let http = http_port.local_addr().expect("addr");
+    drop(http_port);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut builder = BrokerBuilder::for_tests(dir.path());
+    builder.config_mut().observe.http_listener = Some(http);
+    builder.config_mut().observe.http_listener_set = true;
+    builder.config_mut().listeners[0].addr = taken.local_addr().expect("addr");
+    assert!(
+        matches!(builder.start().await, Err(ServerError::Bind { listener, .. }) if listener == "PLAINTEXT"),
+        "the taken Kafka port fails the start"
+    );
+    let deadline = Instant::now() + EXCHANGE;
+    let released = loop {
+        let free = std::net::TcpListener::bind(http).is_ok();
+        if free || Instant::now() > deadline {
+            break free;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(released, "the HTTP port {http} is free again");
+}
