@@ -374,6 +374,9 @@ fn serve(args: ServeArgs) -> Result<()> {
             }
             say!("text listener: {}", handle.text_addr());
         }
+        if let Some(addr) = handle.http_addr() {
+            say!("HTTP listener: http://{addr}/");
+        }
         say!("data dir: {}", config.data_dir.display());
         if config.cluster.is_controller_only() && !args.topics.is_empty() {
             handle.shutdown().await.context("shutting down")?;
