@@ -7,9 +7,8 @@
 //! here (in a cluster, a group's offsets may name partitions led elsewhere: their lag is
 //! `None`, as `kafka-consumer-groups` prints `-` for an offset it cannot read).
 
-use bytes::Buf;
-
 use super::Broker;
+use crate::group::consumer_protocol::decode_assignment;
 use crate::topic;
 
 /// The cluster from this broker, read now.
@@ -83,9 +82,9 @@ pub struct MemberRow {
     pub instance_id: Option<String>,
     pub client_id: String,
     pub host: String,
-    /// The partitions of a `consumer` group member's assignment (empty for other
-    /// protocol types, or an assignment that does not decode).
-    pub assignment: Vec<(String, i32)>,
+    /// The partitions of a `consumer` group member's assignment, by topic (empty for
+    /// other protocol types, or an assignment that does not decode).
+    pub assignment: Vec<(String, Vec<i32>)>,
 }
 
 #[derive(Clone, Debug)]
@@ -191,7 +190,7 @@ fn groups(broker: &Broker) -> Vec<GroupRow> {
                     client_id: m.client_id.clone(),
                     host: m.client_host.clone(),
                     assignment: if consumer {
-                        consumer_assignment(&m.assignment).unwrap_or_default()
+                        decode_assignment(&m.assignment).unwrap_or_default()
                     } else {
                         Vec::new()
                     },
@@ -216,7 +215,7 @@ fn groups(broker: &Broker) -> Vec<GroupRow> {
                                 partition,
                                 committed,
                                 end,
-                                lag: end.map(|e| (e - committed).max(0)),
+                                lag: end.map(|e| e.saturating_sub(committed).max(0)),
                             })
                         })
                 })
@@ -231,85 +230,4 @@ fn groups(broker: &Broker) -> Vec<GroupRow> {
             }
         })
         .collect()
-}
-
-/// The partitions of Kafka's `ConsumerProtocolAssignment` (v0-v3: version, then topics
-/// with their partitions; user data and owned fields after are not read). `None` if the
-/// bytes do not hold one.
-pub fn consumer_assignment(mut bytes: &[u8]) -> Option<Vec<(String, i32)>> {
-    fn i16_of(b: &mut &[u8]) -> Option<i16> {
-        (b.remaining() >= 2).then(|| b.get_i16())
-    }
-    fn i32_of(b: &mut &[u8]) -> Option<i32> {
-        (b.remaining() >= 4).then(|| b.get_i32())
-    }
-    if bytes.is_empty() {
-        return Some(Vec::new());
-    }
-    let version = i16_of(&mut bytes)?;
-    if version < 0 {
-        return None;
-    }
-    let topics = i32_of(&mut bytes)?;
-    let mut out = Vec::new();
-    for _ in 0..topics.max(0) {
-        let len = usize::try_from(i16_of(&mut bytes)?).ok()?;
-        let name = std::str::from_utf8(bytes.get(..len)?).ok()?.to_string();
-        bytes.advance(len);
-        let count = i32_of(&mut bytes)?;
-        // each partition takes 4 bytes: a hostile count fails here, before any allocation
-        if usize::try_from(count).ok()? > bytes.remaining() / 4 {
-            return None;
-        }
-        for _ in 0..count {
-            out.push((name.clone(), i32_of(&mut bytes)?));
-        }
-    }
-    Some(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn assignment(topics: &[(&str, &[i32])]) -> Vec<u8> {
-        let mut b = vec![0, 1];
-        b.extend((topics.len() as i32).to_be_bytes());
-        for (name, parts) in topics {
-            b.extend((name.len() as i16).to_be_bytes());
-            b.extend(name.as_bytes());
-            b.extend((parts.len() as i32).to_be_bytes());
-            for p in *parts {
-                b.extend(p.to_be_bytes());
-            }
-        }
-        b.extend((-1i32).to_be_bytes()); // null user data
-        b
-    }
-
-    #[test]
-    fn a_consumer_assignment_decodes_to_its_partitions() {
-        let bytes = assignment(&[("orders", &[0, 2]), ("x", &[1])]);
-        assert_eq!(
-            consumer_assignment(&bytes),
-            Some(vec![
-                ("orders".to_string(), 0),
-                ("orders".to_string(), 2),
-                ("x".to_string(), 1)
-            ])
-        );
-        assert_eq!(consumer_assignment(&[]), Some(vec![]));
-    }
-
-    #[test]
-    fn a_damaged_assignment_is_none_and_allocates_nothing_hostile() {
-        let bytes = assignment(&[("orders", &[0, 2])]);
-        for cut in 1..bytes.len() - 4 {
-            assert_eq!(consumer_assignment(&bytes[..cut]), None, "cut at {cut}");
-        }
-        // a partition count of i32::MAX with no bytes behind it
-        let mut hostile = vec![0, 0, 0, 0, 0, 1, 0, 1, b'a'];
-        hostile.extend(i32::MAX.to_be_bytes());
-        assert_eq!(consumer_assignment(&hostile), None);
-    }
 }

@@ -261,7 +261,7 @@ fn groups(out: &mut String, groups: &[GroupRow]) -> fmt::Result {
                 let assigned = m
                     .assignment
                     .iter()
-                    .map(|(t, p)| format!("{}-{p}", Esc(t)))
+                    .flat_map(|(t, ps)| ps.iter().map(move |p| format!("{}-{p}", Esc(t))))
                     .collect::<Vec<_>>()
                     .join(", ");
                 write!(
@@ -422,7 +422,7 @@ mod tests {
                     instance_id: None,
                     client_id: "c&c".into(),
                     host: "/127.0.0.1".into(),
-                    assignment: vec![("orders".into(), 0)],
+                    assignment: vec![("orders".into(), vec![0])],
                 }],
                 offsets: vec![OffsetRow {
                     topic: "orders".into(),
