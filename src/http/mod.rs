@@ -38,6 +38,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 use tracing::{debug, debug_span, warn, Instrument};
 
 use crate::broker::Broker;
@@ -55,6 +56,9 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// mid-response (clients reconnect; a scrape or a page takes far less). What frees the
 /// slots of clients that never read their answers.
 pub const CONNECTION_LIFE: Duration = Duration::from_secs(60);
+/// Connections refused at the limit are logged at warn at most this often (at debug
+/// otherwise), so a flood does not flood the log.
+const REFUSED_WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// The bounds [`spawn`] serves within: [`MAX_CONNECTIONS`] and [`CONNECTION_LIFE`]
 /// (tests shorten them).
@@ -192,6 +196,9 @@ fn spawn_within(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut connections = JoinSet::new();
+        // the last warning about refused connections, and how many were refused since
+        let mut warned: Option<Instant> = None;
+        let mut refused = 0u64;
         let mut tick = tokio::time::interval(SAMPLE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -204,7 +211,15 @@ fn spawn_within(
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         if connections.len() >= bounds.max_connections {
-                            warn!(%peer, limit = bounds.max_connections, "too many HTTP connections; closing the new one");
+                            refused += 1;
+                            let limit = bounds.max_connections;
+                            if warned.is_none_or(|at| at.elapsed() >= REFUSED_WARN_EVERY) {
+                                warn!(%peer, limit, refused, "too many HTTP connections; closing new ones (warned at most every 10 s)");
+                                warned = Some(Instant::now());
+                                refused = 0;
+                            } else {
+                                debug!(%peer, limit, "too many HTTP connections; closing the new one");
+                            }
                             continue;
                         }
                         let _ = stream.set_nodelay(true);
