@@ -8,8 +8,10 @@
 #   compat-tests/status-page.sh [--screenshot]
 #       --screenshot   also writes docs/img/status-page.png (1280x1600)
 #
-# Installs chromium with apt if it is missing (sudo -n when not root). Needs the Python
-# venv of compat-tests/setup.sh (confluent-kafka) for the topics and the group.
+# Installs chromium with apt if it is missing (sudo -n when not root). Needs what
+# compat-tests/setup.sh installs: kcat (rafka-serve.sh's Metadata probe, the screenshot's
+# traffic) and the Python venv compat-tests/.work/venv (confluent-kafka, for the topics
+# and the group); fails at once, saying so, without them.
 # Environment: RAFKA_BIN=path uses that binary instead of `cargo build --release`.
 # Prints PASS or FAIL lines; exit code 0 only if every check passed.
 set -uo pipefail
@@ -19,6 +21,11 @@ SCREENSHOT=""
 [[ "${1:-}" == --screenshot ]] && SCREENSHOT="$REPO_DIR/docs/img/status-page.png"
 
 fail() { echo "FAIL: $*"; exit 1; }
+
+# ---------------------------------------------------------------- what setup.sh installs
+command -v kcat >/dev/null 2>&1 || fail "kcat is missing: run compat-tests/setup.sh"
+[[ -x "$VENV_PY" ]] \
+    || fail "no Python venv at ${VENV_PY%/bin/python} (confluent-kafka): run compat-tests/setup.sh"
 
 # ---------------------------------------------------------------- chromium
 CHROMIUM="$(command -v chromium || command -v chromium-browser || true)"
@@ -35,7 +42,6 @@ fi
 timeout 30 "$CHROMIUM" --version 2>/dev/null | head -1
 
 # ---------------------------------------------------------------- rafka
-[[ -x "$VENV_PY" ]] || fail "no Python venv: run compat-tests/setup.sh"
 if [[ -z "${RAFKA_BIN:-}" ]]; then
     RAFKA_BIN="$REPO_DIR/target/release/rafka"
     echo "== cargo build --release --bin rafka"
@@ -44,9 +50,8 @@ fi
 [[ -x "$RAFKA_BIN" ]] || fail "RAFKA_BIN=$RAFKA_BIN is not an executable"
 
 DIR="$(mktemp -d /tmp/status-page.XXXXXX)"
-HTTP_PORT="$(free_port)"
 export RAFKA_SERVE_STATE="$DIR/state" RAFKA_BIN RAFKA_SERVE_DATA="$DIR/data" \
-    RAFKA_SERVE_LOG="$DIR/broker.log" RAFKA_SERVE_ARGS="--http-listener 127.0.0.1:$HTTP_PORT"
+    RAFKA_SERVE_LOG="$DIR/broker.log"
 GROUP_PID=""
 cleanup() {
     [[ -n "$GROUP_PID" ]] && stop_pid "$GROUP_PID" 5 >/dev/null 2>&1
@@ -54,8 +59,23 @@ cleanup() {
     rm -rf "$DIR"
 }
 trap cleanup EXIT
-BOOTSTRAP="$("$COMPAT_DIR/lib/rafka-serve.sh" start | tail -n 1)" \
-    || { tail -5 "$DIR/broker.log"; fail "rafka did not start"; }
+# rafka-serve.sh picks the Kafka and text ports itself, after HTTP_PORT is picked: when
+# one of them is HTTP_PORT (rafka refuses the start: two listeners on one port), pick
+# another and start again, until they are distinct.
+BOOTSTRAP=""
+for _ in 1 2 3 4 5; do
+    HTTP_PORT="$(free_port)"
+    export RAFKA_SERVE_ARGS="--http-listener 127.0.0.1:$HTTP_PORT"
+    BOOTSTRAP="$("$COMPAT_DIR/lib/rafka-serve.sh" start | tail -n 1)" && break
+    BOOTSTRAP=""
+    # shellcheck disable=SC1091
+    clash="$(PORT="" TEXT_PORT=""; source "$DIR/state" 2>/dev/null
+        [[ "$PORT" == "$HTTP_PORT" || "$TEXT_PORT" == "$HTTP_PORT" ]] && echo yes)"
+    "$COMPAT_DIR/lib/rafka-serve.sh" stop >/dev/null 2>&1
+    [[ "$clash" == yes ]] || break
+    echo "== HTTP port $HTTP_PORT taken by another listener of rafka; again with another"
+done
+[[ -n "$BOOTSTRAP" ]] || { tail -5 "$DIR/broker.log"; fail "rafka did not start"; }
 URL="http://127.0.0.1:$HTTP_PORT"
 echo "== rafka on $BOOTSTRAP, HTTP on $URL"
 
@@ -74,9 +94,11 @@ check() { # check NAME COMMAND...: PASS or FAIL line
 
 check "/healthz answers 200 ok" bash -c "$(declare -f http_get); HTTP_PORT=$HTTP_PORT; \
     http_get /healthz | grep -q '^HTTP/1.1 200'"
-# ready: poll up to 30 s
+# ready: poll for 30 s at most (each try bounded by http_get's 10 s, so the deadline is
+# on the clock, not a count of tries)
 ready=1
-for _ in $(seq 1 150); do
+deadline=$((SECONDS + 30))
+while ((SECONDS < deadline)); do
     http_get /readyz 2>/dev/null | grep -q '^HTTP/1.1 200' && { ready=0; break; }
     sleep 0.2
 done
@@ -130,7 +152,8 @@ done
 # ---------------------------------------------------------------- the page in chromium
 chrome() {
     timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --hide-scrollbars \
-        --no-first-run --user-data-dir="$DIR/chrome" "$@" 2>>"$DIR/chrome.log"
+        --no-first-run --disable-background-networking --disable-component-update \
+        --user-data-dir="$DIR/chrome" "$@" 2>>"$DIR/chrome.log"
 }
 chrome --dump-dom "$URL/" >"$DIR/dom.html" || { tail -5 "$DIR/chrome.log"; fail "chromium did not load $URL/"; }
 echo "== DOM: $(wc -c <"$DIR/dom.html") bytes"

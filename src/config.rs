@@ -691,6 +691,7 @@ impl Config {
             // a controller-only node (cluster::parse allows no other case): parsed for the
             // controller, refused when a broker is started from it
             c.check_text_listener()?;
+            c.check_http_listener()?;
         } else {
             c.check_listeners()?;
         }
@@ -766,12 +767,12 @@ impl Config {
     /// [`Config::from_properties`] calls it, and so does the broker's start (a `Config`
     /// may be built in code).
     pub fn check_listeners(&self) -> Result<(), ConfigError> {
-        if self.cluster.is_controller_only() {
-            // no Kafka and no text listener is bound
-            return Ok(());
+        // a controller-only node binds no Kafka and no text listener
+        if !self.cluster.is_controller_only() {
+            listeners::check(&self.listeners)?;
+            self.check_text_listener()?;
         }
-        listeners::check(&self.listeners)?;
-        self.check_text_listener()
+        self.check_http_listener()
     }
 
     fn check_text_listener(&self) -> Result<(), ConfigError> {
@@ -781,6 +782,30 @@ impl Config {
                 .iter()
                 .chain(&self.cluster.controller_listeners),
         )
+    }
+
+    /// An `http.listener` given on the port of a listener this node binds. (The default
+    /// address is not refused: the server skips it there, see [`crate::server`].)
+    fn check_http_listener(&self) -> Result<(), ConfigError> {
+        let Some(http) = self.observe.http_listener else {
+            return Ok(());
+        };
+        if !self.observe.http_listener_set {
+            return Ok(());
+        }
+        listeners::check_http_listener(http, self.bound_listeners())
+    }
+
+    /// The name and configured address of every listener this node binds but HTTP: its
+    /// Kafka and text listeners (none on a controller-only node) and controller ones.
+    pub fn bound_listeners(&self) -> impl Iterator<Item = (&str, SocketAddr)> + '_ {
+        let broker = !self.cluster.is_controller_only();
+        let kafka = self.listeners.iter().filter(move |_| broker);
+        let text = broker.then_some(("text", self.text_listener));
+        kafka
+            .chain(&self.cluster.controller_listeners)
+            .map(|l| (l.name.as_str(), l.addr))
+            .chain(text)
     }
 
     /// Logs at info the cluster configuration read, if any, and that clustering is not
@@ -857,6 +882,21 @@ mod tests {
         assert!(!c.auto_create_topics);
         assert_eq!(c.log.retention_ms, 3_600_000);
         assert_eq!(c.log.max_message_bytes, 2_000_000);
+    }
+
+    #[test]
+    fn an_http_listener_on_another_listeners_port_is_refused() {
+        let props =
+            |extra: &str| parse_properties(&format!("text.listener=127.0.0.1:19192\n{extra}"));
+        let err = Config::from_properties(&props("http.listener=127.0.0.1:19192\n"))
+            .expect_err("on the text listener's port");
+        assert!(err.to_string().contains("http.listener"), "{err}");
+        assert!(Config::from_properties(&props("http.listener=0.0.0.0:9092\n")).is_err());
+        assert!(Config::from_properties(&props("http.listener=127.0.0.1:19193\n")).is_ok());
+        // the default address is not refused (the server skips it on a taken port)
+        let c = Config::from_properties(&parse_properties("text.listener=127.0.0.1:9193\n"))
+            .expect("valid");
+        assert!(!c.observe.http_listener_set);
     }
 
     #[test]

@@ -11,10 +11,13 @@
 //! start: there is no authentication yet, so anyone who can reach it can read and write
 //! every topic.
 //!
-//! The HTTP listener ([`crate::http`]) is bound first, before the logs are recovered, so
-//! `/healthz` answers during a long recovery while `/readyz` says why it is not ready yet.
-//! Its default address (`http.listener` not given) is best-effort: taken, it is skipped
-//! with a warning; an address asked for that cannot be bound stops the start.
+//! The HTTP listener ([`crate::http`]) is bound after the Kafka and text listeners but
+//! before the logs are recovered, so `/healthz` answers during a long recovery while
+//! `/readyz` says why it is not ready yet. Its default address (`http.listener` not
+//! given) is best-effort: on the port of a listener this node is configured with, it is
+//! skipped (logged at info); taken by another process, skipped with a warning. An address
+//! asked for on another listener's port is a configuration error, and one that cannot be
+//! bound stops the start.
 //!
 //! Connections get a stream that is already set up (`TCP_NODELAY`, peer address known):
 //! the protocol code takes any async byte stream, so TLS or SASL can wrap it here later.
@@ -137,7 +140,6 @@ impl BrokerBuilder {
         let readiness = Arc::new(Readiness::new(
             config.cluster.is_kraft() && !controller_only,
         ));
-        let (http_addr, http_task) = start_http(&config, &readiness, &shutdown_rx).await?.unzip();
         let mut bound = Vec::with_capacity(config.listeners.len() + 1);
         let mut kafka_addrs = Vec::with_capacity(config.listeners.len());
         for l in &mut config.listeners {
@@ -156,6 +158,9 @@ impl BrokerBuilder {
             bound.push((text_listener, Protocol::Text));
             text_addr
         };
+        // after the other listeners (its default address gives way to theirs), before the
+        // recovery (`/healthz` answers during it)
+        let (http_addr, http_task) = start_http(&config, &readiness, &shutdown_rx).await?.unzip();
         let prebound = self
             .controller_listener
             .and_then(|slot| slot.lock().ok().and_then(|mut l| l.take()));
@@ -369,8 +374,9 @@ fn warn_open_listeners(config: &Config) {
 }
 
 /// Binds and serves the HTTP listener, if there is one: its address and task. The
-/// default address taken is a warning (a second broker on one machine serves no HTTP);
-/// an address asked for that cannot be bound is an error, as for any listener.
+/// default address is skipped on another listener's port ([`default_http_gives_way`])
+/// and when taken, with a warning (a second broker on one machine serves no HTTP); an
+/// address asked for that cannot be bound is an error, as for any listener.
 async fn start_http(
     config: &Config,
     readiness: &Arc<Readiness>,
@@ -379,6 +385,17 @@ async fn start_http(
     let Some(addr) = config.observe.http_listener else {
         return Ok(None);
     };
+    if let Some((listener, taken)) = default_http_gives_way(config) {
+        info!(
+            %addr,
+            %listener,
+            listener_addr = %taken,
+            "the default HTTP listener's port is another listener's; serving \
+             no HTTP (/metrics, /healthz, /readyz, status page): set http.listener to \
+             choose another port"
+        );
+        return Ok(None);
+    }
     match bind("http", addr).await {
         Ok((listener, bound)) => {
             let task = http::spawn(listener, Arc::clone(readiness), shutdown.clone());
@@ -396,6 +413,20 @@ async fn start_http(
         }
         Err(e) => Err(e),
     }
+}
+
+/// The listener (name, configured address) whose port the default HTTP address would
+/// take, if `http.listener` was not given: that listener keeps its port and the node
+/// serves no HTTP. (One given is refused on another listener's port by
+/// [`Config::check_listeners`].) Ports are compared alone, whatever the addresses.
+fn default_http_gives_way(config: &Config) -> Option<(&str, SocketAddr)> {
+    let http = config.observe.http_listener?;
+    if config.observe.http_listener_set || http.port() == 0 {
+        return None;
+    }
+    config
+        .bound_listeners()
+        .find(|(_, addr)| addr.port() == http.port())
 }
 
 async fn bind(name: &str, addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
@@ -527,5 +558,51 @@ impl Connection {
             Connection::Text(ctx) => text::serve(ctx, stream, peer, shutdown).await,
         }
         drop(slot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ObserveConfig;
+
+    fn with_http(http: &str, set: bool) -> Config {
+        let addr = |s: &str| s.parse::<SocketAddr>().expect("addr");
+        Config {
+            listeners: vec![ListenerConfig::new(
+                "PLAINTEXT",
+                SecurityProtocol::Plaintext,
+                addr("127.0.0.1:9092"),
+            )],
+            text_listener: addr("0.0.0.0:9193"),
+            observe: ObserveConfig {
+                http_listener: Some(addr(http)),
+                http_listener_set: set,
+                ..ObserveConfig::default()
+            },
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn the_default_http_listener_gives_way_to_another_listeners_port() {
+        let c = with_http("127.0.0.1:9193", false);
+        assert_eq!(
+            default_http_gives_way(&c),
+            Some(("text", "0.0.0.0:9193".parse().expect("addr")))
+        );
+        let c = with_http("127.0.0.1:9092", false);
+        assert_eq!(
+            default_http_gives_way(&c).map(|(n, _)| n),
+            Some("PLAINTEXT")
+        );
+        assert_eq!(
+            default_http_gives_way(&with_http("127.0.0.1:9194", false)),
+            None
+        );
+        // one asked for is not skipped: the configuration check refuses it
+        let c = with_http("127.0.0.1:9193", true);
+        assert_eq!(default_http_gives_way(&c), None);
+        assert!(c.check_listeners().is_err());
     }
 }

@@ -248,14 +248,17 @@ async fn connections_past_the_limit_are_closed_at_accept() {
             .write_all(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
             .await;
         let mut bytes = Vec::new();
-        let _ = tokio::time::timeout(EXCHANGE, extra.read_to_end(&mut bytes)).await;
-        if parse(&bytes).is_none() || Instant::now() > deadline {
-            break parse(&bytes).is_none();
+        let read = tokio::time::timeout(EXCHANGE, extra.read_to_end(&mut bytes)).await;
+        // closed: EOF or a reset, in time (a timeout is a hanging server, not a refusal)
+        let closed = read.is_ok();
+        let refused = closed && parse(&bytes).is_none();
+        if refused || Instant::now() > deadline {
+            break refused;
         }
     };
     assert!(
         refused,
-        "a connection past the limit is closed with no answer"
+        "a connection past the limit is closed (EOF or reset, not a timeout) with no answer"
     );
     drop(held);
     let deadline = Instant::now() + EXCHANGE;
@@ -305,8 +308,12 @@ fn run_group(
             .expect("offset");
         consumer.commit(&tpl, CommitMode::Sync).expect("commit");
         let _ = joined_tx.send(());
-        // stay in the group (heartbeats are sent by poll) until told to go
-        while stop_rx.try_recv().is_err() {
+        // stay in the group (heartbeats are sent by poll) until told to go, or the
+        // sender is dropped (Disconnected)
+        while matches!(
+            stop_rx.try_recv(),
+            Err(std::sync::mpsc::TryRecvError::Empty)
+        ) {
             consumer.poll(Duration::from_millis(100));
         }
     });
@@ -457,22 +464,20 @@ async fn a_taken_address_asked_for_fails_the_start() {
     }
 }
 
-/// A start that fails after the HTTP listener was bound (a Kafka port taken) leaves no
-/// HTTP behind: its port is free again.
+/// A start that fails after the HTTP listener was bound (the logs cannot be opened: the
+/// data directory is a file) leaves no HTTP behind: its port is free again.
 #[tokio::test]
 async fn a_failed_start_releases_the_http_port() {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let http_port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let http = http_port.local_addr().expect("addr");
-    drop(http_port);
+    let http = free_port();
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut builder = BrokerBuilder::for_tests(dir.path());
+    let not_a_dir = dir.path().join("data");
+    std::fs::write(&not_a_dir, b"not a directory").expect("write");
+    let mut builder = BrokerBuilder::for_tests(&not_a_dir);
     builder.config_mut().observe.http_listener = Some(http);
     builder.config_mut().observe.http_listener_set = true;
-    builder.config_mut().listeners[0].addr = taken.local_addr().expect("addr");
     assert!(
-        matches!(builder.start().await, Err(ServerError::Bind { listener, .. }) if listener == "PLAINTEXT"),
-        "the taken Kafka port fails the start"
+        matches!(builder.start().await, Err(ServerError::Broker(_))),
+        "the logs cannot be opened"
     );
     let deadline = Instant::now() + EXCHANGE;
     let released = loop {
@@ -483,4 +488,43 @@ async fn a_failed_start_releases_the_http_port() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(released, "the HTTP port {http} is free again");
+}
+
+/// A loopback address with a port free a moment ago.
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+/// The default HTTP address (not given) on the port of another listener of the node (here
+/// the text listener, as `--text-listener 127.0.0.1:9193` would be): skipped, and the
+/// broker starts with that listener and no HTTP.
+#[tokio::test]
+async fn the_default_http_address_gives_way_to_another_listener() {
+    let text = free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut builder = BrokerBuilder::for_tests(dir.path());
+    builder.config_mut().text_listener = text;
+    builder.config_mut().observe.http_listener = Some(text);
+    builder.config_mut().observe.http_listener_set = false;
+    let broker = builder.start().await.expect("starts, without HTTP");
+    assert_eq!(broker.http_addr(), None);
+    assert_eq!(broker.text_addr(), text);
+    broker.shutdown().await.expect("clean shutdown");
+}
+
+/// `http.listener` asked for on another listener's port: a configuration error.
+#[tokio::test]
+async fn an_http_address_asked_for_on_another_listeners_port_is_refused() {
+    let text = free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut builder = BrokerBuilder::for_tests(dir.path());
+    builder.config_mut().text_listener = text;
+    builder.config_mut().observe.http_listener = Some(text);
+    builder.config_mut().observe.http_listener_set = true;
+    match builder.start().await {
+        Err(ServerError::Config(e)) => assert!(e.to_string().contains("http.listener"), "{e}"),
+        Err(e) => panic!("expected a configuration error, got {e}"),
+        Ok(_) => panic!("expected a configuration error, the broker started"),
+    }
 }

@@ -353,6 +353,28 @@ pub fn check_text_listener<'a>(
     }
 }
 
+/// Refuses an `http.listener` asked for on a port that one of `listeners` (name, address)
+/// binds too.
+pub fn check_http_listener<'a>(
+    http_listener: SocketAddr,
+    listeners: impl IntoIterator<Item = (&'a str, SocketAddr)>,
+) -> Result<(), ConfigError> {
+    match listeners
+        .into_iter()
+        .find(|(_, addr)| same_port(http_listener, *addr))
+    {
+        Some((name, addr)) => Err(invalid(
+            "http.listener",
+            &http_listener.to_string(),
+            format!(
+                "listener {name} binds {addr} too: give the HTTP listener another port \
+                 (--http-listener, http.listener), or \"\" for none"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Two listeners that cannot both bind: one non-zero port on the same IP, or on every
 /// interface of the same IP family.
 fn same_port(a: SocketAddr, b: SocketAddr) -> bool {

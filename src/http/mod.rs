@@ -7,11 +7,14 @@
 //! metadata caught up and published. `/metrics` and `/` need the open broker (503 before).
 //!
 //! One task per connection (HTTP/1.1 with keep-alive, hyper), at most
-//! [`MAX_CONNECTIONS`] at once; GET and HEAD only; request headers bounded
-//! ([`MAX_HEADER_BYTES`]: larger gets 431) and read within [`READ_TIMEOUT`], request
-//! bodies never read (a request announcing one is answered, then the connection closed),
-//! so a slow or silent client holds one task for a while, never the broker. This module reads the broker and
-//! writes nothing to it.
+//! [`MAX_CONNECTIONS`] at once (more are closed at accept); GET and HEAD only; request
+//! headers bounded ([`MAX_HEADER_BYTES`]: larger gets 431) and read within
+//! [`READ_TIMEOUT`], request bodies never read (a request announcing one is answered,
+//! then the connection closed), and every connection closed [`CONNECTION_LIFE`] after it
+//! was accepted, whatever it is doing: a client that pipelines requests and never reads
+//! the answers blocks its connection's writes, and holds its slot that long at most. So
+//! a slow, silent or stuck client holds one slot for a while, never the broker. This
+//! module reads the broker and writes nothing to it.
 //!
 //! What it does not own: the metrics themselves ([`crate::metrics`]), the overview it
 //! renders (the broker's), binding and stopping (the server's, [`crate::server`]).
@@ -35,6 +38,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 use tracing::{debug, debug_span, warn, Instrument};
 
 use crate::broker::Broker;
@@ -48,6 +52,30 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// HTTP connections served at once; more are closed at accept.
 pub const MAX_CONNECTIONS: usize = 64;
+/// How long a connection is served at most, from its accept: then it is closed, even
+/// mid-response (clients reconnect; a scrape or a page takes far less). What frees the
+/// slots of clients that never read their answers.
+pub const CONNECTION_LIFE: Duration = Duration::from_secs(60);
+/// Connections refused at the limit are logged at warn at most this often (at debug
+/// otherwise), so a flood does not flood the log.
+const REFUSED_WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// The bounds [`spawn`] serves within: [`MAX_CONNECTIONS`] and [`CONNECTION_LIFE`]
+/// (tests shorten them).
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    max_connections: usize,
+    connection_life: Duration,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            max_connections: MAX_CONNECTIONS,
+            connection_life: CONNECTION_LIFE,
+        }
+    }
+}
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const HTML: &str = "text/html; charset=utf-8";
@@ -155,10 +183,22 @@ fn why_not(
 pub fn spawn(
     listener: TcpListener,
     state: Arc<Readiness>,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    spawn_within(listener, state, shutdown, Bounds::default())
+}
+
+fn spawn_within(
+    listener: TcpListener,
+    state: Arc<Readiness>,
     mut shutdown: watch::Receiver<bool>,
+    bounds: Bounds,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut connections = JoinSet::new();
+        // the last warning about refused connections, and how many were refused since
+        let mut warned: Option<Instant> = None;
+        let mut refused = 0u64;
         let mut tick = tokio::time::interval(SAMPLE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -170,12 +210,26 @@ pub fn spawn(
                 }
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        if connections.len() >= MAX_CONNECTIONS {
-                            warn!(%peer, limit = MAX_CONNECTIONS, "too many HTTP connections; closing the new one");
+                        if connections.len() >= bounds.max_connections {
+                            refused += 1;
+                            let limit = bounds.max_connections;
+                            if warned.is_none_or(|at| at.elapsed() >= REFUSED_WARN_EVERY) {
+                                warn!(%peer, limit, refused, "too many HTTP connections; closing new ones (warned at most every 10 s)");
+                                warned = Some(Instant::now());
+                                refused = 0;
+                            } else {
+                                debug!(%peer, limit, "too many HTTP connections; closing the new one");
+                            }
                             continue;
                         }
                         let _ = stream.set_nodelay(true);
-                        connections.spawn(serve_connection(stream, peer, Arc::clone(&state)));
+                        let served = serve_connection(stream, peer, Arc::clone(&state));
+                        let life = bounds.connection_life;
+                        connections.spawn(async move {
+                            if tokio::time::timeout(life, served).await.is_err() {
+                                debug!(%peer, ?life, "HTTP connection open too long; closed");
+                            }
+                        });
                     }
                     Err(e) => {
                         warn!(cause = %e, "failed to accept an HTTP connection");
@@ -323,6 +377,73 @@ mod tests {
         let behind = Err("catching up with the cluster metadata");
         assert_eq!(why_not(false, true, true, Some(Some(false))), behind);
         assert_eq!(why_not(false, true, true, Some(Some(true))), Ok(()));
+    }
+
+    /// A client that pipelines requests and never reads the answers blocks its
+    /// connection's writes; its life bound closes it all the same, and its slot serves
+    /// others again. (Bounds shortened: one slot, a life of one second.)
+    #[tokio::test]
+    async fn a_connection_that_never_reads_is_closed_and_frees_its_slot() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::net::TcpStream;
+        use tokio::time::Instant;
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, shutdown) = watch::channel(false);
+        let bounds = Bounds {
+            max_connections: 1,
+            connection_life: Duration::from_secs(1),
+        };
+        let task = spawn_within(listener, Arc::new(Readiness::new(false)), shutdown, bounds);
+
+        let (mut answers, mut requests) = TcpStream::connect(addr)
+            .await
+            .expect("connect")
+            .into_split();
+        // until the server stops reading (its writes blocked), then until it closes
+        let writer = tokio::spawn(async move {
+            let many = b"GET / HTTP/1.1\r\nHost: rafka\r\n\r\n".repeat(1024);
+            while requests.write_all(&many).await.is_ok() {}
+        });
+
+        // the one slot is taken: others are closed at accept until the stuck one is gone
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let served = loop {
+            let mut probe = TcpStream::connect(addr).await.expect("connect");
+            let _ = probe
+                .write_all(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+                .await;
+            let mut bytes = Vec::new();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(10), probe.read_to_end(&mut bytes)).await;
+            let ok = bytes.starts_with(b"HTTP/1.1 200 OK");
+            if ok || Instant::now() > deadline {
+                break ok;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(
+            served,
+            "/healthz served once the stuck connection is closed"
+        );
+
+        // the stuck connection ended: what was sent to it, then EOF or a reset
+        let drained = tokio::time::timeout(Duration::from_secs(60), async {
+            let mut buf = vec![0; 64 * 1024];
+            loop {
+                match answers.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(drained.is_ok(), "the stuck connection was closed");
+        writer.await.expect("the writer saw the connection end");
+
+        drop(stop);
+        task.await.expect("the listener task ends");
     }
 
     #[test]

@@ -241,7 +241,13 @@ fn groups(out: &mut String, groups: &[GroupRow]) -> fmt::Result {
         out.push_str("<p class=\"muted\">No groups coordinated here.</p>");
     }
     for g in groups {
-        let lag: i64 = g.offsets.iter().filter_map(|o| o.lag).sum();
+        // committed offsets are whatever clients sent: a total past i64 stays i64::MAX
+        // (never an overflow panic or a wrap to a negative lag)
+        let lag = g
+            .offsets
+            .iter()
+            .filter_map(|o| o.lag)
+            .fold(0i64, i64::saturating_add);
         write!(
             out,
             "<h3 class=\"group\">{}</h3><p>state <b>{}</b>, protocol {} / {}, {} member(s), \
@@ -446,6 +452,28 @@ mod tests {
         assert!(html.contains("c&amp;c"));
         assert!(html.contains("total lag <b class=\"lag\">3</b>"));
         assert!(html.contains("c&lt;1&gt;"));
+    }
+
+    #[test]
+    fn a_huge_total_lag_saturates() {
+        let mut o = overview();
+        let row = o.groups[0].offsets[0].clone();
+        o.groups[0].offsets = vec![
+            OffsetRow {
+                lag: Some(i64::MAX),
+                ..row.clone()
+            },
+            OffsetRow {
+                partition: 1,
+                lag: Some(i64::MAX),
+                ..row
+            },
+        ];
+        let html = render(&o, &Rates::default(), None);
+        assert!(
+            html.contains(&format!("total lag <b class=\"lag\">{}</b>", i64::MAX)),
+            "{html}"
+        );
     }
 
     #[test]
