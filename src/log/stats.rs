@@ -46,7 +46,8 @@ pub struct LatencyHistogram {
 /// What a [`LatencyHistogram`] holds at one moment.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HistogramSnapshot {
-    /// `(upper bound in seconds, cumulative count)`, `+Inf` last.
+    /// `(upper bound in seconds, count in this bucket)`, `+Inf` last; not cumulative
+    /// (prometheus-client's encoder adds them up as the text format wants).
     pub buckets: Vec<(f64, u64)>,
     pub count: u64,
     pub sum_seconds: f64,
@@ -84,18 +85,19 @@ impl LatencyHistogram {
         self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
     }
 
-    /// The buckets (cumulative, as Prometheus has them), count and sum now.
+    /// The buckets, count and sum now.
     pub fn snapshot(&self) -> HistogramSnapshot {
-        let mut cumulative = 0u64;
+        let mut count = 0u64;
         let mut buckets = Vec::with_capacity(self.buckets.len());
         for (i, b) in self.buckets.iter().enumerate() {
-            cumulative += b.load(Ordering::Relaxed);
+            let n = b.load(Ordering::Relaxed);
+            count += n;
             let bound = BUCKETS_SECONDS.get(i).copied().unwrap_or(f64::INFINITY);
-            buckets.push((bound, cumulative));
+            buckets.push((bound, n));
         }
         HistogramSnapshot {
             buckets,
-            count: cumulative,
+            count,
             sum_seconds: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
         }
     }
@@ -109,7 +111,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_are_cumulative_and_bounds_inclusive() {
+    fn bounds_are_inclusive_and_past_the_last_is_inf() {
         let h = LatencyHistogram::new();
         h.observe(Duration::from_micros(100)); // on the first bound: first bucket
         h.observe(Duration::from_millis(3));
@@ -118,8 +120,9 @@ mod tests {
         assert_eq!(s.count, 3);
         assert_eq!(s.buckets.first(), Some(&(0.0001, 1)));
         let le_5ms = s.buckets.iter().find(|(b, _)| *b == 0.005).map(|(_, c)| *c);
-        assert_eq!(le_5ms, Some(2));
-        assert_eq!(s.buckets.last(), Some(&(f64::INFINITY, 3)));
+        assert_eq!(le_5ms, Some(1));
+        assert_eq!(s.buckets.last(), Some(&(f64::INFINITY, 1)));
+        assert_eq!(s.buckets.iter().map(|(_, c)| c).sum::<u64>(), 3);
         assert!((s.sum_seconds - 60.0031).abs() < 1e-9);
     }
 }

@@ -153,10 +153,11 @@ impl Metrics {
     /// The counters of `topic`, made on first use (a read lock and a lookup by `&str`
     /// afterwards: no allocation).
     pub fn topic(&self, topic: &str) -> Arc<TopicStats> {
-        if let Some(t) = self.topics.read().get(topic) {
-            return Arc::clone(t);
-        }
-        Arc::clone(self.topics.write().entry(topic.to_string()).or_default())
+        // the read guard is dropped before the write lock is taken
+        let found = self.topics.read().get(topic).map(Arc::clone);
+        found.unwrap_or_else(|| {
+            Arc::clone(self.topics.write().entry(topic.to_string()).or_default())
+        })
     }
 
     /// Forgets a deleted topic's counters (as Kafka removes its beans).
@@ -188,15 +189,16 @@ impl Metrics {
 
     /// Counts a connection opened on `listener` until the guard is dropped.
     pub fn connection_opened(&self, listener: &str) -> ConnectionGuard {
-        let stats = match self.connections.read().get(listener) {
-            Some(s) => Arc::clone(s),
-            None => Arc::clone(
+        // the read guard is dropped before the write lock is taken
+        let found = self.connections.read().get(listener).map(Arc::clone);
+        let stats = found.unwrap_or_else(|| {
+            Arc::clone(
                 self.connections
                     .write()
                     .entry(listener.to_string())
                     .or_default(),
-            ),
-        };
+            )
+        });
         stats.open.fetch_add(1, Ordering::Relaxed);
         stats.accepted.fetch_add(1, Ordering::Relaxed);
         ConnectionGuard(stats)
