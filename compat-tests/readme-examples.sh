@@ -21,7 +21,8 @@
 #   - the scratch directory is the broker's working directory as the README has it: its
 #     data dir is ./data there, so `data/orders-0` in an example is the broker's.
 #
-# Ports: the README says 127.0.0.1:9092 (Kafka) and 127.0.0.1:9192 (text), the defaults
+# Ports: the README says 127.0.0.1:9092 (Kafka), 127.0.0.1:9192 (text) and 127.0.0.1:9193
+# (HTTP), the defaults
 # (9093, Kafka's CONTROLLER port in its sample configurations, is left as it is).
 # Rather than need those ports free (another broker or test run may hold them), the
 # broker starts on free ports and every command and expected line gets the README's
@@ -74,13 +75,14 @@ mkdir -p "$RUN_DIR/bin" "$RUN_DIR/cwd"
 ln -s "$(cd "$(dirname "$RAFKA_BIN")" && pwd)/$(basename "$RAFKA_BIN")" "$RUN_DIR/bin/rafka"
 
 # ------------------------------------------------------------ the broker
-KPORT="$(free_port)"; TPORT="$(free_port)"
+KPORT="$(free_port)"; TPORT="$(free_port)"; HPORT="$(free_port)"
 while [[ "$TPORT" == "$KPORT" ]]; do TPORT="$(free_port)"; done
+while [[ "$HPORT" == "$KPORT" || "$HPORT" == "$TPORT" ]]; do HPORT="$(free_port)"; done
 setsid "$RAFKA_BIN" serve --listener "127.0.0.1:$KPORT" --text-listener "127.0.0.1:$TPORT" \
-    --data-dir "$RUN_DIR/cwd/data" >"$RUN_DIR/serve.log" 2>&1 </dev/null &
+    --http-listener "127.0.0.1:$HPORT" --data-dir "$RUN_DIR/cwd/data" >"$RUN_DIR/serve.log" 2>&1 </dev/null &
 RAFKA_PID=$!
 deadline=$((SECONDS + RAFKA_WAIT))
-until port_open "$KPORT" && port_open "$TPORT"; do
+until port_open "$KPORT" && port_open "$TPORT" && port_open "$HPORT"; do
     if ! kill -0 "$RAFKA_PID" 2>/dev/null || ((SECONDS >= deadline)); then
         echo "rafka serve did not start: $(tail -n 3 "$RUN_DIR/serve.log")"
         echo "README examples: 0 passed, 1 failed"
@@ -88,23 +90,24 @@ until port_open "$KPORT" && port_open "$TPORT"; do
     fi
     sleep 0.2
 done
-echo "== rafka serve on 127.0.0.1:$KPORT (Kafka) and 127.0.0.1:$TPORT (text), pid $RAFKA_PID"
+echo "== rafka serve on 127.0.0.1:$KPORT (Kafka), 127.0.0.1:$TPORT (text) and 127.0.0.1:$HPORT (HTTP), pid $RAFKA_PID"
 
 # ------------------------------------------------------------ the examples
 echo "== examples from $README"
-export KPORT TPORT COMMAND_TIMEOUT CWD="$RUN_DIR/cwd"
+export KPORT TPORT HPORT COMMAND_TIMEOUT CWD="$RUN_DIR/cwd"
 PATH="$RUN_DIR/bin:$WORK_DIR/bin:$PATH" RAFKA_BOOTSTRAP_SERVER="127.0.0.1:$KPORT" python3 - "$README" <<'PY'
 import difflib, os, re, subprocess, sys
 
 readme = sys.argv[1]
 label = os.path.basename(readme)
-kport, tport = os.environ["KPORT"], os.environ["TPORT"]
+kport, tport, hport = os.environ["KPORT"], os.environ["TPORT"], os.environ["HPORT"]
 timeout = int(os.environ["COMMAND_TIMEOUT"])
 
 def ports(text):
     """The README's default ports -> the ports this broker listens on."""
     text = text.replace("127.0.0.1:9092", "127.0.0.1:" + kport)
     text = text.replace("127.0.0.1:9192", "127.0.0.1:" + tport)
+    text = text.replace("127.0.0.1:9193", "127.0.0.1:" + hport)
     return text.replace("127.0.0.1 9192", "127.0.0.1 " + tport)
 
 def examples(path):

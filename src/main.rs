@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use rafka::broker::BrokerError;
-use rafka::config::{Config, ConfigError, ServeArgs};
+use rafka::config::{Config, ConfigError, LogFormat, ObserveConfig, ServeArgs};
 use rafka::log::records::{self, NewRecord};
 use rafka::log::{batch, LogManager, TopicPartition};
 use tracing::{debug, info};
@@ -39,18 +39,22 @@ Exit codes:
   1  error (the message on stderr says which)
   2  usage error: unknown flag, bad value, missing argument
 
-The client tools (rafka produce, consume, topics) are not in this build:
+The client tools (rafka produce, consume, topics, groups, cluster) are not in this
+build:
   cargo install --path . --features client";
 
 #[cfg(feature = "client")]
 const EXIT_CODES_HELP: &str = cli::EXIT_CODES_HELP;
 
-/// What a build without the `client` feature says to `rafka produce|consume|topics`,
+/// What a build without the `client` feature says to `rafka produce|consume|topics|...`,
 /// instead of clap's bare "unrecognized subcommand".
 #[cfg(not(feature = "client"))]
 fn client_tools_missing() -> Option<ExitCode> {
     let command = std::env::args().nth(1)?;
-    if !matches!(command.as_str(), "produce" | "consume" | "topics") {
+    if !matches!(
+        command.as_str(),
+        "produce" | "consume" | "topics" | "groups" | "cluster"
+    ) {
         return None;
     }
     eprintln!(
@@ -99,6 +103,14 @@ enum Command {
     #[cfg(feature = "client")]
     #[command(subcommand, after_help = cli::topics::EXAMPLES)]
     Topics(cli::topics::TopicsCommand),
+    /// List consumer groups; describe their members, committed offsets and lag.
+    #[cfg(feature = "client")]
+    #[command(subcommand, after_help = cli::groups::EXAMPLES)]
+    Groups(cli::groups::GroupsCommand),
+    /// Show the cluster id, the brokers and the controller.
+    #[cfg(feature = "client")]
+    #[command(after_help = cli::cluster::EXAMPLES)]
+    Cluster(cli::cluster::ClusterArgs),
 }
 
 #[derive(Subcommand)]
@@ -179,14 +191,25 @@ fn main() -> ExitCode {
         #[cfg(not(feature = "client"))]
         Some(Command::Log(_)) => "warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(colours_on_stderr())
-        .init();
+    // `serve` reads its configuration before logging starts, so that `log.level` and
+    // `log.format` apply to every line; the warnings that reading gives (an unknown key)
+    // are given again by the second reading in `serve`, once logging is on
+    let serve_args = match &cli.command {
+        None => Some(&cli.serve),
+        Some(Command::Serve(args)) => Some(args),
+        _ => None,
+    };
+    let observe = match serve_args.map(read_log_settings).transpose() {
+        Ok(observe) => observe.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            return ExitCode::from(exit_code(&e));
+        }
+    };
+    if let Err(e) = init_tracing(default_filter, &observe) {
+        eprintln!("error: {}", one_line(&e));
+        return ExitCode::from(exit_code(&e));
+    }
     let result = match cli.command {
         None => serve(cli.serve),
         Some(Command::Serve(config)) => serve(config),
@@ -209,6 +232,10 @@ fn main() -> ExitCode {
         Some(Command::Consume(args)) => return client_exit(cli::consume::run(args)),
         #[cfg(feature = "client")]
         Some(Command::Topics(command)) => return client_exit(cli::topics::run(command)),
+        #[cfg(feature = "client")]
+        Some(Command::Groups(command)) => return client_exit(cli::groups::run(command)),
+        #[cfg(feature = "client")]
+        Some(Command::Cluster(args)) => return client_exit(cli::cluster::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -217,6 +244,46 @@ fn main() -> ExitCode {
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// `log.level` and `log.format` of the configuration `serve` will run with, read with
+/// logging still off (the reading's own warnings come again in `serve`).
+fn read_log_settings(args: &ServeArgs) -> Result<ObserveConfig> {
+    let quiet = tracing::subscriber::NoSubscriber::default();
+    let config = tracing::subscriber::with_default(quiet, || Config::from_args(args))
+        .context("invalid configuration")?;
+    Ok(config.observe)
+}
+
+/// Installs the global subscriber on stderr. The filter: `RUST_LOG` when set (and valid),
+/// else `log.level`, else `default_filter`. `log.format=json`: one JSON object per line,
+/// with the fields of the event's spans (`spans`, outermost first, and the innermost as
+/// `span`), for log shippers.
+fn init_tracing(default_filter: &str, observe: &ObserveConfig) -> Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match (EnvFilter::try_from_default_env(), &observe.log_level) {
+        (Ok(from_env), _) => from_env,
+        (Err(_), Some(level)) => EnvFilter::try_new(level)
+            .map_err(|e| ConfigError::Invalid {
+                key: "log.level".into(),
+                value: level.clone(),
+                reason: format!("not a tracing filter ({e})"),
+            })
+            .context("invalid configuration")?,
+        (Err(_), None) => EnvFilter::new(default_filter),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match observe.log_format {
+        LogFormat::Text => builder.with_ansi(colours_on_stderr()).init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
+    Ok(())
 }
 
 /// Colour in log lines only for a person at a terminal: not when stderr is a file or a
@@ -306,6 +373,9 @@ fn serve(args: ServeArgs) -> Result<()> {
                 say!("Kafka listener {name}: {addr}");
             }
             say!("text listener: {}", handle.text_addr());
+        }
+        if let Some(addr) = handle.http_addr() {
+            say!("HTTP listener: http://{addr}/");
         }
         say!("data dir: {}", config.data_dir.display());
         if config.cluster.is_controller_only() && !args.topics.is_empty() {

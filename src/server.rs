@@ -11,6 +11,11 @@
 //! start: there is no authentication yet, so anyone who can reach it can read and write
 //! every topic.
 //!
+//! The HTTP listener ([`crate::http`]) is bound first, before the logs are recovered, so
+//! `/healthz` answers during a long recovery while `/readyz` says why it is not ready yet.
+//! Its default address (`http.listener` not given) is best-effort: taken, it is skipped
+//! with a warning; an address asked for that cannot be bound stops the start.
+//!
 //! Connections get a stream that is already set up (`TCP_NODELAY`, peer address known):
 //! the protocol code takes any async byte stream, so TLS or SASL can wrap it here later.
 
@@ -32,6 +37,7 @@ use tracing::{error, info, warn};
 
 use crate::broker::{Broker, BrokerError};
 use crate::config::{Config, ConfigError, ListenerConfig, SecurityProtocol};
+use crate::http::{self, Readiness};
 use crate::kafka;
 use crate::text;
 pub use in_process::{ClusterBuilder, ClusterHandle};
@@ -124,6 +130,14 @@ impl BrokerBuilder {
         let mut config = self.config;
         config.check_listeners()?;
         warn_open_listeners(&config);
+        // a controller-only node serves its controller port alone: no text listener
+        let controller_only = config.cluster.is_controller_only();
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        // dropped with `shutdown_tx` if the start fails below
+        let readiness = Arc::new(Readiness::new(
+            config.cluster.is_kraft() && !controller_only,
+        ));
+        let (http_addr, http_task) = start_http(&config, &readiness, &shutdown_rx).await?.unzip();
         let mut bound = Vec::with_capacity(config.listeners.len() + 1);
         let mut kafka_addrs = Vec::with_capacity(config.listeners.len());
         for l in &mut config.listeners {
@@ -135,8 +149,6 @@ impl BrokerBuilder {
             kafka_addrs.push((l.name.clone(), addr));
             bound.push((listener, Protocol::Kafka(Arc::new(l.clone()))));
         }
-        // a controller-only node serves its controller port alone: no text listener
-        let controller_only = config.cluster.is_controller_only();
         let text_addr = if controller_only {
             SocketAddr::from(([0, 0, 0, 0], 0))
         } else {
@@ -174,6 +186,7 @@ impl BrokerBuilder {
                 .map_err(|e| ServerError::Task(e.to_string()))??
         };
         let broker = Arc::new(broker);
+        readiness.set_broker(&broker);
         let node = node.map(|n| {
             if controller_only {
                 n
@@ -181,7 +194,9 @@ impl BrokerBuilder {
                 n.start_broker(&broker, &config)
             }
         });
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        if let Some(published) = node.as_ref().and_then(|n| n.metadata_published()) {
+            readiness.set_metadata(published);
+        }
         let jobs = Jobs::start(&broker);
         let task = tokio::spawn(serve(
             Arc::clone(&broker),
@@ -190,6 +205,7 @@ impl BrokerBuilder {
             shutdown_rx,
             self.shutdown_grace,
         ));
+        readiness.set_serving();
         for (name, addr) in &kafka_addrs {
             info!(listener = %name, %addr, data_dir = %config.data_dir.display(), "Kafka listener ready");
         }
@@ -202,6 +218,9 @@ impl BrokerBuilder {
             shutdown_tx,
             task,
             cluster: node,
+            http_addr,
+            http_task,
+            readiness,
         })
     }
 }
@@ -218,6 +237,11 @@ pub struct BrokerHandle {
     task: JoinHandle<Result<(), BrokerError>>,
     /// In a KRaft cluster: the controller and the broker's lifecycle.
     cluster: Option<cluster::ClusterNode>,
+    /// The HTTP listener's bound address, if it serves.
+    http_addr: Option<SocketAddr>,
+    http_task: Option<JoinHandle<()>>,
+    /// What `/readyz` answers from.
+    readiness: Arc<Readiness>,
 }
 
 impl BrokerHandle {
@@ -251,10 +275,24 @@ impl BrokerHandle {
         &self.broker
     }
 
+    /// The HTTP listener's bound address (the real port when 0 was asked for); `None`
+    /// when there is none (`http.listener` empty, or its default address was taken).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// `Ok` when `/readyz` says ready, else why not.
+    pub fn ready(&self) -> Result<(), &'static str> {
+        self.readiness.check()
+    }
+
     /// Stops at once, as kill -9 would: no controlled shutdown, nothing flushed or closed
     /// (what was written stays in the page cache, as after a process crash).
     pub fn kill(mut self) {
         self.task.abort();
+        if let Some(t) = self.http_task.take() {
+            t.abort();
+        }
         self.cluster.take();
     }
 
@@ -272,12 +310,17 @@ impl BrokerHandle {
     /// [`Self::shutdown`], saying whether a cluster node's controlled shutdown was
     /// confirmed by the controller (its leaderships moved before it stopped serving).
     pub async fn shutdown_reporting(mut self) -> Result<bool, ServerError> {
+        // not ready from now on; HTTP still answers until the listeners close
+        self.readiness.set_stopping();
         let mut node = self.cluster.take();
         let mut confirmed = false;
         if let Some(node) = &mut node {
             confirmed = node.controlled_shutdown().await;
         }
         let _ = self.shutdown_tx.send(true);
+        if let Some(t) = self.http_task.take() {
+            let _ = t.await;
+        }
         let served = (&mut self.task)
             .await
             .map_err(|e| ServerError::Task(e.to_string()));
@@ -310,6 +353,48 @@ fn warn_open_listeners(config: &Config) {
                  reach it can read, write and delete every topic (bind 127.0.0.1 or firewall it)"
             );
         }
+    }
+    if let Some(addr) = config
+        .observe
+        .http_listener
+        .filter(|a| !a.ip().is_loopback())
+    {
+        warn!(
+            listener = "http",
+            %addr,
+            "HTTP listener open beyond this machine with no authentication: its status page \
+             and metrics show every topic, group and client name to anyone who can reach it"
+        );
+    }
+}
+
+/// Binds and serves the HTTP listener, if there is one: its address and task. The
+/// default address taken is a warning (a second broker on one machine serves no HTTP);
+/// an address asked for that cannot be bound is an error, as for any listener.
+async fn start_http(
+    config: &Config,
+    readiness: &Arc<Readiness>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Option<(SocketAddr, JoinHandle<()>)>, ServerError> {
+    let Some(addr) = config.observe.http_listener else {
+        return Ok(None);
+    };
+    match bind("http", addr).await {
+        Ok((listener, bound)) => {
+            let task = http::spawn(listener, Arc::clone(readiness), shutdown.clone());
+            info!(addr = %bound, "HTTP listener ready (/healthz, /readyz, /metrics, status page at /)");
+            Ok(Some((bound, task)))
+        }
+        Err(e) if !config.observe.http_listener_set => {
+            warn!(
+                cause = %e,
+                "the default HTTP listener address cannot be bound; serving no HTTP \
+                 (/metrics, /healthz, /readyz, status page): set http.listener to choose \
+                 another, or \"\" for none"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -794,6 +794,8 @@ impl Serve {
             "127.0.0.1:0".into(),
             "--text-listener".into(),
             "127.0.0.1:0".into(),
+            "--http-listener".into(),
+            "127.0.0.1:0".into(),
             "--data-dir".into(),
             data_dir.display().to_string(),
         ];
@@ -861,7 +863,7 @@ impl Serve {
 fn serve_creates_topics_at_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let serve = Serve::start(dir.path(), &["alpha", "beta:3"]);
-    let lines = serve.lines(6);
+    let lines = serve.lines(7);
     assert_eq!(lines[0], format!("rafka {}", env!("CARGO_PKG_VERSION")));
     let kafka: SocketAddr = lines[1]
         .strip_prefix("Kafka listener: ")
@@ -872,8 +874,12 @@ fn serve_creates_topics_at_start() {
         lines[2].starts_with("text listener: 127.0.0.1:"),
         "{lines:?}"
     );
-    assert_eq!(lines[3], format!("data dir: {}", dir.path().display()));
-    assert_eq!(lines[4..], ["Topic Created: alpha", "Topic Created: beta"]);
+    assert!(
+        lines[3].starts_with("HTTP listener: http://127.0.0.1:"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[4], format!("data dir: {}", dir.path().display()));
+    assert_eq!(lines[5..], ["Topic Created: alpha", "Topic Created: beta"]);
     for p in ["alpha-0", "beta-0", "beta-1", "beta-2"] {
         assert!(dir.path().join(p).is_dir(), "{p} created");
     }
@@ -893,7 +899,7 @@ fn serve_creates_topics_at_start() {
     // a second start finds them: not an error, and a different count is pointed out
     let serve = Serve::start(dir.path(), &["alpha", "beta:2", "gamma:2"]);
     assert_eq!(
-        serve.lines(7)[4..],
+        serve.lines(8)[5..],
         [
             "Topic Exists: alpha",
             "Topic Exists: beta (with 3 partitions; --topic asked for 2)",

@@ -199,6 +199,8 @@ fn os_errors_are_said_once() {
             "127.0.0.1:0",
             "--text-listener",
             "127.0.0.1:0",
+            "--http-listener",
+            "",
             "--data-dir",
             path(&data),
         ],

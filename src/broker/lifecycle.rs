@@ -38,6 +38,8 @@ pub struct Lifecycle {
     /// Ends true once the controller let the broker go (controlled shutdown).
     task: JoinHandle<bool>,
     publisher: JoinHandle<()>,
+    /// True once the image has been published here after catching up (`/readyz`).
+    published: watch::Receiver<bool>,
 }
 
 impl Lifecycle {
@@ -58,7 +60,7 @@ impl Lifecycle {
             image.clone(),
             client,
             heartbeat_interval,
-            (caught_up_tx, published_rx),
+            (caught_up_tx, published_rx.clone()),
             shutdown_rx,
         ));
         let publisher = tokio::spawn(publish(
@@ -72,7 +74,14 @@ impl Lifecycle {
             shutdown: Some(shutdown_tx),
             task,
             publisher,
+            published: published_rx,
         }
+    }
+
+    /// Becomes true once the broker has caught up with the metadata log and published the
+    /// image to its partitions (what unfences it), and stays true.
+    pub fn published(&self) -> watch::Receiver<bool> {
+        self.published.clone()
     }
 
     /// Controlled shutdown: asks the controller to let this broker go and waits until it

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod fetch_session;
 pub mod lifecycle;
 pub mod metadata_follower;
+pub mod overview;
 pub mod producer_ids;
 mod publisher;
 pub mod replication;

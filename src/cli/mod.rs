@@ -1,14 +1,16 @@
-//! The client subcommands, `rafka produce | consume | topics`: real Kafka clients
+//! The client subcommands, `rafka produce | consume | topics | groups | cluster`: real Kafka clients
 //! (librdkafka through the `rdkafka` crate) that talk to any Kafka-compatible broker over
 //! the wire, Rafka or Apache Kafka. Built with the `client` cargo feature (on by default).
 //!
-//! This module holds what the three share: the connection flags (`-b`, `-X`,
+//! This module holds what they share: the connection flags (`-b`, `-X`,
 //! `--timeout`), the [`CliError`] type and its exit codes, a librdkafka context that keeps
 //! librdkafka's log out of the way, the topic metadata lookup (which also tells an
 //! unreachable broker apart), the progress bar and the Ctrl-C flag. It owns no protocol
 //! code: every byte on the wire is librdkafka's.
 
+pub mod cluster;
 pub mod consume;
+pub mod groups;
 pub mod produce;
 pub mod topics;
 
@@ -31,7 +33,7 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 /// Exit status: bad flags or values (clap uses 2 for its own usage errors too).
 pub const EXIT_USAGE: u8 = 2;
-/// Exit status: the topic or the partition does not exist.
+/// Exit status: the topic, the partition or the consumer group does not exist.
 pub const EXIT_NOT_FOUND: u8 = 3;
 
 /// The exit codes as `rafka --help` and the README list them.
@@ -41,7 +43,8 @@ Exit codes (the same for every subcommand):
   1  error: the broker is unreachable or refused a request, a record was not
      delivered, or reading/writing a local file failed
   2  usage error: unknown flag, bad value, missing argument
-  3  the topic or partition does not exist";
+  3  the topic or partition does not exist (or the consumer group, for
+     rafka groups describe)";
 
 /// Why a client command failed. [`CliError::exit_code`] maps each to the process exit
 /// status; the `Display` form is the one line printed on stderr.
@@ -61,6 +64,10 @@ pub enum CliError {
         partition: i32,
         count: usize,
     },
+    /// The consumer group does not exist (exit 3): no broker lists it, or it is Dead (no
+    /// members, no offsets), as Kafka's `kafka-consumer-groups.sh` words it.
+    #[error("consumer group '{0}' does not exist")]
+    UnknownGroup(String),
     /// The broker or librdkafka refused an operation (exit 1).
     #[error("{context}: {reason}")]
     Kafka { context: String, reason: String },
@@ -79,7 +86,9 @@ pub enum CliError {
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::UnknownTopic(_) | CliError::UnknownPartition { .. } => EXIT_NOT_FOUND,
+            CliError::UnknownTopic(_)
+            | CliError::UnknownPartition { .. }
+            | CliError::UnknownGroup(_) => EXIT_NOT_FOUND,
             CliError::Usage(_) => EXIT_USAGE,
             CliError::Unreachable { .. } | CliError::Kafka { .. } | CliError::Io { .. } => {
                 EXIT_ERROR
@@ -532,6 +541,10 @@ mod tests {
     fn exit_codes() {
         assert_eq!(
             CliError::UnknownTopic("t".into()).exit_code(),
+            EXIT_NOT_FOUND
+        );
+        assert_eq!(
+            CliError::UnknownGroup("g".into()).exit_code(),
             EXIT_NOT_FOUND
         );
         assert_eq!(CliError::Usage("u".into()).exit_code(), EXIT_USAGE);

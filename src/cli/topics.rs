@@ -147,7 +147,7 @@ pub fn run(command: TopicsCommand) -> Result<(), CliError> {
 
 /// Kafka's internal topics (its `Topic.isInternal`); Metadata flags them, but librdkafka's
 /// metadata does not pass the flag on.
-const INTERNAL_TOPICS: [&str; 2] = ["__consumer_offsets", "__transaction_state"];
+pub(super) const INTERNAL_TOPICS: [&str; 2] = ["__consumer_offsets", "__transaction_state"];
 
 fn list(args: &ClientArgs, exclude_internal: bool) -> Result<(), CliError> {
     let admin = Admin::connect(args)?;

@@ -22,6 +22,7 @@
 //! before them is deleted, the same result Kafka's log compaction reaches.
 
 pub mod classic;
+pub mod consumer_protocol;
 pub mod records;
 pub mod shard;
 

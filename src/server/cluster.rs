@@ -266,6 +266,13 @@ impl ClusterNode {
         self
     }
 
+    /// The broker's "caught up with the metadata and published it" signal (see
+    /// [`Lifecycle::published`]); `None` before [`Self::start_broker`] or on a
+    /// controller-only node.
+    pub fn metadata_published(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        self.lifecycle.as_ref().map(Lifecycle::published)
+    }
+
     /// A voter's bound controller port.
     pub fn controller_addr(&self) -> Option<SocketAddr> {
         self.controller_addr

@@ -118,6 +118,11 @@ impl ClusterBuilder {
                     Vec::new()
                 },
                 text_listener: loopback,
+                // no HTTP unless a test asks (`configure`): the default port is one
+                observe: crate::config::ObserveConfig {
+                    http_listener: None,
+                    ..Default::default()
+                },
                 ..Config::default()
             };
             config.cluster = ClusterConfig {
