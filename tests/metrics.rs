@@ -386,3 +386,97 @@ async fn histograms_are_well_formed() {
     // the fsync histogram and the Produce request histogram at least
     assert!(checked >= 2, "{checked} histograms");
 }
+
+/// A follower lost: the leader's ISR shrinks (3 to 2, below min.insync.replicas = 3) and
+/// its metrics say so: one ISR shrink, one under-replicated and one under-min-ISR
+/// partition; before, none and one at min ISR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shrunk_isr_is_counted_and_the_partition_is_under_replicated() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cluster = rafka::ClusterBuilder::new(3, dir.path())
+        .configure(|_, c| {
+            c.cluster.broker_session_timeout_ms = 3_000;
+            c.cluster.broker_heartbeat_interval_ms = 300;
+            c.cluster.replica_lag_time_max_ms = 3_000;
+            c.cluster.replica_fetch_backoff_ms = 100;
+        })
+        .start()
+        .await
+        .expect("cluster starts");
+    let registered = support::eventually(Duration::from_secs(30), || {
+        cluster.ids().iter().all(|&id| {
+            cluster
+                .node(id)
+                .is_some_and(|h| h.broker().metadata().brokers.len() == 3)
+        })
+    })
+    .await;
+    assert!(registered, "every broker registered");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .create()
+        .expect("admin");
+    let topic = NewTopic::new("isr", 1, TopicReplication::Fixed(3)).set("min.insync.replicas", "3");
+    for r in admin
+        .create_topics(&[topic], &AdminOptions::new())
+        .await
+        .expect("create_topics answered")
+    {
+        r.expect("topic created");
+    }
+    // the leader, once its ISR is whole
+    let leader_with_isr = |cluster: &rafka::ClusterHandle, n: usize| {
+        cluster.ids().into_iter().find(|&id| {
+            cluster
+                .node(id)
+                .and_then(|h| h.broker().topic("isr"))
+                .and_then(|t| t.partition(0).cloned())
+                .is_some_and(|p| p.is_leader() && p.replica_state().isr.len() == n)
+        })
+    };
+    let whole = support::eventually(Duration::from_secs(30), || {
+        leader_with_isr(&cluster, 3).is_some()
+    })
+    .await;
+    assert!(whole, "a leader with 3 in sync");
+    let leader = leader_with_isr(&cluster, 3).expect("leader");
+    let scrape_leader = |cluster: &rafka::ClusterHandle| {
+        parse(&rafka::metrics::render(
+            cluster.node(leader).expect("leader node").broker(),
+        ))
+    };
+    let m = scrape_leader(&cluster);
+    assert_eq!(sum(&m, "rafka_partitions_under_replicated", &[]), 0.0);
+    assert_eq!(sum(&m, "rafka_partitions_under_min_isr", &[]), 0.0);
+    assert_eq!(sum(&m, "rafka_partitions_at_min_isr", &[]), 1.0);
+    assert_eq!(sum(&m, "rafka_isr_shrinks_total", &[]), 0.0);
+    assert_eq!(sum(&m, "rafka_partitions_offline", &[]), 0.0);
+
+    let follower = cluster
+        .ids()
+        .into_iter()
+        .find(|&id| id != leader)
+        .expect("a follower");
+    cluster.kill(follower);
+    let shrunk = support::eventually(Duration::from_secs(30), || {
+        leader_with_isr(&cluster, 2) == Some(leader)
+    })
+    .await;
+    assert!(shrunk, "the ISR shrank on the leader");
+    // the metadata may apply the change before the leader reads the controller's answer
+    let counted = support::eventually(Duration::from_secs(10), || {
+        sum(&scrape_leader(&cluster), "rafka_isr_shrinks_total", &[]) >= 1.0
+    })
+    .await;
+    assert!(counted, "the shrink counted");
+    let m = scrape_leader(&cluster);
+    assert_eq!(sum(&m, "rafka_isr_shrinks_total", &[]), 1.0);
+    assert_eq!(sum(&m, "rafka_partitions_under_replicated", &[]), 1.0);
+    assert_eq!(sum(&m, "rafka_partitions_under_min_isr", &[]), 1.0);
+    assert_eq!(sum(&m, "rafka_partitions_at_min_isr", &[]), 0.0);
+    // a cluster node renders no controller figure it cannot know
+    assert!(!m.iter().any(|(n, _, _)| n == "rafka_controller_active"));
+    cluster.shutdown().await;
+}

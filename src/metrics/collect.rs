@@ -237,12 +237,17 @@ fn broker_figures(broker: &Broker, s: &mut Scrape) {
         "fdatasync of segment files (LogFlushStats LogFlushRateAndTimeMs); one per process.",
         Value::Histogram(FSYNC.snapshot()),
     );
-    let active = broker.metadata().controller_id == broker.node_id();
-    s.one(
-        "rafka_controller_active",
-        "1 if this node is the active controller as this broker knows it (KafkaController ActiveControllerCount).",
-        Value::Gauge(i64::from(active)),
-    );
+    // a single node is its own controller; in a cluster the quorum's leader is not
+    // reachable from the broker (the metadata view's controller id is the lowest live
+    // broker, what clients are told, not the active controller), so no figure rather
+    // than a wrong one
+    if broker.cluster().is_none() {
+        s.one(
+            "rafka_controller_active",
+            "1 if this node is the active controller (KafkaController ActiveControllerCount); single node only.",
+            Value::Gauge(1),
+        );
+    }
 }
 
 fn request_figures(broker: &Broker, s: &mut Scrape) {
@@ -369,6 +374,17 @@ fn partition_figures(broker: &Broker, s: &mut Scrape) {
         "rafka_partitions_at_min_isr",
         "Led partitions with exactly min.insync.replicas in sync (ReplicaManager AtMinIsrPartitionCount).",
         Value::Gauge(at_min_isr),
+    );
+    let m = broker.metrics();
+    s.one(
+        "rafka_isr_shrinks",
+        "ISR shrinks committed for partitions this broker leads (ReplicaManager IsrShrinksPerSec).",
+        Value::Counter(m.isr_shrinks.load(Ordering::Relaxed)),
+    );
+    s.one(
+        "rafka_isr_expands",
+        "ISR expands committed for partitions this broker leads (ReplicaManager IsrExpandsPerSec).",
+        Value::Counter(m.isr_expands.load(Ordering::Relaxed)),
     );
     // offline: in a cluster, partitions of the metadata with no leader; a single node
     // leads all its partitions

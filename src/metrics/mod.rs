@@ -50,6 +50,9 @@ pub struct Metrics {
     fetch_waiting: AtomicI64,
     /// Open connections per listener (the text port's is `text`).
     connections: RwLock<HashMap<String, Arc<ConnectionStats>>>,
+    /// ISR changes of partitions this broker leads, committed by the controller.
+    isr_shrinks: AtomicU64,
+    isr_expands: AtomicU64,
 }
 
 /// The broker-wide counters the status page samples for its sparklines.
@@ -137,6 +140,8 @@ impl Metrics {
             produce_waiting: AtomicI64::new(0),
             fetch_waiting: AtomicI64::new(0),
             connections: RwLock::new(HashMap::new()),
+            isr_shrinks: AtomicU64::new(0),
+            isr_expands: AtomicU64::new(0),
         }
     }
 
@@ -202,6 +207,17 @@ impl Metrics {
         stats.open.fetch_add(1, Ordering::Relaxed);
         stats.accepted.fetch_add(1, Ordering::Relaxed);
         ConnectionGuard(stats)
+    }
+
+    /// Counts an ISR change the controller committed for a partition this broker leads,
+    /// from `before` in-sync replicas to `after` (Kafka's IsrShrinksPerSec /
+    /// IsrExpandsPerSec).
+    pub fn isr_changed(&self, before: usize, after: usize) {
+        if after < before {
+            self.isr_shrinks.fetch_add(1, Ordering::Relaxed);
+        } else if after > before {
+            self.isr_expands.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Counts a fetch waiting for data until the guard is dropped.
