@@ -480,3 +480,59 @@ async fn a_shrunk_isr_is_counted_and_the_partition_is_under_replicated() {
     assert!(!m.iter().any(|(n, _, _)| n == "rafka_controller_active"));
     cluster.shutdown().await;
 }
+
+/// A transactional id whose transaction was committed shows in its state; the records
+/// of the transaction count as records in (the markers do not: they are the broker's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_are_counted_by_state() {
+    use rdkafka::producer::{DefaultProducerContext, ThreadedProducer};
+    let (broker, _dir) = support::start_broker_with(|c| {
+        c.txn.num_partitions = 1;
+        c.group.offsets_topic_num_partitions = 1;
+    })
+    .await;
+    broker
+        .broker()
+        .create_topic("tx", 1, 1, Default::default(), false)
+        .expect("topic");
+    let bootstrap = broker.kafka_addr().to_string();
+    tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(30);
+        let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("transactional.id", "metered-tx")
+            .set("linger.ms", "0")
+            .create()
+            .expect("producer");
+        p.init_transactions(timeout).expect("init");
+        p.begin_transaction().expect("begin");
+        for i in 0..7 {
+            p.send(
+                BaseRecord::<(), str>::to("tx")
+                    .partition(0)
+                    .payload(&format!("v{i}")),
+            )
+            .map_err(|(e, _)| e)
+            .expect("send");
+        }
+        p.commit_transaction(timeout).expect("commit");
+    })
+    .await
+    .expect("producer thread");
+    // the coordinator completes the commit once its markers are written
+    let completed = support::eventually(Duration::from_secs(10), || {
+        sum(
+            &scrape(&broker),
+            "rafka_transactions",
+            &[("state", "CompleteCommit")],
+        ) == 1.0
+    })
+    .await;
+    assert!(completed, "{:?}", rafka::metrics::render(broker.broker()));
+    let m = scrape(&broker);
+    assert_eq!(sum(&m, "rafka_transactions", &[]), 1.0);
+    assert_eq!(
+        sum(&m, "rafka_topic_records_in_total", &[("topic", "tx")]),
+        7.0
+    );
+}

@@ -91,6 +91,7 @@ pub fn render(broker: &Broker) -> String {
     request_figures(broker, &mut scrape);
     partition_figures(broker, &mut scrape);
     group_figures(broker, &mut scrape);
+    txn_figures(broker, &mut scrape);
     let mut registry = Registry::default();
     registry.register_collector(Box::new(scrape));
     let mut out = String::new();
@@ -467,6 +468,23 @@ fn group_figures(broker: &Broker, s: &mut Scrape) {
         "High watermark less committed offset, per group and partition this broker leads.",
     )
     .extend(lag);
+}
+
+fn txn_figures(broker: &Broker, s: &mut Scrape) {
+    let Some(txns) = broker.txns_if_started() else {
+        return;
+    };
+    let mut by_state: std::collections::BTreeMap<&'static str, i64> = Default::default();
+    for t in txns.list() {
+        *by_state.entry(t.meta.status.name()).or_default() += 1;
+    }
+    let f = s.family(
+        "rafka_transactions",
+        "Transactional ids this broker coordinates, per state (kafka-transactions.sh list).",
+    );
+    for (state, n) in by_state {
+        f.push((vec![("state", state.to_string())], Value::Gauge(n)));
+    }
 }
 
 fn clamp(v: u64) -> i64 {
