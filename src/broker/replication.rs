@@ -465,6 +465,12 @@ async fn send_isr_changes(
     controller: &ControllerClient,
     changes: Vec<(Uuid, Arc<Partition>, IsrChange)>,
 ) {
+    // the ISR sizes before: once committed, the metadata may apply the change before the
+    // answer is read (the metrics count shrinks and expands against these)
+    let before: Vec<usize> = changes
+        .iter()
+        .map(|(_, p, _)| p.replica_state().isr.len())
+        .collect();
     let epoch = broker.cluster().map_or(-1, |c| {
         c.broker_epoch.load(std::sync::atomic::Ordering::Acquire)
     });
@@ -527,7 +533,7 @@ async fn send_isr_changes(
             return;
         }
     };
-    for (topic_id, p, _) in &changes {
+    for ((topic_id, p, _), &before) in changes.iter().zip(&before) {
         let answer = resp
             .topics
             .iter()
@@ -555,8 +561,11 @@ async fn send_isr_changes(
             // the metadata moved on (perhaps with this very change); wait for it
             _ => IsrOutcome::Unknown,
         };
-        if !matches!(outcome, IsrOutcome::Committed(_)) {
-            debug!(partition = %p.topic_partition(), code = answer.map(|a| a.error_code), "ISR change not committed");
+        match &outcome {
+            IsrOutcome::Committed(st) => broker.metrics().isr_changed(before, st.isr.len()),
+            _ => {
+                debug!(partition = %p.topic_partition(), code = answer.map(|a| a.error_code), "ISR change not committed")
+            }
         }
         p.isr_change_done(outcome);
     }

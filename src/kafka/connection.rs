@@ -46,6 +46,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::StrBytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, WriteHalf};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
@@ -62,6 +63,7 @@ use super::route;
 use crate::broker::Broker;
 use crate::config::ListenerConfig;
 use crate::log::FileRange;
+use crate::metrics::RequestTimer;
 
 /// Serves one connection until the client closes it, it misbehaves, or shutdown.
 /// `stream` is ready to use (the server set `TCP_NODELAY`); `peer` is its remote address;
@@ -346,7 +348,9 @@ async fn run<R, W>(
 {
     let config = broker.config();
     let max = config.socket_request_max_bytes;
-    let (tx, rx) = mpsc::channel::<(Outcome, usize)>(config.max_in_flight_per_connection.max(1));
+    let (tx, rx) = mpsc::channel::<Pending>(config.max_in_flight_per_connection.max(1));
+    // open until this function returns: the connection's reader is the connection
+    let _open = broker.metrics().connection_opened(&listener.name);
     let shared = Arc::new(Shared {
         last_activity_ms: AtomicU64::new(0),
         epoch: Instant::now(),
@@ -361,7 +365,9 @@ async fn run<R, W>(
         receive_timeout: Duration::from_millis(config.request_receive_timeout_ms),
     };
     let principal = Arc::new(KafkaPrincipal::anonymous());
-    let writer = tokio::spawn(write_responses(wr, rx, Arc::clone(&shared)).in_current_span());
+    let writer = tokio::spawn(
+        write_responses(wr, rx, Arc::clone(&shared), Arc::clone(&broker)).in_current_span(),
+    );
     let stop = 'connection: loop {
         let frame = tokio::select! {
             r = reader.next_frame(max) => match r {
@@ -387,6 +393,12 @@ async fn run<R, W>(
         );
         // a fetch only reads: at shutdown it is dropped rather than waited for
         let is_fetch = req.api_key == ApiKey::Fetch;
+        let timer =
+            broker
+                .metrics()
+                .requests()
+                .received(req.api_key, req.api_version, req.correlation_id);
+        let client_id = req.client_id.clone();
         let ctx = RequestContext {
             api_key: req.api_key,
             api_version: req.api_version,
@@ -412,7 +424,7 @@ async fn run<R, W>(
         };
         shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
         tokio::select! {
-            r = tx.send((out, bytes)) => if r.is_err() { break Stop::PeerGone },
+            r = tx.send(Pending { out, bytes, timer, client_id }) => if r.is_err() { break Stop::PeerGone },
             stop = reader.watch() => break stop,
         }
         if failed {
@@ -464,13 +476,50 @@ async fn write_frame<W: ResponseWriter>(out: &mut BufWriter<W>, frame: Frame) ->
     Ok(())
 }
 
+/// A request handed to the writer: its outcome, the bytes it queues, and what its metrics
+/// and the slow-request log need.
+struct Pending {
+    out: Outcome,
+    bytes: usize,
+    timer: RequestTimer,
+    client_id: Option<StrBytes>,
+}
+
+/// Requests that wait by design, left out of the slow-request log: a Fetch waits up to its
+/// `max_wait_ms` for data, a JoinGroup or SyncGroup for the group's rebalance. Their
+/// latency is in the histogram all the same.
+fn waits_by_design(api: ApiKey) -> bool {
+    matches!(api, ApiKey::Fetch | ApiKey::JoinGroup | ApiKey::SyncGroup)
+}
+
+/// Counts a request done (`failed`: it got no response) and logs it if slow.
+fn request_done(broker: &Broker, slow: Option<Duration>, p: &Pending, failed: bool) {
+    let took = broker.metrics().requests().finished(&p.timer, failed);
+    if slow.is_some_and(|slow| took > slow) && !waits_by_design(p.timer.api) {
+        warn!(
+            api = ?p.timer.api,
+            version = p.timer.version,
+            correlation_id = p.timer.correlation_id,
+            client_id = p.client_id.as_deref().unwrap_or(""),
+            took_ms = took.as_millis() as u64,
+            "slow request (log.slow.request.ms)"
+        );
+    }
+}
+
 async fn write_responses<W: ResponseWriter>(
     wr: W,
-    mut rx: mpsc::Receiver<(Outcome, usize)>,
+    mut rx: mpsc::Receiver<Pending>,
     shared: Arc<Shared>,
+    broker: Arc<Broker>,
 ) {
+    let slow = Some(broker.config().observe.slow_request_ms)
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis);
     let mut out = BufWriter::with_capacity(64 * 1024, wr);
-    while let Some((next, queued)) = rx.recv().await {
+    while let Some(mut pending) = rx.recv().await {
+        let queued = pending.bytes;
+        let next = std::mem::replace(&mut pending.out, Outcome::Ready(Ok(None)));
         let result: Result<Result<Option<Frame>, _>, _> = match next {
             Outcome::Ready(r) => Ok(r),
             Outcome::Deferred(task) => task.await,
@@ -482,13 +531,16 @@ async fn write_responses<W: ResponseWriter>(
                     break;
                 }
                 shared.touch();
+                request_done(&broker, slow, &pending, false);
             }
-            Ok(Ok(None)) => {} // acks=0 produce: no response
+            Ok(Ok(None)) => request_done(&broker, slow, &pending, false), // acks=0 produce: no response
             Ok(Err(e)) => {
+                request_done(&broker, slow, &pending, true);
                 warn!(cause = %e, "closing connection");
                 break;
             }
             Err(e) => {
+                request_done(&broker, slow, &pending, true);
                 error!(cause = %e, "request handler failed; closing connection");
                 break;
             }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable};
+use tracing::Instrument;
 
 use super::answer::{Answer, Outcome, RouteError};
 use super::api;
@@ -231,11 +232,15 @@ fn finish<R: Send + 'static>(ctx: RequestContext, answer: Answer<R>, encode: Enc
         Answer::Now(r) => Outcome::Ready(encode(&ctx, r).map(Some)),
         Answer::Silent => Outcome::Ready(Ok(None)),
         Answer::Fail(e) => Outcome::Ready(Err(e)),
-        Answer::Later(later) => Outcome::Deferred(tokio::spawn(async move {
-            match later.await? {
-                Some(r) => encode(&ctx, r).map(Some),
-                None => Ok(None),
+        // in the request's span: what the task logs carries its API and correlation id
+        Answer::Later(later) => Outcome::Deferred(tokio::spawn(
+            async move {
+                match later.await? {
+                    Some(r) => encode(&ctx, r).map(Some),
+                    None => Ok(None),
+                }
             }
-        })),
+            .in_current_span(),
+        )),
     }
 }

@@ -33,6 +33,7 @@ pub mod partition_log;
 pub mod producer_state;
 pub mod records;
 pub mod segment;
+pub mod stats;
 pub mod txn_index;
 pub mod validate;
 

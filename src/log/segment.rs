@@ -309,7 +309,9 @@ impl SegmentFile {
     pub fn sync_data(&self) -> Result<(), LogError> {
         let file = self.slot.get()?;
         self.slot.dirty.store(false, Ordering::Release);
+        let started = std::time::Instant::now();
         let synced = file.sync_data().map_err(io_err(self.path()));
+        super::stats::FSYNC.observe(started.elapsed());
         if synced.is_err() {
             self.slot.dirty.store(true, Ordering::Release);
         }

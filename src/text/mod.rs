@@ -95,6 +95,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let config = ctx.broker.config();
+    // open until the connection ends (`rafka_connections{listener="text"}`)
+    let _open = ctx.broker.metrics().connection_opened("text");
     let idle = config.connections_max_idle_ms.map(Duration::from_millis);
     let receive_timeout = Duration::from_millis(config.request_receive_timeout_ms);
     let (rd, wr) = tokio::io::split(stream);

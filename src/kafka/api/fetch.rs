@@ -22,6 +22,7 @@
 //! are the buffers the log read them into. Its route line encodes the response with
 //! [`encode`]: a [`Frame`] with those sections between the encoded bytes (no copy).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,7 +45,9 @@ use crate::error::ErrorCode;
 use crate::kafka::answer::{Answer, RouteError};
 use crate::kafka::codec::{self, Frame, Section};
 use crate::kafka::context::RequestContext;
+use crate::log::batch::BatchIter;
 use crate::log::{now_ms, FileRange, LogError, Records};
+use crate::metrics::TopicStats;
 use crate::partition::{
     FetchWaker, FollowerRead, Partition, PartitionError, ReadBound, Registration,
 };
@@ -467,6 +470,10 @@ async fn respond(
         now_ms(),
     );
     if let FetchContext::Error { error_code } = session {
+        broker
+            .metrics()
+            .requests()
+            .error(ApiKey::Fetch, version, error_code, true);
         return FetchResponse::default().with_error_code(error_code).into();
     }
     let to_read = resolve(broker, asks);
@@ -492,6 +499,8 @@ async fn respond(
     let mut topics: Vec<FetchableTopicResponse> = Vec::new();
     let mut sections = Vec::new();
     let mut last: Option<&TopicKey> = None;
+    let mut stats: Option<Arc<TopicStats>> = None;
+    let mut first_error = true;
     for i in done.include {
         let (Some(r), Some(PartRead { data: d, file })) =
             (to_read.get(i), parts.get_mut(i).and_then(Option::take))
@@ -500,6 +509,22 @@ async fn respond(
         };
         // consecutive partitions of one topic share a topic entry
         let same = last.is_some_and(|k| *k == r.ask.key.topic);
+        if !same {
+            // hosted topics only: names asked for that do not exist make no counters
+            stats = r
+                .hosted
+                .as_ref()
+                .map(|_| broker.metrics().topic(r.ask.key.topic.name.as_ref()));
+        }
+        count(
+            broker,
+            version,
+            stats.as_deref(),
+            is_follower,
+            &d,
+            file.as_ref(),
+            &mut first_error,
+        );
         match topics.last_mut() {
             Some(t) if same => t.partitions.push(d),
             _ => topics.push(
@@ -529,6 +554,45 @@ async fn respond(
     FetchAnswer { response, sections }
 }
 
+/// Counts one partition of a response: the topic's fetch requests and failures, error
+/// codes, and bytes out (consumers' in `bytes_out`, followers' in `replication_bytes_out`,
+/// as Kafka keeps them apart). Records out are counted from the batch headers of sections
+/// read into memory; those sent from their file are not decoded.
+fn count(
+    broker: &Broker,
+    version: i16,
+    stats: Option<&TopicStats>,
+    is_follower: bool,
+    d: &PartitionData,
+    file: Option<&FileRange>,
+    first_error: &mut bool,
+) {
+    let Some(st) = stats else { return };
+    st.fetch_requests.fetch_add(1, Ordering::Relaxed);
+    if d.error_code != 0 {
+        st.failed_fetch_requests.fetch_add(1, Ordering::Relaxed);
+        broker
+            .metrics()
+            .requests()
+            .error(ApiKey::Fetch, version, d.error_code, *first_error);
+        *first_error = false;
+    }
+    let in_memory = d.records.as_deref().unwrap_or_default();
+    let bytes = (in_memory.len() + file.map_or(0, FileRange::len)) as u64;
+    if bytes == 0 {
+        return;
+    }
+    if is_follower {
+        st.replication_bytes_out.fetch_add(bytes, Ordering::Relaxed);
+        return;
+    }
+    let records: u64 = BatchIter::new(in_memory)
+        .filter(|(_, h)| !h.is_control())
+        .map(|(_, h)| u64::try_from(h.records_count).unwrap_or(0))
+        .sum();
+    broker.metrics().record_out(st, bytes, records);
+}
+
 /// Reads until the response is ready: `min_bytes` are there, a partition has an error, or
 /// `max_wait_ms` passed. While waiting it is registered with each partition it reads, so
 /// an append to one of them (or a high-watermark move) wakes it and appends elsewhere never
@@ -544,6 +608,8 @@ async fn read_until_ready(
     let deadline = tokio::time::Instant::now() + max_wait;
     let waker: FetchWaker = Arc::new(Notify::new());
     let mut registrations: Option<Vec<Registration>> = None;
+    // counted as waiting (Kafka's fetch purgatory) from its first wait to its answer
+    let mut _waiting = None;
     loop {
         let (parts, total, any_error) = read_once(broker, req, to_read, version);
         let done = min_bytes == 0
@@ -563,6 +629,7 @@ async fn read_until_ready(
                     .map(|p| p.watch(&waker))
                     .collect(),
             );
+            _waiting = Some(broker.metrics().fetch_waiting());
             continue;
         }
         tokio::select! {

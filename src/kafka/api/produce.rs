@@ -10,6 +10,7 @@
 //! partition is answered INVALID_TXN_STATE (TRANSACTION_ABORTABLE from v11) and nothing
 //! is written, so a late write cannot open a transaction nobody will end.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
     TopicProduceResponse,
 };
-use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ApiKey, BrokerId, ProduceRequest, ProduceResponse};
 use tracing::{debug, warn};
 
 use super::leader_hint::LeaderHints;
@@ -243,7 +244,12 @@ fn append_all(
             ErrorCode::UnknownTopicOrPartition.code()
         };
         let mut parts = Vec::with_capacity(td.partition_data.len());
+        // the topic's counters, looked up once per topic of the request
+        let stats = topic.as_ref().map(|t| broker.metrics().topic(&t.name));
         for pd in td.partition_data {
+            if let Some(st) = &stats {
+                st.produce_requests.fetch_add(1, Ordering::Relaxed);
+            }
             if let Some((c, m)) = refuse {
                 parts.push(partition_error(pd.index, c, Some(m.to_string()), version));
                 continue;
@@ -289,6 +295,14 @@ fn append_all(
             // the request's buffer is shared: the log writes rewritten headers beside it
             match partition.append(&records, AppendOrigin::Client) {
                 Ok(info) => {
+                    // Kafka's BytesInPerSec / MessagesInPerSec: the batches appended (a
+                    // retried duplicate appends nothing)
+                    if let (Some(st), false) = (&stats, info.duplicate) {
+                        let count = u64::try_from(info.last_offset - info.base_offset + 1);
+                        broker
+                            .metrics()
+                            .record_in(st, records.len() as u64, count.unwrap_or(0));
+                    }
                     if acks == -1 {
                         to_flush.push(Written {
                             partition: Arc::clone(partition),
@@ -311,6 +325,9 @@ fn append_all(
                     );
                 }
                 Err(e) => {
+                    if let Some(st) = &stats {
+                        st.failed_produce_requests.fetch_add(1, Ordering::Relaxed);
+                    }
                     let message = e.to_string();
                     parts.push(match e {
                         PartitionError::Log(LogError::RecordErrors { errors, total }) => {
@@ -439,6 +456,24 @@ impl Replicating {
     }
 }
 
+/// Counts the response's error codes, per partition (Kafka's `ErrorsPerSec`).
+fn count_errors(broker: &Broker, version: i16, resp: &ProduceResponse) {
+    let mut first = true;
+    let codes = resp
+        .responses
+        .iter()
+        .flat_map(|t| &t.partition_responses)
+        .map(|p| p.error_code)
+        .filter(|&c| c != 0);
+    for code in codes {
+        broker
+            .metrics()
+            .requests()
+            .error(ApiKey::Produce, version, code, first);
+        first = false;
+    }
+}
+
 /// KIP-951 (v10+): a partition answered NOT_LEADER_OR_FOLLOWER names its current leader,
 /// and the response carries that leader's endpoint.
 fn hint_leaders(broker: &Broker, listener: &str, version: i16, resp: &mut ProduceResponse) {
@@ -505,6 +540,7 @@ pub async fn handle(
                 response: Some(mut resp),
                 ..
             }) => {
+                count_errors(broker, version, &resp);
                 hint_leaders(broker, &ctx.listener.name, version, &mut resp);
                 Answer::Now(resp)
             }
@@ -530,12 +566,16 @@ pub async fn handle(
         )));
     }
     let (b, listener) = (Arc::clone(broker), ctx.listener.name.clone());
+    let waiting = broker.metrics().produce_waiting();
     Answer::Later(Box::pin(async move {
+        // counted as waiting (Kafka's produce purgatory) until its answer is ready
+        let _waiting = waiting;
         let replicating = task
             .await
             .map_err(|e| RouteError::Internal(format!("the produce task failed: {e}")))??;
         let mut resp = replicating.wait().await;
         if let Some(r) = resp.as_mut() {
+            count_errors(&b, version, r);
             hint_leaders(&b, &listener, version, r);
         }
         Ok(resp)

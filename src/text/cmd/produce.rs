@@ -61,7 +61,11 @@ pub async fn produce(
             timestamp: now_ms(),
         };
         // the partition assigns the offset and stamps its leader epoch
-        let info = partition.append(&encode_batch(&[record], -1), AppendOrigin::Client)?;
+        let batch = encode_batch(&[record], -1);
+        let info = partition.append(&batch, AppendOrigin::Client)?;
+        // counted as a Kafka produce's batches are (rafka_bytes_in, rafka_records_in)
+        let metrics = c.broker.metrics();
+        metrics.record_in(&metrics.topic(&t.name), batch.len() as u64, 1);
         Ok((index, info.base_offset))
     })
     .await?;
