@@ -476,8 +476,26 @@ async fn a_shrunk_isr_is_counted_and_the_partition_is_under_replicated() {
     assert_eq!(sum(&m, "rafka_partitions_under_replicated", &[]), 1.0);
     assert_eq!(sum(&m, "rafka_partitions_under_min_isr", &[]), 1.0);
     assert_eq!(sum(&m, "rafka_partitions_at_min_isr", &[]), 0.0);
-    // a cluster node renders no controller figure it cannot know
-    assert!(!m.iter().any(|(n, _, _)| n == "rafka_controller_active"));
+    // every live voter names the same quorum leader, and that one alone is active
+    let one_active = support::eventually(Duration::from_secs(30), || {
+        let mut active = Vec::new();
+        let mut leaders = std::collections::BTreeSet::new();
+        for id in cluster.ids() {
+            let Some(node) = cluster.node(id) else {
+                continue;
+            };
+            let m = scrape(node);
+            if sum(&m, "rafka_controller_active", &[]) == 1.0 {
+                active.push(f64::from(id));
+            }
+            leaders.insert(sum(&m, "rafka_raft_current_leader", &[]) as i64);
+        }
+        active.len() == 1
+            && leaders.len() == 1
+            && leaders.first().map(|&l| l as f64) == active.first().copied()
+    })
+    .await;
+    assert!(one_active, "one active controller, named by every voter");
     cluster.shutdown().await;
 }
 
@@ -535,4 +553,46 @@ async fn transactions_are_counted_by_state() {
         sum(&m, "rafka_topic_records_in_total", &[("topic", "tx")]),
         7.0
     );
+}
+
+/// A cleaner pass over a compacted topic is counted with what it read and kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleaner_passes_are_counted() {
+    let (broker, _dir) = support::start_broker().await;
+    let overrides = BTreeMap::from([
+        ("cleanup.policy".to_string(), "compact".to_string()),
+        ("segment.bytes".to_string(), "1024".to_string()),
+        ("min.cleanable.dirty.ratio".to_string(), "0.01".to_string()),
+    ]);
+    broker
+        .broker()
+        .create_topic("compacted", 1, -1, overrides, false)
+        .expect("create");
+    let stream = TcpStream::connect(broker.text_addr())
+        .await
+        .expect("connect");
+    let (rd, mut wr) = stream.into_split();
+    let mut lines = BufReader::new(rd).lines();
+    for i in 0..120 {
+        let line = format!("PRODUCE compacted key-{} value-{i:0>30}\n", i % 6);
+        wr.write_all(line.as_bytes()).await.expect("write");
+        let reply = lines.next_line().await.expect("read").expect("a reply");
+        assert!(reply.starts_with("OK "), "{reply}");
+    }
+    let b = std::sync::Arc::clone(broker.broker());
+    let cleaned = tokio::task::spawn_blocking(move || b.clean_logs())
+        .await
+        .expect("clean");
+    assert!(cleaned >= 1, "the topic was due");
+    let m = scrape(&broker);
+    // the periodic job may have cleaned too: at least this pass
+    assert!(sum(&m, "rafka_cleaner_passes_total", &[]) >= cleaned as f64);
+    let read = sum(&m, "rafka_cleaner_read_records_total", &[]);
+    let kept = sum(&m, "rafka_cleaner_kept_records_total", &[]);
+    assert!(kept > 0.0 && kept < read, "kept {kept} of {read}");
+    assert!(
+        sum(&m, "rafka_cleaner_written_bytes_total", &[])
+            < sum(&m, "rafka_cleaner_read_bytes_total", &[])
+    );
+    assert_eq!(sum(&m, "rafka_cleaner_failures_total", &[]), 0.0);
 }

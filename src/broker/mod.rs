@@ -319,10 +319,14 @@ impl Broker {
         for topic in self.topics() {
             for p in &topic.partitions {
                 match p.clean(&self.cleaner, crate::log::now_ms()) {
-                    Ok(Some(_)) => cleaned += 1,
+                    Ok(Some(stats)) => {
+                        self.metrics.cleaned(Some(&stats));
+                        cleaned += 1
+                    }
                     Ok(None) => {}
                     Err(_) if self.cleaner.is_stopping() => return cleaned,
                     Err(e) => {
+                        self.metrics.cleaned(None);
                         warn!(partition = %p.topic_partition(), cause = %e, "cleaning failed");
                     }
                 }
@@ -699,6 +703,7 @@ impl Broker {
             self.cleaner.forget(tp);
         }
         topic_config::Store::new(&self.config.data_dir).remove(name, topic.id)?;
+        self.metrics.remove_topic(name);
         info!(topic = name, "deleted topic");
         Ok(topic)
     }

@@ -230,6 +230,12 @@ impl ControllerClient {
         Ok((correlation_id, frame))
     }
 
+    /// The quorum's leader and epoch as this node's own quorum member sees them; `None`
+    /// on a node that is not a voter (a broker-only node learns the leader by asking).
+    pub fn quorum_view(&self) -> Option<LeaderAndEpoch> {
+        self.leader.as_ref().map(|rx| *rx.borrow())
+    }
+
     /// The voter to send to: the connected one, else the known leader, else the next in
     /// turn.
     fn target(&self, connected: Option<i32>) -> i32 {

@@ -238,15 +238,35 @@ fn broker_figures(broker: &Broker, s: &mut Scrape) {
         "fdatasync of segment files (LogFlushStats LogFlushRateAndTimeMs); one per process.",
         Value::Histogram(FSYNC.snapshot()),
     );
-    // a single node is its own controller; in a cluster the quorum's leader is not
-    // reachable from the broker (the metadata view's controller id is the lowest live
-    // broker, what clients are told, not the active controller), so no figure rather
-    // than a wrong one
-    if broker.cluster().is_none() {
+    // a single node is its own controller; in a cluster a voter knows the quorum's leader
+    // (the metadata view's controller id is the lowest live broker, what clients are
+    // told, not the active controller); a broker-only node reports none, as in Kafka
+    let quorum = broker.cluster().map(|c| c.forward.quorum_view());
+    let (active, view) = match quorum {
+        None => (Some(1), None),
+        Some(None) => (None, None),
+        Some(Some(view)) => (
+            Some(i64::from(view.leader == Some(broker.node_id()))),
+            Some(view),
+        ),
+    };
+    if let Some(active) = active {
         s.one(
             "rafka_controller_active",
-            "1 if this node is the active controller (KafkaController ActiveControllerCount); single node only.",
-            Value::Gauge(1),
+            "1 if this node is the active controller (KafkaController ActiveControllerCount); voters only.",
+            Value::Gauge(active),
+        );
+    }
+    if let Some(view) = view {
+        s.one(
+            "rafka_raft_current_leader",
+            "The metadata quorum's leader as this voter sees it, -1 if none (raft-metrics current-leader).",
+            Value::Gauge(view.leader.map_or(-1, i64::from)),
+        );
+        s.one(
+            "rafka_raft_current_epoch",
+            "The metadata quorum's epoch (term) as this voter sees it (raft-metrics current-epoch).",
+            Value::Gauge(view.epoch),
         );
     }
 }
@@ -387,6 +407,17 @@ fn partition_figures(broker: &Broker, s: &mut Scrape) {
         "ISR expands committed for partitions this broker leads (ReplicaManager IsrExpandsPerSec).",
         Value::Counter(m.isr_expands.load(Ordering::Relaxed)),
     );
+    let c = &m.cleaner;
+    for (name, help, v) in [
+        ("rafka_cleaner_passes", "Logs cleaned, one pass over a partition's dirty part each (LogCleaner cleaner-recopy-percent's denominator).", &c.passes),
+        ("rafka_cleaner_failures", "Cleaner passes that failed (LogCleanerManager uncleanable-partitions-count counts the logs).", &c.failures),
+        ("rafka_cleaner_read_bytes", "Bytes the cleaner read while rewriting segments (LogCleaner's MB of log processed).", &c.bytes_read),
+        ("rafka_cleaner_written_bytes", "Bytes the cleaner wrote in cleaned segments.", &c.bytes_written),
+        ("rafka_cleaner_read_records", "Records the cleaner read while rewriting segments.", &c.records_read),
+        ("rafka_cleaner_kept_records", "Records the cleaner kept (the rest were superseded or aborted).", &c.records_kept),
+    ] {
+        s.one(name, help, Value::Counter(v.load(Ordering::Relaxed)));
+    }
     // offline: in a cluster, partitions of the metadata with no leader; a single node
     // leads all its partitions
     let offline = broker.metadata().topics.as_ref().map_or(0, |topics| {

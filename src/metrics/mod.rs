@@ -53,6 +53,22 @@ pub struct Metrics {
     /// ISR changes of partitions this broker leads, committed by the controller.
     isr_shrinks: AtomicU64,
     isr_expands: AtomicU64,
+    /// The log cleaner's passes (Kafka's `LogCleaner` / `LogCleanerManager` beans).
+    pub(crate) cleaner: CleanerStats,
+}
+
+/// What the log cleaner has done since start.
+#[derive(Debug, Default)]
+pub struct CleanerStats {
+    /// Logs cleaned (one pass over one partition's dirty part).
+    pub passes: AtomicU64,
+    /// Passes that failed (a damaged segment, a full disk).
+    pub failures: AtomicU64,
+    /// Bytes read while rewriting, and written (Kafka's "MB of log processed").
+    pub bytes_read: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub records_read: AtomicU64,
+    pub records_kept: AtomicU64,
 }
 
 /// The broker-wide counters the status page samples for its sparklines.
@@ -142,6 +158,7 @@ impl Metrics {
             connections: RwLock::new(HashMap::new()),
             isr_shrinks: AtomicU64::new(0),
             isr_expands: AtomicU64::new(0),
+            cleaner: CleanerStats::default(),
         }
     }
 
@@ -218,6 +235,23 @@ impl Metrics {
         } else if after > before {
             self.isr_expands.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts one cleaner pass over a log: `Some` its figures, `None` a pass that failed.
+    pub fn cleaned(&self, stats: Option<&crate::log::cleaner::CleanStats>) {
+        let c = &self.cleaner;
+        let Some(stats) = stats else {
+            c.failures.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        c.passes.fetch_add(1, Ordering::Relaxed);
+        c.bytes_read.fetch_add(stats.bytes_read, Ordering::Relaxed);
+        c.bytes_written
+            .fetch_add(stats.bytes_written, Ordering::Relaxed);
+        c.records_read
+            .fetch_add(stats.records_read, Ordering::Relaxed);
+        c.records_kept
+            .fetch_add(stats.records_kept, Ordering::Relaxed);
     }
 
     /// Counts a fetch waiting for data until the guard is dropped.
