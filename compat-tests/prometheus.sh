@@ -43,6 +43,12 @@ if [[ -z "$PROMETHEUS" ]]; then
         >"$WORK_DIR/apt-prometheus.log" 2>&1 \
         || { tail -20 "$WORK_DIR/apt-prometheus.log"; fail "could not install prometheus"; }
     PROMETHEUS="$(command -v prometheus)" || fail "prometheus installed but not on PATH"
+    # the package starts its own service (on :9090, every interface) where systemd or
+    # sysvinit runs: this script runs its own Prometheus on loopback, so stop that one
+    if command -v systemctl >/dev/null 2>&1; then
+        timeout 30 "${SUDO[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+    timeout 30 "${SUDO[@]}" service prometheus stop >/dev/null 2>&1 || true
 fi
 timeout 30 "$PROMETHEUS" --version 2>&1 | head -1
 command -v kcat >/dev/null || fail "no kcat: run compat-tests/setup.sh"

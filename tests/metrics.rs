@@ -289,9 +289,56 @@ async fn produce_errors_are_counted_by_code() {
         ),
         2.0
     );
-    // the one record that was appended
+    // the one record that was appended; every partition asked for is a produce request
+    // of the topic, the two refused ones failed (Kafka's FailedProduceRequestsPerSec)
     assert_eq!(
         sum(&m, "rafka_topic_records_in_total", &[("topic", "known")]),
+        1.0
+    );
+    assert_eq!(
+        sum(
+            &m,
+            "rafka_topic_produce_requests_total",
+            &[("topic", "known")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        sum(
+            &m,
+            "rafka_topic_failed_produce_requests_total",
+            &[("topic", "known")]
+        ),
+        2.0
+    );
+    // a Fetch of a topic that does not exist counts its error code too
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{FetchRequest, FetchResponse};
+    let fetch = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str("nope")))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_partition_max_bytes(1 << 20)])]);
+    let r: FetchResponse = c.call(ApiKey::Fetch, 12, &fetch).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, 3);
+    let m = scrape(&broker);
+    assert_eq!(
+        sum(
+            &m,
+            "rafka_request_error_codes_total",
+            &[("api", "Fetch"), ("error", "UNKNOWN_TOPIC_OR_PARTITION")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sum(
+            &m,
+            "rafka_request_errors_total",
+            &[("api", "Fetch"), ("version", "12")]
+        ),
         1.0
     );
     // an unknown topic makes no per-topic series

@@ -509,8 +509,9 @@ async fn respond(
         };
         // consecutive partitions of one topic share a topic entry
         let same = last.is_some_and(|k| *k == r.ask.key.topic);
-        if !same {
-            // hosted topics only: names asked for that do not exist make no counters
+        if !same || stats.is_none() {
+            // hosted topics only: names asked for that do not exist make no counters (a
+            // topic's first partition may not be hosted here while a later one is)
             stats = r
                 .hosted
                 .as_ref()
@@ -567,15 +568,19 @@ fn count(
     file: Option<&FileRange>,
     first_error: &mut bool,
 ) {
-    let Some(st) = stats else { return };
-    st.fetch_requests.fetch_add(1, Ordering::Relaxed);
+    // error codes of every partition, unknown topics' too; the topic's own counters for
+    // hosted topics only
     if d.error_code != 0 {
-        st.failed_fetch_requests.fetch_add(1, Ordering::Relaxed);
         broker
             .metrics()
             .requests()
             .error(ApiKey::Fetch, version, d.error_code, *first_error);
         *first_error = false;
+    }
+    let Some(st) = stats else { return };
+    st.fetch_requests.fetch_add(1, Ordering::Relaxed);
+    if d.error_code != 0 {
+        st.failed_fetch_requests.fetch_add(1, Ordering::Relaxed);
     }
     let in_memory = d.records.as_deref().unwrap_or_default();
     let bytes = (in_memory.len() + file.map_or(0, FileRange::len)) as u64;

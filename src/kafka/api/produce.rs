@@ -325,9 +325,6 @@ fn append_all(
                     );
                 }
                 Err(e) => {
-                    if let Some(st) = &stats {
-                        st.failed_produce_requests.fetch_add(1, Ordering::Relaxed);
-                    }
                     let message = e.to_string();
                     parts.push(match e {
                         PartitionError::Log(LogError::RecordErrors { errors, total }) => {
@@ -348,6 +345,13 @@ fn append_all(
                     });
                 }
             }
+        }
+        // Kafka's FailedProduceRequestsPerSec: every partition refused here (min ISR,
+        // verification, a bad batch, ...); a failed fsync later is not counted
+        if let Some(st) = &stats {
+            let failed = parts.iter().filter(|p| p.error_code != 0).count();
+            st.failed_produce_requests
+                .fetch_add(failed as u64, Ordering::Relaxed);
         }
         responses.push(
             if version >= 13 {
