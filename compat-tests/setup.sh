@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the compatibility suite and the README's examples need.
 # Idempotent: a second run only checks that the pieces are there (a few seconds).
-#   - kcat (Debian's package, librdkafka 2.0), nc, and Java + Maven if missing (apt)
+#   - kcat (Debian's package, librdkafka 2.0), nc, curl, and Java + Maven if missing (apt)
 #   - Apache Kafka 4.x broker + tools jars, Kafka Connect's file connectors and
 #     MirrorMaker 2 (frameworks.sh), Kafka Streams (transactions.sh)
 #                                           -> compat-tests/.work/kafka-libs
@@ -21,6 +21,8 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 APT_PACKAGES=()
 command -v kcat >/dev/null 2>&1 || APT_PACKAGES+=(kcat)
 command -v nc >/dev/null 2>&1 || APT_PACKAGES+=(netcat-openbsd)
+# the README's examples of the HTTP listener
+command -v curl >/dev/null 2>&1 || APT_PACKAGES+=(curl)
 command -v java >/dev/null 2>&1 || APT_PACKAGES+=(default-jre-headless)
 command -v mvn >/dev/null 2>&1 || APT_PACKAGES+=(maven)
 if ((${#APT_PACKAGES[@]})); then
