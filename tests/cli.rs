@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::io::{BufRead, Read, Write};
+use std::io::BufRead;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -13,72 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rafka::text::partitioner::partition_for_key;
 use support::{start_broker, start_broker_with};
 
-const BIN: &str = env!("CARGO_BIN_EXE_rafka");
-/// No command in these tests may take longer (they take well under a second each).
-const COMMAND_DEADLINE: Duration = Duration::from_secs(60);
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-/// Runs `rafka ARGS` with `stdin`, killing it after [`COMMAND_DEADLINE`].
-fn rafka_blocking(args: &[String], stdin: Vec<u8>) -> Run {
-    let started = Instant::now();
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("RAFKA_BOOTSTRAP_SERVER")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("rafka starts");
-    let mut input = child.stdin.take().expect("stdin");
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&stdin); // a command may exit without reading it all
-    });
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > COMMAND_DEADLINE {
-            let _ = child.kill();
-            panic!("rafka {args:?} still running after {COMMAND_DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    writer.join().expect("stdin writer");
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: out_reader.join().expect("stdout reader"),
-        stderr: err_reader.join().expect("stderr reader"),
-        took: started.elapsed(),
-    }
-}
-
-async fn rafka(args: &[&str], stdin: &[u8]) -> Run {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let stdin = stdin.to_vec();
-    tokio::task::spawn_blocking(move || rafka_blocking(&args, stdin))
-        .await
-        .expect("command thread")
-}
+use support::run::{rafka, rafka_blocking, Run, BIN};
 
 /// Like [`rafka`], asserting exit status 0.
 async fn ok(args: &[&str], stdin: &[u8]) -> Run {
@@ -366,6 +301,7 @@ async fn count_and_start_offsets() {
     let waiter = tokio::task::spawn_blocking(move || {
         rafka_blocking(
             &["consume", "-b", &b2, "-t", "offs", "-o", "end", "-c", "1"].map(String::from),
+            &[],
             Vec::new(),
         )
     });
@@ -885,6 +821,7 @@ fn serve_creates_topics_at_start() {
     }
     let described = rafka_blocking(
         &["topics", "describe", "-b", &kafka.to_string(), "beta"].map(String::from),
+        &[],
         Vec::new(),
     );
     assert_eq!(described.code, 0, "{described:?}");

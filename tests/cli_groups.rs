@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -14,70 +12,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use support::start_broker;
 
-const BIN: &str = env!("CARGO_BIN_EXE_rafka");
-/// No command here may take longer (each takes well under a second).
-const COMMAND_DEADLINE: Duration = Duration::from_secs(60);
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `rafka ARGS` with `stdin`, killing it after [`COMMAND_DEADLINE`].
-fn rafka_blocking(args: &[String], stdin: Vec<u8>) -> Run {
-    let started = Instant::now();
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("RAFKA_BOOTSTRAP_SERVER")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("rafka starts");
-    let mut input = child.stdin.take().expect("stdin");
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > COMMAND_DEADLINE {
-            let _ = child.kill();
-            panic!("rafka {args:?} still running after {COMMAND_DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    writer.join().expect("stdin writer");
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: out_reader.join().expect("stdout reader"),
-        stderr: err_reader.join().expect("stderr reader"),
-    }
-}
-
-async fn rafka(args: &[&str], stdin: &[u8]) -> Run {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let stdin = stdin.to_vec();
-    tokio::task::spawn_blocking(move || rafka_blocking(&args, stdin))
-        .await
-        .expect("command thread")
-}
+use support::run::{rafka, Run, COMMAND_DEADLINE};
 
 async fn ok(args: &[&str], stdin: &[u8]) -> Run {
     let run = rafka(args, stdin).await;

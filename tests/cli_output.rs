@@ -3,70 +3,19 @@
 //! `NO_COLOR`), no INFO lines from `rafka log` unless asked for, each OS error said once,
 //! and exit status 2 for a configuration value that is wrong, as `rafka --help` says.
 
-use std::io::{Read, Write};
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_rafka");
-/// No command here may take longer (each takes well under a second).
-const COMMAND_DEADLINE: Duration = Duration::from_secs(60);
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use support::run::{rafka_blocking, Run, BIN, COMMAND_DEADLINE};
 
 /// Runs `rafka ARGS` with `stdin` and the environment `env` (RUST_LOG and NO_COLOR unset
-/// unless given), killing it after [`COMMAND_DEADLINE`].
+/// unless given).
 fn rafka(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Run {
-    let started = Instant::now();
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("NO_COLOR")
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("rafka starts");
-    let mut input = child.stdin.take().expect("stdin");
-    let stdin = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&stdin); // a command may exit without reading it all
-    });
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > COMMAND_DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("rafka {args:?} still running after {COMMAND_DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    writer.join().expect("stdin writer");
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: out_reader.join().expect("stdout reader"),
-        stderr: err_reader.join().expect("stderr reader"),
-    }
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    rafka_blocking(&args, env, stdin.to_vec())
 }
 
 /// `command` (a shell command line) run by script(1), which gives it a pseudo-terminal

@@ -3,6 +3,8 @@
 //! socket, so tests check exactly the bytes a client would see).
 #![allow(dead_code)]
 
+pub mod run;
+
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
