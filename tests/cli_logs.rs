@@ -243,3 +243,74 @@ fn a_log_level_that_is_not_a_filter_is_a_usage_error() {
         "error: invalid configuration: invalid value \"xml\" for log.format: expected text or json\n"
     );
 }
+
+/// `log.slow.request.ms`: a request that took longer is logged at WARN with its API,
+/// version, correlation id and client id; at debug, events inside a request carry its
+/// `request` span with the same fields. Creating a topic of 200 partitions (1,000 files
+/// made) takes well over the 1 ms threshold set here.
+#[test]
+fn slow_requests_are_logged_with_their_correlation_id() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = serve(
+        dir.path(),
+        &[
+            "-o",
+            "log.format=json",
+            "-o",
+            "log.slow.request.ms=1",
+            "-o",
+            "log.level=info,rafka::kafka=debug",
+        ],
+        None,
+    );
+    let kafka = wait_until_up(child.stdout.take().expect("stdout"));
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &kafka)
+        .set("client.id", "slow-test")
+        .create()
+        .expect("admin");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let created = runtime
+        .block_on(admin.create_topics(
+            &[NewTopic::new("wide", 200, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        ))
+        .expect("create");
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = Vec::new();
+    let slow = loop {
+        let mut line = String::new();
+        let n = stderr.read_line(&mut line).expect("stderr line");
+        assert!(n > 0, "no slow-request line; logged: {seen:#?}");
+        let value = json(line.trim_end());
+        if value["fields"]["message"] == "slow request (log.slow.request.ms)"
+            && value["fields"]["api"] == "CreateTopics"
+        {
+            break value;
+        }
+        seen.push(value);
+    };
+    assert_eq!(slow["level"], "WARN", "{slow}");
+    assert_eq!(slow["fields"]["client_id"], "slow-test", "{slow}");
+    assert!(slow["fields"]["correlation_id"].is_i64(), "{slow}");
+    assert!(slow["fields"]["took_ms"].as_u64() >= Some(1), "{slow}");
+    // the request's own span, with the same correlation id, on the events inside it
+    let id = &slow["fields"]["correlation_id"];
+    let in_request = seen.iter().any(|v| {
+        v["spans"].as_array().is_some_and(|spans| {
+            spans.iter().any(|s| {
+                s["name"] == "request" && s["api"] == "CreateTopics" && &s["correlation_id"] == id
+            })
+        })
+    });
+    assert!(
+        in_request,
+        "no event in the CreateTopics request's span: {seen:#?}"
+    );
+    let (code, _) = stop(child, stderr);
+    assert_eq!(code, Some(0));
+}
