@@ -34,17 +34,12 @@ fail() { echo "FAIL: $*"; exit 1; }
 PROMETHEUS="$(command -v prometheus || true)"
 if [[ -z "$PROMETHEUS" ]]; then
     echo "== installing prometheus (apt)"
-    SUDO=(); [[ $(id -u) == 0 ]] || SUDO=(sudo -n)
-    export DEBIAN_FRONTEND=noninteractive
-    mkdir -p "$WORK_DIR"
     # --no-install-recommends: the node exporter and the rest are not needed
-    { timeout 300 "${SUDO[@]}" apt-get update -q \
-        && timeout 900 "${SUDO[@]}" apt-get install -y -q --no-install-recommends prometheus; } \
-        >"$WORK_DIR/apt-prometheus.log" 2>&1 \
-        || { tail -20 "$WORK_DIR/apt-prometheus.log"; fail "could not install prometheus"; }
+    apt_install --no-install-recommends prometheus || fail "could not install prometheus"
     PROMETHEUS="$(command -v prometheus)" || fail "prometheus installed but not on PATH"
     # the package starts its own service (on :9090, every interface) where systemd or
     # sysvinit runs: this script runs its own Prometheus on loopback, so stop that one
+    SUDO=(); [[ $(id -u) == 0 ]] || SUDO=(sudo -n)
     if command -v systemctl >/dev/null 2>&1; then
         timeout 30 "${SUDO[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
     fi

@@ -31,12 +31,7 @@ command -v kcat >/dev/null 2>&1 || fail "kcat is missing: run compat-tests/setup
 CHROMIUM="$(command -v chromium || command -v chromium-browser || true)"
 if [[ -z "$CHROMIUM" ]]; then
     echo "== installing chromium (apt)"
-    SUDO=(); [[ $(id -u) == 0 ]] || SUDO=(sudo -n)
-    export DEBIAN_FRONTEND=noninteractive
-    mkdir -p "$WORK_DIR"
-    { timeout 300 "${SUDO[@]}" apt-get update -q \
-        && timeout 900 "${SUDO[@]}" apt-get install -y -q chromium; } >"$WORK_DIR/apt-chromium.log" 2>&1 \
-        || { tail -20 "$WORK_DIR/apt-chromium.log"; fail "could not install chromium"; }
+    apt_install chromium || fail "could not install chromium"
     CHROMIUM="$(command -v chromium)" || fail "chromium installed but not on PATH"
 fi
 timeout 30 "$CHROMIUM" --version 2>/dev/null | head -1

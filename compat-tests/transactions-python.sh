@@ -15,21 +15,11 @@ rc=0
 for t in rafka kafka; do
     [[ "$TARGET" == both || "$TARGET" == "$t" ]] || continue
     dir="$(mktemp -d /tmp/pytxn.XXXXXX)"
-    if [[ "$t" == rafka ]]; then
-        out="$(RAFKA_SERVE_STATE="$dir/state" RAFKA_BIN="$RAFKA" RAFKA_SERVE_DATA="$dir/data" \
-            RAFKA_SERVE_LOG="$dir/broker.log" "$COMPAT_DIR/lib/rafka-serve.sh" start)" || { echo "FAIL: rafka did not start"; exit 1; }
-    else
-        out="$(KAFKA_REF_STATE="$dir/state" KAFKA_REF_DIR="$dir/kafka" "$COMPAT_DIR/kafka-ref.sh" start)" \
-            || { echo "FAIL: kafka did not start"; exit 1; }
-    fi
+    bootstrap="$(RAFKA_BIN="$RAFKA" target_start "$t" "$dir")" || { echo "FAIL: $t did not start"; exit 1; }
     echo "== $t"
-    timeout 180 "$PY" "$COMPAT_DIR/transactions/python_txn.py" "$(tail -n 1 <<<"$out")" | sed "s/^/[$t] /"
+    timeout 180 "$PY" "$COMPAT_DIR/transactions/python_txn.py" "$bootstrap" | sed "s/^/[$t] /"
     ((PIPESTATUS[0] == 0)) || rc=1
-    if [[ "$t" == rafka ]]; then
-        RAFKA_SERVE_STATE="$dir/state" "$COMPAT_DIR/lib/rafka-serve.sh" stop >/dev/null 2>&1
-    else
-        KAFKA_REF_STATE="$dir/state" "$COMPAT_DIR/kafka-ref.sh" stop >/dev/null 2>&1
-    fi
+    target_stop "$t" "$dir"
     rm -rf "$dir"
 done
 exit "$rc"

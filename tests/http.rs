@@ -528,3 +528,91 @@ async fn an_http_address_asked_for_on_another_listeners_port_is_refused() {
         Ok(_) => panic!("expected a configuration error, the broker started"),
     }
 }
+
+/// Every node of a three-node cluster shows the three brokers and each partition of a
+/// topic with replication factor 3, its replicas and ISR; once a node is killed, the
+/// partitions it held are shown under-replicated (the ISR cell marked) on the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_node_cluster_shows_every_broker_and_an_under_replicated_partition() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cluster = rafka::ClusterBuilder::new(3, dir.path())
+        .configure(|_, c| {
+            c.observe.http_listener = Some("127.0.0.1:0".parse().expect("addr"));
+            c.observe.http_listener_set = true;
+            c.cluster.broker_session_timeout_ms = 3_000;
+            c.cluster.broker_heartbeat_interval_ms = 300;
+            c.cluster.replica_lag_time_max_ms = 3_000;
+            c.cluster.replica_fetch_backoff_ms = 100;
+        })
+        .start()
+        .await
+        .expect("cluster starts");
+    let registered = support::eventually(Duration::from_secs(60), || {
+        cluster.ids().iter().all(|&id| {
+            cluster
+                .node(id)
+                .is_some_and(|h| h.broker().metadata().brokers.len() == 3)
+        })
+    })
+    .await;
+    assert!(registered, "every broker registered");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .create()
+        .expect("admin");
+    let created = admin
+        .create_topics(
+            &[NewTopic::new("spread", 3, TopicReplication::Fixed(3))],
+            &AdminOptions::new(),
+        )
+        .await
+        .expect("create");
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // a partition row: its replicas and a full ISR (three ids each, the ISR not marked)
+    let full = regex::Regex::new(r"<td>\d,\d,\d</td><td>\d,\d,\d</td>").expect("regex");
+    let spread = |page: &str| -> Option<String> {
+        let start = page.find("data-topic=\"spread\"")?;
+        let end = start + page.get(start..)?.find("</table>")?;
+        page.get(start..end).map(str::to_string)
+    };
+    for id in cluster.ids() {
+        let http = cluster.node(id).and_then(|n| n.http_addr()).expect("HTTP");
+        let shown = loop {
+            let page = get(http, "/").await.body;
+            let done = page.contains("<h2>Brokers (3)</h2>")
+                && spread(&page).is_some_and(|t| full.find_iter(&t).count() == 3);
+            if done {
+                break true;
+            }
+            if Instant::now() > deadline {
+                break false;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert!(shown, "node {id}: three brokers and three full partitions");
+    }
+    // node 3 gone: the others show partitions whose ISR lacks it, marked
+    cluster.kill(3);
+    let http = cluster.node(1).and_then(|n| n.http_addr()).expect("HTTP");
+    let marked =
+        regex::Regex::new(r#"<td>\d,\d,\d</td><td class="warn">\d,\d</td>"#).expect("regex");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let under = loop {
+        let page = get(http, "/").await.body;
+        if spread(&page).is_some_and(|t| marked.find_iter(&t).count() == 3) {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        under,
+        "every partition of spread shown under-replicated on node 1"
+    );
+    cluster.shutdown().await;
+}

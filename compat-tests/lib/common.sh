@@ -53,3 +53,38 @@ machine_facts() {
     echo "MEMORY=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
     echo "DISK=$(lsblk -dno NAME,SIZE,ROTA,TYPE 2>/dev/null | awk '$4 == "disk" && $2 != "0B" {printf "%s%s %s %s", sep, $1, $2, ($3 == "1" ? "rotational" : "non-rotational"); sep = ", "}')"
 }
+
+# apt_install [APT-GET INSTALL OPTIONS] PACKAGE...: installs with apt (sudo -n when not
+# root), quietly, bounded in time; the log goes to $WORK_DIR/apt-<last package>.log and its
+# tail is printed if it fails. Returns apt's status.
+apt_install() {
+    local sudo=() log="$WORK_DIR/apt-${*: -1}.log"
+    [[ $(id -u) == 0 ]] || sudo=(sudo -n)
+    mkdir -p "$WORK_DIR"
+    { DEBIAN_FRONTEND=noninteractive timeout 300 "${sudo[@]}" apt-get update -q \
+        && DEBIAN_FRONTEND=noninteractive timeout 900 "${sudo[@]}" apt-get install -y -q "$@"; } \
+        >"$log" 2>&1 \
+        || { tail -20 "$log"; return 1; }
+}
+
+# target_start rafka|kafka DIR: a fresh single broker of that kind with its state and data
+# under DIR (Rafka: lib/rafka-serve.sh running $RAFKA_BIN, which must be set; Kafka:
+# kafka-ref.sh); prints its bootstrap address. target_stop rafka|kafka DIR stops it.
+target_start() {
+    local out
+    if [[ "$1" == rafka ]]; then
+        out="$(RAFKA_BIN="${RAFKA_BIN:?}" RAFKA_SERVE_STATE="$2/state" RAFKA_SERVE_DATA="$2/data" \
+            RAFKA_SERVE_LOG="$2/broker.log" "$COMPAT_DIR/lib/rafka-serve.sh" start)" || return 1
+    else
+        out="$(KAFKA_REF_STATE="$2/state" KAFKA_REF_DIR="$2/kafka" "$COMPAT_DIR/kafka-ref.sh" start)" \
+            || return 1
+    fi
+    tail -n 1 <<<"$out"
+}
+target_stop() {
+    if [[ "$1" == rafka ]]; then
+        RAFKA_SERVE_STATE="$2/state" "$COMPAT_DIR/lib/rafka-serve.sh" stop >/dev/null 2>&1
+    else
+        KAFKA_REF_STATE="$2/state" "$COMPAT_DIR/kafka-ref.sh" stop >/dev/null 2>&1
+    fi
+}
