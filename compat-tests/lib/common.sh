@@ -58,11 +58,13 @@ machine_facts() {
 # root), quietly, bounded in time; the log goes to $WORK_DIR/apt-<last package>.log and its
 # tail is printed if it fails. Returns apt's status.
 apt_install() {
+    (($#)) || return 2
     local sudo=() log="$WORK_DIR/apt-${*: -1}.log"
     [[ $(id -u) == 0 ]] || sudo=(sudo -n)
     mkdir -p "$WORK_DIR"
-    { DEBIAN_FRONTEND=noninteractive timeout 300 "${sudo[@]}" apt-get update -q \
-        && DEBIAN_FRONTEND=noninteractive timeout 900 "${sudo[@]}" apt-get install -y -q "$@"; } \
+    # env after sudo: sudo resets the environment, DEBIAN_FRONTEND with it
+    { timeout 300 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q \
+        && timeout 900 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"; } \
         >"$log" 2>&1 \
         || { tail -20 "$log"; return 1; }
 }

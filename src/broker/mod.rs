@@ -693,6 +693,8 @@ impl Broker {
             .write()
             .shift_remove(name)
             .ok_or_else(|| BrokerError::UnknownTopic(name.to_string()))?;
+        // out of the registry, out of the metrics, whatever happens to its files
+        self.metrics.remove_topic(name);
         let tps: Vec<TopicPartition> = topic
             .partitions
             .iter()
@@ -703,7 +705,6 @@ impl Broker {
             self.cleaner.forget(tp);
         }
         topic_config::Store::new(&self.config.data_dir).remove(name, topic.id)?;
-        self.metrics.remove_topic(name);
         info!(topic = name, "deleted topic");
         Ok(topic)
     }

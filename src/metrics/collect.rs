@@ -409,7 +409,7 @@ fn partition_figures(broker: &Broker, s: &mut Scrape) {
     );
     let c = &m.cleaner;
     for (name, help, v) in [
-        ("rafka_cleaner_passes", "Logs cleaned, one pass over a partition's dirty part each (LogCleaner cleaner-recopy-percent's denominator).", &c.passes),
+        ("rafka_cleaner_passes", "Logs cleaned, one pass over a partition's dirty part each.", &c.passes),
         ("rafka_cleaner_failures", "Cleaner passes that failed (LogCleanerManager uncleanable-partitions-count counts the logs).", &c.failures),
         ("rafka_cleaner_read_bytes", "Bytes the cleaner read while rewriting segments (LogCleaner's MB of log processed).", &c.bytes_read),
         ("rafka_cleaner_written_bytes", "Bytes the cleaner wrote in cleaned segments.", &c.bytes_written),

@@ -509,13 +509,10 @@ async fn respond(
         };
         // consecutive partitions of one topic share a topic entry
         let same = last.is_some_and(|k| *k == r.ask.key.topic);
-        if !same || stats.is_none() {
-            // hosted topics only: names asked for that do not exist make no counters (a
-            // topic's first partition may not be hosted here while a later one is)
-            stats = r
-                .hosted
-                .as_ref()
-                .map(|_| broker.metrics().topic(r.ask.key.topic.name.as_ref()));
+        if !same {
+            // hosted topics only: names asked for that do not exist make no counters
+            let name = r.ask.key.topic.name.as_ref();
+            stats = broker.topic(name).map(|_| broker.metrics().topic(name));
         }
         count(
             broker,

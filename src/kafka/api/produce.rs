@@ -346,10 +346,15 @@ fn append_all(
                 }
             }
         }
-        // Kafka's FailedProduceRequestsPerSec: every partition refused here (min ISR,
-        // verification, a bad batch, ...); a failed fsync later is not counted
+        // Kafka's FailedProduceRequestsPerSec: a partition refused here (min ISR,
+        // verification, a producer's sequence or epoch, ...), less the errors Kafka's
+        // ReplicaManager leaves out as known (unknown partition, not leader, too large,
+        // corrupt, storage); a failed fsync later is not counted
         if let Some(st) = &stats {
-            let failed = parts.iter().filter(|p| p.error_code != 0).count();
+            let failed = parts
+                .iter()
+                .filter(|p| counts_as_failed(p.error_code))
+                .count();
             st.failed_produce_requests
                 .fetch_add(failed as u64, Ordering::Relaxed);
         }
@@ -584,4 +589,20 @@ pub async fn handle(
         }
         Ok(resp)
     }))
+}
+
+/// Whether a partition's error counts in `failed_produce_requests`: any error but the
+/// ones Kafka's `ReplicaManager.appendToLocalLog` does not count ("known exceptions").
+fn counts_as_failed(code: i16) -> bool {
+    code != 0
+        && ![
+            ErrorCode::UnknownTopicOrPartition,
+            ErrorCode::NotLeaderOrFollower,
+            ErrorCode::MessageTooLarge,
+            ErrorCode::RecordListTooLarge,
+            ErrorCode::CorruptMessage,
+            ErrorCode::KafkaStorageError,
+        ]
+        .iter()
+        .any(|known| known.code() == code)
 }
