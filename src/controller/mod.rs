@@ -28,6 +28,7 @@
 //!
 //! Not yet: changing the voter set at run time (KIP-853).
 
+pub mod adoption;
 pub mod client;
 pub mod driver;
 pub mod image_state;
