@@ -372,6 +372,74 @@ mod tests {
         }
     }
 
+    /// A data dir as a Kafka node leaves it: meta.properties and a metadata log with
+    /// Kafka's partition.metadata.
+    fn kafka_data_dir(data: &Path) {
+        use crate::log::partition_log::LoadOptions;
+        use crate::log::{LogConfig, PartitionLog, TopicPartition};
+        use crate::metadata::metadata_log::{append_batch, CLUSTER_METADATA_TOPIC_ID};
+        checkpoint::write_meta_properties(
+            &data.join("meta.properties"),
+            &checkpoint::MetaProperties {
+                node_id: 1,
+                cluster_id: "MkU3OEVBNTcwNTJENDM2Qg".into(),
+                directory_id: None,
+            },
+        )
+        .expect("setup");
+        let opts = LoadOptions {
+            clean_shutdown: false,
+            recovery_point: 0,
+            log_start_offset: 0,
+        };
+        let (log, _) = PartitionLog::open(
+            data.join(METADATA_DIR),
+            TopicPartition::new(crate::metadata::metadata_log::CLUSTER_METADATA_TOPIC, 0),
+            LogConfig::default(),
+            Some(CLUSTER_METADATA_TOPIC_ID),
+            opts,
+        )
+        .expect("setup");
+        append_batch(&log, &kafka_records(), 1, 0).expect("setup");
+    }
+
+    #[test]
+    fn a_voter_saves_kafka_metadata_then_moves_it_aside_and_a_crash_in_between_is_redone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path();
+        kafka_data_dir(data);
+        // a crash after an earlier start saved something and before it renamed: redone
+        std::fs::create_dir_all(data.join(".rafka")).expect("setup");
+        std::fs::write(data.join(".rafka").join(SAVED), b"torn").expect("setup");
+        std::fs::write(data.join(".rafka").join(DONE), b"old").expect("setup");
+        assert!(convert(data, true).expect("converts"));
+        assert!(!data.join(METADATA_DIR).exists());
+        assert!(data
+            .join(KAFKA_METADATA_ASIDE)
+            .join("partition.metadata")
+            .exists());
+        let saved = load(data).expect("reads").expect("saved");
+        assert_eq!(saved.records, kafka_records());
+        assert_eq!(saved.cluster_id.as_deref(), Some("MkU3OEVBNTcwNTJENDM2Qg"));
+        assert!(!saved.done, "a done marker of before does not count");
+        // the next start: nothing to convert, the saved metadata stays until adopted
+        assert!(!convert(data, true).expect("nothing to do"));
+        mark_done(data).expect("marks");
+        assert!(load(data).expect("reads").expect("saved").done);
+    }
+
+    #[test]
+    fn a_broker_only_node_moves_its_copy_aside_without_adopting_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path();
+        kafka_data_dir(data);
+        assert!(convert(data, false).expect("converts"));
+        assert!(data.join(KAFKA_METADATA_ASIDE).is_dir());
+        let saved = load(data).expect("reads").expect("saved");
+        assert!(saved.records.is_empty());
+        assert_eq!(saved.cluster_id.as_deref(), Some("MkU3OEVBNTcwNTJENDM2Qg"));
+    }
+
     #[test]
     fn detection_tells_kafka_from_rafka_dirs() {
         let dir = tempfile::tempdir().expect("tempdir");
