@@ -24,8 +24,8 @@ use rafka::metadata::metadata_log::{
     append_batch, CLUSTER_METADATA_TOPIC, CLUSTER_METADATA_TOPIC_ID,
 };
 use rafka::metadata::records::{
-    config_resource, ConfigRecord, FeatureLevelRecord, MetadataRecord, PartitionRecord,
-    ProducerIdsRecord, RegisterBrokerRecord, TopicRecord,
+    config_resource, ConfigRecord, FeatureLevelRecord, MetadataRecord, PartitionChangeRecord,
+    PartitionRecord, ProducerIdsRecord, RegisterBrokerRecord, TopicRecord,
 };
 use rafka::{ClusterBuilder, ClusterHandle};
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
@@ -44,6 +44,10 @@ const TOPIC_ID: Uuid = Uuid::from_u128(0x6b61_666b_615f_746f_7069_635f_6964_0001
 const NEXT_PRODUCER_ID: i64 = 7_000;
 const RETENTION_MS: &str = "86400000";
 const KAFKA_LEADER_EPOCH: i32 = 4;
+/// The partition Kafka left with only eligible leader replicas (3 and 1).
+const ELR_PARTITION: i32 = 2;
+/// The broker-only node.
+const BROKER_ONLY: i32 = 4;
 
 fn open_log(dir: &Path, tp: TopicPartition, topic_id: Uuid) -> PartitionLog {
     let opts = LoadOptions {
@@ -112,6 +116,14 @@ fn kafka_metadata_records() -> Vec<Vec<MetadataRecord>> {
             .into(),
         );
     }
+    // Kafka 4's controlled shutdown of the last brokers leaves a partition with an empty
+    // ISR and its eligible leader replicas (KIP-966), as DumpLogSegments shows
+    let mut elr = PartitionChangeRecord::new(TOPIC_ID, ELR_PARTITION);
+    elr.isr = Some(vec![]);
+    elr.leader = -1;
+    elr.eligible_leader_replicas = Some(vec![3, 1]);
+    elr.last_known_elr = Some(vec![3, 1]);
+    topic.push(elr.into());
     let config = vec![ConfigRecord {
         resource_type: config_resource::TOPIC,
         resource_name: TOPIC.into(),
@@ -132,7 +144,7 @@ fn record_value(p: i32, i: usize) -> String {
     format!("from-kafka-{p}-{i}")
 }
 
-/// One data dir as Kafka node `id` leaves it.
+/// One data dir as Kafka node `id` leaves it (a broker-only node has no replicas here).
 fn kafka_node(data: &Path, id: i32) {
     std::fs::create_dir_all(data).expect("test setup");
     checkpoint::write_meta_properties(
@@ -163,6 +175,9 @@ fn kafka_node(data: &Path, id: i32) {
     )
     .expect("test setup");
     assert!(meta_dir.join("partition.metadata").exists());
+    if id == BROKER_ONLY {
+        return;
+    }
     // the topic's partitions, each replica with the same records in leader epoch 4
     for p in 0..PARTITIONS {
         let log = open_log(
@@ -186,6 +201,7 @@ fn kafka_node(data: &Path, id: i32) {
 
 async fn start(dir: &Path) -> ClusterHandle {
     let cluster = ClusterBuilder::new(3, dir)
+        .brokers(1)
         .configure(|_, c| {
             c.cluster.broker_session_timeout_ms = 3_000;
             c.cluster.broker_heartbeat_interval_ms = 300;
@@ -199,7 +215,7 @@ async fn start(dir: &Path) -> ClusterHandle {
         cluster.ids().iter().all(|&id| {
             cluster.node(id).is_some_and(|h| {
                 let md = h.broker().metadata();
-                md.brokers.len() == 3
+                md.brokers.len() == 4
                     && md.topics.as_ref().is_some_and(|t| {
                         t.get(TOPIC)
                             .is_some_and(|t| t.partitions.iter().all(|p| p.leader >= 0))
@@ -266,11 +282,11 @@ fn topic_records_in_log(data: &Path) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kafka_cluster_is_adopted_by_rafka_on_its_data_dirs() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for id in 1..=3 {
+    for id in 1..=BROKER_ONLY {
         kafka_node(&dir.path().join(format!("node-{id}")), id);
     }
     let mut cluster = start(dir.path()).await;
-    for id in 1..=3 {
+    for id in 1..=BROKER_ONLY {
         let data = dir.path().join(format!("node-{id}"));
         assert!(
             data.join("__cluster_metadata-0.kafka").is_dir(),
@@ -296,14 +312,20 @@ async fn a_kafka_cluster_is_adopted_by_rafka_on_its_data_dirs() {
         assert_eq!(p.error_code, 0);
         assert!([1, 2, 3].contains(&p.leader_id.0), "{p:?}");
         assert!(p.leader_epoch > KAFKA_LEADER_EPOCH, "{p:?}");
+        if p.partition_index == ELR_PARTITION {
+            assert!(
+                [1, 3].contains(&p.leader_id.0),
+                "an eligible replica leads: {p:?}"
+            );
+        }
         let mut replicas: Vec<i32> = p.replica_nodes.iter().map(|r| r.0).collect();
         replicas.sort();
         assert_eq!(replicas, vec![1, 2, 3]);
     }
 
-    // DescribeCluster: Kafka's cluster id
-    {
-        let addr = cluster.node(2).expect("node 2").kafka_addr();
+    // DescribeCluster: Kafka's cluster id, on a voter and on the broker-only node
+    for id in [2, BROKER_ONLY] {
+        let addr = cluster.node(id).expect("node").kafka_addr();
         let mut client = support::Client::connect(addr).await;
         let resp: DescribeClusterResponse = client
             .call(
@@ -408,7 +430,7 @@ async fn a_kafka_cluster_is_adopted_by_rafka_on_its_data_dirs() {
         before.contains(&(TOPIC.to_string(), TOPIC_ID, PARTITIONS as usize)),
         "{before:?}"
     );
-    for id in [3, 2] {
+    for id in [BROKER_ONLY, 3, 2] {
         cluster.stop(id).await.expect("stops");
     }
     cluster.kill(1);
@@ -416,14 +438,14 @@ async fn a_kafka_cluster_is_adopted_by_rafka_on_its_data_dirs() {
         let data = dir.path().join(format!("node-{id}"));
         assert_eq!(topic_records_in_log(&data), 1, "node {id}: adopted once");
     }
-    for id in 1..=3 {
+    for id in 1..=BROKER_ONLY {
         cluster.restart(id).await.expect("restarts");
     }
     let ready = eventually(Duration::from_secs(30), || {
         cluster.ids().iter().all(|&id| {
             cluster
                 .node(id)
-                .is_some_and(|h| h.broker().metadata().brokers.len() == 3)
+                .is_some_and(|h| h.broker().metadata().brokers.len() == 4)
         })
     })
     .await;

@@ -276,6 +276,25 @@ pub fn adoption_records(kafka: &[MetadataRecord]) -> (Vec<MetadataRecord>, Adopt
             MetadataRecord::PartitionRecord(mut p) => {
                 summary.partitions += 1;
                 p.leader = NO_LEADER;
+                // KIP-966: a Kafka 4 cluster stopped cleanly leaves its partitions with an
+                // empty ISR and the last members in the eligible leader replicas, which
+                // Kafka's controller elects from; Rafka has no ELR, and they are what its
+                // ISR would have kept
+                let elr = p.eligible_leader_replicas.take().unwrap_or_default();
+                let last_known = p.last_known_elr.take().unwrap_or_default();
+                if p.isr.is_empty() {
+                    if elr.is_empty() {
+                        warn!(topic_id = %p.topic_id, partition = p.partition_id,
+                            ?last_known, "adopted partition with neither ISR nor eligible \
+                            leader replicas: it gets a leader only by unclean election");
+                    }
+                    p.isr = p
+                        .replicas
+                        .iter()
+                        .copied()
+                        .filter(|r| elr.contains(r))
+                        .collect();
+                }
                 out.push(p.into());
                 continue;
             }
@@ -338,6 +357,30 @@ mod tests {
             }
             .into(),
         ]
+    }
+
+    #[test]
+    fn a_partition_left_with_only_eligible_leader_replicas_gets_them_as_its_isr() {
+        use crate::metadata::records::PartitionChangeRecord;
+        let mut kafka = kafka_records();
+        // Kafka 4's controlled shutdown of the last brokers (DumpLogSegments of a real one)
+        let mut change = PartitionChangeRecord::new(uuid::Uuid::from_u128(0x1234), 0);
+        change.isr = Some(vec![]);
+        change.leader = NO_LEADER;
+        change.eligible_leader_replicas = Some(vec![3, 1]);
+        change.last_known_elr = Some(vec![3, 1]);
+        kafka.push(change.into());
+        let (records, _) = adoption_records(&kafka);
+        match &records[1] {
+            MetadataRecord::PartitionRecord(p) => {
+                assert_eq!(p.isr, vec![1, 3], "in the replicas' order");
+                assert_eq!(p.leader, NO_LEADER);
+                assert_eq!(p.eligible_leader_replicas, None);
+                assert_eq!(p.last_known_elr, None);
+                assert_eq!(p.leader_epoch, 5, "Kafka's bump for the leader change kept");
+            }
+            other => panic!("not a partition record: {other:?}"),
+        }
     }
 
     #[test]
