@@ -275,7 +275,16 @@ impl Controller {
             Ok(offset) => {
                 self.resync(st, offset);
                 finish_adoption(st);
-                Ok(())
+                // brokers already unfenced (they registered with a leader that had nothing
+                // to adopt) lead the adopted partitions at once
+                let elected = st.machine.elect_leaderless();
+                if elected.response > 0 {
+                    info!(
+                        partitions = elected.response,
+                        "leaders elected for adopted partitions"
+                    );
+                }
+                self.commit(st, elected.records).await
             }
             Err(e) => {
                 st.stale = true;

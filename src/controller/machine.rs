@@ -804,6 +804,31 @@ impl ControllerMachine {
         out
     }
 
+    /// Leaders for the partitions without an active one, from their ISR (Kafka's clean
+    /// election): after metadata adopted from Kafka is committed on a cluster whose
+    /// brokers were unfenced already (their unfencing elects otherwise).
+    pub fn elect_leaderless(&self) -> ControllerResult<usize> {
+        let none = BTreeSet::new();
+        let live = Liveness {
+            image: &self.image,
+            leaving: &none,
+            joining: None,
+        };
+        let mut out: Vec<MetadataRecord> = Vec::new();
+        for t in self.image.topics() {
+            for (&index, p) in &t.partitions {
+                if p.leader != NO_LEADER && live.active(p.leader) {
+                    continue;
+                }
+                if let Some(c) = self.partition_change(t.id, index, p, &live, Election::Clean) {
+                    out.push(c.into());
+                }
+            }
+        }
+        let n = out.len();
+        ControllerResult::new(out, n)
+    }
+
     /// The change for brokers leaving: the ISR without them (but never empty: the last
     /// member stays, so it can lead again when it comes back clean), and a leader by
     /// `election`. `None` when nothing changes.
