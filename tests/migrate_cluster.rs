@@ -140,6 +140,33 @@ fn kafka_metadata_records() -> Vec<Vec<MetadataRecord>> {
     vec![features, brokers, topic, config, pids]
 }
 
+/// The control batch Kafka's Raft client writes first when node 1 becomes leader in epoch
+/// 1: one LeaderChange record (key: version 0, type 2; value: LeaderChangeMessage v0 with
+/// the three voters, node 1 granting).
+fn leader_change_batch() -> Vec<u8> {
+    let voter = |id: i32| {
+        let mut v = id.to_be_bytes().to_vec();
+        v.push(0); // no tagged fields
+        v
+    };
+    let mut value = vec![0, 0]; // Version
+    value.extend(1i32.to_be_bytes()); // LeaderId
+    value.push(4); // Voters: a compact array of 3
+    for id in 1..=3 {
+        value.extend(voter(id));
+    }
+    value.push(2); // GrantingVoters: 1
+    value.extend(voter(1));
+    value.push(0);
+    let record = NewRecord::new(Some(vec![0u8, 0, 0, 2]), value).at(1_700_000_000_000);
+    let mut batch = encode_batch(&[record], 1);
+    // the control attribute, and the CRC again (it covers the attributes on)
+    batch[21..23].copy_from_slice(&0x20i16.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[21..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch
+}
+
 fn record_value(p: i32, i: usize) -> String {
     format!("from-kafka-{p}-{i}")
 }
@@ -163,6 +190,13 @@ fn kafka_node(data: &Path, id: i32) {
         &meta_dir,
         TopicPartition::new(CLUSTER_METADATA_TOPIC, 0),
         CLUSTER_METADATA_TOPIC_ID,
+    );
+    log.append_as_follower(&leader_change_batch())
+        .expect("test setup: control batch");
+    assert_eq!(
+        log.log_end_offset(),
+        1,
+        "the LeaderChange batch at offset 0"
     );
     for batch in kafka_metadata_records() {
         append_batch(&log, &batch, 1, 1_700_000_000_000).expect("test setup: batch");
