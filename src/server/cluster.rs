@@ -76,15 +76,18 @@ fn cluster_id(voters: &BTreeMap<i32, String>) -> String {
 
 /// Moves a Kafka node's `__cluster_metadata-0` aside (saving its metadata first on a
 /// voter, `adopt`), and answers what this data dir saved from Kafka, if anything.
-fn take_over_kafka_metadata(
+async fn take_over_kafka_metadata(
     config: &Config,
     adopt: bool,
 ) -> Result<Option<adoption::Saved>, ServerError> {
-    let failed = |e: adoption::AdoptionError| {
-        ServerError::Task(format!("taking over Kafka's metadata log: {e}"))
-    };
-    adoption::convert(&config.data_dir, adopt).map_err(failed)?;
-    adoption::load(&config.data_dir).map_err(failed)
+    let data_dir = config.data_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        adoption::convert(&data_dir, adopt)?;
+        adoption::load(&data_dir)
+    })
+    .await
+    .map_err(|e| ServerError::Task(e.to_string()))?
+    .map_err(|e| ServerError::Task(format!("taking over Kafka's metadata log: {e}")))
 }
 
 /// Kafka's cluster id, kept by a cluster adopted from Kafka.
@@ -117,7 +120,7 @@ pub async fn start(
     prebound: Option<TcpListener>,
 ) -> Result<ClusterNode, ServerError> {
     match config.cluster.roles {
-        Some(ProcessRoles::Broker) => start_broker_only(config),
+        Some(ProcessRoles::Broker) => start_broker_only(config).await,
         Some(_) => start_controller(config, prebound).await,
         None => Err(invalid(
             "process.roles",
@@ -128,7 +131,7 @@ pub async fn start(
 }
 
 /// A broker that is not a voter: it follows the metadata log from the voters.
-fn start_broker_only(config: &Config) -> Result<ClusterNode, ServerError> {
+async fn start_broker_only(config: &Config) -> Result<ClusterNode, ServerError> {
     let c = &config.cluster;
     if c.voters.is_empty() {
         return Err(invalid(
@@ -140,7 +143,7 @@ fn start_broker_only(config: &Config) -> Result<ClusterNode, ServerError> {
     }
     let (_, names) = voter_addresses(c)?;
     // a Kafka broker's copy of the metadata log: moved aside, the quorum's is followed
-    let saved = take_over_kafka_metadata(config, false)?;
+    let saved = take_over_kafka_metadata(config, false).await?;
     let image = SharedImage::new();
     let client = ControllerClient::new(
         names.clone(),
@@ -208,7 +211,7 @@ async fn start_controller(
     let (resolved, names) = voter_addresses(c)?;
     voters.extend(resolved);
     voter_names.extend(names);
-    let saved = take_over_kafka_metadata(config, true)?;
+    let saved = take_over_kafka_metadata(config, true).await?;
     let mut qc = QuorumConfig::new(config.node_id, voters, config.data_dir.clone());
     let election = Duration::from_millis(c.quorum_election_timeout_ms.max(10));
     // a follower elects after T/2..T of silence; openraft's followers also refuse votes
