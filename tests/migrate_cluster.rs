@@ -459,6 +459,16 @@ async fn a_kafka_cluster_is_adopted_by_rafka_on_its_data_dirs() {
             })
             .unwrap_or_default()
     };
+    // every voter noted the adoption done (the leader at once, the others as they see it)
+    let noted = eventually(Duration::from_secs(10), || {
+        (1..=3).all(|id| {
+            dir.path()
+                .join(format!("node-{id}/.rafka/kafka-metadata.adopted"))
+                .exists()
+        })
+    })
+    .await;
+    assert!(noted, "every voter marked its saved Kafka metadata adopted");
     let before = image_topics(&cluster);
     assert!(
         before.contains(&(TOPIC.to_string(), TOPIC_ID, PARTITIONS as usize)),
