@@ -4,7 +4,8 @@
 //! ([`crate::migrate::kafka_metadata::read`]), what the new quorum is to adopt is saved in
 //! `<data dir>/.rafka/kafka-metadata`, and Kafka's directory is moved aside to
 //! `__cluster_metadata-0.kafka`; the quorum then starts with an empty log as usual, and its
-//! first active controller proposes the adopted topics ([`Adoption`], the driver).
+//! first active controller proposes the adopted topics
+//! ([`super::driver::Controller::adopt`]).
 //!
 //! Steps, each leaving a state the next start completes after a crash: the saved file is
 //! written atomically (fsynced, then renamed), then Kafka's directory is renamed (and the
