@@ -17,11 +17,12 @@ use super::classic::{
     ClassicGroup, DeferredResponse, GroupState, JoinRequest, JoinResponse, MemberSummary, Reply,
     SyncRequest, SyncResponse,
 };
-use super::records::{self, Entry, OffsetValue};
+use super::records::{self, Entry, GroupValue, OffsetValue};
 use crate::config::GroupConfig;
 use crate::coordinator::{CoordinatorResult, Effect, EventContext, Ms, Shard};
 use crate::error::ErrorCode;
 use crate::log::records::NewRecord;
+use tracing::{debug, warn};
 
 /// What a group event returns.
 pub type GroupResult<T> = CoordinatorResult<T, GroupShard>;
@@ -73,6 +74,22 @@ pub struct GroupShard {
     /// the groups' when the transaction's COMMIT marker is written, and are dropped on
     /// its ABORT (Kafka's `pendingTransactionalOffsets`).
     pending_txn: HashMap<i64, PendingOffsets>,
+    /// The partition's index, for the load's log lines.
+    partition: i32,
+    /// Records replayed since the last load that Rafka does not read: other key types
+    /// (Kafka 4's KIP-848 consumer, share and streams group records), and records of a
+    /// known type it cannot decode. Logged once per load, so a migration does not lose
+    /// them silently.
+    skipped_other: usize,
+    unreadable: usize,
+}
+
+/// What a misplaced group carries to its new partition ([`GroupShard::export`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportedGroup {
+    pub offsets: Vec<((String, i32), OffsetValue)>,
+    /// Its stored metadata, if it has any (not for an offsets-only group).
+    pub metadata: Option<GroupValue>,
 }
 
 fn tombstone(key: Vec<u8>, wall: i64) -> NewRecord {
@@ -130,11 +147,89 @@ fn summary_without_members(g: &ClassicGroup) -> GroupSummary {
 
 impl GroupShard {
     pub fn new(config: GroupConfig) -> GroupShard {
+        GroupShard::for_partition(config, -1)
+    }
+
+    /// The shard of `__consumer_offsets` partition `partition`.
+    pub fn for_partition(config: GroupConfig, partition: i32) -> GroupShard {
         GroupShard {
             config,
             groups: HashMap::new(),
             pending_txn: HashMap::new(),
+            partition,
+            skipped_other: 0,
+            unreadable: 0,
         }
+    }
+
+    /// Every group id of the shard.
+    pub fn group_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.groups.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// A group's offsets and metadata, to write in another partition (a group an older
+    /// Rafka placed in the wrong one); `None` for an unknown group.
+    pub fn export(&self, group_id: &str) -> Option<ExportedGroup> {
+        let g = self.groups.get(group_id)?;
+        Some(ExportedGroup {
+            offsets: g
+                .offsets
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            metadata: g.protocol_type().map(|_| g.to_stored()),
+        })
+    }
+
+    /// Writes a group moved from another partition: its offsets this shard has none of
+    /// for the same partition, and its metadata if this shard has none for it (what is
+    /// here was written later, by this placement, and wins). The number of records.
+    pub fn import(
+        &mut self,
+        group_id: &str,
+        group: ExportedGroup,
+        ctx: &EventContext,
+    ) -> GroupResult<usize> {
+        let here = self.groups.get(group_id);
+        let mut recs = Vec::new();
+        if let Some(meta) = group.metadata {
+            if here.and_then(ClassicGroup::protocol_type).is_none() {
+                recs.push(NewRecord {
+                    key: Some(records::group_key(group_id)),
+                    value: Some(records::group_value(&meta)),
+                    headers: Vec::new(),
+                    timestamp: ctx.wall,
+                });
+            }
+        }
+        for ((topic, partition), v) in &group.offsets {
+            let known = here.is_some_and(|g| g.offsets.contains_key(&(topic.clone(), *partition)));
+            if !known {
+                recs.push(offset_record(group_id, topic, *partition, v));
+            }
+        }
+        let n = recs.len();
+        CoordinatorResult::of(n).with_replayed_records(recs)
+    }
+
+    /// Tombstones for everything of a group (its offsets and metadata), members or not:
+    /// the group moved to another partition. The group is gone once they are written.
+    pub fn evict(&mut self, group_id: &str, ctx: &EventContext) -> GroupResult<usize> {
+        let Some(g) = self.groups.get(group_id) else {
+            return CoordinatorResult::of(0);
+        };
+        let mut recs: Vec<NewRecord> = g
+            .offsets
+            .keys()
+            .map(|(t, p)| tombstone(records::offset_key(group_id, t, *p), ctx.wall))
+            .collect();
+        recs.push(tombstone(records::group_key(group_id), ctx.wall));
+        let n = recs.len();
+        CoordinatorResult::of(n)
+            .with_replayed_records(recs)
+            .with_effects([Effect::Cancel(group_id.to_string())])
     }
 
     pub fn group(&self, group_id: &str) -> Option<&ClassicGroup> {
@@ -491,7 +586,19 @@ impl Shard for GroupShard {
     type TimerKey = String;
 
     fn replay(&mut self, key: &[u8], value: Option<&[u8]>, now: Ms, wall: i64) {
-        match records::decode(key, value) {
+        let entry = match records::decode_record(key, value) {
+            Ok(Some(entry)) => Some(entry),
+            Ok(None) => {
+                self.skipped_other += 1;
+                None
+            }
+            Err(e) => {
+                self.unreadable += 1;
+                debug!(partition = self.partition, cause = %e, "unreadable record skipped");
+                None
+            }
+        };
+        match entry {
             Some(Entry::Offset {
                 group,
                 topic,
@@ -574,6 +681,20 @@ impl Shard for GroupShard {
     }
 
     fn loaded(&mut self, _now: Ms, _wall: i64) -> Vec<Effect<Self>> {
+        let partition = format!("{}-{}", records::OFFSETS_TOPIC, self.partition);
+        let skipped = std::mem::take(&mut self.skipped_other);
+        if skipped > 0 {
+            warn!(
+                %partition,
+                skipped,
+                "skipped records of group types Rafka does not serve (Kafka 4's consumer, \
+                 share or streams group records): those groups are not carried over"
+            );
+        }
+        let unreadable = std::mem::take(&mut self.unreadable);
+        if unreadable > 0 {
+            warn!(%partition, unreadable, "skipped records that cannot be decoded");
+        }
         self.groups
             .keys()
             .map(|id| self.timer(id))
