@@ -176,6 +176,14 @@ impl GroupCoordinator {
         moved
     }
 
+    /// Follows the partitions' leadership ([`CoordinatorRuntime::sync_leadership`]), then
+    /// moves the misplaced groups of what this broker now leads (in a cluster a group
+    /// moves once this broker leads both its old and its new partition). Blocks.
+    pub fn sync_leadership(&self) {
+        self.runtime.sync_leadership();
+        self.relocate_misplaced();
+    }
+
     /// One group of [`Self::relocate_misplaced`]: written to its partition first, then
     /// removed from the old one (a crash between leaves it in both, and the next load
     /// moves only what its partition does not have yet).

@@ -860,6 +860,62 @@ mod tests {
         );
     }
 
+    fn apply(s: &mut GroupShard, r: &GroupResult<usize>) {
+        assert!(r.replay);
+        for rec in &r.records {
+            s.replay(rec.key.as_deref().expect("key"), rec.value.as_deref(), 0, 0);
+        }
+    }
+
+    /// A group moved from another partition: what the target already has for it (written
+    /// later, by the right placement) wins; the old shard's tombstones forget it.
+    #[test]
+    fn a_moved_group_keeps_the_newer_offsets_and_leaves_nothing_behind() {
+        let v = |offset| OffsetValue {
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 5,
+        };
+        let mut old = GroupShard::new(cfg());
+        for (p, o) in [(0, 10), (1, 11)] {
+            let rec = offset_record("g", "t", p, &v(o));
+            old.replay(&rec.key.expect("key"), rec.value.as_deref(), 0, 0);
+        }
+        let mut new = GroupShard::new(cfg());
+        let rec = offset_record("g", "t", 1, &v(99));
+        new.replay(&rec.key.expect("key"), rec.value.as_deref(), 0, 0);
+
+        let exported = old.export("g").expect("g");
+        assert_eq!(exported.metadata, None, "an offsets-only group has none");
+        let r = new.import("g", exported, &ctx(0, 1));
+        assert_eq!(r.response, 1, "only t-0: t-1 is newer here");
+        apply(&mut new, &r);
+        let offsets: Vec<Option<i64>> = new
+            .fetch("g", Some(vec![("t".into(), vec![0, 1])]))
+            .into_iter()
+            .flat_map(|(_, ps)| ps.into_iter().map(|(_, v)| v.map(|v| v.offset)))
+            .collect();
+        assert_eq!(offsets, vec![Some(10), Some(99)]);
+
+        let r = old.evict("g", &ctx(0, 2));
+        assert_eq!(r.response, 3, "two offsets and the group");
+        assert!(r.records.iter().all(|rec| rec.value.is_none()));
+        apply(&mut old, &r);
+        assert!(old.group("g").is_none());
+        assert_eq!(
+            old.evict("g", &ctx(0, 3)).response,
+            0,
+            "nothing left to move"
+        );
+        // a second import of the same group writes nothing
+        let again = ExportedGroup {
+            offsets: vec![(("t".into(), 0), v(10))],
+            metadata: None,
+        };
+        assert_eq!(new.import("g", again, &ctx(0, 4)).response, 0);
+    }
+
     #[test]
     fn expiry_tombstones_old_offsets_and_forgets_empty_groups() {
         let mut s = GroupShard::new(cfg());
