@@ -9,7 +9,8 @@
 //!   and runs the event on the [`CoordinatorRuntime`], which does the I/O.
 //!
 //! Every group lives in one partition of the internal topic `__consumer_offsets`
-//! (`abs(hash(group)) % offsets.topic.num.partitions`, as Kafka places it), and so in that
+//! (`Utils.abs(hash(group)) % offsets.topic.num.partitions`, as Kafka places it; groups an
+//! older Rafka placed with the hash's sign bit cleared are moved at load), and so in that
 //! partition's shard: groups of different partitions never wait for each other, and a
 //! partition's groups could move to another broker with its leadership. Offset commits
 //! and group metadata are appended there as records in Kafka's format; a commit is
@@ -206,6 +207,10 @@ impl GroupCoordinator {
         };
         self.runtime
             .write_blocking(to, |s, ctx| s.import(group, exported, ctx))
+            .map_err(|e| e.to_string())?;
+        // a group with members has sessions to expire, from its new shard
+        self.runtime
+            .write_blocking(to, |s, _| s.arm_timer(group))
             .map_err(|e| e.to_string())?;
         self.runtime
             .write_blocking(from, |s, ctx| s.evict(group, ctx))

@@ -214,6 +214,12 @@ impl GroupShard {
         CoordinatorResult::of(n).with_replayed_records(recs)
     }
 
+    /// Sets the group's timer as its state asks (after [`Self::import`] wrote it: a moved
+    /// group with members has sessions to expire).
+    pub fn arm_timer(&mut self, group_id: &str) -> GroupResult<()> {
+        CoordinatorResult::of(()).with_effects([self.timer(group_id)])
+    }
+
     /// Tombstones for everything of a group (its offsets and metadata), members or not:
     /// the group moved to another partition. The group is gone once they are written.
     pub fn evict(&mut self, group_id: &str, ctx: &EventContext) -> GroupResult<usize> {
@@ -688,7 +694,8 @@ impl Shard for GroupShard {
                 %partition,
                 skipped,
                 "skipped records of group types Rafka does not serve (Kafka 4's consumer, \
-                 share or streams group records): those groups are not carried over"
+                 share or streams group records): their members, assignments and \
+                 subscriptions are not carried over (their committed offsets are)"
             );
         }
         let unreadable = std::mem::take(&mut self.unreadable);
@@ -914,6 +921,80 @@ mod tests {
             metadata: None,
         };
         assert_eq!(new.import("g", again, &ctx(0, 4)).response, 0);
+    }
+
+    /// A moved group with a member: its metadata is written (replayed) in the new shard,
+    /// and its timer follows the member's session there.
+    #[test]
+    fn a_moved_group_with_members_gets_its_timer() {
+        let meta = GroupValue {
+            protocol_type: "consumer".into(),
+            generation: 4,
+            protocol: Some("range".into()),
+            leader: Some("m1".into()),
+            state_timestamp: 0,
+            members: vec![records::StoredMember {
+                member_id: "m1".into(),
+                instance_id: None,
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                rebalance_timeout_ms: 300_000,
+                session_timeout_ms: 45_000,
+                subscription: Bytes::new(),
+                assignment: Bytes::new(),
+            }],
+        };
+        let mut new = GroupShard::new(cfg());
+        let moved = ExportedGroup {
+            offsets: Vec::new(),
+            metadata: Some(meta),
+        };
+        let r = new.import("g", moved, &ctx(100, 1));
+        assert_eq!(r.response, 1);
+        apply(&mut new, &r);
+        assert_eq!(new.describe("g").map(|g| g.members.len()), Some(1));
+        let armed = new.arm_timer("g");
+        assert!(
+            matches!(
+                armed.effects.as_slice(),
+                [Effect::Schedule { key, deadline }] if key == "g" && *deadline > 0
+            ),
+            "{:?}",
+            timers(&armed)
+        );
+    }
+
+    /// Kafka 4's KIP-848 records (key types 3+) and unreadable records are counted for
+    /// the load's warning, and the count starts again at the next load.
+    #[test]
+    fn records_rafka_does_not_read_are_counted_per_load() {
+        let mut s = GroupShard::for_partition(cfg(), 7);
+        let mut consumer_group_key = 3i16.to_be_bytes().to_vec();
+        consumer_group_key.extend_from_slice(b"\x00\x01g");
+        s.replay(&consumer_group_key, Some(b"\x00\x00"), 0, 0);
+        s.replay(&consumer_group_key, None, 0, 0);
+        let rec = offset_record(
+            "g",
+            "t",
+            0,
+            &OffsetValue {
+                offset: 1,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp: 0,
+            },
+        );
+        let key = rec.key.expect("key");
+        s.replay(&key, Some(&[0, 9, 1]), 0, 0);
+        s.replay(&key, rec.value.as_deref(), 0, 0);
+        assert_eq!((s.skipped_other, s.unreadable), (2, 1));
+        assert_eq!(
+            s.group_ids(),
+            vec!["g".to_string()],
+            "the readable offset counts"
+        );
+        s.loaded(0, 0);
+        assert_eq!((s.skipped_other, s.unreadable), (0, 0));
     }
 
     #[test]
