@@ -648,6 +648,41 @@ mod tests {
         );
     }
 
+    /// Hostile values of every version (deterministic pseudo-random bytes after a valid
+    /// version field, and every single-byte change of valid v4 values) decode or fail,
+    /// never panic nor allocate what they claim.
+    #[test]
+    fn hostile_values_never_panic() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as u8
+        };
+        let offset_k = offset_key("g", "t", 0);
+        let group_k = group_key("g");
+        for round in 0..4_000 {
+            let version = (round % 6) as i16;
+            let len = usize::from(next()) % 96;
+            let mut v = version.to_be_bytes().to_vec();
+            v.extend((0..len).map(|_| next()));
+            let _ = decode_record(&offset_k, Some(&v));
+            let _ = decode_record(&group_k, Some(&v));
+        }
+        let offset_v4 = unhex(
+            "0004000000000000001effffffff01000001a2482fa060\
+             0100100df358eb08ea43a0b40a25b5dff2ac26",
+        );
+        for at in 0..offset_v4.len() {
+            for b in [0x00, 0x01, 0x7f, 0x80, 0xff] {
+                let mut v = offset_v4.clone();
+                v[at] = b;
+                let _ = decode_record(&offset_k, Some(&v));
+            }
+        }
+    }
+
     #[test]
     fn other_key_types_are_skipped_not_errors() {
         // ConsumerGroupMetadataKey (type 3) and beyond: Rafka does not read them
