@@ -13,9 +13,9 @@
 //! KIP-848 consumer, share and streams group records, key versions 3+) are skipped, and
 //! [`decode_record`] tells them apart from records that cannot be read.
 //!
-//! Rafka keeps writing offsets v3 and groups v3: every Kafka since 2.1 reads them (4.x
-//! included), while v4 would keep a data dir from going back to a Kafka older than 3.x's
-//! KIP-915 readers and carries nothing Rafka stores.
+//! Kafka 4.3.1 writes offsets v4 and groups v3 (seen in a real node's log dir). Rafka
+//! keeps writing offsets v3 and groups v3: every Kafka since 2.1 reads them (4.x
+//! included), and offsets v4 adds only the tagged topic id, which Rafka does not keep.
 
 use bytes::Bytes;
 
