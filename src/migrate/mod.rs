@@ -4,9 +4,14 @@
 //! - [`kafka_metadata`]: Kafka's KRaft metadata log (`__cluster_metadata-0`) read without
 //!   writing anything: the newest snapshot, then the log after it, into a
 //!   [`crate::metadata::image::MetadataImage`].
+//! - [`inventory`]: the log dir's partitions and what of Kafka's metadata is carried over.
+//! - [`adopt`]: a single-node Rafka's start on a Kafka log dir carries it over.
 
 use std::path::PathBuf;
 
+pub mod adopt;
+pub mod check;
+pub mod inventory;
 pub mod kafka_metadata;
 
 /// Why a Kafka log dir could not be read for migration.
