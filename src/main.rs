@@ -297,9 +297,30 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
+            if let Some(found) = other_nodes_dir(&e) {
+                eprintln!("hint: to serve this log dir (a Kafka node's, say), start with --node-id {found}");
+            }
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// The node id a log dir's `meta.properties` names when it is not this broker's.
+fn other_nodes_dir(e: &anyhow::Error) -> Option<i32> {
+    use rafka::log::LogError;
+    use rafka::server::ServerError;
+    // (the broker's and the server's errors are transparent: the log error is not a cause
+    // of its own in the chain)
+    e.chain().find_map(|cause| {
+        let log = match cause.downcast_ref::<ServerError>() {
+            Some(ServerError::Broker(BrokerError::Log(l))) => Some(l),
+            _ => cause.downcast_ref::<LogError>(),
+        };
+        match log {
+            Some(LogError::NodeMismatch { found, .. }) => Some(*found),
+            _ => None,
+        }
+    })
 }
 
 /// `log.level` and `log.format` of the configuration `serve` will run with, read with

@@ -403,3 +403,37 @@ async fn migrate_check_reports_without_writing_anything() {
     let run = support::run::rafka(&["migrate", "--check", "/nonexistent/kafka"], b"").await;
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_nodes_kafka_dir_is_refused_with_the_flag_to_use_and_left_alone() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = kafka_dir(root.path(), false);
+    let path = dir.to_str().expect("utf-8 path");
+    let run = support::run::rafka(
+        &[
+            "serve",
+            "--data-dir",
+            path,
+            "--node-id",
+            "2",
+            "--listener",
+            "127.0.0.1:0",
+            "--text-listener",
+            "127.0.0.1:0",
+            "--http-listener",
+            "",
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("start with --node-id 1"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !dir.join(".rafka").exists(),
+        "nothing adopted for another node"
+    );
+}
