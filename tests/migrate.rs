@@ -11,12 +11,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use rafka::group::records as group_records;
 use rafka::log::checkpoint::{self, MetaProperties};
 use rafka::log::records::{encode_batch, NewRecord};
 use rafka::log::{batch, LogConfig, LogManager, TopicPartition};
 use rafka::metadata::records::{
     config_resource, ConfigRecord, MetadataRecord, PartitionRecord, ProducerIdsRecord, TopicRecord,
 };
+use rafka::txn::records as txn_records;
 use rafka::BrokerBuilder;
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
@@ -133,6 +135,58 @@ fn kafka_dir(root: &Path, extras: bool) -> PathBuf {
             pid += 1;
             log.append(&mut b, 0).expect("test setup");
         }
+    }
+    // a group's committed offsets, and with extras a transaction in flight
+    let offsets = logs
+        .get_or_create(
+            &TopicPartition::new("__consumer_offsets", 0),
+            Some(Uuid::from_u128(9)),
+            LogConfig::default(),
+        )
+        .expect("test setup");
+    let commit = |p: i32, offset: i64| NewRecord {
+        key: Some(group_records::offset_key("billing", "orders", p)),
+        value: Some(group_records::offset_value(&group_records::OffsetValue {
+            offset,
+            leader_epoch: 0,
+            metadata: String::new(),
+            commit_timestamp: 1_700_000_000_000,
+        })),
+        headers: vec![],
+        timestamp: 1_700_000_000_000,
+    };
+    offsets
+        .append(&mut encode_batch(&[commit(0, 2), commit(1, 1)], 0), 0)
+        .expect("test setup");
+    if extras {
+        let txns = logs
+            .get_or_create(
+                &TopicPartition::new("__transaction_state", 0),
+                Some(Uuid::from_u128(10)),
+                LogConfig::default(),
+            )
+            .expect("test setup");
+        let value = txn_records::TxnLogValue {
+            producer_id: 9,
+            previous_producer_id: -1,
+            next_producer_id: -1,
+            producer_epoch: 0,
+            next_producer_epoch: -1,
+            timeout_ms: 60_000,
+            status: txn_records::TxnStatus::Ongoing,
+            partitions: vec![("orders".into(), vec![0])],
+            last_update_ms: 1_700_000_000_000,
+            start_ms: 1_700_000_000_000,
+            client_transaction_version: 0,
+        };
+        let record = NewRecord {
+            key: Some(txn_records::txn_key("payments")),
+            value: Some(txn_records::txn_value(&value)),
+            headers: vec![],
+            timestamp: 1_700_000_000_000,
+        };
+        txns.append(&mut encode_batch(&[record], 0), 0)
+            .expect("test setup");
     }
     logs.shutdown().expect("test setup");
     drop(logs);
@@ -378,6 +432,8 @@ async fn migrate_check_reports_without_writing_anything() {
         "broker config (cluster default): min.insync.replicas=1 (Rafka's default too)",
         "producer ids: Kafka's next is 3000",
         "  orders-1: topic id DfNY6wjqQ6C0CiW13_KsJg, log start 0, log end 2, producer snapshot at 2: 1 producer(s), 0 open transaction(s)",
+        "consumer groups: 1\n  billing: orders-0@2, orders-1@1\n",
+        "transactional ids: 0",
         "verdict: everything can be carried over",
     ] {
         assert!(run.stdout.contains(line), "no {line:?} in\n{}", run.stdout);
@@ -391,7 +447,9 @@ async fn migrate_check_reports_without_writing_anything() {
     let run = support::run::rafka(&["migrate", "--check", path], b"").await;
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     for line in [
-        "verdict: 3 thing(s) cannot be carried over:",
+        "  payments: Ongoing",
+        "verdict: 4 thing(s) cannot be carried over:",
+        "  - transaction payments is Ongoing (in flight)",
         "  - topic orders: config compression.gzip.level=5 (not supported by Rafka)",
         "  - topic elsewhere: partitions [0] are not hosted on this node",
         "  - broker config log.retention.hours=1 (broker 1): set it in Rafka's configuration",

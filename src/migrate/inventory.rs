@@ -304,3 +304,125 @@ impl Plan {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::image::MetadataImage;
+    use crate::metadata::records::{ConfigRecord, MetadataRecord, PartitionRecord, TopicRecord};
+
+    fn metadata(records: Vec<MetadataRecord>) -> KafkaMetadata {
+        KafkaMetadata {
+            image: MetadataImage::from_records(&records),
+            end_offset: records.len() as i64,
+            records,
+            snapshot_id: None,
+            unknown_types: BTreeMap::new(),
+        }
+    }
+
+    fn config(kind: i8, name: &str, key: &str, value: &str) -> MetadataRecord {
+        ConfigRecord {
+            resource_type: kind,
+            resource_name: name.into(),
+            name: key.into(),
+            value: Some(value.into()),
+        }
+        .into()
+    }
+
+    fn partition(id: Uuid, index: i32) -> MetadataRecord {
+        PartitionRecord {
+            partition_id: index,
+            topic_id: id,
+            replicas: vec![1],
+            isr: vec![1],
+            removing_replicas: vec![],
+            adding_replicas: vec![],
+            leader: 1,
+            leader_recovery_state: 0,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            directories: vec![],
+            eligible_leader_replicas: None,
+            last_known_elr: None,
+        }
+        .into()
+    }
+
+    #[test]
+    fn configs_partitions_and_ids_are_sorted_into_carried_and_not() {
+        let (a, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let m = metadata(vec![
+            TopicRecord {
+                name: "a".into(),
+                topic_id: a,
+            }
+            .into(),
+            partition(a, 0),
+            partition(a, 1),
+            partition(a, 2),
+            config(config_resource::TOPIC, "a", "retention.ms", "1000"),
+            config(config_resource::TOPIC, "a", "segment.bytes", "3"),
+            config(config_resource::TOPIC, "a", "compression.type", "producer"),
+            config(config_resource::TOPIC, "a", "compression.type", "zstd"),
+            config(config_resource::TOPIC, "a", "preallocate", "false"),
+            config(config_resource::BROKER, "", "min.insync.replicas", "1"),
+            config(config_resource::BROKER, "1", "min.insync.replicas", "2"),
+            config(config_resource::CLIENT_METRICS, "m", "interval.ms", "10"),
+        ]);
+        let local = vec![
+            LocalPartition {
+                tp: TopicPartition::new("a", 0),
+                dir: PathBuf::from("/x/a-0"),
+                topic_id: Some(a),
+            },
+            LocalPartition {
+                tp: TopicPartition::new("a", 1),
+                dir: PathBuf::from("/x/a-1"),
+                topic_id: Some(other),
+            },
+            LocalPartition {
+                tp: TopicPartition::new("mine", 0),
+                dir: PathBuf::from("/x/mine-0"),
+                topic_id: None,
+            },
+        ];
+        let plan = plan(m, &local);
+        let t = &plan.topics[0];
+        assert_eq!(
+            (t.local.clone(), t.not_hosted.clone()),
+            (vec![0, 1], vec![2])
+        );
+        assert_eq!(t.id_mismatches, vec![(1, Some(other))]);
+        assert_eq!(
+            t.carried,
+            BTreeMap::from([("retention.ms".to_string(), "1000".to_string())])
+        );
+        assert!(t.invalid.contains_key("segment.bytes"));
+        assert_eq!(
+            t.unsupported,
+            BTreeMap::from([("compression.type".to_string(), "zstd".to_string())])
+        );
+        assert_eq!(
+            t.defaults,
+            BTreeMap::from([("preallocate".to_string(), "false".to_string())])
+        );
+        assert_eq!(plan.unknown_local, vec![TopicPartition::new("mine", 0)]);
+        let same: Vec<bool> = plan
+            .broker_configs
+            .iter()
+            .map(|b| b.same_as_rafka)
+            .collect();
+        assert_eq!(same, [true, false]);
+        let not = plan.not_carried();
+        assert_eq!(not.len(), 6, "{not:#?}");
+        assert!(not
+            .iter()
+            .any(|n| n.contains("partitions [2] are not hosted")));
+        assert!(not
+            .iter()
+            .any(|n| n.contains("min.insync.replicas=2 (broker 1)")));
+        assert!(not.iter().any(|n| n.contains("interval.ms")));
+    }
+}
