@@ -68,6 +68,9 @@ pub enum ServerError {
     /// Opening or closing the logs failed.
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    /// A Kafka log dir's metadata could not be adopted.
+    #[error("cannot adopt the Kafka log dir: {0}")]
+    Migrate(#[from] crate::migrate::MigrateError),
     /// The accept loop task died.
     #[error("the server task failed: {0}")]
     Task(String),
@@ -186,9 +189,16 @@ impl BrokerBuilder {
                 .as_ref()
                 .filter(|_| !controller_only)
                 .map(|n| n.link(&config));
-            tokio::task::spawn_blocking(move || Broker::open_with(config, link))
-                .await
-                .map_err(|e| ServerError::Task(e.to_string()))??
+            tokio::task::spawn_blocking(move || -> Result<Broker, ServerError> {
+                // a single node on a stopped Kafka's log dir: Kafka's topic configs and
+                // producer ids first (a cluster node's come from the quorum)
+                if !config.cluster.is_kraft() {
+                    crate::migrate::adopt::adopt_if_needed(&config.data_dir, config.node_id)?;
+                }
+                Ok(Broker::open_with(config, link)?)
+            })
+            .await
+            .map_err(|e| ServerError::Task(e.to_string()))??
         };
         let broker = Arc::new(broker);
         readiness.set_broker(&broker);

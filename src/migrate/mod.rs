@@ -1,0 +1,51 @@
+//! Moving from Apache Kafka to Rafka on the same disk: reading what a stopped Kafka node
+//! left in its `log.dirs`, read-only.
+//!
+//! - [`kafka_metadata`]: Kafka's KRaft metadata log (`__cluster_metadata-0`) read without
+//!   writing anything: the newest snapshot, then the log after it, into a
+//!   [`crate::metadata::image::MetadataImage`].
+//! - [`inventory`]: the log dir's partitions and what of Kafka's metadata is carried over.
+//! - [`adopt`]: a single-node Rafka's start on a Kafka log dir carries it over.
+
+use std::path::PathBuf;
+
+pub mod adopt;
+pub mod check;
+pub mod inventory;
+pub mod kafka_metadata;
+
+/// Why a Kafka log dir could not be read for migration.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// A file or directory could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A batch passed its CRC check but could not be decoded.
+    #[error(transparent)]
+    Log(#[from] crate::log::LogError),
+    /// A metadata record at `offset` of `file` has no value (every metadata record has one).
+    #[error("{}: metadata record at offset {offset} has no value", file.display())]
+    NoValue { file: PathBuf, offset: i64 },
+    /// A metadata record at `offset` of `file` is of a known type at a version, or in a
+    /// shape, this Rafka does not read.
+    #[error("{}: metadata record at offset {offset}: {source}", file.display())]
+    Decode {
+        file: PathBuf,
+        offset: i64,
+        #[source]
+        source: crate::metadata::records::MetadataRecordError,
+    },
+}
+
+impl MigrateError {
+    pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> MigrateError + '_ {
+        move |source| MigrateError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
