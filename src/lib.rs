@@ -51,6 +51,7 @@ pub mod kafka;
 pub mod log;
 pub mod metadata;
 pub mod metrics;
+pub mod migrate;
 pub mod partition;
 pub mod server;
 pub mod text;

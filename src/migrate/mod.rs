@@ -1,0 +1,3 @@
+//! Moving between Apache Kafka and Rafka on the same log dirs.
+
+pub mod to_kafka;
