@@ -37,6 +37,11 @@ use crate::metadata::records::{
 /// `metadata.version` 4.0-IV3 (level 25): every Kafka 4.x knows it, and it has
 /// PartitionRecord's directories.
 pub const METADATA_VERSION: i16 = 25;
+/// The other features, at the levels whose behaviour Rafka has: `transaction.version` 2
+/// (KIP-890: Rafka's EndTxn bumps the epoch at every commit) and `group.version` 1 (the
+/// group coordinator of KIP-848's runtime, which `__consumer_offsets` is written for).
+/// Kafka 4.0 and later accept both under `metadata.version` 4.0-IV3.
+pub const FEATURES: &[(&str, i16)] = &[("transaction.version", 2), ("group.version", 1)];
 /// `ConfigResource.Type.TOPIC` in a ConfigRecord.
 const TOPIC_RESOURCE: i8 = 2;
 /// The metadata log's directory.
@@ -170,6 +175,12 @@ pub fn metadata_records(
         name: METADATA_VERSION_FEATURE.into(),
         feature_level: METADATA_VERSION,
     })];
+    out.extend(FEATURES.iter().map(|(name, level)| {
+        MetadataRecord::from(FeatureLevelRecord {
+            name: (*name).into(),
+            feature_level: *level,
+        })
+    }));
     for t in topics {
         out.push(
             TopicRecord {
