@@ -92,7 +92,8 @@ enum Command {
     #[command(subcommand)]
     Log(LogCommand),
     /// Move a stopped Apache Kafka node's log dir to Rafka: `--check` reports what it
-    /// holds and what Rafka carries over, without writing anything.
+    /// holds and what Rafka carries over, without writing anything; `--to-kafka` hands a
+    /// stopped Rafka node's log dir back to Kafka.
     #[command(after_help = MIGRATE_HELP)]
     Migrate(MigrateArgs),
     /// Write records to a topic: one per line of stdin or a file.
@@ -121,6 +122,9 @@ const MIGRATE_HELP: &str = "\
 A Kafka node's log dir is adopted by starting Rafka on it, after a clean stop of Kafka:
   rafka migrate --check /var/lib/kafka/data
   rafka serve --data-dir /var/lib/kafka/data --node-id <Kafka's node.id>
+And back: with Rafka stopped, write Kafka's metadata (topics, configs, producer ids) into
+the log dir and move Rafka's own files (.rafka/) beside it, then start Kafka on it:
+  rafka migrate --to-kafka /var/lib/kafka/data
 Exit codes of --check:
   0  everything can be carried over
   1  something cannot (the report's last lines say what), or the dir cannot be read
@@ -130,8 +134,12 @@ Exit codes of --check:
 struct MigrateArgs {
     /// Report on the log dir without writing anything (exit 0 when everything can be
     /// carried over, 1 otherwise).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "to_kafka")]
     check: bool,
+    /// Hand a stopped single Rafka node's log dir to Apache Kafka 4.x: Kafka's KRaft
+    /// metadata written from Rafka's, `.rafka/` moved to `<log dir>.rafka-backup`.
+    #[arg(long)]
+    to_kafka: bool,
     /// The Kafka node's log dir (one of its `log.dirs`).
     log_dir: std::path::PathBuf,
 }
@@ -141,6 +149,33 @@ fn migrate(args: &MigrateArgs) -> ExitCode {
     if !args.log_dir.is_dir() {
         eprintln!("error: {} is not a directory", args.log_dir.display());
         return ExitCode::from(2);
+    }
+    if args.to_kafka {
+        return match rafka::migrate::to_kafka::hand_over(&args.log_dir) {
+            Ok(h) => {
+                say!(
+                    "Handed over to Kafka: node.id {}, cluster.id {}; {} topics, {} partitions, {} topic configs; next producer id {}\n\
+                     Kafka's metadata: {}\n\
+                     Rafka's own files: {}\n\
+                     Start Kafka with node.id={} and log.dirs={}",
+                    h.node_id,
+                    h.cluster_id,
+                    h.topics.len(),
+                    h.topics.iter().map(|t| t.leader_epochs.len()).sum::<usize>(),
+                    h.topics.iter().map(|t| t.configs.len()).sum::<usize>(),
+                    h.next_producer_id,
+                    h.snapshot.display(),
+                    h.backup.display(),
+                    h.node_id,
+                    args.log_dir.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        };
     }
     if !args.check {
         say!(

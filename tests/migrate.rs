@@ -495,3 +495,134 @@ async fn another_nodes_kafka_dir_is_refused_with_the_flag_to_use_and_left_alone(
         "nothing adopted for another node"
     );
 }
+
+/// The way back: a dir Rafka adopted and changed (a new topic with a config, producer
+/// ids handed out) is handed to Kafka by `--to-kafka`: Kafka's metadata snapshot names
+/// every topic with its id and configs, this node as the partitions' replica and ISR with
+/// no leader, and a producer id block past Rafka's; `.rafka/` and the older Kafka metadata
+/// are moved beside the dir; a second run refuses; and Rafka adopts the result again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dir_rafka_ran_on_is_handed_back_to_kafka_with_its_topics_configs_and_producer_ids() {
+    use rafka::migrate::{kafka_metadata, to_kafka, MigrateError};
+    use rdkafka::admin::{NewTopic, TopicReplication};
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = kafka_dir(root.path(), false);
+    let broker = BrokerBuilder::for_tests(&dir)
+        .start()
+        .await
+        .expect("starts");
+    let addr = broker.kafka_addr();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", addr.to_string())
+        .create()
+        .expect("admin");
+    let made = admin
+        .create_topics(
+            &[NewTopic::new("fresh", 3, TopicReplication::Fixed(1))
+                .set("retention.ms", "4242")
+                .set("cleanup.policy", "compact")],
+            &AdminOptions::new(),
+        )
+        .await
+        .expect("create");
+    assert!(made.iter().all(Result::is_ok), "{made:?}");
+    let mut c = support::Client::connect(addr).await;
+    let r: InitProducerIdResponse = c
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            &InitProducerIdRequest::default()
+                .with_transaction_timeout_ms(60_000)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        )
+        .await;
+    assert_eq!(r.error_code, 0);
+    let rafka_pid = r.producer_id.0;
+    drop(admin);
+    broker.shutdown().await.expect("shutdown");
+    // (orders-0's records are older than its retention.ms: the broker deleted them)
+    let segment = dir.join("compacted-0/00000000000000000000.log");
+    let records_before = std::fs::read(&segment).expect("segment");
+
+    let h = to_kafka::hand_over(&dir).expect("handed over");
+    assert!(
+        !dir.join(".rafka").exists(),
+        "Kafka refuses a log dir with .rafka/"
+    );
+    assert!(h.backup.join(".rafka/topics").is_dir());
+    assert!(
+        h.backup.join("__cluster_metadata-0").is_dir(),
+        "the Kafka metadata Rafka adopted is kept beside the dir"
+    );
+    assert_eq!(std::fs::read(&segment).expect("segment"), records_before);
+
+    let md = kafka_metadata::read(&dir.join("__cluster_metadata-0")).expect("Kafka's metadata");
+    assert_eq!(
+        md.snapshot_id.as_deref(),
+        h.snapshot.file_stem().and_then(|s| s.to_str())
+    );
+    let image = &md.image;
+    assert_eq!(image.features.get("metadata.version"), Some(&25));
+    assert_eq!(image.features.get("transaction.version"), Some(&2));
+    for (name, partitions) in [("orders", 2), ("compacted", 1), ("fresh", 3)] {
+        let t = image
+            .topic(name)
+            .unwrap_or_else(|| panic!("{name} in Kafka's metadata"));
+        assert_eq!(t.partitions.len(), partitions, "{name}");
+        let on_disk = checkpoint::read_partition_metadata(
+            &dir.join(format!("{name}-0")).join("partition.metadata"),
+        )
+        .expect("partition.metadata");
+        assert_eq!(Some(t.id), on_disk, "{name}'s topic id");
+        for p in t.partitions.values() {
+            assert_eq!(
+                (p.replicas.as_slice(), p.isr.as_slice(), p.leader),
+                (&[1][..], &[1][..], -1)
+            );
+        }
+    }
+    assert_eq!(image.topic("orders").map(|t| t.id), Some(ORDERS));
+    let configs = |name: &str| {
+        image
+            .configs
+            .get(&(config_resource::TOPIC, name.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        configs("orders").get("retention.ms").map(String::as_str),
+        Some("123456789")
+    );
+    assert_eq!(
+        configs("fresh").get("retention.ms").map(String::as_str),
+        Some("4242")
+    );
+    assert_eq!(
+        configs("fresh").get("cleanup.policy").map(String::as_str),
+        Some("compact")
+    );
+    let next = image.producer_ids.as_ref().map(|p| p.next_producer_id);
+    assert!(
+        next.is_some_and(|n| n > rafka_pid),
+        "Kafka's next producer id {next:?} must pass Rafka's {rafka_pid}"
+    );
+
+    // a second run would lose the overrides: refused
+    assert!(matches!(
+        to_kafka::hand_over(&dir),
+        Err(MigrateError::NothingToHandOver(_))
+    ));
+
+    // and Rafka can come back: it adopts what was handed over
+    let broker = BrokerBuilder::for_tests(&dir)
+        .start()
+        .await
+        .expect("starts");
+    let fresh = describe(broker.kafka_addr(), "fresh").await;
+    assert!(
+        fresh.contains(&("retention.ms".to_string(), "4242".to_string())),
+        "{fresh:?}"
+    );
+    broker.shutdown().await.expect("shutdown");
+}
