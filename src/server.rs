@@ -192,10 +192,24 @@ impl BrokerBuilder {
             tokio::task::spawn_blocking(move || -> Result<Broker, ServerError> {
                 // a single node on a stopped Kafka's log dir: Kafka's topic configs and
                 // producer ids first (a cluster node's come from the quorum)
-                if !config.cluster.is_kraft() {
-                    crate::migrate::adopt::adopt_if_needed(&config.data_dir, config.node_id)?;
+                let adopted = if config.cluster.is_kraft() {
+                    None
+                } else {
+                    crate::migrate::adopt::adopt_if_needed(&config.data_dir, config.node_id)?
+                };
+                let broker = Broker::open_with(config, link)?;
+                for (tp, epoch) in adopted.iter().flat_map(|a| &a.leader_epochs) {
+                    // lead in the epoch after Kafka's last, as its controller would elect
+                    let part = broker.topic(&tp.topic);
+                    if let Some(p) = part.as_ref().and_then(|t| t.partition(tp.partition)) {
+                        let mut state = p.replica_state();
+                        if *epoch >= state.leader_epoch {
+                            state.leader_epoch = epoch.saturating_add(1);
+                            p.apply_replica_state(state);
+                        }
+                    }
                 }
-                Ok(Broker::open_with(config, link)?)
+                Ok(broker)
             })
             .await
             .map_err(|e| ServerError::Task(e.to_string()))??

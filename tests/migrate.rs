@@ -345,6 +345,25 @@ async fn a_kafka_log_dir_is_adopted_once_and_again_after_kafka_ran() {
     );
     // no producer id Kafka handed out is handed out again
     let mut c = support::Client::connect(addr).await;
+    // Kafka's metadata says leader epoch 0, the epoch its batches carry: Rafka leads in
+    // the next one, as Kafka's controller would elect the node at its start, so a client
+    // that saw Kafka's epoch (a controlled shutdown bumps it) does not take Rafka's as stale
+    let md: kafka_protocol::messages::MetadataResponse = c
+        .call(
+            ApiKey::Metadata,
+            12,
+            &kafka_protocol::messages::MetadataRequest::default().with_topics(Some(vec![
+                kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                    .with_name(Some(kafka_protocol::messages::TopicName("orders".into()))),
+            ])),
+        )
+        .await;
+    let epochs: Vec<i32> = md.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.leader_epoch)
+        .collect();
+    assert_eq!(epochs, vec![1, 1]);
     let r: InitProducerIdResponse = c
         .call(
             ApiKey::InitProducerId,

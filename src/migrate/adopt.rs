@@ -38,6 +38,11 @@ pub struct Adopted {
     pub producer_id_floor: Option<i64>,
     /// What could not be carried over (logged as warnings).
     pub not_carried: Vec<String>,
+    /// Each local partition's leader epoch in Kafka's metadata. Kafka bumps it at a
+    /// controlled shutdown without writing a batch in the new epoch, so the log's epoch
+    /// cache ends below it; the broker leads in the next epoch (as Kafka's controller
+    /// would elect it), or clients that saw Kafka's epoch take Rafka's as stale.
+    pub leader_epochs: Vec<(crate::log::TopicPartition, i32)>,
 }
 
 /// The metadata end offset recorded by the last adoption of `data_dir`, if any.
@@ -122,10 +127,20 @@ fn carry(
     for what in &not_carried {
         warn!(what = %what, "not carried over from Kafka");
     }
+    let image = &plan.metadata.image;
+    let leader_epochs = local
+        .iter()
+        .filter_map(|l| {
+            let t = image.topic(&l.tp.topic)?;
+            let p = t.partitions.get(&l.tp.partition)?;
+            Some((l.tp.clone(), p.leader_epoch))
+        })
+        .collect();
     Ok(Adopted {
         end_offset: plan.metadata.end_offset,
         topics_configured,
         producer_id_floor,
         not_carried,
+        leader_epochs,
     })
 }
