@@ -91,6 +91,11 @@ enum Command {
     /// Read or write a partition directory directly, without a running broker.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Move a stopped Apache Kafka node's log dir to Rafka: `--check` reports what it
+    /// holds and what Rafka carries over, without writing anything; `--to-kafka` hands a
+    /// stopped Rafka node's log dir back to Kafka.
+    #[command(after_help = MIGRATE_HELP)]
+    Migrate(MigrateArgs),
     /// Write records to a topic: one per line of stdin or a file.
     #[cfg(feature = "client")]
     #[command(after_help = cli::produce::EXAMPLES)]
@@ -111,6 +116,91 @@ enum Command {
     #[cfg(feature = "client")]
     #[command(after_help = cli::cluster::EXAMPLES)]
     Cluster(cli::cluster::ClusterArgs),
+}
+
+const MIGRATE_HELP: &str = "\
+A Kafka node's log dir is adopted by starting Rafka on it, after a clean stop of Kafka:
+  rafka migrate --check /var/lib/kafka/data
+  rafka serve --data-dir /var/lib/kafka/data --node-id <Kafka's node.id>
+And back: with Rafka stopped, write Kafka's metadata (topics, configs, producer ids) into
+the log dir and move Rafka's own files (.rafka/) beside it, then start Kafka on it:
+  rafka migrate --to-kafka /var/lib/kafka/data
+Exit codes of --check:
+  0  everything can be carried over
+  1  something cannot (the report's last lines say what), or the dir cannot be read
+  2  usage error (no such directory)";
+
+#[derive(clap::Args)]
+struct MigrateArgs {
+    /// Report on the log dir without writing anything (exit 0 when everything can be
+    /// carried over, 1 otherwise).
+    #[arg(long, conflicts_with = "to_kafka")]
+    check: bool,
+    /// Hand a stopped single Rafka node's log dir to Apache Kafka 4.x: Kafka's KRaft
+    /// metadata written from Rafka's, `.rafka/` moved to `<log dir>.rafka-backup`.
+    #[arg(long)]
+    to_kafka: bool,
+    /// The Kafka node's log dir (one of its `log.dirs`).
+    log_dir: std::path::PathBuf,
+}
+
+/// `rafka migrate`: the report of `--check`; without it, how the adoption is done.
+fn migrate(args: &MigrateArgs) -> ExitCode {
+    if !args.log_dir.is_dir() {
+        eprintln!("error: {} is not a directory", args.log_dir.display());
+        return ExitCode::from(2);
+    }
+    if args.to_kafka {
+        return match rafka::migrate::to_kafka::hand_over(&args.log_dir) {
+            Ok(h) => {
+                say!(
+                    "Handed over to Kafka: node.id {}, cluster.id {}; {} topics, {} partitions, {} topic configs; next producer id {}\n\
+                     Kafka's metadata: {}\n\
+                     Rafka's own files: {}\n\
+                     Start Kafka with node.id={} and log.dirs={}",
+                    h.node_id,
+                    h.cluster_id,
+                    h.topics.len(),
+                    h.topics.iter().map(|t| t.leader_epochs.len()).sum::<usize>(),
+                    h.topics.iter().map(|t| t.configs.len()).sum::<usize>(),
+                    h.next_producer_id,
+                    h.snapshot.display(),
+                    h.backup.display(),
+                    h.node_id,
+                    args.log_dir.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    if !args.check {
+        say!(
+            "Rafka adopts a stopped Kafka node's log dir when it starts on it:\n  \
+             rafka migrate --check {dir}\n  \
+             rafka serve --data-dir {dir} --node-id <Kafka's node.id>",
+            dir = args.log_dir.display()
+        );
+        return ExitCode::SUCCESS;
+    }
+    match rafka::migrate::check::check(&args.log_dir) {
+        Ok(report) => {
+            use std::io::Write as _;
+            let _ = std::io::stdout().write_all(report.text.as_bytes());
+            if report.not_carried.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -189,7 +279,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "client")]
         Some(_) => "warn",
         #[cfg(not(feature = "client"))]
-        Some(Command::Log(_)) => "warn",
+        Some(Command::Log(_) | Command::Migrate(_)) => "warn",
     };
     // `serve` reads its configuration before logging starts, so that `log.level` and
     // `log.format` apply to every line; the warnings that reading gives (an unknown key)
@@ -218,6 +308,7 @@ fn main() -> ExitCode {
             records_per_batch,
         })) => log_write(&partition_dir, records_per_batch.max(1)),
         Some(Command::Log(LogCommand::Dump { partition_dir })) => log_dump(&partition_dir),
+        Some(Command::Migrate(args)) => return migrate(&args),
         Some(Command::Log(LogCommand::WriteMetadata {
             partition_dir,
             leader_epoch,
@@ -241,9 +332,30 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
+            if let Some(found) = other_nodes_dir(&e) {
+                eprintln!("hint: to serve this log dir (a Kafka node's, say), start with --node-id {found}");
+            }
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// The node id a log dir's `meta.properties` names when it is not this broker's.
+fn other_nodes_dir(e: &anyhow::Error) -> Option<i32> {
+    use rafka::log::LogError;
+    use rafka::server::ServerError;
+    // (the broker's and the server's errors are transparent: the log error is not a cause
+    // of its own in the chain)
+    e.chain().find_map(|cause| {
+        let log = match cause.downcast_ref::<ServerError>() {
+            Some(ServerError::Broker(BrokerError::Log(l))) => Some(l),
+            _ => cause.downcast_ref::<LogError>(),
+        };
+        match log {
+            Some(LogError::NodeMismatch { found, .. }) => Some(*found),
+            _ => None,
+        }
+    })
 }
 
 /// `log.level` and `log.format` of the configuration `serve` will run with, read with

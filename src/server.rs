@@ -68,6 +68,9 @@ pub enum ServerError {
     /// Opening or closing the logs failed.
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    /// A Kafka log dir's metadata could not be adopted.
+    #[error("cannot adopt the Kafka log dir: {0}")]
+    Migrate(#[from] crate::migrate::MigrateError),
     /// The accept loop task died.
     #[error("the server task failed: {0}")]
     Task(String),
@@ -186,9 +189,30 @@ impl BrokerBuilder {
                 .as_ref()
                 .filter(|_| !controller_only)
                 .map(|n| n.link(&config));
-            tokio::task::spawn_blocking(move || Broker::open_with(config, link))
-                .await
-                .map_err(|e| ServerError::Task(e.to_string()))??
+            tokio::task::spawn_blocking(move || -> Result<Broker, ServerError> {
+                // a single node on a stopped Kafka's log dir: Kafka's topic configs and
+                // producer ids first (a cluster node's come from the quorum)
+                let adopted = if config.cluster.is_kraft() {
+                    None
+                } else {
+                    crate::migrate::adopt::adopt_if_needed(&config.data_dir, config.node_id)?
+                };
+                let broker = Broker::open_with(config, link)?;
+                for (tp, epoch) in adopted.iter().flat_map(|a| &a.leader_epochs) {
+                    // lead in the epoch after Kafka's last, as its controller would elect
+                    let part = broker.topic(&tp.topic);
+                    if let Some(p) = part.as_ref().and_then(|t| t.partition(tp.partition)) {
+                        let mut state = p.replica_state();
+                        if *epoch >= state.leader_epoch {
+                            state.leader_epoch = epoch.saturating_add(1);
+                            p.apply_replica_state(state);
+                        }
+                    }
+                }
+                Ok(broker)
+            })
+            .await
+            .map_err(|e| ServerError::Task(e.to_string()))??
         };
         let broker = Arc::new(broker);
         readiness.set_broker(&broker);

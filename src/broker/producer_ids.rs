@@ -54,20 +54,7 @@ impl ProducerIds {
     pub fn open(log_dir: &Path, at_least: i64) -> Result<Self, LogError> {
         let dir = log_dir.join(".rafka");
         std::fs::create_dir_all(&dir).map_err(crate::log::io_err(&dir))?;
-        let ids_path = dir.join(IDS_FILE);
-        let stored = match std::fs::read_to_string(&ids_path) {
-            Ok(s) => {
-                let v = s
-                    .lines()
-                    .find_map(|l| l.strip_prefix("next.block.start="))
-                    .ok_or_else(|| parse_err(&ids_path, "no next.block.start line"))?;
-                v.trim()
-                    .parse::<i64>()
-                    .map_err(|e| parse_err(&ids_path, e.to_string()))?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(crate::log::io_err(&ids_path)(e)),
-        };
+        let stored = stored_next(&dir.join(IDS_FILE))?;
         let max_txn_pid = legacy_transactional_pids(&dir.join(TXN_FILE))?;
         let next = stored.max(at_least).max(max_txn_pid + 1);
         Ok(ProducerIds {
@@ -78,6 +65,20 @@ impl ProducerIds {
                 block_end: next,
             }),
         })
+    }
+
+    /// Makes sure no id below `floor` is ever handed out from `log_dir` (Kafka's next
+    /// producer id, when Rafka adopts a Kafka log dir): raises the durable block start
+    /// to `floor` if it is lower. True if it was raised.
+    pub fn raise_floor(log_dir: &Path, floor: i64) -> Result<bool, LogError> {
+        let dir = log_dir.join(".rafka");
+        std::fs::create_dir_all(&dir).map_err(crate::log::io_err(&dir))?;
+        let path = dir.join(IDS_FILE);
+        if stored_next(&path)? >= floor {
+            return Ok(false);
+        }
+        write_block_start(&path, floor)?;
+        Ok(true)
     }
 
     /// Blocks come from the controller from now on (a cluster broker); the current local
@@ -113,13 +114,7 @@ impl ProducerIds {
         }
         if st.next >= st.block_end {
             let end = st.next + BLOCK_SIZE;
-            checkpoint::write_atomic(
-                &self.dir.join(IDS_FILE),
-                format!(
-                    "# Rafka: producer ids below this were handed out\nnext.block.start={end}\n"
-                )
-                .as_bytes(),
-            )?;
+            write_block_start(&self.dir.join(IDS_FILE), end)?;
             st.block_end = end;
         }
         let id = st.next;
@@ -133,6 +128,31 @@ impl ProducerIds {
         let mut st = self.state.lock();
         Ok((self.allocate(&mut st)?, 0))
     }
+}
+
+/// The start of the next block as stored in `path`, 0 without the file.
+fn stored_next(path: &Path) -> Result<i64, LogError> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => {
+            let v = s
+                .lines()
+                .find_map(|l| l.strip_prefix("next.block.start="))
+                .ok_or_else(|| parse_err(path, "no next.block.start line"))?;
+            v.trim()
+                .parse::<i64>()
+                .map_err(|e| parse_err(path, e.to_string()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(crate::log::io_err(path)(e)),
+    }
+}
+
+fn write_block_start(path: &Path, start: i64) -> Result<(), LogError> {
+    checkpoint::write_atomic(
+        path,
+        format!("# Rafka: producer ids below this were handed out\nnext.block.start={start}\n")
+            .as_bytes(),
+    )
 }
 
 /// The highest producer id in the transactional-ids file of Rafka before transactions
@@ -188,5 +208,18 @@ mod tests {
         .expect("write");
         let ids = ProducerIds::open(dir.path(), 0).expect("ok");
         assert_eq!(ids.new_producer().expect("ok").0, 7001);
+    }
+
+    #[test]
+    fn a_floor_from_kafka_keeps_new_ids_above_it_and_never_lowers_the_block() {
+        let dir = tempfile::tempdir().expect("ok");
+        assert!(ProducerIds::raise_floor(dir.path(), 1000).expect("ok"));
+        let ids = ProducerIds::open(dir.path(), 3).expect("ok");
+        assert_eq!(ids.new_producer().expect("ok").0, 1000);
+        drop(ids);
+        // the block taken since (up to 2000) stands above a lower floor
+        assert!(!ProducerIds::raise_floor(dir.path(), 1500).expect("ok"));
+        let ids = ProducerIds::open(dir.path(), 0).expect("ok");
+        assert_eq!(ids.new_producer().expect("ok").0, 2000);
     }
 }

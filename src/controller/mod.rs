@@ -43,6 +43,7 @@ pub mod placement;
 mod records;
 pub mod sample;
 mod snapshot;
+pub use snapshot::write_for_kafka as write_kafka_snapshot;
 mod state_machine;
 mod types;
 

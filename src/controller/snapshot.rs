@@ -182,6 +182,41 @@ pub fn write(
     Ok(path)
 }
 
+/// Writes a snapshot as Kafka's own controller would read it at start with a static voter
+/// set (`controller.quorum.voters`, `kraft.version` 0): header, the records in data
+/// batches, footer; no `VotersRecord` and no `.raft-index` (no Raft log of ours goes with
+/// it). `rafka migrate --to-kafka` writes one into an empty `__cluster_metadata-0`.
+pub fn write_for_kafka(
+    dir: &Path,
+    end_offset: i64,
+    epoch: i32,
+    records: &[Bytes],
+) -> Result<PathBuf, LogError> {
+    let bad = |what: String| LogError::Internal(format!("snapshot: {what}"));
+    let term = u64::try_from(epoch).map_err(|_| bad(format!("epoch {epoch}")))?;
+    if end_offset <= 0 {
+        return Err(bad(format!("end offset {end_offset}")));
+    }
+    let mut out = Vec::new();
+    let mut header = Vec::with_capacity(11);
+    header.extend_from_slice(&0i16.to_be_bytes());
+    header.extend_from_slice(&now_ms().to_be_bytes());
+    header.push(0);
+    out.extend_from_slice(&control_batch(SNAPSHOT_HEADER, header, epoch, 0));
+    let mut offset = 1i64;
+    for chunk in records.chunks(RECORDS_PER_BATCH) {
+        out.extend_from_slice(&data_batch(chunk, epoch, offset));
+        offset += chunk.len() as i64;
+    }
+    let mut footer = Vec::with_capacity(3);
+    footer.extend_from_slice(&0i16.to_be_bytes());
+    footer.push(0);
+    out.extend_from_slice(&control_batch(SNAPSHOT_FOOTER, footer, epoch, offset));
+    let path = dir.join(file_name(end_offset, term));
+    checkpoint::write_atomic(&path, &out)?;
+    Ok(path)
+}
+
 /// Every snapshot file in `dir` as (end offset, epoch, path), oldest first.
 fn list(dir: &Path) -> Result<Vec<(i64, u64, PathBuf)>, LogError> {
     let mut out = Vec::new();

@@ -674,6 +674,20 @@ impl<S: Shard> CoordinatorRuntime<S> {
         rx.await.unwrap_or(Err(CoordinatorError::Gone))
     }
 
+    /// Runs an event on shard `index` and answers once what it wrote is fsynced, on the
+    /// calling thread (at load, or from the blocking pool).
+    pub fn write_blocking<T>(
+        &self,
+        index: usize,
+        op: impl FnOnce(&mut S, &EventContext) -> CoordinatorResult<T, S>,
+    ) -> Result<T, CoordinatorError> {
+        let slot = self.slot(index)?;
+        let (own, pending) = self.event(slot, None, op);
+        let flushed = flush_blocking(&slot.partition, pending.flush_to);
+        pending.deliver(&flushed);
+        flushed.and(own)
+    }
+
     /// Runs an event on every loaded shard in turn (a periodic job: offsets expiry),
     /// fsyncing each shard's writes before its answers. Blocks: call it from the
     /// blocking pool.

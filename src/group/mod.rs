@@ -9,7 +9,8 @@
 //!   and runs the event on the [`CoordinatorRuntime`], which does the I/O.
 //!
 //! Every group lives in one partition of the internal topic `__consumer_offsets`
-//! (`abs(hash(group)) % offsets.topic.num.partitions`, as Kafka places it), and so in that
+//! (`Utils.abs(hash(group)) % offsets.topic.num.partitions`, as Kafka places it; groups an
+//! older Rafka placed with the hash's sign bit cleared are moved at load), and so in that
 //! partition's shard: groups of different partitions never wait for each other, and a
 //! partition's groups could move to another broker with its leadership. Offset commits
 //! and group metadata are appended there as records in Kafka's format; a commit is
@@ -116,15 +117,105 @@ impl GroupCoordinator {
             .enumerate()
             .map(|(i, p)| (p.index(), i))
             .collect();
-        let runtime = CoordinatorRuntime::load(logs, move |_| GroupShard::new(config))?;
+        let runtime =
+            CoordinatorRuntime::load(logs, move |p| GroupShard::for_partition(config, p.index()))?;
         let groups: usize = runtime.read_all(GroupShard::group_count).iter().sum();
         info!(groups, "loaded consumer groups from {OFFSETS_TOPIC}");
-        Ok(GroupCoordinator {
+        let coordinator = GroupCoordinator {
             config,
             runtime,
             partition_count: partition_count.max(1),
             shards,
-        })
+        };
+        coordinator.relocate_misplaced();
+        Ok(coordinator)
+    }
+
+    /// Moves the groups that sit in another partition than Kafka's placement says (an
+    /// older Rafka cleared the hash's sign bit where Kafka takes `Utils.abs`, so a group
+    /// with a negative hash was elsewhere once the topic has more than one partition):
+    /// its offsets and metadata are written to its partition as coordinator writes
+    /// (fsynced), then tombstones for them to the old one, so nothing committed is lost
+    /// and a second run finds nothing to move. Done when this broker leads both
+    /// partitions (always on a single node); otherwise the group is named in a warning.
+    /// Blocks (writes and fsyncs): at load, or from the blocking pool. The number of
+    /// groups moved.
+    pub fn relocate_misplaced(&self) -> usize {
+        let mut moved = 0;
+        let mut hosted: Vec<(i32, usize)> = self.shards.iter().map(|(p, i)| (*p, *i)).collect();
+        hosted.sort();
+        for (from_partition, from) in hosted {
+            let Ok(ids) = self.runtime.read(from, GroupShard::group_ids) else {
+                continue;
+            };
+            for group in ids {
+                let to_partition = self.partition_index_of(&group);
+                if to_partition == from_partition {
+                    continue;
+                }
+                match self.relocate(&group, from, to_partition) {
+                    Ok(()) => {
+                        moved += 1;
+                        info!(
+                            group,
+                            from = from_partition,
+                            to = to_partition,
+                            "moved a group to the {OFFSETS_TOPIC} partition Kafka places it in"
+                        );
+                    }
+                    Err(cause) => warn!(
+                        group,
+                        from = from_partition,
+                        to = to_partition,
+                        %cause,
+                        "a group sits in another {OFFSETS_TOPIC} partition than Kafka's \
+                         placement and could not be moved: its coordinator will not find it"
+                    ),
+                }
+            }
+        }
+        moved
+    }
+
+    /// Follows the partitions' leadership ([`CoordinatorRuntime::sync_leadership`]), then
+    /// moves the misplaced groups of what this broker now leads (in a cluster a group
+    /// moves once this broker leads both its old and its new partition). Blocks.
+    pub fn sync_leadership(&self) {
+        self.runtime.sync_leadership();
+        self.relocate_misplaced();
+    }
+
+    /// One group of [`Self::relocate_misplaced`]: written to its partition first, then
+    /// removed from the old one (a crash between leaves it in both, and the next load
+    /// moves only what its partition does not have yet).
+    fn relocate(&self, group: &str, from: usize, to_partition: i32) -> Result<(), String> {
+        let to = *self
+            .shards
+            .get(&to_partition)
+            .ok_or_else(|| format!("this broker does not host partition {to_partition}"))?;
+        if !self.runtime.is_loaded(to) {
+            return Err(format!(
+                "this broker does not lead (or could not load) partition {to_partition}"
+            ));
+        }
+        let exported = self
+            .runtime
+            .read(from, |s| s.export(group))
+            .map_err(|e| e.to_string())?;
+        let Some(exported) = exported else {
+            return Ok(());
+        };
+        self.runtime
+            .write_blocking(to, |s, ctx| s.import(group, exported, ctx))
+            .map_err(|e| e.to_string())?;
+        // a group with members has sessions to expire, from its new shard
+        self.runtime
+            .write_blocking(to, |s, _| s.arm_timer(group))
+            .map_err(|e| e.to_string())?;
+        self.runtime
+            .write_blocking(from, |s, ctx| s.evict(group, ctx))
+            .map_err(|e| e.to_string())?;
+        Ok(())
     }
 
     /// The runtime the shards run on.

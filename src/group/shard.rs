@@ -17,11 +17,12 @@ use super::classic::{
     ClassicGroup, DeferredResponse, GroupState, JoinRequest, JoinResponse, MemberSummary, Reply,
     SyncRequest, SyncResponse,
 };
-use super::records::{self, Entry, OffsetValue};
+use super::records::{self, Entry, GroupValue, OffsetValue};
 use crate::config::GroupConfig;
 use crate::coordinator::{CoordinatorResult, Effect, EventContext, Ms, Shard};
 use crate::error::ErrorCode;
 use crate::log::records::NewRecord;
+use tracing::{debug, warn};
 
 /// What a group event returns.
 pub type GroupResult<T> = CoordinatorResult<T, GroupShard>;
@@ -73,6 +74,22 @@ pub struct GroupShard {
     /// the groups' when the transaction's COMMIT marker is written, and are dropped on
     /// its ABORT (Kafka's `pendingTransactionalOffsets`).
     pending_txn: HashMap<i64, PendingOffsets>,
+    /// The partition's index, for the load's log lines.
+    partition: i32,
+    /// Records replayed since the last load that Rafka does not read: other key types
+    /// (Kafka 4's KIP-848 consumer, share and streams group records), and records of a
+    /// known type it cannot decode. Logged once per load, so a migration does not lose
+    /// them silently.
+    skipped_other: usize,
+    unreadable: usize,
+}
+
+/// What a misplaced group carries to its new partition ([`GroupShard::export`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportedGroup {
+    pub offsets: Vec<((String, i32), OffsetValue)>,
+    /// Its stored metadata, if it has any (not for an offsets-only group).
+    pub metadata: Option<GroupValue>,
 }
 
 fn tombstone(key: Vec<u8>, wall: i64) -> NewRecord {
@@ -130,11 +147,95 @@ fn summary_without_members(g: &ClassicGroup) -> GroupSummary {
 
 impl GroupShard {
     pub fn new(config: GroupConfig) -> GroupShard {
+        GroupShard::for_partition(config, -1)
+    }
+
+    /// The shard of `__consumer_offsets` partition `partition`.
+    pub fn for_partition(config: GroupConfig, partition: i32) -> GroupShard {
         GroupShard {
             config,
             groups: HashMap::new(),
             pending_txn: HashMap::new(),
+            partition,
+            skipped_other: 0,
+            unreadable: 0,
         }
+    }
+
+    /// Every group id of the shard.
+    pub fn group_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.groups.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// A group's offsets and metadata, to write in another partition (a group an older
+    /// Rafka placed in the wrong one); `None` for an unknown group.
+    pub fn export(&self, group_id: &str) -> Option<ExportedGroup> {
+        let g = self.groups.get(group_id)?;
+        Some(ExportedGroup {
+            offsets: g
+                .offsets
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            metadata: g.protocol_type().map(|_| g.to_stored()),
+        })
+    }
+
+    /// Writes a group moved from another partition: its offsets this shard has none of
+    /// for the same partition, and its metadata if this shard has none for it (what is
+    /// here was written later, by this placement, and wins). The number of records.
+    pub fn import(
+        &mut self,
+        group_id: &str,
+        group: ExportedGroup,
+        ctx: &EventContext,
+    ) -> GroupResult<usize> {
+        let here = self.groups.get(group_id);
+        let mut recs = Vec::new();
+        if let Some(meta) = group.metadata {
+            if here.and_then(ClassicGroup::protocol_type).is_none() {
+                recs.push(NewRecord {
+                    key: Some(records::group_key(group_id)),
+                    value: Some(records::group_value(&meta)),
+                    headers: Vec::new(),
+                    timestamp: ctx.wall,
+                });
+            }
+        }
+        for ((topic, partition), v) in &group.offsets {
+            let known = here.is_some_and(|g| g.offsets.contains_key(&(topic.clone(), *partition)));
+            if !known {
+                recs.push(offset_record(group_id, topic, *partition, v));
+            }
+        }
+        let n = recs.len();
+        CoordinatorResult::of(n).with_replayed_records(recs)
+    }
+
+    /// Sets the group's timer as its state asks (after [`Self::import`] wrote it: a moved
+    /// group with members has sessions to expire).
+    pub fn arm_timer(&mut self, group_id: &str) -> GroupResult<()> {
+        CoordinatorResult::of(()).with_effects([self.timer(group_id)])
+    }
+
+    /// Tombstones for everything of a group (its offsets and metadata), members or not:
+    /// the group moved to another partition. The group is gone once they are written.
+    pub fn evict(&mut self, group_id: &str, ctx: &EventContext) -> GroupResult<usize> {
+        let Some(g) = self.groups.get(group_id) else {
+            return CoordinatorResult::of(0);
+        };
+        let mut recs: Vec<NewRecord> = g
+            .offsets
+            .keys()
+            .map(|(t, p)| tombstone(records::offset_key(group_id, t, *p), ctx.wall))
+            .collect();
+        recs.push(tombstone(records::group_key(group_id), ctx.wall));
+        let n = recs.len();
+        CoordinatorResult::of(n)
+            .with_replayed_records(recs)
+            .with_effects([Effect::Cancel(group_id.to_string())])
     }
 
     pub fn group(&self, group_id: &str) -> Option<&ClassicGroup> {
@@ -491,7 +592,19 @@ impl Shard for GroupShard {
     type TimerKey = String;
 
     fn replay(&mut self, key: &[u8], value: Option<&[u8]>, now: Ms, wall: i64) {
-        match records::decode(key, value) {
+        let entry = match records::decode_record(key, value) {
+            Ok(Some(entry)) => Some(entry),
+            Ok(None) => {
+                self.skipped_other += 1;
+                None
+            }
+            Err(e) => {
+                self.unreadable += 1;
+                debug!(partition = self.partition, cause = %e, "unreadable record skipped");
+                None
+            }
+        };
+        match entry {
             Some(Entry::Offset {
                 group,
                 topic,
@@ -574,6 +687,21 @@ impl Shard for GroupShard {
     }
 
     fn loaded(&mut self, _now: Ms, _wall: i64) -> Vec<Effect<Self>> {
+        let partition = format!("{}-{}", records::OFFSETS_TOPIC, self.partition);
+        let skipped = std::mem::take(&mut self.skipped_other);
+        if skipped > 0 {
+            warn!(
+                %partition,
+                skipped,
+                "skipped records of group types Rafka does not serve (Kafka 4's consumer, \
+                 share or streams group records): their members, assignments and \
+                 subscriptions are not carried over (their committed offsets are)"
+            );
+        }
+        let unreadable = std::mem::take(&mut self.unreadable);
+        if unreadable > 0 {
+            warn!(%partition, unreadable, "skipped records that cannot be decoded");
+        }
         self.groups
             .keys()
             .map(|id| self.timer(id))
@@ -737,6 +865,136 @@ mod tests {
             s.heartbeat("nope", 1, "m", None, &ctx(0, 11)).response,
             ErrorCode::UnknownMemberId
         );
+    }
+
+    fn apply(s: &mut GroupShard, r: &GroupResult<usize>) {
+        assert!(r.replay);
+        for rec in &r.records {
+            s.replay(rec.key.as_deref().expect("key"), rec.value.as_deref(), 0, 0);
+        }
+    }
+
+    /// A group moved from another partition: what the target already has for it (written
+    /// later, by the right placement) wins; the old shard's tombstones forget it.
+    #[test]
+    fn a_moved_group_keeps_the_newer_offsets_and_leaves_nothing_behind() {
+        let v = |offset| OffsetValue {
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 5,
+        };
+        let mut old = GroupShard::new(cfg());
+        for (p, o) in [(0, 10), (1, 11)] {
+            let rec = offset_record("g", "t", p, &v(o));
+            old.replay(&rec.key.expect("key"), rec.value.as_deref(), 0, 0);
+        }
+        let mut new = GroupShard::new(cfg());
+        let rec = offset_record("g", "t", 1, &v(99));
+        new.replay(&rec.key.expect("key"), rec.value.as_deref(), 0, 0);
+
+        let exported = old.export("g").expect("g");
+        assert_eq!(exported.metadata, None, "an offsets-only group has none");
+        let r = new.import("g", exported, &ctx(0, 1));
+        assert_eq!(r.response, 1, "only t-0: t-1 is newer here");
+        apply(&mut new, &r);
+        let offsets: Vec<Option<i64>> = new
+            .fetch("g", Some(vec![("t".into(), vec![0, 1])]))
+            .into_iter()
+            .flat_map(|(_, ps)| ps.into_iter().map(|(_, v)| v.map(|v| v.offset)))
+            .collect();
+        assert_eq!(offsets, vec![Some(10), Some(99)]);
+
+        let r = old.evict("g", &ctx(0, 2));
+        assert_eq!(r.response, 3, "two offsets and the group");
+        assert!(r.records.iter().all(|rec| rec.value.is_none()));
+        apply(&mut old, &r);
+        assert!(old.group("g").is_none());
+        assert_eq!(
+            old.evict("g", &ctx(0, 3)).response,
+            0,
+            "nothing left to move"
+        );
+        // a second import of the same group writes nothing
+        let again = ExportedGroup {
+            offsets: vec![(("t".into(), 0), v(10))],
+            metadata: None,
+        };
+        assert_eq!(new.import("g", again, &ctx(0, 4)).response, 0);
+    }
+
+    /// A moved group with a member: its metadata is written (replayed) in the new shard,
+    /// and its timer follows the member's session there.
+    #[test]
+    fn a_moved_group_with_members_gets_its_timer() {
+        let meta = GroupValue {
+            protocol_type: "consumer".into(),
+            generation: 4,
+            protocol: Some("range".into()),
+            leader: Some("m1".into()),
+            state_timestamp: 0,
+            members: vec![records::StoredMember {
+                member_id: "m1".into(),
+                instance_id: None,
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                rebalance_timeout_ms: 300_000,
+                session_timeout_ms: 45_000,
+                subscription: Bytes::new(),
+                assignment: Bytes::new(),
+            }],
+        };
+        let mut new = GroupShard::new(cfg());
+        let moved = ExportedGroup {
+            offsets: Vec::new(),
+            metadata: Some(meta),
+        };
+        let r = new.import("g", moved, &ctx(100, 1));
+        assert_eq!(r.response, 1);
+        apply(&mut new, &r);
+        assert_eq!(new.describe("g").map(|g| g.members.len()), Some(1));
+        let armed = new.arm_timer("g");
+        assert!(
+            matches!(
+                armed.effects.as_slice(),
+                [Effect::Schedule { key, deadline }] if key == "g" && *deadline > 0
+            ),
+            "{:?}",
+            timers(&armed)
+        );
+    }
+
+    /// Kafka 4's KIP-848 records (key types 3+) and unreadable records are counted for
+    /// the load's warning, and the count starts again at the next load.
+    #[test]
+    fn records_rafka_does_not_read_are_counted_per_load() {
+        let mut s = GroupShard::for_partition(cfg(), 7);
+        let mut consumer_group_key = 3i16.to_be_bytes().to_vec();
+        consumer_group_key.extend_from_slice(b"\x00\x01g");
+        s.replay(&consumer_group_key, Some(b"\x00\x00"), 0, 0);
+        s.replay(&consumer_group_key, None, 0, 0);
+        let rec = offset_record(
+            "g",
+            "t",
+            0,
+            &OffsetValue {
+                offset: 1,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp: 0,
+            },
+        );
+        let key = rec.key.expect("key");
+        s.replay(&key, Some(&[0, 9, 1]), 0, 0);
+        s.replay(&key, rec.value.as_deref(), 0, 0);
+        assert_eq!((s.skipped_other, s.unreadable), (2, 1));
+        assert_eq!(
+            s.group_ids(),
+            vec!["g".to_string()],
+            "the readable offset counts"
+        );
+        s.loaded(0, 0);
+        assert_eq!((s.skipped_other, s.unreadable), (0, 0));
     }
 
     #[test]

@@ -4,10 +4,17 @@
 //! - [`kafka_metadata`]: Kafka's KRaft metadata log (`__cluster_metadata-0`) read without
 //!   writing anything: the newest snapshot, then the log after it, into a
 //!   [`crate::metadata::image::MetadataImage`].
+//! - [`inventory`]: the log dir's partitions and what of Kafka's metadata is carried over.
+//! - [`adopt`]: a single-node Rafka's start on a Kafka log dir carries it over.
+//! - [`to_kafka`]: the way back, a stopped single node's log dir handed to Apache Kafka.
 
 use std::path::PathBuf;
 
+pub mod adopt;
+pub mod check;
+pub mod inventory;
 pub mod kafka_metadata;
+pub mod to_kafka;
 
 /// Why a Kafka log dir could not be read for migration.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +40,28 @@ pub enum MigrateError {
         offset: i64,
         #[source]
         source: crate::metadata::records::MetadataRecordError,
+    },
+    /// `--to-kafka`: the dir has no `meta.properties`.
+    #[error("{}: no meta.properties: not a log dir Rafka or Kafka wrote", .0.display())]
+    NotALogDir(PathBuf),
+    /// `--to-kafka`: no `.rafka/`, so nothing of Rafka's to carry (a second run).
+    #[error(
+        "{}: no .rafka directory: it was handed over already (see <log dir>.rafka-backup), or Rafka never ran on it",
+        .0.display()
+    )]
+    NothingToHandOver(PathBuf),
+    /// `--to-kafka`: a Rafka cluster node's dir (its quorum's log is Rafka's).
+    #[error(
+        "{}: a node of a Rafka cluster (its metadata quorum's log is Rafka's); only a single node's dir can be handed to Kafka",
+        .0.display()
+    )]
+    ClusterNode(PathBuf),
+    /// `--to-kafka`: a topic's partitions are not 0..n.
+    #[error("topic {topic}: partition {missing} is missing (partitions must be 0..{count})")]
+    PartitionGap {
+        topic: String,
+        missing: i32,
+        count: usize,
     },
 }
 

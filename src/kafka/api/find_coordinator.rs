@@ -64,9 +64,10 @@ fn locate(
         }
     };
     let count = i32::try_from(view.partitions.len()).unwrap_or(i32::MAX);
-    // each coordinator's own placement: Kafka hashes a group id and a transactional id
-    // to their partitions the same way (`Utils.abs(hashCode) % count`); Rafka's groups
-    // keep the placement they always had (see `group::records::partition_for`)
+    // Kafka hashes a group id and a transactional id to their partitions the same way
+    // (`Utils.abs(hashCode) % count`), and so does Rafka; the group coordinator routes
+    // with the same function (`GroupCoordinator::partition_index_of`), and moves groups an
+    // older Rafka placed by the hash with its sign bit cleared
     let index = if key_type == KEY_GROUP {
         partition_for(key, count)
     } else {
