@@ -13,7 +13,14 @@
 //! a fresh session ([`ControllerMachine::activate`]).
 //!
 //! A periodic [`Controller::tick`] fences brokers whose sessions expired.
+//!
+//! A node started on a Kafka node's data dir holds Kafka's metadata to adopt
+//! ([`super::adoption`], given with [`Controller::adopt`]): once active, after its NoOp,
+//! if the committed image has neither topics nor a producer id block, it proposes the
+//! adopted records; once the image has them, the node notes the adoption done and no node
+//! proposes again.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,6 +28,7 @@ use bytes::Bytes;
 use tokio::sync::Mutex;
 use tracing::{debug, info};
 
+use super::adoption::{self, AdoptionSummary};
 use super::image_state::SharedImage;
 use super::machine::{ControllerConfig, ControllerError, ControllerMachine, ControllerResult};
 use super::placement::{RandomSource, SplitMix64};
@@ -74,6 +82,15 @@ struct State {
     /// The epoch this node last became active in.
     active_epoch: Option<i64>,
     rng: SplitMix64,
+    /// Kafka's metadata saved on this node and not yet known to be in the image.
+    adoption: Option<PendingAdoption>,
+}
+
+/// Adopted records waiting for this node to lead (or for the image to hold them).
+struct PendingAdoption {
+    data_dir: PathBuf,
+    records: Vec<MetadataRecord>,
+    summary: AdoptionSummary,
 }
 
 /// One controller node's decision side, over its running quorum.
@@ -105,6 +122,7 @@ impl Controller {
                 stale: false,
                 active_epoch: None,
                 rng: SplitMix64::new(seed ^ rand_seed()),
+                adoption: None,
             }),
             quorum,
             image,
@@ -124,6 +142,37 @@ impl Controller {
 
     pub fn config(&self) -> &ControllerConfig {
         &self.config
+    }
+
+    /// Gives this node Kafka's metadata saved in `data_dir` ([`adoption::load`]), to
+    /// propose once it is active if the quorum has not adopted it yet.
+    pub async fn adopt(&self, data_dir: PathBuf, saved: adoption::Saved) {
+        if saved.done || saved.records.is_empty() {
+            return;
+        }
+        let (records, summary) = adoption::adoption_records(&saved.records);
+        info!(topics = summary.topics, partitions = summary.partitions,
+            configs = summary.configs, features = summary.features,
+            producer_ids = summary.producer_ids, skipped = ?summary.skipped,
+            "Kafka's metadata to adopt once this node is the active controller");
+        self.state.lock().await.adoption = Some(PendingAdoption {
+            data_dir,
+            records,
+            summary,
+        });
+    }
+
+    /// True while this node holds adopted metadata not yet in the image.
+    pub async fn adoption_pending(&self) -> bool {
+        self.state.lock().await.adoption.is_some()
+    }
+
+    /// On any node, leader or not: notes the adoption done once the image holds it.
+    pub async fn settle_adoption(&self) {
+        let mut st = self.state.lock().await;
+        if st.adoption.is_some() && self.image.read(adopted) {
+            finish_adoption(&mut st);
+        }
     }
 
     /// The leader and epoch as this node knows them.
@@ -188,6 +237,7 @@ impl Controller {
             self.resync(st, offset);
             st.machine.activate(self.now_ms());
             st.active_epoch = Some(le.epoch);
+            self.propose_adoption(st).await?;
             info!(
                 node_id = self.quorum.node_id(),
                 epoch = le.epoch,
@@ -205,6 +255,44 @@ impl Controller {
             self.resync(st, applied);
         }
         Ok(())
+    }
+
+    /// Proposes the adopted records if the committed image has none of what they bring.
+    async fn propose_adoption(&self, st: &mut State) -> Result<(), DriverError> {
+        let Some(pending) = &st.adoption else {
+            return Ok(());
+        };
+        if adopted(st.machine.image()) {
+            finish_adoption(st);
+            return Ok(());
+        }
+        let bytes: Vec<Bytes> = pending.records.iter().map(MetadataRecord::encode).collect();
+        let s = &pending.summary;
+        info!(topics = s.topics, partitions = s.partitions, configs = s.configs,
+            features = s.features, producer_ids = s.producer_ids, skipped = ?s.skipped,
+            "adopting Kafka's metadata");
+        match self.quorum.propose(bytes).await {
+            Ok(offset) => {
+                self.resync(st, offset);
+                finish_adoption(st);
+                // brokers already unfenced (they registered with a leader that had nothing
+                // to adopt) lead the adopted partitions at once
+                let elected = st.machine.elect_leaderless();
+                if elected.response > 0 {
+                    info!(
+                        partitions = elected.response,
+                        "leaders elected for adopted partitions"
+                    );
+                }
+                self.commit(st, elected.records).await
+            }
+            Err(e) => {
+                st.stale = true;
+                // the next event activates again, and proposes again if it did not commit
+                st.active_epoch = None;
+                Err(e.into())
+            }
+        }
     }
 
     fn resync(&self, st: &mut State, offset: i64) {
@@ -241,6 +329,21 @@ impl Controller {
     /// Stops the quorum.
     pub async fn shutdown(&self) {
         self.quorum.shutdown().await;
+    }
+}
+
+/// The image holds adopted (or new) metadata: topics or a producer id block.
+fn adopted(image: &crate::metadata::image::MetadataImage) -> bool {
+    image.topics().next().is_some() || image.producer_ids.is_some()
+}
+
+fn finish_adoption(st: &mut State) {
+    if let Some(p) = st.adoption.take() {
+        if let Err(e) = adoption::mark_done(&p.data_dir) {
+            adoption::warn_not_marked(&p.data_dir, &e);
+        } else {
+            info!("Kafka's metadata is in the quorum's image");
+        }
     }
 }
 

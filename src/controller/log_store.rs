@@ -169,6 +169,12 @@ impl LogStore {
             path: dir.clone(),
             source: e,
         })?;
+        // names the directory Rafka's (see `adoption`): Kafka's metadata log is moved aside
+        // before this opens, so a directory without the marker here is an older Rafka's
+        let marker = dir.join(super::adoption::RAFKA_MARKER);
+        if !marker.exists() {
+            checkpoint::write_atomic(&marker, b"rafka\n")?;
+        }
         let purged = read_purged(&dir.join(PURGED_FILE))?;
         let start = purged.map_or(0, |p| p.end_offset);
         let opts = LoadOptions {

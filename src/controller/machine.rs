@@ -779,8 +779,10 @@ impl ControllerMachine {
         out
     }
 
-    /// Partitions without a leader that the unfencing broker can now lead (from the ISR;
-    /// from outside it with unclean election on).
+    /// Partitions without an active leader that the unfencing broker can now lead (from
+    /// the ISR; from outside it with unclean election on). A leader that is not an
+    /// unfenced registered broker only happens with metadata adopted from Kafka (whose
+    /// brokers register again): Kafka's controller elects from the ISR then too.
     fn unfence_changes(&self, id: i32) -> Vec<MetadataRecord> {
         let none = BTreeSet::new();
         let live = Liveness {
@@ -791,7 +793,8 @@ impl ControllerMachine {
         let mut out = Vec::new();
         for t in self.image.topics() {
             for (&index, p) in &t.partitions {
-                if p.leader == NO_LEADER && p.replicas.contains(&id) {
+                let led = p.leader != NO_LEADER && p.leader != id && live.active(p.leader);
+                if !led && p.replicas.contains(&id) {
                     if let Some(c) = self.partition_change(t.id, index, p, &live, Election::Clean) {
                         out.push(c.into());
                     }
@@ -799,6 +802,31 @@ impl ControllerMachine {
             }
         }
         out
+    }
+
+    /// Leaders for the partitions without an active one, from their ISR (Kafka's clean
+    /// election): after metadata adopted from Kafka is committed on a cluster whose
+    /// brokers were unfenced already (their unfencing elects otherwise).
+    pub fn elect_leaderless(&self) -> ControllerResult<usize> {
+        let none = BTreeSet::new();
+        let live = Liveness {
+            image: &self.image,
+            leaving: &none,
+            joining: None,
+        };
+        let mut out: Vec<MetadataRecord> = Vec::new();
+        for t in self.image.topics() {
+            for (&index, p) in &t.partitions {
+                if p.leader != NO_LEADER && live.active(p.leader) {
+                    continue;
+                }
+                if let Some(c) = self.partition_change(t.id, index, p, &live, Election::Clean) {
+                    out.push(c.into());
+                }
+            }
+        }
+        let n = out.len();
+        ControllerResult::new(out, n)
     }
 
     /// The change for brokers leaving: the ISR without them (but never empty: the last

@@ -22,12 +22,17 @@
 //! Snapshots are Kafka's `<end offset>-<epoch>.checkpoint` files beside the log
 //! ([`snapshot`]); the log below one is purged.
 //!
+//! Started on a stopped Kafka node's data dir, a node first moves Kafka's metadata log
+//! aside and saves what it held ([`adoption`]); the quorum starts empty, and its first
+//! active controller proposes Kafka's topics, partitions, configs and producer ids.
+//!
 //! Deciding what to propose is [`machine`]'s (Kafka's QuorumController): a state machine
 //! over the committed image that takes broker and admin events and returns the records to
 //! propose and the answers; [`placement`] spreads replicas.
 //!
 //! Not yet: changing the voter set at run time (KIP-853).
 
+pub mod adoption;
 pub mod client;
 pub mod driver;
 pub mod image_state;

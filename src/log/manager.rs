@@ -331,7 +331,7 @@ impl LogManager {
                 // Rafka's own metadata (.rafka/); a topic may start with '.' (.hidden-0)
                 continue;
             }
-            if name == "__cluster_metadata-0" {
+            if name == "__cluster_metadata-0" || name == "__cluster_metadata-0.kafka" {
                 continue; // the controller quorum's log (`controller::log_store`)
             }
             let Some(tp) = TopicPartition::from_dir_name(name).filter(|_| is_partition_dir(name))

@@ -23,6 +23,7 @@ use crate::broker::cluster::ClusterLink;
 use crate::broker::lifecycle::Lifecycle;
 use crate::broker::Broker;
 use crate::config::{Config, ConfigError, ProcessRoles};
+use crate::controller::adoption;
 use crate::controller::client::ControllerClient;
 use crate::controller::driver::Controller;
 use crate::controller::image_state::SharedImage;
@@ -45,8 +46,8 @@ pub struct ClusterNode {
     /// A voter's bound controller port.
     controller_addr: Option<SocketAddr>,
     voters: BTreeMap<i32, String>,
-    /// Derived from the voter set; `None` for a one-voter quorum of its own, which keeps
-    /// its log dir's.
+    /// Kafka's, on a data dir adopted from a Kafka node; else derived from the voter set;
+    /// `None` for a one-voter quorum of its own, which keeps its log dir's.
     cluster_id: Option<String>,
     /// The controller's tick (a voter), or the metadata follower (a broker alone).
     task: JoinHandle<()>,
@@ -71,6 +72,27 @@ fn cluster_id(voters: &BTreeMap<i32, String>) -> String {
     let len = joined.len() as u128;
     let id = uuid::Uuid::from_u128((hi << 96) | (lo << 64) | (len << 32) | 0x4000_8000);
     crate::log::checkpoint::uuid_to_kafka(id)
+}
+
+/// Moves a Kafka node's `__cluster_metadata-0` aside (saving its metadata first on a
+/// voter, `adopt`), and answers what this data dir saved from Kafka, if anything.
+async fn take_over_kafka_metadata(
+    config: &Config,
+    adopt: bool,
+) -> Result<Option<adoption::Saved>, ServerError> {
+    let data_dir = config.data_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        adoption::convert(&data_dir, adopt)?;
+        adoption::load(&data_dir)
+    })
+    .await
+    .map_err(|e| ServerError::Task(e.to_string()))?
+    .map_err(|e| ServerError::Task(format!("taking over Kafka's metadata log: {e}")))
+}
+
+/// Kafka's cluster id, kept by a cluster adopted from Kafka.
+fn adopted_cluster_id(saved: Option<&adoption::Saved>) -> Option<String> {
+    saved.and_then(|s| s.cluster_id.clone())
 }
 
 /// The voters' resolved addresses and their `host:port`s.
@@ -98,7 +120,7 @@ pub async fn start(
     prebound: Option<TcpListener>,
 ) -> Result<ClusterNode, ServerError> {
     match config.cluster.roles {
-        Some(ProcessRoles::Broker) => start_broker_only(config),
+        Some(ProcessRoles::Broker) => start_broker_only(config).await,
         Some(_) => start_controller(config, prebound).await,
         None => Err(invalid(
             "process.roles",
@@ -109,7 +131,7 @@ pub async fn start(
 }
 
 /// A broker that is not a voter: it follows the metadata log from the voters.
-fn start_broker_only(config: &Config) -> Result<ClusterNode, ServerError> {
+async fn start_broker_only(config: &Config) -> Result<ClusterNode, ServerError> {
     let c = &config.cluster;
     if c.voters.is_empty() {
         return Err(invalid(
@@ -120,6 +142,8 @@ fn start_broker_only(config: &Config) -> Result<ClusterNode, ServerError> {
         ));
     }
     let (_, names) = voter_addresses(c)?;
+    // a Kafka broker's copy of the metadata log: moved aside, the quorum's is followed
+    let saved = take_over_kafka_metadata(config, false).await?;
     let image = SharedImage::new();
     let client = ControllerClient::new(
         names.clone(),
@@ -132,7 +156,7 @@ fn start_broker_only(config: &Config) -> Result<ClusterNode, ServerError> {
         controller: None,
         controller_addr: None,
         image,
-        cluster_id: Some(cluster_id(&names)),
+        cluster_id: Some(adopted_cluster_id(saved.as_ref()).unwrap_or_else(|| cluster_id(&names))),
         voters: names,
         task,
         lifecycle: None,
@@ -187,6 +211,7 @@ async fn start_controller(
     let (resolved, names) = voter_addresses(c)?;
     voters.extend(resolved);
     voter_names.extend(names);
+    let saved = take_over_kafka_metadata(config, true).await?;
     let mut qc = QuorumConfig::new(config.node_id, voters, config.data_dir.clone());
     let election = Duration::from_millis(c.quorum_election_timeout_ms.max(10));
     // a follower elects after T/2..T of silence; openraft's followers also refuse votes
@@ -203,8 +228,15 @@ async fn start_controller(
         image,
         ControllerConfig::new(c, config.num_partitions),
     );
-    // a one-voter quorum of its own keeps the log dir's cluster id (meta.properties)
-    let cluster_id = (!c.voters.is_empty()).then(|| cluster_id(&voter_names));
+    // a one-voter quorum of its own keeps the log dir's cluster id (meta.properties), an
+    // adopted Kafka cluster Kafka's
+    let cluster_id = match adopted_cluster_id(saved.as_ref()) {
+        Some(id) => Some(id),
+        None => (!c.voters.is_empty()).then(|| cluster_id(&voter_names)),
+    };
+    if let Some(saved) = saved {
+        controller.adopt(config.data_dir.clone(), saved).await;
+    }
     let mut apis = ControllerApis::new(Arc::clone(&controller));
     if let Some(id) = &cluster_id {
         apis = apis.with_cluster_id(id);
@@ -215,6 +247,9 @@ async fn start_controller(
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(TICK).await;
+                if ctl.adoption_pending().await {
+                    ctl.settle_adoption().await;
+                }
                 match ctl.tick().await {
                     Ok(fenced) if !fenced.is_empty() => info!(?fenced, "brokers fenced"),
                     Ok(_) => {}

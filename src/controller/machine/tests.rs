@@ -1269,3 +1269,111 @@ fn reassignments() {
         (vec![2, 1, 3], vec![], vec![])
     );
 }
+
+/// Metadata adopted from Kafka: partitions whose leader is no registered broker (Kafka's
+/// brokers register again) or none at all get a leader from their ISR as soon as one of
+/// it is unfenced, in a leader epoch past Kafka's.
+#[test]
+fn unfencing_elects_for_partitions_led_by_an_unregistered_broker() {
+    let mut m = machine();
+    let topic_id = Uuid::from_u128(0xada);
+    let mut adopted: Vec<MetadataRecord> = vec![TopicRecord {
+        name: "kafka".into(),
+        topic_id,
+    }
+    .into()];
+    for (index, leader) in [(0, 2), (1, NO_LEADER), (2, 3)] {
+        adopted.push(
+            PartitionRecord {
+                partition_id: index,
+                topic_id,
+                replicas: vec![2, 1, 3],
+                isr: vec![2, 1, 3],
+                removing_replicas: vec![],
+                adding_replicas: vec![],
+                leader,
+                leader_recovery_state: 0,
+                leader_epoch: 4,
+                partition_epoch: 6,
+                directories: vec![],
+                eligible_leader_replicas: None,
+                last_known_elr: None,
+            }
+            .into(),
+        );
+    }
+    commit(&mut m, &adopted);
+    register(&mut m, 1, 0);
+    let reply = heartbeat(&mut m, 1, 0, false);
+    assert!(!reply.is_fenced);
+    let t = m.image().topic("kafka").expect("adopted");
+    for (index, p) in &t.partitions {
+        assert_eq!(
+            p.leader, 1,
+            "partition {index}: the one live ISR member leads"
+        );
+        assert!(p.leader_epoch > 4, "partition {index}: {}", p.leader_epoch);
+        assert_eq!(p.isr, vec![2, 1, 3], "partition {index}: the ISR kept");
+    }
+    // the others come back: the leaders stay (1 is live and in the ISR)
+    register(&mut m, 2, 0);
+    heartbeat(&mut m, 2, 0, false);
+    let t = m.image().topic("kafka").expect("adopted");
+    assert!(t.partitions.values().all(|p| p.leader == 1));
+}
+
+/// Adopted partitions committed while their brokers are unfenced already get leaders from
+/// their ISR at once (and only those without an active leader).
+#[test]
+fn leaderless_partitions_get_leaders_from_live_isr_members() {
+    let mut m = cluster(3);
+    let topic_id = Uuid::from_u128(0xadb);
+    let mut adopted: Vec<MetadataRecord> = vec![TopicRecord {
+        name: "kafka".into(),
+        topic_id,
+    }
+    .into()];
+    for (index, leader, isr) in [
+        (0, NO_LEADER, vec![3, 2]),
+        (1, 1, vec![1, 2]),
+        (2, 9, vec![9]),
+    ] {
+        adopted.push(
+            PartitionRecord {
+                partition_id: index,
+                topic_id,
+                replicas: vec![1, 2, 3],
+                isr,
+                removing_replicas: vec![],
+                adding_replicas: vec![],
+                leader,
+                leader_recovery_state: 0,
+                leader_epoch: 4,
+                partition_epoch: 6,
+                directories: vec![],
+                eligible_leader_replicas: None,
+                last_known_elr: None,
+            }
+            .into(),
+        );
+    }
+    commit(&mut m, &adopted);
+    let r = m.elect_leaderless();
+    assert_eq!(r.response, 2, "partition 1 keeps its live leader");
+    commit(&mut m, &r.records);
+    let t = m.image().topic("kafka").expect("adopted");
+    assert_eq!(
+        t.partitions[&0].leader, 2,
+        "the first live ISR member in replica order"
+    );
+    assert_eq!(t.partitions[&0].leader_epoch, 5);
+    assert_eq!(t.partitions[&1].leader, 1);
+    assert_eq!(
+        t.partitions[&2].leader, NO_LEADER,
+        "no live ISR member: no leader rather than one that is gone"
+    );
+    assert!(
+        m.elect_leaderless().records.is_empty(),
+        "nothing more to do"
+    );
+}
