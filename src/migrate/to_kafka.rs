@@ -221,8 +221,8 @@ fn next_producer_id(dir: &Path) -> Result<i64, MigrateError> {
 }
 
 /// True if `metadata_dir` is a Rafka quorum's log (a cluster node's), which this does
-/// not hand over: Rafka's snapshots have a `.raft-index` beside them, and its log store
-/// keeps `quorum-purged` once it purged.
+/// not hand over: its log store's marker, or (older Rafka) a `.raft-index` beside a
+/// snapshot, or `quorum-purged` once it purged.
 fn is_rafka_quorum_log(metadata_dir: &Path) -> Result<bool, MigrateError> {
     let entries = match std::fs::read_dir(metadata_dir) {
         Ok(e) => e,
@@ -232,7 +232,10 @@ fn is_rafka_quorum_log(metadata_dir: &Path) -> Result<bool, MigrateError> {
     for entry in entries {
         let name = entry.map_err(io(metadata_dir))?.file_name();
         let name = name.to_string_lossy();
-        if name.ends_with(".raft-index") || name == "quorum-purged" || name == "rafka-quorum" {
+        if name.ends_with(".raft-index")
+            || name == "quorum-purged"
+            || name == crate::controller::adoption::RAFKA_MARKER
+        {
             return Ok(true);
         }
     }
@@ -263,7 +266,9 @@ pub fn hand_over(dir: &Path) -> Result<Handover, MigrateError> {
     let meta = checkpoint::read_meta_properties(&dir.join(checkpoint::META_PROPERTIES_FILE))?
         .ok_or_else(|| MigrateError::NotALogDir(dir.to_path_buf()))?;
     let metadata_dir = dir.join(METADATA_DIR);
-    if is_rafka_quorum_log(&metadata_dir)? {
+    // a cluster node that adopted Kafka's metadata moved Kafka's log aside
+    let moved_aside = dir.join(format!("{METADATA_DIR}.kafka"));
+    if is_rafka_quorum_log(&metadata_dir)? || moved_aside.exists() {
         return Err(MigrateError::ClusterNode(dir.to_path_buf()));
     }
     // every Rafka node keeps `.rafka/` (its producer id block at least); without it a second
