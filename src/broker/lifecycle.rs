@@ -288,7 +288,7 @@ async fn publish(
                 // coordinators follow their partitions' leadership, replaying what they
                 // now lead on the blocking pool, without holding up the next publish
                 if let Some(groups) = broker.groups_if_started() {
-                    tokio::task::spawn_blocking(move || groups.runtime().sync_leadership());
+                    tokio::task::spawn_blocking(move || groups.sync_leadership());
                 }
                 if let Some(txns) = broker.txns_if_started() {
                     tokio::task::spawn_blocking(move || txns.runtime().sync_leadership());

@@ -494,9 +494,9 @@ pub fn decode_value(value: &[u8]) -> Result<TxnLogValue> {
 /// The partition of `__transaction_state` that holds a transactional id, as Kafka's
 /// `TransactionStateManager.partitionFor` computes it: `Utils.abs(id.hashCode()) %
 /// partitions`, with Java's UTF-16 string hash and Kafka's `abs` (which maps
-/// `i32::MIN` to 0). Not `group::records::partition_for`: that one clears the sign bit
-/// instead, which differs from `abs` for every negative hash ("my-txn" hashes to
-/// -1061187895: Kafka puts it in partition 45 of 50, clearing the bit gives 3).
+/// `i32::MIN` to 0), as `group::records::partition_for` places groups (clearing the
+/// sign bit instead, as Rafka placed groups before, differs for every negative hash:
+/// "my-txn" hashes to -1061187895, partition 45 of 50 by `abs`, 3 by clearing the bit).
 pub fn partition_for(transactional_id: &str, partitions: i32) -> i32 {
     let hash = transactional_id
         .encode_utf16()
