@@ -122,6 +122,9 @@ const MIGRATE_HELP: &str = "\
 A Kafka node's log dir is adopted by starting Rafka on it, after a clean stop of Kafka:
   rafka migrate --check /var/lib/kafka/data
   rafka serve --data-dir /var/lib/kafka/data --node-id <Kafka's node.id>
+One node of a multi-node Kafka cluster (each node's dir adopted by a Rafka node started
+with Kafka's process.roles, node.id, controller.quorum.voters and listeners):
+  rafka migrate --check --cluster /var/lib/kafka/data
 And back: with Rafka stopped, write Kafka's metadata (topics, configs, producer ids) into
 the log dir and move Rafka's own files (.rafka/) beside it, then start Kafka on it:
   rafka migrate --to-kafka /var/lib/kafka/data
@@ -136,6 +139,10 @@ struct MigrateArgs {
     /// carried over, 1 otherwise).
     #[arg(long, conflicts_with = "to_kafka")]
     check: bool,
+    /// With --check: the dir is one node of a multi-node Kafka cluster, to be adopted by a
+    /// Rafka cluster node (partitions other nodes host are then carried by the quorum).
+    #[arg(long, requires = "check")]
+    cluster: bool,
     /// Hand a stopped single Rafka node's log dir to Apache Kafka 4.x: Kafka's KRaft
     /// metadata written from Rafka's, `.rafka/` moved to `<log dir>.rafka-backup`.
     #[arg(long)]
@@ -186,7 +193,7 @@ fn migrate(args: &MigrateArgs) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    match rafka::migrate::check::check(&args.log_dir) {
+    match rafka::migrate::check::check(&args.log_dir, args.cluster) {
         Ok(report) => {
             use std::io::Write as _;
             let _ = std::io::stdout().write_all(report.text.as_bytes());

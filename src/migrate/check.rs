@@ -36,7 +36,7 @@ struct PartitionFacts {
 }
 
 /// Checks `data_dir`, a Kafka node's log dir.
-pub fn check(data_dir: &Path) -> Result<Report, MigrateError> {
+pub fn check(data_dir: &Path, cluster: bool) -> Result<Report, MigrateError> {
     let mut out = String::new();
     let mut not_carried = Vec::new();
     let meta = checkpoint::read_meta_properties(&data_dir.join(checkpoint::META_PROPERTIES_FILE))?;
@@ -89,7 +89,7 @@ pub fn check(data_dir: &Path) -> Result<Report, MigrateError> {
     }
     if let Some(plan) = &plan {
         write_topics(&mut out, plan);
-        not_carried.extend(plan.not_carried());
+        not_carried.extend(plan.not_carried_as(cluster));
     }
     let _ = writeln!(out, "partitions here: {}", local.len());
     for l in &local {

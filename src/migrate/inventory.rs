@@ -251,8 +251,15 @@ pub fn plan(metadata: KafkaMetadata, local: &[LocalPartition]) -> Plan {
 }
 
 impl Plan {
-    /// What cannot be carried over, one line each; empty when everything can.
+    /// What cannot be carried over to a single node, one line each; empty when
+    /// everything can.
     pub fn not_carried(&self) -> Vec<String> {
+        self.not_carried_as(false)
+    }
+
+    /// Same; for a node of a cluster (`cluster`), partitions hosted by other nodes are
+    /// carried: the quorum adopts the whole metadata, and their data is on those nodes.
+    pub fn not_carried_as(&self, cluster: bool) -> Vec<String> {
         let mut out = Vec::new();
         for t in &self.topics {
             for (k, v) in &t.unsupported {
@@ -264,7 +271,7 @@ impl Plan {
             for (k, (v, why)) in &t.invalid {
                 out.push(format!("topic {}: config {k}={v} ({why})", t.name));
             }
-            if !t.not_hosted.is_empty() {
+            if !t.not_hosted.is_empty() && !cluster {
                 out.push(format!(
                     "topic {}: partitions {:?} are not hosted on this node",
                     t.name, t.not_hosted
