@@ -655,3 +655,61 @@ async fn a_dir_rafka_ran_on_is_handed_back_to_kafka_with_its_topics_configs_and_
     );
     broker.shutdown().await.expect("shutdown");
 }
+
+/// Apache Kafka locks `.lock` with `fcntl` (Java's `FileChannel.tryLock`), which a `flock`
+/// does not see. A process holding that lock (Python's `lockf`, the same lock) stands in
+/// for a running Kafka: Rafka neither adopts nor opens the dir; and while Rafka serves a
+/// dir, the same lock cannot be taken, so a Kafka started on it refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dir_locked_as_kafka_locks_it_is_left_alone_and_rafka_holds_that_lock_too() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = kafka_dir(root.path(), false);
+    let lock = dir.join(".lock");
+    let hold = "import fcntl, sys, time\n\
+                f = open(sys.argv[1], 'a')\n\
+                fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n\
+                print('locked', flush=True)\n\
+                sys.stdin.read()\n";
+    let mut kafka = Command::new("python3")
+        .args(["-c", hold, lock.to_str().expect("utf-8")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    BufReader::new(kafka.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    assert_eq!(line.trim(), "locked");
+    let before = tree(&dir);
+    let Err(err) = BrokerBuilder::for_tests(&dir).start().await else {
+        panic!("a dir Kafka serves is refused");
+    };
+    assert!(err.to_string().contains("in use"), "{err}");
+    assert!(matches!(
+        rafka::migrate::to_kafka::hand_over(&dir),
+        Err(rafka::migrate::MigrateError::Log(
+            rafka::log::LogError::DirInUse(_)
+        ))
+    ));
+    assert_eq!(tree(&dir), before, "nothing written beside a running Kafka");
+    drop(kafka.stdin.take());
+    kafka.wait().expect("python exits");
+
+    let broker = BrokerBuilder::for_tests(&dir)
+        .start()
+        .await
+        .expect("starts once Kafka is gone");
+    let try_lock = "import fcntl, sys\n\
+                    f = open(sys.argv[1], 'a')\n\
+                    try:\n    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n    print('locked')\n\
+                    except OSError:\n    print('busy')\n";
+    let out = Command::new("python3")
+        .args(["-c", try_lock, lock.to_str().expect("utf-8")])
+        .output()
+        .expect("python3");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "busy");
+    broker.shutdown().await.expect("shutdown");
+}

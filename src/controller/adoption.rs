@@ -65,16 +65,23 @@ pub fn is_kafka_metadata_dir(dir: &Path) -> bool {
     if dir.join("partition.metadata").exists() {
         return true;
     }
-    // a Kafka snapshot has no `.raft-index` beside it (older Rafka dirs have one each)
+    // a Kafka snapshot has no `.raft-index` beside it (older Rafka dirs have one each);
+    // any `.raft-index` or `quorum-purged` at all is Rafka's (a crash while an old
+    // snapshot was deleted can leave a checkpoint without its index)
     let Ok(entries) = std::fs::read_dir(dir) else {
         return false;
     };
-    entries.flatten().any(|e| {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        name.strip_suffix(".checkpoint")
-            .is_some_and(|stem| !dir.join(format!("{stem}.raft-index")).exists())
-    })
+    let names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if names
+        .iter()
+        .any(|n| n.ends_with(".raft-index") || n == "quorum-purged")
+    {
+        return false;
+    }
+    names.iter().any(|n| n.ends_with(".checkpoint"))
 }
 
 /// Metadata saved from Kafka's log, waiting to be proposed (or already adopted).
@@ -102,6 +109,8 @@ pub fn convert(data_dir: &Path, adopt: bool) -> Result<bool, AdoptionError> {
     if !is_kafka_metadata_dir(&dir) {
         return Ok(false);
     }
+    // a Kafka still running on the dir holds its lock: its log is not moved from under it
+    crate::log::manager::ensure_not_in_use(data_dir)?;
     let aside = data_dir.join(KAFKA_METADATA_ASIDE);
     if aside.exists() {
         return Err(AdoptionError::Damaged {

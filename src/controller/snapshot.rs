@@ -168,7 +168,9 @@ pub fn write(
     checkpoint::write_atomic(&path, &out)?;
     for (end, _, old) in list(dir)? {
         if end < end_offset {
-            for f in [index_file(&old), old] {
+            // the checkpoint first: an index left alone is ignored, a checkpoint left
+            // without its index would look like Kafka's
+            for f in [old.clone(), index_file(&old)] {
                 match std::fs::remove_file(&f) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

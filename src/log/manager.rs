@@ -50,8 +50,29 @@ pub const LOCK_FILE: &str = ".lock";
 /// file) took 6.9 s one after another and 0.15 s from 16 threads.
 const IO_THREADS: usize = 16;
 
+/// The `fcntl` (POSIX record) lock Apache Kafka takes on `.lock` (Java's
+/// `FileChannel.tryLock`), which a `flock` neither sees nor blocks: taken or tested as
+/// well, so that Rafka and Kafka each refuse a log dir the other is serving.
+fn posix_lock(file: &File, shared: bool, dir: &Path, path: &Path) -> Result<(), LogError> {
+    use rustix::fs::{fcntl_lock, FlockOperation};
+    let op = if shared {
+        FlockOperation::NonBlockingLockShared
+    } else {
+        FlockOperation::NonBlockingLockExclusive
+    };
+    match fcntl_lock(file, op) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::ACCESS => {
+            Err(LogError::DirInUse(dir.to_path_buf()))
+        }
+        Err(e) => Err(io_err(path)(e.into())),
+    }
+}
+
 /// Takes `<dir>/.lock` exclusively, or fails with [`LogError::DirInUse`] if another
 /// process (or another manager in this one) holds it. The lock lasts as long as the file.
+/// Both locks are taken: the `flock` (which also keeps out another manager of this
+/// process) and Kafka's `fcntl` one (process-wide: it keeps out an Apache Kafka).
 fn lock_dir(dir: &Path) -> Result<File, LogError> {
     let path = dir.join(LOCK_FILE);
     let file = File::options()
@@ -62,6 +83,7 @@ fn lock_dir(dir: &Path) -> Result<File, LogError> {
         .open(&path)
         .map_err(io_err(&path))?;
     lock_outcome(file.try_lock(), dir, &path)?;
+    posix_lock(&file, false, dir, &path)?;
     Ok(file)
 }
 
@@ -78,14 +100,18 @@ fn lock_outcome(
     }
 }
 
-/// Fails with [`LogError::DirInUse`] if a process holds `<dir>/.lock` (a broker serving
-/// that log dir), without taking it: for tools that only read.
+/// Fails with [`LogError::DirInUse`] if a process holds `<dir>/.lock` (a Rafka or an
+/// Apache Kafka serving that log dir), without keeping a lock: for tools that only read,
+/// and before adopting a Kafka dir. (A `fcntl` lock is the process's: calling this in a
+/// process that serves `dir` would release its own; tools run in their own process.)
 pub fn ensure_not_in_use(dir: &Path) -> Result<(), LogError> {
     let path = dir.join(LOCK_FILE);
     let Ok(file) = File::open(&path) else {
         return Ok(()); // no lock file: nobody has it open
     };
-    lock_outcome(file.try_lock_shared(), dir, &path)
+    lock_outcome(file.try_lock_shared(), dir, &path)?;
+    // a running Apache Kafka holds only the fcntl lock (released as `file` closes)
+    posix_lock(&file, true, dir, &path)
 }
 
 /// Removes a directory that is no longer wanted; a failure is only logged (the name is

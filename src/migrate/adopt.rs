@@ -66,6 +66,8 @@ pub fn adopt_if_needed(data_dir: &Path, node_id: i32) -> Result<Option<Adopted>,
     if !dir.is_dir() {
         return Ok(None);
     }
+    // a Kafka still running on the dir holds its lock: nothing is written beside it
+    crate::log::manager::ensure_not_in_use(data_dir)?;
     let meta = checkpoint::read_meta_properties(&data_dir.join(checkpoint::META_PROPERTIES_FILE))?;
     if meta.is_some_and(|m| m.node_id != node_id) {
         return Ok(None);
