@@ -198,15 +198,27 @@ impl BrokerBuilder {
                     crate::migrate::adopt::adopt_if_needed(&config.data_dir, config.node_id)?
                 };
                 let broker = Broker::open_with(config, link)?;
+                let mut bumped = false;
                 for (tp, epoch) in adopted.iter().flat_map(|a| &a.leader_epochs) {
                     // lead in the epoch after Kafka's last, as its controller would elect
+                    // (the new epoch goes into the log's epoch cache, so it lasts)
                     let part = broker.topic(&tp.topic);
                     if let Some(p) = part.as_ref().and_then(|t| t.partition(tp.partition)) {
                         let mut state = p.replica_state();
                         if *epoch >= state.leader_epoch {
                             state.leader_epoch = epoch.saturating_add(1);
-                            p.apply_replica_state(state);
+                            bumped |= p.apply_replica_state(state);
                         }
+                    }
+                }
+                if bumped {
+                    // the coordinators loaded their partitions in the old epoch, and serve
+                    // a partition only once loaded in its current one
+                    if let Some(groups) = broker.groups_if_started() {
+                        groups.sync_leadership();
+                    }
+                    if let Some(txns) = broker.txns_if_started() {
+                        txns.runtime().sync_leadership();
                     }
                 }
                 Ok(broker)

@@ -144,16 +144,20 @@ fn kafka_dir(root: &Path, extras: bool) -> PathBuf {
             LogConfig::default(),
         )
         .expect("test setup");
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     let commit = |p: i32, offset: i64| NewRecord {
         key: Some(group_records::offset_key("billing", "orders", p)),
         value: Some(group_records::offset_value(&group_records::OffsetValue {
             offset,
             leader_epoch: 0,
             metadata: String::new(),
-            commit_timestamp: 1_700_000_000_000,
+            // recent: older commits of an empty group expire as the broker loads them
+            commit_timestamp: now,
         })),
         headers: vec![],
-        timestamp: 1_700_000_000_000,
+        timestamp: now,
     };
     offsets
         .append(&mut encode_batch(&[commit(0, 2), commit(1, 1)], 0), 0)
@@ -194,6 +198,8 @@ fn kafka_dir(root: &Path, extras: bool) -> PathBuf {
         topic("orders", ORDERS),
         partition(ORDERS, 0, vec![1]),
         partition(ORDERS, 1, vec![1]),
+        topic("__consumer_offsets", Uuid::from_u128(9)),
+        partition(Uuid::from_u128(9), 0, vec![1]),
         config(
             config_resource::TOPIC,
             "orders",
@@ -364,6 +370,29 @@ async fn a_kafka_log_dir_is_adopted_once_and_again_after_kafka_ran() {
         .map(|p| p.leader_epoch)
         .collect();
     assert_eq!(epochs, vec![1, 1]);
+    // the group coordinator serves in that epoch too (it had loaded in Kafka's): the
+    // committed offsets are found on the first start
+    let committed = tokio::task::spawn_blocking(move || {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", addr.to_string())
+            .set("group.id", "billing")
+            .create()
+            .expect("consumer");
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition("orders", 0);
+        tpl.add_partition("orders", 1);
+        let got = consumer
+            .committed_offsets(tpl, Duration::from_secs(20))
+            .expect("committed offsets");
+        got.elements()
+            .iter()
+            .map(|e| e.offset().to_raw().unwrap_or(-1))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .expect("join");
+    assert_eq!(committed, vec![2, 1]);
     let r: InitProducerIdResponse = c
         .call(
             ApiKey::InitProducerId,
@@ -444,7 +473,7 @@ async fn migrate_check_reports_without_writing_anything() {
         "node id: 1 (start Rafka with --node-id 1)",
         "cluster id: HmypeRknS8CPfIwfOU7uOA",
         "clean shutdown: yes",
-        "metadata: end offset 11, snapshot none, 11 records",
+        "metadata: end offset 13, snapshot none, 13 records",
         "  orders: id DfNY6wjqQ6C0CiW13_KsJg, partitions here [0, 1], not hosted here []",
         "    configs carried: max.message.bytes=2000000, retention.ms=123456789",
         "    configs carried: cleanup.policy=compact, min.cleanable.dirty.ratio=0.2",

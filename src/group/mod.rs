@@ -54,6 +54,11 @@ pub struct GroupCoordinator {
     partition_count: i32,
     /// Partition index → the position of its shard in the runtime (the hosted ones).
     shards: std::collections::HashMap<i32, usize>,
+    /// One [`Self::relocate_misplaced`] at a time (each publish of a cluster broker starts
+    /// one): two would export, import and evict the same group interleaved.
+    relocating: parking_lot::Mutex<()>,
+    /// Misplaced groups already warned about as not movable (warned once, not per publish).
+    warned: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
 
 /// The error of a JoinGroup, SyncGroup, Heartbeat or LeaveGroup whose write failed, as
@@ -99,6 +104,10 @@ fn admin_error(e: &CoordinatorError) -> ErrorCode {
     }
 }
 
+/// How long a group's move waits for its new partition's ISR before leaving the old copy
+/// in place (the next leadership change or start tries again).
+const REPLICATION_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl GroupCoordinator {
     /// Replays `logs` (the partitions of `__consumer_offsets` this broker hosts, all of
     /// them on a single node), one shard each; the topic has `partition_count` in all.
@@ -126,6 +135,8 @@ impl GroupCoordinator {
             runtime,
             partition_count: partition_count.max(1),
             shards,
+            relocating: parking_lot::Mutex::new(()),
+            warned: parking_lot::Mutex::new(std::collections::HashSet::new()),
         };
         coordinator.relocate_misplaced();
         Ok(coordinator)
@@ -141,6 +152,10 @@ impl GroupCoordinator {
     /// Blocks (writes and fsyncs): at load, or from the blocking pool. The number of
     /// groups moved.
     pub fn relocate_misplaced(&self) -> usize {
+        // another run under way finds the same groups
+        let Some(_one) = self.relocating.try_lock() else {
+            return 0;
+        };
         let mut moved = 0;
         let mut hosted: Vec<(i32, usize)> = self.shards.iter().map(|(p, i)| (*p, *i)).collect();
         hosted.sort();
@@ -163,14 +178,19 @@ impl GroupCoordinator {
                             "moved a group to the {OFFSETS_TOPIC} partition Kafka places it in"
                         );
                     }
-                    Err(cause) => warn!(
-                        group,
-                        from = from_partition,
-                        to = to_partition,
-                        %cause,
-                        "a group sits in another {OFFSETS_TOPIC} partition than Kafka's \
-                         placement and could not be moved: its coordinator will not find it"
-                    ),
+                    Err(cause) => {
+                        if self.warned.lock().insert(group.clone()) {
+                            warn!(
+                                group,
+                                from = from_partition,
+                                to = to_partition,
+                                %cause,
+                                "a group sits in another {OFFSETS_TOPIC} partition than \
+                                 Kafka's placement and could not be moved (tried again at each \
+                                 leadership change and start): its coordinator will not find it"
+                            );
+                        }
+                    }
                 }
             }
         }
@@ -198,6 +218,15 @@ impl GroupCoordinator {
                 "this broker does not lead (or could not load) partition {to_partition}"
             ));
         }
+        // offsets of a transaction still open would be completed by its marker in the old
+        // partition, bringing the group back there: moved once it ends
+        let pending = self
+            .runtime
+            .read(from, |s| !s.pending_of(group).is_empty())
+            .map_err(|e| e.to_string())?;
+        if pending {
+            return Err("it has transactional offsets pending: moved after the transaction".into());
+        }
         let exported = self
             .runtime
             .read(from, |s| s.export(group))
@@ -208,6 +237,20 @@ impl GroupCoordinator {
         self.runtime
             .write_blocking(to, |s, ctx| s.import(group, exported, ctx))
             .map_err(|e| e.to_string())?;
+        // in a cluster the import must be on the new partition's ISR before the old copy
+        // goes (a failover could truncate an import only its leader has)
+        if let Some(p) = self.runtime.partition(to) {
+            let end = p.log_end_offset();
+            let deadline = std::time::Instant::now() + REPLICATION_WAIT;
+            while p.high_watermark() < end {
+                if std::time::Instant::now() >= deadline {
+                    return Err(format!(
+                        "the move to partition {to_partition} is not replicated yet"
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
         // a group with members has sessions to expire, from its new shard
         self.runtime
             .write_blocking(to, |s, _| s.arm_timer(group))
