@@ -92,6 +92,7 @@ fail() { echo "FAIL $STEP_NAME: $*"; echo "FAIL $STEP_NAME $*" >>"$MIG_WORK/resu
 check() { if eval "$1"; then pass "$2"; else fail "$2"; fi; }
 py() { timeout -k 5 "${PY_SECS:-120}" "$VENV_PY" "$MIG_PY" "$@"; }
 tool() { local out="$1"; shift; kafka_tool 60 "$@" >"$out" 2>&1 </dev/null; }
+lines() { if [[ -f "$1" ]]; then wc -l <"$1"; else echo 0; fi; }
 
 # ------------------------------------------------------------ brokers
 # kafka_start DIR PORT CPORT [PROPS]: a reference Kafka node on DIR (its data in DIR/data).
@@ -173,7 +174,8 @@ same_file() {
     if [[ -s "$a" ]] && cmp -s "$a" "$b"; then
         pass "$what equal ($(wc -l <"$a") lines: $(head -c 160 "$a" | tr '\n' ';')...)"
     else
-        fail "$what differ ($(wc -l <"$a") vs $(wc -l <"$b") lines): $(diff "$a" "$b" | head -6 | tr '\n' ';' | cut -c1-400)"
+        fail "$what differ ($(wc -l <"$a") vs $(wc -l <"$b") lines; Kafka only: $(diff "$a" "$b" | grep '^<' | head -2 \
+            | cut -c3-200 | paste -sd';'); Rafka only: $(diff "$a" "$b" | grep '^>' | head -2 | cut -c3-200 | paste -sd';'))"
     fi
 }
 # compare_snapshots A B [--prefix TOPIC]: mig.py compare, its lines as PASS/FAIL lines.
@@ -208,7 +210,7 @@ migrate_check() {
 
 # ------------------------------------------------------------ single
 step_single() {
-    local d="$MIG_WORK/single" port cport bs topics=(mig-time mig-compact mig-codecs mig-idem)
+    local d="$MIG_WORK/single" port cport bs topics=(mig-time mig-compact mig-codecs mig-idem mig-pids)
     port="$(free_port)"; cport="$(free_port)"
     bs="127.0.0.1:$port"
     say "single: Kafka on $bs, dir $d/kafka"
@@ -217,6 +219,7 @@ step_single() {
     py setup "$bs" "$SEGMENT_BYTES" >"$d/setup.out" 2>&1 \
         || { fail "setup on Kafka: $(tail -n 3 "$d/setup.out" | tr '\n' ' ')"; kafka_stop "$d/kafka" >/dev/null; return; }
     cat "$d/setup.out"
+    py pids "$bs" mig-pids 3 kafka >"$d/pids-kafka.out" 2>&1 || fail "idempotent producers on Kafka: $(tail -n 1 "$d/pids-kafka.out")"
     mkdir -p "$d/idem"
     PY_SECS=600 py idem "$bs" mig-idem "$d/idem" >"$d/idem/out" 2>&1 &
     local idem_pid=$!
@@ -238,7 +241,7 @@ step_single() {
     local acked_stopped
     acked_stopped="$(wc -l <"$d/idem/acked")"
     say "single: starting Rafka on $d/kafka/data, $bs"
-    if ! rafka_start single "$d/kafka/data" "$port" --node-id 1 >"$d/rafka-start.out"; then
+    if ! rafka_start single "$d/kafka/data" "$port" --node-id 1 -o min.insync.replicas=1 >"$d/rafka-start.out"; then
         fail "Rafka did not start on Kafka's log dir: $(cat "$d/rafka-start.out")"
         touch "$d/idem/stop"
         kill "$idem_pid" 2>/dev/null
@@ -251,7 +254,7 @@ step_single() {
     touch "$d/idem/stop"
     py snapshot "$bs" "$d/rafka.json" "${topics[@]}" >"$d/rafka-snapshot.out" 2>&1 \
         || fail "snapshot on Rafka: $(tail -n 3 "$d/rafka-snapshot.out" | tr '\n' ' ')"
-    [[ -s "$d/kafka.json" && -s "$d/rafka.json" ]] && compare_snapshots "$d/kafka.json" "$d/rafka.json" --prefix mig-idem
+    [[ -s "$d/kafka.json" && -s "$d/rafka.json" ]] && compare_snapshots "$d/kafka.json" "$d/rafka.json" --prefix mig-idem --prefix mig-pids
     describe_all "$bs" "$d/rafka" "${topics[@]}"
     same_file "TopicCommand --describe (ids, partition counts, configs, leaders)" "$d/kafka.topics" "$d/rafka.topics"
     same_file "ConfigCommand --describe dynamic topic configs" "$d/kafka.configs" "$d/rafka.configs"
@@ -261,12 +264,24 @@ step_single() {
     if ((rc == 0)); then
         pass "idempotent producer finished without an error ($(cat "$d/idem/out"))"
     else
-        fail "idempotent producer: exit $rc ($(tail -n 1 "$d/idem/out"); errors: $(head -n 3 "$d/idem/errors" | tr '\n' ';' | cut -c1-300))"
+        fail "idempotent producer: exit $rc ($(grep '^idem:' "$d/idem/out"); the leaders and epochs it was told for mig-idem-0, in turn: $(grep -o 'mig-idem \[0\] Leader [0-9-]* Epoch [0-9-]*' "$d/idem/out" | cut -d' ' -f3- | uniq -c | awk '{ print $3 "/" $5 " x" $1 }' | paste -sd' ' | cut -c1-200); errors: $(grep -v 'TRANSPORT\|ALL_BROKERS' "$d/idem/errors" | head -n 2 | paste -sd';' | cut -c1-200))"
     fi
     local line
     line="$(py check-idem "$bs" mig-idem "$d/idem" 2>&1 | tail -n 1)"
     case "$line" in PASS\ *) pass "${line#PASS }" ;; *) fail "${line#FAIL }" ;; esac
+    py pids "$bs" mig-pids 1 rafka >"$d/pids-rafka.out" 2>&1 \
+        || fail "an idempotent producer on Rafka: $(tail -n 1 "$d/pids-rafka.out")"
     stop_pid "$RAFKA_PID" 20 || fail "Rafka did not stop on SIGTERM within 20 s"
+    # producer ids: the one Rafka gave must be none of those Kafka gave (read from the batches)
+    tool "$d/pids.dump" org.apache.kafka.tools.DumpLogSegments --files "$(find "$d/kafka/data/mig-pids-0" -name '*.log' | sort | paste -sd,)"
+    local ids n_ids n_unique
+    ids="$(grep -o 'producerId: [0-9-]*' "$d/pids.dump" | awk '{ print $2 }')"
+    n_ids="$(grep -c . <<<"$ids")"; n_unique="$(sort -u <<<"$ids" | grep -c .)"
+    if ((n_ids == 4 && n_unique == 4)); then
+        pass "producer ids of 3 idempotent producers on Kafka and 1 on Rafka all distinct (mig-pids-0 batches: $(paste -sd' ' <<<"$ids"))"
+    else
+        fail "producer ids in mig-pids-0 (3 producers on Kafka, then 1 on Rafka): $(paste -sd' ' <<<"$ids"): $n_unique distinct of $n_ids"
+    fi
 }
 
 # ------------------------------------------------------------ kill9
@@ -283,10 +298,10 @@ step_kill9() {
     local k9_pid=$!
     BG_PIDS+=("$k9_pid")
     local deadline=$((SECONDS + 60))
-    while ((SECONDS < deadline)) && (($(wc -l <"$d/acked" 2>/dev/null || echo 0) < 1500)); do sleep 0.2; done
+    while ((SECONDS < deadline)) && (($(lines "$d/acked") < 1500)); do sleep 0.2; done
     py commit "$bs" mig-k9-group mig-k9:0:100 mig-k9:1:250 >"$d/commit.out" 2>&1 \
         || fail "commit on Kafka: $(tail -n 2 "$d/commit.out" | tr '\n' ' ')"
-    while ((SECONDS < deadline)) && (($(wc -l <"$d/acked") < 3000)); do sleep 0.1; done
+    while ((SECONDS < deadline)) && (($(lines "$d/acked") < 3000)); do sleep 0.1; done
     local kpid
     kpid="$(kafka_pid "$d/kafka")"
     kill -KILL "$kpid"
@@ -305,7 +320,7 @@ step_kill9() {
         fail "Kafka did not start on copy A: $(tail -n 3 "$d/copyA/start.out" | tr '\n' ' ')"
     fi
     local out
-    if rafka_start kill9 "$d/copyB/data" "$port" --node-id 1 >"$d/rafka-start.out"; then
+    if rafka_start kill9 "$d/copyB/data" "$port" --node-id 1 -o min.insync.replicas=1 >"$d/rafka-start.out"; then
         pass "Rafka started on the kill -9'd Kafka log dir (copy B)"
         py snapshot "$bs" "$d/rafka.json" mig-k9 >"$d/rafka-snapshot.out" 2>&1 \
             || fail "snapshot on Rafka: $(tail -n 2 "$d/rafka-snapshot.out" | tr '\n' ' ')"
@@ -401,8 +416,8 @@ PROPS
     done
     migrate_check "$d/node1/data" mig-rf3
     for i in 1 2 3; do
-        sed '/^inter.broker.listener.name/d' "$d/node$i/server.properties" >"$d/node$i/rafka.properties"
-        rafka_start_config "node$i" "$d/node$i/rafka.properties" "${ports[i]}"
+        # the Kafka node's own server.properties, as an operator would hand it over
+        rafka_start_config "node$i" "$d/node$i/server.properties" "${ports[i]}"
         rpids[i]=$RAFKA_PID
     done
     local ok=0

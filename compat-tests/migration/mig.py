@@ -7,6 +7,7 @@
     mig.py check-idem BOOTSTRAP TOPIC DIR    every acknowledged number once, in order
     mig.py k9 BOOTSTRAP TOPIC ACKS           acks=all producer until killed or 20000 records
     mig.py commit BOOTSTRAP GROUP TOPIC:P:O...  manual commits (no subscription)
+    mig.py pids BOOTSTRAP TOPIC N TAG        N idempotent producers, one record each
 """
 
 import hashlib
@@ -73,6 +74,7 @@ def setup(bootstrap, segment_bytes):
                                               "segment.bytes": segment_bytes}),
         NewTopic("mig-codecs", 1, 1),
         NewTopic("mig-idem", 1, 1),
+        NewTopic("mig-pids", 1, 1),
     ]
     wait_futures(a.create_topics(topics, operation_timeout=30), "create topic")
     time.sleep(1)
@@ -116,6 +118,15 @@ def setup(bootstrap, segment_bytes):
     commit(bootstrap, "mig-manual", ["mig-time:0:5", "mig-time:1:20", "mig-time:2:44", "mig-codecs:0:100"])
     print(f"setup: groups mig-classic (hashCode {java_hash('mig-classic')}) and mig-manual "
           f"(hashCode {java_hash('mig-manual')}), classic group consumed {got}")
+
+
+def pids(bootstrap, topic, n, tag):
+    """N idempotent producers one after the other, one record each: N producer ids."""
+    for i in range(int(n)):
+        p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
+        p.produce(topic, value=f"{tag}-{i}".encode())
+        if p.flush(30):
+            sys.exit(f"mig.py: pids: {tag}-{i} not delivered")
 
 
 def commit(bootstrap, group, specs):
@@ -226,7 +237,8 @@ def idem(bootstrap, topic, d):
     p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
                   "message.timeout.ms": 300000, "retries": 2147483647, "linger.ms": 5,
                   "reconnect.backoff.max.ms": 500, "error_cb": on_error,
-                  **({"debug": os.environ["MIG_IDEM_DEBUG"]} if os.environ.get("MIG_IDEM_DEBUG") else {})})
+                  # the leader epochs it is told ("Topic T [0] Leader L Epoch E") go to its log
+                  "debug": os.environ.get("MIG_IDEM_DEBUG") or "metadata"})
     i = 0
     after = None
     while after is None or i < after:
@@ -308,6 +320,8 @@ def main():
         check_idem(*args)
     elif cmd == "k9":
         k9(*args)
+    elif cmd == "pids":
+        pids(*args)
     elif cmd == "commit":
         commit(args[0], args[1], args[2:])
     else:
