@@ -24,12 +24,17 @@
 #            counts (Admin), TopicCommand --describe, ConfigCommand --describe of the
 #            topics (dynamic configs), earliest and latest offsets, ConsumerGroupCommand
 #            --describe --all-groups (group, topic, partition, current offset, log end
-#            offset, lag). Kafka stopped cleanly (kafka-ref.sh stop) with the producer still
+#            offset, lag). Rafka is given min.insync.replicas=1 (-o) as kafka-ref.sh's
+#            server.properties gives Kafka (TopicCommand lists it). Kafka stopped cleanly (kafka-ref.sh stop) with the producer still
 #            running; `rafka migrate --check <dir>/data` run on the stopped dir (exit 0 and
 #            names the topics); Rafka started on <dir>/data, same port, node id 1. Then each
 #            item compared (mig-idem: the records Kafka had are the first ones Rafka has);
 #            the producer is told to stop (100 more records), must finish without an error;
 #            mig-idem must hold every acknowledged number exactly once, in order.
+#            Producer ids: 3 idempotent producers write one record each to mig-pids on
+#            Kafka, a 4th gets its id from Kafka but writes only after the switch, after a
+#            new idempotent producer on Rafka wrote one: DumpLogSegments of mig-pids-0 must
+#            show 5 batches with 5 distinct producer ids (Rafka hands out none Kafka gave).
 #   kill9    a reference Kafka, a producer (acks=all, lz4) writing to mig-k9 (2 partitions)
 #            and a group mig-k9-group with commits; kill -9 Kafka mid-stream; the dir
 #            copied twice (cp -a). Kafka started on copy A (recovers), Rafka on copy B, the
@@ -220,6 +225,10 @@ step_single() {
         || { fail "setup on Kafka: $(tail -n 3 "$d/setup.out" | tr '\n' ' ')"; kafka_stop "$d/kafka" >/dev/null; return; }
     cat "$d/setup.out"
     py pids "$bs" mig-pids 3 kafka >"$d/pids-kafka.out" 2>&1 || fail "idempotent producers on Kafka: $(tail -n 1 "$d/pids-kafka.out")"
+    mkdir -p "$d/hold"
+    PY_SECS=600 py hold "$bs" mig-pids "$d/hold" >"$d/hold/out" 2>&1 &
+    local hold_pid=$!
+    BG_PIDS+=("$hold_pid")
     mkdir -p "$d/idem"
     PY_SECS=600 py idem "$bs" mig-idem "$d/idem" >"$d/idem/out" 2>&1 &
     local idem_pid=$!
@@ -229,7 +238,8 @@ step_single() {
         || { fail "snapshot on Kafka: $(tail -n 3 "$d/kafka-snapshot.out" | tr '\n' ' ')"; }
     cat "$d/kafka-snapshot.out"
     describe_all "$bs" "$d/kafka" "${topics[@]}"
-    local acked_before
+    local acked_before i
+    for ((i = 0; i < 100; i++)); do [[ -f "$d/hold/ready" ]] && break; sleep 0.2; done
     acked_before="$(wc -l <"$d/idem/acked")"
     say "single: stopping Kafka ($acked_before records acknowledged to the idempotent producer so far)"
     kafka_stop "$d/kafka" >"$d/kafka-stop.out"
@@ -271,16 +281,23 @@ step_single() {
     case "$line" in PASS\ *) pass "${line#PASS }" ;; *) fail "${line#FAIL }" ;; esac
     py pids "$bs" mig-pids 1 rafka >"$d/pids-rafka.out" 2>&1 \
         || fail "an idempotent producer on Rafka: $(tail -n 1 "$d/pids-rafka.out")"
+    touch "$d/hold/go"
+    if wait "$hold_pid"; then
+        pass "an idempotent producer that got its id from Kafka wrote its first record to Rafka"
+    else
+        fail "an idempotent producer that got its id from Kafka, writing its first record to Rafka: $(grep '^hold:' "$d/hold/out")"
+    fi
     stop_pid "$RAFKA_PID" 20 || fail "Rafka did not stop on SIGTERM within 20 s"
-    # producer ids: the one Rafka gave must be none of those Kafka gave (read from the batches)
+    # producer ids (read from the batches): the one Rafka gave must be none of those Kafka
+    # gave, not even one Kafka gave to a producer that had not written yet (hold)
     tool "$d/pids.dump" org.apache.kafka.tools.DumpLogSegments --files "$(find "$d/kafka/data/mig-pids-0" -name '*.log' | sort | paste -sd,)"
     local ids n_ids n_unique
     ids="$(grep -o 'producerId: [0-9-]*' "$d/pids.dump" | awk '{ print $2 }')"
     n_ids="$(grep -c . <<<"$ids")"; n_unique="$(sort -u <<<"$ids" | grep -c .)"
-    if ((n_ids == 4 && n_unique == 4)); then
-        pass "producer ids of 3 idempotent producers on Kafka and 1 on Rafka all distinct (mig-pids-0 batches: $(paste -sd' ' <<<"$ids"))"
+    if ((n_ids == 5 && n_unique == 5)); then
+        pass "5 batches with 5 distinct producer ids in mig-pids-0 (3 producers on Kafka, 1 on Rafka, then 1 with an id from Kafka: $(paste -sd' ' <<<"$ids"))"
     else
-        fail "producer ids in mig-pids-0 (3 producers on Kafka, then 1 on Rafka): $(paste -sd' ' <<<"$ids"): $n_unique distinct of $n_ids"
+        fail "producer ids in mig-pids-0 (3 producers on Kafka, 1 on Rafka, then 1 with an id from Kafka): $(paste -sd' ' <<<"$ids"): $n_unique distinct in $n_ids batches, 5 expected"
     fi
 }
 
@@ -410,7 +427,9 @@ PROPS
     py snapshot "$bs" "$d/kafka.json" mig-rf3 >"$d/kafka-snapshot.out" 2>&1 \
         || fail "snapshot on Kafka: $(tail -n 2 "$d/kafka-snapshot.out" | tr '\n' ' ')"
     describe_all "$bs" "$d/kafka" mig-rf3
-    for i in 3 2 1; do stop_pid "$(cat "$d/node$i/pid")" 60; rm -f "$d/node$i/pid"; done
+    # all three at once: the last one alone would wait for a quorum that is gone
+    for i in 1 2 3; do kill -TERM "$(cat "$d/node$i/pid")"; done
+    for i in 1 2 3; do stop_pid "$(cat "$d/node$i/pid")" 60; rm -f "$d/node$i/pid"; done
     for i in 1 2 3; do
         grep -q "shut down completed" "$d/node$i/broker.log" || say "cluster: node $i: no clean-shutdown message"
     done
@@ -420,13 +439,21 @@ PROPS
         rafka_start_config "node$i" "$d/node$i/server.properties" "${ports[i]}"
         rpids[i]=$RAFKA_PID
     done
-    local ok=0
+    local ok=0 up=()
+    deadline=$((SECONDS + 90))
+    while ((SECONDS < deadline && ok < 3)); do
+        for i in 1 2 3; do
+            [[ -n "${up[i]:-}" ]] && continue
+            if ! kill -0 "${rpids[i]}" 2>/dev/null; then
+                up[i]=exited; fail "Rafka node $i exited: $(tail -n 2 "$d/rafka-node$i.log" | paste -sd';' | cut -c1-300)"
+            elif timeout 5 kcat -L -b "127.0.0.1:${ports[i]}" -m 3 2>/dev/null | grep -q "at 127.0.0.1:${ports[i]}"; then
+                up[i]=ok; ok=$((ok + 1))
+            fi
+        done
+        sleep 1
+    done
     for i in 1 2 3; do
-        if out="$(wait_metadata "${ports[i]}" "${rpids[i]}" "$MIG_WORK/cluster/rafka-node$i.log")"; then
-            ok=$((ok + 1))
-        else
-            fail "Rafka node $i: $out"
-        fi
+        [[ -z "${up[i]:-}" ]] && fail "Rafka node $i did not answer Metadata within 90 s: $(tail -n 1 "$d/rafka-node$i.log" | cut -c1-200)"
     done
     ((ok == 3)) || return
     pass "three Rafka nodes started on the Kafka nodes' dirs"

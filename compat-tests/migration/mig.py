@@ -8,6 +8,7 @@
     mig.py k9 BOOTSTRAP TOPIC ACKS           acks=all producer until killed or 20000 records
     mig.py commit BOOTSTRAP GROUP TOPIC:P:O...  manual commits (no subscription)
     mig.py pids BOOTSTRAP TOPIC N TAG        N idempotent producers, one record each
+    mig.py hold BOOTSTRAP TOPIC DIR          an idempotent producer with an id from Kafka writing to Rafka
 """
 
 import hashlib
@@ -127,6 +128,25 @@ def pids(bootstrap, topic, n, tag):
         p.produce(topic, value=f"{tag}-{i}".encode())
         if p.flush(30):
             sys.exit(f"mig.py: pids: {tag}-{i} not delivered")
+
+
+def hold(bootstrap, topic, d):
+    """An idempotent producer that gets its producer id now (from Kafka) and writes its only
+    record when DIR/go appears (to Rafka): DIR/ready once it has its id."""
+    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+                  "message.timeout.ms": 120000, "reconnect.backoff.max.ms": 500, "debug": "eos"})
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        p.poll(0.1)
+    open(os.path.join(d, "ready"), "w").close()
+    deadline = time.time() + 400
+    while not os.path.exists(os.path.join(d, "go")) and time.time() < deadline:
+        p.poll(0.1)
+    res = []
+    p.produce(topic, value=b"hold-0", on_delivery=lambda err, msg: res.append(err))
+    left = p.flush(90)
+    print(f"hold: not delivered {left}, delivery error {res[0] if res else None}")
+    sys.exit(0 if not left and res == [None] else 1)
 
 
 def commit(bootstrap, group, specs):
@@ -299,9 +319,7 @@ def k9(bootstrap, topic, acks_path):
                 break
             except BufferError:
                 p.poll(0.05)
-        p.poll(0)
-        if i % 20 == 0:
-            p.poll(0.002)
+        p.poll(0.002)  # about 400 records a second: still writing when Kafka is killed
     p.flush(10)
 
 
@@ -320,6 +338,8 @@ def main():
         check_idem(*args)
     elif cmd == "k9":
         k9(*args)
+    elif cmd == "hold":
+        hold(*args)
     elif cmd == "pids":
         pids(*args)
     elif cmd == "commit":
