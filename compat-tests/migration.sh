@@ -35,8 +35,8 @@
 #            Kafka, a 4th gets its id from Kafka but writes only after the switch, after a
 #            new idempotent producer on Rafka wrote one: DumpLogSegments of mig-pids-0 must
 #            show 5 batches with 5 distinct producer ids (Rafka hands out none Kafka gave).
-#   kill9    a reference Kafka, a producer (acks=all, lz4) writing to mig-k9 (2 partitions)
-#            and a group mig-k9-group with commits; kill -9 Kafka mid-stream; the dir
+#   kill9    a reference Kafka, a producer (acks=all, lz4, ~400 records/s) writing to mig-k9 (2 partitions)
+#            and a group mig-k9-group with commits; kill -9 Kafka at 3000 acknowledged; the dir
 #            copied twice (cp -a). Kafka started on copy A (recovers), Rafka on copy B, the
 #            same port: records, earliest/latest offsets and the group's rows must be equal,
 #            and every record the producer saw acknowledged must be there.
@@ -139,10 +139,18 @@ wait_metadata() {
     echo "rafka did not answer Metadata within 60 s"
     return 1
 }
+# kill_bg PID: a background `py` (a subshell running timeout running python): its children
+# (timeout passes the signal on to python), then itself.
+kill_bg() {
+    kill -0 "$1" 2>/dev/null || return 0
+    pkill -TERM -P "$1" 2>/dev/null
+    kill "$1" 2>/dev/null
+    return 0
+}
 cleanup() {
     local p
     for p in "${RAFKA_PIDS[@]}"; do stop_pid "$p" 10 >/dev/null 2>&1; done
-    for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${BG_PIDS[@]}"; do kill_bg "$p"; done
     for s in "$MIG_WORK"/*/kafka.state "$MIG_WORK"/*/*/kafka.state; do
         [[ -f "$s" ]] && KAFKA_REF_STATE="$s" "$COMPAT_DIR/kafka-ref.sh" stop >/dev/null 2>&1
     done
@@ -225,10 +233,6 @@ step_single() {
         || { fail "setup on Kafka: $(tail -n 3 "$d/setup.out" | tr '\n' ' ')"; kafka_stop "$d/kafka" >/dev/null; return; }
     cat "$d/setup.out"
     py pids "$bs" mig-pids 3 kafka >"$d/pids-kafka.out" 2>&1 || fail "idempotent producers on Kafka: $(tail -n 1 "$d/pids-kafka.out")"
-    mkdir -p "$d/hold"
-    PY_SECS=600 py hold "$bs" mig-pids "$d/hold" >"$d/hold/out" 2>&1 &
-    local hold_pid=$!
-    BG_PIDS+=("$hold_pid")
     mkdir -p "$d/idem"
     PY_SECS=600 py idem "$bs" mig-idem "$d/idem" >"$d/idem/out" 2>&1 &
     local idem_pid=$!
@@ -238,7 +242,13 @@ step_single() {
         || { fail "snapshot on Kafka: $(tail -n 3 "$d/kafka-snapshot.out" | tr '\n' ' ')"; }
     cat "$d/kafka-snapshot.out"
     describe_all "$bs" "$d/kafka" "${topics[@]}"
+    # after the idempotent producer got its id: the highest id Kafka gave is one never written
     local acked_before i
+    for ((i = 0; i < 100; i++)); do [[ -s "$d/idem/acked" ]] && break; sleep 0.2; done
+    mkdir -p "$d/hold"
+    PY_SECS=600 py hold "$bs" mig-pids "$d/hold" >"$d/hold/out" 2>&1 &
+    local hold_pid=$!
+    BG_PIDS+=("$hold_pid")
     for ((i = 0; i < 100; i++)); do [[ -f "$d/hold/ready" ]] && break; sleep 0.2; done
     acked_before="$(wc -l <"$d/idem/acked")"
     say "single: stopping Kafka ($acked_before records acknowledged to the idempotent producer so far)"
@@ -254,7 +264,8 @@ step_single() {
     if ! rafka_start single "$d/kafka/data" "$port" --node-id 1 -o min.insync.replicas=1 >"$d/rafka-start.out"; then
         fail "Rafka did not start on Kafka's log dir: $(cat "$d/rafka-start.out")"
         touch "$d/idem/stop"
-        kill "$idem_pid" 2>/dev/null
+        touch "$d/hold/go"
+        kill_bg "$idem_pid"; kill_bg "$hold_pid"
         return
     fi
     pass "Rafka started on Kafka's log dir and answers Metadata"
@@ -324,7 +335,8 @@ step_kill9() {
     kill -KILL "$kpid"
     say "kill9: Kafka (pid $kpid) killed with $(wc -l <"$d/acked") records acknowledged"
     sleep 1
-    kill "$k9_pid" 2>/dev/null; wait "$k9_pid" 2>/dev/null
+    touch "$d/acked.stop"
+    wait "$k9_pid"
     rm -f "$d/kafka/kafka.state"
     cp -a "$d/kafka" "$d/copyA"; cp -a "$d/kafka" "$d/copyB"
     rm -f "$d/copyA/broker.log" "$d/copyA/kafka.state"
@@ -453,7 +465,8 @@ PROPS
         sleep 1
     done
     for i in 1 2 3; do
-        [[ -z "${up[i]:-}" ]] && fail "Rafka node $i did not answer Metadata within 90 s: $(tail -n 1 "$d/rafka-node$i.log" | cut -c1-200)"
+        [[ -z "${up[i]:-}" ]] && fail "Rafka node $i did not list itself in Metadata within 90 s (kcat -L: $(timeout 5 kcat -L \
+            -b "127.0.0.1:${ports[i]}" -m 3 2>&1 | head -n 4 | paste -sd';' | cut -c1-200); last log line: $(tail -n 1 "$d/rafka-node$i.log" | cut -c1-200))"
     done
     ((ok == 3)) || return
     pass "three Rafka nodes started on the Kafka nodes' dirs"

@@ -5,7 +5,7 @@
     mig.py compare A B [--prefix TOPIC]...   PASS/FAIL per item; exit 1 on a difference
     mig.py idem BOOTSTRAP TOPIC DIR          idempotent producer across the switch (see main)
     mig.py check-idem BOOTSTRAP TOPIC DIR    every acknowledged number once, in order
-    mig.py k9 BOOTSTRAP TOPIC ACKS           acks=all producer until killed or 20000 records
+    mig.py k9 BOOTSTRAP TOPIC ACKS           acks=all producer until ACKS.stop exists or 20000 records
     mig.py commit BOOTSTRAP GROUP TOPIC:P:O...  manual commits (no subscription)
     mig.py pids BOOTSTRAP TOPIC N TAG        N idempotent producers, one record each
     mig.py hold BOOTSTRAP TOPIC DIR          an idempotent producer with an id from Kafka writing to Rafka
@@ -313,6 +313,8 @@ def k9(bootstrap, topic, acks_path):
     p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 2, "message.timeout.ms": 5000,
                   "compression.type": "lz4"})
     for i in range(20000):
+        if i % 50 == 0 and os.path.exists(acks_path + ".stop"):
+            break
         while True:
             try:
                 p.produce(topic, key=str(i % 11).encode(), value=f"k9-{i}".encode(), on_delivery=cb)
