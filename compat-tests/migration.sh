@@ -294,7 +294,7 @@ step_single() {
         || fail "an idempotent producer on Rafka: $(tail -n 1 "$d/pids-rafka.out")"
     touch "$d/hold/go"
     if wait "$hold_pid"; then
-        pass "an idempotent producer that got its id from Kafka wrote its first record to Rafka"
+        pass "an idempotent producer that got its id from Kafka had its first record acknowledged by Rafka (that it is in the log: the producer id check below)"
     else
         fail "an idempotent producer that got its id from Kafka, writing its first record to Rafka: $(grep '^hold:' "$d/hold/out")"
     fi
