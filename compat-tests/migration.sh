@@ -53,6 +53,9 @@
 # Environment:
 #   RAFKA_BIN=path   the rafka binary (default: target/release/rafka)
 #   KAFKA_LIBS=dir   Kafka 4.x jars (default compat-tests/.work/kafka-libs, from setup.sh)
+#   MIG_SWITCH_TO=kafka  single and kill9 start Kafka again where they would start Rafka
+#                    (no `rafka migrate --check`): every check must pass, else the test
+#                    (not Rafka) is wrong
 #   MIG_SEGMENT_BYTES  segment.bytes of mig-time and mig-compact (default 1048576, Kafka
 #                    4.x's minimum)
 
@@ -84,6 +87,10 @@ if [[ -n "$ONLY" ]]; then
 fi
 
 RAFKA_BIN="${RAFKA_BIN:-$REPO_DIR/target/release/rafka}"
+SWITCH_TO="${MIG_SWITCH_TO:-rafka}"
+TAKER=Rafka   # in the PASS/FAIL lines: what took over the dir
+[[ "$SWITCH_TO" == kafka ]] && TAKER="Kafka (MIG_SWITCH_TO=kafka)"
+[[ "$SWITCH_TO" == rafka || "$SWITCH_TO" == kafka ]] || { echo "migration.sh: MIG_SWITCH_TO=$SWITCH_TO: not rafka or kafka" >&2; exit 1; }
 MIG_WORK="$WORK_DIR/migration"
 MIG_PY="$COMPAT_DIR/migration/mig.py"
 SEGMENT_BYTES="${MIG_SEGMENT_BYTES:-1048576}"
@@ -111,6 +118,21 @@ kafka_pid() { sed -n 's/^PID=//p' "$1/kafka.state"; }
 
 # rafka_start NAME DATA PORT [ARGS...]: rafka serve on DATA, Kafka port PORT; sets
 # RAFKA_PID; waits (60 s at most) until Metadata lists the broker.
+# switch_start NAME KAFKA_DIR PORT CPORT: what takes over the stopped Kafka node's dir: Rafka
+# on KAFKA_DIR/data (node id 1; min.insync.replicas=1 as kafka-ref.sh's server.properties
+# gives Kafka, TopicCommand lists it), or with MIG_SWITCH_TO=kafka Kafka again (the oracle
+# checking itself). switch_stop KAFKA_DIR stops it.
+switch_start() {
+    if [[ "$SWITCH_TO" == kafka ]]; then
+        [[ -f "$2/broker.log" ]] && mv -f "$2/broker.log" "$2/broker.log.1"
+        kafka_start "$2" "$3" "$4" "offsets.topic.num.partitions=5" || { tail -n 3 "$2/start.out"; return 1; }
+    else
+        rafka_start "$1" "$2/data" "$3" --node-id 1 -o min.insync.replicas=1
+    fi
+}
+switch_stop() {
+    if [[ "$SWITCH_TO" == kafka ]]; then kafka_stop "$1" >/dev/null; else stop_pid "$RAFKA_PID" 20; fi
+}
 RAFKA_PIDS=()
 rafka_start() {
     local name="$1" data="$2" port="$3"; shift 3
@@ -257,18 +279,18 @@ step_single() {
     local segs
     segs="$(for p in 0 1 2; do printf "%s " "$(find "$d/kafka/data/mig-time-$p" -name "*.log" | wc -l)"; done)"
     say "single: segments of mig-time-0..2 on disk: $segs; group coordinator partitions: mig-classic __consumer_offsets-3, mig-manual __consumer_offsets-0"
-    migrate_check "$d/kafka/data" "${topics[@]}"
+    [[ "$SWITCH_TO" == rafka ]] && migrate_check "$d/kafka/data" "${topics[@]}"
     local acked_stopped
     acked_stopped="$(wc -l <"$d/idem/acked")"
-    say "single: starting Rafka on $d/kafka/data, $bs"
-    if ! rafka_start single "$d/kafka/data" "$port" --node-id 1 -o min.insync.replicas=1 >"$d/rafka-start.out"; then
-        fail "Rafka did not start on Kafka's log dir: $(cat "$d/rafka-start.out")"
+    say "single: starting $TAKER on $d/kafka/data, $bs"
+    if ! switch_start single "$d/kafka" "$port" "$cport" >"$d/rafka-start.out"; then
+        fail "$TAKER did not start on Kafka's log dir: $(cat "$d/rafka-start.out")"
         touch "$d/idem/stop"
         touch "$d/hold/go"
         kill_bg "$idem_pid"; kill_bg "$hold_pid"
         return
     fi
-    pass "Rafka started on Kafka's log dir and answers Metadata"
+    pass "$TAKER started on Kafka's log dir and answers Metadata"
     # the producer, which kept retrying, gets its first acknowledgements from Rafka
     local deadline=$((SECONDS + 30))
     while ((SECONDS < deadline)) && (($(wc -l <"$d/idem/acked") <= acked_stopped)); do sleep 0.5; done
@@ -283,7 +305,7 @@ step_single() {
     local rc
     wait "$idem_pid"; rc=$?
     if ((rc == 0)); then
-        pass "idempotent producer finished without an error ($(cat "$d/idem/out"))"
+        pass "idempotent producer finished without an error ($(grep '^idem:' "$d/idem/out"))"
     else
         fail "idempotent producer: exit $rc ($(grep '^idem:' "$d/idem/out"); the leaders and epochs it was told for mig-idem-0, in turn: $(grep -o 'mig-idem \[0\] Leader [0-9-]* Epoch [0-9-]*' "$d/idem/out" | cut -d' ' -f3- | uniq -c | awk '{ print $3 "/" $5 " x" $1 }' | paste -sd' ' | cut -c1-200); errors: $(grep -v 'TRANSPORT\|ALL_BROKERS' "$d/idem/errors" | head -n 2 | paste -sd';' | cut -c1-200))"
     fi
@@ -298,7 +320,7 @@ step_single() {
     else
         fail "an idempotent producer that got its id from Kafka, writing its first record to Rafka: $(grep '^hold:' "$d/hold/out")"
     fi
-    stop_pid "$RAFKA_PID" 20 || fail "Rafka did not stop on SIGTERM within 20 s"
+    switch_stop "$d/kafka" || fail "$TAKER did not stop within 20 s"
     # producer ids (read from the batches): the one Rafka gave must be none of those Kafka
     # gave, not even one Kafka gave to a producer that had not written yet (hold)
     tool "$d/pids.dump" org.apache.kafka.tools.DumpLogSegments --files "$(find "$d/kafka/data/mig-pids-0" -name '*.log' | sort | paste -sd,)"
@@ -349,14 +371,14 @@ step_kill9() {
         fail "Kafka did not start on copy A: $(tail -n 3 "$d/copyA/start.out" | tr '\n' ' ')"
     fi
     local out
-    if rafka_start kill9 "$d/copyB/data" "$port" --node-id 1 -o min.insync.replicas=1 >"$d/rafka-start.out"; then
-        pass "Rafka started on the kill -9'd Kafka log dir (copy B)"
+    if switch_start kill9 "$d/copyB" "$port" "$cport" >"$d/rafka-start.out"; then
+        pass "$TAKER started on the kill -9'd Kafka log dir (copy B)"
         py snapshot "$bs" "$d/rafka.json" mig-k9 >"$d/rafka-snapshot.out" 2>&1 \
             || fail "snapshot on Rafka: $(tail -n 2 "$d/rafka-snapshot.out" | tr '\n' ' ')"
         describe_all "$bs" "$d/rafka" mig-k9
-        stop_pid "$RAFKA_PID" 20
+        switch_stop "$d/copyB"
     else
-        fail "Rafka did not start on copy B: $(cat "$d/rafka-start.out")"
+        fail "$TAKER did not start on copy B: $(cat "$d/rafka-start.out")"
     fi
     [[ -s "$d/kafka.json" && -s "$d/rafka.json" ]] && compare_snapshots "$d/kafka.json" "$d/rafka.json"
     [[ -s "$d/kafka.groups" ]] || fail "no group rows from Kafka on copy A"
@@ -445,7 +467,7 @@ PROPS
     for i in 1 2 3; do
         grep -q "shut down completed" "$d/node$i/broker.log" || say "cluster: node $i: no clean-shutdown message"
     done
-    migrate_check "$d/node1/data" mig-rf3
+    [[ "$SWITCH_TO" == rafka ]] && migrate_check "$d/node1/data" mig-rf3
     for i in 1 2 3; do
         # the Kafka node's own server.properties, as an operator would hand it over
         rafka_start_config "node$i" "$d/node$i/server.properties" "${ports[i]}"
