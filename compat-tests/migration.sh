@@ -186,7 +186,7 @@ trap cleanup EXIT
 
 # ------------------------------------------------------------ what both brokers report
 # describe_all BOOTSTRAP OUTPREFIX TOPICS...: the Kafka tools' views, normalized to what must
-# be equal: OUT.topics (TopicCommand, without the ELR columns), OUT.configs (ConfigCommand:
+# be equal: OUT.topics (TopicCommand, without the ELR columns, Configs sorted), OUT.configs (ConfigCommand:
 # each topic's dynamic config keys and values), OUT.groups (ConsumerGroupCommand: group,
 # topic, partition, current offset, log end offset, lag), sorted; raw outputs in OUT.*.raw.
 describe_all() {
@@ -195,7 +195,11 @@ describe_all() {
     re="$(IFS='|'; echo "$*")"
     tool "$out.topics.raw" org.apache.kafka.tools.TopicCommand --bootstrap-server "$bs" --describe --topic "$re"
     sed -E 's/[[:space:]]+(Elr|LastKnownElr):[^[:space:]]*//g; s/[[:space:]]+/ /g; s/ $//' "$out.topics.raw" \
-        | grep -E '^ ?Topic:' | sort >"$out.topics"
+        | grep -E '^ ?Topic:' \
+        | python3 -c 'import sys  # the order of the Configs list is no matter (Kafka: its map order)
+for l in sys.stdin:
+    head, sep, cfg = l.rstrip("\n").partition("Configs: ")
+    print(head + sep + ",".join(sorted(c for c in cfg.split(",") if c)))' | sort >"$out.topics"
     tool "$out.configs.raw" kafka.admin.ConfigCommand --bootstrap-server "$bs" --describe --entity-type topics
     awk -v re="^($re)$" '/^Dynamic configs for topic / { t = $5; next }
         /^  / && t ~ re { split($1, kv, "="); print t, $1 }' "$out.configs.raw" | sort >"$out.configs"
