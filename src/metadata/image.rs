@@ -208,6 +208,26 @@ impl MetadataImage {
             }
             R::ProducerIdsRecord(r) => self.producer_ids(r),
             R::NoOpRecord(_) => Ok(()),
+            R::ClearElrRecord(r) => {
+                let clear = |t: &mut TopicImage| {
+                    for p in t.partitions.values_mut() {
+                        p.elr.clear();
+                        p.last_known_elr.clear();
+                    }
+                };
+                if r.topic_name.is_empty() {
+                    self.topics.values_mut().for_each(clear);
+                    Ok(())
+                } else {
+                    match self.topic_ids.get(&r.topic_name).copied() {
+                        Some(id) => {
+                            self.topics.get_mut(&id).map(clear);
+                            Ok(())
+                        }
+                        None => Err("no such topic".into()),
+                    }
+                }
+            }
             R::Unknown {
                 api_key, version, ..
             } => {

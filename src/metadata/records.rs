@@ -757,6 +757,35 @@ impl Body for NoOpRecord {
     }
 }
 
+/// Api key 28 (KIP-966): the eligible leader replicas of one topic's partitions (or of
+/// every topic's, for the empty name) are cleared, as Kafka's controller does when they
+/// may no longer be eligible (a `min.insync.replicas` change, ELR turned off).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClearElrRecord {
+    /// The topic, or empty for all of them.
+    pub topic_name: String,
+}
+
+impl Body for ClearElrRecord {
+    const API_KEY: u16 = 28;
+    const NAME: &'static str = "ClearElrRecord";
+    const VERSION: u16 = 0;
+    const MAX_READ: u16 = 0;
+
+    fn write(&self, out: &mut BytesMut, _version: u16) {
+        put_string(out, &self.topic_name);
+        put_uvarint(out, 0);
+    }
+
+    fn read(r: &mut Reader<'_>, _version: u16) -> Result<Self> {
+        let rec = ClearElrRecord {
+            topic_name: r.string("TopicName")?,
+        };
+        r.tagged_fields(|_, _| Ok(false))?;
+        Ok(rec)
+    }
+}
+
 macro_rules! metadata_records {
     ($($variant:ident),* $(,)?) => {
         /// One KRaft metadata record, the value of one `__cluster_metadata` record.
@@ -879,6 +908,7 @@ metadata_records!(
     ProducerIdsRecord,
     BrokerRegistrationChangeRecord,
     NoOpRecord,
+    ClearElrRecord,
 );
 
 /// Kafka reads api keys and versions as shorts and refuses larger values.

@@ -257,8 +257,9 @@ impl Plan {
         self.not_carried_as(false)
     }
 
-    /// Same; for a node of a cluster (`cluster`), partitions hosted by other nodes are
-    /// carried: the quorum adopts the whole metadata, and their data is on those nodes.
+    /// Same; for a node of a cluster (`cluster`), partitions hosted by other nodes and
+    /// dynamic broker configs are carried: the quorum adopts the whole metadata (the
+    /// partitions' data is on those nodes).
     pub fn not_carried_as(&self, cluster: bool) -> Vec<String> {
         let mut out = Vec::new();
         for t in &self.topics {
@@ -286,7 +287,12 @@ impl Plan {
                 ));
             }
         }
-        for b in self.broker_configs.iter().filter(|b| !b.same_as_rafka) {
+        // a cluster's quorum adopts the dynamic broker configs with the rest
+        for b in self
+            .broker_configs
+            .iter()
+            .filter(|b| !b.same_as_rafka && !cluster)
+        {
             let who = if b.resource.is_empty() {
                 "cluster default".to_string()
             } else {

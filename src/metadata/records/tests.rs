@@ -27,6 +27,44 @@ fn topic_record_bytes() {
 }
 
 #[test]
+fn clear_elr_record_bytes() {
+    let rec = MetadataRecord::from(ClearElrRecord {
+        topic_name: "foo".into(),
+    });
+    // frame 1, api key 28, version 0 | compact "foo" | no tagged fields (Kafka 4.x's
+    // ClearElrRecord, written when eligible leader replicas may no longer be eligible)
+    assert_eq!(hex(&rec.encode()), "011c00_04666f6f_00".replace('_', ""));
+    assert_eq!(MetadataRecord::decode(&rec.encode()).expect("present"), rec);
+    let mut image = crate::metadata::image::MetadataImage::new();
+    for r in [
+        MetadataRecord::from(TopicRecord {
+            name: "foo".into(),
+            topic_id: uuid_seq(),
+        }),
+        MetadataRecord::from(PartitionRecord {
+            partition_id: 0,
+            topic_id: uuid_seq(),
+            replicas: vec![1, 2],
+            isr: vec![],
+            removing_replicas: vec![],
+            adding_replicas: vec![],
+            leader: -1,
+            leader_recovery_state: 0,
+            leader_epoch: 3,
+            partition_epoch: 3,
+            directories: vec![],
+            eligible_leader_replicas: Some(vec![1]),
+            last_known_elr: Some(vec![2]),
+        }),
+        rec,
+    ] {
+        image.apply(&r);
+    }
+    let p = &image.topic("foo").expect("topic").partitions[&0];
+    assert!(p.elr.is_empty() && p.last_known_elr.is_empty(), "{p:?}");
+}
+
+#[test]
 fn partition_change_record_bytes() {
     let mut change = PartitionChangeRecord::new(uuid_seq(), 1);
     change.isr = Some(vec![1, 2]);
