@@ -124,13 +124,24 @@ fn kafka_metadata_records() -> Vec<Vec<MetadataRecord>> {
     elr.eligible_leader_replicas = Some(vec![3, 1]);
     elr.last_known_elr = Some(vec![3, 1]);
     topic.push(elr.into());
-    let config = vec![ConfigRecord {
-        resource_type: config_resource::TOPIC,
-        resource_name: TOPIC.into(),
-        name: "retention.ms".into(),
-        value: Some(RETENTION_MS.into()),
-    }
-    .into()];
+    let config = vec![
+        ConfigRecord {
+            resource_type: config_resource::TOPIC,
+            resource_name: TOPIC.into(),
+            name: "retention.ms".into(),
+            value: Some(RETENTION_MS.into()),
+        }
+        .into(),
+        // a key Kafka has and Rafka does not (Kafka writes it for __consumer_offsets): the
+        // topic is hosted all the same
+        ConfigRecord {
+            resource_type: config_resource::TOPIC,
+            resource_name: TOPIC.into(),
+            name: "compression.type".into(),
+            value: Some("producer".into()),
+        }
+        .into(),
+    ];
     let pids = vec![ProducerIdsRecord {
         broker_id: 1,
         broker_epoch: 11,
