@@ -56,6 +56,13 @@ pub enum MigrateError {
         .0.display()
     )]
     ClusterNode(PathBuf),
+    /// `--to-kafka`: the log dir is a mount point, so Rafka's files cannot be renamed to
+    /// beside it.
+    #[error(
+        "{}: the log dir is on another file system than its parent (a mount point), so Rafka's files cannot be moved beside it; nothing was changed (mount the volume one level down, or copy the dir, and run this on the dir there)",
+        .0.display()
+    )]
+    MountPoint(PathBuf),
     /// `--to-kafka`: a topic's partitions are not 0..n.
     #[error("topic {topic}: partition {missing} is missing (partitions must be 0..{count})")]
     PartitionGap {

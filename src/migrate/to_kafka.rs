@@ -286,6 +286,17 @@ pub fn hand_over(dir: &Path) -> Result<Handover, MigrateError> {
             .collect();
 
     let backup = backup_path(dir);
+    // renames only: a log dir that is a mount point cannot have its files moved beside it,
+    // and finding that out halfway would leave Kafka's metadata written but `.rafka/` in
+    // the dir
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let parent = backup.parent().unwrap_or(Path::new("."));
+        let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).map_err(io(p));
+        if dev(dir)? != dev(parent)? {
+            return Err(MigrateError::MountPoint(dir.to_path_buf()));
+        }
+    }
     std::fs::create_dir(&backup).map_err(io(&backup))?;
     if metadata_dir.exists() {
         let to = backup.join(METADATA_DIR);
