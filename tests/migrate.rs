@@ -40,22 +40,7 @@ fn topic(name: &str, id: Uuid) -> MetadataRecord {
 }
 
 fn partition(id: Uuid, index: i32, replicas: Vec<i32>) -> MetadataRecord {
-    PartitionRecord {
-        partition_id: index,
-        topic_id: id,
-        isr: replicas.clone(),
-        leader: replicas.first().copied().unwrap_or(-1),
-        replicas,
-        removing_replicas: vec![],
-        adding_replicas: vec![],
-        leader_recovery_state: 0,
-        leader_epoch: 0,
-        partition_epoch: 0,
-        directories: vec![],
-        eligible_leader_replicas: None,
-        last_known_elr: None,
-    }
-    .into()
+    PartitionRecord::new(id, index, replicas).into()
 }
 
 fn config(kind: i8, resource: &str, key: &str, value: &str) -> MetadataRecord {
@@ -313,6 +298,22 @@ async fn describe(addr: std::net::SocketAddr, topic: &str) -> Vec<(String, Strin
     wanted
 }
 
+/// A new idempotent producer's id (InitProducerId v4, no transactional id).
+async fn init_producer_id(c: &mut support::Client) -> InitProducerIdResponse {
+    let r: InitProducerIdResponse = c
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            &InitProducerIdRequest::default()
+                .with_transaction_timeout_ms(60_000)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        )
+        .await;
+    assert_eq!(r.error_code, 0);
+    r
+}
+
 fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
     p.iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -393,17 +394,7 @@ async fn a_kafka_log_dir_is_adopted_once_and_again_after_kafka_ran() {
     .await
     .expect("join");
     assert_eq!(committed, vec![2, 1]);
-    let r: InitProducerIdResponse = c
-        .call(
-            ApiKey::InitProducerId,
-            4,
-            &InitProducerIdRequest::default()
-                .with_transaction_timeout_ms(60_000)
-                .with_producer_id(ProducerId(-1))
-                .with_producer_epoch(-1),
-        )
-        .await;
-    assert_eq!(r.error_code, 0);
+    let r = init_producer_id(&mut c).await;
     assert!(
         r.producer_id.0 >= KAFKA_NEXT_PRODUCER_ID,
         "producer id {} is below Kafka's next, {KAFKA_NEXT_PRODUCER_ID}",
@@ -586,17 +577,7 @@ async fn a_dir_rafka_ran_on_is_handed_back_to_kafka_with_its_topics_configs_and_
         .expect("create");
     assert!(made.iter().all(Result::is_ok), "{made:?}");
     let mut c = support::Client::connect(addr).await;
-    let r: InitProducerIdResponse = c
-        .call(
-            ApiKey::InitProducerId,
-            4,
-            &InitProducerIdRequest::default()
-                .with_transaction_timeout_ms(60_000)
-                .with_producer_id(ProducerId(-1))
-                .with_producer_epoch(-1),
-        )
-        .await;
-    assert_eq!(r.error_code, 0);
+    let r = init_producer_id(&mut c).await;
     let rafka_pid = r.producer_id.0;
     drop(admin);
     broker.shutdown().await.expect("shutdown");

@@ -345,22 +345,7 @@ mod tests {
     }
 
     fn partition(id: Uuid, index: i32) -> MetadataRecord {
-        PartitionRecord {
-            partition_id: index,
-            topic_id: id,
-            replicas: vec![1],
-            isr: vec![1],
-            removing_replicas: vec![],
-            adding_replicas: vec![],
-            leader: 1,
-            leader_recovery_state: 0,
-            leader_epoch: 0,
-            partition_epoch: 0,
-            directories: vec![],
-            eligible_leader_replicas: None,
-            last_known_elr: None,
-        }
-        .into()
+        PartitionRecord::new(id, index, vec![1]).into()
     }
 
     #[test]
