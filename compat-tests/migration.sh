@@ -233,11 +233,12 @@ compare_snapshots() {
         esac
     done < <(py compare "$@" 2>&1)
 }
-# migrate_check [--cluster] DATA TOPIC...: `rafka migrate --check [--cluster] DATA` (output
+# migrate_check [--cluster] [--config FILE] DATA TOPIC...: `rafka migrate --check ... DATA` (output
 # in migrate-check.out): exit 0 and the output names every topic given after DATA.
 migrate_check() {
     local flags=() out="$MIG_WORK/$STEP_NAME/migrate-check.out" rc t missing=()
-    [[ "$1" == --cluster ]] && { flags=(--cluster); shift; }
+    [[ "$1" == --cluster ]] && { flags+=(--cluster); shift; }
+    [[ "$1" == --config ]] && { flags+=(--config "$2"); shift 2; }
     local data="$1"
     shift
     timeout -k 5 60 "$RAFKA_BIN" migrate --check "${flags[@]}" "$data" >"$out" 2>&1 </dev/null
@@ -533,7 +534,7 @@ PROPS
     for i in 1 2 3; do
         grep -q "shut down completed" "$d/node$i/broker.log" || say "cluster: node $i: no clean-shutdown message"
     done
-    [[ "$SWITCH_TO" == rafka ]] && migrate_check --cluster "$d/node1/data" mig-rf3
+    [[ "$SWITCH_TO" == rafka ]] && migrate_check --cluster --config "$d/node1/server.properties" "$d/node1/data" mig-rf3
     for i in 1 2 3; do
         if [[ "$SWITCH_TO" == kafka ]]; then
             mv -f "$d/node$i/broker.log" "$d/node$i/broker.log.1"

@@ -143,6 +143,10 @@ struct MigrateArgs {
     /// Rafka cluster node (partitions other nodes host are then carried by the quorum).
     #[arg(long, requires = "check")]
     cluster: bool,
+    /// With --check: the server.properties Rafka will run with (Kafka's dynamic broker
+    /// configs are compared with its values, not Rafka's defaults).
+    #[arg(long, requires = "check")]
+    config: Option<std::path::PathBuf>,
     /// Hand a stopped single Rafka node's log dir to Apache Kafka 4.x: Kafka's KRaft
     /// metadata written from Rafka's, `.rafka/` moved to `<log dir>.rafka-backup`.
     #[arg(long)]
@@ -193,7 +197,24 @@ fn migrate(args: &MigrateArgs) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    match rafka::migrate::check::check(&args.log_dir, args.cluster) {
+    // the configuration the dir will be served with, for Kafka's dynamic broker configs
+    let defaults = match &args.config {
+        None => rafka::log::LogConfig::default(),
+        Some(path) => {
+            let serve = rafka::config::ServeArgs {
+                config: Some(path.clone()),
+                ..Default::default()
+            };
+            match Config::from_args(&serve) {
+                Ok(c) => c.log,
+                Err(e) => {
+                    eprintln!("error: {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    match rafka::migrate::check::check(&args.log_dir, args.cluster, &defaults) {
         Ok(report) => {
             use std::io::Write as _;
             let _ = std::io::stdout().write_all(report.text.as_bytes());

@@ -195,7 +195,11 @@ impl BrokerBuilder {
                 let adopted = if config.cluster.is_kraft() {
                     None
                 } else {
-                    crate::migrate::adopt::adopt_if_needed(&config.data_dir, config.node_id)?
+                    crate::migrate::adopt::adopt_if_needed(
+                        &config.data_dir,
+                        config.node_id,
+                        &config.log,
+                    )?
                 };
                 let broker = Broker::open_with(config, link)?;
                 let mut bumped = false;
@@ -220,6 +224,11 @@ impl BrokerBuilder {
                     if let Some(txns) = broker.txns_if_started() {
                         txns.runtime().sync_leadership();
                     }
+                }
+                // done only now: a start cut short before the epochs are in the logs'
+                // epoch caches adopts again
+                if let Some(a) = &adopted {
+                    crate::migrate::adopt::mark_adopted(&broker.config().data_dir, a)?;
                 }
                 Ok(broker)
             })

@@ -52,10 +52,12 @@ impl Broker {
         }
         for (name, (ti, here)) in wanted {
             let mut overrides = image.topic_config(name).cloned().unwrap_or_default();
-            // keys Kafka has and Rafka does not (Kafka writes compression.type=producer
+            // Kafka's keys Rafka does not have (Kafka writes compression.type=producer
             // for __consumer_offsets; metadata adopted from Kafka may hold any of them)
-            // are not applied, and never keep a topic from being hosted
-            overrides.retain(|k, _| super::topic_config::KEYS.contains(&k.as_str()));
+            // are not applied, and never keep a topic from being hosted; a key Kafka does
+            // not know either still does
+            overrides
+                .retain(|k, _| !super::topic_config::UNSUPPORTED_KAFKA_KEYS.contains(&k.as_str()));
             if let Err(e) = self.host_assigned(ti, &here, overrides) {
                 warn!(topic = name, cause = %e, "could not host the topic's partitions");
                 continue;

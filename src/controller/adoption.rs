@@ -503,11 +503,19 @@ mod tests {
         std::fs::write(m.join("00000000000000000010-0000000001.checkpoint"), b"").expect("w");
         std::fs::write(m.join("00000000000000000010-0000000001.raft-index"), b"").expect("w");
         assert!(!is_kafka_metadata_dir(&m), "an older Rafka dir");
+        // a checkpoint left without its index (a crash while an old snapshot was deleted)
+        // beside Rafka's own is still Rafka's
         std::fs::write(m.join("00000000000000000020-0000000001.checkpoint"), b"").expect("w");
-        assert!(is_kafka_metadata_dir(&m), "a Kafka snapshot");
-        std::fs::write(m.join(RAFKA_MARKER), b"").expect("w");
-        assert!(!is_kafka_metadata_dir(&m), "marked");
-        std::fs::remove_file(m.join(RAFKA_MARKER)).expect("rm");
+        assert!(
+            !is_kafka_metadata_dir(&m),
+            "a Rafka dir with a checkpoint left alone"
+        );
+        let k = dir.path().join("kafka");
+        std::fs::create_dir_all(&k).expect("mkdir");
+        std::fs::write(k.join("00000000000000000020-0000000001.checkpoint"), b"").expect("w");
+        assert!(is_kafka_metadata_dir(&k), "a Kafka snapshot");
+        std::fs::write(k.join(RAFKA_MARKER), b"").expect("w");
+        assert!(!is_kafka_metadata_dir(&k), "marked");
         std::fs::remove_file(m.join("00000000000000000020-0000000001.checkpoint")).expect("rm");
         std::fs::write(m.join("partition.metadata"), b"version: 0\n").expect("w");
         assert!(is_kafka_metadata_dir(&m), "Kafka's partition.metadata");

@@ -57,6 +57,9 @@ pub struct GroupCoordinator {
     /// One [`Self::relocate_misplaced`] at a time (each publish of a cluster broker starts
     /// one): two would export, import and evict the same group interleaved.
     relocating: parking_lot::Mutex<()>,
+    /// A run was asked for while one was under way: the running one goes again (it may
+    /// have skipped a group for a partition this broker has led since).
+    rerun: std::sync::atomic::AtomicBool,
     /// Misplaced groups already warned about as not movable (warned once, not per publish).
     warned: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
@@ -136,6 +139,7 @@ impl GroupCoordinator {
             partition_count: partition_count.max(1),
             shards,
             relocating: parking_lot::Mutex::new(()),
+            rerun: std::sync::atomic::AtomicBool::new(false),
             warned: parking_lot::Mutex::new(std::collections::HashSet::new()),
         };
         coordinator.relocate_misplaced();
@@ -152,10 +156,27 @@ impl GroupCoordinator {
     /// Blocks (writes and fsyncs): at load, or from the blocking pool. The number of
     /// groups moved.
     pub fn relocate_misplaced(&self) -> usize {
-        // another run under way finds the same groups
-        let Some(_one) = self.relocating.try_lock() else {
-            return 0;
-        };
+        use std::sync::atomic::Ordering;
+        // another run under way goes again for this one
+        self.rerun.store(true, Ordering::SeqCst);
+        let mut moved = 0;
+        loop {
+            let Some(one) = self.relocating.try_lock() else {
+                return moved;
+            };
+            while self.rerun.swap(false, Ordering::SeqCst) {
+                moved += self.relocate_pass();
+            }
+            drop(one);
+            // asked again between the last pass and the unlock: nobody else saw it
+            if !self.rerun.load(Ordering::SeqCst) {
+                return moved;
+            }
+        }
+    }
+
+    /// One pass of [`Self::relocate_misplaced`] over the hosted partitions.
+    fn relocate_pass(&self) -> usize {
         let mut moved = 0;
         let mut hosted: Vec<(i32, usize)> = self.shards.iter().map(|(p, i)| (*p, *i)).collect();
         hosted.sort();
@@ -234,6 +255,9 @@ impl GroupCoordinator {
         let Some(exported) = exported else {
             return Ok(());
         };
+        // the leadership the import is written under: lost during the wait below, the
+        // import may be truncated while the high watermark still passes it
+        let epoch = self.runtime.partition(to).map(|p| p.leader_epoch());
         self.runtime
             .write_blocking(to, |s, ctx| s.import(group, exported, ctx))
             .map_err(|e| e.to_string())?;
@@ -249,6 +273,11 @@ impl GroupCoordinator {
                     ));
                 }
                 std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            if !p.is_leader() || Some(p.leader_epoch()) != epoch {
+                return Err(format!(
+                    "this broker lost the leadership of partition {to_partition} during the move"
+                ));
             }
         }
         // a group with members has sessions to expire, from its new shard

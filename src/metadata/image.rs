@@ -209,10 +209,15 @@ impl MetadataImage {
             R::ProducerIdsRecord(r) => self.producer_ids(r),
             R::NoOpRecord(_) => Ok(()),
             R::ClearElrRecord(r) => {
+                // as Kafka merges it, a partition change: the partitions it changes move
+                // to their next partition epoch
                 let clear = |t: &mut TopicImage| {
                     for p in t.partitions.values_mut() {
-                        p.elr.clear();
-                        p.last_known_elr.clear();
+                        if !p.elr.is_empty() || !p.last_known_elr.is_empty() {
+                            p.elr.clear();
+                            p.last_known_elr.clear();
+                            p.partition_epoch = p.partition_epoch.saturating_add(1);
+                        }
                     }
                 };
                 if r.topic_name.is_empty() {

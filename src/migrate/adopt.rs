@@ -32,6 +32,8 @@ pub const MARKER_FILE: &str = "kafka-adopted";
 pub struct Adopted {
     /// The end offset of Kafka's metadata log adopted.
     pub end_offset: i64,
+    /// The snapshot it was read from, if any.
+    pub snapshot_id: Option<String>,
     /// Topics whose override file was written.
     pub topics_configured: Vec<String>,
     /// The producer id floor set, if it was raised.
@@ -43,6 +45,24 @@ pub struct Adopted {
     /// cache ends below it; the broker leads in the next epoch (as Kafka's controller
     /// would elect it), or clients that saw Kafka's epoch take Rafka's as stale.
     pub leader_epochs: Vec<(crate::log::TopicPartition, i32)>,
+}
+
+/// Records that `adopted` is done, once the broker leads in the epochs it asked for: a
+/// start cut short before that adopts again (carrying the configs and the producer id
+/// floor again changes nothing).
+pub fn mark_adopted(data_dir: &Path, adopted: &Adopted) -> Result<(), MigrateError> {
+    let snapshot = adopted.snapshot_id.as_deref().unwrap_or("none");
+    checkpoint::write_atomic(
+        &data_dir.join(".rafka").join(MARKER_FILE),
+        format!(
+            "# Rafka adopted the Kafka metadata of this log dir (__cluster_metadata-0) up to\n\
+             # this offset; Kafka's files were left as they were.\n\
+             metadata.end.offset={}\nsnapshot={snapshot}\n",
+            adopted.end_offset
+        )
+        .as_bytes(),
+    )?;
+    Ok(())
 }
 
 /// The metadata end offset recorded by the last adoption of `data_dir`, if any.
@@ -61,7 +81,11 @@ pub fn adopted_end_offset(data_dir: &Path) -> Result<Option<i64>, MigrateError> 
 /// Adopts `data_dir`'s Kafka metadata if it has some not adopted yet. `None` when there
 /// was nothing to do: no `__cluster_metadata-0`, adopted already at its end offset, or
 /// the dir is another node's (the log manager then refuses it).
-pub fn adopt_if_needed(data_dir: &Path, node_id: i32) -> Result<Option<Adopted>, MigrateError> {
+pub fn adopt_if_needed(
+    data_dir: &Path,
+    node_id: i32,
+    defaults: &crate::log::LogConfig,
+) -> Result<Option<Adopted>, MigrateError> {
     let dir = inventory::metadata_dir(data_dir);
     if !dir.is_dir() {
         return Ok(None);
@@ -77,19 +101,8 @@ pub fn adopt_if_needed(data_dir: &Path, node_id: i32) -> Result<Option<Adopted>,
         return Ok(None);
     }
     let local = inventory::local_partitions(data_dir)?;
-    let plan = inventory::plan(metadata, &local);
+    let plan = inventory::plan(metadata, &local, defaults);
     let adopted = carry(data_dir, &plan, &local)?;
-    let snapshot = plan.metadata.snapshot_id.as_deref().unwrap_or("none");
-    checkpoint::write_atomic(
-        &data_dir.join(".rafka").join(MARKER_FILE),
-        format!(
-            "# Rafka adopted the Kafka metadata of this log dir (__cluster_metadata-0) up to\n\
-             # this offset; Kafka's files were left as they were.\n\
-             metadata.end.offset={}\nsnapshot={snapshot}\n",
-            adopted.end_offset
-        )
-        .as_bytes(),
-    )?;
     info!(
         end_offset = adopted.end_offset,
         topics = adopted.topics_configured.len(),
@@ -140,6 +153,7 @@ fn carry(
         .collect();
     Ok(Adopted {
         end_offset: plan.metadata.end_offset,
+        snapshot_id: plan.metadata.snapshot_id.clone(),
         topics_configured,
         producer_id_floor,
         not_carried,

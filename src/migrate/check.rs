@@ -36,7 +36,13 @@ struct PartitionFacts {
 }
 
 /// Checks `data_dir`, a Kafka node's log dir.
-pub fn check(data_dir: &Path, cluster: bool) -> Result<Report, MigrateError> {
+/// `defaults`: the topic defaults of the Rafka that will serve the dir (its configuration's,
+/// or Rafka's own), which Kafka's dynamic broker configs are compared with.
+pub fn check(
+    data_dir: &Path,
+    cluster: bool,
+    defaults: &crate::log::LogConfig,
+) -> Result<Report, MigrateError> {
     let mut out = String::new();
     let mut not_carried = Vec::new();
     let meta = checkpoint::read_meta_properties(&data_dir.join(checkpoint::META_PROPERTIES_FILE))?;
@@ -71,7 +77,7 @@ pub fn check(data_dir: &Path, cluster: bool) -> Result<Report, MigrateError> {
     let plan = if metadata_dir.is_dir() {
         let metadata = kafka_metadata::read(&metadata_dir)?;
         write_metadata(&mut out, &metadata);
-        Some(inventory::plan(metadata, &local))
+        Some(inventory::plan(metadata, &local, defaults))
     } else {
         let _ = writeln!(
             out,

@@ -182,7 +182,9 @@ fn sort_configs(plan: &mut TopicPlan, configs: &BTreeMap<String, String>) {
 }
 
 /// What of `metadata` is carried into `data_dir`'s Rafka, given its partition dirs.
-pub fn plan(metadata: KafkaMetadata, local: &[LocalPartition]) -> Plan {
+/// `defaults`: the topic defaults Rafka runs with (its configuration's), which a dynamic
+/// broker config of Kafka's is compared with.
+pub fn plan(metadata: KafkaMetadata, local: &[LocalPartition], defaults: &LogConfig) -> Plan {
     let image = &metadata.image;
     let mut topics = Vec::new();
     for t in image.topics() {
@@ -223,7 +225,7 @@ pub fn plan(metadata: KafkaMetadata, local: &[LocalPartition]) -> Plan {
             config_resource::TOPIC => {}
             config_resource::BROKER => {
                 for (k, v) in keys {
-                    let rafka = topic_config::value_of(&LogConfig::default(), k);
+                    let rafka = topic_config::value_of(defaults, k);
                     broker_configs.push(BrokerConfig {
                         resource: name.clone(),
                         key: k.clone(),
@@ -257,9 +259,10 @@ impl Plan {
         self.not_carried_as(false)
     }
 
-    /// Same; for a node of a cluster (`cluster`), partitions hosted by other nodes and
-    /// dynamic broker configs are carried: the quorum adopts the whole metadata (the
-    /// partitions' data is on those nodes).
+    /// Same; for a node of a cluster (`cluster`), partitions hosted by other nodes are
+    /// carried: the quorum adopts the whole metadata, and their data is on those nodes.
+    /// (Dynamic broker configs are not: the quorum holds them, but Rafka's brokers run
+    /// with their own configuration's values.)
     pub fn not_carried_as(&self, cluster: bool) -> Vec<String> {
         let mut out = Vec::new();
         for t in &self.topics {
@@ -287,12 +290,7 @@ impl Plan {
                 ));
             }
         }
-        // a cluster's quorum adopts the dynamic broker configs with the rest
-        for b in self
-            .broker_configs
-            .iter()
-            .filter(|b| !b.same_as_rafka && !cluster)
-        {
+        for b in self.broker_configs.iter().filter(|b| !b.same_as_rafka) {
             let who = if b.resource.is_empty() {
                 "cluster default".to_string()
             } else {
@@ -386,7 +384,7 @@ mod tests {
                 topic_id: None,
             },
         ];
-        let plan = plan(m, &local);
+        let plan = plan(m, &local, &LogConfig::default());
         let t = &plan.topics[0];
         assert_eq!(
             (t.local.clone(), t.not_hosted.clone()),

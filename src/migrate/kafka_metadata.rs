@@ -81,6 +81,15 @@ pub fn read(metadata_dir: &Path) -> Result<KafkaMetadata, MigrateError> {
             if h.next_offset() <= end_offset {
                 continue;
             }
+            if h.base_offset > end_offset {
+                // the log starts past what the snapshot read ends at (Kafka deleted the
+                // segments below a newer snapshot, which did not read whole)
+                return Err(MigrateError::Gap {
+                    file: path.clone(),
+                    expected: end_offset,
+                    found: h.base_offset,
+                });
+            }
             if !h.is_control() {
                 for r in decode_batch(batch)? {
                     if r.offset < end_offset {
@@ -368,6 +377,38 @@ mod tests {
         assert_eq!(m.end_offset, 1);
         assert!(m.image.topic("a").is_some());
         assert!(m.image.topic("b").is_none() && m.image.topic("c").is_none());
+    }
+
+    #[test]
+    fn a_log_that_starts_after_the_snapshot_read_is_a_gap_not_old_metadata() {
+        let tmp = tempfile::tempdir().expect("test setup");
+        std::fs::write(
+            tmp.path()
+                .join("00000000000000000002-0000000001.checkpoint"),
+            snapshot(&[topic("old", 1)]),
+        )
+        .expect("test setup");
+        // the snapshot the log continues from is damaged: offsets 2..5 are nowhere
+        let damaged = snapshot(&[topic("a", 1), topic("b", 2), topic("c", 3)]);
+        std::fs::write(
+            tmp.path()
+                .join("00000000000000000005-0000000002.checkpoint"),
+            &damaged[..damaged.len() - 10],
+        )
+        .expect("test setup");
+        std::fs::write(
+            tmp.path().join(format!("{:020}.log", 5)),
+            data(&[topic("d", 4)], 5),
+        )
+        .expect("test setup");
+        match read(tmp.path()) {
+            Err(MigrateError::Gap {
+                expected: 2,
+                found: 5,
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -41,6 +41,17 @@ pub enum MigrateError {
         #[source]
         source: crate::metadata::records::MetadataRecordError,
     },
+    /// The metadata log starts past the end of the newest snapshot that reads whole:
+    /// records in between are missing (a damaged newest snapshot).
+    #[error(
+        "{}: Kafka's metadata log starts at offset {found}, but what could be read ends at {expected} (the newest snapshot is damaged): records in between are missing",
+        file.display()
+    )]
+    Gap {
+        file: PathBuf,
+        expected: i64,
+        found: i64,
+    },
     /// `--to-kafka`: the dir has no `meta.properties`.
     #[error("{}: no meta.properties: not a log dir Rafka or Kafka wrote", .0.display())]
     NotALogDir(PathBuf),

@@ -262,6 +262,8 @@ fn backup_path(dir: &Path) -> PathBuf {
 
 /// Hands a stopped single node's log dir over to Kafka (see the module doc).
 pub fn hand_over(dir: &Path) -> Result<Handover, MigrateError> {
+    // `/data/` or `.` would put the backup inside the dir
+    let dir = &std::fs::canonicalize(dir).map_err(io(dir))?;
     crate::log::manager::ensure_not_in_use(dir)?;
     let meta = checkpoint::read_meta_properties(&dir.join(checkpoint::META_PROPERTIES_FILE))?
         .ok_or_else(|| MigrateError::NotALogDir(dir.to_path_buf()))?;

@@ -59,12 +59,12 @@ fn topic_overrides(
     name: &str,
 ) -> Option<std::collections::BTreeMap<String, String>> {
     match broker.cluster() {
-        // the keys Rafka has: metadata adopted from Kafka may hold others
-        // (compression.type=producer, which Kafka writes for __consumer_offsets)
+        // without Kafka's keys Rafka does not have: metadata adopted from Kafka may hold
+        // them (compression.type=producer, which Kafka writes for __consumer_offsets)
         Some(c) => c.image.read(|i| {
             i.topic(name).map(|_| {
                 let mut o = i.topic_config(name).cloned().unwrap_or_default();
-                o.retain(|k, _| topic_config::KEYS.contains(&k.as_str()));
+                o.retain(|k, _| !topic_config::UNSUPPORTED_KAFKA_KEYS.contains(&k.as_str()));
                 o
             })
         }),

@@ -62,6 +62,7 @@ fn clear_elr_record_bytes() {
     }
     let p = &image.topic("foo").expect("topic").partitions[&0];
     assert!(p.elr.is_empty() && p.last_known_elr.is_empty(), "{p:?}");
+    assert_eq!(p.partition_epoch, 4, "a change, as Kafka merges it");
 }
 
 #[test]
