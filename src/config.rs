@@ -9,6 +9,7 @@
 mod cluster;
 mod listeners;
 mod observe;
+mod ssl;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use tracing::{info, warn};
 
 pub use observe::{LogFormat, ObserveConfig, DEFAULT_HTTP_PORT};
+pub use ssl::{ClientAuth, KeyStore, SslConfig, TlsVersion, TrustStore};
 
 use crate::log::{CleanerConfig, CleanupPolicy, LogConfig, Ratio, TimestampType};
 pub use cluster::{ClusterConfig, HostPort, ProcessRoles};
@@ -48,14 +50,13 @@ pub enum ConfigError {
     /// A key that has no default is missing (`node.id` with `process.roles`, say).
     #[error("missing {key}: {reason}")]
     Missing { key: String, reason: String },
-    /// A listener's security protocol is one Rafka cannot serve yet.
-    #[error(
-        "listener {listener} uses security protocol {protocol}, which is not supported yet \
-         (only PLAINTEXT is; TLS and SASL come later)"
-    )]
+    /// A listener's security protocol is one Rafka cannot serve (yet), or not in that
+    /// place (TLS between brokers).
+    #[error("listener {listener} uses security protocol {protocol}: {reason}")]
     UnsupportedSecurityProtocol {
         listener: String,
         protocol: SecurityProtocol,
+        reason: String,
     },
 }
 
@@ -151,8 +152,9 @@ pub struct Config {
     /// The Kafka listeners (`listeners`, `listener.security.protocol.map`,
     /// `advertised.listeners`), controller listeners left out (they are in
     /// [`ClusterConfig::controller_listeners`]). The first is the default one. Invariant
-    /// after validation: names unique, all PLAINTEXT, at least one unless
-    /// `process.roles=controller`.
+    /// after validation: names unique, each PLAINTEXT or SSL (with its `ssl`), at least
+    /// one unless `process.roles=controller`; in a cluster the inter-broker listener and
+    /// the controller listeners are PLAINTEXT.
     pub listeners: Vec<ListenerConfig>,
     /// `inter.broker.listener.name`, stored for replication (one of `listeners`).
     pub inter_broker_listener_name: Option<String>,
@@ -411,9 +413,31 @@ pub fn read_properties(path: &Path) -> Result<BTreeMap<String, String>, ConfigEr
     Ok(parse_properties(&text))
 }
 
+/// Parses `.properties` text. As Java's `Properties`, a line that ends with an odd number
+/// of backslashes goes on in the next one (whose leading blanks are dropped): a PEM
+/// certificate can be given that way in `ssl.keystore.certificate.chain`.
 pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .map(str::trim)
+    let mut logical = Vec::new();
+    let mut pending: Option<String> = None;
+    for line in text.lines() {
+        let line = match pending.take() {
+            Some(mut joined) => {
+                joined.push_str(line.trim_start());
+                joined
+            }
+            None => line.trim().to_string(),
+        };
+        let trailing = line.chars().rev().take_while(|c| *c == '\\').count();
+        if trailing % 2 == 1 && !line.starts_with('#') && !line.starts_with('!') {
+            pending = Some(line.get(..line.len() - 1).unwrap_or("").to_string());
+        } else {
+            logical.push(line);
+        }
+    }
+    logical.extend(pending);
+    logical
+        .iter()
+        .map(|l| l.trim())
         .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
         .filter_map(|l| {
             let i = l.find(['=', ':'])?;
@@ -599,6 +623,8 @@ impl Config {
                 "log.flush.interval.ms" => c.log.flush_ms = Some(parse_num(k, v)?),
                 // read by cluster::parse below
                 k if cluster::KEYS.contains(&k) => {}
+                // read by ssl::parse below, for each SSL listener
+                k if ssl::is_ssl_key(k) => {}
                 "offsets.topic.replication.factor" => {
                     c.group.offsets_topic_replication_factor = parse_num(k, v)?;
                     if c.group.offsets_topic_replication_factor < 1 {
@@ -682,7 +708,12 @@ impl Config {
         } else if let Some(h) = retention_hours {
             c.log.retention_ms = h * 3_600_000;
         }
-        let parsed = listeners::parse(&listener_keys)?;
+        let mut parsed = listeners::parse(&listener_keys)?;
+        for l in &mut parsed.listeners {
+            if l.security_protocol == SecurityProtocol::Ssl {
+                l.ssl = Some(std::sync::Arc::new(ssl::parse(props, &l.name)?));
+            }
+        }
         c.cluster = cluster::parse(props, &parsed)?;
         c.log.min_insync_replicas = c.cluster.min_insync_replicas;
         c.listeners = parsed.listeners;
@@ -771,6 +802,30 @@ impl Config {
         if !self.cluster.is_controller_only() {
             listeners::check(&self.listeners)?;
             self.check_text_listener()?;
+        }
+        if self.cluster.is_kraft() {
+            // replica fetchers and the quorum's own connections speak plaintext TCP
+            let inter_broker = self
+                .inter_broker_listener_name
+                .as_deref()
+                .and_then(|n| self.listeners.iter().find(|l| l.name == n))
+                .or(self.listeners.first());
+            for l in inter_broker
+                .into_iter()
+                .chain(&self.cluster.controller_listeners)
+            {
+                if l.security_protocol != SecurityProtocol::Plaintext {
+                    return Err(ConfigError::UnsupportedSecurityProtocol {
+                        listener: l.name.clone(),
+                        protocol: l.security_protocol,
+                        reason: "brokers and controllers talk to each other over PLAINTEXT \
+                                 only for now: give them a PLAINTEXT listener on a private \
+                                 address (inter.broker.listener.name, \
+                                 controller.listener.names) and serve clients on SSL"
+                            .into(),
+                    });
+                }
+            }
         }
         self.check_http_listener()
     }
@@ -956,6 +1011,16 @@ mod tests {
         ] {
             assert!(parse_topic_spec(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn properties_lines_go_on_after_a_backslash() {
+        let p = parse_properties("a=one \\\n   two\\\n three\nb=ends\\\\\n# c=x \\\nd=4\n");
+        assert_eq!(p.get("a").map(String::as_str), Some("one twothree"));
+        // an even number of backslashes is no continuation
+        assert_eq!(p.get("b").map(String::as_str), Some("ends\\\\"));
+        // nor is a comment's
+        assert_eq!(p.get("d").map(String::as_str), Some("4"));
     }
 
     #[test]

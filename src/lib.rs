@@ -27,6 +27,8 @@
 //! - [`metrics`]: the broker's Prometheus metrics (counters on the request path, gauges
 //!   read from the broker when scraped).
 //! - [`http`]: the HTTP listener — `/metrics`, `/healthz`, `/readyz` and the status page.
+//! - [`security`]: TLS on a listener (certificates, client certificates, reloading) and
+//!   the principal a connection acts as.
 //! - [`config`]: `server.properties` and flags, validated once.
 //! - [`error`]: Kafka's error codes, the one vocabulary; [`topic`]: topic name rules.
 //! - [`alloc_guard`]: keeps a hostile array length from aborting the process.
@@ -53,6 +55,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod migrate;
 pub mod partition;
+pub mod security;
 pub mod server;
 pub mod text;
 pub mod topic;

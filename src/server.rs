@@ -36,12 +36,13 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::broker::{Broker, BrokerError};
 use crate::config::{Config, ConfigError, ListenerConfig, SecurityProtocol};
 use crate::http::{self, Readiness};
 use crate::kafka;
+use crate::security::ServerTls;
 use crate::text;
 pub use in_process::{ClusterBuilder, ClusterHandle};
 use jobs::Jobs;
@@ -57,6 +58,13 @@ pub enum ServerError {
     /// The configuration cannot be served (a listener's security protocol, say).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// An SSL listener's certificates or settings cannot be used.
+    #[error("listener {listener}: {source}")]
+    Tls {
+        listener: String,
+        #[source]
+        source: crate::security::TlsError,
+    },
     /// A listener could not be bound.
     #[error("cannot listen on {addr} ({listener}): {source}")]
     Bind {
@@ -146,13 +154,23 @@ impl BrokerBuilder {
         let mut bound = Vec::with_capacity(config.listeners.len() + 1);
         let mut kafka_addrs = Vec::with_capacity(config.listeners.len());
         for l in &mut config.listeners {
+            // certificates first: a listener that cannot serve TLS is not bound at all
+            let tls = match &l.ssl {
+                Some(ssl) => Some(Arc::new(ServerTls::new(&l.name, Arc::clone(ssl)).map_err(
+                    |source| ServerError::Tls {
+                        listener: l.name.clone(),
+                        source,
+                    },
+                )?)),
+                None => None,
+            };
             let (listener, addr) = bind(&l.name, l.addr).await?;
             // port 0 asked: advertise the port given
             if l.advertised.1 == 0 {
                 l.advertised.1 = addr.port();
             }
             kafka_addrs.push((l.name.clone(), addr));
-            bound.push((listener, Protocol::Kafka(Arc::new(l.clone()))));
+            bound.push((listener, Protocol::Kafka(Arc::new(l.clone()), tls)));
         }
         let text_addr = if controller_only {
             SocketAddr::from(([0, 0, 0, 0], 0))
@@ -384,8 +402,8 @@ impl BrokerHandle {
 
 /// What a bound socket serves.
 enum Protocol {
-    /// Kafka, on this listener.
-    Kafka(Arc<ListenerConfig>),
+    /// Kafka, on this listener (with its TLS if it is an SSL one).
+    Kafka(Arc<ListenerConfig>, Option<Arc<ServerTls>>),
     /// The line protocol.
     Text,
 }
@@ -538,7 +556,9 @@ async fn serve(
                     let _ = stream.set_nodelay(true);
                     let rx = shutdown.clone();
                     let connection = match protocol {
-                        Protocol::Kafka(l) => Connection::Kafka(Arc::clone(&broker), Arc::clone(l)),
+                        Protocol::Kafka(l, tls) => {
+                            Connection::Kafka(Arc::clone(&broker), Arc::clone(l), tls.clone())
+                        }
                         Protocol::Text => Connection::Text(Arc::clone(&text_context)),
                     };
                     connections.spawn(connection.serve(stream, peer, rx, slot));
@@ -579,7 +599,7 @@ async fn serve(
 
 /// One accepted connection, about to be served.
 enum Connection {
-    Kafka(Arc<Broker>, Arc<ListenerConfig>),
+    Kafka(Arc<Broker>, Arc<ListenerConfig>, Option<Arc<ServerTls>>),
     Text(Arc<text::Context>),
 }
 
@@ -592,13 +612,37 @@ impl Connection {
         slot: Slot,
     ) {
         match self {
-            // plaintext: fetched records go from the segment files with sendfile; a TLS
-            // or SASL listener will wrap the stream and take the copy path (`serve`)
-            Connection::Kafka(broker, listener) => match listener.security_protocol {
-                SecurityProtocol::Plaintext => {
+            // plaintext: fetched records go from the segment files with sendfile; TLS
+            // wraps the stream and takes the copy path (`serve`)
+            Connection::Kafka(broker, listener, tls) => match (listener.security_protocol, tls) {
+                (SecurityProtocol::Plaintext, _) => {
                     kafka::connection::serve_tcp(broker, stream, peer, listener, shutdown).await
                 }
-                _ => kafka::connection::serve(broker, stream, peer, listener, shutdown).await,
+                (SecurityProtocol::Ssl, Some(tls)) => {
+                    let timeout = Duration::from_millis(broker.config().request_receive_timeout_ms);
+                    let mut stop = shutdown.clone();
+                    let handshake = tokio::select! {
+                        r = tls.accept(stream, timeout) => r,
+                        _ = stop.changed() => return,
+                    };
+                    match handshake {
+                        Ok((stream, principal)) => {
+                            debug!(%peer, listener = %listener.name, %principal, "TLS connection");
+                            kafka::connection::serve(
+                                broker, stream, peer, listener, principal, shutdown,
+                            )
+                            .await
+                        }
+                        // as Kafka logs a failed authentication: at info, the peer named
+                        Err(e) => {
+                            info!(%peer, listener = %listener.name, cause = %e, "closing the connection: TLS handshake failed")
+                        }
+                    }
+                }
+                // refused at start (Config::check_listeners)
+                (protocol, _) => {
+                    error!(%peer, listener = %listener.name, %protocol, "closing the connection: security protocol not served")
+                }
             },
             Connection::Text(ctx) => text::serve(ctx, stream, peer, shutdown).await,
         }

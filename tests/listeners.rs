@@ -52,6 +52,7 @@ fn defaults_are_one_plaintext_listener_on_9092_and_text_on_9192() {
             security_protocol: SecurityProtocol::Plaintext,
             addr: addr("127.0.0.1:9092"),
             advertised: advertised("127.0.0.1", 9092),
+            ssl: None,
         }]
     );
     assert_eq!(c.listeners[0].advertised, advertised("127.0.0.1", 9092));
@@ -256,11 +257,11 @@ fn listener_errors() {
     }
 }
 
-/// TLS and SASL come later: a listener that would need them is refused with a clear
-/// error, never served as plaintext.
+/// SASL comes later: a listener that would need it is refused with a clear error, never
+/// served as plaintext; an SSL listener without its certificate is refused too.
 #[test]
-fn ssl_and_sasl_listeners_are_refused_for_now() {
-    for protocol in ["SSL", "SASL_PLAINTEXT", "SASL_SSL"] {
+fn sasl_listeners_and_ssl_ones_without_a_certificate_are_refused() {
+    for protocol in ["SASL_PLAINTEXT", "SASL_SSL"] {
         let text = format!("listeners=PLAINTEXT://127.0.0.1:9092,{protocol}://127.0.0.1:9093");
         let err = config(&text).expect_err("refused");
         let ConfigError::UnsupportedSecurityProtocol { listener, .. } = &err else {
@@ -269,19 +270,31 @@ fn ssl_and_sasl_listeners_are_refused_for_now() {
         assert_eq!(listener, protocol);
         assert!(err.to_string().contains("not supported yet"), "{err}");
     }
-    // a listener of another name mapped to SSL
+    // a listener of another name mapped to SSL, with no keystore
     let err =
         config("listeners=INTERNAL://127.0.0.1:9095\nlistener.security.protocol.map=INTERNAL:SSL")
             .expect_err("refused");
-    assert_eq!(
-        err.to_string(),
-        "listener INTERNAL uses security protocol SSL, which is not supported yet \
-         (only PLAINTEXT is; TLS and SASL come later)"
+    assert!(
+        matches!(&err, ConfigError::Missing { key, .. } if key == "listener.name.internal.ssl.keystore.location"),
+        "{err}"
+    );
+    // in a cluster, brokers fetch from each other over PLAINTEXT only
+    let err = config(
+        "process.roles=broker,controller\nnode.id=1\n\
+         controller.quorum.voters=1@127.0.0.1:9093\ncontroller.listener.names=CONTROLLER\n\
+         listeners=SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093\n\
+         listener.security.protocol.map=SSL:SSL,CONTROLLER:PLAINTEXT\n\
+         ssl.keystore.type=PEM\nssl.keystore.location=/k.pem",
+    )
+    .expect_err("refused");
+    assert!(
+        err.to_string().contains("inter.broker.listener.name"),
+        "{err}"
     );
 }
 
 #[tokio::test]
-async fn a_broker_refuses_to_start_an_ssl_listener_built_in_code() {
+async fn a_broker_refuses_to_start_a_sasl_listener_built_in_code() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut builder = rafka::BrokerBuilder::for_tests(dir.path());
     builder.config_mut().listeners.push(ListenerConfig::new(

@@ -112,6 +112,7 @@ async fn copy_path_listener(broker: &BrokerHandle) -> (SocketAddr, watch::Sender
                 stream,
                 peer,
                 Arc::clone(&config),
+                rafka::security::KafkaPrincipal::anonymous(),
                 rx.clone(),
             ));
         }

@@ -700,6 +700,7 @@ mod tests {
                 security_protocol: crate::config::SecurityProtocol::Plaintext,
                 addr: addr("0.0.0.0:9093"),
                 advertised: ("localhost".into(), 9093),
+                ssl: None,
             }]
         );
         assert_eq!(

@@ -27,8 +27,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 
-use super::{invalid, ConfigError};
+use super::{invalid, ConfigError, SslConfig};
 
 /// Kafka's `listener.security.protocol.map` default.
 pub const DEFAULT_SECURITY_PROTOCOL_MAP: &str =
@@ -104,6 +105,8 @@ pub struct ListenerConfig {
     /// Host and port clients are told to connect to (Metadata's broker endpoint). Port 0
     /// means the bound port; the broker fills it in at start.
     pub advertised: (String, u16),
+    /// An SSL listener's `ssl.*` settings (`None` for any other).
+    pub ssl: Option<Arc<SslConfig>>,
 }
 
 impl ListenerConfig {
@@ -118,6 +121,7 @@ impl ListenerConfig {
             security_protocol,
             addr,
             advertised: (advertised_host(addr.ip()), addr.port()),
+            ssl: None,
         }
     }
 }
@@ -305,8 +309,8 @@ pub(super) fn parse(keys: &ListenerKeys<'_>) -> Result<Listeners, ConfigError> {
     })
 }
 
-/// Refuses what the broker cannot serve: no listener, two with one name, or a security
-/// protocol other than PLAINTEXT (TLS and SASL come later).
+/// Refuses what the broker cannot serve: no listener, two with one name, an SSL one
+/// without its `ssl.*` settings, or SASL (not served yet).
 pub fn check(listeners: &[ListenerConfig]) -> Result<(), ConfigError> {
     if listeners.is_empty() {
         return Err(invalid("listeners", "", "no listener"));
@@ -319,11 +323,25 @@ pub fn check(listeners: &[ListenerConfig]) -> Result<(), ConfigError> {
                 format!("listener {} appears twice", l.name),
             ));
         }
-        if l.security_protocol != SecurityProtocol::Plaintext {
-            return Err(ConfigError::UnsupportedSecurityProtocol {
-                listener: l.name.clone(),
-                protocol: l.security_protocol,
-            });
+        match l.security_protocol {
+            SecurityProtocol::Plaintext => {}
+            SecurityProtocol::Ssl if l.ssl.is_some() => {}
+            SecurityProtocol::Ssl => {
+                return Err(ConfigError::Missing {
+                    key: format!(
+                        "listener.name.{}.ssl.keystore.location",
+                        l.name.to_ascii_lowercase()
+                    ),
+                    reason: format!("listener {} is SSL: give its certificate and key", l.name),
+                })
+            }
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => {
+                return Err(ConfigError::UnsupportedSecurityProtocol {
+                    listener: l.name.clone(),
+                    protocol: l.security_protocol,
+                    reason: "SASL is not supported yet (PLAINTEXT and SSL are)".into(),
+                })
+            }
         }
     }
     Ok(())

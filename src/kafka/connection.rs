@@ -25,9 +25,8 @@
 //!
 //! - a plaintext `TcpStream` ([`serve_tcp`]): `sendfile` from the segment file to the
 //!   socket (rustix's safe wrapper), so fetched bytes never enter user space;
-//! - any other stream ([`serve`]: TLS or SASL can wrap a connection later, and TLS must
-//!   encrypt the bytes in user space): the range is read into a pooled buffer and
-//!   written, the copy path.
+//! - any other stream ([`serve`]: a TLS connection, whose bytes are encrypted in user
+//!   space): the range is read into a pooled buffer and written, the copy path.
 //!
 //! A connection knows the listener it came in on ([`ListenerConfig`]: name, security
 //! protocol, advertised endpoint) for the request route to use.
@@ -66,22 +65,24 @@ use crate::log::FileRange;
 use crate::metrics::RequestTimer;
 
 /// Serves one connection until the client closes it, it misbehaves, or shutdown.
-/// `stream` is ready to use (the server set `TCP_NODELAY`); `peer` is its remote address;
-/// `listener` is the listener it was accepted on. Fetched record sections still in their
-/// segment files are read and written (the copy path), as any stream can take them: a
-/// plaintext TCP connection is better served by [`serve_tcp`].
+/// `stream` is ready to use (the server set `TCP_NODELAY`, a TLS handshake is done);
+/// `peer` is its remote address; `listener` is the listener it was accepted on;
+/// `principal` is who the stream authenticated (`User:ANONYMOUS` if nobody). Fetched
+/// record sections still in their segment files are read and written (the copy path), as
+/// any stream can take them: a plaintext TCP connection is better served by [`serve_tcp`].
 pub async fn serve<S>(
     broker: Arc<Broker>,
     stream: S,
     peer: SocketAddr,
     listener: Arc<ListenerConfig>,
+    principal: KafkaPrincipal,
     shutdown: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let span = info_span!("connection", %peer, listener = %listener.name);
     let (rd, wr) = tokio::io::split(stream);
-    run(broker, rd, wr, peer, listener, shutdown)
+    run(broker, rd, wr, peer, listener, principal, shutdown)
         .instrument(span)
         .await
 }
@@ -97,7 +98,8 @@ pub async fn serve_tcp(
 ) {
     let span = info_span!("connection", %peer, listener = %listener.name);
     let (rd, wr) = stream.into_split();
-    run(broker, rd, wr, peer, listener, shutdown)
+    let principal = KafkaPrincipal::anonymous();
+    run(broker, rd, wr, peer, listener, principal, shutdown)
         .instrument(span)
         .await
 }
@@ -341,6 +343,7 @@ async fn run<R, W>(
     wr: W,
     peer: SocketAddr,
     listener: Arc<ListenerConfig>,
+    principal: KafkaPrincipal,
     mut shutdown: watch::Receiver<bool>,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
@@ -364,7 +367,7 @@ async fn run<R, W>(
         idle: config.connections_max_idle_ms.map(Duration::from_millis),
         receive_timeout: Duration::from_millis(config.request_receive_timeout_ms),
     };
-    let principal = Arc::new(KafkaPrincipal::anonymous());
+    let principal = Arc::new(principal);
     let writer = tokio::spawn(
         write_responses(wr, rx, Arc::clone(&shared), Arc::clone(&broker)).in_current_span(),
     );

@@ -10,28 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::config::{ListenerConfig, SecurityProtocol};
 
-/// A principal as Kafka names it (`User:alice`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct KafkaPrincipal {
-    pub principal_type: String,
-    pub name: String,
-}
-
-impl KafkaPrincipal {
-    /// Who a connection is before (or without) authentication: `User:ANONYMOUS`.
-    pub fn anonymous() -> Self {
-        KafkaPrincipal {
-            principal_type: "User".to_string(),
-            name: "ANONYMOUS".to_string(),
-        }
-    }
-}
-
-impl std::fmt::Display for KafkaPrincipal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.principal_type, self.name)
-    }
-}
+pub use crate::security::KafkaPrincipal;
 
 /// One request's context.
 #[derive(Clone, Debug)]

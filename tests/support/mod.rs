@@ -11,8 +11,12 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use rafka::{BrokerBuilder, BrokerHandle};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// Any byte stream a [`Client`] can speak over (TCP, or TLS over TCP).
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
 
 /// A broker in a temp dir; dropped dir on drop of the tuple's second element.
 pub async fn start_broker() -> (BrokerHandle, tempfile::TempDir) {
@@ -32,14 +36,19 @@ pub async fn start_broker_with(
 
 /// A raw Kafka connection.
 pub struct Client {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     next_correlation_id: i32,
 }
 
 impl Client {
     pub async fn connect(addr: std::net::SocketAddr) -> Client {
+        Client::over(TcpStream::connect(addr).await.expect("connect"))
+    }
+
+    /// A client on a stream already connected (a TLS one, say).
+    pub fn over(stream: impl Stream + 'static) -> Client {
         Client {
-            stream: TcpStream::connect(addr).await.expect("connect"),
+            stream: Box::new(stream),
             next_correlation_id: 1,
         }
     }

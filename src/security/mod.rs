@@ -1,0 +1,15 @@
+//! Who is on the other end of a connection: TLS on a listener ([`tls`]: the server's
+//! certificate, client certificates, reloading) and the principal a connection acts as
+//! ([`principal`]: Kafka's principal, a certificate subject named as Java names it, and
+//! `ssl.principal.mapping.rules`).
+//!
+//! Owns no socket and no request: the server hands an accepted TCP stream to
+//! [`tls::ServerTls::accept`] and gets back the encrypted stream and its principal, which
+//! the Kafka connection then carries in every request's context. SASL and the
+//! authorizer come here later (issue #18).
+
+pub mod principal;
+pub mod tls;
+
+pub use principal::{KafkaPrincipal, PrincipalMapper};
+pub use tls::{ServerTls, TlsError};
