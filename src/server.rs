@@ -408,10 +408,22 @@ enum Protocol {
     Text,
 }
 
-/// Warns about every listener (Kafka or text) bound to an address other than loopback:
-/// until authentication exists, anyone who reaches it can read, write and delete topics.
+/// Warns about every listener (Kafka or text) bound to an address other than loopback
+/// that lets anyone in (all but an SSL one requiring client certificates): whoever
+/// reaches it can read, write and delete topics.
 fn warn_open_listeners(config: &Config) {
-    let kafka = config.listeners.iter().map(|l| (l.name.as_str(), l.addr));
+    // an SSL listener that requires client certificates lets in only those its
+    // truststore vouches for
+    let authenticated = |l: &&ListenerConfig| {
+        l.ssl
+            .as_ref()
+            .is_some_and(|s| s.client_auth == crate::config::ClientAuth::Required)
+    };
+    let kafka = config
+        .listeners
+        .iter()
+        .filter(|l| !authenticated(l))
+        .map(|l| (l.name.as_str(), l.addr));
     for (listener, addr) in kafka.chain(std::iter::once(("text", config.text_listener))) {
         if !addr.ip().is_loopback() {
             warn!(

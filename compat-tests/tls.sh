@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# SSL listeners (issue #18, part 1), Apache Kafka as the oracle: the same TLS scenario
+# against the reference Kafka and against Rafka, each started from Kafka's own keys (a
+# PLAINTEXT and an SSL listener; the SSL one with listener.name.ssl.ssl.keystore.* PEM
+# keys, a PEM truststore and ssl.client.auth=required), and every check must give the same
+# answer on both:
+#
+#   tls1.2, tls1.3   openssl s_client with the client certificate: the version spoken and
+#                    the server certificate verified against the CA
+#   tls1.1           openssl s_client -tls1_1: refused
+#   no-client-cert   kcat over SSL without a client certificate: refused
+#   metadata         kcat -L over SSL: the broker advertised on its SSL port
+#   create           Kafka's TopicCommand (AdminClient) over SSL, PEM keystore and
+#                    truststore in --command-config
+#   produce          Kafka's ConsoleProducer (Java), kcat (librdkafka on OpenSSL) and
+#                    confluent-kafka (Python) write 100 records each over SSL
+#   consume-java, consume-kcat, consume-python
+#                    each client reads the 300 back over SSL, in order
+#
+#   compat-tests/tls.sh [--target rafka|kafka|both]     (default both)
+#
+# Needs what compat-tests/setup.sh installs (kcat, the Kafka jars, the Python venv) and
+# openssl. Certificates are made fresh with openssl for each run. Everything on loopback,
+# every step bounded in time. Environment: RAFKA_BIN=path uses that binary instead of
+# `cargo build --release`. Prints PASS or FAIL lines; exit code 0 only if every check
+# passed on every target and Rafka answered as Kafka did.
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+TARGET=both
+[[ "${1:-}" == --target ]] && TARGET="${2:?--target rafka|kafka|both}"
+case "$TARGET" in rafka) TARGETS=(rafka) ;; kafka) TARGETS=(kafka) ;; both) TARGETS=(kafka rafka) ;;
+    *) echo "--target rafka|kafka|both" >&2; exit 2 ;; esac
+N=100
+
+fail() { echo "FAIL: $*"; exit 1; }
+command -v kcat >/dev/null 2>&1 || fail "kcat is missing: run compat-tests/setup.sh"
+command -v openssl >/dev/null 2>&1 || fail "openssl is missing"
+[[ -x "$VENV_PY" ]] || fail "no Python venv (confluent-kafka): run compat-tests/setup.sh"
+[[ -d "$KAFKA_LIBS" ]] || fail "no Kafka jars in $KAFKA_LIBS: run compat-tests/setup.sh"
+if [[ " ${TARGETS[*]} " == *" rafka "* && -z "${RAFKA_BIN:-}" ]]; then
+    RAFKA_BIN="$REPO_DIR/target/release/rafka"
+    echo "== cargo build --release --bin rafka"
+    (cd "$REPO_DIR" && timeout 3600 cargo build --release --bin rafka -q) || fail "cargo build failed"
+fi
+
+DIR="$(mktemp -d /tmp/tls-test.XXXXXX)"
+RAFKA_PID=""
+cleanup() {
+    [[ -n "$RAFKA_PID" ]] && stop_pid "$RAFKA_PID" 15
+    KAFKA_REF_STATE="$DIR/kafka/state" "$COMPAT_DIR/kafka-ref.sh" stop >/dev/null 2>&1
+    rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- certificates
+C="$DIR/certs"; mkdir -p "$C"
+(
+    set -e
+    cd "$C"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+        -subj "/CN=compat CA" -addext basicConstraints=critical,CA:TRUE \
+        -addext keyUsage=critical,keyCertSign,cRLSign
+    printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n' >server.ext
+    printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >client.ext
+    for who in server client; do
+        openssl req -newkey rsa:2048 -nodes -keyout "$who.key" -out "$who.csr" -subj "/O=compat/CN=$who"
+        openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile "$who.ext" -out "$who.crt"
+        cat "$who.key" "$who.crt" >"$who.pem"
+    done
+) >"$DIR/openssl.log" 2>&1 || { tail -5 "$DIR/openssl.log"; fail "openssl could not make the certificates"; }
+
+# The client side, as Kafka's Java clients take it
+cat >"$DIR/client-ssl.properties" <<PROPS
+security.protocol=SSL
+ssl.truststore.type=PEM
+ssl.truststore.location=$C/ca.pem
+ssl.keystore.type=PEM
+ssl.keystore.location=$C/client.pem
+PROPS
+
+# broker_ssl_props SSL_PORT: the SSL listener's keys, the same for both brokers
+broker_ssl_props() {
+    cat <<PROPS
+listener.name.ssl.ssl.keystore.type=PEM
+listener.name.ssl.ssl.keystore.location=$C/server.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$C/ca.pem
+ssl.client.auth=required
+PROPS
+}
+
+# ---------------------------------------------------------------- brokers
+# start_target kafka|rafka: sets BOOTSTRAP (PLAINTEXT) and SSL_BOOTSTRAP
+start_target() {
+    local t="$1" port sport cport tport
+    port="$(free_port)"; sport="$(free_port)"; cport="$(free_port)"; tport="$(free_port)"
+    while [[ "$sport" == "$port" ]]; do sport="$(free_port)"; done
+    while [[ "$cport" == "$port" || "$cport" == "$sport" ]]; do cport="$(free_port)"; done
+    if [[ "$t" == kafka ]]; then
+        local props
+        props="listeners=PLAINTEXT://127.0.0.1:$port,SSL://127.0.0.1:$sport,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SSL://127.0.0.1:$sport
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL
+$(broker_ssl_props)"
+        KAFKA_REF_STATE="$DIR/kafka/state" KAFKA_REF_DIR="$DIR/kafka" KAFKA_REF_PORT="$port" \
+            KAFKA_REF_CONTROLLER_PORT="$cport" KAFKA_REF_PROPS="$props" \
+            "$COMPAT_DIR/kafka-ref.sh" start >"$DIR/kafka-start.log" 2>&1 \
+            || { tail -5 "$DIR/kafka-start.log"; return 1; }
+    else
+        mkdir -p "$DIR/rafka"
+        cat >"$DIR/rafka/server.properties" <<PROPS
+listeners=PLAINTEXT://127.0.0.1:$port,SSL://127.0.0.1:$sport
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL
+text.listener=127.0.0.1:$tport
+http.listener=
+log.dirs=$DIR/rafka/data
+auto.create.topics.enable=false
+offsets.topic.num.partitions=1
+group.initial.rebalance.delay.ms=0
+$(broker_ssl_props)
+PROPS
+        setsid "$RAFKA_BIN" serve --config "$DIR/rafka/server.properties" \
+            >"$DIR/rafka/broker.log" 2>&1 </dev/null &
+        RAFKA_PID=$!
+        local deadline=$((SECONDS + 20))
+        until port_open "$port" && port_open "$sport"; do
+            kill -0 "$RAFKA_PID" 2>/dev/null && ((SECONDS < deadline)) \
+                || { tail -5 "$DIR/rafka/broker.log"; return 1; }
+            sleep 0.2
+        done
+    fi
+    BOOTSTRAP="127.0.0.1:$port"; SSL_BOOTSTRAP="127.0.0.1:$sport"
+}
+
+stop_target() {
+    if [[ "$1" == kafka ]]; then
+        KAFKA_REF_STATE="$DIR/kafka/state" "$COMPAT_DIR/kafka-ref.sh" stop >/dev/null 2>&1
+    else
+        stop_pid "$RAFKA_PID" 15; RAFKA_PID=""
+    fi
+}
+
+# ---------------------------------------------------------------- the checks
+KCAT_SSL=(-X security.protocol=ssl -X "ssl.ca.location=$C/ca.pem")
+KCAT_CERT=(-X "ssl.certificate.location=$C/client.crt" -X "ssl.key.location=$C/client.key")
+
+# s_client ARGS...: "<protocol> verify=<code>" of a handshake, or "refused"
+s_client() {
+    local out
+    out="$(timeout 15 openssl s_client -connect "$SSL_BOOTSTRAP" -servername localhost \
+        -CAfile "$C/ca.pem" -cert "$C/client.crt" -key "$C/client.key" "$@" </dev/null 2>&1)" \
+        || { echo refused; return; }
+    local proto verify
+    proto="$(sed -n 's/^ *Protocol *: *//p' <<<"$out" | head -1)"
+    [[ -n "$proto" ]] || proto="$(sed -n 's/^New, \(TLSv[0-9.]*\),.*/\1/p' <<<"$out" | head -1)"
+    verify="$(sed -n 's/^ *Verify return code: \([0-9]*\).*/\1/p' <<<"$out" | tail -1)"
+    echo "$proto verify=$verify"
+}
+
+# run_checks TARGET: one "check: answer" line per check in $DIR/TARGET.results
+run_checks() {
+    local t="$1" out="$DIR/$1.results" w="$DIR/$1"
+    mkdir -p "$w"
+    : >"$out"
+    {
+        echo "tls1.2: $(s_client -tls1_2)"
+        echo "tls1.3: $(s_client -tls1_3)"
+        echo "tls1.1: $(s_client -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0')"
+    } >>"$out"
+    if timeout 30 kcat -b "$SSL_BOOTSTRAP" "${KCAT_SSL[@]}" -L -m 8 >"$w/nocert.out" 2>&1; then
+        echo "no-client-cert: served" >>"$out"
+    else
+        echo "no-client-cert: refused" >>"$out"
+    fi
+    local md
+    md="$(timeout 30 kcat -b "$SSL_BOOTSTRAP" "${KCAT_SSL[@]}" "${KCAT_CERT[@]}" -L -m 15 2>&1 \
+        | sed -n 's/^ *broker [0-9]* at \([^ ]*\).*/\1/p' | head -1)"
+    echo "metadata: ${md/$SSL_BOOTSTRAP/SSL-PORT}" >>"$out"
+
+    kafka_tool 90 org.apache.kafka.tools.TopicCommand --bootstrap-server "$SSL_BOOTSTRAP" \
+        --command-config "$DIR/client-ssl.properties" --create --topic tls-records \
+        --partitions 1 --replication-factor 1 >"$w/create.out" 2>&1
+    echo "create: rc=$? $(grep -o 'Created topic tls-records' "$w/create.out")" >>"$out"
+
+    seq 1 "$N" | sed 's/^/java-/' >"$w/java.in"
+    kafka_tool 90 org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$SSL_BOOTSTRAP" \
+        --command-config "$DIR/client-ssl.properties" --topic tls-records \
+        <"$w/java.in" >"$w/produce-java.out" 2>&1
+    local java_rc=$?
+    seq 1 "$N" | sed 's/^/kcat-/' | timeout 60 kcat -b "$SSL_BOOTSTRAP" "${KCAT_SSL[@]}" \
+        "${KCAT_CERT[@]}" -P -t tls-records -X acks=all >"$w/produce-kcat.out" 2>&1
+    local kcat_rc=$?
+    timeout 60 "$VENV_PY" - "$SSL_BOOTSTRAP" "$C" "$N" >"$w/produce-py.out" 2>&1 <<'PY'
+import sys
+from confluent_kafka import Producer
+bootstrap, certs, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+p = Producer({"bootstrap.servers": bootstrap, "security.protocol": "ssl",
+              "ssl.ca.location": f"{certs}/ca.pem", "ssl.certificate.location": f"{certs}/client.crt",
+              "ssl.key.location": f"{certs}/client.key", "acks": "all", "enable.idempotence": True})
+errors = []
+for i in range(1, n + 1):
+    p.produce("tls-records", f"py-{i}".encode(), on_delivery=lambda e, m: e and errors.append(e))
+left = p.flush(30)
+sys.exit(1 if errors or left else 0)
+PY
+    echo "produce: java rc=$java_rc kcat rc=$kcat_rc python rc=$?" >>"$out"
+
+    { seq 1 "$N" | sed 's/^/java-/'; seq 1 "$N" | sed 's/^/kcat-/'; seq 1 "$N" | sed 's/^/py-/'; } \
+        >"$w/expected"
+    kafka_tool 90 org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$SSL_BOOTSTRAP" \
+        --command-config "$DIR/client-ssl.properties" --topic tls-records --from-beginning \
+        --max-messages $((3 * N)) --timeout-ms 20000 >"$w/consume-java" 2>"$w/consume-java.err"
+    timeout 60 kcat -b "$SSL_BOOTSTRAP" "${KCAT_SSL[@]}" "${KCAT_CERT[@]}" -C -t tls-records \
+        -o beginning -e -q >"$w/consume-kcat" 2>"$w/consume-kcat.err"
+    timeout 60 "$VENV_PY" - "$SSL_BOOTSTRAP" "$C" $((3 * N)) >"$w/consume-python" 2>"$w/consume-python.err" <<'PY'
+import sys, time
+from confluent_kafka import Consumer, TopicPartition
+bootstrap, certs, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+c = Consumer({"bootstrap.servers": bootstrap, "security.protocol": "ssl", "group.id": "tls-py",
+              "ssl.ca.location": f"{certs}/ca.pem", "ssl.certificate.location": f"{certs}/client.crt",
+              "ssl.key.location": f"{certs}/client.key", "enable.auto.commit": False})
+c.assign([TopicPartition("tls-records", 0, 0)])
+got = []
+deadline = time.monotonic() + 40
+while len(got) < n and time.monotonic() < deadline:
+    m = c.poll(0.5)
+    if m is not None and not m.error():
+        got.append(m.value().decode())
+c.close()
+print("\n".join(got))
+PY
+    for who in java kcat python; do
+        if cmp -s "$w/expected" "$w/consume-$who"; then
+            echo "consume-$who: $((3 * N)) in order" >>"$out"
+        else
+            echo "consume-$who: $(wc -l <"$w/consume-$who") lines, not the $((3 * N)) produced" >>"$out"
+        fi
+    done
+}
+
+# What Kafka answers, and so what both must answer (the oracle is checked too: a
+# scenario is trusted once it passes against Kafka)
+expected() {
+    cat <<EXP
+tls1.2: TLSv1.2 verify=0
+tls1.3: TLSv1.3 verify=0
+tls1.1: refused
+no-client-cert: refused
+metadata: SSL-PORT
+create: rc=0 Created topic tls-records
+produce: java rc=0 kcat rc=0 python rc=0
+consume-java: $((3 * N)) in order
+consume-kcat: $((3 * N)) in order
+consume-python: $((3 * N)) in order
+EXP
+}
+
+failed=0
+for t in "${TARGETS[@]}"; do
+    echo "== $t"
+    start_target "$t" || { echo "FAIL: $t did not start"; failed=1; continue; }
+    run_checks "$t"
+    stop_target "$t"
+    while IFS= read -r want; do
+        check="${want%%:*}"
+        got="$(grep -m1 "^$check:" "$DIR/$t.results" || echo "$check: (none)")"
+        if [[ "$got" == "$want" ]]; then
+            echo "PASS $t $got"
+        else
+            echo "FAIL $t $got (expected: ${want#*: })"; failed=1
+        fi
+    done < <(expected)
+done
+if [[ " ${TARGETS[*]} " == *" kafka "* && " ${TARGETS[*]} " == *" rafka "* ]]; then
+    if diff -u "$DIR/kafka.results" "$DIR/rafka.results" >"$DIR/diff"; then
+        echo "PASS rafka answered every check as kafka did"
+    else
+        echo "FAIL rafka and kafka differ:"; cat "$DIR/diff"; failed=1
+    fi
+fi
+if ((failed)); then
+    for t in "${TARGETS[@]}"; do
+        for f in "$DIR/$t"/*.err "$DIR/$t"/*.out "$DIR/rafka/broker.log"; do
+            [[ -s "$f" ]] && { echo "--- $f"; tail -5 "$f"; }
+        done
+    done
+    exit 1
+fi
+echo "tls.sh: every check passed"
