@@ -22,8 +22,9 @@
 # Needs what compat-tests/setup.sh installs (kcat, the Kafka jars, the Python venv) and
 # openssl. Certificates are made fresh with openssl for each run. Everything on loopback,
 # every step bounded in time. Environment: RAFKA_BIN=path uses that binary instead of
-# `cargo build --release`. Prints PASS or FAIL lines; exit code 0 only if every check
-# passed on every target and Rafka answered as Kafka did.
+# `cargo build --release`; KEEP=1 keeps the work dir (certificates, logs, outputs).
+# Prints PASS or FAIL lines; exit code 0 only if every check passed on every target and
+# Rafka answered as Kafka did.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -49,7 +50,7 @@ RAFKA_PID=""
 cleanup() {
     [[ -n "$RAFKA_PID" ]] && stop_pid "$RAFKA_PID" 15
     KAFKA_REF_STATE="$DIR/kafka/state" "$COMPAT_DIR/kafka-ref.sh" stop >/dev/null 2>&1
-    rm -rf "$DIR"
+    [[ -n "${KEEP:-}" ]] || rm -rf "$DIR"
 }
 trap cleanup EXIT
 
