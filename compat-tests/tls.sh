@@ -9,6 +9,11 @@
 #                    the server certificate verified against the CA
 #   tls1.1           openssl s_client -tls1_1: refused
 #   no-client-cert   kcat over SSL without a client certificate: refused
+#   principal-tricky, principal-nobody
+#                    ssl.principal.mapping.rules without DEFAULT, naming the subjects of
+#                    the client certificates exactly (one with characters RFC 2253
+#                    escapes): a client whose subject the broker writes as Java does is
+#                    let in, one no rule names is refused
 #   metadata         kcat -L over SSL: the broker advertised on its SSL port
 #   create           Kafka's TopicCommand (AdminClient) over SSL, PEM keystore and
 #                    truststore in --command-config
@@ -64,8 +69,15 @@ C="$DIR/certs"; mkdir -p "$C"
         -addext keyUsage=critical,keyCertSign,cRLSign
     printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n' >server.ext
     printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >client.ext
-    for who in server client; do
-        openssl req -newkey rsa:2048 -nodes -keyout "$who.key" -out "$who.csr" -subj "/O=compat/CN=$who"
+    cp client.ext tricky.ext; cp client.ext nobody.ext
+    # tricky: a subject with characters RFC 2253 escapes (Java writes it
+    # CN=tricky\, client,OU=a\+b,O=compat); nobody: one no mapping rule names
+    for who in server client tricky nobody; do
+        case "$who" in
+            tricky) subject='/O=compat/OU=a\+b/CN=tricky, client' ;;
+            *) subject="/O=compat/CN=$who" ;;
+        esac
+        openssl req -newkey rsa:2048 -nodes -keyout "$who.key" -out "$who.csr" -subj "$subject"
         openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
             -extfile "$who.ext" -out "$who.crt"
         cat "$who.key" "$who.crt" >"$who.pem"
@@ -89,6 +101,11 @@ listener.name.ssl.ssl.keystore.location=$C/server.pem
 ssl.truststore.type=PEM
 ssl.truststore.location=$C/ca.pem
 ssl.client.auth=required
+PROPS
+    # no DEFAULT: a client is let in only if its subject, as the broker writes it, matches
+    # one of these exactly (the backslashes are Java's .properties escapes, then the regex's)
+    cat <<'PROPS'
+ssl.principal.mapping.rules=RULE:^CN=client,O=compat$/client/,RULE:^CN=tricky\\\\, client,OU=a\\\\\\+b,O=compat$/tricky/L
 PROPS
 }
 
@@ -175,6 +192,15 @@ run_checks() {
     else
         echo "no-client-cert: refused" >>"$out"
     fi
+    local who
+    for who in tricky nobody; do
+        if timeout 30 kcat -b "$SSL_BOOTSTRAP" "${KCAT_SSL[@]}" -X "ssl.certificate.location=$C/$who.crt" \
+            -X "ssl.key.location=$C/$who.key" -L -m 8 >"$w/$who.out" 2>&1; then
+            echo "principal-$who: served" >>"$out"
+        else
+            echo "principal-$who: refused" >>"$out"
+        fi
+    done
     local md
     md="$(timeout 30 kcat -b "$SSL_BOOTSTRAP" "${KCAT_SSL[@]}" "${KCAT_CERT[@]}" -L -m 15 2>&1 \
         | sed -n 's/^ *broker [0-9]* at \([^ ]*\).*/\1/p' | head -1)"
@@ -249,6 +275,8 @@ tls1.2: TLSv1.2 verify=0
 tls1.3: TLSv1.3 verify=0
 tls1.1: refused
 no-client-cert: refused
+principal-tricky: served
+principal-nobody: refused
 metadata: SSL-PORT
 create: rc=0 Created topic tls-records
 produce: java rc=0 kcat rc=0 python rc=0

@@ -413,9 +413,13 @@ pub fn read_properties(path: &Path) -> Result<BTreeMap<String, String>, ConfigEr
     Ok(parse_properties(&text))
 }
 
-/// Parses `.properties` text. As Java's `Properties`, a line that ends with an odd number
-/// of backslashes goes on in the next one (whose leading blanks are dropped): a PEM
-/// certificate can be given that way in `ssl.keystore.certificate.chain`.
+/// Parses `.properties` text as Java's `Properties.load` does (Kafka reads
+/// `server.properties` with it): `#`/`!` comments; the key ends at the first unescaped
+/// `=` or `:`; a line that ends with an odd number of backslashes goes on in the next
+/// one (whose leading blanks are dropped), so a PEM certificate can be given in
+/// `ssl.keystore.certificate.chain`; `\t`, `\n`, `\r`, `\f`, `\uXXXX` and `\x` (for
+/// any other `x`, so `\\` is one backslash) are unescaped in keys and values. Keys and
+/// values are trimmed.
 pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
     let mut logical = Vec::new();
     let mut pending: Option<String> = None;
@@ -440,10 +444,60 @@ pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
         .map(|l| l.trim())
         .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
         .filter_map(|l| {
-            let i = l.find(['=', ':'])?;
-            Some((l[..i].trim().to_string(), l[i + 1..].trim().to_string()))
+            let i = separator(l)?;
+            let (key, value) = (l.get(..i)?, l.get(i + 1..)?);
+            Some((
+                unescape(key).trim().to_string(),
+                unescape(value).trim().to_string(),
+            ))
         })
         .collect()
+}
+
+/// The byte index of a line's first `=` or `:` not escaped by a backslash.
+fn separator(line: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '=' | ':' => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Java's `.properties` escapes.
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('f') => out.push('\u{c}'),
+            Some('u') => {
+                let hex: String = chars.clone().take(4).collect();
+                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                    Some(u) if hex.len() == 4 => {
+                        out.push(u);
+                        chars.nth(3);
+                    }
+                    // Java refuses a malformed \u; kept as it is
+                    _ => out.push_str("\\u"),
+                }
+            }
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
 }
 
 impl Config {
@@ -494,6 +548,9 @@ impl Config {
                 "advertised.listeners" => listener_keys.advertised_listeners = Some(v),
                 "listener.security.protocol.map" => listener_keys.security_protocol_map = Some(v),
                 "inter.broker.listener.name" => listener_keys.inter_broker_listener_name = Some(v),
+                "security.inter.broker.protocol" => {
+                    listener_keys.security_inter_broker_protocol = Some(v)
+                }
                 "controller.listener.names" => listener_keys.controller_listener_names = Some(v),
                 "text.listener" => c.text_listener = parse_listener(k, v)?,
                 "log.dirs" | "log.dir" => {
@@ -1017,10 +1074,15 @@ mod tests {
     fn properties_lines_go_on_after_a_backslash() {
         let p = parse_properties("a=one \\\n   two\\\n three\nb=ends\\\\\n# c=x \\\nd=4\n");
         assert_eq!(p.get("a").map(String::as_str), Some("one twothree"));
-        // an even number of backslashes is no continuation
-        assert_eq!(p.get("b").map(String::as_str), Some("ends\\\\"));
+        // an even number of backslashes is no continuation, and two are one
+        assert_eq!(p.get("b").map(String::as_str), Some("ends\\"));
         // nor is a comment's
         assert_eq!(p.get("d").map(String::as_str), Some("4"));
+        // Java's escapes: a regex's \\w is written \\\\w; an escaped = is in the key
+        let p = parse_properties("r=RULE:^CN=(\\\\w+)$/$1/\na\\=b=c\nu=\\u0041\\t.\n");
+        assert_eq!(p.get("r").map(String::as_str), Some("RULE:^CN=(\\w+)$/$1/"));
+        assert_eq!(p.get("a=b").map(String::as_str), Some("c"));
+        assert_eq!(p.get("u").map(String::as_str), Some("A\t."));
     }
 
     #[test]

@@ -645,7 +645,11 @@ impl Connection {
                             )
                             .await
                         }
-                        // as Kafka logs a failed authentication: at info, the peer named
+                        // a peer that just left (a TCP probe) at debug, as Kafka logs a
+                        // disconnect; a failed handshake at info, as a failed authentication
+                        Err(e) if e.is_peer_gone() => {
+                            debug!(%peer, listener = %listener.name, cause = %e, "connection closed during the TLS handshake")
+                        }
                         Err(e) => {
                             info!(%peer, listener = %listener.name, cause = %e, "closing the connection: TLS handshake failed")
                         }

@@ -291,6 +291,23 @@ fn sasl_listeners_and_ssl_ones_without_a_certificate_are_refused() {
         err.to_string().contains("inter.broker.listener.name"),
         "{err}"
     );
+    // Kafka's default inter-broker listener is the one named PLAINTEXT
+    // (security.inter.broker.protocol's default), wherever it is in the list
+    let cluster = "process.roles=broker,controller\nnode.id=1\n\
+         controller.quorum.voters=1@127.0.0.1:9093\ncontroller.listener.names=CONTROLLER\n\
+         listeners=SSL://127.0.0.1:9092,PLAINTEXT://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093\n\
+         listener.security.protocol.map=SSL:SSL,PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+         ssl.keystore.type=PEM\nssl.keystore.location=/k.pem\n";
+    let c = config(cluster).expect("PLAINTEXT between brokers");
+    assert_eq!(c.inter_broker_listener_name.as_deref(), Some("PLAINTEXT"));
+    let err =
+        config(&format!("{cluster}security.inter.broker.protocol=SSL\n")).expect_err("refused");
+    assert!(err.to_string().contains("PLAINTEXT only"), "{err}");
+    let err = config(&format!(
+        "{cluster}security.inter.broker.protocol=PLAINTEXT\ninter.broker.listener.name=PLAINTEXT\n"
+    ))
+    .expect_err("refused");
+    assert!(err.to_string().contains("only one of"), "{err}");
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use rafka::server::ServerError;
 use rafka::BrokerHandle;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use support::{produce_values, Client};
+use support::{produce_values, Client, Received};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, SupportedProtocolVersion};
@@ -85,19 +85,31 @@ async fn tls(addr: SocketAddr, c: &TlsConnector) -> std::io::Result<TlsStream<Tc
         .await
 }
 
-/// Whether the broker serves Kafka requests over a TLS connection made with `c`: an
-/// ApiVersions gets its answer. A refused handshake fails at connect (TLS 1.2) or on the
-/// first read (TLS 1.3, where the server checks the client's certificate after the
-/// client thinks it is done).
-async fn served(addr: SocketAddr, c: &TlsConnector) -> bool {
+/// What the broker does with a TLS connection made with `c` and an ApiVersions on it.
+#[derive(Debug, PartialEq, Eq)]
+enum Served {
+    Yes,
+    /// Closed: a refused handshake fails at connect (TLS 1.2) or on the first read (TLS
+    /// 1.3, where the server checks the client's certificate after the client thinks it
+    /// is done), or the connection is closed before any answer.
+    Refused,
+    /// Neither answered nor closed within 10 s: a hang, never right.
+    Hung,
+}
+
+async fn served(addr: SocketAddr, c: &TlsConnector) -> Served {
     let Ok(stream) = tls(addr, c).await else {
-        return false;
+        return Served::Refused;
     };
     let mut client = Client::over(stream);
     client
         .send(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
         .await;
-    client.recv_frame().await.is_some()
+    match client.frame_or_close().await {
+        Received::Frame(_) => Served::Yes,
+        Received::Closed => Served::Refused,
+        Received::TimedOut => Served::Hung,
+    }
 }
 
 fn subject_of(stream: &TlsStream<TcpStream>) -> String {
@@ -186,25 +198,38 @@ async fn tls_versions_follow_ssl_enabled_protocols() {
     let broker = start(dir.path(), SERVER).await.expect("starts");
     let v12 = connector(&[&rustls::version::TLS12], None);
     let v13 = connector(&[&rustls::version::TLS13], None);
-    assert!(served(ssl_addr(&broker), &v12).await, "TLS 1.2");
-    assert!(served(ssl_addr(&broker), &v13).await, "TLS 1.3");
+    assert_eq!(
+        served(ssl_addr(&broker), &v12).await,
+        Served::Yes,
+        "TLS 1.2"
+    );
+    assert_eq!(
+        served(ssl_addr(&broker), &v13).await,
+        Served::Yes,
+        "TLS 1.3"
+    );
     broker.shutdown().await.expect("shutdown");
 
     let dir = tempfile::tempdir().expect("tmp");
     let only13 = format!("{SERVER}ssl.enabled.protocols=TLSv1.3\n");
     let broker = start(dir.path(), &only13).await.expect("starts");
-    assert!(!served(ssl_addr(&broker), &v12).await, "TLS 1.2 refused");
-    assert!(
+    assert_eq!(
+        served(ssl_addr(&broker), &v12).await,
+        Served::Refused,
+        "TLS 1.2"
+    );
+    assert_eq!(
         served(ssl_addr(&broker), &v13).await,
-        "TLS 1.3 still served"
+        Served::Yes,
+        "TLS 1.3"
     );
     // a client that speaks no TLS at all is closed, and nothing else is disturbed
     let mut garbage = Client::connect(ssl_addr(&broker)).await;
     garbage
         .send(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
         .await;
-    assert!(garbage.recv_frame().await.is_none());
-    assert!(served(ssl_addr(&broker), &v13).await);
+    assert_eq!(garbage.frame_or_close().await, Received::Closed);
+    assert_eq!(served(ssl_addr(&broker), &v13).await, Served::Yes);
     broker.shutdown().await.expect("shutdown");
 }
 
@@ -213,8 +238,9 @@ async fn tls_versions_follow_ssl_enabled_protocols() {
 /// with a certificate nobody vouches for is not.
 #[tokio::test]
 async fn client_certificates_follow_ssl_client_auth() {
+    use Served::{Refused, Yes};
     let trust = "ssl.truststore.type=PEM\nssl.truststore.location={dir}/ca.pem\n";
-    for (auth, none, stranger) in [("required", false, false), ("requested", true, false)] {
+    for (auth, none) in [("required", Refused), ("requested", Yes)] {
         let dir = tempfile::tempdir().expect("tmp");
         let keys = format!("{SERVER}{trust}ssl.client.auth={auth}\n");
         let broker = start(dir.path(), &keys).await.expect("starts");
@@ -224,27 +250,20 @@ async fn client_certificates_follow_ssl_client_auth() {
             &[&rustls::version::TLS13][..],
         ] {
             let v = format!("{auth} {:?}", versions[0].version);
-            assert_eq!(
-                served(addr, &connector(versions, None)).await,
-                none,
-                "{v}: no cert"
-            );
-            assert!(
-                served(addr, &connector(versions, Some("client.pem"))).await,
-                "{v}: client"
-            );
-            assert_eq!(
-                served(addr, &connector(versions, Some("stranger.pem"))).await,
-                stranger,
-                "{v}: stranger"
-            );
+            let none_ = served(addr, &connector(versions, None)).await;
+            assert_eq!(none_, none, "{v}: no cert");
+            let client = served(addr, &connector(versions, Some("client.pem"))).await;
+            assert_eq!(client, Yes, "{v}: client");
+            let stranger = served(addr, &connector(versions, Some("stranger.pem"))).await;
+            assert_eq!(stranger, Refused, "{v}: stranger");
         }
         broker.shutdown().await.expect("shutdown");
     }
 }
 
 /// `ssl.principal.mapping.rules` (KIP-371): a client certificate whose subject no rule
-/// matches is refused, as Kafka refuses it; one a rule matches is served.
+/// matches is refused, as Kafka refuses it; one a rule matches is served. (The names
+/// themselves: `security::tls`'s unit tests.)
 #[tokio::test]
 async fn a_subject_no_mapping_rule_matches_is_refused() {
     let base = format!(
@@ -255,30 +274,59 @@ async fn a_subject_no_mapping_rule_matches_is_refused() {
     let dir = tempfile::tempdir().expect("tmp");
     let rules = format!("{base}ssl.principal.mapping.rules=RULE:^CN=admin,.*$/admin/\n");
     let broker = start(dir.path(), &rules).await.expect("starts");
-    assert!(!served(ssl_addr(&broker), &client).await, "no rule matches");
+    let got = served(ssl_addr(&broker), &client).await;
+    assert_eq!(got, Served::Refused, "no rule matches");
     broker.shutdown().await.expect("shutdown");
 
+    // a Java-escaped backslash in the file, as Kafka's server.properties would have it
     let dir = tempfile::tempdir().expect("tmp");
     let rules = format!(
         "{base}ssl.principal.mapping.rules=RULE:^CN=admin,.*$/admin/,\
-         RULE:^CN=(.*?),OU=eng,.*$/$1/U\n"
+         RULE:^CN=([\\\\w ]*?),OU=eng,.*$/$1/U\n"
     );
     let broker = start(dir.path(), &rules).await.expect("starts");
-    assert!(
-        served(ssl_addr(&broker), &client).await,
-        "the second rule matches"
-    );
+    let got = served(ssl_addr(&broker), &client).await;
+    assert_eq!(got, Served::Yes, "the second rule matches");
     broker.shutdown().await.expect("shutdown");
 }
 
-/// A keystore file replaced while the broker runs is served to the next connection;
-/// connections already open carry on; a replacement that does not parse leaves the
-/// last good certificate in place.
+/// The certificate a TLS client was shown, DER.
+fn served_cert(stream: &TlsStream<TcpStream>) -> Vec<u8> {
+    let certs = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .expect("server certs");
+    certs[0].as_ref().to_vec()
+}
+
+fn fixture_cert(name: &str) -> Vec<u8> {
+    CertificateDer::pem_file_iter(fixture(name))
+        .expect("pem")
+        .next()
+        .expect("a certificate")
+        .expect("cert")
+        .as_ref()
+        .to_vec()
+}
+
+/// `mv new old`, as an operator replaces a keystore.
+fn replace(keystore: &Path, with: &[u8]) {
+    let staged = keystore.with_extension("staged");
+    std::fs::write(&staged, with).expect("write");
+    std::fs::rename(&staged, keystore).expect("rename");
+}
+
+/// A keystore file replaced while the broker runs is served to the next connection
+/// (connections already open carry on); one that does not parse leaves the last good
+/// certificate in place until a good one comes; as in Kafka, a certificate with another
+/// subject is refused unless `ssl.allow.dn.changes=true`.
 #[tokio::test]
 async fn certificates_are_reloaded_without_a_restart() {
     let dir = tempfile::tempdir().expect("tmp");
     let keystore = dir.path().join("keystore.pem");
-    std::fs::copy(fixture("server.pem"), &keystore).expect("copy");
+    let read = |name: &str| std::fs::read(fixture(name)).expect("fixture");
+    replace(&keystore, &read("server.pem"));
     let keys = format!(
         "ssl.keystore.type=PEM\nssl.keystore.location={}\n",
         keystore.display()
@@ -287,31 +335,95 @@ async fn certificates_are_reloaded_without_a_restart() {
         .await
         .expect("starts");
     let c = connector(BOTH, None);
-    let first = tls(ssl_addr(&broker), &c).await.expect("handshake");
-    assert_eq!(subject_of(&first), "CN=localhost");
+    let connect = || tls(ssl_addr(&broker), &c);
+    let first = connect().await.expect("handshake");
+    assert_eq!(served_cert(&first), fixture_cert("server.pem"));
 
-    // replaced as an operator should: a new file renamed over the old one
-    let staged = dir.path().join("staged.pem");
-    std::fs::copy(fixture("server-renewed.pem"), &staged).expect("copy");
-    std::fs::rename(&staged, &keystore).expect("rename");
-    let second = tls(ssl_addr(&broker), &c).await.expect("handshake");
-    assert_eq!(subject_of(&second), "CN=renewed");
+    // a renewal: same subject and names, another key
+    replace(&keystore, &read("server-renewed.pem"));
+    let second = connect().await.expect("handshake");
+    assert_eq!(served_cert(&second), fixture_cert("server-renewed.pem"));
     let mut old = Client::over(first);
     let r: ApiVersionsResponse = old
         .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
         .await;
     assert_eq!(r.error_code, 0, "the connection made before the reload");
 
-    // half a file: not taken
-    let pem = std::fs::read(fixture("server.pem")).expect("read");
-    std::fs::write(&keystore, &pem[..pem.len() / 3]).expect("write");
-    let third = tls(ssl_addr(&broker), &c).await.expect("handshake");
-    assert_eq!(subject_of(&third), "CN=renewed");
-    let mut c3 = Client::over(third);
+    // half a file: not taken, twice; then a whole one is
+    let pem = read("server.pem");
+    replace(&keystore, &pem[..pem.len() / 3]);
+    for _ in 0..2 {
+        let s = connect().await.expect("handshake");
+        assert_eq!(served_cert(&s), fixture_cert("server-renewed.pem"));
+    }
+    replace(&keystore, &pem);
+    let s = connect().await.expect("handshake");
+    assert_eq!(served_cert(&s), fixture_cert("server.pem"));
+
+    // another subject: refused (Kafka's ssl.allow.dn.changes=false)
+    replace(&keystore, &read("server-other.pem"));
+    let s = connect().await.expect("handshake");
+    assert_eq!(served_cert(&s), fixture_cert("server.pem"));
+    let mut c3 = Client::over(s);
     let r: ApiVersionsResponse = c3
         .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
         .await;
     assert_eq!(r.error_code, 0);
+    broker.shutdown().await.expect("shutdown");
+
+    // allowed
+    let dir = tempfile::tempdir().expect("tmp");
+    let keystore = dir.path().join("keystore.pem");
+    replace(&keystore, &read("server.pem"));
+    let keys = format!(
+        "ssl.keystore.type=PEM\nssl.keystore.location={}\nssl.allow.dn.changes=true\n",
+        keystore.display()
+    );
+    let broker = start(&dir.path().join("data"), &keys)
+        .await
+        .expect("starts");
+    replace(&keystore, &read("server-other.pem"));
+    let s = tls(ssl_addr(&broker), &c).await;
+    // CN=other still names localhost in its alternative names
+    assert_eq!(
+        served_cert(&s.expect("handshake")),
+        fixture_cert("server-other.pem")
+    );
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// A client that opens a connection to the SSL listener and never finishes its
+/// handshake is closed after `socket.request.receive.timeout.ms`, and does not hold up
+/// anyone else meanwhile.
+#[tokio::test]
+async fn a_stalled_handshake_is_closed_and_holds_up_nobody() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = format!(
+        "listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0\n{}",
+        SERVER.replace("{dir}", &fixture("").display().to_string())
+    );
+    let parsed = Config::from_properties(&parse_properties(&text)).expect("config");
+    let mut builder = rafka::BrokerBuilder::for_tests(dir.path());
+    builder.config_mut().listeners = parsed.listeners;
+    builder.config_mut().request_receive_timeout_ms = 500;
+    let broker = builder.start().await.expect("starts");
+    let mut silent = TcpStream::connect(ssl_addr(&broker)).await.expect("tcp");
+    let mut half = TcpStream::connect(ssl_addr(&broker)).await.expect("tcp");
+    // the first bytes of a TLS record header, then nothing
+    half.write_all(&[0x16, 0x03, 0x01]).await.expect("write");
+    assert_eq!(
+        served(ssl_addr(&broker), &connector(BOTH, None)).await,
+        Served::Yes
+    );
+    for stalled in [&mut silent, &mut half] {
+        let mut b = [0u8; 1];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(30), stalled.read(&mut b));
+        assert!(
+            matches!(read.await, Ok(Ok(0)) | Ok(Err(_))),
+            "closed by the broker"
+        );
+    }
     broker.shutdown().await.expect("shutdown");
 }
 
@@ -362,7 +474,12 @@ async fn unusable_stores_stop_the_start() {
     .err()
     .map(err)
     .expect("refused");
-    assert!(mismatch.contains("listener SSL"), "{mismatch}");
+    assert!(
+        mismatch.contains("listener SSL")
+            && mismatch.contains("mixed.pem")
+            && mismatch.contains("KeyMismatch"),
+        "{mismatch}"
+    );
 }
 
 /// The certificate and key given in the configuration itself
@@ -381,6 +498,9 @@ async fn inline_pem_with_line_continuations() {
     );
     let dir = tempfile::tempdir().expect("tmp");
     let broker = start(dir.path(), &keys).await.expect("starts");
-    assert!(served(ssl_addr(&broker), &connector(BOTH, None)).await);
+    assert_eq!(
+        served(ssl_addr(&broker), &connector(BOTH, None)).await,
+        Served::Yes
+    );
     broker.shutdown().await.expect("shutdown");
 }

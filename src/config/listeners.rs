@@ -142,6 +142,7 @@ pub(super) struct ListenerKeys<'a> {
     pub advertised_listeners: Option<&'a str>,
     pub security_protocol_map: Option<&'a str>,
     pub inter_broker_listener_name: Option<&'a str>,
+    pub security_inter_broker_protocol: Option<&'a str>,
     pub controller_listener_names: Option<&'a str>,
 }
 
@@ -286,9 +287,35 @@ pub(super) fn parse(keys: &ListenerKeys<'_>) -> Result<Listeners, ConfigError> {
         }
     }
 
-    let inter_broker_listener_name = match keys.inter_broker_listener_name {
-        None => None,
-        Some(v) => {
+    let inter_broker_listener_name = match (
+        keys.inter_broker_listener_name,
+        keys.security_inter_broker_protocol,
+    ) {
+        (Some(_), Some(p)) => {
+            return Err(invalid(
+                "security.inter.broker.protocol",
+                p,
+                "only one of inter.broker.listener.name and security.inter.broker.protocol \
+                 may be set (as in Kafka)",
+            ))
+        }
+        // Kafka: the listener named after security.inter.broker.protocol (PLAINTEXT by
+        // default); Rafka falls back to the first listener when there is none of that name
+        (None, protocol) => {
+            let protocol = protocol.map_or("PLAINTEXT", str::trim);
+            if SecurityProtocol::from_name(protocol) != Some(SecurityProtocol::Plaintext) {
+                return Err(invalid(
+                    "security.inter.broker.protocol",
+                    protocol,
+                    "brokers talk to each other over PLAINTEXT only for now",
+                ));
+            }
+            listeners
+                .iter()
+                .find(|l| l.name == protocol.to_ascii_uppercase())
+                .map(|l| l.name.clone())
+        }
+        (Some(v), None) => {
             let name = v.trim().to_ascii_uppercase();
             if !listeners.iter().any(|l| l.name == name) {
                 return Err(invalid(

@@ -31,6 +31,9 @@ const KEYS: &[&str] = &[
     "ssl.enabled.protocols",
     "ssl.cipher.suites",
     "ssl.principal.mapping.rules",
+    "ssl.allow.dn.changes",
+    "ssl.allow.san.changes",
+    "ssl.engine.factory.class",
 ];
 
 /// Kafka's `ssl.*` keys that say nothing Rafka's TLS needs (Java's providers, algorithms,
@@ -42,9 +45,6 @@ const IGNORED: &[&str] = &[
     "ssl.trustmanager.algorithm",
     "ssl.secure.random.implementation",
     "ssl.endpoint.identification.algorithm",
-    "ssl.engine.factory.class",
-    "ssl.allow.dn.changes",
-    "ssl.allow.san.changes",
 ];
 
 /// Whether `key` is an `ssl.*` key, bare or under `listener.name.<listener>.`: the
@@ -58,7 +58,7 @@ pub(super) fn is_ssl_key(key: &str) -> bool {
 }
 
 /// Where a listener's certificate chain and private key come from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum KeyStore {
     /// `ssl.keystore.location`: one PEM file holding the private key and the certificate
     /// chain (leaf first).
@@ -69,6 +69,16 @@ pub enum KeyStore {
         certificate_chain: String,
         key: String,
     },
+}
+
+// the key is never printed
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyStore::File(path) => f.debug_tuple("File").field(path).finish(),
+            KeyStore::Inline { .. } => f.write_str("Inline { .. }"),
+        }
+    }
 }
 
 /// Which certificate authorities a listener trusts for client certificates.
@@ -102,13 +112,11 @@ pub enum TlsVersion {
     V1_3,
 }
 
-/// One SSL listener's settings, as read from Kafka's keys.
+/// One SSL listener's settings, as read from Kafka's keys. (`ssl.key.password`, for an
+/// encrypted private key, is refused for now: the error says how to decrypt the key.)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SslConfig {
     pub keystore: KeyStore,
-    /// `ssl.key.password`: the private key is encrypted (PKCS#8) with it. Such keys are
-    /// refused at start for now (the error says how to decrypt one).
-    pub key_password: Option<String>,
     /// `None`: no truststore, so a client certificate cannot be checked; with
     /// `ssl.client.auth` other than `none` that is an error at start.
     pub truststore: Option<TrustStore>,
@@ -120,6 +128,11 @@ pub struct SslConfig {
     pub cipher_suites: Vec<String>,
     /// `ssl.principal.mapping.rules` (Kafka's default: `DEFAULT`), checked at start.
     pub principal_mapping_rules: String,
+    /// `ssl.allow.dn.changes` (false): a reloaded keystore may have another subject.
+    pub allow_dn_changes: bool,
+    /// `ssl.allow.san.changes` (false): a reloaded keystore may have other subject
+    /// alternative names.
+    pub allow_san_changes: bool,
 }
 
 /// Reads the `ssl.*` keys of the listener `listener` (upper case, as
@@ -147,6 +160,31 @@ pub fn parse(props: &BTreeMap<String, String>, listener: &str) -> Result<SslConf
                 ));
             }
         }
+    }
+    // as Kafka: a PEM store has no store password, only the key's
+    for key in ["ssl.keystore.password", "ssl.truststore.password"] {
+        if let Some((k, _)) = get(key) {
+            return Err(invalid(
+                &k,
+                "(hidden)",
+                "a PEM store has no password; leave it out",
+            ));
+        }
+    }
+    if let Some((k, _)) = get("ssl.key.password") {
+        return Err(invalid(
+            &k,
+            "(hidden)",
+            "encrypted private keys are not read yet: decrypt the key with `openssl pkcs8 \
+             -in KEY -out KEY.plain`, keep that file private, and leave ssl.key.password out",
+        ));
+    }
+    if let Some((k, v)) = get("ssl.engine.factory.class") {
+        return Err(invalid(
+            &k,
+            v,
+            "Rafka's TLS is rustls; no Java SSL engine can be plugged in",
+        ));
     }
     let location = get("ssl.keystore.location");
     let chain = get("ssl.keystore.certificate.chain");
@@ -254,24 +292,27 @@ pub fn parse(props: &BTreeMap<String, String>, listener: &str) -> Result<SslConf
                 .collect()
         })
         .unwrap_or_default();
-    let principal_mapping_rules = get("ssl.principal.mapping.rules")
-        .map_or("DEFAULT", |(_, v)| v)
-        .to_string();
+    let rules = get("ssl.principal.mapping.rules");
+    let principal_mapping_rules = rules.as_ref().map_or("DEFAULT", |(_, v)| v).to_string();
     if let Err(reason) = crate::security::PrincipalMapper::parse(&principal_mapping_rules) {
-        return Err(invalid(
-            &format!("{prefix}ssl.principal.mapping.rules"),
-            &principal_mapping_rules,
-            reason,
-        ));
+        let key = rules.map_or("ssl.principal.mapping.rules".to_string(), |(k, _)| k);
+        return Err(invalid(&key, &principal_mapping_rules, reason));
     }
+    let flag = |key: &str| -> Result<bool, ConfigError> {
+        match get(key) {
+            None => Ok(false),
+            Some((k, v)) => super::parse_bool(&k, v),
+        }
+    };
     Ok(SslConfig {
         keystore,
-        key_password: get("ssl.key.password").map(|(_, v)| v.to_string()),
         truststore,
         client_auth,
         enabled_protocols,
         cipher_suites,
         principal_mapping_rules,
+        allow_dn_changes: flag("ssl.allow.dn.changes")?,
+        allow_san_changes: flag("ssl.allow.san.changes")?,
     })
 }
 
@@ -321,6 +362,13 @@ mod tests {
         assert!(
             err("ssl.keystore.location=/k.pem\nssl.principal.mapping.rules=RULE:x\n")
                 .contains("ssl.principal.mapping.rules")
+        );
+        assert!(
+            err("ssl.keystore.location=/k.pem\nssl.keystore.password=x\n").contains("no password")
+        );
+        assert!(err("ssl.keystore.location=/k.pem\nssl.key.password=x\n").contains("decrypt"));
+        assert!(
+            err("ssl.keystore.location=/k.pem\nssl.engine.factory.class=a.B\n").contains("rustls")
         );
         let ok = parse(
             &props("ssl.keystore.location=/k.pem\nssl.enabled.protocols=TLSv1.3, TLSv1.1\n"),

@@ -9,7 +9,11 @@
 //! pattern matches the whole subject gives the name, with `$1` for its groups and `L` or
 //! `U` to change case. A subject no rule matches is refused, as Kafka refuses it. The
 //! patterns are Rust `regex` patterns, which take Java's usual syntax but for
-//! look-around and back-references.
+//! look-around and back-references; `\w`, `\d`, `\s` and `(?i)` are Unicode-aware (Java's
+//! are ASCII unless asked). A replacement Java would throw on (`$` without a group
+//! number, a group in a pattern that has none) is refused at start. Every match in the
+//! subject is replaced, as `String.replaceAll` does, except that an empty match right
+//! after another (`(.*)` matches `CN=a` and then the empty end) is skipped.
 
 use regex::{Captures, Regex};
 use x509_cert::der::asn1::ObjectIdentifier;
@@ -96,9 +100,12 @@ impl PrincipalMapper {
                 let compile = |p: &str| {
                     Regex::new(p).map_err(|e| format!("invalid pattern in rule {rest}: {e}"))
                 };
+                let pattern = compile(pattern)?;
+                check_replacement(replacement, pattern.captures_len().saturating_sub(1))
+                    .map_err(|why| format!("invalid replacement in rule {rest}: {why}"))?;
                 let rule = Rule::Replace {
-                    whole: compile(&format!("^(?:{pattern})$"))?,
-                    pattern: compile(pattern)?,
+                    whole: compile(&format!("^(?:{})$", pattern.as_str()))?,
+                    pattern,
                     replacement: replacement.to_string(),
                     case,
                 };
@@ -165,6 +172,29 @@ fn until_slash(s: &str) -> Option<(&str, &str)> {
         }
     }
     None
+}
+
+/// Refuses a replacement Java's `replaceAll` would throw on when the rule is applied
+/// (Kafka then fails the connection): `$` not followed by a group number, or a group
+/// number when the pattern has no group.
+fn check_replacement(replacement: &str, groups: usize) -> Result<(), String> {
+    let mut chars = replacement.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '$' => match chars.next() {
+                Some(d) if d.is_ascii_digit() && groups == 0 => {
+                    return Err(format!("${d}, but the pattern has no group"))
+                }
+                Some(d) if d.is_ascii_digit() => {}
+                _ => return Err("$ not followed by a group number (write \\$ for a $)".into()),
+            },
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Java's replacement syntax, as Kafka uses it: `$n` is group n (as many digits as make
@@ -291,17 +321,30 @@ fn string_value(tag: Tag, bytes: &[u8]) -> Option<String> {
 }
 
 fn escape_into(value: &str, out: &mut String) {
-    let n = value.chars().count();
-    for (i, c) in value.chars().enumerate() {
+    let chars: Vec<char> = value.chars().collect();
+    // every leading and every trailing blank is escaped, inner ones are not (Java's
+    // AVA.toRFC2253String); a value of blanks only is all leading
+    let is_blank = |c: &char| matches!(c, ' ' | '\r');
+    let lead = chars.iter().take_while(|c| is_blank(c)).count();
+    let trailing = chars
+        .iter()
+        .skip(lead)
+        .rev()
+        .take_while(|c| is_blank(c))
+        .count();
+    let trail = chars.len().saturating_sub(trailing);
+    for (i, c) in chars.iter().enumerate() {
         match c {
             ',' | '=' | '+' | '<' | '>' | '#' | ';' | '"' | '\\' => {
                 out.push('\\');
-                out.push(c);
+                out.push(*c);
             }
             '\0' => out.push_str("\\00"),
-            // leading and trailing spaces are escaped, inner ones are not
-            ' ' if i == 0 || i + 1 == n => out.push_str("\\ "),
-            c => out.push(c),
+            ' ' | '\r' if i < lead || i >= trail => {
+                out.push('\\');
+                out.push(*c);
+            }
+            c => out.push(*c),
         }
     }
 }
@@ -348,11 +391,23 @@ mod tests {
             map("RULE:^CN=(.*)$/$1$2$12/", "CN=a").as_deref(),
             Some("a$2a2")
         );
+        // an escaped $ is a $
+        assert_eq!(map("RULE:^CN=(.*)$/\\$$1/", "CN=a").as_deref(), Some("$a"));
     }
 
     #[test]
     fn bad_rules_are_refused() {
-        for rules in ["RULE:x", "RULE:x/y", "OTHER", "DEFAULT junk", "RULE:(/x/"] {
+        for rules in [
+            "RULE:x",
+            "RULE:x/y",
+            "OTHER",
+            "DEFAULT junk",
+            "RULE:(/x/",
+            // Java would throw on these replacements when applying them
+            "RULE:^CN=.*$/$1/",
+            "RULE:^CN=(.*)$/${name}/",
+            "RULE:^CN=(.*)$/a$/",
+        ] {
             assert!(PrincipalMapper::parse(rules).is_err(), "{rules}");
         }
         // empty rules are skipped
@@ -368,6 +423,10 @@ mod tests {
         assert_eq!(rfc2253(&name), "CN=client one,OU=eng+O=Acme,C=US");
         let name = Name::from_str("CN=a\\,b\\+c\\=d\\#e").expect("name");
         assert_eq!(rfc2253(&name), "CN=a\\,b\\+c\\=d\\#e");
+        // Java 17: every leading and trailing blank escaped
+        let mut out = String::new();
+        escape_into("  a b  ", &mut out);
+        assert_eq!(out, "\\ \\ a b\\ \\ ");
         // emailAddress has no keyword: OID and hex
         let name = Name::from_str("CN=x,1.2.840.113549.1.9.1=#160161").expect("name");
         assert_eq!(rfc2253(&name), "CN=x,1.2.840.113549.1.9.1=#160161");

@@ -58,7 +58,7 @@ pub enum TlsError {
     Config(String),
     /// The handshake failed (or the peer left during it).
     #[error("TLS handshake failed: {0}")]
-    Handshake(io::Error),
+    Handshake(#[source] io::Error),
     /// The handshake did not finish in time.
     #[error("TLS handshake not finished within {0:?}")]
     HandshakeTimeout(Duration),
@@ -70,83 +70,120 @@ pub enum TlsError {
     NoMatchingRule { subject: String },
 }
 
+impl TlsError {
+    /// The peer closed or reset the connection during the handshake without saying
+    /// anything wrong (a TCP health probe, a load balancer): not worth an info line.
+    pub fn is_peer_gone(&self) -> bool {
+        matches!(self, TlsError::Handshake(e) if matches!(
+            e.kind(),
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+        ))
+    }
+}
+
 /// One SSL listener's TLS: its current rustls configuration (reloaded when a store file
 /// changes) and its principal mapping.
 pub struct ServerTls {
     listener: String,
     ssl: Arc<SslConfig>,
     mapper: PrincipalMapper,
-    current: Mutex<Loaded>,
+    state: Mutex<State>,
 }
 
-/// A loaded configuration and the files it was loaded from.
+struct State {
+    loaded: Loaded,
+    /// The store files as they were when last looked at, whether that load was taken
+    /// or refused: a file is read again only once it changes again.
+    seen: Vec<Stamp>,
+}
+
+/// A loaded configuration, and what Kafka compares before taking a new keystore.
 struct Loaded {
     config: Arc<ServerConfig>,
-    stamps: Vec<Stamp>,
+    /// The server certificate's subject and subject alternative names (the extension's
+    /// bytes); `None` if the certificate cannot be read for them.
+    leaf: Option<(String, Option<Vec<u8>>)>,
 }
 
-/// What a store file looked like when it was read.
+/// What a store file looked like: modification time, size and inode (`None`: missing).
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Stamp {
     path: PathBuf,
-    modified: Option<SystemTime>,
-    len: u64,
-    inode: u64,
+    seen: Option<(Option<SystemTime>, u64, u64)>,
 }
 
 impl Stamp {
-    fn of(path: &Path) -> Option<Stamp> {
-        let m = fs::metadata(path).ok()?;
-        Some(Stamp {
+    fn of(path: &Path) -> Stamp {
+        Stamp {
             path: path.to_path_buf(),
-            modified: m.modified().ok(),
-            len: m.len(),
-            inode: m.ino(),
-        })
+            seen: fs::metadata(path)
+                .ok()
+                .map(|m| (m.modified().ok(), m.len(), m.ino())),
+        }
     }
 }
 
 impl ServerTls {
     /// Loads the listener's stores; an error names what is wrong.
     pub fn new(listener: &str, ssl: Arc<SslConfig>) -> Result<ServerTls, TlsError> {
-        let mapper = PrincipalMapper::parse(&ssl.principal_mapping_rules).map_err(|reason| {
-            TlsError::Pem {
-                what: "ssl.principal.mapping.rules".into(),
-                reason,
-            }
-        })?;
+        let mapper = PrincipalMapper::parse(&ssl.principal_mapping_rules)
+            .map_err(|reason| TlsError::Config(format!("ssl.principal.mapping.rules: {reason}")))?;
+        let seen = stamps(&ssl);
         let loaded = load(&ssl)?;
         Ok(ServerTls {
             listener: listener.to_string(),
             ssl,
             mapper,
-            current: Mutex::new(loaded),
+            state: Mutex::new(State { loaded, seen }),
         })
     }
 
     /// The configuration to handshake with: the current one, reloaded first if a store
-    /// file changed since it was read.
+    /// file changed since it was last looked at. As Kafka's reconfiguration, a keystore
+    /// whose certificate has another subject or other subject alternative names is
+    /// refused unless `ssl.allow.dn.changes` / `ssl.allow.san.changes` allow it.
     fn config(&self) -> Arc<ServerConfig> {
-        let mut current = self.current.lock();
-        let changed = current
-            .stamps
-            .iter()
-            .any(|s| Stamp::of(&s.path).as_ref() != Some(s));
-        if changed {
-            match load(&self.ssl) {
+        let mut state = self.state.lock();
+        let now = stamps(&self.ssl);
+        if now != state.seen {
+            // stamped before the read: a change during it is seen on the next connection
+            state.seen = now;
+            match load(&self.ssl).and_then(|new| self.compatible(&state.loaded, new)) {
                 Ok(loaded) => {
                     info!(listener = %self.listener, "TLS certificates reloaded");
-                    *current = loaded;
+                    state.loaded = loaded;
                 }
-                // keep the last good ones; the next connection tries again
+                // keep the last good ones; tried again when a file changes again
                 Err(e) => warn!(
                     listener = %self.listener,
                     cause = %e,
-                    "TLS store changed but cannot be loaded; serving the previous certificates"
+                    "TLS store changed but cannot be taken; serving the previous certificates"
                 ),
             }
         }
-        Arc::clone(&current.config)
+        Arc::clone(&state.loaded.config)
+    }
+
+    /// `new`, if its certificate may replace `old`'s (Kafka's
+    /// `CertificateEntries.ensureCompatible`).
+    fn compatible(&self, old: &Loaded, new: Loaded) -> Result<Loaded, TlsError> {
+        let (Some((old_dn, old_san)), Some((new_dn, new_san))) = (&old.leaf, &new.leaf) else {
+            return Ok(new);
+        };
+        if !self.ssl.allow_dn_changes && old_dn != new_dn {
+            return Err(TlsError::Config(format!(
+                "the new certificate's subject {new_dn} is not {old_dn} \
+                 (ssl.allow.dn.changes=true allows it)"
+            )));
+        }
+        if !self.ssl.allow_san_changes && old_san != new_san {
+            return Err(TlsError::Config(
+                "the new certificate's subject alternative names differ \
+                 (ssl.allow.san.changes=true allows it)"
+                    .into(),
+            ));
+        }
+        Ok(new)
     }
 
     /// The TLS handshake on an accepted connection, within `timeout`, and the principal
@@ -187,10 +224,9 @@ impl ServerTls {
 
 /// Reads the stores and builds the rustls configuration.
 fn load(ssl: &SslConfig) -> Result<Loaded, TlsError> {
-    let mut stamps = Vec::new();
     let (chain_pem, key_pem, what) = match &ssl.keystore {
         KeyStore::File(path) => {
-            let bytes = read(path, &mut stamps)?;
+            let bytes = read(path)?;
             (bytes.clone(), bytes, path.display().to_string())
         }
         KeyStore::Inline {
@@ -203,6 +239,7 @@ fn load(ssl: &SslConfig) -> Result<Loaded, TlsError> {
         ),
     };
     let chain = certificates(&chain_pem, &what)?;
+    let leaf = chain.first().and_then(|c| leaf_names(c));
     if contains(&key_pem, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") {
         return Err(TlsError::EncryptedKey { what });
     }
@@ -224,10 +261,16 @@ fn load(ssl: &SslConfig) -> Result<Loaded, TlsError> {
         .with_protocol_versions(&versions)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let builder = match (ssl.client_auth, &ssl.truststore) {
-        (ClientAuth::None, _) | (_, None) => builder.with_no_client_auth(),
+        (ClientAuth::None, _) => builder.with_no_client_auth(),
+        // never served without the check asked for (config::ssl refuses this too)
+        (_, None) => {
+            return Err(TlsError::Config(
+                "ssl.client.auth asks for client certificates but there is no truststore".into(),
+            ))
+        }
         (auth, Some(store)) => {
             let (pem, what) = match store {
-                TrustStore::File(path) => (read(path, &mut stamps)?, path.display().to_string()),
+                TrustStore::File(path) => (read(path)?, path.display().to_string()),
                 TrustStore::Inline(text) => (
                     normalize_pem(text),
                     "ssl.truststore.certificates".to_string(),
@@ -252,14 +295,12 @@ fn load(ssl: &SslConfig) -> Result<Loaded, TlsError> {
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let mut config = builder
+    let config = builder
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(format!("{what}: {e}")))?;
-    // Kafka speaks no ALPN; nor is a session ticket key worth its rotation here
-    config.alpn_protocols.clear();
     Ok(Loaded {
         config: Arc::new(config),
-        stamps,
+        leaf,
     })
 }
 
@@ -286,6 +327,11 @@ fn provider(names: &[String]) -> Result<CryptoProvider, TlsError> {
             None => name,
         }
     };
+    for name in names {
+        if !provider.cipher_suites.iter().any(|s| *name == iana(s)) {
+            warn!(suite = %name, "ssl.cipher.suites names a suite rustls does not speak; left out");
+        }
+    }
     provider
         .cipher_suites
         .retain(|s| names.iter().any(|n| *n == iana(s)));
@@ -299,11 +345,36 @@ fn provider(names: &[String]) -> Result<CryptoProvider, TlsError> {
     Ok(provider)
 }
 
-fn read(path: &Path, stamps: &mut Vec<Stamp>) -> Result<Vec<u8>, TlsError> {
-    // stamped before the read: a change during it is seen on the next connection
-    if let Some(stamp) = Stamp::of(path) {
-        stamps.push(stamp);
-    }
+/// The store files a listener reads, as they are now.
+fn stamps(ssl: &SslConfig) -> Vec<Stamp> {
+    let keystore = match &ssl.keystore {
+        KeyStore::File(path) => Some(path),
+        KeyStore::Inline { .. } => None,
+    };
+    let truststore = match (&ssl.truststore, ssl.client_auth) {
+        (Some(TrustStore::File(path)), ClientAuth::Requested | ClientAuth::Required) => Some(path),
+        _ => None,
+    };
+    keystore
+        .into_iter()
+        .chain(truststore)
+        .map(|p| Stamp::of(p))
+        .collect()
+}
+
+/// A certificate's subject (RFC 2253) and its subject alternative names extension.
+fn leaf_names(cert: &CertificateDer<'_>) -> Option<(String, Option<Vec<u8>>)> {
+    let cert = x509_cert::Certificate::from_der(cert.as_ref()).ok()?;
+    let tbs = &cert.tbs_certificate;
+    let san = tbs.extensions.as_ref().and_then(|exts| {
+        exts.iter()
+            .find(|e| e.extn_id.to_string() == "2.5.29.17")
+            .map(|e| e.extn_value.as_bytes().to_vec())
+    });
+    Some((rfc2253(&tbs.subject), san))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     fs::read(path).map_err(|source| TlsError::Read {
         path: path.to_path_buf(),
         source,
@@ -376,6 +447,54 @@ mod tests {
             String::from_utf8(normalize_pem(pem)).expect("utf8"),
             "-----BEGIN CERTIFICATE-----\nQUJDREVGR0hJ\n-----END CERTIFICATE-----\n"
         );
+    }
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/tls")
+            .join(name)
+    }
+
+    /// Kafka's `DefaultKafkaPrincipalBuilder` on tests/fixtures/tls/client.pem, whose
+    /// subject Java writes `CN=client one,OU=eng,O=Rafka,C=US` (as `openssl x509 -subject
+    /// -nameopt RFC2253` does).
+    #[test]
+    fn a_client_certificate_names_its_principal() {
+        let ssl = |rules: &str| {
+            Arc::new(SslConfig {
+                keystore: KeyStore::File(fixture("server.pem")),
+                truststore: None,
+                client_auth: ClientAuth::None,
+                enabled_protocols: vec![TlsVersion::V1_3],
+                cipher_suites: Vec::new(),
+                principal_mapping_rules: rules.to_string(),
+                allow_dn_changes: false,
+                allow_san_changes: false,
+            })
+        };
+        let cert = CertificateDer::pem_file_iter(fixture("client.pem"))
+            .expect("pem")
+            .next()
+            .expect("one")
+            .expect("cert");
+        let principal = |rules: &str| {
+            ServerTls::new("SSL", ssl(rules))
+                .expect("loads")
+                .principal_of(&cert)
+                .map(|p| p.to_string())
+        };
+        assert_eq!(
+            principal("DEFAULT").expect("default"),
+            "User:CN=client one,OU=eng,O=Rafka,C=US"
+        );
+        assert_eq!(
+            principal("RULE:^CN=(.*?),OU=(.*?),.*$/$1@$2/U").expect("rule"),
+            "User:CLIENT ONE@ENG"
+        );
+        assert!(matches!(
+            principal("RULE:^CN=admin$/admin/"),
+            Err(TlsError::NoMatchingRule { subject }) if subject == "CN=client one,OU=eng,O=Rafka,C=US"
+        ));
     }
 
     #[test]

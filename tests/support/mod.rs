@@ -34,6 +34,14 @@ pub async fn start_broker_with(
     (handle, dir)
 }
 
+/// What [`Client::frame_or_close`] got.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received {
+    Frame(Bytes),
+    Closed,
+    TimedOut,
+}
+
 /// A raw Kafka connection.
 pub struct Client {
     stream: Box<dyn Stream>,
@@ -144,6 +152,22 @@ impl Client {
     ) -> Resp {
         let id = self.send(api, version, body).await;
         self.recv(api, version, id).await
+    }
+
+    /// The next response frame, or whether the broker closed the connection (EOF, a
+    /// reset, a TLS alert) or sent nothing within 10 s: a refusal is told from a hang.
+    pub async fn frame_or_close(&mut self) -> Received {
+        let read = async {
+            let size = self.stream.read_i32().await?;
+            let mut buf = vec![0u8; usize::try_from(size).unwrap_or(0)];
+            self.stream.read_exact(&mut buf).await?;
+            Ok::<_, std::io::Error>(Bytes::from(buf))
+        };
+        match tokio::time::timeout(Duration::from_secs(10), read).await {
+            Ok(Ok(frame)) => Received::Frame(frame),
+            Ok(Err(_)) => Received::Closed,
+            Err(_) => Received::TimedOut,
+        }
     }
 
     /// True if the broker closed this connection (reads EOF within 5 s).
