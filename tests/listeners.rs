@@ -57,7 +57,8 @@ fn defaults_are_one_plaintext_listener_on_9092_and_text_on_9192() {
     );
     assert_eq!(c.listeners[0].advertised, advertised("127.0.0.1", 9092));
     assert_eq!(c.text_listener, addr("127.0.0.1:9192"));
-    assert_eq!(c.inter_broker_listener_name, None);
+    // Kafka's default: the listener named after security.inter.broker.protocol (PLAINTEXT)
+    assert_eq!(c.inter_broker_listener_name.as_deref(), Some("PLAINTEXT"));
     assert!(c.cluster.controller_listener_names.is_empty());
     assert!(c.cluster.controller_listeners.is_empty());
 }
