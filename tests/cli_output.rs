@@ -206,6 +206,10 @@ fn invalid_config_values_exit_2_as_help_says() {
         ),
         (
             &["--listener", "SSL://127.0.0.1:0"][..],
+            "missing listener.name.ssl.ssl.keystore.location",
+        ),
+        (
+            &["--listener", "SASL_SSL://127.0.0.1:0"][..],
             "not supported yet",
         ),
         (
