@@ -25,7 +25,7 @@
 #   compat-tests/tls.sh [--target rafka|kafka|both]     (default both)
 #
 # Needs what compat-tests/setup.sh installs (kcat, the Kafka jars, the Python venv) and
-# openssl. Certificates are made fresh with openssl for each run. Everything on loopback,
+# openssl (installed with apt if missing). Certificates are made fresh with openssl for each run. Everything on loopback,
 # every step bounded in time. Environment: RAFKA_BIN=path uses that binary instead of
 # `cargo build --release`; KEEP=1 keeps the work dir (certificates, logs, outputs).
 # Prints PASS or FAIL lines; exit code 0 only if every check passed on every target and
@@ -41,7 +41,7 @@ N=100
 
 fail() { echo "FAIL: $*"; exit 1; }
 command -v kcat >/dev/null 2>&1 || fail "kcat is missing: run compat-tests/setup.sh"
-command -v openssl >/dev/null 2>&1 || fail "openssl is missing"
+command -v openssl >/dev/null 2>&1 || apt_install openssl || fail "openssl is missing and could not be installed"
 [[ -x "$VENV_PY" ]] || fail "no Python venv (confluent-kafka): run compat-tests/setup.sh"
 [[ -d "$KAFKA_LIBS" ]] || fail "no Kafka jars in $KAFKA_LIBS: run compat-tests/setup.sh"
 if [[ " ${TARGETS[*]} " == *" rafka "* && -z "${RAFKA_BIN:-}" ]]; then

@@ -33,6 +33,15 @@ fn fixture(name: &str) -> PathBuf {
 /// A broker with a PLAINTEXT and an SSL listener, the SSL one configured by `ssl` (Kafka
 /// keys, one per line; `{dir}` is the fixtures dir).
 async fn start(data: &Path, ssl: &str) -> Result<BrokerHandle, ServerError> {
+    start_with(data, ssl, |_| {}).await
+}
+
+/// [`start`], with a chance to adjust the rest of the configuration first.
+async fn start_with(
+    data: &Path,
+    ssl: &str,
+    adjust: impl FnOnce(&mut Config),
+) -> Result<BrokerHandle, ServerError> {
     let text = format!(
         "listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0\n{}",
         ssl.replace("{dir}", &fixture("").display().to_string())
@@ -40,6 +49,7 @@ async fn start(data: &Path, ssl: &str) -> Result<BrokerHandle, ServerError> {
     let parsed = Config::from_properties(&parse_properties(&text)).expect("config");
     let mut builder = rafka::BrokerBuilder::for_tests(data);
     builder.config_mut().listeners = parsed.listeners;
+    adjust(builder.config_mut());
     builder.start().await
 }
 
@@ -399,15 +409,9 @@ async fn certificates_are_reloaded_without_a_restart() {
 async fn a_stalled_handshake_is_closed_and_holds_up_nobody() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().expect("tmp");
-    let text = format!(
-        "listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0\n{}",
-        SERVER.replace("{dir}", &fixture("").display().to_string())
-    );
-    let parsed = Config::from_properties(&parse_properties(&text)).expect("config");
-    let mut builder = rafka::BrokerBuilder::for_tests(dir.path());
-    builder.config_mut().listeners = parsed.listeners;
-    builder.config_mut().request_receive_timeout_ms = 500;
-    let broker = builder.start().await.expect("starts");
+    let broker = start_with(dir.path(), SERVER, |c| c.request_receive_timeout_ms = 500)
+        .await
+        .expect("starts");
     let mut silent = TcpStream::connect(ssl_addr(&broker)).await.expect("tcp");
     let mut half = TcpStream::connect(ssl_addr(&broker)).await.expect("tcp");
     // the first bytes of a TLS record header, then nothing
