@@ -1,17 +1,41 @@
 #!/usr/bin/env bash
-# Fuzzing smoke run: builds the cargo-fuzz targets in fuzz/ (request: raw frames through
-# the codec and dispatch on a real broker; record_batch: batch validation, decoding and
-# the log append) and runs each for FUZZ_SECONDS (default 30) from the seeds below plus
-# whatever corpus earlier runs left in fuzz/corpus/<target>/. Fails if a target finds a
-# crash, a panic, a sanitizer report, a timeout or an out-of-memory; its reproducer is left
-# in fuzz/artifacts/<target>/ (replay: cargo +nightly fuzz run <target> <file>).
+# Fuzzing: builds the cargo-fuzz targets in fuzz/ (request: raw frames through the codec
+# and dispatch on a real broker; record_batch: batch validation, decoding and the log
+# append) and runs each from the seeds below plus whatever corpus earlier runs left in
+# fuzz/corpus/<target>/. Fails if a target finds a crash, a panic, a sanitizer report, a
+# timeout or an out-of-memory; its reproducer is left in fuzz/artifacts/<target>/ (replay:
+# cargo +nightly fuzz run <target> <file>).
+#
+# Two forms:
+#   .ci/fuzz.sh                     CI's: a fixed seed (FUZZ_SEED) and a fixed number of
+#                                   inputs per target (FUZZ_RUNS), so a run is repeatable
+#                                   on a fresh clone; FUZZ_BUILD=dev builds without
+#                                   optimisation (minutes less to build, fewer inputs/s)
+#   FUZZ_SECONDS=3600 .ci/fuzz.sh   the long form: a random seed, that long per target,
+#                                   optimised build (FUZZ_BUILD=release, the default)
 #
 # Needs a nightly toolchain (FUZZ_TOOLCHAIN, default nightly); installs cargo-fuzz itself.
+# AddressSanitizer is on in both forms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
-seconds="${FUZZ_SECONDS:-30}"
+seconds="${FUZZ_SECONDS:-}"
+seed="${FUZZ_SEED:-20261206}"
+build="${FUZZ_BUILD:-release}"
+case "$build" in
+    release) build_flag=() ;;
+    dev) build_flag=(--dev) ;;
+    *) echo "fuzz.sh: FUZZ_BUILD is release or dev, not $build" >&2; exit 2 ;;
+esac
+# inputs per target in the fixed form: record_batch runs in-process and is cheap, request
+# goes through a broker's codec, dispatch and log for each input
+runs_for() {
+    case "$1" in
+        record_batch) echo "${FUZZ_RUNS:-25000}" ;;
+        *) echo "${FUZZ_RUNS:-6000}" ;;
+    esac
+}
 toolchain="${FUZZ_TOOLCHAIN:-nightly}"
 start=$(date +%s)
 step() { printf '\n=== %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
@@ -83,16 +107,22 @@ request session 000000d7000000090000000300047365656400000001000003e8020274020000
 SEEDS
 echo "$n seeds"
 
-step "build (cargo fuzz build: release, debug assertions, AddressSanitizer)"
-cargo "+$toolchain" fuzz build
+step "build (cargo fuzz build: $build profile, debug assertions, AddressSanitizer)"
+cargo "+$toolchain" fuzz build "${build_flag[@]}"
 
 failed=()
 for target in $(cargo "+$toolchain" fuzz list); do
-    step "fuzz $target for ${seconds}s"
     # -timeout: one input running that long is a finding (a hang), as is using more than
     # -rss_limit_mb; both are libFuzzer defaults' scale, tightened for a short run.
-    if ! cargo "+$toolchain" fuzz run "$target" -- \
-        -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1; then
+    if [ -n "$seconds" ]; then
+        step "fuzz $target for ${seconds}s (random seed)"
+        bound=(-max_total_time="$seconds")
+    else
+        step "fuzz $target: $(runs_for "$target") inputs from seed $seed"
+        bound=(-seed="$seed" -runs="$(runs_for "$target")")
+    fi
+    if ! cargo "+$toolchain" fuzz run "${build_flag[@]}" "$target" -- \
+        "${bound[@]}" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1; then
         echo "fuzz.sh: $target failed; reproducer in fuzz/artifacts/$target/" >&2
         failed+=("$target")
     fi
