@@ -9,6 +9,7 @@
 mod cluster;
 mod listeners;
 mod observe;
+mod sasl;
 mod ssl;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use tracing::{info, warn};
 
 pub use observe::{LogFormat, ObserveConfig, DEFAULT_HTTP_PORT};
+pub use sasl::{PlainUsers, SaslConfig, SaslMechanism};
 pub use ssl::{ClientAuth, KeyStore, SslConfig, TlsVersion, TrustStore};
 
 use crate::log::{CleanerConfig, CleanupPolicy, LogConfig, Ratio, TimestampType};
@@ -680,8 +682,10 @@ impl Config {
                 "log.flush.interval.ms" => c.log.flush_ms = Some(parse_num(k, v)?),
                 // read by cluster::parse below
                 k if cluster::KEYS.contains(&k) => {}
-                // read by ssl::parse below, for each SSL listener
+                // read by ssl::parse below, for each SSL or SASL_SSL listener
                 k if ssl::is_ssl_key(k) => {}
+                // read by sasl::parse below, for each SASL listener
+                k if sasl::is_sasl_key(k) => {}
                 "offsets.topic.replication.factor" => {
                     c.group.offsets_topic_replication_factor = parse_num(k, v)?;
                     if c.group.offsets_topic_replication_factor < 1 {
@@ -767,8 +771,17 @@ impl Config {
         }
         let mut parsed = listeners::parse(&listener_keys)?;
         for l in &mut parsed.listeners {
-            if l.security_protocol == SecurityProtocol::Ssl {
+            if matches!(
+                l.security_protocol,
+                SecurityProtocol::Ssl | SecurityProtocol::SaslSsl
+            ) {
                 l.ssl = Some(std::sync::Arc::new(ssl::parse(props, &l.name)?));
+            }
+            if matches!(
+                l.security_protocol,
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+            ) {
+                l.sasl = Some(std::sync::Arc::new(sasl::parse(props, &l.name)?));
             }
         }
         c.cluster = cluster::parse(props, &parsed)?;
@@ -878,7 +891,8 @@ impl Config {
                         reason: "brokers and controllers talk to each other over PLAINTEXT \
                                  only for now: give them a PLAINTEXT listener on a private \
                                  address (inter.broker.listener.name, \
-                                 controller.listener.names) and serve clients on SSL"
+                                 controller.listener.names) and serve clients on SSL \
+                                 or SASL"
                             .into(),
                     });
                 }

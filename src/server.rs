@@ -409,15 +409,16 @@ enum Protocol {
 }
 
 /// Warns about every listener (Kafka or text) bound to an address other than loopback
-/// that lets anyone in (all but an SSL one requiring client certificates): whoever
-/// reaches it can read, write and delete topics.
+/// that lets anyone in (all but a SASL one, or an SSL one requiring client
+/// certificates): whoever reaches it can read, write and delete topics.
 fn warn_open_listeners(config: &Config) {
-    // an SSL listener that requires client certificates lets in only those its
-    // truststore vouches for
+    // a SASL listener lets in only its users; an SSL listener that requires client
+    // certificates only those its truststore vouches for
     let authenticated = |l: &&ListenerConfig| {
-        l.ssl
-            .as_ref()
-            .is_some_and(|s| s.client_auth == crate::config::ClientAuth::Required)
+        l.sasl.is_some()
+            || l.ssl
+                .as_ref()
+                .is_some_and(|s| s.client_auth == crate::config::ClientAuth::Required)
     };
     let kafka = config
         .listeners
@@ -627,10 +628,11 @@ impl Connection {
             // plaintext: fetched records go from the segment files with sendfile; TLS
             // wraps the stream and takes the copy path (`serve`)
             Connection::Kafka(broker, listener, tls) => match (listener.security_protocol, tls) {
-                (SecurityProtocol::Plaintext, _) => {
+                // (on SASL_PLAINTEXT the connection authenticates the client itself)
+                (SecurityProtocol::Plaintext | SecurityProtocol::SaslPlaintext, _) => {
                     kafka::connection::serve_tcp(broker, stream, peer, listener, shutdown).await
                 }
-                (SecurityProtocol::Ssl, Some(tls)) => {
+                (SecurityProtocol::Ssl | SecurityProtocol::SaslSsl, Some(tls)) => {
                     let timeout = Duration::from_millis(broker.config().request_receive_timeout_ms);
                     let mut stop = shutdown.clone();
                     let handshake = tokio::select! {

@@ -210,7 +210,11 @@ fn invalid_config_values_exit_2_as_help_says() {
         ),
         (
             &["--listener", "SASL_SSL://127.0.0.1:0"][..],
-            "not supported yet",
+            "missing listener.name.sasl_ssl.ssl.keystore.location",
+        ),
+        (
+            &["--listener", "SASL_PLAINTEXT://127.0.0.1:0"][..],
+            "missing listener.name.sasl_plaintext.sasl.enabled.mechanisms",
         ),
         (
             &["--listener", "nonsense"][..],

@@ -53,6 +53,7 @@ fn defaults_are_one_plaintext_listener_on_9092_and_text_on_9192() {
             addr: addr("127.0.0.1:9092"),
             advertised: advertised("127.0.0.1", 9092),
             ssl: None,
+            sasl: None,
         }]
     );
     assert_eq!(c.listeners[0].advertised, advertised("127.0.0.1", 9092));
@@ -258,19 +259,34 @@ fn listener_errors() {
     }
 }
 
-/// SASL comes later: a listener that would need it is refused with a clear error, never
-/// served as plaintext; an SSL listener without its certificate is refused too.
+/// A SASL listener without its mechanisms and users, or an SSL one without its
+/// certificate, is refused with the key to set, never served as plaintext.
 #[test]
-fn sasl_listeners_and_ssl_ones_without_a_certificate_are_refused() {
-    for protocol in ["SASL_PLAINTEXT", "SASL_SSL"] {
+fn sasl_listeners_and_ssl_ones_without_their_settings_are_refused() {
+    for (protocol, key) in [
+        (
+            "SASL_PLAINTEXT",
+            "listener.name.sasl_plaintext.sasl.enabled.mechanisms",
+        ),
+        ("SASL_SSL", "listener.name.sasl_ssl.ssl.keystore.location"),
+    ] {
         let text = format!("listeners=PLAINTEXT://127.0.0.1:9092,{protocol}://127.0.0.1:9093");
         let err = config(&text).expect_err("refused");
-        let ConfigError::UnsupportedSecurityProtocol { listener, .. } = &err else {
-            panic!("{protocol}: {err:?}");
-        };
-        assert_eq!(listener, protocol);
-        assert!(err.to_string().contains("not supported yet"), "{err}");
+        assert!(
+            matches!(&err, ConfigError::Missing { key: k, .. } if k == key),
+            "{protocol}: {err:?}"
+        );
     }
+    // mechanisms without their JAAS users
+    let err = config(
+        "listeners=SASL_PLAINTEXT://127.0.0.1:9093
+sasl.enabled.mechanisms=PLAIN",
+    )
+    .expect_err("refused");
+    assert!(
+        matches!(&err, ConfigError::Missing { key, .. } if key == "listener.name.sasl_plaintext.plain.sasl.jaas.config"),
+        "{err:?}"
+    );
     // a listener of another name mapped to SSL, with no keystore
     let err =
         config("listeners=INTERNAL://127.0.0.1:9095\nlistener.security.protocol.map=INTERNAL:SSL")
@@ -312,7 +328,7 @@ fn sasl_listeners_and_ssl_ones_without_a_certificate_are_refused() {
 }
 
 #[tokio::test]
-async fn a_broker_refuses_to_start_a_sasl_listener_built_in_code() {
+async fn a_broker_refuses_to_start_a_sasl_listener_built_in_code_without_its_settings() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut builder = rafka::BrokerBuilder::for_tests(dir.path());
     builder.config_mut().listeners.push(ListenerConfig::new(
@@ -322,10 +338,7 @@ async fn a_broker_refuses_to_start_a_sasl_listener_built_in_code() {
     ));
     let err = builder.start().await.err().expect("refused");
     assert!(
-        matches!(
-            err,
-            ServerError::Config(ConfigError::UnsupportedSecurityProtocol { .. })
-        ),
+        matches!(err, ServerError::Config(ConfigError::Missing { .. })),
         "{err:?}"
     );
 }

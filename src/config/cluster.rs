@@ -701,6 +701,7 @@ mod tests {
                 addr: addr("0.0.0.0:9093"),
                 advertised: ("localhost".into(), 9093),
                 ssl: None,
+                sasl: None,
             }]
         );
         assert_eq!(

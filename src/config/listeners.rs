@@ -17,7 +17,8 @@
 //! `controller.listener.names` are parsed, checked and kept apart (their advertised
 //! entries too, as Kafka 4 allows) for the controller, but not bound yet: there is no
 //! controller quorum. Which of them a node must or must not have depends on
-//! `process.roles` ([`super::cluster`]). Only `PLAINTEXT` can be served yet ([`check`]).
+//! `process.roles` ([`super::cluster`]). Every security protocol is served; [`check`]
+//! refuses an SSL or SASL listener without its settings.
 //!
 //! As Kafka does in KRaft mode: when `listener.security.protocol.map` is not set, each
 //! controller listener name missing from the default map is mapped to `PLAINTEXT`, unless
@@ -29,7 +30,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
-use super::{invalid, ConfigError, SslConfig};
+use super::{invalid, ConfigError, SaslConfig, SslConfig};
 
 /// Kafka's `listener.security.protocol.map` default.
 pub const DEFAULT_SECURITY_PROTOCOL_MAP: &str =
@@ -105,8 +106,10 @@ pub struct ListenerConfig {
     /// Host and port clients are told to connect to (Metadata's broker endpoint). Port 0
     /// means the bound port; the broker fills it in at start.
     pub advertised: (String, u16),
-    /// An SSL listener's `ssl.*` settings (`None` for any other).
+    /// An SSL or SASL_SSL listener's `ssl.*` settings (`None` for any other).
     pub ssl: Option<Arc<SslConfig>>,
+    /// A SASL_PLAINTEXT or SASL_SSL listener's SASL settings (`None` for any other).
+    pub sasl: Option<Arc<SaslConfig>>,
 }
 
 impl ListenerConfig {
@@ -122,6 +125,7 @@ impl ListenerConfig {
             addr,
             advertised: (advertised_host(addr.ip()), addr.port()),
             ssl: None,
+            sasl: None,
         }
     }
 }
@@ -337,7 +341,7 @@ pub(super) fn parse(keys: &ListenerKeys<'_>) -> Result<Listeners, ConfigError> {
 }
 
 /// Refuses what the broker cannot serve: no listener, two with one name, an SSL one
-/// without its `ssl.*` settings, or SASL (not served yet).
+/// without its `ssl.*` settings, a SASL one without its mechanisms.
 pub fn check(listeners: &[ListenerConfig]) -> Result<(), ConfigError> {
     if listeners.is_empty() {
         return Err(invalid("listeners", "", "no listener"));
@@ -362,11 +366,30 @@ pub fn check(listeners: &[ListenerConfig]) -> Result<(), ConfigError> {
                     reason: format!("listener {} is SSL: give its certificate and key", l.name),
                 })
             }
+            SecurityProtocol::SaslPlaintext if l.sasl.is_some() => {}
+            SecurityProtocol::SaslSsl if l.sasl.is_some() && l.ssl.is_some() => {}
+            SecurityProtocol::SaslSsl if l.sasl.is_some() => {
+                return Err(ConfigError::Missing {
+                    key: format!(
+                        "listener.name.{}.ssl.keystore.location",
+                        l.name.to_ascii_lowercase()
+                    ),
+                    reason: format!(
+                        "listener {} is SASL_SSL: give its certificate and key",
+                        l.name
+                    ),
+                })
+            }
             SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => {
-                return Err(ConfigError::UnsupportedSecurityProtocol {
-                    listener: l.name.clone(),
-                    protocol: l.security_protocol,
-                    reason: "SASL is not supported yet (PLAINTEXT and SSL are)".into(),
+                return Err(ConfigError::Missing {
+                    key: format!(
+                        "listener.name.{}.sasl.enabled.mechanisms",
+                        l.name.to_ascii_lowercase()
+                    ),
+                    reason: format!(
+                        "listener {} is {}: give its SASL mechanisms and users",
+                        l.name, l.security_protocol
+                    ),
                 })
             }
         }

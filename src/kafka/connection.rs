@@ -29,7 +29,10 @@
 //!   space): the range is read into a pooled buffer and written, the copy path.
 //!
 //! A connection knows the listener it came in on ([`ListenerConfig`]: name, security
-//! protocol, advertised endpoint) for the request route to use.
+//! protocol, advertised endpoint) for the request route to use. On a SASL listener its
+//! [`Authenticator`] sees every frame first: it answers the SASL handshake and
+//! authentication itself, and lets requests through to the route as the authenticated
+//! principal.
 //!
 //! A frame that cannot be served (bad size, unknown API, unsupported version, malformed
 //! body) closes this connection after the responses before it are written, with a log
@@ -53,12 +56,13 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 // Tokio's clock, so that a test with paused time sees idle timeouts as it should
 use tokio::time::Instant;
-use tracing::{debug, debug_span, error, info_span, warn, Instrument};
+use tracing::{debug, debug_span, error, info, info_span, warn, Instrument};
 
 use super::answer::Outcome;
 use super::codec::{self, Frame, Part};
 use super::context::{KafkaPrincipal, RequestContext};
 use super::route;
+use super::sasl::{Authenticator, Verdict};
 use crate::broker::Broker;
 use crate::config::ListenerConfig;
 use crate::log::FileRange;
@@ -367,19 +371,34 @@ async fn run<R, W>(
         idle: config.connections_max_idle_ms.map(Duration::from_millis),
         receive_timeout: Duration::from_millis(config.request_receive_timeout_ms),
     };
-    let principal = Arc::new(principal);
+    let mut principal = Arc::new(principal);
+    let mut auth = listener.sasl.clone().map(Authenticator::new);
     let writer = tokio::spawn(
         write_responses(wr, rx, Arc::clone(&shared), Arc::clone(&broker)).in_current_span(),
     );
     let stop = 'connection: loop {
+        let frame_max = auth.as_ref().map_or(max, |a| a.max_frame(max));
         let frame = tokio::select! {
-            r = reader.next_frame(max) => match r {
+            r = reader.next_frame(frame_max) => match r {
                 Ok(frame) => frame,
                 Err(stop) => break stop,
             },
             _ = shutdown.changed() => break Stop::Finish,
             _ = tx.closed() => break Stop::PeerGone,
         };
+        // after a SaslHandshake v0 the client sends its SASL tokens bare, not as requests
+        if let Some(a) = auth.as_mut().filter(|a| a.wants_bare_token()) {
+            let verdict = a.bare_token(&frame, Instant::now());
+            // counted as what it stands for: a SaslAuthenticate v0
+            let timer = broker
+                .metrics()
+                .requests()
+                .received(ApiKey::SaslAuthenticate, 0, -1);
+            match answer_sasl(&tx, &shared, verdict, timer, None, &mut shutdown).await {
+                Some(stop) => break stop,
+                None => continue,
+            }
+        }
         let req = match codec::parse_request(frame) {
             Ok(req) => req,
             Err(e) => {
@@ -387,6 +406,24 @@ async fn run<R, W>(
                 break Stop::Finish;
             }
         };
+        if let Some(a) = auth.as_mut() {
+            match a.request(&req, Instant::now()) {
+                Verdict::Route(p) => principal = p,
+                verdict => {
+                    let timer = broker.metrics().requests().received(
+                        req.api_key,
+                        req.api_version,
+                        req.correlation_id,
+                    );
+                    match answer_sasl(&tx, &shared, verdict, timer, req.client_id, &mut shutdown)
+                        .await
+                    {
+                        Some(stop) => break stop,
+                        None => continue,
+                    }
+                }
+            }
+        }
         let span = debug_span!(
             "request",
             api = ?req.api_key,
@@ -444,6 +481,55 @@ async fn run<R, W>(
         }
     };
     finish(stop, tx, writer, &reader).await
+}
+
+/// Carries out what the authenticator decided for a frame it answered itself: queues the
+/// answer, and after a failed authentication waits `delay` first and then ends the
+/// connection (Kafka delays the close: a client guessing passwords gets one guess per
+/// delay). `timer` counts the frame as a request. `Some(stop)`: the connection ends.
+async fn answer_sasl(
+    tx: &mpsc::Sender<Pending>,
+    shared: &Shared,
+    verdict: Verdict,
+    timer: RequestTimer,
+    client_id: Option<StrBytes>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Stop> {
+    let (answer, end) = match verdict {
+        Verdict::Route(_) => return None,
+        Verdict::Answer(frame) => (Some(frame), None),
+        Verdict::Close(reason) => {
+            info!(%reason, "closing the connection (SASL)");
+            return Some(Stop::Finish);
+        }
+        Verdict::Fail {
+            answer,
+            reason,
+            delay,
+        } => {
+            info!(%reason, "failed authentication; closing the connection");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.changed() => return Some(Stop::Finish),
+            }
+            (answer, Some(Stop::Finish))
+        }
+    };
+    if let Some(frame) = answer {
+        let bytes = frame.len();
+        // the writer takes these off once the frame is written
+        shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        let pending = Pending {
+            out: Outcome::Ready(Ok(Some(Frame::from(frame)))),
+            bytes,
+            timer,
+            client_id,
+        };
+        if tx.send(pending).await.is_err() {
+            return Some(Stop::PeerGone);
+        }
+    }
+    end
 }
 
 /// Ends a connection: after shutdown or a bad frame the writer finishes what is in flight,

@@ -153,6 +153,8 @@ pub const ROUTES: &[Route] = &[
         cluster_only: true,
         ..route!(DescribeQuorum, 0, 0, 2, describe_quorum)
     },
+    route!(SaslHandshake, 0, 0, 1, sasl_handshake),
+    route!(SaslAuthenticate, 0, 0, 2, sasl_authenticate),
 ];
 
 /// What ApiVersions advertises: (API, lowest advertised version, highest version); the

@@ -1,0 +1,537 @@
+//! Kafka's SASL keys for a listener whose security protocol is SASL_PLAINTEXT or
+//! SASL_SSL: which mechanisms it offers (`sasl.enabled.mechanisms`), who may log in with
+//! PLAIN (the `user_<name>="<password>"` entries of its JAAS configuration), how long a
+//! session lasts before the client must re-authenticate (KIP-368,
+//! `connections.max.reauth.ms`), how long a failed authentication is held before the
+//! connection closes, and how large a frame may be before authentication.
+//!
+//! Each key is read as Kafka reads it: `listener.name.<listener>.<mechanism>.<key>` (for
+//! the JAAS configuration and the session lifetime), then `listener.name.<listener>.<key>`,
+//! then `<key>`. A broker's JAAS configuration must be scoped to a listener and a
+//! mechanism (`listener.name.sasl_plaintext.plain.sasl.jaas.config`), as in Kafka; the
+//! static JAAS file (`java.security.auth.login.config`) is not read.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::{invalid, ConfigError};
+
+/// A SASL mechanism a listener may offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SaslMechanism {
+    /// RFC 4616: a user name and a password, in the clear (use SASL_SSL beyond loopback).
+    Plain,
+}
+
+impl SaslMechanism {
+    /// Kafka's (and the IANA registry's) name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+        }
+    }
+
+    /// Whether `name` names this mechanism (names are case-sensitive, as in Kafka).
+    pub fn from_name(name: &str) -> Option<SaslMechanism> {
+        match name {
+            "PLAIN" => Some(SaslMechanism::Plain),
+            _ => None,
+        }
+    }
+
+    /// Kafka's JAAS login module for the mechanism.
+    fn login_module(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "org.apache.kafka.common.security.plain.PlainLoginModule",
+        }
+    }
+}
+
+impl fmt::Display for SaslMechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// PLAIN's users: name and password, from the `user_<name>="<password>"` options of
+/// `PlainLoginModule`. Never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct PlainUsers(BTreeMap<String, String>);
+
+impl PlainUsers {
+    /// The password `user` logs in with, if it is a user.
+    pub fn password(&self, user: &str) -> Option<&str> {
+        self.0.get(user).map(String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Users built in code (a broker started in-process): `(name, password)` pairs.
+impl<N: Into<String>, P: Into<String>> FromIterator<(N, P)> for PlainUsers {
+    fn from_iter<I: IntoIterator<Item = (N, P)>>(iter: I) -> Self {
+        PlainUsers(
+            iter.into_iter()
+                .map(|(n, p)| (n.into(), p.into()))
+                .collect(),
+        )
+    }
+}
+
+impl SaslConfig {
+    /// PLAIN with these users, Kafka's defaults otherwise (no re-authentication, a failed
+    /// authentication held 100 ms, 512 KiB frames before authentication).
+    pub fn plain(users: PlainUsers) -> Self {
+        SaslConfig {
+            mechanisms: vec![SaslMechanism::Plain],
+            plain_users: users,
+            reauth_ms: vec![(SaslMechanism::Plain, 0)],
+            failed_authentication_delay_ms: 100,
+            max_receive_size: 524_288,
+        }
+    }
+}
+
+impl fmt::Debug for PlainUsers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PlainUsers({} users)", self.0.len())
+    }
+}
+
+/// One SASL listener's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaslConfig {
+    /// `sasl.enabled.mechanisms`, in the order given (a SaslHandshake answer lists them
+    /// so); never empty.
+    pub mechanisms: Vec<SaslMechanism>,
+    /// PLAIN's users, when PLAIN is enabled.
+    pub plain_users: PlainUsers,
+    /// `connections.max.reauth.ms` for each enabled mechanism (0: sessions never expire,
+    /// Kafka's default).
+    pub reauth_ms: Vec<(SaslMechanism, u64)>,
+    /// `connection.failed.authentication.delay.ms` (Kafka's default 100): a failed
+    /// authentication's answer, and the close after it, wait this long.
+    pub failed_authentication_delay_ms: u64,
+    /// `sasl.server.max.receive.size` (Kafka's default 524288): the largest frame read
+    /// before a connection has authenticated.
+    pub max_receive_size: usize,
+}
+
+impl SaslConfig {
+    /// The session lifetime for `mechanism` (0: none).
+    pub fn reauth_ms(&self, mechanism: SaslMechanism) -> u64 {
+        self.reauth_ms
+            .iter()
+            .find(|(m, _)| *m == mechanism)
+            .map_or(0, |(_, ms)| *ms)
+    }
+}
+
+/// Keys read by [`parse`] (bare, or under `listener.name.<listener>.` and, for the JAAS
+/// configuration and the session lifetime, `listener.name.<listener>.<mechanism>.`).
+const KEYS: &[&str] = &[
+    "sasl.enabled.mechanisms",
+    "sasl.jaas.config",
+    "connections.max.reauth.ms",
+    "connection.failed.authentication.delay.ms",
+    "sasl.server.max.receive.size",
+    // the mechanism brokers use between them: inter-broker listeners are PLAINTEXT
+    // (Config::check_listeners), so it has nothing to choose
+    "sasl.mechanism.inter.broker.protocol",
+];
+
+/// Whether `key` is one of the SASL keys [`parse`] reads, bare or scoped: the properties
+/// loop leaves those to it.
+pub(super) fn is_sasl_key(key: &str) -> bool {
+    let Some(rest) = key.strip_prefix("listener.name.") else {
+        return KEYS.contains(&key);
+    };
+    // listener.name.<listener>.<key> or listener.name.<listener>.<mechanism>.<key>
+    let Some((_, scoped)) = rest.split_once('.') else {
+        return false;
+    };
+    KEYS.contains(&scoped)
+        || scoped
+            .split_once('.')
+            .is_some_and(|(_, k)| KEYS.contains(&k))
+}
+
+/// Reads the SASL keys of the listener `listener` (upper case, as
+/// [`super::ListenerConfig::name`]).
+pub fn parse(props: &BTreeMap<String, String>, listener: &str) -> Result<SaslConfig, ConfigError> {
+    let lower = listener.to_ascii_lowercase();
+    // (the key as found, its value): mechanism scope, then listener scope, then bare
+    let get = |mechanism: Option<SaslMechanism>, key: &str| -> Option<(String, String)> {
+        let mut keys = Vec::with_capacity(3);
+        if let Some(m) = mechanism {
+            keys.push(format!(
+                "listener.name.{lower}.{}.{key}",
+                m.name().to_ascii_lowercase()
+            ));
+        }
+        keys.push(format!("listener.name.{lower}.{key}"));
+        keys.push(key.to_string());
+        keys.into_iter()
+            .find_map(|k| props.get(&k).map(|v| (k, v.trim().to_string())))
+    };
+
+    let mechanisms_key = format!("listener.name.{lower}.sasl.enabled.mechanisms");
+    let mechanisms = match get(None, "sasl.enabled.mechanisms") {
+        None => {
+            return Err(ConfigError::Missing {
+                key: mechanisms_key,
+                reason: format!(
+                    "listener {listener} is SASL: Kafka's default mechanism, GSSAPI \
+                     (Kerberos), is not served; set sasl.enabled.mechanisms=PLAIN"
+                ),
+            })
+        }
+        Some((k, v)) => {
+            let mut list = Vec::new();
+            for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                let m = SaslMechanism::from_name(name).ok_or_else(|| {
+                    invalid(&k, &v, format!("mechanism {name} is not served (PLAIN is)"))
+                })?;
+                if !list.contains(&m) {
+                    list.push(m);
+                }
+            }
+            if list.is_empty() {
+                return Err(invalid(&k, &v, "no mechanism"));
+            }
+            list
+        }
+    };
+
+    let mut plain_users = PlainUsers::default();
+    let mut reauth_ms = Vec::new();
+    for &m in &mechanisms {
+        let jaas_key = format!(
+            "listener.name.{lower}.{}.sasl.jaas.config",
+            m.name().to_ascii_lowercase()
+        );
+        let jaas = match get(Some(m), "sasl.jaas.config") {
+            Some((k, v)) if k == jaas_key => v,
+            Some((k, _)) => {
+                return Err(invalid(
+                    &k,
+                    "(hidden)",
+                    format!(
+                        "a broker's JAAS configuration is scoped to a listener and a \
+                         mechanism, as in Kafka: set {jaas_key}"
+                    ),
+                ))
+            }
+            None => {
+                return Err(ConfigError::Missing {
+                    key: jaas_key,
+                    reason: format!(
+                        "listener {listener} offers {m}: give its JAAS configuration ({} \
+                         required user_<name>=\"<password>\" ...;)",
+                        m.login_module()
+                    ),
+                })
+            }
+        };
+        let module = parse_jaas(&jaas).map_err(|reason| invalid(&jaas_key, "(hidden)", reason))?;
+        if module.class != m.login_module() {
+            return Err(invalid(
+                &jaas_key,
+                "(hidden)",
+                format!(
+                    "login module {} does not serve {m}; use {}",
+                    module.class,
+                    m.login_module()
+                ),
+            ));
+        }
+        match m {
+            SaslMechanism::Plain => {
+                for (option, value) in &module.options {
+                    if let Some(user) = option.strip_prefix("user_") {
+                        plain_users.0.insert(user.to_string(), value.clone());
+                    }
+                }
+            }
+        }
+        let ms = match get(Some(m), "connections.max.reauth.ms") {
+            None => 0,
+            Some((k, v)) => {
+                let ms: i64 = v
+                    .parse()
+                    .map_err(|_| invalid(&k, &v, "a number of milliseconds"))?;
+                // Kafka: 0 or less turns re-authentication off
+                u64::try_from(ms).unwrap_or(0)
+            }
+        };
+        reauth_ms.push((m, ms));
+    }
+
+    let number = |key: &str, default: u64| -> Result<u64, ConfigError> {
+        match get(None, key) {
+            None => Ok(default),
+            Some((k, v)) => v
+                .parse::<u64>()
+                .map_err(|_| invalid(&k, &v, "a non-negative number")),
+        }
+    };
+    let failed_authentication_delay_ms = number("connection.failed.authentication.delay.ms", 100)?;
+    let max_receive_size = number("sasl.server.max.receive.size", 524_288)?;
+    let max_receive_size = usize::try_from(max_receive_size)
+        .ok()
+        .filter(|&n| n >= 64 && n <= i32::MAX as usize)
+        .ok_or_else(|| {
+            invalid(
+                "sasl.server.max.receive.size",
+                &max_receive_size.to_string(),
+                "between 64 and 2147483647",
+            )
+        })?;
+    Ok(SaslConfig {
+        mechanisms,
+        plain_users,
+        reauth_ms,
+        failed_authentication_delay_ms,
+        max_receive_size,
+    })
+}
+
+/// One JAAS login module entry: `<class> <flag> <option>="<value>" ... ;`.
+#[derive(Debug, PartialEq, Eq)]
+struct JaasModule {
+    class: String,
+    options: Vec<(String, String)>,
+}
+
+/// Reads a `sasl.jaas.config` value as Kafka's `JaasConfig` does: one login module, its
+/// control flag (`required`, `requisite`, `sufficient`, `optional`), then `name=value`
+/// options, a value being a bare word or a double-quoted string (in which `\"` and `\\`
+/// stand for `"` and `\`), and a closing `;`. Errors never repeat a value: they may be
+/// passwords.
+fn parse_jaas(text: &str) -> Result<JaasModule, String> {
+    let tokens = jaas_tokens(text)?;
+    let mut it = tokens.into_iter().peekable();
+    let class = match it.next() {
+        Some(Token::Word(w)) => w,
+        _ => return Err("a JAAS configuration starts with the login module's class".into()),
+    };
+    match it.next() {
+        Some(Token::Word(flag))
+            if ["required", "requisite", "sufficient", "optional"]
+                .contains(&flag.to_ascii_lowercase().as_str()) => {}
+        _ => {
+            return Err(format!(
+                "login module {class}: a control flag (required, requisite, sufficient or \
+                 optional) follows the class"
+            ))
+        }
+    }
+    let mut options = Vec::new();
+    loop {
+        match it.next() {
+            Some(Token::Semicolon) => break,
+            Some(Token::Word(name)) => {
+                if it.next() != Some(Token::Equals) {
+                    return Err(format!("option {name}: `=` and a value follow its name"));
+                }
+                match it.next() {
+                    Some(Token::Word(v) | Token::Quoted(v)) => options.push((name, v)),
+                    _ => return Err(format!("option {name} has no value")),
+                }
+            }
+            _ => return Err("a JAAS configuration ends with `;` after its options".into()),
+        }
+    }
+    if it.peek().is_some() {
+        return Err("more than one login module: a JAAS configuration here holds one".into());
+    }
+    Ok(JaasModule { class, options })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Token {
+    Word(String),
+    Quoted(String),
+    Equals,
+    Semicolon,
+}
+
+fn jaas_tokens(text: &str) -> Result<Vec<Token>, String> {
+    let mut tokens = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        match c {
+            c if c.is_whitespace() => {
+                chars.next();
+            }
+            '=' => {
+                chars.next();
+                tokens.push(Token::Equals);
+            }
+            ';' => {
+                chars.next();
+                tokens.push(Token::Semicolon);
+            }
+            '"' => {
+                chars.next();
+                let mut s = String::new();
+                loop {
+                    match chars.next() {
+                        None => return Err("a quoted value is not closed".into()),
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(e) => s.push(e),
+                            None => return Err("a quoted value is not closed".into()),
+                        },
+                        Some(c) => s.push(c),
+                    }
+                }
+                tokens.push(Token::Quoted(s));
+            }
+            _ => {
+                let mut s = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c.is_whitespace() || c == '=' || c == ';' || c == '"' {
+                        break;
+                    }
+                    s.push(c);
+                    chars.next();
+                }
+                tokens.push(Token::Word(s));
+            }
+        }
+    }
+    Ok(tokens)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const JAAS: &str = r#"org.apache.kafka.common.security.plain.PlainLoginModule required
+        username="admin" password="admin-secret"
+        user_admin="admin-secret" user_alice="al\"ice" user_bob=bobpw;"#;
+
+    #[test]
+    fn plain_users_come_from_the_scoped_jaas_config() {
+        let c = parse(
+            &props(&[
+                ("sasl.enabled.mechanisms", "PLAIN"),
+                ("listener.name.sasl_plaintext.plain.sasl.jaas.config", JAAS),
+                ("connections.max.reauth.ms", "60000"),
+            ]),
+            "SASL_PLAINTEXT",
+        )
+        .expect("parses");
+        assert_eq!(c.mechanisms, vec![SaslMechanism::Plain]);
+        assert_eq!(c.plain_users.password("admin"), Some("admin-secret"));
+        assert_eq!(c.plain_users.password("alice"), Some("al\"ice"));
+        assert_eq!(c.plain_users.password("bob"), Some("bobpw"));
+        assert_eq!(c.plain_users.password("username"), None);
+        assert_eq!(c.plain_users.len(), 3);
+        assert_eq!(c.reauth_ms(SaslMechanism::Plain), 60_000);
+        assert_eq!(c.failed_authentication_delay_ms, 100);
+        assert_eq!(c.max_receive_size, 524_288);
+        // passwords never reach a log line
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+
+    #[test]
+    fn scoped_keys_win() {
+        let c = parse(
+            &props(&[
+                ("sasl.enabled.mechanisms", "GSSAPI"),
+                ("listener.name.ext.sasl.enabled.mechanisms", "PLAIN"),
+                ("listener.name.ext.plain.sasl.jaas.config", JAAS),
+                ("connections.max.reauth.ms", "5"),
+                ("listener.name.ext.plain.connections.max.reauth.ms", "7"),
+            ]),
+            "EXT",
+        )
+        .expect("parses");
+        assert_eq!(c.reauth_ms(SaslMechanism::Plain), 7);
+    }
+
+    #[test]
+    fn what_cannot_be_served_is_refused() {
+        let jaas = ("listener.name.s.plain.sasl.jaas.config", JAAS);
+        for (pairs, needle) in [
+            (vec![jaas], "GSSAPI"),
+            (vec![("sasl.enabled.mechanisms", "GSSAPI"), jaas], "GSSAPI is not served"),
+            (vec![("sasl.enabled.mechanisms", "PLAIN")], "listener.name.s.plain.sasl.jaas.config"),
+            (
+                vec![("sasl.enabled.mechanisms", "PLAIN"), ("sasl.jaas.config", JAAS)],
+                "scoped to a listener",
+            ),
+            (
+                vec![
+                    ("sasl.enabled.mechanisms", "PLAIN"),
+                    ("listener.name.s.plain.sasl.jaas.config", "com.Other required user_a=\"b\";"),
+                ],
+                "does not serve PLAIN",
+            ),
+            (
+                vec![
+                    ("sasl.enabled.mechanisms", "PLAIN"),
+                    ("listener.name.s.plain.sasl.jaas.config", "org.apache.kafka.common.security.plain.PlainLoginModule required user_a=\"secret;"),
+                ],
+                "not closed",
+            ),
+        ] {
+            let e = parse(&props(&pairs), "S").expect_err(needle).to_string();
+            assert!(e.contains(needle), "{e} lacks {needle}");
+            assert!(!e.contains("secret"), "{e} shows a password");
+        }
+    }
+
+    #[test]
+    fn jaas_syntax() {
+        let m = parse_jaas("a.B required x=1 y=\"two words\" z=\"q\\\\\";").expect("parses");
+        assert_eq!(m.class, "a.B");
+        assert_eq!(
+            m.options,
+            vec![
+                ("x".into(), "1".into()),
+                ("y".into(), "two words".into()),
+                ("z".into(), "q\\".into())
+            ]
+        );
+        for bad in [
+            "a.B required x=1",
+            "a.B x=1;",
+            "a.B required x;",
+            "a.B required; c.D required;",
+        ] {
+            assert!(parse_jaas(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sasl_keys_are_recognised() {
+        for k in [
+            "sasl.enabled.mechanisms",
+            "listener.name.x.sasl.enabled.mechanisms",
+            "listener.name.x.plain.sasl.jaas.config",
+            "listener.name.x.plain.connections.max.reauth.ms",
+            "connection.failed.authentication.delay.ms",
+        ] {
+            assert!(is_sasl_key(k), "{k}");
+        }
+        for k in ["listeners", "listener.name.x.ssl.keystore.location", "sasl"] {
+            assert!(!is_sasl_key(k), "{k}");
+        }
+    }
+}

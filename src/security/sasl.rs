@@ -1,0 +1,175 @@
+//! SASL mechanisms, server side: a client's tokens in, the server's tokens and in the end
+//! a principal out. No sockets and no Kafka framing: the Kafka connection's authenticator
+//! ([`crate::kafka::sasl`]) carries the tokens in SaslHandshake / SaslAuthenticate.
+//!
+//! PLAIN (RFC 4616) checks a user name and password against the listener's JAAS users,
+//! as Kafka's `PlainServerCallbackHandler` does; passwords are compared in constant time.
+//! The messages a failure sends the client are Kafka's own, and never say whether the user
+//! exists.
+
+use subtle::ConstantTimeEq;
+
+use crate::config::{SaslConfig, SaslMechanism};
+use crate::security::KafkaPrincipal;
+
+/// What one client token leads to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SaslStep {
+    /// The exchange goes on: this token goes back, and another is expected.
+    Challenge(Vec<u8>),
+    /// Authenticated: the last token goes back (empty for PLAIN).
+    Complete {
+        response: Vec<u8>,
+        principal: KafkaPrincipal,
+    },
+}
+
+/// A failed authentication. Its text goes to the client (as Kafka's
+/// `SaslAuthenticationException` messages do) and to the broker's log: it never holds a
+/// password.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct SaslError(pub String);
+
+/// One authentication exchange with one mechanism.
+#[derive(Debug)]
+pub struct SaslServer {
+    mechanism: SaslMechanism,
+    complete: bool,
+}
+
+impl SaslServer {
+    pub fn new(mechanism: SaslMechanism) -> Self {
+        SaslServer {
+            mechanism,
+            complete: false,
+        }
+    }
+
+    pub fn mechanism(&self) -> SaslMechanism {
+        self.mechanism
+    }
+
+    /// Takes the client's next token.
+    pub fn evaluate(&mut self, config: &SaslConfig, token: &[u8]) -> Result<SaslStep, SaslError> {
+        if self.complete {
+            return Err(SaslError(
+                "Authentication failed: the exchange is already complete".into(),
+            ));
+        }
+        let step = match self.mechanism {
+            SaslMechanism::Plain => plain(config, token)?,
+        };
+        if matches!(step, SaslStep::Complete { .. }) {
+            self.complete = true;
+        }
+        Ok(step)
+    }
+}
+
+/// RFC 4616: `[authzid] NUL authcid NUL passwd`, read as Kafka's `PlainSaslServer` reads
+/// it (UTF-8, invalid bytes replaced; exactly three fields).
+fn plain(config: &SaslConfig, token: &[u8]) -> Result<SaslStep, SaslError> {
+    let text = String::from_utf8_lossy(token);
+    let fields: Vec<&str> = text.splitn(4, '\0').collect();
+    let [authzid, user, password] = fields[..] else {
+        return Err(SaslError(format!(
+            "Invalid SASL/PLAIN response: expected 3 tokens, got {}",
+            fields.len()
+        )));
+    };
+    if user.is_empty() {
+        return Err(SaslError(
+            "Authentication failed: username not specified".into(),
+        ));
+    }
+    if password.is_empty() {
+        return Err(SaslError(
+            "Authentication failed: password not specified".into(),
+        ));
+    }
+    // an unknown user costs the same comparison as a wrong password
+    let expected = config.plain_users.password(user);
+    let matches = password
+        .as_bytes()
+        .ct_eq(expected.unwrap_or(password).as_bytes());
+    if expected.is_none() || !bool::from(matches) {
+        return Err(SaslError(
+            "Authentication failed: Invalid username or password".into(),
+        ));
+    }
+    if !authzid.is_empty() && authzid != user {
+        return Err(SaslError(
+            "Authentication failed: Client requested an authorization id that is different \
+             from username"
+                .into(),
+        ));
+    }
+    Ok(SaslStep::Complete {
+        response: Vec::new(),
+        principal: KafkaPrincipal::user(user),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> SaslConfig {
+        SaslConfig::plain(
+            [("alice", "alice-secret"), ("bob", "b")]
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    fn run(token: &[u8]) -> Result<SaslStep, SaslError> {
+        SaslServer::new(SaslMechanism::Plain).evaluate(&config(), token)
+    }
+
+    #[test]
+    fn plain_answers_as_kafka() {
+        assert_eq!(
+            run(b"\0alice\0alice-secret"),
+            Ok(SaslStep::Complete {
+                response: vec![],
+                principal: KafkaPrincipal::user("alice")
+            })
+        );
+        assert!(run(b"alice\0alice\0alice-secret").is_ok(), "authzid = user");
+        let fail = |t: &[u8]| run(t).expect_err("fails").0;
+        assert_eq!(
+            fail(b"\0alice\0wrong"),
+            "Authentication failed: Invalid username or password"
+        );
+        // an unknown user reads exactly as a wrong password
+        assert_eq!(fail(b"\0mallory\0alice-secret"), fail(b"\0alice\0wrong"));
+        assert_eq!(
+            fail(b"\0\0x"),
+            "Authentication failed: username not specified"
+        );
+        assert_eq!(
+            fail(b"\0alice\0"),
+            "Authentication failed: password not specified"
+        );
+        assert_eq!(
+            fail(b"alice-secret"),
+            "Invalid SASL/PLAIN response: expected 3 tokens, got 1"
+        );
+        assert_eq!(
+            fail(b"\0a\0b\0c"),
+            "Invalid SASL/PLAIN response: expected 3 tokens, got 4"
+        );
+        assert!(fail(b"bob\0alice\0alice-secret").contains("authorization id"));
+        // a password that is a prefix of the right one is wrong
+        assert!(run(b"\0alice\0alice-secre").is_err());
+    }
+
+    #[test]
+    fn one_exchange_completes_once() {
+        let config = config();
+        let mut s = SaslServer::new(SaslMechanism::Plain);
+        assert!(s.evaluate(&config, b"\0bob\0b").is_ok());
+        assert!(s.evaluate(&config, b"\0bob\0b").is_err());
+    }
+}

@@ -1,0 +1,343 @@
+//! SASL listeners (issue #18, part 2): SASL_PLAINTEXT and SASL_SSL with PLAIN, Kafka's
+//! `sasl.*` keys and JAAS users, SaslHandshake v0-v1 and SaslAuthenticate v0-v2, what is
+//! refused before authentication, and re-authentication (KIP-368). Real frames on real
+//! sockets, and librdkafka as a real client.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use rafka::config::{parse_properties, Config};
+use rafka::BrokerHandle;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::Message;
+use support::{Client, Received};
+
+const JAAS: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.config=\
+    org.apache.kafka.common.security.plain.PlainLoginModule required \
+    username=\"admin\" password=\"admin-secret\" \
+    user_admin=\"admin-secret\" user_alice=\"alice-secret\";\n";
+
+/// A broker with a PLAINTEXT and a SASL_PLAINTEXT listener offering PLAIN to admin and
+/// alice, plus `extra` Kafka keys.
+async fn start(data: &Path, extra: &str) -> BrokerHandle {
+    let text = format!(
+        "listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0\n\
+         sasl.enabled.mechanisms=PLAIN\n{JAAS}{extra}"
+    );
+    let parsed = Config::from_properties(&parse_properties(&text)).expect("config");
+    let mut builder = rafka::BrokerBuilder::for_tests(data);
+    builder.config_mut().listeners = parsed.listeners;
+    builder.start().await.expect("starts")
+}
+
+fn sasl_addr(b: &BrokerHandle) -> SocketAddr {
+    b.listener_addr("SASL_PLAINTEXT").expect("SASL listener")
+}
+
+fn plain_token(user: &str, password: &str) -> Bytes {
+    Bytes::from(format!("\0{user}\0{password}"))
+}
+
+async fn handshake(c: &mut Client, version: i16, mechanism: &'static str) -> SaslHandshakeResponse {
+    c.call(
+        ApiKey::SaslHandshake,
+        version,
+        &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism)),
+    )
+    .await
+}
+
+async fn authenticate(c: &mut Client, version: i16, token: Bytes) -> SaslAuthenticateResponse {
+    c.call(
+        ApiKey::SaslAuthenticate,
+        version,
+        &SaslAuthenticateRequest::default().with_auth_bytes(token),
+    )
+    .await
+}
+
+/// Logs in as `user` with handshake v1 and SaslAuthenticate v2.
+async fn login(addr: SocketAddr, user: &str, password: &str) -> Client {
+    let mut c = Client::connect(addr).await;
+    let hs = handshake(&mut c, 1, "PLAIN").await;
+    assert_eq!(hs.error_code, 0);
+    let auth = authenticate(&mut c, 2, plain_token(user, password)).await;
+    assert_eq!(auth.error_code, 0, "{:?}", auth.error_message);
+    c
+}
+
+async fn create_topic(c: &mut Client, name: &str) -> i16 {
+    let r: CreateTopicsResponse = c
+        .call(
+            ApiKey::CreateTopics,
+            7,
+            &CreateTopicsRequest::default()
+                .with_topics(vec![CreatableTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(name.into())))
+                    .with_num_partitions(1)
+                    .with_replication_factor(1)])
+                .with_timeout_ms(5000),
+        )
+        .await;
+    r.topics[0].error_code
+}
+
+#[tokio::test]
+async fn plain_logs_in_and_then_serves_every_api() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = start(dir.path(), "").await;
+    let mut c = Client::connect(sasl_addr(&broker)).await;
+    // ApiVersions before the handshake, as clients send it; it lists both SASL APIs
+    let versions = support::advertised(&mut c).await;
+    assert_eq!(versions.get(&(ApiKey::SaslHandshake as i16)), Some(&(0, 1)));
+    assert_eq!(
+        versions.get(&(ApiKey::SaslAuthenticate as i16)),
+        Some(&(0, 2))
+    );
+    let hs = handshake(&mut c, 1, "PLAIN").await;
+    assert_eq!(hs.error_code, 0);
+    assert_eq!(hs.mechanisms, vec![StrBytes::from_static_str("PLAIN")]);
+    let auth = authenticate(&mut c, 2, plain_token("alice", "alice-secret")).await;
+    assert_eq!((auth.error_code, auth.session_lifetime_ms), (0, 0));
+    assert_eq!(create_topic(&mut c, "secured").await, 0);
+    support::produce_values(&mut c, "secured", 0, &["a", "b"]).await;
+    // Metadata on the SASL listener advertises the SASL listener
+    let md: MetadataResponse = c
+        .call(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await;
+    assert_eq!(md.brokers[0].port, i32::from(sasl_addr(&broker).port()));
+    // a SaslAuthenticate after authentication: Kafka's ILLEGAL_SASL_STATE
+    let again = authenticate(&mut c, 2, plain_token("alice", "alice-secret")).await;
+    assert_eq!(again.error_code, 34);
+    assert_eq!(
+        again.error_message.as_deref(),
+        Some("SaslAuthenticate request received after successful authentication")
+    );
+    broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn wrong_passwords_unknown_mechanisms_and_early_requests_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = start(dir.path(), "connection.failed.authentication.delay.ms=20\n").await;
+    let addr = sasl_addr(&broker);
+
+    // a wrong password, and a user that does not exist, read the same
+    for (user, password) in [("alice", "wrong"), ("mallory", "alice-secret")] {
+        let mut c = Client::connect(addr).await;
+        assert_eq!(handshake(&mut c, 1, "PLAIN").await.error_code, 0);
+        let auth = authenticate(&mut c, 1, plain_token(user, password)).await;
+        assert_eq!(auth.error_code, 58, "SASL_AUTHENTICATION_FAILED");
+        assert_eq!(
+            auth.error_message.as_deref(),
+            Some("Authentication failed: Invalid username or password")
+        );
+        assert!(c.is_closed_by_broker().await, "closed after a failure");
+    }
+
+    // a mechanism not offered: UNSUPPORTED_SASL_MECHANISM with the offered ones, closed
+    let mut c = Client::connect(addr).await;
+    let hs = handshake(&mut c, 1, "SCRAM-SHA-512").await;
+    assert_eq!(hs.error_code, 33);
+    assert_eq!(hs.mechanisms, vec![StrBytes::from_static_str("PLAIN")]);
+    assert!(c.is_closed_by_broker().await);
+
+    // any other request before authentication: closed, unanswered
+    for before_handshake in [true, false] {
+        let mut c = Client::connect(addr).await;
+        if !before_handshake {
+            assert_eq!(handshake(&mut c, 1, "PLAIN").await.error_code, 0);
+        }
+        c.send(ApiKey::Metadata, 12, &MetadataRequest::default())
+            .await;
+        assert_eq!(c.frame_or_close().await, Received::Closed);
+    }
+
+    // a frame over sasl.server.max.receive.size (512 KiB) before authentication
+    let mut c = Client::connect(addr).await;
+    c.send_raw(&(1_i32 << 20).to_be_bytes()).await;
+    assert_eq!(c.frame_or_close().await, Received::Closed);
+
+    // the broker and its PLAINTEXT listener are unaffected; SaslHandshake there is
+    // ILLEGAL_SASL_STATE, as in Kafka
+    let mut plain = Client::connect(broker.kafka_addr()).await;
+    assert_eq!(handshake(&mut plain, 1, "PLAIN").await.error_code, 34);
+    let mut c = login(addr, "admin", "admin-secret").await;
+    assert_eq!(create_topic(&mut c, "after").await, 0);
+    broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn handshake_v0_takes_bare_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = start(dir.path(), "").await;
+    let mut c = Client::connect(sasl_addr(&broker)).await;
+    assert_eq!(handshake(&mut c, 0, "PLAIN").await.error_code, 0);
+    let token = plain_token("alice", "alice-secret");
+    let mut frame = (token.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&token);
+    c.send_raw(&frame).await;
+    // PLAIN's (empty) answer, size-prefixed and bare
+    assert_eq!(c.frame_or_close().await, Received::Frame(Bytes::new()));
+    assert_eq!(create_topic(&mut c, "old-client").await, 0);
+    broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn sessions_are_renewed_on_the_connection_and_end_when_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = start(dir.path(), "connections.max.reauth.ms=1500\n").await;
+    let addr = sasl_addr(&broker);
+
+    let mut c = Client::connect(addr).await;
+    assert_eq!(handshake(&mut c, 1, "PLAIN").await.error_code, 0);
+    let auth = authenticate(&mut c, 1, plain_token("alice", "alice-secret")).await;
+    assert_eq!((auth.error_code, auth.session_lifetime_ms), (0, 1500));
+    // re-authenticated on the same connection, the session renewed
+    assert_eq!(handshake(&mut c, 1, "PLAIN").await.error_code, 0);
+    let renewed = authenticate(&mut c, 2, plain_token("alice", "alice-secret")).await;
+    assert_eq!((renewed.error_code, renewed.session_lifetime_ms), (0, 1500));
+    assert_eq!(create_topic(&mut c, "renewed").await, 0);
+    // once the session is over, the next request closes the connection unanswered
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    c.send(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await;
+    assert_eq!(c.frame_or_close().await, Received::Closed);
+
+    // re-authenticating as somebody else fails
+    let mut c = login(addr, "alice", "alice-secret").await;
+    assert_eq!(handshake(&mut c, 1, "PLAIN").await.error_code, 0);
+    let other = authenticate(&mut c, 2, plain_token("admin", "admin-secret")).await;
+    assert_eq!(other.error_code, 58);
+    assert!(other
+        .error_message
+        .as_deref()
+        .is_some_and(|m| m.contains("Cannot change principals")));
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// librdkafka (sasl.mechanism=PLAIN) produces and consumes; with a wrong password it gets
+/// an authentication error, not data.
+#[tokio::test]
+async fn librdkafka_produces_and_consumes_over_sasl_plaintext() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = start(dir.path(), "").await;
+    let bootstrap = sasl_addr(&broker).to_string();
+    let client = move |password: &str| {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &bootstrap)
+            .set("security.protocol", "sasl_plaintext")
+            .set("sasl.mechanism", "PLAIN")
+            .set("sasl.username", "alice")
+            .set("sasl.password", password);
+        c
+    };
+    let producer: FutureProducer = client("alice-secret")
+        .set("message.timeout.ms", "10000")
+        .create()
+        .expect("producer");
+    for i in 0..3 {
+        producer
+            .send(
+                FutureRecord::to("rd-sasl")
+                    .key("k")
+                    .payload(&format!("v{i}")),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("delivered");
+    }
+    let values = tokio::task::spawn_blocking({
+        let config = client("alice-secret");
+        move || {
+            let consumer: BaseConsumer = config
+                .clone()
+                .set("group.id", "g")
+                .set("auto.offset.reset", "earliest")
+                .create()
+                .expect("consumer");
+            consumer.subscribe(&["rd-sasl"]).expect("subscribe");
+            let mut values = Vec::new();
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while values.len() < 3 && std::time::Instant::now() < deadline {
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                    values.push(
+                        String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                    );
+                }
+            }
+            values
+        }
+    })
+    .await
+    .expect("consumer task");
+    assert_eq!(values, ["v0", "v1", "v2"]);
+
+    let refused = tokio::task::spawn_blocking(move || {
+        let producer: rdkafka::producer::BaseProducer = client("wrong").create().expect("producer");
+        producer
+            .client()
+            .fetch_metadata(None, Duration::from_secs(5))
+            .err()
+            .map(|e| e.to_string())
+    })
+    .await
+    .expect("task");
+    assert!(refused.is_some(), "metadata with a wrong password");
+    broker.shutdown().await.expect("shutdown");
+}
+
+/// SASL_SSL: TLS first (the test CA's server certificate), then PLAIN inside it.
+#[tokio::test]
+async fn sasl_ssl_authenticates_inside_tls() {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, ServerName};
+    use tokio_rustls::rustls::{ClientConfig as TlsConfig, RootCertStore};
+
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "listeners=PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0\n\
+         ssl.keystore.type=PEM\nssl.keystore.location={}/server.pem\n\
+         sasl.enabled.mechanisms=PLAIN\n{}",
+        fixtures.display(),
+        JAAS.replace("sasl_plaintext", "sasl_ssl")
+    );
+    let parsed = Config::from_properties(&parse_properties(&text)).expect("config");
+    let mut builder = rafka::BrokerBuilder::for_tests(dir.path());
+    builder.config_mut().listeners = parsed.listeners;
+    let broker = builder.start().await.expect("starts");
+
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(fixtures.join("ca.pem")).expect("ca") {
+        roots.add(cert.expect("ca cert")).expect("root");
+    }
+    let config = TlsConfig::builder_with_provider(Arc::new(rafka::security::tls::ring_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(broker.listener_addr("SASL_SSL").expect("listener"))
+        .await
+        .expect("connect");
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .expect("TLS handshake");
+    let mut c = Client::over(tls);
+    assert_eq!(handshake(&mut c, 1, "PLAIN").await.error_code, 0);
+    let auth = authenticate(&mut c, 2, plain_token("admin", "admin-secret")).await;
+    assert_eq!(auth.error_code, 0);
+    assert_eq!(create_topic(&mut c, "over-tls").await, 0);
+    broker.shutdown().await.expect("shutdown");
+}
