@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# SSL listeners (issue #18, part 1), Apache Kafka as the oracle: the same TLS scenario
-# against the reference Kafka and against Rafka, each started from Kafka's own keys (a
-# PLAINTEXT and an SSL listener; the SSL one with listener.name.ssl.ssl.keystore.* PEM
-# keys, a PEM truststore and ssl.client.auth=required), and every check must give the same
-# answer on both:
+# SSL and SASL listeners (issue #18), Apache Kafka as the oracle: the same scenario against
+# the reference Kafka and against Rafka, each started from Kafka's own keys (PLAINTEXT,
+# SSL, SASL_PLAINTEXT and SASL_SSL listeners; the SSL one with listener.name.ssl.ssl.keystore.*
+# PEM keys, a PEM truststore and ssl.client.auth=required; the SASL ones offering PLAIN to
+# the users of their listener.name.<l>.plain.sasl.jaas.config), and every check must give
+# the same answer on both:
 #
 #   tls1.2, tls1.3   openssl s_client with the client certificate: the version spoken and
 #                    the server certificate verified against the CA
@@ -21,6 +22,17 @@
 #                    confluent-kafka (Python) write 100 records each over SSL
 #   consume-java, consume-kcat, consume-python
 #                    each client reads the 300 back over SSL, in order
+#   sasl-metadata    kcat -L over SASL_PLAINTEXT as alice: advertised on the SASL port
+#   sasl-wrong-kcat, sasl-wrong-java
+#                    a wrong password: kcat is refused; Kafka's TopicCommand prints the
+#                    broker's SASL_AUTHENTICATION_FAILED message
+#   sasl-ssl-no-cert kcat over SASL_SSL without a client certificate: let in, the bare
+#                    ssl.client.auth=required being for SSL listeners only (KIP-684)
+#   sasl-create      TopicCommand over SASL_SSL (sasl.jaas.config in --command-config)
+#   sasl-produce     ConsoleProducer and confluent-kafka over SASL_SSL, kcat and
+#                    kafka-python over SASL_PLAINTEXT, 100 records each
+#   sasl-consume-java, -kcat, -python, -kafka-python
+#                    each reads the 400 back, in order
 #
 #   compat-tests/tls.sh [--target rafka|kafka|both]     (default both)
 #
@@ -92,6 +104,18 @@ ssl.truststore.location=$C/ca.pem
 ssl.keystore.type=PEM
 ssl.keystore.location=$C/client.pem
 PROPS
+cat >"$DIR/client-sasl-ssl.properties" <<PROPS
+security.protocol=SASL_SSL
+sasl.mechanism=PLAIN
+sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="alice" password="alice-secret";
+ssl.truststore.type=PEM
+ssl.truststore.location=$C/ca.pem
+PROPS
+cat >"$DIR/client-sasl-wrong.properties" <<PROPS
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=PLAIN
+sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="alice" password="not-her-password";
+PROPS
 
 # broker_ssl_props SSL_PORT: the SSL listener's keys, the same for both brokers
 broker_ssl_props() {
@@ -107,20 +131,40 @@ PROPS
     cat <<'PROPS'
 ssl.principal.mapping.rules=RULE:^CN=client,O=compat$/client/,RULE:^CN=tricky\\\\, client,OU=a\\\\\\+b,O=compat$/tricky/L
 PROPS
+    # SASL: PLAIN on both SASL listeners; SASL_SSL has its own keystore keys
+    local jaas='org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret" user_admin="admin-secret";'
+    cat <<PROPS
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=$jaas
+listener.name.sasl_ssl.plain.sasl.jaas.config=$jaas
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$C/server.pem
+PROPS
 }
 
 # ---------------------------------------------------------------- brokers
-# start_target kafka|rafka: sets BOOTSTRAP (PLAINTEXT) and SSL_BOOTSTRAP
+# distinct_ports N: N free ports, all different
+distinct_ports() {
+    local ports=() p
+    while ((${#ports[@]} < $1)); do
+        p="$(free_port)"
+        [[ " ${ports[*]} " == *" $p "* ]] || ports+=("$p")
+    done
+    echo "${ports[@]}"
+}
+
+# start_target kafka|rafka: sets BOOTSTRAP (PLAINTEXT), SSL_BOOTSTRAP, SASL_BOOTSTRAP
+# (SASL_PLAINTEXT) and SASL_SSL_BOOTSTRAP
 start_target() {
-    local t="$1" port sport cport tport
-    port="$(free_port)"; sport="$(free_port)"; cport="$(free_port)"; tport="$(free_port)"
-    while [[ "$sport" == "$port" ]]; do sport="$(free_port)"; done
-    while [[ "$cport" == "$port" || "$cport" == "$sport" ]]; do cport="$(free_port)"; done
+    local t="$1" port sport cport tport pport xport
+    read -r port sport cport tport pport xport <<<"$(distinct_ports 6)"
+    local listeners="PLAINTEXT://127.0.0.1:$port,SSL://127.0.0.1:$sport,SASL_PLAINTEXT://127.0.0.1:$pport,SASL_SSL://127.0.0.1:$xport"
+    local map="PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"
     if [[ "$t" == kafka ]]; then
         local props
-        props="listeners=PLAINTEXT://127.0.0.1:$port,SSL://127.0.0.1:$sport,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,SSL://127.0.0.1:$sport
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL
+        props="listeners=$listeners,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=$listeners
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,$map
 $(broker_ssl_props)"
         KAFKA_REF_STATE="$DIR/kafka/state" KAFKA_REF_DIR="$DIR/kafka" KAFKA_REF_PORT="$port" \
             KAFKA_REF_CONTROLLER_PORT="$cport" KAFKA_REF_PROPS="$props" \
@@ -129,8 +173,8 @@ $(broker_ssl_props)"
     else
         mkdir -p "$DIR/rafka"
         cat >"$DIR/rafka/server.properties" <<PROPS
-listeners=PLAINTEXT://127.0.0.1:$port,SSL://127.0.0.1:$sport
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL
+listeners=$listeners
+listener.security.protocol.map=$map
 text.listener=127.0.0.1:$tport
 http.listener=
 log.dirs=$DIR/rafka/data
@@ -143,13 +187,14 @@ PROPS
             >"$DIR/rafka/broker.log" 2>&1 </dev/null &
         RAFKA_PID=$!
         local deadline=$((SECONDS + 20))
-        until port_open "$port" && port_open "$sport"; do
+        until port_open "$port" && port_open "$sport" && port_open "$pport" && port_open "$xport"; do
             kill -0 "$RAFKA_PID" 2>/dev/null && ((SECONDS < deadline)) \
                 || { tail -5 "$DIR/rafka/broker.log"; return 1; }
             sleep 0.2
         done
     fi
     BOOTSTRAP="127.0.0.1:$port"; SSL_BOOTSTRAP="127.0.0.1:$sport"
+    SASL_BOOTSTRAP="127.0.0.1:$pport"; SASL_SSL_BOOTSTRAP="127.0.0.1:$xport"
 }
 
 stop_target() {
@@ -265,6 +310,126 @@ PY
             echo "consume-$who: $(wc -l <"$w/consume-$who") lines, not the $((3 * N)) produced" >>"$out"
         fi
     done
+    sasl_checks "$t"
+}
+
+KCAT_SASL=(-X security.protocol=sasl_plaintext -X sasl.mechanisms=PLAIN -X sasl.username=alice
+    -X sasl.password=alice-secret)
+KCAT_SASL_SSL=(-X security.protocol=sasl_ssl -X sasl.mechanisms=PLAIN -X sasl.username=alice
+    -X sasl.password=alice-secret -X "ssl.ca.location=$C/ca.pem")
+
+# sasl_checks TARGET: the SASL lines of $DIR/TARGET.results
+sasl_checks() {
+    local t="$1" out="$DIR/$1.results" w="$DIR/$1"
+    local md
+    md="$(timeout 30 kcat -b "$SASL_BOOTSTRAP" "${KCAT_SASL[@]}" -L -m 15 2>&1 \
+        | sed -n 's/^ *broker [0-9]* at \([^ ]*\).*/\1/p' | head -1)"
+    echo "sasl-metadata: ${md/$SASL_BOOTSTRAP/SASL-PORT}" >>"$out"
+    if timeout 30 kcat -b "$SASL_BOOTSTRAP" -X security.protocol=sasl_plaintext -X sasl.mechanisms=PLAIN \
+        -X sasl.username=alice -X sasl.password=not-her-password -L -m 8 >"$w/sasl-wrong-kcat.out" 2>&1; then
+        echo "sasl-wrong-kcat: served" >>"$out"
+    else
+        echo "sasl-wrong-kcat: refused" >>"$out"
+    fi
+    kafka_tool 60 org.apache.kafka.tools.TopicCommand --bootstrap-server "$SASL_BOOTSTRAP" \
+        --command-config "$DIR/client-sasl-wrong.properties" --list >"$w/sasl-wrong-java.out" 2>&1
+    echo "sasl-wrong-java: $(grep -o -m1 'Authentication failed: Invalid username or password' "$w/sasl-wrong-java.out")" >>"$out"
+    if timeout 30 kcat -b "$SASL_SSL_BOOTSTRAP" "${KCAT_SASL_SSL[@]}" -L -m 8 >"$w/sasl-ssl-nocert.out" 2>&1; then
+        echo "sasl-ssl-no-cert: served" >>"$out"
+    else
+        echo "sasl-ssl-no-cert: refused" >>"$out"
+    fi
+
+    kafka_tool 90 org.apache.kafka.tools.TopicCommand --bootstrap-server "$SASL_SSL_BOOTSTRAP" \
+        --command-config "$DIR/client-sasl-ssl.properties" --create --topic sasl-records \
+        --partitions 1 --replication-factor 1 >"$w/sasl-create.out" 2>&1
+    echo "sasl-create: rc=$? $(grep -o 'Created topic sasl-records' "$w/sasl-create.out")" >>"$out"
+
+    seq 1 "$N" | sed 's/^/java-/' | kafka_tool 90 org.apache.kafka.tools.ConsoleProducer \
+        --bootstrap-server "$SASL_SSL_BOOTSTRAP" --command-config "$DIR/client-sasl-ssl.properties" \
+        --topic sasl-records >"$w/sasl-produce-java.out" 2>&1
+    local java_rc=$?
+    seq 1 "$N" | sed 's/^/kcat-/' | timeout 60 kcat -b "$SASL_BOOTSTRAP" "${KCAT_SASL[@]}" \
+        -P -t sasl-records -X acks=all >"$w/sasl-produce-kcat.out" 2>&1
+    local kcat_rc=$?
+    timeout 60 "$VENV_PY" - "$SASL_SSL_BOOTSTRAP" "$C" "$N" >"$w/sasl-produce-py.out" 2>&1 <<'PY'
+import sys
+from confluent_kafka import Producer
+bootstrap, certs, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+p = Producer({"bootstrap.servers": bootstrap, "security.protocol": "sasl_ssl",
+              "sasl.mechanism": "PLAIN", "sasl.username": "alice", "sasl.password": "alice-secret",
+              "ssl.ca.location": f"{certs}/ca.pem", "acks": "all", "enable.idempotence": True})
+errors = []
+for i in range(1, n + 1):
+    p.produce("sasl-records", f"py-{i}".encode(), on_delivery=lambda e, m: e and errors.append(e))
+left = p.flush(30)
+sys.exit(1 if errors or left else 0)
+PY
+    local py_rc=$?
+    timeout 90 "$VENV_PY" - "$SASL_BOOTSTRAP" "$N" >"$w/sasl-produce-kafka-python.out" 2>&1 <<'PY'
+import sys
+from kafka import KafkaProducer
+bootstrap, n = sys.argv[1], int(sys.argv[2])
+p = KafkaProducer(bootstrap_servers=bootstrap, security_protocol="SASL_PLAINTEXT",
+                  sasl_mechanism="PLAIN", sasl_plain_username="alice",
+                  sasl_plain_password="alice-secret", acks="all")
+for i in range(1, n + 1):
+    p.send("sasl-records", f"kp-{i}".encode()).get(timeout=30)
+p.close()
+PY
+    echo "sasl-produce: java rc=$java_rc kcat rc=$kcat_rc python rc=$py_rc kafka-python rc=$?" >>"$out"
+
+    { seq 1 "$N" | sed 's/^/java-/'; seq 1 "$N" | sed 's/^/kcat-/'; seq 1 "$N" | sed 's/^/py-/'
+      seq 1 "$N" | sed 's/^/kp-/'; } >"$w/sasl-expected"
+    kafka_tool 90 org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$SASL_SSL_BOOTSTRAP" \
+        --command-config "$DIR/client-sasl-ssl.properties" --topic sasl-records --from-beginning \
+        --max-messages $((4 * N)) --timeout-ms 20000 >"$w/sasl-consume-java" 2>"$w/sasl-consume-java.err"
+    timeout 60 kcat -b "$SASL_BOOTSTRAP" "${KCAT_SASL[@]}" -C -t sasl-records \
+        -o beginning -e -q >"$w/sasl-consume-kcat" 2>"$w/sasl-consume-kcat.err"
+    timeout 60 "$VENV_PY" - "$SASL_SSL_BOOTSTRAP" "$C" $((4 * N)) >"$w/sasl-consume-python" \
+        2>"$w/sasl-consume-python.err" <<'PY'
+import sys, time
+from confluent_kafka import Consumer, TopicPartition
+bootstrap, certs, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+c = Consumer({"bootstrap.servers": bootstrap, "security.protocol": "sasl_ssl", "group.id": "sasl-py",
+              "sasl.mechanism": "PLAIN", "sasl.username": "alice", "sasl.password": "alice-secret",
+              "ssl.ca.location": f"{certs}/ca.pem", "enable.auto.commit": False})
+c.assign([TopicPartition("sasl-records", 0, 0)])
+got = []
+deadline = time.monotonic() + 40
+while len(got) < n and time.monotonic() < deadline:
+    m = c.poll(0.5)
+    if m is not None and not m.error():
+        got.append(m.value().decode())
+c.close()
+print("\n".join(got))
+PY
+    timeout 90 "$VENV_PY" - "$SASL_BOOTSTRAP" $((4 * N)) >"$w/sasl-consume-kafka-python" \
+        2>"$w/sasl-consume-kafka-python.err" <<'PY'
+import sys, time
+from kafka import KafkaConsumer, TopicPartition
+bootstrap, n = sys.argv[1], int(sys.argv[2])
+c = KafkaConsumer(bootstrap_servers=bootstrap, security_protocol="SASL_PLAINTEXT",
+                  sasl_mechanism="PLAIN", sasl_plain_username="alice",
+                  sasl_plain_password="alice-secret", enable_auto_commit=False)
+tp = TopicPartition("sasl-records", 0)
+c.assign([tp])
+c.seek_to_beginning(tp)
+got = []
+deadline = time.monotonic() + 40
+while len(got) < n and time.monotonic() < deadline:
+    for records in c.poll(timeout_ms=500).values():
+        got.extend(r.value.decode() for r in records)
+c.close()
+print("\n".join(got))
+PY
+    for who in java kcat python kafka-python; do
+        if cmp -s "$w/sasl-expected" "$w/sasl-consume-$who"; then
+            echo "sasl-consume-$who: $((4 * N)) in order" >>"$out"
+        else
+            echo "sasl-consume-$who: $(wc -l <"$w/sasl-consume-$who") lines, not the $((4 * N)) produced" >>"$out"
+        fi
+    done
 }
 
 # What Kafka answers, and so what both must answer (the oracle is checked too: a
@@ -283,6 +448,16 @@ produce: java rc=0 kcat rc=0 python rc=0
 consume-java: $((3 * N)) in order
 consume-kcat: $((3 * N)) in order
 consume-python: $((3 * N)) in order
+sasl-metadata: SASL-PORT
+sasl-wrong-kcat: refused
+sasl-wrong-java: Authentication failed: Invalid username or password
+sasl-ssl-no-cert: served
+sasl-create: rc=0 Created topic sasl-records
+sasl-produce: java rc=0 kcat rc=0 python rc=0 kafka-python rc=0
+sasl-consume-java: $((4 * N)) in order
+sasl-consume-kcat: $((4 * N)) in order
+sasl-consume-python: $((4 * N)) in order
+sasl-consume-kafka-python: $((4 * N)) in order
 EXP
 }
 

@@ -775,7 +775,8 @@ impl Config {
                 l.security_protocol,
                 SecurityProtocol::Ssl | SecurityProtocol::SaslSsl
             ) {
-                l.ssl = Some(std::sync::Arc::new(ssl::parse(props, &l.name)?));
+                let sasl = l.security_protocol == SecurityProtocol::SaslSsl;
+                l.ssl = Some(std::sync::Arc::new(ssl::parse(props, &l.name, sasl)?));
             }
             if matches!(
                 l.security_protocol,

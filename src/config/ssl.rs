@@ -136,8 +136,14 @@ pub struct SslConfig {
 }
 
 /// Reads the `ssl.*` keys of the listener `listener` (upper case, as
-/// [`super::ListenerConfig::name`]).
-pub fn parse(props: &BTreeMap<String, String>, listener: &str) -> Result<SslConfig, ConfigError> {
+/// [`super::ListenerConfig::name`]). On a SASL_SSL listener (`sasl`) only the listener's
+/// own `listener.name.<listener>.ssl.client.auth` asks clients for certificates, as in
+/// Kafka (KIP-684): the bare `ssl.client.auth` is for SSL listeners.
+pub fn parse(
+    props: &BTreeMap<String, String>,
+    listener: &str,
+    sasl: bool,
+) -> Result<SslConfig, ConfigError> {
     let prefix = format!("listener.name.{}.", listener.to_ascii_lowercase());
     // (the key as found, its value)
     let get = |key: &str| -> Option<(String, &str)> {
@@ -241,7 +247,9 @@ pub fn parse(props: &BTreeMap<String, String>, listener: &str) -> Result<SslConf
         (None, Some((_, v))) if !v.is_empty() => Some(TrustStore::Inline(v.to_string())),
         _ => None,
     };
-    let client_auth = match get("ssl.client.auth") {
+    let client_auth_key = format!("{prefix}ssl.client.auth");
+    let client_auth = get("ssl.client.auth").filter(|(k, _)| !sasl || *k == client_auth_key);
+    let client_auth = match client_auth {
         None => ClientAuth::None,
         Some((k, v)) => match v.to_ascii_lowercase().as_str() {
             "none" => ClientAuth::None,
@@ -331,11 +339,11 @@ mod tests {
              listener.name.external.ssl.keystore.location=/external.pem\n\
              ssl.truststore.location=/ca.pem\nssl.client.auth=required\n",
         );
-        let ext = parse(&p, "EXTERNAL").expect("external");
+        let ext = parse(&p, "EXTERNAL", false).expect("external");
         assert_eq!(ext.keystore, KeyStore::File("/external.pem".into()));
         assert_eq!(ext.client_auth, ClientAuth::Required);
         assert_eq!(ext.truststore, Some(TrustStore::File("/ca.pem".into())));
-        let other = parse(&p, "SSL").expect("ssl");
+        let other = parse(&p, "SSL", false).expect("ssl");
         assert_eq!(other.keystore, KeyStore::File("/all.pem".into()));
         assert_eq!(
             other.enabled_protocols,
@@ -344,9 +352,40 @@ mod tests {
         assert_eq!(other.principal_mapping_rules, "DEFAULT");
     }
 
+    /// KIP-684: a SASL_SSL listener asks for client certificates only when its own
+    /// `listener.name.<l>.ssl.client.auth` says so.
+    #[test]
+    fn sasl_ssl_takes_only_its_own_client_auth() {
+        let p = props(
+            "ssl.keystore.location=/k.pem\nssl.truststore.location=/ca.pem\n\
+             ssl.client.auth=required\n",
+        );
+        assert_eq!(
+            parse(&p, "SASL_SSL", true).expect("ok").client_auth,
+            ClientAuth::None
+        );
+        assert_eq!(
+            parse(&p, "SSL", false).expect("ok").client_auth,
+            ClientAuth::Required
+        );
+        let mut p = p;
+        p.insert(
+            "listener.name.sasl_ssl.ssl.client.auth".into(),
+            "requested".into(),
+        );
+        assert_eq!(
+            parse(&p, "SASL_SSL", true).expect("ok").client_auth,
+            ClientAuth::Requested
+        );
+    }
+
     #[test]
     fn what_cannot_be_served_is_refused() {
-        let err = |text: &str| parse(&props(text), "SSL").expect_err(text).to_string();
+        let err = |text: &str| {
+            parse(&props(text), "SSL", false)
+                .expect_err(text)
+                .to_string()
+        };
         assert!(err("").contains("ssl.keystore.location"));
         assert!(err("ssl.keystore.type=JKS\nssl.keystore.location=/k.jks\n").contains("PEM"));
         assert!(
@@ -373,6 +412,7 @@ mod tests {
         let ok = parse(
             &props("ssl.keystore.location=/k.pem\nssl.enabled.protocols=TLSv1.3, TLSv1.1\n"),
             "SSL",
+            false,
         )
         .expect("1.3");
         assert_eq!(ok.enabled_protocols, vec![TlsVersion::V1_3]);
