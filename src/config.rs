@@ -163,6 +163,10 @@ pub struct Config {
     /// The text protocol's listener (`text.listener`, Rafka's own key). Invariant after
     /// validation: it binds no port a Kafka or controller listener binds.
     pub text_listener: SocketAddr,
+    /// `text.listener.allow.unauthenticated` (false): the text port has no
+    /// authentication, so where a Kafka listener authenticates clients (SASL, or SSL with
+    /// `ssl.client.auth=required`) it must stay on loopback unless this says otherwise.
+    pub text_listener_allow_unauthenticated: bool,
     pub data_dir: PathBuf,
     /// `node.id` (or `broker.id`): 1 by default, required with `process.roles`.
     pub node_id: i32,
@@ -313,6 +317,7 @@ impl Default for Config {
             listeners: vec![listener],
             inter_broker_listener_name: None,
             text_listener: SocketAddr::from(([127, 0, 0, 1], DEFAULT_TEXT_PORT)),
+            text_listener_allow_unauthenticated: false,
             data_dir: PathBuf::from("./data"),
             node_id: 1,
             cluster: ClusterConfig::default(),
@@ -555,6 +560,9 @@ impl Config {
                 }
                 "controller.listener.names" => listener_keys.controller_listener_names = Some(v),
                 "text.listener" => c.text_listener = parse_listener(k, v)?,
+                "text.listener.allow.unauthenticated" => {
+                    c.text_listener_allow_unauthenticated = parse_bool(k, v)?
+                }
                 "log.dirs" | "log.dir" => {
                     c.data_dir = PathBuf::from(v.split(',').next().unwrap_or(v).trim())
                 }
@@ -865,7 +873,8 @@ impl Config {
 
     /// Refuses listeners the broker cannot serve: none (but on a controller-only node,
     /// which serves its controller port alone), two with one name, a security protocol
-    /// other than PLAINTEXT, or a text listener on a Kafka or controller listener's port.
+    /// other than PLAINTEXT, or a text listener on a Kafka or controller listener's port
+    /// (or beyond loopback while a Kafka listener authenticates clients).
     /// [`Config::from_properties`] calls it, and so does the broker's start (a `Config`
     /// may be built in code).
     pub fn check_listeners(&self) -> Result<(), ConfigError> {
@@ -873,6 +882,7 @@ impl Config {
         if !self.cluster.is_controller_only() {
             listeners::check(&self.listeners)?;
             self.check_text_listener()?;
+            self.check_text_listener_stays_local()?;
         }
         if self.cluster.is_kraft() {
             // replica fetchers and the quorum's own connections speak plaintext TCP
@@ -900,6 +910,26 @@ impl Config {
             }
         }
         self.check_http_listener()
+    }
+
+    /// The text port has no authentication: once a Kafka listener authenticates clients,
+    /// an open text port would be a way around it, so it stays on loopback unless
+    /// `text.listener.allow.unauthenticated=true`.
+    fn check_text_listener_stays_local(&self) -> Result<(), ConfigError> {
+        let authenticates = self.listeners.iter().any(ListenerConfig::authenticates);
+        if authenticates
+            && !self.text_listener.ip().is_loopback()
+            && !self.text_listener_allow_unauthenticated
+        {
+            return Err(invalid(
+                "text.listener",
+                &self.text_listener.to_string(),
+                "the Kafka listeners authenticate clients and the text port cannot: bind it \
+                 to 127.0.0.1, or set text.listener.allow.unauthenticated=true to open it \
+                 to anyone anyway",
+            ));
+        }
+        Ok(())
     }
 
     fn check_text_listener(&self) -> Result<(), ConfigError> {
@@ -1098,6 +1128,28 @@ mod tests {
         assert_eq!(p.get("r").map(String::as_str), Some("RULE:^CN=(\\w+)$/$1/"));
         assert_eq!(p.get("a=b").map(String::as_str), Some("c"));
         assert_eq!(p.get("u").map(String::as_str), Some("A\t."));
+    }
+
+    #[test]
+    fn the_text_port_stays_local_beside_authenticated_listeners() {
+        let sasl = "listeners=SASL_PLAINTEXT://127.0.0.1:9092\nsasl.enabled.mechanisms=PLAIN\n\
+            listener.name.sasl_plaintext.plain.sasl.jaas.config=\
+            org.apache.kafka.common.security.plain.PlainLoginModule required user_a=\"b\";\n";
+        let config =
+            |extra: &str| Config::from_properties(&parse_properties(&format!("{sasl}{extra}")));
+        assert!(config("text.listener=127.0.0.1:19192").is_ok());
+        let err = config("text.listener=0.0.0.0:19192").expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("text.listener.allow.unauthenticated"),
+            "{err}"
+        );
+        assert!(
+            config("text.listener=0.0.0.0:19192\ntext.listener.allow.unauthenticated=true").is_ok()
+        );
+        // without authentication anywhere it is only warned about, at start
+        let open = "listeners=PLAINTEXT://127.0.0.1:9092\ntext.listener=0.0.0.0:19192";
+        assert!(Config::from_properties(&parse_properties(open)).is_ok());
     }
 
     #[test]

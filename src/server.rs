@@ -412,18 +412,10 @@ enum Protocol {
 /// that lets anyone in (all but a SASL one, or an SSL one requiring client
 /// certificates): whoever reaches it can read, write and delete topics.
 fn warn_open_listeners(config: &Config) {
-    // a SASL listener lets in only its users; an SSL listener that requires client
-    // certificates only those its truststore vouches for
-    let authenticated = |l: &&ListenerConfig| {
-        l.sasl.is_some()
-            || l.ssl
-                .as_ref()
-                .is_some_and(|s| s.client_auth == crate::config::ClientAuth::Required)
-    };
     let kafka = config
         .listeners
         .iter()
-        .filter(|l| !authenticated(l))
+        .filter(|l| !l.authenticates())
         .map(|l| (l.name.as_str(), l.addr));
     for (listener, addr) in kafka.chain(std::iter::once(("text", config.text_listener))) {
         if !addr.ip().is_loopback() {

@@ -113,6 +113,16 @@ pub struct ListenerConfig {
 }
 
 impl ListenerConfig {
+    /// Whether only known clients get in: a SASL listener (its users), or an SSL one
+    /// requiring client certificates (those its truststore vouches for).
+    pub fn authenticates(&self) -> bool {
+        self.sasl.is_some()
+            || self
+                .ssl
+                .as_ref()
+                .is_some_and(|s| s.client_auth == super::ClientAuth::Required)
+    }
+
     /// A listener advertising its own address (127.0.0.1 when bound to every interface).
     pub fn new(
         name: impl Into<String>,
