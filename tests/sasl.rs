@@ -3,6 +3,8 @@
 //! refused before authentication, and re-authentication (KIP-368). Real frames on real
 //! sockets, and librdkafka as a real client.
 
+#[path = "support/certs.rs"]
+mod certs;
 mod support;
 
 use std::net::SocketAddr;
@@ -304,7 +306,7 @@ async fn sasl_ssl_authenticates_inside_tls() {
     use rustls_pki_types::{CertificateDer, ServerName};
     use tokio_rustls::rustls::{ClientConfig as TlsConfig, RootCertStore};
 
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let fixtures = certs::dir();
     let dir = tempfile::tempdir().expect("tempdir");
     let text = format!(
         "listeners=PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0\n\

@@ -1,8 +1,11 @@
 //! SSL listeners (issue #18, part 1): Kafka's `ssl.*` keys with PEM stores, TLS 1.2 and
 //! 1.3, client certificates (`ssl.client.auth`), `ssl.principal.mapping.rules`, and
 //! certificates reloaded without a restart. Real TLS handshakes (rustls as the client)
-//! and real Kafka frames over them; the certificates are tests/fixtures/tls (make.sh).
+//! and real Kafka frames over them; the certificates are made when the tests run
+//! (support/certs.rs).
 
+#[path = "support/certs.rs"]
+mod certs;
 mod support;
 
 use std::net::SocketAddr;
@@ -25,13 +28,11 @@ use tokio_rustls::TlsConnector;
 use x509_cert::der::Decode;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tls")
-        .join(name)
+    certs::path(name)
 }
 
 /// A broker with a PLAINTEXT and an SSL listener, the SSL one configured by `ssl` (Kafka
-/// keys, one per line; `{dir}` is the fixtures dir).
+/// keys, one per line; `{dir}` is the certificates' dir).
 async fn start(data: &Path, ssl: &str) -> Result<BrokerHandle, ServerError> {
     start_with(data, ssl, |_| {}).await
 }
@@ -44,7 +45,7 @@ async fn start_with(
 ) -> Result<BrokerHandle, ServerError> {
     let text = format!(
         "listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0\n{}",
-        ssl.replace("{dir}", &fixture("").display().to_string())
+        ssl.replace("{dir}", &certs::dir().display().to_string())
     );
     let parsed = Config::from_properties(&parse_properties(&text)).expect("config");
     let mut builder = rafka::BrokerBuilder::for_tests(data);

@@ -449,20 +449,43 @@ mod tests {
         );
     }
 
-    fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/tls")
-            .join(name)
+    /// A self-signed keystore (key then certificate) and a client certificate whose
+    /// subject is, in DER order, C=US, O=Rafka, OU=eng, CN=client one: made here, with
+    /// rcgen, so no key is committed.
+    fn certificates(dir: &Path) -> (PathBuf, CertificateDer<'static>) {
+        use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+        let key = KeyPair::generate().expect("key");
+        let server = CertificateParams::new(vec!["localhost".to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("server");
+        let keystore = dir.join("server.pem");
+        std::fs::write(
+            &keystore,
+            format!("{}{}", key.serialize_pem(), server.pem()),
+        )
+        .expect("write");
+        let mut client = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CountryName, "US");
+        dn.push(DnType::OrganizationName, "Rafka");
+        dn.push(DnType::OrganizationalUnitName, "eng");
+        dn.push(DnType::CommonName, "client one");
+        client.distinguished_name = dn;
+        let client = client.self_signed(&key).expect("client");
+        (keystore, client.der().clone())
     }
 
-    /// Kafka's `DefaultKafkaPrincipalBuilder` on tests/fixtures/tls/client.pem, whose
-    /// subject Java writes `CN=client one,OU=eng,O=Rafka,C=US` (as `openssl x509 -subject
-    /// -nameopt RFC2253` does).
+    /// Kafka's `DefaultKafkaPrincipalBuilder` on a client certificate whose subject Java
+    /// writes `CN=client one,OU=eng,O=Rafka,C=US` (as `openssl x509 -subject -nameopt
+    /// RFC2253` does).
     #[test]
     fn a_client_certificate_names_its_principal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (keystore, cert) = certificates(dir.path());
         let ssl = |rules: &str| {
             Arc::new(SslConfig {
-                keystore: KeyStore::File(fixture("server.pem")),
+                keystore: KeyStore::File(keystore.clone()),
                 truststore: None,
                 client_auth: ClientAuth::None,
                 enabled_protocols: vec![TlsVersion::V1_3],
@@ -472,11 +495,6 @@ mod tests {
                 allow_san_changes: false,
             })
         };
-        let cert = CertificateDer::pem_file_iter(fixture("client.pem"))
-            .expect("pem")
-            .next()
-            .expect("one")
-            .expect("cert");
         let principal = |rules: &str| {
             ServerTls::new("SSL", ssl(rules))
                 .expect("loads")
