@@ -33,6 +33,10 @@
 #                    kafka-python over SASL_PLAINTEXT, 100 records each
 #   sasl-consume-java, -kcat, -python, -kafka-python
 #                    each reads the 400 back, in order
+#   oauth-kcat, oauth-java
+#                    OAUTHBEARER with unsecured tokens (KIP-255) over SASL_PLAINTEXT:
+#                    kcat's own token (principal=alice) and Kafka's OAuthBearerLoginModule
+#                    (unsecuredLoginStringClaim_sub) list the topics
 #
 #   compat-tests/tls.sh [--target rafka|kafka|both]     (default both)
 #
@@ -111,6 +115,11 @@ sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule require
 ssl.truststore.type=PEM
 ssl.truststore.location=$C/ca.pem
 PROPS
+cat >"$DIR/client-oauth.properties" <<PROPS
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=OAUTHBEARER
+sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="alice";
+PROPS
 cat >"$DIR/client-sasl-wrong.properties" <<PROPS
 security.protocol=SASL_PLAINTEXT
 sasl.mechanism=PLAIN
@@ -133,10 +142,13 @@ ssl.principal.mapping.rules=RULE:^CN=client,O=compat$/client/,RULE:^CN=tricky\\\
 PROPS
     # SASL: PLAIN on both SASL listeners; SASL_SSL has its own keystore keys
     local jaas='org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret" user_admin="admin-secret";'
+    local oauth='org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;'
     cat <<PROPS
-sasl.enabled.mechanisms=PLAIN
+sasl.enabled.mechanisms=PLAIN,OAUTHBEARER
 listener.name.sasl_plaintext.plain.sasl.jaas.config=$jaas
 listener.name.sasl_ssl.plain.sasl.jaas.config=$jaas
+listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config=$oauth
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=$oauth
 listener.name.sasl_ssl.ssl.keystore.type=PEM
 listener.name.sasl_ssl.ssl.keystore.location=$C/server.pem
 PROPS
@@ -423,6 +435,15 @@ while len(got) < n and time.monotonic() < deadline:
 c.close()
 print("\n".join(got))
 PY
+    local oauth
+    oauth="$(timeout 30 kcat -b "$SASL_BOOTSTRAP" -X security.protocol=sasl_plaintext \
+        -X sasl.mechanisms=OAUTHBEARER -X enable.sasl.oauthbearer.unsecure.jwt=true \
+        -X sasl.oauthbearer.config=principal=alice -L -m 15 2>"$w/oauth-kcat.err" \
+        | sed -n 's/^ *broker [0-9]* at \([^ ]*\).*/\1/p' | head -1)"
+    echo "oauth-kcat: ${oauth/$SASL_BOOTSTRAP/SASL-PORT}" >>"$out"
+    kafka_tool 60 org.apache.kafka.tools.TopicCommand --bootstrap-server "$SASL_BOOTSTRAP" \
+        --command-config "$DIR/client-oauth.properties" --list >"$w/oauth-java.out" 2>&1
+    echo "oauth-java: rc=$? $(grep -x -m1 'sasl-records' "$w/oauth-java.out")" >>"$out"
     for who in java kcat python kafka-python; do
         if cmp -s "$w/sasl-expected" "$w/sasl-consume-$who"; then
             echo "sasl-consume-$who: $((4 * N)) in order" >>"$out"
@@ -458,6 +479,8 @@ sasl-consume-java: $((4 * N)) in order
 sasl-consume-kcat: $((4 * N)) in order
 sasl-consume-python: $((4 * N)) in order
 sasl-consume-kafka-python: $((4 * N)) in order
+oauth-kcat: SASL-PORT
+oauth-java: rc=0 sasl-records
 EXP
 }
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use tracing::{info, warn};
 
 pub use observe::{LogFormat, ObserveConfig, DEFAULT_HTTP_PORT};
-pub use sasl::{PlainUsers, SaslConfig, SaslMechanism};
+pub use sasl::{PlainUsers, SaslConfig, SaslMechanism, UnsecuredTokens};
 pub use ssl::{ClientAuth, KeyStore, SslConfig, TlsVersion, TrustStore};
 
 use crate::log::{CleanerConfig, CleanupPolicy, LogConfig, Ratio, TimestampType};

@@ -343,3 +343,70 @@ async fn sasl_ssl_authenticates_inside_tls() {
     assert_eq!(create_topic(&mut c, "over-tls").await, 0);
     broker.shutdown().await.expect("shutdown");
 }
+
+const OAUTH: &str = "sasl.enabled.mechanisms=PLAIN,OAUTHBEARER\n\
+    listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config=\
+    org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;\n";
+
+/// An unsecured token (KIP-255) for `sub`, expiring `exp` (seconds since the epoch).
+fn unsecured_token(claims: &str) -> String {
+    use base64::Engine;
+    let b64 = |j: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(j);
+    format!("{}.{}.", b64(r#"{"alg":"none"}"#), b64(claims))
+}
+
+fn epoch_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// OAUTHBEARER with unsecured tokens: a good one logs in (its session ends when the token
+/// does), an expired one gets RFC 7628's JSON error as a challenge and fails once
+/// acknowledged, as in Kafka.
+#[tokio::test]
+async fn oauthbearer_takes_unsecured_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // (the second sasl.enabled.mechanisms line wins, as in a .properties file)
+    let broker = start(dir.path(), OAUTH).await;
+    let addr = sasl_addr(&broker);
+    let first = |token: &str| Bytes::from(format!("n,,\u{1}auth=Bearer {token}\u{1}\u{1}"));
+
+    let mut c = Client::connect(addr).await;
+    let hs = handshake(&mut c, 1, "OAUTHBEARER").await;
+    assert_eq!(hs.error_code, 0);
+    assert_eq!(
+        hs.mechanisms,
+        vec![
+            StrBytes::from_static_str("PLAIN"),
+            StrBytes::from_static_str("OAUTHBEARER")
+        ]
+    );
+    let exp = epoch_seconds() + 3600;
+    let token = unsecured_token(&format!(r#"{{"sub":"carol","exp":{exp}}}"#));
+    let auth = authenticate(&mut c, 2, first(&token)).await;
+    assert_eq!(auth.error_code, 0, "{:?}", auth.error_message);
+    // the session lasts until the token expires (give or take the test's own seconds)
+    assert!(
+        (3_590_000..=3_600_000).contains(&auth.session_lifetime_ms),
+        "{}",
+        auth.session_lifetime_ms
+    );
+    assert_eq!(create_topic(&mut c, "by-token").await, 0);
+
+    let mut c = Client::connect(addr).await;
+    assert_eq!(handshake(&mut c, 1, "OAUTHBEARER").await.error_code, 0);
+    let expired = unsecured_token(r#"{"sub":"carol","exp":1600000000}"#);
+    let challenge = authenticate(&mut c, 2, first(&expired)).await;
+    assert_eq!(challenge.error_code, 0);
+    assert_eq!(&challenge.auth_bytes[..], br#"{"status":"invalid_token"}"#);
+    let failed = authenticate(&mut c, 2, Bytes::from_static(&[1])).await;
+    assert_eq!(failed.error_code, 58);
+    assert_eq!(
+        failed.error_message.as_deref(),
+        Some(r#"{"status":"invalid_token"}"#)
+    );
+    assert!(c.is_closed_by_broker().await);
+    broker.shutdown().await.expect("shutdown");
+}

@@ -1,6 +1,7 @@
 //! Kafka's SASL keys for a listener whose security protocol is SASL_PLAINTEXT or
 //! SASL_SSL: which mechanisms it offers (`sasl.enabled.mechanisms`), who may log in with
-//! PLAIN (the `user_<name>="<password>"` entries of its JAAS configuration), how long a
+//! PLAIN (the `user_<name>="<password>"` entries of its JAAS configuration), how
+//! OAUTHBEARER's unsecured tokens are checked (the `unsecuredValidator*` options), how long a
 //! session lasts before the client must re-authenticate (KIP-368,
 //! `connections.max.reauth.ms`), how long a failed authentication is held before the
 //! connection closes, and how large a frame may be before authentication.
@@ -21,6 +22,9 @@ use super::{invalid, ConfigError};
 pub enum SaslMechanism {
     /// RFC 4616: a user name and a password, in the clear (use SASL_SSL beyond loopback).
     Plain,
+    /// RFC 7628 with Kafka's unsecured tokens (KIP-255): for development, never in
+    /// production, as Kafka's own documentation says.
+    OAuthBearer,
 }
 
 impl SaslMechanism {
@@ -28,6 +32,7 @@ impl SaslMechanism {
     pub fn name(self) -> &'static str {
         match self {
             SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 
@@ -35,6 +40,7 @@ impl SaslMechanism {
     pub fn from_name(name: &str) -> Option<SaslMechanism> {
         match name {
             "PLAIN" => Some(SaslMechanism::Plain),
+            "OAUTHBEARER" => Some(SaslMechanism::OAuthBearer),
             _ => None,
         }
     }
@@ -43,6 +49,9 @@ impl SaslMechanism {
     fn login_module(self) -> &'static str {
         match self {
             SaslMechanism::Plain => "org.apache.kafka.common.security.plain.PlainLoginModule",
+            SaslMechanism::OAuthBearer => {
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
+            }
         }
     }
 }
@@ -91,6 +100,7 @@ impl SaslConfig {
         SaslConfig {
             mechanisms: vec![SaslMechanism::Plain],
             plain_users: users,
+            oauthbearer: UnsecuredTokens::default(),
             reauth_ms: vec![(SaslMechanism::Plain, 0)],
             failed_authentication_delay_ms: 100,
             max_receive_size: 524_288,
@@ -104,6 +114,32 @@ impl fmt::Debug for PlainUsers {
     }
 }
 
+/// How OAUTHBEARER's unsecured tokens are checked: Kafka's
+/// `OAuthBearerUnsecuredValidatorCallbackHandler` options, from the listener's
+/// `OAuthBearerLoginModule` JAAS entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnsecuredTokens {
+    /// `unsecuredValidatorPrincipalClaimName` (default `sub`): the claim naming the user.
+    pub principal_claim: String,
+    /// `unsecuredValidatorScopeClaimName` (default `scope`).
+    pub scope_claim: String,
+    /// `unsecuredValidatorRequiredScope`: space-separated scopes a token must all have.
+    pub required_scope: Vec<String>,
+    /// `unsecuredValidatorAllowableClockSkewMs` (default 0).
+    pub clock_skew_ms: u64,
+}
+
+impl Default for UnsecuredTokens {
+    fn default() -> Self {
+        UnsecuredTokens {
+            principal_claim: "sub".into(),
+            scope_claim: "scope".into(),
+            required_scope: Vec::new(),
+            clock_skew_ms: 0,
+        }
+    }
+}
+
 /// One SASL listener's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SaslConfig {
@@ -112,6 +148,8 @@ pub struct SaslConfig {
     pub mechanisms: Vec<SaslMechanism>,
     /// PLAIN's users, when PLAIN is enabled.
     pub plain_users: PlainUsers,
+    /// OAUTHBEARER's token checks, when OAUTHBEARER is enabled.
+    pub oauthbearer: UnsecuredTokens,
     /// `connections.max.reauth.ms` for each enabled mechanism (0: sessions never expire,
     /// Kafka's default).
     pub reauth_ms: Vec<(SaslMechanism, u64)>,
@@ -144,6 +182,9 @@ const KEYS: &[&str] = &[
     // the mechanism brokers use between them: inter-broker listeners are PLAINTEXT
     // (Config::check_listeners), so it has nothing to choose
     "sasl.mechanism.inter.broker.protocol",
+    // refused (below): a plugged-in validator (OAUTHBEARER with signed tokens, say) cannot
+    // be run, and ignoring it would let unsecured tokens in where it was meant to check
+    "sasl.server.callback.handler.class",
 ];
 
 /// Whether `key` is one of the SASL keys [`parse`] reads, bare or scoped: the properties
@@ -196,7 +237,11 @@ pub fn parse(props: &BTreeMap<String, String>, listener: &str) -> Result<SaslCon
             let mut list = Vec::new();
             for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
                 let m = SaslMechanism::from_name(name).ok_or_else(|| {
-                    invalid(&k, &v, format!("mechanism {name} is not served (PLAIN is)"))
+                    invalid(
+                        &k,
+                        &v,
+                        format!("mechanism {name} is not served (PLAIN and OAUTHBEARER are)"),
+                    )
                 })?;
                 if !list.contains(&m) {
                     list.push(m);
@@ -209,7 +254,19 @@ pub fn parse(props: &BTreeMap<String, String>, listener: &str) -> Result<SaslCon
         }
     };
 
+    if let Some((k, v)) = (mechanisms.iter().copied().map(Some))
+        .chain(std::iter::once(None))
+        .find_map(|m| get(m, "sasl.server.callback.handler.class"))
+    {
+        return Err(invalid(
+            &k,
+            &v,
+            "a Java callback handler cannot run in Rafka: PLAIN takes its users from the JAAS \
+             configuration and OAUTHBEARER checks unsecured tokens only",
+        ));
+    }
     let mut plain_users = PlainUsers::default();
+    let mut oauthbearer = UnsecuredTokens::default();
     let mut reauth_ms = Vec::new();
     for &m in &mechanisms {
         let jaas_key = format!(
@@ -259,6 +316,34 @@ pub fn parse(props: &BTreeMap<String, String>, listener: &str) -> Result<SaslCon
                     }
                 }
             }
+            SaslMechanism::OAuthBearer => {
+                for (option, value) in &module.options {
+                    let value = value.trim();
+                    match option.as_str() {
+                        "unsecuredValidatorPrincipalClaimName" if !value.is_empty() => {
+                            oauthbearer.principal_claim = value.to_string()
+                        }
+                        "unsecuredValidatorScopeClaimName" if !value.is_empty() => {
+                            oauthbearer.scope_claim = value.to_string()
+                        }
+                        "unsecuredValidatorRequiredScope" => {
+                            oauthbearer.required_scope =
+                                value.split_whitespace().map(str::to_string).collect()
+                        }
+                        "unsecuredValidatorAllowableClockSkewMs" if !value.is_empty() => {
+                            oauthbearer.clock_skew_ms = value.parse().map_err(|_| {
+                                invalid(
+                                    &jaas_key,
+                                    value,
+                                    "unsecuredValidatorAllowableClockSkewMs: a non-negative \
+                                     number of milliseconds",
+                                )
+                            })?
+                        }
+                        _ => {}
+                    }
+                }
+            }
         }
         let ms = match get(Some(m), "connections.max.reauth.ms") {
             None => 0,
@@ -296,6 +381,7 @@ pub fn parse(props: &BTreeMap<String, String>, listener: &str) -> Result<SaslCon
     Ok(SaslConfig {
         mechanisms,
         plain_users,
+        oauthbearer,
         reauth_ms,
         failed_authentication_delay_ms,
         max_receive_size,
@@ -495,6 +581,48 @@ mod tests {
             assert!(e.contains(needle), "{e} lacks {needle}");
             assert!(!e.contains("secret"), "{e} shows a password");
         }
+    }
+
+    #[test]
+    fn oauthbearer_takes_the_unsecured_validator_options() {
+        let c = parse(
+            &props(&[
+                ("sasl.enabled.mechanisms", "PLAIN, OAUTHBEARER"),
+                ("listener.name.s.plain.sasl.jaas.config", JAAS),
+                (
+                    "listener.name.s.oauthbearer.sasl.jaas.config",
+                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+                     unsecuredValidatorRequiredScope=\"read write\" \
+                     unsecuredValidatorAllowableClockSkewMs=\"30\";",
+                ),
+            ]),
+            "S",
+        )
+        .expect("parses");
+        assert_eq!(
+            c.mechanisms,
+            vec![SaslMechanism::Plain, SaslMechanism::OAuthBearer]
+        );
+        assert_eq!(c.oauthbearer.principal_claim, "sub");
+        assert_eq!(c.oauthbearer.required_scope, vec!["read", "write"]);
+        assert_eq!(c.oauthbearer.clock_skew_ms, 30);
+        // a validator of signed tokens cannot be plugged in: refused, never ignored
+        let e = parse(
+            &props(&[
+                ("sasl.enabled.mechanisms", "OAUTHBEARER"),
+                (
+                    "listener.name.s.oauthbearer.sasl.jaas.config",
+                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;",
+                ),
+                (
+                    "listener.name.s.oauthbearer.sasl.server.callback.handler.class",
+                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+                ),
+            ]),
+            "S",
+        )
+        .expect_err("refused");
+        assert!(e.to_string().contains("callback handler"), "{e}");
     }
 
     #[test]

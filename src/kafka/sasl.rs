@@ -121,12 +121,13 @@ impl Authenticator {
             return Verdict::Close("a SASL token outside an authentication".into());
         };
         let mechanism = server.mechanism();
-        match server.evaluate(&self.config, token) {
+        match server.evaluate(&self.config, token, wall_clock_ms()) {
             Ok(SaslStep::Challenge(bytes)) => Verdict::Answer(size_prefixed(&bytes)),
             Ok(SaslStep::Complete {
                 response,
                 principal,
-            }) => match self.complete(mechanism, principal, now) {
+                expires_ms,
+            }) => match self.complete(mechanism, principal, expires_ms, now) {
                 Ok(_) => Verdict::Answer(size_prefixed(&response)),
                 Err(reason) => self.fail(None, reason),
             },
@@ -246,7 +247,7 @@ impl Authenticator {
                 .with_error_message(Some(StrBytes::from_string(message.to_string())));
             encode(req, &body).ok()
         };
-        match server.evaluate(&self.config, &auth.auth_bytes) {
+        match server.evaluate(&self.config, &auth.auth_bytes, wall_clock_ms()) {
             Ok(SaslStep::Challenge(bytes)) => {
                 let body = SaslAuthenticateResponse::default()
                     .with_error_code(ErrorCode::None.code())
@@ -259,7 +260,8 @@ impl Authenticator {
             Ok(SaslStep::Complete {
                 response,
                 principal,
-            }) => match self.complete(mechanism, principal, now) {
+                expires_ms,
+            }) => match self.complete(mechanism, principal, expires_ms, now) {
                 Ok(lifetime_ms) => {
                     let body = SaslAuthenticateResponse::default()
                         .with_error_code(ErrorCode::None.code())
@@ -282,12 +284,15 @@ impl Authenticator {
         }
     }
 
-    /// Starts (or renews) the session; its lifetime in ms (0: none). A re-authentication
-    /// as another principal fails.
+    /// Starts (or renews) the session; its lifetime in ms (0: none). As Kafka computes it:
+    /// `connections.max.reauth.ms`, or the time left until the credential expires
+    /// (`expires_ms`, an OAUTHBEARER token's), whichever is shorter. A re-authentication as
+    /// another principal fails.
     fn complete(
         &mut self,
         mechanism: SaslMechanism,
         principal: KafkaPrincipal,
+        expires_ms: Option<i64>,
         now: Instant,
     ) -> Result<i64, String> {
         if let Some(previous) = &self.session {
@@ -301,14 +306,22 @@ impl Authenticator {
                 ));
             }
         }
-        let lifetime_ms = self.config.reauth_ms(mechanism);
+        let max_reauth = i64::try_from(self.config.reauth_ms(mechanism)).unwrap_or(i64::MAX);
+        let left = expires_ms.map(|at| at.saturating_sub(wall_clock_ms()).max(0));
+        let lifetime_ms = match (left, max_reauth > 0) {
+            (None, false) => None,
+            (None, true) => Some(max_reauth),
+            (Some(left), false) => Some(left),
+            (Some(left), true) => Some(left.min(max_reauth)),
+        };
         self.session = Some(Session {
             mechanism,
             principal: Arc::new(principal),
-            expires: (lifetime_ms > 0).then(|| now + Duration::from_millis(lifetime_ms)),
+            expires: lifetime_ms
+                .map(|ms| now + Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
         });
         self.state = State::Authenticated;
-        Ok(i64::try_from(lifetime_ms).unwrap_or(i64::MAX))
+        Ok(lifetime_ms.unwrap_or(0))
     }
 
     fn fail(&mut self, answer: Option<Bytes>, reason: String) -> Verdict {
@@ -318,6 +331,13 @@ impl Authenticator {
             delay: Duration::from_millis(self.config.failed_authentication_delay_ms),
         }
     }
+}
+
+/// Now, in ms since the epoch (a token's expiry is on that clock).
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn encode<M: Encodable>(req: &Request, body: &M) -> Result<Bytes, String> {

@@ -10,6 +10,7 @@
 //! authenticator ([`crate::kafka::sasl`]) carries them. The authorizer comes here later
 //! (issue #18).
 
+pub mod oauthbearer;
 pub mod principal;
 pub mod sasl;
 pub mod tls;

@@ -4,11 +4,14 @@
 //!
 //! PLAIN (RFC 4616) checks a user name and password against the listener's JAAS users,
 //! as Kafka's `PlainServerCallbackHandler` does; passwords are compared in constant time.
-//! The messages a failure sends the client are Kafka's own, and never say whether the user
-//! exists.
+//! OAUTHBEARER (RFC 7628) takes Kafka's unsecured tokens ([`super::oauthbearer`]): a
+//! refused token gets RFC 7628's JSON error as a challenge, and the exchange fails once
+//! the client has acknowledged it (with a lone `0x01`), as in Kafka. The messages a failure
+//! sends the client are Kafka's own, and never say whether a user exists.
 
 use subtle::ConstantTimeEq;
 
+use super::oauthbearer;
 use crate::config::{SaslConfig, SaslMechanism};
 use crate::security::KafkaPrincipal;
 
@@ -17,10 +20,13 @@ use crate::security::KafkaPrincipal;
 pub enum SaslStep {
     /// The exchange goes on: this token goes back, and another is expected.
     Challenge(Vec<u8>),
-    /// Authenticated: the last token goes back (empty for PLAIN).
+    /// Authenticated: the last token goes back (empty for PLAIN and OAUTHBEARER).
     Complete {
         response: Vec<u8>,
         principal: KafkaPrincipal,
+        /// When the credential expires, in ms since the epoch (an OAUTHBEARER token's
+        /// `exp`): the session ends then at the latest (KIP-368).
+        expires_ms: Option<i64>,
     },
 }
 
@@ -36,6 +42,8 @@ pub struct SaslError(pub String);
 pub struct SaslServer {
     mechanism: SaslMechanism,
     complete: bool,
+    /// OAUTHBEARER: the JSON error sent as a challenge, awaiting the client's `0x01`.
+    refused: Option<String>,
 }
 
 impl SaslServer {
@@ -43,6 +51,7 @@ impl SaslServer {
         SaslServer {
             mechanism,
             complete: false,
+            refused: None,
         }
     }
 
@@ -50,8 +59,14 @@ impl SaslServer {
         self.mechanism
     }
 
-    /// Takes the client's next token.
-    pub fn evaluate(&mut self, config: &SaslConfig, token: &[u8]) -> Result<SaslStep, SaslError> {
+    /// Takes the client's next token; `now_ms` (ms since the epoch) is when, for a token's
+    /// expiry.
+    pub fn evaluate(
+        &mut self,
+        config: &SaslConfig,
+        token: &[u8],
+        now_ms: i64,
+    ) -> Result<SaslStep, SaslError> {
         if self.complete {
             return Err(SaslError(
                 "Authentication failed: the exchange is already complete".into(),
@@ -59,11 +74,59 @@ impl SaslServer {
         }
         let step = match self.mechanism {
             SaslMechanism::Plain => plain(config, token)?,
+            SaslMechanism::OAuthBearer => self.oauthbearer(config, token, now_ms)?,
         };
         if matches!(step, SaslStep::Complete { .. }) {
             self.complete = true;
         }
         Ok(step)
+    }
+}
+
+impl SaslServer {
+    /// RFC 7628, as Kafka's `OAuthBearerSaslServer`.
+    fn oauthbearer(
+        &mut self,
+        config: &SaslConfig,
+        message: &[u8],
+        now_ms: i64,
+    ) -> Result<SaslStep, SaslError> {
+        if let Some(json) = self.refused.take() {
+            if message == [0x01] {
+                return Err(SaslError(json));
+            }
+        }
+        // Kafka sends a SaslException's text to no client: its generic message instead
+        let generic = || {
+            SaslError(
+                "Authentication failed during authentication due to invalid credentials with \
+                 SASL mechanism OAUTHBEARER"
+                    .into(),
+            )
+        };
+        let first = oauthbearer::initial_response(message).ok_or_else(generic)?;
+        match oauthbearer::validate(&first.token, &config.oauthbearer, now_ms) {
+            Err(e) => {
+                let json = e.json();
+                tracing::debug!(reason = %e.reason, "OAUTHBEARER token refused");
+                self.refused = Some(json.clone());
+                Ok(SaslStep::Challenge(json.into_bytes()))
+            }
+            Ok(token) => {
+                if !first.authorization_id.is_empty() && first.authorization_id != token.principal {
+                    return Err(SaslError(format!(
+                        "Authentication failed: Client requested an authorization id ({}) that \
+                         is different from the token's principal name ({})",
+                        first.authorization_id, token.principal
+                    )));
+                }
+                Ok(SaslStep::Complete {
+                    response: Vec::new(),
+                    principal: KafkaPrincipal::user(token.principal),
+                    expires_ms: Some(token.expires_ms),
+                })
+            }
+        }
     }
 }
 
@@ -108,6 +171,7 @@ fn plain(config: &SaslConfig, token: &[u8]) -> Result<SaslStep, SaslError> {
     Ok(SaslStep::Complete {
         response: Vec::new(),
         principal: KafkaPrincipal::user(user),
+        expires_ms: None,
     })
 }
 
@@ -124,7 +188,7 @@ mod tests {
     }
 
     fn run(token: &[u8]) -> Result<SaslStep, SaslError> {
-        SaslServer::new(SaslMechanism::Plain).evaluate(&config(), token)
+        SaslServer::new(SaslMechanism::Plain).evaluate(&config(), token, 0)
     }
 
     #[test]
@@ -133,7 +197,8 @@ mod tests {
             run(b"\0alice\0alice-secret"),
             Ok(SaslStep::Complete {
                 response: vec![],
-                principal: KafkaPrincipal::user("alice")
+                principal: KafkaPrincipal::user("alice"),
+                expires_ms: None
             })
         );
         assert!(run(b"alice\0alice\0alice-secret").is_ok(), "authzid = user");
@@ -169,7 +234,53 @@ mod tests {
     fn one_exchange_completes_once() {
         let config = config();
         let mut s = SaslServer::new(SaslMechanism::Plain);
-        assert!(s.evaluate(&config, b"\0bob\0b").is_ok());
-        assert!(s.evaluate(&config, b"\0bob\0b").is_err());
+        assert!(s.evaluate(&config, b"\0bob\0b", 0).is_ok());
+        assert!(s.evaluate(&config, b"\0bob\0b", 0).is_err());
+    }
+
+    #[test]
+    fn oauthbearer_refuses_with_a_json_challenge_then_fails() {
+        use base64::Engine;
+        let b64 = |j: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(j);
+        let message = |claims: &str| {
+            format!(
+                "n,,\u{1}auth=Bearer {}.{}.\u{1}\u{1}",
+                b64(r#"{"alg":"none"}"#),
+                b64(claims)
+            )
+        };
+        let config = config();
+        let now = 1_700_000_000_000;
+        let mut s = SaslServer::new(SaslMechanism::OAuthBearer);
+        assert_eq!(
+            s.evaluate(
+                &config,
+                message(r#"{"sub":"bob","exp":1700000060}"#).as_bytes(),
+                now
+            ),
+            Ok(SaslStep::Complete {
+                response: vec![],
+                principal: KafkaPrincipal::user("bob"),
+                expires_ms: Some(1_700_000_060_000)
+            })
+        );
+        let mut s = SaslServer::new(SaslMechanism::OAuthBearer);
+        let expired = message(r#"{"sub":"bob","exp":1600000000}"#);
+        assert_eq!(
+            s.evaluate(&config, expired.as_bytes(), now),
+            Ok(SaslStep::Challenge(
+                br#"{"status":"invalid_token"}"#.to_vec()
+            ))
+        );
+        assert_eq!(
+            s.evaluate(&config, &[1], now),
+            Err(SaslError(r#"{"status":"invalid_token"}"#.into()))
+        );
+        let mut s = SaslServer::new(SaslMechanism::OAuthBearer);
+        assert!(s
+            .evaluate(&config, b"not a message", now)
+            .expect_err("refused")
+            .0
+            .contains("invalid credentials with SASL mechanism OAUTHBEARER"));
     }
 }
