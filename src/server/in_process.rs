@@ -270,14 +270,16 @@ impl ClusterHandle {
     /// text ports).
     pub async fn restart(&mut self, id: i32) -> Result<(), ServerError> {
         self.kill(id);
-        // a killed node's work already on the blocking pool (an append, an fsync) still
-        // holds its broker, so its ports and log dir lock, until it ends: tries for up to
-        // 15 s (a loaded machine's blocking pool can take seconds to get to it)
+        // a killed node's work still under way holds its broker, so its ports and log dir
+        // lock, until it ends: work on the blocking pool (an append, an fsync: seconds on
+        // a loaded machine), and an acks=all produce waiting for its replicas, until the
+        // request's own timeout (librdkafka's request.timeout.ms: 30 s). Tries for up to
+        // 45 s.
         let mut tries = 0;
         let node = loop {
             match self.start_node(id, None).await {
                 Ok(node) => break node,
-                Err(e) if tries < 150 => {
+                Err(e) if tries < 450 => {
                     tries += 1;
                     tracing::debug!(node_id = id, cause = %e, "restart failed; retrying");
                     tokio::time::sleep(Duration::from_millis(100)).await;
