@@ -181,15 +181,9 @@ impl Authenticator {
     }
 
     fn handshake(&mut self, req: &Request) -> Verdict {
-        if !(0..=1).contains(&req.api_version) {
-            return Verdict::Close(format!(
-                "SaslHandshake v{} is not supported",
-                req.api_version
-            ));
-        }
-        let decoded = SaslHandshakeRequest::decode(&mut req.body.clone(), req.api_version);
-        let Ok(handshake) = decoded else {
-            return Verdict::Close("malformed SaslHandshake request".into());
+        let handshake: SaslHandshakeRequest = match decode_request(req) {
+            Ok(r) => r,
+            Err(close) => return close,
         };
         let enabled: Vec<StrBytes> = self
             .config
@@ -227,15 +221,9 @@ impl Authenticator {
     }
 
     fn authenticate(&mut self, req: &Request, now: Instant) -> Verdict {
-        if !(0..=2).contains(&req.api_version) {
-            return Verdict::Close(format!(
-                "SaslAuthenticate v{} is not supported",
-                req.api_version
-            ));
-        }
-        let decoded = SaslAuthenticateRequest::decode(&mut req.body.clone(), req.api_version);
-        let Ok(auth) = decoded else {
-            return Verdict::Close("malformed SaslAuthenticate request".into());
+        let auth: SaslAuthenticateRequest = match decode_request(req) {
+            Ok(r) => r,
+            Err(close) => return close,
         };
         let State::Authenticate { server, .. } = &mut self.state else {
             return Verdict::Close("SaslAuthenticate outside an authentication".into());
@@ -331,6 +319,21 @@ impl Authenticator {
             delay: Duration::from_millis(self.config.failed_authentication_delay_ms),
         }
     }
+}
+
+/// Decodes a SaslHandshake or SaslAuthenticate body, in the versions the route table
+/// serves for it; otherwise the connection closes (Kafka cannot answer those either).
+fn decode_request<R: Decodable>(req: &Request) -> Result<R, Verdict> {
+    let served = super::route::route_of(req.api_key)
+        .is_some_and(|r| (r.min..=r.max).contains(&req.api_version));
+    if !served {
+        return Err(Verdict::Close(format!(
+            "{:?} v{} is not supported",
+            req.api_key, req.api_version
+        )));
+    }
+    R::decode(&mut req.body.clone(), req.api_version)
+        .map_err(|_| Verdict::Close(format!("malformed {:?} request", req.api_key)))
 }
 
 /// Now, in ms since the epoch (a token's expiry is on that clock).
@@ -506,6 +509,13 @@ mod tests {
         let mut a = Authenticator::new(config(0));
         assert!(matches!(a.request(&versions, now), Verdict::Route(_)));
         assert!(matches!(a.request(&versions, now), Verdict::Close(_)));
+        // a version the route table does not serve
+        let mut a = Authenticator::new(config(0));
+        let mut v2 = handshake(1, "PLAIN");
+        v2.api_version = 2;
+        assert!(
+            matches!(a.request(&v2, now), Verdict::Close(r) if r.contains("v2 is not supported"))
+        );
     }
 
     #[test]
