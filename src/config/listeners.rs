@@ -113,10 +113,13 @@ pub struct ListenerConfig {
 }
 
 impl ListenerConfig {
-    /// Whether only known clients get in: a SASL listener (its users), or an SSL one
+    /// Whether only known clients get in: a SASL listener (its users; not one offering
+    /// OAUTHBEARER, whose unsecured tokens anyone can make for anyone), or an SSL one
     /// requiring client certificates (those its truststore vouches for).
     pub fn authenticates(&self) -> bool {
-        self.sasl.is_some()
+        self.sasl
+            .as_ref()
+            .is_some_and(|s| !s.mechanisms.contains(&super::SaslMechanism::OAuthBearer))
             || self
                 .ssl
                 .as_ref()

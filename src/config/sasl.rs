@@ -448,30 +448,49 @@ enum Token {
     Semicolon,
 }
 
+/// Splits a JAAS configuration as Java's `StreamTokenizer` does for Kafka's `JaasConfig`:
+/// words, `=`, `;`, values quoted with `"` or `'` (in which `\n`, `\t`, `\r`, `\b`, `\f`
+/// stand for those characters and a backslash before any other character for that
+/// character), and `//` and `/* */` comments.
 fn jaas_tokens(text: &str) -> Result<Vec<Token>, String> {
     let mut tokens = Vec::new();
     let mut chars = text.chars().peekable();
-    while let Some(&c) = chars.peek() {
+    while let Some(c) = chars.next() {
         match c {
-            c if c.is_whitespace() => {
-                chars.next();
+            c if c.is_whitespace() => {}
+            '=' => tokens.push(Token::Equals),
+            ';' => tokens.push(Token::Semicolon),
+            '/' if chars.peek() == Some(&'/') => {
+                for c in chars.by_ref() {
+                    if c == '\n' || c == '\r' {
+                        break;
+                    }
+                }
             }
-            '=' => {
+            '/' if chars.peek() == Some(&'*') => {
                 chars.next();
-                tokens.push(Token::Equals);
+                let mut last = ' ';
+                loop {
+                    match chars.next() {
+                        None => return Err("a /* comment is not closed".into()),
+                        Some('/') if last == '*' => break,
+                        Some(c) => last = c,
+                    }
+                }
             }
-            ';' => {
-                chars.next();
-                tokens.push(Token::Semicolon);
-            }
-            '"' => {
-                chars.next();
+            '"' | '\'' => {
+                let quote = c;
                 let mut s = String::new();
                 loop {
                     match chars.next() {
                         None => return Err("a quoted value is not closed".into()),
-                        Some('"') => break,
+                        Some(c) if c == quote => break,
                         Some('\\') => match chars.next() {
+                            Some('n') => s.push('\n'),
+                            Some('t') => s.push('\t'),
+                            Some('r') => s.push('\r'),
+                            Some('b') => s.push('\u{8}'),
+                            Some('f') => s.push('\u{c}'),
                             Some(e) => s.push(e),
                             None => return Err("a quoted value is not closed".into()),
                         },
@@ -480,10 +499,10 @@ fn jaas_tokens(text: &str) -> Result<Vec<Token>, String> {
                 }
                 tokens.push(Token::Quoted(s));
             }
-            _ => {
-                let mut s = String::new();
+            c => {
+                let mut s = String::from(c);
                 while let Some(&c) = chars.peek() {
-                    if c.is_whitespace() || c == '=' || c == ';' || c == '"' {
+                    if c.is_whitespace() || matches!(c, '=' | ';' | '"' | '\'') {
                         break;
                     }
                     s.push(c);
@@ -636,6 +655,13 @@ mod tests {
                 ("y".into(), "two words".into()),
                 ("z".into(), "q\\".into())
             ]
+        );
+        // single quotes, escapes and comments, as Java's StreamTokenizer reads them
+        let m = parse_jaas("a.B required /* users */ x='p w' // the rest\n y=\"t\\tab\";")
+            .expect("parses");
+        assert_eq!(
+            m.options,
+            vec![("x".into(), "p w".into()), ("y".into(), "t\tab".into())]
         );
         for bad in [
             "a.B required x=1",

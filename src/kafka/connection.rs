@@ -386,78 +386,82 @@ async fn run<R, W>(
             _ = shutdown.changed() => break Stop::Finish,
             _ = tx.closed() => break Stop::PeerGone,
         };
-        // after a SaslHandshake v0 the client sends its SASL tokens bare, not as requests
-        if let Some(a) = auth.as_mut().filter(|a| a.wants_bare_token()) {
-            let verdict = a.bare_token(&frame, Instant::now());
-            // counted as what it stands for: a SaslAuthenticate v0
-            let timer = broker
-                .metrics()
-                .requests()
-                .received(ApiKey::SaslAuthenticate, 0, -1);
-            match answer_sasl(&tx, &shared, verdict, timer, None, &mut shutdown).await {
-                Some(stop) => break stop,
-                None => continue,
+        // what the frame gets: the authenticator's own answer, or the route's; `last`: the
+        // connection closes after it
+        let (out, timer, client_id, last) = 'frame: {
+            // after a SaslHandshake v0 the client sends its SASL tokens bare, not as requests
+            if let Some(a) = auth.as_mut().filter(|a| a.wants_bare_token()) {
+                let verdict = a.bare_token(&frame, Instant::now());
+                // counted as what it stands for: a SaslAuthenticate v0
+                let timer = broker
+                    .metrics()
+                    .requests()
+                    .received(ApiKey::SaslAuthenticate, 0, -1);
+                match sasl_outcome(verdict, &mut shutdown).await {
+                    Ok((out, last)) => break 'frame (out, timer, None, last),
+                    Err(stop) => break 'connection stop,
+                }
             }
-        }
-        let req = match codec::parse_request(frame) {
-            Ok(req) => req,
-            Err(e) => {
-                warn!(cause = %e, "closing connection");
-                break Stop::Finish;
-            }
-        };
-        if let Some(a) = auth.as_mut() {
-            match a.request(&req, Instant::now()) {
-                Verdict::Route(p) => principal = p,
-                verdict => {
-                    let timer = broker.metrics().requests().received(
-                        req.api_key,
-                        req.api_version,
-                        req.correlation_id,
-                    );
-                    match answer_sasl(&tx, &shared, verdict, timer, req.client_id, &mut shutdown)
-                        .await
-                    {
-                        Some(stop) => break stop,
-                        None => continue,
+            let req = match codec::parse_request(frame) {
+                Ok(req) => req,
+                Err(e) => {
+                    warn!(cause = %e, "closing connection");
+                    break 'connection Stop::Finish;
+                }
+            };
+            if let Some(a) = auth.as_mut() {
+                match a.request(&req, Instant::now()) {
+                    Verdict::Route(p) => principal = p,
+                    verdict => {
+                        let timer = broker.metrics().requests().received(
+                            req.api_key,
+                            req.api_version,
+                            req.correlation_id,
+                        );
+                        match sasl_outcome(verdict, &mut shutdown).await {
+                            Ok((out, last)) => break 'frame (out, timer, req.client_id, last),
+                            Err(stop) => break 'connection stop,
+                        }
                     }
                 }
             }
-        }
-        let span = debug_span!(
-            "request",
-            api = ?req.api_key,
-            version = req.api_version,
-            correlation_id = req.correlation_id,
-            client_id = req.client_id.as_deref().unwrap_or("")
-        );
-        // a fetch only reads: at shutdown it is dropped rather than waited for
-        let is_fetch = req.api_key == ApiKey::Fetch;
-        let timer =
-            broker
-                .metrics()
-                .requests()
-                .received(req.api_key, req.api_version, req.correlation_id);
-        let client_id = req.client_id.clone();
-        let ctx = RequestContext {
-            api_key: req.api_key,
-            api_version: req.api_version,
-            correlation_id: req.correlation_id,
-            client_id: req.client_id,
-            peer: Some(peer),
-            listener: Arc::clone(&listener),
-            principal: Arc::clone(&principal),
+            let span = debug_span!(
+                "request",
+                api = ?req.api_key,
+                version = req.api_version,
+                correlation_id = req.correlation_id,
+                client_id = req.client_id.as_deref().unwrap_or("")
+            );
+            // a fetch only reads: at shutdown it is dropped rather than waited for
+            let is_fetch = req.api_key == ApiKey::Fetch;
+            let timer = broker.metrics().requests().received(
+                req.api_key,
+                req.api_version,
+                req.correlation_id,
+            );
+            let client_id = req.client_id.clone();
+            let ctx = RequestContext {
+                api_key: req.api_key,
+                api_version: req.api_version,
+                correlation_id: req.correlation_id,
+                client_id: req.client_id,
+                peer: Some(peer),
+                listener: Arc::clone(&listener),
+                principal: Arc::clone(&principal),
+            };
+            // while the request runs (a fetch may wait minutes for data), the peer is
+            // watched: one that leaves frees the connection and what the request holds at once
+            let out = tokio::select! {
+                out = route::serve(Arc::clone(&broker), ctx, req.body).instrument(span) => out,
+                stop = reader.watch() => break 'connection stop,
+                _ = shutdown.changed(), if is_fetch => break 'connection Stop::Finish,
+            };
+            // after a request that gets no answer, the connection closes: read and run
+            // nothing more (a client retries what it sent after it; running it would
+            // duplicate it)
+            let failed = matches!(out, Outcome::Ready(Err(_)));
+            (out, timer, client_id, failed)
         };
-        // while the request runs (a fetch may wait minutes for data), the peer is watched:
-        // one that leaves frees the connection and what the request holds at once
-        let out = tokio::select! {
-            out = route::serve(Arc::clone(&broker), ctx, req.body).instrument(span) => out,
-            stop = reader.watch() => break stop,
-            _ = shutdown.changed(), if is_fetch => break Stop::Finish,
-        };
-        // after a request that gets no answer, the connection closes: read and run nothing
-        // more (a client retries what it sent after it; running it would duplicate it)
-        let failed = matches!(out, Outcome::Ready(Err(_)));
         let bytes = match &out {
             Outcome::Ready(Ok(Some(frame))) => frame.len(),
             _ => 0,
@@ -467,7 +471,7 @@ async fn run<R, W>(
             r = tx.send(Pending { out, bytes, timer, client_id }) => if r.is_err() { break Stop::PeerGone },
             stop = reader.watch() => break stop,
         }
-        if failed {
+        if last {
             break Stop::Finish;
         }
         // muted (no request is read) while too many response bytes wait to be sent
@@ -483,24 +487,21 @@ async fn run<R, W>(
     finish(stop, tx, writer, &reader).await
 }
 
-/// Carries out what the authenticator decided for a frame it answered itself: queues the
-/// answer, and after a failed authentication waits `delay` first and then ends the
-/// connection (Kafka delays the close: a client guessing passwords gets one guess per
-/// delay). `timer` counts the frame as a request. `Some(stop)`: the connection ends.
-async fn answer_sasl(
-    tx: &mpsc::Sender<Pending>,
-    shared: &Shared,
+/// What the connection sends for a frame the authenticator answered itself, and whether
+/// the connection closes after it. A failed authentication waits `delay` first (Kafka
+/// delays the close: a client guessing passwords gets one guess per delay); a close
+/// without an answer is `Err`.
+async fn sasl_outcome(
     verdict: Verdict,
-    timer: RequestTimer,
-    client_id: Option<StrBytes>,
     shutdown: &mut watch::Receiver<bool>,
-) -> Option<Stop> {
-    let (answer, end) = match verdict {
-        Verdict::Route(_) => return None,
-        Verdict::Answer(frame) => (Some(frame), None),
+) -> Result<(Outcome, bool), Stop> {
+    match verdict {
+        // (never asked for: the caller routes those)
+        Verdict::Route(_) => Ok((Outcome::Ready(Ok(None)), false)),
+        Verdict::Answer(frame) => Ok((Outcome::Ready(Ok(Some(Frame::from(frame)))), false)),
         Verdict::Close(reason) => {
             info!(%reason, "closing the connection (SASL)");
-            return Some(Stop::Finish);
+            Err(Stop::Finish)
         }
         Verdict::Fail {
             answer,
@@ -510,26 +511,11 @@ async fn answer_sasl(
             info!(%reason, "failed authentication; closing the connection");
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.changed() => return Some(Stop::Finish),
+                _ = shutdown.changed() => return Err(Stop::Finish),
             }
-            (answer, Some(Stop::Finish))
-        }
-    };
-    if let Some(frame) = answer {
-        let bytes = frame.len();
-        // the writer takes these off once the frame is written
-        shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
-        let pending = Pending {
-            out: Outcome::Ready(Ok(Some(Frame::from(frame)))),
-            bytes,
-            timer,
-            client_id,
-        };
-        if tx.send(pending).await.is_err() {
-            return Some(Stop::PeerGone);
+            Ok((Outcome::Ready(Ok(answer.map(Frame::from))), true))
         }
     }
-    end
 }
 
 /// Ends a connection: after shutdown or a bad frame the writer finishes what is in flight,

@@ -87,6 +87,8 @@ pub struct Authenticator {
     config: Arc<SaslConfig>,
     state: State,
     session: Option<Session>,
+    /// When the last re-authentication began: Kafka starts at most one a second.
+    last_reauthentication: Option<Instant>,
 }
 
 impl Authenticator {
@@ -97,13 +99,14 @@ impl Authenticator {
                 versions_seen: false,
             },
             session: None,
+            last_reauthentication: None,
         }
     }
 
-    /// The largest frame to read next: `sasl.server.max.receive.size` until the first
-    /// authentication completes, `socket_max` after.
+    /// The largest frame to read next: `sasl.server.max.receive.size` during an
+    /// authentication (a re-authentication's too), `socket_max` once authenticated.
     pub fn max_frame(&self, socket_max: usize) -> usize {
-        if self.session.is_some() {
+        if matches!(self.state, State::Authenticated) {
             socket_max
         } else {
             socket_max.min(self.config.max_receive_size)
@@ -142,22 +145,35 @@ impl Authenticator {
                 let Some(session) = &self.session else {
                     return Verdict::Close("authenticated without a session".into());
                 };
+                // as Kafka's SocketServer: a SaslHandshake starts a re-authentication, even
+                // past the session's end (clients re-authenticate on their next send), if
+                // sessions expire at all and none began in the last second; otherwise it
+                // goes to the route (ILLEGAL_SASL_STATE)
+                let may_reauthenticate = session.expires.is_some()
+                    && self.last_reauthentication.is_none_or(|at| {
+                        now.saturating_duration_since(at) >= Duration::from_secs(1)
+                    });
+                if req.api_key == ApiKey::SaslHandshake && may_reauthenticate {
+                    self.last_reauthentication = Some(now);
+                    return self.handshake(req);
+                }
                 if session.expires.is_some_and(|at| now >= at) {
                     return Verdict::Close(
-                        "SASL session expired (connections.max.reauth.ms) before the client \
-                         re-authenticated"
+                        "SASL session expired (connections.max.reauth.ms, or the credential's \
+                         own expiry) before the client re-authenticated"
                             .into(),
                     );
-                }
-                if req.api_key == ApiKey::SaslHandshake {
-                    return self.handshake(req);
                 }
                 Verdict::Route(Arc::clone(&session.principal))
             }
             State::Handshake { versions_seen } => match req.api_key {
                 ApiKey::ApiVersions if !versions_seen && self.session.is_none() => {
+                    // a version Rafka does not serve gets UNSUPPORTED_VERSION from the route
+                    // and the client tries again (KIP-511): only a served one counts
+                    let served = super::route::route_of(ApiKey::ApiVersions)
+                        .is_some_and(|r| (r.min..=r.max).contains(&req.api_version));
                     self.state = State::Handshake {
-                        versions_seen: true,
+                        versions_seen: served,
                     };
                     Verdict::Route(Arc::new(KafkaPrincipal::anonymous()))
                 }
@@ -442,9 +458,14 @@ mod tests {
         assert_eq!(a.max_frame(100 << 20), 100 << 20);
         let verdict = a.request(&versions, now);
         assert!(matches!(verdict, Verdict::Route(p) if *p == KafkaPrincipal::user("alice")));
-        // SaslAuthenticate after authentication goes to the route (ILLEGAL_SASL_STATE there)
+        // SaslAuthenticate after authentication goes to the route (ILLEGAL_SASL_STATE there),
+        // and so does SaslHandshake when sessions never expire: no re-authentication
         assert!(matches!(
             a.request(&authenticate(2, b"\0alice\0pw"), now),
+            Verdict::Route(_)
+        ));
+        assert!(matches!(
+            a.request(&handshake(1, "PLAIN"), now),
             Verdict::Route(_)
         ));
     }
@@ -500,6 +521,15 @@ mod tests {
         let mut a = Authenticator::new(config(0));
         answer(a.request(&handshake(1, "PLAIN"), now));
         assert!(matches!(a.request(&metadata, now), Verdict::Close(_)));
+        // an ApiVersions of a version not served may be tried again (KIP-511)
+        let mut a = Authenticator::new(config(0));
+        let mut v9 = request(
+            ApiKey::ApiVersions,
+            3,
+            &kafka_protocol::messages::ApiVersionsRequest::default(),
+        );
+        v9.api_version = 9;
+        assert!(matches!(a.request(&v9, now), Verdict::Route(_)));
         // ApiVersions only once, before the handshake
         let versions = request(
             ApiKey::ApiVersions,
@@ -558,6 +588,21 @@ mod tests {
             a.request(&metadata, t0 + Duration::from_millis(1_500)),
             Verdict::Route(_)
         ));
+        // a second re-authentication within a second of the last: not one (the route
+        // answers ILLEGAL_SASL_STATE), as in Kafka
+        assert!(matches!(
+            a.request(&handshake(1, "PLAIN"), t0 + Duration::from_millis(1_400)),
+            Verdict::Route(_)
+        ));
+        // past the session's end, a re-authentication is still taken (clients start one
+        // on their next send), anything else closes the connection
+        let late = t0 + Duration::from_millis(2_000);
+        let mut b = Authenticator::new(config(1_000));
+        answer(b.request(&handshake(1, "PLAIN"), t0));
+        answer(b.request(&authenticate(1, b"\0alice\0pw"), t0));
+        answer(b.request(&handshake(1, "PLAIN"), late));
+        answer(b.request(&authenticate(1, b"\0alice\0pw"), late));
+        assert!(matches!(b.request(&metadata, late), Verdict::Route(_)));
         assert!(matches!(
             a.request(&metadata, t0 + Duration::from_millis(1_900)),
             Verdict::Close(_)

@@ -157,13 +157,25 @@ pub fn validate(
             "Unsecured JWS must not contain a digital signature",
         ));
     }
+    // as Kafka: a string is one scope, a list holds several, anything else is no token
     let scope: Vec<String> = match claims.get(&rules.scope_claim) {
-        Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) if s.trim().is_empty() => Vec::new(),
+        Some(Value::String(s)) => vec![s.trim().to_string()],
         Some(Value::Array(items)) => items
             .iter()
-            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .map(|v| {
+                v.as_str()
+                    .map_or_else(|| v.to_string(), |s| s.trim().to_string())
+            })
+            .filter(|s| !s.is_empty())
             .collect(),
-        _ => Vec::new(),
+        Some(_) => {
+            return Err(TokenError::invalid(format!(
+                "The '{}' claim was not of type List",
+                rules.scope_claim
+            )))
+        }
     };
     let seconds_to_ms = |v: &Value| v.as_f64().map(|s| (s * 1000.0) as i64);
     let expires_ms = match claims.get("exp") {
@@ -333,12 +345,19 @@ mod tests {
             required_scope: vec!["read".into(), "write".into()],
             ..UnsecuredTokens::default()
         };
+        // a string is one scope, as Kafka reads it: "read write" is not read and write
         assert!(validate(
-            &token(r#"{"sub":"a","exp":1700000100,"scope":"read write x"}"#),
+            &token(r#"{"sub":"a","exp":1700000100,"scope":"read write"}"#),
             &scoped,
             NOW
         )
-        .is_ok());
+        .is_err());
+        assert!(validate(
+            &token(r#"{"sub":"a","exp":1700000100,"scope":7}"#),
+            &rules,
+            NOW
+        )
+        .is_err());
         assert!(validate(
             &token(r#"{"sub":"a","exp":1700000100,"scope":["write","read"]}"#),
             &scoped,

@@ -151,11 +151,13 @@ fn plain(config: &SaslConfig, token: &[u8]) -> Result<SaslStep, SaslError> {
             "Authentication failed: password not specified".into(),
         ));
     }
-    // an unknown user costs the same comparison as a wrong password
+    // compared as SHA-256 digests, in constant time: neither the password's length nor
+    // where it first differs shows in the time taken, and an unknown user costs the same
     let expected = config.plain_users.password(user);
-    let matches = password
-        .as_bytes()
-        .ct_eq(expected.unwrap_or(password).as_bytes());
+    let digest = |s: &str| ring::digest::digest(&ring::digest::SHA256, s.as_bytes());
+    let matches = digest(password)
+        .as_ref()
+        .ct_eq(digest(expected.unwrap_or(password)).as_ref());
     if expected.is_none() || !bool::from(matches) {
         return Err(SaslError(
             "Authentication failed: Invalid username or password".into(),
