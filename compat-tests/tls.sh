@@ -219,6 +219,12 @@ stop_target() {
 
 # ---------------------------------------------------------------- the checks
 KCAT_SSL=(-X security.protocol=ssl -X "ssl.ca.location=$C/ca.pem")
+# confluent-kafka (lib/ck_records.py), with the client properties of each listener
+CK="$COMPAT_DIR/lib/ck_records.py"
+CK_SSL="{\"security.protocol\": \"ssl\", \"ssl.ca.location\": \"$C/ca.pem\",
+    \"ssl.certificate.location\": \"$C/client.crt\", \"ssl.key.location\": \"$C/client.key\"}"
+CK_SASL_SSL="{\"security.protocol\": \"sasl_ssl\", \"sasl.mechanism\": \"PLAIN\",
+    \"sasl.username\": \"alice\", \"sasl.password\": \"alice-secret\", \"ssl.ca.location\": \"$C/ca.pem\"}"
 KCAT_CERT=(-X "ssl.certificate.location=$C/client.crt" -X "ssl.key.location=$C/client.key")
 
 # s_client ARGS...: "<protocol> verify=<code>" of a handshake, or "refused"
@@ -276,19 +282,8 @@ run_checks() {
     seq 1 "$N" | sed 's/^/kcat-/' | timeout 60 kcat -b "$SSL_BOOTSTRAP" "${KCAT_SSL[@]}" \
         "${KCAT_CERT[@]}" -P -t tls-records -X acks=all >"$w/produce-kcat.out" 2>&1
     local kcat_rc=$?
-    timeout 60 "$VENV_PY" - "$SSL_BOOTSTRAP" "$C" "$N" >"$w/produce-py.out" 2>&1 <<'PY'
-import sys
-from confluent_kafka import Producer
-bootstrap, certs, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-p = Producer({"bootstrap.servers": bootstrap, "security.protocol": "ssl",
-              "ssl.ca.location": f"{certs}/ca.pem", "ssl.certificate.location": f"{certs}/client.crt",
-              "ssl.key.location": f"{certs}/client.key", "acks": "all", "enable.idempotence": True})
-errors = []
-for i in range(1, n + 1):
-    p.produce("tls-records", f"py-{i}".encode(), on_delivery=lambda e, m: e and errors.append(e))
-left = p.flush(30)
-sys.exit(1 if errors or left else 0)
-PY
+    timeout 60 "$VENV_PY" "$CK" produce "$SSL_BOOTSTRAP" tls-records py "$N" "$CK_SSL" \
+        >"$w/produce-py.out" 2>&1
     echo "produce: java rc=$java_rc kcat rc=$kcat_rc python rc=$?" >>"$out"
 
     { seq 1 "$N" | sed 's/^/java-/'; seq 1 "$N" | sed 's/^/kcat-/'; seq 1 "$N" | sed 's/^/py-/'; } \
@@ -298,23 +293,8 @@ PY
         --max-messages $((3 * N)) --timeout-ms 20000 >"$w/consume-java" 2>"$w/consume-java.err"
     timeout 60 kcat -b "$SSL_BOOTSTRAP" "${KCAT_SSL[@]}" "${KCAT_CERT[@]}" -C -t tls-records \
         -o beginning -e -q >"$w/consume-kcat" 2>"$w/consume-kcat.err"
-    timeout 60 "$VENV_PY" - "$SSL_BOOTSTRAP" "$C" $((3 * N)) >"$w/consume-python" 2>"$w/consume-python.err" <<'PY'
-import sys, time
-from confluent_kafka import Consumer, TopicPartition
-bootstrap, certs, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-c = Consumer({"bootstrap.servers": bootstrap, "security.protocol": "ssl", "group.id": "tls-py",
-              "ssl.ca.location": f"{certs}/ca.pem", "ssl.certificate.location": f"{certs}/client.crt",
-              "ssl.key.location": f"{certs}/client.key", "enable.auto.commit": False})
-c.assign([TopicPartition("tls-records", 0, 0)])
-got = []
-deadline = time.monotonic() + 40
-while len(got) < n and time.monotonic() < deadline:
-    m = c.poll(0.5)
-    if m is not None and not m.error():
-        got.append(m.value().decode())
-c.close()
-print("\n".join(got))
-PY
+    timeout 60 "$VENV_PY" "$CK" consume "$SSL_BOOTSTRAP" tls-records $((3 * N)) "$CK_SSL" \
+        >"$w/consume-python" 2>"$w/consume-python.err"
     for who in java kcat python; do
         if cmp -s "$w/expected" "$w/consume-$who"; then
             echo "consume-$who: $((3 * N)) in order" >>"$out"
@@ -364,19 +344,8 @@ sasl_checks() {
     seq 1 "$N" | sed 's/^/kcat-/' | timeout 60 kcat -b "$SASL_BOOTSTRAP" "${KCAT_SASL[@]}" \
         -P -t sasl-records -X acks=all >"$w/sasl-produce-kcat.out" 2>&1
     local kcat_rc=$?
-    timeout 60 "$VENV_PY" - "$SASL_SSL_BOOTSTRAP" "$C" "$N" >"$w/sasl-produce-py.out" 2>&1 <<'PY'
-import sys
-from confluent_kafka import Producer
-bootstrap, certs, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-p = Producer({"bootstrap.servers": bootstrap, "security.protocol": "sasl_ssl",
-              "sasl.mechanism": "PLAIN", "sasl.username": "alice", "sasl.password": "alice-secret",
-              "ssl.ca.location": f"{certs}/ca.pem", "acks": "all", "enable.idempotence": True})
-errors = []
-for i in range(1, n + 1):
-    p.produce("sasl-records", f"py-{i}".encode(), on_delivery=lambda e, m: e and errors.append(e))
-left = p.flush(30)
-sys.exit(1 if errors or left else 0)
-PY
+    timeout 60 "$VENV_PY" "$CK" produce "$SASL_SSL_BOOTSTRAP" sasl-records py "$N" "$CK_SASL_SSL" \
+        >"$w/sasl-produce-py.out" 2>&1
     local py_rc=$?
     timeout 90 "$VENV_PY" - "$SASL_BOOTSTRAP" "$N" >"$w/sasl-produce-kafka-python.out" 2>&1 <<'PY'
 import sys
@@ -398,24 +367,8 @@ PY
         --max-messages $((4 * N)) --timeout-ms 20000 >"$w/sasl-consume-java" 2>"$w/sasl-consume-java.err"
     timeout 60 kcat -b "$SASL_BOOTSTRAP" "${KCAT_SASL[@]}" -C -t sasl-records \
         -o beginning -e -q >"$w/sasl-consume-kcat" 2>"$w/sasl-consume-kcat.err"
-    timeout 60 "$VENV_PY" - "$SASL_SSL_BOOTSTRAP" "$C" $((4 * N)) >"$w/sasl-consume-python" \
-        2>"$w/sasl-consume-python.err" <<'PY'
-import sys, time
-from confluent_kafka import Consumer, TopicPartition
-bootstrap, certs, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-c = Consumer({"bootstrap.servers": bootstrap, "security.protocol": "sasl_ssl", "group.id": "sasl-py",
-              "sasl.mechanism": "PLAIN", "sasl.username": "alice", "sasl.password": "alice-secret",
-              "ssl.ca.location": f"{certs}/ca.pem", "enable.auto.commit": False})
-c.assign([TopicPartition("sasl-records", 0, 0)])
-got = []
-deadline = time.monotonic() + 40
-while len(got) < n and time.monotonic() < deadline:
-    m = c.poll(0.5)
-    if m is not None and not m.error():
-        got.append(m.value().decode())
-c.close()
-print("\n".join(got))
-PY
+    timeout 60 "$VENV_PY" "$CK" consume "$SASL_SSL_BOOTSTRAP" sasl-records $((4 * N)) "$CK_SASL_SSL" \
+        >"$w/sasl-consume-python" 2>"$w/sasl-consume-python.err"
     timeout 90 "$VENV_PY" - "$SASL_BOOTSTRAP" $((4 * N)) >"$w/sasl-consume-kafka-python" \
         2>"$w/sasl-consume-kafka-python.err" <<'PY'
 import sys, time
