@@ -15,8 +15,8 @@
 //! host, advertises the bound IP (127.0.0.1 for `0.0.0.0`/`::`) where Kafka would
 //! advertise the machine's canonical host name. Listeners named in
 //! `controller.listener.names` are parsed, checked and kept apart (their advertised
-//! entries too, as Kafka 4 allows) for the controller, but not bound yet: there is no
-//! controller quorum. Which of them a node must or must not have depends on
+//! entries too, as Kafka 4 allows) for the controller quorum, which a node with the
+//! controller role serves on them. Which of them a node must or must not have depends on
 //! `process.roles` ([`super::cluster`]). Every security protocol is served; [`check`]
 //! refuses an SSL or SASL listener without its settings.
 //!
