@@ -38,6 +38,7 @@ use tokio::time::{Duration, Instant};
 use super::codec::{encode_response, Request};
 use crate::config::{SaslConfig, SaslMechanism};
 use crate::error::ErrorCode;
+use crate::log::now_ms;
 use crate::security::{KafkaPrincipal, SaslServer, SaslStep};
 
 /// What the connection does with a frame after the authenticator has seen it.
@@ -124,7 +125,7 @@ impl Authenticator {
             return Verdict::Close("a SASL token outside an authentication".into());
         };
         let mechanism = server.mechanism();
-        match server.evaluate(&self.config, token, wall_clock_ms()) {
+        match server.evaluate(&self.config, token, now_ms()) {
             Ok(SaslStep::Challenge(bytes)) => Verdict::Answer(size_prefixed(&bytes)),
             Ok(SaslStep::Complete {
                 response,
@@ -251,7 +252,7 @@ impl Authenticator {
                 .with_error_message(Some(StrBytes::from_string(message.to_string())));
             encode(req, &body).ok()
         };
-        match server.evaluate(&self.config, &auth.auth_bytes, wall_clock_ms()) {
+        match server.evaluate(&self.config, &auth.auth_bytes, now_ms()) {
             Ok(SaslStep::Challenge(bytes)) => {
                 let body = SaslAuthenticateResponse::default()
                     .with_error_code(ErrorCode::None.code())
@@ -311,7 +312,7 @@ impl Authenticator {
             }
         }
         let max_reauth = i64::try_from(self.config.reauth_ms(mechanism)).unwrap_or(i64::MAX);
-        let left = expires_ms.map(|at| at.saturating_sub(wall_clock_ms()).max(0));
+        let left = expires_ms.map(|at| at.saturating_sub(now_ms()).max(0));
         let lifetime_ms = match (left, max_reauth > 0) {
             (None, false) => None,
             (None, true) => Some(max_reauth),
@@ -350,13 +351,6 @@ fn decode_request<R: Decodable>(req: &Request) -> Result<R, Verdict> {
     }
     R::decode(&mut req.body.clone(), req.api_version)
         .map_err(|_| Verdict::Close(format!("malformed {:?} request", req.api_key)))
-}
-
-/// Now, in ms since the epoch (a token's expiry is on that clock).
-fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn encode<M: Encodable>(req: &Request, body: &M) -> Result<Bytes, String> {
