@@ -121,6 +121,9 @@ error_codes! {
     InvalidRecord = 87, "INVALID_RECORD";
     UnstableOffsetCommit = 88, "UNSTABLE_OFFSET_COMMIT";
     ProducerFenced = 90, "PRODUCER_FENCED";
+    ResourceNotFound = 91, "RESOURCE_NOT_FOUND";
+    DuplicateResource = 92, "DUPLICATE_RESOURCE";
+    UnacceptableCredential = 93, "UNACCEPTABLE_CREDENTIAL";
     InvalidUpdateVersion = 95, "INVALID_UPDATE_VERSION";
     SnapshotNotFound = 98, "SNAPSHOT_NOT_FOUND";
     UnknownTopicId = 100, "UNKNOWN_TOPIC_ID";

@@ -13,6 +13,7 @@ pub mod overview;
 pub mod producer_ids;
 mod publisher;
 pub mod replication;
+pub mod scram;
 pub mod topic_config;
 mod txn_markers;
 mod txn_verify;
@@ -161,6 +162,8 @@ pub struct Broker {
     cleaner: Cleaner,
     /// This broker's metrics (`/metrics`).
     metrics: Arc<crate::metrics::Metrics>,
+    /// SCRAM credentials: a single node's own store, or the cluster's metadata image.
+    scram: Arc<scram::BrokerCredentials>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -260,6 +263,12 @@ impl Broker {
         if cluster.is_some() {
             producer_ids.use_controller_blocks();
         }
+        let scram = Arc::new(match &cluster {
+            Some(link) => scram::BrokerCredentials::Cluster(link.image.clone()),
+            None => scram::BrokerCredentials::Local(Arc::new(scram::LocalScramStore::open(
+                &config.data_dir,
+            )?)),
+        });
         let metadata = match &cluster {
             // nothing is known until the image is published
             Some(link) => {
@@ -286,6 +295,7 @@ impl Broker {
             cluster,
             cleaner,
             metrics: Arc::new(crate::metrics::Metrics::new()),
+            scram,
         })
         .and_then(|b: Broker| {
             if b.topic(OFFSETS_TOPIC).is_some() {
@@ -301,6 +311,11 @@ impl Broker {
     /// This broker's metrics: counters the request path adds to, read by `/metrics`.
     pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
         &self.metrics
+    }
+
+    /// SCRAM credentials, for logins and the SCRAM admin APIs.
+    pub fn scram(&self) -> &Arc<scram::BrokerCredentials> {
+        &self.scram
     }
 
     pub fn config(&self) -> &Config {

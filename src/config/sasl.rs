@@ -1,6 +1,7 @@
 //! Kafka's SASL keys for a listener whose security protocol is SASL_PLAINTEXT or
 //! SASL_SSL: which mechanisms it offers (`sasl.enabled.mechanisms`), who may log in with
-//! PLAIN (the `user_<name>="<password>"` entries of its JAAS configuration), how
+//! PLAIN (the `user_<name>="<password>"` entries of its JAAS configuration; SCRAM's users
+//! are in the metadata, and its JAAS configuration names the login module only), how
 //! OAUTHBEARER's unsecured tokens are checked (the `unsecuredValidator*` options), how long a
 //! session lasts before the client must re-authenticate (KIP-368,
 //! `connections.max.reauth.ms`), how long a failed authentication is held before the
@@ -25,6 +26,10 @@ pub enum SaslMechanism {
     /// RFC 7628 with Kafka's unsecured tokens (KIP-255): for development, never in
     /// production, as Kafka's own documentation says.
     OAuthBearer,
+    /// RFC 5802 / 7677, with the credentials kept in the broker's metadata
+    /// (AlterUserScramCredentials).
+    ScramSha256,
+    ScramSha512,
 }
 
 impl SaslMechanism {
@@ -33,6 +38,8 @@ impl SaslMechanism {
         match self {
             SaslMechanism::Plain => "PLAIN",
             SaslMechanism::OAuthBearer => "OAUTHBEARER",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
         }
     }
 
@@ -41,6 +48,8 @@ impl SaslMechanism {
         match name {
             "PLAIN" => Some(SaslMechanism::Plain),
             "OAUTHBEARER" => Some(SaslMechanism::OAuthBearer),
+            "SCRAM-SHA-256" => Some(SaslMechanism::ScramSha256),
+            "SCRAM-SHA-512" => Some(SaslMechanism::ScramSha512),
             _ => None,
         }
     }
@@ -52,6 +61,20 @@ impl SaslMechanism {
             SaslMechanism::OAuthBearer => {
                 "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
             }
+            SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {
+                "org.apache.kafka.common.security.scram.ScramLoginModule"
+            }
+        }
+    }
+
+    /// What a JAAS configuration for the mechanism looks like, for error messages.
+    fn jaas_example(self) -> String {
+        match self {
+            SaslMechanism::Plain => format!(
+                "{} required user_<name>=\"<password>\" ...;",
+                self.login_module()
+            ),
+            _ => format!("{} required;", self.login_module()),
         }
     }
 }
@@ -240,7 +263,10 @@ pub fn parse(props: &BTreeMap<String, String>, listener: &str) -> Result<SaslCon
                     invalid(
                         &k,
                         &v,
-                        format!("mechanism {name} is not served (PLAIN and OAUTHBEARER are)"),
+                        format!(
+                            "mechanism {name} is not served (PLAIN, SCRAM-SHA-256, \
+                             SCRAM-SHA-512 and OAUTHBEARER are)"
+                        ),
                     )
                 })?;
                 if !list.contains(&m) {
@@ -262,7 +288,8 @@ pub fn parse(props: &BTreeMap<String, String>, listener: &str) -> Result<SaslCon
             &k,
             &v,
             "a Java callback handler cannot run in Rafka: PLAIN takes its users from the JAAS \
-             configuration and OAUTHBEARER checks unsecured tokens only",
+             configuration, SCRAM its credentials from the metadata, and OAUTHBEARER checks \
+             unsecured tokens only",
         ));
     }
     let mut plain_users = PlainUsers::default();
@@ -289,9 +316,8 @@ pub fn parse(props: &BTreeMap<String, String>, listener: &str) -> Result<SaslCon
                 return Err(ConfigError::Missing {
                     key: jaas_key,
                     reason: format!(
-                        "listener {listener} offers {m}: give its JAAS configuration ({} \
-                         required user_<name>=\"<password>\" ...;)",
-                        m.login_module()
+                        "listener {listener} offers {m}: give its JAAS configuration ({})",
+                        m.jaas_example()
                     ),
                 })
             }
@@ -316,6 +342,8 @@ pub fn parse(props: &BTreeMap<String, String>, listener: &str) -> Result<SaslCon
                     }
                 }
             }
+            // the users and their credentials are in the metadata, not in the JAAS options
+            SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {}
             SaslMechanism::OAuthBearer => {
                 for (option, value) in &module.options {
                     let value = value.trim();

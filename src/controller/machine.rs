@@ -66,7 +66,8 @@
 //! - topics (`machine/topics.rs`): `create_topics`, `delete_topics`, `create_partitions`;
 //! - partitions (`machine/partitions.rs`): `elect_leaders`, `alter_partition`,
 //!   `alter_partition_reassignments` / `list_partition_reassignments`;
-//! - `allocate_producer_ids` (ProducerIdsRecord), `alter_configs` (ConfigRecords).
+//! - `allocate_producer_ids` (ProducerIdsRecord), `alter_configs` (ConfigRecords),
+//!   `alter_user_scram_credentials` (UserScramCredentialRecords and their removals).
 //!
 //! Not done here (yet), and where Rafka differs from Kafka:
 //! - racks: placement is rack-unaware; KIP-966's eligible leader replicas; `min.insync.replicas`
@@ -100,6 +101,7 @@ use crate::metadata::records::{
     RegisterBrokerRecord, RemoveTopicRecord, TopicRecord, UnregisterBrokerRecord, NO_LEADER,
     NO_LEADER_CHANGE,
 };
+use crate::metadata::scram;
 
 use super::placement::{place_replicas, PlacementError, RandomSource};
 
@@ -969,6 +971,18 @@ impl ControllerMachine {
             next_producer_id: next,
         };
         Ok(ControllerResult::new(vec![record.into()], first))
+    }
+
+    /// AlterUserScramCredentials: Kafka's `ScramControlManager.alterCredentials`, decided on
+    /// the committed credentials ([`crate::metadata::scram::alter`]); the records commit
+    /// together, and each user named gets its result.
+    pub fn alter_user_scram_credentials(
+        &self,
+        deletions: &[scram::Deletion],
+        upsertions: &[scram::Upsertion],
+    ) -> ControllerResult<Vec<scram::UserResult>> {
+        let (records, results) = scram::alter(&self.image.scram, deletions, upsertions);
+        ControllerResult::new(records, results)
     }
 
     /// IncrementalAlterConfigs for one resource (a topic, a broker id, or "" for the

@@ -372,7 +372,10 @@ async fn run<R, W>(
         receive_timeout: Duration::from_millis(config.request_receive_timeout_ms),
     };
     let mut principal = Arc::new(principal);
-    let mut auth = listener.sasl.clone().map(Authenticator::new);
+    let mut auth = listener.sasl.clone().map(|sasl| {
+        let credentials: Arc<dyn crate::security::ScramCredentials> = broker.scram().clone();
+        Authenticator::new(sasl, credentials)
+    });
     let writer = tokio::spawn(
         write_responses(wr, rx, Arc::clone(&shared), Arc::clone(&broker)).in_current_span(),
     );

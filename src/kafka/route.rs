@@ -153,6 +153,21 @@ pub const ROUTES: &[Route] = &[
         cluster_only: true,
         ..route!(DescribeQuorum, 0, 0, 2, describe_quorum)
     },
+    route!(DescribeClientQuotas, 0, 0, 1, describe_client_quotas),
+    route!(
+        DescribeUserScramCredentials,
+        0,
+        0,
+        0,
+        describe_user_scram_credentials
+    ),
+    route!(
+        AlterUserScramCredentials,
+        0,
+        0,
+        0,
+        alter_user_scram_credentials
+    ),
     route!(SaslHandshake, 0, 0, 1, sasl_handshake),
     route!(SaslAuthenticate, 0, 0, 2, sasl_authenticate),
 ];

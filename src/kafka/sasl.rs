@@ -39,7 +39,7 @@ use super::codec::{encode_response, Request};
 use crate::config::{SaslConfig, SaslMechanism};
 use crate::error::ErrorCode;
 use crate::log::now_ms;
-use crate::security::{KafkaPrincipal, SaslServer, SaslStep};
+use crate::security::{KafkaPrincipal, SaslServer, SaslStep, ScramCredentials};
 
 /// What the connection does with a frame after the authenticator has seen it.
 #[derive(Debug)]
@@ -86,6 +86,8 @@ enum State {
 #[derive(Debug)]
 pub struct Authenticator {
     config: Arc<SaslConfig>,
+    /// Where SCRAM looks its users up: the broker's current credentials.
+    credentials: Arc<dyn ScramCredentials>,
     state: State,
     session: Option<Session>,
     /// When the last re-authentication began: Kafka starts at most one a second.
@@ -93,9 +95,10 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(config: Arc<SaslConfig>) -> Self {
+    pub fn new(config: Arc<SaslConfig>, credentials: Arc<dyn ScramCredentials>) -> Self {
         Authenticator {
             config,
+            credentials,
             state: State::Handshake {
                 versions_seen: false,
             },
@@ -125,7 +128,7 @@ impl Authenticator {
             return Verdict::Close("a SASL token outside an authentication".into());
         };
         let mechanism = server.mechanism();
-        match server.evaluate(&self.config, token, now_ms()) {
+        match server.evaluate(&self.config, &*self.credentials, token, now_ms()) {
             Ok(SaslStep::Challenge(bytes)) => Verdict::Answer(size_prefixed(&bytes)),
             Ok(SaslStep::Complete {
                 response,
@@ -252,7 +255,7 @@ impl Authenticator {
                 .with_error_message(Some(StrBytes::from_string(message.to_string())));
             encode(req, &body).ok()
         };
-        match server.evaluate(&self.config, &auth.auth_bytes, now_ms()) {
+        match server.evaluate(&self.config, &*self.credentials, &auth.auth_bytes, now_ms()) {
             Ok(SaslStep::Challenge(bytes)) => {
                 let body = SaslAuthenticateResponse::default()
                     .with_error_code(ErrorCode::None.code())
@@ -426,7 +429,7 @@ mod tests {
     #[test]
     fn plain_over_handshake_v1_then_routes_as_the_user() {
         let now = Instant::now();
-        let mut a = Authenticator::new(config(0));
+        let mut a = Authenticator::new(config(0), Arc::new(()));
         assert_eq!(a.max_frame(100 << 20), 524_288);
         let versions = request(
             ApiKey::ApiVersions,
@@ -467,7 +470,7 @@ mod tests {
     #[test]
     fn failures_are_answered_then_closed_after_the_delay() {
         let now = Instant::now();
-        let mut a = Authenticator::new(config(0));
+        let mut a = Authenticator::new(config(0), Arc::new(()));
         answer(a.request(&handshake(1, "PLAIN"), now));
         let Verdict::Fail {
             answer: Some(frame),
@@ -489,7 +492,7 @@ mod tests {
         );
         assert_eq!(delay, Duration::from_millis(7));
 
-        let mut a = Authenticator::new(config(0));
+        let mut a = Authenticator::new(config(0), Arc::new(()));
         let Verdict::Fail {
             answer: Some(frame),
             ..
@@ -510,13 +513,13 @@ mod tests {
             12,
             &kafka_protocol::messages::MetadataRequest::default(),
         );
-        let mut a = Authenticator::new(config(0));
+        let mut a = Authenticator::new(config(0), Arc::new(()));
         assert!(matches!(a.request(&metadata, now), Verdict::Close(_)));
-        let mut a = Authenticator::new(config(0));
+        let mut a = Authenticator::new(config(0), Arc::new(()));
         answer(a.request(&handshake(1, "PLAIN"), now));
         assert!(matches!(a.request(&metadata, now), Verdict::Close(_)));
         // an ApiVersions of a version not served may be tried again (KIP-511)
-        let mut a = Authenticator::new(config(0));
+        let mut a = Authenticator::new(config(0), Arc::new(()));
         let mut v9 = request(
             ApiKey::ApiVersions,
             3,
@@ -530,11 +533,11 @@ mod tests {
             3,
             &kafka_protocol::messages::ApiVersionsRequest::default(),
         );
-        let mut a = Authenticator::new(config(0));
+        let mut a = Authenticator::new(config(0), Arc::new(()));
         assert!(matches!(a.request(&versions, now), Verdict::Route(_)));
         assert!(matches!(a.request(&versions, now), Verdict::Close(_)));
         // a version the route table does not serve
-        let mut a = Authenticator::new(config(0));
+        let mut a = Authenticator::new(config(0), Arc::new(()));
         let mut v2 = handshake(1, "PLAIN");
         v2.api_version = 2;
         assert!(
@@ -545,12 +548,12 @@ mod tests {
     #[test]
     fn handshake_v0_takes_bare_tokens() {
         let now = Instant::now();
-        let mut a = Authenticator::new(config(0));
+        let mut a = Authenticator::new(config(0), Arc::new(()));
         answer(a.request(&handshake(0, "PLAIN"), now));
         assert!(a.wants_bare_token());
         assert_eq!(&answer(a.bare_token(b"\0bob\0pw2", now))[..], &[0, 0, 0, 0]);
         assert!(!a.wants_bare_token());
-        let mut a = Authenticator::new(config(0));
+        let mut a = Authenticator::new(config(0), Arc::new(()));
         answer(a.request(&handshake(0, "PLAIN"), now));
         assert!(matches!(
             a.bare_token(b"\0bob\0pw", now),
@@ -561,7 +564,7 @@ mod tests {
     #[test]
     fn sessions_expire_unless_renewed_as_the_same_user() {
         let t0 = Instant::now();
-        let mut a = Authenticator::new(config(1_000));
+        let mut a = Authenticator::new(config(1_000), Arc::new(()));
         answer(a.request(&handshake(1, "PLAIN"), t0));
         let auth: SaslAuthenticateResponse = decode(
             ApiKey::SaslAuthenticate,
@@ -591,7 +594,7 @@ mod tests {
         // past the session's end, a re-authentication is still taken (clients start one
         // on their next send), anything else closes the connection
         let late = t0 + Duration::from_millis(2_000);
-        let mut b = Authenticator::new(config(1_000));
+        let mut b = Authenticator::new(config(1_000), Arc::new(()));
         answer(b.request(&handshake(1, "PLAIN"), t0));
         answer(b.request(&authenticate(1, b"\0alice\0pw"), t0));
         answer(b.request(&handshake(1, "PLAIN"), late));
@@ -602,7 +605,7 @@ mod tests {
             Verdict::Close(_)
         ));
         // as another user: refused
-        let mut a = Authenticator::new(config(1_000));
+        let mut a = Authenticator::new(config(1_000), Arc::new(()));
         answer(a.request(&handshake(1, "PLAIN"), t0));
         answer(a.request(&authenticate(1, b"\0alice\0pw"), t0));
         answer(a.request(&handshake(1, "PLAIN"), t0));

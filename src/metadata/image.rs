@@ -1,7 +1,8 @@
 //! The metadata image (Kafka's `MetadataImage`): the cluster as the metadata log says it
 //! is, built by applying [`MetadataRecord`]s in log order. Brokers and their registrations,
 //! topics and their partitions (replicas, ISR, leader and epochs), configs of topics and
-//! brokers, the producer id block, and the finalized feature levels.
+//! brokers, the producer id block, the finalized feature levels, and the users' SCRAM
+//! credentials.
 //!
 //! A pure state machine: no I/O, no clock, no locks. Whoever reads the log (the controller
 //! quorum, a broker following it) applies its records here, and answers from the image.
@@ -30,6 +31,7 @@ use super::records::{
     RegisterBrokerRecord, TopicRecord, METADATA_VERSION_FEATURE, NO_LEADER_CHANGE,
 };
 use super::{BrokerRegistration, MetadataView, PartitionView, TopicView};
+use crate::security::{ScramCredential, ScramCredentials, ScramMechanism};
 
 /// One registered broker (Kafka's `BrokerRegistration`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,6 +110,14 @@ pub struct MetadataImage {
     /// Each resource's config keys; a resource with no key is absent.
     pub configs: BTreeMap<ConfigResource, BTreeMap<String, String>>,
     pub producer_ids: Option<ProducerIdsImage>,
+    /// SCRAM credentials by user and mechanism (Kafka's `ScramImage`).
+    pub scram: super::scram::Credentials,
+}
+
+impl ScramCredentials for MetadataImage {
+    fn scram_credential(&self, user: &str, mechanism: ScramMechanism) -> Option<ScramCredential> {
+        self.scram.scram_credential(user, mechanism)
+    }
 }
 
 impl MetadataImage {
@@ -208,6 +218,9 @@ impl MetadataImage {
             }
             R::ProducerIdsRecord(r) => self.producer_ids(r),
             R::NoOpRecord(_) => Ok(()),
+            R::UserScramCredentialRecord(_) | R::RemoveUserScramCredentialRecord(_) => {
+                super::scram::apply_one(&mut self.scram, record)
+            }
             R::ClearElrRecord(r) => {
                 // as Kafka merges it, a partition change: the partitions it changes move
                 // to their next partition epoch
@@ -435,7 +448,7 @@ impl MetadataImage {
 
     /// The records that rebuild this image from nothing, in the order Kafka's snapshots
     /// use: `metadata.version` first, then the other features, brokers, topics each followed
-    /// by its partitions, configs, and the producer id block.
+    /// by its partitions, configs, the producer id block, and SCRAM credentials.
     pub fn snapshot_records(&self) -> Vec<MetadataRecord> {
         let mut out = Vec::new();
         let feature = |(name, level): (&String, &i16)| {
@@ -525,6 +538,9 @@ impl MetadataImage {
                 }
                 .into(),
             );
+        }
+        for ((name, mechanism), c) in &self.scram {
+            out.push(super::scram::record_of(name, *mechanism, c).into());
         }
         out
     }

@@ -11,6 +11,7 @@ pub mod image;
 pub mod metadata_log;
 pub mod records;
 pub mod sample;
+pub mod scram;
 
 use crate::config::ListenerConfig;
 use crate::partition::Partition;

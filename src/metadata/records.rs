@@ -24,8 +24,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use uuid::Uuid;
 
 use wire::{
-    put_bool, put_i32s, put_nullable_string, put_nullable_uuids, put_string, put_structs, put_uuid,
-    put_uuids, put_uvarint, Reader, Tagged,
+    put_bool, put_bytes, put_i32s, put_nullable_string, put_nullable_uuids, put_string,
+    put_structs, put_uuid, put_uuids, put_uvarint, Reader, Tagged,
 };
 
 /// The only frame version Kafka reads and writes (version 0 was KRaft's 2.8 preview).
@@ -807,13 +807,94 @@ impl Body for ClearElrRecord {
     }
 }
 
+/// Api key 11: a user's SCRAM credential for one mechanism (set, or replaced). Never
+/// printed: its keys are what a password can be guessed against.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserScramCredentialRecord {
+    pub name: String,
+    /// 1 SCRAM-SHA-256, 2 SCRAM-SHA-512.
+    pub mechanism: i8,
+    pub salt: Vec<u8>,
+    pub stored_key: Vec<u8>,
+    pub server_key: Vec<u8>,
+    pub iterations: i32,
+}
+
+impl std::fmt::Debug for UserScramCredentialRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserScramCredentialRecord")
+            .field("name", &self.name)
+            .field("mechanism", &self.mechanism)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Body for UserScramCredentialRecord {
+    const API_KEY: u16 = 11;
+    const NAME: &'static str = "UserScramCredentialRecord";
+    const VERSION: u16 = 0;
+    const MAX_READ: u16 = 0;
+
+    fn write(&self, out: &mut BytesMut, _version: u16) {
+        put_string(out, &self.name);
+        out.put_i8(self.mechanism);
+        put_bytes(out, &self.salt);
+        put_bytes(out, &self.stored_key);
+        put_bytes(out, &self.server_key);
+        out.put_i32(self.iterations);
+        put_uvarint(out, 0);
+    }
+
+    fn read(r: &mut Reader<'_>, _version: u16) -> Result<Self> {
+        let rec = UserScramCredentialRecord {
+            name: r.string("Name")?,
+            mechanism: r.i8("Mechanism")?,
+            salt: r.bytes("Salt")?,
+            stored_key: r.bytes("StoredKey")?,
+            server_key: r.bytes("ServerKey")?,
+            iterations: r.i32("Iterations")?,
+        };
+        r.tagged_fields(|_, _| Ok(false))?;
+        Ok(rec)
+    }
+}
+
+/// Api key 22: a user's SCRAM credential for one mechanism removed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoveUserScramCredentialRecord {
+    pub name: String,
+    pub mechanism: i8,
+}
+
+impl Body for RemoveUserScramCredentialRecord {
+    const API_KEY: u16 = 22;
+    const NAME: &'static str = "RemoveUserScramCredentialRecord";
+    const VERSION: u16 = 0;
+    const MAX_READ: u16 = 0;
+
+    fn write(&self, out: &mut BytesMut, _version: u16) {
+        put_string(out, &self.name);
+        out.put_i8(self.mechanism);
+        put_uvarint(out, 0);
+    }
+
+    fn read(r: &mut Reader<'_>, _version: u16) -> Result<Self> {
+        let rec = RemoveUserScramCredentialRecord {
+            name: r.string("Name")?,
+            mechanism: r.i8("Mechanism")?,
+        };
+        r.tagged_fields(|_, _| Ok(false))?;
+        Ok(rec)
+    }
+}
+
 macro_rules! metadata_records {
     ($($variant:ident),* $(,)?) => {
         /// One KRaft metadata record, the value of one `__cluster_metadata` record.
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub enum MetadataRecord {
             $($variant($variant),)*
-            /// A record type this module does not model (ACLs, quotas, SCRAM credentials,
+            /// A record type this module does not model (ACLs, quotas,
             /// delegation tokens, metadata transactions, controller registrations, ...):
             /// kept as its frame's api key and version and its body, so it can be written
             /// back as it was.
@@ -930,6 +1011,8 @@ metadata_records!(
     BrokerRegistrationChangeRecord,
     NoOpRecord,
     ClearElrRecord,
+    UserScramCredentialRecord,
+    RemoveUserScramCredentialRecord,
 );
 
 /// Kafka reads api keys and versions as shorts and refuses larger values.

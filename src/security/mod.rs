@@ -6,15 +6,17 @@
 //! Owns no socket and no request: the server hands an accepted TCP stream to
 //! [`tls::ServerTls::accept`] and gets back the encrypted stream and its principal, which
 //! the Kafka connection then carries in every request's context. SASL mechanisms
-//! ([`sasl`]) turn a client's tokens into a principal; the Kafka connection's
+//! ([`sasl`]; SCRAM in [`scram`]) turn a client's tokens into a principal; the Kafka connection's
 //! authenticator ([`crate::kafka::sasl`]) carries them. The authorizer comes here later
 //! (issue #18).
 
 pub mod oauthbearer;
 pub mod principal;
 pub mod sasl;
+pub mod scram;
 pub mod tls;
 
 pub use principal::{KafkaPrincipal, PrincipalMapper};
 pub use sasl::{SaslError, SaslServer, SaslStep};
+pub use scram::{ScramCredential, ScramCredentials, ScramMechanism};
 pub use tls::{ServerTls, TlsError};

@@ -6,12 +6,15 @@
 //! as Kafka's `PlainServerCallbackHandler` does; passwords are compared in constant time.
 //! OAUTHBEARER (RFC 7628) takes Kafka's unsecured tokens ([`super::oauthbearer`]): a
 //! refused token gets RFC 7628's JSON error as a challenge, and the exchange fails once
-//! the client has acknowledged it (with a lone `0x01`), as in Kafka. The messages a failure
+//! the client has acknowledged it (with a lone `0x01`), as in Kafka. SCRAM-SHA-256 and
+//! SCRAM-SHA-512 ([`super::scram`]) take two round trips and the user's credential from
+//! the [`ScramCredentials`] the exchange is given. The messages a failure
 //! sends the client are Kafka's own, and never say whether a user exists.
 
 use subtle::ConstantTimeEq;
 
 use super::oauthbearer;
+use super::scram::{ScramCredentials, ScramError, ScramExchange, ScramMechanism, ScramStep};
 use crate::config::{SaslConfig, SaslMechanism};
 use crate::security::KafkaPrincipal;
 
@@ -20,7 +23,8 @@ use crate::security::KafkaPrincipal;
 pub enum SaslStep {
     /// The exchange goes on: this token goes back, and another is expected.
     Challenge(Vec<u8>),
-    /// Authenticated: the last token goes back (empty for PLAIN and OAUTHBEARER).
+    /// Authenticated: the last token goes back (empty for PLAIN and OAUTHBEARER, SCRAM's
+    /// server-final-message).
     Complete {
         response: Vec<u8>,
         principal: KafkaPrincipal,
@@ -44,14 +48,22 @@ pub struct SaslServer {
     complete: bool,
     /// OAUTHBEARER: the JSON error sent as a challenge, awaiting the client's `0x01`.
     refused: Option<String>,
+    /// SCRAM: the exchange so far.
+    scram: Option<ScramExchange>,
 }
 
 impl SaslServer {
     pub fn new(mechanism: SaslMechanism) -> Self {
+        let scram = match mechanism {
+            SaslMechanism::ScramSha256 => Some(ScramMechanism::Sha256),
+            SaslMechanism::ScramSha512 => Some(ScramMechanism::Sha512),
+            SaslMechanism::Plain | SaslMechanism::OAuthBearer => None,
+        };
         SaslServer {
             mechanism,
             complete: false,
             refused: None,
+            scram: scram.map(ScramExchange::new),
         }
     }
 
@@ -60,10 +72,11 @@ impl SaslServer {
     }
 
     /// Takes the client's next token; `now_ms` (ms since the epoch) is when, for a token's
-    /// expiry.
+    /// expiry; SCRAM looks its users up in `credentials`.
     pub fn evaluate(
         &mut self,
         config: &SaslConfig,
+        credentials: &dyn ScramCredentials,
         token: &[u8],
         now_ms: i64,
     ) -> Result<SaslStep, SaslError> {
@@ -75,6 +88,9 @@ impl SaslServer {
         let step = match self.mechanism {
             SaslMechanism::Plain => plain(config, token)?,
             SaslMechanism::OAuthBearer => self.oauthbearer(config, token, now_ms)?,
+            SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {
+                self.scram(credentials, token)?
+            }
         };
         if matches!(step, SaslStep::Complete { .. }) {
             self.complete = true;
@@ -84,6 +100,30 @@ impl SaslServer {
 }
 
 impl SaslServer {
+    /// RFC 5802, as Kafka's `ScramSaslServer`: its refusals read as its generic message.
+    fn scram(
+        &mut self,
+        credentials: &dyn ScramCredentials,
+        message: &[u8],
+    ) -> Result<SaslStep, SaslError> {
+        let Some(exchange) = self.scram.as_mut() else {
+            return Err(SaslError(invalid_credentials(self.mechanism)));
+        };
+        match exchange.evaluate(message, credentials) {
+            Ok(ScramStep::ServerFirst(first)) => Ok(SaslStep::Challenge(first)),
+            Ok(ScramStep::Complete { server_final, user }) => Ok(SaslStep::Complete {
+                response: server_final,
+                principal: KafkaPrincipal::user(user),
+                expires_ms: None,
+            }),
+            Err(ScramError::Told(message)) => Err(SaslError(message)),
+            Err(ScramError::Refused(reason)) => {
+                tracing::debug!(mechanism = %self.mechanism, %reason, "SCRAM exchange refused");
+                Err(SaslError(invalid_credentials(self.mechanism)))
+            }
+        }
+    }
+
     /// RFC 7628, as Kafka's `OAuthBearerSaslServer`.
     fn oauthbearer(
         &mut self,
@@ -97,13 +137,7 @@ impl SaslServer {
             }
         }
         // Kafka sends a SaslException's text to no client: its generic message instead
-        let generic = || {
-            SaslError(
-                "Authentication failed during authentication due to invalid credentials with \
-                 SASL mechanism OAUTHBEARER"
-                    .into(),
-            )
-        };
+        let generic = || SaslError(invalid_credentials(SaslMechanism::OAuthBearer));
         let first = oauthbearer::initial_response(message).ok_or_else(generic)?;
         match oauthbearer::validate(&first.token, &config.oauthbearer, now_ms) {
             Err(e) => {
@@ -128,6 +162,14 @@ impl SaslServer {
             }
         }
     }
+}
+
+/// Kafka's message for a failure whose reason the client is not told.
+fn invalid_credentials(mechanism: SaslMechanism) -> String {
+    format!(
+        "Authentication failed during authentication due to invalid credentials with SASL \
+         mechanism {mechanism}"
+    )
 }
 
 /// RFC 4616: `[authzid] NUL authcid NUL passwd`, read as Kafka's `PlainSaslServer` reads
@@ -190,7 +232,7 @@ mod tests {
     }
 
     fn run(token: &[u8]) -> Result<SaslStep, SaslError> {
-        SaslServer::new(SaslMechanism::Plain).evaluate(&config(), token, 0)
+        SaslServer::new(SaslMechanism::Plain).evaluate(&config(), &(), token, 0)
     }
 
     #[test]
@@ -236,8 +278,8 @@ mod tests {
     fn one_exchange_completes_once() {
         let config = config();
         let mut s = SaslServer::new(SaslMechanism::Plain);
-        assert!(s.evaluate(&config, b"\0bob\0b", 0).is_ok());
-        assert!(s.evaluate(&config, b"\0bob\0b", 0).is_err());
+        assert!(s.evaluate(&config, &(), b"\0bob\0b", 0).is_ok());
+        assert!(s.evaluate(&config, &(), b"\0bob\0b", 0).is_err());
     }
 
     #[test]
@@ -257,6 +299,7 @@ mod tests {
         assert_eq!(
             s.evaluate(
                 &config,
+                &(),
                 message(r#"{"sub":"bob","exp":1700000060}"#).as_bytes(),
                 now
             ),
@@ -269,18 +312,18 @@ mod tests {
         let mut s = SaslServer::new(SaslMechanism::OAuthBearer);
         let expired = message(r#"{"sub":"bob","exp":1600000000}"#);
         assert_eq!(
-            s.evaluate(&config, expired.as_bytes(), now),
+            s.evaluate(&config, &(), expired.as_bytes(), now),
             Ok(SaslStep::Challenge(
                 br#"{"status":"invalid_token"}"#.to_vec()
             ))
         );
         assert_eq!(
-            s.evaluate(&config, &[1], now),
+            s.evaluate(&config, &(), &[1], now),
             Err(SaslError(r#"{"status":"invalid_token"}"#.into()))
         );
         let mut s = SaslServer::new(SaslMechanism::OAuthBearer);
         assert!(s
-            .evaluate(&config, b"not a message", now)
+            .evaluate(&config, &(), b"not a message", now)
             .expect_err("refused")
             .0
             .contains("invalid credentials with SASL mechanism OAUTHBEARER"));

@@ -22,6 +22,7 @@
 mod allocate_producer_ids;
 mod alter_partition;
 mod alter_partition_reassignments;
+mod alter_user_scram_credentials;
 mod broker_heartbeat;
 mod broker_registration;
 mod create_partitions;
@@ -111,6 +112,12 @@ pub const CONTROLLER_APIS: &[ControllerApi] = &[
     api!(CreatePartitions, 0, 3, create_partitions),
     api!(ElectLeaders, 0, 2, elect_leaders),
     api!(IncrementalAlterConfigs, 0, 1, incremental_alter_configs),
+    api!(
+        AlterUserScramCredentials,
+        0,
+        0,
+        alter_user_scram_credentials
+    ),
     api!(
         AlterPartitionReassignments,
         0,

@@ -27,6 +27,36 @@ fn topic_record_bytes() {
 }
 
 #[test]
+fn scram_credential_record_bytes() {
+    let rec = MetadataRecord::from(UserScramCredentialRecord {
+        name: "a".into(),
+        mechanism: 1,
+        salt: vec![0x5a],
+        stored_key: vec![1, 2],
+        server_key: vec![3],
+        iterations: 4096,
+    });
+    // frame 1, api key 11, version 0 | compact "a" | mechanism | compact bytes salt,
+    // stored key, server key | iterations | no tagged fields
+    assert_eq!(
+        hex(&rec.encode()),
+        "010b00_0261_01_025a_030102_0203_00001000_00".replace('_', "")
+    );
+    assert_eq!(MetadataRecord::decode(&rec.encode()).expect("present"), rec);
+    // nothing of the keys in its Debug form
+    assert!(!format!("{rec:?}").contains("stored_key"));
+    let rec = MetadataRecord::from(RemoveUserScramCredentialRecord {
+        name: "al".into(),
+        mechanism: 2,
+    });
+    // frame 1, api key 22, version 0 | compact "al" | mechanism | no tagged fields
+    assert_eq!(hex(&rec.encode()), "011600_03616c_02_00".replace('_', ""));
+    assert_eq!(MetadataRecord::decode(&rec.encode()).expect("present"), rec);
+    // a null salt is not a credential
+    assert!(MetadataRecord::decode(&[0x01, 0x0b, 0x00, 0x02, 0x61, 0x01, 0x00]).is_err());
+}
+
+#[test]
 fn clear_elr_record_bytes() {
     let rec = MetadataRecord::from(ClearElrRecord {
         topic_name: "foo".into(),
@@ -361,6 +391,27 @@ fn record() -> impl Strategy<Value = MetadataRecord> {
             }
             .into()),
         Just(MetadataRecord::NoOpRecord(NoOpRecord)),
+        (
+            name(),
+            any::<i8>(),
+            proptest::collection::vec(any::<u8>(), 0..40),
+            proptest::collection::vec(any::<u8>(), 0..70),
+            any::<i32>()
+        )
+            .prop_map(|(n, m, salt, key, i)| UserScramCredentialRecord {
+                name: n,
+                mechanism: m,
+                salt,
+                stored_key: key.clone(),
+                server_key: key,
+                iterations: i,
+            }
+            .into()),
+        (name(), any::<i8>()).prop_map(|(n, m)| RemoveUserScramCredentialRecord {
+            name: n,
+            mechanism: m
+        }
+        .into()),
     ]
 }
 

@@ -112,6 +112,12 @@ impl<'a> Reader<'a> {
             .map_err(|_| Error::InvalidUtf8(what))
     }
 
+    /// Compact (non-null) bytes.
+    pub(super) fn bytes(&mut self, what: &'static str) -> Result<Vec<u8>, Error> {
+        let len = self.compact_len(what, 1)?.ok_or(Error::NullField(what))?;
+        Ok(self.take(len, what)?.to_vec())
+    }
+
     pub(super) fn string(&mut self, what: &'static str) -> Result<String, Error> {
         self.nullable_string(what)?.ok_or(Error::NullField(what))
     }
@@ -223,6 +229,11 @@ pub(super) fn put_nullable_string(out: &mut BytesMut, v: Option<&str>) {
             out.put_slice(s.as_bytes());
         }
     }
+}
+
+pub(super) fn put_bytes(out: &mut BytesMut, v: &[u8]) {
+    put_compact_len(out, v.len());
+    out.put_slice(v);
 }
 
 pub(super) fn put_string(out: &mut BytesMut, v: &str) {
