@@ -53,8 +53,10 @@
 #      beginning must read every acknowledged value exactly once, and the group
 #      consumer must end at its timeout with no other error, having read them all;
 #  11. decodes node 1's __cluster_metadata-0 with Kafka's DumpLogSegments
-#      --cluster-metadata-decoder: it must decode, with a TopicRecord for the topic
-#      and RegisterBrokerRecords of brokers 1, 2 and 3;
+#      --cluster-metadata-decoder: it must decode, with a TopicRecord for the topic,
+#      RegisterBrokerRecords of brokers 1, 2 and 3, and the UserScramCredentialRecord
+#      of user carol (given a SCRAM-SHA-512 credential with kafka-configs after the
+#      broker configs, and described back);
 #  12. writes a summary (key=value: what the tools answered, as properties that
 #      must hold on both, e.g. "leaders on 3 nodes", not which node leads what).
 #      With --target both: runs rafka, then kafka, prints the two summaries side by
@@ -550,6 +552,21 @@ grep -q "log.cleaner.threads=2" "$OUT" || fail "kafka-configs --describe of brok
 say "broker 1 has log.cleaner.threads=2"
 sum configs.broker1_dynamic "$(grep -Eo '^ *[a-z.]+=[^ ]+' "$OUT" | tr -d ' ' | paste -sd, -)"
 sum info.configs.broker1_describe "$(grep -v '^Dynamic configs' "$OUT" | sed 's/^ *//' | paste -sd'|' -)"
+
+# ------------------------------------------------------------ SCRAM credentials
+# committed by the controller as a UserScramCredentialRecord (decoded by Kafka's tool in
+# the metadata log step below) and described by every broker from its own image
+OUT="$DIR/7b-scram-alter.out"
+configs "$OUT" --entity-type users --entity-name carol --alter \
+    --add-config 'SCRAM-SHA-512=[iterations=8192,password=carol-secret]' \
+    || fail "kafka-configs --alter --add-config SCRAM-SHA-512 for user carol failed (exit $?)" "$OUT"
+OUT="$DIR/7c-scram-describe.out"
+configs "$OUT" --entity-type users --entity-name carol --describe \
+    || fail "kafka-configs --describe of user carol failed (exit $?)" "$OUT"
+grep -q "SCRAM credential configs for user-principal 'carol' are SCRAM-SHA-512=iterations=8192" "$OUT" \
+    || fail "kafka-configs --describe of user carol does not show SCRAM-SHA-512=iterations=8192" "$OUT"
+say "user carol has a SCRAM-SHA-512 credential"
+sum configs.scram_carol "$(grep -o 'SCRAM-SHA-512=iterations=[0-9]*' "$OUT")"
 
 # ------------------------------------------------------------ quorum
 OUT="$DIR/8-quorum.out"
@@ -1084,8 +1101,11 @@ grep -q "\"type\":\"TOPIC_RECORD\".*\"name\":\"$TOPIC\"" "$OUT" \
     || fail "node 1's metadata log has no TopicRecord for $TOPIC" "$OUT"
 registered="$(grep -o '"type":"REGISTER_BROKER_RECORD".*' "$OUT" | grep -Eo '"brokerId":[0-9]+' | grep -Eo '[0-9]+' | sort -u | paste -sd, -)"
 [[ "$registered" == 1,2,3 ]] || fail "node 1's metadata log has RegisterBrokerRecords of brokers '$registered', not 1,2,3" "$OUT"
-say "node 1's metadata log ($(basename "$SEGMENT")) decodes: TopicRecord $TOPIC, RegisterBrokerRecords of 1,2,3"
+grep -q '"type":"USER_SCRAM_CREDENTIAL_RECORD".*"name":"carol"' "$OUT" \
+    || fail "node 1's metadata log has no UserScramCredentialRecord for carol" "$OUT"
+say "node 1's metadata log ($(basename "$SEGMENT")) decodes: TopicRecord $TOPIC, RegisterBrokerRecords of 1,2,3, carol's UserScramCredentialRecord"
 sum metadata.decodes yes
+sum metadata.scram_record yes
 sum metadata.topic_record yes
 sum metadata.register_broker_records "$registered"
 sum info.metadata.record_types.list "$(grep -o '"type":"[A-Z_]*"' "$OUT" | cut -d'"' -f4 | sort -u | paste -sd, -)"

@@ -37,6 +37,28 @@
 #                    OAUTHBEARER with unsecured tokens (KIP-255) over SASL_PLAINTEXT:
 #                    kcat's own token (principal=alice) and Kafka's OAuthBearerLoginModule
 #                    (unsecuredLoginStringClaim_sub) list the topics
+#   scram-alter-twice, scram-alter, scram-alter-too-many, scram-describe,
+#   scram-describe-nobody
+#                    kafka-configs (ConfigCommand, AlterUserScramCredentials): both
+#                    mechanisms in one request are refused (one alteration per user per
+#                    request); one at a time, carol gets SCRAM-SHA-256 (8192 iterations)
+#                    and SCRAM-SHA-512 credentials; 100000 iterations are refused;
+#                    --describe lists carol's mechanisms (nothing for a user without any)
+#   scram-login-512, scram-login-256, scram-login-wrong, scram-wrong-java
+#                    confluent-kafka logs in as carol with each mechanism and its password,
+#                    not with the other's; Kafka's TopicCommand prints the broker's SCRAM
+#                    failure
+#   scram-kcat-librdkafka-2.0
+#                    kcat (Debian's librdkafka 2.0.2, which repeats the client nonce in its
+#                    final message) is refused: Kafka 4 checks the nonce (CVE-2024-56128)
+#   scram-create, scram-produce, scram-consume-java, -python
+#                    TopicCommand and ConsoleProducer over SASL_SSL with SCRAM-SHA-512,
+#                    confluent-kafka (SCRAM-SHA-256) and kafka-python (SCRAM-SHA-512) over
+#                    SASL_PLAINTEXT write 100 records each; Java and confluent-kafka read
+#                    them back over SASL_SSL
+#   scram-delete, scram-describe-after-delete, scram-deleted-login-256
+#                    kafka-configs --delete-config SCRAM-SHA-256: described no more, and
+#                    carol's SCRAM-SHA-256 login is refused
 #
 #   compat-tests/tls.sh [--target rafka|kafka|both]     (default both)
 #
@@ -120,6 +142,18 @@ security.protocol=SASL_PLAINTEXT
 sasl.mechanism=OAUTHBEARER
 sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="alice";
 PROPS
+cat >"$DIR/client-scram.properties" <<PROPS
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="carol" password="carol-secret";
+ssl.truststore.type=PEM
+ssl.truststore.location=$C/ca.pem
+PROPS
+cat >"$DIR/client-scram-wrong.properties" <<PROPS
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="carol" password="not-her-password";
+PROPS
 cat >"$DIR/client-sasl-wrong.properties" <<PROPS
 security.protocol=SASL_PLAINTEXT
 sasl.mechanism=PLAIN
@@ -143,12 +177,17 @@ PROPS
     # SASL: PLAIN on both SASL listeners; SASL_SSL has its own keystore keys
     local jaas='org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret" user_admin="admin-secret";'
     local oauth='org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;'
+    local scram='org.apache.kafka.common.security.scram.ScramLoginModule required;'
     cat <<PROPS
-sasl.enabled.mechanisms=PLAIN,OAUTHBEARER
+sasl.enabled.mechanisms=PLAIN,OAUTHBEARER,SCRAM-SHA-256,SCRAM-SHA-512
 listener.name.sasl_plaintext.plain.sasl.jaas.config=$jaas
 listener.name.sasl_ssl.plain.sasl.jaas.config=$jaas
 listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config=$oauth
 listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=$oauth
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=$scram
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=$scram
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=$scram
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$scram
 listener.name.sasl_ssl.ssl.keystore.type=PEM
 listener.name.sasl_ssl.ssl.keystore.location=$C/server.pem
 PROPS
@@ -303,6 +342,7 @@ run_checks() {
         fi
     done
     sasl_checks "$t"
+    scram_checks "$t"
 }
 
 KCAT_SASL=(-X security.protocol=sasl_plaintext -X sasl.mechanisms=PLAIN -X sasl.username=alice
@@ -406,6 +446,130 @@ PY
     done
 }
 
+KCAT_SCRAM=(-X security.protocol=sasl_plaintext -X sasl.mechanisms=SCRAM-SHA-512 -X sasl.username=carol
+    -X sasl.password=carol-secret)
+# ck_scram MECHANISM PASSWORD [sasl_plaintext|sasl_ssl]: confluent-kafka's properties for carol
+ck_scram() {
+    local ssl=""
+    [[ "${3:-sasl_plaintext}" == sasl_ssl ]] && ssl=", \"ssl.ca.location\": \"$C/ca.pem\""
+    echo "{\"security.protocol\": \"${3:-sasl_plaintext}\", \"sasl.mechanism\": \"$1\",
+        \"sasl.username\": \"carol\", \"sasl.password\": \"$2\"$ssl}"
+}
+
+# ck_login MECHANISM PASSWORD: whether confluent-kafka logs in as carol on the SASL_PLAINTEXT
+# port (the endpoint its metadata names, as SASL-PORT) or is refused; tried up to 5 times
+# while refused, as a broker may apply a committed credential a moment after the
+# controller answered (a refusal expected costs the 5 tries)
+ck_login() {
+    local got i
+    for ((i = 0; i < 5; i++)); do
+        got="$(timeout 20 "$VENV_PY" "$CK" login "$SASL_BOOTSTRAP" "$(ck_scram "$1" "$2")" 2>/dev/null)"
+        [[ "$got" == "$SASL_BOOTSTRAP" ]] && { echo SASL-PORT; return; }
+        sleep 1
+    done
+    echo "${got:-refused}"
+}
+
+# scram_describe TARGET NAME: kafka-configs' description of NAME's SCRAM credentials, the
+# mechanisms sorted (Kafka lists them in hash order)
+scram_describe() {
+    kafka_tool 60 kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" --describe \
+        --entity-type users --entity-name "$2" >"$DIR/$1/scram-describe-$2.out" 2>&1
+    local line
+    line="$(grep -m1 "SCRAM credential configs for user-principal '$2'" "$DIR/$1/scram-describe-$2.out")"
+    if [[ "$line" == *" are "* ]]; then
+        echo "${line%% are *} are $(echo "${line#* are }" | tr -d ' ' | tr ',' '\n' | sort | paste -sd' ' -)"
+    else
+        echo "${line:-(nothing)}"
+    fi
+}
+
+# scram_checks TARGET: the SCRAM lines of $DIR/TARGET.results: credentials made and removed
+# with kafka-configs (AlterUserScramCredentials), then the clients log in with them
+scram_checks() {
+    local t="$1" out="$DIR/$1.results" w="$DIR/$1"
+    # both mechanisms in one request: a user may be altered once per request
+    kafka_tool 60 kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" --alter \
+        --entity-type users --entity-name carol \
+        --add-config 'SCRAM-SHA-256=[iterations=8192,password=carol-256],SCRAM-SHA-512=[password=carol-secret]' \
+        >"$w/scram-alter-twice.out" 2>&1
+    echo "scram-alter-twice: rc=$? $(grep -o -m1 'A user credential cannot be altered twice in the same request' "$w/scram-alter-twice.out")" >>"$out"
+    local rcs=() m
+    for m in 'SCRAM-SHA-256=[iterations=8192,password=carol-256]' 'SCRAM-SHA-512=[password=carol-secret]'; do
+        kafka_tool 60 kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" --alter \
+            --entity-type users --entity-name carol --add-config "$m" >>"$w/scram-alter.out" 2>&1
+        rcs+=("$?")
+    done
+    echo "scram-alter: rc=${rcs[*]} $(grep -c 'Completed updating config for user carol.' "$w/scram-alter.out")" >>"$out"
+    kafka_tool 60 kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" --alter \
+        --entity-type users --entity-name weak --add-config 'SCRAM-SHA-512=[iterations=100000,password=x]' \
+        >"$w/scram-alter-weak.out" 2>&1
+    echo "scram-alter-too-many: rc=$? $(grep -o -m1 'Too many iterations' "$w/scram-alter-weak.out")" >>"$out"
+    echo "scram-describe: $(scram_describe "$t" carol)" >>"$out"
+    echo "scram-describe-nobody: $(scram_describe "$t" nobody)" >>"$out"
+    echo "scram-login-512: $(ck_login SCRAM-SHA-512 carol-secret)" >>"$out"
+    echo "scram-login-256: $(ck_login SCRAM-SHA-256 carol-256)" >>"$out"
+    echo "scram-login-wrong: $(ck_login SCRAM-SHA-512 carol-256)" >>"$out"
+    # kcat's librdkafka 2.0.2 (Debian's) sends the client nonce twice in its final
+    # message (fixed in librdkafka 2.6.1); Kafka 4 checks the nonce as RFC 5802 says
+    # (CVE-2024-56128), and refuses it
+    if timeout 20 kcat -b "$SASL_BOOTSTRAP" "${KCAT_SCRAM[@]}" -L -m 8 >"$w/scram-kcat.out" 2>&1; then
+        echo "scram-kcat-librdkafka-2.0: served" >>"$out"
+    else
+        echo "scram-kcat-librdkafka-2.0: refused" >>"$out"
+    fi
+    kafka_tool 60 org.apache.kafka.tools.TopicCommand --bootstrap-server "$SASL_BOOTSTRAP" \
+        --command-config "$DIR/client-scram-wrong.properties" --list >"$w/scram-wrong-java.out" 2>&1
+    echo "scram-wrong-java: $(grep -o -m1 'Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512' "$w/scram-wrong-java.out")" >>"$out"
+
+    kafka_tool 90 org.apache.kafka.tools.TopicCommand --bootstrap-server "$SASL_SSL_BOOTSTRAP" \
+        --command-config "$DIR/client-scram.properties" --create --topic scram-records \
+        --partitions 1 --replication-factor 1 >"$w/scram-create.out" 2>&1
+    echo "scram-create: rc=$? $(grep -o 'Created topic scram-records' "$w/scram-create.out")" >>"$out"
+    seq 1 "$N" | sed 's/^/java-/' | kafka_tool 90 org.apache.kafka.tools.ConsoleProducer \
+        --bootstrap-server "$SASL_SSL_BOOTSTRAP" --command-config "$DIR/client-scram.properties" \
+        --topic scram-records >"$w/scram-produce-java.out" 2>&1
+    local java_rc=$?
+    timeout 60 "$VENV_PY" "$CK" produce "$SASL_BOOTSTRAP" scram-records py "$N" \
+        "$(ck_scram SCRAM-SHA-256 carol-256)" >"$w/scram-produce-py.out" 2>&1
+    local py_rc=$?
+    timeout 90 "$VENV_PY" - "$SASL_BOOTSTRAP" "$N" >"$w/scram-produce-kafka-python.out" 2>&1 <<'PY'
+import sys
+from kafka import KafkaProducer
+bootstrap, n = sys.argv[1], int(sys.argv[2])
+p = KafkaProducer(bootstrap_servers=bootstrap, security_protocol="SASL_PLAINTEXT",
+                  sasl_mechanism="SCRAM-SHA-512", sasl_plain_username="carol",
+                  sasl_plain_password="carol-secret", acks="all")
+for i in range(1, n + 1):
+    p.send("scram-records", f"kp-{i}".encode()).get(timeout=30)
+p.close()
+PY
+    echo "scram-produce: java rc=$java_rc python rc=$py_rc kafka-python rc=$?" >>"$out"
+    { seq 1 "$N" | sed 's/^/java-/'; seq 1 "$N" | sed 's/^/py-/'; seq 1 "$N" | sed 's/^/kp-/'; } \
+        >"$w/scram-expected"
+    kafka_tool 90 org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$SASL_SSL_BOOTSTRAP" \
+        --command-config "$DIR/client-scram.properties" --topic scram-records --from-beginning \
+        --max-messages $((3 * N)) --timeout-ms 20000 >"$w/scram-consume-java" 2>"$w/scram-consume-java.err"
+    timeout 60 "$VENV_PY" "$CK" consume "$SASL_SSL_BOOTSTRAP" scram-records $((3 * N)) \
+        "$(ck_scram SCRAM-SHA-512 carol-secret sasl_ssl)" \
+        >"$w/scram-consume-python" 2>"$w/scram-consume-python.err"
+    for who in java python; do
+        if cmp -s "$w/scram-expected" "$w/scram-consume-$who"; then
+            echo "scram-consume-$who: $((3 * N)) in order" >>"$out"
+        else
+            echo "scram-consume-$who: $(wc -l <"$w/scram-consume-$who") lines, not the $((3 * N)) produced" >>"$out"
+        fi
+    done
+
+    kafka_tool 60 kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" --alter \
+        --entity-type users --entity-name carol --delete-config SCRAM-SHA-256 \
+        >"$w/scram-delete.out" 2>&1
+    echo "scram-delete: rc=$? $(grep -o -m1 'Completed updating config for user carol.' "$w/scram-delete.out")" >>"$out"
+    echo "scram-describe-after-delete: $(scram_describe "$t" carol)" >>"$out"
+    echo "scram-deleted-login-256: $(timeout 20 "$VENV_PY" "$CK" login "$SASL_BOOTSTRAP" \
+        "$(ck_scram SCRAM-SHA-256 carol-256)" 2>/dev/null)" >>"$out"
+}
+
 # What Kafka answers, and so what both must answer (the oracle is checked too: a
 # scenario is trusted once it passes against Kafka)
 expected() {
@@ -434,6 +598,23 @@ sasl-consume-python: $((4 * N)) in order
 sasl-consume-kafka-python: $((4 * N)) in order
 oauth-kcat: SASL-PORT
 oauth-java: rc=0 sasl-records
+scram-alter-twice: rc=1 A user credential cannot be altered twice in the same request
+scram-alter: rc=0 0 2
+scram-alter-too-many: rc=1 Too many iterations
+scram-describe: SCRAM credential configs for user-principal 'carol' are SCRAM-SHA-256=iterations=8192 SCRAM-SHA-512=iterations=4096
+scram-describe-nobody: (nothing)
+scram-login-512: SASL-PORT
+scram-login-256: SASL-PORT
+scram-login-wrong: refused
+scram-kcat-librdkafka-2.0: refused
+scram-wrong-java: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512
+scram-create: rc=0 Created topic scram-records
+scram-produce: java rc=0 python rc=0 kafka-python rc=0
+scram-consume-java: $((3 * N)) in order
+scram-consume-python: $((3 * N)) in order
+scram-delete: rc=0 Completed updating config for user carol.
+scram-describe-after-delete: SCRAM credential configs for user-principal 'carol' are SCRAM-SHA-512=iterations=4096
+scram-deleted-login-256: refused
 EXP
 }
 

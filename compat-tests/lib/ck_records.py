@@ -5,6 +5,8 @@ security the client properties (a JSON object: security.protocol, ssl.*, sasl.*)
                                                               idempotent; exit 1 on any error
     ck_records.py consume BOOTSTRAP TOPIC N PROPS           -> partition 0 from offset 0, one
                                                               value per line (at most 40 s)
+    ck_records.py login BOOTSTRAP PROPS                     -> the first broker's host:port in
+                                                              the metadata, or "refused"
 """
 import json
 import sys
@@ -13,7 +15,14 @@ import time
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 mode, bootstrap, topic = sys.argv[1], sys.argv[2], sys.argv[3]
-if mode == "produce":
+if mode == "login":
+    p = Producer({"bootstrap.servers": bootstrap, **json.loads(sys.argv[3])})
+    try:
+        brokers = p.list_topics(timeout=8).brokers
+        print(min(f"{b.host}:{b.port}" for b in brokers.values()) if brokers else "refused")
+    except Exception:  # an authentication failure ends the metadata request
+        print("refused")
+elif mode == "produce":
     prefix, n, props = sys.argv[4], int(sys.argv[5]), json.loads(sys.argv[6])
     p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, **props})
     errors = []

@@ -304,6 +304,14 @@ impl Plan {
         for (kind, name, key) in &self.other_configs {
             out.push(format!("config {key} of resource type {kind} {name:?}"));
         }
+        if !cluster && !self.metadata.image.scram.is_empty() {
+            // a cluster's image carries them; a single node's own store is not written
+            out.push(format!(
+                "{} SCRAM credential(s): not carried to a single node (set them again with \
+                 kafka-configs --alter --entity-type users)",
+                self.metadata.image.scram.len()
+            ));
+        }
         for (&kind, n) in &self.metadata.unknown_types {
             if !IRRELEVANT_TYPES.contains(&kind) {
                 out.push(format!(
@@ -344,6 +352,26 @@ mod tests {
 
     fn partition(id: Uuid, index: i32) -> MetadataRecord {
         PartitionRecord::new(id, index, vec![1]).into()
+    }
+
+    /// A cluster's image carries Kafka's SCRAM credentials; a single node says it does not.
+    #[test]
+    fn scram_credentials_are_listed_as_not_carried_to_a_single_node() {
+        use crate::metadata::records::UserScramCredentialRecord;
+        let m = metadata(vec![UserScramCredentialRecord {
+            name: "carol".into(),
+            mechanism: 2,
+            salt: vec![1],
+            stored_key: vec![2; 64],
+            server_key: vec![3; 64],
+            iterations: 4096,
+        }
+        .into()]);
+        let plan = plan(m, &[], &LogConfig::default());
+        assert!(plan.not_carried_as(true).is_empty());
+        let single = plan.not_carried_as(false);
+        assert_eq!(single.len(), 1, "{single:?}");
+        assert!(single[0].starts_with("1 SCRAM credential(s): not carried"));
     }
 
     #[test]
