@@ -8,12 +8,12 @@
 pub mod cluster;
 pub mod fetch_session;
 pub mod lifecycle;
+pub mod local_metadata;
 pub mod metadata_follower;
 pub mod overview;
 pub mod producer_ids;
 mod publisher;
 pub mod replication;
-pub mod scram;
 pub mod topic_config;
 mod txn_markers;
 mod txn_verify;
@@ -162,8 +162,9 @@ pub struct Broker {
     cleaner: Cleaner,
     /// This broker's metrics (`/metrics`).
     metrics: Arc<crate::metrics::Metrics>,
-    /// SCRAM credentials: a single node's own store, or the cluster's metadata image.
-    scram: Arc<scram::BrokerCredentials>,
+    /// SCRAM credentials (and, next, ACLs): a single node's own store, or the cluster's
+    /// metadata image.
+    local_metadata: Arc<local_metadata::BrokerMetadata>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -263,11 +264,11 @@ impl Broker {
         if cluster.is_some() {
             producer_ids.use_controller_blocks();
         }
-        let scram = Arc::new(match &cluster {
-            Some(link) => scram::BrokerCredentials::Cluster(link.image.clone()),
-            None => scram::BrokerCredentials::Local(Arc::new(scram::LocalScramStore::open(
-                &config.data_dir,
-            )?)),
+        let local_metadata = Arc::new(match &cluster {
+            Some(link) => local_metadata::BrokerMetadata::Cluster(link.image.clone()),
+            None => local_metadata::BrokerMetadata::Local(Arc::new(
+                local_metadata::LocalMetadata::open(&config.data_dir)?,
+            )),
         });
         let metadata = match &cluster {
             // nothing is known until the image is published
@@ -295,7 +296,7 @@ impl Broker {
             cluster,
             cleaner,
             metrics: Arc::new(crate::metrics::Metrics::new()),
-            scram,
+            local_metadata,
         })
         .and_then(|b: Broker| {
             if b.topic(OFFSETS_TOPIC).is_some() {
@@ -313,9 +314,10 @@ impl Broker {
         &self.metrics
     }
 
-    /// SCRAM credentials, for logins and the SCRAM admin APIs.
-    pub fn scram(&self) -> &Arc<scram::BrokerCredentials> {
-        &self.scram
+    /// The metadata beyond topics (SCRAM credentials), for logins and the admin APIs: a
+    /// cluster's image, or a single node's own store.
+    pub fn local_metadata(&self) -> &Arc<local_metadata::BrokerMetadata> {
+        &self.local_metadata
     }
 
     pub fn config(&self) -> &Config {

@@ -373,7 +373,8 @@ async fn run<R, W>(
     };
     let mut principal = Arc::new(principal);
     let mut auth = listener.sasl.clone().map(|sasl| {
-        let credentials: Arc<dyn crate::security::ScramCredentials> = broker.scram().clone();
+        let credentials: Arc<dyn crate::security::ScramCredentials> =
+            broker.local_metadata().clone();
         Authenticator::new(sasl, credentials)
     });
     let writer = tokio::spawn(

@@ -3,8 +3,8 @@
 //! `ScramImage.describe`). Pure functions: an alteration becomes the metadata records that
 //! carry it out (`UserScramCredentialRecord`, `RemoveUserScramCredentialRecord`) and one
 //! result per user; a cluster's controller proposes the records to the quorum, a single
-//! node applies them to its own store. Either way the records are applied by
-//! [`apply`], so both hold the same credentials for the same requests.
+//! node applies them to its own store. Either way a [`crate::metadata::image::MetadataImage`]
+//! applies them ([`apply_one`]), so both hold the same credentials for the same requests.
 
 use std::collections::BTreeMap;
 
@@ -224,16 +224,6 @@ pub fn apply_one(credentials: &mut Credentials, record: &MetadataRecord) -> Resu
     }
 }
 
-/// Applies [`alter`]'s records to credentials: what a single node's store does with them,
-/// as the metadata image does in a cluster.
-pub fn apply(credentials: &mut Credentials, records: &[MetadataRecord]) {
-    for r in records {
-        if let Err(why) = apply_one(credentials, r) {
-            tracing::warn!(record = r.name(), %why, "SCRAM record does not fit; skipped");
-        }
-    }
-}
-
 /// One user described: its mechanisms and iteration counts, or why not.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Described {
@@ -325,6 +315,12 @@ mod tests {
         Deletion {
             name: name.into(),
             mechanism,
+        }
+    }
+
+    fn apply(creds: &mut Credentials, records: &[MetadataRecord]) {
+        for r in records {
+            apply_one(creds, r).expect("fits");
         }
     }
 

@@ -7,7 +7,7 @@
 //! or an iteration count outside 4096..=16384, UNSUPPORTED_SASL_MECHANISM for an unknown
 //! mechanism.
 //!
-//! A single node writes its store ([`crate::broker::scram`]) before answering. In a
+//! A single node writes its own store ([`crate::broker::local_metadata`]) before answering. In a
 //! cluster the request goes to the active controller, which commits the credentials to
 //! the metadata log; the answer waits (up to the propagation wait) until this broker's
 //! image has the users it changed, so a login right after the answer finds them here.
@@ -21,11 +21,11 @@ use kafka_protocol::messages::{
 
 use super::forward::forward;
 use super::str_bytes;
-use crate::broker::scram::BrokerCredentials;
+use crate::broker::local_metadata::BrokerMetadata;
 use crate::broker::Broker;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
-use crate::metadata::scram::{Deletion, Upsertion, UserResult};
+use crate::metadata::scram::{self, Deletion, Upsertion, UserResult};
 use crate::security::ScramMechanism;
 
 pub async fn handle(
@@ -38,7 +38,7 @@ pub async fn handle(
         users.extend(req.upsertions.iter().map(|u| u.name.to_string()));
         users
     };
-    let results = match (broker.cluster(), &**broker.scram()) {
+    let results = match (broker.cluster(), &**broker.local_metadata()) {
         (Some(cluster), _) => {
             let codes = |r: &AlterUserScramCredentialsResponse| {
                 r.results.iter().map(|r| r.error_code).collect()
@@ -62,10 +62,11 @@ pub async fn handle(
                 Err(e) => failed_all(users(), e.code(), e.to_string()),
             }
         }
-        (None, BrokerCredentials::Local(store)) => {
+        (None, BrokerMetadata::Local(local)) => {
             let (d, u) = (deletions(&req), upsertions(&req));
-            let store = Arc::clone(store);
-            match tokio::task::spawn_blocking(move || store.alter(&d, &u)).await {
+            let local = Arc::clone(local);
+            let change = move || local.change(|i| scram::alter(&i.scram, &d, &u));
+            match tokio::task::spawn_blocking(change).await {
                 Ok(Ok(results)) => results,
                 Ok(Err(e)) => failed_all(users(), e.code(), e.to_string()),
                 Err(e) => failed_all(
@@ -75,7 +76,7 @@ pub async fn handle(
                 ),
             }
         }
-        (None, BrokerCredentials::Cluster(_)) => failed_all(
+        (None, BrokerMetadata::Cluster(_)) => failed_all(
             users(),
             crate::error::ErrorCode::NotController,
             "no controller".into(),

@@ -3,8 +3,8 @@
 //! users` shows them. No users named (null or empty): every user with a credential. A user
 //! named twice gets DUPLICATE_RESOURCE, one without credentials RESOURCE_NOT_FOUND, with
 //! Kafka's messages ([`crate::metadata::scram::describe`]). Answered from this broker's
-//! credentials: a single node's store, or a cluster's metadata image, as a Kafka broker
-//! answers from its metadata cache.
+//! metadata: a single node's own store, or a cluster's image, as a Kafka broker answers
+//! from its metadata cache.
 
 use std::sync::Arc;
 
@@ -29,7 +29,9 @@ pub async fn handle(
     let users: Option<Vec<String>> = req
         .users
         .map(|users| users.iter().map(|u| u.name.to_string()).collect());
-    let results = describe(&broker.scram().all(), users.as_deref())
+    let results = broker
+        .local_metadata()
+        .read(|i| describe(&i.scram, users.as_deref()))
         .into_iter()
         .map(|d| {
             DescribeUserScramCredentialsResult::default()
