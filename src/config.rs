@@ -767,6 +767,23 @@ impl Config {
                         "Kafka configuration key with no effect in Rafka ignored"
                     )
                 }
+                // an authorizer a Kafka user configured must not be skipped with a warning:
+                // the broker would run open to everyone it was meant to keep out
+                "authorizer.class.name" if !v.trim().is_empty() => {
+                    return Err(invalid(
+                        k,
+                        v,
+                        "Rafka does not enforce ACLs yet (issue #18): remove the key to run \
+                         without authorization, as Kafka does without an authorizer",
+                    ))
+                }
+                "authorizer.class.name" => {}
+                "super.users" | "allow.everyone.if.no.acl.found" => {
+                    info!(
+                        key = k,
+                        "authorizer key ignored: no authorizer is configured"
+                    )
+                }
                 _ if c.observe.apply(k, v)? => {}
                 _ => warn!(key = k, "unknown configuration key ignored"),
             }
@@ -1039,6 +1056,33 @@ mod tests {
         assert!(!c.auto_create_topics);
         assert_eq!(c.log.retention_ms, 3_600_000);
         assert_eq!(c.log.max_message_bytes, 2_000_000);
+    }
+
+    /// A configured authorizer stops the start rather than be ignored: ACLs are not
+    /// enforced yet, and a broker that skipped it would be open to everyone.
+    #[test]
+    fn an_authorizer_is_refused_until_acls_are_enforced() {
+        let props = parse_properties(
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+             super.users=User:admin
+",
+        );
+        let err = Config::from_properties(&props)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains("authorizer.class.name") && err.contains("ACLs"),
+            "{err}"
+        );
+        let props = parse_properties(
+            "authorizer.class.name=
+super.users=User:admin
+",
+        );
+        assert!(
+            Config::from_properties(&props).is_ok(),
+            "empty: no authorizer, as in Kafka"
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The metadata image (Kafka's `MetadataImage`): the cluster as the metadata log says it
 //! is, built by applying [`MetadataRecord`]s in log order. Brokers and their registrations,
 //! topics and their partitions (replicas, ISR, leader and epochs), configs of topics and
-//! brokers, the producer id block, the finalized feature levels, and the users' SCRAM
-//! credentials.
+//! brokers, the producer id block, the finalized feature levels, the users' SCRAM
+//! credentials, and the ACLs.
 //!
 //! A pure state machine: no I/O, no clock, no locks. Whoever reads the log (the controller
 //! quorum, a broker following it) applies its records here, and answers from the image.
@@ -112,6 +112,8 @@ pub struct MetadataImage {
     pub producer_ids: Option<ProducerIdsImage>,
     /// SCRAM credentials by user and mechanism (Kafka's `ScramImage`).
     pub scram: super::scram::Credentials,
+    /// ACLs by id (Kafka's `AclsImage`).
+    pub acls: BTreeMap<Uuid, crate::security::acl::Acl>,
 }
 
 impl ScramCredentials for MetadataImage {
@@ -221,6 +223,17 @@ impl MetadataImage {
             R::UserScramCredentialRecord(_) | R::RemoveUserScramCredentialRecord(_) => {
                 super::scram::apply_one(&mut self.scram, record)
             }
+            R::AccessControlEntryRecord(r) => match super::acls::acl_of(r) {
+                Some(acl) => {
+                    self.acls.insert(r.id, acl);
+                    Ok(())
+                }
+                None => Err("an ACL with an unknown code".into()),
+            },
+            R::RemoveAccessControlEntryRecord(r) => match self.acls.remove(&r.id) {
+                Some(_) => Ok(()),
+                None => Err("no such ACL".into()),
+            },
             R::ClearElrRecord(r) => {
                 // as Kafka merges it, a partition change: the partitions it changes move
                 // to their next partition epoch
@@ -448,7 +461,7 @@ impl MetadataImage {
 
     /// The records that rebuild this image from nothing, in the order Kafka's snapshots
     /// use: `metadata.version` first, then the other features, brokers, topics each followed
-    /// by its partitions, configs, the producer id block, and SCRAM credentials.
+    /// by its partitions, configs, the producer id block, SCRAM credentials, and ACLs.
     pub fn snapshot_records(&self) -> Vec<MetadataRecord> {
         let mut out = Vec::new();
         let feature = |(name, level): (&String, &i16)| {
@@ -541,6 +554,9 @@ impl MetadataImage {
         }
         for ((name, mechanism), c) in &self.scram {
             out.push(super::scram::record_of(name, *mechanism, c).into());
+        }
+        for (&id, acl) in &self.acls {
+            out.push(super::acls::record_of(id, acl).into());
         }
         out
     }

@@ -7,6 +7,7 @@
 //! hosted [`Partition`]'s replica state (this broker leads alone). The controller quorum
 //! will fill the same view from `__cluster_metadata` records (Kafka's `MetadataImage`).
 
+pub mod acls;
 pub mod image;
 pub mod metadata_log;
 pub mod records;

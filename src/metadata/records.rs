@@ -888,13 +888,84 @@ impl Body for RemoveUserScramCredentialRecord {
     }
 }
 
+/// Api key 18: one ACL, with the id it is removed by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessControlEntryRecord {
+    pub id: Uuid,
+    pub resource_type: i8,
+    pub resource_name: String,
+    pub pattern_type: i8,
+    pub principal: String,
+    pub host: String,
+    pub operation: i8,
+    pub permission_type: i8,
+}
+
+impl Body for AccessControlEntryRecord {
+    const API_KEY: u16 = 18;
+    const NAME: &'static str = "AccessControlEntryRecord";
+    const VERSION: u16 = 0;
+    const MAX_READ: u16 = 0;
+
+    fn write(&self, out: &mut BytesMut, _version: u16) {
+        put_uuid(out, &self.id);
+        out.put_i8(self.resource_type);
+        put_string(out, &self.resource_name);
+        out.put_i8(self.pattern_type);
+        put_string(out, &self.principal);
+        put_string(out, &self.host);
+        out.put_i8(self.operation);
+        out.put_i8(self.permission_type);
+        put_uvarint(out, 0);
+    }
+
+    fn read(r: &mut Reader<'_>, _version: u16) -> Result<Self> {
+        let rec = AccessControlEntryRecord {
+            id: r.uuid("Id")?,
+            resource_type: r.i8("ResourceType")?,
+            resource_name: r.string("ResourceName")?,
+            pattern_type: r.i8("PatternType")?,
+            principal: r.string("Principal")?,
+            host: r.string("Host")?,
+            operation: r.i8("Operation")?,
+            permission_type: r.i8("PermissionType")?,
+        };
+        r.tagged_fields(|_, _| Ok(false))?;
+        Ok(rec)
+    }
+}
+
+/// Api key 19: an ACL removed, by its id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoveAccessControlEntryRecord {
+    pub id: Uuid,
+}
+
+impl Body for RemoveAccessControlEntryRecord {
+    const API_KEY: u16 = 19;
+    const NAME: &'static str = "RemoveAccessControlEntryRecord";
+    const VERSION: u16 = 0;
+    const MAX_READ: u16 = 0;
+
+    fn write(&self, out: &mut BytesMut, _version: u16) {
+        put_uuid(out, &self.id);
+        put_uvarint(out, 0);
+    }
+
+    fn read(r: &mut Reader<'_>, _version: u16) -> Result<Self> {
+        let rec = RemoveAccessControlEntryRecord { id: r.uuid("Id")? };
+        r.tagged_fields(|_, _| Ok(false))?;
+        Ok(rec)
+    }
+}
+
 macro_rules! metadata_records {
     ($($variant:ident),* $(,)?) => {
         /// One KRaft metadata record, the value of one `__cluster_metadata` record.
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub enum MetadataRecord {
             $($variant($variant),)*
-            /// A record type this module does not model (ACLs, quotas,
+            /// A record type this module does not model (quotas,
             /// delegation tokens, metadata transactions, controller registrations, ...):
             /// kept as its frame's api key and version and its body, so it can be written
             /// back as it was.
@@ -1013,6 +1084,8 @@ metadata_records!(
     ClearElrRecord,
     UserScramCredentialRecord,
     RemoveUserScramCredentialRecord,
+    AccessControlEntryRecord,
+    RemoveAccessControlEntryRecord,
 );
 
 /// Kafka reads api keys and versions as shorts and refuses larger values.

@@ -304,6 +304,18 @@ impl Plan {
         for (kind, name, key) in &self.other_configs {
             out.push(format!("config {key} of resource type {kind} {name:?}"));
         }
+        if !self.metadata.image.acls.is_empty() {
+            // a cluster's image keeps them, but nothing enforces them yet
+            out.push(format!(
+                "{} ACL(s): not enforced (Rafka has no authorizer yet){}",
+                self.metadata.image.acls.len(),
+                if cluster {
+                    ""
+                } else {
+                    "; not carried to a single node"
+                }
+            ));
+        }
         if !cluster && !self.metadata.image.scram.is_empty() {
             // a cluster's image carries them; a single node's own store is not written
             out.push(format!(
@@ -354,9 +366,10 @@ mod tests {
         PartitionRecord::new(id, index, vec![1]).into()
     }
 
-    /// A cluster's image carries Kafka's SCRAM credentials; a single node says it does not.
+    /// A cluster's image carries Kafka's SCRAM credentials, a single node says it does not;
+    /// ACLs are said to be unenforced either way.
     #[test]
-    fn scram_credentials_are_listed_as_not_carried_to_a_single_node() {
+    fn scram_credentials_and_acls_are_reported() {
         use crate::metadata::records::UserScramCredentialRecord;
         let m = metadata(vec![UserScramCredentialRecord {
             name: "carol".into(),
@@ -369,6 +382,20 @@ mod tests {
         .into()]);
         let plan = plan(m, &[], &LogConfig::default());
         assert!(plan.not_carried_as(true).is_empty());
+        // ACLs are kept by a cluster, but said not to be enforced
+        let acl = crate::metadata::records::AccessControlEntryRecord {
+            id: Uuid::from_u128(1),
+            resource_type: 2,
+            resource_name: "t".into(),
+            pattern_type: 3,
+            principal: "User:a".into(),
+            host: "*".into(),
+            operation: 3,
+            permission_type: 3,
+        };
+        let with_acl = super::plan(metadata(vec![acl.into()]), &[], &LogConfig::default());
+        assert_eq!(with_acl.not_carried_as(true).len(), 1);
+        assert!(with_acl.not_carried_as(true)[0].contains("not enforced"));
         let single = plan.not_carried_as(false);
         assert_eq!(single.len(), 1, "{single:?}");
         assert!(single[0].starts_with("1 SCRAM credential(s): not carried"));

@@ -7,9 +7,10 @@
 //! [`tls::ServerTls::accept`] and gets back the encrypted stream and its principal, which
 //! the Kafka connection then carries in every request's context. SASL mechanisms
 //! ([`sasl`]; SCRAM in [`scram`]) turn a client's tokens into a principal; the Kafka connection's
-//! authenticator ([`crate::kafka::sasl`]) carries them. The authorizer comes here later
-//! (issue #18).
+//! authenticator ([`crate::kafka::sasl`]) carries them. ACLs and the authorizer's
+//! decisions are in [`acl`].
 
+pub mod acl;
 pub mod oauthbearer;
 pub mod principal;
 pub mod sasl;

@@ -57,6 +57,34 @@ fn scram_credential_record_bytes() {
 }
 
 #[test]
+fn acl_record_bytes() {
+    let rec = MetadataRecord::from(AccessControlEntryRecord {
+        id: uuid_seq(),
+        resource_type: 2,
+        resource_name: "t".into(),
+        pattern_type: 3,
+        principal: "User:a".into(),
+        host: "*".into(),
+        operation: 3,
+        permission_type: 3,
+    });
+    // frame 1, api key 18, version 0 | id | TOPIC | compact "t" | LITERAL | "User:a" | "*" |
+    // READ | ALLOW | no tagged fields
+    assert_eq!(
+        hex(&rec.encode()),
+        "011200_000102030405060708090a0b0c0d0e0f_02_0274_03_07557365723a61_022a_03_03_00"
+            .replace('_', "")
+    );
+    assert_eq!(MetadataRecord::decode(&rec.encode()).expect("present"), rec);
+    let rec = MetadataRecord::from(RemoveAccessControlEntryRecord { id: uuid_seq() });
+    assert_eq!(
+        hex(&rec.encode()),
+        "011300_000102030405060708090a0b0c0d0e0f_00".replace('_', "")
+    );
+    assert_eq!(MetadataRecord::decode(&rec.encode()).expect("present"), rec);
+}
+
+#[test]
 fn clear_elr_record_bytes() {
     let rec = MetadataRecord::from(ClearElrRecord {
         topic_name: "foo".into(),
@@ -412,6 +440,27 @@ fn record() -> impl Strategy<Value = MetadataRecord> {
             mechanism: m
         }
         .into()),
+        (
+            uuid(),
+            any::<i8>(),
+            name(),
+            any::<i8>(),
+            name(),
+            name(),
+            any::<i8>()
+        )
+            .prop_map(|(id, t, n, p, who, host, op)| AccessControlEntryRecord {
+                id,
+                resource_type: t,
+                resource_name: n,
+                pattern_type: p,
+                principal: who,
+                host,
+                operation: op,
+                permission_type: t,
+            }
+            .into()),
+        uuid().prop_map(|id| RemoveAccessControlEntryRecord { id }.into()),
     ]
 }
 
