@@ -167,6 +167,11 @@ pub struct Config {
     /// authentication, so where a Kafka listener authenticates clients (SASL, or SSL with
     /// `ssl.client.auth=required`) it must stay on loopback unless this says otherwise.
     pub text_listener_allow_unauthenticated: bool,
+    /// `authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer`, with
+    /// `super.users` and `allow.everyone.if.no.acl.found`; `None`: no authorizer, as in
+    /// Kafka without the key (everyone may do everything, the ACL APIs answer
+    /// SECURITY_DISABLED).
+    pub authorizer: Option<AuthorizerConfig>,
     pub data_dir: PathBuf,
     /// `node.id` (or `broker.id`): 1 by default, required with `process.roles`.
     pub node_id: i32,
@@ -318,6 +323,7 @@ impl Default for Config {
             inter_broker_listener_name: None,
             text_listener: SocketAddr::from(([127, 0, 0, 1], DEFAULT_TEXT_PORT)),
             text_listener_allow_unauthenticated: false,
+            authorizer: None,
             data_dir: PathBuf::from("./data"),
             node_id: 1,
             cluster: ClusterConfig::default(),
@@ -548,6 +554,7 @@ impl Config {
         let mut listener_keys = listeners::ListenerKeys::default();
         let mut retention_hours = None;
         let mut retention_ms = None;
+        let mut authorizer_keys = AuthorizerConfig::default();
         for (k, v) in props {
             let (k, v) = (k.as_str(), v.as_str());
             match k {
@@ -767,26 +774,43 @@ impl Config {
                         "Kafka configuration key with no effect in Rafka ignored"
                     )
                 }
-                // an authorizer a Kafka user configured must not be skipped with a warning:
-                // the broker would run open to everyone it was meant to keep out
-                "authorizer.class.name" if !v.trim().is_empty() => {
-                    return Err(invalid(
-                        k,
-                        v,
-                        "Rafka does not enforce ACLs yet (issue #18): remove the key to run \
-                         without authorization, as Kafka does without an authorizer",
-                    ))
+                "authorizer.class.name" => match v.trim() {
+                    "" => authorizer_keys.enabled = false,
+                    STANDARD_AUTHORIZER => authorizer_keys.enabled = true,
+                    // any other class (AclAuthorizer was ZooKeeper's) must not be skipped
+                    // with a warning: the broker would run open to everyone it was meant to
+                    // keep out
+                    _ => {
+                        return Err(invalid(
+                            k,
+                            v,
+                            format!("the one authorizer Rafka runs is {STANDARD_AUTHORIZER}"),
+                        ))
+                    }
+                },
+                "super.users" => {
+                    let mut users = std::collections::BTreeSet::new();
+                    for u in v.split(';').map(str::trim).filter(|u| !u.is_empty()) {
+                        if !u.contains(':') {
+                            return Err(invalid(
+                                k,
+                                v,
+                                "principals as <type>:<name>, separated by ;",
+                            ));
+                        }
+                        users.insert(u.to_string());
+                    }
+                    authorizer_keys.super_users = users;
                 }
-                "authorizer.class.name" => {}
-                "super.users" | "allow.everyone.if.no.acl.found" => {
-                    info!(
-                        key = k,
-                        "authorizer key ignored: no authorizer is configured"
-                    )
+                "allow.everyone.if.no.acl.found" => {
+                    authorizer_keys.allow_everyone_if_no_acl_found = parse_bool(k, v)?
                 }
                 _ if c.observe.apply(k, v)? => {}
                 _ => warn!(key = k, "unknown configuration key ignored"),
             }
+        }
+        if authorizer_keys.enabled {
+            c.authorizer = Some(authorizer_keys);
         }
         // Kafka: log.retention.ms wins over minutes, which wins over hours
         if let Some(ms) = retention_ms {
@@ -1032,6 +1056,30 @@ impl Config {
     }
 }
 
+/// The one authorizer class Rafka runs (Kafka's KRaft authorizer).
+pub const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+
+/// `super.users` and `allow.everyone.if.no.acl.found`, for the StandardAuthorizer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthorizerConfig {
+    /// Set by `authorizer.class.name` (read with the other keys, then dropped).
+    enabled: bool,
+    /// `User:name` strings, `;`-separated in the key, compared exactly.
+    pub super_users: std::collections::BTreeSet<String>,
+    pub allow_everyone_if_no_acl_found: bool,
+}
+
+impl AuthorizerConfig {
+    /// An authorizer with these super users (a broker started in-process).
+    pub fn with_super_users<S: Into<String>>(users: impl IntoIterator<Item = S>) -> Self {
+        AuthorizerConfig {
+            enabled: true,
+            super_users: users.into_iter().map(Into::into).collect(),
+            allow_everyone_if_no_acl_found: false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1058,31 +1106,36 @@ mod tests {
         assert_eq!(c.log.max_message_bytes, 2_000_000);
     }
 
-    /// A configured authorizer stops the start rather than be ignored: ACLs are not
-    /// enforced yet, and a broker that skipped it would be open to everyone.
+    /// Kafka's StandardAuthorizer keys; any other authorizer class stops the start rather
+    /// than be ignored (the broker would be open to everyone).
     #[test]
-    fn an_authorizer_is_refused_until_acls_are_enforced() {
-        let props = parse_properties(
-            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
-             super.users=User:admin
-",
-        );
+    fn the_standard_authorizer_and_its_keys() {
+        let props = parse_properties(concat!(
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n",
+            "super.users=User:admin; User:CN=broker,O=x\n",
+            "allow.everyone.if.no.acl.found=true\n",
+        ));
+        let z = Config::from_properties(&props)
+            .expect("valid")
+            .authorizer
+            .expect("on");
+        let users: Vec<&str> = z.super_users.iter().map(String::as_str).collect();
+        assert_eq!(users, ["User:CN=broker,O=x", "User:admin"]);
+        assert!(z.allow_everyone_if_no_acl_found);
+        let props =
+            parse_properties("authorizer.class.name=kafka.security.authorizer.AclAuthorizer\n");
         let err = Config::from_properties(&props)
             .expect_err("refused")
             .to_string();
+        assert!(err.contains("StandardAuthorizer"), "{err}");
+        let props = parse_properties("super.users=admin\n");
         assert!(
-            err.contains("authorizer.class.name") && err.contains("ACLs"),
-            "{err}"
+            Config::from_properties(&props).is_err(),
+            "a principal without its type"
         );
-        let props = parse_properties(
-            "authorizer.class.name=
-super.users=User:admin
-",
-        );
-        assert!(
-            Config::from_properties(&props).is_ok(),
-            "empty: no authorizer, as in Kafka"
-        );
+        let props = parse_properties("authorizer.class.name=\nsuper.users=User:admin\n");
+        let c = Config::from_properties(&props).expect("valid");
+        assert!(c.authorizer.is_none(), "empty: no authorizer, as in Kafka");
     }
 
     #[test]

@@ -165,6 +165,8 @@ pub struct Broker {
     /// SCRAM credentials (and, next, ACLs): a single node's own store, or the cluster's
     /// metadata image.
     local_metadata: Arc<local_metadata::BrokerMetadata>,
+    /// Kafka's StandardAuthorizer settings, when `authorizer.class.name` names it.
+    authorizer: Option<crate::security::acl::Authorizer>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -264,6 +266,13 @@ impl Broker {
         if cluster.is_some() {
             producer_ids.use_controller_blocks();
         }
+        let authorizer = config
+            .authorizer
+            .as_ref()
+            .map(|a| crate::security::acl::Authorizer {
+                super_users: a.super_users.clone(),
+                allow_everyone_if_no_acl_found: a.allow_everyone_if_no_acl_found,
+            });
         let local_metadata = Arc::new(match &cluster {
             Some(link) => local_metadata::BrokerMetadata::Cluster(link.image.clone()),
             None => local_metadata::BrokerMetadata::Local(Arc::new(
@@ -297,6 +306,7 @@ impl Broker {
             cleaner,
             metrics: Arc::new(crate::metrics::Metrics::new()),
             local_metadata,
+            authorizer,
         })
         .and_then(|b: Broker| {
             if b.topic(OFFSETS_TOPIC).is_some() {
@@ -318,6 +328,11 @@ impl Broker {
     /// cluster's image, or a single node's own store.
     pub fn local_metadata(&self) -> &Arc<local_metadata::BrokerMetadata> {
         &self.local_metadata
+    }
+
+    /// The authorizer (`authorizer.class.name`), if one is configured.
+    pub fn authorizer(&self) -> Option<&crate::security::acl::Authorizer> {
+        self.authorizer.as_ref()
     }
 
     pub fn config(&self) -> &Config {

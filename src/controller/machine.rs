@@ -67,7 +67,8 @@
 //! - partitions (`machine/partitions.rs`): `elect_leaders`, `alter_partition`,
 //!   `alter_partition_reassignments` / `list_partition_reassignments`;
 //! - `allocate_producer_ids` (ProducerIdsRecord), `alter_configs` (ConfigRecords),
-//!   `alter_user_scram_credentials` (UserScramCredentialRecords and their removals).
+//!   `alter_user_scram_credentials` (UserScramCredentialRecords and their removals),
+//!   `create_acls` / `delete_acls` (AccessControlEntryRecords and their removals).
 //!
 //! Not done here (yet), and where Rafka differs from Kafka:
 //! - racks: placement is rack-unaware; KIP-966's eligible leader replicas; `min.insync.replicas`
@@ -982,6 +983,30 @@ impl ControllerMachine {
         upsertions: &[scram::Upsertion],
     ) -> ControllerResult<Vec<scram::UserResult>> {
         let (records, results) = scram::alter(&self.image.scram, deletions, upsertions);
+        ControllerResult::new(records, results)
+    }
+
+    /// CreateAcls: Kafka's `AclControlManager.createAcls` on the committed ACLs
+    /// ([`crate::metadata::acls::create`]), each new ACL with a random id.
+    pub fn create_acls(
+        &self,
+        creations: &[crate::metadata::acls::Creation],
+        rng: &mut dyn crate::controller::placement::RandomSource,
+    ) -> ControllerResult<Vec<Result<(), crate::metadata::acls::Failure>>> {
+        let new_id = || {
+            let (hi, lo) = (rng.next_u64(), rng.next_u64());
+            Uuid::from_u64_pair(hi, lo)
+        };
+        let (records, results) = crate::metadata::acls::create(&self.image.acls, creations, new_id);
+        ControllerResult::new(records, results)
+    }
+
+    /// DeleteAcls: Kafka's `AclControlManager.deleteAcls` on the committed ACLs.
+    pub fn delete_acls(
+        &self,
+        filters: &[crate::security::acl::AclFilter],
+    ) -> ControllerResult<Vec<crate::metadata::acls::Deleted>> {
+        let (records, results) = crate::metadata::acls::delete(&self.image.acls, filters);
         ControllerResult::new(records, results)
     }
 

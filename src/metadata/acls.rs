@@ -78,7 +78,7 @@ pub fn create(
 
 /// The checks of Kafka's `AclApis.handleCreateAcls` and `AclControlManager.validateNewAcl`,
 /// in their order, with their messages.
-fn checked(c: &Creation) -> Result<Acl, String> {
+pub fn checked(c: &Creation) -> Result<Acl, String> {
     if c.resource_type == ResourceType::Cluster.code() && c.resource_name != CLUSTER_NAME {
         return Err(format!(
             "The only valid name for the CLUSTER resource is {CLUSTER_NAME}"

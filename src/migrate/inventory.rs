@@ -304,16 +304,11 @@ impl Plan {
         for (kind, name, key) in &self.other_configs {
             out.push(format!("config {key} of resource type {kind} {name:?}"));
         }
-        if !self.metadata.image.acls.is_empty() {
-            // a cluster's image keeps them, but nothing enforces them yet
+        if !cluster && !self.metadata.image.acls.is_empty() {
+            // a cluster's image carries them (enforced once authorizer.class.name is set)
             out.push(format!(
-                "{} ACL(s): not enforced (Rafka has no authorizer yet){}",
+                "{} ACL(s): not carried to a single node (add them again with kafka-acls)",
                 self.metadata.image.acls.len(),
-                if cluster {
-                    ""
-                } else {
-                    "; not carried to a single node"
-                }
             ));
         }
         if !cluster && !self.metadata.image.scram.is_empty() {
@@ -366,8 +361,8 @@ mod tests {
         PartitionRecord::new(id, index, vec![1]).into()
     }
 
-    /// A cluster's image carries Kafka's SCRAM credentials, a single node says it does not;
-    /// ACLs are said to be unenforced either way.
+    /// A cluster's image carries Kafka's SCRAM credentials and ACLs; a single node says it
+    /// does not.
     #[test]
     fn scram_credentials_and_acls_are_reported() {
         use crate::metadata::records::UserScramCredentialRecord;
@@ -382,7 +377,7 @@ mod tests {
         .into()]);
         let plan = plan(m, &[], &LogConfig::default());
         assert!(plan.not_carried_as(true).is_empty());
-        // ACLs are kept by a cluster, but said not to be enforced
+        // ACLs are kept by a cluster, not by a single node
         let acl = crate::metadata::records::AccessControlEntryRecord {
             id: Uuid::from_u128(1),
             resource_type: 2,
@@ -394,8 +389,12 @@ mod tests {
             permission_type: 3,
         };
         let with_acl = super::plan(metadata(vec![acl.into()]), &[], &LogConfig::default());
-        assert_eq!(with_acl.not_carried_as(true).len(), 1);
-        assert!(with_acl.not_carried_as(true)[0].contains("not enforced"));
+        assert!(
+            with_acl.not_carried_as(true).is_empty(),
+            "{:?}",
+            with_acl.not_carried_as(true)
+        );
+        assert!(with_acl.not_carried_as(false)[0].contains("ACL(s): not carried"));
         let single = plan.not_carried_as(false);
         assert_eq!(single.len(), 1, "{single:?}");
         assert!(single[0].starts_with("1 SCRAM credential(s): not carried"));

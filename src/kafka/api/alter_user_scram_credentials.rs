@@ -24,8 +24,10 @@ use super::str_bytes;
 use crate::broker::local_metadata::BrokerMetadata;
 use crate::broker::Broker;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
 use crate::metadata::scram::{self, Deletion, Upsertion, UserResult};
+use crate::security::acl::AclOperation;
 use crate::security::ScramMechanism;
 
 pub async fn handle(
@@ -38,7 +40,13 @@ pub async fn handle(
         users.extend(req.upsertions.iter().map(|u| u.name.to_string()));
         users
     };
+    // Kafka: ALTER on the cluster, else every user CLUSTER_AUTHORIZATION_FAILED
     let results = match (broker.cluster(), &**broker.local_metadata()) {
+        _ if !authz::allowed_on_cluster(ctx, broker, AclOperation::Alter) => failed_all(
+            users(),
+            crate::error::ErrorCode::ClusterAuthorizationFailed,
+            crate::kafka::api::create_acls::CLUSTER_DENIED.into(),
+        ),
         (Some(cluster), _) => {
             let codes = |r: &AlterUserScramCredentialsResponse| {
                 r.results.iter().map(|r| r.error_code).collect()

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
-use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, TopicName};
 
 use super::forward::forward;
 use super::str_bytes;
@@ -22,7 +22,9 @@ use crate::broker::{topic_config, Broker};
 use crate::controller::client::ClientError;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 /// DescribeConfigs' config sources, as CreateTopics v5+ reports them.
 pub const SOURCE_TOPIC: i8 = 1;
@@ -31,8 +33,50 @@ pub const SOURCE_DEFAULT: i8 = 5;
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
-    req: CreateTopicsRequest,
+    mut req: CreateTopicsRequest,
 ) -> Answer<CreateTopicsResponse> {
+    // Kafka: CREATE on the cluster, or on each topic (TOPIC_AUTHORIZATION_FAILED,
+    // "Authorization failed.", before the name or its existence is looked at)
+    let order: Vec<TopicName> = req.topics.iter().map(|t| t.name.clone()).collect();
+    let mut denied = Vec::new();
+    if broker.authorizer().is_some()
+        && !authz::allowed_on_cluster(ctx, broker, AclOperation::Create)
+    {
+        req.topics.retain(|t| {
+            let ok = authz::allowed(
+                ctx,
+                broker,
+                AclOperation::Create,
+                ResourceType::Topic,
+                &t.name,
+            );
+            if !ok {
+                denied.push(t.name.clone());
+            }
+            ok
+        });
+    }
+    let mut resp = create(ctx, broker, req).await;
+    if !denied.is_empty() {
+        resp.topics.extend(denied.into_iter().map(|name| {
+            CreatableTopicResult::default()
+                .with_name(name)
+                .with_error_code(ErrorCode::TopicAuthorizationFailed.code())
+                .with_error_message(Some(str_bytes("Authorization failed.")))
+                .with_num_partitions(-1)
+                .with_replication_factor(-1)
+        }));
+        let at = |n: &TopicName| order.iter().position(|o| o == n).unwrap_or(usize::MAX);
+        resp.topics.sort_by_key(|t| at(&t.name));
+    }
+    Answer::Now(resp)
+}
+
+async fn create(
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
+    req: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     if let Some(cluster) = broker.cluster() {
         let mut resp = forwarded(ctx, cluster, &req).await;
         // the Java admin client needs a created topic's configs (v5+); the controller
@@ -51,9 +95,9 @@ pub async fn handle(
                 }
             }
         }
-        return resp.into();
+        return resp;
     }
-    respond(broker, req, ctx.api_version).into()
+    respond(broker, req, ctx.api_version)
 }
 
 /// The controller's answer, once the topics it created are in this broker's image.

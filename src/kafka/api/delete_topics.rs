@@ -16,17 +16,81 @@ use crate::broker::Broker;
 use crate::controller::client::ClientError;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
-    req: DeleteTopicsRequest,
+    mut req: DeleteTopicsRequest,
 ) -> Answer<DeleteTopicsResponse> {
-    if let Some(cluster) = broker.cluster() {
-        return forwarded(ctx, cluster, req).await.into();
+    let refused = authorize(ctx, broker, &mut req);
+    let mut resp = if let Some(cluster) = broker.cluster() {
+        forwarded(ctx, cluster, req).await
+    } else {
+        respond(broker, req, ctx.api_version)
+    };
+    resp.responses.extend(refused);
+    resp.into()
+}
+
+/// Kafka's checks (`ControllerApis.deleteTopics`), unless the request may DELETE on the
+/// cluster: a name one may not DESCRIBE, or may describe and that exists but may not
+/// DELETE, is TOPIC_AUTHORIZATION_FAILED (a describable name that does not exist is left
+/// to UNKNOWN_TOPIC_OR_PARTITION); a known id one may not DELETE is too, named only if
+/// describable (an unknown id is left to UNKNOWN_TOPIC_ID). The refused entries leave the
+/// request and are answered after the others.
+fn authorize(
+    ctx: &RequestContext,
+    broker: &Broker,
+    req: &mut DeleteTopicsRequest,
+) -> Vec<DeletableTopicResult> {
+    if broker.authorizer().is_none() || authz::allowed_on_cluster(ctx, broker, AclOperation::Delete)
+    {
+        return Vec::new();
     }
-    respond(broker, req, ctx.api_version).into()
+    let may = |op, n: &str| authz::allowed(ctx, broker, op, ResourceType::Topic, n);
+    let denied = ErrorCode::TopicAuthorizationFailed.code();
+    let by_name = |n: &str| {
+        !may(AclOperation::Delete, n)
+            && (!may(AclOperation::Describe, n) || broker.topic_view(n).is_some())
+    };
+    let mut refused = Vec::new();
+    req.topic_names.retain(|n| {
+        let keep = !by_name(n);
+        if !keep {
+            refused.push(
+                DeletableTopicResult::default()
+                    .with_name(Some(n.clone()))
+                    .with_error_code(denied),
+            );
+        }
+        keep
+    });
+    req.topics.retain(|t| {
+        let result = match (&t.name, broker.topic_view_by_id(t.topic_id)) {
+            (Some(n), _) if by_name(n) => Some(Some(n.clone())),
+            (None, Some(view)) if !may(AclOperation::Delete, &view.name) => Some(
+                may(AclOperation::Describe, &view.name)
+                    .then(|| TopicName(str_bytes(view.name.clone()))),
+            ),
+            _ => None,
+        };
+        match result {
+            Some(name) => {
+                refused.push(
+                    DeletableTopicResult::default()
+                        .with_name(name)
+                        .with_topic_id(t.topic_id)
+                        .with_error_code(denied),
+                );
+                false
+            }
+            None => true,
+        }
+    });
+    refused
 }
 
 /// The controller's answer, once the deleted topics are gone from this broker's image.

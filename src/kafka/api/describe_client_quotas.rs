@@ -17,17 +17,29 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::AclOperation;
 
 const MATCH_EXACT: i8 = 0;
 const MATCH_DEFAULT: i8 = 1;
 const MATCH_SPECIFIED: i8 = 2;
 
 pub async fn handle(
-    _ctx: &RequestContext,
-    _broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    broker: &Arc<Broker>,
     req: DescribeClientQuotasRequest,
 ) -> Answer<DescribeClientQuotasResponse> {
+    // Kafka: DESCRIBE_CONFIGS on the cluster
+    if !authz::allowed_on_cluster(ctx, broker, AclOperation::DescribeConfigs) {
+        return DescribeClientQuotasResponse::default()
+            .with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(str_bytes(
+                crate::kafka::api::create_acls::CLUSTER_DENIED,
+            )))
+            .with_entries(None)
+            .into();
+    }
     match check(&req) {
         Ok(()) => DescribeClientQuotasResponse::default().with_entries(Some(Vec::new())),
         Err((code, message)) => DescribeClientQuotasResponse::default()

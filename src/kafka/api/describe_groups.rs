@@ -11,7 +11,9 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 /// Kafka's value when authorized operations were not asked for.
 const OPS_NOT_REQUESTED: i32 = i32::MIN;
@@ -21,9 +23,26 @@ const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
-    req: DescribeGroupsRequest,
+    mut req: DescribeGroupsRequest,
 ) -> Answer<DescribeGroupsResponse> {
-    respond(broker, req, ctx.api_version).into()
+    // Kafka: DESCRIBE on each group; the ones denied come first, GROUP_AUTHORIZATION_FAILED
+    let (allowed, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut req.groups)
+        .into_iter()
+        .partition(|g| authz::allowed(ctx, broker, AclOperation::Describe, ResourceType::Group, g));
+    req.groups = allowed;
+    let mut resp = respond(broker, req, ctx.api_version);
+    let refused = denied.into_iter().map(|id| {
+        let g = DescribedGroup::default()
+            .with_group_id(id)
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
+        if ctx.api_version >= 3 {
+            g.with_authorized_operations(OPS_NOT_REQUESTED)
+        } else {
+            g
+        }
+    });
+    resp.groups.splice(0..0, refused);
+    resp.into()
 }
 
 fn respond(broker: &Broker, req: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {

@@ -17,15 +17,26 @@ use kafka_protocol::messages::{
 
 use super::str_bytes;
 use crate::broker::Broker;
+use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::api::create_acls::CLUSTER_DENIED;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
 use crate::metadata::scram::describe;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: DescribeUserScramCredentialsRequest,
 ) -> Answer<DescribeUserScramCredentialsResponse> {
+    // Kafka: DESCRIBE on the cluster, else CLUSTER_AUTHORIZATION_FAILED at the top level
+    if !authz::allowed_on_cluster(ctx, broker, AclOperation::Describe) {
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(str_bytes(CLUSTER_DENIED)))
+            .into();
+    }
     let users: Option<Vec<String>> = req
         .users
         .map(|users| users.iter().map(|u| u.name.to_string()).collect());

@@ -43,6 +43,7 @@ use crate::broker::fetch_session::{
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::{Answer, RouteError};
+use crate::kafka::authz;
 use crate::kafka::codec::{self, Frame, Section};
 use crate::kafka::context::RequestContext;
 use crate::log::batch::BatchIter;
@@ -51,6 +52,7 @@ use crate::metrics::TopicStats;
 use crate::partition::{
     FetchWaker, FollowerRead, Partition, PartitionError, ReadBound, Registration,
 };
+use crate::security::acl::{AclOperation, ResourceType};
 
 /// A Fetch response, and the record sections kept out of it because they are still in
 /// their segment files (their partitions in `response` hold empty records until encoded).
@@ -178,6 +180,8 @@ fn forgotten(broker: &Broker, req: &FetchRequest, version: i16) -> Vec<Partition
 struct ToRead {
     ask: FetchPartitionRequest,
     hosted: Option<Arc<Partition>>,
+    /// Not allowed by the ACLs: answered TOPIC_AUTHORIZATION_FAILED, read from nothing.
+    denied: bool,
 }
 
 fn resolve(broker: &Broker, asks: Vec<FetchPartitionRequest>) -> Vec<ToRead> {
@@ -192,9 +196,43 @@ fn resolve(broker: &Broker, asks: Vec<FetchPartitionRequest>) -> Vec<ToRead> {
                 .as_ref()
                 .and_then(|t| t.partition(ask.key.partition))
                 .cloned();
-            ToRead { ask, hosted }
+            ToRead {
+                ask,
+                hosted,
+                denied: false,
+            }
         })
         .collect()
+}
+
+/// Kafka's checks (`KafkaApis.handleFetchRequest`): a follower's fetch needs CLUSTER_ACTION
+/// on the cluster (else every partition is TOPIC_AUTHORIZATION_FAILED, as in Kafka), a
+/// consumer's READ on each topic. A topic id no broker knows is left to UNKNOWN_TOPIC_ID.
+fn authorize(ctx: &RequestContext, broker: &Broker, is_follower: bool, to_read: &mut [ToRead]) {
+    if broker.authorizer().is_none() {
+        return;
+    }
+    if is_follower {
+        if !authz::allowed_on_cluster(ctx, broker, AclOperation::ClusterAction) {
+            to_read.iter_mut().for_each(|r| r.denied = true);
+        }
+        return;
+    }
+    let mut decided: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    for r in to_read.iter_mut() {
+        let name = if r.ask.key.topic.id.is_nil() {
+            Some(r.ask.key.topic.name.to_string())
+        } else {
+            broker
+                .topic_by_id(r.ask.key.topic.id)
+                .map(|t| t.name.clone())
+        };
+        let Some(name) = name else { continue };
+        let allowed = *decided.entry(name).or_insert_with_key(|n| {
+            authz::allowed(ctx, broker, AclOperation::Read, ResourceType::Topic, n)
+        });
+        r.denied = !allowed;
+    }
 }
 
 /// One partition's response, and its records if they are still in a segment file (then
@@ -297,6 +335,11 @@ fn read_once(
     let mut parts = Vec::with_capacity(to_read.len());
     for r in to_read {
         let index = r.ask.key.partition;
+        if r.denied {
+            any_error = true;
+            parts.push(partition(index, ErrorCode::TopicAuthorizationFailed.code()).into());
+            continue;
+        }
         let Some(p) = &r.hosted else {
             any_error = true;
             parts.push(partition(index, unknown).into());
@@ -409,9 +452,7 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: FetchRequest,
 ) -> Answer<FetchAnswer> {
-    respond(broker, req, ctx.api_version, &ctx.listener.name)
-        .await
-        .into()
+    respond(ctx, broker, req).await.into()
 }
 
 /// KIP-951 (v12+): a partition answered NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH
@@ -448,12 +489,8 @@ fn hint_leaders(broker: &Broker, listener: &str, version: i16, resp: &mut FetchR
     }
 }
 
-async fn respond(
-    broker: &Arc<Broker>,
-    req: FetchRequest,
-    version: i16,
-    listener: &str,
-) -> FetchAnswer {
+async fn respond(ctx: &RequestContext, broker: &Arc<Broker>, req: FetchRequest) -> FetchAnswer {
+    let (version, listener) = (ctx.api_version, ctx.listener.name.as_str());
     let metadata = FetchMetadata {
         session_id: req.session_id,
         epoch: req.session_epoch,
@@ -476,7 +513,8 @@ async fn respond(
             .error(ApiKey::Fetch, version, error_code, true);
         return FetchResponse::default().with_error_code(error_code).into();
     }
-    let to_read = resolve(broker, asks);
+    let mut to_read = resolve(broker, asks);
+    authorize(ctx, broker, is_follower, &mut to_read);
     let parts = read_until_ready(broker, &req, &to_read, version).await;
     let results: Vec<PartitionResult> = to_read
         .iter()

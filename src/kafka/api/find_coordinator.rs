@@ -19,8 +19,10 @@ use crate::error::ErrorCode;
 use crate::group::records::partition_for;
 use crate::group::OFFSETS_TOPIC;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
 use crate::metadata::BrokerEndpoint;
+use crate::security::acl::{AclOperation, ResourceType};
 use crate::topic::TRANSACTION_STATE_TOPIC;
 
 const KEY_GROUP: i8 = 0;
@@ -28,6 +30,46 @@ const KEY_TRANSACTION: i8 = 1;
 
 /// Where a key's coordinator is, or (error, message) when there is none to name. A group's
 /// coordinator is the leader of its `__consumer_offsets` partition, as the metadata says.
+/// The coordinator of `key`, once the request may DESCRIBE the group or transactional id
+/// (GROUP_AUTHORIZATION_FAILED / TRANSACTIONAL_ID_AUTHORIZATION_FAILED otherwise, before
+/// anything is looked up, as in Kafka).
+fn authorized_locate(
+    ctx: &RequestContext,
+    broker: &Broker,
+    key_type: i8,
+    key: &str,
+) -> Result<BrokerEndpoint, (i16, String)> {
+    let denied = match key_type {
+        KEY_GROUP => (!authz::allowed(
+            ctx,
+            broker,
+            AclOperation::Describe,
+            ResourceType::Group,
+            key,
+        ))
+        .then_some((
+            ErrorCode::GroupAuthorizationFailed,
+            "Not authorized to access group.",
+        )),
+        KEY_TRANSACTION => (!authz::allowed(
+            ctx,
+            broker,
+            AclOperation::Describe,
+            ResourceType::TransactionalId,
+            key,
+        ))
+        .then_some((
+            ErrorCode::TransactionalIdAuthorizationFailed,
+            "Transactional Id authorization failed.",
+        )),
+        _ => None,
+    };
+    if let Some((code, message)) = denied {
+        return Err((code.code(), message.to_string()));
+    }
+    locate(broker, &ctx.listener.name, key_type, key)
+}
+
 fn locate(
     broker: &Broker,
     listener: &str,
@@ -137,7 +179,7 @@ fn respond(
             .coordinator_keys
             .into_iter()
             .map(|key| {
-                let found = locate(broker, &ctx.listener.name, req.key_type, &key);
+                let found = authorized_locate(ctx, broker, req.key_type, &key);
                 let c = Coordinator::default().with_key(key);
                 match found {
                     Ok(b) => c
@@ -156,7 +198,7 @@ fn respond(
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
     let resp = FindCoordinatorResponse::default();
-    match locate(broker, &ctx.listener.name, req.key_type, &req.key) {
+    match authorized_locate(ctx, broker, req.key_type, &req.key) {
         Ok(b) => resp
             .with_node_id(BrokerId(b.node_id))
             .with_host(str_bytes(b.host))

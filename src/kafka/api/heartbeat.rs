@@ -8,13 +8,26 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: HeartbeatRequest,
 ) -> Answer<HeartbeatResponse> {
+    if !authz::allowed(
+        ctx,
+        broker,
+        AclOperation::Read,
+        ResourceType::Group,
+        &req.group_id,
+    ) {
+        return HeartbeatResponse::default()
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code())
+            .into();
+    }
     respond(broker, req, ctx.api_version).await.into()
 }
 

@@ -21,7 +21,9 @@ use tracing::{debug, warn};
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 fn answer(error_code: i16, producer_id: i64, epoch: i16) -> InitProducerIdResponse {
     InitProducerIdResponse::default()
@@ -35,6 +37,24 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: InitProducerIdRequest,
 ) -> Answer<InitProducerIdResponse> {
+    // Kafka: WRITE on the transactional id; without one, IDEMPOTENT_WRITE on the cluster
+    // or WRITE on some topic (KIP-679), before anything else is checked
+    let denied = match req.transactional_id.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) => (!authz::allowed(
+            ctx,
+            broker,
+            AclOperation::Write,
+            ResourceType::TransactionalId,
+            t,
+        ))
+        .then_some(ErrorCode::TransactionalIdAuthorizationFailed),
+        None => (!authz::allowed_on_cluster(ctx, broker, AclOperation::IdempotentWrite)
+            && !authz::allowed_on_some(ctx, broker, AclOperation::Write, ResourceType::Topic))
+        .then_some(ErrorCode::ClusterAuthorizationFailed),
+    };
+    if let Some(code) = denied {
+        return answer(code.code(), -1, -1).into();
+    }
     // a cluster broker's ids come in blocks from the controller, unique across brokers;
     // a block used up by concurrent requests in between is fetched again (a few times)
     let Some(cluster) = broker.cluster() else {

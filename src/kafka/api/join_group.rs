@@ -13,7 +13,9 @@ use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::group::{JoinRequest, JoinResponse};
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 fn response(r: JoinResponse, version: i16) -> JoinGroupResponse {
     let members = r
@@ -55,6 +57,20 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: JoinGroupRequest,
 ) -> Answer<JoinGroupResponse> {
+    if !authz::allowed(
+        ctx,
+        broker,
+        AclOperation::Read,
+        ResourceType::Group,
+        &req.group_id,
+    ) {
+        let member_id = req.member_id.to_string();
+        return response(
+            JoinResponse::error(ErrorCode::GroupAuthorizationFailed, &member_id),
+            ctx.api_version,
+        )
+        .into();
+    }
     respond(broker, req, ctx).await.into()
 }
 

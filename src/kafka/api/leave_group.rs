@@ -9,13 +9,26 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: LeaveGroupRequest,
 ) -> Answer<LeaveGroupResponse> {
+    if !authz::allowed(
+        ctx,
+        broker,
+        AclOperation::Read,
+        ResourceType::Group,
+        &req.group_id,
+    ) {
+        return LeaveGroupResponse::default()
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code())
+            .into();
+    }
     respond(broker, req, ctx.api_version).await.into()
 }
 

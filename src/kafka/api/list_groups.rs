@@ -10,14 +10,30 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: ListGroupsRequest,
 ) -> Answer<ListGroupsResponse> {
-    respond(broker, req, ctx.api_version).into()
+    let mut resp = respond(broker, req, ctx.api_version);
+    // Kafka: DESCRIBE on the cluster lists every group; without it, the groups one may
+    // DESCRIBE, the others left out
+    if !authz::allowed_on_cluster(ctx, broker, AclOperation::Describe) {
+        resp.groups.retain(|g| {
+            authz::allowed(
+                ctx,
+                broker,
+                AclOperation::Describe,
+                ResourceType::Group,
+                &g.group_id,
+            )
+        });
+    }
+    resp.into()
 }
 
 fn respond(broker: &Broker, req: ListGroupsRequest, version: i16) -> ListGroupsResponse {

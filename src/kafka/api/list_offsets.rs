@@ -14,20 +14,40 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::broker::Broker;
 use crate::error::ErrorCode;
-use crate::kafka::answer::Answer;
+use crate::kafka::answer::{Answer, RouteError};
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
 use crate::log::OffsetSpec;
 use crate::partition::ReadBound;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: ListOffsetsRequest,
 ) -> Answer<ListOffsetsResponse> {
-    super::on_blocking_pool(ctx, broker, req, respond).await
+    // Kafka: DESCRIBE on each topic, TOPIC_AUTHORIZATION_FAILED per partition otherwise
+    let denied = authz::denied_topics(
+        ctx,
+        broker,
+        req.topics.iter().map(|t| t.name.as_str()),
+        AclOperation::Describe,
+    );
+    let (b, version) = (Arc::clone(broker), ctx.api_version);
+    match tokio::task::spawn_blocking(move || respond(&b, req, version, &denied)).await {
+        Ok(resp) => Answer::Now(resp),
+        Err(e) => Answer::Fail(RouteError::Internal(format!(
+            "the ListOffsets task failed: {e}"
+        ))),
+    }
 }
 
-fn respond(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+fn respond(
+    broker: &Broker,
+    req: ListOffsetsRequest,
+    version: i16,
+    denied: &std::collections::HashSet<String>,
+) -> ListOffsetsResponse {
     let bound = if req.isolation_level == 1 {
         ReadBound::LastStable
     } else {
@@ -37,6 +57,7 @@ fn respond(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffset
         .topics
         .into_iter()
         .map(|t| {
+            let topic_denied = denied.contains(t.name.as_str());
             let topic = broker.topic(&t.name.0);
             let partitions = t
                 .partitions
@@ -46,6 +67,9 @@ fn respond(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffset
                         .with_partition_index(p.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1);
+                    if topic_denied {
+                        return resp.with_error_code(ErrorCode::TopicAuthorizationFailed.code());
+                    }
                     let Some(partition) =
                         topic.as_ref().and_then(|t| t.partition(p.partition_index))
                     else {

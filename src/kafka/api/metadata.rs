@@ -17,8 +17,10 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
 use crate::metadata::TopicView;
+use crate::security::acl::{AclOperation, ResourceType};
 use crate::topic;
 
 /// Kafka's "authorized operations not requested" value.
@@ -81,6 +83,8 @@ pub async fn handle(
                     broker.topic_view(n).is_none()
                         && crate::broker::validate_topic_name(n).is_ok()
                         && !topic::is_internal(n)
+                        && may_describe(ctx, broker, n)
+                        && may_create(ctx, broker, n)
                 })
                 .collect();
             if !missing.is_empty() {
@@ -89,6 +93,23 @@ pub async fn handle(
         }
     }
     respond(broker, req, ctx).into()
+}
+
+/// Kafka: a topic is listed, or reported, only to a principal that may DESCRIBE it.
+fn may_describe(ctx: &RequestContext, broker: &Broker, name: &str) -> bool {
+    authz::allowed(
+        ctx,
+        broker,
+        AclOperation::Describe,
+        ResourceType::Topic,
+        name,
+    )
+}
+
+/// Kafka: auto-creation needs CREATE on the cluster or on the topic.
+fn may_create(ctx: &RequestContext, broker: &Broker, name: &str) -> bool {
+    authz::allowed_on_cluster(ctx, broker, AclOperation::Create)
+        || authz::allowed(ctx, broker, AclOperation::Create, ResourceType::Topic, name)
 }
 
 fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> MetadataResponse {
@@ -111,9 +132,11 @@ fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> Metad
         _ => None,
     };
     let topics = match wanted {
+        // every topic this principal may describe; the others are left out, not reported
         None => broker
             .topic_views()
             .iter()
+            .filter(|t| may_describe(ctx, broker, &t.name))
             .map(|t| topic_entry(t, version))
             .collect(),
         Some(requested) => {
@@ -123,6 +146,19 @@ fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> Metad
                 .map(|rt| match rt.name {
                     Some(name) => {
                         let name = name.0.to_string();
+                        let denied = ErrorCode::TopicAuthorizationFailed.code();
+                        // authorized before existence: a topic one may not describe is
+                        // not said to exist or not
+                        if !may_describe(ctx, broker, &name) {
+                            return error_entry(Some(name), Uuid::nil(), denied);
+                        }
+                        let exists = broker.topic_view(&name).is_some();
+                        let creatable = broker.config().auto_create_topics
+                            && auto_create
+                            && !topic::is_internal(&name);
+                        if !exists && creatable && !may_create(ctx, broker, &name) {
+                            return error_entry(Some(name), Uuid::nil(), denied);
+                        }
                         let found = match broker.topic_view(&name) {
                             Some(t) => Ok(t),
                             None if broker.cluster().is_some() => {
@@ -141,6 +177,12 @@ fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> Metad
                         }
                     }
                     None => match broker.topic_view_by_id(rt.topic_id) {
+                        // ids are not secret (Kafka): a known one is reported denied
+                        Some(t) if !may_describe(ctx, broker, &t.name) => error_entry(
+                            None,
+                            rt.topic_id,
+                            ErrorCode::TopicAuthorizationFailed.code(),
+                        ),
                         Some(t) => topic_entry(&t, version),
                         None => error_entry(None, rt.topic_id, ErrorCode::UnknownTopicId.code()),
                     },

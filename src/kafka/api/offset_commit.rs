@@ -6,6 +6,7 @@
 //! problem (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, ...) is reported
 //! on every partition.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::messages::offset_commit_response::{
@@ -17,20 +18,41 @@ use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::group::{Commit, CommitRequest, OFFSETS_TOPIC};
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: OffsetCommitRequest,
 ) -> Answer<OffsetCommitResponse> {
-    respond(broker, req, ctx.api_version).await.into()
+    // Kafka: READ on the group (else every partition GROUP_AUTHORIZATION_FAILED), then
+    // READ on each topic (else its partitions TOPIC_AUTHORIZATION_FAILED)
+    let group_denied = !authz::allowed(
+        ctx,
+        broker,
+        AclOperation::Read,
+        ResourceType::Group,
+        &req.group_id,
+    );
+    let denied = authz::denied_topics(
+        ctx,
+        broker,
+        req.topics.iter().map(|t| t.name.as_str()),
+        AclOperation::Read,
+    );
+    respond(broker, req, ctx.api_version, group_denied, &denied)
+        .await
+        .into()
 }
 
 async fn respond(
     broker: &Arc<Broker>,
     req: OffsetCommitRequest,
     version: i16,
+    group_denied: bool,
+    denied: &HashSet<String>,
 ) -> OffsetCommitResponse {
     let asked = req.topics.iter().map(|t| {
         let parts = t.partitions.iter().map(|p| {
@@ -44,8 +66,15 @@ async fn respond(
         });
         (t.name.0.as_str(), parts)
     });
-    let (mut errors, commits) = check_commits(broker, asked);
+    let (mut errors, commits) = check_commits(broker, asked, denied);
+    if group_denied {
+        errors
+            .iter_mut()
+            .flat_map(|errs| errs.iter_mut())
+            .for_each(|e| *e = ErrorCode::GroupAuthorizationFailed);
+    }
     let group_error = match broker.groups() {
+        _ if group_denied => None,
         Err(_) => Some(ErrorCode::CoordinatorNotAvailable),
         Ok(gc) => {
             let commit = CommitRequest {
@@ -86,12 +115,14 @@ async fn respond(
 
 /// The offsets a commit asks for, checked (OffsetCommit's and TxnOffsetCommit's):
 /// `topics` gives (name, [(partition, offset, leader epoch, metadata)]). An error per
-/// partition (NONE: to commit): UNKNOWN_TOPIC_OR_PARTITION for one that does not exist
+/// partition (NONE: to commit): TOPIC_AUTHORIZATION_FAILED for a topic in `denied`,
+/// UNKNOWN_TOPIC_OR_PARTITION for one that does not exist
 /// (in a cluster, a topic of the metadata: its partitions may be on other brokers),
 /// OFFSET_METADATA_TOO_LARGE over `offset.metadata.max.bytes`; and the commits.
 pub(super) fn check_commits<'a, P>(
     broker: &Broker,
     topics: impl Iterator<Item = (&'a str, P)>,
+    denied: &HashSet<String>,
 ) -> (Vec<Vec<ErrorCode>>, Vec<Commit>)
 where
     P: Iterator<Item = (i32, i64, i32, &'a str)>,
@@ -102,7 +133,9 @@ where
     for (name, parts) in topics {
         let mut errs = Vec::new();
         for (partition, offset, leader_epoch, metadata) in parts {
-            let error = if name == OFFSETS_TOPIC || !broker.knows_partition(name, partition) {
+            let error = if denied.contains(name) {
+                ErrorCode::TopicAuthorizationFailed
+            } else if name == OFFSETS_TOPIC || !broker.knows_partition(name, partition) {
                 ErrorCode::UnknownTopicOrPartition
             } else if metadata.len() > max_metadata {
                 ErrorCode::OffsetMetadataTooLarge

@@ -19,7 +19,9 @@ use crate::error::ErrorCode;
 use crate::group::records::OffsetValue;
 use crate::group::FetchedOffsets;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 /// One partition's answer: an offset (`None`: none), or UNSTABLE_OFFSET_COMMIT.
 type Fetched = Vec<(String, Vec<(i32, Result<Option<OffsetValue>, ErrorCode>)>)>;
@@ -75,10 +77,52 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: OffsetFetchRequest,
 ) -> Answer<OffsetFetchResponse> {
-    respond(broker, req, ctx.api_version).into()
+    respond(ctx, broker, req).into()
 }
 
-fn respond(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+/// [`fetch`] as Kafka authorizes it: DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED),
+/// DESCRIBE on each topic asked for (its partitions TOPIC_AUTHORIZATION_FAILED, after the
+/// others); of all the group's topics, those one may not describe are left out.
+fn authorized_fetch(
+    ctx: &RequestContext,
+    broker: &Broker,
+    group: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+) -> Result<Fetched, ErrorCode> {
+    if !authz::allowed(
+        ctx,
+        broker,
+        AclOperation::Describe,
+        ResourceType::Group,
+        group,
+    ) {
+        return Err(ErrorCode::GroupAuthorizationFailed);
+    }
+    let may = |t: &str| authz::allowed(ctx, broker, AclOperation::Describe, ResourceType::Topic, t);
+    match topics {
+        None => {
+            let mut fetched = fetch(broker, group, None, require_stable)?;
+            fetched.retain(|(t, _)| may(t));
+            Ok(fetched)
+        }
+        Some(asked) => {
+            let (allowed, denied): (Vec<_>, Vec<_>) = asked.into_iter().partition(|(t, _)| may(t));
+            let mut fetched = fetch(broker, group, Some(allowed), require_stable)?;
+            fetched.extend(denied.into_iter().map(|(t, ps)| {
+                let ps = ps
+                    .into_iter()
+                    .map(|p| (p, Err(ErrorCode::TopicAuthorizationFailed)))
+                    .collect();
+                (t, ps)
+            }));
+            Ok(fetched)
+        }
+    }
+}
+
+fn respond(ctx: &RequestContext, broker: &Broker, req: OffsetFetchRequest) -> OffsetFetchResponse {
+    let version = ctx.api_version;
     if version >= 8 {
         let groups = req
             .groups
@@ -90,7 +134,7 @@ fn respond(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetc
                         .collect()
                 });
                 let resp = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
-                match fetch(broker, &g.group_id.0, topics, req.require_stable) {
+                match authorized_fetch(ctx, broker, &g.group_id.0, topics, req.require_stable) {
                     Err(e) => resp.with_error_code(e.code()),
                     Ok(fetched) => resp.with_topics(
                         fetched
@@ -125,7 +169,7 @@ fn respond(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetc
             .collect()
     });
     let stable = version >= 7 && req.require_stable;
-    match fetch(broker, &req.group_id.0, topics, stable) {
+    match authorized_fetch(ctx, broker, &req.group_id.0, topics, stable) {
         Err(e) => {
             if version >= 2 {
                 OffsetFetchResponse::default().with_error_code(e.code())

@@ -26,9 +26,11 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::{Answer, RouteError};
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
 use crate::log::{LogError, RecordError};
 use crate::partition::{AppendOrigin, Partition, PartitionError};
+use crate::security::acl::{AclOperation, ResourceType};
 
 fn partition_error(
     index: i32,
@@ -204,13 +206,55 @@ fn produce_error(code: ErrorCode) -> ErrorCode {
     }
 }
 
+/// What the request's principal may not do (under an authorizer): write with its
+/// transactional id, write to these topics.
+#[derive(Default)]
+struct Denied {
+    txn: bool,
+    topics: std::collections::HashSet<String>,
+}
+
+/// Kafka's checks (`KafkaApis.handleProduceRequest`): WRITE on the transactional id when
+/// the request carries transactional batches, WRITE on each topic (by name, or by id once
+/// the id is known). No IDEMPOTENT_WRITE check, as in Kafka 4.
+fn denied(ctx: &RequestContext, broker: &Broker, req: &ProduceRequest, version: i16) -> Denied {
+    if broker.authorizer().is_none() {
+        return Denied::default();
+    }
+    let txn = match req.transactional_id.as_deref() {
+        Some(t) if !t.is_empty() && has_transactional_records(req) => !authz::allowed(
+            ctx,
+            broker,
+            AclOperation::Write,
+            ResourceType::TransactionalId,
+            t,
+        ),
+        _ => false,
+    };
+    let topics = req
+        .topic_data
+        .iter()
+        .filter_map(|td| {
+            if version >= 13 {
+                broker.topic_by_id(td.topic_id).map(|t| t.name.clone())
+            } else {
+                Some(td.name.to_string())
+            }
+        })
+        .filter(|name| !authz::allowed(ctx, broker, AclOperation::Write, ResourceType::Topic, name))
+        .collect();
+    Denied { txn, topics }
+}
+
 /// Appends everything (blocking file I/O: run on the blocking pool) and builds the response.
-/// `refused`: partitions KIP-890's verification refused, answered with their errors.
+/// `refused`: partitions KIP-890's verification refused, answered with their errors;
+/// `denied`: what ACLs do not allow, answered before anything else is looked at.
 fn append_all(
     broker: &Broker,
     req: ProduceRequest,
     version: i16,
     refused: &std::collections::HashMap<(String, i32), ErrorCode>,
+    denied: &Denied,
 ) -> Appended {
     let acks = req.acks;
     let timeout = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
@@ -226,6 +270,11 @@ fn append_all(
         Some((
             ErrorCode::TransactionalIdAuthorizationFailed.code(),
             "transactional records without a transactional id",
+        ))
+    } else if denied.txn {
+        Some((
+            ErrorCode::TransactionalIdAuthorizationFailed.code(),
+            "Transactional Id authorization failed.",
         ))
     } else {
         None
@@ -243,6 +292,10 @@ fn append_all(
         } else {
             ErrorCode::UnknownTopicOrPartition.code()
         };
+        let topic_denied = match &topic {
+            Some(t) => denied.topics.contains(&t.name),
+            None => version < 13 && denied.topics.contains(td.name.as_str()),
+        };
         let mut parts = Vec::with_capacity(td.partition_data.len());
         // the topic's counters, looked up once per topic of the request
         let stats = topic.as_ref().map(|t| broker.metrics().topic(&t.name));
@@ -252,6 +305,11 @@ fn append_all(
             }
             if let Some((c, m)) = refuse {
                 parts.push(partition_error(pd.index, c, Some(m.to_string()), version));
+                continue;
+            }
+            if topic_denied {
+                let code = ErrorCode::TopicAuthorizationFailed.code();
+                parts.push(partition_error(pd.index, code, None, version));
                 continue;
             }
             let Some(partition) = topic.as_ref().and_then(|t| t.partition(pd.index)) else {
@@ -528,22 +586,25 @@ pub async fn handle(
     req: ProduceRequest,
 ) -> Answer<ProduceResponse> {
     let (b, version) = (Arc::clone(broker), ctx.api_version);
+    let denied = denied(ctx, broker, &req, version);
     let refused = if req.transactional_id.is_some() && broker.config().txn.partition_verification {
         verify(broker, &req, version).await
     } else {
         Default::default()
     };
     if req.acks != -1 {
-        let appended =
-            match tokio::task::spawn_blocking(move || append_all(&b, req, version, &refused)).await
-            {
-                Ok(appended) => appended,
-                Err(e) => {
-                    return Answer::Fail(RouteError::Internal(format!(
-                        "the produce task failed: {e}"
-                    )))
-                }
-            };
+        let appended = match tokio::task::spawn_blocking(move || {
+            append_all(&b, req, version, &refused, &denied)
+        })
+        .await
+        {
+            Ok(appended) => appended,
+            Err(e) => {
+                return Answer::Fail(RouteError::Internal(format!(
+                    "the produce task failed: {e}"
+                )))
+            }
+        };
         return match appended.flush() {
             Ok(Replicating {
                 response: Some(mut resp),
@@ -559,7 +620,7 @@ pub async fn handle(
     }
     let (appended_tx, appended_rx) = tokio::sync::oneshot::channel();
     let task = tokio::task::spawn_blocking(move || {
-        let appended = append_all(&b, req, version, &refused);
+        let appended = append_all(&b, req, version, &refused, &denied);
         // the receiver is gone only if the connection is closing: fsync all the same
         let _ = appended_tx.send(());
         appended.flush()

@@ -11,7 +11,9 @@ use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::group::{SyncRequest, SyncResponse};
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 fn response(r: SyncResponse, version: i16) -> SyncGroupResponse {
     let resp = SyncGroupResponse::default()
@@ -30,6 +32,19 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: SyncGroupRequest,
 ) -> Answer<SyncGroupResponse> {
+    if !authz::allowed(
+        ctx,
+        broker,
+        AclOperation::Read,
+        ResourceType::Group,
+        &req.group_id,
+    ) {
+        return response(
+            SyncResponse::error(ErrorCode::GroupAuthorizationFailed),
+            ctx.api_version,
+        )
+        .into();
+    }
     respond(broker, req, ctx.api_version).await.into()
 }
 

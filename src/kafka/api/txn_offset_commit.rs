@@ -41,7 +41,8 @@ pub async fn handle(
         });
         (t.name.0.as_str(), parts)
     });
-    let (mut errors, commits) = super::offset_commit::check_commits(broker, asked);
+    let (mut errors, commits) =
+        super::offset_commit::check_commits(broker, asked, &Default::default());
     let in_txn = if commits.is_empty() || !broker.config().txn.partition_verification {
         None
     } else {

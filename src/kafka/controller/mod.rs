@@ -25,8 +25,10 @@ mod alter_partition_reassignments;
 mod alter_user_scram_credentials;
 mod broker_heartbeat;
 mod broker_registration;
+mod create_acls;
 mod create_partitions;
 mod create_topics;
+mod delete_acls;
 mod delete_topics;
 mod describe_cluster;
 mod describe_quorum;
@@ -112,6 +114,8 @@ pub const CONTROLLER_APIS: &[ControllerApi] = &[
     api!(CreatePartitions, 0, 3, create_partitions),
     api!(ElectLeaders, 0, 2, elect_leaders),
     api!(IncrementalAlterConfigs, 0, 1, incremental_alter_configs),
+    api!(CreateAcls, 1, 3, create_acls),
+    api!(DeleteAcls, 1, 3, delete_acls),
     api!(
         AlterUserScramCredentials,
         0,

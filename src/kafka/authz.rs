@@ -1,0 +1,126 @@
+//! Authorization of a request: may this request's principal, from its address, do an
+//! operation to a resource? Asked by the handlers (each checks what Kafka's `KafkaApis`
+//! checks, and answers a denial with Kafka's error code), decided by the broker's
+//! [`Authorizer`] (Kafka's StandardAuthorizer, `authorizer.class.name`) over the ACLs of
+//! its metadata (a cluster's image, or a single node's store). Without an authorizer
+//! everything is allowed, as in Kafka.
+//!
+//! The route ([`super::route`]) lets a request through to its handler only if the API's
+//! line says the handler authorizes it; any other API is for super users only while an
+//! authorizer is configured (see `Route::authorizes`).
+
+use kafka_protocol::messages::ApiKey;
+
+use super::context::RequestContext;
+use crate::broker::Broker;
+use crate::security::acl::{java_host, AclOperation, Authorizer, ResourceType, CLUSTER_NAME};
+
+/// The caller's address as ACL hosts name it ("" for an in-process request, which only a
+/// `*` host matches).
+fn host(ctx: &RequestContext) -> String {
+    ctx.peer.map(|p| java_host(p.ip())).unwrap_or_default()
+}
+
+/// Whether the request may do `op` to the resource `(kind, name)`.
+pub fn allowed(
+    ctx: &RequestContext,
+    broker: &Broker,
+    op: AclOperation,
+    kind: ResourceType,
+    name: &str,
+) -> bool {
+    let Some(z) = broker.authorizer() else {
+        return true;
+    };
+    let host = host(ctx);
+    broker
+        .local_metadata()
+        .read(|image| z.authorize(image.acls.values(), &ctx.principal, &host, op, kind, name))
+}
+
+/// The names (of `names`) the request may not do `op` to: empty without an authorizer.
+pub fn denied_topics<'a>(
+    ctx: &RequestContext,
+    broker: &Broker,
+    names: impl IntoIterator<Item = &'a str>,
+    op: AclOperation,
+) -> std::collections::HashSet<String> {
+    if broker.authorizer().is_none() {
+        return Default::default();
+    }
+    names
+        .into_iter()
+        .filter(|n| !allowed(ctx, broker, op, ResourceType::Topic, n))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether the request may do `op` to the cluster.
+pub fn allowed_on_cluster(ctx: &RequestContext, broker: &Broker, op: AclOperation) -> bool {
+    allowed(ctx, broker, op, ResourceType::Cluster, CLUSTER_NAME)
+}
+
+/// Whether the request may do `op` to some resource of type `kind` (Kafka's
+/// `authorizeByResourceType`: InitProducerId without a transactional id).
+pub fn allowed_on_some(
+    ctx: &RequestContext,
+    broker: &Broker,
+    op: AclOperation,
+    kind: ResourceType,
+) -> bool {
+    let Some(z) = broker.authorizer() else {
+        return true;
+    };
+    let host = host(ctx);
+    broker.local_metadata().read(|image| {
+        let acls: Vec<_> = image.acls.values().collect();
+        z.authorize_by_resource_type(&acls, &ctx.principal, &host, op, kind)
+    })
+}
+
+/// Whether an API whose handler does not authorize yet may run: only without an
+/// authorizer, or for a super user.
+pub fn unchecked_api_allowed(ctx: &RequestContext, broker: &Broker) -> bool {
+    broker
+        .authorizer()
+        .is_none_or(|z: &Authorizer| z.is_super_user(&ctx.principal))
+}
+
+/// The APIs whose handlers check ACLs as Kafka's do; under an authorizer, any other API
+/// (but [`needs_no_authorization`]'s) is for super users only until its checks are done.
+pub const AUTHORIZED_APIS: &[ApiKey] = &[
+    ApiKey::Produce,
+    ApiKey::Fetch,
+    ApiKey::ListOffsets,
+    ApiKey::Metadata,
+    ApiKey::OffsetCommit,
+    ApiKey::OffsetFetch,
+    ApiKey::FindCoordinator,
+    ApiKey::JoinGroup,
+    ApiKey::Heartbeat,
+    ApiKey::LeaveGroup,
+    ApiKey::SyncGroup,
+    ApiKey::DescribeGroups,
+    ApiKey::ListGroups,
+    ApiKey::CreateTopics,
+    ApiKey::DeleteTopics,
+    ApiKey::InitProducerId,
+    ApiKey::DescribeAcls,
+    ApiKey::CreateAcls,
+    ApiKey::DeleteAcls,
+    ApiKey::DescribeUserScramCredentials,
+    ApiKey::AlterUserScramCredentials,
+    ApiKey::DescribeClientQuotas,
+];
+
+/// The APIs every client may send whatever its ACLs: they touch no resource (ApiVersions,
+/// the SASL exchange), or Kafka checks nothing for them (DescribeCluster).
+pub fn needs_no_authorization(api: ApiKey) -> bool {
+    matches!(
+        api,
+        ApiKey::ApiVersions
+            | ApiKey::SaslHandshake
+            | ApiKey::SaslAuthenticate
+            | ApiKey::DescribeCluster
+    )
+}
