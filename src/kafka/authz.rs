@@ -92,6 +92,7 @@ pub const AUTHORIZED_APIS: &[ApiKey] = &[
     ApiKey::Produce,
     ApiKey::Fetch,
     ApiKey::ListOffsets,
+    ApiKey::OffsetForLeaderEpoch,
     ApiKey::Metadata,
     ApiKey::OffsetCommit,
     ApiKey::OffsetFetch,

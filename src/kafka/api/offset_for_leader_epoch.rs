@@ -7,6 +7,7 @@
 //! partitions are UNKNOWN_TOPIC_OR_PARTITION; a failed partition reports epoch and offset
 //! -1. The answer comes from the epoch cache in memory: no file is read.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
@@ -17,25 +18,44 @@ use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpoch
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::AclOperation;
 
 /// Kafka's `UNDEFINED_EPOCH` and `UNDEFINED_EPOCH_OFFSET`, for a partition with no answer.
 const UNDEFINED_EPOCH: i32 = -1;
 const UNDEFINED_EPOCH_OFFSET: i64 = -1;
 
 pub async fn handle(
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: OffsetForLeaderEpochRequest,
 ) -> Answer<OffsetForLeaderEpochResponse> {
-    respond(broker, req).into()
+    // Kafka: CLUSTER_ACTION on the cluster (a follower) allows every topic; otherwise
+    // DESCRIBE on each, TOPIC_AUTHORIZATION_FAILED per partition
+    let denied = if authz::allowed_on_cluster(ctx, broker, AclOperation::ClusterAction) {
+        HashSet::new()
+    } else {
+        authz::denied_topics(
+            ctx,
+            broker,
+            req.topics.iter().map(|t| t.topic.as_str()),
+            AclOperation::Describe,
+        )
+    };
+    respond(broker, req, &denied).into()
 }
 
-fn respond(broker: &Broker, req: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+fn respond(
+    broker: &Broker,
+    req: OffsetForLeaderEpochRequest,
+    denied: &HashSet<String>,
+) -> OffsetForLeaderEpochResponse {
     let topics = req
         .topics
         .into_iter()
         .map(|t| {
+            let topic_denied = denied.contains(t.topic.as_str());
             let topic = broker.topic(&t.topic.0);
             let partitions = t
                 .partitions
@@ -45,6 +65,9 @@ fn respond(broker: &Broker, req: OffsetForLeaderEpochRequest) -> OffsetForLeader
                         .with_partition(p.partition)
                         .with_leader_epoch(UNDEFINED_EPOCH)
                         .with_end_offset(UNDEFINED_EPOCH_OFFSET);
+                    if topic_denied {
+                        return resp.with_error_code(ErrorCode::TopicAuthorizationFailed.code());
+                    }
                     let Some(partition) = topic.as_ref().and_then(|t| t.partition(p.partition))
                     else {
                         return resp.with_error_code(ErrorCode::UnknownTopicOrPartition.code());
