@@ -953,11 +953,12 @@ impl Config {
         self.check_http_listener()
     }
 
-    /// The text port has no authentication: once a Kafka listener authenticates clients,
-    /// an open text port would be a way around it, so it stays on loopback unless
-    /// `text.listener.allow.unauthenticated=true`.
+    /// The text port has no authentication nor ACLs: once a Kafka listener authenticates
+    /// clients, or an authorizer checks them, an open text port would be a way around it,
+    /// so it stays on loopback unless `text.listener.allow.unauthenticated=true`.
     fn check_text_listener_stays_local(&self) -> Result<(), ConfigError> {
-        let authenticates = self.listeners.iter().any(ListenerConfig::authenticates);
+        let authenticates =
+            self.listeners.iter().any(ListenerConfig::authenticates) || self.authorizer.is_some();
         if authenticates
             && !self.text_listener.ip().is_loopback()
             && !self.text_listener_allow_unauthenticated
@@ -965,8 +966,8 @@ impl Config {
             return Err(invalid(
                 "text.listener",
                 &self.text_listener.to_string(),
-                "the Kafka listeners authenticate clients and the text port cannot: bind it \
-                 to 127.0.0.1, or set text.listener.allow.unauthenticated=true to open it \
+                "the Kafka listeners authenticate (or authorize) clients and the text port \
+                 cannot: bind it to 127.0.0.1, or set text.listener.allow.unauthenticated=true to open it \
                  to anyone anyway",
             ));
         }
@@ -1136,6 +1137,16 @@ mod tests {
         let props = parse_properties("authorizer.class.name=\nsuper.users=User:admin\n");
         let c = Config::from_properties(&props).expect("valid");
         assert!(c.authorizer.is_none(), "empty: no authorizer, as in Kafka");
+        // the text port has no ACLs: beside an authorizer it stays on loopback
+        let props = parse_properties(concat!(
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n",
+            "text.listener=0.0.0.0:9192\n",
+        ));
+        let err = Config::from_properties(&props)
+            .and_then(|c| c.check_listeners().map(|()| c))
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("text.listener"), "{err}");
     }
 
     #[test]

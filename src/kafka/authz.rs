@@ -21,6 +21,39 @@ fn host(ctx: &RequestContext) -> String {
     ctx.peer.map(|p| java_host(p.ip())).unwrap_or_default()
 }
 
+/// Whether this broker's ACLs are loaded: always on a single node; in a cluster once the
+/// controller has unfenced this broker's registration, which it does only once the broker
+/// has caught up with the metadata log. Until then only super users are let through, as
+/// Kafka opens no client listener before its authorizer's first load: an image still
+/// replaying could lack a DENY, or hold an ALLOW removed since.
+fn acls_loaded(broker: &Broker) -> bool {
+    let Some(link) = broker.cluster() else {
+        return true;
+    };
+    let epoch = link.broker_epoch.load(std::sync::atomic::Ordering::Acquire);
+    epoch >= 0
+        && link.image.read(|i| {
+            i.brokers
+                .get(&broker.node_id())
+                .is_some_and(|b| b.epoch == epoch && !b.fenced)
+        })
+}
+
+/// The authorizer, if one is configured and the request is not already decided: `Err`
+/// holds the decision (a super user: yes; ACLs not loaded yet: no).
+fn authorizer<'a>(ctx: &RequestContext, broker: &'a Broker) -> Result<&'a Authorizer, bool> {
+    let Some(z) = broker.authorizer() else {
+        return Err(true);
+    };
+    if z.is_super_user(&ctx.principal) {
+        return Err(true);
+    }
+    if !acls_loaded(broker) {
+        return Err(false);
+    }
+    Ok(z)
+}
+
 /// Whether the request may do `op` to the resource `(kind, name)`.
 pub fn allowed(
     ctx: &RequestContext,
@@ -29,8 +62,9 @@ pub fn allowed(
     kind: ResourceType,
     name: &str,
 ) -> bool {
-    let Some(z) = broker.authorizer() else {
-        return true;
+    let z = match authorizer(ctx, broker) {
+        Ok(z) => z,
+        Err(decided) => return decided,
     };
     let host = host(ctx);
     broker
@@ -68,8 +102,9 @@ pub fn allowed_on_some(
     op: AclOperation,
     kind: ResourceType,
 ) -> bool {
-    let Some(z) = broker.authorizer() else {
-        return true;
+    let z = match authorizer(ctx, broker) {
+        Ok(z) => z,
+        Err(decided) => return decided,
     };
     let host = host(ctx);
     broker.local_metadata().read(|image| {

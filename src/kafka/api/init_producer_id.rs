@@ -39,7 +39,8 @@ pub async fn handle(
 ) -> Answer<InitProducerIdResponse> {
     // Kafka: WRITE on the transactional id; without one, IDEMPOTENT_WRITE on the cluster
     // or WRITE on some topic (KIP-679), before anything else is checked
-    let denied = match req.transactional_id.as_deref().filter(|t| !t.is_empty()) {
+    // any transactional id, "" too, as Kafka checks it
+    let denied = match req.transactional_id.as_deref() {
         Some(t) => (!authz::allowed(
             ctx,
             broker,

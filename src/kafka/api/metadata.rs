@@ -153,9 +153,7 @@ fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> Metad
                             return error_entry(Some(name), Uuid::nil(), denied);
                         }
                         let exists = broker.topic_view(&name).is_some();
-                        let creatable = broker.config().auto_create_topics
-                            && auto_create
-                            && !topic::is_internal(&name);
+                        let creatable = broker.config().auto_create_topics && auto_create;
                         if !exists && creatable && !may_create(ctx, broker, &name) {
                             return error_entry(Some(name), Uuid::nil(), denied);
                         }

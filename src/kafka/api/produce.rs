@@ -210,8 +210,19 @@ fn produce_error(code: ErrorCode) -> ErrorCode {
 /// transactional id, write to these topics.
 #[derive(Default)]
 struct Denied {
+    /// An authorizer decided (else nothing is denied).
+    on: bool,
     txn: bool,
     topics: std::collections::HashSet<String>,
+    /// The topics decided on: a topic the append finds that is not among them (an id
+    /// that became known in between) is denied, not let through unchecked.
+    checked: std::collections::HashSet<String>,
+}
+
+impl Denied {
+    fn topic(&self, name: &str) -> bool {
+        self.on && (self.topics.contains(name) || !self.checked.contains(name))
+    }
 }
 
 /// Kafka's checks (`KafkaApis.handleProduceRequest`): WRITE on the transactional id when
@@ -231,7 +242,7 @@ fn denied(ctx: &RequestContext, broker: &Broker, req: &ProduceRequest, version: 
         ),
         _ => false,
     };
-    let topics = req
+    let checked: std::collections::HashSet<String> = req
         .topic_data
         .iter()
         .filter_map(|td| {
@@ -241,9 +252,18 @@ fn denied(ctx: &RequestContext, broker: &Broker, req: &ProduceRequest, version: 
                 Some(td.name.to_string())
             }
         })
-        .filter(|name| !authz::allowed(ctx, broker, AclOperation::Write, ResourceType::Topic, name))
         .collect();
-    Denied { txn, topics }
+    let topics = checked
+        .iter()
+        .filter(|name| !authz::allowed(ctx, broker, AclOperation::Write, ResourceType::Topic, name))
+        .cloned()
+        .collect();
+    Denied {
+        on: true,
+        txn,
+        topics,
+        checked,
+    }
 }
 
 /// Appends everything (blocking file I/O: run on the blocking pool) and builds the response.
@@ -293,7 +313,7 @@ fn append_all(
             ErrorCode::UnknownTopicOrPartition.code()
         };
         let topic_denied = match &topic {
-            Some(t) => denied.topics.contains(&t.name),
+            Some(t) => denied.topic(&t.name),
             None => version < 13 && denied.topics.contains(td.name.as_str()),
         };
         let mut parts = Vec::with_capacity(td.partition_data.len());
@@ -587,8 +607,24 @@ pub async fn handle(
 ) -> Answer<ProduceResponse> {
     let (b, version) = (Arc::clone(broker), ctx.api_version);
     let denied = denied(ctx, broker, &req, version);
-    let refused = if req.transactional_id.is_some() && broker.config().txn.partition_verification {
-        verify(broker, &req, version).await
+    // the coordinator hears of a transaction's partitions only once they are authorized
+    let refused = if denied.txn {
+        Default::default()
+    } else if req.transactional_id.is_some() && broker.config().txn.partition_verification {
+        if denied.topics.is_empty() {
+            verify(broker, &req, version).await
+        } else {
+            let mut allowed = req.clone();
+            allowed.topic_data.retain(|td| {
+                let name = if version >= 13 {
+                    broker.topic_by_id(td.topic_id).map(|t| t.name.clone())
+                } else {
+                    Some(td.name.to_string())
+                };
+                name.is_some_and(|n| !denied.topic(&n))
+            });
+            verify(broker, &allowed, version).await
+        }
     } else {
         Default::default()
     };
