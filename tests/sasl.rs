@@ -743,6 +743,18 @@ const WRITE: i8 = 4;
 const DESCRIBE: i8 = 8;
 const ALLOW: i8 = 3;
 
+/// DescribeAcls of every ACL (null strings: any).
+fn describe_all_acls() -> DescribeAclsRequest {
+    DescribeAclsRequest::default()
+        .with_resource_type_filter(1)
+        .with_resource_name_filter(None)
+        .with_pattern_type_filter(1)
+        .with_principal_filter(None)
+        .with_host_filter(None)
+        .with_operation(1)
+        .with_permission_type(1)
+}
+
 /// Metadata for `topics` (`None`: all) as the logged-in client: (name, error code).
 async fn topics_seen(c: &mut Client, topics: Option<&[&str]>) -> Vec<(String, i16)> {
     let req = MetadataRequest::default().with_topics(topics.map(|ts| {
@@ -812,35 +824,13 @@ async fn acls_are_managed_by_super_users_and_enforced() {
         "a principal without its type is refused"
     );
     let listed: DescribeAclsResponse = admin
-        .call(
-            ApiKey::DescribeAcls,
-            3,
-            &DescribeAclsRequest::default()
-                .with_resource_type_filter(1)
-                .with_resource_name_filter(None)
-                .with_pattern_type_filter(1)
-                .with_principal_filter(None)
-                .with_host_filter(None)
-                .with_operation(1)
-                .with_permission_type(1),
-        )
+        .call(ApiKey::DescribeAcls, 3, &describe_all_acls())
         .await;
     assert_eq!(listed.error_code, 0);
     let count: usize = listed.resources.iter().map(|r| r.acls.len()).sum();
     assert_eq!(count, 3);
     let not_admin: DescribeAclsResponse = alice
-        .call(
-            ApiKey::DescribeAcls,
-            3,
-            &DescribeAclsRequest::default()
-                .with_resource_type_filter(1)
-                .with_resource_name_filter(None)
-                .with_pattern_type_filter(1)
-                .with_principal_filter(None)
-                .with_host_filter(None)
-                .with_operation(1)
-                .with_permission_type(1),
-        )
+        .call(ApiKey::DescribeAcls, 3, &describe_all_acls())
         .await;
     assert_eq!(not_admin.error_code, 31);
     // WRITE and READ imply DESCRIBE: alice now sees "orders", still not "secret"

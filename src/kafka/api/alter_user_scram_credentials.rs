@@ -90,19 +90,20 @@ pub async fn handle(
             "no controller".into(),
         ),
     };
-    Answer::Now(
-        AlterUserScramCredentialsResponse::default().with_results(
-            results
-                .into_iter()
-                .map(|r| {
-                    AlterUserScramCredentialsResult::default()
-                        .with_user(str_bytes(r.user))
-                        .with_error_code(r.error.code())
-                        .with_error_message(r.message.map(str_bytes))
-                })
-                .collect(),
-        ),
-    )
+    Answer::Now(AlterUserScramCredentialsResponse::default().with_results(results_of(results)))
+}
+
+/// Each user's result on the wire.
+pub fn results_of(results: Vec<UserResult>) -> Vec<AlterUserScramCredentialsResult> {
+    results
+        .into_iter()
+        .map(|r| {
+            AlterUserScramCredentialsResult::default()
+                .with_user(str_bytes(r.user))
+                .with_error_code(r.error.code())
+                .with_error_message(r.message.map(str_bytes))
+        })
+        .collect()
 }
 
 /// The request's deletions, for [`crate::metadata::scram::alter`].

@@ -6,9 +6,9 @@ use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
 };
 
-use super::{code, message, str_bytes};
+use super::{code, message};
 use crate::controller::driver::Controller;
-use crate::kafka::api::alter_user_scram_credentials::{deletions, upsertions};
+use crate::kafka::api::alter_user_scram_credentials::{deletions, results_of, upsertions};
 
 pub async fn handle(
     ctl: &Controller,
@@ -20,15 +20,7 @@ pub async fn handle(
         .run(move |m, _| Ok(m.alter_user_scram_credentials(&deletions, &upsertions)))
         .await
     {
-        Ok(results) => results
-            .into_iter()
-            .map(|r| {
-                AlterUserScramCredentialsResult::default()
-                    .with_user(str_bytes(r.user))
-                    .with_error_code(r.error.code())
-                    .with_error_message(r.message.map(str_bytes))
-            })
-            .collect(),
+        Ok(results) => results_of(results),
         // every user named gets the controller's failure (NOT_CONTROLLER: the broker's
         // channel tries the next one)
         Err(e) => {
