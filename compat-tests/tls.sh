@@ -618,35 +618,4 @@ scram-deleted-login-256: refused
 EXP
 }
 
-failed=0
-for t in "${TARGETS[@]}"; do
-    echo "== $t"
-    start_target "$t" || { echo "FAIL: $t did not start"; failed=1; continue; }
-    run_checks "$t"
-    stop_target "$t"
-    while IFS= read -r want; do
-        check="${want%%:*}"
-        got="$(grep -m1 "^$check:" "$DIR/$t.results" || echo "$check: (none)")"
-        if [[ "$got" == "$want" ]]; then
-            echo "PASS $t $got"
-        else
-            echo "FAIL $t $got (expected: ${want#*: })"; failed=1
-        fi
-    done < <(expected)
-done
-if [[ " ${TARGETS[*]} " == *" kafka "* && " ${TARGETS[*]} " == *" rafka "* ]]; then
-    if diff -u "$DIR/kafka.results" "$DIR/rafka.results" >"$DIR/diff"; then
-        echo "PASS rafka answered every check as kafka did"
-    else
-        echo "FAIL rafka and kafka differ:"; cat "$DIR/diff"; failed=1
-    fi
-fi
-if ((failed)); then
-    for t in "${TARGETS[@]}"; do
-        for f in "$DIR/$t"/*.err "$DIR/$t"/*.out "$DIR/rafka/broker.log"; do
-            [[ -s "$f" ]] && { echo "--- $f"; tail -5 "$f"; }
-        done
-    done
-    exit 1
-fi
-echo "tls.sh: every check passed"
+oracle_compare tls.sh

@@ -90,3 +90,43 @@ target_stop() {
         KAFKA_REF_STATE="$2/state" "$COMPAT_DIR/kafka-ref.sh" stop >/dev/null 2>&1
     fi
 }
+
+# oracle_compare NAME: the scenario of an oracle script (tls.sh, acls.sh) on each of its
+# TARGETS, with the functions it defines: start_target T, run_checks T (one "check:
+# answer" line per check in $DIR/T.results), stop_target T and expected (what Kafka
+# answers). Prints PASS or FAIL per check and per target, then whether Rafka answered as
+# Kafka did; on a failure, the tails of the targets' outputs and exit 1.
+oracle_compare() {
+    local name="$1" failed=0 t want check got f
+    for t in "${TARGETS[@]}"; do
+        echo "== $t"
+        start_target "$t" || { echo "FAIL: $t did not start"; failed=1; continue; }
+        run_checks "$t"
+        stop_target "$t"
+        while IFS= read -r want; do
+            check="${want%%:*}"
+            got="$(grep -m1 "^$check:" "$DIR/$t.results" || echo "$check: (none)")"
+            if [[ "$got" == "$want" ]]; then
+                echo "PASS $t $got"
+            else
+                echo "FAIL $t $got (expected: ${want#*: })"; failed=1
+            fi
+        done < <(expected)
+    done
+    if [[ " ${TARGETS[*]} " == *" kafka "* && " ${TARGETS[*]} " == *" rafka "* ]]; then
+        if diff -u "$DIR/kafka.results" "$DIR/rafka.results" >"$DIR/diff"; then
+            echo "PASS rafka answered every check as kafka did"
+        else
+            echo "FAIL rafka and kafka differ:"; cat "$DIR/diff"; failed=1
+        fi
+    fi
+    if ((failed)); then
+        for t in "${TARGETS[@]}"; do
+            for f in "$DIR/$t"/*.err "$DIR/$t"/*.out "$DIR/rafka/broker.log"; do
+                [[ -s "$f" ]] && { echo "--- $f"; tail -5 "$f"; }
+            done
+        done
+        exit 1
+    fi
+    echo "$name: every check passed"
+}

@@ -45,7 +45,7 @@ pub async fn handle(
         _ if !authz::allowed_on_cluster(ctx, broker, AclOperation::Alter) => failed_all(
             users(),
             crate::error::ErrorCode::ClusterAuthorizationFailed,
-            crate::kafka::api::create_acls::CLUSTER_DENIED.into(),
+            Some(crate::kafka::api::create_acls::CLUSTER_DENIED.into()),
         ),
         (Some(cluster), _) => {
             let codes = |r: &AlterUserScramCredentialsResponse| {
@@ -67,7 +67,7 @@ pub async fn handle(
                         .await;
                     return Answer::Now(resp);
                 }
-                Err(e) => failed_all(users(), e.code(), e.to_string()),
+                Err(e) => failed_all(users(), e.code(), Some(e.to_string())),
             }
         }
         (None, BrokerMetadata::Local(local)) => {
@@ -76,18 +76,18 @@ pub async fn handle(
             let change = move || local.change(|i| scram::alter(&i.scram, &d, &u));
             match tokio::task::spawn_blocking(change).await {
                 Ok(Ok(results)) => results,
-                Ok(Err(e)) => failed_all(users(), e.code(), e.to_string()),
+                Ok(Err(e)) => failed_all(users(), e.code(), Some(e.to_string())),
                 Err(e) => failed_all(
                     users(),
                     crate::error::ErrorCode::UnknownServerError,
-                    e.to_string(),
+                    Some(e.to_string()),
                 ),
             }
         }
         (None, BrokerMetadata::Cluster(_)) => failed_all(
             users(),
             crate::error::ErrorCode::NotController,
-            "no controller".into(),
+            Some("no controller".into()),
         ),
     };
     Answer::Now(AlterUserScramCredentialsResponse::default().with_results(results_of(results)))
@@ -161,10 +161,10 @@ fn changes(
 }
 
 /// Every user named gets the same failure.
-fn failed_all(
+pub fn failed_all(
     users: Vec<String>,
     code: crate::error::ErrorCode,
-    message: String,
+    message: Option<String>,
 ) -> Vec<UserResult> {
     let mut seen = indexmap::IndexSet::new();
     users
@@ -173,7 +173,7 @@ fn failed_all(
         .map(|user| UserResult {
             user,
             error: code,
-            message: Some(message.clone()),
+            message: message.clone(),
         })
         .collect()
 }

@@ -1,14 +1,16 @@
 //! AlterUserScramCredentials (v0), which brokers forward: the alteration decided on the
 //! committed credentials and committed as one batch of records; one result per user.
 
-use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
 use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
 };
 
 use super::{code, message};
 use crate::controller::driver::Controller;
-use crate::kafka::api::alter_user_scram_credentials::{deletions, results_of, upsertions};
+use crate::error::ErrorCode;
+use crate::kafka::api::alter_user_scram_credentials::{
+    deletions, failed_all, results_of, upsertions,
+};
 
 pub async fn handle(
     ctl: &Controller,
@@ -24,21 +26,17 @@ pub async fn handle(
         // every user named gets the controller's failure (NOT_CONTROLLER: the broker's
         // channel tries the next one)
         Err(e) => {
-            let users: indexmap::IndexSet<_> = req
+            let users = req
                 .deletions
                 .iter()
-                .map(|d| d.name.clone())
-                .chain(req.upsertions.iter().map(|u| u.name.clone()))
+                .map(|d| d.name.to_string())
+                .chain(req.upsertions.iter().map(|u| u.name.to_string()))
                 .collect();
-            users
-                .into_iter()
-                .map(|user| {
-                    AlterUserScramCredentialsResult::default()
-                        .with_user(user)
-                        .with_error_code(code(&e))
-                        .with_error_message(message(&e))
-                })
-                .collect()
+            results_of(failed_all(
+                users,
+                ErrorCode::from_code(code(&e)),
+                message(&e).map(|m| m.to_string()),
+            ))
         }
     };
     AlterUserScramCredentialsResponse::default().with_results(results)
