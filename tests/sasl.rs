@@ -780,8 +780,8 @@ async fn topics_seen(c: &mut Client, topics: Option<&[&str]>) -> Vec<(String, i1
 
 /// Kafka's StandardAuthorizer on a single node: ACLs made, listed and removed by the super
 /// user over the ACL APIs (refused to others), kept across a restart, and enforced on
-/// Metadata, Produce and the group APIs through real clients; an API whose checks are not
-/// done yet is for super users only.
+/// Metadata, Produce and the group APIs through real clients, and on every other API with
+/// Kafka's error codes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acls_are_managed_by_super_users_and_enforced() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -902,20 +902,8 @@ async fn acls_are_managed_by_super_users_and_enforced() {
         "group h: {other:?}"
     );
 
-    // an API whose ACL checks are not done yet: super users only, others disconnected
-    let describe_configs = DescribeConfigsRequest::default().with_resources(vec![
-        describe_configs_request::DescribeConfigsResource::default()
-            .with_resource_type(2)
-            .with_resource_name(StrBytes::from_static_str("orders")),
-    ]);
-    let ok: DescribeConfigsResponse = admin
-        .call(ApiKey::DescribeConfigs, 4, &describe_configs)
-        .await;
-    assert_eq!(ok.results[0].error_code, 0);
-    let closed = alice
-        .try_call::<_, DescribeConfigsResponse>(ApiKey::DescribeConfigs, 4, &describe_configs)
-        .await;
-    assert!(closed.is_none(), "closed unanswered");
+    // every other API checks what Kafka checks, with Kafka's codes
+    every_api_is_authorized(&mut admin, &mut alice).await;
 
     // kept across a restart; then removed, and alice is refused again
     drop((admin, alice));
@@ -942,6 +930,230 @@ async fn acls_are_managed_by_super_users_and_enforced() {
     assert_eq!(gone.filter_results[0].matching_acls.len(), 3);
     assert!(topics_seen(&mut alice, None).await.is_empty());
     broker.shutdown().await.expect("shutdown");
+}
+
+fn name(s: &'static str) -> TopicName {
+    TopicName(StrBytes::from_static_str(s))
+}
+
+/// The ACL checks of the admin, config, transaction and group APIs, as alice (READ and
+/// WRITE on topic orders, READ on group g) and as admin (a super user).
+async fn every_api_is_authorized(admin: &mut Client, alice: &mut Client) {
+    // configs: READ/WRITE do not imply DESCRIBE_CONFIGS or ALTER_CONFIGS
+    let describe_configs = DescribeConfigsRequest::default().with_resources(vec![
+        describe_configs_request::DescribeConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_static_str("orders")),
+        describe_configs_request::DescribeConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(StrBytes::from_static_str("")),
+    ]);
+    let ok: DescribeConfigsResponse = admin
+        .call(ApiKey::DescribeConfigs, 4, &describe_configs)
+        .await;
+    assert_eq!(ok.results[0].error_code, 0);
+    let denied: DescribeConfigsResponse = alice
+        .call(ApiKey::DescribeConfigs, 4, &describe_configs)
+        .await;
+    let codes: Vec<i16> = denied.results.iter().map(|r| r.error_code).collect();
+    assert_eq!(codes, [29, 31]);
+    let alter = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental_alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_static_str("orders"))
+            .with_configs(vec![
+                incremental_alter_configs_request::AlterableConfig::default()
+                    .with_name(StrBytes::from_static_str("retention.ms"))
+                    .with_value(Some(StrBytes::from_static_str("1000"))),
+            ]),
+    ]);
+    let r: IncrementalAlterConfigsResponse =
+        alice.call(ApiKey::IncrementalAlterConfigs, 1, &alter).await;
+    assert_eq!(r.responses[0].error_code, 29);
+
+    // topics: ALTER, DELETE and READ on the topic
+    let grow = CreatePartitionsRequest::default().with_topics(vec![
+        create_partitions_request::CreatePartitionsTopic::default()
+            .with_name(name("orders"))
+            .with_count(2),
+    ]);
+    let r: CreatePartitionsResponse = alice.call(ApiKey::CreatePartitions, 3, &grow).await;
+    assert_eq!(r.results[0].error_code, 29);
+    let delete = DeleteRecordsRequest::default().with_topics(vec![
+        delete_records_request::DeleteRecordsTopic::default()
+            .with_name(name("orders"))
+            .with_partitions(vec![
+                delete_records_request::DeleteRecordsPartition::default()
+                    .with_partition_index(0)
+                    .with_offset(-1),
+            ]),
+    ]);
+    let r: DeleteRecordsResponse = alice.call(ApiKey::DeleteRecords, 2, &delete).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 29);
+    assert_eq!(r.topics[0].partitions[0].low_watermark, -1);
+    let producers = DescribeProducersRequest::default().with_topics(
+        ["orders", "secret"]
+            .map(|t| {
+                describe_producers_request::TopicRequest::default()
+                    .with_name(name(t))
+                    .with_partition_indexes(vec![0])
+            })
+            .to_vec(),
+    );
+    let r: DescribeProducersResponse = alice.call(ApiKey::DescribeProducers, 0, &producers).await;
+    let codes: Vec<i16> = r
+        .topics
+        .iter()
+        .map(|t| t.partitions[0].error_code)
+        .collect();
+    assert_eq!(codes, [0, 29]);
+    // DescribeTopicPartitions: the refused topic last, no id; operations as a bit field
+    let described = DescribeTopicPartitionsRequest::default()
+        .with_response_partition_limit(100)
+        .with_topics(
+            ["secret", "orders"]
+                .map(|t| {
+                    describe_topic_partitions_request::TopicRequest::default().with_name(name(t))
+                })
+                .to_vec(),
+        );
+    let r: DescribeTopicPartitionsResponse = alice
+        .call(ApiKey::DescribeTopicPartitions, 0, &described)
+        .await;
+    let seen: Vec<(String, i16, i32)> = r
+        .topics
+        .iter()
+        .map(|t| {
+            let n = t.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
+            (n, t.error_code, t.topic_authorized_operations)
+        })
+        .collect();
+    let read_write_describe = (1 << 3) | (1 << 4) | (1 << 8);
+    assert_eq!(
+        seen,
+        [
+            ("orders".to_string(), 0, read_write_describe),
+            ("secret".to_string(), 29, i32::MIN)
+        ]
+    );
+    assert!(r.topics[1].topic_id.is_nil());
+    let r: DescribeTopicPartitionsResponse = admin
+        .call(ApiKey::DescribeTopicPartitions, 0, &described)
+        .await;
+    assert!(r
+        .topics
+        .iter()
+        .all(|t| t.topic_authorized_operations == 3576));
+
+    // the cluster: DESCRIBE or ALTER on it
+    let r: DescribeLogDirsResponse = alice
+        .call(
+            ApiKey::DescribeLogDirs,
+            4,
+            &DescribeLogDirsRequest::default().with_topics(None),
+        )
+        .await;
+    assert_eq!((r.error_code, r.results.len()), (31, 0));
+    let elect = ElectLeadersRequest::default().with_topic_partitions(Some(vec![
+        elect_leaders_request::TopicPartitions::default()
+            .with_topic(name("orders"))
+            .with_partitions(vec![0]),
+    ]));
+    let r: ElectLeadersResponse = alice.call(ApiKey::ElectLeaders, 2, &elect).await;
+    assert_eq!(r.error_code, 31);
+    assert_eq!(
+        r.replica_election_results[0].partition_result[0].error_code,
+        31
+    );
+    let r: ListPartitionReassignmentsResponse = alice
+        .call(
+            ApiKey::ListPartitionReassignments,
+            0,
+            &ListPartitionReassignmentsRequest::default().with_topics(None),
+        )
+        .await;
+    assert_eq!(r.error_code, 31);
+    let cluster_ops = |with: bool| {
+        DescribeClusterRequest::default().with_include_cluster_authorized_operations(with)
+    };
+    let r: DescribeClusterResponse = alice
+        .call(ApiKey::DescribeCluster, 1, &cluster_ops(true))
+        .await;
+    assert_eq!(
+        r.cluster_authorized_operations, 0,
+        "no DESCRIBE on the cluster"
+    );
+    let r: DescribeClusterResponse = admin
+        .call(ApiKey::DescribeCluster, 1, &cluster_ops(true))
+        .await;
+    assert_eq!(r.cluster_authorized_operations, 8096);
+
+    // groups: DELETE to delete it or its offsets; operations as a bit field
+    let r: DeleteGroupsResponse = alice
+        .call(
+            ApiKey::DeleteGroups,
+            2,
+            &DeleteGroupsRequest::default()
+                .with_groups_names(vec![GroupId(StrBytes::from_static_str("g"))]),
+        )
+        .await;
+    assert_eq!(r.results[0].error_code, 30);
+    let offsets = OffsetDeleteRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("g")))
+        .with_topics(vec![
+            offset_delete_request::OffsetDeleteRequestTopic::default()
+                .with_name(name("orders"))
+                .with_partitions(vec![
+                    offset_delete_request::OffsetDeleteRequestPartition::default(),
+                ]),
+        ]);
+    let r: OffsetDeleteResponse = alice.call(ApiKey::OffsetDelete, 0, &offsets).await;
+    assert_eq!(r.error_code, 30);
+    let groups = DescribeGroupsRequest::default()
+        .with_groups(vec![GroupId(StrBytes::from_static_str("g"))])
+        .with_include_authorized_operations(true);
+    let r: DescribeGroupsResponse = alice.call(ApiKey::DescribeGroups, 5, &groups).await;
+    assert_eq!(r.groups[0].authorized_operations, (1 << 3) | (1 << 8));
+
+    // transactions: WRITE or DESCRIBE on the transactional id
+    let tid = || TransactionalId(StrBytes::from_static_str("t1"));
+    let end = EndTxnRequest::default().with_transactional_id(tid());
+    let r: EndTxnResponse = alice.call(ApiKey::EndTxn, 4, &end).await;
+    assert_eq!(r.error_code, 53);
+    let add = AddOffsetsToTxnRequest::default()
+        .with_transactional_id(tid())
+        .with_group_id(GroupId(StrBytes::from_static_str("g")));
+    let r: AddOffsetsToTxnResponse = alice.call(ApiKey::AddOffsetsToTxn, 3, &add).await;
+    assert_eq!(r.error_code, 53);
+    let commit = TxnOffsetCommitRequest::default()
+        .with_transactional_id(tid())
+        .with_group_id(GroupId(StrBytes::from_static_str("g")))
+        .with_topics(vec![
+            txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                .with_name(name("orders"))
+                .with_partitions(vec![
+                    txn_offset_commit_request::TxnOffsetCommitRequestPartition::default(),
+                ]),
+        ]);
+    let r: TxnOffsetCommitResponse = alice.call(ApiKey::TxnOffsetCommit, 3, &commit).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 53);
+    let r: DescribeTransactionsResponse = alice
+        .call(
+            ApiKey::DescribeTransactions,
+            0,
+            &DescribeTransactionsRequest::default().with_transactional_ids(vec![tid()]),
+        )
+        .await;
+    assert_eq!(r.transaction_states[0].error_code, 53);
+    let markers = WriteTxnMarkersRequest::default().with_markers(vec![
+        write_txn_markers_request::WritableTxnMarker::default().with_topics(vec![
+            write_txn_markers_request::WritableTxnMarkerTopic::default()
+                .with_name(name("orders"))
+                .with_partition_indexes(vec![0]),
+        ]),
+    ]);
+    let r: WriteTxnMarkersResponse = alice.call(ApiKey::WriteTxnMarkers, 1, &markers).await;
+    assert_eq!(r.markers[0].topics[0].partitions[0].error_code, 31);
 }
 
 /// ACLs in a cluster: made through one broker, committed by the controller quorum, and

@@ -37,10 +37,6 @@ pub enum RouteError {
     /// A task serving the request failed (a bug).
     #[error("{0}")]
     Internal(String),
-    /// An API whose handler does not check ACLs yet, from a principal that is not a super
-    /// user while an authorizer is configured: the connection closes unanswered.
-    #[error("{api:?} is for super users only under an authorizer (its ACL checks are not done yet); {principal} is not one")]
-    NotAuthorizedYet { api: ApiKey, principal: String },
 }
 
 /// What a handler gives back.

@@ -5,11 +5,8 @@
 //! its metadata (a cluster's image, or a single node's store). Without an authorizer
 //! everything is allowed, as in Kafka.
 //!
-//! The route ([`super::route`]) lets a request through to its handler only if the API's
-//! line says the handler authorizes it; any other API is for super users only while an
-//! authorizer is configured (see `Route::authorizes`).
-
-use kafka_protocol::messages::ApiKey;
+//! Every API's handler authorizes its request; only ApiVersions, the SASL exchange and
+//! DescribeCluster need nothing (as in Kafka).
 
 use super::context::RequestContext;
 use crate::broker::Broker;
@@ -113,50 +110,26 @@ pub fn allowed_on_some(
     })
 }
 
-/// Whether an API whose handler does not authorize yet may run: only without an
-/// authorizer, or for a super user.
-pub fn unchecked_api_allowed(ctx: &RequestContext, broker: &Broker) -> bool {
-    broker
-        .authorizer()
-        .is_none_or(|z: &Authorizer| z.is_super_user(&ctx.principal))
+/// Kafka's authorized-operations bit field for the resource `(kind, name)`: bit `code` set
+/// for each operation of the type ([`ResourceType::operations`]) the request may do,
+/// implied ones included (every operation without an authorizer).
+pub fn authorized_operations(
+    ctx: &RequestContext,
+    broker: &Broker,
+    kind: ResourceType,
+    name: &str,
+) -> i32 {
+    kind.operations()
+        .iter()
+        .filter(|op| allowed(ctx, broker, **op, kind, name))
+        .fold(0, |bits, op| bits | (1 << op.code()))
 }
 
-/// The APIs whose handlers check ACLs as Kafka's do; under an authorizer, any other API
-/// (but [`needs_no_authorization`]'s) is for super users only until its checks are done.
-pub const AUTHORIZED_APIS: &[ApiKey] = &[
-    ApiKey::Produce,
-    ApiKey::Fetch,
-    ApiKey::ListOffsets,
-    ApiKey::OffsetForLeaderEpoch,
-    ApiKey::Metadata,
-    ApiKey::OffsetCommit,
-    ApiKey::OffsetFetch,
-    ApiKey::FindCoordinator,
-    ApiKey::JoinGroup,
-    ApiKey::Heartbeat,
-    ApiKey::LeaveGroup,
-    ApiKey::SyncGroup,
-    ApiKey::DescribeGroups,
-    ApiKey::ListGroups,
-    ApiKey::CreateTopics,
-    ApiKey::DeleteTopics,
-    ApiKey::InitProducerId,
-    ApiKey::DescribeAcls,
-    ApiKey::CreateAcls,
-    ApiKey::DeleteAcls,
-    ApiKey::DescribeUserScramCredentials,
-    ApiKey::AlterUserScramCredentials,
-    ApiKey::DescribeClientQuotas,
-];
+/// Kafka's "authorized operations not requested" value.
+pub const OPS_NOT_REQUESTED: i32 = i32::MIN;
 
-/// The APIs every client may send whatever its ACLs: they touch no resource (ApiVersions,
-/// the SASL exchange), or Kafka checks nothing for them (DescribeCluster).
-pub fn needs_no_authorization(api: ApiKey) -> bool {
-    matches!(
-        api,
-        ApiKey::ApiVersions
-            | ApiKey::SaslHandshake
-            | ApiKey::SaslAuthenticate
-            | ApiKey::DescribeCluster
-    )
-}
+/// The messages Kafka's denials carry where a response has a message field (its errors'
+/// default messages).
+pub const CLUSTER_DENIED: &str = "Cluster authorization failed.";
+pub const TOPIC_DENIED: &str = "Topic authorization failed.";
+pub const GROUP_DENIED: &str = "Group authorization failed.";

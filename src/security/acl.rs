@@ -36,6 +36,45 @@ pub enum ResourceType {
     User,
 }
 
+impl ResourceType {
+    /// The operations an ACL on this type can grant (Kafka's `AclEntry.supportedOperations`):
+    /// what an authorized-operations bit field reports.
+    pub fn operations(self) -> &'static [AclOperation] {
+        use AclOperation as O;
+        match self {
+            ResourceType::Topic => &[
+                O::Read,
+                O::Write,
+                O::Create,
+                O::Describe,
+                O::Delete,
+                O::Alter,
+                O::DescribeConfigs,
+                O::AlterConfigs,
+            ],
+            ResourceType::Group => &[
+                O::Read,
+                O::Describe,
+                O::Delete,
+                O::DescribeConfigs,
+                O::AlterConfigs,
+            ],
+            ResourceType::Cluster => &[
+                O::Create,
+                O::ClusterAction,
+                O::DescribeConfigs,
+                O::AlterConfigs,
+                O::IdempotentWrite,
+                O::Alter,
+                O::Describe,
+            ],
+            ResourceType::TransactionalId => &[O::Describe, O::Write],
+            ResourceType::DelegationToken => &[O::Describe],
+            ResourceType::User => &[O::CreateTokens, O::DescribeTokens],
+        }
+    }
+}
+
 /// The one name of the CLUSTER resource.
 pub const CLUSTER_NAME: &str = "kafka-cluster";
 
@@ -381,6 +420,15 @@ impl Authorizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_operation_of_a_type_is_kafkas_bit_field() {
+        let bits = |t: ResourceType| t.operations().iter().fold(0, |b, o| b | (1 << o.code()));
+        // what Kafka answers without an authorizer
+        assert_eq!(bits(ResourceType::Topic), 3576);
+        assert_eq!(bits(ResourceType::Group), 3400);
+        assert_eq!(bits(ResourceType::Cluster), 8096);
+    }
 
     fn acl(
         kind: ResourceType,

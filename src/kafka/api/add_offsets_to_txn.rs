@@ -1,5 +1,7 @@
 //! AddOffsetsToTxn (v0-v4): the group's `__consumer_offsets` partition joins the
-//! producer's open transaction, so the TxnOffsetCommit that follows is part of it.
+//! producer's open transaction, so the TxnOffsetCommit that follows is part of it. It
+//! needs WRITE on the transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), then READ
+//! on the group (GROUP_AUTHORIZATION_FAILED).
 
 use std::sync::Arc;
 
@@ -10,14 +12,28 @@ use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::group::OFFSETS_TOPIC;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: AddOffsetsToTxnRequest,
 ) -> Answer<AddOffsetsToTxnResponse> {
-    let code = match add(broker, &req).await {
+    let may = |op, kind, name: &str| authz::allowed(ctx, broker, op, kind, name);
+    let added = if !may(
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        &req.transactional_id,
+    ) {
+        Err(ErrorCode::TransactionalIdAuthorizationFailed)
+    } else if !may(AclOperation::Read, ResourceType::Group, &req.group_id) {
+        Err(ErrorCode::GroupAuthorizationFailed)
+    } else {
+        add(broker, &req).await
+    };
+    let code = match added {
         Ok(()) => ErrorCode::None,
         Err(e) => fenced_for(e, ctx.api_version, 2),
     };

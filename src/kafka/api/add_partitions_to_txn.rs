@@ -10,6 +10,11 @@
 //! added as above or, with `verify_only`, only checked (a partition leader asks before a
 //! transaction's first write to it): NONE for a partition in the open transaction,
 //! TRANSACTION_ABORTABLE for one that is not, or the transaction's error for all of them.
+//!
+//! Authorization as Kafka's: v0-v3 need WRITE on the transactional id (else
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED on every partition) and on each topic (else
+//! TOPIC_AUTHORIZATION_FAILED on its partitions; an internal topic is never authorized);
+//! v4+ needs CLUSTER_ACTION (else CLUSTER_AUTHORIZATION_FAILED for the request).
 
 use std::sync::Arc;
 
@@ -22,7 +27,9 @@ use super::txn::{fenced_for, txn_coordinator};
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &RequestContext,
@@ -30,6 +37,11 @@ pub async fn handle(
     req: AddPartitionsToTxnRequest,
 ) -> Answer<AddPartitionsToTxnResponse> {
     if ctx.api_version >= 4 {
+        if !authz::allowed_on_cluster(ctx, broker, AclOperation::ClusterAction) {
+            return AddPartitionsToTxnResponse::default()
+                .with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
+                .into();
+        }
         // v5 is what a partition leader sends for a transaction version 2 producer's
         // first write (an implicit add)
         let client_version = if ctx.api_version >= 5 { 2 } else { 0 };
@@ -40,20 +52,39 @@ pub async fn handle(
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.0.to_string(), *p)))
         .collect();
-    let unknown: Vec<bool> = partitions
-        .iter()
-        .map(|(t, p)| crate::topic::is_internal(t) || !broker.knows_partition(t, *p))
-        .collect();
     let tid = req.v3_and_below_transactional_id.0.to_string();
-    let error = |p: usize| -> ErrorCode {
-        if unknown.get(p).copied().unwrap_or(true) {
-            ErrorCode::UnknownTopicOrPartition
-        } else {
-            ErrorCode::OperationNotAttempted
-        }
-    };
-    let result: Vec<ErrorCode> = if unknown.iter().any(|u| *u) {
-        (0..partitions.len()).map(error).collect()
+    let denied = authz::denied_topics(
+        ctx,
+        broker,
+        partitions.iter().map(|(t, _)| t.as_str()),
+        AclOperation::Write,
+    );
+    // per partition: the error that fails the transaction, if any
+    let refused: Vec<Option<ErrorCode>> = partitions
+        .iter()
+        .map(|(t, p)| {
+            if crate::topic::is_internal(t) || denied.contains(t) {
+                Some(ErrorCode::TopicAuthorizationFailed)
+            } else if !broker.knows_partition(t, *p) {
+                Some(ErrorCode::UnknownTopicOrPartition)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let result: Vec<ErrorCode> = if !authz::allowed(
+        ctx,
+        broker,
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        &tid,
+    ) {
+        vec![ErrorCode::TransactionalIdAuthorizationFailed; partitions.len()]
+    } else if refused.iter().any(Option::is_some) {
+        refused
+            .iter()
+            .map(|r| r.unwrap_or(ErrorCode::OperationNotAttempted))
+            .collect()
     } else {
         let answer = match txn_coordinator(broker, &tid) {
             Err(code) => Err(code),

@@ -4,7 +4,8 @@
 //! replica lists get INVALID_REPLICA_ASSIGNMENT with Kafka's messages (empty list, a
 //! broker named twice, a broker that is not registered); a cancel (null replicas) gets
 //! NO_REASSIGNMENT_IN_PROGRESS, since none ever is; unknown topics and partitions get
-//! UNKNOWN_TOPIC_OR_PARTITION.
+//! UNKNOWN_TOPIC_OR_PARTITION. It needs ALTER on the cluster: without it, the request and
+//! each partition get CLUSTER_AUTHORIZATION_FAILED.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -22,7 +23,9 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(
     ctx: &RequestContext,
@@ -30,6 +33,18 @@ pub async fn handle(
     req: AlterPartitionReassignmentsRequest,
 ) -> Answer<AlterPartitionReassignmentsResponse> {
     let version = ctx.api_version;
+    if !authz::allowed_on_cluster(ctx, broker, AclOperation::Alter) {
+        let denied = || {
+            (
+                ErrorCode::ClusterAuthorizationFailed,
+                authz::CLUSTER_DENIED.to_string(),
+            )
+        };
+        return answer(&req, version, |_, _| Err(denied()))
+            .with_error_code(denied().0.code())
+            .with_error_message(Some(str_bytes(denied().1)))
+            .into();
+    }
     if let Some(cluster) = broker.cluster() {
         let codes = |r: &AlterPartitionReassignmentsResponse| {
             let parts = r.responses.iter();

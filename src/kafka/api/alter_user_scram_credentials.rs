@@ -45,7 +45,7 @@ pub async fn handle(
         _ if !authz::allowed_on_cluster(ctx, broker, AclOperation::Alter) => failed_all(
             users(),
             crate::error::ErrorCode::ClusterAuthorizationFailed,
-            Some(crate::kafka::api::create_acls::CLUSTER_DENIED.into()),
+            Some(authz::CLUSTER_DENIED.into()),
         ),
         (Some(cluster), _) => {
             let codes = |r: &AlterUserScramCredentialsResponse| {

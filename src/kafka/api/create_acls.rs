@@ -30,8 +30,6 @@ use crate::security::acl::AclOperation;
 pub const NO_AUTHORIZER: &str = "No Authorizer is configured.";
 
 /// Kafka's message for a request denied ALTER or DESCRIBE on the cluster.
-pub const CLUSTER_DENIED: &str = "Cluster authorization failed.";
-
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
@@ -53,7 +51,10 @@ pub async fn handle(
         return all(ErrorCode::SecurityDisabled, Some(NO_AUTHORIZER));
     }
     if !authz::allowed_on_cluster(ctx, broker, AclOperation::Alter) {
-        return all(ErrorCode::ClusterAuthorizationFailed, Some(CLUSTER_DENIED));
+        return all(
+            ErrorCode::ClusterAuthorizationFailed,
+            Some(authz::CLUSTER_DENIED),
+        );
     }
     let creations = creations(&req);
     if creations

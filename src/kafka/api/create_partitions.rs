@@ -6,6 +6,10 @@
 //!
 //! In a cluster the request goes to the active controller ([`super::forward`]); the answer
 //! waits until this broker's image shows the new partition counts.
+//!
+//! Each topic named once needs ALTER on it (no cluster-wide shortcut, as in Kafka): the
+//! refused ones are answered TOPIC_AUTHORIZATION_FAILED, first, and only the others are
+//! grown.
 
 use std::sync::Arc;
 
@@ -21,17 +25,43 @@ use crate::broker::cluster::ClusterLink;
 use crate::broker::{Broker, BrokerError};
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
-    req: CreatePartitionsRequest,
+    mut req: CreatePartitionsRequest,
 ) -> Answer<CreatePartitionsResponse> {
-    if let Some(cluster) = broker.cluster() {
-        return forwarded(ctx, cluster, req).await.into();
+    let mut times_named: HashMap<&str, usize> = HashMap::new();
+    for t in &req.topics {
+        *times_named.entry(t.name.as_str()).or_default() += 1;
     }
-    respond(broker, req, ctx.api_version).into()
+    let once = times_named
+        .iter()
+        .filter(|(_, n)| **n == 1)
+        .map(|(t, _)| *t);
+    let denied = authz::denied_topics(ctx, broker, once, AclOperation::Alter);
+    let refused: Vec<CreatePartitionsTopicResult> = req
+        .topics
+        .iter()
+        .filter(|t| denied.contains(t.name.as_str()))
+        .map(|t| {
+            CreatePartitionsTopicResult::default()
+                .with_name(t.name.clone())
+                .with_error_code(ErrorCode::TopicAuthorizationFailed.code())
+                .with_error_message(None)
+        })
+        .collect();
+    req.topics.retain(|t| !denied.contains(t.name.as_str()));
+    let mut resp = match broker.cluster() {
+        _ if req.topics.is_empty() => CreatePartitionsResponse::default(),
+        Some(cluster) => forwarded(ctx, cluster, req).await,
+        None => respond(broker, req, ctx.api_version),
+    };
+    resp.results.splice(0..0, refused);
+    resp.into()
 }
 
 /// The controller's answer, once this broker's image shows the grown topics.

@@ -5,6 +5,11 @@
 //! In a cluster the request goes to the active controller ([`super::forward`]); the answer
 //! waits until this broker's image shows the created topics with their partitions, so the
 //! client's next Metadata here sees them.
+//!
+//! Authorization as Kafka's: CREATE on the cluster or on each topic; a topic created by a
+//! principal that may not DESCRIBE_CONFIGS it is answered (v5+) without its configs,
+//! partition count and replication factor, and TOPIC_AUTHORIZATION_FAILED as its
+//! `topic_config_error_code`.
 
 use std::sync::Arc;
 
@@ -57,6 +62,17 @@ pub async fn handle(
         });
     }
     let mut resp = create(ctx, broker, req).await;
+    if ctx.api_version >= 5 {
+        let op = AclOperation::DescribeConfigs;
+        for t in resp.topics.iter_mut().filter(|t| t.error_code == 0) {
+            if !authz::allowed(ctx, broker, op, ResourceType::Topic, &t.name) {
+                t.topic_config_error_code = ErrorCode::TopicAuthorizationFailed.code();
+                t.configs = None;
+                t.num_partitions = -1;
+                t.replication_factor = -1;
+            }
+        }
+    }
     if !denied.is_empty() {
         resp.topics.extend(denied.into_iter().map(|name| {
             CreatableTopicResult::default()

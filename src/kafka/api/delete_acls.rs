@@ -18,7 +18,7 @@ use kafka_protocol::messages::delete_acls_response::{
 };
 use kafka_protocol::messages::{DeleteAclsRequest, DeleteAclsResponse};
 
-use super::create_acls::{CLUSTER_DENIED, NO_AUTHORIZER};
+use super::create_acls::NO_AUTHORIZER;
 use super::forward::forward;
 use super::str_bytes;
 use crate::broker::local_metadata::BrokerMetadata;
@@ -51,7 +51,10 @@ pub async fn handle(
         return all(ErrorCode::SecurityDisabled, Some(NO_AUTHORIZER));
     }
     if !authz::allowed_on_cluster(ctx, broker, AclOperation::Alter) {
-        return all(ErrorCode::ClusterAuthorizationFailed, Some(CLUSTER_DENIED));
+        return all(
+            ErrorCode::ClusterAuthorizationFailed,
+            Some(authz::CLUSTER_DENIED),
+        );
     }
     let filters = filters(&req);
     if filters

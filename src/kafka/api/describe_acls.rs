@@ -18,7 +18,6 @@ use std::sync::Arc;
 use kafka_protocol::messages::describe_acls_response::{AclDescription, DescribeAclsResource};
 use kafka_protocol::messages::{DescribeAclsRequest, DescribeAclsResponse};
 
-use super::create_acls::CLUSTER_DENIED;
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
@@ -48,7 +47,7 @@ pub async fn handle(
         return failed(ErrorCode::SecurityDisabled, NO_AUTHORIZER);
     }
     if !authz::allowed_on_cluster(ctx, broker, AclOperation::Describe) {
-        return failed(ErrorCode::ClusterAuthorizationFailed, CLUSTER_DENIED);
+        return failed(ErrorCode::ClusterAuthorizationFailed, authz::CLUSTER_DENIED);
     }
     let filter = AclFilter {
         resource_type: req.resource_type_filter,

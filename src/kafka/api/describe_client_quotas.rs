@@ -34,9 +34,7 @@ pub async fn handle(
     if !authz::allowed_on_cluster(ctx, broker, AclOperation::DescribeConfigs) {
         return DescribeClientQuotasResponse::default()
             .with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
-            .with_error_message(Some(str_bytes(
-                crate::kafka::api::create_acls::CLUSTER_DENIED,
-            )))
+            .with_error_message(Some(str_bytes(authz::CLUSTER_DENIED)))
             .with_entries(None)
             .into();
     }

@@ -2,8 +2,8 @@
 //! and port, rack, never fenced), from the [metadata view](crate::metadata). Like a Kafka broker listener, a
 //! request for controller endpoints (endpoint_type 2) gets MISMATCHED_ENDPOINT_TYPE and an
 //! unknown endpoint type UNSUPPORTED_ENDPOINT_TYPE (v0 requests can only ask for brokers).
-//! Rafka has no ACLs: when asked for, the cluster authorized operations are every cluster
-//! operation, as a Kafka broker without an authorizer answers.
+//! Kafka checks no ACL for it; the cluster's authorized operations, when asked for, are
+//! what the principal may do to the cluster if it may DESCRIBE it, else 0.
 
 use std::sync::Arc;
 
@@ -15,16 +15,12 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 
 const ENDPOINT_BROKERS: i8 = 1;
 const ENDPOINT_CONTROLLERS: i8 = 2;
-/// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE
-/// as a bit field.
-const ALL_CLUSTER_OPERATIONS: i32 =
-    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
-/// Kafka's "authorized operations not requested" value.
-const OPS_NOT_REQUESTED: i32 = i32::MIN;
 
 pub async fn handle(
     ctx: &RequestContext,
@@ -75,9 +71,11 @@ fn respond(
         .with_cluster_id(str_bytes(view.cluster_id.clone()))
         .with_controller_id(BrokerId(view.controller_id))
         .with_brokers(brokers)
-        .with_cluster_authorized_operations(if req.include_cluster_authorized_operations {
-            ALL_CLUSTER_OPERATIONS
-        } else {
-            OPS_NOT_REQUESTED
+        .with_cluster_authorized_operations(match req.include_cluster_authorized_operations {
+            false => authz::OPS_NOT_REQUESTED,
+            true if authz::allowed_on_cluster(ctx, broker, AclOperation::Describe) => {
+                authz::authorized_operations(ctx, broker, ResourceType::Cluster, CLUSTER_NAME)
+            }
+            true => 0,
         })
 }

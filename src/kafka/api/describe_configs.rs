@@ -12,6 +12,11 @@
 //! single node answers an empty list. Another node id gets INVALID_REQUEST as in Kafka.
 //! In a cluster, topic configs come from the metadata image, hosted here or not. Other resource types (broker loggers, groups, client
 //! metrics) get INVALID_REQUEST.
+//!
+//! Authorization as Kafka's `ConfigHelper`: DESCRIBE_CONFIGS on the topic (else
+//! TOPIC_AUTHORIZATION_FAILED), on the cluster for broker, broker-logger and
+//! client-metrics resources (CLUSTER_AUTHORIZATION_FAILED), on the group for groups
+//! (GROUP_AUTHORIZATION_FAILED). The refused resources come after the others.
 
 use std::sync::Arc;
 
@@ -25,7 +30,9 @@ use super::str_bytes;
 use crate::broker::{topic_config, validate_topic_name, Broker};
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 /// ConfigResource types.
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -102,9 +109,61 @@ fn dynamic_broker_configs(broker: &Broker, name: &str) -> Vec<(String, String, i
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
-    req: DescribeConfigsRequest,
+    mut req: DescribeConfigsRequest,
 ) -> Answer<DescribeConfigsResponse> {
-    respond(broker, req, ctx.api_version).into()
+    let (allowed, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut req.resources)
+        .into_iter()
+        .map(|r| {
+            let op = AclOperation::DescribeConfigs;
+            let denied = config_refusal(ctx, broker, op, r.resource_type, &r.resource_name);
+            (r, denied)
+        })
+        .partition(|(_, denied)| denied.is_none());
+    req.resources = allowed.into_iter().map(|(r, _)| r).collect();
+    let mut resp = respond(broker, req, ctx.api_version);
+    resp.results
+        .extend(refused.into_iter().filter_map(|(r, denied)| {
+            let (code, message) = denied?;
+            Some(
+                DescribeConfigsResult::default()
+                    .with_resource_type(r.resource_type)
+                    .with_resource_name(r.resource_name)
+                    .with_error_code(code.code())
+                    .with_error_message(Some(str_bytes(message))),
+            )
+        }));
+    resp.into()
+}
+
+/// Config resource types authorized on the cluster, and groups'.
+const RESOURCE_BROKER_LOGGER: i8 = 8;
+const RESOURCE_CLIENT_METRICS: i8 = 16;
+pub const RESOURCE_GROUP: i8 = 32;
+
+/// Why the request may not `op` (DESCRIBE_CONFIGS or ALTER_CONFIGS) the configs of the
+/// resource: Kafka's error and message; `None` if it may (or the type is unknown, which
+/// the handler refuses on its own).
+pub fn config_refusal(
+    ctx: &RequestContext,
+    broker: &Broker,
+    op: AclOperation,
+    resource_type: i8,
+    name: &str,
+) -> Option<(ErrorCode, &'static str)> {
+    match resource_type {
+        RESOURCE_TOPIC if !authz::allowed(ctx, broker, op, ResourceType::Topic, name) => {
+            Some((ErrorCode::TopicAuthorizationFailed, authz::TOPIC_DENIED))
+        }
+        RESOURCE_GROUP if !authz::allowed(ctx, broker, op, ResourceType::Group, name) => {
+            Some((ErrorCode::GroupAuthorizationFailed, authz::GROUP_DENIED))
+        }
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER | RESOURCE_CLIENT_METRICS
+            if !authz::allowed_on_cluster(ctx, broker, op) =>
+        {
+            Some((ErrorCode::ClusterAuthorizationFailed, authz::CLUSTER_DENIED))
+        }
+        _ => None,
+    }
 }
 
 fn respond(broker: &Broker, req: DescribeConfigsRequest, version: i16) -> DescribeConfigsResponse {

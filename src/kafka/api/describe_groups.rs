@@ -15,11 +15,6 @@ use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
 use crate::security::acl::{AclOperation, ResourceType};
 
-/// Kafka's value when authorized operations were not asked for.
-const OPS_NOT_REQUESTED: i32 = i32::MIN;
-/// READ, DESCRIBE and DELETE on a group, as a bit field (no ACLs: everything allowed).
-const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
-
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
@@ -30,13 +25,13 @@ pub async fn handle(
         .into_iter()
         .partition(|g| authz::allowed(ctx, broker, AclOperation::Describe, ResourceType::Group, g));
     req.groups = allowed;
-    let mut resp = respond(broker, req, ctx.api_version);
+    let mut resp = respond(ctx, broker, req);
     let refused = denied.into_iter().map(|id| {
         let g = DescribedGroup::default()
             .with_group_id(id)
             .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
         if ctx.api_version >= 3 {
-            g.with_authorized_operations(OPS_NOT_REQUESTED)
+            g.with_authorized_operations(authz::OPS_NOT_REQUESTED)
         } else {
             g
         }
@@ -45,12 +40,16 @@ pub async fn handle(
     resp.into()
 }
 
-fn respond(broker: &Broker, req: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
+fn respond(
+    ctx: &RequestContext,
+    broker: &Broker,
+    req: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
+    let version = ctx.api_version;
     let gc = broker.groups().ok();
-    let ops = if version >= 3 && req.include_authorized_operations {
-        GROUP_OPERATIONS
-    } else {
-        OPS_NOT_REQUESTED
+    let ops = |id: &str| match version >= 3 && req.include_authorized_operations {
+        true => authz::authorized_operations(ctx, broker, ResourceType::Group, id),
+        false => authz::OPS_NOT_REQUESTED,
     };
     let groups = req
         .groups
@@ -58,7 +57,7 @@ fn respond(broker: &Broker, req: DescribeGroupsRequest, version: i16) -> Describ
         .map(|id| {
             let base = DescribedGroup::default().with_group_id(id.clone());
             let base = if version >= 3 {
-                base.with_authorized_operations(ops)
+                base.with_authorized_operations(ops(&id))
             } else {
                 base
             };

@@ -2,7 +2,8 @@
 //! asked for (all of them when `topics` is null), and the volume's total and usable bytes
 //! (v4: -1, not known). Rafka has one log dir and no future replicas (no dir-to-dir moves): every offset
 //! lag is 0. `kafka-reassign-partitions` asks this before it reassigns, to print each
-//! replica's dir.
+//! replica's dir. It needs DESCRIBE on the cluster: without it, no results, and from v3
+//! CLUSTER_AUTHORIZATION_FAILED.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,14 +15,26 @@ use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, 
 
 use super::str_bytes;
 use crate::broker::Broker;
+use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: DescribeLogDirsRequest,
 ) -> Answer<DescribeLogDirsResponse> {
+    if !authz::allowed_on_cluster(ctx, broker, AclOperation::Describe) {
+        let resp = DescribeLogDirsResponse::default();
+        return if ctx.api_version >= 3 {
+            resp.with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
+        } else {
+            resp
+        }
+        .into();
+    }
     respond(broker, req, ctx.api_version).into()
 }
 

@@ -3,7 +3,9 @@
 //! timestamp, coordinator epoch and the open transaction's first offset (-1 when none).
 //! `kafka-transactions.sh describe-producers` and `abort` read it. A partition this broker
 //! does not host is UNKNOWN_TOPIC_OR_PARTITION; one it does not lead
-//! NOT_LEADER_OR_FOLLOWER (Kafka's `ReplicaManager.activeProducerState`).
+//! NOT_LEADER_OR_FOLLOWER (Kafka's `ReplicaManager.activeProducerState`). As in Kafka, an
+//! invalid topic name is INVALID_TOPIC_EXCEPTION, then a topic needs READ on it
+//! (TOPIC_AUTHORIZATION_FAILED), and only then is its existence looked at.
 
 use std::sync::Arc;
 
@@ -13,34 +15,54 @@ use kafka_protocol::messages::describe_producers_response::{
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 
 use super::str_bytes;
-use crate::broker::Broker;
+use crate::broker::{validate_topic_name, Broker};
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: DescribeProducersRequest,
 ) -> Answer<DescribeProducersResponse> {
-    respond(broker, req, ctx.api_version).into()
+    respond(ctx, broker, req).into()
 }
 
 fn respond(
+    ctx: &RequestContext,
     broker: &Broker,
     req: DescribeProducersRequest,
-    _version: i16,
 ) -> DescribeProducersResponse {
     let topics = req
         .topics
         .into_iter()
         .map(|t| {
+            let refused = match validate_topic_name(&t.name) {
+                Err(e) => Some(e.code()),
+                Ok(())
+                    if !authz::allowed(
+                        ctx,
+                        broker,
+                        AclOperation::Read,
+                        ResourceType::Topic,
+                        &t.name,
+                    ) =>
+                {
+                    Some(ErrorCode::TopicAuthorizationFailed)
+                }
+                Ok(()) => None,
+            };
             let topic = broker.topic(&t.name.0);
             let partitions = t
                 .partition_indexes
                 .iter()
                 .map(|&index| {
                     let resp = PartitionResponse::default().with_partition_index(index);
+                    if let Some(code) = refused {
+                        return resp.with_error_code(code.code());
+                    }
                     let Some(partition) = topic.as_ref().and_then(|t| t.partition(index)) else {
                         return resp.with_error_code(ErrorCode::UnknownTopicOrPartition.code());
                     };

@@ -2,7 +2,7 @@
 //! ([`super::forward`]), which answers for the `__cluster_metadata` quorum. A single node
 //! has no quorum: it does not advertise DescribeQuorum (as a Kafka broker in ZooKeeper
 //! mode did not), and a client that sends it anyway gets UNSUPPORTED_VERSION, with a
-//! message from v2.
+//! message from v2. It needs DESCRIBE on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 
 use std::sync::Arc;
 
@@ -13,7 +13,9 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(
     ctx: &RequestContext,
@@ -22,6 +24,10 @@ pub async fn handle(
 ) -> Answer<DescribeQuorumResponse> {
     let version = ctx.api_version;
     let (code, message) = match broker.cluster() {
+        _ if !authz::allowed_on_cluster(ctx, broker, AclOperation::Describe) => (
+            ErrorCode::ClusterAuthorizationFailed,
+            authz::CLUSTER_DENIED.to_string(),
+        ),
         Some(cluster) => {
             let codes = |r: &DescribeQuorumResponse| {
                 let parts = r.topics.iter();

@@ -8,7 +8,10 @@
 //! per response; when cut, `next_cursor` names the first topic and partition not sent, and
 //! a request with that cursor resumes there. A cursor with a negative partition, or naming
 //! a topic missing from a non-empty topic list, gets INVALID_REQUEST on every topic.
-//! Authorized operations are every topic operation, as Kafka answers without an authorizer.
+//!
+//! Authorization as Kafka's: a topic needs DESCRIBE. Asked for by name, a refused topic is
+//! answered TOPIC_AUTHORIZATION_FAILED (no id, after the others); in a listing of every
+//! topic it is left out. Each topic answered carries its authorized operations.
 
 use std::sync::Arc;
 
@@ -26,27 +29,24 @@ use super::str_bytes;
 use crate::broker::{validate_topic_name, Broker};
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
 use crate::metadata::TopicView;
+use crate::security::acl::{AclOperation, ResourceType};
 
 /// Kafka's `max.request.partition.size.limit` default: the most partitions in one response.
 const MAX_PARTITIONS: i32 = 2000;
-
-/// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS as a bit
-/// field: what Kafka reports for a topic when no authorizer is configured.
-const ALL_TOPIC_OPERATIONS: i32 =
-    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
 fn topic_name(name: &str) -> Option<TopicName> {
     Some(TopicName(str_bytes(name)))
 }
 
-fn error_topic(name: &str, error_code: i16) -> DescribeTopicPartitionsResponseTopic {
+fn error_topic(name: &str, error_code: i16, ops: i32) -> DescribeTopicPartitionsResponseTopic {
     DescribeTopicPartitionsResponseTopic::default()
         .with_error_code(error_code)
         .with_name(topic_name(name))
         .with_topic_id(Uuid::nil())
-        .with_topic_authorized_operations(ALL_TOPIC_OPERATIONS)
+        .with_topic_authorized_operations(ops)
 }
 
 /// The topic with its partitions from `start`, at most `limit` of them, and the index of the
@@ -55,6 +55,7 @@ fn topic_entry(
     t: &TopicView,
     start: i32,
     limit: i32,
+    ops: i32,
 ) -> (DescribeTopicPartitionsResponseTopic, Option<i32>) {
     let start = usize::try_from(start).unwrap_or(0);
     let limit = usize::try_from(limit).unwrap_or(0);
@@ -84,7 +85,7 @@ fn topic_entry(
         .with_topic_id(t.id)
         .with_is_internal(crate::topic::is_internal(&t.name))
         .with_partitions(partitions)
-        .with_topic_authorized_operations(ALL_TOPIC_OPERATIONS);
+        .with_topic_authorized_operations(ops);
     (entry, next)
 }
 
@@ -93,14 +94,15 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: DescribeTopicPartitionsRequest,
 ) -> Answer<DescribeTopicPartitionsResponse> {
-    respond(broker, req, ctx.api_version).into()
+    respond(ctx, broker, req).into()
 }
 
 fn respond(
+    ctx: &RequestContext,
     broker: &Broker,
     req: DescribeTopicPartitionsRequest,
-    _version: i16,
 ) -> DescribeTopicPartitionsResponse {
+    let ops = |name: &str| authz::authorized_operations(ctx, broker, ResourceType::Topic, name);
     let fetch_all = req.topics.is_empty();
     let cursor_topic = req
         .cursor
@@ -124,7 +126,7 @@ fn respond(
         let topics = req
             .topics
             .iter()
-            .map(|t| error_topic(&t.name.0, ErrorCode::InvalidRequest.code()))
+            .map(|t| error_topic(&t.name.0, ErrorCode::InvalidRequest.code(), ops(&t.name.0)))
             .collect();
         return DescribeTopicPartitionsResponse::default().with_topics(topics);
     }
@@ -132,7 +134,21 @@ fn respond(
     let mut remaining = req.response_partition_limit.clamp(1, MAX_PARTITIONS);
     let mut topics = Vec::new();
     let mut next_cursor = None;
+    let mut refused = Vec::new();
     for name in names {
+        if !authz::allowed(
+            ctx,
+            broker,
+            AclOperation::Describe,
+            ResourceType::Topic,
+            &name,
+        ) {
+            if !fetch_all {
+                let code = ErrorCode::TopicAuthorizationFailed.code();
+                refused.push(error_topic(&name, code, authz::OPS_NOT_REQUESTED));
+            }
+            continue;
+        }
         if remaining == 0 {
             // the previous topics filled the response exactly: resume at this one
             next_cursor = Some(
@@ -149,7 +165,7 @@ fn respond(
                     .map_or(ErrorCode::UnknownTopicOrPartition.code(), |e| {
                         e.code().code()
                     });
-                topics.push(error_topic(&name, c));
+                topics.push(error_topic(&name, c, ops(&name)));
             }
             continue;
         };
@@ -158,7 +174,7 @@ fn respond(
         } else {
             0
         };
-        let (entry, next) = topic_entry(&topic, start, remaining);
+        let (entry, next) = topic_entry(&topic, start, remaining, ops(&name));
         remaining -= entry.partitions.len() as i32;
         topics.push(entry);
         if let Some(index) = next {
@@ -170,6 +186,7 @@ fn respond(
             break;
         }
     }
+    topics.extend(refused);
     DescribeTopicPartitionsResponse::default()
         .with_topics(topics)
         .with_next_cursor(next_cursor)

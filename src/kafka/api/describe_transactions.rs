@@ -2,6 +2,8 @@
 //! (`kafka-transactions.sh describe`): state name, timeout, start time, producer id and
 //! epoch, the partitions of the open transaction. TRANSACTIONAL_ID_NOT_FOUND for an id
 //! the coordinator does not know, NOT_COORDINATOR for one another broker coordinates.
+//! An id needs DESCRIBE on it (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), and the topics the
+//! principal may not DESCRIBE are left out of its partitions, as in Kafka.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,10 +18,12 @@ use super::txn::txn_coordinator;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: DescribeTransactionsRequest,
 ) -> Answer<DescribeTransactionsResponse> {
@@ -28,10 +32,14 @@ pub async fn handle(
         .into_iter()
         .map(|tid| {
             let state = TransactionState::default().with_transactional_id(tid.clone());
-            let found = txn_coordinator(broker, &tid.0).and_then(|t| {
-                t.describe(&tid.0)?
-                    .ok_or(ErrorCode::TransactionalIdNotFound)
-            });
+            let may = |op, kind, name: &str| authz::allowed(ctx, broker, op, kind, name);
+            let found = match may(AclOperation::Describe, ResourceType::TransactionalId, &tid) {
+                false => Err(ErrorCode::TransactionalIdAuthorizationFailed),
+                true => txn_coordinator(broker, &tid.0).and_then(|t| {
+                    t.describe(&tid.0)?
+                        .ok_or(ErrorCode::TransactionalIdNotFound)
+                }),
+            };
             match found {
                 Err(code) => state
                     .with_error_code(code.code())
@@ -40,7 +48,11 @@ pub async fn handle(
                     .with_transaction_start_time_ms(-1),
                 Ok(m) => {
                     let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-                    for (t, p) in &m.partitions {
+                    let described = m
+                        .partitions
+                        .iter()
+                        .filter(|(t, _)| may(AclOperation::Describe, ResourceType::Topic, t));
+                    for (t, p) in described {
                         by_topic.entry(t.clone()).or_default().push(*p);
                     }
                     state

@@ -19,7 +19,6 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
-use crate::kafka::api::create_acls::CLUSTER_DENIED;
 use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
 use crate::metadata::scram::describe;
@@ -34,7 +33,7 @@ pub async fn handle(
     if !authz::allowed_on_cluster(ctx, broker, AclOperation::Describe) {
         return DescribeUserScramCredentialsResponse::default()
             .with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
-            .with_error_message(Some(str_bytes(CLUSTER_DENIED)))
+            .with_error_message(Some(str_bytes(authz::CLUSTER_DENIED)))
             .into();
     }
     let users: Option<Vec<String>> = req

@@ -5,6 +5,8 @@
 //! null partitions (all of them), every topic is listed with no partition results: Kafka's
 //! `ReplicationControlManager.electLeaders` leaves out the partitions whose election is not
 //! needed. An unknown election type is INVALID_REQUEST for the request and each partition.
+//! It needs ALTER on the cluster, else the request and each partition get
+//! CLUSTER_AUTHORIZATION_FAILED.
 
 use std::sync::Arc;
 
@@ -16,7 +18,9 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::AclOperation;
 
 /// Kafka's `ElectionType`: PREFERRED (0) and UNCLEAN (1).
 const PREFERRED: i8 = 0;
@@ -27,6 +31,10 @@ pub async fn handle(
     broker: &Arc<Broker>,
     req: ElectLeadersRequest,
 ) -> Answer<ElectLeadersResponse> {
+    if !authz::allowed_on_cluster(ctx, broker, AclOperation::Alter) {
+        let code = ErrorCode::ClusterAuthorizationFailed;
+        return failed(&req, ctx.api_version, code, authz::CLUSTER_DENIED.into()).into();
+    }
     if let Some(cluster) = broker.cluster() {
         let codes = |r: &ElectLeadersResponse| {
             let parts = r.replica_election_results.iter();

@@ -3,6 +3,7 @@
 //! `__transaction_state`; the markers are then written to every partition of the
 //! transaction in the background (`broker/txn_markers.rs`), and until they are, the
 //! producer's next AddPartitionsToTxn is answered CONCURRENT_TRANSACTIONS, as in Kafka.
+//! It needs WRITE on the transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 
 use std::sync::Arc;
 
@@ -12,7 +13,9 @@ use super::txn::{fenced_for, txn_coordinator};
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &RequestContext,
@@ -20,7 +23,19 @@ pub async fn handle(
     req: EndTxnRequest,
 ) -> Answer<EndTxnResponse> {
     let version = ctx.api_version;
-    let (code, (pid, epoch)) = match end(broker, &req, version).await {
+    let tid = req.transactional_id.as_str();
+    let may = authz::allowed(
+        ctx,
+        broker,
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        tid,
+    );
+    let ended = match may {
+        true => end(broker, &req, version).await,
+        false => Err(ErrorCode::TransactionalIdAuthorizationFailed),
+    };
+    let (code, (pid, epoch)) = match ended {
         Ok(going_on) => (ErrorCode::None, going_on),
         Err(e) => (fenced_for(e, version, 2), (-1, -1)),
     };

@@ -22,6 +22,12 @@
 //! In a cluster the whole request goes to the active controller ([`super::forward`]), whose
 //! answer is returned; for topic and broker resources it altered with SET and DELETE only,
 //! the answer waits until this broker's image shows the new values.
+//!
+//! Authorization as Kafka's: ALTER_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED), on
+//! the cluster for broker resources (CLUSTER_AUTHORIZATION_FAILED), on the group for
+//! groups (GROUP_AUTHORIZATION_FAILED), checked after duplicate keys (which Kafka's broker
+//! refuses before it forwards) and before anything else; only the authorized resources
+//! are altered, or forwarded.
 
 use std::sync::Arc;
 
@@ -31,7 +37,7 @@ use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsRes
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::describe_configs::{config_refusal, RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::forward::forward;
 use super::str_bytes;
 use crate::broker::cluster::ClusterLink;
@@ -39,6 +45,7 @@ use crate::broker::{topic_config, validate_topic_name, Broker, BrokerError, Topi
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::AclOperation;
 
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
@@ -54,12 +61,70 @@ type Failure = (i16, String);
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
-    req: IncrementalAlterConfigsRequest,
+    mut req: IncrementalAlterConfigsRequest,
 ) -> Answer<IncrementalAlterConfigsResponse> {
-    if let Some(cluster) = broker.cluster() {
-        return forwarded(ctx, cluster, req).await.into();
+    let refusals: Vec<_> = req
+        .resources
+        .iter()
+        .map(|r| {
+            let mut seen = HashSet::new();
+            let unique_keys = r.configs.iter().all(|c| seen.insert(c.name.as_str()));
+            let (kind, name) = (r.resource_type, &r.resource_name);
+            let op = AclOperation::AlterConfigs;
+            unique_keys
+                .then(|| config_refusal(ctx, broker, op, kind, name))
+                .flatten()
+        })
+        .collect();
+    if refusals.iter().all(Option::is_none) {
+        return alter_all(ctx, broker, req).await.into();
     }
-    respond(broker, req, ctx.api_version).into()
+    let all = std::mem::take(&mut req.resources);
+    req.resources = all
+        .iter()
+        .zip(&refusals)
+        .filter(|(_, refused)| refused.is_none())
+        .map(|(r, _)| r.clone())
+        .collect();
+    let mut altered = match req.resources.is_empty() {
+        true => Vec::new(),
+        false => alter_all(ctx, broker, req).await.responses,
+    }
+    .into_iter();
+    let responses = all
+        .into_iter()
+        .zip(refusals)
+        .map(|(r, refused)| {
+            let failed = |code: ErrorCode, message: &'static str| {
+                AlterConfigsResourceResponse::default()
+                    .with_resource_type(r.resource_type)
+                    .with_resource_name(r.resource_name.clone())
+                    .with_error_code(code.code())
+                    .with_error_message(Some(str_bytes(message)))
+            };
+            match refused {
+                Some((code, message)) => failed(code, message),
+                None => altered.next().unwrap_or_else(|| {
+                    failed(ErrorCode::UnknownServerError, "no answer for this resource")
+                }),
+            }
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default()
+        .with_responses(responses)
+        .into()
+}
+
+/// Every resource of the request altered, by the controller or here.
+async fn alter_all(
+    ctx: &RequestContext,
+    broker: &Broker,
+    req: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    match broker.cluster() {
+        Some(cluster) => forwarded(ctx, cluster, req).await,
+        None => respond(broker, req, ctx.api_version),
+    }
 }
 
 /// One altered resource as the image should come to show it: (topic, or broker id `None`

@@ -3,7 +3,7 @@
 //! one is returned in `unknown_state_filters`, as Kafka does), producer ids, v1+ how long
 //! the transaction has been open (`duration_filter`, ms; -1: any) and v2+ an id pattern
 //! (a Java regular expression in Kafka; here a regex of the `regex` crate's syntax,
-//! which agrees on the common forms).
+//! which agrees on the common forms). Only the ids the principal may DESCRIBE are listed.
 
 use std::sync::Arc;
 
@@ -16,7 +16,9 @@ use kafka_protocol::protocol::StrBytes;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 use crate::txn::records::TxnStatus;
 
 pub async fn handle(
@@ -69,6 +71,15 @@ pub async fn handle(
             pattern
                 .as_ref()
                 .is_none_or(|re| re.is_match(&s.transactional_id))
+        })
+        .filter(|s| {
+            authz::allowed(
+                ctx,
+                broker,
+                AclOperation::Describe,
+                ResourceType::TransactionalId,
+                &s.transactional_id,
+            )
         })
         .map(|s| {
             TransactionState::default()

@@ -20,17 +20,14 @@ use crate::kafka::answer::Answer;
 use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
 use crate::metadata::TopicView;
-use crate::security::acl::{AclOperation, ResourceType};
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::topic;
-
-/// Kafka's "authorized operations not requested" value.
-const OPS_NOT_REQUESTED: i32 = i32::MIN;
 
 fn broker_ids(ids: Vec<i32>) -> Vec<BrokerId> {
     ids.into_iter().map(BrokerId).collect()
 }
 
-pub fn topic_entry(t: &TopicView, version: i16) -> MetadataResponseTopic {
+fn topic_entry(t: &TopicView, version: i16, ops: i32) -> MetadataResponseTopic {
     let partitions = t
         .partitions
         .iter()
@@ -54,7 +51,7 @@ pub fn topic_entry(t: &TopicView, version: i16) -> MetadataResponseTopic {
         .with_topic_id(if version >= 10 { t.id } else { Uuid::nil() })
         .with_partitions(partitions)
         .with_is_internal(version >= 1 && topic::is_internal(&t.name))
-        .with_topic_authorized_operations(OPS_NOT_REQUESTED)
+        .with_topic_authorized_operations(ops)
 }
 
 fn error_entry(name: Option<String>, id: Uuid, error_code: i16) -> MetadataResponseTopic {
@@ -63,7 +60,7 @@ fn error_entry(name: Option<String>, id: Uuid, error_code: i16) -> MetadataRespo
         .with_error_code(error_code)
         .with_name(name.map(|n| TopicName(str_bytes(n))))
         .with_topic_id(id)
-        .with_topic_authorized_operations(OPS_NOT_REQUESTED)
+        .with_topic_authorized_operations(authz::OPS_NOT_REQUESTED)
 }
 
 pub async fn handle(
@@ -114,6 +111,23 @@ fn may_create(ctx: &RequestContext, broker: &Broker, name: &str) -> bool {
 
 fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> MetadataResponse {
     let version = ctx.api_version;
+    // v8+: each listed topic's authorized operations, if asked for
+    let entry = |t: &TopicView| {
+        let ops = match version >= 8 && req.include_topic_authorized_operations {
+            true => authz::authorized_operations(ctx, broker, ResourceType::Topic, &t.name),
+            false => authz::OPS_NOT_REQUESTED,
+        };
+        topic_entry(t, version, ops)
+    };
+    // v8-v10: the cluster's, if asked for (0 without DESCRIBE on it, as Kafka)
+    let cluster_ops = match (8..=10).contains(&version) && req.include_cluster_authorized_operations
+    {
+        false => authz::OPS_NOT_REQUESTED,
+        true if authz::allowed_on_cluster(ctx, broker, AclOperation::Describe) => {
+            authz::authorized_operations(ctx, broker, ResourceType::Cluster, CLUSTER_NAME)
+        }
+        true => 0,
+    };
     let view = broker.metadata();
     let brokers = view
         .endpoints(&ctx.listener.name)
@@ -137,7 +151,7 @@ fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> Metad
             .topic_views()
             .iter()
             .filter(|t| may_describe(ctx, broker, &t.name))
-            .map(|t| topic_entry(t, version))
+            .map(&entry)
             .collect(),
         Some(requested) => {
             let auto_create = version < 4 || req.allow_auto_topic_creation;
@@ -170,7 +184,7 @@ fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> Metad
                                 .map(|t| TopicView::of(&t)),
                         };
                         match found {
-                            Ok(t) => topic_entry(&t, version),
+                            Ok(t) => entry(&t),
                             Err(e) => error_entry(Some(name), Uuid::nil(), e.code().into()),
                         }
                     }
@@ -181,7 +195,7 @@ fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> Metad
                             rt.topic_id,
                             ErrorCode::TopicAuthorizationFailed.code(),
                         ),
-                        Some(t) => topic_entry(&t, version),
+                        Some(t) => entry(&t),
                         None => error_entry(None, rt.topic_id, ErrorCode::UnknownTopicId.code()),
                     },
                 })
@@ -191,7 +205,7 @@ fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> Metad
     let mut resp = MetadataResponse::default()
         .with_brokers(brokers)
         .with_topics(topics)
-        .with_cluster_authorized_operations(OPS_NOT_REQUESTED);
+        .with_cluster_authorized_operations(cluster_ops);
     if version >= 1 {
         resp = resp.with_controller_id(BrokerId(view.controller_id));
     }

@@ -1,5 +1,7 @@
 //! OffsetDelete (v0): deletes a group's committed offsets for some partitions, unless the
-//! group's members subscribe to the topic (GROUP_SUBSCRIBED_TO_TOPIC).
+//! group's members subscribe to the topic (GROUP_SUBSCRIBED_TO_TOPIC). As in Kafka, it
+//! needs DELETE on the group (else GROUP_AUTHORIZATION_FAILED for the request) and READ on
+//! each topic (else TOPIC_AUTHORIZATION_FAILED for its partitions, before their existence).
 
 use std::sync::Arc;
 
@@ -11,28 +13,57 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: OffsetDeleteRequest,
 ) -> Answer<OffsetDeleteResponse> {
-    respond(broker, req, ctx.api_version).await.into()
+    respond(ctx, broker, req).await.into()
 }
 
-async fn respond(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> OffsetDeleteResponse {
+async fn respond(
+    ctx: &RequestContext,
+    broker: &Broker,
+    req: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
+    if !authz::allowed(
+        ctx,
+        broker,
+        AclOperation::Delete,
+        ResourceType::Group,
+        &req.group_id,
+    ) {
+        return OffsetDeleteResponse::default()
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
+    }
+    let denied = authz::denied_topics(
+        ctx,
+        broker,
+        req.topics.iter().map(|t| t.name.as_str()),
+        AclOperation::Read,
+    );
     let Ok(gc) = broker.groups() else {
         return OffsetDeleteResponse::default()
             .with_error_code(ErrorCode::CoordinatorNotAvailable.code());
     };
     let mut asked = Vec::new();
+    // per partition: None when asked of the coordinator, else its error
     let mut known = Vec::new();
     for t in &req.topics {
         for p in &t.partitions {
-            let exists = broker.knows_partition(&t.name.0, p.partition_index);
+            let exists = if denied.contains(t.name.as_str()) {
+                Some(ErrorCode::TopicAuthorizationFailed)
+            } else if broker.knows_partition(&t.name.0, p.partition_index) {
+                None
+            } else {
+                Some(ErrorCode::UnknownTopicOrPartition)
+            };
             known.push(exists);
-            if exists {
+            if exists.is_none() {
                 asked.push((t.name.0.to_string(), p.partition_index));
             }
         }
@@ -51,10 +82,9 @@ async fn respond(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> Of
                 .partitions
                 .iter()
                 .map(|p| {
-                    let error = if known.next().unwrap_or(false) {
-                        codes.next().unwrap_or(ErrorCode::UnknownServerError)
-                    } else {
-                        ErrorCode::UnknownTopicOrPartition
+                    let error = match known.next().flatten() {
+                        None => codes.next().unwrap_or(ErrorCode::UnknownServerError),
+                        Some(e) => e,
                     };
                     OffsetDeleteResponsePartition::default()
                         .with_partition_index(p.partition_index)

@@ -8,6 +8,11 @@
 //! The group's `__consumer_offsets` partition must be in the transaction (KIP-890): with
 //! v0-v4 it is checked (the producer sent AddOffsetsToTxn first), with v5 (transaction
 //! version 2, no AddOffsetsToTxn) it is added here.
+//!
+//! Authorization as Kafka's: WRITE on the transactional id, then READ on the group (else
+//! every partition gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED or
+//! GROUP_AUTHORIZATION_FAILED), then READ on each topic (TOPIC_AUTHORIZATION_FAILED for
+//! its partitions).
 
 use std::sync::Arc;
 
@@ -21,7 +26,9 @@ use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::group::{CommitRequest, OFFSETS_TOPIC};
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &RequestContext,
@@ -29,6 +36,32 @@ pub async fn handle(
     req: TxnOffsetCommitRequest,
 ) -> Answer<TxnOffsetCommitResponse> {
     let version = ctx.api_version;
+    let may = |op, kind, name: &str| authz::allowed(ctx, broker, op, kind, name);
+    let refused = if !may(
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        &req.transactional_id,
+    ) {
+        Some(ErrorCode::TransactionalIdAuthorizationFailed)
+    } else if !may(AclOperation::Read, ResourceType::Group, &req.group_id) {
+        Some(ErrorCode::GroupAuthorizationFailed)
+    } else {
+        None
+    };
+    if let Some(code) = refused {
+        let errors = req
+            .topics
+            .iter()
+            .map(|t| vec![code; t.partitions.len()])
+            .collect();
+        return response(req, errors).into();
+    }
+    let denied = authz::denied_topics(
+        ctx,
+        broker,
+        req.topics.iter().map(|t| t.name.as_str()),
+        AclOperation::Read,
+    );
     let asked = req.topics.iter().map(|t| {
         let parts = t.partitions.iter().map(|p| {
             let epoch = if version >= 2 {
@@ -41,8 +74,7 @@ pub async fn handle(
         });
         (t.name.0.as_str(), parts)
     });
-    let (mut errors, commits) =
-        super::offset_commit::check_commits(broker, asked, &Default::default());
+    let (mut errors, commits) = super::offset_commit::check_commits(broker, asked, &denied);
     let in_txn = if commits.is_empty() || !broker.config().txn.partition_verification {
         None
     } else {
@@ -78,29 +110,32 @@ pub async fn handle(
     if let Some(e) = group_error {
         super::offset_commit::fill_errors(&mut errors, e);
     }
-    TxnOffsetCommitResponse::default()
-        .with_topics(
-            req.topics
-                .into_iter()
-                .zip(errors)
-                .map(|(t, errs)| {
-                    TxnOffsetCommitResponseTopic::default()
-                        .with_name(t.name)
-                        .with_partitions(
-                            t.partitions
-                                .iter()
-                                .zip(errs)
-                                .map(|(p, e)| {
-                                    TxnOffsetCommitResponsePartition::default()
-                                        .with_partition_index(p.partition_index)
-                                        .with_error_code(e.code())
-                                })
-                                .collect(),
-                        )
-                })
-                .collect(),
-        )
-        .into()
+    response(req, errors).into()
+}
+
+/// The response: each partition of the request with its error.
+fn response(req: TxnOffsetCommitRequest, errors: Vec<Vec<ErrorCode>>) -> TxnOffsetCommitResponse {
+    TxnOffsetCommitResponse::default().with_topics(
+        req.topics
+            .into_iter()
+            .zip(errors)
+            .map(|(t, errs)| {
+                TxnOffsetCommitResponseTopic::default()
+                    .with_name(t.name)
+                    .with_partitions(
+                        t.partitions
+                            .iter()
+                            .zip(errs)
+                            .map(|(p, e)| {
+                                TxnOffsetCommitResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(e.code())
+                            })
+                            .collect(),
+                    )
+            })
+            .collect(),
+    )
 }
 
 /// KIP-890: whether the group's `__consumer_offsets` partition is in the producer's

@@ -7,7 +7,8 @@
 //! NOT_LEADER_OR_FOLLOWER, INVALID_PRODUCER_EPOCH (an older producer epoch),
 //! TRANSACTION_COORDINATOR_FENCED (an older coordinator epoch), KAFKA_STORAGE_ERROR.
 //! Another broker's transaction coordinator sends these, and `kafka-transactions.sh
-//! abort` sends one with DescribeProducers' answer.
+//! abort` sends one with DescribeProducers' answer. It needs ALTER or CLUSTER_ACTION on the
+//! cluster, else every partition gets CLUSTER_AUTHORIZATION_FAILED.
 
 use std::sync::Arc;
 
@@ -19,14 +20,18 @@ use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
+use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
 use crate::log::TxnMarker;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: WriteTxnMarkersRequest,
 ) -> Answer<WriteTxnMarkersResponse> {
+    let may = authz::allowed_on_cluster(ctx, broker, AclOperation::Alter)
+        || authz::allowed_on_cluster(ctx, broker, AclOperation::ClusterAction);
     let mut markers = Vec::with_capacity(req.markers.len());
     for m in req.markers {
         let marker = TxnMarker {
@@ -39,7 +44,11 @@ pub async fn handle(
         for t in m.topics {
             let mut partitions = Vec::with_capacity(t.partition_indexes.len());
             for &index in &t.partition_indexes {
-                let code = match broker.write_txn_marker(&t.name.0, index, &marker).await {
+                let written = match may {
+                    true => broker.write_txn_marker(&t.name.0, index, &marker).await,
+                    false => Err(ErrorCode::ClusterAuthorizationFailed),
+                };
+                let code = match written {
                     Ok(()) => ErrorCode::None,
                     Err(code) => {
                         tracing::debug!(topic = %t.name.0, partition = index, error = code.name(),
