@@ -23,6 +23,19 @@
 #                    ConsoleConsumer as alice in group g: reads the record; in group h:
 #                    GROUP_AUTHORIZATION_FAILED
 #   consume-bob      ConsoleConsumer as bob (no ACL): TOPIC_AUTHORIZATION_FAILED
+#   describe-orders, describe-secret
+#                    TopicCommand --describe as alice: orders' partition count (READ and
+#                    WRITE imply DESCRIBE), secret refused
+#   configs-orders, alter-orders
+#                    ConfigCommand --describe / --alter of topic orders as alice: refused
+#                    (no DESCRIBE_CONFIGS, ALTER_CONFIGS)
+#   grow-orders      TopicCommand --alter --partitions 2 as alice: refused (no ALTER)
+#   delete-records   DeleteRecordsCommand on orders as alice: refused (no DELETE)
+#   delete-group     ConsumerGroupCommand --delete of group g as alice: refused (no DELETE)
+#   log-dirs         LogDirsCommand --describe as alice: refused (no DESCRIBE on the cluster)
+#   election         LeaderElectionCommand as alice: refused (no ALTER on the cluster)
+#   txn-describe     TransactionsCommand describe as alice: refused (no DESCRIBE on t1)
+#   configs-admin    ConfigCommand --describe of topic orders as admin: its one override
 #   remove-prefixed, list-after-remove, produce-payments-after
 #                    kafka-acls --remove of the prefixed ACL: gone from the list, and
 #                    alice's produce to payments is refused again
@@ -152,7 +165,8 @@ acl_lines() {
 tool_error() {
     local e
     for e in 'Not authorized to access topics: \[[^]]*\]' 'Not authorized to access group: [^ ]*' \
-        'Authorization failed\.' \
+        'Authorization failed\.' "Topic '[a-z]*' does not exist as expected" \
+        'Not authorized to perform leader election' 'failed due to authorization failure' \
         '(Topic|Group|Cluster|TransactionalId)AuthorizationException'; do
         grep -o -m1 -E "$e" "$1" && return
     done
@@ -173,6 +187,44 @@ consume() {
         --command-config "$DIR/$1.properties" --group "$2" --topic orders --from-beginning \
         --max-messages 1 --timeout-ms 15000 >"$3" 2>"$3.err"
     if [[ -s "$3" ]]; then paste -sd, "$3"; else echo "$(tool_error "$3.err")"; fi
+}
+
+# tool_as WHO OUT CLASS ARGS...: a Kafka tool as WHO against the SASL listener
+tool_as() {
+    local who="$1" out="$2" class="$3"; shift 3
+    kafka_tool 60 "$class" --bootstrap-server "$SASL_BOOTSTRAP" --command-config "$DIR/$who.properties" \
+        "$@" >"$out" 2>&1
+}
+
+# the admin and config tools as alice (and one as admin): what each may do
+more_checks() {
+    local w="$1" out="$2" T=org.apache.kafka.tools
+    tool_as alice "$w/describe-orders.out" $T.TopicCommand --describe --topic orders
+    echo "describe-orders: $(grep -o -m1 'PartitionCount: [0-9]*' "$w/describe-orders.out")$(tool_error "$w/describe-orders.out")" >>"$out"
+    tool_as alice "$w/describe-secret.out" $T.TopicCommand --describe --topic secret
+    echo "describe-secret: rc=$? $(tool_error "$w/describe-secret.out")" >>"$out"
+    tool_as alice "$w/configs-orders.out" kafka.admin.ConfigCommand --describe --entity-type topics --entity-name orders
+    echo "configs-orders: rc=$? $(tool_error "$w/configs-orders.out")" >>"$out"
+    tool_as alice "$w/alter-orders.out" kafka.admin.ConfigCommand --alter --entity-type topics \
+        --entity-name orders --add-config retention.ms=600000
+    echo "alter-orders: rc=$? $(tool_error "$w/alter-orders.out")" >>"$out"
+    tool_as alice "$w/grow-orders.out" $T.TopicCommand --alter --topic orders --partitions 2
+    echo "grow-orders: rc=$? $(tool_error "$w/grow-orders.out")" >>"$out"
+    echo '{"partitions":[{"topic":"orders","partition":0,"offset":1}],"version":1}' >"$w/offsets.json"
+    tool_as alice "$w/delete-records.out" $T.DeleteRecordsCommand --offset-json-file "$w/offsets.json"
+    echo "delete-records: $(tool_error "$w/delete-records.out")" >>"$out"
+    tool_as alice "$w/delete-group.out" $T.consumer.group.ConsumerGroupCommand --delete --group g
+    echo "delete-group: $(tool_error "$w/delete-group.out")" >>"$out"
+    tool_as alice "$w/log-dirs.out" $T.LogDirsCommand --describe
+    echo "log-dirs: rc=$? $(tool_error "$w/log-dirs.out")" >>"$out"
+    tool_as alice "$w/election.out" $T.LeaderElectionCommand --election-type preferred --all-topic-partitions
+    echo "election: rc=$? $(tool_error "$w/election.out")" >>"$out"
+    tool_as alice "$w/txn-describe.out" $T.TransactionsCommand describe --transactional-id t1
+    echo "txn-describe: rc=$? $(tool_error "$w/txn-describe.out")" >>"$out"
+    tool_as admin "$w/alter-admin.out" kafka.admin.ConfigCommand --alter --entity-type topics \
+        --entity-name orders --add-config retention.ms=600000
+    tool_as admin "$w/configs-admin.out" kafka.admin.ConfigCommand --describe --entity-type topics --entity-name orders
+    echo "configs-admin: rc=$? $(grep -o -m1 'retention.ms=[0-9]*' "$w/configs-admin.out" | head -1)" >>"$out"
 }
 
 run_checks() {
@@ -214,6 +266,7 @@ run_checks() {
     echo "consume-g: $(consume alice g "$w/consume-g")" >>"$out"
     echo "consume-h: $(consume alice h "$w/consume-h")" >>"$out"
     echo "consume-bob: $(consume bob g "$w/consume-bob")" >>"$out"
+    more_checks "$w" "$out"
     acls admin "$w/remove.out" --remove --force --allow-principal User:alice --operation Write \
         --topic pay --resource-pattern-type prefixed
     echo "remove-prefixed: rc=$?" >>"$out"
@@ -243,6 +296,17 @@ produce-payments: ok
 consume-g: v-orders
 consume-h: Not authorized to access group: h
 consume-bob: Not authorized to access topics: [orders]
+describe-orders: TopicAuthorizationException
+describe-secret: rc=1 Topic 'secret' does not exist as expected
+configs-orders: rc=1 TopicAuthorizationException
+alter-orders: rc=1 TopicAuthorizationException
+grow-orders: rc=1 TopicAuthorizationException
+delete-records: TopicAuthorizationException
+delete-group: GroupAuthorizationException
+log-dirs: rc=1 ClusterAuthorizationException
+election: rc=1 Not authorized to perform leader election
+txn-describe: rc=1 failed due to authorization failure
+configs-admin: rc=0 retention.ms=600000
 remove-prefixed: rc=0
 list-after-remove: $group User:alice READ ALLOW;$orders User:alice READ ALLOW;$orders User:alice WRITE ALLOW
 produce-payments-after: Not authorized to access topics: [payments]
