@@ -936,6 +936,23 @@ fn name(s: &'static str) -> TopicName {
     TopicName(StrBytes::from_static_str(s))
 }
 
+/// IncrementalAlterConfigs of topic orders' retention.ms, the key named `times` times: its
+/// error code.
+async fn alter_retention(c: &mut Client, times: usize) -> i16 {
+    let set = incremental_alter_configs_request::AlterableConfig::default()
+        .with_name(StrBytes::from_static_str("retention.ms"))
+        .with_value(Some(StrBytes::from_static_str("1000")));
+    let alter = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental_alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_static_str("orders"))
+            .with_configs(vec![set; times]),
+    ]);
+    let r: IncrementalAlterConfigsResponse =
+        c.call(ApiKey::IncrementalAlterConfigs, 1, &alter).await;
+    r.responses[0].error_code
+}
+
 /// The ACL checks of the admin, config, transaction and group APIs, as alice (READ and
 /// WRITE on topic orders, READ on group g) and as admin (a super user).
 async fn every_api_is_authorized(admin: &mut Client, alice: &mut Client) {
@@ -957,19 +974,8 @@ async fn every_api_is_authorized(admin: &mut Client, alice: &mut Client) {
         .await;
     let codes: Vec<i16> = denied.results.iter().map(|r| r.error_code).collect();
     assert_eq!(codes, [29, 31]);
-    let alter = IncrementalAlterConfigsRequest::default().with_resources(vec![
-        incremental_alter_configs_request::AlterConfigsResource::default()
-            .with_resource_type(2)
-            .with_resource_name(StrBytes::from_static_str("orders"))
-            .with_configs(vec![
-                incremental_alter_configs_request::AlterableConfig::default()
-                    .with_name(StrBytes::from_static_str("retention.ms"))
-                    .with_value(Some(StrBytes::from_static_str("1000"))),
-            ]),
-    ]);
-    let r: IncrementalAlterConfigsResponse =
-        alice.call(ApiKey::IncrementalAlterConfigs, 1, &alter).await;
-    assert_eq!(r.responses[0].error_code, 29);
+    assert_eq!(alter_retention(alice, 1).await, 29);
+    assert_eq!(alter_retention(alice, 2).await, 42);
 
     // topics: ALTER, DELETE and READ on the topic
     let grow = CreatePartitionsRequest::default().with_topics(vec![
@@ -1217,6 +1223,13 @@ async fn acls_are_replicated_with_the_cluster_metadata() {
         seen,
         [("orders".to_string(), 0)],
         "node 3 enforces node 1's ACL"
+    );
+    // config changes are authorized before they are forwarded, a key named twice included
+    assert_eq!(alter_retention(&mut alice, 1).await, 29);
+    assert_eq!(
+        alter_retention(&mut alice, 2).await,
+        42,
+        "refused, not forwarded"
     );
     let mut admin2 = login(node(2), "admin", "admin-secret").await;
     let delete = DeleteAclsRequest::default().with_filters(vec![

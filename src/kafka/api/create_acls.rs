@@ -29,7 +29,6 @@ use crate::security::acl::AclOperation;
 /// Kafka's `SecurityDisabledException` message for CreateAcls and DeleteAcls.
 pub const NO_AUTHORIZER: &str = "No Authorizer is configured.";
 
-/// Kafka's message for a request denied ALTER or DESCRIBE on the cluster.
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,

@@ -67,7 +67,7 @@ pub async fn handle(
         for t in resp.topics.iter_mut().filter(|t| t.error_code == 0) {
             if !authz::allowed(ctx, broker, op, ResourceType::Topic, &t.name) {
                 t.topic_config_error_code = ErrorCode::TopicAuthorizationFailed.code();
-                t.configs = None;
+                t.configs = Some(Vec::new());
                 t.num_partitions = -1;
                 t.replication_factor = -1;
             }

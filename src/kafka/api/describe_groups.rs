@@ -51,13 +51,13 @@ fn respond(
         true => authz::authorized_operations(ctx, broker, ResourceType::Group, id),
         false => authz::OPS_NOT_REQUESTED,
     };
-    let groups = req
+    let mut groups: Vec<DescribedGroup> = req
         .groups
         .into_iter()
         .map(|id| {
             let base = DescribedGroup::default().with_group_id(id.clone());
             let base = if version >= 3 {
-                base.with_authorized_operations(ops(&id))
+                base.with_authorized_operations(authz::OPS_NOT_REQUESTED)
             } else {
                 base
             };
@@ -96,5 +96,12 @@ fn respond(
             }
         })
         .collect();
+    // (Kafka: only a group described without error carries its operations)
+    for g in groups
+        .iter_mut()
+        .filter(|g| version >= 3 && g.error_code == 0)
+    {
+        g.authorized_operations = ops(&g.group_id);
+    }
     DescribeGroupsResponse::default().with_groups(groups)
 }

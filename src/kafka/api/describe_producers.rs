@@ -40,7 +40,7 @@ fn respond(
         .into_iter()
         .map(|t| {
             let refused = match validate_topic_name(&t.name) {
-                Err(e) => Some(e.code()),
+                Err(e) => Some((e.code(), e.to_string())),
                 Ok(())
                     if !authz::allowed(
                         ctx,
@@ -50,7 +50,8 @@ fn respond(
                         &t.name,
                     ) =>
                 {
-                    Some(ErrorCode::TopicAuthorizationFailed)
+                    let code = ErrorCode::TopicAuthorizationFailed;
+                    Some((code, authz::TOPIC_DENIED.to_string()))
                 }
                 Ok(()) => None,
             };
@@ -60,8 +61,10 @@ fn respond(
                 .iter()
                 .map(|&index| {
                     let resp = PartitionResponse::default().with_partition_index(index);
-                    if let Some(code) = refused {
-                        return resp.with_error_code(code.code());
+                    if let Some((code, message)) = &refused {
+                        return resp
+                            .with_error_code(code.code())
+                            .with_error_message(Some(str_bytes(message.clone())));
                     }
                     let Some(partition) = topic.as_ref().and_then(|t| t.partition(index)) else {
                         return resp.with_error_code(ErrorCode::UnknownTopicOrPartition.code());

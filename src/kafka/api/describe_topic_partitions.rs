@@ -126,7 +126,10 @@ fn respond(
         let topics = req
             .topics
             .iter()
-            .map(|t| error_topic(&t.name.0, ErrorCode::InvalidRequest.code(), ops(&t.name.0)))
+            .map(|t| {
+                let code = ErrorCode::InvalidRequest.code();
+                error_topic(&t.name.0, code, authz::OPS_NOT_REQUESTED)
+            })
             .collect();
         return DescribeTopicPartitionsResponse::default().with_topics(topics);
     }

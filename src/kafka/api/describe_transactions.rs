@@ -41,11 +41,8 @@ pub async fn handle(
                 }),
             };
             match found {
-                Err(code) => state
-                    .with_error_code(code.code())
-                    .with_producer_id(ProducerId(-1))
-                    .with_producer_epoch(-1)
-                    .with_transaction_start_time_ms(-1),
+                // (Kafka sets only the error: the other fields keep the schema's zeros)
+                Err(code) => state.with_error_code(code.code()),
                 Ok(m) => {
                     let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
                     let described = m

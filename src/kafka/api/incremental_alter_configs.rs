@@ -25,9 +25,9 @@
 //!
 //! Authorization as Kafka's: ALTER_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED), on
 //! the cluster for broker resources (CLUSTER_AUTHORIZATION_FAILED), on the group for
-//! groups (GROUP_AUTHORIZATION_FAILED), checked after duplicate keys (which Kafka's broker
-//! refuses before it forwards) and before anything else; only the authorized resources
-//! are altered, or forwarded.
+//! groups (GROUP_AUTHORIZATION_FAILED), checked after duplicate keys (refused here with
+//! INVALID_REQUEST before anything is forwarded, as Kafka's broker does) and before
+//! anything else; only the authorized resources are altered, or forwarded.
 
 use std::sync::Arc;
 
@@ -55,6 +55,9 @@ const OP_SUBTRACT: i8 = 3;
 /// Topic keys whose values are comma-separated lists (APPEND/SUBTRACT apply).
 const LIST_KEYS: &[&str] = &["cleanup.policy"];
 
+/// Kafka's message for a resource that names a key twice.
+const DUPLICATE_KEYS: &str = "Error due to duplicate config keys";
+
 /// A resource's failure: (error code, message).
 type Failure = (i16, String);
 
@@ -70,10 +73,10 @@ pub async fn handle(
             let mut seen = HashSet::new();
             let unique_keys = r.configs.iter().all(|c| seen.insert(c.name.as_str()));
             let (kind, name) = (r.resource_type, &r.resource_name);
-            let op = AclOperation::AlterConfigs;
-            unique_keys
-                .then(|| config_refusal(ctx, broker, op, kind, name))
-                .flatten()
+            match unique_keys {
+                false => Some((ErrorCode::InvalidRequest, DUPLICATE_KEYS)),
+                true => config_refusal(ctx, broker, AclOperation::AlterConfigs, kind, name),
+            }
         })
         .collect();
     if refusals.iter().all(Option::is_none) {
@@ -255,10 +258,7 @@ fn alter(broker: &Broker, r: &AlterConfigsResource, validate_only: bool) -> Resu
     validate_topic_name(&name).map_err(|e| (e.code().code(), e.to_string()))?;
     let mut seen = HashSet::new();
     if !r.configs.iter().all(|c| seen.insert(c.name.as_str())) {
-        return Err((
-            ErrorCode::InvalidRequest.code(),
-            "Error due to duplicate config keys".to_string(),
-        ));
+        return Err((ErrorCode::InvalidRequest.code(), DUPLICATE_KEYS.to_string()));
     }
     let topic = broker.topic(&name).ok_or_else(|| {
         (

@@ -111,14 +111,12 @@ fn may_create(ctx: &RequestContext, broker: &Broker, name: &str) -> bool {
 
 fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> MetadataResponse {
     let version = ctx.api_version;
-    // v8+: each listed topic's authorized operations, if asked for
-    let entry = |t: &TopicView| {
-        let ops = match version >= 8 && req.include_topic_authorized_operations {
-            true => authz::authorized_operations(ctx, broker, ResourceType::Topic, &t.name),
-            false => authz::OPS_NOT_REQUESTED,
-        };
-        topic_entry(t, version, ops)
+    // v8+: the authorized operations of each topic one may describe, if asked for
+    let ops = |name: &str| match version >= 8 && req.include_topic_authorized_operations {
+        true => authz::authorized_operations(ctx, broker, ResourceType::Topic, name),
+        false => authz::OPS_NOT_REQUESTED,
     };
+    let entry = |t: &TopicView| topic_entry(t, version, ops(&t.name));
     // v8-v10: the cluster's, if asked for (0 without DESCRIBE on it, as Kafka)
     let cluster_ops = match (8..=10).contains(&version) && req.include_cluster_authorized_operations
     {
@@ -185,7 +183,8 @@ fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> Metad
                         };
                         match found {
                             Ok(t) => entry(&t),
-                            Err(e) => error_entry(Some(name), Uuid::nil(), e.code().into()),
+                            Err(e) => error_entry(Some(name.clone()), Uuid::nil(), e.code().into())
+                                .with_topic_authorized_operations(ops(&name)),
                         }
                     }
                     None => match broker.topic_view_by_id(rt.topic_id) {
