@@ -470,6 +470,104 @@ fn sasl_name(escaped: &str) -> Option<String> {
     Some(out)
 }
 
+/// The client's side of one SCRAM exchange (RFC 5802, no channel binding): what a broker
+/// sends to log in to another broker's SASL listener as its inter-broker user.
+pub struct ScramClient {
+    mechanism: ScramMechanism,
+    password: String,
+    /// `n=<user>,r=<client nonce>`: the client-first message without its GS2 header.
+    first_bare: String,
+    nonce: String,
+    /// What the server must sign with, once the final message is sent.
+    server_signature: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for ScramClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ScramClient({})", self.mechanism)
+    }
+}
+
+impl ScramClient {
+    /// A new exchange for `user`, with a fresh random nonce.
+    pub fn new(mechanism: ScramMechanism, user: &str, password: &str) -> Result<Self, ScramError> {
+        let mut random = [0u8; 24];
+        ring::rand::SystemRandom::new()
+            .fill(&mut random)
+            .map_err(|_| ScramError::Refused("no random bytes for the client nonce".into()))?;
+        let nonce = STANDARD.encode(random);
+        let name = user.replace('=', "=3D").replace(',', "=2C");
+        Ok(ScramClient {
+            mechanism,
+            password: password.to_string(),
+            first_bare: format!("n={name},r={nonce}"),
+            nonce,
+            server_signature: None,
+        })
+    }
+
+    /// The client-first message.
+    pub fn first_message(&self) -> Vec<u8> {
+        format!("n,,{}", self.first_bare).into_bytes()
+    }
+
+    /// The client-final message answering the server-first one (its nonce must extend
+    /// ours, and its iteration count be at least the mechanism's minimum).
+    pub fn final_message(&mut self, server_first: &[u8]) -> Result<Vec<u8>, ScramError> {
+        let refused = |why: &str| ScramError::Refused(format!("server-first message: {why}"));
+        let text = std::str::from_utf8(server_first).map_err(|_| refused("not UTF-8"))?;
+        let field = |name: &str| {
+            text.split(',')
+                .find_map(|f| f.strip_prefix(name)?.strip_prefix('='))
+        };
+        let nonce = field("r").ok_or_else(|| refused("no nonce"))?;
+        if !nonce.starts_with(&self.nonce) || nonce.len() == self.nonce.len() {
+            return Err(refused("the nonce does not extend the client's"));
+        }
+        let salt = field("s")
+            .and_then(|s| STANDARD.decode(s).ok())
+            .ok_or_else(|| refused("no salt"))?;
+        let iterations: i32 = field("i")
+            .and_then(|i| i.parse().ok())
+            .ok_or_else(|| refused("no iteration count"))?;
+        if iterations < ScramMechanism::MIN_ITERATIONS {
+            return Err(refused("too few iterations"));
+        }
+        let m = self.mechanism;
+        let salted = m
+            .salted_password(self.password.as_bytes(), &salt, iterations)
+            .ok_or_else(|| refused("bad iteration count"))?;
+        let client_key = m.hmac_of(&salted, b"Client Key");
+        let stored_key = ring::digest::digest(m.digest(), &client_key);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{text},{without_proof}", self.first_bare);
+        let signature = m.hmac_of(stored_key.as_ref(), auth_message.as_bytes());
+        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+        let server_key = m.hmac_of(&salted, b"Server Key");
+        self.server_signature = Some(m.hmac_of(&server_key, auth_message.as_bytes()));
+        Ok(format!("{without_proof},p={}", STANDARD.encode(proof)).into_bytes())
+    }
+
+    /// Checks the server-final message: the server proved it knows the credential.
+    pub fn verify_final(&self, server_final: &[u8]) -> Result<(), ScramError> {
+        let text = std::str::from_utf8(server_final)
+            .map_err(|_| ScramError::Refused("server-final message: not UTF-8".into()))?;
+        if let Some(e) = text.strip_prefix("e=") {
+            return Err(ScramError::Told(e.to_string()));
+        }
+        let told = text
+            .split(',')
+            .find_map(|f| f.strip_prefix("v="))
+            .and_then(|v| STANDARD.decode(v).ok());
+        match (&self.server_signature, told) {
+            (Some(want), Some(got)) if bool::from(want.ct_eq(&got)) => Ok(()),
+            _ => Err(ScramError::Refused(
+                "server-final message: the server's signature does not match".into(),
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -521,66 +619,25 @@ mod tests {
         );
     }
 
-    /// A client of our own (RFC 5802's client side), to run whole exchanges.
+    /// A whole exchange between [`ScramClient`] and [`ScramExchange`].
     fn client(
         m: ScramMechanism,
         user: &str,
         password: &str,
         store: &dyn ScramCredentials,
     ) -> Result<ScramStep, ScramError> {
+        let mut c = ScramClient::new(m, user, password)?;
         let mut x = ScramExchange::new(m);
-        let bare = format!("n={user},r=clientnonce");
-        let ScramStep::ServerFirst(first) = x.evaluate(format!("n,,{bare}").as_bytes(), store)?
-        else {
+        let ScramStep::ServerFirst(first) = x.evaluate(&c.first_message(), store)? else {
             panic!("completed on the first message")
         };
-        let first = String::from_utf8(first).expect("test input");
-        let mut f = first.split(',');
-        let nonce = f
-            .next()
-            .expect("test input")
-            .strip_prefix("r=")
-            .expect("test input");
-        let salt = STANDARD
-            .decode(
-                f.next()
-                    .expect("test input")
-                    .strip_prefix("s=")
-                    .expect("test input"),
-            )
-            .expect("test input");
-        let i: i32 = f
-            .next()
-            .expect("test input")
-            .strip_prefix("i=")
-            .expect("test input")
-            .parse()
-            .expect("test input");
-        let salted = m
-            .salted_password(password.as_bytes(), &salt, i)
-            .expect("test input");
-        let client_key = m.hmac_of(&salted, b"Client Key");
-        let stored = ring::digest::digest(m.digest(), &client_key);
-        let without_proof = format!("c=biws,r={nonce}");
-        let auth = format!("{bare},{first},{without_proof}");
-        let signature = m.hmac_of(stored.as_ref(), auth.as_bytes());
-        let proof: Vec<u8> = client_key
-            .iter()
-            .zip(&signature)
-            .map(|(a, b)| a ^ b)
-            .collect();
-        let last = format!("{without_proof},p={}", STANDARD.encode(proof));
-        let step = x.evaluate(last.as_bytes(), store)?;
-        let server_key = m.hmac_of(&salted, b"Server Key");
-        let expected = format!(
-            "v={}",
-            STANDARD.encode(m.hmac_of(&server_key, auth.as_bytes()))
-        );
+        let last = c.final_message(&first)?;
+        let step = x.evaluate(&last, store)?;
         if let ScramStep::Complete { server_final, .. } = &step {
-            assert_eq!(
-                server_final,
-                expected.as_bytes(),
-                "the server proves its key"
+            c.verify_final(server_final).expect("the server proves its key");
+            assert!(
+                c.verify_final(b"v=AAAA").is_err(),
+                "another signature is refused"
             );
         }
         Ok(step)
@@ -593,17 +650,17 @@ mod tests {
         let store =
             BTreeMap::from([(("carol,=x".to_string(), m), credential.expect("test input"))]);
         // a user name with the characters SCRAM escapes
-        match client(m, "carol=2C=3Dx", "s3cret", &store) {
+        match client(m, "carol,=x", "s3cret", &store) {
             Ok(ScramStep::Complete { user, .. }) => assert_eq!(user, "carol,=x"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            client(m, "carol=2C=3Dx", "s3creT", &store),
+            client(m, "carol,=x", "s3creT", &store),
             Err(ScramError::Refused(_))
         ));
         // the same password under the other mechanism has no credential
         assert!(matches!(
-            client(ScramMechanism::Sha256, "carol=2C=3Dx", "s3cret", &store),
+            client(ScramMechanism::Sha256, "carol,=x", "s3cret", &store),
             Err(ScramError::Refused(_))
         ));
         assert!(client(m, "dave", "s3cret", &store).is_err());
