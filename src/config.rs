@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use tracing::{info, warn};
 
 pub use observe::{LogFormat, ObserveConfig, DEFAULT_HTTP_PORT};
-pub use sasl::{PlainUsers, SaslConfig, SaslMechanism, UnsecuredTokens};
+pub use sasl::{Login, PlainUsers, SaslConfig, SaslMechanism, UnsecuredTokens};
 pub use ssl::{ClientAuth, KeyStore, SslConfig, TlsVersion, TrustStore};
 
 use crate::log::{CleanerConfig, CleanupPolicy, LogConfig, Ratio, TimestampType};
@@ -155,11 +155,15 @@ pub struct Config {
     /// `advertised.listeners`), controller listeners left out (they are in
     /// [`ClusterConfig::controller_listeners`]). The first is the default one. Invariant
     /// after validation: names unique, each PLAINTEXT or SSL (with its `ssl`), at least
-    /// one unless `process.roles=controller`; in a cluster the inter-broker listener and
-    /// the controller listeners are PLAINTEXT.
+    /// one unless `process.roles=controller`; in a cluster the controller listeners are
+    /// PLAINTEXT, and a SASL inter-broker listener has a login for
+    /// [`Self::inter_broker_sasl_mechanism`].
     pub listeners: Vec<ListenerConfig>,
     /// `inter.broker.listener.name`, stored for replication (one of `listeners`).
     pub inter_broker_listener_name: Option<String>,
+    /// `sasl.mechanism.inter.broker.protocol`: how this broker logs in to another's SASL
+    /// inter-broker listener (Kafka's default, GSSAPI, is not served: `None` until set).
+    pub inter_broker_sasl_mechanism: Option<SaslMechanism>,
     /// The text protocol's listener (`text.listener`, Rafka's own key). Invariant after
     /// validation: it binds no port a Kafka or controller listener binds.
     pub text_listener: SocketAddr,
@@ -321,6 +325,7 @@ impl Default for Config {
         Config {
             listeners: vec![listener],
             inter_broker_listener_name: None,
+            inter_broker_sasl_mechanism: None,
             text_listener: SocketAddr::from(([127, 0, 0, 1], DEFAULT_TEXT_PORT)),
             text_listener_allow_unauthenticated: false,
             authorizer: None,
@@ -838,6 +843,17 @@ impl Config {
         c.log.min_insync_replicas = c.cluster.min_insync_replicas;
         c.listeners = parsed.listeners;
         c.inter_broker_listener_name = parsed.inter_broker_listener_name;
+        if let Some(v) = props.get("sasl.mechanism.inter.broker.protocol") {
+            let v = v.trim();
+            c.inter_broker_sasl_mechanism = Some(SaslMechanism::from_name(v).ok_or_else(|| {
+                invalid(
+                    "sasl.mechanism.inter.broker.protocol",
+                    v,
+                    "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (GSSAPI and OAUTHBEARER are not \
+                     served between brokers)",
+                )
+            })?);
+        }
         if c.listeners.is_empty() {
             // a controller-only node (cluster::parse allows no other case): parsed for the
             // controller, refused when a broker is started from it
@@ -926,31 +942,104 @@ impl Config {
             self.check_text_listener_stays_local()?;
         }
         if self.cluster.is_kraft() {
-            // replica fetchers and the quorum's own connections speak plaintext TCP
-            let inter_broker = self
-                .inter_broker_listener_name
-                .as_deref()
-                .and_then(|n| self.listeners.iter().find(|l| l.name == n))
-                .or(self.listeners.first());
-            for l in inter_broker
-                .into_iter()
-                .chain(&self.cluster.controller_listeners)
-            {
+            // the quorum's own connections speak plaintext TCP
+            for l in &self.cluster.controller_listeners {
                 if l.security_protocol != SecurityProtocol::Plaintext {
                     return Err(ConfigError::UnsupportedSecurityProtocol {
                         listener: l.name.clone(),
                         protocol: l.security_protocol,
-                        reason: "brokers and controllers talk to each other over PLAINTEXT \
-                                 only for now: give them a PLAINTEXT listener on a private \
-                                 address (inter.broker.listener.name, \
-                                 controller.listener.names) and serve clients on SSL \
-                                 or SASL"
+                        reason: "controllers talk to each other and to brokers over \
+                                 PLAINTEXT only for now: give them a PLAINTEXT listener on a \
+                                 private address (controller.listener.names)"
                             .into(),
                     });
                 }
             }
+            if let Some(l) = self.inter_broker_listener() {
+                self.check_inter_broker_login(l)?;
+            }
         }
         self.check_http_listener()
+    }
+
+    /// The listener brokers fetch from each other on (`inter.broker.listener.name`, else
+    /// the first).
+    pub fn inter_broker_listener(&self) -> Option<&ListenerConfig> {
+        self.inter_broker_listener_name
+            .as_deref()
+            .and_then(|n| self.listeners.iter().find(|l| l.name == n))
+            .or(self.listeners.first())
+    }
+
+    /// A broker can log in to another's inter-broker listener: over SSL it has a
+    /// truststore to check the other's certificate with; over SASL a mechanism
+    /// (`sasl.mechanism.inter.broker.protocol`) the listener offers, and a user and password
+    /// for it in the listener's JAAS entry, as Kafka's brokers need.
+    fn check_inter_broker_login(&self, l: &ListenerConfig) -> Result<(), ConfigError> {
+        if let Some(ssl) = &l.ssl {
+            if ssl.truststore.is_none() {
+                return Err(ConfigError::Missing {
+                    key: format!(
+                        "listener.name.{}.ssl.truststore.location",
+                        l.name.to_ascii_lowercase()
+                    ),
+                    reason: format!(
+                        "listener {} is the inter-broker listener: brokers check each \
+                         other's certificates against its truststore",
+                        l.name
+                    ),
+                });
+            }
+        }
+        let Some(sasl) = &l.sasl else {
+            return Ok(());
+        };
+        let key = "sasl.mechanism.inter.broker.protocol";
+        let mechanism = match self.inter_broker_sasl_mechanism {
+            None => {
+                return Err(ConfigError::Missing {
+                    key: key.into(),
+                    reason: format!(
+                        "listener {} is the inter-broker listener: Kafka's default mechanism \
+                         between brokers, GSSAPI, is not served; set {key}=PLAIN (or \
+                         SCRAM-SHA-512)",
+                        l.name
+                    ),
+                })
+            }
+            Some(SaslMechanism::OAuthBearer) => {
+                return Err(invalid(
+                    key,
+                    "OAUTHBEARER",
+                    "unsecured tokens are not for brokers",
+                ))
+            }
+            Some(m) => m,
+        };
+        if !sasl.mechanisms.contains(&mechanism) {
+            return Err(invalid(
+                key,
+                mechanism.name(),
+                format!(
+                    "listener {} does not offer it (sasl.enabled.mechanisms)",
+                    l.name
+                ),
+            ));
+        }
+        if sasl.login(mechanism).is_none() {
+            let jaas = format!(
+                "listener.name.{}.{}.sasl.jaas.config",
+                l.name.to_ascii_lowercase(),
+                mechanism.name().to_ascii_lowercase()
+            );
+            return Err(ConfigError::Missing {
+                key: jaas,
+                reason: "brokers log in to each other as the user its username=\"...\" \
+                         password=\"...\" options name, as in Kafka"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 
     /// The text port has no authentication nor ACLs: once a Kafka listener authenticates

@@ -1254,3 +1254,98 @@ async fn acls_are_replicated_with_the_cluster_metadata() {
     assert!(seen.is_empty(), "the ACL is gone on node 3 too: {seen:?}");
     cluster.shutdown().await;
 }
+
+/// Brokers replicate over a SASL_SSL inter-broker listener, as Kafka's do with
+/// `inter.broker.listener.name` and `sasl.mechanism.inter.broker.protocol`: each checks
+/// the other's certificate against the listener's truststore and logs in with PLAIN as
+/// the user of the listener's JAAS entry (admin, the one super user). `User:ANONYMOUS` is
+/// no super user here, so followers fetching over PLAINTEXT would be refused, and a topic
+/// whose every replica must be in sync could take no write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brokers_replicate_over_a_sasl_ssl_inter_broker_listener() {
+    let fixtures = certs::dir();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let props = parse_properties(&format!(
+        "listeners=SASL_PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0\n\
+         inter.broker.listener.name=SASL_SSL\n\
+         sasl.mechanism.inter.broker.protocol=PLAIN\n\
+         listener.name.sasl_ssl.ssl.keystore.type=PEM\n\
+         listener.name.sasl_ssl.ssl.keystore.location={f}/server.pem\n\
+         listener.name.sasl_ssl.ssl.truststore.type=PEM\n\
+         listener.name.sasl_ssl.ssl.truststore.location={f}/ca.pem\n\
+         sasl.enabled.mechanisms=PLAIN\n{JAAS}{ssl_jaas}\
+         authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
+         super.users=User:admin\n",
+        f = fixtures.display(),
+        ssl_jaas = JAAS.replace("sasl_plaintext", "sasl_ssl"),
+    ));
+    let parsed = Config::from_properties(&props).expect("config");
+    assert_eq!(
+        parsed.inter_broker_sasl_mechanism,
+        Some(rafka::config::SaslMechanism::Plain)
+    );
+    let cluster = rafka::ClusterBuilder::new(3, dir.path())
+        .configure(move |_, config| {
+            config.listeners.extend(parsed.listeners.iter().cloned());
+            config.inter_broker_listener_name = Some("SASL_SSL".into());
+            config.inter_broker_sasl_mechanism = parsed.inter_broker_sasl_mechanism;
+            config.authorizer = parsed.authorizer.clone();
+        })
+        .start()
+        .await
+        .expect("cluster starts");
+    let node = |id: i32| {
+        cluster
+            .node(id)
+            .expect("node")
+            .listener_addr("SASL_PLAINTEXT")
+            .expect("SASL listener")
+    };
+    let mut admin = login(node(1), "admin", "admin-secret").await;
+    let create = CreateTopicsRequest::default()
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("replicated")))
+            .with_num_partitions(1)
+            .with_replication_factor(3)
+            .with_configs(vec![
+                create_topics_request::CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_static_str("min.insync.replicas"))
+                    .with_value(Some(StrBytes::from_static_str("3"))),
+            ])])
+        .with_timeout_ms(5000);
+    let mut created = -1;
+    for _ in 0..100 {
+        let r: CreateTopicsResponse = admin.call(ApiKey::CreateTopics, 7, &create).await;
+        created = r.topics[0].error_code;
+        if created == 0 || created == 36 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(created == 0 || created == 36, "topic created: {created}");
+
+    // acks=all with min.insync.replicas=3: acknowledged only once both followers have
+    // fetched the record over SASL_SSL
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", node(2).to_string())
+        .set("security.protocol", "sasl_plaintext")
+        .set("sasl.mechanism", "PLAIN")
+        .set("sasl.username", "admin")
+        .set("sasl.password", "admin-secret")
+        .set("acks", "all")
+        .set("message.timeout.ms", "20000")
+        .create()
+        .expect("producer");
+    for i in 0..5 {
+        producer
+            .send(
+                FutureRecord::to("replicated")
+                    .key("k")
+                    .payload(&format!("r{i}")),
+                Duration::from_secs(20),
+            )
+            .await
+            .expect("acknowledged by every replica");
+    }
+    cluster.shutdown().await;
+}

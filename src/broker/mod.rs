@@ -68,6 +68,9 @@ pub enum BrokerError {
     /// The cluster's controller refused or did not answer (its code).
     #[error("the controller answered {code}: {message}")]
     Controller { code: ErrorCode, message: String },
+    /// The inter-broker listener's TLS stores cannot be used (at start only).
+    #[error("inter-broker TLS: {0}")]
+    InterBrokerTls(#[from] crate::security::TlsError),
 }
 
 impl BrokerError {
@@ -82,6 +85,7 @@ impl BrokerError {
             BrokerError::Log(e) => e.code(),
             BrokerError::Partition(e) => e.code(),
             BrokerError::Controller { code, .. } => *code,
+            BrokerError::InterBrokerTls(_) => ErrorCode::UnknownServerError,
         }
     }
 }
@@ -167,6 +171,8 @@ pub struct Broker {
     local_metadata: Arc<local_metadata::BrokerMetadata>,
     /// Kafka's StandardAuthorizer settings, when `authorizer.class.name` names it.
     authorizer: Option<crate::security::acl::Authorizer>,
+    /// TLS and SASL of this broker's connections to the others' inter-broker listener.
+    link: Arc<crate::controller::link::LinkSecurity>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -279,6 +285,10 @@ impl Broker {
                 local_metadata::LocalMetadata::open(&config.data_dir)?,
             )),
         });
+        let link = match &cluster {
+            Some(_) => crate::controller::link::LinkSecurity::inter_broker(&config)?,
+            None => crate::controller::link::LinkSecurity::plaintext(),
+        };
         let metadata = match &cluster {
             // nothing is known until the image is published
             Some(link) => {
@@ -307,6 +317,7 @@ impl Broker {
             metrics: Arc::new(crate::metrics::Metrics::new()),
             local_metadata,
             authorizer,
+            link,
         })
         .and_then(|b: Broker| {
             if b.topic(OFFSETS_TOPIC).is_some() {
@@ -331,6 +342,11 @@ impl Broker {
     }
 
     /// The authorizer (`authorizer.class.name`), if one is configured.
+    /// TLS and SASL of this broker's connections to another broker's inter-broker listener.
+    pub fn inter_broker_link(&self) -> &crate::controller::link::LinkSecurity {
+        &self.link
+    }
+
     pub fn authorizer(&self) -> Option<&crate::security::acl::Authorizer> {
         self.authorizer.as_ref()
     }

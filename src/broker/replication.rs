@@ -33,14 +33,14 @@ use kafka_protocol::messages::{
 };
 use parking_lot::Mutex;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::Broker;
-use crate::controller::client::{connect, encode_request, read_response, ControllerClient};
+use crate::controller::client::{encode_request, read_response, ControllerClient};
+use crate::controller::link::{connect, Conn};
 use crate::error::ErrorCode;
 use crate::partition::{IsrChange, IsrOutcome, Partition, ReplicaState};
 
@@ -175,7 +175,7 @@ async fn fetch_loop(
     let backoff = Duration::from_millis(cluster.replica_fetch_backoff_ms.max(10));
     let max_wait = i32::try_from(cluster.replica_fetch_wait_max_ms).unwrap_or(500);
     let client_id = format!("rafka-replica-fetcher-{}-{leader}", broker.node_id());
-    let mut conn: Option<TcpStream> = None;
+    let mut conn: Option<Conn> = None;
     let mut correlation: i32 = 0;
     // partitions whose last answer was an error wait until then
     let mut delayed: HashMap<Key, tokio::time::Instant> = HashMap::new();
@@ -290,7 +290,7 @@ fn fetch_request(
 async fn exchange(
     broker: &Broker,
     leader: i32,
-    conn: &mut Option<TcpStream>,
+    conn: &mut Option<Conn>,
     client_id: &str,
     correlation: i32,
     request: &FetchRequest,
@@ -307,7 +307,7 @@ async fn exchange(
         if conn.is_none() {
             let addr = endpoint_of(broker, leader)
                 .ok_or_else(|| format!("no endpoint for broker {leader}"))?;
-            *conn = Some(connect(&addr).await?);
+            *conn = Some(connect(&addr, broker.inter_broker_link()).await?);
         }
         let Some(stream) = conn.as_mut() else {
             return Err("not connected".to_string());

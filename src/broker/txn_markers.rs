@@ -223,11 +223,14 @@ impl Broker {
             .map(|p| p.leader)
             .filter(|l| *l >= 0)?;
         let addr = super::replication::endpoint_of(self, leader)?;
-        Some(crate::controller::client::ControllerClient::new(
-            std::iter::once((leader, addr)).collect(),
-            None,
-            format!("rafka-{purpose}-{}", self.node_id()),
-        ))
+        Some(
+            crate::controller::client::ControllerClient::new(
+                std::iter::once((leader, addr)).collect(),
+                None,
+                format!("rafka-{purpose}-{}", self.node_id()),
+            )
+            .with_security(std::sync::Arc::clone(&self.link)),
+        )
     }
 
     /// WriteTxnMarkers for one partition this broker leads: the marker appended, durable

@@ -614,7 +614,7 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
-    use crate::config::{parse_properties, Config};
+    use crate::config::{parse_properties, Config, SaslMechanism};
 
     /// Kafka 4.0's `config/server.properties` as shipped (combined mode).
     const KAFKA_SAMPLE: &str = include_str!("../../tests/fixtures/kafka/server.properties");
@@ -651,6 +651,74 @@ mod tests {
              listeners=PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093\n\
              controller.listener.names=CONTROLLER\n{extra}"
         )
+    }
+
+    /// The inter-broker listener may be SASL or SSL (Kafka's keys): its SASL mechanism must
+    /// be set, offered, and have a login in the listener's JAAS entry; over SSL it needs a
+    /// truststore. Controller listeners stay PLAINTEXT.
+    #[test]
+    fn inter_broker_listener_logins() {
+        let sasl = |extra: &str| {
+            combined(&format!(
+                "listeners=PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093,\
+                 INTERNAL://127.0.0.1:19094
+\
+                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,\
+                 INTERNAL:SASL_PLAINTEXT
+\
+                 inter.broker.listener.name=INTERNAL
+sasl.enabled.mechanisms=PLAIN
+{extra}"
+            ))
+        };
+        let jaas = "listener.name.internal.plain.sasl.jaas.config=\
+            org.apache.kafka.common.security.plain.PlainLoginModule required \
+            username=\"broker\" password=\"pw\" user_broker=\"pw\";\n";
+        let ok = config(&sasl(&format!(
+            "{jaas}sasl.mechanism.inter.broker.protocol=PLAIN\n"
+        )))
+        .expect("valid");
+        assert_eq!(ok.inter_broker_sasl_mechanism, Some(SaslMechanism::Plain));
+        let login = ok
+            .inter_broker_listener()
+            .and_then(|l| l.sasl.as_ref())
+            .and_then(|s| s.login(SaslMechanism::Plain).cloned())
+            .expect("a login");
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("broker", "pw")
+        );
+        assert!(
+            !format!("{login:?}").contains("pw"),
+            "the password is never printed"
+        );
+        // Kafka's default mechanism between brokers is GSSAPI, not served
+        assert!(refused(&sasl(jaas)).contains("sasl.mechanism.inter.broker.protocol"));
+        // not offered by the listener
+        let e = refused(&sasl(&format!(
+            "{jaas}sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512\n"
+        )));
+        assert!(e.contains("does not offer it"), "{e}");
+        // no username/password in the JAAS entry
+        let e = refused(&sasl(
+            "listener.name.internal.plain.sasl.jaas.config=\
+             org.apache.kafka.common.security.plain.PlainLoginModule required user_b=\"pw\";\n\
+             sasl.mechanism.inter.broker.protocol=PLAIN\n",
+        ));
+        assert!(
+            e.contains("listener.name.internal.plain.sasl.jaas.config"),
+            "{e}"
+        );
+        // SSL without a truststore: the other brokers' certificates cannot be checked
+        let e = refused(&combined(
+            "listeners=SSL://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093\n\
+             listener.security.protocol.map=SSL:SSL,CONTROLLER:PLAINTEXT\n\
+             ssl.keystore.type=PEM\nssl.keystore.location=/k.pem\n",
+        ));
+        assert!(e.contains("truststore"), "{e}");
+        // security.inter.broker.protocol names a listener
+        let e = refused(&combined("security.inter.broker.protocol=SSL\n"));
+        assert!(e.contains("no listener has that name"), "{e}");
     }
 
     /// A broker-only node of a three-controller quorum.

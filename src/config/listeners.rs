@@ -320,17 +320,25 @@ pub(super) fn parse(keys: &ListenerKeys<'_>) -> Result<Listeners, ConfigError> {
         // default); Rafka falls back to the first listener when there is none of that name
         (None, protocol) => {
             let protocol = protocol.map_or("PLAINTEXT", str::trim);
-            if SecurityProtocol::from_name(protocol) != Some(SecurityProtocol::Plaintext) {
+            if SecurityProtocol::from_name(protocol).is_none() {
                 return Err(invalid(
                     "security.inter.broker.protocol",
                     protocol,
-                    "brokers talk to each other over PLAINTEXT only for now",
+                    "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
                 ));
             }
-            listeners
+            let named = listeners
                 .iter()
                 .find(|l| l.name == protocol.to_ascii_uppercase())
-                .map(|l| l.name.clone())
+                .map(|l| l.name.clone());
+            if named.is_none() && !protocol.eq_ignore_ascii_case("PLAINTEXT") {
+                return Err(invalid(
+                    "security.inter.broker.protocol",
+                    protocol,
+                    "no listener has that name (set inter.broker.listener.name instead)",
+                ));
+            }
+            named
         }
         (Some(v), None) => {
             let name = v.trim().to_ascii_uppercase();

@@ -105,6 +105,21 @@ impl PlainUsers {
     }
 }
 
+/// The user this broker logs in as when it is the client (to another broker's listener):
+/// the `username` and `password` options of the mechanism's JAAS entry, as Kafka's login
+/// modules take them. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Login({}, [hidden])", self.username)
+    }
+}
+
 /// Users built in code (a broker started in-process): `(name, password)` pairs.
 impl<N: Into<String>, P: Into<String>> FromIterator<(N, P)> for PlainUsers {
     fn from_iter<I: IntoIterator<Item = (N, P)>>(iter: I) -> Self {
@@ -124,6 +139,7 @@ impl SaslConfig {
             mechanisms: vec![SaslMechanism::Plain],
             plain_users: users,
             oauthbearer: UnsecuredTokens::default(),
+            logins: Vec::new(),
             reauth_ms: vec![(SaslMechanism::Plain, 0)],
             failed_authentication_delay_ms: 100,
             max_receive_size: 524_288,
@@ -173,6 +189,9 @@ pub struct SaslConfig {
     pub plain_users: PlainUsers,
     /// OAUTHBEARER's token checks, when OAUTHBEARER is enabled.
     pub oauthbearer: UnsecuredTokens,
+    /// For each mechanism whose JAAS entry names one, who this broker logs in as to
+    /// another broker's listener (`sasl.mechanism.inter.broker.protocol`).
+    pub logins: Vec<(SaslMechanism, Login)>,
     /// `connections.max.reauth.ms` for each enabled mechanism (0: sessions never expire,
     /// Kafka's default).
     pub reauth_ms: Vec<(SaslMechanism, u64)>,
@@ -185,6 +204,14 @@ pub struct SaslConfig {
 }
 
 impl SaslConfig {
+    /// Who this broker logs in as with `mechanism`, if its JAAS entry says.
+    pub fn login(&self, mechanism: SaslMechanism) -> Option<&Login> {
+        self.logins
+            .iter()
+            .find(|(m, _)| *m == mechanism)
+            .map(|(_, l)| l)
+    }
+
     /// The session lifetime for `mechanism` (0: none).
     pub fn reauth_ms(&self, mechanism: SaslMechanism) -> u64 {
         self.reauth_ms
@@ -202,8 +229,7 @@ const KEYS: &[&str] = &[
     "connections.max.reauth.ms",
     "connection.failed.authentication.delay.ms",
     "sasl.server.max.receive.size",
-    // the mechanism brokers use between them: inter-broker listeners are PLAINTEXT
-    // (Config::check_listeners), so it has nothing to choose
+    // the mechanism brokers log in to each other with (read by Config)
     "sasl.mechanism.inter.broker.protocol",
     // refused (below): a plugged-in validator (OAUTHBEARER with signed tokens, say) cannot
     // be run, and ignoring it would let unsecured tokens in where it was meant to check
@@ -294,6 +320,7 @@ pub fn parse(props: &BTreeMap<String, String>, listener: &str) -> Result<SaslCon
     }
     let mut plain_users = PlainUsers::default();
     let mut oauthbearer = UnsecuredTokens::default();
+    let mut logins = Vec::new();
     let mut reauth_ms = Vec::new();
     for &m in &mechanisms {
         let jaas_key = format!(
@@ -333,6 +360,16 @@ pub fn parse(props: &BTreeMap<String, String>, listener: &str) -> Result<SaslCon
                     m.login_module()
                 ),
             ));
+        }
+        let option = |name: &str| {
+            module
+                .options
+                .iter()
+                .find(|(o, _)| o == name)
+                .map(|(_, v)| v.clone())
+        };
+        if let (Some(username), Some(password)) = (option("username"), option("password")) {
+            logins.push((m, Login { username, password }));
         }
         match m {
             SaslMechanism::Plain => {
@@ -410,6 +447,7 @@ pub fn parse(props: &BTreeMap<String, String>, listener: &str) -> Result<SaslCon
         mechanisms,
         plain_users,
         oauthbearer,
+        logins,
         reauth_ms,
         failed_authentication_delay_ms,
         max_receive_size,

@@ -10,22 +10,22 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{watch, Mutex};
 use tracing::debug;
 
+use super::link::{connect, Conn, LinkSecurity};
 use super::LeaderAndEpoch;
 use crate::error::ErrorCode;
 
 /// The largest response accepted from a controller.
 const MAX_RESPONSE: usize = 64 << 20;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +78,7 @@ pub fn encode_request<Req: Encodable>(
 /// Reads one size-prefixed response frame (at most `max` bytes) and decodes its header
 /// and body, checking the correlation id.
 pub async fn read_response<Resp: Decodable>(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + Unpin),
     api: ApiKey,
     version: i16,
     correlation_id: i32,
@@ -88,18 +88,8 @@ pub async fn read_response<Resp: Decodable>(
     decode_response(body, api, version, correlation_id)
 }
 
-/// Connects to `addr` (within a short timeout), Nagle off: one request at a time.
-pub async fn connect(addr: &str) -> Result<TcpStream, String> {
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| format!("connecting to {addr} timed out"))?
-        .map_err(|e| format!("connecting to {addr}: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
-}
-
 /// Reads one size-prefixed frame of at most `max` bytes.
-async fn read_frame(stream: &mut TcpStream, max: usize) -> Result<Bytes, String> {
+async fn read_frame(stream: &mut (impl AsyncRead + Unpin), max: usize) -> Result<Bytes, String> {
     let size = stream.read_i32().await.map_err(|e| e.to_string())?;
     let size = usize::try_from(size)
         .ok()
@@ -139,7 +129,9 @@ pub struct ControllerClient {
     /// This node's own view of the leader, if it is a voter.
     leader: Option<watch::Receiver<LeaderAndEpoch>>,
     client_id: String,
-    conn: Mutex<Option<(i32, TcpStream)>>,
+    conn: Mutex<Option<(i32, Conn)>>,
+    /// TLS and SASL for the peer's listener (another broker's inter-broker one), or none.
+    security: Arc<LinkSecurity>,
     /// The voter to try next when no leader is known.
     next: AtomicI32,
     correlation: AtomicI32,
@@ -164,9 +156,17 @@ impl ControllerClient {
             leader,
             client_id,
             conn: Mutex::new(None),
+            security: LinkSecurity::plaintext(),
             next: AtomicI32::new(0),
             correlation: AtomicI32::new(0),
         }
+    }
+
+    /// The same client, its connections secured as `security` says (to another broker's
+    /// inter-broker listener).
+    pub fn with_security(mut self, security: Arc<LinkSecurity>) -> Self {
+        self.security = security;
+        self
     }
 
     /// Sends `req` (API `api`, version `version`) to the active controller and returns
@@ -259,7 +259,7 @@ impl ControllerClient {
 
     async fn exchange(
         &self,
-        conn: &mut Option<(i32, TcpStream)>,
+        conn: &mut Option<(i32, Conn)>,
         target: i32,
         frame: &[u8],
         deadline: tokio::time::Instant,
@@ -270,7 +270,7 @@ impl ControllerClient {
                     .voters
                     .get(&target)
                     .ok_or_else(|| format!("no address for voter {target}"))?;
-                *conn = Some((target, connect(addr).await?));
+                *conn = Some((target, connect(addr, &self.security).await?));
             }
             let Some((_, stream)) = conn.as_mut() else {
                 return Err("not connected".to_string());

@@ -36,6 +36,7 @@ pub mod adoption;
 pub mod client;
 pub mod driver;
 pub mod image_state;
+pub mod link;
 mod log_store;
 pub mod machine;
 mod network;

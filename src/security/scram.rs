@@ -542,7 +542,11 @@ impl ScramClient {
         let without_proof = format!("c=biws,r={nonce}");
         let auth_message = format!("{},{text},{without_proof}", self.first_bare);
         let signature = m.hmac_of(stored_key.as_ref(), auth_message.as_bytes());
-        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(a, b)| a ^ b)
+            .collect();
         let server_key = m.hmac_of(&salted, b"Server Key");
         self.server_signature = Some(m.hmac_of(&server_key, auth_message.as_bytes()));
         Ok(format!("{without_proof},p={}", STANDARD.encode(proof)).into_bytes())
@@ -634,7 +638,8 @@ mod tests {
         let last = c.final_message(&first)?;
         let step = x.evaluate(&last, store)?;
         if let ScramStep::Complete { server_final, .. } = &step {
-            c.verify_final(server_final).expect("the server proves its key");
+            c.verify_final(server_final)
+                .expect("the server proves its key");
             assert!(
                 c.verify_final(b"v=AAAA").is_err(),
                 "another signature is refused"

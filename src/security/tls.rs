@@ -224,41 +224,11 @@ impl ServerTls {
 
 /// Reads the stores and builds the rustls configuration.
 fn load(ssl: &SslConfig) -> Result<Loaded, TlsError> {
-    let (chain_pem, key_pem, what) = match &ssl.keystore {
-        KeyStore::File(path) => {
-            let bytes = read(path)?;
-            (bytes.clone(), bytes, path.display().to_string())
-        }
-        KeyStore::Inline {
-            certificate_chain,
-            key,
-        } => (
-            normalize_pem(certificate_chain),
-            normalize_pem(key),
-            "ssl.keystore.certificate.chain".to_string(),
-        ),
-    };
-    let chain = certificates(&chain_pem, &what)?;
+    let (chain, key, what) = keystore(ssl)?;
     let leaf = chain.first().and_then(|c| leaf_names(c));
-    if contains(&key_pem, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") {
-        return Err(TlsError::EncryptedKey { what });
-    }
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::Pem {
-        what: what.clone(),
-        reason: format!("no private key (PKCS#8, PKCS#1 or SEC1 PEM): {e}"),
-    })?;
-
     let provider = Arc::new(provider(&ssl.cipher_suites)?);
-    let versions: Vec<&'static SupportedProtocolVersion> = ssl
-        .enabled_protocols
-        .iter()
-        .map(|v| match v {
-            TlsVersion::V1_2 => &rustls::version::TLS12,
-            TlsVersion::V1_3 => &rustls::version::TLS13,
-        })
-        .collect();
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(&versions)
+        .with_protocol_versions(&versions(ssl))
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let builder = match (ssl.client_auth, &ssl.truststore) {
         (ClientAuth::None, _) => builder.with_no_client_auth(),
@@ -269,22 +239,10 @@ fn load(ssl: &SslConfig) -> Result<Loaded, TlsError> {
             ))
         }
         (auth, Some(store)) => {
-            let (pem, what) = match store {
-                TrustStore::File(path) => (read(path)?, path.display().to_string()),
-                TrustStore::Inline(text) => (
-                    normalize_pem(text),
-                    "ssl.truststore.certificates".to_string(),
-                ),
-            };
-            let mut roots = RootCertStore::empty();
-            for cert in certificates(&pem, &what)? {
-                roots.add(cert).map_err(|e| TlsError::Pem {
-                    what: what.clone(),
-                    reason: format!("not a CA certificate rustls can use: {e}"),
-                })?;
-            }
-            let verifier =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
+            let verifier = WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots(store)?),
+                Arc::clone(&provider),
+            );
             let verifier = match auth {
                 ClientAuth::Requested => verifier.allow_unauthenticated(),
                 _ => verifier,
@@ -302,6 +260,86 @@ fn load(ssl: &SslConfig) -> Result<Loaded, TlsError> {
         config: Arc::new(config),
         leaf,
     })
+}
+
+/// The keystore's certificate chain and private key, and what to call the store in errors.
+type KeyPair = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>, String);
+
+fn keystore(ssl: &SslConfig) -> Result<KeyPair, TlsError> {
+    let (chain_pem, key_pem, what) = match &ssl.keystore {
+        KeyStore::File(path) => {
+            let bytes = read(path)?;
+            (bytes.clone(), bytes, path.display().to_string())
+        }
+        KeyStore::Inline {
+            certificate_chain,
+            key,
+        } => (
+            normalize_pem(certificate_chain),
+            normalize_pem(key),
+            "ssl.keystore.certificate.chain".to_string(),
+        ),
+    };
+    let chain = certificates(&chain_pem, &what)?;
+    if contains(&key_pem, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        return Err(TlsError::EncryptedKey { what });
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::Pem {
+        what: what.clone(),
+        reason: format!("no private key (PKCS#8, PKCS#1 or SEC1 PEM): {e}"),
+    })?;
+    Ok((chain, key, what))
+}
+
+/// The CA certificates of a truststore.
+fn roots(store: &TrustStore) -> Result<RootCertStore, TlsError> {
+    let (pem, what) = match store {
+        TrustStore::File(path) => (read(path)?, path.display().to_string()),
+        TrustStore::Inline(text) => (
+            normalize_pem(text),
+            "ssl.truststore.certificates".to_string(),
+        ),
+    };
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(&pem, &what)? {
+        roots.add(cert).map_err(|e| TlsError::Pem {
+            what: what.clone(),
+            reason: format!("not a CA certificate rustls can use: {e}"),
+        })?;
+    }
+    Ok(roots)
+}
+
+/// The TLS of this broker's connections to another broker's SSL or SASL_SSL listener
+/// `ssl` (the inter-broker one, configured alike on every broker, as Kafka's brokers use
+/// their listener's stores as clients too): the other's certificate checked against the
+/// truststore, host name included (Kafka's default `ssl.endpoint.identification.algorithm=https`),
+/// and the keystore's certificate shown when the other asks for one.
+pub fn client_config(ssl: &SslConfig) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let store = ssl.truststore.as_ref().ok_or_else(|| {
+        TlsError::Config("an inter-broker SSL listener needs a truststore".into())
+    })?;
+    let provider = Arc::new(provider(&ssl.cipher_suites)?);
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions(ssl))
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots(store)?);
+    let (chain, key, what) = keystore(ssl)?;
+    let config = builder
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| TlsError::Config(format!("{what}: {e}")))?;
+    Ok(Arc::new(config))
+}
+
+/// The TLS versions `ssl.enabled.protocols` allows.
+fn versions(ssl: &SslConfig) -> Vec<&'static SupportedProtocolVersion> {
+    ssl.enabled_protocols
+        .iter()
+        .map(|v| match v {
+            TlsVersion::V1_2 => &rustls::version::TLS12,
+            TlsVersion::V1_3 => &rustls::version::TLS13,
+        })
+        .collect()
 }
 
 /// rustls on ring: ring builds with nothing but a C compiler, in seconds, where aws-lc
