@@ -295,19 +295,19 @@ sasl.enabled.mechanisms=PLAIN",
         matches!(&err, ConfigError::Missing { key, .. } if key == "listener.name.internal.ssl.keystore.location"),
         "{err}"
     );
-    // in a cluster, brokers fetch from each other over PLAINTEXT only
-    let err = config(
-        "process.roles=broker,controller\nnode.id=1\n\
+    // in a cluster, brokers fetch from each other over an SSL inter-broker listener only
+    // with a truststore to check each other's certificates
+    let ssl_cluster = "process.roles=broker,controller\nnode.id=1\n\
          controller.quorum.voters=1@127.0.0.1:9093\ncontroller.listener.names=CONTROLLER\n\
          listeners=SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093\n\
          listener.security.protocol.map=SSL:SSL,CONTROLLER:PLAINTEXT\n\
-         ssl.keystore.type=PEM\nssl.keystore.location=/k.pem",
-    )
-    .expect_err("refused");
-    assert!(
-        err.to_string().contains("inter.broker.listener.name"),
-        "{err}"
-    );
+         ssl.keystore.type=PEM\nssl.keystore.location=/k.pem";
+    let err = config(ssl_cluster).expect_err("refused");
+    assert!(err.to_string().contains("ssl.truststore.location"), "{err}");
+    config(&format!(
+        "{ssl_cluster}\nssl.truststore.type=PEM\nssl.truststore.location=/ca.pem"
+    ))
+    .expect("an SSL inter-broker listener with a truststore");
     // Kafka's default inter-broker listener is the one named PLAINTEXT
     // (security.inter.broker.protocol's default), wherever it is in the list
     let cluster = "process.roles=broker,controller\nnode.id=1\n\
@@ -317,9 +317,11 @@ sasl.enabled.mechanisms=PLAIN",
          ssl.keystore.type=PEM\nssl.keystore.location=/k.pem\n";
     let c = config(cluster).expect("PLAINTEXT between brokers");
     assert_eq!(c.inter_broker_listener_name.as_deref(), Some("PLAINTEXT"));
+    // security.inter.broker.protocol=SSL picks the listener named SSL, which then needs a
+    // truststore
     let err =
         config(&format!("{cluster}security.inter.broker.protocol=SSL\n")).expect_err("refused");
-    assert!(err.to_string().contains("PLAINTEXT only"), "{err}");
+    assert!(err.to_string().contains("truststore"), "{err}");
     let err = config(&format!(
         "{cluster}security.inter.broker.protocol=PLAINTEXT\ninter.broker.listener.name=PLAINTEXT\n"
     ))
