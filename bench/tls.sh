@@ -19,26 +19,10 @@ set -uo pipefail
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$BENCH_DIR/../compat-tests/lib/common.sh"   # free_port, stop_pid, KAFKA_LIBS, REPO_DIR
 
-MODE=full ROUNDS="" RECORDS=""
-while (($#)); do
-    case "$1" in
-        --smoke) MODE=smoke; shift ;;
-        --rounds) ROUNDS="$2"; shift 2 ;;
-        --records) RECORDS="$2"; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "tls.sh: unknown argument $1" >&2; exit 2 ;;
-    esac
-done
-if [[ $MODE == full ]]; then
-    ROUNDS="${ROUNDS:-3}" RECORDS="${RECORDS:-500000}"
-else
-    ROUNDS="${ROUNDS:-1}" RECORDS="${RECORDS:-20000}"
-fi
-RECORD_SIZE=1024
-PARTITIONS=4
-STEP_TIMEOUT=300
-TOOL_JVM=(-Xmx512M -server -XX:+UseG1GC -Djava.awt.headless=true
-    "-Dlog4j2.configurationFile=$COMPAT_DIR/log4j2.properties" -Dcompat.log.level=WARN)
+HELP_LINES=17 DEFAULT_RECORDS=500000
+source "$BENCH_DIR/lib.sh"
+bench_args "$@"
+((${#EXTRA_ARGS[@]} == 0)) || { echo "tls.sh: unknown argument ${EXTRA_ARGS[0]}" >&2; exit 2; }
 
 # Kafka as kafka-server-start.sh starts it (heap and GC flags), with its default threads
 # (kafka-ref.sh trims them for the compat suite), as bench/compare.sh does
@@ -47,44 +31,15 @@ KAFKA_DEFAULT_PROPS="num.network.threads=3
 num.io.threads=8
 offsets.topic.num.partitions=50"
 
-START=$SECONDS
-log() { printf '[%4ds] %s\n' "$((SECONDS - START))" "$*"; }
-
-"$COMPAT_DIR/setup.sh" >/dev/null || { echo "compat-tests/setup.sh failed"; exit 1; }
+bench_setup
 command -v openssl >/dev/null 2>&1 || apt_install openssl || { echo "openssl is missing"; exit 1; }
-if [[ -z "${RAFKA_BIN:-}" ]]; then
-    log "cargo build --release --bin rafka"
-    (cd "$REPO_DIR" && CARGO_TERM_COLOR=never cargo build --release --bin rafka) >/dev/null 2>&1 \
-        || { echo "build failed"; exit 1; }
-fi
-RAFKA_BIN="${RAFKA_BIN:-$REPO_DIR/target/release/rafka}"
 
-RUN="$(mktemp -d /tmp/rafka-tlsbench.XXXXXX)"
-export KAFKA_REF_STATE="$RUN/kafka-ref.state"
-PID="" FAILS=0 PLAIN="" SSL=""
-cleanup() {
-    [[ -n "$PID" ]] && stop_pid "$PID" 30
-    [[ -f "$KAFKA_REF_STATE" ]] && "$COMPAT_DIR/kafka-ref.sh" stop >/dev/null 2>&1
-    rm -rf "$RUN"
-}
-trap cleanup EXIT
-RESULTS="$RUN/results.tsv"
-: >"$RESULTS"
+bench_run_dir tlsbench
+PLAIN="" SSL=""
 
 # a CA and the brokers' certificate (for 127.0.0.1), fresh for this run
 C="$RUN/certs"; mkdir -p "$C"
-(
-    set -e
-    cd "$C"
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
-        -subj "/CN=bench CA" -addext basicConstraints=critical,CA:TRUE \
-        -addext keyUsage=critical,keyCertSign,cRLSign
-    printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n' >server.ext
-    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost"
-    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-        -extfile server.ext -out server.crt
-    cat server.key server.crt >server.pem
-) >"$RUN/openssl.log" 2>&1 || { tail -5 "$RUN/openssl.log"; echo "openssl failed"; exit 1; }
+make_certs "$C" server || { echo "openssl failed"; exit 1; }
 cat >"$RUN/ssl.properties" <<PROPS
 security.protocol=SSL
 ssl.truststore.type=PEM
@@ -144,13 +99,6 @@ PROPS
     esac
 }
 
-broker_stop() {
-    case "$1" in
-        kafka) "$COMPAT_DIR/kafka-ref.sh" stop >/dev/null 2>&1 ;;
-        rafka) stop_pid "$PID" 30; PID="" ;;
-    esac
-}
-
 java_tool() { timeout -k 5 "$STEP_TIMEOUT" java "${TOOL_JVM[@]}" -cp "$KAFKA_LIBS/*" "$@"; }
 
 # record TARGET VARIANT OP OUT KIND: the parsed throughput of one run, recorded
@@ -189,16 +137,7 @@ run() {
 }
 
 log "TLS benchmark ($MODE: $ROUNDS round(s) x $RECORDS records of $RECORD_SIZE bytes)"
-for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
-    for target in kafka rafka; do
-        if ! broker_start "$target"; then
-            log "FAIL $target did not start"; FAILS=$((FAILS + 1)); broker_stop "$target"; continue
-        fi
-        run "$target" ssl
-        run "$target" plain
-        broker_stop "$target"
-    done
-done
+bench_rounds ssl plain
 
 summary="$(python3 - "$RESULTS" <<'EOF'
 import statistics, sys

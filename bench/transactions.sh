@@ -19,50 +19,21 @@ set -uo pipefail
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$BENCH_DIR/../compat-tests/lib/common.sh"   # free_port, stop_pid, KAFKA_LIBS, REPO_DIR
 
-MODE=full ROUNDS="" RECORDS="" DURATION_MS=100
+HELP_LINES=18 DEFAULT_RECORDS=500000
+source "$BENCH_DIR/lib.sh"
+bench_args "$@"
+DURATION_MS=100
+set -- "${EXTRA_ARGS[@]}"
 while (($#)); do
     case "$1" in
-        --smoke) MODE=smoke; shift ;;
-        --rounds) ROUNDS="$2"; shift 2 ;;
-        --records) RECORDS="$2"; shift 2 ;;
         --duration-ms) DURATION_MS="$2"; shift 2 ;;
-        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "transactions.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
-if [[ $MODE == full ]]; then
-    ROUNDS="${ROUNDS:-3}" RECORDS="${RECORDS:-500000}"
-else
-    ROUNDS="${ROUNDS:-1}" RECORDS="${RECORDS:-20000}"
-fi
-RECORD_SIZE=1024
-PARTITIONS=4
-STEP_TIMEOUT=300
-TOOL_JVM=(-Xmx512M -server -XX:+UseG1GC -Djava.awt.headless=true
-    "-Dlog4j2.configurationFile=$COMPAT_DIR/log4j2.properties" -Dcompat.log.level=WARN)
 
-START=$SECONDS
-log() { printf '[%4ds] %s\n' "$((SECONDS - START))" "$*"; }
-
-"$COMPAT_DIR/setup.sh" >/dev/null || { echo "compat-tests/setup.sh failed"; exit 1; }
-if [[ -z "${RAFKA_BIN:-}" ]]; then
-    log "cargo build --release --bin rafka"
-    (cd "$REPO_DIR" && CARGO_TERM_COLOR=never cargo build --release --bin rafka) >/dev/null 2>&1 \
-        || { echo "build failed"; exit 1; }
-fi
-RAFKA_BIN="${RAFKA_BIN:-$REPO_DIR/target/release/rafka}"
-
-RUN="$(mktemp -d /tmp/rafka-txbench.XXXXXX)"
-export KAFKA_REF_STATE="$RUN/kafka-ref.state"
-PID="" FAILS=0 BOOTSTRAP=""
-cleanup() {
-    [[ -n "$PID" ]] && stop_pid "$PID" 30
-    [[ -f "$KAFKA_REF_STATE" ]] && "$COMPAT_DIR/kafka-ref.sh" stop >/dev/null 2>&1
-    rm -rf "$RUN"
-}
-trap cleanup EXIT
-RESULTS="$RUN/results.tsv"
-: >"$RESULTS"
+bench_setup
+bench_run_dir txbench
+BOOTSTRAP=""
 
 broker_start() {
     case "$1" in
@@ -81,13 +52,6 @@ broker_start() {
             local i
             for ((i = 0; i < 100; i++)); do port_open "$port" && return 0; sleep 0.1; done
             return 1 ;;
-    esac
-}
-
-broker_stop() {
-    case "$1" in
-        kafka) "$COMPAT_DIR/kafka-ref.sh" stop >/dev/null 2>&1 ;;
-        rafka) stop_pid "$PID" 30; PID="" ;;
     esac
 }
 
@@ -121,16 +85,7 @@ run() {
 }
 
 log "transactional producer benchmark ($MODE: $ROUNDS round(s) x $RECORDS records, transactions of ${DURATION_MS} ms)"
-for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
-    for target in kafka rafka; do
-        if ! broker_start "$target"; then
-            log "FAIL $target did not start"; FAILS=$((FAILS + 1)); broker_stop "$target"; continue
-        fi
-        run "$target" idem
-        run "$target" txn
-        broker_stop "$target"
-    done
-done
+bench_rounds idem txn
 
 summary="$(python3 - "$RESULTS" <<'EOF'
 import statistics, sys

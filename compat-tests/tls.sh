@@ -99,28 +99,10 @@ trap cleanup EXIT
 
 # ---------------------------------------------------------------- certificates
 C="$DIR/certs"; mkdir -p "$C"
-(
-    set -e
-    cd "$C"
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
-        -subj "/CN=compat CA" -addext basicConstraints=critical,CA:TRUE \
-        -addext keyUsage=critical,keyCertSign,cRLSign
-    printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n' >server.ext
-    printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >client.ext
-    cp client.ext tricky.ext; cp client.ext nobody.ext
-    # tricky: a subject with characters RFC 2253 escapes (Java writes it
-    # CN=tricky\, client,OU=a\+b,O=compat); nobody: one no mapping rule names
-    for who in server client tricky nobody; do
-        case "$who" in
-            tricky) subject='/O=compat/OU=a\+b/CN=tricky, client' ;;
-            *) subject="/O=compat/CN=$who" ;;
-        esac
-        openssl req -newkey rsa:2048 -nodes -keyout "$who.key" -out "$who.csr" -subj "$subject"
-        openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-            -extfile "$who.ext" -out "$who.crt"
-        cat "$who.key" "$who.crt" >"$who.pem"
-    done
-) >"$DIR/openssl.log" 2>&1 || { tail -5 "$DIR/openssl.log"; fail "openssl could not make the certificates"; }
+# tricky: a subject with characters RFC 2253 escapes (Java writes it
+# CN=tricky\, client,OU=a\+b,O=compat); nobody: one no mapping rule names
+make_certs "$C" server client 'tricky=/O=compat/OU=a\+b/CN=tricky, client' nobody \
+    || fail "openssl could not make the certificates"
 
 # The client side, as Kafka's Java clients take it
 cat >"$DIR/client-ssl.properties" <<PROPS

@@ -43,6 +43,11 @@ async fn start(data: &Path, extra: &str) -> BrokerHandle {
     builder.start().await.expect("starts")
 }
 
+/// Node `id`'s SASL_PLAINTEXT listener.
+fn sasl_addr_of(cluster: &rafka::ClusterHandle, id: i32) -> SocketAddr {
+    sasl_addr(cluster.node(id).expect("node"))
+}
+
 fn sasl_addr(b: &BrokerHandle) -> SocketAddr {
     b.listener_addr("SASL_PLAINTEXT").expect("SASL listener")
 }
@@ -1183,13 +1188,7 @@ async fn acls_are_replicated_with_the_cluster_metadata() {
         .start()
         .await
         .expect("cluster starts");
-    let node = |id: i32| {
-        cluster
-            .node(id)
-            .expect("node")
-            .listener_addr("SASL_PLAINTEXT")
-            .expect("SASL listener")
-    };
+    let node = |id: i32| sasl_addr_of(&cluster, id);
     let mut admin = login(node(1), "admin", "admin-secret").await;
     let mut created = -1;
     for _ in 0..100 {
@@ -1294,13 +1293,7 @@ async fn brokers_replicate_over_a_sasl_ssl_inter_broker_listener() {
         .start()
         .await
         .expect("cluster starts");
-    let node = |id: i32| {
-        cluster
-            .node(id)
-            .expect("node")
-            .listener_addr("SASL_PLAINTEXT")
-            .expect("SASL listener")
-    };
+    let node = |id: i32| sasl_addr_of(&cluster, id);
     let mut admin = login(node(1), "admin", "admin-secret").await;
     let create = CreateTopicsRequest::default()
         .with_topics(vec![CreatableTopic::default()

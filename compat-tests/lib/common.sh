@@ -130,3 +130,31 @@ oracle_compare() {
     fi
     echo "$name: every check passed"
 }
+
+# make_certs DIR WHO[=SUBJECT]...: with openssl, a CA (DIR/ca.pem, "CN=compat CA") and for
+# each WHO a key and certificate it signs (DIR/WHO.key, DIR/WHO.crt, and DIR/WHO.pem
+# holding both, as Kafka's PEM keystores do): "server" for localhost and 127.0.0.1
+# (serverAuth), any other a client certificate (clientAuth); the subject is SUBJECT if
+# given, else /O=compat/CN=WHO. openssl's output goes to DIR/openssl.log; status 1 on failure.
+make_certs() {
+    local dir="$1"; shift
+    (
+        set -e
+        cd "$dir"
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+            -subj "/CN=compat CA" -addext basicConstraints=critical,CA:TRUE \
+            -addext keyUsage=critical,keyCertSign,cRLSign
+        printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n' >server.ext
+        printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >client.ext
+        local spec who subject ext
+        for spec in "$@"; do
+            who="${spec%%=*}" subject="/O=compat/CN=${spec%%=*}" ext=client.ext
+            [[ "$spec" == *=* ]] && subject="${spec#*=}"
+            [[ "$who" == server ]] && ext=server.ext
+            openssl req -newkey rsa:2048 -nodes -keyout "$who.key" -out "$who.csr" -subj "$subject"
+            openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+                -extfile "$ext" -out "$who.crt"
+            cat "$who.key" "$who.crt" >"$who.pem"
+        done
+    ) >"$dir/openssl.log" 2>&1 || { tail -5 "$dir/openssl.log"; return 1; }
+}
