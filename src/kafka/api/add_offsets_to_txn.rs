@@ -7,31 +7,21 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 
-use super::txn::{fenced_for, txn_coordinator};
+use super::txn::{fenced_for, refusal, txn_coordinator};
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::group::OFFSETS_TOPIC;
 use crate::kafka::answer::Answer;
-use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
-use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &RequestContext,
     broker: &Arc<Broker>,
     req: AddOffsetsToTxnRequest,
 ) -> Answer<AddOffsetsToTxnResponse> {
-    let may = |op, kind, name: &str| authz::allowed(ctx, broker, op, kind, name);
-    let added = if !may(
-        AclOperation::Write,
-        ResourceType::TransactionalId,
-        &req.transactional_id,
-    ) {
-        Err(ErrorCode::TransactionalIdAuthorizationFailed)
-    } else if !may(AclOperation::Read, ResourceType::Group, &req.group_id) {
-        Err(ErrorCode::GroupAuthorizationFailed)
-    } else {
-        add(broker, &req).await
+    let added = match refusal(ctx, broker, &req.transactional_id, Some(&req.group_id)) {
+        Some(code) => Err(code),
+        None => add(broker, &req).await,
     };
     let code = match added {
         Ok(()) => ErrorCode::None,

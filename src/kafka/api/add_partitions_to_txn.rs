@@ -29,7 +29,7 @@ use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
 use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
-use crate::security::acl::{AclOperation, ResourceType};
+use crate::security::acl::AclOperation;
 
 pub async fn handle(
     ctx: &RequestContext,
@@ -72,14 +72,8 @@ pub async fn handle(
             }
         })
         .collect();
-    let result: Vec<ErrorCode> = if !authz::allowed(
-        ctx,
-        broker,
-        AclOperation::Write,
-        ResourceType::TransactionalId,
-        &tid,
-    ) {
-        vec![ErrorCode::TransactionalIdAuthorizationFailed; partitions.len()]
+    let result: Vec<ErrorCode> = if let Some(code) = super::txn::refusal(ctx, broker, &tid, None) {
+        vec![code; partitions.len()]
     } else if refused.iter().any(Option::is_some) {
         refused
             .iter()

@@ -13,9 +13,7 @@ use super::txn::{fenced_for, txn_coordinator};
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::kafka::answer::Answer;
-use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
-use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(
     ctx: &RequestContext,
@@ -23,17 +21,9 @@ pub async fn handle(
     req: EndTxnRequest,
 ) -> Answer<EndTxnResponse> {
     let version = ctx.api_version;
-    let tid = req.transactional_id.as_str();
-    let may = authz::allowed(
-        ctx,
-        broker,
-        AclOperation::Write,
-        ResourceType::TransactionalId,
-        tid,
-    );
-    let ended = match may {
-        true => end(broker, &req, version).await,
-        false => Err(ErrorCode::TransactionalIdAuthorizationFailed),
+    let ended = match super::txn::refusal(ctx, broker, &req.transactional_id, None) {
+        Some(code) => Err(code),
+        None => end(broker, &req, version).await,
     };
     let (code, (pid, epoch)) = match ended {
         Ok(going_on) => (ErrorCode::None, going_on),

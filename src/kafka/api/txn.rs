@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use crate::broker::Broker;
 use crate::error::ErrorCode;
+use crate::kafka::authz;
+use crate::kafka::context::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 use crate::txn::TxnCoordinator;
 
 /// This broker's transaction coordinator, if it coordinates `transactional_id`:
@@ -24,6 +27,28 @@ pub fn txn_coordinator(
         return Err(ErrorCode::NotCoordinator);
     }
     Ok(txns)
+}
+
+/// Kafka's checks of a transactional request: WRITE on the transactional id
+/// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), then READ on its group if it names one
+/// (GROUP_AUTHORIZATION_FAILED); the first refusal, if any.
+pub fn refusal(
+    ctx: &RequestContext,
+    broker: &Broker,
+    transactional_id: &str,
+    group: Option<&str>,
+) -> Option<ErrorCode> {
+    let may = |op, kind, name: &str| authz::allowed(ctx, broker, op, kind, name);
+    if !may(
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        transactional_id,
+    ) {
+        return Some(ErrorCode::TransactionalIdAuthorizationFailed);
+    }
+    group
+        .filter(|g| !may(AclOperation::Read, ResourceType::Group, g))
+        .map(|_| ErrorCode::GroupAuthorizationFailed)
 }
 
 /// PRODUCER_FENCED is INVALID_PRODUCER_EPOCH for the versions before `since`, which

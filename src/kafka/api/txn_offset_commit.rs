@@ -28,7 +28,7 @@ use crate::group::{CommitRequest, OFFSETS_TOPIC};
 use crate::kafka::answer::Answer;
 use crate::kafka::authz;
 use crate::kafka::context::RequestContext;
-use crate::security::acl::{AclOperation, ResourceType};
+use crate::security::acl::AclOperation;
 
 pub async fn handle(
     ctx: &RequestContext,
@@ -36,19 +36,8 @@ pub async fn handle(
     req: TxnOffsetCommitRequest,
 ) -> Answer<TxnOffsetCommitResponse> {
     let version = ctx.api_version;
-    let may = |op, kind, name: &str| authz::allowed(ctx, broker, op, kind, name);
-    let refused = if !may(
-        AclOperation::Write,
-        ResourceType::TransactionalId,
-        &req.transactional_id,
-    ) {
-        Some(ErrorCode::TransactionalIdAuthorizationFailed)
-    } else if !may(AclOperation::Read, ResourceType::Group, &req.group_id) {
-        Some(ErrorCode::GroupAuthorizationFailed)
-    } else {
-        None
-    };
-    if let Some(code) = refused {
+    let group = Some(req.group_id.as_str());
+    if let Some(code) = super::txn::refusal(ctx, broker, &req.transactional_id, group) {
         let errors = req
             .topics
             .iter()
