@@ -497,74 +497,34 @@ async fn describe_scram(addr: SocketAddr) -> Vec<(String, i16, Vec<(i8, i32)>)> 
         .collect()
 }
 
-/// Logs in on `addr` with SCRAM as RFC 5802's client does (librdkafka here is built with
-/// PLAIN only; kcat, the Java clients, confluent-kafka and kafka-python log in with SCRAM in
+/// Logs in on `addr` with SCRAM with Rafka's own client side of RFC 5802 (what a broker
+/// logs in to another with; the server side is checked against RFC 7677's vector, and
+/// kcat, the Java clients, confluent-kafka and kafka-python log in with SCRAM in
 /// `compat-tests/tls.sh`), checks the server's signature, then asks for metadata as the
 /// user: whether all of it worked.
 async fn scram_login(addr: String, mechanism: &'static str, user: &str, password: &str) -> bool {
-    use base64::engine::general_purpose::STANDARD;
-    use base64::Engine;
+    use rafka::security::scram::ScramClient;
     use rafka::security::ScramMechanism;
     let m = ScramMechanism::from_name(mechanism).expect("a SCRAM mechanism");
-    let hmac = |key: &[u8], data: &[u8]| {
-        let alg = match m {
-            ScramMechanism::Sha256 => ring::hmac::HMAC_SHA256,
-            ScramMechanism::Sha512 => ring::hmac::HMAC_SHA512,
-        };
-        ring::hmac::sign(&ring::hmac::Key::new(alg, key), data)
-            .as_ref()
-            .to_vec()
-    };
-    let digest = |data: &[u8]| {
-        let alg = match m {
-            ScramMechanism::Sha256 => &ring::digest::SHA256,
-            ScramMechanism::Sha512 => &ring::digest::SHA512,
-        };
-        ring::digest::digest(alg, data).as_ref().to_vec()
-    };
     let mut c = Client::connect(addr.parse().expect("address")).await;
     if handshake(&mut c, 1, mechanism).await.error_code != 0 {
         return false;
     }
-    let bare = format!("n={user},r=fyko+d2lbbFgONRv9qkxdawL");
-    let first = authenticate(&mut c, 2, Bytes::from(format!("n,,{bare}"))).await;
+    let mut scram = ScramClient::new(m, user, password).expect("a nonce");
+    let first = authenticate(&mut c, 2, Bytes::from(scram.first_message())).await;
     if first.error_code != 0 {
         return false;
     }
-    let server_first = String::from_utf8(first.auth_bytes.to_vec()).expect("ASCII");
-    let fields: Vec<&str> = server_first.split(',').collect();
-    let nonce = fields[0].strip_prefix("r=").expect("nonce");
-    assert!(
-        nonce.starts_with("fyko+d2lbbFgONRv9qkxdawL"),
-        "the client's nonce first"
-    );
-    let salt = STANDARD
-        .decode(fields[1].strip_prefix("s=").expect("salt"))
-        .expect("base64");
-    let iterations: i32 = fields[2].strip_prefix("i=").expect("i").parse().expect("i");
-    let salted = m
-        .salted_password(password.as_bytes(), &salt, iterations)
-        .expect("iterations");
-    let client_key = hmac(&salted, b"Client Key");
-    let without_proof = format!("c=biws,r={nonce}");
-    let auth_message = format!("{bare},{server_first},{without_proof}");
-    let signature = hmac(&digest(&client_key), auth_message.as_bytes());
-    let proof: Vec<u8> = client_key
-        .iter()
-        .zip(&signature)
-        .map(|(k, s)| k ^ s)
-        .collect();
-    let last = format!("{without_proof},p={}", STANDARD.encode(proof));
+    let last = scram
+        .final_message(&first.auth_bytes)
+        .expect("a server-first message extending the client's nonce");
     let done = authenticate(&mut c, 2, Bytes::from(last)).await;
     if done.error_code != 0 {
         return false;
     }
-    let server_signature = hmac(&hmac(&salted, b"Server Key"), auth_message.as_bytes());
-    assert_eq!(
-        done.auth_bytes,
-        format!("v={}", STANDARD.encode(server_signature)).as_bytes(),
-        "the server proves it holds the credential"
-    );
+    scram
+        .verify_final(&done.auth_bytes)
+        .expect("the server proves it holds the credential");
     let md: MetadataResponse = c
         .call(
             ApiKey::Metadata,
@@ -1340,5 +1300,78 @@ async fn brokers_replicate_over_a_sasl_ssl_inter_broker_listener() {
             .await
             .expect("acknowledged by every replica");
     }
+    cluster.shutdown().await;
+}
+
+/// Brokers log in to each other with SCRAM-SHA-512 as the user of the inter-broker
+/// listener's JAAS entry, once that user's credential is in the metadata (made with
+/// AlterUserScramCredentials, as `kafka-configs` makes it): replication then runs over the
+/// SASL listener, and a topic whose every replica must be in sync takes acks=all writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brokers_log_in_to_each_other_with_scram() {
+    use rafka::security::ScramMechanism::Sha512;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker_jaas = SCRAM_JAAS.replace(
+        "ScramLoginModule required;",
+        "ScramLoginModule required username=\"broker\" password=\"broker-secret\";",
+    );
+    let props = parse_properties(&format!(
+        "listeners=SASL_PLAINTEXT://127.0.0.1:0\n{broker_jaas}{JAAS}\
+         sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512\n"
+    ));
+    let parsed = Config::from_properties(&props).expect("config");
+    let cluster = rafka::ClusterBuilder::new(3, dir.path())
+        .configure(move |_, config| {
+            config.listeners.extend(parsed.listeners.iter().cloned());
+            config.inter_broker_listener_name = Some("SASL_PLAINTEXT".into());
+            config.inter_broker_sasl_mechanism = parsed.inter_broker_sasl_mechanism;
+        })
+        .start()
+        .await
+        .expect("cluster starts");
+    let plaintext = cluster.node(1).expect("node").kafka_addr();
+    let made = alter_scram(
+        plaintext,
+        vec![upsertion("broker", Sha512, "broker-secret", 4096)],
+        vec![],
+    )
+    .await;
+    assert_eq!(made, [("broker".to_string(), 0)]);
+    let mut admin = Client::connect(plaintext).await;
+    let create = CreateTopicsRequest::default()
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("replicated")))
+            .with_num_partitions(1)
+            .with_replication_factor(3)
+            .with_configs(vec![
+                create_topics_request::CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_static_str("min.insync.replicas"))
+                    .with_value(Some(StrBytes::from_static_str("3"))),
+            ])])
+        .with_timeout_ms(5000);
+    // (until every broker has registered)
+    let mut created = -1;
+    for _ in 0..100 {
+        let r: CreateTopicsResponse = admin.call(ApiKey::CreateTopics, 7, &create).await;
+        created = r.topics[0].error_code;
+        if created == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(created, 0, "topic created");
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", plaintext.to_string())
+        .set("acks", "all")
+        .set("message.timeout.ms", "20000")
+        .create()
+        .expect("producer");
+    producer
+        .send(
+            FutureRecord::to("replicated").key("k").payload("r"),
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("acknowledged by every replica");
     cluster.shutdown().await;
 }
