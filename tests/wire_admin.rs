@@ -271,12 +271,13 @@ async fn incremental_alter_configs_sets_and_deletes_topic_overrides() {
     assert_eq!(configs["retention.ms"].1, 5, "back to the default");
     assert_eq!(configs["segment.ms"], (Some("60000".to_string()), 1));
 
-    // errors, one per resource, in request order
+    // errors, one per resource (each in a request of its own: Kafka refuses a resource
+    // named twice in one request, below)
     let broker_resource = incremental_alter_configs_request::AlterConfigsResource::default()
         .with_resource_type(4)
         .with_resource_name(s(""))
         .with_configs(vec![]);
-    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+    let resources = vec![
         alter("ia", &[("no.such.key", 0, Some("1"))]),
         alter("ia", &[("retention.ms", 0, Some("soon"))]),
         alter("ia", &[("retention.ms", 2, Some("5"))]),
@@ -289,18 +290,32 @@ async fn incremental_alter_configs_sets_and_deletes_topic_overrides() {
         ),
         alter("missing", &[("retention.ms", 0, Some("1"))]),
         broker_resource,
-    ]);
+    ];
     for version in [0i16, 1] {
-        let r: IncrementalAlterConfigsResponse =
-            c.call(ApiKey::IncrementalAlterConfigs, version, &req).await;
-        let codes: Vec<i16> = r.responses.iter().map(|x| x.error_code).collect();
+        let responses = alter_each(&mut c, version, &resources).await;
+        let codes: Vec<i16> = responses.iter().map(|x| x.error_code).collect();
         assert_eq!(codes, vec![40, 40, 40, 40, 40, 42, 42, 3, 42], "v{version}");
         assert!(
-            r.responses.iter().all(|x| x.error_message.is_some()),
+            responses.iter().all(|x| x.error_message.is_some()),
             "every error has a message"
         );
-        assert_eq!(r.responses[8].resource_type, 4);
+        assert_eq!(responses[8].resource_type, 4);
     }
+    // a resource named twice: both refused, nothing applied
+    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        alter("ia", &[("segment.ms", 0, Some("1"))]),
+        alter("ia", &[("segment.ms", 0, Some("2"))]),
+    ]);
+    let r: IncrementalAlterConfigsResponse = c.call(ApiKey::IncrementalAlterConfigs, 1, &req).await;
+    let answers: Vec<(i16, Option<&str>)> = r
+        .responses
+        .iter()
+        .map(|x| (x.error_code, x.error_message.as_deref()))
+        .collect();
+    assert_eq!(
+        answers,
+        [(42, Some("Each resource must appear at most once.")); 2]
+    );
     let configs = topic_configs(&mut c, "ia").await;
     assert_eq!(
         configs["segment.ms"],
@@ -370,15 +385,13 @@ async fn incremental_alter_configs_takes_mirrormakers_deletes_of_unsupported_key
     assert_eq!(topic.partitions[0].config().retention_ms, 3_600_000);
 
     for version in [0i16, 1] {
-        let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        let resources = [
             alter("mm", &[("compression.type", 0, Some("gzip"))]),
             alter("mm", &[("no.such.key", 0, Some("1"))]),
             alter("mm", &[("no.such.key", 1, None)]),
-        ]);
-        let r: IncrementalAlterConfigsResponse =
-            c.call(ApiKey::IncrementalAlterConfigs, version, &req).await;
-        let answers: Vec<(i16, Option<&str>)> = r
-            .responses
+        ];
+        let responses = alter_each(&mut c, version, &resources).await;
+        let answers: Vec<(i16, Option<&str>)> = responses
             .iter()
             .map(|x| (x.error_code, x.error_message.as_ref().map(|m| m.as_str())))
             .collect();
@@ -399,6 +412,22 @@ async fn incremental_alter_configs_takes_mirrormakers_deletes_of_unsupported_key
     assert!(!configs.contains_key("compression.type"));
     assert_eq!(configs["retention.ms"], (Some("3600000".to_string()), 1));
     broker.shutdown().await.expect("shutdown");
+}
+
+/// Each resource altered in a request of its own: the answers, in order.
+async fn alter_each(
+    c: &mut Client,
+    version: i16,
+    resources: &[incremental_alter_configs_request::AlterConfigsResource],
+) -> Vec<incremental_alter_configs_response::AlterConfigsResourceResponse> {
+    let mut answers = Vec::new();
+    for r in resources {
+        let req = IncrementalAlterConfigsRequest::default().with_resources(vec![r.clone()]);
+        let resp: IncrementalAlterConfigsResponse =
+            c.call(ApiKey::IncrementalAlterConfigs, version, &req).await;
+        answers.extend(resp.responses);
+    }
+    answers
 }
 
 fn grow(

@@ -25,13 +25,14 @@
 //!
 //! Authorization as Kafka's: ALTER_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED), on
 //! the cluster for broker resources (CLUSTER_AUTHORIZATION_FAILED), on the group for
-//! groups (GROUP_AUTHORIZATION_FAILED), checked after duplicate keys (refused here with
-//! INVALID_REQUEST before anything is forwarded, as Kafka's broker does) and before
-//! anything else; only the authorized resources are altered, or forwarded.
+//! groups (GROUP_AUTHORIZATION_FAILED). Before that, as Kafka's broker does, a resource
+//! named twice, a key named twice and a null value to set are refused with
+//! INVALID_REQUEST, and never forwarded; only the authorized resources are altered, or
+//! forwarded.
 
 use std::sync::Arc;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
@@ -66,17 +67,22 @@ pub async fn handle(
     broker: &Arc<Broker>,
     mut req: IncrementalAlterConfigsRequest,
 ) -> Answer<IncrementalAlterConfigsResponse> {
-    let refusals: Vec<_> = req
+    let mut times_named: HashMap<(i8, &str), usize> = HashMap::new();
+    for r in &req.resources {
+        *times_named
+            .entry((r.resource_type, r.resource_name.as_str()))
+            .or_default() += 1;
+    }
+    let refusals: Vec<Option<(ErrorCode, String)>> = req
         .resources
         .iter()
         .map(|r| {
-            let mut seen = HashSet::new();
-            let unique_keys = r.configs.iter().all(|c| seen.insert(c.name.as_str()));
             let (kind, name) = (r.resource_type, &r.resource_name);
-            match unique_keys {
-                false => Some((ErrorCode::InvalidRequest, DUPLICATE_KEYS)),
-                true => config_refusal(ctx, broker, AclOperation::AlterConfigs, kind, name),
-            }
+            let named = times_named.get(&(kind, name.as_str())).copied();
+            invalid(r, named.unwrap_or(1)).or_else(|| {
+                config_refusal(ctx, broker, AclOperation::AlterConfigs, kind, name)
+                    .map(|(code, message)| (code, message.to_string()))
+            })
         })
         .collect();
     if refusals.iter().all(Option::is_none) {
@@ -98,7 +104,7 @@ pub async fn handle(
         .into_iter()
         .zip(refusals)
         .map(|(r, refused)| {
-            let failed = |code: ErrorCode, message: &'static str| {
+            let failed = |code: ErrorCode, message: &str| {
                 AlterConfigsResourceResponse::default()
                     .with_resource_type(r.resource_type)
                     .with_resource_name(r.resource_name.clone())
@@ -106,7 +112,7 @@ pub async fn handle(
                     .with_error_message(Some(str_bytes(message)))
             };
             match refused {
-                Some((code, message)) => failed(code, message),
+                Some((code, message)) => failed(code, &message),
                 None => altered.next().unwrap_or_else(|| {
                     failed(ErrorCode::UnknownServerError, "no answer for this resource")
                 }),
@@ -116,6 +122,33 @@ pub async fn handle(
     IncrementalAlterConfigsResponse::default()
         .with_responses(responses)
         .into()
+}
+
+/// What Kafka's broker refuses before it authorizes or forwards anything
+/// (`ConfigAdminManager.preprocess`): a resource named more than once (`times` times, both
+/// copies refused), a key named twice, a null value to set, append or subtract.
+fn invalid(r: &AlterConfigsResource, times: usize) -> Option<(ErrorCode, String)> {
+    let refused = |message: String| Some((ErrorCode::InvalidRequest, message));
+    if times > 1 {
+        return refused("Each resource must appear at most once.".into());
+    }
+    let mut seen = HashSet::new();
+    if !r.configs.iter().all(|c| seen.insert(c.name.as_str())) {
+        return refused(DUPLICATE_KEYS.into());
+    }
+    let nulls: Vec<&str> = r
+        .configs
+        .iter()
+        .filter(|c| c.value.is_none() && c.config_operation != OP_DELETE)
+        .map(|c| c.name.as_str())
+        .collect();
+    if !nulls.is_empty() {
+        return refused(format!(
+            "Null value not supported for : {}",
+            nulls.join(", ")
+        ));
+    }
+    None
 }
 
 /// Every resource of the request altered, by the controller or here.
