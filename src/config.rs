@@ -845,14 +845,17 @@ impl Config {
         c.inter_broker_listener_name = parsed.inter_broker_listener_name;
         if let Some(v) = props.get("sasl.mechanism.inter.broker.protocol") {
             let v = v.trim();
-            c.inter_broker_sasl_mechanism = Some(SaslMechanism::from_name(v).ok_or_else(|| {
-                invalid(
+            c.inter_broker_sasl_mechanism = SaslMechanism::from_name(v);
+            // (as in Kafka, it only matters when the inter-broker listener is SASL)
+            let sasl = c.inter_broker_listener().is_some_and(|l| l.sasl.is_some());
+            if c.inter_broker_sasl_mechanism.is_none() && sasl {
+                return Err(invalid(
                     "sasl.mechanism.inter.broker.protocol",
                     v,
                     "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (GSSAPI and OAUTHBEARER are not \
                      served between brokers)",
-                )
-            })?);
+                ));
+            }
         }
         if c.listeners.is_empty() {
             // a controller-only node (cluster::parse allows no other case): parsed for the
@@ -929,8 +932,9 @@ impl Config {
     }
 
     /// Refuses listeners the broker cannot serve: none (but on a controller-only node,
-    /// which serves its controller port alone), two with one name, a security protocol
-    /// other than PLAINTEXT, or a text listener on a Kafka or controller listener's port
+    /// which serves its controller port alone), two with one name, a controller listener
+    /// other than PLAINTEXT, an inter-broker listener a broker cannot log in to, or a text
+    /// listener on a Kafka or controller listener's port
     /// (or beyond loopback while a Kafka listener authenticates clients).
     /// [`Config::from_properties`] calls it, and so does the broker's start (a `Config`
     /// may be built in code).

@@ -1305,8 +1305,9 @@ async fn brokers_replicate_over_a_sasl_ssl_inter_broker_listener() {
 
 /// Brokers log in to each other with SCRAM-SHA-512 as the user of the inter-broker
 /// listener's JAAS entry, once that user's credential is in the metadata (made with
-/// AlterUserScramCredentials, as `kafka-configs` makes it): replication then runs over the
-/// SASL listener, and a topic whose every replica must be in sync takes acks=all writes.
+/// AlterUserScramCredentials, as `kafka-configs` makes it): before, a topic whose every
+/// replica must be in sync takes no acks=all write; after, replication runs over the SASL
+/// listener and it does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn brokers_log_in_to_each_other_with_scram() {
     use rafka::security::ScramMechanism::Sha512;
@@ -1330,13 +1331,6 @@ async fn brokers_log_in_to_each_other_with_scram() {
         .await
         .expect("cluster starts");
     let plaintext = cluster.node(1).expect("node").kafka_addr();
-    let made = alter_scram(
-        plaintext,
-        vec![upsertion("broker", Sha512, "broker-secret", 4096)],
-        vec![],
-    )
-    .await;
-    assert_eq!(made, [("broker".to_string(), 0)]);
     let mut admin = Client::connect(plaintext).await;
     let create = CreateTopicsRequest::default()
         .with_topics(vec![CreatableTopic::default()
@@ -1360,17 +1354,29 @@ async fn brokers_log_in_to_each_other_with_scram() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(created, 0, "topic created");
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", plaintext.to_string())
-        .set("acks", "all")
-        .set("message.timeout.ms", "20000")
-        .create()
-        .expect("producer");
-    producer
-        .send(
-            FutureRecord::to("replicated").key("k").payload("r"),
-            Duration::from_secs(20),
-        )
+    let producer = |timeout_ms: &str| -> FutureProducer {
+        ClientConfig::new()
+            .set("bootstrap.servers", plaintext.to_string())
+            .set("acks", "all")
+            .set("message.timeout.ms", timeout_ms)
+            .create()
+            .expect("producer")
+    };
+    let send = |p: FutureProducer| async move {
+        let record = FutureRecord::to("replicated").key("k").payload("r");
+        p.send(record, Duration::from_secs(20)).await.map(|_| ())
+    };
+    // no credential for the brokers' user yet: the followers cannot log in, so no write
+    // is acknowledged by every replica
+    assert!(send(producer("3000")).await.is_err(), "not replicated");
+    let made = alter_scram(
+        plaintext,
+        vec![upsertion("broker", Sha512, "broker-secret", 4096)],
+        vec![],
+    )
+    .await;
+    assert_eq!(made, [("broker".to_string(), 0)]);
+    send(producer("20000"))
         .await
         .expect("acknowledged by every replica");
     cluster.shutdown().await;

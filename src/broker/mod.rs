@@ -69,7 +69,7 @@ pub enum BrokerError {
     #[error("the controller answered {code}: {message}")]
     Controller { code: ErrorCode, message: String },
     /// The inter-broker listener's TLS stores cannot be used (at start only).
-    #[error("inter-broker TLS: {0}")]
+    #[error("inter-broker listener: {0}")]
     InterBrokerTls(#[from] crate::security::TlsError),
 }
 
@@ -341,12 +341,12 @@ impl Broker {
         &self.local_metadata
     }
 
-    /// The authorizer (`authorizer.class.name`), if one is configured.
     /// TLS and SASL of this broker's connections to another broker's inter-broker listener.
     pub fn inter_broker_link(&self) -> &crate::controller::link::LinkSecurity {
         &self.link
     }
 
+    /// The authorizer (`authorizer.class.name`), if one is configured.
     pub fn authorizer(&self) -> Option<&crate::security::acl::Authorizer> {
         self.authorizer.as_ref()
     }

@@ -177,6 +177,7 @@ async fn fetch_loop(
     let client_id = format!("rafka-replica-fetcher-{}-{leader}", broker.node_id());
     let mut conn: Option<Conn> = None;
     let mut correlation: i32 = 0;
+    let mut last_failure: Option<String> = None;
     // partitions whose last answer was an error wait until then
     let mut delayed: HashMap<Key, tokio::time::Instant> = HashMap::new();
     loop {
@@ -218,9 +219,19 @@ async fn fetch_loop(
             Duration::from_millis(u64::try_from(max_wait).unwrap_or(500)) + Duration::from_secs(10),
         );
         let response = match exchange.await {
-            Ok(r) => r,
+            Ok(r) => {
+                last_failure = None;
+                r
+            }
             Err(e) => {
-                debug!(leader, cause = %e, "replica fetch failed");
+                // a wrong inter-broker password or certificate stops replication: said at
+                // warn once per cause, not at every retry
+                if last_failure.as_deref() != Some(e.as_str()) {
+                    warn!(leader, cause = %e, "replica fetch failed; retrying");
+                } else {
+                    debug!(leader, cause = %e, "replica fetch failed");
+                }
+                last_failure = Some(e);
                 conn = None;
                 tokio::select! {
                     _ = wake.notified() => {}
@@ -313,6 +324,8 @@ async fn exchange(
             return Err("not connected".to_string());
         };
         stream.write_all(&frame).await.map_err(|e| e.to_string())?;
+        // (TLS holds what it encrypted until flushed)
+        stream.flush().await.map_err(|e| e.to_string())?;
         read_response(stream, ApiKey::Fetch, FETCH_VERSION, correlation, MAX_FRAME).await
     };
     tokio::time::timeout(timeout, work)

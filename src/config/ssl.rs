@@ -36,8 +36,9 @@ const KEYS: &[&str] = &[
     "ssl.engine.factory.class",
 ];
 
-/// Kafka's `ssl.*` keys that say nothing Rafka's TLS needs (Java's providers, algorithms,
-/// the client-side host check): accepted and ignored.
+/// Kafka's `ssl.*` keys that say nothing Rafka's TLS needs (Java's providers, algorithms;
+/// the client-side host check, always on, with a warning when set empty): accepted and
+/// ignored.
 const IGNORED: &[&str] = &[
     "ssl.protocol",
     "ssl.provider",
@@ -154,6 +155,15 @@ pub fn parse(
         props.get(key).map(|v| (key.to_string(), v.trim()))
     };
 
+    if let Some((k, "")) = get("ssl.endpoint.identification.algorithm") {
+        // Kafka's way to stop a client checking the host name in a server's certificate;
+        // a broker connecting to another's listener always checks it here
+        tracing::warn!(
+            key = %k,
+            "ignored: a broker always checks the host name or IP in the certificate of \
+             another broker's listener"
+        );
+    }
     for store in ["ssl.keystore.type", "ssl.truststore.type"] {
         if let Some((k, v)) = get(store) {
             if !v.eq_ignore_ascii_case("PEM") {

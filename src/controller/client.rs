@@ -276,6 +276,8 @@ impl ControllerClient {
                 return Err("not connected".to_string());
             };
             stream.write_all(frame).await.map_err(|e| e.to_string())?;
+            // (TLS holds what it encrypted until flushed)
+            stream.flush().await.map_err(|e| e.to_string())?;
             read_frame(stream, MAX_RESPONSE).await
         };
         match tokio::time::timeout_at(deadline, work).await {

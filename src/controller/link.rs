@@ -71,10 +71,21 @@ impl LinkSecurity {
             None => None,
         };
         // (Config::check_listeners made sure of the mechanism and its login)
-        let sasl = l.sasl.as_ref().and_then(|s| {
-            let m = config.inter_broker_sasl_mechanism?;
-            Some((m, s.login(m)?.clone()))
-        });
+        let sasl = match &l.sasl {
+            None => None,
+            Some(s) => {
+                let login = config
+                    .inter_broker_sasl_mechanism
+                    .and_then(|m| Some((m, s.login(m)?.clone())));
+                Some(login.ok_or_else(|| {
+                    TlsError::Config(format!(
+                        "listener {} is SASL: sasl.mechanism.inter.broker.protocol and a \
+                         username and password in its JAAS entry are needed",
+                        l.name
+                    ))
+                })?)
+            }
+        };
         Ok(Arc::new(LinkSecurity { tls, sasl }))
     }
 }
@@ -231,5 +242,6 @@ async fn exchange<Req: Encodable, Resp: kafka_protocol::protocol::Decodable>(
 ) -> Result<Resp, String> {
     let frame = encode_request(api, version, correlation, "rafka-inter-broker", req)?;
     conn.write_all(&frame).await.map_err(|e| e.to_string())?;
+    conn.flush().await.map_err(|e| e.to_string())?;
     read_response(conn, api, version, correlation, MAX_SASL_RESPONSE).await
 }

@@ -530,8 +530,10 @@ impl ScramClient {
         let iterations: i32 = field("i")
             .and_then(|i| i.parse().ok())
             .ok_or_else(|| refused("no iteration count"))?;
-        if iterations < ScramMechanism::MIN_ITERATIONS {
-            return Err(refused("too few iterations"));
+        // (and not so many that PBKDF2 would hold a worker thread for long)
+        if !(ScramMechanism::MIN_ITERATIONS..=ScramMechanism::MAX_ITERATIONS).contains(&iterations)
+        {
+            return Err(refused("an iteration count out of Kafka's bounds"));
         }
         let m = self.mechanism;
         let salted = m
