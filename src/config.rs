@@ -296,6 +296,64 @@ pub struct GroupConfig {
     /// `offsets.topic.replication.factor` (3): in a cluster, at most this many replicas of
     /// each `__consumer_offsets` partition (fewer when fewer brokers are registered).
     pub offsets_topic_replication_factor: i16,
+    /// `group.coordinator.rebalance.protocols` names `consumer` (KIP-848 groups served).
+    pub consumer_protocol: bool,
+    /// The `group.consumer.*` settings of KIP-848 groups.
+    pub consumer: ConsumerGroupConfig,
+}
+
+/// The `group.consumer.*` settings, with Kafka's defaults and bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConsumerGroupConfig {
+    /// `group.consumer.session.timeout.ms`, within `group.consumer.min/max.session.timeout.ms`.
+    pub session_timeout_ms: i32,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms`, within its min and max.
+    pub heartbeat_interval_ms: i32,
+    pub min_heartbeat_interval_ms: i32,
+    pub max_heartbeat_interval_ms: i32,
+    /// `group.consumer.max.size`.
+    pub max_size: usize,
+    /// `group.consumer.assignors`, the default first.
+    pub assignors: &'static [&'static str],
+}
+
+impl Default for ConsumerGroupConfig {
+    fn default() -> Self {
+        ConsumerGroupConfig {
+            session_timeout_ms: 45_000,
+            min_session_timeout_ms: 45_000,
+            max_session_timeout_ms: 60_000,
+            heartbeat_interval_ms: 5_000,
+            min_heartbeat_interval_ms: 5_000,
+            max_heartbeat_interval_ms: 15_000,
+            max_size: i32::MAX as usize,
+            assignors: &["uniform", "range"],
+        }
+    }
+}
+
+/// `group.consumer.assignors`: names or Kafka's class names of the two assignors.
+fn parse_assignors(key: &str, value: &str) -> Result<&'static [&'static str], ConfigError> {
+    let mut names = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let name = match item {
+            "uniform" | "org.apache.kafka.coordinator.group.assignor.UniformAssignor" => "uniform",
+            "range" | "org.apache.kafka.coordinator.group.assignor.RangeAssignor" => "range",
+            _ => return Err(invalid(key, value, "the assignors are uniform and range")),
+        };
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(match names.as_slice() {
+        ["uniform"] => &["uniform"],
+        ["range"] => &["range"],
+        ["range", "uniform"] => &["range", "uniform"],
+        ["uniform", "range"] => &["uniform", "range"],
+        _ => return Err(invalid(key, value, "name at least one assignor")),
+    })
 }
 
 impl Default for GroupConfig {
@@ -311,6 +369,8 @@ impl Default for GroupConfig {
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
             offset_metadata_max_bytes: 4096,
             offsets_topic_replication_factor: 3,
+            consumer_protocol: true,
+            consumer: ConsumerGroupConfig::default(),
         }
     }
 }
@@ -620,6 +680,51 @@ impl Config {
                 }
                 "group.min.session.timeout.ms" => c.group.min_session_timeout_ms = parse_num(k, v)?,
                 "group.max.session.timeout.ms" => c.group.max_session_timeout_ms = parse_num(k, v)?,
+                "group.coordinator.rebalance.protocols" => {
+                    let mut consumer = false;
+                    for p in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                        match p {
+                            "consumer" => consumer = true,
+                            "classic" | "streams" | "share" => {}
+                            _ => {
+                                return Err(invalid(
+                                    k,
+                                    v,
+                                    "protocols are classic, consumer, streams and share",
+                                ))
+                            }
+                        }
+                    }
+                    if !v.split(',').any(|p| p.trim() == "classic") {
+                        return Err(invalid(k, v, "classic is required"));
+                    }
+                    c.group.consumer_protocol = consumer;
+                }
+                "group.consumer.session.timeout.ms" => {
+                    c.group.consumer.session_timeout_ms = parse_num(k, v)?
+                }
+                "group.consumer.min.session.timeout.ms" => {
+                    c.group.consumer.min_session_timeout_ms = parse_num(k, v)?
+                }
+                "group.consumer.max.session.timeout.ms" => {
+                    c.group.consumer.max_session_timeout_ms = parse_num(k, v)?
+                }
+                "group.consumer.heartbeat.interval.ms" => {
+                    c.group.consumer.heartbeat_interval_ms = parse_num(k, v)?
+                }
+                "group.consumer.min.heartbeat.interval.ms" => {
+                    c.group.consumer.min_heartbeat_interval_ms = parse_num(k, v)?
+                }
+                "group.consumer.max.heartbeat.interval.ms" => {
+                    c.group.consumer.max_heartbeat_interval_ms = parse_num(k, v)?
+                }
+                "group.consumer.max.size" => {
+                    c.group.consumer.max_size = parse_num(k, v)?;
+                    if c.group.consumer.max_size < 1 {
+                        return Err(invalid(k, v, "must be at least 1"));
+                    }
+                }
+                "group.consumer.assignors" => c.group.consumer.assignors = parse_assignors(k, v)?,
                 "group.max.size" => {
                     c.group.max_size = parse_num(k, v)?;
                     if c.group.max_size < 1 {
@@ -903,6 +1008,33 @@ impl Config {
                 "group.min.session.timeout.ms",
                 &c.group.min_session_timeout_ms.to_string(),
                 "must be at least 1 and at most group.max.session.timeout.ms",
+            ));
+        }
+        let cg = c.group.consumer;
+        let within = |v: i32, min: i32, max: i32| 1 <= min && min <= v && v <= max;
+        if !within(
+            cg.session_timeout_ms,
+            cg.min_session_timeout_ms,
+            cg.max_session_timeout_ms,
+        ) {
+            return Err(invalid(
+                "group.consumer.session.timeout.ms",
+                &cg.session_timeout_ms.to_string(),
+                "must be within group.consumer.min.session.timeout.ms and \
+                 group.consumer.max.session.timeout.ms",
+            ));
+        }
+        if !within(
+            cg.heartbeat_interval_ms,
+            cg.min_heartbeat_interval_ms,
+            cg.max_heartbeat_interval_ms,
+        ) || cg.heartbeat_interval_ms >= cg.session_timeout_ms
+        {
+            return Err(invalid(
+                "group.consumer.heartbeat.interval.ms",
+                &cg.heartbeat_interval_ms.to_string(),
+                "must be within group.consumer.min/max.heartbeat.interval.ms and below \
+                 group.consumer.session.timeout.ms",
             ));
         }
         if c.log.retention_ms < -1 || c.log.segment_ms < 1 {

@@ -44,10 +44,14 @@ async fn api_versions_lists_what_is_implemented() {
             let a = advertised(key).expect("advertised");
             assert_eq!((a.min_version, a.max_version), want, "{key:?}");
         }
-        assert!(
-            advertised(ApiKey::ConsumerGroupHeartbeat).is_none(),
-            "KIP-848 is not implemented, so not advertised"
-        );
+        // KIP-848's consumer group protocol, at Kafka 4's versions
+        for key in [
+            ApiKey::ConsumerGroupHeartbeat,
+            ApiKey::ConsumerGroupDescribe,
+        ] {
+            let a = advertised(key).expect("advertised");
+            assert_eq!((a.min_version, a.max_version), (0, 1), "{key:?}");
+        }
         // KIP-890's transaction version 2, finalized from v3 (KIP-584's features)
         if version >= 3 {
             let finalized: Vec<(String, i16, i16)> = r

@@ -390,9 +390,9 @@ def s_group_restart():
 class Member:
     """A group member that commits every record it reads (synchronously)."""
 
-    def __init__(self, group, name):
+    def __init__(self, group, name, **extra):
         self.c = consumer(**{"group.id": group, "client.id": name, "auto.offset.reset": "earliest",
-                             "enable.partition.eof": False})
+                             "enable.partition.eof": False, **extra})
         self.c.subscribe([TOPIC])
         self.got = []
 
@@ -409,13 +409,13 @@ class Member:
         return sorted(tp.partition for tp in self.c.assignment())
 
 
-def s_group_handover():
+def s_group_handover(**extra):
     """Two members split 4 partitions 2+2; A reads all of its share, B 5 records of its
     share and closes (commit, LeaveGroup); A then owns all 4 partitions and reads on from
     B's committed offsets, then 40 more records."""
     compat.create_topic(BOOTSTRAP, TOPIC, 4)
     group = TOPIC + "-group"
-    a, b = Member(group, "member-a"), Member(group, "member-b")
+    a, b = Member(group, "member-a", **extra), Member(group, "member-b", **extra)
     b_open = True
 
     def both():
@@ -563,6 +563,8 @@ SCENARIOS = {
     "consumer-group-resume": s_group_resume,
     "consumer-group-restart": s_group_restart,
     "consumer-group-handover": s_group_handover,
+    # the same with KIP-848's protocol: the broker assigns, the members reconcile
+    "consumer-group-handover-kip848": lambda: s_group_handover(**{"group.protocol": "consumer"}),
     "consumer-groups-admin": s_groups_admin,
     "idempotent-default-producer": s_idempotent,
 }

@@ -264,7 +264,10 @@ consumer-group-restart)
         || fail "$(sed 's/^FAIL: //' "$CASE_DIR/verdict")"
     echo "OK: 12 records before the broker restart, the other 18 after it from the committed offsets; $(sed 's/^OK: //' "$CASE_DIR/verdict")"
     ;;
-consumer-group-handover)
+consumer-group-handover|consumer-group-handover-kip848)
+    # (the -kip848 case: both consumers with group.protocol=consumer, KIP-848's protocol,
+    # their assignment made by the broker's assignor)
+    kip=(); [[ "$1" == *-kip848 ]] && kip=(--command-property group.protocol=consumer)
     # Two console consumers (client.id member-a / member-b) split 4 partitions 2+2,
     # seen with ConsumerGroupCommand --describe --members. A reads all of its share;
     # B reads 5 records of its share and leaves cleanly (--max-messages 5 with
@@ -273,10 +276,10 @@ consumer-group-handover)
     fixture create-topic "$BOOTSTRAP" "$TOPIC" --partitions 4
     g="$TOPIC-group"
     consumer_bg 100 "$OUT.a" --group "$g" --from-beginning --max-messages 75 --timeout-ms 60000 \
-        --command-property client.id=member-a
+        --command-property client.id=member-a "${kip[@]}"
     apid=$BG_PID
     consumer_bg 80 "$OUT.b" --group "$g" --from-beginning --max-messages 5 --timeout-ms 60000 \
-        --command-property client.id=member-b --command-property max.poll.records=1
+        --command-property client.id=member-b --command-property max.poll.records=1 "${kip[@]}"
     bpid=$BG_PID
     trap 'kill $apid $bpid 2>/dev/null' EXIT
     split() {

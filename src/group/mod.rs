@@ -22,7 +22,9 @@
 //! offset per group and partition, the group metadata) are appended again and everything
 //! before them is deleted, the same result Kafka's log compaction reaches.
 
+pub mod assignor;
 pub mod classic;
+pub mod consumer;
 pub mod consumer_protocol;
 pub mod records;
 pub mod shard;
@@ -351,6 +353,35 @@ impl GroupCoordinator {
                 SyncResponse::error(group_write_error(&e))
             }
         }
+    }
+
+    /// ConsumerGroupHeartbeat (KIP-848) against the topics of `image`.
+    pub async fn consumer_heartbeat(
+        &self,
+        group_id: &str,
+        hb: consumer::Heartbeat,
+        image: consumer::TopicImage,
+    ) -> consumer::HeartbeatResponse {
+        self.runtime
+            .write(self.shard_of(group_id), |s, ctx| {
+                s.consumer_heartbeat(group_id, hb, &image, ctx)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                consumer::HeartbeatResponse::error(group_write_error(&e), e.to_string())
+            })
+    }
+
+    /// A KIP-848 consumer group, for ConsumerGroupDescribe (`Ok(None)`: none by that id).
+    pub fn consumer_group(
+        &self,
+        group_id: &str,
+    ) -> Result<Option<consumer::ConsumerGroup>, ErrorCode> {
+        self.runtime
+            .read(self.shard_of(group_id), |s| {
+                s.consumer_group(group_id).cloned()
+            })
+            .map_err(|e| group_write_error(&e))
     }
 
     /// Heartbeat: the error code.

@@ -17,6 +17,7 @@ use super::classic::{
     ClassicGroup, DeferredResponse, GroupState, JoinRequest, JoinResponse, MemberSummary, Reply,
     SyncRequest, SyncResponse,
 };
+use super::consumer::{self, ConsumerGroup, TopicImage};
 use super::records::{self, Entry, GroupValue, OffsetValue};
 use crate::config::GroupConfig;
 use crate::coordinator::{CoordinatorResult, Effect, EventContext, Ms, Shard};
@@ -35,6 +36,10 @@ pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<OffsetValue>)>)>;
 pub struct GroupSummary {
     pub group_id: String,
     pub state: GroupState,
+    /// "classic" or "consumer" (KIP-848), as ListGroups v5 reports it.
+    pub group_type: &'static str,
+    /// The state's name as ListGroups reports it (a consumer group's own states).
+    pub state_name: &'static str,
     pub protocol_type: String,
     pub protocol: String,
     pub members: Vec<MemberSummary>,
@@ -69,7 +74,12 @@ type PendingOffsets = BTreeMap<(String, String, i32), Option<OffsetValue>>;
 #[derive(Debug)]
 pub struct GroupShard {
     config: GroupConfig,
+    /// Classic groups, and the committed offsets of every group (a consumer group's are
+    /// here too, in an entry without classic members: both protocols share them).
     groups: HashMap<String, ClassicGroup>,
+    /// KIP-848 consumer groups (`group.protocol=consumer`), kept in memory: their
+    /// members rejoin after the coordinator moves or restarts.
+    consumer_groups: HashMap<String, ConsumerGroup>,
     /// Offsets open transactions committed (TxnOffsetCommit), by producer id: they become
     /// the groups' when the transaction's COMMIT marker is written, and are dropped on
     /// its ABORT (Kafka's `pendingTransactionalOffsets`).
@@ -135,10 +145,20 @@ fn commit_records(group: &str, commits: Vec<Commit>, wall: i64) -> Vec<NewRecord
         .collect()
 }
 
+/// The (topic, partition) of each commit.
+fn commit_parts(commits: &[Commit]) -> Vec<(&str, i32)> {
+    commits
+        .iter()
+        .map(|c| (c.topic.as_str(), c.partition))
+        .collect()
+}
+
 fn summary_without_members(g: &ClassicGroup) -> GroupSummary {
     GroupSummary {
         group_id: g.id.clone(),
         state: g.state(),
+        group_type: "classic",
+        state_name: g.state().name(),
         protocol_type: g.protocol_type().unwrap_or_default().to_string(),
         protocol: g.protocol().unwrap_or_default().to_string(),
         members: Vec::new(),
@@ -155,6 +175,7 @@ impl GroupShard {
         GroupShard {
             config,
             groups: HashMap::new(),
+            consumer_groups: HashMap::new(),
             pending_txn: HashMap::new(),
             partition,
             skipped_other: 0,
@@ -244,15 +265,29 @@ impl GroupShard {
 
     pub fn group_count(&self) -> usize {
         self.groups.len()
+            + self
+                .consumer_groups
+                .keys()
+                .filter(|id| !self.groups.contains_key(*id))
+                .count()
+    }
+
+    /// A KIP-848 consumer group.
+    pub fn consumer_group(&self, group_id: &str) -> Option<&ConsumerGroup> {
+        self.consumer_groups.get(group_id)
     }
 
     /// The group's timer: its next deadline, or none.
     fn timer(&self, group_id: &str) -> Effect<Self> {
-        match self
+        let classic = self
             .groups
             .get(group_id)
-            .and_then(ClassicGroup::next_deadline)
-        {
+            .and_then(ClassicGroup::next_deadline);
+        let modern = self
+            .consumer_groups
+            .get(group_id)
+            .and_then(ConsumerGroup::next_deadline);
+        match classic.into_iter().chain(modern).min() {
             Some(deadline) => Effect::Schedule {
                 key: group_id.to_string(),
                 deadline,
@@ -295,6 +330,20 @@ impl GroupShard {
             return CoordinatorResult::of(())
                 .with_effects([Effect::Respond(me, DeferredResponse::Join(answer))]);
         }
+        // an empty consumer group becomes classic again; one with members is not joined
+        // by the classic protocol (Kafka's online migration is not served yet)
+        match self.consumer_groups.get(group_id) {
+            Some(cg) if !cg.is_empty() => {
+                let answer =
+                    JoinResponse::error(ErrorCode::InconsistentGroupProtocol, &req.member_id);
+                return CoordinatorResult::of(())
+                    .with_effects([Effect::Respond(me, DeferredResponse::Join(answer))]);
+            }
+            Some(_) => {
+                self.consumer_groups.remove(group_id);
+            }
+            None => {}
+        }
         let g = self
             .groups
             .entry(group_id.to_string())
@@ -307,6 +356,61 @@ impl GroupShard {
             }
             Reply::Parked => result,
         }
+    }
+
+    /// ConsumerGroupHeartbeat (KIP-848): joins, heartbeats and leaves of a consumer group
+    /// member, against the topics of `image`. Nothing is written: the group lives in
+    /// memory.
+    pub fn consumer_heartbeat(
+        &mut self,
+        group_id: &str,
+        hb: consumer::Heartbeat,
+        image: &TopicImage,
+        ctx: &EventContext,
+    ) -> GroupResult<consumer::HeartbeatResponse> {
+        use consumer::HeartbeatResponse as R;
+        let cfg = self.config.consumer;
+        let leaving = hb.member_epoch < 0;
+        if !self.consumer_groups.contains_key(group_id) {
+            let classic_busy = self
+                .groups
+                .get(group_id)
+                .is_some_and(|g| g.has_members() || g.state() != GroupState::Empty);
+            if classic_busy {
+                return CoordinatorResult::of(R::error(
+                    ErrorCode::GroupIdNotFound,
+                    format!("Group {group_id} is not a consumer group."),
+                ));
+            }
+            if leaving {
+                return CoordinatorResult::of(R::error(
+                    ErrorCode::GroupIdNotFound,
+                    format!("Group {group_id} not found."),
+                ));
+            }
+            if hb.member_epoch != 0 {
+                // the group was lost with its coordinator (it lives in memory): the member
+                // starts over
+                return CoordinatorResult::of(R::error(
+                    ErrorCode::UnknownMemberId,
+                    format!(
+                        "Member {} is not a member of group {group_id}",
+                        hb.member_id
+                    ),
+                ));
+            }
+            self.consumer_groups
+                .insert(group_id.to_string(), ConsumerGroup::new(group_id, ctx.wall));
+        }
+        let Some(g) = self.consumer_groups.get_mut(group_id) else {
+            return CoordinatorResult::of(R::error(ErrorCode::UnknownServerError, "group lost"));
+        };
+        let response = if leaving {
+            g.leave(&hb, ctx.wall)
+        } else {
+            g.heartbeat(hb, image, &cfg, ctx.now)
+        };
+        CoordinatorResult::of(response).with_effects([self.timer(group_id)])
     }
 
     /// SyncGroup: parks the request or answers it at once. The leader's sync stores the
@@ -378,6 +482,16 @@ impl GroupShard {
             return CoordinatorResult::of(Err(ErrorCode::InvalidGroupId));
         }
         let instance = req.instance_id.as_deref();
+        if let Some(cg) = self.consumer_groups.get(group_id) {
+            let parts = commit_parts(&req.commits);
+            if let Err(e) =
+                cg.validate_offset_commit(&req.member_id, req.generation, req.version, &parts)
+            {
+                return CoordinatorResult::of(Err(e));
+            }
+            let records = commit_records(group_id, req.commits, ctx.wall);
+            return CoordinatorResult::of(Ok(())).with_replayed_records(records);
+        }
         match self.groups.get_mut(group_id) {
             Some(g) => {
                 if let Err(e) = g.validate_commit(req.generation, &req.member_id, instance, ctx.now)
@@ -414,6 +528,20 @@ impl GroupShard {
             return CoordinatorResult::of(Err(ErrorCode::InvalidGroupId));
         }
         let instance = req.instance_id.as_deref();
+        if let Some(cg) = self.consumer_groups.get(group_id) {
+            if req.generation >= 0 || !req.member_id.is_empty() {
+                let parts = commit_parts(&req.commits);
+                let checked =
+                    cg.validate_offset_commit(&req.member_id, req.generation, i16::MAX, &parts);
+                if let Err(e) = checked {
+                    return CoordinatorResult::of(Err(e));
+                }
+            }
+            let records = commit_records(group_id, req.commits, ctx.wall);
+            return CoordinatorResult::of(Ok(()))
+                .with_replayed_records(records)
+                .in_transaction(producer_id, producer_epoch);
+        }
         match self.groups.get_mut(group_id) {
             Some(g) if req.generation >= 0 || !req.member_id.is_empty() => {
                 if let Err(e) = g.validate_commit(req.generation, &req.member_id, instance, ctx.now)
@@ -486,11 +614,37 @@ impl GroupShard {
 
     /// Every group of the shard, without members (ListGroups).
     pub fn list(&self) -> Vec<GroupSummary> {
-        self.groups.values().map(summary_without_members).collect()
+        let classic = self
+            .groups
+            .values()
+            .filter(|g| !self.consumer_groups.contains_key(&g.id))
+            .map(summary_without_members);
+        let modern = self.consumer_groups.values().map(|g| GroupSummary {
+            group_id: g.id.clone(),
+            state: GroupState::Empty,
+            group_type: "consumer",
+            state_name: g.state().name(),
+            protocol_type: "consumer".into(),
+            protocol: String::new(),
+            members: Vec::new(),
+        });
+        classic.chain(modern).collect()
     }
 
-    /// DescribeGroups; `None` for an unknown group.
+    /// DescribeGroups; `None` for an unknown group. A consumer group is described as
+    /// Kafka's DescribeGroups does: Dead, no members, of type "consumer".
     pub fn describe(&self, group_id: &str) -> Option<GroupSummary> {
+        if let Some(g) = self.consumer_groups.get(group_id) {
+            return Some(GroupSummary {
+                group_id: g.id.clone(),
+                state: GroupState::Empty,
+                group_type: "consumer",
+                state_name: "Dead",
+                protocol_type: String::new(),
+                protocol: String::new(),
+                members: Vec::new(),
+            });
+        }
         self.groups.get(group_id).map(|g| GroupSummary {
             members: g.members(),
             ..summary_without_members(g)
@@ -500,6 +654,16 @@ impl GroupShard {
     /// DeleteGroups for one group: tombstones for its offsets and metadata; the group is
     /// gone once they are written.
     pub fn delete(&mut self, group_id: &str, ctx: &EventContext) -> GroupResult<ErrorCode> {
+        if let Some(cg) = self.consumer_groups.get(group_id) {
+            if !cg.is_empty() {
+                return CoordinatorResult::of(ErrorCode::NonEmptyGroup);
+            }
+            self.consumer_groups.remove(group_id);
+            if !self.groups.contains_key(group_id) {
+                return CoordinatorResult::of(ErrorCode::None)
+                    .with_effects([Effect::Cancel(group_id.to_string())]);
+            }
+        }
         let Some(g) = self.groups.get(group_id) else {
             return CoordinatorResult::of(ErrorCode::GroupIdNotFound);
         };
@@ -524,13 +688,33 @@ impl GroupShard {
         parts: &[(String, i32)],
         ctx: &EventContext,
     ) -> GroupResult<Result<Vec<ErrorCode>, ErrorCode>> {
+        let modern = self.consumer_groups.get(group_id);
         let Some(g) = self.groups.get(group_id) else {
-            return CoordinatorResult::of(Err(ErrorCode::GroupIdNotFound));
+            // a consumer group that committed nothing: nothing to delete
+            return CoordinatorResult::of(match modern {
+                Some(cg) => {
+                    let subscribed = cg.subscribed_topics();
+                    Ok(parts
+                        .iter()
+                        .map(|(t, _)| match subscribed.contains(t) {
+                            true => ErrorCode::GroupSubscribedToTopic,
+                            false => ErrorCode::None,
+                        })
+                        .collect())
+                }
+                None => Err(ErrorCode::GroupIdNotFound),
+            });
         };
         if g.has_members() && g.protocol_type() != Some("consumer") {
             return CoordinatorResult::of(Err(ErrorCode::NonEmptyGroup));
         }
-        let subscribed = g.subscribed_topics();
+        let mut subscribed = g.subscribed_topics();
+        subscribed.extend(
+            modern
+                .map(ConsumerGroup::subscribed_topics)
+                .into_iter()
+                .flatten(),
+        );
         let mut codes = Vec::with_capacity(parts.len());
         let mut recs = Vec::new();
         for (t, p) in parts {
@@ -555,10 +739,14 @@ impl GroupShard {
         let mut forgotten = Vec::new();
         let mut expired = 0;
         for (id, g) in &self.groups {
-            if g.has_members() {
+            let modern = self.consumer_groups.get(id);
+            if g.has_members() || modern.is_some_and(|c| !c.is_empty()) {
                 continue;
             }
-            let since = g.protocol_type().map(|_| g.state_since());
+            let since = match modern {
+                Some(c) => Some(c.empty_since),
+                None => g.protocol_type().map(|_| g.state_since()),
+            };
             let doomed: Vec<&(String, i32)> = g
                 .offsets
                 .iter()
@@ -710,8 +898,13 @@ impl Shard for GroupShard {
     }
 
     fn on_timer(&mut self, group_id: String, now: Ms, wall: i64) -> GroupResult<()> {
+        if let Some(cg) = self.consumer_groups.get_mut(&group_id) {
+            for member in cg.expire(now, wall) {
+                debug!(group = group_id, member, "consumer group member fenced");
+            }
+        }
         let Some(g) = self.groups.get_mut(&group_id) else {
-            return CoordinatorResult::of(());
+            return CoordinatorResult::of(()).with_effects([self.timer(&group_id)]);
         };
         g.tick(now, wall);
         self.finish(&group_id, (), wall)

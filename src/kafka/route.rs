@@ -122,6 +122,8 @@ pub const ROUTES: &[Route] = &[
     route!(OffsetCommit, 2, 2, 9, offset_commit),
     route!(OffsetFetch, 1, 1, 9, offset_fetch),
     route!(ListGroups, 0, 0, 5, list_groups),
+    route!(ConsumerGroupHeartbeat, 0, 0, 1, consumer_group_heartbeat),
+    route!(ConsumerGroupDescribe, 0, 0, 1, consumer_group_describe),
     route!(DescribeGroups, 0, 0, 6, describe_groups),
     route!(DescribeLogDirs, 1, 1, 4, describe_log_dirs),
     route!(DeleteGroups, 0, 0, 2, delete_groups),

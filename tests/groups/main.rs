@@ -36,6 +36,7 @@ mod support;
 
 mod churn;
 mod clients;
+mod kip848;
 mod offsets;
 mod protocol;
 mod wire;

@@ -11,11 +11,11 @@ use crate::wire::*;
 
 // ---------------------------------------------------------------- ApiVersions, FindCoordinator
 
-/// Issue #6: the classic group APIs at Kafka 4's versions; KIP-848's
-/// ConsumerGroupHeartbeat and ConsumerGroupDescribe are not advertised, so Kafka 4 clients
-/// stay on the classic protocol. (Rafka's own choice: in-process only.)
+/// Issue #6: the classic group APIs at Kafka 4's versions, and (#20) KIP-848's
+/// ConsumerGroupHeartbeat and ConsumerGroupDescribe. (In-process only: what another
+/// broker advertises is its own.)
 #[tokio::test]
-async fn api_versions_advertise_the_classic_group_apis() {
+async fn api_versions_advertise_the_group_apis() {
     let t = Target::start().await;
     if t.external() {
         return;
@@ -39,16 +39,8 @@ async fn api_versions_advertise_the_classic_group_apis() {
     assert_eq!(range(ApiKey::DescribeGroups), Some((0, 6)));
     assert_eq!(range(ApiKey::DeleteGroups), Some((0, 2)));
     assert_eq!(range(ApiKey::OffsetDelete), Some((0, 0)));
-    assert_eq!(
-        range(ApiKey::ConsumerGroupHeartbeat),
-        None,
-        "KIP-848 not advertised"
-    );
-    assert_eq!(
-        range(ApiKey::ConsumerGroupDescribe),
-        None,
-        "KIP-848 not advertised"
-    );
+    assert_eq!(range(ApiKey::ConsumerGroupHeartbeat), Some((0, 1)));
+    assert_eq!(range(ApiKey::ConsumerGroupDescribe), Some((0, 1)));
     t.shutdown().await;
 }
 

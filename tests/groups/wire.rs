@@ -165,6 +165,9 @@ pub fn group_test_settings(c: &mut rafka::config::Config) {
     c.group.initial_rebalance_delay_ms = 0;
     c.group.min_session_timeout_ms = 1000;
     c.group.offsets_topic_num_partitions = 3;
+    // KIP-848 members heartbeat every 500 ms (Kafka's least is 5 s)
+    c.group.consumer.min_heartbeat_interval_ms = 100;
+    c.group.consumer.heartbeat_interval_ms = 500;
 }
 
 /// An in-process broker on `dir` with [`group_test_settings`], then `f`: starting it

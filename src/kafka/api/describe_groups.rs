@@ -1,6 +1,7 @@
 //! DescribeGroups (v0-v6): state, protocol and members of each group; member metadata and
 //! assignments only while the group is Stable, as in Kafka. An unknown group is "Dead"
-//! with no error before v6, and GROUP_ID_NOT_FOUND from v6 on.
+//! with no error before v6, and GROUP_ID_NOT_FOUND from v6 on; so is a KIP-848 consumer
+//! group, which ConsumerGroupDescribe describes (Kafka: "not a classic group").
 
 use std::sync::Arc;
 
@@ -71,8 +72,18 @@ fn respond(
                     .with_error_message(Some(str_bytes(format!("Group {} not found.", &*id.0))))
                     .with_group_state(str_bytes("Dead")),
                 Ok(None) => base.with_group_state(str_bytes("Dead")),
+                Ok(Some(g)) if g.group_type != "classic" && version >= 6 => base
+                    .with_error_code(ErrorCode::GroupIdNotFound.code())
+                    .with_error_message(Some(str_bytes(format!(
+                        "Group {} is not a classic group.",
+                        &*id.0
+                    ))))
+                    .with_group_state(str_bytes("Dead")),
+                Ok(Some(g)) if g.group_type != "classic" => {
+                    base.with_group_state(str_bytes("Dead"))
+                }
                 Ok(Some(g)) => base
-                    .with_group_state(str_bytes(g.state.name()))
+                    .with_group_state(str_bytes(g.state_name))
                     .with_protocol_type(str_bytes(g.protocol_type))
                     .with_protocol_data(str_bytes(g.protocol))
                     .with_members(

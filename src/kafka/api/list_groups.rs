@@ -1,5 +1,5 @@
 //! ListGroups (v0-v5): every group, with its state (v4+, filterable by state) and type
-//! (v5+, filterable: every Rafka group is "classic").
+//! (v5+, filterable: "classic", or "consumer" for a KIP-848 group).
 
 use std::sync::Arc;
 
@@ -54,19 +54,19 @@ fn respond(broker: &Broker, req: ListGroupsRequest, version: i16) -> ListGroupsR
     let groups = gc
         .list()
         .into_iter()
-        .filter(|g| states.is_empty() || states.contains(&g.state.name().to_ascii_lowercase()))
-        .filter(|_| types.is_empty() || types.iter().any(|t| t == "classic"))
+        .filter(|g| states.is_empty() || states.contains(&g.state_name.to_ascii_lowercase()))
+        .filter(|g| types.is_empty() || types.iter().any(|t| t == g.group_type))
         .map(|g| {
             let listed = ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(g.group_id)))
                 .with_protocol_type(str_bytes(g.protocol_type));
             let listed = if version >= 4 {
-                listed.with_group_state(str_bytes(g.state.name()))
+                listed.with_group_state(str_bytes(g.state_name))
             } else {
                 listed
             };
             if version >= 5 {
-                listed.with_group_type(str_bytes("classic"))
+                listed.with_group_type(str_bytes(g.group_type))
             } else {
                 listed
             }
