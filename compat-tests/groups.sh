@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# KIP-848 consumer groups with Kafka's Java client (kafka-clients 4.x,
+# group.protocol=consumer), Apache Kafka as the oracle: the same steps against a Rafka
+# broker and an Apache Kafka 4.x broker, each step must pass on both. Builds nothing but
+# compat-tests/groups/GroupScenarios.java (javac, into compat-tests/.work/groups/classes).
+#
+#   compat-tests/groups.sh [--target rafka|kafka|both]      (default both; in CI)
+#
+# Both brokers run with group.consumer.session.timeout.ms=6000 and
+# group.consumer.heartbeat.interval.ms=1000 (their minimums lowered to those), so a
+# killed member is fenced in seconds. The steps (GroupScenarios.java):
+#   scale   one member reads a 6-partition topic; three more join (each then owns one or
+#           two partitions); the three close (the first owns all six again); records
+#           produced at each stage, every one read exactly once (commits after each poll
+#           and on revocation)
+#   crash   a second member in another JVM takes two of four partitions and is killed
+#           with SIGKILL: after its session the survivor owns all four and reads what
+#           was produced after the kill
+#   regex   subscribe(Pattern "<prefix>-.*") reads the matching topic, then a matching
+#           topic created after the join, never "<prefix>x-other"
+#   switch  classic, then consumer, then classic members of one group, one after the
+#           other: each resumes at the offsets the previous one committed
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+TARGET=both
+[[ "${1:-}" == --target ]] && TARGET="$2"
+[[ "${1:-}" == --target=* ]] && TARGET="${1#--target=}"
+case "$TARGET" in rafka|kafka|both) ;; *) echo "groups.sh: --target rafka, kafka or both" >&2; exit 2 ;; esac
+
+RAFKA="${RAFKA_BIN:-$REPO_DIR/target/release/rafka}"
+G_WORK="$WORK_DIR/groups"
+CLASSES="$G_WORK/classes"
+STEPS=(scale crash regex switch)
+PROPS="group.consumer.session.timeout.ms=6000
+group.consumer.min.session.timeout.ms=6000
+group.consumer.heartbeat.interval.ms=1000
+group.consumer.min.heartbeat.interval.ms=1000
+group.initial.rebalance.delay.ms=0"
+JVM=(-Xmx256m -XX:TieredStopAtLevel=1 -Djava.awt.headless=true
+    "-Dlog4j2.configurationFile=$COMPAT_DIR/log4j2.properties" -Dcompat.log.level=WARN)
+
+mkdir -p "$G_WORK"
+compile() {
+    local sum src="$COMPAT_DIR/groups/GroupScenarios.java"
+    sum="$(sha256sum <"$src" | cut -c1-16)"
+    [[ -f "$CLASSES/.sum" && "$(cat "$CLASSES/.sum")" == "$sum" ]] && return 0
+    rm -rf "$CLASSES" && mkdir -p "$CLASSES"
+    javac -Xlint:-options -nowarn -d "$CLASSES" -cp "$KAFKA_LIBS/*" "$src" >"$G_WORK/javac.log" 2>&1 \
+        || { cat "$G_WORK/javac.log"; return 1; }
+    echo "$sum" >"$CLASSES/.sum"
+}
+compile || { echo "FAIL: javac"; exit 1; }
+
+STATE=""
+start() { # start TARGET: sets BOOTSTRAP
+    local t="$1" out
+    STATE="$G_WORK/$t.state"
+    rm -rf "$G_WORK/$t"
+    mkdir -p "$G_WORK/$t"
+    if [[ $t == rafka ]]; then
+        local args=() line
+        while IFS= read -r line; do args+=(-o "$line"); done <<<"$PROPS"
+        out="$(RAFKA_SERVE_STATE="$STATE" RAFKA_BIN="$RAFKA" RAFKA_SERVE_DATA="$G_WORK/$t/data" \
+            RAFKA_SERVE_LOG="$G_WORK/$t/broker.log" RAFKA_SERVE_ARGS="${args[*]}" \
+            "$COMPAT_DIR/lib/rafka-serve.sh" start 2>"$G_WORK/$t/start.err")" || return 1
+    else
+        out="$(KAFKA_REF_STATE="$STATE" KAFKA_REF_DIR="$G_WORK/$t/kafka" KAFKA_REF_PROPS="$PROPS" \
+            "$COMPAT_DIR/kafka-ref.sh" start 2>"$G_WORK/$t/start.err")" || return 1
+    fi
+    BOOTSTRAP="$(tail -n 1 <<<"$out")"
+}
+stop() {
+    [[ -f "$STATE" ]] || return 0
+    if [[ $1 == rafka ]]; then RAFKA_SERVE_STATE="$STATE" "$COMPAT_DIR/lib/rafka-serve.sh" stop >/dev/null 2>&1
+    else KAFKA_REF_STATE="$STATE" "$COMPAT_DIR/kafka-ref.sh" stop >/dev/null 2>&1; fi
+}
+
+declare -A RESULT
+fails=0
+for t in rafka kafka; do
+    [[ $TARGET == both || $TARGET == "$t" ]] || continue
+    if ! start "$t"; then
+        echo "FAIL $t did not start: $(tail -n 2 "$G_WORK/$t/start.err")"; fails=$((fails + 1)); stop "$t"; continue
+    fi
+    trap 'stop '"$t" EXIT
+    for s in "${STEPS[@]}"; do
+        args=("$BOOTSTRAP" "g-$s" "g-$s-group")
+        [[ $s == regex ]] && args=("$BOOTSTRAP" "g-re" "g-re-group")
+        [[ $s == crash ]] && args+=("$CLASSES:$KAFKA_LIBS/*")
+        t0=$SECONDS
+        out="$(timeout -k 5 240 java "${JVM[@]}" -cp "$CLASSES:$KAFKA_LIBS/*" GroupScenarios "$s" "${args[@]}" \
+            2>"$G_WORK/$t/$s.err" </dev/null | tail -n 1)"
+        if [[ "$out" == OK:* ]]; then
+            RESULT[$t.$s]="PASS $((SECONDS - t0))s"
+            echo "PASS $t $s ($((SECONDS - t0))s): ${out#OK: }"
+        else
+            RESULT[$t.$s]="FAIL"
+            fails=$((fails + 1))
+            echo "FAIL $t $s: ${out:-no output} ($(grep -m1 -E 'Exception|Error' "$G_WORK/$t/$s.err" | cut -c1-200))"
+        fi
+    done
+    stop "$t"
+    trap - EXIT
+done
+printf '%-8s | %-12s | %-12s\n' step rafka kafka
+for s in "${STEPS[@]}"; do
+    printf '%-8s | %-12s | %-12s\n' "$s" "${RESULT[rafka.$s]:-not run}" "${RESULT[kafka.$s]:-not run}"
+done
+echo "groups: $fails failed"
+((fails == 0))
