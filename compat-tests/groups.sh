@@ -20,6 +20,9 @@
 #           topic created after the join, never "<prefix>x-other"
 #   switch  classic, then consumer, then classic members of one group, one after the
 #           other: each resumes at the offsets the previous one committed
+#   dump    (Rafka only, once it is stopped) Kafka's DumpLogSegments --offsets-decoder
+#           reads every __consumer_offsets segment Rafka wrote: the KIP-848 records
+#           (key types 3, 5, 6, 7, 8) decode in Kafka's schemas, none fails
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 TARGET=both
@@ -77,6 +80,27 @@ stop() {
 
 declare -A RESULT
 fails=0
+
+# Kafka's decoder over what Rafka wrote (the broker stopped)
+dump_check() {
+    local out="$G_WORK/rafka/dump.txt" types bad
+    local files
+    files="$(find "$G_WORK"/rafka/data/__consumer_offsets-* -name '*.log' -size +0 | paste -sd,)"
+    kafka_tool 120 org.apache.kafka.tools.DumpLogSegments --offsets-decoder --files "$files" >"$out" 2>&1 \
+        || { RESULT[rafka.dump]=FAIL; fails=$((fails + 1)); echo "FAIL rafka dump: DumpLogSegments exited $?"; return; }
+    types="$(grep -o 'key: {"type":"[0-9]*"' "$out" | grep -o '[0-9]*' | sort -un | tr '\n' ' ')"
+    bad="$(grep -m1 -iE 'exception|error|unknown|could not' "$out" | cut -c1-200)"
+    local missing="" k
+    for k in 3 5 6 7 8; do [[ " $types" == *" $k "* ]] || missing+=" $k"; done
+    if [[ -z "$missing" && -z "$bad" ]]; then
+        RESULT[rafka.dump]=PASS
+        echo "PASS rafka dump: DumpLogSegments decoded $(grep -c 'key: {"type":"[3-8]"' "$out") KIP-848 records (key types ${types% })"
+    else
+        RESULT[rafka.dump]=FAIL
+        fails=$((fails + 1))
+        echo "FAIL rafka dump: key types '${types% }', missing:${missing:- none}${bad:+; $bad}"
+    fi
+}
 for t in rafka kafka; do
     [[ $TARGET == both || $TARGET == "$t" ]] || continue
     if ! start "$t"; then
@@ -101,9 +125,10 @@ for t in rafka kafka; do
     done
     stop "$t"
     trap - EXIT
+    [[ $t == rafka ]] && dump_check
 done
 printf '%-8s | %-12s | %-12s\n' step rafka kafka
-for s in "${STEPS[@]}"; do
+for s in "${STEPS[@]}" dump; do
     printf '%-8s | %-12s | %-12s\n' "$s" "${RESULT[rafka.$s]:-not run}" "${RESULT[kafka.$s]:-not run}"
 done
 echo "groups: $fails failed"

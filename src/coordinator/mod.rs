@@ -131,6 +131,20 @@ impl<T, S: Shard> CoordinatorResult<T, S> {
         self
     }
 
+    /// This result's records and effects, then `other`'s, with `other`'s answer: two
+    /// parts of one event (both describing changes already made, or both to replay).
+    pub fn merge<U>(mut self, other: CoordinatorResult<U, S>) -> CoordinatorResult<U, S> {
+        self.records.extend(other.records);
+        self.effects.extend(other.effects);
+        CoordinatorResult {
+            response: other.response,
+            records: self.records,
+            replay: other.replay,
+            producer: other.producer.or(self.producer),
+            effects: self.effects,
+        }
+    }
+
     /// Adds records to apply once written (see [`Self::replay`]).
     pub fn with_replayed_records(mut self, records: Vec<NewRecord>) -> Self {
         self.records.extend(records);

@@ -23,6 +23,7 @@ use regex::Regex;
 use uuid::Uuid;
 
 use super::assignor::{self, Assignment, AssignorMember};
+use super::consumer_records::{ConsumerRecord, CurrentValue, MemberValue};
 use crate::coordinator::Ms;
 use crate::error::ErrorCode;
 
@@ -157,6 +158,10 @@ pub struct ConsumerGroup {
     regexes: HashMap<String, Regex>,
     /// When the group became empty (wall clock), for offset expiry.
     pub empty_since: i64,
+    /// Loaded from records, which do not keep the subscribed topics' metadata: the first
+    /// heartbeat takes it from the topics as they are, without a new epoch, if the target
+    /// covers exactly their partitions (nothing changed meanwhile).
+    metadata_from_load: bool,
 }
 
 /// Compiles a subscription regex as Kafka's RE2/J does: the whole topic name must match.
@@ -204,6 +209,7 @@ impl ConsumerGroup {
             subscribed_metadata: TopicImage::new(),
             regexes: HashMap::new(),
             empty_since: wall,
+            metadata_from_load: false,
         }
     }
 
@@ -296,6 +302,24 @@ impl ConsumerGroup {
         now: Ms,
     ) -> HeartbeatResponse {
         let joining = hb.member_epoch == 0;
+        // a bad pattern changes nothing
+        if let Some(re) = &hb.subscribed_topic_regex {
+            if !re.is_empty() && !self.regexes.contains_key(re) {
+                match compile_regex(re) {
+                    Ok(compiled) => {
+                        self.regexes.insert(re.clone(), compiled);
+                    }
+                    Err(e) => {
+                        return HeartbeatResponse::error(
+                            ErrorCode::InvalidRegularExpression,
+                            format!(
+                            "SubscribedTopicRegex `{re}` is not a valid regular expression: {e}"
+                        ),
+                        )
+                    }
+                }
+            }
+        }
         // static membership: the instance id names the member
         if let Some(instance) = &hb.instance_id {
             if let Some(owner) = self.static_members.get(instance).cloned() {
@@ -407,23 +431,6 @@ impl ConsumerGroup {
             self.static_members
                 .insert(instance.clone(), hb.member_id.clone());
         }
-        if let Some(re) = &hb.subscribed_topic_regex {
-            if !re.is_empty() && !self.regexes.contains_key(re) {
-                match compile_regex(re) {
-                    Ok(compiled) => {
-                        self.regexes.insert(re.clone(), compiled);
-                    }
-                    Err(e) => {
-                        return HeartbeatResponse::error(
-                            ErrorCode::InvalidRegularExpression,
-                            format!(
-                            "SubscribedTopicRegex `{re}` is not a valid regular expression: {e}"
-                        ),
-                        )
-                    }
-                }
-            }
-        }
         let Some(m) = self.members.get_mut(&hb.member_id) else {
             return HeartbeatResponse::error(ErrorCode::UnknownServerError, "member lost");
         };
@@ -466,6 +473,9 @@ impl ConsumerGroup {
             .into_iter()
             .filter_map(|t| image.get(&t).map(|v| (t, *v)))
             .collect();
+        if std::mem::take(&mut self.metadata_from_load) && self.target_covers(&metadata) {
+            self.subscribed_metadata = metadata.clone();
+        }
         if metadata != self.subscribed_metadata {
             self.subscribed_metadata = metadata;
             bump = true;
@@ -498,6 +508,23 @@ impl ConsumerGroup {
             heartbeat_interval_ms: interval,
             assignment: (full || before != m.assigned).then(|| to_wire(&m.assigned)),
         }
+    }
+
+    /// Whether the targets assign exactly the partitions of `metadata`'s topics.
+    fn target_covers(&self, metadata: &TopicImage) -> bool {
+        let wanted: BTreeSet<(Uuid, i32)> = metadata
+            .values()
+            .flat_map(|(id, n)| (0..*n).map(move |p| (*id, p)))
+            .collect();
+        let targeted: BTreeSet<(Uuid, i32)> = self
+            .target
+            .values()
+            .flat_map(|a| {
+                a.iter()
+                    .flat_map(|(t, ps)| ps.iter().map(move |p| (*t, *p)))
+            })
+            .collect();
+        wanted == targeted
     }
 
     /// Frees what a member owns and sets it back to epoch 0 (its target stays).
@@ -814,6 +841,197 @@ impl ConsumerGroup {
 /// The assignment in the wire's shape.
 pub fn wire(a: &Assignment) -> Vec<(Uuid, Vec<i32>)> {
     to_wire(a)
+}
+
+/// The records that take a group from `before` to `after`, in Kafka's order: tombstones of
+/// the members gone (current assignment, target, metadata), the members' metadata, the
+/// group epoch, the targets and the assignment epoch, the members' current assignments.
+pub fn changes(before: &ConsumerGroup, after: &ConsumerGroup) -> Vec<ConsumerRecord> {
+    let mut out = Vec::new();
+    for id in before
+        .members
+        .keys()
+        .filter(|id| !after.members.contains_key(*id))
+    {
+        out.push(ConsumerRecord::Current {
+            member_id: id.clone(),
+            value: None,
+        });
+        out.push(ConsumerRecord::TargetMember {
+            member_id: id.clone(),
+            value: None,
+        });
+        out.push(ConsumerRecord::Member {
+            member_id: id.clone(),
+            value: None,
+        });
+    }
+    for (id, m) in &after.members {
+        let value = MemberValue::of(m);
+        if before.members.get(id).map(MemberValue::of).as_ref() != Some(&value) {
+            out.push(ConsumerRecord::Member {
+                member_id: id.clone(),
+                value: Some(value),
+            });
+        }
+    }
+    if after.group_epoch != before.group_epoch {
+        out.push(ConsumerRecord::GroupEpoch(Some(after.group_epoch)));
+    }
+    for (id, t) in &after.target {
+        if before.target.get(id) != Some(t) {
+            out.push(ConsumerRecord::TargetMember {
+                member_id: id.clone(),
+                value: Some(t.clone()),
+            });
+        }
+    }
+    for id in before.target.keys() {
+        if !after.target.contains_key(id) && after.members.contains_key(id) {
+            out.push(ConsumerRecord::TargetMember {
+                member_id: id.clone(),
+                value: None,
+            });
+        }
+    }
+    if after.assignment_epoch != before.assignment_epoch {
+        out.push(ConsumerRecord::TargetEpoch(Some(after.assignment_epoch)));
+    }
+    for (id, m) in &after.members {
+        let value = CurrentValue::of(m);
+        if before.members.get(id).map(CurrentValue::of).as_ref() != Some(&value) {
+            out.push(ConsumerRecord::Current {
+                member_id: id.clone(),
+                value: Some(value),
+            });
+        }
+    }
+    out
+}
+
+/// The tombstones of a whole group (DeleteGroups): every member's records, then the
+/// group's.
+pub fn tombstones(g: &ConsumerGroup) -> Vec<ConsumerRecord> {
+    let mut out = changes(g, &ConsumerGroup::new(&g.id, g.empty_since));
+    out.push(ConsumerRecord::TargetEpoch(None));
+    out.push(ConsumerRecord::PartitionMetadata);
+    out.push(ConsumerRecord::GroupEpoch(None));
+    out
+}
+
+impl ConsumerGroup {
+    /// A member to replay a record into (one known from a later record comes first).
+    fn member_for_replay(&mut self, member_id: &str) -> &mut ConsumerMember {
+        self.members
+            .entry(member_id.to_string())
+            .or_insert_with(|| ConsumerMember {
+                member_id: member_id.to_string(),
+                instance_id: None,
+                rack_id: None,
+                client_id: String::new(),
+                client_host: String::new(),
+                rebalance_timeout_ms: 300_000,
+                subscribed_topic_names: Vec::new(),
+                subscribed_topic_regex: None,
+                server_assignor: None,
+                epoch: 0,
+                previous_epoch: 0,
+                state: MemberState::Stable,
+                assigned: Assignment::new(),
+                pending_revocation: Assignment::new(),
+                assigned_at: HashMap::new(),
+                session_deadline: 0,
+                rebalance_deadline: None,
+            })
+    }
+
+    /// Applies one stored record (at load). A group-epoch tombstone is the shard's (it
+    /// forgets the group).
+    pub fn replay(&mut self, record: ConsumerRecord) {
+        match record {
+            ConsumerRecord::GroupEpoch(Some(e)) => self.group_epoch = e,
+            ConsumerRecord::GroupEpoch(None) | ConsumerRecord::PartitionMetadata => {}
+            ConsumerRecord::TargetEpoch(e) => self.assignment_epoch = e.unwrap_or(0),
+            ConsumerRecord::TargetMember { member_id, value } => match value {
+                Some(a) => {
+                    self.target.insert(member_id, a);
+                }
+                None => {
+                    self.target.remove(&member_id);
+                }
+            },
+            ConsumerRecord::Member { member_id, value } => match value {
+                Some(v) => {
+                    if let Some(instance) = &v.instance_id {
+                        self.static_members
+                            .insert(instance.clone(), member_id.clone());
+                    }
+                    let m = self.member_for_replay(&member_id);
+                    m.instance_id = v.instance_id;
+                    m.rack_id = v.rack_id;
+                    m.client_id = v.client_id;
+                    m.client_host = v.client_host;
+                    m.subscribed_topic_names = v.subscribed_topic_names;
+                    // Kafka writes an empty pattern for none
+                    m.subscribed_topic_regex = v.subscribed_topic_regex.filter(|r| !r.is_empty());
+                    m.rebalance_timeout_ms = v.rebalance_timeout_ms;
+                    m.server_assignor = v.server_assignor;
+                }
+                None => {
+                    self.reset_member(&member_id);
+                    if let Some(m) = self.members.remove(&member_id) {
+                        if let Some(instance) = m.instance_id {
+                            if self.static_members.get(&instance) == Some(&member_id) {
+                                self.static_members.remove(&instance);
+                            }
+                        }
+                    }
+                }
+            },
+            ConsumerRecord::Current { member_id, value } => match value {
+                Some(c) => {
+                    self.member_for_replay(&member_id);
+                    self.set_member_assignment(
+                        &member_id,
+                        c.state,
+                        c.member_epoch,
+                        c.assigned,
+                        c.pending_revocation,
+                        0,
+                    );
+                    if let Some(m) = self.members.get_mut(&member_id) {
+                        m.previous_epoch = c.previous_member_epoch;
+                    }
+                }
+                None => self.reset_member(&member_id),
+            },
+        }
+    }
+
+    /// After a load: every member's session starts now (as Kafka, which schedules every
+    /// member's session timeout when it loads a group), a member revoking has its
+    /// rebalance timeout from now, and the regexes are compiled again.
+    pub fn loaded(&mut self, now: Ms, session_timeout_ms: i32, wall: i64) {
+        for m in self.members.values_mut() {
+            m.session_deadline = now + Ms::from(session_timeout_ms);
+            m.rebalance_deadline = (m.state == MemberState::UnrevokedPartitions)
+                .then(|| now + Ms::from(m.rebalance_timeout_ms));
+        }
+        for re in self
+            .members
+            .values()
+            .filter_map(|m| m.subscribed_topic_regex.clone())
+            .collect::<Vec<_>>()
+        {
+            if let Ok(compiled) = compile_regex(&re) {
+                self.regexes.insert(re, compiled);
+            }
+        }
+        if self.members.is_empty() {
+            self.empty_since = wall;
+        }
+        self.metadata_from_load = true;
+    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ pub mod assignor;
 pub mod classic;
 pub mod consumer;
 pub mod consumer_protocol;
+pub mod consumer_records;
 pub mod records;
 pub mod shard;
 

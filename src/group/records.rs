@@ -9,8 +9,9 @@
 //!
 //! Decoding also accepts every value version Kafka writes (offsets v0-v4, groups v0-v4;
 //! v4 is the first flexible one, which Kafka 4 writes: compact strings and bytes, tagged
-//! fields, of which 4.3's `topicId` on offsets is skipped); other keys (Kafka 4's
-//! KIP-848 consumer, share and streams group records, key versions 3+) are skipped, and
+//! fields, of which 4.3's `topicId` on offsets is skipped). KIP-848 consumer groups'
+//! records (key types 3 to 8) are [`super::consumer_records`]'; other keys (share and
+//! streams groups, Kafka 4.x's regex resolutions: types 9+) are skipped, and
 //! [`decode_record`] tells them apart from records that cannot be read.
 //!
 //! Kafka 4.3.1 writes offsets v4 and groups v3 (seen in a real node's log dir). Rafka
@@ -64,6 +65,11 @@ pub enum Entry {
     Group {
         group: String,
         value: Option<GroupValue>,
+    },
+    /// A KIP-848 consumer group's record.
+    Consumer {
+        group: String,
+        record: super::consumer_records::ConsumerRecord,
     },
 }
 
@@ -354,8 +360,8 @@ pub enum DecodeError {
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 const OFFSETS: &str = OFFSETS_TOPIC;
 
-/// Decodes one record: `Ok(None)` for a key type Rafka does not use (Kafka 4's records
-/// of KIP-848 consumer groups, share and streams groups: key types 3 and up), an error
+/// Decodes one record: `Ok(None)` for a key type Rafka does not use (share and streams
+/// groups' records, Kafka 4.x's regex resolutions: key types 9 and up), an error
 /// for a record of a known type that cannot be read (truncated, unknown value version).
 pub fn decode_record(key: &[u8], value: Option<&[u8]>) -> Result<Option<Entry>, DecodeError> {
     let mut r = Reader(key);
@@ -383,7 +389,12 @@ pub fn decode_record(key: &[u8], value: Option<&[u8]>) -> Result<Option<Entry>, 
             };
             Ok(Some(Entry::Group { group, value }))
         }
-        k if k >= 3 => Ok(None),
+        3..=8 => {
+            let (group, record) = super::consumer_records::decode(key_type, r.0, value)
+                .ok_or(DecodeError::Value(key_type))?;
+            Ok(Some(Entry::Consumer { group, record }))
+        }
+        k if k >= 9 => Ok(None),
         _ => Err(DecodeError::Key),
     }
 }
@@ -685,12 +696,17 @@ mod tests {
 
     #[test]
     fn other_key_types_are_skipped_not_errors() {
-        // ConsumerGroupMetadataKey (type 3) and beyond: Rafka does not read them
-        for k in [3i16, 4, 5, 8, 11, 15, 21] {
+        // share and streams groups' records (types 9 and up): Rafka does not read them
+        for k in [9i16, 11, 15, 16, 21] {
             let mut key = k.to_be_bytes().to_vec();
             key.extend_from_slice(b"\x00\x01g");
             assert_eq!(decode_record(&key, Some(b"\x00\x00junk")), Ok(None), "{k}");
         }
+        // a KIP-848 record it cannot read is an error, not skipped
+        assert_eq!(
+            decode_record(&[0, 3, 0, 1, b'g'], Some(b"\x00\x00")),
+            Err(DecodeError::Value(3))
+        );
         assert_eq!(decode_record(&[0], None), Err(DecodeError::Key));
         assert_eq!(decode_record(&[0xff, 0xff], None), Err(DecodeError::Key));
         assert_eq!(

@@ -18,6 +18,7 @@ use super::classic::{
     SyncRequest, SyncResponse,
 };
 use super::consumer::{self, ConsumerGroup, TopicImage};
+use super::consumer_records::ConsumerRecord;
 use super::records::{self, Entry, GroupValue, OffsetValue};
 use crate::config::GroupConfig;
 use crate::coordinator::{CoordinatorResult, Effect, EventContext, Ms, Shard};
@@ -77,8 +78,8 @@ pub struct GroupShard {
     /// Classic groups, and the committed offsets of every group (a consumer group's are
     /// here too, in an entry without classic members: both protocols share them).
     groups: HashMap<String, ClassicGroup>,
-    /// KIP-848 consumer groups (`group.protocol=consumer`), kept in memory: their
-    /// members rejoin after the coordinator moves or restarts.
+    /// KIP-848 consumer groups (`group.protocol=consumer`), stored as their records
+    /// (`consumer_records`) and rebuilt from them at load.
     consumer_groups: HashMap<String, ConsumerGroup>,
     /// Offsets open transactions committed (TxnOffsetCommit), by producer id: they become
     /// the groups' when the transaction's COMMIT marker is written, and are dropped on
@@ -141,6 +142,26 @@ fn commit_records(group: &str, commits: Vec<Commit>, wall: i64) -> Vec<NewRecord
                 commit_timestamp: wall,
             };
             offset_record(group, &c.topic, c.partition, &v)
+        })
+        .collect()
+}
+
+/// KIP-848 records of `group`, as appended.
+fn consumer_records_of(
+    group: &str,
+    records: &[super::consumer_records::ConsumerRecord],
+    wall: i64,
+) -> Vec<NewRecord> {
+    records
+        .iter()
+        .map(|r| {
+            let (key, value) = super::consumer_records::encode(group, r);
+            NewRecord {
+                key: Some(key),
+                value,
+                headers: Vec::new(),
+                timestamp: wall,
+            }
         })
         .collect()
 }
@@ -330,8 +351,10 @@ impl GroupShard {
             return CoordinatorResult::of(())
                 .with_effects([Effect::Respond(me, DeferredResponse::Join(answer))]);
         }
-        // an empty consumer group becomes classic again; one with members is not joined
-        // by the classic protocol (Kafka's online migration is not served yet)
+        // an empty consumer group becomes classic again (its records deleted); one with
+        // members is not joined by the classic protocol (Kafka's online migration is not
+        // served yet)
+        let mut converted = Vec::new();
         match self.consumer_groups.get(group_id) {
             Some(cg) if !cg.is_empty() => {
                 let answer =
@@ -339,7 +362,8 @@ impl GroupShard {
                 return CoordinatorResult::of(())
                     .with_effects([Effect::Respond(me, DeferredResponse::Join(answer))]);
             }
-            Some(_) => {
+            Some(cg) => {
+                converted = consumer_records_of(group_id, &consumer::tombstones(cg), ctx.wall);
                 self.consumer_groups.remove(group_id);
             }
             None => {}
@@ -349,7 +373,9 @@ impl GroupShard {
             .entry(group_id.to_string())
             .or_insert_with(|| ClassicGroup::new(group_id, ctx.wall));
         let reply = g.join(req, me, &self.config, ctx.now, ctx.wall);
-        let result = self.finish(group_id, (), ctx.wall);
+        let result = CoordinatorResult::of(())
+            .with_records(converted)
+            .merge(self.finish(group_id, (), ctx.wall));
         match reply {
             Reply::Now(answer) => {
                 result.with_effects([Effect::Respond(me, DeferredResponse::Join(answer))])
@@ -359,8 +385,8 @@ impl GroupShard {
     }
 
     /// ConsumerGroupHeartbeat (KIP-848): joins, heartbeats and leaves of a consumer group
-    /// member, against the topics of `image`. Nothing is written: the group lives in
-    /// memory.
+    /// member, against the topics of `image`. The records of what changed are written
+    /// (the change is already made), and the answer waits for them.
     pub fn consumer_heartbeat(
         &mut self,
         group_id: &str,
@@ -371,6 +397,7 @@ impl GroupShard {
         use consumer::HeartbeatResponse as R;
         let cfg = self.config.consumer;
         let leaving = hb.member_epoch < 0;
+        let mut created = false;
         if !self.consumer_groups.contains_key(group_id) {
             let classic_busy = self
                 .groups
@@ -389,28 +416,33 @@ impl GroupShard {
                 ));
             }
             if hb.member_epoch != 0 {
-                // the group was lost with its coordinator (it lives in memory): the member
-                // starts over
                 return CoordinatorResult::of(R::error(
-                    ErrorCode::UnknownMemberId,
-                    format!(
-                        "Member {} is not a member of group {group_id}",
-                        hb.member_id
-                    ),
+                    ErrorCode::GroupIdNotFound,
+                    format!("Group {group_id} not found."),
                 ));
             }
             self.consumer_groups
                 .insert(group_id.to_string(), ConsumerGroup::new(group_id, ctx.wall));
+            created = true;
         }
         let Some(g) = self.consumer_groups.get_mut(group_id) else {
             return CoordinatorResult::of(R::error(ErrorCode::UnknownServerError, "group lost"));
         };
+        let before = g.clone();
         let response = if leaving {
             g.leave(&hb, ctx.wall)
         } else {
             g.heartbeat(hb, image, &cfg, ctx.now)
         };
-        CoordinatorResult::of(response).with_effects([self.timer(group_id)])
+        // a join refused leaves no group behind (Kafka rolls the event back)
+        if created && response.error != ErrorCode::None {
+            self.consumer_groups.remove(group_id);
+            return CoordinatorResult::of(response);
+        }
+        let records = consumer_records_of(group_id, &consumer::changes(&before, g), ctx.wall);
+        CoordinatorResult::of(response)
+            .with_records(records)
+            .with_effects([self.timer(group_id)])
     }
 
     /// SyncGroup: parks the request or answers it at once. The leader's sync stores the
@@ -654,28 +686,27 @@ impl GroupShard {
     /// DeleteGroups for one group: tombstones for its offsets and metadata; the group is
     /// gone once they are written.
     pub fn delete(&mut self, group_id: &str, ctx: &EventContext) -> GroupResult<ErrorCode> {
-        if let Some(cg) = self.consumer_groups.get(group_id) {
+        let mut recs = Vec::new();
+        let modern = self.consumer_groups.get(group_id);
+        if let Some(cg) = modern {
             if !cg.is_empty() {
                 return CoordinatorResult::of(ErrorCode::NonEmptyGroup);
             }
-            self.consumer_groups.remove(group_id);
-            if !self.groups.contains_key(group_id) {
-                return CoordinatorResult::of(ErrorCode::None)
-                    .with_effects([Effect::Cancel(group_id.to_string())]);
+            recs = consumer_records_of(group_id, &consumer::tombstones(cg), ctx.wall);
+        }
+        match self.groups.get(group_id) {
+            Some(g) if g.has_members() => return CoordinatorResult::of(ErrorCode::NonEmptyGroup),
+            Some(g) => {
+                recs.extend(
+                    g.offsets
+                        .keys()
+                        .map(|(t, p)| tombstone(records::offset_key(group_id, t, *p), ctx.wall)),
+                );
+                recs.push(tombstone(records::group_key(group_id), ctx.wall));
             }
+            None if modern.is_none() => return CoordinatorResult::of(ErrorCode::GroupIdNotFound),
+            None => {}
         }
-        let Some(g) = self.groups.get(group_id) else {
-            return CoordinatorResult::of(ErrorCode::GroupIdNotFound);
-        };
-        if g.has_members() {
-            return CoordinatorResult::of(ErrorCode::NonEmptyGroup);
-        }
-        let mut recs: Vec<NewRecord> = g
-            .offsets
-            .keys()
-            .map(|(t, p)| tombstone(records::offset_key(group_id, t, *p), ctx.wall))
-            .collect();
-        recs.push(tombstone(records::group_key(group_id), ctx.wall));
         CoordinatorResult::of(ErrorCode::None)
             .with_replayed_records(recs)
             .with_effects([Effect::Cancel(group_id.to_string())])
@@ -753,7 +784,9 @@ impl GroupShard {
                 .filter(|(_, v)| wall - since.unwrap_or(v.commit_timestamp) >= retention_ms)
                 .map(|(k, _)| k)
                 .collect();
-            let forget = doomed.len() == g.offsets.len();
+            // an empty consumer group goes once it has been empty for the retention
+            let forget = doomed.len() == g.offsets.len()
+                && modern.is_none_or(|c| wall - c.empty_since >= retention_ms);
             if doomed.is_empty() && !forget {
                 continue;
             }
@@ -764,13 +797,51 @@ impl GroupShard {
                     .map(|(t, p)| tombstone(records::offset_key(id, t, *p), wall)),
             );
             if forget {
+                if let Some(c) = modern {
+                    recs.extend(consumer_records_of(id, &consumer::tombstones(c), wall));
+                }
                 recs.push(tombstone(records::group_key(id), wall));
+                forgotten.push(Effect::Cancel(id.clone()));
+            }
+        }
+        // consumer groups that never committed, empty for the retention
+        for (id, c) in &self.consumer_groups {
+            if !self.groups.contains_key(id) && c.is_empty() && wall - c.empty_since >= retention_ms
+            {
+                recs.extend(consumer_records_of(id, &consumer::tombstones(c), wall));
                 forgotten.push(Effect::Cancel(id.clone()));
             }
         }
         CoordinatorResult::of(expired)
             .with_replayed_records(recs)
             .with_effects(forgotten)
+    }
+}
+
+impl GroupShard {
+    /// A KIP-848 record at load (or a replayed tombstone of DeleteGroups): a tombstone of
+    /// a group not here changes nothing; the group epoch's tombstone forgets the group.
+    fn replay_consumer(&mut self, group: String, record: ConsumerRecord, wall: i64) {
+        let tombstone = matches!(
+            record,
+            ConsumerRecord::GroupEpoch(None)
+                | ConsumerRecord::TargetEpoch(None)
+                | ConsumerRecord::PartitionMetadata
+                | ConsumerRecord::Member { value: None, .. }
+                | ConsumerRecord::TargetMember { value: None, .. }
+                | ConsumerRecord::Current { value: None, .. }
+        );
+        if matches!(record, ConsumerRecord::GroupEpoch(None)) {
+            self.consumer_groups.remove(&group);
+            return;
+        }
+        if tombstone && !self.consumer_groups.contains_key(&group) {
+            return;
+        }
+        self.consumer_groups
+            .entry(group.clone())
+            .or_insert_with(|| ConsumerGroup::new(&group, wall))
+            .replay(record);
     }
 }
 
@@ -812,6 +883,7 @@ impl Shard for GroupShard {
                     }
                 }
             }
+            Some(Entry::Consumer { group, record }) => self.replay_consumer(group, record, wall),
             Some(Entry::Group { group, value }) => match value {
                 Some(v) => self
                     .groups
@@ -874,15 +946,15 @@ impl Shard for GroupShard {
         }
     }
 
-    fn loaded(&mut self, _now: Ms, _wall: i64) -> Vec<Effect<Self>> {
+    fn loaded(&mut self, now: Ms, wall: i64) -> Vec<Effect<Self>> {
         let partition = format!("{}-{}", records::OFFSETS_TOPIC, self.partition);
         let skipped = std::mem::take(&mut self.skipped_other);
         if skipped > 0 {
             warn!(
                 %partition,
                 skipped,
-                "skipped records of group types Rafka does not serve (Kafka 4's consumer, \
-                 share or streams group records): their members, assignments and \
+                "skipped records of group types Rafka does not serve (Kafka 4's share or \
+                 streams group records, regex resolutions): their members, assignments and \
                  subscriptions are not carried over (their committed offsets are)"
             );
         }
@@ -890,24 +962,39 @@ impl Shard for GroupShard {
         if unreadable > 0 {
             warn!(%partition, unreadable, "skipped records that cannot be decoded");
         }
-        self.groups
+        let session = self.config.consumer.session_timeout_ms;
+        for g in self.consumer_groups.values_mut() {
+            g.loaded(now, session, wall);
+        }
+        let ids: std::collections::BTreeSet<&String> = self
+            .groups
             .keys()
+            .chain(self.consumer_groups.keys())
+            .collect();
+        ids.into_iter()
             .map(|id| self.timer(id))
             .filter(|e| matches!(e, Effect::Schedule { .. }))
             .collect()
     }
 
     fn on_timer(&mut self, group_id: String, now: Ms, wall: i64) -> GroupResult<()> {
+        let mut fenced = Vec::new();
         if let Some(cg) = self.consumer_groups.get_mut(&group_id) {
+            let before = cg.clone();
             for member in cg.expire(now, wall) {
                 debug!(group = group_id, member, "consumer group member fenced");
             }
+            fenced = consumer_records_of(&group_id, &consumer::changes(&before, cg), wall);
         }
         let Some(g) = self.groups.get_mut(&group_id) else {
-            return CoordinatorResult::of(()).with_effects([self.timer(&group_id)]);
+            return CoordinatorResult::of(())
+                .with_records(fenced)
+                .with_effects([self.timer(&group_id)]);
         };
         g.tick(now, wall);
-        self.finish(&group_id, (), wall)
+        CoordinatorResult::of(())
+            .with_records(fenced)
+            .merge(self.finish(&group_id, (), wall))
     }
 }
 
@@ -1157,12 +1244,13 @@ mod tests {
         );
     }
 
-    /// Kafka 4's KIP-848 records (key types 3+) and unreadable records are counted for
+    /// Records of group types Rafka does not serve (share groups: key type 10) and unreadable records are counted for
     /// the load's warning, and the count starts again at the next load.
     #[test]
     fn records_rafka_does_not_read_are_counted_per_load() {
         let mut s = GroupShard::for_partition(cfg(), 7);
-        let mut consumer_group_key = 3i16.to_be_bytes().to_vec();
+        // a share group's record (type 10)
+        let mut consumer_group_key = 10i16.to_be_bytes().to_vec();
         consumer_group_key.extend_from_slice(b"\x00\x01g");
         s.replay(&consumer_group_key, Some(b"\x00\x00"), 0, 0);
         s.replay(&consumer_group_key, None, 0, 0);
@@ -1188,6 +1276,103 @@ mod tests {
         );
         s.loaded(0, 0);
         assert_eq!((s.skipped_other, s.unreadable), (0, 0));
+    }
+
+    /// A KIP-848 group's records rebuild it: a fresh shard that replays what two members'
+    /// heartbeats wrote has the same epochs, targets and assignments, and answers the
+    /// members at their epochs; DeleteGroups' tombstones forget it on replay.
+    #[test]
+    fn a_consumer_group_is_rebuilt_from_its_records() {
+        use super::consumer::Heartbeat;
+        let id = uuid::Uuid::from_u128(9);
+        let image = TopicImage::from([("t".to_string(), (id, 4))]);
+        let beat = |member: &str, epoch: i32, owned: Vec<i32>| Heartbeat {
+            version: 1,
+            member_id: member.into(),
+            member_epoch: epoch,
+            rebalance_timeout_ms: if epoch == 0 { 30_000 } else { -1 },
+            subscribed_topic_names: (epoch == 0).then(|| vec!["t".to_string()]),
+            owned: Some(if owned.is_empty() {
+                Vec::new()
+            } else {
+                vec![(id, owned)]
+            }),
+            ..Heartbeat::default()
+        };
+        let mut s = GroupShard::new(cfg());
+        let mut written = Vec::new();
+        let mut run = |s: &mut GroupShard, hb: Heartbeat, n: u64| {
+            let r = s.consumer_heartbeat("g", hb, &image, &ctx(n as Ms, n));
+            assert!(!r.replay, "applied already");
+            written.extend(r.records.clone());
+            r.response
+        };
+        let a = run(&mut s, beat("a", 0, vec![]), 1);
+        assert_eq!(a.member_epoch, 1);
+        run(&mut s, beat("b", 0, vec![]), 2);
+        let a = run(&mut s, beat("a", 1, vec![0, 1, 2, 3]), 3);
+        let kept: Vec<i32> = a
+            .assignment
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, ps)| ps)
+            .collect();
+        assert_eq!(kept.len(), 2);
+        run(&mut s, beat("a", 1, kept.clone()), 4);
+        let b = run(&mut s, beat("b", 2, vec![]), 5);
+        assert_eq!(b.member_epoch, 2);
+        assert!(!written.is_empty());
+
+        let mut again = GroupShard::new(cfg());
+        for rec in &written {
+            again.replay(rec.key.as_deref().expect("key"), rec.value.as_deref(), 0, 0);
+        }
+        assert_eq!((again.skipped_other, again.unreadable), (0, 0));
+        let armed = again.loaded(100, 100);
+        assert!(matches!(armed.as_slice(), [Effect::Schedule { key, .. }] if key == "g"));
+        let (old, new) = (
+            s.consumer_group("g").expect("g"),
+            again.consumer_group("g").expect("g"),
+        );
+        assert_eq!(
+            (new.group_epoch, new.assignment_epoch),
+            (old.group_epoch, old.assignment_epoch)
+        );
+        assert_eq!(new.target, old.target);
+        for (m, o) in &old.members {
+            let n = &new.members[m];
+            assert_eq!(
+                (n.epoch, n.state, &n.assigned),
+                (o.epoch, o.state, &o.assigned),
+                "{m}"
+            );
+        }
+        // the members carry on at their epochs against the rebuilt group
+        let r = again.consumer_heartbeat("g", beat("a", 2, kept), &image, &ctx(200, 6));
+        assert_eq!(
+            (r.response.error, r.response.member_epoch),
+            (ErrorCode::None, 2)
+        );
+
+        // deleted (once empty): the tombstones forget it on replay
+        for m in ["a", "b"] {
+            let leave = Heartbeat {
+                member_epoch: -1,
+                ..beat(m, 2, vec![])
+            };
+            let r = again.consumer_heartbeat("g", leave, &image, &ctx(300, 7));
+            written.extend(r.records);
+        }
+        let r = again.delete("g", &ctx(400, 8));
+        assert_eq!(r.response, ErrorCode::None);
+        assert!(r.replay);
+        written.extend(r.records);
+        let mut third = GroupShard::new(cfg());
+        for rec in &written {
+            third.replay(rec.key.as_deref().expect("key"), rec.value.as_deref(), 0, 0);
+        }
+        assert!(third.consumer_group("g").is_none());
+        assert!(third.list().is_empty());
     }
 
     #[test]

@@ -383,6 +383,7 @@ fn write_groups(out: &mut String, local: &[LocalPartition]) -> Result<(), Migrat
                         }
                     }
                 }
+                Some(Entry::Consumer { .. }) => {}
                 Some(Entry::Group { group, value }) => {
                     if value.is_some() {
                         groups.entry(group).or_default();

@@ -325,15 +325,62 @@ async fn bad_heartbeats_get_kafkas_error_codes() {
     for (what, req, want) in cases {
         let r: ConsumerGroupHeartbeatResponse =
             c.call(ApiKey::ConsumerGroupHeartbeat, 1, &req).await;
-        // Rafka keeps groups in memory: a heartbeat to a group it does not have is told to
-        // start over (UNKNOWN_MEMBER_ID) where Kafka, which always has it, says it is gone
-        let want = match (what, t.external()) {
-            ("unknown member", false) => UNKNOWN_MEMBER_ID,
-            _ => want,
-        };
         assert_eq!(r.error_code, want, "{what}: {r:?}");
     }
     t.shutdown().await;
+}
+
+/// The group is kept in `__consumer_offsets` (Kafka's KIP-848 records): after a clean
+/// restart the members carry on at their epochs with their partitions, without a
+/// rebalance, and ConsumerGroupDescribe shows the same group.
+#[tokio::test]
+async fn a_consumer_group_survives_a_restart() {
+    if external_broker() {
+        return; // restarts the broker: in-process only
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = start_in(dir.path(), |_| {}).await;
+    let mut c = Client::connect(broker.kafka_addr()).await;
+    let topic = "kip848-durable";
+    create_topic(&mut c, topic, 4).await;
+    let id = topic_id(&mut c, topic).await;
+    let group = "kip848-durable";
+    let (mut a, mut b) = (Member::new(group, id), Member::new(group, id));
+    a.join(&mut c, topic).await;
+    beat_until(&mut c, &mut a, |m| m.owned.len() == 4).await;
+    b.join(&mut c, topic).await;
+    for _ in 0..100 {
+        if a.owned.len() == 2 && b.owned.len() == 2 && a.epoch == b.epoch {
+            break;
+        }
+        a.beat(&mut c).await;
+        b.beat(&mut c).await;
+    }
+    assert_eq!((a.owned.len(), b.owned.len()), (2, 2));
+    let before = consumer_describe(&mut c, group).await;
+    drop(c);
+    broker.shutdown().await.expect("shutdown");
+
+    let broker = start_in(dir.path(), |_| {}).await;
+    let mut c = Client::connect(broker.kafka_addr()).await;
+    find_coordinator(&mut c, 3, &[group]).await;
+    for m in [&mut a, &mut b] {
+        let (epoch, owned) = (m.epoch, m.owned.clone());
+        let r = m.beat(&mut c).await;
+        assert_eq!((r.error_code, r.member_epoch), (NONE, epoch), "{r:?}");
+        assert_eq!(m.owned, owned);
+    }
+    let after = consumer_describe(&mut c, group).await;
+    assert_eq!(
+        (
+            after.group_epoch,
+            after.assignment_epoch,
+            after.group_state.as_str()
+        ),
+        (before.group_epoch, before.assignment_epoch, "Stable")
+    );
+    assert_eq!(after.members.len(), 2);
+    broker.shutdown().await.expect("shutdown");
 }
 
 // ---------------------------------------------------------------- librdkafka
