@@ -457,6 +457,130 @@ async fn committed_offsets_survive_the_coordinators_death() {
     cluster.shutdown().await;
 }
 
+/// A KIP-848 group (librdkafka, `group.protocol=consumer`) outlives its coordinator: its
+/// records are replicated with `__consumer_offsets`, so the node that takes over the
+/// group's partition has it at once (same members, same epochs), and the consumer goes
+/// on reading there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_group_survives_the_coordinators_death() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cluster = start(dir.path()).await;
+    let bootstrap = cluster.bootstrap_servers();
+    create_topic(&bootstrap, 2, "2").await;
+    produce(&producer(&bootstrap), 2, 0, 5).await;
+    let group = "kip848-survivors";
+    let (tx, rx) = std::sync::mpsc::channel::<usize>();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // the consumer polls on its own thread and reports how many records it has read
+    let reader = std::thread::spawn({
+        let (bootstrap, stop) = (bootstrap.clone(), std::sync::Arc::clone(&stop));
+        move || {
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", group)
+                .set("group.protocol", "consumer")
+                .set("auto.offset.reset", "earliest")
+                .create()
+                .expect("consumer");
+            consumer.subscribe(&[TOPIC]).expect("subscribe");
+            let mut read = std::collections::BTreeSet::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                    read.insert(
+                        String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                    );
+                    let _ = tx.send(read.len());
+                }
+            }
+        }
+    });
+    let wait_read = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut got = 0;
+        while got < n {
+            assert!(Instant::now() < deadline, "read {got} of {n} records");
+            if let Ok(k) = rx.recv_timeout(Duration::from_millis(200)) {
+                got = k;
+            }
+        }
+    };
+    tokio::task::block_in_place(|| wait_read(10));
+    let coordinator_of = |cluster: &ClusterHandle| {
+        cluster.ids().into_iter().find(|&id| {
+            cluster
+                .node(id)
+                .and_then(|h| h.broker().groups_if_started())
+                .is_some_and(|g| g.partition_of(group).is_some_and(|p| p.is_leader()))
+        })
+    };
+    let snapshot = |cluster: &ClusterHandle, id: i32| {
+        let g = cluster
+            .node(id)
+            .and_then(|h| h.broker().groups_if_started())
+            .and_then(|g| g.consumer_group(group).ok().flatten())?;
+        let members: Vec<(String, i32)> = g
+            .members
+            .values()
+            .map(|m| (m.member_id.clone(), m.epoch))
+            .collect();
+        Some((g.group_epoch, g.assignment_epoch, members))
+    };
+    // a second member comes and goes, so the epochs are past what a new group would have
+    tokio::task::block_in_place(|| {
+        let second: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("group.id", group)
+            .set("group.protocol", "consumer")
+            .create()
+            .expect("consumer");
+        second.subscribe(&[TOPIC]).expect("subscribe");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while second.assignment().map(|a| a.count()).unwrap_or(0) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the second member got no partition"
+            );
+            let _ = second.poll(Duration::from_millis(100));
+        }
+    });
+    let coordinator = coordinator_of(&cluster).expect("a coordinator");
+    let mut before = None;
+    let settled = eventually(Duration::from_secs(60), || {
+        before = snapshot(&cluster, coordinator);
+        before
+            .as_ref()
+            .is_some_and(|(epoch, _, ms)| *epoch >= 3 && ms.len() == 1 && ms[0].1 == *epoch)
+    })
+    .await;
+    assert!(
+        settled,
+        "the group did not settle after the second member left: {before:?}"
+    );
+    let before = before.expect("the group");
+    cluster.kill(coordinator);
+
+    let mut taken_over = None;
+    let found = eventually(Duration::from_secs(30), || {
+        taken_over = coordinator_of(&cluster).and_then(|id| snapshot(&cluster, id));
+        taken_over.is_some()
+    })
+    .await;
+    assert!(found, "no node took the group over");
+    assert_eq!(
+        taken_over,
+        Some(before),
+        "the new coordinator loaded the same group"
+    );
+
+    produce(&producer(&cluster.bootstrap_servers()), 2, 5, 5).await;
+    tokio::task::block_in_place(|| wait_read(20));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    tokio::task::spawn_blocking(move || reader.join().expect("reader"))
+        .await
+        .expect("join");
+    cluster.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_names_the_leader_and_fetch_checks_the_epoch() {
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};

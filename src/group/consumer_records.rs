@@ -18,7 +18,6 @@
 
 use std::collections::BTreeSet;
 
-use bytes::Bytes;
 use uuid::Uuid;
 
 use super::assignor::Assignment;
@@ -399,12 +398,6 @@ pub fn decode(
         _ => return None,
     };
     Some((group, record))
-}
-
-/// The bytes of `encode`, as `Bytes` (tests).
-pub fn encoded(group: &str, record: &ConsumerRecord) -> (Bytes, Option<Bytes>) {
-    let (k, v) = encode(group, record);
-    (Bytes::from(k), v.map(Bytes::from))
 }
 
 #[cfg(test)]
