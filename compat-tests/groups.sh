@@ -20,6 +20,11 @@
 #           topic created after the join, never "<prefix>x-other"
 #   switch  classic, then consumer, then classic members of one group, one after the
 #           other: each resumes at the offsets the previous one committed
+#   migrate two classic members (cooperative-sticky) share four partitions; a consumer-
+#           protocol member joins: the group becomes a consumer group online, the classic
+#           members in it (Admin reports type Consumer) and the three share the
+#           partitions; it leaves: the group is classic again and the two share them;
+#           records produced at each stage each read exactly once
 #   dump    (Rafka only, once it is stopped) Kafka's DumpLogSegments --offsets-decoder
 #           reads every __consumer_offsets segment Rafka wrote: the KIP-848 records
 #           (key types 3, 5, 6, 7, 8) decode in Kafka's schemas, none fails
@@ -33,7 +38,7 @@ case "$TARGET" in rafka|kafka|both) ;; *) echo "groups.sh: --target rafka, kafka
 RAFKA="${RAFKA_BIN:-$REPO_DIR/target/release/rafka}"
 G_WORK="$WORK_DIR/groups"
 CLASSES="$G_WORK/classes"
-STEPS=(scale crash regex switch)
+STEPS=(scale crash regex switch migrate)
 PROPS="group.consumer.session.timeout.ms=6000
 group.consumer.min.session.timeout.ms=6000
 group.consumer.heartbeat.interval.ms=1000

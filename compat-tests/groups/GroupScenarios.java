@@ -8,6 +8,7 @@
 //   GroupScenarios member BOOTSTRAP TOPIC GROUP           (the member `crash` kills)
 //   GroupScenarios regex BOOTSTRAP PREFIX GROUP
 //   GroupScenarios switch BOOTSTRAP TOPIC GROUP
+//   GroupScenarios migrate BOOTSTRAP TOPIC GROUP
 //   GroupScenarios rebalance BOOTSTRAP TOPIC GROUP MEMBERS PROTOCOL   (prints ms)
 
 import java.time.Duration;
@@ -331,6 +332,60 @@ public class GroupScenarios {
             + want.size() + " records each read once");
     }
 
+    static String groupType(String group) throws Exception {
+        try (Admin a = admin()) {
+            return a.describeConsumerGroups(List.of(group)).all().get(30, TimeUnit.SECONDS).get(group).type().toString();
+        }
+    }
+
+    // migrate: two classic members (cooperative-sticky) share four partitions; a
+    // consumer-protocol member joins, so the group becomes a consumer group online with
+    // the classic members still in it (KIP-848's upgrade) and the three share the
+    // partitions; it leaves, so the group is classic again (the downgrade) and the two
+    // share them again; records produced at each stage each read exactly once
+    static void migrate(String topic, String group) throws Exception {
+        createTopic(topic, 4);
+        List<Member> ms = new ArrayList<>();
+        Set<String> want = new TreeSet<>();
+        ms.add(new Member(group, "classic", "classic-a", topic));
+        ms.add(new Member(group, "classic", "classic-b", topic));
+        waitFor(60, "two classic members split 2+2", () -> ms.get(0).count() == 2 && ms.get(1).count() == 2, ms);
+        produce(topic, 4, "a", 5);
+        want.addAll(tagged(4, "a", 5));
+        waitFor(60, "the classic members read the first batch", () -> allGot(ms).containsAll(want), ms);
+        check(groupType(group).equals("Classic"), "before the upgrade the group is " + groupType(group));
+
+        ms.add(new Member(group, "consumer", "consumer-c", topic));
+        waitFor(90, "three members (two classic, one consumer) share four partitions", () -> {
+            int total = 0;
+            for (Member m : ms) {
+                if (m.count() < 1) return false;
+                total += m.count();
+            }
+            return total == 4;
+        }, ms);
+        String mixed = groupType(group);
+        check(mixed.equals("Consumer"), "with the consumer member the group is " + mixed);
+        produce(topic, 4, "b", 5);
+        want.addAll(tagged(4, "b", 5));
+        waitFor(60, "the mixed group reads the second batch", () -> allGot(ms).containsAll(want), ms);
+
+        ms.get(2).close();
+        waitFor(90, "the two classic members own all four again", () -> ms.get(0).count() + ms.get(1).count() == 4
+            && ms.get(0).count() >= 1 && ms.get(1).count() >= 1, ms);
+        String after = groupType(group);
+        check(after.equals("Classic"), "after the consumer member left the group is " + after);
+        produce(topic, 4, "c", 5);
+        want.addAll(tagged(4, "c", 5));
+        waitFor(60, "the classic group reads the third batch", () -> allGot(ms).containsAll(want), ms);
+        Thread.sleep(500);
+        ms.get(0).close();
+        ms.get(1).close();
+        exactlyOnce(ms, want);
+        System.out.println("OK: classic 2 members -> consumer group with 2 classic + 1 consumer member -> classic again, "
+            + "online; " + want.size() + " records each read once");
+    }
+
     // rebalance: MEMBERS consumers join at once; the time until every partition of the
     // topic is owned by exactly one of them and each owns some (a stable assignment)
     static void rebalance(String topic, String group, int members, String protocol) throws Exception {
@@ -361,6 +416,7 @@ public class GroupScenarios {
             case "member" -> member(args[2], args[3]);
             case "regex" -> regex(args[2], args[3]);
             case "switch" -> switchProtocol(args[2], args[3]);
+            case "migrate" -> migrate(args[2], args[3]);
             case "rebalance" -> rebalance(args[2], args[3], Integer.parseInt(args[4]), args[5]);
             default -> fail("unknown step " + args[0]);
         }

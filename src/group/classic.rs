@@ -51,6 +51,10 @@ impl GroupState {
     }
 }
 
+/// A member a classic group hands to a consumer group (KIP-848's online upgrade): as
+/// stored, with every protocol it supports.
+pub type HandedOver = (StoredMember, Vec<(String, Bytes)>);
+
 /// A JoinGroup request, decoded.
 #[derive(Clone, Debug)]
 pub struct JoinRequest {
@@ -999,6 +1003,68 @@ impl ClassicGroup {
             }
         }
         out
+    }
+
+    /// KIP-848's online upgrade: the members as the consumer group takes them over (with
+    /// every protocol each supports), the generation and the chosen protocol; the
+    /// group's own state is dropped, its offsets kept, and parked JoinGroup and SyncGroup
+    /// requests are answered REBALANCE_IN_PROGRESS (they rejoin the consumer group).
+    pub fn hand_over(&mut self, wall: i64) -> (i32, String, Vec<HandedOver>) {
+        let protocol = self.protocol.clone().unwrap_or_default();
+        let generation = self.generation;
+        let members = self
+            .members
+            .values()
+            .map(|m| {
+                let stored = StoredMember {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    session_timeout_ms: m.session_timeout_ms,
+                    subscription: m.metadata(&protocol),
+                    assignment: m.assignment.clone(),
+                };
+                (stored, m.protocols.clone())
+            })
+            .collect();
+        for m in self.members.values_mut() {
+            if let Some(w) = m.join_waiter.take() {
+                let answer = JoinResponse::error(ErrorCode::RebalanceInProgress, &m.id);
+                self.answers.push((w, DeferredResponse::Join(answer)));
+            }
+            if let Some(w) = m.sync_waiter.take() {
+                let answer = SyncResponse::error(ErrorCode::RebalanceInProgress);
+                self.answers.push((w, DeferredResponse::Sync(answer)));
+            }
+        }
+        let offsets = std::mem::take(&mut self.offsets);
+        let answers = std::mem::take(&mut self.answers);
+        *self = ClassicGroup::new(&self.id, wall);
+        self.offsets = offsets;
+        self.answers = answers;
+        (generation, protocol, members)
+    }
+
+    /// KIP-848's online downgrade: the group takes the consumer group's classic members
+    /// back (`stored`, Stable at the consumer group's epoch), then rebalances at once so
+    /// they rejoin under the classic protocol.
+    pub fn take_back(
+        &mut self,
+        stored: GroupValue,
+        protocols: &HashMap<String, Vec<(String, Bytes)>>,
+        now: Ms,
+        wall: i64,
+    ) {
+        self.restore(stored, now);
+        for m in self.members.values_mut() {
+            if let Some(p) = protocols.get(&m.id).filter(|p| !p.is_empty()) {
+                m.protocols = p.clone();
+            }
+        }
+        self.dirty = true;
+        self.prepare_rebalance(None, now, wall);
     }
 
     /// The group metadata as stored in `__consumer_offsets`.

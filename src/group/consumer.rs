@@ -63,6 +63,30 @@ pub struct ConsumerMember {
     assigned_at: HashMap<(Uuid, i32), i32>,
     session_deadline: Ms,
     rebalance_deadline: Option<Ms>,
+    /// Set for a member speaking the classic protocol (JoinGroup, SyncGroup, Heartbeat)
+    /// in a consumer group, after an online upgrade.
+    pub classic: Option<ClassicMeta>,
+}
+
+/// What a classic-protocol member of a consumer group joined with (Kafka's
+/// `ClassicMemberMetadata`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassicMeta {
+    pub session_timeout_ms: i32,
+    /// Its JoinGroup protocols: (assignor name, subscription bytes), in its order.
+    pub protocols: Vec<(String, bytes::Bytes)>,
+}
+
+/// A classic JoinGroup to a consumer group, decoded.
+#[derive(Clone, Debug)]
+pub struct ClassicJoin {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocols: Vec<(String, bytes::Bytes)>,
 }
 
 /// A ConsumerGroupHeartbeat, validated by the handler.
@@ -423,6 +447,7 @@ impl ConsumerGroup {
                     assigned_at: HashMap::new(),
                     session_deadline: now,
                     rebalance_deadline: None,
+                    classic: None,
                 },
             );
             bump = true;
@@ -811,6 +836,13 @@ impl ConsumerGroup {
         let Some(m) = self.members.get(member_id) else {
             return Err(ErrorCode::UnknownMemberId);
         };
+        // a classic member commits with its generation, at any version
+        if m.classic.is_some() {
+            return match m.epoch == epoch {
+                true => Ok(()),
+                false => Err(ErrorCode::IllegalGeneration),
+            };
+        }
         if version < 9 {
             return Err(ErrorCode::UnsupportedVersion);
         }
@@ -835,6 +867,374 @@ impl ConsumerGroup {
     /// The names of the existing topics the group subscribes to (as last seen).
     pub fn subscribed_topics(&self) -> BTreeSet<String> {
         self.subscribed_metadata.keys().cloned().collect()
+    }
+}
+
+// ---------------------------------------------------------------- classic members
+
+use super::consumer_protocol::{
+    decode_assignment, decode_subscription, encode_assignment, version_of,
+};
+use super::records::{GroupValue, StoredMember};
+
+/// Partitions by topic name to partitions by topic id, for the topics `image` has.
+fn ids_of(named: &[(String, Vec<i32>)], image: &TopicImage) -> Assignment {
+    let mut a = Assignment::new();
+    for (topic, ps) in named {
+        if let Some((id, _)) = image.get(topic) {
+            a.entry(*id).or_default().extend(ps.iter().copied());
+        }
+    }
+    a.retain(|_, ps| !ps.is_empty());
+    a
+}
+
+impl ConsumerGroup {
+    /// KIP-848's online upgrade: a classic group whose members speak the consumer
+    /// protocol becomes a consumer group at its generation, each member Stable at that
+    /// epoch with the partitions its last assignment gave it (also its target). Members
+    /// keep the classic protocol until they leave; a member whose subscription cannot be
+    /// read keeps no topics.
+    pub fn from_classic(
+        id: &str,
+        generation: i32,
+        members: Vec<super::classic::HandedOver>,
+        image: &TopicImage,
+        now: Ms,
+        wall: i64,
+    ) -> ConsumerGroup {
+        let mut g = ConsumerGroup::new(id, wall);
+        g.group_epoch = generation;
+        g.assignment_epoch = generation;
+        for (stored, protocols) in members {
+            let subscription = decode_subscription(&stored.subscription).unwrap_or_default();
+            let assigned = decode_assignment(&stored.assignment)
+                .map(|a| ids_of(&a, image))
+                .unwrap_or_default();
+            let mut topics = subscription.topics.clone();
+            topics.sort();
+            topics.dedup();
+            if let Some(instance) = &stored.instance_id {
+                g.static_members
+                    .insert(instance.clone(), stored.member_id.clone());
+            }
+            let member_id = stored.member_id.clone();
+            g.members.insert(
+                member_id.clone(),
+                ConsumerMember {
+                    member_id: member_id.clone(),
+                    instance_id: stored.instance_id,
+                    rack_id: subscription.rack,
+                    client_id: stored.client_id,
+                    client_host: stored.client_host,
+                    rebalance_timeout_ms: stored.rebalance_timeout_ms,
+                    subscribed_topic_names: topics,
+                    subscribed_topic_regex: None,
+                    server_assignor: None,
+                    epoch: generation,
+                    previous_epoch: generation,
+                    state: MemberState::Stable,
+                    assigned: Assignment::new(),
+                    pending_revocation: Assignment::new(),
+                    assigned_at: HashMap::new(),
+                    session_deadline: now + Ms::from(stored.session_timeout_ms),
+                    rebalance_deadline: None,
+                    classic: Some(ClassicMeta {
+                        session_timeout_ms: stored.session_timeout_ms,
+                        protocols,
+                    }),
+                },
+            );
+            g.target.insert(member_id.clone(), assigned.clone());
+            g.set_member_assignment(
+                &member_id,
+                MemberState::Stable,
+                generation,
+                assigned,
+                Assignment::new(),
+                now,
+            );
+            if let Some(m) = g.members.get_mut(&member_id) {
+                m.previous_epoch = generation;
+            }
+        }
+        g.subscribed_metadata = g
+            .subscribed_topic_names(image)
+            .into_iter()
+            .filter_map(|t| image.get(&t).map(|v| (t, *v)))
+            .collect();
+        g
+    }
+
+    /// A classic-protocol member by its ids: by instance id for a static one (another
+    /// member id there is FENCED_INSTANCE_ID), else by member id.
+    fn classic_member(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<&ConsumerMember, ErrorCode> {
+        let m = match instance_id {
+            Some(instance) => {
+                let owner = self
+                    .static_members
+                    .get(instance)
+                    .ok_or(ErrorCode::UnknownMemberId)?;
+                if owner != member_id {
+                    return Err(ErrorCode::FencedInstanceId);
+                }
+                self.members.get(owner)
+            }
+            None => self.members.get(member_id),
+        };
+        let m = m.ok_or(ErrorCode::UnknownMemberId)?;
+        if m.classic.is_none() {
+            return Err(ErrorCode::UnknownMemberId);
+        }
+        Ok(m)
+    }
+
+    /// A classic JoinGroup to this consumer group: the member (new or known) is updated
+    /// from its subscription, the group moves on as for a heartbeat, and the member
+    /// reconciles with the partitions its subscription says it still owns (a cooperative
+    /// member lists them; an eager one has given everything up). The answer comes at
+    /// once: (member id, generation = its epoch, protocol name), or an error (with the
+    /// member id the client must use for MEMBER_ID_REQUIRED).
+    pub fn classic_join(
+        &mut self,
+        join: ClassicJoin,
+        image: &TopicImage,
+        config: &ConsumerConfig,
+        now: Ms,
+    ) -> Result<(String, i32, String), ErrorCode> {
+        let Some((protocol, metadata)) = join.protocols.first().cloned() else {
+            return Err(ErrorCode::InconsistentGroupProtocol);
+        };
+        let subscription =
+            decode_subscription(&metadata).map_err(|_| ErrorCode::InconsistentGroupProtocol)?;
+        let known = self.members.get(&join.member_id);
+        if known.is_some_and(|m| m.classic.is_none()) {
+            return Err(ErrorCode::UnknownMemberId);
+        }
+        let hb = Heartbeat {
+            version: 1,
+            member_id: join.member_id.clone(),
+            member_epoch: known.map_or(0, |m| m.epoch.max(0)),
+            instance_id: join.instance_id.clone(),
+            rack_id: subscription.rack.clone(),
+            rebalance_timeout_ms: join.rebalance_timeout_ms,
+            subscribed_topic_names: Some(subscription.topics.clone()),
+            subscribed_topic_regex: None,
+            server_assignor: None,
+            owned: Some(
+                ids_of(&subscription.owned, image)
+                    .into_iter()
+                    .map(|(t, ps)| (t, ps.into_iter().collect()))
+                    .collect(),
+            ),
+            client_id: join.client_id.clone(),
+            client_host: join.client_host.clone(),
+        };
+        let answer = self.heartbeat(hb, image, config, now);
+        if answer.error != ErrorCode::None {
+            return Err(answer.error);
+        }
+        let m = self
+            .members
+            .get_mut(&join.member_id)
+            .ok_or(ErrorCode::UnknownMemberId)?;
+        m.classic = Some(ClassicMeta {
+            session_timeout_ms: join.session_timeout_ms,
+            protocols: join.protocols,
+        });
+        m.session_deadline = now + Ms::from(join.session_timeout_ms);
+        Ok((m.member_id.clone(), m.epoch, protocol))
+    }
+
+    /// A classic SyncGroup: the member's assigned partitions (without those it must
+    /// revoke) in the consumer protocol's bytes, at the version of its subscription.
+    pub fn classic_sync(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now: Ms,
+    ) -> Result<bytes::Bytes, ErrorCode> {
+        let m = self.classic_member(member_id, instance_id)?;
+        if m.epoch != generation {
+            return Err(ErrorCode::IllegalGeneration);
+        }
+        if self.group_epoch > m.epoch && m.state != MemberState::UnrevokedPartitions {
+            return Err(ErrorCode::RebalanceInProgress);
+        }
+        let names: HashMap<Uuid, &String> = self
+            .subscribed_metadata
+            .iter()
+            .map(|(name, (id, _))| (*id, name))
+            .collect();
+        let assigned: Vec<(String, Vec<i32>)> = m
+            .assigned
+            .iter()
+            .filter_map(|(t, ps)| Some(((*names.get(t)?).clone(), ps.iter().copied().collect())))
+            .collect();
+        let version = m
+            .classic
+            .as_ref()
+            .and_then(|c| c.protocols.first())
+            .map_or(0, |(_, meta)| version_of(meta));
+        let (id, session) = (
+            m.member_id.clone(),
+            m.classic.as_ref().map_or(0, |c| c.session_timeout_ms),
+        );
+        if let Some(m) = self.members.get_mut(&id) {
+            m.session_deadline = now + Ms::from(session);
+        }
+        Ok(encode_assignment(version, &assigned))
+    }
+
+    /// A classic Heartbeat: REBALANCE_IN_PROGRESS when the member must rejoin (a new
+    /// epoch, partitions to revoke, or partitions now free for it).
+    pub fn classic_heartbeat(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now: Ms,
+    ) -> ErrorCode {
+        let m = match self.classic_member(member_id, instance_id) {
+            Ok(m) => m,
+            Err(e) => return e,
+        };
+        if m.epoch != generation {
+            return ErrorCode::IllegalGeneration;
+        }
+        let waiting = m.state == MemberState::UnreleasedPartitions && self.waiting_on_unreleased(m);
+        let rejoin = m.epoch < self.group_epoch
+            || m.state == MemberState::UnrevokedPartitions
+            || (m.state == MemberState::UnreleasedPartitions && !waiting);
+        let (id, session) = (
+            m.member_id.clone(),
+            m.classic.as_ref().map_or(0, |c| c.session_timeout_ms),
+        );
+        if let Some(m) = self.members.get_mut(&id) {
+            m.session_deadline = now + Ms::from(session);
+        }
+        match rejoin {
+            true => ErrorCode::RebalanceInProgress,
+            false => ErrorCode::None,
+        }
+    }
+
+    /// Whether some partition of the member's target is still owned by another member.
+    fn waiting_on_unreleased(&self, m: &ConsumerMember) -> bool {
+        self.target.get(&m.member_id).is_some_and(|t| {
+            t.iter().any(|(topic, ps)| {
+                ps.iter().any(|p| {
+                    !m.assigned.get(topic).is_some_and(|a| a.contains(p))
+                        && self.partition_epochs.contains_key(&(*topic, *p))
+                })
+            })
+        })
+    }
+
+    /// A classic LeaveGroup of one member.
+    pub fn classic_leave(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        wall: i64,
+    ) -> ErrorCode {
+        let id = match self.classic_member(member_id, instance_id) {
+            Ok(m) => m.member_id.clone(),
+            Err(e) => return e,
+        };
+        self.remove_member(&id, wall);
+        ErrorCode::None
+    }
+
+    /// Whether only classic-protocol members are left (and some are): KIP-848's online
+    /// downgrade makes the group classic again.
+    pub fn only_classic_members(&self) -> bool {
+        !self.members.is_empty() && self.members.values().all(|m| m.classic.is_some())
+    }
+
+    /// The classic group this one becomes (online downgrade): Stable at the group epoch,
+    /// the protocol every member supports (the first member's first such), each member's
+    /// target as its assignment; and each member's protocols.
+    pub fn to_classic(
+        &self,
+        wall: i64,
+    ) -> (GroupValue, HashMap<String, Vec<(String, bytes::Bytes)>>) {
+        let protocols: HashMap<String, Vec<(String, bytes::Bytes)>> = self
+            .members
+            .values()
+            .map(|m| {
+                (
+                    m.member_id.clone(),
+                    m.classic
+                        .as_ref()
+                        .map(|c| c.protocols.clone())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        let protocol = protocols
+            .values()
+            .next()
+            .into_iter()
+            .flatten()
+            .map(|(name, _)| name.clone())
+            .find(|name| {
+                protocols
+                    .values()
+                    .all(|ps| ps.iter().any(|(n, _)| n == name))
+            })
+            .unwrap_or_default();
+        let names: HashMap<Uuid, &String> = self
+            .subscribed_metadata
+            .iter()
+            .map(|(name, (id, _))| (*id, name))
+            .collect();
+        let members = self
+            .members
+            .values()
+            .map(|m| {
+                let subscription = protocols
+                    .get(&m.member_id)
+                    .into_iter()
+                    .flatten()
+                    .find(|(n, _)| *n == protocol)
+                    .map(|(_, meta)| meta.clone())
+                    .unwrap_or_default();
+                let target: Vec<(String, Vec<i32>)> = self
+                    .target
+                    .get(&m.member_id)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(t, ps)| {
+                        Some(((*names.get(t)?).clone(), ps.iter().copied().collect()))
+                    })
+                    .collect();
+                StoredMember {
+                    member_id: m.member_id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    session_timeout_ms: m.classic.as_ref().map_or(45_000, |c| c.session_timeout_ms),
+                    assignment: encode_assignment(version_of(&subscription), &target),
+                    subscription,
+                }
+            })
+            .collect();
+        let value = GroupValue {
+            protocol_type: "consumer".into(),
+            generation: self.group_epoch,
+            protocol: Some(protocol),
+            leader: None,
+            state_timestamp: wall,
+            members,
+        };
+        (value, protocols)
     }
 }
 
@@ -942,6 +1342,7 @@ impl ConsumerGroup {
                 assigned_at: HashMap::new(),
                 session_deadline: 0,
                 rebalance_deadline: None,
+                classic: None,
             })
     }
 
@@ -976,6 +1377,7 @@ impl ConsumerGroup {
                     m.subscribed_topic_regex = v.subscribed_topic_regex.filter(|r| !r.is_empty());
                     m.rebalance_timeout_ms = v.rebalance_timeout_ms;
                     m.server_assignor = v.server_assignor;
+                    m.classic = v.classic;
                 }
                 None => {
                     self.reset_member(&member_id);
@@ -1013,7 +1415,11 @@ impl ConsumerGroup {
     /// rebalance timeout from now, and the regexes are compiled again.
     pub fn loaded(&mut self, now: Ms, session_timeout_ms: i32, wall: i64) {
         for m in self.members.values_mut() {
-            m.session_deadline = now + Ms::from(session_timeout_ms);
+            let session = m
+                .classic
+                .as_ref()
+                .map_or(session_timeout_ms, |c| c.session_timeout_ms);
+            m.session_deadline = now + Ms::from(session);
             m.rebalance_deadline = (m.state == MemberState::UnrevokedPartitions)
                 .then(|| now + Ms::from(m.rebalance_timeout_ms));
         }

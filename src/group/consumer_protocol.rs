@@ -45,6 +45,91 @@ pub fn decode_assignment(bytes: &[u8]) -> Result<Vec<(String, Vec<i32>)>, Assign
     Ok(assigned)
 }
 
+/// A `ConsumerProtocolSubscription` (v0-v3): the topics, and from v1 the partitions the
+/// member owns (a cooperative member lists them when it rejoins), from v3 its rack.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Subscription {
+    pub version: i16,
+    pub topics: Vec<String>,
+    pub owned: Vec<(String, Vec<i32>)>,
+    pub rack: Option<String>,
+}
+
+/// Decodes a `ConsumerProtocolSubscription` (`version: int16`, `topics: [string]`,
+/// `user_data: nullable bytes`, v1+ `owned_partitions: [topic: string, partitions:
+/// [int32]]`, v2+ `generation_id: int32`, v3+ `rack_id: nullable string`), every length
+/// checked.
+pub fn decode_subscription(bytes: &[u8]) -> Result<Subscription, AssignmentError> {
+    let mut r = Reader(bytes);
+    let version = r.i16()?;
+    if version < 0 {
+        return Err(AssignmentError::Invalid("version"));
+    }
+    let mut out = Subscription {
+        version,
+        ..Subscription::default()
+    };
+    for _ in 0..r.len("topic count")? {
+        out.topics.push(r.string()?);
+    }
+    // user data: nullable bytes
+    if let Ok(n) = usize::try_from(r.i32()?) {
+        r.take(n)?;
+    }
+    if version >= 1 {
+        for _ in 0..r.len("owned topic count")? {
+            let topic = r.string()?;
+            let mut ps = Vec::new();
+            for _ in 0..r.len("owned partition count")? {
+                ps.push(r.i32()?);
+            }
+            out.owned.push((topic, ps));
+        }
+    }
+    if version >= 2 {
+        r.i32()?;
+    }
+    if version >= 3 {
+        let n = r.i16()?;
+        if let Ok(n) = usize::try_from(n) {
+            let rack = std::str::from_utf8(r.take(n)?).map_err(|_| AssignmentError::NotUtf8)?;
+            out.rack = Some(rack.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Encodes a `ConsumerProtocolAssignment` of `version` (0 to 3; the fields are the same)
+/// with no user data.
+pub fn encode_assignment(version: i16, assigned: &[(String, Vec<i32>)]) -> bytes::Bytes {
+    let mut out = Vec::new();
+    out.extend_from_slice(&version.clamp(0, 3).to_be_bytes());
+    out.extend_from_slice(
+        &i32::try_from(assigned.len())
+            .unwrap_or(i32::MAX)
+            .to_be_bytes(),
+    );
+    for (topic, ps) in assigned {
+        out.extend_from_slice(&i16::try_from(topic.len()).unwrap_or(i16::MAX).to_be_bytes());
+        out.extend_from_slice(topic.as_bytes());
+        out.extend_from_slice(&i32::try_from(ps.len()).unwrap_or(i32::MAX).to_be_bytes());
+        for p in ps {
+            out.extend_from_slice(&p.to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&(-1i32).to_be_bytes());
+    bytes::Bytes::from(out)
+}
+
+/// The version of a consumer-protocol subscription's bytes (0 if unreadable).
+pub fn version_of(bytes: &[u8]) -> i16 {
+    bytes
+        .get(..2)
+        .and_then(|b| <[u8; 2]>::try_from(b).ok())
+        .map_or(0, i16::from_be_bytes)
+        .max(0)
+}
+
 /// A cursor over bytes that never reads past their end.
 struct Reader<'a>(&'a [u8]);
 
@@ -63,6 +148,13 @@ impl<'a> Reader<'a> {
         Ok(i16::from_be_bytes(
             b.try_into().map_err(|_| AssignmentError::Truncated(2))?,
         ))
+    }
+
+    fn string(&mut self) -> Result<String, AssignmentError> {
+        let n = usize::try_from(self.i16()?).map_err(|_| AssignmentError::Invalid("string"))?;
+        Ok(std::str::from_utf8(self.take(n)?)
+            .map_err(|_| AssignmentError::NotUtf8)?
+            .to_string())
     }
 
     fn i32(&mut self) -> Result<i32, AssignmentError> {

@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use uuid::Uuid;
 
 use super::assignor::Assignment;
-use super::consumer::{ConsumerMember, MemberState};
+use super::consumer::{ClassicMeta, ConsumerMember, MemberState};
 
 /// A member's metadata record (type 5).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +34,8 @@ pub struct MemberValue {
     pub subscribed_topic_regex: Option<String>,
     pub rebalance_timeout_ms: i32,
     pub server_assignor: Option<String>,
+    /// A classic-protocol member's (tagged field 0, `ClassicMemberMetadata`).
+    pub classic: Option<ClassicMeta>,
 }
 
 impl MemberValue {
@@ -47,6 +49,7 @@ impl MemberValue {
             subscribed_topic_regex: m.subscribed_topic_regex.clone(),
             rebalance_timeout_ms: m.rebalance_timeout_ms,
             server_assignor: m.server_assignor.clone(),
+            classic: m.classic.clone(),
         }
     }
 }
@@ -148,11 +151,49 @@ fn partitions(out: &mut Vec<u8>, a: &Assignment) {
     }
 }
 
+/// A version-0 value: `body`, then an empty tagged-field section.
 fn value(body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     let mut out = 0i16.to_be_bytes().to_vec();
     body(&mut out);
-    out.push(0); // tagged fields
+    out.push(0);
     out
+}
+
+/// A member's metadata value: its fields, then its tagged section (the classic
+/// metadata, tag 0, when it has some).
+fn member_value(m: &MemberValue) -> Vec<u8> {
+    let mut o = 0i16.to_be_bytes().to_vec();
+    compact_str(&mut o, m.instance_id.as_deref());
+    compact_str(&mut o, m.rack_id.as_deref());
+    compact_str(&mut o, Some(&m.client_id));
+    compact_str(&mut o, Some(&m.client_host));
+    uvarint(&mut o, len_plus_one(m.subscribed_topic_names.len()));
+    for t in &m.subscribed_topic_names {
+        compact_str(&mut o, Some(t));
+    }
+    compact_str(&mut o, m.subscribed_topic_regex.as_deref());
+    o.extend_from_slice(&m.rebalance_timeout_ms.to_be_bytes());
+    compact_str(&mut o, m.server_assignor.as_deref());
+    match &m.classic {
+        None => o.push(0),
+        Some(c) => {
+            let mut field = vec![1u8]; // a nullable struct, present
+            field.extend_from_slice(&c.session_timeout_ms.to_be_bytes());
+            uvarint(&mut field, len_plus_one(c.protocols.len()));
+            for (name, meta) in &c.protocols {
+                compact_str(&mut field, Some(name));
+                uvarint(&mut field, len_plus_one(meta.len()));
+                field.extend_from_slice(meta);
+                field.push(0);
+            }
+            field.push(0);
+            uvarint(&mut o, 1);
+            uvarint(&mut o, 0);
+            uvarint(&mut o, u32::try_from(field.len()).unwrap_or(u32::MAX));
+            o.extend_from_slice(&field);
+        }
+    }
+    o
 }
 
 /// The key and value (`None`: tombstone) of one record of `group`.
@@ -166,24 +207,7 @@ pub fn encode(group: &str, record: &ConsumerRecord) -> (Vec<u8>, Option<Vec<u8>>
         ConsumerRecord::Member {
             member_id,
             value: v,
-        } => (
-            key(5, group, Some(member_id)),
-            v.as_ref().map(|m| {
-                value(|o| {
-                    compact_str(o, m.instance_id.as_deref());
-                    compact_str(o, m.rack_id.as_deref());
-                    compact_str(o, Some(&m.client_id));
-                    compact_str(o, Some(&m.client_host));
-                    uvarint(o, len_plus_one(m.subscribed_topic_names.len()));
-                    for t in &m.subscribed_topic_names {
-                        compact_str(o, Some(t));
-                    }
-                    compact_str(o, m.subscribed_topic_regex.as_deref());
-                    o.extend_from_slice(&m.rebalance_timeout_ms.to_be_bytes());
-                    compact_str(o, m.server_assignor.as_deref());
-                })
-            }),
-        ),
+        } => (key(5, group, Some(member_id)), v.as_ref().map(member_value)),
         ConsumerRecord::TargetEpoch(v) => (
             key(6, group, None),
             v.map(|e| value(|o| o.extend_from_slice(&e.to_be_bytes()))),
@@ -274,6 +298,34 @@ impl Reader<'_> {
         }
         Some(())
     }
+    /// A member value's tagged section: tag 0 is the classic metadata (a nullable struct:
+    /// a presence byte, the session timeout, the protocols), the others are skipped.
+    fn member_tags(&mut self) -> Option<Option<ClassicMeta>> {
+        let mut classic = None;
+        for _ in 0..self.uvarint()? {
+            let tag = self.uvarint()?;
+            let size = usize::try_from(self.uvarint()?).ok()?;
+            let mut field = Reader(self.take(size)?);
+            if tag != 0 || field.i8()? < 0 {
+                continue;
+            }
+            let session_timeout_ms = field.i32()?;
+            let mut protocols = Vec::new();
+            for _ in 0..field.compact_len()?.unwrap_or(0) {
+                let name = field.compact_str()?.unwrap_or_default();
+                let n = field.compact_len()?.unwrap_or(0);
+                let meta = bytes::Bytes::copy_from_slice(field.take(n)?);
+                field.tagged()?;
+                protocols.push((name, meta));
+            }
+            classic = Some(ClassicMeta {
+                session_timeout_ms,
+                protocols,
+            });
+        }
+        Some(classic)
+    }
+
     fn partitions(&mut self) -> Option<Assignment> {
         let mut a = Assignment::new();
         for _ in 0..self.compact_len()?.unwrap_or(0) {
@@ -342,7 +394,7 @@ pub fn decode(
                     let regex = r.compact_str()?;
                     let rebalance_timeout_ms = r.i32()?;
                     let server_assignor = r.compact_str()?;
-                    r.tagged()?;
+                    let classic = r.member_tags()?;
                     Some(MemberValue {
                         instance_id,
                         rack_id,
@@ -352,6 +404,7 @@ pub fn decode(
                         subscribed_topic_regex: regex,
                         rebalance_timeout_ms,
                         server_assignor,
+                        classic,
                     })
                 }
             },
@@ -428,6 +481,24 @@ mod tests {
                 subscribed_topic_regex: Some("x.*".into()),
                 rebalance_timeout_ms: 300_000,
                 server_assignor: None,
+                classic: None,
+            }),
+        });
+        round_trip(ConsumerRecord::Member {
+            member_id: "c".into(),
+            value: Some(MemberValue {
+                instance_id: Some("i".into()),
+                rack_id: None,
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                subscribed_topic_names: vec!["a".into()],
+                subscribed_topic_regex: None,
+                rebalance_timeout_ms: 60_000,
+                server_assignor: None,
+                classic: Some(ClassicMeta {
+                    session_timeout_ms: 45_000,
+                    protocols: vec![("range".into(), bytes::Bytes::from_static(b"\x00\x03sub"))],
+                }),
             }),
         });
         round_trip(ConsumerRecord::TargetMember {
@@ -486,6 +557,7 @@ mod tests {
                     subscribed_topic_regex: None,
                     rebalance_timeout_ms: 1,
                     server_assignor: None,
+                    classic: None,
                 }),
             },
         );

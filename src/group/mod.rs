@@ -318,12 +318,20 @@ impl GroupCoordinator {
         self.runtime.partition(self.shard_of(group))
     }
 
-    /// JoinGroup: the answer comes when the rebalance completes.
-    pub async fn join(&self, group_id: &str, req: JoinRequest) -> JoinResponse {
+    /// JoinGroup: the answer comes when the rebalance completes (at once for a classic
+    /// member of a KIP-848 group, which needs the topics of `image`).
+    pub async fn join(
+        &self,
+        group_id: &str,
+        req: JoinRequest,
+        image: consumer::TopicImage,
+    ) -> JoinResponse {
         let member_id = req.member_id.clone();
         let answer = self
             .runtime
-            .park(self.shard_of(group_id), |s, ctx| s.join(group_id, req, ctx))
+            .park(self.shard_of(group_id), |s, ctx| {
+                s.join(group_id, req, &image, ctx)
+            })
             .await;
         match answer {
             Ok(DeferredResponse::Join(r)) => r,
@@ -371,6 +379,16 @@ impl GroupCoordinator {
             .unwrap_or_else(|e| {
                 consumer::HeartbeatResponse::error(group_write_error(&e), e.to_string())
             })
+    }
+
+    /// Whether `group_id` is a KIP-848 consumer group now (a classic JoinGroup to it needs
+    /// the topics).
+    pub fn is_consumer_group(&self, group_id: &str) -> bool {
+        self.runtime
+            .read(self.shard_of(group_id), |s| {
+                s.consumer_group(group_id).is_some()
+            })
+            .unwrap_or(false)
     }
 
     /// A KIP-848 consumer group, for ConsumerGroupDescribe (`Ok(None)`: none by that id).
@@ -712,7 +730,13 @@ mod tests {
         };
         let gc =
             Arc::new(GroupCoordinator::load(config, partitions(dir.path(), 3), 3).expect("load"));
-        let joined = gc.join("g", classic::test_join_request("", false)).await;
+        let joined = gc
+            .join(
+                "g",
+                classic::test_join_request("", false),
+                Default::default(),
+            )
+            .await;
         assert_eq!((joined.error, joined.generation), (ErrorCode::None, 1));
         let shard = gc.shard_of("g");
         let session = gc.runtime().timer_deadline(shard, &"g".to_string());
@@ -731,7 +755,14 @@ mod tests {
             Arc::new(GroupCoordinator::load(config, partitions(dir.path(), 3), 3).expect("load"));
         let joining = tokio::spawn({
             let gc = Arc::clone(&gc);
-            async move { gc.join("g", classic::test_join_request("", false)).await }
+            async move {
+                gc.join(
+                    "g",
+                    classic::test_join_request("", false),
+                    Default::default(),
+                )
+                .await
+            }
         });
         let shard = gc.shard_of("g");
         while gc

@@ -343,6 +343,7 @@ impl GroupShard {
         &mut self,
         group_id: &str,
         req: JoinRequest,
+        image: &TopicImage,
         ctx: &EventContext,
     ) -> GroupResult<()> {
         let me = ctx.request;
@@ -352,15 +353,11 @@ impl GroupShard {
                 .with_effects([Effect::Respond(me, DeferredResponse::Join(answer))]);
         }
         // an empty consumer group becomes classic again (its records deleted); one with
-        // members is not joined by the classic protocol (Kafka's online migration is not
-        // served yet)
+        // members takes the classic member in (KIP-848's mixed group)
         let mut converted = Vec::new();
         match self.consumer_groups.get(group_id) {
             Some(cg) if !cg.is_empty() => {
-                let answer =
-                    JoinResponse::error(ErrorCode::InconsistentGroupProtocol, &req.member_id);
-                return CoordinatorResult::of(())
-                    .with_effects([Effect::Respond(me, DeferredResponse::Join(answer))]);
+                return self.classic_join_to_consumer(group_id, req, image, ctx);
             }
             Some(cg) => {
                 converted = consumer_records_of(group_id, &consumer::tombstones(cg), ctx.wall);
@@ -384,6 +381,130 @@ impl GroupShard {
         }
     }
 
+    /// A classic JoinGroup to a consumer group with members: answered at once, the
+    /// member's generation being its epoch and its assignment coming from SyncGroup
+    /// (Kafka's `classicGroupJoinToConsumerGroup`; no member is the leader).
+    fn classic_join_to_consumer(
+        &mut self,
+        group_id: &str,
+        req: JoinRequest,
+        image: &TopicImage,
+        ctx: &EventContext,
+    ) -> GroupResult<()> {
+        let me = ctx.request;
+        let answer_now = |answer: JoinResponse| {
+            CoordinatorResult::of(())
+                .with_effects([Effect::Respond(me, DeferredResponse::Join(answer))])
+        };
+        if req.protocol_type != "consumer" || req.protocols.is_empty() {
+            return answer_now(JoinResponse::error(
+                ErrorCode::InconsistentGroupProtocol,
+                &req.member_id,
+            ));
+        }
+        let mut member_id = req.member_id.clone();
+        if member_id.is_empty() {
+            member_id = uuid::Uuid::new_v4().to_string();
+            if req.require_known_member_id {
+                return answer_now(JoinResponse::error(ErrorCode::MemberIdRequired, &member_id));
+            }
+        }
+        let cfg = self.config.consumer;
+        let Some(g) = self.consumer_groups.get_mut(group_id) else {
+            return answer_now(JoinResponse::error(ErrorCode::UnknownMemberId, &member_id));
+        };
+        let before = g.clone();
+        let joined = g.classic_join(
+            consumer::ClassicJoin {
+                member_id: member_id.clone(),
+                instance_id: req.instance_id.clone(),
+                client_id: req.client_id.clone(),
+                client_host: req.client_host.clone(),
+                session_timeout_ms: req.session_timeout_ms,
+                rebalance_timeout_ms: req.rebalance_timeout_ms,
+                protocols: req.protocols.clone(),
+            },
+            image,
+            &cfg,
+            ctx.now,
+        );
+        let answer = match joined {
+            Ok((id, generation, protocol)) => JoinResponse {
+                error: ErrorCode::None,
+                generation,
+                protocol_type: Some("consumer".into()),
+                protocol_name: Some(protocol),
+                leader: String::new(),
+                skip_assignment: false,
+                member_id: id,
+                members: Vec::new(),
+            },
+            Err(e) => JoinResponse::error(e, &member_id),
+        };
+        let records = consumer_records_of(group_id, &consumer::changes(&before, g), ctx.wall);
+        CoordinatorResult::of(())
+            .with_records(records)
+            .with_effects([
+                Effect::Respond(me, DeferredResponse::Join(answer)),
+                self.timer(group_id),
+            ])
+    }
+
+    /// KIP-848's online upgrade (a consumer-protocol member joins a classic group with
+    /// members): the classic group's members become a consumer group's at its
+    /// generation, its metadata is deleted (offsets kept), parked JoinGroup and SyncGroup
+    /// requests are told to rejoin. `None` when the group cannot be upgraded (another
+    /// protocol type, too many members for `group.consumer.max.size`).
+    fn upgrade(
+        &mut self,
+        group_id: &str,
+        image: &TopicImage,
+        ctx: &EventContext,
+    ) -> Option<(Vec<NewRecord>, Vec<Effect<Self>>)> {
+        let g = self.groups.get_mut(group_id)?;
+        if g.protocol_type() != Some("consumer") || g.member_count() > self.config.consumer.max_size
+        {
+            return None;
+        }
+        let (generation, _protocol, members) = g.hand_over(ctx.wall);
+        let answers: Vec<Effect<Self>> = g
+            .take_answers()
+            .into_iter()
+            .map(|(id, answer)| Effect::Respond(id, answer))
+            .collect();
+        let cg =
+            ConsumerGroup::from_classic(group_id, generation, members, image, ctx.now, ctx.wall);
+        let mut records = vec![tombstone(records::group_key(group_id), ctx.wall)];
+        records.extend(consumer_records_of(
+            group_id,
+            &consumer::changes(&ConsumerGroup::new(group_id, ctx.wall), &cg),
+            ctx.wall,
+        ));
+        self.consumer_groups.insert(group_id.to_string(), cg);
+        Some((records, answers))
+    }
+
+    /// KIP-848's online downgrade: once only classic-protocol members are left (the last
+    /// consumer-protocol one left or was fenced), the group becomes classic again at its
+    /// epoch, each member's target as its assignment, and rebalances so they rejoin. The
+    /// consumer group's tombstones; the classic record comes with [`Self::finish`].
+    fn maybe_downgrade(&mut self, group_id: &str, now: Ms, wall: i64) -> Vec<NewRecord> {
+        let Some(cg) = self.consumer_groups.get(group_id) else {
+            return Vec::new();
+        };
+        if !cg.only_classic_members() {
+            return Vec::new();
+        }
+        let (value, protocols) = cg.to_classic(wall);
+        let records = consumer_records_of(group_id, &consumer::tombstones(cg), wall);
+        self.consumer_groups.remove(group_id);
+        self.groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| ClassicGroup::new(group_id, wall))
+            .take_back(value, &protocols, now, wall);
+        records
+    }
+
     /// ConsumerGroupHeartbeat (KIP-848): joins, heartbeats and leaves of a consumer group
     /// member, against the topics of `image`. The records of what changed are written
     /// (the change is already made), and the answer waits for them.
@@ -398,17 +519,28 @@ impl GroupShard {
         let cfg = self.config.consumer;
         let leaving = hb.member_epoch < 0;
         let mut created = false;
+        let mut upgraded = (Vec::new(), Vec::new());
         if !self.consumer_groups.contains_key(group_id) {
             let classic_busy = self
                 .groups
                 .get(group_id)
                 .is_some_and(|g| g.has_members() || g.state() != GroupState::Empty);
             if classic_busy {
-                return CoordinatorResult::of(R::error(
-                    ErrorCode::GroupIdNotFound,
-                    format!("Group {group_id} is not a consumer group."),
-                ));
+                match (hb.member_epoch == 0)
+                    .then(|| self.upgrade(group_id, image, ctx))
+                    .flatten()
+                {
+                    Some(done) => upgraded = done,
+                    None => {
+                        return CoordinatorResult::of(R::error(
+                            ErrorCode::GroupIdNotFound,
+                            format!("Group {group_id} is not a consumer group."),
+                        ))
+                    }
+                }
             }
+        }
+        if !self.consumer_groups.contains_key(group_id) {
             if leaving {
                 return CoordinatorResult::of(R::error(
                     ErrorCode::GroupIdNotFound,
@@ -439,10 +571,19 @@ impl GroupShard {
             self.consumer_groups.remove(group_id);
             return CoordinatorResult::of(response);
         }
-        let records = consumer_records_of(group_id, &consumer::changes(&before, g), ctx.wall);
-        CoordinatorResult::of(response)
+        let (mut records, answers) = upgraded;
+        records.extend(consumer_records_of(
+            group_id,
+            &consumer::changes(&before, g),
+            ctx.wall,
+        ));
+        if leaving {
+            records.extend(self.maybe_downgrade(group_id, ctx.now, ctx.wall));
+        }
+        CoordinatorResult::of(())
             .with_records(records)
-            .with_effects([self.timer(group_id)])
+            .with_effects(answers)
+            .merge(self.finish(group_id, response, ctx.wall))
     }
 
     /// SyncGroup: parks the request or answers it at once. The leader's sync stores the
@@ -454,6 +595,36 @@ impl GroupShard {
         ctx: &EventContext,
     ) -> GroupResult<()> {
         let me = ctx.request;
+        if let Some(cg) = self
+            .consumer_groups
+            .get_mut(group_id)
+            .filter(|g| !g.is_empty())
+        {
+            let protocol_type = req.protocol_type.clone();
+            let answer = match protocol_type.as_deref() {
+                Some(t) if t != "consumer" => {
+                    SyncResponse::error(ErrorCode::InconsistentGroupProtocol)
+                }
+                _ => match cg.classic_sync(
+                    &req.member_id,
+                    req.instance_id.as_deref(),
+                    req.generation,
+                    ctx.now,
+                ) {
+                    Ok(assignment) => SyncResponse {
+                        error: ErrorCode::None,
+                        protocol_type,
+                        protocol_name: req.protocol_name.clone(),
+                        assignment,
+                    },
+                    Err(e) => SyncResponse::error(e),
+                },
+            };
+            return CoordinatorResult::of(()).with_effects([
+                Effect::Respond(me, DeferredResponse::Sync(answer)),
+                self.timer(group_id),
+            ]);
+        }
         let Some(g) = self.groups.get_mut(group_id) else {
             let answer = SyncResponse::error(ErrorCode::UnknownMemberId);
             return CoordinatorResult::of(())
@@ -478,6 +649,14 @@ impl GroupShard {
         instance_id: Option<&str>,
         ctx: &EventContext,
     ) -> GroupResult<ErrorCode> {
+        if let Some(cg) = self
+            .consumer_groups
+            .get_mut(group_id)
+            .filter(|g| !g.is_empty())
+        {
+            let code = cg.classic_heartbeat(member_id, instance_id, generation, ctx.now);
+            return CoordinatorResult::of(code).with_effects([self.timer(group_id)]);
+        }
         let Some(g) = self.groups.get_mut(group_id) else {
             return CoordinatorResult::of(ErrorCode::UnknownMemberId);
         };
@@ -492,6 +671,23 @@ impl GroupShard {
         members: &[(String, Option<String>)],
         ctx: &EventContext,
     ) -> GroupResult<Result<Vec<ErrorCode>, ErrorCode>> {
+        if let Some(cg) = self
+            .consumer_groups
+            .get_mut(group_id)
+            .filter(|g| !g.is_empty())
+        {
+            let before = cg.clone();
+            let codes: Vec<ErrorCode> = members
+                .iter()
+                .map(|(m, i)| cg.classic_leave(m, i.as_deref(), ctx.wall))
+                .collect();
+            let mut records =
+                consumer_records_of(group_id, &consumer::changes(&before, cg), ctx.wall);
+            records.extend(self.maybe_downgrade(group_id, ctx.now, ctx.wall));
+            return CoordinatorResult::of(())
+                .with_records(records)
+                .merge(self.finish(group_id, Ok(codes), ctx.wall));
+        }
         let Some(g) = self.groups.get_mut(group_id) else {
             return CoordinatorResult::of(Err(ErrorCode::UnknownMemberId));
         };
@@ -890,9 +1086,18 @@ impl Shard for GroupShard {
                     .entry(group.clone())
                     .or_insert_with(|| ClassicGroup::new(&group, wall))
                     .restore(v, now),
-                None => {
-                    self.groups.remove(&group);
-                }
+                // the group's metadata is gone (deleted, or the group became a consumer
+                // group): its offsets stay until their own tombstones
+                None => match self.groups.get_mut(&group) {
+                    Some(g) if !g.offsets.is_empty() => {
+                        let offsets = std::mem::take(&mut g.offsets);
+                        *g = ClassicGroup::new(&group, wall);
+                        g.offsets = offsets;
+                    }
+                    _ => {
+                        self.groups.remove(&group);
+                    }
+                },
             },
             None => {}
         }
@@ -985,6 +1190,7 @@ impl Shard for GroupShard {
                 debug!(group = group_id, member, "consumer group member fenced");
             }
             fenced = consumer_records_of(&group_id, &consumer::changes(&before, cg), wall);
+            fenced.extend(self.maybe_downgrade(&group_id, now, wall));
         }
         let Some(g) = self.groups.get_mut(&group_id) else {
             return CoordinatorResult::of(())
@@ -1050,7 +1256,7 @@ mod tests {
     #[test]
     fn a_rebalance_and_a_commit_are_effects() {
         let mut s = GroupShard::new(cfg());
-        let r = s.join("g", join_req(""), &ctx(0, 1));
+        let r = s.join("g", join_req(""), &TopicImage::new(), &ctx(0, 1));
         assert!(responses(&r).is_empty(), "parked");
         assert!(r.records.is_empty());
         assert_eq!(timers(&r), vec![("g".to_string(), Some(0))]);
@@ -1118,7 +1324,7 @@ mod tests {
     #[test]
     fn group_level_errors_write_nothing() {
         let mut s = GroupShard::new(cfg());
-        let r = s.join("", join_req(""), &ctx(0, 7));
+        let r = s.join("", join_req(""), &TopicImage::new(), &ctx(0, 7));
         let answered = responses(&r);
         let [(id, DeferredResponse::Join(j))] = answered.as_slice() else {
             panic!("answered at once");

@@ -546,3 +546,96 @@ async fn a_regex_subscription_picks_up_a_new_topic() {
     close(rd).await;
     t.shutdown().await;
 }
+
+/// KIP-848's online migration with librdkafka: a classic consumer (cooperative-sticky)
+/// reads a topic; a `group.protocol=consumer` one joins the same group, which becomes a
+/// consumer group with the classic member still in it, and the two share the partitions;
+/// the new one leaves and the classic one owns everything again. Every record read once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_classic_group_upgrades_online_and_downgrades_back() {
+    let t = Target::start().await;
+    let mut c = t.client().await;
+    let topic = unique("kip848-mig");
+    create_topic(&mut c, &topic, 4).await;
+    let group = unique("kip848-mig");
+    let classic: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", t.bootstrap())
+        .set("group.id", &group)
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "200")
+        .create()
+        .expect("classic consumer");
+    classic.subscribe(&[&topic]).expect("subscribe");
+    let mut want = BTreeSet::new();
+    let mut seen = Vec::new();
+    let batch = |tag: &str| -> Vec<String> { (0..5).map(|i| format!("{tag}-{i}")).collect() };
+    for p in 0..4 {
+        let values = batch(&format!("a-p{p}"));
+        produce(&mut c, &topic, p, &values).await;
+        want.extend(values);
+    }
+    read_until(&[&classic], &mut seen, &want, 60).await;
+    assert_eq!(owned(&classic), 4);
+
+    let modern = consumer(&t.bootstrap(), &group);
+    modern.subscribe(&[&topic]).expect("subscribe");
+    let both = [&classic, &modern];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(owned(&classic) >= 1 && owned(&modern) >= 1 && owned(&classic) + owned(&modern) == 4) {
+        assert!(
+            Instant::now() < deadline,
+            "not shared: classic {}, consumer {}",
+            owned(&classic),
+            owned(&modern)
+        );
+        for c in both {
+            if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(50), c.recv()).await {
+                seen.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+            }
+        }
+    }
+    let listed = list_groups(&mut c, 5, None).await;
+    assert_eq!(
+        listed[&group].2, "consumer",
+        "upgraded online: {:?}",
+        listed[&group]
+    );
+    for p in 0..4 {
+        let values = batch(&format!("b-p{p}"));
+        produce(&mut c, &topic, p, &values).await;
+        want.extend(values);
+    }
+    read_until(&both, &mut seen, &want, 60).await;
+
+    close(modern).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while owned(&classic) != 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the classic member did not take everything back"
+        );
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(50), classic.recv()).await {
+            seen.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+        }
+    }
+    let listed = list_groups(&mut c, 5, None).await;
+    assert_eq!(
+        listed[&group].2, "classic",
+        "downgraded: {:?}",
+        listed[&group]
+    );
+    for p in 0..4 {
+        let values = batch(&format!("c-p{p}"));
+        produce(&mut c, &topic, p, &values).await;
+        want.extend(values);
+    }
+    read_until(&[&classic], &mut seen, &want, 60).await;
+    let got: BTreeSet<String> = seen.iter().cloned().collect();
+    assert_eq!(got, want, "every record read");
+    close(classic).await;
+    t.shutdown().await;
+}

@@ -141,11 +141,7 @@ async fn respond(
         true => uuid::Uuid::new_v4().to_string(),
         false => req.member_id.to_string(),
     };
-    let image: TopicImage = broker
-        .topic_views()
-        .into_iter()
-        .filter_map(|t| Some((t.name, (t.id, i32::try_from(t.partitions.len()).ok()?))))
-        .collect();
+    let image: TopicImage = super::topic_image(broker);
     let hb = Heartbeat {
         version,
         member_id,

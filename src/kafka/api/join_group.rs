@@ -113,5 +113,10 @@ async fn respond(
             .collect(),
         require_known_member_id: version >= 4,
     };
-    response(gc.join(&req.group_id.0, join).await, version)
+    // the topics, for a classic member joining a KIP-848 group (no cost otherwise)
+    let image = match gc.is_consumer_group(&req.group_id.0) {
+        true => super::topic_image(broker),
+        false => Default::default(),
+    };
+    response(gc.join(&req.group_id.0, join, image).await, version)
 }

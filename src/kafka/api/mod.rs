@@ -86,6 +86,16 @@ where
 }
 
 /// A response string from a Rust string.
+/// Every topic's id and partition count by name, as the consumer group coordinator
+/// matches subscriptions against them (KIP-848).
+pub fn topic_image(broker: &crate::broker::Broker) -> crate::group::consumer::TopicImage {
+    broker
+        .topic_views()
+        .into_iter()
+        .filter_map(|t| Some((t.name, (t.id, i32::try_from(t.partitions.len()).ok()?))))
+        .collect()
+}
+
 pub fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
