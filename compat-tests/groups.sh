@@ -16,8 +16,9 @@
 #   crash   a second member in another JVM takes two of four partitions and is killed
 #           with SIGKILL: after its session the survivor owns all four and reads what
 #           was produced after the kill
-#   regex   subscribe(Pattern "<prefix>-.*") reads the matching topic, then a matching
-#           topic created after the join, never "<prefix>x-other"
+#   regex   subscribe(SubscriptionPattern "<prefix>-.*"), resolved by the broker, reads
+#           the matching topic, then a matching topic created after the join, never
+#           "<prefix>x-other"
 #   switch  classic, then consumer, then classic members of one group, one after the
 #           other: each resumes at the offsets the previous one committed
 #   migrate two classic members (cooperative-sticky) share four partitions; a consumer-

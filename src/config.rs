@@ -317,6 +317,11 @@ pub struct ConsumerGroupConfig {
     pub max_size: usize,
     /// `group.consumer.assignors`, the default first.
     pub assignors: &'static [&'static str],
+    /// `group.consumer.migration.policy` (`bidirectional`, `upgrade`, `downgrade`,
+    /// `disabled`): whether a classic group with members may become a consumer group
+    /// online, and back.
+    pub upgrade: bool,
+    pub downgrade: bool,
 }
 
 impl Default for ConsumerGroupConfig {
@@ -330,6 +335,8 @@ impl Default for ConsumerGroupConfig {
             max_heartbeat_interval_ms: 15_000,
             max_size: i32::MAX as usize,
             assignors: &["uniform", "range"],
+            upgrade: true,
+            downgrade: true,
         }
     }
 }
@@ -725,6 +732,23 @@ impl Config {
                     }
                 }
                 "group.consumer.assignors" => c.group.consumer.assignors = parse_assignors(k, v)?,
+                "group.consumer.migration.policy" => {
+                    let (up, down) = match v.trim().to_ascii_lowercase().as_str() {
+                        "bidirectional" => (true, true),
+                        "upgrade" => (true, false),
+                        "downgrade" => (false, true),
+                        "disabled" => (false, false),
+                        _ => {
+                            return Err(invalid(
+                                k,
+                                v,
+                                "one of bidirectional, upgrade, downgrade, disabled",
+                            ))
+                        }
+                    };
+                    c.group.consumer.upgrade = up;
+                    c.group.consumer.downgrade = down;
+                }
                 "group.max.size" => {
                     c.group.max_size = parse_num(k, v)?;
                     if c.group.max_size < 1 {

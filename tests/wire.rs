@@ -115,6 +115,25 @@ async fn create_produce_fetch_list_offsets_round_trip() {
         .expect("topic");
     assert_eq!(t.topic_id, r.topics[0].topic_id);
     assert_eq!(t.partitions.len(), 2);
+    // by id, as the Java client asks for a topic it knows only by id (a KIP-848
+    // assignment): the name it sends beside the id is "", its field's default
+    let by_id: MetadataResponse = c
+        .call(
+            ApiKey::Metadata,
+            12,
+            &MetadataRequest::default().with_topics(Some(vec![
+                metadata_request::MetadataRequestTopic::default()
+                    .with_topic_id(t.topic_id)
+                    .with_name(Some(topic_name(""))),
+            ])),
+        )
+        .await;
+    assert_eq!(by_id.topics.len(), 1);
+    assert_eq!(by_id.topics[0].error_code, 0, "{:?}", by_id.topics[0]);
+    assert_eq!(
+        by_id.topics[0].name.as_ref().map(|n| n.0.as_str()),
+        Some("orders")
+    );
 
     for version in [3i16, 7, 9, 12] {
         let produce = ProduceRequest::default()

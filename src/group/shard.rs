@@ -462,7 +462,8 @@ impl GroupShard {
         ctx: &EventContext,
     ) -> Option<(Vec<NewRecord>, Vec<Effect<Self>>)> {
         let g = self.groups.get_mut(group_id)?;
-        if g.protocol_type() != Some("consumer") || g.member_count() > self.config.consumer.max_size
+        let cfg = self.config.consumer;
+        if !cfg.upgrade || g.protocol_type() != Some("consumer") || g.member_count() > cfg.max_size
         {
             return None;
         }
@@ -492,7 +493,11 @@ impl GroupShard {
         let Some(cg) = self.consumer_groups.get(group_id) else {
             return Vec::new();
         };
-        if !cg.only_classic_members() {
+        // (Kafka also keeps a group too large for group.max.size a consumer group)
+        if !self.config.consumer.downgrade
+            || !cg.only_classic_members()
+            || cg.members.len() > self.config.max_size
+        {
             return Vec::new();
         }
         let (value, protocols) = cg.to_classic(wall);
@@ -1579,6 +1584,72 @@ mod tests {
         }
         assert!(third.consumer_group("g").is_none());
         assert!(third.list().is_empty());
+    }
+
+    /// KIP-848's online upgrade: a consumer-protocol join to a classic group with a
+    /// member turns it into a consumer group whose classic member is Stable at the
+    /// generation (its metadata tombstoned, offsets kept); with
+    /// `group.consumer.migration.policy=downgrade` it is refused as Kafka does.
+    #[test]
+    fn a_classic_group_with_members_upgrades_unless_the_policy_forbids() {
+        use super::consumer::Heartbeat;
+        let stable_classic = |cfg: GroupConfig| {
+            let mut s = GroupShard::new(cfg);
+            s.join("g", join_req(""), &TopicImage::new(), &ctx(0, 1));
+            let r = s.on_timer("g".into(), 10, 1_010);
+            let answered = responses(&r);
+            let Some((_, DeferredResponse::Join(joined))) = answered.first().cloned() else {
+                panic!("a join answer: {answered:?}");
+            };
+            let sync = SyncRequest {
+                generation: joined.generation,
+                member_id: joined.member_id.clone(),
+                assignments: vec![(joined.member_id.clone(), Bytes::new())],
+                ..SyncRequest::default()
+            };
+            s.sync("g", sync, &ctx(20, 2));
+            (s, joined.member_id, joined.generation)
+        };
+        let join = Heartbeat {
+            version: 1,
+            member_id: "new".into(),
+            member_epoch: 0,
+            rebalance_timeout_ms: 30_000,
+            subscribed_topic_names: Some(vec!["t".into()]),
+            owned: Some(Vec::new()),
+            ..Heartbeat::default()
+        };
+        let image = TopicImage::from([("t".to_string(), (uuid::Uuid::from_u128(1), 2))]);
+
+        let mut refusing = cfg();
+        refusing.consumer.upgrade = false;
+        let (mut s, _, _) = stable_classic(refusing);
+        assert_eq!(s.list()[0].state, GroupState::Stable, "{:?}", s.list());
+        let r = s.consumer_heartbeat("g", join.clone(), &image, &ctx(30, 3));
+        assert_eq!(r.response.error, ErrorCode::GroupIdNotFound);
+        assert!(s.consumer_group("g").is_none());
+
+        let (mut s, classic_member, generation) = stable_classic(cfg());
+        let r = s.consumer_heartbeat("g", join, &image, &ctx(30, 3));
+        assert_eq!(r.response.error, ErrorCode::None);
+        let g = s.consumer_group("g").expect("upgraded");
+        let m = &g.members[&classic_member];
+        assert!(m.classic.is_some());
+        assert_eq!(m.previous_epoch, generation);
+        assert!(g.group_epoch > generation, "the join bumped the epoch");
+        // the classic metadata's tombstone comes first
+        assert_eq!(
+            r.records[0].key.as_deref(),
+            Some(&records::group_key("g")[..])
+        );
+        assert!(r.records[0].value.is_none());
+        assert_eq!(s.list().len(), 1);
+        assert_eq!(s.list()[0].group_type, "consumer");
+        // the classic member, told to rejoin by its heartbeat
+        let code = s
+            .heartbeat("g", generation, &classic_member, None, &ctx(40, 4))
+            .response;
+        assert_eq!(code, ErrorCode::RebalanceInProgress);
     }
 
     #[test]

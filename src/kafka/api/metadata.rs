@@ -155,7 +155,9 @@ fn respond(broker: &Broker, req: MetadataRequest, ctx: &RequestContext) -> Metad
             let auto_create = version < 4 || req.allow_auto_topic_creation;
             requested
                 .into_iter()
-                .map(|rt| match rt.name {
+                // a topic id names the topic whatever the name says (the Java client
+                // sends "" beside an id, the name field's default)
+                .map(|rt| match rt.name.filter(|_| rt.topic_id.is_nil()) {
                     Some(name) => {
                         let name = name.0.to_string();
                         let denied = ErrorCode::TopicAuthorizationFailed.code();
