@@ -189,8 +189,97 @@ pub struct ConsumerGroup {
 }
 
 /// Compiles a subscription regex as Kafka's RE2/J does: the whole topic name must match.
+/// Rust's `regex` speaks RE2's syntax; [`re2j`] bridges what differs.
 pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
+    let pattern = re2j(pattern)?;
     Regex::new(&format!("^(?:{pattern})$")).map_err(|e| e.to_string())
+}
+
+/// RE2/J's syntax where Rust's `regex` differs: `\Q...\E` quotes literal text (what
+/// Java's `Pattern.quote` writes), and a repetition operator applied to a repetition
+/// (`a**`, `a++`, `a{2}{3}`; a single `?` after one makes it lazy) is an error, where
+/// Rust's `regex` would accept it.
+fn re2j(pattern: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars().peekable();
+    // after a repetition operator: 1, after its lazy `?`: 2
+    let mut repeated = 0u8;
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(next) = chars.next() else {
+                    return Err("trailing \\".into());
+                };
+                if next == 'Q' && !in_class {
+                    let mut literal = String::new();
+                    while let Some(q) = chars.next() {
+                        if q == '\\' && chars.peek() == Some(&'E') {
+                            chars.next();
+                            break;
+                        }
+                        literal.push(q);
+                    }
+                    out.push_str(&regex::escape(&literal));
+                } else {
+                    out.push('\\');
+                    out.push(next);
+                }
+                repeated = 0;
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // a `]` first in the class is a literal
+                for first in ['^', ']'] {
+                    if chars.peek() == Some(&first) {
+                        out.push(first);
+                        chars.next();
+                    }
+                }
+                repeated = 0;
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+                repeated = 0;
+            }
+            '*' | '+' | '?' | '{' if !in_class => {
+                if c == '{' {
+                    // a counted repetition only if it is one: RE2 reads any other `{` as
+                    // a literal brace (Rust's regex would refuse it)
+                    let rest: String = chars.clone().take_while(|x| *x != '}').collect();
+                    let counted = chars.clone().any(|x| x == '}')
+                        && rest.starts_with(|x: char| x.is_ascii_digit())
+                        && rest.chars().all(|x| x.is_ascii_digit() || x == ',');
+                    if !counted {
+                        out.push_str("\\{");
+                        repeated = 0;
+                        continue;
+                    }
+                }
+                let lazy = c == '?' && repeated == 1;
+                if repeated == 2 || (repeated == 1 && !lazy) {
+                    return Err(format!("bad repetition operator: {c}"));
+                }
+                out.push(c);
+                if c == '{' {
+                    for x in chars.by_ref() {
+                        out.push(x);
+                        if x == '}' {
+                            break;
+                        }
+                    }
+                }
+                repeated = if lazy { 2 } else { 1 };
+            }
+            _ => {
+                out.push(c);
+                repeated = 0;
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn to_wire(a: &Assignment) -> Vec<(Uuid, Vec<i32>)> {
@@ -1578,6 +1667,23 @@ mod tests {
             g.heartbeat(bad, &more, &cfg, 3).error,
             ErrorCode::InvalidRegularExpression
         );
+    }
+
+    /// RE2/J's syntax: `\Q..\E` quotes (Java's `Pattern.quote`), a repetition of a
+    /// repetition is refused, lazy operators and counted repetitions are fine.
+    #[test]
+    fn regexes_follow_re2j() {
+        let matches = |p: &str, t: &str| compile_regex(p).map(|r| r.is_match(t));
+        assert_eq!(matches(r"\Qa.b\E-.*", "a.b-1"), Ok(true));
+        assert_eq!(matches(r"\Qa.b\E-.*", "axb-1"), Ok(false));
+        assert_eq!(matches(r"orders|pay.*", "payments"), Ok(true));
+        assert_eq!(matches(r"orders", "orders-2"), Ok(false), "the whole name");
+        assert_eq!(matches(r"a{2}b+?", "aab"), Ok(true));
+        assert_eq!(matches(r"[*+]x{", "*x{"), Ok(true));
+        assert_eq!(matches(r"a*{x}", "aa{x}"), Ok(true));
+        for bad in [r"a**", r"a++", r"a{2}{3}", r"a*??", r"(", r"\1"] {
+            assert!(compile_regex(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
