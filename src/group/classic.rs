@@ -165,7 +165,7 @@ pub struct MemberSummary {
     pub assignment: Bytes,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Member {
     id: String,
     instance_id: Option<String>,
@@ -191,6 +191,20 @@ impl Member {
             .unwrap_or_default()
     }
 
+    /// As stored in the group's metadata, with its subscription for `protocol`.
+    fn stored(&self, protocol: &str) -> StoredMember {
+        StoredMember {
+            member_id: self.id.clone(),
+            instance_id: self.instance_id.clone(),
+            client_id: self.client_id.clone(),
+            client_host: self.client_host.clone(),
+            rebalance_timeout_ms: self.rebalance_timeout_ms,
+            session_timeout_ms: self.session_timeout_ms,
+            subscription: self.metadata(protocol),
+            assignment: self.assignment.clone(),
+        }
+    }
+
     fn same_protocols(&self, protocols: &[(String, Bytes)]) -> bool {
         self.protocols == protocols
     }
@@ -212,7 +226,7 @@ struct InitialDelay {
 }
 
 /// One group.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ClassicGroup {
     pub id: String,
     state: GroupState,
@@ -1015,19 +1029,7 @@ impl ClassicGroup {
         let members = self
             .members
             .values()
-            .map(|m| {
-                let stored = StoredMember {
-                    member_id: m.id.clone(),
-                    instance_id: m.instance_id.clone(),
-                    client_id: m.client_id.clone(),
-                    client_host: m.client_host.clone(),
-                    rebalance_timeout_ms: m.rebalance_timeout_ms,
-                    session_timeout_ms: m.session_timeout_ms,
-                    subscription: m.metadata(&protocol),
-                    assignment: m.assignment.clone(),
-                };
-                (stored, m.protocols.clone())
-            })
+            .map(|m| (m.stored(&protocol), m.protocols.clone()))
             .collect();
         for m in self.members.values_mut() {
             if let Some(w) = m.join_waiter.take() {
@@ -1076,20 +1078,7 @@ impl ClassicGroup {
             protocol: self.protocol.clone(),
             leader: self.leader.clone(),
             state_timestamp: self.state_since,
-            members: self
-                .members
-                .values()
-                .map(|m| StoredMember {
-                    member_id: m.id.clone(),
-                    instance_id: m.instance_id.clone(),
-                    client_id: m.client_id.clone(),
-                    client_host: m.client_host.clone(),
-                    rebalance_timeout_ms: m.rebalance_timeout_ms,
-                    session_timeout_ms: m.session_timeout_ms,
-                    subscription: m.metadata(&protocol),
-                    assignment: m.assignment.clone(),
-                })
-                .collect(),
+            members: self.members.values().map(|m| m.stored(&protocol)).collect(),
         }
     }
 

@@ -68,6 +68,33 @@ pub struct ConsumerMember {
     pub classic: Option<ClassicMeta>,
 }
 
+impl ConsumerMember {
+    /// A member with nothing set yet (its heartbeat or records fill it in), its session
+    /// running out at `session_deadline`.
+    fn new(member_id: &str, session_deadline: Ms) -> ConsumerMember {
+        ConsumerMember {
+            member_id: member_id.to_string(),
+            instance_id: None,
+            rack_id: None,
+            client_id: String::new(),
+            client_host: String::new(),
+            rebalance_timeout_ms: 300_000,
+            subscribed_topic_names: Vec::new(),
+            subscribed_topic_regex: None,
+            server_assignor: None,
+            epoch: 0,
+            previous_epoch: 0,
+            state: MemberState::Stable,
+            assigned: Assignment::new(),
+            pending_revocation: Assignment::new(),
+            assigned_at: HashMap::new(),
+            session_deadline,
+            rebalance_deadline: None,
+            classic: None,
+        }
+    }
+}
+
 /// What a classic-protocol member of a consumer group joined with (Kafka's
 /// `ClassicMemberMetadata`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,6 +132,9 @@ pub struct Heartbeat {
     pub owned: Option<Vec<(Uuid, Vec<i32>)>>,
     pub client_id: String,
     pub client_host: String,
+    /// A classic member's JoinGroup, run as a heartbeat (a static member switching
+    /// protocols replaces the old one without it leaving first).
+    pub classic: bool,
 }
 
 /// Its answer.
@@ -191,9 +221,17 @@ pub struct ConsumerGroup {
 /// Compiles a subscription regex as Kafka's RE2/J does: the whole topic name must match.
 /// Rust's `regex` speaks RE2's syntax; [`re2j`] bridges what differs.
 pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
+    if pattern.len() > MAX_REGEX_LEN {
+        return Err(format!("longer than {MAX_REGEX_LEN} bytes"));
+    }
     let pattern = re2j(pattern)?;
+    // alone first: `a)|(b` must not close the anchoring group
+    Regex::new(&pattern).map_err(|e| e.to_string())?;
     Regex::new(&format!("^(?:{pattern})$")).map_err(|e| e.to_string())
 }
+
+/// The longest subscription regex taken (bounds the work of one heartbeat).
+const MAX_REGEX_LEN: usize = 16 * 1024;
 
 /// RE2/J's syntax where Rust's `regex` differs: `\Q...\E` quotes literal text (what
 /// Java's `Pattern.quote` writes), and a repetition operator applied to a repetition
@@ -248,8 +286,10 @@ fn re2j(pattern: &str) -> Result<String, String> {
                 if c == '{' {
                     // a counted repetition only if it is one: RE2 reads any other `{` as
                     // a literal brace (Rust's regex would refuse it)
-                    let rest: String = chars.clone().take_while(|x| *x != '}').collect();
-                    let counted = chars.clone().any(|x| x == '}')
+                    // (a count is at most `{1000,1000}`: a bounded look ahead)
+                    let ahead: String = chars.clone().take(12).collect();
+                    let rest: String = ahead.chars().take_while(|x| *x != '}').collect();
+                    let counted = ahead.contains('}')
                         && rest.starts_with(|x: char| x.is_ascii_digit())
                         && rest.chars().all(|x| x.is_ascii_digit() || x == ',');
                     if !counted {
@@ -415,13 +455,12 @@ impl ConsumerGroup {
         now: Ms,
     ) -> HeartbeatResponse {
         let joining = hb.member_epoch == 0;
-        // a bad pattern changes nothing
-        if let Some(re) = &hb.subscribed_topic_regex {
-            if !re.is_empty() && !self.regexes.contains_key(re) {
+        // a bad pattern changes nothing (compiled here, kept once a member subscribes)
+        let mut compiled = None;
+        if let Some(re) = hb.subscribed_topic_regex.as_ref().filter(|r| !r.is_empty()) {
+            if !self.regexes.contains_key(re) {
                 match compile_regex(re) {
-                    Ok(compiled) => {
-                        self.regexes.insert(re.clone(), compiled);
-                    }
+                    Ok(c) => compiled = Some((re.clone(), c)),
                     Err(e) => {
                         return HeartbeatResponse::error(
                             ErrorCode::InvalidRegularExpression,
@@ -440,7 +479,8 @@ impl ConsumerGroup {
                     let Some(old) = self.members.get(&owner) else {
                         return HeartbeatResponse::error(ErrorCode::UnknownServerError, "lost");
                     };
-                    if old.epoch != -2 {
+                    // (a member switching protocols replaces the old one at once, as Kafka)
+                    if old.epoch != -2 && old.classic.is_none() && !hb.classic {
                         return HeartbeatResponse::error(
                             ErrorCode::UnreleasedInstanceId,
                             format!(
@@ -518,26 +558,7 @@ impl ConsumerGroup {
         if !self.members.contains_key(&hb.member_id) {
             self.members.insert(
                 hb.member_id.clone(),
-                ConsumerMember {
-                    member_id: hb.member_id.clone(),
-                    instance_id: None,
-                    rack_id: None,
-                    client_id: String::new(),
-                    client_host: String::new(),
-                    rebalance_timeout_ms: 300_000,
-                    subscribed_topic_names: Vec::new(),
-                    subscribed_topic_regex: None,
-                    server_assignor: None,
-                    epoch: 0,
-                    previous_epoch: 0,
-                    state: MemberState::Stable,
-                    assigned: Assignment::new(),
-                    pending_revocation: Assignment::new(),
-                    assigned_at: HashMap::new(),
-                    session_deadline: now,
-                    rebalance_deadline: None,
-                    classic: None,
-                },
+                ConsumerMember::new(&hb.member_id, now),
             );
             bump = true;
         }
@@ -575,6 +596,9 @@ impl ConsumerGroup {
                 m.subscribed_topic_regex = re;
                 bump = true;
             }
+        }
+        if let Some((re, c)) = compiled {
+            self.regexes.insert(re, c);
         }
         m.client_id = hb.client_id.clone();
         m.client_host = hb.client_host.clone();
@@ -953,9 +977,13 @@ impl ConsumerGroup {
         }
     }
 
-    /// The names of the existing topics the group subscribes to (as last seen).
+    /// The topics the group subscribes to: by name, and the regex matches last seen.
     pub fn subscribed_topics(&self) -> BTreeSet<String> {
-        self.subscribed_metadata.keys().cloned().collect()
+        let mut out: BTreeSet<String> = self.subscribed_metadata.keys().cloned().collect();
+        for m in self.members.values() {
+            out.extend(m.subscribed_topic_names.iter().cloned());
+        }
+        out
     }
 }
 
@@ -1122,6 +1150,7 @@ impl ConsumerGroup {
             ),
             client_id: join.client_id.clone(),
             client_host: join.client_host.clone(),
+            classic: true,
         };
         let answer = self.heartbeat(hb, image, config, now);
         if answer.error != ErrorCode::None {
@@ -1152,7 +1181,10 @@ impl ConsumerGroup {
         if m.epoch != generation {
             return Err(ErrorCode::IllegalGeneration);
         }
-        if self.group_epoch > m.epoch && m.state != MemberState::UnrevokedPartitions {
+        // (after a load the topics' names come back with the next join)
+        if self.metadata_from_load
+            || (self.group_epoch > m.epoch && m.state != MemberState::UnrevokedPartitions)
+        {
             return Err(ErrorCode::RebalanceInProgress);
         }
         let names: HashMap<Uuid, &String> = self
@@ -1232,6 +1264,11 @@ impl ConsumerGroup {
         instance_id: Option<&str>,
         wall: i64,
     ) -> ErrorCode {
+        // an admin removing a static member names only its instance
+        let owner = instance_id
+            .filter(|_| member_id.is_empty())
+            .and_then(|i| self.static_members.get(i).cloned());
+        let member_id = owner.as_deref().unwrap_or(member_id);
         let id = match self.classic_member(member_id, instance_id) {
             Ok(m) => m.member_id.clone(),
             Err(e) => return e,
@@ -1413,26 +1450,7 @@ impl ConsumerGroup {
     fn member_for_replay(&mut self, member_id: &str) -> &mut ConsumerMember {
         self.members
             .entry(member_id.to_string())
-            .or_insert_with(|| ConsumerMember {
-                member_id: member_id.to_string(),
-                instance_id: None,
-                rack_id: None,
-                client_id: String::new(),
-                client_host: String::new(),
-                rebalance_timeout_ms: 300_000,
-                subscribed_topic_names: Vec::new(),
-                subscribed_topic_regex: None,
-                server_assignor: None,
-                epoch: 0,
-                previous_epoch: 0,
-                state: MemberState::Stable,
-                assigned: Assignment::new(),
-                pending_revocation: Assignment::new(),
-                assigned_at: HashMap::new(),
-                session_deadline: 0,
-                rebalance_deadline: None,
-                classic: None,
-            })
+            .or_insert_with(|| ConsumerMember::new(member_id, 0))
     }
 
     /// Applies one stored record (at load). A group-epoch tombstone is the shard's (it
@@ -1681,7 +1699,10 @@ mod tests {
         assert_eq!(matches(r"a{2}b+?", "aab"), Ok(true));
         assert_eq!(matches(r"[*+]x{", "*x{"), Ok(true));
         assert_eq!(matches(r"a*{x}", "aa{x}"), Ok(true));
-        for bad in [r"a**", r"a++", r"a{2}{3}", r"a*??", r"(", r"\1"] {
+        let long = "a".repeat(MAX_REGEX_LEN + 1);
+        for bad in [
+            r"a**", r"a++", r"a{2}{3}", r"a*??", r"(", r"\1", r"a)|(b", &long,
+        ] {
             assert!(compile_regex(bad).is_err(), "{bad}");
         }
     }
@@ -1701,6 +1722,16 @@ mod tests {
             g.heartbeat(s("b", 0), &img, &cfg, 1).error,
             ErrorCode::UnreleasedInstanceId
         );
+        // a member of the other protocol takes the instance over at once (KIP-848's
+        // migration of static members)
+        let mut g2 = g.clone();
+        let switch = Heartbeat {
+            classic: true,
+            ..s("c", 0)
+        };
+        assert_eq!(g2.heartbeat(switch, &img, &cfg, 2).error, ErrorCode::None);
+        assert!(!g2.members.contains_key("a"));
+
         let left = g.leave(&s("a", -2), 2);
         assert_eq!((left.error, left.member_epoch), (ErrorCode::None, -2));
         let epoch = g.group_epoch;

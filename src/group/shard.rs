@@ -405,7 +405,8 @@ impl GroupShard {
         let mut member_id = req.member_id.clone();
         if member_id.is_empty() {
             member_id = uuid::Uuid::new_v4().to_string();
-            if req.require_known_member_id {
+            // (a static member is known by its instance id)
+            if req.require_known_member_id && req.instance_id.is_none() {
                 return answer_now(JoinResponse::error(ErrorCode::MemberIdRequired, &member_id));
             }
         }
@@ -525,12 +526,14 @@ impl GroupShard {
         let leaving = hb.member_epoch < 0;
         let mut created = false;
         let mut upgraded = (Vec::new(), Vec::new());
+        let mut backup = None;
         if !self.consumer_groups.contains_key(group_id) {
             let classic_busy = self
                 .groups
                 .get(group_id)
                 .is_some_and(|g| g.has_members() || g.state() != GroupState::Empty);
             if classic_busy {
+                backup = self.groups.get(group_id).cloned();
                 match (hb.member_epoch == 0)
                     .then(|| self.upgrade(group_id, image, ctx))
                     .flatten()
@@ -571,9 +574,13 @@ impl GroupShard {
         } else {
             g.heartbeat(hb, image, &cfg, ctx.now)
         };
-        // a join refused leaves no group behind (Kafka rolls the event back)
-        if created && response.error != ErrorCode::None {
+        // a join refused leaves no group behind, nor an upgrade (Kafka rolls the event
+        // back): the classic group is as it was, its parked requests still parked
+        if response.error != ErrorCode::None && (created || !upgraded.0.is_empty()) {
             self.consumer_groups.remove(group_id);
+            if let Some(classic) = backup {
+                self.groups.insert(group_id.to_string(), classic);
+            }
             return CoordinatorResult::of(response);
         }
         let (mut records, answers) = upgraded;
@@ -762,13 +769,15 @@ impl GroupShard {
         }
         let instance = req.instance_id.as_deref();
         if let Some(cg) = self.consumer_groups.get(group_id) {
-            if req.generation >= 0 || !req.member_id.is_empty() {
-                let parts = commit_parts(&req.commits);
-                let checked =
-                    cg.validate_offset_commit(&req.member_id, req.generation, i16::MAX, &parts);
-                if let Err(e) = checked {
-                    return CoordinatorResult::of(Err(e));
-                }
+            // Kafka: a stale epoch is ILLEGAL_GENERATION here (the producer aborts)
+            let parts = commit_parts(&req.commits);
+            let checked =
+                cg.validate_offset_commit(&req.member_id, req.generation, i16::MAX, &parts);
+            if let Err(e) = checked {
+                return CoordinatorResult::of(Err(match e {
+                    ErrorCode::StaleMemberEpoch => ErrorCode::IllegalGeneration,
+                    e => e,
+                }));
             }
             let records = commit_records(group_id, req.commits, ctx.wall);
             return CoordinatorResult::of(Ok(()))
@@ -975,8 +984,10 @@ impl GroupShard {
             if g.has_members() || modern.is_some_and(|c| !c.is_empty()) {
                 continue;
             }
+            // a consumer group's offsets expire by their commit time (Kafka's
+            // ConsumerGroup), a classic group's from when it became empty
             let since = match modern {
-                Some(c) => Some(c.empty_since),
+                Some(_) => None,
                 None => g.protocol_type().map(|_| g.state_since()),
             };
             let doomed: Vec<&(String, i32)> = g
@@ -985,9 +996,7 @@ impl GroupShard {
                 .filter(|(_, v)| wall - since.unwrap_or(v.commit_timestamp) >= retention_ms)
                 .map(|(k, _)| k)
                 .collect();
-            // an empty consumer group goes once it has been empty for the retention
-            let forget = doomed.len() == g.offsets.len()
-                && modern.is_none_or(|c| wall - c.empty_since >= retention_ms);
+            let forget = doomed.len() == g.offsets.len();
             if doomed.is_empty() && !forget {
                 continue;
             }
@@ -1005,10 +1014,9 @@ impl GroupShard {
                 forgotten.push(Effect::Cancel(id.clone()));
             }
         }
-        // consumer groups that never committed, empty for the retention
+        // empty consumer groups that hold no offsets go (Kafka's cleanup)
         for (id, c) in &self.consumer_groups {
-            if !self.groups.contains_key(id) && c.is_empty() && wall - c.empty_since >= retention_ms
-            {
+            if !self.groups.contains_key(id) && c.is_empty() {
                 recs.extend(consumer_records_of(id, &consumer::tombstones(c), wall));
                 forgotten.push(Effect::Cancel(id.clone()));
             }

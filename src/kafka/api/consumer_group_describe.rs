@@ -101,8 +101,12 @@ pub async fn handle(
                         )
                         .with_assignment(assignment(&m.assigned))
                         .with_target_assignment(assignment(&target))
-                        // v1: every member speaks the consumer protocol (1)
-                        .with_member_type(if ctx.api_version >= 1 { 1 } else { -1 })
+                        // v1: 1 for the consumer protocol, 0 for a classic member
+                        .with_member_type(match (ctx.api_version >= 1, m.classic.is_some()) {
+                            (false, _) => -1,
+                            (true, true) => 0,
+                            (true, false) => 1,
+                        })
                 })
                 .collect();
             let ops = match req.include_authorized_operations {

@@ -52,6 +52,15 @@ fn invalid(req: &ConsumerGroupHeartbeatRequest, version: i16) -> Option<&'static
     if blank(&req.group_id) {
         return Some("GroupId can't be empty.");
     }
+    // ids are stored as int16-length strings (Kafka's keys)
+    let long = |s: &str| s.len() > i16::MAX as usize;
+    if long(&req.group_id)
+        || long(&req.member_id)
+        || req.instance_id.as_deref().is_some_and(long)
+        || req.rack_id.as_deref().is_some_and(long)
+    {
+        return Some("An id is longer than 32767 bytes.");
+    }
     if req.instance_id.as_deref().is_some_and(blank) {
         return Some("InstanceId can't be empty.");
     }
@@ -165,6 +174,7 @@ async fn respond(
             .map(|s| s.to_string())
             .unwrap_or_default(),
         client_host: ctx.peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
+        classic: false,
     };
     gc.consumer_heartbeat(&req.group_id.0, hb, image).await
 }

@@ -113,10 +113,8 @@ async fn respond(
             .collect(),
         require_known_member_id: version >= 4,
     };
-    // the topics, for a classic member joining a KIP-848 group (no cost otherwise)
-    let image = match gc.is_consumer_group(&req.group_id.0) {
-        true => super::topic_image(broker),
-        false => Default::default(),
-    };
+    // the topics, for a classic member joining a KIP-848 group (taken whatever the group
+    // is now: it may become one before the join runs)
+    let image = super::topic_image(broker);
     response(gc.join(&req.group_id.0, join, image).await, version)
 }
