@@ -119,8 +119,6 @@ pub struct ClassicJoin {
 /// A ConsumerGroupHeartbeat, validated by the handler.
 #[derive(Clone, Debug, Default)]
 pub struct Heartbeat {
-    /// The request version: from v1 the client names itself (KIP-1082).
-    pub version: i16,
     pub member_id: String,
     pub member_epoch: i32,
     pub instance_id: Option<String>,
@@ -1133,7 +1131,6 @@ impl ConsumerGroup {
             return Err(ErrorCode::UnknownMemberId);
         }
         let hb = Heartbeat {
-            version: 1,
             member_id: join.member_id.clone(),
             member_epoch: known.map_or(0, |m| m.epoch.max(0)),
             instance_id: join.instance_id.clone(),
@@ -1364,11 +1361,6 @@ impl ConsumerGroup {
     }
 }
 
-/// The assignment in the wire's shape.
-pub fn wire(a: &Assignment) -> Vec<(Uuid, Vec<i32>)> {
-    to_wire(a)
-}
-
 /// The records that take a group from `before` to `after`, in Kafka's order: tombstones of
 /// the members gone (current assignment, target, metadata), the members' metadata, the
 /// group epoch, the targets and the assignment epoch, the members' current assignments.
@@ -1564,7 +1556,6 @@ mod tests {
 
     fn join(member: &str) -> Heartbeat {
         Heartbeat {
-            version: 1,
             member_id: member.into(),
             member_epoch: 0,
             rebalance_timeout_ms: 60_000,
@@ -1576,7 +1567,6 @@ mod tests {
 
     fn beat(member: &str, epoch: i32, owned: &[i32]) -> Heartbeat {
         Heartbeat {
-            version: 1,
             member_id: member.into(),
             member_epoch: epoch,
             rebalance_timeout_ms: -1,

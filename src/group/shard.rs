@@ -1506,7 +1506,6 @@ mod tests {
         let id = uuid::Uuid::from_u128(9);
         let image = TopicImage::from([("t".to_string(), (id, 4))]);
         let beat = |member: &str, epoch: i32, owned: Vec<i32>| Heartbeat {
-            version: 1,
             member_id: member.into(),
             member_epoch: epoch,
             rebalance_timeout_ms: if epoch == 0 { 30_000 } else { -1 },
@@ -1619,7 +1618,6 @@ mod tests {
             (s, joined.member_id, joined.generation)
         };
         let join = Heartbeat {
-            version: 1,
             member_id: "new".into(),
             member_epoch: 0,
             rebalance_timeout_ms: 30_000,

@@ -152,7 +152,6 @@ async fn respond(
     };
     let image: TopicImage = super::topic_image(broker);
     let hb = Heartbeat {
-        version,
         member_id,
         member_epoch: req.member_epoch,
         instance_id: req.instance_id.map(|s| s.to_string()),

@@ -87,13 +87,21 @@ where
 
 /// A response string from a Rust string.
 /// Every topic's id and partition count by name, as the consumer group coordinator
-/// matches subscriptions against them (KIP-848).
+/// matches subscriptions against them (KIP-848; every ConsumerGroupHeartbeat asks, so
+/// no partition views are built).
 pub fn topic_image(broker: &crate::broker::Broker) -> crate::group::consumer::TopicImage {
-    broker
-        .topic_views()
-        .into_iter()
-        .filter_map(|t| Some((t.name, (t.id, i32::try_from(t.partitions.len()).ok()?))))
-        .collect()
+    let count = |n: usize| i32::try_from(n).ok();
+    match &broker.metadata().topics {
+        Some(all) => all
+            .values()
+            .filter_map(|t| Some((t.name.clone(), (t.id, count(t.partitions.len())?))))
+            .collect(),
+        None => broker
+            .topics()
+            .iter()
+            .filter_map(|t| Some((t.name.clone(), (t.id, count(t.partitions.len())?))))
+            .collect(),
+    }
 }
 
 pub fn str_bytes(s: impl Into<String>) -> StrBytes {
